@@ -1,0 +1,1 @@
+"""Generated gRPC modules of the dockyard-containerd API (api/dockyard/v1/containerd.proto)."""

@@ -1,0 +1,41 @@
+"""Output helpers for the CLI: Docker's tables, short IDs, human sizes and ages."""
+
+from __future__ import annotations
+
+import time
+
+
+def short_id(id: str) -> str:
+    return id.removeprefix("sha256:")[:12]
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1000
+    return f"{n}"
+
+
+def ago(epoch: float) -> str:
+    secs = max(0, int(time.time() - epoch))
+    if secs < 60:
+        return f"{secs} seconds ago" if secs != 1 else "1 second ago"
+    if secs < 3600:
+        m = secs // 60
+        return "About a minute ago" if m == 1 else f"{m} minutes ago"
+    h = secs // 3600
+    if h < 48:
+        return "About an hour ago" if h == 1 else f"{h} hours ago"
+    return f"{h // 24} days ago"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row, widths)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""Tasks: the running side of containers, one shim each.
+
+A task's bundle lives under ``<state>/tasks/<namespace>/<id>/``: ``config.json``
+(from the container record), ``rootfs/`` (the snapshot mounted there),
+``shim.pid``, ``init.pid``, ``exit.json``. Everything the manager
+knows can be rebuilt from that directory, which is how a restarted containerd
+re-adopts running containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard import errors
+from dockyard.containerd.metadata.db import ContainerRecord
+from dockyard.containerd.mount import mount_all, unmount_all
+from dockyard.containerd.tasks.shim_client import ShimClient
+from dockyard.types import Mount
+
+
+@dataclass(frozen=True)
+class TaskState:
+    id: str
+    pid: int
+    status: str
+    exit_status: int = 0
+    exited_at: int = 0
+
+
+@dataclass(frozen=True)
+class Stdio:
+    stdin: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    terminal: bool = False
+
+
+def _tool(name: str) -> str:
+    """Our own executables sit beside the interpreter running us (venv bin/)."""
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else name
+
+
+class TaskManager:
+    def __init__(self, state_root: Path, runtime_root: Path) -> None:
+        self.root = state_root / "tasks"
+        self.runtime_root = runtime_root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.runtime_root.mkdir(parents=True, exist_ok=True)
+        self.sockets = state_root / "s"
+        self.sockets.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def bundle(self, namespace: str, id: str) -> Path:
+        return self.root / namespace / id
+
+    def socket(self, namespace: str, id: str) -> Path:
+        """Shim sockets live apart from bundles: a UNIX socket path must stay under 108 bytes."""
+        digest = hashlib.sha256(f"{namespace}/{id}".encode()).hexdigest()[:32]
+        return self.sockets / digest
+
+    def _client(self, namespace: str, id: str) -> ShimClient:
+        bundle = self.bundle(namespace, id)
+        if not bundle.is_dir():
+            raise errors.NotFound(f"task {id!r}: not found")
+        return ShimClient(str(self.socket(namespace, id)))
+
+    async def create(self, namespace: str, container: ContainerRecord, rootfs: list[Mount], stdio: Stdio) -> TaskState:
+        bundle = self.bundle(namespace, container.id)
+        if bundle.exists():
+            raise errors.AlreadyExists(f"task {container.id!r}: already exists")
+        bundle.mkdir(parents=True, mode=0o711)
+        try:
+            spec = json.loads(container.spec)
+            spec.setdefault("root", {})["path"] = "rootfs"
+            (bundle / "config.json").write_text(json.dumps(spec))
+            (bundle / "rootfs").mkdir()
+            await asyncio.to_thread(mount_all, rootfs, bundle / "rootfs")
+            runtime = container.runtime or "dockyard-runc"
+            proc = await asyncio.create_subprocess_exec(
+                _tool("dockyard-shim"), "--namespace", namespace, "--id", container.id,
+                "--bundle", str(bundle), "--runtime", _tool(runtime),
+                "--runtime-root", str(self.runtime_root / namespace),
+                "--socket", str(self.socket(namespace, container.id)),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            )
+            out, err = await proc.communicate()
+            if proc.returncode != 0:
+                raise errors.Internal(f"task {container.id!r}: shim failed to start: {err.decode().strip()}")
+            result = await ShimClient(str(self.socket(namespace, container.id))).call(
+                "create", stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, terminal=stdio.terminal)
+        except BaseException:
+            await self._cleanup(namespace, container.id)
+            raise
+        return TaskState(container.id, result["pid"], result["status"])
+
+    async def start(self, namespace: str, id: str) -> TaskState:
+        r = await self._client(namespace, id).call("start")
+        return TaskState(id, r["pid"], r["status"], r["exit_status"], r["exited_at"])
+
+    async def state(self, namespace: str, id: str) -> TaskState:
+        client = self._client(namespace, id)
+        try:
+            r = await client.call("state")
+        except errors.Unavailable:
+            return self._state_from_disk(namespace, id)
+        return TaskState(id, r["pid"], r["status"], r["exit_status"], r["exited_at"])
+
+    def _state_from_disk(self, namespace: str, id: str) -> TaskState:
+        """A shim that is gone left its verdict in exit.json (or died with the task unknown)."""
+        bundle = self.bundle(namespace, id)
+        try:
+            data = json.loads((bundle / "exit.json").read_text())
+            return TaskState(id, 0, "stopped", data["exit_status"], data["exited_at"])
+        except (OSError, ValueError):
+            return TaskState(id, 0, "unknown", 255, 0)
+
+    async def kill(self, namespace: str, id: str, signal: int, all: bool = False) -> None:
+        await self._client(namespace, id).call("kill", signal=signal, all=all)
+
+    async def wait(self, namespace: str, id: str) -> TaskState:
+        client = self._client(namespace, id)
+        try:
+            r = await client.call("wait")
+        except errors.Unavailable:
+            return self._state_from_disk(namespace, id)
+        return TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
+
+    async def delete(self, namespace: str, id: str) -> TaskState:
+        client = self._client(namespace, id)
+        try:
+            r = await client.call("delete")
+            state = TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
+        except errors.Unavailable:
+            state = self._state_from_disk(namespace, id)
+        await self._cleanup(namespace, id)
+        return state
+
+    async def list(self, namespace: str) -> list[TaskState]:
+        ns_root = self.root / namespace
+        if not ns_root.is_dir():
+            return []
+        return [await self.state(namespace, d.name) for d in sorted(ns_root.iterdir()) if d.is_dir()]
+
+    async def _cleanup(self, namespace: str, id: str) -> None:
+        bundle = self.bundle(namespace, id)
+        pid_file = bundle / "shim.pid"
+        sock = self.socket(namespace, id)
+        if pid_file.exists() and sock.exists():
+            try:
+                await ShimClient(str(sock)).call("shutdown")
+            except errors.DockyardError:
+                pass  # already gone, or still holding a live task: the unmount below reports that
+        rootfs = bundle / "rootfs"
+        if rootfs.exists():
+            await asyncio.to_thread(unmount_all, rootfs)
+        await asyncio.to_thread(shutil.rmtree, bundle, True)
+        try:
+            os.rmdir(bundle.parent)
+        except OSError:
+            pass

@@ -1,0 +1,278 @@
+"""Container routes: create, list, inspect, start, stop, kill, wait, attach, logs, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.engine.api.app import add, engine
+from dockyard.engine.streams import frame, read_log
+
+
+def qbool(request: web.Request, name: str, default: bool = False) -> bool:
+    v = request.query.get(name)
+    if v is None:
+        return default
+    return v.lower() in ("1", "true", "yes")
+
+
+async def create(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError as err:
+        raise errors.InvalidArgument(f"invalid JSON body: {err}") from err
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("container config must be a JSON object")
+    host_config = body.pop("HostConfig", None) or {}
+    body.pop("NetworkingConfig", None)
+    c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config))
+    return web.json_response({"Id": c["Id"], "Warnings": []}, status=201)
+
+
+def summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
+    cfg = c["Config"]
+    command = " ".join([c["Path"], *c["Args"]])
+    return {
+        "Id": c["Id"], "Names": [c["Name"]], "Image": cfg.get("Image", ""), "ImageID": c["Image"],
+        "Command": command, "Created": int(_epoch(c["Created"])), "Ports": [], "Labels": cfg.get("Labels") or {},
+        "State": c["State"]["Status"], "Status": eng.status_text(c),
+        "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
+        "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks") or {}}, "Mounts": c.get("Mounts") or [],
+    }
+
+
+def _epoch(ts: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def _filters(request: web.Request) -> dict[str, list[str]]:
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    # Old clients send {"name": {"x": true}}; new ones {"name": ["x"]}.
+    return {k: (list(v) if isinstance(v, (dict, list)) else [v]) for k, v in data.items()}
+
+
+def _matches(c: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if key == "id" and not any(c["Id"].startswith(v) for v in values):
+            return False
+        if key == "name" and not any(v.lstrip("/") in c["Name"].lstrip("/") for v in values):
+            return False
+        if key == "status" and c["State"]["Status"] not in values:
+            return False
+        if key == "label":
+            labels = c["Config"].get("Labels") or {}
+            for v in values:
+                k, _, val = v.partition("=")
+                if k not in labels or (val and labels[k] != val):
+                    return False
+        if key == "exited" and (c["State"]["Running"] or str(c["State"]["ExitCode"]) not in values):
+            return False
+    return True
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    eng = engine(request)
+    show_all = qbool(request, "all")
+    filters = _filters(request)
+    cs = [c for c in eng.containers.values() if (show_all or c["State"]["Running"]) and _matches(c, filters)]
+    cs.sort(key=lambda c: c["Created"], reverse=True)
+    limit = int(request.query.get("limit", "-1") or -1)
+    if limit > 0:
+        cs = cs[:limit]
+    return web.json_response([summary(eng, c) for c in cs])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    c = engine(request).get(request.match_info["id"])
+    return web.json_response(c)
+
+
+async def start(request: web.Request) -> web.Response:
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    if c["State"]["Running"]:
+        return web.Response(status=304)
+    await asyncio.shield(eng.start(c["Id"]))
+    return web.Response(status=204)
+
+
+async def stop(request: web.Request) -> web.Response:
+    t = request.query.get("t") or request.query.get("timeout")
+    stopped = await engine(request).stop(request.match_info["id"], int(t) if t else None,
+                                         request.query.get("signal") or None)
+    return web.Response(status=204 if stopped else 304)
+
+
+async def restart(request: web.Request) -> web.Response:
+    eng = engine(request)
+    t = request.query.get("t")
+    await eng.stop(request.match_info["id"], int(t) if t else None)
+    await eng.start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def kill(request: web.Request) -> web.Response:
+    await engine(request).kill(request.match_info["id"], request.query.get("signal") or "SIGKILL")
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+    waiter = asyncio.ensure_future(eng.wait(c["Id"], condition))
+    await asyncio.sleep(0)  # register the waiter before the headers tell the client it may start
+    # Headers go out at once: the docker CLI waits for them before it starts the container.
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    try:
+        code = await waiter
+        body: dict[str, Any] = {"StatusCode": code, "Error": None}
+        err = c["State"].get("Error")
+        if err:
+            body["Error"] = {"Message": err}
+    except errors.DockyardError as err:
+        body = {"StatusCode": -1, "Error": {"Message": str(err)}}
+    try:
+        await resp.write(json.dumps(body).encode() + b"\n")
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass  # the client stopped waiting
+    return resp
+
+
+class Hijacked(asyncio.Protocol):
+    """Takes the connection over from aiohttp after the 101 response.
+
+    The docker CLI half-closes its side once it has nothing to send; a plain
+    HTTP server would then drop the connection, and the output still to come
+    with it. Returning True from ``eof_received`` keeps our half open.
+    """
+
+    def __init__(self, original: asyncio.BaseProtocol) -> None:
+        self.original = original
+        self.input: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        self.input.put_nowait(data)
+
+    def eof_received(self) -> bool:
+        self.input.put_nowait(None)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.input.put_nowait(None)
+        self.original.connection_lost(exc)
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    """Hijack the connection (101 UPGRADED, or a plain 200 stream) and stream the container's output."""
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    live = eng._live(c["Id"])
+    want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
+    tty = bool(c["Config"].get("Tty"))
+    upgrade = "upgrade" in request.headers.get("Connection", "").lower()
+    ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    headers = {"Content-Type": ctype}
+    if upgrade:
+        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+    resp = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else "OK",
+                              headers=headers)
+    resp.force_close()
+    q = live.hub.subscribe() if qbool(request, "stream") else None
+    await resp.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return resp
+    hijacked = Hijacked(transport.get_protocol())
+    transport.set_protocol(hijacked)
+    try:
+        if qbool(request, "logs"):
+            for stream, data, _ in read_log(_log_path(c), want_out, want_err, None):
+                transport.write(data if tty else frame(stream, data))
+        if q is not None and (c["State"]["Running"] or c["State"]["Status"] == "created"):
+            while not hijacked.lost:
+                item = await q.get()
+                if item is None:
+                    break
+                stream, data = item
+                if (stream == 1 and not want_out) or (stream == 2 and not want_err):
+                    continue
+                transport.write(data if tty else frame(stream, data))
+    finally:
+        if q is not None:
+            live.hub.unsubscribe(q)
+        transport.close()
+    return resp
+
+
+def _log_path(c: dict[str, Any]) -> Any:
+    from pathlib import Path
+
+    return Path(c["LogPath"])
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
+    if not (want_out or want_err):
+        raise errors.InvalidArgument("You must choose at least one stream")
+    tail_q = request.query.get("tail", "all")
+    tail = None if tail_q in ("all", "") else int(tail_q)
+    tty = bool(c["Config"].get("Tty"))
+    resp = web.StreamResponse(status=200, headers={
+        "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
+    await resp.prepare(request)
+    stamps = qbool(request, "timestamps")
+    q = eng._live(c["Id"]).hub.subscribe() if qbool(request, "follow") and c["State"]["Running"] else None
+    try:
+        for stream, data, t in read_log(_log_path(c), want_out, want_err, tail):
+            if stamps:
+                data = t.encode() + b" " + data
+            await resp.write(data if tty else frame(stream, data))
+        while q is not None:
+            item = await q.get()
+            if item is None:
+                break
+            stream, data = item
+            if (stream == 1 and want_out) or (stream == 2 and want_err):
+                await resp.write(data if tty else frame(stream, data))
+    finally:
+        if q is not None:
+            eng._live(c["Id"]).hub.unsubscribe(q)
+    await resp.write_eof()
+    return resp
+
+
+async def delete(request: web.Request) -> web.Response:
+    await asyncio.shield(engine(request).remove(request.match_info["id"], force=qbool(request, "force")))
+    return web.Response(status=204)
+
+
+def register(app: web.Application) -> None:
+    add(app, "POST", "/containers/create", create)
+    add(app, "GET", "/containers/json", list_containers)
+    add(app, "GET", "/containers/{id}/json", inspect)
+    add(app, "POST", "/containers/{id}/start", start)
+    add(app, "POST", "/containers/{id}/stop", stop)
+    add(app, "POST", "/containers/{id}/restart", restart)
+    add(app, "POST", "/containers/{id}/kill", kill)
+    add(app, "POST", "/containers/{id}/wait", wait)
+    add(app, "POST", "/containers/{id}/attach", attach)
+    add(app, "GET", "/containers/{id}/logs", logs)
+    add(app, "DELETE", "/containers/{id}", delete)

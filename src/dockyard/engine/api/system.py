@@ -1,0 +1,111 @@
+"""System routes: ``/_ping``, ``/version``, ``/info``."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+
+from aiohttp import web
+
+from dockyard import __version__
+from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine
+from dockyard.engine.images import arch
+from dockyard.oci.runtime_spec import is_cgroup_v2
+
+PING_HEADERS = {
+    "Api-Version": API_VERSION,
+    "Docker-Experimental": "false",
+    "Builder-Version": "1",
+    "OSType": "linux",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
+async def ping(request: web.Request) -> web.Response:
+    body = None if request.method == "HEAD" else "OK"
+    return web.Response(text=body, content_type="text/plain", headers=PING_HEADERS)
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+async def version(request: web.Request) -> web.Response:
+    details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch(),
+               "KernelVersion": platform.release(), "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
+               "BuildTime": "", "Experimental": "false"}
+    return web.json_response({
+        "Platform": {"Name": "Dockyard Engine"},
+        "Components": [
+            {"Name": "Engine", "Version": __version__, "Details": details},
+            {"Name": "dockyard-containerd", "Version": __version__, "Details": {"GitCommit": ""}},
+            {"Name": "dockyard-runc", "Version": __version__, "Details": {"GitCommit": ""}},
+        ],
+        "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
+        "GoVersion": details["GoVersion"], "Os": "linux", "Arch": arch(), "KernelVersion": platform.release(),
+        "Experimental": False, "BuildTime": "",
+    })
+
+
+async def info(request: web.Request) -> web.Response:
+    eng = engine(request)
+    cs = list(eng.containers.values())
+    running = sum(1 for c in cs if c["State"]["Running"])
+    paused = sum(1 for c in cs if c["State"]["Paused"])
+    images = await eng.images.list()
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    v2 = is_cgroup_v2()
+    return web.json_response({
+        "ID": eng.engine_id, "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": paused,
+        "ContainersStopped": len(cs) - running - paused, "Images": len(images), "Driver": "overlayfs",
+        "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+                    "Log": ["json-file"]},
+        "MemoryLimit": True, "SwapLimit": True, "KernelMemoryTCP": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": False,
+        "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
+        "NGoroutines": 0, "SystemTime": eng_time(), "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if v2 else "1", "NEventsListener": 0,
+        "KernelVersion": platform.release(), "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux",
+        "Architecture": platform.machine(), "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+                           "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": {}, "Mirrors": []},
+        "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None, "DockerRootDir": str(eng.data_root),
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
+        "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Runtimes": {"dockyard-runc": {"path": "dockyard-runc"}, "runc": {"path": "runc"}},
+        "DefaultRuntime": "dockyard-runc",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                  "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
+        "ContainerdCommit": {"ID": __version__}, "RuncCommit": {"ID": __version__}, "InitCommit": {"ID": ""},
+        "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if v2 else []),
+        "DefaultAddressPools": [], "Warnings": [],
+    })
+
+
+def eng_time() -> str:
+    from dockyard.engine.images import rfc3339
+
+    return rfc3339()
+
+
+def register(app: web.Application) -> None:
+    add(app, "GET", "/_ping", ping)
+    add(app, "HEAD", "/_ping", ping)
+    add(app, "GET", "/version", version)
+    add(app, "GET", "/info", info)

@@ -1,0 +1,213 @@
+"""Docker's images on top of containerd's: names, IDs, import, and the config users see.
+
+An image is a containerd image record named by its full reference
+(``docker.io/library/busybox:latest``) whose target is a manifest; its ID is the
+digest of its config, as in Docker. Manifests and configs are immutable, so they
+are cached by digest.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from dockyard import errors
+from dockyard.api import containerd_pb2 as pb
+from dockyard.containerd.client import ContainerdClient
+from dockyard.oci import image as oci_image
+from dockyard.oci import reference
+
+DANGLING_PREFIX = "moby-dangling@"
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image as the engine sees it: its names, manifest, config and top snapshot."""
+
+    id: str  # config digest
+    names: tuple[str, ...]  # full references (docker.io/library/busybox:latest)
+    manifest_digest: str
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    created: int  # record creation, unix nanoseconds
+
+    @property
+    def chain_id(self) -> str:
+        return oci_image.chain_id(self.config.get("rootfs", {}).get("diff_ids", []))
+
+    @property
+    def size(self) -> int:
+        return sum(int(layer.get("size", 0)) for layer in self.manifest.get("layers", []))
+
+    def repo_tags(self) -> list[str]:
+        out = []
+        for n in self.names:
+            if n.startswith(DANGLING_PREFIX):
+                continue
+            ref = reference.parse(n)
+            if ref.tag:
+                out.append(ref.familiar())
+        return out
+
+
+def arch() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def rfc3339(ns: int | float | None = None) -> str:
+    t = time.time() if ns is None else ns / 1e9
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
+
+
+def parse_changes(changes: list[str]) -> dict[str, Any]:
+    """The Dockerfile instructions ``docker import --change`` accepts, applied to a config."""
+    config: dict[str, Any] = {}
+    for change in changes:
+        word, _, rest = change.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+
+        def exec_form() -> list[str]:
+            if rest.startswith("["):
+                try:
+                    value = json.loads(rest)
+                except ValueError as err:
+                    raise errors.InvalidArgument(f"{word}: invalid JSON {rest!r}") from err
+                return [str(v) for v in value]
+            return ["/bin/sh", "-c", rest]
+
+        if word == "CMD":
+            config["Cmd"] = exec_form()
+        elif word == "ENTRYPOINT":
+            config["Entrypoint"] = exec_form()
+        elif word == "ENV":
+            if "=" in rest.split(" ", 1)[0]:
+                pairs = re.findall(r'(\S+?)=("[^"]*"|\S*)', rest)
+                config.setdefault("Env", []).extend(f"{k}={v.strip(chr(34))}" for k, v in pairs)
+            else:
+                k, _, v = rest.partition(" ")
+                config.setdefault("Env", []).append(f"{k}={v.strip()}")
+        elif word == "WORKDIR":
+            config["WorkingDir"] = rest
+        elif word == "USER":
+            config["User"] = rest
+        elif word == "EXPOSE":
+            for port in rest.split():
+                config.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        elif word == "LABEL":
+            for k, v in re.findall(r'(\S+?)=("[^"]*"|\S*)', rest):
+                config.setdefault("Labels", {})[k] = v.strip('"')
+        elif word == "VOLUME":
+            vols = json.loads(rest) if rest.startswith("[") else rest.split()
+            for v in vols:
+                config.setdefault("Volumes", {})[v] = {}
+        elif word == "STOPSIGNAL":
+            config["StopSignal"] = rest
+        else:
+            raise errors.InvalidArgument(f"{word} is not a valid change command")
+    return config
+
+
+class ImageService:
+    def __init__(self, containerd: ContainerdClient) -> None:
+        self.cd = containerd
+        self._blobs: dict[str, dict[str, Any]] = {}
+
+    async def _json_blob(self, digest: str) -> dict[str, Any]:
+        if digest not in self._blobs:
+            self._blobs[digest] = json.loads(await self.cd.read_blob(digest))
+        return self._blobs[digest]
+
+    async def _load(self, records: list[pb.Image]) -> list[Image]:
+        by_target: dict[str, list[pb.Image]] = {}
+        for r in records:
+            by_target.setdefault(r.target.digest, []).append(r)
+        out = []
+        for digest, recs in by_target.items():
+            try:
+                manifest = await self._json_blob(digest)
+                config = await self._json_blob(manifest["config"]["digest"])
+            except errors.NotFound:
+                continue  # a record whose blobs are gone: fsck's business, not a listing's
+            out.append(Image(manifest["config"]["digest"], tuple(sorted(r.name for r in recs)), digest, manifest,
+                             config, min(r.created_at for r in recs)))
+        return out
+
+    async def list(self) -> list[Image]:
+        resp = await self.cd.images.List(pb.ListImagesRequest())
+        images = await self._load(list(resp.images))
+        return sorted(images, key=lambda i: i.created, reverse=True)
+
+    async def get(self, ref: str) -> Image:
+        """Find an image by reference, full ID or unambiguous ID prefix, as Docker does."""
+        hexpart = ref.removeprefix("sha256:")
+        if re.fullmatch(r"[0-9a-f]{1,64}", hexpart) and (ref.startswith("sha256:") or len(hexpart) >= 4):
+            matches = [i for i in await self.list() if i.id.removeprefix("sha256:").startswith(hexpart)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise errors.InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        try:
+            name = str(reference.parse(ref))
+        except errors.InvalidArgument:
+            raise errors.NotFound(f"No such image: {ref}") from None
+        try:
+            rec = await self.cd.images.Get(pb.GetImageRequest(name=name))
+        except errors.NotFound:
+            raise errors.NotFound(f"No such image: {reference.parse(ref).familiar()}") from None
+        (img,) = await self._load([rec])
+        # Give the image all its names, not just the one asked for.
+        return next((i for i in await self.list() if i.id == img.id), img)
+
+    async def import_rootfs(self, chunks: AsyncIterator[bytes], repo: str, tag: str, changes: list[str],
+                            message: str) -> Image:
+        """``docker import``: a rootfs tar becomes a one-layer image (gzip layer, config, OCI manifest)."""
+        name = ""
+        if repo:
+            ref = reference.parse(repo if not tag else f"{repo}:{tag}")
+            if ref.digest:
+                raise errors.InvalidArgument("cannot import with a digest reference")
+            name = str(ref)
+        config_overrides = parse_changes(changes)
+        layer = await self.cd.import_layer(chunks)
+        now = rfc3339()
+        config = oci_image.make_config(
+            [layer.diff_id], architecture=arch(), config=config_overrides, created=now,
+            history=[{"created": now, "created_by": "", "comment": message or "Imported from -"}])
+        config_info = await self.cd.write_blob(config)
+        config_desc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_CONFIG, config)
+        layer_desc = oci_image.Descriptor(layer.layer.media_type, layer.layer.digest, layer.layer.size)
+        manifest = oci_image.make_manifest(config_desc, [layer_desc])
+        manifest_desc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_MANIFEST, manifest)
+        await self.cd.write_blob(manifest, expected=manifest_desc.digest)
+        name = name or DANGLING_PREFIX + config_info.digest
+        target = pb.Descriptor(media_type=manifest_desc.media_type, digest=manifest_desc.digest,
+                               size=manifest_desc.size)
+        await self.cd.images.Put(pb.Image(name=name, target=target))
+        await self.cd.images.Unpack(pb.UnpackRequest(name=name))
+        return await self.get(name)
+
+    async def delete(self, ref: str, force: bool = False) -> list[dict[str, str]]:
+        img = await self.get(ref)
+        by_name = False
+        try:
+            by_name = str(reference.parse(ref)) in img.names
+        except errors.InvalidArgument:
+            pass
+        names = [str(reference.parse(ref))] if by_name and (len(img.names) > 1 and not force) else list(img.names)
+        if not by_name and len(img.names) > 1 and not force:
+            raise errors.Conflict(f"conflict: unable to delete {ref} (must be forced) - image is referenced in "
+                                  "multiple repositories")
+        out = []
+        for n in names:
+            await self.cd.images.Delete(pb.DeleteImageRequest(name=n))
+            if not n.startswith(DANGLING_PREFIX):
+                out.append({"Untagged": reference.parse(n).familiar()})
+        if len(names) == len(img.names):
+            out.append({"Deleted": img.id})
+        return out

@@ -1,0 +1,153 @@
+"""dockyardd: the engine daemon. Serves the Docker Engine API; starts dockyard-containerd if none runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import grp
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from dockyard import errors
+from dockyard.daemon import PidFile, setup_logging, stop_event
+
+log = logging.getLogger("dockyard.engine")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="dockyardd", description=__doc__)
+    p.add_argument("-H", "--host", action="append", default=[], help="unix:///path to listen on (repeatable)")
+    p.add_argument("--data-root", default="/var/lib/dockyard")
+    p.add_argument("--exec-root", default="/run/dockyard")
+    p.add_argument("--containerd", default="", help="address of a running dockyard-containerd (default: start one)")
+    p.add_argument("-p", "--pidfile", default="")
+    p.add_argument("--cgroup-parent", default="dockyard")
+    p.add_argument("--group", default="dockyard", help="group owning the API socket (if it exists)")
+    p.add_argument("-l", "--log-level", default="info")
+    return p.parse_args(argv)
+
+
+def socket_alive(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def start_containerd(data_root: Path, exec_root: Path, address: Path, log_level: str) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).parent / "dockyard-containerd"
+    cmd = [str(exe) if exe.exists() else "dockyard-containerd", "--root", str(data_root / "containerd"),
+           "--state", str(exec_root / "containerd"), "--address", str(address), "--log-level", log_level]
+    log.info("starting %s", " ".join(cmd))
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not socket_alive(address):
+        if proc.poll() is not None:
+            raise errors.Unavailable(f"dockyard-containerd exited with {proc.returncode}; see "
+                                     f"{exec_root / 'containerd' / 'containerd.log'}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise errors.Unavailable("dockyard-containerd did not come up within 20s")
+        time.sleep(0.02)
+    return proc
+
+
+def engine_id(data_root: Path) -> str:
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = str(uuid.uuid4())
+        path.write_text(value + "\n")
+        return value
+
+
+async def serve(args: argparse.Namespace, containerd_address: str) -> None:
+    from aiohttp import web
+
+    from dockyard.engine.api.app import build_app
+    from dockyard.engine.daemon import Engine
+
+    eng = Engine(Path(args.data_root), Path(args.exec_root), containerd_address, args.cgroup_parent)
+    eng.engine_id = engine_id(Path(args.data_root))
+    await eng.readopt()
+    # handler_cancellation: a client that hangs up (Ctrl-C on `docker wait`) must not leave its
+    # handler waiting forever; state-changing engine calls shield themselves from it.
+    runner = web.AppRunner(build_app(eng), handle_signals=False, access_log=None, handler_cancellation=True,
+                           shutdown_timeout=2.0)
+    await runner.setup()
+    hosts = args.host or [f"unix://{Path(args.exec_root) / 'dockyard.sock'}"]
+    paths = []
+    for host in hosts:
+        if not host.startswith("unix://"):
+            raise errors.InvalidArgument(f"unsupported host {host!r}: only unix:// sockets yet")
+        path = Path(host.removeprefix("unix://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            if socket_alive(path):
+                raise errors.AlreadyExists(f"{path}: another daemon is listening there")
+            path.unlink()
+        await web.UnixSite(runner, str(path)).start()
+        try:
+            os.chown(path, 0, grp.getgrnam(args.group).gr_gid)
+        except KeyError:
+            pass
+        os.chmod(path, 0o660)
+        paths.append(path)
+        log.info("API listening on %s", path)
+    await stop_event().wait()
+    log.info("shutting down (containers keep running: live-restore)")
+    await runner.cleanup()
+    await eng.close()
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data_root, exec_root = Path(args.data_root), Path(args.exec_root)
+    data_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    exec_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    setup_logging(exec_root / "dockyardd.log", args.log_level)
+    containerd: subprocess.Popen[bytes] | None = None
+    try:
+        with PidFile(Path(args.pidfile) if args.pidfile else exec_root / "dockyardd.pid"):
+            address = Path(args.containerd) if args.containerd else exec_root / "containerd.sock"
+            if not socket_alive(address):
+                if args.containerd:
+                    raise errors.Unavailable(f"dockyard-containerd at {address} is not reachable")
+                containerd = start_containerd(data_root, exec_root, address, args.log_level)
+            else:
+                log.info("using the dockyard-containerd already on %s", address)
+            asyncio.run(serve(args, str(address)))
+    except errors.DockyardError as err:
+        log.error("%s", err)
+        return 1
+    finally:
+        if containerd is not None:
+            containerd.send_signal(signal.SIGTERM)
+            try:
+                containerd.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                containerd.kill()
+                containerd.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

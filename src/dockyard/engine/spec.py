@@ -1,0 +1,101 @@
+"""From Docker's container Config + HostConfig and the image config to an OCI runtime spec.
+
+Pure data: no I/O, so the mapping of every ``docker run`` flag is unit-testable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard import errors
+from dockyard.oci.runtime_spec import DEFAULT_PATH, default_spec
+
+
+def merge_env(image_env: list[str], env: list[str]) -> list[str]:
+    """Container variables override the image's by name; order of first appearance is kept."""
+    out: dict[str, str] = {}
+    for item in [*image_env, *env]:
+        key = item.split("=", 1)[0]
+        out[key] = item
+    return list(out.values())
+
+
+def command(config: dict[str, Any], image_config: dict[str, Any]) -> list[str]:
+    """Docker's rule: an Entrypoint given at run time drops the image's Cmd."""
+    entrypoint = config.get("Entrypoint")
+    cmd = config.get("Cmd")
+    if entrypoint is None:
+        entrypoint = image_config.get("Entrypoint") or []
+        if not cmd:
+            cmd = image_config.get("Cmd") or []
+    args = [*(entrypoint or []), *(cmd or [])]
+    if not args:
+        raise errors.InvalidArgument("no command specified")
+    return args
+
+
+def user_ids(user: str) -> tuple[int, int]:
+    """Numeric ``uid[:gid]`` (and ``root``); names need the image's /etc/passwd, resolved later."""
+    if not user or user == "root":
+        return 0, 0
+    name, _, group = user.partition(":")
+    try:
+        uid = 0 if name == "root" else int(name)
+        gid = (0 if group == "root" else int(group)) if group else uid
+    except ValueError as err:
+        raise errors.InvalidArgument(f"unable to find user {user}: only numeric users are supported yet") from err
+    return uid, gid
+
+
+def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any],
+          cgroup_parent: str) -> dict[str, Any]:
+    hostname = config.get("Hostname") or id[:12]
+    tty = bool(config.get("Tty"))
+    spec = default_spec(command(config, image_config), hostname=hostname, terminal=tty)
+    process = spec["process"]
+    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    env.append(f"HOSTNAME={hostname}")
+    if tty and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    process["env"] = env
+    process["cwd"] = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
+    uid, gid = user_ids(config.get("User") or image_config.get("User") or "")
+    process["user"] = {"uid": uid, "gid": gid}
+    # Docker sets no rlimits unless asked: the container inherits the daemon's.
+    process["rlimits"] = [{"type": f"RLIMIT_{u['Name'].upper()}", "soft": int(u["Soft"]), "hard": int(u["Hard"])}
+                          for u in host_config.get("Ulimits") or []]
+    caps = set(process["capabilities"]["bounding"])
+    for cap in host_config.get("CapAdd") or []:
+        caps.add(cap.upper() if cap.upper().startswith("CAP_") else f"CAP_{cap.upper()}")
+    for cap in host_config.get("CapDrop") or []:
+        name = cap.upper() if cap.upper().startswith("CAP_") else f"CAP_{cap.upper()}"
+        caps = set() if name == "CAP_ALL" else caps - {name}
+    process["capabilities"] = {k: sorted(caps) for k in ("bounding", "effective", "permitted")}
+    spec["root"]["readonly"] = bool(host_config.get("ReadonlyRootfs"))
+    linux = spec["linux"]
+    linux["cgroupsPath"] = f"/{cgroup_parent.strip('/')}/{id}"
+    resources = linux["resources"]
+    if host_config.get("Memory"):
+        resources["memory"] = {"limit": int(host_config["Memory"])}
+        if host_config.get("MemorySwap"):
+            resources["memory"]["swap"] = int(host_config["MemorySwap"])
+    cpu: dict[str, Any] = {}
+    if host_config.get("NanoCpus"):
+        cpu["period"] = 100000
+        cpu["quota"] = int(host_config["NanoCpus"]) * 100000 // 1_000_000_000
+    if host_config.get("CpuShares"):
+        cpu["shares"] = int(host_config["CpuShares"])
+    if host_config.get("CpusetCpus"):
+        cpu["cpus"] = host_config["CpusetCpus"]
+    if cpu:
+        resources["cpu"] = cpu
+    if host_config.get("PidsLimit"):
+        resources["pids"] = {"limit": int(host_config["PidsLimit"])}
+    network_mode = host_config.get("NetworkMode") or "default"
+    if network_mode == "host":
+        linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+    if host_config.get("Sysctls"):
+        linux["sysctl"] = dict(host_config["Sysctls"])
+    return spec

@@ -1,0 +1,62 @@
+"""The engine's own records: Docker's view of containers, in SQLite.
+
+containerd keeps what it needs to run a container (spec, snapshot key); the
+engine keeps what Docker users see (name, Config, HostConfig, State). One row
+per container, one transaction per change, so kill -9 keeps every record whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL          -- the container record, JSON
+);
+"""
+
+
+class ContainerStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def insert(self, id: str, name: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO containers VALUES (?,?,?)", (id, name, json.dumps(data)))
+            except sqlite3.IntegrityError as err:
+                row = self._db.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
+                if row:
+                    raise errors.Conflict(
+                        f'Conflict. The container name "/{name}" is already in use by container "{row[0]}". '
+                        "You have to remove (or rename) that container to be able to reuse that name.") from err
+                raise errors.AlreadyExists(f"container {id}: already exists") from err
+
+    def update(self, id: str, name: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE containers SET name=?, data=? WHERE id=?", (name, json.dumps(data), id))
+
+    def delete(self, id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM containers WHERE id=?", (id,))
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM containers ORDER BY rowid").fetchall()
+        return [json.loads(r[0]) for r in rows]

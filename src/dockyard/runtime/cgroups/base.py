@@ -1,0 +1,23 @@
+"""The CgroupManager protocol.
+
+The runtime talks to cgroups only through this small interface so the v1 and
+v2 layouts (and a fake for unit tests) are interchangeable; the version is
+detected once at run time (``detect.py``).  Helpers live in ``fs.py`` so the
+hot path never imports ``typing``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class CgroupManager(Protocol):
+    version: int
+
+    def paths(self) -> dict[str, str]: ...
+    def create(self) -> None: ...
+    def apply(self, resources: dict[str, Any]) -> None: ...
+    def add_task(self, pid: int) -> None: ...
+    def pids(self) -> list[int]: ...
+    def freeze(self, frozen: bool) -> None: ...
+    def remove(self) -> None: ...

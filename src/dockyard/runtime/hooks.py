@@ -1,0 +1,47 @@
+"""Run OCI hooks: the state JSON on stdin, an optional timeout, failure reported by index."""
+
+from __future__ import annotations
+
+import json
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+from dockyard.errors import FailedPrecondition
+
+
+class HookError(FailedPrecondition):
+    pass
+
+
+def run_hooks(kind: str, hooks: list[dict[str, Any]] | None, state: dict[str, Any]) -> None:
+    if not hooks:
+        return
+    import subprocess  # only paid for when a spec has hooks
+
+    payload = json.dumps(state).encode()
+    for i, hook in enumerate(hooks):
+        path = hook["path"]
+        args = hook.get("args") or [path]
+        env = dict(e.split("=", 1) for e in hook.get("env") or [] if "=" in e)
+        timeout = hook.get("timeout")
+        try:
+            proc = subprocess.run(
+                args,
+                executable=path,
+                input=payload,
+                env=env,
+                capture_output=True,
+                timeout=timeout,
+                close_fds=True,
+            )
+        except subprocess.TimeoutExpired as err:
+            raise HookError(f"error running {kind} hook #{i}: {path}: timeout after {timeout}s") from err
+        except OSError as err:
+            raise HookError(f"error running {kind} hook #{i}: {path}: {err.strerror}") from err
+        if proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()
+            raise HookError(
+                f"error running {kind} hook #{i}: {path}: exit status {proc.returncode}"
+                + (f", stderr: {detail}" if detail else "")
+            )

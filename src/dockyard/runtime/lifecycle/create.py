@@ -1,0 +1,164 @@
+"""``create``: set the container up and leave init blocked on the exec fifo.
+
+Every partial step registers its undo on an ExitStack (state dir, cgroup,
+init process); ``pop_all`` on success.  A failed create leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+from dockyard.errors import InvalidArgument, NotFound
+
+from ..container import remove_state_dir
+from ..container import EXEC_FIFO, ContainerExists, State, proc_starttime, validate_id
+from ..process.channel import InitError
+
+
+class CreateError(InvalidArgument):
+    """create failed in init; the message is init's own."""
+
+
+def load_config(bundle: str) -> dict[str, Any]:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path) as f:
+            config: dict[str, Any] = json.load(f)
+    except FileNotFoundError as err:
+        raise NotFound(f"JSON specification file {path} not found") from err
+    except json.JSONDecodeError as err:
+        raise InvalidArgument(f"invalid config.json {path}: {err}") from err
+    if not isinstance(config, dict) or "process" not in config or "root" not in config:
+        raise InvalidArgument(f"config.json {path}: 'process' and 'root' are required")
+    return config
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    *,
+    pid_file: str | None = None,
+    console_socket: str | None = None,
+    no_pivot: bool = False,
+    preserve_fds: int = 0,
+) -> State:
+    from ..cgroups.detect import manager_for
+    from ..hooks import run_hooks
+    from ..linux.namespaces import plan as ns_plan
+    from ..process.init import InitOptions
+    from ..process.main import spawn_init
+
+    validate_id(container_id)
+    bundle = os.path.abspath(bundle)
+    config = load_config(bundle)
+    plan = ns_plan((config.get("linux") or {}).get("namespaces"))
+    root_path = (config.get("root") or {}).get("path") or "rootfs"
+    rootfs = os.path.realpath(os.path.join(bundle, root_path))
+    if not os.path.isdir(rootfs):
+        raise NotFound(f"rootfs {rootfs} does not exist")
+
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    state_dir = State.dir_for(root, container_id)
+    try:
+        os.mkdir(state_dir, 0o711)
+    except FileExistsError as err:
+        raise ContainerExists(f"container with id exists: {container_id}") from err
+
+    with contextlib.ExitStack() as undo:
+        undo.callback(remove_state_dir, state_dir)
+        fifo = os.path.join(state_dir, EXEC_FIFO)
+        os.mkfifo(fifo, 0o622)
+        linux = config.get("linux") or {}
+        cgroups = manager_for(linux.get("cgroupsPath"), container_id)
+        undo.callback(_quiet, cgroups.remove)
+        try:
+            cgroups.create()
+            cgroups.apply(linux.get("resources") or {})
+        except OSError as err:
+            raise InvalidArgument(f"cgroup setup failed: {err.strerror or err}") from err
+        state = State(
+            id=container_id,
+            bundle=bundle,
+            rootfs=rootfs,
+            created=_utc_now(),
+            annotations=dict(config.get("annotations") or {}),
+            cgroup_paths=cgroups.paths(),
+            cgroup_version=cgroups.version,
+            config_hooks={k: v for k, v in (config.get("hooks") or {}).items() if k in ("poststart", "poststop")},
+            status_hint="creating",
+        )
+        state.save(root)
+        console = None
+        if (config.get("process") or {}).get("terminal"):
+            if not console_socket:
+                raise InvalidArgument("process.terminal is set: --console-socket is required")
+            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            undo.callback(console.close)
+            console.connect(console_socket)
+
+        opts = InitOptions(
+            container_id=container_id,
+            bundle=bundle,
+            rootfs=rootfs,
+            fifo_path=fifo,
+            no_pivot=no_pivot,
+            preserve_fds=preserve_fds,
+            cgroup_paths=cgroups.paths(),
+            console=console,
+        )
+        hooks = config.get("hooks") or {}
+
+        def on_hooks(pid: int) -> None:
+            hs = {"ociVersion": "1.0.2", "id": container_id, "status": "creating", "pid": pid, "bundle": bundle}
+            run_hooks("prestart", hooks.get("prestart"), hs)
+            run_hooks("createRuntime", hooks.get("createRuntime"), hs)
+
+        try:
+            pid = spawn_init(config, plan, opts, cgroups.add_task, on_hooks)
+        except InitError as err:
+            raise CreateError(f"unable to start container process: {err}") from err
+        undo.callback(_kill, pid)
+        state.pid = pid
+        state.pid_starttime = proc_starttime(pid) or 0
+        state.status_hint = "created"
+        state.save(root)
+        if pid_file:
+            _write_pid_file(os.path.abspath(pid_file), pid)
+        undo.pop_all()
+    return state
+
+
+def _quiet(fn: Any) -> None:
+    try:
+        fn()
+    except OSError:
+        pass
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def _utc_now() -> str:
+    """RFC 3339 with microseconds, like runc's ``created`` (datetime costs an import)."""
+    import time
+
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"

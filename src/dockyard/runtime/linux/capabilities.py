@@ -1,0 +1,137 @@
+"""Capability names ↔ numbers and the drop sequence (bounding → user switch → capset → ambient)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+from . import syscalls as sc
+
+CAPABILITIES: dict[str, int] = {
+    name: i
+    for i, name in enumerate(
+        (
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_KILL",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETPCAP",
+            "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST",
+            "CAP_NET_ADMIN",
+            "CAP_NET_RAW",
+            "CAP_IPC_LOCK",
+            "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_NICE",
+            "CAP_SYS_RESOURCE",
+            "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG",
+            "CAP_MKNOD",
+            "CAP_LEASE",
+            "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP",
+            "CAP_MAC_OVERRIDE",
+            "CAP_MAC_ADMIN",
+            "CAP_SYSLOG",
+            "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND",
+            "CAP_AUDIT_READ",
+            "CAP_PERFMON",
+            "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE",
+        )
+    )
+}
+
+
+def last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return max(CAPABILITIES.values())
+
+
+def to_mask(names: Iterable[str], unknown: list[str] | None = None) -> int:
+    """OR the bits of ``names``; unknown names are collected (runc warns and skips them)."""
+    mask = 0
+    for name in names:
+        n = name.upper()
+        if not n.startswith("CAP_"):
+            n = "CAP_" + n
+        bit = CAPABILITIES.get(n)
+        if bit is None:
+            if unknown is not None:
+                unknown.append(name)
+            continue
+        mask |= 1 << bit
+    return mask
+
+
+def mask_from_hex(value: str) -> int:
+    """Parse the ``CapEff:`` style hex of /proc/<pid>/status."""
+    return int(value, 16)
+
+
+def drop_bounding(keep: int) -> None:
+    for cap in range(last_cap() + 1):
+        if not keep & (1 << cap):
+            try:
+                sc.prctl(sc.PR_CAPBSET_DROP, cap)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+
+
+def apply_sets(caps: dict[str, Any]) -> None:
+    """capset effective/permitted/inheritable, then raise ambient caps (must be in P and I)."""
+    eff = to_mask(caps.get("effective") or [])
+    perm = to_mask(caps.get("permitted") or [])
+    inh = to_mask(caps.get("inheritable") or [])
+    sc.capset(eff, perm, inh)
+    ambient = to_mask(caps.get("ambient") or [])
+    try:
+        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        pass
+    for cap in range(last_cap() + 1):
+        if ambient & (1 << cap):
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+
+
+def switch_user(user: dict[str, Any], caps: dict[str, Any] | None) -> None:
+    """Drop the bounding set, change uid/gid keeping caps, then set the final cap sets."""
+    if caps is not None:
+        drop_bounding(to_mask(caps.get("bounding") or []))
+    uid = int(user.get("uid", 0))
+    gid = int(user.get("gid", 0))
+    sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    try:
+        os.setgroups([int(g) for g in user.get("additionalGids") or []])
+    except OSError as err:
+        raise OSError(err.errno, f"setgroups {user.get('additionalGids')}: {err.strerror}") from err
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as err:
+        raise OSError(err.errno, f"set user {uid}:{gid}: {err.strerror}") from err
+    sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    if caps is not None:
+        apply_sets(caps)

@@ -1,0 +1,247 @@
+"""Build the container's filesystem view inside its mount namespace.
+
+Order follows runc's ``prepareRootfs``: make the host tree non-propagating,
+bind the rootfs onto itself (pivot_root needs a mount point), perform the
+spec's mounts in order with every destination resolved *inside* the rootfs and
+mounted through an ``O_PATH`` fd (so a symlink swapped in after the check
+cannot redirect it), create /dev, then pivot_root.  Masked/read-only paths and
+the read-only root come after the pivot (``finalize``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+from . import syscalls as sc
+from .devices import create_devices, create_symlinks
+from .mountopts import PROPAGATION, parse_options
+from .securejoin import is_within, secure_join
+
+_PRESERVED_STATVFS = {
+    os.ST_NOSUID: sc.MS_NOSUID,
+    os.ST_NODEV: sc.MS_NODEV,
+    os.ST_NOEXEC: sc.MS_NOEXEC,
+    os.ST_NOATIME: sc.MS_NOATIME,
+    os.ST_NODIRATIME: sc.MS_NODIRATIME,
+    os.ST_RELATIME: sc.MS_RELATIME,
+}
+
+
+def _locked_flags(path: str) -> int:
+    """Flags of the existing mount that a bind remount must keep (they are locked in a userns)."""
+    f = os.statvfs(path).f_flag
+    return sum(ms for st, ms in _PRESERVED_STATVFS.items() if f & st)
+
+
+def _mkdirs_inside(rootfs: str, unsafe: str, is_dir: bool) -> str:
+    """Create ``unsafe`` under rootfs without following any symlink out; return the real path."""
+    path = secure_join(rootfs, unsafe)
+    rel = os.path.relpath(path, rootfs)
+    cur = rootfs
+    parts = [] if rel == "." else rel.split("/")
+    for i, part in enumerate(parts):
+        cur = os.path.join(cur, part)
+        last = i == len(parts) - 1
+        try:
+            if last and not is_dir:
+                fd = os.open(cur, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                os.close(fd)
+            else:
+                os.mkdir(cur, 0o755)
+        except FileExistsError:
+            pass
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+    again = secure_join(rootfs, unsafe)
+    if again != path:
+        raise OSError(errno.EXDEV, f"mount destination {unsafe} changed while being created")
+    return path
+
+
+class SafeTarget:
+    """An O_PATH fd on a verified destination; mount through ``/proc/self/fd/N``."""
+
+    def __init__(self, rootfs: str, path: str) -> None:
+        self.fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        real = os.readlink(f"/proc/self/fd/{self.fd}")
+        if not is_within(rootfs, real):
+            os.close(self.fd)
+            raise OSError(errno.EXDEV, f"mount destination {path} resolves outside the rootfs ({real})")
+        self.proc_path = f"/proc/self/fd/{self.fd}"
+
+    def __enter__(self) -> str:
+        return self.proc_path
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def set_root_propagation(propagation: str | None) -> None:
+    flag = PROPAGATION.get(propagation or "rslave", sc.MS_SLAVE | sc.MS_REC)
+    sc.mount(None, "/", None, flag | sc.MS_REC)
+
+
+def bind_rootfs(rootfs: str) -> None:
+    sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+
+
+def mount_entry(rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str] | None = None) -> None:
+    dest_rel = m.get("destination", "")
+    if not dest_rel.startswith("/"):
+        dest_rel = "/" + dest_rel
+    fstype = m.get("type") or ""
+    source = m.get("source") or ""
+    opts = parse_options(m.get("options"))
+    if fstype == "bind":
+        opts = opts._replace(flags=opts.flags | sc.MS_BIND)
+    if fstype == "cgroup" or fstype == "cgroup2":
+        mount_cgroup(rootfs, dest_rel, opts.flags, cgroup_paths or {})
+        return
+    if opts.is_bind:
+        try:
+            st = os.stat(source)
+        except OSError as err:
+            raise OSError(err.errno, f"bind mount source {source}: {err.strerror}") from err
+        dest = _mkdirs_inside(rootfs, dest_rel, stat.S_ISDIR(st.st_mode))
+        with SafeTarget(rootfs, dest) as target:
+            sc.mount(source, target, None, sc.MS_BIND | (opts.flags & sc.MS_REC))
+        extra = opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+        # remount/propagation act on the new mount: re-open the (re-verified) destination
+        with SafeTarget(rootfs, dest) as target:
+            if extra:
+                sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(target))
+            for p in opts.propagation:
+                sc.mount(None, target, None, p)
+        return
+    dest = _mkdirs_inside(rootfs, dest_rel, True)
+    with SafeTarget(rootfs, dest) as target:
+        try:
+            sc.mount(source or fstype, target, fstype, opts.flags, opts.data)
+        except OSError as err:
+            if fstype == "sysfs" and err.errno == errno.EPERM:
+                # not our network namespace (e.g. --net=host in a userns): bind the host's /sys
+                sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+                with SafeTarget(rootfs, dest) as again:
+                    sc.mount(None, again, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags(again))
+            elif fstype == "mqueue" and err.errno in (errno.EPERM, errno.ENODEV):
+                sc.mount("/dev/mqueue", target, None, sc.MS_BIND)
+            else:
+                raise OSError(err.errno, f"mount {fstype} on {dest_rel}: {err.strerror}") from err
+    if opts.propagation:
+        with SafeTarget(rootfs, dest) as target:
+            for p in opts.propagation:
+                sc.mount(None, target, None, p)
+
+
+def mount_cgroup(rootfs: str, dest_rel: str, flags: int, cgroup_paths: dict[str, str]) -> None:
+    """v1: a tmpfs holding one read-only bind of *our* cgroup per hierarchy; v2: cgroup2 or a bind."""
+    dest = _mkdirs_inside(rootfs, dest_rel, True)
+    ro = sc.MS_RDONLY if flags & sc.MS_RDONLY else 0
+    if "" in cgroup_paths and len(cgroup_paths) == 1:
+        with SafeTarget(rootfs, dest) as target:
+            try:
+                sc.mount("cgroup", target, "cgroup2", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)
+            except OSError:
+                sc.mount(cgroup_paths[""], target, None, sc.MS_BIND | sc.MS_REC)
+                if ro:
+                    with SafeTarget(rootfs, dest) as again:
+                        sc.mount(None, again, None, sc.MS_BIND | sc.MS_REMOUNT | ro | _locked_flags(again))
+        return
+    with SafeTarget(rootfs, dest) as target:
+        sc.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
+    for name, host_path in _v1_hierarchies(cgroup_paths):
+        sub = _mkdirs_inside(rootfs, os.path.join(dest_rel, name), True)
+        if not os.path.isdir(host_path):
+            continue
+        with SafeTarget(rootfs, sub) as target:
+            sc.mount(host_path, target, None, sc.MS_BIND)
+        with SafeTarget(rootfs, sub) as target:
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)
+    if ro:
+        with SafeTarget(rootfs, dest) as target:
+            sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)
+
+
+def _v1_hierarchies(cgroup_paths: dict[str, str]) -> list[tuple[str, str]]:
+    """(dir name under /sys/fs/cgroup, host dir to bind) for each v1 hierarchy we are in."""
+    from ..cgroups.fs import own_cgroups
+    from ..cgroups.v1 import mountpoints
+
+    own = own_cgroups()
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for ctrl, mnt in mountpoints().items():
+        if mnt in seen:
+            continue
+        seen.add(mnt)
+        path = cgroup_paths.get(ctrl) or os.path.join(mnt, own.get(ctrl, "/").lstrip("/"))
+        out.append((os.path.basename(mnt), path))
+    return out
+
+
+def pivot(rootfs: str, no_pivot: bool) -> None:
+    """Make rootfs the new /: pivot_root(".", ".") + lazy umount of the old root, or MS_MOVE+chroot."""
+    os.chdir(rootfs)
+    if no_pivot:
+        sc.mount(rootfs, "/", None, sc.MS_MOVE)
+        os.chroot(".")
+    else:
+        sc.pivot_root(".", ".")
+        # the old root now sits on top of "."; keep its unmount from propagating to the host
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def mask_path(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+    else:
+        sc.mount("/dev/null", path, None, sc.MS_BIND)
+
+
+def readonly_path(path: str) -> None:
+    try:
+        sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+    except FileNotFoundError:
+        return
+    sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(path))
+
+
+def remount_root_readonly() -> None:
+    sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
+
+
+def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str]) -> None:
+    """Everything before the pivot: propagation, rootfs bind, spec mounts, /dev."""
+    linux = config.get("linux") or {}
+    set_root_propagation(linux.get("rootfsPropagation"))
+    bind_rootfs(rootfs)
+    mounts = config.get("mounts") or []
+    for m in mounts:
+        mount_entry(rootfs, m, cgroup_paths)
+    dev_is_tmpfs = any(m.get("destination", "").rstrip("/") == "/dev" and m.get("type") == "tmpfs" for m in mounts)
+    create_devices(rootfs, linux.get("devices"), defaults=dev_is_tmpfs)
+    if dev_is_tmpfs:
+        create_symlinks(rootfs)
+
+
+def finalize(config: dict[str, Any]) -> None:
+    """After the pivot: read-only paths, masked paths, read-only root."""
+    linux = config.get("linux") or {}
+    for p in linux.get("readonlyPaths") or []:
+        readonly_path(p)
+    for p in linux.get("maskedPaths") or []:
+        mask_path(p)
+    if (config.get("root") or {}).get("readonly"):
+        remount_root_readonly()

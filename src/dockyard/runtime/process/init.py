@@ -1,0 +1,250 @@
+"""The container's init: runs forked from ``create``, as PID 1 of the new pid namespace.
+
+Every step that can fail runs *before* ``ready`` is sent, so ``create`` fails
+with the real reason (missing executable included, like runc's ``LookPath``
+before the exec fifo).  After ``ready`` init blocks opening the exec fifo for
+writing until ``start`` opens it for reading, then execs.  Nothing but stdio
+and ``--preserve-fds`` survive the exec (CVE-2024-21626 class).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import stat
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+from ..linux import syscalls as sc
+from ..linux.namespaces import NamespacePlan
+from .channel import Channel
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class InitOptions:
+    """What init needs besides config.json (plain class: no dataclasses import on the hot path)."""
+
+    def __init__(
+        self,
+        container_id: str,
+        bundle: str,
+        rootfs: str,
+        fifo_path: str,
+        no_pivot: bool = False,
+        preserve_fds: int = 0,
+        cgroup_paths: dict[str, str] | None = None,
+        console: socket.socket | None = None,
+    ) -> None:
+        self.container_id = container_id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.fifo_path = fifo_path
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.cgroup_paths = dict(cgroup_paths or {})
+        self.console = console
+
+
+class ExecNotFound(OSError):
+    pass
+
+
+def lookup_executable(arg0: str, env: list[str]) -> str:
+    """PATH lookup with the *container's* PATH, reporting errors the way runc (Go exec) does."""
+    if "/" in arg0:
+        candidates = [arg0]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+        candidates = [os.path.join(d or ".", arg0) for d in path.split(":")]
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(cand, os.X_OK):
+            return cand
+        if "/" in arg0:
+            raise ExecNotFound(errno.EACCES, f'exec: "{arg0}": permission denied')
+    if "/" in arg0:
+        raise ExecNotFound(errno.ENOENT, f'exec: "{arg0}": stat {arg0}: no such file or directory')
+    raise ExecNotFound(errno.ENOENT, f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
+    import resource
+
+    for rl in rlimits:
+        name = rl["type"]
+        res = getattr(resource, name, None)
+        if res is None:
+            raise OSError(errno.EINVAL, f"unknown rlimit {name}")
+        soft, hard = int(rl["soft"]), int(rl["hard"])
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (OSError, ValueError) as err:
+            cur = resource.getrlimit(res)
+            raise OSError(
+                errno.EPERM,
+                f"setrlimit {name} soft={soft} hard={hard} (current {cur[0]}/{cur[1]}): {err}",
+            ) from err
+
+
+def _sysctl(values: dict[str, str]) -> None:
+    for key, value in values.items():
+        rel = key.replace(".", "/")
+        if ".." in rel.split("/"):
+            raise OSError(errno.EINVAL, f"invalid sysctl {key}")
+        try:
+            with open(f"/proc/sys/{rel}", "w") as f:
+                f.write(str(value))
+        except OSError as err:
+            raise OSError(err.errno, f"sysctl {key}={value}: {err.strerror}") from err
+
+
+def _reset_signals() -> None:
+    """Python ignores SIGPIPE/SIGXFSZ; ignored dispositions survive exec, so restore defaults."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts: InitOptions) -> NoReturn:
+    """Set the container up, report ``ready``, wait on the exec fifo, exec. Never returns."""
+    # after pivot_root the host's site-packages are gone: import everything init needs now
+    import resource  # noqa: F401 - used by _set_rlimits
+
+    from ..console import setup_console
+    from ..hooks import run_hooks
+    from ..linux import capabilities, rootfs
+    from ..linux.network import link_up
+
+    from ..linux.seccomp import _lib as _libseccomp, load
+
+    process = config.get("process") or {}
+    linux = config.get("linux") or {}
+    hooks = config.get("hooks") or {}
+    if hooks.get("startContainer") or hooks.get("createContainer"):
+        import subprocess  # noqa: F401 - the hooks need it after the pivot
+
+    seccomp = linux.get("seccomp")
+    nnp = bool(process.get("noNewPrivileges"))
+    if seccomp:
+        _libseccomp()  # dlopen now: the host's libseccomp is unreachable after the pivot
+    sc.set_name("dockyard-init")
+    ch.expect("go")
+    if "cgroup" in plan.new:
+        sc.unshare(sc.CLONE_NEWCGROUP)
+    if not plan.has("mount"):
+        raise OSError(errno.EINVAL, "a mount namespace is required (linux.namespaces has no 'mount')")
+    fifo_fd = os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
+
+    rootfs.prepare(config, opts.rootfs, opts.cgroup_paths)
+    if hooks.get("prestart") or hooks.get("createRuntime"):
+        ch.send("hooks")
+        ch.expect("hooks-done")
+    run_hooks("createContainer", hooks.get("createContainer"), _hook_state(opts, "created"))
+    rootfs.pivot(opts.rootfs, opts.no_pivot)
+
+    if "uts" in plan.new:
+        if config.get("hostname"):
+            socket.sethostname(config["hostname"])
+        if config.get("domainname"):
+            sc.setdomainname(config["domainname"])
+    elif config.get("hostname"):
+        raise OSError(errno.EINVAL, "unable to set hostname without a private UTS namespace")
+    _sysctl(linux.get("sysctl") or {})
+    if "network" in plan.new:
+        link_up("lo")
+    rootfs.finalize(config)
+
+    if process.get("oomScoreAdj") is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(int(process["oomScoreAdj"])))
+    _set_rlimits(process.get("rlimits") or [])
+    if process.get("terminal"):
+        if opts.console is None:
+            raise OSError(errno.EINVAL, "process.terminal is set but no --console-socket was given")
+        setup_console(opts.console, process.get("consoleSize"))
+    cwd = process.get("cwd") or "/"
+    os.makedirs(cwd, mode=0o755, exist_ok=True)
+
+    if seccomp and not nnp:
+        load(seccomp)  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+    capabilities.switch_user(process.get("user") or {}, process.get("capabilities"))
+    os.chdir(cwd)
+    args = process.get("args") or []
+    if not args:
+        raise OSError(errno.EINVAL, "process.args must not be empty")
+    env = list(process.get("env") or [])
+    exe = lookup_executable(args[0], env)
+
+    ch.send("ready")
+    ch.close()
+    wfd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)  # blocks until `start`
+    os.write(wfd, b"0")
+    os.close(wfd)
+    os.close(fifo_fd)
+
+    run_hooks("startContainer", hooks.get("startContainer"), _hook_state(opts, "running"))
+    if nnp:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        if seccomp:
+            load(seccomp)
+    os.umask(int((process.get("user") or {}).get("umask", 0o022)))
+    _reset_signals()
+    keep = 3 + opts.preserve_fds
+    for fd in range(3, keep):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    os.closerange(keep, _max_fd())
+    envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    os.execve(exe, args, envmap)
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(n) for n in os.listdir("/proc/self/fd")) + 1
+    except (OSError, ValueError):
+        return os.sysconf("SC_OPEN_MAX")
+
+
+def _hook_state(opts: InitOptions, status: str) -> dict[str, Any]:
+    return {"ociVersion": "1.0.2", "id": opts.container_id, "status": status, "pid": 1, "bundle": opts.bundle}
+
+
+def run_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts: InitOptions) -> NoReturn:
+    """Wrapper that turns any failure into a typed ``error`` message, then exits."""
+    try:
+        container_init(ch, config, plan, opts)
+    except BaseException as err:  # noqa: BLE001 - every failure must reach `create`
+        msg = _describe(err)
+        try:
+            ch.send("error", message=msg, kind=getattr(err, "kind", "internal"))
+        except OSError:
+            # after `ready` nobody listens on the channel any more: runc prints to stderr
+            try:
+                sys.stderr.write(f"dockyard-runc init: {msg}\n")
+                sys.stderr.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(127 if isinstance(err, ExecNotFound) else 1)
+    os._exit(1)
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, ExecNotFound):
+        return err.strerror or str(err)
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror if err.filename is None else f"{err.strerror}: {err.filename}"
+    return str(err) or type(err).__name__

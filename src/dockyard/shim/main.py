@@ -1,0 +1,341 @@
+"""dockyard-shim: the per-container process between containerd and the runtime.
+
+Why it exists (as containerd-shim does): it is the parent (child subreaper) of
+the container's init, so it collects the exit status; it holds the stdio FIFOs
+open so the container never gets EPIPE while a daemon restarts; and it outlives
+both daemons, which reconnect to its socket. It is single-threaded and imports
+only the standard library, since every running container pays for its memory.
+
+It drives the OCI runtime only through the runtime's command line
+(``create``/``start``/``kill``/``delete``), so runc or crun can stand in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from dockyard.shim.protocol import decode, encode
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class ShimError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Shim:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.id: str = args.id
+        self.bundle: str = args.bundle
+        self.runtime: str = args.runtime
+        self.runtime_root: str = args.runtime_root
+        self.socket_path: str = args.socket
+        self.pid = 0
+        self.status = "unknown"
+        self.exit_status: int | None = None
+        self.exited_at = 0
+        self.waiters: list[socket.socket] = []
+        self.held_fds: list[int] = []  # O_RDWR ends of the stdio FIFOs, closed when init exits
+        self.reaped: dict[int, int] = {}
+        self.running = True
+        self.sel = selectors.DefaultSelector()
+
+    # -- the runtime command line ------------------------------------------------
+
+    def _runtime(self, *argv: str, stdin: int | None = None, stdout: int | None = None,
+                 stderr: int | None = None) -> None:
+        cmd = [self.runtime, "--root", self.runtime_root, "--log", os.path.join(self.bundle, "runtime.log"),
+               "--log-format", "json", *argv]
+        # The runtime's own error text goes to the log; its stderr may be the container's FIFO.
+        proc = subprocess.run(cmd, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                              stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                              stderr=stderr if stderr is not None else subprocess.PIPE,
+                              close_fds=True)
+        if proc.returncode != 0:
+            raise ShimError("failed_precondition", self._runtime_error(argv[0], proc.stderr))
+
+    def _runtime_error(self, verb: str, stderr: bytes | None) -> str:
+        """The last error line the runtime logged, so the caller sees init's real reason."""
+        message = ""
+        try:
+            with open(os.path.join(self.bundle, "runtime.log"), "rb") as f:
+                lines = f.read().splitlines()
+            for line in reversed(lines):
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") == "error":
+                    message = str(entry.get("msg", ""))
+                    break
+        except OSError:
+            pass
+        if not message and stderr:
+            message = stderr.decode(errors="replace").strip()
+        return f"runtime {verb} failed: {message or 'unknown error'}"
+
+    # -- methods -------------------------------------------------------------------
+
+    def create(self, stdin: str = "", stdout: str = "", stderr: str = "", terminal: bool = False) -> dict[str, Any]:
+        if self.status != "unknown":
+            raise ShimError("failed_precondition", f"task {self.id} already created")
+        fds: list[int] = []
+        try:
+            in_fd = _open_fifo(stdin, os.O_RDONLY) if stdin else os.open(os.devnull, os.O_RDONLY)
+            fds.append(in_fd)
+            out_fds = []
+            for path in (stdout, stderr):
+                if path:
+                    # Our own read-write end keeps the FIFO alive for the container if the
+                    # engine goes away, and lets the container's write end open at once.
+                    self.held_fds.append(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+                    fd = os.open(path, os.O_WRONLY)
+                else:
+                    fd = os.open(os.devnull, os.O_WRONLY)
+                fds.append(fd)
+                out_fds.append(fd)
+            pid_file = os.path.join(self.bundle, "init.pid")
+            self._runtime("create", "--bundle", self.bundle, "--pid-file", pid_file, self.id,
+                          stdin=in_fd, stdout=out_fds[0], stderr=out_fds[1])
+            with open(pid_file) as f:
+                self.pid = int(f.read().strip())
+        except OSError as err:
+            raise ShimError("internal", f"task {self.id}: {err}") from err
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.status = "created"
+        self._check_reaped()
+        return self.state()
+
+    def start(self) -> dict[str, Any]:
+        if self.status != "created":
+            raise ShimError("failed_precondition", f"task {self.id} is {self.status}, not created")
+        self._runtime("start", self.id)
+        if self.status == "created":
+            self.status = "running"
+        self._check_reaped()
+        return self.state()
+
+    def kill(self, signal: int = 15, all: bool = False) -> dict[str, Any]:
+        if self.status == "stopped":
+            raise ShimError("not_found", f"task {self.id}: process already finished")
+        argv = ["kill"] + (["--all"] if all else []) + [self.id, str(signal)]
+        self._runtime(*argv)
+        return {}
+
+    def state(self) -> dict[str, Any]:
+        return {"pid": self.pid, "status": self.status,
+                "exit_status": self.exit_status if self.exit_status is not None else 0,
+                "exited_at": self.exited_at}
+
+    def delete(self) -> dict[str, Any]:
+        if self.status in ("running", "paused"):
+            raise ShimError("failed_precondition", f"task {self.id} is {self.status}: kill it first")
+        if self.status != "unknown":
+            self._runtime("delete", "--force", self.id)
+        self.running = False
+        return {"exit_status": self.exit_status or 0, "exited_at": self.exited_at}
+
+    # -- exit handling ---------------------------------------------------------------
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.reaped[pid] = os.waitstatus_to_exitcode(status)
+            self._check_reaped()
+
+    def _check_reaped(self) -> None:
+        if not self.pid or self.pid not in self.reaped or self.status == "stopped":
+            return
+        code = self.reaped.pop(self.pid)
+        self.exit_status = code if code >= 0 else 128 - code
+        self.exited_at = time.time_ns()
+        self.status = "stopped"
+        tmp = os.path.join(self.bundle, "exit.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump({"exit_status": self.exit_status, "exited_at": self.exited_at}, f)
+        os.replace(tmp, os.path.join(self.bundle, "exit.json"))
+        for fd in self.held_fds:
+            os.close(fd)
+        self.held_fds.clear()
+        for conn in self.waiters:
+            self._reply(conn, {"result": {"exit_status": self.exit_status, "exited_at": self.exited_at}})
+        self.waiters.clear()
+
+    # -- the socket loop -------------------------------------------------------------
+
+    def _reply(self, conn: socket.socket, msg: dict[str, Any]) -> None:
+        try:
+            conn.sendall(encode(msg))
+        except OSError:
+            pass
+        self._drop(conn)
+
+    def _drop(self, conn: socket.socket) -> None:
+        try:
+            self.sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def handle(self, conn: socket.socket, buf: bytes) -> None:
+        try:
+            req = decode(buf)
+            method = req.get("method")
+            params = req.get("params") or {}
+            if method == "wait":
+                if self.status == "stopped":
+                    self._reply(conn, {"result": {"exit_status": self.exit_status, "exited_at": self.exited_at}})
+                else:
+                    self.waiters.append(conn)
+                    self.sel.unregister(conn)  # only the exit speaks to it now
+                return
+            if method == "shutdown":
+                if self.status in ("running", "created", "paused"):
+                    raise ShimError("failed_precondition", "task is still alive")
+                self.running = False
+                result: dict[str, Any] = {}
+            elif method in ("create", "start", "kill", "state", "delete"):
+                result = getattr(self, method)(**params)
+            else:
+                raise ShimError("invalid_argument", f"unknown shim method {method!r}")
+            self._reply(conn, {"result": result})
+        except ShimError as err:
+            self._reply(conn, {"error": {"kind": err.kind, "message": str(err)}})
+        except (ValueError, TypeError) as err:
+            self._reply(conn, {"error": {"kind": "invalid_argument", "message": str(err)}})
+
+    def serve(self, listener: socket.socket) -> None:
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wfd)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: None)  # we live as long as the container
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.sel.register(listener, selectors.EVENT_READ, "listen")
+        self.sel.register(rfd, selectors.EVENT_READ, "signal")
+        buffers: dict[socket.socket, bytes] = {}
+        self.reap()
+        while self.running:
+            for key, _ in self.sel.select():
+                if key.data == "signal":
+                    try:
+                        os.read(rfd, 512)
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                elif key.data == "listen":
+                    conn, _ = listener.accept()
+                    conn.setblocking(True)
+                    self.sel.register(conn, selectors.EVENT_READ, "conn")
+                    buffers[conn] = b""
+                else:
+                    conn = key.fileobj  # type: ignore[assignment]
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        buffers.pop(conn, None)
+                        self._drop(conn)
+                        continue
+                    buf = buffers[conn] + chunk
+                    if b"\n" in buf:
+                        buffers.pop(conn, None)
+                        self.handle(conn, buf.split(b"\n", 1)[0])
+                    else:
+                        buffers[conn] = buf
+        listener.close()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+
+def _open_fifo(path: str, flags: int) -> int:
+    fd = os.open(path, flags | os.O_NONBLOCK)
+    fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_NONBLOCK)
+    return fd
+
+
+def _set_subreaper() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dockyard-shim")
+    p.add_argument("--namespace", default="default")
+    p.add_argument("--id", required=True)
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--runtime", default="dockyard-runc")
+    p.add_argument("--runtime-root", required=True)
+    p.add_argument("--socket", required=True)
+    args = p.parse_args(argv)
+
+    # Daemonize: the parent returns once the socket listens, so the caller knows where
+    # to connect; the child leaves the caller's session and is re-parented away from it.
+    ready_r, ready_w = os.pipe()
+    if os.fork() != 0:
+        os.close(ready_w)
+        msg = os.read(ready_r, 4096)
+        if not msg.startswith(b"ok"):
+            sys.stderr.write(msg.decode(errors="replace") or "dockyard-shim: failed to start\n")
+            return 1
+        sys.stdout.write(args.socket + "\n")
+        return 0
+    os.close(ready_r)
+    try:
+        os.setsid()
+        log = os.open(os.path.join(args.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(log, 2)
+        os.close(devnull)
+        os.close(log)
+        os.chdir(args.bundle)
+        _set_subreaper()
+        try:
+            os.unlink(args.socket)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(args.socket)
+        os.chmod(args.socket, 0o600)
+        listener.listen(64)
+        with open(os.path.join(args.bundle, "shim.pid"), "w") as f:
+            f.write(str(os.getpid()))
+        shim = Shim(args)
+    except Exception as err:  # report any start failure to the waiting parent
+        os.write(ready_w, f"dockyard-shim: {err}\n".encode())
+        os._exit(1)
+    os.write(ready_w, b"ok")
+    os.close(ready_w)
+    try:
+        shim.serve(listener)
+    except Exception as err:
+        os.write(2, f"dockyard-shim {args.id}: fatal: {err!r}\n".encode())
+        os._exit(1)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The shim's wire protocol: one JSON object per line over its UNIX socket.
+
+Request ``{"method": "start", "params": {...}}``; reply ``{"result": {...}}`` or
+``{"error": {"kind": "...", "message": "..."}}`` (kinds from ``dockyard.errors``).
+Kept in its own tiny module so the shim process imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+METHODS = ("create", "start", "kill", "wait", "state", "delete", "shutdown")
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    obj = json.loads(line)
+    if not isinstance(obj, dict):
+        raise ValueError("shim message is not a JSON object")
+    return obj

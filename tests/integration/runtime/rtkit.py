@@ -1,0 +1,127 @@
+"""Helpers for the runtime integration suite (bundles, a CLI wrapper); fixtures live in conftest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.oci.runtime_spec import default_spec
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "echo", "cat", "hostname", "ps", "id", "sleep", "true", "false", "ls", "grep", "touch", "mkdir", "mount", "readlink", "test", "wc")
+CGROUP_PARENT = "dockyard-test"
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer")
+# runc (differential runs) also creates these
+EXTRA_HIERARCHIES = ("systemd", "unified")
+
+
+def _needs() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if not os.path.exists(BUSYBOX):
+        return "needs busybox-static at /bin/busybox"
+    return None
+
+
+def skip_without_root(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _needs()
+    if reason:
+        for item in items:
+            if "root" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def runtime_argv() -> list[str]:
+    custom = os.environ.get("DOCKYARD_RUNTIME")
+    if custom:
+        return shlex.split(custom)
+    return [sys.executable, "-m", "dockyard.runtime.cli"]
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def make_rootfs(path: Path) -> Path:
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root"):
+        (path / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, path / "bin" / "busybox")
+    for applet in APPLETS:
+        os.symlink("busybox", path / "bin" / applet)
+    (path / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+    )
+    (path / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    return path
+
+
+class Bundle:
+    def __init__(self, path: Path, cid: str) -> None:
+        self.path = path
+        self.id = cid
+        self.rootfs = make_rootfs(path / "rootfs")
+        self.config: dict[str, Any] = default_spec(["true"], hostname="dockyard-test")
+        self.config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{cid}"
+
+    def write(self, args: list[str] | None = None, **process: Any) -> "Bundle":
+        if args is not None:
+            self.config["process"]["args"] = args
+        self.config["process"].update(process)
+        (self.path / "config.json").write_text(json.dumps(self.config))
+        return self
+
+    def cgroup_dirs(self, everything: bool = False) -> list[Path]:
+        names = V1_CONTROLLERS + (EXTRA_HIERARCHIES if everything else ())
+        return [Path("/sys/fs/cgroup") / c / CGROUP_PARENT / self.id for c in names]
+
+
+class Runtime:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ids: list[str] = []
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 30, **kw: Any) -> subprocess.CompletedProcess[str]:
+        argv = runtime_argv() + ["--root", str(self.root), *args]
+        kw.setdefault("capture_output", "stdout" not in kw and "stderr" not in kw)
+        proc = subprocess.run(argv, text=True, timeout=timeout, check=False, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def create(self, bundle: Bundle, *extra: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """create with stdio on files: the container inherits them, so pipes would block the reader."""
+        self.ids.append(bundle.id)
+        out = bundle.path / "stdout"
+        err = bundle.path / "stderr"
+        with open(out, "w") as o, open(err, "w") as e:
+            proc = subprocess.run(
+                runtime_argv() + ["--root", str(self.root), "create", "--bundle", str(bundle.path), *extra, bundle.id],
+                stdin=subprocess.DEVNULL, stdout=o, stderr=e, text=True, timeout=30, **kw,
+            )
+        proc.stderr = err.read_text()
+        return proc
+
+    def run(self, bundle: Bundle, *extra: str) -> subprocess.CompletedProcess[str]:
+        self.ids.append(bundle.id)
+        return self("run", "--bundle", str(bundle.path), *extra, bundle.id, stdin=subprocess.DEVNULL)
+
+    def state(self, cid: str) -> dict[str, Any]:
+        proc = self("state", cid, check=True)
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+
