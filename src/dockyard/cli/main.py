@@ -224,7 +224,8 @@ def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_images(c: Client, a: argparse.Namespace) -> int:
-    rows = c.json("GET", "/images/json")
+    params = {"filters": json.dumps({"reference": [a.reference]})} if a.reference else None
+    rows = c.json("GET", "/images/json", params)
     if a.quiet:
         for r in rows:
             print(short_id(r["Id"]))
@@ -304,7 +305,7 @@ def cmd_info(c: Client, a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dockyard", description="A Docker-compatible container engine client.")
     p.add_argument("-H", "--host", default=None, help="daemon socket (unix:///run/dockyard/dockyard.sock)")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="subcommand", metavar="COMMAND")
 
     def cmd(name: str, fn: Any, help: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, aliases=list(aliases), add_help=name not in ("run", "create"))
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("objects", nargs="+")
     sp = cmd("images", cmd_images, "List images")
     sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("reference", nargs="?", default="")
     sp = cmd("import", cmd_import, "Import the contents from a tarball to create a filesystem image")
     sp.add_argument("-c", "--change", action="append", default=[])
     sp.add_argument("-m", "--message", default="")
@@ -373,13 +375,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(Client(args.host), args))
     except errors.NotFound as err:
         print(f"Error response from daemon: {err}", file=sys.stderr)
-        return 125 if args.command in ("run", "create") else 1
+        return 125 if args.subcommand in ("run", "create") else 1
     except errors.Unavailable as err:
         print(str(err), file=sys.stderr)
         return 1
     except errors.DockyardError as err:
         print(f"Error response from daemon: {err}", file=sys.stderr)
-        return 125 if args.command in ("run", "create") else 1
+        return 125 if args.subcommand in ("run", "create") else 1
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -36,7 +36,7 @@ def render(template: str, obj: Any) -> str:
     def action(m: re.Match[str]) -> str:
         expr = m.group(1)
         if expr.startswith("json "):
-            return json.dumps(_lookup(obj, expr[5:].strip()))
+            return json.dumps(_lookup(obj, expr[5:].strip()), separators=(",", ":"), ensure_ascii=False)
         return _text(_lookup(obj, expr))
 
     return _ACTION.sub(action, template)

@@ -20,7 +20,7 @@ _VALID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,75}$")
 
 
 def validate(namespace: str) -> str:
-    if not _VALID.match(namespace):
+    if not _VALID.fullmatch(namespace):
         raise errors.InvalidArgument(f"namespace {namespace!r}: invalid name")
     return namespace
 

@@ -18,7 +18,7 @@ RIGHT = ("albattani", "babbage", "bohr", "curie", "darwin", "einstein", "euler",
 
 
 def validate(name: str) -> str:
-    if not VALID.match(name):
+    if not VALID.fullmatch(name):
         raise errors.InvalidArgument(f'Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     return name.lstrip("/")
 

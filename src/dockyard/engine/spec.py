@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard import errors
+from dockyard.oci.capabilities import CAPABILITIES
 from dockyard.oci.runtime_spec import DEFAULT_PATH, default_spec
 
 
@@ -47,16 +48,33 @@ def user_ids(user: str) -> tuple[int, int]:
     return uid, gid
 
 
+def _cap(name: str) -> str:
+    name = name.upper()
+    return name if name.startswith("CAP_") else f"CAP_{name}"
+
+
+def capabilities(default: list[str], add: list[str], drop: list[str]) -> set[str]:
+    """Docker's rule: drops apply first (``ALL`` empties the set), then adds (``ALL`` grants every one)."""
+    dropped = {_cap(c) for c in drop}
+    caps = set() if "CAP_ALL" in dropped else set(default) - dropped
+    for name in (_cap(c) for c in add):
+        if name == "CAP_ALL":
+            caps |= set(CAPABILITIES)
+        elif name not in CAPABILITIES:
+            raise errors.InvalidArgument(f"unknown capability: {name!r}")
+        else:
+            caps.add(name)
+    return caps
+
+
 def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any],
           cgroup_parent: str) -> dict[str, Any]:
     hostname = config.get("Hostname") or id[:12]
     tty = bool(config.get("Tty"))
     spec = default_spec(command(config, image_config), hostname=hostname, terminal=tty)
     process = spec["process"]
-    env = merge_env(image_config.get("Env") or [], config.get("Env") or [])
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, f"PATH={DEFAULT_PATH}")
-    env.append(f"HOSTNAME={hostname}")
+    env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", *(image_config.get("Env") or [])],
+                    config.get("Env") or [])
     if tty and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
     process["env"] = env
@@ -66,13 +84,10 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     # Docker sets no rlimits unless asked: the container inherits the daemon's.
     process["rlimits"] = [{"type": f"RLIMIT_{u['Name'].upper()}", "soft": int(u["Soft"]), "hard": int(u["Hard"])}
                           for u in host_config.get("Ulimits") or []]
-    caps = set(process["capabilities"]["bounding"])
-    for cap in host_config.get("CapAdd") or []:
-        caps.add(cap.upper() if cap.upper().startswith("CAP_") else f"CAP_{cap.upper()}")
-    for cap in host_config.get("CapDrop") or []:
-        name = cap.upper() if cap.upper().startswith("CAP_") else f"CAP_{cap.upper()}"
-        caps = set() if name == "CAP_ALL" else caps - {name}
-    process["capabilities"] = {k: sorted(caps) for k in ("bounding", "effective", "permitted")}
+    process["capabilities"] = {k: sorted(capabilities(process["capabilities"]["bounding"],
+                                                      host_config.get("CapAdd") or [],
+                                                      host_config.get("CapDrop") or []))
+                               for k in ("bounding", "effective", "permitted")}
     spec["root"]["readonly"] = bool(host_config.get("ReadonlyRootfs"))
     linux = spec["linux"]
     linux["cgroupsPath"] = f"/{cgroup_parent.strip('/')}/{id}"

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from dockyard import errors
 
 DEFAULT_DOMAIN = "docker.io"
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,20 @@ def parse(ref: str, default_tag: str = "latest") -> Reference:
     rest, digest = ref, ""
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise errors.InvalidArgument(f"invalid reference format: bad digest in {ref!r}")
     tag = ""
     slash = rest.rfind("/")
     colon = rest.rfind(":")
     if colon > slash:
         rest, tag = rest[:colon], rest[colon + 1:]
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             raise errors.InvalidArgument(f"invalid reference format: bad tag in {ref!r}")
     parts = rest.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
         domain, path_parts = parts[0], parts[1:]
+        if not _DOMAIN.fullmatch(domain):
+            raise errors.InvalidArgument(f"invalid reference format: bad registry in {ref!r}")
     else:
         domain, path_parts = DEFAULT_DOMAIN, parts
     if domain == "index.docker.io":
@@ -78,7 +81,7 @@ def parse(ref: str, default_tag: str = "latest") -> Reference:
     if any(p != p.lower() for p in path_parts):
         raise errors.InvalidArgument(f"invalid reference format: repository name ({ref}) must be lowercase")
     for p in path_parts:
-        if not _COMPONENT.match(p):
+        if not _COMPONENT.fullmatch(p):
             raise errors.InvalidArgument(f"invalid reference format: {ref!r}")
     if domain == DEFAULT_DOMAIN and len(path_parts) == 1:
         path_parts = ["library", *path_parts]

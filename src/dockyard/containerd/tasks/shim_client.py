@@ -22,6 +22,8 @@ class ShimClient:
             writer.write(encode({"method": method, "params": params}))
             await writer.drain()
             line = await reader.readline()
+        except ConnectionError as err:  # the shim exited between accept and reply
+            raise errors.Unavailable(f"shim {self.socket_path}: {method}: {err}") from err
         finally:
             writer.close()
         if not line:

@@ -74,18 +74,19 @@ def _matches(c: dict[str, Any], filters: dict[str, list[str]]) -> bool:
                 k, _, val = v.partition("=")
                 if k not in labels or (val and labels[k] != val):
                     return False
-        if key == "exited" and (c["State"]["Running"] or str(c["State"]["ExitCode"]) not in values):
+        if key == "exited" and (c["State"]["Running"] or c["State"]["StartedAt"].startswith("0001")
+                                or str(c["State"]["ExitCode"]) not in values):
             return False
     return True
 
 
 async def list_containers(request: web.Request) -> web.Response:
     eng = engine(request)
-    show_all = qbool(request, "all")
+    limit = int(request.query.get("limit", "-1") or -1)
+    show_all = qbool(request, "all") or limit > 0  # `docker ps -l` shows the last one, running or not
     filters = _filters(request)
     cs = [c for c in eng.containers.values() if (show_all or c["State"]["Running"]) and _matches(c, filters)]
     cs.sort(key=lambda c: c["Created"], reverse=True)
-    limit = int(request.query.get("limit", "-1") or -1)
     if limit > 0:
         cs = cs[:limit]
     return web.json_response([summary(eng, c) for c in cs])

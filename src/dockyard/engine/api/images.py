@@ -37,8 +37,25 @@ def _repo_digests(img: Image) -> list[str]:
     return sorted(set(out))
 
 
+def _reference_matches(img: Image, pattern: str) -> bool:
+    """Docker's ``reference`` filter: ``busybox``, ``busybox:latest``, or a glob like ``bu*``."""
+    import fnmatch
+
+    for tag in img.repo_tags():
+        repo = tag.rpartition(":")[0]
+        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(repo, pattern):
+            return True
+    return False
+
+
 async def list_images(request: web.Request) -> web.Response:
     images = await engine(request).images.list()
+    raw = request.query.get("filters")
+    if raw:
+        refs = json.loads(raw).get("reference") or []
+        refs = list(refs) if isinstance(refs, (list, dict)) else [refs]
+        if refs:
+            images = [i for i in images if any(_reference_matches(i, r) for r in refs)]
     out = []
     for img in images:
         out.append({"Id": img.id, "ParentId": "", "RepoTags": img.repo_tags(), "RepoDigests": _repo_digests(img),

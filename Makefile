@@ -1,0 +1,66 @@
+# Dockyard: the two set-up commands are `make demo` and `make test` (as root).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+RUN_ROOT ?= /run/dockyard
+DATA_ROOT ?= /var/lib/dockyard
+SOCK := $(RUN_ROOT)/dockyard.sock
+HOST := unix://$(SOCK)
+APT_PACKAGES := busybox-static tini nftables iproute2 socat
+PYTEST_ARGS ?=
+
+.PHONY: demo deps start image stop test unit proto bench clean-venv
+
+demo: deps start image
+	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
+
+deps: $(VENV)/.installed
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# Reuses a daemon that already answers on $(SOCK); otherwise starts dockyardd (which starts containerd).
+start: deps
+	@if $(PY) -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' $(SOCK) 2>/dev/null; then \
+		echo "dockyardd already running on $(SOCK)"; \
+	else \
+		mkdir -p $(RUN_ROOT); \
+		setsid $(BIN)/dockyardd --data-root $(DATA_ROOT) --exec-root $(RUN_ROOT) -H $(HOST) \
+			</dev/null >>$(RUN_ROOT)/dockyardd.out 2>&1 & \
+		for i in $$(seq 100); do [ -S $(SOCK) ] && break; sleep 0.1; done; \
+		[ -S $(SOCK) ] || { tail -20 $(RUN_ROOT)/dockyardd.out; exit 1; }; \
+		echo "dockyardd started (pid $$(cat $(RUN_ROOT)/dockyardd.pid)), API on $(SOCK)"; \
+	fi
+
+# The base image: busybox from Debian's busybox-static, imported through the API (docker import).
+image: start
+	@if [ -z "$$($(BIN)/dockyard -H $(HOST) images -q busybox:latest 2>/dev/null)" ]; then \
+		scripts/make-busybox-rootfs - | $(BIN)/dockyard -H $(HOST) import -c 'CMD ["sh"]' - busybox:latest; \
+	else echo "busybox:latest present"; fi
+
+stop:
+	@if [ -f $(RUN_ROOT)/dockyardd.pid ]; then \
+		pid=$$(cat $(RUN_ROOT)/dockyardd.pid); kill -TERM $$pid 2>/dev/null; \
+		for i in $$(seq 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+		echo "dockyardd stopped"; \
+	else echo "dockyardd not running"; fi
+
+test: deps
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+unit: deps
+	$(PY) -m pytest -q tests/unit tests/conformance
+
+proto:
+	PATH=$(BIN):$$PATH scripts/gen-proto
+
+bench: deps
+	$(PY) bench/run_latency.py --dockyard-host $(HOST)

@@ -1,0 +1,192 @@
+"""Shared fixtures: a private dockyardd (+ dockyard-containerd) on temporary roots.
+
+Tests never touch the daemons of `make demo`: each session gets its own data root,
+run root, socket and cgroup parent under a fresh temporary directory, and the
+teardown removes every container, mount, cgroup and process it made — by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+def _alive(sock: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(sock))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _mounts_under(prefix: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+
+
+def _cgroup_dirs(parent: str) -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    found = []
+    for base in [root, *[p for p in root.iterdir() if p.is_dir()]]:
+        d = base / parent
+        if d.is_dir():
+            found.append(d)
+    return found
+
+
+class Daemon:
+    """A dockyardd started for tests, with its own roots, socket and cgroup parent."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.data_root = base / "data"
+        self.exec_root = base / "run"
+        self.socket = base / "d.sock"
+        self.host = f"unix://{self.socket}"
+        self.cgroup_parent = f"dockyard-test-{uuid.uuid4().hex[:8]}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.base / "dockyardd.out", "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "dockyardd"), "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+             "-H", self.host, "--cgroup-parent", self.cgroup_parent],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not _alive(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dockyardd did not start:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self) -> str:
+        try:
+            return (self.base / "dockyardd.out").read_text()[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> int:
+        """SIGTERM our dockyardd (it stops the containerd it started); returns its exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([str(BIN / "dockyard"), "-H", self.host, *args], input=input, capture_output=True,
+                              timeout=timeout)
+
+    def shim_pids(self) -> list[int]:
+        pids = []
+        for f in (self.exec_root / "containerd" / "tasks").glob("*/*/shim.pid"):
+            try:
+                pids.append(int(f.read_text()))
+            except (OSError, ValueError):
+                pass
+        return pids
+
+    def cleanup(self) -> None:
+        """Leave nothing behind, even after a failed test: containers, processes, mounts, cgroups."""
+        if self.proc is not None and self.proc.poll() is None and _alive(self.socket):
+            ids = self.cli("ps", "-aq", "--no-trunc").stdout.decode().split()
+            if ids:
+                self.cli("rm", "-f", *ids)
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+        for pid in self.shim_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for d in _cgroup_dirs(self.cgroup_parent):
+            for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if sub.is_dir():
+                    try:
+                        for pid in (sub / "cgroup.procs").read_text().split():
+                            os.kill(int(pid), signal.SIGKILL)
+                    except (OSError, ValueError):
+                        pass
+                    try:
+                        sub.rmdir()
+                    except OSError:
+                        pass
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        for point in _mounts_under(str(self.base)):
+            subprocess.run(["umount", "-l", point], check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("image") / "busybox.tar"
+    subprocess.run([str(REPO / "scripts" / "make-busybox-rootfs"), str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    # Short paths: UNIX socket paths must stay under 108 bytes.
+    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
+    try:
+        d.start()
+        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def fresh_daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    """A daemon of the test's own, for tests that stop or restart it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
+    try:
+        d.start()
+        r = d.cli("import", str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield d
+    finally:
+        d.cleanup()
+
+
+def inspect(d: Daemon, ref: str) -> dict:  # type: ignore[type-arg]
+    r = d.cli("inspect", ref)
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout)[0]  # type: ignore[no-any-return]

@@ -1,0 +1,258 @@
+"""Container output: frames, the json-file log, the attach hub and the FIFO copier (engine/streams.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.engine import streams
+from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog, StreamHub
+
+
+def log_entries(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+# -- frame ---------------------------------------------------------------------------
+
+
+def test_frame_is_stream_three_zeros_big_endian_size_then_payload() -> None:
+    assert streams.frame(STDOUT, b"hi") == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
+    assert streams.frame(STDERR, b"") == b"\x02\x00\x00\x00\x00\x00\x00\x00"
+    big = streams.frame(STDOUT, b"x" * 70000)
+    assert big[4:8] == (70000).to_bytes(4, "big") and len(big) == 8 + 70000
+
+
+# -- JsonFileLog -------------------------------------------------------------------------
+
+
+def test_one_json_object_per_output_line(tmp_path: Path) -> None:
+    log = JsonFileLog(tmp_path / "c" / "c-json.log")
+    log.write(STDOUT, b"one\ntwo\n")
+    log.write(STDERR, b"oops\n")
+    log.close()
+    entries = log_entries(tmp_path / "c" / "c-json.log")
+    assert [(e["stream"], e["log"]) for e in entries] == [("stdout", "one\n"), ("stdout", "two\n"),
+                                                          ("stderr", "oops\n")]
+    for e in entries:
+        assert e["time"].endswith("Z") and "T" in e["time"]
+
+
+def test_partial_lines_wait_for_their_newline_per_stream(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    log = JsonFileLog(path)
+    log.write(STDOUT, b"hel")
+    log.write(STDERR, b"err-")
+    assert path.read_bytes() == b""
+    log.write(STDOUT, b"lo\nwor")
+    assert [(e["stream"], e["log"]) for e in log_entries(path)] == [("stdout", "hello\n")]
+    log.write(STDERR, b"line\n")
+    log.close()
+    assert [(e["stream"], e["log"]) for e in log_entries(path)] == [
+        ("stdout", "hello\n"), ("stderr", "err-line\n"), ("stdout", "wor")]
+
+
+def test_close_flushes_a_last_line_without_newline(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    log = JsonFileLog(path)
+    log.write(STDOUT, b"no newline")
+    log.close()
+    assert [e["log"] for e in log_entries(path)] == ["no newline"]
+
+
+def test_log_appends_across_runs_and_keeps_unicode(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    for text in ("first\n", "zweite Zeile \u00e4\n"):
+        log = JsonFileLog(path)
+        log.write(STDOUT, text.encode())
+        log.close()
+    assert [e["log"] for e in log_entries(path)] == ["first\n", "zweite Zeile \u00e4\n"]
+
+
+# -- read_log --------------------------------------------------------------------------
+
+
+def write_log(path: Path) -> None:
+    log = JsonFileLog(path)
+    for i in range(5):
+        log.write(STDOUT, f"out{i}\n".encode())
+        log.write(STDERR, f"err{i}\n".encode())
+    log.close()
+
+
+def test_read_log_filters_streams(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    write_log(path)
+    out = streams.read_log(path, stdout=True, stderr=False, tail=None)
+    assert [(s, d) for s, d, _ in out] == [(STDOUT, f"out{i}\n".encode()) for i in range(5)]
+    err = streams.read_log(path, stdout=False, stderr=True, tail=None)
+    assert {s for s, _, _ in err} == {STDERR}
+    assert len(streams.read_log(path, stdout=True, stderr=True, tail=None)) == 10
+    assert streams.read_log(path, stdout=False, stderr=False, tail=None) == []
+
+
+def test_read_log_tail_keeps_the_last_entries(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    write_log(path)
+    assert [d for _, d, _ in streams.read_log(path, True, True, tail=3)] == [b"err3\n", b"out4\n", b"err4\n"]
+    assert streams.read_log(path, True, True, tail=0) == []
+    assert len(streams.read_log(path, True, True, tail=100)) == 10
+
+
+def test_read_log_returns_times_and_skips_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    write_log(path)
+    with open(path, "ab") as f:
+        f.write(b"not json\n")
+    entries = streams.read_log(path, True, False, tail=None)
+    assert len(entries) == 5
+    assert all(t.endswith("Z") for _, _, t in entries)
+
+
+def test_read_log_of_a_missing_file_is_empty(tmp_path: Path) -> None:
+    assert streams.read_log(tmp_path / "none", True, True, None) == []
+
+
+# -- StreamHub -------------------------------------------------------------------------------
+
+
+def test_hub_fans_out_to_every_subscriber_then_ends_them() -> None:
+    async def scenario() -> None:
+        hub = StreamHub()
+        a, b = hub.subscribe(), hub.subscribe()
+        hub.publish(STDOUT, b"x")
+        hub.unsubscribe(b)
+        hub.publish(STDERR, b"y")
+        hub.close_all()
+        assert [a.get_nowait() for _ in range(3)] == [(STDOUT, b"x"), (STDERR, b"y"), None]
+        assert [b.get_nowait()] == [(STDOUT, b"x")]
+        assert b.empty()
+        assert hub.subscribers == []
+        hub.publish(STDOUT, b"after close")  # nobody left: no error, nothing queued
+        assert a.empty()
+        hub.unsubscribe(a)  # unsubscribing twice is harmless
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_subscriber_wakes_on_publish() -> None:
+    async def scenario() -> list[tuple[int, bytes] | None]:
+        hub = StreamHub()
+        q = hub.subscribe()
+
+        async def reader() -> list[tuple[int, bytes] | None]:
+            got: list[tuple[int, bytes] | None] = []
+            while (item := await q.get()) is not None:
+                got.append(item)
+            got.append(None)
+            return got
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0)
+        hub.publish(STDOUT, b"a")
+        await asyncio.sleep(0)
+        hub.publish(STDOUT, b"b")
+        hub.close_all()
+        return await asyncio.wait_for(task, 2)
+
+    assert asyncio.run(scenario()) == [(STDOUT, b"a"), (STDOUT, b"b"), None]
+
+
+# -- open_fifo and copy_output ----------------------------------------------------------------
+
+
+def test_open_fifo_makes_a_fresh_fifo_and_does_not_block(tmp_path: Path) -> None:
+    path = tmp_path / "stdout"
+    path.write_text("a stale regular file")
+    fd = streams.open_fifo(path)
+    try:
+        import stat
+
+        assert stat.S_ISFIFO(os.stat(path).st_mode)
+        assert os.get_blocking(fd) is False
+        assert os.get_inheritable(fd) is False
+    finally:
+        os.close(fd)
+
+
+def writer(path: Path, pieces: list[bytes]) -> threading.Thread:
+    """A container stand-in: opens the FIFO's write end, writes in pieces, closes it."""
+
+    def run() -> None:
+        with open(path, "wb", buffering=0) as f:
+            for piece in pieces:
+                f.write(piece)
+                time.sleep(0.01)
+
+    return threading.Thread(target=run, daemon=True)
+
+
+def test_copy_output_reaches_log_and_hub_and_ends_at_eof(tmp_path: Path) -> None:
+    out_path, err_path, log_path = tmp_path / "stdout", tmp_path / "stderr", tmp_path / "c-json.log"
+
+    async def scenario() -> list[tuple[int, bytes] | None]:
+        fds = {STDOUT: streams.open_fifo(out_path), STDERR: streams.open_fifo(err_path)}
+        hub = StreamHub()
+        q = hub.subscribe()
+        threads = [writer(out_path, [b"hello\nwor", b"ld\n", b"tail"]), writer(err_path, [b"bad\n"])]
+        for t in threads:
+            t.start()
+        await asyncio.wait_for(streams.copy_output(fds, hub, JsonFileLog(log_path)), 5)
+        for t in threads:
+            t.join(2)
+        items: list[tuple[int, bytes] | None] = []
+        while not q.empty():
+            items.append(q.get_nowait())
+        return items
+
+    items = asyncio.run(scenario())
+    published = {s: b"".join(d for st, d in (i for i in items if i is not None) if st == s) for s in (STDOUT, STDERR)}
+    assert published == {STDOUT: b"hello\nworld\ntail", STDERR: b"bad\n"}
+    entries = log_entries(log_path)
+    assert [e["log"] for e in entries if e["stream"] == "stdout"] == ["hello\n", "world\n", "tail"]
+    assert [e["log"] for e in entries if e["stream"] == "stderr"] == ["bad\n"]
+
+
+def test_copy_output_closes_its_fds(tmp_path: Path) -> None:
+    path = tmp_path / "stdout"
+
+    async def scenario() -> int:
+        fd = streams.open_fifo(path)
+        t = writer(path, [b"x\n"])
+        t.start()
+        await asyncio.wait_for(streams.copy_output({STDOUT: fd}, StreamHub(), JsonFileLog(tmp_path / "log")), 5)
+        t.join(2)
+        return fd
+
+    fd = asyncio.run(scenario())
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_copy_output_waits_for_a_writer_that_comes_late(tmp_path: Path) -> None:
+    """Before any writer opens the FIFO there is no EOF: the copy waits for the container."""
+    path = tmp_path / "stdout"
+
+    async def scenario() -> bytes:
+        fd = streams.open_fifo(path)
+        hub = StreamHub()
+        q = hub.subscribe()
+        copy = asyncio.create_task(streams.copy_output({STDOUT: fd}, hub, JsonFileLog(tmp_path / "log")))
+        await asyncio.sleep(0.1)
+        assert not copy.done()
+        t = writer(path, [b"late\n"])
+        t.start()
+        await asyncio.wait_for(copy, 5)
+        t.join(2)
+        item = q.get_nowait()
+        assert item is not None
+        return item[1]
+
+    assert asyncio.run(scenario()) == b"late\n"
