@@ -88,6 +88,15 @@ def _stream_output(sock: Any, tty: bool) -> None:
         target.flush()
 
 
+def start_failure_code(message: str) -> int:
+    """Docker's exit codes for a container that could not start: 127 not found, 126 not executable."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return 125
+
+
 def cmd_run(c: Client, a: argparse.Namespace) -> int:
     config, host = _container_body(a)
     created = c.json("POST", "/containers/create", {"name": a.name or None}, {**config, "HostConfig": host})
@@ -100,14 +109,15 @@ def cmd_run(c: Client, a: argparse.Namespace) -> int:
     wait = c.request("POST", f"/containers/{id}/wait", {"condition": "removed" if a.rm else "next-exit"})
     try:
         c.request("POST", f"/containers/{id}/start").read()
-    except errors.DockyardError:
+    except errors.DockyardError as err:
         sock.close()
         if a.rm:
             try:
                 c.request("DELETE", f"/containers/{id}", {"force": 1}).read()
             except errors.DockyardError:
                 pass
-        raise
+        print(f"Error response from daemon: {err}", file=sys.stderr)
+        return start_failure_code(str(err))
     try:
         _stream_output(sock, a.tty)
     finally:
