@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
 
 from dockyard import errors
 from dockyard.client.http import Client, demux

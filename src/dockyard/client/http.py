@@ -1,20 +1,24 @@
 """A small, fast client for the Engine API over a UNIX socket.
 
-Standard library only (http.client), so ``dockyard`` starts quickly. HTTP
-errors come back as ``dockyard.errors`` kinds carrying the daemon's message.
+HTTP/1.1 written by hand on a socket: ``http.client`` alone (with ``email``
+and ``ssl``) costs more start-up time than the rest of the CLI, and the CLI
+must start fast. HTTP errors come back as ``dockyard.errors`` kinds carrying
+the daemon's message.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-from collections.abc import Iterable, Iterator
-from typing import Any
 from urllib.parse import urlencode
 
 from dockyard import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
 
 API_VERSION = "1.51"
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
@@ -25,23 +29,118 @@ _BY_STATUS: dict[int, type[errors.DockyardError]] = {
 }
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
+class Response:
+    """A response body read straight off the socket: Content-Length, chunked, or until close."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError as err:
-            sock.close()
-            raise errors.Unavailable(
-                f"Cannot connect to the Dockyard daemon at unix://{self.path}. Is the dockyard daemon running?"
-            ) from err
+    def __init__(self, sock: socket.socket, status: int, headers: dict[str, str], rest: bytes) -> None:
         self.sock = sock
+        self.status = status
+        self.headers = headers
+        self._buf = rest
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = headers.get("content-length")
+        self._left = int(length) if length is not None and not self._chunked else -1
+        self._chunk_left = 0
+        self._eof = status in (204, 304) or self._left == 0
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    def _raw(self, n: int) -> bytes:
+        """Up to n bytes of the message body (before chunk decoding)."""
+        while not self._buf:
+            if not self._fill():
+                return b""
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def read1(self, n: int = 65536) -> bytes:
+        """Some body bytes (at most n), b'' at the end."""
+        if self._eof:
+            return b""
+        if self._chunked:
+            if self._chunk_left == 0:
+                while b"\r\n" not in self._buf:
+                    if not self._fill():
+                        self._eof = True
+                        return b""
+                line, self._buf = self._buf.split(b"\r\n", 1)
+                self._chunk_left = int(line.split(b";")[0], 16)
+                if self._chunk_left == 0:
+                    self._eof = True
+                    return b""
+            data = self._raw(min(n, self._chunk_left))
+            self._chunk_left -= len(data)
+            if self._chunk_left == 0:
+                while len(self._buf) < 2 and self._fill():
+                    pass
+                self._buf = self._buf[2:]
+            if not data:
+                self._eof = True
+            return data
+        if self._left >= 0:
+            data = self._raw(min(n, self._left))
+            self._left -= len(data)
+            if self._left == 0 or not data:
+                self._eof = True
+            return data
+        data = self._raw(n)
+        if not data:
+            self._eof = True
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        if n >= 0:
+            return self.read1(n)
+        parts = []
+        while chunk := self.read1():
+            parts.append(chunk)
+        self.close()
+        return b"".join(parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        pending = b""
+        while chunk := self.read1():
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+        if pending:
+            yield pending
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise errors.Unavailable("the daemon closed the connection before answering")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+def _error(resp: Response) -> errors.DockyardError:
+    raw = resp.read()
+    try:
+        message = json.loads(raw).get("message", "")
+    except (ValueError, AttributeError):
+        message = raw.decode(errors="replace").strip()
+    return _BY_STATUS.get(resp.status, errors.Internal)(message or f"HTTP {resp.status}")
 
 
 def resolve_host(host: str | None) -> str:
@@ -62,26 +161,43 @@ class Client:
             url += "?" + urlencode(clean, doseq=True)
         return url
 
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.socket_path)
+        except OSError as err:
+            sock.close()
+            raise errors.Unavailable(
+                f"Cannot connect to the Dockyard daemon at unix://{self.socket_path}. Is the dockyard daemon running?"
+            ) from err
+        return sock
+
     def request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None,
-                headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-        conn = UnixConnection(self.socket_path)
-        hdrs = dict(headers or {})
+                headers: dict[str, str] | None = None) -> Response:
+        hdrs = {"Host": "dockyard", "User-Agent": "dockyard-cli", **(headers or {})}
         data: Any = None
         if isinstance(body, (dict, list)):
             data = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
         elif body is not None:
             data = body
-        encode_chunked = data is not None and not isinstance(data, (bytes, bytearray))
-        conn.request(method, self._url(path, params), body=data, headers=hdrs, encode_chunked=encode_chunked)
-        resp = conn.getresponse()
-        if resp.status >= 400:
-            raw = resp.read()
-            try:
-                message = json.loads(raw).get("message", "")
-            except ValueError:
-                message = raw.decode(errors="replace").strip()
-            raise _BY_STATUS.get(resp.status, errors.Internal)(message or f"HTTP {resp.status}")
+        streamed = data is not None and not isinstance(data, (bytes, bytearray))
+        if streamed:
+            hdrs["Transfer-Encoding"] = "chunked"
+        else:
+            hdrs["Content-Length"] = str(len(data or b""))
+        sock = self._connect()
+        head = f"{method} {self._url(path, params)} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+        sock.sendall(head.encode("latin-1") + b"\r\n" + (b"" if streamed else (data or b"")))
+        if streamed:
+            for chunk in data:
+                if chunk:
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sock.sendall(b"0\r\n\r\n")
+        status, resp_headers, rest = _read_head(sock)
+        resp = Response(sock, status, resp_headers, rest)
+        if status >= 400:
+            raise _error(resp)
         return resp
 
     def json(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
@@ -99,32 +215,31 @@ class Client:
 
     def hijack(self, path: str, params: dict[str, Any]) -> socket.socket:
         """POST with ``Upgrade: tcp``; after the 101 the socket carries the raw stream both ways."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(self.socket_path)
-        except OSError as err:
-            raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at unix://{self.socket_path}") from err
-        req = (f"POST {self._url(path, params)} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+        sock = self._connect()
+        req = (f"POST {self._url(path, params)} HTTP/1.1\r\nHost: dockyard\r\nConnection: Upgrade\r\n"
                "Upgrade: tcp\r\nContent-Length: 0\r\n\r\n")
         sock.sendall(req.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(1)
-            if not chunk:
-                raise errors.Unavailable("daemon closed the connection during attach")
-            head += chunk
-        status_line = head.split(b"\r\n", 1)[0].decode()
-        status = int(status_line.split()[1])
+        status, headers, rest = _read_head(sock)
         if status >= 400:
-            body = b""
-            while chunk := sock.recv(65536):
-                body += chunk
-            try:
-                message = json.loads(body.split(b"\r\n")[-1] or body).get("message", "")
-            except ValueError:
-                message = body.decode(errors="replace")
-            raise _BY_STATUS.get(status, errors.Internal)(message)
-        return sock
+            raise _error(Response(sock, status, headers, rest))
+        return _Prefixed(sock, rest) if rest else sock  # type: ignore[return-value]
+
+
+class _Prefixed:
+    """A socket whose first bytes were already read with the response head."""
+
+    def __init__(self, sock: socket.socket, rest: bytes) -> None:
+        self._sock = sock
+        self._rest = rest
+
+    def recv(self, n: int) -> bytes:
+        if self._rest:
+            out, self._rest = self._rest[:n], self._rest[n:]
+            return out
+        return self._sock.recv(n)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 def demux(sock: socket.socket) -> Iterator[tuple[int, bytes]]:

@@ -40,6 +40,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop_event().wait()
     log.info("shutting down (running tasks keep running under their shims)")
     await server.stop(grace=2)
+    await services.tasks.close()
     try:
         address.unlink()
     except FileNotFoundError:

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from dockyard.shim.protocol import decode, encode
 
@@ -53,7 +53,38 @@ class Shim:
         self.running = True
         self.sel = selectors.DefaultSelector()
 
-    # -- the runtime command line ------------------------------------------------
+    # -- the runtime: in-process for the built-in one, else its command line -----
+
+    @property
+    def builtin(self) -> bool:
+        """The built-in runtime runs in-process: the same library its CLI calls, minus two
+        interpreter start-ups per container (see docs/benchmarks.md)."""
+        return os.path.basename(self.runtime) == "dockyard-runc"
+
+    def _builtin(self, verb: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from dockyard.errors import DockyardError
+
+        try:
+            return fn(*args, **kwargs)
+        except DockyardError as err:
+            raise ShimError(err.kind, f"runtime {verb} failed: {err}") from err
+        except OSError as err:
+            raise ShimError("internal", f"runtime {verb} failed: {err}") from err
+
+    def _builtin_create(self, pid_file: str, stdin: int, stdout: int, stderr: int) -> None:
+        """The container's init inherits our fds 0-2, so they are the FIFOs for the call's duration."""
+        from dockyard.runtime.lifecycle.create import create
+
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        try:
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                os.dup2(fd, target)
+            self._builtin("create", create, self.runtime_root, self.id, self.bundle, pid_file=pid_file)
+        finally:
+            for target, fd in enumerate(saved):
+                os.dup2(fd, target)
+                os.close(fd)
+
 
     def _runtime(self, *argv: str, stdin: int | None = None, stdout: int | None = None,
                  stderr: int | None = None) -> None:
@@ -108,8 +139,11 @@ class Shim:
                 fds.append(fd)
                 out_fds.append(fd)
             pid_file = os.path.join(self.bundle, "init.pid")
-            self._runtime("create", "--bundle", self.bundle, "--pid-file", pid_file, self.id,
-                          stdin=in_fd, stdout=out_fds[0], stderr=out_fds[1])
+            if self.builtin:
+                self._builtin_create(pid_file, in_fd, out_fds[0], out_fds[1])
+            else:
+                self._runtime("create", "--bundle", self.bundle, "--pid-file", pid_file, self.id,
+                              stdin=in_fd, stdout=out_fds[0], stderr=out_fds[1])
             with open(pid_file) as f:
                 self.pid = int(f.read().strip())
         except OSError as err:
@@ -124,7 +158,12 @@ class Shim:
     def start(self) -> dict[str, Any]:
         if self.status != "created":
             raise ShimError("failed_precondition", f"task {self.id} is {self.status}, not created")
-        self._runtime("start", self.id)
+        if self.builtin:
+            from dockyard.runtime.lifecycle.start import start
+
+            self._builtin("start", start, self.runtime_root, self.id)
+        else:
+            self._runtime("start", self.id)
         if self.status == "created":
             self.status = "running"
         self._check_reaped()
@@ -133,8 +172,12 @@ class Shim:
     def kill(self, signal: int = 15, all: bool = False) -> dict[str, Any]:
         if self.status == "stopped":
             raise ShimError("not_found", f"task {self.id}: process already finished")
-        argv = ["kill"] + (["--all"] if all else []) + [self.id, str(signal)]
-        self._runtime(*argv)
+        if self.builtin:
+            from dockyard.runtime.lifecycle.kill import kill
+
+            self._builtin("kill", kill, self.runtime_root, self.id, signal, all_processes=all)
+        else:
+            self._runtime(*(["kill"] + (["--all"] if all else []) + [self.id, str(signal)]))
         return {}
 
     def state(self) -> dict[str, Any]:
@@ -146,7 +189,12 @@ class Shim:
         if self.status in ("running", "paused"):
             raise ShimError("failed_precondition", f"task {self.id} is {self.status}: kill it first")
         if self.status != "unknown":
-            self._runtime("delete", "--force", self.id)
+            if self.builtin:
+                from dockyard.runtime.lifecycle.delete import delete
+
+                self._builtin("delete", delete, self.runtime_root, self.id, force=True)
+            else:
+                self._runtime("delete", "--force", self.id)
         self.running = False
         return {"exit_status": self.exit_status or 0, "exited_at": self.exited_at}
 
@@ -280,28 +328,8 @@ def _set_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="dockyard-shim")
-    p.add_argument("--namespace", default="default")
-    p.add_argument("--id", required=True)
-    p.add_argument("--bundle", required=True)
-    p.add_argument("--runtime", default="dockyard-runc")
-    p.add_argument("--runtime-root", required=True)
-    p.add_argument("--socket", required=True)
-    args = p.parse_args(argv)
-
-    # Daemonize: the parent returns once the socket listens, so the caller knows where
-    # to connect; the child leaves the caller's session and is re-parented away from it.
-    ready_r, ready_w = os.pipe()
-    if os.fork() != 0:
-        os.close(ready_w)
-        msg = os.read(ready_r, 4096)
-        if not msg.startswith(b"ok"):
-            sys.stderr.write(msg.decode(errors="replace") or "dockyard-shim: failed to start\n")
-            return 1
-        sys.stdout.write(args.socket + "\n")
-        return 0
-    os.close(ready_r)
+def become_shim(args: argparse.Namespace, ready_w: int) -> NoReturn:
+    """In a freshly forked child: leave the caller's session, listen, report readiness, serve."""
     try:
         os.setsid()
         log = os.open(os.path.join(args.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -335,6 +363,104 @@ def main(argv: list[str] | None = None) -> int:
         os.write(2, f"dockyard-shim {args.id}: fatal: {err!r}\n".encode())
         os._exit(1)
     os._exit(0)
+
+
+def spawn(args: argparse.Namespace) -> str:
+    """Start a shim that outlives us: fork twice so it is re-parented away; '' or an error text."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        if os.fork() != 0:
+            os._exit(0)
+        become_shim(args, ready_w)
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    msg = b""
+    while chunk := os.read(ready_r, 4096):
+        msg += chunk
+        if msg.startswith(b"ok"):
+            break
+    os.close(ready_r)
+    return "" if msg.startswith(b"ok") else (msg.decode(errors="replace").strip() or "dockyard-shim: failed to start")
+
+
+def serve_template(socket_path: str) -> NoReturn:
+    """The shim template: a pre-imported, single-threaded process that forks shims on request.
+
+    A forked shim skips the interpreter start-up and the imports (about 50 ms and a
+    few MB of private memory per container); it shares the template's pages until
+    it writes them. Requests are one JSON line of shim arguments; the reply is
+    ``{"ok": true}`` or ``{"error": "..."}``.
+    """
+    import dockyard.runtime.lifecycle.create  # noqa: F401  (warm the in-process runtime)
+    import dockyard.runtime.lifecycle.delete  # noqa: F401
+    import dockyard.runtime.lifecycle.kill  # noqa: F401
+    import dockyard.runtime.lifecycle.start  # noqa: F401
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: go when containerd goes
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        os.unlink(socket_path)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    listener.listen(64)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                req = decode(data)
+                args = argparse.Namespace(namespace=req.get("namespace", "default"), id=req["id"],
+                                          bundle=req["bundle"], runtime=req.get("runtime", "dockyard-runc"),
+                                          runtime_root=req["runtime_root"], socket=req["socket"])
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    conn.close()
+                    error = spawn(args)
+                    os._exit(0 if not error else 1)
+                _, status = os.waitpid(pid, 0)
+                reply = {"ok": True} if status == 0 else {"error": "shim failed to start; see its shim.log"}
+            except (KeyError, ValueError) as err:
+                reply = {"error": f"bad request: {err}"}
+            try:
+                conn.sendall(encode(reply))
+            except OSError:
+                pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="dockyard-shim")
+    p.add_argument("--template", metavar="SOCKET", help="serve as the shim template on SOCKET")
+    p.add_argument("--namespace", default="default")
+    p.add_argument("--id")
+    p.add_argument("--bundle")
+    p.add_argument("--runtime", default="dockyard-runc")
+    p.add_argument("--runtime-root")
+    p.add_argument("--socket")
+    args = p.parse_args(argv)
+    if args.template:
+        serve_template(args.template)
+    if not (args.id and args.bundle and args.runtime_root and args.socket):
+        p.error("--id, --bundle, --runtime-root and --socket are required")
+    error = spawn(args)
+    if error:
+        sys.stderr.write(error + "\n")
+        return 1
+    sys.stdout.write(args.socket + "\n")
+    return 0
 
 
 if __name__ == "__main__":

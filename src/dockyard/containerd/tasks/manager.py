@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -23,6 +24,8 @@ from dockyard.containerd.metadata.db import ContainerRecord
 from dockyard.containerd.mount import mount_all, unmount_all
 from dockyard.containerd.tasks.shim_client import ShimClient
 from dockyard.types import Mount
+
+log = logging.getLogger("dockyard.containerd.tasks")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class TaskManager:
         self.runtime_root.mkdir(parents=True, exist_ok=True)
         self.sockets = state_root / "s"
         self.sockets.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.template_socket = state_root / "shim-template.sock"
+        self._template: asyncio.subprocess.Process | None = None
+        self._template_lock = asyncio.Lock()
 
     def bundle(self, namespace: str, id: str) -> Path:
         return self.root / namespace / id
@@ -82,23 +88,57 @@ class TaskManager:
             (bundle / "config.json").write_text(json.dumps(spec))
             (bundle / "rootfs").mkdir()
             await asyncio.to_thread(mount_all, rootfs, bundle / "rootfs")
-            runtime = container.runtime or "dockyard-runc"
-            proc = await asyncio.create_subprocess_exec(
-                _tool("dockyard-shim"), "--namespace", namespace, "--id", container.id,
-                "--bundle", str(bundle), "--runtime", _tool(runtime),
-                "--runtime-root", str(self.runtime_root / namespace),
-                "--socket", str(self.socket(namespace, container.id)),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-            )
-            out, err = await proc.communicate()
-            if proc.returncode != 0:
-                raise errors.Internal(f"task {container.id!r}: shim failed to start: {err.decode().strip()}")
+            await self._spawn_shim(namespace, container.id, bundle, container.runtime or "dockyard-runc")
             result = await ShimClient(str(self.socket(namespace, container.id))).call(
                 "create", stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, terminal=stdio.terminal)
         except BaseException:
             await self._cleanup(namespace, container.id)
             raise
         return TaskState(container.id, result["pid"], result["status"])
+
+    async def _spawn_shim(self, namespace: str, id: str, bundle: Path, runtime: str) -> None:
+        args = {"namespace": namespace, "id": id, "bundle": str(bundle), "runtime": _tool(runtime),
+                "runtime_root": str(self.runtime_root / namespace), "socket": str(self.socket(namespace, id))}
+        if await self._template_ready():
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(self.template_socket))
+                writer.write(json.dumps(args).encode() + b"\n")
+                await writer.drain()
+                reply = json.loads(await reader.readline() or b"{}")
+                writer.close()
+            except (OSError, ValueError) as err:
+                reply = {"error": f"shim template: {err}"}
+            if reply.get("ok"):
+                return
+            raise errors.Internal(f"task {id!r}: {reply.get('error', 'shim failed to start')}")
+        argv = [f"--{k.replace('_', '-')}={v}" for k, v in args.items()]
+        proc = await asyncio.create_subprocess_exec(
+            _tool("dockyard-shim"), *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL)
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise errors.Internal(f"task {id!r}: shim failed to start: {err.decode().strip()}")
+
+    async def _template_ready(self) -> bool:
+        """Start the shim template once (and again if it died); False if it cannot run."""
+        async with self._template_lock:
+            if self._template is not None and self._template.returncode is None:
+                return True
+            try:
+                self._template = await asyncio.create_subprocess_exec(
+                    _tool("dockyard-shim"), "--template", str(self.template_socket),
+                    stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+                assert self._template.stdout is not None
+                line = await asyncio.wait_for(self._template.stdout.readline(), timeout=20)
+            except (OSError, asyncio.TimeoutError) as err:
+                log.warning("shim template unavailable, spawning shims one by one: %s", err)
+                return False
+            return line.strip() == b"ready"
+
+    async def close(self) -> None:
+        if self._template is not None and self._template.returncode is None:
+            self._template.terminate()
+            await self._template.wait()
 
     async def start(self, namespace: str, id: str) -> TaskState:
         r = await self._client(namespace, id).call("start")
