@@ -398,6 +398,10 @@ def serve_template(socket_path: str) -> NoReturn:
     import dockyard.runtime.lifecycle.kill  # noqa: F401
     import dockyard.runtime.lifecycle.start  # noqa: F401
 
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep the collector from writing to (and so copying) the shared pages in every shim
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG: go when containerd goes
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
