@@ -13,8 +13,7 @@ from typing import Any
 import grpc
 
 from dockyard import errors
-from dockyard.api import containerd_pb2 as pb
-from dockyard.api import containerd_pb2_grpc as rpc
+from dockyard.api import pb, rpc
 from dockyard.containerd.namespaces import METADATA_KEY
 
 KINDS: dict[grpc.StatusCode, type[errors.DockyardError]] = {

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.api import containerd_pb2 as pb
+from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
 from dockyard.engine import names
 from dockyard.engine import spec as specs

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dockyard import errors
-from dockyard.api import containerd_pb2 as pb
+from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
 from dockyard.oci import image as oci_image
 from dockyard.oci import reference

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.cli import containers
 from dockyard.cli import main as cli
 
 
@@ -15,14 +16,14 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def body(*argv: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    return cli._container_body(parse(*argv))
+    return containers._container_body(parse(*argv))
 
 
 def test_run_with_rm_env_memory_name_and_a_command() -> None:
     args = parse("run", "--rm", "-e", "A=1", "-m", "64m", "--name", "x", "busybox", "sh", "-c", "exit 3")
     assert args.name == "x"
     assert args.image == "busybox"
-    config, host = cli._container_body(args)
+    config, host = containers._container_body(args)
     assert config["Image"] == "busybox"
     assert config["Env"] == ["A=1"]
     assert config["Cmd"] == ["sh", "-c", "exit 3"]
@@ -89,7 +90,7 @@ def test_unset_limits_are_not_sent() -> None:
 @pytest.mark.parametrize(("text", "size"), [("1024", 1024), ("10b", 10), ("4k", 4096), ("64m", 64 << 20),
                                             ("1.5g", 3 << 29), ("2G", 2 << 30)])
 def test_memory_sizes_are_binary_units(text: str, size: int) -> None:
-    assert cli._parse_memory(text) == size
+    assert containers._parse_memory(text) == size
 
 
 def test_the_subcommand_is_known_after_parsing() -> None:

@@ -1,6 +1,10 @@
 """Content store: blobs by digest, resumable ingests, labels."""
 
-from dockyard.containerd.content.local import LocalContentStore, LocalWriter, match_filter
+from dockyard.containerd.content.local import (
+    LocalContentStore,
+    LocalWriter,
+    match_filter,
+)
 from dockyard.containerd.content.store import (
     ContentInfo,
     ContentStore,

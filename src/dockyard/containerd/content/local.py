@@ -25,10 +25,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.errors import AlreadyExists, FailedPrecondition, Internal, InvalidArgument, NotFound, Unavailable
-from dockyard.oci.digest import Digester, hex_of, validate
 from dockyard.containerd.content.labels import LabelDB
 from dockyard.containerd.content.store import ContentInfo, IngestStatus
+from dockyard.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from dockyard.oci.digest import Digester, hex_of, validate
 
 _CHUNK = 1 << 20
 

@@ -1,6 +1,11 @@
 """Diff service: compression, layer apply (with whiteouts), layer creation."""
 
-from dockyard.containerd.diff.apply import HashingReader, LayerApplyError, UnsafeLayerPath, apply_layer
+from dockyard.containerd.diff.apply import (
+    HashingReader,
+    LayerApplyError,
+    UnsafeLayerPath,
+    apply_layer,
+)
 from dockyard.containerd.diff.compression import decompress_stream, detect
 from dockyard.containerd.diff.diff import diff_upper, write_diff
 from dockyard.containerd.diff.layer import LABEL_UNCOMPRESSED, write_layer

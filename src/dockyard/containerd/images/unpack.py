@@ -18,7 +18,12 @@ from dockyard.containerd import mount as mountlib
 from dockyard.containerd.content.store import ContentStore
 from dockyard.containerd.diff.apply import HashingReader, apply_layer
 from dockyard.containerd.diff.compression import decompress_stream
-from dockyard.containerd.images.manifest import Platform, diff_ids, read_config, read_manifest
+from dockyard.containerd.images.manifest import (
+    Platform,
+    diff_ids,
+    read_config,
+    read_manifest,
+)
 from dockyard.containerd.snapshots.snapshotter import Kind, Snapshotter
 from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.oci import image as oci

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from dockyard.errors import FailedPrecondition, InvalidArgument
 from dockyard.containerd.snapshots.fstree import usage as tree_usage
 from dockyard.containerd.snapshots.metadata import MetaStore, Row
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo, Usage
+from dockyard.errors import FailedPrecondition, InvalidArgument
 from dockyard.types import Mount
 
 

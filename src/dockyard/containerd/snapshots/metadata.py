@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo
+from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (

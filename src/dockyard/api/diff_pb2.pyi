@@ -1,0 +1,21 @@
+from dockyard.api import common_pb2 as _common_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ImportLayerRequest(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class ImportLayerResponse(_message.Message):
+    __slots__ = ("layer", "diff_id")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    DIFF_ID_FIELD_NUMBER: _ClassVar[int]
+    layer: _common_pb2.Descriptor
+    diff_id: str
+    def __init__(self, layer: _Optional[_Union[_common_pb2.Descriptor, _Mapping]] = ..., diff_id: _Optional[str] = ...) -> None: ...

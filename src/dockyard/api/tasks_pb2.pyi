@@ -1,0 +1,72 @@
+from dockyard.api import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateTaskRequest(_message.Message):
+    __slots__ = ("container_id", "rootfs", "stdin", "stdout", "stderr", "terminal")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOTFS_FIELD_NUMBER: _ClassVar[int]
+    STDIN_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    rootfs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Mount]
+    stdin: str
+    stdout: str
+    stderr: str
+    terminal: bool
+    def __init__(self, container_id: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_common_pb2.Mount, _Mapping]]] = ..., stdin: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., terminal: _Optional[bool] = ...) -> None: ...
+
+class TaskRequest(_message.Message):
+    __slots__ = ("container_id",)
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    def __init__(self, container_id: _Optional[str] = ...) -> None: ...
+
+class KillRequest(_message.Message):
+    __slots__ = ("container_id", "signal", "all")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    signal: int
+    all: bool
+    def __init__(self, container_id: _Optional[str] = ..., signal: _Optional[int] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class TaskState(_message.Message):
+    __slots__ = ("container_id", "pid", "status", "exit_status", "exited_at")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXIT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXITED_AT_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    pid: int
+    status: str
+    exit_status: int
+    exited_at: int
+    def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., status: _Optional[str] = ..., exit_status: _Optional[int] = ..., exited_at: _Optional[int] = ...) -> None: ...
+
+class ExitStatus(_message.Message):
+    __slots__ = ("exit_status", "exited_at")
+    EXIT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXITED_AT_FIELD_NUMBER: _ClassVar[int]
+    exit_status: int
+    exited_at: int
+    def __init__(self, exit_status: _Optional[int] = ..., exited_at: _Optional[int] = ...) -> None: ...
+
+class ListTasksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTasksResponse(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskState]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskState, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,246 @@
+"""Container commands: run, create, start, stop, kill, rm, wait, ps, logs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dockyard import errors
+from dockyard.cli.format import ago, short_id, table
+from dockyard.client.http import Client, demux
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.cli.main import Command
+
+
+def _parse_memory(value: str) -> int:
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    v = value.strip().lower()
+    if v and v[-1] in units:
+        return int(float(v[:-1]) * units[v[-1]])
+    return int(v)
+
+
+def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    config: dict[str, Any] = {
+        "Image": a.image, "Tty": a.tty, "OpenStdin": a.interactive, "AttachStdin": a.interactive,
+        "AttachStdout": not a.detach, "AttachStderr": not a.detach, "Env": a.env, "Labels": dict(
+            (item.split("=", 1) + [""])[:2] for item in a.label),
+    }
+    if a.command:
+        config["Cmd"] = a.command
+    if a.entrypoint is not None:
+        config["Entrypoint"] = [a.entrypoint] if a.entrypoint else []
+    if a.workdir:
+        config["WorkingDir"] = a.workdir
+    if a.user:
+        config["User"] = a.user
+    if a.hostname:
+        config["Hostname"] = a.hostname
+    host: dict[str, Any] = {"AutoRemove": getattr(a, "rm", False), "ReadonlyRootfs": a.read_only,
+                            "CapAdd": a.cap_add or None, "CapDrop": a.cap_drop or None,
+                            "NetworkMode": a.network or "default"}
+    if a.memory:
+        host["Memory"] = _parse_memory(a.memory)
+    if a.cpus:
+        host["NanoCpus"] = int(float(a.cpus) * 1e9)
+    if a.pids_limit:
+        host["PidsLimit"] = a.pids_limit
+    return config, host
+
+
+def _add_container_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", default="")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-l", "--label", action="append", default=[])
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("-h", "--hostname", default="")
+    p.add_argument("--entrypoint", default=None)
+    p.add_argument("-m", "--memory", default="")
+    p.add_argument("--cpus", default="")
+    p.add_argument("--pids-limit", type=int, default=0)
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--cap-add", action="append", default=[])
+    p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--network", "--net", default="")
+    p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _stream_output(sock: Any, tty: bool) -> None:
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    if tty:
+        while chunk := sock.recv(65536):
+            out.write(chunk)
+            out.flush()
+        return
+    for stream, data in demux(sock):
+        target = err if stream == 2 else out
+        target.write(data)
+        target.flush()
+
+
+def start_failure_code(message: str) -> int:
+    """Docker's exit codes for a container that could not start: 127 not found, 126 not executable."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return 125
+
+
+def cmd_run(c: Client, a: argparse.Namespace) -> int:
+    config, host = _container_body(a)
+    created = c.json("POST", "/containers/create", {"name": a.name or None}, {**config, "HostConfig": host})
+    id = created["Id"]
+    if a.detach:
+        c.request("POST", f"/containers/{id}/start").read()
+        print(id)
+        return 0
+    sock = c.hijack(f"/containers/{id}/attach", {"stream": 1, "stdout": 1, "stderr": 1})
+    wait = c.request("POST", f"/containers/{id}/wait", {"condition": "removed" if a.rm else "next-exit"})
+    try:
+        c.request("POST", f"/containers/{id}/start").read()
+    except errors.DockyardError as err:
+        sock.close()
+        if a.rm:
+            try:
+                c.request("DELETE", f"/containers/{id}", {"force": 1}).read()
+            except errors.DockyardError:
+                pass
+        print(f"Error response from daemon: {err}", file=sys.stderr)
+        return start_failure_code(str(err))
+    try:
+        _stream_output(sock, a.tty)
+    finally:
+        sock.close()
+    result = json.loads(wait.read() or b"{}")
+    if result.get("Error") and result["Error"].get("Message"):
+        print(f"dockyard: {result['Error']['Message']}", file=sys.stderr)
+    return int(result.get("StatusCode", 125))
+
+
+def cmd_create(c: Client, a: argparse.Namespace) -> int:
+    config, host = _container_body(a)
+    print(c.json("POST", "/containers/create", {"name": a.name or None}, {**config, "HostConfig": host})["Id"])
+    return 0
+
+
+def cmd_start(c: Client, a: argparse.Namespace) -> int:
+    for ref in a.containers:
+        if a.attach:
+            sock = c.hijack(f"/containers/{ref}/attach", {"stream": 1, "stdout": 1, "stderr": 1})
+            wait = c.request("POST", f"/containers/{ref}/wait", {"condition": "next-exit"})
+            c.request("POST", f"/containers/{ref}/start").read()
+            _stream_output(sock, False)
+            return int(json.loads(wait.read() or b"{}").get("StatusCode", 125))
+        c.request("POST", f"/containers/{ref}/start").read()
+        print(ref)
+    return 0
+
+
+def _each(c: Client, refs: list[str], fn: Any) -> int:
+    rc = 0
+    for ref in refs:
+        try:
+            fn(ref)
+            print(ref)
+        except errors.DockyardError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def cmd_stop(c: Client, a: argparse.Namespace) -> int:
+    params = {"t": a.time} if a.time is not None else {}
+    return _each(c, a.containers, lambda r: c.request("POST", f"/containers/{r}/stop", params).read())
+
+
+def cmd_kill(c: Client, a: argparse.Namespace) -> int:
+    return _each(c, a.containers, lambda r: c.request("POST", f"/containers/{r}/kill", {"signal": a.signal}).read())
+
+
+def cmd_rm(c: Client, a: argparse.Namespace) -> int:
+    return _each(c, a.containers, lambda r: c.request("DELETE", f"/containers/{r}", {"force": a.force}).read())
+
+
+def cmd_wait(c: Client, a: argparse.Namespace) -> int:
+    rc = 0
+    for ref in a.containers:
+        result = c.json("POST", f"/containers/{ref}/wait")
+        print(result["StatusCode"])
+        rc = rc or 0
+    return rc
+
+
+def cmd_ps(c: Client, a: argparse.Namespace) -> int:
+    rows = c.json("GET", "/containers/json", {"all": a.all})
+    if a.quiet:
+        for r in rows:
+            print(short_id(r["Id"]) if not a.no_trunc else r["Id"])
+        return 0
+    out = []
+    for r in rows:
+        cmd = r["Command"] if a.no_trunc or len(r["Command"]) <= 20 else r["Command"][:19] + "…"
+        out.append([short_id(r["Id"]), r["Image"], f'"{cmd}"', ago(r["Created"]), r["Status"], "",
+                    ",".join(n.lstrip("/") for n in r["Names"])])
+    print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], out))
+    return 0
+
+
+def cmd_logs(c: Client, a: argparse.Namespace) -> int:
+    info = c.json("GET", f"/containers/{a.container}/json")
+    resp = c.request("GET", f"/containers/{a.container}/logs",
+                     {"stdout": 1, "stderr": 1, "follow": a.follow, "tail": a.tail, "timestamps": a.timestamps})
+    if info["Config"].get("Tty"):
+        while chunk := resp.read(65536):
+            sys.stdout.buffer.write(chunk)
+        return 0
+    buf = resp.read()
+    while len(buf) >= 8:
+        size = int.from_bytes(buf[4:8], "big")
+        (sys.stderr.buffer if buf[0] == 2 else sys.stdout.buffer).write(buf[8:8 + size])
+        buf = buf[8 + size:]
+    return 0
+
+
+def register(cmd: Command) -> None:
+    sp = cmd("run", cmd_run, "Create and run a new container from an image")
+    sp.add_argument("-d", "--detach", action="store_true")
+    sp.add_argument("--rm", action="store_true")
+    _add_container_flags(sp)
+    sp = cmd("create", cmd_create, "Create a new container")
+    sp.set_defaults(detach=True)
+    _add_container_flags(sp)
+    sp = cmd("start", cmd_start, "Start one or more stopped containers")
+    sp.add_argument("-a", "--attach", action="store_true")
+    sp.add_argument("containers", nargs="+")
+    sp = cmd("stop", cmd_stop, "Stop one or more running containers")
+    sp.add_argument("-t", "--time", "--timeout", type=int, default=None)
+    sp.add_argument("containers", nargs="+")
+    sp = cmd("kill", cmd_kill, "Kill one or more running containers")
+    sp.add_argument("-s", "--signal", default="KILL")
+    sp.add_argument("containers", nargs="+")
+    sp = cmd("rm", cmd_rm, "Remove one or more containers")
+    sp.add_argument("-f", "--force", action="store_true")
+    sp.add_argument("-v", "--volumes", action="store_true")
+    sp.add_argument("containers", nargs="+")
+    sp = cmd("wait", cmd_wait, "Block until containers stop, then print their exit codes")
+    sp.add_argument("containers", nargs="+")
+    sp = cmd("ps", cmd_ps, "List containers")
+    sp.add_argument("-a", "--all", action="store_true")
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("--no-trunc", action="store_true")
+    sp = cmd("logs", cmd_logs, "Fetch the logs of a container")
+    sp.add_argument("-f", "--follow", action="store_true")
+    sp.add_argument("-n", "--tail", default="all")
+    sp.add_argument("-t", "--timestamps", action="store_true")
+    sp.add_argument("container")

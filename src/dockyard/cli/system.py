@@ -1,0 +1,80 @@
+"""System commands: version, info, inspect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dockyard import errors
+from dockyard.client.http import Client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+
+    from dockyard.cli.main import Command
+
+
+def cmd_version(c: Client, a: argparse.Namespace) -> int:
+    from dockyard import __version__
+    from dockyard.client.http import API_VERSION
+
+    print(f"Client:\n Version:           {__version__}\n API version:       {API_VERSION}\n")
+    v = c.json("GET", "/version")
+    print(f"Server: {v['Platform']['Name']}")
+    for comp in v["Components"]:
+        print(f" {comp['Name']}:\n  Version:          {comp['Version']}")
+        if comp["Name"] == "Engine":
+            print(f"  API version:      {v['ApiVersion']} (minimum version {v['MinAPIVersion']})")
+            print(f"  OS/Arch:          {v['Os']}/{v['Arch']}")
+    return 0
+
+
+def cmd_info(c: Client, a: argparse.Namespace) -> int:
+    i = c.json("GET", "/info")
+    if a.format:
+        from dockyard.cli.template import render
+
+        print(render(a.format, i))
+        return 0
+    print("Server:")
+    for label, key in (("Containers", "Containers"), (" Running", "ContainersRunning"), (" Paused", "ContainersPaused"),
+                       (" Stopped", "ContainersStopped"), ("Images", "Images"), ("Server Version", "ServerVersion"),
+                       ("Storage Driver", "Driver"), ("Logging Driver", "LoggingDriver"),
+                       ("Cgroup Driver", "CgroupDriver"), ("Cgroup Version", "CgroupVersion"),
+                       ("Default Runtime", "DefaultRuntime"), ("Kernel Version", "KernelVersion"),
+                       ("Operating System", "OperatingSystem"), ("Architecture", "Architecture"),
+                       ("CPUs", "NCPU"), ("Total Memory", "MemTotal"), ("Name", "Name"), ("ID", "ID"),
+                       ("Docker Root Dir", "DockerRootDir"), ("Live Restore Enabled", "LiveRestoreEnabled")):
+        print(f" {label}: {i.get(key)}")
+    return 0
+
+
+def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
+    out, rc = [], 0
+    for ref in a.objects:
+        try:
+            out.append(c.json("GET", f"/containers/{ref}/json"))
+        except errors.NotFound:
+            try:
+                out.append(c.json("GET", f"/images/{ref}/json"))
+            except errors.NotFound:
+                print(f"Error: No such object: {ref}", file=sys.stderr)
+                rc = 1
+    if a.format:
+        from dockyard.cli.template import render
+
+        for obj in out:
+            print(render(a.format, obj))
+    else:
+        print(json.dumps(out, indent=4))
+    return rc
+
+
+def register(cmd: Command) -> None:
+    sp = cmd("inspect", cmd_inspect, "Return low-level information on Docker objects")
+    sp.add_argument("-f", "--format", default="")
+    sp.add_argument("objects", nargs="+")
+    cmd("version", cmd_version, "Show the Dockyard version information")
+    sp = cmd("info", cmd_info, "Display system-wide information")
+    sp.add_argument("-f", "--format", default="")

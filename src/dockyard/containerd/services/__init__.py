@@ -1,0 +1,1 @@
+"""One module per gRPC service; ``base`` holds what they share."""

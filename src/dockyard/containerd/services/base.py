@@ -1,0 +1,135 @@
+"""What every servicer shares: the library objects, error translation, namespaces, conversions."""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.containerd import namespaces
+from dockyard.containerd.content.local import LocalContentStore
+from dockyard.containerd.metadata.db import ContainerRecord, ImageRecord, MetadataStore
+from dockyard.containerd.snapshots.overlay import OverlaySnapshotter
+from dockyard.containerd.tasks.manager import TaskManager, TaskState
+from dockyard.types import Descriptor, Mount
+
+log = logging.getLogger("dockyard.containerd")
+
+STATUS: dict[type[errors.DockyardError], grpc.StatusCode] = {
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Conflict: grpc.StatusCode.ABORTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.NotImplementedYet: grpc.StatusCode.UNIMPLEMENTED,
+}
+
+
+def status_of(err: errors.DockyardError) -> grpc.StatusCode:
+    for kind, code in STATUS.items():
+        if isinstance(err, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translated(fn: F) -> F:
+    """Turn library errors into gRPC status codes with the message intact."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(self, request, context)
+        except errors.DockyardError as err:
+            await context.abort(status_of(err), str(err))
+        except OSError as err:
+            log.exception("%s failed", fn.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{fn.__name__}: {err}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def namespace_of(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == namespaces.METADATA_KEY:
+            return namespaces.validate(str(value))
+    return namespaces.DEFAULT
+
+
+def _desc_pb(d: Descriptor) -> pb.Descriptor:
+    return pb.Descriptor(media_type=d.media_type, digest=d.digest, size=d.size, annotations=d.annotations)
+
+
+def _desc(d: pb.Descriptor) -> Descriptor:
+    return Descriptor(media_type=d.media_type, digest=d.digest, size=d.size, annotations=dict(d.annotations))
+
+
+def _mounts_pb(mounts: list[Mount]) -> pb.MountsResponse:
+    return pb.MountsResponse(mounts=[pb.Mount(type=m.type, source=m.source, options=list(m.options), target=m.target)
+                                     for m in mounts])
+
+
+def _image_pb(r: ImageRecord) -> pb.Image:
+    return pb.Image(name=r.name, target=_desc_pb(r.target), labels=r.labels, created_at=r.created_at,
+                    updated_at=r.updated_at)
+
+
+def _container_pb(c: ContainerRecord) -> pb.Container:
+    return pb.Container(id=c.id, image=c.image, snapshotter=c.snapshotter, snapshot_key=c.snapshot_key, spec=c.spec,
+                        runtime=c.runtime, labels=c.labels, created_at=c.created_at)
+
+
+def _task_pb(t: TaskState) -> pb.TaskState:
+    return pb.TaskState(container_id=t.id, pid=t.pid, status=t.status, exit_status=t.exit_status,
+                        exited_at=t.exited_at)
+
+
+class _QueueReader(io.RawIOBase):
+    """A blocking file fed from the event loop, so a sync consumer can stream a gRPC upload."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self.buf = b""
+        self.eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buf and not self.eof:
+            chunk = self.q.get()
+            if chunk is None:
+                self.eof = True
+            else:
+                self.buf = chunk
+        n = min(len(b), len(self.buf))
+        b[:n] = self.buf[:n]
+        self.buf = self.buf[n:]
+        return n
+
+
+class Services:
+    """The library objects every servicer shares."""
+
+    def __init__(self, root: Path, state: Path) -> None:
+        self.content = LocalContentStore(root / "content")
+        self.meta = MetadataStore(root / "metadata.db")
+        self.snapshotter = OverlaySnapshotter(root / "snapshots" / "overlayfs")
+        self.tasks = TaskManager(state, state / "runc")
+        self.unpack_lock = threading.Lock()
+
+    def snapshots(self, namespace: str) -> namespaces.NamespacedSnapshotter:
+        return namespaces.NamespacedSnapshotter(self.snapshotter, namespace)

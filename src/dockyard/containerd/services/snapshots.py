@@ -1,0 +1,60 @@
+"""The snapshots service of dockyard-containerd (gRPC wiring over the library)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dockyard.api import pb, rpc
+from dockyard.containerd.services.base import (
+    Services,
+    _mounts_pb,
+    namespace_of,
+    translated,
+)
+
+
+class SnapshotsServicer(rpc.SnapshotsServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    @translated
+    async def Prepare(self, request: pb.PrepareSnapshotRequest, context: Any) -> pb.MountsResponse:
+        sn = self.s.snapshots(namespace_of(context))
+        return _mounts_pb(await asyncio.to_thread(sn.prepare, request.key, request.parent, dict(request.labels)))
+
+    @translated
+    async def View(self, request: pb.PrepareSnapshotRequest, context: Any) -> pb.MountsResponse:
+        sn = self.s.snapshots(namespace_of(context))
+        return _mounts_pb(await asyncio.to_thread(sn.view, request.key, request.parent, dict(request.labels)))
+
+    @translated
+    async def Mounts(self, request: pb.SnapshotKey, context: Any) -> pb.MountsResponse:
+        sn = self.s.snapshots(namespace_of(context))
+        return _mounts_pb(await asyncio.to_thread(sn.mounts, request.key))
+
+    @translated
+    async def Commit(self, request: pb.CommitSnapshotRequest, context: Any) -> pb.Empty:
+        sn = self.s.snapshots(namespace_of(context))
+        await asyncio.to_thread(sn.commit, request.name, request.key)
+        return pb.Empty()
+
+    @translated
+    async def Remove(self, request: pb.SnapshotKey, context: Any) -> pb.Empty:
+        sn = self.s.snapshots(namespace_of(context))
+        await asyncio.to_thread(sn.remove, request.key)
+        return pb.Empty()
+
+    @translated
+    async def Stat(self, request: pb.SnapshotKey, context: Any) -> pb.SnapshotInfo:
+        sn = self.s.snapshots(namespace_of(context))
+        info = await asyncio.to_thread(sn.stat, request.key)
+        prefix = sn.prefix
+        return pb.SnapshotInfo(name=info.name.removeprefix(prefix), parent=(info.parent or "").removeprefix(prefix),
+                               kind=info.kind.name.lower(), labels=dict(info.labels))
+
+    @translated
+    async def Usage(self, request: pb.SnapshotKey, context: Any) -> pb.SnapshotUsage:
+        sn = self.s.snapshots(namespace_of(context))
+        u = await asyncio.to_thread(sn.usage, request.key)
+        return pb.SnapshotUsage(size=u.size, inodes=u.inodes)

@@ -1,0 +1,56 @@
+"""The tasks service of dockyard-containerd (gRPC wiring over the library)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dockyard.api import pb, rpc
+from dockyard.containerd.services.base import (
+    Services,
+    _task_pb,
+    namespace_of,
+    translated,
+)
+from dockyard.containerd.tasks.manager import Stdio
+from dockyard.types import Mount
+
+
+class TasksServicer(rpc.TasksServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    @translated
+    async def Create(self, request: pb.CreateTaskRequest, context: Any) -> pb.TaskState:
+        ns = namespace_of(context)
+        rec = await asyncio.to_thread(self.s.meta.get_container, ns, request.container_id)
+        mounts = [Mount(m.type, m.source, tuple(m.options), m.target) for m in request.rootfs]
+        stdio = Stdio(request.stdin, request.stdout, request.stderr, request.terminal)
+        return _task_pb(await self.s.tasks.create(ns, rec, mounts, stdio))
+
+    @translated
+    async def Start(self, request: pb.TaskRequest, context: Any) -> pb.TaskState:
+        return _task_pb(await self.s.tasks.start(namespace_of(context), request.container_id))
+
+    @translated
+    async def Kill(self, request: pb.KillRequest, context: Any) -> pb.Empty:
+        await self.s.tasks.kill(namespace_of(context), request.container_id, request.signal or 15, request.all)
+        return pb.Empty()
+
+    @translated
+    async def Wait(self, request: pb.TaskRequest, context: Any) -> pb.ExitStatus:
+        t = await self.s.tasks.wait(namespace_of(context), request.container_id)
+        return pb.ExitStatus(exit_status=t.exit_status, exited_at=t.exited_at)
+
+    @translated
+    async def Delete(self, request: pb.TaskRequest, context: Any) -> pb.ExitStatus:
+        t = await self.s.tasks.delete(namespace_of(context), request.container_id)
+        return pb.ExitStatus(exit_status=t.exit_status, exited_at=t.exited_at)
+
+    @translated
+    async def State(self, request: pb.TaskRequest, context: Any) -> pb.TaskState:
+        return _task_pb(await self.s.tasks.state(namespace_of(context), request.container_id))
+
+    @translated
+    async def List(self, request: pb.ListTasksRequest, context: Any) -> pb.ListTasksResponse:
+        return pb.ListTasksResponse(tasks=[_task_pb(t) for t in await self.s.tasks.list(namespace_of(context))])
