@@ -35,14 +35,21 @@ class Command:
         return sp
 
 
+# One module per group of commands, each with ``register(cmd)``.
+COMMAND_MODULES = ("containers", "exec", "images", "build", "networks", "volumes", "system", "registry", "compose")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from dockyard.cli import containers, images, system
+    import importlib
+    import importlib.util
 
     p = argparse.ArgumentParser(prog="dockyard", description="A Docker-compatible container engine client.")
     p.add_argument("-H", "--host", default=None, help="daemon socket (unix:///run/dockyard/dockyard.sock)")
     cmd = Command(p.add_subparsers(dest="subcommand", metavar="COMMAND"))
-    for module in (containers, images, system):
-        module.register(cmd)
+    for name in COMMAND_MODULES:
+        qualified = f"dockyard.cli.{name}"
+        if importlib.util.find_spec(qualified) is not None:
+            importlib.import_module(qualified).register(cmd)
     return p
 
 

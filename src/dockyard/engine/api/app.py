@@ -66,11 +66,19 @@ def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
     app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
 
 
+# One module per resource, each with ``register(app)``; a resource whose module is not
+# written yet is simply not served (dockerd answers 404 page not found for those too).
+ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "networks", "volumes", "auth", "events")
+
+
 def build_app(eng: Engine) -> web.Application:
-    from dockyard.engine.api import containers, images, system
+    import importlib
+    import importlib.util
 
     app = web.Application(middlewares=[errors_middleware, version_middleware], client_max_size=0)
     app[ENGINE_KEY] = eng
-    for module in (system, containers, images):
-        module.register(app)
+    for name in ROUTE_MODULES:
+        qualified = f"dockyard.engine.api.{name}"
+        if importlib.util.find_spec(qualified) is not None:
+            importlib.import_module(qualified).register(app)
     return app
