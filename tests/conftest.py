@@ -73,12 +73,14 @@ class Daemon:
         self.host = f"unix://{self.socket}"
         self.cgroup_parent = f"dockyard-test-{uuid.uuid4().hex[:8]}"
         self.proc: subprocess.Popen[bytes] | None = None
+        # issue 6: no default bridge unless a test asks for one (its own name and subnet, see tests/integration/network)
+        self.extra_args: list[str] = ["--bridge-name", "none"]
 
     def start(self) -> None:
         log = open(self.base / "dockyardd.out", "ab")
         self.proc = subprocess.Popen(
             [str(BIN / "dockyardd"), "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-             "-H", self.host, "--cgroup-parent", self.cgroup_parent],
+             "-H", self.host, "--cgroup-parent", self.cgroup_parent, *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
         while not _alive(self.socket):

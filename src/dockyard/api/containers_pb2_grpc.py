@@ -55,6 +55,26 @@ class ContainersStub:
                 request_serializer=containers__pb2.DeleteContainerRequest.SerializeToString,
                 response_deserializer=common__pb2.Empty.FromString,
                 _registered_method=True)
+        self.StatPath = channel.unary_unary(
+                '/dockyard.v1.Containers/StatPath',
+                request_serializer=containers__pb2.ContainerPathRequest.SerializeToString,
+                response_deserializer=containers__pb2.PathStat.FromString,
+                _registered_method=True)
+        self.Archive = channel.unary_stream(
+                '/dockyard.v1.Containers/Archive',
+                request_serializer=containers__pb2.ContainerPathRequest.SerializeToString,
+                response_deserializer=containers__pb2.DataChunk.FromString,
+                _registered_method=True)
+        self.Extract = channel.stream_unary(
+                '/dockyard.v1.Containers/Extract',
+                request_serializer=containers__pb2.ExtractRequest.SerializeToString,
+                response_deserializer=common__pb2.Empty.FromString,
+                _registered_method=True)
+        self.Changes = channel.unary_unary(
+                '/dockyard.v1.Containers/Changes',
+                request_serializer=containers__pb2.ContainerPathRequest.SerializeToString,
+                response_deserializer=containers__pb2.ChangesResponse.FromString,
+                _registered_method=True)
 
 
 class ContainersServicer:
@@ -84,6 +104,31 @@ class ContainersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StatPath(self, request, context):
+        """files of the container's rootfs (containerd mounts it; callers never do): docker cp/export/diff
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Archive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Extract(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Changes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContainersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +151,26 @@ def add_ContainersServicer_to_server(servicer, server):
                     servicer.Delete,
                     request_deserializer=containers__pb2.DeleteContainerRequest.FromString,
                     response_serializer=common__pb2.Empty.SerializeToString,
+            ),
+            'StatPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.StatPath,
+                    request_deserializer=containers__pb2.ContainerPathRequest.FromString,
+                    response_serializer=containers__pb2.PathStat.SerializeToString,
+            ),
+            'Archive': grpc.unary_stream_rpc_method_handler(
+                    servicer.Archive,
+                    request_deserializer=containers__pb2.ContainerPathRequest.FromString,
+                    response_serializer=containers__pb2.DataChunk.SerializeToString,
+            ),
+            'Extract': grpc.stream_unary_rpc_method_handler(
+                    servicer.Extract,
+                    request_deserializer=containers__pb2.ExtractRequest.FromString,
+                    response_serializer=common__pb2.Empty.SerializeToString,
+            ),
+            'Changes': grpc.unary_unary_rpc_method_handler(
+                    servicer.Changes,
+                    request_deserializer=containers__pb2.ContainerPathRequest.FromString,
+                    response_serializer=containers__pb2.ChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,6 +281,114 @@ class Containers:
             '/dockyard.v1.Containers/Delete',
             containers__pb2.DeleteContainerRequest.SerializeToString,
             common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StatPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Containers/StatPath',
+            containers__pb2.ContainerPathRequest.SerializeToString,
+            containers__pb2.PathStat.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Archive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.v1.Containers/Archive',
+            containers__pb2.ContainerPathRequest.SerializeToString,
+            containers__pb2.DataChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Extract(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/dockyard.v1.Containers/Extract',
+            containers__pb2.ExtractRequest.SerializeToString,
+            common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Changes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Containers/Changes',
+            containers__pb2.ContainerPathRequest.SerializeToString,
+            containers__pb2.ChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CreateLayerRequest(_message.Message):
+    __slots__ = ("snapshot_key", "compression")
+    SNAPSHOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    snapshot_key: str
+    compression: str
+    def __init__(self, snapshot_key: _Optional[str] = ..., compression: _Optional[str] = ...) -> None: ...
+
 class ImportLayerRequest(_message.Message):
     __slots__ = ("data",)
     DATA_FIELD_NUMBER: _ClassVar[int]

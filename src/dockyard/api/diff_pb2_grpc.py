@@ -39,6 +39,11 @@ class DiffStub:
                 request_serializer=diff__pb2.ImportLayerRequest.SerializeToString,
                 response_deserializer=diff__pb2.ImportLayerResponse.FromString,
                 _registered_method=True)
+        self.CreateLayer = channel.unary_unary(
+                '/dockyard.v1.Diff/CreateLayer',
+                request_serializer=diff__pb2.CreateLayerRequest.SerializeToString,
+                response_deserializer=diff__pb2.ImportLayerResponse.FromString,
+                _registered_method=True)
 
 
 class DiffServicer:
@@ -51,12 +56,25 @@ class DiffServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateLayer(self, request, context):
+        """The changes of an active snapshot (its upper dir) as a gzip layer blob, with whiteouts
+        (docker commit, the builder). The snapshot is left as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DiffServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ImportLayer': grpc.stream_unary_rpc_method_handler(
                     servicer.ImportLayer,
                     request_deserializer=diff__pb2.ImportLayerRequest.FromString,
+                    response_serializer=diff__pb2.ImportLayerResponse.SerializeToString,
+            ),
+            'CreateLayer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLayer,
+                    request_deserializer=diff__pb2.CreateLayerRequest.FromString,
                     response_serializer=diff__pb2.ImportLayerResponse.SerializeToString,
             ),
     }
@@ -86,6 +104,33 @@ class Diff:
             target,
             '/dockyard.v1.Diff/ImportLayer',
             diff__pb2.ImportLayerRequest.SerializeToString,
+            diff__pb2.ImportLayerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLayer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Diff/CreateLayer',
+            diff__pb2.CreateLayerRequest.SerializeToString,
             diff__pb2.ImportLayerResponse.FromString,
             options,
             channel_credentials,

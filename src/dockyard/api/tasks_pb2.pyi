@@ -24,20 +24,24 @@ class CreateTaskRequest(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_common_pb2.Mount, _Mapping]]] = ..., stdin: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., terminal: _Optional[bool] = ...) -> None: ...
 
 class TaskRequest(_message.Message):
-    __slots__ = ("container_id",)
+    __slots__ = ("container_id", "exec_id")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXEC_ID_FIELD_NUMBER: _ClassVar[int]
     container_id: str
-    def __init__(self, container_id: _Optional[str] = ...) -> None: ...
+    exec_id: str
+    def __init__(self, container_id: _Optional[str] = ..., exec_id: _Optional[str] = ...) -> None: ...
 
 class KillRequest(_message.Message):
-    __slots__ = ("container_id", "signal", "all")
+    __slots__ = ("container_id", "signal", "all", "exec_id")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     ALL_FIELD_NUMBER: _ClassVar[int]
+    EXEC_ID_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     signal: int
     all: bool
-    def __init__(self, container_id: _Optional[str] = ..., signal: _Optional[int] = ..., all: _Optional[bool] = ...) -> None: ...
+    exec_id: str
+    def __init__(self, container_id: _Optional[str] = ..., signal: _Optional[int] = ..., all: _Optional[bool] = ..., exec_id: _Optional[str] = ...) -> None: ...
 
 class TaskState(_message.Message):
     __slots__ = ("container_id", "pid", "status", "exit_status", "exited_at")
@@ -70,3 +74,53 @@ class ListTasksResponse(_message.Message):
     TASKS_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[TaskState]
     def __init__(self, tasks: _Optional[_Iterable[_Union[TaskState, _Mapping]]] = ...) -> None: ...
+
+class ExecProcessRequest(_message.Message):
+    __slots__ = ("container_id", "exec_id", "spec", "stdin", "stdout", "stderr", "terminal")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXEC_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STDIN_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    exec_id: str
+    spec: bytes
+    stdin: str
+    stdout: str
+    stderr: str
+    terminal: bool
+    def __init__(self, container_id: _Optional[str] = ..., exec_id: _Optional[str] = ..., spec: _Optional[bytes] = ..., stdin: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., terminal: _Optional[bool] = ...) -> None: ...
+
+class PidsResponse(_message.Message):
+    __slots__ = ("pids",)
+    PIDS_FIELD_NUMBER: _ClassVar[int]
+    pids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, pids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class JsonBlob(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class UpdateTaskRequest(_message.Message):
+    __slots__ = ("container_id", "resources")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    resources: bytes
+    def __init__(self, container_id: _Optional[str] = ..., resources: _Optional[bytes] = ...) -> None: ...
+
+class ResizePtyRequest(_message.Message):
+    __slots__ = ("container_id", "exec_id", "width", "height")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXEC_ID_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    exec_id: str
+    width: int
+    height: int
+    def __init__(self, container_id: _Optional[str] = ..., exec_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...

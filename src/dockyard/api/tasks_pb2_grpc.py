@@ -70,6 +70,41 @@ class TasksStub:
                 request_serializer=tasks__pb2.ListTasksRequest.SerializeToString,
                 response_deserializer=tasks__pb2.ListTasksResponse.FromString,
                 _registered_method=True)
+        self.Exec = channel.unary_unary(
+                '/dockyard.v1.Tasks/Exec',
+                request_serializer=tasks__pb2.ExecProcessRequest.SerializeToString,
+                response_deserializer=tasks__pb2.TaskState.FromString,
+                _registered_method=True)
+        self.Pause = channel.unary_unary(
+                '/dockyard.v1.Tasks/Pause',
+                request_serializer=tasks__pb2.TaskRequest.SerializeToString,
+                response_deserializer=common__pb2.Empty.FromString,
+                _registered_method=True)
+        self.Resume = channel.unary_unary(
+                '/dockyard.v1.Tasks/Resume',
+                request_serializer=tasks__pb2.TaskRequest.SerializeToString,
+                response_deserializer=common__pb2.Empty.FromString,
+                _registered_method=True)
+        self.Pids = channel.unary_unary(
+                '/dockyard.v1.Tasks/Pids',
+                request_serializer=tasks__pb2.TaskRequest.SerializeToString,
+                response_deserializer=tasks__pb2.PidsResponse.FromString,
+                _registered_method=True)
+        self.Stats = channel.unary_unary(
+                '/dockyard.v1.Tasks/Stats',
+                request_serializer=tasks__pb2.TaskRequest.SerializeToString,
+                response_deserializer=tasks__pb2.JsonBlob.FromString,
+                _registered_method=True)
+        self.Update = channel.unary_unary(
+                '/dockyard.v1.Tasks/Update',
+                request_serializer=tasks__pb2.UpdateTaskRequest.SerializeToString,
+                response_deserializer=common__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ResizePty = channel.unary_unary(
+                '/dockyard.v1.Tasks/ResizePty',
+                request_serializer=tasks__pb2.ResizePtyRequest.SerializeToString,
+                response_deserializer=common__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class TasksServicer:
@@ -117,6 +152,50 @@ class TasksServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exec(self, request, context):
+        """one more process in a running task; Kill/Wait/State/Delete/ResizePty/CloseIO take its exec_id
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Pause(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Pids(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Stats(self, request, context):
+        """cgroup numbers read by the shim from the paths named in the runtime state (runc events --stats shape)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Update(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResizePty(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +233,41 @@ def add_TasksServicer_to_server(servicer, server):
                     servicer.List,
                     request_deserializer=tasks__pb2.ListTasksRequest.FromString,
                     response_serializer=tasks__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'Exec': grpc.unary_unary_rpc_method_handler(
+                    servicer.Exec,
+                    request_deserializer=tasks__pb2.ExecProcessRequest.FromString,
+                    response_serializer=tasks__pb2.TaskState.SerializeToString,
+            ),
+            'Pause': grpc.unary_unary_rpc_method_handler(
+                    servicer.Pause,
+                    request_deserializer=tasks__pb2.TaskRequest.FromString,
+                    response_serializer=common__pb2.Empty.SerializeToString,
+            ),
+            'Resume': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resume,
+                    request_deserializer=tasks__pb2.TaskRequest.FromString,
+                    response_serializer=common__pb2.Empty.SerializeToString,
+            ),
+            'Pids': grpc.unary_unary_rpc_method_handler(
+                    servicer.Pids,
+                    request_deserializer=tasks__pb2.TaskRequest.FromString,
+                    response_serializer=tasks__pb2.PidsResponse.SerializeToString,
+            ),
+            'Stats': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=tasks__pb2.TaskRequest.FromString,
+                    response_serializer=tasks__pb2.JsonBlob.SerializeToString,
+            ),
+            'Update': grpc.unary_unary_rpc_method_handler(
+                    servicer.Update,
+                    request_deserializer=tasks__pb2.UpdateTaskRequest.FromString,
+                    response_serializer=common__pb2.Empty.SerializeToString,
+            ),
+            'ResizePty': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResizePty,
+                    request_deserializer=tasks__pb2.ResizePtyRequest.FromString,
+                    response_serializer=common__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +459,195 @@ class Tasks:
             '/dockyard.v1.Tasks/List',
             tasks__pb2.ListTasksRequest.SerializeToString,
             tasks__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/Exec',
+            tasks__pb2.ExecProcessRequest.SerializeToString,
+            tasks__pb2.TaskState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/Pause',
+            tasks__pb2.TaskRequest.SerializeToString,
+            common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/Resume',
+            tasks__pb2.TaskRequest.SerializeToString,
+            common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pids(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/Pids',
+            tasks__pb2.TaskRequest.SerializeToString,
+            tasks__pb2.PidsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/Stats',
+            tasks__pb2.TaskRequest.SerializeToString,
+            tasks__pb2.JsonBlob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Update(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/Update',
+            tasks__pb2.UpdateTaskRequest.SerializeToString,
+            common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResizePty(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Tasks/ResizePty',
+            tasks__pb2.ResizePtyRequest.SerializeToString,
+            common__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

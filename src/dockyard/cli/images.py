@@ -61,15 +61,312 @@ def cmd_rmi(c: Client, a: argparse.Namespace) -> int:
     return rc
 
 
-def register(cmd: Command) -> None:
-    sp = cmd("images", cmd_images, "List images")
+# -- registries: credentials as the docker CLI keeps them (~/.docker/config.json) -----------------
+
+HUB_KEY = "https://index.docker.io/v1/"
+
+
+def _config_path() -> str:
+    import os
+
+    return os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
+
+
+def _load_config() -> dict[str, Any]:
+    try:
+        with open(_config_path()) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_config(cfg: dict[str, Any]) -> None:
+    import os
+
+    path = _config_path()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(cfg, f, indent="\t")
+    os.replace(tmp, path)
+
+
+def _server_key(server: str) -> str:
+    host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+    return HUB_KEY if host in ("", "docker.io", "index.docker.io", "registry-1.docker.io") else host
+
+
+def _domain(ref: str) -> str:
+    first = ref.split("/", 1)[0]
+    if "/" in ref and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def _auth_header(domain: str) -> dict[str, str]:
+    """``X-Registry-Auth`` for ``domain`` from the stored credentials (empty JSON when none)."""
+    import base64
+
+    entry = (_load_config().get("auths") or {}).get(_server_key(domain)) or {}
+    auth: dict[str, str] = {"serveraddress": domain}
+    if entry.get("auth"):
+        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        auth.update(username=user, password=password)
+    if entry.get("identitytoken"):
+        auth["identitytoken"] = entry["identitytoken"]
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
+
+
+def _progress(c: Client, method: str, path: str, params: dict[str, Any], headers: dict[str, str],
+              quiet: bool = False) -> int:
+    """Print a Docker JSON progress stream the way docker does without a terminal."""
+    for msg in c.json_stream(method, path, params, None, headers):
+        if "error" in msg:
+            print(msg["error"], file=sys.stderr)
+            return 1
+        if quiet or "aux" in msg or msg.get("status") in ("Downloading", "Extracting", "Pushing", "Waiting"):
+            continue
+        if "id" in msg:
+            print(f"{msg['id']}: {msg.get('status', '')}")
+        elif "status" in msg:
+            print(msg["status"])
+        elif "stream" in msg:
+            print(msg["stream"], end="")
+    return 0
+
+
+def cmd_pull(c: Client, a: argparse.Namespace) -> int:
+    name, tag = a.name, ""
+    if "@" not in name and ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    elif "@" in name:
+        name, tag = name.split("@", 1)
+    params = {"fromImage": name, "tag": tag or "latest", "platform": a.platform or None}
+    rc = _progress(c, "POST", "/images/create", params, _auth_header(_domain(name)), a.quiet)
+    if rc == 0 and a.quiet:
+        print(a.name if (":" in a.name.rsplit("/", 1)[-1] or "@" in a.name) else f"{a.name}:latest")
+    return rc
+
+
+def cmd_push(c: Client, a: argparse.Namespace) -> int:
+    name, tag = a.name, ""
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    return _progress(c, "POST", f"/images/{name}/push", {"tag": tag or None},
+                     _auth_header(_domain(name)), a.quiet)
+
+
+def cmd_tag(c: Client, a: argparse.Namespace) -> int:
+    repo, tag = a.target, ""
+    if ":" in repo.rsplit("/", 1)[-1]:
+        repo, tag = repo.rsplit(":", 1)
+    c.request("POST", f"/images/{a.source}/tag", {"repo": repo, "tag": tag or None}).read()
+    return 0
+
+
+def cmd_history(c: Client, a: argparse.Namespace) -> int:
+    rows = c.json("GET", f"/images/{a.image}/history")
+    if a.quiet:
+        for r in rows:
+            print(r["Id"] if a.no_trunc else short_id(r["Id"]) if r["Id"] != "<missing>" else r["Id"])
+        return 0
+    out = []
+    for r in rows:
+        by = r["CreatedBy"] if a.no_trunc or len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…"
+        ident = r["Id"] if r["Id"] == "<missing>" or a.no_trunc else short_id(r["Id"])
+        out.append([ident, ago(r["Created"]), by, human_size(r["Size"]), r["Comment"]])
+    print(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], out))
+    return 0
+
+
+def cmd_save(c: Client, a: argparse.Namespace) -> int:
+    if not a.output and sys.stdout.isatty():
+        raise errors.InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    resp = c.request("GET", "/images/get", {"names": a.images})
+    out = open(a.output, "wb") if a.output else sys.stdout.buffer
+    try:
+        for chunk in resp:
+            out.write(chunk)
+    finally:
+        if a.output:
+            out.close()
+        else:
+            out.flush()
+    return 0
+
+
+def cmd_load(c: Client, a: argparse.Namespace) -> int:
+    f = open(a.input, "rb") if a.input else sys.stdin.buffer
+    with f:
+        body = iter(lambda: f.read(1 << 20), b"")
+        for msg in c.json_stream("POST", "/images/load", {"quiet": a.quiet or None}, body,
+                                 {"Content-Type": "application/x-tar"}):
+            if "error" in msg:
+                print(msg["error"], file=sys.stderr)
+                return 1
+            if "stream" in msg:
+                print(msg["stream"], end="")
+    return 0
+
+
+def cmd_login(c: Client, a: argparse.Namespace) -> int:
+    import base64
+    import getpass
+
+    user = a.username or input("Username: ")
+    password = sys.stdin.readline().rstrip("\n") if a.password_stdin else (a.password or getpass.getpass())
+    resp = c.json("POST", "/auth", body={"username": user, "password": password, "serveraddress": a.server or ""})
+    cfg = _load_config()
+    entry: dict[str, str] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    if resp.get("IdentityToken"):
+        entry = {"auth": base64.b64encode(f"{user}:".encode()).decode(), "identitytoken": resp["IdentityToken"]}
+    cfg.setdefault("auths", {})[_server_key(a.server or "")] = entry
+    _save_config(cfg)
+    print(resp.get("Status") or "Login Succeeded")
+    return 0
+
+
+def cmd_logout(c: Client, a: argparse.Namespace) -> int:
+    cfg = _load_config()
+    key = _server_key(a.server or "")
+    if key in (cfg.get("auths") or {}):
+        del cfg["auths"][key]
+        _save_config(cfg)
+        print(f"Removing login credentials for {key}")
+    else:
+        print(f"Not logged in to {key}")
+    return 0
+
+
+def cmd_commit(c: Client, a: argparse.Namespace) -> int:
+    repo, tag = a.repository or "", ""
+    if repo and ":" in repo.rsplit("/", 1)[-1]:
+        repo, tag = repo.rsplit(":", 1)
+    resp = c.json("POST", "/commit", {"container": a.container, "repo": repo or None, "tag": tag or None,
+                                      "comment": a.message or None, "author": a.author or None,
+                                      "changes": a.change or None, "pause": not a.no_pause}, body={})
+    print(resp["Id"])
+    return 0
+
+
+def cmd_image_prune(c: Client, a: argparse.Namespace) -> int:
+    if not a.force:
+        answer = input("WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 0
+    filters = {"dangling": ["false" if a.all else "true"]}
+    resp = c.json("POST", "/images/prune", {"filters": json.dumps(filters)})
+    deleted = resp.get("ImagesDeleted") or []
+    if deleted:
+        print("Deleted Images:")
+        for item in deleted:
+            for k, v in item.items():
+                print(f"{k.lower()}: {v}")
+        print()
+    print(f"Total reclaimed space: {human_size(resp.get('SpaceReclaimed') or 0)}")
+    return 0
+
+
+def cmd_image_inspect(c: Client, a: argparse.Namespace) -> int:
+    print(json.dumps([c.json("GET", f"/images/{ref}/json") for ref in a.images], indent=4))
+    return 0
+
+
+def _add_pull(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("--platform", default="")
+    sp.add_argument("-a", "--all-tags", action="store_true")
+    sp.add_argument("name")
+
+
+def _add_push(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("name")
+
+
+def _add_history(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("-H", "--human", action="store_true", default=True)
+    sp.add_argument("image")
+
+
+def _add_save(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-o", "--output", default="")
+    sp.add_argument("images", nargs="+")
+
+
+def _add_load(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-i", "--input", default="")
+    sp.add_argument("-q", "--quiet", action="store_true")
+
+
+def _add_tag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("source")
+    sp.add_argument("target")
+
+
+def _add_prune(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-a", "--all", action="store_true")
+    sp.add_argument("-f", "--force", action="store_true")
+    sp.add_argument("--filter", action="append", default=[])
+
+
+def _add_images(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.add_argument("reference", nargs="?", default="")
-    sp = cmd("import", cmd_import, "Import the contents from a tarball to create a filesystem image")
+
+
+def _add_rmi(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-f", "--force", action="store_true")
+    sp.add_argument("images", nargs="+")
+
+
+def _add_import(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-c", "--change", action="append", default=[])
     sp.add_argument("-m", "--message", default="")
     sp.add_argument("file")
     sp.add_argument("reference", nargs="?", default="")
-    sp = cmd("rmi", cmd_rmi, "Remove one or more images")
-    sp.add_argument("-f", "--force", action="store_true")
-    sp.add_argument("images", nargs="+")
+
+
+def register(cmd: Command) -> None:
+    _add_images(cmd("images", cmd_images, "List images"))
+    _add_import(cmd("import", cmd_import, "Import the contents from a tarball to create a filesystem image"))
+    _add_rmi(cmd("rmi", cmd_rmi, "Remove one or more images"))
+    _add_pull(cmd("pull", cmd_pull, "Download an image from a registry"))
+    _add_push(cmd("push", cmd_push, "Upload an image to a registry"))
+    _add_tag(cmd("tag", cmd_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
+    _add_history(cmd("history", cmd_history, "Show the history of an image"))
+    _add_save(cmd("save", cmd_save, "Save one or more images to a tar archive (streamed to STDOUT by default)"))
+    _add_load(cmd("load", cmd_load, "Load an image from a tar archive or STDIN"))
+    sp = cmd("login", cmd_login, "Log in to a registry")
+    sp.add_argument("-u", "--username", default="")
+    sp.add_argument("-p", "--password", default="")
+    sp.add_argument("--password-stdin", action="store_true")
+    sp.add_argument("server", nargs="?", default="")
+    sp = cmd("logout", cmd_logout, "Log out from a registry")
+    sp.add_argument("server", nargs="?", default="")
+    sp = cmd("commit", cmd_commit, "Create a new image from a container's changes")
+    sp.add_argument("-a", "--author", default="")
+    sp.add_argument("-c", "--change", action="append", default=[])
+    sp.add_argument("-m", "--message", default="")
+    sp.add_argument("-p", "--pause", action="store_true", default=True)
+    sp.add_argument("--no-pause", action="store_true")
+    sp.add_argument("container")
+    sp.add_argument("repository", nargs="?", default="")
+
+    # ``dockyard image <verb>``: Docker's management-command forms of the same commands.
+    image = cmd("image", lambda c, a: (a.image_parser.print_help(), 0)[1], "Manage images")
+    image.set_defaults(image_parser=image)
+    sub = image.add_subparsers(dest="image_command", metavar="COMMAND")
+    for name, fn, add, aliases in (
+            ("ls", cmd_images, _add_images, ["list"]), ("pull", cmd_pull, _add_pull, []),
+            ("push", cmd_push, _add_push, []), ("rm", cmd_rmi, _add_rmi, ["remove"]),
+            ("tag", cmd_tag, _add_tag, []), ("history", cmd_history, _add_history, []),
+            ("save", cmd_save, _add_save, []), ("load", cmd_load, _add_load, []),
+            ("import", cmd_import, _add_import, []), ("prune", cmd_image_prune, _add_prune, []),
+            ("inspect", cmd_image_inspect, lambda sp: sp.add_argument("images", nargs="+"), [])):
+        sp = sub.add_parser(name, aliases=aliases)
+        add(sp)
+        sp.set_defaults(fn=fn)

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="dockyard", description="A Docker-compatible container engine client.")
     p.add_argument("-H", "--host", default=None, help="daemon socket (unix:///run/dockyard/dockyard.sock)")
+    p.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
+    p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the daemon (DOCKER_TLS_VERIFY)")
+    p.add_argument("--tlscacert", default="", help="trust certs signed only by this CA (DOCKER_CERT_PATH/ca.pem)")
+    p.add_argument("--tlscert", default="", help="TLS certificate file (DOCKER_CERT_PATH/cert.pem)")
+    p.add_argument("--tlskey", default="", help="TLS key file (DOCKER_CERT_PATH/key.pem)")
     cmd = Command(p.add_subparsers(dest="subcommand", metavar="COMMAND"))
     for name in COMMAND_MODULES:
         qualified = f"dockyard.cli.{name}"
@@ -60,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.fn(Client(args.host), args))
+        from dockyard.client.http import TLSConfig
+
+        tls = TLSConfig(args.tlsverify, args.tlscacert, args.tlscert, args.tlskey, args.tls)
+        return int(args.fn(Client(args.host, tls), args))
     except errors.NotFound as err:
         print(f"Error response from daemon: {err}", file=sys.stderr)
         return 125 if args.subcommand in ("run", "create") else 1

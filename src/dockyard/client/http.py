@@ -1,4 +1,4 @@
-"""A small, fast client for the Engine API over a UNIX socket.
+"""A small, fast client for the Engine API over a UNIX socket (or TCP, optionally TLS).
 
 HTTP/1.1 written by hand on a socket: ``http.client`` alone (with ``email``
 and ``ssl``) costs more start-up time than the rest of the CLI, and the CLI
@@ -147,12 +147,47 @@ def resolve_host(host: str | None) -> str:
     return host or os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
+class TLSConfig:
+    """Client TLS as the docker CLI's: --tlsverify checks the daemon against the CA; cert+key identify us.
+
+    Defaults come from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem)."""
+
+    def __init__(self, verify: bool = False, cacert: str = "", cert: str = "", key: str = "", tls: bool = False):
+        cert_path = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+        self.verify = verify or bool(os.environ.get("DOCKER_TLS_VERIFY"))
+        self.enabled = tls or self.verify
+        self.cacert = cacert or os.path.join(cert_path, "ca.pem")
+        self.cert = cert or os.path.join(cert_path, "cert.pem")
+        self.key = key or os.path.join(cert_path, "key.pem")
+
+    def context(self) -> Any:
+        import ssl  # only a TLS connection pays for the import
+
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.cacert if self.verify else None)
+        if not self.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if os.path.exists(self.cert) and os.path.exists(self.key):
+            ctx.load_cert_chain(self.cert, self.key)
+        return ctx
+
+
 class Client:
-    def __init__(self, host: str | None = None) -> None:
+    def __init__(self, host: str | None = None, tls: TLSConfig | None = None) -> None:
         host = resolve_host(host)
-        if not host.startswith("unix://"):
-            raise errors.InvalidArgument(f"unsupported host {host!r}: only unix:// yet")
-        self.socket_path = host.removeprefix("unix://")
+        self.tcp: tuple[str, int] | None = None
+        self.tls = tls or TLSConfig()
+        self._ssl: Any = None
+        if host.startswith("tcp://"):
+            from urllib.parse import urlsplit
+
+            u = urlsplit(host)
+            self.tcp = (u.hostname or "127.0.0.1", u.port or (2376 if self.tls.enabled else 2375))
+            self.socket_path = ""
+        elif host.startswith("unix://"):
+            self.socket_path = host.removeprefix("unix://")
+        else:
+            raise errors.InvalidArgument(f"unsupported host {host!r}: unix:// or tcp://")
 
     def _url(self, path: str, params: dict[str, Any] | None) -> str:
         url = f"/v{API_VERSION}{path}"
@@ -162,6 +197,8 @@ class Client:
         return url
 
     def _connect(self) -> socket.socket:
+        if self.tcp is not None:
+            return self._connect_tcp(self.tcp)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.socket_path)
@@ -171,6 +208,24 @@ class Client:
                 f"Cannot connect to the Dockyard daemon at unix://{self.socket_path}. Is the dockyard daemon running?"
             ) from err
         return sock
+
+    def _connect_tcp(self, addr: tuple[str, int]) -> socket.socket:
+        try:
+            sock = socket.create_connection(addr)
+        except OSError as err:
+            raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at tcp://{addr[0]}:{addr[1]}: {err}") \
+                from err
+        if not self.tls.enabled:
+            return sock
+        import ssl
+
+        if self._ssl is None:
+            self._ssl = self.tls.context()
+        try:
+            return self._ssl.wrap_socket(sock, server_hostname=addr[0])  # type: ignore[no-any-return]
+        except (ssl.SSLError, OSError) as err:
+            sock.close()
+            raise errors.Unavailable(f"TLS with tcp://{addr[0]}:{addr[1]} failed: {err}") from err
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None) -> Response:

@@ -103,3 +103,61 @@ class ContainerdClient:
             return await self._diff_stub.ImportLayer(requests(), metadata=self.metadata)
         except grpc.aio.AioRpcError as err:
             raise translate(err) from None
+
+    # -- transfer, gc, layers (images side) -------------------------------------
+
+    async def _stream(self, call: Any) -> AsyncIterator[Any]:
+        try:
+            async for msg in call:
+                yield msg
+        except grpc.aio.AioRpcError as err:
+            raise translate(err) from None
+
+    def pull(self, ref: str, platform: str = "", options: pb.RegistryOptions | None = None,
+             unpack: bool = True) -> AsyncIterator[pb.Progress]:
+        """Stream the Progress of a pull; the last message has status "Done" and the target."""
+        stub = rpc.TransferStub(self.channel)
+        req = pb.PullRequest(reference=ref, platform=platform, options=options, unpack=unpack)
+        return self._stream(stub.Pull(req, metadata=self.metadata))
+
+    def push(self, name: str, ref: str = "", options: pb.RegistryOptions | None = None
+             ) -> AsyncIterator[pb.Progress]:
+        stub = rpc.TransferStub(self.channel)
+        return self._stream(stub.Push(pb.PushRequest(name=name, reference=ref, options=options),
+                                      metadata=self.metadata))
+
+    async def login(self, server: str, options: pb.RegistryOptions) -> pb.LoginResponse:
+        return await _Translating(rpc.TransferStub(self.channel), self.metadata).Login(
+            pb.LoginRequest(server=server, options=options))
+
+    def export(self, names: list[str], platform: str = "") -> AsyncIterator[bytes]:
+        stub = rpc.TransferStub(self.channel)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for c in self._stream(stub.Export(pb.ExportRequest(names=names, platform=platform),
+                                                    metadata=self.metadata)):
+                yield c.data
+
+        return chunks()
+
+    async def import_archive(self, chunks: AsyncIterator[bytes], platform: str = "", unpack: bool = True,
+                             dangling_prefix: str = "") -> pb.ImportResponse:
+        async def requests() -> AsyncIterator[pb.ImportChunk]:
+            yield pb.ImportChunk(platform=platform, unpack=unpack, dangling_prefix=dangling_prefix)
+            async for c in chunks:
+                yield pb.ImportChunk(data=c)
+
+        try:
+            return await rpc.TransferStub(self.channel).Import(requests(), metadata=self.metadata)
+        except grpc.aio.AioRpcError as err:
+            raise translate(err) from None
+
+    async def create_layer(self, snapshot_key: str, compression: str = "gzip") -> pb.ImportLayerResponse:
+        return await _Translating(self._diff_stub, self.metadata).CreateLayer(
+            pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression))
+
+    async def gc(self, dry_run: bool = False) -> pb.CollectResponse:
+        return await _Translating(rpc.GCStub(self.channel), self.metadata).Collect(pb.CollectRequest(dry_run=dry_run))
+
+    async def fsck(self, repair: bool = False) -> pb.FsckResponse:
+        return await _Translating(rpc.GCStub(self.channel), self.metadata).Fsck(pb.FsckRequest(repair=repair))

@@ -13,9 +13,11 @@ from dockyard.containerd.services.base import Services
 from dockyard.containerd.services.containers import ContainersServicer
 from dockyard.containerd.services.content import ContentServicer
 from dockyard.containerd.services.diff import DiffServicer
+from dockyard.containerd.services.gc import GCServicer
 from dockyard.containerd.services.images import ImagesServicer
 from dockyard.containerd.services.snapshots import SnapshotsServicer
 from dockyard.containerd.services.tasks import TasksServicer
+from dockyard.containerd.services.transfer import TransferServicer
 from dockyard.containerd.services.version import VersionServicer
 
 __all__ = ["Services", "build_server"]
@@ -31,6 +33,8 @@ def build_server(services: Services, address: str) -> grpc.aio.Server:
     rpc.add_ContainersServicer_to_server(ContainersServicer(services), server)
     rpc.add_TasksServicer_to_server(TasksServicer(services), server)
     rpc.add_VersionServicer_to_server(VersionServicer(), server)
+    rpc.add_TransferServicer_to_server(TransferServicer(services), server)
+    rpc.add_GCServicer_to_server(GCServicer(services), server)
     server.add_insecure_port(address)
     return server
 

@@ -25,7 +25,8 @@ from dockyard.engine import names
 from dockyard.engine import spec as specs
 from dockyard.engine.images import ImageService, rfc3339
 from dockyard.engine.store import ContainerStore
-from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog, StreamHub, copy_output, open_fifo
+from dockyard.engine.events import EventBus
+from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog, StdinWriter, StreamHub, copy_output, open_fifo
 
 log = logging.getLogger("dockyard.engine")
 
@@ -48,6 +49,11 @@ class Live:
     monitor: asyncio.Task[None] | None = None
     copier: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stdin: StdinWriter | None = None  # the write end of the stdin FIFO (OpenStdin containers)
+    stdin_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    restarter: asyncio.Task[None] | None = None
+    backoff: float = 0.05
+    health: asyncio.Task[None] | None = None
 
     def next_exit(self) -> asyncio.Future[int]:
         """A future resolved with the exit code of the next exit of the container's task."""
@@ -68,12 +74,26 @@ class Engine:
         self.live: dict[str, Live] = {}
         self.started_at = rfc3339()
         self.engine_id = ""
+        self.events = EventBus()
+        self.execs: dict[str, Any] = {}  # exec ID -> engine.execs.Exec
+        self.shutting_down = False
+        # issue 6: networks and volumes (their packages never import the engine; they get lookups)
+        from dockyard.network.manager import NetworkManager
+        from dockyard.volumes.service import VolumeService
+
+        self.networks = NetworkManager(data_root, exec_root)
+        self.networks.get_container = self.get
+        self.volumes = VolumeService(data_root)
+        self.volumes.get_container = self.get
+        self.volumes.containers = lambda: list(self.containers.values())
 
     async def close(self) -> None:
+        self.shutting_down = True
         for live in self.live.values():
-            for task in (live.monitor, live.copier):
+            for task in (live.monitor, live.copier, live.restarter, live.health):
                 if task:
                     task.cancel()
+        await self.networks.shutdown(any(c["State"]["Running"] for c in self.containers.values()))  # issue 6
         await self.cd.close()
         self.store.close()
 
@@ -104,7 +124,8 @@ class Engine:
 
     # -- create ------------------------------------------------------------------
 
-    async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any],
+                     networking: dict[str, Any] | None = None) -> dict[str, Any]:
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise errors.InvalidArgument("config.Image must not be empty")
@@ -128,6 +149,9 @@ class Engine:
             else image_config.get("Entrypoint")
         cfg["WorkingDir"] = spec["process"]["cwd"] if cfg.get("WorkingDir") or image_config.get("WorkingDir") else ""
         cfg.setdefault("Labels", {})
+        if image_config.get("Healthcheck"):  # Docker fills what --health-* left unset from the image
+            cfg["Healthcheck"] = {**image_config["Healthcheck"], **{k: v for k, v in (cfg.get("Healthcheck") or {}).items()
+                                                                   if v}}
         cfg["Labels"] = {**(image_config.get("Labels") or {}), **(cfg.get("Labels") or {})}
         host = dict(host_config)
         host.setdefault("NetworkMode", "default")
@@ -147,6 +171,11 @@ class Engine:
         try:
             import json
 
+            # issue 6: volumes/binds/tmpfs and the netns path and /etc files go into the spec
+            container_dir.mkdir(parents=True, exist_ok=True)
+            snap = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))
+            self.volumes.prepare(c, spec, image_config, list(snap.mounts))
+            self.networks.prepare(c, spec, networking, container_dir, image_config)
             await self.cd.containers.Create(pb.Container(
                 id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",
                 snapshot_key=id, spec=json.dumps(spec).encode(), runtime="dockyard-runc"))
@@ -157,7 +186,14 @@ class Engine:
             raise
         self.containers[id] = c
         self._live(id)
+        self.emit(c, "create")
         return c
+
+    def emit(self, c: dict[str, Any], action: str, **extra: str) -> None:
+        """A container event, with the attributes docker events prints (name, image, labels)."""
+        attrs = {**(c["Config"].get("Labels") or {}), "image": c["Config"].get("Image", ""),
+                 "name": c["Name"].lstrip("/"), **extra}
+        self.events.publish("container", action, c["Id"], attrs)
 
     # -- start and the monitor ---------------------------------------------------------
 
@@ -167,26 +203,43 @@ class Engine:
         async with live.lock:
             if c["State"]["Running"]:
                 raise errors.FailedPrecondition("container already started")
+            c.pop("HasBeenManuallyStopped", None)
+            c["State"]["Restarting"] = False
+            if live.restarter is not None:
+                live.restarter.cancel()
+                live.restarter = None
             await self._start(c, live)
 
     async def _start(self, c: dict[str, Any], live: Live) -> None:
         id = c["Id"]
         fifo_dir = self.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
-        fds = {STDOUT: open_fifo(fifo_dir / "stdout"), STDERR: open_fifo(fifo_dir / "stderr")}
-        live.copier = asyncio.create_task(copy_output(fds, live.hub, JsonFileLog(Path(c["LogPath"]))))
+        tty = bool(c["Config"].get("Tty"))
+        fds = {STDOUT: open_fifo(fifo_dir / "stdout")}
+        if not tty:  # a terminal has one output stream
+            fds[STDERR] = open_fifo(fifo_dir / "stderr")
+        stdin_path = ""
+        if c["Config"].get("OpenStdin"):
+            stdin_path = str(fifo_dir / "stdin")
+            live.stdin = StdinWriter.create(Path(stdin_path))
+        live.copier = asyncio.create_task(copy_output(fds, live.hub, self._log_writer(c)))
         try:
+            await self.networks.attach(c)  # issue 6: sandbox, endpoints, published ports, DNS
             mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))
             await self.cd.tasks.Create(pb.CreateTaskRequest(
-                container_id=id, rootfs=list(mounts.mounts), stdout=str(fifo_dir / "stdout"),
-                stderr=str(fifo_dir / "stderr"), terminal=bool(c["Config"].get("Tty"))))
+                container_id=id, rootfs=list(mounts.mounts), stdin=stdin_path, stdout=str(fifo_dir / "stdout"),
+                stderr="" if tty else str(fifo_dir / "stderr"), terminal=tty))
+            if live.stdin is not None:  # the shim holds the read end now: closing ours cannot drop the data
+                live.stdin_ready.set()
             try:
                 state = await self.cd.tasks.Start(pb.TaskRequest(container_id=id))
             except errors.DockyardError:
                 await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
                 raise
         except errors.DockyardError as err:
+            await self.networks.detach(c)  # issue 6
             live.copier.cancel()
+            self._close_stdin(live)
             for fd in fds.values():
                 _close_quietly(fd)
             message = str(err)
@@ -201,10 +254,35 @@ class Engine:
                     fut.set_result(code)
             live.exit_waiters.clear()
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
-        c["State"].update(Status="running", Running=True, Pid=state.pid, ExitCode=0, Error="",
-                          StartedAt=rfc3339(), FinishedAt=ZERO_TIME)
+        c["State"].update(Status="running", Running=True, Paused=False, Restarting=False, Pid=state.pid, ExitCode=0,
+                          Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME)
         self._save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
+        self.emit(c, "start")
+        self._start_health(c, live)
+
+    def _log_writer(self, c: dict[str, Any]) -> Any:
+        """json-file with Docker's rotation options, on by default (10m x 3 unless the user says)."""
+        from dockyard.engine.streams import NullLog
+
+        log_config = c["HostConfig"].get("LogConfig") or {}
+        if log_config.get("Type") == "none":
+            return NullLog()
+        opts = log_config.get("Config") or {}
+        return JsonFileLog(Path(c["LogPath"]), max_size=opts.get("max-size", "10m"),
+                           max_file=int(opts.get("max-file", "3") or 3))
+
+    def _close_stdin(self, live: Live) -> None:
+        if live.stdin is not None:
+            live.stdin.close()
+            live.stdin = None
+        live.stdin_ready.clear()
+
+    def _start_health(self, c: dict[str, Any], live: Live) -> None:
+        from dockyard.engine import health
+
+        if health.config_of(c) is not None:
+            live.health = asyncio.create_task(health.monitor(self, c, live))
 
     async def _monitor(self, c: dict[str, Any], live: Live) -> None:
         id = c["Id"]
@@ -226,19 +304,84 @@ class Engine:
             except asyncio.TimeoutError:
                 log.warning("container %s: output still open 5s after exit; detaching it", id[:12])
                 live.copier.cancel()
-        live.hub.close_all()
-        c["State"].update(Status="exited", Running=False, Pid=0, ExitCode=exit_code,
+        self._close_stdin(live)
+        if live.health is not None:
+            live.health.cancel()
+            live.health = None
+        try:
+            await self.networks.detach(c)  # issue 6: free addresses, ports, links, sandbox
+        except errors.DockyardError as err:
+            log.error("container %s: network teardown failed: %s", id[:12], err)
+        c["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=exit_code,
                           FinishedAt=rfc3339(exited_at or None))
+        restart_delay = self._restart_delay(c, live, exit_code)
         self._save(c)
+        self.emit(c, "die", exitCode=str(exit_code))
+        if restart_delay is None:
+            live.hub.close_all()
         for fut in live.exit_waiters:
             if not fut.done():
                 fut.set_result(exit_code)
         live.exit_waiters.clear()
+        if restart_delay is not None:
+            c["State"].update(Restarting=True, Status="restarting")
+            self._save(c)
+            live.restarter = asyncio.create_task(self._restart_later(c, live, restart_delay))
+            return
         if c["HostConfig"].get("AutoRemove"):
             try:
                 await self.remove(id, force=False)
             except errors.DockyardError as err:
                 log.error("container %s: auto-remove failed: %s", id[:12], err)
+
+    def _restart_delay(self, c: dict[str, Any], live: Live, exit_code: int) -> float | None:
+        """Docker's policy and backoff: 100 ms doubling per quick failure, reset after 10 s of running, max 1 min."""
+        if self.shutting_down or c.get("HasBeenManuallyStopped") or c["HostConfig"].get("AutoRemove"):
+            return None
+        policy = c["HostConfig"].get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            if exit_code == 0 or (limit and c["RestartCount"] >= limit):
+                return None
+        elif name not in ("always", "unless-stopped"):
+            return None
+        from datetime import datetime
+
+        try:
+            ran = (datetime.fromisoformat(c["State"]["FinishedAt"].replace("Z", "+00:00"))
+                   - datetime.fromisoformat(c["State"]["StartedAt"].replace("Z", "+00:00"))).total_seconds()
+        except ValueError:
+            ran = 0
+        live.backoff = 0.1 if ran >= 10 else min(60.0, max(0.1, live.backoff * 2))
+        return live.backoff
+
+    async def _restart_later(self, c: dict[str, Any], live: Live, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if c["Id"] not in self.containers or not c["State"]["Restarting"]:
+            return
+        c["RestartCount"] += 1
+        async with live.lock:
+            try:
+                await self._start(c, live)
+            except errors.DockyardError as err:
+                log.error("container %s: restart failed: %s", c["Id"][:12], err)
+                c["State"].update(Restarting=False, Status="exited")
+                self._save(c)
+                live.hub.close_all()
+                return
+        self.emit(c, "restart")
+
+    def _cancel_restart(self, c: dict[str, Any], live: Live) -> bool:
+        """A stop or rm during the backoff wins over the pending restart."""
+        if live.restarter is not None and not live.restarter.done():
+            live.restarter.cancel()
+            live.restarter = None
+            c["State"].update(Restarting=False, Status="exited")
+            self._save(c)
+            live.hub.close_all()
+            return True
+        return False
 
     async def readopt(self) -> None:
         """After a restart: follow the tasks that kept running, settle the ones that ended."""
@@ -261,9 +404,23 @@ class Engine:
                         fds[stream] = os.open(fifo_dir / fname, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
                 live.copier = asyncio.create_task(copy_output(fds, live.hub, JsonFileLog(Path(c["LogPath"]))))
                 live.monitor = asyncio.create_task(self._monitor(c, live))
+                await self.networks.readopt(c, True)  # issue 6: ports and DNS back
             else:
+                await self.networks.readopt(c, False)  # issue 6
                 c["State"].update(Status="exited", Running=False, Pid=0, ExitCode=255, FinishedAt=rfc3339())
                 self._save(c)
+        # Restart policies survive the daemon: always, and unless-stopped unless a user stopped it.
+        for c in list(self.containers.values()):
+            policy = (c["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+            restarting = c["State"].get("Restarting")
+            if c["State"]["Running"] or c.get("HasBeenManuallyStopped"):
+                continue
+            if policy in ("always", "unless-stopped") or (restarting and policy == "on-failure"):
+                c["State"].update(Restarting=False)
+                try:
+                    await self.start(c["Id"])
+                except errors.DockyardError as err:
+                    log.error("container %s: restart at daemon start failed: %s", c["Id"][:12], err)
 
     # -- stop, kill, wait, remove --------------------------------------------------------
 
@@ -271,14 +428,59 @@ class Engine:
         c = self.get(ref)
         if not c["State"]["Running"]:
             raise errors.Conflict(f"Cannot kill container: {ref}: container {c['Id']} is not running")
-        await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=parse_signal(signal)))
+        signo = parse_signal(signal)
+        await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo))
+        self.emit(c, "kill", signal=str(signo))
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c["State"]["Running"]:
+            raise errors.Conflict(f"Container {c['Id']} is not running")
+        if c["State"]["Paused"]:
+            raise errors.Conflict(f"Container {c['Id']} is already paused")
+        await self.cd.tasks.Pause(pb.TaskRequest(container_id=c["Id"]))
+        c["State"].update(Paused=True, Status="paused")
+        self._save(c)
+        self.emit(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c["State"]["Paused"]:
+            raise errors.Conflict(f"Container {c['Id']} is not paused")
+        await self.cd.tasks.Resume(pb.TaskRequest(container_id=c["Id"]))
+        c["State"].update(Paused=False, Status="running")
+        self._save(c)
+        self.emit(c, "unpause")
+
+    def rename(self, ref: str, new: str) -> None:
+        c = self.get(ref)
+        new = names.validate(new.lstrip("/"))
+        for other in self.containers.values():
+            if other["Name"] == f"/{new}" and other["Id"] != c["Id"]:
+                raise errors.Conflict(f'Conflict. The container name "/{new}" is already in use by container '
+                                      f'"{other["Id"]}". You have to remove (or rename) that container to be able '
+                                      "to reuse that name.")
+        old = c["Name"]
+        c["Name"] = f"/{new}"
+        try:
+            self._save(c)
+        except Exception:
+            c["Name"] = old
+            raise
+        self.emit(c, "rename", oldName=old)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> bool:
         """SIGTERM (or the stop signal), then SIGKILL after the timeout. False if not running."""
         c = self.get(ref)
+        live = self._live(c["Id"])
+        c["HasBeenManuallyStopped"] = True
+        self._save(c)
+        if self._cancel_restart(c, live):
+            return True
         if not c["State"]["Running"]:
             return False
-        live = self._live(c["Id"])
+        if c["State"]["Paused"]:  # a frozen process never sees the signal: thaw it first, as dockerd does
+            await self.unpause(c["Id"])
         sig = signal or c["Config"].get("StopSignal") or "SIGTERM"
         wait = 10 if timeout is None else timeout
         try:
@@ -310,7 +512,7 @@ class Engine:
             raise errors.InvalidArgument(f"invalid condition: {condition!r}")
         return int(c["State"]["ExitCode"])
 
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         id = c["Id"]
         if c["State"]["Running"]:
@@ -318,17 +520,25 @@ class Engine:
                 raise errors.Conflict(
                     f"cannot remove container \"{c['Name']}\": container is running: stop the container before "
                     "removing or force remove")
+            c["HasBeenManuallyStopped"] = True
+            if c["State"]["Paused"]:
+                await self.unpause(id)
             exited = self._live(id).next_exit()
             await self.cd.tasks.Kill(pb.KillRequest(container_id=id, signal=9, all=True))
             await exited
+        live0 = self.live.get(id)
+        if live0 is not None:
+            self._cancel_restart(c, live0)
         if self.containers.pop(id, None) is None:
             return  # removed concurrently (auto-remove and docker rm)
         self.store.delete(id)
         await self._remove_resources(id)
+        self.volumes.release(c, volumes or bool(c["HostConfig"].get("AutoRemove")))  # issue 6: rm -v
         live = self.live.pop(id, None)
         if live:
             live.removed.set()
             live.hub.close_all()
+        self.emit(c, "destroy")
 
     async def _remove_resources(self, id: str) -> None:
         for call in (lambda: self.cd.containers.Delete(pb.DeleteContainerRequest(id=id)),
@@ -346,8 +556,13 @@ class Engine:
         from datetime import datetime, timezone
 
         s = c["State"]
+        if s.get("Restarting"):
+            return f"Restarting ({s['ExitCode']}) {human_duration(s['FinishedAt'])} ago"
         if s["Running"]:
-            return f"Up {human_duration(s['StartedAt'])}"
+            health = (s.get("Health") or {}).get("Status")
+            suffix = " (Paused)" if s["Paused"] else \
+                f" (health: {health})" if health == "starting" else f" ({health})" if health else ""
+            return f"Up {human_duration(s['StartedAt'])}{suffix}"
         if s["Status"] == "created":
             return "Created"
         if s["FinishedAt"] == ZERO_TIME:

@@ -113,7 +113,187 @@ def parse_changes(changes: list[str]) -> dict[str, Any]:
     return config
 
 
-class ImageService:
+# -- registries, archives, commit, prune ----------------------------------------
+
+
+def registry_options(auth: dict[str, Any] | None, insecure: list[str] | None = None) -> pb.RegistryOptions:
+    """What containerd needs to reach a registry for one call (credentials are never stored)."""
+    a = auth or {}
+    return pb.RegistryOptions(
+        auth=pb.RegistryAuth(username=a.get("username", ""), password=a.get("password", ""),
+                             identity_token=a.get("identitytoken", ""), registry_token=a.get("registrytoken", "")),
+        insecure=list(insecure or []))
+
+
+def progress_json(msg: pb.Progress) -> dict[str, Any]:
+    """A containerd Progress event as one line of Docker's JSON progress stream."""
+    out: dict[str, Any] = {"status": msg.status}
+    if msg.id:
+        out["id"] = msg.id
+    if msg.status in ("Downloading", "Extracting", "Pushing") and msg.total:
+        out["progressDetail"] = {"current": msg.current, "total": msg.total}
+    elif msg.id:
+        out["progressDetail"] = {}
+    if msg.status == "Mounted from":
+        out["status"] = f"Mounted from {reference.parse(msg.detail).familiar_name()}" if msg.detail else msg.status
+    return out
+
+
+def history_of(img: Image) -> list[dict[str, Any]]:
+    """``docker history``: the config's history, newest first; layer entries carry their layer's size."""
+    layers = list(img.manifest.get("layers") or [])
+    rows = []
+    for h in img.config.get("history") or [{"created": img.config.get("created", ""), "created_by": ""}]:
+        empty = bool(h.get("empty_layer"))
+        size = 0 if empty or not layers else int(layers.pop(0).get("size", 0))
+        rows.append({"Created": h.get("created", ""), "CreatedBy": h.get("created_by", ""), "Size": size,
+                     "Comment": h.get("comment", ""), "Tags": None, "Id": "<missing>"})
+    rows.reverse()
+    if rows:
+        rows[0]["Id"] = img.id
+        rows[0]["Tags"] = img.repo_tags() or None
+    return rows
+
+
+class RegistryImages:
+    """Pull, push, tag, save, load, commit and prune, mixed into ImageService."""
+
+    cd: ContainerdClient
+
+    async def pull(self, ref: str, platform: str, auth: dict[str, Any] | None,
+                   insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        r = reference.parse(ref)
+        yield {"status": f"Pulling from {r.familiar_name()}", "id": r.tag or r.digest}
+        target = None
+        async for msg in self.cd.pull(str(r), platform, registry_options(auth, insecure)):
+            if msg.status == "Resolved":
+                continue
+            if msg.status == "Done":
+                target = msg.target
+                continue
+            if msg.status in ("Verifying Checksum", "Retrying"):
+                continue
+            yield progress_json(msg)
+        assert target is not None
+        yield {"status": f"Digest: {target.digest}"}
+        yield {"status": f"Status: Downloaded newer image for {r.familiar()}"}
+        self._blobs.pop(target.digest, None)  # type: ignore[attr-defined]
+
+    async def push(self, ref: str, auth: dict[str, Any] | None,
+                   insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        r = reference.parse(ref)
+        names = [str(r)]
+        if not r.tag and not r.digest:
+            names = [str(r)]
+        try:
+            await self.cd.images.Get(pb.GetImageRequest(name=str(r)))
+        except errors.NotFound:
+            raise errors.NotFound(f"An image does not exist locally with the tag: {r.familiar_name()}") from None
+        yield {"status": f"The push refers to repository [{r.name}]"}
+        async for msg in self.cd.push(names[0], str(r), registry_options(auth, insecure)):
+            if msg.status == "Done":
+                yield {"status": f"{r.tag}: digest: {msg.detail} size: {msg.total}"}
+                yield {"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": msg.detail, "Size": msg.total}}
+                continue
+            yield progress_json(msg)
+
+    async def tag(self, source: str, repo: str, tag: str) -> None:
+        img = await self.get(source)  # type: ignore[attr-defined]
+        target_ref = reference.parse(f"{repo}:{tag}" if tag else repo)
+        if target_ref.digest:
+            raise errors.InvalidArgument("refusing to create a tag with a digest reference")
+        rec = await self.cd.images.Get(pb.GetImageRequest(name=img.names[0])) if img.names else None
+        target = rec.target if rec is not None else pb.Descriptor(
+            media_type=img.manifest.get("mediaType", oci_image.MEDIA_TYPE_OCI_MANIFEST), digest=img.manifest_digest)
+        await self.cd.images.Put(pb.Image(name=str(target_ref), target=target))
+        for n in img.names:  # a dangling record is no longer needed once the image has a name
+            if n.startswith(DANGLING_PREFIX):
+                await self.cd.images.Delete(pb.DeleteImageRequest(name=n))
+
+    async def save(self, refs: list[str]) -> AsyncIterator[bytes]:
+        names: list[str] = []
+        for ref in refs:
+            img = await self.get(ref)  # type: ignore[attr-defined]
+            try:
+                wanted = str(reference.parse(ref))
+                names += [wanted] if wanted in img.names else list(img.names)
+            except errors.InvalidArgument:
+                names += list(img.names)
+        async for chunk in self.cd.export(list(dict.fromkeys(names))):
+            yield chunk
+
+    async def load(self, chunks: AsyncIterator[bytes]) -> list[str]:
+        resp = await self.cd.import_archive(chunks, dangling_prefix=DANGLING_PREFIX)
+        out = []
+        for im in resp.images:
+            if im.name.startswith(DANGLING_PREFIX):
+                out.append(f"Loaded image ID: {im.config_digest}")
+            else:
+                out.append(f"Loaded image: {reference.parse(im.name).familiar()}")
+        self._blobs.clear()  # type: ignore[attr-defined]
+        return out
+
+    async def commit(self, container_id: str, base: Image, container_config: dict[str, Any], repo: str, tag: str,
+                     comment: str, author: str, changes: list[str]) -> str:
+        """``docker commit``: the container's snapshot changes become a layer on top of its image."""
+        layer = await self.cd.create_layer(container_id)
+        now = rfc3339()
+        config = json.loads(json.dumps(base.config))
+        cfg = dict(config.get("config") or {})
+        for key in ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "ExposedPorts", "Labels", "Volumes",
+                    "StopSignal"):
+            if container_config.get(key) not in (None, "", [], {}):
+                cfg[key] = container_config[key]
+        cfg.update(parse_changes(changes))
+        config["config"] = cfg
+        config["created"] = now
+        if author:
+            config["author"] = author
+        config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] = [
+            *config["rootfs"].get("diff_ids", []), layer.diff_id]
+        config["history"] = [*(config.get("history") or []),
+                             {"created": now, "created_by": "", "comment": comment, **({"author": author} if author
+                                                                                          else {})}]
+        config_bytes = oci_image.canonical_json(config)
+        await self.cd.write_blob(config_bytes)
+        config_digest = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_CONFIG, config_bytes).digest
+        config_type = base.manifest.get("config", {}).get("mediaType", oci_image.MEDIA_TYPE_OCI_CONFIG)
+        layer_desc = oci_image.Descriptor(layer.layer.media_type, layer.layer.digest, layer.layer.size)
+        old_layers = [oci_image.Descriptor.from_oci(x) for x in base.manifest.get("layers") or []]
+        manifest = oci_image.make_manifest(oci_image.Descriptor(config_type, config_digest, len(config_bytes)),
+                                           [*old_layers, layer_desc])
+        mdesc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_MANIFEST, manifest)
+        await self.cd.write_blob(manifest, expected=mdesc.digest)
+        name = str(reference.parse(f"{repo}:{tag}" if tag else repo)) if repo else DANGLING_PREFIX + config_digest
+        await self.cd.images.Put(pb.Image(name=name, target=pb.Descriptor(
+            media_type=mdesc.media_type, digest=mdesc.digest, size=mdesc.size)))
+        await self.cd.images.Unpack(pb.UnpackRequest(name=name))
+        return config_digest
+
+    async def prune(self, all_images: bool, in_use: set[str]) -> dict[str, Any]:
+        """Remove dangling (or, with ``all_images``, unused) images, then collect garbage."""
+        deleted: list[dict[str, str]] = []
+        for img in await self.list():  # type: ignore[attr-defined]
+            if img.id in in_use:
+                continue
+            dangling = all(n.startswith(DANGLING_PREFIX) for n in img.names)
+            if not (dangling or all_images):
+                continue
+            for n in img.names:
+                await self.cd.images.Delete(pb.DeleteImageRequest(name=n))
+                if not n.startswith(DANGLING_PREFIX):
+                    deleted.append({"Untagged": reference.parse(n).familiar()})
+            deleted.append({"Deleted": img.id})
+        gc = await self.cd.gc()
+        self._blobs.clear()  # type: ignore[attr-defined]
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": gc.reclaimed}
+
+    async def collect(self) -> int:
+        gc = await self.cd.gc()
+        return int(gc.reclaimed)
+
+
+class ImageService(RegistryImages):
     def __init__(self, containerd: ContainerdClient) -> None:
         self.cd = containerd
         self._blobs: dict[str, dict[str, Any]] = {}
@@ -210,4 +390,7 @@ class ImageService:
                 out.append({"Untagged": reference.parse(n).familiar()})
         if len(names) == len(img.names):
             out.append({"Deleted": img.id})
+            self._blobs.clear()
+            await self.collect()  # an image's blobs and snapshots go with its last name
         return out
+

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from dockyard import errors
 from dockyard.daemon import PidFile, setup_logging, stop_event
@@ -29,8 +30,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--containerd", default="", help="address of a running dockyard-containerd (default: start one)")
     p.add_argument("-p", "--pidfile", default="")
     p.add_argument("--cgroup-parent", default="dockyard")
+    p.add_argument("--tls", action="store_true", help="serve tcp:// hosts over TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", action="store_true", help="TLS and require client certificates signed by the CA")
+    p.add_argument("--tlscacert", default="", help="CA of trusted client certificates")
+    p.add_argument("--tlscert", default="", help="server certificate")
+    p.add_argument("--tlskey", default="", help="server key")
     p.add_argument("--group", default="dockyard", help="group owning the API socket (if it exists)")
     p.add_argument("-l", "--log-level", default="info")
+    # issue 6: the default bridge network ("none" disables it: containers then get only loopback)
+    p.add_argument("-b", "--bridge-name", "--bridge", dest="bridge_name", default="dockyard0")
+    p.add_argument("--bridge-subnet", "--bip", dest="bridge_subnet", default="",
+                   help="subnet of the default bridge (default: a free 172.17-31.0.0/16)")
     return p.parse_args(argv)
 
 
@@ -74,6 +84,40 @@ def engine_id(data_root: Path) -> str:
         return value
 
 
+def tls_context(args: argparse.Namespace) -> Any:
+    """Server TLS as dockerd's --tls/--tlsverify: with --tlsverify, a client certificate from the CA is required."""
+    import ssl
+
+    if not (args.tls or args.tlsverify):
+        return None
+    if not (args.tlscert and args.tlskey):
+        raise errors.InvalidArgument("--tls/--tlsverify need --tlscert and --tlskey")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(args.tlscert, args.tlskey)
+    if args.tlsverify:
+        if not args.tlscacert:
+            raise errors.InvalidArgument("--tlsverify needs --tlscacert")
+        ctx.load_verify_locations(args.tlscacert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+async def _serve_tcp(runner: Any, host: str, args: argparse.Namespace) -> None:
+    from urllib.parse import urlsplit
+
+    from aiohttp import web
+
+    u = urlsplit(host)
+    ctx = tls_context(args)
+    port = u.port or (2376 if ctx else 2375)
+    if ctx is None:
+        log.warning("API on %s without TLS: anyone who can reach it is root on this host", host)
+    await web.TCPSite(runner, u.hostname or "127.0.0.1", port, ssl_context=ctx).start()
+    log.info("API listening on tcp://%s:%d%s", u.hostname, port, " (mutual TLS)" if args.tlsverify else
+             " (TLS)" if ctx else "")
+
+
 async def serve(args: argparse.Namespace, containerd_address: str) -> None:
     from aiohttp import web
 
@@ -82,6 +126,8 @@ async def serve(args: argparse.Namespace, containerd_address: str) -> None:
 
     eng = Engine(Path(args.data_root), Path(args.exec_root), containerd_address, args.cgroup_parent)
     eng.engine_id = engine_id(Path(args.data_root))
+    eng.networks.configure(args.bridge_name, args.bridge_subnet)  # issue 6: bridges and rules back before readopt
+    await eng.networks.start()
     await eng.readopt()
     # handler_cancellation: a client that hangs up (Ctrl-C on `docker wait`) must not leave its
     # handler waiting forever; state-changing engine calls shield themselves from it.
@@ -91,8 +137,11 @@ async def serve(args: argparse.Namespace, containerd_address: str) -> None:
     hosts = args.host or [f"unix://{Path(args.exec_root) / 'dockyard.sock'}"]
     paths = []
     for host in hosts:
+        if host.startswith("tcp://"):
+            await _serve_tcp(runner, host, args)
+            continue
         if not host.startswith("unix://"):
-            raise errors.InvalidArgument(f"unsupported host {host!r}: only unix:// sockets yet")
+            raise errors.InvalidArgument(f"unsupported host {host!r}: unix:// or tcp://")
         path = Path(host.removeprefix("unix://"))
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():

@@ -113,4 +113,56 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
         linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
     if host_config.get("Sysctls"):
         linux["sysctl"] = dict(host_config["Sysctls"])
+    security(spec, host_config)
+    if host_config.get("Init"):
+        with_init(spec)
     return spec
+
+
+INIT_PATH = "/sbin/docker-init"
+INIT_BINARY = "/usr/bin/tini-static"  # Debian's tini: static, so it runs in any image
+
+
+def with_init(spec: dict[str, Any], binary: str = INIT_BINARY) -> None:
+    """``--init``: tini as PID 1 (bind-mounted read-only at /sbin/docker-init), the command its child."""
+    spec["process"]["args"] = [INIT_PATH, "--", *spec["process"]["args"]]
+    spec["mounts"].append({"destination": INIT_PATH, "type": "bind", "source": binary,
+                           "options": ["bind", "ro", "nosuid", "nodev"]})
+
+
+def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
+    """--privileged and --security-opt: Docker's default seccomp profile unless unconfined or privileged."""
+    from dockyard.oci.seccomp_default import default_profile
+
+    process, linux = spec["process"], spec["linux"]
+    privileged = bool(host_config.get("Privileged"))
+    if privileged:
+        every = sorted(CAPABILITIES)
+        process["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
+        linux["maskedPaths"] = []
+        linux["readonlyPaths"] = []
+    seccomp: Any = "default"
+    for opt in host_config.get("SecurityOpt") or []:
+        key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key == "no-new-privileges":
+            process["noNewPrivileges"] = value.lower() not in ("false", "0") if sep else True
+        elif key == "seccomp":
+            if value == "unconfined":
+                seccomp = None
+            elif value and value != "builtin":
+                import json
+
+                try:
+                    seccomp = json.loads(value)  # the docker CLI sends the profile file's contents
+                except ValueError as err:
+                    raise errors.InvalidArgument(f"seccomp profile is not JSON: {err}") from err
+        elif key in ("apparmor", "label", "systempaths", "mask"):
+            if key == "systempaths" and value == "unconfined":
+                linux["maskedPaths"], linux["readonlyPaths"] = [], []
+            continue  # no AppArmor/SELinux on this host: accepted and ignored, as dockerd does there
+        else:
+            raise errors.InvalidArgument(f"invalid --security-opt: {opt!r}")
+    if seccomp == "default" and not privileged:
+        linux["seccomp"] = default_profile(process["capabilities"]["bounding"])
+    elif isinstance(seccomp, dict):
+        linux["seccomp"] = seccomp

@@ -34,14 +34,44 @@ def frame(stream: int, data: bytes) -> bytes:
     return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
 
 
-class JsonFileLog:
-    """Docker's json-file driver: one JSON object per line of output."""
+def parse_size(value: str | int) -> int:
+    """Docker's log-opt sizes: ``10m``, ``512k``, ``1g`` or bytes."""
+    text = str(value).strip().lower().rstrip("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text or 0)
 
-    def __init__(self, path: Path) -> None:
+
+class JsonFileLog:
+    """Docker's json-file driver: one JSON object per line; rotated at ``max_size`` into ``.1`` .. ``.N-1``."""
+
+    def __init__(self, path: Path, max_size: str | int = 0, max_file: int = 1) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.max_size = parse_size(max_size) if max_size else 0
+        self.max_file = max(1, max_file)
         self.f = open(path, "ab", buffering=0)
+        self.size = self.f.tell()
         self.partial: dict[int, bytes] = {}
+
+    def _rotate(self) -> None:
+        self.f.close()
+        if self.max_file > 1:
+            for n in range(self.max_file - 1, 0, -1):
+                src = self.path.with_name(f"{self.path.name}.{n - 1}") if n > 1 else self.path
+                if src.exists():
+                    os.replace(src, self.path.with_name(f"{self.path.name}.{n}"))
+            self.f = open(self.path, "ab", buffering=0)
+        else:
+            self.f = open(self.path, "wb", buffering=0)
+        self.size = 0
+
+    def _emit(self, out: bytes) -> None:
+        if self.max_size and self.size and self.size + len(out) > self.max_size:
+            self._rotate()
+        self.f.write(out)
+        self.size += len(out)
 
     def write(self, stream: int, data: bytes) -> None:
         buf = self.partial.pop(stream, b"") + data
@@ -50,42 +80,148 @@ class JsonFileLog:
             self.partial[stream] = rest
         if lines:
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            name = _NAMES[stream]
             out = b"".join(
-                json.dumps({"log": line.decode("utf-8", "replace") + "\n", "stream": _NAMES[stream], "time": now},
+                json.dumps({"log": line.decode("utf-8", "replace") + "\n", "stream": name, "time": now},
                            ensure_ascii=False).encode() + b"\n"
                 for line in lines)
-            self.f.write(out)
+            self._emit(out)
 
     def close(self) -> None:
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for stream, rest in self.partial.items():
-            self.f.write(json.dumps({"log": rest.decode("utf-8", "replace"), "stream": _NAMES[stream], "time": now},
-                                    ensure_ascii=False).encode() + b"\n")
+            self._emit(json.dumps({"log": rest.decode("utf-8", "replace"), "stream": _NAMES[stream], "time": now},
+                                  ensure_ascii=False).encode() + b"\n")
         self.partial.clear()
         self.f.close()
 
 
-def read_log(path: Path, stdout: bool, stderr: bool, tail: int | None) -> list[tuple[int, bytes, str]]:
-    """Entries of a json-file log: (stream, bytes, time). ``tail`` keeps the last N."""
+class NullLog:
+    """The ``none`` log driver."""
+
+    def write(self, stream: int, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _lines_from_end(path: Path, want: int) -> list[bytes]:
+    """The last ``want`` lines of a file, reading backwards in blocks: tail never reads the whole log."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        end = f.seek(0, os.SEEK_END)
+        pos, buf, lines = end, b"", 0
+        while pos > 0 and lines <= want:
+            step = min(65536, pos)
+            pos -= step
+            f.seek(pos)
+            buf = f.read(step) + buf
+            lines = buf.count(b"\n")
+        out = buf.splitlines()
+        return out[-want:] if want else []
+
+
+def _log_files(path: Path) -> list[Path]:
+    """Rotated files oldest first, then the live one."""
+    rotated = sorted(path.parent.glob(f"{path.name}.*"), key=lambda p: -int(p.suffix[1:] or 0)
+                     if p.suffix[1:].isdigit() else 0)
+    return [p for p in rotated if p.suffix[1:].isdigit()] + [path]
+
+
+def _parse_time(t: str) -> float:
+    """RFC 3339 with up to nanoseconds (Docker writes 9 digits; Python parses 6)."""
+    body = t.rstrip("Z")
+    head, dot, frac = body.partition(".")
+    try:
+        base = datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
+    return base + (float("0." + frac) if dot and frac.isdigit() else 0.0)
+
+
+def read_log(path: Path, stdout: bool, stderr: bool, tail: int | None, since: float = 0.0,
+             until: float = 0.0) -> list[tuple[int, bytes, str]]:
+    """Entries of a json-file log: (stream, bytes, time). ``tail`` keeps the last N (read from the end)."""
     want = {"stdout"} if stdout else set()
     if stderr:
         want.add("stderr")
-    out: list[tuple[int, bytes, str]] = []
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("stream") in want:
-                    out.append((STDOUT if entry["stream"] == "stdout" else STDERR, entry["log"].encode(),
-                                entry.get("time", "")))
-    except FileNotFoundError:
+    if tail is not None and tail <= 0:
         return []
+    if tail is not None and want == {"stdout", "stderr"}:
+        raw = []
+        for p in reversed(_log_files(path)):
+            raw = _lines_from_end(p, tail - len(raw)) + raw
+            if len(raw) >= tail:
+                break
+    else:
+        raw = []
+        for p in _log_files(path):
+            try:
+                with open(p, "rb") as f:
+                    raw.extend(f)
+            except FileNotFoundError:
+                continue
+    out: list[tuple[int, bytes, str]] = []
+    for line in raw:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("stream") not in want:
+            continue
+        t = entry.get("time", "")
+        if since or until:
+            ts = _parse_time(t)
+            if (since and ts < since) or (until and ts > until):
+                continue
+        out.append((STDOUT if entry["stream"] == "stdout" else STDERR, entry["log"].encode(), t))
     if tail is not None:
-        out = out[-tail:] if tail > 0 else []
+        out = out[-tail:]
     return out
+
+
+class StdinWriter:
+    """The engine's end of a container's stdin FIFO: the only writer, so closing it is the container's EOF."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def create(cls, path: Path) -> "StdinWriter":
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        os.mkfifo(path, 0o600)
+        # O_RDWR: opening never blocks for a reader; the shim opens the read end for the container.
+        return cls(os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
+
+    async def write(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view and self.fd >= 0:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                ready = loop.create_future()
+                loop.add_writer(self.fd, lambda: ready.done() or ready.set_result(None))
+                try:
+                    await ready
+                finally:
+                    if self.fd >= 0:
+                        loop.remove_writer(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
 
 
 class StreamHub:
@@ -135,7 +271,7 @@ async def _chunks(fd: int) -> AsyncIterator[bytes]:
         os.close(fd)
 
 
-async def copy_output(fds: dict[int, int], hub: StreamHub, log: JsonFileLog) -> None:
+async def copy_output(fds: dict[int, int], hub: StreamHub, log: JsonFileLog | NullLog) -> None:
     """Copy every FIFO to the log and the hub until all reach EOF."""
 
     async def pump(stream: int, fd: int) -> None:

@@ -52,6 +52,8 @@ class Shim:
         self.reaped: dict[int, int] = {}
         self.running = True
         self.sel = selectors.DefaultSelector()
+        self.execs: dict[str, Proc] = {}
+        self.ttys: dict[str, Tty] = {}  # "" = init's console, else an exec's
 
     # -- the runtime: in-process for the built-in one, else its command line -----
 
@@ -71,19 +73,25 @@ class Shim:
         except OSError as err:
             raise ShimError("internal", f"runtime {verb} failed: {err}") from err
 
-    def _builtin_create(self, pid_file: str, stdin: int, stdout: int, stderr: int) -> None:
-        """The container's init inherits our fds 0-2, so they are the FIFOs for the call's duration."""
-        from dockyard.runtime.lifecycle.create import create
-
+    def _with_stdio(self, stdin: int, stdout: int, stderr: int, verb: str, fn: Any, *args: Any,
+                    **kwargs: Any) -> Any:
+        """The new process inherits our fds 0-2, so they are the FIFOs for the call's duration."""
         saved = [os.dup(fd) for fd in (0, 1, 2)]
         try:
             for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
                 os.dup2(fd, target)
-            self._builtin("create", create, self.runtime_root, self.id, self.bundle, pid_file=pid_file)
+            return self._builtin(verb, fn, *args, **kwargs)
         finally:
             for target, fd in enumerate(saved):
                 os.dup2(fd, target)
                 os.close(fd)
+
+    def _builtin_create(self, pid_file: str, stdin: int, stdout: int, stderr: int,
+                        console_socket: str | None = None) -> None:
+        from dockyard.runtime.lifecycle.create import create
+
+        self._with_stdio(stdin, stdout, stderr, "create", create, self.runtime_root, self.id, self.bundle,
+                         pid_file=pid_file, console_socket=console_socket)
 
 
     def _runtime(self, *argv: str, stdin: int | None = None, stdout: int | None = None,
@@ -120,40 +128,182 @@ class Shim:
 
     # -- methods -------------------------------------------------------------------
 
+    def _open_stdio(self, stdin: str, stdout: str, stderr: str, held: list[int]) -> list[int]:
+        """Open our ends of the caller's FIFOs: (stdin, stdout, stderr) for the new process."""
+        fds = [_open_fifo(stdin, os.O_RDONLY) if stdin else os.open(os.devnull, os.O_RDONLY)]
+        for path in (stdout, stderr):
+            if path:
+                # Our own read-write end keeps the FIFO alive for the container if the
+                # engine goes away, and lets the container's write end open at once.
+                held.append(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+                fds.append(os.open(path, os.O_WRONLY))
+            else:
+                fds.append(os.open(os.devnull, os.O_WRONLY))
+        return fds
+
+    def _console_listener(self, key: str) -> tuple[socket.socket, str]:
+        # beside our own socket: bundle paths are too long for a UNIX socket (108 bytes)
+        path = f"{self.socket_path}.c{len(self.execs)}" if key else f"{self.socket_path}.c"
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(path)
+        lsock.listen(1)
+        return lsock, path
+
+    def _receive_console(self, key: str, lsock: socket.socket, path: str, stdin: str, stdout: str) -> None:
+        """Take the pty master the runtime sent and copy it to and from the FIFOs in our loop."""
+        lsock.settimeout(10)
+        try:
+            conn, _ = lsock.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        finally:
+            lsock.close()
+            os.unlink(path)
+        if not fds:
+            raise ShimError("internal", "runtime sent no console")
+        tty = Tty(fds[0], os.open(stdout, os.O_WRONLY) if stdout else -1,
+                  _open_fifo(stdin, os.O_RDONLY) if stdin else -1)
+        os.set_blocking(tty.master, False)
+        self.ttys[key] = tty
+        self.sel.register(tty.master, selectors.EVENT_READ, ("pty", key))
+        if tty.stdin >= 0:
+            os.set_blocking(tty.stdin, False)
+            self.sel.register(tty.stdin, selectors.EVENT_READ, ("ptyin", key))
+
     def create(self, stdin: str = "", stdout: str = "", stderr: str = "", terminal: bool = False) -> dict[str, Any]:
         if self.status != "unknown":
             raise ShimError("failed_precondition", f"task {self.id} already created")
         fds: list[int] = []
+        console: tuple[socket.socket, str] | None = None
         try:
-            in_fd = _open_fifo(stdin, os.O_RDONLY) if stdin else os.open(os.devnull, os.O_RDONLY)
-            fds.append(in_fd)
-            out_fds = []
-            for path in (stdout, stderr):
-                if path:
-                    # Our own read-write end keeps the FIFO alive for the container if the
-                    # engine goes away, and lets the container's write end open at once.
-                    self.held_fds.append(os.open(path, os.O_RDWR | os.O_CLOEXEC))
-                    fd = os.open(path, os.O_WRONLY)
-                else:
-                    fd = os.open(os.devnull, os.O_WRONLY)
-                fds.append(fd)
-                out_fds.append(fd)
+            fds = self._open_stdio("" if terminal else stdin, stdout, stderr, self.held_fds)
             pid_file = os.path.join(self.bundle, "init.pid")
+            if terminal:
+                console = self._console_listener("")
             if self.builtin:
-                self._builtin_create(pid_file, in_fd, out_fds[0], out_fds[1])
+                self._builtin_create(pid_file, fds[0], fds[1], fds[2], console[1] if console else None)
             else:
-                self._runtime("create", "--bundle", self.bundle, "--pid-file", pid_file, self.id,
-                              stdin=in_fd, stdout=out_fds[0], stderr=out_fds[1])
+                extra = ["--console-socket", console[1]] if console else []
+                self._runtime("create", "--bundle", self.bundle, "--pid-file", pid_file, *extra, self.id,
+                              stdin=fds[0], stdout=fds[1], stderr=fds[2])
             with open(pid_file) as f:
                 self.pid = int(f.read().strip())
+            if console:
+                self._receive_console("", *console, stdin, stdout)
+                console = None
         except OSError as err:
             raise ShimError("internal", f"task {self.id}: {err}") from err
         finally:
             for fd in fds:
                 os.close(fd)
+            if console:
+                console[0].close()
         self.status = "created"
         self._check_reaped()
         return self.state()
+
+    def exec(self, exec_id: str, process: dict[str, Any], stdin: str = "", stdout: str = "", stderr: str = "",
+             terminal: bool = False) -> dict[str, Any]:
+        if self.status != "running":
+            raise ShimError("failed_precondition", f"task {self.id} is {self.status}, not running")
+        if exec_id in self.execs:
+            raise ShimError("already_exists", f"exec {exec_id} already exists")
+        proc = Proc()
+        fds: list[int] = []
+        console: tuple[socket.socket, str] | None = None
+        process = {**process, "terminal": bool(terminal)}
+        try:
+            fds = self._open_stdio("" if terminal else stdin, stdout, stderr, proc.held_fds)
+            if terminal:
+                console = self._console_listener(exec_id)
+            if self.builtin:
+                from dockyard.runtime.lifecycle.exec import exec_process
+
+                proc.pid = self._with_stdio(fds[0], fds[1], fds[2], "exec", exec_process, self.runtime_root,
+                                            self.id, process, console_socket=console[1] if console else None)
+            else:
+                spec = os.path.join(self.bundle, f"exec-{exec_id}.json")
+                with open(spec, "w") as f:
+                    json.dump(process, f)
+                pid_file = os.path.join(self.bundle, f"exec-{exec_id}.pid")
+                extra = ["--console-socket", console[1]] if console else []
+                self._runtime("exec", "--process", spec, "--pid-file", pid_file, "--detach", *extra, self.id,
+                              stdin=fds[0], stdout=fds[1], stderr=fds[2])
+                with open(pid_file) as f:
+                    proc.pid = int(f.read().strip())
+            if console:
+                self._receive_console(exec_id, *console, stdin, stdout)
+                console = None
+        except ShimError as err:
+            for fd in proc.held_fds:
+                os.close(fd)
+            msg = str(err)
+            if "not found" in msg or "No such file" in msg:
+                raise ShimError("not_found", msg) from err
+            raise
+        except OSError as err:
+            for fd in proc.held_fds:
+                os.close(fd)
+            raise ShimError("internal", f"exec {exec_id}: {err}") from err
+        finally:
+            for fd in fds:
+                os.close(fd)
+            if console:
+                console[0].close()
+        self.execs[exec_id] = proc
+        self._check_reaped()
+        return {"pid": proc.pid, "status": proc.status, "exit_status": 0, "exited_at": 0}
+
+    def resize(self, width: int, height: int, exec_id: str = "") -> dict[str, Any]:
+        import struct
+        import termios
+
+        tty = self.ttys.get(exec_id)
+        if tty is None:
+            raise ShimError("not_found", f"no terminal for {'exec ' + exec_id if exec_id else 'the task'}")
+        fcntl.ioctl(tty.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        return {}
+
+    def close_io(self, exec_id: str = "") -> dict[str, Any]:
+        return {}
+
+    def pause(self) -> dict[str, Any]:
+        self._verb("pause")
+        self.status = "paused"
+        return {}
+
+    def resume(self) -> dict[str, Any]:
+        self._verb("resume")
+        self.status = "running"
+        return {}
+
+    def _verb(self, verb: str) -> None:
+        if self.builtin:
+            from dockyard.runtime.lifecycle import pause as lc
+
+            self._builtin(verb, getattr(lc, verb), self.runtime_root, self.id)
+        else:
+            self._runtime(verb, self.id)
+
+    def pids(self) -> dict[str, Any]:
+        from dockyard.runtime.lifecycle.ps import pids
+
+        return {"pids": self._builtin("ps", pids, self.runtime_root, self.id)}
+
+    def stats(self) -> dict[str, Any]:
+        from dockyard.runtime.lifecycle.events import stats_event
+
+        return self._builtin("stats", stats_event, self.runtime_root, self.id)["data"]  # type: ignore[no-any-return]
+
+    def update(self, resources: dict[str, Any]) -> dict[str, Any]:
+        from dockyard.runtime.lifecycle.update import update
+
+        self._builtin("update", update, self.runtime_root, self.id, resources)
+        return {}
 
     def start(self) -> dict[str, Any]:
         if self.status != "created":
@@ -169,7 +319,13 @@ class Shim:
         self._check_reaped()
         return self.state()
 
-    def kill(self, signal: int = 15, all: bool = False) -> dict[str, Any]:
+    def kill(self, signal: int = 15, all: bool = False, exec_id: str = "") -> dict[str, Any]:
+        if exec_id:
+            proc = self._exec(exec_id)
+            if proc.status == "stopped":
+                raise ShimError("not_found", f"exec {exec_id}: process already finished")
+            os.kill(proc.pid, signal)
+            return {}
         if self.status == "stopped":
             raise ShimError("not_found", f"task {self.id}: process already finished")
         if self.builtin:
@@ -180,12 +336,27 @@ class Shim:
             self._runtime(*(["kill"] + (["--all"] if all else []) + [self.id, str(signal)]))
         return {}
 
-    def state(self) -> dict[str, Any]:
+    def _exec(self, exec_id: str) -> Proc:
+        try:
+            return self.execs[exec_id]
+        except KeyError:
+            raise ShimError("not_found", f"exec {exec_id}: not found") from None
+
+    def state(self, exec_id: str = "") -> dict[str, Any]:
+        if exec_id:
+            p = self._exec(exec_id)
+            return {"pid": p.pid, "status": p.status, "exit_status": p.exit_status or 0, "exited_at": p.exited_at}
         return {"pid": self.pid, "status": self.status,
                 "exit_status": self.exit_status if self.exit_status is not None else 0,
                 "exited_at": self.exited_at}
 
-    def delete(self) -> dict[str, Any]:
+    def delete(self, exec_id: str = "") -> dict[str, Any]:
+        if exec_id:
+            p = self._exec(exec_id)
+            if p.status != "stopped":
+                raise ShimError("failed_precondition", f"exec {exec_id} is still running")
+            del self.execs[exec_id]
+            return {"exit_status": p.exit_status or 0, "exited_at": p.exited_at}
         if self.status in ("running", "paused"):
             raise ShimError("failed_precondition", f"task {self.id} is {self.status}: kill it first")
         if self.status != "unknown":
@@ -212,6 +383,19 @@ class Shim:
             self._check_reaped()
 
     def _check_reaped(self) -> None:
+        for exec_id, p in self.execs.items():
+            if p.status == "running" and p.pid in self.reaped:
+                code = self.reaped.pop(p.pid)
+                p.exit_status = code if code >= 0 else 128 - code
+                p.exited_at = time.time_ns()
+                p.status = "stopped"
+                self._drain_tty(exec_id)
+                for fd in p.held_fds:
+                    os.close(fd)
+                p.held_fds.clear()
+                for conn in p.waiters:
+                    self._reply(conn, {"result": {"exit_status": p.exit_status, "exited_at": p.exited_at}})
+                p.waiters.clear()
         if not self.pid or self.pid not in self.reaped or self.status == "stopped":
             return
         code = self.reaped.pop(self.pid)
@@ -222,12 +406,75 @@ class Shim:
         with open(tmp, "w") as f:
             json.dump({"exit_status": self.exit_status, "exited_at": self.exited_at}, f)
         os.replace(tmp, os.path.join(self.bundle, "exit.json"))
+        self._drain_tty("")
         for fd in self.held_fds:
             os.close(fd)
         self.held_fds.clear()
         for conn in self.waiters:
             self._reply(conn, {"result": {"exit_status": self.exit_status, "exited_at": self.exited_at}})
         self.waiters.clear()
+
+    # -- terminals ---------------------------------------------------------------------
+
+    def _pty_out(self, key: str) -> bool:
+        """Copy what the pty has to the stdout FIFO; False once the terminal is closed."""
+        tty = self.ttys.get(key)
+        if tty is None:
+            return False
+        while True:
+            try:
+                data = os.read(tty.master, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:  # EIO: every slave end is closed
+                data = b""
+            if not data:
+                self._close_tty(key)
+                return False
+            if tty.out >= 0:
+                try:
+                    _write_all(tty.out, data)
+                except OSError:
+                    pass
+
+    def _pty_in(self, key: str) -> None:
+        tty = self.ttys.get(key)
+        if tty is None:
+            return
+        try:
+            data = os.read(tty.stdin, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(tty.stdin)
+            os.close(tty.stdin)
+            tty.stdin = -1
+            return
+        try:
+            _write_all(tty.master, data)
+        except OSError:
+            pass
+
+    def _drain_tty(self, key: str) -> None:
+        if key in self.ttys:
+            self._pty_out(key)
+            self._close_tty(key)
+
+    def _close_tty(self, key: str) -> None:
+        tty = self.ttys.pop(key, None)
+        if tty is None:
+            return
+        for fd in (tty.master, tty.stdin):
+            if fd >= 0:
+                try:
+                    self.sel.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+                os.close(fd)
+        if tty.out >= 0:
+            os.close(tty.out)
 
     # -- the socket loop -------------------------------------------------------------
 
@@ -250,6 +497,14 @@ class Shim:
             req = decode(buf)
             method = req.get("method")
             params = req.get("params") or {}
+            if method == "wait" and params.get("exec_id"):
+                p = self._exec(params["exec_id"])
+                if p.status == "stopped":
+                    self._reply(conn, {"result": {"exit_status": p.exit_status, "exited_at": p.exited_at}})
+                else:
+                    p.waiters.append(conn)
+                    self.sel.unregister(conn)
+                return
             if method == "wait":
                 if self.status == "stopped":
                     self._reply(conn, {"result": {"exit_status": self.exit_status, "exited_at": self.exited_at}})
@@ -262,7 +517,8 @@ class Shim:
                     raise ShimError("failed_precondition", "task is still alive")
                 self.running = False
                 result: dict[str, Any] = {}
-            elif method in ("create", "start", "kill", "state", "delete"):
+            elif method in ("create", "start", "kill", "state", "delete", "exec", "resize", "close_io", "pause",
+                            "resume", "pids", "stats", "update"):
                 result = getattr(self, method)(**params)
             else:
                 raise ShimError("invalid_argument", f"unknown shim method {method!r}")
@@ -284,6 +540,12 @@ class Shim:
         self.reap()
         while self.running:
             for key, _ in self.sel.select():
+                if isinstance(key.data, tuple):
+                    if key.data[0] == "pty":
+                        self._pty_out(key.data[1])
+                    else:
+                        self._pty_in(key.data[1])
+                    continue
                 if key.data == "signal":
                     try:
                         os.read(rfd, 512)
@@ -313,6 +575,38 @@ class Shim:
             os.unlink(self.socket_path)
         except FileNotFoundError:
             pass
+
+
+class Proc:
+    """An exec'd process: its pid, exit and waiters (the shim reaps it as subreaper)."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.status = "running"
+        self.exit_status: int | None = None
+        self.exited_at = 0
+        self.waiters: list[socket.socket] = []
+        self.held_fds: list[int] = []
+
+
+class Tty:
+    """A pty master and the FIFOs it is copied to (out) and from (stdin)."""
+
+    def __init__(self, master: int, out: int, stdin: int) -> None:
+        self.master = master
+        self.out = out
+        self.stdin = stdin
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            time.sleep(0.005)  # a full pipe: the reader drains it soon
+            continue
+        view = view[n:]
 
 
 def _open_fifo(path: str, flags: int) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-METHODS = ("create", "start", "kill", "wait", "state", "delete", "shutdown")
+METHODS = ("create", "start", "kill", "wait", "state", "delete", "shutdown", "exec", "resize", "close_io", "pause",
+           "resume", "pids", "stats", "update")
 
 
 def encode(obj: dict[str, Any]) -> bytes:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from rtkit import CGROUP_PARENT, Bundle, Runtime, reap, skip_without_root
 
+RUNTIMES = ("dockyard-runc", "runc", "crun")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_without_root(config, items)
@@ -71,3 +73,43 @@ def bundle(tmp_path: Path) -> Iterator[Bundle]:
     with open("/proc/self/mountinfo") as f:
         leaked = [line for line in f if str(tmp_path) in line]
     assert not leaked, f"mounts leaked onto the host: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def _hugetlb_v1() -> Iterator[None]:
+    """crun refuses this cgroup v1 hybrid host unless hugetlb has its own v1 mount; unmount only what we mounted."""
+    import subprocess
+
+    target = Path("/sys/fs/cgroup/hugetlb")
+    mounted = os.path.ismount(target)
+    created = not target.exists()
+    if not mounted:
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", str(target)], check=True)
+    yield
+    if not mounted:
+        for leftover in sorted(target.glob(f"{CGROUP_PARENT}/*"), reverse=True) + [target / CGROUP_PARENT]:
+            try:
+                leftover.rmdir()
+            except OSError:
+                pass
+        subprocess.run(["umount", str(target)], check=True)
+        if created:
+            target.rmdir()
+
+
+@pytest.fixture(params=RUNTIMES)
+def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """The same case under dockyard-runc, runc and crun (the Debian packages)."""
+    import shutil
+
+    name = request.param
+    if name != "dockyard-runc" and shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed (apt-get install -y {name})")
+    if name == "crun":
+        request.getfixturevalue("_hugetlb_v1")
+    rt = Runtime(tmp_path / f"state-{name}", name)
+    yield rt
+    for cid in set(rt.ids):
+        rt("delete", "--force", cid)
+    reap()

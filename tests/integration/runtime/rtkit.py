@@ -85,17 +85,28 @@ class Bundle:
         return self
 
     def cgroup_dirs(self, everything: bool = False) -> list[Path]:
-        names = V1_CONTROLLERS + (EXTRA_HIERARCHIES if everything else ())
-        return [Path("/sys/fs/cgroup") / c / CGROUP_PARENT / self.id for c in names]
+        if everything:  # whatever hierarchies runc/crun also used (systemd, unified, hugetlb, ...)
+            return sorted(Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PARENT}/{self.id}"))
+        return [Path("/sys/fs/cgroup") / c / CGROUP_PARENT / self.id for c in V1_CONTROLLERS]
+
+
+REFERENCE_RUNTIMES = ("runc", "crun")
+
+
+def argv_for(name: str) -> list[str]:
+    """``dockyard-runc`` is our CLI (or DOCKYARD_RUNTIME); ``runc``/``crun`` the Debian binaries."""
+    return runtime_argv() if name == "dockyard-runc" else [name]
 
 
 class Runtime:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, name: str = "dockyard-runc") -> None:
         self.root = root
+        self.name = name
+        self.argv = argv_for(name)
         self.ids: list[str] = []
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 30, **kw: Any) -> subprocess.CompletedProcess[str]:
-        argv = runtime_argv() + ["--root", str(self.root), *args]
+        argv = self.argv + ["--root", str(self.root), *args]
         kw.setdefault("capture_output", "stdout" not in kw and "stderr" not in kw)
         proc = subprocess.run(argv, text=True, timeout=timeout, check=False, **kw)
         if check and proc.returncode != 0:
@@ -109,7 +120,7 @@ class Runtime:
         err = bundle.path / "stderr"
         with open(out, "w") as o, open(err, "w") as e:
             proc = subprocess.run(
-                runtime_argv() + ["--root", str(self.root), "create", "--bundle", str(bundle.path), *extra, bundle.id],
+                self.argv + ["--root", str(self.root), "create", "--bundle", str(bundle.path), *extra, bundle.id],
                 stdin=subprocess.DEVNULL, stdout=o, stderr=e, text=True, timeout=30, **kw,
             )
         proc.stderr = err.read_text()

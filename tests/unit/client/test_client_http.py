@@ -200,9 +200,16 @@ def test_no_daemon_is_unavailable(tmp_path: Path) -> None:
         Client(f"unix://{tmp_path}/none.sock").json("GET", "/_ping")
 
 
-def test_only_unix_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unix_and_tcp_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(errors.InvalidArgument):
-        Client("tcp://127.0.0.1:2375")
+        Client("ssh2://127.0.0.1:2375")
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    assert Client("tcp://127.0.0.1:2375").tcp == ("127.0.0.1", 2375)
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", "/certs")
+    c = Client("tcp://127.0.0.1")
+    assert c.tcp == ("127.0.0.1", 2376) and c.tls.verify and c.tls.cacert == "/certs/ca.pem"
+    monkeypatch.delenv("DOCKER_TLS_VERIFY")
     monkeypatch.delenv("DOCKYARD_HOST", raising=False)
     monkeypatch.setenv("DOCKER_HOST", "unix:///x.sock")
     assert Client().socket_path == "/x.sock"

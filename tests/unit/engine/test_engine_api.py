@@ -41,6 +41,11 @@ class FakeImages:
         return list(self.images)
 
 
+class FakeNetworks:
+    def ps_ports(self, c: dict[str, Any]) -> list[dict[str, Any]]:
+        return []
+
+
 class FakeEngine:
     """What the routes use of ``Engine``; failures are planted per operation."""
 
@@ -49,6 +54,7 @@ class FakeEngine:
         self.images = FakeImages()
         self.remove_error: errors.DockyardError | None = None
         self.removed: list[tuple[str, bool]] = []
+        self.networks = FakeNetworks()
 
     def get(self, ref: str) -> dict[str, Any]:
         for c in self.containers.values():
@@ -59,7 +65,7 @@ class FakeEngine:
     def status_text(self, c: dict[str, Any]) -> str:
         return "Up" if c["State"]["Running"] else "Exited"
 
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         if self.remove_error:
             raise self.remove_error
         self.removed.append((ref, force))
@@ -350,12 +356,3 @@ def test_images_json_lists_tags_and_digests() -> None:
         assert img["Labels"] == {"a": "b"}
 
     with_client(eng, fn)
-
-
-def test_pulling_is_not_found_until_implemented() -> None:
-    async def fn(client: TestClient[web.Request, web.Application]) -> None:
-        resp = await client.post("/images/create", params={"fromImage": "busybox"})
-        assert resp.status == 404
-        assert "pull access denied for busybox" in (await resp.json())["message"]
-
-    with_client(FakeEngine(), fn)

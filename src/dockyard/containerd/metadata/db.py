@@ -126,6 +126,11 @@ class MetadataStore:
         if cur.rowcount == 0:
             raise errors.NotFound(f"image {name!r}: not found")
 
+    def namespaces(self) -> list[str]:
+        """Every namespace that holds an image or a container (GC walks them all)."""
+        rows = self._execute("SELECT namespace FROM images UNION SELECT namespace FROM containers").fetchall()
+        return [r[0] for r in rows]
+
     def all_image_targets(self) -> Iterator[str]:
         """Every digest an image points at, in any namespace (GC roots)."""
         for (target,) in self._execute("SELECT target FROM images").fetchall():

@@ -130,6 +130,14 @@ class Services:
         self.snapshotter = OverlaySnapshotter(root / "snapshots" / "overlayfs")
         self.tasks = TaskManager(state, state / "runc")
         self.unpack_lock = threading.Lock()
+        self.leases: dict[str, Any] = {}  # id -> remotes.pull.Lease of a pull/import in progress (GC roots)
+        self.gc_lock = threading.Lock()
+        self.work_dir = root / "unpack"  # extraction mount points: under the root, so a crash's leftovers are found
+        from dockyard.containerd.gc import recover, recover_mounts
+
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        for name in [*recover_mounts(self.work_dir), *recover(self.snapshotter)]:
+            log.info("recovered: removed %s left by a crash", name)
 
     def snapshots(self, namespace: str) -> namespaces.NamespacedSnapshotter:
         return namespaces.NamespacedSnapshotter(self.snapshotter, namespace)

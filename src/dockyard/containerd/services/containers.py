@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import grpc
 from typing import Any
 
 from dockyard import errors
@@ -44,3 +46,88 @@ class ContainersServicer(rpc.ContainersServicer):
             raise errors.FailedPrecondition(f"container {request.id!r}: has a task; delete the task first")
         await asyncio.to_thread(self.s.meta.delete_container, ns, request.id)
         return pb.Empty()
+
+    # -- files of the rootfs: docker cp, export, diff -----------------------------------
+
+    def _rootfs(self, ns: str, id: str) -> Any:
+        """A context manager yielding the container's rootfs path (see containerd.rootfs_files.mounted)."""
+        from dockyard.containerd.rootfs_files import mounted
+
+        rec = self.s.meta.get_container(ns, id)
+        mounts = self.s.snapshots(ns).mounts(rec.snapshot_key)
+        return mounted(self.s.tasks.bundle(ns, id) / "rootfs", mounts, self.s.work_dir)
+
+    @translated
+    async def StatPath(self, request: pb.ContainerPathRequest, context: Any) -> pb.PathStat:
+        import json
+
+        from dockyard.containerd.rootfs_files import stat_path
+
+        def run() -> dict[str, Any]:
+            with self._rootfs(namespace_of(context), request.id) as root:
+                return stat_path(root, request.path or "/")
+
+        return pb.PathStat(json=json.dumps(await asyncio.to_thread(run)).encode())
+
+    async def Archive(self, request: pb.ContainerPathRequest, context: Any) -> Any:
+        import tempfile
+
+        from dockyard.containerd.rootfs_files import write_tar
+        from dockyard.containerd.services.base import status_of
+
+        ns = namespace_of(context)
+        spool = tempfile.TemporaryFile(dir=self.s.work_dir)
+
+        def run() -> None:
+            with self._rootfs(ns, request.id) as root:
+                write_tar(root, request.path or "/", spool)
+            spool.seek(0)
+
+        try:
+            try:
+                await asyncio.to_thread(run)
+            except errors.DockyardError as err:
+                await context.abort(status_of(err), str(err))
+            except OSError as err:
+                await context.abort(grpc.StatusCode.INTERNAL, f"archive: {err}")
+            while chunk := await asyncio.to_thread(spool.read, 1 << 20):
+                yield pb.DataChunk(data=chunk)
+        finally:
+            spool.close()
+
+    @translated
+    async def Extract(self, request_iterator: Any, context: Any) -> pb.Empty:
+        import tempfile
+
+        from dockyard.containerd.rootfs_files import extract_tar
+
+        ns = namespace_of(context)
+        id = path = ""
+        with tempfile.TemporaryFile(dir=self.s.work_dir) as spool:
+            async for req in request_iterator:
+                id, path = id or req.id, path or req.path
+                if req.data:
+                    await asyncio.to_thread(spool.write, req.data)
+            spool.seek(0)
+
+            def run() -> None:
+                with self._rootfs(ns, id) as root:
+                    extract_tar(root, path or "/", spool)
+
+            await asyncio.to_thread(run)
+        return pb.Empty()
+
+    @translated
+    async def Changes(self, request: pb.ContainerPathRequest, context: Any) -> pb.ChangesResponse:
+        from dockyard.containerd.rootfs_files import changes, overlay_dirs
+
+        ns = namespace_of(context)
+
+        def run() -> list[tuple[int, str]]:
+            rec = self.s.meta.get_container(ns, request.id)
+            dirs = overlay_dirs(self.s.snapshots(ns).mounts(rec.snapshot_key))
+            if dirs is None:
+                raise errors.NotImplementedYet("changes: only overlay snapshots are supported")
+            return changes(*dirs)
+
+        return pb.ChangesResponse(changes=[pb.Change(path=p, kind=k) for k, p in await asyncio.to_thread(run)])

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from dockyard import errors
@@ -144,8 +145,11 @@ class TaskManager:
         r = await self._client(namespace, id).call("start")
         return TaskState(id, r["pid"], r["status"], r["exit_status"], r["exited_at"])
 
-    async def state(self, namespace: str, id: str) -> TaskState:
+    async def state(self, namespace: str, id: str, exec_id: str = "") -> TaskState:
         client = self._client(namespace, id)
+        if exec_id:
+            r = await client.call("state", exec_id=exec_id)
+            return TaskState(id, r["pid"], r["status"], r["exit_status"], r["exited_at"])
         try:
             r = await client.call("state")
         except errors.Unavailable:
@@ -161,19 +165,34 @@ class TaskManager:
         except (OSError, ValueError):
             return TaskState(id, 0, "unknown", 255, 0)
 
-    async def kill(self, namespace: str, id: str, signal: int, all: bool = False) -> None:
-        await self._client(namespace, id).call("kill", signal=signal, all=all)
+    async def kill(self, namespace: str, id: str, signal: int, all: bool = False, exec_id: str = "") -> None:
+        await self._client(namespace, id).call("kill", signal=signal, all=all, exec_id=exec_id)
 
-    async def wait(self, namespace: str, id: str) -> TaskState:
+    async def wait(self, namespace: str, id: str, exec_id: str = "") -> TaskState:
         client = self._client(namespace, id)
         try:
-            r = await client.call("wait")
+            r = await client.call("wait", exec_id=exec_id) if exec_id else await client.call("wait")
         except errors.Unavailable:
+            if exec_id:
+                return TaskState(id, 0, "stopped", 255, 0)
             return self._state_from_disk(namespace, id)
         return TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
 
-    async def delete(self, namespace: str, id: str) -> TaskState:
+    async def exec(self, namespace: str, id: str, exec_id: str, process: dict[str, Any], stdio: Stdio) -> TaskState:
+        r = await self._client(namespace, id).call(
+            "exec", exec_id=exec_id, process=process, stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr,
+            terminal=stdio.terminal)
+        return TaskState(id, r["pid"], r["status"])
+
+    async def call(self, namespace: str, id: str, method: str, **params: Any) -> dict[str, Any]:
+        """The shim verbs that need nothing of the manager: pause, resume, pids, stats, update, resize."""
+        return await self._client(namespace, id).call(method, **params)
+
+    async def delete(self, namespace: str, id: str, exec_id: str = "") -> TaskState:
         client = self._client(namespace, id)
+        if exec_id:
+            r = await client.call("delete", exec_id=exec_id)
+            return TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
         try:
             r = await client.call("delete")
             state = TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])

@@ -28,8 +28,9 @@ async def create(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("container config must be a JSON object")
     host_config = body.pop("HostConfig", None) or {}
-    body.pop("NetworkingConfig", None)
-    c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config))
+    networking = body.pop("NetworkingConfig", None)  # issue 6: --network-alias, --ip, extra networks
+    c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
+                                                            networking))
     return web.json_response({"Id": c["Id"], "Warnings": []}, status=201)
 
 
@@ -38,7 +39,7 @@ def summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
     command = " ".join([c["Path"], *c["Args"]])
     return {
         "Id": c["Id"], "Names": [c["Name"]], "Image": cfg.get("Image", ""), "ImageID": c["Image"],
-        "Command": command, "Created": int(_epoch(c["Created"])), "Ports": [], "Labels": cfg.get("Labels") or {},
+        "Command": command, "Created": int(_epoch(c["Created"])), "Ports": eng.networks.ps_ports(c), "Labels": cfg.get("Labels") or {},
         "State": c["State"]["Status"], "Status": eng.status_text(c),
         "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
         "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks") or {}}, "Mounts": c.get("Mounts") or [],
@@ -165,6 +166,11 @@ class Hijacked(asyncio.Protocol):
         self.original = original
         self.input: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.lost = False
+        self.closing = False
+
+    def close(self, transport: asyncio.BaseTransport) -> None:
+        self.closing = True
+        transport.close()
 
     def data_received(self, data: bytes) -> None:
         self.input.put_nowait(data)
@@ -179,13 +185,8 @@ class Hijacked(asyncio.Protocol):
         self.original.connection_lost(exc)
 
 
-async def attach(request: web.Request) -> web.StreamResponse:
-    """Hijack the connection (101 UPGRADED, or a plain 200 stream) and stream the container's output."""
-    eng = engine(request)
-    c = eng.get(request.match_info["id"])
-    live = eng._live(c["Id"])
-    want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
-    tty = bool(c["Config"].get("Tty"))
+async def hijack(request: web.Request, tty: bool) -> tuple[web.StreamResponse, Any, Hijacked | None]:
+    """Answer 101 UPGRADED (or a plain 200 stream) and take the connection over from aiohttp."""
     upgrade = "upgrade" in request.headers.get("Connection", "").lower()
     ctype = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
     headers = {"Content-Type": ctype}
@@ -194,30 +195,88 @@ async def attach(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=101 if upgrade else 200, reason="UPGRADED" if upgrade else "OK",
                               headers=headers)
     resp.force_close()
-    q = live.hub.subscribe() if qbool(request, "stream") else None
-    await resp.prepare(request)
     transport = request.transport
     if transport is None:
-        return resp
+        await resp.prepare(request)
+        return resp, None, None
+    # Take the connection over before the 101 goes out: input the client sends right after
+    # it must reach us, not aiohttp's parser.
     hijacked = Hijacked(transport.get_protocol())
     transport.set_protocol(hijacked)
+    _keep_tls_half_open(transport, hijacked)
+    await resp.prepare(request)
+    return resp, transport, hijacked
+
+
+def _keep_tls_half_open(transport: Any, hijacked: Hijacked) -> None:
+    """The docker CLI half-closes a hijacked TLS connection (close_notify) and keeps reading; asyncio's
+    SSL layer would shut the whole connection down on it. Defer that until we close it ourselves."""
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    if ssl_protocol is None or not hasattr(ssl_protocol, "_start_shutdown"):
+        return
+    original = ssl_protocol._start_shutdown
+
+    def start_shutdown() -> None:
+        if hijacked.closing or hijacked.lost:
+            original()
+
+    ssl_protocol._start_shutdown = start_shutdown
+
+
+async def pump_out(transport: Any, hijacked: Hijacked, q: Any, tty: bool, want_out: bool, want_err: bool) -> None:
+    while not hijacked.lost:
+        item = await q.get()
+        if item is None:
+            break
+        stream, data = item
+        if (stream == 1 and not want_out) or (stream == 2 and not want_err):
+            continue
+        transport.write(data if tty else frame(stream, data))
+
+
+async def pump_in(hijacked: Hijacked, ready: Any, writer: Any, close_on_eof: bool) -> None:
+    """Client input to the stdin FIFO; the client's half-close closes stdin (StdinOnce), output keeps flowing."""
+    await ready()
+    w = writer()
+    while True:
+        data = await hijacked.input.get()
+        if data is None:
+            break
+        if w is not None:
+            await w.write(data)
+    if close_on_eof and w is not None:
+        w.close()
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    """Hijack the connection (101 UPGRADED, or a plain 200 stream) and stream the container's output."""
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    live = eng._live(c["Id"])
+    want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
+    tty = bool(c["Config"].get("Tty"))
+    q = live.hub.subscribe() if qbool(request, "stream") else None
+    resp, transport, hijacked = await hijack(request, tty)
+    if transport is None or hijacked is None:
+        if q is not None:
+            live.hub.unsubscribe(q)
+        return resp
+    feeder = None
+    if qbool(request, "stdin") and c["Config"].get("OpenStdin"):
+        feeder = asyncio.create_task(pump_in(hijacked, live.stdin_ready.wait, lambda: live.stdin,
+                                             bool(c["Config"].get("StdinOnce"))))
     try:
         if qbool(request, "logs"):
             for stream, data, _ in read_log(_log_path(c), want_out, want_err, None):
                 transport.write(data if tty else frame(stream, data))
         if q is not None and (c["State"]["Running"] or c["State"]["Status"] == "created"):
-            while not hijacked.lost:
-                item = await q.get()
-                if item is None:
-                    break
-                stream, data = item
-                if (stream == 1 and not want_out) or (stream == 2 and not want_err):
-                    continue
-                transport.write(data if tty else frame(stream, data))
+            await pump_out(transport, hijacked, q, tty, want_out, want_err)
     finally:
+        if feeder is not None:
+            feeder.cancel()
         if q is not None:
             live.hub.unsubscribe(q)
-        transport.close()
+        hijacked.close(transport)
     return resp
 
 
@@ -235,6 +294,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise errors.InvalidArgument("You must choose at least one stream")
     tail_q = request.query.get("tail", "all")
     tail = None if tail_q in ("all", "") else int(tail_q)
+    since = float(request.query.get("since") or 0)
+    until = float(request.query.get("until") or 0)
     tty = bool(c["Config"].get("Tty"))
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
@@ -242,7 +303,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stamps = qbool(request, "timestamps")
     q = eng._live(c["Id"]).hub.subscribe() if qbool(request, "follow") and c["State"]["Running"] else None
     try:
-        for stream, data, t in read_log(_log_path(c), want_out, want_err, tail):
+        for stream, data, t in read_log(_log_path(c), want_out, want_err, tail, since, until):
             if stamps:
                 data = t.encode() + b" " + data
             await resp.write(data if tty else frame(stream, data))
@@ -252,6 +313,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
                 break
             stream, data = item
             if (stream == 1 and want_out) or (stream == 2 and want_err):
+                if stamps:
+                    data = _now().encode() + b" " + data
                 await resp.write(data if tty else frame(stream, data))
     finally:
         if q is not None:
@@ -260,8 +323,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
 async def delete(request: web.Request) -> web.Response:
-    await asyncio.shield(engine(request).remove(request.match_info["id"], force=qbool(request, "force")))
+    await asyncio.shield(engine(request).remove(request.match_info["id"], force=qbool(request, "force"),
+                                                    volumes=qbool(request, "v")))
     return web.Response(status=204)
 
 
@@ -277,3 +347,6 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/containers/{id}/attach", attach)
     add(app, "GET", "/containers/{id}/logs", logs)
     add(app, "DELETE", "/containers/{id}", delete)
+    from dockyard.engine.api import containers_ops
+
+    containers_ops.register(app)

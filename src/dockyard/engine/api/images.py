@@ -69,12 +69,50 @@ async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def registry_auth(request: web.Request) -> dict[str, Any] | None:
+    """Decode ``X-Registry-Auth`` (base64url JSON, padding optional), as the docker CLI sends it."""
+    import base64
+
+    raw = request.headers.get("X-Registry-Auth", "")
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except ValueError as err:
+        raise errors.InvalidArgument(f"X-Registry-Auth: not base64 JSON: {err}") from None
+    return data if isinstance(data, dict) else None
+
+
+def insecure_registries(request: web.Request) -> list[str]:
+    return list(getattr(engine(request), "insecure_registries", []) or [])
+
+
+async def _json_lines(request: web.Request, messages: AsyncIterator[dict[str, Any]]) -> web.StreamResponse:
+    """Docker's progress stream: status 200 at once, one JSON object a line, errors as the last line."""
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    try:
+        async for msg in messages:
+            await resp.write(json.dumps(msg).encode() + b"\n")
+    except errors.DockyardError as err:
+        await resp.write(json.dumps({"errorDetail": {"message": str(err)}, "error": str(err)}).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
 async def create(request: web.Request) -> web.StreamResponse:
     source = request.query.get("fromSrc")
     if source is None:
         image = request.query.get("fromImage", "")
-        raise errors.NotFound(
-            f"pull access denied for {image or '<none>'}: pulling is not implemented yet; use docker import or load")
+        if not image:
+            raise errors.InvalidArgument("fromImage or fromSrc is required")
+        tag = request.query.get("tag", "")
+        ref = image
+        if tag:
+            ref = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
+        reference.parse(ref)  # a bad name is a 400 before the stream starts
+        return await _json_lines(request, engine(request).images.pull(
+            ref, request.query.get("platform", ""), registry_auth(request), insecure_registries(request)))
     if source != "-":
         raise errors.InvalidArgument("importing from a URL is not supported: no network; send the tar as the body")
     img = await engine(request).images.import_rootfs(
@@ -85,6 +123,87 @@ async def create(request: web.Request) -> web.StreamResponse:
     await resp.write(json.dumps({"status": img.id}).encode() + b"\n")
     await resp.write_eof()
     return resp
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    tag = request.query.get("tag", "")
+    ref = f"{name}:{tag}" if tag else name
+    reference.parse(ref)
+    return await _json_lines(request, engine(request).images.push(ref, registry_auth(request),
+                                                                  insecure_registries(request)))
+
+
+async def tag_image(request: web.Request) -> web.Response:
+    await engine(request).images.tag(request.match_info["name"], request.query.get("repo", ""),
+                                     request.query.get("tag", ""))
+    return web.Response(status=201)
+
+
+async def history(request: web.Request) -> web.Response:
+    from dockyard.engine.images import history_of
+
+    img = await engine(request).images.get(request.match_info["name"])
+    rows = history_of(img)
+    for r in rows:
+        r["Created"] = _epoch(r["Created"]) if isinstance(r["Created"], str) else r["Created"]
+    return web.json_response(rows)
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    images = engine(request).images
+    for n in names:
+        await images.get(n)  # 404 before the stream starts
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+    await resp.prepare(request)
+    async for chunk in images.save(names):
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+async def save_many(request: web.Request) -> web.StreamResponse:
+    return await _save(request, request.query.getall("names", []))
+
+
+async def save_one(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+async def load(request: web.Request) -> web.StreamResponse:
+    lines = await engine(request).images.load(_body_chunks(request))
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for line in lines:
+        await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+def _in_use(request: web.Request) -> set[str]:
+    return {c["Image"] for c in engine(request).containers.values()}
+
+
+async def prune(request: web.Request) -> web.Response:
+    raw = request.query.get("filters")
+    all_images = False
+    if raw:
+        dangling = json.loads(raw).get("dangling") or {}
+        values = list(dangling) if isinstance(dangling, (list, dict)) else [dangling]
+        all_images = any(str(v).lower() in ("false", "0") for v in values)
+    return web.json_response(await engine(request).images.prune(all_images, _in_use(request)))
+
+
+async def commit(request: web.Request) -> web.Response:
+    eng = engine(request)
+    c = eng.get(request.query.get("container", ""))
+    base = await eng.images.get(c["Image"])
+    overrides = await request.json() if request.can_read_body else {}
+    cfg = {**(c.get("Config") or {}), **(overrides or {})}
+    image_id = await eng.images.commit(
+        c["Id"], base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),
+        request.query.get("comment", ""), request.query.get("author", ""), request.query.getall("changes", []))
+    return web.json_response({"Id": image_id}, status=201)
 
 
 def image_inspect(img: Image) -> dict[str, Any]:
@@ -120,5 +239,13 @@ async def delete(request: web.Request) -> web.Response:
 def register(app: web.Application) -> None:
     add(app, "GET", "/images/json", list_images)
     add(app, "POST", "/images/create", create)
+    add(app, "GET", "/images/get", save_many)
+    add(app, "POST", "/images/load", load)
+    add(app, "POST", "/images/prune", prune)
+    add(app, "POST", "/commit", commit)
     add(app, "GET", "/images/{name:.+}/json", inspect)
+    add(app, "GET", "/images/{name:.+}/history", history)
+    add(app, "GET", "/images/{name:.+}/get", save_one)
+    add(app, "POST", "/images/{name:.+}/push", push)
+    add(app, "POST", "/images/{name:.+}/tag", tag_image)
     add(app, "DELETE", "/images/{name:.+}", delete)

@@ -1,0 +1,749 @@
+"""The builder: runs a parsed Dockerfile's stages into an image, step by cached step.
+
+Each step turns an image state (config + layers) into the next. Every step, metadata-only
+ones included, is looked up in the build cache first, so a rebuild of an unchanged
+Dockerfile reuses every state and produces the same image ID. RUN runs as a container
+through containerd (snapshot on the parent chain, task, wait) and its change becomes a layer
+through Diff.CreateLayer, the same path as ``commit``; COPY/ADD build their layer as a tar
+here from the context (or another stage's layers) and import it, so nothing is mounted in
+the engine. Only the stages the target needs are built; independent ones in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import io
+import json
+import os
+import posixpath
+import secrets
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.builder import instructions as ins
+from dockyard.builder.cache import BuildCache
+from dockyard.builder.context import FileTree, is_archive
+from dockyard.builder.parser import ParseError, parse
+from dockyard.builder.shell_lex import ShellLex
+from dockyard.oci import image as oci_image
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+DANGLING = "moby-dangling@"
+
+
+@dataclass
+class BuildOptions:
+    dockerfile: str = "Dockerfile"
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    no_cache: bool = False
+    pull: bool = False
+    target: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    cache_from: list[str] = field(default_factory=list)
+    platform: str = ""
+    remove: bool = True
+
+
+@dataclass
+class State:
+    """An image state: the OCI config document and the layer descriptors under it."""
+
+    config: dict[str, Any]
+    layers: list[dict[str, Any]]
+    id: str = ""
+
+    @property
+    def cfg(self) -> dict[str, Any]:
+        return self.config.setdefault("config", {})
+
+    @property
+    def chain_id(self) -> str:
+        return oci_image.chain_id(self.config.get("rootfs", {}).get("diff_ids", []))
+
+
+class BuildFailed(errors.InvalidArgument):
+    """A step failed; the message is what the client shows (Docker's wording where it has one)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _now() -> str:
+    from dockyard.engine.images import rfc3339
+
+    return rfc3339()
+
+
+def _arch() -> str:
+    from dockyard.engine.images import arch
+
+    return arch()
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class Builder:
+    """One per engine; ``build`` is re-entrant (each call has its own stages)."""
+
+    def __init__(self, engine: Any, cache: BuildCache) -> None:
+        self.engine = engine
+        self.cd = engine.cd
+        self.cache = cache
+        self._layer_trees: dict[str, FileTree] = {}
+
+    # -- entry ---------------------------------------------------------------------
+
+    async def build(self, context_tar: bytes, opts: BuildOptions, emit: Callable[[str], None]) -> str:
+        """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text."""
+        ctx = FileTree()
+        if context_tar:
+            try:
+                ctx.add_tar(context_tar)
+            except tarfile.TarError as err:
+                raise errors.InvalidArgument(f"the build context is not a valid tar: {err}") from None
+        name = ctx.norm(opts.dockerfile or "Dockerfile")
+        entry = ctx.entries.get(name)
+        if entry is None or not entry.info.isreg():
+            raise errors.InvalidArgument(
+                f"Cannot locate specified Dockerfile: {opts.dockerfile or 'Dockerfile'}")
+        df = ins.parse_dockerfile(entry.data, filename=opts.dockerfile or "Dockerfile")
+        if opts.platform and opts.platform not in (f"linux/{_arch()}", "linux", _arch()):
+            raise errors.InvalidArgument(f"platform {opts.platform} is not supported here: only linux/{_arch()}")
+        run = _Run(self, df, ctx, opts, emit)
+        state = await run.execute()
+        return await self._finish(state, opts, emit)
+
+    async def _finish(self, state: State, opts: BuildOptions, emit: Callable[[str], None]) -> str:
+        from dockyard.oci import reference
+
+        if opts.labels:
+            state = State(copy.deepcopy(state.config), list(state.layers))
+            state.cfg["Labels"] = {**(state.cfg.get("Labels") or {}), **opts.labels}
+            state.id = await self.write_config(state)
+        manifest = {"schemaVersion": 2, "mediaType": oci_image.MEDIA_TYPE_OCI_MANIFEST,
+                    "config": {"mediaType": oci_image.MEDIA_TYPE_OCI_CONFIG, "digest": state.id,
+                               "size": len(oci_image.canonical_json(state.config))},
+                    "layers": state.layers}
+        data = oci_image.canonical_json(manifest)
+        info = await self.cd.write_blob(data)
+        target = pb.Descriptor(media_type=oci_image.MEDIA_TYPE_OCI_MANIFEST, digest=info.digest, size=len(data))
+        names = [str(reference.parse(t)) for t in opts.tags] or [DANGLING + state.id]
+        for n in names:
+            await self.cd.images.Put(pb.Image(name=n, target=target))
+        await self.cd.images.Unpack(pb.UnpackRequest(name=names[0]))
+        emit(f"Successfully built {state.id.removeprefix('sha256:')[:12]}\n")
+        for t in opts.tags:
+            emit(f"Successfully tagged {reference.parse(t).familiar()}\n")
+        return state.id
+
+    # -- states ----------------------------------------------------------------------
+
+    async def write_config(self, state: State) -> str:
+        data = oci_image.canonical_json(state.config)
+        info = await self.cd.write_blob(data)
+        return str(info.digest)
+
+    async def load_state(self, config_digest: str, layers: list[dict[str, Any]]) -> State | None:
+        try:
+            config = json.loads(await self.cd.read_blob(config_digest))
+        except errors.NotFound:
+            return None
+        return State(config, layers, config_digest)
+
+    async def ensure_snapshot(self, state: State) -> str:
+        """The committed snapshot of the state's chain, unpacked from its layers if needed."""
+        chain = state.chain_id
+        if not state.layers:
+            return ""
+        try:
+            await self.cd.snapshots.Stat(pb.SnapshotKey(key=chain))
+            return chain
+        except errors.NotFound:
+            pass
+        manifest = {"schemaVersion": 2, "mediaType": oci_image.MEDIA_TYPE_OCI_MANIFEST,
+                    "config": {"mediaType": oci_image.MEDIA_TYPE_OCI_CONFIG, "digest": state.id,
+                               "size": len(oci_image.canonical_json(state.config))},
+                    "layers": state.layers}
+        data = oci_image.canonical_json(manifest)
+        info = await self.cd.write_blob(data)
+        name = f"{DANGLING}{state.id}"
+        temp = False
+        try:
+            await self.cd.images.Get(pb.GetImageRequest(name=name))
+        except errors.NotFound:
+            temp = True
+            await self.cd.images.Put(pb.Image(name=name, target=pb.Descriptor(
+                media_type=oci_image.MEDIA_TYPE_OCI_MANIFEST, digest=info.digest, size=len(data))))
+        try:
+            await self.cd.images.Unpack(pb.UnpackRequest(name=name))
+        finally:
+            if temp:
+                await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+        return chain
+
+    async def tree_of(self, state: State) -> FileTree:
+        """The state's filesystem merged from its layer blobs (COPY --from, existing dirs)."""
+        key = state.chain_id
+        if key in self._layer_trees:
+            return self._layer_trees[key]
+        tree = FileTree()
+        for layer in state.layers:
+            tree.add_tar(await self.cd.read_blob(layer["digest"]))
+        if len(self._layer_trees) > 8:
+            self._layer_trees.clear()
+        self._layer_trees[key] = tree
+        return tree
+
+    # -- RUN -------------------------------------------------------------------------
+
+    async def run_container(self, state: State, argv: list[str], env: list[str], emit: Callable[[str], None],
+                            network: str = "") -> tuple[str, int]:
+        """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code)."""
+        from dockyard.engine import spec as specs
+        from dockyard.engine.streams import _chunks, open_fifo
+
+        id = secrets.token_hex(32)
+        emit(f" ---> Running in {id[:12]}\n")
+        parent = await self.ensure_snapshot(state)
+        key = f"build-{id}"
+        cfg = state.cfg
+        config = {"Cmd": argv, "Entrypoint": [], "Env": env, "WorkingDir": cfg.get("WorkingDir") or "/",
+                  "User": cfg.get("User") or ""}
+        host = {"NetworkMode": "host" if network in ("", "default", "host") else "none"}
+        spec = specs.build(id, config, host, {}, getattr(self.engine, "cgroup_parent", "dockyard"))
+        await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
+        fifo_dir = self.engine.exec_root / "containers" / id
+        fifo_dir.mkdir(parents=True, exist_ok=True)
+        created = False
+        try:
+            await self.cd.containers.Create(pb.Container(
+                id=id, image=state.id, snapshotter="overlayfs", snapshot_key=key, spec=json.dumps(spec).encode(),
+                runtime="dockyard-runc"))
+            created = True
+            fds = [open_fifo(fifo_dir / "stdout"), open_fifo(fifo_dir / "stderr")]
+
+            async def pump(fd: int) -> None:
+                async for data in _chunks(fd):
+                    emit(data.decode("utf-8", errors="replace"))
+
+            pumps = asyncio.gather(*(pump(fd) for fd in fds))
+            try:
+                mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=key))
+                await self.cd.tasks.Create(pb.CreateTaskRequest(
+                    container_id=id, rootfs=list(mounts.mounts), stdout=str(fifo_dir / "stdout"),
+                    stderr=str(fifo_dir / "stderr"), terminal=False))
+                try:
+                    await self.cd.tasks.Start(pb.TaskRequest(container_id=id))
+                    status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id))
+                    code = int(status.exit_status)
+                finally:
+                    await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
+                await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
+            except BaseException:
+                pumps.cancel()
+                raise
+        except BaseException:
+            await self._drop(key)
+            raise
+        finally:
+            if created:
+                try:
+                    await self.cd.containers.Delete(pb.DeleteContainerRequest(id=id))
+                except errors.DockyardError:
+                    pass  # the container record is bookkeeping only; the snapshot is what matters
+            for p in (fifo_dir / "stdout", fifo_dir / "stderr"):
+                p.unlink(missing_ok=True)
+            try:
+                fifo_dir.rmdir()
+            except OSError:
+                pass
+        emit(f" ---> Removed intermediate container {id[:12]}\n")
+        return key, code
+
+    async def commit_snapshot(self, key: str) -> tuple[dict[str, Any], str]:
+        """The snapshot's change as a layer (Diff.CreateLayer), then the snapshot committed under its chain."""
+        resp = await self.cd.create_layer(key)
+        layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
+        return layer, resp.diff_id
+
+    async def _drop(self, key: str) -> None:
+        try:
+            await self.cd.snapshots.Remove(pb.SnapshotKey(key=key))
+        except errors.DockyardError:
+            pass
+
+
+class _Run:
+    """One build: the stage graph, global args, and progress numbering."""
+
+    def __init__(self, b: Builder, df: ins.Dockerfile, ctx: FileTree, opts: BuildOptions,
+                 emit: Callable[[str], None]) -> None:
+        self.b = b
+        self.df = df
+        self.ctx = ctx
+        self.opts = opts
+        self.emit = emit
+        self.lex = ShellLex(df.escape)
+        self.meta: dict[str, str] = {}
+        self.used_args: set[str] = set()
+        for a in df.meta_args:
+            for k, default in a.args:
+                v = opts.build_args.get(k, default)
+                if k in opts.build_args:
+                    self.used_args.add(k)
+                if v is not None:
+                    self.meta[k] = ins.expand(self.lex, v, self.meta, a.line, df_name(opts))
+                else:
+                    self.meta.setdefault(k, "")
+        self.results: dict[int, asyncio.Task[State]] = {}
+        target = df.stages[-1]
+        if opts.target:
+            t = df.stage(opts.target)
+            if t is None:
+                raise errors.InvalidArgument(f"failed to reach build target {opts.target} in Dockerfile")
+            target = t
+        self.target = target
+        self.needed = self._needed(target)
+        self.total = sum(1 + len(s.instructions) for s in df.stages if s.index in self.needed)
+        self.step = 0
+
+    def _deps(self, stage: ins.Stage) -> list[int]:
+        out = []
+        base = self._expand_meta(stage.base, stage.line)
+        dep = self.df.stage(base)
+        if dep is not None and dep.index < stage.index:
+            out.append(dep.index)
+        for i in stage.instructions:
+            if isinstance(i, ins.Copy) and i.flags.get("from"):
+                src = self.df.stage(self._expand_meta(i.flags["from"], i.line))
+                if src is not None and src.index < stage.index:
+                    out.append(src.index)
+        return out
+
+    def _needed(self, target: ins.Stage) -> set[int]:
+        seen: set[int] = set()
+        todo = [target.index]
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            todo += self._deps(self.df.stages[i])
+        return seen
+
+    def _expand_meta(self, word: str, line: int) -> str:
+        return ins.expand(self.lex, word, self.meta, line, df_name(self.opts))
+
+    async def execute(self) -> State:
+        for s in self.df.stages:
+            if s.index in self.needed:
+                self.results[s.index] = asyncio.ensure_future(self._stage(s))
+        try:
+            await asyncio.gather(*self.results.values())
+        except BaseException:
+            for t in self.results.values():
+                t.cancel()
+            raise
+        unused = sorted(k for k in self.opts.build_args if k not in self.used_args)
+        if unused:
+            self.emit(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
+        return self.results[self.target.index].result()
+
+    def _announce(self, text: str) -> None:
+        self.step += 1
+        self.emit(f"Step {self.step}/{self.total} : {text}\n")
+
+    async def _stage(self, stage: ins.Stage) -> State:
+        base = self._expand_meta(stage.base, stage.line)
+        dep = self.df.stage(base)
+        if dep is not None and dep.index < stage.index:
+            parent = await self.results[dep.index]
+            state = State(copy.deepcopy(parent.config), list(parent.layers), parent.id)
+        else:
+            state = await self._base_image(base)
+        self._announce(" ".join(["FROM", base] + (["AS", stage.name] if stage.name else [])))
+        self.emit(f" ---> {short(state.id) if state.id else 'scratch'}\n")
+        args: dict[str, str] = {}
+        onbuild = list(state.cfg.get("OnBuild") or [])
+        if onbuild:
+            state.cfg["OnBuild"] = None
+            self.emit(f"# Executing {len(onbuild)} build trigger{'s' if len(onbuild) > 1 else ''}\n")
+            for expr in onbuild:
+                node = parse(expr).ast.children[0]
+                state = await self._instruction(state, ins.to_instruction(node), args, stage, announce=False)
+        for inst in stage.instructions:
+            self._announce(inst.original.strip())
+            state = await self._instruction(state, inst, args, stage)
+        if not state.id:
+            state.id = await self.b.write_config(state)
+        return state
+
+    async def _base_image(self, ref: str) -> State:
+        if ref == "scratch":
+            cfg = {"architecture": _arch(), "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": []},
+                   "history": []}
+            return State(cfg, [], "")
+        try:
+            img = await self.b.engine.images.get(ref)
+        except errors.NotFound:
+            raise BuildFailed(f"pull access denied for {ref}: the image is not present locally and this daemon has "
+                              "no registry to pull it from") from None
+        if self.opts.pull:
+            self.emit(f"[Warning] --pull: no registry is reachable; using the local image {ref}\n")
+        config = copy.deepcopy(img.config)
+        layers = [dict(lay) for lay in img.manifest.get("layers", [])]
+        return State(config, layers, img.id)
+
+    # -- one instruction -----------------------------------------------------------
+
+    def _env(self, state: State, args: dict[str, str]) -> dict[str, str]:
+        env = dict(args)
+        for e in state.cfg.get("Env") or []:
+            k, _, v = e.partition("=")
+            env[k] = v
+        return env
+
+    def _x(self, word: str, env: dict[str, str], line: int) -> str:
+        return ins.expand(self.lex, word, env, line, df_name(self.opts))
+
+    async def _instruction(self, state: State, inst: ins.Instruction, args: dict[str, str], stage: ins.Stage,
+                           announce: bool = True) -> State:
+        env = self._env(state, args)
+        if isinstance(inst, ins.Arg):
+            for k, default in inst.args:
+                if k in self.opts.build_args:
+                    self.used_args.add(k)
+                    v = self.opts.build_args[k]
+                    args[k] = v if v is not None else self._x(default or "", env, inst.line)
+                elif default is not None:
+                    args[k] = self._x(default, env, inst.line)
+                elif k in self.meta:
+                    args[k] = self.meta[k]
+                else:
+                    args[k] = ""
+            return state  # Docker's classic builder records ARG in no image
+        if isinstance(inst, ins.Run):
+            return await self._run(state, inst, env, args)
+        if isinstance(inst, ins.Copy):
+            return await self._copy(state, inst, env)
+        return await self._meta(state, inst, env)
+
+    async def _cached(self, state: State, key_parts: list[str], make: Callable[[], Any]) -> State:
+        key = _digest(state.id or "scratch", *key_parts)
+        if not self.opts.no_cache:
+            hit = self.b.cache.get(key)
+            if hit is not None:
+                loaded = await self.b.load_state(*hit)
+                if loaded is not None:
+                    self.emit(" ---> Using cache\n")
+                    self.emit(f" ---> {short(loaded.id)}\n")
+                    return loaded
+        new: State = await make()
+        new.id = await self.b.write_config(new)
+        size = sum(int(lay.get("size", 0)) for lay in new.layers[len(state.layers):])
+        self.b.cache.put(key, new.id, new.layers, size)
+        self.emit(f" ---> {short(new.id)}\n")
+        return new
+
+    def _next(self, state: State, created_by: str, empty: bool) -> State:
+        config = copy.deepcopy(state.config)
+        config["created"] = _now()
+        hist = {"created": config["created"], "created_by": created_by}
+        if empty:
+            hist["empty_layer"] = True
+        config.setdefault("history", []).append(hist)
+        config.setdefault("config", {})
+        return State(config, list(state.layers))
+
+    async def _meta(self, state: State, inst: ins.Instruction, env: dict[str, str]) -> State:
+        line = inst.line
+        name = inst.name
+        x = lambda w: self._x(w, env, line)
+
+        def apply(cfg: dict[str, Any]) -> str:
+            if isinstance(inst, ins.KeyValues):
+                pairs = [(x(k), x(v)) for k, v in inst.pairs]
+                if name == "env":
+                    cur = [e for e in cfg.get("Env") or []]
+                    for k, v in pairs:
+                        cur = [e for e in cur if e.partition("=")[0] != k] + [f"{k}={v}"]
+                    cfg["Env"] = cur
+                else:
+                    cfg["Labels"] = {**(cfg.get("Labels") or {}), **dict(pairs)}
+                return f"{name.upper()} " + " ".join(f"{k}={v}" for k, v in pairs)
+            if isinstance(inst, ins.CmdLike):
+                argv = list(cfg.get("Shell") or DEFAULT_SHELL) + inst.cmd if inst.shell_form else list(inst.cmd)
+                if name == "cmd":
+                    cfg["Cmd"] = argv
+                elif name == "entrypoint":
+                    cfg["Entrypoint"] = argv
+                    if "Cmd" in cfg and not self._cmd_set:
+                        cfg["Cmd"] = None
+                else:
+                    cfg["Shell"] = list(inst.cmd)
+                return f"{name.upper()} {json.dumps(argv)}"
+            if isinstance(inst, ins.Words):
+                vals = [x(a) for a in inst.args]
+                if name == "workdir":
+                    wd = vals[0]
+                    if not wd.startswith("/"):
+                        wd = posixpath.join(cfg.get("WorkingDir") or "/", wd)
+                    cfg["WorkingDir"] = posixpath.normpath(wd)
+                elif name == "user":
+                    cfg["User"] = vals[0]
+                elif name == "stopsignal":
+                    cfg["StopSignal"] = vals[0]
+                elif name == "maintainer":
+                    self_maint = " ".join(inst.args)
+                    state_maint.append(self_maint)
+                elif name == "expose":
+                    ports = dict(cfg.get("ExposedPorts") or {})
+                    for v in " ".join(vals).split():
+                        ports[v if "/" in v else f"{v}/tcp"] = {}
+                    cfg["ExposedPorts"] = ports
+                elif name == "volume":
+                    vols = dict(cfg.get("Volumes") or {})
+                    for v in vals:
+                        if not v.strip():
+                            raise ParseError("VOLUME specified can not be an empty string", line, line,
+                                             df_name(self.opts))
+                        vols[v] = {}
+                    cfg["Volumes"] = vols
+                return f"{name.upper()} {' '.join(vals)}"
+            if isinstance(inst, ins.Healthcheck):
+                hc: dict[str, Any] = {"Test": inst.test}
+                for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
+                                  ("start-interval", "StartInterval")):
+                    if inst.flags.get(flag):
+                        hc[key] = ins.parse_duration(inst.flags[flag])
+                if inst.flags.get("retries"):
+                    hc["Retries"] = int(inst.flags["retries"])
+                cfg["Healthcheck"] = hc
+                return f"HEALTHCHECK {json.dumps(hc)}"
+            if isinstance(inst, ins.Onbuild):
+                cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [inst.expression]
+                return f"ONBUILD {inst.expression}"
+            raise ParseError(f"unsupported instruction {name.upper()}", line, line, df_name(self.opts))
+
+        self._cmd_set = False
+        state_maint: list[str] = []
+
+        async def make() -> State:
+            new = self._next(state, "", True)
+            text = apply(new.cfg)
+            if state_maint:
+                new.config["author"] = state_maint[0]
+            new.config["history"][-1]["created_by"] = f"/bin/sh -c #(nop)  {text}"
+            return new
+
+        return await self._cached(state, ["meta", inst.original.strip(), json.dumps(sorted(env.items()))], make)
+
+    async def _run(self, state: State, inst: ins.Run, env: dict[str, str], args: dict[str, str]) -> State:
+        for m in inst.flags.get("mount") or []:
+            raise BuildFailed(f"{df_name(self.opts)}:{inst.line}: RUN --mount={m} needs BuildKit; the classic "
+                              "builder does not support it")
+        shell = list(state.cfg.get("Shell") or DEFAULT_SHELL)
+        if inst.heredocs and inst.shell_form:
+            doc = inst.heredocs[0]
+            body = doc.content  # the shell itself expands it, as BuildKit does for RUN heredocs
+            argv = shell + [inst.cmd[0].split("<<", 1)[0] + "<<'" + doc.name + "'\n" + body + doc.name] \
+                if inst.cmd[0].split("<<", 1)[0].strip() else shell + [body]
+        else:
+            argv = shell + inst.cmd if inst.shell_form else list(inst.cmd)
+        image_env = list(state.cfg.get("Env") or [])
+        declared = {k for k in args if not any(e.startswith(k + "=") for e in image_env)}
+        arg_env = [f"{k}={args[k]}" for k in sorted(declared)]
+        run_env = arg_env + image_env
+        created_by = ("|" + str(len(arg_env)) + " " + " ".join(arg_env) + " " if arg_env else "") + \
+            " ".join(argv)
+
+        async def make() -> State:
+            key, code = await self.b.run_container(state, argv, run_env, self.emit,
+                                                   network=inst.flags.get("network") or "")
+            try:
+                if code != 0:
+                    raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
+                layer, diff_id = await self.b.commit_snapshot(key)
+            except BaseException:
+                await self.b._drop(key)
+                raise
+            new = self._next(state, created_by, False)
+            new.layers.append(layer)
+            new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
+            chain = new.chain_id
+            try:
+                await self.b.cd.snapshots.Commit(pb.CommitSnapshotRequest(name=chain, key=key))
+            except errors.AlreadyExists:
+                await self.b._drop(key)
+            except errors.DockyardError:
+                await self.b._drop(key)
+            return new
+
+        return await self._cached(state, ["run", json.dumps(argv), json.dumps(run_env)], make)
+
+    async def _copy(self, state: State, inst: ins.Copy, env: dict[str, str]) -> State:
+        line = inst.line
+        x = lambda w: self._x(w, env, line)
+        name = inst.name.upper()
+        src_tree = self.ctx
+        from_ref = inst.flags.get("from")
+        if from_ref:
+            ref = x(from_ref)
+            st = self.df.stage(ref)
+            if st is not None:
+                src_tree = await self.b.tree_of(await self.results[st.index])
+            else:
+                src_tree = await self.b.tree_of(await self._base_image(ref))
+        sources = [x(s) for s in inst.sources]
+        for s in sources:
+            if "://" in s:
+                if inst.name == "add":
+                    raise BuildFailed(f"{df_name(self.opts)}:{line}: ADD {s}: remote URLs need network access, "
+                                      "which this builder does not have")
+                raise BuildFailed(f"{df_name(self.opts)}:{line}: COPY does not take URLs: {s}")
+        dest = x(inst.dest)
+        wd = state.cfg.get("WorkingDir") or "/"
+        dest_dir_hint = dest.endswith("/") or dest in (".", "")
+        dest_abs = posixpath.normpath(posixpath.join(wd, dest)).lstrip("/")
+        chown = x(inst.flags["chown"]) if inst.flags.get("chown") else ""
+        uid = gid = None
+        if chown:
+            try:
+                from dockyard.engine.spec import user_ids
+
+                uid, gid = user_ids(chown)
+            except errors.InvalidArgument:
+                raise BuildFailed(f"{df_name(self.opts)}:{line}: --chown={chown}: only numeric ids are supported") \
+                    from None
+        chmod = int(inst.flags["chmod"], 8) if inst.flags.get("chmod") else None
+        excludes = [x(e) for e in inst.flags.get("exclude") or []]
+        parents = bool(inst.flags.get("parents"))
+        matches: list[str] = []
+        for s in sources:
+            found = src_tree.glob(s)
+            if not found:
+                raise BuildFailed(f"{name} failed: file not found in build context or excluded by .dockerignore: "
+                                  f"stat {s}: file does not exist")
+            matches += found
+        heredoc_files = [(h.name, h.content) for h in inst.heredocs]
+        multi = len(matches) + len(heredoc_files) > 1 or any(c in "".join(sources) for c in "*?[")
+        parent_tree = await self.b.tree_of(state) if state.layers and not dest_dir_hint else None
+        dest_is_dir = dest_dir_hint or multi or (parent_tree is not None and parent_tree.is_dir(dest_abs))
+
+        from dockyard.builder.dockerignore import Matcher
+
+        exclude = Matcher.from_text("\n".join(excludes)) if excludes else None
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            def add(info: tarfile.TarInfo, data: bytes, path: str) -> None:
+                ti = copy.copy(info)
+                ti.name = path
+                ti.pax_headers = {}
+                if from_ref is None:
+                    ti.uid, ti.gid = 0, 0
+                if uid is not None:
+                    ti.uid, ti.gid = uid, gid if gid is not None else uid
+                ti.uname = ti.gname = ""
+                if chmod is not None and not ti.issym():
+                    ti.mode = chmod
+                tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
+
+            for h_name, content in heredoc_files:
+                target = posixpath.join(dest_abs, h_name) if dest_is_dir else dest_abs
+                ti = tarfile.TarInfo(target)
+                ti.size = len(content.encode())
+                ti.mode = 0o644
+                ti.mtime = 0
+                add(ti, content.encode(), target)
+            for m in matches:
+                rel_root = src_tree.resolve(src_tree.norm(m))
+                entries = src_tree.walk(m)
+                root_entry = src_tree.entries.get(rel_root)
+                is_dir = root_entry is None or root_entry.info.isdir()
+                for e in entries:
+                    rel = e.info.name
+                    if exclude is not None and exclude.excluded(rel):
+                        continue
+                    if is_dir:
+                        sub = rel[len(rel_root):].lstrip("/") if rel_root else rel
+                        if not sub:
+                            continue  # the directory itself: its contents go to dest
+                        base = posixpath.join(dest_abs, posixpath.dirname(m)) if parents else dest_abs
+                        path = posixpath.join(base, posixpath.basename(m.rstrip("/")), sub) \
+                            if parents and m else posixpath.join(base, sub)
+                    else:
+                        if inst.name == "add" and from_ref is None and e.info.isreg() and is_archive(e.data):
+                            self._untar_into(tf, e.data, dest_abs, add)
+                            continue
+                        if parents:
+                            path = posixpath.join(dest_abs, rel)
+                        elif dest_is_dir:
+                            path = posixpath.join(dest_abs, posixpath.basename(rel))
+                        else:
+                            path = dest_abs
+                    add(e.info, e.data, path)
+        layer_tar = out.getvalue()
+        content_digest = hashlib.sha256(layer_tar).hexdigest()
+        created_by = f"/bin/sh -c #(nop) {name} {'dir' if multi else 'file'}:{content_digest} in {dest} "
+
+        async def make() -> State:
+            resp = await self.b.cd.import_layer([layer_tar[i:i + (1 << 20)] for i in range(0, len(layer_tar), 1 << 20)]
+                                                or [b""])
+            new = self._next(state, created_by, False)
+            new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
+                               "size": resp.layer.size})
+            new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(resp.diff_id)
+            return new
+
+        return await self._cached(state, ["copy", inst.original.strip(), dest, content_digest], make)
+
+    @staticmethod
+    def _untar_into(tf: tarfile.TarFile, data: bytes, dest: str, add: Callable[..., None]) -> None:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as inner:
+            for m in inner:
+                name = FileTree.norm(m.name)
+                if not name:
+                    continue
+                payload = inner.extractfile(m).read() if m.isreg() else b""  # type: ignore[union-attr]
+                if m.islnk():
+                    m = copy.copy(m)
+                    m.linkname = posixpath.join(dest, FileTree.norm(m.linkname))
+                ti = copy.copy(m)
+                tf.addfile(_renamed(ti, posixpath.join(dest, name)), io.BytesIO(payload) if m.isreg() else None)
+
+
+def _renamed(ti: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
+    ti.name = name
+    ti.pax_headers = {}
+    return ti
+
+
+def short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def df_name(opts: BuildOptions) -> str:
+    return opts.dockerfile or "Dockerfile"
+
+
+def open_cache(data_root: Path) -> BuildCache:
+    return BuildCache(data_root / "builder" / "cache.db")
+
+
+__all__ = ["BuildFailed", "BuildOptions", "Builder", "State", "open_cache", "os", "time"]

@@ -1,0 +1,147 @@
+"""``dockyard build`` and ``dockyard builder prune``: the context tar (``.dockerignore`` applied here,
+before anything is sent) to ``POST /build``, progress printed plainly, or as a live one-line-per-step
+display on a terminal, with cache hits marked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from dockyard import errors
+from dockyard.client.http import Client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.cli.main import Command
+
+
+def _kv(items: list[str] | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items or []:
+        k, eq, v = item.partition("=")
+        out[k] = v if eq else os.environ.get(k)
+    return out
+
+
+class _Display:
+    """Plain: the daemon's text as it comes. TTY: steps on one line each, ``CACHED`` when reused."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.step = ""
+        self.cached = 0
+
+    def feed(self, text: str) -> None:
+        if not self.tty:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        for line in text.splitlines(keepends=True):
+            if line.startswith("Step "):
+                self.step = line.strip()
+                sys.stdout.write(f"\r\x1b[K=> {self.step}")
+            elif line.strip() == "---> Using cache":
+                self.cached += 1
+                sys.stdout.write(f"\r\x1b[K=> CACHED {self.step}\n")
+                self.step = ""
+            elif line.startswith(" ---> ") and self.step:
+                if "Running in" in line or "Removed intermediate" in line:
+                    continue
+                sys.stdout.write(f"\r\x1b[K=> DONE {self.step}\n")
+                self.step = ""
+            elif line.startswith("Successfully"):
+                sys.stdout.write(line)
+            elif self.step:
+                sys.stdout.write(f"\r\x1b[K   {line.rstrip()}\n=> {self.step}")
+        sys.stdout.flush()
+
+
+def cmd_build(c: Client, a: argparse.Namespace) -> int:
+    from dockyard.builder.dockerignore import context_tar
+
+    root = Path(a.path)
+    if not root.is_dir():
+        raise errors.InvalidArgument(f"unable to prepare context: path {a.path!r} not found")
+    dockerfile = a.file or "Dockerfile"
+    extra: bytes = b""
+    df_path = Path(dockerfile)
+    if a.file and df_path.is_absolute() or (a.file and not (root / dockerfile).exists() and df_path.exists()):
+        extra = df_path.read_bytes()
+        dockerfile = ".dockerfile." + os.urandom(6).hex()
+    elif a.file:
+        dockerfile = os.path.relpath(root / dockerfile, root)
+    body = context_tar(root, dockerfile)
+    if extra:
+        body = _append(body, dockerfile, extra)
+    params: dict[str, Any] = {
+        "t": a.tag or None, "dockerfile": dockerfile, "buildargs": json.dumps(_kv(a.build_arg)) if a.build_arg else None,
+        "nocache": a.no_cache or None, "pull": a.pull or None, "target": a.target or None,
+        "labels": json.dumps({k: v or "" for k, v in _kv(a.label).items()}) if a.label else None,
+        "cachefrom": json.dumps(a.cache_from) if a.cache_from else None, "platform": a.platform or None,
+        "q": a.quiet or None, "rm": True}
+    tty = sys.stdout.isatty() and a.progress in ("auto", "tty")
+    display = _Display(tty)
+    image_id = ""
+    for msg in c.json_stream("POST", "/build", params, body, {"Content-Type": "application/x-tar"}):
+        if "error" in msg or "errorDetail" in msg:
+            sys.stdout.flush()
+            print(f"\nERROR: {msg.get('error') or msg['errorDetail'].get('message')}", file=sys.stderr)
+            return 1
+        if "stream" in msg and not a.quiet:
+            display.feed(msg["stream"])
+        if "aux" in msg:
+            image_id = msg["aux"].get("ID", "")
+    if a.quiet:
+        print(image_id)
+    if a.iidfile and image_id:
+        Path(a.iidfile).write_text(image_id)
+    return 0
+
+
+def _append(tar_bytes: bytes, name: str, data: bytes) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO(tar_bytes)
+    buf.seek(0, io.SEEK_END)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r") as src, \
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src:
+            dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        dst.addfile(ti, io.BytesIO(data))
+    return out.getvalue()
+
+
+def cmd_builder_prune(c: Client, a: argparse.Namespace) -> int:
+    r = c.json("POST", "/build/prune", {"all": a.all or None})
+    print(f"Total reclaimed space: {r.get('SpaceReclaimed', 0)}B")
+    return 0
+
+
+def register(cmd: Command) -> None:
+    p = cmd("build", cmd_build, "Build an image from a Dockerfile")
+    p.add_argument("path")
+    p.add_argument("-t", "--tag", action="append")
+    p.add_argument("-f", "--file")
+    p.add_argument("--build-arg", action="append")
+    p.add_argument("--label", action="append")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--pull", action="store_true")
+    p.add_argument("--target")
+    p.add_argument("--iidfile")
+    p.add_argument("--cache-from", action="append")
+    p.add_argument("--platform")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--progress", default="auto", choices=("auto", "plain", "tty"))
+    p2 = cmd("builder", cmd_builder_prune, "Prune the build cache (builder prune)")
+    p2.add_argument("action", nargs="?", default="prune", choices=("prune",))
+    p2.add_argument("-a", "--all", action="store_true")
+    p2.add_argument("-f", "--force", action="store_true")

@@ -1,0 +1,128 @@
+"""Network commands: network create/ls/inspect/rm/connect/disconnect/prune."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dockyard.cli.format import table
+from dockyard.client.http import Client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.cli.main import Command
+
+
+def cmd_create(c: Client, a: argparse.Namespace) -> int:
+    ipam: dict[str, Any] = {k: v for k, v in (("Subnet", a.subnet), ("Gateway", a.gateway), ("IPRange", a.ip_range))
+                            if v}
+    body = {"Name": a.name, "Driver": a.driver, "Internal": a.internal, "Attachable": a.attachable,
+            "Labels": dict((x.split("=", 1) + [""])[:2] for x in a.label),
+            "Options": dict((x.split("=", 1) + [""])[:2] for x in a.opt),
+            "IPAM": {"Driver": "default", "Config": [ipam] if ipam else []}}
+    print(c.json("POST", "/networks/create", None, body)["Id"])
+    return 0
+
+
+def cmd_ls(c: Client, a: argparse.Namespace) -> int:
+    nets = sorted(c.json("GET", "/networks"), key=lambda n: n["Name"])
+    if a.quiet:
+        for n in nets:
+            print(n["Id"][:12])
+    elif a.format:
+        from dockyard.cli.template import render
+
+        for n in nets:
+            print(render(a.format, {**n, "ID": n["Id"][:12]}))
+    else:
+        print(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [[n["Id"][:12], n["Name"], n["Driver"], n["Scope"]]
+                                                                 for n in nets]))
+    return 0
+
+
+def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
+    out = [c.json("GET", f"/networks/{n}") for n in a.networks]
+    if a.format:
+        from dockyard.cli.template import render
+
+        for n in out:
+            print(render(a.format, n))
+    else:
+        print(json.dumps(out, indent=4))
+    return 0
+
+
+def cmd_rm(c: Client, a: argparse.Namespace) -> int:
+    rc = 0
+    for n in a.networks:
+        try:
+            c.request("DELETE", f"/networks/{n}").read()
+            print(n)
+        except Exception as err:  # report each failure and go on, as docker does
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def cmd_connect(c: Client, a: argparse.Namespace) -> int:
+    cfg: dict[str, Any] = {"Aliases": a.alias or None}
+    if a.ip:
+        cfg["IPAMConfig"] = {"IPv4Address": a.ip}
+    c.request("POST", f"/networks/{a.network}/connect", None, {"Container": a.container, "EndpointConfig": cfg}).read()
+    return 0
+
+
+def cmd_disconnect(c: Client, a: argparse.Namespace) -> int:
+    c.request("POST", f"/networks/{a.network}/disconnect", None, {"Container": a.container, "Force": a.force}).read()
+    return 0
+
+
+def cmd_prune(c: Client, a: argparse.Namespace) -> int:
+    gone = c.json("POST", "/networks/prune")["NetworksDeleted"] or []
+    if gone:
+        print("Deleted Networks:\n" + "\n".join(gone))
+    return 0
+
+
+def register(cmd: Command) -> None:
+    p = cmd("network", lambda c, a: (a.net_parser.print_help(), 0)[1], "Manage networks")
+    p.set_defaults(net_parser=p)
+    sub = p.add_subparsers(dest="net_cmd", metavar="COMMAND")
+    s = sub.add_parser("create")
+    s.set_defaults(fn=cmd_create)
+    s.add_argument("-d", "--driver", default="bridge")
+    s.add_argument("--subnet", default="")
+    s.add_argument("--gateway", default="")
+    s.add_argument("--ip-range", default="")
+    s.add_argument("--internal", action="store_true")
+    s.add_argument("--attachable", action="store_true")
+    s.add_argument("--label", action="append", default=[])
+    s.add_argument("-o", "--opt", action="append", default=[])
+    s.add_argument("name")
+    s = sub.add_parser("ls", aliases=["list"])
+    s.set_defaults(fn=cmd_ls)
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--format", default="")
+    s = sub.add_parser("inspect")
+    s.set_defaults(fn=cmd_inspect)
+    s.add_argument("-f", "--format", default="")
+    s.add_argument("networks", nargs="+")
+    s = sub.add_parser("rm", aliases=["remove"])
+    s.set_defaults(fn=cmd_rm)
+    s.add_argument("networks", nargs="+")
+    for name, fn in (("connect", cmd_connect), ("disconnect", cmd_disconnect)):
+        s = sub.add_parser(name)
+        s.set_defaults(fn=fn)
+        if name == "connect":
+            s.add_argument("--alias", action="append", default=[])
+            s.add_argument("--ip", default="")
+        else:
+            s.add_argument("-f", "--force", action="store_true")
+        s.add_argument("network")
+        s.add_argument("container")
+    s = sub.add_parser("prune")
+    s.set_defaults(fn=cmd_prune)
+    s.add_argument("-f", "--force", action="store_true")

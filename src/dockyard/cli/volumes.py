@@ -1,0 +1,98 @@
+"""Volume commands: volume create/ls/inspect/rm/prune."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dockyard.cli.format import table
+from dockyard.client.http import Client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.cli.main import Command
+
+
+def cmd_create(c: Client, a: argparse.Namespace) -> int:
+    body = {"Name": a.name or "", "Driver": a.driver,
+            "Labels": dict((x.split("=", 1) + [""])[:2] for x in a.label),
+            "DriverOpts": dict((x.split("=", 1) + [""])[:2] for x in a.opt)}
+    print(c.json("POST", "/volumes/create", None, body)["Name"])
+    return 0
+
+
+def cmd_ls(c: Client, a: argparse.Namespace) -> int:
+    vols = sorted(c.json("GET", "/volumes")["Volumes"] or [], key=lambda v: v["Name"])
+    if a.quiet:
+        for v in vols:
+            print(v["Name"])
+    elif a.format:
+        from dockyard.cli.template import render
+
+        for v in vols:
+            print(render(a.format, v))
+    else:
+        print(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
+    return 0
+
+
+def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
+    out = [c.json("GET", f"/volumes/{v}") for v in a.volumes]
+    if a.format:
+        from dockyard.cli.template import render
+
+        for v in out:
+            print(render(a.format, v))
+    else:
+        print(json.dumps(out, indent=4))
+    return 0
+
+
+def cmd_rm(c: Client, a: argparse.Namespace) -> int:
+    rc = 0
+    for v in a.volumes:
+        try:
+            c.request("DELETE", f"/volumes/{v}", {"force": 1} if a.force else None).read()
+            print(v)
+        except Exception as err:  # report each failure and go on, as docker does
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def cmd_prune(c: Client, a: argparse.Namespace) -> int:
+    filters = {"all": ["true"]} if a.all else {}
+    r = c.json("POST", "/volumes/prune", {"filters": json.dumps(filters)} if filters else None)
+    if r.get("VolumesDeleted"):
+        print("Deleted Volumes:\n" + "\n".join(r["VolumesDeleted"]))
+    print(f"\nTotal reclaimed space: {r.get('SpaceReclaimed', 0)}B")
+    return 0
+
+
+def register(cmd: Command) -> None:
+    p = cmd("volume", lambda c, a: (a.vol_parser.print_help(), 0)[1], "Manage volumes")
+    p.set_defaults(vol_parser=p)
+    sub = p.add_subparsers(dest="vol_cmd", metavar="COMMAND")
+    s = sub.add_parser("create")
+    s.set_defaults(fn=cmd_create)
+    s.add_argument("-d", "--driver", default="local")
+    s.add_argument("--label", action="append", default=[])
+    s.add_argument("-o", "--opt", action="append", default=[])
+    s.add_argument("name", nargs="?")
+    s = sub.add_parser("ls", aliases=["list"])
+    s.set_defaults(fn=cmd_ls)
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--format", default="")
+    s = sub.add_parser("inspect")
+    s.set_defaults(fn=cmd_inspect)
+    s.add_argument("-f", "--format", default="")
+    s.add_argument("volumes", nargs="+")
+    s = sub.add_parser("rm", aliases=["remove"])
+    s.set_defaults(fn=cmd_rm)
+    s.add_argument("-f", "--force", action="store_true")
+    s.add_argument("volumes", nargs="+")
+    s = sub.add_parser("prune")
+    s.set_defaults(fn=cmd_prune)
+    s.add_argument("-a", "--all", action="store_true")
+    s.add_argument("-f", "--force", action="store_true")

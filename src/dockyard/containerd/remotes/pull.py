@@ -1,0 +1,216 @@
+"""Pull: resolve a reference, fetch its blobs into the content store, unpack as they land.
+
+Order of work, chosen for speed and crash safety:
+
+* The manifest (and the index it came from) and the config are fetched first:
+  they are small and say what else is needed.
+* Layers download concurrently (3 at a time, as dockerd), each into an ingest
+  named by its digest, so a pull cut by a crash or a dropped connection resumes
+  with an HTTP Range request where the bytes on disk end.
+* Unpacking is pipelined: layer N is extracted (in a thread) as soon as it and
+  layer N-1 are done, while later layers still download.
+* Every blob is held by a lease until the image record names it, so a garbage
+  collection that runs during the pull does not take it away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from dockyard import errors
+from dockyard.containerd.content.store import ContentStore, commit_idempotent
+from dockyard.containerd.images.manifest import Platform, select_manifest
+from dockyard.containerd.remotes.progress import Emit, Event, Throttle, short
+from dockyard.containerd.remotes.registry import Repository
+from dockyard.oci import image as oci
+from dockyard.types import Descriptor
+
+LABEL_SOURCE = "containerd.io/distribution.source."
+CONCURRENCY = 3
+RETRIES = 3
+_CHUNK = 1 << 20
+
+
+@dataclass
+class Lease:
+    """What an operation in progress holds against garbage collection."""
+
+    digests: set[str] = field(default_factory=set)
+    snapshots: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    target: Descriptor  # the platform manifest the image record names
+    config: Descriptor
+    layers: list[Descriptor]
+    diff_ids: list[str]
+
+
+def source_label(host: str) -> str:
+    return LABEL_SOURCE + host
+
+
+def _mark_source(store: ContentStore, digest: str, host: str, path: str) -> None:
+    """Remember where a blob came from, for cross-repository mounts at push time."""
+    key = source_label(host)
+    try:
+        old = store.info(digest).labels.get(key, "")
+        paths = sorted(set(filter(None, old.split(","))) | {path})
+        store.update(digest, {key: ",".join(paths)}, [f"labels.{key}"])
+    except errors.DockyardError:
+        pass  # labels help later pushes; the pull stands without them
+
+
+async def _write_small(store: ContentStore, desc: Descriptor, data: bytes) -> None:
+    def run() -> None:
+        if store.exists(desc.digest):
+            return
+        w = store.writer(f"pull-{desc.digest}", len(data), desc.digest)
+        try:
+            if w.offset:
+                w.truncate(0)
+            w.write(data)
+            commit_idempotent(w, len(data), desc.digest)
+        finally:
+            w.close()
+
+    await asyncio.to_thread(run)
+
+
+async def fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, emit: Emit,
+                     throttle: Throttle) -> None:
+    """Download ``desc`` into the store, resuming a partial ingest with a Range request."""
+    ref = f"pull-{desc.digest}"
+    lid = short(desc.digest)
+    for attempt in range(RETRIES + 1):
+        if await asyncio.to_thread(store.exists, desc.digest):
+            return
+        try:
+            writer = await asyncio.to_thread(store.writer, ref, desc.size, desc.digest)
+        except errors.Unavailable:  # another pull is writing this blob: wait for it
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            offset = writer.offset
+            if offset > desc.size:
+                await asyncio.to_thread(writer.truncate, 0)
+                offset = 0
+            if offset < desc.size or desc.size == 0:
+                resp = await repo.open_blob(desc.digest, offset)
+                try:
+                    if resp.status == 416 or (offset and resp.status == 200):
+                        await asyncio.to_thread(writer.truncate, 0)  # no ranges here: start over
+                        offset = 0
+                        if resp.status == 416:
+                            resp.release()
+                            resp = await repo.open_blob(desc.digest, 0)
+                    current = offset
+                    buf = bytearray()  # ~1 MiB per thread hop: the socket hands out 64 KiB at a time
+                    async for chunk in resp.content.iter_any():
+                        buf += chunk
+                        if len(buf) >= _CHUNK:
+                            await asyncio.to_thread(writer.write, bytes(buf))
+                            current += len(buf)
+                            buf.clear()
+                            if throttle.due(lid):
+                                emit(Event(lid, "Downloading", current, desc.size))
+                    if buf:
+                        await asyncio.to_thread(writer.write, bytes(buf))
+                finally:
+                    resp.release()
+            emit(Event(lid, "Downloading", desc.size, desc.size))
+            emit(Event(lid, "Verifying Checksum"))
+            await asyncio.to_thread(commit_idempotent, writer, desc.size, desc.digest)
+            return
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, asyncio.TimeoutError,
+                ConnectionError) as err:
+            if attempt == RETRIES:
+                raise errors.Unavailable(f"blob {desc.digest}: download failed: {err}") from err
+            emit(Event(lid, "Retrying", writer.offset, desc.size))
+        except errors.FailedPrecondition:
+            await asyncio.to_thread(writer.abort)  # wrong bytes: never resume from them
+            raise
+        finally:
+            await asyncio.to_thread(writer.close)
+    raise errors.Unavailable(f"blob {desc.digest}: could not be fetched")
+
+
+UnpackLayer = Callable[[Descriptor, str, str, str, bool], bool]  # (layer, diff_id, chain, parent, check_only) -> present
+
+
+async def pull(store: ContentStore, repo: Repository, platform: Platform | None, emit: Emit, lease: Lease,
+               unpack_layer: UnpackLayer | None) -> PullResult:
+    """Fetch the image ``repo.ref`` names; unpack with ``unpack_layer`` if given."""
+    ref = repo.ref
+    desc, body = await repo.get_manifest(ref.digest or ref.tag)
+    lease.digests.add(desc.digest)
+    emit(Event("", "Resolved", target=desc, detail=desc.digest))
+    await _write_small(store, desc, body)
+    doc: dict[str, Any] = json.loads(body)
+    if desc.media_type in oci.INDEX_TYPES:
+        chosen = select_manifest(doc, platform)
+        mdesc, body = await repo.get_manifest(chosen.digest, chosen.media_type)
+        lease.digests.add(mdesc.digest)
+        await _write_small(store, mdesc, body)
+        desc, doc = mdesc, json.loads(body)
+    if desc.media_type not in oci.MANIFEST_TYPES:
+        raise errors.InvalidArgument(f"{ref}: unsupported manifest media type {desc.media_type!r}")
+    config = Descriptor.from_oci(doc["config"])
+    layers = [Descriptor.from_oci(d) for d in doc.get("layers") or []]
+    for layer in layers:
+        if layer.media_type and layer.media_type not in oci.LAYER_TYPES:
+            raise errors.InvalidArgument(f"layer {layer.digest}: unsupported media type {layer.media_type!r}")
+    lease.digests.update([config.digest, *(x.digest for x in layers)])
+    throttle = Throttle()
+    await fetch_blob(store, repo, config, lambda e: None, throttle)
+    cfg = json.loads(await asyncio.to_thread(store.read_all, config.digest))
+    diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
+    if len(diff_ids) != len(layers):
+        raise errors.InvalidArgument(f"{ref}: {len(layers)} layers but {len(diff_ids)} diff_ids in the config")
+    chains = oci.chain_ids(diff_ids)
+    lease.snapshots.update(chains)
+    host, path = repo.endpoint.host, ref.path
+
+    # Layers whose snapshot already exists need neither download nor extraction.
+    present = [unpack_layer is not None and await asyncio.to_thread(unpack_layer, layer, d, c, "", True)
+               for layer, d, c in zip(layers, diff_ids, chains)]
+    for layer, here in zip(layers, present):
+        emit(Event(short(layer.digest), "Already exists" if here else "Pulling fs layer"))
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def download(layer: Descriptor, here: bool) -> None:
+        if here:
+            return
+        async with sem:
+            if await asyncio.to_thread(store.exists, layer.digest):
+                emit(Event(short(layer.digest), "Download complete"))
+                return
+            await fetch_blob(store, repo, layer, emit, throttle)
+            emit(Event(short(layer.digest), "Download complete"))
+
+    jobs = [asyncio.ensure_future(download(layer, here)) for layer, here in zip(layers, present)]
+    try:
+        parent = ""
+        for layer, diff_id, chain, here, job in zip(layers, diff_ids, chains, present, jobs):
+            await job
+            if unpack_layer is not None and not here:
+                lid = short(layer.digest)
+                emit(Event(lid, "Extracting", 0, layer.size))
+                await asyncio.to_thread(unpack_layer, layer, diff_id, chain, parent, False)
+                emit(Event(lid, "Extracting", layer.size, layer.size))
+                emit(Event(lid, "Pull complete"))
+            parent = chain
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+    for d in [desc.digest, config.digest, *(x.digest for x in layers)]:
+        await asyncio.to_thread(_mark_source, store, d, host, path)
+    return PullResult(desc, config, layers, diff_ids)

@@ -1,0 +1,240 @@
+"""The transfer service of dockyard-containerd: pull, push, login, export, import.
+
+The work is in ``remotes/`` and ``archive/``; this module runs it, turns its
+events into a stream of Progress messages, and holds a lease for the blobs
+and snapshots an operation makes until the image record names them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import queue
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import grpc
+
+from dockyard import errors
+from dockyard.api import pb, rpc
+from dockyard.containerd.archive.exporter import export_images
+from dockyard.containerd.archive.importer import import_archive
+from dockyard.containerd.images.manifest import Platform, read_manifest
+from dockyard.containerd.images.unpack import _exists, _unpack_layer, unpack
+from dockyard.containerd.metadata.db import ImageRecord
+from dockyard.containerd.remotes import hosts
+from dockyard.containerd.remotes.auth import Authorizer, Credentials
+from dockyard.containerd.remotes.progress import Event
+from dockyard.containerd.remotes.pull import Lease, pull
+from dockyard.containerd.remotes.push import push
+from dockyard.containerd.remotes.registry import Repository, timeout
+from dockyard.containerd.services.base import Services, _desc_pb, _QueueReader, namespace_of, status_of, translated
+from dockyard.oci import reference
+from dockyard.types import Descriptor
+
+
+def parse_platform(text: str) -> Platform | None:
+    if not text:
+        return None
+    parts = text.split("/")
+    if len(parts) < 2 or len(parts) > 3 or not all(parts):
+        raise errors.InvalidArgument(f'"{text}": invalid platform, want os/arch[/variant]')
+    return Platform(*parts)
+
+
+def _creds(opts: pb.RegistryOptions) -> Credentials:
+    a = opts.auth
+    return Credentials(a.username, a.password, a.identity_token, a.registry_token)
+
+
+def _progress_pb(e: Event) -> pb.Progress:
+    return pb.Progress(id=e.id, status=e.status, current=e.current, total=e.total, detail=e.detail,
+                       target=_desc_pb(e.target) if e.target else None)
+
+
+async def _stream(job: Any, q: asyncio.Queue[Event | None], context: Any) -> AsyncIterator[pb.Progress]:
+    """Yield events until ``job`` ends; its error aborts the call with the matching status."""
+    task = asyncio.ensure_future(job)
+    task.add_done_callback(lambda _: q.put_nowait(None))
+    try:
+        while (e := await q.get()) is not None:
+            yield _progress_pb(e)
+        while not q.empty():
+            e = q.get_nowait()
+            if e is not None:
+                yield _progress_pb(e)
+        try:
+            task.result()
+        except errors.DockyardError as err:
+            await context.abort(status_of(err), str(err))
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class TransferServicer(rpc.TransferServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    def _lease(self) -> tuple[str, Lease]:
+        lid, lease = uuid.uuid4().hex, Lease()
+        self.s.leases[lid] = lease
+        return lid, lease
+
+    async def Pull(self, request: pb.PullRequest, context: Any) -> AsyncIterator[pb.Progress]:
+        ns = namespace_of(context)
+        q: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def job() -> None:
+            ref = reference.parse(request.reference)
+            platform = parse_platform(request.platform)
+            snaps = self.s.snapshots(ns)
+
+            def unpack_layer(layer: Descriptor, diff_id: str, chain: str, parent: str, check: bool) -> bool:
+                if check:
+                    return _exists(snaps, chain)
+                with self.s.unpack_lock:
+                    if not _exists(snaps, chain):
+                        _unpack_layer(self.s.content, snaps, layer, diff_id, chain, parent, self.s.work_dir)
+                return True
+
+            lid, lease = self._lease()
+            try:
+                async with aiohttp.ClientSession(timeout=timeout()) as session:
+                    eps = hosts.endpoints(ref.domain, list(request.options.insecure), list(request.options.mirrors))
+                    for i, ep in enumerate(eps):
+                        repo = Repository(session, ep, ref, Authorizer(_creds(request.options)))
+                        try:
+                            result = await pull(self.s.content, repo, platform, q.put_nowait, lease,
+                                                unpack_layer if request.unpack else None)
+                            break
+                        except (errors.Unavailable, errors.NotFound, errors.PermissionDenied):
+                            if not ep.mirror or i == len(eps) - 1:
+                                raise
+                name = str(ref)
+                rec = ImageRecord(name, result.target, dict(request.labels))
+                await asyncio.to_thread(self.s.meta.put_image, ns, rec)
+                q.put_nowait(Event("", "Done", detail=result.config.digest, target=result.target))
+            finally:
+                self.s.leases.pop(lid, None)
+
+        async for msg in _stream(job(), q, context):
+            yield msg
+
+    async def Push(self, request: pb.PushRequest, context: Any) -> AsyncIterator[pb.Progress]:
+        ns = namespace_of(context)
+        q: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        async def job() -> None:
+            rec = await asyncio.to_thread(self.s.meta.get_image, ns, request.name)
+            ref = reference.parse(request.reference or request.name)
+            async with aiohttp.ClientSession(timeout=timeout()) as session:
+                ep = hosts.endpoints(ref.domain, list(request.options.insecure))[-1]
+                repo = Repository(session, ep, ref, Authorizer(_creds(request.options)), push=True)
+                await push(self.s.content, repo, rec.target, ref.tag, q.put_nowait)
+
+        async for msg in _stream(job(), q, context):
+            yield msg
+
+    @translated
+    async def Login(self, request: pb.LoginRequest, context: Any) -> pb.LoginResponse:
+        server = request.server or reference.DEFAULT_DOMAIN
+        server = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+        if server in ("index.docker.io", "registry-1.docker.io"):
+            server = reference.DEFAULT_DOMAIN
+        async with aiohttp.ClientSession(timeout=timeout()) as session:
+            ep = hosts.endpoints(server, list(request.options.insecure))[-1]
+            repo = Repository(session, ep, reference.Reference(server, "library/login"),
+                              Authorizer(_creds(request.options)))
+            resp = await repo.request("GET", f"{ep.base}/v2/", scope="", what=f"login to {server}")
+            resp.release()
+        return pb.LoginResponse(status="Login Succeeded")
+
+    async def Export(self, request: pb.ExportRequest, context: Any) -> AsyncIterator[pb.ExportChunk]:
+        ns = namespace_of(context)
+        try:
+            platform = parse_platform(request.platform)
+            recs = [await asyncio.to_thread(self.s.meta.get_image, ns, n) for n in request.names]
+        except errors.DockyardError as err:
+            await context.abort(status_of(err), str(err))
+            return
+        chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
+
+        class Sink(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, b: Any) -> int:
+                chunks.put(bytes(b))
+                return len(b)
+
+        def run() -> None:
+            try:
+                out = io.BufferedWriter(Sink(), buffer_size=1 << 20)
+                export_images(self.s.content, [(r.name, r.target) for r in recs], out, platform)  # type: ignore[arg-type]
+                out.flush()
+                chunks.put(None)
+            except BaseException as err:  # handed to the event loop, raised there
+                chunks.put(err)
+
+        threading.Thread(target=run, name="export", daemon=True).start()
+        while True:
+            item = await asyncio.to_thread(chunks.get)
+            if item is None:
+                return
+            if isinstance(item, errors.DockyardError):
+                await context.abort(status_of(item), str(item))
+            if isinstance(item, BaseException):
+                await context.abort(grpc.StatusCode.INTERNAL, f"export: {item}")
+            yield pb.ExportChunk(data=item)  # type: ignore[arg-type]
+
+    async def Import(self, request_iterator: AsyncIterator[pb.ImportChunk], context: Any) -> pb.ImportResponse:
+        ns = namespace_of(context)
+        reader = _QueueReader()
+        first: dict[str, Any] = {}
+        lid, lease = self._lease()
+
+        def run() -> list[Any]:
+            return import_archive(self.s.content, io.BufferedReader(reader, 1 << 20),
+                                  parse_platform(first.get("platform", "")))
+
+        job = None
+        try:
+            async for req in request_iterator:
+                if job is None:
+                    first.update(platform=req.platform, unpack=req.unpack, prefix=req.dangling_prefix)
+                    job = asyncio.ensure_future(asyncio.to_thread(run))
+                if req.data:
+                    await asyncio.to_thread(reader.q.put, req.data)
+                if job.done():
+                    break  # failed early: stop reading
+        finally:
+            await asyncio.to_thread(reader.q.put, None)
+        try:
+            if job is None:
+                raise errors.InvalidArgument("import: empty archive")
+            images = await job
+            out = []
+            for im in images:
+                lease.digests.add(im.target.digest)
+                name = im.name or f"{first['prefix'] or 'import@'}{im.config_digest}"
+                if first["unpack"]:
+                    def do_unpack(d: str = im.target.digest) -> None:
+                        with self.s.unpack_lock:
+                            unpack(self.s.content, self.s.snapshots(ns), d, work_dir=self.s.work_dir)
+                    await asyncio.to_thread(do_unpack)
+                await asyncio.to_thread(self.s.meta.put_image, ns, ImageRecord(name, im.target))
+                out.append(pb.ImportedImage(name=name, target=_desc_pb(im.target), config_digest=im.config_digest))
+            return pb.ImportResponse(images=out)
+        except errors.DockyardError as err:
+            await context.abort(status_of(err), str(err))
+            raise
+        except Exception as err:  # a corrupt tar is the caller's input error
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"import: {err}")
+            raise
+        finally:
+            self.s.leases.pop(lid, None)

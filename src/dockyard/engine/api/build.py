@@ -1,0 +1,107 @@
+"""Build routes: ``POST /build`` (the classic tar-context protocol) and ``POST /build/prune``.
+
+The body is the context tar (plain or gzip); progress streams back as Docker's JSON lines:
+``{"stream": ...}`` text, ``{"aux": {"ID": ...}}`` with the image ID, and
+``{"errorDetail": ..., "error": ...}`` when a step fails (the HTTP status is already 200 then,
+as with Docker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.engine.api.app import add, engine
+
+
+def builder_of(eng: Any) -> Any:
+    """The engine's one Builder (its cache database opened on first use)."""
+    b = getattr(eng, "_builder", None)
+    if b is None:
+        from dockyard.builder.executor import Builder, open_cache
+
+        b = Builder(eng, open_cache(eng.data_root))
+        eng._builder = b
+    return b
+
+
+def _bool(v: str | None) -> bool:
+    return (v or "").lower() in ("1", "true", "yes")
+
+
+def _json(request: web.Request, name: str, default: Any) -> Any:
+    raw = request.query.get(name)
+    if not raw:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid {name}: {raw!r}") from None
+
+
+def options(request: web.Request) -> Any:
+    from dockyard.builder.executor import BuildOptions
+
+    q = request.query
+    cache_from = _json(request, "cachefrom", [])
+    return BuildOptions(
+        dockerfile=q.get("dockerfile") or "Dockerfile", tags=[t for t in q.getall("t", []) if t],
+        build_args=dict(_json(request, "buildargs", {}) or {}), no_cache=_bool(q.get("nocache")),
+        pull=_bool(q.get("pull")), target=q.get("target") or "", labels=dict(_json(request, "labels", {}) or {}),
+        cache_from=list(cache_from or []), platform=q.get("platform") or "",
+        remove=q.get("rm", "1") not in ("0", "false"))
+
+
+async def build(request: web.Request) -> web.StreamResponse:
+    eng = engine(request)
+    opts = options(request)
+
+    body = await request.read()
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def emit(text: str) -> None:
+        queue.put_nowait(json.dumps({"stream": text}).encode() + b"\r\n")
+
+    async def run() -> None:
+        try:
+            image_id = await builder_of(eng).build(body, opts, emit)
+            queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
+        except errors.DockyardError as err:
+            code = getattr(err, "code", 1)
+            queue.put_nowait(json.dumps({"errorDetail": {"code": code, "message": str(err)},
+                                         "error": str(err)}).encode() + b"\r\n")
+        except Exception as err:  # noqa: BLE001 - reported to the client, the stream is already 200
+            queue.put_nowait(json.dumps({"errorDetail": {"message": f"internal error: {err}"},
+                                         "error": f"internal error: {err}"}).encode() + b"\r\n")
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                break
+            await resp.write(item)
+    finally:
+        if not task.done():
+            task.cancel()
+    await resp.write_eof()
+    return resp
+
+
+async def prune(request: web.Request) -> web.Response:
+    b = builder_of(engine(request))
+    n, size = b.cache.prune()
+    return web.json_response({"CachesDeleted": [f"entry{i}" for i in range(n)] or None, "SpaceReclaimed": size})
+
+
+def register(app: web.Application) -> None:
+    add(app, "POST", "/build", build)
+    add(app, "POST", "/build/prune", prune)

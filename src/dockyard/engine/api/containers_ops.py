@@ -1,0 +1,381 @@
+"""Container routes beyond the lifecycle: pause, rename, top, stats, update, resize, prune.
+
+Kept apart from ``containers.py`` so each module stays small; registered from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.engine.api.app import add, engine
+
+
+async def pause(request: web.Request) -> web.Response:
+    await engine(request).pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await engine(request).unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    new = request.query.get("name") or ""
+    if not new:
+        raise errors.InvalidArgument("Neither old nor new names may be empty")
+    engine(request).rename(request.match_info["id"], new)
+    return web.Response(status=204)
+
+
+def _running(eng: Any, ref: str) -> dict[str, Any]:
+    c = eng.get(ref)
+    if not c["State"]["Running"]:
+        raise errors.Conflict(f"Container {c['Id']} is not running")
+    return c  # type: ignore[no-any-return]
+
+
+async def top(request: web.Request) -> web.Response:
+    """Docker's way: host ``ps`` with the caller's arguments, rows kept for the container's pids."""
+    eng = engine(request)
+    c = _running(eng, request.match_info["id"])
+    pids = set((await eng.cd.tasks.Pids(pb.TaskRequest(container_id=c["Id"]))).pids)
+    args = (request.query.get("ps_args") or "-ef").split()
+    proc = await asyncio.create_subprocess_exec("ps", *args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise errors.InvalidArgument(f"Error running ps: {err.decode().strip()}")
+    return web.json_response(parse_ps(out.decode(), pids))
+
+
+def parse_ps(output: str, pids: set[int]) -> dict[str, Any]:
+    lines = [line for line in output.splitlines() if line.strip()]
+    if not lines:
+        raise errors.InvalidArgument("ps printed nothing")
+    titles = lines[0].split()
+    try:
+        pid_col = titles.index("PID")
+    except ValueError:
+        raise errors.InvalidArgument(f"Couldn't find PID field in ps output: {lines[0]}") from None
+    procs = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        try:
+            if int(fields[pid_col]) in pids:
+                procs.append(fields)
+        except (ValueError, IndexError):
+            continue
+    return {"Titles": titles, "Processes": procs}
+
+
+def _system_cpu_ns() -> int:
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * 1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def docker_stats(c: dict[str, Any], raw: dict[str, Any] | None, pre: dict[str, Any] | None) -> dict[str, Any]:
+    """Docker's stats JSON from the runtime's cgroup numbers (``None`` = not running: zeros)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 1_000_000_000:09d}Z"
+    ncpu = os.cpu_count() or 1
+
+    def cpu(r: dict[str, Any] | None, system: int) -> dict[str, Any]:
+        if r is None:
+            return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                    "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+        u = r["cpu"]["usage"]
+        t = r["cpu"].get("throttling") or {}
+        return {"cpu_usage": {"total_usage": u["total"], "percpu_usage": u.get("percpu") or None,
+                              "usage_in_kernelmode": u["kernel"], "usage_in_usermode": u["user"]},
+                "system_cpu_usage": system, "online_cpus": ncpu,
+                "throttling_data": {"periods": t.get("periods", 0), "throttled_periods": t.get("throttledPeriods", 0),
+                                    "throttled_time": t.get("throttledTime", 0)}}
+
+    out: dict[str, Any] = {"read": now, "preread": now, "name": c["Name"], "id": c["Id"], "num_procs": 0,
+                           "storage_stats": {}}
+    if raw is None:
+        out.update(pids_stats={}, cpu_stats=cpu(None, 0), precpu_stats=cpu(None, 0), memory_stats={},
+                   blkio_stats={})
+        return out
+    mem = raw["memory"]["usage"]
+    limit = mem.get("limit") or 0
+    host = _mem_total()
+    stats = dict(raw["memory"].get("raw") or {})
+    out.update(
+        pids_stats={"current": raw["pids"]["current"], **({"limit": raw["pids"]["limit"]} if raw["pids"]["limit"]
+                                                          else {})},
+        cpu_stats=cpu(raw, raw.get("_system", 0)),
+        precpu_stats=cpu(pre, pre.get("_system", 0)) if pre else cpu(None, 0),
+        memory_stats={"usage": mem["usage"], "max_usage": mem.get("max", 0), "stats": stats,
+                      "limit": min(limit, host) if limit and host else (limit or host)},
+        blkio_stats={"io_service_bytes_recursive": None},
+        networks={},
+    )
+    return out
+
+
+async def _sample(eng: Any, id: str) -> dict[str, Any] | None:
+    try:
+        r = json.loads((await eng.cd.tasks.Stats(pb.TaskRequest(container_id=id))).data)
+    except (errors.NotFound, errors.FailedPrecondition, errors.Unavailable):
+        return None
+    r["_system"] = _system_cpu_ns()
+    return r  # type: ignore[no-any-return]
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    stream = request.query.get("stream", "1").lower() in ("1", "true")
+    one_shot = request.query.get("one-shot", "").lower() in ("1", "true")
+    running = c["State"]["Running"]
+    if not stream:
+        pre = None
+        if running and not one_shot:  # two samples so the client can compute CPU %
+            pre = await _sample(eng, c["Id"])
+            await asyncio.sleep(0.25)
+        cur = await _sample(eng, c["Id"]) if running else None
+        return web.json_response(docker_stats(c, cur, pre))
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    pre = None
+    try:
+        while True:
+            cur = await _sample(eng, c["Id"]) if c["State"]["Running"] else None
+            await resp.write(json.dumps(docker_stats(c, cur, pre)).encode() + b"\n")
+            pre = cur
+            await asyncio.sleep(1)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return resp
+
+
+def resources_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The OCI ``linux.resources`` of a Docker update body (only what it sets)."""
+    res: dict[str, Any] = {}
+    mem: dict[str, Any] = {}
+    if body.get("Memory"):
+        mem["limit"] = int(body["Memory"])
+    if body.get("MemorySwap"):
+        mem["swap"] = int(body["MemorySwap"])
+    if body.get("MemoryReservation"):
+        mem["reservation"] = int(body["MemoryReservation"])
+    if mem:
+        res["memory"] = mem
+    cpu: dict[str, Any] = {}
+    if body.get("NanoCpus"):
+        cpu.update(period=100000, quota=int(body["NanoCpus"]) * 100000 // 1_000_000_000)
+    if body.get("CpuQuota"):
+        cpu["quota"] = int(body["CpuQuota"])
+    if body.get("CpuPeriod"):
+        cpu["period"] = int(body["CpuPeriod"])
+    if body.get("CpuShares"):
+        cpu["shares"] = int(body["CpuShares"])
+    if body.get("CpusetCpus"):
+        cpu["cpus"] = body["CpusetCpus"]
+    if body.get("CpusetMems"):
+        cpu["mems"] = body["CpusetMems"]
+    if cpu:
+        res["cpu"] = cpu
+    if body.get("PidsLimit"):
+        res["pids"] = {"limit": int(body["PidsLimit"])}
+    return res
+
+
+UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
+             "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy", "BlkioWeight")
+
+
+async def update(request: web.Request) -> web.Response:
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("update body must be a JSON object")
+    res = resources_of(body)
+    if res and c["State"]["Running"]:
+        await eng.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c["Id"], resources=json.dumps(res).encode()))
+    for key in UPDATABLE:
+        if body.get(key):
+            c["HostConfig"][key] = body[key]
+    eng._save(c)
+    eng.emit(c, "update")
+    return web.json_response({"Warnings": []})
+
+
+async def resize(request: web.Request) -> web.Response:
+    eng = engine(request)
+    c = _running(eng, request.match_info["id"])
+    h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
+    if c["Config"].get("Tty") and h and w:
+        await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=c["Id"], width=w, height=h))
+    return web.Response(status=200)
+
+
+def _until(value: str) -> float:
+    from datetime import datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value and value[-1] in units and value[:-1].isdigit():
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def prune(request: web.Request) -> web.Response:
+    from dockyard.engine.api.containers import _filters
+
+    eng = engine(request)
+    filters = _filters(request)
+    deleted = []
+    for c in list(eng.containers.values()):
+        if c["State"]["Running"] or c["State"].get("Restarting"):
+            continue
+        labels = c["Config"].get("Labels") or {}
+        if not all(_label_ok(labels, v) for v in filters.get("label", [])):
+            continue
+        if any(_label_ok(labels, v) for v in filters.get("label!", [])):
+            continue
+        created = _created(c["Created"])
+        if any(created >= _until(v) for v in filters.get("until", [])):
+            continue
+        try:
+            await eng.remove(c["Id"])
+        except errors.NotFound:
+            continue
+        deleted.append(c["Id"])
+    eng.events.publish("container", "prune", "", {"reclaimed": "0"})
+    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
+def _label_ok(labels: dict[str, str], spec: str) -> bool:
+    k, sep, v = spec.partition("=")
+    return k in labels and (not sep or labels[k] == v)
+
+
+def _created(ts: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def register(app: web.Application) -> None:
+    add(app, "POST", "/containers/{id}/pause", pause)
+    add(app, "POST", "/containers/{id}/unpause", unpause)
+    add(app, "POST", "/containers/{id}/rename", rename)
+    add(app, "GET", "/containers/{id}/top", top)
+    add(app, "GET", "/containers/{id}/stats", stats)
+    add(app, "POST", "/containers/{id}/update", update)
+    add(app, "POST", "/containers/{id}/resize", resize)
+    add(app, "POST", "/containers/prune", prune)
+    register_files(app)
+
+
+# -- files: docker cp (archive GET/HEAD/PUT), export, diff -----------------------------------
+
+
+def _path_stat_header(st: dict[str, Any]) -> str:
+    import base64
+
+    return base64.b64encode(json.dumps(st).encode()).decode()
+
+
+async def archive_head(request: web.Request) -> web.Response:
+    from dockyard.engine import archive
+
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    path = request.query.get("path") or ""
+    if not path:
+        raise errors.InvalidArgument("path is required")
+    st = await archive.stat_path(eng, c["Id"], path)
+    return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _path_stat_header(st)})
+
+
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine import archive
+
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    path = request.query.get("path") or ""
+    if not path:
+        raise errors.InvalidArgument("path is required")
+    st = await archive.stat_path(eng, c["Id"], path)
+    chunks = await archive.archive(eng, c["Id"], path)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
+                                                   "X-Docker-Container-Path-Stat": _path_stat_header(st)})
+    await resp.prepare(request)
+    async for data in chunks:
+        await resp.write(data)
+    await resp.write_eof()
+    return resp
+
+
+async def archive_put(request: web.Request) -> web.Response:
+    from dockyard.engine import archive
+
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    path = request.query.get("path") or ""
+    if not path:
+        raise errors.InvalidArgument("path is required")
+    if c["HostConfig"].get("ReadonlyRootfs"):
+        raise errors.PermissionDenied("container rootfs is marked read-only")
+
+    async def body() -> Any:
+        async for data in request.content.iter_chunked(1 << 20):
+            yield data
+
+    await archive.extract(eng, c["Id"], path, body())
+    return web.Response(status=200)
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine import archive
+
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    chunks = await archive.archive(eng, c["Id"], "/")
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+    await resp.prepare(request)
+    async for data in chunks:
+        await resp.write(data)
+    await resp.write_eof()
+    eng.emit(c, "export")
+    return resp
+
+
+async def changes(request: web.Request) -> web.Response:
+    from dockyard.engine import archive
+
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    return web.json_response(await archive.changes(eng, c["Id"]) or None)
+
+
+def register_files(app: web.Application) -> None:
+    add(app, "HEAD", "/containers/{id}/archive", archive_head)
+    add(app, "GET", "/containers/{id}/archive", archive_get)
+    add(app, "PUT", "/containers/{id}/archive", archive_put)
+    add(app, "GET", "/containers/{id}/export", export)
+    add(app, "GET", "/containers/{id}/changes", changes)

@@ -1,0 +1,73 @@
+"""GET /events: the engine's event bus, with --since/--until over its history and filters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+from dockyard.engine.api.app import add, engine
+from dockyard.engine.events import matches
+
+
+def _ts(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        from datetime import datetime
+
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _filters(raw: str | None) -> dict[str, list[str]]:
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    return {k: (list(v) if isinstance(v, (dict, list)) else [v]) for k, v in data.items()}
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    bus = engine(request).events
+    since, until = _ts(request.query.get("since")), _ts(request.query.get("until"))
+    filters = _filters(request.query.get("filters"))
+    q = bus.subscribe()  # before the history is replayed, so nothing falls between the two
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    sent = set()
+
+    def wanted(ev: dict) -> bool:  # type: ignore[type-arg]
+        t = ev["timeNano"] / 1e9
+        return (not since or t >= since) and (not until or t <= until) and matches(ev, filters)
+
+    try:
+        if since:
+            for ev in list(bus.history):
+                if wanted(ev):
+                    sent.add(id(ev))
+                    await resp.write(json.dumps(ev).encode() + b"\n")
+        while True:
+            timeout = None
+            if until:
+                timeout = until - time.time()
+                if timeout <= 0:
+                    break
+            try:
+                ev = await asyncio.wait_for(q.get(), timeout)
+            except asyncio.TimeoutError:
+                break
+            if id(ev) not in sent and wanted(ev):
+                await resp.write(json.dumps(ev).encode() + b"\n")
+    except ConnectionResetError:
+        pass
+    finally:
+        bus.unsubscribe(q)
+    await resp.write_eof()
+    return resp
+
+
+def register(app: web.Application) -> None:
+    add(app, "GET", "/events", events)

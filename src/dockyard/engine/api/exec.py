@@ -1,0 +1,84 @@
+"""Exec routes: create, start (hijacked like attach, or detached), resize, inspect."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.engine import execs
+from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.containers import hijack, pump_in, pump_out
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument("exec config must be a JSON object")
+    e = execs.create(engine(request), request.match_info["id"], body)
+    return web.json_response({"Id": e.id}, status=201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    eng = engine(request)
+    e = execs.get(eng, request.match_info["id"])
+    body = await request.json() if request.can_read_body else {}
+    body = body if isinstance(body, dict) else {}
+    tty = bool(body.get("Tty", e.config.get("Tty")))
+    e.config["Tty"] = tty
+    if body.get("ConsoleSize"):
+        e.config["ConsoleSize"] = body["ConsoleSize"]
+    if body.get("Detach"):
+        await execs.start(eng, e, tty)
+        return web.Response(status=200)
+    q = e.hub.subscribe()
+    try:
+        await execs.start(eng, e, tty)
+    except errors.DockyardError:
+        e.hub.unsubscribe(q)
+        raise
+    resp, transport, hijacked = await hijack(request, tty)
+    if transport is None or hijacked is None:
+        return resp
+    feeder = None
+    if e.config.get("AttachStdin") and e.stdin is not None:
+        async def ready() -> None:
+            return None
+
+        feeder = asyncio.create_task(pump_in(hijacked, ready, lambda: e.stdin, True))
+    try:
+        await pump_out(transport, hijacked, q, tty, bool(e.config.get("AttachStdout", True)),
+                       bool(e.config.get("AttachStderr", True)))
+        await e.done.wait()  # ExitCode is set before the client reads it after the stream ends
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+        e.hub.unsubscribe(q)
+        hijacked.close(transport)
+    return resp
+
+
+async def resize(request: web.Request) -> web.Response:
+    eng = engine(request)
+    e = execs.get(eng, request.match_info["id"])
+    h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
+    if e.running and e.config.get("Tty") and h and w:
+        await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=e.container_id, exec_id=e.id, width=w,
+                                                         height=h))
+    return web.Response(status=200)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    eng = engine(request)
+    e = execs.get(eng, request.match_info["id"])
+    c = eng.containers.get(e.container_id) or {}
+    return web.json_response(e.inspect(c))
+
+
+def register(app: web.Application) -> None:
+    add(app, "POST", "/containers/{id}/exec", create)
+    add(app, "POST", "/exec/{id}/start", start)
+    add(app, "POST", "/exec/{id}/resize", resize)
+    add(app, "GET", "/exec/{id}/json", inspect)

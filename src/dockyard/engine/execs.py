@@ -1,0 +1,155 @@
+"""docker exec: one more process in a running container, through containerd's Tasks.Exec.
+
+An exec is created (its config recorded), then started: the engine makes FIFOs
+for its stdio under the container's FIFO directory, asks containerd for the
+process, pumps the output to whoever is attached, waits for the exit and
+deletes the process from the shim. Exec records live in memory only, as in
+dockerd (they die with the daemon).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.engine import spec as specs
+from dockyard.engine.streams import STDERR, STDOUT, StdinWriter, StreamHub, _chunks, open_fifo
+
+
+@dataclass
+class Exec:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    hub: StreamHub = field(default_factory=StreamHub)
+    stdin: StdinWriter | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    started: bool = False
+
+    def inspect(self, c: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.config
+        cmd = cfg.get("Cmd") or []
+        return {
+            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code, "ProcessConfig": {
+                "tty": bool(cfg.get("Tty")), "entrypoint": cmd[0] if cmd else "", "arguments": cmd[1:],
+                "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User") or ""},
+            "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr")),
+            "OpenStdout": bool(cfg.get("AttachStdout")), "CanRemove": False, "ContainerID": self.container_id,
+            "DetachKeys": cfg.get("DetachKeys") or "", "Pid": self.pid,
+        }
+
+
+def create(eng: Any, ref: str, config: dict[str, Any]) -> Exec:
+    c = eng.get(ref)
+    if not c["State"]["Running"]:
+        raise errors.Conflict(f"container {c['Id']} is not running")
+    if c["State"]["Paused"]:
+        raise errors.Conflict(f"container {c['Id']} is paused, unpause the container before exec")
+    if not config.get("Cmd"):
+        raise errors.InvalidArgument("No exec command specified")
+    e = Exec(secrets.token_hex(32), c["Id"], config)
+    eng.execs[e.id] = e
+    c["ExecIDs"] = [*(c.get("ExecIDs") or []), e.id]
+    eng.emit(c, f"exec_create: {' '.join(config['Cmd'])}", execID=e.id)
+    return e
+
+
+def get(eng: Any, id: str) -> Exec:
+    e = eng.execs.get(id)
+    if e is None:
+        raise errors.NotFound(f"No such exec instance: {id}")
+    return e
+
+
+def process_spec(c: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The OCI process of an exec: the container's env, cwd and user unless the exec says otherwise."""
+    env = specs.merge_env(c["Config"].get("Env") or [], config.get("Env") or [])
+    user = config.get("User") or c["Config"].get("User") or ""
+    uid, gid = specs.user_ids(user)
+    proc: dict[str, Any] = {
+        "args": list(config["Cmd"]), "env": env, "cwd": config.get("WorkingDir") or c["Config"].get("WorkingDir") or "/",
+        "user": {"uid": uid, "gid": gid}, "terminal": bool(config.get("Tty")),
+    }
+    if config.get("Tty") and not any(v.startswith("TERM=") for v in env):
+        env.append("TERM=xterm")
+    if config.get("ConsoleSize"):
+        h, w = config["ConsoleSize"]
+        proc["consoleSize"] = {"height": int(h), "width": int(w)}
+    return proc
+
+
+async def start(eng: Any, e: Exec, tty: bool) -> None:
+    """Start the process and return once it runs; output goes to ``e.hub``; ``e.done`` is set at exit."""
+    if e.started:
+        raise errors.Conflict(f"Error: Exec command {e.id} has already run")
+    c = eng.get(e.container_id)
+    if not c["State"]["Running"]:
+        raise errors.Conflict(f"container {c['Id']} is not running")
+    e.started = True
+    fifo_dir = Path(eng.exec_root) / "containers" / c["Id"] / f"exec-{e.id[:16]}"
+    fifo_dir.mkdir(parents=True, exist_ok=True)
+    fds = {STDOUT: open_fifo(fifo_dir / "stdout")}
+    if not tty:
+        fds[STDERR] = open_fifo(fifo_dir / "stderr")
+    stdin_path = ""
+    if e.config.get("AttachStdin"):
+        stdin_path = str(fifo_dir / "stdin")
+        e.stdin = StdinWriter.create(Path(stdin_path))
+
+    async def pump(stream: int, fd: int) -> None:
+        async for data in _chunks(fd):
+            e.hub.publish(stream, data)
+
+    pumps = asyncio.gather(*(pump(s, fd) for s, fd in fds.items()))
+    try:
+        state = await eng.cd.tasks.Exec(pb.ExecProcessRequest(
+            container_id=c["Id"], exec_id=e.id, spec=json.dumps(process_spec(c, e.config)).encode(),
+            stdin=stdin_path, stdout=str(fifo_dir / "stdout"), stderr="" if tty else str(fifo_dir / "stderr"),
+            terminal=tty))
+    except errors.DockyardError as err:
+        pumps.cancel()
+        if e.stdin:
+            e.stdin.close()
+        e.exit_code = 126 if "permission" in str(err) else 127 if "not found" in str(err).lower() else 126
+        e.hub.close_all()
+        e.done.set()
+        shutil.rmtree(fifo_dir, ignore_errors=True)
+        raise errors.InvalidArgument(f"OCI runtime exec failed: {err}") from err
+    e.pid = state.pid
+    e.running = True
+    eng.emit(c, f"exec_start: {' '.join(e.config['Cmd'])}", execID=e.id)
+    asyncio.create_task(_finish(eng, e, c, pumps, fifo_dir))
+
+
+async def _finish(eng: Any, e: Exec, c: dict[str, Any], pumps: Any, fifo_dir: Path) -> None:
+    try:
+        status = await eng.cd.tasks.Wait(pb.TaskRequest(container_id=c["Id"], exec_id=e.id))
+        code = status.exit_status
+    except errors.DockyardError:
+        code = 255
+    try:
+        await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
+    except asyncio.TimeoutError:
+        pumps.cancel()
+    try:
+        await eng.cd.tasks.Delete(pb.TaskRequest(container_id=c["Id"], exec_id=e.id))
+    except errors.DockyardError:
+        pass
+    if e.stdin:
+        e.stdin.close()
+    e.exit_code = code
+    e.running = False
+    e.hub.close_all()
+    e.done.set()
+    shutil.rmtree(fifo_dir, ignore_errors=True)
+    eng.emit(c, "exec_die", execID=e.id, exitCode=str(code))

@@ -1,0 +1,92 @@
+"""nftables rules in Dockyard's own table, rendered whole from state and applied atomically.
+
+One table per daemon (``ip dockyard-<suffix>``); no other table is read or
+touched. Every change re-renders the table and replaces it in one ``nft -f``
+transaction (``table; delete table; table {...}``), so the rules always match
+the state exactly, after a restart too. Rendering is pure (unit-tested).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+from dockyard import errors
+
+
+@dataclass(frozen=True)
+class Bridge:
+    name: str
+    subnet: str
+    internal: bool = False
+
+
+@dataclass(frozen=True)
+class PortRule:
+    proto: str           # tcp | udp
+    host_ip: str         # "" or 0.0.0.0 for every local address
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass
+class RuleSet:
+    table: str
+    bridges: list[Bridge] = field(default_factory=list)
+    ports: list[PortRule] = field(default_factory=list)
+
+
+def render(rs: RuleSet) -> str:
+    lines = [f"table ip {rs.table} {{",
+             "  chain prerouting { type nat hook prerouting priority dstnat; policy accept;"
+             " fib daddr type local jump ports; }",
+             "  chain output { type nat hook output priority -100; policy accept;"
+             " fib daddr type local jump ports; }",
+             "  chain ports {"]
+    for p in rs.ports:
+        match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip != "0.0.0.0" else ""
+        lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to {p.container_ip}:{p.container_port}")
+    lines += ["  }", "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;"]
+    for b in rs.bridges:
+        if not b.internal:
+            lines.append(f'    ip saddr {b.subnet} oifname != "{b.name}" masquerade')
+        # published on 127.0.0.1 (route_localnet) and hairpin: the reply must come back through us
+        lines.append(f'    oifname "{b.name}" fib saddr type local masquerade')
+        lines.append(f'    oifname "{b.name}" ip saddr {b.subnet} ct status dnat masquerade')
+    lines += ["  }", "  chain forward { type filter hook forward priority filter; policy accept;"]
+    for b in rs.bridges:
+        if b.internal:
+            lines.append(f'    iifname "{b.name}" oifname != "{b.name}" drop')
+            lines.append(f'    oifname "{b.name}" iifname != "{b.name}" drop')
+    # Docker's isolation: no traffic from one bridge network to another.
+    for a in rs.bridges:
+        for b in rs.bridges:
+            if a.name != b.name:
+                lines.append(f'    iifname "{a.name}" oifname "{b.name}" drop')
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _nft(script: str) -> None:
+    r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise errors.Internal(f"nft: {r.stderr.strip()}")
+
+
+def apply(rs: RuleSet) -> None:
+    """Replace our table with the rendered one in a single transaction."""
+    _nft(f"table ip {rs.table}\ndelete table ip {rs.table}\n" + render(rs))
+
+
+def remove(table: str) -> None:
+    _nft(f"table ip {table}\ndelete table ip {table}\n")
+
+
+def exists(table: str) -> bool:
+    r = subprocess.run(["nft", "-j", "list", "tables", "ip"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False
+    items = json.loads(r.stdout).get("nftables", [])
+    return any(i.get("table", {}).get("name") == table for i in items)

@@ -1,0 +1,79 @@
+"""Published ports: Docker's PortBindings/ExposedPorts shapes, and host-port reservations.
+
+A published port is a DNAT rule plus a socket bound (not listening) on the
+host address and port: the socket reserves the port against other programs
+and other containers, and makes a taken port fail at once with Docker's error.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard import errors
+
+
+@dataclass(frozen=True)
+class Binding:
+    container_port: int
+    proto: str
+    host_ip: str
+    host_port: int   # 0: any free port
+
+
+def parse_key(key: str) -> tuple[int, str]:
+    port, _, proto = key.partition("/")
+    try:
+        return int(port), (proto or "tcp").lower()
+    except ValueError as err:
+        raise errors.InvalidArgument(f"invalid port {key!r}") from err
+
+
+def bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Binding]:
+    """Bindings from HostConfig.PortBindings, plus every exposed port on a random one with -P."""
+    out: list[Binding] = []
+    pb = host_config.get("PortBindings") or {}
+    for key, items in pb.items():
+        cport, proto = parse_key(key)
+        for item in items or [{}]:
+            hp = str((item or {}).get("HostPort") or "0").split("-")[0]
+            try:
+                out.append(Binding(cport, proto, (item or {}).get("HostIp") or "", int(hp or 0)))
+            except ValueError as err:
+                raise errors.InvalidArgument(f"invalid host port {hp!r}") from err
+    if host_config.get("PublishAllPorts"):
+        for key in exposed or {}:
+            if key not in pb:
+                cport, proto = parse_key(key)
+                out.append(Binding(cport, proto, "", 0))
+    return out
+
+
+def reserve(b: Binding) -> tuple[socket.socket, int]:
+    """Bind the host port; returns the socket (keep it open) and the port actually bound."""
+    kind = socket.SOCK_STREAM if b.proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind((b.host_ip or "0.0.0.0", b.host_port))
+    except OSError as err:
+        s.close()
+        raise errors.Conflict(f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port} failed: port is already allocated"
+                              if err.errno == 98 else f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port}: {err}") \
+            from err
+    return s, s.getsockname()[1]
+
+
+def parse_publish(spec: str) -> tuple[str, list[dict[str, str]]]:
+    """``[hostIP:][hostPort:]containerPort[/proto]`` (the CLI's -p) -> (key, [binding])."""
+    rest, _, proto = spec.partition("/")
+    parts = rest.rsplit(":", 2)
+    if len(parts) == 1:
+        host_ip, host_port, cport = "", "", parts[0]
+    elif len(parts) == 2:
+        host_ip, (host_port, cport) = "", parts
+    else:
+        host_ip, host_port, cport = parts
+    if not cport.isdigit():
+        raise errors.InvalidArgument(f"invalid containerPort: {cport}")
+    return f"{cport}/{proto or 'tcp'}", [{"HostIp": host_ip.strip("[]"), "HostPort": host_port}]

@@ -1,0 +1,69 @@
+"""Networks and endpoints (address allocations) in SQLite under the data root.
+
+Allocations are written before links are made, so after a crash or a restart
+the manager can re-create exactly the addresses, rules and DNS records it had.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL                  -- the network record as Docker shows it, JSON
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    network_id   TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    ip           TEXT NOT NULL,
+    data         TEXT NOT NULL,         -- endpoint settings, JSON
+    PRIMARY KEY (network_id, container_id),
+    UNIQUE (network_id, ip)
+);
+"""
+
+
+class NetworkStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def put_network(self, net: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO networks VALUES (?,?,?)", (net["Id"], net["Name"], json.dumps(net)))
+
+    def delete_network(self, id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM networks WHERE id=?", (id,))
+            self._db.execute("DELETE FROM endpoints WHERE network_id=?", (id,))
+
+    def networks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM networks ORDER BY rowid").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def put_endpoint(self, network_id: str, container_id: str, ep: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO endpoints VALUES (?,?,?,?)",
+                             (network_id, container_id, ep["IPAddress"], json.dumps(ep)))
+
+    def delete_endpoint(self, network_id: str, container_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM endpoints WHERE network_id=? AND container_id=?", (network_id, container_id))
+
+    def endpoints(self) -> list[tuple[str, str, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT network_id, container_id, data FROM endpoints").fetchall()
+        return [(n, c, json.loads(d)) for n, c, d in rows]

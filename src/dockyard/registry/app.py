@@ -1,0 +1,434 @@
+"""The OCI Distribution Spec v1.1 routes, on aiohttp.
+
+Repository names contain slashes, so one catch-all route takes ``/v2/...`` and
+``_dispatch`` splits the path with the spec's endpoint patterns (end-1 ...
+end-13). Every handler is small and synchronous in what it touches (SQLite, the
+content store) except the body copies, which stream; commits (fsync) run in a
+thread so a 1 GB layer does not stall other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.containerd.content.local import LocalContentStore, LocalWriter
+from dockyard.oci import image as oci
+from dockyard.oci.digest import is_valid
+from dockyard.registry import manifest as mf
+from dockyard.registry.auth import Authorizer, Scope
+from dockyard.registry.errors import RegistryError, from_dockyard
+from dockyard.registry.metadata import ManifestRow, Metadata
+
+NAME_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+MAX_MANIFEST = 4 << 20
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+_ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^(.+)/tags/list$"), "tags"),
+    (re.compile(r"^(.+)/manifests/([^/]+)$"), "manifest"),
+    (re.compile(r"^(.+)/blobs/uploads/?$"), "upload_start"),
+    (re.compile(r"^(.+)/blobs/uploads/([^/]+)$"), "upload"),
+    (re.compile(r"^(.+)/blobs/([^/]+)$"), "blob"),
+    (re.compile(r"^(.+)/referrers/([^/]+)$"), "referrers"),
+]
+_WRITE_METHODS = {"PUT", "POST", "PATCH", "DELETE"}
+
+
+def _digest_arg(value: str) -> str:
+    if not is_valid(value):
+        raise RegistryError("DIGEST_INVALID", f"invalid digest {value!r}")
+    return value
+
+
+def _int_arg(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise RegistryError("UNSUPPORTED", f"invalid {key}={raw!r}", status=400)
+    return int(raw)
+
+
+def _head(headers: dict[str, str], length: int) -> web.StreamResponse:
+    """A HEAD answer: the GET's headers and Content-Length, no body."""
+    resp = web.StreamResponse(headers=headers)
+    resp.content_length = length
+    return resp
+
+
+@dataclass
+class Upload:
+    """An open upload session: the writer stays open between PATCHes (no re-hash)."""
+
+    writer: LocalWriter
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Registry:
+    """The server's state: the shared content store, metadata, auth and open uploads."""
+
+    def __init__(self, root: Path, authz: Authorizer | None = None, read_only: bool = False,
+                 proxy: Any = None, token_path: str = "/token") -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.store = LocalContentStore(self.root / "content")
+        self.meta = Metadata(self.root / "metadata.db")
+        self.authz = authz or Authorizer()
+        self.read_only = read_only
+        self.proxy = proxy
+        self.token_path = token_path
+        self.uploads: dict[str, Upload] = {}
+
+    def close(self) -> None:
+        for up in self.uploads.values():
+            up.writer.close()
+        self.uploads.clear()
+        self.meta.close()
+        self.store.close()
+
+    # -- app -----------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors], client_max_size=MAX_MANIFEST)
+        app.router.add_route("*", "/v2", self._dispatch)
+        app.router.add_route("*", "/v2/{tail:.*}", self._dispatch)
+        if self.authz.mode == "token":
+            app.router.add_route("GET", self.token_path, self._token)
+            app.router.add_route("POST", self.token_path, self._token)
+        app.on_response_prepare.append(self._api_header)
+        if self.proxy is not None:
+            app.on_cleanup.append(lambda _app: self.proxy.close())
+        return app
+
+    @staticmethod
+    async def _api_header(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(API_VERSION)
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except RegistryError as err:
+            return self._error_response(err)
+        except errors.DockyardError as err:
+            return self._error_response(from_dockyard(err))
+
+    @staticmethod
+    def _error_response(err: RegistryError) -> web.Response:
+        return web.json_response(err.body(), status=err.status, headers=err.headers)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info.get("tail", "")
+        method = request.method
+        if tail in ("", "/"):
+            self.authz.authorize(request.headers.get("Authorization", ""), None)
+            return web.json_response({})
+        if tail == "_catalog":
+            self.authz.authorize(request.headers.get("Authorization", ""), Scope("registry", "catalog", frozenset({"*"})))
+            return self._catalog(request)
+        for pattern, kind in _ROUTES:
+            m = pattern.match(tail)
+            if m is None:
+                continue
+            name = m.group(1)
+            if not NAME_RE.fullmatch(name) or len(name) > 255:
+                raise RegistryError("NAME_INVALID", f"invalid repository name {name!r}")
+            if method in _WRITE_METHODS:
+                if self.read_only:
+                    raise RegistryError("UNSUPPORTED", "the registry is in read-only mode")
+                if self.proxy is not None:
+                    raise RegistryError("UNSUPPORTED", "a pull-through cache does not accept pushes")
+            actions = {"GET": {"pull"}, "HEAD": {"pull"}, "DELETE": {"delete"}}.get(method, {"pull", "push"})
+            ident = self.authz.authorize(request.headers.get("Authorization", ""),
+                                         Scope("repository", name, frozenset(actions)))
+            handler = getattr(self, f"_{kind}_{method.lower()}", None)
+            if handler is None:
+                raise RegistryError("UNSUPPORTED", f"{method} not supported here", status=405)
+            request["identity"] = ident
+            return await handler(request, *m.groups())
+        raise RegistryError("NAME_UNKNOWN", f"no route for /v2/{tail}", status=404)
+
+    # -- token server --------------------------------------------------------------------
+    async def _token(self, request: web.Request) -> web.Response:
+        header = request.headers.get("Authorization", "")
+        if request.method == "POST":
+            form = await request.post()
+            if form.get("grant_type") == "password":
+                import base64
+
+                creds = f"{form.get('username', '')}:{form.get('password', '')}".encode()
+                header = "Basic " + base64.b64encode(creds).decode()
+            scopes_raw = str(form.get("scope", "")).split()
+        else:
+            scopes_raw = [s for v in request.query.getall("scope", []) for s in v.split(" ") if s]
+        scopes = [Scope.parse(s) for s in scopes_raw]
+        try:
+            return web.json_response(self.authz.issue(header, scopes))
+        except RegistryError as err:
+            return self._error_response(RegistryError("UNAUTHORIZED", err.message))
+
+    # -- catalog and tags ----------------------------------------------------------------
+    @staticmethod
+    def _paged(items: list[str], n: int | None, path: str) -> tuple[list[str], dict[str, str]]:
+        """Cut to ``n`` (the query asked for n+1 to know whether more follow) and add the Link."""
+        if n == 0:
+            return [], {}
+        if n is not None and len(items) > n:
+            items = items[:n]
+            return items, {"Link": f'<{path}?n={n}&last={items[-1] if items else ""}>; rel="next"'}
+        return items, {}
+
+    def _catalog(self, request: web.Request) -> web.Response:
+        n, last = _int_arg(request, "n"), request.query.get("last")
+        repos, headers = self._paged(self.meta.repositories(None if n is None else n + 1, last), n, "/v2/_catalog")
+        return web.json_response({"repositories": repos}, headers=headers)
+
+    async def _tags_get(self, request: web.Request, name: str) -> web.Response:
+        n, last = _int_arg(request, "n"), request.query.get("last")
+        if self.proxy is not None:
+            return await self.proxy.tags(request, name)
+        if not self.meta.repo_exists(name):
+            raise RegistryError("NAME_UNKNOWN", f"repository {name} not known")
+        tags, headers = self._paged(self.meta.tags(name, None if n is None else n + 1, last), n, f"/v2/{name}/tags/list")
+        return web.json_response({"name": name, "tags": tags}, headers=headers)
+
+    # -- manifests -------------------------------------------------------------------------
+    async def _resolve(self, name: str, ref: str) -> ManifestRow:
+        if ":" in ref:
+            digest = _digest_arg(ref)
+            row = self.meta.manifest(name, digest)
+            if row is None and self.proxy is not None:
+                row = await self.proxy.manifest(self, name, ref)
+        else:
+            if not TAG_RE.fullmatch(ref):
+                raise RegistryError("TAG_INVALID", f"invalid tag {ref!r}")
+            row = None
+            if self.proxy is not None:
+                row = await self.proxy.manifest(self, name, ref)
+            if row is None:
+                digest_or_none = self.meta.resolve_tag(name, ref)
+                row = self.meta.manifest(name, digest_or_none) if digest_or_none else None
+        if row is None or not self.store.exists(row.digest):
+            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {name}:{ref}")
+        return row
+
+    async def _manifest_get(self, request: web.Request, name: str, ref: str) -> web.Response:
+        row = await self._resolve(name, ref)
+        body = self.store.read_all(row.digest)
+        return web.Response(body=body, headers={"Content-Type": row.media_type, "Docker-Content-Digest": row.digest})
+
+    async def _manifest_head(self, request: web.Request, name: str, ref: str) -> web.StreamResponse:
+        row = await self._resolve(name, ref)
+        return _head({"Content-Type": row.media_type, "Docker-Content-Digest": row.digest}, row.size)
+
+    async def _manifest_put(self, request: web.Request, name: str, ref: str) -> web.Response:
+        is_digest = ":" in ref
+        if not is_digest and not TAG_RE.fullmatch(ref):
+            raise RegistryError("TAG_INVALID", f"invalid tag {ref!r}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413) from None
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if is_digest and _digest_arg(ref) != digest:
+            raise RegistryError("DIGEST_INVALID", f"manifest digest {digest} does not match {ref}")
+        parsed = mf.parse(body, request.headers.get("Content-Type"))
+        for blob in parsed.blobs:
+            if not self.meta.blob_linked(name, blob) or not self.store.exists(blob):
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {blob}", detail={"digest": blob})
+        for child in parsed.children:
+            if self.meta.manifest(name, child) is None:
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest unknown to registry: {child}", detail={"digest": child})
+        self.put_manifest_bytes(name, body, digest, parsed)
+        tags = [] if is_digest else [ref]
+        tags += request.query.getall("tag", [])
+        for tag in tags:
+            if not TAG_RE.fullmatch(tag):
+                raise RegistryError("TAG_INVALID", f"invalid tag {tag!r}")
+            self.meta.set_tag(name, tag, digest)
+        headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
+        if parsed.subject:
+            headers["OCI-Subject"] = parsed.subject
+        return web.Response(status=201, headers=headers)
+
+    def put_manifest_bytes(self, name: str, body: bytes, digest: str, parsed: mf.Parsed) -> None:
+        """Store a verified manifest (as a blob) and record it; also used by the pull-through cache."""
+        if not self.store.exists(digest):
+            try:
+                with self.store.writer(f"manifest-{digest}-{uuid.uuid4().hex}") as w:
+                    w.write(body)
+                    w.commit(len(body), digest)
+            except errors.AlreadyExists:
+                pass
+        self.meta.put_manifest(ManifestRow(
+            name, digest, parsed.media_type, len(body), parsed.artifact_type, parsed.subject,
+            json.dumps(parsed.annotations) if parsed.annotations else None, parsed.blobs + parsed.children))
+
+    async def _manifest_delete(self, request: web.Request, name: str, ref: str) -> web.Response:
+        if ":" in ref:
+            if not self.meta.delete_manifest(name, _digest_arg(ref)):
+                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {ref}")
+        else:
+            if not TAG_RE.fullmatch(ref):
+                raise RegistryError("TAG_INVALID", f"invalid tag {ref!r}")
+            if not self.meta.delete_tag(name, ref):
+                raise RegistryError("MANIFEST_UNKNOWN", f"tag unknown: {ref}")
+        return web.Response(status=202)
+
+    # -- referrers ---------------------------------------------------------------------------
+    async def _referrers_get(self, request: web.Request, name: str, digest: str) -> web.Response:
+        _digest_arg(digest)
+        want = request.query.get("artifactType")
+        descriptors = []
+        for row in self.meta.referrers(name, digest):
+            if want is not None and row.artifact_type != want:
+                continue
+            d: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": row.size}
+            if row.artifact_type:
+                d["artifactType"] = row.artifact_type
+            if row.annotations:
+                d["annotations"] = json.loads(row.annotations)
+            descriptors.append(d)
+        headers = {"Content-Type": oci.MEDIA_TYPE_OCI_INDEX}
+        if want is not None:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        body = json.dumps({"schemaVersion": 2, "mediaType": oci.MEDIA_TYPE_OCI_INDEX, "manifests": descriptors})
+        return web.Response(body=body.encode(), headers=headers)
+
+    # -- blobs -------------------------------------------------------------------------------
+    async def _blob_path(self, name: str, digest: str) -> Path:
+        _digest_arg(digest)
+        if not (self.meta.blob_linked(name, digest) and self.store.exists(digest)):
+            if self.proxy is None or not await self.proxy.blob(self, name, digest):
+                raise RegistryError("BLOB_UNKNOWN", f"blob unknown to registry: {digest}", detail={"digest": digest})
+        with self.store.open(digest) as f:  # content store layout: blobs/sha256/<hex>
+            return Path(f.name)
+
+    async def _blob_get(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
+        path = await self._blob_path(name, digest)
+        return web.FileResponse(path, headers={"Content-Type": "application/octet-stream",
+                                               "Docker-Content-Digest": digest, "Accept-Ranges": "bytes"})
+
+    async def _blob_head(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
+        path = await self._blob_path(name, digest)
+        return _head({"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest,
+                      "Accept-Ranges": "bytes"}, path.stat().st_size)
+
+    async def _blob_delete(self, request: web.Request, name: str, digest: str) -> web.Response:
+        _digest_arg(digest)
+        if not self.meta.unlink_blob(name, digest):
+            raise RegistryError("BLOB_UNKNOWN", f"blob unknown to registry: {digest}")
+        return web.Response(status=202)
+
+    # -- uploads -----------------------------------------------------------------------------
+    def _upload_headers(self, name: str, upload_id: str, offset: int) -> dict[str, str]:
+        return {"Location": f"/v2/{name}/blobs/uploads/{upload_id}", "Docker-Upload-UUID": upload_id,
+                "Range": f"0-{max(offset - 1, 0)}", "Content-Length": "0"}
+
+    def _done(self, name: str, digest: str) -> web.Response:
+        self.meta.link_blob(name, digest)
+        return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
+                                                 "Docker-Content-Digest": digest, "Content-Length": "0"})
+
+    def _may_pull(self, request: web.Request, repo: str) -> bool:
+        try:
+            self.authz.authorize(request.headers.get("Authorization", ""), Scope("repository", repo, frozenset({"pull"})))
+        except RegistryError:
+            return False
+        return True
+
+    async def _upload_start_post(self, request: web.Request, name: str) -> web.Response:
+        mount, source = request.query.get("mount"), request.query.get("from")
+        if mount and source and is_valid(mount) and NAME_RE.fullmatch(source):
+            if self.meta.blob_linked(source, mount) and self.store.exists(mount) and self._may_pull(request, source):
+                return self._done(name, mount)
+        digest = request.query.get("digest")
+        upload_id = str(uuid.uuid4())
+        self.meta.new_upload(upload_id, name)
+        if digest is not None:  # monolithic: POST with the whole blob
+            return await self._finish(request, name, upload_id, _digest_arg(digest))
+        return web.Response(status=202, headers=self._upload_headers(name, upload_id, 0))
+
+    def _session(self, name: str, upload_id: str) -> Upload:
+        if self.meta.upload_repo(upload_id) != name:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {upload_id}")
+        up = self.uploads.get(upload_id)
+        if up is None:
+            up = self.uploads[upload_id] = Upload(self.store.writer(f"upload-{upload_id}"))
+        return up
+
+    def _drop(self, upload_id: str, abort: bool) -> None:
+        up = self.uploads.pop(upload_id, None)
+        self.meta.end_upload(upload_id)
+        if up is not None:
+            up.writer.abort() if abort else up.writer.close()
+        elif abort:
+            try:
+                self.store.abort(f"upload-{upload_id}")
+            except errors.NotFound:
+                pass
+
+    async def _copy_body(self, request: web.Request, w: LocalWriter) -> None:
+        async for chunk in request.content.iter_chunked(1 << 20):
+            w.write(chunk)
+
+    async def _upload_get(self, request: web.Request, name: str, upload_id: str) -> web.Response:
+        up = self._session(name, upload_id)
+        return web.Response(status=204, headers=self._upload_headers(name, upload_id, up.writer.offset))
+
+    async def _upload_patch(self, request: web.Request, name: str, upload_id: str) -> web.Response:
+        up = self._session(name, upload_id)
+        async with up.lock:
+            w = up.writer
+            crange = request.headers.get("Content-Range")
+            if crange:
+                m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\S+)?", crange.strip())
+                if m is None or int(m.group(1)) != w.offset or int(m.group(2)) < int(m.group(1)):
+                    raise RegistryError("BLOB_UPLOAD_INVALID", f"Content-Range {crange!r} does not continue at {w.offset}",
+                                        status=416, headers=self._upload_headers(name, upload_id, w.offset))
+                length = request.content_length
+                if length is not None and length != int(m.group(2)) - int(m.group(1)) + 1:
+                    raise RegistryError("SIZE_INVALID", "Content-Range and Content-Length disagree", status=416,
+                                        headers=self._upload_headers(name, upload_id, w.offset))
+            await self._copy_body(request, w)
+            return web.Response(status=202, headers=self._upload_headers(name, upload_id, w.offset))
+
+    async def _upload_put(self, request: web.Request, name: str, upload_id: str) -> web.Response:
+        self._session(name, upload_id)
+        digest = request.query.get("digest")
+        if digest is None:
+            raise RegistryError("DIGEST_INVALID", "digest parameter missing")
+        return await self._finish(request, name, upload_id, _digest_arg(digest))
+
+    async def _finish(self, request: web.Request, name: str, upload_id: str, digest: str) -> web.Response:
+        """Take the last bytes, verify, publish: the blob is visible only after this."""
+        up = self._session(name, upload_id)
+        async with up.lock:
+            await self._copy_body(request, up.writer)
+            try:
+                await asyncio.to_thread(up.writer.commit, None, digest)
+            except errors.AlreadyExists:
+                pass  # verified, and someone published the same bytes first
+            except errors.FailedPrecondition as err:
+                self._drop(upload_id, abort=True)
+                raise RegistryError("DIGEST_INVALID", f"provided digest did not match uploaded content: {err}") from None
+            self.uploads.pop(upload_id, None)
+            self.meta.end_upload(upload_id)
+        return self._done(name, digest)
+
+    async def _upload_delete(self, request: web.Request, name: str, upload_id: str) -> web.Response:
+        self._session(name, upload_id)
+        self._drop(upload_id, abort=True)
+        return web.Response(status=204)
+

@@ -1,0 +1,257 @@
+"""VolumeService: Docker's mount syntaxes to OCI spec mounts, named/anonymous volumes, in-use checks.
+
+At create the engine hands over the container record, its spec, the image
+config and the snapshot's mounts; this turns ``Binds``, ``Mounts``, ``Tmpfs``,
+``VolumesFrom`` and the image's ``VOLUME``s into spec mounts and the
+``Mounts`` list of ``docker inspect``, copying image content into new, empty
+volumes (see ``copyup``). Parsing is pure (unit-tested).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.volumes import copyup
+from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
+
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+@dataclass
+class Plan:
+    """One mount a container asks for, before volumes are resolved."""
+
+    type: str                  # bind | volume | tmpfs
+    destination: str
+    source: str = ""           # host path (bind) or volume name ("" = anonymous)
+    rw: bool = True
+    propagation: str = ""
+    nocopy: bool = False
+    tmpfs_options: list[str] = field(default_factory=list)
+    create_source: bool = True  # -v creates a missing host directory; --mount refuses
+    labels: dict[str, str] = field(default_factory=dict)
+    driver_opts: dict[str, str] = field(default_factory=dict)
+
+
+def _check_dest(dest: str) -> str:
+    if not dest.startswith("/"):
+        raise errors.InvalidArgument(f"invalid mount config: mount path must be absolute: {dest}")
+    if dest.rstrip("/") == "":
+        raise errors.InvalidArgument("invalid specification: destination can't be '/'")
+    return os.path.normpath(dest)
+
+
+def parse_bind(spec: str) -> Plan:
+    """``src:dst[:opts]`` or ``dst`` (anonymous), as ``-v`` and HostConfig.Binds write them."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        return Plan("volume", _check_dest(parts[0]))
+    if len(parts) > 3:
+        raise errors.InvalidArgument(f"invalid volume specification: '{spec}'")
+    src, dest = parts[0], parts[1]
+    mode = parts[2].split(",") if len(parts) == 3 else []
+    plan = Plan("bind" if src.startswith("/") else "volume", _check_dest(dest), src)
+    for m in mode:
+        if m in ("ro", "rw"):
+            plan.rw = m == "rw"
+        elif m in PROPAGATIONS:
+            plan.propagation = m
+        elif m == "nocopy":
+            plan.nocopy = True
+        elif m in ("z", "Z", ""):
+            continue
+        else:
+            raise errors.InvalidArgument(f"invalid mode: {m}")
+    if not src:
+        raise errors.InvalidArgument(f"invalid volume specification: '{spec}'")
+    return plan
+
+
+def _octal_mode(mode: Any) -> str:
+    return f"{int(mode):o}" if isinstance(mode, int) else str(mode)
+
+
+def parse_mount(m: dict[str, Any]) -> Plan:
+    """One HostConfig.Mounts entry (``--mount``)."""
+    kind = (m.get("Type") or "").lower()
+    dest = _check_dest(m.get("Target") or m.get("Destination") or "")
+    ro = bool(m.get("ReadOnly"))
+    if kind == "bind":
+        src = m.get("Source") or ""
+        if not src.startswith("/"):
+            raise errors.InvalidArgument(f"invalid mount config for type \"bind\": invalid mount path: '{src}' "
+                                         "mount path must be absolute")
+        opts = m.get("BindOptions") or {}
+        return Plan("bind", dest, src, not ro, opts.get("Propagation") or "",
+                    create_source=bool(opts.get("CreateMountpoint")))
+    if kind == "volume":
+        opts = m.get("VolumeOptions") or {}
+        return Plan("volume", dest, m.get("Source") or "", not ro, nocopy=bool(opts.get("NoCopy")),
+                    labels=opts.get("Labels") or {}, driver_opts=(opts.get("DriverConfig") or {}).get("Options") or {})
+    if kind == "tmpfs":
+        if m.get("Source"):
+            raise errors.InvalidArgument("invalid mount config for type \"tmpfs\": source must not be specified")
+        opts = m.get("TmpfsOptions") or {}
+        tmp = []
+        if opts.get("SizeBytes"):
+            tmp.append(f"size={int(opts['SizeBytes'])}")
+        if opts.get("Mode"):
+            tmp.append(f"mode={_octal_mode(opts['Mode'])}")
+        if ro:
+            tmp.append("ro")
+        return Plan("tmpfs", dest, tmpfs_options=tmp, rw=not ro)
+    raise errors.InvalidArgument(f"invalid mount config: mount type unknown: {kind!r}")
+
+
+def parse_tmpfs(dest: str, options: str) -> Plan:
+    return Plan("tmpfs", _check_dest(dest), tmpfs_options=[o for o in (options or "").split(",") if o])
+
+
+def tmpfs_spec(plan: Plan) -> dict[str, Any]:
+    """Docker's defaults (nosuid, nodev, noexec unless asked otherwise) plus the user's options."""
+    opts = list(plan.tmpfs_options)
+    flags = ["nosuid", "nodev"] + ([] if "exec" in opts else ["noexec"])
+    opts = [o for o in opts if o != "exec"]
+    return {"destination": plan.destination, "type": "tmpfs", "source": "tmpfs", "options": [*flags, *opts]}
+
+
+class VolumeService:
+    def __init__(self, data_root: Path) -> None:
+        self.driver = LocalDriver(data_root / "volumes")
+        self.containers: Callable[[], Iterable[dict[str, Any]]] = lambda: ()
+        self.get_container: Callable[[str], dict[str, Any]] = lambda ref: (_ for _ in ()).throw(
+            errors.NotFound(f"No such container: {ref}"))
+
+    # -- the volume API ----------------------------------------------------------
+
+    def create(self, name: str, labels: dict[str, str] | None = None, opts: dict[str, str] | None = None,
+               driver: str = "local") -> dict[str, Any]:
+        if driver not in ("", "local"):
+            raise errors.NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+        return self.driver.create(name, labels or {}, opts or {})
+
+    def users(self, name: str) -> list[str]:
+        return [c["Id"] for c in self.containers()
+                if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.get("Mounts") or [])]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return self.driver.get(name)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.driver.list()
+
+    def remove(self, name: str, force: bool = False) -> None:
+        users = self.users(name)
+        if users:
+            raise errors.Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        try:
+            self.driver.remove(name)
+        except errors.NotFound:
+            if not force:
+                raise
+
+    def prune(self, all_volumes: bool = False, labels: Sequence[str] = ()) -> tuple[list[str], int]:
+        gone, space = [], 0
+        for v in self.driver.list():
+            if not all_volumes and ANONYMOUS_LABEL not in (v.get("Labels") or {}):
+                continue
+            if not _labels_match(v.get("Labels") or {}, labels) or self.users(v["Name"]):
+                continue
+            space += self.driver.usage(v["Name"])
+            self.driver.remove(v["Name"])
+            gone.append(v["Name"])
+        return gone, space
+
+    def usage(self, name: str) -> dict[str, int]:
+        return {"Size": self.driver.usage(name), "RefCount": len(self.users(name))}
+
+    # -- containers --------------------------------------------------------------
+
+    def plans(self, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any]) -> list[Plan]:
+        plans: dict[str, Plan] = {}
+        for ref in host_config.get("VolumesFrom") or []:
+            cref, _, mode = ref.partition(":")
+            other = self.get_container(cref)
+            for m in other.get("Mounts") or []:
+                if m["Type"] not in ("volume", "bind"):
+                    continue
+                rw = m.get("RW", True) if not mode else mode == "rw"
+                plans[m["Destination"]] = Plan(m["Type"], m["Destination"], m.get("Name") or m["Source"], rw,
+                                               m.get("Propagation") or "", nocopy=True)
+        for dest in {**(image_config.get("Volumes") or {}), **(config.get("Volumes") or {})}:
+            plans.setdefault(os.path.normpath(dest), Plan("volume", os.path.normpath(dest)))
+        for b in host_config.get("Binds") or []:
+            p = parse_bind(b)
+            plans[p.destination] = p
+        for m in host_config.get("Mounts") or []:
+            p = parse_mount(m)
+            plans[p.destination] = p
+        for dest, opts in (host_config.get("Tmpfs") or {}).items():
+            p = parse_tmpfs(dest, opts)
+            plans[p.destination] = p
+        return sorted(plans.values(), key=lambda p: p.destination.count("/"))
+
+    def prepare(self, c: dict[str, Any], spec: dict[str, Any], image_config: dict[str, Any],
+                snapshot_mounts: Sequence[Any]) -> None:
+        """At create: resolve every mount, copy image content into new empty volumes, fill the spec."""
+        records = []
+        for plan in self.plans(c["Config"], c["HostConfig"], image_config):
+            if plan.type == "tmpfs":
+                spec["mounts"].append(tmpfs_spec(plan))
+                records.append({"Type": "tmpfs", "Source": "", "Destination": plan.destination, "Mode": "",
+                                "RW": plan.rw, "Propagation": ""})
+                continue
+            if plan.type == "bind":
+                src = Path(plan.source)
+                if not src.exists():
+                    if not plan.create_source:
+                        raise errors.InvalidArgument(f"invalid mount config for type \"bind\": bind source path does "
+                                                     f"not exist: {src}")
+                    src.mkdir(parents=True, exist_ok=True)
+                source, name, driver = str(src), "", ""
+                propagation = plan.propagation or "rprivate"
+            else:
+                labels = plan.labels if plan.source else {ANONYMOUS_LABEL: "", **plan.labels}
+                vol = self.create(plan.source, labels, plan.driver_opts)
+                source, name, driver = vol["Mountpoint"], vol["Name"], "local"
+                propagation = plan.propagation
+                data = Path(source)
+                if not plan.nocopy and not any(data.iterdir()):
+                    copyup.copy_image_path(snapshot_mounts, plan.destination, data)
+            opts = ["rbind", "rw" if plan.rw else "ro", propagation or "rprivate"]
+            spec["mounts"].append({"destination": plan.destination, "type": "bind", "source": source, "options": opts})
+            rec: dict[str, Any] = {"Type": plan.type, "Source": source, "Destination": plan.destination,
+                                   "Mode": "" if plan.type == "bind" else "z", "RW": plan.rw,
+                                   "Propagation": propagation if plan.type == "bind" else ""}
+            if plan.type == "volume":
+                rec = {"Type": "volume", "Name": name, **{k: v for k, v in rec.items() if k != "Type"},
+                       "Driver": driver}
+            records.append(rec)
+        c["Mounts"] = records
+
+    def release(self, c: dict[str, Any], remove_anonymous: bool) -> None:
+        """At remove: with ``rm -v`` (or ``--rm``) the container's anonymous volumes go too."""
+        if not remove_anonymous:
+            return
+        for m in c.get("Mounts") or []:
+            if m.get("Type") != "volume":
+                continue
+            try:
+                v = self.driver.get(m["Name"])
+            except errors.NotFound:
+                continue
+            if ANONYMOUS_LABEL in (v.get("Labels") or {}) and not [u for u in self.users(m["Name"]) if u != c["Id"]]:
+                self.driver.remove(m["Name"])
+
+
+def _labels_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:
+    for w in wanted:
+        k, _, v = w.partition("=")
+        if k not in labels or (v and labels[k] != v):
+            return False
+    return True

@@ -1,0 +1,305 @@
+"""OCI Distribution Spec v1.1, case by case, against ``dockyard registry serve``.
+
+Written from the spec's text (pull, push, content discovery, content
+management; endpoints end-1 .. end-13 and the error-code table), because the
+upstream Go conformance suite cannot be built offline here (docs/conformance.md).
+One server per module; each test uses its own repository names.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "registry"))
+from dockyard_regkit import Server, sha
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = Server(tmp_path_factory.mktemp("regspec") / "root").start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+# -- pull -------------------------------------------------------------------------------
+def test_base_endpoint(reg: Server) -> None:
+    r = reg.req("GET", "/v2/")
+    assert r.status == 200
+    assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
+def test_pull_manifest_by_tag_and_digest(reg: Server) -> None:
+    digest, m = reg.push_image("pull/m", "v1", [b"a-layer"])
+    for ref in ("v1", digest):
+        r = reg.req("GET", f"/v2/pull/m/manifests/{ref}")
+        assert r.status == 200
+        assert r.headers["Content-Type"] == OCI_MANIFEST
+        assert r.headers["Docker-Content-Digest"] == digest
+        assert sha(r.body) == digest and json.loads(r.body) == m
+        h = reg.req("HEAD", f"/v2/pull/m/manifests/{ref}")
+        assert h.status == 200 and h.body == b""
+        assert int(h.headers["Content-Length"]) == len(r.body)
+        assert h.headers["Docker-Content-Digest"] == digest
+
+
+def test_pull_unknown_manifest(reg: Server) -> None:
+    reg.push_image("pull/unknown", "v1", [b"x"])
+    r = reg.req("GET", "/v2/pull/unknown/manifests/nope")
+    assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
+    r = reg.req("GET", f"/v2/pull/unknown/manifests/{sha(b'no')}")
+    assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
+    assert reg.req("HEAD", "/v2/pull/unknown/manifests/nope").status == 404
+
+
+def test_pull_blob_get_head_range(reg: Server) -> None:
+    data = bytes(range(256)) * 100
+    d = reg.push_blob("pull/b", data)
+    r = reg.req("GET", f"/v2/pull/b/blobs/{d}")
+    assert r.status == 200 and r.body == data and r.headers["Docker-Content-Digest"] == d
+    h = reg.req("HEAD", f"/v2/pull/b/blobs/{d}")
+    assert h.status == 200 and h.body == b"" and int(h.headers["Content-Length"]) == len(data)
+    r = reg.req("GET", f"/v2/pull/b/blobs/{d}", headers={"Range": "bytes=100-199"})
+    assert r.status == 206 and r.body == data[100:200]
+    assert r.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+
+
+def test_pull_blob_unknown_and_invalid_digest(reg: Server) -> None:
+    r = reg.req("GET", f"/v2/pull/b2/blobs/{sha(b'missing')}")
+    assert r.status == 404 and r.codes() == ["BLOB_UNKNOWN"]
+    assert reg.req("HEAD", f"/v2/pull/b2/blobs/{sha(b'missing')}").status == 404
+    r = reg.req("GET", "/v2/pull/b2/blobs/sha256:xyz")
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+
+
+def test_blob_of_another_repository_is_not_visible(reg: Server) -> None:
+    d = reg.push_blob("pull/owner", b"private bytes")
+    assert reg.req("GET", f"/v2/pull/other/blobs/{d}").status == 404
+
+
+# -- push --------------------------------------------------------------------------------
+def test_push_post_then_put(reg: Server) -> None:
+    data = b"monolithic after post"
+    r = reg.req("POST", "/v2/push/mono/blobs/uploads/")
+    assert r.status == 202 and r.headers["Location"] and r.headers["Docker-Upload-UUID"]
+    loc = r.headers["Location"]
+    r = reg.req("PUT", f"{loc}?digest={sha(data)}", data, {"Content-Type": "application/octet-stream"})
+    assert r.status == 201
+    assert r.headers["Location"] == f"/v2/push/mono/blobs/{sha(data)}"
+    assert r.headers["Docker-Content-Digest"] == sha(data)
+    assert reg.req("GET", r.headers["Location"]).body == data
+
+
+def test_push_single_post(reg: Server) -> None:
+    data = b"single post"
+    r = reg.req("POST", f"/v2/push/single/blobs/uploads/?digest={sha(data)}", data)
+    assert r.status == 201 and r.headers["Location"].endswith(sha(data))
+
+
+def test_push_chunked(reg: Server) -> None:
+    data = b"0123456789" * 1000
+    loc = reg.req("POST", "/v2/push/chunked/blobs/uploads/").headers["Location"]
+    r = reg.req("PATCH", loc, data[:4000], {"Content-Range": "0-3999", "Content-Type": "application/octet-stream"})
+    assert r.status == 202 and r.headers["Range"] == "0-3999"
+    loc = r.headers["Location"]
+    st = reg.req("GET", loc)
+    assert st.status == 204 and st.headers["Range"] == "0-3999"
+    # out of order: must start at 4000
+    r = reg.req("PATCH", loc, data[5000:6000], {"Content-Range": "5000-5999"})
+    assert r.status == 416
+    r = reg.req("PATCH", loc, data[4000:], {"Content-Range": f"4000-{len(data) - 1}"})
+    assert r.status == 202 and r.headers["Range"] == f"0-{len(data) - 1}"
+    r = reg.req("PUT", f"{r.headers['Location']}?digest={sha(data)}")
+    assert r.status == 201
+    assert reg.req("GET", f"/v2/push/chunked/blobs/{sha(data)}").body == data
+
+
+def test_push_digest_mismatch_refused_and_invisible(reg: Server) -> None:
+    data, lie = b"real bytes", sha(b"other bytes")
+    r = reg.req("POST", f"/v2/push/bad/blobs/uploads/?digest={lie}", data)
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+    assert reg.req("HEAD", f"/v2/push/bad/blobs/{lie}").status == 404
+    assert reg.req("HEAD", f"/v2/push/bad/blobs/{sha(data)}").status == 404
+
+
+def test_push_put_without_digest(reg: Server) -> None:
+    loc = reg.req("POST", "/v2/push/nodigest/blobs/uploads/").headers["Location"]
+    r = reg.req("PUT", loc, b"x")
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+
+
+def test_upload_cancel(reg: Server) -> None:
+    loc = reg.req("POST", "/v2/push/cancel/blobs/uploads/").headers["Location"]
+    reg.req("PATCH", loc, b"partial")
+    assert reg.req("DELETE", loc).status == 204
+    r = reg.req("GET", loc)
+    assert r.status == 404 and r.codes() == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+def test_cross_repository_mount(reg: Server) -> None:
+    d = reg.push_blob("push/src", b"mount me")
+    r = reg.req("POST", f"/v2/push/dst/blobs/uploads/?mount={d}&from=push/src")
+    assert r.status == 201 and r.headers["Location"] == f"/v2/push/dst/blobs/{d}"
+    assert reg.req("GET", f"/v2/push/dst/blobs/{d}").body == b"mount me"
+    # unknown in the source: falls back to an upload session
+    r = reg.req("POST", f"/v2/push/dst/blobs/uploads/?mount={sha(b'none')}&from=push/src")
+    assert r.status == 202 and "/blobs/uploads/" in r.headers["Location"]
+
+
+def test_manifest_with_missing_blob_refused(reg: Server) -> None:
+    cfg = reg.push_blob("push/missing", b"{}")
+    m = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": 2},
+         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(b"ghost"), "size": 5}]}
+    r = reg.push_manifest("push/missing", "v1", m)
+    assert r.status == 400 and r.codes() == ["MANIFEST_BLOB_UNKNOWN"]
+    assert reg.req("GET", "/v2/push/missing/manifests/v1").status == 404
+
+
+def test_manifest_invalid_and_digest_mismatch(reg: Server) -> None:
+    r = reg.req("PUT", "/v2/push/inv/manifests/v1", b"{not json", {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes() == ["MANIFEST_INVALID"]
+    _, m = reg.push_image("push/inv", "ok", [b"l"])
+    r = reg.req("PUT", f"/v2/push/inv/manifests/{sha(b'different')}", json.dumps(m).encode(), {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+
+
+def test_push_manifest_by_digest(reg: Server) -> None:
+    _, m = reg.push_image("push/bydigest", "t", [b"q"])
+    body = json.dumps(m, indent=1).encode()  # other bytes, other digest
+    r = reg.req("PUT", f"/v2/push/bydigest/manifests/{sha(body)}", body, {"Content-Type": OCI_MANIFEST})
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == sha(body)
+    assert reg.req("GET", f"/v2/push/bydigest/manifests/{sha(body)}").body == body
+
+
+def test_index_and_docker_manifest_list(reg: Server) -> None:
+    d1, m1 = reg.push_image("push/idx", "amd64", [b"amd"])
+    d2, m2 = reg.push_image("push/idx", "arm64", [b"arm"])
+    for mt in (OCI_INDEX, DOCKER_LIST):
+        idx = {"schemaVersion": 2, "mediaType": mt, "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": d, "size": len(json.dumps(m).encode()),
+             "platform": {"architecture": a, "os": "linux"}} for d, m, a in ((d1, m1, "amd64"), (d2, m2, "arm64"))]}
+        r = reg.push_manifest("push/idx", "multi", idx)
+        assert r.status == 201
+        g = reg.req("GET", "/v2/push/idx/manifests/multi")
+        assert g.headers["Content-Type"] == mt and json.loads(g.body) == idx
+    bad = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+           "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha(b"nothing"), "size": 3}]}
+    r = reg.push_manifest("push/idx", "bad", bad)
+    assert r.status == 400 and r.codes() == ["MANIFEST_BLOB_UNKNOWN"]
+
+
+def test_docker_schema2_manifest(reg: Server) -> None:
+    cfg = reg.push_blob("push/docker", b'{"architecture":"amd64","os":"linux"}')
+    layer = reg.push_blob("push/docker", b"gz")
+    m = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+         "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cfg, "size": 37},
+         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer, "size": 2}]}
+    assert reg.push_manifest("push/docker", "latest", m).status == 201
+    assert reg.req("GET", "/v2/push/docker/manifests/latest").headers["Content-Type"] == DOCKER_MANIFEST
+
+
+def test_schema1_refused(reg: Server) -> None:
+    body = json.dumps({"schemaVersion": 1, "name": "x", "tag": "y", "fsLayers": []}).encode()
+    r = reg.req("PUT", "/v2/push/s1/manifests/v1", body,
+                {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws"})
+    assert r.status == 400 and r.codes() == ["MANIFEST_INVALID"]
+
+
+def test_invalid_name_and_tag(reg: Server) -> None:
+    r = reg.req("GET", "/v2/Bad_Name/manifests/latest")
+    assert r.status == 400 and r.codes() == ["NAME_INVALID"]
+    r = reg.req("GET", "/v2/ok/manifests/-bad")
+    assert r.status == 400 and r.codes() == ["TAG_INVALID"]
+
+
+# -- content discovery -------------------------------------------------------------------
+def test_tags_list_and_pagination(reg: Server) -> None:
+    _, m = reg.push_image("disc/tags", "c", [b"t"])
+    for t in ("a", "b", "d", "e"):
+        assert reg.push_manifest("disc/tags", t, m).status == 201
+    assert reg.req("GET", "/v2/disc/tags/tags/list").json() == {"name": "disc/tags", "tags": ["a", "b", "c", "d", "e"]}
+    r = reg.req("GET", "/v2/disc/tags/tags/list?n=2")
+    assert r.json()["tags"] == ["a", "b"]
+    assert r.headers["Link"] == '</v2/disc/tags/tags/list?n=2&last=b>; rel="next"'
+    r = reg.req("GET", "/v2/disc/tags/tags/list?n=2&last=b")
+    assert r.json()["tags"] == ["c", "d"]
+    r = reg.req("GET", "/v2/disc/tags/tags/list?n=2&last=d")
+    assert r.json()["tags"] == ["e"] and "Link" not in r.headers
+    assert reg.req("GET", "/v2/disc/tags/tags/list?n=0").json()["tags"] == []
+
+
+def test_tags_list_unknown_repo(reg: Server) -> None:
+    r = reg.req("GET", "/v2/disc/nothing/tags/list")
+    assert r.status == 404 and r.codes() == ["NAME_UNKNOWN"]
+
+
+def test_referrers(reg: Server) -> None:
+    subject_digest, sm = reg.push_image("disc/ref", "v1", [b"subject layer"])
+    subj = {"mediaType": OCI_MANIFEST, "digest": subject_digest, "size": len(json.dumps(sm).encode())}
+    empty = "application/vnd.oci.empty.v1+json"
+    reg.push_blob("disc/ref", b"{}")
+    sig_body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.sig",
+                           "config": {"mediaType": empty, "digest": sha(b"{}"), "size": 2},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                       "digest": reg.push_blob("disc/ref", b"sig"), "size": 3}],
+                           "subject": subj, "annotations": {"k": "v"}}).encode()
+    r = reg.req("PUT", f"/v2/disc/ref/manifests/{sha(sig_body)}", sig_body, {"Content-Type": OCI_MANIFEST})
+    assert r.status == 201 and r.headers["OCI-Subject"] == subject_digest
+    sbom_digest, _ = reg.push_image("disc/ref", "sbom", [b"sbom"], subject=subj, config_type="application/vnd.example.sbom")
+    r = reg.req("GET", f"/v2/disc/ref/referrers/{subject_digest}")
+    assert r.status == 200 and r.headers["Content-Type"] == OCI_INDEX
+    idx = r.json()
+    assert idx["mediaType"] == OCI_INDEX
+    by = {d["digest"]: d for d in idx["manifests"]}
+    assert set(by) == {sha(sig_body), sbom_digest}
+    assert by[sha(sig_body)]["artifactType"] == "application/vnd.example.sig"
+    assert by[sha(sig_body)]["annotations"] == {"k": "v"} and by[sha(sig_body)]["size"] == len(sig_body)
+    assert by[sbom_digest]["artifactType"] == "application/vnd.example.sbom"  # from the config's type
+    r = reg.req("GET", f"/v2/disc/ref/referrers/{subject_digest}?artifactType=application/vnd.example.sig")
+    assert r.headers["OCI-Filters-Applied"] == "artifactType"
+    assert [d["digest"] for d in r.json()["manifests"]] == [sha(sig_body)]
+    r = reg.req("GET", f"/v2/disc/ref/referrers/{sha(b'no subject')}")
+    assert r.status == 200 and r.json()["manifests"] == []
+    assert reg.req("GET", "/v2/disc/ref/referrers/sha256:bad").status == 400
+
+
+def test_catalog_pagination(reg: Server) -> None:
+    for n in ("zcat/a", "zcat/b", "zcat/c"):
+        reg.push_blob(n, b"cat")
+    repos = reg.req("GET", "/v2/_catalog").json()["repositories"]
+    assert repos == sorted(repos) and {"zcat/a", "zcat/b", "zcat/c"} <= set(repos)
+    r = reg.req("GET", "/v2/_catalog?n=1&last=zcat/a")
+    assert r.json() == {"repositories": ["zcat/b"]}
+    assert r.headers["Link"] == '</v2/_catalog?n=1&last=zcat/b>; rel="next"'
+
+
+# -- content management -------------------------------------------------------------------
+def test_delete_tag_manifest_blob(reg: Server) -> None:
+    digest, m = reg.push_image("mgmt/del", "v1", [b"to delete"])
+    assert reg.push_manifest("mgmt/del", "v2", m).status == 201
+    assert reg.req("DELETE", "/v2/mgmt/del/manifests/v2").status == 202
+    assert reg.req("GET", "/v2/mgmt/del/manifests/v2").status == 404
+    assert reg.req("GET", "/v2/mgmt/del/manifests/v1").status == 200
+    assert reg.req("DELETE", f"/v2/mgmt/del/manifests/{digest}").status == 202
+    for ref in ("v1", digest):
+        assert reg.req("GET", f"/v2/mgmt/del/manifests/{ref}").status == 404
+    assert reg.req("GET", "/v2/mgmt/del/tags/list").json()["tags"] == []
+    layer = sha(b"to delete")
+    assert reg.req("DELETE", f"/v2/mgmt/del/blobs/{layer}").status == 202
+    r = reg.req("GET", f"/v2/mgmt/del/blobs/{layer}")
+    assert r.status == 404 and r.codes() == ["BLOB_UNKNOWN"]
+    r = reg.req("DELETE", f"/v2/mgmt/del/manifests/{digest}")
+    assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
+    assert reg.req("DELETE", f"/v2/mgmt/del/blobs/{layer}").status == 404

@@ -1,0 +1,93 @@
+"""The real docker CLI (and skopeo) against dockyardd for pull, push, tag, history, save, load, login, prune."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+DOCKER = "/usr/local/bin/docker"
+
+
+def docker(d, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run([DOCKER, "-H", d.host, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, r.stderr + r.stdout
+    return r.stdout
+
+
+def test_images_docker_cli_push_pull_save_load(daemon, registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ref = f"{registry.host}/cli/busybox:1"
+    ok(docker(daemon, "tag", "busybox", ref))
+    out = ok(docker(daemon, "push", ref))
+    assert "digest: sha256:" in out
+    ok(docker(daemon, "rmi", ref))
+    out = ok(docker(daemon, "pull", ref))
+    assert "Status: Downloaded newer image" in out
+    assert "Imported from" in ok(docker(daemon, "history", ref))
+    archive = tmp_path / "img.tar"
+    ok(docker(daemon, "save", "-o", str(archive), ref))
+    ok(docker(daemon, "rmi", ref))
+    assert f"Loaded image: {ref}" in ok(docker(daemon, "load", "-i", str(archive)))
+    # skopeo reads the same tar as a docker-archive and as an OCI layout, and copies both ways.
+    if not shutil.which("skopeo"):
+        pytest.fail("skopeo is not installed: apt-get install -y skopeo")
+    sk = ["skopeo", "--insecure-policy"]
+    subprocess.run([*sk, "copy", "--dest-tls-verify=false", f"oci-archive:{archive}",
+                    f"docker://{registry.host}/cli/from-oci:1"], check=True, capture_output=True)
+    subprocess.run([*sk, "copy", f"docker-archive:{archive}", f"oci-archive:{tmp_path / 'oci.tar'}:{registry.host}/cli/from-sk:1"],
+                   check=True, capture_output=True)
+    subprocess.run([*sk, "copy", "--src-tls-verify=false", f"docker://{registry.host}/cli/from-oci:1",
+                    f"docker-archive:{tmp_path / 'da.tar'}:{registry.host}/cli/from-da:1"],
+                   check=True, capture_output=True)
+    for f in ("oci.tar", "da.tar"):
+        out = ok(docker(daemon, "load", "-i", str(tmp_path / f)))
+        assert "Loaded image" in out
+    ok(docker(daemon, "pull", f"{registry.host}/cli/from-oci:1"))
+    info = {r: json.loads(ok(docker(daemon, "image", "inspect", r)))[0]
+            for r in (ref, f"{registry.host}/cli/from-da:1", f"{registry.host}/cli/from-oci:1",
+                      f"{registry.host}/cli/from-sk:1")}
+    assert info[ref]["Id"] == info[f"{registry.host}/cli/from-oci:1"]["Id"]  # OCI layout -> registry: same image
+    # docker-archive may re-encode the config; the layers (diff_ids) must survive every hop.
+    assert {json.dumps(i["RootFS"]["Layers"]) for i in info.values()} == {json.dumps(info[ref]["RootFS"]["Layers"])}
+    for r in info:
+        docker(daemon, "rmi", r)
+
+
+def test_images_docker_cli_login(daemon, auth_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"DOCKER_CONFIG": str(tmp_path / "cfg")}
+    ref = f"{auth_registry.host}/cli/busybox:1"
+    ok(docker(daemon, "tag", "busybox", ref))
+    r = docker(daemon, "push", ref, env=env)
+    assert r.returncode != 0 and "UNAUTHORIZED" in r.stderr + r.stdout
+    r = docker(daemon, "login", "-u", "dy", "-p", "wrong", auth_registry.host, env=env)
+    assert r.returncode != 0
+    ok(docker(daemon, "login", "-u", "dy", "-p", "s3cret", auth_registry.host, env=env))
+    ok(docker(daemon, "push", ref, env=env))
+    ok(docker(daemon, "rmi", ref))
+    ok(docker(daemon, "pull", ref, env=env))
+    ok(docker(daemon, "rmi", ref))
+    ok(docker(daemon, "logout", auth_registry.host, env=env))
+
+
+def test_images_prune_all_frees_data_root(fresh_daemon, registry) -> None:  # type: ignore[no-untyped-def]
+    d = fresh_daemon
+    ref = f"{registry.host}/prune/busybox:1"
+    ok(docker(d, "tag", "busybox", ref))
+    ok(docker(d, "push", ref))
+    ok(docker(d, "rmi", "busybox", ref))
+    ok(docker(d, "pull", ref))
+    ok(docker(d, "tag", ref, "other:1"))
+    ok(docker(d, "image", "prune", "-a", "-f"))
+    assert ok(docker(d, "images", "-q")).strip() == ""
+    root = d.data_root / "containerd"
+    assert not list((root / "content" / "blobs" / "sha256").iterdir())
+    assert not list((root / "snapshots" / "overlayfs" / "snapshots").iterdir())

@@ -1,0 +1,175 @@
+"""Networks and volumes on the real kernel, through the real docker CLI against a private dockyardd.
+
+One daemon for the module with its own bridge name and a random /24 under
+10.213.0.0/16; traffic stays on loopback and the bridges made here. The module
+checks at the end that ``nft list ruleset`` is exactly what it was before.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Daemon
+
+pytestmark = pytest.mark.root
+DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker")
+HTTPD = 'mkdir -p /www && echo "$TOKEN" >/www/index.html && exec httpd -f -p 80 -h /www'
+FETCH = ('i=0; while [ $i -lt 40 ]; do out=$(printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 "$HOST" 80 2>/dev/null); '
+         'case "$out" in *" 200 OK"*) printf "%s\\n" "$out" | tail -n 1; exit 0 ;; esac; i=$((i+1)); sleep 0.25; '
+         'done; exit 1')
+
+
+def _ruleset() -> str:
+    """The ruleset without the tables of other dockyardd's (other test sessions may run at the same time)."""
+    out = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
+    tables, keep = out.split("\ntable "), []
+    for i, t in enumerate(tables):
+        if not (t if i else t.removeprefix("table ")).startswith("ip dockyard-"):
+            keep.append(t)
+    return "\ntable ".join(keep)
+
+
+def _our_table_gone(d: Daemon) -> bool:
+    import hashlib
+
+    table = "dockyard-" + hashlib.sha256(str(d.data_root).encode()).hexdigest()[:8]
+    return table not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+def _free_subnet() -> str:
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(50):
+        third = random.randint(1, 254)
+        if f"10.213.{third}." not in routes:
+            return f"10.213.{third}.0/24"
+    raise RuntimeError("no free 10.213.x.0/24")
+
+
+@pytest.fixture(scope="module")
+def net_daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    before = _ruleset()
+    d = Daemon(Path(tempfile.mkdtemp(prefix="dyn-", dir="/tmp")))
+    bridge = "dyt" + uuid.uuid4().hex[:8]
+    d.extra_args = ["--bridge-name", bridge, "--bridge-subnet", _free_subnet()]
+    try:
+        d.start()
+        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield d
+    finally:
+        d.cleanup()
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        assert bridge not in links
+        assert _our_table_gone(d)
+        assert _ruleset() == before, "nft ruleset changed by the network tests"
+
+
+@pytest.fixture(scope="module")
+def docker(net_daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
+    assert DOCKER, "the docker CLI is part of this machine; install docker.io if it is missing"
+    env = {**os.environ, "DOCKER_HOST": net_daemon.host, "DOCKER_CONFIG": str(tmp_path_factory.mktemp("dcfg"))}
+
+    def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DOCKER, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return run
+
+
+def _name(kind: str) -> str:
+    return f"nt-{kind}-{uuid.uuid4().hex[:6]}"
+
+
+def test_name_and_alias_resolve_on_a_user_network(docker) -> None:  # type: ignore[no-untyped-def]
+    net, web = _name("net"), _name("web")
+    assert docker("network", "create", net).returncode == 0
+    try:
+        r = docker("run", "-d", "--name", web, "--network", net, "--network-alias", "www", "-e", "TOKEN=by-name",
+                   "busybox", "sh", "-c", HTTPD)
+        assert r.returncode == 0, r.stderr
+        for host in (web, "www"):
+            r = docker("run", "--rm", "--network", net, "-e", f"HOST={host}", "busybox", "sh", "-c", FETCH)
+            assert (r.returncode, r.stdout.strip()) == (0, "by-name"), r.stderr
+        inspect = docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", net)
+        assert web in inspect.stdout
+    finally:
+        docker("rm", "-f", web)
+        assert docker("network", "rm", net).returncode == 0
+
+
+def test_two_user_networks_cannot_reach_each_other(docker) -> None:  # type: ignore[no-untyped-def]
+    a, b, web = _name("a"), _name("b"), _name("web")
+    docker("network", "create", a)
+    docker("network", "create", b)
+    try:
+        assert docker("run", "-d", "--name", web, "--network", a, "-e", "TOKEN=x", "busybox", "sh", "-c",
+                      HTTPD).returncode == 0
+        ip = docker("inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}", web).stdout.strip()
+        assert ip.startswith(("10.", "172.", "192.168."))
+        same = docker("run", "--rm", "--network", a, "-e", f"HOST={ip}", "busybox", "sh", "-c", FETCH)
+        assert same.returncode == 0, same.stderr
+        other = docker("run", "--rm", "--network", b, "busybox", "sh", "-c",
+                       f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80 || echo REFUSED')
+        assert "200 OK" not in other.stdout and "REFUSED" in other.stdout
+    finally:
+        docker("rm", "-f", web)
+        docker("network", "rm", a, b)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_published_port_answers_on_loopback_and_a_taken_port_fails(docker) -> None:  # type: ignore[no-untyped-def]
+    web, other = _name("pub"), _name("pub2")
+    port = _free_port()
+    try:
+        r = docker("run", "-d", "--name", web, "-p", f"127.0.0.1:{port}:80", "-e", "TOKEN=published", "busybox",
+                   "sh", "-c", HTTPD)
+        assert r.returncode == 0, r.stderr
+        body = b""
+        for _ in range(40):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    body = b"".join(iter(lambda: s.recv(4096), b""))
+                if b"200 OK" in body:
+                    break
+            except OSError:
+                pass
+            import time
+            time.sleep(0.25)
+        assert b"published" in body
+        assert docker("port", web, "80/tcp").stdout.strip() == f"127.0.0.1:{port}"
+        taken = docker("run", "-d", "--name", other, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "30")
+        assert taken.returncode != 0
+        assert "port is already allocated" in taken.stderr
+    finally:
+        docker("rm", "-f", web, other)
+
+
+def test_named_volume_survives_removal_and_restart(net_daemon: Daemon, docker) -> None:  # type: ignore[no-untyped-def]
+    vol = _name("vol")
+    assert docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo kept >/data/f").returncode == 0
+    net_daemon.stop()
+    net_daemon.start()
+    r = docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")
+    assert r.stdout.strip() == "kept", r.stderr
+    holder = _name("hold")
+    docker("create", "--name", holder, "-v", f"{vol}:/data", "busybox", "true")
+    busy = docker("volume", "rm", vol)
+    assert busy.returncode != 0 and "in use" in busy.stderr
+    docker("rm", holder)
+    assert docker("volume", "rm", vol).returncode == 0

@@ -1,0 +1,74 @@
+"""Pure parts of networking: IPAM, rule rendering, /etc files, port specs, DNS answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard import errors
+from dockyard.network import dns, hostfiles, ipam, nft, ports
+
+
+def test_ipam_allocates_lowest_free_and_honours_static_and_range() -> None:
+    pool = ipam.Pool.parse("10.9.0.0/24")
+    assert str(pool.gateway) == "10.9.0.1"
+    assert pool.allocate([]) == "10.9.0.2"
+    assert pool.allocate(["10.9.0.2"]) == "10.9.0.3"
+    assert pool.allocate([], "10.9.0.50") == "10.9.0.50"
+    with pytest.raises(errors.Conflict):
+        pool.allocate(["10.9.0.50"], "10.9.0.50")
+    with pytest.raises(errors.InvalidArgument):
+        pool.allocate([], "10.8.0.5")
+    ranged = ipam.Pool.parse("10.9.0.0/24", "10.9.0.254", "10.9.0.128/25")
+    assert ranged.allocate([]) == "10.9.0.129"
+    with pytest.raises(errors.InvalidArgument):
+        ipam.Pool.parse("10.9.0.0/24", "10.10.0.1")
+
+
+def test_ipam_exhaustion_and_subnet_pick() -> None:
+    pool = ipam.Pool.parse("10.9.0.0/30")
+    assert pool.allocate([]) == "10.9.0.2"
+    with pytest.raises(errors.Unavailable):
+        pool.allocate(["10.9.0.2"])
+    assert ipam.pick_subnet(["172.18.0.0/16", "172.19.5.0/24"]) == "172.20.0.0/16"
+    assert ipam.mac_for("172.18.0.2") == "02:42:ac:12:00:02"
+
+
+def test_nft_render_isolation_internal_and_ports() -> None:
+    rs = nft.RuleSet("dockyard-t", [nft.Bridge("b1", "10.1.0.0/24"), nft.Bridge("b2", "10.2.0.0/24", internal=True)],
+                     [nft.PortRule("tcp", "127.0.0.1", 8080, "10.1.0.2", 80), nft.PortRule("udp", "", 53, "10.1.0.3", 53)])
+    text = nft.render(rs)
+    assert text.startswith("table ip dockyard-t {")
+    assert "ip daddr 127.0.0.1 tcp dport 8080 dnat to 10.1.0.2:80" in text
+    assert "    udp dport 53 dnat to 10.1.0.3:53" in text
+    assert 'ip saddr 10.1.0.0/24 oifname != "b1" masquerade' in text
+    assert 'ip saddr 10.2.0.0/24 oifname != "b2" masquerade' not in text  # internal: no way out
+    assert 'iifname "b1" oifname "b2" drop' in text and 'iifname "b2" oifname "b1" drop' in text
+
+
+def test_hostfiles() -> None:
+    text = hostfiles.hosts("web", ["10.1.0.2"], [("db", "10.1.0.9")])
+    assert "10.1.0.2\tweb" in text and "10.1.0.9\tdb" in text and text.startswith("127.0.0.1\tlocalhost")
+    host = "nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.test\n"
+    assert hostfiles.resolv_conf(host, [], [], [], embedded=False) == "nameserver 192.0.2.53\nsearch example.test\n"
+    emb = hostfiles.resolv_conf(host, [], ["a.test"], [], embedded=True)
+    assert emb.splitlines() == ["nameserver 127.0.0.11", "search a.test", "options ndots:0"]
+
+
+def test_publish_specs_and_bindings() -> None:
+    assert ports.parse_publish("127.0.0.1:8080:80/udp") == ("80/udp", [{"HostIp": "127.0.0.1", "HostPort": "8080"}])
+    assert ports.parse_publish("8080:80") == ("80/tcp", [{"HostIp": "", "HostPort": "8080"}])
+    assert ports.parse_publish("80") == ("80/tcp", [{"HostIp": "", "HostPort": ""}])
+    bs = ports.bindings({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "PublishAllPorts": True},
+                        {"80/tcp": {}, "443/tcp": {}})
+    assert bs == [ports.Binding(80, "tcp", "", 8080), ports.Binding(443, "tcp", "", 0)]
+
+
+def test_dns_answers_known_names_only() -> None:
+    from dnslib import DNSRecord
+
+    q = DNSRecord.question("web").pack()
+    reply = dns.answer(bytes(q), lambda n: ["10.1.0.2"] if n == "web" else [])
+    assert reply is not None
+    parsed = DNSRecord.parse(reply)
+    assert [str(r.rdata) for r in parsed.rr] == ["10.1.0.2"]
+    assert dns.answer(bytes(DNSRecord.question("other.test").pack()), lambda n: []) is None
