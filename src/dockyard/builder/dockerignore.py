@@ -135,6 +135,7 @@ def context_tar(root: Path, dockerfile: str = "Dockerfile", out: io.BufferedIOBa
             path = root / rel
             info = tf.gettarinfo(str(path), arcname=rel)
             info.uname = info.gname = ""
+            info.mtime = int(info.mtime)  # a float mtime costs a pax header per member
             if info.isreg():
                 with open(path, "rb") as f:
                     tf.addfile(info, f)

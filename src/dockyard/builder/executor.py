@@ -18,7 +18,8 @@ import io
 import json
 import os
 import posixpath
-import secrets
+import shutil
+from secrets import token_hex
 import tarfile
 import time
 from collections.abc import Callable
@@ -106,11 +107,20 @@ class Builder:
         self.cd = engine.cd
         self.cache = cache
         self._layer_trees: dict[str, FileTree] = {}
+        self._blobs: set[str] | None = None
+        self._configs: dict[str, bytes] = {}
+        from dockyard.builder.mounts import CacheDirs
+
+        self.cache_dirs = CacheDirs(Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder")
 
     # -- entry ---------------------------------------------------------------------
 
-    async def build(self, context_tar: bytes, opts: BuildOptions, emit: Callable[[str], None]) -> str:
+    async def build(self, context_tar: bytes, opts: BuildOptions, emit: Callable[[str], None],
+                    secrets: dict[str, bytes] | None = None) -> str:
         """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text."""
+        self._blobs = None
+        listing = asyncio.ensure_future(self.has_blobs([]))  # containerd walks its store while we parse
+        await asyncio.sleep(0)
         ctx = FileTree()
         if context_tar:
             try:
@@ -126,6 +136,8 @@ class Builder:
         if opts.platform and opts.platform not in (f"linux/{_arch()}", "linux", _arch()):
             raise errors.InvalidArgument(f"platform {opts.platform} is not supported here: only linux/{_arch()}")
         run = _Run(self, df, ctx, opts, emit)
+        run.secrets = secrets or {}
+        await listing
         state = await run.execute()
         return await self._finish(state, opts, emit)
 
@@ -141,12 +153,26 @@ class Builder:
                                "size": len(oci_image.canonical_json(state.config))},
                     "layers": state.layers}
         data = oci_image.canonical_json(manifest)
-        info = await self.cd.write_blob(data)
-        target = pb.Descriptor(media_type=oci_image.MEDIA_TYPE_OCI_MANIFEST, digest=info.digest, size=len(data))
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if not await self.has_blobs([digest]):
+            try:
+                await self.cd.write_blob(data, expected=digest)
+            except errors.AlreadyExists:
+                pass
+        target = pb.Descriptor(media_type=oci_image.MEDIA_TYPE_OCI_MANIFEST, digest=digest, size=len(data))
         names = [str(reference.parse(t)) for t in opts.tags] or [DANGLING + state.id]
         for n in names:
+            try:
+                cur = await self.cd.images.Get(pb.GetImageRequest(name=n))
+                if cur.target.digest == digest:
+                    continue  # a fully cached rebuild: the record is already right
+            except errors.NotFound:
+                pass
             await self.cd.images.Put(pb.Image(name=n, target=target))
-        await self.cd.images.Unpack(pb.UnpackRequest(name=names[0]))
+        try:
+            await self.cd.snapshots.Stat(pb.SnapshotKey(key=state.chain_id))
+        except errors.NotFound:
+            await self.cd.images.Unpack(pb.UnpackRequest(name=names[0]))
         emit(f"Successfully built {state.id.removeprefix('sha256:')[:12]}\n")
         for t in opts.tags:
             emit(f"Successfully tagged {reference.parse(t).familiar()}\n")
@@ -157,14 +183,64 @@ class Builder:
     async def write_config(self, state: State) -> str:
         data = oci_image.canonical_json(state.config)
         info = await self.cd.write_blob(data)
+        self._remember_config(str(info.digest), data)
         return str(info.digest)
 
-    async def load_state(self, config_digest: str, layers: list[dict[str, Any]]) -> State | None:
+    async def has_blobs(self, digests: list[str]) -> bool:
+        """Whether every blob is in the content store (one List per build, then a set lookup):
+        a cache entry whose blobs GC or fsck removed is a miss, never a broken image."""
+        if self._blobs is None:
+            resp = await self.cd.content.List(pb.ListContentRequest())
+            self._blobs = {i.digest for i in resp.infos}
+        if all(d in self._blobs for d in digests):
+            return True
+        self._blobs = None  # something is gone: re-list next time rather than trust the stale set
+        return False
+
+    async def write_root(self, key: str, state: State) -> str:
+        """A manifest naming the entry's config and layers, labelled as a GC root."""
+        from dockyard.containerd.gc import LABEL_GC_ROOT
+
+        doc = {"schemaVersion": 2, "mediaType": oci_image.MEDIA_TYPE_OCI_MANIFEST,
+               "config": {"mediaType": oci_image.MEDIA_TYPE_OCI_CONFIG, "digest": state.id,
+                          "size": len(oci_image.canonical_json(state.config))},
+               "layers": state.layers, "annotations": {"org.dockyard.build-cache.key": key}}
+        data = oci_image.canonical_json(doc)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
         try:
-            config = json.loads(await self.cd.read_blob(config_digest))
-        except errors.NotFound:
-            return None
-        return State(config, layers, config_digest)
+            await self.cd.write_blob(data, expected=digest, labels={LABEL_GC_ROOT: "build-cache"})
+        except errors.AlreadyExists:
+            pass
+        if self._blobs is not None:
+            self._blobs.update([digest, state.id] + [lay["digest"] for lay in state.layers])
+        return digest
+
+    async def release(self, roots: list[str]) -> None:
+        """Delete cache roots, then collect what only they kept."""
+        for r in roots:
+            try:
+                await self.cd.content.Delete(pb.DeleteContentRequest(digest=r))
+            except errors.NotFound:
+                pass
+        self._blobs = None
+        if roots:
+            await self.cd.gc()
+
+    async def load_state(self, config_digest: str, layers: list[dict[str, Any]]) -> State | None:
+        data = self._configs.get(config_digest)
+        if data is None:
+            try:
+                data = await self.cd.read_blob(config_digest)
+            except errors.NotFound:
+                return None
+            self._remember_config(config_digest, data)
+        return State(json.loads(data), layers, config_digest)
+
+    def _remember_config(self, digest: str, data: bytes) -> None:
+        """Configs are immutable by digest: keep recent ones, so a cached step reads no blob."""
+        if len(self._configs) > 1024:
+            self._configs.clear()
+        self._configs[digest] = data
 
     async def ensure_snapshot(self, state: State) -> str:
         """The committed snapshot of the state's chain, unpacked from its layers if needed."""
@@ -213,20 +289,42 @@ class Builder:
     # -- RUN -------------------------------------------------------------------------
 
     async def run_container(self, state: State, argv: list[str], env: list[str], emit: Callable[[str], None],
-                            network: str = "") -> tuple[str, int]:
-        """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code)."""
-        from dockyard.engine import spec as specs
-        from dockyard.engine.streams import _chunks, open_fifo
+                            network: str = "", mounts: list[Any] | None = None,
+                            sources: dict[int, tuple[FileTree, str]] | None = None,
+                            secrets: dict[str, bytes] | None = None) -> tuple[str, int]:
+        """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code).
 
-        id = secrets.token_hex(32)
+        ``network``: ``none`` gives the RUN its own empty network namespace; ``host`` and
+        ``default`` share the host's (the classic builder's default bridge is not modelled)."""
+        from dockyard.builder import mounts as run_mounts
+        from dockyard.engine import spec as specs
+
+        id = token_hex(32)
         emit(f" ---> Running in {id[:12]}\n")
         parent = await self.ensure_snapshot(state)
         key = f"build-{id}"
         cfg = state.cfg
         config = {"Cmd": argv, "Entrypoint": [], "Env": env, "WorkingDir": cfg.get("WorkingDir") or "/",
                   "User": cfg.get("User") or ""}
-        host = {"NetworkMode": "host" if network in ("", "default", "host") else "none"}
+        host = {"NetworkMode": "none" if network == "none" else "host"}
         spec = specs.build(id, config, host, {}, getattr(self.engine, "cgroup_parent", "dockyard"))
+        prepared = None
+        if mounts:
+            prepared = await run_mounts.prepare(
+                mounts, self.cache_dirs, self.engine.data_root / "builder" / "tmp" / id,
+                self.engine.exec_root / "builder" / "secrets" / id, secrets or {}, sources or {})
+            spec["mounts"] += prepared.spec
+        try:
+            return await self._run_task(id, key, parent, state, spec, emit)
+        finally:
+            if prepared is not None:
+                prepared.release(self.cache_dirs)
+                shutil.rmtree(self.engine.data_root / "builder" / "tmp" / id, ignore_errors=True)
+
+    async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
+                        emit: Callable[[str], None]) -> tuple[str, int]:
+        from dockyard.engine.streams import _chunks, open_fifo
+
         await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
         fifo_dir = self.engine.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
@@ -322,6 +420,9 @@ class _Run:
         self.needed = self._needed(target)
         self.total = sum(1 + len(s.instructions) for s in df.stages if s.index in self.needed)
         self.step = 0
+        self._sources: list[tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
+        self.secrets: dict[str, bytes] = {}
+        self._cmd_stages: set[int] = set()  # stages whose own CMD an ENTRYPOINT must not clear
 
     def _deps(self, stage: ins.Stage) -> list[int]:
         out = []
@@ -330,8 +431,12 @@ class _Run:
         if dep is not None and dep.index < stage.index:
             out.append(dep.index)
         for i in stage.instructions:
-            if isinstance(i, ins.Copy) and i.flags.get("from"):
-                src = self.df.stage(self._expand_meta(i.flags["from"], i.line))
+            refs = [i.flags["from"]] if isinstance(i, ins.Copy) and i.flags.get("from") else []
+            if isinstance(i, ins.Run):
+                refs += [f.split("=", 1)[1] for m in i.flags.get("mount") or [] for f in m.split(",")
+                         if f.strip().startswith("from=")]
+            for ref in refs:
+                src = self.df.stage(self._expand_meta(ref, i.line))
                 if src is not None and src.index < stage.index:
                     out.append(src.index)
         return out
@@ -442,24 +547,78 @@ class _Run:
             return await self._run(state, inst, env, args)
         if isinstance(inst, ins.Copy):
             return await self._copy(state, inst, env)
-        return await self._meta(state, inst, env)
+        return await self._meta(state, inst, env, stage)
 
-    async def _cached(self, state: State, key_parts: list[str], make: Callable[[], Any]) -> State:
+    async def _cached(self, state: State, key_parts: list[str], make: Callable[[], Any],
+                      created_by: str = "") -> State:
         key = _digest(state.id or "scratch", *key_parts)
         if not self.opts.no_cache:
             hit = self.b.cache.get(key)
-            if hit is not None:
-                loaded = await self.b.load_state(*hit)
+            if hit is not None and await self.b.has_blobs([hit[0], hit[2]] + [lay["digest"] for lay in hit[1]]):
+                loaded = await self.b.load_state(hit[0], hit[1])
                 if loaded is not None:
                     self.emit(" ---> Using cache\n")
                     self.emit(f" ---> {short(loaded.id)}\n")
                     return loaded
+            if created_by:
+                reused = await self._from_cache_images(state, created_by)
+                if reused is not None:
+                    self.emit(" ---> Using cache\n")
+                    return await self._remember(key, state, reused)
         new: State = await make()
+        return await self._remember(key, state, new)
+
+    async def _remember(self, key: str, state: State, new: State) -> State:
+        """Write the new state's config and its cache entry (with a GC root naming what it needs)."""
         new.id = await self.b.write_config(new)
         size = sum(int(lay.get("size", 0)) for lay in new.layers[len(state.layers):])
-        self.b.cache.put(key, new.id, new.layers, size)
+        root = await self.b.write_root(key, new)
+        self.b.cache.put(key, new.id, new.layers, size, root)
         self.emit(f" ---> {short(new.id)}\n")
         return new
+
+    async def _from_cache_images(self, state: State, created_by: str) -> State | None:
+        """``--cache-from``: the classic builder's match on an image's history and layers.
+
+        A source image matches when its history starts with the state's (same ``created_by``
+        and layers) and its next entry was made by the same instruction; the next state is the
+        parent's config with that history entry and, for a layer step, the source's next layer.
+        """
+        if not self.opts.cache_from:
+            return None
+        if self._sources is None:
+            self._sources = []
+            for ref in self.opts.cache_from:
+                try:
+                    img = await self.b.engine.images.get(ref)
+                except errors.NotFound:
+                    self.emit(f"[Warning] --cache-from {ref}: no such local image\n")
+                    continue
+                self._sources.append((img.config, [dict(lay) for lay in img.manifest.get("layers", [])]))
+        hist = state.config.get("history") or []
+        diff_ids = (state.config.get("rootfs") or {}).get("diff_ids") or []
+        for cfg, layers in self._sources:
+            src_hist = cfg.get("history") or []
+            src_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+            n = len(hist)
+            if len(src_hist) <= n or src_ids[:len(diff_ids)] != diff_ids:
+                continue
+            if [h.get("created_by") for h in src_hist[:n]] != [h.get("created_by") for h in hist]:
+                continue
+            h = src_hist[n]
+            if h.get("created_by") != created_by:
+                continue
+            empty = bool(h.get("empty_layer"))
+            if not empty and len(src_ids) <= len(diff_ids):
+                continue
+            new = self._next(state, created_by, empty)
+            new.config["created"] = new.config["history"][-1]["created"] = h.get("created") or new.config["created"]
+            if not empty:
+                new.layers.append(layers[len(diff_ids)])
+                new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(
+                    src_ids[len(diff_ids)])
+            return new
+        return None
 
     def _next(self, state: State, created_by: str, empty: bool) -> State:
         config = copy.deepcopy(state.config)
@@ -471,7 +630,7 @@ class _Run:
         config.setdefault("config", {})
         return State(config, list(state.layers))
 
-    async def _meta(self, state: State, inst: ins.Instruction, env: dict[str, str]) -> State:
+    async def _meta(self, state: State, inst: ins.Instruction, env: dict[str, str], stage: ins.Stage) -> State:
         line = inst.line
         name = inst.name
         x = lambda w: self._x(w, env, line)
@@ -491,10 +650,11 @@ class _Run:
                 argv = list(cfg.get("Shell") or DEFAULT_SHELL) + inst.cmd if inst.shell_form else list(inst.cmd)
                 if name == "cmd":
                     cfg["Cmd"] = argv
+                    self._cmd_stages.add(stage.index)
                 elif name == "entrypoint":
                     cfg["Entrypoint"] = argv
-                    if "Cmd" in cfg and not self._cmd_set:
-                        cfg["Cmd"] = None
+                    if "Cmd" in cfg and not cmd_own:
+                        cfg["Cmd"] = None  # only an inherited CMD is reset, as Docker does
                 else:
                     cfg["Shell"] = list(inst.cmd)
                 return f"{name.upper()} {json.dumps(argv)}"
@@ -541,7 +701,7 @@ class _Run:
                 return f"ONBUILD {inst.expression}"
             raise ParseError(f"unsupported instruction {name.upper()}", line, line, df_name(self.opts))
 
-        self._cmd_set = False
+        cmd_own = stage.index in self._cmd_stages
         state_maint: list[str] = []
 
         async def make() -> State:
@@ -550,14 +710,103 @@ class _Run:
             if state_maint:
                 new.config["author"] = state_maint[0]
             new.config["history"][-1]["created_by"] = f"/bin/sh -c #(nop)  {text}"
+            if name == "workdir":
+                await self._workdir_layer(state, new)
             return new
 
-        return await self._cached(state, ["meta", inst.original.strip(), json.dumps(sorted(env.items()))], make)
+        key = ["meta", inst.original.strip(), json.dumps(sorted(env.items()))]
+        if name == "entrypoint":
+            key.append(f"own-cmd={cmd_own}")
+        elif name == "cmd":
+            self._cmd_stages.add(stage.index)  # also on a cache hit, where make() does not run
+        return await self._cached(state, key, make)
+
+    async def _workdir_layer(self, parent: State, new: State) -> None:
+        """WORKDIR makes its directory when the parent lacks it: a layer of the missing dirs."""
+        wd = FileTree.norm(new.cfg.get("WorkingDir") or "/")
+        tree = await self.b.tree_of(parent) if parent.layers else FileTree()
+        if not wd or tree.is_dir(wd):
+            return
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            parts = wd.split("/")
+            for i in range(1, len(parts) + 1):
+                path = "/".join(parts[:i])
+                if i < len(parts) and tree.is_dir(path):
+                    continue
+                ti = tarfile.TarInfo(path)
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                ti.mtime = 0
+                tf.addfile(ti)
+        resp = await self.b.cd.import_layer([out.getvalue()])
+        del new.config["history"][-1]["empty_layer"]
+        new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
+                           "size": resp.layer.size})
+        new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(resp.diff_id)
+
+    async def _chown_ids(self, state: State, chown: str, line: int) -> tuple[int, int]:
+        """``--chown=user[:group]``: numbers as given, names from the state's /etc/passwd and
+        /etc/group (read from its layer blobs through containerd, never from a mount)."""
+        user, _, group = chown.partition(":")
+        tree: FileTree | None = None
+
+        async def table(path: str) -> list[list[str]]:
+            nonlocal tree
+            if tree is None:
+                tree = await self.b.tree_of(state) if state.layers else FileTree()
+            e = tree.entries.get(tree.resolve(path))
+            text = e.data.decode("utf-8", "replace") if e is not None else ""
+            return [ln.split(":") for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+        def fail(what: str) -> BuildFailed:
+            return BuildFailed(f"{df_name(self.opts)}:{line}: --chown={chown}: unable to find {what}")
+
+        if user.isdigit():
+            uid, primary = int(user), int(user)
+        else:
+            row = next((r for r in await table("etc/passwd") if r[0] == user and len(r) > 3), None)
+            if row is None:
+                raise fail(f"user {user}: no matching entries in passwd file")
+            uid, primary = int(row[2]), int(row[3])
+        if not group:
+            return uid, primary
+        if group.isdigit():
+            return uid, int(group)
+        grow = next((r for r in await table("etc/group") if r[0] == group and len(r) > 2), None)
+        if grow is None:
+            raise fail(f"group {group}: no matching entries in group file")
+        return uid, int(grow[2])
 
     async def _run(self, state: State, inst: ins.Run, env: dict[str, str], args: dict[str, str]) -> State:
-        for m in inst.flags.get("mount") or []:
-            raise BuildFailed(f"{df_name(self.opts)}:{inst.line}: RUN --mount={m} needs BuildKit; the classic "
-                              "builder does not support it")
+        from dockyard.builder.mounts import parse_mount
+
+        line = inst.line
+        mounts = []
+        for raw in inst.flags.get("mount") or []:
+            try:
+                mounts.append(parse_mount(self._x(raw, env, line)))
+            except (errors.InvalidArgument, ValueError) as err:
+                raise BuildFailed(f"{df_name(self.opts)}:{line}: --mount={raw}: {err}") from None
+        network = inst.flags.get("network") or "default"
+        if network not in ("default", "none", "host"):
+            raise BuildFailed(f"{df_name(self.opts)}:{line}: --network={network}: expected none, host or default")
+        sources: dict[int, tuple[FileTree, str]] = {}
+        mount_keys = []
+        for i, m in enumerate(mounts):
+            k = m.key()
+            if m.type == "bind":
+                if m.from_:
+                    st = self.df.stage(m.from_)
+                    tree = await self.b.tree_of(await self.results[st.index] if st is not None
+                                                else await self._base_image(m.from_))
+                else:
+                    tree = self.ctx
+                if not tree.exists(m.source):
+                    raise BuildFailed(f"{df_name(self.opts)}:{line}: --mount: source {m.source or '/'} not found")
+                sources[i] = (tree, m.source)
+                k += "," + tree_digest(tree, m.source)
+            mount_keys.append(k)
         shell = list(state.cfg.get("Shell") or DEFAULT_SHELL)
         if inst.heredocs and inst.shell_form:
             doc = inst.heredocs[0]
@@ -574,8 +823,8 @@ class _Run:
             " ".join(argv)
 
         async def make() -> State:
-            key, code = await self.b.run_container(state, argv, run_env, self.emit,
-                                                   network=inst.flags.get("network") or "")
+            key, code = await self.b.run_container(state, argv, run_env, self.emit, network=network,
+                                                   mounts=mounts, sources=sources, secrets=self.secrets)
             try:
                 if code != 0:
                     raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
@@ -595,7 +844,10 @@ class _Run:
                 await self.b._drop(key)
             return new
 
-        return await self._cached(state, ["run", json.dumps(argv), json.dumps(run_env)], make)
+        key = ["run", json.dumps(argv), json.dumps(run_env)]
+        if mounts or network != "default":
+            key += [f"network={network}", *mount_keys]
+        return await self._cached(state, key, make, created_by=created_by)
 
     async def _copy(self, state: State, inst: ins.Copy, env: dict[str, str]) -> State:
         line = inst.line
@@ -624,13 +876,7 @@ class _Run:
         chown = x(inst.flags["chown"]) if inst.flags.get("chown") else ""
         uid = gid = None
         if chown:
-            try:
-                from dockyard.engine.spec import user_ids
-
-                uid, gid = user_ids(chown)
-            except errors.InvalidArgument:
-                raise BuildFailed(f"{df_name(self.opts)}:{line}: --chown={chown}: only numeric ids are supported") \
-                    from None
+            uid, gid = await self._chown_ids(state, chown, line)
         chmod = int(inst.flags["chmod"], 8) if inst.flags.get("chmod") else None
         excludes = [x(e) for e in inst.flags.get("exclude") or []]
         parents = bool(inst.flags.get("parents"))
@@ -649,60 +895,67 @@ class _Run:
         from dockyard.builder.dockerignore import Matcher
 
         exclude = Matcher.from_text("\n".join(excludes)) if excludes else None
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
-            def add(info: tarfile.TarInfo, data: bytes, path: str) -> None:
-                ti = copy.copy(info)
-                ti.name = path
-                ti.pax_headers = {}
-                if from_ref is None:
-                    ti.uid, ti.gid = 0, 0
-                if uid is not None:
-                    ti.uid, ti.gid = uid, gid if gid is not None else uid
-                ti.uname = ti.gname = ""
-                if chmod is not None and not ti.issym():
-                    ti.mode = chmod
-                tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
+        # The layer's members are planned first and hashed (paths, metadata, bytes) for the cache
+        # key; the tar itself is written only on a miss, so a cached COPY costs a hash.
+        items: list[tuple[tarfile.TarInfo, bytes]] = []
 
-            for h_name, content in heredoc_files:
-                target = posixpath.join(dest_abs, h_name) if dest_is_dir else dest_abs
-                ti = tarfile.TarInfo(target)
-                ti.size = len(content.encode())
-                ti.mode = 0o644
-                ti.mtime = 0
-                add(ti, content.encode(), target)
-            for m in matches:
-                rel_root = src_tree.resolve(src_tree.norm(m))
-                entries = src_tree.walk(m)
-                root_entry = src_tree.entries.get(rel_root)
-                is_dir = root_entry is None or root_entry.info.isdir()
-                for e in entries:
-                    rel = e.info.name
-                    if exclude is not None and exclude.excluded(rel):
+        def add(info: tarfile.TarInfo, data: bytes, path: str) -> None:
+            ti = copy.copy(info)
+            ti.name = path
+            ti.pax_headers = {}
+            if from_ref is None:
+                ti.uid, ti.gid = 0, 0
+            if uid is not None:
+                ti.uid, ti.gid = uid, gid if gid is not None else uid
+            ti.uname = ti.gname = ""
+            if chmod is not None and not ti.issym():
+                ti.mode = chmod
+            items.append((ti, data if ti.isreg() else b""))
+
+        for h_name, content in heredoc_files:
+            target = posixpath.join(dest_abs, h_name) if dest_is_dir else dest_abs
+            ti = tarfile.TarInfo(target)
+            ti.size = len(content.encode())
+            ti.mode = 0o644
+            ti.mtime = 0
+            add(ti, content.encode(), target)
+        for m in matches:
+            rel_root = src_tree.resolve(src_tree.norm(m))
+            entries = src_tree.walk(m)
+            root_entry = src_tree.entries.get(rel_root)
+            is_dir = root_entry is None or root_entry.info.isdir()
+            for e in entries:
+                rel = e.info.name
+                if exclude is not None and exclude.excluded(rel):
+                    continue
+                if is_dir:
+                    sub = rel[len(rel_root):].lstrip("/") if rel_root else rel
+                    if not sub:
+                        continue  # the directory itself: its contents go to dest
+                    base = posixpath.join(dest_abs, posixpath.dirname(m)) if parents else dest_abs
+                    path = posixpath.join(base, posixpath.basename(m.rstrip("/")), sub) \
+                        if parents and m else posixpath.join(base, sub)
+                else:
+                    if inst.name == "add" and from_ref is None and e.info.isreg() and is_archive(e.data):
+                        self._untar_into(items, e.data, dest_abs)
                         continue
-                    if is_dir:
-                        sub = rel[len(rel_root):].lstrip("/") if rel_root else rel
-                        if not sub:
-                            continue  # the directory itself: its contents go to dest
-                        base = posixpath.join(dest_abs, posixpath.dirname(m)) if parents else dest_abs
-                        path = posixpath.join(base, posixpath.basename(m.rstrip("/")), sub) \
-                            if parents and m else posixpath.join(base, sub)
+                    if parents:
+                        path = posixpath.join(dest_abs, rel)
+                    elif dest_is_dir:
+                        path = posixpath.join(dest_abs, posixpath.basename(rel))
                     else:
-                        if inst.name == "add" and from_ref is None and e.info.isreg() and is_archive(e.data):
-                            self._untar_into(tf, e.data, dest_abs, add)
-                            continue
-                        if parents:
-                            path = posixpath.join(dest_abs, rel)
-                        elif dest_is_dir:
-                            path = posixpath.join(dest_abs, posixpath.basename(rel))
-                        else:
-                            path = dest_abs
-                    add(e.info, e.data, path)
-        layer_tar = out.getvalue()
-        content_digest = hashlib.sha256(layer_tar).hexdigest()
+                        path = dest_abs
+                add(e.info, e.data, path)
+        h = hashlib.sha256()
+        for ti, data in items:
+            h.update(f"{ti.name}\0{ti.mode}\0{ti.uid}\0{ti.gid}\0{ti.type!r}\0{ti.linkname}\0{int(ti.mtime)}\0"
+                     f"{len(data)}\0".encode())
+            h.update(data)
+        content_digest = h.hexdigest()
         created_by = f"/bin/sh -c #(nop) {name} {'dir' if multi else 'file'}:{content_digest} in {dest} "
 
         async def make() -> State:
+            layer_tar = _tar_of(items)
             resp = await self.b.cd.import_layer([layer_tar[i:i + (1 << 20)] for i in range(0, len(layer_tar), 1 << 20)]
                                                 or [b""])
             new = self._next(state, created_by, False)
@@ -711,10 +964,11 @@ class _Run:
             new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(resp.diff_id)
             return new
 
-        return await self._cached(state, ["copy", inst.original.strip(), dest, content_digest], make)
+        return await self._cached(state, ["copy", inst.original.strip(), dest, content_digest], make,
+                                  created_by=created_by)
 
     @staticmethod
-    def _untar_into(tf: tarfile.TarFile, data: bytes, dest: str, add: Callable[..., None]) -> None:
+    def _untar_into(items: list[tuple[tarfile.TarInfo, bytes]], data: bytes, dest: str) -> None:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as inner:
             for m in inner:
                 name = FileTree.norm(m.name)
@@ -724,8 +978,15 @@ class _Run:
                 if m.islnk():
                     m = copy.copy(m)
                     m.linkname = posixpath.join(dest, FileTree.norm(m.linkname))
-                ti = copy.copy(m)
-                tf.addfile(_renamed(ti, posixpath.join(dest, name)), io.BytesIO(payload) if m.isreg() else None)
+                items.append((_renamed(copy.copy(m), posixpath.join(dest, name)), payload))
+
+
+def _tar_of(items: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for ti, data in items:
+            tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
+    return out.getvalue()
 
 
 def _renamed(ti: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
@@ -734,12 +995,53 @@ def _renamed(ti: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
     return ti
 
 
+def tree_digest(tree: FileTree, root: str) -> str:
+    """The contents and metadata under ``root``: a bind mount's part of a RUN's cache key."""
+    h = hashlib.sha256()
+    for e in tree.walk(root):
+        i = e.info
+        h.update(f"{i.name}\0{i.mode}\0{i.uid}\0{i.gid}\0{i.type!r}\0{i.linkname}\0{len(e.data)}\0".encode())
+        h.update(e.data)
+    return h.hexdigest()
+
+
 def short(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
 def df_name(opts: BuildOptions) -> str:
     return opts.dockerfile or "Dockerfile"
+
+
+async def prune(builder: Builder, all: bool = True) -> tuple[int, int]:
+    """``builder prune``: drop cache entries, release their GC roots (containerd then collects
+    the blobs and snapshots only they kept) and empty the cache mounts. (entries, bytes)."""
+    n, size, roots = builder.cache.prune()
+    await builder.release(roots)
+    size += await asyncio.to_thread(builder.cache_dirs.prune)
+    return n, size
+
+
+def disk_usage(builder: Builder) -> list[dict[str, Any]]:
+    """Build cache records for ``GET /system/df`` (its ``BuildCache`` field): one per cached
+    step that made a layer, plus one for all cache mounts, in Docker's BuildCache shape."""
+    out: list[dict[str, Any]] = []
+    for key, size, created, last_used, n_layers in builder.cache.records():
+        out.append({"ID": key[:25], "Parent": "", "Parents": None, "Type": "regular",
+                    "Description": "build step", "InUse": False, "Shared": False, "Size": size,
+                    "CreatedAt": _rfc(created), "LastUsedAt": _rfc(last_used), "UsageCount": 1})
+    n, size = builder.cache_dirs.usage()
+    if n:
+        out.append({"ID": "cache-mounts", "Parent": "", "Parents": None, "Type": "exec.cachemount",
+                    "Description": f"{n} RUN --mount=type=cache directories", "InUse": False, "Shared": True,
+                    "Size": size, "CreatedAt": _rfc(time.time()), "LastUsedAt": None, "UsageCount": n})
+    return out
+
+
+def _rfc(t: float) -> str:
+    from dockyard.engine.images import rfc3339
+
+    return rfc3339(t * 1e9)
 
 
 def open_cache(data_root: Path) -> BuildCache:

@@ -84,10 +84,13 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
         "labels": json.dumps({k: v or "" for k, v in _kv(a.label).items()}) if a.label else None,
         "cachefrom": json.dumps(a.cache_from) if a.cache_from else None, "platform": a.platform or None,
         "q": a.quiet or None, "rm": True}
+    headers = {"Content-Type": "application/x-tar"}
+    if a.secret:
+        headers["X-Dockyard-Build-Secrets"] = _secrets_header(a.secret)
     tty = sys.stdout.isatty() and a.progress in ("auto", "tty")
     display = _Display(tty)
     image_id = ""
-    for msg in c.json_stream("POST", "/build", params, body, {"Content-Type": "application/x-tar"}):
+    for msg in c.json_stream("POST", "/build", params, body, headers):
         if "error" in msg or "errorDetail" in msg:
             sys.stdout.flush()
             print(f"\nERROR: {msg.get('error') or msg['errorDetail'].get('message')}", file=sys.stderr)
@@ -101,6 +104,29 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
     if a.iidfile and image_id:
         Path(a.iidfile).write_text(image_id)
     return 0
+
+
+def _secrets_header(specs: list[str]) -> str:
+    """``--secret id=ID[,src=PATH|,env=VAR]`` (BuildKit's syntax) as the engine's secrets header:
+    base64url(JSON {id: base64(bytes)})."""
+    import base64
+
+    out: dict[str, str] = {}
+    for spec in specs:
+        fields = dict(f.partition("=")[::2] for f in spec.split(",") if f)
+        sid = fields.get("id", "")
+        src = fields.get("src") or fields.get("source") or ""
+        if not sid:
+            raise errors.InvalidArgument(f"--secret {spec!r}: id= is required")
+        if fields.get("env") or (not src and sid in os.environ):
+            data = os.environ.get(fields.get("env") or sid, "").encode()
+        else:
+            try:
+                data = Path(src or sid).read_bytes()
+            except OSError as err:
+                raise errors.InvalidArgument(f"--secret {spec!r}: {err.strerror}: {src or sid}") from None
+        out[sid] = base64.b64encode(data).decode()
+    return base64.urlsafe_b64encode(json.dumps(out).encode()).decode().rstrip("=")
 
 
 def _append(tar_bytes: bytes, name: str, data: bytes) -> bytes:
@@ -139,6 +165,7 @@ def register(cmd: Command) -> None:
     p.add_argument("--iidfile")
     p.add_argument("--cache-from", action="append")
     p.add_argument("--platform")
+    p.add_argument("--secret", action="append", help="id=ID,src=PATH (or env=VAR): for RUN --mount=type=secret")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--progress", default="auto", choices=("auto", "plain", "tty"))
     p2 = cmd("builder", cmd_builder_prune, "Prune the build cache (builder prune)")

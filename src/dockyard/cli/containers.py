@@ -50,6 +50,9 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         host["NanoCpus"] = int(float(a.cpus) * 1e9)
     if a.pids_limit:
         host["PidsLimit"] = a.pids_limit
+    from dockyard.cli import netvol_flags  # issue 6: ports, volumes, mounts, DNS, aliases
+
+    netvol_flags.apply(a, config, host)
     return config, host
 
 
@@ -71,6 +74,9 @@ def _add_container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--network", "--net", default="")
     p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+    from dockyard.cli import netvol_flags  # issue 6
+
+    netvol_flags.add_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
 

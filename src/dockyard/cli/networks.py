@@ -80,8 +80,18 @@ def cmd_disconnect(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def _filters(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in items:
+        k, _, v = f.partition("=")
+        out.setdefault(k, []).append(v)
+    return out
+
+
 def cmd_prune(c: Client, a: argparse.Namespace) -> int:
-    gone = c.json("POST", "/networks/prune")["NetworksDeleted"] or []
+    filters = _filters(a.filter)
+    gone = c.json("POST", "/networks/prune", {"filters": json.dumps(filters)} if filters else None)["NetworksDeleted"] \
+        or []
     if gone:
         print("Deleted Networks:\n" + "\n".join(gone))
     return 0
@@ -126,3 +136,25 @@ def register(cmd: Command) -> None:
     s = sub.add_parser("prune")
     s.set_defaults(fn=cmd_prune)
     s.add_argument("-f", "--force", action="store_true")
+    s.add_argument("--filter", action="append", default=[])
+    s = cmd("port", cmd_port, "List port mappings or a specific mapping for the container")
+    s.add_argument("container")
+    s.add_argument("port", nargs="?", default="")
+
+
+def cmd_port(c: Client, a: argparse.Namespace) -> int:
+    """``docker port C [PORT[/PROTO]]``: one ``80/tcp -> 127.0.0.1:8080`` line per binding, or the addresses."""
+    ports = (c.json("GET", f"/containers/{a.container}/json")["NetworkSettings"].get("Ports") or {})
+    if a.port:
+        key = a.port if "/" in a.port else f"{a.port}/tcp"
+        items = ports.get(key)
+        if not items:
+            print(f"Error: No public port '{key}' published for {a.container}", file=sys.stderr)
+            return 1
+        for item in items:
+            print(f"{item['HostIp'] or '0.0.0.0'}:{item['HostPort']}")
+        return 0
+    for key in sorted(ports, key=lambda k: (int(k.split("/")[0]), k)):
+        for item in ports[key] or []:
+            print(f"{key} -> {item['HostIp'] or '0.0.0.0'}:{item['HostPort']}")
+    return 0

@@ -62,7 +62,10 @@ def cmd_rm(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_prune(c: Client, a: argparse.Namespace) -> int:
-    filters = {"all": ["true"]} if a.all else {}
+    filters: dict[str, list[str]] = {"all": ["true"]} if a.all else {}
+    for f in a.filter:
+        k, _, v = f.partition("=")
+        filters.setdefault(k, []).append(v)
     r = c.json("POST", "/volumes/prune", {"filters": json.dumps(filters)} if filters else None)
     if r.get("VolumesDeleted"):
         print("Deleted Volumes:\n" + "\n".join(r["VolumesDeleted"]))
@@ -96,3 +99,4 @@ def register(cmd: Command) -> None:
     s.set_defaults(fn=cmd_prune)
     s.add_argument("-a", "--all", action="store_true")
     s.add_argument("-f", "--force", action="store_true")
+    s.add_argument("--filter", action="append", default=[])

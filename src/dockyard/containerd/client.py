@@ -64,6 +64,7 @@ class ContainerdClient:
         self.containers = _Translating(rpc.ContainersStub(self.channel), self.metadata)
         self.tasks = _Translating(rpc.TasksStub(self.channel), self.metadata)
         self.version = _Translating(rpc.VersionStub(self.channel), self.metadata)
+        self.leases = _Translating(rpc.LeasesStub(self.channel), self.metadata)
         self._content_stub = rpc.ContentStub(self.channel)
         self._diff_stub = rpc.DiffStub(self.channel)
 

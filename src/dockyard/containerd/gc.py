@@ -68,9 +68,13 @@ def collect(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, 
     # Lease snapshots are namespaced by the pull; keep them under any namespace prefix.
     lease_snaps = {s for lease in leases for s in lease.snapshots}
     chains_by_ns: dict[str, set[str]] = {}
-    for ns in meta.namespaces():
+    # A labelled root keeps what it names, as an image record does (the builder's cache roots),
+    # in whichever namespace holds the snapshots of its chains.
+    labelled = [info.digest for info in store.walk() if LABEL_GC_ROOT in info.labels]
+    snap_ns = {name.split("/", 1)[0] for name in (i.name for i in snapshotter.walk()) if "/" in name}
+    for ns in sorted(set(meta.namespaces()) | snap_ns | {""}):
         chains = chains_by_ns.setdefault(ns, set())
-        todo = [img.target.digest for img in meta.list_images(ns)]
+        todo = [img.target.digest for img in meta.list_images(ns)] + labelled if ns else list(labelled)
         visited: set[str] = set()
         while todo:
             d = todo.pop()
@@ -87,9 +91,7 @@ def collect(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, 
                 keep_snaps.add(f"{ns}/{c.snapshot_key}")
     for ns, chains in chains_by_ns.items():
         keep_snaps |= {f"{ns}/{c}" for c in chains}
-    for info in store.walk():
-        if LABEL_GC_ROOT in info.labels:
-            keep_blobs.add(info.digest)
+    keep_blobs.update(labelled)
 
     infos = {i.name: i for i in snapshotter.walk()}
     for name, info in infos.items():

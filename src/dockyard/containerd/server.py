@@ -15,6 +15,7 @@ from dockyard.containerd.services.content import ContentServicer
 from dockyard.containerd.services.diff import DiffServicer
 from dockyard.containerd.services.gc import GCServicer
 from dockyard.containerd.services.images import ImagesServicer
+from dockyard.containerd.services.leases import LeasesServicer
 from dockyard.containerd.services.snapshots import SnapshotsServicer
 from dockyard.containerd.services.tasks import TasksServicer
 from dockyard.containerd.services.transfer import TransferServicer
@@ -35,6 +36,7 @@ def build_server(services: Services, address: str) -> grpc.aio.Server:
     rpc.add_VersionServicer_to_server(VersionServicer(), server)
     rpc.add_TransferServicer_to_server(TransferServicer(services), server)
     rpc.add_GCServicer_to_server(GCServicer(services), server)
+    rpc.add_LeasesServicer_to_server(LeasesServicer(services), server)
     server.add_insecure_port(address)
     return server
 

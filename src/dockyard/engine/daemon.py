@@ -86,6 +86,7 @@ class Engine:
         self.volumes = VolumeService(data_root)
         self.volumes.get_container = self.get
         self.volumes.containers = lambda: list(self.containers.values())
+        self.networks.containers = lambda: list(self.containers.values())  # issue 6: shared netns
 
     async def close(self) -> None:
         self.shutting_down = True

@@ -32,10 +32,15 @@ class Image:
 
     id: str  # config digest
     names: tuple[str, ...]  # full references (docker.io/library/busybox:latest)
-    manifest_digest: str
+    manifest_digest: str  # the platform manifest
     manifest: dict[str, Any]
     config: dict[str, Any]
     created: int  # record creation, unix nanoseconds
+    target_digest: str = ""  # what the records name: an index for a multi-platform pull (RepoDigests)
+
+    @property
+    def repo_digest(self) -> str:
+        return self.target_digest or self.manifest_digest
 
     @property
     def chain_id(self) -> str:
@@ -310,13 +315,33 @@ class ImageService(RegistryImages):
         out = []
         for digest, recs in by_target.items():
             try:
-                manifest = await self._json_blob(digest)
+                mdigest, manifest = await self._platform_manifest(digest)
                 config = await self._json_blob(manifest["config"]["digest"])
             except errors.NotFound:
                 continue  # a record whose blobs are gone: fsck's business, not a listing's
-            out.append(Image(manifest["config"]["digest"], tuple(sorted(r.name for r in recs)), digest, manifest,
-                             config, min(r.created_at for r in recs)))
+            out.append(Image(manifest["config"]["digest"], tuple(sorted(r.name for r in recs)), mdigest, manifest,
+                             config, min(r.created_at for r in recs), digest))
         return out
+
+    async def _platform_manifest(self, digest: str) -> tuple[str, dict[str, Any]]:
+        """The manifest a record's target stands for: itself, or an index's entry for this host.
+
+        A multi-platform pull keeps the index as the target; the manifest is
+        chosen here, at use: the host's platform if it was pulled, else the
+        first platform whose manifest is in the store (``pull --platform``).
+        """
+        doc = await self._json_blob(digest)
+        if "manifests" not in doc:
+            return digest, doc
+        entries = [m for m in doc.get("manifests") or [] if isinstance(m, dict) and m.get("digest")]
+        host = [m for m in entries if (m.get("platform") or {}).get("architecture") == arch()
+                and (m.get("platform") or {}).get("os", "linux") == "linux"]
+        for m in [*host, *entries]:
+            try:
+                return m["digest"], await self._json_blob(m["digest"])
+            except errors.NotFound:
+                continue
+        raise errors.NotFound(f"image {digest}: no manifest of the index is here")
 
     async def list(self) -> list[Image]:
         resp = await self.cd.images.List(pb.ListImagesRequest())

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 from pathlib import Path
 from typing import Protocol
+
+from dockyard import errors
 
 log = logging.getLogger("dockyard.network")
 
@@ -66,58 +69,58 @@ class BridgeDriver:
 
     def join(self, netns: str, bridge: str, host_if: str, ifname: str, cidr: str, gateway: str, mac: str,
              default_route: bool) -> None:
-        from pyroute2 import IPRoute
-
-        peer = "t" + host_if[1:]  # temporary name in the host namespace, renamed inside the sandbox
-        addr, _, plen = cidr.partition("/")
-        with IPRoute() as ip:
-            if not ip.link_lookup(ifname=host_if):
-                ip.link("add", ifname=host_if, kind="veth", peer={"ifname": peer})
-            br = ip.link_lookup(ifname=bridge)[0]
-            hidx = ip.link_lookup(ifname=host_if)[0]
-            ip.link("set", index=hidx, master=br, state="up")
-            # hairpin: a container reaching its own published port through the host comes back on its own port
-            try:
-                ip.brport("set", index=hidx, hairpin_mode=1)
-            except Exception as err:  # older kernels: hairpin is an optimisation, masquerade still covers it
-                log.debug("hairpin on %s: %s", host_if, err)
-            pidx = ip.link_lookup(ifname=peer)
-            if pidx:
-                fd = open(netns, "rb")
-                try:
-                    ip.link("set", index=pidx[0], net_ns_fd=fd.fileno())
-                finally:
-                    fd.close()
+        """One veth pair made in one request: ``host_if`` up on the bridge, ``ifname`` up inside the sandbox;
+        then the address and default route from a netlink socket opened inside it."""
+        from dockyard.network import netlink
         from dockyard.network.sandbox import run_in
 
-        run_in(Path(netns), lambda: self._configure_peer(peer, ifname, addr, int(plen), gateway, mac, default_route))
+        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with netlink.Netlink() as nl:
+                br = netlink.index(bridge)
+                if not br:
+                    raise errors.NotFound(f"bridge {bridge} not found")
+                old = netlink.index(host_if)
+                if old:  # a half-made endpoint of an earlier try: start over
+                    nl.delete_link(old)
+                try:
+                    nl.add_veth(host_if, ifname, fd, mac, br)
+                except netlink.NetlinkError as err:
+                    raise errors.Internal(f"create veth {host_if} in {netns}: {err}") from err
+        finally:
+            os.close(fd)
+        # hairpin: a container reaching its own published port through the host comes back on its own port
+        try:
+            Path(f"/sys/class/net/{host_if}/brport/hairpin_mode").write_text("1")
+        except OSError as err:  # an optimisation: masquerade still covers it
+            log.debug("hairpin on %s: %s", host_if, err)
 
-    @staticmethod
-    def _configure_peer(peer: str, ifname: str, addr: str, plen: int, gateway: str, mac: str,
-                        default_route: bool) -> None:
-        """Runs on a thread inside the sandbox (pyroute2's own netns support forks, which a daemon
-        with signal handlers and gRPC threads must not do)."""
-        from pyroute2 import IPRoute
+        def configure() -> None:
+            with netlink.Netlink() as ns:
+                i = netlink.index(ifname)
+                ns.add_address(i, cidr)
+                ns.set_up(i)
+                if default_route:
+                    ns.add_default_route(gateway)
 
-        with IPRoute() as ns:
-            idx = ns.link_lookup(ifname=peer) or ns.link_lookup(ifname=ifname)
-            i = idx[0]
-            ns.link("set", index=i, state="down")
-            ns.link("set", index=i, ifname=ifname, address=mac)
-            have = {a.get("IFA_ADDRESS") for a in ns.get_addr(index=i, family=2)}
-            if addr not in have:
-                ns.addr("add", index=i, address=addr, prefixlen=plen)
-            ns.link("set", index=i, state="up")
-            lo = ns.link_lookup(ifname="lo")
-            if lo:
-                ns.link("set", index=lo[0], state="up")
-            if default_route:
-                routes = [r for r in ns.get_routes(family=2) if r.get("RTA_DST") is None and r["dst_len"] == 0]
-                if not routes:
-                    ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+        try:
+            run_in(Path(netns), configure)
+        except OSError as err:
+            raise errors.Internal(f"configure {ifname} in {netns}: {err}") from err
 
     def leave(self, host_if: str) -> None:
-        self.delete_network(host_if)  # deleting one end of a veth deletes both
+        """Delete the host end (that deletes both ends); gone already is fine."""
+        from dockyard.network import netlink
+
+        i = netlink.index(host_if)
+        if not i:
+            return
+        with netlink.Netlink() as nl:
+            try:
+                nl.delete_link(i)
+            except netlink.NetlinkError as err:
+                if err.errno != errno.ENODEV:
+                    raise
 
     def interfaces(self, prefix: str) -> list[str]:
         from pyroute2 import IPRoute

@@ -39,8 +39,13 @@ class Pool:
             raise errors.InvalidArgument(f"subnet {net} is too small")
         return cls(net, gw, rng)
 
-    def allocate(self, taken: Iterable[str], requested: str = "") -> str:
-        """The requested address if free, else the lowest free one in the range (never network, broadcast, gw)."""
+    def allocate(self, taken: Iterable[str], requested: str = "", after: str = "") -> str:
+        """The requested address if free, else the next free one in the range after ``after`` (wrapping round;
+        never network, broadcast, gateway).
+
+        Sequential, as Docker's allocator: an address just released is not handed out again at once, so a
+        new container never meets the ARP/FDB entries of the one that just left it.
+        """
         used = {ipaddress.IPv4Address(t) for t in taken} | {self.gateway}
         reserved = {self.subnet.network_address, self.subnet.broadcast_address}
         if requested:
@@ -53,7 +58,17 @@ class Pool:
             if ip in used:
                 raise errors.Conflict(f"Address already in use: {ip}")
             return str(ip)
-        for ip in self.ip_range.hosts():
+        first, last = int(self.ip_range.network_address), int(self.ip_range.broadcast_address)
+        if self.ip_range.prefixlen < 31:  # as hosts(): not the range's own network and broadcast addresses
+            first, last = first + 1, last - 1
+        size = last - first + 1
+        start = first
+        if after:
+            a = int(ipaddress.IPv4Address(after))
+            if first <= a <= last:
+                start = a + 1
+        for i in range(size):
+            ip = ipaddress.IPv4Address(first + (start - first + i) % size)
             if ip not in used and ip not in reserved:
                 return str(ip)
         raise errors.Unavailable(f"no available IPv4 addresses on this network's address pools: {self.subnet}")

@@ -83,6 +83,10 @@ class NetworkManager:
         self.get_container: Callable[[str], dict[str, Any]] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
         self.started = False
+        self._applied = ""  # the table as last written by nft.apply
+        self._last_ip: dict[str, str] = {}  # network id -> address allocated last (allocation is sequential)
+        # every container record (set by the engine): who shares whose network namespace
+        self.containers: Callable[[], list[dict[str, Any]]] = lambda: []
         self._lock = asyncio.Lock()
 
     @property
@@ -160,6 +164,7 @@ class NetworkManager:
             if n["Driver"] == "bridge":
                 self.driver.delete_network(self._bridge(n))
         nft.remove(self.table)
+        self._applied = ""
         for path in (self.exec_root / "netns").glob("*"):
             sandbox.destroy(path)
 
@@ -208,11 +213,16 @@ class NetworkManager:
         return rs
 
     def _apply_rules(self) -> None:
+        """Replace our table when its rendering changed: a container without published ports costs no ``nft``."""
         rs = self._ruleset()
         if rs.bridges:
-            nft.apply(rs)
+            text = nft.render(rs)
+            if text != self._applied:
+                nft.apply(rs)
+                self._applied = text
         elif self.started or nft.exists(self.table):
             nft.remove(self.table)  # no bridge network: no table at all (daemons with --bridge none)
+            self._applied = ""
 
     # -- networks ------------------------------------------------------------------
 
@@ -281,11 +291,11 @@ class NetworkManager:
             await asyncio.to_thread(self._drop, n["Id"])
             await asyncio.to_thread(self._apply_rules)
 
-    async def prune(self) -> list[str]:
+    async def prune(self, match: Callable[[dict[str, Any]], bool] = lambda n: True) -> list[str]:
         gone = []
         for n in list(self.networks.values()):
             if n["Driver"] == "bridge" and not n["Options"].get("com.docker.network.bridge.default_bridge") \
-                    and not self.endpoints.get(n["Id"]):
+                    and not self.endpoints.get(n["Id"]) and match(n):
                 await self.remove_network(n["Id"])
                 gone.append(n["Name"])
         return gone
@@ -431,7 +441,8 @@ class NetworkManager:
         pool = self._pool(n)
         taken = [e["IPAddress"] for e in self.endpoints.get(n["Id"], {}).values()]
         requested = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
-        ip = pool.allocate(taken, requested)
+        ip = pool.allocate(taken, requested, self._last_ip.get(n["Id"], ""))
+        self._last_ip[n["Id"]] = ip
         index = len([e for e in self._container_endpoints(id)])
         ep.update(EndpointID=secrets.token_hex(32), Gateway=str(pool.gateway), IPAddress=ip,
                   IPPrefixLen=pool.subnet.prefixlen, MacAddress=ipam.mac_for(ip),
@@ -531,8 +542,13 @@ class NetworkManager:
             server.close()
         for s in self.reservations.pop(id, []):
             s.close()
+        # Unpinning the namespace lets the kernel delete its veths in the background (a veth deleted here
+        # costs ~30 ms of RCU grace periods). Only when another container still runs in this namespace
+        # (--network container:<id>) must the links go now, or they would outlive their addresses.
+        shared = self._sharers(c)
         for nid, ep in self._container_endpoints(id):
-            await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
+            if shared:
+                await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
             self.endpoints[nid].pop(id, None)
             self.store.delete_endpoint(nid, id)
         for ep in c["NetworkSettings"].get("Networks", {}).values():
@@ -541,6 +557,17 @@ class NetworkManager:
         exposed = c["Config"].get("ExposedPorts") or {}
         c["NetworkSettings"]["Ports"] = {k: None for k in exposed}
         await asyncio.to_thread(sandbox.destroy, self.sandbox_path(id))
+
+    def _sharers(self, c: dict[str, Any]) -> list[str]:
+        """Running containers that joined ``c``'s network namespace."""
+        refs = {f"container:{c['Id']}", f"container:{c['Id'][:12]}", f"container:{c['Name'].lstrip('/')}"}
+        out = []
+        for other in self.containers():
+            mode = other["HostConfig"].get("NetworkMode") or ""
+            if other["Id"] != c["Id"] and other["State"].get("Running") and (
+                    mode in refs or (len(mode) > 10 and mode.startswith("container:") and c["Id"].startswith(mode[10:]))):
+                out.append(other["Id"])
+        return out
 
     async def readopt(self, c: dict[str, Any], alive: bool) -> None:
         """After a daemon restart: keep a running container's network (ports, DNS), clean a dead one's."""
@@ -573,10 +600,10 @@ class NetworkManager:
         n = self.get(ref)
         mode = self._mode(c)
         if mode in ("host", "none") or mode.startswith("container:"):
-            raise errors.InvalidArgument(f"container cannot be disconnected from host network or connected to "
-                                         f"host network" if mode == "host" else
-                                         f"container sharing network namespace with another container or host "
-                                         f"cannot be connected to any other network")
+            raise errors.InvalidArgument("container cannot be disconnected from host network or connected to "
+                                         "host network" if mode == "host" else
+                                         "container sharing network namespace with another container or host "
+                                         "cannot be connected to any other network")
         if n["Driver"] != "bridge":
             raise errors.InvalidArgument(f"container cannot be connected to the {n['Name']} network")
         if n["Name"] in c["NetworkSettings"]["Networks"]:

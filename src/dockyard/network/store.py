@@ -35,6 +35,8 @@ class NetworkStore:
         self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
+        # no fsync per endpoint: after a power loss no container runs, and readopt drops dead endpoints anyway
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -292,7 +292,7 @@ def _features() -> dict[str, Any]:
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": sorted(set(_FLAGS) | set(PROPAGATION)),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": sorted(CAPABILITIES),
             "cgroup": {"v1": True, "v2": True, "systemd": False},
             "seccomp": {"enabled": True},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -17,6 +16,7 @@ class HookError(FailedPrecondition):
 def run_hooks(kind: str, hooks: list[dict[str, Any]] | None, state: dict[str, Any]) -> None:
     if not hooks:
         return
+    import json
     import subprocess  # only paid for when a spec has hooks
 
     payload = json.dumps(state).encode()

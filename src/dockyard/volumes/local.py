@@ -76,11 +76,18 @@ class LocalDriver:
         shutil.rmtree(self.root / name)
 
     def usage(self, name: str) -> int:
+        """Bytes of the files in the volume, a hard-linked file once (Docker's ``directory.Size``)."""
         total = 0
+        seen: set[tuple[int, int]] = set()
         for dirpath, _, files in os.walk(self.root / name / "_data"):
             for f in files:
                 try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                    st = os.lstat(os.path.join(dirpath, f))
                 except OSError:
-                    pass
+                    continue
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
         return total

@@ -91,3 +91,29 @@ def test_images_prune_all_frees_data_root(fresh_daemon, registry) -> None:  # ty
     root = d.data_root / "containerd"
     assert not list((root / "content" / "blobs" / "sha256").iterdir())
     assert not list((root / "snapshots" / "overlayfs" / "snapshots").iterdir())
+
+
+def test_images_commit_docker_and_dockyard_cli(daemon) -> None:  # type: ignore[no-untyped-def]
+    """``docker commit`` (real CLI) and ``dockyard commit``: the container's file and the new CMD are in the image."""
+    names = ["dy-commit-src", "dy-commit-src2"]
+    images = ["dy-commit/img:docker", "dy-commit/img:dockyard"]
+    try:
+        ok(docker(daemon, "run", "--name", names[0], "busybox", "sh", "-c", "echo from-docker > /f"))
+        ok(docker(daemon, "commit", "--change", 'CMD ["cat","/f"]', "-m", "docker commit", names[0], images[0]))
+        assert ok(docker(daemon, "run", "--rm", images[0])) == "from-docker\n"
+        hist = ok(docker(daemon, "history", "--format", "{{.Comment}}", images[0]))
+        assert "docker commit" in hist
+
+        r = daemon.cli("run", "--name", names[1], "busybox", "sh", "-c", "echo from-dockyard > /f")
+        assert r.returncode == 0, r.stderr
+        r = daemon.cli("commit", "--change", 'CMD ["cat","/f"]', names[1], images[1])
+        assert r.returncode == 0, r.stderr
+        r = daemon.cli("run", "--rm", images[1])
+        assert r.returncode == 0 and r.stdout == b"from-dockyard\n", r.stderr
+        cfg = json.loads(ok(docker(daemon, "image", "inspect", images[1])))[0]
+        assert cfg["Config"]["Cmd"] == ["cat", "/f"]
+        base = json.loads(ok(docker(daemon, "image", "inspect", "busybox")))[0]
+        assert cfg["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]  # one new layer on top of the base
+    finally:
+        docker(daemon, "rm", "-f", *names)
+        docker(daemon, "rmi", *images)

@@ -129,10 +129,18 @@ def test_images_multi_platform_index(containerd, registry) -> None:  # type: ign
         for tag in ("amd64", "arm64", "multi"):
             await c.images.Delete(pb.DeleteImageRequest(name=f"{repo}:{tag}"))
         await c.gc()
+        # containerd semantics: the record keeps the index; only the chosen platform's blobs come.
         got = (await drain(c.pull(f"{repo}:multi", platform="linux/arm64", unpack=False)))[-1]
-        assert got.target.digest == arm.digest
+        assert got.target.digest == idesc.digest
+        rec = await c.images.Get(pb.GetImageRequest(name=f"{repo}:multi"))
+        assert rec.target.digest == idesc.digest
+        assert await c.read_blob(arm.digest)
+        with pytest.raises(errors.NotFound):
+            await c.read_blob(amd.digest)
+        await c.images.Unpack(pb.UnpackRequest(name=f"{repo}:multi"))  # the host's platform is not here: arm64's
         got = (await drain(c.pull(f"{repo}:multi", platform="linux/amd64", unpack=False)))[-1]
-        assert got.target.digest == amd.digest
+        assert got.target.digest == idesc.digest
+        assert await c.read_blob(amd.digest)
         with pytest.raises(errors.NotFound, match="s390x"):
             await drain(c.pull(f"{repo}:multi", platform="linux/s390x"))
 

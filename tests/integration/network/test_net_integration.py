@@ -173,3 +173,58 @@ def test_named_volume_survives_removal_and_restart(net_daemon: Daemon, docker) -
     assert busy.returncode != 0 and "in use" in busy.stderr
     docker("rm", holder)
     assert docker("volume", "rm", vol).returncode == 0
+
+
+def _ports_of(bridge: str) -> list[str]:
+    brif = Path(f"/sys/class/net/{bridge}/brif")
+    return sorted(os.listdir(brif)) if brif.is_dir() else []
+
+
+def _eventually(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_default_bridge_endpoint_is_configured_and_leaves_nothing(net_daemon: Daemon, docker) -> None:  # type: ignore[no-untyped-def]
+    bridge, subnet = net_daemon.extra_args[1], net_daemon.extra_args[3]
+    prefix = subnet.rsplit(".", 1)[0] + "."
+    gateway = prefix + "1"
+    seen = []
+    for _ in range(2):
+        r = docker("run", "--rm", "busybox", "sh", "-c",
+                   f"ip -4 -o addr show eth0; ip route; ip link show lo; ping -c 1 -W 2 {gateway} >/dev/null && echo PING")
+        assert r.returncode == 0, r.stderr
+        assert f"default via {gateway} dev eth0" in r.stdout and "PING" in r.stdout and "UP" in r.stdout
+        addr = [w for w in r.stdout.split() if w.startswith(prefix) and "/" in w]
+        assert addr, r.stdout
+        seen.append(addr[0])
+    assert seen[0] != seen[1], "an address just released is handed out again at once"
+    # the kernel deletes the veths with their namespaces, in the background
+    assert _eventually(lambda: _ports_of(bridge) == []), _ports_of(bridge)
+    assert list((net_daemon.exec_root / "netns").glob("*")) == []
+
+
+def test_connect_disconnect_and_shared_namespace(docker) -> None:  # type: ignore[no-untyped-def]
+    net, a, b = _name("cn"), _name("a"), _name("b")
+    assert docker("network", "create", net).returncode == 0
+    try:
+        assert docker("run", "-d", "--name", a, "busybox", "sleep", "60").returncode == 0
+        assert docker("network", "connect", net, a).returncode == 0
+        r = docker("exec", a, "ip", "-4", "-o", "addr")
+        assert "eth0" in r.stdout and "eth1" in r.stdout, r.stdout
+        assert docker("network", "disconnect", net, a).returncode == 0
+        assert "eth1" not in docker("exec", a, "ip", "-o", "link").stdout
+        # b lives in a's namespace: when a stops, a's links go at once (b must not keep a freed address)
+        assert docker("run", "-d", "--name", b, "--network", f"container:{a}", "busybox", "sleep", "60").returncode == 0
+        assert "eth0" in docker("exec", b, "ip", "-o", "link").stdout
+        assert docker("stop", "-t", "0", a).returncode == 0
+        assert "eth0" not in docker("exec", b, "ip", "-o", "link").stdout
+    finally:
+        docker("rm", "-f", b, a)
+        docker("network", "rm", net)

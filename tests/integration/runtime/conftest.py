@@ -54,6 +54,34 @@ def bundle(tmp_path: Path) -> Iterator[Bundle]:
     cid = "t" + uuid.uuid4().hex[:12]
     b = Bundle(tmp_path / "bundle", cid)
     yield b
+    cleanup_bundle(b, tmp_path)
+
+
+@pytest.fixture
+def userns_bundle(tmp_path: Path) -> Iterator[Bundle]:
+    """A bundle the mapped root (host uid 100000) can reach: pytest's tmp_path sits under a 0700 dir.
+
+    It has a user namespace mapping 0-65535 to host 100000-165535 and a bind
+    mount of ``volume/`` (owned by the mapped root) on /mnt.
+    """
+    import shutil
+    import tempfile
+
+    from rtkit import userns_config
+
+    top = Path(tempfile.mkdtemp(prefix="dockyard-uns-", dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        b = Bundle(top / "bundle", "u" + uuid.uuid4().hex[:12])
+        userns_config(b, top / "volume")
+        yield b
+        cleanup_bundle(b, top)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def cleanup_bundle(b: Bundle, tmp_path: Path) -> None:
+    """Remove the bundle's cgroups (killing stragglers), reap, and check nothing stayed mounted."""
     for d in b.cgroup_dirs(everything=True):
         for _ in range(100):
             try:

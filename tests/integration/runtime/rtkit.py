@@ -91,6 +91,20 @@ class Bundle:
 
 
 REFERENCE_RUNTIMES = ("runc", "crun")
+USERNS_HOST_ID = 100000  # container 0-65535 → host 100000-165535 (a typical /etc/subuid range)
+
+
+def userns_config(bundle: "Bundle", volume: Path) -> None:
+    """Add a user namespace and a bind mount of ``volume`` (owned by the mapped root) on /mnt."""
+    (bundle.rootfs / "mnt").mkdir(exist_ok=True)  # the mapped root may not create it in a root-owned rootfs
+    volume.mkdir(exist_ok=True)
+    os.chown(volume, USERNS_HOST_ID, USERNS_HOST_ID)
+    linux = bundle.config["linux"]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = [{"containerID": 0, "hostID": USERNS_HOST_ID, "size": 65536}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": USERNS_HOST_ID, "size": 65536}]
+    bundle.config["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(volume),
+                                    "options": ["rbind", "rw"]})
 
 
 def argv_for(name: str) -> list[str]:

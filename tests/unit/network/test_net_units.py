@@ -24,6 +24,16 @@ def test_ipam_allocates_lowest_free_and_honours_static_and_range() -> None:
         ipam.Pool.parse("10.9.0.0/24", "10.10.0.1")
 
 
+def test_ipam_allocates_after_the_last_address_and_wraps() -> None:
+    pool = ipam.Pool.parse("10.9.0.0/29")  # hosts .1 (gateway) .. .6
+    assert pool.allocate([], after="10.9.0.2") == "10.9.0.3"
+    assert pool.allocate(["10.9.0.3"], after="10.9.0.2") == "10.9.0.4"
+    assert pool.allocate([], after="10.9.0.6") == "10.9.0.2"  # wraps, skipping network and gateway
+    assert pool.allocate(["10.9.0.2", "10.9.0.3"], after="10.9.0.5") == "10.9.0.6"
+    with pytest.raises(errors.Unavailable):
+        pool.allocate([f"10.9.0.{i}" for i in range(2, 7)], after="10.9.0.4")
+
+
 def test_ipam_exhaustion_and_subnet_pick() -> None:
     pool = ipam.Pool.parse("10.9.0.0/30")
     assert pool.allocate([]) == "10.9.0.2"

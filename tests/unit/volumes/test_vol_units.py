@@ -44,6 +44,8 @@ def test_local_driver_lifecycle(tmp_path: Path) -> None:
     assert [x["Name"] for x in d.list()] == ["data1"]
     (Path(v["Mountpoint"]) / "f").write_text("12345")
     assert d.usage("data1") == 5
+    os.link(Path(v["Mountpoint"]) / "f", Path(v["Mountpoint"]) / "g")  # a hard link counts once
+    assert d.usage("data1") == 5
     d.remove("data1")
     with pytest.raises(errors.NotFound):
         d.get("data1")

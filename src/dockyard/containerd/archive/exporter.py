@@ -40,7 +40,7 @@ def _add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
 def export_images(store: ContentStore, images: Iterable[tuple[str, Descriptor]], out: BinaryIO,
                   platform: Platform | None = None) -> None:
     """Write ``images`` ((full name, target descriptor) pairs; names may repeat targets) to ``out``."""
-    tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+    tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20)
     written: set[str] = set()
     dirs: set[str] = set()
 

@@ -82,7 +82,7 @@ def import_archive(store: ContentStore, src: BinaryIO, platform: Platform | None
     paths: dict[str, tuple[str, int]] = {}  # member path -> (digest, size)
     docs: dict[str, bytes] = {}
     try:
-        tf = tarfile.open(fileobj=src, mode="r|*")
+        tf = tarfile.open(fileobj=src, mode="r|*", bufsize=1 << 20)  # 10 KiB reads by default
     except tarfile.TarError as err:
         raise errors.InvalidArgument(f"archive: not a tar: {err}") from err
     with tf:

@@ -108,6 +108,11 @@ class LocalWriter:
     def offset(self) -> int:
         return self._digester.size
 
+    @property
+    def data_path(self) -> str:
+        """The ingest file, for a reader that follows the download (remotes/tail.py)."""
+        return str(self._dir / "data")
+
     def write(self, data: bytes) -> int:
         self._check_open()
         view = memoryview(data)

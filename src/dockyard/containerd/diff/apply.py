@@ -253,7 +253,7 @@ def apply_layer(tar_stream: BinaryIO, root: Path) -> int:
     """
     reader = tar_stream if isinstance(tar_stream, HashingReader) else HashingReader(tar_stream)
     applier = _Applier(root)
-    with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=reader, mode="r|", errorlevel=2, bufsize=_CHUNK) as tf:  # type: ignore[call-overload]
         for member in tf:
             try:
                 applier.apply(tf, member)

@@ -79,13 +79,34 @@ def select_manifest(index: dict[str, Any], want: Platform | None = None) -> Desc
     raise NotFound(f"no manifest for platform {', '.join(str(p) for p in prefs)} in index")
 
 
+def _select_present(store: ContentStore, index: dict[str, Any], want: Platform | None) -> str:
+    """The platform's manifest; without ``want``, the first one here if the host's was never pulled.
+
+    An image record keeps the index it was pulled by (containerd semantics), but
+    only the platform pulled is in the store: ``pull --platform linux/arm64`` on
+    an amd64 host must still find its manifest.
+    """
+    try:
+        chosen = select_manifest(index, want)
+        if want is not None or store.exists(chosen.digest):
+            return chosen.digest
+    except NotFound:
+        if want is not None:
+            raise
+    for d in index.get("manifests") or []:
+        desc = Descriptor.from_oci(d)
+        if (desc.media_type in oci.MANIFEST_TYPES or not desc.media_type) and store.exists(desc.digest):
+            return desc.digest
+    return select_manifest(index, want).digest  # nothing here: the error names the host platform
+
+
 def read_manifest(store: ContentStore, digest: str, platform: Platform | None = None) -> Manifest:
     """The image manifest at ``digest``, following an index to one platform."""
     for _ in range(4):  # nested indexes are legal but shallow in practice
         doc = _load_json(store, digest)
         mt = _media_type(doc)
         if mt in oci.INDEX_TYPES:
-            digest = select_manifest(doc, platform).digest
+            digest = _select_present(store, doc, platform)
             continue
         if mt not in oci.MANIFEST_TYPES:
             raise InvalidArgument(f'content {digest}: unsupported manifest media type "{mt}"')

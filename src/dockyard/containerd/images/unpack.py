@@ -18,6 +18,7 @@ from dockyard.containerd import mount as mountlib
 from dockyard.containerd.content.store import ContentStore
 from dockyard.containerd.diff.apply import HashingReader, apply_layer
 from dockyard.containerd.diff.compression import decompress_stream
+from dockyard.containerd.remotes.tail import Tail
 from dockyard.containerd.images.manifest import (
     Platform,
     diff_ids,
@@ -50,9 +51,14 @@ def _direct_path(mounts: list[Mount]) -> Path | None:
     return None
 
 
-def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore, work_dir: Path | None = None) -> str:
-    """Mount ``mounts`` on a temp dir, apply ``layer`` and unmount; returns the diff_id."""
-    with store.open(layer.digest) as blob:
+def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore, work_dir: Path | None = None,
+                    tail: Tail | None = None) -> str:
+    """Mount ``mounts`` on a temp dir, apply ``layer`` and unmount; returns the diff_id.
+
+    With ``tail`` the compressed bytes are read as they download (see
+    remotes/tail.py) instead of from the committed blob.
+    """
+    with (tail.reader() if tail is not None else store.open(layer.digest)) as blob:
         reader = HashingReader(decompress_stream(blob))
         direct = _direct_path(mounts)
         if direct is not None:
@@ -107,11 +113,25 @@ def _unpack_layer(
     chain: str,
     parent: str,
     work_dir: Path | None,
+    tail: Tail | None = None,
 ) -> None:
+    """Extract one layer into a new snapshot and commit it as ``chain``.
+
+    With ``tail`` the layer is extracted while it downloads; the snapshot is
+    committed only after the download verified the blob's digest, and removed
+    if it did not (the extracted files came from unverified bytes).
+    """
     key = f"extract-{uuid.uuid4().hex}-{chain}"
     mounts = snapshotter.prepare(key, parent, labels={LABEL_SNAPSHOT_REF: chain})
     try:
-        got = apply_to_mounts(mounts, layer, store, work_dir)
+        try:
+            got = apply_to_mounts(mounts, layer, store, work_dir, tail)
+        except Exception:
+            if tail is not None:
+                tail.wait_verified()  # corrupt bytes break the gzip stream first: report the download's error
+            raise
+        if tail is not None:
+            tail.wait_verified()
         if got != diff_id:
             raise LayerDigestMismatch(f"layer {layer.digest}: uncompressed digest {got} does not match diff_id {diff_id}")
         try:

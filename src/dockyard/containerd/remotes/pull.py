@@ -28,6 +28,7 @@ from dockyard.containerd.content.store import ContentStore, commit_idempotent
 from dockyard.containerd.images.manifest import Platform, select_manifest
 from dockyard.containerd.remotes.progress import Emit, Event, Throttle, short
 from dockyard.containerd.remotes.registry import Repository
+from dockyard.containerd.remotes.tail import DownloadRestarted, Tail
 from dockyard.oci import image as oci
 from dockyard.types import Descriptor
 
@@ -39,15 +40,23 @@ _CHUNK = 1 << 20
 
 @dataclass
 class Lease:
-    """What an operation in progress holds against garbage collection."""
+    """What an operation in progress (or a client's named lease) holds against garbage collection."""
 
     digests: set[str] = field(default_factory=set)
     snapshots: set[str] = field(default_factory=set)
+    id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: int = 0  # unix ns
+    expires_at: int = 0  # unix ns; 0: never
+
+    def expired(self, now_ns: int) -> bool:
+        return bool(self.expires_at) and self.expires_at <= now_ns
 
 
 @dataclass(frozen=True)
 class PullResult:
-    target: Descriptor  # the platform manifest the image record names
+    target: Descriptor  # the platform manifest
+    resolved: Descriptor  # what the reference names: the image record's target (an index, for multi-platform)
     config: Descriptor
     layers: list[Descriptor]
     diff_ids: list[str]
@@ -85,8 +94,27 @@ async def _write_small(store: ContentStore, desc: Descriptor, data: bytes) -> No
 
 
 async def fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, emit: Emit,
-                     throttle: Throttle) -> None:
-    """Download ``desc`` into the store, resuming a partial ingest with a Range request."""
+                     throttle: Throttle, tail: Tail | None = None) -> None:
+    """Download ``desc`` into the store, resuming a partial ingest with a Range request.
+
+    With ``tail``, an extractor can follow the ingest as it grows; it is told
+    when the blob is verified, or why not.
+    """
+    own = tail is None
+    tail = tail or Tail()
+    try:
+        await _fetch_blob(store, repo, desc, emit, throttle, tail)
+    except BaseException as err:
+        tail.fail(err)
+        raise
+    finally:
+        if own:
+            tail.close()
+    tail.finish()
+
+
+async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, emit: Emit,
+                      throttle: Throttle, tail: Tail) -> None:
     ref = f"pull-{desc.digest}"
     lid = short(desc.digest)
     for attempt in range(RETRIES + 1):
@@ -102,12 +130,17 @@ async def fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, em
             if offset > desc.size:
                 await asyncio.to_thread(writer.truncate, 0)
                 offset = 0
+            path = getattr(writer, "data_path", None)
+            if path is not None:
+                tail.open(path, offset)
             if offset < desc.size or desc.size == 0:
                 resp = await repo.open_blob(desc.digest, offset)
                 try:
                     if resp.status == 416 or (offset and resp.status == 200):
                         await asyncio.to_thread(writer.truncate, 0)  # no ranges here: start over
                         offset = 0
+                        if path is not None:
+                            tail.open(path, 0)
                         if resp.status == 416:
                             resp.release()
                             resp = await repo.open_blob(desc.digest, 0)
@@ -118,11 +151,13 @@ async def fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, em
                         if len(buf) >= _CHUNK:
                             await asyncio.to_thread(writer.write, bytes(buf))
                             current += len(buf)
+                            tail.advance(current)
                             buf.clear()
                             if throttle.due(lid):
                                 emit(Event(lid, "Downloading", current, desc.size))
                     if buf:
                         await asyncio.to_thread(writer.write, bytes(buf))
+                        tail.advance(current + len(buf))
                 finally:
                     resp.release()
             emit(Event(lid, "Downloading", desc.size, desc.size))
@@ -142,7 +177,20 @@ async def fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, em
     raise errors.Unavailable(f"blob {desc.digest}: could not be fetched")
 
 
-UnpackLayer = Callable[[Descriptor, str, str, str, bool], bool]  # (layer, diff_id, chain, parent, check_only) -> present
+UnpackLayer = Callable[..., bool]  # (layer, diff_id, chain, parent, check_only[, tail]) -> present
+
+
+async def _unpack(unpack_layer: UnpackLayer, layer: Descriptor, diff_id: str, chain: str, parent: str,
+                  tail: Tail, job: asyncio.Future[None]) -> None:
+    """Extract ``layer`` while it downloads; from the committed blob if it could not be followed."""
+    if await asyncio.to_thread(tail.wait_started):
+        try:
+            await asyncio.to_thread(unpack_layer, layer, diff_id, chain, parent, False, tail)
+            return
+        except DownloadRestarted:
+            pass  # the server ignored Range: extract again once the blob is whole
+    await job
+    await asyncio.to_thread(unpack_layer, layer, diff_id, chain, parent, False)
 
 
 async def pull(store: ContentStore, repo: Repository, platform: Platform | None, emit: Emit, lease: Lease,
@@ -153,6 +201,7 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
     lease.digests.add(desc.digest)
     emit(Event("", "Resolved", target=desc, detail=desc.digest))
     await _write_small(store, desc, body)
+    resolved = desc
     doc: dict[str, Any] = json.loads(body)
     if desc.media_type in oci.INDEX_TYPES:
         chosen = select_manifest(doc, platform)
@@ -184,33 +233,39 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
     for layer, here in zip(layers, present):
         emit(Event(short(layer.digest), "Already exists" if here else "Pulling fs layer"))
     sem = asyncio.Semaphore(CONCURRENCY)
+    tails = [Tail() for _ in layers]
 
-    async def download(layer: Descriptor, here: bool) -> None:
+    async def download(layer: Descriptor, here: bool, tail: Tail) -> None:
         if here:
+            tail.finish()
             return
         async with sem:
             if await asyncio.to_thread(store.exists, layer.digest):
+                tail.finish()
                 emit(Event(short(layer.digest), "Download complete"))
                 return
-            await fetch_blob(store, repo, layer, emit, throttle)
+            await fetch_blob(store, repo, layer, emit, throttle, tail)
             emit(Event(short(layer.digest), "Download complete"))
 
-    jobs = [asyncio.ensure_future(download(layer, here)) for layer, here in zip(layers, present)]
+    jobs = [asyncio.ensure_future(download(layer, here, t)) for layer, here, t in zip(layers, present, tails)]
     try:
         parent = ""
-        for layer, diff_id, chain, here, job in zip(layers, diff_ids, chains, present, jobs):
-            await job
+        for layer, diff_id, chain, here, job, tail in zip(layers, diff_ids, chains, present, jobs, tails):
             if unpack_layer is not None and not here:
                 lid = short(layer.digest)
                 emit(Event(lid, "Extracting", 0, layer.size))
-                await asyncio.to_thread(unpack_layer, layer, diff_id, chain, parent, False)
+                await _unpack(unpack_layer, layer, diff_id, chain, parent, tail, job)
                 emit(Event(lid, "Extracting", layer.size, layer.size))
                 emit(Event(lid, "Pull complete"))
+            await job
             parent = chain
     finally:
-        for job in jobs:
+        for job, tail in zip(jobs, tails):
             job.cancel()
+            tail.fail(asyncio.CancelledError())  # no-op for a finished download; frees a waiting extractor
         await asyncio.gather(*jobs, return_exceptions=True)
-    for d in [desc.digest, config.digest, *(x.digest for x in layers)]:
+        for tail in tails:
+            tail.close()
+    for d in dict.fromkeys([resolved.digest, desc.digest, config.digest, *(x.digest for x in layers)]):
         await asyncio.to_thread(_mark_source, store, d, host, path)
-    return PullResult(desc, config, layers, diff_ids)
+    return PullResult(desc, resolved, config, layers, diff_ids)

@@ -130,7 +130,10 @@ class Services:
         self.snapshotter = OverlaySnapshotter(root / "snapshots" / "overlayfs")
         self.tasks = TaskManager(state, state / "runc")
         self.unpack_lock = threading.Lock()
-        self.leases: dict[str, Any] = {}  # id -> remotes.pull.Lease of a pull/import in progress (GC roots)
+        from dockyard.containerd.leases import LeaseManager
+
+        self.lease_manager = LeaseManager(root / "leases.json")
+        self.leases = self.lease_manager.transient  # id -> Lease of a pull/import in progress (GC roots)
         self.gc_lock = threading.Lock()
         self.work_dir = root / "unpack"  # extraction mount points: under the root, so a crash's leftovers are found
         from dockyard.containerd.gc import recover, recover_mounts

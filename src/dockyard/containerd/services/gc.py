@@ -18,7 +18,7 @@ class GCServicer(rpc.GCServicer):
     async def Collect(self, request: pb.CollectRequest, context: Any) -> pb.CollectResponse:
         def run() -> gc.GCResult:
             with self.s.gc_lock, self.s.unpack_lock:  # no unpack commits while snapshots are swept
-                return gc.collect(self.s.content, self.s.meta, self.s.snapshotter, list(self.s.leases.values()),
+                return gc.collect(self.s.content, self.s.meta, self.s.snapshotter, self.s.lease_manager.live(),
                                   request.dry_run)
 
         r = await asyncio.to_thread(run)

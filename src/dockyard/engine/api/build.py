@@ -56,9 +56,33 @@ def options(request: web.Request) -> Any:
         remove=q.get("rm", "1") not in ("0", "false"))
 
 
+SECRETS_HEADER = "X-Dockyard-Build-Secrets"
+
+
+def secrets_of(request: web.Request) -> dict[str, bytes]:
+    """Build secrets (``RUN --mount=type=secret``), which the classic protocol cannot carry.
+
+    Wire format (Dockyard's own): header ``X-Dockyard-Build-Secrets`` holding base64url of
+    the JSON object ``{"<id>": "<base64 of the secret's bytes>", ...}``; repeat the header
+    to send more (each ≤ 8 KiB, aiohttp's header limit). Never in the URL (access logs), never
+    in the context tar (it is hashed for the cache); not stored by the daemon.
+    """
+    import base64
+
+    out: dict[str, bytes] = {}
+    for raw in request.headers.getall(SECRETS_HEADER, []):
+        try:
+            doc = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+            out.update({str(k): base64.b64decode(v) for k, v in doc.items()})
+        except (ValueError, AttributeError):
+            raise errors.InvalidArgument(f"invalid {SECRETS_HEADER} header") from None
+    return out
+
+
 async def build(request: web.Request) -> web.StreamResponse:
     eng = engine(request)
     opts = options(request)
+    secrets = secrets_of(request)
 
     body = await request.read()
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -70,7 +94,7 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     async def run() -> None:
         try:
-            image_id = await builder_of(eng).build(body, opts, emit)
+            image_id = await builder_of(eng).build(body, opts, emit, secrets)
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
         except errors.DockyardError as err:
             code = getattr(err, "code", 1)
@@ -97,8 +121,9 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 
 async def prune(request: web.Request) -> web.Response:
-    b = builder_of(engine(request))
-    n, size = b.cache.prune()
+    from dockyard.builder.executor import prune as prune_cache
+
+    n, size = await prune_cache(builder_of(engine(request)))
     return web.json_response({"CachesDeleted": [f"entry{i}" for i in range(n)] or None, "SpaceReclaimed": size})
 
 

@@ -31,7 +31,7 @@ def _repo_digests(img: Image) -> list[str]:
     out = []
     for n in img.names:
         try:
-            out.append(f"{reference.parse(n).familiar_name()}@{img.manifest_digest}")
+            out.append(f"{reference.parse(n).familiar_name()}@{img.repo_digest}")
         except errors.InvalidArgument:
             continue
     return sorted(set(out))

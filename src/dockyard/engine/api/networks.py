@@ -89,7 +89,8 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    gone = await asyncio.shield(engine(request).networks.prune())
+    filters = _filters(request)
+    gone = await asyncio.shield(engine(request).networks.prune(lambda n: _matches(n, filters)))
     return web.json_response({"NetworksDeleted": gone})
 
 

@@ -8,6 +8,10 @@ import time
 
 from dockyard.errors import InvalidArgument
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 DEFAULT_PARENT = "/dockyard-runc"
 
 
@@ -69,18 +73,46 @@ def read_pids(procs_file: str) -> list[int]:
         return []
 
 
-def rmdir_retry(path: str, attempts: int = 50, delay: float = 0.01) -> None:
+def backoff(timeout: float, first: float = 0.0005, cap: float = 0.02) -> Iterator[None]:
+    """Yield until ``timeout`` passes, sleeping 0.5 ms, 1 ms, 2 ms ... (at most ``cap``) in between.
+
+    The common case (already done) costs no sleep at all; a slow kernel costs a
+    few wake-ups instead of fixed 10 ms naps.
+    """
+    deadline = time.monotonic() + timeout
+    delay = first
+    while True:
+        yield
+        now = time.monotonic()
+        if now >= deadline:
+            return
+        time.sleep(min(delay, deadline - now))
+        delay = min(delay * 2, cap)
+
+
+def wait_procs_empty(procs_file: str, timeout: float) -> bool:
+    """Poll ``cgroup.procs`` with a short backoff until no task is left (v1 has no event file)."""
+    for _ in backoff(timeout):
+        if not read_pids(procs_file):
+            return True
+    return False
+
+
+def rmdir_retry(path: str, timeout: float = 1.0) -> None:
     """rmdir that waits out EBUSY (the kernel frees a cgroup shortly after its last task exits)."""
-    for i in range(attempts):
+    last: OSError | None = None
+    for _ in backoff(timeout):
         try:
             os.rmdir(path)
             return
         except FileNotFoundError:
             return
         except OSError as err:
-            if err.errno != errno.EBUSY or i == attempts - 1:
+            if err.errno != errno.EBUSY:
                 raise
-            time.sleep(delay)
+            last = err
+    assert last is not None
+    raise last
 
 
 def remove_tree(path: str) -> None:

@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from .fs import join_cgroup, own_cgroups, read, read_pids, remove_tree, write
+from .fs import join_cgroup, own_cgroups, read, read_pids, remove_tree, wait_procs_empty, write
 
 CONTROLLERS: tuple[str, ...] = ("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer")
 
@@ -188,3 +188,17 @@ class CgroupV1:
     def remove(self) -> None:
         for path in self._paths.values():
             remove_tree(path)
+
+    def wait_empty(self, timeout: float) -> bool:
+        for ctrl in ("pids", "memory", "freezer", "devices", "cpu"):
+            if ctrl in self._paths:
+                return wait_procs_empty(os.path.join(self._paths[ctrl], "cgroup.procs"), timeout)
+        return True
+
+    def kill_all(self, sig: int) -> None:
+        """Signal every task; v1 has no cgroup.kill, so a fork racing this may escape one round."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass

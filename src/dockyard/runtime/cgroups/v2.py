@@ -110,3 +110,39 @@ class CgroupV2:
 
     def remove(self) -> None:
         remove_tree(self.dir)
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Block on ``cgroup.events`` (kernfs notifies POLLPRI on change) until ``populated 0``."""
+        import select
+
+        events = os.path.join(self.dir, "cgroup.events")
+        try:
+            fd = os.open(events, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return True
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLPRI | select.POLLERR)
+            deadline = time.monotonic() + timeout
+            while True:
+                os.lseek(fd, 0, os.SEEK_SET)
+                if b"populated 0" in os.read(fd, 4096):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                poller.poll(int(left * 1000) + 1)
+        finally:
+            os.close(fd)
+
+    def kill_all(self, sig: int) -> None:
+        """SIGKILL through ``cgroup.kill`` (5.14+: atomic, no fork escapes); other signals per task."""
+        kill_file = os.path.join(self.dir, "cgroup.kill")
+        if sig == 9 and os.path.exists(kill_file):
+            write(kill_file, "1")
+            return
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass

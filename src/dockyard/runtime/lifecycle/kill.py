@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _signal  # signal.py imports enum (~7 ms); the C module has the numbers
 import os
-import signal as _signal
 
 from dockyard.errors import InvalidArgument
 
@@ -23,7 +23,10 @@ def parse_signal(value: str | int) -> int:
             if not name.startswith("SIG"):
                 name = "SIG" + name
             try:
-                sig = int(getattr(_signal.Signals, name))
+                if not name.startswith("SIG_") and isinstance(getattr(_signal, name, None), int):
+                    sig = int(getattr(_signal, name))
+                else:
+                    raise AttributeError(name)
             except AttributeError as err:
                 if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
                     base = _signal.SIGRTMIN if name.startswith("SIGRTMIN") else _signal.SIGRTMAX
@@ -46,11 +49,7 @@ def kill(root: str, container_id: str, sig: int, *, all_processes: bool = False)
 
         mgr = manager_from_paths(state.cgroup_paths, state.cgroup_version)
         paused = status.value == "paused"
-        for pid in mgr.pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        mgr.kill_all(sig)  # v2: cgroup.kill for SIGKILL (no fork escapes); else every task
         if paused and sig == _signal.SIGKILL:
             mgr.freeze(False)  # frozen tasks only die once thawed
         return

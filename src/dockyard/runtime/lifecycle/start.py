@@ -15,19 +15,25 @@ def start(root: str, container_id: str) -> State:
         raise WrongStatus(f"cannot start a container that has {status.value}" if status.value == "stopped"
                           else f"cannot start an already {status.value} container")
     fifo = os.path.join(State.dir_for(root, container_id), EXEC_FIFO)
-    # O_NONBLOCK: opening never hangs even if init died; then poll for its byte while it lives
+    # O_NONBLOCK: opening never hangs even if init died; then wait for its byte while it lives.
+    # A pidfd wakes us the moment init dies, so the select needs no short timeout.
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    pidfd = _pidfd(state.pid)
     try:
+        watch = [fd] if pidfd is None else [fd, pidfd]
         while True:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                data = os.read(fd, 1)
-                if data:
-                    break
+            ready, _, _ = select.select(watch, [], [], 1.0)
+            if fd in ready and _read_byte(fd):
+                break
+            # init may have written, exec'd and exited already (`true`): its byte still counts
             if not state.init_alive():
+                if _read_byte(fd):
+                    break
                 raise WrongStatus(f"container {container_id} init exited before start")
     finally:
         os.close(fd)
+        if pidfd is not None:
+            os.close(pidfd)
     os.unlink(fifo)
     hooks = state.config_hooks.get("poststart")
     if hooks:
@@ -41,3 +47,17 @@ def start(root: str, container_id: str) -> State:
 
             logging.getLogger("dockyard.runtime").warning("poststart hook failed", exc_info=True)
     return state
+
+
+def _read_byte(fd: int) -> bytes:
+    try:
+        return os.read(fd, 1)
+    except BlockingIOError:
+        return b""
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None  # old kernel or already reaped: the 1 s select timeout still notices

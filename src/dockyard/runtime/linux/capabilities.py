@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 from . import syscalls as sc
@@ -76,10 +76,13 @@ def switch_user(user: dict[str, Any], caps: dict[str, Any] | None) -> None:
     uid = int(user.get("uid", 0))
     gid = int(user.get("gid", 0))
     sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    groups = [int(g) for g in user.get("additionalGids") or []]
     try:
-        os.setgroups([int(g) for g in user.get("additionalGids") or []])
+        os.setgroups(groups)
     except OSError as err:
-        raise OSError(err.errno, f"setgroups {user.get('additionalGids')}: {err.strerror}") from err
+        # a user namespace made by an unprivileged caller has setgroups "deny": nothing to clear then
+        if groups or err.errno != errno.EPERM or not _setgroups_denied():
+            raise OSError(err.errno, f"setgroups {user.get('additionalGids')}: {err.strerror}") from err
     try:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
@@ -88,3 +91,11 @@ def switch_user(user: dict[str, Any], caps: dict[str, Any] | None) -> None:
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
     if caps is not None:
         apply_sets(caps)
+
+
+def _setgroups_denied() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False

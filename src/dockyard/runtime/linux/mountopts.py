@@ -7,8 +7,6 @@ is handed to the filesystem as data, as runc does.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from . import syscalls as sc
 
 # option -> (clear?, flag)
@@ -53,12 +51,33 @@ PROPAGATION: dict[str, int] = {
 }
 
 
-class MountOptions(namedtuple("MountOptions", "flags propagation data")):
-    """flags: mount(2) bits; propagation: MS_* to apply after mounting; data: fs options string."""
+class MountOptions:
+    """flags: mount(2) bits; propagation: MS_* to apply after mounting; data: fs options string.
 
-    flags: int
-    propagation: tuple[int, ...]
-    data: str
+    A plain class (``collections.namedtuple`` costs an import on create's path).
+    """
+
+    __slots__ = ("flags", "propagation", "data")
+
+    def __init__(self, flags: int, propagation: tuple[int, ...], data: str) -> None:
+        self.flags = flags
+        self.propagation = propagation
+        self.data = data
+
+    def _replace(self, **kw: object) -> MountOptions:
+        values = {"flags": self.flags, "propagation": self.propagation, "data": self.data}
+        values.update(kw)
+        return MountOptions(values["flags"], values["propagation"], values["data"])  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return (self.flags, self.propagation, self.data) == other
+        if isinstance(other, MountOptions):
+            return (self.flags, self.propagation, self.data) == (other.flags, other.propagation, other.data)
+        return NotImplemented
+
+    def __iter__(self):  # type: ignore[no-untyped-def] - unpacking, as the namedtuple allowed
+        return iter((self.flags, self.propagation, self.data))
 
     @property
     def is_bind(self) -> bool:

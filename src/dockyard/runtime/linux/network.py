@@ -6,8 +6,8 @@ any socket (SIOCGIFFLAGS/SIOCSIFFLAGS) are all it takes.
 
 from __future__ import annotations
 
+import _socket  # not socket: its import (enum, selectors) costs ~10 ms on create's path
 import fcntl
-import socket
 import struct
 
 SIOCGIFFLAGS = 0x8913
@@ -16,10 +16,13 @@ IFF_UP = 0x1
 
 
 def link_up(name: str = "lo") -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sh22x", name.encode(), 0)
         res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req)
         flags = struct.unpack("16sh22x", res)[1]
         if flags & IFF_UP:
             return
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh22x", name.encode(), flags | IFF_UP))
+    finally:
+        s.close()

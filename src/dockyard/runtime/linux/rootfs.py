@@ -162,7 +162,9 @@ def mount_cgroup(rootfs: str, dest_rel: str, flags: int, cgroup_paths: dict[str,
         with SafeTarget(rootfs, sub) as target:
             sc.mount(host_path, target, None, sc.MS_BIND)
         with SafeTarget(rootfs, sub) as target:
-            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)
+            # keep the host mount's locked atime flags: a user namespace refuses to clear them
+            sc.mount(None, target, None,
+                     sc.MS_BIND | sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro | _locked_flags(target))
     if ro:
         with SafeTarget(rootfs, dest) as target:
             sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | ro)

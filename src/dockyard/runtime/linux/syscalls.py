@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-from functools import lru_cache
 
 # mount(2) flags
 MS_RDONLY = 0x1
@@ -65,9 +64,15 @@ _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
 }
 
 
-@lru_cache(maxsize=1)
+_LIBC: ctypes.CDLL | None = None
+
+
 def libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    """The process's libc, opened once (a module global: functools costs an import)."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:

@@ -3,41 +3,47 @@
 A ``SOCK_SEQPACKET`` socketpair keeps message boundaries, so each message is
 one small JSON object ``{"type": ...}``.  EOF (the peer died) is reported as an
 error message rather than an exception, so ``create`` can say what happened.
-Types: pid, go, hooks, hooks-done, ready, error.
+Types: userns, userns-done, pid, go, hooks, hooks-done, ready, error.
 """
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket
+
+from ..fastjson import dumps, loads
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+# _socket, not socket: socket.py imports enum and selectors (~10 ms per runtime call)
+_AF_UNIX = _socket.AF_UNIX
+_SOCK_SEQPACKET = _socket.SOCK_SEQPACKET
 
 MAX_MESSAGE = 1 << 16
 
 
 class Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: Any) -> None:
         self.sock = sock
 
     @staticmethod
     def pair() -> tuple["Channel", "Channel"]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_AF_UNIX, _SOCK_SEQPACKET)
         return Channel(a), Channel(b)
 
     def send(self, type_: str, **fields: Any) -> None:
-        self.sock.send(json.dumps({"type": type_, **fields}).encode())
+        self.sock.send(dumps({"type": type_, **fields}).encode())
 
     def recv(self, timeout: float | None = None) -> dict[str, Any]:
         self.sock.settimeout(timeout)
         try:
             raw = self.sock.recv(MAX_MESSAGE)
-        except socket.timeout:
+        except TimeoutError:
             return {"type": "error", "message": "timed out waiting for container init"}
         if not raw:
             return {"type": "eof"}
-        msg: dict[str, Any] = json.loads(raw)
+        msg: dict[str, Any] = loads(raw)
         return msg
 
     def expect(self, type_: str, timeout: float | None = None) -> dict[str, Any]:

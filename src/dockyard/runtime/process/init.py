@@ -9,15 +9,16 @@ and ``--preserve-fds`` survive the exec (CVE-2024-21626 class).
 
 from __future__ import annotations
 
+import _signal  # signal.py and socket.py import enum (~7 ms): the C modules suffice here
+import _socket
 import errno
 import os
-import signal
-import socket
 import stat
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from socket import socket
     from typing import Any, NoReturn
 
 from ..linux import syscalls as sc
@@ -39,7 +40,8 @@ class InitOptions:
         no_pivot: bool = False,
         preserve_fds: int = 0,
         cgroup_paths: dict[str, str] | None = None,
-        console: socket.socket | None = None,
+        console: socket | None = None,
+        fifo_fd: int = -1,
     ) -> None:
         self.container_id = container_id
         self.bundle = bundle
@@ -49,6 +51,7 @@ class InitOptions:
         self.preserve_fds = preserve_fds
         self.cgroup_paths = dict(cgroup_paths or {})
         self.console = console
+        self.fifo_fd = fifo_fd
 
 
 class ExecNotFound(OSError):
@@ -109,43 +112,61 @@ def _sysctl(values: dict[str, str]) -> None:
 
 def _reset_signals() -> None:
     """Python ignores SIGPIPE/SIGXFSZ; ignored dispositions survive exec, so restore defaults."""
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT, _signal.SIGTERM, _signal.SIGCHLD):
         try:
-            signal.signal(sig, signal.SIG_DFL)
+            _signal.signal(sig, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def preload(config: dict[str, Any]) -> None:
+    """Import (and dlopen) everything init needs, before the fork.
+
+    After pivot_root the host's site-packages are gone, and inside a user
+    namespace the interpreter's own tree may be unsearchable already (here it
+    lives under /root, mode 0700, which the mapped root cannot enter).
+    """
+    import resource  # noqa: F401 - used by _set_rlimits
+
+    from ..cgroups import fs, v1  # noqa: F401 - the v1 cgroup mount reads mountinfo
+    from ..hooks import run_hooks  # noqa: F401
+    from ..linux import capabilities, rootfs  # noqa: F401
+    from ..linux.network import link_up  # noqa: F401
+
+    if (config.get("process") or {}).get("terminal"):
+        from ..console import setup_console  # noqa: F401 - socket, termios: only for a terminal
+    hooks = config.get("hooks") or {}
+    if hooks.get("startContainer") or hooks.get("createContainer"):
+        import json  # noqa: F401 - the hooks need these after the pivot
+        import subprocess  # noqa: F401
+    if (config.get("linux") or {}).get("seccomp"):
+        from ..linux.seccomp import _lib
+
+        _lib()  # dlopen now: the host's libseccomp is unreachable after the pivot
 
 
 def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts: InitOptions) -> NoReturn:
     """Set the container up, report ``ready``, wait on the exec fifo, exec. Never returns."""
-    # after pivot_root the host's site-packages are gone: import everything init needs now
-    import resource  # noqa: F401 - used by _set_rlimits
-
-    from ..console import setup_console
     from ..hooks import run_hooks
     from ..linux import capabilities, rootfs
     from ..linux.network import link_up
 
-    from ..linux.seccomp import _lib as _libseccomp, load
-
+    preload(config)
     process = config.get("process") or {}
     linux = config.get("linux") or {}
     hooks = config.get("hooks") or {}
-    if hooks.get("startContainer") or hooks.get("createContainer"):
-        import subprocess  # noqa: F401 - the hooks need it after the pivot
-
     seccomp = linux.get("seccomp")
     nnp = bool(process.get("noNewPrivileges"))
     if seccomp:
-        _libseccomp()  # dlopen now: the host's libseccomp is unreachable after the pivot
+        from ..linux.seccomp import load
     sc.set_name("dockyard-init")
     ch.expect("go")
     if "cgroup" in plan.new:
         sc.unshare(sc.CLONE_NEWCGROUP)
     if not plan.has("mount"):
         raise OSError(errno.EINVAL, "a mount namespace is required (linux.namespaces has no 'mount')")
-    fifo_fd = os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
+    fifo_fd = opts.fifo_fd if opts.fifo_fd >= 0 else os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
     rootfs.prepare(config, opts.rootfs, opts.cgroup_paths)
     if hooks.get("prestart") or hooks.get("createRuntime"):
@@ -156,7 +177,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
 
     if "uts" in plan.new:
         if config.get("hostname"):
-            socket.sethostname(config["hostname"])
+            _socket.sethostname(config["hostname"])
         if config.get("domainname"):
             sc.setdomainname(config["domainname"])
     elif config.get("hostname"):
@@ -173,6 +194,8 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     if process.get("terminal"):
         if opts.console is None:
             raise OSError(errno.EINVAL, "process.terminal is set but no --console-socket was given")
+        from ..console import setup_console
+
         setup_console(opts.console, process.get("consoleSize"))
     cwd = process.get("cwd") or "/"
     os.makedirs(cwd, mode=0o755, exist_ok=True)

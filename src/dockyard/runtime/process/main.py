@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 from ..linux import syscalls as sc
 from ..linux.namespaces import NamespacePlan, join_all
 from .channel import Channel, InitError
-from .init import InitOptions, run_init
+from .init import InitOptions, preload, run_init
 
 SYNC_TIMEOUT = 60.0
 
@@ -28,10 +28,24 @@ SYNC_TIMEOUT = 60.0
 def _intermediate(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts: InitOptions) -> NoReturn:
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        if "user" in plan.new:
-            raise OSError(95, "user namespaces are not supported by dockyard-runc yet")
+        unprivileged = os.geteuid() != 0
+        # joins first: after a new user namespace we would lack the rights over host-owned ones
         join_all(plan.join)
-        flags = plan.unshare_flags
+        if "user" in plan.new:
+            sc.unshare(sc.CLONE_NEWUSER)
+            if unprivileged:
+                sc.prctl(sc.PR_SET_DUMPABLE, 1)  # else /proc/<pid>/uid_map is root's, not the caller's
+            ch.send("userns")
+            ch.expect("userns-done", SYNC_TIMEOUT)
+            if unprivileged:
+                sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if plan.has("user"):
+            from ..linux.userns import become_root
+
+            become_root()
+        # the other namespaces are created after the user namespace, so it owns them
+        # (proc, sysfs, mqueue and sethostname inside need that ownership)
+        flags = plan.unshare_flags & ~sc.CLONE_NEWUSER
         if flags:
             sc.unshare(flags)
         pid = os.fork()
@@ -44,6 +58,16 @@ def _intermediate(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts
         finally:
             os._exit(1)
     os._exit(0)
+
+
+def _expect(msg: dict[str, Any], type_: str) -> dict[str, Any]:
+    if msg["type"] == type_:
+        return msg
+    if msg["type"] == "error":
+        raise InitError(msg.get("message", "unknown error"), msg.get("kind", "internal"))
+    if msg["type"] == "eof":
+        raise InitError("container init exited before it was ready")
+    raise InitError(f"unexpected sync message {msg['type']!r} (wanted {type_!r})")
 
 
 def spawn_init(
@@ -59,6 +83,7 @@ def spawn_init(
     ``on_hooks`` runs the runtime-namespace hooks when init asks for them.
     On failure init is killed and InitError carries init's own message.
     """
+    preload(config)
     parent, child = Channel.pair()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -72,11 +97,23 @@ def spawn_init(
     child.close()
     init_pid = 0
     try:
-        init_pid = int(parent.expect("pid", SYNC_TIMEOUT)["pid"])
+        msg = parent.recv(SYNC_TIMEOUT)
+        if msg["type"] == "userns":
+            from ..linux.userns import write_maps
+
+            linux = config.get("linux") or {}
+            write_maps(pid, linux.get("uidMappings") or [], linux.get("gidMappings") or [])
+            parent.send("userns-done")
+            msg = parent.recv(SYNC_TIMEOUT)
+        init_pid = int(_expect(msg, "pid")["pid"])
         os.waitpid(pid, 0)
         pid = 0
         on_pid(init_pid)
-        parent.send("go")
+        try:
+            parent.send("go")
+        except OSError:
+            _expect(parent.recv(1.0), "go")  # init died early: raise with its own message
+            raise
         while True:
             msg = parent.recv(SYNC_TIMEOUT)
             if msg["type"] == "hooks":
@@ -91,11 +128,12 @@ def spawn_init(
                 raise InitError("container init exited before it was ready")
             raise InitError(f"unexpected sync message {msg['type']!r}")
     except BaseException:
-        if init_pid:
-            try:
-                os.kill(init_pid, 9)
-            except ProcessLookupError:
-                pass
+        for victim in (init_pid, pid):  # the intermediate may still wait for its maps: not yet reaped, safe
+            if victim:
+                try:
+                    os.kill(victim, 9)
+                except ProcessLookupError:
+                    pass
         raise
     finally:
         if pid:

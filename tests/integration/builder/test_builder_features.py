@@ -1,0 +1,146 @@
+"""Builder follow-ups with `dockyard build`: CMD/ENTRYPOINT, WORKDIR, --chown names, cache vs GC,
+RUN --mount (cache, bind, tmpfs, secret), --network, --cache-from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Daemon
+
+pytestmark = pytest.mark.root
+
+
+def write(ctx: Path, files: dict[str, str]) -> Path:
+    for name, content in files.items():
+        p = ctx / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+    return ctx
+
+
+def build(d: Daemon, ctx: Path, *args: str, ok: bool = True) -> str:
+    r = d.cli("build", "--progress", "plain", *args, str(ctx), timeout=120)
+    out = r.stdout.decode() + r.stderr.decode()
+    assert (r.returncode == 0) == ok, out
+    return out
+
+
+def run_out(d: Daemon, image: str, *cmd: str) -> str:
+    r = d.cli("run", "--rm", image, *cmd, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+def inspect(d: Daemon, image: str) -> dict:
+    r = d.cli("image", "inspect", image)
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout)[0]
+
+
+def test_cmd_entrypoint_workdir_and_chown_names(daemon: Daemon, tmp_path: Path) -> None:
+    ctx = write(tmp_path, {
+        "Dockerfile": "FROM busybox\nCMD [\"own\"]\nENTRYPOINT [\"echo\"]\nWORKDIR /srv/app\n"
+                      "COPY --chown=nobody:nogroup f.txt ./\nCOPY --chown=daemon f.txt /g.txt\n",
+        "f.txt": "x"})
+    try:
+        build(daemon, ctx, "-t", "bf-meta")
+        img = inspect(daemon, "bf-meta")
+        assert img["Config"]["Cmd"] == ["own"] and img["Config"]["Entrypoint"] == ["echo"]
+        assert run_out(daemon, "bf-meta", "sh", "-c", "ignored") == "sh -c ignored\n"
+        assert run_out(daemon, "bf-meta") == "own\n"
+        r = daemon.cli("run", "--rm", "--entrypoint", "stat", "bf-meta", "-c", "%u:%g %F %n",
+                       "/srv/app", "/srv/app/f.txt", "/g.txt")
+        assert r.stdout.decode().splitlines() == ["0:0 directory /srv/app", "65534:65534 regular file /srv/app/f.txt",
+                                                  "1:1 regular file /g.txt"], r.stderr
+        # ENTRYPOINT after an inherited CMD (from the base image) resets it.
+        child = write(tmp_path / "c", {"Dockerfile": "FROM bf-meta\nENTRYPOINT [\"cat\"]\n"})
+        build(daemon, child, "-t", "bf-child")
+        assert inspect(daemon, "bf-child")["Config"]["Cmd"] is None
+        bad = write(tmp_path / "bad", {"Dockerfile": "FROM busybox\nCOPY --chown=nosuchuser f /f\n", "f": "x"})
+        assert "nosuchuser" in build(daemon, bad, ok=False)
+    finally:
+        daemon.cli("rmi", "bf-meta", "bf-child")
+
+
+def test_cache_survives_gc_missing_blob_is_a_miss_and_prune_releases(daemon: Daemon, tmp_path: Path) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo one > /one\nCOPY f /f\n", "f": "data"})
+    blobs = daemon.data_root / "containerd" / "content" / "blobs" / "sha256"
+    existing = set(blobs.iterdir())
+    build(daemon, ctx, "-t", "bf-gc")
+    layer = inspect(daemon, "bf-gc")["RootFS"]["Layers"]
+    assert len(layer) >= 3
+    assert daemon.cli("rmi", "bf-gc").returncode == 0  # rmi runs GC: the cache roots must keep the steps
+    out = build(daemon, ctx, "-t", "bf-gc")
+    assert out.count("Using cache") == 2, out
+    assert run_out(daemon, "bf-gc", "cat", "/one", "/f") == "one\ndata"
+    # A cached step whose layer blob vanished is rebuilt, never a broken image.
+    new_layers = [p for p in set(blobs.iterdir()) - existing if p.read_bytes()[:2] == b"\x1f\x8b"]
+    assert len(new_layers) == 2
+    assert daemon.cli("rmi", "bf-gc").returncode == 0
+    for p in new_layers:
+        p.unlink()
+    out = build(daemon, ctx, "-t", "bf-gc")
+    assert "Using cache" not in out, out
+    assert run_out(daemon, "bf-gc", "cat", "/one", "/f") == "one\ndata"
+    # prune releases the roots: after rmi nothing of the build is left in the content store.
+    daemon.cli("rmi", "bf-gc")
+    before = len(list(blobs.iterdir()))
+    r = daemon.cli("builder", "prune", "-f")
+    assert r.returncode == 0, r.stderr
+    after = len(list(blobs.iterdir()))
+    assert after < before
+    out = build(daemon, ctx, "-t", "bf-gc")
+    assert "Using cache" not in out
+    daemon.cli("rmi", "bf-gc")
+
+
+def test_run_mounts_network_and_cache_from(daemon: Daemon, tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret")
+    df = ("FROM busybox AS files\nRUN mkdir /data && echo staged > /data/s.txt\n"
+          "FROM busybox\n"
+          "RUN --mount=type=cache,target=/cache,id=bf cat /cache/n 2>/dev/null; echo \"$RANDOM\" >> /cache/n; "
+          "wc -l < /cache/n > /count\n"
+          "RUN --mount=type=bind,source=ctx,target=/in cat /in/a.txt > /from-ctx\n"
+          "RUN --mount=type=bind,from=files,source=/data,target=/st cat /st/s.txt > /from-stage\n"
+          "RUN --mount=type=tmpfs,target=/scratch grep -q '/scratch tmpfs' /proc/mounts && touch /scratch/x "
+          "&& echo tmpfs-ok > /tmpfs\n"
+          "RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen && test ! -e /run/secrets/tok2\n"
+          "RUN --network=none sh -c 'ls /sys/class/net | tr \"\\n\" \" \"' > /net\n")
+    ctx = write(tmp_path / "ctx", {"Dockerfile": df, "ctx/a.txt": "A1"})
+    try:
+        build(daemon, ctx, "--secret", f"id=tok,src={secret}", "-t", "bf-mounts")
+        out = run_out(daemon, "bf-mounts", "cat", "/count", "/from-ctx", "/from-stage", "/tmpfs", "/seen", "/net")
+        assert out == "1\nA1staged\ntmpfs-ok\ns3cretlo "
+        # Mount contents stay out of the layers (the secret above all).
+        assert run_out(daemon, "bf-mounts", "sh", "-c", "cat /cache/n /scratch/x /run/secrets/tok 2>/dev/null; true") \
+            == ""
+        # The cache dir persists: with --no-cache the RUN sees the first build's line.
+        build(daemon, ctx, "--secret", f"id=tok,src={secret}", "--no-cache", "-t", "bf-mounts")
+        assert run_out(daemon, "bf-mounts", "cat", "/count") == "2\n"
+        # A changed bound file changes the key of the RUN that binds it, and only that one.
+        (ctx / "ctx" / "a.txt").write_text("A2")
+        out = build(daemon, ctx, "--secret", f"id=tok,src={secret}", "-t", "bf-mounts")
+        assert out.count("Using cache") == 2, out  # stage files' RUN, the cache RUN
+        assert run_out(daemon, "bf-mounts", "cat", "/from-ctx") == "A2"
+        missing = write(tmp_path / "m", {"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=x,required "
+                                         "true\n"})
+        assert "secret x not found" in build(daemon, missing, ok=False)
+
+        # --cache-from: a fresh cache (pruned) reuses the layers of a local image with that history.
+        src = write(tmp_path / "cf", {"Dockerfile": "FROM busybox\nRUN echo slow > /s\nCOPY f /f\nCMD [\"x\"]\n",
+                                      "f": "F"})
+        build(daemon, src, "-t", "bf-src")
+        src_id = inspect(daemon, "bf-src")["Id"]
+        assert daemon.cli("builder", "prune", "-f").returncode == 0
+        out = build(daemon, src, "--cache-from", "bf-src", "-t", "bf-cf")
+        assert out.count("Using cache") == 2 and "Running in" not in out, out
+        cf = inspect(daemon, "bf-cf")
+        assert cf["RootFS"]["Layers"] == inspect(daemon, "bf-src")["RootFS"]["Layers"]
+        assert cf["Id"] != "" and src_id
+        assert run_out(daemon, "bf-cf", "cat", "/s", "/f") == "slow\nF"
+    finally:
+        daemon.cli("rmi", "bf-mounts", "bf-src", "bf-cf")
