@@ -7,6 +7,12 @@ plain ``waitpid``.  ``--in-process`` also times dockyard-runc's library calls
 (what the dockyard shim pays, since it runs the built-in runtime in-process).
 
     sudo .venv/bin/python bench/runtime_latency.py --count 100
+
+Source trees are byte-compiled first (as an installed package is): without
+``__pycache__`` every CLI call re-compiles what it imports, which is what a
+checkout run with ``PYTHONDONTWRITEBYTECODE=1`` measures.  ``--compare-src``
+adds a second dockyard-runc built from another source tree (e.g. ``git archive
+HEAD src | tar -x -C /tmp/before``), so before/after land in the same run.
 """
 
 from __future__ import annotations
@@ -44,16 +50,17 @@ def make_bundle(path: Path) -> Path:
 
 
 
-def cycle_cli_nostate(argv: list[str], root: str, bundle: Path, cid: str, pid_file: str) -> float:
+def cycle_cli_nostate(argv: list[str], root: str, bundle: Path, cid: str, pid_file: str,
+                      env: dict[str, str] | None = None) -> float:
     """The shim's sequence: create --pid-file, start, wait, delete (no separate ``state`` call)."""
     t0 = time.perf_counter()
     with open(os.devnull, "r+b") as null:
         subprocess.run(argv + ["--root", root, "create", "--bundle", str(bundle), "--pid-file", pid_file, cid],
-                       stdin=null, stdout=null, stderr=null, check=True)
-        subprocess.run(argv + ["--root", root, "start", cid], stdin=null, stdout=null, stderr=null, check=True)
+                       stdin=null, stdout=null, stderr=null, check=True, env=env)
+        subprocess.run(argv + ["--root", root, "start", cid], stdin=null, stdout=null, stderr=null, check=True, env=env)
     with open(pid_file) as f:
         os.waitpid(int(f.read()), 0)
-    subprocess.run(argv + ["--root", root, "delete", cid], check=True)
+    subprocess.run(argv + ["--root", root, "delete", cid], check=True, env=env)
     return time.perf_counter() - t0
 
 
@@ -86,6 +93,8 @@ def main() -> int:
     ap.add_argument("--runtimes", default="dockyard-runc,runc,crun")
     ap.add_argument("--in-process", action="store_true", help="also time dockyard-runc's library calls")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--compare-src", default=None, help="also run dockyard-runc from this src/ tree (PYTHONPATH)")
+    ap.add_argument("--no-compile", action="store_true", help="do not byte-compile the source trees first")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
@@ -93,6 +102,19 @@ def main() -> int:
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     names = [n for n in args.runtimes.split(",") if n == "dockyard-runc" or shutil.which(n)]
     argvs = {n: (DOCKYARD if n == "dockyard-runc" else [n]) for n in names}
+    envs: dict[str, dict[str, str] | None] = {n: None for n in names}
+    trees = [str(Path(__file__).resolve().parents[1] / "src")]
+    if args.compare_src:
+        other = f"dockyard-runc ({args.compare_src})"
+        names.append(other)
+        argvs[other] = DOCKYARD
+        envs[other] = {**os.environ, "PYTHONPATH": args.compare_src}
+        trees.append(args.compare_src)
+    if not args.no_compile:
+        import compileall
+
+        for tree in trees:
+            compileall.compile_dir(tree, quiet=2)
     times: dict[str, list[float]] = {n: [] for n in names}
     if args.in_process:
         times["dockyard-runc (in-process)"] = []
@@ -102,7 +124,8 @@ def main() -> int:
         for i in range(args.count):
             order = names[i % len(names):] + names[: i % len(names)]
             for n in order:
-                times[n].append(cycle_cli_nostate(argvs[n], f"{tmp}/root-{n}", bundle, f"b{i}", pid_file))
+                root = f"{tmp}/root-{names.index(n)}"
+                times[n].append(cycle_cli_nostate(argvs[n], root, bundle, f"b{i}", pid_file, envs[n]))
             if args.in_process:
                 times["dockyard-runc (in-process)"].append(cycle_in_process(f"{tmp}/root-lib", bundle, f"b{i}"))
         for d in Path("/sys/fs/cgroup").glob("*/dockyard-bench"):
@@ -120,7 +143,7 @@ def main() -> int:
     for n, m in medians.items():
         p90 = sorted(times[n])[int(len(times[n]) * 0.9) - 1] * 1000
         ratio = f"  {m / ref:.2f}x runc" if ref else ""
-        print(f"  {n:28s} {m:7.1f}   p90 {p90:7.1f}{ratio}")
+        print(f"  {n:40s} {m:7.1f}   p90 {p90:7.1f}{ratio}")
     return 0
 
 

@@ -21,13 +21,21 @@ pytestmark = pytest.mark.root
 BATTERY = Path(os.environ.get("COMPAT_BATTERY", "/work/shared/compat/docker-cli-smoke.sh"))
 DOCKER = "/usr/local/bin/docker"
 
-PASSING = (
+# The engine/client issue's scenarios (all of them pass).
+ENGINE = (
     "version info ping_api_negotiation images_ls image_inspect "
     "run_exit_codes run_rm run_env run_workdir_user run_name run_entrypoint run_detach_logs_wait "
     "run_stdin run_tty ps_filters stop_start kill restart pause_unpause rm_force "
     "exec exec_stdin logs_tail logs_follow logs_since cp diff export_import rename top stats "
-    "inspect_format restart_policy healthcheck events system_df container_prune"
+    "inspect_format cgroup_limits read_only caps restart_policy healthcheck events system_df container_prune"
 ).split()
+# Scenarios of the image, volume, network and build issues that pass today (kept here so they stay passing).
+# Not yet: commit (Comment), save_load (removes the base image), port, publish, network_lifecycle.
+OTHERS = (
+    "tag_rmi history volume_lifecycle volume_use bind_rw bind_ro tmpfs network_dns build build_cache "
+    "image_prune volume_prune"
+).split()
+PASSING = ENGINE + OTHERS
 
 
 def test_docker_cli_smoke_battery(daemon: Daemon, tmp_path: Path) -> None:

@@ -254,6 +254,8 @@ class Engine:
                 if not fut.done():
                     fut.set_result(code)
             live.exit_waiters.clear()
+            if c["HostConfig"].get("AutoRemove"):  # --rm: the client waits for the removal, as with dockerd
+                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._auto_remove(id)))
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
         c["State"].update(Status="running", Running=True, Paused=False, Restarting=False, Pid=state.pid, ExitCode=0,
                           Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME)
@@ -261,6 +263,12 @@ class Engine:
         live.monitor = asyncio.create_task(self._monitor(c, live))
         self.emit(c, "start")
         self._start_health(c, live)
+
+    async def _auto_remove(self, id: str) -> None:
+        try:
+            await self.remove(id, force=True)
+        except errors.DockyardError as err:
+            log.error("container %s: auto-remove failed: %s", id[:12], err)
 
     def _log_writer(self, c: dict[str, Any]) -> Any:
         """json-file with Docker's rotation options, on by default (10m x 3 unless the user says)."""

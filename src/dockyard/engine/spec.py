@@ -130,6 +130,29 @@ def with_init(spec: dict[str, Any], binary: str = INIT_BINARY) -> None:
                            "options": ["bind", "ro", "nosuid", "nodev"]})
 
 
+def _bounding_set() -> int:
+    """Ours: a container can get no capability the daemon's bounding set lacks (nested/sandboxed hosts)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return (1 << 64) - 1
+
+
+def known_capabilities() -> list[str]:
+    """The capabilities this kernel knows (``--privileged`` grants those, as Docker does)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        return list(CAPABILITIES)
+    bound = _bounding_set()
+    return [name for name, number in CAPABILITIES.items() if number <= last and (bound >> number) & 1]
+
+
 def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     """--privileged and --security-opt: Docker's default seccomp profile unless unconfined or privileged."""
     from dockyard.oci.seccomp_default import default_profile
@@ -137,7 +160,7 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     process, linux = spec["process"], spec["linux"]
     privileged = bool(host_config.get("Privileged"))
     if privileged:
-        every = sorted(CAPABILITIES)
+        every = sorted(known_capabilities())
         process["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
         linux["maskedPaths"] = []
         linux["readonlyPaths"] = []

@@ -207,3 +207,20 @@ def test_diff_exec_detached_pid_file(any_runtime: Runtime, bundle: Bundle, tmp_p
     assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x0030\x00"
     ps = any_runtime("ps", "--format", "json", bundle.id, check=True)
     assert pid in json.loads(ps.stdout)
+
+
+# -- found by runtime-tools validation ----------------------------------------------------------
+def test_diff_default_devices_usable_under_deny_all(any_runtime: Runtime, bundle: Bundle) -> None:
+    """A bare deny-all device rule still leaves the spec's default devices usable (runc's allow list)."""
+    bundle.config["linux"]["resources"]["devices"] = [{"allow": False, "access": "rwm"}]
+    proc = _run(any_runtime, bundle, ["sh", "-c", "echo x > /dev/null && cat /dev/null && echo ok"])
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_diff_rootfs_propagation_shared(any_runtime: Runtime, bundle: Bundle) -> None:
+    """pivot_root needs a private parent mount; the shared propagation is then applied to the new /."""
+    bundle.config["linux"]["rootfsPropagation"] = "shared"
+    proc = _run(any_runtime, bundle, ["grep", "-E", "^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ", "/proc/self/mountinfo"])
+    assert proc.returncode == 0, proc.stderr
+    # runc 1.1.5 leaves the new / private; crun and dockyard-runc apply "shared" to it (runtime-spec)
+    assert ("shared:" in proc.stdout) == (any_runtime.name != "runc"), proc.stdout

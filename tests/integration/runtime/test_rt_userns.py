@@ -53,6 +53,11 @@ def test_userns_host_sees_mapped_uid(userns_bundle: Bundle, any_runtime: Runtime
     assert uid == [USERNS_HOST_ID] * 4
     assert gid == [USERNS_HOST_ID] * 4
     assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+    # exec joins the user namespace first, then the rest: root inside, the mapped uid outside
+    proc = any_runtime("exec", b.id, "sh", "-c", "id -u; touch /mnt/made-by-exec", stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"
+    assert os.stat(b.path.parent / "volume" / "made-by-exec").st_uid == USERNS_HOST_ID
     any_runtime("kill", b.id, "KILL", check=True)
 
 

@@ -142,7 +142,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
         code = await waiter
         body: dict[str, Any] = {"StatusCode": code, "Error": None}
         err = c["State"].get("Error")
-        if err:
+        if err and condition != "removed":  # a removed container's start error was already reported
             body["Error"] = {"Message": err}
     except errors.DockyardError as err:
         body = {"StatusCode": -1, "Error": {"Message": str(err)}}

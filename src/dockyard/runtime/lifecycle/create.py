@@ -90,7 +90,7 @@ def create(
         undo.callback(_quiet, cgroups.remove)
         try:
             cgroups.create()
-            cgroups.apply(linux.get("resources") or {})
+            cgroups.apply(with_default_device_rules(linux.get("resources") or {}))
             if "user" in plan.new:
                 _delegate_cgroup(cgroups, linux)
         except OSError as err:
@@ -152,6 +152,33 @@ def create(
         undo.pop_all()
         os.close(fifo_fd)
     return state
+
+
+# runc appends these to every device cgroup (specconv AllowedDevices): the spec's default
+# devices (/dev/null, zero, ...) must stay usable even under a bare "deny all" rule.
+DEFAULT_ALLOWED_DEVICES: tuple[dict[str, Any], ...] = (
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+)
+
+
+def with_default_device_rules(resources: dict[str, Any]) -> dict[str, Any]:
+    """The spec's device rules followed by runc's default allow list (only when any rule denies)."""
+    rules = resources.get("devices") or []
+    if not any(not r.get("allow") for r in rules):
+        return resources
+    out = dict(resources)
+    out["devices"] = list(rules) + [r for r in DEFAULT_ALLOWED_DEVICES if r not in rules]
+    return out
 
 
 class _Undo:

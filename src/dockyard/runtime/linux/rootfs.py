@@ -87,6 +87,23 @@ def set_root_propagation(propagation: str | None) -> None:
     sc.mount(None, "/", None, flag | sc.MS_REC)
 
 
+def make_parent_mount_private(rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared (``rootfsPropagation: shared``).
+
+    Only the mount that holds ``rootfs`` is made private, not recursively, as runc does;
+    the requested propagation is applied to the new ``/`` after the pivot.
+    """
+    best, shared = "", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split(" - ", 1)[0].split()
+            point = fields[4].replace("\\040", " ")
+            if (rootfs == point or rootfs.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, shared = point, any(o.startswith("shared:") for o in fields[6:])
+    if best and shared:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
 def bind_rootfs(rootfs: str) -> None:
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
 
@@ -228,6 +245,7 @@ def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str]) -
     """Everything before the pivot: propagation, rootfs bind, spec mounts, /dev."""
     linux = config.get("linux") or {}
     set_root_propagation(linux.get("rootfsPropagation"))
+    make_parent_mount_private(rootfs)
     bind_rootfs(rootfs)
     mounts = config.get("mounts") or []
     for m in mounts:
@@ -239,8 +257,12 @@ def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str]) -
 
 
 def finalize(config: dict[str, Any]) -> None:
-    """After the pivot: read-only paths, masked paths, read-only root."""
+    """After the pivot: root propagation, read-only paths, masked paths, read-only root."""
     linux = config.get("linux") or {}
+    propagation = linux.get("rootfsPropagation")
+    if propagation in PROPAGATION:
+        # on the new "/" only: applied before the pivot it would reach the host's mounts
+        sc.mount(None, "/", None, PROPAGATION[propagation])
     for p in linux.get("readonlyPaths") or []:
         readonly_path(p)
     for p in linux.get("maskedPaths") or []:
