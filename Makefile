@@ -16,6 +16,8 @@ demo: deps start image
 	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
 
 deps: $(VENV)/.installed
+	@# The environment may set PYTHONDONTWRITEBYTECODE: compile once, or every CLI call recompiles its imports.
+	@$(PY) -m compileall -q src
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

@@ -210,11 +210,18 @@ def cmd_logs(c: Client, a: argparse.Namespace) -> int:
         while chunk := resp.read(65536):
             sys.stdout.buffer.write(chunk)
         return 0
-    buf = resp.read()
-    while len(buf) >= 8:
-        size = int.from_bytes(buf[4:8], "big")
-        (sys.stderr.buffer if buf[0] == 2 else sys.stdout.buffer).write(buf[8:8 + size])
-        buf = buf[8 + size:]
+    buf = bytearray()
+    pos = 0
+    while chunk := resp.read1(1 << 20):  # frames parsed as they come: memory and time stay linear
+        buf += chunk
+        while len(buf) - pos >= 8:
+            size = int.from_bytes(buf[pos + 4:pos + 8], "big")
+            if len(buf) - pos < 8 + size:
+                break
+            (sys.stderr.buffer if buf[pos] == 2 else sys.stdout.buffer).write(buf[pos + 8:pos + 8 + size])
+            pos += 8 + size
+        del buf[:pos]
+        pos = 0
     return 0
 
 

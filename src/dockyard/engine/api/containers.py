@@ -303,10 +303,16 @@ async def logs(request: web.Request) -> web.StreamResponse:
     stamps = qbool(request, "timestamps")
     q = eng._live(c["Id"]).hub.subscribe() if qbool(request, "follow") and c["State"]["Running"] else None
     try:
+        batch = bytearray()
         for stream, data, t in read_log(_log_path(c), want_out, want_err, tail, since, until):
             if stamps:
                 data = t.encode() + b" " + data
-            await resp.write(data if tty else frame(stream, data))
+            batch += data if tty else frame(stream, data)
+            if len(batch) >= 1 << 20:  # one write per MiB, not per line
+                await resp.write(bytes(batch))
+                batch.clear()
+        if batch:
+            await resp.write(bytes(batch))
         while q is not None:
             item = await q.get()
             if item is None:

@@ -88,7 +88,7 @@ def set_root_propagation(propagation: str | None) -> None:
 
 
 def make_parent_mount_private(rootfs: str) -> None:
-    """pivot_root refuses a new root whose parent mount is shared (``rootfsPropagation: shared``).
+    """pivot_root refuses a new root whose parent mount is shared, bind refuses an unbindable one.
 
     Only the mount that holds ``rootfs`` is made private, not recursively, as runc does;
     the requested propagation is applied to the new ``/`` after the pivot.
@@ -99,7 +99,7 @@ def make_parent_mount_private(rootfs: str) -> None:
             fields = line.split(" - ", 1)[0].split()
             point = fields[4].replace("\\040", " ")
             if (rootfs == point or rootfs.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, shared = point, any(o.startswith("shared:") for o in fields[6:])
+                best, shared = point, any(o.startswith("shared:") or o == "unbindable" for o in fields[6:])
     if best and shared:
         sc.mount(None, best, None, sc.MS_PRIVATE)
 

@@ -175,7 +175,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     run_hooks("createContainer", hooks.get("createContainer"), _hook_state(opts, "created"))
     rootfs.pivot(opts.rootfs, opts.no_pivot)
 
-    if "uts" in plan.new:
+    if plan.has("uts"):  # new or joined by path: runc sets the hostname in either (not the host's)
         if config.get("hostname"):
             _socket.sethostname(config["hostname"])
         if config.get("domainname"):
