@@ -11,17 +11,22 @@ import io
 import os
 import posixpath
 import re
-import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
 class Pattern:
-    text: str
-    exclusion: bool
-    regex: re.Pattern[str]
+    """One line of ``.dockerignore`` (a plain class: ``dataclasses`` costs the CLI ~9 ms to import)."""
+
+    __slots__ = ("text", "exclusion", "regex")
+
+    def __init__(self, text: str, exclusion: bool, regex: re.Pattern[str]) -> None:
+        self.text = text
+        self.exclusion = exclusion
+        self.regex = regex
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r}, {self.exclusion!r})"
 
 
 def _to_regex(pattern: str) -> re.Pattern[str]:
@@ -126,19 +131,142 @@ def walk_context(root: Path, matcher: Matcher, always: tuple[str, ...] = ()) -> 
 
 
 def context_tar(root: Path, dockerfile: str = "Dockerfile", out: io.BufferedIOBase | None = None) -> bytes:
-    """The build context as an uncompressed tar, ``.dockerignore`` applied."""
+    """The build context as an uncompressed tar, ``.dockerignore`` applied.
+
+    Written by hand (``_Writer``): ``tarfile`` costs an import, a ``pwd``/``grp`` lookup and
+    ~0.1 ms per member, which a cached rebuild feels. Ownership is numeric (no names), mtimes
+    whole seconds, so the same tree always gives the same bytes."""
     ignore = root / ".dockerignore"
     matcher = Matcher.from_text(ignore.read_text() if ignore.is_file() else "")
-    buf = out if out is not None else io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for rel in walk_context(root, matcher, always=(dockerfile, ".dockerignore")):
-            path = root / rel
-            info = tf.gettarinfo(str(path), arcname=rel)
-            info.uname = info.gname = ""
-            info.mtime = int(info.mtime)  # a float mtime costs a pax header per member
-            if info.isreg():
-                with open(path, "rb") as f:
-                    tf.addfile(info, f)
+    w = _Writer()
+    base = str(root)
+    for rel in walk_context(root, matcher, always=(dockerfile, ".dockerignore")):
+        w.add(os.path.join(base, rel), rel)
+    data = w.finish()
+    if out is not None:
+        out.write(data)
+        return b""
+    return data  # type: ignore[return-value]  # a bytearray: the client sends it as is, uncopied
+
+
+_BLOCK = 512
+_ZEROS = bytes(_BLOCK)
+
+
+class _Writer:
+    """A ustar writer for what a context holds (files, directories, symlinks, hard links; FIFOs
+    and devices as headers), with pax records for long names, links and large numbers. Sockets
+    are skipped, as ``tar`` does.
+
+    ``add`` only plans (headers, and which file goes where); ``finish`` allocates the whole tar
+    once and reads each file straight into its place: a 20 MB context is then one copy from the
+    page cache, not three (read, join, concatenation)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes | tuple[str, int]] = []
+        self.inodes: dict[tuple[int, int], str] = {}
+
+    def add(self, path: str, rel: str) -> None:
+        import stat
+
+        st = os.lstat(path)
+        mode = st.st_mode
+        link = ""
+        size = 0
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.inodes:
+                typ, link = b"1", self.inodes[key]
             else:
-                tf.addfile(info)
-    return buf.getvalue() if isinstance(buf, io.BytesIO) else b""
+                if st.st_nlink > 1:
+                    self.inodes[key] = rel
+                typ = b"0"
+                size = st.st_size
+        elif stat.S_ISDIR(mode):
+            typ, rel = b"5", rel + "/"
+        elif stat.S_ISLNK(mode):
+            typ, link = b"2", os.readlink(path)
+        elif stat.S_ISFIFO(mode):
+            typ = b"6"
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            typ = b"3" if stat.S_ISCHR(mode) else b"4"
+        else:
+            return
+        dev = (os.major(st.st_rdev), os.minor(st.st_rdev)) if typ in (b"3", b"4") else (0, 0)
+        self._header(rel, typ, mode & 0o7777, st.st_uid, st.st_gid, size, int(st.st_mtime), link, dev)
+        if size:
+            self.parts.append((path, size))
+
+    def _header(self, name: str, typ: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, link: str,
+                dev: tuple[int, int]) -> None:
+        pax: dict[str, str] = {}
+        bname, blink = name.encode("utf-8", "surrogateescape"), link.encode("utf-8", "surrogateescape")
+        if len(bname) > 100 or not bname.isascii():
+            pax["path"] = name
+        if len(blink) > 100 or not blink.isascii():
+            pax["linkpath"] = link
+        for key, value, limit in (("uid", uid, 0o7777777), ("gid", gid, 0o7777777), ("size", size, 0o77777777777),
+                                  ("mtime", mtime, 0o77777777777)):
+            if value > limit or value < 0:
+                pax[key] = str(value)
+        if pax:
+            records = b"".join(_pax_record(k, v) for k, v in pax.items())
+            self._block(b"././@PaxHeader", b"x", 0o644, 0, 0, len(records), 0, b"", (0, 0))
+            self.parts.append(records)
+            if len(records) % _BLOCK:
+                self.parts.append(_ZEROS[:_BLOCK - len(records) % _BLOCK])
+        self._block(bname[:100], typ, mode, min(max(uid, 0), 0o7777777), min(max(gid, 0), 0o7777777),
+                    size if size <= 0o77777777777 else 0, min(max(mtime, 0), 0o77777777777), blink[:100], dev)
+
+    def _block(self, name: bytes, typ: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, link: bytes,
+               dev: tuple[int, int]) -> None:
+        hdr = bytearray(_BLOCK)
+        hdr[0:len(name)] = name
+        hdr[100:108] = b"%07o\0" % mode
+        hdr[108:116] = b"%07o\0" % uid
+        hdr[116:124] = b"%07o\0" % gid
+        hdr[124:136] = b"%011o\0" % size
+        hdr[136:148] = b"%011o\0" % mtime
+        hdr[148:156] = b" " * 8
+        hdr[156:157] = typ
+        hdr[157:157 + len(link)] = link
+        hdr[257:265] = b"ustar\x0000"
+        hdr[329:337] = b"%07o\0" % dev[0]
+        hdr[337:345] = b"%07o\0" % dev[1]
+        hdr[148:156] = b"%06o\0 " % sum(hdr)
+        self.parts.append(bytes(hdr))
+
+    def finish(self) -> bytearray:
+        total = _BLOCK * 2 + sum(len(p) if isinstance(p, bytes) else -(-p[1] // _BLOCK) * _BLOCK
+                                 for p in self.parts)
+        out = bytearray(total)
+        view = memoryview(out)
+        pos = 0
+        for p in self.parts:
+            if isinstance(p, bytes):
+                view[pos:pos + len(p)] = p
+                pos += len(p)
+                continue
+            path, size = p
+            with open(path, "rb", buffering=0) as f:
+                got = 0
+                while got < size:
+                    n = f.readinto(view[pos + got:pos + size])
+                    if not n:
+                        break
+                    got += n
+                if got != size or f.read(1):
+                    from dockyard import errors
+
+                    raise errors.FailedPrecondition(f"{path} changed size while the build context was read")
+            pos += -(-size // _BLOCK) * _BLOCK
+        view.release()
+        return out
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n".encode("utf-8", "surrogateescape")
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body

@@ -269,7 +269,14 @@ def cmd_image_prune(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_image_inspect(c: Client, a: argparse.Namespace) -> int:
-    print(json.dumps([c.json("GET", f"/images/{ref}/json") for ref in a.images], indent=4))
+    objs = [c.json("GET", f"/images/{ref}/json") for ref in a.images]
+    if getattr(a, "format", ""):
+        from dockyard.cli.template import render
+
+        for obj in objs:
+            print(render(a.format, obj))
+        return 0
+    print(json.dumps(objs, indent=4))
     return 0
 
 
@@ -366,7 +373,8 @@ def register(cmd: Command) -> None:
             ("tag", cmd_tag, _add_tag, []), ("history", cmd_history, _add_history, []),
             ("save", cmd_save, _add_save, []), ("load", cmd_load, _add_load, []),
             ("import", cmd_import, _add_import, []), ("prune", cmd_image_prune, _add_prune, []),
-            ("inspect", cmd_image_inspect, lambda sp: sp.add_argument("images", nargs="+"), [])):
+            ("inspect", cmd_image_inspect, lambda sp: (sp.add_argument("-f", "--format", default=""),
+                                                        sp.add_argument("images", nargs="+")), [])):
         sp = sub.add_parser(name, aliases=aliases)
         add(sp)
         sp.set_defaults(fn=fn)

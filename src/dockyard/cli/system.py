@@ -19,6 +19,15 @@ def cmd_version(c: Client, a: argparse.Namespace) -> int:
     from dockyard import __version__
     from dockyard.client.http import API_VERSION
 
+    if getattr(a, "format", ""):
+        from dockyard.cli.template import render
+
+        sv = c.json("GET", "/version")
+        server = {**sv, "APIVersion": sv.get("ApiVersion"), "MinAPIVersion": sv.get("MinAPIVersion")}
+        client = {"Version": __version__, "APIVersion": API_VERSION, "DefaultAPIVersion": API_VERSION,
+                  "Os": sys.platform, "Arch": "", "GoVersion": ""}
+        print(render(a.format, {"Client": client, "Server": server}))
+        return 0
     print(f"Client:\n Version:           {__version__}\n API version:       {API_VERSION}\n")
     v = c.json("GET", "/version")
     print(f"Server: {v['Platform']['Name']}")
@@ -75,6 +84,7 @@ def register(cmd: Command) -> None:
     sp = cmd("inspect", cmd_inspect, "Return low-level information on Docker objects")
     sp.add_argument("-f", "--format", default="")
     sp.add_argument("objects", nargs="+")
-    cmd("version", cmd_version, "Show the Dockyard version information")
+    sp = cmd("version", cmd_version, "Show the Dockyard version information")
+    sp.add_argument("-f", "--format", default="")
     sp = cmd("info", cmd_info, "Display system-wide information")
     sp.add_argument("-f", "--format", default="")

@@ -243,7 +243,11 @@ class Client:
             hdrs["Content-Length"] = str(len(data or b""))
         sock = self._connect()
         head = f"{method} {self._url(path, params)} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
-        sock.sendall(head.encode("latin-1") + b"\r\n" + (b"" if streamed else (data or b"")))
+        if streamed or not data or len(data) < 65536:
+            sock.sendall(head.encode("latin-1") + b"\r\n" + (b"" if streamed else (data or b"")))
+        else:  # a large body (a build context) is sent as it is, not copied behind the head
+            sock.sendall(head.encode("latin-1") + b"\r\n")
+            sock.sendall(data)
         if streamed:
             for chunk in data:
                 if chunk:

@@ -15,6 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ from dockyard.containerd.content.local import LocalContentStore, LocalWriter
 from dockyard.oci import image as oci
 from dockyard.oci.digest import is_valid
 from dockyard.registry import manifest as mf
-from dockyard.registry.auth import Authorizer, Scope
+from dockyard.registry.auth import Authorizer, Identity, Scope
 from dockyard.registry.errors import RegistryError, from_dockyard
 from dockyard.registry.metadata import ManifestRow, Metadata
 
 NAME_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 MAX_MANIFEST = 4 << 20
+_BATCH = 4 << 20  # body bytes per write+hash thread hop (see _copy_body)
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 _ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -44,6 +46,7 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(.+)/referrers/([^/]+)$"), "referrers"),
 ]
 _WRITE_METHODS = {"PUT", "POST", "PATCH", "DELETE"}
+IDENTITY = web.RequestKey("identity", Identity)  # who made the request, for handlers that care
 
 
 def _digest_arg(value: str) -> str:
@@ -59,6 +62,11 @@ def _int_arg(request: web.Request, key: str) -> int | None:
     if not raw.isdigit():
         raise RegistryError("UNSUPPORTED", f"invalid {key}={raw!r}", status=400)
     return int(raw)
+
+
+def _write_batch(w: LocalWriter, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        w.write(chunk)
 
 
 def _head(headers: dict[str, str], length: int) -> web.StreamResponse:
@@ -90,11 +98,14 @@ class Registry:
         self.proxy = proxy
         self.token_path = token_path
         self.uploads: dict[str, Upload] = {}
+        # body writes and commits (fsync) run here, not on the loop (warmed at startup)
+        self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="registry-io")
 
     def close(self) -> None:
         for up in self.uploads.values():
             up.writer.close()
         self.uploads.clear()
+        self._io.shutdown(wait=True)
         self.meta.close()
         self.store.close()
 
@@ -107,9 +118,18 @@ class Registry:
             app.router.add_route("GET", self.token_path, self._token)
             app.router.add_route("POST", self.token_path, self._token)
         app.on_response_prepare.append(self._api_header)
+        app.on_startup.append(self._warm_io)
         if self.proxy is not None:
             app.on_cleanup.append(lambda _app: self.proxy.close())
         return app
+
+    async def _warm_io(self, _app: web.Application) -> None:
+        """Start the threads before the first request needs them.
+
+        Ours for uploads, the loop's default one for FileResponse's open/stat.
+        """
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(loop.run_in_executor(self._io, int), loop.run_in_executor(None, int))
 
     @staticmethod
     async def _api_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -155,7 +175,7 @@ class Registry:
             handler = getattr(self, f"_{kind}_{method.lower()}", None)
             if handler is None:
                 raise RegistryError("UNSUPPORTED", f"{method} not supported here", status=405)
-            request["identity"] = ident
+            request[IDENTITY] = ident
             return await handler(request, *m.groups())
         raise RegistryError("NAME_UNKNOWN", f"no route for /v2/{tail}", status=404)
 
@@ -380,8 +400,46 @@ class Registry:
                 pass
 
     async def _copy_body(self, request: web.Request, w: LocalWriter) -> None:
-        async for chunk in request.content.iter_chunked(1 << 20):
-            w.write(chunk)
+        """Stream the body into the ingest, receiving and writing+hashing in parallel.
+
+        The loop gathers the chunks aiohttp already holds (no re-slicing, no
+        join) and hands them to one thread hop at a time: when ``_BATCH``
+        bytes are gathered, or when the socket has nothing more and the
+        thread is idle (so a stalled client's bytes are on disk, and a fast
+        one's batches grow while the thread is busy). ``os.write`` and sha256
+        drop the GIL, so on two cores the socket is drained while the
+        previous batch is written and hashed. At most one batch per upload is
+        in flight: writes stay in order and memory stays bounded.
+        """
+        loop = asyncio.get_running_loop()
+        content = request.content
+        pending: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = content.read_nowait()
+                if not chunk:
+                    if batch and (pending is None or pending.done()):
+                        if pending is not None:
+                            await pending  # done: only re-raises a write error
+                        pending = loop.run_in_executor(self._io, _write_batch, w, batch)
+                        batch, size = [], 0
+                    chunk = await content.readany()
+                    if not chunk:
+                        break
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= _BATCH:
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(self._io, _write_batch, w, batch)
+                    batch, size = [], 0
+        finally:
+            if pending is not None:
+                await pending  # the thread is still writing into w: never leave before it is done
+        if batch:
+            _write_batch(w, batch)  # a tail that came with the end of the body
 
     async def _upload_get(self, request: web.Request, name: str, upload_id: str) -> web.Response:
         up = self._session(name, upload_id)
@@ -417,7 +475,7 @@ class Registry:
         async with up.lock:
             await self._copy_body(request, up.writer)
             try:
-                await asyncio.to_thread(up.writer.commit, None, digest)
+                await asyncio.get_running_loop().run_in_executor(self._io, up.writer.commit, None, digest)
             except errors.AlreadyExists:
                 pass  # verified, and someone published the same bytes first
             except errors.FailedPrecondition as err:

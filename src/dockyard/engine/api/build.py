@@ -79,12 +79,37 @@ def secrets_of(request: web.Request) -> dict[str, bytes]:
     return out
 
 
+async def read_body(request: web.Request) -> bytes | bytearray:
+    """The context tar, copied once: ``request.read()`` grows a bytearray (re-copying it as it
+    grows) and then copies it again into bytes, ~15 ms for a 20 MB context. With a
+    Content-Length the chunks land in a buffer of that size; chunked bodies are joined once."""
+    n = request.content_length
+    if n is None:
+        chunks = []
+        while chunk := await request.content.readany():
+            chunks.append(chunk)
+        return b"".join(chunks)
+    buf = bytearray(n)
+    view = memoryview(buf)
+    pos = 0
+    while pos < n:
+        chunk = await request.content.readany()
+        if not chunk:
+            raise errors.InvalidArgument(f"the build context ended after {pos} of {n} bytes")
+        if pos + len(chunk) > n:
+            raise errors.InvalidArgument("the build context is longer than its Content-Length")
+        view[pos:pos + len(chunk)] = chunk
+        pos += len(chunk)
+    view.release()
+    return buf
+
+
 async def build(request: web.Request) -> web.StreamResponse:
     eng = engine(request)
     opts = options(request)
     secrets = secrets_of(request)
 
-    body = await request.read()
+    body = await read_body(request)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
