@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from dockyard import errors
-from dockyard.cli.format import ago, short_id, table
+from dockyard.cli.format import ago, short_id, table, timestamp
 from dockyard.client.http import Client, demux
 
 TYPE_CHECKING = False
@@ -187,8 +188,37 @@ def cmd_wait(c: Client, a: argparse.Namespace) -> int:
     return rc
 
 
+def _ps_row(r: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    """One ``docker ps --format`` row: Docker's field names, already as text."""
+    ports = ", ".join(
+        (f'{p["IP"]}:{p["PublicPort"]}->' if p.get("PublicPort") else "") + f'{p["PrivatePort"]}/{p["Type"]}'
+        for p in r.get("Ports") or [])
+    labels = r.get("Labels") or {}
+    cmd = r.get("Command", "")
+    return {"ID": r["Id"] if no_trunc else short_id(r["Id"]), "Image": r["Image"],
+            "Command": f'"{cmd}"', "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(r["Created"])),
+            "RunningFor": ago(r["Created"]), "Ports": ports, "State": r.get("State", ""), "Status": r["Status"],
+            "Size": "", "Names": ",".join(n.lstrip("/") for n in r["Names"]),
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())), "Mounts": "",
+            "Networks": ",".join(sorted(((r.get("NetworkSettings") or {}).get("Networks") or {}).keys()))}
+
+
 def cmd_ps(c: Client, a: argparse.Namespace) -> int:
-    rows = c.json("GET", "/containers/json", {"all": a.all})
+    from dockyard.cli.format import filters
+
+    flt = filters(a.filter)
+    params: dict[str, Any] = {"all": a.all or bool(flt.get("status")) or bool(flt.get("exited")) or a.last > 0}
+    if flt:
+        params["filters"] = json.dumps(flt)
+    if a.last > 0 or a.latest:
+        params["limit"] = 1 if a.latest else a.last
+    rows = c.json("GET", "/containers/json", params)
+    if a.format and not a.quiet:
+        from dockyard.cli.template import print_rows
+
+        objs = [_ps_row(r, a.no_trunc) for r in rows]
+        print_rows("{{json .}}" if a.format == "json" else a.format, objs)
+        return 0
     if a.quiet:
         for r in rows:
             print(short_id(r["Id"]) if not a.no_trunc else r["Id"])
@@ -205,7 +235,8 @@ def cmd_ps(c: Client, a: argparse.Namespace) -> int:
 def cmd_logs(c: Client, a: argparse.Namespace) -> int:
     info = c.json("GET", f"/containers/{a.container}/json")
     resp = c.request("GET", f"/containers/{a.container}/logs",
-                     {"stdout": 1, "stderr": 1, "follow": a.follow, "tail": a.tail, "timestamps": a.timestamps})
+                     {"stdout": 1, "stderr": 1, "follow": a.follow, "tail": a.tail, "timestamps": a.timestamps,
+                      "since": timestamp(a.since), "until": timestamp(a.until)})
     if info["Config"].get("Tty"):
         while chunk := resp.read(65536):
             sys.stdout.buffer.write(chunk)
@@ -252,8 +283,16 @@ def register(cmd: Command) -> None:
     sp.add_argument("-a", "--all", action="store_true")
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("-f", "--filter", action="append", default=[])
+    sp.add_argument("--format", default="")
+    sp.add_argument("-n", "--last", type=int, default=-1)
+    sp.add_argument("-l", "--latest", action="store_true")
+    sp.add_argument("-s", "--size", action="store_true")
     sp = cmd("logs", cmd_logs, "Fetch the logs of a container")
     sp.add_argument("-f", "--follow", action="store_true")
     sp.add_argument("-n", "--tail", default="all")
     sp.add_argument("-t", "--timestamps", action="store_true")
+    sp.add_argument("--since", default="")
+    sp.add_argument("--until", default="")
+    sp.add_argument("--details", action="store_true")
     sp.add_argument("container")

@@ -39,3 +39,32 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         cells = [c.ljust(w) for c, w in zip(row, widths)]
         lines.append("   ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def filters(items: list[str]) -> dict[str, list[str]]:
+    """``--filter k=v`` flags as the Engine API's ``filters`` map."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def timestamp(value: str) -> str | None:
+    """``--since``/``--until`` as the API wants them (epoch seconds): docker turns ``10m`` into now-10m."""
+    import re
+
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if m:
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return f"{time.time() - float(m.group(1)) * scale:.9f}"
+    if "T" in value or "-" in value:
+        from datetime import datetime
+
+        try:
+            return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).timestamp():.9f}"
+        except ValueError:
+            return value
+    return value

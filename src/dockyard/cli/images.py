@@ -18,18 +18,31 @@ if TYPE_CHECKING:
 
 
 def cmd_images(c: Client, a: argparse.Namespace) -> int:
-    params = {"filters": json.dumps({"reference": [a.reference]})} if a.reference else None
-    rows = c.json("GET", "/images/json", params)
+    from dockyard.cli.format import filters
+
+    flt = filters(a.filter)
+    if a.reference:
+        flt.setdefault("reference", []).append(a.reference)
+    rows = c.json("GET", "/images/json", {"filters": json.dumps(flt)} if flt else None)
     if a.quiet:
         for r in rows:
             print(short_id(r["Id"]))
         return 0
     out = []
+    objs = []
     for r in rows:
         tags = r["RepoTags"] or ["<none>:<none>"]
         for tag in tags:
             repo, _, t = tag.rpartition(":")
             out.append([repo, t, short_id(r["Id"]), ago(r["Created"]), human_size(r["Size"])])
+            objs.append({"Repository": repo, "Tag": t, "ID": short_id(r["Id"]), "CreatedSince": ago(r["Created"]),
+                         "CreatedAt": r["Created"], "Size": human_size(r["Size"]), "Digest": "<none>",
+                         "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize": "N/A"})
+    if a.format:
+        from dockyard.cli.template import print_rows
+
+        print_rows("{{json .}}" if a.format == "json" else a.format, objs)
+        return 0
     print(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], out))
     return 0
 
@@ -176,6 +189,13 @@ def cmd_history(c: Client, a: argparse.Namespace) -> int:
         by = r["CreatedBy"] if a.no_trunc or len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…"
         ident = r["Id"] if r["Id"] == "<missing>" or a.no_trunc else short_id(r["Id"])
         out.append([ident, ago(r["Created"]), by, human_size(r["Size"]), r["Comment"]])
+    if a.format:
+        from dockyard.cli.template import print_rows
+
+        objs = [{"ID": o[0], "CreatedSince": o[1], "CreatedAt": r["Created"], "CreatedBy": o[2], "Size": o[3],
+                 "Comment": o[4]} for o, r in zip(out, rows)]
+        print_rows("{{json .}}" if a.format == "json" else a.format, objs)
+        return 0
     print(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], out))
     return 0
 
@@ -296,6 +316,7 @@ def _add_history(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.add_argument("--no-trunc", action="store_true")
     sp.add_argument("-H", "--human", action="store_true", default=True)
+    sp.add_argument("--format", default="")
     sp.add_argument("image")
 
 
@@ -322,6 +343,11 @@ def _add_prune(sp: argparse.ArgumentParser) -> None:
 
 def _add_images(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-q", "--quiet", action="store_true")
+    sp.add_argument("-a", "--all", action="store_true")
+    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("--digests", action="store_true")
+    sp.add_argument("-f", "--filter", action="append", default=[])
+    sp.add_argument("--format", default="")
     sp.add_argument("reference", nargs="?", default="")
 
 

@@ -36,7 +36,7 @@ class Command:
 
 
 # One module per group of commands, each with ``register(cmd)``.
-COMMAND_MODULES = ("containers", "exec", "images", "build", "networks", "volumes", "system", "registry", "compose")
+COMMAND_MODULES = ("containers", "exec", "manage", "images", "build", "networks", "volumes", "system", "registry", "compose")
 
 
 # Global options that take a value: skipped when looking for the sub-command in argv.
@@ -60,6 +60,32 @@ def _lean_module(argv: list[str]) -> str | None:
     return None
 
 
+# Docker's management forms that map onto a top-level command: ``container ls`` is ``ps``.
+_FORMS = {
+    "container": {"ls": "ps", "list": "ps", "remove": "rm", "prune": "container-prune"},
+    "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events"},
+}
+
+
+def _rewrite_forms(argv: list[str]) -> list[str]:
+    """``container <verb>``/``system <verb>`` rewritten as the top-level command they name."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUED:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        forms = _FORMS.get(arg)
+        if forms is not None and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            verb = argv[i + 1]
+            return [*argv[:i], forms.get(verb, verb), *argv[i + 2:]]
+        return argv
+    return argv
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     import importlib
     import importlib.util
@@ -80,7 +106,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(_lean_module(sys.argv[1:] if argv is None else argv))
+    argv = _rewrite_forms(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_lean_module(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()

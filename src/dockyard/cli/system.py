@@ -63,8 +63,14 @@ def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
     out, rc = [], 0
     for ref in a.objects:
         try:
+            if getattr(a, "type", "") == "image":
+                raise errors.NotFound(ref)
             out.append(c.json("GET", f"/containers/{ref}/json"))
         except errors.NotFound:
+            if getattr(a, "type", "") == "container":
+                print(f"Error: No such container: {ref}", file=sys.stderr)
+                rc = 1
+                continue
             try:
                 out.append(c.json("GET", f"/images/{ref}/json"))
             except errors.NotFound:
@@ -83,6 +89,8 @@ def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
 def register(cmd: Command) -> None:
     sp = cmd("inspect", cmd_inspect, "Return low-level information on Docker objects")
     sp.add_argument("-f", "--format", default="")
+    sp.add_argument("--type", default="")
+    sp.add_argument("-s", "--size", action="store_true")
     sp.add_argument("objects", nargs="+")
     sp = cmd("version", cmd_version, "Show the Dockyard version information")
     sp.add_argument("-f", "--format", default="")

@@ -62,6 +62,18 @@ class Live:
         return fut
 
 
+LOG_DRIVERS = ("json-file", "local", "none")
+
+
+def _log_config(given: dict[str, Any] | None) -> dict[str, Any]:
+    """Docker's defaults (an empty type is json-file) and its error for a driver it does not know."""
+    cfg = dict(given or {})
+    kind = cfg.get("Type") or "json-file"
+    if kind not in LOG_DRIVERS:
+        raise errors.InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+    return {"Type": kind, "Config": cfg.get("Config") or {}}
+
+
 class Engine:
     def __init__(self, data_root: Path, exec_root: Path, containerd_address: str, cgroup_parent: str = "dockyard"):
         self.data_root = data_root
@@ -125,6 +137,22 @@ class Engine:
 
     # -- create ------------------------------------------------------------------
 
+    def _link_env(self, name: str, links: list[str]) -> list[str]:
+        """Legacy links' environment (``ALIAS_NAME``, ``ALIAS_ENV_*``), as dockerd gives it; /etc/hosts is
+        the network's part. Ports (``ALIAS_PORT_*``) need the linked container's address: not given."""
+        env: list[str] = []
+        for link in links:
+            target, _, alias = link.partition(":")
+            other = self.get(target)
+            alias = (alias or other["Name"]).strip("/").split("/")[-1]
+            prefix = alias.upper().replace("-", "_")
+            env.append(f"{prefix}_NAME=/{name}/{alias}")
+            for e in other["Config"].get("Env") or []:
+                key, eq, value = e.partition("=")
+                if eq and key not in ("HOME", "PATH"):
+                    env.append(f"{prefix}_ENV_{key}={value}")
+        return env
+
     async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any],
                      networking: dict[str, Any] | None = None) -> dict[str, Any]:
         image_ref = config.get("Image") or ""
@@ -139,11 +167,13 @@ class Engine:
                                   "You have to remove (or rename) that container to be able to reuse that name.")
         id = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
-        spec = specs.build(id, config, host_config, image_config, self.cgroup_parent)
+        linked = self._link_env(name, host_config.get("Links") or [])
+        spec = specs.build(id, {**config, "Env": [*linked, *(config.get("Env") or [])]}, host_config, image_config,
+                           self.cgroup_parent)
         args = spec["process"]["args"]
         cfg = dict(config)
         cfg.setdefault("Hostname", spec["hostname"])
-        cfg["Env"] = [e for e in spec["process"]["env"] if not e.startswith("HOSTNAME=")]
+        cfg["Env"] = [e for e in spec["process"]["env"] if not e.startswith("HOSTNAME=") and e not in linked]
         cfg["Cmd"] = config.get("Cmd") if config.get("Cmd") is not None or config.get("Entrypoint") is not None \
             else image_config.get("Cmd")
         cfg["Entrypoint"] = config.get("Entrypoint") if config.get("Entrypoint") is not None \
@@ -157,7 +187,7 @@ class Engine:
         host = dict(host_config)
         host.setdefault("NetworkMode", "default")
         host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-        host.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        host["LogConfig"] = _log_config(host.get("LogConfig"))
         container_dir = self.data_root / "containers" / id
         c: dict[str, Any] = {
             "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": new_state(),
@@ -438,8 +468,15 @@ class Engine:
         if not c["State"]["Running"]:
             raise errors.Conflict(f"Cannot kill container: {ref}: container {c['Id']} is not running")
         signo = parse_signal(signal)
+        # dockerd returns from a SIGKILL only once the container is down: clients inspect right after
+        exited = self._live(c["Id"]).next_exit() if signo == 9 else None
         await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo))
         self.emit(c, "kill", signal=str(signo))
+        if exited is not None:
+            try:
+                await asyncio.wait_for(exited, timeout=10)
+            except asyncio.TimeoutError:
+                log.warning("container %s: still running 10s after SIGKILL", c["Id"][:12])
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
@@ -524,11 +561,12 @@ class Engine:
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         id = c["Id"]
+        if (c["State"]["Running"] or c["State"].get("Restarting")) and not force:
+            what = "restarting" if c["State"].get("Restarting") else "running"
+            raise errors.Conflict(
+                f"cannot remove container \"{c['Name']}\": container is {what}: stop the container before "
+                "removing or force remove")
         if c["State"]["Running"]:
-            if not force:
-                raise errors.Conflict(
-                    f"cannot remove container \"{c['Name']}\": container is running: stop the container before "
-                    "removing or force remove")
             c["HasBeenManuallyStopped"] = True
             if c["State"]["Paused"]:
                 await self.unpause(id)

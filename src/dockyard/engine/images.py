@@ -254,6 +254,11 @@ class RegistryImages:
         config["created"] = now
         if author:
             config["author"] = author
+        # Docker keeps the commit message in the config's top-level "comment" (image inspect .Comment).
+        if comment:
+            config["comment"] = comment
+        else:
+            config.pop("comment", None)
         config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"] = [
             *config["rootfs"].get("diff_ids", []), layer.diff_id]
         config["history"] = [*(config.get("history") or []),
@@ -404,7 +409,9 @@ class ImageService(RegistryImages):
             by_name = str(reference.parse(ref)) in img.names
         except errors.InvalidArgument:
             pass
-        names = [str(reference.parse(ref))] if by_name and (len(img.names) > 1 and not force) else list(img.names)
+        # By name, only that name goes (Docker: `rmi -f repo:tag` untags, it never deletes the other tags);
+        # by ID, every name goes, which needs force when there are several.
+        names = [str(reference.parse(ref))] if by_name else list(img.names)
         if not by_name and len(img.names) > 1 and not force:
             raise errors.Conflict(f"conflict: unable to delete {ref} (must be forced) - image is referenced in "
                                   "multiple repositories")

@@ -81,6 +81,12 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     process["cwd"] = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
     uid, gid = user_ids(config.get("User") or image_config.get("User") or "")
     process["user"] = {"uid": uid, "gid": gid}
+    extra = [str(g) for g in host_config.get("GroupAdd") or []]
+    if extra:
+        named = [g for g in extra if not g.isdigit()]
+        if named:
+            raise errors.InvalidArgument(f"group_add {named}: only numeric groups are supported yet")
+        process["user"]["additionalGids"] = [int(g) for g in extra]
     # Docker sets no rlimits unless asked: the container inherits the daemon's.
     process["rlimits"] = [{"type": f"RLIMIT_{u['Name'].upper()}", "soft": int(u["Soft"]), "hard": int(u["Hard"])}
                           for u in host_config.get("Ulimits") or []]

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, Daemon
+from tests.conftest import BIN, REPO, Daemon
 
 pytestmark = pytest.mark.root
 
-BATTERY = Path(os.environ.get("COMPAT_BATTERY", "/work/shared/compat/docker-cli-smoke.sh"))
+# ../shared beside the checkout, as the workplace lays it out (and CI copies it).
+BATTERY = Path(os.environ.get("COMPAT_BATTERY", REPO.parent / "shared" / "compat" / "docker-cli-smoke.sh"))
 SCENARIOS = ("build", "build_cache")
 CLIENTS = {"docker": "/usr/local/bin/docker", "dockyard": str(BIN / "dockyard")}
 

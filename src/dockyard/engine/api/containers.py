@@ -9,7 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.engine import detachkeys
 from dockyard.engine.api.app import add, engine
+from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.streams import frame, read_log
 
 
@@ -167,6 +169,13 @@ class Hijacked(asyncio.Protocol):
         self.input: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.lost = False
         self.closing = False
+        self.detached = False
+        self.wake: list[asyncio.Queue[Any]] = []  # output queues to end when the client goes or detaches
+
+    def end(self) -> None:
+        """Stop the output pump now: the client is gone or typed the detach keys."""
+        for q in self.wake:
+            q.put_nowait(None)
 
     def close(self, transport: asyncio.BaseTransport) -> None:
         self.closing = True
@@ -182,6 +191,7 @@ class Hijacked(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.input.put_nowait(None)
+        self.end()
         self.original.connection_lost(exc)
 
 
@@ -224,7 +234,8 @@ def _keep_tls_half_open(transport: Any, hijacked: Hijacked) -> None:
 
 
 async def pump_out(transport: Any, hijacked: Hijacked, q: Any, tty: bool, want_out: bool, want_err: bool) -> None:
-    while not hijacked.lost:
+    hijacked.wake.append(q)
+    while not hijacked.lost and not hijacked.detached:
         item = await q.get()
         if item is None:
             break
@@ -234,15 +245,25 @@ async def pump_out(transport: Any, hijacked: Hijacked, q: Any, tty: bool, want_o
         transport.write(data if tty else frame(stream, data))
 
 
-async def pump_in(hijacked: Hijacked, ready: Any, writer: Any, close_on_eof: bool) -> None:
-    """Client input to the stdin FIFO; the client's half-close closes stdin (StdinOnce), output keeps flowing."""
+async def pump_in(hijacked: Hijacked, ready: Any, writer: Any, close_on_eof: bool,
+                  scanner: Scanner | None = None) -> None:
+    """Client input to the stdin FIFO; the client's half-close closes stdin (StdinOnce), output keeps flowing.
+    With a TTY, the detach keys end the attach (``scanner``); the container keeps running."""
     await ready()
     w = writer()
     while True:
         data = await hijacked.input.get()
         if data is None:
             break
-        if w is not None:
+        if scanner is not None:
+            data, detach = scanner.feed(data)
+            if detach:
+                if data and w is not None:
+                    await w.write(data)
+                hijacked.detached = True
+                hijacked.end()
+                return
+        if w is not None and data:
             await w.write(data)
     if close_on_eof and w is not None:
         w.close()
@@ -255,6 +276,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     live = eng._live(c["Id"])
     want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
     tty = bool(c["Config"].get("Tty"))
+    keys = detachkeys.parse(request.query.get("detachKeys") or detachkeys.DEFAULT)
     q = live.hub.subscribe() if qbool(request, "stream") else None
     resp, transport, hijacked = await hijack(request, tty)
     if transport is None or hijacked is None:
@@ -263,10 +285,14 @@ async def attach(request: web.Request) -> web.StreamResponse:
         return resp
     feeder = None
     if qbool(request, "stdin") and c["Config"].get("OpenStdin"):
+        scanner = Scanner(keys) if tty else None
         feeder = asyncio.create_task(pump_in(hijacked, live.stdin_ready.wait, lambda: live.stdin,
-                                             bool(c["Config"].get("StdinOnce"))))
+                                             bool(c["Config"].get("StdinOnce")), scanner))
     try:
         if qbool(request, "logs"):
+            # docker-py reads the 101 with a buffered HTTP parser, then the raw socket: log bytes sent in the
+            # same read as the headers are lost to it. dockerd's replay starts later; give the client that time.
+            await asyncio.sleep(0.02)
             for stream, data, _ in read_log(_log_path(c), want_out, want_err, None):
                 transport.write(data if tty else frame(stream, data))
         if q is not None and (c["State"]["Running"] or c["State"]["Status"] == "created"):

@@ -37,15 +37,12 @@ def _repo_digests(img: Image) -> list[str]:
     return sorted(set(out))
 
 
-def _reference_matches(img: Image, pattern: str) -> bool:
+def _tag_matches(tag: str, pattern: str) -> bool:
     """Docker's ``reference`` filter: ``busybox``, ``busybox:latest``, or a glob like ``bu*``."""
     import fnmatch
 
-    for tag in img.repo_tags():
-        repo = tag.rpartition(":")[0]
-        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(repo, pattern):
-            return True
-    return False
+    repo = tag.rpartition(":")[0]
+    return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(repo, pattern)
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -55,10 +52,13 @@ async def list_images(request: web.Request) -> web.Response:
         refs = json.loads(raw).get("reference") or []
         refs = list(refs) if isinstance(refs, (list, dict)) else [refs]
         if refs:
-            images = [i for i in images if any(_reference_matches(i, r) for r in refs)]
+            images = [i for i in images if any(_tag_matches(t, r) for t in i.repo_tags() for r in refs)]
     out = []
     for img in images:
-        out.append({"Id": img.id, "ParentId": "", "RepoTags": img.repo_tags(), "RepoDigests": _repo_digests(img),
+        tags = img.repo_tags()
+        if raw and refs:  # only the names that matched, as docker images REPO[:TAG] shows
+            tags = [t for t in tags if any(_tag_matches(t, r) for r in refs)]
+        out.append({"Id": img.id, "ParentId": "", "RepoTags": tags, "RepoDigests": _repo_digests(img),
                     "Created": _epoch(_created(img)), "Size": img.size, "SharedSize": -1,
                     "Labels": (img.config.get("config") or {}).get("Labels") or {}, "Containers": -1})
     return web.json_response(out)
@@ -209,7 +209,7 @@ async def commit(request: web.Request) -> web.Response:
 def image_inspect(img: Image) -> dict[str, Any]:
     cfg = img.config.get("config") or {}
     return {
-        "Id": img.id, "RepoTags": img.repo_tags(), "RepoDigests": _repo_digests(img), "Parent": "", "Comment": "",
+        "Id": img.id, "RepoTags": img.repo_tags(), "RepoDigests": _repo_digests(img), "Parent": "", "Comment": img.config.get("comment", ""),
         "Created": _created(img), "DockerVersion": "", "Author": img.config.get("author", ""), "Config": cfg,
         "Architecture": img.config.get("architecture", ""), "Os": img.config.get("os", ""), "Size": img.size,
         "GraphDriver": {"Name": "overlayfs", "Data": None},

@@ -1,0 +1,60 @@
+"""The public Docker CLI smoke battery driven by the ``dockyard`` CLI itself (DOCKER_BIN=dockyard).
+
+PASSING lists the scenarios the dockyard client passes today against a private
+dockyardd with its own bridge (so port publishing works); grow it as the CLI does.
+The battery's last line must read "N passed, 0 failed".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, Daemon
+
+pytestmark = pytest.mark.root
+
+BATTERY = Path(os.environ.get("COMPAT_BATTERY", "/work/shared/compat/docker-cli-smoke.sh"))
+
+PASSING = (
+    "version info ping_api_negotiation images_ls image_inspect tag_rmi history "
+    "run_exit_codes run_rm run_workdir_user run_name run_entrypoint run_detach_logs_wait run_tty "
+    "ps_filters stop_start kill restart pause_unpause rm_force exec exec_stdin logs_tail logs_follow logs_since "
+    "diff export_import rename top stats inspect_format cgroup_limits read_only caps events system_df "
+    "container_prune"
+).split()
+
+
+@pytest.fixture(scope="module")
+def bridged_daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    d = Daemon(Path(tempfile.mkdtemp(prefix="dyc-", dir="/tmp")))
+    n = random.randrange(20, 250)
+    d.extra_args = ["--bridge-name", f"dyc{n}", "--bridge-subnet", f"10.215.{n}.0/24"]
+    try:
+        d.start()
+        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield d
+    finally:
+        d.cleanup()
+        subprocess.run(["ip", "link", "del", f"dyc{n}"], capture_output=True, check=False)
+
+
+def test_docker_cli_smoke_battery_with_dockyard_client(bridged_daemon: Daemon, tmp_path: Path) -> None:
+    assert BATTERY.exists(), f"the compat battery is missing: {BATTERY}"
+    env = {**os.environ, "DOCKER_HOST": bridged_daemon.host, "DOCKER_BIN": str(BIN / "dockyard"),
+           "COMPAT_ONLY": " ".join(PASSING), "COMPAT_TIMEOUT": "30", "COMPAT_SCN_TIMEOUT": "90",
+           "COMPAT_VERBOSE": "1"}
+    r = subprocess.run(["bash", str(BATTERY), "busybox:latest"], env=env, capture_output=True, timeout=900,
+                       cwd=tmp_path)
+    out = r.stdout.decode(errors="replace")
+    lines = out.strip().splitlines()
+    assert lines, r.stderr.decode(errors="replace")
+    assert lines[-1] == f"{len(PASSING)} passed, 0 failed", out[-6000:] + r.stderr.decode(errors="replace")[-2000:]
+    assert r.returncode == 0
