@@ -65,3 +65,108 @@ async def changes(eng: Any, id: str) -> list[dict[str, Any]]:
     except grpc.aio.AioRpcError as err:
         raise translate(err) from None
     return [{"Path": c.path, "Kind": c.kind} for c in r.changes]
+
+
+# -- paths under a volume or bind mount: the host directory, not the snapshot -------------------
+# dockerd mounts a container's volumes for `docker cp`; their content is not in the rootfs snapshot
+# (nor visible in a running container's rootfs from the host). The engine already owns those host
+# directories (volumes/), so it reads and writes them itself, with the same in-root resolution.
+
+
+def mount_for(c: dict[str, Any], path: str) -> tuple[dict[str, Any], str] | None:
+    """The innermost directory mount holding container ``path``, and the path inside it (``/`` = its root)."""
+    import os
+    import posixpath
+
+    norm = posixpath.normpath("/" + path.lstrip("/"))  # "//x" would stay "//x"
+    best: tuple[dict[str, Any], str] | None = None
+    for m in c.get("Mounts") or []:
+        dest = (m.get("Destination") or "").rstrip("/")
+        src = m.get("Source") or ""
+        if not dest or not src or not os.path.isdir(src):
+            continue
+        if norm == dest or norm.startswith(dest + "/"):
+            if best is None or len(dest) > len(best[0]["Destination"].rstrip("/")):
+                best = (m, norm[len(dest):] or "/")
+    return best
+
+
+def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
+    from dockyard.containerd.rootfs_files import stat_path as host_stat
+
+    st = host_stat(m["Source"], rel)
+    if rel == "/":
+        st["name"] = m["Destination"].rstrip("/").rsplit("/", 1)[-1]
+    return st
+
+
+def _tar_mount(m: dict[str, Any], rel: str, out: Any) -> None:
+    import tarfile
+
+    from dockyard.containerd.rootfs_files import write_tar
+
+    if rel != "/":
+        write_tar(m["Source"], rel, out)
+        return
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        tf.add(m["Source"], arcname=m["Destination"].rstrip("/").rsplit("/", 1)[-1], recursive=True)
+
+
+async def stat_in(eng: Any, c: dict[str, Any], path: str) -> dict[str, Any]:
+    import asyncio
+
+    hit = mount_for(c, path)
+    if hit is None:
+        return await stat_path(eng, c["Id"], path)
+    return await asyncio.to_thread(_stat_mount, hit[0], hit[1], path)
+
+
+async def archive_in(eng: Any, c: dict[str, Any], path: str) -> AsyncIterator[bytes]:
+    import asyncio
+    import tempfile
+
+    hit = mount_for(c, path)
+    if hit is None:
+        return await archive(eng, c["Id"], path)
+    spool = tempfile.TemporaryFile()
+
+    def run() -> None:
+        _tar_mount(hit[0], hit[1], spool)
+        spool.seek(0)
+
+    try:
+        await asyncio.to_thread(run)
+    except BaseException:
+        spool.close()
+        raise
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await asyncio.to_thread(spool.read, 1 << 20):
+                yield chunk
+        finally:
+            spool.close()
+
+    return chunks()
+
+
+async def extract_in(eng: Any, c: dict[str, Any], path: str, chunks: AsyncIterator[bytes]) -> None:
+    import asyncio
+    import tempfile
+
+    from dockyard import errors
+
+    hit = mount_for(c, path)
+    if hit is None:
+        await extract(eng, c["Id"], path, chunks)
+        return
+    m, rel = hit
+    if not m.get("RW", True):
+        raise errors.PermissionDenied(f"mounted volume is marked read-only: {m['Destination']}")
+    from dockyard.containerd.rootfs_files import extract_tar
+
+    with tempfile.TemporaryFile() as spool:
+        async for data in chunks:
+            await asyncio.to_thread(spool.write, data)
+        spool.seek(0)
+        await asyncio.to_thread(extract_tar, m["Source"], rel, spool)

@@ -308,7 +308,7 @@ async def archive_head(request: web.Request) -> web.Response:
     path = request.query.get("path") or ""
     if not path:
         raise errors.InvalidArgument("path is required")
-    st = await archive.stat_path(eng, c["Id"], path)
+    st = await archive.stat_in(eng, c, path)
     return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _path_stat_header(st)})
 
 
@@ -320,8 +320,8 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     path = request.query.get("path") or ""
     if not path:
         raise errors.InvalidArgument("path is required")
-    st = await archive.stat_path(eng, c["Id"], path)
-    chunks = await archive.archive(eng, c["Id"], path)
+    st = await archive.stat_in(eng, c, path)
+    chunks = await archive.archive_in(eng, c, path)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
                                                    "X-Docker-Container-Path-Stat": _path_stat_header(st)})
     await resp.prepare(request)
@@ -346,7 +346,7 @@ async def archive_put(request: web.Request) -> web.Response:
         async for data in request.content.iter_chunked(1 << 20):
             yield data
 
-    await archive.extract(eng, c["Id"], path, body())
+    await archive.extract_in(eng, c, path, body())
     return web.Response(status=200)
 
 
