@@ -26,7 +26,7 @@ PASSING = (
     "version info ping_api_negotiation images_ls image_inspect tag_rmi history "
     "run_exit_codes run_rm run_workdir_user run_name run_entrypoint run_detach_logs_wait run_tty "
     "ps_filters stop_start kill restart pause_unpause rm_force exec exec_stdin logs_tail logs_follow logs_since "
-    "diff export_import rename top stats inspect_format cgroup_limits read_only caps events system_df "
+    "cp diff export_import rename top stats inspect_format cgroup_limits read_only caps events system_df "
     "container_prune"
 ).split()
 

@@ -52,6 +52,8 @@ def cmd_cp(c: Client, a: argparse.Namespace) -> int:
     import os
     import tarfile
 
+    from dockyard import errors
+
     if ":" in a.src and not a.src.startswith(("/", ".")):
         ctr, _, path = a.src.partition(":")
         data = c.request("GET", f"/containers/{ctr}/archive", {"path": path}).read()
@@ -74,10 +76,10 @@ def cmd_cp(c: Client, a: argparse.Namespace) -> int:
     dest_dir, name = path, os.path.basename(src)
     try:
         info = c.request("HEAD", f"/containers/{ctr}/archive", {"path": path})
-        info.read()
+        info.close()  # a HEAD answer has no body, whatever its Content-Length says
         stat = json.loads(__import__("base64").b64decode(info.headers.get("x-docker-container-path-stat", "") or "e30="))
         is_dir = bool(int(stat.get("mode", 0)) & (1 << 31))
-    except Exception:  # the destination does not exist: it names the new file
+    except errors.NotFound:  # the destination does not exist: it names the new file
         is_dir = False
     if not is_dir:
         dest_dir, name = os.path.dirname(path.rstrip("/")) or "/", os.path.basename(path.rstrip("/"))

@@ -134,8 +134,8 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return status, headers, rest
 
 
-def _error(resp: Response) -> errors.DockyardError:
-    raw = resp.read()
+def _error(resp: Response, head: bool = False) -> errors.DockyardError:
+    raw = b"" if head else resp.read()  # a HEAD answer has no body to wait for
     try:
         message = json.loads(raw).get("message", "")
     except (ValueError, AttributeError):
@@ -256,7 +256,7 @@ class Client:
         status, resp_headers, rest = _read_head(sock)
         resp = Response(sock, status, resp_headers, rest)
         if status >= 400:
-            raise _error(resp)
+            raise _error(resp, method == "HEAD")
         return resp
 
     def json(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:

@@ -64,7 +64,15 @@ async def changes(eng: Any, id: str) -> list[dict[str, Any]]:
         r = await _stub(eng).Changes(pb.ContainerPathRequest(id=id), metadata=eng.cd.metadata)
     except grpc.aio.AioRpcError as err:
         raise translate(err) from None
-    return [{"Path": c.path, "Kind": c.kind} for c in r.changes]
+    rows = [{"Path": c.path, "Kind": c.kind} for c in r.changes if c.path not in MANAGED_FILES]
+    if not any(row["Path"].startswith("/etc/") for row in rows):  # /etc changed only by the files above
+        rows = [row for row in rows if not (row["Path"] == "/etc" and row["Kind"] == 0)]
+    return rows
+
+
+# Files the engine writes for the container (dockerd bind-mounts them over its init layer): not the
+# container's own changes, so `docker diff` leaves them out.
+MANAGED_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 
 
 # -- paths under a volume or bind mount: the host directory, not the snapshot -------------------
@@ -85,9 +93,9 @@ def mount_for(c: dict[str, Any], path: str) -> tuple[dict[str, Any], str] | None
         src = m.get("Source") or ""
         if not dest or not src or not os.path.isdir(src):
             continue
-        if norm == dest or norm.startswith(dest + "/"):
-            if best is None or len(dest) > len(best[0]["Destination"].rstrip("/")):
-                best = (m, norm[len(dest):] or "/")
+        inside = norm == dest or norm.startswith(dest + "/")
+        if inside and (best is None or len(dest) > len(best[0]["Destination"].rstrip("/"))):
+            best = (m, norm[len(dest):] or "/")
     return best
 
 
@@ -128,7 +136,7 @@ async def archive_in(eng: Any, c: dict[str, Any], path: str) -> AsyncIterator[by
     hit = mount_for(c, path)
     if hit is None:
         return await archive(eng, c["Id"], path)
-    spool = tempfile.TemporaryFile()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream below, after the last chunk
 
     def run() -> None:
         _tar_mount(hit[0], hit[1], spool)

@@ -188,6 +188,9 @@ class Engine:
         host.setdefault("NetworkMode", "default")
         host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
         host["LogConfig"] = _log_config(host.get("LogConfig"))
+        if (host.get("Runtime") or "runc") not in ("runc", "dockyard-runc"):
+            raise errors.InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
+        host["Runtime"] = "runc"  # Docker's name for the default runtime; ours is dockyard-runc
         container_dir = self.data_root / "containers" / id
         c: dict[str, Any] = {
             "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": new_state(),
@@ -475,7 +478,7 @@ class Engine:
         if exited is not None:
             try:
                 await asyncio.wait_for(exited, timeout=10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("container %s: still running 10s after SIGKILL", c["Id"][:12])
 
     async def pause(self, ref: str) -> None:

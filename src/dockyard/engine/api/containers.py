@@ -156,6 +156,12 @@ async def wait(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+# docker-py reads the 101 with a buffered HTTP parser, then switches to the raw socket: output that
+# arrived in the same read as the headers is lost to it. dockerd's first bytes come later (log replay,
+# process start); a hijacked stream whose first bytes are ready at once waits this long after the 101.
+SETTLE = 0.02
+
+
 class Hijacked(asyncio.Protocol):
     """Takes the connection over from aiohttp after the 101 response.
 
@@ -290,9 +296,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
                                              bool(c["Config"].get("StdinOnce")), scanner))
     try:
         if qbool(request, "logs"):
-            # docker-py reads the 101 with a buffered HTTP parser, then the raw socket: log bytes sent in the
-            # same read as the headers are lost to it. dockerd's replay starts later; give the client that time.
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(SETTLE)
             for stream, data, _ in read_log(_log_path(c), want_out, want_err, None):
                 transport.write(data if tty else frame(stream, data))
         if q is not None and (c["State"]["Running"] or c["State"]["Status"] == "created"):

@@ -248,6 +248,7 @@ async def prune(request: web.Request) -> web.Response:
     eng = engine(request)
     filters = _filters(request)
     deleted = []
+    reclaimed = 0
     for c in list(eng.containers.values()):
         if c["State"]["Running"] or c["State"].get("Restarting"):
             continue
@@ -260,12 +261,17 @@ async def prune(request: web.Request) -> web.Response:
         if any(created >= _until(v) for v in filters.get("until", [])):
             continue
         try:
+            size = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c["Id"]))).size  # its writable layer
+        except errors.DockyardError:
+            size = 0
+        try:
             await eng.remove(c["Id"])
         except errors.NotFound:
             continue
         deleted.append(c["Id"])
-    eng.events.publish("container", "prune", "", {"reclaimed": "0"})
-    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+        reclaimed += size
+    eng.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 def _label_ok(labels: dict[str, str], spec: str) -> bool:

@@ -8,9 +8,10 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
-from dockyard.engine import execs
+from dockyard.engine import detachkeys, execs
 from dockyard.engine.api.app import add, engine
-from dockyard.engine.api.containers import hijack, pump_in, pump_out
+from dockyard.engine.api.containers import SETTLE, hijack, pump_in, pump_out
+from dockyard.engine.detachkeys import Scanner
 
 
 async def create(request: web.Request) -> web.Response:
@@ -26,8 +27,10 @@ async def start(request: web.Request) -> web.StreamResponse:
     e = execs.get(eng, request.match_info["id"])
     body = await request.json() if request.can_read_body else {}
     body = body if isinstance(body, dict) else {}
-    tty = bool(body.get("Tty", e.config.get("Tty")))
-    e.config["Tty"] = tty
+    # As dockerd: the process gets the TTY of exec create; the start body's Tty only says whether the
+    # stream is raw or multiplexed (docker-py starts a TTY exec with Tty false and demultiplexes).
+    tty = bool(e.config.get("Tty"))
+    raw = bool(body.get("Tty", tty))
     if body.get("ConsoleSize"):
         e.config["ConsoleSize"] = body["ConsoleSize"]
     if body.get("Detach"):
@@ -36,10 +39,13 @@ async def start(request: web.Request) -> web.StreamResponse:
     q = e.hub.subscribe()
     try:
         await execs.start(eng, e, tty)
-    except errors.DockyardError:
+    except errors.DockyardError as err:
         e.hub.unsubscribe(q)
-        raise
-    resp, transport, hijacked = await hijack(request, tty)
+        if not e.done.is_set():
+            raise
+        # the process could not start (126/127 in inspect): dockerd has hijacked by then and says so in-stream
+        return await _start_failed(request, raw, f"{err}\r\n".encode())
+    resp, transport, hijacked = await hijack(request, raw)
     if transport is None or hijacked is None:
         return resp
     feeder = None
@@ -47,15 +53,30 @@ async def start(request: web.Request) -> web.StreamResponse:
         async def ready() -> None:
             return None
 
-        feeder = asyncio.create_task(pump_in(hijacked, ready, lambda: e.stdin, True))
+        keys = e.config.get("DetachKeys") or e.config.get("detachKeys") or detachkeys.DEFAULT  # docker-py: detachKeys
+        scanner = Scanner(detachkeys.parse(keys)) if tty else None
+        feeder = asyncio.create_task(pump_in(hijacked, ready, lambda: e.stdin, True, scanner))
     try:
-        await pump_out(transport, hijacked, q, tty, bool(e.config.get("AttachStdout", True)),
+        await asyncio.sleep(SETTLE)  # see SETTLE: docker-py would lose output sent with the 101
+        await pump_out(transport, hijacked, q, raw, bool(e.config.get("AttachStdout", True)),
                        bool(e.config.get("AttachStderr", True)))
-        await e.done.wait()  # ExitCode is set before the client reads it after the stream ends
+        if not hijacked.detached:
+            await e.done.wait()  # ExitCode is set before the client reads it after the stream ends
     finally:
         if feeder is not None:
             feeder.cancel()
         e.hub.unsubscribe(q)
+        hijacked.close(transport)
+    return resp
+
+
+async def _start_failed(request: web.Request, raw: bool, message: bytes) -> web.StreamResponse:
+    from dockyard.engine.streams import frame
+
+    resp, transport, hijacked = await hijack(request, raw)
+    if transport is not None and hijacked is not None:
+        await asyncio.sleep(SETTLE)
+        transport.write(message if raw else frame(1, message))
         hijacked.close(transport)
     return resp
 

@@ -229,8 +229,12 @@ async def delete(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     force = request.query.get("force", "") in ("1", "true")
     img = await eng.images.get(name)
+    try:
+        untag_only = str(reference.parse(name)) in img.names and len(img.names) > 1
+    except errors.InvalidArgument:
+        untag_only = False
     users = [c for c in eng.containers.values() if c["Image"] == img.id]
-    if users and not force:
+    if users and not force and not untag_only:  # removing one of several tags never touches the image
         raise errors.Conflict(f"conflict: unable to delete {name} (must be forced) - image is being used by "
                               f"stopped container {users[0]['Id'][:12]}")
     return web.json_response(await eng.images.delete(name, force))
