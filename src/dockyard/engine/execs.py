@@ -120,7 +120,8 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
         pumps.cancel()
         if e.stdin:
             e.stdin.close()
-        e.exit_code = 126 if "permission" in str(err) else 127 if "not found" in str(err).lower() else 126
+        message = str(err).lower()
+        e.exit_code = 127 if ("not found" in message or "no such file" in message) else 126
         e.hub.close_all()
         e.done.set()
         shutil.rmtree(fifo_dir, ignore_errors=True)

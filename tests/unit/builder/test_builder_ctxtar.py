@@ -51,6 +51,6 @@ def test_context_tar_round_trips_through_tarfile_and_the_engine_reader(tmp_path:
 
 def test_lean_parser_only_for_build() -> None:
     assert _lean_module(["-H", "unix:///x.sock", "build", "-q", "."]) == "build"
-    assert _lean_module(["--host", "build", "ps"]) is None  # "build" here is the host value
-    assert _lean_module(["run", "build"]) is None
+    assert _lean_module(["--host", "build", "ps"]) == "containers"  # "build" here is the host value
+    assert _lean_module(["run", "build"]) == "containers"  # the command is run, not build
     assert _lean_module([]) is None
