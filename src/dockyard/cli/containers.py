@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -26,10 +27,48 @@ def _parse_memory(value: str) -> int:
     return int(v)
 
 
+def _env(items: list[str]) -> list[str]:
+    """``-e VAR`` without ``=`` takes VAR from this environment, and is dropped if it is not set there."""
+    out = []
+    for item in items:
+        if "=" in item:
+            out.append(item)
+        elif item in os.environ:
+            out.append(f"{item}={os.environ[item]}")
+    return out
+
+
+def _duration_ns(value: str) -> int:
+    """Go durations as docker takes them: ``1s``, ``500ms``, ``1m30s``."""
+    import re
+
+    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise errors.InvalidArgument(f"invalid duration {value!r}")
+    return int(sum(float(n) * units[u] for n, u in parts))
+
+
+def _healthcheck(a: argparse.Namespace) -> dict[str, Any] | None:
+    if a.no_healthcheck:
+        return {"Test": ["NONE"]}
+    fields: dict[str, Any] = {}
+    if a.health_cmd:
+        fields["Test"] = ["CMD-SHELL", a.health_cmd]
+    for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod")):
+        if getattr(a, flag):
+            fields[key] = _duration_ns(getattr(a, flag))
+    if a.health_retries:
+        fields["Retries"] = a.health_retries
+    return fields or None
+
+
 def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     config: dict[str, Any] = {
         "Image": a.image, "Tty": a.tty, "OpenStdin": a.interactive, "AttachStdin": a.interactive,
-        "AttachStdout": not a.detach, "AttachStderr": not a.detach, "Env": a.env, "Labels": dict(
+        "StdinOnce": a.interactive and not a.detach,  # as docker: the attached client's EOF closes stdin
+        "AttachStdout": not a.detach, "AttachStderr": not a.detach, "Env": _env(a.env), "Labels": dict(
             (item.split("=", 1) + [""])[:2] for item in a.label),
     }
     if a.command:
@@ -51,6 +90,12 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         host["NanoCpus"] = int(float(a.cpus) * 1e9)
     if a.pids_limit:
         host["PidsLimit"] = a.pids_limit
+    if a.restart:
+        name, _, count = a.restart.partition(":")
+        host["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
+    health = _healthcheck(a)
+    if health is not None:
+        config["Healthcheck"] = health
     from dockyard.cli import netvol_flags  # issue 6: ports, volumes, mounts, DNS, aliases
 
     netvol_flags.apply(a, config, host)
@@ -75,6 +120,13 @@ def _add_container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--network", "--net", default="")
     p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
+    p.add_argument("--restart", default="", help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("--health-cmd", default="")
+    p.add_argument("--health-interval", default="")
+    p.add_argument("--health-timeout", default="")
+    p.add_argument("--health-start-period", default="")
+    p.add_argument("--health-retries", type=int, default=0)
+    p.add_argument("--no-healthcheck", action="store_true")
     from dockyard.cli import netvol_flags  # issue 6
 
     netvol_flags.add_flags(p)
@@ -104,6 +156,22 @@ def start_failure_code(message: str) -> int:
     return 125
 
 
+def _feed_stdin(sock: Any) -> None:
+    """Copy our stdin into the attached connection, then half-close it: the output keeps coming."""
+    import socket
+    import threading
+
+    def feed() -> None:
+        try:
+            while data := os.read(0, 65536):
+                sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the container is gone and so is the connection
+
+    threading.Thread(target=feed, daemon=True).start()
+
+
 def cmd_run(c: Client, a: argparse.Namespace) -> int:
     config, host = _container_body(a)
     created = c.json("POST", "/containers/create", {"name": a.name or None}, {**config, "HostConfig": host})
@@ -112,7 +180,7 @@ def cmd_run(c: Client, a: argparse.Namespace) -> int:
         c.request("POST", f"/containers/{id}/start").read()
         print(id)
         return 0
-    sock = c.hijack(f"/containers/{id}/attach", {"stream": 1, "stdout": 1, "stderr": 1})
+    sock = c.hijack(f"/containers/{id}/attach", {"stream": 1, "stdin": a.interactive, "stdout": 1, "stderr": 1})
     wait = c.request("POST", f"/containers/{id}/wait", {"condition": "removed" if a.rm else "next-exit"})
     try:
         c.request("POST", f"/containers/{id}/start").read()
@@ -125,6 +193,8 @@ def cmd_run(c: Client, a: argparse.Namespace) -> int:
                 pass
         print(f"Error response from daemon: {err}", file=sys.stderr)
         return start_failure_code(str(err))
+    if a.interactive:
+        _feed_stdin(sock)
     try:
         _stream_output(sock, a.tty)
     finally:

@@ -122,6 +122,8 @@ def test_group_add_links_env_and_remove_of_a_restarting_container(api: Client, m
     assert {"1000", "1001"} <= set(out.splitlines()[0].split())
     assert "DB_ENV_FOO=1" in out and "DB_NAME=/" in out
     assert "DB_" not in "".join(api.json("GET", f"/containers/{id}/json")["Config"]["Env"])
+    api.request("DELETE", f"/containers/{id[:12]}/db", {"link": 1}).read()  # docker rm --link
+    assert api.json("GET", f"/containers/{id}/json")["HostConfig"]["Links"] is None
     flappy = create(api, made, Cmd=["false"], HostConfig={"RestartPolicy": {"Name": "always"}})
     api.request("POST", f"/containers/{flappy}/start").read()
     deadline = time.monotonic() + 10

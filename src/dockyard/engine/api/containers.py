@@ -371,6 +371,22 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def delete_link(request: web.Request) -> web.Response:
+    """``DELETE /containers/<parent>/<alias>?link=1`` (docker rm --link): drop a legacy link, keep both containers."""
+    if not qbool(request, "link"):
+        raise errors.NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
+    eng = engine(request)
+    c = eng.get(request.match_info["parent"])
+    alias = request.match_info["alias"]
+    links = c["HostConfig"].get("Links") or []
+    kept = [ln for ln in links if (ln.partition(":")[2] or ln.partition(":")[0]).strip("/").split("/")[-1] != alias]
+    if len(kept) == len(links):
+        raise errors.NotFound(f"Could not find link: {c['Name']}/{alias}")
+    c["HostConfig"]["Links"] = kept or None
+    eng._save(c)
+    return web.Response(status=204)
+
+
 def register(app: web.Application) -> None:
     add(app, "POST", "/containers/create", create)
     add(app, "GET", "/containers/json", list_containers)
@@ -383,6 +399,7 @@ def register(app: web.Application) -> None:
     add(app, "POST", "/containers/{id}/attach", attach)
     add(app, "GET", "/containers/{id}/logs", logs)
     add(app, "DELETE", "/containers/{id}", delete)
+    add(app, "DELETE", "/containers/{parent}/{alias}", delete_link)
     from dockyard.engine.api import containers_ops
 
     containers_ops.register(app)
