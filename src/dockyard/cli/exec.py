@@ -1,4 +1,4 @@
-"""exec and the smaller container commands: pause, unpause, rename, restart, top, diff, export."""
+"""exec and the smaller container commands: rename, top, diff, export (pause, unpause, restart: manage.py)."""
 
 from __future__ import annotations
 
@@ -47,32 +47,6 @@ def cmd_exec(c: Client, a: argparse.Namespace) -> int:
     return int(c.json("GET", f"/exec/{eid}/json").get("ExitCode") or 0)
 
 
-def _each(c: Client, refs: list[str], method: str, verb: str) -> int:
-    from dockyard import errors
-
-    rc = 0
-    for ref in refs:
-        try:
-            c.request(method, f"/containers/{ref}/{verb}").read()
-            print(ref)
-        except errors.DockyardError as err:
-            print(f"Error response from daemon: {err}", file=sys.stderr)
-            rc = 1
-    return rc
-
-
-def cmd_pause(c: Client, a: argparse.Namespace) -> int:
-    return _each(c, a.containers, "POST", "pause")
-
-
-def cmd_unpause(c: Client, a: argparse.Namespace) -> int:
-    return _each(c, a.containers, "POST", "unpause")
-
-
-def cmd_restart(c: Client, a: argparse.Namespace) -> int:
-    return _each(c, a.containers, "POST", "restart")
-
-
 def cmd_rename(c: Client, a: argparse.Namespace) -> int:
     c.request("POST", f"/containers/{a.container}/rename", {"name": a.new_name}).read()
     return 0
@@ -115,13 +89,6 @@ def register(cmd: Command) -> None:
     sp.add_argument("container")
     sp.add_argument("command")
     sp.add_argument("args", nargs=argparse.REMAINDER)
-    for name, fn, help in (("pause", cmd_pause, "Pause all processes within one or more containers"),
-                           ("unpause", cmd_unpause, "Unpause all processes within one or more containers"),
-                           ("restart", cmd_restart, "Restart one or more containers")):
-        sp = cmd(name, fn, help)
-        if name == "restart":
-            sp.add_argument("-t", "--time", type=int)
-        sp.add_argument("containers", nargs="+")
     sp = cmd("rename", cmd_rename, "Rename a container")
     sp.add_argument("container")
     sp.add_argument("new_name")

@@ -263,16 +263,13 @@ def cmd_system_prune(c: Client, a: argparse.Namespace) -> int:
 
 
 def register(cmd: Command) -> None:
-    have = cmd.sub.choices  # commands another module already registered (exec.py has pause/unpause/restart)
     for name, fn, text in (("pause", cmd_pause, "Pause all processes within one or more containers"),
                            ("unpause", cmd_unpause, "Unpause all processes within one or more containers")):
-        if name not in have:
-            cmd(name, fn, text).add_argument("containers", nargs="+")
-    if "restart" not in have:
-        sp = cmd("restart", cmd_restart, "Restart one or more containers")
-        sp.add_argument("-t", "--time", "--timeout", type=int, default=None)
-        sp.add_argument("-s", "--signal", default="")
-        sp.add_argument("containers", nargs="+")
+        cmd(name, fn, text).add_argument("containers", nargs="+")
+    sp = cmd("restart", cmd_restart, "Restart one or more containers")
+    sp.add_argument("-t", "--time", "--timeout", type=int, default=None)
+    sp.add_argument("-s", "--signal", default="")
+    sp.add_argument("containers", nargs="+")
     sp = cmd("cp", cmd_cp, "Copy files/folders between a container and the local filesystem")
     sp.add_argument("-a", "--archive", action="store_true")
     sp.add_argument("-L", "--follow-link", action="store_true")
