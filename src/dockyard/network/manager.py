@@ -122,7 +122,7 @@ class NetworkManager:
             if current is None or current["Options"].get("com.docker.network.bridge.name") != want_bridge or (
                     self.bridge_subnet and current["IPAM"]["Config"][0]["Subnet"] != self.bridge_subnet):
                 if current is not None:
-                    self._drop(current["Id"])
+                    self._forget(current["Id"])
                 subnet = self.bridge_subnet or ipam.pick_subnet(
                     [*_host_routes(), *self._subnets()], DEFAULT_BRIDGE_SUBNETS)
                 pool = ipam.Pool.parse(subnet)
@@ -131,7 +131,7 @@ class NetworkManager:
                                               "com.docker.network.bridge.default_bridge": "true",
                                               "com.docker.network.bridge.enable_ip_masquerade": "true"}))
         elif "bridge" in by_name:
-            self._drop(by_name["bridge"]["Id"])
+            self._forget(by_name["bridge"]["Id"])
         for net_id, cid, ep in self.store.endpoints():
             if net_id in self.networks:
                 self.endpoints.setdefault(net_id, {})[cid] = ep
@@ -171,6 +171,14 @@ class NetworkManager:
     def _put(self, n: dict[str, Any]) -> None:
         self.networks[n["Id"]] = n
         self.store.put_network(n)
+
+    def _forget(self, id: str) -> None:
+        """Drop the record of a default network whose configuration changed, but not its bridge: with a new
+        name configured, the old bridge may now belong to another daemon (it happened: a test daemon
+        restarted with `--bridge-name none` deleted the `make demo` daemon's dockyard0)."""
+        self.networks.pop(id, None)
+        self.store.delete_network(id)
+        self.endpoints.pop(id, None)
 
     def _drop(self, id: str) -> None:
         n = self.networks.pop(id, None)
