@@ -1,0 +1,61 @@
+"""kill -9 of both daemons with running containers: after a restart every container is re-adopted.
+
+The shims outlive both daemons (live-restore); the restarted engine follows their tasks again: the
+containers are still running, their logs go on, and stop and wait work with the right exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.conftest import Daemon
+
+pytestmark = pytest.mark.root
+
+COUNT = int(os.environ.get("DOCKYARD_CRASH_CONTAINERS", "20"))
+
+
+def _pid(path: os.PathLike[str] | str) -> int:
+    with open(path) as f:
+        return int(f.read().strip())
+
+
+def test_kill9_both_daemons_then_everything_is_readopted(fresh_daemon: Daemon) -> None:
+    d = fresh_daemon
+    names = [f"crash{i}" for i in range(COUNT)]
+    for name in names:
+        r = d.cli("run", "-d", "--name", name, "busybox", "sh", "-c",
+                  "trap 'exit 7' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+        assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    engine_pid = _pid(d.exec_root / "dockyardd.pid")
+    containerd_pid = _pid(d.exec_root / "containerd" / "dockyard-containerd.pid")
+    os.kill(containerd_pid, signal.SIGKILL)
+    os.kill(engine_pid, signal.SIGKILL)
+    assert d.proc is not None
+    d.proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{containerd_pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    d.start()  # a new dockyardd on the same roots, which starts a new containerd
+
+    for name in names:
+        state = json.loads(d.cli("inspect", name).stdout)[0]["State"]
+        assert state["Running"] is True, (name, state)
+    before = d.cli("logs", names[0]).stdout.count(b"tick")
+    time.sleep(1.0)
+    after = d.cli("logs", names[0]).stdout.count(b"tick")
+    assert after > before, "logs did not continue after the restart"
+
+    r = d.cli("stop", "-t", "5", *names[:2])
+    assert r.returncode == 0, r.stderr
+    for name in names[:2]:
+        assert json.loads(d.cli("inspect", name).stdout)[0]["State"]["ExitCode"] == 7
+    assert d.cli("kill", names[2]).returncode == 0
+    r = d.cli("wait", names[2])
+    assert r.stdout.strip() == b"137", r
