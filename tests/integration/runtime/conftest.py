@@ -32,8 +32,12 @@ def _subreaper() -> Iterator[None]:
         from dockyard.runtime.linux import syscalls as sc
 
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    # A bundle without cgroupsPath (e.g. from `spec`) lands under the runtime's default parent.
+    had_default = set(Path("/sys/fs/cgroup").glob("*/dockyard-runc"))
     yield
-    for parent in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PARENT}"):
+    parents = [*Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PARENT}"),
+               *(p for p in Path("/sys/fs/cgroup").glob("*/dockyard-runc") if p not in had_default)]
+    for parent in parents:
         try:
             parent.rmdir()
         except OSError:
