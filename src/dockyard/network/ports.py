@@ -55,7 +55,14 @@ def reserve(b: Binding) -> tuple[socket.socket, int]:
     kind = socket.SOCK_STREAM if b.proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(socket.AF_INET, kind)
     try:
+        if kind == socket.SOCK_STREAM:
+            # A port whose last connection lingers in TIME_WAIT is free (as for any server); listening
+            # keeps a second reservation of the same port refused even so. Traffic is DNATed before
+            # it could reach this socket, so it never accepts anything.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((b.host_ip or "0.0.0.0", b.host_port))
+        if kind == socket.SOCK_STREAM:
+            s.listen(1)
     except OSError as err:
         s.close()
         raise errors.Conflict(f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port} failed: port is already allocated"
