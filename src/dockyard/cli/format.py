@@ -68,3 +68,16 @@ def timestamp(value: str) -> str | None:
         except ValueError:
             return value
     return value
+
+
+def print_objects(objects: list[object], template: str = "") -> None:
+    """``inspect`` output: each object through ``--format``, or the JSON array docker prints."""
+    if template:
+        from dockyard.cli.template import render
+
+        for obj in objects:
+            print(render(template, obj))
+        return
+    import json
+
+    print(json.dumps(objects, indent=4))

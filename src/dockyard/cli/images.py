@@ -7,7 +7,7 @@ import json
 import sys
 
 from dockyard import errors
-from dockyard.cli.format import ago, human_size, short_id, table
+from dockyard.cli.format import ago, human_size, print_objects, short_id, table
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -290,13 +290,7 @@ def cmd_image_prune(c: Client, a: argparse.Namespace) -> int:
 
 def cmd_image_inspect(c: Client, a: argparse.Namespace) -> int:
     objs = [c.json("GET", f"/images/{ref}/json") for ref in a.images]
-    if getattr(a, "format", ""):
-        from dockyard.cli.template import render
-
-        for obj in objs:
-            print(render(a.format, obj))
-        return 0
-    print(json.dumps(objs, indent=4))
+    print_objects(objs, getattr(a, "format", ""))
     return 0
 
 

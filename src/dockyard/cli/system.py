@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from dockyard import errors
+from dockyard.cli.format import print_objects
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -76,13 +76,7 @@ def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
             except errors.NotFound:
                 print(f"Error: No such object: {ref}", file=sys.stderr)
                 rc = 1
-    if a.format:
-        from dockyard.cli.template import render
-
-        for obj in out:
-            print(render(a.format, obj))
-    else:
-        print(json.dumps(out, indent=4))
+    print_objects(out, a.format)
     return rc
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from dockyard.cli.format import table
+from dockyard.cli.format import print_objects, table
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -39,13 +39,7 @@ def cmd_ls(c: Client, a: argparse.Namespace) -> int:
 
 def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
     out = [c.json("GET", f"/volumes/{v}") for v in a.volumes]
-    if a.format:
-        from dockyard.cli.template import render
-
-        for v in out:
-            print(render(a.format, v))
-    else:
-        print(json.dumps(out, indent=4))
+    print_objects(out, a.format)
     return 0
 
 
