@@ -83,7 +83,8 @@ class NetworkManager:
         self.get_container: Callable[[str], dict[str, Any]] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
         self.started = False
-        self._applied = ""  # the table as last written by nft.apply
+        # the table as last written by nft.apply; "" = known absent, None = unknown (a previous daemon's may remain)
+        self._applied: str | None = None
         self._last_ip: dict[str, str] = {}  # network id -> address allocated last (allocation is sequential)
         # every container record (set by the engine): who shares whose network namespace
         self.containers: Callable[[], list[dict[str, Any]]] = lambda: []
@@ -228,7 +229,7 @@ class NetworkManager:
             if text != self._applied:
                 nft.apply(rs)
                 self._applied = text
-        elif self.started or nft.exists(self.table):
+        elif self._applied != "":
             nft.remove(self.table)  # no bridge network: no table at all (daemons with --bridge none)
             self._applied = ""
 

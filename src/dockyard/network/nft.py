@@ -82,11 +82,3 @@ def apply(rs: RuleSet) -> None:
 
 def remove(table: str) -> None:
     _nft(f"table ip {table}\ndelete table ip {table}\n")
-
-
-def exists(table: str) -> bool:
-    r = subprocess.run(["nft", "-j", "list", "tables", "ip"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return False
-    items = json.loads(r.stdout).get("nftables", [])
-    return any(i.get("table", {}).get("name") == table for i in items)

@@ -687,10 +687,9 @@ def serve_template(socket_path: str) -> NoReturn:
     it writes them. Requests are one JSON line of shim arguments; the reply is
     ``{"ok": true}`` or ``{"error": "..."}``.
     """
-    import dockyard.runtime.lifecycle.create  # noqa: F401  (warm the in-process runtime)
-    import dockyard.runtime.lifecycle.delete  # noqa: F401
-    import dockyard.runtime.lifecycle.kill  # noqa: F401
-    import dockyard.runtime.lifecycle.start  # noqa: F401
+    from dockyard.runtime.warm import warm
+
+    warm()  # the in-process runtime's imports and libraries, paid once here instead of in every shim
 
     import gc
 

@@ -23,6 +23,9 @@ class CreateError(InvalidArgument):
     """create failed in init; the message is init's own."""
 
 
+SECCOMP_CACHE = ".seccomp-cache"  # compiled filters; never a container: it has no state.json
+
+
 def load_config(bundle: str) -> dict[str, Any]:
     path = os.path.join(bundle, "config.json")
     try:
@@ -131,6 +134,13 @@ def create(
             cgroup_paths=cgroups.paths(),
             console=console,
         )
+        if linux.get("seccomp"):
+            from ..linux.seccomp import SeccompError, compile
+
+            try:
+                opts.seccomp = compile(linux["seccomp"], os.path.join(root, SECCOMP_CACHE))
+            except (SeccompError, KeyError, TypeError) as err:
+                raise InvalidArgument(f"linux.seccomp: {err}") from err
         hooks = config.get("hooks") or {}
 
         def on_hooks(pid: int) -> None:

@@ -71,6 +71,15 @@ def exec_process(
     if not process.get("args"):
         raise InvalidArgument("exec: process.args must not be empty")
     config = load_config(state.bundle)
+    linux = config.get("linux") or {}
+    if linux.get("seccomp"):
+        from ..linux.seccomp import SeccompError, compile
+        from .create import SECCOMP_CACHE
+
+        try:  # compiled here, before the forks; the exec'd side only installs it
+            linux["seccomp"] = compile(linux["seccomp"], os.path.join(root, SECCOMP_CACHE))
+        except (SeccompError, KeyError, TypeError) as err:
+            raise InvalidArgument(f"linux.seccomp: {err}") from err
     console = None
     if process.get("terminal"):
         if not console_socket:
@@ -173,10 +182,6 @@ def _intermediate(ch: Channel, state: State, config: dict[str, Any], process: di
         from ..linux import capabilities  # noqa: F401
         from ..process import init as _init  # noqa: F401
 
-        if (config.get("linux") or {}).get("seccomp"):
-            from ..linux.seccomp import _lib
-
-            _lib()
         fds = _namespace_fds(state.pid)
         if proc_starttime(state.pid) != state.pid_starttime and state.pid_starttime:
             raise OSError(3, "container init exited")
@@ -236,7 +241,7 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     os.close(ch.sock.detach())
     ch.sock = socket.socket(fileno=sync_fd)  # in place: the caller reports errors through ``ch``
 
-    seccomp = (config.get("linux") or {}).get("seccomp")
+    seccomp = (config.get("linux") or {}).get("seccomp")  # a Program: see exec_process
     nnp = bool(process.get("noNewPrivileges", (config.get("process") or {}).get("noNewPrivileges")))
     if process.get("oomScoreAdj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
@@ -256,17 +261,13 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     except OSError as err:
         raise OSError(err.errno, f"chdir to cwd ({cwd!r}) set in config.json failed: {err.strerror}") from err
     if seccomp and not nnp:
-        from ..linux.seccomp import load
-
-        load(seccomp)  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+        seccomp.install()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
     capabilities.switch_user(process.get("user") or {}, process.get("capabilities"))
     exe = lookup_executable(args[0], env)
     if nnp:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         if seccomp:
-            from ..linux.seccomp import load
-
-            load(seccomp)
+            seccomp.install()
     os.umask(int((process.get("user") or {}).get("umask", 0o022)))
     _reset_signals()
     for fd in range(3, keep):

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from socket import socket
     from typing import Any, NoReturn
 
+    from ..linux.seccomp import Program
+
 from ..linux import syscalls as sc
 from ..linux.namespaces import NamespacePlan
 from .channel import Channel
@@ -42,8 +44,10 @@ class InitOptions:
         cgroup_paths: dict[str, str] | None = None,
         console: socket | None = None,
         fifo_fd: int = -1,
+        seccomp: Program | None = None,
     ) -> None:
         self.container_id = container_id
+        self.seccomp = seccomp
         self.bundle = bundle
         self.rootfs = rootfs
         self.fifo_path = fifo_path
@@ -140,10 +144,6 @@ def preload(config: dict[str, Any]) -> None:
     if hooks.get("startContainer") or hooks.get("createContainer"):
         import json  # noqa: F401 - the hooks need these after the pivot
         import subprocess  # noqa: F401
-    if (config.get("linux") or {}).get("seccomp"):
-        from ..linux.seccomp import _lib
-
-        _lib()  # dlopen now: the host's libseccomp is unreachable after the pivot
 
 
 def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts: InitOptions) -> NoReturn:
@@ -156,10 +156,8 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     process = config.get("process") or {}
     linux = config.get("linux") or {}
     hooks = config.get("hooks") or {}
-    seccomp = linux.get("seccomp")
+    seccomp = opts.seccomp  # compiled by `create` before the fork: init only installs it
     nnp = bool(process.get("noNewPrivileges"))
-    if seccomp:
-        from ..linux.seccomp import load
     sc.set_name("dockyard-init")
     ch.expect("go")
     if "cgroup" in plan.new:
@@ -201,7 +199,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     os.makedirs(cwd, mode=0o755, exist_ok=True)
 
     if seccomp and not nnp:
-        load(seccomp)  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+        seccomp.install()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
     capabilities.switch_user(process.get("user") or {}, process.get("capabilities"))
     os.chdir(cwd)
     args = process.get("args") or []
@@ -221,7 +219,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     if nnp:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         if seccomp:
-            load(seccomp)
+            seccomp.install()
     os.umask(int((process.get("user") or {}).get("umask", 0o022)))
     _reset_signals()
     keep = 3 + opts.preserve_fds
