@@ -10,7 +10,10 @@ its errors are the ones users see, as with Docker.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from dockyard import errors
 

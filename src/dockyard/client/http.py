@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from urllib.parse import urlencode
 
 from dockyard import errors
 
@@ -172,6 +171,23 @@ class TLSConfig:
         return ctx
 
 
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def _quote(value: str) -> str:
+    return "".join(chr(b) if b in _UNRESERVED else "+" if b == 32 else f"%{b:02X}" for b in value.encode())
+
+
+def urlencode(params: dict[str, Any]) -> str:
+    """``urllib.parse.urlencode(params, doseq=True)`` without importing urllib.parse (and its
+    ipaddress, ~2.5 ms of every CLI start)."""
+    pairs = []
+    for key, value in params.items():
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            pairs.append(f"{_quote(str(key))}={_quote(str(v))}")
+    return "&".join(pairs)
+
+
 class Client:
     def __init__(self, host: str | None = None, tls: TLSConfig | None = None) -> None:
         host = resolve_host(host)
@@ -193,7 +209,7 @@ class Client:
         url = f"/v{API_VERSION}{path}"
         if params:
             clean = {k: (("1" if v else "0") if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
-            url += "?" + urlencode(clean, doseq=True)
+            url += "?" + urlencode(clean)
         return url
 
     def _connect(self) -> socket.socket:
