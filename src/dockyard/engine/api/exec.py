@@ -10,7 +10,7 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import detachkeys, execs
 from dockyard.engine.api.app import add, engine
-from dockyard.engine.api.containers import SETTLE, hijack, pump_in, pump_out
+from dockyard.engine.api.containers import hijack, pump_in, pump_out, settle
 from dockyard.engine.detachkeys import Scanner
 
 
@@ -57,7 +57,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         scanner = Scanner(detachkeys.parse(keys)) if tty else None
         feeder = asyncio.create_task(pump_in(hijacked, ready, lambda: e.stdin, True, scanner))
     try:
-        await asyncio.sleep(SETTLE)  # see SETTLE: docker-py would lose output sent with the 101
+        await settle(request)  # docker-py would lose output sent with the 101
         await pump_out(transport, hijacked, q, raw, bool(e.config.get("AttachStdout", True)),
                        bool(e.config.get("AttachStderr", True)))
         if not hijacked.detached:
@@ -75,7 +75,7 @@ async def _start_failed(request: web.Request, raw: bool, message: bytes) -> web.
 
     resp, transport, hijacked = await hijack(request, raw)
     if transport is not None and hijacked is not None:
-        await asyncio.sleep(SETTLE)
+        await settle(request)
         transport.write(message if raw else frame(1, message))
         hijacked.close(transport)
     return resp
