@@ -15,15 +15,21 @@ class CreateLayerRequest(_message.Message):
     def __init__(self, snapshot_key: _Optional[str] = ..., compression: _Optional[str] = ...) -> None: ...
 
 class ImportLayerRequest(_message.Message):
-    __slots__ = ("data",)
+    __slots__ = ("data", "unpack", "parent")
     DATA_FIELD_NUMBER: _ClassVar[int]
+    UNPACK_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
     data: bytes
-    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+    unpack: bool
+    parent: str
+    def __init__(self, data: _Optional[bytes] = ..., unpack: _Optional[bool] = ..., parent: _Optional[str] = ...) -> None: ...
 
 class ImportLayerResponse(_message.Message):
-    __slots__ = ("layer", "diff_id")
+    __slots__ = ("layer", "diff_id", "snapshot")
     LAYER_FIELD_NUMBER: _ClassVar[int]
     DIFF_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     layer: _common_pb2.Descriptor
     diff_id: str
-    def __init__(self, layer: _Optional[_Union[_common_pb2.Descriptor, _Mapping]] = ..., diff_id: _Optional[str] = ...) -> None: ...
+    snapshot: str
+    def __init__(self, layer: _Optional[_Union[_common_pb2.Descriptor, _Mapping]] = ..., diff_id: _Optional[str] = ..., snapshot: _Optional[str] = ...) -> None: ...

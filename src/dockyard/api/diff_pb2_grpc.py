@@ -51,6 +51,9 @@ class DiffServicer:
 
     def ImportLayer(self, request_iterator, context):
         """Stream a layer tar (plain, gzip or zstd); it is stored compressed (gzip) by digest.
+        With `unpack` (first message) a plain tar is also applied, while it streams, onto the
+        committed snapshot `parent` and committed under the layer's ChainID (the builder's COPY:
+        its next RUN needs that snapshot, which would otherwise be unpacked from the blob).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

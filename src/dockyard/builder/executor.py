@@ -739,7 +739,7 @@ class _Run:
                 ti.mode = 0o755
                 ti.mtime = 0
                 tf.addfile(ti)
-        resp = await self.b.cd.import_layer([out.getvalue()])
+        resp = await self.b.cd.import_layer([out.getvalue()], unpack_onto=await self.b.ensure_snapshot(parent))
         del new.config["history"][-1]["empty_layer"]
         new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
                            "size": resp.layer.size})
@@ -956,8 +956,11 @@ class _Run:
 
         async def make() -> State:
             layer_tar = _tar_of(items)
+            # the layer's snapshot is made as it is stored: the next RUN needs it, and unpacking it
+            # from the gzip blob afterwards would cost a decompression, a hash and a second pass
+            parent = await self.b.ensure_snapshot(state)
             resp = await self.b.cd.import_layer([layer_tar[i:i + (1 << 20)] for i in range(0, len(layer_tar), 1 << 20)]
-                                                or [b""])
+                                                or [b""], unpack_onto=parent)
             new = self._next(state, created_by, False)
             new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
                                "size": resp.layer.size})

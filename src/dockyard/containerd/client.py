@@ -91,14 +91,22 @@ class ContainerdClient:
         except grpc.aio.AioRpcError as err:
             raise translate(err) from None
 
-    async def import_layer(self, chunks: AsyncIterator[bytes] | Iterable[bytes]) -> pb.ImportLayerResponse:
+    async def import_layer(self, chunks: AsyncIterator[bytes] | Iterable[bytes],
+                           unpack_onto: str | None = None) -> pb.ImportLayerResponse:
+        """Store a layer; with ``unpack_onto`` (a committed ChainID, "" for none) also make its
+        snapshot while it streams (the reply's ``snapshot``; "" if that was not possible)."""
         async def requests() -> AsyncIterator[pb.ImportLayerRequest]:
+            first = pb.ImportLayerRequest(unpack=unpack_onto is not None, parent=unpack_onto or "")
             if hasattr(chunks, "__aiter__"):
                 async for c in chunks:  # type: ignore[union-attr]
-                    yield pb.ImportLayerRequest(data=c)
+                    first.data = c
+                    yield first
+                    first = pb.ImportLayerRequest()
             else:
                 for c in chunks:  # type: ignore[union-attr]
-                    yield pb.ImportLayerRequest(data=c)
+                    first.data = c
+                    yield first
+                    first = pb.ImportLayerRequest()
 
         try:
             return await self._diff_stub.ImportLayer(requests(), metadata=self.metadata)

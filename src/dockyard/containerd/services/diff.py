@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import os
+import tempfile
+import threading
+import uuid
 from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +17,8 @@ import grpc
 
 from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.containerd import mount as mountlib
+from dockyard.containerd.diff.apply import apply_layer
 from dockyard.containerd.diff.diff import diff_upper
 from dockyard.containerd.diff.layer import write_layer
 from dockyard.containerd.services.base import (
@@ -22,7 +29,10 @@ from dockyard.containerd.services.base import (
     status_of,
     translated,
 )
+from dockyard.oci import image as oci
 from dockyard.types import Mount
+
+log = logging.getLogger("dockyard.containerd.diff")
 
 
 def upper_dir(mounts: list[Mount]) -> Path:
@@ -44,21 +54,36 @@ class DiffServicer(rpc.DiffServicer):
                           ) -> pb.ImportLayerResponse:
         reader = _QueueReader()
         job = asyncio.ensure_future(asyncio.to_thread(write_layer, io.BufferedReader(reader), self.s.content))
+        unpacker: StreamUnpack | None = None
+        first = True
         try:
             async for req in request_iterator:
+                if first and req.unpack:
+                    unpacker = await asyncio.to_thread(
+                        StreamUnpack.start, self.s.snapshots(namespace_of(context)), req.parent, self.s.work_dir)
+                first = False
                 if req.data:
                     await asyncio.to_thread(reader.q.put, req.data)
+                    if unpacker is not None:
+                        await asyncio.to_thread(unpacker.feed, req.data)
         finally:
             await asyncio.to_thread(reader.q.put, None)
+            if unpacker is not None:
+                await asyncio.to_thread(unpacker.feed, None)
         try:
             desc, diff_id = await job
         except errors.DockyardError as err:
+            if unpacker is not None:
+                await asyncio.to_thread(unpacker.finish, None)
             await context.abort(status_of(err), str(err))
             raise
         except Exception as err:  # a corrupt tar or stream is the caller's input error
+            if unpacker is not None:
+                await asyncio.to_thread(unpacker.finish, None)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"import layer: {err}")
             raise
-        return pb.ImportLayerResponse(layer=_desc_pb(desc), diff_id=diff_id)
+        snapshot = await asyncio.to_thread(unpacker.finish, diff_id) if unpacker is not None else ""
+        return pb.ImportLayerResponse(layer=_desc_pb(desc), diff_id=diff_id, snapshot=snapshot)
 
     @translated
     async def CreateLayer(self, request: pb.CreateLayerRequest, context: Any) -> pb.ImportLayerResponse:
@@ -71,3 +96,90 @@ class DiffServicer(rpc.DiffServicer):
 
         desc, diff_id = await asyncio.to_thread(run)
         return pb.ImportLayerResponse(layer=_desc_pb(desc), diff_id=diff_id)
+
+
+class StreamUnpack:
+    """Apply a plain layer tar into a new snapshot while ImportLayer stores it; commit it by ChainID.
+
+    An optimisation, never a failure: if the parent snapshot is missing or the apply
+    fails, the snapshot is dropped and ``finish`` returns "" (whoever needs the
+    snapshot later unpacks the blob and meets the real error there). The snapshot is
+    committed only under the diff_id that ``write_layer`` computed from the same bytes.
+    """
+
+    def __init__(self, snaps: Any, parent: str, work_dir: Path) -> None:
+        self.snaps = snaps
+        self.parent = parent
+        self.reader = _QueueReader()
+        self.key = f"extract-{uuid.uuid4().hex}-import"  # gc.recover removes it after a crash
+        self.target: Path | None = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.work_dir = work_dir
+
+    @classmethod
+    def start(cls, snaps: Any, parent: str, work_dir: Path) -> StreamUnpack | None:
+        self = cls(snaps, parent, work_dir)
+        try:
+            mounts = snaps.prepare(self.key, parent)
+        except errors.DockyardError as err:
+            log.info("import layer: no unpack onto %r: %s", parent, err)
+            return None
+        try:
+            self.target = Path(tempfile.mkdtemp(prefix="dockyard-import-", dir=work_dir))
+            mountlib.mount_all(mounts, self.target)
+        except BaseException:
+            self._discard()
+            raise
+        self.thread = threading.Thread(target=self._apply, name="dockyard-import-unpack", daemon=True)
+        self.thread.start()
+        return self
+
+    def _apply(self) -> None:
+        try:
+            apply_layer(io.BufferedReader(self.reader), self.target)  # type: ignore[arg-type]
+        except BaseException as err:  # noqa: BLE001 - reported by finish()
+            self.error = err
+        finally:
+            # keep reading to EOF so the producer never blocks on a full queue
+            while not self.reader.eof:
+                self.reader.readinto(bytearray(1 << 16))
+
+    def feed(self, data: bytes | None) -> None:
+        self.reader.q.put(data)
+
+    def finish(self, diff_id: str | None) -> str:
+        """Commit under the ChainID of ``parent`` + ``diff_id`` (None: the import failed; drop it)."""
+        assert self.thread is not None
+        self.thread.join()
+        if diff_id is None or self.error is not None:
+            if self.error is not None:
+                log.info("import layer: unpack failed, the snapshot is dropped: %s", self.error)
+            self._discard()
+            return ""
+        chain = oci.chain_ids([self.parent, diff_id])[1] if self.parent else diff_id
+        self._unmount()
+        try:
+            self.snaps.commit(chain, self.key)
+        except errors.AlreadyExists:
+            self._discard()  # another import or unpack made it first: same content by construction
+        except BaseException:
+            self._discard()
+            raise
+        return chain
+
+    def _unmount(self) -> None:
+        if self.target is not None:
+            mountlib.unmount_all(self.target)
+            try:
+                os.rmdir(self.target)  # never rmtree: if the unmount failed, the snapshot is behind it
+            except OSError:
+                pass
+            self.target = None
+
+    def _discard(self) -> None:
+        self._unmount()
+        try:
+            self.snaps.remove(self.key)
+        except errors.NotFound:
+            pass
