@@ -7,7 +7,7 @@ RUN_ROOT ?= /run/dockyard
 DATA_ROOT ?= /var/lib/dockyard
 SOCK := $(RUN_ROOT)/dockyard.sock
 HOST := unix://$(SOCK)
-APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux
+APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server
 PYTEST_ARGS ?=
 
 .PHONY: demo deps start image stop test unit proto bench clean-venv

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,10 @@ def test_detached_run_stop_and_logs(docker) -> None:  # type: ignore[no-untyped-
     assert r.returncode == 0, r.stderr
     try:
         assert len(r.stdout.decode().strip()) == 64
+        # stop only once the shell has set its trap (it echoes after): a stop before that is a plain TERM kill
+        deadline = time.monotonic() + 10
+        while docker("logs", "e2e-detached").stdout != b"started\n" and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert docker("stop", "e2e-detached").returncode == 0
         assert docker("logs", "e2e-detached").stdout == b"started\n"
         r = docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "e2e-detached")

@@ -96,6 +96,8 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     health = _healthcheck(a)
     if health is not None:
         config["Healthcheck"] = health
+    if a.log_driver or a.log_opt:
+        host["LogConfig"] = {"Type": a.log_driver, "Config": dict((o.split("=", 1) + [""])[:2] for o in a.log_opt)}
     from dockyard.cli import netvol_flags  # issue 6: ports, volumes, mounts, DNS, aliases
 
     netvol_flags.apply(a, config, host)
@@ -126,6 +128,8 @@ def _add_container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--health-timeout", default="")
     p.add_argument("--health-start-period", default="")
     p.add_argument("--health-retries", type=int, default=0)
+    p.add_argument("--log-driver", default="", help="json-file (default), local or none")
+    p.add_argument("--log-opt", action="append", default=[], help="driver option, e.g. max-size=10m")
     p.add_argument("--no-healthcheck", action="store_true")
     from dockyard.cli import netvol_flags  # issue 6
 

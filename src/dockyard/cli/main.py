@@ -75,7 +75,7 @@ _LEAN = {
     **dict.fromkeys(("run", "create", "start", "stop", "kill", "rm", "wait", "ps", "logs"), "containers"),
     **dict.fromkeys(("exec",), "exec"),
     **dict.fromkeys(("images", "pull", "push", "tag", "rmi", "import", "load", "save", "history"), "images"),
-    **dict.fromkeys(("version", "info", "inspect"), "system"),
+    **dict.fromkeys(("version", "info", "inspect", "system-dial-stdio"), "system"),
 }
 
 
@@ -97,7 +97,8 @@ def _lean_module(argv: list[str]) -> str | None:
 # Docker's management forms that map onto a top-level command: ``container ls`` is ``ps``.
 _FORMS = {
     "container": {"ls": "ps", "list": "ps", "remove": "rm", "prune": "container-prune"},
-    "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events"},
+    "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events",
+               "dial-stdio": "system-dial-stdio"},
 }
 
 
@@ -124,7 +125,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     import importlib
 
     p = Parser(prog="dockyard", description="A Docker-compatible container engine client.")
-    p.add_argument("-H", "--host", default=None, help="daemon socket (unix:///run/dockyard/dockyard.sock)")
+    p.add_argument("-H", "--host", default=None, help="daemon socket (unix:///run/dockyard/dockyard.sock), tcp://host:port or ssh://[user@]host[:port]")
     p.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
     p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the daemon (DOCKER_TLS_VERIFY)")
     p.add_argument("--tlscacert", default="", help="trust certs signed only by this CA (DOCKER_CERT_PATH/ca.pem)")

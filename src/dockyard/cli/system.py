@@ -80,7 +80,18 @@ def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
     return rc
 
 
+def cmd_dial_stdio(c: Client, a: argparse.Namespace) -> int:
+    """``system dial-stdio``: the remote end of ``-H ssh://``; stdin/stdout joined to this host's daemon socket."""
+    from dockyard.client.ssh import dial_stdio
+
+    if c.ssh is not None:
+        raise errors.InvalidArgument("dial-stdio needs a local daemon (unix:// or tcp://), not ssh://")
+    dial_stdio(c._connect())
+    return 0
+
+
 def register(cmd: Command) -> None:
+    cmd("system-dial-stdio", cmd_dial_stdio, "Proxy the stdio stream to the daemon connection (for ssh://)")
     sp = cmd("inspect", cmd_inspect, "Return low-level information on Docker objects")
     sp.add_argument("-f", "--format", default="")
     sp.add_argument("--type", default="")

@@ -194,6 +194,7 @@ class Client:
         self.tcp: tuple[str, int] | None = None
         self.tls = tls or TLSConfig()
         self._ssl: Any = None
+        self.ssh: Any = None  # an ssh.SSHTarget for ssh:// hosts
         if host.startswith("tcp://"):
             from urllib.parse import urlsplit
 
@@ -202,8 +203,13 @@ class Client:
             self.socket_path = ""
         elif host.startswith("unix://"):
             self.socket_path = host.removeprefix("unix://")
+        elif host.startswith("ssh://"):
+            from dockyard.client.ssh import SSHTarget
+
+            self.ssh = SSHTarget(host)
+            self.socket_path = ""
         else:
-            raise errors.InvalidArgument(f"unsupported host {host!r}: unix:// or tcp://")
+            raise errors.InvalidArgument(f"unsupported host {host!r}: unix://, tcp:// or ssh://")
 
     def _url(self, path: str, params: dict[str, Any] | None) -> str:
         url = f"/v{API_VERSION}{path}"
@@ -215,6 +221,8 @@ class Client:
     def _connect(self) -> socket.socket:
         if self.tcp is not None:
             return self._connect_tcp(self.tcp)
+        if self.ssh is not None:
+            return self.ssh.connect()  # type: ignore[no-any-return]
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.socket_path)

@@ -23,6 +23,7 @@ from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
 from dockyard.engine import names
 from dockyard.engine import spec as specs
+from dockyard.engine import users
 from dockyard.engine.images import ImageService, rfc3339
 from dockyard.engine.store import ContainerStore
 from dockyard.engine.events import EventBus
@@ -71,6 +72,10 @@ def _log_config(given: dict[str, Any] | None) -> dict[str, Any]:
     kind = cfg.get("Type") or "json-file"
     if kind not in LOG_DRIVERS:
         raise errors.InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+    if kind == "local":
+        from dockyard.engine.logs_local import validate_opts
+
+        validate_opts(cfg.get("Config") or {})
     return {"Type": kind, "Config": cfg.get("Config") or {}}
 
 
@@ -195,7 +200,8 @@ class Engine:
         c: dict[str, Any] = {
             "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": new_state(),
             "Image": image.id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
-            "LogPath": str(container_dir / f"{id}-json.log"), "Name": f"/{name}", "RestartCount": 0,
+            "LogPath": "" if host["LogConfig"]["Type"] == "local" else str(container_dir / f"{id}-json.log"),
+            "Name": f"/{name}", "RestartCount": 0,
             "Driver": "overlayfs", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
             "ExecIDs": None, "HostConfig": host, "GraphDriver": {"Name": "overlayfs", "Data": None},
             "Mounts": [], "Config": {**cfg, "Image": image_ref},
@@ -208,6 +214,9 @@ class Engine:
             # issue 6: volumes/binds/tmpfs and the netns path and /etc files go into the spec
             container_dir.mkdir(parents=True, exist_ok=True)
             snap = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))
+            user, group_add = users.resolve_in(config.get("User") or image_config.get("User") or "",
+                                               list(snap.mounts), host_config.get("GroupAdd") or [])
+            users.apply(spec["process"], user, group_add)
             self.volumes.prepare(c, spec, image_config, list(snap.mounts))
             self.networks.prepare(c, spec, networking, container_dir, image_config)
             await self.cd.containers.Create(pb.Container(
@@ -311,6 +320,10 @@ class Engine:
         if log_config.get("Type") == "none":
             return NullLog()
         opts = log_config.get("Config") or {}
+        if log_config.get("Type") == "local":
+            from dockyard.engine.logs_local import LocalLog
+
+            return LocalLog.from_opts(self.data_root / "containers" / c["Id"], opts)
         return JsonFileLog(Path(c["LogPath"]), max_size=opts.get("max-size", "10m"),
                            max_file=int(opts.get("max-file", "3") or 3))
 
@@ -444,7 +457,7 @@ class Engine:
                         import os
 
                         fds[stream] = os.open(fifo_dir / fname, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-                live.copier = asyncio.create_task(copy_output(fds, live.hub, JsonFileLog(Path(c["LogPath"]))))
+                live.copier = asyncio.create_task(copy_output(fds, live.hub, self._log_writer(c)))
                 live.monitor = asyncio.create_task(self._monitor(c, live))
                 await self.networks.readopt(c, True)  # issue 6: ports and DNS back
             else:

@@ -20,6 +20,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import spec as specs
+from dockyard.engine import users
 from dockyard.engine.streams import STDERR, STDOUT, StdinWriter, StreamHub, _chunks, open_fifo
 
 
@@ -71,15 +72,23 @@ def get(eng: Any, id: str) -> Exec:
     return e
 
 
-def process_spec(c: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """The OCI process of an exec: the container's env, cwd and user unless the exec says otherwise."""
+def process_spec(c: dict[str, Any], config: dict[str, Any], user: users.ExecUser | None = None,
+                 group_add: list[int] | None = None) -> dict[str, Any]:
+    """The OCI process of an exec: the container's env, cwd and user unless the exec says otherwise.
+
+    ``user``, ``group_add``: the exec's (or container's) user and the container's ``--group-add``
+    resolved in the container (``users.resolve_in``); without them only numbers are understood."""
     env = specs.merge_env(c["Config"].get("Env") or [], config.get("Env") or [])
-    user = config.get("User") or c["Config"].get("User") or ""
-    uid, gid = specs.user_ids(user)
+    if user is None:
+        uid, gid = specs.user_ids(config.get("User") or c["Config"].get("User") or "")
+        user = users.ExecUser(uid, gid)
+    if group_add is None:
+        group_add = [int(g) for g in c["HostConfig"].get("GroupAdd") or [] if str(g).isdigit()]
     proc: dict[str, Any] = {
         "args": list(config["Cmd"]), "env": env, "cwd": config.get("WorkingDir") or c["Config"].get("WorkingDir") or "/",
-        "user": {"uid": uid, "gid": gid}, "terminal": bool(config.get("Tty")),
+        "terminal": bool(config.get("Tty")),
     }
+    users.apply(proc, user, group_add)
     if config.get("Tty") and not any(v.startswith("TERM=") for v in env):
         env.append("TERM=xterm")
     if config.get("ConsoleSize"):
@@ -112,8 +121,11 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
 
     pumps = asyncio.gather(*(pump(s, fd) for s, fd in fds.items()))
     try:
+        mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
+        user, group_add = users.resolve_in(e.config.get("User") or c["Config"].get("User") or "", list(mounts.mounts),
+                                           c["HostConfig"].get("GroupAdd") or [])
         state = await eng.cd.tasks.Exec(pb.ExecProcessRequest(
-            container_id=c["Id"], exec_id=e.id, spec=json.dumps(process_spec(c, e.config)).encode(),
+            container_id=c["Id"], exec_id=e.id, spec=json.dumps(process_spec(c, e.config, user, group_add)).encode(),
             stdin=stdin_path, stdout=str(fifo_dir / "stdout"), stderr="" if tty else str(fifo_dir / "stderr"),
             terminal=tty))
     except errors.DockyardError as err:

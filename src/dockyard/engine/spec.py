@@ -79,14 +79,14 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
         env.append("TERM=xterm")
     process["env"] = env
     process["cwd"] = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
-    uid, gid = user_ids(config.get("User") or image_config.get("User") or "")
+    user = config.get("User") or image_config.get("User") or ""
+    # Names (and a number's groups) come from the container's /etc files: the engine's create
+    # resolves them from the snapshot (engine/users.py) and replaces this numeric first guess.
+    uid, gid = user_ids(user) if all(p.isdigit() or p in ("", "root") for p in user.split(":")) else (0, 0)
     process["user"] = {"uid": uid, "gid": gid}
-    extra = [str(g) for g in host_config.get("GroupAdd") or []]
+    extra = [int(g) for g in host_config.get("GroupAdd") or [] if str(g).isdigit()]
     if extra:
-        named = [g for g in extra if not g.isdigit()]
-        if named:
-            raise errors.InvalidArgument(f"group_add {named}: only numeric groups are supported yet")
-        process["user"]["additionalGids"] = [int(g) for g in extra]
+        process["user"]["additionalGids"] = extra
     # Docker sets no rlimits unless asked: the container inherits the daemon's.
     process["rlimits"] = [{"type": f"RLIMIT_{u['Name'].upper()}", "soft": int(u["Soft"]), "hard": int(u["Hard"])}
                           for u in host_config.get("Ulimits") or []]

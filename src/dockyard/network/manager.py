@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import ipaddress
 import logging
+import re
 import secrets
 import socket
 from collections.abc import Callable
@@ -356,6 +357,8 @@ class NetworkManager:
             for ref in nets:
                 n = self.get(ref)
                 cfg = endpoints_cfg.get(ref) or {}
+                if ref == mode and c["Config"].get("MacAddress") and not cfg.get("MacAddress"):
+                    cfg = {**cfg, "MacAddress": c["Config"]["MacAddress"]}  # API < 1.44 put it in Config
                 settings["Networks"][n["Name"]] = self._endpoint_skeleton(n, cfg)
             for ns in namespaces:
                 if ns["type"] == "network":
@@ -387,8 +390,14 @@ class NetworkManager:
 
     @staticmethod
     def _endpoint_skeleton(n: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+        """A configured ``MacAddress`` stays in the endpoint (used at join, kept across stops); ``DriverOpts``
+        are recorded as given."""
+        mac = (cfg.get("MacAddress") or "").lower()
+        if mac and not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
+            raise errors.InvalidArgument(f"invalid MAC address: {cfg['MacAddress']}")
         return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None, "Aliases": cfg.get("Aliases"),
-                "MacAddress": "", "DriverOpts": None, "GwPriority": 0, "NetworkID": n["Id"], "EndpointID": "",
+                "MacAddress": mac, "DriverOpts": cfg.get("DriverOpts") or None, "GwPriority": 0,
+                "NetworkID": n["Id"], "EndpointID": "",
                 "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
@@ -454,7 +463,7 @@ class NetworkManager:
         self._last_ip[n["Id"]] = ip
         index = len([e for e in self._container_endpoints(id)])
         ep.update(EndpointID=secrets.token_hex(32), Gateway=str(pool.gateway), IPAddress=ip,
-                  IPPrefixLen=pool.subnet.prefixlen, MacAddress=ipam.mac_for(ip),
+                  IPPrefixLen=pool.subnet.prefixlen, MacAddress=ep.get("MacAddress") or ipam.mac_for(ip),
                   DNSNames=[c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12]]
                   if self._user_defined(n) else None)
         record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": f"eth{index}",
@@ -561,7 +570,11 @@ class NetworkManager:
             self.endpoints[nid].pop(id, None)
             self.store.delete_endpoint(nid, id)
         for ep in c["NetworkSettings"].get("Networks", {}).values():
-            ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="", DNSNames=None)
+            # a MAC other than the one derived from the address was configured: it stays for the next start
+            mac, ip = ep.get("MacAddress") or "", ep.get("IPAddress") or ""
+            configured = bool(mac) and (not ip or mac != ipam.mac_for(ip))
+            ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, DNSNames=None,
+                      MacAddress=mac if configured else "")
         c["NetworkSettings"].update(Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="", EndpointID="")
         exposed = c["Config"].get("ExposedPorts") or {}
         c["NetworkSettings"]["Ports"] = {k: None for k in exposed}

@@ -39,7 +39,9 @@ class LocalDriver:
                                          'name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
                                          "pass a host directory, use absolute path")
         if opts.get("type") or opts.get("device"):
-            raise errors.NotImplementedYet("local volumes with a device/type option are not supported yet")
+            # 400, as Docker's local driver answers an option it does not know (a fuzzed body must not get a 5xx)
+            raise errors.InvalidArgument("invalid option: the local driver of this daemon does not support the "
+                                         "device/type options (mounting a device, tmpfs or NFS as a volume)")
         try:
             return self.get(name)  # Docker: creating an existing volume returns it
         except errors.NotFound:

@@ -36,6 +36,7 @@ class Plan:
     create_source: bool = True  # -v creates a missing host directory; --mount refuses
     labels: dict[str, str] = field(default_factory=dict)
     driver_opts: dict[str, str] = field(default_factory=dict)
+    subpath: str = ""          # VolumeOptions.Subpath: mount this directory of the volume
 
 
 def _check_dest(dest: str) -> str:
@@ -91,8 +92,15 @@ def parse_mount(m: dict[str, Any]) -> Plan:
                     create_source=bool(opts.get("CreateMountpoint")))
     if kind == "volume":
         opts = m.get("VolumeOptions") or {}
+        subpath = opts.get("Subpath") or ""
+        if subpath and (os.path.isabs(subpath) or ".." in Path(subpath).parts):
+            raise errors.InvalidArgument(f"invalid mount config: subpath must be a relative path within the volume: "
+                                         f"{subpath!r}")
+        if subpath and not m.get("Source"):
+            raise errors.InvalidArgument("invalid mount config: subpath needs a named volume")
         return Plan("volume", dest, m.get("Source") or "", not ro, nocopy=bool(opts.get("NoCopy")),
-                    labels=opts.get("Labels") or {}, driver_opts=(opts.get("DriverConfig") or {}).get("Options") or {})
+                    labels=opts.get("Labels") or {}, driver_opts=(opts.get("DriverConfig") or {}).get("Options") or {},
+                    subpath=os.path.normpath(subpath) if subpath else "")
     if kind == "tmpfs":
         if m.get("Source"):
             raise errors.InvalidArgument("invalid mount config for type \"tmpfs\": source must not be specified")
@@ -110,6 +118,18 @@ def parse_mount(m: dict[str, Any]) -> Plan:
 
 def parse_tmpfs(dest: str, options: str) -> Plan:
     return Plan("tmpfs", _check_dest(dest), tmpfs_options=[o for o in (options or "").split(",") if o])
+
+
+def _subpath_source(volume_dir: Path, subpath: str) -> str:
+    """The directory a ``Subpath`` mount binds: it must exist in the volume, and no component may be
+    a symlink (a container that writes to the volume must not point a later mount outside it).
+    Checked at create; the bind itself happens at start (a swap in between is not re-checked)."""
+    target = volume_dir / subpath
+    if os.path.realpath(target) != os.path.join(os.path.realpath(volume_dir), subpath):
+        raise errors.InvalidArgument(f"invalid mount config: subpath {subpath!r} leaves the volume or has a symlink")
+    if not target.exists():
+        raise errors.InvalidArgument(f"cannot access path {target}: no such file or directory")
+    return str(target)
 
 
 def tmpfs_spec(plan: Plan) -> dict[str, Any]:
@@ -221,7 +241,9 @@ class VolumeService:
                 source, name, driver = vol["Mountpoint"], vol["Name"], "local"
                 propagation = plan.propagation
                 data = Path(source)
-                if not plan.nocopy and not any(data.iterdir()):
+                if plan.subpath:
+                    source = _subpath_source(data, plan.subpath)
+                elif not plan.nocopy and not any(data.iterdir()):
                     copyup.copy_image_path(snapshot_mounts, plan.destination, data)
             opts = ["rbind", "rw" if plan.rw else "ro", propagation or "rprivate"]
             spec["mounts"].append({"destination": plan.destination, "type": "bind", "source": source, "options": opts})

@@ -10,9 +10,11 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.engine import detachkeys
+from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.detachkeys import Scanner
-from dockyard.engine.streams import frame, read_log
+from dockyard.engine.logs_local import read_container_log
+from dockyard.engine.streams import frame
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:
@@ -29,6 +31,7 @@ async def create(request: web.Request) -> web.Response:
         raise errors.InvalidArgument(f"invalid JSON body: {err}") from err
     if not isinstance(body, dict):
         raise errors.InvalidArgument("container config must be a JSON object")
+    body = decode.check(decode.CONTAINER_CREATE, body, "ContainerConfigWrapper")
     host_config = body.pop("HostConfig", None) or {}
     networking = body.pop("NetworkingConfig", None)  # issue 6: --network-alias, --ip, extra networks
     c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
@@ -162,10 +165,15 @@ async def wait(request: web.Request) -> web.StreamResponse:
 SETTLE = 0.02
 
 
+# Clients known to read what follows the 101 from the buffer they parsed it with: no pause for them.
+# Every other one pauses: docker-py is not always "docker-sdk-python/…" (testcontainers sends "tc-python/…").
+UNBUFFERED_CLIENTS = ("Docker-Client/", "dockyard-cli", "Go-http-client/")
+
+
 async def settle(request: web.Request) -> None:
-    """The SETTLE pause, for docker-py only: the docker CLI and ours read the 101 unbuffered, and an
-    exec or attach should not pay 20 ms for another client's parser."""
-    if request.headers.get("User-Agent", "").startswith("docker-sdk-python"):
+    """The SETTLE pause, for docker-py (whatever its User-Agent): the docker CLI and ours read the 101
+    unbuffered, and an exec or attach should not pay 20 ms for another client's parser."""
+    if not request.headers.get("User-Agent", "").startswith(UNBUFFERED_CLIENTS):
         await asyncio.sleep(SETTLE)
 
 
@@ -304,7 +312,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     try:
         if qbool(request, "logs"):
             await settle(request)
-            for stream, data, _ in read_log(_log_path(c), want_out, want_err, None):
+            for stream, data, _ in read_container_log(c, engine(request), want_out, want_err, None):
                 transport.write(data if tty else frame(stream, data))
         if q is not None and (c["State"]["Running"] or c["State"]["Status"] == "created"):
             await pump_out(transport, hijacked, q, tty, want_out, want_err)
@@ -315,12 +323,6 @@ async def attach(request: web.Request) -> web.StreamResponse:
             live.hub.unsubscribe(q)
         hijacked.close(transport)
     return resp
-
-
-def _log_path(c: dict[str, Any]) -> Any:
-    from pathlib import Path
-
-    return Path(c["LogPath"])
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -341,7 +343,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     q = eng._live(c["Id"]).hub.subscribe() if qbool(request, "follow") and c["State"]["Running"] else None
     try:
         batch = bytearray()
-        for stream, data, t in read_log(_log_path(c), want_out, want_err, tail, since, until):
+        for stream, data, t in read_container_log(c, eng, want_out, want_err, tail, since, until):
             if stamps:
                 data = t.encode() + b" " + data
             batch += data if tty else frame(stream, data)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
+from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 
 
@@ -209,6 +210,7 @@ async def update(request: web.Request) -> web.Response:
     body = await request.json()
     if not isinstance(body, dict):
         raise errors.InvalidArgument("update body must be a JSON object")
+    body = decode.check(decode.CONTAINER_UPDATE, body, "UpdateConfig")
     res = resources_of(body)
     if res and c["State"]["Running"]:
         await eng.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c["Id"], resources=json.dumps(res).encode()))

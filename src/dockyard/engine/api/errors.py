@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from dockyard import errors
@@ -26,4 +28,6 @@ def status_of(err: errors.DockyardError) -> int:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    # Exactly "application/json", no charset: the docker CLI compares the header verbatim and
+    # otherwise prints the raw body ('Error response from daemon: {"message": ...}').
+    return web.Response(body=json.dumps({"message": message}).encode(), status=status, content_type="application/json")

@@ -9,6 +9,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import detachkeys, execs
+from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.api.containers import hijack, pump_in, pump_out, settle
 from dockyard.engine.detachkeys import Scanner
@@ -18,6 +19,7 @@ async def create(request: web.Request) -> web.Response:
     body = await request.json()
     if not isinstance(body, dict):
         raise errors.InvalidArgument("exec config must be a JSON object")
+    body = decode.check(decode.EXEC_CREATE, body, "ExecConfig")
     e = execs.create(engine(request), request.match_info["id"], body)
     return web.json_response({"Id": e.id}, status=201)
 
@@ -26,7 +28,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     eng = engine(request)
     e = execs.get(eng, request.match_info["id"])
     body = await request.json() if request.can_read_body else {}
-    body = body if isinstance(body, dict) else {}
+    body = decode.check(decode.EXEC_START, body, "ExecStartCheck") if isinstance(body, dict) else {}
     # As dockerd: the process gets the TTY of exec create; the start body's Tty only says whether the
     # stream is raw or multiplexed (docker-py starts a TTY exec with Tty false and demultiplexes).
     tty = bool(e.config.get("Tty"))

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.images import Image, rfc3339
 from dockyard.oci import reference
@@ -80,7 +81,7 @@ def registry_auth(request: web.Request) -> dict[str, Any] | None:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except ValueError as err:
         raise errors.InvalidArgument(f"X-Registry-Auth: not base64 JSON: {err}") from None
-    return data if isinstance(data, dict) else None
+    return decode.check(decode.AUTH_CONFIG, data, "AuthConfig") if isinstance(data, dict) else None
 
 
 def insecure_registries(request: web.Request) -> list[str]:
@@ -199,6 +200,7 @@ async def commit(request: web.Request) -> web.Response:
     c = eng.get(request.query.get("container", ""))
     base = await eng.images.get(c["Image"])
     overrides = await request.json() if request.can_read_body else {}
+    overrides = decode.check(decode.CONFIG, overrides, "Config") if overrides is not None else {}
     cfg = {**(c.get("Config") or {}), **(overrides or {})}
     image_id = await eng.images.commit(
         c["Id"], base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 
 
@@ -61,7 +62,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def create(request: web.Request) -> web.Response:
-    n = await asyncio.shield(engine(request).networks.create_network(await _body(request)))
+    n = await asyncio.shield(engine(request).networks.create_network(
+        decode.check(decode.NETWORK_CREATE, await _body(request), "CreateRequest")))
     return web.json_response({"Id": n["Id"], "Warning": ""}, status=201)
 
 
@@ -72,7 +74,7 @@ async def delete(request: web.Request) -> web.Response:
 
 async def connect(request: web.Request) -> web.Response:
     eng = engine(request)
-    body = await _body(request)
+    body = decode.check(decode.NETWORK_CONNECT, await _body(request), "NetworkConnect")
     c = eng.get(body.get("Container") or "")
     await asyncio.shield(eng.networks.connect(c, request.match_info["id"], body.get("EndpointConfig") or {}))
     eng._save(c)
@@ -81,7 +83,7 @@ async def connect(request: web.Request) -> web.Response:
 
 async def disconnect(request: web.Request) -> web.Response:
     eng = engine(request)
-    body = await _body(request)
+    body = decode.check(decode.NETWORK_DISCONNECT, await _body(request), "NetworkDisconnect")
     c = eng.get(body.get("Container") or "")
     await asyncio.shield(eng.networks.disconnect(c, request.match_info["id"]))
     eng._save(c)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 
 
@@ -47,6 +48,7 @@ async def create(request: web.Request) -> web.Response:
         raise errors.InvalidArgument(f"invalid JSON body: {err}") from err
     if not isinstance(body, dict):
         raise errors.InvalidArgument("body must be a JSON object")
+    body = decode.check(decode.VOLUME_CREATE, body, "CreateOptions")
     v = engine(request).volumes.create(body.get("Name") or "", body.get("Labels") or {},
                                        body.get("DriverOpts") or {}, body.get("Driver") or "local")
     return web.json_response(v, status=201)

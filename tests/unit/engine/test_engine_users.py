@@ -1,0 +1,84 @@
+"""User names to ids by Docker's (runc's) rules, from a container's /etc/passwd and /etc/group."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dockyard import errors
+from dockyard.engine.users import ExecUser, apply, group_ids, read_file, resolve
+
+PASSWD = """\
+root:x:0:0:root:/root:/bin/sh
+# a comment
+postgres:x:70:70::/var/lib/postgresql:/bin/sh
+nobody:x:65534:65534:nobody:/:/bin/false
+"""
+GROUP = """\
+root:x:0:root
+wheel:x:10:root,postgres
+postgres:x:70:
+audio:x:29:
+nogroup:x:65534:
+"""
+
+
+@pytest.mark.parametrize(("spec", "want"), [
+    ("", ExecUser(0, 0, [0, 10], "/root")),
+    ("root", ExecUser(0, 0, [0, 10], "/root")),
+    ("postgres", ExecUser(70, 70, [10], "/var/lib/postgresql")),
+    ("70", ExecUser(70, 70, [10], "/var/lib/postgresql")),
+    ("postgres:audio", ExecUser(70, 29, [], "/var/lib/postgresql")),
+    ("postgres:29", ExecUser(70, 29, [], "/var/lib/postgresql")),
+    ("1234", ExecUser(1234, 0, [], "/")),  # not in passwd: the number, gid 0 (as dockerd)
+    ("1234:5678", ExecUser(1234, 5678, [], "/")),
+    ("nobody:root", ExecUser(65534, 0, [], "/")),
+])
+def test_resolve(spec: str, want: ExecUser) -> None:
+    assert resolve(spec, PASSWD, GROUP) == want
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("mysql", "unable to find user mysql: no matching entries in passwd file"),
+    ("postgres:staff", "unable to find group staff: no matching entries in group file"),
+])
+def test_unknown_names_are_refused(spec: str, message: str) -> None:
+    with pytest.raises(errors.InvalidArgument, match=message):
+        resolve(spec, PASSWD, GROUP)
+
+
+def test_no_files_numbers_and_root_still_work() -> None:
+    assert resolve("5:6", "", "") == ExecUser(5, 6)
+    assert resolve("root", "", "") == ExecUser(0, 0)
+    with pytest.raises(errors.InvalidArgument):
+        resolve("postgres", "", "")
+
+
+def test_group_add_names_and_apply() -> None:
+    assert group_ids(["audio", 1001, "1001", "10"], GROUP) == [29, 1001, 10]
+    with pytest.raises(errors.InvalidArgument, match="unable to find group video"):
+        group_ids(["video"], GROUP)
+    proc: dict = {"env": ["PATH=/bin"]}  # type: ignore[type-arg]
+    apply(proc, ExecUser(70, 70, [10], "/var/lib/pg"), [29, 10])
+    assert proc["user"] == {"uid": 70, "gid": 70, "additionalGids": [10, 29]}
+    assert proc["env"] == ["PATH=/bin", "HOME=/var/lib/pg"]
+    proc = {"env": ["HOME=/mine"]}
+    apply(proc, ExecUser(1, 2), [])
+    assert proc == {"user": {"uid": 1, "gid": 2}, "env": ["HOME=/mine"]}  # a HOME given wins
+
+
+def test_read_file_merges_layers_upper_first_and_honours_whiteouts(tmp_path: Path) -> None:
+    upper, lower = tmp_path / "upper", tmp_path / "lower"
+    for layer in (upper, lower):
+        (layer / "etc").mkdir(parents=True)
+    (lower / "etc" / "passwd").write_text("lower\n")
+    (lower / "etc" / "group").write_text("lower-group\n")
+    assert read_file([upper, lower], "etc/passwd") == "lower\n"
+    (upper / "etc" / "passwd").write_text("upper\n")
+    assert read_file([upper, lower], "etc/passwd") == "upper\n"
+    if os.geteuid() == 0:  # a whiteout is a 0/0 character device: only root makes one
+        os.mknod(upper / "etc" / "group", 0o600 | 0o020000, os.makedev(0, 0))
+        assert read_file([upper, lower], "etc/group") == ""
+    assert read_file([upper, lower], "etc/shadow") == ""
