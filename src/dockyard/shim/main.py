@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 from dockyard.shim.protocol import decode, encode
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NAME = 15
 
 
 class ShimError(Exception):
@@ -622,6 +623,27 @@ def _set_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+def set_process_title(title: str) -> None:
+    """Make ``ps`` show this shim as itself, not as the template it was forked from.
+
+    /proc/<pid>/cmdline is the process's original argv area (``arg_start``..``arg_end``
+    in /proc/self/stat); the title is written over it, NUL-padded, truncated to
+    its length. ``comm`` (what ``top`` shows) is set with PR_SET_NAME.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NAME, ctypes.c_char_p(b"dockyard-shim"), 0, 0, 0)
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[48 - 3]), int(fields[49 - 3])
+    except (OSError, ValueError, IndexError):
+        return
+    if not 0 < start < end:
+        return
+    raw = title.encode()[:end - start - 1]
+    ctypes.memmove(start, raw + b"\0" * (end - start - len(raw)), end - start)
+
+
 def become_shim(args: argparse.Namespace, ready_w: int) -> NoReturn:
     """In a freshly forked child: leave the caller's session, listen, report readiness, serve."""
     try:
@@ -635,6 +657,7 @@ def become_shim(args: argparse.Namespace, ready_w: int) -> NoReturn:
         os.close(log)
         os.chdir(args.bundle)
         _set_subreaper()
+        set_process_title(f"dockyard-shim -namespace {args.namespace} -id {args.id}")
         try:
             os.unlink(args.socket)
         except FileNotFoundError:
