@@ -167,7 +167,7 @@ def fsck(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, rep
                 problems.append(Problem("dangling-image", f"{ns}/{img.name}",
                                         f"target {img.target.digest} is not in the content store", repair))
     for info in list(snapshotter.walk()):
-        if info.kind is Kind.ACTIVE and info.name.split("/", 1)[-1].startswith("extract-"):
+        if info.kind is not Kind.COMMITTED and info.name.split("/", 1)[-1].startswith("extract-"):
             if repair:
                 snapshotter.remove(info.name)
             problems.append(Problem("stale-extraction", info.name, "an unpack that never finished", repair))
@@ -179,7 +179,7 @@ def recover(snapshotter: Snapshotter) -> list[str]:
     """At start-up, before any request: drop what a crash cut short (no unpack can be running)."""
     removed = []
     for info in list(snapshotter.walk()):
-        if info.kind is Kind.ACTIVE and info.name.split("/", 1)[-1].startswith("extract-"):
+        if info.kind is not Kind.COMMITTED and info.name.split("/", 1)[-1].startswith("extract-"):
             snapshotter.remove(info.name)
             removed.append(info.name)
     cleanup = getattr(snapshotter, "cleanup", None)

@@ -44,8 +44,16 @@ class NamespacedSnapshotter:
     def mounts(self, key: str) -> list[Mount]:
         return self.inner.mounts(self._k(key))
 
-    def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None) -> None:
-        self.inner.commit(self._k(name), self._k(key), labels)
+    def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None, *,
+               parent: str | None = None) -> None:
+        if parent:
+            self.inner.commit(self._k(name), self._k(key), labels, parent=self._k(parent))  # type: ignore[call-arg]
+        else:
+            self.inner.commit(self._k(name), self._k(key), labels)
+
+    @property
+    def rebase(self) -> bool:
+        return bool(getattr(self.inner, "rebase", False))
 
     def stat(self, key: str):  # type: ignore[no-untyped-def]
         return self.inner.stat(self._k(key))

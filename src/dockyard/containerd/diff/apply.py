@@ -8,6 +8,18 @@ entries are replaced, files are opened O_NOFOLLOW|O_EXCL). Hard-link targets
 are resolved the same way. A layer can therefore never write outside ``root``,
 whatever symlinks it or its lower layers contain. Unpack runs single-writer on
 a fresh snapshot, so there is no concurrent path swapping to race against.
+
+Apart mode (``apply_layer_apart``) applies a layer into an empty overlay upper
+directory before its lower layers are finished, so independent layers can be
+extracted at the same time. Deletions are written the way overlayfs stores them
+(a 0/0 character device for a whiteout, ``trusted.overlay.opaque=y`` for an
+opaque directory), which does not need the lowers. What does need them is
+reported instead of guessed: the directories the apply had to create without a
+tar entry (their owner and mode come from the lower that has them, and a lower
+symlink there would have been followed), and ``NeedsLowers`` for a whiteout or
+hard link that reaches outside what the layer itself made. The unpacker then
+checks the first against the finished lowers and applies the layer again on
+its parent for the second (images/unpack.py).
 """
 
 from __future__ import annotations
@@ -30,6 +42,8 @@ WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 _MAX_SYMLINKS = 255
 _CHUNK = 1 << 20
+_OVERLAY_XATTR = "trusted.overlay."
+OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
 class UnsafeLayerPath(InvalidArgument):
@@ -38,6 +52,10 @@ class UnsafeLayerPath(InvalidArgument):
 
 class LayerApplyError(Internal):
     """An OS error while applying a member; names the member and path."""
+
+
+class NeedsLowers(Exception):
+    """Apart mode met a member whose effect depends on the lower layers' content."""
 
 
 class HashingReader:
@@ -73,11 +91,13 @@ def clean_member_name(name: str) -> list[str]:
     return out
 
 
-def resolve_in_root(root: str, parts: list[str], *, create: bool = False) -> str:
+def resolve_in_root(root: str, parts: list[str], *, create: bool = False,
+                    created: list[str] | None = None) -> str:
     """Host path of directory ``parts`` under ``root``, following symlinks inside root.
 
-    Missing components are created (0755) when ``create`` is set. The result
-    contains no symlinks, so using it cannot leave ``root``.
+    Missing components are created (0755) when ``create`` is set, and their
+    paths relative to root appended to ``created``. The result contains no
+    symlinks, so using it cannot leave ``root``.
     """
     current: list[str] = []
     todo = list(parts)
@@ -98,6 +118,8 @@ def resolve_in_root(root: str, parts: list[str], *, create: bool = False) -> str
                 raise
             os.mkdir(candidate, 0o755)
             current.append(comp)
+            if created is not None:
+                created.append("/".join(current))
             continue
         if stat.S_ISLNK(st.st_mode):
             links += 1
@@ -137,14 +159,20 @@ def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
     return out
 
 
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
 class _Applier:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, apart: bool = False) -> None:
         self.root = os.path.realpath(root)
+        self.apart = apart
         self.dir_times: list[tuple[str, float]] = []
         self.unpacked: set[str] = set()
+        self.implicit: list[str] = []  # apart mode: directories made without a tar entry
 
     def _parent(self, parts: list[str]) -> str:
-        return resolve_in_root(self.root, parts[:-1], create=True)
+        return resolve_in_root(self.root, parts[:-1], create=True, created=self.implicit if self.apart else None)
 
     def apply(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = clean_member_name(member.name)
@@ -166,6 +194,9 @@ class _Applier:
                 if not stat.S_ISDIR(st.st_mode):
                     _remove(path)
                     os.mkdir(path, 0o700)
+                    if self.apart and _is_whiteout(st):
+                        # deleted then made again: hide the lowers' directory (overlayfs does the same)
+                        os.setxattr(path, OPAQUE_XATTR, b"y", follow_symlinks=False)
             except FileNotFoundError:
                 os.mkdir(path, 0o700)
             self._set_meta(path, member)
@@ -204,28 +235,45 @@ class _Applier:
             raise UnsafeLayerPath(f"layer member {member.name!r}: hard link target {member.linkname!r} escapes the root") from None
         if not target_parts:
             raise UnsafeLayerPath(f"layer member {member.name!r}: hard link to the root")
-        target_dir = resolve_in_root(self.root, target_parts[:-1])
-        target = os.path.join(target_dir, target_parts[-1])
-        if stat.S_ISDIR(os.lstat(target).st_mode):
+        try:
+            target_dir = resolve_in_root(self.root, target_parts[:-1])
+            target = os.path.join(target_dir, target_parts[-1])
+            target_st = os.lstat(target)
+        except FileNotFoundError:
+            if self.apart:
+                raise NeedsLowers(f"hard link {member.name!r} to {member.linkname!r} of a lower layer") from None
+            raise
+        if self.apart and _is_whiteout(target_st):
+            raise NeedsLowers(f"hard link {member.name!r} to deleted {member.linkname!r}")
+        if stat.S_ISDIR(target_st.st_mode):
             raise UnsafeLayerPath(f"layer member {member.name!r}: hard link to a directory")
         os.link(target, path, follow_symlinks=False)
 
     def _whiteout(self, parts: list[str]) -> None:
         base = parts[-1]
+        if base.startswith(WHITEOUT_META_PREFIX) and base != WHITEOUT_OPAQUE:
+            return  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs) is ignored
         try:
             parent = resolve_in_root(self.root, parts[:-1])
         except (FileNotFoundError, NotADirectoryError):
+            if self.apart:  # the directory may be in a lower layer
+                raise NeedsLowers(f"whiteout {'/'.join(parts)!r} outside the layer's own directories") from None
             return  # nothing below to hide
         if base == WHITEOUT_OPAQUE:
+            if self.apart and parent == self.root:
+                raise NeedsLowers("opaque whiteout of the root directory")
             prel = os.path.relpath(parent, self.root)
             for entry in os.listdir(parent):
                 rel = os.path.normpath(os.path.join(prel, entry))
                 if rel not in self.unpacked:
                     _remove(os.path.join(parent, entry))
+            if self.apart:
+                os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
             return
-        if base.startswith(WHITEOUT_META_PREFIX):
-            return  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs) is ignored
-        _remove(os.path.join(parent, base[len(WHITEOUT_PREFIX):]))
+        path = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
+        _remove(path)
+        if self.apart:
+            os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))  # overlayfs' whiteout: hides the lowers' entry
 
     def _set_meta(self, path: str, member: tarfile.TarInfo) -> None:
         """Owner, then mode (chown clears setuid), then xattrs (chown clears file caps)."""
@@ -233,6 +281,8 @@ class _Applier:
         if not member.issym():
             os.chmod(path, member.mode & 0o7777)
         for name, value in _xattrs(member).items():
+            if name.startswith(_OVERLAY_XATTR):
+                continue  # overlayfs' own markers never come from a layer (a layer says .wh.)
             try:
                 os.setxattr(path, name, value, follow_symlinks=False)
             except OSError as err:
@@ -251,13 +301,28 @@ def apply_layer(tar_stream: BinaryIO, root: Path) -> int:
     The stream is read to EOF, so a wrapping ``HashingReader`` sees the whole
     tar (including end padding) and yields the diff_id.
     """
+    return _apply(tar_stream, _Applier(root))
+
+
+def apply_layer_apart(tar_stream: BinaryIO, root: Path) -> list[str]:
+    """Apply a layer into the empty overlay upper ``root`` before its lowers are known.
+
+    Returns the directories (relative to root) made without a tar entry, to be
+    checked against the lowers; raises ``NeedsLowers`` (the stream then is not
+    read to the end) when the layer cannot be applied without them.
+    """
+    applier = _Applier(root, apart=True)
+    _apply(tar_stream, applier)
+    return [p for p in dict.fromkeys(applier.implicit) if p not in applier.unpacked]  # a later entry made it explicit
+
+
+def _apply(tar_stream: BinaryIO, applier: _Applier) -> int:
     reader = tar_stream if isinstance(tar_stream, HashingReader) else HashingReader(tar_stream)
-    applier = _Applier(root)
     with tarfile.open(fileobj=reader, mode="r|", errorlevel=2, bufsize=_CHUNK) as tf:  # type: ignore[call-overload]
         for member in tf:
             try:
                 applier.apply(tf, member)
-            except (UnsafeLayerPath, InvalidArgument):
+            except (UnsafeLayerPath, InvalidArgument, NeedsLowers):
                 raise
             except OSError as err:
                 raise LayerApplyError(f"layer member {member.name!r}: {err}") from err

@@ -7,8 +7,11 @@ Order of work, chosen for speed and crash safety:
 * Layers download concurrently (3 at a time, as dockerd), each into an ingest
   named by its digest, so a pull cut by a crash or a dropped connection resumes
   with an HTTP Range request where the bytes on disk end.
-* Unpacking is pipelined: layer N is extracted (in a thread) as soon as it and
-  layer N-1 are done, while later layers still download.
+* Unpacking is pipelined: each layer is extracted (in a thread) while it
+  downloads. Where the snapshotter can stack snapshots at commit (overlay), up
+  to four layers extract at once, each into a snapshot of its own, and are
+  committed in chain order; otherwise (native) layer N starts once N-1 is
+  committed.
 * Every blob is held by a lease until the image record names it, so a garbage
   collection that runs during the pull does not take it away.
 """
@@ -18,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -34,6 +38,7 @@ from dockyard.types import Descriptor
 
 LABEL_SOURCE = "containerd.io/distribution.source."
 CONCURRENCY = 3
+EXTRACT_CONCURRENCY = 4
 RETRIES = 3
 _CHUNK = 1 << 20
 
@@ -180,22 +185,107 @@ async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, e
 UnpackLayer = Callable[..., bool]  # (layer, diff_id, chain, parent, check_only[, tail]) -> present
 
 
-async def _unpack(unpack_layer: UnpackLayer, layer: Descriptor, diff_id: str, chain: str, parent: str,
-                  tail: Tail, job: asyncio.Future[None]) -> None:
-    """Extract ``layer`` while it downloads; from the committed blob if it could not be followed."""
-    if await asyncio.to_thread(tail.wait_started):
+class Unpacker(Protocol):
+    """What a pull needs of an unpacker (images/unpack.py ``LayerUnpacker``); all calls block.
+
+    ``parallel``: ``extract`` may run for several layers at once, before their
+    parents are committed, and returns a handle that ``commit`` puts on the
+    parent (in chain order) and ``discard`` drops. Otherwise ``extract`` is
+    called in order, on a committed parent, and commits itself.
+    """
+
+    parallel: bool
+
+    def present(self, chain: str) -> bool: ...
+
+    def extract(self, layer: Descriptor, diff_id: str, chain: str, parent: str, tail: Tail | None) -> Any: ...
+
+    def commit(self, handle: Any, parent: str) -> None: ...
+
+    def discard(self, handle: Any) -> None: ...
+
+
+class _CallUnpacker:
+    """An ``UnpackLayer`` function as a sequential ``Unpacker``."""
+
+    parallel = False
+
+    def __init__(self, fn: UnpackLayer) -> None:
+        self.fn = fn
+
+    def present(self, chain: str) -> bool:
+        return self.fn(None, "", chain, "", True)
+
+    def extract(self, layer: Descriptor, diff_id: str, chain: str, parent: str, tail: Tail | None) -> Any:
+        self.fn(layer, diff_id, chain, parent, False, tail)
+        return None
+
+    def commit(self, handle: Any, parent: str) -> None:
+        pass
+
+    def discard(self, handle: Any) -> None:
+        pass
+
+
+def _extract(unpacker: Unpacker, layer: Descriptor, diff_id: str, chain: str, parent: str, tail: Tail) -> Any:
+    """Extract ``layer`` while it downloads; from the committed blob if it could not be followed (blocks)."""
+    if tail.wait_started():
         try:
-            await asyncio.to_thread(unpack_layer, layer, diff_id, chain, parent, False, tail)
-            return
+            return unpacker.extract(layer, diff_id, chain, parent, tail)
         except DownloadRestarted:
             pass  # the server ignored Range: extract again once the blob is whole
-    await job
-    await asyncio.to_thread(unpack_layer, layer, diff_id, chain, parent, False)
+    tail.wait_verified()  # raises the download's error
+    return unpacker.extract(layer, diff_id, chain, parent, None)
+
+
+async def _unpack_parallel(unpacker: Unpacker, emit: Emit, layers: list[Descriptor], diff_ids: list[str],
+                           chains: list[str], missing: list[int], jobs: list[asyncio.Future[None]],
+                           tails: list[Tail]) -> None:
+    """Extract the ``missing`` layers a few at once (each as it downloads); commit in chain order.
+
+    Extraction threads have a pool of their own: they block on downloads that
+    need the default executor's threads for their writes. Whatever ends the
+    pull, every extraction is waited for and its snapshot removed unless
+    committed.
+    """
+    loop = asyncio.get_running_loop()
+    limit = getattr(unpacker, "concurrency", EXTRACT_CONCURRENCY)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(limit, len(missing))),
+                              thread_name_prefix="dockyard-extract")
+
+    def run(i: int) -> Any:
+        loop.call_soon_threadsafe(emit, Event(short(layers[i].digest), "Extracting", 0, layers[i].size))
+        return _extract(unpacker, layers[i], diff_ids[i], chains[i], chains[i - 1] if i else "", tails[i])
+
+    futures: dict[int, Future[Any]] = {i: pool.submit(run, i) for i in missing}
+    consumed: set[int] = set()
+    try:
+        for i in missing:
+            handle = await asyncio.wrap_future(futures[i])
+            consumed.add(i)  # commit removes the snapshot itself if it fails
+            await asyncio.to_thread(unpacker.commit, handle, chains[i - 1] if i else "")
+            lid = short(layers[i].digest)
+            emit(Event(lid, "Extracting", layers[i].size, layers[i].size))
+            emit(Event(lid, "Pull complete"))
+    except BaseException:
+        for job, tail in zip(jobs, tails):
+            job.cancel()
+            tail.fail(asyncio.CancelledError())  # no-op for a finished download; frees a waiting extractor
+        raise
+    finally:
+        for fut in futures.values():
+            fut.cancel()  # not started yet: never will
+        await asyncio.to_thread(wait, list(futures.values()))
+        for i, fut in futures.items():
+            if i not in consumed and not fut.cancelled() and fut.exception() is None:
+                await asyncio.to_thread(unpacker.discard, fut.result())
+        pool.shutdown(wait=False)
 
 
 async def pull(store: ContentStore, repo: Repository, platform: Platform | None, emit: Emit, lease: Lease,
-               unpack_layer: UnpackLayer | None) -> PullResult:
-    """Fetch the image ``repo.ref`` names; unpack with ``unpack_layer`` if given."""
+               unpacker: Unpacker | UnpackLayer | None) -> PullResult:
+    """Fetch the image ``repo.ref`` names; unpack with ``unpacker`` if given."""
+    up: Unpacker | None = _CallUnpacker(unpacker) if callable(unpacker) else unpacker
     ref = repo.ref
     desc, body = await repo.get_manifest(ref.digest or ref.tag)
     lease.digests.add(desc.digest)
@@ -228,8 +318,7 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
     host, path = repo.endpoint.host, ref.path
 
     # Layers whose snapshot already exists need neither download nor extraction.
-    present = [unpack_layer is not None and await asyncio.to_thread(unpack_layer, layer, d, c, "", True)
-               for layer, d, c in zip(layers, diff_ids, chains)]
+    present = [up is not None and await asyncio.to_thread(up.present, c) for c in chains]
     for layer, here in zip(layers, present):
         emit(Event(short(layer.digest), "Already exists" if here else "Pulling fs layer"))
     sem = asyncio.Semaphore(CONCURRENCY)
@@ -249,12 +338,17 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
 
     jobs = [asyncio.ensure_future(download(layer, here, t)) for layer, here, t in zip(layers, present, tails)]
     try:
+        missing = [i for i, here in enumerate(present) if not here]
+        in_order = up if up is not None and not (up.parallel and len(missing) > 1) else None
+        if up is not None and in_order is None:
+            await _unpack_parallel(up, emit, layers, diff_ids, chains, missing, jobs, tails)
         parent = ""
         for layer, diff_id, chain, here, job, tail in zip(layers, diff_ids, chains, present, jobs, tails):
-            if unpack_layer is not None and not here:
+            if in_order is not None and not here:
                 lid = short(layer.digest)
                 emit(Event(lid, "Extracting", 0, layer.size))
-                await _unpack(unpack_layer, layer, diff_id, chain, parent, tail, job)
+                handle = await asyncio.to_thread(_extract, in_order, layer, diff_id, chain, parent, tail)
+                await asyncio.to_thread(in_order.commit, handle, parent)
                 emit(Event(lid, "Extracting", layer.size, layer.size))
                 emit(Event(lid, "Pull complete"))
             await job

@@ -17,6 +17,7 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd import namespaces
 from dockyard.containerd.content.local import LocalContentStore
+from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.metadata.db import ContainerRecord, ImageRecord, MetadataStore
 from dockyard.containerd.snapshots.overlay import OverlaySnapshotter
 from dockyard.containerd.tasks.manager import TaskManager, TaskState
@@ -129,7 +130,7 @@ class Services:
         self.meta = MetadataStore(root / "metadata.db")
         self.snapshotter = OverlaySnapshotter(root / "snapshots" / "overlayfs")
         self.tasks = TaskManager(state, state / "runc")
-        self.unpack_lock = threading.Lock()
+        self.unpack_lock = UnpackLock()  # exclusive: GC, fsck, image unpack; shared: pulls
         from dockyard.containerd.leases import LeaseManager
 
         self.lease_manager = LeaseManager(root / "leases.json")

@@ -20,6 +20,7 @@ from dockyard.api import pb, rpc
 from dockyard.containerd import mount as mountlib
 from dockyard.containerd.diff.apply import apply_layer
 from dockyard.containerd.diff.diff import diff_upper
+from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.diff.layer import write_layer
 from dockyard.containerd.services.base import (
     Services,
@@ -60,7 +61,8 @@ class DiffServicer(rpc.DiffServicer):
             async for req in request_iterator:
                 if first and req.unpack:
                     unpacker = await asyncio.to_thread(
-                        StreamUnpack.start, self.s.snapshots(namespace_of(context)), req.parent, self.s.work_dir)
+                        StreamUnpack.start, self.s.snapshots(namespace_of(context)), req.parent, self.s.work_dir,
+                        self.s.unpack_lock)
                 first = False
                 if req.data:
                     await asyncio.to_thread(reader.q.put, req.data)
@@ -107,8 +109,9 @@ class StreamUnpack:
     committed only under the diff_id that ``write_layer`` computed from the same bytes.
     """
 
-    def __init__(self, snaps: Any, parent: str, work_dir: Path) -> None:
+    def __init__(self, snaps: Any, parent: str, work_dir: Path, lock: UnpackLock) -> None:
         self.snaps = snaps
+        self.lock = lock  # held shared from prepare to commit: GC must not sweep the snapshot midway
         self.parent = parent
         self.reader = _QueueReader()
         self.key = f"extract-{uuid.uuid4().hex}-import"  # gc.recover removes it after a crash
@@ -118,11 +121,13 @@ class StreamUnpack:
         self.work_dir = work_dir
 
     @classmethod
-    def start(cls, snaps: Any, parent: str, work_dir: Path) -> StreamUnpack | None:
-        self = cls(snaps, parent, work_dir)
+    def start(cls, snaps: Any, parent: str, work_dir: Path, lock: UnpackLock) -> StreamUnpack | None:
+        self = cls(snaps, parent, work_dir, lock)
+        lock.acquire_shared()
         try:
             mounts = snaps.prepare(self.key, parent)
         except errors.DockyardError as err:
+            lock.release_shared()
             log.info("import layer: no unpack onto %r: %s", parent, err)
             return None
         try:
@@ -130,6 +135,7 @@ class StreamUnpack:
             mountlib.mount_all(mounts, self.target)
         except BaseException:
             self._discard()
+            lock.release_shared()
             raise
         self.thread = threading.Thread(target=self._apply, name="dockyard-import-unpack", daemon=True)
         self.thread.start()
@@ -150,6 +156,12 @@ class StreamUnpack:
 
     def finish(self, diff_id: str | None) -> str:
         """Commit under the ChainID of ``parent`` + ``diff_id`` (None: the import failed; drop it)."""
+        try:
+            return self._finish(diff_id)
+        finally:
+            self.lock.release_shared()
+
+    def _finish(self, diff_id: str | None) -> str:
         assert self.thread is not None
         self.thread.join()
         if diff_id is None or self.error is not None:

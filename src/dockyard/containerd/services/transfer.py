@@ -23,7 +23,7 @@ from dockyard.api import pb, rpc
 from dockyard.containerd.archive.exporter import export_images
 from dockyard.containerd.archive.importer import import_archive
 from dockyard.containerd.images.manifest import Platform, read_manifest
-from dockyard.containerd.images.unpack import _exists, _unpack_layer, unpack
+from dockyard.containerd.images.unpack import LayerUnpacker, unpack
 from dockyard.containerd.metadata.db import ImageRecord
 from dockyard.containerd.remotes import hosts
 from dockyard.containerd.remotes.auth import Authorizer, Credentials
@@ -31,11 +31,9 @@ from dockyard.containerd.remotes.progress import Event
 from dockyard.containerd.remotes.pull import Lease, pull
 from dockyard.containerd.remotes.push import push
 from dockyard.containerd.remotes.registry import Repository, timeout
-from dockyard.containerd.remotes.tail import Tail
 from dockyard.containerd.services.leases import lease_of
 from dockyard.containerd.services.base import Services, _desc_pb, _QueueReader, namespace_of, status_of, translated
 from dockyard.oci import reference
-from dockyard.types import Descriptor
 
 
 def parse_platform(text: str) -> Platform | None:
@@ -103,19 +101,14 @@ class TransferServicer(rpc.TransferServicer):
         async def job() -> None:
             ref = reference.parse(request.reference)
             platform = parse_platform(request.platform)
-            snaps = self.s.snapshots(ns)
-
-            def unpack_layer(layer: Descriptor, diff_id: str, chain: str, parent: str, check: bool,
-                             tail: Tail | None = None) -> bool:
-                if check:
-                    return _exists(snaps, chain)
-                with self.s.unpack_lock:
-                    if not _exists(snaps, chain):
-                        _unpack_layer(self.s.content, snaps, layer, diff_id, chain, parent, self.s.work_dir, tail)
-                return True
-
+            unpacker = LayerUnpacker(self.s.content, self.s.snapshots(ns), self.s.work_dir) if request.unpack else None
             lid, lease = self._lease(context)
+            shared = False
             try:
+                if unpacker is not None:
+                    # shared for the whole pull: its layers are extracted apart and committed in order (locks.py)
+                    await self.s.unpack_lock.acquire_shared_async()
+                    shared = True
                 # 4 MiB of read buffer per response (aiohttp's default, 64 KiB, pauses the socket
                 # every 64 KiB: a third of the pull's event-loop time in py-spy).
                 async with aiohttp.ClientSession(timeout=timeout(), read_bufsize=4 << 20) as session:
@@ -123,8 +116,7 @@ class TransferServicer(rpc.TransferServicer):
                     for i, ep in enumerate(eps):
                         repo = Repository(session, ep, ref, Authorizer(_creds(request.options)))
                         try:
-                            result = await pull(self.s.content, repo, platform, q.put_nowait, lease,
-                                                unpack_layer if request.unpack else None)
+                            result = await pull(self.s.content, repo, platform, q.put_nowait, lease, unpacker)
                             break
                         except (errors.Unavailable, errors.NotFound, errors.PermissionDenied):
                             if not ep.mirror or i == len(eps) - 1:
@@ -136,6 +128,8 @@ class TransferServicer(rpc.TransferServicer):
                 await asyncio.to_thread(self.s.meta.put_image, ns, rec)
                 q.put_nowait(Event("", "Done", detail=result.config.digest, target=result.resolved))
             finally:
+                if shared:
+                    self.s.unpack_lock.release_shared()
                 if lid:
                     self.s.leases.pop(lid, None)
                 else:

@@ -23,6 +23,10 @@ from dockyard.types import Mount
 class MetadataSnapshotter:
     """Base class; not a snapshotter on its own."""
 
+    # Whether commit(parent=...) may put a parentless snapshot on a parent: true only where a
+    # snapshot's directory holds its own layer alone (overlay), not a copy of its parents (native).
+    rebase = False
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._snapshots = self.root / "snapshots"
@@ -103,14 +107,22 @@ class MetadataSnapshotter:
                 raise FailedPrecondition(f'snapshot "{key}": committed snapshots have no mounts')
             return self._mounts(row, tx.parents(row))
 
-    def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None) -> None:
-        """Freeze active ``key`` as ``name`` (a valid parent from now on)."""
+    def commit(self, name: str, key: str, labels: Mapping[str, str] | None = None, *,
+               parent: str | None = None) -> None:
+        """Freeze active ``key`` as ``name`` (a valid parent from now on).
+
+        ``parent`` rebases a parentless ``key`` onto a committed snapshot as it
+        is committed (containerd's WithParent): layers are extracted apart, in
+        parallel, and stacked in order here. Only where ``rebase`` is true.
+        """
+        if parent and not self.rebase:
+            raise FailedPrecondition(f"{type(self).__name__}: cannot rebase a snapshot on commit")
         with self._meta.tx() as tx:
             row = tx.get(key)
             if not row.kind.can_commit():
                 raise FailedPrecondition(f'snapshot "{key}": is {row.kind.value}, only active snapshots can be committed')
             u = tree_usage(self._usage_dir(row))
-            tx.commit(name, key, labels, u.size, u.inodes)
+            tx.commit(name, key, labels, u.size, u.inodes, parent)
 
     def stat(self, key: str) -> SnapshotInfo:
         with self._meta.tx(write=False) as tx:

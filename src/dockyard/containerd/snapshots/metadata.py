@@ -131,16 +131,27 @@ class Tx:
         assert cur.lastrowid is not None
         return self.by_id(cur.lastrowid)
 
-    def commit(self, name: str, key: str, labels: Mapping[str, str] | None, size: int, inodes: int) -> Row:
+    def commit(self, name: str, key: str, labels: Mapping[str, str] | None, size: int, inodes: int,
+               parent: str | None = None) -> Row:
+        """Freeze ``key`` as ``name``; with ``parent``, a parentless snapshot is put on ``parent`` (rebase)."""
         row = self.get(key)
         if not row.kind.can_commit():
             raise FailedPrecondition(f'snapshot "{key}": is {row.kind.value}, only active snapshots can be committed')
         if self.find(name) is not None:
             raise AlreadyExists(f'snapshot "{name}": already exists')
+        parent_id = row.parent_id
+        if parent:
+            if row.parent_id is not None:
+                raise FailedPrecondition(f'snapshot "{key}": only a parentless snapshot can be rebased')
+            p = self.get(parent)
+            if p.kind is not Kind.COMMITTED:
+                raise FailedPrecondition(f'snapshot "{parent}": parent is not committed ({p.kind.value})')
+            parent_id = p.id
         new_labels = dict(row.labels) if labels is None else dict(labels)
         self.db.execute(
-            "UPDATE snapshots SET key=?, kind=?, labels=?, updated=?, size=?, inodes=? WHERE id=?",
-            (name, Kind.COMMITTED.value, json.dumps(new_labels, sort_keys=True), time.time(), size, inodes, row.id),
+            "UPDATE snapshots SET key=?, kind=?, labels=?, updated=?, size=?, inodes=?, parent_id=? WHERE id=?",
+            (name, Kind.COMMITTED.value, json.dumps(new_labels, sort_keys=True), time.time(), size, inodes,
+             parent_id, row.id),
         )
         return self.by_id(row.id)
 

@@ -16,6 +16,8 @@ from dockyard.types import Mount
 
 
 class OverlaySnapshotter(MetadataSnapshotter):
+    rebase = True  # a snapshot's fs is its own upper layer only; whiteouts are stored in overlay form
+
     def __init__(self, root: Path, *, index_off: bool = True) -> None:
         self._index_off = index_off
         super().__init__(root)
