@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def shim_pids(name_part: str) -> list[int]:
     return out
 
 
-def bench(cli: list[str], stats_cli: list[str], n: int, shim_marker: str, shim_filter: str) -> dict[str, float]:
+def bench(cli: list[str], stats_cli: list[str], n: int, find_shims: Callable[[], list[int]]) -> dict[str, float]:
     res: dict[str, float] = {}
     res["client_version_ms"] = median_of([*cli, "version"], 7)
     res["client_ps_empty_ms"] = median_of([*cli, "ps"], 7)
@@ -95,8 +96,7 @@ def bench(cli: list[str], stats_cli: list[str], n: int, shim_marker: str, shim_f
     res["start_50_detached_s"] = time.perf_counter() - t0
     res["ps_50_ms"] = median_of([*cli, "ps"], 5)
     res["stats_50_no_stream_s"] = timed([*stats_cli, "stats", "--no-stream", *[f"bench-{i}" for i in range(n)]])[0]
-    pids = [p for p in shim_pids(shim_marker) if shim_filter in open(f"/proc/{p}/cmdline", "rb").read().decode(
-        errors="replace").replace("\0", " ")]
+    pids = find_shims()
     res["shim_pss_kb_per_container"] = sum(pss_kb(p) for p in pids) / max(1, n)
     res["shims_counted"] = len(pids)
     subprocess.run([*cli, "rm", "-f", *[f"bench-{i}" for i in range(n)]], capture_output=True, env=client_env())
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         r = d.cli("import", "-c", 'CMD ["sh"]', str(tar), "busybox:latest")
         assert r.returncode == 0, r.stderr
         # stats through the docker CLI on both sides: dockyard's CLI has no stats command yet
-        results["dockyard"] = bench([DOCKYARD, "-H", d.host], [DOCKER, "-H", d.host], args.n, "dockyard-shim",
-                                    str(d.base))
+        # our shims from their pid files (a forked shim's cmdline no longer names the daemon's paths)
+        results["dockyard"] = bench([DOCKYARD, "-H", d.host], [DOCKER, "-H", d.host], args.n, d.shim_pids)
     finally:
         d.cleanup()
     if not args.skip_docker:
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             dockerd.start()
             dockerd.import_image(tar)
             results["docker"] = bench([DOCKER, "-H", dockerd.host], [DOCKER, "-H", dockerd.host], args.n,
-                                      "containerd-shim", "moby")
+                                      lambda: [p for p in shim_pids("containerd-shim") if b"moby" in
+                                               Path(f"/proc/{p}/cmdline").read_bytes()])
         finally:
             dockerd.stop()
     print(json.dumps(results, indent=2))
