@@ -9,6 +9,7 @@ One server per module; each test uses its own repository names.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,16 @@ def test_pull_blob_get_head_range(reg: Server) -> None:
     r = reg.req("GET", f"/v2/pull/b/blobs/{d}", headers={"Range": "bytes=100-199"})
     assert r.status == 206 and r.body == data[100:200]
     assert r.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+
+
+def test_pull_blob_larger_than_one_write_chunk_is_whole(reg: Server) -> None:
+    """Whole-blob GETs are written in chunks (registry/blobsend.py): a blob of several, with a
+    ragged end, arrives complete, with its length and digest."""
+    data = os.urandom(3 * 256 * 1024 + 7)
+    d = reg.push_blob("pull/big", data)
+    r = reg.req("GET", f"/v2/pull/big/blobs/{d}")
+    assert r.status == 200 and r.body == data
+    assert int(r.headers["Content-Length"]) == len(data) and r.headers["Docker-Content-Digest"] == d
 
 
 def test_pull_blob_unknown_and_invalid_digest(reg: Server) -> None:

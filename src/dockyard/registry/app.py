@@ -336,9 +336,12 @@ class Registry:
             return Path(f.name)
 
     async def _blob_get(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
+        from dockyard.registry.blobsend import blob_response
+
         path = await self._blob_path(name, digest)
-        return web.FileResponse(path, headers={"Content-Type": "application/octet-stream",
-                                               "Docker-Content-Digest": digest, "Accept-Ranges": "bytes"})
+        return await blob_response(request, path, {"Content-Type": "application/octet-stream",
+                                                   "Docker-Content-Digest": digest, "Accept-Ranges": "bytes"},
+                                   self._io)
 
     async def _blob_head(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
         path = await self._blob_path(name, digest)
