@@ -160,13 +160,20 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     nnp = bool(process.get("noNewPrivileges"))
     sc.set_name("dockyard-init")
     ch.expect("go")
+    # The parent moves us into the container's cgroups while we set up the rootfs (see
+    # spawn_init); a new cgroup namespace is rooted where we are, so that one waits for the move.
+    joined = False
     if "cgroup" in plan.new:
+        ch.expect("joined")
+        joined = True
         sc.unshare(sc.CLONE_NEWCGROUP)
     if not plan.has("mount"):
         raise OSError(errno.EINVAL, "a mount namespace is required (linux.namespaces has no 'mount')")
     fifo_fd = opts.fifo_fd if opts.fifo_fd >= 0 else os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
-    rootfs.prepare(config, opts.rootfs, opts.cgroup_paths)
+    rootfs.prepare(config, opts.rootfs, opts.cgroup_paths)  # our own mounts only: no container code runs yet
+    if not joined:
+        ch.expect("joined")  # in the container's cgroups before any hook or container process runs
     if hooks.get("prestart") or hooks.get("createRuntime"):
         ch.send("hooks")
         ch.expect("hooks-done")

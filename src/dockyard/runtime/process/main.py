@@ -79,7 +79,7 @@ def spawn_init(
 ) -> int:
     """Start init and drive it to ``ready``; returns init's host pid.
 
-    ``on_pid`` runs once init exists and before it continues (cgroup join);
+    ``on_pid`` runs once init exists (cgroup join), while init prepares its rootfs;
     ``on_hooks`` runs the runtime-namespace hooks when init asks for them.
     On failure init is killed and InitError carries init's own message.
     """
@@ -108,11 +108,20 @@ def spawn_init(
         init_pid = int(_expect(msg, "pid")["pid"])
         os.waitpid(pid, 0)
         pid = 0
-        on_pid(init_pid)
+        # init prepares its rootfs while we move it into its cgroups: on cgroup v1 the first
+        # cgroup.procs write after a quiet spell waits for an RCU grace period (~10-15 ms here),
+        # which used to be spent before init could start. init waits for "joined" before any
+        # hook or container code runs (and before it unshares a cgroup namespace).
         try:
             parent.send("go")
         except OSError:
             _expect(parent.recv(1.0), "go")  # init died early: raise with its own message
+            raise
+        on_pid(init_pid)
+        try:
+            parent.send("joined")
+        except OSError:
+            _expect(parent.recv(1.0), "joined")
             raise
         while True:
             msg = parent.recv(SYNC_TIMEOUT)
