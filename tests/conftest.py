@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -158,12 +160,28 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def daemon(busybox_tar: Path) -> Iterator[Daemon]:
+def free_subnet(base: str) -> str:
+    """A ``<base>.<n>.0/24`` (base like "10.218") that no route on this host uses yet."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=False).stdout
+    for _ in range(100):
+        n = random.randint(1, 254)
+        if f"{base}.{n}." not in routes:
+            return f"{base}.{n}.0/24"
+    raise RuntimeError(f"no free {base}.x.0/24")
+
+
+@contextmanager
+def started_daemon(busybox_tar: Path, bridge_prefix: str = "", subnet_base: str = "") -> Iterator[Daemon]:
+    """A private daemon with busybox:latest imported; with ``bridge_prefix`` its default bridge is
+    ``<prefix><8 hex>`` on a free ``<subnet_base>.x.0/24`` (else it runs ``--bridge-name none``).
+    Everything it made is removed at the end, and the bridge must be gone."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     # Short paths: UNIX socket paths must stay under 108 bytes.
     d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
+    bridge = f"{bridge_prefix}{uuid.uuid4().hex[:8]}" if bridge_prefix else ""
+    if bridge:
+        d.extra_args = ["--bridge-name", bridge, "--bridge-subnet", free_subnet(subnet_base)]
     try:
         d.start()
         r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
@@ -171,6 +189,15 @@ def daemon(busybox_tar: Path) -> Iterator[Daemon]:
         yield d
     finally:
         d.cleanup()
+    if bridge:
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
+        assert bridge not in links, f"bridge {bridge} left behind"
+
+
+@pytest.fixture(scope="session")
+def daemon(busybox_tar: Path) -> Iterator[Daemon]:
+    with started_daemon(busybox_tar) as d:
+        yield d
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ The battery's last line must read "N passed, 0 failed".
 from __future__ import annotations
 
 import os
-import random
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, REPO, Daemon
+from tests.conftest import BIN, REPO, Daemon, started_daemon
 
 pytestmark = pytest.mark.root
 
@@ -35,17 +33,8 @@ PASSING = (
 
 @pytest.fixture(scope="module")
 def bridged_daemon(busybox_tar: Path) -> Iterator[Daemon]:
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dyc-", dir="/tmp")))
-    n = random.randrange(20, 250)
-    d.extra_args = ["--bridge-name", f"dyc{n}", "--bridge-subnet", f"10.215.{n}.0/24"]
-    try:
-        d.start()
-        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar, "dyc", "10.215") as d:
         yield d
-    finally:
-        d.cleanup()
-        subprocess.run(["ip", "link", "del", f"dyc{n}"], capture_output=True, check=False)
 
 
 def test_docker_cli_smoke_battery_with_dockyard_client(bridged_daemon: Daemon, tmp_path: Path) -> None:

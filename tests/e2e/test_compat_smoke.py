@@ -7,16 +7,13 @@ line must read "57 passed, 0 failed".
 from __future__ import annotations
 
 import os
-import random
 import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Daemon
+from tests.conftest import REPO, Daemon, started_daemon
 
 pytestmark = pytest.mark.root
 
@@ -39,16 +36,8 @@ SCENARIOS = (
 
 @pytest.fixture(scope="module")
 def bridged_daemon(busybox_tar: Path) -> Iterator[Daemon]:
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    third = random.randint(0, 255)
-    d.extra_args = ["--bridge-name", f"dyc{uuid.uuid4().hex[:8]}", "--bridge-subnet", f"10.218.{third}.0/24"]
-    try:
-        d.start()
-        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar, "dyc", "10.218") as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def test_docker_cli_smoke_battery(bridged_daemon: Daemon, tmp_path: Path) -> None:

@@ -15,47 +15,22 @@ The daemon has a bridge of its own (published ports need one), removed at teardo
 
 from __future__ import annotations
 
-import os
-import random
 import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
+from tests.conftest import Daemon, started_daemon
 
 pytestmark = pytest.mark.root
 
 
-def _free_subnet() -> str:
-    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=False).stdout
-    for _ in range(50):
-        third = random.randint(1, 254)
-        if f"10.216.{third}." not in routes:
-            return f"10.216.{third}.0/24"
-    raise RuntimeError("no free 10.216.x.0/24")
-
-
 @pytest.fixture(scope="module")
 def tc_daemon(busybox_tar: Path) -> Iterator[Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    bridge = f"dytc{uuid.uuid4().hex[:8]}"
-    d.extra_args = ["--bridge-name", bridge, "--bridge-subnet", _free_subnet()]
-    try:
-        d.start()
-        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar, "dytc", "10.216") as d:
         yield d
-    finally:
-        d.cleanup()
-        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout
-        assert bridge not in links
 
 
 @pytest.fixture
