@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             _remove_child_cgroups(dockerd._cgroup_parent)
             dockerd.stop()
         dy.cleanup()
+        shutil.rmtree(work, ignore_errors=True)  # the context and the busybox tar
     return 0
 
 

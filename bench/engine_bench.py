@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -127,16 +128,19 @@ def main(argv: list[str] | None = None) -> int:
         results["dockyard"] = bench([DOCKYARD, "-H", d.host], [DOCKER, "-H", d.host], args.n, d.shim_pids)
     finally:
         d.cleanup()
-    if not args.skip_docker:
-        dockerd = PrivateDockerd(ensure_dockerd_installed(), DOCKER)
-        try:
-            dockerd.start()
-            dockerd.import_image(tar)
-            results["docker"] = bench([DOCKER, "-H", dockerd.host], [DOCKER, "-H", dockerd.host], args.n,
-                                      lambda: [p for p in shim_pids("containerd-shim") if b"moby" in
-                                               Path(f"/proc/{p}/cmdline").read_bytes()])
-        finally:
-            dockerd.stop()
+    try:
+        if not args.skip_docker:
+            dockerd = PrivateDockerd(ensure_dockerd_installed(), DOCKER)
+            try:
+                dockerd.start()
+                dockerd.import_image(tar)
+                results["docker"] = bench([DOCKER, "-H", dockerd.host], [DOCKER, "-H", dockerd.host], args.n,
+                                          lambda: [p for p in shim_pids("containerd-shim") if b"moby" in
+                                                   Path(f"/proc/{p}/cmdline").read_bytes()])
+            finally:
+                dockerd.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the busybox tar
     print(json.dumps(results, indent=2))
     return 0
 
