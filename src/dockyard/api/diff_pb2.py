@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.api import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\ndiff.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"?\n\x12\x43reateLayerRequest\x12\x14\n\x0csnapshot_key\x18\x01 \x01(\t\x12\x13\n\x0b\x63ompression\x18\x02 \x01(\t\"B\n\x12ImportLayerRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06unpack\x18\x02 \x01(\x08\x12\x0e\n\x06parent\x18\x03 \x01(\t\"`\n\x13ImportLayerResponse\x12&\n\x05layer\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x0f\n\x07\x64iff_id\x18\x02 \x01(\t\x12\x10\n\x08snapshot\x18\x03 \x01(\t2\xac\x01\n\x04\x44iff\x12R\n\x0bImportLayer\x12\x1f.dockyard.v1.ImportLayerRequest\x1a .dockyard.v1.ImportLayerResponse(\x01\x12P\n\x0b\x43reateLayer\x12\x1f.dockyard.v1.CreateLayerRequest\x1a .dockyard.v1.ImportLayerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\ndiff.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"P\n\x12\x43reateLayerRequest\x12\x14\n\x0csnapshot_key\x18\x01 \x01(\t\x12\x13\n\x0b\x63ompression\x18\x02 \x01(\t\x12\x0f\n\x07\x65xclude\x18\x03 \x03(\t\"B\n\x12ImportLayerRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06unpack\x18\x02 \x01(\x08\x12\x0e\n\x06parent\x18\x03 \x01(\t\"`\n\x13ImportLayerResponse\x12&\n\x05layer\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x0f\n\x07\x64iff_id\x18\x02 \x01(\t\x12\x10\n\x08snapshot\x18\x03 \x01(\t2\xac\x01\n\x04\x44iff\x12R\n\x0bImportLayer\x12\x1f.dockyard.v1.ImportLayerRequest\x1a .dockyard.v1.ImportLayerResponse(\x01\x12P\n\x0b\x43reateLayer\x12\x1f.dockyard.v1.CreateLayerRequest\x1a .dockyard.v1.ImportLayerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,11 +33,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'diff_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATELAYERREQUEST']._serialized_start=41
-  _globals['_CREATELAYERREQUEST']._serialized_end=104
-  _globals['_IMPORTLAYERREQUEST']._serialized_start=106
-  _globals['_IMPORTLAYERREQUEST']._serialized_end=172
-  _globals['_IMPORTLAYERRESPONSE']._serialized_start=174
-  _globals['_IMPORTLAYERRESPONSE']._serialized_end=270
-  _globals['_DIFF']._serialized_start=273
-  _globals['_DIFF']._serialized_end=445
+  _globals['_CREATELAYERREQUEST']._serialized_end=121
+  _globals['_IMPORTLAYERREQUEST']._serialized_start=123
+  _globals['_IMPORTLAYERREQUEST']._serialized_end=189
+  _globals['_IMPORTLAYERRESPONSE']._serialized_start=191
+  _globals['_IMPORTLAYERRESPONSE']._serialized_end=287
+  _globals['_DIFF']._serialized_start=290
+  _globals['_DIFF']._serialized_end=462
 # @@protoc_insertion_point(module_scope)

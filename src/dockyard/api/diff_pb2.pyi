@@ -1,18 +1,21 @@
 from dockyard.api import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateLayerRequest(_message.Message):
-    __slots__ = ("snapshot_key", "compression")
+    __slots__ = ("snapshot_key", "compression", "exclude")
     SNAPSHOT_KEY_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
     snapshot_key: str
     compression: str
-    def __init__(self, snapshot_key: _Optional[str] = ..., compression: _Optional[str] = ...) -> None: ...
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, snapshot_key: _Optional[str] = ..., compression: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImportLayerRequest(_message.Message):
     __slots__ = ("data", "unpack", "parent")

@@ -294,8 +294,9 @@ class Builder:
                             secrets: dict[str, bytes] | None = None) -> tuple[str, int]:
         """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code).
 
-        ``network``: ``none`` gives the RUN its own empty network namespace; ``host`` and
-        ``default`` share the host's (the classic builder's default bridge is not modelled)."""
+        ``network``: ``default`` puts the RUN on the daemon's default bridge, as the classic
+        builder does (in a namespace of its own when the daemon has no bridge); ``none`` gives
+        it an empty network namespace; ``host`` shares the host's."""
         from dockyard.builder import mounts as run_mounts
         from dockyard.engine import spec as specs
 
@@ -306,20 +307,36 @@ class Builder:
         cfg = state.cfg
         config = {"Cmd": argv, "Entrypoint": [], "Env": env, "WorkingDir": cfg.get("WorkingDir") or "/",
                   "User": cfg.get("User") or ""}
-        host = {"NetworkMode": "none" if network == "none" else "host"}
+        networks = getattr(self.engine, "networks", None)
+        mode = network if network in ("host", "none") else \
+            "bridge" if networks is not None and networks.default_enabled else "none"
+        host = {"NetworkMode": mode}
         spec = specs.build(id, config, host, {}, getattr(self.engine, "cgroup_parent", "dockyard"))
+        net = None
+        net_dir = self.engine.exec_root / "builder" / "net" / id
         prepared = None
-        if mounts:
-            prepared = await run_mounts.prepare(
-                mounts, self.cache_dirs, self.engine.data_root / "builder" / "tmp" / id,
-                self.engine.exec_root / "builder" / "secrets" / id, secrets or {}, sources or {})
-            spec["mounts"] += prepared.spec
         try:
+            if mode == "bridge":
+                # a record shaped like a container's, so the network manager can give it an endpoint,
+                # /etc/hosts, resolv.conf and hostname; its layer leaves those files out (MANAGED_FILES)
+                net = {"Id": id, "Name": f"/build-{id[:12]}", "Config": {}, "HostConfig": host,
+                       "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}}
+                net_dir.mkdir(parents=True, exist_ok=True)
+                networks.prepare(net, spec, None, net_dir, {})
+                await networks.attach(net)
+            if mounts:
+                prepared = await run_mounts.prepare(
+                    mounts, self.cache_dirs, self.engine.data_root / "builder" / "tmp" / id,
+                    self.engine.exec_root / "builder" / "secrets" / id, secrets or {}, sources or {})
+                spec["mounts"] += prepared.spec
             return await self._run_task(id, key, parent, state, spec, emit)
         finally:
             if prepared is not None:
                 prepared.release(self.cache_dirs)
                 shutil.rmtree(self.engine.data_root / "builder" / "tmp" / id, ignore_errors=True)
+            if net is not None:
+                await networks.detach(net)
+            shutil.rmtree(net_dir, ignore_errors=True)
 
     async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
                         emit: Callable[[str], None]) -> tuple[str, int]:
@@ -376,7 +393,9 @@ class Builder:
 
     async def commit_snapshot(self, key: str) -> tuple[dict[str, Any], str]:
         """The snapshot's change as a layer (Diff.CreateLayer), then the snapshot committed under its chain."""
-        resp = await self.cd.create_layer(key)
+        from dockyard.engine.archive import MANAGED_FILES
+
+        resp = await self.cd.create_layer(key, exclude=MANAGED_FILES)
         layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
         return layer, resp.diff_id
 

@@ -161,9 +161,10 @@ class ContainerdClient:
         except grpc.aio.AioRpcError as err:
             raise translate(err) from None
 
-    async def create_layer(self, snapshot_key: str, compression: str = "gzip") -> pb.ImportLayerResponse:
+    async def create_layer(self, snapshot_key: str, compression: str = "gzip",
+                           exclude: Iterable[str] = ()) -> pb.ImportLayerResponse:
         return await _Translating(self._diff_stub, self.metadata).CreateLayer(
-            pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression))
+            pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression, exclude=list(exclude)))
 
     async def gc(self, dry_run: bool = False) -> pb.CollectResponse:
         return await _Translating(rpc.GCStub(self.channel), self.metadata).Collect(pb.CollectRequest(dry_run=dry_run))

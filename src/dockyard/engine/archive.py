@@ -71,7 +71,7 @@ async def changes(eng: Any, id: str) -> list[dict[str, Any]]:
 
 
 # Files the engine writes for the container (dockerd bind-mounts them over its init layer): not the
-# container's own changes, so `docker diff` leaves them out.
+# container's own changes, so `docker diff`, `commit` and the builder's RUN layers leave them out.
 MANAGED_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 
 

@@ -440,6 +440,7 @@ class Engine:
 
     async def readopt(self) -> None:
         """After a restart: follow the tasks that kept running, settle the ones that ended."""
+        await self.networks.forget_unknown(set(self.containers))
         for c in list(self.containers.values()):
             if not c["State"]["Running"]:
                 continue

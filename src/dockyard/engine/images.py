@@ -240,8 +240,11 @@ class RegistryImages:
 
     async def commit(self, container_id: str, base: Image, container_config: dict[str, Any], repo: str, tag: str,
                      comment: str, author: str, changes: list[str]) -> str:
-        """``docker commit``: the container's snapshot changes become a layer on top of its image."""
-        layer = await self.cd.create_layer(container_id)
+        """``docker commit``: the container's snapshot changes become a layer on top of its image
+        (without the /etc files the engine mounts into every container, as `docker diff` shows them)."""
+        from dockyard.engine.archive import MANAGED_FILES
+
+        layer = await self.cd.create_layer(container_id, exclude=MANAGED_FILES)
         now = rfc3339()
         config = json.loads(json.dumps(base.config))
         cfg = dict(config.get("config") or {})

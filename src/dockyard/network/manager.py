@@ -612,6 +612,15 @@ class NetworkManager:
         await asyncio.to_thread(self._apply_rules)
         await self._start_resolver(c)
 
+    async def forget_unknown(self, known: set[str]) -> None:
+        """After a restart: drop endpoints of containers that no longer exist (a build's RUN, or a
+        container whose removal a crash cut short), so their addresses and sandboxes are freed."""
+        for nid, eps in self.endpoints.items():
+            for cid in [cid for cid in eps if cid not in known]:
+                eps.pop(cid)
+                self.store.delete_endpoint(nid, cid)
+                await asyncio.to_thread(sandbox.destroy, self.sandbox_path(cid))
+
     def release(self, c: dict[str, Any]) -> None:
         """At remove: nothing is left once detach ran; a never-started container has no sandbox."""
         self.reservations.pop(c["Id"], None)

@@ -62,19 +62,23 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return ti
 
 
-def write_diff(upper: Path, out: BinaryIO) -> None:
-    """Write the layer tar for ``upper`` into ``out``."""
+def write_diff(upper: Path, out: BinaryIO, exclude: frozenset[str] = frozenset()) -> None:
+    """Write the layer tar for ``upper`` into ``out``, without the non-directory paths in ``exclude``
+    (relative, like ``etc/hosts``)."""
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
-        _walk(tf, str(upper), "", links)
+        _walk(tf, str(upper), "", links, exclude)
 
 
-def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int], str]) -> None:
+def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int], str],
+          exclude: frozenset[str] = frozenset()) -> None:
     directory = os.path.join(base, rel) if rel else base
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
         arc = f"{rel}/{name}" if rel else name
         st = os.lstat(path)
+        if arc in exclude and not stat.S_ISDIR(st.st_mode):
+            continue
         if _is_whiteout(st):
             wh = tarfile.TarInfo(f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else f"{WHITEOUT_PREFIX}{name}")
             wh.mode, wh.mtime, wh.uname, wh.gname = 0, int(st.st_mtime), "", ""
@@ -89,7 +93,7 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
                 op = tarfile.TarInfo(f"{arc}/{WHITEOUT_OPAQUE}")
                 op.mode, op.mtime, op.uname, op.gname = 0, int(st.st_mtime), "", ""
                 tf.addfile(op)
-            _walk(tf, base, arc, links)
+            _walk(tf, base, arc, links, exclude)
             continue
         key = (st.st_dev, st.st_ino)
         if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1 and key in links:
@@ -117,9 +121,9 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
         # sockets are not representable in tar and are skipped
 
 
-def diff_upper(upper: Path) -> BinaryIO:
+def diff_upper(upper: Path, exclude: frozenset[str] = frozenset()) -> BinaryIO:
     """The layer tar of ``upper`` as a seekable stream (spooled to disk when large)."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
-    write_diff(upper, spool)  # type: ignore[arg-type]
+    write_diff(upper, spool, exclude)  # type: ignore[arg-type]
     spool.seek(0)
     return spool  # type: ignore[return-value]

@@ -91,9 +91,11 @@ class DiffServicer(rpc.DiffServicer):
     async def CreateLayer(self, request: pb.CreateLayerRequest, context: Any) -> pb.ImportLayerResponse:
         snaps = self.s.snapshots(namespace_of(context))
 
+        exclude = frozenset(p.strip("/") for p in request.exclude)
+
         def run() -> tuple[Any, str]:
             upper = upper_dir(snaps.mounts(request.snapshot_key))
-            with diff_upper(upper) as tar:
+            with diff_upper(upper, exclude) as tar:
                 return write_layer(tar, self.s.content, request.compression or "gzip")
 
         desc, diff_id = await asyncio.to_thread(run)
