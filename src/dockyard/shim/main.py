@@ -89,10 +89,36 @@ class Shim:
 
     def _builtin_create(self, pid_file: str, stdin: int, stdout: int, stderr: int,
                         console_socket: str | None = None) -> None:
+        """``create`` runs in a short-lived child: what the runtime code writes to memory (refcounts,
+        its objects) would otherwise stay as private pages of this long-lived shim. init is
+        re-parented to us (we are its subreaper) when the child exits."""
         from dockyard.runtime.lifecycle.create import create
 
-        self._with_stdio(stdin, stdout, stderr, "create", create, self.runtime_root, self.id, self.bundle,
-                         pid_file=pid_file, console_socket=console_socket)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            reply: dict[str, Any] = {}
+            try:
+                self._with_stdio(stdin, stdout, stderr, "create", create, self.runtime_root, self.id, self.bundle,
+                                 pid_file=pid_file, console_socket=console_socket)
+            except ShimError as err:
+                reply = {"kind": err.kind, "message": str(err)}
+            except BaseException as err:  # noqa: BLE001 - reported to the shim, which answers the caller
+                reply = {"kind": "internal", "message": f"runtime create failed: {err}"}
+            os.write(w, json.dumps(reply).encode())
+            os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)  # then read: init, forked by the child, still holds the write end
+        os.set_blocking(r, False)
+        try:
+            data = os.read(r, 65536)
+        except BlockingIOError:
+            data = b""
+        os.close(r)
+        reply = json.loads(data or b'{"kind": "internal", "message": "runtime create died"}')
+        if reply:
+            raise ShimError(reply["kind"], reply["message"])
 
 
     def _runtime(self, *argv: str, stdin: int | None = None, stdout: int | None = None,
