@@ -8,13 +8,15 @@ needs a snapshot's contents on the host (diff, build, export).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from dockyard.errors import Internal, InvalidArgument
@@ -268,3 +270,24 @@ def unmount_all(target: Path, detach: bool = False) -> None:
 def is_mounted(target: Path) -> bool:
     real = os.path.realpath(target)
     return real in _mountpoints_under(real)
+
+
+@contextlib.contextmanager
+def mounted(mounts: Sequence[Mount], work_dir: Path, prefix: str = "mnt-") -> Iterator[Path]:
+    """A host directory showing ``mounts``: a single bind's source as it is, anything else mounted
+    on a new directory under ``work_dir`` (unmounted and removed afterwards; a crash's leftovers
+    are found there by ``gc.recover_mounts``)."""
+    if len(mounts) == 1 and mounts[0].type == "bind" and not mounts[0].target:
+        yield Path(mounts[0].source)
+        return
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir))
+    try:
+        mount_all(mounts, target)
+        try:
+            yield target
+        finally:
+            unmount_all(target)
+    finally:
+        with contextlib.suppress(OSError):
+            target.rmdir()  # never rmtree: if the unmount failed, the snapshot is still behind it

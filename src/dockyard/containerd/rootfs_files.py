@@ -12,14 +12,13 @@ import contextlib
 import os
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from dockyard import errors
 from dockyard.containerd.diff.apply import resolve_in_root
-from dockyard.containerd.mount import mount_all, unmount_all
+from dockyard.containerd import mount as mountlib
 from dockyard.types import Mount
 
 # Go's os.FileMode type bits, which the docker CLI decodes from X-Docker-Container-Path-Stat
@@ -33,17 +32,8 @@ def mounted(running_root: Path | None, mounts: list[Mount], work_dir: Path) -> I
     if running_root is not None and os.path.ismount(running_root):
         yield str(running_root)
         return
-    work_dir.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix="view-", dir=work_dir))
-    try:
-        mount_all(mounts, target)
-        try:
-            yield str(target)
-        finally:
-            unmount_all(target)
-    finally:
-        with contextlib.suppress(OSError):
-            target.rmdir()
+    with mountlib.mounted(mounts, work_dir, "view-") as target:
+        yield str(target)
 
 
 def resolve(root: str, path: str, follow_last: bool = False) -> str:

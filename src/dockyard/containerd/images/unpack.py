@@ -28,9 +28,7 @@ import stat
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,24 +81,13 @@ def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore,
     """
     with (tail.reader() if tail is not None else store.open(layer.digest)) as blob:
         reader = HashingReader(decompress_stream(blob))
-        direct = _direct_path(mounts)
-        if direct is not None:
-            apply_layer(reader, direct)  # type: ignore[arg-type]
-            return reader.digester.digest()
-        target = Path(tempfile.mkdtemp(prefix="dockyard-unpack-", dir=work_dir))
-        try:
-            mountlib.mount_all(mounts, target)
-            try:
-                apply_layer(reader, target)  # type: ignore[arg-type]
-            finally:
-                mountlib.unmount_all(target)
-        finally:
-            # rmdir, never rmtree: if the unmount failed, the snapshot is still behind it
-            try:
-                os.rmdir(target)
-            except OSError:
-                pass
+        with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-") as target:
+            apply_layer(reader, target)  # type: ignore[arg-type]
         return reader.digester.digest()
+
+
+def _work(work_dir: Path | None) -> Path:
+    return work_dir if work_dir is not None else Path(tempfile.gettempdir())
 
 
 def unpack(
@@ -295,26 +282,6 @@ def _remove_snapshot(snapshotter: Snapshotter, ex: Extracted) -> None:
             pass
 
 
-@contextmanager
-def _readable(mounts: list[Mount], work_dir: Path | None) -> Iterator[Path]:
-    """A directory showing ``mounts``: a bind's source as is, anything else mounted on a temp dir."""
-    if len(mounts) == 1 and mounts[0].type == "bind" and not mounts[0].target:
-        yield Path(mounts[0].source)
-        return
-    target = Path(tempfile.mkdtemp(prefix="dockyard-unpack-", dir=work_dir))
-    try:
-        mountlib.mount_all(mounts, target)
-        try:
-            yield target
-        finally:
-            mountlib.unmount_all(target)
-    finally:
-        try:
-            os.rmdir(target)  # never rmtree: if the unmount failed, the snapshot is still behind it
-        except OSError:
-            pass
-
-
 def _adopt_lower_dirs(snapshotter: Snapshotter, ex: Extracted, parent: str, work_dir: Path | None) -> bool:
     """Give the layer's implicit directories what a sequential apply would have; False: apply again.
 
@@ -333,7 +300,7 @@ def _adopt_lower_dirs(snapshotter: Snapshotter, ex: Extracted, parent: str, work
     view = f"extract-view-{uuid.uuid4().hex}-{ex.chain}"
     mounts = snapshotter.view(view, parent)
     try:
-        with _readable(mounts, work_dir) as lower:
+        with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-") as lower:
             for rel in sorted(implicit, key=lambda r: r.count("/")):
                 parts = rel.split("/")
                 for n in range(1, len(parts) + 1):

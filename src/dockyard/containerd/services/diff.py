@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
-import os
-import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -111,20 +110,19 @@ class StreamUnpack:
     committed only under the diff_id that ``write_layer`` computed from the same bytes.
     """
 
-    def __init__(self, snaps: Any, parent: str, work_dir: Path, lock: UnpackLock) -> None:
+    def __init__(self, snaps: Any, parent: str, lock: UnpackLock) -> None:
         self.snaps = snaps
-        self.lock = lock  # held shared from prepare to commit: GC must not sweep the snapshot midway
         self.parent = parent
+        self.lock = lock  # held shared from prepare to commit: GC must not sweep the snapshot midway
         self.reader = _QueueReader()
         self.key = f"extract-{uuid.uuid4().hex}-import"  # gc.recover removes it after a crash
-        self.target: Path | None = None
+        self.mount = contextlib.ExitStack()
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
-        self.work_dir = work_dir
 
     @classmethod
     def start(cls, snaps: Any, parent: str, work_dir: Path, lock: UnpackLock) -> StreamUnpack | None:
-        self = cls(snaps, parent, work_dir, lock)
+        self = cls(snaps, parent, lock)
         lock.acquire_shared()
         try:
             mounts = snaps.prepare(self.key, parent)
@@ -133,19 +131,19 @@ class StreamUnpack:
             log.info("import layer: no unpack onto %r: %s", parent, err)
             return None
         try:
-            self.target = Path(tempfile.mkdtemp(prefix="dockyard-import-", dir=work_dir))
-            mountlib.mount_all(mounts, self.target)
+            target = self.mount.enter_context(mountlib.mounted(mounts, work_dir, "dockyard-import-"))
         except BaseException:
             self._discard()
             lock.release_shared()
             raise
-        self.thread = threading.Thread(target=self._apply, name="dockyard-import-unpack", daemon=True)
+        self.thread = threading.Thread(target=self._apply, args=(target,), name="dockyard-import-unpack",
+                                       daemon=True)
         self.thread.start()
         return self
 
-    def _apply(self) -> None:
+    def _apply(self, target: Path) -> None:
         try:
-            apply_layer(io.BufferedReader(self.reader), self.target)  # type: ignore[arg-type]
+            apply_layer(io.BufferedReader(self.reader), target)  # type: ignore[arg-type]
         except BaseException as err:  # noqa: BLE001 - reported by finish()
             self.error = err
         finally:
@@ -172,7 +170,7 @@ class StreamUnpack:
             self._discard()
             return ""
         chain = oci.chain_ids([self.parent, diff_id])[1] if self.parent else diff_id
-        self._unmount()
+        self.mount.close()
         try:
             self.snaps.commit(chain, self.key)
         except errors.AlreadyExists:
@@ -182,17 +180,8 @@ class StreamUnpack:
             raise
         return chain
 
-    def _unmount(self) -> None:
-        if self.target is not None:
-            mountlib.unmount_all(self.target)
-            try:
-                os.rmdir(self.target)  # never rmtree: if the unmount failed, the snapshot is behind it
-            except OSError:
-                pass
-            self.target = None
-
     def _discard(self) -> None:
-        self._unmount()
+        self.mount.close()
         try:
             self.snaps.remove(self.key)
         except errors.NotFound:
