@@ -336,7 +336,7 @@ class Builder:
                 shutil.rmtree(self.engine.data_root / "builder" / "tmp" / id, ignore_errors=True)
             if net is not None:
                 await networks.detach(net)
-            shutil.rmtree(net_dir, ignore_errors=True)
+                shutil.rmtree(net_dir, ignore_errors=True)
 
     async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
                         emit: Callable[[str], None]) -> tuple[str, int]:
