@@ -44,13 +44,19 @@ class DiffStub:
                 request_serializer=diff__pb2.CreateLayerRequest.SerializeToString,
                 response_deserializer=diff__pb2.ImportLayerResponse.FromString,
                 _registered_method=True)
+        self.ApplyLayer = channel.unary_unary(
+                '/dockyard.v1.Diff/ApplyLayer',
+                request_serializer=diff__pb2.ApplyLayerRequest.SerializeToString,
+                response_deserializer=diff__pb2.ApplyLayerResponse.FromString,
+                _registered_method=True)
 
 
 class DiffServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ImportLayer(self, request_iterator, context):
-        """Stream a layer tar (plain, gzip or zstd); it is stored compressed (gzip) by digest.
+        """Stream a layer tar (plain, gzip or zstd); it is stored compressed (`compression`, gzip by
+        default) by digest.
         With `unpack` (first message) a plain tar is also applied, while it streams, onto the
         committed snapshot `parent` and committed under the layer's ChainID (the builder's COPY:
         its next RUN needs that snapshot, which would otherwise be unpacked from the blob).
@@ -62,6 +68,15 @@ class DiffServicer:
     def CreateLayer(self, request, context):
         """The changes of an active snapshot (its upper dir) as a gzip layer blob, with whiteouts
         (docker commit, the builder). The snapshot is left as it is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyLayer(self, request, context):
+        """Apply a stored layer blob onto the committed snapshot `parent` and commit the result under
+        its ChainID (containerd's Diff.Apply): the snapshot of one new layer without an image
+        record, a manifest or the walk of a whole image that Images.Unpack needs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,6 +94,11 @@ def add_DiffServicer_to_server(servicer, server):
                     servicer.CreateLayer,
                     request_deserializer=diff__pb2.CreateLayerRequest.FromString,
                     response_serializer=diff__pb2.ImportLayerResponse.SerializeToString,
+            ),
+            'ApplyLayer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyLayer,
+                    request_deserializer=diff__pb2.ApplyLayerRequest.FromString,
+                    response_serializer=diff__pb2.ApplyLayerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +155,33 @@ class Diff:
             '/dockyard.v1.Diff/CreateLayer',
             diff__pb2.CreateLayerRequest.SerializeToString,
             diff__pb2.ImportLayerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyLayer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Diff/ApplyLayer',
+            diff__pb2.ApplyLayerRequest.SerializeToString,
+            diff__pb2.ApplyLayerResponse.FromString,
             options,
             channel_credentials,
             insecure,

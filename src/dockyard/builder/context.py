@@ -17,7 +17,7 @@ from dataclasses import dataclass
 @dataclass
 class Entry:
     info: tarfile.TarInfo
-    data: bytes = b""
+    data: bytes = b""  # a memoryview of the context for big files (anything bytes-like reads it)
 
 
 class FileTree:
@@ -121,6 +121,9 @@ class FileTree:
         return out
 
 
+_BIG = 1 << 16  # payloads from this size on stay views of the tar they came in
+
+
 class _Unsupported(Exception):
     """A member the fast reader leaves to tarfile (sparse files, odd headers)."""
 
@@ -186,7 +189,12 @@ def _members(data: bytes):  # type: ignore[no-untyped-def]
             if any(k.startswith("GNU.sparse") for k in pax):
                 raise _Unsupported
             ti.pax_headers = dict(pax)
-        payload = bytes(mv[body:body + ti.size]) if ti.type in (b"0", b"7") else b""
+        if ti.type not in (b"0", b"7"):
+            payload = b""
+        elif ti.size < _BIG:
+            payload = bytes(mv[body:body + ti.size])
+        else:  # a view of the context: a 20 MB file is not copied again
+            payload = mv[body:body + ti.size]  # type: ignore[assignment]
         pax, long_name, long_link = {}, "", ""
         yield ti, payload
 
@@ -206,7 +214,7 @@ def _pax(raw: bytes) -> dict[str, str]:
 
 def is_archive(data: bytes) -> bool:
     """Whether ADD should unpack ``data`` (tar, possibly gzip/bzip2/xz compressed)."""
-    head = data[:6]
+    head = bytes(data[:6])
     if head.startswith(b"\x1f\x8b"):
         try:
             inner = gzip.decompress(data)[:512]

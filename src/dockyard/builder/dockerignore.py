@@ -13,6 +13,10 @@ import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 
 class Pattern:
@@ -136,17 +140,23 @@ def context_tar(root: Path, dockerfile: str = "Dockerfile", out: io.BufferedIOBa
     Written by hand (``_Writer``): ``tarfile`` costs an import, a ``pwd``/``grp`` lookup and
     ~0.1 ms per member, which a cached rebuild feels. Ownership is numeric (no names), mtimes
     whole seconds, so the same tree always gives the same bytes."""
+    data = plan_context(root, dockerfile).finish()
+    if out is not None:
+        out.write(data)
+        return b""
+    return data  # type: ignore[return-value]  # a bytearray
+
+
+def plan_context(root: Path, dockerfile: str = "Dockerfile") -> "_Writer":
+    """The context tar planned but not read: ``send_to`` streams it to a socket (the files by
+    ``sendfile``, never through this process), ``finish`` builds it in memory."""
     ignore = root / ".dockerignore"
     matcher = Matcher.from_text(ignore.read_text() if ignore.is_file() else "")
     w = _Writer()
     base = str(root)
     for rel in walk_context(root, matcher, always=(dockerfile, ".dockerignore")):
         w.add(os.path.join(base, rel), rel)
-    data = w.finish()
-    if out is not None:
-        out.write(data)
-        return b""
-    return data  # type: ignore[return-value]  # a bytearray: the client sends it as is, uncopied
+    return w
 
 
 _BLOCK = 512
@@ -236,10 +246,44 @@ class _Writer:
         hdr[148:156] = b"%06o\0 " % sum(hdr)
         self.parts.append(bytes(hdr))
 
+    def add_bytes(self, rel: str, data: bytes) -> None:
+        """A regular file that is not in the context (a Dockerfile from elsewhere)."""
+        self._header(rel, b"0", 0o644, 0, 0, len(data), 0, "", (0, 0))
+        self.parts.append(data + _ZEROS[:-len(data) % _BLOCK])
+
+    def __len__(self) -> int:
+        return _BLOCK * 2 + sum(len(p) if isinstance(p, bytes) else -(-p[1] // _BLOCK) * _BLOCK
+                                for p in self.parts)
+
+    def send_to(self, sock: socket.socket) -> None:
+        """Write the tar (``len(self)`` bytes) to ``sock``: headers and small files batched into
+        few ``sendall`` calls, big files by ``sendfile`` from the page cache."""
+        pending = bytearray()
+        for p in self.parts:
+            if isinstance(p, bytes):
+                pending += p
+                continue
+            path, size = p
+            with open(path, "rb", buffering=0) as f:
+                if size < _SENDFILE_FROM:
+                    data = f.read(size + 1)
+                    if len(data) != size:
+                        _changed(path)
+                    pending += data
+                else:
+                    if pending:
+                        sock.sendall(pending)
+                        pending.clear()
+                    if sock.sendfile(f, 0, size) != size or os.fstat(f.fileno()).st_size != size:
+                        _changed(path)
+            pending += _ZEROS[:-size % _BLOCK]
+            if len(pending) >= 1 << 18:
+                sock.sendall(pending)
+                pending.clear()
+        sock.sendall(pending + _ZEROS * 2)
+
     def finish(self) -> bytearray:
-        total = _BLOCK * 2 + sum(len(p) if isinstance(p, bytes) else -(-p[1] // _BLOCK) * _BLOCK
-                                 for p in self.parts)
-        out = bytearray(total)
+        out = bytearray(len(self))
         view = memoryview(out)
         pos = 0
         for p in self.parts:
@@ -256,12 +300,19 @@ class _Writer:
                         break
                     got += n
                 if got != size or f.read(1):
-                    from dockyard import errors
-
-                    raise errors.FailedPrecondition(f"{path} changed size while the build context was read")
+                    _changed(path)
             pos += -(-size // _BLOCK) * _BLOCK
         view.release()
         return out
+
+
+_SENDFILE_FROM = 1 << 16  # smaller files are read into the batch: a sendfile call each would cost more
+
+
+def _changed(path: str) -> None:
+    from dockyard import errors
+
+    raise errors.FailedPrecondition(f"{path} changed size while the build context was read")
 
 
 def _pax_record(key: str, value: str) -> bytes:

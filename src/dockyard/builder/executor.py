@@ -22,7 +22,7 @@ import shutil
 from secrets import token_hex
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,11 @@ from dockyard.oci import image as oci_image
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 DANGLING = "moby-dangling@"
+# Build layers are stored as plain tars, as Docker's image store keeps them: compressing a
+# 20 MB COPY costs more than the rest of its step, and a build is read back locally (the next
+# RUN's snapshot, `save`, `run`) far more often than it is pushed. A plain layer is a valid OCI
+# layer (application/vnd.oci.image.layer.v1.tar), so push, save and load take it as it is.
+LAYER_COMPRESSION = "none"
 
 
 @dataclass
@@ -109,6 +114,10 @@ class Builder:
         self._layer_trees: dict[str, FileTree] = {}
         self._blobs: set[str] | None = None
         self._configs: dict[str, bytes] = {}
+        self._behind: set[asyncio.Task[None]] = set()
+        # (context digest, state, COPY as expanded) -> the digest of the layer it makes: a cached
+        # rebuild from the same context does not hash its files again
+        self.copy_digests: dict[str, str] = {}
         from dockyard.builder.mounts import CacheDirs
 
         self.cache_dirs = CacheDirs(Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder")
@@ -116,8 +125,11 @@ class Builder:
     # -- entry ---------------------------------------------------------------------
 
     async def build(self, context_tar: bytes, opts: BuildOptions, emit: Callable[[str], None],
-                    secrets: dict[str, bytes] | None = None) -> str:
-        """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text."""
+                    secrets: dict[str, bytes] | None = None, context_digest: str = "") -> str:
+        """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text.
+
+        ``context_digest``: the sha256 of ``context_tar`` if the caller has it; a COPY from an
+        identical context onto an identical state then reuses the digest it computed before."""
         self._blobs = None
         listing = asyncio.ensure_future(self.has_blobs([]))  # containerd walks its store while we parse
         await asyncio.sleep(0)
@@ -137,8 +149,12 @@ class Builder:
             raise errors.InvalidArgument(f"platform {opts.platform} is not supported here: only linux/{_arch()}")
         run = _Run(self, df, ctx, opts, emit)
         run.secrets = secrets or {}
+        run.context_digest = context_digest
         await listing
-        state = await run.execute()
+        try:
+            state = await run.execute()
+        finally:
+            await self.flush()
         return await self._finish(state, opts, emit)
 
     async def _finish(self, state: State, opts: BuildOptions, emit: Callable[[str], None]) -> str:
@@ -186,6 +202,31 @@ class Builder:
         self._remember_config(str(info.digest), data)
         return str(info.digest)
 
+    async def blob_size(self, digest: str) -> int | None:
+        """The stored blob's size, or None when the content store does not have it."""
+        try:
+            info = await self.cd.content.Info(pb.ContentInfoRequest(digest=digest))
+        except errors.NotFound:
+            return None
+        if self._blobs is not None:
+            self._blobs.add(digest)
+        return int(info.size)
+
+    def behind(self, write: Any) -> None:
+        """Run ``write`` (a coroutine storing a step's config, GC root and cache entry) while the
+        build goes on: each is a few fsyncs in containerd, ~7 ms a step that no later step waits
+        for. Whatever reads those blobs back (an unpack, the final image) calls ``flush`` first;
+        the cache entry is put only once its blobs are stored, so a crash loses entries, never
+        leaves one that points at nothing."""
+        task = asyncio.ensure_future(write)
+        self._behind.add(task)
+        task.add_done_callback(self._behind.discard)
+
+    async def flush(self) -> None:
+        """Wait for every write ``behind`` started; the first failure is raised."""
+        while self._behind:
+            await asyncio.gather(*list(self._behind))
+
     async def has_blobs(self, digests: list[str]) -> bool:
         """Whether every blob is in the content store (one List per build, then a set lookup):
         a cache entry whose blobs GC or fsck removed is a miss, never a broken image."""
@@ -229,6 +270,7 @@ class Builder:
     async def load_state(self, config_digest: str, layers: list[dict[str, Any]]) -> State | None:
         data = self._configs.get(config_digest)
         if data is None:
+            await self.flush()
             try:
                 data = await self.cd.read_blob(config_digest)
             except errors.NotFound:
@@ -252,6 +294,17 @@ class Builder:
             return chain
         except errors.NotFound:
             pass
+        ids = state.config.get("rootfs", {}).get("diff_ids", [])
+        parent = oci_image.chain_id(ids[:-1])
+        if len(ids) == len(state.layers):
+            try:
+                if parent:
+                    await self.cd.snapshots.Stat(pb.SnapshotKey(key=parent))
+                # only the top layer is missing (a COPY that reused a stored blob): apply just it
+                return await self.cd.apply_layer(state.layers[-1], ids[-1], parent)
+            except errors.NotFound:
+                pass
+        await self.flush()  # the unpack reads the state's config blob
         manifest = {"schemaVersion": 2, "mediaType": oci_image.MEDIA_TYPE_OCI_MANIFEST,
                     "config": {"mediaType": oci_image.MEDIA_TYPE_OCI_CONFIG, "digest": state.id,
                                "size": len(oci_image.canonical_json(state.config))},
@@ -395,7 +448,7 @@ class Builder:
         """The snapshot's change as a layer (Diff.CreateLayer), then the snapshot committed under its chain."""
         from dockyard.engine.archive import MANAGED_FILES
 
-        resp = await self.cd.create_layer(key, exclude=MANAGED_FILES)
+        resp = await self.cd.create_layer(key, LAYER_COMPRESSION, exclude=MANAGED_FILES)
         layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
         return layer, resp.diff_id
 
@@ -429,6 +482,7 @@ class _Run:
                 else:
                     self.meta.setdefault(k, "")
         self.results: dict[int, asyncio.Task[State]] = {}
+        self.context_digest = ""
         target = df.stages[-1]
         if opts.target:
             t = df.stage(opts.target)
@@ -589,10 +643,21 @@ class _Run:
 
     async def _remember(self, key: str, state: State, new: State) -> State:
         """Write the new state's config and its cache entry (with a GC root naming what it needs)."""
-        new.id = await self.b.write_config(new)
+        data = oci_image.canonical_json(new.config)
+        new.id = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.b._remember_config(new.id, data)
         size = sum(int(lay.get("size", 0)) for lay in new.layers[len(state.layers):])
-        root = await self.b.write_root(key, new)
-        self.b.cache.put(key, new.id, new.layers, size, root)
+        saved = State(new.config, list(new.layers), new.id)  # later steps copy, never change, a state
+
+        async def store() -> None:
+            try:
+                await self.b.cd.write_blob(data, expected=saved.id)
+            except errors.AlreadyExists:
+                pass
+            root = await self.b.write_root(key, saved)
+            self.b.cache.put(key, saved.id, saved.layers, size, root)
+
+        self.b.behind(store())
         self.emit(f" ---> {short(new.id)}\n")
         return new
 
@@ -758,7 +823,8 @@ class _Run:
                 ti.mode = 0o755
                 ti.mtime = 0
                 tf.addfile(ti)
-        resp = await self.b.cd.import_layer([out.getvalue()], unpack_onto=await self.b.ensure_snapshot(parent))
+        resp = await self.b.cd.import_layer([out.getvalue()], unpack_onto=await self.b.ensure_snapshot(parent),
+                                            compression=LAYER_COMPRESSION)
         del new.config["history"][-1]["empty_layer"]
         new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
                            "size": resp.layer.size})
@@ -858,7 +924,7 @@ class _Run:
             try:
                 await self.b.cd.snapshots.Commit(pb.CommitSnapshotRequest(name=chain, key=key))
             except errors.AlreadyExists:
-                await self.b._drop(key)
+                self.b.behind(self.b._drop(key))  # the same change was made before: nothing waits for the removal
             except errors.DockyardError:
                 await self.b._drop(key)
             return new
@@ -965,25 +1031,47 @@ class _Run:
                     else:
                         path = dest_abs
                 add(e.info, e.data, path)
-        h = hashlib.sha256()
-        for ti, data in items:
-            h.update(f"{ti.name}\0{ti.mode}\0{ti.uid}\0{ti.gid}\0{ti.type!r}\0{ti.linkname}\0{int(ti.mtime)}\0"
-                     f"{len(data)}\0".encode())
-            h.update(data)
-        content_digest = h.hexdigest()
+        # The layer tar is planned as pieces (headers, the files' bytes, padding) and hashed
+        # without being joined: its digest is both the cache key's content part and, as build
+        # layers are stored uncompressed, the layer's diff_id and blob digest. What the pieces
+        # hold is fixed by the context, the state and the instruction as expanded, so with the
+        # context's own digest at hand an earlier result is reused.
+        memo = "" if from_ref or not self.context_digest else _digest(
+            self.context_digest, state.id, name, dest, chown, str(chmod), str(parents), *sources, "\0",
+            *excludes, "\0", *(f"{n}\0{c}" for n, c in heredoc_files))
+        parts: list[bytes | memoryview] | None = None
+        content_digest = self.b.copy_digests.get(memo, "") if memo else ""
+        if not content_digest:
+            parts = _tar_parts(items)
+            h = hashlib.sha256()
+            for piece in parts:
+                h.update(piece)
+            content_digest = h.hexdigest()
+            if memo:
+                if len(self.b.copy_digests) > 4096:
+                    self.b.copy_digests.clear()
+                self.b.copy_digests[memo] = content_digest
+        diff_id = "sha256:" + content_digest
         created_by = f"/bin/sh -c #(nop) {name} {'dir' if multi else 'file'}:{content_digest} in {dest} "
 
         async def make() -> State:
-            layer_tar = _tar_of(items)
-            # the layer's snapshot is made as it is stored: the next RUN needs it, and unpacking it
-            # from the gzip blob afterwards would cost a decompression, a hash and a second pass
-            parent = await self.b.ensure_snapshot(state)
-            resp = await self.b.cd.import_layer([layer_tar[i:i + (1 << 20)] for i in range(0, len(layer_tar), 1 << 20)]
-                                                or [b""], unpack_onto=parent)
             new = self._next(state, created_by, False)
-            new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
-                               "size": resp.layer.size})
-            new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(resp.diff_id)
+            size = await self.b.blob_size(diff_id)
+            if size is None:
+                # the layer's snapshot is made as it is stored: the next RUN needs it, and
+                # unpacking it from the blob afterwards would cost a second pass
+                parent = await self.b.ensure_snapshot(state)
+                resp = await self.b.cd.import_layer(_chunks(parts or _tar_parts(items)), unpack_onto=parent,
+                                                    compression=LAYER_COMPRESSION)
+                if resp.diff_id != diff_id:
+                    raise errors.Internal(f"{name}: the stored layer {resp.diff_id} is not the planned {diff_id}")
+                layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
+            else:
+                # the same files were stored before (a rebuild, or the same COPY onto another
+                # parent): the blob is reused; a RUN that needs the snapshot unpacks it then
+                layer = {"mediaType": oci_image.MEDIA_TYPE_OCI_LAYER, "digest": diff_id, "size": size}
+            new.layers.append(layer)
+            new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
             return new
 
         return await self._cached(state, ["copy", inst.original.strip(), dest, content_digest], make,
@@ -1003,12 +1091,42 @@ class _Run:
                 items.append((_renamed(copy.copy(m), posixpath.join(dest, name)), payload))
 
 
-def _tar_of(items: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for ti, data in items:
-            tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
-    return out.getvalue()
+def _tar_parts(items: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes | memoryview]:
+    """The bytes ``tarfile`` would write for ``items`` (pax format), as pieces: headers, each
+    file's bytes (not copied), padding, the end blocks and the record padding."""
+    parts: list[bytes | memoryview] = []
+    total = 0
+    for ti, data in items:
+        header = ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        parts.append(header)
+        total += len(header)
+        if ti.isreg() and ti.size:
+            body = memoryview(data)[:ti.size]
+            parts.append(body)
+            pad = -len(body) % tarfile.BLOCKSIZE
+            if pad:
+                parts.append(bytes(pad))
+            total += len(body) + pad
+    end = 2 * tarfile.BLOCKSIZE
+    end += -(total + end) % tarfile.RECORDSIZE
+    parts.append(bytes(end))
+    return parts
+
+
+def _chunks(parts: list[bytes | memoryview], size: int = 1 << 20) -> Iterator[bytes]:
+    """``parts`` regrouped into messages of about ``size`` bytes (each piece copied once)."""
+    buf = bytearray()
+    for piece in parts:
+        view = memoryview(piece)
+        while view:
+            take = view[:size - len(buf)]
+            buf += take
+            view = view[len(take):]
+            if len(buf) >= size:
+                yield bytes(buf)
+                buf.clear()
+    if buf:
+        yield bytes(buf)
 
 
 def _renamed(ti: tarfile.TarInfo, name: str) -> tarfile.TarInfo:

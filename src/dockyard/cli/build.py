@@ -62,22 +62,22 @@ class _Display:
 
 
 def cmd_build(c: Client, a: argparse.Namespace) -> int:
-    from dockyard.builder.dockerignore import context_tar
+    from dockyard.builder.dockerignore import plan_context
 
     root = Path(a.path)
     if not root.is_dir():
         raise errors.InvalidArgument(f"unable to prepare context: path {a.path!r} not found")
     dockerfile = a.file or "Dockerfile"
-    extra: bytes = b""
+    extra: bytes | None = None
     df_path = Path(dockerfile)
     if a.file and df_path.is_absolute() or (a.file and not (root / dockerfile).exists() and df_path.exists()):
         extra = df_path.read_bytes()
         dockerfile = ".dockerfile." + os.urandom(6).hex()
     elif a.file:
         dockerfile = os.path.relpath(root / dockerfile, root)
-    body = context_tar(root, dockerfile)
-    if extra:
-        body = _append(body, dockerfile, extra)
+    body = plan_context(root, dockerfile)  # streamed by the client: the files are never read in here
+    if extra is not None:
+        body.add_bytes(dockerfile, extra)
     params: dict[str, Any] = {
         "t": a.tag or None, "dockerfile": dockerfile, "buildargs": json.dumps(_kv(a.build_arg)) if a.build_arg else None,
         "nocache": a.no_cache or None, "pull": a.pull or None, "target": a.target or None,
@@ -127,23 +127,6 @@ def _secrets_header(specs: list[str]) -> str:
                 raise errors.InvalidArgument(f"--secret {spec!r}: {err.strerror}: {src or sid}") from None
         out[sid] = base64.b64encode(data).decode()
     return base64.urlsafe_b64encode(json.dumps(out).encode()).decode().rstrip("=")
-
-
-def _append(tar_bytes: bytes, name: str, data: bytes) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO(tar_bytes)
-    buf.seek(0, io.SEEK_END)
-    out = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r") as src, \
-            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
-        for m in src:
-            dst.addfile(m, src.extractfile(m) if m.isreg() else None)
-        ti = tarfile.TarInfo(name)
-        ti.size = len(data)
-        dst.addfile(ti, io.BytesIO(data))
-    return out.getvalue()
 
 
 def cmd_builder_prune(c: Client, a: argparse.Namespace) -> int:

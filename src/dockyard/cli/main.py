@@ -172,5 +172,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``dockyard`` command: ``main``, then a quick exit.
+
+    Tearing the interpreter down (module cleanup, a final GC) costs ~8 ms after the command
+    has finished; with the output flushed and no thread left running there is nothing for it
+    to do, so the process ends at once. Anything else takes the ordinary way out."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = code or 1
+    threading = sys.modules.get("threading")
+    if threading is None or threading.active_count() == 1:
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

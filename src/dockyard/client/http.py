@@ -260,14 +260,18 @@ class Client:
             hdrs["Content-Type"] = "application/json"
         elif body is not None:
             data = body
-        streamed = data is not None and not isinstance(data, (bytes, bytearray))
+        sends = hasattr(data, "send_to")  # a body that writes itself (a planned build context)
+        streamed = data is not None and not sends and not isinstance(data, (bytes, bytearray))
         if streamed:
             hdrs["Transfer-Encoding"] = "chunked"
         else:
             hdrs["Content-Length"] = str(len(data or b""))
         sock = self._connect()
         head = f"{method} {self._url(path, params)} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
-        if streamed or not data or len(data) < 65536:
+        if sends:
+            sock.sendall(head.encode("latin-1") + b"\r\n")
+            data.send_to(sock)
+        elif streamed or not data or len(data) < 65536:
             sock.sendall(head.encode("latin-1") + b"\r\n" + (b"" if streamed else (data or b"")))
         else:  # a large body (a build context) is sent as it is, not copied behind the head
             sock.sendall(head.encode("latin-1") + b"\r\n")

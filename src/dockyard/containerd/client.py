@@ -92,11 +92,12 @@ class ContainerdClient:
             raise translate(err) from None
 
     async def import_layer(self, chunks: AsyncIterator[bytes] | Iterable[bytes],
-                           unpack_onto: str | None = None) -> pb.ImportLayerResponse:
+                           unpack_onto: str | None = None, compression: str = "gzip") -> pb.ImportLayerResponse:
         """Store a layer; with ``unpack_onto`` (a committed ChainID, "" for none) also make its
         snapshot while it streams (the reply's ``snapshot``; "" if that was not possible)."""
         async def requests() -> AsyncIterator[pb.ImportLayerRequest]:
-            first = pb.ImportLayerRequest(unpack=unpack_onto is not None, parent=unpack_onto or "")
+            first = pb.ImportLayerRequest(unpack=unpack_onto is not None, parent=unpack_onto or "",
+                                          compression=compression)
             if hasattr(chunks, "__aiter__"):
                 async for c in chunks:  # type: ignore[union-attr]
                     first.data = c
@@ -165,6 +166,13 @@ class ContainerdClient:
                            exclude: Iterable[str] = ()) -> pb.ImportLayerResponse:
         return await _Translating(self._diff_stub, self.metadata).CreateLayer(
             pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression, exclude=list(exclude)))
+
+    async def apply_layer(self, layer: dict[str, Any], diff_id: str, parent: str) -> str:
+        """The snapshot (ChainID) of the stored ``layer`` applied onto the committed ``parent``."""
+        desc = pb.Descriptor(media_type=layer["mediaType"], digest=layer["digest"], size=int(layer["size"]))
+        resp = await _Translating(self._diff_stub, self.metadata).ApplyLayer(
+            pb.ApplyLayerRequest(layer=desc, diff_id=diff_id, parent=parent))
+        return str(resp.snapshot)
 
     async def gc(self, dry_run: bool = False) -> pb.CollectResponse:
         return await _Translating(rpc.GCStub(self.channel), self.metadata).Collect(pb.CollectRequest(dry_run=dry_run))

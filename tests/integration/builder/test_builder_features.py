@@ -77,7 +77,8 @@ def test_cache_survives_gc_missing_blob_is_a_miss_and_prune_releases(daemon: Dae
     assert out.count("Using cache") == 2, out
     assert run_out(daemon, "bf-gc", "cat", "/one", "/f") == "one\ndata"
     # A cached step whose layer blob vanished is rebuilt, never a broken image.
-    new_layers = [p for p in set(blobs.iterdir()) - existing if p.read_bytes()[:2] == b"\x1f\x8b"]
+    # (build layers are stored as plain tars: the new blobs that are tars are the two layers)
+    new_layers = [p for p in set(blobs.iterdir()) - existing if p.read_bytes()[257:262] == b"ustar"]
     assert len(new_layers) == 2
     assert daemon.cli("rmi", "bf-gc").returncode == 0
     for p in new_layers:
@@ -144,3 +145,35 @@ def test_run_mounts_network_and_cache_from(daemon: Daemon, tmp_path: Path) -> No
         assert run_out(daemon, "bf-cf", "cat", "/s", "/f") == "slow\nF"
     finally:
         daemon.cli("rmi", "bf-mounts", "bf-src", "bf-cf")
+
+
+def test_a_copy_of_unchanged_files_reuses_its_stored_layer_on_a_new_parent(daemon: Daemon, tmp_path: Path) -> None:
+    """Build layers are plain tars whose digest is their diff_id: when an earlier step changes,
+    a later COPY of the same files reuses the stored blob (no new layer), and the RUN after it
+    still sees the files, applied onto the new parent."""
+    import hashlib
+    import os
+
+    big = os.urandom(300_000)
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nCOPY a /a\nCOPY big.bin /big.bin\n"
+                                         "RUN cat /a > /seen && md5sum /big.bin > /big.md5\n"})
+    (ctx / "a").write_text("first\n")
+    (ctx / "big.bin").write_bytes(big)
+    try:
+        build(daemon, ctx, "-t", "bf-reuse")
+        first = inspect(daemon, "bf-reuse")["RootFS"]["Layers"]
+        (ctx / "a").write_text("second, longer\n")
+        out = build(daemon, ctx, "-t", "bf-reuse")
+        assert "Using cache" not in out  # every step after the changed COPY ran again
+        second = inspect(daemon, "bf-reuse")["RootFS"]["Layers"]
+        assert second[-3] != first[-3]  # COPY a: new content
+        assert second[-2] == first[-2]  # COPY big.bin: the same layer, reused
+        md5 = hashlib.md5(big).hexdigest()
+        assert run_out(daemon, "bf-reuse", "cat", "/seen", "/big.md5") == f"second, longer\n{md5}  /big.bin\n"
+        # --no-cache makes the same COPY layers again (same bytes, same digests), and they work
+        build(daemon, ctx, "--no-cache", "-t", "bf-reuse")
+        third = inspect(daemon, "bf-reuse")["RootFS"]["Layers"]
+        assert third[-3:-1] == second[-3:-1]
+        assert run_out(daemon, "bf-reuse", "md5sum", "/big.bin") == f"{md5}  /big.bin\n"
+    finally:
+        daemon.cli("rmi", "bf-reuse")

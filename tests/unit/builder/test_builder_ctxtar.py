@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 from dockyard.builder.context import FileTree
-from dockyard.builder.dockerignore import context_tar
+from dockyard.builder.dockerignore import context_tar, plan_context
 from dockyard.cli.main import _lean_module
 
 
@@ -47,6 +47,60 @@ def test_context_tar_round_trips_through_tarfile_and_the_engine_reader(tmp_path:
     assert tree.entries["ünï.txt"].data == b"unicode"
     # the same tree always gives the same bytes (the cache keys depend on it)
     assert bytes(context_tar(tmp_path)) == data
+
+
+def test_a_planned_context_streams_the_same_bytes_it_would_build(tmp_path: Path) -> None:
+    """``send_to`` (what the CLI uses: small files batched, big ones by sendfile) writes exactly
+    the tar that ``finish`` builds, of the announced length, plus a file from outside."""
+    import socket
+    import threading
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    (tmp_path / "small").mkdir()
+    for i in range(50):
+        (tmp_path / "small" / f"f{i}").write_text(f"{i}\n" * (i + 1))
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 * 65536 + 123))
+    (tmp_path / "empty").write_bytes(b"")
+    plan = plan_context(tmp_path)
+    plan.add_bytes(".dockerfile.x", b"FROM scratch\n")
+    a, b = socket.socketpair()
+    got = bytearray()
+
+    def read() -> None:
+        while chunk := b.recv(1 << 16):
+            got.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    plan.send_to(a)
+    a.close()
+    reader.join()
+    b.close()
+    assert bytes(got) == bytes(plan.finish())
+    assert len(got) == len(plan)
+    tree = FileTree()
+    tree.add_tar(bytes(got))
+    assert bytes(tree.entries["big.bin"].data) == (tmp_path / "big.bin").read_bytes()
+    assert tree.entries[".dockerfile.x"].data == b"FROM scratch\n"
+
+
+def test_a_file_that_shrinks_while_it_is_sent_is_an_error(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from dockyard import errors
+
+    (tmp_path / "big.bin").write_bytes(os.urandom(1 << 17))
+    plan = plan_context(tmp_path)
+    (tmp_path / "big.bin").write_bytes(b"short")
+    a, b = socket.socketpair()
+    try:
+        with pytest.raises(errors.FailedPrecondition, match="changed size"):
+            plan.send_to(a)
+    finally:
+        a.close()
+        b.close()
 
 
 def test_lean_parser_only_for_build() -> None:

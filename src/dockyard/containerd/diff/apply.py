@@ -76,6 +76,20 @@ class HashingReader:
             pass
 
 
+class _CountingReader(HashingReader):
+    """What ``apply_layer`` wraps a plain stream in: the size, without hashing (the caller that
+    needs the diff_id passes its own ``HashingReader``; a stream import already hashes it)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.size += len(data)
+        return data
+
+
 def clean_member_name(name: str) -> list[str]:
     """Components of a member name relative to root; refuse ``..`` that escapes."""
     out: list[str] = []
@@ -317,7 +331,7 @@ def apply_layer_apart(tar_stream: BinaryIO, root: Path) -> list[str]:
 
 
 def _apply(tar_stream: BinaryIO, applier: _Applier) -> int:
-    reader = tar_stream if isinstance(tar_stream, HashingReader) else HashingReader(tar_stream)
+    reader = tar_stream if isinstance(tar_stream, HashingReader) else _CountingReader(tar_stream)
     with tarfile.open(fileobj=reader, mode="r|", errorlevel=2, bufsize=_CHUNK) as tf:  # type: ignore[call-overload]
         for member in tf:
             try:
@@ -328,4 +342,4 @@ def _apply(tar_stream: BinaryIO, applier: _Applier) -> int:
                 raise LayerApplyError(f"layer member {member.name!r}: {err}") from err
     applier.finish()
     reader.drain()
-    return reader.digester.size
+    return reader.size if isinstance(reader, _CountingReader) else reader.digester.size

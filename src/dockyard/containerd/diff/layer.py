@@ -44,12 +44,16 @@ def write_layer(
     if compression not in _MEDIA_TYPES:
         raise InvalidArgument(f'compression "{compression}": unsupported (gzip, zstd, none)')
     comp = Compressor(compression, level)
+    plain = compression == NONE  # the blob is the tar: the writer's digest is the diff_id
     diff = Digester()
     writer = store.writer(ref or f"layer-{uuid.uuid4().hex}")
     try:
         if writer.offset:
             writer.truncate(0)
         while chunk := tar_stream.read(_CHUNK):
+            if plain:
+                writer.write(chunk)
+                continue
             diff.update(chunk)
             out = comp.compress(chunk)
             if out:
@@ -59,7 +63,8 @@ def write_layer(
             writer.write(tail)
         size = writer.offset
         digest = writer.digest()
-        labels = {LABEL_UNCOMPRESSED: diff.digest()}
+        diff_id = digest if plain else diff.digest()
+        labels = {LABEL_UNCOMPRESSED: diff_id}
         commit_idempotent(writer, size, digest, labels)
     except BaseException:
         writer.abort()
@@ -70,4 +75,4 @@ def write_layer(
         store.update(digest, labels, [f"labels.{LABEL_UNCOMPRESSED}"])
     except Exception:  # labels are an optimisation; the blob is committed either way
         pass
-    return Descriptor(_MEDIA_TYPES[compression], digest, size), diff.digest()
+    return Descriptor(_MEDIA_TYPES[compression], digest, size), diff_id

@@ -23,6 +23,7 @@ so it stays sequential.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import tempfile
@@ -35,7 +36,7 @@ from pathlib import Path
 from dockyard.containerd import mount as mountlib
 from dockyard.containerd.content.store import ContentStore
 from dockyard.containerd.diff.apply import HashingReader, NeedsLowers, apply_layer, apply_layer_apart
-from dockyard.containerd.diff.compression import decompress_stream
+from dockyard.containerd.diff.compression import NONE, decompress_stream, detect
 from dockyard.containerd.images.manifest import (
     Platform,
     diff_ids,
@@ -80,7 +81,14 @@ def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore,
     remotes/tail.py) instead of from the committed blob.
     """
     with (tail.reader() if tail is not None else store.open(layer.digest)) as blob:
-        reader = HashingReader(decompress_stream(blob))
+        src = blob if hasattr(blob, "peek") else io.BufferedReader(blob, buffer_size=1 << 16)
+        if tail is None and detect(src) == NONE:
+            # a committed plain tar: its digest, verified when the store committed it, is the
+            # digest of the uncompressed bytes; hashing it again would prove nothing new
+            with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-") as target:
+                apply_layer(src, target)  # type: ignore[arg-type]
+            return layer.digest
+        reader = HashingReader(decompress_stream(src))
         with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-") as target:
             apply_layer(reader, target)  # type: ignore[arg-type]
         return reader.digester.digest()
@@ -115,7 +123,7 @@ def unpack(
     parent = ""
     for layer, diff_id, chain in zip(manifest.layers, ids, chains):
         if not _exists(snapshotter, chain):
-            _unpack_layer(store, snapshotter, layer, diff_id, chain, parent, work_dir)
+            unpack_layer(store, snapshotter, layer, diff_id, chain, parent, work_dir)
         parent = chain
     return parent
 
@@ -252,7 +260,7 @@ def commit_apart(store: ContentStore, snapshotter: Snapshotter, ex: Extracted, p
         if ex.redo:
             _remove_snapshot(snapshotter, ex)
             if not _exists(snapshotter, ex.chain):
-                _unpack_layer(store, snapshotter, ex.layer, ex.diff_id, ex.chain, parent, work_dir)
+                unpack_layer(store, snapshotter, ex.layer, ex.diff_id, ex.chain, parent, work_dir)
             return
         try:
             snapshotter.commit(ex.chain, ex.key, parent=parent or None)  # type: ignore[call-arg]
@@ -349,7 +357,7 @@ def _copy_dir_meta(src: str, dst: str, st: os.stat_result) -> None:
                 raise  # as apply_layer: only what the upper's filesystem cannot hold is skipped
 
 
-def _unpack_layer(
+def unpack_layer(
     store: ContentStore,
     snapshotter: Snapshotter,
     layer: Descriptor,
@@ -406,7 +414,7 @@ class LayerUnpacker:
         if self.parallel:
             return extract_apart(self.store, self.snapshotter, layer, diff_id, chain, not parent, tail)
         if not _exists(self.snapshotter, chain):
-            _unpack_layer(self.store, self.snapshotter, layer, diff_id, chain, parent, self.work_dir, tail)
+            unpack_layer(self.store, self.snapshotter, layer, diff_id, chain, parent, self.work_dir, tail)
         return None
 
     def commit(self, handle: Extracted | None, parent: str) -> None:

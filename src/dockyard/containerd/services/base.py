@@ -103,7 +103,7 @@ class _QueueReader(io.RawIOBase):
 
     def __init__(self) -> None:
         self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
-        self.buf = b""
+        self.buf = memoryview(b"")  # a view: slicing off what was read must not copy the rest
         self.eof = False
 
     def readable(self) -> bool:
@@ -115,7 +115,7 @@ class _QueueReader(io.RawIOBase):
             if chunk is None:
                 self.eof = True
             else:
-                self.buf = chunk
+                self.buf = memoryview(chunk)
         n = min(len(b), len(self.buf))
         b[:n] = self.buf[:n]
         self.buf = self.buf[n:]

@@ -21,8 +21,11 @@ from dockyard.containerd.diff.apply import apply_layer
 from dockyard.containerd.diff.diff import diff_upper
 from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.diff.layer import write_layer
+from dockyard.containerd.images.unpack import unpack_layer
+from dockyard.containerd.snapshots.snapshotter import Kind
 from dockyard.containerd.services.base import (
     Services,
+    _desc,
     _desc_pb,
     _QueueReader,
     namespace_of,
@@ -53,16 +56,17 @@ class DiffServicer(rpc.DiffServicer):
     async def ImportLayer(self, request_iterator: AsyncIterator[pb.ImportLayerRequest], context: Any
                           ) -> pb.ImportLayerResponse:
         reader = _QueueReader()
-        job = asyncio.ensure_future(asyncio.to_thread(write_layer, io.BufferedReader(reader), self.s.content))
+        job: asyncio.Future[tuple[Any, str]] | None = None
         unpacker: StreamUnpack | None = None
-        first = True
         try:
             async for req in request_iterator:
-                if first and req.unpack:
-                    unpacker = await asyncio.to_thread(
-                        StreamUnpack.start, self.s.snapshots(namespace_of(context)), req.parent, self.s.work_dir,
-                        self.s.unpack_lock)
-                first = False
+                if job is None:
+                    job = asyncio.ensure_future(asyncio.to_thread(
+                        write_layer, io.BufferedReader(reader), self.s.content, req.compression or "gzip"))
+                    if req.unpack:
+                        unpacker = await asyncio.to_thread(
+                            StreamUnpack.start, self.s.snapshots(namespace_of(context)), req.parent,
+                            self.s.work_dir, self.s.unpack_lock)
                 if req.data:
                     await asyncio.to_thread(reader.q.put, req.data)
                     if unpacker is not None:
@@ -71,6 +75,8 @@ class DiffServicer(rpc.DiffServicer):
             await asyncio.to_thread(reader.q.put, None)
             if unpacker is not None:
                 await asyncio.to_thread(unpacker.feed, None)
+        if job is None:  # an empty request stream: an empty layer
+            job = asyncio.ensure_future(asyncio.to_thread(write_layer, io.BufferedReader(reader), self.s.content))
         try:
             desc, diff_id = await job
         except errors.DockyardError as err:
@@ -99,6 +105,26 @@ class DiffServicer(rpc.DiffServicer):
 
         desc, diff_id = await asyncio.to_thread(run)
         return pb.ImportLayerResponse(layer=_desc_pb(desc), diff_id=diff_id)
+
+
+    @translated
+    async def ApplyLayer(self, request: pb.ApplyLayerRequest, context: Any) -> pb.ApplyLayerResponse:
+        snaps = self.s.snapshots(namespace_of(context))
+        layer = _desc(request.layer)
+        parent = request.parent
+        chain = oci.chain_ids([parent, request.diff_id])[1] if parent else request.diff_id
+
+        def run() -> None:
+            with self.s.unpack_lock:
+                try:
+                    if snaps.stat(chain).kind is Kind.COMMITTED:
+                        return
+                except errors.NotFound:
+                    pass
+                unpack_layer(self.s.content, snaps, layer, request.diff_id, chain, parent, self.s.work_dir)
+
+        await asyncio.to_thread(run)
+        return pb.ApplyLayerResponse(snapshot=chain)
 
 
 class StreamUnpack:
@@ -156,29 +182,45 @@ class StreamUnpack:
 
     def finish(self, diff_id: str | None) -> str:
         """Commit under the ChainID of ``parent`` + ``diff_id`` (None: the import failed; drop it)."""
+        handed_off = False
         try:
-            return self._finish(diff_id)
+            chain, handed_off = self._finish(diff_id)
+            return chain
         finally:
-            self.lock.release_shared()
+            if not handed_off:
+                self.lock.release_shared()
 
-    def _finish(self, diff_id: str | None) -> str:
+    def _finish(self, diff_id: str | None) -> tuple[str, bool]:
+        """(ChainID or "", whether the lock went to a thread that removes an unneeded copy)."""
         assert self.thread is not None
         self.thread.join()
         if diff_id is None or self.error is not None:
             if self.error is not None:
                 log.info("import layer: unpack failed, the snapshot is dropped: %s", self.error)
             self._discard()
-            return ""
+            return "", False
         chain = oci.chain_ids([self.parent, diff_id])[1] if self.parent else diff_id
         self.mount.close()
         try:
             self.snaps.commit(chain, self.key)
         except errors.AlreadyExists:
-            self._discard()  # another import or unpack made it first: same content by construction
+            # made before (a rebuild, or a concurrent import): same content by construction. The
+            # copy is removed behind the reply, holding the shared lock until it is gone.
+            threading.Thread(target=self._discard_then_release, name="dockyard-import-discard",
+                             daemon=True).start()
+            return chain, True
         except BaseException:
             self._discard()
             raise
-        return chain
+        return chain, False
+
+    def _discard_then_release(self) -> None:
+        try:
+            self._discard()
+        except Exception as err:  # noqa: BLE001 - gc.recover removes extract-* leftovers
+            log.warning("import layer: removing the unneeded snapshot %s: %s", self.key, err)
+        finally:
+            self.lock.release_shared()
 
     def _discard(self) -> None:
         self.mount.close()

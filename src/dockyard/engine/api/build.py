@@ -79,29 +79,53 @@ def secrets_of(request: web.Request) -> dict[str, bytes]:
     return out
 
 
-async def read_body(request: web.Request) -> bytes | bytearray:
-    """The context tar, copied once: ``request.read()`` grows a bytearray (re-copying it as it
-    grows) and then copies it again into bytes, ~15 ms for a 20 MB context. With a
-    Content-Length the chunks land in a buffer of that size; chunked bodies are joined once."""
+async def read_body(request: web.Request) -> tuple[bytes | bytearray, str]:
+    """The context tar, copied once, and its sha256 (hex).
+
+    ``request.read()`` grows a bytearray (re-copying it as it grows) and then copies it again
+    into bytes, ~15 ms for a 20 MB context; with a Content-Length the chunks land in a buffer of
+    that size (chunked bodies are joined once). The digest is computed by a thread while the
+    bytes arrive (hashing releases the GIL), so it costs the build almost nothing; the builder
+    uses it to skip re-hashing files a COPY already hashed in an identical context."""
+    import hashlib
+    import queue
+    import threading
+
     n = request.content_length
+    h = hashlib.sha256()
     if n is None:
         chunks = []
         while chunk := await request.content.readany():
             chunks.append(chunk)
-        return b"".join(chunks)
+        data = b"".join(chunks)
+        h.update(data)
+        return data, h.hexdigest()
     buf = bytearray(n)
     view = memoryview(buf)
+    todo: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+
+    def hash_all() -> None:
+        while (part := todo.get()) is not None:
+            h.update(part)
+
+    hasher = threading.Thread(target=hash_all, name="dockyard-context-hash", daemon=True)
+    hasher.start()
     pos = 0
-    while pos < n:
-        chunk = await request.content.readany()
-        if not chunk:
-            raise errors.InvalidArgument(f"the build context ended after {pos} of {n} bytes")
-        if pos + len(chunk) > n:
-            raise errors.InvalidArgument("the build context is longer than its Content-Length")
-        view[pos:pos + len(chunk)] = chunk
-        pos += len(chunk)
+    try:
+        while pos < n:
+            chunk = await request.content.readany()
+            if not chunk:
+                raise errors.InvalidArgument(f"the build context ended after {pos} of {n} bytes")
+            if pos + len(chunk) > n:
+                raise errors.InvalidArgument("the build context is longer than its Content-Length")
+            view[pos:pos + len(chunk)] = chunk
+            todo.put(view[pos:pos + len(chunk)])
+            pos += len(chunk)
+    finally:
+        todo.put(None)
+        await asyncio.to_thread(hasher.join)
     view.release()
-    return buf
+    return buf, h.hexdigest()
 
 
 async def build(request: web.Request) -> web.StreamResponse:
@@ -109,7 +133,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     opts = options(request)
     secrets = secrets_of(request)
 
-    body = await read_body(request)
+    body, digest = await read_body(request)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -119,7 +143,7 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     async def run() -> None:
         try:
-            image_id = await builder_of(eng).build(body, opts, emit, secrets)
+            image_id = await builder_of(eng).build(body, opts, emit, secrets, context_digest=digest)
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
         except errors.DockyardError as err:
             code = getattr(err, "code", 1)
