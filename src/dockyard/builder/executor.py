@@ -16,13 +16,14 @@ import copy
 import hashlib
 import io
 import json
+import logging
 import os
 import posixpath
 import shutil
 from secrets import token_hex
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from dockyard.builder.context import FileTree, is_archive
 from dockyard.builder.parser import ParseError, parse
 from dockyard.builder.shell_lex import ShellLex
 from dockyard.oci import image as oci_image
+
+log = logging.getLogger("dockyard.builder")
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 DANGLING = "moby-dangling@"
@@ -114,7 +117,9 @@ class Builder:
         self._layer_trees: dict[str, FileTree] = {}
         self._blobs: set[str] | None = None
         self._configs: dict[str, bytes] = {}
-        self._behind: set[asyncio.Task[None]] = set()
+        self._behind: set[asyncio.Task[Any]] = set()
+        self._config_writes: dict[str, asyncio.Task[Any]] = {}  # config digest -> its write, while pending
+        self._record_writes: dict[str, asyncio.Task[Any]] = {}  # cache key -> its entry's write, while pending
         # (context digest, state, COPY as expanded) -> the digest of the layer it makes: a cached
         # rebuild from the same context does not hash its files again
         self.copy_digests: dict[str, str] = {}
@@ -151,10 +156,7 @@ class Builder:
         run.secrets = secrets or {}
         run.context_digest = context_digest
         await listing
-        try:
-            state = await run.execute()
-        finally:
-            await self.flush()
+        state = await run.execute()
         return await self._finish(state, opts, emit)
 
     async def _finish(self, state: State, opts: BuildOptions, emit: Callable[[str], None]) -> str:
@@ -170,11 +172,15 @@ class Builder:
                     "layers": state.layers}
         data = oci_image.canonical_json(manifest)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if not await self.has_blobs([digest]):
-            try:
-                await self.cd.write_blob(data, expected=digest)
-            except errors.AlreadyExists:
-                pass
+
+        async def store_manifest() -> None:
+            if not await self.has_blobs([digest]):
+                try:
+                    await self.cd.write_blob(data, expected=digest)
+                except errors.AlreadyExists:
+                    pass
+
+        await asyncio.gather(self.config_stored(state.id), store_manifest())  # the image needs both
         target = pb.Descriptor(media_type=oci_image.MEDIA_TYPE_OCI_MANIFEST, digest=digest, size=len(data))
         names = [str(reference.parse(t)) for t in opts.tags] or [DANGLING + state.id]
         for n in names:
@@ -212,20 +218,38 @@ class Builder:
             self._blobs.add(digest)
         return int(info.size)
 
-    def behind(self, write: Any) -> None:
-        """Run ``write`` (a coroutine storing a step's config, GC root and cache entry) while the
-        build goes on: each is a few fsyncs in containerd, ~7 ms a step that no later step waits
-        for. Whatever reads those blobs back (an unpack, the final image) calls ``flush`` first;
-        the cache entry is put only once its blobs are stored, so a crash loses entries, never
-        leaves one that points at nothing."""
+    def behind(self, write: Awaitable[Any], index: dict[str, asyncio.Task[Any]] | None = None,
+               name: str = "") -> asyncio.Task[Any]:
+        """Run ``write`` (storing a step's config, or its GC root and cache entry) while the build
+        goes on: each is a few fsyncs in containerd, ~7 ms a step that no later step waits for.
+        Whoever needs one of them waits for just that one (``config_stored``, a cache lookup of
+        the key); a GC waits for all (``flush``). A cache entry is put only once its blobs are
+        stored, so a crash loses entries, never leaves one that points at nothing."""
         task = asyncio.ensure_future(write)
         self._behind.add(task)
-        task.add_done_callback(self._behind.discard)
+        if index is not None:
+            index[name] = task
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._behind.discard(t)
+            if index is not None and index.get(name) is t:
+                del index[name]
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("builder: storing %s failed: %s", name or "a step record", t.exception())
+
+        task.add_done_callback(done)
+        return task
 
     async def flush(self) -> None:
-        """Wait for every write ``behind`` started; the first failure is raised."""
+        """Wait for every write ``behind`` started (before a GC: its roots must be there)."""
         while self._behind:
-            await asyncio.gather(*list(self._behind))
+            await asyncio.gather(*list(self._behind), return_exceptions=True)
+
+    async def config_stored(self, digest: str) -> None:
+        """Wait until the config blob ``digest`` written behind is stored (raises its failure)."""
+        task = self._config_writes.get(digest)
+        if task is not None:
+            await asyncio.shield(task)
 
     async def has_blobs(self, digests: list[str]) -> bool:
         """Whether every blob is in the content store (one List per build, then a set lookup):
@@ -304,7 +328,7 @@ class Builder:
                 return await self.cd.apply_layer(state.layers[-1], ids[-1], parent)
             except errors.NotFound:
                 pass
-        await self.flush()  # the unpack reads the state's config blob
+        await self.config_stored(state.id)  # the unpack reads the state's config blob
         manifest = {"schemaVersion": 2, "mediaType": oci_image.MEDIA_TYPE_OCI_MANIFEST,
                     "config": {"mediaType": oci_image.MEDIA_TYPE_OCI_CONFIG, "digest": state.id,
                                "size": len(oci_image.canonical_json(state.config))},
@@ -344,8 +368,11 @@ class Builder:
     async def run_container(self, state: State, argv: list[str], env: list[str], emit: Callable[[str], None],
                             network: str = "", mounts: list[Any] | None = None,
                             sources: dict[int, tuple[FileTree, str]] | None = None,
-                            secrets: dict[str, bytes] | None = None) -> tuple[str, int]:
-        """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code).
+                            secrets: dict[str, bytes] | None = None,
+                            then: Callable[[str], Awaitable[Any]] | None = None) -> tuple[str, int, Any]:
+        """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code, what ``then``
+        made). ``then(key)`` (committing the change) runs once the command exited with 0, while
+        the task and the container record are deleted: it reads only the snapshot's upper dir.
 
         ``network``: ``default`` puts the RUN on the daemon's default bridge, as the classic
         builder does (in a namespace of its own when the daemon has no bridge); ``none`` gives
@@ -382,7 +409,7 @@ class Builder:
                     mounts, self.cache_dirs, self.engine.data_root / "builder" / "tmp" / id,
                     self.engine.exec_root / "builder" / "secrets" / id, secrets or {}, sources or {})
                 spec["mounts"] += prepared.spec
-            return await self._run_task(id, key, parent, state, spec, emit)
+            return await self._run_task(id, key, parent, state, spec, emit, then)
         finally:
             if prepared is not None:
                 prepared.release(self.cache_dirs)
@@ -392,13 +419,15 @@ class Builder:
                 shutil.rmtree(net_dir, ignore_errors=True)
 
     async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
-                        emit: Callable[[str], None]) -> tuple[str, int]:
+                        emit: Callable[[str], None], then: Callable[[str], Awaitable[Any]] | None = None
+                        ) -> tuple[str, int, Any]:
         from dockyard.engine.streams import _chunks, open_fifo
 
         await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
         fifo_dir = self.engine.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
         created = False
+        follow: asyncio.Future[Any] | None = None
         try:
             await self.cd.containers.Create(pb.Container(
                 id=id, image=state.id, snapshotter="overlayfs", snapshot_key=key, spec=json.dumps(spec).encode(),
@@ -420,6 +449,8 @@ class Builder:
                     await self.cd.tasks.Start(pb.TaskRequest(container_id=id))
                     status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id))
                     code = int(status.exit_status)
+                    if then is not None and code == 0:
+                        follow = asyncio.ensure_future(then(key))
                 finally:
                     await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
                 await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
@@ -427,6 +458,9 @@ class Builder:
                 pumps.cancel()
                 raise
         except BaseException:
+            if follow is not None:
+                follow.cancel()
+                await asyncio.gather(follow, return_exceptions=True)
             await self._drop(key)
             raise
         finally:
@@ -442,7 +476,12 @@ class Builder:
             except OSError:
                 pass
         emit(f" ---> Removed intermediate container {id[:12]}\n")
-        return key, code
+        try:
+            made = await follow if follow is not None else None
+        except BaseException:
+            await self._drop(key)
+            raise
+        return key, code, made
 
     async def commit_snapshot(self, key: str) -> tuple[dict[str, Any], str]:
         """The snapshot's change as a layer (Diff.CreateLayer), then the snapshot committed under its chain."""
@@ -626,6 +665,9 @@ class _Run:
                       created_by: str = "") -> State:
         key = _digest(state.id or "scratch", *key_parts)
         if not self.opts.no_cache:
+            pending = self.b._record_writes.get(key)
+            if pending is not None:  # another build is storing this very entry
+                await asyncio.gather(pending, return_exceptions=True)
             hit = self.b.cache.get(key)
             if hit is not None and await self.b.has_blobs([hit[0], hit[2]] + [lay["digest"] for lay in hit[1]]):
                 loaded = await self.b.load_state(hit[0], hit[1])
@@ -649,15 +691,19 @@ class _Run:
         size = sum(int(lay.get("size", 0)) for lay in new.layers[len(state.layers):])
         saved = State(new.config, list(new.layers), new.id)  # later steps copy, never change, a state
 
-        async def store() -> None:
+        async def store_config() -> None:
             try:
                 await self.b.cd.write_blob(data, expected=saved.id)
             except errors.AlreadyExists:
                 pass
+
+        async def store_record() -> None:
+            await config
             root = await self.b.write_root(key, saved)
             self.b.cache.put(key, saved.id, saved.layers, size, root)
 
-        self.b.behind(store())
+        config = self.b.behind(store_config(), self.b._config_writes, saved.id)
+        self.b.behind(store_record(), self.b._record_writes, key)
         self.emit(f" ---> {short(new.id)}\n")
         return new
 
@@ -811,24 +857,40 @@ class _Run:
         tree = await self.b.tree_of(parent) if parent.layers else FileTree()
         if not wd or tree.is_dir(wd):
             return
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
-            parts = wd.split("/")
-            for i in range(1, len(parts) + 1):
-                path = "/".join(parts[:i])
-                if i < len(parts) and tree.is_dir(path):
-                    continue
-                ti = tarfile.TarInfo(path)
-                ti.type = tarfile.DIRTYPE
-                ti.mode = 0o755
-                ti.mtime = 0
-                tf.addfile(ti)
-        resp = await self.b.cd.import_layer([out.getvalue()], unpack_onto=await self.b.ensure_snapshot(parent),
-                                            compression=LAYER_COMPRESSION)
+        items: list[tuple[tarfile.TarInfo, bytes]] = []
+        parts = wd.split("/")
+        for i in range(1, len(parts) + 1):
+            path = "/".join(parts[:i])
+            if i < len(parts) and tree.is_dir(path):
+                continue
+            ti = tarfile.TarInfo(path)
+            ti.type = tarfile.DIRTYPE
+            ti.mode = 0o755
+            ti.mtime = 0
+            items.append((ti, b""))
+        pieces = _tar_parts(items)
+        diff_id = "sha256:" + hashlib.sha256(b"".join(pieces)).hexdigest()
+        layer = await self._store_layer(parent, pieces, diff_id, "WORKDIR")
         del new.config["history"][-1]["empty_layer"]
-        new.layers.append({"mediaType": resp.layer.media_type, "digest": resp.layer.digest,
-                           "size": resp.layer.size})
-        new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(resp.diff_id)
+        new.layers.append(layer)
+        new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
+
+    async def _store_layer(self, state: State, parts: list[bytes | memoryview], diff_id: str, what: str
+                           ) -> dict[str, Any]:
+        """The layer descriptor of the tar ``parts`` (digest ``diff_id``) on top of ``state``.
+
+        Build layers are plain tars, so their blob digest is their diff_id: a layer stored
+        before (a rebuild, or the same files onto another parent) is reused as it is, and a
+        RUN that needs its snapshot has it applied then. A new one is stored, and its snapshot
+        made, while it streams to containerd."""
+        size = await self.b.blob_size(diff_id)
+        if size is not None:
+            return {"mediaType": oci_image.MEDIA_TYPE_OCI_LAYER, "digest": diff_id, "size": size}
+        parent = await self.b.ensure_snapshot(state)
+        resp = await self.b.cd.import_layer(_chunks(parts), unpack_onto=parent, compression=LAYER_COMPRESSION)
+        if resp.diff_id != diff_id:
+            raise errors.Internal(f"{what}: the stored layer {resp.diff_id} is not the planned {diff_id}")
+        return {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
 
     async def _chown_ids(self, state: State, chown: str, line: int) -> tuple[int, int]:
         """``--chown=user[:group]``: numbers as given, names from the state's /etc/passwd and
@@ -908,12 +970,13 @@ class _Run:
             " ".join(argv)
 
         async def make() -> State:
-            key, code = await self.b.run_container(state, argv, run_env, self.emit, network=network,
-                                                   mounts=mounts, sources=sources, secrets=self.secrets)
+            key, code, made = await self.b.run_container(state, argv, run_env, self.emit, network=network,
+                                                         mounts=mounts, sources=sources, secrets=self.secrets,
+                                                         then=self.b.commit_snapshot)
             try:
                 if code != 0:
                     raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
-                layer, diff_id = await self.b.commit_snapshot(key)
+                layer, diff_id = made
             except BaseException:
                 await self.b._drop(key)
                 raise
@@ -1056,21 +1119,7 @@ class _Run:
 
         async def make() -> State:
             new = self._next(state, created_by, False)
-            size = await self.b.blob_size(diff_id)
-            if size is None:
-                # the layer's snapshot is made as it is stored: the next RUN needs it, and
-                # unpacking it from the blob afterwards would cost a second pass
-                parent = await self.b.ensure_snapshot(state)
-                resp = await self.b.cd.import_layer(_chunks(parts or _tar_parts(items)), unpack_onto=parent,
-                                                    compression=LAYER_COMPRESSION)
-                if resp.diff_id != diff_id:
-                    raise errors.Internal(f"{name}: the stored layer {resp.diff_id} is not the planned {diff_id}")
-                layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
-            else:
-                # the same files were stored before (a rebuild, or the same COPY onto another
-                # parent): the blob is reused; a RUN that needs the snapshot unpacks it then
-                layer = {"mediaType": oci_image.MEDIA_TYPE_OCI_LAYER, "digest": diff_id, "size": size}
-            new.layers.append(layer)
+            new.layers.append(await self._store_layer(state, parts or _tar_parts(items), diff_id, name))
             new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
             return new
 

@@ -12,7 +12,7 @@ import json
 import platform
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -164,6 +164,13 @@ class RegistryImages:
     """Pull, push, tag, save, load, commit and prune, mixed into ImageService."""
 
     cd: ContainerdClient
+    # Awaited before every GC: the builder stores its cache roots behind its builds, and a
+    # collection must not run between a step's blobs and the root that keeps them.
+    settle_hooks: list[Callable[[], Awaitable[None]]]
+
+    async def settle(self) -> None:
+        for hook in self.settle_hooks:
+            await hook()
 
     async def pull(self, ref: str, platform: str, auth: dict[str, Any] | None,
                    insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -297,11 +304,13 @@ class RegistryImages:
                 if not n.startswith(DANGLING_PREFIX):
                     deleted.append({"Untagged": reference.parse(n).familiar()})
             deleted.append({"Deleted": img.id})
+        await self.settle()
         gc = await self.cd.gc()
         self._blobs.clear()  # type: ignore[attr-defined]
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": gc.reclaimed}
 
     async def collect(self) -> int:
+        await self.settle()
         gc = await self.cd.gc()
         return int(gc.reclaimed)
 
@@ -310,6 +319,7 @@ class ImageService(RegistryImages):
     def __init__(self, containerd: ContainerdClient) -> None:
         self.cd = containerd
         self._blobs: dict[str, dict[str, Any]] = {}
+        self.settle_hooks = []
 
     async def _json_blob(self, digest: str) -> dict[str, Any]:
         if digest not in self._blobs:

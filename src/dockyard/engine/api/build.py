@@ -26,6 +26,7 @@ def builder_of(eng: Any) -> Any:
 
         b = Builder(eng, open_cache(eng.data_root))
         eng._builder = b
+        eng.images.settle_hooks.append(b.flush)
     return b
 
 
