@@ -18,6 +18,9 @@ from dataclasses import dataclass
 class Entry:
     info: tarfile.TarInfo
     data: bytes = b""  # a memoryview of the context for big files (anything bytes-like reads it)
+    # for big files: "<sha256 of the tar they came in>@<offset>", which names the bytes without
+    # hashing them again ("" when the data must be read to be known)
+    ident: str = ""
 
 
 class FileTree:
@@ -31,21 +34,23 @@ class FileTree:
         p = posixpath.normpath("/" + path).lstrip("/")
         return "" if p == "." else p
 
-    def add_tar(self, data: bytes) -> None:
+    def add_tar(self, data: bytes, digest: str = "") -> None:
         """Merge a tar (plain or compressed) in, applying whiteouts. Plain tars take a fast
-        path (``_members``): tarfile costs ~0.1 ms a member, which a cached build feels."""
+        path (``_members``): tarfile costs ~0.1 ms a member, which a cached build feels.
+        ``digest``: the tar's sha256, if known, to give big files their ``ident``."""
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
+            digest = ""
         try:
             members = list(_members(data))
         except (_Unsupported, ValueError, IndexError):
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-                members = [(m, tf.extractfile(m).read() if m.isreg() else b"")  # type: ignore[union-attr]
+                members = [(m, tf.extractfile(m).read() if m.isreg() else b"", -1)  # type: ignore[union-attr]
                            for m in tf]
-        self._merge(members)
+        self._merge(members, digest)
 
-    def _merge(self, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
-        for m, payload in members:
+    def _merge(self, members: list[tuple[tarfile.TarInfo, bytes, int]], digest: str = "") -> None:
+        for m, payload, offset in members:
             name = self.norm(m.name)
             if not name:
                 continue
@@ -65,7 +70,8 @@ class FileTree:
                 for k in [k for k in self.entries if k.startswith(name + "/")]:
                     del self.entries[k]
             m.name = name
-            self.entries[name] = Entry(m, payload)
+            ident = f"{digest}@{offset}" if digest and offset >= 0 and isinstance(payload, memoryview) else ""
+            self.entries[name] = Entry(m, payload, ident)
 
     def is_dir(self, path: str) -> bool:
         p = self.resolve(self.norm(path))
@@ -196,7 +202,7 @@ def _members(data: bytes):  # type: ignore[no-untyped-def]
         else:  # a view of the context: a 20 MB file is not copied again
             payload = mv[body:body + ti.size]  # type: ignore[assignment]
         pax, long_name, long_link = {}, "", ""
-        yield ti, payload
+        yield ti, payload, body
 
 
 def _pax(raw: bytes) -> dict[str, str]:

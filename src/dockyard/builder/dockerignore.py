@@ -13,7 +13,7 @@ import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import socket
@@ -175,6 +175,8 @@ class _Writer:
     def __init__(self) -> None:
         self.parts: list[bytes | tuple[str, int]] = []
         self.inodes: dict[tuple[int, int], str] = {}
+        # regular files with data: (name, first part, end part, what identifies their content)
+        self.files: list[tuple[str, int, int, list[int]]] = []
 
     def add(self, path: str, rel: str) -> None:
         import stat
@@ -203,9 +205,30 @@ class _Writer:
         else:
             return
         dev = (os.major(st.st_rdev), os.minor(st.st_rdev)) if typ in (b"3", b"4") else (0, 0)
+        start = len(self.parts)
         self._header(rel, typ, mode & 0o7777, st.st_uid, st.st_gid, size, int(st.st_mtime), link, dev)
         if size:
             self.parts.append((path, size))
+            # ctime moves on every write, chmod and chown and cannot be set back: with the inode,
+            # size and mtime it tells a changed file (as git's index does)
+            self.files.append((rel, start, len(self.parts), [size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                                             st.st_dev, mode, st.st_uid, st.st_gid]))
+
+    def manifest(self) -> list[list[Any]]:
+        """``[name, size, mtime_ns, ctime_ns, ino, dev, mode, uid, gid]`` of each regular file with
+        data: what ``POST /build/context`` compares with the daemon's copy of this context."""
+        return [[name, *ident] for name, _, _, ident in self.files]
+
+    def without(self, names: set[str]) -> _Writer:
+        """The same plan less the regular files ``names`` (the daemon has them already)."""
+        skip = [(a, b) for name, a, b, _ in self.files if name in names]
+        out = _Writer()
+        pos = 0
+        for a, b in skip:
+            out.parts += self.parts[pos:a]
+            pos = b
+        out.parts += self.parts[pos:]
+        return out
 
     def _header(self, name: str, typ: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, link: str,
                 dev: tuple[int, int]) -> None:

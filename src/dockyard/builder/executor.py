@@ -120,9 +120,12 @@ class Builder:
         self._behind: set[asyncio.Task[Any]] = set()
         self._config_writes: dict[str, asyncio.Task[Any]] = {}  # config digest -> its write, while pending
         self._record_writes: dict[str, asyncio.Task[Any]] = {}  # cache key -> its entry's write, while pending
-        # (context digest, state, COPY as expanded) -> the digest of the layer it makes: a cached
-        # rebuild from the same context does not hash its files again
+        # (state, COPY as expanded, its files' metadata and idents) -> the digest of the layer it
+        # makes: a rebuild that COPYs the same big files does not hash them again
         self.copy_digests: dict[str, str] = {}
+        from dockyard.builder.contexts import ContextCache
+
+        self.contexts = ContextCache()
         from dockyard.builder.mounts import CacheDirs
 
         self.cache_dirs = CacheDirs(Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder")
@@ -130,20 +133,26 @@ class Builder:
     # -- entry ---------------------------------------------------------------------
 
     async def build(self, context_tar: bytes, opts: BuildOptions, emit: Callable[[str], None],
-                    secrets: dict[str, bytes] | None = None, context_digest: str = "") -> str:
+                    secrets: dict[str, bytes] | None = None, context_digest: str = "",
+                    context_token: str = "") -> str:
         """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text.
 
-        ``context_digest``: the sha256 of ``context_tar`` if the caller has it; a COPY from an
-        identical context onto an identical state then reuses the digest it computed before."""
+        ``context_digest``: the sha256 of ``context_tar`` if the caller has it: its big files
+        are then known by where they came from, and a COPY of the same files onto the same state
+        reuses the layer digest it computed before instead of hashing them again.
+        ``context_token``: from ``POST /build/context``; the tar then lacks the files the
+        daemon kept from the last build of that context (see ``contexts``)."""
         self._blobs = None
         listing = asyncio.ensure_future(self.has_blobs([]))  # containerd walks its store while we parse
         await asyncio.sleep(0)
         ctx = FileTree()
         if context_tar:
             try:
-                ctx.add_tar(context_tar)
+                ctx.add_tar(context_tar, context_digest)
             except tarfile.TarError as err:
                 raise errors.InvalidArgument(f"the build context is not a valid tar: {err}") from None
+        if context_token:
+            ctx = self.contexts.assemble(context_token, ctx)
         name = ctx.norm(opts.dockerfile or "Dockerfile")
         entry = ctx.entries.get(name)
         if entry is None or not entry.info.isreg():
@@ -154,7 +163,6 @@ class Builder:
             raise errors.InvalidArgument(f"platform {opts.platform} is not supported here: only linux/{_arch()}")
         run = _Run(self, df, ctx, opts, emit)
         run.secrets = secrets or {}
-        run.context_digest = context_digest
         await listing
         state = await run.execute()
         return await self._finish(state, opts, emit)
@@ -521,7 +529,6 @@ class _Run:
                 else:
                     self.meta.setdefault(k, "")
         self.results: dict[int, asyncio.Task[State]] = {}
-        self.context_digest = ""
         target = df.stages[-1]
         if opts.target:
             t = df.stage(opts.target)
@@ -1046,8 +1053,10 @@ class _Run:
         # The layer's members are planned first and hashed (paths, metadata, bytes) for the cache
         # key; the tar itself is written only on a miss, so a cached COPY costs a hash.
         items: list[tuple[tarfile.TarInfo, bytes]] = []
+        idents: list[str] = []  # per item: what names its bytes without reading them ("" if nothing)
 
-        def add(info: tarfile.TarInfo, data: bytes, path: str) -> None:
+        def add(info: tarfile.TarInfo, data: bytes, path: str, ident: str = "") -> None:
+            idents.append(ident if info.isreg() else "")
             ti = copy.copy(info)
             ti.name = path
             ti.pax_headers = {}
@@ -1086,6 +1095,7 @@ class _Run:
                 else:
                     if inst.name == "add" and from_ref is None and e.info.isreg() and is_archive(e.data):
                         self._untar_into(items, e.data, dest_abs)
+                        idents += [""] * (len(items) - len(idents))  # unpacked members: known by their bytes
                         continue
                     if parents:
                         path = posixpath.join(dest_abs, rel)
@@ -1093,27 +1103,30 @@ class _Run:
                         path = posixpath.join(dest_abs, posixpath.basename(rel))
                     else:
                         path = dest_abs
-                add(e.info, e.data, path)
+                add(e.info, e.data, path, e.ident)
         # The layer tar is planned as pieces (headers, the files' bytes, padding) and hashed
         # without being joined: its digest is both the cache key's content part and, as build
-        # layers are stored uncompressed, the layer's diff_id and blob digest. What the pieces
-        # hold is fixed by the context, the state and the instruction as expanded, so with the
-        # context's own digest at hand an earlier result is reused.
-        memo = "" if from_ref or not self.context_digest else _digest(
-            self.context_digest, state.id, name, dest, chown, str(chmod), str(parents), *sources, "\0",
-            *excludes, "\0", *(f"{n}\0{c}" for n, c in heredoc_files))
+        # layers are stored uncompressed, the layer's diff_id and blob digest. The tar is fixed
+        # by its members' metadata and bytes; a big file's bytes are named by its ident (where
+        # it came in), so the same members give the digest computed before without reading them.
+        memo = hashlib.sha256(b"copy-layer\0")
+        for (ti, data), ident in zip(items, idents):
+            memo.update(f"{ti.name}\0{ti.type!r}\0{ti.mode}\0{ti.uid}\0{ti.gid}\0{ti.mtime}\0{ti.size}\0"
+                        f"{ti.linkname}\0{ti.devmajor}\0{ti.devminor}\0{ident}\0".encode())
+            if not ident:
+                memo.update(data)  # small (or generated) files: their bytes are their name
+        memo_key = memo.hexdigest()
         parts: list[bytes | memoryview] | None = None
-        content_digest = self.b.copy_digests.get(memo, "") if memo else ""
+        content_digest = self.b.copy_digests.get(memo_key, "")
         if not content_digest:
             parts = _tar_parts(items)
             h = hashlib.sha256()
             for piece in parts:
                 h.update(piece)
             content_digest = h.hexdigest()
-            if memo:
-                if len(self.b.copy_digests) > 4096:
-                    self.b.copy_digests.clear()
-                self.b.copy_digests[memo] = content_digest
+            if len(self.b.copy_digests) > 4096:
+                self.b.copy_digests.clear()
+            self.b.copy_digests[memo_key] = content_digest
         diff_id = "sha256:" + content_digest
         created_by = f"/bin/sh -c #(nop) {name} {'dir' if multi else 'file'}:{content_digest} in {dest} "
 

@@ -85,6 +85,7 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
         "cachefrom": json.dumps(a.cache_from) if a.cache_from else None, "platform": a.platform or None,
         "q": a.quiet or None, "rm": True}
     headers = {"Content-Type": "application/x-tar"}
+    body = _only_what_the_daemon_lacks(c, root, body, headers)
     if a.secret:
         headers["X-Dockyard-Build-Secrets"] = _secrets_header(a.secret)
     tty = sys.stdout.isatty() and a.progress in ("auto", "tty")
@@ -104,6 +105,23 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
     if a.iidfile and image_id:
         Path(a.iidfile).write_text(image_id)
     return 0
+
+
+def _only_what_the_daemon_lacks(c: Client, root: Path, plan: Any, headers: dict[str, str]) -> Any:
+    """Ask the daemon which files of the context it still has from the last build of this
+    directory (``POST /build/context``, Dockyard's own) and leave those out of the tar; a
+    daemon without that endpoint (Docker's) gets the whole context."""
+    import hashlib
+    import socket
+
+    key = hashlib.sha256(f"{socket.gethostname()}\0{root.resolve()}".encode()).hexdigest()[:32]
+    try:
+        r = c.json("POST", "/build/context", {"key": key}, {"files": plan.manifest()})
+    except errors.DockyardError:
+        return plan
+    headers["X-Dockyard-Build-Context"] = r["token"]
+    need = set(r["need"])
+    return plan.without({name for name, *_ in plan.manifest() if name not in need})
 
 
 def _secrets_header(specs: list[str]) -> str:

@@ -177,3 +177,58 @@ def test_a_copy_of_unchanged_files_reuses_its_stored_layer_on_a_new_parent(daemo
         assert run_out(daemon, "bf-reuse", "md5sum", "/big.bin") == f"{md5}  /big.bin\n"
     finally:
         daemon.cli("rmi", "bf-reuse")
+
+
+def test_a_rebuild_sends_only_changed_files_and_never_misses_a_change(daemon: Daemon, tmp_path: Path) -> None:
+    """``dockyard build`` leaves out the files the daemon kept from the last build of the
+    directory; a file rewritten with the same size and its old mtime put back is still seen as
+    changed (its ctime moved), and the docker-style whole-tar protocol keeps working."""
+    import os
+    import socket
+
+    from dockyard.builder.dockerignore import plan_context
+    from dockyard.client.http import Client
+
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nCOPY . /ctx/\n", "same.txt": "AAAA\n", "keep.txt": "kept\n"})
+    (ctx / "big.bin").write_bytes(os.urandom(200_000))
+    try:
+        build(daemon, ctx, "-t", "bf-ctx")
+        st = os.stat(ctx / "same.txt")
+        (ctx / "same.txt").write_text("BBBB\n")  # same size
+        os.utime(ctx / "same.txt", ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old mtime
+        # what the daemon asks for now: only the rewritten file
+        c = Client(daemon.host)
+        key = __import__("hashlib").sha256(f"{socket.gethostname()}\0{ctx.resolve()}".encode()).hexdigest()[:32]
+        need = c.json("POST", "/build/context", {"key": key}, {"files": plan_context(ctx).manifest()})["need"]
+        assert need == ["same.txt"]
+        build(daemon, ctx, "-t", "bf-ctx")
+        assert run_out(daemon, "bf-ctx", "cat", "/ctx/same.txt", "/ctx/keep.txt") == "BBBB\nkept\n"
+        assert run_out(daemon, "bf-ctx", "md5sum", "/ctx/big.bin").split()[0] == \
+            __import__("hashlib").md5((ctx / "big.bin").read_bytes()).hexdigest()
+        # a big file (known to the COPY by where its bytes came in, not by a hash) rewritten the
+        # same way: the new bytes are in the image
+        st = os.stat(ctx / "big.bin")
+        (ctx / "big.bin").write_bytes(os.urandom(200_000))
+        os.utime(ctx / "big.bin", ns=(st.st_atime_ns, st.st_mtime_ns))
+        build(daemon, ctx, "-t", "bf-ctx")
+        assert run_out(daemon, "bf-ctx", "md5sum", "/ctx/big.bin").split()[0] == \
+            __import__("hashlib").md5((ctx / "big.bin").read_bytes()).hexdigest()
+        # a file removed from the context is gone from the next image
+        (ctx / "keep.txt").unlink()
+        build(daemon, ctx, "-t", "bf-ctx")
+        assert run_out(daemon, "bf-ctx", "ls", "/ctx") == "Dockerfile\nbig.bin\nsame.txt\n"
+    finally:
+        daemon.cli("rmi", "bf-ctx")
+
+
+def test_build_context_endpoint_refuses_bad_input(daemon: Daemon) -> None:
+    from dockyard import errors
+    from dockyard.client.http import Client
+
+    c = Client(daemon.host)
+    with pytest.raises(errors.InvalidArgument, match="key"):
+        c.json("POST", "/build/context", {}, {"files": []})
+    with pytest.raises(errors.InvalidArgument, match="files"):
+        c.json("POST", "/build/context", {"key": "k"}, {"nope": 1})
+    with pytest.raises(errors.InvalidArgument):
+        c.json("POST", "/build/context", {"key": "k"}, {"files": [[1, 2]]})

@@ -39,10 +39,30 @@ def test_fast_reader_matches_tarfile(fmt: int) -> None:
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         slow = [(m, tf.extractfile(m).read() if m.isreg() else b"") for m in tf]  # type: ignore[union-attr]
     assert len(fast) == len(slow) == 7
-    for (a, da), (b, db) in zip(fast, slow):
+    for (a, da, offset), (b, db) in zip(fast, slow):
         assert (a.name, a.type, a.mode, a.uid, a.gid, a.size, int(a.mtime), a.linkname) == \
             (b.name, b.type, b.mode, b.uid, b.gid, b.size, int(b.mtime), b.linkname)
         assert da == db
+        assert offset == b.offset_data  # where the bytes are: what names a big file (its ident)
+        assert data[offset:offset + b.size] == db
+
+
+def test_big_files_are_named_by_where_they_came_in() -> None:
+    big, small = b"B" * 70_000, b"s"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("small", small), ("big", big)):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    t = FileTree()
+    t.add_tar(buf.getvalue(), "sha256:abc")
+    assert t.entries["small"].ident == ""  # small files are hashed: cheap
+    offset = int(t.entries["big"].ident.removeprefix("sha256:abc@"))
+    assert buf.getvalue()[offset:offset + len(big)] == big
+    untold = FileTree()
+    untold.add_tar(buf.getvalue())  # no digest of the tar: nothing to name the bytes by
+    assert untold.entries["big"].ident == ""
 
 
 def test_add_tar_falls_back_and_rejects_garbage() -> None:

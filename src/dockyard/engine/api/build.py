@@ -60,6 +60,9 @@ def options(request: web.Request) -> Any:
 SECRETS_HEADER = "X-Dockyard-Build-Secrets"
 
 
+CONTEXT_HEADER = "X-Dockyard-Build-Context"
+
+
 def secrets_of(request: web.Request) -> dict[str, bytes]:
     """Build secrets (``RUN --mount=type=secret``), which the classic protocol cannot carry.
 
@@ -144,7 +147,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     async def run() -> None:
         try:
-            image_id = await builder_of(eng).build(body, opts, emit, secrets, context_digest=digest)
+            image_id = await builder_of(eng).build(body, opts, emit, secrets, context_digest=digest,
+                                                   context_token=request.headers.get(CONTEXT_HEADER, ""))
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
         except errors.DockyardError as err:
             code = getattr(err, "code", 1)
@@ -170,6 +174,25 @@ async def build(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def context(request: web.Request) -> web.Response:
+    """``POST /build/context?key=K`` (Dockyard's own): which files of the context a build must
+    send, given the manifest of its regular files (``{"files": [[name, size, mtime_ns, ...]]}``).
+    Answers ``{"token": T, "need": [names]}``; the build then sends the tar without the other
+    regular files and the header ``X-Dockyard-Build-Context: T``. See ``builder.contexts``."""
+    key = request.query.get("key", "")
+    if not key or len(key) > 128:
+        raise errors.InvalidArgument("key: a build context session key (1-128 characters) is required")
+    try:
+        doc = await request.json()
+    except ValueError:
+        raise errors.InvalidArgument("the body must be JSON: {\"files\": [[name, numbers...], ...]}") from None
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, list):
+        raise errors.InvalidArgument("files: a list of [name, numbers...] is required")
+    token, need = builder_of(engine(request)).contexts.need(key, files)
+    return web.json_response({"token": token, "need": need})
+
+
 async def prune(request: web.Request) -> web.Response:
     from dockyard.builder.executor import prune as prune_cache
 
@@ -180,3 +203,4 @@ async def prune(request: web.Request) -> web.Response:
 def register(app: web.Application) -> None:
     add(app, "POST", "/build", build)
     add(app, "POST", "/build/prune", prune)
+    add(app, "POST", "/build/context", context)
