@@ -55,6 +55,7 @@ class Live:
     restarter: asyncio.Task[None] | None = None
     backoff: float = 0.05
     health: asyncio.Task[None] | None = None
+    rootfs: list[Any] = field(default_factory=list)  # the snapshot's mounts, as Prepare gave them
 
     def next_exit(self) -> asyncio.Future[int]:
         """A future resolved with the exit code of the next exit of the container's task."""
@@ -163,7 +164,7 @@ class Engine:
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise errors.InvalidArgument("config.Image must not be empty")
-        image = await self.images.get(image_ref)
+        image = await self.images.get(image_ref, all_names=False)
         taken = {c["Name"].lstrip("/") for c in self.containers.values()}
         name = names.validate(name) if name else names.generate(taken)
         if name in taken:
@@ -207,13 +208,12 @@ class Engine:
             "Mounts": [], "Config": {**cfg, "Image": image_ref},
             "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}},
         }
-        await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
+        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
         try:
             import json
 
             # issue 6: volumes/binds/tmpfs and the netns path and /etc files go into the spec
             container_dir.mkdir(parents=True, exist_ok=True)
-            snap = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))
             user, group_add = users.resolve_in(config.get("User") or image_config.get("User") or "",
                                                list(snap.mounts), host_config.get("GroupAdd") or [])
             users.apply(spec["process"], user, group_add)
@@ -228,7 +228,7 @@ class Engine:
             await self._remove_resources(id)
             raise
         self.containers[id] = c
-        self._live(id)
+        self._live(id).rootfs = list(snap.mounts)  # an active snapshot's mounts do not change
         self.emit(c, "create")
         return c
 
@@ -268,9 +268,9 @@ class Engine:
         live.copier = asyncio.create_task(copy_output(fds, live.hub, self._log_writer(c)))
         try:
             await self.networks.attach(c)  # issue 6: sandbox, endpoints, published ports, DNS
-            mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))
+            rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
             await self.cd.tasks.Create(pb.CreateTaskRequest(
-                container_id=id, rootfs=list(mounts.mounts), stdin=stdin_path, stdout=str(fifo_dir / "stdout"),
+                container_id=id, rootfs=rootfs, stdin=stdin_path, stdout=str(fifo_dir / "stdout"),
                 stderr="" if tty else str(fifo_dir / "stderr"), terminal=tty))
             if live.stdin is not None:  # the shim holds the read end now: closing ours cannot drop the data
                 live.stdin_ready.set()
@@ -605,14 +605,21 @@ class Engine:
         self.emit(c, "destroy")
 
     async def _remove_resources(self, id: str) -> None:
-        for call in (lambda: self.cd.containers.Delete(pb.DeleteContainerRequest(id=id)),
-                     lambda: self.cd.snapshots.Remove(pb.SnapshotKey(key=id))):
+        """The container's record and snapshot in containerd and its directories, all at once
+        (none depends on another)."""
+        async def quietly(call: Any) -> None:
             try:
-                await call()
+                await call
             except errors.NotFound:
                 pass
-        shutil.rmtree(self.data_root / "containers" / id, ignore_errors=True)
-        shutil.rmtree(self.exec_root / "containers" / id, ignore_errors=True)
+
+        def directories() -> None:
+            shutil.rmtree(self.data_root / "containers" / id, ignore_errors=True)
+            shutil.rmtree(self.exec_root / "containers" / id, ignore_errors=True)
+
+        await asyncio.gather(quietly(self.cd.containers.Delete(pb.DeleteContainerRequest(id=id))),
+                             quietly(self.cd.snapshots.Remove(pb.SnapshotKey(key=id))),
+                             asyncio.to_thread(directories))
 
     # -- listing -----------------------------------------------------------------
 

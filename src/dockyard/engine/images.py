@@ -366,8 +366,11 @@ class ImageService(RegistryImages):
         images = await self._load(list(resp.images))
         return sorted(images, key=lambda i: i.created, reverse=True)
 
-    async def get(self, ref: str) -> Image:
-        """Find an image by reference, full ID or unambiguous ID prefix, as Docker does."""
+    async def get(self, ref: str, all_names: bool = True) -> Image:
+        """Find an image by reference, full ID or unambiguous ID prefix, as Docker does.
+
+        ``all_names=False``: a reference yields the image under that one name, without listing
+        every image to collect its other names (what ``create`` needs: the ID and the config)."""
         hexpart = ref.removeprefix("sha256:")
         if re.fullmatch(r"[0-9a-f]{1,64}", hexpart) and (ref.startswith("sha256:") or len(hexpart) >= 4):
             matches = [i for i in await self.list() if i.id.removeprefix("sha256:").startswith(hexpart)]
@@ -384,6 +387,8 @@ class ImageService(RegistryImages):
         except errors.NotFound:
             raise errors.NotFound(f"No such image: {reference.parse(ref).familiar()}") from None
         (img,) = await self._load([rec])
+        if not all_names:
+            return img
         # Give the image all its names, not just the one asked for.
         return next((i for i in await self.list() if i.id == img.id), img)
 

@@ -728,6 +728,66 @@ def spawn(args: argparse.Namespace) -> str:
     return "" if msg.startswith(b"ok") else (msg.decode(errors="replace").strip() or "dockyard-shim: failed to start")
 
 
+def fork_spare(listener: socket.socket) -> tuple[int, int]:
+    """Fork the next container's shim ahead of time: (fd to send it its arguments, fd it answers on).
+
+    The spare is double-forked at once (re-parented away from the template, as ``spawn`` does)
+    and waits for one JSON line of shim arguments; it then becomes that shim (``become_shim``),
+    which answers "ok" or an error on the second fd. The two forks, ~3 ms, are then paid after
+    a container starts rather than while it starts. EOF instead of arguments (the template
+    went away) makes the spare exit."""
+    args_r, args_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            listener.close()
+            os.close(args_w)
+            os.close(ready_r)
+            if os.fork() != 0:
+                os._exit(0)
+            data = b""
+            while chunk := os.read(args_r, 65536):
+                data += chunk
+            os.close(args_r)
+            if not data:
+                os._exit(0)
+            become_shim(_shim_args(decode(data)), ready_w)
+        finally:
+            os._exit(1)
+    os.close(args_r)
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    return args_w, ready_r
+
+
+def _shim_args(req: dict[str, Any]) -> argparse.Namespace:
+    return argparse.Namespace(namespace=req.get("namespace", "default"), id=req["id"], bundle=req["bundle"],
+                              runtime=req.get("runtime", "dockyard-runc"), runtime_root=req["runtime_root"],
+                              socket=req["socket"])
+
+
+def _start_spare(spare: tuple[int, int], req: dict[str, Any]) -> dict[str, Any]:
+    """Hand ``req`` to the spare and wait for it to listen; the reply for containerd."""
+    args_w, ready_r = spare
+    try:
+        os.write(args_w, encode(req))
+    except OSError as err:
+        os.close(ready_r)
+        return {"error": f"shim failed to start: {err}"}
+    finally:
+        os.close(args_w)
+    msg = b""
+    while chunk := os.read(ready_r, 4096):
+        msg += chunk
+        if msg.startswith(b"ok"):
+            break
+    os.close(ready_r)
+    if msg.startswith(b"ok"):
+        return {"ok": True}
+    return {"error": msg.decode(errors="replace").strip() or "shim failed to start; see its shim.log"}
+
+
 def serve_template(socket_path: str) -> NoReturn:
     """The shim template: a pre-imported, single-threaded process that forks shims on request.
 
@@ -755,10 +815,12 @@ def serve_template(socket_path: str) -> NoReturn:
     listener.bind(socket_path)
     os.chmod(socket_path, 0o600)
     listener.listen(64)
+    spare = fork_spare(listener)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
         conn, _ = listener.accept()
+        used = False
         with conn:
             try:
                 data = b""
@@ -768,23 +830,17 @@ def serve_template(socket_path: str) -> NoReturn:
                         break
                     data += chunk
                 req = decode(data)
-                args = argparse.Namespace(namespace=req.get("namespace", "default"), id=req["id"],
-                                          bundle=req["bundle"], runtime=req.get("runtime", "dockyard-runc"),
-                                          runtime_root=req["runtime_root"], socket=req["socket"])
-                pid = os.fork()
-                if pid == 0:
-                    listener.close()
-                    conn.close()
-                    error = spawn(args)
-                    os._exit(0 if not error else 1)
-                _, status = os.waitpid(pid, 0)
-                reply = {"ok": True} if status == 0 else {"error": "shim failed to start; see its shim.log"}
+                _shim_args(req)  # a bad request fails here, before it reaches the spare
+                used = True
+                reply = _start_spare(spare, req)
             except (KeyError, ValueError) as err:
                 reply = {"error": f"bad request: {err}"}
             try:
                 conn.sendall(encode(reply))
             except OSError:
                 pass
+        if used:
+            spare = fork_spare(listener)  # for the next container, once this one has its shim
 
 
 def main(argv: list[str] | None = None) -> int:
