@@ -256,3 +256,21 @@ def test_copy_output_waits_for_a_writer_that_comes_late(tmp_path: Path) -> None:
         return item[1]
 
     assert asyncio.run(scenario()) == b"late\n"
+
+
+def test_json_file_lines_are_dockers_compact_json_whatever_the_text(tmp_path: Path) -> None:
+    import json
+
+    from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog
+
+    log = JsonFileLog(tmp_path / "c-json.log")
+    texts = ['quote " back \\ tab \t ctl \x01', "ü € 😀 \u2028", "plain"]
+    log.write(STDOUT, "\n".join(texts).encode() + b"\n" + b"bad \xff utf8\n")
+    log.write(STDERR, b"no newline at the end")
+    log.close()
+    lines = (tmp_path / "c-json.log").read_bytes().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [e["log"] for e in entries] == [t + "\n" for t in texts] + ["bad \ufffd utf8\n", "no newline at the end"]
+    assert [e["stream"] for e in entries] == ["stdout"] * 4 + ["stderr"]
+    assert all(line.startswith(b'{"log":"') and b'","stream":"' in line and line.endswith(b'Z"}') for line in lines)
+    assert "😀".encode() in lines[1]  # non-ASCII kept as UTF-8, as Docker writes it
