@@ -95,6 +95,7 @@ class Engine:
         self.events = EventBus()
         self.execs: dict[str, Any] = {}  # exec ID -> engine.execs.Exec
         self.shutting_down = False
+        self._releasing: set[asyncio.Task[None]] = set()  # --rm containers' resources being freed
         # issue 6: networks and volumes (their packages never import the engine; they get lookups)
         from dockyard.network.manager import NetworkManager
         from dockyard.volumes.service import VolumeService
@@ -112,6 +113,8 @@ class Engine:
             for task in (live.monitor, live.copier, live.restarter, live.health):
                 if task:
                     task.cancel()
+        if self._releasing:  # what removed --rm containers still hold: free it before containerd goes
+            await asyncio.wait(list(self._releasing), timeout=10)
         await self.networks.shutdown(any(c["State"]["Running"] for c in self.containers.values()))  # issue 6
         await self.cd.close()
         self.store.close()
@@ -347,12 +350,10 @@ class Engine:
         except errors.DockyardError as err:
             log.error("container %s: wait failed: %s", id[:12], err)
             exit_code, exited_at = 255, 0
-        try:
-            await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
-        except errors.NotFound:
-            pass
-        except errors.DockyardError as err:
-            log.error("container %s: task delete failed: %s", id[:12], err)
+        # --rm without volumes: the container goes at once; its task is deleted behind (_remove_exited)
+        fast_removal = bool(c["HostConfig"].get("AutoRemove")) and not c.get("Mounts")
+        if not fast_removal:
+            await self._delete_task(id)
         if live.copier:
             try:
                 await asyncio.wait_for(asyncio.shield(live.copier), timeout=5)
@@ -383,11 +384,62 @@ class Engine:
             self._save(c)
             live.restarter = asyncio.create_task(self._restart_later(c, live, restart_delay))
             return
-        if c["HostConfig"].get("AutoRemove"):
+        if fast_removal:
+            self._remove_exited(c)
+        elif c["HostConfig"].get("AutoRemove"):
             try:
                 await self.remove(id, force=False)
             except errors.DockyardError as err:
                 log.error("container %s: auto-remove failed: %s", id[:12], err)
+
+    async def _delete_task(self, id: str) -> None:
+        try:
+            await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
+        except errors.NotFound:
+            pass
+        except errors.DockyardError as err:
+            log.error("container %s: task delete failed: %s", id[:12], err)
+
+    def _remove_exited(self, c: dict[str, Any]) -> None:
+        """``--rm`` once the task exited: the container is gone for the API at once (its record,
+        its name, ``wait --condition removed``); deleting its task (the shim, the rootfs unmount)
+        and its snapshot and directories follows behind, ~8 ms a ``run --rm`` no longer waits
+        for. ``close`` waits for it; after a crash ``readopt`` removes what is left."""
+        id = c["Id"]
+        if self.containers.pop(id, None) is None:
+            return  # removed concurrently
+        self.store.delete(id)
+        live = self.live.pop(id, None)
+        if live:
+            live.removed.set()
+            live.hub.close_all()
+        self.emit(c, "destroy")
+
+        async def release() -> None:
+            await self._delete_task(id)
+            await self._remove_resources(id)
+
+        task = asyncio.create_task(release())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _remove_orphans(self) -> None:
+        """containerd records of containers the engine no longer has (a crash between a
+        removal and the cleanup behind it, a build's RUN container): their task, record and
+        snapshot go."""
+        for rec in (await self.cd.containers.List(pb.ListContainersRequest())).containers:
+            if rec.id in self.containers:
+                continue
+            log.info("container %s: removing what a removed container left in containerd", rec.id[:12])
+            await self._delete_task(rec.id)
+            for call in (self.cd.containers.Delete(pb.DeleteContainerRequest(id=rec.id)),
+                         self.cd.snapshots.Remove(pb.SnapshotKey(key=rec.snapshot_key or rec.id))):
+                try:
+                    await call
+                except errors.DockyardError:
+                    pass
+            shutil.rmtree(self.data_root / "containers" / rec.id, ignore_errors=True)
+            shutil.rmtree(self.exec_root / "containers" / rec.id, ignore_errors=True)
 
     def _restart_delay(self, c: dict[str, Any], live: Live, exit_code: int) -> float | None:
         """Docker's policy and backoff: 100 ms doubling per quick failure, reset after 10 s of running, max 1 min."""
@@ -441,6 +493,7 @@ class Engine:
     async def readopt(self) -> None:
         """After a restart: follow the tasks that kept running, settle the ones that ended."""
         await self.networks.forget_unknown(set(self.containers))
+        await self._remove_orphans()
         for c in list(self.containers.values()):
             if not c["State"]["Running"]:
                 continue

@@ -59,3 +59,48 @@ def test_kill9_both_daemons_then_everything_is_readopted(fresh_daemon: Daemon) -
     assert d.cli("kill", names[2]).returncode == 0
     r = d.cli("wait", names[2])
     assert r.stdout.strip() == b"137", r
+
+
+def test_a_restarted_engine_removes_what_removed_containers_left_in_containerd(fresh_daemon: Daemon) -> None:
+    """A ``--rm`` container leaves the engine's records at once and its containerd record and
+    snapshot just after; a crash in between leaves them behind. The next engine removes
+    containerd containers it has no record of (here: one made directly in its namespace)."""
+    import asyncio
+
+    from dockyard.api import pb
+    from dockyard.containerd.client import ContainerdClient
+    from dockyard.engine.daemon import NAMESPACE
+
+    d = fresh_daemon
+    address = str(d.exec_root / "containerd.sock")
+    orphan = "0" * 63 + "1"
+
+    async def make() -> None:
+        cd = ContainerdClient(address, NAMESPACE)
+        try:
+            await cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=orphan, parent=""))
+            await cd.containers.Create(pb.Container(id=orphan, snapshotter="overlayfs", snapshot_key=orphan,
+                                                    spec=b"{}", runtime="dockyard-runc"))
+        finally:
+            await cd.close()
+
+    async def left() -> tuple[bool, bool]:
+        cd = ContainerdClient(address, NAMESPACE)
+        try:
+            ids = [c.id for c in (await cd.containers.List(pb.ListContainersRequest())).containers]
+            try:
+                await cd.snapshots.Stat(pb.SnapshotKey(key=orphan))
+                snapshot = True
+            except Exception:  # noqa: BLE001 - NotFound, translated
+                snapshot = False
+            return orphan in ids, snapshot
+        finally:
+            await cd.close()
+
+    asyncio.run(make())
+    assert asyncio.run(left()) == (True, True)
+    assert d.cli("run", "--rm", "busybox", "true").returncode == 0  # a known container is untouched by this
+    assert d.stop() == 0
+    d.start()  # the same roots: a new engine and containerd
+    assert asyncio.run(left()) == (False, False)
+    assert d.cli("run", "--rm", "busybox", "echo", "still fine").stdout == b"still fine\n"

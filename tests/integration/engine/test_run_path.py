@@ -71,17 +71,41 @@ def test_memory_limit_reaches_the_cgroup(daemon: Daemon) -> None:
     assert r.stdout.strip() == str(64 * 1024 * 1024).encode()
 
 
+def _left_behind(daemon: Daemon, snapshots: Path) -> tuple[list[Path], list[str], list[str]]:
+    """Container cgroups under our parent, task mounts, snapshots: what a removal must free."""
+    return ([p for d in _cgroup_dirs(daemon.cgroup_parent) for p in d.iterdir() if p.is_dir()],
+            [m for m in _mounts_under(str(daemon.base)) if "/tasks/" in m],
+            sorted(p.name for p in snapshots.iterdir()))
+
+
+def _settled(daemon: Daemon, snapshots: Path, timeout: float = 3.0) -> tuple[list[Path], list[str], list[str]]:
+    """What is left once the daemon stopped freeing things (the same twice, 50 ms apart)."""
+    deadline = time.monotonic() + timeout
+    last = _left_behind(daemon, snapshots)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _left_behind(daemon, snapshots)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_rm_flag_removes_container_snapshot_cgroup_and_mounts(daemon: Daemon) -> None:
+    """``--rm``: the container is gone for the API when ``run`` returns; its task (shim, rootfs
+    mount, cgroups), snapshot and directories are freed right behind (engine/daemon.py
+    ``_remove_exited``), within a moment, leaving nothing."""
     snapshots = daemon.data_root / "containerd" / "snapshots" / "overlayfs" / "snapshots"
-    before = sorted(p.name for p in snapshots.iterdir())
+    _, _, before = _settled(daemon, snapshots)
     r = run(daemon, "--rm", "--name", "gone", "busybox", "true")
     assert r.returncode == 0, r.stderr
     assert daemon.cli("inspect", "gone").returncode != 0
-    # No container runs now, so no container cgroup may be left under our parent.
-    leftovers = [p for d in _cgroup_dirs(daemon.cgroup_parent) for p in d.iterdir() if p.is_dir()]
-    assert leftovers == []
-    assert [m for m in _mounts_under(str(daemon.base)) if "/tasks/" in m] == []
-    assert sorted(p.name for p in snapshots.iterdir()) == before  # the container's snapshot is gone
+    assert "gone" not in daemon.cli("ps", "-a").stdout.decode()
+    assert run(daemon, "--rm", "--name", "gone", "busybox", "true").returncode == 0  # the name is free again
+    cgroups, mounts, after = _settled(daemon, snapshots)
+    assert cgroups == []  # no container runs now, so no container cgroup may be left under our parent
+    assert mounts == []
+    assert after == before  # the containers' snapshots are gone
 
 
 def test_exited_container_is_listed_and_can_be_removed(daemon: Daemon) -> None:
