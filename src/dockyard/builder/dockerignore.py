@@ -297,7 +297,7 @@ class _Writer:
                     if pending:
                         sock.sendall(pending)
                         pending.clear()
-                    if sock.sendfile(f, 0, size) != size or os.fstat(f.fileno()).st_size != size:
+                    if _sendfile(sock, f.fileno(), size) != size or os.fstat(f.fileno()).st_size != size:
                         _changed(path)
             pending += _ZEROS[:-size % _BLOCK]
             if len(pending) >= 1 << 18:
@@ -330,6 +330,23 @@ class _Writer:
 
 
 _SENDFILE_FROM = 1 << 16  # smaller files are read into the batch: a sendfile call each would cost more
+
+
+def _sendfile(sock: socket.socket, fd: int, size: int) -> int:
+    """``size`` bytes of ``fd`` to the socket by ``sendfile(2)``; what was sent (less if the file
+    shrank). A ``socket.socket`` (TCP, TLS, ssh) uses its own ``sendfile``, which handles
+    timeouts and TLS; the CLI's UNIX connection is a blocking C socket."""
+    sendfile = getattr(sock, "sendfile", None)
+    if sendfile is not None:
+        with open(fd, "rb", closefd=False) as f:
+            return int(sendfile(f, 0, size))
+    sent = 0
+    while sent < size:
+        n = os.sendfile(sock.fileno(), fd, sent, size - sent)
+        if n == 0:
+            break
+        sent += n
+    return sent
 
 
 def _changed(path: str) -> None:

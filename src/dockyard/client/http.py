@@ -8,14 +8,15 @@ the daemon's message.
 
 from __future__ import annotations
 
+import _socket  # the C module: ``socket`` costs ~3 ms of start-up (enum classes, selectors) for nothing used here
 import json
 import os
-import socket
 
 from dockyard import errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Iterable, Iterator
     from typing import Any
 
@@ -223,7 +224,7 @@ class Client:
             return self._connect_tcp(self.tcp)
         if self.ssh is not None:
             return self.ssh.connect()  # type: ignore[no-any-return]
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.connect(self.socket_path)
         except OSError as err:
@@ -234,6 +235,8 @@ class Client:
         return sock
 
     def _connect_tcp(self, addr: tuple[str, int]) -> socket.socket:
+        import socket
+
         try:
             sock = socket.create_connection(addr)
         except OSError as err:
