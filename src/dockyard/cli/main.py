@@ -46,13 +46,26 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-class Command:
-    """Adds a sub-command; each command module registers its own (``register(cmd)``)."""
+class _Unused:
+    """Stands in for the parser of a sub-command this run does not need: takes every call."""
 
-    def __init__(self, sub: Any) -> None:
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+class Command:
+    """Adds a sub-command; each command module registers its own (``register(cmd)``).
+
+    With ``only`` (the sub-command of a hot invocation) the other commands of the module get
+    no parser: ``run`` does not pay for the ~120 flags of create, exec, ps, logs and the rest."""
+
+    def __init__(self, sub: Any, only: str | None = None) -> None:
         self.sub = sub
+        self.only = only
 
     def __call__(self, name: str, fn: Any, help: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        if self.only is not None and self.only != name and self.only not in aliases:
+            return _Unused()  # type: ignore[return-value]
         # run/create take -h for --hostname, as docker does; --help stays.
         own_help = name not in ("run", "create")
         sp: argparse.ArgumentParser = self.sub.add_parser(name, help=help, aliases=list(aliases), add_help=own_help)
@@ -79,8 +92,8 @@ _LEAN = {
 }
 
 
-def _lean_module(argv: list[str]) -> str | None:
-    """The only command module ``argv`` needs, for a hot sub-command; else None (build them all)."""
+def _subcommand(argv: list[str]) -> str | None:
+    """The sub-command word of ``argv`` (after the global options), if any."""
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -90,8 +103,13 @@ def _lean_module(argv: list[str]) -> str | None:
         if arg.startswith("-"):
             i += 1
             continue
-        return _LEAN.get(arg)
+        return arg
     return None
+
+
+def _lean_module(argv: list[str]) -> str | None:
+    """The only command module ``argv`` needs, for a hot sub-command; else None (build them all)."""
+    return _LEAN.get(_subcommand(argv) or "")
 
 
 # Docker's management forms that map onto a top-level command: ``container ls`` is ``ps``.
@@ -121,7 +139,9 @@ def _rewrite_forms(argv: list[str]) -> list[str]:
     return argv
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: every command module's, or with ``only`` one module's (with ``command``
+    only that command's parser in it)."""
     import importlib
 
     p = Parser(prog="dockyard", description="A Docker-compatible container engine client.")
@@ -131,7 +151,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--tlscacert", default="", help="trust certs signed only by this CA (DOCKER_CERT_PATH/ca.pem)")
     p.add_argument("--tlscert", default="", help="TLS certificate file (DOCKER_CERT_PATH/cert.pem)")
     p.add_argument("--tlskey", default="", help="TLS key file (DOCKER_CERT_PATH/key.pem)")
-    cmd = Command(p.add_subparsers(dest="subcommand", metavar="COMMAND"))
+    cmd = Command(p.add_subparsers(dest="subcommand", metavar="COMMAND"), command if only else None)
     for name in (only,) if only else COMMAND_MODULES:
         qualified = f"dockyard.cli.{name}"
         try:
@@ -146,7 +166,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _rewrite_forms(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_lean_module(argv))
+    lean = _lean_module(argv)
+    parser = build_parser(lean, _subcommand(argv) if lean else None)
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()
