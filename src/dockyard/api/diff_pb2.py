@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.api import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\ndiff.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\\\n\x11\x41pplyLayerRequest\x12&\n\x05layer\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x0f\n\x07\x64iff_id\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"&\n\x12\x41pplyLayerResponse\x12\x10\n\x08snapshot\x18\x01 \x01(\t\"P\n\x12\x43reateLayerRequest\x12\x14\n\x0csnapshot_key\x18\x01 \x01(\t\x12\x13\n\x0b\x63ompression\x18\x02 \x01(\t\x12\x0f\n\x07\x65xclude\x18\x03 \x03(\t\"W\n\x12ImportLayerRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06unpack\x18\x02 \x01(\x08\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x13\n\x0b\x63ompression\x18\x04 \x01(\t\"`\n\x13ImportLayerResponse\x12&\n\x05layer\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x0f\n\x07\x64iff_id\x18\x02 \x01(\t\x12\x10\n\x08snapshot\x18\x03 \x01(\t2\xfb\x01\n\x04\x44iff\x12R\n\x0bImportLayer\x12\x1f.dockyard.v1.ImportLayerRequest\x1a .dockyard.v1.ImportLayerResponse(\x01\x12P\n\x0b\x43reateLayer\x12\x1f.dockyard.v1.CreateLayerRequest\x1a .dockyard.v1.ImportLayerResponse\x12M\n\nApplyLayer\x12\x1e.dockyard.v1.ApplyLayerRequest\x1a\x1f.dockyard.v1.ApplyLayerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\ndiff.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\\\n\x11\x41pplyLayerRequest\x12&\n\x05layer\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x0f\n\x07\x64iff_id\x18\x02 \x01(\t\x12\x0e\n\x06parent\x18\x03 \x01(\t\"&\n\x12\x41pplyLayerResponse\x12\x10\n\x08snapshot\x18\x01 \x01(\t\"`\n\x12\x43reateLayerRequest\x12\x14\n\x0csnapshot_key\x18\x01 \x01(\t\x12\x13\n\x0b\x63ompression\x18\x02 \x01(\t\x12\x0f\n\x07\x65xclude\x18\x03 \x03(\t\x12\x0e\n\x06\x62\x65hind\x18\x04 \x01(\x08\"g\n\x12ImportLayerRequest\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06unpack\x18\x02 \x01(\x08\x12\x0e\n\x06parent\x18\x03 \x01(\t\x12\x13\n\x0b\x63ompression\x18\x04 \x01(\t\x12\x0e\n\x06\x62\x65hind\x18\x05 \x01(\x08\"`\n\x13ImportLayerResponse\x12&\n\x05layer\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x0f\n\x07\x64iff_id\x18\x02 \x01(\t\x12\x10\n\x08snapshot\x18\x03 \x01(\t2\xfb\x01\n\x04\x44iff\x12R\n\x0bImportLayer\x12\x1f.dockyard.v1.ImportLayerRequest\x1a .dockyard.v1.ImportLayerResponse(\x01\x12P\n\x0b\x43reateLayer\x12\x1f.dockyard.v1.CreateLayerRequest\x1a .dockyard.v1.ImportLayerResponse\x12M\n\nApplyLayer\x12\x1e.dockyard.v1.ApplyLayerRequest\x1a\x1f.dockyard.v1.ApplyLayerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,11 +37,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPLYLAYERRESPONSE']._serialized_start=135
   _globals['_APPLYLAYERRESPONSE']._serialized_end=173
   _globals['_CREATELAYERREQUEST']._serialized_start=175
-  _globals['_CREATELAYERREQUEST']._serialized_end=255
-  _globals['_IMPORTLAYERREQUEST']._serialized_start=257
-  _globals['_IMPORTLAYERREQUEST']._serialized_end=344
-  _globals['_IMPORTLAYERRESPONSE']._serialized_start=346
-  _globals['_IMPORTLAYERRESPONSE']._serialized_end=442
-  _globals['_DIFF']._serialized_start=445
-  _globals['_DIFF']._serialized_end=696
+  _globals['_CREATELAYERREQUEST']._serialized_end=271
+  _globals['_IMPORTLAYERREQUEST']._serialized_start=273
+  _globals['_IMPORTLAYERREQUEST']._serialized_end=376
+  _globals['_IMPORTLAYERRESPONSE']._serialized_start=378
+  _globals['_IMPORTLAYERRESPONSE']._serialized_end=474
+  _globals['_DIFF']._serialized_start=477
+  _globals['_DIFF']._serialized_end=728
 # @@protoc_insertion_point(module_scope)

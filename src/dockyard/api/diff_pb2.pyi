@@ -24,26 +24,30 @@ class ApplyLayerResponse(_message.Message):
     def __init__(self, snapshot: _Optional[str] = ...) -> None: ...
 
 class CreateLayerRequest(_message.Message):
-    __slots__ = ("snapshot_key", "compression", "exclude")
+    __slots__ = ("snapshot_key", "compression", "exclude", "behind")
     SNAPSHOT_KEY_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    BEHIND_FIELD_NUMBER: _ClassVar[int]
     snapshot_key: str
     compression: str
     exclude: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, snapshot_key: _Optional[str] = ..., compression: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ...) -> None: ...
+    behind: bool
+    def __init__(self, snapshot_key: _Optional[str] = ..., compression: _Optional[str] = ..., exclude: _Optional[_Iterable[str]] = ..., behind: _Optional[bool] = ...) -> None: ...
 
 class ImportLayerRequest(_message.Message):
-    __slots__ = ("data", "unpack", "parent", "compression")
+    __slots__ = ("data", "unpack", "parent", "compression", "behind")
     DATA_FIELD_NUMBER: _ClassVar[int]
     UNPACK_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    BEHIND_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     unpack: bool
     parent: str
     compression: str
-    def __init__(self, data: _Optional[bytes] = ..., unpack: _Optional[bool] = ..., parent: _Optional[str] = ..., compression: _Optional[str] = ...) -> None: ...
+    behind: bool
+    def __init__(self, data: _Optional[bytes] = ..., unpack: _Optional[bool] = ..., parent: _Optional[str] = ..., compression: _Optional[str] = ..., behind: _Optional[bool] = ...) -> None: ...
 
 class ImportLayerResponse(_message.Message):
     __slots__ = ("layer", "diff_id", "snapshot")

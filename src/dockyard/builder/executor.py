@@ -188,7 +188,9 @@ class Builder:
                 except errors.AlreadyExists:
                     pass
 
-        await asyncio.gather(self.config_stored(state.id), store_manifest())  # the image needs both
+        # the image needs its config, its manifest, and its layers published (they are written behind)
+        await asyncio.gather(self.config_stored(state.id), store_manifest(),
+                             *(self.cd.content.Info(pb.ContentInfoRequest(digest=lay["digest"])) for lay in state.layers))
         target = pb.Descriptor(media_type=oci_image.MEDIA_TYPE_OCI_MANIFEST, digest=digest, size=len(data))
         names = [str(reference.parse(t)) for t in opts.tags] or [DANGLING + state.id]
         for n in names:
@@ -451,7 +453,7 @@ class Builder:
             try:
                 mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=key))
                 await self.cd.tasks.Create(pb.CreateTaskRequest(
-                    container_id=id, rootfs=list(mounts.mounts), stdout=str(fifo_dir / "stdout"),
+                    container_id=id, rootfs=_volatile(mounts.mounts), stdout=str(fifo_dir / "stdout"),
                     stderr=str(fifo_dir / "stderr"), terminal=False))
                 try:
                     await self.cd.tasks.Start(pb.TaskRequest(container_id=id))
@@ -495,7 +497,7 @@ class Builder:
         """The snapshot's change as a layer (Diff.CreateLayer), then the snapshot committed under its chain."""
         from dockyard.engine.archive import MANAGED_FILES
 
-        resp = await self.cd.create_layer(key, LAYER_COMPRESSION, exclude=MANAGED_FILES)
+        resp = await self.cd.create_layer(key, LAYER_COMPRESSION, exclude=MANAGED_FILES, behind=True)
         layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
         return layer, resp.diff_id
 
@@ -894,7 +896,8 @@ class _Run:
         if size is not None:
             return {"mediaType": oci_image.MEDIA_TYPE_OCI_LAYER, "digest": diff_id, "size": size}
         parent = await self.b.ensure_snapshot(state)
-        resp = await self.b.cd.import_layer(_chunks(parts), unpack_onto=parent, compression=LAYER_COMPRESSION)
+        resp = await self.b.cd.import_layer(_chunks(parts), unpack_onto=parent, compression=LAYER_COMPRESSION,
+                                            behind=True)
         if resp.diff_id != diff_id:
             raise errors.Internal(f"{what}: the stored layer {resp.diff_id} is not the planned {diff_id}")
         return {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
@@ -1151,6 +1154,19 @@ class _Run:
                     m = copy.copy(m)
                     m.linkname = posixpath.join(dest, FileTree.norm(m.linkname))
                 items.append((_renamed(copy.copy(m), posixpath.join(dest, name)), payload))
+
+
+def _volatile(mounts: Any) -> list[pb.Mount]:
+    """A RUN's rootfs mounts with overlayfs' ``volatile``: its unmount then does not sync the
+    whole filesystem (see ``containerd.mount.volatile``). The step's snapshot is committed
+    after it and only ever used as a lower again."""
+    out = []
+    for m in mounts:
+        options = list(m.options)
+        if m.type == "overlay" and "volatile" not in options and any(o.startswith("upperdir=") for o in options):
+            options.append("volatile")
+        out.append(pb.Mount(type=m.type, source=m.source, options=options, target=m.target))
+    return out
 
 
 def _tar_parts(items: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes | memoryview]:

@@ -92,12 +92,13 @@ class ContainerdClient:
             raise translate(err) from None
 
     async def import_layer(self, chunks: AsyncIterator[bytes] | Iterable[bytes],
-                           unpack_onto: str | None = None, compression: str = "gzip") -> pb.ImportLayerResponse:
+                           unpack_onto: str | None = None, compression: str = "gzip",
+                           behind: bool = False) -> pb.ImportLayerResponse:
         """Store a layer; with ``unpack_onto`` (a committed ChainID, "" for none) also make its
         snapshot while it streams (the reply's ``snapshot``; "" if that was not possible)."""
         async def requests() -> AsyncIterator[pb.ImportLayerRequest]:
             first = pb.ImportLayerRequest(unpack=unpack_onto is not None, parent=unpack_onto or "",
-                                          compression=compression)
+                                          compression=compression, behind=behind)
             if hasattr(chunks, "__aiter__"):
                 async for c in chunks:  # type: ignore[union-attr]
                     first.data = c
@@ -163,9 +164,10 @@ class ContainerdClient:
             raise translate(err) from None
 
     async def create_layer(self, snapshot_key: str, compression: str = "gzip",
-                           exclude: Iterable[str] = ()) -> pb.ImportLayerResponse:
+                           exclude: Iterable[str] = (), behind: bool = False) -> pb.ImportLayerResponse:
         return await _Translating(self._diff_stub, self.metadata).CreateLayer(
-            pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression, exclude=list(exclude)))
+            pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression, exclude=list(exclude),
+                                  behind=behind))
 
     async def apply_layer(self, layer: dict[str, Any], diff_id: str, parent: str) -> str:
         """The snapshot (ChainID) of the stored ``layer`` applied onto the committed ``parent``."""

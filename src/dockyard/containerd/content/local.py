@@ -18,15 +18,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.containerd.content.labels import LabelDB
-from dockyard.containerd.content.store import ContentInfo, IngestStatus
+from dockyard.containerd.content.store import ContentInfo, IngestStatus, commit_idempotent
 from dockyard.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -36,6 +38,8 @@ from dockyard.errors import (
     Unavailable,
 )
 from dockyard.oci.digest import Digester, hex_of, validate
+
+log = logging.getLogger("dockyard.containerd.content")
 
 _CHUNK = 1 << 20
 
@@ -207,9 +211,48 @@ class LocalContentStore:
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         (self.root / "ingest").mkdir(parents=True, exist_ok=True)
         self._labels = LabelDB(self.root / "labels.db")
+        self._publishing: dict[str, threading.Event] = {}  # digest -> set once commit_behind is done
+        self._publishing_lock = threading.Lock()
 
     def close(self) -> None:
+        for event in list(self._publishing.values()):
+            event.wait()
         self._labels.close()
+
+    def commit_behind(self, writer: LocalWriter, size: int, digest: str, labels: Mapping[str, str]) -> None:
+        """Publish a fully written ingest from a thread: fsync, link under ``digest``, labels.
+
+        The caller goes on at once: under another process's writeback an fsync can take
+        100 ms, and a build waits for none of its layers until its image names them. Until
+        the blob is published, reading it, its info or its deletion wait for it; ``walk``
+        does not list it. A crash before it is published leaves the ingest (as any
+        interrupted write), never a partial blob: whoever names the blob in a record must
+        first see it (``info``)."""
+        with self._publishing_lock:
+            if digest in self._publishing:
+                event = None  # the same bytes are being published already
+            else:
+                event = self._publishing[digest] = threading.Event()
+
+        def publish() -> None:
+            try:
+                commit_idempotent(writer, size, digest, labels)
+            except Exception as err:  # noqa: BLE001 - the blob stays unpublished; readers get NotFound
+                log.warning("content %s: publishing failed: %s", digest, err)
+                writer.abort()
+            finally:
+                writer.close()
+                if event is not None:
+                    with self._publishing_lock:
+                        del self._publishing[digest]
+                    event.set()
+
+        threading.Thread(target=publish, name="dockyard-content-publish", daemon=True).start()
+
+    def _settled(self, digest: str) -> None:
+        event = self._publishing.get(digest)
+        if event is not None:
+            event.wait()
 
     # -- paths ---------------------------------------------------------------
     def _blob_path(self, digest: str) -> Path:
@@ -285,6 +328,7 @@ class LocalContentStore:
 
     # -- provider ------------------------------------------------------------
     def open(self, digest: str) -> BinaryIO:
+        self._settled(digest)
         try:
             return open(self._blob_path(digest), "rb")
         except FileNotFoundError:
@@ -295,10 +339,12 @@ class LocalContentStore:
             return f.read()
 
     def exists(self, digest: str) -> bool:
+        self._settled(digest)
         return self._blob_path(digest).exists()
 
     # -- manager -------------------------------------------------------------
     def info(self, digest: str) -> ContentInfo:
+        self._settled(digest)
         try:
             st = os.stat(self._blob_path(digest))
         except FileNotFoundError:
@@ -347,6 +393,7 @@ class LocalContentStore:
                 yield info
 
     def delete(self, digest: str) -> None:
+        self._settled(digest)
         try:
             os.unlink(self._blob_path(digest))
         except FileNotFoundError:

@@ -34,12 +34,15 @@ def write_layer(
     *,
     level: int | None = None,
     ref: str | None = None,
+    behind: bool = False,
 ) -> tuple[Descriptor, str]:
     """Compress ``tar_stream`` into ``store``; returns (blob descriptor, diff_id).
 
     Deterministic: the same tar always yields the same blob digest (gzip with
     a zeroed header, fixed levels). The blob gets the containerd.io/uncompressed
     label so later unpacks can find its diff_id without decompressing.
+    ``behind``: return once the bytes are written and hashed; the store publishes the
+    blob from a thread (``LocalContentStore.commit_behind``).
     """
     if compression not in _MEDIA_TYPES:
         raise InvalidArgument(f'compression "{compression}": unsupported (gzip, zstd, none)')
@@ -65,12 +68,15 @@ def write_layer(
         digest = writer.digest()
         diff_id = digest if plain else diff.digest()
         labels = {LABEL_UNCOMPRESSED: diff_id}
+        if behind and hasattr(store, "commit_behind"):
+            store.commit_behind(writer, size, digest, labels)  # the writer is the publisher's now
+            return Descriptor(_MEDIA_TYPES[compression], digest, size), diff_id
         commit_idempotent(writer, size, digest, labels)
     except BaseException:
         writer.abort()
-        raise
-    finally:
         writer.close()
+        raise
+    writer.close()
     try:
         store.update(digest, labels, [f"labels.{LABEL_UNCOMPRESSED}"])
     except Exception:  # labels are an optimisation; the blob is committed either way

@@ -85,11 +85,11 @@ def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore,
         if tail is None and detect(src) == NONE:
             # a committed plain tar: its digest, verified when the store committed it, is the
             # digest of the uncompressed bytes; hashing it again would prove nothing new
-            with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-") as target:
+            with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-", scratch=True) as target:
                 apply_layer(src, target)  # type: ignore[arg-type]
             return layer.digest
         reader = HashingReader(decompress_stream(src))
-        with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-") as target:
+        with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-", scratch=True) as target:
             apply_layer(reader, target)  # type: ignore[arg-type]
         return reader.digester.digest()
 

@@ -62,7 +62,8 @@ class DiffServicer(rpc.DiffServicer):
             async for req in request_iterator:
                 if job is None:
                     job = asyncio.ensure_future(asyncio.to_thread(
-                        write_layer, io.BufferedReader(reader), self.s.content, req.compression or "gzip"))
+                        write_layer, io.BufferedReader(reader), self.s.content, req.compression or "gzip",
+                        behind=req.behind))
                     if req.unpack:
                         unpacker = await asyncio.to_thread(
                             StreamUnpack.start, self.s.snapshots(namespace_of(context)), req.parent,
@@ -101,7 +102,7 @@ class DiffServicer(rpc.DiffServicer):
         def run() -> tuple[Any, str]:
             upper = upper_dir(snaps.mounts(request.snapshot_key))
             with diff_upper(upper, exclude) as tar:
-                return write_layer(tar, self.s.content, request.compression or "gzip")
+                return write_layer(tar, self.s.content, request.compression or "gzip", behind=request.behind)
 
         desc, diff_id = await asyncio.to_thread(run)
         return pb.ImportLayerResponse(layer=_desc_pb(desc), diff_id=diff_id)
@@ -157,7 +158,7 @@ class StreamUnpack:
             log.info("import layer: no unpack onto %r: %s", parent, err)
             return None
         try:
-            target = self.mount.enter_context(mountlib.mounted(mounts, work_dir, "dockyard-import-"))
+            target = self.mount.enter_context(mountlib.mounted(mounts, work_dir, "dockyard-import-", scratch=True))
         except BaseException:
             self._discard()
             lock.release_shared()
