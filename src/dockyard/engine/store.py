@@ -30,6 +30,9 @@ class ContainerStore:
         self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: a commit is atomic and survives a kill -9; FULL would fsync the WAL at every
+        # create, start, exit and removal (0.3 ms each idle, far more under writeback)
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
 
