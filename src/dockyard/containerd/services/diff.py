@@ -21,7 +21,7 @@ from dockyard.containerd.diff.apply import apply_layer
 from dockyard.containerd.diff.diff import diff_upper
 from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.diff.layer import write_layer
-from dockyard.containerd.images.unpack import commit_apart, extract_apart, supports_rebase, unpack_layer
+from dockyard.containerd.images.unpack import unpack_layer
 from dockyard.containerd.snapshots.snapshotter import Kind
 from dockyard.containerd.services.base import (
     Services,
@@ -122,12 +122,7 @@ class DiffServicer(rpc.DiffServicer):
                         return
                 except errors.NotFound:
                     pass
-                if not supports_rebase(snaps):
-                    unpack_layer(self.s.content, snaps, layer, request.diff_id, chain, parent, self.s.work_dir)
-                    return
-                # straight into a new upper, no overlay mounted, stacked on the parent at commit
-                ex = extract_apart(self.s.content, snaps, layer, request.diff_id, chain, bottom=not parent)
-                commit_apart(self.s.content, snaps, ex, parent, self.s.work_dir)
+                unpack_layer(self.s.content, snaps, layer, request.diff_id, chain, parent, self.s.work_dir)
 
         await asyncio.to_thread(run)
         return pb.ApplyLayerResponse(snapshot=chain)
