@@ -117,3 +117,34 @@ def test_images_commit_docker_and_dockyard_cli(daemon) -> None:  # type: ignore[
     finally:
         docker(daemon, "rm", "-f", *names)
         docker(daemon, "rmi", *images)
+
+
+def test_a_built_image_is_pushed_with_gzip_layers_and_comes_back_the_same(daemon, registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Build layers are stored plain; a push sends them gzipped (as Docker does), once: the same
+    image pushed twice gives the same manifest, and pulled back it is the same image."""
+    import urllib.request
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY text.txt /text.txt\nRUN wc -c /text.txt > /size\n")
+    (ctx / "text.txt").write_text("compressible text\n" * 20000)
+    ref = f"{registry.host}/built/gz:1"
+    image_id = ok(docker(daemon, "build", "-q", "-t", ref, str(ctx))).strip()
+    local = json.loads(ok(docker(daemon, "image", "inspect", ref)))[0]
+    out = ok(docker(daemon, "push", ref))
+    digest = out.split("digest: ")[1].split()[0]
+    assert digest in ok(docker(daemon, "push", ref))  # again: the same gzip copies, the same manifest
+    req = urllib.request.Request(f"http://{registry.host}/v2/built/gz/manifests/1",
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    manifest = json.loads(urllib.request.urlopen(req, timeout=10).read())
+    built = manifest["layers"][-2:]  # the COPY and the RUN
+    assert all(lay["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip" for lay in built), manifest
+    assert built[0]["size"] < 360_000 // 10  # 360 KB of text, gzipped
+    ok(docker(daemon, "rmi", ref))
+    ok(docker(daemon, "pull", ref))
+    pulled = json.loads(ok(docker(daemon, "image", "inspect", ref)))[0]
+    assert pulled["Id"] == image_id == local["Id"]  # same config, same diff_ids
+    assert pulled["RootFS"]["Layers"] == local["RootFS"]["Layers"]
+    r = docker(daemon, "run", "--rm", ref, "cat", "/size")
+    assert r.stdout.strip() == "360000 /text.txt", r.stderr
+    ok(docker(daemon, "rmi", ref))

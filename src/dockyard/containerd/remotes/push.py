@@ -1,6 +1,10 @@
 """Push: blobs first (skipping what the registry has, mounting what a sibling repository has),
 then the manifest, then the index if the image is one.
 
+Plain (uncompressed) layers, which the builder makes, are pushed gzipped, as Docker does: the
+gzip copy is made once, stored, and found again by a label on the plain blob; the registry
+gets a manifest naming the gzip layers (same diff_ids, same config, so the same image ID).
+
 Per blob, in order of cost: ``HEAD`` (already there: nothing to send), a
 cross-repository mount from a repository of the same registry the blob was
 pulled from (``containerd.io/distribution.source.<host>`` labels), then an
@@ -15,10 +19,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dockyard.containerd.content.store import ContentStore
+from dockyard.containerd.content.store import ContentStore, write_blob
 from dockyard.containerd.remotes.progress import Emit, Event, Throttle, short
 from dockyard.containerd.remotes.pull import _mark_source, source_label
 from dockyard.containerd.remotes.registry import Repository
+from dockyard.errors import NotFound
 from dockyard.oci import image as oci
 from dockyard.types import Descriptor
 
@@ -111,11 +116,57 @@ async def push_manifest(store: ContentStore, repo: Repository, desc: Descriptor,
     await push_blob(store, repo, config, emit, throttle, chunk_size, quiet=True)
 
 
+# a plain layer's media type -> its gzip one
+_GZIP_OF = {oci.MEDIA_TYPE_OCI_LAYER: oci.MEDIA_TYPE_OCI_LAYER_GZIP,
+            oci.MEDIA_TYPE_DOCKER_LAYER: oci.MEDIA_TYPE_DOCKER_LAYER_GZIP}
+LABEL_GZIP = "dockyard.push.gzip"  # on a plain layer blob: the digest of the gzip copy pushes send
+
+
+def gzipped_for_push(store: ContentStore, target: Descriptor) -> tuple[Descriptor, bytes]:
+    """The manifest ``target`` with its plain layers replaced by gzip copies (made and stored
+    once), and its bytes; ``target`` itself when it has no plain layer. The copy is
+    deterministic, so pushing the same image twice sends the same manifest."""
+    body = store.read_all(target.digest)
+    doc = json.loads(body)
+    layers = doc.get("layers") or []
+    if not any(isinstance(lay, dict) and lay.get("mediaType") in _GZIP_OF for lay in layers):
+        return target, body
+    out = []
+    for lay in layers:
+        media_type = lay.get("mediaType")
+        if media_type not in _GZIP_OF:
+            out.append(lay)
+            continue
+        digest, size = _gzip_copy(store, lay["digest"])
+        out.append({**lay, "mediaType": _GZIP_OF[media_type], "digest": digest, "size": size})
+    new_body = oci.canonical_json({**doc, "layers": out})
+    return Descriptor(target.media_type, write_blob(store, new_body), len(new_body)), new_body
+
+
+def _gzip_copy(store: ContentStore, digest: str) -> tuple[str, int]:
+    from dockyard.containerd.diff.compression import GZIP
+    from dockyard.containerd.diff.layer import write_layer
+
+    known = store.info(digest).labels.get(LABEL_GZIP, "")
+    if known:
+        try:
+            return known, store.info(known).size
+        except NotFound:
+            pass  # collected since (GC keeps only what images name): made again
+    with store.open(digest) as f:
+        desc, _ = write_layer(f, store, GZIP)
+    store.update(digest, {LABEL_GZIP: desc.digest}, [f"labels.{LABEL_GZIP}"])
+    return desc.digest, desc.size
+
+
 async def push(store: ContentStore, repo: Repository, target: Descriptor, tag: str, emit: Emit,
                chunk_size: int = CHUNK_SIZE) -> Descriptor:
     """Push the image whose record points at ``target`` and name it ``tag`` (or its digest)."""
     throttle = Throttle()
-    body = await asyncio.to_thread(store.read_all, target.digest)
+    if target.media_type not in oci.INDEX_TYPES:
+        target, body = await asyncio.to_thread(gzipped_for_push, store, target)
+    else:
+        body = await asyncio.to_thread(store.read_all, target.digest)
     if target.media_type in oci.INDEX_TYPES:
         index = json.loads(body)
         for m in index.get("manifests") or []:

@@ -141,14 +141,18 @@ async def build(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    quiet = _bool(request.query.get("q"))  # docker build -q: no step output, the image ID at the end
 
     def emit(text: str) -> None:
-        queue.put_nowait(json.dumps({"stream": text}).encode() + b"\r\n")
+        if not quiet:
+            queue.put_nowait(json.dumps({"stream": text}).encode() + b"\r\n")
 
     async def run() -> None:
         try:
             image_id = await builder_of(eng).build(body, opts, emit, secrets, context_digest=digest,
                                                    context_token=request.headers.get(CONTEXT_HEADER, ""))
+            if quiet:
+                queue.put_nowait(json.dumps({"stream": image_id + "\n"}).encode() + b"\r\n")
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
         except errors.DockyardError as err:
             code = getattr(err, "code", 1)
