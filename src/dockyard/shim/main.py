@@ -719,13 +719,20 @@ def spawn(args: argparse.Namespace) -> str:
         become_shim(args, ready_w)
     os.close(ready_w)
     os.waitpid(pid, 0)
+    return _await_ready(ready_r) or ""
+
+
+def _await_ready(ready_r: int) -> str | None:
+    """What a starting shim wrote on ``ready_r`` (closed here): None for "ok", else its error."""
     msg = b""
     while chunk := os.read(ready_r, 4096):
         msg += chunk
         if msg.startswith(b"ok"):
             break
     os.close(ready_r)
-    return "" if msg.startswith(b"ok") else (msg.decode(errors="replace").strip() or "dockyard-shim: failed to start")
+    if msg.startswith(b"ok"):
+        return None
+    return msg.decode(errors="replace").strip() or "dockyard-shim: failed to start; see its shim.log"
 
 
 def fork_spare(listener: socket.socket) -> tuple[int, int]:
@@ -777,15 +784,8 @@ def _start_spare(spare: tuple[int, int], req: dict[str, Any]) -> dict[str, Any]:
         return {"error": f"shim failed to start: {err}"}
     finally:
         os.close(args_w)
-    msg = b""
-    while chunk := os.read(ready_r, 4096):
-        msg += chunk
-        if msg.startswith(b"ok"):
-            break
-    os.close(ready_r)
-    if msg.startswith(b"ok"):
-        return {"ok": True}
-    return {"error": msg.decode(errors="replace").strip() or "shim failed to start; see its shim.log"}
+    error = _await_ready(ready_r)
+    return {"ok": True} if error is None else {"error": error}
 
 
 def serve_template(socket_path: str) -> NoReturn:
