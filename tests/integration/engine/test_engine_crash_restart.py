@@ -104,3 +104,46 @@ def test_a_restarted_engine_removes_what_removed_containers_left_in_containerd(f
     d.start()  # the same roots: a new engine and containerd
     assert asyncio.run(left()) == (False, False)
     assert d.cli("run", "--rm", "busybox", "echo", "still fine").stdout == b"still fine\n"
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.5])
+def test_kill9_of_both_daemons_during_a_build_leaves_a_store_that_builds_again(fresh_daemon: Daemon, tmp_path,
+                                                                            delay: float) -> None:  # type: ignore[no-untyped-def]
+    """Build layers are published behind and step records written behind: a kill -9 of both
+    daemons in the middle of a build must leave nothing that a rebuild or a run trips over."""
+    import hashlib
+    import subprocess
+
+    d = fresh_daemon
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY big.bin /big.bin\nRUN md5sum /big.bin > /sum\n"
+                                    "COPY small.txt /small.txt\nRUN cat /small.txt >> /sum\n")
+    big = os.urandom(8 << 20)
+    (ctx / "big.bin").write_bytes(big)
+    (ctx / "small.txt").write_text("small\n")
+    build = subprocess.Popen([str(d_bin()), "-H", d.host, "build", "-q", "-t", "crash-build", str(ctx)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    engine_pid = _pid(d.exec_root / "dockyardd.pid")
+    containerd_pid = _pid(d.exec_root / "containerd" / "dockyard-containerd.pid")
+    os.kill(containerd_pid, signal.SIGKILL)
+    os.kill(engine_pid, signal.SIGKILL)
+    build.communicate(timeout=30)
+    assert d.proc is not None
+    d.proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{containerd_pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    d.start()
+    r = d.cli("build", "-q", "-t", "crash-build", str(ctx), timeout=120)
+    assert r.returncode == 0, r.stderr.decode() + r.stdout.decode()
+    out = d.cli("run", "--rm", "crash-build", "cat", "/sum").stdout.decode()
+    assert out == f"{hashlib.md5(big).hexdigest()}  /big.bin\nsmall\n"
+    assert d.cli("rmi", "crash-build").returncode == 0
+
+
+def d_bin():  # type: ignore[no-untyped-def]
+    from tests.conftest import BIN
+
+    return BIN / "dockyard"
