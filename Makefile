@@ -54,6 +54,8 @@ stop:
 		for i in $$(seq 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
 		echo "dockyardd stopped"; \
 	else echo "dockyardd not running"; fi
+	@# the daemon's parent cgroup, once empty (rmdir refuses one that still holds a container)
+	@for d in /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/dockyard; do [ -d $$d ] && rmdir $$d 2>/dev/null; done; true
 
 test: deps
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
