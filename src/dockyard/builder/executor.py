@@ -454,9 +454,8 @@ class Builder:
                 mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=key))
                 await self.cd.tasks.Create(pb.CreateTaskRequest(
                     container_id=id, rootfs=_volatile(mounts.mounts), stdout=str(fifo_dir / "stdout"),
-                    stderr=str(fifo_dir / "stderr"), terminal=False))
+                    stderr=str(fifo_dir / "stderr"), terminal=False, start=True))
                 try:
-                    await self.cd.tasks.Start(pb.TaskRequest(container_id=id))
                     status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id))
                     code = int(status.exit_status)
                     if then is not None and code == 0:

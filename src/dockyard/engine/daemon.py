@@ -272,16 +272,12 @@ class Engine:
         try:
             await self.networks.attach(c)  # issue 6: sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
-            await self.cd.tasks.Create(pb.CreateTaskRequest(
+            # created and started in one call (containerd deletes the task if the start fails)
+            state = await self.cd.tasks.Create(pb.CreateTaskRequest(
                 container_id=id, rootfs=rootfs, stdin=stdin_path, stdout=str(fifo_dir / "stdout"),
-                stderr="" if tty else str(fifo_dir / "stderr"), terminal=tty))
+                stderr="" if tty else str(fifo_dir / "stderr"), terminal=tty, start=True))
             if live.stdin is not None:  # the shim holds the read end now: closing ours cannot drop the data
                 live.stdin_ready.set()
-            try:
-                state = await self.cd.tasks.Start(pb.TaskRequest(container_id=id))
-            except errors.DockyardError:
-                await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
-                raise
         except errors.DockyardError as err:
             await self.networks.detach(c)  # issue 6
             live.copier.cancel()

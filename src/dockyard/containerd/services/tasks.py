@@ -28,7 +28,14 @@ class TasksServicer(rpc.TasksServicer):
         rec = await asyncio.to_thread(self.s.meta.get_container, ns, request.container_id)
         mounts = [Mount(m.type, m.source, tuple(m.options), m.target) for m in request.rootfs]
         stdio = Stdio(request.stdin, request.stdout, request.stderr, request.terminal)
-        return _task_pb(await self.s.tasks.create(ns, rec, mounts, stdio))
+        task = await self.s.tasks.create(ns, rec, mounts, stdio)
+        if request.start:
+            try:
+                task = await self.s.tasks.start(ns, request.container_id)
+            except BaseException:
+                await self.s.tasks.delete(ns, request.container_id)
+                raise
+        return _task_pb(task)
 
     @translated
     async def Start(self, request: pb.TaskRequest, context: Any) -> pb.TaskState:
