@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateTaskRequest(_message.Message):
-    __slots__ = ("container_id", "rootfs", "stdin", "stdout", "stderr", "terminal", "start")
+    __slots__ = ("container_id", "rootfs", "stdin", "stdout", "stderr", "terminal", "start", "scratch")
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     ROOTFS_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class CreateTaskRequest(_message.Message):
     STDERR_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     rootfs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Mount]
     stdin: str
@@ -23,7 +24,8 @@ class CreateTaskRequest(_message.Message):
     stderr: str
     terminal: bool
     start: bool
-    def __init__(self, container_id: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_common_pb2.Mount, _Mapping]]] = ..., stdin: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., terminal: _Optional[bool] = ..., start: _Optional[bool] = ...) -> None: ...
+    scratch: bool
+    def __init__(self, container_id: _Optional[str] = ..., rootfs: _Optional[_Iterable[_Union[_common_pb2.Mount, _Mapping]]] = ..., stdin: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., terminal: _Optional[bool] = ..., start: _Optional[bool] = ..., scratch: _Optional[bool] = ...) -> None: ...
 
 class TaskRequest(_message.Message):
     __slots__ = ("container_id", "exec_id")

@@ -453,8 +453,9 @@ class Builder:
             try:
                 mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=key))
                 await self.cd.tasks.Create(pb.CreateTaskRequest(
-                    container_id=id, rootfs=_volatile(mounts.mounts), stdout=str(fifo_dir / "stdout"),
-                    stderr=str(fifo_dir / "stderr"), terminal=False, start=True))
+                    container_id=id, rootfs=list(mounts.mounts), stdout=str(fifo_dir / "stdout"),
+                    stderr=str(fifo_dir / "stderr"), terminal=False, start=True,
+                    scratch=True))  # committed after the step, only ever a lower again
                 try:
                     status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id))
                     code = int(status.exit_status)
@@ -877,7 +878,7 @@ class _Run:
             ti.mtime = 0
             items.append((ti, b""))
         pieces = _tar_parts(items)
-        diff_id = "sha256:" + hashlib.sha256(b"".join(pieces)).hexdigest()
+        diff_id = "sha256:" + _sha256(pieces)
         layer = await self._store_layer(parent, pieces, diff_id, "WORKDIR")
         del new.config["history"][-1]["empty_layer"]
         new.layers.append(layer)
@@ -1122,10 +1123,7 @@ class _Run:
         content_digest = self.b.copy_digests.get(memo_key, "")
         if not content_digest:
             parts = _tar_parts(items)
-            h = hashlib.sha256()
-            for piece in parts:
-                h.update(piece)
-            content_digest = h.hexdigest()
+            content_digest = _sha256(parts)
             if len(self.b.copy_digests) > 4096:
                 self.b.copy_digests.clear()
             self.b.copy_digests[memo_key] = content_digest
@@ -1155,19 +1153,6 @@ class _Run:
                 items.append((_renamed(copy.copy(m), posixpath.join(dest, name)), payload))
 
 
-def _volatile(mounts: Any) -> list[pb.Mount]:
-    """A RUN's rootfs mounts with overlayfs' ``volatile``: its unmount then does not sync the
-    whole filesystem (see ``containerd.mount.volatile``). The step's snapshot is committed
-    after it and only ever used as a lower again."""
-    out = []
-    for m in mounts:
-        options = list(m.options)
-        if m.type == "overlay" and "volatile" not in options and any(o.startswith("upperdir=") for o in options):
-            options.append("volatile")
-        out.append(pb.Mount(type=m.type, source=m.source, options=options, target=m.target))
-    return out
-
-
 def _tar_parts(items: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes | memoryview]:
     """The bytes ``tarfile`` would write for ``items`` (pax format), as pieces: headers, each
     file's bytes (not copied), padding, the end blocks and the record padding."""
@@ -1188,6 +1173,14 @@ def _tar_parts(items: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes | memor
     end += -(total + end) % tarfile.RECORDSIZE
     parts.append(bytes(end))
     return parts
+
+
+def _sha256(parts: list[bytes | memoryview]) -> str:
+    """The hex sha256 of the pieces as if joined (they are not)."""
+    h = hashlib.sha256()
+    for piece in parts:
+        h.update(piece)
+    return h.hexdigest()
 
 
 def _chunks(parts: list[bytes | memoryview], size: int = 1 << 20) -> Iterator[bytes]:

@@ -115,13 +115,14 @@ def _only_what_the_daemon_lacks(c: Client, root: Path, plan: Any, headers: dict[
     import socket
 
     key = hashlib.sha256(f"{socket.gethostname()}\0{root.resolve()}".encode()).hexdigest()[:32]
+    manifest = plan.manifest()
     try:
-        r = c.json("POST", "/build/context", {"key": key}, {"files": plan.manifest()})
+        r = c.json("POST", "/build/context", {"key": key}, {"files": manifest})
     except errors.DockyardError:
         return plan
     headers["X-Dockyard-Build-Context"] = r["token"]
     need = set(r["need"])
-    return plan.without({name for name, *_ in plan.manifest() if name not in need})
+    return plan.without({name for name, *_ in manifest if name not in need})
 
 
 def _secrets_header(specs: list[str]) -> str:

@@ -402,18 +402,16 @@ class Engine:
         and its snapshot and directories follows behind, ~8 ms a ``run --rm`` no longer waits
         for. ``close`` waits for it; after a crash ``readopt`` removes what is left."""
         id = c["Id"]
-        if self.containers.pop(id, None) is None:
+        if not self._unlist(id):
             return  # removed concurrently
-        self.store.delete(id)
-        live = self.live.pop(id, None)
-        if live:
-            live.removed.set()
-            live.hub.close_all()
-        self.emit(c, "destroy")
+        self._announce_removed(c)
 
         async def release() -> None:
             await self._delete_task(id)
-            await self._remove_resources(id)
+            try:
+                await self._remove_resources(id)
+            except errors.DockyardError as err:  # readopt removes what is left at the next start
+                log.error("container %s: freeing what it held failed: %s", id[:12], err)
 
         task = asyncio.create_task(release())
         self._releasing.add(task)
@@ -428,14 +426,10 @@ class Engine:
                 continue
             log.info("container %s: removing what a removed container left in containerd", rec.id[:12])
             await self._delete_task(rec.id)
-            for call in (self.cd.containers.Delete(pb.DeleteContainerRequest(id=rec.id)),
-                         self.cd.snapshots.Remove(pb.SnapshotKey(key=rec.snapshot_key or rec.id))):
-                try:
-                    await call
-                except errors.DockyardError:
-                    pass
-            shutil.rmtree(self.data_root / "containers" / rec.id, ignore_errors=True)
-            shutil.rmtree(self.exec_root / "containers" / rec.id, ignore_errors=True)
+            try:
+                await self._remove_resources(rec.id, rec.snapshot_key)
+            except errors.DockyardError as err:
+                log.error("container %s: removing what it left failed: %s", rec.id[:12], err)
 
     def _restart_delay(self, c: dict[str, Any], live: Live, exit_code: int) -> float | None:
         """Docker's policy and backoff: 100 ms doubling per quick failure, reset after 10 s of running, max 1 min."""
@@ -642,20 +636,30 @@ class Engine:
         live0 = self.live.get(id)
         if live0 is not None:
             self._cancel_restart(c, live0)
-        if self.containers.pop(id, None) is None:
+        if not self._unlist(id):
             return  # removed concurrently (auto-remove and docker rm)
-        self.store.delete(id)
         await self._remove_resources(id)
         self.volumes.release(c, volumes or bool(c["HostConfig"].get("AutoRemove")))  # issue 6: rm -v
-        live = self.live.pop(id, None)
+        self._announce_removed(c)
+
+    def _unlist(self, id: str) -> bool:
+        """Drop the container's record (and so its name); False if it was gone already."""
+        if self.containers.pop(id, None) is None:
+            return False
+        self.store.delete(id)
+        return True
+
+    def _announce_removed(self, c: dict[str, Any]) -> None:
+        """``wait --condition removed`` returns, attached streams end, the ``destroy`` event."""
+        live = self.live.pop(c["Id"], None)
         if live:
             live.removed.set()
             live.hub.close_all()
         self.emit(c, "destroy")
 
-    async def _remove_resources(self, id: str) -> None:
-        """The container's record and snapshot in containerd and its directories, all at once
-        (none depends on another)."""
+    async def _remove_resources(self, id: str, snapshot_key: str = "") -> None:
+        """The container's record and snapshot (``snapshot_key``, by default its ID) in
+        containerd and its directories, all at once (none depends on another)."""
         async def quietly(call: Any) -> None:
             try:
                 await call
@@ -667,7 +671,7 @@ class Engine:
             shutil.rmtree(self.exec_root / "containers" / id, ignore_errors=True)
 
         await asyncio.gather(quietly(self.cd.containers.Delete(pb.DeleteContainerRequest(id=id))),
-                             quietly(self.cd.snapshots.Remove(pb.SnapshotKey(key=id))),
+                             quietly(self.cd.snapshots.Remove(pb.SnapshotKey(key=snapshot_key or id))),
                              asyncio.to_thread(directories))
 
     # -- listing -----------------------------------------------------------------

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import pytest
 
 from dockyard import errors
 from dockyard.builder.context import FileTree
 from dockyard.builder.contexts import ContextCache
+from tests.unit.containerd.layertar import f, make_tar
 
 
 def tree_of(files: dict[str, bytes]) -> FileTree:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
     t = FileTree()
-    t.add_tar(buf.getvalue())
+    t.add_tar(make_tar([f(name, data) for name, data in files.items()]))
     return t
 
 

@@ -59,35 +59,30 @@ class NeedsLowers(Exception):
 
 
 class HashingReader:
-    """Counts and hashes everything read through it (the layer's diff_id)."""
+    """Counts everything read through it and hashes it: the layer's diff_id (``digest()``).
 
-    def __init__(self, raw: BinaryIO) -> None:
+    ``known``: the digest is known already and nothing is hashed (a committed plain blob,
+    named by its digest; or "" when nobody asks for one)."""
+
+    def __init__(self, raw: BinaryIO, known: str | None = None) -> None:
         self._raw = raw
+        self.known = known
         self.digester = Digester()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        if data:
-            self.digester.update(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
-
-
-class _CountingReader(HashingReader):
-    """What ``apply_layer`` wraps a plain stream in: the size, without hashing (the caller that
-    needs the diff_id passes its own ``HashingReader``; a stream import already hashes it)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         self.size += len(data)
+        if data and self.known is None:
+            self.digester.update(data)
         return data
+
+    def digest(self) -> str:
+        return self.digester.digest() if self.known is None else self.known
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
 
 
 def clean_member_name(name: str) -> list[str]:
@@ -331,7 +326,8 @@ def apply_layer_apart(tar_stream: BinaryIO, root: Path) -> list[str]:
 
 
 def _apply(tar_stream: BinaryIO, applier: _Applier) -> int:
-    reader = tar_stream if isinstance(tar_stream, HashingReader) else _CountingReader(tar_stream)
+    # a caller that needs the diff_id passes its own HashingReader (a stream import hashes apart)
+    reader = tar_stream if isinstance(tar_stream, HashingReader) else HashingReader(tar_stream, known="")
     with tarfile.open(fileobj=reader, mode="r|", errorlevel=2, bufsize=_CHUNK) as tf:  # type: ignore[call-overload]
         for member in tf:
             try:
@@ -342,4 +338,4 @@ def _apply(tar_stream: BinaryIO, applier: _Applier) -> int:
                 raise LayerApplyError(f"layer member {member.name!r}: {err}") from err
     applier.finish()
     reader.drain()
-    return reader.size if isinstance(reader, _CountingReader) else reader.digester.size
+    return reader.size

@@ -32,7 +32,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 from dockyard.containerd import mount as mountlib
 from dockyard.containerd.content.store import ContentStore
@@ -82,17 +82,19 @@ def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore,
     remotes/tail.py) instead of from the committed blob.
     """
     with (tail.reader() if tail is not None else store.open(layer.digest)) as blob:
-        src = blob if hasattr(blob, "peek") else io.BufferedReader(blob, buffer_size=1 << 16)
-        if tail is None and detect(src) == NONE:
-            # a committed plain tar: its digest, verified when the store committed it, is the
-            # digest of the uncompressed bytes; hashing it again would prove nothing new
-            with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-", scratch=True) as target:
-                apply_layer(src, target)  # type: ignore[arg-type]
-            return layer.digest
-        reader = HashingReader(decompress_stream(src))
+        reader = _layer_reader(blob, layer, tail)
         with mountlib.mounted(mounts, _work(work_dir), "dockyard-unpack-", scratch=True) as target:
             apply_layer(reader, target)  # type: ignore[arg-type]
-        return reader.digester.digest()
+        return reader.digest()
+
+
+def _layer_reader(blob: BinaryIO, layer: Descriptor, tail: Tail | None) -> HashingReader:
+    """The uncompressed bytes of ``blob``, hashed into the diff_id as they are read; a committed
+    plain tar is not hashed: its digest, verified when the store committed it, is its diff_id."""
+    src = blob if hasattr(blob, "peek") else io.BufferedReader(blob, buffer_size=1 << 16)  # type: ignore[arg-type]
+    if tail is None and detect(src) == NONE:
+        return HashingReader(src, known=layer.digest)
+    return HashingReader(decompress_stream(src))
 
 
 def _work(work_dir: Path | None) -> Path:
@@ -203,24 +205,6 @@ class _Claims:
 _CLAIMS = _Claims()
 
 
-class _Known(HashingReader):
-    """A committed plain blob read for an apply: its digest is its name, not re-hashed."""
-
-    def __init__(self, raw: Any, digest: str) -> None:
-        self._raw = raw
-        self._digest = digest
-        self.digester = self  # type: ignore[assignment]
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
-        self.size += len(data)
-        return data
-
-    def digest(self) -> str:
-        return self._digest
-
-
 def extract_apart(store: ContentStore, snapshotter: Snapshotter, layer: Descriptor, diff_id: str, chain: str,
                   bottom: bool, tail: Tail | None = None) -> Extracted:
     """Apply ``layer`` into a new parentless snapshot (while it downloads, with ``tail``).
@@ -241,10 +225,7 @@ def extract_apart(store: ContentStore, snapshotter: Snapshotter, layer: Descript
         if upper is None:
             raise Internal(f"snapshot {ex.key}: a parentless snapshot is not a plain directory: {mounts}")
         with (tail.reader() if tail is not None else store.open(layer.digest)) as blob:
-            src = blob if hasattr(blob, "peek") else io.BufferedReader(blob, buffer_size=1 << 16)
-            # a committed plain tar is known by its digest already (see apply_to_mounts)
-            reader = _Known(src, layer.digest) if tail is None and detect(src) == NONE \
-                else HashingReader(decompress_stream(src))
+            reader = _layer_reader(blob, layer, tail)
             try:
                 if bottom:
                     apply_layer(reader, upper)  # type: ignore[arg-type]
@@ -261,7 +242,7 @@ def extract_apart(store: ContentStore, snapshotter: Snapshotter, layer: Descript
         if ex.redo:
             _remove_snapshot(snapshotter, ex)  # applied again on its parent at commit, from the verified blob
             return ex
-        got = reader.digester.digest()
+        got = reader.digest()
         if got != diff_id:
             raise LayerDigestMismatch(f"layer {layer.digest}: uncompressed digest {got} does not match diff_id {diff_id}")
         ex.upper = upper
@@ -377,6 +358,15 @@ def _copy_dir_meta(src: str, dst: str, st: os.stat_result) -> None:
         except OSError as err:
             if err.errno not in (errno.ENOTSUP, errno.EPERM):
                 raise  # as apply_layer: only what the upper's filesystem cannot hold is skipped
+
+
+def apply_onto(store: ContentStore, snapshotter: Snapshotter, layer: Descriptor, diff_id: str, parent: str,
+               work_dir: Path | None) -> str:
+    """The ChainID of ``layer`` on the committed ``parent``, extracted unless it is there."""
+    chain = oci.chain_ids([parent, diff_id])[1] if parent else diff_id
+    if not _exists(snapshotter, chain):
+        unpack_layer(store, snapshotter, layer, diff_id, chain, parent, work_dir)
+    return chain
 
 
 def unpack_layer(

@@ -21,8 +21,7 @@ from dockyard.containerd.diff.apply import apply_layer
 from dockyard.containerd.diff.diff import diff_upper
 from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.diff.layer import write_layer
-from dockyard.containerd.images.unpack import unpack_layer
-from dockyard.containerd.snapshots.snapshotter import Kind
+from dockyard.containerd.images.unpack import apply_onto
 from dockyard.containerd.services.base import (
     Services,
     _desc,
@@ -107,25 +106,16 @@ class DiffServicer(rpc.DiffServicer):
         desc, diff_id = await asyncio.to_thread(run)
         return pb.ImportLayerResponse(layer=_desc_pb(desc), diff_id=diff_id)
 
-
     @translated
     async def ApplyLayer(self, request: pb.ApplyLayerRequest, context: Any) -> pb.ApplyLayerResponse:
         snaps = self.s.snapshots(namespace_of(context))
-        layer = _desc(request.layer)
-        parent = request.parent
-        chain = oci.chain_ids([parent, request.diff_id])[1] if parent else request.diff_id
 
-        def run() -> None:
+        def run() -> str:
             with self.s.unpack_lock:  # as Images.Unpack: one extraction of a chain at a time, never during GC
-                try:
-                    if snaps.stat(chain).kind is Kind.COMMITTED:
-                        return
-                except errors.NotFound:
-                    pass
-                unpack_layer(self.s.content, snaps, layer, request.diff_id, chain, parent, self.s.work_dir)
+                return apply_onto(self.s.content, snaps, _desc(request.layer), request.diff_id, request.parent,
+                                  self.s.work_dir)
 
-        await asyncio.to_thread(run)
-        return pb.ApplyLayerResponse(snapshot=chain)
+        return pb.ApplyLayerResponse(snapshot=await asyncio.to_thread(run))
 
 
 class StreamUnpack:

@@ -8,6 +8,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.containerd.mount import volatile
 from dockyard.containerd.services.base import (
     Services,
     _task_pb,
@@ -27,6 +28,8 @@ class TasksServicer(rpc.TasksServicer):
         ns = namespace_of(context)
         rec = await asyncio.to_thread(self.s.meta.get_container, ns, request.container_id)
         mounts = [Mount(m.type, m.source, tuple(m.options), m.target) for m in request.rootfs]
+        if request.scratch:
+            mounts = volatile(mounts)
         stdio = Stdio(request.stdin, request.stdout, request.stderr, request.terminal)
         task = await self.s.tasks.create(ns, rec, mounts, stdio)
         if request.start:
