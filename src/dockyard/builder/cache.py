@@ -18,11 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dockyard.fsmode import private_sqlite
+
 
 class BuildCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(str(private_sqlite(path)), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # A lost last entry after a power cut is only a cache miss: no fsync per step.
         self._db.execute("PRAGMA synchronous=NORMAL")

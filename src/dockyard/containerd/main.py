@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dockyard import errors
 from dockyard.daemon import PidFile, setup_logging, stop_event
+from dockyard.fsmode import private_dir
 
 log = logging.getLogger("dockyard.containerd")
 
@@ -28,7 +29,6 @@ async def serve(args: argparse.Namespace) -> None:
     from dockyard.containerd.server import Services, build_server
 
     root, state, address = Path(args.root), Path(args.state), Path(args.address)
-    root.mkdir(parents=True, exist_ok=True, mode=0o711)
     services = Services(root, state)
     address.parent.mkdir(parents=True, exist_ok=True)
     if address.exists():
@@ -51,6 +51,10 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     state = Path(args.state)
+    # 0700 (containerd's plugin directories since CVE-2021-41103): bundles, rootfs mounts,
+    # snapshots and metadata are for root alone, also on a root made by an older daemon
+    private_dir(Path(args.root))
+    private_dir(state)
     setup_logging(state / "containerd.log", args.log_level)
     try:
         with PidFile(state / "dockyard-containerd.pid"):

@@ -26,6 +26,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.engine.streams import STDERR, STDOUT, parse_size, read_log
+from dockyard.fsmode import open_private, private_dir
 
 _LEN = struct.Struct(">I")
 _META = struct.Struct(">BQ")  # stream, time in ns
@@ -72,7 +73,7 @@ def _compress(src: Path, dst: Path) -> None:
 
     tmp = dst.with_name(dst.name + ".tmp")
     st = src.stat()
-    with open(src, "rb") as fin, open(tmp, "wb") as raw, \
+    with open(src, "rb") as fin, open_private(tmp, "wb") as raw, \
             gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=raw, mtime=int(st.st_mtime)) as gz:
         shutil.copyfileobj(fin, gz, 1 << 20)
     os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -93,13 +94,13 @@ class LocalLog:
     """The writer: same interface as ``streams.JsonFileLog`` (``write(stream, data)``, ``close()``)."""
 
     def __init__(self, directory: Path, max_size: str | int = "20m", max_file: int = 5, compress: bool = True) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self.dir = directory
         self.path = directory / LIVE
         self.max_size = parse_size(max_size) if max_size else 0
         self.max_file = max(1, max_file)
         self.compress = compress
-        self.f = open(self.path, "ab", buffering=0)
+        self.f = open_private(self.path, "ab", buffering=0)
         self.size = self.f.tell()
         self.partial: dict[int, bytes] = {}
         self._compressor: threading.Thread | None = None
@@ -116,7 +117,7 @@ class LocalLog:
     def _rotate(self) -> None:
         self.f.close()
         if self.max_file == 1:
-            self.f = open(self.path, "wb", buffering=0)
+            self.f = open_private(self.path, "wb", buffering=0)
             self.size = 0
             return
         if self._compressor is not None:  # only if rotations come faster than gzip: keep the names in order
@@ -129,7 +130,7 @@ class LocalLog:
                 if self._name(n, gz).exists():
                     os.replace(self._name(n, gz), self._name(n + 1, gz))
         os.replace(self.path, self._name(1, False))
-        self.f = open(self.path, "ab", buffering=0)
+        self.f = open_private(self.path, "ab", buffering=0)
         self.size = 0
         if self.compress:
             self._compressor = threading.Thread(target=_compress_in_thread, args=(self._name(1, False), self._name(1, True)),

@@ -18,6 +18,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.daemon import PidFile, setup_logging, stop_event
+from dockyard.fsmode import ROOT_DIR, private_dir
 
 log = logging.getLogger("dockyard.engine")
 
@@ -167,11 +168,24 @@ async def serve(args: argparse.Namespace, containerd_address: str) -> None:
             pass
 
 
+def make_roots(data_root: Path, exec_root: Path, group: str) -> None:
+    """The roots 0710 as dockerd makes them (also on an existing root): no other host user may
+    traverse to a container's config, logs or rootfs. The exec root holds the default API
+    socket, so the socket's group may traverse it."""
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        gid = 0
+    private_dir(data_root, ROOT_DIR)
+    private_dir(exec_root, ROOT_DIR, gid=gid)
+    for sub in (data_root / "containers", exec_root / "containers"):
+        private_dir(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data_root, exec_root = Path(args.data_root), Path(args.exec_root)
-    data_root.mkdir(parents=True, exist_ok=True, mode=0o711)
-    exec_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+    make_roots(data_root, exec_root, args.group)
     setup_logging(exec_root / "dockyardd.log", args.log_level)
     containerd: subprocess.Popen[bytes] | None = None
     try:

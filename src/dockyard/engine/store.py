@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.fsmode import private_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS containers (
 class ContainerStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(private_sqlite(path), timeout=10.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a commit is atomic and survives a kill -9; FULL would fsync the WAL at every

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dockyard.fsmode import open_private
+
 STDIN, STDOUT, STDERR = 0, 1, 2
 _NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 
@@ -54,7 +56,7 @@ class JsonFileLog:
         self.path = path
         self.max_size = parse_size(max_size) if max_size else 0
         self.max_file = max(1, max_file)
-        self.f = open(path, "ab", buffering=0)
+        self.f = open_private(path, "ab", buffering=0)  # the container's output: root alone
         self.size = self.f.tell()
         self.partial: dict[int, bytes] = {}
 
@@ -65,9 +67,9 @@ class JsonFileLog:
                 src = self.path.with_name(f"{self.path.name}.{n - 1}") if n > 1 else self.path
                 if src.exists():
                     os.replace(src, self.path.with_name(f"{self.path.name}.{n}"))
-            self.f = open(self.path, "ab", buffering=0)
+            self.f = open_private(self.path, "ab", buffering=0)
         else:
-            self.f = open(self.path, "wb", buffering=0)
+            self.f = open_private(self.path, "wb", buffering=0)
         self.size = 0
 
     def _emit(self, out: bytes) -> None:

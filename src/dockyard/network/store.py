@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from dockyard.fsmode import private_sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS networks (
     id   TEXT PRIMARY KEY,
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS endpoints (
 class NetworkStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(private_sqlite(path), timeout=10.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         # no fsync per endpoint: after a power loss no container runs, and readopt drops dead endpoints anyway

@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from dockyard.fsmode import private_sqlite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blob_labels (
     digest TEXT PRIMARY KEY,
@@ -28,7 +30,7 @@ class LabelDB:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(str(private_sqlite(path)), timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dockyard import errors
+from dockyard.fsmode import private_sqlite
 from dockyard.types import Descriptor
 
 SCHEMA = """
@@ -70,7 +71,7 @@ class MetadataStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(private_sqlite(path), timeout=10.0, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -21,6 +21,7 @@ from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.metadata.db import ContainerRecord, ImageRecord, MetadataStore
 from dockyard.containerd.snapshots.overlay import OverlaySnapshotter
 from dockyard.containerd.tasks.manager import TaskManager, TaskState
+from dockyard.fsmode import private_dir
 from dockyard.types import Descriptor, Mount
 
 log = logging.getLogger("dockyard.containerd")
@@ -128,7 +129,7 @@ class Services:
     def __init__(self, root: Path, state: Path) -> None:
         self.content = LocalContentStore(root / "content")
         self.meta = MetadataStore(root / "metadata.db")
-        self.snapshotter = OverlaySnapshotter(root / "snapshots" / "overlayfs")
+        self.snapshotter = OverlaySnapshotter(private_dir(root / "snapshots") / "overlayfs")
         self.tasks = TaskManager(state, state / "runc")
         self.unpack_lock = UnpackLock()  # exclusive: GC, fsck, image unpack; shared: pulls
         from dockyard.containerd.leases import LeaseManager
@@ -139,7 +140,7 @@ class Services:
         self.work_dir = root / "unpack"  # extraction mount points: under the root, so a crash's leftovers are found
         from dockyard.containerd.gc import recover, recover_mounts
 
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.work_dir)
         for name in [*recover_mounts(self.work_dir), *recover(self.snapshotter)]:
             log.info("recovered: removed %s left by a crash", name)
 

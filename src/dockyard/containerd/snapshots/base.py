@@ -17,6 +17,7 @@ from dockyard.containerd.snapshots.fstree import usage as tree_usage
 from dockyard.containerd.snapshots.metadata import MetaStore, Row
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo, Usage
 from dockyard.errors import FailedPrecondition, InvalidArgument
+from dockyard.fsmode import private_dir
 from dockyard.types import Mount
 
 
@@ -30,7 +31,8 @@ class MetadataSnapshotter:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._snapshots = self.root / "snapshots"
-        self._snapshots.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # snapshot directories hold rootfs contents (setuid files): root alone
+        private_dir(self._snapshots)
         self._meta = MetaStore(self.root / "metadata.db")
         self.cleanup()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo
 from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.fsmode import private_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -179,7 +180,7 @@ class MetaStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(str(private_sqlite(path)), timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         # NORMAL, as the other databases: in WAL mode a commit is then atomic and survives a

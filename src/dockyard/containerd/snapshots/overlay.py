@@ -23,7 +23,7 @@ class OverlaySnapshotter(MetadataSnapshotter):
         super().__init__(root)
 
     def _populate(self, new_dir: Path, parents: list[Row]) -> None:
-        (new_dir / "work").mkdir(mode=0o711)
+        (new_dir / "work").mkdir(mode=0o700)
 
     def _mounts(self, row: Row, parents: list[Row]) -> list[Mount]:
         if not parents:

@@ -24,6 +24,7 @@ from dockyard import errors
 from dockyard.containerd.metadata.db import ContainerRecord
 from dockyard.containerd.mount import mount_all, unmount_all
 from dockyard.containerd.tasks.shim_client import ShimClient
+from dockyard.fsmode import open_private, private_dir
 from dockyard.types import Mount
 
 log = logging.getLogger("dockyard.containerd.tasks")
@@ -56,10 +57,9 @@ class TaskManager:
     def __init__(self, state_root: Path, runtime_root: Path) -> None:
         self.root = state_root / "tasks"
         self.runtime_root = runtime_root
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.runtime_root.mkdir(parents=True, exist_ok=True)
-        self.sockets = state_root / "s"
-        self.sockets.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.root)  # bundles: config.json holds the env, rootfs/ the container's setuid files
+        private_dir(self.runtime_root)
+        self.sockets = private_dir(state_root / "s")
         self.template_socket = state_root / "shim-template.sock"
         self._template: asyncio.subprocess.Process | None = None
         self._template_lock = asyncio.Lock()
@@ -82,11 +82,13 @@ class TaskManager:
         bundle = self.bundle(namespace, container.id)
         if bundle.exists():
             raise errors.AlreadyExists(f"task {container.id!r}: already exists")
-        bundle.mkdir(parents=True, mode=0o711)
+        bundle.parent.mkdir(exist_ok=True, mode=0o700)
+        bundle.mkdir(mode=0o700)
         try:
             spec = json.loads(container.spec)
             spec.setdefault("root", {})["path"] = "rootfs"
-            (bundle / "config.json").write_text(json.dumps(spec))
+            with open_private(bundle / "config.json", "w") as f:
+                f.write(json.dumps(spec))
             (bundle / "rootfs").mkdir()
             await asyncio.to_thread(mount_all, rootfs, bundle / "rootfs")
             await self._spawn_shim(namespace, container.id, bundle, container.runtime or "dockyard-runc")

@@ -76,10 +76,10 @@ def create(
     if not os.path.isdir(rootfs):
         raise NotFound(f"rootfs {rootfs} does not exist")
 
-    os.makedirs(root, mode=0o711, exist_ok=True)
+    os.makedirs(root, mode=0o700, exist_ok=True)
     state_dir = State.dir_for(root, container_id)
     try:
-        os.mkdir(state_dir, 0o711)
+        os.mkdir(state_dir, 0o700)  # state.json: for root alone (init reopens exec.fifo by fd)
     except FileExistsError as err:
         raise ContainerExists(f"container with id exists: {container_id}") from err
 
