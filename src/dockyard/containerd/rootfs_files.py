@@ -3,7 +3,8 @@
 containerd owns the mounts: a running task's rootfs is already mounted in its
 bundle; a stopped container's snapshot is mounted on a private temporary
 directory for the duration of one call. Paths are resolved inside that root
-without following symlinks out of it (``resolve_in_root``).
+without following symlinks out of it (``resolve_in_root``); writes go through
+``archive/safe_extract``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dockyard import errors
+from dockyard.containerd.archive.safe_extract import extract_archive
 from dockyard.containerd.diff.apply import resolve_in_root
 from dockyard.containerd import mount as mountlib
 from dockyard.types import Mount
@@ -87,36 +89,11 @@ def write_tar(root: str, path: str, out: IO[bytes]) -> None:
 
 
 def extract_tar(root: str, path: str, src: IO[bytes], no_overwrite_dir_non_dir: bool = False) -> None:
-    """Unpack a tar into directory ``path`` of the container (``docker cp`` into it)."""
-    try:
-        dest = resolve_in_root(root, [p for p in path.split("/") if p])
-    except FileNotFoundError:
-        raise errors.NotFound(f"Could not find the file {path} in container") from None
-    except NotADirectoryError:
-        raise errors.InvalidArgument(f"extraction point is not a directory: {path}") from None
-    with tarfile.open(fileobj=src, mode="r|*") as tf:
-        for member in tf:
-            parts = [p for p in member.name.split("/") if p not in ("", ".")]
-            if not parts or ".." in parts:
-                raise errors.InvalidArgument(f"invalid path in archive: {member.name!r}")
-            # resolve the member's parent inside the container: a symlink there cannot lead out
-            parent = resolve_in_root(dest, parts[:-1], create=True)
-            if os.path.commonpath([parent, root]) != root:
-                raise errors.InvalidArgument(f"archive entry leaves the container: {member.name!r}")
-            target = os.path.join(parent, parts[-1])
-            if member.islnk():
-                lparts = [p for p in member.linkname.split("/") if p not in ("", ".")]
-                member.linkname = os.path.relpath(os.path.join(dest, *lparts), parent)
-            if os.path.lexists(target) and not os.path.isdir(target) or (
-                    os.path.isdir(target) and not os.path.islink(target) and not member.isdir()):
-                if os.path.isdir(target) and not os.path.islink(target):
-                    import shutil
+    """Unpack a tar into directory ``path`` of the container (``docker cp`` into it).
 
-                    shutil.rmtree(target)
-                else:
-                    os.unlink(target)
-            member.name = os.path.relpath(target, root)
-            tf.extract(member, root, set_attrs=True, numeric_owner=True, filter="fully_trusted")
+    Through the one routine for untrusted roots (``archive/safe_extract``): the container
+    may have planted symlinks anywhere, and may still be running."""
+    extract_archive(src, root, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
 
 
 def changes(upper: Path, lowers: list[str]) -> list[tuple[int, str]]:

@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from dockyard.errors import Internal, InvalidArgument
+from dockyard.errors import Internal, InvalidArgument, NotFound
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -481,7 +481,7 @@ def extract_archive(src: IO[bytes], root: str | Path, dest: str = "/", *,
         try:
             base = r.dir([p for p in dest.split("/") if p])
         except FileNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, f"Could not find the file {dest} in container") from None
+            raise NotFound(f"Could not find the file {dest} in container") from None
         except NotADirectoryError:
             raise InvalidArgument(f"extraction point is not a directory: {dest}") from None
         try:

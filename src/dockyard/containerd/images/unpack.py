@@ -97,8 +97,17 @@ def _layer_reader(blob: BinaryIO, layer: Descriptor, tail: Tail | None) -> Hashi
     return HashingReader(decompress_stream(src))
 
 
+_PRIVATE_WORK: list[Path] = []
+
+
 def _work(work_dir: Path | None) -> Path:
-    return work_dir if work_dir is not None else Path(tempfile.gettempdir())
+    """Where extraction mount points go: containerd passes ``<root>/unpack``. Never the shared
+    host temporary directory itself: a mount point's parent must hold nothing but ours."""
+    if work_dir is not None:
+        return work_dir
+    if not _PRIVATE_WORK:
+        _PRIVATE_WORK.append(Path(tempfile.mkdtemp(prefix="dockyard-unpack-work-")))  # 0700, this process's
+    return _PRIVATE_WORK[0]
 
 
 def unpack(

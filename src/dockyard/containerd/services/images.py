@@ -52,6 +52,6 @@ class ImagesServicer(rpc.ImagesServicer):
 
         def run() -> str:
             with self.s.unpack_lock:  # two unpacks of one chain must not race on its snapshot
-                return unpack(self.s.content, self.s.snapshots(ns), img.target.digest)
+                return unpack(self.s.content, self.s.snapshots(ns), img.target.digest, work_dir=self.s.work_dir)
 
         return pb.UnpackResponse(chain_id=await asyncio.to_thread(run))
