@@ -6,16 +6,37 @@ read the snapshot's layers as containerd describes them (``Snapshots.Mounts``):
 a bind source, or overlay ``upperdir`` over ``lowerdir``s, merged the way
 overlayfs merges them (upper wins, whiteouts hide, opaque directories stop the
 descent). Those are plain directories on the host.
+
+Both sides are untrusted. A layer's symlinks are the image's, never followed on
+the host: the mount point's path is walked one component at a time with
+``lstat``, and a symlink on it (which a container would resolve inside its own
+root) is treated as hiding what is below. The volume may be shared with a
+running container that plants symlinks in it meanwhile, so every write goes
+through ``archive/safe_extract`` (directory fds, ``O_NOFOLLOW``, ``O_EXCL``).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from dockyard.containerd.archive.safe_extract import (
+    Dir,
+    Root,
+    create_file,
+    lstat_at,
+    open_dir,
+    set_owner_mode_at,
+    set_owner_mode_fd,
+    set_xattr,
+)
+
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def layer_dirs(mounts: Sequence[Any]) -> list[Path]:
@@ -33,12 +54,15 @@ def layer_dirs(mounts: Sequence[Any]) -> list[Path]:
     return dirs
 
 
-def _whiteout(p: Path) -> bool:
+def _lstat(p: Path) -> os.stat_result | None:
     try:
-        st = os.lstat(p)
-    except OSError:
-        return False
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+        return os.lstat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _whiteout(st: os.stat_result | None) -> bool:
+    return st is not None and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
 def _opaque(p: Path) -> bool:
@@ -51,8 +75,25 @@ def _opaque(p: Path) -> bool:
     return False
 
 
-def _merge(layers: list[Path], dest: Path) -> None:
-    """Copy the merged view of ``layers`` (topmost first; each a directory) into ``dest``."""
+def _stack_at(layers: list[Path], name: str) -> list[Path]:
+    """The directories ``name`` of ``layers`` (topmost first) that overlayfs would merge:
+    down to the first layer where it is something else (a file, a symlink, a whiteout) or opaque."""
+    out: list[Path] = []
+    for layer in layers:
+        p = layer / name
+        st = _lstat(p)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            break
+        out.append(p)
+        if _opaque(p):
+            break
+    return out
+
+
+def _merge(layers: list[Path], out: Root, parts: tuple[str, ...]) -> None:
+    """Copy the merged view of ``layers`` (topmost first; each a directory) into ``out``/``parts``."""
     seen: set[str] = set()
     for i, layer in enumerate(layers):
         try:
@@ -64,48 +105,99 @@ def _merge(layers: list[Path], dest: Path) -> None:
                 continue
             seen.add(name)
             src = layer / name
-            if _whiteout(src):
-                continue
-            target = dest / name
             st = os.lstat(src)
+            if _whiteout(st):
+                continue
+            parent = out.dir(parts)
             if stat.S_ISDIR(st.st_mode):
-                target.mkdir(exist_ok=True)
-                below = [] if _opaque(src) else [lay / name for lay in layers[i + 1:] if (lay / name).is_dir()
-                                                  and not (lay / name).is_symlink()]
-                _merge([src, *below], target)
-                shutil.copystat(src, target, follow_symlinks=False)
-                os.lchown(target, st.st_uid, st.st_gid)
+                if lstat_at(parent, name) is None:
+                    os.mkdir(name, 0o700, dir_fd=parent.fd)
+                _merge(_stack_at(layers[i:], name), out, (*parts, name))
+                out.trim()
+                _dir_meta(out.dir(parts), name, src, st)
             elif stat.S_ISLNK(st.st_mode):
-                os.symlink(os.readlink(src), target)
-                os.lchown(target, st.st_uid, st.st_gid)
+                os.symlink(os.readlink(src), name, dir_fd=parent.fd)
+                set_owner_mode_at(parent, name, st.st_uid, st.st_gid, None)
             elif stat.S_ISREG(st.st_mode):
-                shutil.copy2(src, target, follow_symlinks=False)
-                os.lchown(target, st.st_uid, st.st_gid)
+                _copy_file(src, parent, name, st)
+
+
+def _copy_file(src: Path, parent: Dir, name: str, st: os.stat_result) -> None:
+    sfd = os.open(src, _READ)
+    try:
+        dfd = create_file(parent, name)
+        try:
+            with os.fdopen(sfd, "rb", closefd=False) as r, os.fdopen(dfd, "wb", closefd=False) as w:
+                shutil.copyfileobj(r, w, 1 << 20)
+            _meta_fd(dfd, sfd, st)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def _dir_meta(parent: Dir, name: str, src: Path, st: os.stat_result) -> None:
+    sfd = os.open(src, _READ | os.O_DIRECTORY)
+    try:
+        dfd = open_dir(parent, name)
+        try:
+            _meta_fd(dfd, sfd, st)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def _meta_fd(dfd: int, sfd: int, st: os.stat_result) -> None:
+    """Owner, mode, xattrs (overlayfs' own left out), then times, as ``cp -a``."""
+    set_owner_mode_fd(dfd, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    try:
+        names = os.listxattr(sfd)
+    except OSError as err:
+        if err.errno != errno.ENOTSUP:
+            raise
+        names = []
+    for attr in names:
+        if not attr.startswith("user.overlay."):
+            set_xattr(dfd, attr, os.getxattr(sfd, attr))
+    os.utime(dfd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _image_dirs(mounts: Sequence[Any], path: str) -> list[Path]:
+    """The layer directories at ``path`` to merge, topmost first; nothing followed on the way.
+
+    A file, symlink or whiteout on the path hides the layers below; so does an opaque directory."""
+    parts = [p for p in path.split("/") if p not in ("", ".", "..")]
+    found: list[Path] = []
+    for d in layer_dirs(mounts):
+        cur, present, hides_below = d, True, False
+        for part in parts:
+            cur = cur / part
+            st = _lstat(cur)
+            if st is None:
+                present = False
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                return found
+            hides_below = hides_below or _opaque(cur)
+        if present:
+            found.append(cur)
+        if hides_below:
+            return found
+    return found
 
 
 def copy_image_path(mounts: Sequence[Any], path: str, dest: Path) -> bool:
     """Copy the image's content at ``path`` into the empty directory ``dest``; False if it had none."""
-    rel = path.strip("/")
-    layers = []
-    for d in layer_dirs(mounts):
-        p = d / rel
-        cur = d
-        hidden = False
-        for part in Path(rel).parts:  # a whiteout or an opaque dir above hides lower layers' content
-            cur = cur / part
-            if _whiteout(cur):
-                hidden = True
-                break
-        if p.is_dir() and not p.is_symlink():
-            layers.append(p)
-            if _opaque(p):
-                break
-        if hidden:
-            break
+    layers = _image_dirs(mounts, path)
     if not layers:
         return False
-    _merge(layers, dest)
-    st = os.lstat(layers[0])
-    os.chmod(dest, stat.S_IMODE(st.st_mode))
-    os.lchown(dest, st.st_uid, st.st_gid)
+    with Root(dest) as out:
+        _merge(layers, out, ())
+        st = os.lstat(layers[0])
+        fd = open_dir(out.dir(()))
+        try:
+            set_owner_mode_fd(fd, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(fd)
     return True
