@@ -1146,6 +1146,8 @@ class _Run:
                 name = FileTree.norm(m.name)
                 if not name:
                     continue
+                if posixpath.basename(name).startswith(".wh."):  # a layer would read it as a deletion
+                    raise BuildFailed(f"ADD: archive member {m.name!r}: a whiteout name cannot be stored in a layer")
                 payload = inner.extractfile(m).read() if m.isreg() else b""  # type: ignore[union-attr]
                 if m.islnk():
                     m = copy.copy(m)
