@@ -8,8 +8,10 @@ One server per module; each test uses its own repository names.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,8 +233,20 @@ def test_schema1_refused(reg: Server) -> None:
 def test_invalid_name_and_tag(reg: Server) -> None:
     r = reg.req("GET", "/v2/Bad_Name/manifests/latest")
     assert r.status == 400 and r.codes() == ["NAME_INVALID"]
-    r = reg.req("GET", "/v2/ok/manifests/-bad")
+    _, m = reg.push_image("push/badtag", "v1", [b"bt"])
+    r = reg.push_manifest("push/badtag", "-bad", m)
     assert r.status == 400 and r.codes() == ["TAG_INVALID"]
+
+
+@pytest.mark.parametrize("ref", [".INVALID_MANIFEST_NAME", "-bad", "x" * 129])
+def test_pull_reference_that_is_no_tag_is_unknown(reg: Server, ref: str) -> None:
+    """The distribution suite (v1.1.1 "nonexistent manifest"): 404, not 400 TAG_INVALID."""
+    reg.push_image("pull/notag", "v1", [b"nt"])
+    r = reg.req("GET", f"/v2/pull/notag/manifests/{ref}")
+    assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
+    assert reg.req("HEAD", f"/v2/pull/notag/manifests/{ref}").status == 404
+    r = reg.req("DELETE", f"/v2/pull/notag/manifests/{ref}")
+    assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
 
 
 # -- content discovery -------------------------------------------------------------------
@@ -314,3 +328,157 @@ def test_delete_tag_manifest_blob(reg: Server) -> None:
     r = reg.req("DELETE", f"/v2/mgmt/del/manifests/{digest}")
     assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
     assert reg.req("DELETE", f"/v2/mgmt/del/blobs/{layer}").status == 404
+
+
+# -- sha512 (optional in the spec; the current upstream suite pushes and pulls by it) -------
+def sha512(data: bytes) -> str:
+    return "sha512:" + hashlib.sha512(data).hexdigest()
+
+
+def test_sha512_blob_every_push_path(reg: Server) -> None:
+    repo = "algo/blobs"
+    single = b"sha512 single post"
+    r = reg.req("POST", f"/v2/{repo}/blobs/uploads/?digest={sha512(single)}", single)
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == sha512(single)
+    two = b"sha512 post then put"
+    loc = reg.req("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    r = reg.req("PUT", f"{loc}?digest={sha512(two)}", two)
+    assert r.status == 201 and r.headers["Location"] == f"/v2/{repo}/blobs/{sha512(two)}"
+    chunked = os.urandom(3000)
+    loc = reg.req("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    for off in (0, 1000):
+        r = reg.req("PATCH", loc, chunked[off:off + 1000], {"Content-Range": f"{off}-{off + 999}"})
+        assert r.status == 202
+        loc = r.headers["Location"]
+    r = reg.req("PUT", f"{loc}?digest={sha512(chunked)}", chunked[2000:], {"Content-Range": "2000-2999"})
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == sha512(chunked)
+    for data in (single, two, chunked):
+        d = sha512(data)
+        g = reg.req("GET", f"/v2/{repo}/blobs/{d}")
+        assert g.status == 200 and g.body == data and g.headers["Docker-Content-Digest"] == d
+        h = reg.req("HEAD", f"/v2/{repo}/blobs/{d}")
+        assert h.status == 200 and int(h.headers["Content-Length"]) == len(data)
+        assert (reg.root / "content" / "blobs" / "sha512" / d.split(":")[1]).read_bytes() == data
+    assert reg.req("GET", f"/v2/{repo}/blobs/{sha512(chunked)}", headers={"Range": "bytes=10-19"}).body == chunked[10:20]
+    r = reg.req("POST", f"/v2/algo/mounted/blobs/uploads/?mount={sha512(two)}&from={repo}")
+    assert r.status == 201 and reg.req("GET", f"/v2/algo/mounted/blobs/{sha512(two)}").body == two
+    assert reg.req("DELETE", f"/v2/{repo}/blobs/{sha512(single)}").status == 202
+    assert reg.req("GET", f"/v2/{repo}/blobs/{sha512(single)}").status == 404
+
+
+def test_sha512_digest_mismatch_and_malformed(reg: Server) -> None:
+    data = b"real sha512 bytes"
+    lie = sha512(b"other bytes")
+    r = reg.req("POST", f"/v2/algo/bad/blobs/uploads/?digest={lie}", data)
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+    assert reg.req("HEAD", f"/v2/algo/bad/blobs/{lie}").status == 404
+    short = "sha512:" + hashlib.sha256(data).hexdigest()  # a sha256-long hex under sha512
+    r = reg.req("POST", f"/v2/algo/bad/blobs/uploads/?digest={short}", data)
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+    r = reg.req("GET", f"/v2/algo/bad/blobs/sha384:{hashlib.sha384(data).hexdigest()}")
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+
+
+def test_sha512_manifest_and_index_by_digest_with_tag_param(reg: Server) -> None:
+    repo = "algo/man"
+    config, layer = b'{"architecture":"amd64","os":"linux"}', b"sha512 layer"
+    for blob in (config, layer):
+        assert reg.req("POST", f"/v2/{repo}/blobs/uploads/?digest={sha512(blob)}", blob).status == 201
+    m = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "digest": sha512(config), "size": len(config)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                "digest": sha512(layer), "size": len(layer)}]}).encode()
+    r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(m)}?tag=t512", m, {"Content-Type": OCI_MANIFEST})
+    assert r.status == 201 and r.headers["Docker-Content-Digest"] == sha512(m)
+    assert r.headers["Location"] == f"/v2/{repo}/manifests/{sha512(m)}"
+    for ref in (sha512(m), "t512"):
+        g = reg.req("GET", f"/v2/{repo}/manifests/{ref}")
+        assert g.status == 200 and g.body == m and g.headers["Docker-Content-Digest"] == sha512(m)
+        assert int(reg.req("HEAD", f"/v2/{repo}/manifests/{ref}").headers["Content-Length"]) == len(m)
+    idx = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": sha512(m), "size": len(m)}]}).encode()
+    r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(idx)}", idx, {"Content-Type": OCI_INDEX})
+    assert r.status == 201 and reg.req("GET", f"/v2/{repo}/manifests/{sha512(idx)}").body == idx
+    r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(b'not this')}", m, {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
+    assert reg.req("DELETE", f"/v2/{repo}/manifests/{sha512(m)}").status == 202
+    assert reg.req("GET", f"/v2/{repo}/manifests/t512").status == 404
+
+
+# -- chunk order and HTTP framing ------------------------------------------------------------
+def test_out_of_order_final_chunk_put_is_416_and_upload_unchanged(reg: Server) -> None:
+    """The current suite's "chunked out-of-order and put chunk": a PUT whose Content-Range
+    does not continue the upload is 416, and the upload goes on from where it was."""
+    data = os.urandom(3000)
+    loc = reg.req("POST", "/v2/push/order/blobs/uploads/").headers["Location"]
+    loc = reg.req("PATCH", loc, data[:1000], {"Content-Range": "0-999"}).headers["Location"]
+    for start in (2000, 0):  # ahead, and back to the beginning
+        r = reg.req("PUT", f"{loc}?digest={sha(data)}", data[start:start + 1000] if start else data[:1000],
+                    {"Content-Range": f"{start}-{start + 999}"})
+        assert r.status == 416 and r.codes() == ["BLOB_UPLOAD_INVALID"]
+        assert r.headers["Range"] == "0-999" and int(r.headers["Content-Length"]) == len(r.body)
+        st = reg.req("GET", r.headers["Location"])
+        assert st.status == 204 and st.headers["Range"] == "0-999"
+    assert reg.req("HEAD", f"/v2/push/order/blobs/{sha(data)}").status == 404
+    r = reg.req("PATCH", loc, data[1000:2000], {"Content-Range": "1000-1999"})
+    assert r.status == 202
+    r = reg.req("PUT", f"{r.headers['Location']}?digest={sha(data)}", data[2000:], {"Content-Range": "2000-2999"})
+    assert r.status == 201
+    assert reg.req("GET", f"/v2/push/order/blobs/{sha(data)}").body == data
+
+
+def _recv_until(sock: socket.socket, buf: bytes, marker: bytes) -> bytes:
+    while marker not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed, got {buf!r}"
+        buf += chunk
+    return buf
+
+
+def _exchange(sock: socket.socket, request: bytes, pending: bytes = b"") -> tuple[int, dict[str, str], bytes, bytes]:
+    """Send one request, read one response as its headers frame it (Content-Length or chunked);
+    returns what the server sent after it too."""
+    sock.sendall(request)
+    head, _, rest = _recv_until(sock, pending, b"\r\n\r\n").partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    assert status_line.startswith("HTTP/1.1 "), f"not a status line: {status_line!r}"
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+    body = b""
+    if headers.get("transfer-encoding") == "chunked":
+        while True:
+            size_line, _, rest = _recv_until(sock, rest, b"\r\n").partition(b"\r\n")
+            size = int(size_line, 16)
+            while len(rest) < size + 2:
+                rest += sock.recv(65536)
+            body, rest = body + rest[:size], rest[size + 2:]
+            if size == 0:
+                break
+    else:
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        body, rest = rest[:length], rest[length:]
+    sock.settimeout(0.3)  # whatever else the server sent for this response
+    try:
+        while extra := sock.recv(65536):
+            rest += extra
+    except TimeoutError:
+        pass
+    finally:
+        sock.settimeout(10)
+    return int(status_line.split()[1]), headers, body, rest
+
+
+def test_416_on_a_keepalive_connection_then_the_next_answer_is_right(reg: Server) -> None:
+    """A 416 says the length of the body it sends; the next request on the connection is answered."""
+    loc = reg.req("POST", "/v2/push/frame/blobs/uploads/").headers["Location"]
+    d = reg.push_blob("push/frame", b"ranged blob")
+    body = b"0123456789"
+    with socket.create_connection(("127.0.0.1", reg.port), timeout=10) as s:
+        for bad in (f"PATCH {loc} HTTP/1.1\r\nHost: r\r\nContent-Range: 5-14\r\nContent-Length: 10\r\n\r\n".encode() + body,
+                    f"GET /v2/push/frame/blobs/{d} HTTP/1.1\r\nHost: r\r\nRange: bytes=500-600\r\n\r\n".encode()):
+            status, headers, got, after = _exchange(s, bad)
+            assert status == 416 and after == b"", (headers, got, after)
+            status, headers, got, after = _exchange(s, b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n", after)
+            assert (status, got, after) == (200, b"{}", b"")

@@ -25,6 +25,8 @@ def register(cmd: Any) -> None:
     s.add_argument("--proxy-remote", default=None, help="pull-through cache of this upstream registry URL")
     s.add_argument("--proxy-username", default=None)
     s.add_argument("--proxy-password", default=None)
+    s.add_argument("--upload-ttl", default=None,
+                   help="remove upload sessions idle this long, with their bytes (seconds or 30m, 1h: the default)")
     s.set_defaults(fn=_serve)
     g = sub.add_parser("gc", help="delete blobs no manifest references")
     g.add_argument("--root", default=None)

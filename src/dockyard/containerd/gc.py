@@ -150,11 +150,12 @@ class Problem:
 def fsck(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, repair: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     for info in list(store.walk()):
-        h = hashlib.sha256()
+        algorithm = info.digest.partition(":")[0]  # sha256, or sha512 (digest.py's two)
+        h = hashlib.new(algorithm)
         with store.open(info.digest) as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
-        got = "sha256:" + h.hexdigest()
+        got = f"{algorithm}:{h.hexdigest()}"
         if got != info.digest:
             if repair:
                 store.delete(info.digest)

@@ -10,11 +10,16 @@ thread so a 1 GB layer does not stall other clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
+import itertools
 import json
+import logging
 import re
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +30,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.containerd.content.local import LocalContentStore, LocalWriter
 from dockyard.oci import image as oci
-from dockyard.oci.digest import is_valid
+from dockyard.oci.digest import Digester, algorithm_of, is_valid
 from dockyard.registry import manifest as mf
 from dockyard.registry.auth import Authorizer, Identity, Scope
 from dockyard.registry.errors import RegistryError, from_dockyard
@@ -46,6 +51,9 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(.+)/referrers/([^/]+)$"), "referrers"),
 ]
 _WRITE_METHODS = {"PUT", "POST", "PATCH", "DELETE"}
+_FRAMING = {"content-length", "transfer-encoding"}  # set by aiohttp from the body, never by a handler
+_CATALOG_PAGE = 1000
+log = logging.getLogger("dockyard.registry")
 IDENTITY = web.RequestKey("identity", Identity)  # who made the request, for handlers that care
 
 
@@ -78,9 +86,15 @@ def _head(headers: dict[str, str], length: int) -> web.StreamResponse:
 
 @dataclass
 class Upload:
-    """An open upload session: the writer stays open between PATCHes (no re-hash)."""
+    """An upload session between requests: no open file, only the running hash of its bytes.
 
-    writer: LocalWriter
+    Each request opens the ingest, writes, and closes it again, resuming from
+    ``digester`` so nothing is read back; ``None`` (a session from before a
+    restart) means the next request re-reads what is on disk once.
+    """
+
+    ref: str
+    digester: Digester | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -88,7 +102,7 @@ class Registry:
     """The server's state: the shared content store, metadata, auth and open uploads."""
 
     def __init__(self, root: Path, authz: Authorizer | None = None, read_only: bool = False,
-                 proxy: Any = None, token_path: str = "/token") -> None:
+                 proxy: Any = None, token_path: str = "/token", upload_ttl: float = 3600.0) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.store = LocalContentStore(self.root / "content")
@@ -98,12 +112,11 @@ class Registry:
         self.proxy = proxy
         self.token_path = token_path
         self.uploads: dict[str, Upload] = {}
+        self.upload_ttl = upload_ttl  # seconds an upload session may sit idle before it is removed
         # body writes and commits (fsync) run here, not on the loop (warmed at startup)
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="registry-io")
 
     def close(self) -> None:
-        for up in self.uploads.values():
-            up.writer.close()
         self.uploads.clear()
         self._io.shutdown(wait=True)
         self.meta.close()
@@ -119,6 +132,7 @@ class Registry:
             app.router.add_route("POST", self.token_path, self._token)
         app.on_response_prepare.append(self._api_header)
         app.on_startup.append(self._warm_io)
+        app.cleanup_ctx.append(self._purging)
         if self.proxy is not None:
             app.on_cleanup.append(lambda _app: self.proxy.close())
         return app
@@ -146,7 +160,9 @@ class Registry:
 
     @staticmethod
     def _error_response(err: RegistryError) -> web.Response:
-        return web.json_response(err.body(), status=err.status, headers=err.headers)
+        """The one place error answers are made: the length is always the body's own."""
+        headers = {k: v for k, v in err.headers.items() if k.lower() not in _FRAMING}
+        return web.json_response(err.body(), status=err.status, headers=headers)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         tail = request.match_info.get("tail", "")
@@ -155,8 +171,9 @@ class Registry:
             self.authz.authorize(request.headers.get("Authorization", ""), None)
             return web.json_response({})
         if tail == "_catalog":
-            self.authz.authorize(request.headers.get("Authorization", ""), Scope("registry", "catalog", frozenset({"*"})))
-            return self._catalog(request)
+            ident = self.authz.authorize(request.headers.get("Authorization", ""),
+                                         Scope("registry", "catalog", frozenset({"*"})))
+            return self._catalog(request, ident)
         for pattern, kind in _ROUTES:
             m = pattern.match(tail)
             if m is None:
@@ -209,10 +226,21 @@ class Registry:
             return items, {"Link": f'<{path}?n={n}&last={items[-1] if items else ""}>; rel="next"'}
         return items, {}
 
-    def _catalog(self, request: web.Request) -> web.Response:
+    def _catalog(self, request: web.Request, ident: Identity) -> web.Response:
+        """The repositories after ``last`` that ``ident`` may pull, ``n`` (+1, to know of more) at most."""
         n, last = _int_arg(request, "n"), request.query.get("last")
-        repos, headers = self._paged(self.meta.repositories(None if n is None else n + 1, last), n, "/v2/_catalog")
+        visible = (r for r in self._repositories_after(last) if self.authz.may(ident, r, "pull"))
+        wanted = list(visible) if n is None else list(itertools.islice(visible, n + 1))
+        repos, headers = self._paged(wanted, n, "/v2/_catalog")
         return web.json_response({"repositories": repos}, headers=headers)
+
+    def _repositories_after(self, last: str | None) -> Iterator[str]:
+        while True:
+            page = self.meta.repositories(_CATALOG_PAGE, last)
+            yield from page
+            if len(page) < _CATALOG_PAGE:
+                return
+            last = page[-1]
 
     async def _tags_get(self, request: web.Request, name: str) -> web.Response:
         n, last = _int_arg(request, "n"), request.query.get("last")
@@ -231,8 +259,8 @@ class Registry:
             if row is None and self.proxy is not None:
                 row = await self.proxy.manifest(self, name, ref)
         else:
-            if not TAG_RE.fullmatch(ref):
-                raise RegistryError("TAG_INVALID", f"invalid tag {ref!r}")
+            if not TAG_RE.fullmatch(ref):  # no tag can have that name: unknown, as the spec's suite wants
+                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {name}:{ref}")
             row = None
             if self.proxy is not None:
                 row = await self.proxy.manifest(self, name, ref)
@@ -260,8 +288,9 @@ class Registry:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise RegistryError("MANIFEST_INVALID", "manifest too large", status=413) from None
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        if is_digest and _digest_arg(ref) != digest:
+        algorithm = algorithm_of(_digest_arg(ref)) if is_digest else "sha256"
+        digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+        if is_digest and ref != digest:
             raise RegistryError("DIGEST_INVALID", f"manifest digest {digest} does not match {ref}")
         parsed = mf.parse(body, request.headers.get("Content-Type"))
         for blob in parsed.blobs:
@@ -300,9 +329,7 @@ class Registry:
             if not self.meta.delete_manifest(name, _digest_arg(ref)):
                 raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {ref}")
         else:
-            if not TAG_RE.fullmatch(ref):
-                raise RegistryError("TAG_INVALID", f"invalid tag {ref!r}")
-            if not self.meta.delete_tag(name, ref):
+            if not TAG_RE.fullmatch(ref) or not self.meta.delete_tag(name, ref):
                 raise RegistryError("MANIFEST_UNKNOWN", f"tag unknown: {ref}")
         return web.Response(status=202)
 
@@ -357,12 +384,12 @@ class Registry:
     # -- uploads -----------------------------------------------------------------------------
     def _upload_headers(self, name: str, upload_id: str, offset: int) -> dict[str, str]:
         return {"Location": f"/v2/{name}/blobs/uploads/{upload_id}", "Docker-Upload-UUID": upload_id,
-                "Range": f"0-{max(offset - 1, 0)}", "Content-Length": "0"}
+                "Range": f"0-{max(offset - 1, 0)}"}
 
     def _done(self, name: str, digest: str) -> web.Response:
         self.meta.link_blob(name, digest)
         return web.Response(status=201, headers={"Location": f"/v2/{name}/blobs/{digest}",
-                                                 "Docker-Content-Digest": digest, "Content-Length": "0"})
+                                                 "Docker-Content-Digest": digest})
 
     def _may_pull(self, request: web.Request, repo: str) -> bool:
         try:
@@ -379,28 +406,99 @@ class Registry:
         digest = request.query.get("digest")
         upload_id = str(uuid.uuid4())
         self.meta.new_upload(upload_id, name)
+        # no ingest yet: the first write makes it, and this empty hash covers it
+        self.uploads[upload_id] = Upload(f"upload-{upload_id}", Digester())
         if digest is not None:  # monolithic: POST with the whole blob
             return await self._finish(request, name, upload_id, _digest_arg(digest))
         return web.Response(status=202, headers=self._upload_headers(name, upload_id, 0))
 
     def _session(self, name: str, upload_id: str) -> Upload:
-        if self.meta.upload_repo(upload_id) != name:
+        """The live session ``upload_id`` of ``name``; an idle one past the TTL is removed here."""
+        row = self.meta.upload(upload_id)
+        if row is None or row[0] != name:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {upload_id}")
         up = self.uploads.get(upload_id)
         if up is None:
-            up = self.uploads[upload_id] = Upload(self.store.writer(f"upload-{upload_id}"))
+            up = self.uploads[upload_id] = Upload(f"upload-{upload_id}")
+        if row[1] < time.time() - self.upload_ttl and not up.lock.locked():
+            self._drop(upload_id)
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"blob upload unknown: {upload_id} (expired)")
+        self.meta.touch_upload(upload_id)
         return up
 
-    def _drop(self, upload_id: str, abort: bool) -> None:
-        up = self.uploads.pop(upload_id, None)
+    def _offset(self, up: Upload) -> int:
+        if up.digester is not None:
+            return up.digester.size
+        try:
+            return self.store.status(up.ref).offset
+        except errors.NotFound:
+            return 0
+
+    def _forget(self, upload_id: str) -> None:
+        self.uploads.pop(upload_id, None)
         self.meta.end_upload(upload_id)
-        if up is not None:
-            up.writer.abort() if abort else up.writer.close()
-        elif abort:
+
+    def _drop(self, upload_id: str) -> None:
+        """End the session and delete its bytes."""
+        self._forget(upload_id)
+        with contextlib.suppress(errors.NotFound):  # a session that never got a byte has no ingest
+            self.store.abort(f"upload-{upload_id}")
+
+    @contextlib.asynccontextmanager
+    async def _ingest(self, up: Upload) -> AsyncIterator[LocalWriter]:
+        """The session's ingest, open for this request only; its running hash is kept after."""
+        loop = asyncio.get_running_loop()
+        w = await loop.run_in_executor(self._io, functools.partial(self.store.writer, up.ref, resume=up.digester))
+        try:
+            yield w
+        finally:
+            up.digester = w.digester
+            w.close()
+
+    async def _purging(self, _app: web.Application) -> AsyncIterator[None]:
+        """Remove idle upload sessions, at start and then every half TTL (at most a minute)."""
+        task = asyncio.create_task(self._purge_loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _purge_loop(self) -> None:
+        while True:
             try:
+                await self.purge_uploads()
+            except Exception:  # noqa: BLE001 - a failed pass (disk, database busy) is retried at the next
+                log.exception("purging idle uploads failed")
+            await asyncio.sleep(min(self.upload_ttl / 2, 60.0))
+
+    async def purge_uploads(self) -> int:
+        """End the sessions idle for longer than the TTL and delete their bytes; returns how many."""
+        expired = [u for u in self.meta.uploads_idle_since(time.time() - self.upload_ttl)
+                   if u not in self.uploads or not self.uploads[u].lock.locked()]
+        for upload_id in expired:
+            self._forget(upload_id)
+        await asyncio.get_running_loop().run_in_executor(self._io, self._abort_ingests, expired)
+        return len(expired)
+
+    def _abort_ingests(self, upload_ids: list[str]) -> None:
+        for upload_id in upload_ids:
+            with contextlib.suppress(errors.NotFound):
                 self.store.abort(f"upload-{upload_id}")
-            except errors.NotFound:
-                pass
+
+    def _check_range(self, request: web.Request, name: str, upload_id: str, offset: int) -> None:
+        """A ``Content-Range`` must continue the upload exactly (else 416, the upload unchanged)."""
+        crange = request.headers.get("Content-Range")
+        if not crange:
+            return
+        headers = self._upload_headers(name, upload_id, offset)
+        m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\S+)?", crange.strip())
+        if m is None or int(m.group(1)) != offset or int(m.group(2)) < int(m.group(1)):
+            raise RegistryError("BLOB_UPLOAD_INVALID", f"Content-Range {crange!r} does not continue at {offset}",
+                                status=416, headers=headers)
+        length = request.content_length
+        if length is not None and length != int(m.group(2)) - int(m.group(1)) + 1:
+            raise RegistryError("SIZE_INVALID", "Content-Range and Content-Length disagree", status=416,
+                                headers=headers)
 
     async def _copy_body(self, request: web.Request, w: LocalWriter) -> None:
         """Stream the body into the ingest, receiving and writing+hashing in parallel.
@@ -446,24 +544,16 @@ class Registry:
 
     async def _upload_get(self, request: web.Request, name: str, upload_id: str) -> web.Response:
         up = self._session(name, upload_id)
-        return web.Response(status=204, headers=self._upload_headers(name, upload_id, up.writer.offset))
+        return web.Response(status=204, headers=self._upload_headers(name, upload_id, self._offset(up)))
 
     async def _upload_patch(self, request: web.Request, name: str, upload_id: str) -> web.Response:
         up = self._session(name, upload_id)
         async with up.lock:
-            w = up.writer
-            crange = request.headers.get("Content-Range")
-            if crange:
-                m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\S+)?", crange.strip())
-                if m is None or int(m.group(1)) != w.offset or int(m.group(2)) < int(m.group(1)):
-                    raise RegistryError("BLOB_UPLOAD_INVALID", f"Content-Range {crange!r} does not continue at {w.offset}",
-                                        status=416, headers=self._upload_headers(name, upload_id, w.offset))
-                length = request.content_length
-                if length is not None and length != int(m.group(2)) - int(m.group(1)) + 1:
-                    raise RegistryError("SIZE_INVALID", "Content-Range and Content-Length disagree", status=416,
-                                        headers=self._upload_headers(name, upload_id, w.offset))
-            await self._copy_body(request, w)
-            return web.Response(status=202, headers=self._upload_headers(name, upload_id, w.offset))
+            self._check_range(request, name, upload_id, self._offset(up))
+            async with self._ingest(up) as w:
+                await self._copy_body(request, w)
+            self.meta.touch_upload(upload_id)
+            return web.Response(status=202, headers=self._upload_headers(name, upload_id, self._offset(up)))
 
     async def _upload_put(self, request: web.Request, name: str, upload_id: str) -> web.Response:
         self._session(name, upload_id)
@@ -476,20 +566,22 @@ class Registry:
         """Take the last bytes, verify, publish: the blob is visible only after this."""
         up = self._session(name, upload_id)
         async with up.lock:
-            await self._copy_body(request, up.writer)
-            try:
-                await asyncio.get_running_loop().run_in_executor(self._io, up.writer.commit, None, digest)
-            except errors.AlreadyExists:
-                pass  # verified, and someone published the same bytes first
-            except errors.FailedPrecondition as err:
-                self._drop(upload_id, abort=True)
-                raise RegistryError("DIGEST_INVALID", f"provided digest did not match uploaded content: {err}") from None
-            self.uploads.pop(upload_id, None)
-            self.meta.end_upload(upload_id)
+            self._check_range(request, name, upload_id, self._offset(up))
+            async with self._ingest(up) as w:
+                await self._copy_body(request, w)
+                try:
+                    await asyncio.get_running_loop().run_in_executor(self._io, w.commit, None, digest)
+                except errors.AlreadyExists:
+                    pass  # verified, and someone published the same bytes first
+                except errors.FailedPrecondition as err:
+                    w.abort()
+                    self._forget(upload_id)
+                    raise RegistryError("DIGEST_INVALID", f"provided digest did not match uploaded content: {err}") from None
+            self._forget(upload_id)
         return self._done(name, digest)
 
     async def _upload_delete(self, request: web.Request, name: str, upload_id: str) -> web.Response:
-        self._session(name, upload_id)
-        self._drop(upload_id, abort=True)
+        up = self._session(name, upload_id)
+        async with up.lock:
+            self._drop(upload_id)
         return web.Response(status=204)
-

@@ -150,6 +150,12 @@ class Authorizer:
             out.add("pull")
         return frozenset(out)
 
+    def may(self, ident: Identity, name: str, action: str) -> bool:
+        """Whether the ACL lets ``ident`` do ``action`` on repository ``name`` (filters the catalog)."""
+        if self.mode == "none":
+            return True
+        return action in self.allowed_actions(ident.account, "repository", name)
+
     # -- requests ------------------------------------------------------------------
     def _basic(self, header: str) -> str | None:
         """The user named by valid Basic credentials; None if absent; raises if wrong."""

@@ -3,12 +3,17 @@
 Config file keys are the long flag names with underscores (``addr``, ``root``,
 ``tls_cert``, ``tls_key``, ``htpasswd``, ``token_realm``, ``token_service``,
 ``anonymous_pull``, ``read_only``, ``proxy_remote``, ``proxy_username``,
-``proxy_password``) plus ``acl``: a list of ``{"account", "name", "actions"}``.
+``proxy_password``, ``upload_ttl``) plus ``acl``: a list of ``{"account", "name", "actions"}``.
+
+``upload_ttl`` is how long an upload session may sit idle before it and its
+bytes are removed: seconds, or a number with ``s``, ``m`` or ``h`` (``"1h"``,
+the default, as distribution's upload purging but counted from the last use).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,7 @@ class Config:
     proxy_username: str | None = None
     proxy_password: str | None = None
     acl: list[dict[str, Any]] = field(default_factory=list)
+    upload_ttl: float | str = "1h"
 
     def host_port(self) -> tuple[str, int]:
         host, sep, port = self.addr.rpartition(":")
@@ -41,6 +47,17 @@ class Config:
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
+
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: float | str, what: str) -> float:
+    """Seconds from ``90``, ``"90"``, ``"1.5m"`` or ``"1h"``; zero or less is refused."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
+    if m is None or float(m.group(1)) <= 0:
+        raise InvalidArgument(f"{what} {value!r}: want a positive duration (e.g. 90s, 30m, 1h)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def load(path: str | None, overrides: dict[str, Any]) -> Config:

@@ -3,7 +3,8 @@
 Blobs live once in the shared content store; this database says which
 repository may see which blob (``blob_links``), which manifests a repository
 holds (with their media type, artifact type and subject, for the referrers
-API), where its tags point, and which upload sessions are open. Deleting a
+API), where its tags point, and which upload sessions are open (and when each
+was last used, so idle ones expire, across restarts too). Deleting a
 link or a manifest here is immediate; the bytes go at the next ``gc``.
 """
 
@@ -28,7 +29,7 @@ CREATE INDEX IF NOT EXISTS manifests_subject ON manifests (repo, subject);
 CREATE TABLE IF NOT EXISTS tags (
   repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (repo, tag));
 CREATE TABLE IF NOT EXISTS uploads (
-  id TEXT PRIMARY KEY, repo TEXT NOT NULL, started REAL NOT NULL);
+  id TEXT PRIMARY KEY, repo TEXT NOT NULL, started REAL NOT NULL, updated REAL);
 """
 
 
@@ -53,6 +54,14 @@ class Metadata:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Databases made before uploads had ``updated``: the column, set to the start time."""
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(uploads)")}
+        if "updated" not in cols:
+            self.db.execute("ALTER TABLE uploads ADD COLUMN updated REAL")
+            self.db.execute("UPDATE uploads SET updated = started")
 
     def close(self) -> None:
         self.db.close()
@@ -148,11 +157,19 @@ class Metadata:
     # -- uploads -----------------------------------------------------------------
     def new_upload(self, upload_id: str, repo: str) -> None:
         self.ensure_repo(repo)
-        self.db.execute("INSERT INTO uploads VALUES (?, ?, ?)", (upload_id, repo, time.time()))
+        now = time.time()
+        self.db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?)", (upload_id, repo, now, now))
 
-    def upload_repo(self, upload_id: str) -> str | None:
-        r = self.db.execute("SELECT repo FROM uploads WHERE id=?", (upload_id,)).fetchone()
-        return r[0] if r else None
+    def upload(self, upload_id: str) -> tuple[str, float] | None:
+        """The session's repository and when it was last used."""
+        r = self.db.execute("SELECT repo, updated FROM uploads WHERE id=?", (upload_id,)).fetchone()
+        return (r[0], r[1]) if r else None
+
+    def touch_upload(self, upload_id: str) -> None:
+        self.db.execute("UPDATE uploads SET updated=? WHERE id=?", (time.time(), upload_id))
+
+    def uploads_idle_since(self, cutoff: float) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM uploads WHERE updated < ?", (cutoff,))]
 
     def end_upload(self, upload_id: str) -> None:
         self.db.execute("DELETE FROM uploads WHERE id=?", (upload_id,))

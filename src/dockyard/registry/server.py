@@ -20,7 +20,7 @@ from aiohttp import web
 from dockyard.errors import FailedPrecondition
 from dockyard.registry.app import Registry
 from dockyard.registry.auth import Authorizer, Htpasswd, Rule, load_secret
-from dockyard.registry.config import Config
+from dockyard.registry.config import Config, parse_duration
 
 
 def write_lock(root: Path) -> int:
@@ -55,7 +55,8 @@ def build(cfg: Config) -> Registry:
 
         proxy = Upstream(cfg.proxy_remote, cfg.proxy_username, cfg.proxy_password)
     token_path = urlparse(realm).path or "/token" if realm else "/token"
-    return Registry(root, authz, read_only=cfg.read_only, proxy=proxy, token_path=token_path)
+    return Registry(root, authz, read_only=cfg.read_only, proxy=proxy, token_path=token_path,
+                    upload_ttl=parse_duration(cfg.upload_ttl, "--upload-ttl"))
 
 
 async def serve(cfg: Config, ready: asyncio.Event | None = None) -> None:

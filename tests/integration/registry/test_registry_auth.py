@@ -117,3 +117,49 @@ def test_forged_and_wrong_credentials(token_reg: Server) -> None:
     assert r.status == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     other = _token(token_reg, "repository:t/other:pull,push", basic("alice", "wonderland"))
     assert token_reg.req("POST", "/v2/t/app/blobs/uploads/", auth=other).status == 401
+
+
+@pytest.fixture(scope="module", params=["basic", "token"])
+def team_reg(request: pytest.FixtureRequest, users: Path) -> Iterator[tuple[Server, str]]:
+    """Two users who may each pull their own team's repositories and the shared ones."""
+    cfg = users.parent / f"teams-{request.param}.json"
+    cfg.write_text(json.dumps({"acl": [{"account": "alice", "name": "team-a/*", "actions": ["*"]},
+                                       {"account": "reader", "name": "team-b/*", "actions": ["*"]},
+                                       {"account": "*", "name": "shared/*", "actions": ["pull"]},
+                                       {"account": "alice", "name": "shared/*", "actions": ["push"]}]}))
+    args = ["--htpasswd", str(users), "--config", str(cfg)]
+    if request.param == "token":
+        args += ["--token-realm", "builtin"]
+    s = Server(users.parent / f"teams-{request.param}", args).start()
+    try:
+        yield s, request.param
+    finally:
+        s.stop()
+
+
+def test_catalog_lists_only_what_the_user_may_pull(team_reg: tuple[Server, str]) -> None:
+    reg, mode = team_reg
+    passwords = {"alice": "wonderland", "reader": "onlyread"}
+    pushes = {"alice": ["team-a/one", "team-a/two", "shared/base"], "reader": ["team-b/one", "team-b/two"]}
+
+    def login(user: str, scope: str) -> str:
+        creds = basic(user, passwords[user])
+        return creds if mode == "basic" else _token(reg, scope, creds)
+
+    for user, repos in pushes.items():
+        for repo in repos:
+            reg.push_image(repo, "v1", [repo.encode()], auth=login(user, f"repository:{repo}:pull,push"))
+    seen = {}
+    for user in pushes:
+        auth = login(user, "registry:catalog:*")
+        r = reg.req("GET", "/v2/_catalog", auth=auth)
+        assert r.status == 200, r.body
+        seen[user] = r.json()["repositories"]
+        r = reg.req("GET", "/v2/_catalog?n=1", auth=auth)  # pages over the visible ones only
+        first = r.json()["repositories"]
+        assert first == seen[user][:1] and r.headers["Link"] == f'</v2/_catalog?n=1&last={first[0]}>; rel="next"'
+        r = reg.req("GET", f"/v2/_catalog?n=10&last={first[0]}", auth=auth)
+        assert r.json()["repositories"] == seen[user][1:] and "Link" not in r.headers
+    assert seen == {"alice": ["shared/base", "team-a/one", "team-a/two"],
+                    "reader": ["shared/base", "team-b/one", "team-b/two"]}
+    assert reg.req("GET", "/v2/_catalog").status == 401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import signal
 import socket
@@ -53,7 +54,7 @@ def test_kill9_during_20_uploads_leaves_no_partial_blob(tmp_path: Path) -> None:
         sent.wait(timeout=30)
         deadline = time.monotonic() + 10  # let the server take the bytes in
         ingest = s.root / "content" / "ingest"
-        while time.monotonic() < deadline and sum(1 for _ in ingest.glob("*/data")) < 20:
+        while time.monotonic() < deadline and sum(1 for f in ingest.glob("*/data") if f.stat().st_size) < 20:
             time.sleep(0.05)
         partial = [f.stat().st_size for f in ingest.glob("*/data")]
         assert len(partial) == 20 and all(0 < n < 4 << 20 for n in partial), partial
@@ -122,3 +123,101 @@ def test_large_blob_digest_checked_end_to_end(tmp_path: Path, chunks: int) -> No
     finally:
         s.stop()
     assert _blobs_verified(s.root) == []
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _settled_fds(pid: int, at_most: int, timeout: float = 10.0) -> int:
+    """The fd count once closing connections are gone (or the last count seen)."""
+    deadline = time.monotonic() + timeout
+    while (n := _fds(pid)) > at_most and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return n
+
+
+def _abandon(conn: http.client.HTTPConnection, repo: str, chunk: bytes) -> str:
+    """POST + PATCH one chunk, never finished; returns the upload's Location."""
+    conn.request("POST", f"/v2/{repo}/blobs/uploads/", headers={"Content-Length": "0"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 202
+    loc = r.headers["Location"]
+    conn.request("PATCH", loc, body=chunk, headers={"Content-Range": f"0-{len(chunk) - 1}"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 202, r.status
+    return r.headers["Location"]
+
+
+def test_1000_abandoned_uploads_hold_no_fds(tmp_path: Path) -> None:
+    s = Server(tmp_path / "root").start()
+    try:
+        assert s.proc is not None
+        s.push_blob("fd/warm", b"warm up the threads and the store")
+        idle = _fds(s.proc.pid)
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        try:
+            locs = [_abandon(conn, f"fd/r{i % 10}", f"chunk {i}".encode()) for i in range(1000)]
+        finally:
+            conn.close()
+        after = _settled_fds(s.proc.pid, idle + 3)
+        assert after <= idle + 3, f"{after} fds after 1,000 abandoned uploads, {idle} idle"
+        assert sum(1 for _ in (s.root / "content" / "ingest").iterdir()) == 1000  # kept: not idle long enough
+        data = b"chunk 7" + b" and the rest"  # an abandoned upload can still be finished
+        r = s.req("PUT", f"{locs[7]}?digest={sha(data)}", data[7:], {"Content-Range": f"7-{len(data) - 1}"})
+        assert r.status == 201, r.body
+        assert s.req("GET", f"/v2/fd/r7/blobs/{sha(data)}").body == data
+    finally:
+        s.stop()
+
+
+def test_idle_upload_expires_with_its_bytes(tmp_path: Path) -> None:
+    s = Server(tmp_path / "root", ["--upload-ttl", "1s"]).start()
+    ingest = s.root / "content" / "ingest"
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        try:
+            idle_loc = _abandon(conn, "exp/idle", b"abandoned bytes")
+            busy_loc = _abandon(conn, "exp/busy", b"0")
+        finally:
+            conn.close()
+        assert len(list(ingest.iterdir())) == 2
+        busy = b"0"
+        deadline = time.monotonic() + 3  # three TTLs: the idle one goes, the busy one stays
+        while time.monotonic() < deadline:
+            part = str(len(busy) % 10).encode()
+            r = s.req("PATCH", busy_loc, part, {"Content-Range": f"{len(busy)}-{len(busy)}"})
+            assert r.status == 202, r.body
+            busy += part
+            time.sleep(0.3)
+        assert len(list(ingest.iterdir())) == 1  # removed by the purge, before anyone asked
+        for method in ("GET", "PATCH", "PUT", "DELETE"):
+            r = s.req(method, f"{idle_loc}?digest={sha(b'abandoned bytes')}" if method == "PUT" else idle_loc,
+                      b"more" if method == "PATCH" else None)
+            assert r.status == 404 and r.codes() == ["BLOB_UPLOAD_UNKNOWN"], (method, r.status, r.body)
+        r = s.req("PUT", f"{busy_loc}?digest={sha(busy)}")
+        assert r.status == 201 and s.req("GET", f"/v2/exp/busy/blobs/{sha(busy)}").body == busy
+        assert list(ingest.iterdir()) == []
+    finally:
+        s.stop()
+
+
+def test_upload_expiry_after_a_restart_and_bad_ttl_refused(tmp_path: Path) -> None:
+    s = Server(tmp_path / "root").start()
+    try:
+        loc = s.req("POST", "/v2/exp/restart/blobs/uploads/").headers["Location"]
+        assert s.req("PATCH", loc, b"before the restart").status == 202
+    finally:
+        s.stop()
+    s2 = Server(s.root, ["--upload-ttl", "0.5"]).start()
+    try:
+        time.sleep(1.0)
+        r = s2.req("GET", loc)
+        assert r.status == 404 and r.codes() == ["BLOB_UPLOAD_UNKNOWN"]
+        assert list((s.root / "content" / "ingest").iterdir()) == []
+    finally:
+        s2.stop()
+    with pytest.raises(RuntimeError, match="upload-ttl"):
+        Server(tmp_path / "bad", ["--upload-ttl", "soon"]).start()

@@ -2,7 +2,7 @@
 
 Layout under ``root``::
 
-    blobs/sha256/<hex>              committed, verified, immutable blobs
+    blobs/sha256/<hex>              committed, verified, immutable blobs (blobs/sha512/<hex> too)
     ingest/<sha256(ref)>/data       bytes received so far
     ingest/<sha256(ref)>/ref        the ref, in clear (the dir name is a hash so any ref is a safe name)
     ingest/<sha256(ref)>/startedat  / updatedat / total
@@ -37,7 +37,7 @@ from dockyard.errors import (
     NotFound,
     Unavailable,
 )
-from dockyard.oci.digest import Digester, hex_of, validate
+from dockyard.oci.digest import ALGORITHM, Digest, Digester, algorithm_of, validate
 
 log = logging.getLogger("dockyard.containerd.content")
 
@@ -69,7 +69,8 @@ def _write_small(path: Path, text: str) -> None:
 class LocalWriter:
     """A ContentWriter over ``ingest/<hash>/data``; holds an exclusive flock on it."""
 
-    def __init__(self, store: "LocalContentStore", ref: str, ingest_dir: Path, total: int | None, expected: str | None) -> None:
+    def __init__(self, store: "LocalContentStore", ref: str, ingest_dir: Path, total: int | None, expected: str | None,
+                 resume: Digester | None = None) -> None:
         self.ref = ref
         self._store = store
         self._dir = ingest_dir
@@ -83,8 +84,12 @@ class LocalWriter:
         except BlockingIOError as err:
             os.close(self._fd)
             raise Unavailable(f'ref "{ref}": locked by another writer') from err
-        self._digester = Digester()
-        self._rehash(os.fstat(self._fd).st_size)
+        size = os.fstat(self._fd).st_size
+        if resume is not None and resume.size == size:
+            self._digester = resume
+            os.lseek(self._fd, size, os.SEEK_SET)
+        else:
+            self._rehash(size)
         if total is not None:
             _write_small(ingest_dir / "total", str(total))
         elif (ingest_dir / "total").exists():
@@ -113,6 +118,11 @@ class LocalWriter:
         return self._digester.size
 
     @property
+    def digester(self) -> Digester:
+        """The running digest of the bytes written: pass it as ``resume`` to reopen without re-reading."""
+        return self._digester
+
+    @property
     def data_path(self) -> str:
         """The ingest file, for a reader that follows the download (remotes/tail.py)."""
         return str(self._dir / "data")
@@ -128,6 +138,18 @@ class LocalWriter:
 
     def digest(self) -> str:
         return self._digester.digest()
+
+    def _digest_as(self, algorithm: str) -> str:
+        """The running digest, or for another algorithm (sha512) the ingest read again."""
+        if algorithm == self._digester.algorithm:
+            return self._digester.digest()
+        other = Digester(algorithm)
+        while other.size < self.offset:
+            chunk = os.pread(self._fd, min(_CHUNK, self.offset - other.size), other.size)
+            if not chunk:
+                raise ContentStoreError(f'ref "{self.ref}": ingest shorter than its {self.offset} bytes')
+            other.update(chunk)
+        return other.digest()
 
     def truncate(self, size: int) -> None:
         """Cut the ingest back to ``size`` bytes (0 restarts it), re-hashing the rest."""
@@ -155,7 +177,7 @@ class LocalWriter:
             size = self._total
         if size is not None and size > 0 and got_size != size:
             raise FailedPrecondition(f'ref "{self.ref}": unexpected commit size {got_size}, expected {size}')
-        digest = self.digest()
+        digest = self._digest_as(algorithm_of(expected) if expected is not None else ALGORITHM)
         if expected is not None and digest != expected:
             raise FailedPrecondition(f'ref "{self.ref}": unexpected commit digest {digest}, expected {expected}')
         try:
@@ -256,7 +278,8 @@ class LocalContentStore:
 
     # -- paths ---------------------------------------------------------------
     def _blob_path(self, digest: str) -> Path:
-        return self.root / "blobs" / "sha256" / hex_of(digest)
+        d = Digest.parse(digest)
+        return self.root / "blobs" / d.algorithm / d.hex
 
     def _ingest_dir(self, ref: str) -> Path:
         if not ref:
@@ -264,11 +287,14 @@ class LocalContentStore:
         return self.root / "ingest" / hashlib.sha256(ref.encode()).hexdigest()
 
     # -- ingester ------------------------------------------------------------
-    def writer(self, ref: str, total: int | None = None, expected: str | None = None) -> LocalWriter:
+    def writer(self, ref: str, total: int | None = None, expected: str | None = None,
+               resume: Digester | None = None) -> LocalWriter:
         """Open (or resume) the ingest ``ref``.
 
         Raises AlreadyExists when ``expected`` is already committed, so callers
-        skip downloads they do not need.
+        skip downloads they do not need. ``resume`` is the writer's ``digester``
+        kept from an earlier open: if it still covers the whole ingest, the bytes
+        are not read again.
         """
         if expected is not None and self._blob_path(expected).exists():
             raise AlreadyExists(f"content {expected}: already exists")
@@ -288,7 +314,7 @@ class LocalContentStore:
                     raise ContentStoreError(f'ref "{ref}": create ingest {d}: {err}') from err
         elif (d / "ref").read_text() != ref:
             raise Internal(f'ref "{ref}": ingest hash collision at {d}')
-        return LocalWriter(self, ref, d, total, expected)
+        return LocalWriter(self, ref, d, total, expected, resume)
 
     def status(self, ref: str) -> IngestStatus:
         d = self._ingest_dir(ref)
@@ -380,11 +406,12 @@ class LocalContentStore:
 
     def walk(self, filters: Sequence[str] = ()) -> Iterator[ContentInfo]:
         """All blobs, optionally matching any of ``filters`` (see ``match_filter``)."""
-        base = self.root / "blobs" / "sha256"
-        for entry in sorted(os.scandir(base), key=lambda e: e.name):
+        entries = [(alg.name, e) for alg in sorted((self.root / "blobs").iterdir(), key=lambda p: p.name)
+                   if alg.is_dir() for e in sorted(os.scandir(alg), key=lambda e: e.name)]
+        for algorithm, entry in entries:
             if not entry.is_file(follow_symlinks=False):
                 continue
-            digest = f"sha256:{entry.name}"
+            digest = f"{algorithm}:{entry.name}"
             try:
                 info = self.info(digest)
             except (NotFound, InvalidArgument):
