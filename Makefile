@@ -29,16 +29,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# Reuses a daemon that already answers on $(SOCK); otherwise starts dockyardd (which starts containerd).
+# Whether the engine answers GET /_ping on $(SOCK) (a socket file alone may be left by a crash).
+PING := $(PY) -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); \
+	s.sendall(b"GET /_ping HTTP/1.1\r\nHost: dockyard\r\nConnection: close\r\n\r\n"); \
+	sys.exit(0 if s.recv(64).startswith(b"HTTP/1.1 200") else 1)' $(SOCK) 2>/dev/null
+
+# Reuses a daemon that already answers on $(SOCK); otherwise starts dockyardd (which starts containerd)
+# and waits until it answers (it opens its socket once it can serve: after re-adopting containers).
 start: deps
-	@if $(PY) -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' $(SOCK) 2>/dev/null; then \
+	@if $(PING); then \
 		echo "dockyardd already running on $(SOCK)"; \
 	else \
 		mkdir -p $(RUN_ROOT); \
 		setsid $(BIN)/dockyardd --data-root $(DATA_ROOT) --exec-root $(RUN_ROOT) -H $(HOST) \
 			</dev/null >>$(RUN_ROOT)/dockyardd.out 2>&1 & \
-		for i in $$(seq 100); do [ -S $(SOCK) ] && break; sleep 0.1; done; \
-		[ -S $(SOCK) ] || { tail -20 $(RUN_ROOT)/dockyardd.out; exit 1; }; \
+		pid=$$!; \
+		for i in $$(seq 600); do $(PING) && break; kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+		$(PING) || { tail -20 $(RUN_ROOT)/dockyardd.out; exit 1; }; \
 		echo "dockyardd started (pid $$(cat $(RUN_ROOT)/dockyardd.pid)), API on $(SOCK)"; \
 	fi
 

@@ -148,9 +148,27 @@ class Daemon:
                 d.rmdir()
             except OSError:
                 pass
+        problems = daemon_log_problems(self)
         for point in _mounts_under(str(self.base)):
             subprocess.run(["umount", "-l", point], check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+        assert not problems, "unhandled exceptions in the daemons' logs:\n" + "\n".join(problems[:20])
+
+
+# What asyncio and the interpreter write when an exception escaped everyone: never acceptable in a daemon.
+LOG_PROBLEMS = ("exception was never retrieved", "Exception ignored", "ERROR asyncio:")
+
+
+def daemon_log_problems(d: Daemon) -> list[str]:
+    """Lines of the daemons' logs (dockyardd's output, containerd's log) that report an unhandled exception."""
+    found = []
+    for path in (d.base / "dockyardd.out", d.exec_root / "containerd" / "containerd.log"):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        found += [f"{path.name}: {line}" for line in text.splitlines() if any(p in line for p in LOG_PROBLEMS)]
+    return found
 
 
 @pytest.fixture(scope="session")

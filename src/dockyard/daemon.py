@@ -23,28 +23,55 @@ def setup_logging(log_file: Path, level: str = "info") -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """A process that runs: a zombie (dead, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]  # after the command name, which may hold spaces
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def runs_program(pid: int, name: str) -> bool:
+    """Whether ``pid`` runs the program ``name`` (its executable, or the script an interpreter runs):
+    a pid file's number may belong to another process since."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(arg.decode(errors="replace")) == name for arg in argv[:2])
+
+
+def running_daemon(pid_file: Path, name: str) -> int:
+    """The pid of the live ``name`` daemon its pid file names, 0 if there is none."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return pid if pid > 0 and pid_alive(pid) and runs_program(pid, name) else 0
 
 
 class PidFile:
-    """A pid file that refuses a second live daemon and is removed on exit."""
+    """A pid file that refuses a second live daemon ``name`` and is removed on exit.
 
-    def __init__(self, path: Path) -> None:
+    The number it holds is taken for a running daemon only if that process is alive (no zombie
+    of a killed one) and runs ``name`` (not another program that got the number since)."""
+
+    def __init__(self, path: Path, name: str) -> None:
         self.path = path
+        self.name = name
 
     def __enter__(self) -> "PidFile":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            old = int(self.path.read_text().strip())
-        except (OSError, ValueError):
-            old = 0
-        if old and old != os.getpid() and pid_alive(old):
+        old = running_daemon(self.path, self.name)
+        if old and old != os.getpid():
             raise errors.AlreadyExists(f"pid file {self.path}: process {old} is still running")
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(f"{os.getpid()}\n")

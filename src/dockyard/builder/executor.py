@@ -445,8 +445,8 @@ class Builder:
             created = True
             fds = [open_fifo(fifo_dir / "stdout"), open_fifo(fifo_dir / "stderr")]
 
-            async def pump(fd: int) -> None:
-                async for data in _chunks(fd):
+            async def pump(fifo: Any) -> None:
+                async for data in _chunks(fifo):
                     emit(data.decode("utf-8", errors="replace"))
 
             pumps = asyncio.gather(*(pump(fd) for fd in fds))
@@ -466,6 +466,8 @@ class Builder:
                 await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
             except BaseException:
                 pumps.cancel()
+                for fifo in fds:  # a pump cancelled before it ran never closes its FIFO
+                    fifo.close()
                 raise
         except BaseException:
             if follow is not None:

@@ -7,6 +7,7 @@ so callers never see gRPC.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -32,17 +33,36 @@ def translate(err: grpc.aio.AioRpcError) -> errors.DockyardError:
     return KINDS.get(err.code(), errors.Internal)(err.details() or str(err.code()))
 
 
-class _Translating:
-    """Wraps a stub so every unary call raises ``dockyard.errors`` instead of gRPC errors."""
+# How long a call waits for containerd to come back (a supervisor restarts it in about a second)
+# before it fails as Unavailable.
+RECONNECT_WAIT = 15.0
 
-    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+
+async def connected(channel: grpc.aio.Channel, timeout: float | None = RECONNECT_WAIT) -> bool:
+    """Wait until the channel is connected (or ``timeout`` passed); at once when it is."""
+    if channel.get_state() == grpc.ChannelConnectivity.READY:
+        return True
+    try:
+        await asyncio.wait_for(channel.channel_ready(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+class _Translating:
+    """Wraps a stub so every unary call raises ``dockyard.errors`` instead of gRPC errors, and
+    waits for a containerd that is being restarted instead of failing at once."""
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], channel: grpc.aio.Channel) -> None:
         self._stub = stub
         self._metadata = metadata
+        self._channel = channel
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._stub, name)
 
         async def call(request: Any, timeout: float | None = None) -> Any:
+            await connected(self._channel)
             try:
                 return await method(request, metadata=self._metadata, timeout=timeout)
             except grpc.aio.AioRpcError as err:
@@ -56,20 +76,30 @@ class ContainerdClient:
         self.address = address
         self.channel = grpc.aio.insecure_channel(
             f"unix://{address}",
-            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)])
+            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20),
+                     # a restarted containerd is found again within ~0.5 s, not after gRPC's 1-120 s backoff
+                     ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                     ("grpc.max_reconnect_backoff_ms", 500)])
         self.metadata = ((METADATA_KEY, namespace),)
-        self.content = _Translating(rpc.ContentStub(self.channel), self.metadata)
-        self.images = _Translating(rpc.ImagesStub(self.channel), self.metadata)
-        self.snapshots = _Translating(rpc.SnapshotsStub(self.channel), self.metadata)
-        self.containers = _Translating(rpc.ContainersStub(self.channel), self.metadata)
-        self.tasks = _Translating(rpc.TasksStub(self.channel), self.metadata)
-        self.version = _Translating(rpc.VersionStub(self.channel), self.metadata)
-        self.leases = _Translating(rpc.LeasesStub(self.channel), self.metadata)
+        self.content = _Translating(rpc.ContentStub(self.channel), self.metadata, self.channel)
+        self.images = _Translating(rpc.ImagesStub(self.channel), self.metadata, self.channel)
+        self.snapshots = _Translating(rpc.SnapshotsStub(self.channel), self.metadata, self.channel)
+        self.containers = _Translating(rpc.ContainersStub(self.channel), self.metadata, self.channel)
+        self.tasks = _Translating(rpc.TasksStub(self.channel), self.metadata, self.channel)
+        self.version = _Translating(rpc.VersionStub(self.channel), self.metadata, self.channel)
+        self.leases = _Translating(rpc.LeasesStub(self.channel), self.metadata, self.channel)
         self._content_stub = rpc.ContentStub(self.channel)
         self._diff_stub = rpc.DiffStub(self.channel)
 
     async def close(self) -> None:
         await self.channel.close()
+
+    def is_connected(self) -> bool:
+        return bool(self.channel.get_state() == grpc.ChannelConnectivity.READY)
+
+    async def connected(self, timeout: float | None = RECONNECT_WAIT) -> bool:
+        """Wait for containerd to answer again (after a restart); False if it did not within ``timeout``."""
+        return await connected(self.channel, timeout)
 
     async def read_blob(self, digest: str) -> bytes:
         parts = []
@@ -138,7 +168,7 @@ class ContainerdClient:
                                       metadata=self.metadata))
 
     async def login(self, server: str, options: pb.RegistryOptions) -> pb.LoginResponse:
-        return await _Translating(rpc.TransferStub(self.channel), self.metadata).Login(
+        return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Login(
             pb.LoginRequest(server=server, options=options))
 
     def export(self, names: list[str], platform: str = "") -> AsyncIterator[bytes]:
@@ -165,19 +195,21 @@ class ContainerdClient:
 
     async def create_layer(self, snapshot_key: str, compression: str = "gzip",
                            exclude: Iterable[str] = (), behind: bool = False) -> pb.ImportLayerResponse:
-        return await _Translating(self._diff_stub, self.metadata).CreateLayer(
+        return await _Translating(self._diff_stub, self.metadata, self.channel).CreateLayer(
             pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression, exclude=list(exclude),
                                   behind=behind))
 
     async def apply_layer(self, layer: dict[str, Any], diff_id: str, parent: str) -> str:
         """The snapshot (ChainID) of the stored ``layer`` applied onto the committed ``parent``."""
         desc = pb.Descriptor(media_type=layer["mediaType"], digest=layer["digest"], size=int(layer["size"]))
-        resp = await _Translating(self._diff_stub, self.metadata).ApplyLayer(
+        resp = await _Translating(self._diff_stub, self.metadata, self.channel).ApplyLayer(
             pb.ApplyLayerRequest(layer=desc, diff_id=diff_id, parent=parent))
         return str(resp.snapshot)
 
     async def gc(self, dry_run: bool = False) -> pb.CollectResponse:
-        return await _Translating(rpc.GCStub(self.channel), self.metadata).Collect(pb.CollectRequest(dry_run=dry_run))
+        return await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Collect(
+            pb.CollectRequest(dry_run=dry_run))
 
     async def fsck(self, repair: bool = False) -> pb.FsckResponse:
-        return await _Translating(rpc.GCStub(self.channel), self.metadata).Fsck(pb.FsckRequest(repair=repair))
+        return await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Fsck(
+            pb.FsckRequest(repair=repair))

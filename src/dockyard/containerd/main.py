@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     private_dir(state)
     setup_logging(state / "containerd.log", args.log_level)
     try:
-        with PidFile(state / "dockyard-containerd.pid"):
+        with PidFile(state / "dockyard-containerd.pid", "dockyard-containerd"):
             asyncio.run(serve(args))
     except errors.DockyardError as err:
         log.error("%s", err)

@@ -27,7 +27,8 @@ from dockyard.engine import users
 from dockyard.engine.images import ImageService, rfc3339
 from dockyard.engine.store import ContainerStore
 from dockyard.engine.events import EventBus
-from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog, StdinWriter, StreamHub, copy_output, open_fifo
+from dockyard.engine.streams import (STDERR, STDOUT, JsonFileLog, OutputFifo, StdinWriter, StreamHub, copy_output,
+                                     open_fifo)
 
 log = logging.getLogger("dockyard.engine")
 
@@ -42,7 +43,12 @@ def new_state() -> dict[str, Any]:
 
 @dataclass
 class Live:
-    """What the engine holds in memory for a container: attach hub, waiters, its monitor."""
+    """What the engine holds in memory for a container: attach hub, waiters, its monitor.
+
+    ``lock`` makes the container's state machine: every transition (start, the exit the
+    monitor records, a restart, the signal of a stop or kill, a removal) happens under it, one
+    at a time, so each sees the state the previous one left. Waiting for an exit happens
+    outside it (the monitor needs it to record the exit)."""
 
     hub: StreamHub = field(default_factory=StreamHub)
     exit_waiters: list[asyncio.Future[int]] = field(default_factory=list)
@@ -50,6 +56,7 @@ class Live:
     monitor: asyncio.Task[None] | None = None
     copier: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    removal: asyncio.Future[None] | None = None  # a removal in progress: no start, restart or second removal
     stdin: StdinWriter | None = None  # the write end of the stdin FIFO (OpenStdin containers)
     stdin_ready: asyncio.Event = field(default_factory=asyncio.Event)
     restarter: asyncio.Task[None] | None = None
@@ -243,10 +250,16 @@ class Engine:
 
     # -- start and the monitor ---------------------------------------------------------
 
+    @staticmethod
+    def _removing(live: Live) -> bool:
+        return live.removal is not None and not live.removal.done()
+
     async def start(self, ref: str) -> None:
         c = self.get(ref)
         live = self._live(c["Id"])
         async with live.lock:
+            if self._removing(live) or c["Id"] not in self.containers:
+                raise errors.Conflict(f"container {c['Id']} is marked for removal and cannot be started")
             if c["State"]["Running"]:
                 raise errors.FailedPrecondition("container already started")
             c.pop("HasBeenManuallyStopped", None)
@@ -261,29 +274,31 @@ class Engine:
         fifo_dir = self.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
         tty = bool(c["Config"].get("Tty"))
-        fds = {STDOUT: open_fifo(fifo_dir / "stdout")}
+        fifos = {STDOUT: open_fifo(fifo_dir / "stdout")}
         if not tty:  # a terminal has one output stream
-            fds[STDERR] = open_fifo(fifo_dir / "stderr")
+            fifos[STDERR] = open_fifo(fifo_dir / "stderr")
         stdin_path = ""
         if c["Config"].get("OpenStdin"):
             stdin_path = str(fifo_dir / "stdin")
             live.stdin = StdinWriter.create(Path(stdin_path))
-        live.copier = asyncio.create_task(copy_output(fds, live.hub, self._log_writer(c)))
+        live.copier = asyncio.create_task(copy_output(fifos, live.hub, self._log_writer(c)))
         try:
             await self.networks.attach(c)  # issue 6: sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
             # created and started in one call (containerd deletes the task if the start fails)
-            state = await self.cd.tasks.Create(pb.CreateTaskRequest(
+            state = await self._create_task(pb.CreateTaskRequest(
                 container_id=id, rootfs=rootfs, stdin=stdin_path, stdout=str(fifo_dir / "stdout"),
                 stderr="" if tty else str(fifo_dir / "stderr"), terminal=tty, start=True))
             if live.stdin is not None:  # the shim holds the read end now: closing ours cannot drop the data
                 live.stdin_ready.set()
-        except errors.DockyardError as err:
-            await self.networks.detach(c)  # issue 6
+        except BaseException as err:
             live.copier.cancel()
+            for fifo in fifos.values():  # the copier may not have run yet: the FIFOs close here, once
+                fifo.close()
             self._close_stdin(live)
-            for fd in fds.values():
-                _close_quietly(fd)
+            if not isinstance(err, errors.DockyardError):
+                raise
+            await self.networks.detach(c)  # issue 6
             message = str(err)
             code = 127 if ("not found" in message or "no such file" in message) else \
                 126 if "permission denied" in message else 128
@@ -304,6 +319,21 @@ class Engine:
         live.monitor = asyncio.create_task(self._monitor(c, live))
         self.emit(c, "start")
         self._start_health(c, live)
+
+    async def _create_task(self, req: pb.CreateTaskRequest) -> Any:
+        """Tasks.Create; a task containerd still has from a run whose end the engine missed (containerd
+        went away in between) is the engine's to end: killed, deleted, and the create made again, as
+        dockerd does with a container "not cleaned up from containerd from a previous run"."""
+        try:
+            return await self.cd.tasks.Create(req)
+        except errors.AlreadyExists:
+            log.warning("container %s: removing the task left from an earlier run", req.container_id[:12])
+        try:
+            await self.cd.tasks.Kill(pb.KillRequest(container_id=req.container_id, signal=9, all=True))
+        except errors.DockyardError:
+            pass  # not running any more: the delete below is all it needs
+        await self._delete_task(req.container_id)
+        return await self.cd.tasks.Create(req)
 
     async def _auto_remove(self, id: str) -> None:
         try:
@@ -339,13 +369,39 @@ class Engine:
             live.health = asyncio.create_task(health.monitor(self, c, live))
 
     async def _monitor(self, c: dict[str, Any], live: Live) -> None:
+        exit_code, exited_at = await self._wait_exit(c["Id"])
+        async with live.lock:
+            remove = await self._exited(c, live, exit_code, exited_at)
+        if remove:
+            await self._auto_remove(c["Id"])
+
+    async def _wait_exit(self, id: str, exec_id: str = "") -> tuple[int, int]:
+        """The exit status and time of the container's task (or of its exec ``exec_id``). When
+        containerd goes away meanwhile (its supervisor restarts it; the shim keeps the task), the
+        wait is made again once it is back."""
+        lost = False
+        while True:
+            try:
+                status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id, exec_id=exec_id))
+                if lost:
+                    log.info("container %s: following its task again", id[:12])
+                return int(status.exit_status), int(status.exited_at)
+            except errors.Unavailable as err:
+                if not lost:
+                    log.warning("container %s: containerd went away while waiting for its exit (%s); "
+                                "waiting for it to come back", id[:12], err)
+                lost = True
+                await self.cd.connected()
+                await asyncio.sleep(0.05)
+            except errors.DockyardError as err:
+                log.error("container %s: wait failed: %s", id[:12], err)
+                return 255, 0
+
+    async def _exited(self, c: dict[str, Any], live: Live, exit_code: int, exited_at: int) -> bool:
+        """The transition at the task's exit (under the lock): running -> exited, restarting, or
+        removed (--rm). True when the container is to be removed through ``remove`` (--rm with
+        volumes to release)."""
         id = c["Id"]
-        try:
-            status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id))
-            exit_code, exited_at = status.exit_status, status.exited_at
-        except errors.DockyardError as err:
-            log.error("container %s: wait failed: %s", id[:12], err)
-            exit_code, exited_at = 255, 0
         # --rm without volumes: the container goes at once; its task is deleted behind (_remove_exited)
         fast_removal = bool(c["HostConfig"].get("AutoRemove")) and not c.get("Mounts")
         if not fast_removal:
@@ -366,7 +422,7 @@ class Engine:
             log.error("container %s: network teardown failed: %s", id[:12], err)
         c["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=exit_code,
                           FinishedAt=rfc3339(exited_at or None))
-        restart_delay = self._restart_delay(c, live, exit_code)
+        restart_delay = None if self._removing(live) else self._restart_delay(c, live, exit_code)
         self._save(c)
         self.emit(c, "die", exitCode=str(exit_code))
         if restart_delay is None:
@@ -379,14 +435,11 @@ class Engine:
             c["State"].update(Restarting=True, Status="restarting")
             self._save(c)
             live.restarter = asyncio.create_task(self._restart_later(c, live, restart_delay))
-            return
+            return False
         if fast_removal:
             self._remove_exited(c)
-        elif c["HostConfig"].get("AutoRemove"):
-            try:
-                await self.remove(id, force=False)
-            except errors.DockyardError as err:
-                log.error("container %s: auto-remove failed: %s", id[:12], err)
+            return False
+        return bool(c["HostConfig"].get("AutoRemove"))
 
     async def _delete_task(self, id: str) -> None:
         try:
@@ -455,10 +508,10 @@ class Engine:
 
     async def _restart_later(self, c: dict[str, Any], live: Live, delay: float) -> None:
         await asyncio.sleep(delay)
-        if c["Id"] not in self.containers or not c["State"]["Restarting"]:
-            return
-        c["RestartCount"] += 1
         async with live.lock:
+            if c["Id"] not in self.containers or not c["State"]["Restarting"] or self._removing(live):
+                return
+            c["RestartCount"] += 1
             try:
                 await self._start(c, live)
             except errors.DockyardError as err:
@@ -495,13 +548,9 @@ class Engine:
                 alive = False
             if alive:
                 fifo_dir = self.exec_root / "containers" / c["Id"]
-                fds = {}
-                for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")):
-                    if (fifo_dir / fname).exists():
-                        import os
-
-                        fds[stream] = os.open(fifo_dir / fname, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-                live.copier = asyncio.create_task(copy_output(fds, live.hub, self._log_writer(c)))
+                fifos = {stream: OutputFifo.open(fifo_dir / fname)
+                         for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
+                live.copier = asyncio.create_task(copy_output(fifos, live.hub, self._log_writer(c)))
                 live.monitor = asyncio.create_task(self._monitor(c, live))
                 await self.networks.readopt(c, True)  # issue 6: ports and DNS back
             else:
@@ -523,36 +572,62 @@ class Engine:
 
     # -- stop, kill, wait, remove --------------------------------------------------------
 
+    async def _signal(self, c: dict[str, Any], live: Live, signo: int, all: bool = False) -> asyncio.Future[int]:
+        """Under the lock, of a running container: send ``signo`` to its task; the future of its
+        exit. A task that is exiting already (its process finished, its shim going away) needs no
+        signal: its exit is on its way to the monitor, which needs the lock to record it."""
+        exited = live.next_exit()
+        try:
+            await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo, all=all))
+        except errors.NotFound:
+            pass
+        except errors.Unavailable:
+            if not self.cd.is_connected():  # containerd itself is away, not the task's shim
+                raise
+        return exited
+
+    async def _exit_of(self, c: dict[str, Any], exited: asyncio.Future[int], timeout: float = 30) -> int:
+        try:
+            return await asyncio.wait_for(asyncio.shield(exited), timeout)
+        except asyncio.TimeoutError:
+            raise errors.Unavailable(f"container {c['Id']} did not exit within {timeout:g}s of SIGKILL") from None
+
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
         c = self.get(ref)
-        if not c["State"]["Running"]:
-            raise errors.Conflict(f"Cannot kill container: {ref}: container {c['Id']} is not running")
+        live = self._live(c["Id"])
         signo = parse_signal(signal)
-        # dockerd returns from a SIGKILL only once the container is down: clients inspect right after
-        exited = self._live(c["Id"]).next_exit() if signo == 9 else None
-        await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo))
+        async with live.lock:
+            if not c["State"]["Running"]:
+                raise errors.Conflict(f"Cannot kill container: {ref}: container {c['Id']} is not running")
+            exited = await self._signal(c, live, signo)
         self.emit(c, "kill", signal=str(signo))
-        if exited is not None:
+        if signo == 9:  # dockerd returns from a SIGKILL only once the container is down: clients inspect right after
             try:
-                await asyncio.wait_for(exited, timeout=10)
+                await asyncio.wait_for(asyncio.shield(exited), timeout=10)
             except TimeoutError:
                 log.warning("container %s: still running 10s after SIGKILL", c["Id"][:12])
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
-        if not c["State"]["Running"]:
-            raise errors.Conflict(f"Container {c['Id']} is not running")
-        if c["State"]["Paused"]:
-            raise errors.Conflict(f"Container {c['Id']} is already paused")
-        await self.cd.tasks.Pause(pb.TaskRequest(container_id=c["Id"]))
-        c["State"].update(Paused=True, Status="paused")
-        self._save(c)
+        async with self._live(c["Id"]).lock:
+            if not c["State"]["Running"]:
+                raise errors.Conflict(f"Container {c['Id']} is not running")
+            if c["State"]["Paused"]:
+                raise errors.Conflict(f"Container {c['Id']} is already paused")
+            await self.cd.tasks.Pause(pb.TaskRequest(container_id=c["Id"]))
+            c["State"].update(Paused=True, Status="paused")
+            self._save(c)
         self.emit(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
-        if not c["State"]["Paused"]:
-            raise errors.Conflict(f"Container {c['Id']} is not paused")
+        async with self._live(c["Id"]).lock:
+            if not c["State"]["Paused"]:
+                raise errors.Conflict(f"Container {c['Id']} is not paused")
+            await self._resume(c)
+
+    async def _resume(self, c: dict[str, Any]) -> None:
+        """paused -> running (under the lock)."""
         await self.cd.tasks.Resume(pb.TaskRequest(container_id=c["Id"]))
         c["State"].update(Paused=False, Status="running")
         self._save(c)
@@ -579,32 +654,28 @@ class Engine:
         """SIGTERM (or the stop signal), then SIGKILL after the timeout. False if not running."""
         c = self.get(ref)
         live = self._live(c["Id"])
-        c["HasBeenManuallyStopped"] = True
-        self._save(c)
-        if self._cancel_restart(c, live):
-            return True
-        if not c["State"]["Running"]:
-            return False
-        if c["State"]["Paused"]:  # a frozen process never sees the signal: thaw it first, as dockerd does
-            await self.unpause(c["Id"])
-        sig = signal or c["Config"].get("StopSignal") or "SIGTERM"
+        async with live.lock:
+            c["HasBeenManuallyStopped"] = True
+            self._save(c)
+            if self._cancel_restart(c, live):
+                return True
+            if not c["State"]["Running"]:
+                return False
+            if c["State"]["Paused"]:  # a frozen process never sees the signal: thaw it first, as dockerd does
+                await self._resume(c)
+            sig = signal or c["Config"].get("StopSignal") or "SIGTERM"
+            exited = await self._signal(c, live, parse_signal(sig))
         wait = 10 if timeout is None else timeout
-        try:
-            await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=parse_signal(sig)))
-        except errors.NotFound:
-            pass
-        exited = live.next_exit()
         if wait >= 0:
             try:
                 await asyncio.wait_for(asyncio.shield(exited), timeout=wait)
                 return True
             except asyncio.TimeoutError:
                 pass
-        try:
-            await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=9, all=True))
-        except errors.NotFound:
-            pass
-        await exited
+        async with live.lock:
+            if c["State"]["Running"]:
+                await self._signal(c, live, 9, all=True)
+        await self._exit_of(c, exited)
         return True
 
     async def wait(self, ref: str, condition: str = "not-running") -> int:
@@ -620,24 +691,39 @@ class Engine:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        live = self._live(c["Id"])
+        if self._removing(live):
+            if not force:
+                raise errors.Conflict(f"removal of container {c['Name'].lstrip('/')} is already in progress")
+            assert live.removal is not None
+            await asyncio.shield(live.removal)  # gone is what a forced removal asks for
+            return
+        live.removal = asyncio.ensure_future(self._remove(c, live, force, volumes))
+        await live.removal
+
+    async def _remove(self, c: dict[str, Any], live: Live, force: bool, volumes: bool) -> None:
+        """running/restarting -> (forced: SIGKILL, exit) -> removed. A container that is exiting or
+        has exited on its own meanwhile is stopped already: nothing to signal, its exit awaited."""
         id = c["Id"]
-        if (c["State"]["Running"] or c["State"].get("Restarting")) and not force:
-            what = "restarting" if c["State"].get("Restarting") else "running"
-            raise errors.Conflict(
-                f"cannot remove container \"{c['Name']}\": container is {what}: stop the container before "
-                "removing or force remove")
-        if c["State"]["Running"]:
-            c["HasBeenManuallyStopped"] = True
-            if c["State"]["Paused"]:
-                await self.unpause(id)
-            exited = self._live(id).next_exit()
-            await self.cd.tasks.Kill(pb.KillRequest(container_id=id, signal=9, all=True))
-            await exited
-        live0 = self.live.get(id)
-        if live0 is not None:
-            self._cancel_restart(c, live0)
-        if not self._unlist(id):
-            return  # removed concurrently (auto-remove and docker rm)
+        async with live.lock:
+            if (c["State"]["Running"] or c["State"].get("Restarting")) and not force:
+                what = "restarting" if c["State"].get("Restarting") else "running"
+                raise errors.Conflict(
+                    f"cannot remove container \"{c['Name']}\": container is {what}: stop the container before "
+                    "removing or force remove")
+            self._cancel_restart(c, live)
+            exited = None
+            if c["State"]["Running"]:
+                c["HasBeenManuallyStopped"] = True
+                if c["State"]["Paused"]:
+                    await self._resume(c)
+                exited = await self._signal(c, live, 9, all=True)
+        if exited is not None:
+            await self._exit_of(c, exited)
+        async with live.lock:
+            if not self._unlist(id):
+                return  # removed concurrently (--rm)
+        await self._delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
         await self._remove_resources(id)
         self.volumes.release(c, volumes or bool(c["HostConfig"].get("AutoRemove")))  # issue 6: rm -v
         self._announce_removed(c)
@@ -727,11 +813,3 @@ def parse_signal(sig: str | int) -> int:
     except KeyError:
         raise errors.InvalidArgument(f"invalid signal: {sig}") from None
 
-
-def _close_quietly(fd: int) -> None:
-    import os
-
-    try:
-        os.close(fd)
-    except OSError:
-        pass

@@ -21,7 +21,7 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import spec as specs
 from dockyard.engine import users
-from dockyard.engine.streams import STDERR, STDOUT, StdinWriter, StreamHub, _chunks, open_fifo
+from dockyard.engine.streams import STDERR, STDOUT, OutputFifo, StdinWriter, StreamHub, _chunks, open_fifo
 
 
 @dataclass
@@ -115,11 +115,11 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
         stdin_path = str(fifo_dir / "stdin")
         e.stdin = StdinWriter.create(Path(stdin_path))
 
-    async def pump(stream: int, fd: int) -> None:
-        async for data in _chunks(fd):
+    async def pump(stream: int, fifo: OutputFifo) -> None:
+        async for data in _chunks(fifo):
             e.hub.publish(stream, data)
 
-    pumps = asyncio.gather(*(pump(s, fd) for s, fd in fds.items()))
+    pumps = asyncio.gather(*(pump(s, f) for s, f in fds.items()))
     try:
         mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
         user, group_add = users.resolve_in(e.config.get("User") or c["Config"].get("User") or "", list(mounts.mounts),
@@ -130,6 +130,8 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
             terminal=tty))
     except errors.DockyardError as err:
         pumps.cancel()
+        for fifo in fds.values():  # a pump cancelled before it ran never closes its FIFO
+            fifo.close()
         if e.stdin:
             e.stdin.close()
         message = str(err).lower()
@@ -145,11 +147,7 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
 
 
 async def _finish(eng: Any, e: Exec, c: dict[str, Any], pumps: Any, fifo_dir: Path) -> None:
-    try:
-        status = await eng.cd.tasks.Wait(pb.TaskRequest(container_id=c["Id"], exec_id=e.id))
-        code = status.exit_status
-    except errors.DockyardError:
-        code = 255
+    code, _ = await eng._wait_exit(c["Id"], e.id)  # waits again across a containerd restart
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
     except asyncio.TimeoutError:

@@ -7,7 +7,6 @@ import asyncio
 import grp
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,9 +17,18 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.daemon import PidFile, setup_logging, stop_event
+from dockyard.engine.supervisor import ContainerdSupervisor
 from dockyard.fsmode import ROOT_DIR, private_dir
 
 log = logging.getLogger("dockyard.engine")
+
+
+def _bool_flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--containerd", default="", help="address of a running dockyard-containerd (default: start one)")
     p.add_argument("-p", "--pidfile", default="")
     p.add_argument("--cgroup-parent", default="dockyard")
-    p.add_argument("--tls", action="store_true", help="serve tcp:// hosts over TLS (implied by --tlsverify)")
+    p.add_argument("--tls", nargs="?", const=True, default=None, type=_bool_flag,
+                   help="serve tcp:// hosts over TLS (implied by --tlsverify); --tls=false serves them without "
+                        "TLS, which is refused unless asked for so")
     p.add_argument("--tlsverify", action="store_true", help="TLS and require client certificates signed by the CA")
     p.add_argument("--tlscacert", default="", help="CA of trusted client certificates")
     p.add_argument("--tlscert", default="", help="server certificate")
@@ -104,6 +114,19 @@ def tls_context(args: argparse.Namespace) -> Any:
     return ctx
 
 
+def check_hosts(args: argparse.Namespace) -> None:
+    """Before anything starts: every -H is unix:// or tcp://, and a tcp:// one without TLS only when
+    asked for with --tls=false (dockerd too refuses unauthenticated TCP since v27)."""
+    for host in args.host:
+        if not host.startswith(("unix://", "tcp://")):
+            raise errors.InvalidArgument(f"unsupported host {host!r}: unix:// or tcp://")
+        if host.startswith("tcp://") and not (args.tls or args.tlsverify) and args.tls is not False:
+            raise errors.InvalidArgument(
+                f"refusing to serve the API on {host} without TLS: anyone who can reach it is root on this host. "
+                "Use --tlsverify with --tlscacert, --tlscert and --tlskey, or --tls=false to serve it "
+                "unauthenticated anyway")
+
+
 async def _serve_tcp(runner: Any, host: str, args: argparse.Namespace) -> None:
     from urllib.parse import urlsplit
 
@@ -112,14 +135,24 @@ async def _serve_tcp(runner: Any, host: str, args: argparse.Namespace) -> None:
     u = urlsplit(host)
     ctx = tls_context(args)
     port = u.port or (2376 if ctx else 2375)
-    if ctx is None:
-        log.warning("API on %s without TLS: anyone who can reach it is root on this host", host)
+    if ctx is None:  # --tls=false (check_hosts)
+        log.warning("API on %s without TLS (--tls=false): anyone who can reach it is root on this host", host)
     await web.TCPSite(runner, u.hostname or "127.0.0.1", port, ssl_context=ctx).start()
     log.info("API listening on tcp://%s:%d%s", u.hostname, port, " (mutual TLS)" if args.tlsverify else
              " (TLS)" if ctx else "")
 
 
-async def serve(args: argparse.Namespace, containerd_address: str) -> None:
+async def serve(args: argparse.Namespace, containerd_address: str, supervisor: ContainerdSupervisor | None) -> None:
+    watch = asyncio.create_task(supervisor.watch()) if supervisor else None
+    try:
+        await _serve(args, containerd_address)
+    finally:
+        if watch is not None:  # before containerd is stopped: its exit then is no crash
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+
+async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from aiohttp import web
 
     from dockyard.engine.api.app import build_app
@@ -187,28 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     data_root, exec_root = Path(args.data_root), Path(args.exec_root)
     make_roots(data_root, exec_root, args.group)
     setup_logging(exec_root / "dockyardd.log", args.log_level)
-    containerd: subprocess.Popen[bytes] | None = None
+    supervisor: ContainerdSupervisor | None = None
     try:
-        with PidFile(Path(args.pidfile) if args.pidfile else exec_root / "dockyardd.pid"):
+        check_hosts(args)
+        with PidFile(Path(args.pidfile) if args.pidfile else exec_root / "dockyardd.pid", "dockyardd"):
             address = Path(args.containerd) if args.containerd else exec_root / "containerd.sock"
-            if not socket_alive(address):
-                if args.containerd:
+            if args.containerd:  # someone else's to run and supervise
+                if not socket_alive(address):
                     raise errors.Unavailable(f"dockyard-containerd at {address} is not reachable")
-                containerd = start_containerd(data_root, exec_root, address, args.log_level)
             else:
-                log.info("using the dockyard-containerd already on %s", address)
-            asyncio.run(serve(args, str(address)))
+                supervisor = ContainerdSupervisor(
+                    lambda: start_containerd(data_root, exec_root, address, args.log_level),
+                    exec_root / "containerd" / "dockyard-containerd.pid", lambda: socket_alive(address))
+                supervisor.start_or_adopt()
+            asyncio.run(serve(args, str(address), supervisor))
     except errors.DockyardError as err:
         log.error("%s", err)
         return 1
     finally:
-        if containerd is not None:
-            containerd.send_signal(signal.SIGTERM)
-            try:
-                containerd.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                containerd.kill()
-                containerd.wait()
+        if supervisor is not None:
+            supervisor.stop()
     return 0
 
 

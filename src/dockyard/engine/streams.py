@@ -21,14 +21,75 @@ STDIN, STDOUT, STDERR = 0, 1, 2
 _NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 
 
-def open_fifo(path: Path) -> int:
+class OutputFifo:
+    """The engine's read end of one output FIFO, and the one owner of its fd.
+
+    Whoever is done with it (the copier at EOF or when cancelled, a start that failed)
+    calls ``close``; only the first call closes the number, after taking it out of the
+    event loop, so a number the kernel has handed out again is never closed twice.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while the loop watches the fd
+
+    @classmethod
+    def create(cls, path: Path) -> "OutputFifo":
+        """Create (afresh) and open the read end of a FIFO without blocking for a writer."""
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        os.mkfifo(path, 0o600)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path) -> "OutputFifo":
+        """Open the read end of an existing FIFO (a re-adopted container's)."""
+        return cls(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """What the writers send, until EOF; the fd is closed when this ends, however it ends."""
+        try:
+            if self.closed:
+                return
+            loop = asyncio.get_running_loop()
+            ready = asyncio.Event()
+            loop.add_reader(self.fd, ready.set)
+            self._loop = loop
+            while True:
+                await ready.wait()
+                ready.clear()
+                while not self.closed:
+                    try:
+                        data = os.read(self.fd, 65536)
+                    except BlockingIOError:
+                        break
+                    if not data:
+                        return
+                    yield data
+                if self.closed:
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        if self._loop is not None:
+            self._loop.remove_reader(fd)
+            self._loop = None
+        os.close(fd)
+
+
+def open_fifo(path: Path) -> OutputFifo:
     """Create (afresh) and open the read end of a FIFO without blocking for a writer."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    os.mkfifo(path, 0o600)
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    return OutputFifo.create(path)
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -228,62 +289,81 @@ class StdinWriter:
             self.fd = -1
 
 
+class _Lines:
+    """Cuts one subscriber's chunks into whole lines (Docker's log messages: one line a frame)."""
+
+    def __init__(self) -> None:
+        self.partial: dict[int, bytes] = {}
+
+    def feed(self, stream: int, data: bytes) -> list[bytes]:
+        buf = self.partial.pop(stream, b"") + data
+        *lines, rest = buf.split(b"\n")
+        if rest:
+            self.partial[stream] = rest
+        return [line + b"\n" for line in lines]
+
+    def rest(self) -> list[tuple[int, bytes]]:
+        out = list(self.partial.items())
+        self.partial.clear()
+        return out
+
+
 class StreamHub:
-    """Fans a container's output out to every attached client; lives as long as the container."""
+    """Fans a container's output out to every attached client; lives as long as the container.
+
+    An attached client gets the chunks as they come; a ``lines`` subscriber (``logs -f``) gets
+    one line per item, a last unterminated line at the end."""
 
     def __init__(self) -> None:
         self.subscribers: list[asyncio.Queue[tuple[int, bytes] | None]] = []
+        self._lines: dict[int, _Lines] = {}  # id(queue) -> its line cutter
 
-    def subscribe(self) -> asyncio.Queue[tuple[int, bytes] | None]:
+    def subscribe(self, lines: bool = False) -> asyncio.Queue[tuple[int, bytes] | None]:
         q: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         self.subscribers.append(q)
+        if lines:
+            self._lines[id(q)] = _Lines()
         return q
 
     def unsubscribe(self, q: asyncio.Queue[tuple[int, bytes] | None]) -> None:
         if q in self.subscribers:
             self.subscribers.remove(q)
+            self._lines.pop(id(q), None)
 
     def publish(self, stream: int, data: bytes) -> None:
         for q in self.subscribers:
-            q.put_nowait((stream, data))
+            cutter = self._lines.get(id(q))
+            if cutter is None:
+                q.put_nowait((stream, data))
+            else:
+                for line in cutter.feed(stream, data):
+                    q.put_nowait((stream, line))
 
     def close_all(self) -> None:
         """The run ended: every attached client gets its EOF."""
         for q in self.subscribers:
+            cutter = self._lines.pop(id(q), None)
+            for item in cutter.rest() if cutter else ():
+                q.put_nowait(item)
             q.put_nowait(None)
         self.subscribers.clear()
 
 
-async def _chunks(fd: int) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    ready = asyncio.Event()
-    loop.add_reader(fd, ready.set)
-    try:
-        while True:
-            await ready.wait()
-            ready.clear()
-            while True:
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    break
-                if not data:
-                    return
-                yield data
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
+def _chunks(fifo: OutputFifo) -> AsyncIterator[bytes]:
+    return fifo.chunks()
 
 
-async def copy_output(fds: dict[int, int], hub: StreamHub, log: JsonFileLog | NullLog) -> None:
-    """Copy every FIFO to the log and the hub until all reach EOF."""
+async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFileLog | NullLog) -> None:
+    """Copy every FIFO to the log and the hub until all reach EOF; the FIFOs are closed when it ends."""
 
-    async def pump(stream: int, fd: int) -> None:
-        async for data in _chunks(fd):
+    async def pump(stream: int, fifo: OutputFifo) -> None:
+        async for data in fifo.chunks():
             log.write(stream, data)
             hub.publish(stream, data)
 
     try:
-        await asyncio.gather(*(pump(s, fd) for s, fd in fds.items()))
+        await asyncio.gather(*(pump(s, f) for s, f in fifos.items()))
     finally:
+        for fifo in fifos.values():  # a pump cancelled before it ran never reached its own close
+            fifo.close()
         log.close()
