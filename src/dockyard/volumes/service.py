@@ -20,6 +20,7 @@ from dockyard.volumes import copyup
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
 
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+NAME_MAX = 255  # bytes of a file name: a volume is a directory named after it
 
 
 @dataclass
@@ -153,6 +154,8 @@ class VolumeService:
                driver: str = "local") -> dict[str, Any]:
         if driver not in ("", "local"):
             raise errors.NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+        if len(name.encode()) > NAME_MAX:  # a directory name: longer would fail in mkdir
+            raise errors.InvalidArgument(f"create {name}: volume name is too long (maximum {NAME_MAX} bytes)")
         return self.driver.create(name, labels or {}, opts or {})
 
     def users(self, name: str) -> list[str]:
@@ -175,12 +178,15 @@ class VolumeService:
             if not force:
                 raise
 
-    def prune(self, all_volumes: bool = False, labels: Sequence[str] = ()) -> tuple[list[str], int]:
+    def prune(self, all_volumes: bool = False, labels: Sequence[str] = (),
+              not_labels: Sequence[str] = ()) -> tuple[list[str], int]:
         gone, space = [], 0
         for v in self.driver.list():
             if not all_volumes and ANONYMOUS_LABEL not in (v.get("Labels") or {}):
                 continue
             if not _labels_match(v.get("Labels") or {}, labels) or self.users(v["Name"]):
+                continue
+            if any(_labels_match(v.get("Labels") or {}, [spec]) for spec in not_labels):
                 continue
             space += self.driver.usage(v["Name"])
             self.driver.remove(v["Name"])

@@ -37,6 +37,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except ValueError as err:  # malformed JSON bodies and query values
         return error_response(400, str(err))
+    except RecursionError:  # a body nested deeper than a parser can follow (decode.loads says so first)
+        return error_response(400, "invalid JSON: exceeded max depth")
 
 
 def version_of(request: web.Request) -> tuple[int, int]:
@@ -68,7 +70,8 @@ def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
 
 # One module per resource, each with ``register(app)``; a resource whose module is not
 # written yet is simply not served (dockerd answers 404 page not found for those too).
-ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "networks", "volumes", "auth", "events")
+ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "networks", "volumes", "auth", "events",
+                 "probes")
 
 
 def build_app(eng: Engine) -> web.Application:

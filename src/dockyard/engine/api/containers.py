@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from dockyard import errors
 from dockyard.engine import detachkeys
-from dockyard.engine.api import decode
-from dockyard.engine.api.app import add, engine
+from dockyard.engine import validate
+from dockyard.engine.api import decode, filters
+from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.logs_local import read_container_log
 from dockyard.engine.streams import frame
+
+log = logging.getLogger("dockyard.engine.api")
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:
@@ -25,21 +29,52 @@ def qbool(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 async def create(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except ValueError as err:
-        raise errors.InvalidArgument(f"invalid JSON body: {err}") from err
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("container config must be a JSON object")
-    body = decode.check(decode.CONTAINER_CREATE, body, "ContainerConfigWrapper")
+    """Validated at the door (engine/validate.py): what dockerd refuses is never stored."""
+    body = decode.check(decode.CONTAINER_CREATE, await decode.read_json(request, required=True),
+                        "ContainerConfigWrapper")
+    if not any(key in decode.CONFIG for key in body):
+        raise errors.InvalidArgument("config cannot be empty in order to create a container")
     host_config = body.pop("HostConfig", None) or {}
     networking = body.pop("NetworkingConfig", None)  # issue 6: --network-alias, --ip, extra networks
+    warnings = validate.container_create(body, host_config)
+    platform = request.query.get("platform")
+    if platform and version_of(request) >= (1, 41):
+        await _check_platform(request, body.get("Image") or "", validate.platform(platform))
     c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
                                                             networking))
-    return web.json_response({"Id": c["Id"], "Warnings": []}, status=201)
+    return web.json_response({"Id": c["Id"], "Warnings": warnings}, status=201)
+
+
+async def _check_platform(request: web.Request, ref: str, want: tuple[str, str, str]) -> None:
+    img = await engine(request).images.get(ref, all_names=False)
+    have = (img.config.get("os") or "linux", img.config.get("architecture") or "", img.config.get("variant") or "")
+    if have[0] != want[0] or have[1] != want[1] or (want[2] and have[2] != want[2]):
+        shown = ["/".join(p for p in platform if p) for platform in (have, want)]
+        raise errors.NotFound(f"image with reference {ref} was found but its platform ({shown[0]}) does not match "
+                              f"the specified platform ({shown[1]})")
 
 
 def summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``GET /containers/json``. Never fails for a stored container: a part that cannot be
+    rendered is logged and left empty (one bad record must not break the list for every client)."""
+    try:
+        return _summary(eng, c)
+    except Exception:  # noqa: BLE001 - defensive rendering, see the docstring
+        log.exception("container %s: list row rendered without its details", c.get("Id", "?")[:12])
+        return _minimal_summary(c)
+
+
+def _minimal_summary(c: dict[str, Any]) -> dict[str, Any]:
+    state = c.get("State") or {}
+    cfg = c.get("Config") or {}
+    return {"Id": c.get("Id", ""), "Names": [c.get("Name", "")], "Image": cfg.get("Image", ""),
+            "ImageID": c.get("Image", ""), "Command": " ".join([c.get("Path", ""), *(c.get("Args") or [])]).strip(),
+            "Created": 0, "Ports": [], "Labels": cfg.get("Labels") or {}, "State": state.get("Status", ""),
+            "Status": "", "HostConfig": {"NetworkMode": (c.get("HostConfig") or {}).get("NetworkMode", "default")},
+            "NetworkSettings": {"Networks": {}}, "Mounts": []}
+
+
+def _summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
     cfg = c["Config"]
     command = " ".join([c["Path"], *c["Args"]])
     return {
@@ -57,17 +92,10 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    data = json.loads(raw)
-    # Old clients send {"name": {"x": true}}; new ones {"name": ["x"]}.
-    return {k: (list(v) if isinstance(v, (dict, list)) else [v]) for k, v in data.items()}
-
-
-def _matches(c: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
+def _matches(c: dict[str, Any], wanted: filters.Filters, eng: Any = None) -> bool:
+    for key, values in wanted.items():
+        if not values:
+            continue
         if key == "id" and not any(c["Id"].startswith(v) for v in values):
             return False
         if key == "name" and not any(v.lstrip("/") in c["Name"].lstrip("/") for v in values):
@@ -83,15 +111,70 @@ def _matches(c: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         if key == "exited" and (c["State"]["Running"] or c["State"]["StartedAt"].startswith("0001")
                                 or str(c["State"]["ExitCode"]) not in values):
             return False
+        if key not in _MATCHERS:
+            continue
+        if not _MATCHERS[key](c, values, eng):
+            return False
     return True
+
+
+def _ancestor(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+    image = c["Config"].get("Image", "")
+    return any(v in (image, c["Image"]) or c["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:"))
+               or image == f"{v}:latest" for v in values)
+
+
+def _network(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+    nets = c["NetworkSettings"].get("Networks") or {}
+    ids = {n.get("NetworkID", "") for n in nets.values() if isinstance(n, dict)}
+    return any(v in nets or any(i.startswith(v) for i in ids if i) for v in values)
+
+
+def _volume(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+    mounts = c.get("Mounts") or []
+    return any(v in (m.get("Name"), m.get("Destination"), m.get("Source")) for m in mounts for v in values)
+
+
+def _health(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+    status = (c["State"].get("Health") or {}).get("Status") or "none"
+    return status in values
+
+
+def _created_relative(before: bool) -> Any:
+    def match(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+        for v in values:
+            other = eng.get(v) if eng is not None else None
+            if other is None:
+                continue
+            if (c["Created"] >= other["Created"]) if before else (c["Created"] <= other["Created"]):
+                return False
+        return True
+    return match
+
+
+def _ports(published: bool) -> Any:
+    def match(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+        source = (c["HostConfig"].get("PortBindings") or {}) if published else (c["Config"].get("ExposedPorts") or {})
+        keys = {k if "/" in k else f"{k}/tcp" for k in source}
+        return any((v if "/" in v else f"{v}/tcp") in keys for v in values)
+    return match
+
+
+_MATCHERS = {
+    "ancestor": _ancestor, "network": _network, "volume": _volume, "health": _health,
+    "before": _created_relative(True), "since": _created_relative(False),
+    "publish": _ports(True), "expose": _ports(False),
+    "is-task": lambda c, values, eng: "true" not in values,
+    "isolation": lambda c, values, eng: "default" in values or "" in values,
+}
 
 
 async def list_containers(request: web.Request) -> web.Response:
     eng = engine(request)
     limit = int(request.query.get("limit", "-1") or -1)
     show_all = qbool(request, "all") or limit > 0  # `docker ps -l` shows the last one, running or not
-    filters = _filters(request)
-    cs = [c for c in eng.containers.values() if (show_all or c["State"]["Running"]) and _matches(c, filters)]
+    wanted = filters.of(request, filters.CONTAINERS)
+    cs = [c for c in eng.containers.values() if (show_all or c["State"]["Running"]) and _matches(c, wanted, eng)]
     cs.sort(key=lambda c: c["Created"], reverse=True)
     if limit > 0:
         cs = cs[:limit]
@@ -114,8 +197,10 @@ async def start(request: web.Request) -> web.Response:
 
 async def stop(request: web.Request) -> web.Response:
     t = request.query.get("t") or request.query.get("timeout")
-    stopped = await engine(request).stop(request.match_info["id"], int(t) if t else None,
-                                         request.query.get("signal") or None)
+    sig = request.query.get("signal") or None
+    if sig:
+        validate.signal_number(sig)
+    stopped = await engine(request).stop(request.match_info["id"], int(t) if t else None, sig)
     return web.Response(status=204 if stopped else 304)
 
 
@@ -128,7 +213,8 @@ async def restart(request: web.Request) -> web.Response:
 
 
 async def kill(request: web.Request) -> web.Response:
-    await engine(request).kill(request.match_info["id"], request.query.get("signal") or "SIGKILL")
+    sig = request.query.get("signal") or ""
+    await engine(request).kill(request.match_info["id"], validate.signal_number(sig) if sig else "SIGKILL")
     return web.Response(status=204)
 
 
@@ -297,6 +383,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     live = eng._live(c["Id"])
     want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
     tty = bool(c["Config"].get("Tty"))
+    if request.query.get("detachKeys"):
+        validate.detach_keys(request.query["detachKeys"])
     keys = detachkeys.parse(request.query.get("detachKeys") or detachkeys.DEFAULT)
     q = live.hub.subscribe() if qbool(request, "stream") else None
     resp, transport, hijacked = await hijack(request, tty)
@@ -340,7 +428,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
     await resp.prepare(request)
     stamps = qbool(request, "timestamps")
-    q = eng._live(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
+    q = eng._live(c["Id"]).hub.subscribe() if qbool(request, "follow") and c["State"]["Running"] else None
     try:
         batch = bytearray()
         for stream, data, t in read_container_log(c, eng, want_out, want_err, tail, since, until):

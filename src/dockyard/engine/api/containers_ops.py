@@ -15,7 +15,8 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
-from dockyard.engine.api import decode
+from dockyard.engine import validate
+from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
 
 
@@ -31,9 +32,11 @@ async def unpause(request: web.Request) -> web.Response:
 
 async def rename(request: web.Request) -> web.Response:
     new = request.query.get("name") or ""
-    if not new:
+    if not new.strip().lstrip("/"):
         raise errors.InvalidArgument("Neither old nor new names may be empty")
-    engine(request).rename(request.match_info["id"], new)
+    eng = engine(request)
+    validate.rename(eng.get(request.match_info["id"])["Name"], new)
+    eng.rename(request.match_info["id"], new.strip())
     return web.Response(status=204)
 
 
@@ -207,10 +210,8 @@ UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota"
 async def update(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("update body must be a JSON object")
-    body = decode.check(decode.CONTAINER_UPDATE, body, "UpdateConfig")
+    body = await decode.read_object(request, decode.CONTAINER_UPDATE, "UpdateConfig")
+    warnings = validate.container_update(body, c["HostConfig"])
     res = resources_of(body)
     if res and c["State"]["Running"]:
         await eng.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c["Id"], resources=json.dumps(res).encode()))
@@ -219,7 +220,7 @@ async def update(request: web.Request) -> web.Response:
             c["HostConfig"][key] = body[key]
     eng._save(c)
     eng.emit(c, "update")
-    return web.json_response({"Warnings": []})
+    return web.json_response({"Warnings": warnings})
 
 
 async def resize(request: web.Request) -> web.Response:
@@ -245,22 +246,21 @@ def _until(value: str) -> float:
 
 
 async def prune(request: web.Request) -> web.Response:
-    from dockyard.engine.api.containers import _filters
-
     eng = engine(request)
-    filters = _filters(request)
+    wanted = filters.of(request, filters.CONTAINER_PRUNE)
+    until = [_until(v) for v in wanted.get("until", [])]
     deleted = []
     reclaimed = 0
     for c in list(eng.containers.values()):
         if c["State"]["Running"] or c["State"].get("Restarting"):
             continue
         labels = c["Config"].get("Labels") or {}
-        if not all(_label_ok(labels, v) for v in filters.get("label", [])):
+        if not filters.labels_match(labels, wanted.get("label", [])):
             continue
-        if any(_label_ok(labels, v) for v in filters.get("label!", [])):
+        if not filters.labels_none(labels, wanted.get("label!", [])):
             continue
         created = _created(c["Created"])
-        if any(created >= _until(v) for v in filters.get("until", [])):
+        if any(created >= u for u in until):
             continue
         try:
             size = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c["Id"]))).size  # its writable layer
@@ -274,11 +274,6 @@ async def prune(request: web.Request) -> web.Response:
         reclaimed += size
     eng.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
     return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
-
-
-def _label_ok(labels: dict[str, str], spec: str) -> bool:
-    k, sep, v = spec.partition("=")
-    return k in labels and (not sep or labels[k] == v)
 
 
 def _created(ts: str) -> float:
@@ -314,8 +309,7 @@ async def archive_head(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
-    if not path:
-        raise errors.InvalidArgument("path is required")
+    validate.container_path(path)
     st = await archive.stat_in(eng, c, path)
     return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _path_stat_header(st)})
 
@@ -326,8 +320,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
-    if not path:
-        raise errors.InvalidArgument("path is required")
+    validate.container_path(path)
     st = await archive.stat_in(eng, c, path)
     chunks = await archive.archive_in(eng, c, path)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
@@ -345,16 +338,11 @@ async def archive_put(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
-    if not path:
-        raise errors.InvalidArgument("path is required")
+    validate.container_path(path)
     if c["HostConfig"].get("ReadonlyRootfs"):
         raise errors.PermissionDenied("container rootfs is marked read-only")
 
-    async def body() -> Any:
-        async for data in request.content.iter_chunked(1 << 20):
-            yield data
-
-    await archive.extract_in(eng, c, path, body())
+    await archive.extract_in(eng, c, path, await decode.tar_body(request))
     return web.Response(status=200)
 
 

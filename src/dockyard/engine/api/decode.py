@@ -14,7 +14,11 @@ A type is ``S`` (string; a number passes as its text: clients send numeric Group
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
+
+from aiohttp import web
 
 from dockyard import errors
 
@@ -182,3 +186,79 @@ def _go_type(t: Any) -> str:
 
 def _mismatch(kind: str, path: str, t: Any) -> errors.InvalidArgument:
     return errors.InvalidArgument(f"json: cannot unmarshal {kind} into Go struct field {path} of type {_go_type(t)}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON as Go's decoder takes it: no NaN/Infinity, nesting deeper than Go's limit refused (no
+    RecursionError, a 500, from Python's parser). Raises InvalidArgument "invalid JSON: ..."."""
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise errors.InvalidArgument("invalid JSON: exceeded max depth") from None
+    except ValueError as err:
+        raise errors.InvalidArgument(f"invalid JSON: {err}") from None
+
+
+async def read_json(request: web.Request, required: bool = False) -> Any:
+    """The request body as JSON. An empty body is None, or "invalid JSON: EOF" when ``required``
+    (container create, as dockerd's decoder)."""
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise errors.InvalidArgument("invalid JSON: EOF")
+        return None
+    return loads(raw)
+
+
+async def read_object(request: web.Request, schema: dict[str, Any], where: str,
+                      required: bool = False) -> dict[str, Any]:
+    """A JSON object body checked against ``schema`` (see :func:`check`); an empty body is ``{}``."""
+    body = await read_json(request, required)
+    return {} if body is None else check(schema, body, where)
+
+
+# -- tar bodies (PUT archive, image import and load) ---------------------------------------------
+
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz, zstd
+
+
+def _tar_header_ok(block: bytes) -> bool:
+    """A first 512-byte block that is a tar header (checksum right) or the end-of-archive zeros."""
+    if len(block) < 512:
+        return False
+    if block == bytes(512):
+        return True
+    field = block[148:156].split(b"\x00", 1)[0].strip()
+    try:
+        stored = int(field or b"x", 8)
+    except ValueError:
+        return False
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:512]) + 8 * 32
+    return stored in (unsigned, signed)
+
+
+async def tar_body(request: web.Request, compressed: bool = False) -> AsyncIterator[bytes]:
+    """The request body, checked to start as a tar (or, with ``compressed``, as gzip/bzip2/xz/zstd)
+    before the first byte goes on: an empty or non-tar body is a 400 here, not an error deep below."""
+    head = b""
+    chunks = request.content.iter_chunked(1 << 20)
+    async for chunk in chunks:
+        head += chunk
+        if len(head) >= 512:
+            break
+    if not head:
+        raise errors.InvalidArgument("archive: empty request body, expected a tar archive")
+    if not ((compressed and head.startswith(_COMPRESSED)) or _tar_header_ok(head[:512])):
+        raise errors.InvalidArgument("archive: request body is not a tar archive")
+    return _then(head, chunks)
+
+
+async def _then(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield head
+    async for chunk in rest:
+        yield chunk

@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.filters import parse as parse_filters
 from dockyard.engine.events import matches
 
 
@@ -23,17 +24,10 @@ def _ts(value: str | None) -> float:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def _filters(raw: str | None) -> dict[str, list[str]]:
-    if not raw:
-        return {}
-    data = json.loads(raw)
-    return {k: (list(v) if isinstance(v, (dict, list)) else [v]) for k, v in data.items()}
-
-
 async def events(request: web.Request) -> web.StreamResponse:
     bus = engine(request).events
     since, until = _ts(request.query.get("since")), _ts(request.query.get("until"))
-    filters = _filters(request.query.get("filters"))
+    filters = parse_filters(request.query.get("filters"))
     q = bus.subscribe()  # before the history is replayed, so nothing falls between the two
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)

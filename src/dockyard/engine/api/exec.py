@@ -8,7 +8,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
-from dockyard.engine import detachkeys, execs
+from dockyard.engine import detachkeys, execs, validate
 from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.api.containers import hijack, pump_in, pump_out, settle
@@ -20,6 +20,7 @@ async def create(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise errors.InvalidArgument("exec config must be a JSON object")
     body = decode.check(decode.EXEC_CREATE, body, "ExecConfig")
+    validate.exec_create(body)
     e = execs.create(engine(request), request.match_info["id"], body)
     return web.json_response({"Id": e.id}, status=201)
 

@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine.api import decode
+from dockyard.engine import validate
+from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.images import Image, rfc3339
 from dockyard.oci import reference
@@ -47,17 +48,21 @@ def _tag_matches(tag: str, pattern: str) -> bool:
 
 
 async def list_images(request: web.Request) -> web.Response:
+    wanted = filters.of(request, filters.IMAGES)
+    dangling = filters.boolean(wanted, "dangling")
     images = await engine(request).images.list()
-    raw = request.query.get("filters")
-    if raw:
-        refs = json.loads(raw).get("reference") or []
-        refs = list(refs) if isinstance(refs, (list, dict)) else [refs]
-        if refs:
-            images = [i for i in images if any(_tag_matches(t, r) for t in i.repo_tags() for r in refs)]
+    refs = wanted.get("reference") or []
+    if refs:
+        images = [i for i in images if any(_tag_matches(t, r) for t in i.repo_tags() for r in refs)]
+    if dangling is not None:
+        images = [i for i in images if (not i.repo_tags()) == dangling]
+    if wanted.get("label") or wanted.get("label!"):
+        images = [i for i in images if filters.labels_match(_labels(i), wanted.get("label", []))
+                  and filters.labels_none(_labels(i), wanted.get("label!", []))]
     out = []
     for img in images:
         tags = img.repo_tags()
-        if raw and refs:  # only the names that matched, as docker images REPO[:TAG] shows
+        if refs:  # only the names that matched, as docker images REPO[:TAG] shows
             tags = [t for t in tags if any(_tag_matches(t, r) for r in refs)]
         out.append({"Id": img.id, "ParentId": "", "RepoTags": tags, "RepoDigests": _repo_digests(img),
                     "Created": _epoch(_created(img)), "Size": img.size, "SharedSize": -1,
@@ -65,9 +70,8 @@ async def list_images(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(1 << 20):
-        yield chunk
+def _labels(img: Image) -> dict[str, str]:
+    return (img.config.get("config") or {}).get("Labels") or {}
 
 
 def registry_auth(request: web.Request) -> dict[str, Any] | None:
@@ -117,7 +121,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     if source != "-":
         raise errors.InvalidArgument("importing from a URL is not supported: no network; send the tar as the body")
     img = await engine(request).images.import_rootfs(
-        _body_chunks(request), request.query.get("repo", ""), request.query.get("tag", ""),
+        await decode.tar_body(request, compressed=True), request.query.get("repo", ""), request.query.get("tag", ""),
         request.query.getall("changes", []), request.query.get("message", ""))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
@@ -136,6 +140,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 
 async def tag_image(request: web.Request) -> web.Response:
+    validate.tag(request.query.get("repo", ""), request.query.get("tag", ""))
     await engine(request).images.tag(request.match_info["name"], request.query.get("repo", ""),
                                      request.query.get("tag", ""))
     return web.Response(status=201)
@@ -172,7 +177,7 @@ async def save_one(request: web.Request) -> web.StreamResponse:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
-    lines = await engine(request).images.load(_body_chunks(request))
+    lines = await engine(request).images.load(await decode.tar_body(request, compressed=True))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     for line in lines:
@@ -186,12 +191,8 @@ def _in_use(request: web.Request) -> set[str]:
 
 
 async def prune(request: web.Request) -> web.Response:
-    raw = request.query.get("filters")
-    all_images = False
-    if raw:
-        dangling = json.loads(raw).get("dangling") or {}
-        values = list(dangling) if isinstance(dangling, (list, dict)) else [dangling]
-        all_images = any(str(v).lower() in ("false", "0") for v in values)
+    wanted = filters.of(request, filters.IMAGE_PRUNE)
+    all_images = filters.boolean(wanted, "dangling") is False
     return web.json_response(await engine(request).images.prune(all_images, _in_use(request)))
 
 
@@ -199,8 +200,7 @@ async def commit(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.query.get("container", ""))
     base = await eng.images.get(c["Image"])
-    overrides = await request.json() if request.can_read_body else {}
-    overrides = decode.check(decode.CONFIG, overrides, "Config") if overrides is not None else {}
+    overrides = await decode.read_object(request, decode.CONFIG, "Config")
     cfg = {**(c.get("Config") or {}), **(overrides or {})}
     image_id = await eng.images.commit(
         c["Id"], base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),

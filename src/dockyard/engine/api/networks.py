@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import time
 from typing import Any
 
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine.api import decode
+from dockyard.engine import validate
+from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
 
-
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    data = json.loads(raw)
-    return {k: (list(v) if isinstance(v, (dict, list)) else [v]) for k, v in data.items()}
+PREDEFINED = ("bridge", "host", "none")
 
 
-def _matches(n: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
+def _matches(n: dict[str, Any], wanted: filters.Filters, in_use: Any = None) -> bool:
+    for key, values in wanted.items():
+        if not values:
+            continue
         if key == "name" and not any(v in n["Name"] for v in values):
             return False
         if key == "id" and not any(n["Id"].startswith(v) for v in values):
@@ -30,40 +27,62 @@ def _matches(n: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         if key == "driver" and n["Driver"] not in values:
             return False
         if key == "type":
-            predefined = n["Name"] in ("bridge", "host", "none")
+            for v in values:
+                if v not in ("builtin", "custom"):
+                    raise errors.InvalidArgument("invalid filter: 'type' must be one of 'builtin' or 'custom'")
+            predefined = n["Name"] in PREDEFINED
             if not any((v == "builtin") == predefined for v in values):
                 return False
-        if key == "label":
-            for v in values:
-                k, _, val = v.partition("=")
-                if k not in n["Labels"] or (val and n["Labels"][k] != val):
-                    return False
+        if key == "scope" and (n.get("Scope") or "local") not in values:
+            return False
+        if key == "label" and not filters.labels_match(n.get("Labels"), values):
+            return False
+        if key == "label!" and not filters.labels_none(n.get("Labels"), values):
+            return False
+        if key == "dangling" and in_use is not None:
+            dangling = filters.boolean(wanted, "dangling")
+            if dangling is not None and dangling == (n["Name"] in PREDEFINED or in_use(n)):
+                return False
+        if key == "until" and any(_created(n) >= _until(v) for v in values):
+            return False
     return True
+
+
+def _created(n: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(n.get("Created", "")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _until(value: str) -> float:
+    from dockyard.engine.api.containers_ops import _until as until
+
+    return until(value) if value else time.time()
 
 
 async def list_networks(request: web.Request) -> web.Response:
     nets = engine(request).networks
-    filters = _filters(request)
-    return web.json_response([nets.inspect(n["Id"]) for n in nets.networks.values() if _matches(n, filters)])
+    wanted = filters.of(request, filters.NETWORKS)
+    filters.boolean(wanted, "dangling")
+
+    def in_use(n: dict[str, Any]) -> bool:
+        return bool(nets.endpoints.get(n["Id"]))
+
+    return web.json_response([nets.inspect(n["Id"]) for n in nets.networks.values()
+                              if _matches(n, wanted, in_use)])
 
 
 async def inspect(request: web.Request) -> web.Response:
     return web.json_response(engine(request).networks.inspect(request.match_info["id"]))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError as err:
-        raise errors.InvalidArgument(f"invalid JSON body: {err}") from err
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("body must be a JSON object")
-    return body
-
-
 async def create(request: web.Request) -> web.Response:
-    n = await asyncio.shield(engine(request).networks.create_network(
-        decode.check(decode.NETWORK_CREATE, await _body(request), "CreateRequest")))
+    body = await decode.read_object(request, decode.NETWORK_CREATE, "CreateRequest")
+    validate.network_options(body.get("Options") or {})
+    n = await asyncio.shield(engine(request).networks.create_network(body))
     return web.json_response({"Id": n["Id"], "Warning": ""}, status=201)
 
 
@@ -74,7 +93,7 @@ async def delete(request: web.Request) -> web.Response:
 
 async def connect(request: web.Request) -> web.Response:
     eng = engine(request)
-    body = decode.check(decode.NETWORK_CONNECT, await _body(request), "NetworkConnect")
+    body = await decode.read_object(request, decode.NETWORK_CONNECT, "NetworkConnect")
     c = eng.get(body.get("Container") or "")
     await asyncio.shield(eng.networks.connect(c, request.match_info["id"], body.get("EndpointConfig") or {}))
     eng._save(c)
@@ -83,7 +102,7 @@ async def connect(request: web.Request) -> web.Response:
 
 async def disconnect(request: web.Request) -> web.Response:
     eng = engine(request)
-    body = decode.check(decode.NETWORK_DISCONNECT, await _body(request), "NetworkDisconnect")
+    body = await decode.read_object(request, decode.NETWORK_DISCONNECT, "NetworkDisconnect")
     c = eng.get(body.get("Container") or "")
     await asyncio.shield(eng.networks.disconnect(c, request.match_info["id"]))
     eng._save(c)
@@ -91,8 +110,8 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    filters = _filters(request)
-    gone = await asyncio.shield(engine(request).networks.prune(lambda n: _matches(n, filters)))
+    wanted = filters.of(request, filters.NETWORK_PRUNE)
+    gone = await asyncio.shield(engine(request).networks.prune(lambda n: _matches(n, wanted)))
     return web.json_response({"NetworksDeleted": gone})
 
 

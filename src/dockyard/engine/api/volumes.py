@@ -2,53 +2,32 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
-from dockyard import errors
-from dockyard.engine.api import decode
+from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
-
-
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    data = json.loads(raw)
-    return {k: (list(v) if isinstance(v, (dict, list)) else [v]) for k, v in data.items()}
 
 
 async def list_volumes(request: web.Request) -> web.Response:
     svc = engine(request).volumes
-    filters = _filters(request)
+    wanted = filters.of(request, filters.VOLUMES)
+    dangling = filters.boolean(wanted, "dangling")
     out = []
     for v in svc.list():
-        if "name" in filters and not any(f in v["Name"] for f in filters["name"]):
+        if wanted.get("name") and not any(f in v["Name"] for f in wanted["name"]):
             continue
-        if "driver" in filters and v["Driver"] not in filters["driver"]:
+        if wanted.get("driver") and v["Driver"] not in wanted["driver"]:
             continue
-        if "dangling" in filters:
-            dangling = not svc.users(v["Name"])
-            if not any((f.lower() in ("true", "1")) == dangling for f in filters["dangling"]):
-                continue
-        labels = v.get("Labels") or {}
-        if any(k not in labels or (val and labels[k] != val)
-               for k, _, val in (f.partition("=") for f in filters.get("label", []))):
+        if dangling is not None and dangling != (not svc.users(v["Name"])):
+            continue
+        if not filters.labels_match(v.get("Labels"), wanted.get("label", [])):
             continue
         out.append(v)
     return web.json_response({"Volumes": out, "Warnings": []})
 
 
 async def create(request: web.Request) -> web.Response:
-    try:
-        body: Any = await request.json() if request.can_read_body else {}
-    except ValueError as err:
-        raise errors.InvalidArgument(f"invalid JSON body: {err}") from err
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("body must be a JSON object")
-    body = decode.check(decode.VOLUME_CREATE, body, "CreateOptions")
+    body = await decode.read_object(request, decode.VOLUME_CREATE, "CreateOptions")
     v = engine(request).volumes.create(body.get("Name") or "", body.get("Labels") or {},
                                        body.get("DriverOpts") or {}, body.get("Driver") or "local")
     return web.json_response(v, status=201)
@@ -65,9 +44,9 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    filters = _filters(request)
-    all_volumes = any(v.lower() in ("1", "true") for v in filters.get("all", []))
-    gone, space = engine(request).volumes.prune(all_volumes, filters.get("label", []))
+    wanted = filters.of(request, filters.VOLUME_PRUNE)
+    all_volumes = bool(filters.boolean(wanted, "all"))
+    gone, space = engine(request).volumes.prune(all_volumes, wanted.get("label", []), wanted.get("label!", []))
     return web.json_response({"VolumesDeleted": gone, "SpaceReclaimed": space})
 
 
