@@ -11,7 +11,7 @@ import errno
 import logging
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dockyard import errors
 
@@ -19,8 +19,8 @@ log = logging.getLogger("dockyard.network")
 
 
 class NetworkDriver(Protocol):
-    def create_network(self, bridge: str, gateway_cidr: str, internal: bool) -> None: ...
-    def delete_network(self, bridge: str) -> None: ...
+    def create_network(self, bridge: str, gateway_cidr: str, internal: bool, adopt: bool) -> tuple[int, bool]: ...
+    def delete_network(self, bridge: str, ifindex: int) -> None: ...
     def join(self, netns: str, bridge: str, host_if: str, ifname: str, cidr: str, gateway: str, mac: str,
              default_route: bool) -> None: ...
     def leave(self, host_if: str) -> None: ...
@@ -33,39 +33,65 @@ def sysctl(path: str, value: str) -> None:
         p.write_text(value)
 
 
+def _kind(ip: Any, index: int) -> str:
+    info = ip.get_links(index)[0].get_attr("IFLA_LINKINFO")
+    return str(info.get_attr("IFLA_INFO_KIND") or "") if info is not None else ""
+
+
 class BridgeDriver:
     """Bridges in the host namespace; each endpoint a veth pair with one end in the sandbox."""
 
-    def create_network(self, bridge: str, gateway_cidr: str, internal: bool) -> None:
+    def create_network(self, bridge: str, gateway_cidr: str, internal: bool, adopt: bool) -> tuple[int, bool]:
+        """Create the bridge and return (its ifindex, True). A link of that name that exists already is
+        used only with ``adopt`` and only if it is a bridge (then: (its ifindex, False)); otherwise
+        ``AlreadyExists``, and the link is left as it was."""
         from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
 
         addr, _, plen = gateway_cidr.partition("/")
         with IPRoute() as ip:
-            idx = ip.link_lookup(ifname=bridge)
-            if not idx:
-                ip.link("add", ifname=bridge, kind="bridge")
-                idx = ip.link_lookup(ifname=bridge)
-            have = {a.get("IFA_ADDRESS") for a in ip.get_addr(index=idx[0], family=2)}
-            if addr not in have:
-                ip.addr("add", index=idx[0], address=addr, prefixlen=int(plen))
-            ip.link("set", index=idx[0], state="up")
-        # Published ports on 127.0.0.1 are DNATed to the bridge: route_localnet lets those packets leave lo.
-        sysctl(f"ipv4/conf/{bridge}/route_localnet", "1")
+            try:
+                ip.link("add", ifname=bridge, kind="bridge")  # atomic: EEXIST if the name is taken
+                created = True
+            except NetlinkError as err:
+                if err.code != errno.EEXIST:
+                    raise
+                created = False
+            idx = ip.link_lookup(ifname=bridge)[0]
+            if not created:
+                kind = _kind(ip, idx)
+                if not adopt or kind != "bridge":
+                    raise errors.AlreadyExists(f"interface {bridge} already exists ({kind or 'no kind'})")
+            try:
+                have = {a.get("IFA_ADDRESS") for a in ip.get_addr(index=idx, family=2)}
+                if addr not in have:
+                    ip.addr("add", index=idx, address=addr, prefixlen=int(plen))
+                ip.link("set", index=idx, state="up")
+                # Published ports on 127.0.0.1 are DNATed to the bridge: route_localnet lets them leave lo.
+                sysctl(f"ipv4/conf/{bridge}/route_localnet", "1")
+            except BaseException:
+                if created:
+                    ip.link("del", index=idx)
+                raise
         if not internal:
             sysctl("ipv4/ip_forward", "1")
+        return idx, created
 
-    def delete_network(self, bridge: str) -> None:
+    def delete_network(self, bridge: str, ifindex: int) -> None:
+        """Delete the link ``ifindex`` if it still is the bridge named ``bridge``; gone already is fine."""
         from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
 
         with IPRoute() as ip:
-            idx = ip.link_lookup(ifname=bridge)
-            if idx:
-                try:
-                    ip.link("del", index=idx[0])
-                except NetlinkError as err:
-                    if err.code != errno.ENODEV:
-                        raise
+            try:
+                link = ip.get_links(ifindex)[0]
+                if link.get_attr("IFLA_IFNAME") != bridge or _kind(ip, ifindex) != "bridge":
+                    log.warning("not deleting %s: link %d is now %s", bridge, ifindex, link.get_attr("IFLA_IFNAME"))
+                    return
+                ip.link("del", index=ifindex)
+            except NetlinkError as err:
+                if err.code != errno.ENODEV:
+                    raise
 
     def join(self, netns: str, bridge: str, host_if: str, ifname: str, cidr: str, gateway: str, mac: str,
              default_route: bool) -> None:

@@ -31,6 +31,7 @@ log = logging.getLogger("dockyard.network")
 
 PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE_SUBNETS = [f"172.{n}.0.0/16" for n in range(17, 32)]
+_NOT_IN_IFNAME = re.compile(r"[/:\s]")  # with at most 15 bytes: the kernel's dev_valid_name
 
 
 def _now() -> str:
@@ -138,9 +139,9 @@ class NetworkManager:
             if net_id in self.networks:
                 self.endpoints.setdefault(net_id, {})[cid] = ep
         try:
-            for n in self.networks.values():
+            for n in list(self.networks.values()):
                 if n["Driver"] == "bridge":
-                    self._create_bridge(n)
+                    self._restore_bridge(n)
             self._apply_rules()
         except BaseException:
             self._teardown()  # a daemon that fails to start leaves nothing behind
@@ -164,7 +165,7 @@ class NetworkManager:
     def _teardown(self) -> None:
         for n in self.networks.values():
             if n["Driver"] == "bridge":
-                self.driver.delete_network(self._bridge(n))
+                self._delete_bridge(n)
         nft.remove(self.table)
         self._applied = ""
         for path in (self.exec_root / "netns").glob("*"):
@@ -178,16 +179,18 @@ class NetworkManager:
         """Drop the record of a default network whose configuration changed, but not its bridge: with a new
         name configured, the old bridge may now belong to another daemon (it happened: a test daemon
         restarted with `--bridge-name none` deleted the `make demo` daemon's dockyard0)."""
-        self.networks.pop(id, None)
+        n = self.networks.pop(id, None)
         self.store.delete_network(id)
         self.endpoints.pop(id, None)
+        if n is not None and (self.store.bridge(self._bridge(n)) or (0, ""))[1] == id:
+            self.store.delete_bridge(self._bridge(n))  # left in place, and no longer ours to delete
 
     def _drop(self, id: str) -> None:
         n = self.networks.pop(id, None)
         self.store.delete_network(id)
         self.endpoints.pop(id, None)
         if n and n["Driver"] == "bridge":
-            self.driver.delete_network(self._bridge(n))
+            self._delete_bridge(n)
 
     def _subnets(self) -> list[str]:
         return [c["Subnet"] for n in self.networks.values() for c in n["IPAM"]["Config"]]
@@ -201,9 +204,49 @@ class NetworkManager:
         c = n["IPAM"]["Config"][0]
         return ipam.Pool.parse(c["Subnet"], c.get("Gateway", ""), c.get("IPRange", ""))
 
-    def _create_bridge(self, n: dict[str, Any]) -> None:
-        pool = self._pool(n)
-        self.driver.create_network(self._bridge(n), f"{pool.gateway}/{pool.subnet.prefixlen}", bool(n["Internal"]))
+    def _create_bridge(self, n: dict[str, Any], adopt: bool) -> None:
+        """Make ``n``'s bridge, recording it as ``n``'s; with ``adopt`` a bridge of that name that exists
+        already is used (the daemon's ``--bridge``, a network's bridge kept while its containers ran),
+        and stays ours only if we made that very link (same ifindex)."""
+        name, pool = self._bridge(n), self._pool(n)
+        ifindex, created = self.driver.create_network(name, f"{pool.gateway}/{pool.subnet.prefixlen}",
+                                                      bool(n["Internal"]), adopt)
+        # br-<id>: named after the network, so made by it (networks recorded before ownership was)
+        if created or name == "br-" + n["Id"][:12]:
+            self.store.put_bridge(name, ifindex, n["Id"])
+        elif self.store.bridge(name) not in (None, (ifindex, n["Id"])):
+            self.store.delete_bridge(name)  # the name was ours once; this link is someone else's
+
+    def _restore_bridge(self, n: dict[str, Any]) -> None:
+        """At start: the default bridge must come up; a user network whose bridge name is now taken by
+        another kind of interface is left without its bridge (its containers fail to start)."""
+        try:
+            self._create_bridge(n, adopt=True)
+        except errors.AlreadyExists as err:
+            if not self._user_defined(n):
+                raise errors.InvalidArgument(f"default bridge: {err}") from err
+            log.error("network %s: %s: not using it", n["Name"], err)
+
+    def _delete_bridge(self, n: dict[str, Any]) -> None:
+        """Delete ``n``'s bridge only if ``n`` created it: never a host's interface or another network's."""
+        name = self._bridge(n)
+        owner = self.store.bridge(name)
+        if owner is None or owner[1] != n["Id"]:
+            log.info("network %s: leaving bridge %s, which it did not create", n["Name"], name)
+            return
+        self.driver.delete_network(name, owner[0])
+        self.store.delete_bridge(name)
+
+    def _refuse_bridge_conflict(self, id: str, name: str) -> None:
+        """A valid interface name that no network of ours uses: Docker's refusal (403) of two networks on
+        one bridge. (A host interface of that name is refused when the bridge is made.)"""
+        if not name or len(name.encode()) > 15 or name in (".", "..") or _NOT_IN_IFNAME.search(name):
+            raise errors.InvalidArgument(f"invalid bridge name {name!r}: at most 15 characters, no '/', ':' "
+                                         "or whitespace")
+        for other in self.networks.values():
+            if other["Driver"] == "bridge" and self._bridge(other) == name:
+                raise errors.PermissionDenied(f"cannot create network {id} ({name}): conflicts with network "
+                                              f"{other['Id']} ({name}): networks have same bridge name")
 
     def _ruleset(self) -> nft.RuleSet:
         rs = nft.RuleSet(self.table)
@@ -261,10 +304,14 @@ class NetworkManager:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise errors.NotFound(f'plugin "{driver}" not found')
-        if any(n["Name"] == name for n in self.networks.values()):
-            raise errors.Conflict(f"network with name {name} already exists")
         ipam_cfg = ((body.get("IPAM") or {}).get("Config") or [{}])[0] or {}
+        options = dict(body.get("Options") or {})
+        id = secrets.token_hex(32)
+        bridge = options.pop("com.docker.network.bridge.name", "")
         async with self._lock:
+            if any(n["Name"] == name for n in self.networks.values()):
+                raise errors.Conflict(f"network with name {name} already exists")
+            self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
             subnet = ipam_cfg.get("Subnet") or ""
             if not subnet:
                 subnet = ipam.pick_subnet([*await asyncio.to_thread(_host_routes), *self._subnets()])
@@ -273,14 +320,15 @@ class NetworkManager:
                 if pool.subnet.overlaps(ipaddress.IPv4Network(other)):
                     raise errors.Conflict(f"invalid pool request: Pool overlaps with other one on this address "
                                           f"space ({pool.subnet} overlaps {other})")
-            options = dict(body.get("Options") or {})
-            bridge = options.pop("com.docker.network.bridge.name", "")
-            id = secrets.token_hex(32)
             n = _network_record(id, name, "bridge", str(pool.subnet), str(pool.gateway),
                                 str(pool.ip_range) if ipam_cfg.get("IPRange") else "", bool(body.get("Internal")),
                                 bridge, body.get("Labels") or {}, options)
             n["Attachable"] = bool(body.get("Attachable"))
-            await asyncio.to_thread(self._create_bridge, n)
+            try:
+                await asyncio.to_thread(self._create_bridge, n, False)
+            except errors.AlreadyExists as err:  # a host's interface, or another daemon's bridge
+                raise errors.PermissionDenied(f"cannot create network {id} ({self._bridge(n)}): conflicts with "
+                                              f"a host interface: {err}; dockyard uses only bridges it creates") from err
             self._put(n)
             try:
                 await asyncio.to_thread(self._apply_rules)

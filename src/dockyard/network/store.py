@@ -1,7 +1,10 @@
-"""Networks and endpoints (address allocations) in SQLite under the data root.
+"""Networks, endpoints (address allocations) and the bridges we made, in SQLite under the data root.
 
 Allocations are written before links are made, so after a crash or a restart
 the manager can re-create exactly the addresses, rules and DNS records it had.
+A bridge is recorded with its ifindex when a network creates it: only that
+network deletes it, and only while the link of that name still has that index
+(a host's own bridge, or one made again by someone else, is never ours).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ CREATE TABLE IF NOT EXISTS endpoints (
     data         TEXT NOT NULL,         -- endpoint settings, JSON
     PRIMARY KEY (network_id, container_id),
     UNIQUE (network_id, ip)
+);
+CREATE TABLE IF NOT EXISTS bridges (
+    name       TEXT PRIMARY KEY,        -- interface name
+    ifindex    INTEGER NOT NULL,        -- of the link we created
+    network_id TEXT NOT NULL            -- the network that created it
 );
 """
 
@@ -57,6 +65,20 @@ class NetworkStore:
         with self._lock:
             rows = self._db.execute("SELECT data FROM networks ORDER BY rowid").fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def put_bridge(self, name: str, ifindex: int, network_id: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO bridges VALUES (?,?,?)", (name, ifindex, network_id))
+
+    def bridge(self, name: str) -> tuple[int, str] | None:
+        """(ifindex, network id) of a bridge we created, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT ifindex, network_id FROM bridges WHERE name=?", (name,)).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def delete_bridge(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM bridges WHERE name=?", (name,))
 
     def put_endpoint(self, network_id: str, container_id: str, ep: dict[str, Any]) -> None:
         with self._lock:
