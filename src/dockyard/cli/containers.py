@@ -6,25 +6,16 @@ import argparse
 import json
 import os
 import sys
-import time
 
 from dockyard import errors
-from dockyard.cli.format import ago, short_id, table, timestamp
-from dockyard.client.http import Client, demux
+from dockyard.cli.format import short_id, timestamp
+from dockyard.client.http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.cli.main import Command
-
-
-def _parse_memory(value: str) -> int:
-    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-    v = value.strip().lower()
-    if v and v[-1] in units:
-        return int(float(v[:-1]) * units[v[-1]])
-    return int(v)
 
 
 def _env(items: list[str]) -> list[str]:
@@ -38,15 +29,8 @@ def _env(items: list[str]) -> list[str]:
     return out
 
 
-def _duration_ns(value: str) -> int:
-    """Go durations as docker takes them: ``1s``, ``500ms``, ``1m30s``."""
-    import re
-
-    units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise errors.InvalidArgument(f"invalid duration {value!r}")
-    return int(sum(float(n) * units[u] for n, u in parts))
+def _kv(items: list[str]) -> dict[str, str]:
+    return dict((item.split("=", 1) + [""])[:2] for item in items)
 
 
 def _healthcheck(a: argparse.Namespace) -> dict[str, Any] | None:
@@ -58,46 +42,96 @@ def _healthcheck(a: argparse.Namespace) -> dict[str, Any] | None:
     for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
                       ("health_start_period", "StartPeriod")):
         if getattr(a, flag):
-            fields[key] = _duration_ns(getattr(a, flag))
+            fields[key] = getattr(a, flag)
     if a.health_retries:
         fields["Retries"] = a.health_retries
     return fields or None
 
 
+def _attach_streams(a: argparse.Namespace) -> tuple[bool, bool, bool]:
+    """(stdin, stdout, stderr) attached: ``-a`` picks them, ``-d`` none, else stdout+stderr (+stdin with -i)."""
+    if a.detach:
+        return False, False, False
+    if a.attach:
+        chosen = {s.lower() for s in a.attach}
+        for s in chosen - {"stdin", "stdout", "stderr"}:
+            raise errors.InvalidArgument(f"invalid argument {s!r} for -a: STDIN, STDOUT or STDERR")
+        return "stdin" in chosen or a.interactive, "stdout" in chosen, "stderr" in chosen
+    return a.interactive, True, True
+
+
+# Flags copied as they are: (namespace attribute, Config or HostConfig, API field).
+_PLAIN = (
+    ("workdir", "Config", "WorkingDir"), ("user", "Config", "User"), ("hostname", "Config", "Hostname"),
+    ("domainname", "Config", "Domainname"), ("mac_address", "Config", "MacAddress"),
+    ("stop_signal", "Config", "StopSignal"), ("stop_timeout", "Config", "StopTimeout"),
+    ("memory", "HostConfig", "Memory"), ("memory_reservation", "HostConfig", "MemoryReservation"),
+    ("memory_swap", "HostConfig", "MemorySwap"), ("cpus", "HostConfig", "NanoCpus"),
+    ("cpu_shares", "HostConfig", "CpuShares"), ("cpu_period", "HostConfig", "CpuPeriod"),
+    ("cpu_quota", "HostConfig", "CpuQuota"), ("cpuset_cpus", "HostConfig", "CpusetCpus"),
+    ("cpuset_mems", "HostConfig", "CpusetMems"), ("blkio_weight", "HostConfig", "BlkioWeight"),
+    ("pids_limit", "HostConfig", "PidsLimit"), ("shm_size", "HostConfig", "ShmSize"),
+    ("oom_score_adj", "HostConfig", "OomScoreAdj"), ("cgroup_parent", "HostConfig", "CgroupParent"),
+    ("cgroupns", "HostConfig", "CgroupnsMode"), ("ipc", "HostConfig", "IpcMode"), ("pid", "HostConfig", "PidMode"),
+    ("uts", "HostConfig", "UTSMode"), ("userns", "HostConfig", "UsernsMode"), ("runtime", "HostConfig", "Runtime"),
+    ("isolation", "HostConfig", "Isolation"), ("volume_driver", "HostConfig", "VolumeDriver"),
+    ("cidfile", "HostConfig", "ContainerIDFile"),
+)
+_LISTS = (
+    ("security_opt", "SecurityOpt"), ("group_add", "GroupAdd"),
+    ("device", "Devices"), ("ulimit", "Ulimits"), ("link", "Links"),
+)
+
+
 def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    stdin, stdout, stderr = _attach_streams(a)
+    env = [item for path in a.env_file for item in path] + _env(a.env)
+    labels = _kv([item for path in a.label_file for item in path] + a.label)
     config: dict[str, Any] = {
-        "Image": a.image, "Tty": a.tty, "OpenStdin": a.interactive, "AttachStdin": a.interactive,
+        "Image": a.image, "Tty": a.tty, "OpenStdin": a.interactive, "AttachStdin": stdin,
         "StdinOnce": a.interactive and not a.detach,  # as docker: the attached client's EOF closes stdin
-        "AttachStdout": not a.detach, "AttachStderr": not a.detach, "Env": _env(a.env), "Labels": dict(
-            (item.split("=", 1) + [""])[:2] for item in a.label),
+        "AttachStdout": stdout, "AttachStderr": stderr, "Env": env, "Labels": labels,
     }
     if a.command:
         config["Cmd"] = a.command
     if a.entrypoint is not None:
         config["Entrypoint"] = [a.entrypoint] if a.entrypoint else []
-    if a.workdir:
-        config["WorkingDir"] = a.workdir
-    if a.user:
-        config["User"] = a.user
-    if a.hostname:
-        config["Hostname"] = a.hostname
     host: dict[str, Any] = {"AutoRemove": getattr(a, "rm", False), "ReadonlyRootfs": a.read_only,
-                            "CapAdd": a.cap_add or None, "CapDrop": a.cap_drop or None,
                             "NetworkMode": a.network or "default"}
-    if a.memory:
-        host["Memory"] = _parse_memory(a.memory)
-    if a.cpus:
-        host["NanoCpus"] = int(float(a.cpus) * 1e9)
-    if a.pids_limit:
-        host["PidsLimit"] = a.pids_limit
+    parts = {"Config": config, "HostConfig": host}
+    for attr, part, field in _PLAIN:
+        value = getattr(a, attr)
+        if value not in (None, ""):
+            parts[part][field] = value
+    host["CapAdd"], host["CapDrop"] = a.cap_add or None, a.cap_drop or None
+    for attr, field in _LISTS:
+        if getattr(a, attr):
+            host[field] = getattr(a, attr)
+    if a.memory_swappiness is not None:
+        host["MemorySwappiness"] = a.memory_swappiness
+    if a.privileged:
+        host["Privileged"] = True
+    if a.init:
+        host["Init"] = True
+    if a.oom_kill_disable:
+        host["OomKillDisable"] = True
+    if a.sysctl:
+        host["Sysctls"] = _kv(a.sysctl)
+    if a.storage_opt:
+        host["StorageOpt"] = _kv(a.storage_opt)
     if a.restart:
-        name, _, count = a.restart.partition(":")
-        host["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}
+        host["RestartPolicy"] = a.restart
     health = _healthcheck(a)
     if health is not None:
         config["Healthcheck"] = health
     if a.log_driver or a.log_opt:
-        host["LogConfig"] = {"Type": a.log_driver, "Config": dict((o.split("=", 1) + [""])[:2] for o in a.log_opt)}
+        host["LogConfig"] = {"Type": a.log_driver, "Config": _kv(a.log_opt)}
+    if a.tty and a.interactive:
+        from dockyard.cli.tty import terminal_size
+
+        size = terminal_size()
+        if size is not None:
+            host["ConsoleSize"] = list(size)
     from dockyard.cli import netvol_flags  # issue 6: ports, volumes, mounts, DNS, aliases
 
     netvol_flags.apply(a, config, host)
@@ -105,50 +139,98 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
 
 
 def _add_container_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", default="")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("-l", "--label", action="append", default=[])
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-w", "--workdir", default="")
-    p.add_argument("-u", "--user", default="")
-    p.add_argument("-h", "--hostname", default="")
-    p.add_argument("--entrypoint", default=None)
-    p.add_argument("-m", "--memory", default="")
-    p.add_argument("--cpus", default="")
-    p.add_argument("--pids-limit", type=int, default=0)
-    p.add_argument("--read-only", action="store_true")
-    p.add_argument("--cap-add", action="append", default=[])
-    p.add_argument("--cap-drop", action="append", default=[])
-    p.add_argument("--network", "--net", default="")
-    p.add_argument("--pull", default="missing", choices=["always", "missing", "never"])
-    p.add_argument("--restart", default="", help="no, always, unless-stopped, on-failure[:N]")
-    p.add_argument("--health-cmd", default="")
-    p.add_argument("--health-interval", default="")
-    p.add_argument("--health-timeout", default="")
-    p.add_argument("--health-start-period", default="")
-    p.add_argument("--health-retries", type=int, default=0)
-    p.add_argument("--log-driver", default="", help="json-file (default), local or none")
-    p.add_argument("--log-opt", action="append", default=[], help="driver option, e.g. max-size=10m")
-    p.add_argument("--no-healthcheck", action="store_true")
+    from dockyard.cli import flags as t
+
+    add = p.add_argument
+    add("--add-host", action="append", default=[], metavar="list", help="Add a custom host-to-IP mapping (host:ip)")
+    add("-a", "--attach", action="append", default=[], metavar="list", help="Attach to STDIN, STDOUT or STDERR")
+    add("--blkio-weight", type=t.uint16, default=None, metavar="uint16",
+        help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
+    add("--cap-add", action="append", default=[], metavar="list", help="Add Linux capabilities")
+    add("--cap-drop", action="append", default=[], metavar="list", help="Drop Linux capabilities")
+    add("--cgroup-parent", default="", help="Optional parent cgroup for the container")
+    add("--cgroupns", default="", help='Cgroup namespace to use (host|private)')
+    add("--cidfile", default="", help="Write the container ID to the file")
+    add("--cpu-period", type=t.integer, default=None, metavar="int", help="Limit CPU CFS (Completely Fair Scheduler) period")
+    add("--cpu-quota", type=t.integer, default=None, metavar="int", help="Limit CPU CFS (Completely Fair Scheduler) quota")
+    add("-c", "--cpu-shares", type=t.integer, default=None, metavar="int", help="CPU shares (relative weight)")
+    add("--cpus", type=t.cpus, default=None, metavar="decimal", help="Number of CPUs")
+    add("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
+    add("--cpuset-mems", default="", help="MEMs in which to allow execution (0-3, 0,1)")
+    add("--detach-keys", default="", help="Override the key sequence for detaching a container")
+    add("--device", action="append", type=t.device, default=[], metavar="list",
+        help="Add a host device to the container")
+    add("--domainname", default="", help="Container NIS domain name")
+    add("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
+    add("-e", "--env", action="append", default=[], metavar="list", help="Set environment variables")
+    add("--env-file", action="append", type=t.key_values, default=[], metavar="list",
+        help="Read in a file of environment variables")
+    add("--group-add", action="append", default=[], metavar="list", help="Add additional groups to join")
+    add("--health-cmd", default="", help="Command to run to check health")
+    add("--health-interval", type=t.duration_ns, default=0, metavar="duration",
+        help="Time between running the check (ms|s|m|h) (default 0s)")
+    add("--health-retries", type=t.integer, default=0, metavar="int",
+        help="Consecutive failures needed to report unhealthy")
+    add("--health-start-period", type=t.duration_ns, default=0, metavar="duration",
+        help="Start period for the container to initialize before starting health-retries countdown "
+             "(ms|s|m|h) (default 0s)")
+    add("--health-timeout", type=t.duration_ns, default=0, metavar="duration",
+        help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    add("-h", "--hostname", default="", help="Container host name")
+    add("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
+    add("-i", "--interactive", action="store_true", help="Keep STDIN open even if not attached")
+    add("--ipc", default="", help="IPC mode to use")
+    add("--isolation", default="", help="Container isolation technology")
+    add("-l", "--label", action="append", default=[], metavar="list", help="Set meta data on a container")
+    add("--label-file", action="append", type=t.key_values, default=[], metavar="list",
+        help="Read in a line delimited file of labels")
+    add("--link", action="append", default=[], metavar="list", help="Add link to another container")
+    add("--log-driver", default="", help="Logging driver for the container")
+    add("--log-opt", action="append", default=[], metavar="list", help="Log driver options")
+    add("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+    add("-m", "--memory", type=t.ram_bytes, default=None, metavar="bytes", help="Memory limit")
+    add("--memory-reservation", type=t.ram_bytes, default=None, metavar="bytes", help="Memory soft limit")
+    add("--memory-swap", type=t.swap_bytes, default=None, metavar="bytes",
+        help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    add("--memory-swappiness", type=t.integer, default=None, metavar="int",
+        help="Tune container memory swappiness (0 to 100) (default -1)")
+    add("--name", default="", help="Assign a name to the container")
+    add("--network", "--net", default="", metavar="network", help="Connect a container to a network")
+    add("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
+    add("--oom-kill-disable", action="store_true", help="Disable OOM Killer")
+    add("--oom-score-adj", type=t.integer, default=None, metavar="int",
+        help="Tune host's OOM preferences (-1000 to 1000)")
+    add("--pid", default="", help="PID namespace to use")
+    add("--pids-limit", type=t.integer, default=None, metavar="int",
+        help="Tune container pids limit (set -1 for unlimited)")
+    add("--platform", default="", help="Set platform if server is multi-platform capable")
+    add("--privileged", action="store_true", help="Give extended privileges to this container")
+    add("--pull", type=t.pull_policy, default="missing", metavar="string",
+        help='Pull image before running ("always"|"missing"|"never")')
+    add("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    add("--restart", type=t.restart_policy, default=None, metavar="string",
+        help='Restart policy to apply when a container exits (default "no")')
+    add("--runtime", default="", help="Runtime to use for this container")
+    add("--security-opt", action="append", default=[], metavar="list", help="Security Options")
+    add("--shm-size", type=t.ram_bytes, default=None, metavar="bytes", help="Size of /dev/shm")
+    add("--sig-proxy", default="true", choices=("true", "false"), metavar="bool",
+        help="Proxy received signals to the process (default true)")
+    add("--stop-signal", default="", help='Signal to stop a container (default "SIGTERM")')
+    add("--stop-timeout", type=t.integer, default=None, metavar="int", help="Timeout (in seconds) to stop a container")
+    add("--storage-opt", action="append", default=[], metavar="list", help="Storage driver options for the container")
+    add("--sysctl", action="append", default=[], metavar="map", help="Sysctl options (default map[])")
+    add("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    add("--ulimit", action="append", type=t.ulimit, default=[], metavar="ulimit", help="Ulimit options (default [])")
+    add("-u", "--user", default="", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    add("--userns", default="", help="User namespace to use")
+    add("--uts", default="", help="UTS namespace to use")
+    add("--volume-driver", default="", help="Optional volume driver for the container")
+    add("-w", "--workdir", default="", help="Working directory inside the container")
     from dockyard.cli import netvol_flags  # issue 6
 
     netvol_flags.add_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
-
-
-def _stream_output(sock: Any, tty: bool) -> None:
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    if tty:
-        while chunk := sock.recv(65536):
-            out.write(chunk)
-            out.flush()
-        return
-    for stream, data in demux(sock):
-        target = err if stream == 2 else out
-        target.write(data)
-        target.flush()
 
 
 def start_failure_code(message: str) -> int:
@@ -160,31 +242,51 @@ def start_failure_code(message: str) -> int:
     return 125
 
 
-def _feed_stdin(sock: Any) -> None:
-    """Copy our stdin into the attached connection, then half-close it: the output keeps coming."""
-    import socket
-    import threading
+def create(c: Client, a: argparse.Namespace) -> str:
+    """POST /containers/create, pulling the image first as docker does (``--pull``): a missing
+    image is pulled after ``Unable to find image 'x:latest' locally`` on stderr."""
+    from dockyard.cli.images import pull, tagged
+    from dockyard.client.errors import DaemonNotFound
 
-    def feed() -> None:
-        try:
-            while data := os.read(0, 65536):
-                sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the container is gone and so is the connection
-
-    threading.Thread(target=feed, daemon=True).start()
+    config, host = _container_body(a)
+    params = {"name": a.name or None, "platform": a.platform or None}
+    body = {**config, "HostConfig": host}
+    if a.cidfile and os.path.exists(a.cidfile):
+        raise errors.InvalidArgument(f"container ID file found, make sure the other container isn't running or "
+                                     f"delete {a.cidfile}")
+    if a.pull == "always":
+        pull(c, a.image, a.platform, sys.stderr)
+    try:
+        created = c.json("POST", "/containers/create", params, body)
+    except DaemonNotFound as err:
+        if a.pull != "missing" or "No such image" not in str(err):
+            raise
+        print(f"Unable to find image '{tagged(a.image)}' locally", file=sys.stderr)
+        pull(c, a.image, a.platform, sys.stderr)
+        created = c.json("POST", "/containers/create", params, body)
+    for warning in created.get("Warnings") or []:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    if a.cidfile:
+        with open(a.cidfile, "x") as f:
+            f.write(created["Id"])
+    return str(created["Id"])
 
 
 def cmd_run(c: Client, a: argparse.Namespace) -> int:
-    config, host = _container_body(a)
-    created = c.json("POST", "/containers/create", {"name": a.name or None}, {**config, "HostConfig": host})
-    id = created["Id"]
+    from dockyard.cli import tty as term
+
+    try:
+        keys = term.detach_keys(a.detach_keys)
+    except ValueError as err:
+        raise errors.InvalidArgument(str(err)) from None
+    id = create(c, a)
     if a.detach:
         c.request("POST", f"/containers/{id}/start").read()
         print(id)
         return 0
-    sock = c.hijack(f"/containers/{id}/attach", {"stream": 1, "stdin": a.interactive, "stdout": 1, "stderr": 1})
+    stdin, stdout, stderr = _attach_streams(a)
+    sock = c.hijack(f"/containers/{id}/attach", {"stream": 1, "stdin": stdin, "stdout": stdout, "stderr": stderr,
+                                                   "detachKeys": a.detach_keys or None})
     wait = c.request("POST", f"/containers/{id}/wait", {"condition": "removed" if a.rm else "next-exit"})
     try:
         c.request("POST", f"/containers/{id}/start").read()
@@ -194,13 +296,24 @@ def cmd_run(c: Client, a: argparse.Namespace) -> int:
             try:
                 c.request("DELETE", f"/containers/{id}", {"force": 1}).read()
             except errors.DockyardError:
-                pass
-        print(f"Error response from daemon: {err}", file=sys.stderr)
+                pass  # --rm may have removed it already
+        print(f"dockyard: Error response from daemon: {err}", file=sys.stderr)
         return start_failure_code(str(err))
-    if a.interactive:
-        _feed_stdin(sock)
+    session = term.Session(sock, a.tty, stdin, keys,
+                           lambda h, w: c.request("POST", f"/containers/{id}/resize", {"h": h, "w": w}).read())
+    proxy = term.SignalProxy(lambda sig: c.request("POST", f"/containers/{id}/kill", {"signal": sig}).read()) \
+        if a.sig_proxy == "true" and not a.tty else None
     try:
-        _stream_output(sock, a.tty)
+        with session:
+            if a.tty:
+                session.follow_size()
+            if proxy is not None:
+                with proxy:
+                    session.run()
+            else:
+                session.run()
+    except term.Detached:
+        return 0
     finally:
         sock.close()
     result = json.loads(wait.read() or b"{}")
@@ -210,19 +323,14 @@ def cmd_run(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_create(c: Client, a: argparse.Namespace) -> int:
-    config, host = _container_body(a)
-    print(c.json("POST", "/containers/create", {"name": a.name or None}, {**config, "HostConfig": host})["Id"])
+    print(create(c, a))
     return 0
 
 
 def cmd_start(c: Client, a: argparse.Namespace) -> int:
     for ref in a.containers:
-        if a.attach:
-            sock = c.hijack(f"/containers/{ref}/attach", {"stream": 1, "stdout": 1, "stderr": 1})
-            wait = c.request("POST", f"/containers/{ref}/wait", {"condition": "next-exit"})
-            c.request("POST", f"/containers/{ref}/start").read()
-            _stream_output(sock, False)
-            return int(json.loads(wait.read() or b"{}").get("StatusCode", 125))
+        if a.attach or a.interactive:
+            return _start_attached(c, ref, a.interactive, a.detach_keys)
         c.request("POST", f"/containers/{ref}/start").read()
         print(ref)
     return 0
@@ -262,47 +370,88 @@ def cmd_wait(c: Client, a: argparse.Namespace) -> int:
     return rc
 
 
-def _ps_row(r: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
-    """One ``docker ps --format`` row: Docker's field names, already as text."""
-    ports = ", ".join(
-        (f'{p["IP"]}:{p["PublicPort"]}->' if p.get("PublicPort") else "") + f'{p["PrivatePort"]}/{p["Type"]}'
-        for p in r.get("Ports") or [])
+PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES",
+              "Networks": "NETWORKS"}
+
+
+def go_time(epoch: float) -> str:
+    """Go's Time.String() in local time: ``2006-01-02 15:04:05 -0700 MST``."""
+    import time
+
+    t = time.localtime(epoch)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (time.strftime("%Z", t) or "UTC")
+
+
+def _image_name(r: dict[str, Any], trunc: bool) -> str:
+    image = r.get("Image") or ""
+    if not image:
+        return "<no image>"
+    if trunc:
+        if short_id(r.get("ImageID") or "") == short_id(image) and image.startswith("sha256:"):
+            return short_id(image)
+        if "@" in image:  # a digest reference shows as its name (and tag, if any)
+            return image.split("@", 1)[0]
+    return image
+
+
+def ps_row(r: dict[str, Any], trunc: bool) -> Any:
+    """One ``docker ps`` row (formatter.ContainerContext): Docker's field names, as text."""
+    from dockyard.cli.format import display_ports, ellipsis, go_quote, human_duration, human_size
+    from dockyard.cli.template import Row
+
     labels = r.get("Labels") or {}
     cmd = r.get("Command", "")
-    return {"ID": r["Id"] if no_trunc else short_id(r["Id"]), "Image": r["Image"],
-            "Command": f'"{cmd}"', "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(r["Created"])),
-            "RunningFor": ago(r["Created"]), "Ports": ports, "State": r.get("State", ""), "Status": r["Status"],
-            "Size": "", "Names": ",".join(n.lstrip("/") for n in r["Names"]),
-            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())), "Mounts": "",
-            "Networks": ",".join(sorted(((r.get("NetworkSettings") or {}).get("Networks") or {}).keys()))}
+    names = [n.lstrip("/") for n in r.get("Names") or []]
+    if trunc:
+        names = next(([n] for n in names if "/" not in n), names)
+    mounts = []
+    for m in r.get("Mounts") or []:
+        name = m.get("Name") or m.get("Source") or ""
+        mounts.append(ellipsis(name, 15) if trunc else name)
+    size = human_size(r.get("SizeRw") or 0)
+    if r.get("SizeRootFs"):
+        size += f" (virtual {human_size(r['SizeRootFs'])})"
+    import time
+
+    return Row({
+        "ID": short_id(r["Id"]) if trunc else r["Id"], "Image": _image_name(r, trunc),
+        "Command": go_quote(ellipsis(cmd, 20) if trunc else cmd), "CreatedAt": go_time(r.get("Created", 0)),
+        "RunningFor": human_duration(time.time() - r.get("Created", 0)) + " ago",
+        "Ports": display_ports(r.get("Ports") or []), "State": r.get("State", ""), "Status": r.get("Status", ""),
+        "Size": size, "Names": ",".join(names), "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Mounts": ",".join(mounts),
+        "LocalVolumes": str(sum(1 for m in r.get("Mounts") or [] if m.get("Driver") == "local")),
+        "Networks": ",".join(sorted(((r.get("NetworkSettings") or {}).get("Networks") or {}).keys())),
+    }, "*formatter.ContainerContext")
 
 
 def cmd_ps(c: Client, a: argparse.Namespace) -> int:
     from dockyard.cli.format import filters
+    from dockyard.cli.template import print_rows
 
     flt = filters(a.filter)
-    params: dict[str, Any] = {"all": a.all or bool(flt.get("status")) or bool(flt.get("exited")) or a.last > 0}
+    params: dict[str, Any] = {"all": a.all or a.last > 0 or a.latest}
     if flt:
         params["filters"] = json.dumps(flt)
     if a.last > 0 or a.latest:
         params["limit"] = 1 if a.latest else a.last
-    rows = c.json("GET", "/containers/json", params)
-    if a.format and not a.quiet:
-        from dockyard.cli.template import print_rows
+    fmt = a.format
+    if not fmt and not a.quiet:
+        from dockyard.cli.config import load_config
 
-        objs = [_ps_row(r, a.no_trunc) for r in rows]
-        print_rows("{{json .}}" if a.format == "json" else a.format, objs)
-        return 0
+        fmt = load_config(getattr(a, "config", None)).get("psFormat") or ""
     if a.quiet:
-        for r in rows:
-            print(short_id(r["Id"]) if not a.no_trunc else r["Id"])
-        return 0
-    out = []
-    for r in rows:
-        cmd = r["Command"] if a.no_trunc or len(r["Command"]) <= 20 else r["Command"][:19] + "…"
-        out.append([short_id(r["Id"]), r["Image"], f'"{cmd}"', ago(r["Created"]), r["Status"], "",
-                    ",".join(n.lstrip("/") for n in r["Names"])])
-    print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], out))
+        fmt = "{{.ID}}"
+    elif not fmt or fmt == "table":
+        fmt = PS_TABLE + ("\t{{.Size}}" if a.size else "")
+    if a.size or "{{.Size}}" in fmt.replace(" ", ""):
+        params["size"] = True
+    rows = c.json("GET", "/containers/json", params)
+    print_rows(fmt, [ps_row(r, not a.no_trunc) for r in rows], PS_HEADERS,
+               ("failed to parse template: ", "failed to execute template: "))
     return 0
 
 
@@ -330,43 +479,81 @@ def cmd_logs(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def _start_attached(c: Client, ref: str, interactive: bool, keys_spec: str) -> int:
+    """``start -a [-i]``: attach, start, copy the streams, the container's exit code."""
+    from dockyard.cli import tty as term
+
+    info = c.json("GET", f"/containers/{ref}/json")
+    tty = bool(info["Config"].get("Tty"))
+    sock = c.hijack(f"/containers/{ref}/attach", {"stream": 1, "stdin": interactive, "stdout": 1, "stderr": 1,
+                                                    "detachKeys": keys_spec or None})
+    wait = c.request("POST", f"/containers/{ref}/wait", {"condition": "next-exit"})
+    c.request("POST", f"/containers/{ref}/start").read()
+    session = term.Session(sock, tty, interactive, term.detach_keys(keys_spec),
+                           lambda h, w: c.request("POST", f"/containers/{ref}/resize", {"h": h, "w": w}).read())
+    try:
+        with session:
+            if tty:
+                session.follow_size()
+            session.run()
+    except term.Detached:
+        return 0
+    finally:
+        sock.close()
+    return int(json.loads(wait.read() or b"{}").get("StatusCode", 125))
+
+
+def _add_stop(sp: argparse.ArgumentParser) -> None:
+    from dockyard.cli import flags as t
+
+    sp.add_argument("-t", "--time", "--timeout", type=t.integer, default=None, metavar="int",
+                    help="Seconds to wait for stop before killing it (default 10)")
+    sp.add_argument("containers", nargs="+")
+
+
 def register(cmd: Command) -> None:
-    sp = cmd("run", cmd_run, "Create and run a new container from an image")
-    sp.add_argument("-d", "--detach", action="store_true")
-    sp.add_argument("--rm", action="store_true")
+    sp = cmd("run", cmd_run, "Run a command in a new container", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]")
+    sp.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+    sp.add_argument("--rm", action="store_true", help="Automatically remove the container when it exits")
     _add_container_flags(sp)
-    sp = cmd("create", cmd_create, "Create a new container")
+    sp = cmd("create", cmd_create, "Create a new container", usage="[OPTIONS] IMAGE [COMMAND] [ARG...]")
     sp.set_defaults(detach=True)
     _add_container_flags(sp)
-    sp = cmd("start", cmd_start, "Start one or more stopped containers")
-    sp.add_argument("-a", "--attach", action="store_true")
+    sp = cmd("start", cmd_start, "Start one or more stopped containers", usage="[OPTIONS] CONTAINER [CONTAINER...]")
+    sp.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    sp.add_argument("--detach-keys", default="", help="Override the key sequence for detaching a container")
+    sp.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
     sp.add_argument("containers", nargs="+")
-    sp = cmd("stop", cmd_stop, "Stop one or more running containers")
-    sp.add_argument("-t", "--time", "--timeout", type=int, default=None)
+    _add_stop(cmd("stop", cmd_stop, "Stop one or more running containers", usage="[OPTIONS] CONTAINER [CONTAINER...]"))
+    sp = cmd("kill", cmd_kill, "Kill one or more running containers", usage="[OPTIONS] CONTAINER [CONTAINER...]")
+    sp.add_argument("-s", "--signal", default="KILL", help='Signal to send to the container (default "KILL")')
     sp.add_argument("containers", nargs="+")
-    sp = cmd("kill", cmd_kill, "Kill one or more running containers")
-    sp.add_argument("-s", "--signal", default="KILL")
+    sp = cmd("rm", cmd_rm, "Remove one or more containers", usage="[OPTIONS] CONTAINER [CONTAINER...]")
+    sp.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL)")
+    sp.add_argument("-l", "--link", action="store_true", help="Remove the specified link")
+    sp.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes associated with the container")
     sp.add_argument("containers", nargs="+")
-    sp = cmd("rm", cmd_rm, "Remove one or more containers")
-    sp.add_argument("-f", "--force", action="store_true")
-    sp.add_argument("-v", "--volumes", action="store_true")
-    sp.add_argument("containers", nargs="+")
-    sp = cmd("wait", cmd_wait, "Block until containers stop, then print their exit codes")
+    sp = cmd("wait", cmd_wait, "Block until one or more containers stop, then print their exit codes",
+             usage="CONTAINER [CONTAINER...]")
     sp.add_argument("containers", nargs="+")
     sp = cmd("ps", cmd_ps, "List containers")
-    sp.add_argument("-a", "--all", action="store_true")
-    sp.add_argument("-q", "--quiet", action="store_true")
-    sp.add_argument("--no-trunc", action="store_true")
-    sp.add_argument("-f", "--filter", action="append", default=[])
-    sp.add_argument("--format", default="")
-    sp.add_argument("-n", "--last", type=int, default=-1)
-    sp.add_argument("-l", "--latest", action="store_true")
-    sp.add_argument("-s", "--size", action="store_true")
-    sp = cmd("logs", cmd_logs, "Fetch the logs of a container")
-    sp.add_argument("-f", "--follow", action="store_true")
-    sp.add_argument("-n", "--tail", default="all")
-    sp.add_argument("-t", "--timestamps", action="store_true")
-    sp.add_argument("--since", default="")
-    sp.add_argument("--until", default="")
-    sp.add_argument("--details", action="store_true")
+    sp.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
+    sp.add_argument("-f", "--filter", action="append", default=[], metavar="filter",
+                    help="Filter output based on conditions provided")
+    sp.add_argument("--format", default="", help="Pretty-print containers using a Go template")
+    sp.add_argument("-n", "--last", type=int, default=-1, metavar="int",
+                    help="Show n last created containers (includes all states) (default -1)")
+    sp.add_argument("-l", "--latest", action="store_true", help="Show the latest created container (includes all states)")
+    sp.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    sp.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
+    sp.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
+    sp = cmd("logs", cmd_logs, "Fetch the logs of a container", usage="[OPTIONS] CONTAINER")
+    sp.add_argument("--details", action="store_true", help="Show extra details provided to logs")
+    sp.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    sp.add_argument("--since", default="", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                                                "(e.g. 42m for 42 minutes)")
+    sp.add_argument("-n", "--tail", default="all", help='Number of lines to show from the end of the logs (default "all")')
+    sp.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    sp.add_argument("--until", default="", help="Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative "
+                                                "(e.g. 42m for 42 minutes)")
     sp.add_argument("container")

@@ -7,7 +7,7 @@ import json
 import sys
 
 from dockyard import errors
-from dockyard.cli.format import ago, human_size, print_objects, short_id, table
+from dockyard.cli.format import human_size, print_objects, short_id
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -17,33 +17,80 @@ if TYPE_CHECKING:
     from dockyard.cli.main import Command
 
 
+IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_DIGESTS_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                  "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                  "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
+
+
+def _image_rows(r: dict[str, Any], trunc: bool, digests: bool) -> list[Any]:
+    """formatter.imageFormat: a row per repository and tag (and digest with --digests); <none> for dangling."""
+    import time
+
+    from dockyard.cli.containers import go_time
+    from dockyard.cli.format import human_duration, human_size
+    from dockyard.cli.template import Row
+
+    def row(repo: str, tag: str, digest: str) -> Any:
+        size = r.get("Size", 0)
+        shared, containers = r.get("SharedSize", -1), r.get("Containers", -1)
+        return Row({
+            "ID": short_id(r["Id"]) if trunc else r["Id"], "Repository": repo, "Tag": tag, "Digest": digest,
+            "CreatedSince": human_duration(time.time() - r.get("Created", 0)) + " ago",
+            "CreatedAt": go_time(r.get("Created", 0)), "Size": human_size(size),
+            "Containers": "N/A" if containers == -1 else str(containers),
+            "VirtualSize": human_size(r.get("VirtualSize", size)),
+            "SharedSize": "N/A" if shared == -1 else human_size(shared),
+            "UniqueSize": "N/A" if shared == -1 else human_size(size - shared)}, "*formatter.imageContext")
+
+    tags = [t for t in r.get("RepoTags") or [] if t != "<none>:<none>"]
+    refs = [d for d in r.get("RepoDigests") or [] if d != "<none>@<none>"]
+    if not tags and not refs:
+        return [row("<none>", "<none>", "<none>")]
+    by_repo: dict[str, list[str]] = {}
+    for t in tags:
+        repo, _, tag = t.rpartition(":")
+        by_repo.setdefault(repo, []).append(tag)
+    digest_of: dict[str, list[str]] = {}
+    for d in refs:
+        repo, _, dg = d.partition("@")
+        digest_of.setdefault(repo, []).append(dg)
+    out = []
+    for repo, repo_tags in by_repo.items():
+        dgs = digest_of.pop(repo, []) if digests else (digest_of.pop(repo, None) and [])
+        for tag in repo_tags:
+            out += [row(repo, tag, dg) for dg in dgs] if dgs else [row(repo, tag, "<none>")]
+    for repo, dgs in digest_of.items():
+        out += [row(repo, "<none>", dg) for dg in dgs] if digests else [row(repo, "<none>", "")]
+    return out
+
+
 def cmd_images(c: Client, a: argparse.Namespace) -> int:
     from dockyard.cli.format import filters
+    from dockyard.cli.template import print_rows
 
     flt = filters(a.filter)
     if a.reference:
         flt.setdefault("reference", []).append(a.reference)
-    rows = c.json("GET", "/images/json", {"filters": json.dumps(flt)} if flt else None)
-    if a.quiet:
-        for r in rows:
-            print(short_id(r["Id"]))
-        return 0
-    out = []
-    objs = []
-    for r in rows:
-        tags = r["RepoTags"] or ["<none>:<none>"]
-        for tag in tags:
-            repo, _, t = tag.rpartition(":")
-            out.append([repo, t, short_id(r["Id"]), ago(r["Created"]), human_size(r["Size"])])
-            objs.append({"Repository": repo, "Tag": t, "ID": short_id(r["Id"]), "CreatedSince": ago(r["Created"]),
-                         "CreatedAt": r["Created"], "Size": human_size(r["Size"]), "Digest": "<none>",
-                         "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize": "N/A"})
-    if a.format:
-        from dockyard.cli.template import print_rows
+    params: dict[str, Any] = {"all": a.all or None}
+    if flt:
+        params["filters"] = json.dumps(flt)
+    rows = c.json("GET", "/images/json", params)
+    fmt = a.format
+    if not fmt and not a.quiet:
+        from dockyard.cli.config import load_config
 
-        print_rows("{{json .}}" if a.format == "json" else a.format, objs)
-        return 0
-    print(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], out))
+        fmt = load_config(getattr(a, "config", None)).get("imagesFormat") or ""
+    if a.quiet:
+        fmt = "{{.ID}}"
+    elif not fmt or fmt == "table":
+        fmt = IMAGES_DIGESTS_TABLE if a.digests else IMAGES_TABLE
+    objs = [o for r in rows for o in _image_rows(r, not a.no_trunc, a.digests or "{{.Digest}}" in fmt)]
+    if a.quiet:  # one line per image, as docker
+        seen: set[str] = set()
+        objs = [o for o in objs if not (o["ID"] in seen or seen.add(o["ID"]))]  # type: ignore[func-returns-value]
+    print_rows(fmt, objs, IMAGES_HEADERS)
     return 0
 
 
@@ -117,7 +164,7 @@ def _domain(ref: str) -> str:
     return "docker.io"
 
 
-def _auth_header(domain: str) -> dict[str, str]:
+def auth_header(domain: str) -> dict[str, str]:
     """``X-Registry-Auth`` for ``domain`` from the stored credentials (empty JSON when none)."""
     import base64
 
@@ -131,43 +178,49 @@ def _auth_header(domain: str) -> dict[str, str]:
     return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
 
 
-def _progress(c: Client, method: str, path: str, params: dict[str, Any], headers: dict[str, str],
-              quiet: bool = False) -> int:
-    """Print a Docker JSON progress stream the way docker does without a terminal."""
-    for msg in c.json_stream(method, path, params, None, headers):
-        if "error" in msg:
-            print(msg["error"], file=sys.stderr)
-            return 1
-        if quiet or "aux" in msg or msg.get("status") in ("Downloading", "Extracting", "Pushing", "Waiting"):
-            continue
-        if "id" in msg:
-            print(f"{msg['id']}: {msg.get('status', '')}")
-        elif "status" in msg:
-            print(msg["status"])
-        elif "stream" in msg:
-            print(msg["stream"], end="")
-    return 0
+def tagged(ref: str) -> str:
+    """``busybox`` -> ``busybox:latest`` (a digest or a tag is kept), as docker names what it pulls."""
+    if "@" in ref or ":" in ref.rsplit("/", 1)[-1]:
+        return ref
+    return f"{ref}:latest"
+
+
+def pull(c: Client, ref: str, platform: str = "", out: Any = None, quiet: bool = False) -> None:
+    """``POST /images/create`` with the stored credentials, its progress shown on ``out``."""
+    from dockyard.cli.progress import show
+
+    name, tag = ref, ""
+    if "@" in name:
+        name, tag = name.split("@", 1)
+    elif ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    params = {"fromImage": name, "tag": tag or "latest", "platform": platform or None}
+    show(c.json_stream("POST", "/images/create", params, None, auth_header(_domain(name))),
+         out or sys.stdout, quiet)
 
 
 def cmd_pull(c: Client, a: argparse.Namespace) -> int:
-    name, tag = a.name, ""
-    if "@" not in name and ":" in name.rsplit("/", 1)[-1]:
-        name, tag = name.rsplit(":", 1)
-    elif "@" in name:
-        name, tag = name.split("@", 1)
-    params = {"fromImage": name, "tag": tag or "latest", "platform": a.platform or None}
-    rc = _progress(c, "POST", "/images/create", params, _auth_header(_domain(name)), a.quiet)
-    if rc == 0 and a.quiet:
-        print(a.name if (":" in a.name.rsplit("/", 1)[-1] or "@" in a.name) else f"{a.name}:latest")
-    return rc
+    if not a.quiet and tagged(a.name) != a.name and "@" not in a.name:
+        print("Using default tag: latest")
+    pull(c, a.name, a.platform, sys.stdout, a.quiet)
+    if a.quiet:
+        print(tagged(a.name))
+    return 0
 
 
 def cmd_push(c: Client, a: argparse.Namespace) -> int:
+    from dockyard.cli.progress import show
+
     name, tag = a.name, ""
     if ":" in name.rsplit("/", 1)[-1]:
         name, tag = name.rsplit(":", 1)
-    return _progress(c, "POST", f"/images/{name}/push", {"tag": tag or None},
-                     _auth_header(_domain(name)), a.quiet)
+    if not tag and not a.quiet:
+        print("Using default tag: latest")
+    show(c.json_stream("POST", f"/images/{name}/push", {"tag": tag or None}, None, auth_header(_domain(name))),
+         sys.stdout, a.quiet)
+    if a.quiet:
+        print(tagged(a.name))
+    return 0
 
 
 def cmd_tag(c: Client, a: argparse.Namespace) -> int:
@@ -178,26 +231,43 @@ def cmd_tag(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_history(c: Client, a: argparse.Namespace) -> int:
-    rows = c.json("GET", f"/images/{a.image}/history")
-    if a.quiet:
-        for r in rows:
-            print(r["Id"] if a.no_trunc else short_id(r["Id"]) if r["Id"] != "<missing>" else r["Id"])
-        return 0
-    out = []
-    for r in rows:
-        by = r["CreatedBy"] if a.no_trunc or len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…"
-        ident = r["Id"] if r["Id"] == "<missing>" or a.no_trunc else short_id(r["Id"])
-        out.append([ident, ago(r["Created"]), by, human_size(r["Size"]), r["Comment"]])
-    if a.format:
-        from dockyard.cli.template import print_rows
+HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                   "Size": "SIZE", "Comment": "COMMENT"}
 
-        objs = [{"ID": o[0], "CreatedSince": o[1], "CreatedAt": r["Created"], "CreatedBy": o[2], "Size": o[3],
-                 "Comment": o[4]} for o, r in zip(out, rows)]
-        print_rows("{{json .}}" if a.format == "json" else a.format, objs)
-        return 0
-    print(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], out))
+
+def cmd_history(c: Client, a: argparse.Namespace) -> int:
+    import time
+
+    from dockyard.cli.format import ellipsis, human_duration, human_size
+    from dockyard.cli.template import Row, print_rows
+
+    rows = c.json("GET", f"/images/{a.image}/history")
+    trunc = not a.no_trunc
+    objs = []
+    for r in rows:
+        created = r.get("Created", 0)
+        by = (r.get("CreatedBy") or "").replace("\t", " ")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created)) + _rfc3339_zone(created)
+        objs.append(Row({
+            "ID": short_id(r["Id"]) if trunc else r["Id"],
+            "CreatedSince": human_duration(time.time() - created) + " ago" if a.human else stamp,
+            "CreatedAt": stamp, "CreatedBy": ellipsis(by, 45) if trunc else by,
+            "Size": human_size(r.get("Size", 0)) if a.human else str(r.get("Size", 0)),
+            "Comment": r.get("Comment") or ""}, "*image.historyContext"))
+    fmt = "{{.ID}}" if a.quiet else (a.format if a.format and a.format != "table" else HISTORY_TABLE)
+    print_rows(fmt, objs, HISTORY_HEADERS)
     return 0
+
+
+def _rfc3339_zone(epoch: float) -> str:
+    import time
+
+    offset = time.localtime(epoch).tm_gmtoff
+    if offset == 0:
+        return "Z"
+    sign = "+" if offset > 0 else "-"
+    return f"{sign}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
 
 
 def cmd_save(c: Client, a: argparse.Namespace) -> int:
@@ -309,7 +379,8 @@ def _add_push(sp: argparse.ArgumentParser) -> None:
 def _add_history(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.add_argument("--no-trunc", action="store_true")
-    sp.add_argument("-H", "--human", action="store_true", default=True)
+    sp.add_argument("-H", "--human", action="store_true", default=True,
+                    help="Print sizes and dates in human readable format (default true)")
     sp.add_argument("--format", default="")
     sp.add_argument("image")
 

@@ -1,8 +1,8 @@
-"""dockyard: the client CLI, Docker's commands and flags over the Engine API.
+"""dockyard: the client CLI, Docker's command tree, flags and messages over the Engine API.
 
-Parsing and printing only; every action is one or two API calls, in the command
-modules (``containers``, ``images``, ``system``, ...). Heavy modules are never
-imported here: the CLI must start fast.
+Parsing and printing only; every action is one or two API calls, in the command modules
+(``containers``, ``images``, ``system``, ...). Heavy modules are never imported here: the CLI
+must start fast, so a hot command builds only its own module's parser.
 """
 
 from __future__ import annotations
@@ -12,11 +12,15 @@ import os
 import sys
 
 from dockyard import errors
-from dockyard.client.http import Client
+from dockyard.cli.errors import ArgumentCountError, CLIError, StatusError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
+
+    from dockyard.client.http import Client
+
+PROG = "dockyard"
 
 # argparse passes every message through gettext, which stats a dozen locale paths per call
 # (~3 ms of each start); Dockyard's messages are English only.
@@ -24,26 +28,81 @@ argparse._ = str  # type: ignore[attr-defined]
 argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural  # type: ignore[attr-defined]
 
 
-class Formatter(argparse.HelpFormatter):
-    """argparse's formatter, sized with ``os.get_terminal_size``: its own default imports shutil
-    (~2 ms), and add_argument builds a formatter for every flag."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        if width is None:
-            try:
-                width = os.get_terminal_size().columns - 2
-            except OSError:
-                width = 78
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
 class Parser(argparse.ArgumentParser):
-    """Every parser and sub-parser (``add_subparsers`` makes its own class) gets ``Formatter``."""
+    """argparse with docker's help layout and docker's usage errors (raised, never printed here)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", Formatter)
+        self.usage_line: str = kwargs.pop("usage_line", "")
+        self.summary: str = kwargs.pop("summary", "")
+        kwargs.setdefault("formatter_class", argparse.HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def format_help(self) -> str:
+        from dockyard.cli.help import command_help
+
+        return command_help(self)
+
+    def error(self, message: str) -> NoReturn:
+        raise usage_error(self, message)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """Unknown flags are the sub-command's error, named as docker names it (``dockyard run``)."""
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            raise usage_error(_innermost(self, ns), "unrecognized arguments: " + " ".join(extra))
+        return ns
+
+
+def _innermost(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> Any:
+    """The deepest sub-command parser ``ns`` went through."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(ns, sub.dest, None) if sub is not None and sub.dest != argparse.SUPPRESS else None
+        if sub is None or name not in sub.choices:
+            return parser
+        parser = sub.choices[name]
+
+
+def usage_error(parser: Parser, message: str) -> CLIError:
+    """argparse's complaint as docker words it."""
+    command = parser.prog
+    if message.startswith("unrecognized arguments: "):
+        extra = message.removeprefix("unrecognized arguments: ").split()
+        flag = next((x for x in extra if x.startswith("-") and x != "-"), "")
+        if flag:
+            name = flag.split("=", 1)[0]
+            if name.startswith("--"):
+                return UsageError(f"unknown flag: {name}", command)
+            return UsageError(f"unknown shorthand flag: '{name[1:2]}' in {name}", command)
+        return ArgumentCountError(f'"{command}" accepts no arguments.' if not _positionals(parser)
+                                  else f'"{command}" requires at most {_positionals(parser)} arguments.',
+                                  command, _usage_block(parser))
+    if message.startswith("the following arguments are required"):
+        return ArgumentCountError(f'"{command}" requires at least 1 argument.', command, _usage_block(parser))
+    if message.startswith("argument ") and ": " in message:
+        flags, _, rest = message.removeprefix("argument ").partition(": ")
+        names = ", ".join(flags.split("/"))
+        if "\0" in rest:  # a FlagValueError: value and reason
+            value, _, reason = rest.partition("\0")
+            return UsageError(f'invalid argument "{value}" for "{names}" flag: {reason}', command)
+        if rest.startswith("expected one argument"):
+            return UsageError(f"flag needs an argument: {flags.split('/')[-1]}", command)
+        if rest.startswith("invalid choice: "):
+            value = rest.removeprefix("invalid choice: ").split(" (", 1)[0].strip("'")
+            if flags.startswith("-"):
+                return UsageError(f'invalid argument "{value}" for "{names}" flag: invalid value', command)
+            return StatusError(f"{PROG}: '{value}' is not a {PROG} command.\nSee '{PROG} --help'", 1)
+        return UsageError(f"{names}: {rest}", command)
+    return UsageError(message, command)
+
+
+def _positionals(parser: argparse.ArgumentParser) -> int:
+    return sum(1 for a in parser._actions if not a.option_strings and a.nargs != argparse.PARSER)
+
+
+def _usage_block(parser: Parser) -> str:
+    usage = parser.usage_line or f"{parser.prog} [OPTIONS]"
+    return f"Usage:  {usage}\n\n{parser.summary}".rstrip()
 
 
 class _Unused:
@@ -63,48 +122,156 @@ class Command:
         self.sub = sub
         self.only = only
 
-    def __call__(self, name: str, fn: Any, help: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    def __call__(self, name: str, fn: Any, help: str, aliases: tuple[str, ...] = (),
+                 usage: str = "") -> argparse.ArgumentParser:
         if self.only is not None and self.only != name and self.only not in aliases:
             return _Unused()  # type: ignore[return-value]
+        path = DOCKER_PATHS.get(name, name)
+        sp: argparse.ArgumentParser = self.sub.add_parser(
+            name, help=help, aliases=list(aliases), add_help=False, prog=f"{PROG} {path}",
+            usage_line=f"{PROG} {path} {usage}".rstrip() if usage else "", summary=help)
         # run/create take -h for --hostname, as docker does; --help stays.
-        own_help = name not in ("run", "create")
-        sp: argparse.ArgumentParser = self.sub.add_parser(name, help=help, aliases=list(aliases), add_help=own_help)
-        if not own_help:
-            sp.add_argument("--help", action="help")
+        sp.add_argument("--help", action="help", help="Print usage")
         sp.set_defaults(fn=fn)
         return sp
 
 
 # One module per group of commands, each with ``register(cmd)``.
-COMMAND_MODULES = ("containers", "exec", "manage", "images", "build", "networks", "volumes", "system", "registry", "compose")
+COMMAND_MODULES = ("containers", "exec", "manage", "images", "build", "networks", "volumes", "system", "registry",
+                   "context", "completion", "compose")
 
+# Internal command names and the docker command line they stand for (prog names, help).
+DOCKER_PATHS = {"system-df": "system df", "system-prune": "system prune", "container-prune": "container prune",
+                "system-dial-stdio": "system dial-stdio", "builder-prune": "builder prune"}
 
 # Global options that take a value: skipped when looking for the sub-command in argv.
-_VALUED = ("-H", "--host", "--tlscacert", "--tlscert", "--tlskey")
+_VALUED = ("-H", "--host", "--tlscacert", "--tlscert", "--tlskey", "-c", "--context", "--config", "-l",
+           "--log-level")
 # Sub-commands hot enough that only their own module's parser is built (the full parser costs ~40 ms).
 # tests/unit/cli checks that each entry names the module that really registers the command.
 _LEAN = {
     "build": "build",
     **dict.fromkeys(("run", "create", "start", "stop", "kill", "rm", "wait", "ps", "logs"), "containers"),
-    **dict.fromkeys(("exec",), "exec"),
+    **dict.fromkeys(("exec", "attach"), "exec"),
     **dict.fromkeys(("images", "pull", "push", "tag", "rmi", "import", "load", "save", "history"), "images"),
     **dict.fromkeys(("version", "info", "inspect", "system-dial-stdio"), "system"),
+    **dict.fromkeys(("network",), "networks"),
+    **dict.fromkeys(("volume",), "volumes"),
+    **dict.fromkeys(("stats",), "manage"),
+    **dict.fromkeys(("context",), "context"),
+}
+
+# Docker's management commands: ``container ls`` is ``ps``. Each verb names the command that does it
+# (or None: the management command's own sub-parser handles it).
+MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str | None, str]]]] = {
+    "builder": ("Manage builds", {
+        "build": ("build", "Build an image from a Dockerfile"),
+        "prune": ("builder-prune", "Remove build cache")}),
+    "container": ("Manage containers", {
+        "attach": ("attach", "Attach local standard input, output, and error streams to a running container"),
+        "commit": ("commit", "Create a new image from a container's changes"),
+        "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
+        "create": ("create", "Create a new container"),
+        "diff": ("diff", "Inspect changes to files or directories on a container's filesystem"),
+        "exec": ("exec", "Run a command in a running container"),
+        "export": ("export", "Export a container's filesystem as a tar archive"),
+        "inspect": ("inspect", "Display detailed information on one or more containers"),
+        "kill": ("kill", "Kill one or more running containers"),
+        "logs": ("logs", "Fetch the logs of a container"),
+        "ls": ("ps", "List containers"), "list": ("ps", ""), "ps": ("ps", ""),
+        "pause": ("pause", "Pause all processes within one or more containers"),
+        "port": ("port", "List port mappings or a specific mapping for the container"),
+        "prune": ("container-prune", "Remove all stopped containers"),
+        "rename": ("rename", "Rename a container"),
+        "restart": ("restart", "Restart one or more containers"),
+        "rm": ("rm", "Remove one or more containers"), "remove": ("rm", ""),
+        "run": ("run", "Run a command in a new container"),
+        "start": ("start", "Start one or more stopped containers"),
+        "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
+        "stop": ("stop", "Stop one or more running containers"),
+        "top": ("top", "Display the running processes of a container"),
+        "unpause": ("unpause", "Unpause all processes within one or more containers"),
+        "update": ("update", "Update configuration of one or more containers"),
+        "wait": ("wait", "Block until one or more containers stop, then print their exit codes")}),
+    "context": ("Manage contexts", {
+        "create": (None, "Create a context"), "inspect": (None, "Display detailed information on one or more contexts"),
+        "ls": (None, "List contexts"), "rm": (None, "Remove one or more contexts"),
+        "show": (None, "Print the name of the current context"), "update": (None, "Update a context"),
+        "use": (None, "Set the current docker context")}),
+    "image": ("Manage images", {
+        "build": ("build", "Build an image from a Dockerfile"),
+        "history": (None, "Show the history of an image"), "import": (None, "Import the contents from a tarball to create a filesystem image"),
+        "inspect": (None, "Display detailed information on one or more images"),
+        "load": (None, "Load an image from a tar archive or STDIN"), "ls": (None, "List images"),
+        "prune": (None, "Remove unused images"), "pull": (None, "Pull an image or a repository from a registry"),
+        "push": (None, "Push an image or a repository to a registry"), "rm": (None, "Remove one or more images"),
+        "save": (None, "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+        "tag": (None, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")}),
+    "network": ("Manage networks", {
+        "connect": (None, "Connect a container to a network"), "create": (None, "Create a network"),
+        "disconnect": (None, "Disconnect a container from a network"),
+        "inspect": (None, "Display detailed information on one or more networks"), "ls": (None, "List networks"),
+        "prune": (None, "Remove all unused networks"), "rm": (None, "Remove one or more networks")}),
+    "system": ("Manage Dockyard", {
+        "df": ("system-df", "Show dockyard disk usage"), "events": ("events", "Get real time events from the server"),
+        "info": ("info", "Display system-wide information"), "prune": ("system-prune", "Remove unused data"),
+        "dial-stdio": ("system-dial-stdio", "")}),
+    "volume": ("Manage volumes", {
+        "create": (None, "Create a volume"), "inspect": (None, "Display detailed information on one or more volumes"),
+        "ls": (None, "List volumes"), "prune": (None, "Remove all unused local volumes"),
+        "rm": (None, "Remove one or more volumes")}),
+}
+
+# The top-level commands docker lists under "Commands:" (the others are reached through MANAGEMENT).
+COMMANDS = {
+    "attach": "Attach local standard input, output, and error streams to a running container",
+    "build": "Build an image from a Dockerfile", "commit": "Create a new image from a container's changes",
+    "completion": "Generate the autocompletion script for the specified shell",
+    "cp": "Copy files/folders between a container and the local filesystem", "create": "Create a new container",
+    "diff": "Inspect changes to files or directories on a container's filesystem",
+    "events": "Get real time events from the server", "exec": "Run a command in a running container",
+    "export": "Export a container's filesystem as a tar archive", "history": "Show the history of an image",
+    "images": "List images", "import": "Import the contents from a tarball to create a filesystem image",
+    "info": "Display system-wide information", "inspect": "Return low-level information on Docker objects",
+    "kill": "Kill one or more running containers", "load": "Load an image from a tar archive or STDIN",
+    "login": "Log in to a Docker registry", "logout": "Log out from a Docker registry",
+    "logs": "Fetch the logs of a container", "pause": "Pause all processes within one or more containers",
+    "port": "List port mappings or a specific mapping for the container", "ps": "List containers",
+    "pull": "Pull an image or a repository from a registry", "push": "Push an image or a repository to a registry",
+    "rename": "Rename a container", "restart": "Restart one or more containers",
+    "rm": "Remove one or more containers", "rmi": "Remove one or more images",
+    "run": "Run a command in a new container",
+    "save": "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    "search": "Search the Docker Hub for images", "start": "Start one or more stopped containers",
+    "stats": "Display a live stream of container(s) resource usage statistics",
+    "stop": "Stop one or more running containers", "tag": "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    "top": "Display the running processes of a container",
+    "unpause": "Unpause all processes within one or more containers",
+    "update": "Update configuration of one or more containers", "version": "Show the Dockyard version information",
+    "wait": "Block until one or more containers stop, then print their exit codes",
 }
 
 
-def _subcommand(argv: list[str]) -> str | None:
-    """The sub-command word of ``argv`` (after the global options), if any."""
+def _command_index(argv: list[str]) -> int:
+    """Where the sub-command word of ``argv`` is (after the global options), or -1."""
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg in _VALUED:
             i += 2
             continue
+        if arg == "--":
+            return i + 1 if i + 1 < len(argv) else -1
         if arg.startswith("-"):
             i += 1
             continue
-        return arg
-    return None
+        return i
+    return -1
+
+
+def _subcommand(argv: list[str]) -> str | None:
+    i = _command_index(argv)
+    return argv[i] if i >= 0 else None
 
 
 def _lean_module(argv: list[str]) -> str | None:
@@ -112,31 +279,36 @@ def _lean_module(argv: list[str]) -> str | None:
     return _LEAN.get(_subcommand(argv) or "")
 
 
-# Docker's management forms that map onto a top-level command: ``container ls`` is ``ps``.
-_FORMS = {
-    "container": {"ls": "ps", "list": "ps", "remove": "rm", "prune": "container-prune"},
-    "system": {"df": "system-df", "prune": "system-prune", "info": "info", "events": "events",
-               "dial-stdio": "system-dial-stdio"},
-}
-
-
 def _rewrite_forms(argv: list[str]) -> list[str]:
-    """``container <verb>``/``system <verb>`` rewritten as the top-level command they name."""
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in _VALUED:
-            i += 2
-            continue
-        if arg.startswith("-"):
-            i += 1
-            continue
-        forms = _FORMS.get(arg)
-        if forms is not None and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-            verb = argv[i + 1]
-            return [*argv[:i], forms.get(verb, verb), *argv[i + 2:]]
+    """``container <verb>``/``system <verb>``/``builder <verb>`` rewritten as the top-level command they name."""
+    i = _command_index(argv)
+    if i < 0 or argv[i] not in MANAGEMENT or i + 1 >= len(argv):
         return argv
-    return argv
+    verb = argv[i + 1]
+    target = MANAGEMENT[argv[i]][1].get(verb, (None, ""))[0]
+    if target is None:
+        return argv
+    return [*argv[:i], target, *argv[i + 2:]]
+
+
+def _global_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, metavar="string",
+                   help='Location of client config files (default "~/.docker")')
+    p.add_argument("-c", "--context", default=None, metavar="string",
+                   help='Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and '
+                        'default context set with "dockyard context use")')
+    p.add_argument("-D", "--debug", action="store_true", help="Enable debug mode")
+    p.add_argument("-H", "--host", default=None, action="append", metavar="list",
+                   help="Daemon socket(s) to connect to")
+    p.add_argument("-l", "--log-level", default="info", metavar="string",
+                   help='Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")')
+    p.add_argument("--tls", action="store_true", help="Use TLS; implied by --tlsverify")
+    p.add_argument("--tlscacert", default="", metavar="string", help="Trust certs signed only by this CA")
+    p.add_argument("--tlscert", default="", metavar="string", help="Path to TLS certificate file")
+    p.add_argument("--tlskey", default="", metavar="string", help="Path to TLS key file")
+    p.add_argument("--tlsverify", action="store_true", help="Use TLS and verify the remote")
+    p.add_argument("-v", "--version", action="store_true", help="Print version information and quit")
+    p.add_argument("--help", "-h", action="store_true", dest="top_help", help="Print usage")
 
 
 def build_parser(only: str | None = None, command: str | None = None) -> argparse.ArgumentParser:
@@ -144,14 +316,11 @@ def build_parser(only: str | None = None, command: str | None = None) -> argpars
     only that command's parser in it)."""
     import importlib
 
-    p = Parser(prog="dockyard", description="A Docker-compatible container engine client.")
-    p.add_argument("-H", "--host", default=None, help="daemon socket (unix:///run/dockyard/dockyard.sock), tcp://host:port or ssh://[user@]host[:port]")
-    p.add_argument("--tls", action="store_true", help="use TLS; implied by --tlsverify")
-    p.add_argument("--tlsverify", action="store_true", help="use TLS and verify the daemon (DOCKER_TLS_VERIFY)")
-    p.add_argument("--tlscacert", default="", help="trust certs signed only by this CA (DOCKER_CERT_PATH/ca.pem)")
-    p.add_argument("--tlscert", default="", help="TLS certificate file (DOCKER_CERT_PATH/cert.pem)")
-    p.add_argument("--tlskey", default="", help="TLS key file (DOCKER_CERT_PATH/key.pem)")
-    cmd = Command(p.add_subparsers(dest="subcommand", metavar="COMMAND"), command if only else None)
+    p = Parser(prog=PROG, add_help=False, usage_line=f"{PROG} [OPTIONS] COMMAND",
+               summary="A self-sufficient runtime for containers")
+    _global_options(p)
+    sub = p.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
+    cmd = Command(sub, command if only else None)
     for name in (only,) if only else COMMAND_MODULES:
         qualified = f"dockyard.cli.{name}"
         try:
@@ -164,33 +333,118 @@ def build_parser(only: str | None = None, command: str | None = None) -> argpars
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = _rewrite_forms(sys.argv[1:] if argv is None else argv)
+def _management_help(argv: list[str]) -> str | None:
+    """``dockyard system``, ``dockyard system --help``: the management command's own usage."""
+    i = _command_index(argv)
+    if i < 0 or argv[i] not in MANAGEMENT:
+        return None
+    rest = argv[i + 1:]
+    if rest and rest[0] not in ("--help", "-h"):
+        return None
+    from dockyard.cli.help import management_help
+
+    return management_help(argv[i])
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
     lean = _lean_module(argv)
     parser = build_parser(lean, _subcommand(argv) if lean else None)
     args = parser.parse_args(argv)
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 0
-    try:
-        from dockyard.client.http import TLSConfig
+    args.parser = parser
+    return args
 
-        tls = TLSConfig(args.tlsverify, args.tlscacert, args.tlscert, args.tlskey, args.tls)
-        return int(args.fn(Client(args.host, tls), args))
-    except errors.NotFound as err:
-        print(f"Error response from daemon: {err}", file=sys.stderr)
-        return 125 if args.subcommand in ("run", "create") else 1
-    except errors.Unavailable as err:
+
+def client_for(args: argparse.Namespace) -> Client:
+    """The daemon the user chose: -H, DOCKER_HOST, --context, DOCKER_CONTEXT or the current context
+    of config.json; a named context that does not exist is an error, never the default socket."""
+    from dockyard.client.http import Client, TLSConfig
+
+    tls = TLSConfig(args.tlsverify, args.tlscacert, args.tlscert, args.tlskey, args.tls)
+    hosts = args.host or []
+    if len(hosts) > 1:
+        raise CLIError("Please specify only one -H")
+    if args.context and hosts:
+        raise CLIError("Conflicting options: either specify --host or --context, not both")
+    if hosts:
+        return Client(hosts[0], tls)
+    if not args.context and (os.environ.get("DOCKYARD_HOST") or os.environ.get("DOCKER_HOST")):
+        return Client(None, tls)
+    from dockyard.cli.context import endpoint
+
+    host, ctx_tls = endpoint(args.context, args.config)
+    return Client(host, ctx_tls or tls)
+
+
+def _daemon_failure(args: argparse.Namespace, err: errors.DockyardError) -> int:
+    command = getattr(args, "subcommand", "") or ""
+    if command in ("run", "create"):
+        text = f"Error response from daemon: {err}".rstrip(".") + "."
+        print(f"{PROG}: {text}\nSee '{PROG} {command} --help'.", file=sys.stderr)
+        return 125
+    print(f"Error response from daemon: {err}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _rewrite_forms(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except CLIError as err:
         print(str(err), file=sys.stderr)
-        return 1
-    except errors.DockyardError as err:
-        print(f"Error response from daemon: {err}", file=sys.stderr)
-        return 125 if args.subcommand in ("run", "create") else 1
+        return err.code
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # one line, as docker prints; the traceback only when asked for
+        if os.environ.get("DOCKYARD_DEBUG"):
+            raise
+        print(f"{PROG}: {type(err).__name__}: {err}" if not isinstance(err, errors.DockyardError) else f"{PROG}: {err}",
+              file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
+    from dockyard.cli.template import TemplateError
+    from dockyard.client.errors import DaemonError
+
+    usage = _management_help(argv)
+    if usage is not None:
+        print(usage)
+        return 0
+    args = parse(argv)
+    if args.version and not args.subcommand:
+        from dockyard import __version__
+
+        print(f"Dockyard version {__version__}")
+        return 0
+    if not getattr(args, "fn", None):
+        if args.subcommand is None and not args.top_help and _command_index(argv) < 0 and argv:
+            raise UsageError("unknown flag", PROG)
+        from dockyard.cli.help import top_help
+
+        print(top_help())
+        return 0
+    if getattr(args, "offline", False):
+        return int(args.fn(None, args))
+    try:
+        return int(args.fn(client_for(args), args))
+    except DaemonError as err:
+        return _daemon_failure(args, err)
+    except TemplateError as err:
+        print(str(err), file=sys.stderr)
+        return err.code
+    except errors.Unavailable as err:  # transport: no daemon there
+        print(str(err), file=sys.stderr)
+        return 1
+    except errors.DockyardError as err:  # the CLI's own checks (flag values the parser cannot judge)
+        command = getattr(args, "subcommand", "") or ""
+        if command in ("run", "create"):
+            print(f"{PROG}: {str(err).rstrip('.')}.\nSee '{PROG} {command} --help'.", file=sys.stderr)
+            return 125
+        print(str(err), file=sys.stderr)
+        return 1
 
 
 def run() -> None:

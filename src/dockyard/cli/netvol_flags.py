@@ -21,19 +21,23 @@ _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def add_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--publish", action="append", default=[])
-    p.add_argument("-P", "--publish-all", action="store_true")
-    p.add_argument("--expose", action="append", default=[])
-    p.add_argument("-v", "--volume", action="append", default=[])
-    p.add_argument("--mount", action="append", default=[])
-    p.add_argument("--tmpfs", action="append", default=[])
-    p.add_argument("--volumes-from", action="append", default=[])
-    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
-    p.add_argument("--ip", default="")
-    p.add_argument("--add-host", action="append", default=[])
-    p.add_argument("--dns", action="append", default=[])
-    p.add_argument("--dns-search", action="append", default=[])
-    p.add_argument("--dns-option", "--dns-opt", action="append", default=[])
+    add = p.add_argument
+    add("-p", "--publish", action="append", default=[], metavar="list",
+        help="Publish a container's port(s) to the host")
+    add("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
+    add("--expose", action="append", default=[], metavar="list", help="Expose a port or a range of ports")
+    add("-v", "--volume", action="append", default=[], metavar="list", help="Bind mount a volume")
+    add("--mount", action="append", default=[], metavar="mount", help="Attach a filesystem mount to the container")
+    add("--tmpfs", action="append", default=[], metavar="list", help="Mount a tmpfs directory")
+    add("--volumes-from", action="append", default=[], metavar="list",
+        help="Mount volumes from the specified container(s)")
+    add("--network-alias", "--net-alias", action="append", default=[], metavar="list",
+        help="Add network-scoped alias for the container")
+    add("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    add("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
+    add("--dns", action="append", default=[], metavar="list", help="Set custom DNS servers")
+    add("--dns-search", action="append", default=[], metavar="list", help="Set custom DNS search domains")
+    add("--dns-option", "--dns-opt", action="append", default=[], metavar="list", help="Set DNS options")
 
 
 def _port_range(text: str, what: str) -> list[int]:
@@ -200,10 +204,10 @@ def apply(a: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -
         host["DnsSearch"] = list(a.dns_search)
     if a.dns_option:
         host["DnsOptions"] = list(a.dns_option)
-    if a.network_alias or a.ip:
+    if a.network_alias or a.ip or a.ip6:
         endpoint: dict[str, Any] = {}
         if a.network_alias:
             endpoint["Aliases"] = list(a.network_alias)
-        if a.ip:
-            endpoint["IPAMConfig"] = {"IPv4Address": a.ip}
+        if a.ip or a.ip6:
+            endpoint["IPAMConfig"] = {k: v for k, v in (("IPv4Address", a.ip), ("IPv6Address", a.ip6)) if v}
         config["NetworkingConfig"] = {"EndpointsConfig": {host.get("NetworkMode") or "default": endpoint}}

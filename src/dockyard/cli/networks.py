@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from dockyard.cli.format import print_objects, table
+from dockyard.cli.format import print_objects
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -27,19 +27,31 @@ def cmd_create(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ls(c: Client, a: argparse.Namespace) -> int:
-    nets = sorted(c.json("GET", "/networks"), key=lambda n: n["Name"])
-    if a.quiet:
-        for n in nets:
-            print(n["Id"][:12])
-    elif a.format:
-        from dockyard.cli.template import render
+NETWORKS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+NETWORKS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                    "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
 
-        for n in nets:
-            print(render(a.format, {**n, "ID": n["Id"][:12]}))
-    else:
-        print(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [[n["Id"][:12], n["Name"], n["Driver"], n["Scope"]]
-                                                                 for n in nets]))
+
+def _network_row(n: dict[str, Any], trunc: bool) -> Any:
+    from dockyard.cli.template import Row
+
+    labels = n.get("Labels") or {}
+    return Row({"ID": n["Id"][:12] if trunc else n["Id"], "Name": n["Name"], "Driver": n.get("Driver", ""),
+                "Scope": n.get("Scope", ""), "IPv6": "true" if n.get("EnableIPv6") else "false",
+                "Internal": "true" if n.get("Internal") else "false",
+                "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+                "CreatedAt": n.get("Created", "")}, "*network.networkContext")
+
+
+def cmd_ls(c: Client, a: argparse.Namespace) -> int:
+    from dockyard.cli.format import natural_key
+    from dockyard.cli.template import print_rows
+
+    flt = _filters(a.filter)
+    nets = sorted(c.json("GET", "/networks", {"filters": json.dumps(flt)} if flt else None),
+                  key=lambda n: natural_key(n["Name"]))
+    fmt = "{{.ID}}" if a.quiet else (a.format if a.format and a.format != "table" else NETWORKS_TABLE)
+    print_rows(fmt, [_network_row(n, not a.no_trunc) for n in nets], NETWORKS_HEADERS)
     return 0
 
 
@@ -108,8 +120,11 @@ def register(cmd: Command) -> None:
     s.add_argument("name")
     s = sub.add_parser("ls", aliases=["list"])
     s.set_defaults(fn=cmd_ls)
-    s.add_argument("-q", "--quiet", action="store_true")
-    s.add_argument("--format", default="")
+    s.add_argument("-f", "--filter", action="append", default=[], metavar="filter",
+                   help="Provide filter values (e.g. 'driver=bridge')")
+    s.add_argument("--format", default="", help="Pretty-print networks using a Go template")
+    s.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
+    s.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
     s = sub.add_parser("inspect")
     s.set_defaults(fn=cmd_inspect)
     s.add_argument("-f", "--format", default="")

@@ -1,213 +1,654 @@
-"""The Go-template subset people pass to ``--format``.
+"""Go's text/template, the part people pass to ``--format``, with the docker CLI's functions.
 
-Fields (``{{.State.Status}}``, ``{{$k}}``), functions (``json``, ``len``, ``index``,
-``upper``, ``lower``, ``join``, ``title``, ``println``), ``{{range}}`` (with
-``$k, $v :=``), ``{{if}}``/``{{else}}`` and ``{{end}}``; ``table`` prefixes are
-handled by the commands (see ``table_format``). Small on purpose: a tree of
-(text | action | block) nodes evaluated against plain JSON data.
+Actions with pipelines (``{{.A.B | upper}}``), variables (``$``, ``$x :=``), ``if``/``else if``/
+``else``/``end``, ``range`` (with ``$k, $v :=`` and ``else``), ``with``, comments, trim markers
+(``{{-``, ``-}}``), parenthesised pipelines. Functions: Go's builtins (``and or not len index
+slice print printf println eq ne lt le gt ge``) and docker's (``json split join title lower
+upper pad truncate``). Values are JSON data; a ``Row`` is a docker formatter context (ps, images,
+...), where an unknown field is an error, as on docker's structs. Errors carry Go's messages.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
-from typing import Any
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
-
-
-def _lookup(obj: Any, path: str) -> Any:
-    if path in (".", ""):
-        return obj
-    for part in path.lstrip(".").split("."):
-        if isinstance(obj, dict):
-            obj = obj.get(part)
-        else:
-            return None
-    return obj
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
-def _text(value: Any) -> str:
-    if value is None:
+class TemplateError(Exception):
+    """A template that does not parse, or fails while it runs (Go's message); ``code`` is the
+    exit status the command ends with."""
+
+    code = 1
+
+    def with_prefix(self, prefix: str, code: int = 1) -> TemplateError:
+        err = TemplateError(prefix + str(self))
+        err.code = code
+        return err
+
+
+class TemplateParseError(TemplateError):
+    """The template does not parse."""
+
+
+class Row(dict):  # type: ignore[type-arg]
+    """One row of a docker list (``ps``, ``images``, ...): its fields as text. ``go_type`` names the
+    formatter context in errors, as docker's do."""
+
+    go_type = "*formatter.Context"
+
+    def __init__(self, fields: dict[str, Any], go_type: str = "") -> None:
+        super().__init__(fields)
+        if go_type:
+            self.go_type = go_type
+
+
+class _Missing:
+    """A map key that is not there: prints as ``<no value>``."""
+
+    def __repr__(self) -> str:
         return "<no value>"
+
+
+MISSING = _Missing()
+
+# -- printing as fmt does ---------------------------------------------------------------------------
+
+
+def go_float(v: float) -> str:
+    """fmt's %v of a float64 (strconv 'g', shortest, exponent from 21 digits)."""
+    if v == int(v) and abs(v) < 1e21:
+        return str(int(v))
+    text = repr(v)
+    if "e" in text:
+        mant, _, exp = text.partition("e")
+        sign = "-" if exp.startswith("-") else "+"
+        return f"{mant}e{sign}{exp.lstrip('+-').zfill(2)}"
+    return text
+
+
+def text(value: Any, top: bool = True) -> str:
+    """fmt.Sprint of one value (``<no value>`` for a missing or null value at the top)."""
+    if value is None or value is MISSING:
+        return "<no value>" if top else "<nil>"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        return go_float(value)
     if isinstance(value, list):
-        return "[" + " ".join(_text(v) for v in value) + "]"
+        return "[" + " ".join(text(v, False) for v in value) + "]"
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{_text(v)}" for k, v in sorted(value.items())) + "]"
+        return "map[" + " ".join(f"{k}:{text(v, False)}" for k, v in sorted(value.items())) + "]"
     return str(value)
 
 
-def _truthy(value: Any) -> bool:
-    return bool(value)
+def truth(value: Any) -> bool:
+    if value is MISSING or value is None:
+        return False
+    if isinstance(value, (bool, int, float, str, list, dict)):
+        return bool(value)
+    return True
 
 
-class _Scope:
-    def __init__(self, dot: Any, vars: dict[str, Any]) -> None:
-        self.dot = dot
-        self.vars = vars
+# -- functions --------------------------------------------------------------------------------------
 
 
-def _term(tok: str, s: _Scope) -> Any:
-    if tok.startswith('"'):
-        return json.loads(tok)
-    if tok.startswith("$"):
-        name, _, rest = tok.partition(".")
-        base = s.vars.get(name)
-        return _lookup(base, rest) if rest else base
-    if tok.startswith("."):
-        return _lookup(s.dot, tok)
-    if re.fullmatch(r"-?\d+", tok):
-        return int(tok)
-    if tok in ("true", "false"):
-        return tok == "true"
-    return None
+def _json(value: Any) -> str:
+    if value is MISSING:
+        value = None
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _index(obj: Any, *keys: Any) -> Any:
     for k in keys:
-        try:
+        if obj is None or obj is MISSING:
+            raise TemplateError("error calling index: index of untyped nil")
+        if isinstance(obj, dict):
+            zero = "" if obj and all(isinstance(v, str) for v in obj.values()) else MISSING
+            obj = obj.get(k, zero)
+        elif isinstance(obj, (list, str)):
+            if not isinstance(k, int) or not 0 <= k < len(obj):
+                raise TemplateError(f"error calling index: index out of range: {k}")
             obj = obj[k]
-        except (KeyError, IndexError, TypeError):
-            return None
+        else:
+            raise TemplateError(f"error calling index: can't index item of type {type(obj).__name__}")
     return obj
 
 
-_FUNCS: dict[str, Any] = {
-    "json": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False),
-    "len": lambda v: len(v) if v is not None else 0,
+def _slice(obj: Any, *bounds: int) -> Any:
+    if not isinstance(obj, (list, str)):
+        raise TemplateError("error calling slice: can't slice item")
+    return obj[bounds[0] if bounds else 0:bounds[1] if len(bounds) > 1 else None]
+
+
+def _len(value: Any) -> int:
+    if isinstance(value, (list, dict, str)):
+        return len(value)
+    raise TemplateError(f"error calling len: len of type {'<nil>' if value in (None, MISSING) else type(value).__name__}")
+
+
+def _sprint(*args: Any) -> str:
+    out = ""
+    for i, a in enumerate(args):
+        if i and not isinstance(a, str) and not isinstance(args[i - 1], str):
+            out += " "
+        out += text(a, False) if a is None else text(a)
+    return out
+
+
+_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    values = list(args)
+
+    def one(m: re.Match[str]) -> str:
+        flags, width, prec, verb = m.groups()
+        if verb == "%":
+            return "%"
+        if not values:
+            return f"%!{verb}(MISSING)"
+        v = values.pop(0)
+        if verb in "sv":
+            s = text(v)
+        elif verb == "q":
+            from dockyard.cli.format import go_quote
+
+            s = go_quote(text(v))
+        elif verb == "d":
+            s = str(int(v))
+        elif verb in "feEgG":
+            s = f"%{'.' + prec if prec else ''}{verb}" % float(v)
+        elif verb in "xX":
+            s = format(int(v), verb) if isinstance(v, int) else "".join(f"{b:02{verb}}" for b in text(v).encode())
+        elif verb == "t":
+            s = text(bool(v))
+        else:
+            s = text(v)
+        if prec and verb in "sv":
+            s = s[:int(prec)]
+        if width:
+            s = s.ljust(int(width)) if "-" in flags else s.rjust(int(width), "0" if "0" in flags else " ")
+        return s
+
+    return _VERB.sub(one, fmt)
+
+
+def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[..., bool]:
+    def compare(a: Any, b: Any) -> bool:
+        if isinstance(a, (int, float)) != isinstance(b, (int, float)) or (
+                isinstance(a, str) != isinstance(b, str)):
+            raise TemplateError(f"error calling {name}: incompatible types for comparison")
+        return op(a, b)
+
+    return compare
+
+
+def _eq(a: Any, *others: Any) -> bool:
+    if not others:
+        raise TemplateError("error calling eq: missing argument for comparison")
+    return any(a == b for b in others)
+
+
+FUNCS: dict[str, Callable[..., Any]] = {
+    "json": _json,
+    "split": lambda s, sep: text(s).split(sep),
+    "join": lambda items, sep: sep.join(text(x) for x in (items or [])),
+    "title": lambda s: re.sub(r"(?:(?<=\s)|^)(\w)", lambda m: m.group(1).upper(), text(s)),
+    "lower": lambda s: text(s).lower(),
+    "upper": lambda s: text(s).upper(),
+    "pad": lambda s, before, after: " " * before + text(s) + " " * after,
+    "truncate": lambda s, n: text(s)[:n],
+    "len": _len,
     "index": _index,
-    "upper": lambda v: _text(v).upper(),
-    "lower": lambda v: _text(v).lower(),
-    "title": lambda v: _text(v).title(),
-    "join": lambda v, sep: sep.join(_text(x) for x in (v or [])),
-    "println": lambda *v: " ".join(_text(x) for x in v) + "\n",
-    "print": lambda *v: "".join(_text(x) for x in v),
-    "not": lambda v: not _truthy(v),
-    "eq": lambda a, *b: any(a == x for x in b),
-    "ne": lambda a, b: a != b,
+    "slice": _slice,
+    "print": _sprint,
+    "printf": _printf,
+    "println": lambda *args: " ".join(text(a) for a in args) + "\n",
+    "not": lambda v: not truth(v),
+    "and": lambda *args: next((a for a in args if not truth(a)), args[-1]),
+    "or": lambda *args: next((a for a in args if truth(a)), args[-1]),
+    "eq": _eq,
+    "ne": _cmp("ne", lambda a, b: a != b),
+    "lt": _cmp("lt", lambda a, b: a < b),
+    "le": _cmp("le", lambda a, b: a <= b),
+    "gt": _cmp("gt", lambda a, b: a > b),
+    "ge": _cmp("ge", lambda a, b: a >= b),
 }
 
+# docker's header functions: a table header runs the row template over the column titles.
+HEADER_FUNCS: dict[str, Callable[..., Any]] = {
+    **FUNCS, **{name: (lambda v, *_: v) for name in ("json", "split", "join", "title", "lower", "upper",
+                                                       "truncate")},
+    "pad": lambda v, *_: v,
+}
 
-def _pipeline(expr: str, s: _Scope) -> Any:
-    value: Any = None
-    first = True
-    for stage in expr.split("|"):
-        toks = shlex.split(stage.strip(), posix=False)
-        if not toks:
-            continue
-        if toks[0] in _FUNCS:
-            args = [_term(t, s) for t in toks[1:]]
-            if not first:
-                args.append(value)
-            value = _FUNCS[toks[0]](*args)
-        else:
-            value = _term(toks[0], s)
-        first = False
-    return value
+# -- parsing ----------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    \s+
+  | (?P<str>"(?:[^"\\]|\\.)*")
+  | (?P<raw>`[^`]*`)
+  | (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+  | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\.)
+  | (?P<var>\$[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>:=|=|\||\(|\)|,)
+""", re.X)
+
+# Fields whose values are Go maps in docker's types: a missing key there prints <no value>;
+# elsewhere (a struct) it is an error, as docker's inspect reports it.
+MAP_FIELDS = frozenset(("Labels", "Options", "DriverOpts", "Ports", "Networks", "ExposedPorts", "Volumes",
+                        "Tmpfs", "Sysctls", "Annotations", "StorageOpt", "Data", "PortBindings", "Containers",
+                        "EndpointsConfig", "Status", "Plugins"))
 
 
-def _parse(template: str) -> list[Any]:
-    """Nodes: str (text), ("act", expr), ("range"|"if", expr, body, else_body)."""
-    root: list[Any] = []
-    stack: list[tuple[list[Any], Any]] = [(root, None)]
-    pos = 0
-    for m in _ACTION.finditer(template):
-        if m.start() > pos:
-            stack[-1][0].append(template[pos:m.start()])
-        pos = m.end()
-        expr = m.group(1)
-        word = expr.split(" ", 1)[0]
-        if word in ("range", "if", "with"):
-            node = [word, expr[len(word):].strip(), [], []]
+class _Action:
+    """A pipeline: optional declared variables, then commands joined by ``|``; a command is a
+    list of operand tokens ``(kind, value, pos)``."""
+
+    def __init__(self, decl: list[str], assign: bool, commands: list[list[Any]], pos: int) -> None:
+        self.decl = decl
+        self.assign = assign
+        self.commands = commands
+        self.pos = pos
+
+
+class _Parser:
+    def __init__(self, template: str, funcs: dict[str, Callable[..., Any]]) -> None:
+        self.template = template
+        self.funcs = funcs
+
+    def fail(self, pos: int, message: str) -> TemplateError:
+        line = self.template.count("\n", 0, pos) + 1
+        return TemplateParseError(f"template: :{line}: {message}")
+
+    def pipeline(self, src: str, pos: int) -> _Action:
+        toks = self.tokens(src, pos)
+        decl: list[str] = []
+        assign = False
+        i = 0
+        if toks and toks[0][0] == "var":
+            j = 0
+            names = [toks[0][1]]
+            while j + 2 < len(toks) and toks[j + 1][:2] == ("op", ",") and toks[j + 2][0] == "var":
+                names.append(toks[j + 2][1])
+                j += 2
+            if j + 1 < len(toks) and toks[j + 1][0] == "op" and toks[j + 1][1] in (":=", "="):
+                decl, assign, i = names, toks[j + 1][1] == "=", j + 2
+        commands, i = self.commands(toks, i, pos)
+        if i != len(toks):
+            raise self.fail(pos, f"unexpected {toks[i][1]!r} in command")
+        if not commands:
+            raise self.fail(pos, "missing value for command")
+        return _Action(decl, assign, commands, pos)
+
+    def commands(self, toks: list[tuple[Any, ...]], i: int, pos: int) -> tuple[list[list[Any]], int]:
+        commands: list[list[Any]] = [[]]
+        while i < len(toks):
+            kind, value, at = toks[i]
+            if kind == "op" and value == "|":
+                if not commands[-1]:
+                    raise self.fail(pos, "missing command")
+                commands.append([])
+                i += 1
+            elif kind == "op" and value == "(":
+                inner, i = self.commands(toks, i + 1, pos)
+                if i >= len(toks) or toks[i][:2] != ("op", ")"):
+                    raise self.fail(pos, "unclosed left paren")
+                i += 1
+                chain = ""
+                if i < len(toks) and toks[i][0] == "field" and toks[i][1] != ".":
+                    chain = toks[i][1]
+                    i += 1
+                commands[-1].append(("pipe", inner, at, chain))
+            elif kind == "op" and value == ")":
+                break
+            elif kind == "op":
+                raise self.fail(pos, f"unexpected {value!r} in operand")
+            else:
+                if kind == "ident" and value not in ("true", "false", "nil") and value not in self.funcs:
+                    raise self.fail(pos, f'function "{value}" not defined')
+                commands[-1].append((kind, value, at))
+                i += 1
+        if commands and not commands[-1] and len(commands) > 1:
+            raise self.fail(pos, "missing command")
+        return [c for c in commands if c], i
+
+    def tokens(self, src: str, pos: int) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        i = 0
+        while i < len(src):
+            m = _TOKEN.match(src, i)
+            if not m or m.end() == i:
+                raise self.fail(pos, f"unexpected {src[i]!r} in command")
+            at = pos + i
+            i = m.end()
+            kind = m.lastgroup
+            if kind is None:
+                continue
+            value: Any = m.group(kind)
+            if kind == "str":
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = value[1:-1]
+                kind = "lit"
+            elif kind == "raw":
+                value, kind = value[1:-1], "lit"
+            elif kind == "num":
+                value, kind = (float(value) if any(c in value for c in ".eE") else int(value)), "lit"
+            out.append((kind, value, at))
+        return out
+
+    def parse(self) -> list[Any]:
+        """Nodes: str, _Action, ["if"|"with"|"range", _Action, body, else_body(, closes the parent)]."""
+        t = self.template
+        root: list[Any] = []
+        stack: list[tuple[list[Any], Any]] = [(root, None)]
+        pos = 0
+        trim_next = False
+        while True:
+            start = t.find("{{", pos)
+            chunk = t[pos:] if start < 0 else t[pos:start]
+            if start >= 0 and t[start + 2:start + 4] in ("- ", "-\t", "-\n", "-\r"):
+                chunk = chunk.rstrip(" \t\r\n")
+            if trim_next:
+                chunk = chunk.lstrip(" \t\r\n")
+            if chunk:
+                stack[-1][0].append(chunk)
+            if start < 0:
+                break
+            end = t.find("}}", start + 2)
+            if end < 0:
+                raise self.fail(start, "unclosed action")
+            inner_at = start + 2
+            inner = t[inner_at:end]
+            if inner[:2] in ("- ", "-\t", "-\n", "-\r"):
+                inner, inner_at = inner[1:], inner_at + 1
+            trim_next = inner[-2:] in (" -", "\t-", "\n-", "\r-")
+            if trim_next:
+                inner = inner[:-1]
+            pos = end + 2
+            body = inner.strip()
+            if body.startswith("/*"):
+                if not body.endswith("*/"):
+                    raise self.fail(start, "unclosed comment")
+                continue
+            self.node(body, inner_at + len(inner) - len(inner.lstrip()), stack)
+        if len(stack) > 1:
+            raise self.fail(len(t), "unexpected EOF")
+        return root
+
+    def _rest(self, body: str, at: int, word: str) -> tuple[str, int]:
+        rest = body[len(word):]
+        stripped = rest.lstrip()
+        return stripped.strip(), at + len(word) + len(rest) - len(stripped)
+
+    def node(self, body: str, at: int, stack: list[tuple[list[Any], Any]]) -> None:
+        word = re.split(r"\s", body, maxsplit=1)[0]
+        if word in ("if", "with", "range"):
+            node = [word, self.pipeline(*self._rest(body, at, word)), [], []]
             stack[-1][0].append(node)
             stack.append((node[2], node))
-        elif word == "else" and len(stack) > 1:
-            node = stack.pop()[1]
-            stack.append((node[3], node))
-        elif word == "end" and len(stack) > 1:
-            stack.pop()
+        elif word == "else":
+            if len(stack) == 1 or stack[-1][1] is None:
+                raise self.fail(at, "unexpected {{else}}")
+            _, node = stack.pop()
+            rest, rest_at = self._rest(body, at, word)
+            kind = re.split(r"\s", rest, maxsplit=1)[0]
+            if kind in ("if", "with"):
+                inner = [kind, self.pipeline(*self._rest(rest, rest_at, kind)), [], [], True]
+                node[3].append(inner)
+                stack.append((node[3], node))
+                stack.append((inner[2], inner))
+            else:
+                stack.append((node[3], node))
+        elif word == "end":
+            if len(stack) == 1:
+                raise self.fail(at, "unexpected {{end}}")
+            _, node = stack.pop()
+            while len(node) > 4 and len(stack) > 1:  # an {{else if}} ends with its first {{if}}
+                _, node = stack.pop()
+        elif word in ("define", "template", "block"):
+            raise self.fail(at, f"{{{{{word}}}}} is not supported")
+        elif word == "":
+            raise self.fail(at, "missing value for command")
         else:
-            stack[-1][0].append(("act", expr))
-    if pos < len(template):
-        root.append(template[pos:])
-    return root
+            stack[-1][0].append(self.pipeline(body, at))
 
 
-def _exec(nodes: list[Any], s: _Scope, out: list[str]) -> None:
-    for node in nodes:
-        if isinstance(node, str):
-            out.append(node)
-        elif isinstance(node, tuple):
-            value = _pipeline(node[1], s)
-            if isinstance(value, str) and node[1].split(" ", 1)[0] in ("json", "println", "print"):
-                out.append(value)
+# -- execution --------------------------------------------------------------------------------------
+
+
+class Template:
+    def __init__(self, source: str, funcs: dict[str, Callable[..., Any]] | None = None, name: str = "") -> None:
+        self.source = source
+        self.name = name
+        self.funcs = funcs or FUNCS
+        try:
+            self.nodes = _Parser(source, self.funcs).parse()
+        except TemplateError as err:
+            if name:
+                raise TemplateParseError(str(err).replace("template: :", f"template: {name}:", 1)) from None
+            raise
+
+    def render(self, data: Any) -> str:
+        out: list[str] = []
+        self._run(self.nodes, data, [{"$": data}], out)
+        return "".join(out)
+
+    def _fail(self, at: int, node: str, message: str) -> TemplateError:
+        line = self.source.count("\n", 0, at) + 1
+        col = at - (self.source.rfind("\n", 0, at) + 1)
+        return TemplateError(f'template: {self.name}:{line}:{col}: executing "{self.name}" at <{node}>: {message}')
+
+    def _src(self, cmd: list[Any]) -> str:
+        """A command's text, as Go prints its node."""
+        parts = []
+        for tok in cmd:
+            if tok[0] == "pipe":
+                parts.append("(" + " | ".join(self._src(c) for c in tok[1]) + ")" + tok[3])
+            elif tok[0] == "lit" and isinstance(tok[1], str):
+                parts.append(json.dumps(tok[1]))
             else:
-                out.append(_text(value))
+                parts.append(str(tok[1]))
+        return " ".join(parts)
+
+    def _run(self, nodes: list[Any], dot: Any, scopes: list[dict[str, Any]], out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+            elif isinstance(node, _Action):
+                value = self._pipeline(node, dot, scopes)
+                if not node.decl:
+                    out.append(text(value))
+            else:
+                self._block(node, dot, scopes, out)
+
+    def _block(self, node: list[Any], dot: Any, scopes: list[dict[str, Any]], out: list[str]) -> None:
+        kind, act, body, other = node[:4]
+        inner = [*scopes, {}]
+        if kind == "range":
+            value = self._eval(act, dot, inner)
+            if isinstance(value, dict):
+                items = sorted(value.items())
+            elif isinstance(value, list):
+                items = list(enumerate(value))
+            elif value is None or value is MISSING:
+                items = []
+            elif isinstance(value, int):
+                items = [(i, i) for i in range(value)]
+            else:
+                raise self._fail(act.pos, self._src(act.commands[0]), f"range can't iterate over {text(value)}")
+            if not items:
+                self._run(other, dot, [*scopes, {}], out)
+            for k, v in items:
+                names = act.decl
+                scope: dict[str, Any] = {}
+                if len(names) == 1:
+                    scope[names[0]] = v
+                elif len(names) == 2:
+                    scope[names[0]], scope[names[1]] = k, v
+                self._run(body, v, [*inner, scope], out)
+            return
+        value = self._pipeline(act, dot, inner)
+        if truth(value):
+            self._run(body, value if kind == "with" else dot, inner, out)
         else:
-            kind, expr, body, other = node
-            if kind == "range":
-                kvar = vvar = ""
-                if ":=" in expr:
-                    names, expr = expr.split(":=", 1)
-                    vs = [n.strip() for n in names.split(",")]
-                    kvar, vvar = (vs[0], vs[1]) if len(vs) == 2 else ("", vs[0])
-                value = _pipeline(expr.strip(), s)
-                items = list(value.items()) if isinstance(value, dict) else list(enumerate(value or []))
-                if isinstance(value, dict):
-                    items.sort()
-                if not items:
-                    _exec(other, s, out)
-                for k, v in items:
-                    vars = dict(s.vars)
-                    if kvar:
-                        vars[kvar] = k
-                    if vvar:
-                        vars[vvar] = v
-                    _exec(body, _Scope(v, vars), out)
-            else:
-                value = _pipeline(expr, s)
-                if _truthy(value):
-                    _exec(body, _Scope(value, s.vars) if kind == "with" else s, out)
+            self._run(other, dot, [*scopes, {}], out)
+
+    def _pipeline(self, act: _Action, dot: Any, scopes: list[dict[str, Any]]) -> Any:
+        value = self._eval(act, dot, scopes)
+        if act.decl:
+            if act.assign:
+                for scope in reversed(scopes):
+                    if act.decl[0] in scope:
+                        scope[act.decl[0]] = value
+                        break
                 else:
-                    _exec(other, s, out)
+                    raise self._fail(act.pos, act.decl[0], f"undefined variable: {act.decl[0]}")
+            else:
+                scopes[-1][act.decl[-1]] = value
+        return value
+
+    def _eval(self, act: _Action, dot: Any, scopes: list[dict[str, Any]]) -> Any:
+        return self._commands(act.commands, dot, scopes)
+
+    def _commands(self, commands: list[list[Any]], dot: Any, scopes: list[dict[str, Any]]) -> Any:
+        value: Any = MISSING
+        for i, cmd in enumerate(commands):
+            value = self._command(cmd, dot, scopes, value, piped=i > 0)
+        return value
+
+    def _command(self, cmd: list[Any], dot: Any, scopes: list[dict[str, Any]], prev: Any, piped: bool) -> Any:
+        head = cmd[0]
+        if head[0] == "ident" and head[1] in self.funcs:
+            args = [self._operand(t, dot, scopes) for t in cmd[1:]]
+            if piped:
+                args.append(prev)
+            try:
+                return self.funcs[head[1]](*args)
+            except TemplateError as err:
+                raise self._fail(head[2], self._src(cmd), str(err)) from None
+            except (TypeError, ValueError, AttributeError, IndexError) as err:
+                raise self._fail(head[2], self._src(cmd), f"error calling {head[1]}: {err}") from None
+        if len(cmd) > 1 or piped:
+            raise self._fail(head[2], self._src(cmd), f"can't give argument to non-function {self._src([head])}")
+        return self._operand(head, dot, scopes)
+
+    def _operand(self, tok: tuple[Any, ...], dot: Any, scopes: list[dict[str, Any]]) -> Any:
+        kind, value, at = tok[0], tok[1], tok[2]
+        if kind == "lit":
+            return value
+        if kind == "ident":
+            if value in ("true", "false"):
+                return value == "true"
+            if value == "nil":
+                raise self._fail(at, "nil", "nil is not a command")
+            return self.funcs[value]()
+        if kind == "field":
+            return self._fields(dot, value, at, value)
+        if kind == "var":
+            name, dot_, rest = value.partition(".")
+            for scope in reversed(scopes):
+                if name in scope:
+                    return self._fields(scope[name], "." + rest, at + len(name), value) if dot_ else scope[name]
+            raise self._fail(at, value, f"undefined variable: {name}")
+        inner = self._commands(value, dot, scopes)
+        return self._fields(inner, tok[3], at, self._src([tok])) if tok[3] else inner
+
+    def _fields(self, obj: Any, chain: str, at: int, node: str) -> Any:
+        if chain == ".":
+            return obj
+        names = chain[1:].split(".")
+        err_at = at + len(names[0]) + 1 if len(names) > 1 else at  # Go: a chain is placed at its 2nd field
+        parent = ""
+        for name in names:
+            if isinstance(obj, Row):
+                if name not in obj:
+                    raise self._fail(err_at, node, f"can't evaluate field {name} in type {obj.go_type}")
+                obj = obj[name]
+            elif isinstance(obj, dict):
+                if name not in obj and parent not in MAP_FIELDS:
+                    raise self._fail(err_at, node, f'map has no entry for key "{name}"')
+                obj = obj.get(name, MISSING)
+            elif obj is None or obj is MISSING:
+                raise self._fail(err_at, node, f"nil pointer evaluating interface {{}}.{name}")
+            else:
+                raise self._fail(err_at, node, f"can't evaluate field {name} in type interface {{}}")
+            parent = name
+        return obj
 
 
-def render(template: str, obj: Any) -> str:
-    out: list[str] = []
-    _exec(_parse(template), _Scope(obj, {"$": obj}), out)
-    return "".join(out)
+_CACHE: dict[tuple[str, bool, str], Template] = {}
 
 
-def table_format(template: str) -> tuple[bool, str]:
-    """(is a table, the row template) for ``--format 'table {{.A}}\\t{{.B}}'``."""
-    if template.startswith("table"):
-        return True, template[5:].strip()
-    return False, template
+def parse(source: str, header: bool = False, name: str = "") -> Template:
+    key = (source, header, name)
+    if key not in _CACHE:
+        _CACHE[key] = Template(source, HEADER_FUNCS if header else FUNCS, name)
+    return _CACHE[key]
 
 
-def print_rows(template: str, rows: list[dict[str, Any]]) -> None:
-    """Print one line per row; a ``table`` template gets a header of its field names, tab-aligned."""
-    is_table, body = table_format(template)
-    body = body.replace("\\t", "\t").replace("\\n", "\n")
-    lines = [render(body, r) for r in rows]
-    if is_table:
-        header = _ACTION.sub(lambda m: _header(m.group(1)), body)
-        lines.insert(0, header)
-        cells = [ln.split("\t") for ln in lines]
-        widths: dict[int, int] = {}
-        for row in cells:
-            for i, c in enumerate(row):
-                widths[i] = max(widths.get(i, 0), len(c))
-        lines = ["   ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in cells]
-    for ln in lines:
-        print(ln)
+def render(source: str, data: Any) -> str:
+    return parse(source).render(data)
 
 
-def _header(expr: str) -> str:
-    field = expr.split()[-1].lstrip(".")
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field).upper() if field else ""
+def normalize(fmt: str) -> tuple[bool, str]:
+    """(is a table, the row template) as docker's formatter reads ``--format``: ``table`` cut off,
+    spaces trimmed, the two-character ``\\t`` and ``\\n`` made real."""
+    is_table = fmt.startswith("table")
+    body = fmt[len("table"):] if is_table else fmt
+    return is_table, body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+
+
+LIST_ERRORS = ("template parsing error: ", "template parsing error: ")
+
+
+def format_rows(fmt: str, rows: list[Row], headers: dict[str, str],
+                prefixes: tuple[str, str] = LIST_ERRORS) -> str:
+    """The docker CLI's formatter: each row through the template and a newline; a ``table``
+    format gets the header line (the template over the column titles) and Go's tabwriter.
+    ``json`` is ``{{json .}}``. Errors get docker's prefix for the command (parse, execute)."""
+    from dockyard.cli.format import tabwrite
+
+    if fmt == "json":
+        fmt = "{{json .}}"
+    is_table, body = normalize(fmt)
+    try:
+        tmpl = parse(body)
+    except TemplateError as err:
+        raise err.with_prefix(prefixes[0]) from None
+    try:
+        lines = [tmpl.render(r) + "\n" for r in rows]
+        if not is_table:
+            return "".join(lines)
+        header = parse(body, header=True).render(dict(headers)) + "\n"
+    except TemplateError as err:
+        raise err.with_prefix(prefixes[1]) from None
+    return tabwrite(header + "".join(lines))
+
+
+def print_rows(fmt: str, rows: list[Row], headers: dict[str, str] | None = None,
+               prefixes: tuple[str, str] = LIST_ERRORS) -> None:
+    import sys
+
+    sys.stdout.write(format_rows(fmt, rows, headers or {}, prefixes))
+
+
+def render_one(fmt: str, data: Any, name: str = "", prefixes: tuple[str, str] = ("template parsing error: ", ""),
+               parse_code: int = 64) -> str:
+    """One object through ``--format`` (inspect, version, info), errors worded as docker's."""
+    try:
+        tmpl = parse(fmt, name=name)
+    except TemplateError as err:
+        raise err.with_prefix(prefixes[0], parse_code) from None
+    try:
+        return tmpl.render(data)
+    except TemplateError as err:
+        raise err.with_prefix(prefixes[1]) from None

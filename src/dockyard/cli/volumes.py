@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 
-from dockyard.cli.format import print_objects, table
+from dockyard.cli.format import print_objects
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.cli.main import Command
 
 
@@ -22,18 +24,35 @@ def cmd_create(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ls(c: Client, a: argparse.Namespace) -> int:
-    vols = sorted(c.json("GET", "/volumes")["Volumes"] or [], key=lambda v: v["Name"])
-    if a.quiet:
-        for v in vols:
-            print(v["Name"])
-    elif a.format:
-        from dockyard.cli.template import render
+VOLUMES_TABLE = "table {{.Driver}}\t{{.Name}}"
+VOLUMES_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+                   "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"}
 
-        for v in vols:
-            print(render(a.format, v))
-    else:
-        print(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
+
+def _volume_row(v: dict[str, Any]) -> Any:
+    from dockyard.cli.format import human_size
+    from dockyard.cli.template import Row
+
+    usage = v.get("UsageData")
+    labels = v.get("Labels") or {}
+    return Row({"Name": v["Name"], "Driver": v.get("Driver", ""), "Scope": v.get("Scope", ""),
+                "Mountpoint": v.get("Mountpoint", ""),
+                "Labels": ",".join(f"{k}={val}" for k, val in sorted(labels.items())),
+                "Links": "N/A" if usage is None else str(usage.get("RefCount", 0)),
+                "Size": "N/A" if usage is None else human_size(usage.get("Size", 0))}, "*formatter.volumeContext")
+
+
+def cmd_ls(c: Client, a: argparse.Namespace) -> int:
+    from dockyard.cli.format import filters, natural_key
+    from dockyard.cli.template import print_rows
+
+    flt = filters(a.filter)
+    resp = c.json("GET", "/volumes", {"filters": json.dumps(flt)} if flt else None)
+    vols = sorted(resp.get("Volumes") or [], key=lambda v: natural_key(v["Name"]))
+    for warning in resp.get("Warnings") or []:
+        print(warning, file=sys.stderr)
+    fmt = "{{.Name}}" if a.quiet else (a.format if a.format and a.format != "table" else VOLUMES_TABLE)
+    print_rows(fmt, [_volume_row(v) for v in vols], VOLUMES_HEADERS)
     return 0
 
 
@@ -79,8 +98,10 @@ def register(cmd: Command) -> None:
     s.add_argument("name", nargs="?")
     s = sub.add_parser("ls", aliases=["list"])
     s.set_defaults(fn=cmd_ls)
-    s.add_argument("-q", "--quiet", action="store_true")
-    s.add_argument("--format", default="")
+    s.add_argument("-f", "--filter", action="append", default=[], metavar="filter",
+                   help="Provide filter values (e.g. 'dangling=true')")
+    s.add_argument("--format", default="", help="Pretty-print volumes using a Go template")
+    s.add_argument("-q", "--quiet", action="store_true", help="Only display volume names")
     s = sub.add_parser("inspect")
     s.set_defaults(fn=cmd_inspect)
     s.add_argument("-f", "--format", default="")

@@ -13,6 +13,7 @@ import json
 import os
 
 from dockyard import errors
+from dockyard.client.errors import TransportError, from_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,12 +23,6 @@ if TYPE_CHECKING:
 
 API_VERSION = "1.51"
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
-
-_BY_STATUS: dict[int, type[errors.DockyardError]] = {
-    400: errors.InvalidArgument, 403: errors.PermissionDenied, 404: errors.NotFound, 409: errors.Conflict,
-    501: errors.NotImplementedYet, 503: errors.Unavailable,
-}
-
 
 class Response:
     """A response body read straight off the socket: Content-Length, chunked, or until close."""
@@ -122,7 +117,7 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:
-            raise errors.Unavailable("the daemon closed the connection before answering")
+            raise TransportError("the daemon closed the connection before answering")
         buf += chunk
     head, rest = buf.split(b"\r\n\r\n", 1)
     lines = head.decode("latin-1").split("\r\n")
@@ -140,7 +135,7 @@ def _error(resp: Response, head: bool = False) -> errors.DockyardError:
         message = json.loads(raw).get("message", "")
     except (ValueError, AttributeError):
         message = raw.decode(errors="replace").strip()
-    return _BY_STATUS.get(resp.status, errors.Internal)(message or f"HTTP {resp.status}")
+    return from_status(resp.status, message or f"HTTP {resp.status}")
 
 
 def resolve_host(host: str | None) -> str:
@@ -229,7 +224,7 @@ class Client:
             sock.connect(self.socket_path)
         except OSError as err:
             sock.close()
-            raise errors.Unavailable(
+            raise TransportError(
                 f"Cannot connect to the Dockyard daemon at unix://{self.socket_path}. Is the dockyard daemon running?"
             ) from err
         return sock
@@ -240,7 +235,7 @@ class Client:
         try:
             sock = socket.create_connection(addr)
         except OSError as err:
-            raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at tcp://{addr[0]}:{addr[1]}: {err}") \
+            raise TransportError(f"Cannot connect to the Dockyard daemon at tcp://{addr[0]}:{addr[1]}: {err}") \
                 from err
         if not self.tls.enabled:
             return sock
@@ -252,7 +247,7 @@ class Client:
             return self._ssl.wrap_socket(sock, server_hostname=addr[0])  # type: ignore[no-any-return]
         except (ssl.SSLError, OSError) as err:
             sock.close()
-            raise errors.Unavailable(f"TLS with tcp://{addr[0]}:{addr[1]} failed: {err}") from err
+            raise TransportError(f"TLS with tcp://{addr[0]}:{addr[1]} failed: {err}") from err
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None) -> Response:

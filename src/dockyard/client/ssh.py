@@ -19,6 +19,7 @@ import os
 import socket
 
 from dockyard import errors
+from dockyard.client.errors import TransportError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class SSHTarget:
             proc = subprocess.Popen(self.argv(), stdin=theirs, stdout=theirs, close_fds=True)
         except OSError as err:
             ours.close()
-            raise errors.Unavailable(f"Cannot connect to the Dockyard daemon at {self.url}: ssh: {err}") from err
+            raise TransportError(f"Cannot connect to the Dockyard daemon at {self.url}: ssh: {err}") from err
         finally:
             theirs.close()
         sock = SSHSocket(ours.family, ours.type, fileno=ours.detach())

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.cli import containers
+from dockyard.cli import containers, flags
 from dockyard.cli import main as cli
 
 
@@ -85,12 +85,13 @@ def test_unset_limits_are_not_sent() -> None:
     _, host = body("run", "busybox")
     assert "Memory" not in host and "NanoCpus" not in host and "PidsLimit" not in host
     assert host["CapAdd"] is None and host["CapDrop"] is None
+    assert "Privileged" not in host and "Init" not in host and "Ulimits" not in host
 
 
 @pytest.mark.parametrize(("text", "size"), [("1024", 1024), ("10b", 10), ("4k", 4096), ("64m", 64 << 20),
                                             ("1.5g", 3 << 29), ("2G", 2 << 30)])
 def test_memory_sizes_are_binary_units(text: str, size: int) -> None:
-    assert containers._parse_memory(text) == size
+    assert flags.ram_bytes(text) == size
 
 
 def test_the_subcommand_is_known_after_parsing() -> None:

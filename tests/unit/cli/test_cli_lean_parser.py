@@ -21,4 +21,5 @@ def test_each_lean_command_is_registered_by_the_module_it_names() -> None:
 def test_global_options_are_skipped_when_finding_the_command() -> None:
     assert cli._lean_module(["-H", "unix:///x.sock", "run", "busybox"]) == "containers"
     assert cli._lean_module(["--tlsverify", "ps"]) == "containers"
-    assert cli._lean_module(["network", "ls"]) is None  # not hot: every module is loaded
+    assert cli._lean_module(["network", "ls"]) == "networks"
+    assert cli._lean_module(["system", "df"]) is None  # not hot: every module is loaded

@@ -23,6 +23,7 @@ import pytest
 from dockyard import errors
 from dockyard.cli import main as cli
 from dockyard.client import http
+from dockyard.client.errors import DaemonError
 from dockyard.client.http import Client
 
 
@@ -173,7 +174,8 @@ def test_error_statuses_become_error_kinds_with_the_daemons_message(
     daemon.routes[("GET", f"{V}/containers/x/json")] = reply(status, {"message": f"the reason {status}"})
     with pytest.raises(kind) as info:
         Client(daemon.host).json("GET", "/containers/x/json")
-    assert type(info.value) is kind
+    assert isinstance(info.value, DaemonError)  # the daemon said it: kept apart from the CLI's own errors
+    assert info.value.status == status
     assert str(info.value) == f"the reason {status}"
 
 
@@ -296,9 +298,53 @@ def test_run_and_create_exit_125_when_the_daemon_refuses(
         daemon: FakeDaemon, command: str, capsys: pytest.CaptureFixture[str]) -> None:
     # docker run/create exit 125 when the daemon itself fails (here: no such image).
     daemon.routes[("POST", f"{V}/containers/create")] = reply(404, {"message": "No such image: nosuch:latest"})
-    rc = cli.main(["-H", daemon.host, command, "nosuch"])
-    assert "Error response from daemon: No such image: nosuch:latest" in capsys.readouterr().err
+    rc = cli.main(["-H", daemon.host, command, "--pull", "never", "nosuch"])
+    err = capsys.readouterr().err
+    assert err == (f"dockyard: Error response from daemon: No such image: nosuch:latest.\n"
+                   f"See 'dockyard {command} --help'.\n")
     assert rc == 125
+    assert not any("/images/create" in p for p in daemon.paths())
+
+
+def _created_after_pull(daemon: FakeDaemon) -> Responder:
+    """POST /containers/create: 404 No such image until the image was pulled."""
+
+    def respond(h: BaseHTTPRequestHandler) -> None:
+        if any("/images/create" in p for p in daemon.paths()):
+            reply(201, {"Id": "c0ffee", "Warnings": []})(h)
+        else:
+            reply(404, {"message": "No such image: busybox:latest"})(h)
+
+    return respond
+
+
+@pytest.mark.parametrize("command", ["run", "create"])
+def test_a_missing_image_is_pulled_then_created(
+        daemon: FakeDaemon, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    progress = b"".join(json.dumps(m).encode() + b"\n" for m in (
+        {"status": "Pulling from library/busybox", "id": "latest"},
+        {"status": "Pull complete", "progressDetail": {}, "id": "abc"},
+        {"status": "Status: Downloaded newer image for busybox:latest"}))
+    daemon.routes[("POST", f"{V}/containers/create")] = _created_after_pull(daemon)
+    daemon.routes[("POST", f"{V}/images/create")] = reply(200, progress)
+    daemon.routes[("POST", f"{V}/containers/c0ffee/start")] = reply(204)
+    args = ["-d"] if command == "run" else []
+    assert cli.main(["-H", daemon.host, command, *args, "busybox"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "c0ffee\n"
+    assert out.err.splitlines() == ["Unable to find image 'busybox:latest' locally", "latest: Pulling from library/busybox",
+                                    "abc: Pull complete", "Status: Downloaded newer image for busybox:latest"]
+    pulls = [p for p in daemon.paths() if "/images/create" in p]
+    assert len(pulls) == 1 and "fromImage=busybox" in pulls[0] and "tag=latest" in pulls[0]
+    assert [p.split("?")[0] for p in daemon.paths()].count(f"{V}/containers/create") == 2
+
+
+def test_pull_always_pulls_first_and_a_pull_error_is_one_line(
+        daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    daemon.routes[("POST", f"{V}/images/create")] = reply(200, b'{"error": "manifest unknown"}\n')
+    assert cli.main(["-H", daemon.host, "create", "--pull", "always", "busybox"]) == 1
+    assert capsys.readouterr().err == "manifest unknown\n"
+    assert daemon.paths()[0].startswith(f"{V}/images/create")
 
 
 def test_other_commands_exit_1_on_daemon_errors(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
