@@ -78,6 +78,9 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     if tty and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
     process["env"] = env
+    console = host_config.get("ConsoleSize") or [0, 0]
+    if tty and len(console) == 2 and console[0] and console[1]:  # the client's size from the first byte
+        process["consoleSize"] = {"height": int(console[0]), "width": int(console[1])}
     process["cwd"] = config.get("WorkingDir") or image_config.get("WorkingDir") or "/"
     user = config.get("User") or image_config.get("User") or ""
     # Names (and a number's groups) come from the container's /etc files: the engine's create
