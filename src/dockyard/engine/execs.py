@@ -73,28 +73,45 @@ def get(eng: Any, id: str) -> Exec:
 
 
 def process_spec(c: dict[str, Any], config: dict[str, Any], user: users.ExecUser | None = None,
-                 group_add: list[int] | None = None) -> dict[str, Any]:
-    """The OCI process of an exec: the container's env, cwd and user unless the exec says otherwise.
+                 group_add: list[int] | None = None, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OCI process of an exec, computed as dockerd does (daemon/exec.go, exec_linux.go).
 
-    ``user``, ``group_add``: the exec's (or container's) user and the container's ``--group-add``
-    resolved in the container (``users.resolve_in``); without them only numbers are understood."""
-    env = specs.merge_env(c["Config"].get("Env") or [], config.get("Env") or [])
+    ``base`` is the container's own OCI process (from its spec): the exec keeps its capabilities,
+    no_new_privs, rlimits, AppArmor profile and OOM score, so it is never more privileged than the
+    container; ``Privileged`` grants every capability (seccomp stays the container's, as in Docker).
+    Args, terminal, env (the daemon's PATH and HOSTNAME, the container's env, then the exec's), cwd
+    (the exec's, else the container's) and user (the exec's, else the container's) are the exec's own.
+    ``user``, ``group_add``: resolved in the container (``users.resolve_in``); without them only
+    numbers are understood."""
+    tty = bool(config.get("Tty"))
+    daemon_env = [f"PATH={specs.DEFAULT_PATH}", f"HOSTNAME={c['Config'].get('Hostname') or ''}",
+                  *(["TERM=xterm"] if tty else [])]
+    env = specs.merge_env(daemon_env, [*(c["Config"].get("Env") or []), *(config.get("Env") or [])])
     if user is None:
         uid, gid = specs.user_ids(config.get("User") or c["Config"].get("User") or "")
         user = users.ExecUser(uid, gid)
     if group_add is None:
         group_add = [int(g) for g in c["HostConfig"].get("GroupAdd") or [] if str(g).isdigit()]
+    inherited = {k: v for k, v in (base or {}).items() if k in _INHERITED}
+    if "capabilities" not in inherited:  # no container spec at hand: its HostConfig says the same
+        inherited["capabilities"] = specs.process_capabilities(c["HostConfig"])
     proc: dict[str, Any] = {
-        "args": list(config["Cmd"]), "env": env, "cwd": config.get("WorkingDir") or c["Config"].get("WorkingDir") or "/",
-        "terminal": bool(config.get("Tty")),
+        **inherited, "args": list(config["Cmd"]), "env": env, "terminal": tty,
+        "cwd": config.get("WorkingDir") or c["Config"].get("WorkingDir") or "/",
     }
     users.apply(proc, user, group_add)
-    if config.get("Tty") and not any(v.startswith("TERM=") for v in env):
-        env.append("TERM=xterm")
+    if config.get("Privileged"):
+        every = sorted(specs.known_capabilities())
+        proc["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
+        proc.pop("apparmorProfile", None)
     if config.get("ConsoleSize"):
         h, w = config["ConsoleSize"]
         proc["consoleSize"] = {"height": int(h), "width": int(w)}
     return proc
+
+
+# what an exec takes over from the container's process (dockerd starts from the container's spec)
+_INHERITED = ("capabilities", "noNewPrivileges", "rlimits", "apparmorProfile", "oomScoreAdj", "selinuxLabel")
 
 
 async def start(eng: Any, e: Exec, tty: bool) -> None:
@@ -121,11 +138,14 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
 
     pumps = asyncio.gather(*(pump(s, f) for s, f in fds.items()))
     try:
-        mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
+        mounts, record = await asyncio.gather(eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"])),
+                                              eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"])))
         user, group_add = users.resolve_in(e.config.get("User") or c["Config"].get("User") or "", list(mounts.mounts),
                                            c["HostConfig"].get("GroupAdd") or [])
+        base = json.loads(record.spec).get("process") or {}
+        process = process_spec(c, e.config, user, group_add, base)
         state = await eng.cd.tasks.Exec(pb.ExecProcessRequest(
-            container_id=c["Id"], exec_id=e.id, spec=json.dumps(process_spec(c, e.config, user, group_add)).encode(),
+            container_id=c["Id"], exec_id=e.id, spec=json.dumps(process).encode(),
             stdin=stdin_path, stdout=str(fifo_dir / "stdout"), stderr="" if tty else str(fifo_dir / "stderr"),
             terminal=tty))
     except errors.DockyardError as err:

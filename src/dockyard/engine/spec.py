@@ -1,6 +1,7 @@
 """From Docker's container Config + HostConfig and the image config to an OCI runtime spec.
 
-Pure data: no I/O, so the mapping of every ``docker run`` flag is unit-testable.
+Pure data, so the mapping of every ``docker run`` flag is unit-testable; the only I/O reads the
+host facts Docker reads too (the capabilities the kernel knows, /dev for ``--privileged``).
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard import errors
+from dockyard.oci import sysctl
 from dockyard.oci.capabilities import CAPABILITIES
-from dockyard.oci.runtime_spec import DEFAULT_PATH, default_spec
+from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, default_spec
 
 
 def merge_env(image_env: list[str], env: list[str]) -> list[str]:
@@ -93,10 +95,7 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     # Docker sets no rlimits unless asked: the container inherits the daemon's.
     process["rlimits"] = [{"type": f"RLIMIT_{u['Name'].upper()}", "soft": int(u["Soft"]), "hard": int(u["Hard"])}
                           for u in host_config.get("Ulimits") or []]
-    process["capabilities"] = {k: sorted(capabilities(process["capabilities"]["bounding"],
-                                                      host_config.get("CapAdd") or [],
-                                                      host_config.get("CapDrop") or []))
-                               for k in ("bounding", "effective", "permitted")}
+    process["capabilities"] = process_capabilities(host_config)
     spec["root"]["readonly"] = bool(host_config.get("ReadonlyRootfs"))
     linux = spec["linux"]
     linux["cgroupsPath"] = f"/{cgroup_parent.strip('/')}/{id}"
@@ -122,6 +121,9 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
         linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
     if host_config.get("Sysctls"):
         linux["sysctl"] = dict(host_config["Sysctls"])
+        refused = sysctl.refusals(linux["sysctl"], linux["namespaces"])
+        if refused:
+            raise errors.InvalidArgument("; ".join(refused))
     security(spec, host_config)
     if host_config.get("Init"):
         with_init(spec)
@@ -151,6 +153,17 @@ def _bounding_set() -> int:
     return (1 << 64) - 1
 
 
+def process_capabilities(host_config: dict[str, Any]) -> dict[str, list[str]]:
+    """Docker's: every capability for ``--privileged`` (CapAdd/CapDrop ignored), else the defaults
+    with CapDrop then CapAdd; bounding = effective = permitted, no inheritable or ambient."""
+    if host_config.get("Privileged"):
+        caps = set(known_capabilities())
+    else:
+        caps = capabilities(list(DEFAULT_CAPABILITIES), host_config.get("CapAdd") or [],
+                            host_config.get("CapDrop") or [])
+    return {k: sorted(caps) for k in ("bounding", "effective", "permitted")}
+
+
 def known_capabilities() -> list[str]:
     """The capabilities this kernel knows (``--privileged`` grants those, as Docker does)."""
     try:
@@ -162,6 +175,49 @@ def known_capabilities() -> list[str]:
     return [name for name, number in CAPABILITIES.items() if number <= last and (bound >> number) & 1]
 
 
+# /dev entries a privileged container does not get from the host (containerd's HostDevices, runc's
+# setupPtmx): its own devpts, shm, mqueue and console; ptmx is the symlink into its devpts
+_NOT_HOST_DEVICES = ("/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/fd", "/dev/console", "/dev/ptmx", "/dev/.lxc",
+                     "/dev/.lxd-mounts", "/dev/.udev")
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
+    """Every character and block device under ``root``, as OCI ``linux.devices`` entries."""
+    import os
+    import stat
+
+    out: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in _NOT_HOST_DEVICES]
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if path in _NOT_HOST_DEVICES:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue  # gone meanwhile
+            kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else ""
+            if kind:
+                out.append({"path": path, "type": kind, "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
+def privileged_spec(spec: dict[str, Any]) -> None:
+    """What Docker grants ``--privileged`` (moby oci_linux.go): every capability, the host's devices
+    and a device cgroup allowing all, read-write sysfs and cgroupfs, nothing masked or read-only.
+    Seccomp and AppArmor are left off by ``security``."""
+    linux = spec["linux"]
+    linux["maskedPaths"] = []
+    linux["readonlyPaths"] = []
+    linux["devices"] = [*host_devices(), *(linux.get("devices") or [])]
+    linux.setdefault("resources", {})["devices"] = [{"allow": True, "access": "rwm"}]
+    for m in spec["mounts"]:
+        if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+            m["options"] = [o for o in m.get("options") or [] if o != "ro"]
+
+
 def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     """--privileged and --security-opt: Docker's default seccomp profile unless unconfined or privileged."""
     from dockyard.oci.seccomp_default import default_profile
@@ -169,10 +225,7 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     process, linux = spec["process"], spec["linux"]
     privileged = bool(host_config.get("Privileged"))
     if privileged:
-        every = sorted(known_capabilities())
-        process["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
-        linux["maskedPaths"] = []
-        linux["readonlyPaths"] = []
+        privileged_spec(spec)
     seccomp: Any = "default"
     for opt in host_config.get("SecurityOpt") or []:
         key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
@@ -194,7 +247,9 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
             continue  # no AppArmor/SELinux on this host: accepted and ignored, as dockerd does there
         else:
             raise errors.InvalidArgument(f"invalid --security-opt: {opt!r}")
-    if seccomp == "default" and not privileged:
+    if privileged:
+        return  # Docker: a privileged container runs without seccomp, whatever the options say
+    if seccomp == "default":
         linux["seccomp"] = default_profile(process["capabilities"]["bounding"])
     elif isinstance(seccomp, dict):
         linux["seccomp"] = seccomp

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rtkit import CGROUP_PARENT, Bundle, Runtime, reap, skip_without_root
+from rtkit import CGROUP_PARENT, HOST_DEVICES, Bundle, Runtime, host_device_stats, reap, skip_without_root
 
 RUNTIMES = ("dockyard-runc", "runc", "crun")
 
@@ -42,6 +42,19 @@ def _subreaper() -> Iterator[None]:
             parent.rmdir()
         except OSError:
             pass
+
+
+@pytest.fixture(autouse=True)
+def _host_devices_untouched() -> Iterator[None]:
+    """Every runtime test: the host's device nodes keep owner, mode and ctime (repaired, then failed)."""
+    before = host_device_stats()
+    yield
+    after = host_device_stats()
+    changed = {p: (before[p], after[p]) for p in HOST_DEVICES if after[p] != before[p]}
+    for path, ((uid, gid, mode, _), _) in changed.items():
+        os.chown(path, uid, gid)
+        os.chmod(path, mode & 0o7777)
+    assert not changed, f"host devices changed (uid, gid, mode, ctime before/after): {changed}"
 
 
 @pytest.fixture

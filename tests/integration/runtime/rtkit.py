@@ -8,6 +8,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,41 @@ def make_rootfs(path: Path) -> Path:
     return path
 
 
+HOST_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
+
+
+def host_device_stats() -> dict[str, tuple[int, int, int, int]]:
+    """(uid, gid, mode, ctime_ns) of the host's standard devices: any chown or chmod moves ctime."""
+    out = {}
+    for path in HOST_DEVICES:
+        st = os.stat(path)
+        out[path] = (st.st_uid, st.st_gid, st.st_mode, st.st_ctime_ns)
+    return out
+
+
+@contextmanager
+def no_input() -> Iterator[int]:
+    """An empty stdin that is no host device: the read end of a pipe already closed for writing.
+
+    crun chowns its stdio to the container's root (its ``maybe_chown_std_streams``): given the
+    host's /dev/null in a user namespace it made that node 100000:100000 on the host."""
+    r, w = os.pipe()
+    os.close(w)
+    try:
+        yield r
+    finally:
+        os.close(r)
+
+
+def off_devnull(kw: dict[str, Any], stack: ExitStack) -> None:
+    """subprocess.DEVNULL stdio replaced by no host device: a closed pipe in, scratch files out."""
+    if kw.get("stdin") is subprocess.DEVNULL:
+        kw["stdin"] = stack.enter_context(no_input())
+    for name in ("stdout", "stderr"):
+        if kw.get(name) is subprocess.DEVNULL:
+            kw[name] = stack.enter_context(tempfile.TemporaryFile())
+
+
 class Bundle:
     def __init__(self, path: Path, cid: str) -> None:
         self.path = path
@@ -122,7 +160,9 @@ class Runtime:
     def __call__(self, *args: str, check: bool = False, timeout: float = 30, **kw: Any) -> subprocess.CompletedProcess[str]:
         argv = self.argv + ["--root", str(self.root), *args]
         kw.setdefault("capture_output", "stdout" not in kw and "stderr" not in kw)
-        proc = subprocess.run(argv, text=True, timeout=timeout, check=False, **kw)
+        with ExitStack() as stack:
+            off_devnull(kw, stack)
+            proc = subprocess.run(argv, text=True, timeout=timeout, check=False, **kw)
         if check and proc.returncode != 0:
             raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr}")
         return proc
@@ -132,17 +172,17 @@ class Runtime:
         self.ids.append(bundle.id)
         out = bundle.path / "stdout"
         err = bundle.path / "stderr"
-        with open(out, "w") as o, open(err, "w") as e:
+        with open(out, "w") as o, open(err, "w") as e, no_input() as i:
             proc = subprocess.run(
                 self.argv + ["--root", str(self.root), "create", "--bundle", str(bundle.path), *extra, bundle.id],
-                stdin=subprocess.DEVNULL, stdout=o, stderr=e, text=True, timeout=30, **kw,
+                stdin=i, stdout=o, stderr=e, text=True, timeout=30, **kw,
             )
         proc.stderr = err.read_text()
         return proc
 
     def run(self, bundle: Bundle, *extra: str) -> subprocess.CompletedProcess[str]:
         self.ids.append(bundle.id)
-        return self("run", "--bundle", str(bundle.path), *extra, bundle.id, stdin=subprocess.DEVNULL)
+        return self("run", "--bundle", str(bundle.path), *extra, bundle.id, input="")
 
     def state(self, cid: str) -> dict[str, Any]:
         proc = self("state", cid, check=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from rtkit import Bundle, Runtime
+from rtkit import Bundle, Runtime, off_devnull
 from dockyard.oci.capabilities import CAPABILITIES
 from dockyard.oci.runtime_spec import default_spec
 
@@ -131,8 +133,12 @@ def _start_detached(rt: Runtime, bundle: Bundle, args: list[str]) -> None:
 def test_diff_kill_from_outside(any_runtime: Runtime, bundle: Bundle) -> None:
     bundle.write(["sleep", "60"])
     any_runtime.ids.append(bundle.id)
+    stdio = ExitStack()  # no host /dev/null for crun to chown (rtkit.off_devnull)
+    stdio_kw: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    off_devnull(stdio_kw, stdio)
     run = subprocess.Popen(any_runtime.argv + ["--root", str(any_runtime.root), "run", "--bundle", str(bundle.path), bundle.id],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           **stdio_kw)
+    stdio.close()
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

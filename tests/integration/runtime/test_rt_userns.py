@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rtkit import USERNS_HOST_ID, Bundle, Runtime
+from rtkit import USERNS_HOST_ID, Bundle, Runtime, host_device_stats
 
 pytestmark = pytest.mark.root
 
@@ -109,3 +109,33 @@ def test_userns_without_mappings_is_refused(userns_bundle: Bundle, runtime: Runt
     proc = runtime.create(b)
     assert proc.returncode != 0
     assert "no uid or gid mappings" in proc.stderr
+
+
+# the container's root tries to take and open up the host's device nodes bound into its /dev
+_TAMPER = ("busybox chown 0:0 /dev/null /dev/zero /dev/full; busybox chmod 600 /dev/null /dev/urandom; "
+           "echo x > /dev/null; echo done")
+
+
+def test_userns_run_leaves_host_devices_alone(userns_bundle: Bundle, any_runtime: Runtime) -> None:
+    """Regression: during a test run the host's /dev/null became 100000:100000 (crun chowns its
+    stdio to the container's root, and the harness gave it the host's /dev/null). No runtime may
+    change a host device, not even when the container's root tries to."""
+    before = host_device_stats()
+    userns_bundle.write(["sh", "-c", _TAMPER])
+    proc = any_runtime.run(userns_bundle)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("done")
+    assert "Operation not permitted" in proc.stderr + proc.stdout  # the bound host nodes are not theirs
+    assert host_device_stats() == before
+
+
+def test_userns_exec_leaves_host_devices_alone(userns_bundle: Bundle, any_runtime: Runtime) -> None:
+    before = host_device_stats()
+    userns_bundle.write(["sleep", "30"])
+    assert any_runtime.create(userns_bundle).returncode == 0
+    any_runtime("start", userns_bundle.id, check=True)
+    proc = any_runtime("exec", userns_bundle.id, "sh", "-c", _TAMPER, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("done")
+    any_runtime("kill", userns_bundle.id, "KILL", check=True)
+    assert host_device_stats() == before

@@ -40,6 +40,26 @@ def load_config(bundle: str) -> dict[str, Any]:
     return config
 
 
+def validate_sysctls(linux: dict[str, Any], plan: Any) -> None:
+    """runc's rule: only sysctls of a namespace the container owns (a joined network namespace
+    that is the host's is the host's)."""
+    from dockyard.oci.sysctl import refusals
+
+    host_net = not plan.has("network") or any(t == "network" and _same_ns(path, "/proc/self/ns/net")
+                                               for t, path in plan.join)
+    refused = refusals(linux["sysctl"], linux.get("namespaces") or [], host_net)
+    if refused:
+        raise InvalidArgument("; ".join(refused))
+
+
+def _same_ns(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False  # a path that does not open fails at the join, with its own message
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
@@ -71,6 +91,8 @@ def create(
         from ..linux.userns import validate
 
         validate(config.get("linux") or {}, "user" in plan.new, plan.has("user"))
+    if (config.get("linux") or {}).get("sysctl"):
+        validate_sysctls(config["linux"], plan)
     root_path = (config.get("root") or {}).get("path") or "rootfs"
     rootfs = os.path.realpath(os.path.join(bundle, root_path))
     if not os.path.isdir(rootfs):

@@ -8,7 +8,8 @@ caller ──fork──▶ intermediate: non-dumpable, joins the container's cgr
 own, forks the process (so it is *in* the pid namespace), reports its pid and
 exits.  The process is re-parented to the caller's subreaper (the shim, or the
 CLI itself when it waits).  It applies the process's rlimits, console, user,
-capabilities, no_new_privs and the container's seccomp filter, closes every
+capabilities (the container's when it names none, as runc), no_new_privs and
+the container's seccomp filter, closes every
 descriptor but stdio, ``--preserve-fds`` and the sync socket (close-on-exec),
 and ``execve``s.  The sync socket therefore reads EOF exactly when the exec
 succeeded; any failure before it arrives as a typed ``error`` message, so
@@ -262,7 +263,7 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
         raise OSError(err.errno, f"chdir to cwd ({cwd!r}) set in config.json failed: {err.strerror}") from err
     if seccomp and not nnp:
         seccomp.install()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
-    capabilities.switch_user(process.get("user") or {}, process.get("capabilities"))
+    capabilities.switch_user(process.get("user") or {}, exec_capabilities(config, process))
     exe = lookup_executable(args[0], env)
     if nnp:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
@@ -280,6 +281,13 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     os.closerange(sync_fd + 1, max(top, sync_fd + 1))
     envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
     os.execve(exe, args, envmap)
+
+
+def exec_capabilities(config: dict[str, Any], process: dict[str, Any]) -> dict[str, Any] | None:
+    """runc's rule: a process without ``capabilities`` gets the container's, never the runtime's own."""
+    if process.get("capabilities") is not None:
+        return dict(process["capabilities"])
+    return (config.get("process") or {}).get("capabilities")
 
 
 def process_from_cli(

@@ -135,6 +135,8 @@ def mount_entry(rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str] | N
                 sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(target))
             for p in opts.propagation:
                 sc.mount(None, target, None, p)
+            if opts.recursive_attrs:
+                set_recursive_attrs(target, opts, dest_rel)
         return
     dest = _mkdirs_inside(rootfs, dest_rel, True)
     with SafeTarget(rootfs, dest) as target:
@@ -150,10 +152,21 @@ def mount_entry(rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str] | N
                 sc.mount("/dev/mqueue", target, None, sc.MS_BIND)
             else:
                 raise OSError(err.errno, f"mount {fstype} on {dest_rel}: {err.strerror}") from err
-    if opts.propagation:
+    if opts.propagation or opts.recursive_attrs:
         with SafeTarget(rootfs, dest) as target:
             for p in opts.propagation:
                 sc.mount(None, target, None, p)
+            if opts.recursive_attrs:
+                set_recursive_attrs(target, opts, dest_rel)
+
+
+def set_recursive_attrs(target: str, opts: Any, dest_rel: str) -> None:
+    """``rro`` & co: the mount at ``target`` and every mount below it (mount_setattr AT_RECURSIVE)."""
+    fd = os.open(target, os.O_PATH | os.O_CLOEXEC)
+    try:
+        sc.mount_setattr_recursive(fd, opts.attr_set, opts.attr_clr, f"recursive options of {dest_rel}")
+    finally:
+        os.close(fd)
 
 
 def mount_cgroup(rootfs: str, dest_rel: str, flags: int, cgroup_paths: dict[str, str]) -> None:

@@ -35,6 +35,20 @@ MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 0x2
 
+# mount_setattr(2): attributes of a mount (and, with AT_RECURSIVE, of every mount below it)
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+
 # clone(2)/unshare(2) namespace flags
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -59,8 +73,8 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "unshare": 272},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "unshare": 97},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "unshare": 272, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "unshare": 97, "mount_setattr": 442},
 }
 
 
@@ -97,6 +111,25 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     """mount(2); errors name source, target and fstype."""
     ret = libc().mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data or None))
     _check(ret, f"mount {source or fstype or ''} on {target} ({fstype or 'bind'}, flags {flags:#x}, data {data!r})")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr_recursive(fd: int, attr_set: int, attr_clr: int, what: str) -> None:
+    """mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE): the mount at ``fd`` and all below it.
+
+    ENOSYS (a kernel before 5.12) is reported as such: a recursive option is never ignored."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    ret = libc().syscall(ctypes.c_long(_nr("mount_setattr")), ctypes.c_int(fd), b"",
+                         ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE), ctypes.byref(attr),
+                         ctypes.c_size_t(ctypes.sizeof(attr)))
+    if ret < 0 and ctypes.get_errno() == 38:
+        raise OSError(38, f"{what}: recursive mount options need mount_setattr(2) (Linux 5.12+), "
+                          "which this kernel does not have")
+    _check(ret, f"mount_setattr {what} (set {attr_set:#x}, clear {attr_clr:#x})")
 
 
 def umount2(target: str, flags: int = 0) -> None:

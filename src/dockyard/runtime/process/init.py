@@ -103,15 +103,25 @@ def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
 
 
 def _sysctl(values: dict[str, str]) -> None:
+    """Write ``linux.sysctl`` (validated at create: namespaced ones only) under /proc/sys."""
+    if not values:
+        return
+    from dockyard.oci.sysctl import proc_path  # preloaded: we are past the pivot
+
     for key, value in values.items():
-        rel = key.replace(".", "/")
-        if ".." in rel.split("/"):
+        rel = proc_path(key)
+        if any(part in ("", ".", "..") for part in rel.split("/")):
             raise OSError(errno.EINVAL, f"invalid sysctl {key}")
         try:
-            with open(f"/proc/sys/{rel}", "w") as f:
-                f.write(str(value))
+            fd = os.open(f"/proc/sys/{rel}", os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as err:
             raise OSError(err.errno, f"sysctl {key}={value}: {err.strerror}") from err
+        try:
+            os.write(fd, str(value).encode())
+        except OSError as err:
+            raise OSError(err.errno, f"sysctl {key}={value}: {err.strerror}") from err
+        finally:
+            os.close(fd)
 
 
 def _reset_signals() -> None:
@@ -140,6 +150,8 @@ def preload(config: dict[str, Any]) -> None:
 
     if (config.get("process") or {}).get("terminal"):
         from ..console import setup_console  # noqa: F401 - socket, termios: only for a terminal
+    if (config.get("linux") or {}).get("sysctl"):
+        from dockyard.oci import sysctl  # noqa: F401 - _sysctl runs after the pivot
     hooks = config.get("hooks") or {}
     if hooks.get("startContainer") or hooks.get("createContainer"):
         import json  # noqa: F401 - the hooks need these after the pivot
