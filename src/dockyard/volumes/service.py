@@ -38,6 +38,7 @@ class Plan:
     labels: dict[str, str] = field(default_factory=dict)
     driver_opts: dict[str, str] = field(default_factory=dict)
     subpath: str = ""          # VolumeOptions.Subpath: mount this directory of the volume
+    recursive_ro: bool = False  # BindOptions.ReadOnlyForceRecursive: sub-mounts read-only too ("rro")
 
 
 def _check_dest(dest: str) -> str:
@@ -89,8 +90,14 @@ def parse_mount(m: dict[str, Any]) -> Plan:
             raise errors.InvalidArgument(f"invalid mount config for type \"bind\": invalid mount path: '{src}' "
                                          "mount path must be absolute")
         opts = m.get("BindOptions") or {}
+        force = bool(opts.get("ReadOnlyForceRecursive"))
+        if force and not ro:
+            raise errors.InvalidArgument("invalid mount config: must set ReadOnly when ReadOnlyForceRecursive is true")
+        if force and opts.get("ReadOnlyNonRecursive"):
+            raise errors.InvalidArgument("invalid mount config: cannot set ReadOnlyNonRecursive and "
+                                         "ReadOnlyForceRecursive together")
         return Plan("bind", dest, src, not ro, opts.get("Propagation") or "",
-                    create_source=bool(opts.get("CreateMountpoint")))
+                    create_source=bool(opts.get("CreateMountpoint")), recursive_ro=force)
     if kind == "volume":
         opts = m.get("VolumeOptions") or {}
         subpath = opts.get("Subpath") or ""
@@ -251,7 +258,8 @@ class VolumeService:
                     source = _subpath_source(data, plan.subpath)
                 elif not plan.nocopy and not any(data.iterdir()):
                     copyup.copy_image_path(snapshot_mounts, plan.destination, data)
-            opts = ["rbind", "rw" if plan.rw else "ro", propagation or "rprivate"]
+            opts = ["rbind", "rw" if plan.rw else "ro", *(["rro"] if plan.recursive_ro else []),
+                    propagation or "rprivate"]
             spec["mounts"].append({"destination": plan.destination, "type": "bind", "source": source, "options": opts})
             rec: dict[str, Any] = {"Type": plan.type, "Source": source, "Destination": plan.destination,
                                    "Mode": "" if plan.type == "bind" else "z", "RW": plan.rw,
