@@ -412,6 +412,8 @@ class Engine:
             except asyncio.TimeoutError:
                 log.warning("container %s: output still open 5s after exit; detaching it", id[:12])
                 live.copier.cancel()
+            except Exception as err:  # the exit is recorded whatever became of the output
+                log.error("container %s: copying its output failed: %r", id[:12], err)
         self._close_stdin(live)
         if live.health is not None:
             live.health.cancel()
