@@ -147,7 +147,19 @@ def userns_config(bundle: "Bundle", volume: Path) -> None:
 
 def argv_for(name: str) -> list[str]:
     """``dockyard-runc`` is our CLI (or DOCKYARD_RUNTIME); ``runc``/``crun`` the Debian binaries."""
-    return runtime_argv() if name == "dockyard-runc" else [name]
+    if name == "dockyard-runc":
+        return runtime_argv()
+    if name == "crun":
+        return CRUN_ARGV
+    return [name]
+
+
+# crun refuses this cgroup v1 hybrid host unless hugetlb has its own v1 mount. Each crun call gets it
+# in a mount namespace of its own (slave: host mounts still propagate in, nothing leaks out), so no
+# shared mount is made on the host that another test run could be using or unmounting.
+CRUN_ARGV = ["unshare", "--mount", "--propagation", "slave", "sh", "-c",
+             "mountpoint -q /sys/fs/cgroup/hugetlb || mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"
+             ' && exec crun "$@"', "crun"]
 
 
 class Runtime:
