@@ -1,33 +1,98 @@
-"""Build filesystems held in memory: the sent context, and a stage's merged layers (for COPY --from).
+"""Build filesystems: the sent context (on disk), and a stage's merged layers (for COPY --from).
 
 The engine must not mount, so files that COPY needs are read from tars: the context tar the
 client sent, or an image's layer blobs merged in order with whiteouts applied.
+
+A context is streamed (``receive``): decompressed and parsed as it arrives, each regular file
+written under a numbered name in a private directory of the daemon (``ContextDir``, 0700),
+within limits of expanded size and entries (``Limits``). Only metadata stays in memory: a
+1 GiB context costs the daemon its tree, not its bytes. Nothing on disk is named after the
+tar: no entry name, link or symlink of the context can reach outside that directory.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bz2
 import fnmatch
 import gzip
+import hashlib
 import io
+import lzma
+import os
 import posixpath
+import queue
+import shutil
 import tarfile
+import tempfile
+import threading
+from collections.abc import AsyncIterable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from dockyard import errors
+
+_PIECE = 1 << 20  # what is read, inflated or written at a time
+
+
+class OnDisk:
+    """A regular file's bytes kept in a context directory; read in pieces, whole only on demand."""
+
+    __slots__ = ("path", "size")
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def chunks(self, size: int = _PIECE) -> Iterator[bytes]:
+        with open(self.path, "rb", buffering=0) as f:
+            while chunk := f.read(size):
+                yield chunk
+
+    def read(self, limit: int = -1) -> bytes:
+        with open(self.path, "rb", buffering=0) as f:
+            return f.read(limit) if limit >= 0 else f.read()
+
+
+Payload = Union[bytes, memoryview, OnDisk]
+
+
+def read_payload(data: Payload, limit: int = -1) -> bytes:
+    """The bytes of ``data`` (the first ``limit`` of them if given)."""
+    if isinstance(data, OnDisk):
+        return data.read(limit)
+    return bytes(data if limit < 0 else data[:limit])
+
+
+def payload_chunks(data: Payload) -> Iterator[bytes | memoryview]:
+    if isinstance(data, OnDisk):
+        yield from data.chunks()
+    elif data:
+        yield data
 
 
 @dataclass
 class Entry:
     info: tarfile.TarInfo
-    data: bytes = b""  # a memoryview of the context for big files (anything bytes-like reads it)
-    # for big files: "<sha256 of the tar they came in>@<offset>", which names the bytes without
-    # hashing them again ("" when the data must be read to be known)
+    data: Payload = b""  # in memory (layer trees, small files) or on disk (a build context's files)
+    # "<sha256 of the tar they came in>@<offset>": names the bytes without hashing them again
+    # ("" when the data must be read to be known)
     ident: str = ""
 
 
 class FileTree:
-    """Path (no leading slash) to tar entry; directories implied by their children too."""
+    """Path (no leading slash) to tar entry; directories implied by their children too.
 
-    def __init__(self) -> None:
+    ``store``: the directory holding the files of a received build context (None for trees
+    held in memory)."""
+
+    def __init__(self, store: ContextDir | None = None) -> None:
         self.entries: dict[str, Entry] = {}
+        self.store = store
 
     @staticmethod
     def norm(path: str) -> str:
@@ -35,9 +100,9 @@ class FileTree:
         return "" if p == "." else p
 
     def add_tar(self, data: bytes, digest: str = "") -> None:
-        """Merge a tar (plain or compressed) in, applying whiteouts. Plain tars take a fast
-        path (``_members``): tarfile costs ~0.1 ms a member, which a cached build feels.
-        ``digest``: the tar's sha256, if known, to give big files their ``ident``."""
+        """Merge a layer tar (plain or gzip) held in memory in, applying whiteouts. Plain tars
+        take a fast path (``_members``): tarfile costs ~0.1 ms a member, which a cached build
+        feels. ``digest``: the tar's sha256, if known, to give big files their ``ident``."""
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
             digest = ""
@@ -47,31 +112,34 @@ class FileTree:
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
                 members = [(m, tf.extractfile(m).read() if m.isreg() else b"", -1)  # type: ignore[union-attr]
                            for m in tf]
-        self._merge(members, digest)
-
-    def _merge(self, members: list[tuple[tarfile.TarInfo, bytes, int]], digest: str = "") -> None:
         for m, payload, offset in members:
-            name = self.norm(m.name)
-            if not name:
-                continue
-            base = posixpath.basename(name)
-            parent = posixpath.dirname(name)
-            if base == ".wh..wh..opq":
-                prefix = parent + "/" if parent else ""
-                for k in [k for k in self.entries if k.startswith(prefix) and k != parent]:
-                    del self.entries[k]
-                continue
-            if base.startswith(".wh."):
-                gone = posixpath.join(parent, base[4:])
-                for k in [k for k in self.entries if k == gone or k.startswith(gone + "/")]:
-                    del self.entries[k]
-                continue
-            if name in self.entries and not m.isdir():
-                for k in [k for k in self.entries if k.startswith(name + "/")]:
-                    del self.entries[k]
-            m.name = name
             ident = f"{digest}@{offset}" if digest and offset >= 0 and isinstance(payload, memoryview) else ""
-            self.entries[name] = Entry(m, payload, ident)
+            self.merge(m, payload, ident)
+
+    def merge(self, m: tarfile.TarInfo, payload: Payload, ident: str = "", whiteouts: bool = True) -> Entry | None:
+        """Put one member in (a layer's whiteouts delete; a context's ``.wh.`` files are files)."""
+        name = self.norm(m.name)
+        if not name:
+            return None
+        base = posixpath.basename(name)
+        parent = posixpath.dirname(name)
+        if whiteouts and base == ".wh..wh..opq":
+            prefix = parent + "/" if parent else ""
+            for k in [k for k in self.entries if k.startswith(prefix) and k != parent]:
+                del self.entries[k]
+            return None
+        if whiteouts and base.startswith(".wh."):
+            gone = posixpath.join(parent, base[4:])
+            for k in [k for k in self.entries if k == gone or k.startswith(gone + "/")]:
+                del self.entries[k]
+            return None
+        if name in self.entries and not m.isdir():
+            for k in [k for k in self.entries if k.startswith(name + "/")]:
+                del self.entries[k]
+        m.name = name
+        entry = Entry(m, payload, ident)
+        self.entries[name] = entry
+        return entry
 
     def is_dir(self, path: str) -> bool:
         p = self.resolve(self.norm(path))
@@ -135,14 +203,50 @@ class _Unsupported(Exception):
 
 
 def _num(field: bytes) -> int:
-    if field[:1] in (b"\x80", b"\xff"):
-        raise _Unsupported  # base-256
+    if field[:1] in (b"\x80", b"\xff"):  # base-256 (GNU): big sizes, negative times
+        n = int.from_bytes(field[1:], "big")
+        return n - 256 ** (len(field) - 1) if field[:1] == b"\xff" else n
     s = field.split(b"\0", 1)[0].strip()
     return int(s, 8) if s else 0
 
 
+def _checksum_ok(hdr: bytes) -> bool:
+    want = _num(hdr[148:156])
+    unsigned = sum(hdr[:148]) + 256 + sum(hdr[156:512])
+    signed = unsigned - 256 * sum(1 for b in hdr[:148] + hdr[156:512] if b > 127)
+    return want in (unsigned, signed)
+
+
+def _info(hdr: bytes, pax: dict[str, str], long_name: str, long_link: str) -> tarfile.TarInfo:
+    """The member a ustar/pax/GNU header describes (with the pax and GNU long-name records before it)."""
+    typ = hdr[156:157]
+    name = hdr[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if hdr[257:262] == b"ustar" and hdr[345:346] != b"\0":
+        prefix = hdr[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        name = prefix + "/" + name
+    ti = tarfile.TarInfo(pax.get("path") or long_name or name)
+    if typ == b"5":
+        ti.name = ti.name.rstrip("/")
+    ti.type = b"0" if typ == b"\0" else typ
+    ti.mode = _num(hdr[100:108])
+    ti.uid = int(pax["uid"]) if "uid" in pax else _num(hdr[108:116])
+    ti.gid = int(pax["gid"]) if "gid" in pax else _num(hdr[116:124])
+    ti.size = int(pax["size"]) if "size" in pax else _num(hdr[124:136])
+    ti.mtime = int(float(pax["mtime"])) if "mtime" in pax else _num(hdr[136:148])
+    ti.linkname = pax.get("linkpath") or long_link or \
+        hdr[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    ti.uname = hdr[265:297].split(b"\0", 1)[0].decode("utf-8", "replace")
+    ti.gname = hdr[297:329].split(b"\0", 1)[0].decode("utf-8", "replace")
+    if typ in (b"3", b"4"):
+        ti.devmajor, ti.devminor = _num(hdr[329:337]), _num(hdr[337:345])
+    if any(k.startswith("SCHILY.xattr.") for k in pax):
+        ti.pax_headers = dict(pax)
+    return ti
+
+
 def _members(data: bytes):  # type: ignore[no-untyped-def]
-    """(TarInfo, payload) of a plain ustar/pax/GNU tar, without tarfile's per-member overhead."""
+    """(TarInfo, payload, offset) of a plain ustar/pax/GNU tar in memory, without tarfile's
+    per-member overhead."""
     mv = memoryview(data)
     off, end = 0, len(data)
     pax: dict[str, str] = {}
@@ -168,38 +272,17 @@ def _members(data: bytes):  # type: ignore[no-untyped-def]
             else:
                 long_link = text
             continue
-        if typ not in (b"0", b"\0", b"1", b"2", b"3", b"4", b"5", b"6", b"7"):
+        if typ not in (b"0", b"\0", b"1", b"2", b"3", b"4", b"5", b"6", b"7") or \
+                any(k.startswith("GNU.sparse") for k in pax):
             raise _Unsupported
-        name = hdr[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        if hdr[257:262] == b"ustar" and hdr[345:346] != b"\0":
-            prefix = hdr[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            name = prefix + "/" + name
-        ti = tarfile.TarInfo(pax.get("path") or long_name or name)
-        if typ == b"5":
-            ti.name = ti.name.rstrip("/")
-        ti.type = b"0" if typ == b"\0" else typ
-        ti.mode = _num(hdr[100:108])
-        ti.uid = int(pax["uid"]) if "uid" in pax else _num(hdr[108:116])
-        ti.gid = int(pax["gid"]) if "gid" in pax else _num(hdr[116:124])
-        ti.size = int(pax["size"]) if "size" in pax else size
+        ti = _info(hdr, pax, long_name, long_link)
         if "size" in pax:
             off = body + ((ti.size + 511) // 512) * 512
-        ti.mtime = int(float(pax["mtime"])) if "mtime" in pax else _num(hdr[136:148])
-        ti.linkname = pax.get("linkpath") or long_link or \
-            hdr[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        ti.uname = hdr[265:297].split(b"\0", 1)[0].decode("utf-8", "replace")
-        ti.gname = hdr[297:329].split(b"\0", 1)[0].decode("utf-8", "replace")
-        if typ in (b"3", b"4"):
-            ti.devmajor, ti.devminor = _num(hdr[329:337]), _num(hdr[337:345])
-        if any(k.startswith("SCHILY.xattr.") or k.startswith("GNU.sparse") for k in pax):
-            if any(k.startswith("GNU.sparse") for k in pax):
-                raise _Unsupported
-            ti.pax_headers = dict(pax)
         if ti.type not in (b"0", b"7"):
             payload = b""
         elif ti.size < _BIG:
             payload = bytes(mv[body:body + ti.size])
-        else:  # a view of the context: a 20 MB file is not copied again
+        else:  # a view of the tar: a 20 MB file is not copied again
             payload = mv[body:body + ti.size]  # type: ignore[assignment]
         pax, long_name, long_link = {}, "", ""
         yield ti, payload, body
@@ -218,57 +301,470 @@ def _pax(raw: bytes) -> dict[str, str]:
     return out
 
 
-def is_archive(data: bytes) -> bool:
+def open_payload(data: Payload) -> io.RawIOBase | io.BufferedReader | io.BytesIO:
+    return open(data.path, "rb") if isinstance(data, OnDisk) else io.BytesIO(data)
+
+
+def is_archive(data: Payload) -> bool:
     """Whether ADD should unpack ``data`` (tar, possibly gzip/bzip2/xz compressed)."""
-    head = bytes(data[:6])
+    head = read_payload(data, 512)
     if head.startswith(b"\x1f\x8b"):
         try:
-            inner = gzip.decompress(data)[:512]
+            with open_payload(data) as f, gzip.GzipFile(fileobj=f) as g:
+                inner = g.read(512)
         except (OSError, EOFError):
             return False
         return len(inner) >= 262 and inner[257:262] == b"ustar"
     if head.startswith((b"BZh", b"\xfd7zXZ")):
         return True
-    return len(data) >= 262 and data[257:262] == b"ustar"
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+# -- writing a tree out (RUN --mount=type=bind) ---------------------------------------
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def materialize(tree: FileTree, root: str, dest: str) -> None:
     """Write the tree's entry at ``root`` (a file, or a directory and everything under it) to
-    ``dest`` on disk: what ``RUN --mount=type=bind`` binds, since the engine must not mount."""
-    import os
+    ``dest`` on disk: what ``RUN --mount=type=bind`` binds, since the engine must not mount.
 
+    Every file is made relative to a descriptor of its parent directory, opened without
+    following symlinks: a symlink the tree holds is written as a symlink and never followed
+    (an entry under it is skipped), so nothing lands outside ``dest``."""
     r = tree.resolve(tree.norm(root))
     top = tree.entries.get(r)
     if top is not None and not top.info.isdir():
-        _write(top, dest)
+        parent, name = os.path.split(dest)
+        fd = os.open(parent, _DIR_FLAGS)
+        try:
+            _write_at(fd, name, top)
+        finally:
+            os.close(fd)
         return
     os.makedirs(dest, exist_ok=True)
     prefix = r + "/" if r else ""
-    for e in tree.walk(root):
-        rel = e.info.name[len(prefix):] if prefix else e.info.name
-        if not rel or e.info.name == r:
-            continue
-        path = os.path.join(dest, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        _write(e, path)
+    entries = [e for e in tree.walk(root) if e.info.name != r]
+    entries.sort(key=lambda e: e.info.name.split("/"))  # depth first: a directory, then what it holds
+    stack: list[tuple[list[str], int]] = [([], os.open(dest, _DIR_FLAGS))]
+    try:
+        for e in entries:
+            parts = (e.info.name[len(prefix):] if prefix else e.info.name).split("/")
+            dirs = parts[:-1]
+            while len(stack) > 1 and stack[-1][0] != dirs[:len(stack[-1][0])]:
+                os.close(stack.pop()[1])  # left that directory
+            fd = _open_dirs(stack, dirs)
+            if fd is not None:
+                _write_at(fd, parts[-1], e)
+    finally:
+        for _, fd in stack:
+            os.close(fd)
 
 
-def _write(e: Entry, path: str) -> None:
-    import os
+def _open_dirs(stack: list[tuple[list[str], int]], parts: list[str]) -> int | None:
+    """The descriptor of directory ``parts`` (made if missing), pushed on ``stack``; None when a
+    component is not a directory we can enter without following a symlink."""
+    while len(stack[-1][0]) < len(parts):
+        path, fd = stack[-1]
+        name = parts[len(path)]
+        try:
+            os.mkdir(name, 0o755, dir_fd=fd)
+        except FileExistsError:
+            pass
+        try:
+            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+        except OSError:  # a symlink (ELOOP) or a file (ENOTDIR) of the tree: nothing goes under it
+            return None
+        stack.append((path + [name], child))
+    return stack[-1][1] if stack[-1][0] == parts else None
 
+
+def _write_at(dir_fd: int, name: str, e: Entry) -> None:
     info = e.info
     if info.isdir():
-        os.makedirs(path, exist_ok=True)
-        os.chmod(path, info.mode & 0o7777)
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            pass
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
     elif info.issym():
-        os.symlink(info.linkname, path)
+        os.symlink(info.linkname, name, dir_fd=dir_fd)
+        _own(lambda: os.chown(name, info.uid, info.gid, dir_fd=dir_fd, follow_symlinks=False))
+        return
     elif info.isreg() or info.islnk():
-        with open(path, "wb") as f:
-            f.write(e.data)
-        os.chmod(path, info.mode & 0o7777)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dir_fd)
+        try:
+            for piece in payload_chunks(e.data):
+                _write_all(fd, piece)
+        except BaseException:
+            os.close(fd)
+            raise
     else:
         return
     try:
-        os.lchown(path, info.uid, info.gid)
-    except OSError:
+        os.fchmod(fd, info.mode & 0o7777)
+        _own(lambda: os.fchown(fd, info.uid, info.gid))
+    finally:
+        os.close(fd)
+
+
+def _own(chown: Callable[[], None]) -> None:
+    try:
+        chown()
+    except PermissionError:
         pass  # unprivileged (unit tests): ownership is best effort
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# -- receiving a context ----------------------------------------------------------------
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` made (with its missing parents) and set to 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+class ContextDir:
+    """The private directory (0700, under the daemon's data root) of one received context's
+    regular files, named by number. Reference-counted: the build and the kept-context cache
+    each hold it; it is removed when the last one lets go."""
+
+    def __init__(self, parent: Path) -> None:
+        private_dir(parent)
+        self.path = tempfile.mkdtemp(prefix="ctx-", dir=parent)  # 0700, a fresh name
+        self.size = 0  # bytes of its files
+        self._refs = 1
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def _name(self) -> str:
+        with self._lock:
+            self._count += 1
+            return os.path.join(self.path, format(self._count, "x"))
+
+    def create(self) -> tuple[int, str]:
+        """A new empty file (descriptor, path)."""
+        path = self._name()
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), path
+
+    def adopt(self, data: OnDisk) -> OnDisk:
+        """A file of another context, hard-linked in: a kept context's unchanged file, which
+        then lives as long as either directory."""
+        path = self._name()
+        os.link(data.path, path, follow_symlinks=False)
+        self.size += data.size
+        return OnDisk(path, data.size)
+
+    def retain(self) -> ContextDir:
+        with self._lock:
+            self._refs += 1
+        return self
+
+    def release(self) -> None:
+        with self._lock:
+            self._refs -= 1
+            gone = self._refs == 0
+        if gone:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one context may expand to: bytes of tar (after decompression) and entries; ``why``
+    says where the byte limit comes from, for the refusal."""
+
+    size: int = 10 << 30
+    files: int = 1_000_000
+    why: str = "dockyardd --build-context-limit"
+    files_why: str = "dockyardd --build-context-max-files"
+
+
+def human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _bad(what: str) -> errors.InvalidArgument:
+    return errors.InvalidArgument(f"the build context is not a valid tar: {what}")
+
+
+class _Inflate:
+    """One decompressor with zlib's ``max_length`` protocol over zlib/isal, bz2 and lzma."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        if kind == "gzip":
+            try:
+                from isal import isal_zlib as z
+            except ImportError:  # pragma: no cover - isal is a dependency
+                import zlib as z  # type: ignore[no-redef]
+            self._d = z.decompressobj(31)
+        elif kind == "bzip2":
+            self._d = bz2.BZ2Decompressor()
+        else:
+            self._d = lzma.LZMADecompressor()
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._d.eof)
+
+    @property
+    def unused(self) -> bytes:
+        return bytes(self._d.unused_data)
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        """What ``data`` inflates to, at most ``_PIECE`` bytes a piece."""
+        if self.kind == "gzip":
+            while True:
+                out = self._d.decompress(data, _PIECE)
+                if out:
+                    yield out
+                if self._d.eof:
+                    return
+                data = self._d.unconsumed_tail
+                if not data and len(out) < _PIECE:
+                    return
+        out = self._d.decompress(data, _PIECE)
+        while True:
+            if out:
+                yield out
+            if self._d.eof or self._d.needs_input:
+                return
+            out = self._d.decompress(b"", _PIECE)
+
+
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+
+
+def _inflated(raw: Iterator[bytes]) -> Iterator[bytes]:
+    """The tar's bytes from the body's chunks: plain, or gzip/bzip2/xz (concatenated streams too)."""
+    head = b""
+    for chunk in raw:
+        head += chunk
+        if len(head) >= 6:
+            break
+    kind = next((k for magic, k in _MAGIC if head.startswith(magic)), "")
+    if not kind:
+        if head:
+            yield head
+        yield from raw
+        return
+    dec = _Inflate(kind)
+    for data in _chain([head], raw):
+        while data:
+            try:
+                yield from dec.pieces(data)
+            except (OSError, EOFError, ValueError, lzma.LZMAError) as err:
+                raise _bad(f"{kind}: {err}") from None
+            if not dec.eof:
+                break
+            data = dec.unused  # a next stream, or the padding some tools leave
+            if not any(data.startswith(m) for m, k in _MAGIC if k == kind):
+                return
+            dec = _Inflate(kind)
+
+
+def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield from first
+    yield from rest
+
+
+class _Stream:
+    """The tar's bytes read by size, counted against the size limit."""
+
+    def __init__(self, pieces: Iterator[bytes], limits: Limits) -> None:
+        self._pieces = pieces
+        self._buf = memoryview(b"")
+        self._limits = limits
+        self.offset = 0  # bytes of tar consumed
+
+    def _take(self, n: int) -> memoryview:
+        """Up to ``n`` bytes (fewer at a piece's end; empty at the end of the stream)."""
+        if not self._buf:
+            for piece in self._pieces:
+                if piece:
+                    self._buf = memoryview(piece)
+                    break
+            else:
+                return self._buf
+        out, self._buf = self._buf[:n], self._buf[n:]
+        self.offset += len(out)
+        if self.offset > self._limits.size:
+            raise errors.InvalidArgument(
+                f"the build context exceeds the limit of {human(self._limits.size)} ({self._limits.why})")
+        return out
+
+    def read(self, n: int) -> bytes:
+        parts = []
+        while n:
+            got = self._take(n)
+            if not got:
+                break
+            parts.append(bytes(got))
+            n -= len(got)
+        return b"".join(parts)
+
+    def copy_to(self, fd: int, n: int) -> None:
+        while n:
+            got = self._take(n)
+            if not got:
+                raise _bad("it ends inside a file")
+            _write_all(fd, got)
+            n -= len(got)
+
+    def skip(self, n: int) -> None:
+        while n:
+            got = self._take(n)
+            if not got:
+                return
+            n -= len(got)
+
+
+_META_MAX = 1 << 20  # a pax header or GNU long name bigger than this is not a context's
+_REGULAR = (b"0", b"7")
+
+
+def _escapes(name: str) -> bool:
+    return posixpath.normpath("./" + name.lstrip("/")).split("/", 1)[0] == ".."
+
+
+def _parse(stream: _Stream, tree: FileTree, store: ContextDir, limits: Limits) -> list[tuple[Entry, int]]:
+    """Read the context tar, writing regular files to ``store`` and entries to ``tree``;
+    returns each file entry with the offset of its bytes in the tar (its ``ident``, once the
+    tar's digest is known)."""
+    placed: list[tuple[Entry, int]] = []
+    offsets: dict[str, int] = {}
+    pax: dict[str, str] = {}
+    long_name = long_link = ""
+    count = 0
+    while True:
+        hdr = stream.read(512)
+        if not hdr or hdr.count(0) == 512:
+            break  # the end blocks (or none: tarfile takes what came)
+        if len(hdr) < 512:
+            raise _bad("it ends inside a header")
+        if not _checksum_ok(hdr):
+            raise _bad(f"bad header checksum at offset {stream.offset - 512}")
+        typ = hdr[156:157]
+        size = _num(hdr[124:136])
+        if typ in (b"x", b"g", b"L", b"K"):
+            if not 0 <= size <= _META_MAX:
+                raise _bad(f"a {size}-byte extended header")
+            body = stream.read(size)
+            stream.skip(-size % 512)
+            if typ == b"x":
+                pax = _pax(body)
+            elif typ in (b"L", b"K"):
+                text = body.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                long_name, long_link = (text, long_link) if typ == b"L" else (long_name, text)
+            continue
+        if typ == b"S" or any(k.startswith("GNU.sparse") for k in pax):
+            raise errors.InvalidArgument("the build context holds a sparse file, which is not supported")
+        ti = _info(hdr, pax, long_name, long_link)
+        pax, long_name, long_link = {}, "", ""
+        if ti.size < 0:
+            raise _bad(f"{ti.name!r} has a negative size")
+        if _escapes(ti.name):
+            raise errors.InvalidArgument(f"the build context has an entry outside it: {ti.name!r}")
+        count += 1
+        if count > limits.files:
+            raise errors.InvalidArgument(
+                f"the build context has more than {limits.files} entries, its limit ({limits.files_why})")
+        payload: Payload = b""
+        offset = -1
+        if ti.type in _REGULAR:
+            ti.type = tarfile.REGTYPE
+            offset = stream.offset
+            fd, path = store.create()
+            try:
+                stream.copy_to(fd, ti.size)
+            finally:
+                os.close(fd)
+            store.size += ti.size
+            payload = OnDisk(path, ti.size)
+        else:
+            stream.skip(ti.size)
+            if ti.type not in (b"1", b"2", b"3", b"4", b"5", b"6"):
+                continue  # a type the builder has no use for (a volume label, ...)
+        stream.skip(-ti.size % 512)
+        if ti.islnk():  # a hard link to a file sent before: a file with the same bytes
+            target = tree.entries.get(FileTree.norm(ti.linkname))
+            if target is not None and isinstance(target.data, OnDisk):
+                ti.type, ti.size, ti.linkname = tarfile.REGTYPE, target.info.size, ""
+                payload, offset = target.data, offsets.get(target.info.name, -1)
+        entry = tree.merge(ti, payload, whiteouts=False)
+        if entry is not None and offset >= 0:
+            offsets[entry.info.name] = offset
+            placed.append((entry, offset))
+    return placed
+
+
+async def receive(chunks: AsyncIterable[bytes], store: ContextDir, limits: Limits) -> FileTree:
+    """The context tar of a build (the request body's ``chunks``), received into ``store``.
+
+    One thread inflates, parses and writes the files as the bytes arrive, another hashes the
+    body (the sha256 that names each file's bytes: ``Entry.ident``); both queues are bounded,
+    so a slow disk slows the upload instead of filling memory. A refusal (a limit, a bad tar)
+    stops the reading at once."""
+    tree = FileTree(store)
+    digest = hashlib.sha256()
+    to_parse: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+    to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+    outcome: dict[str, object] = {}
+
+    def raw() -> Iterator[bytes]:
+        while (chunk := to_parse.get()) is not None:
+            yield chunk
+
+    def parse() -> None:
+        try:
+            outcome["placed"] = _parse(_Stream(_inflated(raw()), limits), tree, store, limits)
+        except BaseException as err:  # handed to the request, which answers with it
+            outcome["error"] = err
+        finally:
+            for _ in raw():
+                pass  # the rest of the body, until the request stops sending
+
+    def hash_all() -> None:
+        while (chunk := to_hash.get()) is not None:
+            digest.update(chunk)
+
+    threads = [threading.Thread(target=parse, name="dockyard-context", daemon=True),
+               threading.Thread(target=hash_all, name="dockyard-context-hash", daemon=True)]
+    for t in threads:
+        t.start()
+
+    async def put(q: queue.Queue[bytes | None], item: bytes | None) -> None:
+        try:
+            q.put_nowait(item)
+        except queue.Full:
+            await asyncio.to_thread(q.put, item)
+
+    try:
+        async for chunk in chunks:
+            if "error" in outcome:
+                break
+            await put(to_parse, chunk)
+            await put(to_hash, chunk)
+    finally:
+        await put(to_parse, None)
+        await put(to_hash, None)
+        for t in threads:
+            await asyncio.to_thread(t.join)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    name = digest.hexdigest()
+    for entry, offset in outcome["placed"]:  # type: ignore[union-attr]
+        entry.ident = f"{name}@{offset}"
+    return tree

@@ -13,7 +13,8 @@ directory into the daemon file by file. ``dockyard build`` does the same in two 
 
 A file is reused only when every field of its manifest line is unchanged; ctime moves on any
 write, chmod or chown and cannot be set back by a user, so a changed file is never mistaken
-for an old one (git's index relies on the same). Contexts are kept in memory, the most
+for an old one (git's index relies on the same). Contexts are kept on disk (their
+``ContextDir``; a reused file is hard-linked into the new build's directory), the most
 recently used first, within a byte budget; a daemon restart or an eviction just means the
 next build sends everything. The docker CLI, which knows nothing of this, always sends the
 whole tar and is served as before.
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard import errors
-from dockyard.builder.context import FileTree
+from dockyard.builder.context import Entry, FileTree, OnDisk
 
 
 @dataclass
@@ -37,6 +38,10 @@ class _Kept:
     manifest: dict[str, tuple[Any, ...]]
     tree: FileTree
     size: int
+
+    def release(self) -> None:
+        if self.tree.store is not None:
+            self.tree.store.release()
 
 
 @dataclass
@@ -53,7 +58,7 @@ class ContextCache:
 
     PENDING_TTL = 300.0  # seconds between the two requests before a token is forgotten
 
-    def __init__(self, budget: int = 512 << 20, max_sessions: int = 16) -> None:
+    def __init__(self, budget: int = 1 << 30, max_sessions: int = 16) -> None:
         self.budget = budget
         self.max_sessions = max_sessions
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
@@ -77,36 +82,57 @@ class ContextCache:
                 name for name, ident in manifest.items()
                 if base.manifest.get(name) == ident and name in base.tree.entries
                 and base.tree.entries[name].info.isreg()}
+            if base is not None and base.tree.store is not None:
+                base.tree.store.retain()  # its files stay until this build has linked them
             token = secrets.token_hex(16)
             self._pending[token] = _Pending(key, manifest, base, reuse)
         return token, sorted(name for name in manifest if name not in reuse)
 
     def assemble(self, token: str, tree: FileTree) -> FileTree:
         """``tree`` (what the second request sent) completed with the files the daemon kept;
-        remembered as the session's context for the next build."""
+        remembered as the session's context for the next build (the cache holds a reference
+        to its directory: the caller still releases its own)."""
         with self._lock:
             pending = self._pending.pop(token, None)
         if pending is None:
             raise errors.InvalidArgument("unknown or expired build context token: send the whole context")
-        for name in pending.reuse:
-            if name in tree.entries:
-                continue  # sent anyway: what was sent wins
-            assert pending.base is not None
-            tree.entries[name] = pending.base.tree.entries[name]
+        try:
+            for name in pending.reuse:
+                if name in tree.entries:
+                    continue  # sent anyway: what was sent wins
+                assert pending.base is not None
+                tree.entries[name] = _adopted(tree, pending.base.tree.entries[name])
+        finally:
+            if pending.base is not None:
+                pending.base.release()
         missing = [name for name in pending.manifest if name not in tree.entries]
         if missing:
             raise errors.InvalidArgument(f"the build context lacks {missing[0]!r}, which its manifest lists")
-        size = sum(len(e.data) for e in tree.entries.values())
+        size = tree.store.size if tree.store is not None else sum(len(e.data) for e in tree.entries.values())
+        if tree.store is not None:
+            tree.store.retain()
         with self._lock:
+            old = self._kept.pop(pending.key, None)
+            if old is not None:
+                old.release()
             self._kept[pending.key] = _Kept(pending.manifest, tree, size)
-            self._kept.move_to_end(pending.key)
             total = sum(k.size for k in self._kept.values())
             while self._kept and (total > self.budget or len(self._kept) > self.max_sessions):
-                _, old = self._kept.popitem(last=False)
-                total -= old.size
+                _, evicted = self._kept.popitem(last=False)
+                total -= evicted.size
+                evicted.release()
         return tree
 
     def _expire(self) -> None:
         now = time.monotonic()
         for token in [t for t, p in self._pending.items() if now - p.created > self.PENDING_TTL]:
-            del self._pending[token]
+            base = self._pending.pop(token).base
+            if base is not None:
+                base.release()
+
+
+def _adopted(tree: FileTree, entry: Entry) -> Entry:
+    """A kept context's entry for ``tree``: its file hard-linked into the tree's directory."""
+    if tree.store is None or not isinstance(entry.data, OnDisk):
+        return entry
+    return Entry(entry.info, tree.store.adopt(entry.data), entry.ident)

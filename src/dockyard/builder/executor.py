@@ -23,7 +23,7 @@ import shutil
 from secrets import token_hex
 import tarfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,9 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.builder import instructions as ins
 from dockyard.builder.cache import BuildCache
-from dockyard.builder.context import FileTree, is_archive
+from dockyard.builder.context import ContextDir, Limits, private_dir, receive
+from dockyard.builder.context import (FileTree, OnDisk, Payload, is_archive, open_payload, payload_chunks,
+                                      read_payload)
 from dockyard.builder.parser import ParseError, parse
 from dockyard.builder.shell_lex import ShellLex
 from dockyard.oci import image as oci_image
@@ -46,6 +48,7 @@ DANGLING = "moby-dangling@"
 # RUN's snapshot, `save`, `run`) far more often than it is pushed. A plain layer is a valid OCI
 # layer (application/vnd.oci.image.layer.v1.tar), so push, save and load take it as it is.
 LAYER_COMPRESSION = "none"
+MAX_DOCKERFILE = 16 << 20
 
 
 @dataclass
@@ -126,31 +129,49 @@ class Builder:
         from dockyard.builder.contexts import ContextCache
 
         self.contexts = ContextCache()
+        # received contexts (builder.context.ContextDir); a restart forgets what it kept
+        self.context_root = Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder" / "contexts"
+        shutil.rmtree(self.context_root, ignore_errors=True)
         from dockyard.builder.mounts import CacheDirs
 
         self.cache_dirs = CacheDirs(Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder")
 
     # -- entry ---------------------------------------------------------------------
 
-    async def build(self, context_tar: bytes, opts: BuildOptions, emit: Callable[[str], None],
-                    secrets: dict[str, bytes] | None = None, context_digest: str = "",
-                    context_token: str = "") -> str:
+    def context_limits(self) -> Limits:
+        """The limits of a context received now: the daemon's (``--build-context-limit``,
+        ``--build-context-max-files``), and never more bytes than the disk has free."""
+        size = int(getattr(self.engine, "build_context_limit", 0) or Limits.size)
+        files = int(getattr(self.engine, "build_context_max_files", 0) or Limits.files)
+        private_dir(self.context_root)
+        st = os.statvfs(self.context_root)
+        free = st.f_bavail * st.f_frsize
+        if free < size:
+            return Limits(free, files, why=f"the free space under {self.context_root}")
+        return Limits(size, files)
+
+    async def receive_context(self, chunks: AsyncIterable[bytes]) -> FileTree:
+        """The context tar of a build, streamed into a directory of its own (see
+        ``context.receive``); the caller releases ``tree.store`` when the build is done."""
+        store = ContextDir(self.context_root)
+        try:
+            return await receive(chunks, store, self.context_limits())
+        except BaseException:
+            store.release()
+            raise
+
+    async def build(self, ctx: FileTree, opts: BuildOptions, emit: Callable[[str], None],
+                    secrets: dict[str, bytes] | None = None, context_token: str = "") -> str:
         """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text.
 
-        ``context_digest``: the sha256 of ``context_tar`` if the caller has it: its big files
-        are then known by where they came from, and a COPY of the same files onto the same state
-        reuses the layer digest it computed before instead of hashing them again.
-        ``context_token``: from ``POST /build/context``; the tar then lacks the files the
+        ``ctx``: the received context (``receive_context``); its files' idents name their bytes
+        by where they came from, so a COPY of the same files onto the same state reuses the
+        layer digest it computed before instead of hashing them again.
+        ``context_token``: from ``POST /build/context``; the tar then lacked the files the
         daemon kept from the last build of that context (see ``contexts``)."""
         self._blobs = None
         listing = asyncio.ensure_future(self.has_blobs([]))  # containerd walks its store while we parse
         await asyncio.sleep(0)
-        ctx = FileTree()
-        if context_tar:
-            try:
-                ctx.add_tar(context_tar, context_digest)
-            except tarfile.TarError as err:
-                raise errors.InvalidArgument(f"the build context is not a valid tar: {err}") from None
         if context_token:
             ctx = self.contexts.assemble(context_token, ctx)
         name = ctx.norm(opts.dockerfile or "Dockerfile")
@@ -158,7 +179,9 @@ class Builder:
         if entry is None or not entry.info.isreg():
             raise errors.InvalidArgument(
                 f"Cannot locate specified Dockerfile: {opts.dockerfile or 'Dockerfile'}")
-        df = ins.parse_dockerfile(entry.data, filename=opts.dockerfile or "Dockerfile")
+        if entry.info.size > MAX_DOCKERFILE:
+            raise errors.InvalidArgument(f"the Dockerfile is larger than {MAX_DOCKERFILE >> 20} MiB")
+        df = ins.parse_dockerfile(read_payload(entry.data), filename=opts.dockerfile or "Dockerfile")
         if opts.platform and opts.platform not in (f"linux/{_arch()}", "linux", _arch()):
             raise errors.InvalidArgument(f"platform {opts.platform} is not supported here: only linux/{_arch()}")
         run = _Run(self, df, ctx, opts, emit)
@@ -886,7 +909,7 @@ class _Run:
         new.layers.append(layer)
         new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
 
-    async def _store_layer(self, state: State, parts: list[bytes | memoryview], diff_id: str, what: str
+    async def _store_layer(self, state: State, parts: list[Piece], diff_id: str, what: str
                            ) -> dict[str, Any]:
         """The layer descriptor of the tar ``parts`` (digest ``diff_id``) on top of ``state``.
 
@@ -915,7 +938,7 @@ class _Run:
             if tree is None:
                 tree = await self.b.tree_of(state) if state.layers else FileTree()
             e = tree.entries.get(tree.resolve(path))
-            text = e.data.decode("utf-8", "replace") if e is not None else ""
+            text = read_payload(e.data, 1 << 20).decode("utf-8", "replace") if e is not None else ""
             return [ln.split(":") for ln in text.splitlines() if ln and not ln.startswith("#")]
 
         def fail(what: str) -> BuildFailed:
@@ -1057,10 +1080,10 @@ class _Run:
         exclude = Matcher.from_text("\n".join(excludes)) if excludes else None
         # The layer's members are planned first and hashed (paths, metadata, bytes) for the cache
         # key; the tar itself is written only on a miss, so a cached COPY costs a hash.
-        items: list[tuple[tarfile.TarInfo, bytes]] = []
+        items: list[tuple[tarfile.TarInfo, Payload]] = []
         idents: list[str] = []  # per item: what names its bytes without reading them ("" if nothing)
 
-        def add(info: tarfile.TarInfo, data: bytes, path: str, ident: str = "") -> None:
+        def add(info: tarfile.TarInfo, data: Payload, path: str, ident: str = "") -> None:
             idents.append(ident if info.isreg() else "")
             ti = copy.copy(info)
             ti.name = path
@@ -1099,7 +1122,7 @@ class _Run:
                         if parents and m else posixpath.join(base, sub)
                 else:
                     if inst.name == "add" and from_ref is None and e.info.isreg() and is_archive(e.data):
-                        self._untar_into(items, e.data, dest_abs)
+                        await asyncio.to_thread(self._untar_into, items, e.data, dest_abs, self.ctx.store)
                         idents += [""] * (len(items) - len(idents))  # unpacked members: known by their bytes
                         continue
                     if parents:
@@ -1119,13 +1142,14 @@ class _Run:
             memo.update(f"{ti.name}\0{ti.type!r}\0{ti.mode}\0{ti.uid}\0{ti.gid}\0{ti.mtime}\0{ti.size}\0"
                         f"{ti.linkname}\0{ti.devmajor}\0{ti.devminor}\0{ident}\0".encode())
             if not ident:
-                memo.update(data)  # small (or generated) files: their bytes are their name
+                for piece in payload_chunks(data):
+                    memo.update(piece)  # generated or unpacked files: their bytes are their name
         memo_key = memo.hexdigest()
-        parts: list[bytes | memoryview] | None = None
+        parts: list[bytes | memoryview | OnDisk] | None = None
         content_digest = self.b.copy_digests.get(memo_key, "")
         if not content_digest:
             parts = _tar_parts(items)
-            content_digest = _sha256(parts)
+            content_digest = await asyncio.to_thread(_sha256, parts)
             if len(self.b.copy_digests) > 4096:
                 self.b.copy_digests.clear()
             self.b.copy_digests[memo_key] = content_digest
@@ -1142,32 +1166,55 @@ class _Run:
                                   created_by=created_by)
 
     @staticmethod
-    def _untar_into(items: list[tuple[tarfile.TarInfo, bytes]], data: bytes, dest: str) -> None:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as inner:
+    def _untar_into(items: list[tuple[tarfile.TarInfo, Payload]], data: Payload, dest: str,
+                    store: ContextDir | None) -> None:
+        """The members of an ADDed archive, read as a stream: big files are written to the
+        context's directory (``store``), not held in memory."""
+        with open_payload(data) as f, tarfile.open(fileobj=f, mode="r|*") as inner:
             for m in inner:
                 name = FileTree.norm(m.name)
                 if not name:
                     continue
                 if posixpath.basename(name).startswith(".wh."):  # a layer would read it as a deletion
                     raise BuildFailed(f"ADD: archive member {m.name!r}: a whiteout name cannot be stored in a layer")
-                payload = inner.extractfile(m).read() if m.isreg() else b""  # type: ignore[union-attr]
+                payload: Payload = b""
+                if m.isreg():
+                    payload = _spooled(inner.extractfile(m), m.size, store)  # type: ignore[arg-type]
                 if m.islnk():
                     m = copy.copy(m)
                     m.linkname = posixpath.join(dest, FileTree.norm(m.linkname))
                 items.append((_renamed(copy.copy(m), posixpath.join(dest, name)), payload))
 
 
-def _tar_parts(items: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes | memoryview]:
+def _spooled(f: io.BufferedReader, size: int, store: ContextDir | None) -> Payload:
+    """A member's bytes: in memory when small (or when there is no directory to put them in)."""
+    if size < (1 << 16) or store is None:
+        return f.read()
+    fd, path = store.create()
+    try:
+        while chunk := f.read(1 << 20):
+            os.write(fd, chunk)  # a regular file: writes are whole
+    finally:
+        os.close(fd)
+    store.size += size
+    return OnDisk(path, size)
+
+
+Piece = bytes | memoryview | OnDisk
+
+
+def _tar_parts(items: list[tuple[tarfile.TarInfo, Payload]]) -> list[Piece]:
     """The bytes ``tarfile`` would write for ``items`` (pax format), as pieces: headers, each
-    file's bytes (not copied), padding, the end blocks and the record padding."""
-    parts: list[bytes | memoryview] = []
+    file's bytes (not copied: a view, or the file on disk), padding, the end blocks and the
+    record padding."""
+    parts: list[Piece] = []
     total = 0
     for ti, data in items:
         header = ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         parts.append(header)
         total += len(header)
         if ti.isreg() and ti.size:
-            body = memoryview(data)[:ti.size]
+            body: Piece = data if isinstance(data, OnDisk) else memoryview(data)[:ti.size]
             parts.append(body)
             pad = -len(body) % tarfile.BLOCKSIZE
             if pad:
@@ -1179,26 +1226,28 @@ def _tar_parts(items: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes | memor
     return parts
 
 
-def _sha256(parts: list[bytes | memoryview]) -> str:
+def _sha256(parts: list[Piece]) -> str:
     """The hex sha256 of the pieces as if joined (they are not)."""
     h = hashlib.sha256()
     for piece in parts:
-        h.update(piece)
+        for chunk in payload_chunks(piece):
+            h.update(chunk)
     return h.hexdigest()
 
 
-def _chunks(parts: list[bytes | memoryview], size: int = 1 << 20) -> Iterator[bytes]:
+def _chunks(parts: list[Piece], size: int = 1 << 20) -> Iterator[bytes]:
     """``parts`` regrouped into messages of about ``size`` bytes (each piece copied once)."""
     buf = bytearray()
-    for piece in parts:
-        view = memoryview(piece)
-        while view:
-            take = view[:size - len(buf)]
-            buf += take
-            view = view[len(take):]
-            if len(buf) >= size:
-                yield bytes(buf)
-                buf.clear()
+    for part in parts:
+        for piece in payload_chunks(part):
+            view = memoryview(piece)
+            while view:
+                take = view[:size - len(buf)]
+                buf += take
+                view = view[len(take):]
+                if len(buf) >= size:
+                    yield bytes(buf)
+                    buf.clear()
     if buf:
         yield bytes(buf)
 
@@ -1215,7 +1264,8 @@ def tree_digest(tree: FileTree, root: str) -> str:
     for e in tree.walk(root):
         i = e.info
         h.update(f"{i.name}\0{i.mode}\0{i.uid}\0{i.gid}\0{i.type!r}\0{i.linkname}\0{len(e.data)}\0".encode())
-        h.update(e.data)
+        for piece in payload_chunks(e.data):
+            h.update(piece)
     return h.hexdigest()
 
 

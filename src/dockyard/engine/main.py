@@ -52,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-b", "--bridge-name", "--bridge", dest="bridge_name", default="dockyard0")
     p.add_argument("--bridge-subnet", "--bip", dest="bridge_subnet", default="",
                    help="subnet of the default bridge (default: a free 172.17-31.0.0/16)")
+    # issue 13: build contexts are streamed to disk within these limits
+    p.add_argument("--build-context-limit", default="10g",
+                   help="largest build context, expanded (bytes, or 512m, 10g; never more than the free disk)")
+    p.add_argument("--build-context-max-files", type=int, default=1_000_000,
+                   help="most entries in a build context")
     return p.parse_args(argv)
 
 
@@ -157,9 +162,12 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
 
     from dockyard.engine.api.app import build_app
     from dockyard.engine.daemon import Engine
+    from dockyard.engine.streams import parse_size
 
     eng = Engine(Path(args.data_root), Path(args.exec_root), containerd_address, args.cgroup_parent)
     eng.engine_id = engine_id(Path(args.data_root))
+    eng.build_context_limit = parse_size(args.build_context_limit)
+    eng.build_context_max_files = args.build_context_max_files
     eng.networks.configure(args.bridge_name, args.bridge_subnet)  # issue 6: bridges and rules back before readopt
     await eng.networks.start()
     await eng.readopt()

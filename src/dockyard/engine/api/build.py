@@ -1,6 +1,7 @@
 """Build routes: ``POST /build`` (the classic tar-context protocol) and ``POST /build/prune``.
 
-The body is the context tar (plain or gzip); progress streams back as Docker's JSON lines:
+The body is the context tar (plain, gzip, bzip2 or xz), streamed to disk under the daemon's
+limits (``builder.context.receive``); progress streams back as Docker's JSON lines:
 ``{"stream": ...}`` text, ``{"aux": {"ID": ...}}`` with the image ID, and
 ``{"errorDetail": ..., "error": ...}`` when a step fails (the HTTP status is already 200 then,
 as with Docker).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -83,61 +85,37 @@ def secrets_of(request: web.Request) -> dict[str, bytes]:
     return out
 
 
-async def read_body(request: web.Request) -> tuple[bytes | bytearray, str]:
-    """The context tar, copied once, and its sha256 (hex).
-
-    ``request.read()`` grows a bytearray (re-copying it as it grows) and then copies it again
-    into bytes, ~15 ms for a 20 MB context; with a Content-Length the chunks land in a buffer of
-    that size (chunked bodies are joined once). The digest is computed by a thread while the
-    bytes arrive (hashing releases the GIL), so it costs the build almost nothing; the builder
-    uses it to skip re-hashing files a COPY already hashed in an identical context."""
-    import hashlib
-    import queue
-    import threading
-
+async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives, held to its Content-Length when it has one."""
     n = request.content_length
-    h = hashlib.sha256()
-    if n is None:
-        chunks = []
-        while chunk := await request.content.readany():
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        h.update(data)
-        return data, h.hexdigest()
-    buf = bytearray(n)
-    view = memoryview(buf)
-    todo: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
-
-    def hash_all() -> None:
-        while (part := todo.get()) is not None:
-            h.update(part)
-
-    hasher = threading.Thread(target=hash_all, name="dockyard-context-hash", daemon=True)
-    hasher.start()
     pos = 0
-    try:
-        while pos < n:
-            chunk = await request.content.readany()
-            if not chunk:
-                raise errors.InvalidArgument(f"the build context ended after {pos} of {n} bytes")
-            if pos + len(chunk) > n:
-                raise errors.InvalidArgument("the build context is longer than its Content-Length")
-            view[pos:pos + len(chunk)] = chunk
-            todo.put(view[pos:pos + len(chunk)])
-            pos += len(chunk)
-    finally:
-        todo.put(None)
-        await asyncio.to_thread(hasher.join)
-    view.release()
-    return buf, h.hexdigest()
+    async for chunk in request.content.iter_any():
+        pos += len(chunk)
+        if n is not None and pos > n:
+            raise errors.InvalidArgument("the build context is longer than its Content-Length")
+        yield chunk
+    if n is not None and pos < n:
+        raise errors.InvalidArgument(f"the build context ended after {pos} of {n} bytes")
 
 
 async def build(request: web.Request) -> web.StreamResponse:
     eng = engine(request)
     opts = options(request)
     secrets = secrets_of(request)
+    builder = builder_of(eng)
+    # streamed to disk under limits (builder.context.receive): a refusal is a 400 before any output
+    ctx = await builder.receive_context(body_chunks(request))
+    try:
+        resp = await _stream_build(request, builder, ctx, opts, secrets)
+    finally:
+        if ctx.store is not None:
+            await asyncio.to_thread(ctx.store.release)  # its files are gone when the client hears the end
+    await resp.write_eof()
+    return resp
 
-    body, digest = await read_body(request)
+
+async def _stream_build(request: web.Request, builder: Any, ctx: Any, opts: Any,
+                        secrets: dict[str, bytes]) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -149,8 +127,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     async def run() -> None:
         try:
-            image_id = await builder_of(eng).build(body, opts, emit, secrets, context_digest=digest,
-                                                   context_token=request.headers.get(CONTEXT_HEADER, ""))
+            image_id = await builder.build(ctx, opts, emit, secrets,
+                                           context_token=request.headers.get(CONTEXT_HEADER, ""))
             if quiet:
                 queue.put_nowait(json.dumps({"stream": image_id + "\n"}).encode() + b"\r\n")
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
@@ -174,7 +152,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     finally:
         if not task.done():
             task.cancel()
-    await resp.write_eof()
+            await asyncio.gather(task, return_exceptions=True)  # it still reads the context's files
     return resp
 
 
