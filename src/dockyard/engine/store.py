@@ -8,13 +8,17 @@ per container, one transaction per change, so kill -9 keeps every record whole.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.diskfull import SpaceReserve, is_full
 from dockyard.fsmode import private_sqlite
+
+log = logging.getLogger("dockyard.engine.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS containers (
@@ -36,6 +40,8 @@ class ContainerStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        # updates (a container's exit) and deletions must commit on a full disk: see diskfull
+        self._reserve = SpaceReserve(path.with_name(path.name + ".reserve"))
 
     def close(self) -> None:
         self._db.close()
@@ -51,14 +57,27 @@ class ContainerStore:
                         f'Conflict. The container name "/{name}" is already in use by container "{row[0]}". '
                         "You have to remove (or rename) that container to be able to reuse that name.") from err
                 raise errors.AlreadyExists(f"container {id}: already exists") from err
+        self._reserve.ensure()
 
     def update(self, id: str, name: str, data: dict[str, Any]) -> None:
+        """Save a changed record. On a disk full beyond the reserve the change stays in memory
+        only (logged; the next update writes it), so an exit is still seen and rm still works."""
+        doc = json.dumps(data)
         with self._lock:
-            self._db.execute("UPDATE containers SET name=?, data=? WHERE id=?", (name, json.dumps(data), id))
+            try:
+                self._reserve.deleting(
+                    lambda: self._db.execute("UPDATE containers SET name=?, data=? WHERE id=?", (name, doc, id)))
+            except sqlite3.OperationalError as err:
+                if not is_full(err):
+                    raise
+                log.error("container %s: its record was not saved: %s", id[:12], err)
+                return
+        self._reserve.ensure()
 
     def delete(self, id: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM containers WHERE id=?", (id,))
+            self._reserve.deleting(lambda: self._db.execute("DELETE FROM containers WHERE id=?", (id,)))
+        self._reserve.ensure()
 
     def all(self) -> list[dict[str, Any]]:
         with self._lock:

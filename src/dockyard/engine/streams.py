@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from dockyard.fsmode import open_private
+
+_log = logging.getLogger("dockyard.engine.streams")
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 _NAMES = {STDOUT: "stdout", STDERR: "stderr"}
@@ -354,11 +357,24 @@ def _chunks(fifo: OutputFifo) -> AsyncIterator[bytes]:
 
 
 async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFileLog | NullLog) -> None:
-    """Copy every FIFO to the log and the hub until all reach EOF; the FIFOs are closed when it ends."""
+    """Copy every FIFO to the log and the hub until all reach EOF; the FIFOs are closed when it ends.
+    A log the disk has no room for loses those lines (as Docker's): the output still flows to
+    attached clients and the container's exit is still recorded."""
+
+    lost = False
+
+    def to_log(call: Callable[..., None], *args: object) -> None:
+        nonlocal lost
+        try:
+            call(*args)
+        except OSError as err:
+            if not lost:
+                _log.warning("container log %s: %s (output lost)", getattr(log, "path", ""), err)
+            lost = True
 
     async def pump(stream: int, fifo: OutputFifo) -> None:
         async for data in fifo.chunks():
-            log.write(stream, data)
+            to_log(log.write, stream, data)
             hub.publish(stream, data)
 
     try:
@@ -366,4 +382,4 @@ async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFil
     finally:
         for fifo in fifos.values():  # a pump cancelled before it ran never reached its own close
             fifo.close()
-        log.close()
+        to_log(log.close)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dockyard import errors
+from dockyard.diskfull import SpaceReserve
 from dockyard.fsmode import private_sqlite
 from dockyard.types import Descriptor
 
@@ -77,6 +78,8 @@ class MetadataStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        # deletions must commit on a full disk, so space can be reclaimed: see diskfull
+        self._reserve = SpaceReserve(path.with_name(path.name + ".reserve"))
 
     def close(self) -> None:
         self._db.close()
@@ -84,6 +87,13 @@ class MetadataStore:
     def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
+
+    def _delete(self, sql: str, args: tuple[Any, ...]) -> int:
+        """Rows deleted by ``sql``, on a full disk too (the reserve is given back if needed)."""
+        with self._lock:
+            n = self._reserve.deleting(lambda: self._db.execute(sql, args)).rowcount
+        self._reserve.ensure()
+        return int(n)
 
     # -- images --------------------------------------------------------------
 
@@ -104,6 +114,7 @@ class MetadataStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        self._reserve.ensure()
         return ImageRecord(image.name, image.target, dict(image.labels), created, now)
 
     def get_image(self, namespace: str, name: str) -> ImageRecord:
@@ -123,8 +134,7 @@ class MetadataStore:
         return [_image(r) for r in rows]
 
     def delete_image(self, namespace: str, name: str) -> None:
-        cur = self._execute("DELETE FROM images WHERE namespace=? AND name=?", (namespace, name))
-        if cur.rowcount == 0:
+        if self._delete("DELETE FROM images WHERE namespace=? AND name=?", (namespace, name)) == 0:
             raise errors.NotFound(f"image {name!r}: not found")
 
     def namespaces(self) -> list[str]:
@@ -148,6 +158,7 @@ class MetadataStore:
             )
         except sqlite3.IntegrityError as err:
             raise errors.AlreadyExists(f"container {c.id!r}: already exists") from err
+        self._reserve.ensure()
         return ContainerRecord(c.id, c.image, c.snapshotter, c.snapshot_key, c.spec, c.runtime, dict(c.labels), created)
 
     def get_container(self, namespace: str, id: str) -> ContainerRecord:
@@ -169,8 +180,7 @@ class MetadataStore:
         return [_container(r) for r in rows]
 
     def delete_container(self, namespace: str, id: str) -> None:
-        cur = self._execute("DELETE FROM containers WHERE namespace=? AND id=?", (namespace, id))
-        if cur.rowcount == 0:
+        if self._delete("DELETE FROM containers WHERE namespace=? AND id=?", (namespace, id)) == 0:
             raise errors.NotFound(f"container {id!r}: not found")
 
 

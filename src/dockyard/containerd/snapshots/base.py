@@ -149,13 +149,18 @@ class MetadataSnapshotter:
             return tx.info(tx.set_labels(row, new))
 
     def remove(self, key: str) -> None:
-        """Delete a snapshot without children; its directory goes after the row."""
-        with self._meta.tx() as tx:
-            row = tx.remove(key)
-            doomed = self._snapshots / f"rm-{row.id}-{uuid.uuid4().hex}"
-            if self._dir(row.id).exists():
-                os.rename(self._dir(row.id), doomed)
+        """Delete a snapshot without children; its directory goes after the row (on a full
+        disk too: the database's space reserve is given back if the removal needs it)."""
+        def delete() -> Row:
+            with self._meta.tx() as tx:
+                return tx.remove(key)
+
+        row = self._meta.reserve.deleting(delete)  # a crash before the rename: cleanup() takes the dir
+        doomed = self._snapshots / f"rm-{row.id}-{uuid.uuid4().hex}"
+        if self._dir(row.id).exists():
+            os.rename(self._dir(row.id), doomed)
         shutil.rmtree(doomed, ignore_errors=True)
+        self._meta.reserve.ensure()
 
     def walk(self, filters: Sequence[str] = ()) -> Iterator[SnapshotInfo]:
         with self._meta.tx(write=False) as tx:

@@ -191,6 +191,9 @@ class MetaStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        from dockyard.diskfull import SpaceReserve
+
+        self.reserve = SpaceReserve(path.with_name(path.name + ".reserve"))  # removals on a full disk
 
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[Tx]:
@@ -202,7 +205,12 @@ class MetaStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:  # a full disk: SQLite may or may not have rolled back already
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         with self._lock:
