@@ -328,11 +328,21 @@ def cmd_create(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_start(c: Client, a: argparse.Namespace) -> int:
+    if a.attach or a.interactive:
+        if len(a.containers) > 1:
+            raise errors.InvalidArgument("you cannot start and attach multiple containers at once")
+        return _start_attached(c, a.containers[0], a.interactive, a.detach_keys)
+    failed = []
     for ref in a.containers:
-        if a.attach or a.interactive:
-            return _start_attached(c, ref, a.interactive, a.detach_keys)
-        c.request("POST", f"/containers/{ref}/start").read()
-        print(ref)
+        try:
+            c.request("POST", f"/containers/{ref}/start").read()
+            print(ref)
+        except errors.DockyardError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            failed.append(ref)
+    if failed:
+        print(f"Error: failed to start containers: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -358,7 +368,10 @@ def cmd_kill(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_rm(c: Client, a: argparse.Namespace) -> int:
-    return _each(c, a.containers, lambda r: c.request("DELETE", f"/containers/{r}", {"force": a.force}).read())
+    from dockyard.cli.format import remove_all
+
+    return remove_all(c, a.containers, "/containers/{}", "container", {"force": a.force, "v": a.volumes or None,
+                                                                       "link": a.link or None})
 
 
 def cmd_wait(c: Client, a: argparse.Namespace) -> int:
@@ -456,7 +469,14 @@ def cmd_ps(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_logs(c: Client, a: argparse.Namespace) -> int:
-    info = c.json("GET", f"/containers/{a.container}/json")
+    from dockyard.cli.format import no_such
+    from dockyard.client.errors import DaemonNotFound
+
+    try:
+        info = c.json("GET", f"/containers/{a.container}/json")
+    except DaemonNotFound:
+        print(no_such("container", a.container), file=sys.stderr)
+        return 1
     resp = c.request("GET", f"/containers/{a.container}/logs",
                      {"stdout": 1, "stderr": 1, "follow": a.follow, "tail": a.tail, "timestamps": a.timestamps,
                       "since": timestamp(a.since), "until": timestamp(a.until)})

@@ -7,7 +7,7 @@ import json
 import sys
 
 from dockyard import errors
-from dockyard.cli.format import table
+from dockyard.cli.format import tabwrite
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -89,7 +89,8 @@ def cmd_rename(c: Client, a: argparse.Namespace) -> int:
 def cmd_top(c: Client, a: argparse.Namespace) -> int:
     params = {"ps_args": " ".join(a.ps_args)} if a.ps_args else None
     top = c.json("GET", f"/containers/{a.container}/top", params)
-    print(table(top["Titles"], top["Processes"] or []))
+    lines = [top["Titles"], *(top["Processes"] or [])]
+    print(tabwrite("\n".join("\t".join(row) for row in lines), min_width=20))  # docker top's tabwriter
     return 0
 
 

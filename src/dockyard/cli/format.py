@@ -219,11 +219,11 @@ def timestamp(value: str) -> str | None:
 def print_objects(objects: list[object], template: str = "") -> None:
     """``inspect`` output: each object through ``--format``, or the JSON array docker prints."""
     if template and template != "json":
-        from dockyard.cli.template import parse
+        from dockyard.cli.template import render_one
 
-        tmpl = parse(template)
+        errors = ("template parsing error: ", "template parsing error: ")  # docker 20.10's inspect words
         for obj in objects:
-            print(tmpl.render(obj))
+            print(render_one(template, obj, prefixes=errors, keep_partial=False))
         return
     import json
 
@@ -232,3 +232,48 @@ def print_objects(objects: list[object], template: str = "") -> None:
             print(json.dumps(obj, separators=(",", ":")))
         return
     print(json.dumps(objects, indent=4))
+
+
+def no_such(kind: str, ref: str) -> str:
+    """What the docker CLI prints for a 404 on an object's own endpoint."""
+    return f"Error: No such {kind}: {ref}"
+
+
+def inspect_all(c: Any, refs: list[str], path: str, kind: str, template: str = "") -> int:
+    """``<kind> inspect``: the objects found (the JSON array, or each through ``--format``), then an
+    ``Error: No such <kind>`` line for each one missing; exit 1 if any was."""
+    import sys
+
+    from dockyard.client.errors import DaemonNotFound
+
+    found, missing = [], []
+    for ref in refs:
+        try:
+            found.append(c.json("GET", path.format(ref)))
+        except DaemonNotFound:
+            missing.append(no_such(kind, ref))
+    print_objects(found, template)
+    for line in missing:
+        print(line, file=sys.stderr)
+    return 1 if missing else 0
+
+
+def remove_all(c: Any, refs: list[str], path: str, kind: str, params: dict[str, Any] | None = None) -> int:
+    """``rm``-like commands: DELETE each, print its name, report each failure as docker does, exit 1 if any."""
+    import sys
+
+    from dockyard import errors
+    from dockyard.client.errors import DaemonNotFound
+
+    rc = 0
+    for ref in refs:
+        try:
+            c.request("DELETE", path.format(ref), params).read()
+            print(ref)
+        except DaemonNotFound:
+            print(no_such(kind, ref), file=sys.stderr)
+            rc = 1
+        except errors.DockyardError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            rc = 1
+    return rc

@@ -7,7 +7,8 @@ import json
 import sys
 
 from dockyard import errors
-from dockyard.cli.format import human_size, print_objects, short_id
+from dockyard.cli.format import human_size, short_id
+from dockyard.client.errors import DaemonNotFound
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -115,6 +116,9 @@ def cmd_rmi(c: Client, a: argparse.Namespace) -> int:
             for item in c.json("DELETE", f"/images/{ref}", {"force": a.force}):
                 for k, v in item.items():
                     print(f"{k}: {v}")
+        except DaemonNotFound:
+            print(f"Error: No such image: {ref}", file=sys.stderr)
+            rc = 1
         except errors.DockyardError as err:
             print(f"Error response from daemon: {err}", file=sys.stderr)
             rc = 1
@@ -122,40 +126,6 @@ def cmd_rmi(c: Client, a: argparse.Namespace) -> int:
 
 
 # -- registries: credentials as the docker CLI keeps them (~/.docker/config.json) -----------------
-
-HUB_KEY = "https://index.docker.io/v1/"
-
-
-def _config_path() -> str:
-    import os
-
-    return os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
-
-
-def _load_config() -> dict[str, Any]:
-    try:
-        with open(_config_path()) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _save_config(cfg: dict[str, Any]) -> None:
-    import os
-
-    path = _config_path()
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump(cfg, f, indent="\t")
-    os.replace(tmp, path)
-
-
-def _server_key(server: str) -> str:
-    host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
-    return HUB_KEY if host in ("", "docker.io", "index.docker.io", "registry-1.docker.io") else host
-
 
 def _domain(ref: str) -> str:
     first = ref.split("/", 1)[0]
@@ -165,17 +135,10 @@ def _domain(ref: str) -> str:
 
 
 def auth_header(domain: str) -> dict[str, str]:
-    """``X-Registry-Auth`` for ``domain`` from the stored credentials (empty JSON when none)."""
-    import base64
+    """``X-Registry-Auth`` for ``domain`` from the stored credentials (config.json or a helper)."""
+    from dockyard.cli.credentials import registry_auth
 
-    entry = (_load_config().get("auths") or {}).get(_server_key(domain)) or {}
-    auth: dict[str, str] = {"serveraddress": domain}
-    if entry.get("auth"):
-        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        auth.update(username=user, password=password)
-    if entry.get("identitytoken"):
-        auth["identitytoken"] = entry["identitytoken"]
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
+    return {"X-Registry-Auth": registry_auth(domain)}
 
 
 def tagged(ref: str) -> str:
@@ -301,28 +264,25 @@ def cmd_load(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_login(c: Client, a: argparse.Namespace) -> int:
-    import base64
     import getpass
 
+    from dockyard.cli import credentials
+
+    if a.password and a.password_stdin:
+        raise errors.InvalidArgument("--password and --password-stdin are mutually exclusive")
     user = a.username or input("Username: ")
     password = sys.stdin.readline().rstrip("\n") if a.password_stdin else (a.password or getpass.getpass())
     resp = c.json("POST", "/auth", body={"username": user, "password": password, "serveraddress": a.server or ""})
-    cfg = _load_config()
-    entry: dict[str, str] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
-    if resp.get("IdentityToken"):
-        entry = {"auth": base64.b64encode(f"{user}:".encode()).decode(), "identitytoken": resp["IdentityToken"]}
-    cfg.setdefault("auths", {})[_server_key(a.server or "")] = entry
-    _save_config(cfg)
+    credentials.store(a.server or "", user, password, resp.get("IdentityToken") or "")
     print(resp.get("Status") or "Login Succeeded")
     return 0
 
 
 def cmd_logout(c: Client, a: argparse.Namespace) -> int:
-    cfg = _load_config()
-    key = _server_key(a.server or "")
-    if key in (cfg.get("auths") or {}):
-        del cfg["auths"][key]
-        _save_config(cfg)
+    from dockyard.cli import credentials
+
+    key = credentials.server_key(a.server or "")
+    if credentials.erase(a.server or ""):
         print(f"Removing login credentials for {key}")
     else:
         print(f"Not logged in to {key}")
@@ -359,9 +319,9 @@ def cmd_image_prune(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_image_inspect(c: Client, a: argparse.Namespace) -> int:
-    objs = [c.json("GET", f"/images/{ref}/json") for ref in a.images]
-    print_objects(objs, getattr(a, "format", ""))
-    return 0
+    from dockyard.cli.format import inspect_all
+
+    return inspect_all(c, a.images, "/images/{}/json", "image", getattr(a, "format", ""))
 
 
 def _add_pull(sp: argparse.ArgumentParser) -> None:
@@ -428,6 +388,30 @@ def _add_import(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("reference", nargs="?", default="")
 
 
+SEARCH_TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}"
+SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL",
+                  "IsAutomated": "AUTOMATED"}
+
+
+def cmd_search(c: Client, a: argparse.Namespace) -> int:
+    from dockyard.cli.format import ellipsis, filters
+    from dockyard.cli.template import Row, print_rows
+
+    flt = filters(a.filter)
+    params: dict[str, Any] = {"term": a.term, "limit": a.limit}
+    if flt:
+        params["filters"] = json.dumps(flt)
+    results = c.json("GET", "/images/search", params, None) or []
+    rows = [Row({"Name": r.get("name", ""),
+                 "Description": (r.get("description") or "") if a.no_trunc else ellipsis(
+                     (r.get("description") or "").replace("\n", " "), 45),
+                 "StarCount": str(r.get("star_count", 0)), "IsOfficial": "[OK]" if r.get("is_official") else "",
+                 "IsAutomated": "[OK]" if r.get("is_automated") else ""}, "*formatter.searchContext")
+            for r in results]
+    print_rows(a.format if a.format and a.format != "table" else SEARCH_TABLE, rows, SEARCH_HEADERS)
+    return 0
+
+
 def register(cmd: Command) -> None:
     _add_images(cmd("images", cmd_images, "List images"))
     _add_import(cmd("import", cmd_import, "Import the contents from a tarball to create a filesystem image"))
@@ -438,6 +422,13 @@ def register(cmd: Command) -> None:
     _add_history(cmd("history", cmd_history, "Show the history of an image"))
     _add_save(cmd("save", cmd_save, "Save one or more images to a tar archive (streamed to STDOUT by default)"))
     _add_load(cmd("load", cmd_load, "Load an image from a tar archive or STDIN"))
+    sp = cmd("search", cmd_search, "Search the Docker Hub for images", usage="[OPTIONS] TERM")
+    sp.add_argument("-f", "--filter", action="append", default=[], metavar="filter",
+                    help="Filter output based on conditions provided")
+    sp.add_argument("--format", default="", help="Pretty-print search using a Go template")
+    sp.add_argument("--limit", type=int, default=25, metavar="int", help="Max number of search results (default 25)")
+    sp.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    sp.add_argument("term")
     sp = cmd("login", cmd_login, "Log in to a registry")
     sp.add_argument("-u", "--username", default="")
     sp.add_argument("-p", "--password", default="")

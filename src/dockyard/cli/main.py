@@ -91,6 +91,8 @@ def usage_error(parser: Parser, message: str) -> CLIError:
             value = rest.removeprefix("invalid choice: ").split(" (", 1)[0].strip("'")
             if flags.startswith("-"):
                 return UsageError(f'invalid argument "{value}" for "{names}" flag: invalid value', command)
+            if flags != "COMMAND":
+                return ArgumentCountError(f'invalid argument "{value}" for "{command}"', command, _usage_block(parser))
             return StatusError(f"{PROG}: '{value}' is not a {PROG} command.\nSee '{PROG} --help'", 1)
         return UsageError(f"{names}: {rest}", command)
     return UsageError(message, command)
@@ -175,7 +177,7 @@ MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str | None, str]]]] = {
         "diff": ("diff", "Inspect changes to files or directories on a container's filesystem"),
         "exec": ("exec", "Run a command in a running container"),
         "export": ("export", "Export a container's filesystem as a tar archive"),
-        "inspect": ("inspect", "Display detailed information on one or more containers"),
+        "inspect": ("inspect --type container", "Display detailed information on one or more containers"),
         "kill": ("kill", "Kill one or more running containers"),
         "logs": ("logs", "Fetch the logs of a container"),
         "ls": ("ps", "List containers"), "list": ("ps", ""), "ps": ("ps", ""),
@@ -288,7 +290,7 @@ def _rewrite_forms(argv: list[str]) -> list[str]:
     target = MANAGEMENT[argv[i]][1].get(verb, (None, ""))[0]
     if target is None:
         return argv
-    return [*argv[:i], target, *argv[i + 2:]]
+    return [*argv[:i], *target.split(), *argv[i + 2:]]
 
 
 def _global_options(p: argparse.ArgumentParser) -> None:

@@ -90,48 +90,93 @@ def cmd_cp(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
-def _stats_row(s: dict[str, Any], ref: str) -> dict[str, Any]:
+STATS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+STATS_HEADERS = {"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+                 "PIDs": "PIDS"}
+
+
+def _mem_usage(mem: dict[str, Any]) -> int:
+    """calculateMemUsageUnixNoCache: usage without the inactive page cache (v1 or v2 counters)."""
+    usage = int(mem.get("usage") or 0)
+    stats = mem.get("stats") or {}
+    if "total_inactive_file" in stats and stats["total_inactive_file"] < usage:
+        return usage - int(stats["total_inactive_file"])
+    if stats.get("inactive_file", usage) < usage:
+        return usage - int(stats["inactive_file"])
+    return usage
+
+
+def stats_row(s: dict[str, Any], ref: str, trunc: bool = True) -> Any:
+    """One ``docker stats`` row (formatter.StatsEntry as text), from one Engine API stats sample."""
+    from dockyard.cli.format import bytes_size
+    from dockyard.cli.template import Row
+
     cpu, pre = s.get("cpu_stats") or {}, s.get("precpu_stats") or {}
     cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
     sys_delta = (cpu.get("system_cpu_usage") or 0) - (pre.get("system_cpu_usage") or 0)
-    ncpu = cpu.get("online_cpus") or 1
+    ncpu = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
     perc = cpu_delta / sys_delta * ncpu * 100 if sys_delta > 0 and cpu_delta > 0 else 0.0
     mem = s.get("memory_stats") or {}
-    usage = mem.get("usage", 0) - ((mem.get("stats") or {}).get("inactive_file", 0))
-    limit = mem.get("limit", 0)
-    rx = sum(n.get("rx_bytes", 0) for n in (s.get("networks") or {}).values())
-    tx = sum(n.get("tx_bytes", 0) for n in (s.get("networks") or {}).values())
-    blk = ((s.get("blkio_stats") or {}).get("io_service_bytes_recursive") or [])
-    rd = sum(b.get("value", 0) for b in blk if str(b.get("op", "")).lower() == "read")
-    wr = sum(b.get("value", 0) for b in blk if str(b.get("op", "")).lower() == "write")
-    return {"ID": short_id(s.get("id", ref)), "Container": ref, "Name": s.get("name", "").lstrip("/"),
-            "CPUPerc": f"{perc:.2f}%", "MemUsage": f"{_bin(usage)} / {_bin(limit)}",
-            "MemPerc": f"{usage / limit * 100:.2f}%" if limit else "0.00%",
-            "NetIO": f"{human_size(rx)} / {human_size(tx)}", "BlockIO": f"{human_size(rd)} / {human_size(wr)}",
-            "PIDs": str((s.get("pids_stats") or {}).get("current", 0))}
+    usage, limit = _mem_usage(mem), int(mem.get("limit") or 0)
+    nets = (s.get("networks") or {}).values()
+    blk = (s.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
+    rd = sum(b.get("value", 0) for b in blk if str(b.get("op", " "))[:1] in "rR")
+    wr = sum(b.get("value", 0) for b in blk if str(b.get("op", " "))[:1] in "wW")
+    ident = s.get("id") or ref
+    return Row({"Container": ref, "ID": short_id(ident) if trunc else ident,
+                "Name": (s.get("name") or "").lstrip("/") or "--", "CPUPerc": f"{perc:.2f}%",
+                "MemUsage": f"{bytes_size(usage)} / {bytes_size(limit)}",
+                "MemPerc": f"{usage / limit * 100:.2f}%" if limit else "0.00%",
+                "NetIO": f"{human_size(sum(n.get('rx_bytes', 0) for n in nets))} / "
+                         f"{human_size(sum(n.get('tx_bytes', 0) for n in nets))}",
+                "BlockIO": f"{human_size(rd)} / {human_size(wr)}",
+                "PIDs": str((s.get("pids_stats") or {}).get("current", 0))}, "*formatter.statsContext")
 
 
-def _bin(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
-        n /= 1024
-    return str(n)
+class _Collector:
+    """The latest sample of each container, read from its stats stream by a thread."""
+
+    def __init__(self, c: Client, refs: list[str]) -> None:
+        import threading
+
+        self.c = c
+        self.latest: dict[str, dict[str, Any]] = {ref: {} for ref in refs}
+        self.errors: dict[str, str] = {}
+        for ref in refs:
+            threading.Thread(target=self._follow, args=(ref,), daemon=True).start()
+
+    def _follow(self, ref: str) -> None:
+        from dockyard import errors
+
+        try:
+            for sample in self.c.json_stream("GET", f"/containers/{ref}/stats", {"stream": True}):
+                self.latest[ref] = sample
+        except (errors.DockyardError, OSError, ValueError) as err:
+            self.errors[ref] = str(err)
 
 
 def cmd_stats(c: Client, a: argparse.Namespace) -> int:
-    refs = a.containers or [r["Id"] for r in c.json("GET", "/containers/json", {"all": a.all})]
-    fmt = a.format or ("table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.NetIO}}"
-                       "\\t{{.BlockIO}}\\t{{.PIDs}}")
-    from dockyard.cli.template import print_rows
+    import time
 
-    rows = [_stats_row(c.json("GET", f"/containers/{r}/stats", {"stream": False}), r) for r in refs]
-    if fmt.startswith("table") and not a.format:
-        fmt = fmt.replace("{{.ID}}", "{{.ID}}", 1)
-        print("CONTAINER ID   NAME   CPU %   MEM USAGE / LIMIT   MEM %   NET I/O   BLOCK I/O   PIDS")
-        fmt = fmt[5:].strip()
-    print_rows("{{json .}}" if fmt == "json" else fmt, rows)
-    return 0
+    from dockyard.cli.template import format_rows
+
+    refs = a.containers or [r["Id"] for r in c.json("GET", "/containers/json", {"all": a.all})]
+    fmt = a.format if a.format and a.format != "table" else STATS_TABLE
+    trunc = not a.no_trunc
+    if a.no_stream:
+        rows = [stats_row(c.json("GET", f"/containers/{r}/stats", {"stream": False}), r, trunc) for r in refs]
+        sys.stdout.write(format_rows(fmt, rows, STATS_HEADERS))
+        return 0
+    collector = _Collector(c, refs)
+    while True:  # docker redraws every 500 ms: clear the screen, then the whole table
+        time.sleep(0.5)
+        rows = [stats_row(collector.latest[r], r, trunc) for r in refs if collector.latest[r]]
+        if collector.errors and len(collector.errors) == len(refs):
+            print(next(iter(collector.errors.values())), file=sys.stderr)
+            return 1
+        sys.stdout.write("\x1b[2J\x1b[H" + format_rows(fmt, rows, STATS_HEADERS))
+        sys.stdout.flush()
 
 
 def cmd_events(c: Client, a: argparse.Namespace) -> int:
@@ -152,47 +197,67 @@ def cmd_events(c: Client, a: argparse.Namespace) -> int:
             when = ev.get("timeNano") or int(ev.get("time", 0)) * 10**9
             import time
 
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(when / 1e9)) + f".{when % 10**9:09d}"
+            from dockyard.cli.images import _rfc3339_zone
+
+            stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(when / 1e9)) + f".{when % 10**9:09d}"
+                     + _rfc3339_zone(when / 1e9))
             print(f"{stamp} {ev.get('Type')} {ev.get('Action')} {(ev.get('Actor') or {}).get('ID', '')} ({att})",
                   flush=True)
     return 0
 
 
+DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+
+
+def _reclaimable(reclaim: int, total: int) -> str:
+    size = human_size(reclaim, 4)
+    return f"{size} ({reclaim * 100 // total}%)" if total > 0 else size
+
+
+def df_rows(df: dict[str, Any]) -> list[Any]:
+    """formatter.diskUsage*Context (docker 20.10): the four summary rows of ``system df``."""
+    from dockyard.cli.template import Row
+
+    images, ctrs = df.get("Images") or [], df.get("Containers") or []
+    vols, cache = df.get("Volumes") or [], df.get("BuildCache") or []
+    layers = int(df.get("LayersSize") or sum(i.get("Size", 0) for i in images))
+    used = sum(i.get("VirtualSize", i.get("Size", 0)) - i.get("SharedSize", 0) for i in images
+               if i.get("Containers", 0) and i.get("SharedSize", 0) != -1 and i.get("VirtualSize", 0) != -1)
+
+    def active(x: dict[str, Any]) -> bool:
+        return any(state in (x.get("State") or "") for state in ("running", "paused", "restarting"))
+
+    ctr_size = sum(x.get("SizeRw") or 0 for x in ctrs)
+    usage = [v.get("UsageData") or {"Size": -1, "RefCount": -1} for v in vols]
+    vol_size = sum(u["Size"] for u in usage if u.get("Size", -1) != -1)
+    cache_size = sum(b.get("Size", 0) for b in cache if not b.get("Shared"))
+    row = {"Type": "", "TotalCount": "", "Active": "", "Size": "", "Reclaimable": ""}
+    return [Row({**row, **r}, "*formatter.diskUsageContext") for r in (
+        {"Type": "Images", "TotalCount": str(len(images)),
+         "Active": str(sum(1 for i in images if i.get("Containers", 0) > 0)), "Size": human_size(layers, 4),
+         "Reclaimable": _reclaimable(layers - used, layers)},
+        {"Type": "Containers", "TotalCount": str(len(ctrs)), "Active": str(sum(1 for x in ctrs if active(x))),
+         "Size": human_size(ctr_size, 4),
+         "Reclaimable": _reclaimable(sum(x.get("SizeRw") or 0 for x in ctrs if not active(x)), ctr_size)},
+        {"Type": "Local Volumes", "TotalCount": str(len(vols)),
+         "Active": str(sum(1 for u in usage if u.get("RefCount", 0) > 0)), "Size": human_size(vol_size, 4),
+         "Reclaimable": _reclaimable(sum(u["Size"] for u in usage if u.get("RefCount", 0) == 0
+                                         and u.get("Size", -1) != -1), vol_size)},
+        {"Type": "Build Cache", "TotalCount": str(len(cache)),
+         "Active": str(sum(1 for b in cache if b.get("InUse"))), "Size": human_size(cache_size, 4),
+         "Reclaimable": human_size(sum(b.get("Size", 0) for b in cache if not b.get("InUse") and not b.get("Shared")),
+                                   4)})]
+
+
 def cmd_system_df(c: Client, a: argparse.Namespace) -> int:
+    from dockyard.cli.template import print_rows
+
     df = c.json("GET", "/system/df")
-    images = df.get("Images") or []
-    ctrs = df.get("Containers") or []
-    vols = df.get("Volumes") or []
-    cache = df.get("BuildCache") or []
-    img_size = sum(i.get("Size", 0) for i in images)
-    img_active = [i for i in images if i.get("Containers", 0) > 0]
-    ctr_size = sum(x.get("SizeRw", 0) or 0 for x in ctrs)
-    ctr_active = [x for x in ctrs if x.get("State") == "running"]
-    vol_size = sum(max(0, (v.get("UsageData") or {}).get("Size", 0)) for v in vols)
-    vol_active = [v for v in vols if (v.get("UsageData") or {}).get("RefCount", 0) > 0]
-    cache_size = sum(b.get("Size", 0) for b in cache)
-    active_img_size = sum(i.get("Size", 0) for i in img_active)
-
-    def pct(reclaim: int, total: int) -> str:
-        return f"{human_size(reclaim)} ({reclaim * 100 // total if total else 0}%)"
-
-    rows = [
-        {"Type": "Images", "TotalCount": len(images), "Active": len(img_active), "Size": human_size(img_size),
-         "Reclaimable": pct(img_size - active_img_size, img_size)},
-        {"Type": "Containers", "TotalCount": len(ctrs), "Active": len(ctr_active), "Size": human_size(ctr_size),
-         "Reclaimable": pct(sum(x.get("SizeRw", 0) or 0 for x in ctrs if x not in ctr_active), ctr_size)},
-        {"Type": "Local Volumes", "TotalCount": len(vols), "Active": len(vol_active), "Size": human_size(vol_size),
-         "Reclaimable": pct(vol_size, vol_size)},
-        {"Type": "Build Cache", "TotalCount": len(cache), "Active": 0, "Size": human_size(cache_size),
-         "Reclaimable": human_size(cache_size)},
-    ]
-    if a.format:
-        from dockyard.cli.template import print_rows
-
-        print_rows("{{json .}}" if a.format == "json" else a.format, rows)
+    images, ctrs, vols = df.get("Images") or [], df.get("Containers") or [], df.get("Volumes") or []
+    if a.format or not a.verbose:
+        print_rows(a.format if a.format and a.format != "table" else DF_TABLE, df_rows(df), DF_HEADERS)
         return 0
-    print(table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-                [[r["Type"], str(r["TotalCount"]), str(r["Active"]), r["Size"], r["Reclaimable"]] for r in rows]))
     if a.verbose:
         print("\nImages space usage:\n")
         print(table(["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"],
@@ -262,6 +327,55 @@ def cmd_system_prune(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_update(c: Client, a: argparse.Namespace) -> int:
+    """``update``: new resource limits (and restart policy) for running or stopped containers."""
+    from dockyard import errors
+
+    fields = {"BlkioWeight": a.blkio_weight, "CpuPeriod": a.cpu_period, "CpuQuota": a.cpu_quota,
+              "CpuRealtimePeriod": a.cpu_rt_period, "CpuRealtimeRuntime": a.cpu_rt_runtime,
+              "CpuShares": a.cpu_shares, "NanoCpus": a.cpus, "CpusetCpus": a.cpuset_cpus, "CpusetMems": a.cpuset_mems,
+              "Memory": a.memory, "MemoryReservation": a.memory_reservation, "MemorySwap": a.memory_swap,
+              "PidsLimit": a.pids_limit, "RestartPolicy": a.restart}
+    body = {k: v for k, v in fields.items() if v not in (None, "")}
+    if not body:
+        raise errors.InvalidArgument("you must provide one or more flags when using this command")
+    rc = 0
+    for ref in a.containers:
+        try:
+            resp = c.json("POST", f"/containers/{ref}/update", body=body) or {}
+            for warning in resp.get("Warnings") or []:
+                print(f"WARNING: {warning}", file=sys.stderr)
+            print(ref)
+        except errors.DockyardError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def _add_update(sp: argparse.ArgumentParser) -> None:
+    from dockyard.cli import flags as t
+
+    add = sp.add_argument
+    add("--blkio-weight", type=t.uint16, default=None, metavar="uint16",
+        help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)")
+    add("--cpu-period", type=t.integer, default=None, metavar="int", help="Limit CPU CFS (Completely Fair Scheduler) period")
+    add("--cpu-quota", type=t.integer, default=None, metavar="int", help="Limit CPU CFS (Completely Fair Scheduler) quota")
+    add("--cpu-rt-period", type=t.integer, default=None, metavar="int", help="Limit the CPU real-time period in microseconds")
+    add("--cpu-rt-runtime", type=t.integer, default=None, metavar="int", help="Limit the CPU real-time runtime in microseconds")
+    add("-c", "--cpu-shares", type=t.integer, default=None, metavar="int", help="CPU shares (relative weight)")
+    add("--cpus", type=t.cpus, default=None, metavar="decimal", help="Number of CPUs")
+    add("--cpuset-cpus", default="", help="CPUs in which to allow execution (0-3, 0,1)")
+    add("--cpuset-mems", default="", help="MEMs in which to allow execution (0-3, 0,1)")
+    add("-m", "--memory", type=t.ram_bytes, default=None, metavar="bytes", help="Memory limit")
+    add("--memory-reservation", type=t.ram_bytes, default=None, metavar="bytes", help="Memory soft limit")
+    add("--memory-swap", type=t.swap_bytes, default=None, metavar="bytes",
+        help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    add("--pids-limit", type=t.integer, default=None, metavar="int", help="Tune container pids limit (set -1 for unlimited)")
+    add("--restart", type=t.restart_policy, default=None, metavar="string",
+        help="Restart policy to apply when a container exits")
+    add("containers", nargs="+")
+
+
 def register(cmd: Command) -> None:
     for name, fn, text in (("pause", cmd_pause, "Pause all processes within one or more containers"),
                            ("unpause", cmd_unpause, "Unpause all processes within one or more containers")):
@@ -276,6 +390,8 @@ def register(cmd: Command) -> None:
     sp.add_argument("-q", "--quiet", action="store_true")
     sp.add_argument("src")
     sp.add_argument("dst")
+    _add_update(cmd("update", cmd_update, "Update configuration of one or more containers",
+                    usage="[OPTIONS] CONTAINER [CONTAINER...]"))
     sp = cmd("stats", cmd_stats, "Display a live stream of container(s) resource usage statistics")
     sp.add_argument("-a", "--all", action="store_true")
     sp.add_argument("--no-stream", action="store_true")

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-from dockyard.cli.format import print_objects
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -56,21 +55,15 @@ def cmd_ls(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
-    out = [c.json("GET", f"/networks/{n}") for n in a.networks]
-    print_objects(out, a.format)
-    return 0
+    from dockyard.cli.format import inspect_all
+
+    return inspect_all(c, a.networks, "/networks/{}", "network", a.format)
 
 
 def cmd_rm(c: Client, a: argparse.Namespace) -> int:
-    rc = 0
-    for n in a.networks:
-        try:
-            c.request("DELETE", f"/networks/{n}").read()
-            print(n)
-        except Exception as err:  # report each failure and go on, as docker does
-            print(f"Error response from daemon: {err}", file=sys.stderr)
-            rc = 1
-    return rc
+    from dockyard.cli.format import remove_all
+
+    return remove_all(c, a.networks, "/networks/{}", "network")
 
 
 def cmd_connect(c: Client, a: argparse.Namespace) -> int:

@@ -20,13 +20,20 @@ def cmd_version(c: Client, a: argparse.Namespace) -> int:
     from dockyard.client.http import API_VERSION
 
     if getattr(a, "format", ""):
-        from dockyard.cli.template import render
+        import platform
 
+        from dockyard.cli.template import Row, parse, render_one
+
+        parse(a.format, name="version")  # a template that does not parse fails before any request
         sv = c.json("GET", "/version")
-        server = {**sv, "APIVersion": sv.get("ApiVersion"), "MinAPIVersion": sv.get("MinAPIVersion")}
-        client = {"Version": __version__, "APIVersion": API_VERSION, "DefaultAPIVersion": API_VERSION,
-                  "Os": sys.platform, "Arch": "", "GoVersion": ""}
-        print(render(a.format, {"Client": client, "Server": server}))
+        server = Row({**sv, "APIVersion": sv.get("ApiVersion"), "MinAPIVersion": sv.get("MinAPIVersion")},
+                     "*types.Version")
+        client = Row({"Platform": {"Name": ""}, "Version": __version__, "APIVersion": API_VERSION,
+                      "DefaultAPIVersion": API_VERSION, "GitCommit": "", "GoVersion": platform.python_version(),
+                      "Os": "linux", "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(),
+                                                                                          platform.machine()),
+                      "BuildTime": "", "Context": "default", "Experimental": True}, "*system.clientVersion")
+        print(render_one(a.format, Row({"Client": client, "Server": server}, "system.versionInfo"), "version"))
         return 0
     print(f"Client:\n Version:           {__version__}\n API version:       {API_VERSION}\n")
     v = c.json("GET", "/version")
@@ -40,12 +47,14 @@ def cmd_version(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_info(c: Client, a: argparse.Namespace) -> int:
-    i = c.json("GET", "/info")
     if a.format:
-        from dockyard.cli.template import render
+        from dockyard.cli.template import Row, parse, render_one
 
-        print(render(a.format, i))
+        parse(a.format)
+        i = c.json("GET", "/info")
+        print(render_one(a.format, Row(i, "system.info")))
         return 0
+    i = c.json("GET", "/info")
     print("Server:")
     for label, key in (("Containers", "Containers"), (" Running", "ContainersRunning"), (" Paused", "ContainersPaused"),
                        (" Stopped", "ContainersStopped"), ("Images", "Images"), ("Server Version", "ServerVersion"),
@@ -60,7 +69,7 @@ def cmd_info(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
-    out, rc = [], 0
+    out, rc, missing = [], 0, []
     for ref in a.objects:
         try:
             if getattr(a, "type", "") == "image":
@@ -68,15 +77,17 @@ def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
             out.append(c.json("GET", f"/containers/{ref}/json"))
         except errors.NotFound:
             if getattr(a, "type", "") == "container":
-                print(f"Error: No such container: {ref}", file=sys.stderr)
+                missing.append(f"Error: No such container: {ref}")
                 rc = 1
                 continue
             try:
                 out.append(c.json("GET", f"/images/{ref}/json"))
             except errors.NotFound:
-                print(f"Error: No such object: {ref}", file=sys.stderr)
+                missing.append(f"Error: No such object: {ref}")
                 rc = 1
     print_objects(out, a.format)
+    for line in missing:
+        print(line, file=sys.stderr)
     return rc
 
 

@@ -24,10 +24,12 @@ class TemplateError(Exception):
     exit status the command ends with."""
 
     code = 1
+    partial = ""  # what the template wrote before it failed
 
     def with_prefix(self, prefix: str, code: int = 1) -> TemplateError:
         err = TemplateError(prefix + str(self))
         err.code = code
+        err.partial = self.partial
         return err
 
 
@@ -439,7 +441,11 @@ class Template:
 
     def render(self, data: Any) -> str:
         out: list[str] = []
-        self._run(self.nodes, data, [{"$": data}], out)
+        try:
+            self._run(self.nodes, data, [{"$": data}], out)
+        except TemplateError as err:
+            err.partial = "".join(out)
+            raise
         return "".join(out)
 
     def _fail(self, at: int, node: str, message: str) -> TemplateError:
@@ -642,8 +648,10 @@ def print_rows(fmt: str, rows: list[Row], headers: dict[str, str] | None = None,
 
 
 def render_one(fmt: str, data: Any, name: str = "", prefixes: tuple[str, str] = ("template parsing error: ", ""),
-               parse_code: int = 64) -> str:
-    """One object through ``--format`` (inspect, version, info), errors worded as docker's."""
+               parse_code: int = 64, keep_partial: bool = True) -> str:
+    """One object through ``--format`` (inspect, version, info), errors worded as docker's; a
+    template that fails while it runs leaves its partial output (or none, ``keep_partial=False``)
+    and a newline on stdout first, as docker's do."""
     try:
         tmpl = parse(fmt, name=name)
     except TemplateError as err:
@@ -651,4 +659,7 @@ def render_one(fmt: str, data: Any, name: str = "", prefixes: tuple[str, str] = 
     try:
         return tmpl.render(data)
     except TemplateError as err:
+        import sys
+
+        sys.stdout.write((err.partial if keep_partial else "") + "\n")
         raise err.with_prefix(prefixes[1]) from None

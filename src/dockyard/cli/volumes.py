@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-from dockyard.cli.format import print_objects
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -57,21 +56,15 @@ def cmd_ls(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(c: Client, a: argparse.Namespace) -> int:
-    out = [c.json("GET", f"/volumes/{v}") for v in a.volumes]
-    print_objects(out, a.format)
-    return 0
+    from dockyard.cli.format import inspect_all
+
+    return inspect_all(c, a.volumes, "/volumes/{}", "volume", a.format)
 
 
 def cmd_rm(c: Client, a: argparse.Namespace) -> int:
-    rc = 0
-    for v in a.volumes:
-        try:
-            c.request("DELETE", f"/volumes/{v}", {"force": 1} if a.force else None).read()
-            print(v)
-        except Exception as err:  # report each failure and go on, as docker does
-            print(f"Error response from daemon: {err}", file=sys.stderr)
-            rc = 1
-    return rc
+    from dockyard.cli.format import remove_all
+
+    return remove_all(c, a.volumes, "/volumes/{}", "volume", {"force": 1} if a.force else None)
 
 
 def cmd_prune(c: Client, a: argparse.Namespace) -> int:
