@@ -33,6 +33,19 @@ def is_full(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def caused_by_full_disk(err: BaseException) -> bool:
+    """Whether ``err``, or an error it was raised from or while handling, is a full disk; also
+    one that crossed a process boundary as text (a containerd error in the engine)."""
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if is_full(cur) or "No space left on device" in str(cur) or "disk is full" in str(cur):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 class SpaceReserve:
     """An allocated file of ``size`` bytes, released when the disk fills up (see the module)."""
 

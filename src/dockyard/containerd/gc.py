@@ -59,7 +59,10 @@ def _children(store: ContentStore, digest: str) -> tuple[list[str], list[str]]:
 
 
 def collect(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, leases: Iterable[Lease] = (),
-            dry_run: bool = False) -> GCResult:
+            dry_run: bool = False, scope: Lease | None = None) -> GCResult:
+    """Mark from every root, sweep what is unmarked. With ``scope`` (the lease of an operation
+    that failed, no longer among ``leases``), only what it held is swept: its leftovers go
+    without a full sweep, and without waiting for operations that hold the unpack lock."""
     leases = list(leases)
     keep_blobs: set[str] = set()
     keep_snaps: set[str] = set()
@@ -107,6 +110,8 @@ def collect(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, 
 
     result = GCResult()
     doomed = [n for n in infos if n not in keep_snaps]
+    if scope is not None:
+        doomed = [n for n in doomed if n.split("/", 1)[-1] in scope.snapshots]
     children: dict[str, int] = {}
     for info in infos.values():
         if info.parent:
@@ -128,7 +133,7 @@ def collect(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, 
         if not progress:
             break
     for info in list(store.walk()):
-        if info.digest not in keep_blobs:
+        if info.digest not in keep_blobs and (scope is None or info.digest in scope.digests):
             if not dry_run:
                 try:
                     store.delete(info.digest)
@@ -205,3 +210,19 @@ def recover_mounts(work_dir: Path) -> list[str]:
         except OSError:
             pass
     return removed
+
+
+def sweep_failed(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, lease: Lease,
+                 live: Iterable[Lease], ingests: bool) -> GCResult:
+    """After a pull or import failed: remove the blobs and snapshots its ``lease`` held that
+    nothing else keeps (an image, a container, another operation's lease), so a failure leaves
+    nothing unreferenced. With ``ingests`` (the disk filled up) its partial downloads go too;
+    otherwise they stay, for the next pull to resume."""
+    result = collect(store, meta, snapshotter, live, scope=lease)
+    if ingests:
+        for digest in lease.digests:
+            try:
+                store.abort(f"pull-{digest}")
+            except errors.NotFound:
+                continue
+    return result

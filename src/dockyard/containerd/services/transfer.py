@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import queue
 import threading
 import uuid
@@ -20,6 +21,7 @@ import grpc
 
 from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.containerd import gc
 from dockyard.containerd.archive.exporter import export_images
 from dockyard.containerd.archive.importer import import_archive
 from dockyard.containerd.images.manifest import Platform, read_manifest
@@ -33,7 +35,10 @@ from dockyard.containerd.remotes.push import push
 from dockyard.containerd.remotes.registry import Repository, timeout
 from dockyard.containerd.services.leases import lease_of
 from dockyard.containerd.services.base import Services, _desc_pb, _QueueReader, namespace_of, status_of, translated
+from dockyard.diskfull import caused_by_full_disk
 from dockyard.oci import reference
+
+log = logging.getLogger("dockyard.containerd.transfer")
 
 
 def parse_platform(text: str) -> Platform | None:
@@ -94,6 +99,16 @@ class TransferServicer(rpc.TransferServicer):
         self.s.leases[lid] = lease
         return lid, lease
 
+    async def _sweep(self, lease: Lease, ingests: bool) -> None:
+        def run() -> None:
+            with self.s.gc_lock:  # not the unpack lock: the live leases keep what other pulls hold
+                r = gc.sweep_failed(self.s.content, self.s.meta, self.s.snapshotter, lease,
+                                    self.s.lease_manager.live(), ingests)
+            if r.blobs or r.snapshots:
+                log.info("failed pull: removed %d blobs and %d snapshots", len(r.blobs), len(r.snapshots))
+
+        await asyncio.shield(asyncio.to_thread(run))
+
     async def Pull(self, request: pb.PullRequest, context: Any) -> AsyncIterator[pb.Progress]:
         ns = namespace_of(context)
         q: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -104,6 +119,7 @@ class TransferServicer(rpc.TransferServicer):
             unpacker = LayerUnpacker(self.s.content, self.s.snapshots(ns), self.s.work_dir) if request.unpack else None
             lid, lease = self._lease(context)
             shared = False
+            failure: BaseException | None = None
             try:
                 if unpacker is not None:
                     # shared for the whole pull: its layers are extracted apart and committed in order (locks.py)
@@ -127,11 +143,16 @@ class TransferServicer(rpc.TransferServicer):
                 rec = ImageRecord(name, result.resolved, dict(request.labels))
                 await asyncio.to_thread(self.s.meta.put_image, ns, rec)
                 q.put_nowait(Event("", "Done", detail=result.config.digest, target=result.resolved))
+            except BaseException as err:
+                failure = err
+                raise
             finally:
                 if shared:
                     self.s.unpack_lock.release_shared()
                 if lid:
                     self.s.leases.pop(lid, None)
+                    if failure is not None:  # what it fetched and unpacked, unless something else holds it
+                        await self._sweep(lease, caused_by_full_disk(failure))
                 else:
                     await asyncio.to_thread(self.s.lease_manager.save)
 
