@@ -389,9 +389,13 @@ def test_sha512_manifest_and_index_by_digest_with_tag_param(reg: Server) -> None
                                "digest": sha512(config), "size": len(config)},
                     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
                                 "digest": sha512(layer), "size": len(layer)}]}).encode()
-    r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(m)}?tag=t512", m, {"Content-Type": OCI_MANIFEST})
+    r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(m)}?tag=t512&tag=-bad", m, {"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and r.codes() == ["TAG_INVALID"]
+    assert reg.req("GET", f"/v2/{repo}/manifests/{sha512(m)}").status == 404  # nothing stored
+    r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(m)}?tag=t512&tag=also", m, {"Content-Type": OCI_MANIFEST})
     assert r.status == 201 and r.headers["Docker-Content-Digest"] == sha512(m)
     assert r.headers["Location"] == f"/v2/{repo}/manifests/{sha512(m)}"
+    assert r.headers.get_all("OCI-Tag") == ["t512", "also"]
     for ref in (sha512(m), "t512"):
         g = reg.req("GET", f"/v2/{repo}/manifests/{ref}")
         assert g.status == 200 and g.body == m and g.headers["Docker-Content-Digest"] == sha512(m)
@@ -403,7 +407,8 @@ def test_sha512_manifest_and_index_by_digest_with_tag_param(reg: Server) -> None
     r = reg.req("PUT", f"/v2/{repo}/manifests/{sha512(b'not this')}", m, {"Content-Type": OCI_MANIFEST})
     assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
     assert reg.req("DELETE", f"/v2/{repo}/manifests/{sha512(m)}").status == 202
-    assert reg.req("GET", f"/v2/{repo}/manifests/t512").status == 404
+    for tag in ("t512", "also"):
+        assert reg.req("GET", f"/v2/{repo}/manifests/{tag}").status == 404
 
 
 # -- chunk order and HTTP framing ------------------------------------------------------------

@@ -20,7 +20,8 @@ def register(cmd: Any) -> None:
                    help="enable token auth with the built-in token server at this URL ('builtin': <scheme>://ADDR/token)")
     s.add_argument("--token-service", default=None)
     s.add_argument("--anonymous-pull", action="store_true", default=None)
-    s.add_argument("--config", default=None, help="JSON or TOML config file (flags win)")
+    # dest apart from the global --config (the docker CLI's config directory)
+    s.add_argument("--config", dest="registry_config", default=None, help="JSON or TOML config file (flags win)")
     s.add_argument("--read-only", action="store_true", default=None)
     s.add_argument("--proxy-remote", default=None, help="pull-through cache of this upstream registry URL")
     s.add_argument("--proxy-username", default=None)
@@ -30,7 +31,7 @@ def register(cmd: Any) -> None:
     s.set_defaults(fn=_serve)
     g = sub.add_parser("gc", help="delete blobs no manifest references")
     g.add_argument("--root", default=None)
-    g.add_argument("--config", default=None)
+    g.add_argument("--config", dest="registry_config", default=None)
     g.add_argument("--dry-run", action="store_true")
     g.set_defaults(fn=_gc)
     h = sub.add_parser("htpasswd", help="print an htpasswd line (bcrypt) for USER, password on stdin")
@@ -46,7 +47,7 @@ def _usage(_client: Any, args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> Any:
     from dockyard.registry.config import load
 
-    return load(args.config, {k: v for k, v in vars(args).items() if k not in ("fn", "config")})
+    return load(args.registry_config, {k: v for k, v in vars(args).items() if k not in ("fn", "registry_config")})
 
 
 def _serve(_client: Any, args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from dockyard import errors
 from dockyard.containerd.content.local import LocalContentStore, LocalWriter
@@ -282,8 +283,10 @@ class Registry:
 
     async def _manifest_put(self, request: web.Request, name: str, ref: str) -> web.Response:
         is_digest = ":" in ref
-        if not is_digest and not TAG_RE.fullmatch(ref):
-            raise RegistryError("TAG_INVALID", f"invalid tag {ref!r}")
+        tags = ([] if is_digest else [ref]) + request.query.getall("tag", [])  # ?tag=: tags of a push by digest
+        for tag in tags:
+            if not TAG_RE.fullmatch(tag):
+                raise RegistryError("TAG_INVALID", f"invalid tag {tag!r}")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -300,15 +303,14 @@ class Registry:
             if self.meta.manifest(name, child) is None:
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"manifest unknown to registry: {child}", detail={"digest": child})
         self.put_manifest_bytes(name, body, digest, parsed)
-        tags = [] if is_digest else [ref]
-        tags += request.query.getall("tag", [])
         for tag in tags:
-            if not TAG_RE.fullmatch(tag):
-                raise RegistryError("TAG_INVALID", f"invalid tag {tag!r}")
             self.meta.set_tag(name, tag, digest)
-        headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
+        headers = CIMultiDict({"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest})
         if parsed.subject:
             headers["OCI-Subject"] = parsed.subject
+        if is_digest:
+            for tag in tags:
+                headers.add("OCI-Tag", tag)
         return web.Response(status=201, headers=headers)
 
     def put_manifest_bytes(self, name: str, body: bytes, digest: str, parsed: mf.Parsed) -> None:
