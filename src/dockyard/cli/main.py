@@ -81,7 +81,8 @@ def usage_error(parser: Parser, message: str) -> CLIError:
         return ArgumentCountError(f'"{command}" requires at least 1 argument.', command, _usage_block(parser))
     if message.startswith("argument ") and ": " in message:
         flags, _, rest = message.removeprefix("argument ").partition(": ")
-        names = ", ".join(flags.split("/"))
+        opts = flags.split("/")
+        names = ", ".join([o for o in opts if not o.startswith("--")] + [o for o in opts if o.startswith("--")][:1])
         if "\0" in rest:  # a FlagValueError: value and reason
             value, _, reason = rest.partition("\0")
             return UsageError(f'invalid argument "{value}" for "{names}" flag: {reason}', command)
