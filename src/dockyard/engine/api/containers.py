@@ -428,7 +428,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
     await resp.prepare(request)
     stamps = qbool(request, "timestamps")
-    q = eng._live(c["Id"]).hub.subscribe() if qbool(request, "follow") and c["State"]["Running"] else None
+    q = eng._live(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
     try:
         batch = bytearray()
         for stream, data, t in read_container_log(c, eng, want_out, want_err, tail, since, until):

@@ -28,6 +28,13 @@ async def no_such_plugin(request: web.Request) -> web.Response:
     raise errors.NotFound(f'plugin "{request.match_info["name"]}" not found')
 
 
+async def plugin_or_nothing(request: web.Request) -> web.Response:
+    """``/plugins/{name}`` catches ``/plugins/pull`` too: only DELETE is a plugin's route (no 405 for the rest)."""
+    if request.method != "DELETE":
+        raise web.HTTPNotFound()
+    return await no_such_plugin(request)
+
+
 async def no_swarm(request: web.Request) -> web.Response:
     raise errors.Unavailable(NO_SWARM)
 
@@ -39,9 +46,9 @@ async def swarm_not_supported(request: web.Request) -> web.Response:
 def register(app: web.Application) -> None:
     add(app, "GET", "/plugins", list_plugins)
     add(app, "GET", "/plugins/{name:.+}/json", no_such_plugin)
-    add(app, "DELETE", "/plugins/{name:.+}", no_such_plugin)
     for verb in ("enable", "disable", "set", "push", "upgrade"):
         add(app, "POST", f"/plugins/{{name:.+}}/{verb}", no_such_plugin)
+    add(app, "*", "/plugins/{name:.+}", plugin_or_nothing)
     add(app, "POST", "/swarm/init", swarm_not_supported)
     add(app, "POST", "/swarm/join", swarm_not_supported)
     for prefix in SWARM_PREFIXES:
