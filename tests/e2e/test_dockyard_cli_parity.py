@@ -62,7 +62,8 @@ def free_port() -> int:
 def state(d: Daemon) -> dict[str, str]:
     """Containers (running with ports, exited with output), volumes, a network."""
     p1, p2 = random.randint(20000, 25000), random.randint(25001, 30000)
-    ok(cli(DOCKYARD, d, "run", "-d", "--name", "gweb", "-l", "b=2", "-l", "a=1", "-p", f"{p1}:80",
+    # One label: docker prints a map in Go's random order.
+    ok(cli(DOCKYARD, d, "run", "-d", "--name", "gweb", "-l", "a=1", "-p", f"{p1}:80",
            "-p", f"{p2}-{p2 + 2}:{p2}-{p2 + 2}/udp", "-p", f"127.0.0.1:{p1 + 1}:7000", "busybox", "sleep", "600"))
     ok(cli(DOCKYARD, d, "run", "--name", "gexit", "busybox", "sh", "-c", "echo out; echo err >&2; exit 0"))
     for v in ("gvol1", "gvol10", "gvol2"):
@@ -233,6 +234,7 @@ def under_pty(argv: list[str], rows: int = 37, cols: int = 111, send: list[tuple
     out = b""
     start = time.monotonic()
     pending = list(send or [])
+    status: int | None = None
     try:
         while time.monotonic() - start < timeout:
             if pending and time.monotonic() - start >= pending[0][0]:
@@ -246,14 +248,17 @@ def under_pty(argv: list[str], rows: int = 37, cols: int = 111, send: list[tuple
                 if not data:
                     break
                 out += data
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done and not r:
+            if status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                status = st if done else None
+            if status is not None and not r:
                 return out, os.waitstatus_to_exitcode(status)
         else:
             os.kill(pid, signal.SIGKILL)
     finally:
         os.close(fd)
-    _, status = os.waitpid(pid, 0)
+    if status is None:
+        _, status = os.waitpid(pid, 0)
     return out, os.waitstatus_to_exitcode(status)
 
 
