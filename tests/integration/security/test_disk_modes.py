@@ -4,7 +4,9 @@ The daemon runs on roots under a world-traversable directory, so only the modes 
 give their roots and what lies beneath them keep the user ``nobody`` out. A container plants a
 setuid-root busybox in its rootfs and prints a secret; ``nobody`` then tries every host path
 to it that ``/proc/self/mountinfo`` (world-readable) names, reads the files that hold the env,
-and stats everything under both roots. A canary only root may read must stay unread.
+and stats everything under both roots. A canary only root may read must stay unread. (This
+busybox drops its setuid privileges for ``cat``: on the old code the exec itself succeeded,
+and any exec that succeeds fails the test.)
 """
 
 from __future__ import annotations
