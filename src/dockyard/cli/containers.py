@@ -139,6 +139,8 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
 
 
 def _add_container_flags(p: argparse.ArgumentParser) -> None:
+    if not isinstance(p, argparse.ArgumentParser):  # a command this run does not build (cli.main._Unused)
+        return
     from dockyard.cli import flags as t
 
     add = p.add_argument
@@ -524,6 +526,8 @@ def _start_attached(c: Client, ref: str, interactive: bool, keys_spec: str) -> i
 
 
 def _add_stop(sp: argparse.ArgumentParser) -> None:
+    if not isinstance(sp, argparse.ArgumentParser):
+        return
     from dockyard.cli import flags as t
 
     sp.add_argument("-t", "--time", "--timeout", type=t.integer, default=None, metavar="int",

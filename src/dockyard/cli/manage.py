@@ -353,6 +353,8 @@ def cmd_update(c: Client, a: argparse.Namespace) -> int:
 
 
 def _add_update(sp: argparse.ArgumentParser) -> None:
+    if not isinstance(sp, argparse.ArgumentParser):
+        return
     from dockyard.cli import flags as t
 
     add = sp.add_argument
