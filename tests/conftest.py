@@ -152,7 +152,7 @@ class Daemon:
         for point in _mounts_under(str(self.base)):
             subprocess.run(["umount", "-l", point], check=False)
         shutil.rmtree(self.base, ignore_errors=True)
-        assert not problems, "unhandled exceptions in the daemons' logs:\n" + "\n".join(problems[:20])
+        assert not problems, "unhandled exceptions in the daemons' logs:\n" + "\n".join(problems[:5])
 
 
 # What asyncio and the interpreter write when an exception escaped everyone: never acceptable in a daemon.
@@ -167,7 +167,10 @@ def daemon_log_problems(d: Daemon) -> list[str]:
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        found += [f"{path.name}: {line}" for line in text.splitlines() if any(p in line for p in LOG_PROBLEMS)]
+        lines = text.splitlines()
+        for n, line in enumerate(lines):
+            if any(p in line for p in LOG_PROBLEMS):  # with what follows it (the traceback)
+                found.append("\n".join([f"{path.name}: {line}", *lines[n + 1:n + 16]]))
     return found
 
 

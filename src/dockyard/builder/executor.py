@@ -454,7 +454,7 @@ class Builder:
     async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
                         emit: Callable[[str], None], then: Callable[[str], Awaitable[Any]] | None = None
                         ) -> tuple[str, int, Any]:
-        from dockyard.engine.streams import _chunks, open_fifo
+        from dockyard.engine.streams import _chunks, cancel_unawaited, open_fifo
 
         await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
         fifo_dir = self.engine.exec_root / "containers" / id
@@ -488,7 +488,7 @@ class Builder:
                     await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
                 await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
             except BaseException:
-                pumps.cancel()
+                cancel_unawaited(pumps)
                 for fifo in fds:  # a pump cancelled before it ran never closes its FIFO
                     fifo.close()
                 raise

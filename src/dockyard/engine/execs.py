@@ -21,7 +21,8 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import spec as specs
 from dockyard.engine import users
-from dockyard.engine.streams import STDERR, STDOUT, OutputFifo, StdinWriter, StreamHub, _chunks, open_fifo
+from dockyard.engine.streams import (STDERR, STDOUT, OutputFifo, StdinWriter, StreamHub, _chunks, cancel_unawaited,
+                                     open_fifo)
 
 
 @dataclass
@@ -149,7 +150,7 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
             stdin=stdin_path, stdout=str(fifo_dir / "stdout"), stderr="" if tty else str(fifo_dir / "stderr"),
             terminal=tty))
     except errors.DockyardError as err:
-        pumps.cancel()
+        cancel_unawaited(pumps)
         for fifo in fds.values():  # a pump cancelled before it ran never closes its FIFO
             fifo.close()
         if e.stdin:
@@ -171,7 +172,7 @@ async def _finish(eng: Any, e: Exec, c: dict[str, Any], pumps: Any, fifo_dir: Pa
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
     except asyncio.TimeoutError:
-        pumps.cancel()
+        cancel_unawaited(pumps)
     try:
         await eng.cd.tasks.Delete(pb.TaskRequest(container_id=c["Id"], exec_id=e.id))
     except errors.DockyardError:

@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from dockyard.fsmode import open_private
 
@@ -354,6 +355,13 @@ class StreamHub:
 
 def _chunks(fifo: OutputFifo) -> AsyncIterator[bytes]:
     return fifo.chunks()
+
+
+def cancel_unawaited(fut: asyncio.Future[Any]) -> None:
+    """Cancel a future nobody awaits (a gather of pumps): a cancelled gather holds its
+    CancelledError as an exception, which asyncio would log as never retrieved."""
+    fut.cancel()
+    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFileLog | NullLog) -> None:

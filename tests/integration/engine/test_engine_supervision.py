@@ -34,7 +34,7 @@ def _state(pid: int) -> str:
 
 def _running(d: Daemon, names: list[str]) -> dict[str, bool]:
     r = d.cli("inspect", *names)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, (r.stderr, d.log_tail())
     return {c["Name"].lstrip("/"): c["State"]["Running"] for c in json.loads(r.stdout)}
 
 
@@ -96,7 +96,7 @@ def test_a_crashed_engine_left_as_a_zombie_does_not_block_the_next_one(fresh_dae
     assert _pid(d.exec_root / "dockyardd.pid") == zombie.pid
     try:
         d.start()  # a new dockyardd on the same roots, while the old one is a zombie
-        assert _running(d, ["survivor"]) == {"survivor": True}
+        assert _running(d, ["survivor"]) == {"survivor": True}, d.log_tail()
     finally:
         zombie.wait()
     assert d.cli("rm", "-f", "survivor").returncode == 0
