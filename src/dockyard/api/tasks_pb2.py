@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.api import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0btasks.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\xae\x01\n\x11\x43reateTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\"\n\x06rootfs\x18\x02 \x03(\x0b\x32\x12.dockyard.v1.Mount\x12\r\n\x05stdin\x18\x03 \x01(\t\x12\x0e\n\x06stdout\x18\x04 \x01(\t\x12\x0e\n\x06stderr\x18\x05 \x01(\t\x12\x10\n\x08terminal\x18\x06 \x01(\x08\x12\r\n\x05start\x18\x07 \x01(\x08\x12\x0f\n\x07scratch\x18\x08 \x01(\x08\"4\n\x0bTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\"Q\n\x0bKillRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06signal\x18\x02 \x01(\r\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\x0f\n\x07\x65xec_id\x18\x04 \x01(\t\"f\n\tTaskState\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x0b\x65xit_status\x18\x04 \x01(\r\x12\x11\n\texited_at\x18\x05 \x01(\x03\"4\n\nExitStatus\x12\x13\n\x0b\x65xit_status\x18\x01 \x01(\r\x12\x11\n\texited_at\x18\x02 \x01(\x03\"\x12\n\x10ListTasksRequest\":\n\x11ListTasksResponse\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.dockyard.v1.TaskState\"\x8a\x01\n\x12\x45xecProcessRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\x12\x0c\n\x04spec\x18\x03 \x01(\x0c\x12\r\n\x05stdin\x18\x04 \x01(\t\x12\x0e\n\x06stdout\x18\x05 \x01(\t\x12\x0e\n\x06stderr\x18\x06 \x01(\t\x12\x10\n\x08terminal\x18\x07 \x01(\x08\"\x1c\n\x0cPidsResponse\x12\x0c\n\x04pids\x18\x01 \x03(\r\"\x18\n\x08JsonBlob\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"<\n\x11UpdateTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\tresources\x18\x02 \x01(\x0c\"X\n\x10ResizePtyRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r2\xd9\x06\n\x05Tasks\x12@\n\x06\x43reate\x12\x1e.dockyard.v1.CreateTaskRequest\x1a\x16.dockyard.v1.TaskState\x12\x39\n\x05Start\x12\x18.dockyard.v1.TaskRequest\x1a\x16.dockyard.v1.TaskState\x12\x34\n\x04Kill\x12\x18.dockyard.v1.KillRequest\x1a\x12.dockyard.v1.Empty\x12\x39\n\x04Wait\x12\x18.dockyard.v1.TaskRequest\x1a\x17.dockyard.v1.ExitStatus\x12;\n\x06\x44\x65lete\x12\x18.dockyard.v1.TaskRequest\x1a\x17.dockyard.v1.ExitStatus\x12\x39\n\x05State\x12\x18.dockyard.v1.TaskRequest\x1a\x16.dockyard.v1.TaskState\x12\x45\n\x04List\x12\x1d.dockyard.v1.ListTasksRequest\x1a\x1e.dockyard.v1.ListTasksResponse\x12?\n\x04\x45xec\x12\x1f.dockyard.v1.ExecProcessRequest\x1a\x16.dockyard.v1.TaskState\x12\x35\n\x05Pause\x12\x18.dockyard.v1.TaskRequest\x1a\x12.dockyard.v1.Empty\x12\x36\n\x06Resume\x12\x18.dockyard.v1.TaskRequest\x1a\x12.dockyard.v1.Empty\x12;\n\x04Pids\x12\x18.dockyard.v1.TaskRequest\x1a\x19.dockyard.v1.PidsResponse\x12\x38\n\x05Stats\x12\x18.dockyard.v1.TaskRequest\x1a\x15.dockyard.v1.JsonBlob\x12<\n\x06Update\x12\x1e.dockyard.v1.UpdateTaskRequest\x1a\x12.dockyard.v1.Empty\x12>\n\tResizePty\x12\x1d.dockyard.v1.ResizePtyRequest\x1a\x12.dockyard.v1.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0btasks.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\xae\x01\n\x11\x43reateTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\"\n\x06rootfs\x18\x02 \x03(\x0b\x32\x12.dockyard.v1.Mount\x12\r\n\x05stdin\x18\x03 \x01(\t\x12\x0e\n\x06stdout\x18\x04 \x01(\t\x12\x0e\n\x06stderr\x18\x05 \x01(\t\x12\x10\n\x08terminal\x18\x06 \x01(\x08\x12\r\n\x05start\x18\x07 \x01(\x08\x12\x0f\n\x07scratch\x18\x08 \x01(\x08\"4\n\x0bTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\"Q\n\x0bKillRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0e\n\x06signal\x18\x02 \x01(\r\x12\x0b\n\x03\x61ll\x18\x03 \x01(\x08\x12\x0f\n\x07\x65xec_id\x18\x04 \x01(\t\"f\n\tTaskState\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x13\n\x0b\x65xit_status\x18\x04 \x01(\r\x12\x11\n\texited_at\x18\x05 \x01(\x03\"H\n\nExitStatus\x12\x13\n\x0b\x65xit_status\x18\x01 \x01(\r\x12\x11\n\texited_at\x18\x02 \x01(\x03\x12\x12\n\noom_killed\x18\x03 \x01(\x08\"\x12\n\x10ListTasksRequest\":\n\x11ListTasksResponse\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.dockyard.v1.TaskState\"\x8a\x01\n\x12\x45xecProcessRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\x12\x0c\n\x04spec\x18\x03 \x01(\x0c\x12\r\n\x05stdin\x18\x04 \x01(\t\x12\x0e\n\x06stdout\x18\x05 \x01(\t\x12\x0e\n\x06stderr\x18\x06 \x01(\t\x12\x10\n\x08terminal\x18\x07 \x01(\x08\"\x1c\n\x0cPidsResponse\x12\x0c\n\x04pids\x18\x01 \x03(\r\"\x18\n\x08JsonBlob\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"<\n\x11UpdateTaskRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x11\n\tresources\x18\x02 \x01(\x0c\"X\n\x10ResizePtyRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65xec_id\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r2\xd9\x06\n\x05Tasks\x12@\n\x06\x43reate\x12\x1e.dockyard.v1.CreateTaskRequest\x1a\x16.dockyard.v1.TaskState\x12\x39\n\x05Start\x12\x18.dockyard.v1.TaskRequest\x1a\x16.dockyard.v1.TaskState\x12\x34\n\x04Kill\x12\x18.dockyard.v1.KillRequest\x1a\x12.dockyard.v1.Empty\x12\x39\n\x04Wait\x12\x18.dockyard.v1.TaskRequest\x1a\x17.dockyard.v1.ExitStatus\x12;\n\x06\x44\x65lete\x12\x18.dockyard.v1.TaskRequest\x1a\x17.dockyard.v1.ExitStatus\x12\x39\n\x05State\x12\x18.dockyard.v1.TaskRequest\x1a\x16.dockyard.v1.TaskState\x12\x45\n\x04List\x12\x1d.dockyard.v1.ListTasksRequest\x1a\x1e.dockyard.v1.ListTasksResponse\x12?\n\x04\x45xec\x12\x1f.dockyard.v1.ExecProcessRequest\x1a\x16.dockyard.v1.TaskState\x12\x35\n\x05Pause\x12\x18.dockyard.v1.TaskRequest\x1a\x12.dockyard.v1.Empty\x12\x36\n\x06Resume\x12\x18.dockyard.v1.TaskRequest\x1a\x12.dockyard.v1.Empty\x12;\n\x04Pids\x12\x18.dockyard.v1.TaskRequest\x1a\x19.dockyard.v1.PidsResponse\x12\x38\n\x05Stats\x12\x18.dockyard.v1.TaskRequest\x1a\x15.dockyard.v1.JsonBlob\x12<\n\x06Update\x12\x1e.dockyard.v1.UpdateTaskRequest\x1a\x12.dockyard.v1.Empty\x12>\n\tResizePty\x12\x1d.dockyard.v1.ResizePtyRequest\x1a\x12.dockyard.v1.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,21 +41,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKSTATE']._serialized_start=356
   _globals['_TASKSTATE']._serialized_end=458
   _globals['_EXITSTATUS']._serialized_start=460
-  _globals['_EXITSTATUS']._serialized_end=512
-  _globals['_LISTTASKSREQUEST']._serialized_start=514
-  _globals['_LISTTASKSREQUEST']._serialized_end=532
-  _globals['_LISTTASKSRESPONSE']._serialized_start=534
-  _globals['_LISTTASKSRESPONSE']._serialized_end=592
-  _globals['_EXECPROCESSREQUEST']._serialized_start=595
-  _globals['_EXECPROCESSREQUEST']._serialized_end=733
-  _globals['_PIDSRESPONSE']._serialized_start=735
-  _globals['_PIDSRESPONSE']._serialized_end=763
-  _globals['_JSONBLOB']._serialized_start=765
-  _globals['_JSONBLOB']._serialized_end=789
-  _globals['_UPDATETASKREQUEST']._serialized_start=791
-  _globals['_UPDATETASKREQUEST']._serialized_end=851
-  _globals['_RESIZEPTYREQUEST']._serialized_start=853
-  _globals['_RESIZEPTYREQUEST']._serialized_end=941
-  _globals['_TASKS']._serialized_start=944
-  _globals['_TASKS']._serialized_end=1801
+  _globals['_EXITSTATUS']._serialized_end=532
+  _globals['_LISTTASKSREQUEST']._serialized_start=534
+  _globals['_LISTTASKSREQUEST']._serialized_end=552
+  _globals['_LISTTASKSRESPONSE']._serialized_start=554
+  _globals['_LISTTASKSRESPONSE']._serialized_end=612
+  _globals['_EXECPROCESSREQUEST']._serialized_start=615
+  _globals['_EXECPROCESSREQUEST']._serialized_end=753
+  _globals['_PIDSRESPONSE']._serialized_start=755
+  _globals['_PIDSRESPONSE']._serialized_end=783
+  _globals['_JSONBLOB']._serialized_start=785
+  _globals['_JSONBLOB']._serialized_end=809
+  _globals['_UPDATETASKREQUEST']._serialized_start=811
+  _globals['_UPDATETASKREQUEST']._serialized_end=871
+  _globals['_RESIZEPTYREQUEST']._serialized_start=873
+  _globals['_RESIZEPTYREQUEST']._serialized_end=961
+  _globals['_TASKS']._serialized_start=964
+  _globals['_TASKS']._serialized_end=1821
 # @@protoc_insertion_point(module_scope)

@@ -62,12 +62,14 @@ class TaskState(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., status: _Optional[str] = ..., exit_status: _Optional[int] = ..., exited_at: _Optional[int] = ...) -> None: ...
 
 class ExitStatus(_message.Message):
-    __slots__ = ("exit_status", "exited_at")
+    __slots__ = ("exit_status", "exited_at", "oom_killed")
     EXIT_STATUS_FIELD_NUMBER: _ClassVar[int]
     EXITED_AT_FIELD_NUMBER: _ClassVar[int]
+    OOM_KILLED_FIELD_NUMBER: _ClassVar[int]
     exit_status: int
     exited_at: int
-    def __init__(self, exit_status: _Optional[int] = ..., exited_at: _Optional[int] = ...) -> None: ...
+    oom_killed: bool
+    def __init__(self, exit_status: _Optional[int] = ..., exited_at: _Optional[int] = ..., oom_killed: _Optional[bool] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ()

@@ -184,8 +184,9 @@ class Engine:
         id = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
         linked = self._link_env(name, host_config.get("Links") or [])
+        host_config = specs.adapt(host_config, self.get)
         spec = specs.build(id, {**config, "Env": [*linked, *(config.get("Env") or [])]}, host_config, image_config,
-                           self.cgroup_parent)
+                           self.cgroup_parent, self.get)
         args = spec["process"]["args"]
         cfg = dict(config)
         cfg.setdefault("Hostname", spec["hostname"])
@@ -314,7 +315,7 @@ class Engine:
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._auto_remove(id)))
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
         c["State"].update(Status="running", Running=True, Paused=False, Restarting=False, Pid=state.pid, ExitCode=0,
-                          Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME)
+                          Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)
         self._save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
         self.emit(c, "start")
@@ -369,23 +370,27 @@ class Engine:
             live.health = asyncio.create_task(health.monitor(self, c, live))
 
     async def _monitor(self, c: dict[str, Any], live: Live) -> None:
-        exit_code, exited_at = await self._wait_exit(c["Id"])
+        status = await self._wait_status(c["Id"])
         async with live.lock:
-            remove = await self._exited(c, live, exit_code, exited_at)
+            remove = await self._exited(c, live, int(status.exit_status), int(status.exited_at), status.oom_killed)
         if remove:
             await self._auto_remove(c["Id"])
 
     async def _wait_exit(self, id: str, exec_id: str = "") -> tuple[int, int]:
-        """The exit status and time of the container's task (or of its exec ``exec_id``). When
-        containerd goes away meanwhile (its supervisor restarts it; the shim keeps the task), the
-        wait is made again once it is back."""
+        status = await self._wait_status(id, exec_id)
+        return int(status.exit_status), int(status.exited_at)
+
+    async def _wait_status(self, id: str, exec_id: str = "") -> Any:
+        """The exit status and time of the container's task (or of its exec ``exec_id``), and
+        whether the OOM killer struck. When containerd goes away meanwhile (its supervisor
+        restarts it; the shim keeps the task), the wait is made again once it is back."""
         lost = False
         while True:
             try:
                 status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=id, exec_id=exec_id))
                 if lost:
                     log.info("container %s: following its task again", id[:12])
-                return int(status.exit_status), int(status.exited_at)
+                return status
             except errors.Unavailable as err:
                 if not lost:
                     log.warning("container %s: containerd went away while waiting for its exit (%s); "
@@ -395,9 +400,10 @@ class Engine:
                 await asyncio.sleep(0.05)
             except errors.DockyardError as err:
                 log.error("container %s: wait failed: %s", id[:12], err)
-                return 255, 0
+                return pb.ExitStatus(exit_status=255)
 
-    async def _exited(self, c: dict[str, Any], live: Live, exit_code: int, exited_at: int) -> bool:
+    async def _exited(self, c: dict[str, Any], live: Live, exit_code: int, exited_at: int,
+                      oom_killed: bool = False) -> bool:
         """The transition at the task's exit (under the lock): running -> exited, restarting, or
         removed (--rm). True when the container is to be removed through ``remove`` (--rm with
         volumes to release)."""
@@ -424,6 +430,9 @@ class Engine:
             log.error("container %s: network teardown failed: %s", id[:12], err)
         c["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=exit_code,
                           FinishedAt=rfc3339(exited_at or None))
+        if oom_killed:  # the run's OOM kill, learnt at its exit: dockerd's oom event comes before die too
+            c["State"]["OOMKilled"] = True
+            self.emit(c, "oom")
         restart_delay = None if self._removing(live) else self._restart_delay(c, live, exit_code)
         self._save(c)
         self.emit(c, "die", exitCode=str(exit_code))

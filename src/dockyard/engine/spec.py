@@ -6,9 +6,11 @@ host facts Docker reads too (the capabilities the kernel knows, /dev for ``--pri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine import resources as res
 from dockyard.oci import sysctl
 from dockyard.oci.capabilities import CAPABILITIES
 from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, default_spec
@@ -70,7 +72,9 @@ def capabilities(default: list[str], add: list[str], drop: list[str]) -> set[str
 
 
 def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any],
-          cgroup_parent: str) -> dict[str, Any]:
+          cgroup_parent: str, lookup: Lookup | None = None) -> dict[str, Any]:
+    """The spec of a container whose HostConfig went through ``adapt``; ``lookup`` finds the
+    containers whose namespaces ``--pid``/``--ipc container:<id>`` join."""
     hostname = config.get("Hostname") or id[:12]
     tty = bool(config.get("Tty"))
     spec = default_spec(command(config, image_config), hostname=hostname, terminal=tty)
@@ -98,24 +102,15 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     process["capabilities"] = process_capabilities(host_config)
     spec["root"]["readonly"] = bool(host_config.get("ReadonlyRootfs"))
     linux = spec["linux"]
-    linux["cgroupsPath"] = f"/{cgroup_parent.strip('/')}/{id}"
-    resources = linux["resources"]
-    if host_config.get("Memory"):
-        resources["memory"] = {"limit": int(host_config["Memory"])}
-        if host_config.get("MemorySwap"):
-            resources["memory"]["swap"] = int(host_config["MemorySwap"])
-    cpu: dict[str, Any] = {}
-    if host_config.get("NanoCpus"):
-        cpu["period"] = 100000
-        cpu["quota"] = int(host_config["NanoCpus"]) * 100000 // 1_000_000_000
-    if host_config.get("CpuShares"):
-        cpu["shares"] = int(host_config["CpuShares"])
-    if host_config.get("CpusetCpus"):
-        cpu["cpus"] = host_config["CpusetCpus"]
-    if cpu:
-        resources["cpu"] = cpu
-    if host_config.get("PidsLimit"):
-        resources["pids"] = {"limit": int(host_config["PidsLimit"])}
+    linux["cgroupsPath"] = f"/{(host_config.get('CgroupParent') or cgroup_parent).strip('/')}/{id}"
+    linux["resources"] = {**res.linux_resources(host_config), "devices": linux["resources"]["devices"]}
+    nodes, rules = res.devices(host_config)
+    if nodes:
+        linux["devices"] = [*(linux.get("devices") or []), *nodes]
+    linux["resources"]["devices"] += rules
+    if host_config.get("OomScoreAdj"):
+        process["oomScoreAdj"] = int(host_config["OomScoreAdj"])
+    namespaces(spec, host_config, lookup)
     network_mode = host_config.get("NetworkMode") or "default"
     if network_mode == "host":
         linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
@@ -128,6 +123,104 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     if host_config.get("Init"):
         with_init(spec)
     return spec
+
+
+Lookup = Callable[[str], dict[str, Any]]
+
+
+def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
+          cgroup_v2: bool | None = None) -> dict[str, Any]:
+    """dockerd's adaptContainerSettings: the defaults a created container's HostConfig shows (and
+    runs with). Swap is twice the memory unless given (-1: unlimited), /dev/shm 64 MiB, IPC
+    private, the cgroup namespace private on v2 and the host's on v1, CPU shares clamped to the
+    kernel's range, ``container:<name>`` modes by ID."""
+    host = dict(host_config)
+    if (host.get("Memory") or 0) > 0 and not host.get("MemorySwap"):
+        host["MemorySwap"] = int(host["Memory"]) * 2
+    if not host.get("ShmSize"):
+        host["ShmSize"] = res.DEFAULT_SHM_SIZE
+    if not host.get("IpcMode"):
+        host["IpcMode"] = "private"
+    if not host.get("CgroupnsMode"):
+        host["CgroupnsMode"] = "private" if (is_cgroup_v2() if cgroup_v2 is None else cgroup_v2) else "host"
+    if host.get("OomKillDisable") is None:
+        host["OomKillDisable"] = False
+    shares = host.get("CpuShares") or 0
+    if shares:
+        host["CpuShares"] = min(max(shares, res.MIN_CPU_SHARES), res.MAX_CPU_SHARES)
+    if lookup is not None:
+        for key in ("PidMode", "IpcMode"):
+            mode = host.get(key) or ""
+            if mode.startswith("container:"):
+                host[key] = f"container:{lookup(mode.partition(':')[2])['Id']}"
+    return host
+
+
+def is_cgroup_v2() -> bool:
+    from dockyard.oci.runtime_spec import is_cgroup_v2 as v2
+
+    return v2()
+
+
+def _donor(lookup: Lookup | None, mode: str, what: str) -> dict[str, Any]:
+    if lookup is None:
+        raise errors.InvalidArgument(f"cannot join {what} of another container here")
+    other = lookup(mode.partition(":")[2])
+    if not other["State"]["Running"] or not other["State"].get("Pid"):
+        raise errors.Conflict(f"cannot join {what} of a non running container: {other['Id']}")
+    return other
+
+
+def _without(spec: dict[str, Any], ns_type: str) -> None:
+    spec["linux"]["namespaces"] = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != ns_type]
+
+
+def _join(spec: dict[str, Any], ns_type: str, pid: int) -> None:
+    for ns in spec["linux"]["namespaces"]:
+        if ns["type"] == ns_type:
+            ns["path"] = f"/proc/{pid}/ns/{ns_type}"
+
+
+def namespaces(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup | None) -> None:
+    """``--pid``, ``--ipc``, ``--uts``, ``--cgroupns`` and ``--shm-size``, as moby's WithNamespaces and
+    WithMounts: ``host`` shares the host's namespace, ``container:<id>`` joins a running one's (its
+    IPC only if it is ``shareable`` or the host's). The donor's namespaces are found by its PID when
+    the container is created (as ``--network container:`` is)."""
+    pid_mode = host.get("PidMode") or ""
+    if pid_mode == "host":
+        _without(spec, "pid")
+    elif pid_mode.startswith("container:"):
+        _join(spec, "pid", _donor(lookup, pid_mode, "PID namespace")["State"]["Pid"])
+    ipc_mode = host.get("IpcMode") or "private"
+    if ipc_mode.startswith("container:"):
+        donor = _donor(lookup, ipc_mode, "IPC")
+        donor_mode = donor["HostConfig"].get("IpcMode") or ""
+        if donor_mode == "host":
+            ipc_mode = "host"
+        elif donor_mode != "shareable":
+            raise errors.InvalidArgument("non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
+        else:
+            _join(spec, "ipc", donor["State"]["Pid"])
+    shm = next((m for m in spec["mounts"] if m["destination"] == "/dev/shm"), None)
+    if shm is not None:
+        if ipc_mode == "host":
+            shm.update(type="bind", source="/dev/shm", options=["rbind", "nosuid", "noexec", "nodev"])
+        elif ipc_mode == "none":
+            spec["mounts"].remove(shm)
+        else:
+            size = int(host.get("ShmSize") or res.DEFAULT_SHM_SIZE)
+            shm["options"] = [*(o for o in shm["options"] if not o.startswith("size=")), f"size={size}"]
+    if ipc_mode == "host":
+        _without(spec, "ipc")
+    if (host.get("UTSMode") or "") == "host":
+        _without(spec, "uts")
+        spec["hostname"] = ""  # the host's: the runtime sets none
+    cgroupns = host.get("CgroupnsMode") or ""
+    has_cgroupns = any(ns["type"] == "cgroup" for ns in spec["linux"]["namespaces"])
+    if cgroupns == "host" and has_cgroupns:
+        _without(spec, "cgroup")
+    elif cgroupns == "private" and not has_cgroupns:
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
 
 
 INIT_PATH = "/sbin/docker-init"

@@ -48,6 +48,7 @@ class Shim:
         self.status = "unknown"
         self.exit_status: int | None = None
         self.exited_at = 0
+        self.oom_killed = False  # the kernel OOM-killed a process of the task's cgroup (known at the exit)
         self.waiters: list[socket.socket] = []
         self.held_fds: list[int] = []  # O_RDWR ends of the stdio FIFOs, closed when init exits
         self.reaped: dict[int, int] = {}
@@ -375,7 +376,7 @@ class Shim:
             return {"pid": p.pid, "status": p.status, "exit_status": p.exit_status or 0, "exited_at": p.exited_at}
         return {"pid": self.pid, "status": self.status,
                 "exit_status": self.exit_status if self.exit_status is not None else 0,
-                "exited_at": self.exited_at}
+                "exited_at": self.exited_at, "oom_killed": self.oom_killed}
 
     def delete(self, exec_id: str = "") -> dict[str, Any]:
         if exec_id:
@@ -394,9 +395,30 @@ class Shim:
             else:
                 self._runtime("delete", "--force", self.id)
         self.running = False
-        return {"exit_status": self.exit_status or 0, "exited_at": self.exited_at}
+        return {"exit_status": self.exit_status or 0, "exited_at": self.exited_at, "oom_killed": self.oom_killed}
 
     # -- exit handling ---------------------------------------------------------------
+
+    def _exit_result(self) -> dict[str, Any]:
+        return {"exit_status": self.exit_status, "exited_at": self.exited_at, "oom_killed": self.oom_killed}
+
+    def _oom_killed(self) -> bool:
+        """Whether the kernel OOM-killed a process of the task's cgroup during its run (the cgroup
+        is made at create and removed at delete, so its counter is this run's): v1
+        ``memory.oom_control``, v2 ``memory.events`` ``oom_kill``. Read from the cgroup the
+        bundle's spec names, so it holds for every runtime using the cgroupfs layout."""
+        from dockyard.errors import DockyardError
+        from dockyard.runtime.cgroups import stats as cgstats
+        from dockyard.runtime.cgroups.detect import manager_for
+
+        try:
+            with open(os.path.join(self.bundle, "config.json")) as f:
+                cgroups_path = (json.load(f).get("linux") or {}).get("cgroupsPath")
+            manager = manager_for(cgroups_path, self.id)
+        except (OSError, ValueError, DockyardError) as err:
+            print(f"dockyard-shim: oom check of {self.id}: {err}", file=sys.stderr, flush=True)
+            return False
+        return cgstats.oom_kills(manager.paths(), manager.version) > 0
 
     def reap(self) -> None:
         while True:
@@ -429,16 +451,17 @@ class Shim:
         self.exit_status = code if code >= 0 else 128 - code
         self.exited_at = time.time_ns()
         self.status = "stopped"
+        self.oom_killed = self._oom_killed()
         tmp = os.path.join(self.bundle, "exit.json.tmp")
         with open(tmp, "w") as f:
-            json.dump({"exit_status": self.exit_status, "exited_at": self.exited_at}, f)
+            json.dump(self._exit_result(), f)
         os.replace(tmp, os.path.join(self.bundle, "exit.json"))
         self._drain_tty("")
         for fd in self.held_fds:
             os.close(fd)
         self.held_fds.clear()
         for conn in self.waiters:
-            self._reply(conn, {"result": {"exit_status": self.exit_status, "exited_at": self.exited_at}})
+            self._reply(conn, {"result": self._exit_result()})
         self.waiters.clear()
 
     # -- terminals ---------------------------------------------------------------------
@@ -534,7 +557,7 @@ class Shim:
                 return
             if method == "wait":
                 if self.status == "stopped":
-                    self._reply(conn, {"result": {"exit_status": self.exit_status, "exited_at": self.exited_at}})
+                    self._reply(conn, {"result": self._exit_result()})
                 else:
                     self.waiters.append(conn)
                     self.sel.unregister(conn)  # only the exit speaks to it now

@@ -53,12 +53,12 @@ class TasksServicer(rpc.TasksServicer):
     @translated
     async def Wait(self, request: pb.TaskRequest, context: Any) -> pb.ExitStatus:
         t = await self.s.tasks.wait(namespace_of(context), request.container_id, request.exec_id)
-        return pb.ExitStatus(exit_status=t.exit_status, exited_at=t.exited_at)
+        return pb.ExitStatus(exit_status=t.exit_status, exited_at=t.exited_at, oom_killed=t.oom_killed)
 
     @translated
     async def Delete(self, request: pb.TaskRequest, context: Any) -> pb.ExitStatus:
         t = await self.s.tasks.delete(namespace_of(context), request.container_id, request.exec_id)
-        return pb.ExitStatus(exit_status=t.exit_status, exited_at=t.exited_at)
+        return pb.ExitStatus(exit_status=t.exit_status, exited_at=t.exited_at, oom_killed=t.oom_killed)
 
     @translated
     async def State(self, request: pb.TaskRequest, context: Any) -> pb.TaskState:

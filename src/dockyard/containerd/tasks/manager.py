@@ -37,6 +37,7 @@ class TaskState:
     status: str
     exit_status: int = 0
     exited_at: int = 0
+    oom_killed: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class TaskManager:
         bundle = self.bundle(namespace, id)
         try:
             data = json.loads((bundle / "exit.json").read_text())
-            return TaskState(id, 0, "stopped", data["exit_status"], data["exited_at"])
+            return TaskState(id, 0, "stopped", data["exit_status"], data["exited_at"], bool(data.get("oom_killed")))
         except (OSError, ValueError):
             return TaskState(id, 0, "unknown", 255, 0)
 
@@ -178,7 +179,7 @@ class TaskManager:
             if exec_id:
                 return TaskState(id, 0, "stopped", 255, 0)
             return self._state_from_disk(namespace, id)
-        return TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
+        return TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"], bool(r.get("oom_killed")))
 
     async def exec(self, namespace: str, id: str, exec_id: str, process: dict[str, Any], stdio: Stdio) -> TaskState:
         r = await self._client(namespace, id).call(
@@ -197,7 +198,7 @@ class TaskManager:
             return TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
         try:
             r = await client.call("delete")
-            state = TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"])
+            state = TaskState(id, 0, "stopped", r["exit_status"], r["exited_at"], bool(r.get("oom_killed")))
         except errors.Unavailable:
             state = self._state_from_disk(namespace, id)
         await self._cleanup(namespace, id)

@@ -106,6 +106,10 @@ class CgroupV1:
                 write(os.path.join(p["cpu"], "cpu.cfs_period_us"), cpu["period"])
             if cpu.get("quota") is not None and cpu.get("quota") != 0:
                 write(os.path.join(p["cpu"], "cpu.cfs_quota_us"), cpu["quota"])
+            if cpu.get("realtimePeriod"):
+                write(os.path.join(p["cpu"], "cpu.rt_period_us"), cpu["realtimePeriod"])
+            if cpu.get("realtimeRuntime"):
+                write(os.path.join(p["cpu"], "cpu.rt_runtime_us"), cpu["realtimeRuntime"])
         if "cpuset" in p:
             if cpu.get("cpus"):
                 write(os.path.join(p["cpuset"], "cpuset.cpus"), cpu["cpus"])
@@ -151,9 +155,12 @@ class CgroupV1:
 
     @staticmethod
     def _apply_blkio(path: str, blkio: dict[str, Any]) -> None:
+        prefix = "blkio." if os.path.exists(os.path.join(path, "blkio.weight")) else "blkio.bfq."
         if blkio.get("weight"):
-            name = "blkio.weight" if os.path.exists(os.path.join(path, "blkio.weight")) else "blkio.bfq.weight"
-            write(os.path.join(path, name), blkio["weight"])
+            write(os.path.join(path, prefix + "weight"), blkio["weight"])
+        for dev in blkio.get("weightDevice") or []:
+            if dev.get("weight"):
+                write(os.path.join(path, prefix + "weight_device"), f"{dev['major']}:{dev['minor']} {dev['weight']}")
         for key, fname in (
             ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
             ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),

@@ -18,6 +18,11 @@ def cpu_shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
+def blkio_weight_to_io_weight(weight: int) -> int:
+    """runc's conversion: blkio's [10, 1000] → io.weight's [1, 10000]."""
+    return 1 + (weight - 10) * 9999 // 990
+
+
 class CgroupV2:
     version = 2
 
@@ -78,8 +83,7 @@ class CgroupV2:
             limit = int(pids["limit"])
             write(os.path.join(d, "pids.max"), "max" if limit <= 0 else limit)
         blkio = resources.get("blockIO") or {}
-        if blkio.get("weight"):
-            write(os.path.join(d, "io.weight"), f"default {blkio['weight']}")
+        self._apply_io_weight(blkio)
         for key, fmt in (
             ("throttleReadBpsDevice", "rbps"),
             ("throttleWriteBpsDevice", "wbps"),
@@ -93,6 +97,17 @@ class CgroupV2:
                 raise OSError(22, f"invalid unified cgroup key {key!r}")
             write(os.path.join(d, key), value)
         # device rules on v2 need an eBPF program: not implemented (documented limitation)
+
+    def _apply_io_weight(self, blkio: dict[str, Any]) -> None:
+        """BFQ takes blkio's weights as they are (``io.bfq.weight``); ``io.weight`` wants them scaled."""
+        bfq = os.path.exists(os.path.join(self.dir, "io.bfq.weight"))
+        name = "io.bfq.weight" if bfq else "io.weight"
+        scale = (lambda w: w) if bfq else blkio_weight_to_io_weight
+        if blkio.get("weight"):
+            write(os.path.join(self.dir, name), f"default {scale(int(blkio['weight']))}")
+        for dev in blkio.get("weightDevice") or []:
+            if dev.get("weight"):
+                write(os.path.join(self.dir, name), f"{dev['major']}:{dev['minor']} {scale(int(dev['weight']))}")
 
     def add_task(self, pid: int) -> None:
         write(os.path.join(self.dir, "cgroup.procs"), pid)
