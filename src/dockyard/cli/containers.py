@@ -392,14 +392,6 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Cre
               "Networks": "NETWORKS"}
 
 
-def go_time(epoch: float) -> str:
-    """Go's Time.String() in local time: ``2006-01-02 15:04:05 -0700 MST``."""
-    import time
-
-    t = time.localtime(epoch)
-    return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (time.strftime("%Z", t) or "UTC")
-
-
 def _image_name(r: dict[str, Any], trunc: bool) -> str:
     image = r.get("Image") or ""
     if not image:
@@ -414,7 +406,7 @@ def _image_name(r: dict[str, Any], trunc: bool) -> str:
 
 def ps_row(r: dict[str, Any], trunc: bool) -> Any:
     """One ``docker ps`` row (formatter.ContainerContext): Docker's field names, as text."""
-    from dockyard.cli.format import display_ports, ellipsis, go_quote, human_duration, human_size
+    from dockyard.cli.format import display_ports, ellipsis, go_quote, go_time, human_duration, human_size
     from dockyard.cli.template import Row
 
     labels = r.get("Labels") or {}

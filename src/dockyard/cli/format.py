@@ -73,6 +73,12 @@ def ago(epoch: float) -> str:
     return human_duration(time.time() - epoch) + " ago"
 
 
+def go_time(epoch: float) -> str:
+    """Go's Time.String() in local time: ``2006-01-02 15:04:05 -0700 MST``."""
+    t = time.localtime(epoch)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z ", t) + (time.strftime("%Z", t) or "UTC")
+
+
 def ellipsis(text: str, width: int) -> str:
     """formatter.Ellipsis: at most ``width`` characters, the last one ``…`` when cut."""
     if len(text) <= width:

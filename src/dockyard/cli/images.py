@@ -29,8 +29,7 @@ def _image_rows(r: dict[str, Any], trunc: bool, digests: bool) -> list[Any]:
     """formatter.imageFormat: a row per repository and tag (and digest with --digests); <none> for dangling."""
     import time
 
-    from dockyard.cli.containers import go_time
-    from dockyard.cli.format import human_duration, human_size
+    from dockyard.cli.format import go_time, human_duration, human_size
     from dockyard.cli.template import Row
 
     def row(repo: str, tag: str, digest: str) -> Any:
