@@ -16,7 +16,7 @@ def warm() -> None:
     import resource  # noqa: F401 - init's rlimits
 
     from . import console, hooks  # noqa: F401
-    from .cgroups import detect, fs, v1, v2  # noqa: F401
+    from .cgroups import detect, fs, stats, v1, v2  # noqa: F401
     from .lifecycle import create, delete, exec, kill, start, state  # noqa: F401
     from .linux import capabilities, namespaces, rootfs, syscalls  # noqa: F401
     from .linux.network import link_up  # noqa: F401

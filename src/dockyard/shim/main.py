@@ -408,17 +408,15 @@ class Shim:
         ``memory.oom_control``, v2 ``memory.events`` ``oom_kill``. Read from the cgroup the
         bundle's spec names, so it holds for every runtime using the cgroupfs layout."""
         from dockyard.errors import DockyardError
-        from dockyard.runtime.cgroups import stats as cgstats
-        from dockyard.runtime.cgroups.detect import manager_for
+        from dockyard.runtime.cgroups.stats import oom_killed_in
 
         try:
             with open(os.path.join(self.bundle, "config.json")) as f:
                 cgroups_path = (json.load(f).get("linux") or {}).get("cgroupsPath")
-            manager = manager_for(cgroups_path, self.id)
+            return oom_killed_in(cgroups_path, self.id)
         except (OSError, ValueError, DockyardError) as err:
             print(f"dockyard-shim: oom check of {self.id}: {err}", file=sys.stderr, flush=True)
             return False
-        return cgstats.oom_kills(manager.paths(), manager.version) > 0
 
     def reap(self) -> None:
         while True:

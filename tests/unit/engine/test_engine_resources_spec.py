@@ -226,3 +226,20 @@ def test_v2_writes_every_resource(tmp_path: Path) -> None:
     assert read("io.weight") == f"default {blkio_weight_to_io_weight(300)}"
     assert read("io.max") == "8:0 rbps=1024"
     assert blkio_weight_to_io_weight(10) == 1 and blkio_weight_to_io_weight(1000) == 10000
+
+
+def test_oom_kill_counter_read_where_the_spec_puts_the_cgroup(tmp_path: Path) -> None:
+    from dockyard.runtime.cgroups.stats import oom_killed_in
+
+    v1 = tmp_path / "v1"
+    (v1 / "memory" / "parent" / ID).mkdir(parents=True)
+    control = v1 / "memory" / "parent" / ID / "memory.oom_control"
+    control.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    assert not oom_killed_in(f"/parent/{ID}", ID, root=str(v1))
+    control.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert oom_killed_in(f"/parent/{ID}", ID, root=str(v1))
+    v2 = tmp_path / "v2"
+    (v2 / "parent" / ID).mkdir(parents=True)
+    (v2 / "cgroup.controllers").write_text("memory pids\n")
+    (v2 / "parent" / ID / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert oom_killed_in(f"/parent/{ID}", ID, root=str(v2))

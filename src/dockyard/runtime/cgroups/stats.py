@@ -54,6 +54,25 @@ def oom_kills(paths: dict[str, str], version: int) -> int:
     return _kv(os.path.join(mem, "memory.oom_control")).get("oom_kill", 0)
 
 
+def oom_killed_in(cgroups_path: str | None, container_id: str, root: str = "/sys/fs/cgroup") -> bool:
+    """Whether the cgroup a spec's ``cgroupsPath`` names saw an OOM kill: one small file read on
+    the exit path of every container (the memory hierarchy at its usual mountpoint; a host that
+    mounts it elsewhere costs the full lookup)."""
+    from .fs import join_cgroup, normalize_cgroups_path, own_cgroups
+
+    path = normalize_cgroups_path(cgroups_path, container_id)
+    v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+    mount, counter, own_key = (root, "memory.events", "") if v2 else \
+        (os.path.join(root, "memory"), "memory.oom_control", "memory")
+    if os.path.isdir(mount):
+        own = "/" if path.startswith("/") else own_cgroups().get(own_key, "/")
+        return _kv(os.path.join(join_cgroup(mount, own, path), counter)).get("oom_kill", 0) > 0
+    from .detect import manager_for
+
+    manager = manager_for(cgroups_path, container_id, root)
+    return oom_kills(manager.paths(), manager.version) > 0
+
+
 def stats(paths: dict[str, str], version: int) -> dict[str, Any]:
     if version == 2:
         return _stats_v2(paths.get("", ""))
