@@ -48,6 +48,20 @@ def _alive(sock: Path) -> bool:
         s.close()
 
 
+def _answers(sock: Path) -> bool:
+    """The engine answers GET /_ping (a socket that accepts may be a dying process's, or stale)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(str(sock))
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: dockyard\r\nConnection: close\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def _mounts_under(prefix: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
@@ -85,7 +99,7 @@ class Daemon:
              "-H", self.host, "--cgroup-parent", self.cgroup_parent, *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 30
-        while not _alive(self.socket):
+        while not _answers(self.socket):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"dockyardd did not start:\n{self.log_tail()}")
             time.sleep(0.05)

@@ -56,9 +56,21 @@ class ContainerdSupervisor:
         self.start()
 
     def start(self) -> None:
-        """Start containerd and wait until it answers (blocking: at daemon start, or in a thread)."""
-        self.proc = self._start()
-        self.pid = self.proc.pid
+        """Start containerd and wait until it answers (blocking: at daemon start, or in a thread).
+        When another one answers instead (left starting by an engine that crashed), that one has
+        the pid file and the socket: it is adopted and ours, refused by the pid file, reaped."""
+        proc = self._start()
+        owner = running_daemon(self.pid_file, NAME)
+        if owner and owner != proc.pid:
+            log.warning("%s (pid %d) took the socket first; adopting it", NAME, owner)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.proc, self.pid = None, owner
+            return
+        self.proc, self.pid = proc, proc.pid
 
     async def watch(self) -> None:
         """Until cancelled: wait for containerd to exit, reap it, start it again."""
