@@ -723,13 +723,21 @@ async def receive(chunks: AsyncIterable[bytes], store: ContextDir, limits: Limit
     to_hash: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
     outcome: dict[str, object] = {}
 
+    ended = threading.Event()
+
     def raw() -> Iterator[bytes]:
-        while (chunk := to_parse.get()) is not None:
+        while not ended.is_set():
+            chunk = to_parse.get()
+            if chunk is None:
+                ended.set()
+                return
             yield chunk
 
     def parse() -> None:
         try:
             outcome["placed"] = _parse(_Stream(_inflated(raw()), limits), tree, store, limits)
+        except (ValueError, IndexError) as err:  # a header field that is not a number, a bad pax record
+            outcome["error"] = _bad(str(err))
         except BaseException as err:  # handed to the request, which answers with it
             outcome["error"] = err
         finally:
