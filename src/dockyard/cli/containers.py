@@ -248,6 +248,7 @@ def create(c: Client, a: argparse.Namespace) -> str:
     """POST /containers/create, pulling the image first as docker does (``--pull``): a missing
     image is pulled after ``Unable to find image 'x:latest' locally`` on stderr."""
     from dockyard.cli.images import pull, tagged
+    from dockyard.cli.errors import StatusError
     from dockyard.client.errors import DaemonNotFound
 
     config, host = _container_body(a)
@@ -264,7 +265,12 @@ def create(c: Client, a: argparse.Namespace) -> str:
         if a.pull != "missing" or "No such image" not in str(err):
             raise
         print(f"Unable to find image '{tagged(a.image)}' locally", file=sys.stderr)
-        pull(c, a.image, a.platform, sys.stderr)
+        try:
+            pull(c, a.image, a.platform, sys.stderr)
+        except StatusError as pulled:  # docker: the pull's error, as the daemon's, exit 125
+            command = getattr(a, "subcommand", "") or "run"
+            raise StatusError(f"dockyard: Error response from daemon: {str(pulled).rstrip('.')}.\n"
+                              f"See 'dockyard {command} --help'.", 125) from None
         created = c.json("POST", "/containers/create", params, body)
     for warning in created.get("Warnings") or []:
         print(f"WARNING: {warning}", file=sys.stderr)

@@ -161,7 +161,7 @@ def test_stop_lets_a_process_that_handles_sigterm_exit_by_itself(daemon: Daemon)
 
 
 def test_errors_name_the_problem(daemon: Daemon) -> None:
-    r = run(daemon, "--rm", "nosuchimage")
+    r = run(daemon, "--rm", "--pull", "never", "nosuchimage")  # never a pull from Docker Hub: no outside traffic
     assert r.returncode == 125
     assert b"No such image" in r.stderr
     r = run(daemon, "--rm", "busybox", "/nosuch/binary")
