@@ -1,0 +1,140 @@
+"""``dockyard compose`` / ``dockyard-compose``: Compose v2's command line over ``loader`` and ``engine``.
+
+Parsing and printing only. The daemon is reached through ``dockyard.client`` (``-H``,
+``DOCKYARD_HOST``/``DOCKER_HOST``, or the client factory ``dockyard compose`` passes in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from dockyard import errors
+from dockyard.compose import loader
+
+PROG = "dockyard compose"
+
+
+class UsageError(errors.InvalidArgument):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Define and run multi-container applications")
+    p.add_argument("-f", "--file", action="append", default=[], help="Compose configuration files")
+    p.add_argument("-p", "--project-name", default=None, help="Project name")
+    p.add_argument("--project-directory", default=None, help="Alternate working directory")
+    p.add_argument("--env-file", action="append", default=None, help="Alternate environment files")
+    p.add_argument("--profile", action="append", default=[], help="Profiles to enable")
+    p.add_argument("--ansi", default="auto", choices=("never", "always", "auto"))
+    p.add_argument("--progress", default="auto")
+    p.add_argument("--parallel", type=int, default=-1)
+    p.add_argument("-H", "--host", default=None, help="Daemon socket to connect to")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help)
+
+    c = cmd("config", "Parse, resolve and render compose file in canonical format")
+    c.add_argument("--format", default="yaml", choices=("yaml", "json"))
+    c.add_argument("--services", action="store_true")
+    c.add_argument("--volumes", action="store_true")
+    c.add_argument("--networks", action="store_true")
+    c.add_argument("--images", action="store_true")
+    c.add_argument("--profiles", action="store_true")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.add_argument("--no-interpolate", action="store_true")
+    c.add_argument("-o", "--output", default=None)
+    c.add_argument("services_", nargs="*", metavar="SERVICE")
+
+    from dockyard.compose import commands
+
+    commands.register(cmd)
+    return p
+
+
+def load_project(args: argparse.Namespace, services: list[str] | None = None,
+                 interpolate: bool = True) -> loader.Project:
+    opts = loader.Options(files=args.file, project_name=args.project_name,
+                          project_directory=args.project_directory, env_files=args.env_file,
+                          profiles=[p for v in args.profile for p in v.split(",")], interpolate=interpolate,
+                          services=list(services or []))
+    return loader.load(opts)
+
+
+def config(args: argparse.Namespace) -> int:
+    from dockyard.compose import configout
+
+    project = load_project(args, args.services_, interpolate=not args.no_interpolate)
+    if args.quiet:
+        return 0
+    if args.services:
+        print("\n".join(project.services))
+        return 0
+    if args.volumes:
+        print("\n".join(project.volumes))
+        return 0
+    if args.networks:
+        print("\n".join(project.networks))
+        return 0
+    if args.profiles:
+        names = sorted({p for s in [*project.services.values(), *project.disabled.values()]
+                        for p in s.get("profiles") or []})
+        print("\n".join(names))
+        return 0
+    if args.images:
+        from dockyard.compose.engine import image_name
+
+        print("\n".join(image_name(project, n) for n in project.services))
+        return 0
+    if args.services_:
+        project.services = {k: v for k, v in project.services.items() if k in args.services_}
+    data = configout.model(project, args.format == "json", escape=not args.no_interpolate)
+    text = configout.to_json(data) if args.format == "json" else configout.to_yaml(data)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def main(argv: list[str], client_factory: Callable[[], Any] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            _parser().print_help()
+            return 0
+        if args.command == "config":
+            return config(args)
+        from dockyard.compose import commands
+
+        if client_factory is None or args.host:
+            from dockyard.client.http import Client
+
+            host = args.host
+            client_factory = lambda: Client(host)  # noqa: E731
+        return commands.run(args, client_factory)
+    except UsageError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except errors.DockyardError as err:
+        if os.environ.get("DOCKYARD_DEBUG"):
+            raise
+        print(str(err), file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    """The ``dockyard-compose`` command."""
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,100 @@
+"""``compose config``: the normalized model as Compose v2 prints it (YAML or JSON), keys in the
+order of compose-go's ``ServiceConfig`` fields, literal ``$`` written back as ``$$``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from dockyard.compose.loader import Project
+
+SERVICE_KEYS = (
+    "profiles", "annotations", "attach", "build", "develop", "blkio_config", "cap_add", "cap_drop", "cgroup_parent",
+    "cgroup", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpus",
+    "cpuset", "cpu_shares", "command", "configs", "container_name", "credential_spec", "depends_on", "deploy",
+    "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "dockerfile", "domainname", "entrypoint",
+    "environment", "env_file", "expose", "extends", "external_links", "extra_hosts", "group_add", "gpus", "hostname",
+    "healthcheck", "image", "init", "ipc", "isolation", "labels", "label_file", "links", "logging", "log_driver",
+    "log_opt", "mem_limit", "mem_reservation", "memswap_limit", "mem_swappiness", "mac_address", "models", "net",
+    "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "ports",
+    "privileged", "pull_policy", "read_only", "restart", "runtime", "scale", "secrets", "security_opt", "shm_size",
+    "stdin_open", "stop_grace_period", "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits",
+    "use_api_socket", "user", "userns_mode", "uts", "volume_driver", "volumes", "volumes_from", "working_dir",
+    "post_start", "pre_stop")
+HEALTH_KEYS = ("test", "timeout", "interval", "retries", "start_period", "start_interval", "disable")
+BUILD_KEYS = ("context", "dockerfile", "dockerfile_inline", "entitlements", "args", "ssh", "labels", "cache_from",
+              "cache_to", "no_cache", "additional_contexts", "network", "provenance", "sbom", "pull", "target",
+              "shm_size", "extra_hosts", "isolation", "privileged", "secrets", "tags", "ulimits", "platforms")
+TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs")
+
+
+def _ordered(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: d[k] for k in keys if k in d}
+    out.update({k: v for k, v in sorted(d.items()) if k not in out})
+    return out
+
+
+def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    s = dict(svc)
+    if "healthcheck" in s:
+        s["healthcheck"] = _ordered(s["healthcheck"], HEALTH_KEYS)
+    if "build" in s:
+        s["build"] = _ordered(s["build"], BUILD_KEYS)
+    if as_json:
+        s = {k: v for k, v in s.items() if not k.startswith("x-")}
+        s.setdefault("command", None)
+        s.setdefault("entrypoint", None)
+        if "deploy" in s:
+            s["deploy"] = {"resources": {}, "placement": {}, **s["deploy"]}
+    return _ordered(s, SERVICE_KEYS)
+
+
+def model(project: Project, as_json: bool = False, escape: bool = True) -> dict[str, Any]:
+    d = project.to_dict()
+    d["services"] = {k: _service(v, as_json) for k, v in d["services"].items()}
+    if as_json:
+        d["networks"] = {k: {"name": v["name"], "ipam": {}, **v} for k, v in d.get("networks", {}).items()}
+        if not d["networks"]:
+            del d["networks"]
+    out = {k: d[k] for k in TOP_KEYS if k in d}
+    out.update({k: v for k, v in d.items() if k not in out})
+    return _escape(out) if escape else out
+
+
+def _escape(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _escape(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_escape(v) for v in data]
+    if isinstance(data, str):
+        return data.replace("$", "$$")
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    """Sequences indented under their key, as go-yaml writes them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+        return super().increase_indent(flow, False)
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def _str(dumper: Any, data: str) -> Any:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2)

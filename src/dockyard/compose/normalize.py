@@ -1,0 +1,178 @@
+"""One service, one resource, in the long form Compose v2's ``config`` prints.
+
+Short syntaxes become long ones, relative paths absolute, ``env_file`` is read into
+``environment``, ``links`` add a ``depends_on``, durations print as Go prints them and sizes as
+byte counts; a service with neither ``networks`` nor ``network_mode`` joins ``default``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dockyard.compose import envfile, shapes
+
+_DURATIONS = ("stop_grace_period",)
+_HEALTH_DURATIONS = ("timeout", "interval", "start_period", "start_interval")
+_SIZES = ("mem_limit", "mem_reservation", "memswap_limit", "shm_size")
+_LISTS = ("dns", "dns_search", "dns_opt", "tmpfs", "cap_add", "cap_drop", "security_opt", "group_add", "expose")
+
+
+def resolve_path(base: Path, path: str) -> str:
+    if path.startswith("~"):
+        return os.path.expanduser(path)
+    return str(base / path) if not os.path.isabs(path) else path
+
+
+def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]) -> dict[str, Any]:
+    s = dict(svc)
+    s.pop("extends", None)
+    if "build" in s:
+        s["build"] = _build(s["build"], base, lookup)
+    for key in ("command", "entrypoint"):
+        if key in s and s[key] is not None:
+            s[key] = shapes.command_list(s[key])
+    env: dict[str, str | None] = {}
+    for ref in shapes.as_list(s.pop("env_file", None)):
+        path, required = (ref.get("path"), ref.get("required", True)) if isinstance(ref, dict) else (ref, True)
+        file = Path(resolve_path(base, path))
+        if not required and not file.exists():
+            continue
+        env.update(envfile.read(file, lookup))
+    env.update(shapes.to_mapping(s.get("environment")))
+    if env or "environment" in s:
+        s["environment"] = {k: (lookup(k) if v is None else v) for k, v in env.items()}
+    for key in ("labels", "sysctls", "annotations"):
+        if key in s:
+            s[key] = shapes.to_mapping(s[key])
+    if "extra_hosts" in s:
+        s["extra_hosts"] = [f"{k}={v}" for k, v in shapes.to_mapping(s["extra_hosts"], "extra_hosts").items()]
+    for key in _LISTS:
+        if key in s:
+            s[key] = [str(v) for v in shapes.as_list(s[key])]
+    if "ports" in s:
+        s["ports"] = shapes.ports_long(s["ports"])
+    if "volumes" in s:
+        s["volumes"] = [_volume(v, base) for v in s["volumes"]]
+    if "devices" in s:
+        s["devices"] = [_device(d) for d in s["devices"]]
+    deps = shapes.depends_dict(s.get("depends_on"))
+    for link in shapes.as_list(s.get("links")):
+        deps.setdefault(link.split(":")[0], {"condition": "service_started", "restart": True, "required": True})
+    if deps:
+        s["depends_on"] = deps
+    if "network_mode" not in s:
+        s["networks"] = shapes.networks_dict(s.get("networks")) or {"default": None}
+    elif "networks" in s:
+        s["networks"] = shapes.networks_dict(s["networks"])
+    if "healthcheck" in s:
+        s["healthcheck"] = _healthcheck(s["healthcheck"])
+    for key in _DURATIONS:
+        if key in s:
+            s[key] = shapes.go_duration(shapes.duration_seconds(s[key]))
+    for key in _SIZES:
+        if key in s:
+            s[key] = str(shapes.bytes_value(s[key]))
+    if "secrets" in s:
+        s["secrets"] = [_file_ref(r, "/run/secrets/") for r in s["secrets"]]
+    if "configs" in s:
+        s["configs"] = [_file_ref(r, "") for r in s["configs"]]
+    if "deploy" in s:
+        s["deploy"] = _deploy(s["deploy"] or {})
+    if "mem_limit" in s and (s.get("deploy") or {}).get("resources", {}).get("limits", {}).get("memory") is None:
+        s.setdefault("deploy", {}).setdefault("resources", {}).setdefault("limits", {})["memory"] = s["mem_limit"]
+    if "tmpfs" in s:
+        s["tmpfs"] = [str(t) for t in s["tmpfs"]]
+    return s
+
+
+def _build(value: Any, base: Path, lookup: Callable[[str], str | None]) -> dict[str, Any]:
+    b = shapes.build_dict(value)
+    context = str(b.get("context") or ".")
+    if "://" not in context and not context.startswith("git@"):
+        b["context"] = os.path.normpath(resolve_path(base, context))
+    if "dockerfile_inline" not in b:
+        b.setdefault("dockerfile", "Dockerfile")
+    if "args" in b:
+        args = shapes.to_mapping(b["args"])
+        b["args"] = {k: (v if v is not None else lookup(k)) for k, v in args.items()
+                     if v is not None or lookup(k) is not None}
+    if "labels" in b:
+        b["labels"] = shapes.to_mapping(b["labels"])
+    return b
+
+
+def _volume(item: Any, base: Path) -> dict[str, Any]:
+    v = shapes.volume_long(item)
+    if v.get("type") == "bind" and v.get("source"):
+        v["source"] = os.path.normpath(resolve_path(base, v["source"]))
+        if not isinstance(item, dict):
+            v.setdefault("bind", {"create_host_path": True})
+    if v.get("type") == "tmpfs" and isinstance(v.get("tmpfs"), dict) and "size" in v["tmpfs"]:
+        v["tmpfs"] = {**v["tmpfs"], "size": str(shapes.bytes_value(v["tmpfs"]["size"]))}
+    return v
+
+
+def _device(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    parts = str(item).split(":")
+    out = {"source": parts[0], "target": parts[1] if len(parts) > 1 else parts[0]}
+    out["permissions"] = parts[2] if len(parts) > 2 else "rwm"
+    return out
+
+
+def _file_ref(item: Any, default_dir: str) -> dict[str, Any]:
+    ref = {"source": item} if isinstance(item, str) else dict(item)
+    if default_dir and not ref.get("target"):
+        ref["target"] = default_dir + ref["source"]
+    elif default_dir and not ref["target"].startswith("/"):
+        ref["target"] = default_dir + ref["target"]
+    return ref
+
+
+def _healthcheck(h: dict[str, Any]) -> dict[str, Any]:
+    out = dict(h)
+    test = out.get("test")
+    if isinstance(test, str):
+        out["test"] = ["CMD-SHELL", test]
+    for key in _HEALTH_DURATIONS:
+        if key in out:
+            out[key] = shapes.go_duration(shapes.duration_seconds(out[key]))
+    return out
+
+
+def _deploy(d: dict[str, Any]) -> dict[str, Any]:
+    out = dict(d)
+    resources = out.get("resources")
+    if isinstance(resources, dict):
+        res = {}
+        for kind, spec in resources.items():
+            spec = dict(spec or {})
+            if "memory" in spec:
+                spec["memory"] = str(shapes.bytes_value(spec["memory"]))
+            if "cpus" in spec:
+                spec["cpus"] = float(spec["cpus"])
+            res[kind] = spec
+        out["resources"] = res
+    return out
+
+
+def resource(kind: str, key: str, spec: Mapping[str, Any] | None, project: str, base: Path) -> dict[str, Any]:
+    """A top-level network, volume, secret or config with its engine name."""
+    s = dict(spec or {})
+    ext = s.get("external")
+    if isinstance(ext, dict):  # the legacy form: external: {name: x}
+        s["name"] = ext.get("name", s.get("name", key))
+        s["external"] = True
+    if s.get("external"):
+        s.setdefault("name", key)
+    else:
+        s.setdefault("name", f"{project}_{key}")
+    if kind in ("secrets", "configs") and "file" in s:
+        s["file"] = os.path.normpath(resolve_path(base, s["file"]))
+    ordered = {"name": s.pop("name")}
+    ordered.update(s)
+    return ordered

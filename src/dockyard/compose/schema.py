@@ -1,0 +1,58 @@
+"""Validation against the Compose Specification's JSON schema (``compose-spec.json``, shipped
+beside this module), with messages naming the file, the path and the line as Compose v2 does:
+``validating compose.yaml: services.web additional properties 'on' not allowed (line 7)``."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.compose.yamlload import line_of
+
+SCHEMA_PATH = Path(__file__).with_name("compose-spec.json")
+
+
+class SchemaError(errors.InvalidArgument):
+    pass
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft7Validator(schema, format_checker=None)
+
+
+def validate(data: Any, filename: str, text: str | None = None) -> None:
+    """Raise ``SchemaError`` for the first (deepest, most relevant) violation in ``data``."""
+    import jsonschema.exceptions
+
+    found = list(_validator().iter_errors(data))
+    if not found:
+        return
+    err = jsonschema.exceptions.best_match(found)
+    path = tuple(err.absolute_path)
+    where = ".".join(str(p) for p in path)
+    message = _message(err)
+    line = line_of(text, path) if text is not None else None
+    suffix = f" (line {line})" if line else ""
+    raise SchemaError(f"validating {filename}: {where + ' ' if where else ''}{message}{suffix}")
+
+
+def _message(err: Any) -> str:
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        extra = [e for e in extra if not any(re.match(p, e) for p in err.schema.get("patternProperties", {}))]
+        return f"additional properties {', '.join(repr(e) for e in extra)} not allowed"
+    if err.validator == "type":
+        expected = err.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"must be a {expected}"
+    if err.validator == "required":
+        return str(err.message)
+    return str(err.message)
