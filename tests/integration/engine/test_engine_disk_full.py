@@ -148,3 +148,26 @@ def test_a_pull_that_fills_the_disk_leaves_nothing_behind(fresh_daemon: Daemon, 
         assert free(d) > 30 << 20
         assert ok(d, "images", "-q", ref).strip() == ""
         assert ok(d, "run", "--rm", "busybox", "echo", "still works").strip() == "still works"
+
+
+def test_a_pull_that_fails_midway_leaves_no_unreferenced_blobs(fresh_daemon: Daemon, registry: str,
+                                                               busybox_tar: Path, tmp_path: Path) -> None:
+    """The registry loses a layer (its blob file deleted): the pull fails after fetching the
+    manifest, the config and the other layers, which it removes again."""
+    ref = f"{registry}/lost/image:1"
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN head -c 2097152 /dev/urandom > /one\n"
+                                    "RUN head -c 4194304 /dev/urandom > /lost\n")
+    ok(fresh_daemon, "build", "-q", "-t", ref, str(ctx), timeout=300)
+    ok(fresh_daemon, "push", ref, timeout=300)
+    blobs = sorted((tmp_path / "registry" / "content" / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    blobs[-1].unlink()  # the 4 MiB layer, the last one
+
+    with tmpfs_daemon(busybox_tar, "256m") as d:
+        before = store_listing(d)
+        r = d.cli("pull", ref, timeout=300)
+        assert r.returncode != 0, r.stdout.decode()
+        after = store_listing(d)
+        assert (after["blobs"], after["snapshots"]) == (before["blobs"], before["snapshots"])
+        assert ok(d, "images", "-q", ref).strip() == ""
