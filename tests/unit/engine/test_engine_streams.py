@@ -171,15 +171,69 @@ def test_a_waiting_subscriber_wakes_on_publish() -> None:
 def test_open_fifo_makes_a_fresh_fifo_and_does_not_block(tmp_path: Path) -> None:
     path = tmp_path / "stdout"
     path.write_text("a stale regular file")
-    fd = streams.open_fifo(path)
+    fifo = streams.open_fifo(path)
     try:
         import stat
 
         assert stat.S_ISFIFO(os.stat(path).st_mode)
-        assert os.get_blocking(fd) is False
-        assert os.get_inheritable(fd) is False
+        assert os.get_blocking(fifo.fd) is False
+        assert os.get_inheritable(fifo.fd) is False
     finally:
-        os.close(fd)
+        fifo.close()
+
+
+def test_a_fifo_is_closed_once_even_when_its_number_is_reused(tmp_path: Path) -> None:
+    """The double close of issue 13: a second close must not hit what got the number since."""
+    fifo = streams.open_fifo(tmp_path / "stdout")
+    number = fifo.fd
+    fifo.close()
+    other = os.open(os.devnull, os.O_RDONLY)  # the lowest free number: the one just closed
+    try:
+        assert other == number
+        fifo.close()
+        os.fstat(other)  # still open
+        assert fifo.closed
+    finally:
+        os.close(other)
+
+
+def test_a_copier_cancelled_before_or_while_running_closes_each_fifo_once(tmp_path: Path) -> None:
+    async def scenario(yield_first: bool) -> asyncio.Task[None]:
+        fifos = {STDOUT: streams.open_fifo(tmp_path / "o"), STDERR: streams.open_fifo(tmp_path / "e")}
+        numbers = [f.fd for f in fifos.values()]
+        task = asyncio.create_task(streams.copy_output(fifos, StreamHub(), JsonFileLog(tmp_path / "log")))
+        if yield_first:
+            await asyncio.sleep(0.05)  # the pumps wait for data now
+        task.cancel()
+        for f in fifos.values():  # what a failed start does: close what it opened
+            f.close()
+        reused = [os.open(os.devnull, os.O_RDONLY) for _ in numbers]  # take the numbers again
+        await asyncio.gather(task, return_exceptions=True)
+        try:
+            for fd in reused:
+                os.fstat(fd)  # the cancelled copier closed none of them
+        finally:
+            for fd in reused:
+                os.close(fd)
+        return task
+
+    for yield_first in (False, True):
+        task = asyncio.run(scenario(yield_first))
+        assert task.cancelled(), task  # cancelled, not failed with EBADF
+
+
+def test_a_lines_subscriber_gets_one_line_per_item() -> None:
+    async def scenario() -> list[tuple[int, bytes] | None]:
+        hub = StreamHub()
+        q = hub.subscribe(lines=True)
+        hub.publish(STDOUT, b"a\nb\nc")
+        hub.publish(STDERR, b"x\n")
+        hub.publish(STDOUT, b"d\ne")
+        hub.close_all()
+        return [q.get_nowait() for _ in range(q.qsize())]
+
+    assert asyncio.run(scenario()) == [(STDOUT, b"a\n"), (STDOUT, b"b\n"), (STDERR, b"x\n"), (STDOUT, b"cd\n"),
+                                       (STDOUT, b"e"), None]
 
 
 def writer(path: Path, pieces: list[bytes]) -> threading.Thread:
@@ -223,15 +277,17 @@ def test_copy_output_reaches_log_and_hub_and_ends_at_eof(tmp_path: Path) -> None
 def test_copy_output_closes_its_fds(tmp_path: Path) -> None:
     path = tmp_path / "stdout"
 
-    async def scenario() -> int:
-        fd = streams.open_fifo(path)
+    async def scenario() -> tuple[streams.OutputFifo, int]:
+        fifo = streams.open_fifo(path)
+        fd = fifo.fd
         t = writer(path, [b"x\n"])
         t.start()
-        await asyncio.wait_for(streams.copy_output({STDOUT: fd}, StreamHub(), JsonFileLog(tmp_path / "log")), 5)
+        await asyncio.wait_for(streams.copy_output({STDOUT: fifo}, StreamHub(), JsonFileLog(tmp_path / "log")), 5)
         t.join(2)
-        return fd
+        return fifo, fd
 
-    fd = asyncio.run(scenario())
+    fifo, fd = asyncio.run(scenario())
+    assert fifo.closed
     with pytest.raises(OSError):
         os.fstat(fd)
 
