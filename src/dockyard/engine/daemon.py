@@ -183,7 +183,11 @@ class Engine:
                                   "You have to remove (or rename) that container to be able to reuse that name.")
         id = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
-        linked = self._link_env(name, host_config.get("Links") or [])
+        # on a user-defined network legacy links are the endpoint's (names its DNS resolves), as dockerd:
+        # the target may not exist yet, and no environment comes from it
+        mode = host_config.get("NetworkMode") or "default"
+        user_network = mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:")
+        linked = [] if user_network else self._link_env(name, host_config.get("Links") or [])
         host_config = specs.adapt(host_config, self.get)
         spec = specs.build(id, {**config, "Env": [*linked, *(config.get("Env") or [])]}, host_config, image_config,
                            self.cgroup_parent, self.get)

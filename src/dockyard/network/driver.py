@@ -19,10 +19,11 @@ log = logging.getLogger("dockyard.network")
 
 
 class NetworkDriver(Protocol):
-    def create_network(self, bridge: str, gateway_cidr: str, internal: bool, adopt: bool) -> tuple[int, bool]: ...
+    def create_network(self, bridge: str, gateway_cidr: str, internal: bool, adopt: bool,
+                       gateway6_cidr: str = "") -> tuple[int, bool]: ...
     def delete_network(self, bridge: str, ifindex: int) -> None: ...
     def join(self, netns: str, bridge: str, host_if: str, ifname: str, cidr: str, gateway: str, mac: str,
-             default_route: bool) -> None: ...
+             default_route: bool, cidr6: str = "", gateway6: str = "") -> None: ...
     def leave(self, host_if: str) -> None: ...
     def interfaces(self, prefix: str) -> list[str]: ...
 
@@ -38,13 +39,27 @@ def _kind(ip: Any, index: int) -> str:
     return str(info.get_attr("IFLA_INFO_KIND") or "") if info is not None else ""
 
 
+def _bridge_ipv6(ip: Any, idx: int, bridge: str, gateway6_cidr: str) -> None:
+    """IPv6 on ``bridge``: enabled, the gateway address on it. No IPv6 forwarding is switched on: that
+    turns off router advertisements on every host interface (IPv6 reaches the containers of the network
+    and the host, not beyond)."""
+    addr, _, plen = gateway6_cidr.partition("/")
+    sysctl(f"ipv6/conf/{bridge}/disable_ipv6", "0")
+    sysctl(f"ipv6/conf/{bridge}/accept_dad", "0")
+    have = {a.get("IFA_ADDRESS") for a in ip.get_addr(index=idx, family=10)}
+    if addr not in have:
+        ip.addr("add", index=idx, address=addr, prefixlen=int(plen))
+
+
 class BridgeDriver:
     """Bridges in the host namespace; each endpoint a veth pair with one end in the sandbox."""
 
-    def create_network(self, bridge: str, gateway_cidr: str, internal: bool, adopt: bool) -> tuple[int, bool]:
+    def create_network(self, bridge: str, gateway_cidr: str, internal: bool, adopt: bool,
+                       gateway6_cidr: str = "") -> tuple[int, bool]:
         """Create the bridge and return (its ifindex, True). A link of that name that exists already is
         used only with ``adopt`` and only if it is a bridge (then: (its ifindex, False)); otherwise
-        ``AlreadyExists``, and the link is left as it was."""
+        ``AlreadyExists``, and the link is left as it was. ``gateway6_cidr``: the IPv6 gateway address,
+        added without duplicate address detection (the bridge is ours, and DAD would hold it for a second)."""
         from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
 
@@ -69,6 +84,8 @@ class BridgeDriver:
                 ip.link("set", index=idx, state="up")
                 # Published ports on 127.0.0.1 are DNATed to the bridge: route_localnet lets them leave lo.
                 sysctl(f"ipv4/conf/{bridge}/route_localnet", "1")
+                if gateway6_cidr:
+                    _bridge_ipv6(ip, idx, bridge, gateway6_cidr)
             except BaseException:
                 if created:
                     ip.link("del", index=idx)
@@ -94,9 +111,10 @@ class BridgeDriver:
                     raise
 
     def join(self, netns: str, bridge: str, host_if: str, ifname: str, cidr: str, gateway: str, mac: str,
-             default_route: bool) -> None:
+             default_route: bool, cidr6: str = "", gateway6: str = "") -> None:
         """One veth pair made in one request: ``host_if`` up on the bridge, ``ifname`` up inside the sandbox;
-        then the address and default route from a netlink socket opened inside it."""
+        then the addresses (IPv4, and IPv6 without DAD when given) and default routes from a netlink
+        socket opened inside it."""
         from dockyard.network import netlink
         from dockyard.network.sandbox import run_in
 
@@ -125,9 +143,13 @@ class BridgeDriver:
             with netlink.Netlink() as ns:
                 i = netlink.index(ifname)
                 ns.add_address(i, cidr)
+                if cidr6:
+                    ns.add_address(i, cidr6)
                 ns.set_up(i)
                 if default_route:
                     ns.add_default_route(gateway)
+                    if gateway6:
+                        ns.add_default_route(gateway6)
 
         try:
             run_in(Path(netns), configure)

@@ -50,22 +50,38 @@ def _host_routes() -> list[str]:
         return out
 
 
-def _network_record(id: str, name: str, driver: str, subnet: str = "", gateway: str = "", ip_range: str = "",
+def _ipam_item(pool: ipam.Pool, ip_range: bool = False, aux: dict[str, str] | None = None) -> dict[str, Any]:
+    """A pool as inspect shows it (``IPRange`` and ``AuxiliaryAddresses`` only when configured)."""
+    item: dict[str, Any] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway)}
+    if ip_range:
+        item["IPRange"] = str(pool.ip_range)
+    if aux:
+        item["AuxiliaryAddresses"] = dict(aux)
+    return item
+
+
+def _network_record(id: str, name: str, driver: str, config: list[dict[str, Any]] | None = None,
                     internal: bool = False, bridge: str = "", labels: dict[str, str] | None = None,
-                    options: dict[str, str] | None = None) -> dict[str, Any]:
-    config: list[dict[str, str]] = []
-    if subnet:
-        item = {"Subnet": subnet, "Gateway": gateway}
-        if ip_range:
-            item["IPRange"] = ip_range
-        config.append(item)
+                    options: dict[str, str] | None = None, ipv6: bool = False) -> dict[str, Any]:
     opts = dict(options or {})
     if bridge:
         opts["com.docker.network.bridge.name"] = bridge
     return {"Name": name, "Id": id, "Created": _now(), "Scope": "local", "Driver": driver, "EnableIPv4": True,
-            "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": config},
+            "EnableIPv6": ipv6, "IPAM": {"Driver": "default", "Options": None, "Config": config or []},
             "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": {}, "Options": opts, "Labels": labels or {}}
+
+
+def _links(links: list[str] | None) -> list[str] | None:
+    """An endpoint's links as ``container:alias`` (the alias defaults to the container's name)."""
+    out = []
+    for link in links or []:
+        target, _, alias = str(link).lstrip("/").partition(":")
+        alias = alias.rstrip("/").split("/")[-1]  # "/linker/bar", as legacy links may be written
+        if not target:
+            raise errors.InvalidArgument(f"invalid link: {link!r}")
+        out.append(f"{target}:{alias or target}")
+    return out or None
 
 
 class NetworkManager:
@@ -129,8 +145,8 @@ class NetworkManager:
                 subnet = self.bridge_subnet or ipam.pick_subnet(
                     [*_host_routes(), *self._subnets()], DEFAULT_BRIDGE_SUBNETS)
                 pool = ipam.Pool.parse(subnet)
-                self._put(_network_record(secrets.token_hex(32), "bridge", "bridge", str(pool.subnet),
-                                          str(pool.gateway), bridge=want_bridge, options={
+                self._put(_network_record(secrets.token_hex(32), "bridge", "bridge", [_ipam_item(pool)],
+                                          bridge=want_bridge, options={
                                               "com.docker.network.bridge.default_bridge": "true",
                                               "com.docker.network.bridge.enable_ip_masquerade": "true"}))
         elif "bridge" in by_name:
@@ -200,17 +216,28 @@ class NetworkManager:
         return n["Options"].get("com.docker.network.bridge.name") or "br-" + n["Id"][:12]
 
     @staticmethod
-    def _pool(n: dict[str, Any]) -> ipam.Pool:
-        c = n["IPAM"]["Config"][0]
-        return ipam.Pool.parse(c["Subnet"], c.get("Gateway", ""), c.get("IPRange", ""))
+    def _pools(n: dict[str, Any]) -> list[ipam.Pool]:
+        return [ipam.Pool.parse(c["Subnet"], c.get("Gateway", ""), c.get("IPRange", ""), c.get("AuxiliaryAddresses"))
+                for c in n["IPAM"]["Config"]]
+
+    def _pool(self, n: dict[str, Any]) -> ipam.Pool:
+        """The network's IPv4 pool (every bridge network has one)."""
+        return next(p for p in self._pools(n) if p.version == 4)
+
+    def _pool6(self, n: dict[str, Any]) -> ipam.Pool | None:
+        """The network's IPv6 pool when IPv6 is enabled."""
+        if not n.get("EnableIPv6"):
+            return None
+        return next((p for p in self._pools(n) if p.version == 6), None)
 
     def _create_bridge(self, n: dict[str, Any], adopt: bool) -> None:
         """Make ``n``'s bridge, recording it as ``n``'s; with ``adopt`` a bridge of that name that exists
         already is used (the daemon's ``--bridge``, a network's bridge kept while its containers ran),
         and stays ours only if we made that very link (same ifindex)."""
-        name, pool = self._bridge(n), self._pool(n)
+        name, pool, pool6 = self._bridge(n), self._pool(n), self._pool6(n)
         ifindex, created = self.driver.create_network(name, f"{pool.gateway}/{pool.subnet.prefixlen}",
-                                                      bool(n["Internal"]), adopt)
+                                                      bool(n["Internal"]), adopt,
+                                                      f"{pool6.gateway}/{pool6.subnet.prefixlen}" if pool6 else "")
         # br-<id>: named after the network, so made by it (networks recorded before ownership was)
         if created or name == "br-" + n["Id"][:12]:
             self.store.put_bridge(name, ifindex, n["Id"])
@@ -252,7 +279,7 @@ class NetworkManager:
         rs = nft.RuleSet(self.table)
         for n in self.networks.values():
             if n["Driver"] == "bridge":
-                rs.bridges.append(nft.Bridge(self._bridge(n), n["IPAM"]["Config"][0]["Subnet"], bool(n["Internal"])))
+                rs.bridges.append(nft.Bridge(self._bridge(n), str(self._pool(n).subnet), bool(n["Internal"])))
         for cid in self.reservations:
             try:
                 c = self.get_container(cid)
@@ -292,8 +319,10 @@ class NetworkManager:
         n = dict(self.get(ref))
         containers = {}
         for cid, ep in self.endpoints.get(n["Id"], {}).items():
+            v6 = ep.get("GlobalIPv6Address") or ""
             containers[cid] = {"Name": ep.get("Name", ""), "EndpointID": ep["EndpointID"], "MacAddress": ep["MacAddress"],
-                               "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}", "IPv6Address": ""}
+                               "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}",
+                               "IPv6Address": f"{v6}/{ep.get('GlobalIPv6PrefixLen', 0)}" if v6 else ""}
         n["Containers"] = containers
         return n
 
@@ -304,7 +333,6 @@ class NetworkManager:
         driver = body.get("Driver") or "bridge"
         if driver != "bridge":
             raise errors.NotFound(f'plugin "{driver}" not found')
-        ipam_cfg = ((body.get("IPAM") or {}).get("Config") or [{}])[0] or {}
         options = dict(body.get("Options") or {})
         id = secrets.token_hex(32)
         bridge = options.pop("com.docker.network.bridge.name", "")
@@ -312,17 +340,10 @@ class NetworkManager:
             if any(n["Name"] == name for n in self.networks.values()):
                 raise errors.Conflict(f"network with name {name} already exists")
             self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
-            subnet = ipam_cfg.get("Subnet") or ""
-            if not subnet:
-                subnet = ipam.pick_subnet([*await asyncio.to_thread(_host_routes), *self._subnets()])
-            pool = ipam.Pool.parse(subnet, ipam_cfg.get("Gateway") or "", ipam_cfg.get("IPRange") or "")
-            for other in self._subnets():
-                if pool.subnet.overlaps(ipaddress.IPv4Network(other)):
-                    raise errors.Conflict(f"invalid pool request: Pool overlaps with other one on this address "
-                                          f"space ({pool.subnet} overlaps {other})")
-            n = _network_record(id, name, "bridge", str(pool.subnet), str(pool.gateway),
-                                str(pool.ip_range) if ipam_cfg.get("IPRange") else "", bool(body.get("Internal")),
-                                bridge, body.get("Labels") or {}, options)
+            ipv6 = bool(body.get("EnableIPv6"))
+            config = await self._ipam_config(id, (body.get("IPAM") or {}).get("Config") or [], ipv6)
+            n = _network_record(id, name, "bridge", config, bool(body.get("Internal")),
+                                bridge, body.get("Labels") or {}, options, ipv6)
             n["Attachable"] = bool(body.get("Attachable"))
             try:
                 await asyncio.to_thread(self._create_bridge, n, False)
@@ -336,6 +357,34 @@ class NetworkManager:
                 self._drop(id)
                 raise
         return n
+
+    async def _ipam_config(self, id: str, items: list[dict[str, Any]], ipv6: bool) -> list[dict[str, Any]]:
+        """The IPAM pools of a new network: at most one per IP version, IPv4 first. An IPv4 pool is picked
+        from the defaults when none is given; with IPv6 enabled and no IPv6 pool, a ULA /64."""
+        pools: dict[int, dict[str, Any]] = {}
+        for item in items:
+            item = item or {}
+            subnet = item.get("Subnet") or ""
+            if not subnet:
+                continue
+            pool = ipam.Pool.parse(subnet, item.get("Gateway") or "", item.get("IPRange") or "",
+                                   item.get("AuxiliaryAddresses"))
+            if pool.version in pools:
+                raise errors.InvalidArgument(f"invalid IPAM configuration: more than one IPv{pool.version} pool")
+            if pool.version == 6 and not ipv6:
+                raise errors.InvalidArgument("invalid network config: an IPv6 subnet was given but IPv6 is not "
+                                             "enabled (EnableIPv6)")
+            for other in self._subnets():
+                if pool.subnet.overlaps(ipaddress.ip_network(other)):  # type: ignore[arg-type]
+                    raise errors.Conflict(f"invalid pool request: Pool overlaps with other one on this address "
+                                          f"space ({pool.subnet} overlaps {other})")
+            pools[pool.version] = _ipam_item(pool, bool(item.get("IPRange")), item.get("AuxiliaryAddresses"))
+        if 4 not in pools:
+            subnet = ipam.pick_subnet([*await asyncio.to_thread(_host_routes), *self._subnets()])
+            pools[4] = _ipam_item(ipam.Pool.parse(subnet))
+        if ipv6 and 6 not in pools:
+            pools[6] = _ipam_item(ipam.Pool.parse(ipam.ula_subnet(id)))
+        return [pools[v] for v in sorted(pools)]
 
     async def remove_network(self, ref: str) -> None:
         n = self.get(ref)
@@ -407,6 +456,8 @@ class NetworkManager:
                 cfg = endpoints_cfg.get(ref) or {}
                 if ref == mode and c["Config"].get("MacAddress") and not cfg.get("MacAddress"):
                     cfg = {**cfg, "MacAddress": c["Config"]["MacAddress"]}  # API < 1.44 put it in Config
+                if ref == mode and self._user_defined(n) and c["HostConfig"].get("Links") and not cfg.get("Links"):
+                    cfg = {**cfg, "Links": c["HostConfig"]["Links"]}  # --link on a user network: the endpoint's
                 settings["Networks"][n["Name"]] = self._endpoint_skeleton(n, cfg)
             for ns in namespaces:
                 if ns["type"] == "network":
@@ -439,11 +490,12 @@ class NetworkManager:
     @staticmethod
     def _endpoint_skeleton(n: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
         """A configured ``MacAddress`` stays in the endpoint (used at join, kept across stops); ``DriverOpts``
-        are recorded as given."""
+        are recorded as given; ``Links`` (``container[:alias]``) are names only this container's DNS
+        queries resolve."""
         mac = (cfg.get("MacAddress") or "").lower()
         if mac and not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
             raise errors.InvalidArgument(f"invalid MAC address: {cfg['MacAddress']}")
-        return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": None, "Aliases": cfg.get("Aliases"),
+        return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": _links(cfg.get("Links")), "Aliases": cfg.get("Aliases"),
                 "MacAddress": mac, "DriverOpts": cfg.get("DriverOpts") or None, "GwPriority": 0,
                 "NetworkID": n["Id"], "EndpointID": "",
                 "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
@@ -505,13 +557,23 @@ class NetworkManager:
         id = c["Id"]
         ep = c["NetworkSettings"]["Networks"][n["Name"]]
         pool = self._pool(n)
-        taken = [e["IPAddress"] for e in self.endpoints.get(n["Id"], {}).values()]
-        requested = (ep.get("IPAMConfig") or {}).get("IPv4Address") or ""
-        ip = pool.allocate(taken, requested, self._last_ip.get(n["Id"], ""))
+        others = self.endpoints.get(n["Id"], {}).values()
+        requested = ep.get("IPAMConfig") or {}
+        ip = pool.allocate([e["IPAddress"] for e in others], requested.get("IPv4Address") or "",
+                           self._last_ip.get(n["Id"], ""))
         self._last_ip[n["Id"]] = ip
+        ip6, pool6 = "", self._pool6(n)
+        if pool6 is not None:
+            ip6 = pool6.allocate([e["GlobalIPv6Address"] for e in others if e.get("GlobalIPv6Address")],
+                                 requested.get("IPv6Address") or "")
+        elif requested.get("IPv6Address"):
+            raise errors.InvalidArgument(f"invalid endpoint settings: an IPv6 address was given but network "
+                                         f"{n['Name']} does not have IPv6 enabled")
         index = len([e for e in self._container_endpoints(id)])
         ep.update(EndpointID=secrets.token_hex(32), Gateway=str(pool.gateway), IPAddress=ip,
                   IPPrefixLen=pool.subnet.prefixlen, MacAddress=ep.get("MacAddress") or ipam.mac_for(ip),
+                  GlobalIPv6Address=ip6, GlobalIPv6PrefixLen=pool6.subnet.prefixlen if pool6 else 0,
+                  IPv6Gateway=str(pool6.gateway) if pool6 else "",
                   DNSNames=[c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12]]
                   if self._user_defined(n) else None)
         record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": f"eth{index}",
@@ -521,7 +583,8 @@ class NetworkManager:
         await asyncio.to_thread(
             self.driver.join, str(self.sandbox_path(id)), self._bridge(n), record["HostInterface"], record["Interface"],
             f"{ip}/{pool.subnet.prefixlen}", str(pool.gateway), record["MacAddress"],
-            index == 0 and not n["Internal"])
+            index == 0 and not n["Internal"], f"{ip6}/{pool6.subnet.prefixlen}" if pool6 else "",
+            str(pool6.gateway) if pool6 else "")
         if index == 0 and n["Name"] == "bridge":
             c["NetworkSettings"].update(Gateway=ep["Gateway"], IPAddress=ip, IPPrefixLen=ep["IPPrefixLen"],
                                         MacAddress=ep["MacAddress"], EndpointID=ep["EndpointID"])
@@ -581,9 +644,12 @@ class NetworkManager:
                 continue
             suffix = "." + n["Name"]
             short = name[: -len(suffix)] if name.endswith(suffix) else name
+            linked = {alias.lower(): target for target, alias in
+                      (link.split(":", 1) for link in ep.get("Links") or [])}
             for cid, other in self.endpoints.get(nid, {}).items():
                 names = {str(x).lower() for x in [other.get("Name", ""), *(other.get("Aliases") or []), cid[:12]]}
-                if short in names and other["IPAddress"] not in found:
+                by_link = short in linked and linked[short] in (other.get("Name", ""), cid, cid[:12])
+                if (short in names or by_link) and other["IPAddress"] not in found:
                     found.append(other["IPAddress"])
         return found
 
@@ -622,6 +688,7 @@ class NetworkManager:
             mac, ip = ep.get("MacAddress") or "", ep.get("IPAddress") or ""
             configured = bool(mac) and (not ip or mac != ipam.mac_for(ip))
             ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, DNSNames=None,
+                      GlobalIPv6Address="", GlobalIPv6PrefixLen=0, IPv6Gateway="",
                       MacAddress=mac if configured else "")
         c["NetworkSettings"].update(Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="", EndpointID="")
         exposed = c["Config"].get("ExposedPorts") or {}

@@ -35,6 +35,7 @@ VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_GATEWAY = 1, 5
 IFF_UP = 0x1
+IFA_F_NODAD = 0x02
 
 _NLMSGHDR = struct.Struct("=LHHLL")
 _IFINFOMSG = struct.Struct("=BxHiII")
@@ -132,11 +133,16 @@ class Netlink:
     # -- addresses and routes ------------------------------------------------------------
 
     def add_address(self, index: int, cidr: str) -> None:
-        """Add ``cidr`` (address/prefix) to a link; an address it already has is fine."""
-        iface = ipaddress.IPv4Interface(cidr)
+        """Add ``cidr`` (address/prefix, IPv4 or IPv6) to a link; an address it already has is fine. An IPv6
+        address is usable at once (no duplicate address detection: the IPAM gave it to this endpoint only)."""
+        iface = ipaddress.ip_interface(cidr)
         packed = iface.ip.packed
-        body = _IFADDRMSG.pack(socket.AF_INET, iface.network.prefixlen, 0, 0, index) + attr(IFA_LOCAL, packed) \
-            + attr(IFA_ADDRESS, packed) + attr(IFA_BROADCAST, iface.network.broadcast_address.packed)
+        if iface.version == 6:
+            body = _IFADDRMSG.pack(socket.AF_INET6, iface.network.prefixlen, IFA_F_NODAD, 0, index) \
+                + attr(IFA_ADDRESS, packed)
+        else:
+            body = _IFADDRMSG.pack(socket.AF_INET, iface.network.prefixlen, 0, 0, index) + attr(IFA_LOCAL, packed) \
+                + attr(IFA_ADDRESS, packed) + attr(IFA_BROADCAST, iface.network.broadcast_address.packed)
         try:
             self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
         except NetlinkError as err:
@@ -144,8 +150,9 @@ class Netlink:
                 raise
 
     def add_default_route(self, gateway: str) -> None:
-        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0) \
-            + attr(RTA_GATEWAY, ipaddress.IPv4Address(gateway).packed)
+        gw = ipaddress.ip_address(gateway)
+        family = socket.AF_INET6 if gw.version == 6 else socket.AF_INET
+        body = _RTMSG.pack(family, 0, 0, 0, 254, 3, 0, 1, 0) + attr(RTA_GATEWAY, gw.packed)
         try:
             self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body)
         except NetlinkError as err:

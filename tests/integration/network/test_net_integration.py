@@ -228,3 +228,96 @@ def test_connect_disconnect_and_shared_namespace(docker) -> None:  # type: ignor
     finally:
         docker("rm", "-f", b, a)
         docker("network", "rm", net)
+
+
+def _inspect(docker, fmt: str, *refs: str) -> str:  # type: ignore[no-untyped-def]
+    r = docker("inspect", "-f", fmt, *refs)
+    assert r.returncode == 0, r.stderr
+    return str(r.stdout.strip())
+
+
+def test_ipv6_network_gives_endpoints_addresses_that_answer(docker) -> None:  # type: ignore[no-untyped-def]
+    """docker-py's ipv6 tests: an IPv6 pool (subnet, range, gateway) next to the IPv4 one, a static
+    `--ip6` at run and at connect, the addresses on eth0 with a default route, in inspect both ways."""
+    net, web, late = _name("v6"), _name("web"), _name("late")
+    prefix = f"2001:db8:{random.randint(1, 0xfffe):x}:"
+    r = docker("network", "create", "--ipv6", "--subnet", f"{prefix}:/64", "--ip-range", f"{prefix}:/96",
+               "--gateway", f"{prefix}:ffff", net)
+    assert r.returncode == 0, r.stderr
+    try:
+        ipam = _inspect(docker, "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}/{{.Gateway}}/{{.IPRange}} {{end}}", net)
+        assert ipam.startswith("true ") and f"{prefix}:/64/{prefix}:ffff/{prefix}:/96" in ipam, ipam
+        assert docker("run", "-d", "--name", web, "--network", net, "--ip6", f"{prefix}:f00d", "busybox",
+                      "sleep", "60").returncode == 0
+        fields = "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} " \
+                 "{{.IPv6Gateway}} {{.IPAMConfig.IPv6Address}}{{end}}"
+        assert _inspect(docker, fields, web) == f"{prefix}:f00d/64 {prefix}:ffff {prefix}:f00d"
+        probe = docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
+                       f"ip -6 route | grep -q 'default via {prefix}:ffff' && ping6 -c1 -W3 {prefix}:ffff "
+                       f">/dev/null && ping6 -c1 -W3 {prefix}:f00d >/dev/null && ip -6 -o addr show eth0")
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+        assert f"inet6 {prefix}:" in probe.stdout  # the dynamic one, from the range
+        listed = _inspect(docker, "{{range .Containers}}{{.Name}}={{.IPv6Address}} {{end}}", net)
+        assert f"{web}={prefix}:f00d/64" in listed
+        assert docker("run", "-d", "--name", late, "busybox", "sleep", "60").returncode == 0
+        r = docker("network", "connect", "--ip6", f"{prefix}:beef", net, late)
+        assert r.returncode == 0, r.stderr
+        assert _inspect(docker, f'{{{{(index .NetworkSettings.Networks "{net}").GlobalIPv6Address}}}}',
+                        late) == f"{prefix}:beef"
+        addrs = docker("exec", late, "ip", "-6", "-o", "addr")
+        assert f"inet6 {prefix}:beef/64" in addrs.stdout, addrs.stdout + addrs.stderr
+    finally:
+        docker("rm", "-f", web, late)
+        assert docker("network", "rm", net).returncode == 0
+
+
+def test_ipv6_address_on_a_network_without_ipv6_is_refused(docker) -> None:  # type: ignore[no-untyped-def]
+    net, c = _name("v4"), _name("c")
+    assert docker("network", "create", net).returncode == 0
+    try:
+        r = docker("run", "--rm", "--name", c, "--network", net, "--ip6", "2001:db8::5", "busybox", "true")
+        assert r.returncode != 0 and "IPv6" in r.stderr, r.stderr
+        r = docker("network", "create", "--subnet", "2001:db8:77::/64", _name("nov6"))
+        assert r.returncode != 0 and "EnableIPv6" in r.stderr, r.stderr
+    finally:
+        docker("rm", "-f", c)
+        assert docker("network", "rm", net).returncode == 0
+
+
+def test_auxiliary_addresses_are_shown_and_never_allocated(docker) -> None:  # type: ignore[no-untyped-def]
+    net, c = _name("aux"), _name("c")
+    base = _free_subnet().rsplit(".", 1)[0]  # a /29 in a free /24: .1 gateway, hosts .2 to .6
+    r = docker("network", "create", "--subnet", f"{base}.0/29", "--aux-address", f"a={base}.2",
+               "--aux-address", f"b={base}.3", net)
+    assert r.returncode == 0, r.stderr
+    try:
+        assert _inspect(docker, "{{range .IPAM.Config}}{{json .AuxiliaryAddresses}}{{end}}", net) == \
+            f'{{"a":"{base}.2","b":"{base}.3"}}'
+        assert docker("run", "-d", "--name", c, "--network", net, "busybox", "sleep", "60").returncode == 0
+        assert _inspect(docker, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c) == f"{base}.4"
+        r = docker("run", "--rm", "--network", net, "--ip", f"{base}.3", "busybox", "true")
+        assert r.returncode != 0 and "in use" in r.stderr, r.stderr
+    finally:
+        docker("rm", "-f", c)
+        assert docker("network", "rm", net).returncode == 0
+
+
+def test_endpoint_link_alias_resolves_for_the_linking_container_only(docker) -> None:  # type: ignore[no-untyped-def]
+    """`--link up:bar` on a user network: EndpointSettings.Links, and `bar` a name only that container's DNS
+    queries resolve (the target may start after it)."""
+    net, linker, up = _name("net"), _name("linker"), _name("up")
+    assert docker("network", "create", net).returncode == 0
+    try:
+        r = docker("run", "-d", "--name", linker, "--network", net, "--link", f"{up}:bar", "busybox", "sleep", "60")
+        assert r.returncode == 0, r.stderr
+        assert _inspect(docker, "{{range .NetworkSettings.Networks}}{{json .Links}}{{end}}", linker) == \
+            f'["{up}:bar"]'
+        assert docker("run", "-d", "--name", up, "--network", net, "busybox", "sleep", "60").returncode == 0
+        up_ip = _inspect(docker, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", up)
+        found = docker("exec", linker, "nslookup", "bar")
+        assert found.returncode == 0 and up_ip in found.stdout, found.stdout + found.stderr
+        other = docker("run", "--rm", "--network", net, "busybox", "nslookup", "bar")
+        assert up_ip not in other.stdout
+    finally:
+        docker("rm", "-f", linker, up)
+        assert docker("network", "rm", net).returncode == 0
