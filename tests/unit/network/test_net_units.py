@@ -82,3 +82,29 @@ def test_dns_answers_known_names_only() -> None:
     parsed = DNSRecord.parse(reply)
     assert [str(r.rdata) for r in parsed.rr] == ["10.1.0.2"]
     assert dns.answer(bytes(DNSRecord.question("other.test").pack()), lambda n: []) is None
+
+
+def test_ipv6_pool_allocates_from_its_range_and_takes_static_addresses() -> None:
+    pool = ipam.Pool.parse("2001:db8::/64", "2001:db8::ffff", "2001:db8::/96")
+    assert pool.version == 6 and str(pool.gateway) == "2001:db8::ffff"
+    assert pool.allocate([]) == "2001:db8::1"
+    assert pool.allocate(["2001:db8::1"], after="2001:db8::1") == "2001:db8::2"
+    assert pool.allocate([], requested="2001:db8::f00d") == "2001:db8::f00d"
+    with pytest.raises(errors.InvalidArgument):
+        pool.allocate([], requested="10.0.0.5")  # another version
+    with pytest.raises(errors.InvalidArgument):
+        ipam.Pool.parse("2001:db8::/64", "10.0.0.1")
+
+
+def test_auxiliary_addresses_are_never_allocated() -> None:
+    pool = ipam.Pool.parse("10.9.0.0/29", aux={"a": "10.9.0.2", "b": "10.9.0.3"})
+    assert pool.allocate([]) == "10.9.0.4"
+    with pytest.raises(errors.Conflict):
+        pool.allocate([], requested="10.9.0.3")
+    with pytest.raises(errors.InvalidArgument):
+        ipam.Pool.parse("10.9.0.0/29", aux={"x": "10.10.0.1"})
+
+
+def test_ula_subnet_is_a_stable_fd00_slash_64() -> None:
+    net = ipam.ula_subnet("ab" * 32)
+    assert net == ipam.ula_subnet("ab" * 32) and net.startswith("fd") and net.endswith("::/64")
