@@ -103,6 +103,8 @@ class ContextCache:
                 assert pending.base is not None
                 tree.entries[name] = _adopted(tree, pending.base.tree.entries[name])
         finally:
+            if tree.store is not None:
+                tree.store.seal()
             if pending.base is not None:
                 pending.base.release()
         missing = [name for name in pending.manifest if name not in tree.entries]
