@@ -88,7 +88,7 @@ def payload_chunks(data: Payload) -> Iterator[bytes | memoryview]:
         yield data
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     info: tarfile.TarInfo
     data: Payload = b""  # in memory (layer trees, small files) or on disk (a build context's files)
@@ -521,7 +521,7 @@ class Limits:
     says where the byte limit comes from, for the refusal."""
 
     size: int = 10 << 30
-    files: int = 1_000_000
+    files: int = 200_000  # the tree costs ~800 bytes of memory an entry
     why: str = "dockyardd --build-context-limit"
     files_why: str = "dockyardd --build-context-max-files"
 
@@ -678,12 +678,10 @@ def _escapes(name: str) -> bool:
     return posixpath.normpath("./" + name.lstrip("/")).split("/", 1)[0] == ".."
 
 
-def _parse(stream: _Stream, tree: FileTree, store: ContextDir, limits: Limits) -> list[tuple[Entry, int]]:
-    """Read the context tar, writing regular files to ``store`` and entries to ``tree``;
-    returns each file entry with the offset of its bytes in the tar (its ``ident``, once the
-    tar's digest is known)."""
-    placed: list[tuple[Entry, int]] = []
-    offsets: dict[str, int] = {}
+def _parse(stream: _Stream, tree: FileTree, store: ContextDir, limits: Limits) -> None:
+    """Read the context tar, writing regular files to ``store`` and entries to ``tree``; a
+    file's ``ident`` is the offset of its bytes in the tar until ``receive`` knows the tar's
+    digest."""
     pax: dict[str, str] = {}
     long_name = long_link = ""
     count = 0
@@ -747,12 +745,10 @@ def _parse(stream: _Stream, tree: FileTree, store: ContextDir, limits: Limits) -
             target = tree.entries.get(FileTree.norm(ti.linkname))
             if target is not None and isinstance(target.data, OnDisk):
                 ti.type, ti.size, ti.linkname = tarfile.REGTYPE, target.info.size, ""
-                payload, offset = target.data, offsets.get(target.info.name, -1)
+                payload, offset = target.data, int(target.ident)
         entry = tree.merge(ti, payload, whiteouts=False)
         if entry is not None and offset >= 0:
-            offsets[entry.info.name] = offset
-            placed.append((entry, offset))
-    return placed
+            entry.ident = str(offset)
 
 
 async def receive(chunks: AsyncIterable[bytes], store: ContextDir, limits: Limits) -> FileTree:
@@ -780,7 +776,7 @@ async def receive(chunks: AsyncIterable[bytes], store: ContextDir, limits: Limit
 
     def parse() -> None:
         try:
-            outcome["placed"] = _parse(_Stream(_inflated(raw()), limits), tree, store, limits)
+            _parse(_Stream(_inflated(raw()), limits), tree, store, limits)
         except (ValueError, IndexError) as err:  # a header field that is not a number, a bad pax record
             outcome["error"] = _bad(str(err))
         except BaseException as err:  # handed to the request, which answers with it
@@ -819,6 +815,7 @@ async def receive(chunks: AsyncIterable[bytes], store: ContextDir, limits: Limit
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     name = digest.hexdigest()
-    for entry, offset in outcome["placed"]:  # type: ignore[union-attr]
-        entry.ident = f"{name}@{offset}"
+    for entry in tree.entries.values():
+        if entry.ident:
+            entry.ident = f"{name}@{entry.ident}"
     return tree

@@ -55,8 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # issue 13: build contexts are streamed to disk within these limits
     p.add_argument("--build-context-limit", default="10g",
                    help="largest build context, expanded (bytes, or 512m, 10g; never more than the free disk)")
-    p.add_argument("--build-context-max-files", type=int, default=1_000_000,
-                   help="most entries in a build context")
+    p.add_argument("--build-context-max-files", type=int, default=200_000,
+                   help="most entries in a build context (each costs the daemon ~800 bytes of memory while it builds)")
     return p.parse_args(argv)
 
 
