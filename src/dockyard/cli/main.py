@@ -421,6 +421,9 @@ def _main(argv: list[str]) -> int:
     from dockyard.cli.template import TemplateError
     from dockyard.client.errors import DaemonError
 
+    i = _command_index(argv)
+    if i >= 0 and argv[i] == "compose":
+        return _compose(argv[:i], argv[i + 1:])
     usage = _management_help(argv)
     if usage is not None:
         print(usage)
@@ -457,6 +460,17 @@ def _main(argv: list[str]) -> int:
             return 125
         print(str(err), file=sys.stderr)
         return 1
+
+
+def _compose(global_argv: list[str], argv: list[str]) -> int:
+    """``dockyard [OPTIONS] compose ...``: the rest of argv goes to dockyard.compose, with the daemon
+    the global options chose."""
+    from dockyard.compose.cli import main as compose_main
+
+    p = Parser(prog=PROG, add_help=False)
+    _global_options(p)
+    args = p.parse_args(global_argv)
+    return compose_main(argv, lambda: client_for(args))
 
 
 def run() -> None:

@@ -1,14 +1,556 @@
-"""The commands that talk to the daemon (filled in below ``config``)."""
+"""The commands that talk to the daemon: flags as Compose v2's, one ``ops.Compose`` call each."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import signal
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from dockyard import errors
+from dockyard.compose import engine as E
+from dockyard.compose.ops import Compose, ComposeFailure
 
-def register(cmd: Callable[[str, str], Any]) -> None:
-    pass
+COLORS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 
 
-def run(args: Any, client_factory: Callable[[], Any]) -> int:
-    raise NotImplementedError
+def register(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    up = cmd("up", "Create and start containers")
+    up.add_argument("-d", "--detach", action="store_true")
+    up.add_argument("--build", action="store_true")
+    up.add_argument("--no-build", action="store_true")
+    up.add_argument("--force-recreate", action="store_true")
+    up.add_argument("--no-recreate", action="store_true")
+    up.add_argument("--no-deps", action="store_true")
+    up.add_argument("--no-start", action="store_true")
+    up.add_argument("--remove-orphans", action="store_true")
+    up.add_argument("--wait", action="store_true")
+    up.add_argument("--wait-timeout", type=int, default=600)
+    up.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM")
+    up.add_argument("--abort-on-container-exit", action="store_true")
+    up.add_argument("--exit-code-from", default=None)
+    up.add_argument("--no-color", action="store_true")
+    up.add_argument("--no-log-prefix", action="store_true")
+    up.add_argument("-t", "--timeout", type=int, default=None)
+    up.add_argument("--pull", default="missing")
+    up.add_argument("services", nargs="*")
+    c = cmd("create", "Creates containers for a service")
+    for flag in ("--build", "--no-build", "--force-recreate", "--no-recreate", "--remove-orphans"):
+        c.add_argument(flag, action="store_true")
+    c.add_argument("--scale", action="append", default=[])
+    c.add_argument("services", nargs="*")
+    down = cmd("down", "Stop and remove containers, networks")
+    down.add_argument("-v", "--volumes", action="store_true")
+    down.add_argument("--rmi", default="", choices=("", "local", "all"))
+    down.add_argument("--remove-orphans", action="store_true")
+    down.add_argument("-t", "--timeout", type=int, default=None)
+    ps = cmd("ps", "List containers")
+    ps.add_argument("-a", "--all", action="store_true")
+    ps.add_argument("-q", "--quiet", action="store_true")
+    ps.add_argument("--services", action="store_true")
+    ps.add_argument("--format", default="table")
+    ps.add_argument("--status", action="append", default=[])
+    ps.add_argument("services_", nargs="*", metavar="SERVICE")
+    logs = cmd("logs", "View output from containers")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--tail", default="all")
+    logs.add_argument("-t", "--timestamps", action="store_true")
+    logs.add_argument("--no-color", action="store_true")
+    logs.add_argument("--no-log-prefix", action="store_true")
+    logs.add_argument("services", nargs="*")
+    for name, help in (("start", "Start services"), ("stop", "Stop services"), ("restart", "Restart containers"),
+                       ("pause", "Pause services"), ("unpause", "Unpause services"),
+                       ("kill", "Force stop service containers"), ("rm", "Removes stopped service containers"),
+                       ("pull", "Pull service images"), ("push", "Push service images"),
+                       ("build", "Build or rebuild services"), ("images", "List images used by the created containers"),
+                       ("top", "Display the running processes")):
+        sp = cmd(name, help)
+        sp.add_argument("services", nargs="*")
+        if name in ("stop", "restart"):
+            sp.add_argument("-t", "--timeout", type=int, default=None)
+        if name == "kill":
+            sp.add_argument("-s", "--signal", default="SIGKILL")
+        if name == "rm":
+            sp.add_argument("-f", "--force", action="store_true")
+            sp.add_argument("-s", "--stop", action="store_true")
+            sp.add_argument("-v", "--volumes", action="store_true")
+        if name == "build":
+            sp.add_argument("--no-cache", action="store_true")
+            sp.add_argument("--pull", action="store_true")
+        if name == "images":
+            sp.add_argument("-q", "--quiet", action="store_true")
+    ex = cmd("exec", "Execute a command in a running container")
+    ex.add_argument("-d", "--detach", action="store_true")
+    ex.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
+    ex.add_argument("-i", "--interactive", action="store_true", default=True)
+    ex.add_argument("-t", "--tty", action="store_true")
+    ex.add_argument("-e", "--env", action="append", default=[])
+    ex.add_argument("-u", "--user", default="")
+    ex.add_argument("-w", "--workdir", default="")
+    ex.add_argument("--privileged", action="store_true")
+    ex.add_argument("--index", type=int, default=1)
+    ex.add_argument("service")
+    ex.add_argument("cmd_args", nargs=argparse.REMAINDER, metavar="COMMAND")
+    run = cmd("run", "Run a one-off command on a service")
+    run.add_argument("-d", "--detach", action="store_true")
+    run.add_argument("--rm", action="store_true")
+    run.add_argument("-e", "--env", action="append", default=[])
+    run.add_argument("--no-deps", action="store_true")
+    run.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
+    run.add_argument("-i", "--interactive", action="store_true", default=True)
+    run.add_argument("-t", "--tty", action="store_true")
+    run.add_argument("-u", "--user", default=None)
+    run.add_argument("-w", "--workdir", default=None)
+    run.add_argument("--name", default=None)
+    run.add_argument("--entrypoint", default=None)
+    run.add_argument("-p", "--publish", action="append", default=[])
+    run.add_argument("--service-ports", action="store_true")
+    run.add_argument("service")
+    run.add_argument("cmd_args", nargs=argparse.REMAINDER, metavar="COMMAND")
+    port = cmd("port", "Print the public port for a port binding")
+    port.add_argument("--protocol", default="tcp")
+    port.add_argument("--index", type=int, default=1)
+    port.add_argument("service")
+    port.add_argument("private_port")
+    ls = cmd("ls", "List running compose projects")
+    ls.add_argument("-a", "--all", action="store_true")
+    ls.add_argument("-q", "--quiet", action="store_true")
+    ls.add_argument("--format", default="table")
+    ver = cmd("version", "Show the Docker Compose version information")
+    ver.add_argument("--short", action="store_true")
+    ver.add_argument("-f", "--format", default="")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
+    from dockyard.compose.cli import load_project
+
+    if args.command == "version":
+        from dockyard import __version__
+
+        print(E.COMPOSE_VERSION if args.short else
+              f"Dockyard Compose version {__version__} (Compose v{E.COMPOSE_VERSION} compatible)")
+        return 0
+    client = client_factory()
+    if args.command == "ls":
+        return cmd_ls(client, args)
+    named = getattr(args, "services_", None) or getattr(args, "services", None)
+    services = list(named) if isinstance(named, list) else []
+    single = getattr(args, "service", None)
+    project = None
+    try:
+        project = load_project(args, services + ([single] if single else []))
+        name = project.name
+    except errors.NotFound:  # no compose file: commands that only need the name still work with -p
+        if not args.project_name or args.command in ("up", "create", "run", "build", "pull", "push", "config"):
+            raise
+        name = args.project_name
+    compose = Compose(client, name, project, out=_say)
+    handler = globals()[f"cmd_{args.command}"]
+    return int(handler(compose, args))
+
+
+def _scale(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        svc, _, n = item.partition("=")
+        if not n.isdigit():
+            raise errors.InvalidArgument(f"invalid --scale value {item!r}: want SERVICE=NUM")
+        out[svc] = int(n)
+    return out
+
+
+def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
+    if a.exit_code_from:
+        a.abort_on_container_exit = True
+    if a.detach and a.abort_on_container_exit:
+        raise errors.InvalidArgument("--abort-on-container-exit and --detach are incompatible")
+    done = cp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate, build=a.build,
+                 no_build=a.no_build, remove_orphans=a.remove_orphans, scale=_scale(a.scale), no_deps=a.no_deps,
+                 no_start=a.no_start, timeout=a.timeout)
+    if a.wait:
+        cp.wait_ready(done, a.wait_timeout)
+        return 0
+    if a.detach or a.no_start:
+        return 0
+    return _attached(cp, done, a)
+
+
+def _attached(cp: Compose, services: list[str], a: argparse.Namespace) -> int:
+    """Logs of every container with colored prefixes until they all exit (or one does, when asked)."""
+    containers = [c for s in services for c in cp.containers(s)]
+    width = max((len(c["Names"][0].lstrip("/")) for c in containers), default=0)
+    color = not a.no_color and sys.stdout.isatty()
+    lock = threading.Lock()
+    first_exit: list[dict[str, Any]] = []
+    finished = threading.Event()
+
+    def write(name: str, line: bytes) -> None:
+        with lock:
+            sys.stdout.write(_prefix(name, width, color, containers, a.no_log_prefix) +
+                             line.decode(errors="replace"))
+            sys.stdout.flush()
+
+    def follow(c: dict[str, Any]) -> None:
+        cp.logs([c], follow=True, write=write)
+        info = cp.inspect(c["Id"])
+        with lock:
+            first_exit.append(info)
+            print(f"{c['Names'][0].lstrip('/')} exited with code {info['State']['ExitCode']}", flush=True)
+        if a.abort_on_container_exit or len(first_exit) == len(containers):
+            finished.set()
+
+    for c in containers:
+        threading.Thread(target=follow, args=(c,), daemon=True).start()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if a.abort_on_container_exit or not finished.is_set() or len(first_exit) < len(containers):
+        for c in containers:
+            cp._stop_one(c, a.timeout)
+    if a.exit_code_from:
+        target = [c for c in cp.containers(a.exit_code_from)]
+        return int(cp.inspect(target[0]["Id"])["State"]["ExitCode"]) if target else 1
+    if a.abort_on_container_exit and first_exit:
+        return int(first_exit[0]["State"]["ExitCode"])
+    return 0
+
+
+def _prefix(name: str, width: int, color: bool, containers: list[dict[str, Any]], bare: bool) -> str:
+    if bare:
+        return ""
+    text = f"{name.ljust(width)}  | "
+    if not color:
+        return text
+    names = [c["Names"][0].lstrip("/") for c in containers]
+    code = COLORS[names.index(name) % len(COLORS)] if name in names else "0"
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def cmd_create(cp: Compose, a: argparse.Namespace) -> int:
+    cp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate, build=a.build, no_build=a.no_build,
+          remove_orphans=a.remove_orphans, scale=_scale(a.scale), no_start=True)
+    return 0
+
+
+def cmd_down(cp: Compose, a: argparse.Namespace) -> int:
+    cp.down(a.volumes, a.rmi, a.remove_orphans, a.timeout)
+    return 0
+
+
+def _selected(cp: Compose, services: list[str], all: bool = True) -> list[dict[str, Any]]:
+    found = cp.containers(all=all)
+    return [c for c in found if not services or c["Labels"].get(E.SERVICE) in services]
+
+
+def cmd_ps(cp: Compose, a: argparse.Namespace) -> int:
+    found = _selected(cp, a.services_, all=a.all)
+    if a.status:
+        found = [c for c in found if c.get("State") in a.status]
+    if a.quiet:
+        print("\n".join(c["Id"] for c in found))
+        return 0
+    if a.services:
+        print("\n".join(dict.fromkeys(c["Labels"].get(E.SERVICE, "") for c in found)))
+        return 0
+    rows = [_ps_row(cp, c) for c in found]
+    if a.format == "json":
+        print("\n".join(json.dumps(r) for r in rows))
+        return 0
+    from dockyard.cli.format import table
+
+    lines = [[r["Name"], r["Image"], json.dumps(r["Command"][:20] + ("…" if len(r["Command"]) > 20 else "")),
+              r["Service"], r["RunningFor"], r["Status"], r["Ports"]] for r in rows]
+    print(table(["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"], lines))
+    return 0
+
+
+def _ps_row(cp: Compose, c: dict[str, Any]) -> dict[str, Any]:
+    from dockyard.cli.format import ago, display_ports
+
+    created = c.get("Created", 0)
+    status = c.get("Status", "")
+    health = "healthy" if "(healthy)" in status else "unhealthy" if "(unhealthy)" in status else \
+        "starting" if "(health: starting)" in status else ""
+    return {"ID": c["Id"], "Name": c["Names"][0].lstrip("/"), "Image": c["Image"], "Command": c.get("Command", ""),
+            "Project": c["Labels"].get(E.PROJECT, ""), "Service": c["Labels"].get(E.SERVICE, ""),
+            "Created": created, "State": c.get("State", ""), "Status": status, "Health": health,
+            "ExitCode": 0, "Publishers": c.get("Ports") or [],
+            "RunningFor": ago(created) if created else "",
+            "Ports": display_ports(c.get("Ports") or []), "Labels": c["Labels"]}
+
+
+def cmd_logs(cp: Compose, a: argparse.Namespace) -> int:
+    containers = _selected(cp, a.services)
+    width = max((len(c["Names"][0].lstrip("/")) for c in containers), default=0)
+    color = not a.no_color and sys.stdout.isatty()
+    lock = threading.Lock()
+
+    def write(name: str, line: bytes) -> None:
+        with lock:
+            sys.stdout.write(_prefix(name, width, color, containers, a.no_log_prefix) + line.decode(errors="replace"))
+            sys.stdout.flush()
+
+    cp.logs(containers, a.follow, a.tail, a.timestamps, write)
+    return 0
+
+
+def _each(cp: Compose, services: list[str], fn: Callable[[dict[str, Any]], None], verb: str, done: str,
+          all: bool = True) -> int:
+    for c in _selected(cp, services, all=all):
+        name = c["Names"][0].lstrip("/")
+        _say(f" Container {name}  {verb}")
+        fn(c)
+        _say(f" Container {name}  {done}")
+    return 0
+
+
+def cmd_start(cp: Compose, a: argparse.Namespace) -> int:
+    return _each(cp, a.services, lambda c: cp.start(c["Id"]), "Starting", "Started")
+
+
+def cmd_stop(cp: Compose, a: argparse.Namespace) -> int:
+    return _each(cp, a.services, lambda c: cp.stop(c["Id"], a.timeout), "Stopping", "Stopped", all=False)
+
+
+def cmd_restart(cp: Compose, a: argparse.Namespace) -> int:
+    return _each(cp, a.services, lambda c: cp.c.request("POST", f"/containers/{c['Id']}/restart",
+                                                        {"t": a.timeout}).read(), "Restarting", "Started")
+
+
+def cmd_pause(cp: Compose, a: argparse.Namespace) -> int:
+    return _each(cp, a.services, lambda c: cp.c.request("POST", f"/containers/{c['Id']}/pause").read(),
+                 "Pausing", "Paused", all=False)
+
+
+def cmd_unpause(cp: Compose, a: argparse.Namespace) -> int:
+    return _each(cp, a.services, lambda c: cp.c.request("POST", f"/containers/{c['Id']}/unpause").read(),
+                 "Unpausing", "Unpaused", all=False)
+
+
+def cmd_kill(cp: Compose, a: argparse.Namespace) -> int:
+    return _each(cp, a.services, lambda c: cp.c.request("POST", f"/containers/{c['Id']}/kill",
+                                                        {"signal": a.signal}).read(), "Killing", "Killed", all=False)
+
+
+def cmd_rm(cp: Compose, a: argparse.Namespace) -> int:
+    if a.stop:
+        cmd_stop(cp, argparse.Namespace(services=a.services, timeout=None))
+    found = [c for c in _selected(cp, a.services) if c.get("State") != "running"]
+    if not found:
+        _say("No stopped containers")
+        return 0
+    if not a.force:
+        _say("Going to remove " + ", ".join(c["Names"][0].lstrip("/") for c in found))
+    for c in found:
+        cp.remove(c["Id"], a.volumes)
+        _say(f" Container {c['Names'][0].lstrip('/')}  Removed")
+    return 0
+
+
+def _project_services(cp: Compose, services: list[str]) -> list[str]:
+    p = cp._project()
+    return [s for s in p.services if not services or s in services]
+
+
+def cmd_pull(cp: Compose, a: argparse.Namespace) -> int:
+    for s in _project_services(cp, a.services):
+        if cp._project().services[s].get("image"):
+            cp.pull(s)
+    return 0
+
+
+def cmd_push(cp: Compose, a: argparse.Namespace) -> int:
+    for s in _project_services(cp, a.services):
+        cp.push(s)
+    return 0
+
+
+def cmd_build(cp: Compose, a: argparse.Namespace) -> int:
+    for s in _project_services(cp, a.services):
+        if cp._project().services[s].get("build"):
+            cp.build(s, a.no_cache, a.pull)
+    return 0
+
+
+def cmd_images(cp: Compose, a: argparse.Namespace) -> int:
+    from dockyard.cli.format import human_size, table
+
+    rows = []
+    ids = []
+    for c in _selected(cp, a.services):
+        img = cp.c.json("GET", f"/images/{c['ImageID']}/json")
+        ref = c["Image"]
+        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        ids.append(img["Id"])
+        rows.append([c["Names"][0].lstrip("/"), repo, tag, img["Id"].split(":")[-1][:12], human_size(img["Size"])])
+    if a.quiet:
+        print("\n".join(dict.fromkeys(ids)))
+        return 0
+    print(table(["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"], rows))
+    return 0
+
+
+def cmd_top(cp: Compose, a: argparse.Namespace) -> int:
+    from dockyard.cli.format import table
+
+    for c in _selected(cp, a.services, all=False):
+        top = cp.c.json("GET", f"/containers/{c['Id']}/top")
+        print(c["Names"][0].lstrip("/"))
+        print(table(top["Titles"], top["Processes"]))
+    return 0
+
+
+def cmd_port(cp: Compose, a: argparse.Namespace) -> int:
+    found = [c for c in cp.containers(a.service) if int(c["Labels"].get(E.NUMBER, 0)) == a.index]
+    if not found:
+        raise errors.NotFound(f"no container found for {a.service}-{a.index}")
+    ports = cp.inspect(found[0]["Id"])["NetworkSettings"].get("Ports") or {}
+    for b in ports.get(f"{a.private_port}/{a.protocol}") or []:
+        print(f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}")
+        return 0
+    raise errors.NotFound(f"no port {a.private_port}/{a.protocol} published for {a.service}")
+
+
+def cmd_exec(cp: Compose, a: argparse.Namespace) -> int:
+    found = [c for c in cp.containers(a.service, all=False) if int(c["Labels"].get(E.NUMBER, 0)) == a.index]
+    if not found:
+        raise ComposeFailure(f"service {a.service!r} is not running")
+    tty = not a.no_tty and (a.tty or sys.stdin.isatty())
+    return _exec(cp, found[0]["Id"], a.cmd_args, tty, a.env, a.user, a.workdir, a.privileged, a.detach,
+                 interactive=a.interactive and not a.no_tty)
+
+
+def _exec(cp: Compose, cid: str, command: list[str], tty: bool, env: list[str], user: str, workdir: str,
+          privileged: bool, detach: bool, interactive: bool) -> int:
+    from dockyard.cli import tty as term
+
+    body = {"Cmd": command, "AttachStdin": interactive and not detach, "AttachStdout": not detach,
+            "AttachStderr": not detach, "Tty": tty, "Env": env or None, "User": user, "WorkingDir": workdir,
+            "Privileged": privileged}
+    eid = cp.c.json("POST", f"/containers/{cid}/exec", body=body)["Id"]
+    if detach:
+        cp.c.request("POST", f"/exec/{eid}/start", body={"Detach": True, "Tty": tty}).read()
+        return 0
+    sock = cp.c.hijack(f"/exec/{eid}/start", {})
+    session = term.Session(sock, tty, interactive and sys.stdin.isatty() or interactive and not tty,
+                           term.detach_keys(""),
+                           lambda h, w: cp.c.request("POST", f"/exec/{eid}/resize", {"h": h, "w": w}).read())
+    try:
+        with session:
+            if tty:
+                session.follow_size()
+            session.run()
+    finally:
+        sock.close()
+    return int(cp.c.json("GET", f"/exec/{eid}/json").get("ExitCode") or 0)
+
+
+def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
+    import secrets
+
+    p = cp._project()
+    svc = p.service(a.service)
+    if not a.no_deps:
+        deps = list(svc.get("depends_on") or {})
+        if deps:
+            cp.up(deps)
+            cp.wait_dependencies(a.service)
+    else:
+        cp.ensure_networks()
+        cp.ensure_volumes()
+    cp.ensure_networks()
+    cp.ensure_volumes()
+    image = cp.image_id(a.service)
+    overrides: dict[str, Any] = {"restart": "no"}
+    if a.cmd_args:
+        overrides["command"] = a.cmd_args
+    if a.entrypoint is not None:
+        import shlex
+
+        overrides["entrypoint"] = shlex.split(a.entrypoint)
+    if a.env:
+        from dockyard.compose import shapes
+
+        overrides["environment"] = {**(svc.get("environment") or {}), **shapes.to_mapping(a.env)}
+    if a.user is not None:
+        overrides["user"] = a.user
+    if a.workdir is not None:
+        overrides["working_dir"] = a.workdir
+    if not a.service_ports:
+        from dockyard.compose import shapes
+
+        overrides["ports"] = shapes.ports_long(a.publish)
+    tty = not a.no_tty and (a.tty or sys.stdin.isatty())
+    overrides["tty"] = tty
+    overrides["stdin_open"] = a.interactive and not a.no_tty
+    oneoff = secrets.token_hex(6)
+    number = 1
+    cid = cp.create(a.service, number, image, oneoff=oneoff, overrides=overrides)
+    if a.name:
+        cp.c.request("POST", f"/containers/{cid}/rename", {"name": a.name}).read()
+    if a.detach:
+        cp.start(cid)
+        print(cp.inspect(cid)["Name"].lstrip("/"))
+        return 0
+    return _attach_run(cp, cid, tty, overrides["stdin_open"], a.rm)
+
+
+def _attach_run(cp: Compose, cid: str, tty: bool, stdin: bool, rm: bool) -> int:
+    from dockyard.cli import tty as term
+
+    sock = cp.c.hijack(f"/containers/{cid}/attach", {"stream": 1, "stdin": int(stdin), "stdout": 1, "stderr": 1})
+    wait = cp.c.request("POST", f"/containers/{cid}/wait", {"condition": "next-exit"})
+    cp.start(cid)
+    session = term.Session(sock, tty, stdin, term.detach_keys(""),
+                           lambda h, w: cp.c.request("POST", f"/containers/{cid}/resize", {"h": h, "w": w}).read())
+    try:
+        with session:
+            if tty:
+                session.follow_size()
+            session.run()
+    finally:
+        sock.close()
+    result = json.loads(wait.read() or b"{}")
+    code = int(result.get("StatusCode", 0))
+    if rm:
+        cp.remove(cid)
+    return code
+
+
+def cmd_ls(client: Any, a: argparse.Namespace) -> int:
+    found = client.json("GET", "/containers/json", {"all": a.all or True, "filters": json.dumps(
+        {"label": [E.PROJECT]})}) or []
+    projects: dict[str, dict[str, Any]] = {}
+    for c in found:
+        name = c["Labels"][E.PROJECT]
+        p = projects.setdefault(name, {"Name": name, "states": {}, "ConfigFiles": c["Labels"].get(E.FILES, "")})
+        p["states"][c["State"]] = p["states"].get(c["State"], 0) + 1
+    rows = []
+    for name, p in sorted(projects.items()):
+        running = p["states"].get("running", 0)
+        if not a.all and not running:
+            continue
+        status = ", ".join(f"{s}({n})" for s, n in sorted(p["states"].items()))
+        rows.append({"Name": name, "Status": status, "ConfigFiles": p["ConfigFiles"]})
+    if a.quiet:
+        print("\n".join(r["Name"] for r in rows))
+    elif a.format == "json":
+        print(json.dumps(rows))
+    else:
+        from dockyard.cli.format import table
+
+        print(table(["NAME", "STATUS", "CONFIG FILES"], [[r["Name"], r["Status"], r["ConfigFiles"]] for r in rows]))
+    return 0
+

@@ -87,7 +87,7 @@ def load(text: str, filename: str = "<input>") -> Any:
     try:
         return yaml.load(text, Loader=Loader)
     except yaml.YAMLError as err:
-        raise ComposeYAMLError(f"{filename}: {err}") from err
+        raise ComposeYAMLError(f"{filename}: {str(err).replace('<unicode string>', filename)}") from err
     except ComposeYAMLError as err:
         raise ComposeYAMLError(f"{filename}: {err}") from err
 

@@ -1,0 +1,486 @@
+"""What the commands do, on the daemon: converge a project (``up``), take it down, and the rest.
+
+Containers, networks and volumes are found by their ``com.docker.compose.*`` labels, so a
+project made by Compose v2 is found the same way. ``up`` works along the dependency graph: each
+service starts in its own thread as soon as the conditions on its dependencies hold
+(``service_started``, ``service_healthy``, ``service_completed_successfully``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from dockyard import errors
+from dockyard.compose import engine as E
+from dockyard.compose.loader import Project, order
+
+Printer = Callable[[str], None]
+
+
+class ComposeFailure(errors.FailedPrecondition):
+    pass
+
+
+def _filters(**labels: str | None) -> str:
+    return json.dumps({"label": [k if v is None else f"{k}={v}" for k, v in labels.items()]})
+
+
+def number_of(c: dict[str, Any]) -> int:
+    try:
+        return int(c["Labels"].get(E.NUMBER, "0"))
+    except ValueError:
+        return 0
+
+
+class Compose:
+    def __init__(self, client: Any, project_name: str, project: Project | None = None,
+                 out: Printer = print) -> None:
+        self.c = client
+        self.name = project_name
+        self.project = project
+        self.out = out
+        self._ids: dict[str, str] = {}
+
+    # --- finding things -------------------------------------------------------------------------
+
+    def containers(self, service: str | None = None, all: bool = True, oneoff: bool | None = False
+                   ) -> list[dict[str, Any]]:
+        labels: dict[str, str | None] = {E.PROJECT: self.name}
+        if service:
+            labels[E.SERVICE] = service
+        if oneoff is not None:
+            labels[E.ONEOFF] = "True" if oneoff else "False"
+        found = self.c.json("GET", "/containers/json", {"all": all, "filters": _filters(**labels)}) or []
+        return sorted(found, key=lambda c: (c["Labels"].get(E.SERVICE, ""), number_of(c)))
+
+    def networks(self) -> list[dict[str, Any]]:
+        return self.c.json("GET", "/networks", {"filters": _filters(**{E.PROJECT: self.name})}) or []
+
+    def volumes(self) -> list[dict[str, Any]]:
+        return (self.c.json("GET", "/volumes", {"filters": _filters(**{E.PROJECT: self.name})}) or {}).get(
+            "Volumes") or []
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        return self.c.json("GET", f"/containers/{cid}/json")  # type: ignore[no-any-return]
+
+    def _project(self) -> Project:
+        if self.project is None:
+            raise ComposeFailure("no compose file for this command")
+        return self.project
+
+    # --- networks, volumes, images --------------------------------------------------------------
+
+    def ensure_networks(self) -> None:
+        p = self._project()
+        for key, spec in p.networks.items():
+            if spec.get("external"):
+                self.c.json("GET", f"/networks/{spec['name']}")
+                continue
+            try:
+                found = self.c.json("GET", f"/networks/{spec['name']}")
+            except errors.NotFound:
+                self.out(f" Network {spec['name']}  Creating")
+                self.c.json("POST", "/networks/create", body=E.network_body(p, key))
+                self.out(f" Network {spec['name']}  Created")
+                continue
+            if (found.get("Labels") or {}).get(E.NETWORK) not in (key, None) and not spec.get("external"):
+                raise ComposeFailure(f"network {spec['name']} was found but has incorrect label {E.NETWORK}")
+
+    def ensure_volumes(self) -> None:
+        p = self._project()
+        for key, spec in p.volumes.items():
+            try:
+                self.c.json("GET", f"/volumes/{spec['name']}")
+            except errors.NotFound:
+                if spec.get("external"):
+                    raise ComposeFailure(f"external volume \"{spec['name']}\" not found") from None
+                self.out(f" Volume {spec['name']}  Creating")
+                self.c.json("POST", "/volumes/create", body=E.volume_body(p, key))
+                self.out(f" Volume {spec['name']}  Created")
+
+    def image_id(self, service: str, pull: str = "missing", build: bool = False, no_build: bool = False) -> str:
+        p = self._project()
+        svc = p.services[service]
+        ref = E.image_name(p, service)
+        if build and svc.get("build") and not no_build:
+            self.build(service)
+        try:
+            return str(self.c.json("GET", f"/images/{ref}/json")["Id"])
+        except errors.NotFound:
+            if svc.get("build") and not no_build:
+                self.build(service)
+            else:
+                self.pull(service)
+            return str(self.c.json("GET", f"/images/{ref}/json")["Id"])
+
+    def pull(self, service: str) -> None:
+        ref = E.image_name(self._project(), service)
+        name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        self.out(f" {service} Pulling")
+        for msg in self.c.json_stream("POST", "/images/create", {"fromImage": name, "tag": tag}):
+            if msg.get("error"):
+                raise ComposeFailure(f"pull {ref}: {msg['error']}")
+        self.out(f" {service} Pulled")
+
+    def push(self, service: str) -> None:
+        ref = E.image_name(self._project(), service)
+        name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        for msg in self.c.json_stream("POST", f"/images/{name}/push", {"tag": tag},
+                                      headers={"X-Registry-Auth": "e30="}):
+            if msg.get("error"):
+                raise ComposeFailure(f"push {ref}: {msg['error']}")
+
+    def build(self, service: str, no_cache: bool = False, pull: bool = False) -> None:
+        from pathlib import Path
+
+        p = self._project()
+        b = p.services[service]["build"]
+        context = Path(b["context"])
+        tar = _tar_dir(context)
+        params: dict[str, Any] = {"t": E.image_name(p, service), "dockerfile": b.get("dockerfile", "Dockerfile"),
+                                  "buildargs": json.dumps({k: v for k, v in (b.get("args") or {}).items()}),
+                                  "labels": json.dumps({**(b.get("labels") or {}), E.PROJECT: p.name,
+                                                        E.SERVICE: service}),
+                                  "nocache": no_cache, "pull": pull, "rm": True}
+        if b.get("target"):
+            params["target"] = b["target"]
+        if b.get("cache_from"):
+            params["cachefrom"] = json.dumps(b["cache_from"])
+        self.out(f" {service} Building")
+        for msg in self.c.json_stream("POST", "/build", params, body=tar,
+                                      headers={"Content-Type": "application/x-tar"}):
+            if msg.get("error"):
+                raise ComposeFailure(f"failed to build {service}: {msg['error']}")
+        self.out(f" {service} Built")
+
+    # --- containers -----------------------------------------------------------------------------
+
+    def create(self, service: str, number: int, image_id: str, oneoff: str = "",
+               overrides: dict[str, Any] | None = None) -> str:
+        p = self._project()
+        body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides)
+        name = E.container_name(p, service, number, oneoff)
+        endpoints = body["NetworkingConfig"]["EndpointsConfig"]
+        first = body["HostConfig"]["NetworkMode"]
+        body["NetworkingConfig"]["EndpointsConfig"] = {k: v for k, v in endpoints.items() if k == first}
+        cid = str(self.c.json("POST", "/containers/create", {"name": name}, body=body)["Id"])
+        for net, ep in endpoints.items():
+            if net != first:
+                self.c.request("POST", f"/networks/{net}/connect", body={"Container": cid, "EndpointConfig": ep}).read()
+        files = E.inline_files(p, service)
+        if files:
+            self.c.request("PUT", f"/containers/{cid}/archive", {"path": "/"}, body=_tar_files(files)).read()
+        return cid
+
+    def _resolve(self, service: str) -> str:
+        found = [c for c in self.containers(service) if c.get("State") == "running"] or self.containers(service)
+        if not found:
+            raise ComposeFailure(f"service {service} has no container to share a namespace with")
+        return str(found[0]["Id"])
+
+    def start(self, cid: str) -> None:
+        try:
+            self.c.request("POST", f"/containers/{cid}/start").read()
+        except errors.DockyardError as err:
+            if getattr(err, "status", 0) != 304:
+                raise
+
+    def stop(self, cid: str, timeout: int | None = None) -> None:
+        self.c.request("POST", f"/containers/{cid}/stop", {"t": timeout} if timeout is not None else None).read()
+
+    def remove(self, cid: str, volumes: bool = False) -> None:
+        self.c.request("DELETE", f"/containers/{cid}", {"force": True, "v": volumes}).read()
+
+    # --- up -------------------------------------------------------------------------------------
+
+    def up(self, services: list[str] | None = None, *, force_recreate: bool = False, no_recreate: bool = False,
+           build: bool = False, no_build: bool = False, remove_orphans: bool = False,
+           scale: dict[str, int] | None = None, no_deps: bool = False, no_start: bool = False,
+           timeout: int | None = None) -> list[str]:
+        """Converge; returns the services brought up (dependencies included)."""
+        p = self._project()
+        wanted = self._with_deps(services, no_deps)
+        self.ensure_networks()
+        self.ensure_volumes()
+        self._orphans(remove_orphans)
+        images = {s: self.image_id(s, build=build, no_build=no_build) for s in order(p.services) if s in wanted}
+        futures: dict[str, Future[None]] = {}
+        with ThreadPoolExecutor(max_workers=max(4, len(wanted))) as pool:
+            for s in order(p.services):
+                if s not in wanted:
+                    continue
+                deps = [futures[d] for d in (p.services[s].get("depends_on") or {}) if d in futures]
+                futures[s] = pool.submit(self._converge_service, s, images[s], deps, force_recreate, no_recreate,
+                                         (scale or {}).get(s), no_start, timeout)
+            for f in futures.values():
+                f.result()
+        return [s for s in order(p.services) if s in wanted]
+
+    def _with_deps(self, services: list[str] | None, no_deps: bool) -> set[str]:
+        p = self._project()
+        wanted = set(services or p.services)
+        for s in wanted:
+            p.service(s)
+        todo = list(wanted)
+        while todo and not no_deps:
+            for d in p.services[todo.pop()].get("depends_on") or {}:
+                if d not in wanted and d in p.services:
+                    wanted.add(d)
+                    todo.append(d)
+        return wanted
+
+    def _orphans(self, remove: bool) -> None:
+        p = self._project()
+        orphans = [c for c in self.containers() if c["Labels"].get(E.SERVICE) not in p.services]
+        if orphans and not remove:
+            self.out(f'Found orphan containers ({", ".join(c["Names"][0].lstrip("/") for c in orphans)}) for this '
+                     "project. If you removed or renamed this service in your compose file, you can run this command "
+                     "with the --remove-orphans flag to clean it up.")
+        for c in orphans if remove else []:
+            self.out(f" Container {c['Names'][0].lstrip('/')}  Removing")
+            self.remove(c["Id"])
+
+    def _converge_service(self, service: str, image_id: str, deps: list[Future[None]], force: bool,
+                          no_recreate: bool, scale: int | None, no_start: bool, timeout: int | None) -> None:
+        for d in deps:
+            d.result()
+        p = self._project()
+        svc = p.services[service]
+        if not no_start:
+            self.wait_dependencies(service)
+        want = scale if scale is not None else E.replicas(svc)
+        digest = E.config_hash(svc)
+        existing = {number_of(c): c for c in self.containers(service)}
+        for n, c in sorted(existing.items()):
+            if n > want:
+                self.out(f" Container {c['Names'][0].lstrip('/')}  Stopping")
+                self.remove(c["Id"])
+        for n in range(1, want + 1):
+            c = existing.get(n)
+            name = E.container_name(p, service, n)
+            if c is not None:
+                stale = c["Labels"].get(E.HASH) != digest or c["Labels"].get(E.IMAGE, image_id) != image_id
+                if force or (stale and not no_recreate):
+                    self.out(f" Container {name}  Recreate")
+                    self.stop(c["Id"], timeout)
+                    self.remove(c["Id"])
+                    c = None
+                else:
+                    if not no_start and c.get("State") != "running":
+                        self.out(f" Container {name}  Starting")
+                        self.start(c["Id"])
+                        self.out(f" Container {name}  Started")
+                    else:
+                        self.out(f" Container {name}  Running")
+                    continue
+            self.out(f" Container {name}  Creating")
+            cid = self.create(service, n, image_id)
+            self.out(f" Container {name}  Created")
+            if not no_start:
+                self.out(f" Container {name}  Starting")
+                self.start(cid)
+                self.out(f" Container {name}  Started")
+
+    def wait_dependencies(self, service: str) -> None:
+        p = self._project()
+        for dep, spec in (p.services[service].get("depends_on") or {}).items():
+            if dep in p.services:
+                self.wait_condition(dep, spec.get("condition", "service_started"), bool(spec.get("required", True)))
+
+    def wait_condition(self, service: str, condition: str, required: bool = True, limit: float = 600) -> None:
+        """Block until every container of ``service`` meets ``condition`` (raise when it never can)."""
+        deadline = time.monotonic() + limit
+        delay = 0.05
+        while True:
+            states = [self.inspect(c["Id"])["State"] for c in self.containers(service)]
+            if not states:
+                if condition == "service_completed_successfully":
+                    return
+                raise ComposeFailure(f"service {service} has no container")
+            if all(_meets(condition, s) for s in states):
+                return
+            failed = next((s for s in states if _failed(condition, s)), None)
+            if failed is not None:
+                if not required:
+                    return
+                raise ComposeFailure(_failure(service, condition, failed))
+            if time.monotonic() > deadline:
+                raise ComposeFailure(f"timeout waiting for {service} to be {condition}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def wait_ready(self, services: list[str], limit: float = 600) -> None:
+        """``up --wait``: every service running (healthy where it has a healthcheck), one-shots done."""
+        p = self._project()
+        for s in services:
+            has_health = bool(p.services[s].get("healthcheck")) and not p.services[s]["healthcheck"].get("disable")
+            restart = E._restart(p.services[s])["Name"]
+            states = [self.inspect(c["Id"])["State"] for c in self.containers(s)]
+            if restart in ("", "no") and states and all(st["Status"] == "exited" for st in states):
+                self.wait_condition(s, "service_completed_successfully", True, limit)
+                continue
+            self.wait_condition(s, "service_healthy" if has_health else "service_started", True, limit)
+
+    # --- down and the rest ----------------------------------------------------------------------
+
+    def down(self, volumes: bool = False, rmi: str = "", remove_orphans: bool = False,
+             timeout: int | None = None) -> None:
+        containers = self.containers(oneoff=None)
+        if self.project is not None and not remove_orphans:
+            containers = [c for c in containers if c["Labels"].get(E.SERVICE) in self.project.services
+                          or c["Labels"].get(E.ONEOFF) == "True"]
+        self._stop_in_order(containers, timeout)
+        for c in containers:
+            name = c["Names"][0].lstrip("/")
+            self.out(f" Container {name}  Removing")
+            self.remove(c["Id"], volumes=False)
+            self.out(f" Container {name}  Removed")
+        for n in self.networks():
+            if self.project is not None and any(s.get("external") and s["name"] == n["Name"]
+                                                for s in self.project.networks.values()):
+                continue
+            self.out(f" Network {n['Name']}  Removing")
+            try:
+                self.c.request("DELETE", f"/networks/{n['Id']}").read()
+            except errors.NotFound:
+                pass
+            self.out(f" Network {n['Name']}  Removed")
+        if volumes:
+            for v in self.volumes():
+                self.out(f" Volume {v['Name']}  Removing")
+                self.c.request("DELETE", f"/volumes/{v['Name']}").read()
+                self.out(f" Volume {v['Name']}  Removed")
+        if rmi:
+            self._remove_images(containers, rmi)
+
+    def _stop_in_order(self, containers: list[dict[str, Any]], timeout: int | None) -> None:
+        """Dependents first: a service stops before what it depends on (by the depends_on label)."""
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        deps: dict[str, set[str]] = {}
+        for c in containers:
+            s = c["Labels"].get(E.SERVICE, "")
+            by_service.setdefault(s, []).append(c)
+            deps[s] = {d.split(":")[0] for d in (c["Labels"].get(E.DEPENDS) or "").split(",") if d}
+        graph = {s: {"depends_on": {d: {} for d in ds if d in by_service}} for s, ds in deps.items()}
+        for s in reversed(order(graph)):
+            running = [c for c in by_service[s] if c.get("State") in ("running", "paused", "restarting")]
+            threads = [threading.Thread(target=self._stop_one, args=(c, timeout)) for c in running]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+    def _stop_one(self, c: dict[str, Any], timeout: int | None) -> None:
+        name = c["Names"][0].lstrip("/")
+        self.out(f" Container {name}  Stopping")
+        self.stop(c["Id"], timeout)
+        self.out(f" Container {name}  Stopped")
+
+    def _remove_images(self, containers: list[dict[str, Any]], rmi: str) -> None:
+        images = set()
+        for c in containers:
+            if rmi == "all" or c["Image"].startswith(self.name + "-"):
+                images.add(c["Image"])
+        for image in sorted(images):
+            try:
+                self.c.request("DELETE", f"/images/{image}").read()
+                self.out(f" Image {image}  Removed")
+            except errors.NotFound:
+                pass
+
+    def logs(self, containers: list[dict[str, Any]], follow: bool = False, tail: str = "all",
+             timestamps: bool = False, write: Callable[[str, bytes], None] | None = None) -> None:
+        threads = []
+        for c in containers:
+            t = threading.Thread(target=self._log_one, args=(c, follow, tail, timestamps, write), daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+
+    def _log_one(self, c: dict[str, Any], follow: bool, tail: str, timestamps: bool,
+                 write: Callable[[str, bytes], None] | None) -> None:
+        assert write is not None
+        name = c["Names"][0].lstrip("/")
+        tty = bool(self.inspect(c["Id"])["Config"].get("Tty"))
+        resp = self.c.request("GET", f"/containers/{c['Id']}/logs", {"stdout": 1, "stderr": 1, "follow": follow,
+                                                                      "tail": tail, "timestamps": timestamps})
+        for chunk in (_raw_lines(resp) if tty else _frames(resp)):
+            write(name, chunk)
+
+
+def _meets(condition: str, s: dict[str, Any]) -> bool:
+    if condition == "service_healthy":
+        return bool(s.get("Running")) and (s.get("Health") or {}).get("Status") == "healthy"
+    if condition == "service_completed_successfully":
+        return s.get("Status") == "exited" and s.get("ExitCode") == 0
+    return bool(s.get("Running")) or s.get("Status") == "exited" and s.get("ExitCode") == 0
+
+
+def _failed(condition: str, s: dict[str, Any]) -> bool:
+    if condition == "service_healthy":
+        return (s.get("Health") or {}).get("Status") == "unhealthy" or s.get("Status") in ("exited", "dead") or \
+            not s.get("Health") and bool(s.get("Running"))
+    if condition == "service_completed_successfully":
+        return s.get("Status") == "exited" and s.get("ExitCode") != 0
+    return s.get("Status") in ("exited", "dead") and s.get("ExitCode") != 0
+
+
+def _failure(service: str, condition: str, s: dict[str, Any]) -> str:
+    if condition == "service_healthy" and not s.get("Health"):
+        return f"container for service {service} has no healthcheck configured"
+    if (s.get("Health") or {}).get("Status") == "unhealthy":
+        return f"dependency failed to start: container for service {service} is unhealthy"
+    return f"service {service!r} didn't complete successfully: exit {s.get('ExitCode')}"
+
+
+def _frames(resp: Any) -> Iterator[bytes]:
+    """Docker's multiplexed log stream as its payloads, split into lines."""
+    buf = b""
+    pending = b""
+    while True:
+        chunk = resp.read1()
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < 8 + size:
+                break
+            pending += buf[8:8 + size]
+            buf = buf[8 + size:]
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+    if pending:
+        yield pending + b"\n"
+    resp.close()
+
+
+def _raw_lines(resp: Any) -> Iterator[bytes]:
+    for line in resp:
+        yield line if line.endswith(b"\n") else line + b"\n"
+
+
+def _tar_dir(path: Any) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(path), arcname=".")
+    return buf.getvalue()
+
+
+def _tar_files(files: list[tuple[str, bytes, int]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, data, mode in files:
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

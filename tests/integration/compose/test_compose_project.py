@@ -1,0 +1,216 @@
+"""``dockyard compose`` against a private dockyardd, and Compose v2 (the real binary) on the same
+daemon: each lists and takes down the other's project, with nothing left behind.
+
+Each project gets its own network on a free ``10.216.x.0/24`` (named in the compose file), so
+parallel sessions never share a subnet; teardown removes whatever a failed test left."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, Daemon, free_subnet, started_daemon
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "compose"))
+from compose_oracle import find as find_compose_v2  # noqa: E402
+
+pytestmark = pytest.mark.root
+
+PROJECT = """
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "echo db ready; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      retries: 30
+    volumes: ["data:/data"]
+    environment:
+      ROLE: ${ROLE:-database}
+  job:
+    image: busybox
+    command: ["sh", "-c", "echo job done > /data/job; echo job done"]
+    volumes: ["data:/data"]
+    restart: "no"
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo web up; exec sleep 1000"]
+    depends_on:
+      db: {condition: service_healthy}
+      job: {condition: service_completed_successfully}
+    environment:
+      - GREETING=${GREETING:-hello}
+    volumes: ["data:/data:ro"]
+    stop_signal: SIGKILL
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+volumes:
+  data: {}
+"""
+
+
+@pytest.fixture(scope="module")
+def cdaemon(busybox_tar: Path) -> Iterator[Daemon]:
+    with started_daemon(busybox_tar) as d:
+        yield d
+
+
+class Project:
+    def __init__(self, d: Daemon, base: Path, name: str) -> None:
+        self.d = d
+        self.dir = base
+        self.name = name
+        self.env = {**os.environ, "SUBNET": free_subnet("10.216"), "DOCKER_HOST": d.host, "COMPOSE_BAKE": "false",
+                    "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(base / ".docker")}
+        self.env.pop("DOCKYARD_HOST", None)
+        (base / "compose.yaml").write_text(PROJECT)
+
+    def dy(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "dockyard"), "-H", self.d.host, "compose", "-p", self.name, *args],
+                              cwd=self.dir, env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def v2(self, binary: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, "-p", self.name, *args], cwd=self.dir, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        label = f"label=com.docker.compose.project={self.name}"
+        out = {}
+        for kind, args in (("containers", ["ps", "-aq", "--filter", label]),
+                           ("networks", ["network", "ls", "-q", "--filter", label]),
+                           ("volumes", ["volume", "ls", "-q", "--filter", label])):
+            r = self.d.cli(*args)
+            assert r.returncode == 0, r.stderr.decode()
+            out[kind] = r.stdout.decode().split()
+        return {k: v for k, v in out.items() if v}
+
+    def cleanup(self) -> None:
+        left = self.leftovers()
+        if left.get("containers"):
+            self.d.cli("rm", "-f", *left["containers"])
+        for n in left.get("networks", []):
+            self.d.cli("network", "rm", n)
+        for v in left.get("volumes", []):
+            self.d.cli("volume", "rm", "-f", v)
+
+
+@pytest.fixture
+def project(cdaemon: Daemon, tmp_path: Path) -> Iterator[Project]:
+    p = Project(cdaemon, tmp_path, "cp" + uuid.uuid4().hex[:6])
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+def ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r.stdout
+
+
+def _inspect(d: Daemon, ref: str) -> dict:  # type: ignore[type-arg]
+    r = d.cli("inspect", ref)
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout)[0]  # type: ignore[no-any-return]
+
+
+def test_three_services_up_wait_ps_logs_exec_scale_down(project: Project) -> None:
+    p, d = project, project.d
+    ok(p.dy("up", "-d", "--wait"))
+    web = _inspect(d, f"{p.name}-web-1")
+    assert web["State"]["Running"]
+    labels = web["Config"]["Labels"]
+    assert labels["com.docker.compose.project"] == p.name
+    assert labels["com.docker.compose.service"] == "web"
+    assert labels["com.docker.compose.container-number"] == "1"
+    assert labels["com.docker.compose.oneoff"] == "False"
+    assert labels["com.docker.compose.project.working_dir"] == str(p.dir)
+    assert labels["com.docker.compose.project.config_files"] == str(p.dir / "compose.yaml")
+    assert "db:service_healthy:false" in labels["com.docker.compose.depends_on"]
+    assert len(labels["com.docker.compose.config-hash"]) == 64
+    assert f"{p.name}_default" in web["NetworkSettings"]["Networks"]
+    assert _inspect(d, f"{p.name}-db-1")["State"]["Health"]["Status"] == "healthy"
+    job = _inspect(d, f"{p.name}-job-1")["State"]
+    assert (job["Status"], job["ExitCode"]) == ("exited", 0)
+    net = json.loads(d.cli("network", "inspect", f"{p.name}_default").stdout)[0]
+    assert net["Labels"]["com.docker.compose.network"] == "default"
+    vol = json.loads(d.cli("volume", "inspect", f"{p.name}_data").stdout)[0]
+    assert vol["Labels"]["com.docker.compose.volume"] == "data"
+
+    assert set(ok(p.dy("ps", "--services")).split()) == {"db", "web"}
+    assert set(ok(p.dy("ps", "-a", "--services")).split()) == {"db", "job", "web"}
+    rows = [json.loads(line) for line in ok(p.dy("ps", "--format", "json")).splitlines()]
+    assert {r["Name"] for r in rows} == {f"{p.name}-db-1", f"{p.name}-web-1"}
+    assert f"{p.name}-job-1  | job done" in ok(p.dy("logs", "--no-color", "job"))
+    assert ok(p.dy("exec", "-T", "web", "cat", "/data/job")) == "job done\n"
+    assert ok(p.dy("exec", "-T", "db", "sh", "-c", "echo $ROLE")) == "database\n"
+
+    db_id = web_id = ""
+    db_id, web_id = _inspect(d, f"{p.name}-db-1")["Id"], web["Id"]
+    ok(p.dy("up", "-d", "--wait", "--scale", "web=3"))
+    assert set(ok(p.dy("ps", "-q", "web")).split()) >= {web_id}
+    assert len(ok(p.dy("ps", "-q", "web")).split()) == 3
+    assert _inspect(d, f"{p.name}-db-1")["Id"] == db_id  # unchanged: not recreated
+    ok(p.dy("up", "-d", "--wait", "--scale", "web=1"))
+    assert ok(p.dy("ps", "-q", "web")).split() == [web_id]
+
+    ok(p.dy("up", "-d", "--wait", env={"GREETING": "changed"}))  # only web's config hash changed
+    assert _inspect(d, f"{p.name}-web-1")["Id"] != web_id
+    assert _inspect(d, f"{p.name}-db-1")["Id"] == db_id
+
+    ok(p.dy("down", "-v"))
+    assert p.leftovers() == {}
+
+
+def test_run_rm_and_refusals_before_anything_is_made(project: Project) -> None:
+    p = project
+    out = ok(p.dy("run", "--rm", "-T", "--no-deps", "-e", "X=42", "db", "sh", "-c", "echo run $X"))
+    assert "run 42" in out
+    assert p.leftovers().get("containers") is None
+    (p.dir / "compose.yaml").write_text("services:\n  a: {image: busybox, depends_on: [b]}\n"
+                                        "  b: {image: busybox, depends_on: [a]}\n")
+    r = p.dy("up", "-d")
+    assert r.returncode != 0 and "dependency cycle detected" in r.stderr
+    assert p.leftovers() == {}, "a refused project made something"
+    ok(p.dy("down", "-v"))
+
+
+@pytest.fixture(scope="module")
+def compose_v2() -> str:
+    binary = find_compose_v2()
+    if binary is None:
+        pytest.skip("Compose v2 not found (COMPOSE_V2, /tmp/cgo/docker-compose; see tests/unit/compose/"
+                    "compose_oracle.py)")
+    return binary
+
+
+def test_compose_v2_project_seen_and_taken_down_by_dockyard(project: Project, compose_v2: str) -> None:
+    p = project
+    ok(p.v2(compose_v2, "up", "-d", "--wait"))
+    assert set(ok(p.dy("ps", "--services")).split()) == {"db", "web"}
+    assert f"{p.name}-job-1  | job done" in ok(p.dy("logs", "--no-color", "job"))
+    assert p.name in ok(p.dy("ls"))
+    ok(p.dy("down", "-v"))
+    assert p.leftovers() == {}
+
+
+def test_dockyard_project_seen_and_taken_down_by_compose_v2(project: Project, compose_v2: str) -> None:
+    p = project
+    ok(p.dy("up", "-d", "--wait"))
+    ps = [json.loads(line) for line in ok(p.v2(compose_v2, "ps", "--format", "json")).splitlines() if line]
+    assert {r["Service"] for r in ps} == {"db", "web"}
+    assert {r["Name"] for r in ps} == {f"{p.name}-db-1", f"{p.name}-web-1"}
+    ok(p.v2(compose_v2, "down", "-v"))
+    assert p.leftovers() == {}
