@@ -58,9 +58,10 @@ class ContextCache:
 
     PENDING_TTL = 300.0  # seconds between the two requests before a token is forgotten
 
-    def __init__(self, budget: int = 1 << 30, max_sessions: int = 16) -> None:
-        self.budget = budget
+    def __init__(self, budget: int = 1 << 30, max_sessions: int = 16, max_entries: int = 200_000) -> None:
+        self.budget = budget  # bytes on disk
         self.max_sessions = max_sessions
+        self.max_entries = max_entries  # entries held in memory (their metadata) over all kept contexts
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
@@ -119,9 +120,12 @@ class ContextCache:
                 old.release()
             self._kept[pending.key] = _Kept(pending.manifest, tree, size)
             total = sum(k.size for k in self._kept.values())
-            while self._kept and (total > self.budget or len(self._kept) > self.max_sessions):
+            entries = sum(len(k.tree.entries) for k in self._kept.values())
+            while self._kept and (total > self.budget or len(self._kept) > self.max_sessions
+                                  or entries > self.max_entries):
                 _, evicted = self._kept.popitem(last=False)
                 total -= evicted.size
+                entries -= len(evicted.tree.entries)
                 evicted.release()
         return tree
 

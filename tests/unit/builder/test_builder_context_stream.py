@@ -154,3 +154,15 @@ def test_materialize_never_follows_the_trees_symlinks(tmp_path: Path) -> None:
     assert canary.read_text() == "untouched"
     assert os.readlink(dest / "esc") == str(outside)
     assert (dest / "ok").read_bytes() == b"fine"
+
+
+def test_kept_contexts_are_bounded_by_their_entries_too(tmp_path: Path) -> None:
+    cache = ContextCache(max_entries=3)
+    for key in ("old", "new"):
+        token, _ = cache.need(key, [["f", 1, 1, 1, 7, 1, 0o100644, 0, 0]])
+        tree = cache.assemble(token, received(tmp_path, tar([("f", b"x"), ("g", b"y")])))
+        assert tree.store is not None
+        tree.store.release()
+    assert cache.need("old", [["f", 1, 1, 1, 7, 1, 0o100644, 0, 0]])[1] == ["f"]  # evicted: 4 entries > 3
+    assert cache.need("new", [["f", 1, 1, 1, 7, 1, 0o100644, 0, 0]])[1] == []
+    assert len(list((tmp_path / "contexts").iterdir())) == 1  # the evicted one's directory is gone
