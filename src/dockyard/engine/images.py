@@ -24,6 +24,9 @@ from dockyard.oci import image as oci_image
 from dockyard.oci import reference
 
 DANGLING_PREFIX = "moby-dangling@"
+# The image a commit was made from (Docker's local "Parent"), on each of the image's records, as moby's
+# containerd image store keeps it.
+PARENT_LABEL = "org.mobyproject.image.parent"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Image:
     config: dict[str, Any]
     created: int  # record creation, unix nanoseconds
     target_digest: str = ""  # what the records name: an index for a multi-platform pull (RepoDigests)
+    parent: str = ""  # the image ID it was committed from, "" for a pulled, imported or loaded one
 
     @property
     def repo_digest(self) -> str:
@@ -160,6 +164,15 @@ def history_of(img: Image) -> list[dict[str, Any]]:
     return rows
 
 
+def _names_id(ref: str, img: Image) -> bool:
+    """Whether ``ref`` found ``img`` by its ID (full, ``sha256:``-prefixed or an unambiguous prefix) rather
+    than by one of its names, with ``get``'s precedence: an ID prefix wins."""
+    hexpart = ref.removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{1,64}", hexpart) or not (ref.startswith("sha256:") or len(hexpart) >= 4):
+        return False
+    return img.id.removeprefix("sha256:").startswith(hexpart)
+
+
 class RegistryImages:
     """Pull, push, tag, save, load, commit and prune, mixed into ImageService."""
 
@@ -217,22 +230,42 @@ class RegistryImages:
         rec = await self.cd.images.Get(pb.GetImageRequest(name=img.names[0])) if img.names else None
         target = rec.target if rec is not None else pb.Descriptor(
             media_type=img.manifest.get("mediaType", oci_image.MEDIA_TYPE_OCI_MANIFEST), digest=img.manifest_digest)
-        await self.cd.images.Put(pb.Image(name=str(target_ref), target=target))
+        labels = {PARENT_LABEL: img.parent} if img.parent else {}
+        await self.cd.images.Put(pb.Image(name=str(target_ref), target=target, labels=labels))
         for n in img.names:  # a dangling record is no longer needed once the image has a name
             if n.startswith(DANGLING_PREFIX):
                 await self.cd.images.Delete(pb.DeleteImageRequest(name=n))
 
     async def save(self, refs: list[str]) -> AsyncIterator[bytes]:
+        """``docker save``: a name saves that tag (a repository without tag: its ``latest``); an image ID
+        saves the image without any tag (manifest.json ``RepoTags`` empty), as dockerd. An ID is exported
+        under the image's dangling record, made for the export when the image has none."""
         names: list[str] = []
-        for ref in refs:
-            img = await self.get(ref)  # type: ignore[attr-defined]
-            try:
-                wanted = str(reference.parse(ref))
-                names += [wanted] if wanted in img.names else list(img.names)
-            except errors.InvalidArgument:
-                names += list(img.names)
-        async for chunk in self.cd.export(list(dict.fromkeys(names))):
-            yield chunk
+        made: list[str] = []
+        try:
+            for ref in refs:
+                img = await self.get(ref)  # type: ignore[attr-defined]
+                if _names_id(ref, img):
+                    names.append(await self._dangling_record(img, made))
+                    continue
+                try:
+                    wanted = str(reference.parse(ref))
+                    names += [wanted] if wanted in img.names else list(img.names)
+                except errors.InvalidArgument:
+                    names += list(img.names)
+            async for chunk in self.cd.export(list(dict.fromkeys(names))):
+                yield chunk
+        finally:
+            for name in made:
+                await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+
+    async def _dangling_record(self, img: Image, made: list[str]) -> str:
+        name = DANGLING_PREFIX + img.id
+        if name not in img.names:
+            rec = await self.cd.images.Get(pb.GetImageRequest(name=img.names[0]))
+            await self.cd.images.Put(pb.Image(name=name, target=rec.target))
+            made.append(name)
+        return name
 
     async def load(self, chunks: AsyncIterator[bytes]) -> list[str]:
         resp = await self.cd.import_archive(chunks, dangling_prefix=DANGLING_PREFIX)
@@ -286,7 +319,7 @@ class RegistryImages:
         await self.cd.write_blob(manifest, expected=mdesc.digest)
         name = str(reference.parse(f"{repo}:{tag}" if tag else repo)) if repo else DANGLING_PREFIX + config_digest
         await self.cd.images.Put(pb.Image(name=name, target=pb.Descriptor(
-            media_type=mdesc.media_type, digest=mdesc.digest, size=mdesc.size)))
+            media_type=mdesc.media_type, digest=mdesc.digest, size=mdesc.size), labels={PARENT_LABEL: base.id}))
         await self.cd.images.Unpack(pb.UnpackRequest(name=name))
         return config_digest
 
@@ -337,8 +370,9 @@ class ImageService(RegistryImages):
                 config = await self._json_blob(manifest["config"]["digest"])
             except errors.NotFound:
                 continue  # a record whose blobs are gone: fsck's business, not a listing's
+            parent = next((r.labels[PARENT_LABEL] for r in recs if r.labels.get(PARENT_LABEL)), "")
             out.append(Image(manifest["config"]["digest"], tuple(sorted(r.name for r in recs)), mdigest, manifest,
-                             config, min(r.created_at for r in recs), digest))
+                             config, min(r.created_at for r in recs), digest, parent))
         return out
 
     async def _platform_manifest(self, digest: str) -> tuple[str, dict[str, Any]]:

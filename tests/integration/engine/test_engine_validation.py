@@ -253,8 +253,7 @@ def test_refused_operations_on_a_container(daemon: Daemon, running: str, method:
 
 
 @pytest.mark.parametrize("raw", [b"", b"this is not a tar archive" * 40], ids=["empty", "not-tar"])
-@pytest.mark.parametrize("path", ["/containers/val-run/archive?path=/tmp", "/images/create?fromSrc=-&repo=val-imp",
-                                  "/images/load"])
+@pytest.mark.parametrize("path", ["/containers/val-run/archive?path=/tmp", "/images/create?fromSrc=-&repo=val-imp"])
 def test_empty_or_non_tar_bodies_are_400(daemon: Daemon, running: str, path: str, raw: bytes) -> None:
     method = "PUT" if "archive" in path else "POST"
     status, answer = call(daemon, method, "/v1.47" + path, raw=raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,17 @@ def _epoch(ts: str) -> int:
         return 0
 
 
+def _created_precise(img: Image) -> float:
+    """Creation time with its fraction (configs may carry nanoseconds: cut to microseconds)."""
+    from datetime import datetime
+
+    ts = re.sub(r"(\.\d{6})\d+", r"\1", _created(img)).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(ts).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def _repo_digests(img: Image) -> list[str]:
     out = []
     for n in img.names:
@@ -47,10 +59,30 @@ def _tag_matches(tag: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(repo, pattern)
 
 
+def _digest_matches(repo_digest: str, pattern: str) -> bool:
+    """The ``reference`` filter on a ``repo@digest``: the whole of it or its repository (moby's FamiliarMatch)."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(repo_digest, pattern) or fnmatch.fnmatchcase(repo_digest.partition("@")[0], pattern)
+
+
+async def _created_bound(request: web.Request, refs: list[str]) -> float | None:
+    """The creation time of the image ``since``/``before`` names (the last one given)."""
+    if not refs:
+        return None
+    return _created_precise(await engine(request).images.get(refs[-1]))
+
+
 async def list_images(request: web.Request) -> web.Response:
     wanted = filters.of(request, filters.IMAGES)
     dangling = filters.boolean(wanted, "dangling")
+    since = await _created_bound(request, wanted.get("since") or [])
+    before = await _created_bound(request, wanted.get("before") or [])
     images = await engine(request).images.list()
+    if since is not None:
+        images = [i for i in images if _created_precise(i) > since]
+    if before is not None:
+        images = [i for i in images if _created_precise(i) < before]
     refs = wanted.get("reference") or []
     if refs:
         images = [i for i in images if any(_tag_matches(t, r) for t in i.repo_tags() for r in refs)]
@@ -61,10 +93,11 @@ async def list_images(request: web.Request) -> web.Response:
                   and filters.labels_none(_labels(i), wanted.get("label!", []))]
     out = []
     for img in images:
-        tags = img.repo_tags()
-        if refs:  # only the names that matched, as docker images REPO[:TAG] shows
+        tags, digests = img.repo_tags(), _repo_digests(img)
+        if refs:  # only the names that matched, as docker images REPO[:TAG] shows (digests too, as dockerd)
             tags = [t for t in tags if any(_tag_matches(t, r) for r in refs)]
-        out.append({"Id": img.id, "ParentId": "", "RepoTags": tags, "RepoDigests": _repo_digests(img),
+            digests = [d for d in digests if any(_digest_matches(d, r) for r in refs)]
+        out.append({"Id": img.id, "ParentId": img.parent, "RepoTags": tags, "RepoDigests": digests,
                     "Created": _epoch(_created(img)), "Size": img.size, "SharedSize": -1,
                     "Labels": (img.config.get("config") or {}).get("Labels") or {}, "Containers": -1})
     return web.json_response(out)
@@ -177,13 +210,12 @@ async def save_one(request: web.Request) -> web.StreamResponse:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
-    lines = await engine(request).images.load(await decode.tar_body(request, compressed=True))
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
-    for line in lines:
-        await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\n")
-    await resp.write_eof()
-    return resp
+    """``POST /images/load``: 200 at once; what the archive held, or why it could not be loaded, in the
+    stream (as dockerd: clients such as docker-py read load errors from it)."""
+    async def lines() -> AsyncIterator[dict[str, Any]]:
+        for line in await engine(request).images.load(await decode.tar_body(request, compressed=True)):
+            yield {"stream": line + "\n"}
+    return await _json_lines(request, lines())
 
 
 def _in_use(request: web.Request) -> set[str]:
@@ -211,7 +243,8 @@ async def commit(request: web.Request) -> web.Response:
 def image_inspect(img: Image) -> dict[str, Any]:
     cfg = img.config.get("config") or {}
     return {
-        "Id": img.id, "RepoTags": img.repo_tags(), "RepoDigests": _repo_digests(img), "Parent": "", "Comment": img.config.get("comment", ""),
+        "Id": img.id, "RepoTags": img.repo_tags(), "RepoDigests": _repo_digests(img), "Parent": img.parent,
+        "Comment": img.config.get("comment", ""),
         "Created": _created(img), "DockerVersion": "", "Author": img.config.get("author", ""), "Config": cfg,
         "Architecture": img.config.get("architecture", ""), "Os": img.config.get("os", ""), "Size": img.size,
         "GraphDriver": {"Name": "overlayfs", "Data": None},
@@ -242,7 +275,29 @@ async def delete(request: web.Request) -> web.Response:
     return web.json_response(await eng.images.delete(name, force))
 
 
+async def search(request: web.Request) -> web.Response:
+    """``GET /images/search``: parameters checked as dockerd checks them; searching a registry's index is
+    not implemented (an honest 501, not a 404 "page not found")."""
+    if not request.query.get("term"):
+        raise errors.InvalidArgument("term is required")
+    limit = request.query.get("limit", "")
+    if limit and not limit.lstrip("-").isdigit():
+        raise errors.InvalidArgument(f"invalid limit: {limit!r}")
+    filters.of(request, frozenset({"is-automated", "is-official", "stars"}))
+    raise errors.NotImplementedYet("searching a registry (docker search) is not implemented by Dockyard")
+
+
+async def distribution(request: web.Request) -> web.Response:
+    """``GET /distribution/{name}/json``: the name checked (400); asking a registry for a manifest's
+    descriptor and platforms is not implemented (501)."""
+    reference.parse(request.match_info["name"])
+    raise errors.NotImplementedYet("distribution inspect (a registry's descriptor and platforms of an image) "
+                                   "is not implemented by Dockyard")
+
+
 def register(app: web.Application) -> None:
+    add(app, "GET", "/images/search", search)
+    add(app, "GET", "/distribution/{name:.+}/json", distribution)
     add(app, "GET", "/images/json", list_images)
     add(app, "POST", "/images/create", create)
     add(app, "GET", "/images/get", save_many)
