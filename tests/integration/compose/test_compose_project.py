@@ -178,13 +178,14 @@ def test_run_rm_and_refusals_before_anything_is_made(project: Project) -> None:
     p = project
     out = ok(p.dy("run", "--rm", "-T", "--no-deps", "-e", "X=42", "db", "sh", "-c", "echo run $X"))
     assert "run 42" in out
-    assert p.leftovers().get("containers") is None
+    assert p.leftovers().get("containers") is None  # --rm
+    ok(p.dy("down", "-v"))
+    assert p.leftovers() == {}
     (p.dir / "compose.yaml").write_text("services:\n  a: {image: busybox, depends_on: [b]}\n"
                                         "  b: {image: busybox, depends_on: [a]}\n")
     r = p.dy("up", "-d")
     assert r.returncode != 0 and "dependency cycle detected" in r.stderr
     assert p.leftovers() == {}, "a refused project made something"
-    ok(p.dy("down", "-v"))
 
 
 @pytest.fixture(scope="module")
@@ -213,4 +214,53 @@ def test_dockyard_project_seen_and_taken_down_by_compose_v2(project: Project, co
     assert {r["Service"] for r in ps} == {"db", "web"}
     assert {r["Name"] for r in ps} == {f"{p.name}-db-1", f"{p.name}-web-1"}
     ok(p.v2(compose_v2, "down", "-v"))
+    assert p.leftovers() == {}
+
+
+def test_attached_up_prefixes_logs_and_exit_code_from(project: Project) -> None:
+    p = project
+    (p.dir / "compose.yaml").write_text("""
+services:
+  main:
+    image: busybox
+    command: ["sh", "-c", "echo from main; exit 3"]
+  side:
+    image: busybox
+    command: ["sh", "-c", "echo from side; exec sleep 1000"]
+    stop_signal: SIGKILL
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+""")
+    r = p.dy("up", "--no-color", "--exit-code-from", "main")
+    assert r.returncode == 3, r.stderr
+    assert f"{p.name}-main-1  | from main" in r.stdout
+    assert f"{p.name}-side-1  | from side" in r.stdout
+    assert "exited with code 3" in r.stdout
+    assert not _inspect(p.d, f"{p.name}-side-1")["State"]["Running"]  # aborted: the others stopped
+    ok(p.dy("down"))
+    assert p.leftovers() == {}
+
+
+def test_build_a_service_image(project: Project) -> None:
+    p = project
+    (p.dir / "ctx").mkdir()
+    (p.dir / "ctx" / "Dockerfile").write_text("FROM busybox\nARG WORD\nRUN echo built $WORD > /built\n")
+    (p.dir / "compose.yaml").write_text("""
+services:
+  app:
+    build: {context: ./ctx, args: {WORD: yes-really}}
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+""")
+    ok(p.dy("up", "-d", "--build"))
+    assert ok(p.dy("exec", "-T", "app", "cat", "/built")) == "built yes-really\n"
+    assert _inspect(p.d, f"{p.name}-app-1")["Config"]["Image"] == f"{p.name}-app"
+    ok(p.dy("down", "--rmi", "local"))
+    assert p.d.cli("image", "inspect", f"{p.name}-app").returncode != 0
     assert p.leftovers() == {}

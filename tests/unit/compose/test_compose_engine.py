@@ -1,0 +1,83 @@
+"""Services to Engine API bodies: names, Compose v2's labels, and each service key the engine applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.compose import engine, loader
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def project(name: str = "full") -> loader.Project:
+    return loader.load(loader.Options(workdir=str(CORPUS / name), environ={}))
+
+
+def test_names_and_labels() -> None:
+    p = project()
+    body = engine.container_body(p, "web", 2, "sha256:abc")
+    labels = body["Labels"]
+    assert engine.container_name(p, "web", 2) == "p2-web-2"
+    assert labels["com.docker.compose.project"] == "p2"
+    assert labels["com.docker.compose.service"] == "web"
+    assert labels["com.docker.compose.container-number"] == "2"
+    assert labels["com.docker.compose.oneoff"] == "False"
+    assert labels["com.docker.compose.image"] == "sha256:abc"
+    assert labels["com.docker.compose.depends_on"] == "app:service_started:true"
+    assert labels["com.docker.compose.project.working_dir"] == str(CORPUS / "full")
+    assert labels["com.docker.compose.version"] == engine.COMPOSE_VERSION
+    assert engine.network_body(p, "front")["Labels"]["com.docker.compose.network"] == "front"
+    assert engine.network_body(p, "front")["Name"] == "p2_front"
+    assert engine.network_body(p, "back")["Internal"] is True
+
+
+def test_service_keys_to_the_api() -> None:
+    body = engine.container_body(project(), "app", 1)
+    host = body["HostConfig"]
+    assert body["Image"] == "p2-app"  # built: <project>-<service>
+    assert body["Env"] == ["X=1", "Y=two", "Z=3"]
+    assert body["Entrypoint"] == ["/bin/sh", "-c"] and body["User"] == "1000"
+    assert body["StopSignal"] == "SIGINT" and body["StopTimeout"] == 90
+    assert body["Healthcheck"] == {"Test": ["CMD-SHELL", "curl x"], "Interval": 90 * 10**9, "Timeout": 90 * 10**9,
+                                   "StartPeriod": 500_000_000, "Retries": 3}
+    assert set(body["ExposedPorts"]) == {"80/tcp", "90/tcp", "91/tcp"}
+    assert host["RestartPolicy"] == {"Name": "unless-stopped", "MaximumRetryCount": 0}
+    assert host["Memory"] == 100 << 20 and host["NanoCpus"] == 500_000_000 and host["MemoryReservation"] == 10 << 20
+    assert host["ShmSize"] == 64 << 20 and host["Init"] is True
+    assert host["CapAdd"] == ["NET_ADMIN"] and host["Dns"] == ["8.8.8.8"]
+    assert host["ExtraHosts"] == ["h1:1.2.3.4", "h2:5.6.7.8"]
+    assert host["Sysctls"] == {"net.core.somaxconn": "1024"}
+    assert {"Name": "nofile", "Soft": 100, "Hard": 200} in host["Ulimits"]
+    assert {"Name": "nproc", "Soft": 50, "Hard": 50} in host["Ulimits"]
+    assert host["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull", "CgroupPermissions": "rwm"}]
+    assert host["Tmpfs"] == {"/run": ""}
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m"}}
+    mounts = {m["Target"]: m for m in host["Mounts"]}
+    assert mounts["/tmpx"]["TmpfsOptions"] == {"SizeBytes": 1000}
+    assert mounts["/e"]["Source"] == "ext"  # external volume: its own name
+    assert mounts["/run/secrets/s1"] == {"Type": "bind", "Source": str(CORPUS / "full" / "s1.txt"),
+                                         "Target": "/run/secrets/s1", "ReadOnly": True}
+    eps = body["NetworkingConfig"]["EndpointsConfig"]
+    assert eps["p2_front"] == {"Aliases": ["app", "a1"], "IPAMConfig": {"IPv4Address": "172.30.0.5"}}
+    assert eps["p2_back"] == {"Aliases": ["app"]}
+
+
+def test_network_mode_pid_ipc_links() -> None:
+    host = engine.container_body(project(), "web", 1)["HostConfig"]
+    assert host["NetworkMode"] == "host" and host["PidMode"] == "host" and host["IpcMode"] == "shareable"
+
+
+def test_inline_secrets_and_configs_become_files() -> None:
+    p = project()
+    p.environment["X"] = "secret-x"
+    files = dict((path, data) for path, data, _ in engine.inline_files(p, "app"))
+    assert files == {"/x/s2": b"secret-x", "/c1": b"hello $X"}
+
+
+def test_config_hash_ignores_scale_and_notices_changes() -> None:
+    svc = {"image": "busybox", "environment": {"A": "1"}, "deploy": {"replicas": 2}}
+    same = {**svc, "deploy": {"replicas": 5}, "depends_on": {"x": {}}}
+    other = {**svc, "environment": {"A": "2"}}
+    assert engine.config_hash(svc) == engine.config_hash(same)
+    assert engine.config_hash(svc) != engine.config_hash(other)
+    assert engine.replicas(svc) == 2 and engine.replicas({"scale": 3}) == 3 and engine.replicas({}) == 1
