@@ -7,6 +7,42 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ResolveRequest(_message.Message):
+    __slots__ = ("reference", "options")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    options: RegistryOptions
+    def __init__(self, reference: _Optional[str] = ..., options: _Optional[_Union[RegistryOptions, _Mapping]] = ...) -> None: ...
+
+class ResolveResponse(_message.Message):
+    __slots__ = ("target", "document", "config")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    target: _common_pb2.Descriptor
+    document: bytes
+    config: bytes
+    def __init__(self, target: _Optional[_Union[_common_pb2.Descriptor, _Mapping]] = ..., document: _Optional[bytes] = ..., config: _Optional[bytes] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("registry", "term", "limit", "options")
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    registry: str
+    term: str
+    limit: int
+    options: RegistryOptions
+    def __init__(self, registry: _Optional[str] = ..., term: _Optional[str] = ..., limit: _Optional[int] = ..., options: _Optional[_Union[RegistryOptions, _Mapping]] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: bytes
+    def __init__(self, results: _Optional[bytes] = ...) -> None: ...
+
 class RegistryAuth(_message.Message):
     __slots__ = ("username", "password", "identity_token", "registry_token")
     USERNAME_FIELD_NUMBER: _ClassVar[int]

@@ -5,7 +5,7 @@ import warnings
 
 from dockyard.api import transfer_pb2 as transfer__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -59,6 +59,16 @@ class TransferStub:
                 request_serializer=transfer__pb2.ImportChunk.SerializeToString,
                 response_deserializer=transfer__pb2.ImportResponse.FromString,
                 _registered_method=True)
+        self.Resolve = channel.unary_unary(
+                '/dockyard.v1.Transfer/Resolve',
+                request_serializer=transfer__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=transfer__pb2.ResolveResponse.FromString,
+                _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/dockyard.v1.Transfer/Search',
+                request_serializer=transfer__pb2.SearchRequest.SerializeToString,
+                response_deserializer=transfer__pb2.SearchResponse.FromString,
+                _registered_method=True)
 
 
 class TransferServicer:
@@ -99,6 +109,21 @@ class TransferServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Resolve(self, request, context):
+        """What a reference names at its registry (distribution inspect): the descriptor and the document,
+        and for a single manifest its config (where its platform is). Nothing is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Search(self, request, context):
+        """A registry's search (docker search): the index's answer as JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TransferServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +151,16 @@ def add_TransferServicer_to_server(servicer, server):
                     servicer.Import,
                     request_deserializer=transfer__pb2.ImportChunk.FromString,
                     response_serializer=transfer__pb2.ImportResponse.SerializeToString,
+            ),
+            'Resolve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resolve,
+                    request_deserializer=transfer__pb2.ResolveRequest.FromString,
+                    response_serializer=transfer__pb2.ResolveResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=transfer__pb2.SearchRequest.FromString,
+                    response_serializer=transfer__pb2.SearchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +298,60 @@ class Transfer:
             '/dockyard.v1.Transfer/Import',
             transfer__pb2.ImportChunk.SerializeToString,
             transfer__pb2.ImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resolve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Transfer/Resolve',
+            transfer__pb2.ResolveRequest.SerializeToString,
+            transfer__pb2.ResolveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Transfer/Search',
+            transfer__pb2.SearchRequest.SerializeToString,
+            transfer__pb2.SearchResponse.FromString,
             options,
             channel_credentials,
             insecure,

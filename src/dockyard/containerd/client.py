@@ -171,6 +171,14 @@ class ContainerdClient:
         return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Login(
             pb.LoginRequest(server=server, options=options))
 
+    async def resolve(self, ref: str, options: pb.RegistryOptions) -> pb.ResolveResponse:
+        return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Resolve(
+            pb.ResolveRequest(reference=ref, options=options))
+
+    async def search(self, registry: str, term: str, limit: int, options: pb.RegistryOptions) -> pb.SearchResponse:
+        return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Search(
+            pb.SearchRequest(registry=registry, term=term, limit=limit, options=options))
+
     def export(self, names: list[str], platform: str = "") -> AsyncIterator[bytes]:
         stub = rpc.TransferStub(self.channel)
 

@@ -222,6 +222,33 @@ class RegistryImages:
                 continue
             yield progress_json(msg)
 
+    async def distribution(self, ref: str, auth: dict[str, Any] | None,
+                           insecure: list[str] | None = None) -> dict[str, Any]:
+        """``GET /distribution/{name}/json``: the registry's descriptor of ``ref`` and the platforms it has
+        (an index's entries, or a manifest's config), fields as moby's (empty ones left out)."""
+        r = reference.parse(ref)
+        resp = await self.cd.resolve(str(r), registry_options(auth, insecure))
+        if resp.config:
+            cfg = json.loads(resp.config)
+            platforms = [{k: v for k, v in (("architecture", cfg.get("architecture", "")), ("os", cfg.get("os", "")),
+                                            ("os.version", cfg.get("os.version", "")),
+                                            ("variant", cfg.get("variant", ""))) if v}]
+        else:
+            platforms = [dict(m.get("platform") or {}) for m in json.loads(resp.document).get("manifests") or []]
+        desc = {"mediaType": resp.target.media_type, "digest": resp.target.digest, "size": resp.target.size}
+        return {"Descriptor": desc, "Platforms": platforms}
+
+    async def search(self, term: str, limit: int, auth: dict[str, Any] | None,
+                     insecure: list[str] | None = None) -> list[dict[str, Any]]:
+        """``docker search``: ``host[:port]/term`` asks that registry, anything else Docker Hub."""
+        registry, _, rest = term.partition("/")
+        if rest and ("." in registry or ":" in registry or registry == "localhost"):
+            domain, query = registry, rest
+        else:
+            domain, query = reference.DEFAULT_DOMAIN, term
+        resp = await self.cd.search(domain, query, limit, registry_options(auth, insecure))
+        return [r for r in json.loads(resp.results) if isinstance(r, dict)]
+
     async def tag(self, source: str, repo: str, tag: str) -> None:
         img = await self.get(source)  # type: ignore[attr-defined]
         target_ref = reference.parse(f"{repo}:{tag}" if tag else repo)

@@ -1,15 +1,22 @@
 """Image answers docker-py's suite wants as dockerd gives them (docs/conformance.md, docker-py): a commit's
 ``Parent``, ``save`` by ID without tags, load errors in the stream, the ``reference`` filter on
-``RepoDigests``, ``since``/``before``, and honest refusals of ``/images/search`` and
-``/distribution/{name}/json``."""
+``RepoDigests``, ``since``/``before``, ``/distribution/{name}/json`` and ``/images/search`` asked of the
+registry (a local one here)."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import os
+import shutil
 import tarfile
+import tempfile
+import threading
+import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,15 +134,86 @@ def test_since_and_before_filters(client: Any, cleanup: tuple[list[str], list[st
     assert client.api.inspect_image("busybox:latest")["Id"] in before
 
 
-def test_search_and_distribution_are_refused_honestly(client: Any) -> None:
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Any]:
+    from tests.integration.images.conftest import REGISTRY_BIN, Registry
+
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.fail("docker-registry is not installed: apt-get install -y docker-registry")
+    base = Path(tempfile.mkdtemp(prefix="dy-reg-"))
+    r = Registry(base)
+    try:
+        yield r
+    finally:
+        r.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_distribution_inspect_asks_the_registry(client: Any, registry: Any,
+                                                cleanup: tuple[list[str], list[str]]) -> None:
+    name = f"{registry.host}/dy-dist-{uuid.uuid4().hex[:6]}"
+    client.api.tag("busybox:latest", name, "v1")
+    cleanup[1].append(f"{name}:v1")
+    for line in client.api.push(name, "v1", stream=True, decode=True):
+        assert "error" not in line, line
+    pushed = client.api.inspect_image(f"{name}:v1")["RepoDigests"]
+    data = client.api.inspect_distribution(f"{name}:v1")
+    assert f"{name}@{data['Descriptor']['digest']}" in pushed
+    assert data["Descriptor"]["size"] > 0 and "manifest" in data["Descriptor"]["mediaType"]
+    assert data["Platforms"] == [{"architecture": "amd64" if os.uname().machine == "x86_64" else
+                                  client.api.inspect_image("busybox:latest")["Architecture"], "os": "linux"}]
     import docker
 
     with pytest.raises(docker.errors.APIError) as err:
-        client.api.search("busybox")
-    assert err.value.status_code == 501 and "search" in str(err.value)
-    with pytest.raises(docker.errors.APIError) as err:
-        client.api.inspect_distribution("busybox:latest")
-    assert err.value.status_code == 501 and "distribution" in str(err.value)
+        client.api.inspect_distribution(f"{name}:nope")
+    assert err.value.status_code == 404, err.value
     with pytest.raises(docker.errors.APIError) as err:
         client.api.inspect_distribution("Not_A/Valid::ref")
     assert err.value.status_code == 400
+
+
+class _Index(http.server.BaseHTTPRequestHandler):
+    """A registry's v1 search index: two results, one official."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the handler's name
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        ok = self.path.startswith("/v1/search") and query.get("q") == ["busy"]
+        body = json.dumps({"num_results": 2, "query": "busy", "results": [
+            {"name": "busybox", "description": "tiny", "star_count": 3000, "is_official": True,
+             "is_automated": False},
+            {"name": "someone/busy", "description": "", "star_count": 1, "is_official": False,
+             "is_automated": False}]} if ok else {}).encode()
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_search_asks_the_registrys_index(client: Any) -> None:
+    import docker
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Index)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        found = client.api.search(f"{host}/busy")
+        assert [r["name"] for r in found] == ["busybox", "someone/busy"]
+        params = {"term": f"{host}/busy", "filters": json.dumps({"is-official": ["true"]})}
+        official = client.api._result(client.api._get(client.api._url("/images/search"), params=params), True)
+        assert [r["name"] for r in official] == ["busybox"]
+        assert [r["name"] for r in client.api.search(f"{host}/busy", limit=1)] == ["busybox"]
+        with pytest.raises(docker.errors.APIError) as err:
+            client.api.search(f"{host}/busy", limit=1000)
+        assert err.value.status_code == 400
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    with pytest.raises(docker.errors.APIError) as err:  # nothing listens there any more
+        client.api.search(f"{host}/busy")
+    assert err.value.status_code == 503 and "cannot reach" in str(err.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import queue
 import threading
@@ -36,7 +37,9 @@ from dockyard.containerd.remotes.registry import Repository, timeout
 from dockyard.containerd.services.leases import lease_of
 from dockyard.containerd.services.base import Services, _desc_pb, _QueueReader, namespace_of, status_of, translated
 from dockyard.diskfull import caused_by_full_disk
+from dockyard.oci import image as oci_types
 from dockyard.oci import reference
+from dockyard.types import Descriptor
 
 log = logging.getLogger("dockyard.containerd.transfer")
 
@@ -80,6 +83,24 @@ async def _stream(job: Any, q: asyncio.Queue[Event | None], context: Any) -> Asy
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+
+
+# Docker Hub's search lives on its v1 index, not on the registry.
+SEARCH_INDEX = "index.docker.io"
+
+
+async def _resolve(repo: Repository) -> pb.ResolveResponse:
+    """The reference's descriptor and document; for a single manifest also its config (its platform)."""
+    desc, body = await repo.get_manifest(repo.ref.digest or repo.ref.tag)
+    config = b""
+    if desc.media_type not in oci_types.INDEX_TYPES:
+        cfg = Descriptor.from_oci(json.loads(body)["config"])
+        resp = await repo.open_blob(cfg.digest)
+        try:
+            config = await resp.read()
+        finally:
+            resp.release()
+    return pb.ResolveResponse(target=_desc_pb(desc), document=body, config=config)
 
 class TransferServicer(rpc.TransferServicer):
     def __init__(self, s: Services) -> None:
@@ -187,6 +208,39 @@ class TransferServicer(rpc.TransferServicer):
             resp = await repo.request("GET", f"{ep.base}/v2/", scope="", what=f"login to {server}")
             resp.release()
         return pb.LoginResponse(status="Login Succeeded")
+
+    @translated
+    async def Resolve(self, request: pb.ResolveRequest, context: Any) -> pb.ResolveResponse:
+        ref = reference.parse(request.reference)
+        async with aiohttp.ClientSession(timeout=timeout()) as session:
+            eps = hosts.endpoints(ref.domain, list(request.options.insecure), list(request.options.mirrors))
+            for i, ep in enumerate(eps):
+                repo = Repository(session, ep, ref, Authorizer(_creds(request.options)))
+                try:
+                    return await _resolve(repo)
+                except (errors.Unavailable, errors.NotFound, errors.PermissionDenied):
+                    if not ep.mirror or i == len(eps) - 1:
+                        raise
+        raise errors.Unavailable(f"{ref}: no endpoint to resolve it at")
+
+    @translated
+    async def Search(self, request: pb.SearchRequest, context: Any) -> pb.SearchResponse:
+        domain = request.registry or reference.DEFAULT_DOMAIN
+        base = f"https://{SEARCH_INDEX}" if domain == reference.DEFAULT_DOMAIN else \
+            hosts.endpoints(domain, list(request.options.insecure))[-1].base
+        params = {"q": request.term, **({"n": str(request.limit)} if request.limit else {})}
+        async with aiohttp.ClientSession(timeout=timeout()) as session:
+            try:
+                async with session.get(f"{base}/v1/search", params=params) as resp:
+                    if resp.status != 200:
+                        raise errors.Unavailable(f"search at {base}: HTTP {resp.status} {resp.reason or ''}".rstrip())
+                    body = await resp.json(content_type=None)
+            except aiohttp.ClientConnectorError as err:
+                raise errors.Unavailable(f"search: cannot reach {base}: {err.os_error}") from err
+            except (aiohttp.ClientError, ValueError) as err:
+                raise errors.Unavailable(f"search at {base}: {err}") from err
+        results = body.get("results") if isinstance(body, dict) else None
+        return pb.SearchResponse(results=json.dumps(results or []).encode())
 
     async def Export(self, request: pb.ExportRequest, context: Any) -> AsyncIterator[pb.ExportChunk]:
         ns = namespace_of(context)

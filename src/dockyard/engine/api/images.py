@@ -276,23 +276,40 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    """``GET /images/search``: parameters checked as dockerd checks them; searching a registry's index is
-    not implemented (an honest 501, not a 404 "page not found")."""
-    if not request.query.get("term"):
+    """``GET /images/search``: parameters checked as dockerd checks them (400), then the registry's index
+    asked; an index that cannot be reached is a 503."""
+    term = request.query.get("term", "")
+    if not term:
         raise errors.InvalidArgument("term is required")
-    limit = request.query.get("limit", "")
-    if limit and not limit.lstrip("-").isdigit():
-        raise errors.InvalidArgument(f"invalid limit: {limit!r}")
-    filters.of(request, frozenset({"is-automated", "is-official", "stars"}))
-    raise errors.NotImplementedYet("searching a registry (docker search) is not implemented by Dockyard")
+    raw = request.query.get("limit", "") or "25"
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid limit: {raw!r}") from None
+    if not 1 <= limit <= 100:
+        raise errors.InvalidArgument(f"limit {limit} is outside the range of [1, 100]")
+    wanted = filters.of(request, frozenset({"is-automated", "is-official", "stars"}))
+    automated, official = filters.boolean(wanted, "is-automated"), filters.boolean(wanted, "is-official")
+    stars = 0
+    for value in wanted.get("stars") or []:
+        if not value.isdigit():
+            raise errors.InvalidArgument(f"invalid filter 'stars={value}'")
+        stars = max(stars, int(value))
+    results = await engine(request).images.search(term, limit, registry_auth(request), insecure_registries(request))
+    out = [r for r in results
+           if (automated is None or bool(r.get("is_automated")) == automated)
+           and (official is None or bool(r.get("is_official")) == official)
+           and int(r.get("star_count") or 0) >= stars]
+    return web.json_response(out[:limit])
 
 
 async def distribution(request: web.Request) -> web.Response:
-    """``GET /distribution/{name}/json``: the name checked (400); asking a registry for a manifest's
-    descriptor and platforms is not implemented (501)."""
-    reference.parse(request.match_info["name"])
-    raise errors.NotImplementedYet("distribution inspect (a registry's descriptor and platforms of an image) "
-                                   "is not implemented by Dockyard")
+    """``GET /distribution/{name}/json``: the name checked (400), then the registry asked for its descriptor
+    and platforms (nothing is pulled); a registry that cannot be reached is a 503."""
+    name = request.match_info["name"]
+    reference.parse(name)
+    return web.json_response(await engine(request).images.distribution(name, registry_auth(request),
+                                                                      insecure_registries(request)))
 
 
 def register(app: web.Application) -> None:
