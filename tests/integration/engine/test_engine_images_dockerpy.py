@@ -1,4 +1,4 @@
-"""Image answers docker-py's suite wants as dockerd gives them (docs/conformance.md, docker-py): a commit's
+"""Image (and volume) answers docker-py's suite wants as dockerd gives them (docs/conformance.md, docker-py): a commit's
 ``Parent``, ``save`` by ID without tags, load errors in the stream, the ``reference`` filter on
 ``RepoDigests``, ``since``/``before``, ``/distribution/{name}/json`` and ``/images/search`` asked of the
 registry (a local one here)."""
@@ -217,3 +217,20 @@ def test_search_asks_the_registrys_index(client: Any) -> None:
     with pytest.raises(docker.errors.APIError) as err:  # nothing listens there any more
         client.api.search(f"{host}/busy")
     assert err.value.status_code == 503 and "cannot reach" in str(err.value)
+
+
+def test_a_volume_created_without_a_name_is_anonymous_and_pruned(client: Any) -> None:
+    anonymous = client.api.create_volume()["Name"]
+    named = f"dy-named-{uuid.uuid4().hex[:6]}"
+    client.api.create_volume(named)
+    try:
+        assert "com.docker.volume.anonymous" in (client.api.inspect_volume(anonymous)["Labels"] or {})
+        gone = client.api.prune_volumes()["VolumesDeleted"] or []
+        assert anonymous in gone and named not in gone
+    finally:
+        for name in (anonymous, named):
+            try:
+                client.api.remove_volume(name)
+            except Exception as err:  # noqa: BLE001 - pruned already
+                if "no such volume" not in str(err).lower():
+                    raise

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
+from dockyard.volumes.local import ANONYMOUS_LABEL
 
 
 async def list_volumes(request: web.Request) -> web.Response:
@@ -28,7 +29,10 @@ async def list_volumes(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await decode.read_object(request, decode.VOLUME_CREATE, "CreateOptions")
-    v = engine(request).volumes.create(body.get("Name") or "", body.get("Labels") or {},
+    labels = dict(body.get("Labels") or {})
+    if not body.get("Name"):  # as dockerd: a volume created without a name is anonymous (pruned by default)
+        labels[ANONYMOUS_LABEL] = ""
+    v = engine(request).volumes.create(body.get("Name") or "", labels,
                                        body.get("DriverOpts") or {}, body.get("Driver") or "local")
     return web.json_response(v, status=201)
 
