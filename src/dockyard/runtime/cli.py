@@ -17,94 +17,150 @@ DEFAULT_ROOT = "/run/dockyard-runc"
 VERSION = "0.1.0"
 
 
+CONSOLE_HELP = ("path to an AF_UNIX socket which will receive a file descriptor referencing the master end "
+                "of the console's pseudoterminal")
+PRESERVE_HELP = "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
-    p = argparse.ArgumentParser(prog="dockyard-runc", description="Dockyard's OCI runtime (runc command line)")
-    p.add_argument("--root", default=DEFAULT_ROOT, help="state directory (default %(default)s)")
-    p.add_argument("--log", default=None, help="log file (errors are also written to stderr)")
-    p.add_argument("--log-format", choices=("text", "json"), default="text")
-    p.add_argument("--debug", action="store_true")
+    from .help import RuncParser
+
+    p = RuncParser(prog="dockyard-runc", add_help=False)
+    p.version = VERSION
+    p.add_argument("--debug", action="store_true", help="enable debug logging")
+    p.add_argument("--log", default=None, help="set the log file to write runc logs to (default is '/dev/stderr')")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="set the log format ('text' (default), or 'json')")
+    p.add_argument("--root", default=DEFAULT_ROOT, help="root directory for storage of container state "
+                   "(this should be located in tmpfs)")
+    p.add_argument("--criu", default="criu", help="accepted for runc compatibility: checkpoint is not supported")
     p.add_argument("--systemd-cgroup", action="store_true", help="not supported: cgroupfs only")
-    p.add_argument("--rootless", default="auto", help="accepted for runc compatibility")
-    p.add_argument("-v", "--version", action="version", version=f"dockyard-runc version {VERSION}\nspec: 1.0.2")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')")
+    p.add_argument("-h", "--help", action="help", help="show help")
+    p.add_argument("-v", "--version", action=_VersionAction, help="print the version")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=RuncParser)
     sub.required = True
 
-    def create_like(name: str, help_: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_)
-        c.add_argument("-b", "--bundle", default=".")
-        c.add_argument("--pid-file", default=None)
-        c.add_argument("--console-socket", default=None)
-        c.add_argument("--no-pivot", action="store_true")
-        c.add_argument("--no-new-keyring", action="store_true")
-        c.add_argument("--preserve-fds", type=_non_negative, default=0)
-        c.add_argument("id")
+    def verb(name: str, summary: str, arg_usage: str = "<container-id>", **kw: Any) -> argparse.ArgumentParser:
+        v = sub.add_parser(name, help=summary, **kw)
+        v.summary, v.arg_usage = summary, arg_usage  # type: ignore[attr-defined]
+        return v
+
+    def create_like(name: str, summary: str) -> argparse.ArgumentParser:
+        c = verb(name, summary)
+        c.add_argument("-b", "--bundle", default=".",
+                       help="path to the root of the bundle directory, defaults to the current directory")
+        c.add_argument("--console-socket", default=None, help=CONSOLE_HELP)
+        c.add_argument("--pid-file", default=None, help="specify the file to write the process id to")
+        c.add_argument("--no-pivot", action="store_true", help="do not use pivot root to jail process inside rootfs")
+        c.add_argument("--no-new-keyring", action="store_true",
+                       help="do not create a new session keyring for the container")
+        c.add_argument("--preserve-fds", type=_non_negative, default=0, help=PRESERVE_HELP)
+        c.add_argument("id", metavar="container-id")
         return c
 
-    create_like("create", "create a container (init waits for start)")
-    r = create_like("run", "create and start a container, wait for it")
-    r.add_argument("-d", "--detach", action="store_true")
+    create_like("create", "create a container")
+    r = create_like("run", "create and run a container")
+    r.add_argument("-d", "--detach", action="store_true", help="detach from the container's process")
     r.add_argument("--keep", action="store_true", help="do not delete the container after it exits")
-    for name, help_ in (("start", "start a created container"), ("state", "print the OCI state"),
-                        ("pause", "freeze all processes"), ("resume", "thaw all processes")):
-        sub.add_parser(name, help=help_).add_argument("id")
-    k = sub.add_parser("kill", help="send a signal to init (default SIGTERM)")
-    k.add_argument("-a", "--all", action="store_true")
-    k.add_argument("id")
+    r.add_argument("--no-subreaper", action="store_true",
+                   help="disable the use of the subreaper used to reap reparented processes")
+    for name, summary in (("start", "executes the user defined process in a created container"),
+                          ("state", "output the state of a container"),
+                          ("pause", "pause suspends all processes inside the container"),
+                          ("resume", "resumes all processes that have been previously paused")):
+        verb(name, summary).add_argument("id", metavar="container-id")
+    k = verb("kill", "kill sends the specified signal (default: SIGTERM) to the container's init process",
+             "<container-id> [signal]")
+    k.add_argument("-a", "--all", action="store_true", help="send the specified signal to all processes inside the container")
+    k.add_argument("id", metavar="container-id")
     k.add_argument("signal", nargs="?", default="SIGTERM")
-    d = sub.add_parser("delete", help="delete a container")
-    d.add_argument("-f", "--force", action="store_true")
-    d.add_argument("id")
-    ls = sub.add_parser("list", aliases=["ls"], help="list containers")
-    ls.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    ls.add_argument("-q", "--quiet", action="store_true")
-    s = sub.add_parser("spec", help="write a default config.json")
-    s.add_argument("-b", "--bundle", default=".")
-    s.add_argument("--rootless", action="store_true")
-    sub.add_parser("features", help="print supported features as JSON")
-    e = sub.add_parser("exec", help="run a process in a running container")
-    e.add_argument("-p", "--process", default=None, help="process.json (replaces ARGS and the flags)")
-    e.add_argument("-t", "--tty", action="store_true")
-    e.add_argument("-d", "--detach", action="store_true")
-    e.add_argument("--cwd", default=None)
-    e.add_argument("-e", "--env", action="append", default=[])
-    e.add_argument("-u", "--user", default=None, help="uid[:gid]")
-    e.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
-    e.add_argument("-c", "--cap", action="append", default=[])
-    e.add_argument("--no-new-privs", action="store_true")
-    e.add_argument("--console-socket", default=None)
-    e.add_argument("--pid-file", default=None)
-    e.add_argument("--preserve-fds", type=_non_negative, default=0)
-    e.add_argument("--apparmor", default=None, help="accepted; AppArmor is not supported")
+    d = verb("delete", "delete any resources held by the container often used with detached container")
+    d.add_argument("-f", "--force", action="store_true",
+                   help="Forcibly deletes the container if it is still running (uses SIGKILL)")
+    d.add_argument("id", metavar="container-id")
+    ls = verb("list", "lists containers started by runc with the given root", "", aliases=["ls"])
+    ls.add_argument("-f", "--format", choices=("table", "json"), default="table", help="select one of: table or json")
+    ls.add_argument("-q", "--quiet", action="store_true", help="display only container IDs")
+    s = verb("spec", "create a new specification file", "[arguments...]")
+    s.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
+    s.add_argument("--rootless", action="store_true", help="generate a configuration for a rootless container")
+    verb("features", "show the enabled features", "[arguments...]")
+    e = verb("exec", "execute new process inside the container",
+             "<container-id> <command> [command options]  || -p process.json <container-id>")
+    e.add_argument("--console-socket", default=None, help=CONSOLE_HELP)
+    e.add_argument("--cwd", default=None, help="current working directory in the container")
+    e.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+    e.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    e.add_argument("-u", "--user", default=None, help="UID (format: <uid>[:<gid>])")
+    e.add_argument("-g", "--additional-gids", action="append", type=int, default=[], help="additional gids")
+    e.add_argument("-p", "--process", default=None, help="path to the process.json")
+    e.add_argument("-d", "--detach", action="store_true", help="detach from the container's process")
+    e.add_argument("--pid-file", default=None, help="specify the file to write the process id to")
     e.add_argument("--process-label", default=None, help="accepted; SELinux is not supported")
-    e.add_argument("id")
+    e.add_argument("--apparmor", default=None, help="accepted; AppArmor is not supported")
+    e.add_argument("--no-new-privs", action="store_true", help="set the no new privileges value for the process")
+    e.add_argument("-c", "--cap", action="append", default=[], help="add a capability to the bounding set for the process")
+    e.add_argument("--preserve-fds", type=_non_negative, default=0, help=PRESERVE_HELP)
+    e.add_argument("--cgroup", action="append", default=[],
+                   help="run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.")
+    e.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
+    e.add_argument("id", metavar="container-id")
     e.add_argument("args", nargs=argparse.REMAINDER)
-    ps = sub.add_parser("ps", help="processes of a container")
-    ps.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    ps.add_argument("id")
-    ps.add_argument("ps_args", nargs=argparse.REMAINDER, help="ignored: the table is read from /proc")
-    u = sub.add_parser("update", help="update a container's resource limits")
-    u.add_argument("-r", "--resources", default=None, help="LinuxResources JSON file ('-' for stdin)")
-    u.add_argument("--memory", "-m", default=None)
-    u.add_argument("--memory-reservation", default=None)
-    u.add_argument("--memory-swap", default=None)
-    u.add_argument("--cpu-shares", type=int, default=None)
-    u.add_argument("--cpu-quota", type=int, default=None)
-    u.add_argument("--cpu-period", type=int, default=None)
-    u.add_argument("--cpuset-cpus", default=None)
-    u.add_argument("--cpuset-mems", default=None)
-    u.add_argument("--pids-limit", type=int, default=None)
-    u.add_argument("--blkio-weight", type=int, default=None)
-    u.add_argument("id")
-    ev = sub.add_parser("events", help="stats and OOM events as JSON lines")
-    ev.add_argument("--stats", action="store_true", help="print one stats snapshot and exit")
-    ev.add_argument("--interval", default="5s", help="stats interval (e.g. 5s, 500ms)")
-    ev.add_argument("id")
-    for name in ("checkpoint", "restore"):
-        c = sub.add_parser(name, help="not supported: dockyard-runc has no CRIU integration")
+    ps = verb("ps", "ps displays the processes running inside a container", "<container-id> [ps options]")
+    ps.add_argument("-f", "--format", choices=("table", "json"), default="table", help="select one of: table or json")
+    ps.add_argument("id", metavar="container-id")
+    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
+    u = verb("update", "update container resource constraints")
+    u.add_argument("-r", "--resources", default=None, help="path to the file containing the resources to update "
+                   "or '-' to read from the standard input")
+    u.add_argument("--blkio-weight", type=int, default=None, help="Specifies per cgroup weight, range is from 10 to 1000")
+    u.add_argument("--cpu-period", type=int, default=None, help="CPU CFS period to be used for hardcapping (in usecs)")
+    u.add_argument("--cpu-quota", type=int, default=None, help="CPU CFS hardcap limit (in usecs)")
+    u.add_argument("--cpu-share", "--cpu-shares", dest="cpu_shares", type=int, default=None,
+                   help="CPU shares (relative weight vs. other containers)")
+    u.add_argument("--cpu-rt-period", type=int, default=None, help="CPU realtime period to be used for hardcapping")
+    u.add_argument("--cpu-rt-runtime", type=int, default=None, help="CPU realtime hardcap limit (in usecs)")
+    u.add_argument("--cpuset-cpus", default=None, help="CPU(s) to use")
+    u.add_argument("--cpuset-mems", default=None, help="Memory node(s) to use")
+    u.add_argument("--memory", "-m", default=None, help="Memory limit (in bytes)")
+    u.add_argument("--memory-reservation", default=None, help="Memory reservation or soft_limit (in bytes)")
+    u.add_argument("--memory-swap", default=None,
+                   help="Total memory usage (memory + swap); set '-1' to enable unlimited swap")
+    u.add_argument("--pids-limit", type=int, default=None, help="Maximum number of pids allowed in the container")
+    u.add_argument("--l3-cache-schema", default=None, help="not supported: no Intel RDT")
+    u.add_argument("--mem-bw-schema", default=None, help="not supported: no Intel RDT")
+    u.add_argument("id", metavar="container-id")
+    ev = verb("events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics")
+    ev.add_argument("--interval", default="5s", help="set the stats collection interval")
+    ev.add_argument("--stats", action="store_true", help="display the container's stats then exit")
+    ev.add_argument("id", metavar="container-id")
+    for name, summary in (("checkpoint", "checkpoint a running container"),
+                          ("restore", "restore a container from a previous checkpoint")):
+        c = verb(name, f"{summary} (not supported: dockyard-runc has no CRIU integration)")
         c.add_argument("rest", nargs=argparse.REMAINDER)
     return p
+
+
+class _VersionAction:
+    """``-v``: runc's version lines (argparse's own action would join them into one)."""
+
+    def __new__(cls, *args: Any, **kw: Any) -> Any:
+        import argparse
+
+        class Action(argparse.Action):
+            def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+                super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help"))
+
+            def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+                from .help import version_text
+
+                sys.stdout.write(version_text(VERSION))
+                parser.exit(0)
+
+        return Action(*args, **kw)
 
 
 def _non_negative(v: str) -> int:
@@ -155,7 +211,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "kill":
         from .lifecycle.kill import kill, parse_signal
 
-        kill(root, args.id, parse_signal(args.signal), all_processes=args.all)
+        kill(root, args.id, parse_signal(args.signal, allow_zero=True), all_processes=args.all)
         return 0
     if cmd == "delete":
         from .lifecycle.delete import delete
@@ -185,9 +241,9 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.format == "json":
             import json
 
-            sys.stdout.write(json.dumps(ps_.pids(root, args.id)) + "\n")
+            sys.stdout.write(json.dumps(ps_.pids(root, args.id) or None, separators=(",", ":")) + "\n")
         else:
-            sys.stdout.write(ps_.table(root, args.id))
+            sys.stdout.write(ps_.table(root, args.id, _ps_args(args.ps_args)))
         return 0
     if cmd == "update":
         from .lifecycle import update as up
@@ -196,7 +252,7 @@ def dispatch(args: argparse.Namespace) -> int:
             memory=args.memory, memory_reservation=args.memory_reservation, memory_swap=args.memory_swap,
             cpu_shares=args.cpu_shares, cpu_quota=args.cpu_quota, cpu_period=args.cpu_period,
             cpuset_cpus=args.cpuset_cpus, cpuset_mems=args.cpuset_mems, pids_limit=args.pids_limit,
-            blkio_weight=args.blkio_weight)
+            blkio_weight=args.blkio_weight, cpu_rt_period=args.cpu_rt_period, cpu_rt_runtime=args.cpu_rt_runtime)
         up.update(root, args.id, res)
         return 0
     if cmd == "events":
@@ -210,6 +266,10 @@ def dispatch(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         return 0
     raise AssertionError(cmd)
+
+
+def _ps_args(rest: list[str]) -> list[str]:
+    return rest[1:] if rest[:1] == ["--"] else rest
 
 
 def _duration(value: str) -> float:
@@ -233,9 +293,10 @@ def _duration(value: str) -> float:
 
 
 def _exec(args: argparse.Namespace) -> int:
+    from .console import ForegroundTerminal
     from .container import State
-    from .lifecycle.create import load_config
-    from .lifecycle.exec import exec_process, process_from_cli, wait_exec
+    from .lifecycle.create import check_terminal, load_config
+    from .lifecycle.exec import exec_process, parse_cgroup_args, process_from_cli, wait_exec
     from .linux import syscalls as sc
 
     cmd_args = list(args.args)
@@ -248,13 +309,27 @@ def _exec(args: argparse.Namespace) -> int:
         config_process, cmd_args, process_json=args.process, tty=args.tty, cwd=args.cwd, env=args.env,
         user=args.user, additional_gids=args.additional_gids, caps=args.cap, no_new_privs=args.no_new_privs,
     )
+    terminal = bool(process.get("terminal"))
+    check_terminal(terminal, args.detach, args.console_socket)
     if not args.detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)  # the process is re-parented to us when the intermediate exits
-    pid = exec_process(args.root, args.id, process, pid_file=args.pid_file,
-                       console_socket=args.console_socket, preserve_fds=args.preserve_fds)
-    if args.detach:
-        return 0
-    return wait_exec(pid)
+    tty = ForegroundTerminal() if terminal and not args.detach else None
+    try:
+        if tty is not None:
+            process.setdefault("consoleSize", tty.size())
+            tty.receive_in_background()
+        pid = exec_process(args.root, args.id, process, pid_file=args.pid_file, console_socket=args.console_socket,
+                           console=tty.child if tty else None, preserve_fds=args.preserve_fds,
+                           sub_cgroups=parse_cgroup_args(args.cgroup), ignore_paused=args.ignore_paused)
+        if tty is not None:
+            tty.child.close()
+            tty.wait_attached()
+        if args.detach:
+            return 0
+        return wait_exec(pid, tty)
+    finally:
+        if tty is not None:
+            tty.close()
 
 
 def _print_json(obj: Any) -> None:
@@ -280,7 +355,11 @@ def _print_list(items: list[dict[str, Any]], fmt: str, quiet: bool) -> None:
     elif fmt == "json":
         import json
 
-        sys.stdout.write(json.dumps(items) + "\n")
+        # runc: compact, its containerState field order, annotations only when there are any, null for none
+        rows = [{k: c[k] for k in ("ociVersion", "id", "pid", "status", "bundle", "rootfs", "created")}
+                | ({"annotations": c["annotations"]} if c.get("annotations") else {}) | {"owner": c["owner"]}
+                for c in items]
+        sys.stdout.write(json.dumps(rows or None, separators=(",", ":")) + "\n")
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [(c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"], c["owner"]) for c in items]
@@ -290,21 +369,9 @@ def _print_list(items: list[dict[str, Any]], fmt: str, quiet: bool) -> None:
 
 
 def _spec(bundle: str, rootless: bool) -> int:
-    import json
-    import os
+    from .lifecycle.spec import write_spec
 
-    from dockyard.errors import AlreadyExists
-    from dockyard.oci.runtime_spec import default_spec, rootless_spec
-
-    path = os.path.join(bundle, "config.json")
-    if os.path.exists(path):
-        raise AlreadyExists(f"File {path} exists. Remove it first")
-    spec = default_spec(["sh"], terminal=True, hostname="dockyard")
-    if rootless:
-        spec = rootless_spec(spec)
-    with open(path, "w") as f:
-        json.dump(spec, f, indent=2)
-        f.write("\n")
+    write_spec(bundle, rootless)
     return 0
 
 
@@ -333,7 +400,7 @@ class _Args:
         self.__dict__.update(kw)
 
 
-_GLOBAL_VALUE = {"--root": "root", "--log": "log", "--log-format": "log_format"}
+_GLOBAL_VALUE = {"--root": "root", "--log": "log", "--log-format": "log_format", "--criu": "criu"}
 _FAST_VALUE = {
     "create": {"-b": "bundle", "--bundle": "bundle", "--pid-file": "pid_file", "--console-socket": "console_socket",
                "--preserve-fds": "preserve_fds"},
@@ -350,7 +417,7 @@ def fast_parse(argv: list[str]) -> _Args | None:
     Anything unusual (help, unknown flags, other verbs) returns None: argparse then
     parses, and reports errors, exactly as before.
     """
-    ns: dict[str, Any] = {"root": DEFAULT_ROOT, "log": None, "log_format": "text", "debug": False}
+    ns: dict[str, Any] = {"root": DEFAULT_ROOT, "log": None, "log_format": "text", "debug": False, "criu": "criu"}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         opt, eq, val = argv[i].partition("=")
@@ -439,6 +506,9 @@ def _main(raw: list[str]) -> int:
     args = fast_parse(raw)
     if args is None:
         parser = build_parser()
+        code = _help_only(parser, raw)
+        if code is not None:
+            return code
         args, unknown = parser.parse_known_args(raw)
         if unknown and args.command not in ("checkpoint", "restore"):  # those are refused whatever their flags
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -455,7 +525,32 @@ def _main(raw: list[str]) -> int:
             import traceback
 
             traceback.print_exc()
-        return 1
+        return 255 if args.command == "exec" else 1  # runc: 255 tells a failed exec from its process's 1
+
+
+def _help_only(parser: argparse.ArgumentParser, raw: list[str]) -> int | None:
+    """``help [verb]``, ``h``, and ``-h`` on a verb that does not exist, answered as runc answers them."""
+    from .help import no_help_topic
+
+    verbs = _verbs(parser)
+    code = no_help_topic(raw, verbs)
+    if code is not None:
+        return code
+    words = [a for a in raw if not a.startswith("-")]
+    if words and words[0] in ("help", "h") and not any(a.startswith("-") for a in raw):
+        target = verbs.get(words[1]) if len(words) > 1 else parser
+        sys.stdout.write((target or parser).format_help())
+        return 0
+    return None
+
+
+def _verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def _message(command: str, err: Exception) -> str:

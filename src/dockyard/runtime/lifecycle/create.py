@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
 
 from ..container import remove_state_dir
 from ..fastjson import loads
@@ -60,6 +61,14 @@ def _same_ns(a: str, b: str) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def check_terminal(terminal: bool, detach: bool, console_socket: str | None) -> None:
+    """runc's rule: a detached terminal needs --console-socket, and only a detached terminal takes one."""
+    if detach and terminal and not console_socket:
+        raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
+    if (not detach or not terminal) and console_socket:
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
+
+
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
@@ -74,9 +83,11 @@ def create(
     *,
     pid_file: str | None = None,
     console_socket: str | None = None,
+    console: socket.socket | None = None,
     no_pivot: bool = False,
     preserve_fds: int = 0,
 ) -> State:
+    """``console``: a connected socket for the pty master instead of ``console_socket`` (foreground run)."""
     from ..cgroups.detect import manager_for
     from ..hooks import run_hooks
     from ..linux.namespaces import plan as ns_plan
@@ -86,6 +97,9 @@ def create(
     validate_id(container_id)
     bundle = os.path.abspath(bundle)
     config = load_config(bundle)
+    terminal = bool((config.get("process") or {}).get("terminal"))
+    if console is None:
+        check_terminal(terminal, True, console_socket)
     plan = ns_plan((config.get("linux") or {}).get("namespaces"))
     if plan.has("user") or (config.get("linux") or {}).get("uidMappings"):
         from ..linux.userns import validate
@@ -97,6 +111,12 @@ def create(
     rootfs = os.path.realpath(os.path.join(bundle, root_path))
     if not os.path.isdir(rootfs):
         raise NotFound(f"rootfs {rootfs} does not exist")
+
+    linux = config.get("linux") or {}
+    cgroups = manager_for(linux.get("cgroupsPath"), container_id)
+    if cgroups.version == 1 and (linux.get("resources") or {}).get("unified") is not None:
+        raise InvalidArgument("invalid configuration: cannot use unified on cgroup v1")
+    check_existing_cgroup(cgroups)
 
     os.makedirs(root, mode=0o700, exist_ok=True)
     state_dir = State.dir_for(root, container_id)
@@ -110,8 +130,6 @@ def create(
         fifo = os.path.join(state_dir, EXEC_FIFO)
         os.mkfifo(fifo, 0o622)
         os.chmod(fifo, 0o622)  # not the umask's 0600: init may be another uid (user namespace)
-        linux = config.get("linux") or {}
-        cgroups = manager_for(linux.get("cgroupsPath"), container_id)
         undo.callback(_quiet, cgroups.remove)
         try:
             cgroups.create()
@@ -132,10 +150,9 @@ def create(
             status_hint="creating",
         )
         state.save(root)
-        console = None
-        if (config.get("process") or {}).get("terminal"):
-            if not console_socket:
-                raise InvalidArgument("process.terminal is set: --console-socket is required")
+        if not terminal:
+            console = None
+        elif console is None:
             import socket
 
             console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -184,6 +201,39 @@ def create(
         undo.pop_all()
         os.close(fifo_fd)
     return state
+
+
+def check_existing_cgroup(cgroups: Any) -> None:
+    """runc's checks of a cgroup that exists before the container: processes in it are warned
+    about; a frozen one is refused (joining it would leave init stuck in the freezer, unkillable
+    by the runtime's own timeouts)."""
+    paths = cgroups.paths()
+    if cgroups.version == 2:
+        base = paths.get("", "")
+        frozen = _read_first(os.path.join(base, "cgroup.freeze")) == "1"
+    else:
+        base = paths.get("devices") or next(iter(paths.values()), "")
+        frozen = _read_first(os.path.join(paths.get("freezer", ""), "freezer.state")) in ("FROZEN", "FREEZING")
+    if frozen:  # on v1 the freezer hierarchy alone may hold the cgroup: checked whatever the others hold
+        raise FailedPrecondition("container's cgroup unexpectedly frozen")
+    if not base or not os.path.isdir(base):
+        return
+    try:
+        count = len(cgroups.pids())
+    except OSError:
+        return  # removed meanwhile
+    if count:
+        import logging
+
+        logging.getLogger("dockyard.runtime").warning("container's cgroup is not empty: %d process(es) found", count)
+
+
+def _read_first(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 # runc appends these to every device cgroup (specconv AllowedDevices): the spec's default

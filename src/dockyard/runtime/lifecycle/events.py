@@ -56,4 +56,5 @@ def stream(root: str, container_id: str, interval: float,
 
 
 def dumps(event: dict[str, Any]) -> str:
-    return json.dumps(event)
+    """One compact line, as runc's encoder writes it (tools match ``{"type":"stats","id":...``)."""
+    return json.dumps(event, separators=(",", ":"))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 from dockyard.errors import InvalidArgument
 
 from ..container import ContainerStatus, State, WrongStatus
+from ..log import debug
 from ..process.channel import Channel, InitError
 
 SYNC_TIMEOUT = 60.0
@@ -56,19 +57,26 @@ def exec_process(
     *,
     pid_file: str | None = None,
     console_socket: str | None = None,
+    console: socket.socket | None = None,
     preserve_fds: int = 0,
+    sub_cgroups: dict[str, str] | None = None,
+    ignore_paused: bool = False,
 ) -> int:
     """Start ``process`` in the container; return its host pid once it has exec'd.
 
-    stdio of the new process is the caller's fds 0-2.  Raises ExecError if the
+    stdio of the new process is the caller's fds 0-2, or a pty whose master goes to
+    ``console`` (a connected socket) or to ``--console-socket``.  Raises ExecError if the
     process could not be started (missing executable, bad user, ...).
     """
-    from .create import _write_pid_file, load_config
+    from .create import _write_pid_file, check_terminal, load_config
 
     state = State.load(root, container_id)
     status = state.status(root)
-    if status not in (ContainerStatus.RUNNING, ContainerStatus.CREATED):
+    if status is ContainerStatus.PAUSED and not ignore_paused:
+        raise WrongStatus("cannot exec in a paused container (use --ignore-paused to override)")
+    if status not in (ContainerStatus.RUNNING, ContainerStatus.CREATED, ContainerStatus.PAUSED):
         raise WrongStatus(f"cannot exec in a {status.value} container")
+    cgroup_paths = exec_cgroup_paths(state.cgroup_paths, sub_cgroups or {})
     if not process.get("args"):
         raise InvalidArgument("exec: process.args must not be empty")
     config = load_config(state.bundle)
@@ -81,27 +89,64 @@ def exec_process(
             linux["seccomp"] = compile(linux["seccomp"], os.path.join(root, SECCOMP_CACHE))
         except (SeccompError, KeyError, TypeError) as err:
             raise InvalidArgument(f"linux.seccomp: {err}") from err
-    console = None
-    if process.get("terminal"):
-        if not console_socket:
-            raise InvalidArgument("process.terminal is set: --console-socket is required")
-        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    own_console = None
+    if process.get("terminal") and console is None:
+        check_terminal(True, True, console_socket)
+        own_console = console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             console.connect(console_socket)
         except OSError:
             console.close()
             raise
     try:
-        pid = _spawn(state, config, process, console, preserve_fds)
+        pid = _spawn(state, cgroup_paths, config, process, console if process.get("terminal") else None,
+                     preserve_fds)
     finally:
-        if console is not None:
-            console.close()
+        if own_console is not None:
+            own_console.close()
     if pid_file:
         _write_pid_file(os.path.abspath(pid_file), pid)
     return pid
 
 
-def _spawn(state: State, config: dict[str, Any], process: dict[str, Any],
+def exec_cgroup_paths(paths: dict[str, str], sub: dict[str, str]) -> dict[str, str]:
+    """The container's cgroups, or sub-cgroups of them (runc's ``exec --cgroup``): ``{"": path}``
+    for every controller, else ``{controller: path}``; a path may not leave the container's cgroup."""
+    out = dict(paths)
+    if "" in sub:
+        targets = {key: sub[""] for key in paths}
+    else:
+        unknown = [c for c in sub if c not in paths]
+        if unknown:
+            raise InvalidArgument(f"unknown controller {unknown[0]} in SubCgroupPaths")
+        targets = sub
+    for key, add in targets.items():
+        base = paths[key]
+        joined = os.path.normpath(os.path.join(base, add.lstrip("/")))
+        if joined != base and not joined.startswith(base.rstrip("/") + "/"):
+            raise InvalidArgument(f"{add} is not a sub cgroup path")
+        out[key] = joined
+    return out
+
+
+def parse_cgroup_args(args: list[str]) -> dict[str, str]:
+    """``--cgroup [<controller>[,<controller>]:]<path>``, as runc reads them."""
+    paths: dict[str, str] = {}
+    for arg in args:
+        parts = arg.split(":", 2)
+        if len(parts) > 2:
+            raise InvalidArgument(f"invalid --cgroup argument: {arg}")
+        if len(parts) == 1:
+            if len(args) != 1:
+                raise InvalidArgument(f"invalid --cgroup argument: {arg} (missing <controller>: prefix)")
+            paths[""] = arg
+            continue
+        for ctrl in parts[0].split(","):
+            paths[ctrl] = parts[1]
+    return paths
+
+
+def _spawn(state: State, cgroup_paths: dict[str, str], config: dict[str, Any], process: dict[str, Any],
            console: socket.socket | None, preserve_fds: int) -> int:
     parent, child = Channel.pair()
     sys.stdout.flush()
@@ -110,7 +155,7 @@ def _spawn(state: State, config: dict[str, Any], process: dict[str, Any],
     if pid == 0:
         try:
             parent.close()
-            _intermediate(child, state, config, process, console, preserve_fds)
+            _intermediate(child, state, cgroup_paths, config, process, console, preserve_fds)
         finally:
             os._exit(1)
     child.close()
@@ -169,12 +214,13 @@ def _namespace_fds(init_pid: int) -> list[tuple[str, int]]:
     return fds
 
 
-def _intermediate(ch: Channel, state: State, config: dict[str, Any], process: dict[str, Any],
-                  console: socket.socket | None, preserve_fds: int) -> NoReturn:
+def _intermediate(ch: Channel, state: State, cgroup_paths: dict[str, str], config: dict[str, Any],
+                  process: dict[str, Any], console: socket.socket | None, preserve_fds: int) -> NoReturn:
     from ..container import proc_starttime
     from ..linux import syscalls as sc
 
     try:
+        debug("nsexec container setup")
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         # import now: after setns(mnt) the host's site-packages are out of reach
         import resource  # noqa: F401
@@ -186,12 +232,14 @@ def _intermediate(ch: Channel, state: State, config: dict[str, Any], process: di
         fds = _namespace_fds(state.pid)
         if proc_starttime(state.pid) != state.pid_starttime and state.pid_starttime:
             raise OSError(3, "container init exited")
-        for path in state.cgroup_paths.values():
+        for path in dict.fromkeys(cgroup_paths.values()):
+            procs = os.path.join(path, "cgroup.procs")
             try:
-                with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                with open(procs, "w") as f:
                     f.write(str(os.getpid()))
             except OSError as err:
-                raise OSError(err.errno, f"join cgroup {path}: {err.strerror}") from err
+                reason = (err.strerror or "").lower()
+                raise OSError(err.errno, f"error adding pid {os.getpid()} to cgroups: {procs}: {reason}") from err
         for ns, fd in fds:
             try:
                 sc.setns(fd, 0)
@@ -235,6 +283,7 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     from ..linux import syscalls as sc
     from ..process.init import _max_fd, _reset_signals, _set_rlimits, lookup_executable
 
+    debug("child process in init()")
     sc.set_name("dockyard-exec")
     keep = 3 + preserve_fds
     # the sync socket must survive the fd sweep and vanish at execve
@@ -276,6 +325,7 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
             os.set_inheritable(fd, True)
         except OSError:
             pass
+    debug("setns_init: about to exec")
     top = _max_fd()
     os.closerange(keep, sync_fd)
     os.closerange(sync_fd + 1, max(top, sync_fd + 1))
@@ -346,25 +396,8 @@ def process_from_cli(
     return proc
 
 
-def wait_exec(pid: int) -> int:
+def wait_exec(pid: int, tty: Any = None) -> int:
     """Wait for an exec'd process (we are its subreaper), forwarding signals; return its status, runc style."""
-    import signal
+    from .run import wait_forwarding
 
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, forward)
-    while True:
-        try:
-            wpid, wstatus = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return 255
-        except InterruptedError:
-            continue
-        if wpid == pid:
-            code = os.waitstatus_to_exitcode(wstatus)
-            return 128 - code if code < 0 else code
+    return wait_forwarding(pid, tty)

@@ -10,8 +10,9 @@ from dockyard.errors import InvalidArgument
 from ..container import State, WrongStatus
 
 
-def parse_signal(value: str | int) -> int:
-    """Accept 9, "9", "KILL", "SIGKILL", "sigkill" (runc's ParseSignal)."""
+def parse_signal(value: str | int, allow_zero: bool = False) -> int:
+    """Accept 9, "9", "KILL", "SIGKILL", "sigkill" (runc's ParseSignal); 0 (a liveness probe,
+    which runc's ``kill`` takes) only when asked for."""
     if isinstance(value, int):
         sig = value
     else:
@@ -34,7 +35,7 @@ def parse_signal(value: str | int) -> int:
                     sig = base + off if name.startswith("SIGRTMIN") else base - off
                 else:
                     raise InvalidArgument(f"unknown signal {value!r}") from err
-    if not 0 < sig <= int(_signal.SIGRTMAX):
+    if not (0 if allow_zero else 1) <= sig <= int(_signal.SIGRTMAX):
         raise InvalidArgument(f"invalid signal number {sig}")
     return sig
 

@@ -40,6 +40,8 @@ def resources_from_flags(
     cpuset_mems: str | None = None,
     pids_limit: int | None = None,
     blkio_weight: int | None = None,
+    cpu_rt_period: int | None = None,
+    cpu_rt_runtime: int | None = None,
 ) -> dict[str, Any]:
     res: dict[str, Any] = {}
     mem = {k: parse_bytes(v) for k, v in
@@ -47,6 +49,7 @@ def resources_from_flags(
     if mem:
         res["memory"] = mem
     cpu: dict[str, Any] = {k: v for k, v in (("shares", cpu_shares), ("quota", cpu_quota), ("period", cpu_period),
+                                             ("realtimePeriod", cpu_rt_period), ("realtimeRuntime", cpu_rt_runtime),
                                              ("cpus", cpuset_cpus), ("mems", cpuset_mems)) if v is not None}
     if cpu:
         res["cpu"] = cpu

@@ -54,7 +54,12 @@ def drop_bounding(keep: int) -> None:
 
 
 def apply_sets(caps: dict[str, Any]) -> None:
-    """capset effective/permitted/inheritable, then raise ambient caps (must be in P and I)."""
+    """capset effective/permitted/inheritable, then raise ambient caps.
+
+    An ambient cap must be permitted and inheritable; one that is not cannot be raised and
+    is skipped, as runc skips it (its capability library ignores every ambient error): the
+    default spec of ``runc spec`` lists ambient caps with an empty inheritable set.
+    """
     eff = to_mask(caps.get("effective") or [])
     perm = to_mask(caps.get("permitted") or [])
     inh = to_mask(caps.get("inheritable") or [])
@@ -66,7 +71,11 @@ def apply_sets(caps: dict[str, Any]) -> None:
         pass
     for cap in range(last_cap() + 1):
         if ambient & (1 << cap):
-            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+            try:
+                sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+            except OSError as err:
+                if err.errno not in (errno.EPERM, errno.EINVAL):
+                    raise
 
 
 def switch_user(user: dict[str, Any], caps: dict[str, Any] | None) -> None:

@@ -138,8 +138,25 @@ class Program:
             raise SeccompError(err, f"seccomp: load filter: {os.strerror(err)}")
 
 
+def refuse_notify(profile: dict[str, Any]) -> None:
+    """SCMP_ACT_NOTIFY needs a seccomp agent dockyard-runc cannot hand a listener fd to: refused
+    at create, never installed as something else (runc's own refusals first)."""
+    rules = [r for r in profile.get("syscalls") or [] if r.get("action") == "SCMP_ACT_NOTIFY"]
+    if not rules and profile.get("defaultAction") != "SCMP_ACT_NOTIFY":
+        return
+    if profile.get("defaultAction") == "SCMP_ACT_NOTIFY":
+        raise SeccompError(errno.EINVAL, "SCMP_ACT_NOTIFY cannot be used as default action")
+    if any("write" in (r.get("names") or []) for r in rules):
+        raise SeccompError(errno.EINVAL, "SCMP_ACT_NOTIFY cannot be used for the write syscall")
+    if not profile.get("listenerPath"):
+        raise SeccompError(errno.EINVAL, "SCMP_ACT_NOTIFY is used but no listenerPath is set")
+    raise SeccompError(errno.EOPNOTSUPP, "SCMP_ACT_NOTIFY is not supported by dockyard-runc "
+                       f"(no seccomp agent at {profile['listenerPath']} is ever given a listener)")
+
+
 def compile(profile: dict[str, Any], cache_dir: str | None = None) -> Program:  # noqa: A001 - the verb
     """``profile`` as BPF, from ``cache_dir`` when this libseccomp already compiled it here."""
+    refuse_notify(profile)
     flags = 0
     for name in profile.get("flags") or []:
         if name not in _FILTER_FLAGS:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 from ..linux import syscalls as sc
 from ..linux.namespaces import NamespacePlan
+from ..log import debug
 from .channel import Channel
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -164,6 +165,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     from ..linux import capabilities, rootfs
     from ..linux.network import link_up
 
+    debug("child process in init()")
     preload(config)
     process = config.get("process") or {}
     linux = config.get("linux") or {}
@@ -228,6 +230,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     exe = lookup_executable(args[0], env)
 
     ch.send("ready")
+    debug("init: closing the pipe to signal completion")
     ch.close()
     wfd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)  # blocks until `start`
     os.write(wfd, b"0")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 from ..linux import syscalls as sc
+from ..log import debug
 from ..linux.namespaces import NamespacePlan, join_all
 from .channel import Channel, InitError
 from .init import InitOptions, preload, run_init
@@ -27,6 +28,7 @@ SYNC_TIMEOUT = 60.0
 
 def _intermediate(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts: InitOptions) -> NoReturn:
     try:
+        debug("nsexec container setup")
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         unprivileged = os.geteuid() != 0
         # joins first: after a new user namespace we would lack the rights over host-owned ones
