@@ -9,14 +9,14 @@ import pytest
 
 from dockyard import errors
 from dockyard.cli import netvol_flags
+from dockyard.cli.containers import _add_container_flags
 from dockyard.network import netlink
 
 
 def _body(*argv: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
-    p = argparse.ArgumentParser()
-    p.add_argument("--network", default="")
-    netvol_flags.add_flags(p)
-    a = p.parse_args(list(argv))
+    p = argparse.ArgumentParser(add_help=False)
+    _add_container_flags(p)  # run/create's flags, netvol_flags' among them
+    a = p.parse_args([*argv, "busybox"])
     config: dict = {}  # type: ignore[type-arg]
     host: dict = {"NetworkMode": a.network or "default"}  # type: ignore[type-arg]
     netvol_flags.apply(a, config, host)

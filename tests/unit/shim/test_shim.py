@@ -77,11 +77,11 @@ def test_exit_status_is_the_code_or_128_plus_the_signal(shim: Shim, waitstatus_c
     assert shim.status == "stopped"
     assert shim.exit_status == exit_status
     assert shim.exited_at > 0
-    assert exit_json(shim) == {"exit_status": exit_status, "exited_at": shim.exited_at}
+    assert exit_json(shim) == {"exit_status": exit_status, "exited_at": shim.exited_at, "oom_killed": False}
     assert not os.path.exists(os.path.join(shim.bundle, "exit.json.tmp"))
     assert shim.reaped == {}
     assert shim.state() == {"pid": PID, "status": "stopped", "exit_status": exit_status,
-                            "exited_at": shim.exited_at}
+                            "exited_at": shim.exited_at, "oom_killed": False}
 
 
 def test_other_reaped_children_do_not_end_the_task(shim: Shim) -> None:
@@ -128,7 +128,7 @@ def test_waiters_get_the_exit_then_their_connection_closes(shim: Shim) -> None:
         shim.reaped[PID] = -signal.SIGKILL
         shim._check_reaped()
         reply = protocol.decode(theirs.recv(4096))
-        assert reply == {"result": {"exit_status": 137, "exited_at": shim.exited_at}}
+        assert reply == {"result": {"exit_status": 137, "exited_at": shim.exited_at, "oom_killed": False}}
         assert theirs.recv(10) == b""
         assert shim.waiters == []
 
@@ -143,12 +143,12 @@ def call(shim: Shim, request: dict[str, Any]) -> dict[str, Any]:
 def test_wait_after_the_exit_answers_at_once(shim: Shim) -> None:
     running(shim).reaped[PID] = 5
     shim._check_reaped()
-    assert call(shim, {"method": "wait"}) == {"result": {"exit_status": 5, "exited_at": shim.exited_at}}
+    assert call(shim, {"method": "wait"}) == {"result": {"exit_status": 5, "exited_at": shim.exited_at, "oom_killed": False}}
 
 
 def test_state_over_the_socket(shim: Shim) -> None:
     assert call(running(shim), {"method": "state"}) == {
-        "result": {"pid": PID, "status": "running", "exit_status": 0, "exited_at": 0}}
+        "result": {"pid": PID, "status": "running", "exit_status": 0, "exited_at": 0, "oom_killed": False}}
 
 
 def test_unknown_methods_bad_params_and_bad_json_are_invalid_arguments(shim: Shim) -> None:
@@ -176,5 +176,5 @@ def test_state_rules_without_the_runtime(shim: Shim) -> None:
 
 
 def test_delete_of_a_never_created_task_needs_no_runtime(shim: Shim) -> None:
-    assert shim.delete() == {"exit_status": 0, "exited_at": 0}
+    assert shim.delete() == {"exit_status": 0, "exited_at": 0, "oom_killed": False}
     assert shim.running is False
