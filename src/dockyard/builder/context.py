@@ -29,7 +29,7 @@ import threading
 from collections.abc import AsyncIterable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from dockyard import errors
 
@@ -314,8 +314,30 @@ def _pax(raw: bytes) -> dict[str, str]:
     return out
 
 
-def open_payload(data: Payload) -> io.RawIOBase | io.BufferedReader | io.BytesIO:
-    return open(data.path, "rb") if isinstance(data, OnDisk) else io.BytesIO(data)
+class _Slice(io.RawIOBase):
+    """An ``OnDisk`` file's bytes as a read-only file (a packed file is a slice of the pack)."""
+
+    def __init__(self, data: OnDisk) -> None:
+        self._fd = os.open(data.path, os.O_RDONLY | os.O_CLOEXEC)
+        self._pos, self._end = data.offset, data.offset + data.size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        chunk = os.pread(self._fd, min(len(b), self._end - self._pos), self._pos)
+        b[:len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def open_payload(data: Payload) -> io.BufferedReader | io.BytesIO:
+    return io.BufferedReader(_Slice(data), _PIECE) if isinstance(data, OnDisk) else io.BytesIO(data)
 
 
 def is_archive(data: Payload) -> bool:

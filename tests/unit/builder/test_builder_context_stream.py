@@ -166,3 +166,20 @@ def test_kept_contexts_are_bounded_by_their_entries_too(tmp_path: Path) -> None:
     assert cache.need("old", [["f", 1, 1, 1, 7, 1, 0o100644, 0, 0]])[1] == ["f"]  # evicted: 4 entries > 3
     assert cache.need("new", [["f", 1, 1, 1, 7, 1, 0o100644, 0, 0]])[1] == []
     assert len(list((tmp_path / "contexts").iterdir())) == 1  # the evicted one's directory is gone
+
+
+def test_a_packed_file_reads_as_itself(tmp_path: Path) -> None:
+    """Small files share one pack: reading one (an ADDed archive, is_archive) sees its bytes only."""
+    from dockyard.builder.context import is_archive, open_payload
+
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as tf:
+        ti = tarfile.TarInfo("pkg/readme")
+        ti.size = 11
+        tf.addfile(ti, io.BytesIO(b"inside tar\n"))
+    tree = received(tmp_path, tar([("first", b"x" * 1000), ("pkg.tar.gz", inner.getvalue()), ("last", b"y")]))
+    data = tree.entries["pkg.tar.gz"].data
+    assert isinstance(data, OnDisk) and data.packed and data.offset > 0
+    assert is_archive(data) and not is_archive(tree.entries["first"].data)
+    with open_payload(data) as f, tarfile.open(fileobj=f, mode="r|*") as tf:
+        assert [(m.name, tf.extractfile(m).read()) for m in tf] == [("pkg/readme", b"inside tar\n")]  # type: ignore[union-attr]
