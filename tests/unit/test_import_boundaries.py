@@ -1,0 +1,95 @@
+"""The import rules of docs/architecture.md, checked on the source: a new leak fails here.
+
+- the engine side (engine, builder, volumes, network) reaches containerd only through
+  ``dockyard.containerd.client`` (what it may share with containerd is pure data: oci, types, errors);
+- the runtime imports nothing of the engine, containerd, the shim or the clients;
+- the clients (cli, client, compose) import no server code.
+
+``KNOWN`` lists the leaks that exist today, each to be removed (issue 20); it may only shrink:
+an entry that no longer matches fails too, so the list stays true.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# (importing package prefix, imported module prefixes it must not use)
+RULES: list[tuple[str, tuple[str, ...]]] = [
+    ("dockyard.engine", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
+    ("dockyard.builder", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
+    ("dockyard.volumes", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
+    ("dockyard.network", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
+    ("dockyard.runtime", ("dockyard.engine", "dockyard.containerd", "dockyard.shim", "dockyard.cli",
+                          "dockyard.client", "dockyard.builder", "dockyard.network", "dockyard.volumes")),
+    ("dockyard.cli", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",
+                      "dockyard.network", "dockyard.volumes", "dockyard.cri")),
+    ("dockyard.client", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",
+                         "dockyard.cli", "dockyard.builder", "dockyard.registry")),
+    ("dockyard.compose", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",
+                          "dockyard.builder", "dockyard.network", "dockyard.volumes")),
+]
+ALLOWED = ("dockyard.containerd.client",)
+
+# importer -> imported module: today's leaks (issue 20 removes them)
+KNOWN: set[tuple[str, str]] = {
+    ("dockyard.engine.archive", "dockyard.containerd.rootfs_files"),  # cp into volumes/binds in the engine
+    ("dockyard.builder.executor", "dockyard.containerd.gc"),
+    ("dockyard.volumes.copyup", "dockyard.containerd.archive.safe_extract"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:  # `from dockyard.containerd import gc` imports dockyard.containerd.gc
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if _is_module(sub) else node.module)
+    return {name for name in found if name.startswith("dockyard.")}
+
+
+def _is_module(name: str) -> bool:
+    base = SRC.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _edges() -> set[tuple[str, str]]:
+    return {(_module(p), imported) for p in SRC.rglob("*.py") for imported in _imports(p)}
+
+
+def _forbidden(importer: str, imported: str) -> bool:
+    if imported.startswith(ALLOWED):
+        return False
+    for package, banned in RULES:
+        if importer == package or importer.startswith(package + "."):
+            if any(imported == b.rstrip(".") or imported.startswith(b if b.endswith(".") else b + ".")
+                   or imported == b for b in banned):
+                return True
+    return False
+
+
+def test_no_new_leak_across_the_boundaries() -> None:
+    leaks = {(a, b) for a, b in _edges() if _forbidden(a, b)}
+    assert leaks - KNOWN == set(), "imports across a boundary (docs/architecture.md, 'Import direction')"
+
+
+def test_the_known_leaks_are_still_true() -> None:
+    leaks = {(a, b) for a, b in _edges() if _forbidden(a, b)}
+    assert KNOWN - leaks == set(), "a known leak is gone: remove it from KNOWN"
+
+
+def test_the_rule_catches_a_leak() -> None:
+    assert _forbidden("dockyard.engine.daemon", "dockyard.containerd.gc")
+    assert _forbidden("dockyard.runtime.cli", "dockyard.engine.spec")
+    assert _forbidden("dockyard.cli.main", "dockyard.engine")
+    assert not _forbidden("dockyard.engine.daemon", "dockyard.containerd.client")
+    assert not _forbidden("dockyard.engine.daemon", "dockyard.oci.runtime_spec")
