@@ -13,7 +13,8 @@ class HookError(FailedPrecondition):
     pass
 
 
-def run_hooks(kind: str, hooks: list[dict[str, Any]] | None, state: dict[str, Any]) -> None:
+def run_hooks(kind: str, hooks: list[dict[str, Any]] | None, state: dict[str, Any], cwd: str | None = None) -> None:
+    """Run ``hooks`` in order; ``cwd`` is where runc's caller stands (createContainer: the rootfs)."""
     if not hooks:
         return
     import json
@@ -34,6 +35,7 @@ def run_hooks(kind: str, hooks: list[dict[str, Any]] | None, state: dict[str, An
                 capture_output=True,
                 timeout=timeout,
                 close_fds=True,
+                cwd=cwd,
             )
         except subprocess.TimeoutExpired as err:
             raise HookError(f"error running {kind} hook #{i}: {path}: timeout after {timeout}s") from err

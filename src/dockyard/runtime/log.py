@@ -53,7 +53,7 @@ class RuntimeLog:
 
         now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
         if self.fmt == "json":
-            return json.dumps({"level": level, "msg": msg, "time": now}) + "\n"
+            return json.dumps({"level": level, "msg": msg, "time": now}, separators=(",", ":")) + "\n"
         return f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}\n"
 
     def write(self, level: str, msg: str) -> None:

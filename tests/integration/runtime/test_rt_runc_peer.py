@@ -336,3 +336,13 @@ def test_help_and_version_layout(runtime: Runtime) -> None:
     assert "   --force, -f  " in verb.stdout
     unknown = runtime("foo", "-h")
     assert unknown.returncode == 3 and "No help topic for 'foo'" in unknown.stderr
+
+
+def test_create_container_hook_runs_in_the_rootfs(runtime: Runtime, bundle: Bundle) -> None:
+    """runc runs createContainer hooks from init standing in the rootfs: relative paths are the container's."""
+    out = bundle.path / "hook-cwd"
+    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", f"pwd > {out}"]}]}
+    bundle.write(["true"])
+    proc = runtime.create(bundle)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().strip() == str(bundle.rootfs)

@@ -191,7 +191,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     if hooks.get("prestart") or hooks.get("createRuntime"):
         ch.send("hooks")
         ch.expect("hooks-done")
-    run_hooks("createContainer", hooks.get("createContainer"), _hook_state(opts, "created"))
+    run_hooks("createContainer", hooks.get("createContainer"), _hook_state(opts, "created"), cwd=opts.rootfs)
     rootfs.pivot(opts.rootfs, opts.no_pivot)
 
     if plan.has("uts"):  # new or joined by path: runc sets the hostname in either (not the host's)
