@@ -34,6 +34,14 @@ are written the way overlayfs stores them (a 0/0 character device for a whiteout
 does need them is reported instead of guessed: the directories the apply had to create without
 a tar entry, and ``NeedsLowers`` for a whiteout or hard link that reaches outside what the
 layer itself made (images/unpack.py settles both).
+
+Limits (``Limits``, one place): every archive is bounded while it streams, before anything is
+written past the bound: the bytes its files expand to (``max_bytes``, and never more than the
+free space of the root's filesystem less a reserve), its member count, the length of its names
+and link targets, and the size of a pax or GNU long-name header (which ``tarfile`` reads whole).
+What goes over is refused with an ``InvalidArgument`` that names the limit. The defaults can be
+changed with ``DOCKYARD_EXTRACT_LIMITS`` (``max_bytes=1g,max_members=1000``) in the daemons'
+environment, or with ``set_limits``.
 """
 
 from __future__ import annotations
@@ -46,8 +54,9 @@ import stat
 import tarfile
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from dockyard.errors import Internal, InvalidArgument, NotFound
 
@@ -62,6 +71,111 @@ _CACHE_MAX = 256
 _DIR_PATH = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_READ = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one archive may write into a root (any extraction: layer, ``cp``, ADD)."""
+
+    max_bytes: int = 64 << 30  # file content an archive expands to
+    max_members: int = 10_000_000
+    max_path: int = 4096  # a member's name or link target, in bytes (Linux' PATH_MAX)
+    max_header: int = 1 << 20  # one pax or GNU long-name header (read whole by tarfile)
+    disk_reserve: int = 512 << 20  # left free on the root's filesystem (at most 2 % of its size)
+
+    @classmethod
+    def parse(cls, text: str) -> Limits:
+        """``"max_bytes=1g,max_members=100"`` (k/m/g/t suffixes, powers of 1024) over the defaults."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, int] = {}
+        for item in filter(None, (i.strip() for i in text.split(","))):
+            key, _, value = item.partition("=")
+            if key not in known:
+                raise InvalidArgument(f"extraction limits: unknown limit {key!r} (known: {', '.join(sorted(known))})")
+            values[key] = _size(value, key)
+        return replace(cls(), **values)
+
+
+def _size(text: str, key: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    text = text.strip().lower().removesuffix("b")
+    scale = units.get(text[-1:], 1)
+    try:
+        n = int(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        raise InvalidArgument(f"extraction limits: {key}={text!r} is not a size") from None
+    if n < 0:
+        raise InvalidArgument(f"extraction limits: {key} must not be negative")
+    return n
+
+
+_limits = Limits.parse(os.environ.get("DOCKYARD_EXTRACT_LIMITS", ""))
+
+
+def limits() -> Limits:
+    return _limits
+
+
+def set_limits(new: Limits) -> Limits:
+    """Replace the limits for the extractions to come; returns the previous ones (tests restore them)."""
+    global _limits
+    old, _limits = _limits, new
+    return old
+
+
+class LimitExceeded(InvalidArgument):
+    """An archive went over one of the extraction ``Limits``."""
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses oversized pax / long-name headers before tarfile reads them whole."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        header_types = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                        tarfile.SOLARIS_XHDTYPE)
+        cap = _limits.max_header
+        if self.type in header_types and self.size > cap:
+            raise LimitExceeded(f"archive: a {self.size}-byte header exceeds the extraction limit "
+                                f"max_header ({cap} bytes)")
+        return super()._proc_member(tarfile_)  # type: ignore[misc,no-any-return]
+
+
+def open_tar(src: IO[bytes], mode: str = "r|*", **kw: Any) -> tarfile.TarFile:
+    """A tar read as a stream, with its headers bounded (``Limits.max_header``)."""
+    return tarfile.open(fileobj=src, mode=mode, bufsize=_CHUNK, tarinfo=_BoundedTarInfo, **kw)  # type: ignore[call-overload,no-any-return]
+
+
+class Budget:
+    """What is left of one archive's ``Limits`` while it is extracted into ``root_fd``'s filesystem."""
+
+    def __init__(self, root_fd: int, lim: Limits | None = None) -> None:
+        self.lim = lim or _limits
+        vfs = os.fstatvfs(root_fd)
+        self.reserve = min(self.lim.disk_reserve, vfs.f_blocks * vfs.f_frsize // 50)
+        self.free = vfs.f_bavail * vfs.f_frsize
+        self.bytes = 0
+        self.members = 0
+
+    def take(self, member: tarfile.TarInfo) -> None:
+        """Count ``member`` in; refuse it when it goes over a limit (nothing of it written yet)."""
+        lim = self.lim
+        self.members += 1
+        if self.members > lim.max_members:
+            raise LimitExceeded(f"archive: more than {lim.max_members} members exceed the extraction limit "
+                                "max_members")
+        for what, value in (("name", member.name), ("link target", member.linkname)):
+            if len(os.fsencode(value)) > lim.max_path:
+                raise LimitExceeded(f"archive member {value[:64]!r}...: its {what} exceeds the extraction limit "
+                                    f"max_path ({lim.max_path} bytes)")
+        if not member.isreg():
+            return
+        self.bytes += member.size
+        if self.bytes > lim.max_bytes:
+            raise LimitExceeded(f"archive member {member.name!r}: the archive expands beyond the extraction limit "
+                                f"max_bytes ({lim.max_bytes} bytes)")
+        if self.bytes > self.free - self.reserve:
+            raise LimitExceeded(f"archive member {member.name!r}: the archive expands beyond the free disk space "
+                                f"({self.free} bytes free, extraction limit disk_reserve keeps {self.reserve})")
 
 
 class UnsafeLayerPath(InvalidArgument):
@@ -305,10 +419,12 @@ class Extractor:
         self.dir_times: list[tuple[tuple[str, ...], float]] = []
         self.unpacked: set[tuple[str, ...]] = set()
         self.implicit: list[str] = []  # apart mode: directories made without a tar entry
+        self.budget = Budget(root.fd)
 
     def extract(self, tf: tarfile.TarFile) -> None:
         for member in tf:
             self.root.trim()
+            self.budget.take(member)
             try:
                 self.apply(tf, member)
             except (InvalidArgument, NeedsLowers):
@@ -485,7 +601,7 @@ def extract_archive(src: IO[bytes], root: str | Path, dest: str = "/", *,
         except NotADirectoryError:
             raise InvalidArgument(f"extraction point is not a directory: {dest}") from None
         try:
-            tf = tarfile.open(fileobj=src, mode="r|*", bufsize=_CHUNK)
+            tf = open_tar(src)
         except tarfile.TarError as err:
             raise InvalidArgument(f"archive: not a tar: {err}") from err
         with tf:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +32,7 @@ from dockyard.containerd.archive.safe_extract import (
     Root,
     UnsafeLayerPath,
     clean_member_name,
+    open_tar,
 )
 from dockyard.oci.digest import Digester
 
@@ -128,8 +128,7 @@ def apply_layer_apart(tar_stream: BinaryIO, root: Path) -> list[str]:
 def _apply(tar_stream: BinaryIO, root: Path, apart: bool) -> tuple[int, list[str]]:
     # a caller that needs the diff_id passes its own HashingReader (a stream import hashes apart)
     reader = tar_stream if isinstance(tar_stream, HashingReader) else HashingReader(tar_stream, known="")
-    with Root(root) as r, tarfile.open(fileobj=reader, mode="r|", errorlevel=2,  # type: ignore[call-overload]
-                                       bufsize=_CHUNK) as tf:
+    with Root(root) as r, open_tar(reader, mode="r|", errorlevel=2) as tf:  # type: ignore[arg-type]
         ex = Extractor(r, apart=apart)
         ex.extract(tf)
     reader.drain()
