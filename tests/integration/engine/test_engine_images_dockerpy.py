@@ -234,3 +234,18 @@ def test_a_volume_created_without_a_name_is_anonymous_and_pruned(client: Any) ->
             except Exception as err:  # noqa: BLE001 - pruned already
                 if "no such volume" not in str(err).lower():
                     raise
+
+
+def test_build_sends_the_image_id_before_successfully_built(client: Any) -> None:
+    """dockerd's order: {"aux": {"ID"}} then "Successfully built", "Successfully tagged" (docker-py reads the
+    last line's "stream")."""
+    tag = f"dy-build-order-{uuid.uuid4().hex[:6]}:latest"
+    lines = list(client.api.build(fileobj=io.BytesIO(b"FROM busybox\nLABEL a=b\n"), tag=tag, decode=True))
+    try:
+        tail = [next(iter(line)) + ":" + str(line.get("stream", "")).split(" ")[0] for line in lines[-3:]]
+        assert tail == ["aux:", "stream:Successfully", "stream:Successfully"], lines
+        assert lines[-2]["stream"].startswith("Successfully built")
+        assert lines[-1]["stream"] == f"Successfully tagged {tag}\n"
+        assert lines[-3]["aux"]["ID"] == client.api.inspect_image(tag)["Id"]
+    finally:
+        client.api.remove_image(tag, force=True)

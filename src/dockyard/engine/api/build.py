@@ -121,9 +121,20 @@ async def _stream_build(request: web.Request, builder: Any, ctx: Any, opts: Any,
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     quiet = _bool(request.query.get("q"))  # docker build -q: no step output, the image ID at the end
 
+    held: list[str] = []  # "Successfully built/tagged": after the aux ID message, as dockerd orders them
+
     def emit(text: str) -> None:
-        if not quiet:
+        if quiet:
+            return
+        if text.startswith("Successfully "):
+            held.append(text)
+        else:
             queue.put_nowait(json.dumps({"stream": text}).encode() + b"\r\n")
+
+    def release_held() -> None:
+        for text in held:
+            queue.put_nowait(json.dumps({"stream": text}).encode() + b"\r\n")
+        held.clear()
 
     async def run() -> None:
         try:
@@ -132,11 +143,14 @@ async def _stream_build(request: web.Request, builder: Any, ctx: Any, opts: Any,
             if quiet:
                 queue.put_nowait(json.dumps({"stream": image_id + "\n"}).encode() + b"\r\n")
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
+            release_held()
         except errors.DockyardError as err:
+            release_held()
             code = getattr(err, "code", 1)
             queue.put_nowait(json.dumps({"errorDetail": {"code": code, "message": str(err)},
                                          "error": str(err)}).encode() + b"\r\n")
         except Exception as err:  # noqa: BLE001 - reported to the client, the stream is already 200
+            release_held()
             queue.put_nowait(json.dumps({"errorDetail": {"message": f"internal error: {err}"},
                                          "error": f"internal error: {err}"}).encode() + b"\r\n")
         finally:
