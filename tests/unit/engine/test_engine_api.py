@@ -91,7 +91,7 @@ def test_ping_answers_ok_with_dockers_headers() -> None:
             resp = await client.get(path)
             assert resp.status == 200
             assert await resp.text() == "OK"
-            assert resp.headers["Api-Version"] == "1.51"
+            assert resp.headers["Api-Version"] == "1.56"
             assert resp.headers["Builder-Version"] == "1"
             assert resp.headers["OSType"] == "linux"
             assert "no-cache" in resp.headers["Cache-Control"]
@@ -116,7 +116,7 @@ def test_a_too_new_client_version_is_refused() -> None:
         assert resp.status == 400
         body = await resp.json()
         assert "client version 1.99 is too new" in body["message"]
-        assert "Maximum supported API version is 1.51" in body["message"]
+        assert "Maximum supported API version is 1.56" in body["message"]
 
     with_client(FakeEngine(), fn)
 
@@ -136,7 +136,7 @@ def test_version_with_and_without_prefix() -> None:
             resp = await client.get(path)
             assert resp.status == 200, path
             body = await resp.json()
-            assert body["ApiVersion"] == "1.51"
+            assert body["ApiVersion"] == "1.56"
             assert body["MinAPIVersion"] == "1.24"
             assert body["Os"] == "linux"
             assert body["Components"][0]["Name"] == "Engine"

@@ -14,8 +14,10 @@ from dockyard.engine.daemon import Engine
 
 log = logging.getLogger("dockyard.engine.api")
 
-API_VERSION = "1.51"
+API_VERSION = "1.56"
 MIN_API_VERSION = "1.24"
+CURRENT = (1, 56)
+MINIMUM = (1, 24)
 ENGINE_KEY: web.AppKey[Engine] = web.AppKey("engine", Engine)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
@@ -42,9 +44,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def version_of(request: web.Request) -> tuple[int, int]:
+    """The API version a request asked for in its ``/v1.NN/`` prefix; without one, the current."""
     v = request.match_info.get("version")
     if not v:
-        return (1, 51)
+        return CURRENT
     major, minor = v.split(".")
     return int(major), int(minor)
 
@@ -54,9 +57,9 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
     v = request.match_info.get("version")
     if v:
         major, minor = (int(x) for x in v.split("."))
-        if (major, minor) > (1, 51):
+        if (major, minor) > CURRENT:
             return error_response(400, f"client version {v} is too new. Maximum supported API version is {API_VERSION}")
-        if (major, minor) < (1, 24):
+        if (major, minor) < MINIMUM:
             return error_response(400, f"client version {v} is too old. Minimum supported API version is "
                                        f"{MIN_API_VERSION}, please upgrade your client to a newer version")
     return await handler(request)

@@ -12,7 +12,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.engine import detachkeys
 from dockyard.engine import validate
-from dockyard.engine.api import decode, filters
+from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.logs_local import read_container_log
@@ -36,6 +36,9 @@ async def create(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
     host_config = body.pop("HostConfig", None) or {}
     networking = body.pop("NetworkingConfig", None)  # issue 6: --network-alias, --ip, extra networks
+    if body.get("MacAddress") and version_of(request) >= (1, 52):
+        raise errors.InvalidArgument("container-wide MAC address no longer supported; use endpoint-specific MAC "
+                                     "address instead")
     warnings = validate.container_create(body, host_config)
     platform = request.query.get("platform")
     if platform and version_of(request) >= (1, 41):
@@ -81,9 +84,23 @@ def _summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
         "Id": c["Id"], "Names": [c["Name"]], "Image": cfg.get("Image", ""), "ImageID": c["Image"],
         "Command": command, "Created": int(_epoch(c["Created"])), "Ports": eng.networks.ps_ports(c), "Labels": cfg.get("Labels") or {},
         "State": c["State"]["Status"], "Status": eng.status_text(c),
-        "HostConfig": {"NetworkMode": c["HostConfig"].get("NetworkMode", "default")},
+        "HostConfig": _summary_host_config(c["HostConfig"]),
         "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks") or {}}, "Mounts": c.get("Mounts") or [],
+        "Health": _health_summary(c["State"].get("Health")),
     }
+
+
+def _summary_host_config(host: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"NetworkMode": host.get("NetworkMode", "default")}
+    if host.get("Annotations"):
+        out["Annotations"] = dict(host["Annotations"])
+    return out
+
+
+def _health_summary(health: dict[str, Any] | None) -> dict[str, Any]:
+    """dockerd's HealthSummary: ``none`` for a container without a healthcheck."""
+    health = health or {}
+    return {"Status": health.get("Status") or "none", "FailingStreak": int(health.get("FailingStreak") or 0)}
 
 
 def _epoch(ts: str) -> float:
@@ -178,12 +195,13 @@ async def list_containers(request: web.Request) -> web.Response:
     cs.sort(key=lambda c: c["Created"], reverse=True)
     if limit > 0:
         cs = cs[:limit]
-    return web.json_response([summary(eng, c) for c in cs])
+    version = version_of(request)
+    return web.json_response([versions.container_summary(summary(eng, c), version) for c in cs])
 
 
 async def inspect(request: web.Request) -> web.Response:
     c = engine(request).get(request.match_info["id"])
-    return web.json_response(c)
+    return web.json_response(versions.container_inspect(c, version_of(request)))
 
 
 async def start(request: web.Request) -> web.Response:

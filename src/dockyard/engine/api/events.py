@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 from aiohttp import web
 
-from dockyard.engine.api.app import add, engine
+from dockyard.engine.api import versions
+from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.api.filters import parse as parse_filters
 from dockyard.engine.events import matches
 
@@ -28,10 +28,17 @@ async def events(request: web.Request) -> web.StreamResponse:
     bus = engine(request).events
     since, until = _ts(request.query.get("since")), _ts(request.query.get("until"))
     filters = parse_filters(request.query.get("filters"))
+    version = version_of(request)
+    content_type = versions.events_content_type(request.headers.get("Accept", ""), version)
     q = bus.subscribe()  # before the history is replayed, so nothing falls between the two
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
     await resp.prepare(request)
     sent = set()
+
+    async def send(ev: dict) -> None:  # type: ignore[type-arg]
+        shown = versions.event(ev, version)
+        if shown is not None:
+            await resp.write(versions.encode_event(shown, content_type))
 
     def wanted(ev: dict) -> bool:  # type: ignore[type-arg]
         t = ev["timeNano"] / 1e9
@@ -42,7 +49,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             for ev in list(bus.history):
                 if wanted(ev):
                     sent.add(id(ev))
-                    await resp.write(json.dumps(ev).encode() + b"\n")
+                    await send(ev)
         while True:
             timeout = None
             if until:
@@ -54,7 +61,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             except asyncio.TimeoutError:
                 break
             if id(ev) not in sent and wanted(ev):
-                await resp.write(json.dumps(ev).encode() + b"\n")
+                await send(ev)
     except ConnectionResetError:
         pass
     finally:

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.engine import validate
-from dockyard.engine.api import decode, filters
-from dockyard.engine.api.app import add, engine
+from dockyard.engine.api import decode, filters, versions
+from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.images import Image, rfc3339
 from dockyard.oci import reference
 
@@ -100,6 +100,8 @@ async def list_images(request: web.Request) -> web.Response:
         out.append({"Id": img.id, "ParentId": img.parent, "RepoTags": tags, "RepoDigests": digests,
                     "Created": _epoch(_created(img)), "Size": img.size, "SharedSize": -1,
                     "Labels": (img.config.get("config") or {}).get("Labels") or {}, "Containers": -1})
+        if request.query.get("manifests", "") in ("1", "true") and version_of(request) >= (1, 47):
+            out[-1]["Manifests"] = await manifest_summaries(request, img)
     return web.json_response(out)
 
 
@@ -256,7 +258,26 @@ def image_inspect(img: Image) -> dict[str, Any]:
 
 async def inspect(request: web.Request) -> web.Response:
     img = await engine(request).images.get(request.match_info["name"])
-    return web.json_response(image_inspect(img))
+    doc = image_inspect(img)
+    if request.query.get("manifests", "") in ("1", "true"):
+        doc["Manifests"] = await manifest_summaries(request, img)
+    return web.json_response(versions.image_inspect(doc, version_of(request)))
+
+
+async def manifest_summaries(request: web.Request, img: Image) -> list[dict[str, Any]]:
+    """``Manifests`` (1.47 list, 1.48 inspect): the platform manifest the image resolved to, available
+    locally with its config and layers."""
+    layers = sum(int(layer.get("size", 0)) for layer in img.manifest.get("layers", []))
+    content = layers + int((img.manifest.get("config") or {}).get("size", 0))
+    platform = {k: v for k, v in (("architecture", img.config.get("architecture", "")),
+                                  ("os", img.config.get("os", "")), ("variant", img.config.get("variant", ""))) if v}
+    descriptor = {"mediaType": img.manifest.get("mediaType", ""), "digest": img.manifest_digest,
+                  "size": len(await engine(request).images.cd.read_blob(img.manifest_digest)), "platform": platform}
+    return [{"ID": img.manifest_digest, "Descriptor": descriptor, "Available": True,
+             "Size": {"Total": content, "Content": content}, "Kind": "image",
+             "ImageData": {"Platform": platform, "Containers": [c["Id"] for c in engine(request).containers.values()
+                                                                if c["Image"] == img.id],
+                           "Size": {"Unpacked": img.size}}}]
 
 
 async def delete(request: web.Request) -> web.Response:
