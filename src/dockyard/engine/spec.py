@@ -78,6 +78,8 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     hostname = config.get("Hostname") or id[:12]
     tty = bool(config.get("Tty"))
     spec = default_spec(command(config, image_config), hostname=hostname, terminal=tty)
+    if config.get("Domainname"):
+        spec["domainname"] = config["Domainname"]  # the UTS namespace's NIS domain name, as dockerd sets it
     process = spec["process"]
     env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", *(image_config.get("Env") or [])],
                     config.get("Env") or [])
@@ -215,6 +217,7 @@ def namespaces(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup | None
     if (host.get("UTSMode") or "") == "host":
         _without(spec, "uts")
         spec["hostname"] = ""  # the host's: the runtime sets none
+        spec.pop("domainname", None)
     cgroupns = host.get("CgroupnsMode") or ""
     has_cgroupns = any(ns["type"] == "cgroup" for ns in spec["linux"]["namespaces"])
     if cgroupns == "host" and has_cgroupns:

@@ -521,6 +521,9 @@ class NetworkManager:
                 return Path("/etc/hosts").read_text() + "".join(f"{ip}\t{h}\n" for h, ip in extra)
             except OSError:
                 pass
+        domain = c["Config"].get("Domainname") or ""
+        if domain:  # as libnetwork: "IP  host.domain host"
+            return hostfiles.hosts(f"{hostname}.{domain}", addresses, extra, [hostname])
         return hostfiles.hosts(hostname, addresses, extra)
 
     def _resolv_text(self, c: dict[str, Any]) -> str:

@@ -321,3 +321,15 @@ def test_endpoint_link_alias_resolves_for_the_linking_container_only(docker) -> 
     finally:
         docker("rm", "-f", linker, up)
         assert docker("network", "rm", net).returncode == 0
+
+
+def test_domainname_is_set_and_the_full_name_resolves(docker) -> None:  # type: ignore[no-untyped-def]
+    """`--domainname`: the UTS namespace's domain name, and /etc/hosts "IP host.domain host" (libnetwork's
+    entry), so the container's own full name resolves."""
+    r = docker("run", "--rm", "--hostname", "web", "--domainname", "example.test", "busybox", "sh", "-c",
+               "cat /proc/sys/kernel/domainname; hostname; tail -n 1 /etc/hosts; "
+               "ping -c1 -W2 web.example.test >/dev/null && ping -c1 -W2 web >/dev/null && echo resolved")
+    assert r.returncode == 0, r.stderr
+    domain, host, entry, resolved = r.stdout.strip().splitlines()
+    assert (domain, host, resolved) == ("example.test", "web", "resolved")
+    assert entry.split()[1:] == ["web.example.test", "web"]
