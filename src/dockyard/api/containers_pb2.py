@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.api import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63ontainers.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\xe7\x01\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x13\n\x0bsnapshotter\x18\x03 \x01(\t\x12\x14\n\x0csnapshot_key\x18\x04 \x01(\t\x12\x0c\n\x04spec\x18\x05 \x01(\x0c\x12\x0f\n\x07runtime\x18\x06 \x01(\t\x12\x32\n\x06labels\x18\x07 \x03(\x0b\x32\".dockyard.v1.Container.LabelsEntry\x12\x12\n\ncreated_at\x18\x08 \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"!\n\x13GetContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15ListContainersRequest\"D\n\x16ListContainersResponse\x12*\n\ncontainers\x18\x01 \x03(\x0b\x32\x16.dockyard.v1.Container\"$\n\x16\x44\x65leteContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x14\x43ontainerPathRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x18\n\x08PathStat\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x19\n\tDataChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"8\n\x0e\x45xtractRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"$\n\x06\x43hange\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\x05\"7\n\x0f\x43hangesResponse\x12$\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x13.dockyard.v1.Change2\xb3\x04\n\nContainers\x12\x38\n\x06\x43reate\x12\x16.dockyard.v1.Container\x1a\x16.dockyard.v1.Container\x12?\n\x03Get\x12 .dockyard.v1.GetContainerRequest\x1a\x16.dockyard.v1.Container\x12O\n\x04List\x12\".dockyard.v1.ListContainersRequest\x1a#.dockyard.v1.ListContainersResponse\x12\x41\n\x06\x44\x65lete\x12#.dockyard.v1.DeleteContainerRequest\x1a\x12.dockyard.v1.Empty\x12\x44\n\x08StatPath\x12!.dockyard.v1.ContainerPathRequest\x1a\x15.dockyard.v1.PathStat\x12\x46\n\x07\x41rchive\x12!.dockyard.v1.ContainerPathRequest\x1a\x16.dockyard.v1.DataChunk0\x01\x12<\n\x07\x45xtract\x12\x1b.dockyard.v1.ExtractRequest\x1a\x12.dockyard.v1.Empty(\x01\x12J\n\x07\x43hanges\x12!.dockyard.v1.ContainerPathRequest\x1a\x1c.dockyard.v1.ChangesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63ontainers.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\xe7\x01\n\tContainer\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x13\n\x0bsnapshotter\x18\x03 \x01(\t\x12\x14\n\x0csnapshot_key\x18\x04 \x01(\t\x12\x0c\n\x04spec\x18\x05 \x01(\x0c\x12\x0f\n\x07runtime\x18\x06 \x01(\t\x12\x32\n\x06labels\x18\x07 \x03(\x0b\x32\".dockyard.v1.Container.LabelsEntry\x12\x12\n\ncreated_at\x18\x08 \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"!\n\x13GetContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x17\n\x15ListContainersRequest\"D\n\x16ListContainersResponse\x12*\n\ncontainers\x18\x01 \x03(\x0b\x32\x16.dockyard.v1.Container\"$\n\x16\x44\x65leteContainerRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x14\x43ontainerPathRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x18\n\x08PathStat\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x19\n\tDataChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x83\x01\n\x0e\x45xtractRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12 \n\x18no_overwrite_dir_non_dir\x18\x04 \x01(\x08\x12\r\n\x05\x63hown\x18\x05 \x01(\x08\x12\x0b\n\x03uid\x18\x06 \x01(\r\x12\x0b\n\x03gid\x18\x07 \x01(\r\"$\n\x06\x43hange\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\x05\"7\n\x0f\x43hangesResponse\x12$\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x13.dockyard.v1.Change2\xb3\x04\n\nContainers\x12\x38\n\x06\x43reate\x12\x16.dockyard.v1.Container\x1a\x16.dockyard.v1.Container\x12?\n\x03Get\x12 .dockyard.v1.GetContainerRequest\x1a\x16.dockyard.v1.Container\x12O\n\x04List\x12\".dockyard.v1.ListContainersRequest\x1a#.dockyard.v1.ListContainersResponse\x12\x41\n\x06\x44\x65lete\x12#.dockyard.v1.DeleteContainerRequest\x1a\x12.dockyard.v1.Empty\x12\x44\n\x08StatPath\x12!.dockyard.v1.ContainerPathRequest\x1a\x15.dockyard.v1.PathStat\x12\x46\n\x07\x41rchive\x12!.dockyard.v1.ContainerPathRequest\x1a\x16.dockyard.v1.DataChunk0\x01\x12<\n\x07\x45xtract\x12\x1b.dockyard.v1.ExtractRequest\x1a\x12.dockyard.v1.Empty(\x01\x12J\n\x07\x43hanges\x12!.dockyard.v1.ContainerPathRequest\x1a\x1c.dockyard.v1.ChangesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,12 +52,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PATHSTAT']._serialized_end=523
   _globals['_DATACHUNK']._serialized_start=525
   _globals['_DATACHUNK']._serialized_end=550
-  _globals['_EXTRACTREQUEST']._serialized_start=552
-  _globals['_EXTRACTREQUEST']._serialized_end=608
-  _globals['_CHANGE']._serialized_start=610
-  _globals['_CHANGE']._serialized_end=646
-  _globals['_CHANGESRESPONSE']._serialized_start=648
-  _globals['_CHANGESRESPONSE']._serialized_end=703
-  _globals['_CONTAINERS']._serialized_start=706
-  _globals['_CONTAINERS']._serialized_end=1269
+  _globals['_EXTRACTREQUEST']._serialized_start=553
+  _globals['_EXTRACTREQUEST']._serialized_end=684
+  _globals['_CHANGE']._serialized_start=686
+  _globals['_CHANGE']._serialized_end=722
+  _globals['_CHANGESRESPONSE']._serialized_start=724
+  _globals['_CHANGESRESPONSE']._serialized_end=779
+  _globals['_CONTAINERS']._serialized_start=782
+  _globals['_CONTAINERS']._serialized_end=1345
 # @@protoc_insertion_point(module_scope)

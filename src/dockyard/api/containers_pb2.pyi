@@ -77,14 +77,22 @@ class DataChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class ExtractRequest(_message.Message):
-    __slots__ = ("id", "path", "data")
+    __slots__ = ("id", "path", "data", "no_overwrite_dir_non_dir", "chown", "uid", "gid")
     ID_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    NO_OVERWRITE_DIR_NON_DIR_FIELD_NUMBER: _ClassVar[int]
+    CHOWN_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
     id: str
     path: str
     data: bytes
-    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    no_overwrite_dir_non_dir: bool
+    chown: bool
+    uid: int
+    gid: int
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., data: _Optional[bytes] = ..., no_overwrite_dir_non_dir: _Optional[bool] = ..., chown: _Optional[bool] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class Change(_message.Message):
     __slots__ = ("path", "kind")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -47,9 +47,33 @@ async def archive(eng: Any, id: str, path: str) -> AsyncIterator[bytes]:
     return rest()
 
 
-async def extract(eng: Any, id: str, path: str, chunks: AsyncIterator[bytes]) -> None:
+class ExtractOptions(NamedTuple):
+    """``PUT /containers/{id}/archive``'s options: ``noOverwriteDirNonDir``, and with ``copyUIDGID`` the
+    owner every entry gets (the container's user; None keeps the archive's owners)."""
+
+    no_overwrite_dir_non_dir: bool = False
+    owner: tuple[int, int] | None = None
+
+
+async def copy_owner(eng: Any, c: dict[str, Any]) -> tuple[int, int] | None:
+    """dockerd's tarCopyOptions: with a ``User`` configured, its uid:gid resolved in the container;
+    without one, the archive's own owners stay."""
+    from dockyard.engine import users
+
+    spec = c["Config"].get("User") or ""
+    if not spec:
+        return None
+    mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
+    user, _ = users.resolve_in(spec, list(mounts.mounts))
+    return user.uid, user.gid
+
+
+async def extract(eng: Any, id: str, path: str, chunks: AsyncIterator[bytes],
+                  opts: ExtractOptions = ExtractOptions()) -> None:
     async def requests() -> AsyncIterator[pb.ExtractRequest]:
-        yield pb.ExtractRequest(id=id, path=path)
+        uid, gid = opts.owner or (0, 0)
+        yield pb.ExtractRequest(id=id, path=path, no_overwrite_dir_non_dir=opts.no_overwrite_dir_non_dir,
+                                chown=opts.owner is not None, uid=uid, gid=gid)
         async for data in chunks:
             yield pb.ExtractRequest(data=data)
 
@@ -99,25 +123,31 @@ def mount_for(c: dict[str, Any], path: str) -> tuple[dict[str, Any], str] | None
     return best
 
 
+def _trailing(rel: str, path: str) -> str:
+    """``rel`` with the trailing ``/`` or ``/.`` of ``path`` kept (they change what is resolved and named)."""
+    if path.endswith("/.") or path == ".":
+        return rel.rstrip("/") + "/."
+    if path.endswith("/"):
+        return rel.rstrip("/") + "/"
+    return rel
+
+
 def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
     from dockyard.containerd.rootfs_files import stat_path as host_stat
 
-    st = host_stat(m["Source"], rel)
+    name = None
     if rel == "/":
-        st["name"] = m["Destination"].rstrip("/").rsplit("/", 1)[-1]
-    return st
+        name = "." if path.endswith("/.") else m["Destination"].rstrip("/").rsplit("/", 1)[-1]
+    return host_stat(m["Source"], _trailing(rel, path), name)
 
 
-def _tar_mount(m: dict[str, Any], rel: str, out: Any) -> None:
-    import tarfile
-
+def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any) -> None:
     from dockyard.containerd.rootfs_files import write_tar
 
-    if rel != "/":
-        write_tar(m["Source"], rel, out)
-        return
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        tf.add(m["Source"], arcname=m["Destination"].rstrip("/").rsplit("/", 1)[-1], recursive=True)
+    top = None
+    if rel == "/":
+        top = "." if path.endswith("/.") else m["Destination"].rstrip("/").rsplit("/", 1)[-1]
+    write_tar(m["Source"], _trailing(rel, path), out, top)
 
 
 async def stat_in(eng: Any, c: dict[str, Any], path: str) -> dict[str, Any]:
@@ -139,7 +169,7 @@ async def archive_in(eng: Any, c: dict[str, Any], path: str) -> AsyncIterator[by
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream below, after the last chunk
 
     def run() -> None:
-        _tar_mount(hit[0], hit[1], spool)
+        _tar_mount(hit[0], hit[1], path, spool)
         spool.seek(0)
 
     try:
@@ -158,23 +188,18 @@ async def archive_in(eng: Any, c: dict[str, Any], path: str) -> AsyncIterator[by
     return chunks()
 
 
-async def extract_in(eng: Any, c: dict[str, Any], path: str, chunks: AsyncIterator[bytes]) -> None:
-    import asyncio
-    import tempfile
-
+async def extract_in(eng: Any, c: dict[str, Any], path: str, chunks: AsyncIterator[bytes],
+                     opts: ExtractOptions = ExtractOptions()) -> None:
     from dockyard import errors
 
     hit = mount_for(c, path)
     if hit is None:
-        await extract(eng, c["Id"], path, chunks)
+        await extract(eng, c["Id"], path, chunks, opts)
         return
     m, rel = hit
     if not m.get("RW", True):
         raise errors.PermissionDenied(f"mounted volume is marked read-only: {m['Destination']}")
-    from dockyard.containerd.rootfs_files import extract_tar
+    from dockyard.containerd.rootfs_files import extract_stream, extract_tar
 
-    with tempfile.TemporaryFile() as spool:
-        async for data in chunks:
-            await asyncio.to_thread(spool.write, data)
-        spool.seek(0)
-        await asyncio.to_thread(extract_tar, m["Source"], rel, spool)
+    await extract_stream(chunks, lambda src: extract_tar(m["Source"], rel, src, opts.no_overwrite_dir_non_dir,
+                                                         opts.owner))

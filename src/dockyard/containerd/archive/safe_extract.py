@@ -407,11 +407,13 @@ class Extractor:
     ``whiteouts``: a layer (``.wh.`` names delete, ``.wh..wh..opq`` empties a directory);
     otherwise (``docker cp``) such names are plain files. ``no_overwrite_dir_non_dir``:
     refuse to replace a directory with a non-directory or the reverse (Docker's
-    ``noOverwriteDirNonDir``)."""
+    ``noOverwriteDirNonDir``). ``owner``: every entry gets this uid:gid instead of the archive's
+    (Docker's ``copyUIDGID``)."""
 
     def __init__(self, root: Root, base: tuple[str, ...] = (), *, whiteouts: bool = True, apart: bool = False,
-                 no_overwrite_dir_non_dir: bool = False) -> None:
+                 no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None) -> None:
         self.root = root
+        self.owner = owner
         self.base = base
         self.whiteouts = whiteouts
         self.apart = apart
@@ -434,6 +436,8 @@ class Extractor:
         self.finish()
 
     def apply(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        if self.owner is not None:
+            member.uid, member.gid = self.owner
         parts = clean_member_name(member.name)
         if not parts:
             if member.isdir() and self.whiteouts:  # a layer's root entry; `docker cp` leaves the target alone
@@ -588,7 +592,7 @@ class Extractor:
 
 
 def extract_archive(src: IO[bytes], root: str | Path, dest: str = "/", *,
-                    no_overwrite_dir_non_dir: bool = False) -> None:
+                    no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None) -> None:
     """``docker cp`` into ``dest`` of ``root``: a plain or compressed tar, streamed.
 
     ``dest`` is resolved inside the root (its symlinks too, as dockerd's FollowSymlinkInScope)
@@ -606,7 +610,7 @@ def extract_archive(src: IO[bytes], root: str | Path, dest: str = "/", *,
             raise InvalidArgument(f"archive: not a tar: {err}") from err
         with tf:
             try:
-                Extractor(r, base.parts, whiteouts=False, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir
-                          ).extract(tf)
+                Extractor(r, base.parts, whiteouts=False, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                          owner=owner).extract(tf)
             except tarfile.TarError as err:
                 raise InvalidArgument(f"archive: {err}") from err

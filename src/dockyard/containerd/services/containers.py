@@ -97,24 +97,26 @@ class ContainersServicer(rpc.ContainersServicer):
 
     @translated
     async def Extract(self, request_iterator: Any, context: Any) -> pb.Empty:
-        import tempfile
-
-        from dockyard.containerd.rootfs_files import extract_tar
+        from dockyard.containerd.rootfs_files import extract_stream, extract_tar
 
         ns = namespace_of(context)
-        id = path = ""
-        with tempfile.TemporaryFile(dir=self.s.work_dir) as spool:
-            async for req in request_iterator:
-                id, path = id or req.id, path or req.path
-                if req.data:
-                    await asyncio.to_thread(spool.write, req.data)
-            spool.seek(0)
+        requests = request_iterator.__aiter__()
+        try:
+            first = await requests.__anext__()
+        except StopAsyncIteration:
+            raise errors.InvalidArgument("extract: no request") from None
 
-            def run() -> None:
-                with self._rootfs(ns, id) as root:
-                    extract_tar(root, path or "/", spool)
+        async def chunks() -> Any:
+            yield first.data
+            async for req in requests:
+                yield req.data
 
-            await asyncio.to_thread(run)
+        def run(src: Any) -> None:
+            with self._rootfs(ns, first.id) as root:
+                extract_tar(root, first.path or "/", src, first.no_overwrite_dir_non_dir,
+                            (first.uid, first.gid) if first.chown else None)
+
+        await extract_stream(chunks(), run)
         return pb.Empty()
 
     @translated

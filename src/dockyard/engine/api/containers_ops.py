@@ -341,9 +341,15 @@ async def archive_put(request: web.Request) -> web.Response:
     validate.container_path(path)
     if c["HostConfig"].get("ReadonlyRootfs"):
         raise errors.PermissionDenied("container rootfs is marked read-only")
-
-    await archive.extract_in(eng, c, path, await decode.tar_body(request))
+    owner = await archive.copy_owner(eng, c) if _form_bool(request, "copyUIDGID") else None
+    opts = archive.ExtractOptions(_form_bool(request, "noOverwriteDirNonDir"), owner)
+    await archive.extract_in(eng, c, path, await decode.tar_body(request), opts)
     return web.Response(status=200)
+
+
+def _form_bool(request: web.Request, name: str) -> bool:
+    """dockerd's httputils.BoolValue: anything but "", "0", "no", "false" and "none" is true."""
+    return request.query.get(name, "").strip().lower() not in ("", "0", "no", "false", "none")
 
 
 async def export(request: web.Request) -> web.StreamResponse:
