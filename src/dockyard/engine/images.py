@@ -258,7 +258,7 @@ class RegistryImages:
         target = rec.target if rec is not None else pb.Descriptor(
             media_type=img.manifest.get("mediaType", oci_image.MEDIA_TYPE_OCI_MANIFEST), digest=img.manifest_digest)
         labels = {PARENT_LABEL: img.parent} if img.parent else {}
-        await self.cd.images.Put(pb.Image(name=str(target_ref), target=target, labels=labels))
+        await self._put_name(str(target_ref), target, labels)
         for n in img.names:  # a dangling record is no longer needed once the image has a name
             if n.startswith(DANGLING_PREFIX):
                 await self.cd.images.Delete(pb.DeleteImageRequest(name=n))
@@ -285,6 +285,27 @@ class RegistryImages:
         finally:
             for name in made:
                 await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+
+    async def _put_name(self, name: str, target: pb.Descriptor, labels: dict[str, str] | None = None) -> None:
+        """Point ``name`` at ``target``. The image the name held before, if it was that image's last name,
+        stays as a dangling image (Docker's ``<none>:<none>``) instead of vanishing."""
+        if not name.startswith(DANGLING_PREFIX):
+            try:
+                old = await self.cd.images.Get(pb.GetImageRequest(name=name))
+            except errors.NotFound:
+                old = None
+            if old is not None and old.target.digest != target.digest:
+                await self._keep_dangling(old)
+        await self.cd.images.Put(pb.Image(name=name, target=target, labels=labels or {}))
+
+    async def _keep_dangling(self, old: pb.Image) -> None:
+        records = (await self.cd.images.List(pb.ListImagesRequest())).images
+        if any(r.name != old.name and r.target.digest == old.target.digest for r in records):
+            return
+        loaded = await self._load([old])  # type: ignore[attr-defined]
+        if loaded:
+            await self.cd.images.Put(pb.Image(name=DANGLING_PREFIX + loaded[0].id, target=old.target,
+                                              labels=dict(old.labels)))
 
     async def _dangling_record(self, img: Image, made: list[str]) -> str:
         name = DANGLING_PREFIX + img.id
@@ -345,8 +366,8 @@ class RegistryImages:
         mdesc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_MANIFEST, manifest)
         await self.cd.write_blob(manifest, expected=mdesc.digest)
         name = str(reference.parse(f"{repo}:{tag}" if tag else repo)) if repo else DANGLING_PREFIX + config_digest
-        await self.cd.images.Put(pb.Image(name=name, target=pb.Descriptor(
-            media_type=mdesc.media_type, digest=mdesc.digest, size=mdesc.size), labels={PARENT_LABEL: base.id}))
+        await self._put_name(name, pb.Descriptor(media_type=mdesc.media_type, digest=mdesc.digest, size=mdesc.size),
+                             {PARENT_LABEL: base.id})
         await self.cd.images.Unpack(pb.UnpackRequest(name=name))
         return config_digest
 
@@ -477,7 +498,7 @@ class ImageService(RegistryImages):
         name = name or DANGLING_PREFIX + config_info.digest
         target = pb.Descriptor(media_type=manifest_desc.media_type, digest=manifest_desc.digest,
                                size=manifest_desc.size)
-        await self.cd.images.Put(pb.Image(name=name, target=target))
+        await self._put_name(name, target)
         await self.cd.images.Unpack(pb.UnpackRequest(name=name))
         return await self.get(name)
 

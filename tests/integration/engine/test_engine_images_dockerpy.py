@@ -249,3 +249,22 @@ def test_build_sends_the_image_id_before_successfully_built(client: Any) -> None
         assert lines[-3]["aux"]["ID"] == client.api.inspect_image(tag)["Id"]
     finally:
         client.api.remove_image(tag, force=True)
+
+
+def test_a_moved_tag_leaves_its_old_image_dangling_without_repo_digests(
+        client: Any, cleanup: tuple[list[str], list[str]]) -> None:
+    """As dockerd: the image a tag named before stays as `<none>:<none>` (not gone); a dangling image has
+    no RepoDigests (the CLI showed its record's name, "moby-dangling", as a repository)."""
+    repo = f"dy-moved-{uuid.uuid4().hex[:6]}"
+    first = _commit(client, cleanup, "busybox:latest", repo)
+    second = _commit(client, cleanup, "busybox:latest", repo)
+    cleanup[1].extend([first, second])
+    assert first != second
+    old = client.api.inspect_image(first)
+    assert old["RepoTags"] == [] and old["RepoDigests"] == []
+    dangling = {i["Id"]: i for i in client.api.images(filters={"dangling": True})}
+    assert first in dangling and dangling[first]["RepoDigests"] == []
+    assert client.api.inspect_image(f"{repo}:latest")["Id"] == second
+    client.api.tag("busybox:latest", repo, "latest")  # moved again by tag: the second goes dangling too
+    assert client.api.inspect_image(second)["RepoTags"] == []
+    assert all(not d.startswith("moby-dangling") for i in client.api.images(all=True) for d in i["RepoDigests"] or [])

@@ -13,7 +13,7 @@ from dockyard import errors
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
-from dockyard.engine.images import Image, rfc3339
+from dockyard.engine.images import DANGLING_PREFIX, Image, rfc3339
 from dockyard.oci import reference
 
 
@@ -42,8 +42,11 @@ def _created_precise(img: Image) -> float:
 
 
 def _repo_digests(img: Image) -> list[str]:
+    """``repo@digest`` for each repository naming the image; a dangling record names none."""
     out = []
     for n in img.names:
+        if n.startswith(DANGLING_PREFIX):
+            continue
         try:
             out.append(f"{reference.parse(n).familiar_name()}@{img.repo_digest}")
         except errors.InvalidArgument:
