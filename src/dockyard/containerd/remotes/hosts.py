@@ -50,6 +50,14 @@ def is_insecure(host: str, insecure: list[str] | tuple[str, ...] = ()) -> bool:
     return False
 
 
+def _mirror_of(entry: str) -> tuple[str, str]:
+    """``host=endpoint`` → (host, endpoint); a bare endpoint mirrors docker.io."""
+    host, sep, url = entry.partition("=")
+    if sep and "/" not in host:
+        return host, url
+    return DEFAULT_DOMAIN, entry
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One way to reach a registry: ``base`` is ``http(s)://host[:port]``."""
@@ -61,10 +69,11 @@ class Endpoint:
 
 def endpoints(domain: str, insecure: list[str] | tuple[str, ...] = (),
               mirrors: list[str] | tuple[str, ...] = ()) -> list[Endpoint]:
-    """Endpoints to try in order for ``domain``: mirrors (docker.io only) first, then the registry."""
-    out = []
+    """Endpoints to try in order for ``domain``: mirrors first, then the registry. A mirror is an
+    endpoint for docker.io, or ``host=endpoint`` for that registry host (containerd's hosts.toml)."""
+    out = [Endpoint(url.rstrip("/"), domain, mirror=True)
+           for host, url in (_mirror_of(m) for m in mirrors) if host == domain]
     if domain == DEFAULT_DOMAIN:
-        out += [Endpoint(m.rstrip("/"), domain, mirror=True) for m in mirrors]
         return out + [Endpoint(f"https://{DOCKER_HUB_HOST}", domain)]
     scheme = "http" if is_insecure(domain, insecure) else "https"
     return out + [Endpoint(f"{scheme}://{domain}", domain)]

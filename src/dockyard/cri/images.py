@@ -1,0 +1,110 @@
+"""The CRI's images: the engine's image view of containerd (``engine/images.py``) in ``k8s.io``.
+
+Pulls go through containerd's Transfer.Pull with per-registry mirrors (``host=endpoint``,
+as containerd's hosts.toml names them: ``registry.k8s.io=http://127.0.0.1:5000``); an image
+is named by its full reference, its ID is its config digest, as in containerd's CRI.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.containerd.client import ContainerdClient
+from dockyard.cri.api import api_pb2 as cri
+from dockyard.engine.images import DANGLING_PREFIX, Image, ImageService
+from dockyard.oci import reference
+
+
+def auth_options(auth: cri.AuthConfig | None, mirrors: list[str], insecure: list[str]) -> pb.RegistryOptions:
+    user, password = (auth.username, auth.password) if auth is not None else ("", "")
+    if auth is not None and auth.auth and not user:
+        user, _, password = base64.b64decode(auth.auth).decode(errors="replace").partition(":")
+    return pb.RegistryOptions(
+        auth=pb.RegistryAuth(username=user, password=password,
+                             identity_token=auth.identity_token if auth is not None else "",
+                             registry_token=auth.registry_token if auth is not None else ""),
+        insecure=insecure, mirrors=mirrors)
+
+
+class CriImages:
+    def __init__(self, cd: ContainerdClient, mirrors: dict[str, list[str]], insecure: list[str],
+                 snapshot_root: str) -> None:
+        self.cd = cd
+        self.service = ImageService(cd)
+        self.mirrors = [f"{host}={url}" for host, urls in mirrors.items() for url in urls]
+        self.insecure = insecure
+        self.snapshot_root = snapshot_root
+
+    async def get(self, ref: str) -> Image:
+        try:
+            return await self.service.get(ref)
+        except errors.NotFound:
+            raise errors.NotFound(f"image {ref!r} not found") from None
+
+    async def find(self, ref: str) -> Image | None:
+        try:
+            return await self.service.get(ref)
+        except (errors.NotFound, errors.InvalidArgument):
+            return None
+
+    async def ensure(self, ref: str) -> Image:
+        """The image, pulled first if it is not here (the sandbox image)."""
+        img = await self.find(ref)
+        if img is None:
+            await self.pull(ref, None)
+            img = await self.get(ref)
+        return img
+
+    async def pull(self, ref: str, auth: cri.AuthConfig | None) -> str:
+        """Pull; returns the image's ID (what PullImageResponse.image_ref carries)."""
+        name = str(reference.parse(ref))
+        target = None
+        async for msg in self.cd.pull(name, "", auth_options(auth, self.mirrors, self.insecure)):
+            if msg.status == "Done":
+                target = msg.target
+        if target is None:
+            raise errors.Internal(f"pull of {name} ended without an image")
+        self.service._blobs.pop(target.digest, None)
+        return (await self.get(name)).id
+
+    async def list(self) -> list[Image]:
+        return await self.service.list()
+
+    async def remove(self, ref: str) -> None:
+        """Every name of the image goes; an image that is not here is no error (the CRI's rule)."""
+        img = await self.find(ref)
+        if img is None:
+            return
+        for name in img.names:
+            try:
+                await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+            except errors.NotFound:
+                pass
+        await self.cd.gc()
+
+    def fs_info(self) -> cri.FilesystemUsage:
+        st = os.statvfs(self.snapshot_root)
+        return cri.FilesystemUsage(
+            timestamp=time.time_ns(), fs_id=cri.FilesystemIdentifier(mountpoint=self.snapshot_root),
+            used_bytes=cri.UInt64Value(value=(st.f_blocks - st.f_bfree) * st.f_frsize),
+            inodes_used=cri.UInt64Value(value=st.f_files - st.f_ffree))
+
+
+def image_pb(img: Image) -> cri.Image:
+    names = [n for n in img.names if not n.startswith(DANGLING_PREFIX)]
+    tags = [n for n in names if reference.parse(n).tag]
+    repos = sorted({reference.parse(n).name for n in names})
+    digest = img.repo_digest
+    out = cri.Image(id=img.id, repo_tags=tags, repo_digests=[f"{r}@{digest}" for r in repos], size=img.size,
+                    spec=cri.ImageSpec(image=img.id))
+    user = str((img.config.get("config") or {}).get("User") or "")
+    name = user.partition(":")[0]
+    if name.isdigit():
+        out.uid.value = int(name)
+    elif name:
+        out.username = name
+    return out

@@ -1,0 +1,215 @@
+"""The CRI through its gRPC API: images through a registry mirror, a pod of busybox containers
+sharing the pod's namespaces, ExecSync, CRI-format logs, stats, idempotent stop/remove, the
+gRPC codes of bad input, and pods that outlive a kill -9 of dockyard-cri."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from dockyard.cri.api import api_pb2 as cri
+from tests.integration.cri.conftest import BUSYBOX, Cri, container_config, pod_config
+
+pytestmark = pytest.mark.root
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (F|P) (.*)$")
+
+
+def _code(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code()  # type: ignore[no-any-return]
+
+
+def _run_pod(c: Cri, name: str, log_dir: Path | None = None, **kw: object) -> str:
+    return str(c.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=pod_config(name, log_dir, **kw)),
+                                       timeout=120).pod_sandbox_id)
+
+
+def _start(c: Cri, pod: str, name: str, cmd: list[str], log_path: str = "", log_dir: Path | None = None) -> str:
+    config = container_config(name, cmd, log_path)
+    cid = c.runtime.CreateContainer(cri.CreateContainerRequest(
+        pod_sandbox_id=pod, config=config, sandbox_config=pod_config(name, log_dir)), timeout=60).container_id
+    c.runtime.StartContainer(cri.StartContainerRequest(container_id=cid), timeout=60)
+    return str(cid)
+
+
+def _exec(c: Cri, cid: str, *cmd: str, timeout: int = 10) -> cri.ExecSyncResponse:
+    return c.runtime.ExecSync(cri.ExecSyncRequest(container_id=cid, cmd=list(cmd), timeout=timeout), timeout=60)
+
+
+def _remove_pod(c: Cri, pod: str) -> None:
+    c.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+    c.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+
+
+def _wait_lines(path: Path, count: int, timeout: float = 10) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_version_and_status(cri_env: Cri) -> None:
+    v = cri_env.runtime.Version(cri.VersionRequest(), timeout=10)
+    assert (v.runtime_name, v.runtime_api_version) == ("dockyard", "v1")
+    conditions = {cond.type: cond.status for cond in cri_env.runtime.Status(cri.StatusRequest(), timeout=10)
+                  .status.conditions}
+    assert conditions == {"RuntimeReady": True, "NetworkReady": True}
+
+
+def test_pull_through_a_registry_mirror(cri_env: Cri) -> None:
+    images = cri_env.images
+    assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=BUSYBOX)),
+                                  timeout=10).HasField("image")
+    ref = images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120).image_ref
+    status = images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=10).image
+    assert status.id == ref and ref.startswith("sha256:")
+    assert BUSYBOX in status.repo_tags
+    assert status.size > 0
+    listed = images.ListImages(cri.ListImagesRequest(), timeout=10).images
+    assert ref in [i.id for i in listed]
+    # the mirror is per host: an unmirrored registry is asked directly (nothing listens there)
+    assert _code(lambda: images.PullImage(cri.PullImageRequest(
+        image=cri.ImageSpec(image="127.0.0.1:1/nothing:here")), timeout=60)) != grpc.StatusCode.OK
+    fs = images.ImageFsInfo(cri.ImageFsInfoRequest(), timeout=10).image_filesystems[0]
+    assert fs.used_bytes.value > 0
+    images.RemoveImage(cri.RemoveImageRequest(image=cri.ImageSpec(image="registry.k8s.io/never:pulled")),
+                       timeout=10)  # idempotent
+
+
+def test_pod_with_two_containers(cri_env: Cri, tmp_path: Path) -> None:
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    pod = _run_pod(c, "web", tmp_path)
+    try:
+        status = c.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod), timeout=10).status
+        assert status.state == cri.SANDBOX_READY
+        assert ipaddress.ip_address(status.network.ip) in ipaddress.ip_network(c.subnet)
+        one = _start(c, pod, "one", ["sh", "-c", "echo hello; echo oops >&2; exec sleep 1000"], "one.log", tmp_path)
+        two = _start(c, pod, "two", ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"])  # ignores TERM
+        hi = _exec(c, one, "echo", "hi")
+        assert (hi.stdout, hi.exit_code) == (b"hi\n", 0)
+        assert _exec(c, one, "sh", "-c", "echo bad >&2; exit 3").exit_code == 3
+        assert _exec(c, two, "cat", "/etc/hostname").stdout == b"web\n"
+        for ns in ("net", "ipc", "uts", "pid"):  # the pod's namespaces, shared
+            links = {_exec(c, cid, "readlink", f"/proc/1/ns/{ns}").stdout for cid in (one, two)}
+            assert len(links) == 1, (ns, links)
+        assert status.network.ip.encode() in _exec(c, two, "ip", "-4", "addr").stdout
+
+        lines = _wait_lines(tmp_path / "one.log", 2)
+        parsed = sorted((m.group(1), m.group(2), m.group(3)) for m in map(LOG_LINE.match, lines) if m)
+        assert parsed == [("stderr", "F", "oops"), ("stdout", "F", "hello")], lines
+
+        listed = c.runtime.ListContainers(cri.ListContainersRequest(filter=cri.ContainerFilter(
+            pod_sandbox_id=pod, state=cri.ContainerStateValue(state=cri.CONTAINER_RUNNING))), timeout=10)
+        assert {x.id for x in listed.containers} == {one, two}
+        stats = c.runtime.ContainerStats(cri.ContainerStatsRequest(container_id=one), timeout=10).stats
+        assert stats.memory.working_set_bytes.value > 0 and stats.cpu.usage_core_nano_seconds.value > 0
+
+        c.runtime.StopContainer(cri.StopContainerRequest(container_id=two, timeout=1), timeout=60)  # TERM, then KILL
+        st = c.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=two), timeout=10).status
+        assert st.state == cri.CONTAINER_EXITED and st.exit_code == 137 and st.finished_at >= st.started_at > 0
+        c.runtime.StopContainer(cri.StopContainerRequest(container_id=two, timeout=1), timeout=60)  # again
+        c.runtime.RemoveContainer(cri.RemoveContainerRequest(container_id=two), timeout=60)
+        c.runtime.RemoveContainer(cri.RemoveContainerRequest(container_id=two), timeout=60)  # again
+        assert _code(lambda: c.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=two),
+                                                       timeout=10)) == grpc.StatusCode.NOT_FOUND
+    finally:
+        netns = c.base / "state" / "netns" / pod
+        _remove_pod(c, pod)
+    assert not netns.exists()
+    _remove_pod(c, pod)  # idempotent
+    assert c.runtime.ListPodSandbox(cri.ListPodSandboxRequest(filter=cri.PodSandboxFilter(id=pod)),
+                                    timeout=10).items == []
+
+
+def test_reopen_container_log(cri_env: Cri, tmp_path: Path) -> None:
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    pod = _run_pod(c, "logs", tmp_path)
+    try:
+        cid = _start(c, pod, "ticker", ["sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done"],
+                     "ticker.log", tmp_path)
+        assert len(_wait_lines(tmp_path / "ticker.log", 2)) >= 2
+        (tmp_path / "ticker.log").rename(tmp_path / "ticker.log.1")
+        c.runtime.ReopenContainerLog(cri.ReopenContainerLogRequest(container_id=cid), timeout=10)
+        fresh = _wait_lines(tmp_path / "ticker.log", 2)
+        assert len(fresh) >= 2 and all(LOG_LINE.match(line) for line in fresh)
+        old_last = (tmp_path / "ticker.log.1").read_text().splitlines()[-1].rsplit(" ", 1)[1]
+        new_first = fresh[0].rsplit(" ", 1)[1]
+        assert int(new_first.removeprefix("line")) > int(old_last.removeprefix("line"))
+    finally:
+        _remove_pod(c, pod)
+
+
+def test_bad_input_gets_grpc_codes(cri_env: Cri, tmp_path: Path) -> None:
+    c = cri_env
+    rt = c.runtime
+    assert _code(lambda: rt.RunPodSandbox(cri.RunPodSandboxRequest(config=cri.PodSandboxConfig()),
+                                          timeout=30)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(lambda: rt.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id="f" * 64),
+                                             timeout=10)) == grpc.StatusCode.NOT_FOUND
+    assert _code(lambda: rt.ExecSync(cri.ExecSyncRequest(container_id="f" * 64, cmd=["true"]),
+                                     timeout=10)) == grpc.StatusCode.NOT_FOUND
+    rt.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id="f" * 64), timeout=10)
+    rt.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id="f" * 64), timeout=10)
+    rt.StopContainer(cri.StopContainerRequest(container_id="f" * 64), timeout=10)
+    pod = _run_pod(c, "bad", tmp_path)
+    try:
+        missing = container_config("x", ["true"], image="registry.k8s.io/not/here:1")
+        assert _code(lambda: rt.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod, config=missing, sandbox_config=pod_config("bad")),
+            timeout=30)) == grpc.StatusCode.NOT_FOUND
+        rt.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+        assert rt.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod),
+                                   timeout=10).status.state == cri.SANDBOX_NOTREADY
+        late = container_config("late", ["true"])
+        assert _code(lambda: rt.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod, config=late, sandbox_config=pod_config("bad")),
+            timeout=30)) == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        _remove_pod(c, pod)
+
+
+def test_exec_sync_timeout(cri_env: Cri, tmp_path: Path) -> None:
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    pod = _run_pod(c, "slow", tmp_path)
+    try:
+        cid = _start(c, pod, "s", ["sleep", "1000"])
+        started = time.monotonic()
+        assert _code(lambda: _exec(c, cid, "sleep", "30", timeout=1)) == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 10
+        assert _exec(c, cid, "true").exit_code == 0  # the container is still fine
+    finally:
+        _remove_pod(c, pod)
+
+
+def test_pods_survive_a_kill_of_the_cri(cri_env: Cri, tmp_path: Path) -> None:
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    pod = _run_pod(c, "durable", tmp_path)
+    try:
+        cid = _start(c, pod, "d", ["sh", "-c", "echo before; sleep 2; echo after; exec sleep 1000"], "d.log",
+                     tmp_path)
+        assert _wait_lines(tmp_path / "d.log", 1)
+        c.stop(signal.SIGKILL)
+        c.start()
+        assert c.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod),
+                                          timeout=10).status.state == cri.SANDBOX_READY
+        st = c.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=cid), timeout=10).status
+        assert st.state == cri.CONTAINER_RUNNING
+        assert _exec(c, cid, "echo", "still").stdout == b"still\n"
+        lines = _wait_lines(tmp_path / "d.log", 2)
+        assert [ln.rsplit(" ", 1)[1] for ln in lines] == ["before", "after"]  # output followed again
+    finally:
+        _remove_pod(c, pod)
