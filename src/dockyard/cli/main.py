@@ -424,6 +424,8 @@ def _main(argv: list[str]) -> int:
     i = _command_index(argv)
     if i >= 0 and argv[i] == "compose":
         return _compose(argv[:i], argv[i + 1:])
+    if i >= 0 and argv[i] == "desktop":
+        return _desktop(argv[:i], argv[i + 1:])
     usage = _management_help(argv)
     if usage is not None:
         print(usage)
@@ -471,6 +473,17 @@ def _compose(global_argv: list[str], argv: list[str]) -> int:
     _global_options(p)
     args = p.parse_args(global_argv)
     return compose_main(argv, lambda: client_for(args))
+
+
+def _desktop(global_argv: list[str], argv: list[str]) -> int:
+    """``dockyard [OPTIONS] desktop ...``: the dashboard (dockyard.desktop), on the daemon the global options chose."""
+    import argparse
+
+    from dockyard.desktop.cli import main as desktop_main
+
+    p = argparse.ArgumentParser(prog=PROG, add_help=False)
+    _global_options(p)
+    return desktop_main(argv, lambda: client_for(p.parse_args(global_argv)))
 
 
 def run() -> None:

@@ -1,0 +1,407 @@
+"use strict";
+// Dockyard Desktop: plain DOM, no build step. Views are hash routes; each view registers what
+// it opened (EventSource, WebSocket) in `open`, closed when the route changes.
+
+const view = document.getElementById("view");
+const msgBox = document.getElementById("message");
+let open = [];
+const engineListeners = new Set();
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== null && v !== undefined && v !== false) el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+function showError(text) {
+  msgBox.textContent = text;
+  msgBox.hidden = !text;
+}
+
+async function api(method, path, body) {
+  const opts = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+  const resp = await fetch(path, opts);
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.message || resp.statusText);
+  return data;
+}
+
+async function act(fn) {
+  try { showError(""); await fn(); } catch (e) { showError(e.message); }
+}
+
+function units(n) {
+  const u = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return (i ? n.toFixed(n < 10 ? 2 : 1) : n) + " " + u[i];
+}
+
+function ago(seconds) {
+  const d = Date.now() / 1000 - seconds;
+  if (d < 60) return Math.floor(d) + "s ago";
+  if (d < 3600) return Math.floor(d / 60) + "m ago";
+  if (d < 86400) return Math.floor(d / 3600) + "h ago";
+  return Math.floor(d / 86400) + "d ago";
+}
+
+function stream(url, handlers) {
+  const es = new EventSource(url);
+  for (const [name, fn] of Object.entries(handlers)) es.addEventListener(name, (e) => fn(JSON.parse(e.data)));
+  es.addEventListener("error", (e) => { if (e.data) showError(JSON.parse(e.data).message); });
+  open.push(es);
+  return es;
+}
+
+// One events stream for the whole page: the containers view refreshes on container events,
+// the events view lists them.
+const recentEvents = [];
+function startEngineEvents() {
+  const es = new EventSource("/api/events");
+  es.addEventListener("engine", (e) => {
+    const ev = JSON.parse(e.data);
+    recentEvents.unshift(ev);
+    recentEvents.length = Math.min(recentEvents.length, 300);
+    for (const fn of engineListeners) fn(ev);
+  });
+}
+
+function onEngine(fn) {
+  engineListeners.add(fn);
+  open.push({ close: () => engineListeners.delete(fn) });
+}
+
+function debounce(fn, ms) {
+  let t = null;
+  return () => { clearTimeout(t); t = setTimeout(fn, ms); };
+}
+
+// ---- containers
+
+function portLinks(c) {
+  return c.ports.map((p) => {
+    const host = ["", "0.0.0.0", "::"].includes(p.ip) ? location.hostname : p.ip;
+    const label = `${p.public}:${p.private}/${p.type}`;
+    if (p.type !== "tcp") return h("span", {}, label + " ");
+    return [h("a", { href: `http://${host.includes(":") ? "[" + host + "]" : host}:${p.public}/`, target: "_blank",
+                     rel: "noopener noreferrer" }, label), " "];
+  });
+}
+
+function actionButtons(c, refresh) {
+  const run = (action) => act(async () => { await api("POST", `/api/containers/${c.id}/${action}`); await refresh(); });
+  const running = c.state === "running", paused = c.state === "paused";
+  const remove = () => act(async () => {
+    if (!confirm(`Remove container ${c.name}?${running ? " It is running: it will be killed." : ""}`)) return;
+    await api("DELETE", `/api/containers/${c.id}?force=${running || paused ? 1 : 0}`);
+    await refresh();
+  });
+  return h("div", { class: "actions" },
+    !running && !paused ? h("button", { onclick: () => run("start"), "data-action": "start" }, "Start") : null,
+    running ? h("button", { onclick: () => run("stop"), "data-action": "stop" }, "Stop") : null,
+    running || paused ? h("button", { onclick: () => run("restart"), "data-action": "restart" }, "Restart") : null,
+    running ? h("button", { onclick: () => run("pause"), "data-action": "pause" }, "Pause") : null,
+    paused ? h("button", { onclick: () => run("unpause"), "data-action": "unpause" }, "Resume") : null,
+    running ? h("button", { onclick: () => run("kill"), "data-action": "kill" }, "Kill") : null,
+    h("button", { class: "danger", onclick: remove, "data-action": "remove" }, "Remove"));
+}
+
+async function containersView() {
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  view.replaceChildren(h("h2", {}, "Containers"), body);
+  const refresh = async () => {
+    const data = await api("GET", "/api/containers");
+    const groups = data.projects.map((g) => h("section", { "data-project": g.project },
+      h("h2", {}, g.project ? `Compose project ${g.project}` : (data.projects.length > 1 ? "Other containers" : "")),
+      h("table", {},
+        h("thead", {}, h("tr", {}, ["Name", "Image", "State", "Health", "Ports", "Created", ""].map((t) => h("th", {}, t)))),
+        h("tbody", {}, g.containers.map((c) => h("tr", { "data-id": c.id, "data-name": c.name },
+          h("td", {}, h("a", { href: `#/container/${c.id}` }, c.name)),
+          h("td", {}, c.image),
+          h("td", { class: `state-${c.state}` }, c.status || c.state),
+          h("td", { class: `health-${c.health}` }, c.health || "—"),
+          h("td", {}, portLinks(c)),
+          h("td", {}, ago(c.created)),
+          h("td", {}, actionButtons(c, refresh))))))));
+    body.replaceChildren(...(groups.length ? groups : [h("p", { class: "muted" }, "No containers.")]));
+  };
+  await refresh();
+  const later = debounce(() => act(refresh), 250);
+  onEngine((ev) => { if (ev.Type === "container") later(); });
+}
+
+// ---- one container
+
+function tree(value, key) {
+  if (value !== null && typeof value === "object") {
+    const entries = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+    const size = Array.isArray(value) ? `[${value.length}]` : `{${entries.length}}`;
+    return h("li", {}, h("details", { open: key === undefined ? true : null },
+      h("summary", {}, key !== undefined ? h("span", { class: "k" }, key + " ") : null, h("span", { class: "muted" }, size)),
+      h("ul", {}, entries.map(([k, v]) => tree(v, k)))));
+  }
+  return h("li", {}, h("span", { class: "k" }, key + ": "), h("span", { class: "v" }, JSON.stringify(value)));
+}
+
+function logsTab(id, pane) {
+  const out = h("pre", { class: "log", "aria-label": "container log" });
+  const search = h("input", { type: "search", placeholder: "Filter lines", "aria-label": "filter log lines" });
+  const stamps = h("input", { type: "checkbox", id: "stamps" });
+  const follow = h("input", { type: "checkbox", id: "follow", checked: true });
+  const lines = [];
+  let partial = "";
+  const render = (line) => {
+    if (search.value && !line.text.includes(search.value)) return null;
+    const text = stamps.checked ? line.text : line.text.replace(/^\S+Z /, "");
+    return h("span", { class: line.stream }, text + "\n");
+  };
+  const redraw = () => { out.replaceChildren(...lines.map(render).filter(Boolean)); };
+  search.addEventListener("input", redraw);
+  stamps.addEventListener("change", redraw);
+  pane.replaceChildren(h("div", { class: "toolbar" }, search, h("label", {}, stamps, " timestamps"),
+    h("label", {}, follow, " follow")), out);
+  stream(`/api/containers/${id}/logs`, {
+    log: (m) => {
+      const parts = (partial + m.text).split("\n");
+      partial = parts.pop();
+      for (const text of parts) {
+        const line = { stream: m.stream, text };
+        lines.push(line);
+        const el = render(line);
+        if (el) out.append(el);
+      }
+      if (lines.length > 5000) { lines.splice(0, lines.length - 5000); redraw(); }
+      if (follow.checked) out.scrollTop = out.scrollHeight;
+    },
+  });
+}
+
+function sparkline(values, max, label) {
+  const c = h("canvas", { width: 360, height: 60, class: "spark", role: "img", "aria-label": label });
+  const ctx = c.getContext("2d");
+  ctx.strokeStyle = getComputedStyle(document.documentElement).getPropertyValue("--accent");
+  ctx.beginPath();
+  values.forEach((v, i) => {
+    const x = (i / 59) * 360, y = 58 - (max ? (v / max) * 56 : 0);
+    if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+  });
+  ctx.stroke();
+  return c;
+}
+
+function statsTab(id, pane) {
+  const cpu = [], mem = [];
+  const box = h("div", {}, h("p", { class: "muted" }, "Waiting for the first sample…"));
+  pane.replaceChildren(box);
+  stream(`/api/containers/${id}/stats`, {
+    stats: (s) => {
+      cpu.push(s.cpu); mem.push(s.mem);
+      if (cpu.length > 60) { cpu.shift(); mem.shift(); }
+      box.replaceChildren(
+        h("h2", {}, `CPU ${s.cpu.toFixed(1)} %`), sparkline(cpu, Math.max(100, ...cpu), "CPU history"),
+        h("h2", {}, `Memory ${units(s.mem)} of ${units(s.limit)}`), sparkline(mem, s.limit || Math.max(...mem), "memory history"),
+        h("p", {}, `Processes: ${s.pids}`));
+    },
+  });
+}
+
+const ANSI = /\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07]*(\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>]/g;
+const KEYS = { Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b", ArrowUp: "\x1b[A", ArrowDown: "\x1b[B",
+               ArrowRight: "\x1b[C", ArrowLeft: "\x1b[D", Home: "\x1b[H", End: "\x1b[F", Delete: "\x1b[3~" };
+
+function terminalTab(id, pane) {
+  // A line-oriented terminal: output with escape sequences removed, every key sent as typed.
+  const out = h("pre", { class: "term", tabindex: 0, "aria-label": "terminal" });
+  pane.replaceChildren(h("p", { class: "muted" }, "A shell (/bin/sh) in the container; click the box and type."), out);
+  const cols = 120, rows = 30;
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/containers/${id}/terminal?cols=${cols}&rows=${rows}`);
+  ws.binaryType = "arraybuffer";
+  const decoder = new TextDecoder();
+  ws.onmessage = (e) => {
+    let text = decoder.decode(e.data, { stream: true }).replace(ANSI, "").replace(/\r\n/g, "\n");
+    for (const ch of text) {
+      if (ch === "\b") out.textContent = out.textContent.slice(0, -1);
+      else if (ch !== "\r" && ch !== "\x07") out.textContent += ch;
+    }
+    out.scrollTop = out.scrollHeight;
+  };
+  ws.onclose = () => { out.textContent += "\n[session ended]\n"; };
+  out.addEventListener("keydown", (e) => {
+    let data = KEYS[e.key];
+    if (e.ctrlKey && e.key.length === 1) data = String.fromCharCode(e.key.toUpperCase().charCodeAt(0) - 64);
+    else if (!data && e.key.length === 1) data = e.key;
+    if (data && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify({ input: data })); e.preventDefault(); }
+  });
+  out.addEventListener("paste", (e) => { ws.send(JSON.stringify({ input: e.clipboardData.getData("text") })); e.preventDefault(); });
+  open.push(ws);
+  out.focus();
+}
+
+async function containerView(id) {
+  const info = await api("GET", `/api/containers/${id}`);
+  const name = info.Name.replace(/^\//, "");
+  const pane = h("div", {});
+  const tabs = { Logs: logsTab, Inspect: (cid, p) => p.replaceChildren(h("ul", { class: "tree" }, tree(info))),
+                 Stats: statsTab, Terminal: terminalTab };
+  const bar = h("div", { class: "tabs", role: "tablist" });
+  const select = (label) => {
+    for (const c of open.splice(0)) c.close();
+    for (const b of bar.children) b.classList.toggle("active", b.textContent === label);
+    tabs[label](info.Id, pane);
+  };
+  bar.append(...Object.keys(tabs).map((t) => h("button", { role: "tab", onclick: () => select(t) }, t)));
+  view.replaceChildren(h("h2", {}, h("a", { href: "#/containers" }, "Containers"), " / ", name),
+    h("p", {}, `${info.Config.Image} · ${info.State.Status}`, info.State.Health ? ` · ${info.State.Health.Status}` : ""),
+    bar, pane);
+  select("Logs");
+}
+
+// ---- images, volumes, networks, disk, events, settings
+
+async function imagesView() {
+  const list = h("div", {});
+  const ref = h("input", { placeholder: "image, e.g. busybox:latest", "aria-label": "image to pull" });
+  const progress = h("div", { class: "progress" });
+  const refresh = async () => {
+    const data = await api("GET", "/api/images");
+    list.replaceChildren(h("table", {},
+      h("thead", {}, h("tr", {}, ["Tags", "ID", "Size", "Created", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.images.map((i) => h("tr", { "data-id": i.id },
+        h("td", {}, i.tags.length ? i.tags.join(", ") : "<none>"), h("td", {}, i.id.slice(7, 19)),
+        h("td", {}, units(i.size)), h("td", {}, ago(i.created)),
+        h("td", {}, h("button", { class: "danger", onclick: () => act(async () => {
+          if (!confirm(`Remove image ${i.tags[0] || i.id.slice(7, 19)}?`)) return;
+          await api("DELETE", `/api/images/${encodeURIComponent(i.id)}`);
+          await refresh();
+        }) }, "Remove")))))));
+  };
+  const pull = () => act(async () => {
+    const layers = new Map();
+    progress.replaceChildren();
+    const resp = await fetch("/api/pull", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ref: ref.value }) });
+    if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).message || resp.statusText);
+    const reader = resp.body.getReader(), decoder = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      const lines = buf.split("\n");
+      buf = lines.pop();
+      for (const line of lines.filter(Boolean)) {
+        const m = JSON.parse(line);
+        if (m.error) throw new Error(m.error);
+        const key = m.id || m.status;
+        if (!layers.has(key)) { layers.set(key, h("div", {})); progress.append(layers.get(key)); }
+        layers.get(key).textContent = [m.id, m.status, m.progress].filter(Boolean).join(" ");
+      }
+    }
+    await refresh();
+  });
+  view.replaceChildren(h("h2", {}, "Images"),
+    h("div", { class: "toolbar" }, ref, h("button", { onclick: pull }, "Pull"),
+      h("button", { onclick: () => prune("images", refresh) }, "Prune dangling")), progress, list);
+  await refresh();
+}
+
+function prune(kind, after) {
+  return act(async () => {
+    if (!confirm(`Prune unused ${kind}?`)) return;
+    const r = await api("POST", `/api/prune/${kind}`);
+    showError("");
+    alert(`Reclaimed ${units(r.SpaceReclaimed || 0)}`);
+    await after();
+  });
+}
+
+async function simpleList(title, path, key, columns, row, removePath) {
+  const list = h("div", {});
+  const refresh = async () => {
+    const items = (await api("GET", path))[key];
+    list.replaceChildren(items.length ? h("table", {},
+      h("thead", {}, h("tr", {}, [...columns, ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, items.map((it) => h("tr", {}, row(it).map((v) => h("td", {}, v)),
+        h("td", {}, h("button", { class: "danger", onclick: () => act(async () => {
+          if (!confirm(`Remove ${title.toLowerCase().replace(/s$/, "")} ${it.name}?`)) return;
+          await api("DELETE", removePath(it));
+          await refresh();
+        }) }, "Remove")))))) : h("p", { class: "muted" }, `No ${title.toLowerCase()}.`));
+  };
+  view.replaceChildren(h("h2", {}, title),
+    h("div", { class: "toolbar" }, h("button", { onclick: () => prune(title.toLowerCase(), refresh) }, "Prune unused")), list);
+  await refresh();
+}
+
+const volumesView = () => simpleList("Volumes", "/api/volumes", "volumes", ["Name", "Driver", "Used by", "Mountpoint"],
+  (v) => [v.name, v.driver, v.containers.join(", ") || "—", v.mountpoint], (v) => `/api/volumes/${encodeURIComponent(v.name)}`);
+
+const networksView = () => simpleList("Networks", "/api/networks", "networks", ["Name", "Driver", "Subnets", "Containers"],
+  (n) => [n.name, n.driver, n.subnets.join(", "), n.containers.map((c) => `${c.name} ${c.ipv4}`).join(", ") || "—"],
+  (n) => `/api/networks/${n.id}`);
+
+async function diskView() {
+  const df = await api("GET", "/api/df");
+  const sum = (xs, f) => (xs || []).reduce((a, x) => a + (f(x) || 0), 0);
+  const rows = [
+    ["Images", (df.Images || []).length, units(sum(df.Images, (i) => i.Size)), "images"],
+    ["Containers", (df.Containers || []).length, units(sum(df.Containers, (c) => c.SizeRw)), "containers"],
+    ["Volumes", (df.Volumes || []).length, units(sum(df.Volumes, (v) => v.UsageData && v.UsageData.Size > 0 ? v.UsageData.Size : 0)), "volumes"],
+    ["Build cache", (df.BuildCache || []).length, units(sum(df.BuildCache, (b) => b.Size)), null],
+  ];
+  view.replaceChildren(h("h2", {}, "Disk usage"), h("table", {},
+    h("thead", {}, h("tr", {}, ["Type", "Count", "Size", ""].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.map(([t, n, s, kind]) => h("tr", {}, h("td", {}, t), h("td", {}, n), h("td", {}, s),
+      h("td", {}, kind ? h("button", { onclick: () => prune(kind, diskView) }, "Prune") : null))))));
+}
+
+function eventRow(ev) {
+  const a = ev.Actor || {};
+  const name = (a.Attributes || {}).name || (a.ID || "").slice(0, 12);
+  return h("tr", {}, h("td", {}, new Date((ev.timeNano || ev.time * 1e9) / 1e6).toLocaleTimeString()),
+    h("td", {}, ev.Type), h("td", {}, ev.Action), h("td", {}, name));
+}
+
+function eventsView() {
+  const body = h("tbody", {}, recentEvents.map(eventRow));
+  view.replaceChildren(h("h2", {}, "Events"), h("p", { class: "muted" }, "Live from the engine, newest first."),
+    h("table", {}, h("thead", {}, h("tr", {}, ["Time", "Type", "Action", "Object"].map((t) => h("th", {}, t)))), body));
+  onEngine((ev) => body.prepend(eventRow(ev)));
+}
+
+async function settingsView() {
+  const s = await api("GET", "/api/settings");
+  view.replaceChildren(h("h2", {}, "Engine (read only)"), h("ul", { class: "tree" }, tree(s)));
+}
+
+// ---- routing, theme
+
+const routes = { containers: containersView, container: containerView, images: imagesView, volumes: volumesView,
+                 networks: networksView, disk: diskView, events: eventsView, settings: settingsView };
+
+async function route() {
+  for (const c of open.splice(0)) c.close();
+  showError("");
+  const [name, arg] = (location.hash.replace(/^#\//, "") || "containers").split("/");
+  for (const a of document.querySelectorAll("#nav a"))
+    a.classList.toggle("active", a.dataset.view === name || (name === "container" && a.dataset.view === "containers"));
+  const fn = routes[name] || containersView;
+  try { await fn(arg && decodeURIComponent(arg)); } catch (e) { showError(e.message); }
+}
+
+function setTheme(t) {
+  document.documentElement.dataset.theme = t;
+  localStorage.setItem("theme", t);
+}
+
+document.getElementById("theme").addEventListener("click", () =>
+  setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
+setTheme(localStorage.getItem("theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+window.addEventListener("hashchange", route);
+startEngineEvents();
+route();

@@ -1,0 +1,143 @@
+"""Server push: the engine's streams relayed to the browser as Server-Sent Events.
+
+One upstream stream per open view (the events feed, one container's logs or stats), held only
+while the browser listens; nothing is polled. An idle stream sends a comment every
+``KEEPALIVE`` seconds, so a browser that went away is noticed and its upstream closed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.desktop.api import engine
+
+KEEPALIVE = 25.0
+
+
+async def _open(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                       "X-Accel-Buffering": "no"})
+    await resp.prepare(request)
+    return resp
+
+
+async def relay(request: web.Request, source: AsyncIterator[Any], event: str) -> web.StreamResponse:
+    """Each item of ``source`` as one SSE message (JSON data); an error ends the stream with an ``error`` event."""
+    resp = await _open(request)
+    pending: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            pending = pending or asyncio.ensure_future(anext(source))
+            done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE)
+            if not done:
+                await resp.write(b": keepalive\n\n")
+                continue
+            task, pending = pending, None
+            try:
+                item = task.result()
+            except StopAsyncIteration:
+                await resp.write(b"event: end\ndata: {}\n\n")
+                break
+            await resp.write(f"event: {event}\ndata: {json.dumps(item)}\n\n".encode())
+    except errors.DockyardError as err:
+        await resp.write(f"event: error\ndata: {json.dumps({'message': str(err)})}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        await _close(source, pending)
+    return resp
+
+
+async def _close(source: AsyncIterator[Any], pending: asyncio.Future[Any] | None) -> None:
+    """Stop the upstream: the step under way first (a running generator cannot be closed)."""
+    if pending is not None:
+        pending.cancel()
+        await asyncio.wait({pending})
+    await source.aclose()  # type: ignore[attr-defined]
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    return await relay(request, engine(request).lines("GET", "/events"), "engine")
+
+
+def _cpu_percent(s: dict[str, Any]) -> float:
+    cpu, pre = s.get("cpu_stats") or {}, s.get("precpu_stats") or {}
+    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
+    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    if used <= 0 or system <= 0:
+        return 0.0
+    return round(used / system * (cpu.get("online_cpus") or 1) * 100, 2)
+
+
+def stats_point(s: dict[str, Any]) -> dict[str, Any]:
+    mem = s.get("memory_stats") or {}
+    return {"cpu": _cpu_percent(s), "mem": mem.get("usage", 0), "limit": mem.get("limit", 0),
+            "pids": (s.get("pids_stats") or {}).get("current", 0)}
+
+
+async def _stats(request: web.Request) -> AsyncIterator[dict[str, Any]]:
+    async for s in engine(request).lines("GET", f"/containers/{request.match_info['id']}/stats", {"stream": "1"}):
+        yield stats_point(s)
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    return await relay(request, _stats(request), "stats")
+
+
+async def _logs(request: web.Request) -> AsyncIterator[dict[str, Any]]:
+    cid = request.match_info["id"]
+    info = await engine(request).call("GET", f"/containers/{cid}/json")
+    params = {"stdout": "1", "stderr": "1", "follow": "1", "timestamps": "1",
+              "tail": request.query.get("tail", "500")}
+    async for stream, data in engine(request).logs(cid, bool(info["Config"].get("Tty")), params):
+        yield {"stream": stream, "text": data.decode(errors="replace")}
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    return await relay(request, _logs(request), "log")
+
+
+def split_reference(ref: str) -> tuple[str, str]:
+    """``name[:tag]`` → (name, tag); a digest stays in the name."""
+    if "@" in ref:
+        return ref, ""
+    name, sep, tag = ref.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return ref, "latest"
+
+
+async def pull(request: web.Request) -> web.StreamResponse:
+    """POST {"ref": ...}: the pull's progress messages as NDJSON, as the engine sends them."""
+    try:
+        ref = str((await request.json())["ref"]).strip()
+    except (ValueError, KeyError, TypeError) as err:
+        raise errors.InvalidArgument('the body must be {"ref": "<image>"}') from err
+    if not ref:
+        raise errors.InvalidArgument("an image reference is required")
+    name, tag = split_reference(ref)
+    source = engine(request).lines("POST", "/images/create", {"fromImage": name, "tag": tag or None})
+    try:
+        first = await anext(source, None)  # a bad reference is an HTTP error before the stream starts
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+        if first is not None:
+            await resp.write(json.dumps(first).encode() + b"\n")
+        async for message in source:
+            await resp.write(json.dumps(message).encode() + b"\n")
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+    await resp.write_eof()
+    return resp
+
+
+def register(app: web.Application) -> None:
+    app.router.add_get("/api/events", events)
+    app.router.add_get("/api/containers/{id}/stats", stats)
+    app.router.add_get("/api/containers/{id}/logs", logs)
+    app.router.add_post("/api/pull", pull)

@@ -1,0 +1,88 @@
+"""The dashboard (``dockyard desktop``) started against the session's private daemon, and a small
+HTTP client that keeps its cookie."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.conftest import BIN, Daemon
+
+
+@dataclass
+class Desktop:
+    proc: subprocess.Popen[str]
+    host: str
+    port: int
+    token: str
+    cookie: str = field(default="")
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def conn(self, timeout: float = 30) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                cookie: bool = True) -> tuple[int, dict[str, str], bytes]:
+        c = self.conn()
+        try:
+            h = {"Host": f"{self.host}:{self.port}", **(headers or {})}
+            if cookie and self.cookie:
+                h.setdefault("Cookie", self.cookie)
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                h["Content-Type"] = "application/json"
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def json(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        status, _, data = self.request(method, path, body, **kw)
+        assert status == 200, (status, data)
+        return json.loads(data)
+
+
+def start_desktop(d: Daemon, *extra: str) -> Desktop:
+    proc = subprocess.Popen([str(BIN / "dockyard"), "-H", d.host, "desktop", "--no-browser", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"http://([^:/]+):(\d+)/\?token=(\S+)", line)
+    if not m:
+        proc.kill()
+        raise AssertionError(f"no URL printed: {line!r} {proc.communicate()[1]}")
+    return Desktop(proc, m.group(1), int(m.group(2)), m.group(3))
+
+
+def stop_desktop(desk: Desktop) -> None:
+    desk.proc.send_signal(signal.SIGTERM)
+    try:
+        desk.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        desk.proc.kill()
+        desk.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def desktop(daemon: Daemon) -> Iterator[Desktop]:
+    desk = start_desktop(daemon, "--addr", "127.0.0.1:0")
+    try:
+        status, headers, _ = desk.request("GET", f"/?token={desk.token}", cookie=False)
+        assert status == 302, status
+        desk.cookie = headers["set-cookie"].split(";")[0]
+        yield desk
+    finally:
+        stop_desktop(desk)
