@@ -47,47 +47,10 @@ def cmd_restart(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_cp(c: Client, a: argparse.Namespace) -> int:
-    """Copy with tar archives over the archive endpoint, as docker cp does."""
-    import io
-    import os
-    import tarfile
+    """Copy with tar archives over the archive endpoint, by the docker CLI's rules (cli/cp.py)."""
+    from dockyard.cli import cp
 
-    from dockyard import errors
-
-    if ":" in a.src and not a.src.startswith(("/", ".")):
-        ctr, _, path = a.src.partition(":")
-        data = c.request("GET", f"/containers/{ctr}/archive", {"path": path}).read()
-        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-            members = tf.getmembers()
-            if a.dst == "-":
-                sys.stdout.buffer.write(data)
-                return 0
-            top = members[0].name.split("/")[0] if members else ""
-            if os.path.isdir(a.dst):
-                tf.extractall(a.dst, filter="tar")
-            else:
-                for m in members:  # the copied thing takes the destination's name
-                    m.name = os.path.basename(a.dst.rstrip("/")) + m.name[len(top):]
-                tf.extractall(os.path.dirname(os.path.abspath(a.dst)), members=members, filter="tar")
-        return 0
-    ctr, _, path = a.dst.partition(":")
-    buf = io.BytesIO()
-    src = a.src.rstrip("/") or "/"
-    dest_dir, name = path, os.path.basename(src)
-    try:
-        info = c.request("HEAD", f"/containers/{ctr}/archive", {"path": path})
-        info.close()  # a HEAD answer has no body, whatever its Content-Length says
-        stat = json.loads(__import__("base64").b64decode(info.headers.get("x-docker-container-path-stat", "") or "e30="))
-        is_dir = bool(int(stat.get("mode", 0)) & (1 << 31))
-    except errors.NotFound:  # the destination does not exist: it names the new file
-        is_dir = False
-    if not is_dir:
-        dest_dir, name = os.path.dirname(path.rstrip("/")) or "/", os.path.basename(path.rstrip("/"))
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        tf.add(src, arcname=name)
-    c.request("PUT", f"/containers/{ctr}/archive", {"path": dest_dir}, buf.getvalue(),
-              {"Content-Type": "application/x-tar"}).read()
-    return 0
+    return cp.run(c, a.src, a.dst, a.follow_link, a.archive)
 
 
 STATS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
