@@ -4,8 +4,9 @@ psFormat, imagesFormat."""
 
 from __future__ import annotations
 
-import json
 import os
+
+from dockyard.client.jsonlite import loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def config_path(override: str | None = None) -> str:
 def load_config(override: str | None = None) -> dict[str, Any]:
     try:
         with open(config_path(override), "rb") as f:
-            data = json.loads(f.read() or b"{}")
+            data = loads(f.read() or b"{}")
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as err:
@@ -36,6 +37,8 @@ def load_config(override: str | None = None) -> dict[str, Any]:
 def save_config(cfg: dict[str, Any], override: str | None = None) -> None:
     path = config_path(override)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    import json
+
     tmp = path + ".tmp"
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump(cfg, f, indent="\t")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
 from dockyard import errors
 from dockyard.cli.format import short_id, timestamp
+from dockyard.client import jsonlite as json
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from dockyard.cli.main import Command
@@ -138,8 +138,15 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     return config, host
 
 
+def _unused(p: Any) -> bool:
+    """A command this run does not build (``cli.main._Unused``)."""
+    from dockyard.cli.main import _Unused
+
+    return isinstance(p, _Unused)
+
+
 def _add_container_flags(p: argparse.ArgumentParser) -> None:
-    if not isinstance(p, argparse.ArgumentParser):  # a command this run does not build (cli.main._Unused)
+    if _unused(p):
         return
     from dockyard.cli import flags as t
 
@@ -232,6 +239,8 @@ def _add_container_flags(p: argparse.ArgumentParser) -> None:
 
     netvol_flags.add_flags(p)
     p.add_argument("image")
+    import argparse
+
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
@@ -524,7 +533,7 @@ def _start_attached(c: Client, ref: str, interactive: bool, keys_spec: str) -> i
 
 
 def _add_stop(sp: argparse.ArgumentParser) -> None:
-    if not isinstance(sp, argparse.ArgumentParser):
+    if _unused(sp):
         return
     from dockyard.cli import flags as t
 

@@ -7,8 +7,6 @@ turns these into stderr lines and exit codes."""
 
 from __future__ import annotations
 
-import argparse
-
 
 class CLIError(Exception):
     """An error of the CLI itself (never ``Error response from daemon``); ``str()`` is what stderr shows."""
@@ -45,8 +43,15 @@ class StatusError(CLIError):
         self.code = code
 
 
-class FlagValueError(argparse.ArgumentTypeError):
-    """Raised by a flag's type function: argparse names the flag, ``main`` writes docker's line."""
+class TemplateError(Exception):
+    """A ``--format`` template that does not parse, or fails while it runs (Go's message); ``code``
+    is the exit status the command ends with (cli/template.py raises it)."""
 
-    def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"{value}\0{reason}")
+    code = 1
+    partial = ""  # what the template wrote before it failed
+
+    def with_prefix(self, prefix: str, code: int = 1) -> TemplateError:
+        err = TemplateError(prefix + str(self))
+        err.code = code
+        err.partial = self.partial
+        return err

@@ -3,9 +3,16 @@ flag: invalid size: '12qb'``): argparse calls them, ``cli.main`` words the error
 
 from __future__ import annotations
 
+import argparse
 import re
 
-from dockyard.cli.errors import FlagValueError
+
+class FlagValueError(argparse.ArgumentTypeError):
+    """Raised by a flag's type function: argparse names the flag, ``main`` writes docker's line."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(f"{value}\0{reason}")
+
 
 _RAM = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
 _DECIMAL = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[bB]?$")

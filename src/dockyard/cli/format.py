@@ -108,9 +108,13 @@ def go_quote(text: str) -> str:
 
 def natural_key(text: str) -> list[Any]:
     """sortorder.NaturalLess as a sort key: digit runs compare as numbers."""
-    import re
-
-    return [(0, int(part), part) if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", text)]
+    parts: list[str] = []
+    for ch in text:
+        if parts and parts[-1][-1].isdigit() == ch.isdigit():
+            parts[-1] += ch
+        else:
+            parts.append(ch)
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part) for part in parts]
 
 
 def tabwrite(text: str, min_width: int = MIN_WIDTH, padding: int = PADDING) -> str:

@@ -28,7 +28,7 @@ def _type_word(action: argparse.Action) -> str:
 
 def _default(action: argparse.Action) -> str:
     d = action.default
-    if action.nargs == 0 or d in (None, "", [], 0, False) or d is argparse.SUPPRESS:
+    if action.nargs == 0 or d in (None, "", [], 0, False) or d is argparse.SUPPRESS or "(default " in (action.help or ""):
         return ""
     return f' (default "{d}")' if isinstance(d, str) else f" (default {d})"
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
 from dockyard import errors
 from dockyard.cli.format import human_size, short_id
+from dockyard.client import jsonlite as json
 from dockyard.client.errors import DaemonNotFound
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from dockyard.cli.main import Command
@@ -217,7 +217,8 @@ def cmd_history(c: Client, a: argparse.Namespace) -> int:
             "CreatedAt": stamp, "CreatedBy": ellipsis(by, 45) if trunc else by,
             "Size": human_size(r.get("Size", 0)) if a.human else str(r.get("Size", 0)),
             "Comment": r.get("Comment") or ""}, "*image.historyContext"))
-    fmt = "{{.ID}}" if a.quiet else (a.format if a.format and a.format != "table" else HISTORY_TABLE)
+    table = HISTORY_TABLE if a.human else HISTORY_TABLE.replace("{{.CreatedSince}}", "{{.CreatedAt}}")
+    fmt = "{{.ID}}" if a.quiet else (a.format if a.format and a.format != "table" else table)
     print_rows(fmt, objs, HISTORY_HEADERS)
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from dockyard import errors
@@ -11,6 +10,7 @@ from dockyard.client.http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
 
     from dockyard.cli.main import Command
 

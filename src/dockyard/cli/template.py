@@ -10,27 +10,15 @@ upper pad truncate``). Values are JSON data; a ``Row`` is a docker formatter con
 
 from __future__ import annotations
 
-import json
-import re
+from dockyard.cli.errors import TemplateError
+
+# ``re`` and ``json`` are imported where used: a table in the default format never parses a
+# template (``_plain_fields``), and those two imports cost as much as the rest of a ``ps``.
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-
-class TemplateError(Exception):
-    """A template that does not parse, or fails while it runs (Go's message); ``code`` is the
-    exit status the command ends with."""
-
-    code = 1
-    partial = ""  # what the template wrote before it failed
-
-    def with_prefix(self, prefix: str, code: int = 1) -> TemplateError:
-        err = TemplateError(prefix + str(self))
-        err.code = code
-        err.partial = self.partial
-        return err
 
 
 class TemplateParseError(TemplateError):
@@ -102,6 +90,8 @@ def truth(value: Any) -> bool:
 def _json(value: Any) -> str:
     if value is MISSING:
         value = None
+    import json
+
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -142,7 +132,35 @@ def _sprint(*args: Any) -> str:
     return out
 
 
-_VERB = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+def _title(s: str) -> str:
+    """Each word character after whitespace (or at the start) in upper case."""
+    out = []
+    after_space = True
+    for ch in s:
+        out.append(ch.upper() if after_space else ch)
+        after_space = ch.isspace()
+    return "".join(out)
+
+
+def _first_word(s: str) -> str:
+    """What comes before the first whitespace character."""
+    for i, ch in enumerate(s):
+        if ch.isspace():
+            return s[:i]
+    return s
+
+
+_PATTERNS: dict[str, Any] = {}
+
+
+def _pattern(name: str) -> Any:
+    """``_VERB`` (printf verbs) or ``_TOKEN`` (a template action's tokens), compiled on first use."""
+    if name not in _PATTERNS:
+        import re
+
+        _PATTERNS["_VERB"] = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
+        _PATTERNS["_TOKEN"] = re.compile(_TOKEN, re.X)
+    return _PATTERNS[name]
 
 
 def _printf(fmt: str, *args: Any) -> str:
@@ -177,7 +195,7 @@ def _printf(fmt: str, *args: Any) -> str:
             s = s.ljust(int(width)) if "-" in flags else s.rjust(int(width), "0" if "0" in flags else " ")
         return s
 
-    return _VERB.sub(one, fmt)
+    return _pattern("_VERB").sub(one, fmt)
 
 
 def _cmp(name: str, op: Callable[[Any, Any], bool]) -> Callable[..., bool]:
@@ -200,7 +218,7 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "json": _json,
     "split": lambda s, sep: text(s).split(sep),
     "join": lambda items, sep: sep.join(text(x) for x in (items or [])),
-    "title": lambda s: re.sub(r"(?:(?<=\s)|^)(\w)", lambda m: m.group(1).upper(), text(s)),
+    "title": lambda s: _title(text(s)),
     "lower": lambda s: text(s).lower(),
     "upper": lambda s: text(s).upper(),
     "pad": lambda s, before, after: " " * before + text(s) + " " * after,
@@ -231,7 +249,7 @@ HEADER_FUNCS: dict[str, Callable[..., Any]] = {
 
 # -- parsing ----------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"""
+_TOKEN = r"""
     \s+
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<raw>`[^`]*`)
@@ -240,7 +258,7 @@ _TOKEN = re.compile(r"""
   | (?P<var>\$[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>:=|=|\||\(|\)|,)
-""", re.X)
+"""
 
 # Fields whose values are Go maps in docker's types: a missing key there prints <no value>;
 # elsewhere (a struct) it is an error, as docker's inspect reports it.
@@ -325,7 +343,7 @@ class _Parser:
         out: list[tuple[Any, ...]] = []
         i = 0
         while i < len(src):
-            m = _TOKEN.match(src, i)
+            m = _pattern("_TOKEN").match(src, i)
             if not m or m.end() == i:
                 raise self.fail(pos, f"unexpected {src[i]!r} in command")
             at = pos + i
@@ -336,6 +354,8 @@ class _Parser:
             value: Any = m.group(kind)
             if kind == "str":
                 try:
+                    import json
+
                     value = json.loads(value)
                 except ValueError:
                     value = value[1:-1]
@@ -392,7 +412,7 @@ class _Parser:
         return stripped.strip(), at + len(word) + len(rest) - len(stripped)
 
     def node(self, body: str, at: int, stack: list[tuple[list[Any], Any]]) -> None:
-        word = re.split(r"\s", body, maxsplit=1)[0]
+        word = _first_word(body)
         if word in ("if", "with", "range"):
             node = [word, self.pipeline(*self._rest(body, at, word)), [], []]
             stack[-1][0].append(node)
@@ -402,7 +422,7 @@ class _Parser:
                 raise self.fail(at, "unexpected {{else}}")
             _, node = stack.pop()
             rest, rest_at = self._rest(body, at, word)
-            kind = re.split(r"\s", rest, maxsplit=1)[0]
+            kind = _first_word(rest)
             if kind in ("if", "with"):
                 inner = [kind, self.pipeline(*self._rest(rest, rest_at, kind)), [], [], True]
                 node[3].append(inner)
@@ -460,6 +480,8 @@ class Template:
             if tok[0] == "pipe":
                 parts.append("(" + " | ".join(self._src(c) for c in tok[1]) + ")" + tok[3])
             elif tok[0] == "lit" and isinstance(tok[1], str):
+                import json
+
                 parts.append(json.dumps(tok[1]))
             else:
                 parts.append(str(tok[1]))
@@ -626,6 +648,9 @@ def format_rows(fmt: str, rows: list[Row], headers: dict[str, str],
     if fmt == "json":
         fmt = "{{json .}}"
     is_table, body = normalize(fmt)
+    plain = _plain_render(body, ([headers] if is_table else []) + rows)
+    if plain is not None:
+        return tabwrite(plain) if is_table else plain
     try:
         tmpl = parse(body)
     except TemplateError as err:
@@ -638,6 +663,40 @@ def format_rows(fmt: str, rows: list[Row], headers: dict[str, str],
     except TemplateError as err:
         raise err.with_prefix(prefixes[1]) from None
     return tabwrite(header + "".join(lines))
+
+
+def _plain_fields(body: str) -> list[str] | None:
+    """The row template as literal text and field names, alternating, when it is nothing but
+    ``{{.Field}}`` actions between literals (the default tables); else None."""
+    parts: list[str] = []
+    rest = body
+    while "{{" in rest:
+        literal, _, rest = rest.partition("{{")
+        action, close, rest = rest.partition("}}")
+        name = action[1:] if action.startswith(".") else ""
+        if not close or not name.isidentifier() or "}}" in literal:
+            return None
+        parts += [literal, name]
+    if "}}" in rest:
+        return None
+    return [*parts, rest]
+
+
+def _plain_render(body: str, sources: list[dict[str, Any]]) -> str | None:
+    """Each of ``sources`` (a table's header titles, the rows) through a plain template, with
+    newlines, without the template engine; None when the template or a value needs the engine
+    (a missing field is an error there, a value that is not text is printed as Go prints it)."""
+    parts = _plain_fields(body)
+    if parts is None:
+        return None
+    names = parts[1::2]
+    if any(not isinstance(src.get(n), str) for src in sources for n in names):
+        return None
+    out = []
+    for src in sources:
+        out += [src[p] if i % 2 else p for i, p in enumerate(parts)]
+        out.append("\n")
+    return "".join(out)
 
 
 def print_rows(fmt: str, rows: list[Row], headers: dict[str, str] | None = None,

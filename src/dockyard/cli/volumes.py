@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
+from dockyard.client import jsonlite as json
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from dockyard.cli.main import Command

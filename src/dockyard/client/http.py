@@ -9,10 +9,10 @@ the daemon's message.
 from __future__ import annotations
 
 import _socket  # the C module: ``socket`` costs ~3 ms of start-up (enum classes, selectors) for nothing used here
-import json
 import os
 
 from dockyard import errors
+from dockyard.client import jsonlite as json
 from dockyard.client.errors import TransportError, from_status
 
 TYPE_CHECKING = False
