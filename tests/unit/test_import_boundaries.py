@@ -22,6 +22,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("dockyard.builder", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
     ("dockyard.volumes", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
     ("dockyard.network", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
+    ("dockyard.cri", ("dockyard.containerd.", "dockyard.runtime", "dockyard.shim", "dockyard.cli")),
     ("dockyard.runtime", ("dockyard.engine", "dockyard.containerd", "dockyard.shim", "dockyard.cli",
                           "dockyard.client", "dockyard.builder", "dockyard.network", "dockyard.volumes")),
     ("dockyard.cli", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",

@@ -53,8 +53,10 @@ def _env(image_config: dict[str, Any], envs: Any) -> list[str]:
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def _seccomp(profile: cri.SecurityProfile, legacy_path: str, caps: list[str]) -> dict[str, Any] | None:
-    kind = profile.profile_type if profile.ByteSize() else None
+def _seccomp(sec: Any, caps: list[str]) -> dict[str, Any] | None:
+    """The profile a security context asks for (``seccomp``, else the older ``seccomp_profile_path``)."""
+    profile, legacy_path = sec.seccomp, sec.seccomp_profile_path
+    kind = profile.profile_type if sec.HasField("seccomp") else None
     if kind is None:
         if legacy_path in ("runtime/default", "docker/default"):
             kind = cri.SecurityProfile.RuntimeDefault
@@ -77,9 +79,10 @@ def _localhost_profile(path: str) -> dict[str, Any]:
         raise errors.InvalidArgument(f"seccomp profile {path!r}: {err}") from err
 
 
-def _apparmor(profile: cri.SecurityProfile, legacy: str) -> str:
+def _apparmor(sec: cri.LinuxContainerSecurityContext) -> str:
     """This host runs no AppArmor: only "unconfined" and the runtime default (none here) are accepted."""
-    if profile.ByteSize():
+    profile, legacy = sec.apparmor, sec.apparmor_profile
+    if sec.HasField("apparmor"):
         if profile.profile_type == cri.SecurityProfile.Localhost:
             raise errors.InvalidArgument(f"apparmor profile {profile.localhost_ref!r}: AppArmor is not enabled")
         return ""
@@ -153,8 +156,7 @@ def sandbox_spec(id: str, config: cri.PodSandboxConfig, image_config: dict[str, 
     if sec.privileged:
         _privileged(spec)
     else:
-        spec["linux"]["seccomp"] = _seccomp(sec.seccomp, sec.seccomp_profile_path,
-                                            spec["process"]["capabilities"]["bounding"])
+        spec["linux"]["seccomp"] = _seccomp(sec, spec["process"]["capabilities"]["bounding"])
     if spec["linux"].get("seccomp") is None:
         spec["linux"].pop("seccomp", None)
     _shm(spec, shm)
@@ -236,14 +238,14 @@ def container_spec(id: str, config: cri.ContainerConfig, sandbox: cri.PodSandbox
         _privileged(spec)
     else:
         proc["capabilities"] = _capabilities(sec.capabilities)
-        seccomp = _seccomp(sec.seccomp, sec.seccomp_profile_path, proc["capabilities"]["bounding"])
+        seccomp = _seccomp(sec, proc["capabilities"]["bounding"])
         if seccomp is not None:
             linux["seccomp"] = seccomp
         if sec.masked_paths:
             linux["maskedPaths"] = list(sec.masked_paths)
         if sec.readonly_paths:
             linux["readonlyPaths"] = list(sec.readonly_paths)
-    _apparmor(sec.apparmor, sec.apparmor_profile)
+    _apparmor(sec)
     spec["mounts"] += _mounts(config, pod_files, sec.readonly_rootfs)
     for d in config.devices:
         nodes = devices_from_path(d.host_path, d.container_path, d.permissions or "rwm")

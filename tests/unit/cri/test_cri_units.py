@@ -1,0 +1,99 @@
+"""dockyard-cri's pure parts: the CRI log format, per-registry mirrors, CNI results, specs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dockyard import errors
+from dockyard.containerd.remotes.hosts import endpoints
+from dockyard.cri import spec as specs
+from dockyard.cri.api import api_pb2 as cri
+from dockyard.cri.cni import pod_ip
+from dockyard.cri.logs import MAX_LINE, format_lines
+from dockyard.cri.main import mirrors_of
+
+RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) ([FP]) (.*)$")
+
+
+def _records(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    out = []
+    for line in data.splitlines():
+        m = RECORD.match(line)
+        assert m, line
+        out.append((m.group(1), m.group(2), m.group(3)))
+    return out
+
+
+def test_log_lines_full_and_partial() -> None:
+    pending = bytearray()
+    assert format_lines("stdout", pending, b"one\ntw") and pending == b"tw"
+    assert _records(format_lines("stdout", pending, b"o\n")) == [(b"stdout", b"F", b"two")]
+    long = b"x" * (MAX_LINE + 10)
+    recs = _records(format_lines("stderr", pending, long + b"\n"))
+    assert recs == [(b"stderr", b"P", b"x" * MAX_LINE), (b"stderr", b"F", b"x" * 10)]
+    assert _records(format_lines("stdout", pending, b"tail", eof=True)) == [(b"stdout", b"F", b"tail")]
+    assert pending == b""
+
+
+def test_mirrors_are_per_registry_host() -> None:
+    mirrors = ["registry.k8s.io=http://127.0.0.1:5000", "https://hub-mirror.example"]
+    k8s = endpoints("registry.k8s.io", [], mirrors)
+    assert [(e.base, e.mirror) for e in k8s] == [("http://127.0.0.1:5000", True), ("https://registry.k8s.io", False)]
+    hub = endpoints("docker.io", [], mirrors)
+    assert [e.base for e in hub] == ["https://hub-mirror.example", "https://registry-1.docker.io"]
+    assert [e.base for e in endpoints("gcr.io", [], mirrors)] == ["https://gcr.io"]
+
+
+def test_mirror_flags() -> None:
+    assert mirrors_of(["a.io=http://x:1", "a.io=https://y"]) == {"a.io": ["http://x:1", "https://y"]}
+    with pytest.raises(errors.InvalidArgument):
+        mirrors_of(["http://no-host"])
+
+
+def test_pod_ip_from_cni_results() -> None:
+    assert pod_ip({"ips": [{"address": "10.1.0.5/24"}, {"address": "fd00::5/64"}]}) == ("10.1.0.5", ["fd00::5"])
+    assert pod_ip({"ip4": {"ip": "10.2.0.3/16"}}) == ("10.2.0.3", [])
+    assert pod_ip({}) == ("", [])
+
+
+def _ns(spec: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {n["type"]: n.get("path", "") for n in spec["linux"]["namespaces"]}
+
+
+def test_container_joins_the_pods_namespaces() -> None:
+    pod = cri.PodSandboxConfig(hostname="p")
+    config = cri.ContainerConfig(command=["sleep", "1"])
+    spec = specs.container_spec("c" * 64, config, pod, {}, 42, "/run/x/netns/p", "/cg/c", {}, "/run/x/shm", [])
+    assert _ns(spec) == {"pid": "/proc/42/ns/pid", "network": "/run/x/netns/p", "ipc": "/proc/42/ns/ipc",
+                         "uts": "/proc/42/ns/uts", "mount": ""}
+    assert "hostname" not in spec
+    shm = next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")
+    assert shm["source"] == "/run/x/shm"
+    config.linux.security_context.namespace_options.pid = cri.CONTAINER
+    config.linux.security_context.namespace_options.network = cri.NODE
+    spec = specs.container_spec("c" * 64, config, pod, {}, 42, "", "/cg/c", {}, "/run/x/shm", [])
+    assert "network" not in _ns(spec) and "uts" not in _ns(spec) and _ns(spec)["pid"] == ""
+
+
+def test_privileged_container_needs_a_privileged_pod() -> None:
+    config = cri.ContainerConfig(command=["true"])
+    config.linux.security_context.privileged = True
+    with pytest.raises(errors.InvalidArgument):
+        specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+
+
+def test_capabilities_and_seccomp() -> None:
+    config = cri.ContainerConfig(command=["true"])
+    sec = config.linux.security_context
+    sec.capabilities.add_capabilities.append("SYS_ADMIN")
+    sec.capabilities.drop_capabilities.append("CHOWN")
+    sec.seccomp.profile_type = cri.SecurityProfile.RuntimeDefault
+    spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+    caps = spec["process"]["capabilities"]["effective"]
+    assert "CAP_SYS_ADMIN" in caps and "CAP_CHOWN" not in caps
+    assert spec["linux"]["seccomp"]["defaultAction"]
+    sec.ClearField("seccomp")
+    spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+    assert "seccomp" not in spec["linux"]  # unconfined unless asked, as the CRI defines
