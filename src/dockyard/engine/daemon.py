@@ -109,7 +109,10 @@ class Engine:
 
         self.networks = NetworkManager(data_root, exec_root)
         self.networks.get_container = self.get
-        self.volumes = VolumeService(data_root)
+        from dockyard.plugins.discovery import PluginRegistry
+
+        self.plugins = PluginRegistry()  # issue 19: legacy plugins (main.py points it at --plugin-dir)
+        self.volumes = VolumeService(data_root, self.plugins)
         self.volumes.get_container = self.get
         self.volumes.containers = lambda: list(self.containers.values())
         self.networks.containers = lambda: list(self.containers.values())  # issue 6: shared netns
@@ -232,7 +235,8 @@ class Engine:
             user, group_add = users.resolve_in(config.get("User") or image_config.get("User") or "",
                                                list(snap.mounts), host_config.get("GroupAdd") or [])
             users.apply(spec["process"], user, group_add)
-            self.volumes.prepare(c, spec, image_config, list(snap.mounts))
+            # in a thread: a volume plugin may take its time to answer (bounded by the plugin client)
+            await asyncio.to_thread(self.volumes.prepare, c, spec, image_config, list(snap.mounts))
             self.networks.prepare(c, spec, networking, container_dir, image_config)
             await self.cd.containers.Create(pb.Container(
                 id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",
@@ -740,7 +744,7 @@ class Engine:
                 return  # removed concurrently (--rm)
         await self._delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
         await self._remove_resources(id)
-        self.volumes.release(c, volumes or bool(c["HostConfig"].get("AutoRemove")))  # issue 6: rm -v
+        await asyncio.to_thread(self.volumes.release, c, volumes or bool(c["HostConfig"].get("AutoRemove")))
         self._announce_removed(c)
 
     def _unlist(self, id: str) -> bool:

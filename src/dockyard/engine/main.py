@@ -57,6 +57,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="largest build context, expanded (bytes, or 512m, 10g; never more than the free disk)")
     p.add_argument("--build-context-max-files", type=int, default=200_000,
                    help="most entries in a build context (each costs the daemon ~800 bytes of memory while it builds)")
+    # issue 19: legacy plugins (sockets, then .spec/.json files) and authorization plugins
+    p.add_argument("--plugin-dir", action="append", default=[],
+                   help="directory of plugin sockets (repeatable; default /run/docker/plugins)")
+    p.add_argument("--plugin-spec-dir", action="append", default=[],
+                   help="directory of plugin .spec/.json files (repeatable; default /etc/docker/plugins, "
+                        "/usr/lib/docker/plugins)")
+    p.add_argument("--plugin-timeout", type=float, default=0.0,
+                   help="seconds an unreachable plugin is retried and a call waits for its answer "
+                        "(default: Docker's 30 s and 120 s)")
+    p.add_argument("--authorization-plugin", action="append", default=[],
+                   help="authorization plugin asked about every API request (repeatable, asked in order)")
     return p.parse_args(argv)
 
 
@@ -157,6 +168,16 @@ async def serve(args: argparse.Namespace, containerd_address: str, supervisor: C
             await asyncio.gather(watch, return_exceptions=True)
 
 
+def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
+    from dockyard.plugins import client, discovery
+
+    reg = eng.plugins
+    reg.socket_dirs = [Path(d) for d in args.plugin_dir or discovery.SOCKET_DIRS]
+    reg.spec_dirs = [Path(d) for d in args.plugin_spec_dir or discovery.SPEC_DIRS]
+    reg.retry_window = args.plugin_timeout or client.RETRY_WINDOW
+    reg.request_timeout = args.plugin_timeout or client.REQUEST_TIMEOUT
+
+
 async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from aiohttp import web
 
@@ -168,12 +189,17 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     eng.engine_id = engine_id(Path(args.data_root))
     eng.build_context_limit = parse_size(args.build_context_limit)
     eng.build_context_max_files = args.build_context_max_files
+    _configure_plugins(eng, args)
     eng.networks.configure(args.bridge_name, args.bridge_subnet)  # issue 6: bridges and rules back before readopt
     await eng.networks.start()
     await eng.readopt()
     # handler_cancellation: a client that hangs up (Ctrl-C on `docker wait`) must not leave its
     # handler waiting forever; state-changing engine calls shield themselves from it.
-    runner = web.AppRunner(build_app(eng), handle_signals=False, access_log=None, handler_cancellation=True,
+    from dockyard.engine.api import authz
+
+    app = build_app(eng)
+    authz.install(app, eng.plugins, args.authorization_plugin)  # issue 19
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
                            shutdown_timeout=2.0)
     await runner.setup()
     hosts = args.host or [f"unix://{Path(args.exec_root) / 'dockyard.sock'}"]

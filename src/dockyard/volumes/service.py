@@ -9,6 +9,7 @@ volumes (see ``copyup``). Parsing is pure (unit-tested).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.volumes import copyup
+from dockyard.plugins.discovery import PluginRegistry
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
+from dockyard.volumes.plugin import PluginVolumes
 
+log = logging.getLogger("dockyard.volumes")
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 NAME_MAX = 255  # bytes of a file name: a volume is a directory named after it
 
@@ -39,6 +43,7 @@ class Plan:
     driver_opts: dict[str, str] = field(default_factory=dict)
     subpath: str = ""          # VolumeOptions.Subpath: mount this directory of the volume
     recursive_ro: bool = False  # BindOptions.ReadOnlyForceRecursive: sub-mounts read-only too ("rro")
+    driver: str = ""           # a volume's driver: --mount's DriverConfig.Name, else HostConfig.VolumeDriver
 
 
 def _check_dest(dest: str) -> str:
@@ -108,7 +113,8 @@ def parse_mount(m: dict[str, Any]) -> Plan:
             raise errors.InvalidArgument("invalid mount config: subpath needs a named volume")
         return Plan("volume", dest, m.get("Source") or "", not ro, nocopy=bool(opts.get("NoCopy")),
                     labels=opts.get("Labels") or {}, driver_opts=(opts.get("DriverConfig") or {}).get("Options") or {},
-                    subpath=os.path.normpath(subpath) if subpath else "")
+                    subpath=os.path.normpath(subpath) if subpath else "",
+                    driver=(opts.get("DriverConfig") or {}).get("Name") or "")
     if kind == "tmpfs":
         if m.get("Source"):
             raise errors.InvalidArgument("invalid mount config for type \"tmpfs\": source must not be specified")
@@ -149,8 +155,9 @@ def tmpfs_spec(plan: Plan) -> dict[str, Any]:
 
 
 class VolumeService:
-    def __init__(self, data_root: Path) -> None:
+    def __init__(self, data_root: Path, plugins: PluginRegistry | None = None) -> None:
         self.driver = LocalDriver(data_root / "volumes")
+        self.plugin_volumes = PluginVolumes(data_root / "volumes" / "_plugins.json", plugins or PluginRegistry())
         self.containers: Callable[[], Iterable[dict[str, Any]]] = lambda: ()
         self.get_container: Callable[[str], dict[str, Any]] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
@@ -159,28 +166,45 @@ class VolumeService:
 
     def create(self, name: str, labels: dict[str, str] | None = None, opts: dict[str, str] | None = None,
                driver: str = "local") -> dict[str, Any]:
-        if driver not in ("", "local"):
-            raise errors.NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         if len(name.encode()) > NAME_MAX:  # a directory name: longer would fail in mkdir
             raise errors.InvalidArgument(f"create {name}: volume name is too long (maximum {NAME_MAX} bytes)")
+        plugin_driver = self.plugin_volumes.driver_of(name) if name else ""
+        if driver not in ("", "local"):
+            if name and self._is_local(name):
+                raise errors.Conflict(f"create {name}: volume already exists with driver local")
+            return self.plugin_volumes.create(name, driver, labels or {}, opts or {})
+        if plugin_driver:
+            raise errors.Conflict(f"create {name}: volume already exists with driver {plugin_driver}")
         return self.driver.create(name, labels or {}, opts or {})
+
+    def _is_local(self, name: str) -> bool:
+        try:
+            self.driver.get(name)
+        except errors.NotFound:
+            return False
+        return True
 
     def users(self, name: str) -> list[str]:
         return [c["Id"] for c in self.containers()
                 if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.get("Mounts") or [])]
 
     def inspect(self, name: str) -> dict[str, Any]:
+        if self.plugin_volumes.driver_of(name):
+            return self.plugin_volumes.get(name)
         return self.driver.get(name)
 
     def list(self) -> list[dict[str, Any]]:
-        return self.driver.list()
+        return self.driver.list() + self.plugin_volumes.list()
 
     def remove(self, name: str, force: bool = False) -> None:
         users = self.users(name)
         if users:
             raise errors.Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         try:
-            self.driver.remove(name)
+            if self.plugin_volumes.driver_of(name):
+                self.plugin_volumes.remove(name)
+            else:
+                self.driver.remove(name)
         except errors.NotFound:
             if not force:
                 raise
@@ -201,7 +225,8 @@ class VolumeService:
         return gone, space
 
     def usage(self, name: str) -> dict[str, int]:
-        return {"Size": self.driver.usage(name), "RefCount": len(self.users(name))}
+        size = -1 if self.plugin_volumes.driver_of(name) else self.driver.usage(name)  # dockerd: -1 for plugins
+        return {"Size": size, "RefCount": len(self.users(name))}
 
     # -- containers --------------------------------------------------------------
 
@@ -227,6 +252,9 @@ class VolumeService:
         for dest, opts in (host_config.get("Tmpfs") or {}).items():
             p = parse_tmpfs(dest, opts)
             plans[p.destination] = p
+        for p in plans.values():
+            if p.type == "volume" and not p.driver:
+                p.driver = host_config.get("VolumeDriver") or ""
         return sorted(plans.values(), key=lambda p: p.destination.count("/"))
 
     def prepare(self, c: dict[str, Any], spec: dict[str, Any], image_config: dict[str, Any],
@@ -250,8 +278,10 @@ class VolumeService:
                 propagation = plan.propagation or "rprivate"
             else:
                 labels = plan.labels if plan.source else {ANONYMOUS_LABEL: "", **plan.labels}
-                vol = self.create(plan.source, labels, plan.driver_opts)
-                source, name, driver = vol["Mountpoint"], vol["Name"], "local"
+                vol = self.create(plan.source, labels, plan.driver_opts, self._driver_for(plan))
+                source, name, driver = vol["Mountpoint"], vol["Name"], vol["Driver"]
+                if driver != "local":  # mounted at create, unmounted at removal (the spec is fixed at create)
+                    source = self.plugin_volumes.mount(name, c["Id"])
                 propagation = plan.propagation
                 data = Path(source)
                 if plan.subpath:
@@ -270,12 +300,29 @@ class VolumeService:
             records.append(rec)
         c["Mounts"] = records
 
+    def _driver_for(self, plan: Plan) -> str:
+        """An existing named volume keeps its driver; --volume-driver (or --mount's) is for new ones."""
+        if plan.source:
+            if self.plugin_volumes.driver_of(plan.source):
+                return self.plugin_volumes.driver_of(plan.source)
+            if self._is_local(plan.source):
+                return "local"
+        return plan.driver or "local"
+
     def release(self, c: dict[str, Any], remove_anonymous: bool) -> None:
-        """At remove: with ``rm -v`` (or ``--rm``) the container's anonymous volumes go too."""
+        """At remove: a plugin's volumes are unmounted; with ``rm -v`` (or ``--rm``) the container's
+        anonymous volumes go too."""
+        for m in c.get("Mounts") or []:
+            if m.get("Type") == "volume" and m.get("Driver") not in ("", "local", None):
+                self._unmount(m["Name"], c["Id"])
         if not remove_anonymous:
             return
         for m in c.get("Mounts") or []:
             if m.get("Type") != "volume":
+                continue
+            if m.get("Driver") not in ("", "local", None):
+                if ANONYMOUS_LABEL in self.plugin_volumes.record(m["Name"]).get("Labels", {}):
+                    self.plugin_volumes.remove(m["Name"])
                 continue
             try:
                 v = self.driver.get(m["Name"])
@@ -283,6 +330,14 @@ class VolumeService:
                 continue
             if ANONYMOUS_LABEL in (v.get("Labels") or {}) and not [u for u in self.users(m["Name"]) if u != c["Id"]]:
                 self.driver.remove(m["Name"])
+
+
+    def _unmount(self, name: str, container_id: str) -> None:
+        """A plugin that fails to unmount must not keep the container from going: logged, as dockerd does."""
+        try:
+            self.plugin_volumes.unmount(name, container_id)
+        except errors.DockyardError as err:
+            log.warning("volume %s: unmount for container %s: %s", name, container_id[:12], err)
 
 
 def _labels_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:

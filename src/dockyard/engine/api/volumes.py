@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from dockyard.engine.api import decode, filters
@@ -14,7 +16,7 @@ async def list_volumes(request: web.Request) -> web.Response:
     wanted = filters.of(request, filters.VOLUMES)
     dangling = filters.boolean(wanted, "dangling")
     out = []
-    for v in svc.list():
+    for v in await asyncio.to_thread(svc.list):
         if wanted.get("name") and not any(f in v["Name"] for f in wanted["name"]):
             continue
         if wanted.get("driver") and v["Driver"] not in wanted["driver"]:
@@ -32,18 +34,18 @@ async def create(request: web.Request) -> web.Response:
     labels = dict(body.get("Labels") or {})
     if not body.get("Name"):  # as dockerd: a volume created without a name is anonymous (pruned by default)
         labels[ANONYMOUS_LABEL] = ""
-    v = engine(request).volumes.create(body.get("Name") or "", labels,
-                                       body.get("DriverOpts") or {}, body.get("Driver") or "local")
+    v = await asyncio.to_thread(engine(request).volumes.create, body.get("Name") or "", labels,
+                                body.get("DriverOpts") or {}, body.get("Driver") or "local")
     return web.json_response(v, status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(engine(request).volumes.inspect(request.match_info["name"]))
+    return web.json_response(await asyncio.to_thread(engine(request).volumes.inspect, request.match_info["name"]))
 
 
 async def delete(request: web.Request) -> web.Response:
     force = request.query.get("force", "").lower() in ("1", "true")
-    engine(request).volumes.remove(request.match_info["name"], force)
+    await asyncio.to_thread(engine(request).volumes.remove, request.match_info["name"], force)
     return web.Response(status=204)
 
 
