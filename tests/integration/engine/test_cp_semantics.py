@@ -201,3 +201,73 @@ def test_cp_tar_streams_both_ways(daemon: Daemon, api: Client, ctr: str, tool: s
     assert container_tree(api, ctr) == {**TREE, **under("e/d", D_COPY)}
     r = cp(tool, daemon, "-", f"{ctr}:/w/f", input=out.stdout)
     assert r.returncode != 0 and "must be a directory" in r.stderr.decode()
+
+
+# -- PUT /containers/{id}/archive options, as dockerd takes them --------------------------------
+
+
+def _one(name: str, kind: bytes = tarfile.REGTYPE, uid: int = 0) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.uid, ti.gid, ti.mode = kind, uid, uid, 0o755 if kind == tarfile.DIRTYPE else 0o644
+        tf.addfile(ti, io.BytesIO(b""))
+    return buf.getvalue()
+
+
+def test_no_overwrite_dir_non_dir(api: Client, ctr: str) -> None:
+    """With noOverwriteDirNonDir a directory is never replaced by a file nor the reverse; without it, both are."""
+    from dockyard import errors
+
+    put = "/containers/{}/archive".format(ctr)
+    for value in ("1", "true", "True"):
+        with pytest.raises(errors.InvalidArgument, match="cannot overwrite directory"):
+            api.request("PUT", put, {"path": "/w", "noOverwriteDirNonDir": value}, body=_one("d")).read()
+        with pytest.raises(errors.InvalidArgument, match="cannot overwrite non-directory"):
+            api.request("PUT", put, {"path": "/w", "noOverwriteDirNonDir": value},
+                        body=_one("f", tarfile.DIRTYPE)).read()
+    assert container_tree(api, ctr) == TREE
+    api.request("PUT", put, {"path": "/w", "noOverwriteDirNonDir": "false"}, body=_one("d")).read()
+    api.request("PUT", put, {"path": "/w"}, body=_one("f", tarfile.DIRTYPE)).read()
+    tree = container_tree(api, ctr)
+    assert tree["d"] == "" and tree["f"] == DIR
+
+
+def _owners(api: Client, cid: str, path: str) -> dict[str, tuple[int, int]]:
+    data = api.request("GET", f"/containers/{cid}/archive", {"path": path}).read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return {m.name: (m.uid, m.gid) for m in tf}
+
+
+def test_copy_uid_gid_takes_the_containers_user(daemon: Daemon, api: Client) -> None:
+    """copyUIDGID: entries owned by the container's User (resolved in its /etc/passwd); without a User,
+    or without the option, the archive's owners stay."""
+    r = daemon.cli("create", "--user", "nobody", "busybox", "true")
+    assert r.returncode == 0, r.stderr.decode()
+    cid = r.stdout.decode().strip()
+    try:
+        api.request("PUT", f"/containers/{cid}/archive", {"path": "/tmp", "copyUIDGID": "1"},
+                    body=_one("mine", uid=1234)).read()
+        api.request("PUT", f"/containers/{cid}/archive", {"path": "/tmp"}, body=_one("kept", uid=1234)).read()
+        owners = _owners(api, cid, "/tmp")
+        assert owners["tmp/mine"] == (65534, 65534)
+        assert owners["tmp/kept"] == (1234, 1234)
+    finally:
+        daemon.cli("rm", "-f", cid)
+
+
+@pytest.mark.parametrize("tool", ["dockyard", "docker"])
+def test_cp_archive_flag_chowns_to_the_containers_user(daemon: Daemon, api: Client, tmp_path: Path,
+                                                       tool: str) -> None:
+    r = daemon.cli("create", "--user", "nobody", "busybox", "true")
+    assert r.returncode == 0, r.stderr.decode()
+    cid = r.stdout.decode().strip()
+    try:
+        (tmp_path / "f").write_text("x")
+        os.chown(tmp_path / "f", 1234, 1234)
+        assert cp(tool, daemon, "-a", str(tmp_path / "f"), f"{cid}:/tmp/a").returncode == 0
+        assert cp(tool, daemon, str(tmp_path / "f"), f"{cid}:/tmp/b").returncode == 0
+        owners = _owners(api, cid, "/tmp")
+        assert owners["tmp/a"] == (65534, 65534) and owners["tmp/b"] == (1234, 1234)
+    finally:
+        daemon.cli("rm", "-f", cid)
