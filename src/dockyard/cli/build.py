@@ -149,8 +149,22 @@ def _secrets_header(specs: list[str]) -> str:
 
 
 def cmd_builder_prune(c: Client, a: argparse.Namespace) -> int:
-    r = c.json("POST", "/build/prune", {"all": a.all or None})
-    print(f"Total reclaimed space: {r.get('SpaceReclaimed', 0)}B")
+    from dockyard.cli.format import filters, human_size
+
+    if not a.force:
+        what = "all build cache" if a.all else "all dangling build cache"
+        print(f"WARNING! This will remove {what}. Are you sure you want to continue? [y/N] ", end="", flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    params = {"all": a.all or None}
+    flt = filters(a.filter)
+    if flt:
+        params["filters"] = json.dumps(flt)
+    r = c.json("POST", "/build/prune", params)
+    deleted = r.get("CachesDeleted") or []
+    if deleted:
+        print("Deleted build cache objects:\n" + "\n".join(deleted) + "\n")
+    print(f"Total reclaimed space: {human_size(r.get('SpaceReclaimed', 0), 4)}")
     return 0
 
 
@@ -170,7 +184,9 @@ def register(cmd: Command) -> None:
     p.add_argument("--secret", action="append", help="id=ID,src=PATH (or env=VAR): for RUN --mount=type=secret")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--progress", default="auto", choices=("auto", "plain", "tty"))
-    p2 = cmd("builder", cmd_builder_prune, "Prune the build cache (builder prune)")
-    p2.add_argument("action", nargs="?", default="prune", choices=("prune",))
-    p2.add_argument("-a", "--all", action="store_true")
-    p2.add_argument("-f", "--force", action="store_true")
+    p2 = cmd("builder-prune", cmd_builder_prune, "Remove build cache", usage="[OPTIONS]")
+    p2.add_argument("-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling ones")
+    p2.add_argument("--filter", action="append", default=[], metavar="filter",
+                    help="Provide filter values (e.g. 'until=24h')")
+    p2.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p2.add_argument("--keep-storage", default="", metavar="bytes", help="Amount of disk space to keep for cache")

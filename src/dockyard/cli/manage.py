@@ -221,20 +221,81 @@ def cmd_system_df(c: Client, a: argparse.Namespace) -> int:
     if a.format or not a.verbose:
         print_rows(a.format if a.format and a.format != "table" else DF_TABLE, df_rows(df), DF_HEADERS)
         return 0
-    if a.verbose:
-        print("\nImages space usage:\n")
-        print(table(["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"],
-                    [[*(t.rpartition(":")[0::2]), short_id(i["Id"]), human_size(i.get("Size", 0)),
-                      str(i.get("Containers", 0))] for i in images for t in (i.get("RepoTags") or ["<none>:<none>"])]))
-        print("\nContainers space usage:\n")
-        print(table(["CONTAINER ID", "IMAGE", "STATUS", "NAMES"],
-                    [[short_id(x["Id"]), x.get("Image", ""), x.get("Status", ""),
-                      ",".join(n.lstrip("/") for n in x.get("Names") or [])] for x in ctrs]))
-        print("\nLocal Volumes space usage:\n")
-        print(table(["VOLUME NAME", "LINKS", "SIZE"],
-                    [[v["Name"], str((v.get("UsageData") or {}).get("RefCount", 0)),
-                      human_size(max(0, (v.get("UsageData") or {}).get("Size", 0)))] for v in vols]))
+    sys.stdout.write(df_verbose(df))
     return 0
+
+
+def df_verbose(df: dict[str, Any]) -> str:
+    """``system df -v`` as docker 20.10's DiskUsageContext.verboseWrite prints it: four tables,
+    the first tag of each image, containers without their virtual size."""
+    import time
+
+    from dockyard.cli.containers import ps_row
+    from dockyard.cli.format import human_duration, tabwrite
+
+    now = time.time()
+
+    def ago(t: float) -> str:
+        return human_duration(now - t) + " ago"
+
+    out = ["Images space usage:\n\n"]
+    lines = ["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
+    for i in df.get("Images") or []:
+        repo, tag = _first_tag(i)
+        size, shared = i.get("Size", 0), i.get("SharedSize", 0)
+        lines.append("\t".join((repo, tag, short_id(i["Id"]), ago(i.get("Created", 0)), human_size(size, 4),
+                                "N/A" if shared == -1 else human_size(shared, 4),
+                                "N/A" if -1 in (size, shared) else human_size(size - shared, 4),
+                                str(i.get("Containers", 0)))))
+    out.append(tabwrite("\n".join(lines) + "\n"))
+    out.append("\nContainers space usage:\n\n")
+    lines = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
+    for x in df.get("Containers") or []:
+        r = ps_row({**x, "SizeRootFs": 0}, True)
+        lines.append("\t".join(r[k] for k in ("ID", "Image", "Command", "LocalVolumes", "Size", "RunningFor",
+                                              "Status", "Names")))
+    out.append(tabwrite("\n".join(lines) + "\n"))
+    out.append("\nLocal Volumes space usage:\n\n")
+    lines = ["VOLUME NAME\tLINKS\tSIZE"]
+    for v in df.get("Volumes") or []:
+        usage = v.get("UsageData") or {"Size": -1, "RefCount": -1}
+        lines.append("\t".join((v["Name"], str(usage.get("RefCount", -1)),
+                                "N/A" if usage.get("Size", -1) == -1 else human_size(usage["Size"], 4))))
+    out.append(tabwrite("\n".join(lines) + "\n"))
+    cache = df.get("BuildCache") or []
+    total = df.get("BuilderSize", sum(b.get("Size", 0) for b in cache))
+    out.append(f"\nBuild cache usage: {human_size(total, 4)}\n\n")
+    lines = ["CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED"]
+    for b in cache:
+        last = b.get("LastUsedAt")
+        lines.append("\t".join((b["ID"][:12] + ("*" if b.get("InUse") else ""), b.get("Type", ""),
+                                human_size(b.get("Size", 0)), ago(_rfc3339(b.get("CreatedAt"))),
+                                ago(_rfc3339(last)) if last else "", str(b.get("UsageCount", 0)),
+                                "true" if b.get("Shared") else "false")))
+    out.append(tabwrite("\n".join(lines) + "\n"))
+    return "".join(out)
+
+
+def _first_tag(image: dict[str, Any]) -> tuple[str, str]:
+    """(repository, tag) of an image's first tag, or ``<none>`` twice."""
+    tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+    if not tags:
+        return "<none>", "<none>"
+    repo, _, tag = tags[0].rpartition(":")
+    return (repo, tag) if "/" not in tag else (tags[0], "<none>")
+
+
+def _rfc3339(ts: str | None) -> float:
+    """Seconds since the epoch of an RFC 3339 time (nanoseconds cut to what fromisoformat takes)."""
+    from datetime import datetime
+
+    if not ts:
+        return 0.0
+    text, dot, rest = ts.replace("Z", "+00:00").partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{text}.{rest[:min(digits, 6)].ljust(6, '0')}{rest[digits:]}"
+    return datetime.fromisoformat(text).timestamp()
 
 
 def _confirm(a: argparse.Namespace, what: str) -> bool:

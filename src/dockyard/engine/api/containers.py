@@ -196,7 +196,28 @@ async def list_containers(request: web.Request) -> web.Response:
     if limit > 0:
         cs = cs[:limit]
     version = version_of(request)
-    return web.json_response([versions.container_summary(summary(eng, c), version) for c in cs])
+    rows = [versions.container_summary(summary(eng, c), version) for c in cs]
+    if qbool(request, "size"):
+        for row, (rw, rootfs) in zip(rows, await asyncio.gather(*(sizes(eng, c) for c in cs))):
+            row["SizeRw"], row["SizeRootFs"] = rw, rootfs
+    return web.json_response(rows)
+
+
+async def sizes(eng: Any, c: dict[str, Any]) -> tuple[int, int]:
+    """dockerd's ``?size=1``: (SizeRw, SizeRootFs): the usage of the container's writable layer
+    (containerd's Snapshots.Usage of its snapshot), and that plus its image's layers; 0 for a
+    part that is gone (a container being removed, an image deleted under a stopped container)."""
+    from dockyard.api import pb
+
+    try:
+        rw = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c["Id"]))).size
+    except errors.DockyardError:
+        rw = 0
+    try:
+        image = (await eng.images.get(c["Image"], all_names=False)).size
+    except errors.DockyardError:
+        image = 0
+    return rw, rw + image
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -105,8 +106,10 @@ def eng_time() -> str:
 
 
 async def df(request: web.Request) -> web.Response:
-    """``docker system df``: images, containers, volumes; sizes we know cheaply, others as Docker's -1."""
-    from dockyard.engine.api.containers import summary
+    """``docker system df``: images, containers (their writable layers' usage), volumes, the build cache."""
+    from dockyard.builder.executor import disk_usage
+    from dockyard.engine.api.build import builder_of
+    from dockyard.engine.api.containers import sizes, summary
 
     eng = engine(request)
     images = await eng.images.list()
@@ -114,7 +117,9 @@ async def df(request: web.Request) -> web.Response:
     img_rows = [{"Id": i.id, "ParentId": "", "RepoTags": i.repo_tags(), "RepoDigests": [], "Created": i.created
                  // 1_000_000_000, "Size": i.size, "SharedSize": 0, "VirtualSize": i.size, "Labels": {},
                  "Containers": sum(1 for c in eng.containers.values() if c["Image"] == i.id)} for i in images]
-    containers = [{**summary(eng, c), "SizeRw": 0, "SizeRootFs": 0} for c in eng.containers.values()]
+    cs = list(eng.containers.values())
+    containers = [{**summary(eng, c), "SizeRw": rw, "SizeRootFs": rootfs}
+                  for c, (rw, rootfs) in zip(cs, await asyncio.gather(*(sizes(eng, c) for c in cs)))]
     volumes = []
     vols = getattr(eng, "volumes", None)
     if vols is not None and hasattr(vols, "list"):
@@ -126,8 +131,10 @@ async def df(request: web.Request) -> web.Response:
                 row.setdefault("UsageData", {"Size": -1, "RefCount": 0})
             volumes.append(row)
     del used
+    build_cache = await asyncio.to_thread(disk_usage, builder_of(eng))
     return web.json_response({"LayersSize": sum(i.size for i in images), "Images": img_rows,
-                              "Containers": containers, "Volumes": volumes, "BuildCache": []})
+                              "Containers": containers, "Volumes": volumes, "BuildCache": build_cache,
+                              "BuilderSize": sum(r["Size"] for r in build_cache)})
 
 
 def register(app: web.Application) -> None:
