@@ -1,0 +1,77 @@
+"""The dashboard in headless Chromium (Debian's chromium + chromedriver, driven over WebDriver):
+the list shows a running container with its port, stop from the UI stops it, logs stream a line
+printed after the page opened, the terminal answers an ``echo``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Daemon, free_subnet, inspect
+from tests.integration.desktop import webdriver
+from tests.integration.desktop.conftest import Desktop
+
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(not webdriver.available(), reason="needs Debian's chromium and chromium-driver")]
+
+
+@pytest.fixture
+def browser(desktop: Desktop) -> Iterator[webdriver.Browser]:
+    b = webdriver.Browser()
+    try:
+        b.get(f"{desktop.origin}/?token={desktop.token}")  # sets the cookie, then lands on /
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def web_container(daemon: Daemon) -> Iterator[tuple[str, int]]:
+    """A busybox httpd on a user network, its port 80 published on a free loopback port."""
+    net = f"desknet-{uuid.uuid4().hex[:6]}"
+    name = f"desk-web-{uuid.uuid4().hex[:6]}"
+    r = daemon.cli("network", "create", "--subnet", free_subnet("10.223"), net)
+    assert r.returncode == 0, r.stderr.decode()
+    try:
+        r = daemon.cli("run", "-d", "--name", name, "--network", net, "-p", "127.0.0.1::80", "busybox", "sh", "-c",
+                       "echo hello > /tmp/index.html; httpd -f -p 80 -h /tmp & "
+                       "while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after-$((6*7)); wait")
+        assert r.returncode == 0, r.stderr.decode()
+        port = int(daemon.cli("port", name, "80").stdout.decode().split(":")[-1])
+        yield name, port
+    finally:
+        daemon.cli("rm", "-f", name)
+        daemon.cli("network", "rm", net)
+
+
+def test_the_list_shows_the_container_and_its_port_and_stop_stops_it(
+        daemon: Daemon, desktop: Desktop, browser: webdriver.Browser, web_container: tuple[str, int]) -> None:
+    name, port = web_container
+    row = f'tr[data-name="{name}"]'
+    # the page may have opened before the container started: the events stream brings it up to date
+    browser.wait_js(f"""const r = document.querySelector('{row} td.state-running');
+        return r && r.textContent.startsWith('Up');""")
+    links = browser.js(f"return [...document.querySelectorAll('{row} a')].map(a => a.href + ' ' + a.textContent)")
+    assert f"http://127.0.0.1:{port}/ {port}:80/tcp" in links
+    browser.click(f'{row} button[data-action="stop"]')
+    browser.wait_js(f"""const r = document.querySelector('{row}');
+        return r && r.querySelector('button[data-action="start"]');""")
+    assert inspect(daemon, name)["State"]["Running"] is False
+
+
+def test_logs_stream_and_the_terminal_answers(daemon: Daemon, desktop: Desktop, browser: webdriver.Browser,
+                                              web_container: tuple[str, int]) -> None:
+    name, _ = web_container
+    cid = inspect(daemon, name)["Id"]
+    browser.get(f"{desktop.origin}/#/container/{cid}")
+    browser.wait_js("return document.querySelector('pre.log')")
+    assert daemon.cli("exec", name, "touch", "/tmp/go").returncode == 0  # after the page opened
+    browser.wait_js("return document.querySelector('pre.log').textContent.includes('after-42')")
+
+    browser.click('.tabs button:nth-child(4)')  # Terminal
+    browser.wait_js("return document.querySelector('pre.term')")
+    browser.wait_js("return document.querySelector('pre.term').textContent.includes('#')")  # the prompt
+    browser.type("pre.term", "echo hi-$((6*7))\n")
+    browser.wait_js("return document.querySelector('pre.term').textContent.includes('hi-42')")
