@@ -7,114 +7,31 @@ must start fast, so a hot command builds only its own module's parser.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from dockyard import errors
-from dockyard.cli.errors import ArgumentCountError, CLIError, StatusError, UsageError
+from dockyard.cli.errors import CLIError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    import argparse
+    from typing import Any
 
     from dockyard.client.http import Client
 
 PROG = "dockyard"
 
-# argparse passes every message through gettext, which stats a dozen locale paths per call
-# (~3 ms of each start); Dockyard's messages are English only.
-argparse._ = str  # type: ignore[attr-defined]
-argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural  # type: ignore[attr-defined]
+# argparse-based names, loaded on first use (cli/argparser.py).
+_ARGPARSE_NAMES = ("Formatter", "Parser", "usage_error")
 
 
-class Formatter(argparse.HelpFormatter):
-    """argparse's formatter, sized with ``os.get_terminal_size``: its own default imports shutil
-    (~3 ms with bz2 and lzma), and add_argument builds a formatter for every flag."""
+def __getattr__(name: str) -> Any:
+    if name in _ARGPARSE_NAMES:
+        from dockyard.cli import argparser
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, width or 78)
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with docker's help layout and docker's usage errors (raised, never printed here)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.usage_line: str = kwargs.pop("usage_line", "")
-        self.summary: str = kwargs.pop("summary", "")
-        kwargs.setdefault("formatter_class", Formatter)
-        super().__init__(*args, **kwargs)
-
-    def format_help(self) -> str:
-        from dockyard.cli.help import command_help
-
-        return command_help(self)
-
-    def error(self, message: str) -> NoReturn:
-        raise usage_error(self, message)
-
-    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
-        """Unknown flags are the sub-command's error, named as docker names it (``dockyard run``)."""
-        ns, extra = self.parse_known_args(args, namespace)
-        if extra:
-            raise usage_error(_innermost(self, ns), "unrecognized arguments: " + " ".join(extra))
-        return ns
-
-
-def _innermost(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> Any:
-    """The deepest sub-command parser ``ns`` went through."""
-    while True:
-        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-        name = getattr(ns, sub.dest, None) if sub is not None and sub.dest != argparse.SUPPRESS else None
-        if sub is None or name not in sub.choices:
-            return parser
-        parser = sub.choices[name]
-
-
-def usage_error(parser: Parser, message: str) -> CLIError:
-    """argparse's complaint as docker words it."""
-    command = parser.prog
-    if message.startswith("unrecognized arguments: "):
-        extra = message.removeprefix("unrecognized arguments: ").split()
-        flag = next((x for x in extra if x.startswith("-") and x != "-"), "")
-        if flag:
-            name = flag.split("=", 1)[0]
-            if name.startswith("--"):
-                return UsageError(f"unknown flag: {name}", command)
-            return UsageError(f"unknown shorthand flag: '{name[1:2]}' in {name}", command)
-        return ArgumentCountError(f'"{command}" accepts no arguments.' if not _positionals(parser)
-                                  else f'"{command}" requires at most {_positionals(parser)} arguments.',
-                                  command, _usage_block(parser))
-    if message.startswith("the following arguments are required"):
-        return ArgumentCountError(f'"{command}" requires at least 1 argument.', command, _usage_block(parser))
-    if message.startswith("argument ") and ": " in message:
-        flags, _, rest = message.removeprefix("argument ").partition(": ")
-        opts = flags.split("/")
-        names = ", ".join([o for o in opts if not o.startswith("--")] + [o for o in opts if o.startswith("--")][:1])
-        if "\0" in rest:  # a FlagValueError: value and reason
-            value, _, reason = rest.partition("\0")
-            return UsageError(f'invalid argument "{value}" for "{names}" flag: {reason}', command)
-        if rest.startswith("expected one argument"):
-            return UsageError(f"flag needs an argument: {flags.split('/')[-1]}", command)
-        if rest.startswith("invalid choice: "):
-            value = rest.removeprefix("invalid choice: ").split(" (", 1)[0].strip("'")
-            if flags.startswith("-"):
-                return UsageError(f'invalid argument "{value}" for "{names}" flag: invalid value', command)
-            if flags != "COMMAND":
-                return ArgumentCountError(f'invalid argument "{value}" for "{command}"', command, _usage_block(parser))
-            return StatusError(f"{PROG}: '{value}' is not a {PROG} command.\nSee '{PROG} --help'", 1)
-        return UsageError(f"{names}: {rest}", command)
-    return UsageError(message, command)
-
-
-def _positionals(parser: argparse.ArgumentParser) -> int:
-    return sum(1 for a in parser._actions if not a.option_strings and a.nargs != argparse.PARSER)
-
-
-def _usage_block(parser: Parser) -> str:
-    usage = parser.usage_line or f"{parser.prog} [OPTIONS]"
-    return f"Usage:  {usage}\n\n{parser.summary}".rstrip()
+        return getattr(argparser, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Unused:
@@ -172,6 +89,9 @@ _LEAN = {
     **dict.fromkeys(("stats",), "manage"),
     **dict.fromkeys(("context",), "context"),
 }
+
+# Read commands parsed without argparse (cli/liteparse.py) when their argv is plain.
+_LITE = frozenset(("ps", "images", "version", "info", "network", "volume", "logs", "history"))
 
 # Docker's management commands: ``container ls`` is ``ps``. Each verb names the command that does it
 # (or None: the management command's own sub-parser handles it).
@@ -323,26 +243,30 @@ def _global_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--help", "-h", action="store_true", dest="top_help", help="Print usage")
 
 
-def build_parser(only: str | None = None, command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, command: str | None = None, lite: bool = False) -> argparse.ArgumentParser:
     """The CLI's parser: every command module's, or with ``only`` one module's (with ``command``
-    only that command's parser in it)."""
-    import importlib
+    only that command's parser in it). ``lite``: a ``liteparse.LiteParser`` instead of argparse
+    (it raises ``liteparse.Fallback`` where it cannot stand in)."""
+    if lite:
+        from dockyard.cli.liteparse import LiteParser as Parser
+    else:
+        from dockyard.cli.argparser import Parser  # type: ignore[assignment]
 
     p = Parser(prog=PROG, add_help=False, usage_line=f"{PROG} [OPTIONS] COMMAND",
                summary="A self-sufficient runtime for containers")
-    _global_options(p)
+    _global_options(p)  # type: ignore[arg-type]
     sub = p.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
     cmd = Command(sub, command if only else None)
     for name in (only,) if only else COMMAND_MODULES:
         qualified = f"dockyard.cli.{name}"
         try:
-            module = importlib.import_module(qualified)
+            __import__(qualified)
         except ModuleNotFoundError as err:
             if err.name != qualified:
                 raise
             continue
-        module.register(cmd)
-    return p
+        sys.modules[qualified].register(cmd)
+    return p  # type: ignore[return-value]
 
 
 def _management_help(argv: list[str]) -> str | None:
@@ -360,7 +284,18 @@ def _management_help(argv: list[str]) -> str | None:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     lean = _lean_module(argv)
-    parser = build_parser(lean, _subcommand(argv) if lean else None)
+    command = _subcommand(argv) if lean else None
+    if command in _LITE:
+        from dockyard.cli.liteparse import Fallback
+
+        try:
+            parser = build_parser(lean, command, lite=True)
+            args = parser.parse_args(argv)
+            args.parser = parser
+            return args
+        except Fallback:
+            pass  # argparse words the error or prints the help
+    parser = build_parser(lean, command)
     args = parser.parse_args(argv)
     args.parser = parser
     return args
@@ -418,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from dockyard.cli.template import TemplateError
+    from dockyard.cli.errors import TemplateError
     from dockyard.client.errors import DaemonError
 
     i = _command_index(argv)
@@ -468,6 +403,8 @@ def _compose(global_argv: list[str], argv: list[str]) -> int:
     """``dockyard [OPTIONS] compose ...``: the rest of argv goes to dockyard.compose, with the daemon
     the global options chose."""
     from dockyard.compose.cli import main as compose_main
+
+    from dockyard.cli.argparser import Parser
 
     p = Parser(prog=PROG, add_help=False)
     _global_options(p)
