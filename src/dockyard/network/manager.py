@@ -621,8 +621,8 @@ class NetworkManager:
         path = Path(c.get("HostsPath") or "")
         if not path.is_file():
             return
-        addrs = [ep["IPAddress"] for _, ep in sorted(self._container_endpoints(c["Id"]),
-                                                     key=lambda e: e[1]["Interface"])]
+        eps = [ep for _, ep in sorted(self._container_endpoints(c["Id"]), key=lambda e: e[1]["Interface"])]
+        addrs = [ep["IPAddress"] for ep in eps] + [ep["GlobalIPv6Address"] for ep in eps if ep.get("GlobalIPv6Address")]
         hostname = (Path(c["HostnamePath"]).read_text().strip() if c.get("HostnamePath") else "") or c["Id"][:12]
         hostfiles.write_in_place(path, self._hosts_text(c, hostname, addrs))
 
