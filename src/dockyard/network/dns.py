@@ -17,13 +17,13 @@ from typing import Any
 
 log = logging.getLogger("dockyard.network.dns")
 
-# name (lower case, no trailing dot) -> addresses, for the asking container
+# name (lower case, no trailing dot) -> addresses (IPv4 and IPv6), for the asking container
 Lookup = Callable[[str], list[str]]
 
 
 def answer(query: bytes, lookup: Lookup) -> bytes | None:
     """The reply to a query about a container name, or None to forward it."""
-    from dnslib import QTYPE, RR, A, DNSRecord
+    from dnslib import AAAA, QTYPE, RR, A, DNSRecord
 
     try:
         req = DNSRecord.parse(query)
@@ -37,10 +37,12 @@ def answer(query: bytes, lookup: Lookup) -> bytes | None:
     if not addrs:
         return None
     reply = req.reply()
-    if q.qtype in (QTYPE.A, QTYPE.ANY):
-        for ip in addrs:
+    # a known name without an address of the asked family: an empty NOERROR answer, as Docker's resolver
+    for ip in addrs:
+        if ":" in ip and q.qtype in (QTYPE.AAAA, QTYPE.ANY):
+            reply.add_answer(RR(q.qname, QTYPE.AAAA, rdata=AAAA(ip), ttl=600))
+        elif ":" not in ip and q.qtype in (QTYPE.A, QTYPE.ANY):
             reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=600))
-    # AAAA for a known name: an empty NOERROR answer (no IPv6 on our networks)
     return bytes(reply.pack())
 
 

@@ -639,7 +639,8 @@ class NetworkManager:
         self.resolvers[id] = server
 
     def lookup(self, asker: str, name: str) -> list[str]:
-        """Addresses of containers named ``name`` on the user-defined networks ``asker`` is on."""
+        """Addresses (IPv4, then IPv6) of containers named ``name`` on the user-defined networks ``asker``
+        is on."""
         found: list[str] = []
         for nid, ep in self._container_endpoints(asker):
             n = self.networks.get(nid)
@@ -652,8 +653,10 @@ class NetworkManager:
             for cid, other in self.endpoints.get(nid, {}).items():
                 names = {str(x).lower() for x in [other.get("Name", ""), *(other.get("Aliases") or []), cid[:12]]}
                 by_link = short in linked and linked[short] in (other.get("Name", ""), cid, cid[:12])
-                if (short in names or by_link) and other["IPAddress"] not in found:
-                    found.append(other["IPAddress"])
+                if short in names or by_link:
+                    for ip in (other["IPAddress"], other.get("GlobalIPv6Address") or ""):
+                        if ip and ip not in found:
+                            found.append(ip)
         return found
 
     def _upstream(self, c: dict[str, Any]) -> list[str]:

@@ -259,6 +259,8 @@ def test_ipv6_network_gives_endpoints_addresses_that_answer(docker) -> None:  # 
         assert f"inet6 {prefix}:" in probe.stdout  # the dynamic one, from the range
         hosts = docker("exec", web, "cat", "/etc/hosts").stdout
         assert f"{prefix}:f00d\t" in hosts, hosts  # its own name on its IPv6 address too, as libnetwork
+        aaaa = docker("run", "--rm", "--network", net, "busybox", "nslookup", "-type=AAAA", web)
+        assert f"{prefix}:f00d" in aaaa.stdout, aaaa.stdout + aaaa.stderr  # the embedded DNS answers AAAA
         listed = _inspect(docker, "{{range .Containers}}{{.Name}}={{.IPv6Address}} {{end}}", net)
         assert f"{web}={prefix}:f00d/64" in listed
         assert docker("run", "-d", "--name", late, "busybox", "sleep", "60").returncode == 0

@@ -108,3 +108,15 @@ def test_auxiliary_addresses_are_never_allocated() -> None:
 def test_ula_subnet_is_a_stable_fd00_slash_64() -> None:
     net = ipam.ula_subnet("ab" * 32)
     assert net == ipam.ula_subnet("ab" * 32) and net.startswith("fd") and net.endswith("::/64")
+
+
+def test_dns_answers_aaaa_with_ipv6_addresses_and_a_with_ipv4_ones() -> None:
+    from dnslib import QTYPE, DNSRecord
+
+    both = lambda n: ["10.1.0.2", "2001:db8::2"] if n == "web" else []  # noqa: E731
+    a = DNSRecord.parse(dns.answer(bytes(DNSRecord.question("web", "A").pack()), both))
+    aaaa = DNSRecord.parse(dns.answer(bytes(DNSRecord.question("web", "AAAA").pack()), both))
+    assert [(r.rtype, str(r.rdata)) for r in a.rr] == [(QTYPE.A, "10.1.0.2")]
+    assert [(r.rtype, str(r.rdata)) for r in aaaa.rr] == [(QTYPE.AAAA, "2001:db8::2")]
+    v4 = DNSRecord.parse(dns.answer(bytes(DNSRecord.question("web", "AAAA").pack()), lambda n: ["10.1.0.2"]))
+    assert v4.rr == [] and v4.header.rcode == 0  # known name, no IPv6: empty NOERROR
