@@ -165,9 +165,18 @@ def cmd_pull(c: Client, a: argparse.Namespace) -> int:
     if not a.quiet and tagged(a.name) != a.name and "@" not in a.name:
         print("Using default tag: latest")
     pull(c, a.name, a.platform, sys.stdout, a.quiet)
-    if a.quiet:
-        print(tagged(a.name))
+    print(normalized(a.name))
     return 0
+
+
+def normalized(ref: str) -> str:
+    """reference.ParseNormalizedNamed(ref).String() with docker's default tag: what ``docker pull``
+    prints last (``busybox`` -> ``docker.io/library/busybox:latest``)."""
+    ref = tagged(ref)
+    first, slash, _ = ref.partition("/")
+    if not slash or ("." not in first and ":" not in first and first != "localhost"):
+        ref = "docker.io/" + ("library/" if not slash else "") + ref
+    return ref
 
 
 def cmd_push(c: Client, a: argparse.Namespace) -> int:

@@ -70,10 +70,17 @@ def _mem_usage(mem: dict[str, Any]) -> int:
     return usage
 
 
-def stats_row(s: dict[str, Any], ref: str, trunc: bool = True) -> Any:
-    """One ``docker stats`` row (formatter.StatsEntry as text), from one Engine API stats sample."""
+def stats_row(s: dict[str, Any], ref: str, trunc: bool = True, invalid: bool = False) -> Any:
+    """One ``docker stats`` row (formatter.StatsEntry as text), from one Engine API stats sample;
+    ``invalid`` (its stream ended) shows ``--`` for the numbers, as docker does."""
     from dockyard.cli.format import bytes_size
     from dockyard.cli.template import Row
+
+    if invalid:
+        ident = s.get("id") or ref
+        return Row({"Container": ref, "ID": short_id(ident) if trunc else ident,
+                    "Name": (s.get("name") or "").lstrip("/") or "--", "CPUPerc": "--", "MemUsage": "-- / --",
+                    "MemPerc": "--", "NetIO": "--", "BlockIO": "--", "PIDs": "--"}, "*formatter.statsContext")
 
     cpu, pre = s.get("cpu_stats") or {}, s.get("precpu_stats") or {}
     cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
@@ -98,25 +105,79 @@ def stats_row(s: dict[str, Any], ref: str, trunc: bool = True) -> Any:
 
 
 class _Collector:
-    """The latest sample of each container, read from its stats stream by a thread."""
+    """The latest sample of each container, read from its stats stream by a thread. A container
+    whose stream ended, or whose samples have no process (it is not running), is shown as docker
+    shows one it has no stats for: ``--``."""
 
     def __init__(self, c: Client, refs: list[str]) -> None:
         import threading
 
         self.c = c
-        self.latest: dict[str, dict[str, Any]] = {ref: {} for ref in refs}
+        self.lock = threading.Lock()
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.invalid: set[str] = set()
         self.errors: dict[str, str] = {}
         for ref in refs:
-            threading.Thread(target=self._follow, args=(ref,), daemon=True).start()
+            self.add(ref)
+
+    def add(self, ref: str) -> None:
+        """Follow ``ref`` (again, if its stream had ended)."""
+        import threading
+
+        with self.lock:
+            if ref in self.latest and ref not in self.invalid:
+                return
+            self.latest.setdefault(ref, {})
+            self.invalid.discard(ref)
+        threading.Thread(target=self._follow, args=(ref,), daemon=True).start()
+
+    def remove(self, ref: str) -> None:
+        with self.lock:
+            self.latest.pop(ref, None)
+            self.invalid.discard(ref)
+
+    def rows(self, trunc: bool) -> list[Any]:
+        with self.lock:
+            return [stats_row(sample, ref, trunc, ref in self.invalid or not sample.get("pids_stats"))
+                    for ref, sample in self.latest.items() if sample or ref in self.invalid]
 
     def _follow(self, ref: str) -> None:
         from dockyard import errors
 
         try:
             for sample in self.c.json_stream("GET", f"/containers/{ref}/stats", {"stream": True}):
-                self.latest[ref] = sample
+                with self.lock:
+                    if ref not in self.latest:
+                        return
+                    self.latest[ref] = sample
         except (errors.DockyardError, OSError, ValueError) as err:
             self.errors[ref] = str(err)
+        with self.lock:
+            if ref in self.latest:
+                self.invalid.add(ref)
+
+    def watch(self, all: bool) -> None:
+        """docker stats without names: containers started later join, a stopped one leaves
+        (stays, as ``--``, with ``-a``), a removed one leaves."""
+        import threading
+
+        threading.Thread(target=self._events, args=(all,), daemon=True).start()
+
+    def _events(self, all: bool) -> None:
+        from dockyard import errors
+
+        wanted = ["start", "die", "destroy"] + (["create"] if all else [])
+        flt = json.dumps({"type": ["container"], "event": wanted})
+        try:
+            for ev in self.c.json_stream("GET", "/events", {"filters": flt}):
+                ref = ev.get("id") or (ev.get("Actor") or {}).get("ID", "")
+                action = ev.get("Action") or ev.get("status")
+                if action in ("start", "create"):
+                    self.add(ref)
+                elif action == "destroy" or (action == "die" and not all):
+                    self.remove(ref)
+        except (errors.DockyardError, OSError, ValueError):
+            return
 
 
 def cmd_stats(c: Client, a: argparse.Namespace) -> int:
@@ -132,13 +193,14 @@ def cmd_stats(c: Client, a: argparse.Namespace) -> int:
         sys.stdout.write(format_rows(fmt, rows, STATS_HEADERS))
         return 0
     collector = _Collector(c, refs)
+    if not a.containers:
+        collector.watch(a.all)
     while True:  # docker redraws every 500 ms: clear the screen, then the whole table
         time.sleep(0.5)
-        rows = [stats_row(collector.latest[r], r, trunc) for r in refs if collector.latest[r]]
-        if collector.errors and len(collector.errors) == len(refs):
+        if a.containers and len(collector.errors) == len(refs):
             print(next(iter(collector.errors.values())), file=sys.stderr)
             return 1
-        sys.stdout.write("\x1b[2J\x1b[H" + format_rows(fmt, rows, STATS_HEADERS))
+        sys.stdout.write("\x1b[2J\x1b[H" + format_rows(fmt, collector.rows(trunc), STATS_HEADERS))
         sys.stdout.flush()
 
 
