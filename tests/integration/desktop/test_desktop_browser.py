@@ -1,11 +1,15 @@
 """The dashboard in headless Chromium (Debian's chromium + chromedriver, driven over WebDriver):
 the list shows a running container with its port, stop from the UI stops it, logs stream a line
-printed after the page opened, the terminal answers an ``echo``."""
+printed after the page opened, the terminal answers an ``echo``, a pull shows its progress."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +79,37 @@ def test_logs_stream_and_the_terminal_answers(daemon: Daemon, desktop: Desktop, 
     browser.wait_js("return document.querySelector('pre.term').textContent.includes('#')")  # the prompt
     browser.type("pre.term", "echo hi-$((6*7))\n")
     browser.wait_js("return document.querySelector('pre.term').textContent.includes('hi-42')")
+
+
+@pytest.fixture
+def pushed(daemon: Daemon) -> Iterator[str]:
+    """busybox pushed to a Debian docker-registry on loopback, and no longer in the engine's image list."""
+    from tests.integration.images.conftest import REGISTRY_BIN, Registry
+
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("needs Debian's docker-registry")
+    base = Path(tempfile.mkdtemp(prefix="dy-reg-"))
+    registry = Registry(base)
+    ref = f"{registry.host}/desk/busybox:{uuid.uuid4().hex[:6]}"
+    try:
+        for args in (("tag", "busybox", ref), ("push", ref), ("rmi", ref)):
+            r = daemon.cli(*args)
+            assert r.returncode == 0, (args, r.stderr.decode())
+        yield ref
+    finally:
+        daemon.cli("rmi", ref)
+        registry.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_pull_shows_progress_and_ends_in_the_list(desktop: Desktop, browser: webdriver.Browser,
+                                                   pushed: str) -> None:
+    browser.get(f"{desktop.origin}/#/images")
+    browser.wait_js("return document.querySelector('input[aria-label=\"image to pull\"]')")
+    assert pushed not in browser.js("return document.getElementById('view').textContent")
+    browser.type('input[aria-label="image to pull"]', pushed)
+    browser.click('button[data-action="pull"]')
+    progress = browser.wait_js("""const t = document.querySelector('.progress').textContent;
+        return t.includes('Status:') && t;""", timeout=60)
+    assert "Pull complete" in progress or "Already exists" in progress, progress
+    browser.wait_js(f"return document.querySelector('tbody').textContent.includes({pushed!r})")

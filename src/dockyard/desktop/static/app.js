@@ -305,7 +305,7 @@ async function imagesView() {
     await refresh();
   });
   view.replaceChildren(h("h2", {}, "Images"),
-    h("div", { class: "toolbar" }, ref, h("button", { onclick: pull }, "Pull"),
+    h("div", { class: "toolbar" }, ref, h("button", { onclick: pull, "data-action": "pull" }, "Pull"),
       h("button", { onclick: () => prune("images", refresh) }, "Prune dangling")), progress, list);
   await refresh();
 }
