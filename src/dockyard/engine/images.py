@@ -371,11 +371,13 @@ class RegistryImages:
         await self.cd.images.Unpack(pb.UnpackRequest(name=name))
         return config_digest
 
-    async def prune(self, all_images: bool, in_use: set[str]) -> dict[str, Any]:
-        """Remove dangling (or, with ``all_images``, unused) images, then collect garbage."""
+    async def prune(self, all_images: bool, in_use: set[str],
+                    match: Callable[[Image], bool] = lambda img: True) -> dict[str, Any]:
+        """Remove dangling (or, with ``all_images``, unused) images that ``match`` (prune's label and
+        ``until`` filters), then collect garbage."""
         deleted: list[dict[str, str]] = []
         for img in await self.list():  # type: ignore[attr-defined]
-            if img.id in in_use:
+            if img.id in in_use or not match(img):
                 continue
             dangling = all(n.startswith(DANGLING_PREFIX) for n in img.names)
             if not (dangling or all_images):

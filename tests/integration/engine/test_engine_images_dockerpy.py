@@ -51,13 +51,14 @@ def cleanup(client: Any) -> Iterator[tuple[list[str], list[str]]]:
                 raise
 
 
-def _commit(client: Any, cleanup: tuple[list[str], list[str]], base: str, repo: str = "") -> str:
+def _commit(client: Any, cleanup: tuple[list[str], list[str]], base: str, repo: str = "",
+            changes: list[str] | None = None) -> str:
     containers, images = cleanup
     c = client.api.create_container(base, ["touch", f"/{uuid.uuid4().hex}"])
     containers.append(c["Id"])
     client.api.start(c["Id"])
     assert client.api.wait(c["Id"], timeout=30)["StatusCode"] == 0
-    image_id = str(client.api.commit(c["Id"], repository=repo or None)["Id"])
+    image_id = str(client.api.commit(c["Id"], repository=repo or None, changes=changes)["Id"])
     images.append(repo or image_id)
     return image_id
 
@@ -268,3 +269,27 @@ def test_a_moved_tag_leaves_its_old_image_dangling_without_repo_digests(
     client.api.tag("busybox:latest", repo, "latest")  # moved again by tag: the second goes dangling too
     assert client.api.inspect_image(second)["RepoTags"] == []
     assert all(not d.startswith("moby-dangling") for i in client.api.images(all=True) for d in i["RepoDigests"] or [])
+
+
+def test_until_and_label_filters_on_image_list_and_prune(client: Any, cleanup: tuple[list[str], list[str]]) -> None:
+    """`until` (Unix time, RFC 3339 or a duration before now) and prune's `label`/`label!` are applied,
+    not only accepted. Every prune here is limited to this test's label (the daemon is the session's)."""
+    import time
+
+    run = uuid.uuid4().hex[:8]
+    old = _commit(client, cleanup, "busybox:latest", changes=[f"LABEL dy.run={run}"])
+    time.sleep(1.1)
+    cut = time.time()
+    time.sleep(0.1)
+    new = _commit(client, cleanup, "busybox:latest", changes=[f"LABEL dy.run={run} dy.keep=yes"])
+    third = _commit(client, cleanup, "busybox:latest", changes=[f"LABEL dy.run={run}"])
+    listed = {i["Id"] for i in client.api.images(all=True, filters={"until": str(cut)})}
+    assert old in listed and new not in listed
+    assert new not in {i["Id"] for i in client.api.images(all=True, filters={"until": "1h"})}
+    with pytest.raises(Exception, match="until"):
+        client.api.images(filters={"until": "yesterday"})
+    gone = client.api.prune_images(filters={"until": str(cut), "label": f"dy.run={run}"})
+    assert {d.get("Deleted") for d in gone["ImagesDeleted"] or []} == {old}
+    gone = client.api.prune_images(filters={"label": f"dy.run={run}", "label!": "dy.keep=yes"})
+    assert {d.get("Deleted") for d in gone["ImagesDeleted"] or []} == {third}
+    assert client.api.inspect_image(new)["Id"] == new

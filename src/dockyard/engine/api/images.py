@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -86,6 +87,9 @@ async def list_images(request: web.Request) -> web.Response:
         images = [i for i in images if _created_precise(i) > since]
     if before is not None:
         images = [i for i in images if _created_precise(i) < before]
+    for value in wanted.get("until") or []:
+        bound = _timestamp(value)
+        images = [i for i in images if _created_precise(i) < bound]
     refs = wanted.get("reference") or []
     if refs:
         images = [i for i in images if any(_tag_matches(t, r) for t in i.repo_tags() for r in refs)]
@@ -230,7 +234,34 @@ def _in_use(request: web.Request) -> set[str]:
 async def prune(request: web.Request) -> web.Response:
     wanted = filters.of(request, filters.IMAGE_PRUNE)
     all_images = filters.boolean(wanted, "dangling") is False
-    return web.json_response(await engine(request).images.prune(all_images, _in_use(request)))
+    until = [_timestamp(v) for v in wanted.get("until") or []]
+
+    def match(img: Image) -> bool:
+        return (filters.labels_match(_labels(img), wanted.get("label", []))
+                and filters.labels_none(_labels(img), wanted.get("label!", []))
+                and all(_created_precise(img) < u for u in until))
+    return web.json_response(await engine(request).images.prune(all_images, _in_use(request), match))
+
+
+def _timestamp(value: str) -> float:
+    """A filter's point in time as dockerd reads it: Unix seconds (with a fraction), an RFC 3339 date or time,
+    or a Go duration before now (``10m``, ``1h30m``)."""
+    from datetime import datetime, timezone
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = re.fullmatch(r"((?:\d+(?:\.\d+)?(?:h|m|s|ms|us|ns))+)", value or "")
+    if parts:
+        scale = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+        ago = sum(float(n) * scale[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|ns|m|s)", value))
+        return time.time() - ago
+    try:
+        t = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.InvalidArgument(f"invalid filter 'until={value}': not a timestamp, date or duration") from None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 async def commit(request: web.Request) -> web.Response:
