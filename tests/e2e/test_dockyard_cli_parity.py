@@ -104,14 +104,16 @@ READS = [
     ("volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "gvol1"),
     ("logs", "gexit"), ("logs", "--tail", "1", "gexit"), ("top", "gweb"),
     ("stats", "--no-stream", "--format", "table {{.Name}}\t{{.PIDs}}", "gweb"),
-    ("system", "df"),
+    ("system", "df"), ("system", "df", "-v"), ("history", "--human=false", "busybox"),
+    ("ps", "-a", "--size", "--format", "{{.Names}} {{.Size}}"),
 ]
 FAILURES = [
     ("inspect", "nosuch"), ("rm", "nosuch"), ("rmi", "nosuch"), ("network", "rm", "nosuch"),
     ("volume", "inspect", "nosuch"), ("logs", "nosuch"), ("inspect", "--format", "{{.Foo}}", "gweb"),
     ("ps", "--format", "{{.Foo}}"), ("images", "--format", "{{foo}}"), ("version", "--format", "{{.Foo}}"),
     ("run", "-m", "12qb", "busybox"), ("run", "--cpus", "abc", "busybox"), ("run", "--x", "busybox"),
-    ("ps", "extra"), ("rm",), ("network", "ls", "--x"),
+    ("ps", "extra"), ("rm",), ("network", "ls", "--x"), ("history", "--human=maybe", "busybox"),
+    ("builder", "prune", "--x"),
 ]
 
 
@@ -305,3 +307,86 @@ def test_contexts_are_shared_with_the_docker_cli(d: Daemon, tmp_path: Path) -> N
     assert r.returncode == 1 and b'context "missing" does not exist' in r.stderr
     json.loads(subprocess.run([DOCKER, "context", "inspect", "dy"], env={**os.environ, **env},
                               capture_output=True, check=True).stdout)
+
+
+# -- sizes, build cache, progress, stats following containers ---------------------------------------
+
+
+def test_ps_size_is_the_writable_layer_and_the_image(d: Daemon) -> None:
+    ok(cli(DOCKYARD, d, "run", "--name", "gsize", "busybox", "dd", "if=/dev/zero", "of=/big", "bs=1k", "count=300"))
+    try:
+        rows = json.loads(ok(cli(DOCKYARD, d, "ps", "-a", "-s", "--format", "{{json .}}", "--filter", "name=gsize"))
+                          .replace("}\n{", "},{").join("[]"))
+        rw, _, virtual = rows[0]["Size"].partition(" (virtual ")
+        assert rw.endswith("kB") and float(rw[:-2]) >= 307 and virtual.endswith("MB)"), rows  # 319kB (virtual 1.48MB)
+        api = json.loads(ok(cli(DOCKYARD, d, "system", "df", "--format", "{{json .}}")).splitlines()[1])
+        assert api["Type"] == "Containers" and api["Size"] != "0B", api
+    finally:
+        cli(DOCKYARD, d, "rm", "-f", "gsize")
+
+
+def test_system_df_shows_the_build_cache_that_builder_prune_reclaims(d: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN dd if=/dev/zero of=/f bs=1k count=200\n")
+    ok(cli(DOCKYARD, d, "build", "-q", "--no-cache", "-t", "gcache", str(tmp_path)))
+    try:
+        rows = {r.split()[0]: r for r in ok(cli(DOCKYARD, d, "system", "df", "--format", "{{.Type}}\t{{.Size}}"))
+                .splitlines()}
+        size = rows["Build"].split("\t")[1]
+        assert size != "0B", rows
+        verbose = ok(cli(DOCKYARD, d, "system", "df", "-v"))
+        assert f"Build cache usage: {size}" in verbose
+        pruned = ok(cli(DOCKYARD, d, "builder", "prune", "-f")).splitlines()
+        assert pruned[0] == "Deleted build cache objects:" and pruned[-1] == f"Total reclaimed space: {size}", pruned
+        rows = ok(cli(DOCKYARD, d, "system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}")).splitlines()
+        assert rows[-1] == "Build Cache 0 0B"
+    finally:
+        cli(DOCKYARD, d, "rmi", "gcache")
+
+
+def test_pull_redraws_per_layer_bars_on_a_tty_and_prints_plain_lines_otherwise(d: Daemon, registry: str,
+                                                                              tmp_path: Path) -> None:
+    ref = f"{registry}/cli/progress:1"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN dd if=/dev/urandom of=/r bs=1M count=16\n")
+    ok(cli(DOCKYARD, d, "build", "-q", "-t", ref, str(tmp_path)))
+    ok(cli(DOCKYARD, d, "push", ref))
+    for binary in (DOCKYARD, DOCKER):
+        ok(cli(DOCKYARD, d, "rmi", ref))
+        ok(cli(DOCKYARD, d, "builder", "prune", "-af"))  # the layer's blob goes: the pull downloads it
+        out, code = under_pty([binary, "-H", d.host, "pull", ref], cols=140)
+        text = out.decode()
+        assert code == 0, text
+        bars = [line for line in text.split("\x1b[2K\r")[1:] if "MB/16.78MB" in line]  # redrawn in place
+        assert bars and all(": Downloading [" in b or ": Extracting [" in b for b in bars), (binary, text)
+        assert ": Pull complete" in text and text.endswith(f"{ref}\r\n"), (binary, text)
+    ok(cli(DOCKYARD, d, "rmi", ref))
+    ok(cli(DOCKYARD, d, "builder", "prune", "-af"))
+    plain = ok(cli(DOCKYARD, d, "pull", ref))
+    assert "\x1b[" not in plain and "Downloading" not in plain and ": Pull complete" in plain
+    assert plain.splitlines()[-1] == ref
+    assert ok(cli(DOCKYARD, d, "pull", "-q", ref)) == ref + "\n"
+    ok(cli(DOCKYARD, d, "rmi", ref))
+
+
+def _last_frame(out: bytes) -> list[str]:
+    return out.decode().split("\x1b[2J\x1b[H")[-1].splitlines()
+
+
+def test_stats_without_names_follows_started_containers_and_shows_stopped_ones_as_dashes(d: Daemon) -> None:
+    ok(cli(DOCKYARD, d, "create", "--name", "gstopped", "busybox", "true"))
+    follow = subprocess.Popen([DOCKYARD, "-H", d.host, "stats"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    every = subprocess.Popen([DOCKYARD, "-H", d.host, "stats", "-a"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1)
+        ok(cli(DOCKYARD, d, "run", "-d", "--name", "glate", "busybox", "sleep", "60"))
+        time.sleep(2.5)
+    finally:
+        for proc in (follow, every):
+            proc.send_signal(signal.SIGINT)
+        outs = [proc.communicate(timeout=10)[0] for proc in (follow, every)]
+        cli(DOCKYARD, d, "rm", "-f", "glate", "gstopped")
+    rows = {line.split()[1]: line.split() for line in _last_frame(outs[0])[1:]}
+    assert "glate" in rows and rows["glate"][2].endswith("%"), _last_frame(outs[0])
+    assert "gstopped" not in rows
+    rows = {line.split()[1]: line.split() for line in _last_frame(outs[1])[1:]}
+    assert rows["gstopped"][2:] == ["--", "--", "/", "--", "--", "--", "--", "--"], _last_frame(outs[1])
+    assert "glate" in rows
