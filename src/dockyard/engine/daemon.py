@@ -113,6 +113,10 @@ class Engine:
 
         self.plugins = PluginRegistry()  # issue 19: legacy plugins (main.py points it at --plugin-dir)
         self.volumes = VolumeService(data_root, self.plugins)
+        from dockyard.plugins.managed import NAMESPACE as PLUGINS_NS, ManagedPlugins
+
+        self.managed_plugins = ManagedPlugins(data_root / "plugins", exec_root / "plugins", cgroup_parent, self.plugins)
+        self.managed_plugins.cd = ContainerdClient(containerd_address, PLUGINS_NS)
         self.volumes.get_container = self.get
         self.volumes.containers = lambda: list(self.containers.values())
         self.networks.containers = lambda: list(self.containers.values())  # issue 6: shared netns
@@ -126,6 +130,7 @@ class Engine:
         if self._releasing:  # what removed --rm containers still hold: free it before containerd goes
             await asyncio.wait(list(self._releasing), timeout=10)
         await self.networks.shutdown(any(c["State"]["Running"] for c in self.containers.values()))  # issue 6
+        await self.managed_plugins.cd.close()
         await self.cd.close()
         self.store.close()
 

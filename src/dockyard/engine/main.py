@@ -178,6 +178,14 @@ def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
     reg.request_timeout = args.plugin_timeout or client.REQUEST_TIMEOUT
 
 
+async def _restore_plugins(eng: Any) -> None:
+    """Enabled managed plugins run again (a plugin that fails is logged and left disabled)."""
+    try:
+        await eng.managed_plugins.restore()
+    except errors.DockyardError as err:
+        log.error("managed plugins: %s", err)
+
+
 async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from aiohttp import web
 
@@ -193,6 +201,7 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     eng.networks.configure(args.bridge_name, args.bridge_subnet)  # issue 6: bridges and rules back before readopt
     await eng.networks.start()
     await eng.readopt()
+    await _restore_plugins(eng)
     # handler_cancellation: a client that hangs up (Ctrl-C on `docker wait`) must not leave its
     # handler waiting forever; state-changing engine calls shield themselves from it.
     from dockyard.engine.api import authz

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class Plugin:
     addr: str
     client: PluginClient
     implements: list[str] = field(default_factory=list)
+    root: str = ""  # a managed plugin's rootfs on the host: the paths it answers are under it
 
     def call(self, method: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.client.call(method, args)
@@ -58,10 +60,15 @@ class PluginRegistry:
         self.retry_window = retry_window
         self.request_timeout = request_timeout
         self._active: dict[str, Plugin] = {}
+        # an enabled managed plugin's socket and rootfs on the host, by name; ("", "") if none
+        self.managed: Callable[[str], tuple[str, str]] = lambda name: ("", "")
         self._lock = threading.Lock()
 
     def locate(self, name: str) -> str:
-        """The plugin's address, or NotFound as Docker words it."""
+        """The plugin's address, or NotFound as Docker words it. Managed plugins first."""
+        addr, _ = self.managed(name)
+        if addr:
+            return addr
         if NAME.match(name):
             for d in self.socket_dirs:
                 for sock in (d / f"{name}.sock", d / name / f"{name}.sock"):
@@ -74,7 +81,8 @@ class PluginRegistry:
         raise errors.NotFound(f'plugin "{name}" not found')
 
     def get(self, name: str, implements: str) -> Plugin:
-        """The activated plugin ``name``, which must implement ``implements`` (``VolumeDriver``, ``authz``)."""
+        """The activated plugin ``name``, which must implement ``implements`` (``VolumeDriver``, ``authz``;
+        "" asks for none)."""
         with self._lock:
             plugin = self._active.get(name)
         if plugin is None:
@@ -84,10 +92,10 @@ class PluginRegistry:
             impl = answer.get("Implements")
             if not isinstance(impl, list) or not all(isinstance(i, str) for i in impl):
                 raise errors.Internal(f"plugin {name}: Plugin.Activate: malformed answer (no Implements list)")
-            plugin = Plugin(name, addr, client, impl)
+            plugin = Plugin(name, addr, client, impl, self.managed(name)[1])
             with self._lock:
                 self._active[name] = plugin
-        if implements not in plugin.implements:
+        if implements and implements not in plugin.implements:
             raise errors.InvalidArgument(f"plugin {name} does not implement {implements} "
                                          f"(it implements {', '.join(plugin.implements) or 'nothing'})")
         return plugin
@@ -96,6 +104,12 @@ class PluginRegistry:
         """Drop a plugin that stopped answering: the next use locates and activates it again."""
         with self._lock:
             self._active.pop(name, None)
+
+    def forget_address(self, addr: str) -> None:
+        """Drop every name the plugin at ``addr`` was found by (a managed plugin disabled or re-enabled)."""
+        with self._lock:
+            for name in [n for n, p in self._active.items() if p.addr == addr]:
+                del self._active[name]
 
     def active(self) -> list[Plugin]:
         with self._lock:

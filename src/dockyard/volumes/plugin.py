@@ -29,6 +29,12 @@ def _mountpoint(plugin: Plugin, method: str, answer: dict[str, Any]) -> str:
     if not isinstance(mp, str) or not os.path.isabs(mp):
         raise errors.Internal(f"plugin {plugin.name}: {method}: malformed answer (Mountpoint {mp!r} is not an "
                               "absolute path)")
+    if plugin.root:  # a managed plugin answers paths in its own root, as dockerd joins them
+        host = os.path.join(plugin.root, mp.lstrip("/"))
+        root = os.path.realpath(plugin.root)
+        if os.path.commonpath([root, os.path.realpath(host)]) != root:  # "..", or a symlink out of it
+            raise errors.Internal(f"plugin {plugin.name}: {method}: Mountpoint {mp!r} leaves the plugin's root")
+        return host
     return mp
 
 

@@ -99,3 +99,17 @@ def test_unknown_method_status_is_an_error(tmp_path: Path) -> None:
         client = PluginClient("p", f"unix://{tmp_path / 'p.sock'}", retry_window=1)
         with pytest.raises(errors.Internal, match="unknown method VolumeDriver.Get"):
             client.call("VolumeDriver.Get", {"Name": "v"})
+
+
+def test_managed_mountpoint_stays_in_the_plugin_root(tmp_path: Path) -> None:
+    from dockyard.plugins.discovery import Plugin
+    from dockyard.volumes.plugin import _mountpoint
+
+    root = tmp_path / "rootfs"
+    (root / "volumes" / "v").mkdir(parents=True)
+    (root / "volumes" / "out").symlink_to("/")
+    plugin = Plugin("m", "unix:///x", PluginClient("m", "unix:///x"), ["VolumeDriver"], str(root))
+    assert _mountpoint(plugin, "VolumeDriver.Mount", {"Mountpoint": "/volumes/v"}) == str(root / "volumes" / "v")
+    for bad in ("/volumes/out", "/../../etc", "relative"):
+        with pytest.raises(errors.Internal, match="Mountpoint"):
+            _mountpoint(plugin, "VolumeDriver.Mount", {"Mountpoint": bad})

@@ -1,0 +1,309 @@
+"""Managed plugins (``/plugins``): a plugin is a ``config.json`` and a ``rootfs/``, kept under
+``<data-root>/plugins/<id>/``; enabling it runs its entrypoint in a container of its own (containerd
+namespace ``plugins``, the rootfs bound as its root) with the plugin's runtime directory
+``<exec-root>/plugins/<id12>/`` mounted at ``/run/docker/plugins``, where it makes its socket.
+The daemon then activates it (``Plugin.Activate``) and finds it by name, as a legacy plugin.
+
+What Docker keeps of each: ``<data-root>/plugins/plugins.json`` (id → the API's Plugin object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import tarfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.api import pb
+from dockyard.oci.runtime_spec import default_spec
+from dockyard.plugins.discovery import PluginRegistry
+
+log = logging.getLogger("dockyard.plugins")
+NAMESPACE = "plugins"
+PLUGIN_SOCKET_DIR = "/run/docker/plugins"
+# config.json Interface.Types → what Plugin.Activate then lists in Implements
+TYPES = {"docker.volumedriver/1.0": "VolumeDriver", "docker.authz/1.0": "authz",
+         "docker.networkdriver/1.0": "NetworkDriver", "docker.ipamdriver/1.0": "IpamDriver",
+         "docker.logdriver/1.0": "LogDriver", "docker.metricscollector/1.0": "MetricsCollector"}
+NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$")
+
+
+def full_name(name: str) -> str:
+    """``sshfs`` → ``sshfs:latest``, as dockerd names a plugin without a tag."""
+    if not NAME.match(name):
+        raise errors.InvalidArgument(f"invalid reference format: {name!r}")
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _config(raw: bytes) -> dict[str, Any]:
+    """A plugin's config.json, checked and with dockerd's defaults filled in."""
+    try:
+        cfg = json.loads(raw)
+    except ValueError as err:
+        raise errors.InvalidArgument(f"plugin config.json: {err}") from None
+    if not isinstance(cfg, dict):
+        raise errors.InvalidArgument("plugin config.json: not a JSON object")
+    iface = cfg.get("Interface")
+    if not isinstance(iface, dict) or not iface.get("Socket") or not isinstance(iface.get("Types"), list):
+        raise errors.InvalidArgument("plugin config.json: Interface needs Types and Socket")
+    if "/" in iface["Socket"]:
+        raise errors.InvalidArgument(f"plugin config.json: Interface.Socket {iface['Socket']!r} must be a file name")
+    unknown = [t for t in iface["Types"] if t not in TYPES]
+    if unknown:
+        raise errors.InvalidArgument(f"plugin config.json: unknown interface types {unknown}")
+    if not isinstance(cfg.get("Entrypoint"), list) or not cfg["Entrypoint"]:
+        raise errors.InvalidArgument("plugin config.json: Entrypoint must be a non-empty list")
+    defaults: dict[str, Any] = {
+        "Description": "", "Documentation": "", "WorkDir": "", "User": {}, "Network": {"Type": ""},
+        "Linux": {"Capabilities": None, "AllowAllDevices": False, "Devices": None}, "PropagatedMount": "",
+        "IpcHost": False, "PidHost": False, "Mounts": None, "Env": None,
+        "Args": {"Name": "", "Description": "", "Settable": None, "Value": None}, "DockerVersion": "",
+    }
+    return {**defaults, **cfg}
+
+
+def _extract(tar_bytes: bytes, dest: Path) -> None:
+    """The plugin's context: only members that stay inside ``dest`` (tarfile's ``tar`` filter)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
+            tf.extractall(dest, filter="tar")
+    except (tarfile.TarError, OSError) as err:
+        raise errors.InvalidArgument(f"plugin context: {err}") from None
+
+
+class ManagedPlugins:
+    def __init__(self, root: Path, run_root: Path, cgroup_parent: str, registry: PluginRegistry) -> None:
+        self.root = root
+        self.run_root = run_root
+        self.cgroup_parent = cgroup_parent
+        self.cd: Any = None  # a containerd client in NAMESPACE, set by the engine
+        self.registry = registry
+        registry.managed = self.locate
+        self._lock = threading.Lock()
+
+    # -- records -------------------------------------------------------------------
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            return json.loads((self.root / "plugins.json").read_text())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return {}
+
+    def _save(self, records: dict[str, dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.root / "plugins.json.tmp"
+        tmp.write_text(json.dumps(records))
+        os.chmod(tmp, 0o600)
+        tmp.rename(self.root / "plugins.json")
+
+    def _put(self, p: dict[str, Any]) -> None:
+        with self._lock:
+            records = self._load()
+            records[p["Id"]] = p
+            self._save(records)
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return sorted(self._load().values(), key=lambda p: str(p["Name"]))
+
+    def get(self, ref: str) -> dict[str, Any]:
+        """By name (with or without ``:latest``), by ID, or by a unique ID prefix."""
+        plugins = self.list()
+        tagged = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+        for p in plugins:
+            if p["Name"] == tagged or p["Id"] == ref:
+                return p
+        hits = [p for p in plugins if len(ref) >= 1 and p["Id"].startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        raise errors.NotFound(f'plugin "{ref}" not found')
+
+    def locate(self, name: str) -> tuple[str, str]:
+        """The socket of an enabled plugin named ``name`` and its rootfs on the host (the paths it answers
+        are inside it); ("", "") if there is none."""
+        try:
+            p = self.get(name)
+        except errors.NotFound:
+            return "", ""
+        if not p["Enabled"]:
+            return "", ""
+        return f"unix://{self._run_dir(p) / p['Config']['Interface']['Socket']}", str(self.root / p["Id"] / "rootfs")
+
+    def _run_dir(self, p: dict[str, Any]) -> Path:
+        return self.run_root / p["Id"][:12]
+
+    # -- create, set, remove ----------------------------------------------------------
+
+    def create(self, name: str, context: bytes) -> dict[str, Any]:
+        name = full_name(name)
+        if any(p["Name"] == name for p in self.list()):
+            raise errors.AlreadyExists(f"plugin {name!r} already exists")
+        pid = secrets.token_hex(32)
+        dest = self.root / pid
+        dest.mkdir(parents=True, mode=0o700)
+        try:
+            _extract(context, dest)
+            if not (dest / "config.json").is_file():
+                raise errors.InvalidArgument("plugin context: no config.json")
+            if not (dest / "rootfs").is_dir():
+                raise errors.InvalidArgument("plugin context: no rootfs directory")
+            cfg = _config((dest / "config.json").read_bytes())
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        settings = {"Mounts": [], "Devices": [],
+                    "Env": [f"{e['Name']}={e.get('Value') or ''}" for e in cfg.get("Env") or []],
+                    "Args": list((cfg.get("Args") or {}).get("Value") or [])}
+        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": settings, "PluginReference": "", "Config": cfg}
+        self._put(p)
+        return p
+
+    def set(self, ref: str, args: list[str]) -> None:
+        """``KEY=VALUE`` for the config's settable Env entries, as ``docker plugin set``."""
+        p = self.get(ref)
+        if p["Enabled"]:
+            raise errors.FailedPrecondition(f"cannot set on an active plugin, disable plugin before setting")
+        settable = {e["Name"]: "value" in (e.get("Settable") or []) for e in p["Config"].get("Env") or []}
+        env = dict(kv.split("=", 1) for kv in p["Settings"]["Env"])
+        for arg in args:
+            key, eq, value = arg.partition("=")
+            if not eq:
+                raise errors.InvalidArgument(f"invalid setting {arg!r}: KEY=VALUE")
+            if key not in settable:
+                raise errors.InvalidArgument(f"setting {key!r} not found in the plugin configuration")
+            if not settable[key]:
+                raise errors.InvalidArgument(f"setting {key!r} cannot be set")
+            env[key] = value
+        p["Settings"]["Env"] = [f"{k}={v}" for k, v in env.items()]
+        self._put(p)
+
+    async def remove(self, ref: str, force: bool) -> None:
+        p = self.get(ref)
+        if p["Enabled"]:
+            if not force:
+                raise errors.FailedPrecondition(f"plugin {p['Name']} is enabled")
+            await self.disable(ref, force=True)
+        with self._lock:
+            records = self._load()
+            records.pop(p["Id"], None)
+            self._save(records)
+        await asyncio.to_thread(shutil.rmtree, self.root / p["Id"], True)
+
+    # -- enable, disable ---------------------------------------------------------------
+
+    def spec(self, p: dict[str, Any]) -> dict[str, Any]:
+        cfg = p["Config"]
+        spec = default_spec([*cfg["Entrypoint"], *p["Settings"]["Args"]])
+        proc = spec["process"]
+        proc["env"] = [*proc["env"], *p["Settings"]["Env"]]
+        proc["cwd"] = cfg.get("WorkDir") or "/"
+        caps = [c if c.startswith("CAP_") else f"CAP_{c.upper()}" for c in (cfg["Linux"].get("Capabilities") or [])]
+        for kind in ("bounding", "effective", "permitted"):
+            proc["capabilities"][kind] = sorted({*proc["capabilities"][kind], *caps})
+        linux = spec["linux"]
+        host_ns = {"network": (cfg.get("Network") or {}).get("Type") == "host", "pid": bool(cfg.get("PidHost")),
+                   "ipc": bool(cfg.get("IpcHost"))}
+        linux["namespaces"] = [ns for ns in linux["namespaces"] if not host_ns.get(ns["type"])]
+        linux["cgroupsPath"] = f"/{self.cgroup_parent.strip('/')}/plugin-{p['Id']}"
+        spec["mounts"].append({"destination": PLUGIN_SOCKET_DIR, "type": "bind", "source": str(self._run_dir(p)),
+                               "options": ["rbind", "rw", "rprivate"]})
+        for m in [*(cfg.get("Mounts") or []), *p["Settings"]["Mounts"]]:
+            spec["mounts"].append({"destination": m["Destination"], "type": m.get("Type") or "bind",
+                                   "source": m.get("Source") or "", "options": list(m.get("Options") or [])})
+        if host_ns["network"]:
+            spec["mounts"].append({"destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf",
+                                   "options": ["rbind", "ro", "rprivate"]})
+        return spec
+
+    async def enable(self, ref: str, timeout: float = 30.0) -> None:
+        p = self.get(ref)
+        if p["Enabled"]:
+            raise errors.FailedPrecondition(f"plugin {p['Name']} is already enabled")
+        run_dir = self._run_dir(p)
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock = run_dir / p["Config"]["Interface"]["Socket"]
+        await self._stop(p["Id"])  # what an earlier run left in containerd
+        await self.cd.containers.Create(pb.Container(id=p["Id"], spec=json.dumps(self.spec(p)).encode(),
+                                                     runtime="dockyard-runc", labels={"plugin": p["Name"]}))
+        try:
+            await self.cd.tasks.Create(pb.CreateTaskRequest(
+                container_id=p["Id"], start=True,
+                rootfs=[pb.Mount(type="bind", source=str(self.root / p["Id"] / "rootfs"), options=["rbind", "rw"])]))
+            await self._wait_for_socket(p, sock, timeout)
+            p["Enabled"] = True
+            self._put(p)
+            self.registry.forget_address(f"unix://{sock}")
+            implements = TYPES[p["Config"]["Interface"]["Types"][0]] if p["Config"]["Interface"]["Types"] else ""
+            await asyncio.to_thread(self.registry.get, p["Name"], implements)
+        except BaseException:
+            p["Enabled"] = False
+            self._put(p)
+            await self._stop(p["Id"])
+            raise
+
+    async def _wait_for_socket(self, p: dict[str, Any], sock: Path, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not sock.is_socket():
+            state = await self.cd.tasks.State(pb.TaskRequest(container_id=p["Id"]))
+            if state.status == "stopped":
+                raise errors.Internal(f"plugin {p['Name']}: exited with status {state.exit_status} before "
+                                      f"making its socket {p['Config']['Interface']['Socket']}")
+            if loop.time() > deadline:
+                raise errors.Unavailable(f"plugin {p['Name']}: no socket {sock.name} after {timeout:g}s")
+            await asyncio.sleep(0.05)
+
+    async def disable(self, ref: str, force: bool = False, grace: float = 10.0) -> None:
+        p = self.get(ref)
+        if not p["Enabled"]:
+            raise errors.FailedPrecondition(f"plugin {p['Name']} is already disabled")
+        p["Enabled"] = False
+        self._put(p)
+        self.registry.forget_address(f"unix://{self._run_dir(p) / p['Config']['Interface']['Socket']}")
+        await self._stop(p["Id"], grace)
+        await asyncio.to_thread(shutil.rmtree, self._run_dir(p), True)
+
+    async def _stop(self, pid: str, grace: float = 10.0) -> None:
+        """SIGTERM, SIGKILL after ``grace``, then the task and the container go; nothing there is fine."""
+        try:
+            await self.cd.tasks.Kill(pb.KillRequest(container_id=pid, signal=15, all=True))
+            try:
+                await asyncio.wait_for(self.cd.tasks.Wait(pb.TaskRequest(container_id=pid)), grace)
+            except asyncio.TimeoutError:
+                await self.cd.tasks.Kill(pb.KillRequest(container_id=pid, signal=9, all=True))
+                await self.cd.tasks.Wait(pb.TaskRequest(container_id=pid))
+        except (errors.NotFound, errors.FailedPrecondition):
+            pass  # no task, or not running
+        for call in (lambda: self.cd.tasks.Delete(pb.TaskRequest(container_id=pid)),
+                     lambda: self.cd.containers.Delete(pb.DeleteContainerRequest(id=pid))):
+            try:
+                await call()
+            except errors.NotFound:
+                pass
+
+    async def restore(self) -> None:
+        """At start: an enabled plugin whose task is no longer running is enabled again, as dockerd does."""
+        for p in self.list():
+            if not p["Enabled"]:
+                continue
+            try:
+                state = await self.cd.tasks.State(pb.TaskRequest(container_id=p["Id"]))
+                if state.status == "running":
+                    continue
+            except errors.NotFound:
+                pass
+            p["Enabled"] = False
+            self._put(p)
+            try:
+                await self.enable(p["Id"])
+            except errors.DockyardError as err:
+                log.error("plugin %s: not enabled again: %s", p["Name"], err)
