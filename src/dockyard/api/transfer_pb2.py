@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.api import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0etransfer.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"R\n\x0eResolveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"\\\n\x0fResolveResponse\x12\'\n\x06target\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\"m\n\rSearchRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"!\n\x0eSearchResponse\x12\x0f\n\x07results\x18\x01 \x01(\x0c\"b\n\x0cRegistryAuth\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x16\n\x0eidentity_token\x18\x03 \x01(\t\x12\x16\n\x0eregistry_token\x18\x04 \x01(\t\"]\n\x0fRegistryOptions\x12\'\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x19.dockyard.v1.RegistryAuth\x12\x10\n\x08insecure\x18\x02 \x03(\t\x12\x0f\n\x07mirrors\x18\x03 \x03(\t\"\xd6\x01\n\x0bPullRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\x12\x0e\n\x06unpack\x18\x04 \x01(\x08\x12\x34\n\x06labels\x18\x05 \x03(\x0b\x32$.dockyard.v1.PullRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x0bPushRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"\x7f\n\x08Progress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\'\n\x06target\x18\x06 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\"M\n\x0cLoginRequest\x12\x0e\n\x06server\x18\x01 \x01(\t\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"7\n\rLoginResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x16\n\x0eidentity_token\x18\x02 \x01(\t\"0\n\rExportRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\"\x1b\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"V\n\x0bImportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x0e\n\x06unpack\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x61ngling_prefix\x18\x04 \x01(\t\"]\n\rImportedImage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x06target\x18\x02 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x15\n\rconfig_digest\x18\x03 \x01(\t\"<\n\x0eImportResponse\x12*\n\x06images\x18\x01 \x03(\x0b\x32\x1a.dockyard.v1.ImportedImage2\xce\x03\n\x08Transfer\x12\x39\n\x04Pull\x12\x18.dockyard.v1.PullRequest\x1a\x15.dockyard.v1.Progress0\x01\x12\x39\n\x04Push\x12\x18.dockyard.v1.PushRequest\x1a\x15.dockyard.v1.Progress0\x01\x12>\n\x05Login\x12\x19.dockyard.v1.LoginRequest\x1a\x1a.dockyard.v1.LoginResponse\x12@\n\x06\x45xport\x12\x1a.dockyard.v1.ExportRequest\x1a\x18.dockyard.v1.ExportChunk0\x01\x12\x41\n\x06Import\x12\x18.dockyard.v1.ImportChunk\x1a\x1b.dockyard.v1.ImportResponse(\x01\x12\x44\n\x07Resolve\x12\x1b.dockyard.v1.ResolveRequest\x1a\x1c.dockyard.v1.ResolveResponse\x12\x41\n\x06Search\x12\x1a.dockyard.v1.SearchRequest\x1a\x1b.dockyard.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0etransfer.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"R\n\x0eResolveRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"\\\n\x0fResolveResponse\x12\'\n\x06target\x18\x01 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x10\n\x08\x64ocument\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\"m\n\rSearchRequest\x12\x10\n\x08registry\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12-\n\x07options\x18\x04 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"!\n\x0eSearchResponse\x12\x0f\n\x07results\x18\x01 \x01(\x0c\"b\n\x0cRegistryAuth\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x16\n\x0eidentity_token\x18\x03 \x01(\t\x12\x16\n\x0eregistry_token\x18\x04 \x01(\t\"]\n\x0fRegistryOptions\x12\'\n\x04\x61uth\x18\x01 \x01(\x0b\x32\x19.dockyard.v1.RegistryAuth\x12\x10\n\x08insecure\x18\x02 \x03(\t\x12\x0f\n\x07mirrors\x18\x03 \x03(\t\"\xef\x01\n\x0bPullRequest\x12\x11\n\treference\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\x12\x0e\n\x06unpack\x18\x04 \x01(\x08\x12\x34\n\x06labels\x18\x05 \x03(\x0b\x32$.dockyard.v1.PullRequest.LabelsEntry\x12\x17\n\x0f\x64\x61ngling_prefix\x18\x06 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x0bPushRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\t\x12-\n\x07options\x18\x03 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"\x7f\n\x08Progress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\'\n\x06target\x18\x06 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\"M\n\x0cLoginRequest\x12\x0e\n\x06server\x18\x01 \x01(\t\x12-\n\x07options\x18\x02 \x01(\x0b\x32\x1c.dockyard.v1.RegistryOptions\"7\n\rLoginResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x16\n\x0eidentity_token\x18\x02 \x01(\t\"0\n\rExportRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\"\x1b\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"V\n\x0bImportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x0e\n\x06unpack\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x61ngling_prefix\x18\x04 \x01(\t\"]\n\rImportedImage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x06target\x18\x02 \x01(\x0b\x32\x17.dockyard.v1.Descriptor\x12\x15\n\rconfig_digest\x18\x03 \x01(\t\"<\n\x0eImportResponse\x12*\n\x06images\x18\x01 \x03(\x0b\x32\x1a.dockyard.v1.ImportedImage2\xce\x03\n\x08Transfer\x12\x39\n\x04Pull\x12\x18.dockyard.v1.PullRequest\x1a\x15.dockyard.v1.Progress0\x01\x12\x39\n\x04Push\x12\x18.dockyard.v1.PushRequest\x1a\x15.dockyard.v1.Progress0\x01\x12>\n\x05Login\x12\x19.dockyard.v1.LoginRequest\x1a\x1a.dockyard.v1.LoginResponse\x12@\n\x06\x45xport\x12\x1a.dockyard.v1.ExportRequest\x1a\x18.dockyard.v1.ExportChunk0\x01\x12\x41\n\x06Import\x12\x18.dockyard.v1.ImportChunk\x1a\x1b.dockyard.v1.ImportResponse(\x01\x12\x44\n\x07Resolve\x12\x1b.dockyard.v1.ResolveRequest\x1a\x1c.dockyard.v1.ResolveResponse\x12\x41\n\x06Search\x12\x1a.dockyard.v1.SearchRequest\x1a\x1b.dockyard.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,27 +47,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTRYOPTIONS']._serialized_start=469
   _globals['_REGISTRYOPTIONS']._serialized_end=562
   _globals['_PULLREQUEST']._serialized_start=565
-  _globals['_PULLREQUEST']._serialized_end=779
-  _globals['_PULLREQUEST_LABELSENTRY']._serialized_start=734
-  _globals['_PULLREQUEST_LABELSENTRY']._serialized_end=779
-  _globals['_PUSHREQUEST']._serialized_start=781
-  _globals['_PUSHREQUEST']._serialized_end=874
-  _globals['_PROGRESS']._serialized_start=876
-  _globals['_PROGRESS']._serialized_end=1003
-  _globals['_LOGINREQUEST']._serialized_start=1005
-  _globals['_LOGINREQUEST']._serialized_end=1082
-  _globals['_LOGINRESPONSE']._serialized_start=1084
-  _globals['_LOGINRESPONSE']._serialized_end=1139
-  _globals['_EXPORTREQUEST']._serialized_start=1141
-  _globals['_EXPORTREQUEST']._serialized_end=1189
-  _globals['_EXPORTCHUNK']._serialized_start=1191
-  _globals['_EXPORTCHUNK']._serialized_end=1218
-  _globals['_IMPORTCHUNK']._serialized_start=1220
-  _globals['_IMPORTCHUNK']._serialized_end=1306
-  _globals['_IMPORTEDIMAGE']._serialized_start=1308
-  _globals['_IMPORTEDIMAGE']._serialized_end=1401
-  _globals['_IMPORTRESPONSE']._serialized_start=1403
-  _globals['_IMPORTRESPONSE']._serialized_end=1463
-  _globals['_TRANSFER']._serialized_start=1466
-  _globals['_TRANSFER']._serialized_end=1928
+  _globals['_PULLREQUEST']._serialized_end=804
+  _globals['_PULLREQUEST_LABELSENTRY']._serialized_start=759
+  _globals['_PULLREQUEST_LABELSENTRY']._serialized_end=804
+  _globals['_PUSHREQUEST']._serialized_start=806
+  _globals['_PUSHREQUEST']._serialized_end=899
+  _globals['_PROGRESS']._serialized_start=901
+  _globals['_PROGRESS']._serialized_end=1028
+  _globals['_LOGINREQUEST']._serialized_start=1030
+  _globals['_LOGINREQUEST']._serialized_end=1107
+  _globals['_LOGINRESPONSE']._serialized_start=1109
+  _globals['_LOGINRESPONSE']._serialized_end=1164
+  _globals['_EXPORTREQUEST']._serialized_start=1166
+  _globals['_EXPORTREQUEST']._serialized_end=1214
+  _globals['_EXPORTCHUNK']._serialized_start=1216
+  _globals['_EXPORTCHUNK']._serialized_end=1243
+  _globals['_IMPORTCHUNK']._serialized_start=1245
+  _globals['_IMPORTCHUNK']._serialized_end=1331
+  _globals['_IMPORTEDIMAGE']._serialized_start=1333
+  _globals['_IMPORTEDIMAGE']._serialized_end=1426
+  _globals['_IMPORTRESPONSE']._serialized_start=1428
+  _globals['_IMPORTRESPONSE']._serialized_end=1488
+  _globals['_TRANSFER']._serialized_start=1491
+  _globals['_TRANSFER']._serialized_end=1953
 # @@protoc_insertion_point(module_scope)

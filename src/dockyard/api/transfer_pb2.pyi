@@ -66,7 +66,7 @@ class RegistryOptions(_message.Message):
     def __init__(self, auth: _Optional[_Union[RegistryAuth, _Mapping]] = ..., insecure: _Optional[_Iterable[str]] = ..., mirrors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PullRequest(_message.Message):
-    __slots__ = ("reference", "platform", "options", "unpack", "labels")
+    __slots__ = ("reference", "platform", "options", "unpack", "labels", "dangling_prefix")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -79,12 +79,14 @@ class PullRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     UNPACK_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    DANGLING_PREFIX_FIELD_NUMBER: _ClassVar[int]
     reference: str
     platform: str
     options: RegistryOptions
     unpack: bool
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, reference: _Optional[str] = ..., platform: _Optional[str] = ..., options: _Optional[_Union[RegistryOptions, _Mapping]] = ..., unpack: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    dangling_prefix: str
+    def __init__(self, reference: _Optional[str] = ..., platform: _Optional[str] = ..., options: _Optional[_Union[RegistryOptions, _Mapping]] = ..., unpack: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., dangling_prefix: _Optional[str] = ...) -> None: ...
 
 class PushRequest(_message.Message):
     __slots__ = ("name", "reference", "options")

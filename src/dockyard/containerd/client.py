@@ -155,10 +155,11 @@ class ContainerdClient:
             raise translate(err) from None
 
     def pull(self, ref: str, platform: str = "", options: pb.RegistryOptions | None = None,
-             unpack: bool = True) -> AsyncIterator[pb.Progress]:
+             unpack: bool = True, dangling_prefix: str = "") -> AsyncIterator[pb.Progress]:
         """Stream the Progress of a pull; the last message has status "Done" and the target."""
         stub = rpc.TransferStub(self.channel)
-        req = pb.PullRequest(reference=ref, platform=platform, options=options, unpack=unpack)
+        req = pb.PullRequest(reference=ref, platform=platform, options=options, unpack=unpack,
+                             dangling_prefix=dangling_prefix)
         return self._stream(stub.Pull(req, metadata=self.metadata))
 
     def push(self, name: str, ref: str = "", options: pb.RegistryOptions | None = None

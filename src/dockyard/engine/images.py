@@ -190,7 +190,8 @@ class RegistryImages:
         r = reference.parse(ref)
         yield {"status": f"Pulling from {r.familiar_name()}", "id": r.tag or r.digest}
         target = None
-        async for msg in self.cd.pull(str(r), platform, registry_options(auth, insecure)):
+        async for msg in self.cd.pull(str(r), platform, registry_options(auth, insecure),
+                                      dangling_prefix=DANGLING_PREFIX):
             if msg.status == "Resolved":
                 continue
             if msg.status == "Done":

@@ -293,3 +293,23 @@ def test_until_and_label_filters_on_image_list_and_prune(client: Any, cleanup: t
     gone = client.api.prune_images(filters={"label": f"dy.run={run}", "label!": "dy.keep=yes"})
     assert {d.get("Deleted") for d in gone["ImagesDeleted"] or []} == {third}
     assert client.api.inspect_image(new)["Id"] == new
+
+
+def test_load_and_pull_over_a_tag_leave_the_image_it_named_dangling(
+        client: Any, registry: Any, cleanup: tuple[list[str], list[str]]) -> None:
+    repo = f"{registry.host}/dy-over-{uuid.uuid4().hex[:6]}"
+    a = _commit(client, cleanup, "busybox:latest", f"{repo}:t")
+    for line in client.api.push(repo, "t", stream=True, decode=True):
+        assert "error" not in line, line
+    saved = b"".join(client.api.get_image(f"{repo}:t"))
+    b = _commit(client, cleanup, "busybox:latest", f"{repo}:t")  # a: dangling (engine side)
+    cleanup[1].extend([a, b])
+    client.images.load(saved)  # the tag back on a; b must stay, dangling
+    assert client.api.inspect_image(f"{repo}:t")["Id"] == a
+    assert client.api.inspect_image(b)["RepoTags"] == []
+    client.api.tag(b, repo, "t")  # and a pull puts it back on a again
+    for line in client.api.pull(repo, "t", stream=True, decode=True):
+        assert "error" not in line, line
+    assert client.api.inspect_image(f"{repo}:t")["Id"] == a
+    assert client.api.inspect_image(b)["RepoTags"] == []
+    assert b in {i["Id"] for i in client.api.images(filters={"dangling": True})}

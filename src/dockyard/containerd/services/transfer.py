@@ -162,7 +162,7 @@ class TransferServicer(rpc.TransferServicer):
                 # The record names what the reference resolved to: the index of a multi-platform
                 # image (containerd semantics: RepoDigests show it, the platform is chosen at use).
                 rec = ImageRecord(name, result.resolved, dict(request.labels))
-                await asyncio.to_thread(self.s.meta.put_image, ns, rec)
+                await asyncio.to_thread(self._name_image, ns, rec, request.dangling_prefix)
                 q.put_nowait(Event("", "Done", detail=result.config.digest, target=result.resolved))
             except BaseException as err:
                 failure = err
@@ -208,6 +208,24 @@ class TransferServicer(rpc.TransferServicer):
             resp = await repo.request("GET", f"{ep.base}/v2/", scope="", what=f"login to {server}")
             resp.release()
         return pb.LoginResponse(status="Login Succeeded")
+
+    def _name_image(self, ns: str, rec: ImageRecord, dangling_prefix: str) -> None:
+        """Put ``rec``; with ``dangling_prefix``, the image its name held before, if that was the image's last
+        name, keeps a record ``dangling_prefix + config digest`` (Docker's ``<none>:<none>``)."""
+        meta = self.s.meta
+        if dangling_prefix and not rec.name.startswith(dangling_prefix):
+            try:
+                old = meta.get_image(ns, rec.name)
+            except errors.NotFound:
+                old = None
+            if old is not None and old.target.digest != rec.target.digest and not any(
+                    r.name != old.name and r.target.digest == old.target.digest for r in meta.list_images(ns)):
+                try:
+                    config = read_manifest(self.s.content, old.target.digest, None).config.digest
+                    meta.put_image(ns, ImageRecord(dangling_prefix + config, old.target, dict(old.labels)))
+                except (errors.NotFound, OSError) as err:  # its blobs are gone already: nothing to keep
+                    log.info("%s: the image it named is not kept: %s", rec.name, err)
+        meta.put_image(ns, rec)
 
     @translated
     async def Resolve(self, request: pb.ResolveRequest, context: Any) -> pb.ResolveResponse:
@@ -315,7 +333,7 @@ class TransferServicer(rpc.TransferServicer):
                         with self.s.unpack_lock:
                             unpack(self.s.content, self.s.snapshots(ns), d, work_dir=self.s.work_dir)
                     await asyncio.to_thread(do_unpack)
-                await asyncio.to_thread(self.s.meta.put_image, ns, ImageRecord(name, im.target))
+                await asyncio.to_thread(self._name_image, ns, ImageRecord(name, im.target), first["prefix"])
                 out.append(pb.ImportedImage(name=name, target=_desc_pb(im.target), config_digest=im.config_digest))
             return pb.ImportResponse(images=out)
         except errors.DockyardError as err:

@@ -13,7 +13,8 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters, versions
-from dockyard.engine.api.app import add, engine, version_of
+from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.containers import qbool, version_of
 from dockyard.engine.images import DANGLING_PREFIX, Image, rfc3339
 from dockyard.oci import reference
 
@@ -317,7 +318,7 @@ async def manifest_summaries(request: web.Request, img: Image) -> list[dict[str,
 async def delete(request: web.Request) -> web.Response:
     eng = engine(request)
     name = request.match_info["name"]
-    force = request.query.get("force", "") in ("1", "true")
+    force = qbool(request, "force")  # dockerd's BoolValue: docker-py sends "True"
     img = await eng.images.get(name)
     try:
         untag_only = str(reference.parse(name)) in img.names and len(img.names) > 1
