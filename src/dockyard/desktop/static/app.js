@@ -272,7 +272,9 @@ async function imagesView() {
     list.replaceChildren(h("table", {},
       h("thead", {}, h("tr", {}, ["Tags", "ID", "Size", "Created", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, data.images.map((i) => h("tr", { "data-id": i.id },
-        h("td", {}, i.tags.length ? i.tags.join(", ") : "<none>"), h("td", {}, i.id.slice(7, 19)),
+        h("td", {}, i.tags.length ? i.tags.join(", ") : "<none>"),
+        h("td", {}, h("button", { title: "layers", onclick: (e) => act(() => showHistory(i, e.target.closest("tr"))) },
+          i.id.slice(7, 19))),
         h("td", {}, units(i.size)), h("td", {}, ago(i.created)),
         h("td", {}, h("button", { class: "danger", onclick: () => act(async () => {
           if (!confirm(`Remove image ${i.tags[0] || i.id.slice(7, 19)}?`)) return;
@@ -308,6 +310,15 @@ async function imagesView() {
     h("div", { class: "toolbar" }, ref, h("button", { onclick: pull, "data-action": "pull" }, "Pull"),
       h("button", { onclick: () => prune("images", refresh) }, "Prune dangling")), progress, list);
   await refresh();
+}
+
+async function showHistory(image, row) {
+  if (row.nextSibling && row.nextSibling.classList.contains("history")) { row.nextSibling.remove(); return; }
+  const layers = await api("GET", `/api/images/${encodeURIComponent(image.id)}/history`);
+  row.after(h("tr", { class: "history" }, h("td", { colspan: 5 }, h("table", {},
+    h("thead", {}, h("tr", {}, ["Created by", "Size", "Created"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, layers.map((l) => h("tr", {}, h("td", { class: "v" }, l.CreatedBy || ""), h("td", {}, units(l.Size || 0)),
+      h("td", {}, l.Created ? ago(l.Created) : ""))))))));
 }
 
 function prune(kind, after) {
