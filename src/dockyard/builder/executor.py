@@ -454,7 +454,7 @@ class Builder:
     async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
                         emit: Callable[[str], None], then: Callable[[str], Awaitable[Any]] | None = None
                         ) -> tuple[str, int, Any]:
-        from dockyard.engine.streams import _chunks, cancel_unawaited, open_fifo
+        from dockyard.engine.streams import _chunks, cancel_unawaited, gather_unawaited, open_fifo
 
         await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
         fifo_dir = self.engine.exec_root / "containers" / id
@@ -472,7 +472,7 @@ class Builder:
                 async for data in _chunks(fifo):
                     emit(data.decode("utf-8", errors="replace"))
 
-            pumps = asyncio.gather(*(pump(fd) for fd in fds))
+            pumps = gather_unawaited(*(pump(fd) for fd in fds))
             try:
                 mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=key))
                 await self.cd.tasks.Create(pb.CreateTaskRequest(

@@ -22,7 +22,7 @@ from dockyard.api import pb
 from dockyard.engine import spec as specs
 from dockyard.engine import users
 from dockyard.engine.streams import (STDERR, STDOUT, OutputFifo, StdinWriter, StreamHub, _chunks, cancel_unawaited,
-                                     open_fifo)
+                                     gather_unawaited, open_fifo)
 
 
 @dataclass
@@ -137,7 +137,7 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
         async for data in _chunks(fifo):
             e.hub.publish(stream, data)
 
-    pumps = asyncio.gather(*(pump(s, f) for s, f in fds.items()))
+    pumps = gather_unawaited(*(pump(s, f) for s, f in fds.items()))
     try:
         mounts, record = await asyncio.gather(eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"])),
                                               eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"])))

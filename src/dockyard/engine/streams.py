@@ -357,11 +357,26 @@ def _chunks(fifo: OutputFifo) -> AsyncIterator[bytes]:
     return fifo.chunks()
 
 
+def gather_unawaited(*aws: Any) -> asyncio.Future[Any]:
+    """A gather of pumps that nobody may ever await (an exec or a RUN step whose client went,
+    a daemon shutting down): its outcome is taken when it ends, so a cancellation (which a
+    gather holds as an exception) is never logged as "never retrieved"; a real failure is logged."""
+    fut = asyncio.gather(*aws)
+    fut.add_done_callback(_take_outcome)
+    return fut
+
+
+def _take_outcome(fut: asyncio.Future[Any]) -> None:
+    if fut.cancelled():
+        return
+    err = fut.exception()
+    if err is not None and not isinstance(err, asyncio.CancelledError):
+        _log.error("output pump failed", exc_info=err)
+
+
 def cancel_unawaited(fut: asyncio.Future[Any]) -> None:
-    """Cancel a future nobody awaits (a gather of pumps): a cancelled gather holds its
-    CancelledError as an exception, which asyncio would log as never retrieved."""
+    """Cancel a gather made by ``gather_unawaited``."""
     fut.cancel()
-    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFileLog | NullLog) -> None:

@@ -127,3 +127,13 @@ def test_state_transitions_are_serialized(daemon: Daemon) -> None:
     r = daemon.cli("rm", "-f", id)
     assert r.returncode == 0, r.stderr
     assert daemon.cli("inspect", id).returncode != 0
+
+
+def test_execs_still_running_when_the_daemon_stops_log_nothing_unhandled(fresh_daemon: Daemon) -> None:
+    """Regression: the output pumps of an exec that outlives the daemon were cancelled at shutdown
+    and asyncio logged "_GatheringFuture exception was never retrieved"."""
+    cid = fresh_daemon.cli("run", "-d", "busybox", "sleep", "1000").stdout.decode().strip()
+    for tty in ([], ["-t"]):
+        assert fresh_daemon.cli("exec", "-d", *tty, cid, "sleep", "1000").returncode == 0
+    fresh_daemon.stop()
+    assert daemon_log_problems(fresh_daemon) == []
