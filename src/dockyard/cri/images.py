@@ -40,16 +40,28 @@ class CriImages:
         self.snapshot_root = snapshot_root
 
     async def get(self, ref: str) -> Image:
-        try:
-            return await self.service.get(ref)
-        except errors.NotFound:
-            raise errors.NotFound(f"image {ref!r} not found") from None
+        img = await self.find(ref)
+        if img is None:
+            raise errors.NotFound(f"image {ref!r} not found")
+        return img
 
     async def find(self, ref: str) -> Image | None:
+        """By name, ID, or ``repo@digest`` of an image pulled by tag (its repo digest, as containerd's CRI)."""
         try:
             return await self.service.get(ref)
         except (errors.NotFound, errors.InvalidArgument):
+            pass
+        try:
+            r = reference.parse(ref)
+        except errors.InvalidArgument:
             return None
+        if not r.digest:
+            return None
+        for img in await self.service.list():
+            if img.repo_digest == r.digest and any(reference.parse(n).name == r.name for n in img.names
+                                                   if not n.startswith(DANGLING_PREFIX)):
+                return img
+        return None
 
     async def ensure(self, ref: str) -> Image:
         """The image, pulled first if it is not here (the sandbox image)."""

@@ -54,18 +54,21 @@ class CriLog:
     """One container's log file, shared by its stdout and stderr copiers."""
 
     def __init__(self, path: str) -> None:
+        """The file exists from here on (the kubelet opens it at once), even before any output."""
         self.path = Path(path) if path else None
         self._file: IO[bytes] | None = None
+        self.write(b"")
 
     def write(self, data: bytes) -> None:
-        if self.path is None or not data:
+        if self.path is None:
             return
         try:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open_private(self.path, "ab")
-            self._file.write(data)
-            self._file.flush()
+            if data:
+                self._file.write(data)
+                self._file.flush()
         except OSError as err:
             log.warning("log %s: %s", self.path, err)
 
