@@ -1,0 +1,1 @@
+"""Image signatures in sigstore's format (cosign's keys and attachments, as containers/image reads them)."""

@@ -1,0 +1,63 @@
+"""What ``dockyard trust`` does: sign an image in its registry, list and check its signatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.trust import keys, sigstore
+from dockyard.trust.registry import Registry, split
+
+
+def _attached(reg: Registry, digest: str) -> list[sigstore.Signature]:
+    try:
+        data, _, _ = reg.manifest(sigstore.attachment_tag(digest))
+    except errors.NotFound:
+        return []
+    return [sigstore.Signature(reg.blob(d), sig, media_type) for media_type, d, sig in sigstore.parse_attachment(data)]
+
+
+def sign(reference: str, key_file: Path, passphrase: bytes) -> dict[str, str]:
+    """Sign the manifest ``reference`` names now; the signature is added to those already attached."""
+    key = keys.decrypt_private_key(key_file.read_bytes(), passphrase)
+    host, repo, tag, digest = split(reference)
+    reg = Registry(host, repo)
+    _, manifest_digest, _ = reg.manifest(digest or tag)
+    identity = f"{host}/{repo}" + (f":{tag}" if tag else "")
+    data = sigstore.payload(identity, manifest_digest)
+    new = sigstore.Signature(data, sigstore.sign(key, data))
+    signatures = [s for s in _attached(reg, manifest_digest) if s.payload != data] + [new]
+    blobs: dict[str, bytes] = {}
+    manifest = sigstore.attachment_manifest(signatures, blobs)
+    for blob in blobs.values():
+        reg.put_blob(blob)
+    reg.put_manifest(sigstore.attachment_tag(manifest_digest), manifest, sigstore.OCI_MANIFEST)
+    return {"reference": identity, "digest": manifest_digest, "tag": sigstore.attachment_tag(manifest_digest)}
+
+
+def inspect(reference: str, public_keys: list[Path]) -> dict[str, Any]:
+    """The signatures attached to ``reference``'s manifest; with keys, which key verified each."""
+    host, repo, tag, digest = split(reference)
+    reg = Registry(host, repo)
+    _, manifest_digest, _ = reg.manifest(digest or tag)
+    loaded = [(p, keys.load_public_key(p.read_bytes())) for p in public_keys]
+    out = []
+    for s in _attached(reg, manifest_digest):
+        row: dict[str, Any] = {"MediaType": s.media_type}
+        try:
+            claims = s.claims()
+            row.update({"SignedReference": claims["reference"], "SignedDigest": claims["digest"],
+                        "Creator": claims["optional"].get("creator", ""),
+                        "Timestamp": claims["optional"].get("timestamp")})
+        except errors.InvalidArgument as err:
+            row["Error"] = str(err)
+        row["VerifiedBy"] = []
+        for path, key in loaded:
+            try:
+                s.verify(key, manifest_digest)
+                row["VerifiedBy"].append(str(path))
+            except (errors.PermissionDenied, errors.InvalidArgument):
+                continue
+        out.append(row)
+    return {"Name": reference, "Digest": manifest_digest, "Signatures": out}

@@ -1,0 +1,147 @@
+"""The few registry calls signing needs, from the client side (the CLI never goes through the daemon
+for them, as docker's trust commands talk to their server directly): resolve a tag to its manifest
+digest, read and write the ``.sig`` attachment and its blobs. HTTPS, or plain HTTP to a loopback
+registry (as dockerd treats 127.0.0.0/8); anonymous bearer tokens when the registry asks for them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import re
+import ssl
+import urllib.parse
+from typing import Any
+
+from dockyard import errors
+from dockyard.trust.sigstore import digest_of
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json"])
+REF = re.compile(r"^(?P<host>[^/]+)/(?P<repo>[a-z0-9._/-]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+
+
+def split(reference: str) -> tuple[str, str, str, str]:
+    """``host[:port]/repo[:tag][@digest]`` → (host, repo, tag, digest); the host part is required."""
+    m = REF.match(reference)
+    if not m or ("." not in m["host"] and ":" not in m["host"] and m["host"] != "localhost"):
+        raise errors.InvalidArgument(f"{reference!r}: give the registry host (host[:port]/repository[:tag])")
+    tag = m["tag"] or ("" if m["digest"] else "latest")
+    return m["host"], m["repo"], tag, m["digest"] or ""
+
+
+def _loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Registry:
+    def __init__(self, host: str, repo: str) -> None:
+        self.host, self.repo = host, repo
+        self.secure = not _loopback(host)
+        self.token = ""
+
+    def _conn(self, host: str | None = None, secure: bool | None = None) -> http.client.HTTPConnection:
+        host = host or self.host
+        if self.secure if secure is None else secure:
+            return http.client.HTTPSConnection(host, timeout=60, context=ssl.create_default_context())
+        return http.client.HTTPConnection(host, timeout=60)
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        for attempt in range(2):
+            hdrs = dict(headers or {})
+            if self.token:
+                hdrs["Authorization"] = f"Bearer {self.token}"
+            conn = self._conn()
+            try:
+                conn.request(method, path, body, hdrs)
+                resp = conn.getresponse()
+                data = resp.read()
+                got = {k.lower(): v for k, v in resp.getheaders()}
+            except OSError as err:
+                raise errors.Unavailable(f"registry {self.host}: {err}") from None
+            finally:
+                conn.close()
+            if resp.status == 401 and attempt == 0 and self._fetch_token(got.get("www-authenticate", "")):
+                continue
+            return resp.status, got, data
+        raise errors.PermissionDenied(f"registry {self.host}: unauthorized")
+
+    def _fetch_token(self, challenge: str) -> bool:
+        if not challenge.lower().startswith("bearer "):
+            return False
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = urllib.parse.urlsplit(params.get("realm", ""))
+        if not realm.netloc:
+            return False
+        query = urllib.parse.urlencode({"service": params.get("service", ""),
+                                        "scope": f"repository:{self.repo}:pull,push"})
+        conn = self._conn(realm.netloc, realm.scheme == "https")
+        try:
+            conn.request("GET", f"{realm.path}?{query}")
+            resp = conn.getresponse()
+            doc = json.loads(resp.read() or b"{}")
+        except (OSError, ValueError) as err:
+            raise errors.Unavailable(f"registry {self.host}: token: {err}") from None
+        finally:
+            conn.close()
+        self.token = doc.get("token") or doc.get("access_token") or ""
+        return bool(self.token)
+
+    def _fail(self, what: str, status: int, data: bytes) -> errors.DockyardError:
+        msg = f"registry {self.host}: {what}: HTTP {status}: {data[:200].decode(errors='replace')}"
+        return errors.NotFound(msg) if status == 404 else errors.Internal(msg)
+
+    def manifest(self, ref: str) -> tuple[bytes, str, str]:
+        """(manifest bytes, its digest, its media type) of a tag or digest."""
+        status, headers, data = self._request("GET", f"/v2/{self.repo}/manifests/{ref}", headers={"Accept": MANIFEST_TYPES})
+        if status != 200:
+            raise self._fail(f"manifest {self.repo}:{ref}", status, data)
+        digest = digest_of(data)
+        if ref.startswith("sha256:") and ref != digest:
+            raise errors.InvalidArgument(f"registry {self.host}: manifest {ref} has digest {digest}")
+        return data, digest, headers.get("content-type", "")
+
+    def blob(self, digest: str) -> bytes:
+        status, _, data = self._request("GET", f"/v2/{self.repo}/blobs/{digest}")
+        if status != 200:
+            raise self._fail(f"blob {digest}", status, data)
+        if digest_of(data) != digest:
+            raise errors.InvalidArgument(f"registry {self.host}: blob {digest} does not match its digest")
+        return data
+
+    def put_blob(self, data: bytes) -> None:
+        digest = digest_of(data)
+        status, _, _ = self._request("HEAD", f"/v2/{self.repo}/blobs/{digest}")
+        if status == 200:
+            return
+        status, headers, body = self._request("POST", f"/v2/{self.repo}/blobs/uploads/")
+        if status != 202 or "location" not in headers:
+            raise self._fail("start upload", status, body)
+        loc = urllib.parse.urlsplit(headers["location"])
+        query = f"{loc.query}&" if loc.query else ""
+        status, _, body = self._request("PUT", f"{loc.path}?{query}digest={digest}", data,
+                                        {"Content-Type": "application/octet-stream"})
+        if status != 201:
+            raise self._fail(f"upload {digest}", status, body)
+
+    def put_manifest(self, tag: str, data: bytes, media_type: str) -> None:
+        status, _, body = self._request("PUT", f"/v2/{self.repo}/manifests/{tag}", data, {"Content-Type": media_type})
+        if status != 201:
+            raise self._fail(f"push manifest {tag}", status, body)
+
+
+def manifest_json(data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise errors.InvalidArgument("registry: manifest is not JSON") from None
+    return doc if isinstance(doc, dict) else {}
