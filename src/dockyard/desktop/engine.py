@@ -88,26 +88,32 @@ class Engine:
 
     async def logs(self, cid: str, tty: bool, params: dict[str, Any]) -> AsyncIterator[tuple[str, bytes]]:
         """(stream, bytes) of a container's log; a TTY container's log is one raw stream."""
-        async with self.session.get(self.url(f"/containers/{cid}/logs", params)) as resp:
-            await self._check(resp)
-            if tty:
-                async for data in resp.content.iter_any():
-                    yield "stdout", data
-                return
-            while True:
-                try:
-                    header = await resp.content.readexactly(8)
-                except asyncio.IncompleteReadError:
+        try:
+            async with self.session.get(self.url(f"/containers/{cid}/logs", params)) as resp:
+                await self._check(resp)
+                if tty:
+                    async for data in resp.content.iter_any():
+                        yield "stdout", data
                     return
-                kind, size = struct.unpack(">BxxxI", header)
-                yield ("stderr" if kind == 2 else "stdout"), await resp.content.readexactly(size)
+                while True:
+                    try:
+                        header = await resp.content.readexactly(8)
+                    except asyncio.IncompleteReadError:
+                        return
+                    kind, size = struct.unpack(">BxxxI", header)
+                    yield ("stderr" if kind == 2 else "stdout"), await resp.content.readexactly(size)
+        except aiohttp.ClientConnectionError as err:
+            raise errors.Unavailable(f"cannot reach the daemon: {err}") from err
 
     async def hijack(self, path: str, body: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """POST ``path`` with ``Upgrade: tcp``; the raw connection once the daemon switched protocols."""
-        if self.tcp:
-            reader, writer = await asyncio.open_connection(*self.tcp)
-        else:
-            reader, writer = await asyncio.open_unix_connection(self.socket_path)
+        try:
+            if self.tcp:
+                reader, writer = await asyncio.open_connection(*self.tcp)
+            else:
+                reader, writer = await asyncio.open_unix_connection(self.socket_path)
+        except OSError as err:
+            raise errors.Unavailable(f"cannot reach the daemon: {err}") from err
         payload = json.dumps(body).encode()
         writer.write(
             f"POST /v{API_VERSION}{path} HTTP/1.1\r\nHost: dockyard\r\nContent-Type: application/json\r\n"

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,7 @@ class Desktop:
     host: str
     port: int
     token: str
+    log: Path
     cookie: str = field(default="")
 
     @property
@@ -56,24 +60,32 @@ class Desktop:
 
 
 def start_desktop(d: Daemon, *extra: str) -> Desktop:
+    """``dockyard desktop`` on ``d``; its log (stderr) goes to a file read back by ``stop_desktop``."""
+    fd, log = tempfile.mkstemp(prefix="dy-desktop-", suffix=".log")
     proc = subprocess.Popen([str(BIN / "dockyard"), "-H", d.host, "desktop", "--no-browser", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=fd, text=True)
+    os.close(fd)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     m = re.search(r"http://([^:/]+):(\d+)/\?token=(\S+)", line)
     if not m:
         proc.kill()
-        raise AssertionError(f"no URL printed: {line!r} {proc.communicate()[1]}")
-    return Desktop(proc, m.group(1), int(m.group(2)), m.group(3))
+        proc.wait()
+        raise AssertionError(f"no URL printed: {line!r} {Path(log).read_text()}")
+    return Desktop(proc, m.group(1), int(m.group(2)), m.group(3), Path(log))
 
 
 def stop_desktop(desk: Desktop) -> None:
+    """SIGTERM, and the log must show no unhandled exception."""
     desk.proc.send_signal(signal.SIGTERM)
     try:
         desk.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         desk.proc.kill()
         desk.proc.wait()
+    text = desk.log.read_text(errors="replace")
+    desk.log.unlink()
+    assert "Traceback" not in text and "Error handling request" not in text, text[-4000:]
 
 
 @pytest.fixture(scope="module")

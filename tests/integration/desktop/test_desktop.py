@@ -8,12 +8,14 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
 
 from tests.conftest import Daemon, inspect
-from tests.integration.desktop.conftest import Desktop
+from tests.integration.desktop.conftest import Desktop, start_desktop, stop_desktop
 
 pytestmark = pytest.mark.root
 
@@ -206,3 +208,18 @@ def test_images_volumes_networks_disk(daemon: Daemon, desktop: Desktop) -> None:
     assert isinstance(desktop.json("GET", "/api/networks")["networks"], list)
     assert "Images" in desktop.json("GET", "/api/df")
     assert desktop.json("GET", "/api/settings")["version"]["ApiVersion"]
+
+
+def test_no_daemon_is_a_message(tmp_path: Path) -> None:
+    desk = start_desktop(SimpleNamespace(host=f"unix://{tmp_path}/nothing.sock"), "--addr", "127.0.0.1:0")  # type: ignore[arg-type]
+    try:
+        headers = {"X-Dockyard-Token": desk.token}
+        status, _, data = desk.request("GET", "/api/containers", headers=headers)
+        assert status == 503, (status, data)
+        assert "cannot reach the daemon" in json.loads(data)["message"]
+        # a stream has started when the engine fails: the message comes as its `error` event
+        status, _, data = desk.request("GET", "/api/containers/x/logs", headers=headers)
+        assert status == 200 and data.startswith(b"event: error\ndata: "), data
+        assert "cannot reach the daemon" in json.loads(data.split(b"data: ", 1)[1])["message"]
+    finally:
+        stop_desktop(desk)
