@@ -67,7 +67,7 @@ class Command:
 
 # One module per group of commands, each with ``register(cmd)``.
 COMMAND_MODULES = ("containers", "exec", "manage", "images", "build", "networks", "volumes", "system", "registry",
-                   "context", "completion", "compose")
+                   "context", "completion", "compose", "trust")
 
 # Internal command names and the docker command line they stand for (prog names, help).
 DOCKER_PATHS = {"system-df": "system df", "system-prune": "system prune", "container-prune": "container prune",
