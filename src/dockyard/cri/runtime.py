@@ -37,7 +37,7 @@ from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.images import CriImages
 from dockyard.cri.logs import CriLog, copy_all
 from dockyard.cri.store import ContainerRecord, SandboxRecord, Table, decode, encode
-from dockyard.engine.streams import OutputFifo
+from dockyard.engine.streams import OutputFifo, cancel_unawaited, gather_unawaited
 from dockyard.fsmode import private_dir
 
 log = logging.getLogger("dockyard.cri")
@@ -463,7 +463,7 @@ class Runtime:
             async for data in out[name].chunks():
                 collected[name] += data
 
-        pumps = asyncio.gather(*(drain(n) for n in out))
+        pumps = gather_unawaited(*(drain(n) for n in out))
         try:
             try:
                 await self.cd.tasks.Exec(pb.ExecProcessRequest(
@@ -486,8 +486,7 @@ class Runtime:
                 pass
             return bytes(collected["stdout"]), bytes(collected["stderr"]), int(status.exit_status)
         finally:
-            pumps.cancel()
-            pumps.add_done_callback(lambda f: f.cancelled() or f.exception())
+            cancel_unawaited(pumps)
             for f in out.values():
                 f.close()
             try:
