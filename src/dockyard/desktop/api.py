@@ -18,6 +18,27 @@ def engine(request: web.Request) -> Engine:
     return request.app["engine"]  # type: ignore[no-any-return]
 
 
+def split_reference(ref: str) -> tuple[str, str]:
+    """``name[:tag]`` → (name, tag); a digest stays in the name."""
+    if "@" in ref:
+        return ref, ""
+    name, sep, tag = ref.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return ref, "latest"
+
+
+async def ref_of(request: web.Request) -> str:
+    """The ``{"ref": "<image>"}`` of a request's body."""
+    try:
+        ref = str((await request.json())["ref"]).strip()
+    except (ValueError, KeyError, TypeError) as err:
+        raise errors.InvalidArgument('the body must be {"ref": "<image>"}') from err
+    if not ref:
+        raise errors.InvalidArgument("an image reference is required")
+    return ref
+
+
 def _health(c: dict[str, Any]) -> str:
     status = c.get("Status", "")
     for word in ("unhealthy", "healthy", "health: starting"):
@@ -87,6 +108,13 @@ async def image_remove(request: web.Request) -> web.Response:
                                                         {"force": force}))
 
 
+async def image_tag(request: web.Request) -> web.Response:
+    """POST {"ref": "repo[:tag]"}: another name for the image."""
+    repo, tag = split_reference(await ref_of(request))
+    await engine(request).call("POST", f"/images/{request.match_info['id']}/tag", {"repo": repo, "tag": tag})
+    return web.json_response({"done": "tag", "ref": f"{repo}:{tag}"})
+
+
 async def volumes(request: web.Request) -> web.Response:
     listed = (await engine(request).call("GET", "/volumes")).get("Volumes") or []
     used = await _volume_users(request)
@@ -152,6 +180,7 @@ def register(app: web.Application) -> None:
     r.add_get("/api/images", images)
     r.add_get("/api/images/{id}/history", image_history)
     r.add_delete("/api/images/{id}", image_remove)
+    r.add_post("/api/images/{id}/tag", image_tag)
     r.add_get("/api/volumes", volumes)
     r.add_delete("/api/volumes/{name}", volume_remove)
     r.add_get("/api/networks", networks)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.desktop.api import engine
+from dockyard.desktop.api import engine, ref_of, split_reference
 
 KEEPALIVE = 25.0
 
@@ -102,28 +102,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return await relay(request, _logs(request), "log")
 
 
-def split_reference(ref: str) -> tuple[str, str]:
-    """``name[:tag]`` → (name, tag); a digest stays in the name."""
-    if "@" in ref:
-        return ref, ""
-    name, sep, tag = ref.rpartition(":")
-    if sep and "/" not in tag:
-        return name, tag
-    return ref, "latest"
-
-
-async def pull(request: web.Request) -> web.StreamResponse:
-    """POST {"ref": ...}: the pull's progress messages as NDJSON, as the engine sends them."""
+async def _progress(request: web.Request, path: str, params: dict[str, Any]) -> web.StreamResponse:
+    """The engine's progress messages (pull, push) as NDJSON, as it sends them; an HTTP error of the
+    engine (a bad reference) is one before the stream starts."""
+    source = engine(request).lines("POST", path, params)
     try:
-        ref = str((await request.json())["ref"]).strip()
-    except (ValueError, KeyError, TypeError) as err:
-        raise errors.InvalidArgument('the body must be {"ref": "<image>"}') from err
-    if not ref:
-        raise errors.InvalidArgument("an image reference is required")
-    name, tag = split_reference(ref)
-    source = engine(request).lines("POST", "/images/create", {"fromImage": name, "tag": tag or None})
-    try:
-        first = await anext(source, None)  # a bad reference is an HTTP error before the stream starts
+        first = await anext(source, None)
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await resp.prepare(request)
         if first is not None:
@@ -136,8 +120,21 @@ async def pull(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def pull(request: web.Request) -> web.StreamResponse:
+    """POST {"ref": ...}: pull, anonymously (no credentials reach the dashboard yet)."""
+    name, tag = split_reference(await ref_of(request))
+    return await _progress(request, "/images/create", {"fromImage": name, "tag": tag or None})
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    """POST {"ref": ...}: push a tag the engine has, anonymously."""
+    name, tag = split_reference(await ref_of(request))
+    return await _progress(request, f"/images/{name}/push", {"tag": tag or None})
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/api/events", events)
     app.router.add_get("/api/containers/{id}/stats", stats)
     app.router.add_get("/api/containers/{id}/logs", logs)
     app.router.add_post("/api/pull", pull)
+    app.router.add_post("/api/push", push)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -223,3 +226,32 @@ def test_no_daemon_is_a_message(tmp_path: Path) -> None:
         assert "cannot reach the daemon" in json.loads(data.split(b"data: ", 1)[1])["message"]
     finally:
         stop_desktop(desk)
+
+
+def test_tag_push_pull_through_the_dashboard(daemon: Daemon, desktop: Desktop) -> None:
+    from tests.integration.images.conftest import REGISTRY_BIN, Registry
+
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("needs Debian's docker-registry")
+    base = Path(tempfile.mkdtemp(prefix="dy-reg-"))
+    registry = Registry(base)
+    ref = f"{registry.host}/desk/tagged:{uuid.uuid4().hex[:6]}"
+    origin = {"Origin": desktop.origin}
+    try:
+        assert desktop.json("POST", "/api/images/busybox/tag", {"ref": ref}, headers=origin)["ref"] == ref
+        status, headers, body = desktop.request("POST", "/api/push", {"ref": ref}, headers=origin)
+        assert status == 200 and headers["content-type"].startswith("application/x-ndjson"), body
+        pushed = [json.loads(line) for line in body.splitlines()]
+        assert not [m for m in pushed if "error" in m], pushed
+        assert any("digest: sha256:" in m.get("status", "") for m in pushed), pushed
+        assert daemon.cli("rmi", ref).returncode == 0
+        status, _, body = desktop.request("POST", "/api/pull", {"ref": ref}, headers=origin)
+        assert status == 200 and b"Status: Downloaded newer image" in body, body
+        tags = [t for i in desktop.json("GET", "/api/images")["images"] for t in i["tags"]]
+        assert ref in tags
+        status, _, body = desktop.request("POST", "/api/pull", {"ref": "UPPER/case"}, headers=origin)
+        assert status == 400 and json.loads(body)["message"], body
+    finally:
+        daemon.cli("rmi", ref)
+        registry.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -276,40 +276,54 @@ async function imagesView() {
         h("td", {}, h("button", { title: "layers", onclick: (e) => act(() => showHistory(i, e.target.closest("tr"))) },
           i.id.slice(7, 19))),
         h("td", {}, units(i.size)), h("td", {}, ago(i.created)),
-        h("td", {}, h("button", { class: "danger", onclick: () => act(async () => {
-          if (!confirm(`Remove image ${i.tags[0] || i.id.slice(7, 19)}?`)) return;
-          await api("DELETE", `/api/images/${encodeURIComponent(i.id)}`);
-          await refresh();
-        }) }, "Remove")))))));
+        h("td", { class: "actions" }, h("button", { onclick: () => tag(i), "data-action": "tag" }, "Tag"),
+          i.tags.length ? h("button", { onclick: () => push(i), "data-action": "push" }, "Push") : null,
+          h("button", { class: "danger", "data-action": "remove", onclick: () => act(async () => {
+            if (!confirm(`Remove image ${i.tags[0] || i.id.slice(7, 19)}?`)) return;
+            await api("DELETE", `/api/images/${encodeURIComponent(i.id)}`);
+            await refresh();
+          }) }, "Remove")))))));
   };
-  const pull = () => act(async () => {
-    const layers = new Map();
-    progress.replaceChildren();
-    const resp = await fetch("/api/pull", { method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ref: ref.value }) });
-    if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).message || resp.statusText);
-    const reader = resp.body.getReader(), decoder = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      const lines = buf.split("\n");
-      buf = lines.pop();
-      for (const line of lines.filter(Boolean)) {
-        const m = JSON.parse(line);
-        if (m.error) throw new Error(m.error);
-        const key = m.id || m.status;
-        if (!layers.has(key)) { layers.set(key, h("div", {})); progress.append(layers.get(key)); }
-        layers.get(key).textContent = [m.id, m.status, m.progress].filter(Boolean).join(" ");
-      }
-    }
+  const pull = () => act(async () => { await progressStream("/api/pull", ref.value, progress); await refresh(); });
+  const tag = (i) => act(async () => {
+    const to = prompt(`New name for ${i.tags[0] || i.id.slice(7, 19)} (repository[:tag])`);
+    if (!to) return;
+    await api("POST", `/api/images/${encodeURIComponent(i.id)}/tag`, { ref: to });
     await refresh();
+  });
+  const push = (i) => act(async () => {
+    const name = prompt("Push which name?", i.tags[0] || "");
+    if (name) await progressStream("/api/push", name, progress);
   });
   view.replaceChildren(h("h2", {}, "Images"),
     h("div", { class: "toolbar" }, ref, h("button", { onclick: pull, "data-action": "pull" }, "Pull"),
       h("button", { onclick: () => prune("images", refresh) }, "Prune dangling")), progress, list);
   await refresh();
+}
+
+// Pull or push: the engine's progress messages, one line per layer, updated in place.
+async function progressStream(url, ref, box) {
+  const layers = new Map();
+  box.replaceChildren();
+  const resp = await fetch(url, { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ref }) });
+  if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).message || resp.statusText);
+  const reader = resp.body.getReader(), decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    const lines = buf.split("\n");
+    buf = lines.pop();
+    for (const line of lines.filter(Boolean)) {
+      const m = JSON.parse(line);
+      if (m.error) throw new Error(m.error);
+      const key = m.id || m.status;
+      if (!layers.has(key)) { layers.set(key, h("div", {})); box.append(layers.get(key)); }
+      layers.get(key).textContent = [m.id, m.status, m.progress].filter(Boolean).join(" ");
+    }
+  }
 }
 
 async function showHistory(image, row) {
