@@ -577,7 +577,8 @@ class NetworkManager:
                   IPPrefixLen=pool.subnet.prefixlen, MacAddress=ep.get("MacAddress") or ipam.mac_for(ip),
                   GlobalIPv6Address=ip6, GlobalIPv6PrefixLen=pool6.subnet.prefixlen if pool6 else 0,
                   IPv6Gateway=str(pool6.gateway) if pool6 else "",
-                  DNSNames=[c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12]]
+                  DNSNames=list(dict.fromkeys([c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12],
+                                               *([c["Config"]["Hostname"]] if c["Config"].get("Hostname") else [])]))
                   if self._user_defined(n) else None)
         record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": f"eth{index}",
                   "HostInterface": "veth" + ep["EndpointID"][:7]}
@@ -651,7 +652,9 @@ class NetworkManager:
             linked = {alias.lower(): target for target, alias in
                       (link.split(":", 1) for link in ep.get("Links") or [])}
             for cid, other in self.endpoints.get(nid, {}).items():
-                names = {str(x).lower() for x in [other.get("Name", ""), *(other.get("Aliases") or []), cid[:12]]}
+                # DNSNames as moby builds them: name, aliases, short ID and the hostname
+                names = {str(x).lower() for x in other.get("DNSNames") or
+                         [other.get("Name", ""), *(other.get("Aliases") or []), cid[:12]]}
                 by_link = short in linked and linked[short] in (other.get("Name", ""), cid, cid[:12])
                 if short in names or by_link:
                     for ip in (other["IPAddress"], other.get("GlobalIPv6Address") or ""):

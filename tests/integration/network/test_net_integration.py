@@ -337,3 +337,21 @@ def test_domainname_is_set_and_the_full_name_resolves(docker) -> None:  # type: 
     domain, host, entry, resolved = r.stdout.strip().splitlines()
     assert (domain, host, resolved) == ("example.test", "web", "resolved")
     assert entry.split()[1:] == ["web.example.test", "web"]
+
+
+def test_a_containers_hostname_is_one_of_its_dns_names(docker) -> None:  # type: ignore[no-untyped-def]
+    """moby's DNSNames: name, aliases, short ID and the hostname; the embedded DNS answers each."""
+    net, c = _name("net"), _name("c")
+    assert docker("network", "create", net).returncode == 0
+    try:
+        assert docker("run", "-d", "--name", c, "--network", net, "--hostname", "webhost", "busybox",
+                      "sleep", "60").returncode == 0
+        names = _inspect(docker, "{{range .NetworkSettings.Networks}}{{json .DNSNames}}{{end}}", c)
+        assert '"webhost"' in names and f'"{c}"' in names, names
+        ip = _inspect(docker, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c)
+        own = docker("exec", c, "nslookup", "webhost")
+        other = docker("run", "--rm", "--network", net, "busybox", "nslookup", "webhost")
+        assert ip in own.stdout and ip in other.stdout, own.stdout + other.stdout
+    finally:
+        docker("rm", "-f", c)
+        assert docker("network", "rm", net).returncode == 0
