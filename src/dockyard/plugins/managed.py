@@ -232,6 +232,7 @@ class ManagedPlugins:
         run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         sock = run_dir / p["Config"]["Interface"]["Socket"]
         await self._stop(p["Id"])  # what an earlier run left in containerd
+        sock.unlink(missing_ok=True)  # and its socket file: it would be taken for the new one (and block its bind)
         await self.cd.containers.Create(pb.Container(id=p["Id"], spec=json.dumps(self.spec(p)).encode(),
                                                      runtime="dockyard-runc", labels={"plugin": p["Name"]}))
         try:

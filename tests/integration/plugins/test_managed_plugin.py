@@ -135,3 +135,22 @@ def test_plugin_that_exits_is_reported(fresh_daemon: Daemon) -> None:
     assert status == 500 and "exited with status 3" in err["message"], err
     assert api(d, "GET", "/plugins/quitter/json")[1]["Enabled"] is False
     assert api(d, "DELETE", "/plugins/quitter")[0] == 200
+
+
+def test_enabled_plugin_runs_again_after_a_daemon_restart(fresh_daemon: Daemon) -> None:
+    d = fresh_daemon
+    assert api(d, "POST", "/plugins/create?name=dirvol", raw=plugin_context(CONFIG))[0] == 204
+    assert api(d, "POST", "/plugins/dirvol/enable?timeout=20")[0] == 200
+    pid = api(d, "GET", "/plugins/dirvol/json")[1]["Id"]
+    d.stop()
+    # the plugin's task outlives the daemon (as containers do); kill it, so the restart must start it again
+    for shim in d.exec_root.glob(f"containerd/tasks/plugins/{pid}/init.pid"):
+        os.kill(int(shim.read_text()), 9)
+    d.start()
+    status, p = api(d, "GET", "/plugins/dirvol/json")
+    assert status == 200 and p["Enabled"] is True
+    r = d.cli("volume", "create", "-d", "dirvol", "after-restart")
+    assert r.returncode == 0, r.stderr.decode()
+    assert (d.data_root / "plugins" / pid / "rootfs" / "volumes" / "after-restart").is_dir()
+    assert d.cli("volume", "rm", "after-restart").returncode == 0
+    assert api(d, "DELETE", "/plugins/dirvol?force=1")[0] == 200
