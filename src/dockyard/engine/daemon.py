@@ -23,7 +23,8 @@ from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
 from dockyard.engine import names
 from dockyard.engine import spec as specs
-from dockyard.engine import users
+from dockyard.engine import users, userns
+from dockyard.engine.userns import Remap
 from dockyard.engine.images import ImageService, rfc3339
 from dockyard.engine.store import ContainerStore
 from dockyard.engine.events import EventBus
@@ -92,6 +93,7 @@ class Engine:
         self.data_root = data_root
         self.exec_root = exec_root
         self.cgroup_parent = cgroup_parent
+        self.userns_remap: Remap | None = None  # --userns-remap (engine/userns.py)
         self.cd = ContainerdClient(containerd_address, NAMESPACE)
         self.images = ImageService(self.cd)
         self.store = ContainerStore(data_root / "engine.db")
@@ -199,6 +201,7 @@ class Engine:
         host_config = specs.adapt(host_config, self.get)
         spec = specs.build(id, {**config, "Env": [*linked, *(config.get("Env") or [])]}, host_config, image_config,
                            self.cgroup_parent, self.get)
+        remapped = userns.apply(spec, host_config, self.userns_remap)
         args = spec["process"]["args"]
         cfg = dict(config)
         cfg.setdefault("Hostname", spec["hostname"])
@@ -231,7 +234,8 @@ class Engine:
             "Mounts": [], "Config": {**cfg, "Image": image_ref},
             "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}},
         }
-        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
+        labels = self.userns_remap.snapshot_labels() if remapped and self.userns_remap else {}
+        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id, labels=labels))
         try:
             import json
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.daemon import PidFile, setup_logging, stop_event
+from dockyard.engine import userns as userns_remap
 from dockyard.engine.supervisor import ContainerdSupervisor
 from dockyard.fsmode import ROOT_DIR, private_dir
 
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--containerd", default="", help="address of a running dockyard-containerd (default: start one)")
     p.add_argument("-p", "--pidfile", default="")
     p.add_argument("--cgroup-parent", default="dockyard")
+    p.add_argument("--userns-remap", default="",
+                   help="user/group for user namespaces: default, USER[:GROUP] (/etc/subuid, /etc/subgid) or UID:GID")
     p.add_argument("--tls", nargs="?", const=True, default=None, type=_bool_flag,
                    help="serve tcp:// hosts over TLS (implied by --tlsverify); --tls=false serves them without "
                         "TLS, which is refused unless asked for so")
@@ -194,6 +197,7 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from dockyard.engine.streams import parse_size
 
     eng = Engine(Path(args.data_root), Path(args.exec_root), containerd_address, args.cgroup_parent)
+    eng.userns_remap = userns_remap.parse(args.userns_remap)
     eng.engine_id = engine_id(Path(args.data_root))
     eng.build_context_limit = parse_size(args.build_context_limit)
     eng.build_context_max_files = args.build_context_max_files

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from dockyard.api import pb, rpc
+from dockyard.containerd.snapshots import remap
 from dockyard.containerd.services.base import (
     Services,
     _mounts_pb,
@@ -21,7 +22,20 @@ class SnapshotsServicer(rpc.SnapshotsServicer):
     @translated
     async def Prepare(self, request: pb.PrepareSnapshotRequest, context: Any) -> pb.MountsResponse:
         sn = self.s.snapshots(namespace_of(context))
-        return _mounts_pb(await asyncio.to_thread(sn.prepare, request.key, request.parent, dict(request.labels)))
+        labels = dict(request.labels)
+        if remap.ranges(labels) is not None:
+            return _mounts_pb(await asyncio.to_thread(self._prepare_remapped, sn, request.key, request.parent, labels))
+        return _mounts_pb(await asyncio.to_thread(sn.prepare, request.key, request.parent, labels))
+
+    def _prepare_remapped(self, sn: Any, key: str, parent: str, labels: dict[str, str]) -> list[Any]:
+        """An active snapshot for a user namespace: on the parent's remapped copy (``snapshots/remap.py``)."""
+        uids, gids = remap.ranges(labels)  # type: ignore[misc]
+        with self.s.unpack_lock:  # one copy of a chain at a time, and no GC between the copy and its child
+            if parent:
+                parent = remap.remapped_parent(sn, parent, uids, gids, self.s.work_dir)
+            mounts = sn.prepare(key, parent, labels)
+        remap.own_upper(mounts, uids.shift(0), gids.shift(0))
+        return mounts
 
     @translated
     async def View(self, request: pb.PrepareSnapshotRequest, context: Any) -> pb.MountsResponse:

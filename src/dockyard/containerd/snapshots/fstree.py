@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.containerd.snapshots.snapshotter import Usage
@@ -76,11 +77,18 @@ def _copy_file_data(src: str, dst: str, mode: int) -> None:
         os.close(sfd)
 
 
-def _apply_meta(src_st: os.stat_result, src: str, dst: str) -> None:
+IdShift = Callable[[int, int], tuple[int, int]]
+
+
+def _same_ids(uid: int, gid: int) -> tuple[int, int]:
+    return uid, gid
+
+
+def _apply_meta(src_st: os.stat_result, src: str, dst: str, shift: IdShift = _same_ids) -> None:
     """Owner, then mode (chown clears setuid), then xattrs (chown clears caps), then times."""
     is_link = stat.S_ISLNK(src_st.st_mode)
     try:
-        os.lchown(dst, src_st.st_uid, src_st.st_gid)
+        os.lchown(dst, *shift(src_st.st_uid, src_st.st_gid))
     except PermissionError:
         pass
     if not is_link:
@@ -89,14 +97,15 @@ def _apply_meta(src_st: os.stat_result, src: str, dst: str) -> None:
     os.utime(dst, ns=(src_st.st_atime_ns, src_st.st_mtime_ns), follow_symlinks=False)
 
 
-def copy_tree(src: Path, dst: Path) -> None:
-    """Copy the contents of ``src`` into the existing directory ``dst``."""
+def copy_tree(src: Path, dst: Path, shift: IdShift = _same_ids) -> None:
+    """Copy the contents of ``src`` into the existing directory ``dst``; ``shift`` maps each
+    owner (uid, gid) to the copy's (a user namespace's remapped tree)."""
     links: dict[tuple[int, int], str] = {}
-    _copy_dir(str(src), str(dst), links)
-    _apply_meta(os.lstat(src), str(src), str(dst))
+    _copy_dir(str(src), str(dst), links, shift)
+    _apply_meta(os.lstat(src), str(src), str(dst), shift)
 
 
-def _copy_dir(src: str, dst: str, links: dict[tuple[int, int], str]) -> None:
+def _copy_dir(src: str, dst: str, links: dict[tuple[int, int], str], shift: IdShift = _same_ids) -> None:
     with os.scandir(src) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -106,8 +115,8 @@ def _copy_dir(src: str, dst: str, links: dict[tuple[int, int], str]) -> None:
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             os.mkdir(d, 0o700)
-            _copy_dir(s, d, links)
-            _apply_meta(st, s, d)
+            _copy_dir(s, d, links, shift)
+            _apply_meta(st, s, d, shift)
             continue
         if st.st_nlink > 1:
             first = links.get((st.st_dev, st.st_ino))
@@ -123,4 +132,4 @@ def _copy_dir(src: str, dst: str, links: dict[tuple[int, int], str]) -> None:
             os.mknod(d, mode, st.st_rdev)
         else:
             continue
-        _apply_meta(st, s, d)
+        _apply_meta(st, s, d, shift)

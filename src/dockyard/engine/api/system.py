@@ -94,7 +94,8 @@ async def info(request: web.Request) -> web.Response:
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
         "ContainerdCommit": {"ID": __version__}, "RuncCommit": {"ID": __version__}, "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if v2 else []),
+        "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=userns"] if eng.userns_remap else [])
+                           + (["name=cgroupns"] if v2 else []),
         "DefaultAddressPools": [], "Warnings": [],
     })
 
