@@ -89,6 +89,41 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return await relay(request, _stats(request), "stats")
 
 
+MAX_FAN_IN = 64
+
+
+async def _fan_in(request: web.Request, ids: list[str]) -> AsyncIterator[dict[str, Any]]:
+    """The stats streams of several containers as one: ``{"id", ...point}``, or ``{"id", "gone"}``
+    when a container's stream ends (it stopped or was removed)."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def one(cid: str) -> None:
+        try:
+            async for s in engine(request).lines("GET", f"/containers/{cid}/stats", {"stream": "1"}):
+                await queue.put({"id": cid, **stats_point(s)})
+        except errors.DockyardError as err:
+            await queue.put({"id": cid, "gone": str(err)})
+        else:
+            await queue.put({"id": cid, "gone": "stream ended"})
+
+    tasks = [asyncio.ensure_future(one(cid)) for cid in ids]
+    try:
+        while True:
+            yield await queue.get()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def fan_in_stats(request: web.Request) -> web.StreamResponse:
+    """GET /api/stats?id=..&id=..: the list view's CPU and memory, one SSE stream for all its rows."""
+    ids = list(dict.fromkeys(request.query.getall("id", [])))
+    if not ids or len(ids) > MAX_FAN_IN:
+        raise errors.InvalidArgument(f"between 1 and {MAX_FAN_IN} container ids, as id=...")
+    return await relay(request, _fan_in(request, ids), "stats")
+
+
 async def _logs(request: web.Request) -> AsyncIterator[dict[str, Any]]:
     cid = request.match_info["id"]
     info = await engine(request).call("GET", f"/containers/{cid}/json")
@@ -134,6 +169,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 def register(app: web.Application) -> None:
     app.router.add_get("/api/events", events)
+    app.router.add_get("/api/stats", fan_in_stats)
     app.router.add_get("/api/containers/{id}/stats", stats)
     app.router.add_get("/api/containers/{id}/logs", logs)
     app.router.add_post("/api/pull", pull)

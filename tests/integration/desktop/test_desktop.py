@@ -255,3 +255,24 @@ def test_tag_push_pull_through_the_dashboard(daemon: Daemon, desktop: Desktop) -
         daemon.cli("rmi", ref)
         registry.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_one_stream_carries_the_stats_of_several_containers(daemon: Daemon, desktop: Desktop,
+                                                           names: list[str]) -> None:
+    ids = [run(daemon, "--name", new_name(names), "busybox", "sleep", "1000") for _ in range(2)]
+    c = desktop.conn(timeout=20)
+    c.request("GET", f"/api/stats?id={ids[0]}&id={ids[1]}",
+              headers={"Host": f"{desktop.host}:{desktop.port}", "Cookie": desktop.cookie})
+    r = c.getresponse()
+    seen: set[str] = set()
+    try:
+        while seen != set(ids):
+            line = r.fp.readline().decode()
+            assert line, "stream ended"
+            if line.startswith("data: "):
+                point = json.loads(line[6:])
+                assert "gone" not in point and point["mem"] > 0, point
+                seen.add(point["id"])
+    finally:
+        c.close()
+    assert desktop.request("GET", "/api/stats")[0] == 400

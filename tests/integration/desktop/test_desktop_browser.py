@@ -59,6 +59,8 @@ def test_the_list_shows_the_container_and_its_port_and_stop_stops_it(
         return r && r.textContent.startsWith('Up');""")
     links = browser.js(f"return [...document.querySelectorAll('{row} a')].map(a => a.href + ' ' + a.textContent)")
     assert f"http://127.0.0.1:{port}/ {port}:80/tcp" in links
+    browser.click("#live-usage")
+    browser.wait_js(f"return document.querySelector('{row} td.usage').textContent.includes('%')")
     browser.click(f'{row} button[data-action="stop"]')
     browser.wait_js(f"""const r = document.querySelector('{row}');
         return r && r.querySelector('button[data-action="start"]');""")

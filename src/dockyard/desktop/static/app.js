@@ -111,24 +111,65 @@ function actionButtons(c, refresh) {
     h("button", { class: "danger", onclick: remove, "data-action": "remove" }, "Remove"));
 }
 
+// Live CPU/memory in the list: opt-in (each running container's stats stream costs the engine a
+// sample a second), one fan-in SSE stream for all rows, reopened only when the set of running ids changes.
+const usage = new Map();  // id -> {cpu: [], mem: [], last}
+
+function usageCell(id) {
+  const u = usage.get(id);
+  if (!u) return h("td", { class: "usage muted" }, "—");
+  return h("td", { class: "usage" }, sparkline(u.cpu, Math.max(100, ...u.cpu), "CPU history", 80, 20),
+    ` ${u.last.cpu.toFixed(1)} % · ${units(u.last.mem)}`);
+}
+
+function liveUsage(ids, onSample) {
+  const key = ids.join(",");
+  if (liveUsage.key === key) return;
+  if (liveUsage.es) { liveUsage.es.close(); liveUsage.es = null; }
+  liveUsage.key = key;
+  if (!ids.length) return;
+  liveUsage.es = stream("/api/stats?" + ids.map((id) => "id=" + encodeURIComponent(id)).join("&"), {
+    stats: (s) => {
+      if (s.gone) { usage.delete(s.id); return; }
+      const u = usage.get(s.id) || { cpu: [], mem: [] };
+      u.cpu.push(s.cpu); u.mem.push(s.mem); u.last = s;
+      if (u.cpu.length > 30) { u.cpu.shift(); u.mem.shift(); }
+      usage.set(s.id, u);
+      onSample(s.id);
+    },
+  });
+}
+
 async function containersView() {
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  view.replaceChildren(h("h2", {}, "Containers"), body);
+  const live = h("input", { type: "checkbox", id: "live-usage", checked: localStorage.getItem("liveUsage") === "1" });
+  let running = [];
+  const applyLive = () => liveUsage(live.checked ? running : [], (id) => {
+    const td = body.querySelector(`tr[data-id="${id}"] td.usage`);
+    if (td) td.replaceWith(usageCell(id));
+  });
+  live.addEventListener("change", () => { localStorage.setItem("liveUsage", live.checked ? "1" : "0"); applyLive(); });
+  open.push({ close: () => { liveUsage.key = null; if (liveUsage.es) liveUsage.es.close(); liveUsage.es = null; } });
+  view.replaceChildren(h("h2", {}, "Containers"),
+    h("div", { class: "toolbar" }, h("label", {}, live, " live CPU and memory")), body);
   const refresh = async () => {
     const data = await api("GET", "/api/containers");
     const groups = data.projects.map((g) => h("section", { "data-project": g.project },
       h("h2", {}, g.project ? `Compose project ${g.project}` : (data.projects.length > 1 ? "Other containers" : "")),
       h("table", {},
-        h("thead", {}, h("tr", {}, ["Name", "Image", "State", "Health", "Ports", "Created", ""].map((t) => h("th", {}, t)))),
+        h("thead", {}, h("tr", {}, ["Name", "Image", "State", "Health", "Ports", "CPU · memory", "Created", ""].map((t) => h("th", {}, t)))),
         h("tbody", {}, g.containers.map((c) => h("tr", { "data-id": c.id, "data-name": c.name },
           h("td", {}, h("a", { href: `#/container/${c.id}` }, c.name)),
           h("td", {}, c.image),
           h("td", { class: `state-${c.state}` }, c.status || c.state),
           h("td", { class: `health-${c.health}` }, c.health || "—"),
           h("td", {}, portLinks(c)),
+          usageCell(c.id),
           h("td", {}, ago(c.created)),
           h("td", {}, actionButtons(c, refresh))))))));
     body.replaceChildren(...(groups.length ? groups : [h("p", { class: "muted" }, "No containers.")]));
+    running = data.projects.flatMap((g) => g.containers).filter((c) => c.state === "running").map((c) => c.id).slice(0, 64);
+    applyLive();
   };
   await refresh();
   const later = debounce(() => act(refresh), 250);
@@ -181,13 +222,14 @@ function logsTab(id, pane) {
   });
 }
 
-function sparkline(values, max, label) {
-  const c = h("canvas", { width: 360, height: 60, class: "spark", role: "img", "aria-label": label });
+function sparkline(values, max, label, width = 360, height = 60) {
+  const c = h("canvas", { width, height, class: "spark", role: "img", "aria-label": label });
   const ctx = c.getContext("2d");
   ctx.strokeStyle = getComputedStyle(document.documentElement).getPropertyValue("--accent");
   ctx.beginPath();
+  const n = Math.max(values.length - 1, 1);
   values.forEach((v, i) => {
-    const x = (i / 59) * 360, y = 58 - (max ? (v / max) * 56 : 0);
+    const x = (i / n) * width, y = height - 2 - (max ? (v / max) * (height - 4) : 0);
     if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
   });
   ctx.stroke();
