@@ -488,6 +488,12 @@ class ImageService(RegistryImages):
             name = str(ref)
         config_overrides = parse_changes(changes)
         layer = await self.cd.import_layer(chunks)
+        try:  # unpacked before anything names it: a tar that does not apply leaves no image
+            await self.cd.apply_layer({"mediaType": layer.layer.media_type, "digest": layer.layer.digest,
+                                       "size": layer.layer.size}, layer.diff_id, "")
+        except errors.DockyardError:
+            await self.collect()  # the stored layer, which nothing names
+            raise
         now = rfc3339()
         config = oci_image.make_config(
             [layer.diff_id], architecture=arch(), config=config_overrides, created=now,

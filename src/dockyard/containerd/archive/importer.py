@@ -2,7 +2,9 @@
 
 Every regular file goes into the content store as it passes (its digest is
 computed on the way, so ``<id>/layer.tar`` of the old ``docker save`` format
-needs no second read); small JSON files are also kept in memory. At the end of
+needs no second read); small JSON files are also kept in memory. Each blob is
+put under the operation's lease before it is committed, so a failure midway
+leaves nothing that lease's sweep cannot see. At the end of
 the tar the images are assembled from ``index.json`` (OCI layout, also written
 by Docker 25+) and/or ``manifest.json`` (every ``docker save``): an archive's
 manifests are used as they are when present, so digests survive a round trip;
@@ -21,6 +23,7 @@ from dockyard import errors
 from dockyard.containerd.content.store import ContentStore, commit_idempotent
 from dockyard.containerd.diff.compression import detect
 from dockyard.containerd.images.manifest import Platform, read_manifest
+from dockyard.containerd.remotes.pull import Lease
 from dockyard.containerd.archive.exporter import ANNOTATION_IMAGE_NAME
 from dockyard.oci import image as oci
 from dockyard.oci.reference import parse
@@ -37,7 +40,8 @@ class Imported:
     config_digest: str
 
 
-def _store_member(store: ContentStore, tf: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, bytes | None]:
+def _store_member(store: ContentStore, tf: tarfile.TarFile, member: tarfile.TarInfo,
+                  lease: Lease) -> tuple[str, bytes | None]:
     src = tf.extractfile(member)
     assert src is not None
     keep = member.size <= _JSON_MAX and not member.name.endswith(".tar")
@@ -49,6 +53,7 @@ def _store_member(store: ContentStore, tf: tarfile.TarFile, member: tarfile.TarI
             if keep:
                 kept.append(chunk)
         digest = w.digest()
+        lease.digests.add(digest)
         commit_idempotent(w, member.size, digest)
     except BaseException:
         w.abort()
@@ -56,6 +61,23 @@ def _store_member(store: ContentStore, tf: tarfile.TarFile, member: tarfile.TarI
     finally:
         w.close()
     return digest, (b"".join(kept) if keep else None)
+
+
+def _store_manifest(store: ContentStore, manifest: bytes, lease: Lease) -> Descriptor:
+    mdesc = oci.descriptor_for(oci.MEDIA_TYPE_DOCKER_MANIFEST, manifest)
+    lease.digests.add(mdesc.digest)
+    w = store.writer(f"import-{mdesc.digest}", mdesc.size, mdesc.digest)
+    try:
+        if w.offset:
+            w.truncate(0)
+        w.write(manifest)
+        commit_idempotent(w, mdesc.size, mdesc.digest)
+    except BaseException:
+        w.abort()
+        raise
+    finally:
+        w.close()
+    return Descriptor(mdesc.media_type, mdesc.digest, mdesc.size)
 
 
 def _layer_type(store: ContentStore, digest: str) -> str:
@@ -77,8 +99,11 @@ def _name_of(desc: dict[str, Any]) -> str:
     return ""
 
 
-def import_archive(store: ContentStore, src: BinaryIO, platform: Platform | None = None) -> list[Imported]:
-    """Store every blob of the archive; return the images it holds (unnamed ones with name "")."""
+def import_archive(store: ContentStore, src: BinaryIO, platform: Platform | None = None,
+                   lease: Lease | None = None) -> list[Imported]:
+    """Store every blob of the archive under ``lease``; return the images it holds (unnamed ones
+    with name "")."""
+    lease = lease if lease is not None else Lease()
     paths: dict[str, tuple[str, int]] = {}  # member path -> (digest, size)
     docs: dict[str, bytes] = {}
     try:
@@ -90,7 +115,7 @@ def import_archive(store: ContentStore, src: BinaryIO, platform: Platform | None
             name = member.name.removeprefix("./")
             if not member.isfile():
                 continue
-            digest, data = _store_member(store, tf, member)
+            digest, data = _store_member(store, tf, member, lease)
             paths[name] = (digest, member.size)
             if data is not None:
                 docs[name] = data
@@ -125,16 +150,7 @@ def import_archive(store: ContentStore, src: BinaryIO, platform: Platform | None
                 "schemaVersion": 2, "mediaType": oci.MEDIA_TYPE_DOCKER_MANIFEST,
                 "config": {"mediaType": oci.MEDIA_TYPE_DOCKER_CONFIG, "digest": cfg_digest, "size": cfg_size},
                 "layers": [{"mediaType": _layer_type(store, d), "digest": d, "size": s} for d, s in layers]})
-            mdesc = oci.descriptor_for(oci.MEDIA_TYPE_DOCKER_MANIFEST, manifest)
-            w = store.writer(f"import-{mdesc.digest}", mdesc.size, mdesc.digest)
-            try:
-                if w.offset:
-                    w.truncate(0)
-                w.write(manifest)
-                commit_idempotent(w, mdesc.size, mdesc.digest)
-            finally:
-                w.close()
-            target = Descriptor(mdesc.media_type, mdesc.digest, mdesc.size)
+            target = _store_manifest(store, manifest, lease)
             out += [Imported(t, target, cfg_digest) for t in tags] or [Imported("", target, cfg_digest)]
     if not out:
         raise errors.InvalidArgument("archive: neither manifest.json nor index.json found: not an image archive")

@@ -25,7 +25,7 @@ from dockyard.api import pb, rpc
 from dockyard.containerd import gc
 from dockyard.containerd.archive.exporter import export_images
 from dockyard.containerd.archive.importer import import_archive
-from dockyard.containerd.images.manifest import Platform, read_manifest
+from dockyard.containerd.images.manifest import Platform, diff_ids, read_config, read_manifest
 from dockyard.containerd.images.unpack import LayerUnpacker, unpack
 from dockyard.containerd.metadata.db import ImageRecord
 from dockyard.containerd.remotes import hosts
@@ -299,14 +299,39 @@ class TransferServicer(rpc.TransferServicer):
             yield pb.ExportChunk(data=item)  # type: ignore[arg-type]
 
     async def Import(self, request_iterator: AsyncIterator[pb.ImportChunk], context: Any) -> pb.ImportResponse:
+        """Store the archive's blobs and unpack its images under a transient lease, as a pull does:
+        what a failed import wrote (blobs, snapshots) is swept unless something else keeps it."""
         ns = namespace_of(context)
+        lid, lease = self._lease()
+        try:
+            images, first = await self._import_blobs(request_iterator, lease)
+            out = []
+            for im in images:
+                name = im.name or f"{first['prefix'] or 'import@'}{im.config_digest}"
+                if first["unpack"]:
+                    await asyncio.to_thread(self._unpack_imported, ns, im.target.digest, lease)
+                await asyncio.to_thread(self._name_image, ns, ImageRecord(name, im.target), first["prefix"])
+                out.append(pb.ImportedImage(name=name, target=_desc_pb(im.target), config_digest=im.config_digest))
+        except BaseException as err:
+            self.s.leases.pop(lid, None)
+            await self._sweep(lease, caused_by_full_disk(err))
+            if isinstance(err, errors.DockyardError):
+                await context.abort(status_of(err), str(err))
+            if isinstance(err, Exception):  # a corrupt tar is the caller's input error
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"import: {err}")
+            raise
+        self.s.leases.pop(lid, None)
+        return pb.ImportResponse(images=out)
+
+    async def _import_blobs(self, request_iterator: AsyncIterator[pb.ImportChunk], lease: Lease
+                            ) -> tuple[list[Any], dict[str, Any]]:
+        """Feed the streamed archive to the importer; its images and the first chunk's options."""
         reader = _QueueReader()
         first: dict[str, Any] = {}
-        lid, lease = self._lease()
 
         def run() -> list[Any]:
             return import_archive(self.s.content, io.BufferedReader(reader, 1 << 20),
-                                  parse_platform(first.get("platform", "")))
+                                  parse_platform(first.get("platform", "")), lease)
 
         job = None
         try:
@@ -320,27 +345,14 @@ class TransferServicer(rpc.TransferServicer):
                     break  # failed early: stop reading
         finally:
             await asyncio.to_thread(reader.q.put, None)
-        try:
-            if job is None:
-                raise errors.InvalidArgument("import: empty archive")
-            images = await job
-            out = []
-            for im in images:
-                lease.digests.add(im.target.digest)
-                name = im.name or f"{first['prefix'] or 'import@'}{im.config_digest}"
-                if first["unpack"]:
-                    def do_unpack(d: str = im.target.digest) -> None:
-                        with self.s.unpack_lock:
-                            unpack(self.s.content, self.s.snapshots(ns), d, work_dir=self.s.work_dir)
-                    await asyncio.to_thread(do_unpack)
-                await asyncio.to_thread(self._name_image, ns, ImageRecord(name, im.target), first["prefix"])
-                out.append(pb.ImportedImage(name=name, target=_desc_pb(im.target), config_digest=im.config_digest))
-            return pb.ImportResponse(images=out)
-        except errors.DockyardError as err:
-            await context.abort(status_of(err), str(err))
-            raise
-        except Exception as err:  # a corrupt tar is the caller's input error
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"import: {err}")
-            raise
-        finally:
-            self.s.leases.pop(lid, None)
+            if job is not None and not job.done():  # it reads to the end (early if the client went away)
+                await asyncio.gather(asyncio.shield(job), return_exceptions=True)
+        if job is None:
+            raise errors.InvalidArgument("import: empty archive")
+        return await job, first
+
+    def _unpack_imported(self, ns: str, digest: str, lease: Lease) -> None:
+        manifest = read_manifest(self.s.content, digest)
+        lease.snapshots.update(oci_types.chain_ids(diff_ids(read_config(self.s.content, manifest))))
+        with self.s.unpack_lock:
+            unpack(self.s.content, self.s.snapshots(ns), digest, work_dir=self.s.work_dir)
