@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dockyard.shim import protocol
-from dockyard.shim.main import Shim, ShimError
+from dockyard.shim.shim import Shim, ShimError
 
 PID = 4242
 

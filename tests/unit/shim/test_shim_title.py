@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.shim.main import set_process_title
+from dockyard.shim.shim import set_process_title
 
 
 def test_title_replaces_cmdline_and_comm():
