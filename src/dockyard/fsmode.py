@@ -17,8 +17,6 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 ROOT_DIR = 0o710
 
-_SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
-
 
 def private_dir(path: Path, mode: int = PRIVATE_DIR, gid: int = 0) -> Path:
     """``path`` exists as a directory of root:``gid`` with exactly ``mode``."""
@@ -28,18 +26,6 @@ def private_dir(path: Path, mode: int = PRIVATE_DIR, gid: int = 0) -> Path:
         os.chown(path, 0, gid)
     if st.st_mode & 0o7777 != mode:
         os.chmod(path, mode)
-    return path
-
-
-def private_sqlite(path: Path) -> Path:
-    """Create the database file 0600 before SQLite opens it: SQLite gives its -wal, -shm and
-    -journal files the database's mode. Files left by an older daemon are chmod'ed."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE))
-    for p in (str(path), *(str(path) + s for s in _SQLITE_SIDECARS)):
-        try:
-            os.chmod(p, PRIVATE_FILE)
-        except FileNotFoundError:
-            pass
     return path
 
 

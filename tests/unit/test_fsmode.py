@@ -1,33 +1,16 @@
-"""fsmode: databases, logs and directories only root may read, also when they existed before."""
+"""fsmode: logs and directories only root may read, also when they existed before."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
-from dockyard.fsmode import open_private, private_dir, private_sqlite
+from dockyard.fsmode import open_private, private_dir
 
 
 def _mode(p: Path | str) -> int:
     return stat.S_IMODE(os.stat(p).st_mode)
-
-
-def test_sqlite_files_are_0600_new_and_old(tmp_path: Path) -> None:
-    old_umask = os.umask(0o022)
-    try:
-        (tmp_path / "old.db-wal").write_bytes(b"")  # left by an older daemon, 0644
-        db = sqlite3.connect(private_sqlite(tmp_path / "old.db"), isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE t (secret TEXT)")
-        db.execute("INSERT INTO t VALUES ('DB_PASSWORD=x')")
-        names = sorted(p.name for p in tmp_path.iterdir())
-        assert names == ["old.db", "old.db-shm", "old.db-wal"]
-        assert {n: _mode(tmp_path / n) for n in names} == {n: 0o600 for n in names}
-        db.close()
-    finally:
-        os.umask(old_umask)
 
 
 def test_open_private_tightens_an_existing_file(tmp_path: Path) -> None:

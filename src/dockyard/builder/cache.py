@@ -12,22 +12,19 @@ of their chain) while the entry exists; ``builder prune`` deletes the roots, the
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 
 
 class BuildCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(private_sqlite(path)), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # A lost last entry after a power cut is only a cache miss: no fsync per step.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # synchronous NORMAL: a lost last entry after a power cut is only a cache miss, no fsync per step
+        self._db = open_db(path, timeout=5.0)
         self._db.execute("CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, config TEXT NOT NULL, "
                          "layers TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, "
                          "last_used REAL NOT NULL)")

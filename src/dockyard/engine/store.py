@@ -16,7 +16,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.diskfull import SpaceReserve, is_full
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 
 log = logging.getLogger("dockyard.engine.store")
 
@@ -32,13 +32,10 @@ CREATE TABLE IF NOT EXISTS containers (
 class ContainerStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(private_sqlite(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        # synchronous NORMAL: FULL would fsync the WAL at every create, start, exit and removal
+        # (0.3 ms each idle, far more under writeback)
+        self._db = open_db(path, timeout=10.0)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit is atomic and survives a kill -9; FULL would fsync the WAL at every
-        # create, start, exit and removal (0.3 ms each idle, far more under writeback)
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
         # updates (a container's exit) and deletions must commit on a full disk: see diskfull
         self._reserve = SpaceReserve(path.with_name(path.name + ".reserve"))

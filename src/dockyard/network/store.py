@@ -10,12 +10,11 @@ network deletes it, and only while the link of that name still has that index
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS networks (
@@ -42,11 +41,10 @@ CREATE TABLE IF NOT EXISTS bridges (
 class NetworkStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(private_sqlite(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        # synchronous NORMAL, no fsync per endpoint: after a power loss no container runs, and
+        # readopt drops dead endpoints anyway
+        self._db = open_db(path, timeout=10.0)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # no fsync per endpoint: after a power loss no container runs, and readopt drops dead endpoints anyway
-        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -10,12 +10,11 @@ link or a manifest here is immediate; the bytes go at the next ``gc``.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (name TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -50,9 +49,7 @@ class Metadata:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.db = sqlite3.connect(str(private_sqlite(self.path)), isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = open_db(self.path, timeout=30.0)
         self.db.executescript(_SCHEMA)
         self._migrate()
 

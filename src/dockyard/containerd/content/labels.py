@@ -8,13 +8,12 @@ updates that survive kill -9, and lets the gRPC server's threads share it.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blob_labels (
@@ -30,10 +29,7 @@ class LabelDB:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(private_sqlite(path)), timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_db(path, timeout=30.0)
         self._db.executescript(_SCHEMA)
 
     def get(self, digest: str) -> tuple[dict[str, str], float | None]:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from dockyard import errors
 from dockyard.diskfull import SpaceReserve
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 from dockyard.types import Descriptor
 
 SCHEMA = """
@@ -72,11 +72,8 @@ class MetadataStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(private_sqlite(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db = open_db(path, timeout=10.0)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
         # deletions must commit on a full disk, so space can be reclaimed: see diskfull
         self._reserve = SpaceReserve(path.with_name(path.name + ".reserve"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo
 from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from dockyard.fsmode import private_sqlite
+from dockyard.sqlite import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -180,16 +180,10 @@ class MetaStore:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(private_sqlite(path)), timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        # NORMAL, as the other databases: in WAL mode a commit is then atomic and survives a
-        # kill -9 (it is in the page cache), and only a power loss can lose the last ones. FULL
-        # would fsync the WAL on every prepare, commit and remove (a start, a build step), and
-        # under another process's writeback such an fsync takes 100 ms; the snapshot
-        # directories it describes are not fsynced either.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        # synchronous NORMAL, as the other databases: FULL would fsync the WAL on every prepare,
+        # commit and remove (a start, a build step), and under another process's writeback such
+        # an fsync takes 100 ms; the snapshot directories it describes are not fsynced either.
+        self._db = open_db(path, timeout=30.0, foreign_keys=True)
         self._db.executescript(_SCHEMA)
         from dockyard.diskfull import SpaceReserve
 
