@@ -49,6 +49,7 @@ DANGLING = "moby-dangling@"
 # layer (application/vnd.oci.image.layer.v1.tar), so push, save and load take it as it is.
 LAYER_COMPRESSION = "none"
 MAX_DOCKERFILE = 16 << 20
+STDERR_START, STDERR_END = "\x1b[91m", "\x1b[0m"  # dockerd's stderr writer, around each write
 
 
 @dataclass
@@ -63,6 +64,34 @@ class BuildOptions:
     cache_from: list[str] = field(default_factory=list)
     platform: str = ""
     remove: bool = True
+    network_mode: str = ""  # the RUN containers' HostConfig.NetworkMode ("" is the default bridge)
+    extra_hosts: list[str] = field(default_factory=list)  # "host:ip", added to their /etc/hosts
+
+
+@dataclass
+class Loaded:
+    """A build's context (less what ``without_ignored`` took out) and its parsed Dockerfile."""
+
+    ctx: FileTree
+    df: ins.Dockerfile
+
+
+def without_ignored(ctx: FileTree, dockerfile: str) -> FileTree:
+    """dockerd's ``removeDockerfile``: with a .dockerignore in the context, it and the Dockerfile
+    are dropped from what COPY sees when its patterns exclude them. A new tree over the same
+    files: the received one may be kept for the next build (``contexts``)."""
+    from dockyard.builder.dockerignore import Matcher
+
+    ignore = ctx.entries.get(".dockerignore")
+    if ignore is None or not ignore.info.isreg():
+        return ctx
+    matcher = Matcher.from_text(read_payload(ignore.data, 1 << 20).decode("utf-8", "replace"))
+    drop = {n for n in (".dockerignore", ctx.norm(dockerfile)) if matcher.excluded(n)}
+    if not drop:
+        return ctx
+    out = FileTree(ctx.store)
+    out.entries = {k: e for k, e in ctx.entries.items() if k not in drop}
+    return out
 
 
 @dataclass
@@ -160,31 +189,42 @@ class Builder:
             store.release()
             raise
 
-    async def build(self, ctx: FileTree, opts: BuildOptions, emit: Callable[[str], None],
-                    secrets: dict[str, bytes] | None = None, context_token: str = "") -> str:
-        """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text.
-
-        ``ctx``: the received context (``receive_context``); its files' idents name their bytes
-        by where they came from, so a COPY of the same files onto the same state reuses the
-        layer digest it computed before instead of hashing them again.
-        ``context_token``: from ``POST /build/context``; the tar then lacked the files the
-        daemon kept from the last build of that context (see ``contexts``)."""
-        self._blobs = None
-        listing = asyncio.ensure_future(self.has_blobs([]))  # containerd walks its store while we parse
-        await asyncio.sleep(0)
+    def load(self, ctx: FileTree, opts: BuildOptions, context_token: str = "") -> Loaded:
+        """dockerd's ``Detect``, before any output: the context completed (``context_token``, from
+        ``POST /build/context``: the tar then lacked the files the daemon kept from the last build of
+        that context, see ``contexts``), the Dockerfile found and parsed, then the Dockerfile and the
+        .dockerignore taken out of the context when the .dockerignore excludes them (they served the
+        build; COPY does not see them). Refusals here are a 400, not a stream error."""
         if context_token:
             ctx = self.contexts.assemble(context_token, ctx)
-        name = ctx.norm(opts.dockerfile or "Dockerfile")
-        entry = ctx.entries.get(name)
+        name = opts.dockerfile or "Dockerfile"
+        path = ctx.norm(name)
+        if path not in ctx.entries and name == "Dockerfile":
+            path = "dockerfile"  # dockerd's fallback for the default name
+        entry = ctx.entries.get(path)
         if entry is None or not entry.info.isreg():
-            raise errors.InvalidArgument(
-                f"Cannot locate specified Dockerfile: {opts.dockerfile or 'Dockerfile'}")
+            raise errors.InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
         if entry.info.size > MAX_DOCKERFILE:
             raise errors.InvalidArgument(f"the Dockerfile is larger than {MAX_DOCKERFILE >> 20} MiB")
-        df = ins.parse_dockerfile(read_payload(entry.data), filename=opts.dockerfile or "Dockerfile")
+        text = read_payload(entry.data)
+        if not text:
+            raise errors.InvalidArgument(f"the Dockerfile ({name}) cannot be empty")
         if opts.platform and opts.platform not in (f"linux/{_arch()}", "linux", _arch()):
             raise errors.InvalidArgument(f"platform {opts.platform} is not supported here: only linux/{_arch()}")
-        run = _Run(self, df, ctx, opts, emit)
+        df = ins.parse_dockerfile(text, filename=name)
+        return Loaded(without_ignored(ctx, path), df)
+
+    async def build(self, loaded: Loaded, opts: BuildOptions, emit: Callable[[str], None],
+                    secrets: dict[str, bytes] | None = None) -> str:
+        """Build and tag; returns the image ID. ``emit`` receives Docker's classic progress text
+        (a RUN's stderr wrapped in dockerd's red markers, ``STDERR_START`` ... ``STDERR_END``).
+
+        ``loaded.ctx``: the received context (``load``); its files' idents name their bytes
+        by where they came from, so a COPY of the same files onto the same state reuses the
+        layer digest it computed before instead of hashing them again."""
+        self._blobs = None
+        listing = asyncio.ensure_future(self.has_blobs([]))  # containerd walks its store while we parse
+        run = _Run(self, loaded.df, loaded.ctx, opts, emit)
         run.secrets = secrets or {}
         await listing
         state = await run.execute()
@@ -402,14 +442,17 @@ class Builder:
                             network: str = "", mounts: list[Any] | None = None,
                             sources: dict[int, tuple[FileTree, str]] | None = None,
                             secrets: dict[str, bytes] | None = None,
-                            then: Callable[[str], Awaitable[Any]] | None = None) -> tuple[str, int, Any]:
+                            then: Callable[[str], Awaitable[Any]] | None = None,
+                            extra_hosts: list[str] | None = None) -> tuple[str, int, Any]:
         """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code, what ``then``
         made). ``then(key)`` (committing the change) runs once the command exited with 0, while
         the task and the container record are deleted: it reads only the snapshot's upper dir.
 
-        ``network``: ``default`` puts the RUN on the daemon's default bridge, as the classic
-        builder does (in a namespace of its own when the daemon has no bridge); ``none`` gives
-        it an empty network namespace; ``host`` shares the host's."""
+        ``network``: a container's ``NetworkMode``, as the classic builder gives its RUN
+        containers. ``""``/``default``/``bridge``: the daemon's default bridge (a namespace of its
+        own when the daemon has no bridge); ``none``: an empty network namespace; ``host``: the
+        host's; ``container:<id>``; or a user network's name or ID (its DNS included).
+        ``extra_hosts``: ``host:ip`` lines for its /etc/hosts."""
         from dockyard.builder import mounts as run_mounts
         from dockyard.engine import spec as specs
 
@@ -421,22 +464,26 @@ class Builder:
         config = {"Cmd": argv, "Entrypoint": [], "Env": env, "WorkingDir": cfg.get("WorkingDir") or "/",
                   "User": cfg.get("User") or ""}
         networks = getattr(self.engine, "networks", None)
-        mode = network if network in ("host", "none") else \
-            "bridge" if networks is not None and networks.default_enabled else "none"
-        host = {"NetworkMode": mode}
+        mode = network or "default"
+        if mode in ("default", "bridge"):
+            mode = "bridge" if networks is not None and networks.default_enabled else "none"
+        host = {"NetworkMode": mode, "ExtraHosts": list(extra_hosts or [])}
         spec = specs.build(id, config, host, {}, getattr(self.engine, "cgroup_parent", "dockyard"))
         net = None
+        attached = False
         net_dir = self.engine.exec_root / "builder" / "net" / id
         prepared = None
         try:
-            if mode == "bridge":
+            if networks is not None:
                 # a record shaped like a container's, so the network manager can give it an endpoint,
                 # /etc/hosts, resolv.conf and hostname; its layer leaves those files out (MANAGED_FILES)
                 net = {"Id": id, "Name": f"/build-{id[:12]}", "Config": {}, "HostConfig": host,
                        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}}
                 net_dir.mkdir(parents=True, exist_ok=True)
                 networks.prepare(net, spec, None, net_dir, {})
-                await networks.attach(net)
+                if net["NetworkSettings"].get("SandboxKey"):
+                    await networks.attach(net)
+                    attached = True
             if mounts:
                 prepared = await run_mounts.prepare(
                     mounts, self.cache_dirs, self.engine.data_root / "builder" / "tmp" / id,
@@ -447,8 +494,9 @@ class Builder:
             if prepared is not None:
                 prepared.release(self.cache_dirs)
                 shutil.rmtree(self.engine.data_root / "builder" / "tmp" / id, ignore_errors=True)
-            if net is not None:
+            if attached and networks is not None:
                 await networks.detach(net)
+            if net is not None:
                 shutil.rmtree(net_dir, ignore_errors=True)
 
     async def _run_task(self, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
@@ -468,11 +516,11 @@ class Builder:
             created = True
             fds = [open_fifo(fifo_dir / "stdout"), open_fifo(fifo_dir / "stderr")]
 
-            async def pump(fifo: Any) -> None:
+            async def pump(fifo: Any, start: str = "", end: str = "") -> None:
                 async for data in _chunks(fifo):
-                    emit(data.decode("utf-8", errors="replace"))
+                    emit(start + data.decode("utf-8", errors="replace") + end)
 
-            pumps = gather_unawaited(*(pump(fd) for fd in fds))
+            pumps = gather_unawaited(pump(fds[0]), pump(fds[1], STDERR_START, STDERR_END))
             try:
                 mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=key))
                 await self.cd.tasks.Create(pb.CreateTaskRequest(
@@ -696,7 +744,11 @@ class _Run:
         return await self._meta(state, inst, env, stage)
 
     async def _cached(self, state: State, key_parts: list[str], make: Callable[[], Any],
-                      created_by: str = "") -> State:
+                      created_by: str = "", metadata: bool = False) -> State:
+        """The step's state from the build cache, or ``make()``'s. With ``cache_from`` the cache
+        is limited to those images, as dockerd's classic builder limits it: a stored step counts
+        only when its state is one of theirs (``_derived``), and a step their history made is
+        taken from them (``_from_cache_images``; ``metadata``: a step with no layer of its own)."""
         key = _digest(state.id or "scratch", *key_parts)
         if not self.opts.no_cache:
             pending = self.b._record_writes.get(key)
@@ -705,12 +757,13 @@ class _Run:
             hit = self.b.cache.get(key)
             if hit is not None and await self.b.has_blobs([hit[0], hit[2]] + [lay["digest"] for lay in hit[1]]):
                 loaded = await self.b.load_state(hit[0], hit[1])
-                if loaded is not None:
+                if loaded is not None and (not self.opts.cache_from or self._derived(loaded,
+                                                                                    await self._cache_sources())):
                     self.emit(" ---> Using cache\n")
                     self.emit(f" ---> {short(loaded.id)}\n")
                     return loaded
             if created_by:
-                reused = await self._from_cache_images(state, created_by)
+                reused = await self._from_cache_images(state, created_by, make if metadata else None)
                 if reused is not None:
                     self.emit(" ---> Using cache\n")
                     return await self._remember(key, state, reused)
@@ -741,15 +794,8 @@ class _Run:
         self.emit(f" ---> {short(new.id)}\n")
         return new
 
-    async def _from_cache_images(self, state: State, created_by: str) -> State | None:
-        """``--cache-from``: the classic builder's match on an image's history and layers.
-
-        A source image matches when its history starts with the state's (same ``created_by``
-        and layers) and its next entry was made by the same instruction; the next state is the
-        parent's config with that history entry and, for a layer step, the source's next layer.
-        """
-        if not self.opts.cache_from:
-            return None
+    async def _cache_sources(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """The ``cache_from`` images found locally: (config, layers) each; missing ones are skipped."""
         if self._sources is None:
             self._sources = []
             for ref in self.opts.cache_from:
@@ -759,9 +805,36 @@ class _Run:
                     self.emit(f"[Warning] --cache-from {ref}: no such local image\n")
                     continue
                 self._sources.append((img.config, [dict(lay) for lay in img.manifest.get("layers", [])]))
+        return self._sources
+
+    @staticmethod
+    def _derived(state: State, sources: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> bool:
+        """Whether ``state`` is one of the states a source image was built through: its history
+        and layers begin the source's (dockerd: the cached image is a parent of a source)."""
+        hist = [h.get("created_by") for h in state.config.get("history") or []]
+        ids = (state.config.get("rootfs") or {}).get("diff_ids") or []
+        for cfg, _ in sources:
+            src_hist = [h.get("created_by") for h in cfg.get("history") or []]
+            src_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+            if src_hist[:len(hist)] == hist and len(src_hist) >= len(hist) and src_ids[:len(ids)] == ids:
+                return True
+        return False
+
+    async def _from_cache_images(self, state: State, created_by: str,
+                                 make: Callable[[], Any] | None = None) -> State | None:
+        """``--cache-from``: the classic builder's match on an image's history and layers.
+
+        A source image matches when its history starts with the state's (same ``created_by``
+        and layers) and its next entry was made by the same instruction; the next state is the
+        parent's config with that history entry and, for a layer step, the source's next layer.
+        A metadata step (``make`` given) is made again (no container runs for one) and keeps the
+        source's timestamp.
+        """
+        if not self.opts.cache_from:
+            return None
         hist = state.config.get("history") or []
         diff_ids = (state.config.get("rootfs") or {}).get("diff_ids") or []
-        for cfg, layers in self._sources:
+        for cfg, layers in await self._cache_sources():
             src_hist = cfg.get("history") or []
             src_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
             n = len(hist)
@@ -775,12 +848,15 @@ class _Run:
             empty = bool(h.get("empty_layer"))
             if not empty and len(src_ids) <= len(diff_ids):
                 continue
-            new = self._next(state, created_by, empty)
+            if make is not None:
+                new = await make()
+            else:
+                new = self._next(state, created_by, empty)
+                if not empty:
+                    new.layers.append(layers[len(diff_ids)])
+                    new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(
+                        src_ids[len(diff_ids)])
             new.config["created"] = new.config["history"][-1]["created"] = h.get("created") or new.config["created"]
-            if not empty:
-                new.layers.append(layers[len(diff_ids)])
-                new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(
-                    src_ids[len(diff_ids)])
             return new
         return None
 
@@ -883,7 +959,9 @@ class _Run:
             key.append(f"own-cmd={cmd_own}")
         elif name == "cmd":
             self._cmd_stages.add(stage.index)  # also on a cache hit, where make() does not run
-        return await self._cached(state, key, make)
+        # what its history entry will say: a cache_from image's history is matched on it
+        created_by = f"/bin/sh -c #(nop)  {apply(copy.deepcopy(state.cfg))}" if self.opts.cache_from else ""
+        return await self._cached(state, key, make, created_by=created_by, metadata=True)
 
     async def _workdir_layer(self, parent: State, new: State) -> None:
         """WORKDIR makes its directory when the parent lacks it: a layer of the missing dirs."""
@@ -970,9 +1048,10 @@ class _Run:
                 mounts.append(parse_mount(self._x(raw, env, line)))
             except (errors.InvalidArgument, ValueError) as err:
                 raise BuildFailed(f"{df_name(self.opts)}:{line}: --mount={raw}: {err}") from None
-        network = inst.flags.get("network") or "default"
-        if network not in ("default", "none", "host"):
-            raise BuildFailed(f"{df_name(self.opts)}:{line}: --network={network}: expected none, host or default")
+        flag = inst.flags.get("network") or "default"
+        if flag not in ("default", "none", "host"):
+            raise BuildFailed(f"{df_name(self.opts)}:{line}: --network={flag}: expected none, host or default")
+        network = flag if flag != "default" else self.opts.network_mode
         sources: dict[int, tuple[FileTree, str]] = {}
         mount_keys = []
         for i, m in enumerate(mounts):
@@ -1007,7 +1086,8 @@ class _Run:
         async def make() -> State:
             key, code, made = await self.b.run_container(state, argv, run_env, self.emit, network=network,
                                                          mounts=mounts, sources=sources, secrets=self.secrets,
-                                                         then=self.b.commit_snapshot)
+                                                         then=self.b.commit_snapshot,
+                                                         extra_hosts=self.opts.extra_hosts)
             try:
                 if code != 0:
                     raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
@@ -1028,8 +1108,8 @@ class _Run:
             return new
 
         key = ["run", json.dumps(argv), json.dumps(run_env)]
-        if mounts or network != "default":
-            key += [f"network={network}", *mount_keys]
+        if mounts or flag != "default":
+            key += [f"network={flag}", *mount_keys]
         return await self._cached(state, key, make, created_by=created_by)
 
     async def _copy(self, state: State, inst: ins.Copy, env: dict[str, str]) -> State:

@@ -138,7 +138,7 @@ def test_run_mounts_network_and_cache_from(daemon: Daemon, tmp_path: Path) -> No
         src_id = inspect(daemon, "bf-src")["Id"]
         assert daemon.cli("builder", "prune", "-f").returncode == 0
         out = build(daemon, src, "--cache-from", "bf-src", "-t", "bf-cf")
-        assert out.count("Using cache") == 2 and "Running in" not in out, out
+        assert out.count("Using cache") == 3 and "Running in" not in out, out  # RUN, COPY and CMD
         cf = inspect(daemon, "bf-cf")
         assert cf["RootFS"]["Layers"] == inspect(daemon, "bf-src")["RootFS"]["Layers"]
         assert cf["Id"] != "" and src_id

@@ -56,7 +56,22 @@ def options(request: web.Request) -> Any:
         build_args=dict(_json(request, "buildargs", {}) or {}), no_cache=_bool(q.get("nocache")),
         pull=_bool(q.get("pull")), target=q.get("target") or "", labels=dict(_json(request, "labels", {}) or {}),
         cache_from=list(cache_from or []), platform=q.get("platform") or "",
-        remove=q.get("rm", "1") not in ("0", "false"))
+        remove=q.get("rm", "1") not in ("0", "false"), network_mode=q.get("networkmode") or "",
+        extra_hosts=extra_hosts(q.getall("extrahosts", [])))
+
+
+def extra_hosts(raw: list[str]) -> list[str]:
+    """``extrahosts`` (repeated ``host:ip``, or ``host=ip`` as the docker CLI also takes), checked
+    as a container's ``ExtraHosts`` are."""
+    from dockyard.engine.validate import extra_host
+
+    out = []
+    for entry in raw:
+        name, eq, ip = entry.partition("=")
+        entry = f"{name}:{ip}" if eq and ":" not in name else entry
+        extra_host(entry)
+        out.append(entry)
+    return out
 
 
 SECRETS_HEADER = "X-Dockyard-Build-Secrets"
@@ -86,8 +101,11 @@ def secrets_of(request: web.Request) -> dict[str, bytes]:
 
 
 async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives, held to its Content-Length when it has one."""
-    n = request.content_length
+    """The request body as it arrives, held to its Content-Length when it has one. A body with a
+    Content-Encoding (docker-py's ``gzip=True``) arrives decoded by aiohttp: its length is not
+    the header's, and the context's own limits bound it."""
+    encoded = request.headers.get("Content-Encoding", "identity").lower() != "identity"
+    n = None if encoded else request.content_length
     pos = 0
     async for chunk in request.content.iter_any():
         pos += len(chunk)
@@ -106,7 +124,9 @@ async def build(request: web.Request) -> web.StreamResponse:
     # streamed to disk under limits (builder.context.receive): a refusal is a 400 before any output
     ctx = await builder.receive_context(body_chunks(request))
     try:
-        resp = await _stream_build(request, builder, ctx, opts, secrets)
+        # as dockerd's Detect: no Dockerfile, an empty or unparsable one is a 400, not a stream error
+        loaded = builder.load(ctx, opts, request.headers.get(CONTEXT_HEADER, ""))
+        resp = await _stream_build(request, builder, loaded, opts, secrets)
     finally:
         if ctx.store is not None:
             await asyncio.to_thread(ctx.store.release)  # its files are gone when the client hears the end
@@ -114,7 +134,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _stream_build(request: web.Request, builder: Any, ctx: Any, opts: Any,
+async def _stream_build(request: web.Request, builder: Any, loaded: Any, opts: Any,
                         secrets: dict[str, bytes]) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
@@ -138,8 +158,7 @@ async def _stream_build(request: web.Request, builder: Any, ctx: Any, opts: Any,
 
     async def run() -> None:
         try:
-            image_id = await builder.build(ctx, opts, emit, secrets,
-                                           context_token=request.headers.get(CONTEXT_HEADER, ""))
+            image_id = await builder.build(loaded, opts, emit, secrets)
             if quiet:
                 queue.put_nowait(json.dumps({"stream": image_id + "\n"}).encode() + b"\r\n")
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
