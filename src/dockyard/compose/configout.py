@@ -38,6 +38,8 @@ def _ordered(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
     s = dict(svc)
+    if s.get("extra_hosts"):
+        s["extra_hosts"] = sorted(s["extra_hosts"])  # a Go map of host to IPs, written sorted
     if "healthcheck" in s:
         s["healthcheck"] = _ordered(s["healthcheck"], HEALTH_KEYS)
     if "build" in s:
@@ -49,6 +51,11 @@ def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
         if "deploy" in s:
             s["deploy"] = {"resources": {}, "placement": {}, **s["deploy"]}
     return _ordered(s, SERVICE_KEYS)
+
+
+def service_json(svc: dict[str, Any]) -> dict[str, Any]:
+    """One service as ``config --format json`` prints it, literal ``$`` unescaped."""
+    return _service(svc, as_json=True)
 
 
 def model(project: Project, as_json: bool = False, escape: bool = True) -> dict[str, Any]:

@@ -8,11 +8,9 @@ apart from the calls (``Engine``), so the unit tests check the bodies without a 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from dockyard.compose import shapes
+from dockyard.compose import configout, gojson, shapes
 from dockyard.compose.loader import Project
 
 COMPOSE_VERSION = "2.40.3"  # the Compose v2 these labels and names follow
@@ -38,12 +36,9 @@ def container_name(project: Project, service: str, number: int, oneoff: str = ""
 
 
 def config_hash(svc: dict[str, Any]) -> str:
-    """A digest of what the container is made of: what ``up`` compares to decide on a recreate.
-    Scale, replicas, build, pull policy, profiles and depends_on do not count (as in Compose v2)."""
-    s = {k: v for k, v in svc.items() if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")}
-    if isinstance(s.get("deploy"), dict):
-        s["deploy"] = {k: v for k, v in s["deploy"].items() if k != "replicas"}
-    return hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()
+    """Compose v2's ``com.docker.compose.config-hash`` of a normalized service: what ``up``
+    compares to decide on a recreate, the same digest whichever tool made the container."""
+    return gojson.service_hash(configout.service_json(svc))
 
 
 def replicas(svc: dict[str, Any]) -> int:

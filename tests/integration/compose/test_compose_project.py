@@ -264,3 +264,74 @@ networks:
     ok(p.dy("down", "--rmi", "local"))
     assert p.d.cli("image", "inspect", f"{p.name}-app").returncode != 0
     assert p.leftovers() == {}
+
+
+INTEROP = """
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "exec sleep 1000"]
+    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 30}
+    volumes: ["data:/data", {type: tmpfs, target: /scratch, tmpfs: {size: 1000000}}]
+    environment: {ROLE: "${ROLE:-database}", ZED: "<z&>", ALPHA: "$$HOME"}
+    env_file: [app.env]
+    labels: {b.label: two, a.label: one}
+    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 500}
+    deploy: {resources: {limits: {cpus: "1", memory: 64M}}}
+    cap_add: [NET_ADMIN]
+    sysctls: {net.core.somaxconn: 1024}
+    extra_hosts: ["h2=10.0.0.2", "h1=10.0.0.1"]
+    networks: {default: {aliases: [database]}}
+    stop_grace_period: 2s
+  job:
+    image: busybox
+    command: ["sh", "-c", "echo done"]
+    restart: "no"
+  web:
+    image: busybox
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+      job: {condition: service_completed_successfully}
+    ports: ["127.0.0.1::8080"]
+    tmpfs: [/run]
+    logging: {driver: json-file, options: {max-size: 1m}}
+    stop_signal: SIGKILL
+    deploy: {replicas: 2}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+volumes:
+  data: {}
+"""
+
+
+def _ids(p: Project) -> dict[str, str]:
+    r = p.d.cli("ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={p.name}")
+    assert r.returncode == 0, r.stderr.decode()
+    return {_inspect(p.d, cid)["Name"].lstrip("/"): cid for cid in r.stdout.decode().split()}
+
+
+def _hashes(p: Project) -> dict[str, str]:
+    return {name: _inspect(p.d, cid)["Config"]["Labels"]["com.docker.compose.config-hash"]
+            for name, cid in _ids(p).items()}
+
+
+@pytest.mark.parametrize("first", ["v2", "dockyard"])
+def test_up_by_the_other_tool_recreates_nothing(project: Project, compose_v2: str, first: str) -> None:
+    p = project
+    (p.dir / "compose.yaml").write_text(INTEROP)
+    (p.dir / "app.env").write_text("FROM_FILE=1\n")
+    up_v2 = lambda: ok(p.v2(compose_v2, "up", "-d", "--wait"))  # noqa: E731
+    up_dy = lambda: ok(p.dy("up", "-d", "--wait"))  # noqa: E731
+    (up_v2 if first == "v2" else up_dy)()
+    before, hashes = _ids(p), _hashes(p)
+    assert len(before) == 4, before
+    (up_dy if first == "v2" else up_v2)()
+    assert _ids(p) == before, "the second tool recreated containers"
+    assert _hashes(p) == hashes
+    (p.dir / "compose.yaml").write_text(INTEROP.replace("sleep\", \"1000\"]", "sleep\", \"999\"]"))
+    (up_v2 if first == "v2" else up_dy)()
+    after = _ids(p)
+    assert {n for n in after if after[n] != before.get(n)} == {f"{p.name}-web-1", f"{p.name}-web-2"}

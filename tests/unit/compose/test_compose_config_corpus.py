@@ -55,3 +55,22 @@ def test_config_equals_compose_v2_live(name: str) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert ours(case) == json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_services_marshal_byte_for_byte_as_compose_v2(name: str) -> None:
+    """The config-hash input: each service as Go writes it (field order, sorted maps, escapes)
+    equals Compose v2's own ``config --format json`` output for it, byte for byte."""
+    from dockyard.compose import gojson
+
+    case = CORPUS / name
+    args = _args(case)
+    files = [args[i + 1] for i, a in enumerate(args) if a == "-f"]
+    profiles = [args[i + 1] for i, a in enumerate(args) if a == "--profile"]
+    project = loader.load(loader.Options(files=files, profiles=profiles, environ=ENV, workdir=str(case)))
+    printed = configout.model(project, as_json=True)["services"]
+    for service, expected in golden(case)["services"].items():
+        go = json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
+        for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+            go = go.replace(char, escape)
+        assert gojson.marshal(printed[service], "service").decode() == go, service

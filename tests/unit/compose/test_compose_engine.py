@@ -81,3 +81,15 @@ def test_config_hash_ignores_scale_and_notices_changes() -> None:
     assert engine.config_hash(svc) == engine.config_hash(same)
     assert engine.config_hash(svc) != engine.config_hash(other)
     assert engine.replicas(svc) == 2 and engine.replicas({"scale": 3}) == 3 and engine.replicas({}) == 1
+
+
+def test_go_json_escapes_sorts_maps_and_drops_integral_fractions() -> None:
+    from dockyard.compose import gojson
+
+    svc = {"image": "x", "environment": {"B": "<&>", "A": "é\u2028"}, "cpus": 1.0, "command": None,
+           "deploy": {"resources": {"limits": {"cpus": 0.5}}, "mode": "replicated", "replicas": 3}}
+    assert gojson.marshal(svc, "service") == (
+        '{"cpus":1,"command":null,"deploy":{"mode":"replicated","replicas":3,"resources":{"limits":{"cpus":0.5}}},'
+        '"environment":{"A":"é\\u2028","B":"\\u003c\\u0026\\u003e"},"image":"x"}').encode()
+    assert gojson.service_hash(svc) == gojson.service_hash({**svc, "scale": 4, "profiles": ["p"],
+                                                            "deploy": {**svc["deploy"], "replicas": 9}})
