@@ -60,3 +60,50 @@ def _inspect(_client: Any, args: argparse.Namespace) -> int:
     out = [api.inspect(ref, [Path(k) for k in args.key]) for ref in args.image]
     print(json.dumps(out, indent=4))
     return 0
+
+
+POLICY_PATHS = ("~/.config/containers/policy.json", "/etc/containers/policy.json")  # containers/image's own
+
+
+def content_trust() -> bool:
+    """``DOCKER_CONTENT_TRUST`` set to a true value, as the docker CLI reads it."""
+    import os
+
+    return os.environ.get("DOCKER_CONTENT_TRUST", "").lower() in ("1", "true", "yes")
+
+
+def _policy_file() -> Path:
+    import os
+
+    from dockyard import errors
+
+    named = os.environ.get("DOCKYARD_SIGNATURE_POLICY", "")
+    candidates = [Path(named)] if named else [Path(p).expanduser() for p in POLICY_PATHS]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise errors.InvalidArgument("content trust: no signature policy (set DOCKYARD_SIGNATURE_POLICY or write "
+                                 f"{POLICY_PATHS[1]})")
+
+
+def trusted_pull(c: Any, ref: str, pull: Any) -> None:
+    """``DOCKER_CONTENT_TRUST=1`` pull: the policy must ask for signatures on ``ref`` and they must hold;
+    then the signed digest is pulled and tagged (docker's trusted pull: resolve, pull by digest, tag).
+    A reference by digest is pulled as it is, as docker does."""
+    from dockyard import errors
+    from dockyard.oci import reference
+    from dockyard.trust.api import check_pull
+    from dockyard.trust.policy import Image, Policy
+
+    r = reference.parse(ref)
+    policy = Policy.load(_policy_file())
+    image = Image(r.name, r.tag, "")
+    if not policy.needs_signatures(image):
+        where, reqs = policy.scope(image)
+        raise errors.PermissionDenied(f"content trust: image {image} is not required to be signed by the signature "
+                                      f"policy ({where}: {', '.join(q.describe() for q in reqs)}): refusing to pull")
+    digest = check_pull(policy, r.domain, r.path, r.tag, "")
+    print(f"Pull (1 of 1): {r.familiar()}@{digest}", file=sys.stderr)
+    pull(f"{r.name}@{digest}")
+    c.request("POST", f"/images/{r.name}@{digest}/tag", {"repo": r.name, "tag": r.tag}).read()
+    print(f"Tagging {r.familiar_name()}@{digest} as {r.familiar()}", file=sys.stderr)

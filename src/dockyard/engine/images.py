@@ -8,6 +8,7 @@ are cached by digest.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import re
@@ -15,13 +16,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
 from dockyard.oci import image as oci_image
 from dockyard.oci import reference
+
+if TYPE_CHECKING:
+    from dockyard.trust.policy import Policy
 
 DANGLING_PREFIX = "moby-dangling@"
 # The image a commit was made from (Docker's local "Parent"), on each of the image's records, as moby's
@@ -180,6 +184,7 @@ class RegistryImages:
     # Awaited before every GC: the builder stores its cache roots behind its builds, and a
     # collection must not run between a step's blobs and the root that keeps them.
     settle_hooks: list[Callable[[], Awaitable[None]]]
+    signature_policy: Policy | None = None  # dockyardd --signature-policy
 
     async def settle(self) -> None:
         for hook in self.settle_hooks:
@@ -188,6 +193,7 @@ class RegistryImages:
     async def pull(self, ref: str, platform: str, auth: dict[str, Any] | None,
                    insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
         r = reference.parse(ref)
+        signed = await self._judge_pull(r)
         yield {"status": f"Pulling from {r.familiar_name()}", "id": r.tag or r.digest}
         target = None
         async for msg in self.cd.pull(str(r), platform, registry_options(auth, insecure),
@@ -201,9 +207,20 @@ class RegistryImages:
                 continue
             yield progress_json(msg)
         assert target is not None
+        if signed and target.digest != signed:  # the tag moved between the policy's check and the pull
+            await self.cd.images.Delete(pb.DeleteImageRequest(name=str(r)))
+            raise errors.PermissionDenied(f"image {r}: pulled {target.digest}, the signature policy checked {signed}")
         yield {"status": f"Digest: {target.digest}"}
         yield {"status": f"Status: Downloaded newer image for {r.familiar()}"}
         self._blobs.pop(target.digest, None)  # type: ignore[attr-defined]
+
+    async def _judge_pull(self, r: reference.Reference) -> str:
+        """The daemon's signature policy on pulling ``r`` (issue 19): the manifest digest it verified."""
+        if self.signature_policy is None:
+            return ""
+        from dockyard.trust.api import check_pull
+
+        return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest)
 
     async def push(self, ref: str, auth: dict[str, Any] | None,
                    insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:

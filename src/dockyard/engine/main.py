@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plugin-timeout", type=float, default=0.0,
                    help="seconds an unreachable plugin is retried and a call waits for its answer "
                         "(default: Docker's 30 s and 120 s)")
+    p.add_argument("--signature-policy", default="",
+                   help="containers-policy.json(5) file every pull must satisfy (issue 19)")
     p.add_argument("--authorization-plugin", action="append", default=[],
                    help="authorization plugin asked about every API request (repeatable, asked in order)")
     return p.parse_args(argv)
@@ -179,6 +181,10 @@ def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
     reg.spec_dirs = [Path(d) for d in args.plugin_spec_dir or discovery.SPEC_DIRS]
     reg.retry_window = args.plugin_timeout or client.RETRY_WINDOW
     reg.request_timeout = args.plugin_timeout or client.REQUEST_TIMEOUT
+    if args.signature_policy:
+        from dockyard.trust.policy import Policy
+
+        eng.images.signature_policy = Policy.load(Path(args.signature_policy))
 
 
 async def _restore_plugins(eng: Any) -> None:
@@ -198,6 +204,8 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
 
     eng = Engine(Path(args.data_root), Path(args.exec_root), containerd_address, args.cgroup_parent)
     eng.userns_remap = userns_remap.parse(args.userns_remap)
+    if eng.userns_remap:
+        eng.volumes.driver.owner = (eng.userns_remap.uid, eng.userns_remap.gid)
     eng.engine_id = engine_id(Path(args.data_root))
     eng.build_context_limit = parse_size(args.build_context_limit)
     eng.build_context_max_files = args.build_context_max_files

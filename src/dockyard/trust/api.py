@@ -7,7 +7,10 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.trust import keys, sigstore
+from dockyard.trust.policy import Image, Policy
 from dockyard.trust.registry import Registry, split
+
+REGISTRY_HOSTS = {"docker.io": "registry-1.docker.io"}
 
 
 def _attached(reg: Registry, digest: str) -> list[sigstore.Signature]:
@@ -61,3 +64,16 @@ def inspect(reference: str, public_keys: list[Path]) -> dict[str, Any]:
                 continue
         out.append(row)
     return {"Name": reference, "Digest": manifest_digest, "Signatures": out}
+
+
+def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str) -> str:
+    """Judge a pull of ``domain/repo:tag`` (or ``@digest``) by ``policy`` before anything is fetched:
+    the manifest digest its signatures were checked against, "" if the policy asks for none."""
+    image = Image(f"{domain}/{repo}", tag if not digest else "", digest)
+    if not policy.needs_signatures(image):
+        policy.check(image, list)
+        return ""
+    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo)
+    _, image.manifest_digest, _ = reg.manifest(digest or tag)
+    policy.check(image, lambda: _attached(reg, image.manifest_digest))
+    return image.manifest_digest
