@@ -247,6 +247,8 @@ class Engine:
             # in a thread: a volume plugin may take its time to answer (bounded by the plugin client)
             await asyncio.to_thread(self.volumes.prepare, c, spec, image_config, list(snap.mounts))
             self.networks.prepare(c, spec, networking, container_dir, image_config)
+            if remapped and self.userns_remap:
+                userns.own_etc_files(c, self.userns_remap)
             await self.cd.containers.Create(pb.Container(
                 id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",
                 snapshot_key=id, spec=json.dumps(spec).encode(), runtime="dockyard-runc"))

@@ -8,6 +8,7 @@ no account has that uid: root maps to host ``UID``/``GID``, 65536 ids each.
 
 from __future__ import annotations
 
+import os
 import pwd
 import subprocess
 from dataclasses import dataclass
@@ -108,3 +109,11 @@ def apply(spec: dict[str, Any], host_config: dict[str, Any], remap: Remap | None
     linux["uidMappings"] = remap.uid_mappings()
     linux["gidMappings"] = remap.gid_mappings()
     return True
+
+
+def own_etc_files(c: dict[str, Any], remap: Remap) -> None:
+    """/etc/hosts, hostname and resolv.conf are the container root's to edit, as with dockerd."""
+    for key in ("HostsPath", "HostnamePath", "ResolvConfPath"):
+        path = c.get(key) or ""
+        if path and os.path.exists(path):
+            os.chown(path, remap.uid, remap.gid)

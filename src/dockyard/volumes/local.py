@@ -27,6 +27,7 @@ class VolumeDriver(Protocol):
 class LocalDriver:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.owner: tuple[int, int] | None = None  # --userns-remap: new volumes' _data is the remapped root's
 
     def _record_path(self, name: str) -> Path:
         return self.root / name / "volume.json"
@@ -48,6 +49,8 @@ class LocalDriver:
             pass
         data = self.root / name / "_data"
         data.mkdir(parents=True, exist_ok=True)
+        if self.owner is not None:
+            os.chown(data, *self.owner)
         os.chmod(self.root, 0o701)
         rec = {"CreatedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "Driver": "local",
                "Labels": labels or {}, "Mountpoint": str(data), "Name": name, "Options": opts or {},

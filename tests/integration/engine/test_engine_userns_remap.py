@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,8 +54,6 @@ def test_info_lists_userns(remapped: Daemon) -> None:
     assert "name=userns" in info
 
 
-@pytest.mark.xfail(strict=True, reason="not done: the runtime, root of the namespace, cannot traverse the 0700 "
-                   "state directories to the bundle's rootfs (Permission denied at the rootfs bind)")
 def test_root_inside_is_the_remapped_id_outside(remapped: Daemon) -> None:
     before = host_device_stats()
     assert _ok(remapped.cli("run", "--rm", "busybox", "id", "-u")).strip() == "0"
@@ -66,11 +65,11 @@ def test_root_inside_is_the_remapped_id_outside(remapped: Daemon) -> None:
         for _ in range(50):
             if made.exists():
                 break
-            import time
-
             time.sleep(0.1)
         assert made.stat().st_uid == HOST_ID
         assert made.stat().st_gid == HOST_ID
+        assert _ok(remapped.cli("exec", cid, "sh", "-c", "id -u; touch /by-exec")).strip() == "0"
+        assert Path(f"/proc/{state['Pid']}/root/by-exec").stat().st_uid == HOST_ID
     finally:
         remapped.cli("rm", "-f", cid)
     assert host_device_stats() == before
@@ -85,3 +84,22 @@ def test_privileged_needs_userns_host(remapped: Daemon) -> None:
     r = remapped.cli("run", "--rm", "--privileged", "busybox", "true")
     assert r.returncode != 0
     assert b"privileged mode is incompatible with user namespaces" in r.stderr
+
+
+def test_named_volume_and_etc_files_belong_to_the_remapped_root(remapped: Daemon) -> None:
+    _ok(remapped.cli("volume", "create", "remapvol"))
+    try:
+        out = _ok(remapped.cli("run", "--rm", "-v", "remapvol:/data", "busybox", "sh", "-c",
+                               "touch /data/f && echo 10.9.9.9 extra >> /etc/hosts && stat -c %u /data/f"))
+        assert out.strip() == "0"
+        mountpoint = json.loads(_ok(remapped.cli("volume", "inspect", "remapvol")))[0]["Mountpoint"]
+        assert os.stat(mountpoint).st_uid == HOST_ID
+        assert os.stat(Path(mountpoint) / "f").st_uid == HOST_ID
+    finally:
+        remapped.cli("volume", "rm", "-f", "remapvol")
+
+
+def test_image_files_are_shifted_and_tty_works(remapped: Daemon) -> None:
+    out = _ok(remapped.cli("run", "--rm", "busybox", "stat", "-c", "%u %g %a", "/bin", "/etc/passwd", "/tmp"))
+    assert out.split("\n")[:3] == ["0 0 755", "0 0 644", "0 0 1777"]
+    assert _ok(remapped.cli("run", "--rm", "-t", "busybox", "id", "-u")).strip() == "0"

@@ -64,13 +64,18 @@ def _mkdirs_inside(rootfs: str, unsafe: str, is_dir: bool) -> str:
     return path
 
 
+def _real_root(rootfs: str) -> str:
+    """The host path of a rootfs held by fd (see ``_hold``): what the kernel says that fd is."""
+    return os.readlink(rootfs) if rootfs.startswith(FD_PREFIX) else rootfs
+
+
 class SafeTarget:
     """An O_PATH fd on a verified destination; mount through ``/proc/self/fd/N``."""
 
     def __init__(self, rootfs: str, path: str) -> None:
         self.fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         real = os.readlink(f"/proc/self/fd/{self.fd}")
-        if not is_within(rootfs, real):
+        if not is_within(_real_root(rootfs), real):
             os.close(self.fd)
             raise OSError(errno.EXDEV, f"mount destination {path} resolves outside the rootfs ({real})")
         self.proc_path = f"/proc/self/fd/{self.fd}"
@@ -254,19 +259,52 @@ def remount_root_readonly() -> None:
     sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags("/"))
 
 
-def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str]) -> None:
-    """Everything before the pivot: propagation, rootfs bind, spec mounts, /dev."""
+FD_PREFIX = "/proc/self/fd/"
+
+
+def _hold(path: str) -> str:
+    """``path`` by an O_PATH fd of ours: reached through /proc/self/fd without walking its
+    parents again (held until init execs: its fds are closed then)."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as err:
+        raise OSError(err.errno, f"bind mount source {path}: {err.strerror}") from err
+    return f"{FD_PREFIX}{fd}"
+
+
+def _become_root_holding(rootfs: str, mounts: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Hold the rootfs and every bind source by fd, then become root of the user namespace: that
+    root (host uid 100000, say) may not traverse the host's 0700 directories on the way to them."""
+    from .userns import become_root
+
+    held = [{**m, "source": _hold(m["source"])} if _is_bind(m) else m for m in mounts]
+    root = _hold(rootfs)
+    become_root()
+    return root, held
+
+
+def _is_bind(m: dict[str, Any]) -> bool:
+    return m.get("type") == "bind" or any(o in ("bind", "rbind") for o in m.get("options") or [])
+
+
+def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str], late_root: bool = False) -> str:
+    """Everything before the pivot: propagation, rootfs bind, spec mounts, /dev. ``late_root``:
+    init becomes root of its user namespace here (``_become_root_holding``). Returns the path
+    the rootfs is reached by from now on."""
     linux = config.get("linux") or {}
     set_root_propagation(linux.get("rootfsPropagation"))
     make_parent_mount_private(rootfs)
     bind_rootfs(rootfs)
     mounts = config.get("mounts") or []
+    if late_root:
+        rootfs, mounts = _become_root_holding(rootfs, mounts)
     for m in mounts:
         mount_entry(rootfs, m, cgroup_paths)
     dev_is_tmpfs = any(m.get("destination", "").rstrip("/") == "/dev" and m.get("type") == "tmpfs" for m in mounts)
     create_devices(rootfs, linux.get("devices"), defaults=dev_is_tmpfs)
     if dev_is_tmpfs:
         create_symlinks(rootfs)
+    return rootfs
 
 
 def finalize(config: dict[str, Any]) -> None:

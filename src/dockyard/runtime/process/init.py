@@ -185,14 +185,16 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
         raise OSError(errno.EINVAL, "a mount namespace is required (linux.namespaces has no 'mount')")
     fifo_fd = opts.fifo_fd if opts.fifo_fd >= 0 else os.open(opts.fifo_path, os.O_PATH | os.O_CLOEXEC)
 
-    rootfs.prepare(config, opts.rootfs, opts.cgroup_paths)  # our own mounts only: no container code runs yet
+    late_root = plan.has("user") and os.getuid() != 0  # see _intermediate: a privileged caller's userns
+    # our own mounts only: no container code runs yet
+    root = rootfs.prepare(config, opts.rootfs, opts.cgroup_paths, late_root)
     if not joined:
         ch.expect("joined")  # in the container's cgroups before any hook or container process runs
     if hooks.get("prestart") or hooks.get("createRuntime"):
         ch.send("hooks")
         ch.expect("hooks-done")
-    run_hooks("createContainer", hooks.get("createContainer"), _hook_state(opts, "created"), cwd=opts.rootfs)
-    rootfs.pivot(opts.rootfs, opts.no_pivot)
+    run_hooks("createContainer", hooks.get("createContainer"), _hook_state(opts, "created"), cwd=root)
+    rootfs.pivot(root, opts.no_pivot)
 
     if plan.has("uts"):  # new or joined by path: runc sets the hostname in either (not the host's)
         if config.get("hostname"):

@@ -41,10 +41,13 @@ def _intermediate(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts
             ch.expect("userns-done", SYNC_TIMEOUT)
             if unprivileged:
                 sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        if plan.has("user"):
+        if plan.has("user") and unprivileged:
             from ..linux.userns import become_root
 
             become_root()
+        # privileged: init becomes root of the namespace once it holds its rootfs and bind
+        # sources (rootfs.prepare): the daemons' 0700 state directories on the way to the bundle
+        # are host root's, whom the namespace's root is not
         # the other namespaces are created after the user namespace, so it owns them
         # (proc, sysfs, mqueue and sethostname inside need that ownership)
         flags = plan.unshare_flags & ~sc.CLONE_NEWUSER
