@@ -14,7 +14,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.engine import execs
-from dockyard.engine.images import rfc3339
+from dockyard.timefmt import rfc3339
 
 log = logging.getLogger("dockyard.engine.health")
 

@@ -27,6 +27,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.engine.streams import STDERR, STDOUT, parse_size, read_log
 from dockyard.fsmode import open_private, private_dir
+from dockyard.timefmt import rfc3339_nano
 
 _LEN = struct.Struct(">I")
 _META = struct.Struct(">BQ")  # stream, time in ns
@@ -239,11 +240,6 @@ def _backward(path: Path) -> Iterator[tuple[int, int, bytes]]:
             pos = start
 
 
-def _stamp(ts: int) -> str:
-    """RFC 3339 with nanoseconds, fixed width (Docker's ``--timestamps`` form)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1_000_000_000)) + f".{ts % 1_000_000_000:09d}Z"
-
-
 def read_local(directory: Path, stdout: bool, stderr: bool, tail: int | None, since: float = 0.0,
                until: float = 0.0) -> list[tuple[int, bytes, str]]:
     """Entries of a local-driver log: (stream, bytes, time), as ``streams.read_log`` gives for json-file.
@@ -275,7 +271,7 @@ def read_local(directory: Path, stdout: bool, stderr: bool, tail: int | None, si
             if since and p.name != LIVE and _mtime_ns(p) < since_ns:
                 continue  # the whole file ends before --since
             picked.extend(r for r in _forward(p) if r[0] in want)
-    return [(s, payload, _stamp(ts)) for s, ts, payload in picked
+    return [(s, payload, rfc3339_nano(ts)) for s, ts, payload in picked
             if not (since_us and ts // 1000 < since_us) and not (until_us and ts // 1000 > until_us)]
 
 

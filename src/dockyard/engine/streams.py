@@ -13,11 +13,11 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dockyard.fsmode import open_private
+from dockyard.timefmt import parse_rfc3339, rfc3339_micro
 
 _log = logging.getLogger("dockyard.engine.streams")
 
@@ -149,7 +149,7 @@ class JsonFileLog:
         if rest:
             self.partial[stream] = rest
         if lines:
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            now = rfc3339_micro()
             # what json.dumps({"log": ..., "stream": ..., "time": ...}, ensure_ascii=False) writes,
             # without building an encoder and a dict per line (a third of a 100 MB stream's cost)
             tail = f',"stream":"{_NAMES[stream]}","time":"{now}"}}\n'
@@ -157,7 +157,7 @@ class JsonFileLog:
                                 for line in lines]).encode())
 
     def close(self) -> None:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = rfc3339_micro()
         for stream, rest in self.partial.items():
             self._emit(('{"log":' + _json_str(rest.decode("utf-8", "replace")) +
                         f',"stream":"{_NAMES[stream]}","time":"{now}"}}\n').encode())
@@ -202,14 +202,11 @@ def _log_files(path: Path) -> list[Path]:
 
 
 def _parse_time(t: str) -> float:
-    """RFC 3339 with up to nanoseconds (Docker writes 9 digits; Python parses 6)."""
-    body = t.rstrip("Z")
-    head, dot, frac = body.partition(".")
+    """A log record's time (RFC 3339, nine digits as Docker writes it); 0 if it is none."""
     try:
-        base = datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp()
+        return parse_rfc3339(t)
     except ValueError:
         return 0.0
-    return base + (float("0." + frac) if dot and frac.isdigit() else 0.0)
 
 
 def read_log(path: Path, stdout: bool, stderr: bool, tail: int | None, since: float = 0.0,

@@ -18,7 +18,6 @@ import re
 import secrets
 import socket
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,13 @@ from dockyard import errors
 from dockyard.network import dns, hostfiles, ipam, nft, ports, sandbox
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.store import NetworkStore
+from dockyard.timefmt import rfc3339_micro
 
 log = logging.getLogger("dockyard.network")
 
 PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE_SUBNETS = [f"172.{n}.0.0/16" for n in range(17, 32)]
 _NOT_IN_IFNAME = re.compile(r"[/:\s]")  # with at most 15 bytes: the kernel's dev_valid_name
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _host_routes() -> list[str]:
@@ -66,7 +62,7 @@ def _network_record(id: str, name: str, driver: str, config: list[dict[str, Any]
     opts = dict(options or {})
     if bridge:
         opts["com.docker.network.bridge.name"] = bridge
-    return {"Name": name, "Id": id, "Created": _now(), "Scope": "local", "Driver": driver, "EnableIPv4": True,
+    return {"Name": name, "Id": id, "Created": rfc3339_micro(), "Scope": "local", "Driver": driver, "EnableIPv4": True,
             "EnableIPv6": ipv6, "IPAM": {"Driver": "default", "Options": None, "Config": config or []},
             "Internal": internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": {}, "Options": opts, "Labels": labels or {}}

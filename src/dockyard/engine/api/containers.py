@@ -17,6 +17,7 @@ from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.logs_local import read_container_log
 from dockyard.engine.streams import frame
+from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
 log = logging.getLogger("dockyard.engine.api")
 
@@ -82,7 +83,7 @@ def _summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
     command = " ".join([c["Path"], *c["Args"]])
     return {
         "Id": c["Id"], "Names": [c["Name"]], "Image": cfg.get("Image", ""), "ImageID": c["Image"],
-        "Command": command, "Created": int(_epoch(c["Created"])), "Ports": eng.networks.ps_ports(c), "Labels": cfg.get("Labels") or {},
+        "Command": command, "Created": int(parse_rfc3339(c["Created"])), "Ports": eng.networks.ps_ports(c), "Labels": cfg.get("Labels") or {},
         "State": c["State"]["Status"], "Status": eng.status_text(c),
         "HostConfig": _summary_host_config(c["HostConfig"]),
         "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks") or {}}, "Mounts": c.get("Mounts") or [],
@@ -101,12 +102,6 @@ def _health_summary(health: dict[str, Any] | None) -> dict[str, Any]:
     """dockerd's HealthSummary: ``none`` for a container without a healthcheck."""
     health = health or {}
     return {"Status": health.get("Status") or "none", "FailingStreak": int(health.get("FailingStreak") or 0)}
-
-
-def _epoch(ts: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def _matches(c: dict[str, Any], wanted: filters.Filters, eng: Any = None) -> bool:
@@ -486,19 +481,13 @@ async def logs(request: web.Request) -> web.StreamResponse:
             stream, data = item
             if (stream == 1 and want_out) or (stream == 2 and want_err):
                 if stamps:
-                    data = _now().encode() + b" " + data
+                    data = rfc3339_nano().encode() + b" " + data
                 await resp.write(data if tty else frame(stream, data))
     finally:
         if q is not None:
             eng._live(c["Id"]).hub.unsubscribe(q)
     await resp.write_eof()
     return resp
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
 async def delete(request: web.Request) -> web.Response:

@@ -18,6 +18,7 @@ from dockyard.api import pb
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
+from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
 
 async def pause(request: web.Request) -> web.Response:
@@ -97,7 +98,7 @@ def _mem_total() -> int:
 
 def docker_stats(c: dict[str, Any], raw: dict[str, Any] | None, pre: dict[str, Any] | None) -> dict[str, Any]:
     """Docker's stats JSON from the runtime's cgroup numbers (``None`` = not running: zeros)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 1_000_000_000:09d}Z"
+    now = rfc3339_nano()
     ncpu = os.cpu_count() or 1
 
     def cpu(r: dict[str, Any] | None, system: int) -> dict[str, Any]:
@@ -233,8 +234,6 @@ async def resize(request: web.Request) -> web.Response:
 
 
 def _until(value: str) -> float:
-    from datetime import datetime
-
     try:
         return float(value)
     except ValueError:
@@ -242,7 +241,7 @@ def _until(value: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     if value and value[-1] in units and value[:-1].isdigit():
         return time.time() - int(value[:-1]) * units[value[-1]]
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return parse_rfc3339(value)
 
 
 async def prune(request: web.Request) -> web.Response:
@@ -259,7 +258,7 @@ async def prune(request: web.Request) -> web.Response:
             continue
         if not filters.labels_none(labels, wanted.get("label!", [])):
             continue
-        created = _created(c["Created"])
+        created = parse_rfc3339(c["Created"])
         if any(created >= u for u in until):
             continue
         try:
@@ -274,12 +273,6 @@ async def prune(request: web.Request) -> web.Response:
         reclaimed += size
     eng.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
     return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
-
-
-def _created(ts: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def register(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from dockyard.engine.api import versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.api.filters import parse as parse_filters
 from dockyard.engine.events import matches
+from dockyard.timefmt import parse_rfc3339
 
 
 def _ts(value: str | None) -> float:
@@ -19,9 +20,7 @@ def _ts(value: str | None) -> float:
     try:
         return float(value)
     except ValueError:
-        from datetime import datetime
-
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(value)
 
 
 async def events(request: web.Request) -> web.StreamResponse:

@@ -17,6 +17,7 @@ from dockyard.engine.api.app import add, engine
 from dockyard.engine.api.containers import qbool, version_of
 from dockyard.engine.images import DANGLING_PREFIX, Image, rfc3339
 from dockyard.oci import reference
+from dockyard.timefmt import parse_rfc3339
 
 
 def _created(img: Image) -> str:
@@ -24,21 +25,16 @@ def _created(img: Image) -> str:
 
 
 def _epoch(ts: str) -> int:
-    from datetime import datetime
-
     try:
-        return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp())
+        return int(parse_rfc3339(ts))
     except ValueError:
         return 0
 
 
 def _created_precise(img: Image) -> float:
-    """Creation time with its fraction (configs may carry nanoseconds: cut to microseconds)."""
-    from datetime import datetime
-
-    ts = re.sub(r"(\.\d{6})\d+", r"\1", _created(img)).replace("Z", "+00:00")
+    """Creation time with its fraction (configs may carry nanoseconds)."""
     try:
-        return datetime.fromisoformat(ts).timestamp()
+        return parse_rfc3339(_created(img))
     except ValueError:
         return 0.0
 

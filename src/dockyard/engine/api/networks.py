@@ -12,6 +12,7 @@ from dockyard import errors
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
+from dockyard.timefmt import parse_rfc3339
 
 PREDEFINED = ("bridge", "host", "none")
 
@@ -49,10 +50,8 @@ def _matches(n: dict[str, Any], wanted: filters.Filters, in_use: Any = None) -> 
 
 
 def _created(n: dict[str, Any]) -> float:
-    from datetime import datetime
-
     try:
-        return datetime.fromisoformat(str(n.get("Created", "")).replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(str(n.get("Created", "")))
     except ValueError:
         return 0.0
 

@@ -13,6 +13,7 @@ from dockyard import __version__
 from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine
 from dockyard.engine.images import arch
 from dockyard.oci.runtime_spec import is_cgroup_v2
+from dockyard.timefmt import rfc3339
 
 PING_HEADERS = {
     "Api-Version": API_VERSION,
@@ -101,8 +102,6 @@ async def info(request: web.Request) -> web.Response:
 
 
 def eng_time() -> str:
-    from dockyard.engine.images import rfc3339
-
     return rfc3339()
 
 
