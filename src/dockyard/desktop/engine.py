@@ -53,7 +53,7 @@ class Engine:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return url + ("?" + urlencode(clean) if clean else "")
 
-    async def _check(self, resp: aiohttp.ClientResponse) -> None:
+    async def check(self, resp: aiohttp.ClientResponse) -> None:
         if resp.status < 400:
             return
         text = await resp.text()
@@ -68,7 +68,7 @@ class Engine:
         """A request whose answer is JSON (or empty: None)."""
         try:
             async with self.session.request(method, self.url(path, params), json=body) as resp:
-                await self._check(resp)
+                await self.check(resp)
                 data = await resp.read()
         except aiohttp.ClientConnectionError as err:
             raise errors.Unavailable(f"cannot reach the daemon: {err}") from err
@@ -79,7 +79,7 @@ class Engine:
         """A stream of JSON objects, one a line (events, stats, pull progress)."""
         try:
             async with self.session.request(method, self.url(path, params), headers=headers) as resp:
-                await self._check(resp)
+                await self.check(resp)
                 async for line in resp.content:
                     if line.strip():
                         yield json.loads(line)
@@ -90,7 +90,7 @@ class Engine:
         """(stream, bytes) of a container's log; a TTY container's log is one raw stream."""
         try:
             async with self.session.get(self.url(f"/containers/{cid}/logs", params)) as resp:
-                await self._check(resp)
+                await self.check(resp)
                 if tty:
                     async for data in resp.content.iter_any():
                         yield "stdout", data
@@ -104,6 +104,21 @@ class Engine:
                     yield ("stderr" if kind == 2 else "stdout"), await resp.content.readexactly(size)
         except aiohttp.ClientConnectionError as err:
             raise errors.Unavailable(f"cannot reach the daemon: {err}") from err
+
+    async def archive(self, cid: str, path: str, limit: int) -> bytes:
+        """The tar of ``path`` in the container; more than ``limit`` bytes is an InvalidArgument."""
+        buf = bytearray()
+        try:
+            async with self.session.get(self.url(f"/containers/{cid}/archive", {"path": path})) as resp:
+                await self.check(resp)
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    buf += chunk
+                    if len(buf) > limit:
+                        raise errors.InvalidArgument(
+                            f"{path} holds more than {limit >> 20} MiB: open a directory below it")
+        except aiohttp.ClientConnectionError as err:
+            raise errors.Unavailable(f"cannot reach the daemon: {err}") from err
+        return bytes(buf)
 
     async def hijack(self, path: str, body: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """POST ``path`` with ``Upgrade: tcp``; the raw connection once the daemon switched protocols."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.desktop import api, security, streams, terminal
+from dockyard.desktop import api, files, security, streams, terminal
 from dockyard.desktop.engine import Engine
 
 STATIC = Path(__file__).parent / "static"
@@ -64,6 +64,7 @@ def create_app(engine: Engine, token: str, host: str, port: int) -> web.Applicat
     api.register(app)
     streams.register(app)
     terminal.register(app)
+    files.register(app)
 
     async def close_engine(app: web.Application) -> None:
         await engine.close()

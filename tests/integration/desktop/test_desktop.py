@@ -276,3 +276,26 @@ def test_one_stream_carries_the_stats_of_several_containers(daemon: Daemon, desk
     finally:
         c.close()
     assert desktop.request("GET", "/api/stats")[0] == 400
+
+
+def test_files_are_listed_and_downloaded(daemon: Daemon, desktop: Desktop, names: list[str]) -> None:
+    name = new_name(names)
+    run(daemon, "--name", name, "busybox", "sh", "-c",
+        "mkdir -p /srv/d/sub && echo '<script>x</script>' > /srv/d/page.html && ln -s page.html /srv/d/l && "
+        "exec sleep 1000")
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, body = desktop.request("GET", f"/api/containers/{name}/files?path=/srv/d")
+        if status == 200 and len(json.loads(body)["entries"]) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status == 200, body
+    rows = {e["name"]: e for e in json.loads(body)["entries"]}
+    assert rows["sub"]["type"] == "dir" and rows["page.html"]["type"] == "file" and rows["l"]["link"] == "page.html"
+    status, headers, data = desktop.request("GET", f"/api/containers/{name}/file?path=/srv/d/page.html")
+    assert status == 200 and data == b"<script>x</script>\n"
+    assert headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"].startswith("attachment")
+    for path, want in (("relative", 400), ("/srv/d/page.html", 400), ("/no/such", 404)):
+        assert desktop.request("GET", f"/api/containers/{name}/files?path={path}")[0] == want, path
+    assert desktop.request("GET", f"/api/containers/{name}/file?path=/srv/d")[0] == 400

@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium (Debian's chromium + chromedriver, driven over WebDriver):
 the list shows a running container with its port, stop from the UI stops it, logs stream a line
-printed after the page opened, the terminal answers an ``echo``, a pull shows its progress."""
+printed after the page opened, the terminal answers an ``echo``, the files tab opens /etc, a pull shows its progress."""
 
 from __future__ import annotations
 
@@ -81,6 +81,11 @@ def test_logs_stream_and_the_terminal_answers(daemon: Daemon, desktop: Desktop, 
     browser.wait_js("return document.querySelector('pre.term').textContent.includes('#')")  # the prompt
     browser.type("pre.term", "echo hi-$((6*7))\n")
     browser.wait_js("return document.querySelector('pre.term').textContent.includes('hi-42')")
+
+    browser.click('.tabs button:nth-child(5)')  # Files
+    browser.wait_js("return [...document.querySelectorAll('table.files a')].some(a => a.textContent === 'etc/')")
+    browser.js("[...document.querySelectorAll('table.files a')].find(a => a.textContent === 'etc/').click()")
+    browser.wait_js("return [...document.querySelectorAll('table.files a')].some(a => a.textContent === 'passwd')")
 
 
 @pytest.fixture

@@ -284,12 +284,31 @@ function terminalTab(id, pane) {
   out.focus();
 }
 
+async function filesTab(id, pane, path) {
+  const q = (p) => `path=${encodeURIComponent(p)}`;
+  const data = await api("GET", `/api/containers/${id}/files?${q(path)}`);
+  const join = (name) => (path === "/" ? "" : path) + "/" + name;
+  const up = path === "/" ? null : path.replace(/\/[^/]+$/, "") || "/";
+  const go = (p) => act(() => filesTab(id, pane, p));
+  pane.replaceChildren(h("p", { class: "toolbar" }, h("strong", { class: "v" }, data.path),
+      up ? h("button", { onclick: () => go(up) }, "Up") : null),
+    h("table", { class: "files" },
+      h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Mode", "Modified"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.entries.map((e) => h("tr", {},
+        h("td", {}, e.type === "dir" ? h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); go(join(e.name)); } }, e.name + "/")
+          : e.type === "file" ? h("a", { href: `/api/containers/${id}/file?${q(join(e.name))}`, download: e.name }, e.name)
+          : e.name + (e.link ? ` → ${e.link}` : "")),
+        h("td", {}, e.type), h("td", {}, e.type === "file" ? units(e.size) : ""),
+        h("td", { class: "v" }, (e.mode & 0o7777).toString(8).padStart(4, "0")),
+        h("td", {}, new Date(e.mtime * 1000).toLocaleString()))))));
+}
+
 async function containerView(id) {
   const info = await api("GET", `/api/containers/${id}`);
   const name = info.Name.replace(/^\//, "");
   const pane = h("div", {});
   const tabs = { Logs: logsTab, Inspect: (cid, p) => p.replaceChildren(h("ul", { class: "tree" }, tree(info))),
-                 Stats: statsTab, Terminal: terminalTab };
+                 Stats: statsTab, Terminal: terminalTab, Files: (cid, p) => act(() => filesTab(cid, p, "/")) };
   const bar = h("div", { class: "tabs", role: "tablist" });
   const select = (label) => {
     for (const c of open.splice(0)) c.close();
