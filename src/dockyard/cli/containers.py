@@ -132,7 +132,7 @@ def _container_body(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
         size = terminal_size()
         if size is not None:
             host["ConsoleSize"] = list(size)
-    from dockyard.cli import netvol_flags  # issue 6: ports, volumes, mounts, DNS, aliases
+    from dockyard.cli import netvol_flags  # ports, volumes, mounts, DNS, aliases
 
     netvol_flags.apply(a, config, host)
     return config, host
@@ -235,7 +235,7 @@ def _add_container_flags(p: argparse.ArgumentParser) -> None:
     add("--uts", default="", help="UTS namespace to use")
     add("--volume-driver", default="", help="Optional volume driver for the container")
     add("-w", "--workdir", default="", help="Working directory inside the container")
-    from dockyard.cli import netvol_flags  # issue 6
+    from dockyard.cli import netvol_flags
 
     netvol_flags.add_flags(p)
     p.add_argument("image")

@@ -152,7 +152,7 @@ def pull(c: Client, ref: str, platform: str = "", out: Any = None, quiet: bool =
     from dockyard.cli.progress import show
     from dockyard.cli.trust import content_trust, trusted_pull
 
-    if content_trust() and "@" not in ref:  # issue 19: signatures checked here, the signed digest pulled
+    if content_trust() and "@" not in ref:  # signatures checked here, the signed digest pulled
         return trusted_pull(c, ref, lambda pinned: pull(c, pinned, platform, out, quiet))
 
     name, tag = ref, ""

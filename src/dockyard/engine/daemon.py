@@ -105,7 +105,7 @@ class Engine:
         self.execs: dict[str, Any] = {}  # exec ID -> engine.execs.Exec
         self.shutting_down = False
         self._releasing: set[asyncio.Task[None]] = set()  # --rm containers' resources being freed
-        # issue 6: networks and volumes (their packages never import the engine; they get lookups)
+        # networks and volumes (their packages never import the engine; they get lookups)
         from dockyard.network.manager import NetworkManager
         from dockyard.volumes.service import VolumeService
 
@@ -113,7 +113,7 @@ class Engine:
         self.networks.get_container = self.get
         from dockyard.plugins.discovery import PluginRegistry
 
-        self.plugins = PluginRegistry()  # issue 19: legacy plugins (main.py points it at --plugin-dir)
+        self.plugins = PluginRegistry()  # legacy plugins (main.py points it at --plugin-dir)
         self.volumes = VolumeService(data_root, self.plugins)
         from dockyard.plugins.managed import NAMESPACE as PLUGINS_NS, ManagedPlugins
 
@@ -121,7 +121,7 @@ class Engine:
         self.managed_plugins.cd = ContainerdClient(containerd_address, PLUGINS_NS)
         self.volumes.get_container = self.get
         self.volumes.containers = lambda: list(self.containers.values())
-        self.networks.containers = lambda: list(self.containers.values())  # issue 6: shared netns
+        self.networks.containers = lambda: list(self.containers.values())  # shared netns
 
     async def close(self) -> None:
         self.shutting_down = True
@@ -131,7 +131,7 @@ class Engine:
                     task.cancel()
         if self._releasing:  # what removed --rm containers still hold: free it before containerd goes
             await asyncio.wait(list(self._releasing), timeout=10)
-        await self.networks.shutdown(any(c["State"]["Running"] for c in self.containers.values()))  # issue 6
+        await self.networks.shutdown(any(c["State"]["Running"] for c in self.containers.values()))
         await self.managed_plugins.cd.close()
         await self.cd.close()
         self.store.close()
@@ -239,7 +239,7 @@ class Engine:
         try:
             import json
 
-            # issue 6: volumes/binds/tmpfs and the netns path and /etc files go into the spec
+            # volumes/binds/tmpfs and the netns path and /etc files go into the spec
             container_dir.mkdir(parents=True, exist_ok=True)
             user, group_add = users.resolve_in(config.get("User") or image_config.get("User") or "",
                                                list(snap.mounts), host_config.get("GroupAdd") or [])
@@ -303,7 +303,7 @@ class Engine:
             live.stdin = StdinWriter.create(Path(stdin_path))
         live.copier = asyncio.create_task(copy_output(fifos, live.hub, self._log_writer(c)))
         try:
-            await self.networks.attach(c)  # issue 6: sandbox, endpoints, published ports, DNS
+            await self.networks.attach(c)  # sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
             # created and started in one call (containerd deletes the task if the start fails)
             state = await self._create_task(pb.CreateTaskRequest(
@@ -318,7 +318,7 @@ class Engine:
             self._close_stdin(live)
             if not isinstance(err, errors.DockyardError):
                 raise
-            await self.networks.detach(c)  # issue 6
+            await self.networks.detach(c)
             message = str(err)
             code = 127 if ("not found" in message or "no such file" in message) else \
                 126 if "permission denied" in message else 128
@@ -444,7 +444,7 @@ class Engine:
             live.health.cancel()
             live.health = None
         try:
-            await self.networks.detach(c)  # issue 6: free addresses, ports, links, sandbox
+            await self.networks.detach(c)  # free addresses, ports, links, sandbox
         except errors.DockyardError as err:
             log.error("container %s: network teardown failed: %s", id[:12], err)
         c["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=exit_code,
@@ -582,9 +582,9 @@ class Engine:
                          for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
                 live.copier = asyncio.create_task(copy_output(fifos, live.hub, self._log_writer(c)))
                 live.monitor = asyncio.create_task(self._monitor(c, live))
-                await self.networks.readopt(c, True)  # issue 6: ports and DNS back
+                await self.networks.readopt(c, True)  # ports and DNS back
             else:
-                await self.networks.readopt(c, False)  # issue 6
+                await self.networks.readopt(c, False)
                 c["State"].update(Status="exited", Running=False, Pid=0, ExitCode=255, FinishedAt=rfc3339())
                 self._save(c)
         # Restart policies survive the daemon: always, and unless-stopped unless a user stopped it.

@@ -12,10 +12,8 @@ import asyncio
 import json
 import platform
 import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
@@ -23,6 +21,7 @@ from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
 from dockyard.oci import image as oci_image
 from dockyard.oci import reference
+from dockyard.timefmt import rfc3339
 
 if TYPE_CHECKING:
     from dockyard.trust.policy import Policy
@@ -71,11 +70,6 @@ class Image:
 
 def arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-
-
-def rfc3339(ns: int | float | None = None) -> str:
-    t = time.time() if ns is None else ns / 1e9
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
 
 
 def parse_changes(changes: list[str]) -> dict[str, Any]:
@@ -215,7 +209,7 @@ class RegistryImages:
         self._blobs.pop(target.digest, None)  # type: ignore[attr-defined]
 
     async def _judge_pull(self, r: reference.Reference) -> str:
-        """The daemon's signature policy on pulling ``r`` (issue 19): the manifest digest it verified."""
+        """The daemon's signature policy on pulling ``r``: the manifest digest it verified."""
         if self.signature_policy is None:
             return ""
         from dockyard.trust.api import check_pull

@@ -51,16 +51,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tlskey", default="", help="server key")
     p.add_argument("--group", default="dockyard", help="group owning the API socket (if it exists)")
     p.add_argument("-l", "--log-level", default="info")
-    # issue 6: the default bridge network ("none" disables it: containers then get only loopback)
+    # the default bridge network ("none" disables it: containers then get only loopback)
     p.add_argument("-b", "--bridge-name", "--bridge", dest="bridge_name", default="dockyard0")
     p.add_argument("--bridge-subnet", "--bip", dest="bridge_subnet", default="",
                    help="subnet of the default bridge (default: a free 172.17-31.0.0/16)")
-    # issue 13: build contexts are streamed to disk within these limits
+    # build contexts are streamed to disk within these limits
     p.add_argument("--build-context-limit", default="10g",
                    help="largest build context, expanded (bytes, or 512m, 10g; never more than the free disk)")
     p.add_argument("--build-context-max-files", type=int, default=200_000,
                    help="most entries in a build context (each costs the daemon ~800 bytes of memory while it builds)")
-    # issue 19: legacy plugins (sockets, then .spec/.json files) and authorization plugins
+    # legacy plugins (sockets, then .spec/.json files) and authorization plugins
     p.add_argument("--plugin-dir", action="append", default=[],
                    help="directory of plugin sockets (repeatable; default /run/docker/plugins)")
     p.add_argument("--plugin-spec-dir", action="append", default=[],
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds an unreachable plugin is retried and a call waits for its answer "
                         "(default: Docker's 30 s and 120 s)")
     p.add_argument("--signature-policy", default="",
-                   help="containers-policy.json(5) file every pull must satisfy (issue 19)")
+                   help="containers-policy.json(5) file every pull must satisfy")
     p.add_argument("--authorization-plugin", action="append", default=[],
                    help="authorization plugin asked about every API request (repeatable, asked in order)")
     return p.parse_args(argv)
@@ -210,7 +210,7 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     eng.build_context_limit = parse_size(args.build_context_limit)
     eng.build_context_max_files = args.build_context_max_files
     _configure_plugins(eng, args)
-    eng.networks.configure(args.bridge_name, args.bridge_subnet)  # issue 6: bridges and rules back before readopt
+    eng.networks.configure(args.bridge_name, args.bridge_subnet)  # bridges and rules back before readopt
     await eng.networks.start()
     await eng.readopt()
     await _restore_plugins(eng)
@@ -219,7 +219,7 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from dockyard.engine.api import authz
 
     app = build_app(eng)
-    authz.install(app, eng.plugins, args.authorization_plugin)  # issue 19
+    authz.install(app, eng.plugins, args.authorization_plugin)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
                            shutdown_timeout=2.0)
     await runner.setup()

@@ -36,7 +36,7 @@ async def create(request: web.Request) -> web.Response:
     if not any(key in decode.CONFIG for key in body):
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
     host_config = body.pop("HostConfig", None) or {}
-    networking = body.pop("NetworkingConfig", None)  # issue 6: --network-alias, --ip, extra networks
+    networking = body.pop("NetworkingConfig", None)  # --network-alias, --ip, extra networks
     if body.get("MacAddress") and version_of(request) >= (1, 52):
         raise errors.InvalidArgument("container-wide MAC address no longer supported; use endpoint-specific MAC "
                                      "address instead")

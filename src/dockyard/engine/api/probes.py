@@ -28,7 +28,7 @@ async def swarm_not_supported(request: web.Request) -> web.Response:
 def register(app: web.Application) -> None:
     from dockyard.engine.api import plugins
 
-    plugins.register(app)  # issue 19
+    plugins.register(app)
     add(app, "POST", "/swarm/init", swarm_not_supported)
     add(app, "POST", "/swarm/join", swarm_not_supported)
     for prefix in SWARM_PREFIXES:
