@@ -30,6 +30,7 @@ from dockyard.engine.store import ContainerStore
 from dockyard.engine.events import EventBus
 from dockyard.engine.streams import (STDERR, STDOUT, JsonFileLog, OutputFifo, StdinWriter, StreamHub, copy_output,
                                      open_fifo)
+from dockyard.timefmt import parse_rfc3339
 
 log = logging.getLogger("dockyard.engine")
 
@@ -526,11 +527,8 @@ class Engine:
                 return None
         elif name not in ("always", "unless-stopped"):
             return None
-        from datetime import datetime
-
         try:
-            ran = (datetime.fromisoformat(c["State"]["FinishedAt"].replace("Z", "+00:00"))
-                   - datetime.fromisoformat(c["State"]["StartedAt"].replace("Z", "+00:00"))).total_seconds()
+            ran = parse_rfc3339(c["State"]["FinishedAt"]) - parse_rfc3339(c["State"]["StartedAt"])
         except ValueError:
             ran = 0
         live.backoff = 0.1 if ran >= 10 else min(60.0, max(0.1, live.backoff * 2))
