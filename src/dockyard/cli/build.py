@@ -29,36 +29,53 @@ def _kv(items: list[str] | None) -> dict[str, str | None]:
 
 
 class _Display:
-    """Plain: the daemon's text as it comes. TTY: steps on one line each, ``CACHED`` when reused."""
+    """Plain: the daemon's text as it comes (docker's classic builder, byte for byte). TTY: one
+    line per step as BuildKit shows them, each ending with its time (``CACHED`` when reused),
+    and the whole build's time at the end."""
 
-    def __init__(self, tty: bool) -> None:
+    def __init__(self, tty: bool, out: Any = None, clock: Any = None) -> None:
+        import time
+
         self.tty = tty
+        self.out = out or sys.stdout
+        self.clock = clock or time.monotonic
+        self.began = self.clock()
         self.step = ""
+        self.step_began = 0.0
+        self.steps = 0
         self.cached = 0
+
+    def _end_step(self, label: str) -> None:
+        self.out.write(f"\r\x1b[K=> {label}{self.step} {self.clock() - self.step_began:.1f}s\n")
+        self.step = ""
 
     def feed(self, text: str) -> None:
         if not self.tty:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            self.out.write(text)
+            self.out.flush()
             return
         for line in text.splitlines(keepends=True):
             if line.startswith("Step "):
-                self.step = line.strip()
-                sys.stdout.write(f"\r\x1b[K=> {self.step}")
+                self.step, self.step_began = line.strip(), self.clock()
+                self.steps += 1
+                self.out.write(f"\r\x1b[K=> {self.step}")
             elif line.strip() == "---> Using cache":
                 self.cached += 1
-                sys.stdout.write(f"\r\x1b[K=> CACHED {self.step}\n")
-                self.step = ""
+                self._end_step("CACHED ")
             elif line.startswith(" ---> ") and self.step:
                 if "Running in" in line or "Removed intermediate" in line:
                     continue
-                sys.stdout.write(f"\r\x1b[K=> DONE {self.step}\n")
-                self.step = ""
+                self._end_step("DONE ")
             elif line.startswith("Successfully"):
-                sys.stdout.write(line)
+                self.out.write(line)
             elif self.step:
-                sys.stdout.write(f"\r\x1b[K   {line.rstrip()}\n=> {self.step}")
-        sys.stdout.flush()
+                self.out.write(f"\r\x1b[K   {line.rstrip()}\n=> {self.step}")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.tty and self.steps:
+            self.out.write(f"=> {self.steps} steps ({self.cached} cached) in {self.clock() - self.began:.1f}s\n")
+            self.out.flush()
 
 
 def cmd_build(c: Client, a: argparse.Namespace) -> int:
@@ -100,6 +117,7 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
             display.feed(msg["stream"])
         if "aux" in msg:
             image_id = msg["aux"].get("ID", "")
+    display.finish()
     if a.quiet:
         print(image_id)
     if a.iidfile and image_id:
