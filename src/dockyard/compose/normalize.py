@@ -61,6 +61,13 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     deps = shapes.depends_dict(s.get("depends_on"))
     for link in shapes.as_list(s.get("links")):
         deps.setdefault(link.split(":")[0], {"condition": "service_started", "restart": True, "required": True})
+    for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
+        if str(s.get(key) or "").startswith("service:"):
+            deps.setdefault(s[key][len("service:"):], {"condition": "service_started", "restart": True,
+                                                       "required": True})
+    for source in shapes.as_list(s.get("volumes_from")):
+        if not source.startswith("container:"):
+            deps.setdefault(source.split(":")[0], {"condition": "service_started", "required": True})
     if deps:
         s["depends_on"] = deps
     if "network_mode" not in s:

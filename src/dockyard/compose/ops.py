@@ -166,6 +166,7 @@ class Compose:
                overrides: dict[str, Any] | None = None) -> str:
         p = self._project()
         body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides)
+        body["Labels"][E.HASH] = E.config_hash(self._references_resolved(p.services[service]))
         name = E.container_name(p, service, number, oneoff)
         endpoints = body["NetworkingConfig"]["EndpointsConfig"]
         first = body["HostConfig"]["NetworkMode"]
@@ -256,7 +257,7 @@ class Compose:
         if not no_start:
             self.wait_dependencies(service)
         want = scale if scale is not None else E.replicas(svc)
-        digest = E.config_hash(svc)
+        digest = E.config_hash(self._references_resolved(svc))
         existing = {number_of(c): c for c in self.containers(service)}
         for n, c in sorted(existing.items()):
             if n > want:
@@ -287,6 +288,25 @@ class Compose:
                 self.out(f" Container {name}  Starting")
                 self.start(cid)
                 self.out(f" Container {name}  Started")
+
+    def _references_resolved(self, svc: dict[str, Any]) -> dict[str, Any]:
+        """``svc`` as Compose v2 hashes it: ``volumes_from``, ``network_mode``, ``ipc`` and ``pid``
+        naming a service name the ID of its first container (by name) instead."""
+        out = dict(svc)
+        if svc.get("volumes_from"):
+            out["volumes_from"] = [v.split(":")[1] if v.startswith("container:") else self._first_id(v.split(":")[0])
+                                   for v in svc["volumes_from"]]
+        for key in ("network_mode", "ipc", "pid"):
+            value = str(svc.get(key) or "")
+            if value.startswith("service:"):
+                out[key] = "container:" + self._first_id(value.split(":", 1)[1])
+        return out
+
+    def _first_id(self, service: str) -> str:
+        found = sorted(self.containers(service), key=lambda c: min(c["Names"], key=len).lstrip("/"))
+        if not found:
+            raise ComposeFailure(f"service {service} has no container to share with")
+        return str(found[0]["Id"])
 
     def wait_dependencies(self, service: str) -> None:
         p = self._project()
