@@ -15,12 +15,14 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.runtime.linux import syscalls
 
 log = logging.getLogger("dockyard.cri.cni")
 
@@ -140,3 +142,23 @@ def remove_netns(path: Path) -> None:
 def is_mounted(path: Path) -> bool:
     with open("/proc/self/mountinfo") as f:
         return any(line.split()[4] == str(path) for line in f)
+
+
+def socket_in_netns(netns: str) -> socket.socket:
+    """A non-blocking TCP socket of the network namespace at ``netns``: the calling thread enters
+    it, makes the socket (a socket stays in the namespace it was made in) and goes back."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(target, syscalls.CLONE_NEWNET)
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            finally:
+                syscalls.setns(own, syscalls.CLONE_NEWNET)
+        finally:
+            os.close(target)
+    finally:
+        os.close(own)
+    sock.setblocking(False)
+    return sock

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from dockyard.engine.streams import OutputFifo
+from dockyard.engine.streams import STDERR, STDOUT, OutputFifo, StreamHub
 from dockyard.fsmode import open_private
 
 log = logging.getLogger("dockyard.cri.logs")
@@ -84,18 +84,23 @@ class CriLog:
             self._file = None
 
 
-async def copy(fifo: OutputFifo, stream: str, out: CriLog) -> None:
+async def copy(fifo: OutputFifo, stream: str, out: CriLog, hub: StreamHub | None) -> None:
     pending = bytearray()
+    number = STDOUT if stream == "stdout" else STDERR
     async for data in fifo.chunks():
         out.write(format_lines(stream, pending, data))
+        if hub is not None:
+            hub.publish(number, data)
     out.write(format_lines(stream, pending, b"", eof=True))
 
 
-async def copy_all(fifos: dict[str, OutputFifo], out: CriLog) -> None:
-    """Copy each stream until EOF; the file is closed at the end."""
+async def copy_all(fifos: dict[str, OutputFifo], out: CriLog, hub: StreamHub | None = None) -> None:
+    """Copy each stream until EOF (to ``hub``'s attached clients too); the file is closed at the end."""
     try:
-        await asyncio.gather(*(copy(f, name, out) for name, f in fifos.items()))
+        await asyncio.gather(*(copy(f, name, out, hub) for name, f in fifos.items()))
     finally:
         for f in fifos.values():
             f.close()
         out.close()
+        if hub is not None:
+            hub.close_all()

@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--registry-mirror", action="append", default=[], metavar="HOST=ENDPOINT",
                    help="pull HOST's images from ENDPOINT first (http:// for plain http)")
     p.add_argument("--insecure-registry", action="append", default=[])
+    p.add_argument("--stream-address", default="127.0.0.1:0",
+                   help="HOST:PORT of the streaming server (Exec/Attach/PortForward URLs); port 0: any free one")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
 
@@ -62,6 +64,7 @@ async def serve(args: argparse.Namespace) -> None:
     from dockyard.cri.images import CriImages
     from dockyard.cri.runtime import Runtime, Settings
     from dockyard.cri.service import ImageServicer, RuntimeServicer
+    from dockyard.cri.streaming import StreamServer
 
     cd = ContainerdClient(args.containerd, NAMESPACE)
     images = CriImages(cd, mirrors_of(args.registry_mirror), args.insecure_registry,
@@ -70,9 +73,11 @@ async def serve(args: argparse.Namespace) -> None:
     rt = Runtime(Settings(Path(args.root), Path(args.state), args.sandbox_image, network, args.cgroup_parent),
                  cd, images)
     await rt.recover()
+    streams = StreamServer(rt, args.stream_address)
+    await streams.start()
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 << 20),
                                       ("grpc.max_send_message_length", 16 << 20)])
-    cri_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(rt), server)
+    cri_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(rt, streams), server)
     cri_grpc.add_ImageServiceServicer_to_server(ImageServicer(images), server)
     listen = Path(args.listen)
     listen.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop_event().wait()
     log.info("shutting down (pods keep running under their shims)")
     await server.stop(grace=2)
+    await streams.stop()
     listen.unlink(missing_ok=True)
     await cd.close()
 

@@ -37,7 +37,8 @@ from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.images import CriImages
 from dockyard.cri.logs import CriLog, copy_all
 from dockyard.cri.store import ContainerRecord, SandboxRecord, Table, decode, encode
-from dockyard.engine.streams import OutputFifo, cancel_unawaited, gather_unawaited
+from dockyard.engine.streams import (STDOUT, OutputFifo, StdinWriter, StreamHub, cancel_unawaited,
+                                     gather_unawaited)
 from dockyard.fsmode import private_dir
 
 log = logging.getLogger("dockyard.cri")
@@ -62,12 +63,19 @@ class Settings:
 
 @dataclass
 class Live:
-    """What runs in this process for a started container: its log copier and exit monitor."""
+    """What runs in this process for a started container: its log copier and exit monitor, the
+    write end of its stdin (``stdin: true``) and the hub that fans its output out to attaches."""
 
     log: CriLog | None = None
     copier: asyncio.Task[None] | None = None
     monitor: asyncio.Task[None] | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    stdin: StdinWriter | None = None
+    hub: StreamHub = field(default_factory=StreamHub)
+
+    def close_stdin(self) -> None:
+        if self.stdin is not None:
+            self.stdin.close()
 
 
 def now_ns() -> int:
@@ -307,14 +315,19 @@ class Runtime:
             config = decode(cri.ContainerConfig, c.config)
             live = self.live.setdefault(c.id, Live())
             fifos = self._follow_output(c, live, reopen=False, tty=config.tty)
+            if config.stdin:
+                live.stdin = StdinWriter.create(self.fifo_dir(c.id) / "stdin")
+                fifos["stdin"] = str(self.fifo_dir(c.id) / "stdin")
             try:
                 mounts = await self.cd.snapshots.Mounts(pb.SnapshotKey(key=c.id))
                 state = await self.cd.tasks.Create(pb.CreateTaskRequest(
-                    container_id=c.id, rootfs=list(mounts.mounts), stdout=fifos.get("stdout", ""),
+                    container_id=c.id, rootfs=list(mounts.mounts), stdin=fifos.get("stdin", ""),
+                    stdout=fifos.get("stdout", ""),
                     stderr=fifos.get("stderr", ""), terminal=config.tty, start=True))
             except errors.DockyardError as err:
                 if live.copier is not None:
                     live.copier.cancel()
+                live.close_stdin()
                 c.started_at = c.finished_at = now_ns()
                 c.exit_code, c.reason, c.message = 128, "StartError", str(err)
                 self.containers.save(c)
@@ -332,7 +345,9 @@ class Runtime:
             names = [n for n in ("stdout", "stderr") if (d / n).exists()]
         fifos = {n: (OutputFifo.open(d / n) if reopen else OutputFifo.create(d / n)) for n in names}
         live.log = CriLog(c.log_path)
-        live.copier = asyncio.create_task(copy_all(fifos, live.log))
+        live.copier = asyncio.create_task(copy_all(fifos, live.log, live.hub))
+        if reopen and (d / "stdin").exists():
+            live.stdin = StdinWriter(os.open(d / "stdin", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
         return {n: str(d / n) for n in names}
 
     async def _monitor(self, id: str) -> None:
@@ -356,6 +371,7 @@ class Runtime:
             self._record_exit(c, status)
             self.emit(cri.CONTAINER_STOPPED_EVENT, c, c.sandbox_id, c.id)
         if live is not None:
+            live.close_stdin()
             live.exited.set()
 
     def _record_exit(self, c: ContainerRecord, status: Any) -> None:
@@ -420,6 +436,8 @@ class Runtime:
         await self.stop_container(c.id, 0)
         async with self.locks[c.id]:
             live = self.live.pop(c.id, None)
+            if live is not None:
+                live.close_stdin()
             if live is not None and live.monitor is not None and not live.monitor.done():
                 live.monitor.cancel()
             await self._delete_task(c.id)
@@ -494,6 +512,119 @@ class Runtime:
             except errors.DockyardError:
                 pass
             shutil.rmtree(d, ignore_errors=True)
+
+    async def exec_stream(self, id: str, cmd: list[str], tty: bool, io: Any) -> int:
+        """``Exec`` through the streaming server: ``io`` (streaming.RemoteIO) carries the client's
+        stdin and resizes and takes the output; the exit code comes back."""
+        c = self.running(id)
+        if not cmd:
+            raise errors.InvalidArgument("exec: no command")
+        record = await self.cd.containers.Get(pb.GetContainerRequest(id=c.id))
+        process = specs.exec_process(json.loads(record.spec).get("process") or {}, cmd)
+        process["terminal"] = tty
+        exec_id = secrets.token_hex(8)
+        d = private_dir(self.fifo_dir(c.id) / f"exec-{exec_id}")
+        names = [n for n in ("stdout", "stderr") if io.has(n) or (n == "stdout" and tty)]
+        out = {n: OutputFifo.create(d / n) for n in (["stdout"] if tty else names)}
+        stdin = StdinWriter.create(d / "stdin") if io.stdin is not None else None
+
+        async def drain(name: str) -> None:
+            async for data in out[name].chunks():
+                await io.write(name, data)
+
+        pumps = gather_unawaited(*(drain(n) for n in out))
+        feeders = [asyncio.create_task(self._feed_stdin(io.stdin, stdin))] if stdin is not None else []
+        try:
+            try:
+                await self.cd.tasks.Exec(pb.ExecProcessRequest(
+                    container_id=c.id, exec_id=exec_id, spec=json.dumps(process).encode(), terminal=tty,
+                    stdin=str(d / "stdin") if stdin else "", stdout=str(d / "stdout") if "stdout" in out else "",
+                    stderr=str(d / "stderr") if "stderr" in out else ""))
+            except errors.DockyardError as err:
+                raise errors.Internal(f"exec in container {c.id}: {err}") from err
+            if tty:
+                feeders.append(asyncio.create_task(self._resize(c.id, exec_id, io)))
+            status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
+            try:
+                await asyncio.wait_for(asyncio.shield(pumps), 5)
+            except asyncio.TimeoutError:
+                pass
+            return int(status.exit_status)
+        finally:
+            for task in feeders:
+                task.cancel()
+            cancel_unawaited(pumps)
+            for f in out.values():
+                f.close()
+            if stdin is not None:
+                stdin.close()
+            try:
+                await self.cd.tasks.Delete(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
+            except errors.DockyardError:
+                pass
+            shutil.rmtree(d, ignore_errors=True)
+
+    @staticmethod
+    async def _feed_stdin(source: Any, sink: StdinWriter) -> None:
+        async for data in source.chunks():
+            await sink.write(data)
+        sink.close()
+
+    async def _resize(self, id: str, exec_id: str, io: Any) -> None:
+        async for width, height in io.resizes():
+            try:
+                await self.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=id, exec_id=exec_id,
+                                                                  width=width, height=height))
+            except errors.DockyardError as err:
+                log.debug("resize of %s: %s", id[:12], err)
+
+    async def attach(self, id: str, io: Any) -> int:
+        """``Attach``: the container's output from now on, the client's input to its stdin. Ends
+        when the client's stdin ends (closing the container's stdin if ``stdin_once``) or when the
+        container's output ends; 0 then (the container runs on)."""
+        c = self.running(id)
+        live = self.live.get(c.id)
+        if live is None:
+            raise errors.FailedPrecondition(f"container {c.id} is not followed by this process")
+        config = decode(cri.ContainerConfig, c.config)
+        if io.stdin is not None and live.stdin is None:
+            raise errors.InvalidArgument(f"container {c.id} was not created with stdin")
+        q = live.hub.subscribe()
+
+        async def output() -> None:
+            while (item := await q.get()) is not None:
+                stream, data = item
+                await io.write("stdout" if stream == STDOUT or config.tty else "stderr", data)
+
+        async def input() -> None:
+            async for data in io.stdin.chunks():
+                await live.stdin.write(data)
+            if config.stdin_once:
+                live.close_stdin()
+
+        tasks = [asyncio.create_task(output())]
+        if io.stdin is not None:
+            tasks.append(asyncio.create_task(input()))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            live.hub.unsubscribe(q)
+            for task in tasks:
+                task.cancel()
+        return 0
+
+    async def pod_connect(self, pod_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``localhost:port`` in the pod's network namespace (``PortForward``)."""
+        rec = self.sandbox(pod_id)
+        if not await self.pod_ready(rec):
+            raise errors.FailedPrecondition(f"pod sandbox {rec.id} is not ready")
+        if not 0 < port < 65536:
+            raise errors.InvalidArgument(f"port {port} is out of range")
+        sock = await asyncio.to_thread(cni.socket_in_netns, rec.netns) if rec.netns else None
+        if sock is None:
+            return await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        return await asyncio.open_connection(sock=sock)
 
     async def update_resources(self, id: str, res: cri.LinuxContainerResources) -> None:
         c = self.container(id)

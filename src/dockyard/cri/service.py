@@ -20,6 +20,7 @@ from dockyard.cri.api import api_pb2_grpc as cri_grpc
 from dockyard.cri.images import CriImages, image_pb
 from dockyard.cri.runtime import DeadlineExceeded, Runtime
 from dockyard.cri.store import decode
+from dockyard.cri.streaming import StreamServer
 
 log = logging.getLogger("dockyard.cri")
 
@@ -62,8 +63,9 @@ def _labels_match(selector: Any, labels: Any) -> bool:
 
 
 class RuntimeServicer(cri_grpc.RuntimeServiceServicer):
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, streams: StreamServer) -> None:
         self.rt = rt
+        self.streams = streams
 
     @translated
     async def Version(self, request: cri.VersionRequest, context: Any) -> cri.VersionResponse:
@@ -212,18 +214,21 @@ class RuntimeServicer(cri_grpc.RuntimeServiceServicer):
         self.rt.running(request.container_id)
         if not (request.stdout or request.stderr or request.stdin):
             raise errors.InvalidArgument("one of stdin, stdout or stderr must be set")
-        raise errors.NotImplementedYet("Exec needs the streaming server, which dockyard-cri does not have yet; "
-                                       "ExecSync works")
+        if not request.cmd:
+            raise errors.InvalidArgument("exec: no command")
+        return cri.ExecResponse(url=self.streams.register("exec", request))
 
     @translated
     async def Attach(self, request: cri.AttachRequest, context: Any) -> cri.AttachResponse:
         self.rt.running(request.container_id)
-        raise errors.NotImplementedYet("Attach needs the streaming server, which dockyard-cri does not have yet")
+        if not (request.stdout or request.stderr or request.stdin):
+            raise errors.InvalidArgument("one of stdin, stdout or stderr must be set")
+        return cri.AttachResponse(url=self.streams.register("attach", request))
 
     @translated
     async def PortForward(self, request: cri.PortForwardRequest, context: Any) -> cri.PortForwardResponse:
         self.rt.sandbox(request.pod_sandbox_id)
-        raise errors.NotImplementedYet("PortForward needs the streaming server, which dockyard-cri does not have yet")
+        return cri.PortForwardResponse(url=self.streams.register("portforward", request))
 
     # -- stats
 

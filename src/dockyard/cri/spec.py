@@ -277,8 +277,8 @@ def _container_namespaces(spec: dict[str, Any], opts: cri.NamespaceOption, pause
         _without(spec, "network")
         _without(spec, "uts")
         spec.pop("hostname", None)
-    else:
-        _join(spec, "network", netns)
+    else:  # the pod's: its netns file, or the pause's (the host's, in a host-network pod)
+        _join(spec, "network", netns or f"/proc/{pause_pid}/ns/net")
         _join(spec, "uts", f"/proc/{pause_pid}/ns/uts")
     if opts.ipc == NODE:
         _without(spec, "ipc")
