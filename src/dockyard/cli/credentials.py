@@ -56,6 +56,8 @@ def get(server: str, override: str | None = None) -> dict[str, str]:
             return {}
         if found.get("Username") == TOKEN_USER:
             return {"identitytoken": found.get("Secret", "")}
+        if not found.get("Username") and not found.get("Secret"):  # the pass helper's "nothing stored"
+            return {}
         return {"username": found.get("Username", ""), "password": found.get("Secret", "")}
     entry = (cfg.get("auths") or {}).get(key) or {}
     out: dict[str, str] = {}

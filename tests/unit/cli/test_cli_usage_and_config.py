@@ -228,12 +228,29 @@ def test_a_missing_helper_is_one_clear_error(helper_env: Path) -> None:
         credentials.get("reg.example")
 
 
-@pytest.mark.skipif(shutil.which("docker-credential-pass") is None, reason="golang-docker-credential-helpers")
-def test_debians_pass_helper_speaks_the_same_protocol(helper_env: Path) -> None:
-    # Without an initialised pass store the real helper answers "list" with an error or {}: the
-    # protocol round trip (argv, stdin, exit status) is what is checked.
-    r = subprocess.run(["docker-credential-pass", "list"], capture_output=True, timeout=30)
-    assert r.returncode in (0, 1)
+def test_debians_pass_helper_keeps_the_secret(helper_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real helper (Debian's golang-docker-credential-helpers, over `pass` and gpg in
+    temporary homes): store, get, list and erase through credsStore, the secret never in config.json."""
+    assert shutil.which("docker-credential-pass"), "make deps installs golang-docker-credential-helpers and pass"
+    gnupg, store = helper_env / "gnupg", helper_env / "password-store"
+    gnupg.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(gnupg))
+    monkeypatch.setenv("PASSWORD_STORE_DIR", str(store))
+    try:
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "dockyard-test@localhost",
+                        "default", "default", "never"], check=True, capture_output=True, timeout=120)
+        subprocess.run(["pass", "init", "dockyard-test@localhost"], check=True, capture_output=True, timeout=60)
+        (helper_env / "cfg").mkdir()
+        (helper_env / "cfg" / "config.json").write_text('{"credsStore": "pass"}')
+        credentials.store("reg.example:5000", "dy", "s3cret-pass")
+        assert "s3cret-pass" not in (helper_env / "cfg" / "config.json").read_text()
+        assert credentials.get("reg.example:5000") == {"username": "dy", "password": "s3cret-pass"}
+        listed = subprocess.run(["docker-credential-pass", "list"], capture_output=True, check=True, timeout=30)
+        assert json.loads(listed.stdout) == {"reg.example:5000": "dy"}
+        assert credentials.erase("reg.example:5000") is True
+        assert credentials.get("reg.example:5000") == {}
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], capture_output=True, timeout=30, check=False)
 
 
 # -- contexts ---------------------------------------------------------------------------------------
