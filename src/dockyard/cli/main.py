@@ -67,7 +67,7 @@ class Command:
 
 # One module per group of commands, each with ``register(cmd)``.
 COMMAND_MODULES = ("containers", "exec", "manage", "images", "build", "networks", "volumes", "system", "registry",
-                   "context", "completion", "compose", "trust")
+                   "context", "completion", "compose", "trust", "plugins")
 
 # Internal command names and the docker command line they stand for (prog names, help).
 DOCKER_PATHS = {"system-df": "system df", "system-prune": "system prune", "container-prune": "container prune",
@@ -144,6 +144,12 @@ MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str | None, str]]]] = {
         "disconnect": (None, "Disconnect a container from a network"),
         "inspect": (None, "Display detailed information on one or more networks"), "ls": (None, "List networks"),
         "prune": (None, "Remove all unused networks"), "rm": (None, "Remove one or more networks")}),
+    "plugin": ("Manage plugins", {
+        "create": (None, "Create a plugin from a rootfs and configuration. Plugin data directory must contain "
+                         "config.json and rootfs directory."),
+        "disable": (None, "Disable a plugin"), "enable": (None, "Enable a plugin"),
+        "inspect": (None, "Display detailed information on one or more plugins"), "ls": (None, "List plugins"),
+        "rm": (None, "Remove one or more plugins"), "set": (None, "Change settings for a plugin")}),
     "system": ("Manage Dockyard", {
         "df": ("system-df", "Show dockyard disk usage"), "events": ("events", "Get real time events from the server"),
         "info": ("info", "Display system-wide information"), "prune": ("system-prune", "Remove unused data"),

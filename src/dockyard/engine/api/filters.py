@@ -23,7 +23,7 @@ NETWORKS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "typ
 NETWORK_PRUNE = frozenset({"label", "label!", "until"})
 VOLUMES = frozenset({"dangling", "name", "driver", "label"})
 VOLUME_PRUNE = frozenset({"label", "label!", "all"})
-PLUGINS = frozenset({"capability", "enable"})
+PLUGINS = frozenset({"capability", "enabled", "enable"})  # "enabled" as dockerd reads it; "enable" also
 ANY: frozenset[str] = frozenset()  # /events: dockerd checks no keys there
 
 

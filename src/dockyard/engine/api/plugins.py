@@ -20,7 +20,7 @@ def _truthy(request: web.Request, key: str) -> bool:
 
 async def list_plugins(request: web.Request) -> web.Response:
     wanted = filters.of(request, filters.PLUGINS)
-    enabled = filters.boolean(wanted, "enable")
+    enabled = filters.boolean(wanted, "enabled" if "enabled" in wanted else "enable")
     out = []
     for p in engine(request).managed_plugins.list():
         if enabled is not None and p["Enabled"] != enabled:
