@@ -14,11 +14,13 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from dockyard import errors
 from dockyard.compose import engine as E
+from dockyard.compose.events import ProjectEvents
 from dockyard.compose.loader import Project, order
 
 Printer = Callable[[str], None]
@@ -47,6 +49,9 @@ class Compose:
         self.project = project
         self.out = out
         self._ids: dict[str, str] = {}
+        self._events: ProjectEvents | None = None
+        self._watchers = 0
+        self._watch_lock = threading.Lock()
 
     # --- finding things -------------------------------------------------------------------------
 
@@ -213,7 +218,8 @@ class Compose:
         self._orphans(remove_orphans)
         images = {s: self.image_id(s, build=build, no_build=no_build) for s in order(p.services) if s in wanted}
         futures: dict[str, Future[None]] = {}
-        with ThreadPoolExecutor(max_workers=max(4, len(wanted))) as pool:
+        waits = any(p.services[s].get("depends_on") for s in wanted)
+        with self.watching() if waits else nullcontext(), ThreadPoolExecutor(max_workers=max(4, len(wanted))) as pool:
             for s in order(p.services):
                 if s not in wanted:
                     continue
@@ -314,31 +320,52 @@ class Compose:
             if dep in p.services:
                 self.wait_condition(dep, spec.get("condition", "service_started"), bool(spec.get("required", True)))
 
+    @contextmanager
+    def watching(self) -> Iterator[ProjectEvents]:
+        """The project's event stream, opened by the first of nested users and closed by the last."""
+        with self._watch_lock:
+            if self._events is None:
+                self._events = ProjectEvents(self.c, self.name)
+            self._watchers += 1
+            events = self._events
+        try:
+            yield events
+        finally:
+            with self._watch_lock:
+                self._watchers -= 1
+                if self._watchers == 0:
+                    self._events = None
+                    events.close()
+
     def wait_condition(self, service: str, condition: str, required: bool = True, limit: float = 600) -> None:
-        """Block until every container of ``service`` meets ``condition`` (raise when it never can)."""
+        """Block until every container of ``service`` meets ``condition`` (raise when it never can):
+        the state is read again only after one of the project's events."""
         deadline = time.monotonic() + limit
-        delay = 0.05
-        while True:
-            states = [self.inspect(c["Id"])["State"] for c in self.containers(service)]
-            if not states:
-                if condition == "service_completed_successfully":
+        with self.watching() as events:
+            while True:
+                mark = events.mark()
+                states = [self.inspect(c["Id"])["State"] for c in self.containers(service)]
+                if not states:
+                    if condition == "service_completed_successfully":
+                        return
+                    raise ComposeFailure(f"service {service} has no container")
+                if all(_meets(condition, s) for s in states):
                     return
-                raise ComposeFailure(f"service {service} has no container")
-            if all(_meets(condition, s) for s in states):
-                return
-            failed = next((s for s in states if _failed(condition, s)), None)
-            if failed is not None:
-                if not required:
-                    return
-                raise ComposeFailure(_failure(service, condition, failed))
-            if time.monotonic() > deadline:
-                raise ComposeFailure(f"timeout waiting for {service} to be {condition}")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+                failed = next((s for s in states if _failed(condition, s)), None)
+                if failed is not None:
+                    if not required:
+                        return
+                    raise ComposeFailure(_failure(service, condition, failed))
+                if not events.wait_after(mark, deadline - time.monotonic()):
+                    raise ComposeFailure(f"timeout waiting for {service} to be {condition}")
 
     def wait_ready(self, services: list[str], limit: float = 600) -> None:
         """``up --wait``: every service running (healthy where it has a healthcheck), one-shots done."""
         p = self._project()
+        with self.watching():
+            self._wait_each_ready(p, services, limit)
+
+    def _wait_each_ready(self, p: Project, services: list[str], limit: float) -> None:
         for s in services:
             has_health = bool(p.services[s].get("healthcheck")) and not p.services[s]["healthcheck"].get("disable")
             restart = E._restart(p.services[s])["Name"]

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -339,3 +340,51 @@ def test_up_by_the_other_tool_recreates_nothing(project: Project, compose_v2: st
     (up_v2 if first == "v2" else up_dy)()
     after = _ids(p)
     assert {n for n in after if after[n] != before.get(n)} == {f"{p.name}-web-1", f"{p.name}-web-2"}
+
+
+class _CountingClient:
+    """The real client, counting the container inspections a wait makes."""
+
+    def __init__(self, host: str) -> None:
+        from dockyard.client.http import Client
+
+        self.inner = Client(host)
+        self.inspections = 0
+
+    def json(self, method: str, path: str, *args: object, **kw: object) -> object:
+        if method == "GET" and path.startswith("/containers/") and path.endswith("/json"):
+            self.inspections += 1
+        return self.inner.json(method, path, *args, **kw)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_waiting_for_health_reads_the_state_on_events_not_by_polling(project: Project) -> None:
+    from dockyard.compose import loader
+    from dockyard.compose.ops import Compose
+
+    p = project
+    (p.dir / "compose.yaml").write_text("""
+services:
+  slow:
+    image: busybox
+    command: ["sh", "-c", "sleep 4; touch /ready; exec sleep 1000"]
+    healthcheck: {test: ["CMD", "test", "-e", "/ready"], interval: 1s, retries: 30}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+""")
+    project_model = loader.load(loader.Options(project_name=p.name, environ=p.env, workdir=str(p.dir)))
+    client = _CountingClient(p.d.host)
+    cp = Compose(client, p.name, project_model, out=lambda line: None)
+    cp.up()
+    client.inspections = 0
+    started = time.monotonic()
+    cp.wait_condition("slow", "service_healthy", limit=60)
+    assert time.monotonic() - started > 2, "healthy before the probe could pass"
+    # a read is a list and an inspect: once at first and once on "health_status: healthy" (polling
+    # with a 50 ms to 500 ms backoff read 14 times in those 4 s)
+    assert client.inspections <= 4, client.inspections
+    assert cp._events is None, "the event stream outlived the wait"
