@@ -3,6 +3,11 @@
 Pulls go through containerd's Transfer.Pull with per-registry mirrors (``host=endpoint``,
 as containerd's hosts.toml names them: ``registry.k8s.io=http://127.0.0.1:5000``); an image
 is named by its full reference, its ID is its config digest, as in containerd's CRI.
+
+Images of the engine (``dockyard pull``/``build``, containerd namespace ``moby``) are
+found by name too: a name the CRI does not have but the engine has is adopted — its record
+(the same target: the content store is shared by all namespaces) is put into ``k8s.io`` and
+unpacked there. ``moby`` is only read; ``ListImages`` shows an engine image once adopted.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ def auth_options(auth: cri.AuthConfig | None, mirrors: list[str], insecure: list
 
 class CriImages:
     def __init__(self, cd: ContainerdClient, mirrors: dict[str, list[str]], insecure: list[str],
-                 snapshot_root: str) -> None:
+                 snapshot_root: str, engine: ContainerdClient | None = None) -> None:
         self.cd = cd
+        self.engine = engine  # the engine's namespace, read only
         self.service = ImageService(cd)
         self.mirrors = [f"{host}={url}" for host, urls in mirrors.items() for url in urls]
         self.insecure = insecure
@@ -45,8 +51,27 @@ class CriImages:
             raise errors.NotFound(f"image {ref!r} not found")
         return img
 
-    async def find(self, ref: str) -> Image | None:
-        """By name, ID, or ``repo@digest`` of an image pulled by tag (its repo digest, as containerd's CRI)."""
+    async def find(self, ref: str, adopt: bool = True) -> Image | None:
+        """By name, ID, or ``repo@digest`` of an image pulled by tag (its repo digest, as containerd's CRI);
+        else (``adopt``) the engine's image of that name, adopted."""
+        img = await self._find_here(ref)
+        if img is None and adopt:
+            img = await self.adopt(ref)
+        return img
+
+    async def adopt(self, ref: str) -> Image | None:
+        if self.engine is None:
+            return None
+        try:
+            name = str(reference.parse(ref))
+            rec = await self.engine.images.Get(pb.GetImageRequest(name=name))
+        except (errors.NotFound, errors.InvalidArgument):
+            return None
+        await self.cd.images.Put(pb.Image(name=rec.name, target=rec.target, labels=dict(rec.labels)))
+        await self.cd.images.Unpack(pb.UnpackRequest(name=rec.name))
+        return await self.service.get(name)
+
+    async def _find_here(self, ref: str) -> Image | None:
         try:
             return await self.service.get(ref)
         except (errors.NotFound, errors.InvalidArgument):
@@ -88,7 +113,7 @@ class CriImages:
 
     async def remove(self, ref: str) -> None:
         """Every name of the image goes; an image that is not here is no error (the CRI's rule)."""
-        img = await self.find(ref)
+        img = await self.find(ref, adopt=False)
         if img is None:
             return
         for name in img.names:

@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--registry-mirror", action="append", default=[], metavar="HOST=ENDPOINT",
                    help="pull HOST's images from ENDPOINT first (http:// for plain http)")
     p.add_argument("--insecure-registry", action="append", default=[])
+    p.add_argument("--engine-namespace", default="moby",
+                   help="containerd namespace of the engine's images, adopted by name when asked for ('': none)")
     p.add_argument("--stream-address", default="127.0.0.1:0",
                    help="HOST:PORT of the streaming server (Exec/Attach/PortForward URLs); port 0: any free one")
     p.add_argument("--log-level", default="info")
@@ -67,8 +69,9 @@ async def serve(args: argparse.Namespace) -> None:
     from dockyard.cri.streaming import StreamServer
 
     cd = ContainerdClient(args.containerd, NAMESPACE)
+    engine = ContainerdClient(args.containerd, args.engine_namespace) if args.engine_namespace else None
     images = CriImages(cd, mirrors_of(args.registry_mirror), args.insecure_registry,
-                       str(Path(args.containerd_root) / "snapshots"))
+                       str(Path(args.containerd_root) / "snapshots"), engine)
     network = cni.Network(Path(args.cni_conf_dir), args.cni_bin_dir or ["/usr/lib/cni", "/opt/cni/bin"])
     rt = Runtime(Settings(Path(args.root), Path(args.state), args.sandbox_image, network, args.cgroup_parent),
                  cd, images)
@@ -92,6 +95,8 @@ async def serve(args: argparse.Namespace) -> None:
     await streams.stop()
     listen.unlink(missing_ok=True)
     await cd.close()
+    if engine is not None:
+        await engine.close()
 
 
 def main(argv: list[str] | None = None) -> int:

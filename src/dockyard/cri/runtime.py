@@ -32,13 +32,13 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.cri import cni, spec as specs
+from dockyard.cri import cni
+from dockyard.cri import spec as specs
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.images import CriImages
 from dockyard.cri.logs import CriLog, copy_all
 from dockyard.cri.store import ContainerRecord, SandboxRecord, Table, decode, encode
-from dockyard.engine.streams import (STDOUT, OutputFifo, StdinWriter, StreamHub, cancel_unawaited,
-                                     gather_unawaited)
+from dockyard.engine.streams import STDOUT, OutputFifo, StdinWriter, StreamHub, cancel_unawaited, gather_unawaited
 from dockyard.fsmode import private_dir
 
 log = logging.getLogger("dockyard.cri")
@@ -533,7 +533,7 @@ class Runtime:
                 await io.write(name, data)
 
         pumps = gather_unawaited(*(drain(n) for n in out))
-        feeders = [asyncio.create_task(self._feed_stdin(io.stdin, stdin))] if stdin is not None else []
+        feeders: list[asyncio.Task[None]] = []
         try:
             try:
                 await self.cd.tasks.Exec(pb.ExecProcessRequest(
@@ -542,6 +542,8 @@ class Runtime:
                     stderr=str(d / "stderr") if "stderr" in out else ""))
             except errors.DockyardError as err:
                 raise errors.Internal(f"exec in container {c.id}: {err}") from err
+            if stdin is not None:  # once the shim holds the read end: a FIFO without one loses what it holds
+                feeders.append(asyncio.create_task(self._feed_stdin(io.stdin, stdin)))
             if tty:
                 feeders.append(asyncio.create_task(self._resize(c.id, exec_id, io)))
             status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
@@ -596,15 +598,15 @@ class Runtime:
                 stream, data = item
                 await io.write("stdout" if stream == STDOUT or config.tty else "stderr", data)
 
-        async def input() -> None:
+        async def input(sink: StdinWriter) -> None:
             async for data in io.stdin.chunks():
-                await live.stdin.write(data)
+                await sink.write(data)
             if config.stdin_once:
                 live.close_stdin()
 
         tasks = [asyncio.create_task(output())]
-        if io.stdin is not None:
-            tasks.append(asyncio.create_task(input()))
+        if io.stdin is not None and live.stdin is not None:
+            tasks.append(asyncio.create_task(input(live.stdin)))
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:

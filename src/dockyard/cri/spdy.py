@@ -86,7 +86,7 @@ def data_frame(stream_id: int, flags: int, data: bytes) -> bytes:
 class Stream:
     """One client-opened stream: its headers, what the client sent (``None`` at its FIN)."""
 
-    def __init__(self, conn: "Connection", id: int, headers: dict[str, str]) -> None:
+    def __init__(self, conn: Connection, id: int, headers: dict[str, str]) -> None:
         self.conn, self.id, self.headers = conn, id, headers
         self.incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.local_closed = False
@@ -184,10 +184,10 @@ class Connection:
         elif kind == HEADERS:
             self._headers_in(payload[4:])  # keeps the zlib context in step; nothing uses them
         elif kind == RST_STREAM:
-            stream = self.streams.get(struct.unpack_from(">I", payload)[0] & 0x7FFFFFFF)
-            if stream is not None:
-                stream.local_closed = True
-                stream.incoming.put_nowait(None)
+            reset = self.streams.get(struct.unpack_from(">I", payload)[0] & 0x7FFFFFFF)
+            if reset is not None:
+                reset.local_closed = True
+                reset.incoming.put_nowait(None)
         elif kind == PING:
             await self.send(control_frame(PING, 0, payload))
         elif kind == GOAWAY:

@@ -108,7 +108,7 @@ class StreamServer:
             writer.close()
 
     async def _upgrade_and_run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        method, path, headers = await read_request(reader)
+        _, path, headers = await read_request(reader)
         _, kind, token = (path.split("?", 1)[0].split("/") + ["", ""])[:3]
         pending = self.pending.pop(token, None)
         if pending is None or pending.kind != kind or pending.expires < time.monotonic():
@@ -173,7 +173,7 @@ class StreamServer:
 
         try:
             await asyncio.wait_for(collect(), STREAMS_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("streaming: the client opened %s of %s", sorted(streams), sorted(expected))
         return streams
 
@@ -223,7 +223,7 @@ class StreamServer:
         try:
             await downstream()
             await asyncio.wait_for(up, 5)
-        except (ConnectionError, OSError, asyncio.TimeoutError):
+        except (ConnectionError, OSError, TimeoutError):
             pass
         finally:
             up.cancel()

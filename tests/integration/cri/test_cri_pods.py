@@ -4,17 +4,22 @@ gRPC codes of bad input, and pods that outlive a kill -9 of dockyard-cri."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import json
 import re
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import grpc
 import pytest
 
 from dockyard.cri.api import api_pb2 as cri
+from dockyard.cri.streaming import PORT_FORWARD
 from tests.integration.cri.conftest import BUSYBOX, Cri, container_config, pod_config
+from tests.integration.cri.spdy_client import remote_command
 
 pytestmark = pytest.mark.root
 
@@ -213,3 +218,50 @@ def test_pods_survive_a_kill_of_the_cri(cri_env: Cri, tmp_path: Path) -> None:
         assert [ln.rsplit(" ", 1)[1] for ln in lines] == ["before", "after"]  # output followed again
     finally:
         _remove_pod(c, pod)
+
+
+def test_streaming_exec_and_port_forward(cri_env: Cri, tmp_path: Path) -> None:
+    """Exec and PortForward URLs, followed as client-go does (SPDY/3.1), reach the pod."""
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    pod = _run_pod(c, "stream", tmp_path)
+    try:
+        web = _start(c, pod, "web", ["sh", "-c", "echo page-of-the-pod > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"])
+        url = c.runtime.Exec(cri.ExecRequest(container_id=web, cmd=["sh", "-c", "cat; echo err >&2; exit 7"],
+                                             stdin=True, stdout=True, stderr=True), timeout=10).url
+        out = asyncio.run(remote_command(url, ["error", "stdin", "stdout", "stderr"], stdin=b"from stdin\n"))
+        assert out["stdout"] == b"from stdin\n" and out["stderr"] == b"err\n"
+        assert json.loads(out["error"])["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+
+        deadline = time.monotonic() + 10
+        while b"page" not in _exec(c, web, "wget", "-q", "-O-", "http://127.0.0.1:8080/index.html").stdout:
+            assert time.monotonic() < deadline, "httpd did not answer in the pod"
+            time.sleep(0.2)
+        url = c.runtime.PortForward(cri.PortForwardRequest(pod_sandbox_id=pod, port=[8080]), timeout=10).url
+        got = asyncio.run(remote_command(url, ["error", "data"], stdin=b"GET /index.html HTTP/1.0\r\n\r\n",
+                                         protocol=PORT_FORWARD, port="8080", requestID="0"))
+        assert got["data"].startswith(b"HTTP/1.") and got["data"].endswith(b"page-of-the-pod\n"), got
+        assert got["error"] == b""
+    finally:
+        _remove_pod(c, pod)
+
+
+def test_engine_images_are_adopted_by_name(cri_env: Cri) -> None:
+    """An image the engine has (namespace moby) is found by the CRI and copied into k8s.io;
+    removing it through the CRI leaves the engine's image alone."""
+    c = cri_env
+    name = f"adopt-{uuid.uuid4().hex[:8]}:v1"
+    assert c.daemon.cli("tag", "busybox:latest", name).returncode == 0
+    full = f"docker.io/library/{name}"
+    listed = c.images.ListImages(cri.ListImagesRequest(), timeout=10).images
+    assert not any(full in i.repo_tags for i in listed)
+    status = c.images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=name)), timeout=60)
+    assert full in status.image.repo_tags
+    listed = c.images.ListImages(cri.ListImagesRequest(), timeout=10).images
+    assert any(full in i.repo_tags for i in listed)
+    c.images.RemoveImage(cri.RemoveImageRequest(image=cri.ImageSpec(image=name)), timeout=60)
+    engine_id = c.daemon.cli("images", "-q", name).stdout.strip()
+    assert engine_id, "the engine's image went with the CRI's"
+    assert c.daemon.cli("rmi", name).returncode == 0
+    status = c.images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=name)), timeout=60)
+    assert not status.image.id

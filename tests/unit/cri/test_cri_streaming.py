@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
-import zlib
-from types import SimpleNamespace
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 from dockyard import errors
 from dockyard.cri import spdy
 from dockyard.cri.streaming import CHANNEL_V4, StreamServer, status_json
+from tests.integration.cri.spdy_client import upgrade
 
 
 class FakeRuntime:
@@ -31,49 +30,10 @@ class FakeRuntime:
         return 3
 
 
-class Client:
-    """The client half: one zlib context per direction, as moby/spdystream keeps them."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.deflate = zlib.compressobj(zdict=spdy.DICTIONARY)
-        self.inflate = zlib.decompressobj(zdict=spdy.DICTIONARY)
-        self.next_id = 1
-
-    def open(self, stream_type: str, fin: bool = False) -> int:
-        block = self.deflate.compress(spdy.encode_headers({"streamType": stream_type}))
-        block += self.deflate.flush(zlib.Z_SYNC_FLUSH)
-        id, self.next_id = self.next_id, self.next_id + 2
-        payload = struct.pack(">IIBB", id, 0, 0, 0) + block
-        self.writer.write(spdy.control_frame(spdy.SYN_STREAM, spdy.FLAG_FIN if fin else 0, payload))
-        return id
-
-    async def frames(self):  # type: ignore[no-untyped-def]
-        while True:
-            try:
-                head = await self.reader.readexactly(8)
-            except asyncio.IncompleteReadError:
-                return
-            first, second = struct.unpack(">II", head)
-            payload = await self.reader.readexactly(second & 0xFFFFFF)
-            yield first, second >> 24, payload
-
-
-async def _upgrade(url: str, protocol: str = CHANNEL_V4) -> tuple[Client, bytes]:
-    host_port, path = url.removeprefix("http://").split("/", 1)
-    host, port = host_port.rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(f"POST /{path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-                 f"X-Stream-Protocol-Version: v5.channel.k8s.io\r\nX-Stream-Protocol-Version: {protocol}\r\n"
-                 "Content-Length: 0\r\n\r\n".encode())
-    head = await reader.readuntil(b"\r\n\r\n")
-    return Client(reader, writer), head
-
-
 async def _exec(server: StreamServer, container: str, stdin: bytes | None) -> tuple[bytes, dict[str, bytes], set[int]]:
     req = SimpleNamespace(container_id=container, cmd=["echo", "hi"], tty=False, stdin=stdin is not None,
                           stdout=True, stderr=True)
-    client, head = await _upgrade(server.register("exec", req))
+    client, head = await upgrade(server.register("exec", req))
     assert head.startswith(b"HTTP/1.1 101"), head
     assert f"X-Stream-Protocol-Version: {CHANNEL_V4}".encode() in head
     ids = {name: client.open(name) for name in ("error", "stdout", "stderr")}
@@ -141,9 +101,9 @@ def test_a_token_is_single_use() -> None:
 async def _token_twice(server: StreamServer) -> None:
     url = server.register("exec", SimpleNamespace(container_id="c1", cmd=["x"], tty=False, stdin=False,
                                                   stdout=True, stderr=False))
-    first, head = await _upgrade(url)
+    first, head = await upgrade(url)
     assert head.startswith(b"HTTP/1.1 101")
-    second, head2 = await _upgrade(url)
+    second, head2 = await upgrade(url)
     assert head2.startswith(b"HTTP/1.1 404"), head2
     first.writer.close()
     second.writer.close()
@@ -155,7 +115,7 @@ def test_a_client_without_the_protocol_is_refused() -> None:
 
 async def _wrong_protocol(server: StreamServer) -> None:
     url = server.register("portforward", SimpleNamespace(pod_sandbox_id="p"))
-    client, head = await _upgrade(url, protocol="v4.channel.k8s.io")
+    client, head = await upgrade(url, protocol="v4.channel.k8s.io")
     assert head.startswith(b"HTTP/1.1 403"), head
     client.writer.close()
 
