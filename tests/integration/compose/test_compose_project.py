@@ -388,3 +388,37 @@ networks:
     # with a 50 ms to 500 ms backoff read 14 times in those 4 s)
     assert client.inspections <= 4, client.inspections
     assert cp._events is None, "the event stream outlived the wait"
+
+
+def test_a_failure_partway_through_up_leaves_what_down_removes(project: Project) -> None:
+    p = project
+    (p.dir / "compose.yaml").write_text("""
+services:
+  ok:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+    volumes: ["data:/data"]
+  broken:
+    image: busybox
+    command: ["/no/such/program"]
+    depends_on: [ok]
+  after:
+    image: busybox
+    command: ["sleep", "1000"]
+    depends_on: [broken]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+volumes:
+  data: {}
+""")
+    r = p.dy("up", "-d")
+    assert r.returncode != 0, r.stdout
+    made = p.leftovers()
+    assert made.get("containers") and made.get("networks") and made.get("volumes"), made
+    assert not any(_inspect(p.d, c)["State"]["Running"] for c in made["containers"]
+                   if _inspect(p.d, c)["Name"].endswith("-after-1")), "a dependent of the failure was started"
+    ok(p.dy("down", "-v"))
+    assert p.leftovers() == {}
