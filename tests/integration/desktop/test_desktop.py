@@ -44,7 +44,7 @@ def new_name(names: list[str]) -> str:
     return name
 
 
-def sse_until(desk: Desktop, path: str, wanted: str, trigger: object, timeout: float = 20) -> list[dict]:  # type: ignore[type-arg]
+def sse_until(desk: Desktop, path: str, wanted: str, trigger: object, timeout: float = 45) -> list[dict]:  # type: ignore[type-arg]
     """Open an SSE stream, call ``trigger()``, read messages until one's data contains ``wanted``."""
     c = desk.conn(timeout=timeout)
     c.request("GET", path, headers={"Host": f"{desk.host}:{desk.port}", "Cookie": desk.cookie})

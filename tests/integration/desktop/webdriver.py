@@ -74,7 +74,7 @@ class Browser:
     def js(self, script: str, *args: Any) -> Any:
         return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
 
-    def wait_js(self, script: str, *args: Any, timeout: float = 20) -> Any:
+    def wait_js(self, script: str, *args: Any, timeout: float = 45) -> Any:
         """Poll a script until it returns something truthy."""
         deadline = time.monotonic() + timeout
         while True:
