@@ -110,11 +110,13 @@ class StreamServer:
     async def _upgrade_and_run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _, path, headers = await read_request(reader)
         _, kind, token = (path.split("?", 1)[0].split("/") + ["", ""])[:3]
-        pending = self.pending.pop(token, None)
+        pending = self.pending.get(token)
         if pending is None or pending.kind != kind or pending.expires < time.monotonic():
             return await self._refuse(writer, 404, "unknown or expired streaming token")
         if "spdy/3.1" not in [v.lower() for v in headers.get("upgrade", [])]:
+            # the token stays: client-go falls back from a refused WebSocket upgrade to SPDY
             return await self._refuse(writer, 400, "only SPDY/3.1 upgrades are served")
+        del self.pending[token]
         wanted = PORT_FORWARD if kind == "portforward" else CHANNEL_V4
         if wanted not in headers.get("x-stream-protocol-version", []):
             return await self._refuse(writer, 403, f"the client does not speak {wanted}")

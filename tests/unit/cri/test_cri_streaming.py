@@ -127,3 +127,22 @@ def test_status_json_success() -> None:
 def test_header_block_round_trip() -> None:
     block = spdy.encode_headers({"streamType": "stdout", "port": "80"})
     assert spdy.decode_headers(block) == {"streamtype": "stdout", "port": "80"}
+
+
+def test_a_websocket_upgrade_is_refused_and_the_token_kept_for_spdy() -> None:
+    with_server(_websocket_then_spdy)
+
+
+async def _websocket_then_spdy(server: StreamServer) -> None:
+    url = server.register("exec", SimpleNamespace(container_id="c1", cmd=["x"], tty=False, stdin=False,
+                                                  stdout=True, stderr=False))
+    host_port, path = url.removeprefix("http://").split("/", 1)
+    host, port = host_port.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /{path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                 "Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n".encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 400")
+    writer.close()
+    client, head = await upgrade(url)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    client.writer.close()
