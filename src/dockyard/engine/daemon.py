@@ -76,12 +76,15 @@ class Live:
 LOG_DRIVERS = ("json-file", "local", "none")
 
 
-def _log_config(given: dict[str, Any] | None) -> dict[str, Any]:
-    """Docker's defaults (an empty type is json-file) and its error for a driver it does not know."""
+def _log_config(given: dict[str, Any] | None, plugins: Any = None) -> dict[str, Any]:
+    """Docker's defaults (an empty type is json-file) and its error for a driver it does not know
+    (a plugin that implements LogDriver is one it knows; asking it may wait: run this in a thread)."""
     cfg = dict(given or {})
     kind = cfg.get("Type") or "json-file"
     if kind not in LOG_DRIVERS:
-        raise errors.InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+        from dockyard.plugins.logdriver import require
+
+        require(plugins, kind)
     if kind == "local":
         from dockyard.engine.logs_local import validate_opts
 
@@ -220,7 +223,7 @@ class Engine:
         host = dict(host_config)
         host.setdefault("NetworkMode", "default")
         host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-        host["LogConfig"] = _log_config(host.get("LogConfig"))
+        host["LogConfig"] = await asyncio.to_thread(_log_config, host.get("LogConfig"), self.plugins)
         if (host.get("Runtime") or "runc") not in ("runc", "dockyard-runc"):
             raise errors.InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
         host["Runtime"] = "runc"  # Docker's name for the default runtime; ours is dockyard-runc
@@ -295,6 +298,7 @@ class Engine:
         fifo_dir = self.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
         tty = bool(c["Config"].get("Tty"))
+        log_writer = await self._log_writer(c)
         fifos = {STDOUT: open_fifo(fifo_dir / "stdout")}
         if not tty:  # a terminal has one output stream
             fifos[STDERR] = open_fifo(fifo_dir / "stderr")
@@ -302,7 +306,7 @@ class Engine:
         if c["Config"].get("OpenStdin"):
             stdin_path = str(fifo_dir / "stdin")
             live.stdin = StdinWriter.create(Path(stdin_path))
-        live.copier = asyncio.create_task(copy_output(fifos, live.hub, self._log_writer(c)))
+        live.copier = asyncio.create_task(copy_output(fifos, live.hub, log_writer))
         try:
             await self.networks.attach(c)  # sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
@@ -362,13 +366,26 @@ class Engine:
         except errors.DockyardError as err:
             log.error("container %s: auto-remove failed: %s", id[:12], err)
 
-    def _log_writer(self, c: dict[str, Any]) -> Any:
-        """json-file with Docker's rotation options, on by default (10m x 3 unless the user says)."""
+    async def _log_writer(self, c: dict[str, Any], readopt: bool = False) -> Any:
+        """json-file with Docker's rotation options, on by default (10m x 3 unless the user says);
+        a log-driver plugin's FIFO (one that fails a start fails it; at readopt, its output is lost)."""
         from dockyard.engine.streams import NullLog
 
         log_config = c["HostConfig"].get("LogConfig") or {}
         if log_config.get("Type") == "none":
             return NullLog()
+        if log_config.get("Type") not in LOG_DRIVERS:
+            from dockyard.plugins.logdriver import PluginLog, info_of, require
+
+            def start() -> PluginLog:
+                return PluginLog.start(require(self.plugins, log_config["Type"]), self.exec_root / "logging", info_of(c))
+            try:
+                return await asyncio.to_thread(start)
+            except errors.DockyardError as err:
+                if not readopt:
+                    raise errors.Internal(f"failed to initialize logging driver: {err}") from None
+                log.error("container %s: log driver: %s (its output is not logged)", c["Id"][:12], err)
+                return NullLog()
         opts = log_config.get("Config") or {}
         if log_config.get("Type") == "local":
             from dockyard.engine.logs_local import LocalLog
@@ -578,7 +595,7 @@ class Engine:
                 fifo_dir = self.exec_root / "containers" / c["Id"]
                 fifos = {stream: OutputFifo.open(fifo_dir / fname)
                          for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
-                live.copier = asyncio.create_task(copy_output(fifos, live.hub, self._log_writer(c)))
+                live.copier = asyncio.create_task(copy_output(fifos, live.hub, await self._log_writer(c, readopt=True)))
                 live.monitor = asyncio.create_task(self._monitor(c, live))
                 await self.networks.readopt(c, True)  # ports and DNS back
             else:

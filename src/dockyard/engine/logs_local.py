@@ -284,7 +284,14 @@ def _mtime_ns(p: Path) -> int:
 
 def read_container_log(c: dict[str, Any], eng: Any, stdout: bool, stderr: bool, tail: int | None,
                        since: float = 0.0, until: float = 0.0) -> list[tuple[int, bytes, str]]:
-    """The container's log, whichever reading driver wrote it (json-file or local); ``eng`` is the Engine."""
-    if ((c.get("HostConfig") or {}).get("LogConfig") or {}).get("Type") == "local":
+    """The container's log, whichever reading driver wrote it (json-file, local, or a log-driver plugin
+    through its ReadLogs); ``eng`` is the Engine."""
+    kind = ((c.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
+    if kind not in (None, "", "json-file", "local", "none"):
+        from dockyard.plugins import logdriver
+
+        return logdriver.read_logs(logdriver.require(eng.plugins, kind), logdriver.info_of(c), stdout, stderr, tail,
+                                   since, until)
+    if kind == "local":
         return read_local(log_dir(eng.data_root / "containers" / c["Id"]), stdout, stderr, tail, since, until)
     return read_log(Path(c["LogPath"]), stdout, stderr, tail, since, until)

@@ -72,13 +72,23 @@ class PluginClient:
 
     def call(self, method: str, args: dict[str, Any] | None = None, retry: bool = True) -> dict[str, Any]:
         """One protocol call; the answer's ``Err`` (or a non-200 status) becomes an error naming the plugin."""
+        return _answer(self.name, method, *self._exchange(method, args, retry))
+
+    def stream(self, method: str, args: dict[str, Any] | None = None) -> bytes:
+        """A call whose answer is not JSON but a byte stream (``LogDriver.ReadLogs``), read whole."""
+        status, data = self._exchange(method, args, True)
+        if status != 200:
+            _answer(self.name, method, status, data)
+        return data
+
+    def _exchange(self, method: str, args: dict[str, Any] | None, retry: bool) -> tuple[int, bytes]:
         body = json.dumps(args if args is not None else {}).encode()
         start, retries = time.monotonic(), 0
         while True:
             try:
                 status, data = self._post(method, body)
                 break
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise errors.Unavailable(f"plugin {self.name}: {method}: no answer within "
                                          f"{self.request_timeout:g}s") from None
             except (ConnectionError, FileNotFoundError, http.client.HTTPException, OSError) as err:
@@ -88,7 +98,7 @@ class PluginClient:
                                              f"{err}") from None
                 retries += 1
                 time.sleep(wait)
-        return _answer(self.name, method, status, data)
+        return status, data
 
 
 def _answer(name: str, method: str, status: int, data: bytes) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import tarfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,11 +168,11 @@ class ManagedPlugins:
         self._put(p)
         return p
 
-    def set(self, ref: str, args: list[str]) -> None:
+    def set(self, ref: str, args: Sequence[str]) -> None:
         """``KEY=VALUE`` for the config's settable Env entries, as ``docker plugin set``."""
         p = self.get(ref)
         if p["Enabled"]:
-            raise errors.FailedPrecondition(f"cannot set on an active plugin, disable plugin before setting")
+            raise errors.FailedPrecondition("cannot set on an active plugin, disable plugin before setting")
         settable = {e["Name"]: "value" in (e.get("Settable") or []) for e in p["Config"].get("Env") or []}
         env = dict(kv.split("=", 1) for kv in p["Settings"]["Env"])
         for arg in args:
@@ -279,7 +280,7 @@ class ManagedPlugins:
             await self.cd.tasks.Kill(pb.KillRequest(container_id=pid, signal=15, all=True))
             try:
                 await asyncio.wait_for(self.cd.tasks.Wait(pb.TaskRequest(container_id=pid)), grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self.cd.tasks.Kill(pb.KillRequest(container_id=pid, signal=9, all=True))
                 await self.cd.tasks.Wait(pb.TaskRequest(container_id=pid))
         except (errors.NotFound, errors.FailedPrecondition):

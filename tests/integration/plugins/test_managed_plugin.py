@@ -107,7 +107,7 @@ def test_managed_volume_plugin_lifecycle(fresh_daemon: Daemon) -> None:
     status, err = api(d, "DELETE", "/plugins/dirvol")
     assert status == 409 and "enabled" in err["message"]
     assert api(d, "POST", "/plugins/dirvol/disable")[0] == 200
-    ps = subprocess.run(["pgrep", "-f", "/plugin.py"], capture_output=True, text=True).stdout.split()
+    ps = subprocess.run(["pgrep", "-f", "/plugin.py"], check=False, capture_output=True, text=True).stdout.split()
     assert not [pid for pid in ps if Path(f"/proc/{pid}/root").resolve() == rootfs.resolve()]
     r = d.cli("volume", "create", "-d", "dirvol", "mv2")
     assert r.returncode != 0 and 'plugin "dirvol" not found' in r.stderr.decode()

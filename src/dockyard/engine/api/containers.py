@@ -460,12 +460,18 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tty = bool(c["Config"].get("Tty"))
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
-    await resp.prepare(request)
     stamps = qbool(request, "timestamps")
     q = eng._live(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
+    try:  # read before the stream starts: a driver that cannot read is an error status, as dockerd's
+        entries = read_container_log(c, eng, want_out, want_err, tail, since, until)
+    except errors.DockyardError:
+        if q is not None:
+            eng._live(c["Id"]).hub.unsubscribe(q)
+        raise
+    await resp.prepare(request)
     try:
         batch = bytearray()
-        for stream, data, t in read_container_log(c, eng, want_out, want_err, tail, since, until):
+        for stream, data, t in entries:
             if stamps:
                 data = t.encode() + b" " + data
             batch += data if tty else frame(stream, data)
