@@ -384,11 +384,9 @@ class Compose:
             containers = [c for c in containers if c["Labels"].get(E.SERVICE) in self.project.services
                           or c["Labels"].get(E.ONEOFF) == "True"]
         self._stop_in_order(containers, timeout)
-        for c in containers:
-            name = c["Names"][0].lstrip("/")
-            self.out(f" Container {name}  Removing")
-            self.remove(c["Id"], volumes=False)
-            self.out(f" Container {name}  Removed")
+        if containers:
+            with ThreadPoolExecutor(max_workers=min(16, len(containers))) as pool:
+                list(pool.map(self._remove_one, containers))
         for n in self.networks():
             if self.project is not None and any(s.get("external") and s["name"] == n["Name"]
                                                 for s in self.project.networks.values()):
@@ -423,6 +421,12 @@ class Compose:
                 t.start()
             for t in threads:
                 t.join()
+
+    def _remove_one(self, c: dict[str, Any]) -> None:
+        name = c["Names"][0].lstrip("/")
+        self.out(f" Container {name}  Removing")
+        self.remove(c["Id"], volumes=False)
+        self.out(f" Container {name}  Removed")
 
     def _stop_one(self, c: dict[str, Any], timeout: int | None) -> None:
         name = c["Names"][0].lstrip("/")

@@ -4,7 +4,9 @@ beside this module), with messages naming the file, the path and the line as Com
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -28,12 +30,27 @@ def _validator() -> Any:
     return jsonschema.Draft7Validator(schema, format_checker=None)
 
 
+def _cache_marker(data: Any) -> Path | None:
+    """Where a file saying "this exact instance is valid" lives: a valid project is not checked
+    (nor jsonschema imported, ~0.25 s of a command) again until it or the schema changes."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None
+    digest = hashlib.sha256(SCHEMA_PATH.read_bytes())
+    digest.update(json.dumps(data, sort_keys=True, default=repr).encode())
+    return Path(base, "dockyard", "compose-valid", digest.hexdigest())
+
+
 def validate(data: Any, filename: str, text: str | None = None) -> None:
     """Raise ``SchemaError`` for the first (deepest, most relevant) violation in ``data``."""
+    marker = _cache_marker(data)
+    if marker is not None and marker.exists():
+        return
     import jsonschema.exceptions
 
     found = list(_validator().iter_errors(data))
     if not found:
+        _remember(marker)
         return
     err = jsonschema.exceptions.best_match(found)
     path = tuple(err.absolute_path)
@@ -42,6 +59,16 @@ def validate(data: Any, filename: str, text: str | None = None) -> None:
     line = line_of(text, path) if text is not None else None
     suffix = f" (line {line})" if line else ""
     raise SchemaError(f"validating {filename}: {where + ' ' if where else ''}{message}{suffix}")
+
+
+def _remember(marker: Path | None) -> None:
+    if marker is None:
+        return
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        return  # a read-only home: validate every time
 
 
 def _message(err: Any) -> str:
