@@ -1,7 +1,10 @@
 """Who may drive the dashboard: the holder of the per-run token, from our own origin.
 
-- every request carries the token: the ``dockyard_desktop`` cookie (set when the printed URL's
-  ``?token=`` is first visited), or an ``X-Dockyard-Token`` header for scripts;
+- every request carries the token: the ``dockyard_desktop_<port>`` cookie (set when the printed
+  URL's ``?token=`` is first visited; named by port, so two dashboards keep their own), or an
+  ``X-Dockyard-Token`` header for scripts. Browsers scope cookies by host, not port, so a page
+  served on another local port is sent the cookie too: a limit of cookies, the token lives for
+  this run only;
 - the ``Host`` must be the address we serve (a DNS-rebinding page has its own name there);
 - a mutating request or a WebSocket upgrade with an ``Origin`` (or ``Sec-Fetch-Site``) from
   elsewhere is refused, even with the cookie (SameSite=Strict is the browser's half of this).
@@ -15,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-COOKIE = "dockyard_desktop"
+COOKIE = "dockyard_desktop_{port}"
 HEADER = "X-Dockyard-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -38,8 +41,9 @@ def _refuse(message: str) -> web.Response:
     return web.json_response({"message": message}, status=403)
 
 
-def guard(token: str, hosts: set[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard(token: str, hosts: set[str], port: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """The middleware: Host, token, then Origin for anything that may change the engine."""
+    cookie = COOKIE.format(port=port)
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -50,9 +54,9 @@ def guard(token: str, hosts: set[str]) -> Callable[[web.Request, Handler], Await
             if not _same(offered, token):
                 return _refuse("wrong token")
             resp = web.HTTPFound("/")  # the token leaves the address bar and the history
-            resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+            resp.set_cookie(cookie, token, httponly=True, samesite="Strict", path="/")
             return resp
-        presented = request.cookies.get(COOKIE) or request.headers.get(HEADER, "")
+        presented = request.cookies.get(cookie) or request.headers.get(HEADER, "")
         if not presented or not _same(presented, token):
             return _refuse("this dashboard needs the token `dockyard desktop` printed")
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"

@@ -57,7 +57,7 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 def create_app(engine: Engine, token: str, host: str, port: int) -> web.Application:
-    app = web.Application(middlewares=[security.guard(token, security.allowed_hosts(host, port)), messages])
+    app = web.Application(middlewares=[security.guard(token, security.allowed_hosts(host, port), port), messages])
     app["engine"] = engine
     app.router.add_get("/", index)
     app.router.add_static("/static", STATIC)

@@ -72,9 +72,10 @@ def test_the_token_is_required(desktop: Desktop) -> None:
         assert b"token" in body
     assert desktop.request("GET", "/?token=not-the-token", cookie=False)[0] == 403
     assert desktop.request("GET", "/api/containers", cookie=False,
-                           headers={"Cookie": "dockyard_desktop=wrong"})[0] == 403
+                           headers={"Cookie": f"dockyard_desktop_{desktop.port}=wrong"})[0] == 403
     status, _, _ = desktop.request("GET", "/api/containers", cookie=False, headers={"X-Dockyard-Token": desktop.token})
     assert status == 200
+    assert desktop.cookie == f"dockyard_desktop_{desktop.port}={desktop.token}"
 
 
 def test_the_pages_are_served_with_the_cookie(desktop: Desktop) -> None:
