@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.runtime.linux import syscalls
+from dockyard.network import sandbox
 
 log = logging.getLogger("dockyard.cri.cni")
 
@@ -145,20 +145,8 @@ def is_mounted(path: Path) -> bool:
 
 
 def socket_in_netns(netns: str) -> socket.socket:
-    """A non-blocking TCP socket of the network namespace at ``netns``: the calling thread enters
-    it, makes the socket (a socket stays in the namespace it was made in) and goes back."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            syscalls.setns(target, syscalls.CLONE_NEWNET)
-            try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            finally:
-                syscalls.setns(own, syscalls.CLONE_NEWNET)
-        finally:
-            os.close(target)
-    finally:
-        os.close(own)
+    """A non-blocking TCP socket of the network namespace at ``netns`` (a socket stays in the
+    namespace it was made in), made by a thread that joined it (network/sandbox.run_in)."""
+    sock = sandbox.run_in(Path(netns), lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     sock.setblocking(False)
     return sock
