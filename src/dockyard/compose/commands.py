@@ -35,7 +35,9 @@ def register(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
     up.add_argument("--no-color", action="store_true")
     up.add_argument("--no-log-prefix", action="store_true")
     up.add_argument("-t", "--timeout", type=int, default=None)
-    up.add_argument("--pull", default="missing")
+    up.add_argument("--pull", default="policy", choices=("always", "missing", "never", "policy"))
+    up.add_argument("--attach", action="append", default=[], metavar="SERVICE")
+    up.add_argument("--no-attach", action="append", default=[], metavar="SERVICE")
     up.add_argument("services", nargs="*")
     c = cmd("create", "Creates containers for a service")
     for flag in ("--build", "--no-build", "--force-recreate", "--no-recreate", "--remove-orphans"):
@@ -60,6 +62,8 @@ def register(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
     logs.add_argument("-t", "--timestamps", action="store_true")
     logs.add_argument("--no-color", action="store_true")
     logs.add_argument("--no-log-prefix", action="store_true")
+    logs.add_argument("--since", default="")
+    logs.add_argument("--until", default="")
     logs.add_argument("services", nargs="*")
     for name, help in (("start", "Start services"), ("stop", "Stop services"), ("restart", "Restart containers"),
                        ("pause", "Pause services"), ("unpause", "Unpause services"),
@@ -173,7 +177,7 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
         raise errors.InvalidArgument("--abort-on-container-exit and --detach are incompatible")
     done = cp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate, build=a.build,
                  no_build=a.no_build, remove_orphans=a.remove_orphans, scale=_scale(a.scale), no_deps=a.no_deps,
-                 no_start=a.no_start, timeout=a.timeout)
+                 no_start=a.no_start, timeout=a.timeout, pull=a.pull)
     if a.wait:
         cp.wait_ready(done, a.wait_timeout)
         return 0
@@ -184,7 +188,8 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
 
 def _attached(cp: Compose, services: list[str], a: argparse.Namespace) -> int:
     """Logs of every container with colored prefixes until they all exit (or one does, when asked)."""
-    containers = [c for s in services for c in cp.containers(s)]
+    attached = [s for s in services if (not a.attach or s in a.attach) and s not in a.no_attach]
+    containers = [c for s in attached for c in cp.containers(s)]
     width = max((len(c["Names"][0].lstrip("/")) for c in containers), default=0)
     color = not a.no_color and sys.stdout.isatty()
     lock = threading.Lock()
@@ -302,7 +307,7 @@ def cmd_logs(cp: Compose, a: argparse.Namespace) -> int:
             sys.stdout.write(_prefix(name, width, color, containers, a.no_log_prefix) + line.decode(errors="replace"))
             sys.stdout.flush()
 
-    cp.logs(containers, a.follow, a.tail, a.timestamps, write)
+    cp.logs(containers, a.follow, a.tail, a.timestamps, write, since=a.since, until=a.until)
     return 0
 
 

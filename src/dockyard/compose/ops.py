@@ -110,15 +110,23 @@ class Compose:
                 self.c.json("POST", "/volumes/create", body=E.volume_body(p, key))
                 self.out(f" Volume {spec['name']}  Created")
 
-    def image_id(self, service: str, pull: str = "missing", build: bool = False, no_build: bool = False) -> str:
+    def image_id(self, service: str, pull: str = "policy", build: bool = False, no_build: bool = False) -> str:
+        """The image ``service`` runs, pulled or built as ``pull`` (``always``/``missing``/``never``,
+        or ``policy``: the service's ``pull_policy``) and ``build`` ask."""
         p = self._project()
         svc = p.services[service]
         ref = E.image_name(p, service)
-        if build and svc.get("build") and not no_build:
+        if pull == "policy":
+            pull = str(svc.get("pull_policy") or "missing")
+        if svc.get("build") and not no_build and (build or pull == "build"):
             self.build(service)
+        elif pull == "always":
+            self.pull(service)
         try:
             return str(self.c.json("GET", f"/images/{ref}/json")["Id"])
         except errors.NotFound:
+            if pull == "never":
+                raise ComposeFailure(f"image {ref} of service {service} is not here and --pull is never") from None
             if svc.get("build") and not no_build:
                 self.build(service)
             else:
@@ -209,14 +217,15 @@ class Compose:
     def up(self, services: list[str] | None = None, *, force_recreate: bool = False, no_recreate: bool = False,
            build: bool = False, no_build: bool = False, remove_orphans: bool = False,
            scale: dict[str, int] | None = None, no_deps: bool = False, no_start: bool = False,
-           timeout: int | None = None) -> list[str]:
+           timeout: int | None = None, pull: str = "policy") -> list[str]:
         """Converge; returns the services brought up (dependencies included)."""
         p = self._project()
         wanted = self._with_deps(services, no_deps)
+        images = {s: self.image_id(s, pull=pull, build=build, no_build=no_build)
+                  for s in order(p.services) if s in wanted}
         self.ensure_networks()
         self.ensure_volumes()
         self._orphans(remove_orphans)
-        images = {s: self.image_id(s, build=build, no_build=no_build) for s in order(p.services) if s in wanted}
         futures: dict[str, Future[None]] = {}
         waits = any(p.services[s].get("depends_on") for s in wanted)
         with self.watching() if waits else nullcontext(), ThreadPoolExecutor(max_workers=max(4, len(wanted))) as pool:
@@ -447,22 +456,26 @@ class Compose:
                 pass
 
     def logs(self, containers: list[dict[str, Any]], follow: bool = False, tail: str = "all",
-             timestamps: bool = False, write: Callable[[str, bytes], None] | None = None) -> None:
+             timestamps: bool = False, write: Callable[[str, bytes], None] | None = None, since: str = "",
+             until: str = "") -> None:
+        window = {k: v for k, v in (("since", since), ("until", until)) if v}
         threads = []
         for c in containers:
-            t = threading.Thread(target=self._log_one, args=(c, follow, tail, timestamps, write), daemon=True)
+            t = threading.Thread(target=self._log_one, args=(c, follow, tail, timestamps, write, window),
+                                 daemon=True)
             t.start()
             threads.append(t)
         for t in threads:
             t.join()
 
     def _log_one(self, c: dict[str, Any], follow: bool, tail: str, timestamps: bool,
-                 write: Callable[[str, bytes], None] | None) -> None:
+                 write: Callable[[str, bytes], None] | None, window: dict[str, str] | None = None) -> None:
         assert write is not None
         name = c["Names"][0].lstrip("/")
         tty = bool(self.inspect(c["Id"])["Config"].get("Tty"))
         resp = self.c.request("GET", f"/containers/{c['Id']}/logs", {"stdout": 1, "stderr": 1, "follow": follow,
-                                                                      "tail": tail, "timestamps": timestamps})
+                                                                      "tail": tail, "timestamps": timestamps,
+                                                                      **(window or {})})
         for chunk in (_raw_lines(resp) if tty else _frames(resp)):
             write(name, chunk)
 

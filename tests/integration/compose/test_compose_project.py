@@ -422,3 +422,30 @@ volumes:
                    if _inspect(p.d, c)["Name"].endswith("-after-1")), "a dependent of the failure was started"
     ok(p.dy("down", "-v"))
     assert p.leftovers() == {}
+
+
+def test_logs_window_pull_never_and_no_attach(project: Project) -> None:
+    p = project
+    (p.dir / "compose.yaml").write_text("""
+services:
+  chatty:
+    image: busybox
+    command: ["sh", "-c", "echo chatty-line"]
+  quiet:
+    image: busybox
+    command: ["sh", "-c", "echo quiet-line"]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+""")
+    out = ok(p.dy("up", "--no-attach", "quiet", "--no-color"))
+    assert "chatty-line" in out and "quiet-line" not in out
+    assert "quiet-line" in ok(p.dy("logs", "--no-color", "quiet"))
+    assert "quiet-line" not in ok(p.dy("logs", "--no-color", "--since", "2999-01-01T00:00:00Z", "quiet"))
+    assert "quiet-line" not in ok(p.dy("logs", "--no-color", "--until", "1971-01-01T00:00:00Z", "quiet"))
+    ok(p.dy("down"))
+    (p.dir / "compose.yaml").write_text("services:\n  gone:\n    image: no-such-image:1\n")
+    r = p.dy("up", "-d", "--pull", "never")
+    assert r.returncode != 0 and "no-such-image:1" in r.stderr, r.stderr
+    assert p.leftovers() == {}, "a refused pull left something"
