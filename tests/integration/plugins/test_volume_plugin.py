@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon
-from tests.plugin_fakes import FakePlugin, directory_volume_driver
+from tests.plugin_fakes import directory_volume_driver
 
 pytestmark = pytest.mark.root
 
