@@ -415,7 +415,8 @@ class Compose:
             self._remove_images(containers, rmi)
 
     def _stop_in_order(self, containers: list[dict[str, Any]], timeout: int | None) -> None:
-        """Dependents first: a service stops before what it depends on (by the depends_on label)."""
+        """Dependents first (by the depends_on label): each service stops as soon as every service
+        depending on it has, independent ones at the same time."""
         by_service: dict[str, list[dict[str, Any]]] = {}
         deps: dict[str, set[str]] = {}
         for c in containers:
@@ -423,13 +424,24 @@ class Compose:
             by_service.setdefault(s, []).append(c)
             deps[s] = {d.split(":")[0] for d in (c["Labels"].get(E.DEPENDS) or "").split(",") if d}
         graph = {s: {"depends_on": {d: {} for d in ds if d in by_service}} for s, ds in deps.items()}
-        for s in reversed(order(graph)):
-            running = [c for c in by_service[s] if c.get("State") in ("running", "paused", "restarting")]
-            threads = [threading.Thread(target=self._stop_one, args=(c, timeout)) for c in running]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        stopped: dict[str, Future[None]] = {}
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(by_service)))) as pool:
+            for s in reversed(order(graph)):  # a service's dependents are submitted before it
+                dependents = [stopped[t] for t in by_service if s in graph[t]["depends_on"] and t in stopped]
+                stopped[s] = pool.submit(self._stop_service, by_service[s], dependents, timeout)
+            for f in stopped.values():
+                f.result()
+
+    def _stop_service(self, containers: list[dict[str, Any]], dependents: list[Future[None]],
+                      timeout: int | None) -> None:
+        for f in dependents:
+            f.result()
+        running = [c for c in containers if c.get("State") in ("running", "paused", "restarting")]
+        threads = [threading.Thread(target=self._stop_one, args=(c, timeout)) for c in running]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def _remove_one(self, c: dict[str, Any]) -> None:
         name = c["Names"][0].lstrip("/")
