@@ -96,6 +96,7 @@ stop:
 	@for d in /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/dockyard; do [ -d $$d ] && rmdir $$d 2>/dev/null; done; true
 
 test: deps
+	$(BIN)/ruff check src tests
 	COMPOSE_V2=$(abspath $(COMPOSE_V2)) $(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 unit: deps

@@ -68,7 +68,7 @@ class PidFile:
         self.path = path
         self.name = name
 
-    def __enter__(self) -> "PidFile":
+    def __enter__(self) -> PidFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         old = running_daemon(self.path, self.name)
         if old and old != os.getpid():

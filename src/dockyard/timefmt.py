@@ -9,19 +9,19 @@ start-up.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def rfc3339(ns: int | float | None = None) -> str:
     """``ns`` (Unix nanoseconds; now if None) to microseconds, a whole-millisecond "000Z" shortened to "Z"."""
     t = time.time() if ns is None else ns / 1e9
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
 
 
 def rfc3339_micro(seconds: float | None = None) -> str:
     """Unix ``seconds`` (now if None) with six fraction digits (the json-file log's ``time``)."""
     t = time.time() if seconds is None else seconds
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def rfc3339_nano(ns: int | None = None) -> str:

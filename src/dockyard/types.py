@@ -25,7 +25,7 @@ class Descriptor:
         return out
 
     @classmethod
-    def from_oci(cls, d: dict[str, Any]) -> "Descriptor":
+    def from_oci(cls, d: dict[str, Any]) -> Descriptor:
         return cls(
             media_type=d.get("mediaType", ""),
             digest=d["digest"],
@@ -48,5 +48,5 @@ class Mount:
         return {"type": self.type, "source": self.source, "options": list(self.options), "target": self.target}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Mount":
+    def from_json(cls, d: dict[str, Any]) -> Mount:
         return cls(type=d["type"], source=d["source"], options=tuple(d.get("options") or ()), target=d.get("target", ""))

@@ -75,7 +75,7 @@ def state(d: Daemon) -> dict[str, str]:
 def same(d: Daemon, *args: str, tries: int = 3) -> None:
     """Both CLIs give the same stdout, stderr and exit code (``docker`` read as ``dockyard``);
     asked again when a humanized time moved between the two runs."""
-    for attempt in range(tries):
+    for _ in range(tries):
         want = cli(DOCKER, d, *args)
         got = cli(DOCKYARD, d, *args)
         norm = [(r.stdout.decode().replace("docker", "dockyard"), r.stderr.decode().replace("docker", "dockyard"),

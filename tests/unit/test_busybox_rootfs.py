@@ -129,13 +129,13 @@ def test_contents(rootfs, tmp_path):
 
         passwd = t.extractfile(m["etc/passwd"]).read().decode()
         assert passwd.splitlines()[0] == "root:x:0:0:root:/root:/bin/sh"
-        assert any(l.startswith("daemon:") for l in passwd.splitlines())
-        assert any(l.startswith("nobody:x:65534:65534:") for l in passwd.splitlines())
+        assert any(line.startswith("daemon:") for line in passwd.splitlines())
+        assert any(line.startswith("nobody:x:65534:65534:") for line in passwd.splitlines())
 
         group = t.extractfile(m["etc/group"]).read().decode()
         assert group.startswith("root:x:0:")
         assert "\nnogroup:x:65534:" in group
-        assert any(l.startswith("daemon:") for l in group.splitlines())
+        assert any(line.startswith("daemon:") for line in group.splitlines())
 
         for f in ("etc/hosts", "etc/resolv.conf"):
             assert m[f].isreg() and m[f].size == 0

@@ -29,7 +29,7 @@ import threading
 from collections.abc import AsyncIterable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from dockyard import errors
 
@@ -71,7 +71,7 @@ class OnDisk:
             os.close(fd)
 
 
-Payload = Union[bytes, memoryview, OnDisk]
+Payload = bytes | memoryview | OnDisk
 
 
 def read_payload(data: Payload, limit: int = -1) -> bytes:

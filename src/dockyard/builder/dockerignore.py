@@ -147,7 +147,7 @@ def context_tar(root: Path, dockerfile: str = "Dockerfile", out: io.BufferedIOBa
     return data  # type: ignore[return-value]  # a bytearray
 
 
-def plan_context(root: Path, dockerfile: str = "Dockerfile") -> "_Writer":
+def plan_context(root: Path, dockerfile: str = "Dockerfile") -> _Writer:
     """The context tar planned but not read: ``send_to`` streams it to a socket (the files by
     ``sendfile``, never through this process), ``finish`` builds it in memory."""
     ignore = root / ".dockerignore"

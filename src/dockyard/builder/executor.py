@@ -20,21 +20,31 @@ import logging
 import os
 import posixpath
 import shutil
-from secrets import token_hex
 import tarfile
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.builder import instructions as ins
 from dockyard.builder.cache import BuildCache
-from dockyard.builder.context import ContextDir, Limits, private_dir, receive
-from dockyard.builder.context import (FileTree, OnDisk, Payload, is_archive, open_payload, payload_chunks,
-                                      read_payload)
+from dockyard.builder.context import (
+    ContextDir,
+    FileTree,
+    Limits,
+    OnDisk,
+    Payload,
+    is_archive,
+    open_payload,
+    payload_chunks,
+    private_dir,
+    read_payload,
+    receive,
+)
 from dockyard.builder.parser import ParseError, parse
 from dockyard.builder.shell_lex import ShellLex
 from dockyard.oci import image as oci_image
@@ -1370,7 +1380,7 @@ def disk_usage(builder: Builder) -> list[dict[str, Any]]:
     """Build cache records for ``GET /system/df`` (its ``BuildCache`` field): one per cached
     step that made a layer, plus one for all cache mounts, in Docker's BuildCache shape."""
     out: list[dict[str, Any]] = []
-    for key, size, created, last_used, n_layers in builder.cache.records():
+    for key, size, created, last_used, _layers in builder.cache.records():
         out.append({"ID": key[:25], "Parent": "", "Parents": None, "Type": "regular",
                     "Description": "build step", "InUse": False, "Shared": False, "Size": size,
                     "CreatedAt": _rfc(created), "LastUsedAt": _rfc(last_used), "UsageCount": 1})

@@ -256,8 +256,8 @@ def start_failure_code(message: str) -> int:
 def create(c: Client, a: argparse.Namespace) -> str:
     """POST /containers/create, pulling the image first as docker does (``--pull``): a missing
     image is pulled after ``Unable to find image 'x:latest' locally`` on stderr."""
-    from dockyard.cli.images import pull, tagged
     from dockyard.cli.errors import StatusError
+    from dockyard.cli.images import pull, tagged
     from dockyard.client.errors import DaemonNotFound
 
     config, host = _container_body(a)

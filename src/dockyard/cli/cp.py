@@ -204,7 +204,7 @@ def local_destination(path: str) -> CopyInfo:
             except OSError as err:
                 raise StatusError(f"stat {parent}: {(err.strerror or '').lower()}") from None
             if not stat.S_ISDIR(pst.st_mode):
-                raise StatusError(ERR_NOT_DIRECTORY)
+                raise StatusError(ERR_NOT_DIRECTORY) from None
             return CopyInfo(path)
         if not stat.S_ISLNK(st.st_mode):
             return CopyInfo(path, True, stat.S_ISDIR(st.st_mode))

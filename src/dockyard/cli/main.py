@@ -408,9 +408,8 @@ def _main(argv: list[str]) -> int:
 def _compose(global_argv: list[str], argv: list[str]) -> int:
     """``dockyard [OPTIONS] compose ...``: the rest of argv goes to dockyard.compose, with the daemon
     the global options chose."""
-    from dockyard.compose.cli import main as compose_main
-
     from dockyard.cli.argparser import Parser
+    from dockyard.compose.cli import main as compose_main
 
     p = Parser(prog=PROG, add_help=False)
     _global_options(p)

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from dockyard.cli.format import filters, human_size, short_id, table
+from dockyard.cli.format import filters, human_size, short_id
 from dockyard.client.http import Client
 
 TYPE_CHECKING = False
@@ -279,7 +279,6 @@ def cmd_system_df(c: Client, a: argparse.Namespace) -> int:
     from dockyard.cli.template import print_rows
 
     df = c.json("GET", "/system/df")
-    images, ctrs, vols = df.get("Images") or [], df.get("Containers") or [], df.get("Volumes") or []
     if a.format or not a.verbose:
         print_rows(a.format if a.format and a.format != "table" else DF_TABLE, df_rows(df), DF_HEADERS)
         return 0

@@ -166,7 +166,7 @@ def _pattern(name: str) -> Any:
 def _printf(fmt: str, *args: Any) -> str:
     values = list(args)
 
-    def one(m: re.Match[str]) -> str:
+    def one(m: Any) -> str:  # a re.Match (re is imported on first use)
         flags, width, prec, verb = m.groups()
         if verb == "%":
             return "%"

@@ -44,7 +44,7 @@ async def connected(channel: grpc.aio.Channel, timeout: float | None = RECONNECT
         return True
     try:
         await asyncio.wait_for(channel.channel_ready(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
     return True
 

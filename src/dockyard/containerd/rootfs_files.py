@@ -25,13 +25,13 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from dockyard import errors
-from dockyard.containerd.archive.safe_extract import Dir, Root, extract_archive
 from dockyard.containerd import mount as mountlib
+from dockyard.containerd.archive.safe_extract import Dir, Root, extract_archive
 from dockyard.types import Mount
 
 # Go's os.FileMode type bits, which the docker CLI decodes from X-Docker-Container-Path-Stat
@@ -146,7 +146,7 @@ def stat_path(root: str, path: str, name: str | None = None) -> dict[str, Any]:
         link = ""
         if stat.S_ISLNK(st.st_mode):
             link = resolve_link(r, [*loc.dir.parts, loc.name])
-    mtime = datetime.fromtimestamp(st.st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    mtime = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     base = name or posixpath.basename(loc.abs_path.rstrip("/")) or "/"
     return {"name": base, "size": st.st_size, "mode": go_mode(st), "mtime": mtime, "linkTarget": link}
 

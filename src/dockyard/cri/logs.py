@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -26,7 +26,7 @@ MAX_LINE = 16 * 1024
 
 def timestamp(ns: int | None = None) -> str:
     ns = time.time_ns() if ns is None else ns
-    dt = datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc)
+    dt = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 1_000_000_000:09d}Z"
 
 

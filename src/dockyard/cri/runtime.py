@@ -364,7 +364,7 @@ class Runtime:
         if live is not None and live.copier is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(live.copier), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 live.copier.cancel()
         c = self.containers.items.get(id)
         if c is not None:
@@ -404,7 +404,7 @@ class Runtime:
         if live is None:  # no monitor in this process: ask containerd
             try:
                 status = await asyncio.wait_for(self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id)), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
             except errors.NotFound:
                 status = None
@@ -413,7 +413,7 @@ class Runtime:
         try:
             await asyncio.wait_for(live.exited.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def _stop_signal(self, c: ContainerRecord) -> int:
@@ -492,7 +492,7 @@ class Runtime:
             wait = self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
             try:
                 status = await asyncio.wait_for(wait, timeout if timeout > 0 else None)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 try:
                     await self.cd.tasks.Kill(pb.KillRequest(container_id=c.id, exec_id=exec_id, signal=9))
                 except errors.DockyardError:
@@ -500,7 +500,7 @@ class Runtime:
                 raise DeadlineExceeded(f"command {cmd!r} timed out after {timeout}s") from None
             try:
                 await asyncio.wait_for(asyncio.shield(pumps), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             return bytes(collected["stdout"]), bytes(collected["stderr"]), int(status.exit_status)
         finally:
@@ -549,7 +549,7 @@ class Runtime:
             status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
             try:
                 await asyncio.wait_for(asyncio.shield(pumps), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             return int(status.exit_status)
         finally:
@@ -696,7 +696,7 @@ class Runtime:
         if state.status not in ("stopped", "created"):
             try:
                 await asyncio.wait_for(self.cd.tasks.Wait(pb.TaskRequest(container_id=id)), 30)
-            except (asyncio.TimeoutError, errors.DockyardError):
+            except (TimeoutError, errors.DockyardError):
                 pass
         try:
             await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))

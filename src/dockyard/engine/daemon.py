@@ -15,21 +15,29 @@ import secrets
 import shutil
 import signal as signals
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import names
+from dockyard.engine import names, userns, users
 from dockyard.engine import spec as specs
-from dockyard.engine import users, userns
-from dockyard.engine.userns import Remap
+from dockyard.engine.events import EventBus
 from dockyard.engine.images import ImageService, rfc3339
 from dockyard.engine.store import ContainerStore
-from dockyard.engine.events import EventBus
-from dockyard.engine.streams import (STDERR, STDOUT, JsonFileLog, OutputFifo, StdinWriter, StreamHub, copy_output,
-                                     open_fifo)
+from dockyard.engine.streams import (
+    STDERR,
+    STDOUT,
+    JsonFileLog,
+    OutputFifo,
+    StdinWriter,
+    StreamHub,
+    copy_output,
+    open_fifo,
+)
+from dockyard.engine.userns import Remap
 from dockyard.timefmt import parse_rfc3339
 
 log = logging.getLogger("dockyard.engine")
@@ -119,7 +127,8 @@ class Engine:
 
         self.plugins = PluginRegistry()  # legacy plugins (main.py points it at --plugin-dir)
         self.volumes = VolumeService(data_root, self.plugins)
-        from dockyard.plugins.managed import NAMESPACE as PLUGINS_NS, ManagedPlugins
+        from dockyard.plugins.managed import NAMESPACE as PLUGINS_NS
+        from dockyard.plugins.managed import ManagedPlugins
 
         self.managed_plugins = ManagedPlugins(data_root / "plugins", exec_root / "plugins", cgroup_parent, self.plugins)
         self.managed_plugins.cd = ContainerdClient(containerd_address, PLUGINS_NS)
@@ -452,7 +461,7 @@ class Engine:
         if live.copier:
             try:
                 await asyncio.wait_for(asyncio.shield(live.copier), timeout=5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("container %s: output still open 5s after exit; detaching it", id[:12])
                 live.copier.cancel()
             except Exception as err:  # the exit is recorded whatever became of the output
@@ -634,7 +643,7 @@ class Engine:
     async def _exit_of(self, c: dict[str, Any], exited: asyncio.Future[int], timeout: float = 30) -> int:
         try:
             return await asyncio.wait_for(asyncio.shield(exited), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise errors.Unavailable(f"container {c['Id']} did not exit within {timeout:g}s of SIGKILL") from None
 
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
@@ -715,7 +724,7 @@ class Engine:
             try:
                 await asyncio.wait_for(asyncio.shield(exited), timeout=wait)
                 return True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         async with live.lock:
             if c["State"]["Running"]:
@@ -827,13 +836,13 @@ class Engine:
 
 
 def human_duration(since: str) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         t = datetime.fromisoformat(since.replace("Z", "+00:00"))
     except ValueError:
         return "a while"
-    secs = max(0, int((datetime.now(timezone.utc) - t).total_seconds()))
+    secs = max(0, int((datetime.now(UTC) - t).total_seconds()))
     if secs < 1:
         return "Less than a second"
     if secs < 60:

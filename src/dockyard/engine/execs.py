@@ -21,8 +21,17 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import spec as specs
 from dockyard.engine import users
-from dockyard.engine.streams import (STDERR, STDOUT, OutputFifo, StdinWriter, StreamHub, _chunks, cancel_unawaited,
-                                     gather_unawaited, open_fifo)
+from dockyard.engine.streams import (
+    STDERR,
+    STDOUT,
+    OutputFifo,
+    StdinWriter,
+    StreamHub,
+    _chunks,
+    cancel_unawaited,
+    gather_unawaited,
+    open_fifo,
+)
 
 
 @dataclass
@@ -171,7 +180,7 @@ async def _finish(eng: Any, e: Exec, c: dict[str, Any], pumps: Any, fifo_dir: Pa
     code, _ = await eng._wait_exit(c["Id"], e.id)  # waits again across a containerd restart
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         cancel_unawaited(pumps)
     try:
         await eng.cd.tasks.Delete(pb.TaskRequest(container_id=c["Id"], exec_id=e.id))

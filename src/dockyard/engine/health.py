@@ -57,7 +57,7 @@ async def probe(eng: Any, c: dict[str, Any], hc: dict[str, Any]) -> tuple[int, s
 
         await asyncio.wait_for(collect(), timeout=timeout)
         return int(e.exit_code or 0), out.decode(errors="replace")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return -1, f"Health check exceeded timeout ({timeout:g}s)"
     except errors.DockyardError as err:
         return -1, str(err)

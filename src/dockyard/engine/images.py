@@ -79,7 +79,7 @@ def parse_changes(changes: list[str]) -> dict[str, Any]:
         word, _, rest = change.strip().partition(" ")
         word, rest = word.upper(), rest.strip()
 
-        def exec_form() -> list[str]:
+        def exec_form(word: str = word, rest: str = rest) -> list[str]:
             if rest.startswith("["):
                 try:
                     value = json.loads(rest)

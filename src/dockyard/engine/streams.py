@@ -38,7 +38,7 @@ class OutputFifo:
         self._loop: asyncio.AbstractEventLoop | None = None  # set while the loop watches the fd
 
     @classmethod
-    def create(cls, path: Path) -> "OutputFifo":
+    def create(cls, path: Path) -> OutputFifo:
         """Create (afresh) and open the read end of a FIFO without blocking for a writer."""
         try:
             path.unlink()
@@ -48,7 +48,7 @@ class OutputFifo:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: Path) -> "OutputFifo":
+    def open(cls, path: Path) -> OutputFifo:
         """Open the read end of an existing FIFO (a re-adopted container's)."""
         return cls(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
 
@@ -257,7 +257,7 @@ class StdinWriter:
         self.fd = fd
 
     @classmethod
-    def create(cls, path: Path) -> "StdinWriter":
+    def create(cls, path: Path) -> StdinWriter:
         try:
             path.unlink()
         except FileNotFoundError:
@@ -274,7 +274,7 @@ class StdinWriter:
                 view = view[os.write(self.fd, view):]
             except BlockingIOError:
                 ready = loop.create_future()
-                loop.add_writer(self.fd, lambda: ready.done() or ready.set_result(None))
+                loop.add_writer(self.fd, lambda: ready.done() or ready.set_result(None))  # noqa: B023 (awaited here)
                 try:
                     await ready
                 finally:

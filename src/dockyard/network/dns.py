@@ -80,7 +80,7 @@ async def forward(query: bytes, servers: list[str], timeout: float = 2.0) -> byt
         transport, proto = await loop.create_datagram_endpoint(lambda: _Forward(query), remote_addr=(server, 53))
         try:
             return await asyncio.wait_for(proto.done, timeout)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             continue
         finally:
             transport.close()

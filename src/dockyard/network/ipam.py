@@ -35,7 +35,7 @@ class Pool:
 
     @classmethod
     def parse(cls, subnet: str, gateway: str = "", ip_range: str = "",
-              aux: dict[str, str] | None = None) -> "Pool":
+              aux: dict[str, str] | None = None) -> Pool:
         try:
             net = ipaddress.ip_network(subnet, strict=False)
             gw = ipaddress.ip_address(gateway) if gateway else net.network_address + 1

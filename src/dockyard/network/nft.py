@@ -8,7 +8,6 @@ the state exactly, after a restart too. Rendering is pure (unit-tested).
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass, field
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from dockyard import errors

@@ -27,7 +27,7 @@ class Digest:
     hex: str
 
     @classmethod
-    def parse(cls, value: str) -> "Digest":
+    def parse(cls, value: str) -> Digest:
         """Parse ``sha256:<64 lowercase hex>`` or ``sha512:<128>``; anything else is InvalidArgument.
 
         Validation is strict because the hex part becomes a file name.
@@ -95,7 +95,7 @@ class Digester:
     def digest(self) -> str:
         return f"{self.algorithm}:{self._hash.hexdigest()}"
 
-    def copy(self) -> "Digester":
+    def copy(self) -> Digester:
         other = Digester(self.algorithm)
         other._hash = self._hash.copy()
         other.size = self.size

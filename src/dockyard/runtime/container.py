@@ -161,7 +161,7 @@ class State:
         return os.path.join(root, validate_id(container_id))
 
     @classmethod
-    def load(cls, root: str, container_id: str) -> "State":
+    def load(cls, root: str, container_id: str) -> State:
         path = os.path.join(cls.dir_for(root, container_id), STATE_FILE)
         try:
             with open(path) as f:

@@ -51,7 +51,7 @@ class RuntimeLog:
         import datetime
         import json
 
-        now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
         if self.fmt == "json":
             return json.dumps({"level": level, "msg": msg, "time": now}, separators=(",", ":")) + "\n"
         return f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}\n"

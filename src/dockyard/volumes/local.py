@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +52,7 @@ class LocalDriver:
         if self.owner is not None:
             os.chown(data, *self.owner)
         os.chmod(self.root, 0o701)
-        rec = {"CreatedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "Driver": "local",
+        rec = {"CreatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "Driver": "local",
                "Labels": labels or {}, "Mountpoint": str(data), "Name": name, "Options": opts or {},
                "Scope": "local"}
         tmp = self._record_path(name).with_suffix(".tmp")

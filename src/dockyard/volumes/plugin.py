@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ class PluginVolumes:
         plugin.call("VolumeDriver.Create", {"Name": name, "Opts": opts or {}})
         scope = self._scope(plugin)
         rec = {"Driver": driver, "Labels": labels or {}, "Options": opts or {}, "Scope": scope,
-               "CreatedAt": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+               "CreatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         with self._lock:
             records = self._load()
             records[name] = rec

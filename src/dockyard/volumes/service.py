@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.volumes import copyup
 from dockyard.plugins.discovery import PluginRegistry
+from dockyard.volumes import copyup
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
 from dockyard.volumes.plugin import PluginVolumes
 

@@ -219,7 +219,7 @@ def test_no_overwrite_dir_non_dir(api: Client, ctr: str) -> None:
     """With noOverwriteDirNonDir a directory is never replaced by a file nor the reverse; without it, both are."""
     from dockyard import errors
 
-    put = "/containers/{}/archive".format(ctr)
+    put = f"/containers/{ctr}/archive"
     for value in ("1", "true", "True"):
         with pytest.raises(errors.InvalidArgument, match="cannot overwrite directory"):
             api.request("PUT", put, {"path": "/w", "noOverwriteDirNonDir": value}, body=_one("d")).read()

@@ -6,7 +6,6 @@ Certificates are made here with openssl: a CA, a server cert for IP 127.0.0.1, a
 from __future__ import annotations
 
 import os
-
 import socket
 import subprocess
 import tempfile

@@ -48,7 +48,7 @@ class Registry:
                 break  # 401: up, and asking for credentials
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((base / "registry.log").read_text())
+                    raise RuntimeError((base / "registry.log").read_text()) from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

@@ -14,7 +14,6 @@ import pytest
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.oci import image as oci
-
 from tests.integration.images.test_images_import_unpack import tar_of
 
 pytestmark = pytest.mark.root

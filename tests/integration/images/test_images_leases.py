@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_images_registry import drain, make_image  # type: ignore[import-not-found]
 
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.leases import LeaseManager
-
-from test_images_registry import drain, make_image  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.root
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
-import subprocess
 import tarfile
 import threading
 import time

@@ -115,7 +115,7 @@ class Bundle:
         self.config: dict[str, Any] = default_spec(["true"], hostname="dockyard-test")
         self.config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{cid}"
 
-    def write(self, args: list[str] | None = None, **process: Any) -> "Bundle":
+    def write(self, args: list[str] | None = None, **process: Any) -> Bundle:
         if args is not None:
             self.config["process"]["args"] = args
         self.config["process"].update(process)
@@ -132,7 +132,7 @@ REFERENCE_RUNTIMES = ("runc", "crun")
 USERNS_HOST_ID = 100000  # container 0-65535 → host 100000-165535 (a typical /etc/subuid range)
 
 
-def userns_config(bundle: "Bundle", volume: Path) -> None:
+def userns_config(bundle: Bundle, volume: Path) -> None:
     """Add a user namespace and a bind mount of ``volume`` (owned by the mapped root) on /mnt."""
     (bundle.rootfs / "mnt").mkdir(exist_ok=True)  # the mapped root may not create it in a root-owned rootfs
     volume.mkdir(exist_ok=True)

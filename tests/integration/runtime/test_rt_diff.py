@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from rtkit import Bundle, Runtime, off_devnull
+
 from dockyard.oci.capabilities import CAPABILITIES
 from dockyard.oci.runtime_spec import default_spec
 

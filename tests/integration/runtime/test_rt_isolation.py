@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from rtkit import Bundle, Runtime
 
 pytestmark = pytest.mark.root

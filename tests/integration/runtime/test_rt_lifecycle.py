@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from rtkit import Bundle, Runtime
 
 pytestmark = pytest.mark.root

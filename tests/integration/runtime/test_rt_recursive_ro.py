@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from rtkit import Bundle, Runtime
 
 pytestmark = pytest.mark.root

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from rtkit import CGROUP_PARENT, Bundle, Runtime
+
 from dockyard.oci.runtime_spec import default_spec
 from dockyard.oci.seccomp_default import default_profile
 

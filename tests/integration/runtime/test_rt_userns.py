@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from rtkit import USERNS_HOST_ID, Bundle, Runtime, host_device_stats
 
 pytestmark = pytest.mark.root
@@ -75,8 +74,8 @@ def test_userns_proc_sys_mqueue_devices(userns_bundle: Bundle, any_runtime: Runt
 
 def test_userns_rootless_spec_runs_as_root(any_runtime: Runtime, tmp_path: Path) -> None:
     """``dockyard-runc spec --rootless`` (a single-id map of the caller, root here) runs under every runtime."""
-    import tempfile
     import shutil
+    import tempfile
     import uuid
 
     from rtkit import make_rootfs, runtime_argv

@@ -12,8 +12,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Daemon, inspect
-from tests.integration.security.dockerkit import (DOCKER_DEFAULT_CAPS, docker, every_capability, host_status, name,
-                                                  ok, status_fields)
+from tests.integration.security.dockerkit import (
+    DOCKER_DEFAULT_CAPS,
+    docker,
+    every_capability,
+    host_status,
+    name,
+    ok,
+    status_fields,
+)
 
 pytestmark = pytest.mark.root
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from layertar import Entry, d, f, hard, make_tar, sym
 
 from dockyard.containerd.diff import HashingReader, UnsafeLayerPath, apply_layer
 from dockyard.containerd.diff.apply import LayerApplyError, resolve_in_root
 from dockyard.oci.digest import sha256_digest
-from layertar import Entry, d, f, hard, make_tar, sym
 
 
 @pytest.fixture

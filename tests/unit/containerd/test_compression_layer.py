@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from layertar import d, f, make_tar
 
 from dockyard.containerd.content import LocalContentStore
 from dockyard.containerd.diff import LABEL_UNCOMPRESSED, decompress_stream, detect, write_layer
 from dockyard.errors import InvalidArgument
 from dockyard.oci import image as oci
 from dockyard.oci.digest import sha256_digest
-from layertar import d, f, make_tar
 
 TAR = make_tar([d("etc"), f("etc/hello", b"hello world\n" * 1000)])
 

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from layertar import f, make_tar
 
 from dockyard import errors
 from dockyard.containerd.archive import safe_extract
 from dockyard.containerd.archive.safe_extract import LimitExceeded, Limits, extract_archive
 from dockyard.containerd.diff.apply import apply_layer
-from layertar import f, make_tar
 
 
 @pytest.fixture

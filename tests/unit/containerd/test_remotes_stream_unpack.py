@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from dockyard import errors
 from dockyard.containerd.content.local import LocalContentStore
 from dockyard.containerd.diff.apply import HashingReader

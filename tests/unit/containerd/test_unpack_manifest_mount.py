@@ -3,17 +3,17 @@ import json
 from pathlib import Path
 
 import pytest
+from layertar import d, f, make_tar
 
 from dockyard.containerd.content import LocalContentStore, write_blob
 from dockyard.containerd.diff import write_layer
 from dockyard.containerd.images import Platform, read_config, read_manifest, unpack
 from dockyard.containerd.images.manifest import host_platform
-from dockyard.containerd.mount import MS_BIND, MS_NOSUID, MS_RDONLY, MS_REC, MS_PRIVATE, parse_options
+from dockyard.containerd.mount import MS_BIND, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, parse_options
 from dockyard.containerd.snapshots import NativeSnapshotter
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci import image as oci
 from dockyard.types import Descriptor
-from layertar import d, f, make_tar
 
 
 def test_parse_options() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -111,4 +111,4 @@ def test_rfc3339_epoch_and_now_are_utc() -> None:
     assert RFC3339.match(rfc3339(0))
     assert rfc3339(0).startswith("1970-01-01T00:00:00")
     now = datetime.fromisoformat(rfc3339().replace("Z", "+00:00"))
-    assert abs((datetime.now(timezone.utc) - now).total_seconds()) < 5
+    assert abs((datetime.now(UTC) - now).total_seconds()) < 5

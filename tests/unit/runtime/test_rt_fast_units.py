@@ -11,8 +11,8 @@ import pytest
 from dockyard.errors import InvalidArgument, NotImplementedYet
 from dockyard.runtime import fastjson
 from dockyard.runtime.container import ContainerStatus, validate_id
-from dockyard.runtime.linux.mountopts import parse_options
 from dockyard.runtime.linux import syscalls as sc
+from dockyard.runtime.linux.mountopts import parse_options
 from dockyard.runtime.linux.userns import format_map, host_id, validate
 
 MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]

@@ -23,7 +23,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,7 +49,7 @@ class ContentStoreError(Internal):
 
 
 def _ts(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -69,7 +69,7 @@ def _write_small(path: Path, text: str) -> None:
 class LocalWriter:
     """A ContentWriter over ``ingest/<hash>/data``; holds an exclusive flock on it."""
 
-    def __init__(self, store: "LocalContentStore", ref: str, ingest_dir: Path, total: int | None, expected: str | None,
+    def __init__(self, store: LocalContentStore, ref: str, ingest_dir: Path, total: int | None, expected: str | None,
                  resume: Digester | None = None) -> None:
         self.ref = ref
         self._store = store
@@ -218,7 +218,7 @@ class LocalWriter:
         self.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalWriter":
+    def __enter__(self) -> LocalWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -302,7 +302,7 @@ class LocalContentStore:
         if not d.exists():
             tmp = d.with_name(d.name + f".tmp-{os.getpid()}-{id(self)}")
             tmp.mkdir(parents=True, exist_ok=True)
-            now = repr(datetime.now(timezone.utc).timestamp())
+            now = repr(datetime.now(UTC).timestamp())
             (tmp / "ref").write_text(ref)
             (tmp / "startedat").write_text(now)
             (tmp / "updatedat").write_text(now)

@@ -57,7 +57,7 @@ def decompress_stream(fileobj: BinaryIO) -> BinaryIO:
     return src  # type: ignore[return-value]
 
 
-def compressor(kind: str, level: int | None = None) -> "Compressor":
+def compressor(kind: str, level: int | None = None) -> Compressor:
     """A deterministic incremental compressor (same input → same output bytes)."""
     return Compressor(kind, level)
 

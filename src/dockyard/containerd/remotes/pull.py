@@ -169,8 +169,7 @@ async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, e
             emit(Event(lid, "Verifying Checksum"))
             await asyncio.to_thread(commit_idempotent, writer, desc.size, desc.digest)
             return
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, asyncio.TimeoutError,
-                ConnectionError) as err:
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError) as err:
             if attempt == RETRIES:
                 raise errors.Unavailable(f"blob {desc.digest}: download failed: {err}") from err
             emit(Event(lid, "Retrying", writer.offset, desc.size))

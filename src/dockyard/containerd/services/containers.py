@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
-from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb, rpc

@@ -8,8 +8,8 @@ import io
 import logging
 import threading
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,9 +19,9 @@ from dockyard.api import pb, rpc
 from dockyard.containerd import mount as mountlib
 from dockyard.containerd.diff.apply import apply_layer
 from dockyard.containerd.diff.diff import diff_upper
-from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.diff.layer import write_layer
 from dockyard.containerd.images.unpack import apply_onto
+from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.services.base import (
     Services,
     _desc,

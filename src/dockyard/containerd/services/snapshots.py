@@ -6,13 +6,13 @@ import asyncio
 from typing import Any
 
 from dockyard.api import pb, rpc
-from dockyard.containerd.snapshots import remap
 from dockyard.containerd.services.base import (
     Services,
     _mounts_pb,
     namespace_of,
     translated,
 )
+from dockyard.containerd.snapshots import remap
 
 
 class SnapshotsServicer(rpc.SnapshotsServicer):

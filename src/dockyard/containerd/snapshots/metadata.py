@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo
@@ -53,7 +53,7 @@ class Row:
 
 
 def _ts(v: float) -> datetime:
-    return datetime.fromtimestamp(v, tz=timezone.utc)
+    return datetime.fromtimestamp(v, tz=UTC)
 
 
 class Tx:

@@ -17,8 +17,8 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from dockyard import errors
 from dockyard.containerd.metadata.db import ContainerRecord
@@ -134,7 +134,7 @@ class TaskManager:
                     stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
                 assert self._template.stdout is not None
                 line = await asyncio.wait_for(self._template.stdout.readline(), timeout=20)
-            except (OSError, asyncio.TimeoutError) as err:
+            except (TimeoutError, OSError) as err:
                 log.warning("shim template unavailable, spawning shims one by one: %s", err)
                 return False
             return line.strip() == b"ready"

@@ -10,8 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine import detachkeys
-from dockyard.engine import validate
+from dockyard.engine import detachkeys, validate
 from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.detachkeys import Scanner

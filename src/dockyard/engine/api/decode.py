@@ -22,7 +22,7 @@ from aiohttp import web
 
 from dockyard import errors
 
-S, I, B, N, OBJ, STRSLICE = "string", "int64", "bool", "float64", "object", "strslice"
+S, I, B, N, OBJ, STRSLICE = "string", "int64", "bool", "float64", "object", "strslice"  # noqa: E741
 
 _INT64 = (-(2**63), 2**63 - 1)
 

@@ -57,7 +57,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
             try:
                 ev = await asyncio.wait_for(q.get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if id(ev) not in sent and wanted(ev):
                 await send(ev)

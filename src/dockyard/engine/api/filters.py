@@ -8,6 +8,7 @@ names the keys it accepts (dockerd's tables); an unknown key is a 400 ``invalid 
 from __future__ import annotations
 
 import json
+
 from aiohttp import web
 
 from dockyard import errors

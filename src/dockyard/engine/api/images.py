@@ -6,6 +6,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
@@ -243,7 +244,7 @@ async def prune(request: web.Request) -> web.Response:
 def _timestamp(value: str) -> float:
     """A filter's point in time as dockerd reads it: Unix seconds (with a fraction), an RFC 3339 date or time,
     or a Go duration before now (``10m``, ``1h30m``)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         return float(value)
@@ -258,7 +259,7 @@ def _timestamp(value: str) -> float:
         t = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
     except ValueError:
         raise errors.InvalidArgument(f"invalid filter 'until={value}': not a timestamp, date or duration") from None
-    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 async def commit(request: web.Request) -> web.Response:

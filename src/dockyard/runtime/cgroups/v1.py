@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -62,7 +63,7 @@ class CgroupV1:
                 self._paths[ctrl] = join_cgroup(mnt, own.get(ctrl, "/"), path)
 
     @classmethod
-    def from_paths(cls, paths: dict[str, str]) -> "CgroupV1":
+    def from_paths(cls, paths: dict[str, str]) -> CgroupV1:
         return cls("", _paths=dict(paths))
 
     def paths(self) -> dict[str, str]:

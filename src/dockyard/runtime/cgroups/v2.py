@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -35,7 +36,7 @@ class CgroupV2:
             self.dir = join_cgroup(root, own, path)
 
     @classmethod
-    def from_path(cls, path: str) -> "CgroupV2":
+    def from_path(cls, path: str) -> CgroupV2:
         return cls("", _abs=path)
 
     def paths(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ init process); ``pop_all`` on success.  A failed create leaves nothing behind.
 from __future__ import annotations
 
 import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
@@ -14,9 +15,8 @@ if TYPE_CHECKING:
 
 from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
 
-from ..container import remove_state_dir
+from ..container import EXEC_FIFO, ContainerExists, State, proc_starttime, remove_state_dir, validate_id
 from ..fastjson import loads
-from ..container import EXEC_FIFO, ContainerExists, State, proc_starttime, validate_id
 from ..process.channel import InitError
 
 

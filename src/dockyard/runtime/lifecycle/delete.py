@@ -7,8 +7,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..cgroups.base import CgroupManager
-from ..container import remove_state_dir
-from ..container import ContainerNotFound, ContainerStatus, State, WrongStatus
+from ..container import ContainerNotFound, ContainerStatus, State, WrongStatus, remove_state_dir
 
 
 def delete(root: str, container_id: str, *, force: bool = False) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-from . import syscalls as sc
-
 from dockyard.oci.capabilities import CAPABILITIES  # noqa: E402  (names ↔ numbers)
+
+from . import syscalls as sc
 
 
 def last_cap() -> int:

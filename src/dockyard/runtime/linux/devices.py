@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

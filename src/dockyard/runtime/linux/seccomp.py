@@ -17,6 +17,7 @@ import errno
 import hashlib
 import os
 from functools import lru_cache
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

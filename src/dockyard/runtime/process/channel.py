@@ -28,7 +28,7 @@ class Channel:
         self.sock = sock
 
     @staticmethod
-    def pair() -> tuple["Channel", "Channel"]:
+    def pair() -> tuple[Channel, Channel]:
         a, b = _socket.socketpair(_AF_UNIX, _SOCK_SEQPACKET)
         return Channel(a), Channel(b)
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
 from ..linux import syscalls as sc
-from ..log import debug
 from ..linux.namespaces import NamespacePlan, join_all
+from ..log import debug
 from .channel import Channel, InitError
 from .init import InitOptions, preload, run_init
 
