@@ -93,3 +93,40 @@ def test_go_json_escapes_sorts_maps_and_drops_integral_fractions() -> None:
         '"environment":{"A":"é\\u2028","B":"\\u003c\\u0026\\u003e"},"image":"x"}').encode()
     assert gojson.service_hash(svc) == gojson.service_hash({**svc, "scale": 4, "profiles": ["p"],
                                                             "deploy": {**svc["deploy"], "replicas": 9}})
+
+
+class _StopRecorder:
+    """A client whose stops take 0.2 s each, recording when each began and ended."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.spans: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def request(self, method: str, path: str, params: object = None) -> object:
+        import io
+        import time
+
+        begin = time.monotonic()
+        time.sleep(0.2)
+        with self.lock:
+            self.spans[path.split("/")[2]] = (begin, time.monotonic())
+        return io.BytesIO()
+
+
+def test_down_stops_dependents_first_and_independent_services_together() -> None:
+    from dockyard.compose.ops import Compose
+
+    def container(service: str, depends: str = "") -> dict[str, object]:
+        return {"Id": service, "Names": [f"/p-{service}-1"], "State": "running",
+                "Labels": {engine.SERVICE: service, engine.DEPENDS: depends}}
+
+    client = _StopRecorder()
+    cp = Compose(client, "p", out=lambda line: None)
+    cp._stop_in_order([container("db"), container("web", "db:service_started:false"), container("a"),
+                       container("b"), container("c")], timeout=0)
+    spans = client.spans
+    assert spans["web"][1] <= spans["db"][0], "db stopped before its dependent web"
+    independent = [spans[s] for s in ("a", "b", "c", "web")]
+    assert max(b for b, _ in independent) < min(e for _, e in independent), "independent services stopped one by one"
