@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd-cgroup", action="store_true", help="not supported: cgroupfs only")
     p.add_argument("--rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')")
     p.add_argument("-h", "--help", action="help", help="show help")
-    p.add_argument("-v", "--version", action=_VersionAction, help="print the version")
+    # a class whose __new__ builds the argparse.Action, so that argparse is imported only here
+    p.add_argument("-v", "--version", action=_VersionAction, help="print the version")  # type: ignore[arg-type]
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=RuncParser)
     sub.required = True
 
@@ -176,7 +177,7 @@ SYSTEMD_REFUSAL = ("the systemd cgroup driver is not supported by dockyard-runc:
                    "run without --systemd-cgroup (cgroupfs driver, cgroupsPath as a path)")
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: argparse.Namespace | _Args) -> int:
     cmd = args.command
     root = args.root
     if cmd in ("checkpoint", "restore"):
@@ -292,7 +293,7 @@ def _duration(value: str) -> float:
     return seconds
 
 
-def _exec(args: argparse.Namespace) -> int:
+def _exec(args: argparse.Namespace | _Args) -> int:
     from .console import ForegroundTerminal
     from .container import State
     from .lifecycle.create import check_terminal, load_config
@@ -361,10 +362,10 @@ def _print_list(items: list[dict[str, Any]], fmt: str, quiet: bool) -> None:
                 for c in items]
         sys.stdout.write(json.dumps(rows or None, separators=(",", ":")) + "\n")
     else:
-        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-        rows += [(c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"], c["owner"]) for c in items]
-        widths = [max(len(r[i]) for r in rows) for i in range(6)]
-        for r in rows:
+        table: list[tuple[str, ...]] = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        table += [(c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"], c["owner"]) for c in items]
+        widths = [max(len(r[i]) for r in table) for i in range(6)]
+        for r in table:
             sys.stdout.write("   ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() + "\n")
 
 
@@ -398,6 +399,9 @@ class _Args:
 
     def __init__(self, **kw: Any) -> None:
         self.__dict__.update(kw)
+
+    if TYPE_CHECKING:
+        def __getattr__(self, name: str) -> Any: ...
 
 
 _GLOBAL_VALUE = {"--root": "root", "--log": "log", "--log-format": "log_format", "--criu": "criu"}
@@ -503,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(raw: list[str]) -> int:
-    args = fast_parse(raw)
+    args: argparse.Namespace | _Args | None = fast_parse(raw)
     if args is None:
         parser = build_parser()
         code = _help_only(parser, raw)

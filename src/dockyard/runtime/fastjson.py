@@ -13,7 +13,11 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+_scan: Callable[[str, int], tuple[Any, int]] | None
+_encode: Callable[[Any, int], list[str]] | None
 
 try:
     import _json
@@ -30,9 +34,11 @@ try:
         def parse_constant(name: str) -> float:
             return {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}[name]
 
-    _scan = _json.make_scanner(_ScanContext())
+    # typeshed: the scanner's context is typed as a make_scanner (any object with these attributes
+    # works) and the encoder's default as a callable (the C encoder takes None)
+    _scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
     _encode = _json.make_encoder(
-        None, None, _json.encode_basestring_ascii, None, ":", ",", False, False, True
+        None, None, _json.encode_basestring_ascii, None, ":", ",", False, False, True  # type: ignore[arg-type]
     )
 except (ImportError, AttributeError, TypeError):  # pragma: no cover - other interpreters
     _scan = None

@@ -79,7 +79,8 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for choice in action._choices_actions:
-                rows.append((choice.dest if not choice.metavar else choice.metavar, choice.help or ""))
+                # typeshed: a metavar may be a tuple; a subcommand's pseudo-action has its name (a str)
+                rows.append((choice.dest if not choice.metavar else choice.metavar, choice.help or ""))  # type: ignore[arg-type]
     rows.append(("help, h", "Shows a list of commands or help for one command"))
     return rows
 

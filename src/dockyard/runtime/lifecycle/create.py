@@ -157,6 +157,7 @@ def create(
 
             console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             undo.callback(console.close)
+            assert console_socket is not None  # check_terminal above: a terminal without console needs one
             console.connect(console_socket)
 
         # init inherits an O_PATH fd: in a user namespace it may not search the path to --root

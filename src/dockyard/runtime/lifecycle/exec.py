@@ -93,6 +93,7 @@ def exec_process(
     if process.get("terminal") and console is None:
         check_terminal(True, True, console_socket)
         own_console = console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        assert console_socket is not None  # check_terminal: a terminal without console needs one
         try:
             console.connect(console_socket)
         except OSError:

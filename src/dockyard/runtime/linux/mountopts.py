@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from . import syscalls as sc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 # option -> (clear?, flag)
 _FLAGS: dict[str, tuple[bool, int]] = {
     "async": (True, sc.MS_SYNCHRONOUS),
@@ -109,7 +113,7 @@ class MountOptions:
                 (other.flags, other.propagation, other.data, other.attr_set, other.attr_clr)
         return NotImplemented
 
-    def __iter__(self):  # type: ignore[no-untyped-def] - unpacking, as the namedtuple allowed
+    def __iter__(self) -> Iterator[object]:  # unpacking, as the namedtuple allowed
         return iter((self.flags, self.propagation, self.data))
 
     @property
