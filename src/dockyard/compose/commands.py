@@ -123,6 +123,11 @@ def register(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
     ls.add_argument("-a", "--all", action="store_true")
     ls.add_argument("-q", "--quiet", action="store_true")
     ls.add_argument("--format", default="table")
+    w = cmd("watch", "Watch the build context for services and rebuild/refresh containers when files are updated")
+    w.add_argument("--no-up", action="store_true")
+    w.add_argument("--prune", action="store_true")
+    w.add_argument("--quiet", action="store_true")
+    w.add_argument("services", nargs="*")
     ver = cmd("version", "Show the Docker Compose version information")
     ver.add_argument("--short", action="store_true")
     ver.add_argument("-f", "--format", default="")
@@ -241,6 +246,19 @@ def _prefix(name: str, width: int, color: bool, containers: list[dict[str, Any]]
     names = [c["Names"][0].lstrip("/") for c in containers]
     code = COLORS[names.index(name) % len(COLORS)] if name in names else "0"
     return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def cmd_watch(cp: Compose, a: argparse.Namespace) -> int:
+    from dockyard.compose.watch import Watch
+
+    watch = Watch(cp, a.services or None)
+    if not a.no_up:
+        cp.up(a.services or None)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    watch.run(stop)
+    return 0
 
 
 def cmd_create(cp: Compose, a: argparse.Namespace) -> int:

@@ -50,6 +50,8 @@ def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
         s.setdefault("entrypoint", None)
         if "deploy" in s:
             s["deploy"] = {"resources": {}, "placement": {}, **s["deploy"]}
+        if isinstance(s.get("develop"), dict) and s["develop"].get("watch"):  # Go's zero ServiceHook
+            s["develop"] = {**s["develop"], "watch": [{"exec": {"command": None}, **t} for t in s["develop"]["watch"]]}
     return _ordered(s, SERVICE_KEYS)
 
 

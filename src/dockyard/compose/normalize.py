@@ -54,6 +54,9 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
             s[key] = [str(v) for v in shapes.as_list(s[key])]
     if "ports" in s:
         s["ports"] = shapes.ports_long(s["ports"])
+    if isinstance(s.get("develop"), dict) and s["develop"].get("watch"):
+        s["develop"] = {**s["develop"], "watch": [{**t, "path": os.path.normpath(resolve_path(base, t["path"]))}
+                                                  for t in s["develop"]["watch"]]}
     if "volumes" in s:
         s["volumes"] = [_volume(v, base) for v in s["volumes"]]
     if "devices" in s:

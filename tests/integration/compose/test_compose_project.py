@@ -449,3 +449,59 @@ networks:
     r = p.dy("up", "-d", "--pull", "never")
     assert r.returncode != 0 and "no-such-image:1" in r.stderr, r.stderr
     assert p.leftovers() == {}, "a refused pull left something"
+
+
+def test_watch_syncs_deletes_and_restarts(project: Project) -> None:
+    p = project
+    (p.dir / "src" / "sub").mkdir(parents=True)
+    (p.dir / "conf").mkdir()
+    (p.dir / "compose.yaml").write_text("""
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /app/sub /etc/app; exec sleep 1000"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - {path: ./src, action: sync, target: /app, ignore: ["*.tmp"]}
+        - {path: ./conf, action: sync+restart, target: /etc/app}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+""")
+    log = p.dir / "watch.log"
+    proc = subprocess.Popen([str(BIN / "dockyard"), "-H", p.d.host, "compose", "-p", p.name, "watch"], cwd=p.dir,
+                            env=p.env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    cid = ""
+
+    def in_container(*argv: str) -> str:
+        r = p.d.cli("exec", cid, *argv)
+        return r.stdout.decode() if r.returncode == 0 else ""
+
+    def until(check: object, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not check():  # type: ignore[operator]
+            assert time.monotonic() < deadline, f"{what}; watch said: {log.read_text()}"
+            time.sleep(0.2)
+
+    try:
+        until(lambda: p.leftovers().get("containers"), "no container came up")
+        cid = p.leftovers()["containers"][0]
+        until(lambda: _inspect(p.d, cid)["State"]["Running"], "the container never ran")
+        time.sleep(1)  # the watch's first walk
+        (p.dir / "src" / "sub" / "a.txt").write_text("one\n")
+        (p.dir / "src" / "skip.tmp").write_text("ignored\n")
+        until(lambda: in_container("cat", "/app/sub/a.txt") == "one\n", "a new file was not synced")
+        assert in_container("ls", "/app").split() == ["sub"], "an ignored file was synced"
+        (p.dir / "src" / "sub" / "a.txt").unlink()
+        until(lambda: in_container("ls", "/app/sub") == "", "a deleted file stayed")
+        started = _inspect(p.d, cid)["State"]["StartedAt"]
+        (p.dir / "conf" / "app.conf").write_text("x=1\n")
+        until(lambda: _inspect(p.d, cid)["State"]["StartedAt"] != started, "sync+restart did not restart")
+        until(lambda: in_container("cat", "/etc/app/app.conf") == "x=1\n", "the restarted container lost the file")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Syncing service 'app' after 1 changes were detected" in log.read_text()
+    ok(p.dy("down"))

@@ -130,3 +130,24 @@ def test_down_stops_dependents_first_and_independent_services_together() -> None
     assert spans["web"][1] <= spans["db"][0], "db stopped before its dependent web"
     independent = [spans[s] for s in ("a", "b", "c", "web")]
     assert max(b for b, _ in independent) < min(e for _, e in independent), "independent services stopped one by one"
+
+
+def test_watch_walk_ignores_includes_and_diffs(tmp_path: Path) -> None:
+    import os
+
+    from dockyard.compose import watch
+
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "dep.js").write_text("x")
+    (tmp_path / "a.py").write_text("1")
+    (tmp_path / "b.tmp").write_text("1")
+    trigger = {"path": str(tmp_path), "ignore": ["node_modules/", "*.tmp"]}
+    before = watch.snapshot(trigger)
+    assert sorted(before) == ["a.py"]
+    (tmp_path / "c.py").write_text("2")
+    os.utime(tmp_path / "a.py", ns=(1, 1))
+    (tmp_path / "b.tmp").write_text("changed")
+    assert watch.diff(before, watch.snapshot(trigger)) == (["a.py", "c.py"], [])
+    (tmp_path / "a.py").unlink()
+    assert watch.diff(before, watch.snapshot(trigger)) == (["c.py"], ["a.py"])
+    assert sorted(watch.snapshot({**trigger, "include": ["c.*"]})) == ["c.py"]
