@@ -141,7 +141,8 @@ def tar_local(info: CopyInfo, out: IO[bytes]) -> None:
 class _Untar(tarfile.TarFile):
     """Extraction as the docker CLI's Untar (NoLchown: files belong to whoever runs cp)."""
 
-    def chown(self, tarinfo: tarfile.TarInfo, targetpath: str, numeric_owner: bool) -> None:
+    def chown(self, tarinfo: tarfile.TarInfo, targetpath: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+              numeric_owner: bool) -> None:
         return
 
 

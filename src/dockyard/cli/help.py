@@ -7,7 +7,7 @@ import argparse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dockyard.cli.main import Parser
+    from dockyard.cli.argparser import Parser
 
 PROG = "dockyard"
 

@@ -180,7 +180,8 @@ def apply(a: argparse.Namespace, config: dict[str, Any], host: dict[str, Any]) -
         host["PortBindings"] = bindings
     if a.publish_all:
         host["PublishAllPorts"] = True
-    binds, anonymous = [], {}
+    binds: list[str] = []
+    anonymous: dict[str, dict[str, Any]] = {}
     for v in a.volume:
         if ":" in v:
             binds.append(v)

@@ -414,7 +414,7 @@ class _Parser:
     def node(self, body: str, at: int, stack: list[tuple[list[Any], Any]]) -> None:
         word = _first_word(body)
         if word in ("if", "with", "range"):
-            node = [word, self.pipeline(*self._rest(body, at, word)), [], []]
+            node: list[Any] = [word, self.pipeline(*self._rest(body, at, word)), [], []]
             stack[-1][0].append(node)
             stack.append((node[2], node))
         elif word == "else":
@@ -424,7 +424,7 @@ class _Parser:
             rest, rest_at = self._rest(body, at, word)
             kind = _first_word(rest)
             if kind in ("if", "with"):
-                inner = [kind, self.pipeline(*self._rest(rest, rest_at, kind)), [], [], True]
+                inner: list[Any] = [kind, self.pipeline(*self._rest(rest, rest_at, kind)), [], [], True]
                 node[3].append(inner)
                 stack.append((node[3], node))
                 stack.append((inner[2], inner))
@@ -648,7 +648,8 @@ def format_rows(fmt: str, rows: list[Row], headers: dict[str, str],
     if fmt == "json":
         fmt = "{{json .}}"
     is_table, body = normalize(fmt)
-    plain = _plain_render(body, ([headers] if is_table else []) + rows)
+    head: list[Any] = [headers] if is_table else []
+    plain = _plain_render(body, head + rows)
     if plain is not None:
         return tabwrite(plain) if is_table else plain
     try:

@@ -108,7 +108,7 @@ class Session:
     """One attached container or exec: ``run()`` copies the streams until the output ends."""
 
     def __init__(self, sock: Any, tty: bool, stdin: bool, keys: bytes = DEFAULT_DETACH,
-                 resize: Callable[[int, int], None] | None = None) -> None:
+                 resize: Callable[[int, int], object] | None = None) -> None:
         self.sock = sock
         self.tty = tty
         self.stdin = stdin
@@ -205,7 +205,7 @@ class SignalProxy:
 
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
-    def __init__(self, kill: Callable[[str], None]) -> None:
+    def __init__(self, kill: Callable[[str], object]) -> None:
         self.kill = kill
         self.old: dict[int, Any] = {}
 

@@ -227,7 +227,7 @@ class Client:
             raise TransportError(
                 f"Cannot connect to the Dockyard daemon at unix://{self.socket_path}. Is the dockyard daemon running?"
             ) from err
-        return sock
+        return sock  # type: ignore[return-value]  # _socket.socket: socket.socket's C base, all that is used of it
 
     def _connect_tcp(self, addr: tuple[str, int]) -> socket.socket:
         import socket

@@ -30,7 +30,7 @@ class _Context:
     parse_constant = staticmethod(_constant)
 
 
-_scan = _json.make_scanner(_Context())
+_scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # typeshed types the context as a make_scanner
 
 
 def loads(data: str | bytes) -> Any:

@@ -78,7 +78,8 @@ class SSHTarget:
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            proc = subprocess.Popen(self.argv(), stdin=theirs, stdout=theirs, close_fds=True)
+            # typeshed: stdin/stdout as int or IO; Popen takes any object with fileno(), as a socket
+            proc = subprocess.Popen(self.argv(), stdin=theirs, stdout=theirs, close_fds=True)  # type: ignore[call-overload]
         except OSError as err:
             ours.close()
             raise TransportError(f"Cannot connect to the Dockyard daemon at {self.url}: ssh: {err}") from err
