@@ -101,6 +101,9 @@ def _log_config(given: dict[str, Any] | None, plugins: Any = None) -> dict[str, 
 
 
 class Engine:
+    build_context_limit: int  # set by engine/main.py from the flags; read by the builder
+    build_context_max_files: int
+
     def __init__(self, data_root: Path, exec_root: Path, containerd_address: str, cgroup_parent: str = "dockyard"):
         self.data_root = data_root
         self.exec_root = exec_root

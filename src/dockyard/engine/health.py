@@ -73,7 +73,7 @@ async def monitor(eng: Any, c: dict[str, Any], live: Any) -> None:
     start_interval = (hc.get("StartInterval") or hc.get("Interval") or DEFAULT_INTERVAL) / NS
     retries = int(hc.get("Retries") or DEFAULT_RETRIES)
     start_period = (hc.get("StartPeriod") or 0) / NS
-    health = {"Status": "starting", "FailingStreak": 0, "Log": []}
+    health: dict[str, Any] = {"Status": "starting", "FailingStreak": 0, "Log": []}
     c["State"]["Health"] = health
     loop = asyncio.get_running_loop()
     began = loop.time()

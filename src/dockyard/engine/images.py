@@ -24,6 +24,8 @@ from dockyard.oci import reference
 from dockyard.timefmt import rfc3339
 
 if TYPE_CHECKING:
+    import builtins  # ImageService.list shadows the builtin in the class body
+
     from dockyard.trust.policy import Policy
 
 DANGLING_PREFIX = "moby-dangling@"
@@ -488,7 +490,7 @@ class ImageService(RegistryImages):
         # Give the image all its names, not just the one asked for.
         return next((i for i in await self.list() if i.id == img.id), img)
 
-    async def import_rootfs(self, chunks: AsyncIterator[bytes], repo: str, tag: str, changes: list[str],
+    async def import_rootfs(self, chunks: AsyncIterator[bytes], repo: str, tag: str, changes: builtins.list[str],
                             message: str) -> Image:
         """``docker import``: a rootfs tar becomes a one-layer image (gzip layer, config, OCI manifest)."""
         name = ""
@@ -522,7 +524,7 @@ class ImageService(RegistryImages):
         await self.cd.images.Unpack(pb.UnpackRequest(name=name))
         return await self.get(name)
 
-    async def delete(self, ref: str, force: bool = False) -> list[dict[str, str]]:
+    async def delete(self, ref: str, force: bool = False) -> builtins.list[dict[str, str]]:
         img = await self.get(ref)
         by_name = False
         try:

@@ -218,7 +218,7 @@ def read_log(path: Path, stdout: bool, stderr: bool, tail: int | None, since: fl
     if tail is not None and tail <= 0:
         return []
     if tail is not None and want == {"stdout", "stderr"}:
-        raw = []
+        raw: list[bytes] = []
         for p in reversed(_log_files(path)):
             raw = _lines_from_end(p, tail - len(raw)) + raw
             if len(raw) >= tail:
@@ -274,7 +274,8 @@ class StdinWriter:
                 view = view[os.write(self.fd, view):]
             except BlockingIOError:
                 ready = loop.create_future()
-                loop.add_writer(self.fd, lambda: ready.done() or ready.set_result(None))  # noqa: B023 (awaited here)
+                # the callback's value is unused: ``or`` only skips setting a future that is done
+                loop.add_writer(self.fd, lambda: ready.done() or ready.set_result(None))  # type: ignore[func-returns-value]  # noqa: B023 (awaited here)
                 try:
                     await ready
                 finally:

@@ -141,7 +141,8 @@ async def _exited(pid: int) -> None:
         return
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    # the callback's value is unused: ``or`` only skips setting a future that is done
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))  # type: ignore[func-returns-value]
     try:
         await done
     finally:
