@@ -11,6 +11,7 @@ client was promised.
 
 from __future__ import annotations
 
+import builtins  # LeaseManager.list shadows the builtin in the class body
 import json
 import os
 import threading
@@ -108,7 +109,7 @@ class LeaseManager:
         with self._lock:
             self._save()
 
-    def live(self) -> list[Lease]:
+    def live(self) -> builtins.list[Lease]:
         """Every lease that holds something now: transient ones and unexpired named ones."""
         with self._lock:
             self._drop_expired()

@@ -263,7 +263,8 @@ class _TarWriter:
         that grew is cut at the size in its header."""
         try:
             with contextlib.suppress(OSError):
-                ti.pax_headers["SCHILY.xattr.security.capability"] = os.getxattr(
+                # typeshed: pax_headers a Mapping; a TarInfo's own is a dict
+                ti.pax_headers["SCHILY.xattr.security.capability"] = os.getxattr(  # type: ignore[index]
                     fd, "security.capability").decode("utf-8", "surrogateescape")
             with os.fdopen(fd, "rb", buffering=0, closefd=False) as src:
                 self.tf.addfile(ti, _Exactly(src, ti.size))

@@ -7,7 +7,7 @@ unpacker trusts the bytes. Decompression is streamed: layers can be gigabytes.
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dockyard.errors import InvalidArgument
 
@@ -38,7 +38,7 @@ def detect(data: bytes | BinaryIO) -> str:
 def _peekable(fileobj: BinaryIO) -> io.BufferedReader | BinaryIO:
     if hasattr(fileobj, "peek"):
         return fileobj
-    return io.BufferedReader(fileobj, buffer_size=1 << 16)  # type: ignore[arg-type]
+    return io.BufferedReader(fileobj, buffer_size=1 << 16)  # type: ignore[type-var]  # typeshed: a RawIOBase
 
 
 def decompress_stream(fileobj: BinaryIO) -> BinaryIO:
@@ -71,6 +71,7 @@ class Compressor:
 
     def __init__(self, kind: str, level: int | None = None) -> None:
         self.kind = kind
+        self._obj: Any  # isal's or zstandard's compressobj, or None
         if kind == GZIP:
             from isal import isal_zlib
 

@@ -91,7 +91,7 @@ def apply_to_mounts(mounts: list[Mount], layer: Descriptor, store: ContentStore,
 def _layer_reader(blob: BinaryIO, layer: Descriptor, tail: Tail | None) -> HashingReader:
     """The uncompressed bytes of ``blob``, hashed into the diff_id as they are read; a committed
     plain tar is not hashed: its digest, verified when the store committed it, is its diff_id."""
-    src = blob if hasattr(blob, "peek") else io.BufferedReader(blob, buffer_size=1 << 16)  # type: ignore[arg-type]
+    src = blob if hasattr(blob, "peek") else io.BufferedReader(blob, buffer_size=1 << 16)  # type: ignore[type-var]
     if tail is None and detect(src) == NONE:
         return HashingReader(src, known=layer.digest)
     return HashingReader(decompress_stream(src))

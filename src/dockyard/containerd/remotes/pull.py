@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -238,7 +238,7 @@ def _extract(unpacker: Unpacker, layer: Descriptor, diff_id: str, chain: str, pa
 
 
 async def _unpack_parallel(unpacker: Unpacker, emit: Emit, layers: list[Descriptor], diff_ids: list[str],
-                           chains: list[str], missing: list[int], jobs: list[asyncio.Future[None]],
+                           chains: list[str], missing: list[int], jobs: Sequence[asyncio.Future[None]],
                            tails: list[Tail]) -> None:
     """Extract the ``missing`` layers a few at once (each as it downloads); commit in chain order.
 

@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -31,6 +31,7 @@ from dockyard.containerd.services.base import (
     status_of,
     translated,
 )
+from dockyard.containerd.snapshots.snapshotter import Snapshotter
 from dockyard.oci import image as oci
 from dockyard.types import Mount
 
@@ -112,8 +113,9 @@ class DiffServicer(rpc.DiffServicer):
 
         def run() -> str:
             with self.s.unpack_lock:  # as Images.Unpack: one extraction of a chain at a time, never during GC
-                return apply_onto(self.s.content, snaps, _desc(request.layer), request.diff_id, request.parent,
-                                  self.s.work_dir)
+                # the namespaced view has every method apply_onto uses (not a full Snapshotter)
+                return apply_onto(self.s.content, cast(Snapshotter, snaps), _desc(request.layer), request.diff_id,
+                                  request.parent, self.s.work_dir)
 
         return pb.ApplyLayerResponse(snapshot=await asyncio.to_thread(run))
 

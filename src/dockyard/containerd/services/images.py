@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from dockyard import errors
 from dockyard.api import pb, rpc
@@ -16,6 +16,7 @@ from dockyard.containerd.services.base import (
     namespace_of,
     translated,
 )
+from dockyard.containerd.snapshots.snapshotter import Snapshotter
 
 
 class ImagesServicer(rpc.ImagesServicer):
@@ -52,6 +53,8 @@ class ImagesServicer(rpc.ImagesServicer):
 
         def run() -> str:
             with self.s.unpack_lock:  # two unpacks of one chain must not race on its snapshot
-                return unpack(self.s.content, self.s.snapshots(ns), img.target.digest, work_dir=self.s.work_dir)
+                # the namespaced view has every method unpack uses (not update/close: not a full Snapshotter)
+                snaps = cast(Snapshotter, self.s.snapshots(ns))
+                return unpack(self.s.content, snaps, img.target.digest, work_dir=self.s.work_dir)
 
         return pb.UnpackResponse(chain_id=await asyncio.to_thread(run))

@@ -119,9 +119,9 @@ class TaskManager:
         proc = await asyncio.create_subprocess_exec(
             _tool("dockyard-shim"), *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL)
-        _, err = await proc.communicate()
+        _, stderr = await proc.communicate()
         if proc.returncode != 0:
-            raise errors.Internal(f"task {id!r}: shim failed to start: {err.decode().strip()}")
+            raise errors.Internal(f"task {id!r}: shim failed to start: {stderr.decode().strip()}")
 
     async def _template_ready(self) -> bool:
         """Start the shim template once (and again if it died); False if it cannot run."""
