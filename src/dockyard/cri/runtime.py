@@ -111,7 +111,7 @@ class Runtime:
 
     # -- events ----------------------------------------------------------------------------
 
-    def emit(self, kind: int, c: ContainerRecord | None, sandbox_id: str, id: str) -> None:
+    def emit(self, kind: cri.ContainerEventType, c: ContainerRecord | None, sandbox_id: str, id: str) -> None:
         if not self.events:
             return
         ev = cri.ContainerEventResponse(container_id=id, container_event_type=kind, created_at=now_ns())
@@ -452,7 +452,7 @@ class Runtime:
         self.locks.pop(c.id, None)
         self.emit(cri.CONTAINER_DELETED_EVENT, None, c.sandbox_id, c.id)
 
-    def container_state(self, c: ContainerRecord) -> int:
+    def container_state(self, c: ContainerRecord) -> cri.ContainerState:
         if c.finished_at:
             return cri.CONTAINER_EXITED
         if c.started_at:

@@ -69,7 +69,7 @@ class Table(Generic[R]):
 
     def __init__(self, root: Path, cls: type[R]) -> None:
         self.dir = private_dir(root)
-        self.cls = cls
+        self.cls: type[R] = cls
         self.items: dict[str, R] = {}
         for path in self.dir.glob("*.json"):
             try:
