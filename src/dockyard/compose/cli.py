@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", default="auto")
     p.add_argument("--parallel", type=int, default=-1)
     p.add_argument("-H", "--host", default=None, help="Daemon socket to connect to")
+    p.add_argument("--dry-run", action="store_true", help="Execute command in dry run mode")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:

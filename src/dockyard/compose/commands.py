@@ -125,7 +125,6 @@ def register(cmd: Callable[[str, str], argparse.ArgumentParser]) -> None:
     ls.add_argument("--format", default="table")
     w = cmd("watch", "Watch the build context for services and rebuild/refresh containers when files are updated")
     w.add_argument("--no-up", action="store_true")
-    w.add_argument("--prune", action="store_true")
     w.add_argument("--quiet", action="store_true")
     w.add_argument("services", nargs="*")
     ver = cmd("version", "Show the Docker Compose version information")
@@ -147,6 +146,12 @@ def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
               f"Dockyard Compose version {__version__} (Compose v{E.COMPOSE_VERSION} compatible)")
         return 0
     client = client_factory()
+    say = _say
+    if args.dry_run:
+        from dockyard.compose.dryrun import DryRunClient
+
+        client = DryRunClient(client)
+        say = lambda line: _say("DRY-RUN MODE - " + line)  # noqa: E731
     if args.command == "ls":
         return cmd_ls(client, args)
     named = getattr(args, "services_", None) or getattr(args, "services", None)
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
         if not args.project_name or args.command in ("up", "create", "run", "build", "pull", "push", "config"):
             raise
         name = args.project_name
-    compose = Compose(client, name, project, out=_say)
+    compose = Compose(client, name, project, out=say, dry_run=args.dry_run)
     handler = globals()[f"cmd_{args.command}"]
     return int(handler(compose, args))
 
@@ -186,7 +191,7 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
     if a.wait:
         cp.wait_ready(done, a.wait_timeout)
         return 0
-    if a.detach or a.no_start:
+    if a.detach or a.no_start or cp.dry_run:
         return 0
     return _attached(cp, done, a)
 
@@ -251,6 +256,8 @@ def _prefix(name: str, width: int, color: bool, containers: list[dict[str, Any]]
 def cmd_watch(cp: Compose, a: argparse.Namespace) -> int:
     from dockyard.compose.watch import Watch
 
+    if a.quiet:
+        cp.out = lambda line: None
     watch = Watch(cp, a.services or None)
     if not a.no_up:
         cp.up(a.services or None)

@@ -43,8 +43,9 @@ def number_of(c: dict[str, Any]) -> int:
 
 class Compose:
     def __init__(self, client: Any, project_name: str, project: Project | None = None,
-                 out: Printer = print) -> None:
+                 out: Printer = print, dry_run: bool = False) -> None:
         self.c = client
+        self.dry_run = dry_run
         self.name = project_name
         self.project = project
         self.out = out
@@ -349,6 +350,8 @@ class Compose:
     def wait_condition(self, service: str, condition: str, required: bool = True, limit: float = 600) -> None:
         """Block until every container of ``service`` meets ``condition`` (raise when it never can):
         the state is read again only after one of the project's events."""
+        if self.dry_run:  # nothing was started: no condition can be met, none is waited for
+            return
         deadline = time.monotonic() + limit
         with self.watching() as events:
             while True:

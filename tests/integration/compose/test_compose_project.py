@@ -505,3 +505,18 @@ networks:
         proc.wait(timeout=30)
     assert "Syncing service 'app' after 1 changes were detected" in log.read_text()
     ok(p.dy("down"))
+
+
+def test_dry_run_changes_nothing(project: Project) -> None:
+    p = project
+    r = p.dy("--dry-run", "up", "-d", "--wait")
+    out = ok(r) + r.stderr
+    assert f"DRY-RUN MODE -  Container {p.name}-web-1  Created" in out, out
+    assert p.leftovers() == {}, "a dry run made something"
+    ok(p.dy("up", "-d"))
+    made = p.leftovers()
+    r = p.dy("--dry-run", "down", "-v")
+    out = ok(r) + r.stderr
+    assert f"DRY-RUN MODE -  Container {p.name}-db-1  Removed" in out, out
+    assert p.leftovers() == made, "a dry run took something down"
+    ok(p.dy("down", "-v"))
