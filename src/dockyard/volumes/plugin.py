@@ -40,7 +40,7 @@ def _mountpoint(plugin: Plugin, method: str, answer: dict[str, Any]) -> str:
 
 class PluginVolumes:
     def __init__(self, path: Path, registry: PluginRegistry) -> None:
-        self.path = path
+        self.file = path  # the records (not ``path``: that is VolumeDriver.Path, below)
         self.registry = registry
         self._lock = threading.Lock()
 
@@ -48,16 +48,16 @@ class PluginVolumes:
 
     def _load(self) -> dict[str, dict[str, Any]]:
         try:
-            return json.loads(self.path.read_text())  # type: ignore[no-any-return]
+            return json.loads(self.file.read_text())  # type: ignore[no-any-return]
         except FileNotFoundError:
             return {}
 
     def _save(self, records: dict[str, dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(records))
         os.chmod(tmp, 0o600)
-        tmp.rename(self.path)
+        tmp.rename(self.file)
 
     def record(self, name: str) -> dict[str, Any]:
         """What the engine keeps of plugin volume ``name``; {} if no plugin holds it."""

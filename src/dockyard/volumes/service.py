@@ -9,6 +9,7 @@ volumes (see ``copyup``). Parsing is pure (unit-tested).
 
 from __future__ import annotations
 
+import builtins  # VolumeService.list shadows the builtin in the class body
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -210,7 +211,7 @@ class VolumeService:
                 raise
 
     def prune(self, all_volumes: bool = False, labels: Sequence[str] = (),
-              not_labels: Sequence[str] = ()) -> tuple[list[str], int]:
+              not_labels: Sequence[str] = ()) -> tuple[builtins.list[str], int]:
         gone, space = [], 0
         for v in self.driver.list():
             if not all_volumes and ANONYMOUS_LABEL not in (v.get("Labels") or {}):
@@ -230,7 +231,7 @@ class VolumeService:
 
     # -- containers --------------------------------------------------------------
 
-    def plans(self, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any]) -> list[Plan]:
+    def plans(self, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any]) -> builtins.list[Plan]:
         plans: dict[str, Plan] = {}
         for ref in host_config.get("VolumesFrom") or []:
             cref, _, mode = ref.partition(":")
