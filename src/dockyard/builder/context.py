@@ -388,9 +388,9 @@ def materialize(tree: FileTree, root: str, dest: str) -> None:
             dirs = parts[:-1]
             while len(stack) > 1 and stack[-1][0] != dirs[:len(stack[-1][0])]:
                 os.close(stack.pop()[1])  # left that directory
-            fd = _open_dirs(stack, dirs)
-            if fd is not None:
-                _write_at(fd, parts[-1], e)
+            dir_fd = _open_dirs(stack, dirs)
+            if dir_fd is not None:
+                _write_at(dir_fd, parts[-1], e)
     finally:
         for _, fd in stack:
             os.close(fd)
@@ -565,6 +565,7 @@ class _Inflate:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self._d: Any  # zlib's (or isal's), bz2's or lzma's decompressor
         if kind == "gzip":
             try:
                 from isal import isal_zlib as z

@@ -22,7 +22,7 @@ import posixpath
 import shutil
 import tarfile
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
@@ -479,7 +479,7 @@ class Builder:
             mode = "bridge" if networks is not None and networks.default_enabled else "none"
         host = {"NetworkMode": mode, "ExtraHosts": list(extra_hosts or [])}
         spec = specs.build(id, config, host, {}, getattr(self.engine, "cgroup_parent", "dockyard"))
-        net = None
+        net: dict[str, Any] | None = None
         attached = False
         net_dir = self.engine.exec_root / "builder" / "net" / id
         prepared = None
@@ -1293,7 +1293,7 @@ def _spooled(f: io.BufferedReader, size: int, store: ContextDir | None) -> Paylo
 Piece = bytes | memoryview | OnDisk
 
 
-def _tar_parts(items: list[tuple[tarfile.TarInfo, Payload]]) -> list[Piece]:
+def _tar_parts(items: Sequence[tuple[tarfile.TarInfo, Payload]]) -> list[Piece]:
     """The bytes ``tarfile`` would write for ``items`` (pax format), as pieces: headers, each
     file's bytes (not copied: a view, or the file on disk), padding, the end blocks and the
     record padding."""

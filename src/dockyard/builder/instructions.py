@@ -286,7 +286,7 @@ def to_instruction(node: Node, filename: str = "Dockerfile") -> Instruction:
 
 def _heredoc_word(word: str, names: set[str]) -> bool:
     m = re.match(r"^\d*<<-?(.*)$", word)
-    return bool(m) and m.group(1).strip("'\"") in names
+    return m is not None and m.group(1).strip("'\"") in names
 
 
 def parse_dockerfile(text: str | bytes, filename: str = "Dockerfile") -> Dockerfile:
