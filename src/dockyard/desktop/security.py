@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 COOKIE = "dockyard_desktop_{port}"
 HEADER = "X-Dockyard-Token"
@@ -41,7 +42,7 @@ def _refuse(message: str) -> web.Response:
     return web.json_response({"message": message}, status=403)
 
 
-def guard(token: str, hosts: set[str], port: int) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard(token: str, hosts: set[str], port: int) -> Middleware:
     """The middleware: Host, token, then Origin for anything that may change the engine."""
     cookie = COOKIE.format(port=port)
 

@@ -78,7 +78,7 @@ def parse(body: bytes, content_type: str | None) -> Parsed:
             raise RegistryError("MANIFEST_INVALID", "manifest invalid: index without manifests")
         children = tuple(_descriptor(d, f"manifests[{i}]") for i, d in enumerate(entries))
         return Parsed(media_type, (), children, subject, artifact_type, annotations)
-    config = doc.get("config")
+    config: Any = doc.get("config")  # a dict once _descriptor has checked it
     layers = doc.get("layers")
     if not isinstance(layers, list):
         raise RegistryError("MANIFEST_INVALID", "manifest invalid: layers must be a list")

@@ -71,7 +71,8 @@ class Metadata:
         return self.db.execute("SELECT 1 FROM repositories WHERE name=?", (repo,)).fetchone() is not None
 
     def repositories(self, n: int | None = None, last: str | None = None) -> list[str]:
-        sql, args = "SELECT name FROM repositories", []
+        sql = "SELECT name FROM repositories"
+        args: list[str | int] = []
         if last:
             sql += " WHERE name > ?"
             args.append(last)
@@ -141,7 +142,8 @@ class Metadata:
         return self.db.execute("DELETE FROM tags WHERE repo=? AND tag=?", (repo, tag)).rowcount > 0
 
     def tags(self, repo: str, n: int | None = None, last: str | None = None) -> list[str]:
-        sql, args = "SELECT tag FROM tags WHERE repo=?", [repo]
+        sql = "SELECT tag FROM tags WHERE repo=?"
+        args: list[str | int] = [repo]
         if last:
             sql += " AND tag > ?"
             args.append(last)
