@@ -146,7 +146,7 @@ def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
               f"Dockyard Compose version {__version__} (Compose v{E.COMPOSE_VERSION} compatible)")
         return 0
     client = client_factory()
-    say = _say
+    say: Callable[[str], None] = _say
     if args.dry_run:
         from dockyard.compose.dryrun import DryRunClient
 

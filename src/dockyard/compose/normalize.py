@@ -36,7 +36,7 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
             s[key] = shapes.command_list(s[key])
     env: dict[str, str | None] = {}
     for ref in shapes.as_list(s.pop("env_file", None)):
-        path, required = (ref.get("path"), ref.get("required", True)) if isinstance(ref, dict) else (ref, True)
+        path, required = (str(ref["path"]), ref.get("required", True)) if isinstance(ref, dict) else (ref, True)
         file = Path(resolve_path(base, path))
         if not required and not file.exists():
             continue

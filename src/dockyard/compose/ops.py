@@ -14,8 +14,8 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from dockyard import errors
@@ -275,12 +275,12 @@ class Compose:
         want = scale if scale is not None else E.replicas(svc)
         digest = E.config_hash(self._references_resolved(svc))
         existing = {number_of(c): c for c in self.containers(service)}
-        for n, c in sorted(existing.items()):
+        for n, extra in sorted(existing.items()):
             if n > want:
-                self.out(f" Container {c['Names'][0].lstrip('/')}  Stopping")
-                self.remove(c["Id"])
+                self.out(f" Container {extra['Names'][0].lstrip('/')}  Stopping")
+                self.remove(extra["Id"])
         for n in range(1, want + 1):
-            c = existing.get(n)
+            c: dict[str, Any] | None = existing.get(n)
             name = E.container_name(p, service, n)
             if c is not None:
                 stale = c["Labels"].get(E.HASH) != digest or c["Labels"].get(E.IMAGE, image_id) != image_id
@@ -426,7 +426,8 @@ class Compose:
             s = c["Labels"].get(E.SERVICE, "")
             by_service.setdefault(s, []).append(c)
             deps[s] = {d.split(":")[0] for d in (c["Labels"].get(E.DEPENDS) or "").split(",") if d}
-        graph = {s: {"depends_on": {d: {} for d in ds if d in by_service}} for s, ds in deps.items()}
+        graph: dict[str, dict[str, Any]] = {s: {"depends_on": {d: {} for d in ds if d in by_service}}
+                                            for s, ds in deps.items()}
         stopped: dict[str, Future[None]] = {}
         with ThreadPoolExecutor(max_workers=max(1, min(32, len(by_service)))) as pool:
             for s in reversed(order(graph)):  # a service's dependents are submitted before it
