@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockyard import errors
 from dockyard.containerd.content.store import ContentStore
@@ -132,15 +132,15 @@ def collect(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, 
             progress = True
         if not progress:
             break
-    for info in list(store.walk()):
-        if info.digest not in keep_blobs and (scope is None or info.digest in scope.digests):
+    for blob in list(store.walk()):
+        if blob.digest not in keep_blobs and (scope is None or blob.digest in scope.digests):
             if not dry_run:
                 try:
-                    store.delete(info.digest)
+                    store.delete(blob.digest)
                 except errors.NotFound:
                     continue
-            result.blobs.append(info.digest)
-            result.reclaimed += info.size
+            result.blobs.append(blob.digest)
+            result.reclaimed += blob.size
     return result
 
 
@@ -172,11 +172,11 @@ def fsck(store: ContentStore, meta: MetadataStore, snapshotter: Snapshotter, rep
                     meta.delete_image(ns, img.name)
                 problems.append(Problem("dangling-image", f"{ns}/{img.name}",
                                         f"target {img.target.digest} is not in the content store", repair))
-    for info in list(snapshotter.walk()):
-        if info.kind is not Kind.COMMITTED and info.name.split("/", 1)[-1].startswith("extract-"):
+    for snap in list(snapshotter.walk()):
+        if snap.kind is not Kind.COMMITTED and snap.name.split("/", 1)[-1].startswith("extract-"):
             if repair:
-                snapshotter.remove(info.name)
-            problems.append(Problem("stale-extraction", info.name, "an unpack that never finished", repair))
+                snapshotter.remove(snap.name)
+            problems.append(Problem("stale-extraction", snap.name, "an unpack that never finished", repair))
     # Partial ingests are not problems: the next pull of that blob resumes them.
     return problems
 

@@ -15,7 +15,7 @@ import queue
 import threading
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import grpc
@@ -34,8 +34,9 @@ from dockyard.containerd.remotes.progress import Event
 from dockyard.containerd.remotes.pull import Lease, pull
 from dockyard.containerd.remotes.push import push
 from dockyard.containerd.remotes.registry import Repository, timeout
-from dockyard.containerd.services.leases import lease_of
 from dockyard.containerd.services.base import Services, _desc_pb, _QueueReader, namespace_of, status_of, translated
+from dockyard.containerd.services.leases import lease_of
+from dockyard.containerd.snapshots.snapshotter import Snapshotter
 from dockyard.diskfull import caused_by_full_disk
 from dockyard.oci import image as oci_types
 from dockyard.oci import reference
@@ -137,7 +138,9 @@ class TransferServicer(rpc.TransferServicer):
         async def job() -> None:
             ref = reference.parse(request.reference)
             platform = parse_platform(request.platform)
-            unpacker = LayerUnpacker(self.s.content, self.s.snapshots(ns), self.s.work_dir) if request.unpack else None
+            # the namespaced view has every method unpacking uses (not a full Snapshotter)
+            snaps = cast(Snapshotter, self.s.snapshots(ns))
+            unpacker = LayerUnpacker(self.s.content, snaps, self.s.work_dir) if request.unpack else None
             lid, lease = self._lease(context)
             shared = False
             failure: BaseException | None = None
@@ -355,4 +358,4 @@ class TransferServicer(rpc.TransferServicer):
         manifest = read_manifest(self.s.content, digest)
         lease.snapshots.update(oci_types.chain_ids(diff_ids(read_config(self.s.content, manifest))))
         with self.s.unpack_lock:
-            unpack(self.s.content, self.s.snapshots(ns), digest, work_dir=self.s.work_dir)
+            unpack(self.s.content, cast(Snapshotter, self.s.snapshots(ns)), digest, work_dir=self.s.work_dir)
