@@ -520,3 +520,51 @@ def test_dry_run_changes_nothing(project: Project) -> None:
     assert f"DRY-RUN MODE -  Container {p.name}-db-1  Removed" in out, out
     assert p.leftovers() == made, "a dry run took something down"
     ok(p.dy("down", "-v"))
+
+
+def test_watch_rebuild_recreates_the_container_from_a_new_image(project: Project) -> None:
+    p = project
+    (p.dir / "ctx").mkdir()
+    (p.dir / "ctx" / "Dockerfile").write_text("FROM busybox\nCOPY v.txt /v.txt\nCMD [\"sleep\", \"1000\"]\n")
+    (p.dir / "ctx" / "v.txt").write_text("v1\n")
+    (p.dir / "compose.yaml").write_text("""
+services:
+  app:
+    build: ./ctx
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - {path: ./ctx, action: rebuild}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+""")
+    log = p.dir / "watch.log"
+    proc = subprocess.Popen([str(BIN / "dockyard"), "-H", p.d.host, "compose", "-p", p.name, "watch"], cwd=p.dir,
+                            env=p.env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+    def running_file() -> str:
+        ids = p.leftovers().get("containers") or []
+        if len(ids) != 1:
+            return ""
+        r = p.d.cli("exec", ids[0], "cat", "/v.txt")
+        return r.stdout.decode() if r.returncode == 0 else ""
+
+    try:
+        deadline = time.monotonic() + 60
+        while running_file() != "v1\n":
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        first = p.leftovers()["containers"][0]
+        time.sleep(1)  # the watch's first walk
+        (p.dir / "ctx" / "v.txt").write_text("v2\n")
+        while running_file() != "v2\n":
+            assert time.monotonic() < deadline + 60, log.read_text()
+            time.sleep(0.3)
+        assert p.leftovers()["containers"][0] != first
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Rebuilding service 'app'" in log.read_text()
+    ok(p.dy("down", "--rmi", "local"))
