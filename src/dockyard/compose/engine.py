@@ -275,7 +275,7 @@ def inline_files(project: Project, service: str) -> list[tuple[str, bytes, int]]
     copied into the container before it starts."""
     svc = project.services[service]
     out = []
-    for kind, refs, specs in (("secret", svc.get("secrets") or [], project.secrets),
+    for _kind, refs, specs in (("secret", svc.get("secrets") or [], project.secrets),
                               ("config", svc.get("configs") or [], project.configs)):
         for ref in refs:
             spec = specs.get(ref["source"]) or {}

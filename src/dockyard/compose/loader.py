@@ -249,7 +249,7 @@ def _extends(name: str, services: dict[str, Any], path: Path, base: Path, env: M
 
 
 def _project_name(opts: Options, env: Mapping[str, str], model: dict[str, Any], project_dir: Path) -> str:
-    for source, name in (("-p", opts.project_name), ("COMPOSE_PROJECT_NAME", env.get("COMPOSE_PROJECT_NAME")),
+    for _source, name in (("-p", opts.project_name), ("COMPOSE_PROJECT_NAME", env.get("COMPOSE_PROJECT_NAME")),
                          ("name", model.get("name"))):
         if name:
             if not _PROJECT_NAME.match(name):
@@ -340,7 +340,7 @@ def order(services: Mapping[str, Any]) -> list[str]:
             cycle = path[path.index(name):] + [name]
             raise ComposeError("dependency cycle detected: " + " -> ".join(cycle))
         state[name] = 1
-        for dep in sorted((services[name].get("depends_on") or {})):
+        for dep in sorted(services[name].get("depends_on") or {}):
             if dep in services:
                 visit(dep, path + [name])
         state[name] = 2

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from dockyard import errors
+from dockyard.containerd.archive.exporter import ANNOTATION_IMAGE_NAME
 from dockyard.containerd.content.store import ContentStore, commit_idempotent
 from dockyard.containerd.diff.compression import detect
 from dockyard.containerd.images.manifest import Platform, read_manifest
 from dockyard.containerd.remotes.pull import Lease
-from dockyard.containerd.archive.exporter import ANNOTATION_IMAGE_NAME
 from dockyard.oci import image as oci
 from dockyard.oci.reference import parse
 from dockyard.types import Descriptor
