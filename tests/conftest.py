@@ -68,6 +68,24 @@ def _mounts_under(prefix: str) -> list[str]:
     return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
 
 
+def _processes_naming(base: Path) -> list[int]:
+    """This daemon's processes that outlived it: a containerd restarted by its supervisor or left
+    by a killed engine, shim templates. Found by the test's own temporary root in their command
+    line (unique to this test, so never another run's processes)."""
+    needle = str(base).encode() + b"/"
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 def _cgroup_dirs(parent: str) -> list[Path]:
     root = Path("/sys/fs/cgroup")
     found = []
@@ -141,7 +159,7 @@ class Daemon:
                 self.cli("rm", "-f", *ids)
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
-        for pid in self.shim_pids():
+        for pid in self.shim_pids() + _processes_naming(self.base):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
