@@ -108,7 +108,7 @@ stop:
 test: deps
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src/dockyard
-	COMPOSE_V2=$(abspath $(COMPOSE_V2)) CREDHELPERS_BIN=$(abspath $(CREDHELPERS))/usr/bin $(PY) -m pytest -q $(PYTEST_ARGS) tests
+	COMPOSE_V2=$(abspath $(COMPOSE_V2)) CREDHELPERS_BIN=$(abspath $(CREDHELPERS))/usr/bin $(PY) -m pytest -q --durations=20 $(PYTEST_ARGS) tests
 
 unit: deps
 	$(PY) -m pytest -q tests/unit tests/conformance
