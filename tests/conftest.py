@@ -224,10 +224,12 @@ def free_subnet(base: str) -> str:
 
 
 @contextmanager
-def started_daemon(busybox_tar: Path, bridge_prefix: str = "", subnet_base: str = "") -> Iterator[Daemon]:
-    """A private daemon with busybox:latest imported; with ``bridge_prefix`` its default bridge is
-    ``<prefix><8 hex>`` on a free ``<subnet_base>.x.0/24`` (else it runs ``--bridge-name none``).
-    Everything it made is removed at the end, and the bridge must be gone."""
+def started_daemon(busybox_tar: Path, bridge_prefix: str = "", subnet_base: str = "",
+                   extra_args: tuple[str, ...] = ()) -> Iterator[Daemon]:
+    """A private daemon with busybox:latest imported and ``extra_args`` on its command line; with
+    ``bridge_prefix`` its default bridge is ``<prefix><8 hex>`` on a free ``<subnet_base>.x.0/24``
+    (else it runs ``--bridge-name none``). Everything it made is removed at the end, and the
+    bridge must be gone."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     # Short paths: UNIX socket paths must stay under 108 bytes.
@@ -235,6 +237,7 @@ def started_daemon(busybox_tar: Path, bridge_prefix: str = "", subnet_base: str 
     bridge = f"{bridge_prefix}{uuid.uuid4().hex[:8]}" if bridge_prefix else ""
     if bridge:
         d.extra_args = ["--bridge-name", bridge, "--bridge-subnet", free_subnet(subnet_base)]
+    d.extra_args += extra_args
     try:
         d.start()
         r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")

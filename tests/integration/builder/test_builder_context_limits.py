@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import tarfile
-import tempfile
 import threading
 import time
 import zlib
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
+from tests.conftest import Daemon, started_daemon
 
 pytestmark = pytest.mark.root
 
@@ -107,15 +106,8 @@ class RssSampler:
 @pytest.fixture
 def limited_daemon(busybox_tar: Path) -> Iterator[Daemon]:
     """A fresh daemon with a 64 MiB context limit and at most 100 context entries."""
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args += ["--build-context-limit", "64m", "--build-context-max-files", "100"]
-    try:
-        d.start()
-        r = d.cli("import", str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar, extra_args=("--build-context-limit", "64m", "--build-context-max-files", "100")) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def context_dirs(d: Daemon) -> list[Path]:

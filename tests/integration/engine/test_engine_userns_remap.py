@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
+from tests.conftest import Daemon, started_daemon
 from tests.integration.runtime.rtkit import host_device_stats
 
 pytestmark = pytest.mark.root
@@ -26,17 +25,8 @@ HOST_ID = 231072  # no account on the host has it: the "UID:GID" shorthand, a 65
 
 @pytest.fixture(scope="module")
 def remapped(busybox_tar: Path) -> Iterator[Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args += ["--userns-remap", f"{HOST_ID}:{HOST_ID}"]
-    try:
-        d.start()
-        r = d.cli("import", str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar, extra_args=("--userns-remap", f"{HOST_ID}:{HOST_ID}")) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def _ok(r: object) -> str:

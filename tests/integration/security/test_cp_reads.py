@@ -21,7 +21,7 @@ import pytest
 
 from dockyard import errors
 from dockyard.client.http import Client
-from tests.conftest import Daemon
+from tests.conftest import Daemon, started_daemon
 
 pytestmark = pytest.mark.root
 
@@ -148,14 +148,8 @@ def test_head_of_a_symlink_swapped_dir_reports_the_container(daemon: Daemon, api
 @pytest.fixture
 def limited_daemon(busybox_tar: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
     monkeypatch.setenv("DOCKYARD_EXTRACT_LIMITS", "max_bytes=4m,max_members=1000")
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    try:
-        d.start()
-        r = d.cli("import", str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar) as d:
         yield d
-    finally:
-        d.cleanup()
 
 
 def test_extraction_limits_refuse_cp_import_and_volume_writes(limited_daemon: Daemon, tmp_path: Path) -> None:
