@@ -13,34 +13,12 @@ import stat
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.validate import sysinfo
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # dockerd's config.DefaultShmSize
 MIN_CPU_SHARES, MAX_CPU_SHARES = 2, 262144
 _CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 _DEVICE_MODE = re.compile(r"^[rwm]{1,3}$")
-
-
-def swap_accounting(root: str = "/sys/fs/cgroup") -> bool:
-    """Whether swap can be limited (dockerd's sysInfo.SwapLimit): v1 ``memory.memsw.*``, v2 ``memory.swap.max``."""
-    if os.path.exists(os.path.join(root, "cgroup.controllers")):
-        return "memory" in _read(os.path.join(root, "cgroup.controllers")).split()
-    return os.path.exists(os.path.join(root, "memory", "memory.memsw.limit_in_bytes"))
-
-
-def blkio_weight_supported(root: str = "/sys/fs/cgroup") -> bool:
-    """dockerd's sysInfo.BlkioWeight: v1 needs CFQ or BFQ (``blkio.weight``/``blkio.bfq.weight``), v2 ``io``."""
-    if os.path.exists(os.path.join(root, "cgroup.controllers")):
-        return "io" in _read(os.path.join(root, "cgroup.controllers")).split()
-    blkio = os.path.join(root, "blkio")
-    return any(os.path.exists(os.path.join(blkio, f)) for f in ("blkio.weight", "blkio.bfq.weight"))
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def memory(host: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +79,7 @@ def block_io(host: dict[str, Any], weight_supported: bool | None = None) -> dict
     on a kernel without an I/O weight scheduler is discarded, as dockerd discards it (with a warning)."""
     out: dict[str, Any] = {}
     if weight_supported is None:
-        weight_supported = blkio_weight_supported()
+        weight_supported = sysinfo().blkio_weight
     if weight_supported:
         if host.get("BlkioWeight"):
             out["weight"] = int(host["BlkioWeight"])

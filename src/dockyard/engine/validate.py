@@ -515,6 +515,17 @@ class SysInfo:
         self.mems = self._cpuset("mems") or frozenset({0})
         self.cpu_realtime = os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us") or os.path.exists(
             "/sys/fs/cgroup/cpu,cpuacct/cpu.rt_runtime_us")
+        self.blkio_weight = self._blkio_weight()
+
+    @staticmethod
+    def _blkio_weight(root: str = "/sys/fs/cgroup") -> bool:
+        """dockerd's sysInfo.BlkioWeight: v1 needs CFQ or BFQ (``blkio.weight``/``blkio.bfq.weight``), v2 ``io``."""
+        controllers = os.path.join(root, "cgroup.controllers")
+        if os.path.exists(controllers):
+            with open(controllers) as f:
+                return "io" in f.read().split()
+        blkio = os.path.join(root, "blkio")
+        return any(os.path.exists(os.path.join(blkio, f)) for f in ("blkio.weight", "blkio.bfq.weight"))
 
     @staticmethod
     def _cpuset(what: str) -> frozenset[int]:

@@ -138,11 +138,11 @@ def test_block_io_throttles(daemon: Daemon) -> None:
 def test_blkio_weight_applied_or_discarded_as_dockerd_does(daemon: Daemon) -> None:
     """No CFQ/BFQ scheduler (the usual case on virtual disks): dockerd discards the weight; the
     container runs either way."""
-    from dockyard.engine.resources import blkio_weight_supported
+    from dockyard.engine.validate import sysinfo
 
     cmd = "cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.bfq.weight"
-    out = run(daemon, "--blkio-weight", "300", "busybox", "sh", "-c", cmd if blkio_weight_supported() else "true")
-    if blkio_weight_supported() and V1:
+    out = run(daemon, "--blkio-weight", "300", "busybox", "sh", "-c", cmd if sysinfo().blkio_weight else "true")
+    if sysinfo().blkio_weight and V1:
         assert out.strip() == "300"
 
 
