@@ -722,13 +722,14 @@ class Engine:
                 await self._resume(c)
             sig = signal or c["Config"].get("StopSignal") or "SIGTERM"
             exited = await self._signal(c, live, parse_signal(sig))
+        if timeout is None:
+            timeout = c["Config"].get("StopTimeout")
         wait = 10 if timeout is None else timeout
-        if wait >= 0:
-            try:
-                await asyncio.wait_for(asyncio.shield(exited), timeout=wait)
-                return True
-            except TimeoutError:
-                pass
+        try:  # a negative timeout waits for the exit as long as it takes, as dockerd's
+            await asyncio.wait_for(asyncio.shield(exited), timeout=wait if wait >= 0 else None)
+            return True
+        except TimeoutError:
+            pass
         async with live.lock:
             if c["State"]["Running"]:
                 await self._signal(c, live, 9, all=True)

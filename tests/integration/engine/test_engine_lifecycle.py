@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -69,6 +70,27 @@ def test_stop_and_kill_of_a_container_that_is_exiting_succeed(daemon: Daemon) ->
                 failures.append((verb, r.stderr.decode().strip()))
         assert daemon.cli("rm", "-f", id).returncode == 0
     assert failures == []
+
+
+def test_stop_uses_the_containers_stop_timeout_and_a_negative_timeout_waits(daemon: Daemon) -> None:
+    # SIGTERM is ignored: only the SIGKILL after the container's own StopTimeout (1 s, not 10) ends it
+    id = daemon.cli("run", "-d", "--stop-timeout", "1", "busybox", "sh", "-c",
+                    "trap '' TERM; while true; do sleep 0.1; done").stdout.decode().strip()
+    try:
+        t0 = time.monotonic()
+        assert daemon.cli("stop", id).returncode == 0
+        assert time.monotonic() - t0 < 6
+        assert json.loads(daemon.cli("inspect", id).stdout)[0]["State"]["ExitCode"] == 137
+    finally:
+        daemon.cli("rm", "-f", id)
+    # -t -1: no SIGKILL; the process exits on its own 2 s after SIGTERM, with its own code
+    id = daemon.cli("run", "-d", "busybox", "sh", "-c",
+                    "trap 'sleep 2; exit 3' TERM; while true; do sleep 0.1; done").stdout.decode().strip()
+    try:
+        assert daemon.cli("stop", "-t", "-1", id).returncode == 0
+        assert json.loads(daemon.cli("inspect", id).stdout)[0]["State"]["ExitCode"] == 3
+    finally:
+        daemon.cli("rm", "-f", id)
 
 
 def test_live_logs_follow_frames_carry_one_line_each(daemon: Daemon) -> None:
