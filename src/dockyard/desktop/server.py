@@ -25,7 +25,9 @@ STATUS: dict[type[errors.DockyardError], int] = {
     errors.NotImplementedYet: 501,
 }
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    # style-src: xterm.js themes its rows with <style> elements it writes (scripts stay 'self' only)
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 }
 

@@ -76,11 +76,18 @@ def test_logs_stream_and_the_terminal_answers(daemon: Daemon, desktop: Desktop, 
     assert daemon.cli("exec", name, "touch", "/tmp/go").returncode == 0  # after the page opened
     browser.wait_js("return document.querySelector('pre.log').textContent.includes('after-42')")
 
-    browser.click('.tabs button:nth-child(4)')  # Terminal
-    browser.wait_js("return document.querySelector('pre.term')")
-    browser.wait_js("return document.querySelector('pre.term').textContent.includes('#')")  # the prompt
-    browser.type("pre.term", "echo hi-$((6*7))\n")
-    browser.wait_js("return document.querySelector('pre.term').textContent.includes('hi-42')")
+    browser.click('.tabs button:nth-child(4)')  # Terminal: xterm.js, rendering into .xterm-rows
+    screen = "document.querySelector('div.term .xterm-rows').textContent"
+    browser.wait_js(f"return document.querySelector('div.term .xterm-rows') && {screen}.includes('#')")  # the prompt
+    browser.type("div.term textarea.xterm-helper-textarea", "echo hi-$((6*7)); stty size" + webdriver.ENTER)
+    browser.wait_js(f"return {screen}.includes('hi-42')")
+    cols, rows = browser.js("return document.querySelector('div.term').dataset.size").split("x")
+    browser.wait_js(f"return {screen}.includes('{rows} {cols}')")  # the exec's TTY has the fitted size
+    browser.cmd("POST", "/window/rect", {"width": 900, "height": 700})  # the terminal refits; the TTY follows
+    browser.wait_js("return document.querySelector('div.term').dataset.size !== arguments[0]", f"{cols}x{rows}")
+    cols, rows = browser.js("return document.querySelector('div.term').dataset.size").split("x")
+    browser.type("div.term textarea.xterm-helper-textarea", "clear; stty size" + webdriver.ENTER)
+    browser.wait_js(f"return {screen}.includes('{rows} {cols}')")
 
     browser.click('.tabs button:nth-child(5)')  # Files
     browser.wait_js("return [...document.querySelectorAll('table.files a')].some(a => a.textContent === 'etc/')")

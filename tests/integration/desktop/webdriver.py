@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+ENTER = "\ue007"  # the WebDriver key of Enter
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 

@@ -1,6 +1,7 @@
 "use strict";
-// Dockyard Desktop: plain DOM, no build step. Views are hash routes; each view registers what
-// it opened (EventSource, WebSocket) in `open`, closed when the route changes.
+// Dockyard Desktop: plain DOM; the one front-end dependency, xterm.js, comes bundled from npm
+// (window.Xterm, static/dist). Views are hash routes; each view registers what it opened
+// (EventSource, WebSocket, terminal) in `open`, closed when the route changes.
 
 const view = document.getElementById("view");
 const msgBox = document.getElementById("message");
@@ -252,36 +253,39 @@ function statsTab(id, pane) {
   });
 }
 
-const ANSI = /\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07]*(\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>]/g;
-const KEYS = { Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b", ArrowUp: "\x1b[A", ArrowDown: "\x1b[B",
-               ArrowRight: "\x1b[C", ArrowLeft: "\x1b[D", Home: "\x1b[H", End: "\x1b[F", Delete: "\x1b[3~" };
+function terminalTheme() {
+  const css = getComputedStyle(document.documentElement);
+  return { background: "#0d1117", foreground: "#e6edf3", cursor: css.getPropertyValue("--accent").trim() };
+}
 
 function terminalTab(id, pane) {
-  // A line-oriented terminal: output with escape sequences removed, every key sent as typed.
-  const out = h("pre", { class: "term", tabindex: 0, "aria-label": "terminal" });
-  pane.replaceChildren(h("p", { class: "muted" }, "A shell (/bin/sh) in the container; click the box and type."), out);
-  const cols = 120, rows = 30;
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/containers/${id}/terminal?cols=${cols}&rows=${rows}`);
+  // xterm.js (package.json, bundled into /static/dist by `make deps`) over a WebSocket to a TTY exec;
+  // the terminal fits its box, and every new size is sent on as the exec's resize.
+  if (!window.Xterm) {
+    pane.replaceChildren(h("p", { class: "muted" }, "The terminal's bundle is missing: run `make deps` (npm) first."));
+    return;
+  }
+  const box = h("div", { class: "term", "aria-label": "terminal" });
+  pane.replaceChildren(h("p", { class: "muted" }, "A shell (/bin/sh) in the container."), box);
+  const term = new Xterm.Terminal({ cursorBlink: true, fontSize: 13, scrollback: 5000, theme: terminalTheme(),
+                                    fontFamily: "ui-monospace, monospace" });
+  const fit = new Xterm.FitAddon();
+  term.loadAddon(fit);
+  term.open(box);
+  fit.fit();
+  box.dataset.size = `${term.cols}x${term.rows}`;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/api/containers/${id}/terminal?cols=${term.cols}&rows=${term.rows}`);
   ws.binaryType = "arraybuffer";
-  const decoder = new TextDecoder();
-  ws.onmessage = (e) => {
-    let text = decoder.decode(e.data, { stream: true }).replace(ANSI, "").replace(/\r\n/g, "\n");
-    for (const ch of text) {
-      if (ch === "\b") out.textContent = out.textContent.slice(0, -1);
-      else if (ch !== "\r" && ch !== "\x07") out.textContent += ch;
-    }
-    out.scrollTop = out.scrollHeight;
-  };
-  ws.onclose = () => { out.textContent += "\n[session ended]\n"; };
-  out.addEventListener("keydown", (e) => {
-    let data = KEYS[e.key];
-    if (e.ctrlKey && e.key.length === 1) data = String.fromCharCode(e.key.toUpperCase().charCodeAt(0) - 64);
-    else if (!data && e.key.length === 1) data = e.key;
-    if (data && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify({ input: data })); e.preventDefault(); }
-  });
-  out.addEventListener("paste", (e) => { ws.send(JSON.stringify({ input: e.clipboardData.getData("text") })); e.preventDefault(); });
-  open.push(ws);
-  out.focus();
+  const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+  ws.onmessage = (e) => term.write(new Uint8Array(e.data));
+  ws.onclose = () => { term.write("\r\n[session ended]\r\n"); box.dataset.ended = "1"; };
+  term.onData((data) => send({ input: data }));
+  term.onResize(({ cols, rows }) => { box.dataset.size = `${cols}x${rows}`; send({ resize: [cols, rows] }); });
+  const resized = new ResizeObserver(() => fit.fit());
+  resized.observe(box);
+  open.push({ close: () => { resized.disconnect(); ws.close(); term.dispose(); } });
+  term.focus();
 }
 
 async function filesTab(id, pane, path) {
