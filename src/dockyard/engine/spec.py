@@ -13,7 +13,7 @@ from dockyard import errors
 from dockyard.engine import resources as res
 from dockyard.oci import sysctl
 from dockyard.oci.capabilities import CAPABILITIES
-from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, default_spec
+from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, default_spec
 
 
 def merge_env(image_env: list[str], env: list[str]) -> list[str]:
@@ -147,6 +147,12 @@ def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
         host["CgroupnsMode"] = "private" if (is_cgroup_v2() if cgroup_v2 is None else cgroup_v2) else "host"
     if host.get("OomKillDisable") is None:
         host["OomKillDisable"] = False
+    if not host.get("Privileged"):  # the default masked and read-only /proc paths, shown by inspect
+        confined = "systempaths=unconfined" not in (host.get("SecurityOpt") or [])
+        if host.get("MaskedPaths") is None:
+            host["MaskedPaths"] = list(MASKED_PATHS) if confined else []
+        if host.get("ReadonlyPaths") is None:
+            host["ReadonlyPaths"] = list(READONLY_PATHS) if confined else []
     shares = host.get("CpuShares") or 0
     if shares:
         host["CpuShares"] = min(max(shares, res.MIN_CPU_SHARES), res.MAX_CPU_SHARES)
@@ -343,6 +349,9 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
             continue  # no AppArmor/SELinux on this host: accepted and ignored, as dockerd does there
         else:
             raise errors.InvalidArgument(f"invalid --security-opt: {opt!r}")
+    for key, field in (("maskedPaths", "MaskedPaths"), ("readonlyPaths", "ReadonlyPaths")):
+        if host_config.get(field) is not None:  # given (or defaulted at create): exactly these, as dockerd
+            linux[key] = list(host_config[field])
     if privileged:
         return  # Docker: a privileged container runs without seccomp, whatever the options say
     if seccomp == "default":
