@@ -15,6 +15,9 @@ COMPOSE_V2 := $(VENV)/libexec/docker-compose
 # Debian's real credential helpers (docker-credential-pass over `pass`) for the CLI's tests, unpacked
 # here and never installed: on the PATH they would become the docker CLI's default credsStore.
 CREDHELPERS := $(VENV)/libexec/credhelpers
+# Debian's kubectl (kubernetes-client) for the `dockyard kube` tests, unpacked here and never installed:
+# its /usr/bin/kubectl would collide with another kubectl package's (dpkg refuses the overwrite).
+KUBECLIENT := $(VENV)/libexec/kubernetes-client
 # Dockyard Desktop's bundled front-end dependencies (git-ignored), built from package.json by npm
 DESKTOP_DIST := src/dockyard/desktop/static/dist
 
@@ -23,7 +26,7 @@ DESKTOP_DIST := src/dockyard/desktop/static/dist
 demo: deps start image
 	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
 
-deps: $(VENV)/.installed $(COMPOSE_V2) $(CREDHELPERS)/.unpacked $(DESKTOP_DIST)/.built
+deps: $(VENV)/.installed $(COMPOSE_V2) $(CREDHELPERS)/.unpacked $(KUBECLIENT)/.unpacked $(DESKTOP_DIST)/.built
 	@# The environment may set PYTHONDONTWRITEBYTECODE: compile once, or every CLI call recompiles its imports.
 	@$(PY) -m compileall -q src
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -68,6 +71,13 @@ $(CREDHELPERS)/.unpacked:
 		|| { apt-get update -q && apt-get download -q golang-docker-credential-helpers pass; }
 	for d in $(CREDHELPERS)/debs/*.deb; do dpkg -x $$d $(CREDHELPERS); done
 	rm -rf $(CREDHELPERS)/debs && touch $@
+
+$(KUBECLIENT)/.unpacked:
+	rm -rf $(KUBECLIENT) && mkdir -p $(KUBECLIENT)/debs
+	cd $(KUBECLIENT)/debs && apt-get download -q kubernetes-client 2>/dev/null \
+		|| { apt-get update -q && apt-get download -q kubernetes-client; }
+	dpkg -x $(KUBECLIENT)/debs/*.deb $(KUBECLIENT)
+	rm -rf $(KUBECLIENT)/debs && touch $@
 
 # Reuses a daemon that already answers on $(SOCK); otherwise starts dockyardd (which starts containerd)
 # and waits until it answers (it opens its socket once it can serve: after re-adopting containers).

@@ -367,6 +367,8 @@ def _main(argv: list[str]) -> int:
         return _compose(argv[:i], argv[i + 1:])
     if i >= 0 and argv[i] == "desktop":
         return _desktop(argv[:i], argv[i + 1:])
+    if i >= 0 and argv[i] == "kube":
+        return _kube(argv[:i], argv[i + 1:])
     usage = _management_help(argv)
     if usage is not None:
         print(usage)
@@ -426,6 +428,17 @@ def _desktop(global_argv: list[str], argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog=PROG, add_help=False)
     _global_options(p)
     return desktop_main(argv, lambda: client_for(p.parse_args(global_argv)))
+
+
+def _kube(global_argv: list[str], argv: list[str]) -> int:
+    """``dockyard [OPTIONS] kube ...``: Kubernetes YAML (dockyard.kube), on the daemon the global options chose."""
+    from dockyard.cli.argparser import Parser
+    from dockyard.kube.cli import main as kube_main
+
+    p = Parser(prog=PROG, add_help=False)
+    _global_options(p)
+    args = p.parse_args(global_argv)
+    return kube_main(argv, lambda: client_for(args))
 
 
 def run() -> None:
