@@ -87,8 +87,8 @@ def _read_file(client: Any, cid: str, kind: str, name: str, target: str, mode: i
     """The file's bytes: from the host file compose bind-mounts, else (content, environment: copied
     in by compose) from the container."""
     if host_file:
-        with open(host_file, "rb") as f:
-            return generate.File(kind, names.dns_label(name), target, f.read(), mode)
+        with open(host_file, "rb") as hf:
+            return generate.File(kind, names.dns_label(name), target, hf.read(), mode)
     resp = client.request("GET", f"/containers/{cid}/archive", {"path": target})
     with tarfile.open(fileobj=io.BytesIO(resp.read())) as tar:
         member = next((m for m in tar.getmembers() if m.isfile()), None)
