@@ -210,6 +210,17 @@ def _host_config(host: dict[str, Any]) -> None:
                 raise refuse(f'invalid {field}: unknown capability: "{name}"')
     if "" in (host.get("Annotations") or {}):
         raise refuse("invalid Annotations: the empty string is not permitted as an annotation key")
+    _device_requests(host.get("DeviceRequests") or [])
+
+
+def _device_requests(requests: list[dict[str, Any]]) -> None:
+    """No device driver (NVIDIA's, CDI) is registered here: every request is one dockerd could not
+    serve either; refused with its text now rather than at start."""
+    for req in requests:
+        if req.get("Count") and req.get("DeviceIDs"):
+            raise refuse("cannot set both Count and DeviceIDs on device request")
+        caps = " ".join("[" + " ".join(c) + "]" for c in req.get("Capabilities") or [])
+        raise refuse(f'could not select device driver "{req.get("Driver") or ""}" with capabilities: [{caps}]')
 
 
 def extra_host(entry: str) -> None:

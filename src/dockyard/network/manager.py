@@ -84,7 +84,9 @@ class NetworkManager(Networks):
                 if src.is_file():
                     self._bind(spec, src, f"/etc/{fname}")
             return
-        if mode not in ("host", "none"):
+        if c["Config"].get("NetworkDisabled") and mode not in ("host", "none"):
+            pass  # dockerd: no endpoint at all, a network namespace of the container's own with only lo
+        elif mode not in ("host", "none"):
             nets = [mode, *[k for k in endpoints_cfg if k != mode]]
             for ref in nets:
                 n = self.get(ref)

@@ -132,6 +132,10 @@ INVALID_CREATES: list[tuple[str, Any, str]] = [
      "conflicting options: hostname and the UTS mode"),
     ("tmpfs-relative", create({}, {"Tmpfs": {"rel": ""}}), "mount path must be absolute"),
     ("empty-config", {}, "config cannot be empty in order to create a container"),
+    ("device-request-gpu", create({}, {"DeviceRequests": [{"Count": -1, "Capabilities": [["gpu"]]}]}),
+     'could not select device driver "" with capabilities: [[gpu]]'),
+    ("device-request-count-and-ids", create({}, {"DeviceRequests": [{"Driver": "nvidia", "Count": 1, "DeviceIDs": ["0"]}]}),
+     "cannot set both Count and DeviceIDs on device request"),
 ]
 
 
