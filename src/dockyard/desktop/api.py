@@ -115,28 +115,6 @@ async def image_tag(request: web.Request) -> web.Response:
     return web.json_response({"done": "tag", "ref": f"{repo}:{tag}"})
 
 
-async def volumes(request: web.Request) -> web.Response:
-    listed = (await engine(request).call("GET", "/volumes")).get("Volumes") or []
-    used = await _volume_users(request)
-    rows = [{"name": v["Name"], "driver": v.get("Driver", ""), "mountpoint": v.get("Mountpoint", ""),
-             "created": v.get("CreatedAt", ""), "containers": used.get(v["Name"], [])} for v in listed]
-    return web.json_response({"volumes": sorted(rows, key=lambda r: r["name"])})
-
-
-async def _volume_users(request: web.Request) -> dict[str, list[str]]:
-    used: dict[str, list[str]] = {}
-    for c in await engine(request).call("GET", "/containers/json", {"all": "1"}):
-        for m in c.get("Mounts") or []:
-            if m.get("Type") == "volume" and m.get("Name"):
-                used.setdefault(m["Name"], []).append((c.get("Names") or ["/"])[0].lstrip("/"))
-    return used
-
-
-async def volume_remove(request: web.Request) -> web.Response:
-    await engine(request).call("DELETE", f"/volumes/{request.match_info['name']}")
-    return web.json_response({"done": "remove"})
-
-
 async def networks(request: web.Request) -> web.Response:
     rows = []
     for n in await engine(request).call("GET", "/networks"):
@@ -181,8 +159,6 @@ def register(app: web.Application) -> None:
     r.add_get("/api/images/{id}/history", image_history)
     r.add_delete("/api/images/{id}", image_remove)
     r.add_post("/api/images/{id}/tag", image_tag)
-    r.add_get("/api/volumes", volumes)
-    r.add_delete("/api/volumes/{name}", volume_remove)
     r.add_get("/api/networks", networks)
     r.add_delete("/api/networks/{id}", network_remove)
     r.add_get("/api/df", disk_usage)

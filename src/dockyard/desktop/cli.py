@@ -9,6 +9,7 @@ from typing import Any
 
 from dockyard import errors
 
+DEFAULT_CRI = "unix:///run/dockyard/cri.sock"  # dockyard-cri's socket (as `make start` runs it)
 DEFAULT_ADDR = "127.0.0.1:0"  # loopback, a free port: the URL printed carries the port and the token
 
 
@@ -16,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dockyard desktop", description="Serve the Dockyard dashboard in a browser")
     p.add_argument("--addr", default=DEFAULT_ADDR, help=f"address to serve on (default {DEFAULT_ADDR}: a free port)")
     p.add_argument("--no-browser", action="store_true", help="do not open the default browser")
+    p.add_argument("--cri", default=DEFAULT_CRI, help=f"the Kubernetes CRI for the pods view (default {DEFAULT_CRI})")
     return p
 
 
@@ -33,7 +35,7 @@ def main(argv: list[str], client_factory: Callable[[], Any]) -> int:
     from dockyard.desktop.server import serve
 
     try:
-        return serve(engine_of(client_factory()), args.addr, not args.no_browser)
+        return serve(engine_of(client_factory()), args.addr, not args.no_browser, args.cri)
     except errors.DockyardError as err:
         print(f"dockyard desktop: {err}", file=sys.stderr)
         return 1

@@ -38,6 +38,11 @@ class Engine:
         self._session: aiohttp.ClientSession | None = None
 
     @property
+    def host(self) -> str:
+        """The daemon as the CLI's ``-H`` names it."""
+        return f"tcp://{self.tcp[0]}:{self.tcp[1]}" if self.tcp else f"unix://{self.socket_path}"
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.UnixConnector(path=self.socket_path) if not self.tcp else aiohttp.TCPConnector()

@@ -19,7 +19,7 @@ KINDS = {tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "link", tarfile.LNKTYPE: "hard
          tarfile.AREGTYPE: "file", tarfile.FIFOTYPE: "fifo", tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block"}
 
 
-def _path(request: web.Request) -> str:
+def query_path(request: web.Request) -> str:
     path = request.query.get("path", "/")
     if not path.startswith("/") or "\0" in path:
         raise errors.InvalidArgument("path must be absolute")
@@ -49,7 +49,7 @@ def entries(tar: tarfile.TarFile, top: str) -> list[dict[str, Any]]:
 
 
 async def listing(request: web.Request) -> web.Response:
-    path = _path(request)
+    path = query_path(request)
     tar = await _tar(request, path)
     top = "" if path == "/" else posixpath.basename(path)
     if top:
@@ -61,7 +61,7 @@ async def listing(request: web.Request) -> web.Response:
 
 async def download(request: web.Request) -> web.Response:
     """One regular file, as an attachment: never rendered in the dashboard's origin."""
-    path = _path(request)
+    path = query_path(request)
     tar = await _tar(request, path)
     member = tar.getmembers()[0] if tar.getmembers() else None
     if member is None or not member.isfile():

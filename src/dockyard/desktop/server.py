@@ -13,7 +13,8 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.desktop import api, files, security, streams, terminal
+from dockyard.desktop import api, commands, files, pods, security, streams, terminal, volumes
+from dockyard.desktop.cli import DEFAULT_CRI
 from dockyard.desktop.engine import Engine
 
 STATIC = Path(__file__).parent / "static"
@@ -58,15 +59,19 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers=HEADERS)
 
 
-def create_app(engine: Engine, token: str, host: str, port: int) -> web.Application:
+def create_app(engine: Engine, token: str, host: str, port: int, cri: str = DEFAULT_CRI) -> web.Application:
     app = web.Application(middlewares=[security.guard(token, security.allowed_hosts(host, port), port), messages])
     app["engine"] = engine
+    app["cri"] = cri
     app.router.add_get("/", index)
     app.router.add_static("/static", STATIC)
     api.register(app)
     streams.register(app)
     terminal.register(app)
     files.register(app)
+    commands.register(app)
+    volumes.register(app)
+    pods.register(app)
 
     async def close_engine(app: web.Application) -> None:
         await engine.close()
@@ -95,7 +100,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(engine: Engine, addr: str, open_browser: bool) -> int:
+def serve(engine: Engine, addr: str, open_browser: bool, cri: str = DEFAULT_CRI) -> int:
     """Serve until SIGINT/SIGTERM; prints the URL (with the token) once the socket listens."""
     host, port = parse_addr(addr)
     sock = listen(host, port)
@@ -107,7 +112,7 @@ def serve(engine: Engine, addr: str, open_browser: bool) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s, not loopback: anyone who can reach it and has the token drives the engine",
                     host)
-    asyncio.run(_run(create_app(engine, token, host, port), sock, url, open_browser))
+    asyncio.run(_run(create_app(engine, token, host, port, cri), sock, url, open_browser))
     return 0
 
 

@@ -90,7 +90,8 @@ def stop_desktop(desk: Desktop) -> None:
 
 @pytest.fixture(scope="module")
 def desktop(daemon: Daemon) -> Iterator[Desktop]:
-    desk = start_desktop(daemon, "--addr", "127.0.0.1:0")
+    # no CRI: the pods view must not read the demo's /run/dockyard/cri.sock
+    desk = start_desktop(daemon, "--addr", "127.0.0.1:0", "--cri", "unix:///nonexistent/dy-desktop-cri.sock")
     try:
         status, headers, _ = desk.request("GET", f"/?token={desk.token}", cookie=False)
         assert status == 302, status

@@ -360,10 +360,48 @@ async function imagesView() {
     const name = prompt("Push which name?", i.tags[0] || "");
     if (name) await progressStream("/api/push", name, progress);
   });
+  const dir = h("input", { placeholder: "/path/to/directory", "aria-label": "build directory", size: 30 });
+  const buildTag = h("input", { placeholder: "name:tag", "aria-label": "build tag" });
+  const buildOut = h("pre", { class: "log build-output", hidden: true, "aria-label": "build output" });
+  const build = () => act(async () => {
+    await commandStream("POST", "/api/build", { path: dir.value, tag: buildTag.value }, buildOut);
+    await refresh();
+  });
   view.replaceChildren(h("h2", {}, "Images"),
     h("div", { class: "toolbar" }, ref, h("button", { onclick: pull, "data-action": "pull" }, "Pull"),
-      h("button", { onclick: () => prune("images", refresh) }, "Prune dangling")), progress, list);
+      h("button", { onclick: () => prune("images", refresh) }, "Prune dangling")), progress,
+    h("div", { class: "toolbar" }, "Build from a directory:", dir, buildTag,
+      h("button", { onclick: build, "data-action": "build" }, "Build")), buildOut, list);
   await refresh();
+}
+
+// A command the server runs (build, compose up/down): its output lines as they come, then its status.
+async function commandStream(method, url, body, out) {
+  out.textContent = "";
+  out.hidden = false;
+  const resp = await fetch(url, { method, credentials: "same-origin", headers: { "Content-Type": "application/json" },
+                                  body: JSON.stringify(body || {}) });
+  if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).message || resp.statusText);
+  let code = null;
+  await ndjson(resp, (m) => {
+    if ("line" in m) { out.append(m.line + "\n"); out.scrollTop = out.scrollHeight; }
+    if ("exit" in m) code = m.exit;
+  });
+  out.dataset.exit = code === null ? "lost" : code;
+  if (code !== 0) throw new Error(`the command failed (exit status ${code})`);
+}
+
+async function ndjson(resp, onMessage) {
+  const reader = resp.body.getReader(), decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    const lines = buf.split("\n");
+    buf = lines.pop();
+    for (const line of lines.filter(Boolean)) onMessage(JSON.parse(line));
+  }
 }
 
 // Pull or push: the engine's progress messages, one line per layer, updated in place.
@@ -373,22 +411,12 @@ async function progressStream(url, ref, box) {
   const resp = await fetch(url, { method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ref }) });
   if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).message || resp.statusText);
-  const reader = resp.body.getReader(), decoder = new TextDecoder();
-  let buf = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    const lines = buf.split("\n");
-    buf = lines.pop();
-    for (const line of lines.filter(Boolean)) {
-      const m = JSON.parse(line);
-      if (m.error) throw new Error(m.error);
-      const key = m.id || m.status;
-      if (!layers.has(key)) { layers.set(key, h("div", {})); box.append(layers.get(key)); }
-      layers.get(key).textContent = [m.id, m.status, m.progress].filter(Boolean).join(" ");
-    }
-  }
+  await ndjson(resp, (m) => {
+    if (m.error) throw new Error(m.error);
+    const key = m.id || m.status;
+    if (!layers.has(key)) { layers.set(key, h("div", {})); box.append(layers.get(key)); }
+    layers.get(key).textContent = [m.id, m.status, m.progress].filter(Boolean).join(" ");
+  });
 }
 
 async function showHistory(image, row) {
@@ -428,8 +456,31 @@ async function simpleList(title, path, key, columns, row, removePath) {
   await refresh();
 }
 
-const volumesView = () => simpleList("Volumes", "/api/volumes", "volumes", ["Name", "Driver", "Used by", "Mountpoint"],
-  (v) => [v.name, v.driver, v.containers.join(", ") || "—", v.mountpoint], (v) => `/api/volumes/${encodeURIComponent(v.name)}`);
+async function volumesView(arg) {
+  if (arg) return volumeFiles(arg, "/");
+  await simpleList("Volumes", "/api/volumes", "volumes", ["Name", "Size", "Used by", "Driver", "Mountpoint"],
+    (v) => [h("a", { href: `#/volumes/${encodeURIComponent(v.name)}`, "data-volume": v.name }, v.name),
+            v.size >= 0 ? units(v.size) : "—", v.containers.join(", ") || "—", v.driver, v.mountpoint],
+    (v) => `/api/volumes/${encodeURIComponent(v.name)}`);
+}
+
+// A volume's files, read through a helper container the server makes and removes.
+async function volumeFiles(name, path) {
+  const data = await api("GET", `/api/volumes/${encodeURIComponent(name)}/files?path=${encodeURIComponent(path)}`);
+  const join = (entry) => (path === "/" ? "" : path) + "/" + entry;
+  const up = path === "/" ? null : path.replace(/\/[^/]+$/, "") || "/";
+  const go = (p) => act(() => volumeFiles(name, p));
+  view.replaceChildren(h("h2", {}, h("a", { href: "#/volumes" }, "Volumes"), " / ", name),
+    h("p", { class: "toolbar" }, h("strong", { class: "v" }, data.path), up ? h("button", { onclick: () => go(up) }, "Up") : null),
+    h("table", { class: "files" },
+      h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Mode", "Modified"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.entries.map((e) => h("tr", {},
+        h("td", {}, e.type === "dir" ? h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); go(join(e.name)); } }, e.name + "/")
+          : e.name + (e.link ? ` → ${e.link}` : "")),
+        h("td", {}, e.type), h("td", {}, e.type === "file" ? units(e.size) : ""),
+        h("td", { class: "v" }, (e.mode & 0o7777).toString(8).padStart(4, "0")),
+        h("td", {}, new Date(e.mtime * 1000).toLocaleString()))))));
+}
 
 const networksView = () => simpleList("Networks", "/api/networks", "networks", ["Name", "Driver", "Subnets", "Containers"],
   (n) => [n.name, n.driver, n.subnets.join(", "), n.containers.map((c) => `${c.name} ${c.ipv4}`).join(", ") || "—"],
@@ -448,6 +499,67 @@ async function diskView() {
     h("thead", {}, h("tr", {}, ["Type", "Count", "Size", ""].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows.map(([t, n, s, kind]) => h("tr", {}, h("td", {}, t), h("td", {}, n), h("td", {}, s),
       h("td", {}, kind ? h("button", { onclick: () => prune(kind, diskView) }, "Prune") : null))))));
+}
+
+async function composeView() {
+  const list = h("div", {});
+  const out = h("pre", { class: "log compose-output", hidden: true, "aria-label": "compose output" });
+  const file = h("input", { placeholder: "/path/to/compose.yaml", "aria-label": "compose file", size: 34 });
+  const project = h("input", { placeholder: "project (optional)", "aria-label": "project name" });
+  const run = (method, url, body) => act(async () => { await commandStream(method, url, body, out); await refresh(); });
+  let following = null;
+  const logs = (name) => {
+    if (following) following.close();
+    out.hidden = false;
+    out.textContent = "";
+    following = stream(`/api/compose/${encodeURIComponent(name)}/logs`, {
+      log: (m) => { out.append(m.text); out.scrollTop = out.scrollHeight; } });
+  };
+  const refresh = async () => {
+    const data = await api("GET", "/api/compose");
+    list.replaceChildren(data.projects.length ? h("table", {},
+      h("thead", {}, h("tr", {}, ["Project", "Services", "Running", "Compose file", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.projects.map((p) => h("tr", { "data-project": p.name },
+        h("td", {}, p.name), h("td", {}, p.services.join(", ")), h("td", {}, `${p.running} of ${p.containers}`),
+        h("td", { class: "v" }, p.files.join(", ")),
+        h("td", { class: "actions" },
+          h("button", { "data-action": "up", onclick: () => run("POST", "/api/compose/up", { project: p.name }) }, "Up"),
+          h("button", { "data-action": "logs", onclick: () => logs(p.name) }, "Logs"),
+          h("button", { class: "danger", "data-action": "down", onclick: () => {
+            if (confirm(`Stop and remove the containers and networks of ${p.name}?`))
+              run("POST", `/api/compose/${encodeURIComponent(p.name)}/down`);
+          } }, "Down")))))) : h("p", { class: "muted" }, "No compose projects."));
+  };
+  view.replaceChildren(h("h2", {}, "Compose projects"),
+    h("div", { class: "toolbar" }, "Up from a file:", file, project,
+      h("button", { "data-action": "up-file", onclick: () => run("POST", "/api/compose/up",
+        { file: file.value, project: project.value || undefined }) }, "Up")), list, out);
+  await refresh();
+  const later = debounce(() => act(refresh), 500);
+  onEngine((ev) => { if (ev.Type === "container") later(); });
+}
+
+async function podsView() {
+  const data = await api("GET", "/api/pods");
+  if (!data.available) {
+    view.replaceChildren(h("h2", {}, "Pods"), h("p", { class: "muted" }, `No CRI answers at ${data.endpoint}.`));
+    return;
+  }
+  view.replaceChildren(h("h2", {}, "Kubernetes pods"), h("p", { class: "muted" }, `From the CRI at ${data.endpoint}.`),
+    data.pods.length ? h("table", {},
+      h("thead", {}, h("tr", {}, ["Namespace", "Pod", "State", "Containers", "Created"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, data.pods.map((p) => h("tr", { "data-pod": p.name },
+        h("td", {}, p.namespace), h("td", {}, p.name), h("td", {}, p.state),
+        h("td", {}, p.containers.map((c) => h("div", {}, `${c.name} (${c.image}) ${c.state}`))),
+        h("td", {}, ago(p.created)))))) : h("p", { class: "muted" }, "No pods."));
+}
+
+// The Pods view is shown only when a CRI answers.
+async function showPodsIfAvailable() {
+  try {
+    const data = await api("GET", "/api/pods");
+    document.querySelector('#nav a[data-view="pods"]').hidden = !data.available;
+  } catch (e) { /* the nav entry stays hidden; the message bar is for the open view */ }
 }
 
 function eventRow(ev) {
@@ -472,7 +584,8 @@ async function settingsView() {
 // ---- routing, theme
 
 const routes = { containers: containersView, container: containerView, images: imagesView, volumes: volumesView,
-                 networks: networksView, disk: diskView, events: eventsView, settings: settingsView };
+                 networks: networksView, disk: diskView, events: eventsView, settings: settingsView,
+                 compose: composeView, pods: podsView };
 
 async function route() {
   for (const c of open.splice(0)) c.close();
@@ -494,4 +607,5 @@ document.getElementById("theme").addEventListener("click", () =>
 setTheme(localStorage.getItem("theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
 window.addEventListener("hashchange", route);
 startEngineEvents();
+showPodsIfAvailable();
 route();
