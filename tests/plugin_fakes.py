@@ -122,3 +122,117 @@ def directory_volume_driver(sock: Path, root: Path) -> FakePlugin:
                                         "Err": ""},
         "VolumeDriver.Capabilities": lambda a: {"Capabilities": {"Scope": "local"}},
     })
+
+
+def _ip(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+class NetworkPluginLinks:
+    """The host links a fake network driver made, deleted by ``cleanup`` whatever the daemon did."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def add(self, *args: str, name: str) -> None:
+        _ip("link", "add", name, *args)
+        self.made.append(name)
+
+    def cleanup(self) -> None:
+        import subprocess
+
+        for name in reversed(self.made):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+        self.made.clear()
+
+
+def bridge_network_driver(sock: Path, links: NetworkPluginLinks, routes: list[dict[str, Any]] | None = None,
+                          overrides: dict[str, Handler] | None = None) -> FakePlugin:
+    """A remote network driver (libnetwork's docs/remote.md): a bridge per network holding the gateway
+    address, a veth pair per endpoint (the container end is the Join's SrcName); it picks a MAC address
+    when none is sent, and answers the gateway and ``routes`` at Join."""
+    gateways: dict[str, str] = {}
+
+    def create_network(a: dict[str, Any]) -> dict[str, Any]:
+        br = "tpbr" + a["NetworkID"][:8]
+        links.add("type", "bridge", name=br)
+        gw = a["IPv4Data"][0]["Gateway"]
+        _ip("addr", "add", gw, "dev", br)
+        _ip("link", "set", br, "up")
+        gateways[a["NetworkID"]] = gw.split("/")[0]
+        return {}
+
+    def create_endpoint(a: dict[str, Any]) -> dict[str, Any]:
+        eid = a["EndpointID"]
+        links.add("type", "veth", "peer", "name", "tpc" + eid[:8], name="tph" + eid[:8])
+        _ip("link", "set", "tph" + eid[:8], "master", "tpbr" + a["NetworkID"][:8], "up")
+        if a["Interface"].get("MacAddress"):
+            return {}
+        return {"Interface": {"MacAddress": "0e:" + ":".join(eid[i:i + 2] for i in range(0, 10, 2))}}
+
+    def join(a: dict[str, Any]) -> dict[str, Any]:
+        gw = gateways[a["NetworkID"]]
+        return {"InterfaceName": {"SrcName": "tpc" + a["EndpointID"][:8], "DstPrefix": "eth"}, "Gateway": gw,
+                "StaticRoutes": [{**r, "NextHop": gw} if r.get("RouteType", 0) == 0 else r for r in routes or []]}
+
+    def delete_endpoint(a: dict[str, Any]) -> dict[str, Any]:
+        import subprocess
+
+        subprocess.run(["ip", "link", "del", "tph" + a["EndpointID"][:8]], capture_output=True)
+        return {}
+
+    def delete_network(a: dict[str, Any]) -> dict[str, Any]:
+        import subprocess
+
+        subprocess.run(["ip", "link", "del", "tpbr" + a["NetworkID"][:8]], capture_output=True)
+        return {}
+
+    return FakePlugin(sock, ["NetworkDriver"], {
+        "NetworkDriver.GetCapabilities": lambda a: {"Scope": "local", "ConnectivityScope": "local"},
+        "NetworkDriver.CreateNetwork": create_network, "NetworkDriver.DeleteNetwork": delete_network,
+        "NetworkDriver.CreateEndpoint": create_endpoint, "NetworkDriver.DeleteEndpoint": delete_endpoint,
+        "NetworkDriver.EndpointOperInfo": lambda a: {"Value": {}}, "NetworkDriver.Join": join,
+        "NetworkDriver.Leave": lambda a: {}, **(overrides or {})})
+
+
+def pool_ipam_driver(sock: Path, default_pool: str, first_host: int = 100,
+                     overrides: dict[str, Handler] | None = None) -> FakePlugin:
+    """A remote IPAM driver (libnetwork's docs/ipam.md): the pool asked for, else ``default_pool``; the
+    gateway is the first address, endpoints get addresses from ``first_host`` on."""
+    import ipaddress
+
+    used: dict[str, set[str]] = {}
+
+    def request_pool(a: dict[str, Any]) -> dict[str, Any]:
+        pool = a["Pool"] or default_pool
+        used.setdefault("pool/" + pool, set())
+        return {"PoolID": "pool/" + pool, "Pool": pool, "Data": {}}
+
+    def request_address(a: dict[str, Any]) -> dict[str, Any]:
+        net = ipaddress.ip_network(a["PoolID"].removeprefix("pool/"))
+        taken = used[a["PoolID"]]
+        if a["Address"]:
+            addr = a["Address"]
+        elif (a.get("Options") or {}).get("RequestAddressType") == "com.docker.network.gateway":
+            addr = str(net.network_address + 1)
+        else:
+            addr = next(str(net.network_address + i) for i in range(first_host, net.num_addresses)
+                        if str(net.network_address + i) not in taken)
+        if addr in taken:
+            return {"Err": f"address {addr} is in use"}
+        taken.add(addr)
+        return {"Address": f"{addr}/{net.prefixlen}", "Data": {}}
+
+    def release_address(a: dict[str, Any]) -> dict[str, Any]:
+        used.get(a["PoolID"], set()).discard(a["Address"])
+        return {}
+
+    return FakePlugin(sock, ["IpamDriver"], {
+        "IpamDriver.GetCapabilities": lambda a: {"RequiresMACAddress": False},
+        "IpamDriver.GetDefaultAddressSpaces": lambda a: {"LocalDefaultAddressSpace": "fake-local",
+                                                         "GlobalDefaultAddressSpace": "fake-global"},
+        "IpamDriver.RequestPool": request_pool, "IpamDriver.ReleasePool": lambda a: {},
+        "IpamDriver.RequestAddress": request_address, "IpamDriver.ReleaseAddress": release_address,
+        **(overrides or {})})

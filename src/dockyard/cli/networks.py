@@ -21,7 +21,8 @@ def cmd_create(c: Client, a: argparse.Namespace) -> int:
     body = {"Name": a.name, "Driver": a.driver, "Internal": a.internal, "Attachable": a.attachable,
             "Labels": dict((x.split("=", 1) + [""])[:2] for x in a.label),
             "Options": dict((x.split("=", 1) + [""])[:2] for x in a.opt),
-            "IPAM": {"Driver": "default", "Config": [ipam] if ipam else []}}
+            "IPAM": {"Driver": a.ipam_driver, "Config": [ipam] if ipam else [],
+                     "Options": dict((x.split("=", 1) + [""])[:2] for x in a.ipam_opt)}}
     print(c.json("POST", "/networks/create", None, body)["Id"])
     return 0
 
@@ -106,6 +107,8 @@ def register(cmd: Command) -> None:
     s.add_argument("--subnet", default="")
     s.add_argument("--gateway", default="")
     s.add_argument("--ip-range", default="")
+    s.add_argument("--ipam-driver", default="default", help="IP Address Management Driver")
+    s.add_argument("--ipam-opt", action="append", default=[], help="Set IPAM driver specific options")
     s.add_argument("--internal", action="store_true")
     s.add_argument("--attachable", action="store_true")
     s.add_argument("--label", action="append", default=[])

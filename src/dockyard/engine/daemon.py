@@ -129,6 +129,7 @@ class Engine:
         from dockyard.plugins.discovery import PluginRegistry
 
         self.plugins = PluginRegistry()  # legacy plugins (main.py points it at --plugin-dir)
+        self.networks.plugins = self.plugins  # network and IPAM drivers of plugins
         self.volumes = VolumeService(data_root, self.plugins)
         from dockyard.plugins.managed import NAMESPACE as PLUGINS_NS
         from dockyard.plugins.managed import ManagedPlugins

@@ -21,6 +21,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.network import dns, hostfiles, ipam, ports, sandbox
 from dockyard.network.networks import PREDEFINED, Networks
+from dockyard.network.remote import builtin
 
 log = logging.getLogger("dockyard.network")
 
@@ -196,16 +197,18 @@ class NetworkManager(Networks):
         pool = self._pool(n)
         others = self.endpoints.get(n["Id"], {}).values()
         requested = ep.get("IPAMConfig") or {}
-        ip = pool.allocate([e["IPAddress"] for e in others], requested.get("IPv4Address") or "",
-                           self._last_ip.get(n["Id"], ""))
-        self._last_ip[n["Id"]] = ip
-        ip6, pool6 = "", self._pool6(n)
-        if pool6 is not None:
-            ip6 = pool6.allocate([e["GlobalIPv6Address"] for e in others if e.get("GlobalIPv6Address")],
-                                 requested.get("IPv6Address") or "")
-        elif requested.get("IPv6Address"):
+        mac, pool6 = ep.get("MacAddress") or "", self._pool6(n)
+        if pool6 is None and requested.get("IPv6Address"):
             raise errors.InvalidArgument(f"invalid endpoint settings: an IPv6 address was given but network "
                                          f"{n['Name']} does not have IPv6 enabled")
+        if n["IPAM"]["Driver"] != "default":  # an IPAM plugin's addresses (remote.py)
+            ip, ip6 = await asyncio.to_thread(self.remote.request_addresses, n, requested, mac)
+        else:
+            ip = pool.allocate([e["IPAddress"] for e in others], requested.get("IPv4Address") or "",
+                               self._last_ip.get(n["Id"], ""))
+            self._last_ip[n["Id"]] = ip
+            ip6 = "" if pool6 is None else pool6.allocate(
+                [e["GlobalIPv6Address"] for e in others if e.get("GlobalIPv6Address")], requested.get("IPv6Address") or "")
         index = len([e for e in self._container_endpoints(id)])
         ep.update(EndpointID=secrets.token_hex(32), Gateway=str(pool.gateway), IPAddress=ip,
                   IPPrefixLen=pool.subnet.prefixlen, MacAddress=ep.get("MacAddress") or ipam.mac_for(ip),
@@ -215,9 +218,16 @@ class NetworkManager(Networks):
                                                *([c["Config"]["Hostname"]] if c["Config"].get("Hostname") else [])]))
                   if self._user_defined(n) else None)
         record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": f"eth{index}",
-                  "HostInterface": "veth" + ep["EndpointID"][:7]}
+                  "HostInterface": "veth" + ep["EndpointID"][:7] if n["Driver"] == "bridge" else ""}
         self.endpoints.setdefault(n["Id"], {})[id] = record
         self.store.put_endpoint(n["Id"], id, record)
+        if n["Driver"] != "bridge":  # a plugin's: its interface, MAC, gateway (remote.py)
+            got = await asyncio.to_thread(self.remote.join, n, record, mac, str(self.sandbox_path(id)),
+                                          index == 0 and not n["Internal"])
+            ep.update(got)
+            record.update(got)
+            self.store.put_endpoint(n["Id"], id, record)
+            return
         await asyncio.to_thread(
             self.driver.join, str(self.sandbox_path(id)), self._bridge(n), record["HostInterface"], record["Interface"],
             f"{ip}/{pool.subnet.prefixlen}", str(pool.gateway), record["MacAddress"],
@@ -315,7 +325,9 @@ class NetworkManager(Networks):
         # (--network container:<id>) must the links go now, or they would outlive their addresses.
         shared = self._sharers(c)
         for nid, ep in self._container_endpoints(id):
-            if shared:
+            if nid in self.networks and not builtin(self.networks[nid]):
+                await asyncio.to_thread(self.remote.leave, self.networks[nid], ep, str(self.sandbox_path(id)))
+            if shared and ep["HostInterface"]:
                 await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
             self.endpoints[nid].pop(id, None)
             self.store.delete_endpoint(nid, id)
@@ -386,7 +398,7 @@ class NetworkManager(Networks):
                                          "host network" if mode == "host" else
                                          "container sharing network namespace with another container or host "
                                          "cannot be connected to any other network")
-        if n["Driver"] != "bridge":
+        if n["Driver"] in ("host", "null"):
             raise errors.InvalidArgument(f"container cannot be connected to the {n['Name']} network")
         if n["Name"] in c["NetworkSettings"]["Networks"]:
             raise errors.Conflict(f"endpoint with name {c['Name'].lstrip('/')} already exists in network {n['Name']}")
@@ -411,7 +423,10 @@ class NetworkManager(Networks):
         ep = self.endpoints.get(n["Id"], {}).pop(c["Id"], None)
         if ep is not None:
             async with self._lock:
-                await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
+                if not builtin(n):
+                    await asyncio.to_thread(self.remote.leave, n, ep, str(self.sandbox_path(c["Id"])))
+                if ep["HostInterface"]:
+                    await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
                 self.store.delete_endpoint(n["Id"], c["Id"])
                 await asyncio.to_thread(self._apply_rules)
             self._refresh_hosts(c)

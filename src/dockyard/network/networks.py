@@ -22,6 +22,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.network import dns, ipam, nft, ports, sandbox
 from dockyard.network.driver import BridgeDriver, NetworkDriver
+from dockyard.network.remote import RemoteNetworks, builtin
 from dockyard.network.store import NetworkStore
 from dockyard.timefmt import rfc3339_micro
 
@@ -91,6 +92,17 @@ class Networks:
         # every container record (set by the engine): who shares whose network namespace
         self.containers: Callable[[], list[dict[str, Any]]] = lambda: []
         self._lock = asyncio.Lock()
+        self.plugins: Any = None  # the engine's PluginRegistry: drivers and IPAMs of plugin networks
+        self._remote: RemoteNetworks | None = None
+
+    @property
+    def remote(self) -> RemoteNetworks:
+        """Networks whose driver or IPAM is a plugin (``remote.py``)."""
+        if self._remote is None:
+            from dockyard.plugins.discovery import PluginRegistry
+
+            self._remote = RemoteNetworks(self.plugins or PluginRegistry(), self.data_root / "network-plugins.json")
+        return self._remote
 
     @property
     def store(self) -> NetworkStore:
@@ -186,6 +198,8 @@ class Networks:
             self.store.delete_bridge(self._bridge(n))  # left in place, and no longer ours to delete
 
     def _drop(self, id: str) -> None:
+        if id in self.networks and not builtin(self.networks[id]):
+            self.remote.forget(self.networks[id])  # the plugin's error keeps the network
         n = self.networks.pop(id, None)
         self.store.delete_network(id)
         self.endpoints.pop(id, None)
@@ -315,25 +329,37 @@ class Networks:
         if not name:
             raise errors.InvalidArgument("network name must not be empty")
         driver = body.get("Driver") or "bridge"
-        if driver != "bridge":
-            raise errors.NotFound(f'plugin "{driver}" not found')
+        ipam_body = body.get("IPAM") or {}
+        ipam_driver = ipam_body.get("Driver") or "default"
         options = dict(body.get("Options") or {})
         id = secrets.token_hex(32)
-        bridge = options.pop("com.docker.network.bridge.name", "")
+        bridge = options.pop("com.docker.network.bridge.name", "") if driver == "bridge" else ""
         async with self._lock:
             if any(n["Name"] == name for n in self.networks.values()):
                 raise errors.Conflict(f"network with name {name} already exists")
-            self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
+            if driver == "bridge":
+                self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
             ipv6 = bool(body.get("EnableIPv6"))
-            config = await self._ipam_config(id, (body.get("IPAM") or {}).get("Config") or [], ipv6)
-            n = _network_record(id, name, "bridge", config, bool(body.get("Internal")),
+            if ipam_driver == "default":
+                config = await self._ipam_config(id, ipam_body.get("Config") or [], ipv6)
+            else:  # a plugin's (remote.py)
+                config = await asyncio.to_thread(self.remote.request_pools, id, ipam_driver,
+                                                 ipam_body.get("Config") or [], ipv6, ipam_body.get("Options") or {})
+            n = _network_record(id, name, driver, config, bool(body.get("Internal")),
                                 bridge, body.get("Labels") or {}, options, ipv6)
+            n["IPAM"].update(Driver=ipam_driver, Options=ipam_body.get("Options") or None)
             n["Attachable"] = bool(body.get("Attachable"))
             try:
-                await asyncio.to_thread(self._create_bridge, n, False)
-            except errors.AlreadyExists as err:  # a host's interface, or another daemon's bridge
-                raise errors.PermissionDenied(f"cannot create network {id} ({self._bridge(n)}): conflicts with "
-                                              f"a host interface: {err}; dockyard uses only bridges it creates") from err
+                if driver == "bridge":
+                    await asyncio.to_thread(self._create_bridge, n, False)
+                else:
+                    await asyncio.to_thread(self.remote.create, n)
+            except BaseException as err:
+                await asyncio.to_thread(self.remote.release_pools, n)
+                if isinstance(err, errors.AlreadyExists):  # a host's interface, or another daemon's bridge
+                    raise errors.PermissionDenied(f"cannot create network {id} ({self._bridge(n)}): conflicts with a "
+                                                  f"host interface: {err}; dockyard uses only bridges it creates") from err
+                raise
             self._put(n)
             try:
                 await asyncio.to_thread(self._apply_rules)
@@ -385,7 +411,7 @@ class Networks:
     async def prune(self, match: Callable[[dict[str, Any]], bool] = lambda n: True) -> list[str]:
         gone = []
         for n in list(self.networks.values()):
-            if n["Driver"] == "bridge" and not n["Options"].get("com.docker.network.bridge.default_bridge") \
+            if n["Driver"] not in ("host", "null") and not n["Options"].get("com.docker.network.bridge.default_bridge") \
                     and not self.endpoints.get(n["Id"]) and match(n):
                 await self.remove_network(n["Id"])
                 gone.append(n["Name"])
@@ -394,7 +420,7 @@ class Networks:
     # -- endpoints ------------------------------------------------------------------
 
     def _user_defined(self, n: dict[str, Any]) -> bool:
-        return n["Driver"] == "bridge" and not n["Options"].get("com.docker.network.bridge.default_bridge")
+        return n["Driver"] not in ("host", "null") and not n["Options"].get("com.docker.network.bridge.default_bridge")
 
     def _container_endpoints(self, id: str) -> list[tuple[str, dict[str, Any]]]:
         return [(nid, eps[id]) for nid, eps in self.endpoints.items() if id in eps]

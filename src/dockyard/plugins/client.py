@@ -70,9 +70,15 @@ class PluginClient:
         finally:
             conn.close()
 
-    def call(self, method: str, args: dict[str, Any] | None = None, retry: bool = True) -> dict[str, Any]:
-        """One protocol call; the answer's ``Err`` (or a non-200 status) becomes an error naming the plugin."""
-        return _answer(self.name, method, *self._exchange(method, args, retry))
+    def call(self, method: str, args: dict[str, Any] | None = None, retry: bool = True,
+             optional: bool = False) -> dict[str, Any]:
+        """One protocol call; the answer's ``Err`` (or a non-200 status) becomes an error naming the plugin.
+        ``optional``: a method the plugin may not serve; its 404 is an empty answer (libnetwork's rule for
+        methods added to a protocol later)."""
+        status, data = self._exchange(method, args, retry)
+        if optional and status == 404:
+            return {}
+        return _answer(self.name, method, status, data)
 
     def stream(self, method: str, args: dict[str, Any] | None = None) -> bytes:
         """A call whose answer is not JSON but a byte stream (``LogDriver.ReadLogs``), read whole."""

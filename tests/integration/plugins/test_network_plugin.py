@@ -1,0 +1,183 @@
+"""A remote network driver and a remote IPAM driver written in the test from libnetwork's protocol
+documentation (docs/remote.md, docs/ipam.md) against a real daemon: `network create -d` and
+`--ipam-driver`, a container gets the interface the driver made, the address the IPAM gave, the MAC
+the driver chose, its gateway and static routes; leave, endpoint deletion and releases happen in
+order; malformed answers are refused with the plugin's name and nothing stays allocated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Daemon
+from tests.plugin_fakes import NetworkPluginLinks, bridge_network_driver, pool_ipam_driver
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def netplug_env(busybox_tar: Path) -> Iterator[tuple[Daemon, Path]]:
+    plugins = Path(tempfile.mkdtemp(prefix="dyn-", dir="/tmp"))
+    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
+    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
+    try:
+        d.start()
+        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield d, plugins
+    finally:
+        d.cleanup()
+        for sock in plugins.glob("*.sock"):
+            sock.unlink()
+        plugins.rmdir()
+
+
+@pytest.fixture
+def links() -> Iterator[NetworkPluginLinks]:
+    made = NetworkPluginLinks()
+    try:
+        yield made
+    finally:
+        made.cleanup()
+
+
+def ok(r: Any) -> str:
+    assert r.returncode == 0, r.stderr.decode()
+    return str(r.stdout.decode())
+
+
+def host_link_exists(name: str) -> bool:
+    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+
+
+def test_remote_driver_and_ipam_plumb_the_container(netplug_env: tuple[Daemon, Path],
+                                                    links: NetworkPluginLinks) -> None:
+    d, plugins = netplug_env
+    route = {"Destination": "198.51.100.0/24", "RouteType": 0}
+    with bridge_network_driver(plugins / "fakenet.sock", links, [route]) as drv, \
+            pool_ipam_driver(plugins / "fakeipam.sock", "10.213.9.0/24") as ipam:
+        ok(d.cli("network", "create", "-d", "fakenet", "--ipam-driver", "fakeipam", "--subnet", "10.213.7.0/24",
+                 "-o", "color=blue", "--ipam-opt", "tier=gold", "pnet"))
+        assert ("IpamDriver.RequestPool", {"AddressSpace": "fake-local", "Pool": "10.213.7.0/24", "SubPool": "",
+                                           "Options": {"tier": "gold"}, "V6": False}) in ipam.calls
+        assert ("IpamDriver.RequestAddress", {"PoolID": "pool/10.213.7.0/24", "Address": "", "Options": {
+            "RequestAddressType": "com.docker.network.gateway"}}) in ipam.calls
+        created = [a for m, a in drv.calls if m == "NetworkDriver.CreateNetwork"]
+        assert len(created) == 1
+        assert created[0]["IPv4Data"] == [{"AddressSpace": "fake-local", "Pool": "10.213.7.0/24",
+                                           "Gateway": "10.213.7.1/24", "AuxAddresses": {}}]
+        assert created[0]["Options"]["com.docker.network.generic"] == {"color": "blue"}
+        n = json.loads(ok(d.cli("network", "inspect", "pnet")))[0]
+        assert n["Driver"] == "fakenet" and n["IPAM"]["Driver"] == "fakeipam" and n["Scope"] == "local"
+        assert n["IPAM"]["Config"] == [{"Subnet": "10.213.7.0/24", "Gateway": "10.213.7.1"}]
+        assert n["Id"] == created[0]["NetworkID"]
+
+        out = ok(d.cli("run", "--name", "pc1", "--network", "pnet", "busybox", "sh", "-c",
+                       "ip -o addr show eth0; ip -o link show eth0; ip route; ping -c1 -W3 10.213.7.1"))
+        eid = next(a["EndpointID"] for m, a in drv.calls if m == "NetworkDriver.CreateEndpoint")
+        mac = "0e:" + ":".join(eid[i:i + 2] for i in range(0, 10, 2))
+        assert "inet 10.213.7.100/24" in out  # the IPAM plugin's address, not the default IPAM's .2
+        assert f"link/ether {mac}" in out  # the driver's MAC
+        assert "default via 10.213.7.1" in out and "198.51.100.0/24 via 10.213.7.1" in out
+        assert "1 packets received" in out  # through the driver's veth and bridge
+        ep = json.loads(ok(d.cli("inspect", "pc1")))[0]["NetworkSettings"]["Networks"]["pnet"]
+        assert ep["EndpointID"] == "" and ep["IPAddress"] == ""  # released at exit, as Docker's
+        assert ("NetworkDriver.CreateEndpoint", {"NetworkID": n["Id"], "EndpointID": eid, "Options": {}, "Interface": {
+            "Address": "10.213.7.100/24", "AddressIPv6": "", "MacAddress": ""}}) in drv.calls
+        order = [m for m, a in drv.calls + ipam.calls if a.get("EndpointID") == eid or a.get("Address") == "10.213.7.100"]
+        assert order[-3:] == ["NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint", "IpamDriver.ReleaseAddress"], order
+        join = next(a for m, a in drv.calls if m == "NetworkDriver.Join")
+        assert join["SandboxKey"].endswith("/netns/" + json.loads(ok(d.cli("inspect", "pc1")))[0]["Id"])
+        assert not host_link_exists("tph" + eid[:8])  # moved back to the host, then deleted by the plugin
+        ok(d.cli("rm", "pc1"))
+
+        ok(d.cli("network", "rm", "pnet"))
+        assert ("NetworkDriver.DeleteNetwork", {"NetworkID": n["Id"]}) in drv.calls
+        tail = ipam.methods_called()[-2:]
+        assert tail == ["IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool"], tail
+        assert ipam.calls[-2][1] == {"PoolID": "pool/10.213.7.0/24", "Address": "10.213.7.1"}
+        assert not host_link_exists("tpbr" + n["Id"][:8])
+
+
+def test_remote_driver_with_the_default_ipam(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    d, plugins = netplug_env
+    with bridge_network_driver(plugins / "fakenet2.sock", links) as drv:
+        ok(d.cli("network", "create", "-d", "fakenet2", "--subnet", "10.213.8.0/24", "pnet2"))
+        data = next(a for m, a in drv.calls if m == "NetworkDriver.CreateNetwork")["IPv4Data"]
+        assert data == [{"AddressSpace": "LocalDefault", "Pool": "10.213.8.0/24", "Gateway": "10.213.8.1/24",
+                         "AuxAddresses": {}}]
+        out = ok(d.cli("run", "--rm", "--network", "pnet2", "--mac-address", "02:42:0a:d5:08:99", "busybox",
+                       "sh", "-c", "ip -o addr show eth0; ip -o link show eth0"))
+        assert "inet 10.213.8.2/24" in out and "link/ether 02:42:0a:d5:08:99" in out
+        sent = next(a for m, a in drv.calls if m == "NetworkDriver.CreateEndpoint")["Interface"]
+        assert sent["MacAddress"] == "02:42:0a:d5:08:99"
+        ok(d.cli("network", "rm", "pnet2"))
+
+
+def test_unknown_and_wrong_kind_of_plugin(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    d, plugins = netplug_env
+    r = d.cli("network", "create", "-d", "nosuchnet", "px")
+    assert r.returncode != 0 and 'plugin "nosuchnet" not found' in r.stderr.decode()
+    with pool_ipam_driver(plugins / "onlyipam.sock", "10.213.10.0/24"):
+        r = d.cli("network", "create", "-d", "onlyipam", "px")
+        assert r.returncode != 0 and "plugin onlyipam does not implement NetworkDriver" in r.stderr.decode()
+    assert "px" not in ok(d.cli("network", "ls", "--format", "{{.Name}}")).split()
+
+
+def test_malformed_join_rolls_back(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    """A Join answer without InterfaceName: the start fails naming the plugin and the method; the endpoint is
+    left and deleted and its address released; the network is usable again afterwards."""
+    d, plugins = netplug_env
+    bad = {"NetworkDriver.Join": lambda a: {"Gateway": "10.213.11.1"}}
+    with bridge_network_driver(plugins / "badjoin.sock", links, overrides=bad) as drv, \
+            pool_ipam_driver(plugins / "ipam3.sock", "10.213.11.0/24") as ipam:
+        ok(d.cli("network", "create", "-d", "badjoin", "--ipam-driver", "ipam3", "pnet3"))
+        r = d.cli("run", "--rm", "--network", "pnet3", "busybox", "true")
+        err = r.stderr.decode()
+        assert r.returncode != 0 and "plugin badjoin: NetworkDriver.Join: malformed answer (no InterfaceName" in err, err
+        assert drv.methods_called()[-2:] == ["NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"]
+        assert ("IpamDriver.ReleaseAddress", {"PoolID": "pool/10.213.11.0/24", "Address": "10.213.11.100"}) \
+            in ipam.calls
+        drv.methods.pop("NetworkDriver.Join")
+        drv.methods["NetworkDriver.Join"] = lambda a: {"InterfaceName": {"SrcName": "tpc" + a["EndpointID"][:8],
+                                                                         "DstPrefix": "eth"}}
+        out = ok(d.cli("run", "--rm", "--network", "pnet3", "busybox", "ip", "-o", "addr", "show", "eth0"))
+        assert "inet 10.213.11.100/24" in out  # the released address was handed out again
+        ok(d.cli("network", "rm", "pnet3"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"IpamDriver.RequestAddress": lambda a: {"Address": "192.0.2.1/24"}},
+     "plugin ipam4: IpamDriver.RequestAddress: malformed answer (Address 192.0.2.1/24 is not in pool 10.213.12.0/24)"),
+    ({"IpamDriver.RequestPool": lambda a: {"PoolID": "p", "Pool": "not-a-cidr"}},
+     "plugin ipam4: IpamDriver.RequestPool: malformed answer (Pool 'not-a-cidr' is not a CIDR)"),
+    ({"IpamDriver.RequestPool": lambda a: b"<html>oops</html>"},
+     "plugin ipam4: IpamDriver.RequestPool: malformed answer (not a JSON object)"),
+])
+def test_malformed_ipam_answers_refused(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks,
+                                        override: dict[str, Any], message: str) -> None:
+    d, plugins = netplug_env
+    with bridge_network_driver(plugins / "net4.sock", links) as drv, \
+            pool_ipam_driver(plugins / "ipam4.sock", "10.213.12.0/24", overrides=override) as ipam:
+        r = d.cli("network", "create", "-d", "net4", "--ipam-driver", "ipam4", "pnet4")
+        assert r.returncode != 0 and message in r.stderr.decode(), r.stderr.decode()
+        assert "NetworkDriver.CreateNetwork" not in drv.methods_called()
+        if "IpamDriver.RequestAddress" in override:  # the pool it got is given back
+            assert ipam.methods_called()[-1] == "IpamDriver.ReleasePool"
+        assert "pnet4" not in ok(d.cli("network", "ls", "--format", "{{.Name}}")).split()
+
+
+def test_driver_with_a_bad_scope_is_refused(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    d, plugins = netplug_env
+    bad = {"NetworkDriver.GetCapabilities": lambda a: {"Scope": "galaxy"}}
+    with bridge_network_driver(plugins / "net5.sock", links, overrides=bad):
+        r = d.cli("network", "create", "-d", "net5", "pnet5")
+        assert r.returncode != 0
+        assert "plugin net5: NetworkDriver.GetCapabilities: malformed answer (Scope 'galaxy' is neither local nor " \
+               "global)" in r.stderr.decode()
