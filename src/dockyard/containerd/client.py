@@ -17,6 +17,10 @@ from dockyard import errors
 from dockyard.api import pb, rpc
 from dockyard.containerd.namespaces import METADATA_KEY
 
+# A blob with this label is a root of containerd's garbage collection (``containerd.gc``): what it
+# names stays (the builder's cache entries are such blobs).
+LABEL_GC_ROOT = "containerd.io/gc.root"
+
 KINDS: dict[grpc.StatusCode, type[errors.DockyardError]] = {
     grpc.StatusCode.NOT_FOUND: errors.NotFound,
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
