@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -32,23 +31,20 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.cri import cni
+from dockyard.cri import cni, execio
 from dockyard.cri import spec as specs
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.images import CriImages
 from dockyard.cri.logs import CriLog, copy_all
+from dockyard.cri.podfiles import mount_shm, pod_files, port_mappings, remove_pod_dir, write_pod_files
 from dockyard.cri.store import ContainerRecord, SandboxRecord, Table, decode, encode
-from dockyard.engine.streams import STDOUT, OutputFifo, StdinWriter, StreamHub, cancel_unawaited, gather_unawaited
+from dockyard.engine.streams import OutputFifo, StdinWriter, StreamHub
 from dockyard.fsmode import private_dir
 
 log = logging.getLogger("dockyard.cri")
 
 KIND_LABEL = "io.dockyard.cri.kind"
 SANDBOX_LABEL = "io.dockyard.cri.sandbox-id"
-
-
-class DeadlineExceeded(errors.DockyardError):
-    """An exec that outlived its timeout (gRPC DEADLINE_EXCEEDED)."""
 
 
 @dataclass
@@ -466,154 +462,13 @@ class Runtime:
         return c
 
     async def exec_sync(self, id: str, cmd: list[str], timeout: int) -> tuple[bytes, bytes, int]:
-        c = self.running(id)
-        if not cmd:
-            raise errors.InvalidArgument("exec: no command")
-        record = await self.cd.containers.Get(pb.GetContainerRequest(id=c.id))
-        process = specs.exec_process(json.loads(record.spec).get("process") or {}, cmd)
-        exec_id = secrets.token_hex(8)
-        d = self.fifo_dir(c.id) / f"exec-{exec_id}"
-        private_dir(d)
-        out = {n: OutputFifo.create(d / n) for n in ("stdout", "stderr")}
-        collected: dict[str, bytearray] = {n: bytearray() for n in out}
-
-        async def drain(name: str) -> None:
-            async for data in out[name].chunks():
-                collected[name] += data
-
-        pumps = gather_unawaited(*(drain(n) for n in out))
-        try:
-            try:
-                await self.cd.tasks.Exec(pb.ExecProcessRequest(
-                    container_id=c.id, exec_id=exec_id, spec=json.dumps(process).encode(),
-                    stdout=str(d / "stdout"), stderr=str(d / "stderr")))
-            except errors.DockyardError as err:
-                raise errors.Internal(f"exec in container {c.id}: {err}") from err
-            wait = self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
-            try:
-                status = await asyncio.wait_for(wait, timeout if timeout > 0 else None)
-            except TimeoutError:
-                try:
-                    await self.cd.tasks.Kill(pb.KillRequest(container_id=c.id, exec_id=exec_id, signal=9))
-                except errors.DockyardError:
-                    pass
-                raise DeadlineExceeded(f"command {cmd!r} timed out after {timeout}s") from None
-            try:
-                await asyncio.wait_for(asyncio.shield(pumps), 5)
-            except TimeoutError:
-                pass
-            return bytes(collected["stdout"]), bytes(collected["stderr"]), int(status.exit_status)
-        finally:
-            cancel_unawaited(pumps)
-            for f in out.values():
-                f.close()
-            try:
-                await self.cd.tasks.Delete(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
-            except errors.DockyardError:
-                pass
-            shutil.rmtree(d, ignore_errors=True)
+        return await execio.exec_sync(self, id, cmd, timeout)
 
     async def exec_stream(self, id: str, cmd: list[str], tty: bool, io: Any) -> int:
-        """``Exec`` through the streaming server: ``io`` (streaming.RemoteIO) carries the client's
-        stdin and resizes and takes the output; the exit code comes back."""
-        c = self.running(id)
-        if not cmd:
-            raise errors.InvalidArgument("exec: no command")
-        record = await self.cd.containers.Get(pb.GetContainerRequest(id=c.id))
-        process = specs.exec_process(json.loads(record.spec).get("process") or {}, cmd)
-        process["terminal"] = tty
-        exec_id = secrets.token_hex(8)
-        d = private_dir(self.fifo_dir(c.id) / f"exec-{exec_id}")
-        names = [n for n in ("stdout", "stderr") if io.has(n) or (n == "stdout" and tty)]
-        out = {n: OutputFifo.create(d / n) for n in (["stdout"] if tty else names)}
-        stdin = StdinWriter.create(d / "stdin") if io.stdin is not None else None
-
-        async def drain(name: str) -> None:
-            async for data in out[name].chunks():
-                await io.write(name, data)
-
-        pumps = gather_unawaited(*(drain(n) for n in out))
-        feeders: list[asyncio.Task[None]] = []
-        try:
-            try:
-                await self.cd.tasks.Exec(pb.ExecProcessRequest(
-                    container_id=c.id, exec_id=exec_id, spec=json.dumps(process).encode(), terminal=tty,
-                    stdin=str(d / "stdin") if stdin else "", stdout=str(d / "stdout") if "stdout" in out else "",
-                    stderr=str(d / "stderr") if "stderr" in out else ""))
-            except errors.DockyardError as err:
-                raise errors.Internal(f"exec in container {c.id}: {err}") from err
-            if stdin is not None:  # once the shim holds the read end: a FIFO without one loses what it holds
-                feeders.append(asyncio.create_task(self._feed_stdin(io.stdin, stdin)))
-            if tty:
-                feeders.append(asyncio.create_task(self._resize(c.id, exec_id, io)))
-            status = await self.cd.tasks.Wait(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
-            try:
-                await asyncio.wait_for(asyncio.shield(pumps), 5)
-            except TimeoutError:
-                pass
-            return int(status.exit_status)
-        finally:
-            for task in feeders:
-                task.cancel()
-            cancel_unawaited(pumps)
-            for f in out.values():
-                f.close()
-            if stdin is not None:
-                stdin.close()
-            try:
-                await self.cd.tasks.Delete(pb.TaskRequest(container_id=c.id, exec_id=exec_id))
-            except errors.DockyardError:
-                pass
-            shutil.rmtree(d, ignore_errors=True)
-
-    @staticmethod
-    async def _feed_stdin(source: Any, sink: StdinWriter) -> None:
-        async for data in source.chunks():
-            await sink.write(data)
-        sink.close()
-
-    async def _resize(self, id: str, exec_id: str, io: Any) -> None:
-        async for width, height in io.resizes():
-            try:
-                await self.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=id, exec_id=exec_id,
-                                                                  width=width, height=height))
-            except errors.DockyardError as err:
-                log.debug("resize of %s: %s", id[:12], err)
+        return await execio.exec_stream(self, id, cmd, tty, io)
 
     async def attach(self, id: str, io: Any) -> int:
-        """``Attach``: the container's output from now on, the client's input to its stdin. Ends
-        when the client's stdin ends (closing the container's stdin if ``stdin_once``) or when the
-        container's output ends; 0 then (the container runs on)."""
-        c = self.running(id)
-        live = self.live.get(c.id)
-        if live is None:
-            raise errors.FailedPrecondition(f"container {c.id} is not followed by this process")
-        config = decode(cri.ContainerConfig, c.config)
-        if io.stdin is not None and live.stdin is None:
-            raise errors.InvalidArgument(f"container {c.id} was not created with stdin")
-        q = live.hub.subscribe()
-
-        async def output() -> None:
-            while (item := await q.get()) is not None:
-                stream, data = item
-                await io.write("stdout" if stream == STDOUT or config.tty else "stderr", data)
-
-        async def input(sink: StdinWriter) -> None:
-            async for data in io.stdin.chunks():
-                await sink.write(data)
-            if config.stdin_once:
-                live.close_stdin()
-
-        tasks = [asyncio.create_task(output())]
-        if io.stdin is not None and live.stdin is not None:
-            tasks.append(asyncio.create_task(input(live.stdin)))
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            live.hub.unsubscribe(q)
-            for task in tasks:
-                task.cancel()
-        return 0
+        return await execio.attach(self, id, io)
 
     async def pod_connect(self, pod_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to ``localhost:port`` in the pod's network namespace (``PortForward``)."""
@@ -729,58 +584,3 @@ class Runtime:
             labels=config.labels, annotations=config.annotations, mounts=mounts, log_path=c.log_path)
         status.resources.linux.CopyFrom(config.linux.resources)
         return status
-
-
-def port_mappings(config: cri.PodSandboxConfig) -> list[dict[str, Any]]:
-    names = {cri.TCP: "tcp", cri.UDP: "udp", cri.SCTP: "sctp"}
-    return [{"hostPort": p.host_port, "containerPort": p.container_port, "protocol": names.get(p.protocol, "tcp"),
-             **({"hostIP": p.host_ip} if p.host_ip else {})}
-            for p in config.port_mappings if p.host_port]
-
-
-def write_pod_files(pod_dir: Path, config: cri.PodSandboxConfig, ip: str, host_net: bool) -> None:
-    hostname = os.uname().nodename if host_net else (config.hostname or "localhost")
-    (pod_dir / "hostname").write_text(hostname + "\n")
-    if host_net:
-        shutil.copyfile("/etc/hosts", pod_dir / "hosts")
-    else:
-        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
-                 "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix", "fe00::1\tip6-allnodes",
-                 "fe00::2\tip6-allrouters"]
-        if ip:
-            lines.append(f"{ip}\t{hostname}")
-        (pod_dir / "hosts").write_text("\n".join(lines) + "\n")
-    dns = config.dns_config
-    if dns.servers or dns.searches or dns.options:
-        text = "".join(f"nameserver {s}\n" for s in dns.servers)
-        if dns.searches:
-            text += "search " + " ".join(dns.searches) + "\n"
-        if dns.options:
-            text += "options " + " ".join(dns.options) + "\n"
-        (pod_dir / "resolv.conf").write_text(text)
-    else:
-        try:
-            shutil.copyfile("/etc/resolv.conf", pod_dir / "resolv.conf")
-        except OSError:
-            (pod_dir / "resolv.conf").write_text("")
-    for name in ("hostname", "hosts", "resolv.conf"):
-        os.chmod(pod_dir / name, 0o644)
-
-
-def pod_files(pod_dir: Path) -> dict[str, str]:
-    return {"/etc/hostname": str(pod_dir / "hostname"), "/etc/hosts": str(pod_dir / "hosts"),
-            "/etc/resolv.conf": str(pod_dir / "resolv.conf")}
-
-
-def mount_shm(path: Path) -> None:
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,nodev,noexec,mode=1777,size=65536k", "shm", str(path)],
-                       capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        raise errors.Internal(f"cannot mount the pod's /dev/shm: {r.stderr.strip()}")
-
-
-def remove_pod_dir(pod_dir: Path) -> None:
-    shm = pod_dir / "shm"
-    if cni.is_mounted(shm):
-        subprocess.run(["umount", str(shm)], capture_output=True, check=False)
-    shutil.rmtree(pod_dir, ignore_errors=True)

@@ -17,8 +17,9 @@ import grpc
 from dockyard import __version__, errors
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.api import api_pb2_grpc as cri_grpc
+from dockyard.cri.execio import DeadlineExceeded
 from dockyard.cri.images import CriImages, image_pb
-from dockyard.cri.runtime import DeadlineExceeded, Runtime
+from dockyard.cri.runtime import Runtime
 from dockyard.cri.store import decode
 from dockyard.cri.streaming import StreamServer
 
