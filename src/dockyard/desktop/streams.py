@@ -137,10 +137,30 @@ async def logs(request: web.Request) -> web.StreamResponse:
     return await relay(request, _logs(request), "log")
 
 
-async def _progress(request: web.Request, path: str, params: dict[str, Any]) -> web.StreamResponse:
+def registry_of(name: str) -> str:
+    """The registry a repository name lives on, as the CLI keys its credentials (docker.io by default)."""
+    first = name.split("/", 1)[0]
+    if "/" in name and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+async def credentials(name: str) -> dict[str, str]:
+    """``X-Registry-Auth`` from what ``dockyard login`` stored (config.json or its credential
+    helper, which may run a program: off the event loop); none stored is an anonymous request."""
+    from dockyard.cli.credentials import registry_auth
+    from dockyard.cli.errors import CLIError
+
+    try:
+        return {"X-Registry-Auth": await asyncio.to_thread(registry_auth, registry_of(name))}
+    except (CLIError, OSError, ValueError) as err:
+        raise errors.Unavailable(f"cannot read the credentials for {registry_of(name)}: {err}") from err
+
+
+async def _progress(request: web.Request, path: str, params: dict[str, Any], name: str) -> web.StreamResponse:
     """The engine's progress messages (pull, push) as NDJSON, as it sends them; an HTTP error of the
     engine (a bad reference) is one before the stream starts."""
-    source = engine(request).lines("POST", path, params)
+    source = engine(request).lines("POST", path, params, headers=await credentials(name))
     try:
         first = await anext(source, None)
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
@@ -156,15 +176,15 @@ async def _progress(request: web.Request, path: str, params: dict[str, Any]) -> 
 
 
 async def pull(request: web.Request) -> web.StreamResponse:
-    """POST {"ref": ...}: pull, anonymously (no credentials reach the dashboard yet)."""
+    """POST {"ref": ...}: pull, with the credentials ``dockyard login`` stored for its registry."""
     name, tag = split_reference(await ref_of(request))
-    return await _progress(request, "/images/create", {"fromImage": name, "tag": tag or None})
+    return await _progress(request, "/images/create", {"fromImage": name, "tag": tag or None}, name)
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    """POST {"ref": ...}: push a tag the engine has, anonymously."""
+    """POST {"ref": ...}: push a tag the engine has, with the stored credentials."""
     name, tag = split_reference(await ref_of(request))
-    return await _progress(request, f"/images/{name}/push", {"tag": tag or None})
+    return await _progress(request, f"/images/{name}/push", {"tag": tag or None}, name)
 
 
 def register(app: web.Application) -> None:

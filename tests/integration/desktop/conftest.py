@@ -59,11 +59,12 @@ class Desktop:
         return json.loads(data)
 
 
-def start_desktop(d: Daemon, *extra: str) -> Desktop:
-    """``dockyard desktop`` on ``d``; its log (stderr) goes to a file read back by ``stop_desktop``."""
+def start_desktop(d: Daemon, *extra: str, env: dict[str, str] | None = None) -> Desktop:
+    """``dockyard desktop`` on ``d`` (``env`` added to ours); its log (stderr) goes to a file read
+    back by ``stop_desktop``."""
     fd, log = tempfile.mkstemp(prefix="dy-desktop-", suffix=".log")
     proc = subprocess.Popen([str(BIN / "dockyard"), "-H", d.host, "desktop", "--no-browser", *extra],
-                            stdout=subprocess.PIPE, stderr=fd, text=True)
+                            stdout=subprocess.PIPE, stderr=fd, text=True, env={**os.environ, **(env or {})})
     os.close(fd)
     assert proc.stdout is not None
     line = proc.stdout.readline()

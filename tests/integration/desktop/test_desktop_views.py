@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ import pytest
 from tests.conftest import Daemon
 from tests.integration.desktop.conftest import Desktop, start_desktop, stop_desktop
 from tests.integration.desktop.test_desktop import sse_until
+from tests.integration.images.conftest import REGISTRY_BIN, Registry
 
 pytestmark = pytest.mark.root
 
@@ -161,3 +166,44 @@ def test_pods_from_the_cri_and_none_without_one(daemon: Daemon, desktop: Desktop
     finally:
         stop_desktop(desk)
         cri.stop()
+
+
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Iterator[Registry]:
+    """Debian's docker-registry on loopback, asking for user ``dy``, password ``s3cret``."""
+    if not os.path.exists(REGISTRY_BIN) or not shutil.which("htpasswd"):
+        pytest.skip("needs Debian's docker-registry and apache2-utils")
+    base = tmp_path / "registry"
+    base.mkdir()
+    subprocess.run(["htpasswd", "-Bbc", str(base / "htpasswd"), "dy", "s3cret"], check=True, capture_output=True)
+    registry = Registry(base, base / "htpasswd")
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+def test_push_and_pull_use_the_stored_credentials(daemon: Daemon, desktop: Desktop, auth_registry: Registry,
+                                                  tmp_path: Path) -> None:
+    """The CLI's config.json (as ``dockyard login`` writes it) reaches the registry through the
+    dashboard; the module's dashboard, with no credentials stored, is refused."""
+    ref = f"{auth_registry.host}/desk/private:{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps(
+        {"auths": {auth_registry.host: {"auth": base64.b64encode(b"dy:s3cret").decode()}}}))
+    assert daemon.cli("tag", "busybox", ref).returncode == 0
+    desk = start_desktop(daemon, "--addr", "127.0.0.1:0", "--cri", "unix:///nonexistent/cri.sock",
+                         env={"DOCKER_CONFIG": str(config)})
+    origin = {"Origin": desk.origin, "X-Dockyard-Token": desk.token}
+    try:
+        status, _, body = desktop.request("POST", "/api/push", {"ref": ref}, headers={"Origin": desktop.origin})
+        assert status == 200 and b'"error"' in body, body  # anonymous: refused by the registry
+        status, _, body = desk.request("POST", "/api/push", {"ref": ref}, headers=origin)
+        assert status == 200 and b'"error"' not in body and b"digest: sha256:" in body, body
+        assert daemon.cli("rmi", ref).returncode == 0
+        status, _, body = desk.request("POST", "/api/pull", {"ref": ref}, headers=origin)
+        assert status == 200 and b"Status: Downloaded newer image" in body, body
+    finally:
+        stop_desktop(desk)
+        daemon.cli("rmi", ref)
