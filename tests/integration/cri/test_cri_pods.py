@@ -99,7 +99,8 @@ def test_pod_with_two_containers(cri_env: Cri, tmp_path: Path) -> None:
         status = c.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod), timeout=10).status
         assert status.state == cri.SANDBOX_READY
         assert ipaddress.ip_address(status.network.ip) in ipaddress.ip_network(c.subnet)
-        one = _start(c, pod, "one", ["sh", "-c", "echo hello; echo oops >&2; exec sleep 1000"], "one.log", tmp_path)
+        one = _start(c, pod, "one", ["sh", "-c", "echo hello; echo oops >&2; exec httpd -f -p 8081 -h /etc"],
+                     "one.log", tmp_path)
         two = _start(c, pod, "two", ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"])  # ignores TERM
         hi = _exec(c, one, "echo", "hi")
         assert (hi.stdout, hi.exit_code) == (b"hi\n", 0)
@@ -109,6 +110,10 @@ def test_pod_with_two_containers(cri_env: Cri, tmp_path: Path) -> None:
             links = {_exec(c, cid, "readlink", f"/proc/1/ns/{ns}").stdout for cid in (one, two)}
             assert len(links) == 1, (ns, links)
         assert status.network.ip.encode() in _exec(c, two, "ip", "-4", "addr").stdout
+        deadline = time.monotonic() + 10  # one's server, on the localhost two shares
+        while _exec(c, two, "wget", "-qO-", "http://127.0.0.1:8081/hostname").stdout != b"web\n":
+            assert time.monotonic() < deadline, "two does not reach one's server on localhost"
+            time.sleep(0.2)
 
         lines = _wait_lines(tmp_path / "one.log", 2)
         parsed = sorted((m.group(1), m.group(2), m.group(3)) for m in map(LOG_LINE.match, lines) if m)
