@@ -330,7 +330,10 @@ class RegistryImages:
         return name
 
     async def load(self, chunks: AsyncIterator[bytes]) -> list[str]:
+        before = await self._records() if self.signature_policy is not None else {}
         resp = await self.cd.import_archive(chunks, dangling_prefix=DANGLING_PREFIX)
+        if self.signature_policy is not None:
+            await self._judge_load(resp.images, before)
         out = []
         for im in resp.images:
             if im.name.startswith(DANGLING_PREFIX):
@@ -339,6 +342,32 @@ class RegistryImages:
                 out.append(f"Loaded image: {reference.parse(im.name).familiar()}")
         self._blobs.clear()  # type: ignore[attr-defined]
         return out
+
+    async def _records(self) -> dict[str, pb.Image]:
+        return {r.name: r for r in (await self.cd.images.List(pb.ListImagesRequest())).images}
+
+    async def _judge_load(self, images: Any, before: dict[str, pb.Image]) -> None:
+        """The signature policy on what a load named (``trust.api.check_load``); a refusal undoes the load:
+        the names it made go, those it moved point back, its blobs are collected."""
+        from dockyard.trust.api import check_load
+
+        policy = self.signature_policy
+        assert policy is not None
+        try:
+            for im in images:
+                r = None if im.name.startswith(DANGLING_PREFIX) else reference.parse(im.name)
+                await asyncio.to_thread(check_load, policy, r.domain if r else "", r.path if r else "",
+                                        r.tag if r else "", im.target.digest)
+        except errors.DockyardError:
+            after = await self._records()
+            for name, rec in after.items():
+                if name in before and before[name].target.digest != rec.target.digest:
+                    await self.cd.images.Put(before[name])
+                elif name not in before and (name.startswith(DANGLING_PREFIX) or name in {i.name for i in images}):
+                    await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+            self._blobs.clear()  # type: ignore[attr-defined]
+            await self.collect()
+            raise
 
     async def commit(self, container_id: str, base: Image, container_config: dict[str, Any], repo: str, tag: str,
                      comment: str, author: str, changes: list[str]) -> str:

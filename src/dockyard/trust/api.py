@@ -77,3 +77,23 @@ def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str) ->
     _, image.manifest_digest, _ = reg.manifest(digest or tag)
     policy.check(image, lambda: _attached(reg, image.manifest_digest))
     return image.manifest_digest
+
+
+def check_load(policy: Policy, domain: str, repo: str, tag: str, manifest_digest: str) -> None:
+    """Judge an image ``load`` named ``domain/repo:tag`` whose manifest is ``manifest_digest``: an archive
+    carries no signatures, so a scope that asks for them is answered by the signatures attached to that
+    digest in the image's registry (as ``trust inspect`` finds them); an unnamed image ("" domain) can be
+    judged only by the policy's default."""
+    image = Image(f"{domain}/{repo}" if domain else "", tag, "", manifest_digest)
+    if not policy.needs_signatures(image):
+        policy.check(image, list)
+        return
+    if not domain:
+        raise errors.PermissionDenied(f"image {manifest_digest} is refused by the signature policy (default): an "
+                                      "image loaded without a name has no registry to find its signatures in")
+    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo)
+    try:
+        policy.check(image, lambda: _attached(reg, manifest_digest))
+    except (errors.Unavailable, errors.Internal) as err:
+        raise errors.PermissionDenied(f"image {image} is refused by the signature policy: its signatures could "
+                                      f"not be read from {domain}: {err}") from None

@@ -136,3 +136,58 @@ def test_content_trust_refuses_unsigned(env: dict[str, object]) -> None:
     r = cli_trusted(env, "pull", f"{host}/demo/wrong:v1")
     assert r.returncode != 0 and "not made by this key" in r.stderr, r.stderr
     assert not [n for n in image_names(d) if "open/any" in n or "wrong" in n]
+
+
+def image_ids(d: Daemon) -> list[str]:
+    return d.cli("images", "-a", "-q", "--no-trunc").stdout.decode().split()
+
+
+def build(d: Daemon, tmp: Path, base: str, tag: str) -> subprocess.CompletedProcess[bytes]:
+    (tmp / "Dockerfile").write_text(f"FROM {base}\nLABEL built=yes\n")
+    return d.cli("build", "-t", tag, str(tmp))
+
+
+def test_build_from_pull_obeys_policy(env: dict[str, object], tmp_path: Path) -> None:
+    """A FROM image that is not local is pulled through the daemon's policy: signed, the build goes on;
+    unsigned, the build fails naming the requirement and nothing of the base is left."""
+    d, host = env["d"], env["host"]
+    assert isinstance(d, Daemon)
+    r = build(d, tmp_path, f"{host}/demo/signed:v1", "built-signed")
+    assert r.returncode == 0, r.stderr.decode()
+    assert f"{host}/demo/signed:v1" in image_names(d) and "built-signed:latest" in image_names(d)
+    assert d.cli("rmi", "built-signed", f"{host}/demo/signed:v1").returncode == 0
+    ids = image_ids(d)
+    r = build(d, tmp_path, f"{host}/demo/unsigned:v1", "built-unsigned")
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode != 0
+    assert f"image {host}/demo/unsigned:v1 is refused by the signature policy" in out and "no signatures" in out, out
+    assert image_ids(d) == ids and not [n for n in image_names(d) if "unsigned" in n]
+
+
+def test_load_obeys_policy(env: dict[str, object], tmp_path: Path) -> None:
+    """An archive carries no signatures: a name whose scope asks for them is judged by the signatures
+    attached to the loaded digest in its registry. A refused load leaves nothing behind."""
+    d, host = env["d"], env["host"]
+    assert isinstance(d, Daemon)
+    signed = f"{host}/demo/signed:v1"
+    assert d.cli("pull", signed).returncode == 0
+    archives = {}
+    for name in ("demo/signed", "demo/unsigned", "other/x"):
+        ref = f"{host}/{name}:v1"
+        if ref != signed:
+            assert d.cli("tag", signed, ref).returncode == 0
+        archives[name] = tmp_path / f"{name.replace('/', '-')}.tar"
+        r = d.cli("save", "-o", str(archives[name]), ref)
+        assert r.returncode == 0, r.stderr.decode()
+    assert d.cli("rmi", *(f"{host}/{n}:v1" for n in archives)).returncode == 0
+    ids = image_ids(d)
+    for name, why in (("demo/unsigned", "no signatures"), ("other/x", "(default: reject)")):
+        r = d.cli("load", "-i", str(archives[name]))
+        err = r.stderr.decode()
+        assert r.returncode != 0 and f"image {host}/{name}:v1 is refused by the signature policy" in err, err
+        assert why in err, err
+        assert image_ids(d) == ids and not [n for n in image_names(d) if name in n]
+    r = d.cli("load", "-i", str(archives["demo/signed"]))
+    assert r.returncode == 0, r.stderr.decode()
+    assert signed in image_names(d)
+    assert d.cli("rmi", signed).returncode == 0

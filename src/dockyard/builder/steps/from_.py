@@ -4,7 +4,7 @@ image's ONBUILD triggers run first, as the classic builder runs them."""
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.builder import instructions as ins
@@ -45,10 +45,25 @@ async def base_image(b: Build, ref: str) -> State:
     try:
         img = await b.builder.engine.images.get(ref)
     except errors.NotFound:
-        raise BuildFailed(f"pull access denied for {ref}: the image is not present locally and this daemon has "
-                          "no registry to pull it from") from None
+        img = await _pull(b, ref)
     if b.opts.pull:
         b.emit(f"[Warning] --pull: no registry is reachable; using the local image {ref}\n")
     config = copy.deepcopy(img.config)
     layers = [dict(lay) for lay in img.manifest.get("layers", [])]
     return State(config, layers, img.id)
+
+
+async def _pull(b: Build, ref: str) -> Any:
+    """A base image that is not local is pulled, as the classic builder does, through the engine's pull:
+    the daemon's signature policy judges it (a refusal fails the build, nothing is stored)."""
+    eng = b.builder.engine
+    try:
+        async for msg in eng.images.pull(ref, b.opts.platform, None, list(getattr(eng, "insecure_registries", []))):
+            if msg.get("status") and not msg.get("progressDetail"):
+                b.emit(f"{msg['id']}: {msg['status']}\n" if msg.get("id") else f"{msg['status']}\n")
+    except errors.PermissionDenied as err:
+        raise BuildFailed(str(err)) from None
+    except errors.DockyardError as err:
+        raise BuildFailed(f"pull access denied for {ref}: the image is not present locally and its pull "
+                          f"failed: {err}") from None
+    return await eng.images.get(ref)
