@@ -31,7 +31,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.cri import cni, execio
+from dockyard.cri import cni, execio, metrics
 from dockyard.cri import spec as specs
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.images import CriImages
@@ -500,6 +500,32 @@ class Runtime:
         if live is None or live.log is None:
             raise errors.FailedPrecondition(f"container {c.id}: no log is being written")
         live.log.reopen()
+
+    async def pod_metrics(self, rec: SandboxRecord) -> cri.PodSandboxMetrics:
+        """``ListPodSandboxMetrics`` of one pod: its network, and each running container's (metrics.py)."""
+        config = decode(cri.PodSandboxConfig, rec.config)
+        out = cri.PodSandboxMetrics(pod_sandbox_id=rec.id)
+        pod = metrics.Labels("POD", rec.id, "", config.metadata.namespace, config.metadata.name)
+        if rec.pid and not config.linux.security_context.namespace_options.network == cri.NODE:
+            out.metrics.extend(metrics.network(pod, rec.pid))
+        for c in [c for c in self.containers.items.values() if c.sandbox_id == rec.id]:
+            if self.container_state(c) != cri.CONTAINER_RUNNING:
+                continue
+            cfg = decode(cri.ContainerConfig, c.config)
+            try:
+                data = json.loads((await self.cd.tasks.Stats(pb.TaskRequest(container_id=c.id))).data)
+                pids = list((await self.cd.tasks.Pids(pb.TaskRequest(container_id=c.id))).pids)
+            except errors.NotFound:  # exited meanwhile
+                continue
+            try:
+                usage = await self.cd.snapshots.Usage(pb.SnapshotKey(key=c.id))
+                layer: tuple[int, int] | None = (int(usage.size), int(usage.inodes))
+            except errors.NotFound:
+                layer = None
+            labels = metrics.Labels(cfg.metadata.name, c.id, c.image, config.metadata.namespace, config.metadata.name)
+            out.container_metrics.append(cri.ContainerMetrics(container_id=c.id, metrics=list(
+                metrics.container(labels, data, pids, cfg.linux.resources, c.started_at, layer))))
+        return out
 
     async def stats(self, c: ContainerRecord) -> cri.ContainerStats:
         config = decode(cri.ContainerConfig, c.config)

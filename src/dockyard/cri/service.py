@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import grpc
 
 from dockyard import __version__, errors
+from dockyard.cri import metrics
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.api import api_pb2_grpc as cri_grpc
 from dockyard.cri.execio import DeadlineExceeded
@@ -282,12 +283,13 @@ class RuntimeServicer(cri_grpc.RuntimeServiceServicer):
     @translated
     async def ListMetricDescriptors(self, request: cri.ListMetricDescriptorsRequest,
                                     context: Any) -> cri.ListMetricDescriptorsResponse:
-        return cri.ListMetricDescriptorsResponse()
+        return cri.ListMetricDescriptorsResponse(descriptors=metrics.descriptors())
 
     @translated
     async def ListPodSandboxMetrics(self, request: cri.ListPodSandboxMetricsRequest,
                                     context: Any) -> cri.ListPodSandboxMetricsResponse:
-        return cri.ListPodSandboxMetricsResponse()
+        return cri.ListPodSandboxMetricsResponse(pod_metrics=[
+            await self.rt.pod_metrics(rec) for rec in list(self.rt.sandboxes.items.values()) if rec.ready])
 
     async def GetContainerEvents(self, request: cri.GetEventsRequest,
                                  context: Any) -> AsyncIterator[cri.ContainerEventResponse]:

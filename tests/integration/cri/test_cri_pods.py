@@ -17,6 +17,7 @@ import grpc
 import pytest
 
 from dockyard.cri.api import api_pb2 as cri
+from dockyard.cri.metrics import BASE
 from dockyard.cri.streaming import PORT_FORWARD
 from tests.integration.cri.conftest import BUSYBOX, Cri, container_config, pod_config
 from tests.integration.cri.spdy_client import remote_command
@@ -270,3 +271,38 @@ def test_engine_images_are_adopted_by_name(cri_env: Cri) -> None:
     assert c.daemon.cli("rmi", name).returncode == 0
     status = c.images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=name)), timeout=60)
     assert not status.image.id
+
+
+def test_pod_sandbox_metrics(cri_env: Cri, tmp_path: Path) -> None:
+    """ListMetricDescriptors / ListPodSandboxMetrics: cAdvisor's names, label values matching the
+    descriptors' keys, values measured from the container (its memory limit, its processes, the pod's eth0)."""
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    descs = {d.name: d for d in c.runtime.ListMetricDescriptors(cri.ListMetricDescriptorsRequest(),
+                                                                timeout=10).descriptors}
+    assert {"container_memory_working_set_bytes", "container_network_receive_bytes_total",
+            "container_fs_inodes_free", "container_threads"} <= set(descs)
+    assert all(d.help and d.label_keys for d in descs.values())
+    pod = _run_pod(c, "metered", tmp_path)
+    try:
+        config = container_config("m", ["sh", "-c", "sleep 1000 & exec sleep 1000"])
+        config.linux.resources.memory_limit_in_bytes = 64 << 20
+        cid = c.runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod, config=config, sandbox_config=pod_config("metered", tmp_path)),
+            timeout=60).container_id
+        c.runtime.StartContainer(cri.StartContainerRequest(container_id=cid), timeout=60)
+        listed = c.runtime.ListPodSandboxMetrics(cri.ListPodSandboxMetricsRequest(), timeout=30).pod_metrics
+        [mine] = [m for m in listed if m.pod_sandbox_id == pod]
+        [cm] = mine.container_metrics
+        assert cm.container_id == cid
+        values: dict[tuple[str, ...], int] = {}
+        for m in [*mine.metrics, *cm.metrics]:
+            assert len(m.label_values) == len(descs[m.name].label_keys), m.name
+            values[(m.name, *m.label_values[len(BASE):])] = m.value.value
+        assert values[("container_spec_memory_limit_bytes",)] == 64 << 20
+        assert values[("container_processes",)] == 2 and values[("container_threads",)] == 2
+        assert 0 < values[("container_memory_usage_bytes",)] <= 64 << 20
+        assert [v for k, v in values.items() if k[0] == "container_fs_inodes_total"][0] > 0
+        assert ("container_network_receive_packets_total", "eth0") in values
+    finally:
+        _remove_pod(c, pod)
