@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BIN, Daemon
+from tests.integration.desktop import webdriver
 
 
 @dataclass
@@ -100,3 +101,14 @@ def desktop(daemon: Daemon) -> Iterator[Desktop]:
         yield desk
     finally:
         stop_desktop(desk)
+
+
+@pytest.fixture
+def browser(desktop: Desktop) -> Iterator[webdriver.Browser]:
+    """Headless chromium on the dashboard, past the token (the cookie set, landed on /)."""
+    b = webdriver.Browser()
+    try:
+        b.get(f"{desktop.origin}/?token={desktop.token}")
+        yield b
+    finally:
+        b.close()

@@ -300,3 +300,22 @@ def test_files_are_listed_and_downloaded(daemon: Daemon, desktop: Desktop, names
     for path, want in (("relative", 400), ("/srv/d/page.html", 400), ("/no/such", 404)):
         assert desktop.request("GET", f"/api/containers/{name}/files?path={path}")[0] == want, path
     assert desktop.request("GET", f"/api/containers/{name}/file?path=/srv/d")[0] == 400
+
+
+def test_the_terminal_websocket_is_guarded_like_the_rest(daemon: Daemon, desktop: Desktop, names: list[str]) -> None:
+    """No token, a foreign Host, a foreign Origin, a cross-site fetch: no WebSocket, and no exec made."""
+    name = new_name(names)
+    run(daemon, "--name", name, "busybox", "sleep", "1000")
+    good = {"Host": f"{desktop.host}:{desktop.port}", "Cookie": desktop.cookie, "Origin": desktop.origin}
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    refused = [{**good, "Cookie": ""}, {**good, "Cookie": f"dockyard_desktop_{desktop.port}=wrong"},
+               {**good, "Host": f"evil.example:{desktop.port}"}, {**good, "Origin": "http://evil.example"},
+               {**good, "Origin": f"http://127.0.0.2:{desktop.port}"}, {**good, "Sec-Fetch-Site": "cross-site"}]
+    path = f"/api/containers/{name}/terminal?cols=80&rows=24"
+    for headers in refused:
+        status, _, body = desktop.request("GET", path, headers={**upgrade, **headers}, cookie=False)
+        assert status == 403, (headers, status, body)
+    assert inspect(daemon, name)["ExecIDs"] in (None, [])
+    status, _, _ = desktop.request("GET", path, headers={**upgrade, **good}, cookie=False)
+    assert status == 101

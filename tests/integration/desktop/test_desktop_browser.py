@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium (Debian's chromium + chromedriver, driven over WebDriver):
 the list shows a running container with its port, stop from the UI stops it, logs stream a line
-printed after the page opened, the terminal answers an ``echo``, the files tab opens /etc, a pull shows its progress."""
+printed after the page opened, the terminal (xterm.js) answers an ``echo`` and follows a resize, the files tab opens /etc, a pull shows its progress."""
 
 from __future__ import annotations
 
@@ -19,16 +19,6 @@ from tests.integration.desktop.conftest import Desktop
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(not webdriver.available(), reason="needs Debian's chromium and chromium-driver")]
-
-
-@pytest.fixture
-def browser(desktop: Desktop) -> Iterator[webdriver.Browser]:
-    b = webdriver.Browser()
-    try:
-        b.get(f"{desktop.origin}/?token={desktop.token}")  # sets the cookie, then lands on /
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture
