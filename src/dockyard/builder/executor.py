@@ -32,8 +32,9 @@ from dockyard.api import pb
 from dockyard.builder import instructions as ins
 from dockyard.builder.build import Build
 from dockyard.builder.cache import BuildCache
-from dockyard.builder.context import ContextDir, FileTree, Limits, private_dir, read_payload, receive
+from dockyard.builder.context import ContextDir, FileTree, private_dir, read_payload
 from dockyard.builder.layers import Piece, chunks
+from dockyard.builder.receive import Limits, receive
 from dockyard.builder.state import (
     DANGLING,
     LAYER_COMPRESSION,
@@ -120,7 +121,7 @@ class Builder:
 
     async def receive_context(self, chunks: AsyncIterable[bytes]) -> FileTree:
         """The context tar of a build, streamed into a directory of its own (see
-        ``context.receive``); the caller releases ``tree.store`` when the build is done."""
+        ``receive.receive``); the caller releases ``tree.store`` when the build is done."""
         store = ContextDir(self.context_root)
         try:
             return await receive(chunks, store, self.context_limits())

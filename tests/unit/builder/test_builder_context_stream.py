@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from dockyard import errors
-from dockyard.builder.context import ContextDir, FileTree, Limits, OnDisk, materialize, read_payload, receive
+from dockyard.builder.context import ContextDir, FileTree, OnDisk, materialize, read_payload
 from dockyard.builder.contexts import ContextCache
+from dockyard.builder.receive import Limits, receive
 
 
 def tar(members: list[tuple[str, bytes | str | None]], fmt: int = tarfile.PAX_FORMAT) -> bytes:

@@ -1,7 +1,7 @@
 """Build routes: ``POST /build`` (the classic tar-context protocol) and ``POST /build/prune``.
 
 The body is the context tar (plain, gzip, bzip2 or xz), streamed to disk under the daemon's
-limits (``builder.context.receive``); progress streams back as Docker's JSON lines:
+limits (``builder.receive``); progress streams back as Docker's JSON lines:
 ``{"stream": ...}`` text, ``{"aux": {"ID": ...}}`` with the image ID, and
 ``{"errorDetail": ..., "error": ...}`` when a step fails (the HTTP status is already 200 then,
 as with Docker).
@@ -121,7 +121,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     opts = options(request)
     secrets = secrets_of(request)
     builder = builder_of(eng)
-    # streamed to disk under limits (builder.context.receive): a refusal is a 400 before any output
+    # streamed to disk under limits (builder.receive): a refusal is a 400 before any output
     ctx = await builder.receive_context(body_chunks(request))
     try:
         # as dockerd's Detect: no Dockerfile, an empty or unparsable one is a 400, not a stream error
