@@ -125,6 +125,7 @@ def parse_mount(m: dict[str, Any]) -> Plan:
             tmp.append(f"size={int(opts['SizeBytes'])}")
         if opts.get("Mode"):
             tmp.append(f"mode={_octal_mode(opts['Mode'])}")
+        tmp.extend("=".join(str(part) for part in opt) for opt in opts.get("Options") or [] if opt)  # [["noexec"]]
         if ro:
             tmp.append("ro")
         return Plan("tmpfs", dest, tmpfs_options=tmp, rw=not ro)
