@@ -181,3 +181,27 @@ def test_driver_with_a_bad_scope_is_refused(netplug_env: tuple[Daemon, Path], li
         assert r.returncode != 0
         assert "plugin net5: NetworkDriver.GetCapabilities: malformed answer (Scope 'galaxy' is neither local nor " \
                "global)" in r.stderr.decode()
+
+
+def test_silent_and_dead_network_plugins_are_reported(netplug_env: tuple[Daemon, Path]) -> None:
+    """A socket that accepts and never answers: given up after the plugin timeout (3 s here), the network
+    is not made. A plugin that died (its socket left, nobody listening): retried with Docker's back-off
+    within the window, then reported."""
+    import socket
+    import time
+
+    d, plugins = netplug_env
+    mute = socket.socket(socket.AF_UNIX)
+    mute.bind(str(plugins / "mutenet.sock"))
+    mute.listen(8)
+    try:
+        start = time.monotonic()
+        r = d.cli("network", "create", "-d", "mutenet", "pm")
+        took = time.monotonic() - start
+        assert r.returncode != 0 and "plugin mutenet: Plugin.Activate: no answer within 3s" in r.stderr.decode()
+        assert 2.5 < took < 15, took
+    finally:
+        mute.close()
+    r = d.cli("network", "create", "-d", "mutenet", "pm")  # the socket file stays, refused now
+    assert r.returncode != 0 and "plugin mutenet is not reachable" in r.stderr.decode(), r.stderr.decode()
+    assert "pm" not in ok(d.cli("network", "ls", "--format", "{{.Name}}")).split()

@@ -191,3 +191,27 @@ def test_load_obeys_policy(env: dict[str, object], tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr.decode()
     assert signed in image_names(d)
     assert d.cli("rmi", signed).returncode == 0
+
+
+def test_signature_over_another_digest_is_refused(env: dict[str, object], busybox_tar: Path) -> None:
+    """alice's signature of demo/signed:v1, attached to another image's digest (v2) in the same repository:
+    a good signature by the right key, over the wrong manifest. The pull of v2 is refused, naming both."""
+    from dockyard.trust import sigstore
+    from dockyard.trust.registry import Registry
+
+    d, host = env["d"], env["host"]
+    assert isinstance(d, Daemon)
+    v2 = f"{host}/demo/signed:v2"
+    assert d.cli("import", "-c", 'CMD ["true"]', str(busybox_tar), v2).returncode == 0
+    assert d.cli("push", v2).returncode == 0 and d.cli("rmi", v2).returncode == 0
+    reg = Registry(str(host), "demo/signed")
+    _, digest1, _ = reg.manifest("v1")
+    _, digest2, _ = reg.manifest("v2")
+    assert digest1 != digest2
+    attachment, _, _ = reg.manifest(sigstore.attachment_tag(digest1))
+    reg.put_manifest(sigstore.attachment_tag(digest2), attachment, sigstore.OCI_MANIFEST)
+    r = d.cli("pull", v2)
+    err = r.stderr.decode()
+    assert r.returncode != 0 and f"image {v2} is refused by the signature policy" in err, err
+    assert f"signs {digest1}, not {digest2}" in err, err
+    assert v2 not in image_names(d)

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from dockyard import errors
 from dockyard.trust import keys, sigstore
@@ -95,6 +96,18 @@ def test_malformed_policies_are_refused(doc: dict, why: str) -> None:  # type: i
     with pytest.raises(errors.InvalidArgument) as err:
         Policy.parse(doc)
     assert why in str(err.value)
+
+
+@pytest.mark.parametrize("key", [rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                                 ec.generate_private_key(ec.SECP384R1()), ed25519.Ed25519PrivateKey.generate()],
+                         ids=["rsa", "p384", "ed25519"])
+def test_policy_keys_of_another_type_are_refused(key: object) -> None:
+    """cosign's keys (and so sigstoreSigned's) are ECDSA P-256: another public key is refused by name."""
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,  # type: ignore[attr-defined]
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(errors.InvalidArgument) as err:
+        Policy.parse({"default": [{"type": "sigstoreSigned", "keyData": base64.b64encode(pem).decode()}]})
+    assert "default: keyData: " in str(err.value) and "not an ECDSA P-256 key" in str(err.value)
 
 
 def test_load_reads_a_file(tmp_path: Path) -> None:
