@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from pathlib import Path
 
 from dockyard import errors
 from dockyard.api import pb
@@ -124,7 +125,12 @@ class CriImages:
         await self.cd.gc()
 
     def fs_info(self) -> cri.FilesystemUsage:
-        st = os.statvfs(self.snapshot_root)
+        """The filesystem the snapshots are on (the snapshot directory may not be made yet: a fresh
+        containerd makes it with its first snapshot, so the nearest directory that exists is asked)."""
+        where = Path(self.snapshot_root)
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        st = os.statvfs(where)
         return cri.FilesystemUsage(
             timestamp=time.time_ns(), fs_id=cri.FilesystemIdentifier(mountpoint=self.snapshot_root),
             used_bytes=cri.UInt64Value(value=(st.f_blocks - st.f_bfree) * st.f_frsize),

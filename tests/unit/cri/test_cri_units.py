@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,12 @@ def test_capabilities_and_seccomp() -> None:
     sec.ClearField("seccomp")
     spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
     assert "seccomp" not in spec["linux"]  # unconfined unless asked, as the CRI defines
+
+
+def test_image_fs_info_before_the_first_snapshot(tmp_path: Path) -> None:
+    """A fresh containerd has no snapshot directory yet: ImageFsInfo asks the filesystem it will be on."""
+    from dockyard.cri.images import CriImages
+
+    images = CriImages(None, {}, [], str(tmp_path / "containerd" / "snapshots"))  # type: ignore[arg-type]
+    usage = images.fs_info()
+    assert usage.fs_id.mountpoint == str(tmp_path / "containerd" / "snapshots") and usage.used_bytes.value > 0
