@@ -410,12 +410,19 @@ def _main(argv: list[str]) -> int:
 def _compose(global_argv: list[str], argv: list[str]) -> int:
     """``dockyard [OPTIONS] compose ...``: the rest of argv goes to dockyard.compose, with the daemon
     the global options chose."""
-    from dockyard.cli.argparser import Parser
+    from dockyard.cli.liteparse import Fallback, LiteParser
     from dockyard.compose.cli import main as compose_main
 
-    p = Parser(prog=PROG, add_help=False)
-    _global_options(p)
-    args = p.parse_args(global_argv)
+    try:  # argparse (and re) only when the global options need it: they cost more than a compose ps
+        p: Any = LiteParser(prog=PROG, add_help=False)
+        _global_options(p)
+        args = p.parse_args(global_argv)
+    except Fallback:
+        from dockyard.cli.argparser import Parser
+
+        p = Parser(prog=PROG, add_help=False)
+        _global_options(p)
+        args = p.parse_args(global_argv)
     return compose_main(argv, lambda: client_for(args))
 
 

@@ -6,29 +6,78 @@ Parsing and printing only. The daemon is reached through ``dockyard.client`` (``
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from dockyard import errors
-from dockyard.compose import loader
+
+TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
+
+    from dockyard.compose.project import Project
 
 PROG = "dockyard compose"
+# the global options that take a value (the command is the first word that is none of these nor their value)
+_VALUED = ("-f", "--file", "-p", "--project-name", "--project-directory", "--env-file", "--profile", "--ansi",
+           "--progress", "--parallel", "-H", "--host")
 
 
 class UsageError(errors.InvalidArgument):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise UsageError(message)
+def _argparse_class() -> Any:
+    """argparse, raising ``UsageError``, with the CLI's formatter (argparse's own imports shutil)."""
+    import argparse
+
+    from dockyard.cli.argparser import Formatter
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            kw.setdefault("formatter_class", Formatter)
+            super().__init__(*args, **kw)
+
+        def error(self, message: str) -> Any:
+            raise UsageError(message)
+
+    return Parser
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Define and run multi-container applications")
+class _Unused:
+    """What a command the command line does not name gets for its parser: its flags are not built."""
+
+    def add_argument(self, *args: Any, **kw: Any) -> None:
+        return None
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The command ``argv`` names, found without parsing it."""
+    it = iter(argv)
+    for word in it:
+        if word == "--":
+            return None
+        if word in _VALUED:
+            next(it, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _parser(only: str | None = None, lite: bool = False) -> Any:
+    """The command line's parser; with ``only``, the flags of that command alone are built (the
+    rest stay names), as building all ~30 costs more than the command itself. ``lite``: the CLI's
+    ``LiteParser`` (no argparse, no ``re``), which raises ``Fallback`` where argparse must answer."""
+    parser_class: Any
+    if lite:
+        from dockyard.cli.liteparse import LiteParser
+
+        parser_class = LiteParser
+    else:
+        parser_class = _argparse_class()
+    p = parser_class(prog=PROG, description="Define and run multi-container applications")
     p.add_argument("-f", "--file", action="append", default=[], help="Compose configuration files")
     p.add_argument("-p", "--project-name", default=None, help="Project name")
     p.add_argument("--project-directory", default=None, help="Alternate working directory")
@@ -39,9 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", type=int, default=-1)
     p.add_argument("-H", "--host", default=None, help="Daemon socket to connect to")
     p.add_argument("--dry-run", action="store_true", help="Execute command in dry run mode")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
 
-    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+    def cmd(name: str, help: str) -> Any:
+        if only is not None and name != only:
+            return _Unused()
         return sub.add_parser(name, help=help)
 
     c = cmd("config", "Parse, resolve and render compose file in canonical format")
@@ -62,19 +113,47 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_project(args: argparse.Namespace, services: list[str] | None = None,
-                 interpolate: bool = True) -> loader.Project:
-    opts = loader.Options(files=args.file, project_name=args.project_name,
-                          project_directory=args.project_directory, env_files=args.env_file,
-                          profiles=[p for v in args.profile for p in v.split(",")], interpolate=interpolate,
-                          services=list(services or []))
-    return loader.load(opts)
+def _names() -> set[str]:
+    """Every command's name."""
+    from dockyard.compose import commands
+
+    names = {"config"}
+
+    def note(name: str, help: str) -> Any:
+        names.add(name)
+        return _Unused()
+
+    commands.register(note)
+    return names
+
+
+def load_project(args: argparse.Namespace, services: list[str] | None = None, interpolate: bool = True,
+                 cached: bool = True) -> Project:
+    """The project the options name; from ``projcache`` when nothing it was made from changed."""
+    from dockyard.compose import projcache
+
+    profiles = [p for v in args.profile for p in v.split(",")]
+    options = (list(args.file), args.project_name, args.project_directory, args.env_file, profiles, interpolate,
+               list(services or []))
+    key = projcache.key(repr(options), os.environ)
+    project = projcache.load(key, os.environ) if cached else None
+    if project is not None:
+        return project
+
+    def make() -> Project:
+        from dockyard.compose import loader
+
+        return loader.load(loader.Options(files=args.file, project_name=args.project_name,
+                                          project_directory=args.project_directory, env_files=args.env_file,
+                                          profiles=profiles, interpolate=interpolate, services=list(services or [])))
+
+    return projcache.recorded(key, os.environ, make)
 
 
 def config(args: argparse.Namespace) -> int:
     from dockyard.compose import configout
 
-    project = load_project(args, args.services_, interpolate=not args.no_interpolate)
+    project = load_project(args, args.services_, interpolate=not args.no_interpolate, cached=False)
     if args.quiet:
         return 0
     if args.services:
@@ -108,9 +187,21 @@ def config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse(argv: list[str]) -> Any:
+    word = command_word(argv)
+    if word not in _names():
+        return _parser().parse_args(argv)
+    from dockyard.cli.liteparse import Fallback
+
+    try:
+        return _parser(word, lite=True).parse_args(argv)
+    except Fallback:
+        return _parser(word).parse_args(argv)  # argparse words the error or prints the help
+
+
 def main(argv: list[str], client_factory: Callable[[], Any] | None = None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(argv)
         if args.command is None:
             _parser().print_help()
             return 0

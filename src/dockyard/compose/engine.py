@@ -8,10 +8,13 @@ apart from the calls (``Engine``), so the unit tests check the bodies without a 
 
 from __future__ import annotations
 
-from typing import Any
+from dockyard.compose import configout, gojson
 
-from dockyard.compose import configout, gojson, shapes
-from dockyard.compose.loader import Project
+TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.compose.project import Project
 
 COMPOSE_VERSION = "2.40.3"  # the Compose v2 these labels and names follow
 L = "com.docker.compose."
@@ -19,6 +22,12 @@ PROJECT, SERVICE, NUMBER, ONEOFF = L + "project", L + "service", L + "container-
 HASH, WORKDIR, FILES, VERSION = L + "config-hash", L + "project.working_dir", L + "project.config_files", L + "version"
 DEPENDS, IMAGE, NETWORK, VOLUME = L + "depends_on", L + "image", L + "network", L + "volume"
 ENV_FILE = L + "project.environment_file"
+
+
+def _shapes() -> Any:
+    from dockyard.compose import shapes  # its patterns compile at import: only services that need it pay
+
+    return shapes
 
 
 def image_name(project: Project, service: str) -> str:
@@ -49,7 +58,7 @@ def replicas(svc: dict[str, Any]) -> int:
 
 
 def project_labels(project: Project) -> dict[str, str]:
-    return {PROJECT: project.name, WORKDIR: str(project.working_dir),
+    return {PROJECT: project.name, WORKDIR: project.workdir,
             FILES: ",".join(project.config_files), VERSION: COMPOSE_VERSION}
 
 
@@ -59,7 +68,7 @@ def depends_label(svc: dict[str, Any]) -> str:
 
 
 def _ns(value: Any) -> int:
-    return int(shapes.duration_seconds(value) * 1e9)
+    return int(_shapes().duration_seconds(value) * 1e9)
 
 
 def _healthcheck(h: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -118,7 +127,7 @@ def _ports(svc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str
     for e in svc.get("expose") or []:
         text = str(e)
         port, _, proto = text.partition("/")
-        for n in shapes._range(port):
+        for n in _shapes()._range(port):
             exposed[f"{n}/{proto or 'tcp'}"] = {}
     return exposed, bindings
 
@@ -138,22 +147,22 @@ def _resources(svc: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     memory = limits.get("memory") or svc.get("mem_limit")
     if memory:
-        out["Memory"] = shapes.bytes_value(memory)
+        out["Memory"] = _shapes().bytes_value(memory)
     cpus = limits.get("cpus") or svc.get("cpus")
     if cpus:
         out["NanoCpus"] = int(float(cpus) * 1e9)
     if limits.get("pids") or svc.get("pids_limit"):
         out["PidsLimit"] = int(limits.get("pids") or svc["pids_limit"])
     if reservations.get("memory") or svc.get("mem_reservation"):
-        out["MemoryReservation"] = shapes.bytes_value(reservations.get("memory") or svc["mem_reservation"])
+        out["MemoryReservation"] = _shapes().bytes_value(reservations.get("memory") or svc["mem_reservation"])
     if svc.get("memswap_limit"):
-        out["MemorySwap"] = shapes.bytes_value(svc["memswap_limit"])
+        out["MemorySwap"] = _shapes().bytes_value(svc["memswap_limit"])
     if svc.get("cpu_shares"):
         out["CpuShares"] = int(svc["cpu_shares"])
     if svc.get("cpuset"):
         out["CpusetCpus"] = svc["cpuset"]
     if svc.get("shm_size"):
-        out["ShmSize"] = shapes.bytes_value(svc["shm_size"])
+        out["ShmSize"] = _shapes().bytes_value(svc["shm_size"])
     return out
 
 
@@ -202,12 +211,14 @@ def _link(project: Project, link: str) -> str:
 
 
 def container_body(project: Project, service: str, number: int, image_id: str = "", oneoff: str = "",
-                   resolve: Any = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The body of ``POST /containers/create`` for replica ``number`` of ``service``."""
+                   resolve: Any = None, overrides: dict[str, Any] | None = None, digest: str | None = None
+                   ) -> dict[str, Any]:
+    """The body of ``POST /containers/create`` for replica ``number`` of ``service`` (``digest``:
+    its config hash, when the caller has it already)."""
     svc = {**project.services[service], **(overrides or {})}
     labels = {**(svc.get("labels") or {}), **project_labels(project), SERVICE: service,
-              NUMBER: str(number), ONEOFF: "True" if oneoff else "False", HASH: config_hash(project.services[service]),
-              DEPENDS: depends_label(svc), IMAGE: image_id}
+              NUMBER: str(number), ONEOFF: "True" if oneoff else "False",
+              HASH: digest or config_hash(project.services[service]), DEPENDS: depends_label(svc), IMAGE: image_id}
     if project.environment.get("COMPOSE_PROJECT_ENV_FILE"):
         labels[ENV_FILE] = project.environment["COMPOSE_PROJECT_ENV_FILE"]
     exposed, bindings = _ports(svc)
@@ -224,7 +235,7 @@ def container_body(project: Project, service: str, number: int, image_id: str = 
         if svc.get(key):
             config[api] = str(svc[key])
     if svc.get("stop_grace_period"):
-        config["StopTimeout"] = int(shapes.duration_seconds(svc["stop_grace_period"]))
+        config["StopTimeout"] = int(_shapes().duration_seconds(svc["stop_grace_period"]))
     health = _healthcheck(svc.get("healthcheck"))
     if health:
         config["Healthcheck"] = health

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dockyard import errors
+from dockyard.compose import projcache
 from dockyard.compose.interpolate import substitute
 
 _KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([A-Za-z_.\-][A-Za-z0-9_.\-]*)[ \t]*([=:]?)[ \t]*")
@@ -82,7 +83,7 @@ def _value(text: str, i: int, get: Callable[[str], str | None], where: str, line
 
 def read(path: Path, lookup: Callable[[str], str | None] = lambda _: None) -> dict[str, str]:
     try:
-        text = path.read_text()
+        text = projcache.read_text(path)
     except FileNotFoundError as err:
         raise errors.NotFound(f"env file {path} not found: {err.strerror}") from err
     return parse(text, lookup, f"{path}: ")

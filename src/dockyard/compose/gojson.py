@@ -9,13 +9,17 @@ compose-go v2.9.1 (the one Compose v2.40.3 is built with); a dict not named here
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
+import _json
 
-# struct name -> its JSON fields in declaration order, each with the type of its value:
-# another struct's name, ("map", T) for a map of T, ("list", T) for a slice of T, or None.
-Spec = str | tuple[str, Any] | None
+from dockyard.compose.projcache import sha256_hex
+
+TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
+if TYPE_CHECKING:
+    from typing import Any
+
+    # struct name -> its JSON fields in declaration order, each with the type of its value:
+    # another struct's name, ("map", T) for a map of T, ("list", T) for a slice of T, or None.
+    Spec = str | tuple[str, Any] | None
 
 STRUCTS: dict[str, list[tuple[str, Spec]]] = {
     "service": [
@@ -128,8 +132,17 @@ def shaped(value: Any, spec: Spec) -> Any:
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
+def _unserializable(obj: Any) -> Any:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+# json.dumps(separators=(",", ":"), ensure_ascii=False) from the C encoder alone (json imports re)
+_encode = _json.make_encoder(None, _unserializable, _json.encode_basestring, None, ":", ",",  # type: ignore[arg-type]
+                             False, False, True)
+
+
 def marshal(value: Any, spec: Spec = None) -> bytes:
-    text = json.dumps(shaped(value, spec), separators=(",", ":"), ensure_ascii=False)
+    text = "".join(_encode(shaped(value, spec), 0))
     for char, escape in _GO_ESCAPES.items():
         text = text.replace(char, escape)
     return text.encode()
@@ -142,4 +155,4 @@ def service_hash(service_json: dict[str, Any]) -> str:
          if k not in ("build", "pull_policy", "scale", "depends_on", "profiles")}
     if isinstance(s.get("deploy"), dict):
         s["deploy"] = {k: v for k, v in s["deploy"].items() if k != "replicas"}
-    return hashlib.sha256(marshal(s, "service")).hexdigest()
+    return sha256_hex(marshal(s, "service"))

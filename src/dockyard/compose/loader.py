@@ -18,18 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard import errors
-from dockyard.compose import envfile, merge, normalize, schema, shapes, yamlload
+from dockyard.compose import envfile, merge, normalize, projcache, schema, shapes, yamlload
 from dockyard.compose.interpolate import interpolate
+from dockyard.compose.project import ComposeError, Project, order
+
+__all__ = ["ComposeError", "Options", "Project", "load", "order"]
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
                   "docker-compose.override.yml")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-class ComposeError(errors.InvalidArgument):
-    pass
 
 
 @dataclass
@@ -43,35 +41,6 @@ class Options:
     interpolate: bool = True
     workdir: str | None = None
     services: list[str] = field(default_factory=list)  # services named on the command line (enable profiles)
-
-
-@dataclass
-class Project:
-    name: str
-    working_dir: Path
-    config_files: list[str]
-    services: dict[str, dict[str, Any]]
-    networks: dict[str, dict[str, Any]]
-    volumes: dict[str, dict[str, Any]]
-    secrets: dict[str, dict[str, Any]]
-    configs: dict[str, dict[str, Any]]
-    extensions: dict[str, Any]
-    environment: dict[str, str]
-    disabled: dict[str, dict[str, Any]] = field(default_factory=dict)
-    profiles: list[str] = field(default_factory=list)
-
-    def service(self, name: str) -> dict[str, Any]:
-        if name not in self.services:
-            raise errors.NotFound(f"no such service: {name}")
-        return self.services[name]
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "services": self.services}
-        for key in ("networks", "volumes", "secrets", "configs"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        out.update(self.extensions)
-        return out
 
 
 def normalize_name(name: str) -> str:
@@ -91,9 +60,9 @@ def find_files(opts: Options) -> list[Path]:
         return [(base / f).absolute() for f in env_files.split(sep) if f]
     d = Path(opts.project_directory or opts.workdir or os.getcwd()).absolute()
     for parent in (d, *d.parents):
-        found = next((parent / n for n in DEFAULT_FILES if (parent / n).is_file()), None)
+        found = next((parent / n for n in DEFAULT_FILES if projcache.is_file(parent / n)), None)
         if found:
-            override = next((parent / n for n in OVERRIDE_FILES if (parent / n).is_file()), None)
+            override = next((parent / n for n in OVERRIDE_FILES if projcache.is_file(parent / n)), None)
             return [found] + ([override] if override else [])
     raise ComposeError("no configuration file provided: not found")
 
@@ -104,7 +73,7 @@ def environment(opts: Options, project_dir: Path) -> dict[str, str]:
         if opts.env_files else [project_dir / ".env"]
     env: dict[str, str] = {}
     for f in files:
-        if not opts.env_files and not f.exists():
+        if not opts.env_files and not projcache.exists(f):
             continue
         env.update(envfile.read(f, lambda k: opts.environ.get(k, env.get(k))))
     env.update(opts.environ)
@@ -127,7 +96,7 @@ def _read(path: Path) -> str:
     if path == Path("-"):
         return sys.stdin.read()
     try:
-        return path.read_text()
+        return projcache.read_text(path)
     except OSError as err:
         raise ComposeError(f"open {path}: {err.strerror.lower() if err.strerror else err}") from err
 
@@ -157,7 +126,7 @@ def _include(data: dict[str, Any], inc: Any, base: Path, env: Mapping[str, str],
     sub_dir = Path(normalize.resolve_path(base, spec["project_directory"])) if spec.get("project_directory") \
         else paths[0].parent
     sub_env = dict(env)
-    for ef in shapes.as_list(spec.get("env_file")) or ([sub_dir / ".env"] if (sub_dir / ".env").exists() else []):
+    for ef in shapes.as_list(spec.get("env_file")) or ([sub_dir / ".env"] if projcache.exists(sub_dir / ".env") else []):
         sub_env = {**envfile.read(Path(normalize.resolve_path(base, str(ef))), env.get), **env}
     included: dict[str, Any] = {}
     for p in paths:
@@ -326,29 +295,6 @@ def _check_dependencies(services: dict[str, Any], disabled: dict[str, Any]) -> N
                     continue
                 raise ComposeError(f'service "{name}" depends on undefined service "{dep}": invalid compose project')
     order(services)
-
-
-def order(services: Mapping[str, Any]) -> list[str]:
-    """Services in dependency order (dependencies first); a cycle is refused."""
-    out: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = path[path.index(name):] + [name]
-            raise ComposeError("dependency cycle detected: " + " -> ".join(cycle))
-        state[name] = 1
-        for dep in sorted(services[name].get("depends_on") or {}):
-            if dep in services:
-                visit(dep, path + [name])
-        state[name] = 2
-        out.append(name)
-
-    for name in sorted(services):
-        visit(name, [])
-    return out
 
 
 def _check_references(services: dict[str, Any], networks: dict[str, Any], model: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dockyard.compose import envfile, shapes
+from dockyard.compose import envfile, projcache, shapes
 
 _DURATIONS = ("stop_grace_period",)
 _HEALTH_DURATIONS = ("timeout", "interval", "start_period", "start_interval")
@@ -38,7 +38,7 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     for ref in shapes.as_list(s.pop("env_file", None)):
         path, required = (str(ref["path"]), ref.get("required", True)) if isinstance(ref, dict) else (ref, True)
         file = Path(resolve_path(base, path))
-        if not required and not file.exists():
+        if not required and not projcache.exists(file):
             continue
         env.update(envfile.read(file, lookup))
     env.update(shapes.to_mapping(s.get("environment")))

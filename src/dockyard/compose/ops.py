@@ -8,22 +8,24 @@ service starts in its own thread as soon as the conditions on its dependencies h
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from typing import Any
 
 from dockyard import errors
+from dockyard.client import jsonlite as json
 from dockyard.compose import engine as E
-from dockyard.compose.events import ProjectEvents
-from dockyard.compose.loader import Project, order
+from dockyard.compose.project import Project, order
+from dockyard.compose.tasks import Task, each
 
-Printer = Callable[[str], None]
+TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from dockyard.compose.events import ProjectEvents
+
+    Printer = Callable[[str], None]
 
 
 class ComposeFailure(errors.FailedPrecondition):
@@ -41,6 +43,13 @@ def number_of(c: dict[str, Any]) -> int:
         return 0
 
 
+class Plan:
+    """How ``up`` treats the containers it finds and makes."""
+
+    def __init__(self, force: bool, no_recreate: bool, no_start: bool, timeout: int | None) -> None:
+        self.force, self.no_recreate, self.no_start, self.timeout = force, no_recreate, no_start, timeout
+
+
 class Compose:
     def __init__(self, client: Any, project_name: str, project: Project | None = None,
                  out: Printer = print, dry_run: bool = False) -> None:
@@ -49,7 +58,7 @@ class Compose:
         self.name = project_name
         self.project = project
         self.out = out
-        self._ids: dict[str, str] = {}
+        self._image_ids: dict[str, str] = {}  # reference -> ID; forgotten when built or pulled
         self._events: ProjectEvents | None = None
         self._watchers = 0
         self._watch_lock = threading.Lock()
@@ -124,7 +133,7 @@ class Compose:
         elif pull == "always":
             self.pull(service)
         try:
-            return str(self.c.json("GET", f"/images/{ref}/json")["Id"])
+            return self._image(ref)
         except errors.NotFound:
             if pull == "never":
                 raise ComposeFailure(f"image {ref} of service {service} is not here and --pull is never") from None
@@ -132,7 +141,13 @@ class Compose:
                 self.build(service)
             else:
                 self.pull(service)
-            return str(self.c.json("GET", f"/images/{ref}/json")["Id"])
+            return self._image(ref)
+
+    def _image(self, ref: str) -> str:
+        """The ID of ``ref``, asked once per command (services sharing an image ask once)."""
+        if ref not in self._image_ids:
+            self._image_ids[ref] = str(self.c.json("GET", f"/images/{ref}/json")["Id"])
+        return self._image_ids[ref]
 
     def pull(self, service: str) -> None:
         ref = E.image_name(self._project(), service)
@@ -141,6 +156,7 @@ class Compose:
         for msg in self.c.json_stream("POST", "/images/create", {"fromImage": name, "tag": tag}):
             if msg.get("error"):
                 raise ComposeFailure(f"pull {ref}: {msg['error']}")
+        self._image_ids.pop(ref, None)
         self.out(f" {service} Pulled")
 
     def push(self, service: str) -> None:
@@ -172,15 +188,16 @@ class Compose:
                                       headers={"Content-Type": "application/x-tar"}):
             if msg.get("error"):
                 raise ComposeFailure(f"failed to build {service}: {msg['error']}")
+        self._image_ids.pop(E.image_name(p, service), None)
         self.out(f" {service} Built")
 
     # --- containers -----------------------------------------------------------------------------
 
     def create(self, service: str, number: int, image_id: str, oneoff: str = "",
-               overrides: dict[str, Any] | None = None) -> str:
+               overrides: dict[str, Any] | None = None, digest: str | None = None) -> str:
         p = self._project()
-        body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides)
-        body["Labels"][E.HASH] = E.config_hash(self._references_resolved(p.services[service]))
+        digest = digest or E.config_hash(self._references_resolved(p.services[service]))
+        body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides, digest=digest)
         name = E.container_name(p, service, number, oneoff)
         endpoints = body["NetworkingConfig"]["EndpointsConfig"]
         first = body["HostConfig"]["NetworkMode"]
@@ -219,25 +236,31 @@ class Compose:
            build: bool = False, no_build: bool = False, remove_orphans: bool = False,
            scale: dict[str, int] | None = None, no_deps: bool = False, no_start: bool = False,
            timeout: int | None = None, pull: str = "policy") -> list[str]:
-        """Converge; returns the services brought up (dependencies included)."""
+        """Converge; returns the services brought up (dependencies included). Each service is a
+        task that starts when the services it depends on are converged (and, unless ``no_start``,
+        meet their conditions); the project's containers are listed once, up front."""
         p = self._project()
         wanted = self._with_deps(services, no_deps)
         images = {s: self.image_id(s, pull=pull, build=build, no_build=no_build)
                   for s in order(p.services) if s in wanted}
         self.ensure_networks()
         self.ensure_volumes()
-        self._orphans(remove_orphans)
-        futures: dict[str, Future[None]] = {}
+        found = self.containers()
+        self._orphans(found, remove_orphans)
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for c in found:
+            by_service.setdefault(c["Labels"].get(E.SERVICE, ""), []).append(c)
+        plan = Plan(force_recreate, no_recreate, no_start, timeout)
+        tasks: dict[str, Task] = {}
         waits = any(p.services[s].get("depends_on") for s in wanted)
-        with self.watching() if waits else nullcontext(), ThreadPoolExecutor(max_workers=max(4, len(wanted))) as pool:
+        with self.watching() if waits else nullcontext():
             for s in order(p.services):
                 if s not in wanted:
                     continue
-                deps = [futures[d] for d in (p.services[s].get("depends_on") or {}) if d in futures]
-                futures[s] = pool.submit(self._converge_service, s, images[s], deps, force_recreate, no_recreate,
-                                         (scale or {}).get(s), no_start, timeout)
-            for f in futures.values():
-                f.result()
+                deps = [tasks[d] for d in (p.services[s].get("depends_on") or {}) if d in tasks]
+                tasks[s] = Task(self._converge_service, s, images[s], deps, by_service.get(s, []),
+                                (scale or {}).get(s), plan)
+            each(Task.result, tasks.values())
         return [s for s in order(p.services) if s in wanted]
 
     def _with_deps(self, services: list[str] | None, no_deps: bool) -> set[str]:
@@ -253,9 +276,9 @@ class Compose:
                     todo.append(d)
         return wanted
 
-    def _orphans(self, remove: bool) -> None:
+    def _orphans(self, found: list[dict[str, Any]], remove: bool) -> None:
         p = self._project()
-        orphans = [c for c in self.containers() if c["Labels"].get(E.SERVICE) not in p.services]
+        orphans = [c for c in found if c["Labels"].get(E.SERVICE) not in p.services]
         if orphans and not remove:
             self.out(f'Found orphan containers ({", ".join(c["Names"][0].lstrip("/") for c in orphans)}) for this '
                      "project. If you removed or renamed this service in your compose file, you can run this command "
@@ -264,46 +287,46 @@ class Compose:
             self.out(f" Container {c['Names'][0].lstrip('/')}  Removing")
             self.remove(c["Id"])
 
-    def _converge_service(self, service: str, image_id: str, deps: list[Future[None]], force: bool,
-                          no_recreate: bool, scale: int | None, no_start: bool, timeout: int | None) -> None:
+    def _converge_service(self, service: str, image_id: str, deps: list[Task], found: list[dict[str, Any]],
+                          scale: int | None, plan: Plan) -> None:
         for d in deps:
             d.result()
         p = self._project()
         svc = p.services[service]
-        if not no_start:
+        if not plan.no_start:
             self.wait_dependencies(service)
         want = scale if scale is not None else E.replicas(svc)
         digest = E.config_hash(self._references_resolved(svc))
-        existing = {number_of(c): c for c in self.containers(service)}
-        for n, extra in sorted(existing.items()):
-            if n > want:
-                self.out(f" Container {extra['Names'][0].lstrip('/')}  Stopping")
-                self.remove(extra["Id"])
-        for n in range(1, want + 1):
-            c: dict[str, Any] | None = existing.get(n)
-            name = E.container_name(p, service, n)
-            if c is not None:
-                stale = c["Labels"].get(E.HASH) != digest or c["Labels"].get(E.IMAGE, image_id) != image_id
-                if force or (stale and not no_recreate):
-                    self.out(f" Container {name}  Recreate")
-                    self.stop(c["Id"], timeout)
-                    self.remove(c["Id"])
-                    c = None
+        existing = {number_of(c): c for c in found}
+        extra = [c for n, c in sorted(existing.items()) if n > want]
+        for c in extra:
+            self.out(f" Container {c['Names'][0].lstrip('/')}  Stopping")
+        each(lambda c: self.remove(c["Id"]), extra)
+        each(lambda n: self._converge_one(service, n, existing.get(n), image_id, digest, plan), range(1, want + 1))
+
+    def _converge_one(self, service: str, n: int, c: dict[str, Any] | None, image_id: str, digest: str,
+                      plan: Plan) -> None:
+        name = E.container_name(self._project(), service, n)
+        if c is not None:
+            stale = c["Labels"].get(E.HASH) != digest or c["Labels"].get(E.IMAGE, image_id) != image_id
+            if not (plan.force or (stale and not plan.no_recreate)):
+                if not plan.no_start and c.get("State") != "running":
+                    self.out(f" Container {name}  Starting")
+                    self.start(c["Id"])
+                    self.out(f" Container {name}  Started")
                 else:
-                    if not no_start and c.get("State") != "running":
-                        self.out(f" Container {name}  Starting")
-                        self.start(c["Id"])
-                        self.out(f" Container {name}  Started")
-                    else:
-                        self.out(f" Container {name}  Running")
-                    continue
-            self.out(f" Container {name}  Creating")
-            cid = self.create(service, n, image_id)
-            self.out(f" Container {name}  Created")
-            if not no_start:
-                self.out(f" Container {name}  Starting")
-                self.start(cid)
-                self.out(f" Container {name}  Started")
+                    self.out(f" Container {name}  Running")
+                return
+            self.out(f" Container {name}  Recreate")
+            self.stop(c["Id"], plan.timeout)
+            self.remove(c["Id"])
+        self.out(f" Container {name}  Creating")
+        cid = self.create(service, n, image_id, digest=digest)
+        self.out(f" Container {name}  Created")
+        if not plan.no_start:
+            self.out(f" Container {name}  Starting")
+            self.start(cid)
+            self.out(f" Container {name}  Started")
 
     def _references_resolved(self, svc: dict[str, Any]) -> dict[str, Any]:
         """``svc`` as Compose v2 hashes it: ``volumes_from``, ``network_mode``, ``ipc`` and ``pid``
@@ -335,6 +358,8 @@ class Compose:
         """The project's event stream, opened by the first of nested users and closed by the last."""
         with self._watch_lock:
             if self._events is None:
+                from dockyard.compose.events import ProjectEvents
+
                 self._events = ProjectEvents(self.c, self.name)
             self._watchers += 1
             events = self._events
@@ -395,31 +420,33 @@ class Compose:
         if self.project is not None and not remove_orphans:
             containers = [c for c in containers if c["Labels"].get(E.SERVICE) in self.project.services
                           or c["Labels"].get(E.ONEOFF) == "True"]
-        self._stop_in_order(containers, timeout)
-        if containers:
-            with ThreadPoolExecutor(max_workers=min(16, len(containers))) as pool:
-                list(pool.map(self._remove_one, containers))
-        for n in self.networks():
-            if self.project is not None and any(s.get("external") and s["name"] == n["Name"]
-                                                for s in self.project.networks.values()):
-                continue
-            self.out(f" Network {n['Name']}  Removing")
-            try:
-                self.c.request("DELETE", f"/networks/{n['Id']}").read()
-            except errors.NotFound:
-                pass
-            self.out(f" Network {n['Name']}  Removed")
+        self._remove_in_order(containers, timeout)
+        each(self._remove_network, [n for n in self.networks() if not self._external_network(n["Name"])])
         if volumes:
-            for v in self.volumes():
-                self.out(f" Volume {v['Name']}  Removing")
-                self.c.request("DELETE", f"/volumes/{v['Name']}").read()
-                self.out(f" Volume {v['Name']}  Removed")
+            each(self._remove_volume, self.volumes())
         if rmi:
             self._remove_images(containers, rmi)
 
-    def _stop_in_order(self, containers: list[dict[str, Any]], timeout: int | None) -> None:
-        """Dependents first (by the depends_on label): each service stops as soon as every service
-        depending on it has, independent ones at the same time."""
+    def _external_network(self, name: str) -> bool:
+        return self.project is not None and any(s.get("external") and s["name"] == name
+                                                for s in self.project.networks.values())
+
+    def _remove_network(self, n: dict[str, Any]) -> None:
+        self.out(f" Network {n['Name']}  Removing")
+        try:
+            self.c.request("DELETE", f"/networks/{n['Id']}").read()
+        except errors.NotFound:
+            pass  # gone already: what down wants
+        self.out(f" Network {n['Name']}  Removed")
+
+    def _remove_volume(self, v: dict[str, Any]) -> None:
+        self.out(f" Volume {v['Name']}  Removing")
+        self.c.request("DELETE", f"/volumes/{v['Name']}").read()
+        self.out(f" Volume {v['Name']}  Removed")
+
+    def _remove_in_order(self, containers: list[dict[str, Any]], timeout: int | None) -> None:
+        """Dependents first (by the depends_on label): each service's containers are stopped and
+        removed as soon as every service depending on it is gone, independent ones at the same time."""
         by_service: dict[str, list[dict[str, Any]]] = {}
         deps: dict[str, set[str]] = {}
         for c in containers:
@@ -428,24 +455,21 @@ class Compose:
             deps[s] = {d.split(":")[0] for d in (c["Labels"].get(E.DEPENDS) or "").split(",") if d}
         graph: dict[str, dict[str, Any]] = {s: {"depends_on": {d: {} for d in ds if d in by_service}}
                                             for s, ds in deps.items()}
-        stopped: dict[str, Future[None]] = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(32, len(by_service)))) as pool:
-            for s in reversed(order(graph)):  # a service's dependents are submitted before it
-                dependents = [stopped[t] for t in by_service if s in graph[t]["depends_on"] and t in stopped]
-                stopped[s] = pool.submit(self._stop_service, by_service[s], dependents, timeout)
-            for f in stopped.values():
-                f.result()
+        gone: dict[str, Task] = {}
+        for s in reversed(order(graph)):  # a service's dependents are submitted before it
+            dependents = [gone[t] for t in by_service if s in graph[t]["depends_on"] and t in gone]
+            gone[s] = Task(self._remove_service, by_service[s], dependents, timeout)
+        each(Task.result, gone.values())
 
-    def _stop_service(self, containers: list[dict[str, Any]], dependents: list[Future[None]],
-                      timeout: int | None) -> None:
-        for f in dependents:
-            f.result()
-        running = [c for c in containers if c.get("State") in ("running", "paused", "restarting")]
-        threads = [threading.Thread(target=self._stop_one, args=(c, timeout)) for c in running]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    def _remove_service(self, containers: list[dict[str, Any]], dependents: list[Task], timeout: int | None) -> None:
+        for t in dependents:
+            t.result()
+        each(lambda c: self._stop_and_remove(c, timeout), containers)
+
+    def _stop_and_remove(self, c: dict[str, Any], timeout: int | None) -> None:
+        if c.get("State") in ("running", "paused", "restarting"):
+            self._stop_one(c, timeout)
+        self._remove_one(c)
 
     def _remove_one(self, c: dict[str, Any]) -> None:
         name = c["Names"][0].lstrip("/")
@@ -550,6 +574,9 @@ def _raw_lines(resp: Any) -> Iterator[bytes]:
 
 
 def _tar_dir(path: Any) -> bytes:
+    import io
+    import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(str(path), arcname=".")
@@ -557,6 +584,9 @@ def _tar_dir(path: Any) -> bytes:
 
 
 def _tar_files(files: list[tuple[str, bytes, int]]) -> bytes:
+    import io
+    import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, data, mode in files:

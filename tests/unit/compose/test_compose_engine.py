@@ -111,11 +111,11 @@ class _StopRecorder:
         begin = time.monotonic()
         time.sleep(0.2)
         with self.lock:
-            self.spans[path.split("/")[2]] = (begin, time.monotonic())
+            self.spans[("stop" if method == "POST" else "rm") + " " + path.split("/")[2]] = (begin, time.monotonic())
         return io.BytesIO()
 
 
-def test_down_stops_dependents_first_and_independent_services_together() -> None:
+def test_down_removes_dependents_first_and_independent_services_together() -> None:
     from dockyard.compose.ops import Compose
 
     def container(service: str, depends: str = "") -> dict[str, object]:
@@ -124,11 +124,13 @@ def test_down_stops_dependents_first_and_independent_services_together() -> None
 
     client = _StopRecorder()
     cp = Compose(client, "p", out=lambda line: None)
-    cp._stop_in_order([container("db"), container("web", "db:service_started:false"), container("a"),
-                       container("b"), container("c")], timeout=0)
+    cp._remove_in_order([container("db"), container("web", "db:service_started:false"), container("a"),
+                         container("b"), container("c")], timeout=0)
     spans = client.spans
-    assert spans["web"][1] <= spans["db"][0], "db stopped before its dependent web"
-    independent = [spans[s] for s in ("a", "b", "c", "web")]
+    assert spans["rm web"][1] <= spans["stop db"][0], "db stopped before its dependent web was gone"
+    for s in ("a", "b", "c", "web", "db"):
+        assert spans[f"stop {s}"][1] <= spans[f"rm {s}"][0], f"{s} removed before it stopped"
+    independent = [spans[f"stop {s}"] for s in ("a", "b", "c", "web")]
     assert max(b for b, _ in independent) < min(e for _, e in independent), "independent services stopped one by one"
 
 
