@@ -38,12 +38,25 @@ def run_hooks(kind: str, hooks: list[dict[str, Any]] | None, state: dict[str, An
                 cwd=cwd,
             )
         except subprocess.TimeoutExpired as err:
-            raise HookError(f"error running {kind} hook #{i}: {path}: timeout after {timeout}s") from err
+            raise HookError(f"error running hook #{i} ({kind}): {path}: timeout after {timeout}s") from err
         except OSError as err:
-            raise HookError(f"error running {kind} hook #{i}: {path}: {err.strerror}") from err
+            raise HookError(f"error running hook #{i} ({kind}): {path}: {err.strerror}") from err
         if proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()
             raise HookError(
-                f"error running {kind} hook #{i}: {path}: exit status {proc.returncode}"
+                f"error running hook #{i} ({kind}): {path}: {_wait_status(proc.returncode)}"
                 + (f", stderr: {detail}" if detail else "")
             )
+
+
+def _wait_status(returncode: int) -> str:
+    """How Go (runc) words a hook's end: ``exit status 3``, ``signal: bad system call``."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    import signal
+
+    try:
+        name = signal.strsignal(-returncode) or f"signal {-returncode}"
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"signal: {name[0].lower()}{name[1:]}"

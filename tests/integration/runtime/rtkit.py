@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -202,3 +208,36 @@ class Runtime:
         return result
 
 
+def run_on_pty(argv: list[str], rows: int = 33, cols: int = 101, timeout: float = 20) -> tuple[int, bytes, list]:
+    """Run ``argv`` with a fresh pty as its stdio and controlling terminal.
+
+    Returns (exit code, bytes read from the master, the slave's termios after the exit)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    before = termios.tcgetattr(slave)
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        out = b""
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                out += os.read(master, 65536)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{argv} did not exit in {timeout}s; output so far {out!r}")
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        after = termios.tcgetattr(slave)
+        assert after[3] == before[3], "the runtime left our terminal's local modes changed (raw)"
+        return proc.returncode, out, after
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -12,7 +12,7 @@ from dockyard.runtime.lifecycle.create import check_terminal
 from dockyard.runtime.lifecycle.exec import exec_cgroup_paths, parse_cgroup_args
 from dockyard.runtime.lifecycle.ps import filter_rows
 from dockyard.runtime.lifecycle.spec import example, to_rootless, write_spec
-from dockyard.runtime.linux.seccomp import SeccompError, refuse_notify
+from dockyard.runtime.linux.seccomp import SeccompError, check_notify
 
 V1 = {"memory": "/sys/fs/cgroup/memory/c", "cpu": "/sys/fs/cgroup/cpu/c"}
 
@@ -72,12 +72,16 @@ def test_spec_is_runcs_example(tmp_path: Path) -> None:
     assert "gid=5" not in devpts["options"]
 
 
-def test_seccomp_notify_refusals() -> None:
-    refuse_notify({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
+def test_seccomp_notify_rules() -> None:
+    """runc's refusals stay; a profile with a listenerPath is accepted and says it notifies."""
+    assert not check_notify({"defaultAction": "SCMP_ACT_ALLOW",
+                             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
     notify = {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}
+    assert not check_notify({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a"})  # no rule: no agent
+    assert check_notify({"syscalls": [notify], "listenerPath": "/a"})
     with pytest.raises(SeccompError, match="no listenerPath"):
-        refuse_notify({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [notify]})
+        check_notify({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [notify]})
     with pytest.raises(SeccompError, match="write syscall"):
-        refuse_notify({"syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}], "listenerPath": "/a"})
-    with pytest.raises(SeccompError, match="not supported"):
-        refuse_notify({"syscalls": [notify], "listenerPath": "/a"})
+        check_notify({"syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}], "listenerPath": "/a"})
+    with pytest.raises(SeccompError, match="default action"):
+        check_notify({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"})

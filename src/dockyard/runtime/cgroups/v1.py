@@ -15,13 +15,19 @@ from .fs import join_cgroup, own_cgroups, read, read_pids, remove_tree, wait_pro
 CONTROLLERS: tuple[str, ...] = ("memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer")
 
 
+HYBRID = "unified"  # key of the cgroup v2 hierarchy a hybrid host mounts (runc joins it too)
+
+
 def mountpoints(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
-    """Controller → mountpoint of its v1 hierarchy (handles co-mounted cpu,cpuacct)."""
+    """Controller → mountpoint of its v1 hierarchy (handles co-mounted cpu,cpuacct); ``HYBRID``
+    → the v2 hierarchy's mountpoint on a hybrid host."""
     out: dict[str, str] = {}
     with open(mountinfo) as f:
         for line in f:
             left, _, right = line.partition(" - ")
             fields = right.split()
+            if fields and fields[0] == "cgroup2":  # hybrid: v2's hierarchy beside v1's
+                out.setdefault(HYBRID, left.split()[4])
             if len(fields) < 3 or fields[0] != "cgroup":
                 continue
             mnt = left.split()[4]
@@ -40,7 +46,28 @@ def device_rule(rule: dict[str, Any]) -> str:
     minor = rule.get("minor")
     maj = "*" if major is None or major < 0 else str(major)
     mnr = "*" if minor is None or minor < 0 else str(minor)
-    return f"{kind} {maj}:{mnr} {rule.get('access') or 'rwm'}"
+    access = "".join(c for c in rule.get("access") or "rwm" if c in "rwm") or "rwm"  # runc drops others
+    return f"{kind} {maj}:{mnr} {access}"
+
+
+def device_writes(rules: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(file, line) pairs for ``rules``, without the ones the kernel would refuse or that change
+    nothing (runc's minimal transitions): a deny after "deny all" with no allow since, and the
+    same for allows."""
+    out: list[tuple[str, str]] = []
+    default: bool | None = None
+    opposite_since = False
+    for rule in rules:
+        allow = bool(rule.get("allow"))
+        line = device_rule(rule)
+        if line == "a":
+            default, opposite_since = allow, False
+        elif default is not None and allow == default and not opposite_since:
+            continue
+        elif default is not None and allow != default:
+            opposite_since = True
+        out.append(("devices.allow" if allow else "devices.deny", line))
+    return out
 
 
 class CgroupV1:
@@ -61,6 +88,8 @@ class CgroupV1:
             mnt = mounts.get(ctrl, os.path.join(root, ctrl))
             if os.path.isdir(mnt):
                 self._paths[ctrl] = join_cgroup(mnt, own.get(ctrl, "/"), path)
+        if HYBRID in mounts:
+            self._paths[HYBRID] = join_cgroup(mounts[HYBRID], own.get("", "/"), path)
 
     @classmethod
     def from_paths(cls, paths: dict[str, str]) -> CgroupV1:
@@ -78,13 +107,17 @@ class CgroupV1:
 
     @staticmethod
     def _mkdir_cpuset(path: str) -> None:
-        """New cpuset cgroups start empty (tasks cannot join): inherit cpus/mems level by level."""
-        missing: list[str] = []
+        """New cpuset cgroups start empty (tasks cannot join): cpus/mems are inherited level by
+        level, also by ancestors that exist but were left empty (a pod's parent made by hand)."""
+        chain: list[str] = []
         p = path
-        while not os.path.isdir(p):
-            missing.append(p)
-            p = os.path.dirname(p)
-        for d in reversed(missing):
+        while True:
+            parent = os.path.dirname(p)
+            if parent == p or (os.path.isdir(parent) and not os.path.exists(os.path.join(parent, "cpuset.cpus"))):
+                break  # p is the hierarchy's root
+            chain.append(p)
+            p = parent
+        for d in reversed(chain):
             try:
                 os.mkdir(d)
             except FileExistsError:
@@ -103,10 +136,7 @@ class CgroupV1:
         if "cpu" in p and cpu:
             if cpu.get("shares"):
                 write(os.path.join(p["cpu"], "cpu.shares"), cpu["shares"])
-            if cpu.get("period"):
-                write(os.path.join(p["cpu"], "cpu.cfs_period_us"), cpu["period"])
-            if cpu.get("quota") is not None and cpu.get("quota") != 0:
-                write(os.path.join(p["cpu"], "cpu.cfs_quota_us"), cpu["quota"])
+            self._apply_cfs(p["cpu"], cpu.get("period"), cpu.get("quota"))
             if cpu.get("realtimePeriod"):
                 write(os.path.join(p["cpu"], "cpu.rt_period_us"), cpu["realtimePeriod"])
             if cpu.get("realtimeRuntime"):
@@ -125,15 +155,33 @@ class CgroupV1:
             self._apply_blkio(p["blkio"], blkio)
         devices = resources.get("devices")
         if "devices" in p and devices:
-            for rule in devices:
-                name = "devices.allow" if rule.get("allow") else "devices.deny"
-                write(os.path.join(p["devices"], name), device_rule(rule))
+            for name, line in device_writes(devices):
+                write(os.path.join(p["devices"], name), line)
+
+    @staticmethod
+    def _apply_cfs(path: str, period: int | None, quota: int | None) -> None:
+        """A shorter period with the old quota may exceed a parent's limit (EINVAL): then the
+        quota goes first and the period after it, as runc orders them."""
+        retry_period = False
+        if period:
+            try:
+                write(os.path.join(path, "cpu.cfs_period_us"), period)
+            except OSError as err:
+                if err.errno != errno.EINVAL or not quota:
+                    raise
+                retry_period = True
+        if quota:
+            write(os.path.join(path, "cpu.cfs_quota_us"), quota)
+            if retry_period and period:
+                write(os.path.join(path, "cpu.cfs_period_us"), period)
 
     @staticmethod
     def _apply_memory(path: str, mem: dict[str, Any]) -> None:
         limit = mem.get("limit")
         swap = mem.get("swap")
         memsw = os.path.join(path, "memory.memsw.limit_in_bytes")
+        if limit is not None and int(limit) == -1 and not swap and os.path.exists(memsw):
+            swap = -1  # runc: no memory limit means no memory+swap limit either (memsw >= limit)
         if limit is not None:
             if swap is not None and os.path.exists(memsw):
                 # memsw must stay >= limit at every step: order the two writes accordingly.

@@ -56,5 +56,11 @@ def stream(root: str, container_id: str, interval: float,
 
 
 def dumps(event: dict[str, Any]) -> str:
-    """One compact line, as runc's encoder writes it (tools match ``{"type":"stats","id":...``)."""
+    """One compact line, as runc's encoder writes it (tools match ``{"type":"stats","id":...``).
+
+    Without the memory ``oom_kill`` counter the in-process shim reads: runc's stats have none,
+    and tools watching for ``oom`` (runc's own tests: ``grep oom``) must see only oom events."""
+    memory = (event.get("data") or {}).get("memory")
+    if event.get("type") == "stats" and memory and "oom_kill" in memory:
+        event = {**event, "data": {**event["data"], "memory": {k: v for k, v in memory.items() if k != "oom_kill"}}}
     return json.dumps(event, separators=(",", ":"))

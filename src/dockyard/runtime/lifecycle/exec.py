@@ -31,7 +31,7 @@ from dockyard.errors import InvalidArgument
 
 from ..container import ContainerStatus, State, WrongStatus
 from ..log import debug
-from ..process.channel import Channel, InitError
+from ..process.channel import Channel, InitError, expect_type
 
 SYNC_TIMEOUT = 60.0
 # setns order: user first (grants the capabilities for the rest), mount last
@@ -85,6 +85,7 @@ def exec_process(
         from ..linux.seccomp import SeccompError, compile
         from .create import SECCOMP_CACHE
 
+        config["seccomp_profile"] = linux["seccomp"]  # for the agent, if the profile notifies one
         try:  # compiled here, before the forks; the exec'd side only installs it
             linux["seccomp"] = compile(linux["seccomp"], os.path.join(root, SECCOMP_CACHE))
         except (SeccompError, KeyError, TypeError) as err:
@@ -162,10 +163,17 @@ def _spawn(state: State, cgroup_paths: dict[str, str], config: dict[str, Any], p
     child.close()
     proc_pid = 0
     try:
-        proc_pid = int(parent.expect("pid", SYNC_TIMEOUT)["pid"])
+        msg = parent.recv(SYNC_TIMEOUT)
+        listener = None  # the process may send its seccomp listener before the intermediate its pid
+        if msg["type"] == "seccomp":
+            listener, msg = msg, parent.recv(SYNC_TIMEOUT)
+        proc_pid = int(expect_type(msg, "pid")["pid"])
         _reap(pid)
         pid = 0
-        msg = parent.recv(SYNC_TIMEOUT)
+        msg = listener or parent.recv(SYNC_TIMEOUT)
+        if msg["type"] == "seccomp":
+            _deliver_listener(parent, msg, state, config, proc_pid)
+            msg = parent.recv(SYNC_TIMEOUT)
         if msg["type"] == "eof":
             return proc_pid  # the close-on-exec sync socket closed: execve succeeded
         if msg["type"] == "error":
@@ -185,6 +193,19 @@ def _spawn(state: State, cgroup_paths: dict[str, str], config: dict[str, Any], p
         if pid:
             _reap(pid)
         parent.close()
+
+
+def _deliver_listener(ch: Channel, msg: dict[str, Any], state: State, config: dict[str, Any], pid: int) -> None:
+    """The process's seccomp listener to the profile's agent (runc: the container's state, running)."""
+    from ..linux.seccomp_notify import deliver
+
+    oci = {"ociVersion": "1.0.2", "id": state.id, "status": "running", "pid": state.pid, "bundle": state.bundle}
+    if state.annotations:
+        oci["annotations"] = state.annotations
+    try:
+        deliver(ch, msg, config.get("seccomp_profile") or {}, pid, oci)
+    except OSError as err:
+        raise ExecError(err.strerror or str(err)) from err
 
 
 def _reap(pid: int) -> None:
@@ -282,7 +303,8 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     from ..console import setup_console
     from ..linux import capabilities
     from ..linux import syscalls as sc
-    from ..process.init import _max_fd, _reset_signals, _set_rlimits, lookup_executable
+    from ..linux.seccomp_notify import hand_over
+    from ..process.init import _max_fd, _reset_signals, _set_rlimits, chdir_cwd, lookup_executable
 
     debug("child process in init()")
     sc.set_name("dockyard-exec")
@@ -307,18 +329,17 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     env = list(process.get("env") or [])
     args = list(process["args"])
     cwd = process.get("cwd") or "/"
-    try:
-        os.chdir(cwd)
-    except OSError as err:
-        raise OSError(err.errno, f"chdir to cwd ({cwd!r}) set in config.json failed: {err.strerror}") from err
-    if seccomp and not nnp:
-        seccomp.install()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+    later = chdir_cwd(cwd, before_user=True)
+    if seccomp and not nnp:  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+        hand_over(ch, seccomp.install())
     capabilities.switch_user(process.get("user") or {}, exec_capabilities(config, process))
+    if later:
+        chdir_cwd(cwd, before_user=False)
     exe = lookup_executable(args[0], env)
     if nnp:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         if seccomp:
-            seccomp.install()
+            hand_over(ch, seccomp.install())
     os.umask(int((process.get("user") or {}).get("umask", 0o022)))
     _reset_signals()
     for fd in range(3, keep):

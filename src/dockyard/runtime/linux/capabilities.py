@@ -85,6 +85,8 @@ def switch_user(user: dict[str, Any], caps: dict[str, Any] | None) -> None:
         drop_bounding(to_mask(caps.get("bounding") or []))
     uid = int(user.get("uid", 0))
     gid = int(user.get("gid", 0))
+    if uid:
+        give_stdio(uid)
     sc.prctl(sc.PR_SET_KEEPCAPS, 1)
     groups = [int(g) for g in user.get("additionalGids") or []]
     try:
@@ -101,6 +103,26 @@ def switch_user(user: dict[str, Any], caps: dict[str, Any] | None) -> None:
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
     if caps is not None:
         apply_sets(caps)
+
+
+_DEV_NULL = os.makedev(1, 3)
+
+
+def give_stdio(uid: int) -> None:
+    """runc's fixStdioPermissions: stdio (a pty made by root, say) becomes the user's, group kept;
+    /dev/null is left alone, and so is what we may not chown (unmapped ids, a read-only /dev)."""
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if st.st_rdev == _DEV_NULL or st.st_uid == uid:
+            continue
+        try:
+            os.fchown(fd, uid, st.st_gid)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EPERM, errno.EROFS):
+                raise
 
 
 def _setgroups_denied() -> bool:

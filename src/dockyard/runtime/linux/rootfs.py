@@ -209,13 +209,13 @@ def mount_cgroup(rootfs: str, dest_rel: str, flags: int, cgroup_paths: dict[str,
 def _v1_hierarchies(cgroup_paths: dict[str, str]) -> list[tuple[str, str]]:
     """(dir name under /sys/fs/cgroup, host dir to bind) for each v1 hierarchy we are in."""
     from ..cgroups.fs import own_cgroups
-    from ..cgroups.v1 import mountpoints
+    from ..cgroups.v1 import HYBRID, mountpoints
 
     own = own_cgroups()
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for ctrl, mnt in mountpoints().items():
-        if mnt in seen:
+        if mnt in seen or ctrl == HYBRID:
             continue
         seen.add(mnt)
         path = cgroup_paths.get(ctrl) or os.path.join(mnt, own.get(ctrl, "/").lstrip("/"))
@@ -227,7 +227,8 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
     """Make rootfs the new /: pivot_root(".", ".") + lazy umount of the old root, or MS_MOVE+chroot."""
     os.chdir(rootfs)
     if no_pivot:
-        sc.mount(rootfs, "/", None, sc.MS_MOVE)
+        _hide_full_proc_sys(os.getcwd())
+        sc.mount(".", "/", None, sc.MS_MOVE)
         os.chroot(".")
     else:
         sc.pivot_root(".", ".")
@@ -235,6 +236,42 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
         sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
         sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
+
+
+def _hide_full_proc_sys(rootfs: str) -> None:
+    """--no-pivot leaves the host's mounts in our namespace, under the chroot. A complete proc or
+    sysfs among them would let the container mount a fresh, unmasked one (the kernel allows it
+    when such a full mount exists): as runc does, each is detached, or covered by a tmpfs when
+    it may not be."""
+    with open("/proc/self/mountinfo") as f:
+        lines = f.read().splitlines()
+    targets = []
+    for line in lines:
+        fields = line.split(" ")
+        sep = fields.index("-")
+        root, point, fstype = fields[3], _unescape(fields[4]), fields[sep + 1]
+        if root == "/" and fstype in ("proc", "sysfs") and not is_within(rootfs, point):
+            targets.append(point)
+    for point in targets:
+        try:
+            sc.mount(None, point, None, sc.MS_SLAVE | sc.MS_REC)  # the detach must not reach the host
+        except FileNotFoundError:
+            continue  # under one detached already
+        try:
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+            sc.mount("tmpfs", point, "tmpfs", 0)
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    if "\\" not in field:
+        return field
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def mask_path(path: str) -> None:
@@ -284,6 +321,15 @@ def _become_root_holding(rootfs: str, mounts: list[dict[str, Any]]) -> tuple[str
     return root, held
 
 
+_KEPT_ON_REMOUNT = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_NOATIME | sc.MS_RELATIME | sc.MS_STRICTATIME
+
+
+def _is_readonly_dev(m: dict[str, Any]) -> bool:
+    """A tmpfs /dev with ``ro``: runc mounts it writable and remounts it read-only at the end."""
+    return (m.get("type") == "tmpfs" and m.get("destination", "").rstrip("/") == "/dev"
+            and "ro" in (m.get("options") or []))
+
+
 def _is_bind(m: dict[str, Any]) -> bool:
     return m.get("type") == "bind" or any(o in ("bind", "rbind") for o in m.get("options") or [])
 
@@ -300,6 +346,8 @@ def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str], l
     if late_root:
         rootfs, mounts = _become_root_holding(rootfs, mounts)
     for m in mounts:
+        if _is_readonly_dev(m):  # its devices and symlinks are made first: read-only in finalize
+            m = {**m, "options": [o for o in m.get("options") or [] if o != "ro"]}
         mount_entry(rootfs, m, cgroup_paths)
     dev_is_tmpfs = any(m.get("destination", "").rstrip("/") == "/dev" and m.get("type") == "tmpfs" for m in mounts)
     create_devices(rootfs, linux.get("devices"), defaults=dev_is_tmpfs)
@@ -315,6 +363,10 @@ def finalize(config: dict[str, Any]) -> None:
     if propagation in PROPAGATION:
         # on the new "/" only: applied before the pivot it would reach the host's mounts
         sc.mount(None, "/", None, PROPAGATION[propagation])
+    for m in config.get("mounts") or []:
+        if _is_readonly_dev(m):
+            flags = parse_options(m.get("options")).flags
+            sc.mount(None, "/dev", None, sc.MS_REMOUNT | sc.MS_RDONLY | (flags & _KEPT_ON_REMOUNT))
     for p in linux.get("readonlyPaths") or []:
         readonly_path(p)
     for p in linux.get("maskedPaths") or []:

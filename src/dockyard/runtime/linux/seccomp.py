@@ -28,6 +28,7 @@ SCMP_ACT_TRAP = 0x00030000
 SCMP_ACT_ERRNO = 0x00050000
 SCMP_ACT_TRACE = 0x7FF00000
 SCMP_ACT_LOG = 0x7FFC0000
+SCMP_ACT_NOTIFY = 0x7FC00000
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_FLTATR_CTL_NNP = 3
 
@@ -102,6 +103,8 @@ def action_value(action: str, errno_ret: int | None = None) -> int:
         return SCMP_ACT_TRACE | ((errno.EPERM if errno_ret is None else errno_ret) & 0xFFFF)
     if action == "SCMP_ACT_LOG":
         return SCMP_ACT_LOG
+    if action == "SCMP_ACT_NOTIFY":
+        return SCMP_ACT_NOTIFY
     raise SeccompError(errno.EINVAL, f"seccomp action {action!r} not supported")
 
 
@@ -111,6 +114,7 @@ _FILTER_FLAGS = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 _SECCOMP_SET_MODE_FILTER = 1
+_FLAG_NEW_LISTENER = 8
 _SECCOMP_NR = {"x86_64": 317, "aarch64": 277}
 
 
@@ -119,45 +123,50 @@ class _SockFprog(ctypes.Structure):
 
 
 class Program:
-    """A compiled filter (classic BPF, 8 bytes per instruction) and its ``seccomp(2)`` flags."""
+    """A compiled filter (classic BPF, 8 bytes per instruction) and its ``seccomp(2)`` flags.
 
-    def __init__(self, bpf: bytes, flags: int) -> None:
+    ``notify``: the filter has SCMP_ACT_NOTIFY rules, so installing it yields a listener fd
+    for the profile's seccomp agent (``seccomp_notify.hand_over``)."""
+
+    def __init__(self, bpf: bytes, flags: int, notify: bool = False) -> None:
         self.bpf = bpf
-        self.flags = flags
+        self.flags = flags | (_FLAG_NEW_LISTENER if notify else 0)
+        self.notify = notify
 
-    def install(self) -> None:
-        """Attach the filter to the calling thread (init or an exec'd process, just before ``execve``)."""
+    def install(self) -> int:
+        """Attach the filter to the calling thread (init or an exec'd process, just before ``execve``);
+        returns the listener fd of a notifying filter, else -1."""
         from .syscalls import libc
 
         prog = _SockFprog(len(self.bpf) // 8, self.bpf)
         nr = _SECCOMP_NR.get(os.uname().machine)
         if nr is None:
             raise SeccompError(errno.ENOSYS, f"seccomp: unsupported architecture {os.uname().machine}")
-        if libc().syscall(ctypes.c_long(nr), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
-                          ctypes.c_uint(self.flags), ctypes.byref(prog)) < 0:
+        rc = libc().syscall(ctypes.c_long(nr), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER),
+                            ctypes.c_uint(self.flags), ctypes.byref(prog))
+        if rc < 0:
             err = ctypes.get_errno()
             raise SeccompError(err, f"seccomp: load filter: {os.strerror(err)}")
+        return int(rc) if self.notify else -1
 
 
-def refuse_notify(profile: dict[str, Any]) -> None:
-    """SCMP_ACT_NOTIFY needs a seccomp agent dockyard-runc cannot hand a listener fd to: refused
-    at create, never installed as something else (runc's own refusals first)."""
+def check_notify(profile: dict[str, Any]) -> bool:
+    """runc's rules for SCMP_ACT_NOTIFY; True when the profile uses it (an agent gets a listener)."""
     rules = [r for r in profile.get("syscalls") or [] if r.get("action") == "SCMP_ACT_NOTIFY"]
-    if not rules and profile.get("defaultAction") != "SCMP_ACT_NOTIFY":
-        return
     if profile.get("defaultAction") == "SCMP_ACT_NOTIFY":
         raise SeccompError(errno.EINVAL, "SCMP_ACT_NOTIFY cannot be used as default action")
-    if any("write" in (r.get("names") or []) for r in rules):
+    if not rules:
+        return False
+    if any("write" in (r.get("names") or []) for r in rules):  # the runtime's own sync would block on it
         raise SeccompError(errno.EINVAL, "SCMP_ACT_NOTIFY cannot be used for the write syscall")
     if not profile.get("listenerPath"):
         raise SeccompError(errno.EINVAL, "SCMP_ACT_NOTIFY is used but no listenerPath is set")
-    raise SeccompError(errno.EOPNOTSUPP, "SCMP_ACT_NOTIFY is not supported by dockyard-runc "
-                       f"(no seccomp agent at {profile['listenerPath']} is ever given a listener)")
+    return True
 
 
 def compile(profile: dict[str, Any], cache_dir: str | None = None) -> Program:  # noqa: A001 - the verb
     """``profile`` as BPF, from ``cache_dir`` when this libseccomp already compiled it here."""
-    refuse_notify(profile)
+    notify = check_notify(profile)
     flags = 0
     for name in profile.get("flags") or []:
         if name not in _FILTER_FLAGS:
@@ -165,18 +174,18 @@ def compile(profile: dict[str, Any], cache_dir: str | None = None) -> Program:  
         flags |= _FILTER_FLAGS[name]
     lib = _lib()
     if cache_dir is None:
-        return Program(_compile(lib, profile), flags)
+        return Program(_compile(lib, profile), flags, notify)
     from ..fastjson import dumps
 
     version = lib.seccomp_version().contents
     key = hashlib.sha256(
-        f"{tuple(version)} {lib.seccomp_api_get()} {os.uname().machine}\n{dumps(profile)}".encode()).hexdigest()
+        f"{tuple(version)} {lib.seccomp_api_get()} {os.uname().machine} enosys\n{dumps(profile)}".encode()).hexdigest()
     path = os.path.join(cache_dir, key + ".bpf")
     try:
         with open(path, "rb") as f:
             bpf = f.read()
         if bpf and len(bpf) % 8 == 0:
-            return Program(bpf, flags)
+            return Program(bpf, flags, notify)
     except FileNotFoundError:
         pass
     bpf = _compile(lib, profile)
@@ -185,7 +194,7 @@ def compile(profile: dict[str, Any], cache_dir: str | None = None) -> Program:  
     with open(tmp, "wb") as f:  # whole or absent: another create may read it at any moment
         f.write(bpf)
     os.rename(tmp, path)
-    return Program(bpf, flags)
+    return Program(bpf, flags, notify)
 
 
 def _compile(lib: ctypes.CDLL, profile: dict[str, Any]) -> bytes:
@@ -194,12 +203,14 @@ def _compile(lib: ctypes.CDLL, profile: dict[str, Any]) -> bytes:
     if not ctx:
         raise SeccompError(errno.EINVAL, "seccomp_init failed")
     fd = -1
+    tokens: list[int] = []
     try:
         lib.seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)
         for arch in profile.get("architectures") or []:
             token = lib.seccomp_arch_resolve_name(arch.removeprefix("SCMP_ARCH_").lower().encode())
             if token == 0:
                 continue
+            tokens.append(token)
             rc = lib.seccomp_arch_add(ctx, token)
             if rc < 0 and -rc != errno.EEXIST:
                 raise SeccompError(-rc, f"seccomp: add architecture {arch}")
@@ -217,11 +228,20 @@ def _compile(lib: ctypes.CDLL, profile: dict[str, Any]) -> bytes:
         if rc < 0:
             raise SeccompError(-rc, f"seccomp_export_bpf: {errno.errorcode.get(-rc, rc)}")
         size = os.lseek(fd, 0, os.SEEK_END)
-        return os.pread(fd, size, 0)
+        return _enosys_prefix(lib, profile, tokens) + os.pread(fd, size, 0)
     finally:
         if fd >= 0:
             os.close(fd)
         lib.seccomp_release(ctx)
+
+
+def _enosys_prefix(lib: ctypes.CDLL, profile: dict[str, Any], tokens: list[int]) -> bytes:
+    from . import seccomp_enosys
+
+    if not seccomp_enosys.wanted(profile):
+        return b""
+    last = seccomp_enosys.last_syscalls(lib, profile, list(dict.fromkeys(tokens)))
+    return seccomp_enosys.stub(last) if last else b""
 
 
 def _add_rule(lib: ctypes.CDLL, ctx: int, action: int, nr: int, args: list[dict[str, Any]], name: str) -> None:

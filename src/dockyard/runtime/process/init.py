@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 from ..linux import syscalls as sc
 from ..linux.namespaces import NamespacePlan
+from ..linux.seccomp_notify import hand_over
 from ..log import debug
 from .channel import Channel
 
@@ -82,6 +83,20 @@ def lookup_executable(arg0: str, env: list[str]) -> str:
     if "/" in arg0:
         raise ExecNotFound(errno.ENOENT, f'exec: "{arg0}": stat {arg0}: no such file or directory')
     raise ExecNotFound(errno.ENOENT, f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def chdir_cwd(cwd: str, before_user: bool) -> bool:
+    """runc's order: chdir while still root (a cwd only the runtime may enter works), and once
+    more as the user if root was refused (a cwd only the user may enter); True: try again."""
+    try:
+        os.chdir(cwd)
+    except PermissionError:
+        if before_user:
+            return True
+        raise OSError(errno.EACCES, f"chdir to cwd ({cwd!r}) set in config.json failed: permission denied") from None
+    except OSError as err:
+        raise OSError(err.errno, f"chdir to cwd ({cwd!r}) set in config.json failed: {err.strerror}") from err
+    return False
 
 
 def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
@@ -221,15 +236,21 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     cwd = process.get("cwd") or "/"
     os.makedirs(cwd, mode=0o755, exist_ok=True)
 
-    if seccomp and not nnp:
-        seccomp.install()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+    if seccomp and not nnp:  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+        hand_over(ch, seccomp.install())
+    later = chdir_cwd(cwd, before_user=True)
     capabilities.switch_user(process.get("user") or {}, process.get("capabilities"))
-    os.chdir(cwd)
+    if later:
+        chdir_cwd(cwd, before_user=False)
     args = process.get("args") or []
     if not args:
         raise OSError(errno.EINVAL, "process.args must not be empty")
     env = list(process.get("env") or [])
     exe = lookup_executable(args[0], env)
+    if nnp:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        if seccomp:  # as runc: before `ready`, so startContainer hooks run under the filter
+            hand_over(ch, seccomp.install())
 
     ch.send("ready")
     debug("init: closing the pipe to signal completion")
@@ -240,10 +261,6 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     os.close(fifo_fd)
 
     run_hooks("startContainer", hooks.get("startContainer"), _hook_state(opts, "running"))
-    if nnp:
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-        if seccomp:
-            seccomp.install()
     os.umask(int((process.get("user") or {}).get("umask", 0o022)))
     _reset_signals()
     keep = 3 + opts.preserve_fds

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from ..linux import syscalls as sc
 from ..linux.namespaces import NamespacePlan, join_all
 from ..log import debug
-from .channel import Channel, InitError
+from .channel import Channel, InitError, expect_type
 from .init import InitOptions, preload, run_init
 
 SYNC_TIMEOUT = 60.0
@@ -66,14 +66,18 @@ def _intermediate(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts
     os._exit(0)
 
 
-def _expect(msg: dict[str, Any], type_: str) -> dict[str, Any]:
-    if msg["type"] == type_:
-        return msg
-    if msg["type"] == "error":
-        raise InitError(msg.get("message", "unknown error"), msg.get("kind", "internal"))
-    if msg["type"] == "eof":
-        raise InitError("container init exited before it was ready")
-    raise InitError(f"unexpected sync message {msg['type']!r} (wanted {type_!r})")
+def _deliver_listener(ch: Channel, msg: dict[str, Any], config: dict[str, Any], opts: InitOptions, pid: int) -> None:
+    """init's seccomp listener to the profile's agent, with the state runc sends for a creating init."""
+    from ..linux.seccomp_notify import deliver
+
+    state = {"ociVersion": "1.0.2", "id": opts.container_id, "status": "creating", "pid": pid,
+             "bundle": opts.bundle}
+    if config.get("annotations"):
+        state["annotations"] = config["annotations"]
+    try:
+        deliver(ch, msg, (config.get("linux") or {}).get("seccomp") or {}, pid, state)
+    except OSError as err:
+        raise InitError(err.strerror or str(err)) from err
 
 
 def spawn_init(
@@ -111,7 +115,7 @@ def spawn_init(
             write_maps(pid, linux.get("uidMappings") or [], linux.get("gidMappings") or [])
             parent.send("userns-done")
             msg = parent.recv(SYNC_TIMEOUT)
-        init_pid = int(_expect(msg, "pid")["pid"])
+        init_pid = int(expect_type(msg, "pid")["pid"])
         os.waitpid(pid, 0)
         pid = 0
         # init prepares its rootfs while we move it into its cgroups: on cgroup v1 the first
@@ -121,19 +125,22 @@ def spawn_init(
         try:
             parent.send("go")
         except OSError:
-            _expect(parent.recv(1.0), "go")  # init died early: raise with its own message
+            expect_type(parent.recv(1.0), "go")  # init died early: raise with its own message
             raise
         on_pid(init_pid)
         try:
             parent.send("joined")
         except OSError:
-            _expect(parent.recv(1.0), "joined")
+            expect_type(parent.recv(1.0), "joined")
             raise
         while True:
             msg = parent.recv(SYNC_TIMEOUT)
             if msg["type"] == "hooks":
                 on_hooks(init_pid)
                 parent.send("hooks-done")
+                continue
+            if msg["type"] == "seccomp":
+                _deliver_listener(parent, msg, config, opts, init_pid)
                 continue
             if msg["type"] == "ready":
                 return init_pid
