@@ -31,7 +31,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.cri import cni, execio, metrics
+from dockyard.cri import cni, execio, imagevol, metrics
 from dockyard.cri import spec as specs
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.cri.images import CriImages
@@ -98,6 +98,10 @@ class Runtime:
 
     def netns_path(self, id: str) -> Path:
         return self.s.run_root / "netns" / id
+
+    @property
+    def imgvol_root(self) -> Path:
+        return self.s.run_root / "imgvol"
 
     def fifo_dir(self, id: str) -> Path:
         return self.s.run_root / "containers" / id
@@ -281,9 +285,14 @@ class Runtime:
         log_path = ""
         if pod_config.log_directory and config.log_path:
             log_path = os.path.join(pod_config.log_directory, config.log_path)
+        await imagevol.mount_all(self.cd, self.images, config, id, self.imgvol_root)
         rec = ContainerRecord(id=id, sandbox_id=sb.id, config=encode(config), image=config.image.image,
                               image_ref=image.id, created_at=now_ns(), log_path=log_path)
-        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
+        try:
+            snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
+        except BaseException:
+            await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
+            raise
         try:
             spec = specs.container_spec(
                 id, config, pod_config, image.config.get("config") or {}, sb.pid, sb.netns,
@@ -295,6 +304,7 @@ class Runtime:
                 labels={KIND_LABEL: "container", SANDBOX_LABEL: sb.id}))
         except BaseException:
             await self.cd.snapshots.Remove(pb.SnapshotKey(key=id))
+            await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
             raise
         self.containers.save(rec)
         self.emit(cri.CONTAINER_CREATED_EVENT, rec, sb.id, id)
@@ -444,6 +454,9 @@ class Runtime:
                 except errors.NotFound:
                     pass
             shutil.rmtree(self.fifo_dir(c.id), ignore_errors=True)
+            config = decode(cri.ContainerConfig, c.config)
+            if any(m.image.image for m in config.mounts):
+                await imagevol.unmount_all(self.cd, c.id, self.imgvol_root, len(config.mounts))
             self.containers.delete(c.id)
         self.locks.pop(c.id, None)
         self.emit(cri.CONTAINER_DELETED_EVENT, None, c.sandbox_id, c.id)
@@ -600,7 +613,9 @@ class Runtime:
     def container_status_pb(self, c: ContainerRecord) -> cri.ContainerStatus:
         config = decode(cri.ContainerConfig, c.config)
         mounts = [cri.Mount(container_path=m.container_path, host_path=m.host_path, readonly=m.readonly,
-                            propagation=m.propagation, selinux_relabel=m.selinux_relabel)
+                            propagation=m.propagation, selinux_relabel=m.selinux_relabel,
+                            recursive_read_only=m.recursive_read_only, image=m.image if m.image.image else None,
+                            image_sub_path=m.image_sub_path)
                   for m in config.mounts]
         status = cri.ContainerStatus(
             id=c.id, metadata=config.metadata, state=self.container_state(c), created_at=c.created_at,

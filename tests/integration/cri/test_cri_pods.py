@@ -306,3 +306,36 @@ def test_pod_sandbox_metrics(cri_env: Cri, tmp_path: Path) -> None:
         assert ("container_network_receive_packets_total", "eth0") in values
     finally:
         _remove_pod(c, pod)
+
+
+def test_image_volume(cri_env: Cri, tmp_path: Path) -> None:
+    """An image mounted read-only at a path of a container (whole, or a sub path of it), its
+    image ID in the container's status; read-write is refused; removal unmounts it."""
+    c = cri_env
+    image_id = c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120).image_ref
+    pod = _run_pod(c, "imgvol", tmp_path)
+    try:
+        config = container_config("v", ["sleep", "1000"])
+        config.mounts.add(container_path="/mnt/img", readonly=True, image=cri.ImageSpec(image=BUSYBOX))
+        config.mounts.add(container_path="/mnt/bin", readonly=True, image=cri.ImageSpec(image=BUSYBOX),
+                          image_sub_path="bin")
+        cid = c.runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod, config=config, sandbox_config=pod_config("imgvol", tmp_path)), timeout=60).container_id
+        c.runtime.StartContainer(cri.StartContainerRequest(container_id=cid), timeout=60)
+        assert _exec(c, cid, "/mnt/img/bin/echo", "from the volume").stdout == b"from the volume\n"
+        assert _exec(c, cid, "ls", "/mnt/bin/sh").exit_code == 0
+        assert _exec(c, cid, "touch", "/mnt/img/x").exit_code != 0  # read-only
+        mounts = c.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=cid), timeout=10).status.mounts
+        assert {m.container_path: m.image.image_ref for m in mounts} == {"/mnt/img": image_id, "/mnt/bin": image_id}
+        host = [m.host_path for m in mounts if m.container_path == "/mnt/img"][0]
+        assert host in Path("/proc/self/mountinfo").read_text()
+
+        bad = container_config("rw", ["sleep", "1000"])
+        bad.mounts.add(container_path="/mnt/img", readonly=False, image=cri.ImageSpec(image=BUSYBOX))
+        assert _code(lambda: c.runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod, config=bad, sandbox_config=pod_config("imgvol", tmp_path)), timeout=60)
+        ) == grpc.StatusCode.INVALID_ARGUMENT
+        c.runtime.RemoveContainer(cri.RemoveContainerRequest(container_id=cid), timeout=60)
+        assert host not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        _remove_pod(c, pod)
