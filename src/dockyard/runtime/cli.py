@@ -177,12 +177,42 @@ SYSTEMD_REFUSAL = ("the systemd cgroup driver is not supported by dockyard-runc:
                    "run without --systemd-cgroup (cgroupfs driver, cgroupsPath as a path)")
 
 
+def _flag(rest: list[str], name: str) -> str:
+    for i, arg in enumerate(rest):
+        if arg == name and i + 1 < len(rest):
+            return rest[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1:]
+    return ""
+
+
+def check_parent_path(rest: list[str]) -> None:
+    """runc's checks of ``checkpoint --parent-path`` (a pre-dump inside the image directory),
+    made before anything else is: a bad one is the caller's mistake, told as such."""
+    import os
+
+    from dockyard.errors import InvalidArgument
+
+    parent = _flag(rest, "--parent-path")
+    if not parent:
+        return
+
+    if os.path.isabs(parent):
+        raise InvalidArgument("--parent-path must be relative")
+    real = os.path.normpath(os.path.join(_flag(rest, "--image-path") or os.path.join(os.getcwd(), "checkpoint"), parent))
+    if not os.path.isdir(real):
+        reason = "not a directory" if os.path.exists(real) else "no such file or directory"
+        raise InvalidArgument(f"invalid --parent-path: stat {real}: {reason}")
+
+
 def dispatch(args: argparse.Namespace | _Args) -> int:
     cmd = args.command
     root = args.root
     if cmd in ("checkpoint", "restore"):
         from dockyard.errors import NotImplementedYet
 
+        if cmd == "checkpoint":
+            check_parent_path(args.rest)
         raise NotImplementedYet(f"{cmd} is not supported by dockyard-runc (no CRIU integration)")
     if getattr(args, "systemd_cgroup", False) and cmd in ("create", "run", "update"):
         from dockyard.errors import NotImplementedYet
@@ -514,7 +544,9 @@ def _main(raw: list[str]) -> int:
         if code is not None:
             return code
         args, unknown = parser.parse_known_args(raw)
-        if unknown and args.command not in ("checkpoint", "restore"):  # those are refused whatever their flags
+        if args.command in ("checkpoint", "restore"):  # refused whatever their flags (a few checked first)
+            args.rest = [*unknown, *(args.rest or [])]
+        elif unknown:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     from .log import RuntimeLog
 

@@ -90,3 +90,17 @@ def test_events_lines_mention_oom_only_for_an_oom() -> None:
     assert "oom" not in dumps(stats)
     assert stats["data"]["memory"]["oom_kill"] == 0  # the in-process reader's copy keeps it
     assert dumps({"type": "oom", "id": "c"}) == '{"type":"oom","id":"c"}'
+
+
+def test_checkpoint_parent_path_checked_first(tmp_path: Path) -> None:
+    """checkpoint stays unsupported, but a bad --parent-path is told as runc tells it."""
+    from dockyard.errors import InvalidArgument
+    from dockyard.runtime.cli import check_parent_path
+
+    with pytest.raises(InvalidArgument, match="--parent-path must be relative"):
+        check_parent_path(["--parent-path", "/abs", "--image-path", str(tmp_path)])
+    with pytest.raises(InvalidArgument, match="invalid --parent-path: stat .*/parent: no such file"):
+        check_parent_path(["--parent-path=./parent", f"--image-path={tmp_path}"])
+    (tmp_path / "parent").mkdir()
+    check_parent_path(["--parent-path", "parent", "--image-path", str(tmp_path)])
+    check_parent_path(["--work-path", "w"])
