@@ -311,6 +311,8 @@ def _mounts(config: cri.ContainerConfig, pod_files: dict[str, str], readonly_roo
         if m.recursive_read_only:
             if not m.readonly:
                 raise errors.InvalidArgument("recursive read-only mount needs readonly")
+            if m.propagation != cri.PROPAGATION_PRIVATE:  # a propagating mount would carry rw submounts in
+                raise errors.InvalidArgument("recursive read-only mount needs private propagation")
             opts.append("rro")
         out.append({"destination": m.container_path, "type": "bind", "source": m.host_path, "options": opts})
     return out

@@ -107,3 +107,17 @@ def test_image_fs_info_before_the_first_snapshot(tmp_path: Path) -> None:
     images = CriImages(None, {}, [], str(tmp_path / "containerd" / "snapshots"))  # type: ignore[arg-type]
     usage = images.fs_info()
     assert usage.fs_id.mountpoint == str(tmp_path / "containerd" / "snapshots") and usage.used_bytes.value > 0
+
+
+def test_recursive_read_only_mounts() -> None:
+    """rro needs readonly and private propagation (a propagating mount would bring rw submounts in)."""
+    def spec_of(**mount: object) -> dict:  # type: ignore[type-arg]
+        config = cri.ContainerConfig(mounts=[cri.Mount(container_path="/m", host_path="/tmp", **mount)])  # type: ignore[arg-type]
+        return specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+
+    [m] = [m for m in spec_of(readonly=True, recursive_read_only=True)["mounts"] if m["destination"] == "/m"]
+    assert "rro" in m["options"] and "ro" in m["options"]
+    for bad in ({"recursive_read_only": True}, {"readonly": True, "recursive_read_only": True,
+                                                 "propagation": cri.PROPAGATION_HOST_TO_CONTAINER}):
+        with pytest.raises(errors.InvalidArgument):
+            spec_of(**bad)
