@@ -81,11 +81,11 @@ def exec_process(
         raise InvalidArgument("exec: process.args must not be empty")
     config = load_config(state.bundle)
     linux = config.get("linux") or {}
-    if linux.get("seccomp"):
+    profile = linux.get("seccomp") or {}  # the agent's listenerPath, if the profile notifies one
+    if profile:
         from ..linux.seccomp import SeccompError, compile
         from .create import SECCOMP_CACHE
 
-        config["seccomp_profile"] = linux["seccomp"]  # for the agent, if the profile notifies one
         try:  # compiled here, before the forks; the exec'd side only installs it
             linux["seccomp"] = compile(linux["seccomp"], os.path.join(root, SECCOMP_CACHE))
         except (SeccompError, KeyError, TypeError) as err:
@@ -102,7 +102,7 @@ def exec_process(
             raise
     try:
         pid = _spawn(state, cgroup_paths, config, process, console if process.get("terminal") else None,
-                     preserve_fds)
+                     preserve_fds, profile)
     finally:
         if own_console is not None:
             own_console.close()
@@ -149,7 +149,7 @@ def parse_cgroup_args(args: list[str]) -> dict[str, str]:
 
 
 def _spawn(state: State, cgroup_paths: dict[str, str], config: dict[str, Any], process: dict[str, Any],
-           console: socket.socket | None, preserve_fds: int) -> int:
+           console: socket.socket | None, preserve_fds: int, profile: dict[str, Any]) -> int:
     parent, child = Channel.pair()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -172,7 +172,7 @@ def _spawn(state: State, cgroup_paths: dict[str, str], config: dict[str, Any], p
         pid = 0
         msg = listener or parent.recv(SYNC_TIMEOUT)
         if msg["type"] == "seccomp":
-            _deliver_listener(parent, msg, state, config, proc_pid)
+            _deliver_listener(parent, msg, state, profile, proc_pid)
             msg = parent.recv(SYNC_TIMEOUT)
         if msg["type"] == "eof":
             return proc_pid  # the close-on-exec sync socket closed: execve succeeded
@@ -195,7 +195,7 @@ def _spawn(state: State, cgroup_paths: dict[str, str], config: dict[str, Any], p
         parent.close()
 
 
-def _deliver_listener(ch: Channel, msg: dict[str, Any], state: State, config: dict[str, Any], pid: int) -> None:
+def _deliver_listener(ch: Channel, msg: dict[str, Any], state: State, profile: dict[str, Any], pid: int) -> None:
     """The process's seccomp listener to the profile's agent (runc: the container's state, running)."""
     from ..linux.seccomp_notify import deliver
 
@@ -203,7 +203,7 @@ def _deliver_listener(ch: Channel, msg: dict[str, Any], state: State, config: di
     if state.annotations:
         oci["annotations"] = state.annotations
     try:
-        deliver(ch, msg, config.get("seccomp_profile") or {}, pid, oci)
+        deliver(ch, msg, profile, pid, oci)
     except OSError as err:
         raise ExecError(err.strerror or str(err)) from err
 
