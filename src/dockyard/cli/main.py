@@ -149,7 +149,9 @@ MANAGEMENT: dict[str, tuple[str, dict[str, tuple[str | None, str]]]] = {
                          "config.json and rootfs directory."),
         "disable": (None, "Disable a plugin"), "enable": (None, "Enable a plugin"),
         "inspect": (None, "Display detailed information on one or more plugins"), "ls": (None, "List plugins"),
-        "rm": (None, "Remove one or more plugins"), "set": (None, "Change settings for a plugin")}),
+        "install": (None, "Install a plugin"), "push": (None, "Push a plugin to a registry"),
+        "rm": (None, "Remove one or more plugins"), "set": (None, "Change settings for a plugin"),
+        "upgrade": (None, "Upgrade an existing plugin")}),
     "system": ("Manage Dockyard", {
         "df": ("system-df", "Show dockyard disk usage"), "events": ("events", "Get real time events from the server"),
         "info": ("info", "Display system-wide information"), "prune": ("system-prune", "Remove unused data"),

@@ -1,4 +1,5 @@
-"""Plugin commands: plugin ls/inspect/create/enable/disable/rm/set, over the Engine API's ``/plugins``."""
+"""Plugin commands: plugin ls/inspect/create/install/enable/disable/rm/set/push/upgrade, over the Engine
+API's ``/plugins``."""
 
 from __future__ import annotations
 
@@ -95,6 +96,65 @@ def cmd_set(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def _grant(c: Client, remote: str, grant_all: bool) -> list[dict[str, Any]]:
+    """The plugin's privileges, shown and confirmed as docker's CLI asks (unless --grant-all-permissions)."""
+    import sys
+
+    from dockyard import errors
+
+    privileges: list[dict[str, Any]] = c.json("GET", "/plugins/privileges", {"remote": remote}) or []
+    if grant_all or not privileges:
+        return privileges
+    print(f"Plugin {json.dumps(remote)} is requesting the following privileges:")
+    for p in privileges:
+        print(f" - {p['Name']}: [{' '.join(p.get('Value') or [])}]")
+    print("Do you grant the above permissions? [y/N] ", end="", flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise errors.PermissionDenied(f"permission denied while installing plugin {remote}")
+    return privileges
+
+
+def cmd_install(c: Client, a: argparse.Namespace) -> int:
+    import sys
+
+    from dockyard.cli.progress import show
+
+    name = a.alias or a.plugin
+    granted = _grant(c, a.plugin, a.grant_all_permissions)
+    show(c.json_stream("POST", "/plugins/pull", {"remote": a.plugin, "name": name}, json.dumps(granted).encode(),
+                       {"Content-Type": "application/json"}), sys.stdout)
+    if a.args:
+        c.request("POST", f"/plugins/{name}/set", None, a.args).read()
+    if not a.disable:
+        c.request("POST", f"/plugins/{name}/enable", {"timeout": 30}).read()
+    print(f"Installed plugin {a.plugin}")
+    return 0
+
+
+def cmd_upgrade(c: Client, a: argparse.Namespace) -> int:
+    import sys
+
+    from dockyard.cli.progress import show
+
+    p = c.json("GET", f"/plugins/{a.plugin}/json")
+    remote = a.remote or p.get("PluginReference") or p["Name"]
+    print(f"Upgrading plugin {p['Name']} from {p.get('PluginReference') or p['Name']} to {remote}")
+    granted = _grant(c, remote, a.grant_all_permissions)
+    show(c.json_stream("POST", f"/plugins/{a.plugin}/upgrade", {"remote": remote}, json.dumps(granted).encode(),
+                       {"Content-Type": "application/json"}), sys.stdout)
+    print(f"Upgraded plugin {a.plugin} to {remote}")
+    return 0
+
+
+def cmd_push(c: Client, a: argparse.Namespace) -> int:
+    import sys
+
+    from dockyard.cli.progress import show
+
+    show(c.json_stream("POST", f"/plugins/{a.plugin}/push", None, None), sys.stdout)
+    return 0
+
+
 def register(cmd: Command) -> None:
     p = cmd("plugin", lambda c, a: (a.plugin_parser.print_help(), 0)[1], "Manage plugins")
     p.set_defaults(plugin_parser=p)
@@ -127,6 +187,26 @@ def register(cmd: Command) -> None:
     s.set_defaults(fn=cmd_rm)
     s.add_argument("-f", "--force", action="store_true", help="Force the removal of an active plugin")
     s.add_argument("plugins", nargs="+")
+    s = sub.add_parser("install")
+    s.set_defaults(fn=cmd_install)
+    s.add_argument("--alias", default="", help="Local name for plugin")
+    s.add_argument("--disable", action="store_true", help="Do not enable the plugin on install")
+    s.add_argument("--grant-all-permissions", action="store_true", help="Grant all permissions necessary to run "
+                   "the plugin")
+    s.add_argument("plugin")
+    s.add_argument("args", nargs="*", metavar="KEY=VALUE")
+    s = sub.add_parser("upgrade")
+    s.set_defaults(fn=cmd_upgrade)
+    s.add_argument("--grant-all-permissions", action="store_true", help="Grant all permissions necessary to run "
+                   "the plugin")
+    s.add_argument("--skip-remote-check", action="store_true", help="Do not check if specified remote plugin "
+                   "matches existing plugin image (accepted, not checked)")
+    s.add_argument("plugin")
+    s.add_argument("remote", nargs="?", default="")
+    s = sub.add_parser("push")
+    s.set_defaults(fn=cmd_push)
+    s.add_argument("--disable-content-trust", action="store_true", help="Skip image signing (default true)")
+    s.add_argument("plugin")
     s = sub.add_parser("set")
     s.set_defaults(fn=cmd_set)
     s.add_argument("plugin")

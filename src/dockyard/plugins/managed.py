@@ -26,6 +26,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.oci.runtime_spec import default_spec
+from dockyard.plugins import distribution
 from dockyard.plugins.discovery import PluginRegistry
 
 log = logging.getLogger("dockyard.plugins")
@@ -35,7 +36,8 @@ PLUGIN_SOCKET_DIR = "/run/docker/plugins"
 TYPES = {"docker.volumedriver/1.0": "VolumeDriver", "docker.authz/1.0": "authz",
          "docker.networkdriver/1.0": "NetworkDriver", "docker.ipamdriver/1.0": "IpamDriver",
          "docker.logdriver/1.0": "LogDriver", "docker.metricscollector/1.0": "MetricsCollector"}
-NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$")
+NAME = re.compile(r"^(?:[a-zA-Z0-9.-]+:[0-9]+/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+                  r"(?::[\w][\w.-]{0,127})?$")
 
 
 def full_name(name: str) -> str:
@@ -79,6 +81,27 @@ def _extract(tar_bytes: bytes, dest: Path) -> None:
             tf.extractall(dest, filter="tar")
     except (tarfile.TarError, OSError) as err:
         raise errors.InvalidArgument(f"plugin context: {err}") from None
+
+
+Messages = list[dict[str, Any]]  # progress of a pull, upgrade or push
+Granted = list[dict[str, Any]] | None  # the privileges a request grants (None: not checked)
+
+
+def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {"Mounts": [], "Devices": [], "Env": [f"{e['Name']}={e.get('Value') or ''}" for e in cfg.get("Env") or []],
+            "Args": list((cfg.get("Args") or {}).get("Value") or [])}
+
+
+def _pulled(fetched: distribution.Fetched) -> Messages:
+    """dockerd's progress messages of a plugin pull (whole: the layers are fetched before any is kept)."""
+    out: Messages = [{"status": f"Pulling from {fetched.reference.rsplit(':', 1)[0]}",
+                                  "id": fetched.reference.rsplit(":", 1)[1]}]
+    for layer in fetched.layers:
+        out.append({"status": "Download complete", "progressDetail": {},
+                    "id": distribution._sha256(layer)[7:19]})
+    out.append({"status": f"Digest: {fetched.digest}"})
+    out.append({"status": f"Status: Downloaded newer image for {fetched.reference}"})
+    return out
 
 
 class ManagedPlugins:
@@ -161,12 +184,67 @@ class ManagedPlugins:
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-        settings = {"Mounts": [], "Devices": [],
-                    "Env": [f"{e['Name']}={e.get('Value') or ''}" for e in cfg.get("Env") or []],
-                    "Args": list((cfg.get("Args") or {}).get("Value") or [])}
-        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": settings, "PluginReference": "", "Config": cfg}
+        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": _settings(cfg), "PluginReference": "",
+             "Config": cfg}
         self._put(p)
         return p
+
+    # -- plugins as registry images (distribution.py) ------------------------------------
+
+    def pull(self, remote: str, name: str, granted: Granted) -> Messages:
+        """``POST /plugins/pull``: the plugin image ``remote`` installed (disabled) as ``name``; ``granted``
+        must be its privileges. Nothing is kept of a pull that fails."""
+        ref, name = full_name(remote), full_name(name or remote)
+        if any(p["Name"] == name for p in self.list()):
+            raise errors.AlreadyExists(f"plugin {name!r} already exists")
+        fetched = distribution.fetch(ref)
+        distribution.check_privileges(fetched.config, granted)
+        pid = secrets.token_hex(32)
+        cfg = self._unpack(fetched, self.root / pid)
+        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": _settings(cfg), "PluginReference": ref,
+             "Config": cfg}
+        self._put(p)
+        return _pulled(fetched)
+
+    def upgrade(self, ref: str, remote: str, granted: Granted) -> Messages:
+        """``POST /plugins/{name}/upgrade``: a disabled plugin's config and rootfs from ``remote``; the
+        settings of Env entries it still has are kept."""
+        p = self.get(ref)
+        if p["Enabled"]:
+            raise errors.FailedPrecondition(f"plugin {p['Name']} must be disabled before upgrading")
+        fetched = distribution.fetch(full_name(remote))
+        distribution.check_privileges(fetched.config, granted)
+        new = self.root / f"{p['Id']}.upgrade"
+        shutil.rmtree(new, ignore_errors=True)
+        cfg = self._unpack(fetched, new)
+        old = self.root / f"{p['Id']}.old"
+        (self.root / p["Id"]).rename(old)
+        new.rename(self.root / p["Id"])
+        shutil.rmtree(old, ignore_errors=True)
+        kept = dict(kv.split("=", 1) for kv in p["Settings"]["Env"])
+        settings = _settings(cfg)
+        settings["Env"] = [f"{k}={kept.get(k, v)}" for k, v in (kv.split("=", 1) for kv in settings["Env"])]
+        p.update(Config=cfg, Settings=settings, PluginReference=fetched.reference)
+        self._put(p)
+        return _pulled(fetched)
+
+    def _unpack(self, fetched: distribution.Fetched, dest: Path) -> dict[str, Any]:
+        """config.json and rootfs/ in ``dest`` (made here, removed again on any failure); the checked config."""
+        dest.mkdir(parents=True, mode=0o700)
+        try:
+            cfg = _config(json.dumps({k: v for k, v in fetched.config.items() if k != "rootfs"}).encode())
+            distribution.unpack(fetched, dest / "rootfs")
+            (dest / "config.json").write_text(json.dumps(cfg))
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        return cfg
+
+    def push(self, ref: str) -> Messages:
+        """``POST /plugins/{name}/push``: the plugin as an image named as the plugin."""
+        p = self.get(ref)
+        cfg = json.loads((self.root / p["Id"] / "config.json").read_text())
+        return distribution.push(p["Name"], self.root / p["Id"] / "rootfs", cfg)
 
     def set(self, ref: str, args: Sequence[str]) -> None:
         """``KEY=VALUE`` for the config's settable Env entries, as ``docker plugin set``."""

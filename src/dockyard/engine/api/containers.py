@@ -39,6 +39,7 @@ async def create(request: web.Request) -> web.Response:
     if body.get("MacAddress") and version_of(request) >= (1, 52):
         raise errors.InvalidArgument("container-wide MAC address no longer supported; use endpoint-specific MAC "
                                      "address instead")
+    _references(engine(request), host_config)
     warnings = validate.container_create(body, host_config)
     platform = request.query.get("platform")
     if platform and version_of(request) >= (1, 41):
@@ -46,6 +47,28 @@ async def create(request: web.Request) -> web.Response:
     c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
                                                             networking))
     return web.json_response({"Id": c["Id"], "Warnings": warnings}, status=201)
+
+def _references(eng: Any, host: dict[str, Any]) -> None:
+    """The containers a create names (legacy links on the default bridge, ``VolumesFrom``, PID and IPC
+    donors) must exist: dockerd resolves them at create and answers a missing one with a 400."""
+    def resolve(ref: str, prefix: str = "") -> None:
+        try:
+            eng.get(ref)
+        except errors.NotFound as err:
+            raise errors.InvalidArgument(f"{prefix}{err}") from None
+
+    mode = host.get("NetworkMode") or "default"
+    if mode in ("default", "bridge"):
+        for link in host.get("Links") or []:
+            target = link.split(":")[0].lstrip("/")
+            resolve(target, f"could not get container for {target}: ")
+    for ref in host.get("VolumesFrom") or []:
+        resolve(ref.split(":")[0])
+    for key in ("PidMode", "IpcMode"):
+        mode = host.get(key) or ""
+        if mode.startswith("container:"):
+            resolve(mode.partition(":")[2])
+
 
 
 async def _check_platform(request: web.Request, ref: str, want: tuple[str, str, str]) -> None:
@@ -215,10 +238,15 @@ async def sizes(eng: Any, c: dict[str, Any]) -> tuple[int, int]:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    c = engine(request).get(request.match_info["id"])
-    return web.json_response(versions.container_inspect(c, version_of(request)))
+    eng = engine(request)
+    c = eng.get(request.match_info["id"])
+    out = versions.container_inspect(c, version_of(request))
+    if qbool(request, "size"):
+        out["SizeRw"], out["SizeRootFs"] = await sizes(eng, c)
+    return web.json_response(out)
 
 
+    validate.checkpoint(request.query.get("checkpoint", ""))
 async def start(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.match_info["id"])

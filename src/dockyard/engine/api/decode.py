@@ -194,19 +194,50 @@ def _no_constant(name: str) -> Any:
 
 def loads(data: bytes | str) -> Any:
     """JSON as Go's decoder takes it: no NaN/Infinity, nesting deeper than Go's limit refused (no
-    RecursionError, a 500, from Python's parser). Raises InvalidArgument "invalid JSON: ..."."""
+    RecursionError, a 500, from Python's parser). Raises InvalidArgument "invalid JSON: ..." with
+    Go's wording for the common syntax errors; content after the value is "unexpected content after
+    JSON" (dockerd's httputils.ReadJSON)."""
     try:
         return json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise errors.InvalidArgument("invalid JSON: exceeded max depth") from None
     except ValueError as err:
+    except json.JSONDecodeError as err:
+        if err.msg == "Extra data":
+            raise errors.InvalidArgument("unexpected content after JSON") from None
+        raise errors.InvalidArgument(f"invalid JSON: {_go_syntax_error(err)}") from None
         raise errors.InvalidArgument(f"invalid JSON: {err}") from None
 
 
 async def read_json(request: web.Request, required: bool = False) -> Any:
+_GO_CONTEXT = {"Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+               "Expecting value": "looking for beginning of value",
+               "Expecting ',' delimiter": "after object key:value pair",
+               "Expecting ':' delimiter": "after object key"}
+
+
+def _go_syntax_error(err: json.JSONDecodeError) -> str:
+    """encoding/json's message for the error Python's parser reports at ``err.pos``."""
+    if err.pos >= len(err.doc) or err.msg.startswith("Unterminated"):
+        return "unexpected EOF"
+    context = _GO_CONTEXT.get(err.msg)
+    if context is None:
+        return str(err)
+    return f"invalid character {err.doc[err.pos]!r} {context}"
+
+
+def check_content_type(request: web.Request) -> None:
+    """dockerd's CheckForJSON: a body with a Content-Type must be JSON (a body without one is taken
+    as JSON, as clients that set none expect)."""
+    ct = request.headers.get("Content-Type", "")
+    if ct and request.can_read_body and request.content_type != "application/json":
+        raise errors.InvalidArgument(f"unsupported Content-Type header ({ct}): must be 'application/json'")
+
+
     """The request body as JSON. An empty body is None, or "invalid JSON: EOF" when ``required``
     (container create, as dockerd's decoder)."""
     raw = await request.read()
+    check_content_type(request)
     if not raw.strip():
         if required:
             raise errors.InvalidArgument("invalid JSON: EOF")
@@ -246,13 +277,21 @@ async def tar_body(request: web.Request, compressed: bool = False) -> AsyncItera
     """The request body, checked to start as a tar (or, with ``compressed``, as gzip/bzip2/xz/zstd)
     before the first byte goes on: an empty or non-tar body is a 400 here, not an error deep below."""
     head = b""
+    body = await optional_tar_body(request, compressed)
+    if body is None:
+        raise errors.InvalidArgument("archive: empty request body, expected a tar archive")
+    return body
+
+
+async def optional_tar_body(request: web.Request, compressed: bool = False) -> AsyncIterator[bytes] | None:
+    """As ``tar_body``, but an empty body is None (dockerd extracts it as an empty archive)."""
     chunks = request.content.iter_chunked(1 << 20)
     async for chunk in chunks:
         head += chunk
         if len(head) >= 512:
             break
     if not head:
-        raise errors.InvalidArgument("archive: empty request body, expected a tar archive")
+        return None
     if not ((compressed and head.startswith(_COMPRESSED)) or _tar_header_ok(head[:512])):
         raise errors.InvalidArgument("archive: request body is not a tar archive")
     return _then(head, chunks)

@@ -263,10 +263,10 @@ def _timestamp(value: str) -> float:
 
 
 async def commit(request: web.Request) -> web.Response:
+    overrides = await decode.read_object(request, decode.CONFIG, "Config")  # before the lookup, as dockerd
     eng = engine(request)
     c = eng.get(request.query.get("container", ""))
     base = await eng.images.get(c["Image"])
-    overrides = await decode.read_object(request, decode.CONFIG, "Config")
     cfg = {**(c.get("Config") or {}), **(overrides or {})}
     image_id = await eng.images.commit(
         c["Id"], base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),

@@ -1,6 +1,6 @@
-"""Plugin routes (``/plugins``): managed plugins made from a directory (``docker plugin create``),
-enabled, disabled, set, inspected and removed (thin over ``plugins.managed``). Pulling, pushing and
-upgrading plugins from a registry are not served yet (501)."""
+"""Plugin routes (``/plugins``): managed plugins made from a directory (``docker plugin create``) or
+pulled from a registry, enabled, disabled, set, inspected, pushed, upgraded and removed (thin over
+``plugins.managed`` and ``plugins.distribution``)."""
 
 from __future__ import annotations
 
@@ -79,20 +79,71 @@ async def set_env(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def not_served(request: web.Request) -> web.Response:
-    raise errors.NotImplementedYet("plugins from a registry (pull, push, upgrade, privileges) are not supported "
-                                   "by Dockyard yet")
+def _remote(request: web.Request) -> str:
+    from dockyard.plugins.managed import full_name
+
+    remote = request.query.get("remote") or ""
+    if not remote:
+        raise errors.InvalidArgument("a remote reference is required (?remote=)")
+    return full_name(remote)
+
+
+async def _granted(request: web.Request) -> list[dict[str, object]]:
+    """The privileges the request grants (its body), as dockerd: none sent is none granted."""
+    body = await request.read()
+    try:
+        granted = json.loads(body) if body.strip() else []
+    except ValueError:
+        raise errors.InvalidArgument("the body must be a JSON list of privileges") from None
+    if not isinstance(granted, list) or not all(isinstance(g, dict) for g in granted):
+        raise errors.InvalidArgument("the body must be a JSON list of privileges")
+    return granted
+
+
+async def _progress(request: web.Request, messages: list[dict[str, object]]) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for msg in messages:
+        await resp.write(json.dumps(msg).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def privileges(request: web.Request) -> web.Response:
+    from dockyard.plugins import distribution
+
+    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request))
+    return web.json_response(distribution.privileges(cfg))
+
+
+async def pull(request: web.Request) -> web.StreamResponse:
+    remote, granted = _remote(request), await _granted(request)
+    messages = await asyncio.to_thread(engine(request).managed_plugins.pull, remote, request.query.get("name", ""),
+                                       granted)
+    return await _progress(request, messages)
+
+
+async def upgrade(request: web.Request) -> web.StreamResponse:
+    remote, granted = _remote(request), await _granted(request)
+    messages = await asyncio.to_thread(engine(request).managed_plugins.upgrade, request.match_info["name"], remote,
+                                       granted)
+    return await _progress(request, messages)
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    messages = await asyncio.to_thread(engine(request).managed_plugins.push, request.match_info["name"])
+    return await _progress(request, messages)
 
 
 def register(app: web.Application) -> None:
     add(app, "GET", "/plugins", list_plugins)
     add(app, "POST", "/plugins/create", create)
-    add(app, "POST", "/plugins/pull", not_served)
-    add(app, "GET", "/plugins/privileges", not_served)
+    add(app, "POST", "/plugins/pull", pull)
+    add(app, "GET", "/plugins/privileges", privileges)
     add(app, "GET", "/plugins/{name:.+}/json", inspect)
     add(app, "POST", "/plugins/{name:.+}/enable", enable)
     add(app, "POST", "/plugins/{name:.+}/disable", disable)
     add(app, "POST", "/plugins/{name:.+}/set", set_env)
-    for verb in ("push", "upgrade"):
-        add(app, "POST", f"/plugins/{{name:.+}}/{verb}", not_served)
+    add(app, "POST", "/plugins/{name:.+}/push", push)
+    add(app, "POST", "/plugins/{name:.+}/upgrade", upgrade)
     add(app, "DELETE", "/plugins/{name:.+}", remove)

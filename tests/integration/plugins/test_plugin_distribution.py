@@ -1,0 +1,136 @@
+"""Managed plugins as registry images against a local ``dockyard registry``: push (a manifest whose config
+has the plugin media type), privileges, pull with the privileges granted (wrong ones refused, nothing
+kept), the CLI's ``plugin install`` (alias, settings, enabled and serving volumes), ``upgrade`` keeping
+the settings, and an image that is not a plugin refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.trust.registry import Registry
+from tests.conftest import Daemon
+from tests.integration.plugins.test_managed_plugin import CONFIG, api, plugin_context
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "registry"))
+from dockyard_regkit import Server  # noqa: E402
+
+pytestmark = pytest.mark.root
+PRIVILEGES = [{"Name": "mount", "Description": "host path to mount", "Value": ["/usr"]}]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    s = Server(tmp_path / "registry").start()
+    try:
+        yield str(s.addr)
+    finally:
+        s.stop()
+
+
+def ok(r: subprocess.CompletedProcess[bytes]) -> str:
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+def stream(d: Daemon, method: str, path: str, body: Any = None) -> tuple[int, list[dict[str, Any]]]:
+    status, _ = 0, None
+    import http.client
+
+    from tests.integration.plugins.test_managed_plugin import _Unix
+    conn: http.client.HTTPConnection = _Unix(str(d.socket))
+    try:
+        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        status, data = resp.status, resp.read()
+    finally:
+        conn.close()
+    lines = [json.loads(x) for x in data.splitlines() if x.strip()]
+    return status, lines
+
+
+def make_plugin(d: Daemon, name: str, description: str) -> None:
+    status, err = api(d, "POST", f"/plugins/create?name={name}", raw=plugin_context({**CONFIG,
+                                                                                     "Description": description}))
+    assert status == 204, err
+
+
+def test_push_privileges_pull_and_refusals(fresh_daemon: Daemon, registry: str) -> None:
+    d, ref = fresh_daemon, f"{registry}/dy/dirvol:v1"
+    make_plugin(d, ref, "dirs v1")
+    status, msgs = stream(d, "POST", f"/plugins/{ref}/push")
+    assert status == 200 and msgs[-1]["aux"]["Tag"] == "v1", msgs
+    data, digest, media_type = Registry(registry, "dy/dirvol").manifest("v1")
+    manifest = json.loads(data)
+    assert media_type == "application/vnd.docker.distribution.manifest.v2+json"
+    assert manifest["config"]["mediaType"] == "application/vnd.docker.plugin.v1+json"
+    assert [x["mediaType"] for x in manifest["layers"]] == ["application/vnd.docker.image.rootfs.diff.tar.gzip"]
+    assert msgs[-1]["aux"]["Digest"] == digest
+    layer = Registry(registry, "dy/dirvol").blob(manifest["layers"][0]["digest"])
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tf:
+        assert "plugin.py" in tf.getnames()  # the rootfs, at the layer's root
+    assert api(d, "DELETE", f"/plugins/{ref}")[0] == 200
+
+    assert api(d, "GET", f"/plugins/privileges?remote={ref}") == (200, PRIVILEGES)
+    status, err = api(d, "POST", f"/plugins/pull?remote={ref}&name=dv", [])
+    assert status == 403 and "incorrect privileges" in err["message"], err
+    assert api(d, "GET", "/plugins") == (200, [])
+    assert sorted(p.name for p in (d.data_root / "plugins").iterdir()) == ["plugins.json"]  # nothing half-pulled
+
+    status, msgs = stream(d, "POST", f"/plugins/pull?remote={ref}&name=dv", PRIVILEGES)
+    assert status == 200 and any(m.get("status") == "Download complete" for m in msgs), msgs
+    status, p = api(d, "GET", "/plugins/dv/json")
+    assert p["Name"] == "dv:latest" and p["PluginReference"] == ref and p["Enabled"] is False
+    assert p["Config"]["Description"] == "dirs v1" and p["Settings"]["Env"] == ["VOLUME_PREFIX="]
+    assert (d.data_root / "plugins" / p["Id"] / "rootfs" / "plugin.py").is_file()
+    status, err = api(d, "POST", f"/plugins/pull?remote={ref}&name=dv", PRIVILEGES)
+    assert status == 409 and "already exists" in err["message"]
+    assert api(d, "DELETE", "/plugins/dv")[0] == 200
+
+
+def test_not_a_plugin_is_refused(fresh_daemon: Daemon, registry: str, busybox_tar: Path) -> None:
+    d, ref = fresh_daemon, f"{registry}/dy/image:v1"
+    ok(d.cli("import", str(busybox_tar), ref))
+    ok(d.cli("push", ref))
+    status, err = api(d, "GET", f"/plugins/privileges?remote={ref}")
+    assert status == 400 and f"{ref} is not a plugin" in err["message"] and "application/vnd.oci.image.config" in \
+        err["message"], err
+    status, err = api(d, "POST", f"/plugins/pull?remote={ref}", [])
+    assert status == 400 and "is not a plugin" in err["message"]
+
+
+def test_cli_install_use_upgrade(fresh_daemon: Daemon, registry: str) -> None:
+    d, v1, v2 = fresh_daemon, f"{registry}/dy/dirvol:v1", f"{registry}/dy/dirvol:v2"
+    for ref, desc in ((v1, "dirs v1"), (v2, "dirs v2")):
+        make_plugin(d, ref, desc)
+        ok(d.cli("plugin", "push", ref))
+        ok(d.cli("plugin", "rm", ref))
+    r = d.cli("plugin", "install", "--alias", "dv", v1, "VOLUME_PREFIX=p-", input=b"n\n")
+    assert r.returncode != 0 and f"permission denied while installing plugin {v1}" in r.stderr.decode()
+    assert f'Plugin "{v1}" is requesting the following privileges:\n - mount: [/usr]' in r.stdout.decode()
+    out = ok(d.cli("plugin", "install", "--alias", "dv", v1, "VOLUME_PREFIX=p-", input=b"y\n"))
+    assert out.rstrip().endswith(f"Installed plugin {v1}")
+    listed = ok(d.cli("plugin", "ls", "--format", "{{.Name}} {{.Enabled}} {{.PluginReference}}"))
+    assert listed.split() == ["dv", "true", v1]
+    ok(d.cli("volume", "create", "-d", "dv", "dvol"))
+    p = json.loads(ok(d.cli("plugin", "inspect", "dv")))[0]
+    assert (d.data_root / "plugins" / p["Id"] / "rootfs" / "volumes" / "p-dvol").is_dir()  # the setting applied
+    ok(d.cli("volume", "rm", "dvol"))
+
+    r = d.cli("plugin", "upgrade", "--grant-all-permissions", "dv", v2)
+    assert r.returncode != 0 and "must be disabled before upgrading" in r.stderr.decode()
+    ok(d.cli("plugin", "disable", "dv"))
+    ok(d.cli("plugin", "upgrade", "--grant-all-permissions", "dv", v2))
+    p2 = json.loads(ok(d.cli("plugin", "inspect", "dv")))[0]
+    assert p2["Id"] == p["Id"] and p2["Config"]["Description"] == "dirs v2" and p2["PluginReference"] == v2
+    assert p2["Settings"]["Env"] == ["VOLUME_PREFIX=p-"]  # kept across the upgrade
+    ok(d.cli("plugin", "rm", "dv"))
