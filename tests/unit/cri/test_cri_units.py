@@ -112,7 +112,8 @@ def test_image_fs_info_before_the_first_snapshot(tmp_path: Path) -> None:
 def test_recursive_read_only_mounts() -> None:
     """rro needs readonly and private propagation (a propagating mount would bring rw submounts in)."""
     def spec_of(**mount: object) -> dict:  # type: ignore[type-arg]
-        config = cri.ContainerConfig(mounts=[cri.Mount(container_path="/m", host_path="/tmp", **mount)])  # type: ignore[arg-type]
+        config = cri.ContainerConfig(command=["true"], mounts=[cri.Mount(container_path="/m", host_path="/tmp",
+                                                                         **mount)])  # type: ignore[arg-type]
         return specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
 
     [m] = [m for m in spec_of(readonly=True, recursive_read_only=True)["mounts"] if m["destination"] == "/m"]
