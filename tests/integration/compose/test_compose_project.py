@@ -7,130 +7,20 @@ parallel sessions never share a subnet; teardown removes whatever a failed test 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, Daemon, free_subnet, started_daemon
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "compose"))
-from compose_oracle import find as find_compose_v2  # noqa: E402
+from tests.conftest import BIN
+from tests.integration.compose.conftest import Project, container_json, ok
 
 pytestmark = pytest.mark.root
-
-PROJECT = """
-services:
-  db:
-    image: busybox
-    command: ["sh", "-c", "echo db ready; exec sleep 1000"]
-    healthcheck:
-      test: ["CMD", "true"]
-      interval: 1s
-      retries: 30
-    volumes: ["data:/data"]
-    environment:
-      ROLE: ${ROLE:-database}
-  job:
-    image: busybox
-    command: ["sh", "-c", "echo job done > /data/job; echo job done"]
-    volumes: ["data:/data"]
-    restart: "no"
-  web:
-    image: busybox
-    command: ["sh", "-c", "echo web up; exec sleep 1000"]
-    depends_on:
-      db: {condition: service_healthy}
-      job: {condition: service_completed_successfully}
-    environment:
-      - GREETING=${GREETING:-hello}
-    volumes: ["data:/data:ro"]
-    stop_signal: SIGKILL
-networks:
-  default:
-    ipam:
-      config: [{subnet: "${SUBNET}"}]
-volumes:
-  data: {}
-"""
-
-
-@pytest.fixture(scope="module")
-def cdaemon(busybox_tar: Path) -> Iterator[Daemon]:
-    with started_daemon(busybox_tar) as d:
-        yield d
-
-
-class Project:
-    def __init__(self, d: Daemon, base: Path, name: str) -> None:
-        self.d = d
-        self.dir = base
-        self.name = name
-        self.env = {**os.environ, "SUBNET": free_subnet("10.216"), "DOCKER_HOST": d.host, "COMPOSE_BAKE": "false",
-                    "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(base / ".docker")}
-        self.env.pop("DOCKYARD_HOST", None)
-        (base / "compose.yaml").write_text(PROJECT)
-
-    def dy(self, *args: str, timeout: float = 180, env: dict[str, str] | None = None
-           ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "dockyard"), "-H", self.d.host, "compose", "-p", self.name, *args],
-                              cwd=self.dir, env={**self.env, **(env or {})}, capture_output=True, text=True,
-                              timeout=timeout)
-
-    def v2(self, binary: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([binary, "-p", self.name, *args], cwd=self.dir, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
-
-    def leftovers(self) -> dict[str, list[str]]:
-        label = f"label=com.docker.compose.project={self.name}"
-        out = {}
-        for kind, args in (("containers", ["ps", "-aq", "--filter", label]),
-                           ("networks", ["network", "ls", "-q", "--filter", label]),
-                           ("volumes", ["volume", "ls", "-q", "--filter", label])):
-            r = self.d.cli(*args)
-            assert r.returncode == 0, r.stderr.decode()
-            out[kind] = r.stdout.decode().split()
-        return {k: v for k, v in out.items() if v}
-
-    def cleanup(self) -> None:
-        left = self.leftovers()
-        if left.get("containers"):
-            self.d.cli("rm", "-f", *left["containers"])
-        for n in left.get("networks", []):
-            self.d.cli("network", "rm", n)
-        for v in left.get("volumes", []):
-            self.d.cli("volume", "rm", "-f", v)
-
-
-@pytest.fixture
-def project(cdaemon: Daemon, tmp_path: Path) -> Iterator[Project]:
-    p = Project(cdaemon, tmp_path, "cp" + uuid.uuid4().hex[:6])
-    try:
-        yield p
-    finally:
-        p.cleanup()
-
-
-def ok(r: subprocess.CompletedProcess[str]) -> str:
-    assert r.returncode == 0, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r.stdout
-
-
-def _inspect(d: Daemon, ref: str) -> dict:  # type: ignore[type-arg]
-    r = d.cli("inspect", ref)
-    assert r.returncode == 0, r.stderr.decode()
-    return json.loads(r.stdout)[0]  # type: ignore[no-any-return]
-
 
 def test_three_services_up_wait_ps_logs_exec_scale_down(project: Project) -> None:
     p, d = project, project.d
     ok(p.dy("up", "-d", "--wait"))
-    web = _inspect(d, f"{p.name}-web-1")
+    web = container_json(d, f"{p.name}-web-1")
     assert web["State"]["Running"]
     labels = web["Config"]["Labels"]
     assert labels["com.docker.compose.project"] == p.name
@@ -142,8 +32,8 @@ def test_three_services_up_wait_ps_logs_exec_scale_down(project: Project) -> Non
     assert "db:service_healthy:false" in labels["com.docker.compose.depends_on"]
     assert len(labels["com.docker.compose.config-hash"]) == 64
     assert f"{p.name}_default" in web["NetworkSettings"]["Networks"]
-    assert _inspect(d, f"{p.name}-db-1")["State"]["Health"]["Status"] == "healthy"
-    job = _inspect(d, f"{p.name}-job-1")["State"]
+    assert container_json(d, f"{p.name}-db-1")["State"]["Health"]["Status"] == "healthy"
+    job = container_json(d, f"{p.name}-job-1")["State"]
     assert (job["Status"], job["ExitCode"]) == ("exited", 0)
     net = json.loads(d.cli("network", "inspect", f"{p.name}_default").stdout)[0]
     assert net["Labels"]["com.docker.compose.network"] == "default"
@@ -159,17 +49,17 @@ def test_three_services_up_wait_ps_logs_exec_scale_down(project: Project) -> Non
     assert ok(p.dy("exec", "-T", "db", "sh", "-c", "echo $ROLE")) == "database\n"
 
     db_id = web_id = ""
-    db_id, web_id = _inspect(d, f"{p.name}-db-1")["Id"], web["Id"]
+    db_id, web_id = container_json(d, f"{p.name}-db-1")["Id"], web["Id"]
     ok(p.dy("up", "-d", "--wait", "--scale", "web=3"))
     assert set(ok(p.dy("ps", "-q", "web")).split()) >= {web_id}
     assert len(ok(p.dy("ps", "-q", "web")).split()) == 3
-    assert _inspect(d, f"{p.name}-db-1")["Id"] == db_id  # unchanged: not recreated
+    assert container_json(d, f"{p.name}-db-1")["Id"] == db_id  # unchanged: not recreated
     ok(p.dy("up", "-d", "--wait", "--scale", "web=1"))
     assert ok(p.dy("ps", "-q", "web")).split() == [web_id]
 
     ok(p.dy("up", "-d", "--wait", env={"GREETING": "changed"}))  # only web's config hash changed
-    assert _inspect(d, f"{p.name}-web-1")["Id"] != web_id
-    assert _inspect(d, f"{p.name}-db-1")["Id"] == db_id
+    assert container_json(d, f"{p.name}-web-1")["Id"] != web_id
+    assert container_json(d, f"{p.name}-db-1")["Id"] == db_id
 
     ok(p.dy("down", "-v"))
     assert p.leftovers() == {}
@@ -187,15 +77,6 @@ def test_run_rm_and_refusals_before_anything_is_made(project: Project) -> None:
     r = p.dy("up", "-d")
     assert r.returncode != 0 and "dependency cycle detected" in r.stderr
     assert p.leftovers() == {}, "a refused project made something"
-
-
-@pytest.fixture(scope="module")
-def compose_v2() -> str:
-    binary = find_compose_v2()
-    if binary is None:
-        pytest.skip("Compose v2 not found (COMPOSE_V2, /tmp/cgo/docker-compose; see tests/unit/compose/"
-                    "compose_oracle.py)")
-    return binary
 
 
 def test_compose_v2_project_seen_and_taken_down_by_dockyard(project: Project, compose_v2: str) -> None:
@@ -239,7 +120,7 @@ networks:
     assert f"{p.name}-main-1  | from main" in r.stdout
     assert f"{p.name}-side-1  | from side" in r.stdout
     assert "exited with code 3" in r.stdout
-    assert not _inspect(p.d, f"{p.name}-side-1")["State"]["Running"]  # aborted: the others stopped
+    assert not container_json(p.d, f"{p.name}-side-1")["State"]["Running"]  # aborted: the others stopped
     ok(p.dy("down"))
     assert p.leftovers() == {}
 
@@ -261,7 +142,7 @@ networks:
 """)
     ok(p.dy("up", "-d", "--build"))
     assert ok(p.dy("exec", "-T", "app", "cat", "/built")) == "built yes-really\n"
-    assert _inspect(p.d, f"{p.name}-app-1")["Config"]["Image"] == f"{p.name}-app"
+    assert container_json(p.d, f"{p.name}-app-1")["Config"]["Image"] == f"{p.name}-app"
     ok(p.dy("down", "--rmi", "local"))
     assert p.d.cli("image", "inspect", f"{p.name}-app").returncode != 0
     assert p.leftovers() == {}
@@ -315,11 +196,11 @@ volumes:
 def _ids(p: Project) -> dict[str, str]:
     r = p.d.cli("ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={p.name}")
     assert r.returncode == 0, r.stderr.decode()
-    return {_inspect(p.d, cid)["Name"].lstrip("/"): cid for cid in r.stdout.decode().split()}
+    return {container_json(p.d, cid)["Name"].lstrip("/"): cid for cid in r.stdout.decode().split()}
 
 
 def _hashes(p: Project) -> dict[str, str]:
-    return {name: _inspect(p.d, cid)["Config"]["Labels"]["com.docker.compose.config-hash"]
+    return {name: container_json(p.d, cid)["Config"]["Labels"]["com.docker.compose.config-hash"]
             for name, cid in _ids(p).items()}
 
 
@@ -418,8 +299,8 @@ volumes:
     assert r.returncode != 0, r.stdout
     made = p.leftovers()
     assert made.get("containers") and made.get("networks") and made.get("volumes"), made
-    assert not any(_inspect(p.d, c)["State"]["Running"] for c in made["containers"]
-                   if _inspect(p.d, c)["Name"].endswith("-after-1")), "a dependent of the failure was started"
+    assert not any(container_json(p.d, c)["State"]["Running"] for c in made["containers"]
+                   if container_json(p.d, c)["Name"].endswith("-after-1")), "a dependent of the failure was started"
     ok(p.dy("down", "-v"))
     assert p.leftovers() == {}
 
@@ -488,7 +369,7 @@ networks:
     try:
         until(lambda: p.leftovers().get("containers"), "no container came up")
         cid = p.leftovers()["containers"][0]
-        until(lambda: _inspect(p.d, cid)["State"]["Running"], "the container never ran")
+        until(lambda: container_json(p.d, cid)["State"]["Running"], "the container never ran")
         time.sleep(1)  # the watch's first walk
         (p.dir / "src" / "sub" / "a.txt").write_text("one\n")
         (p.dir / "src" / "skip.tmp").write_text("ignored\n")
@@ -496,9 +377,9 @@ networks:
         assert in_container("ls", "/app").split() == ["sub"], "an ignored file was synced"
         (p.dir / "src" / "sub" / "a.txt").unlink()
         until(lambda: in_container("ls", "/app/sub") == "", "a deleted file stayed")
-        started = _inspect(p.d, cid)["State"]["StartedAt"]
+        started = container_json(p.d, cid)["State"]["StartedAt"]
         (p.dir / "conf" / "app.conf").write_text("x=1\n")
-        until(lambda: _inspect(p.d, cid)["State"]["StartedAt"] != started, "sync+restart did not restart")
+        until(lambda: container_json(p.d, cid)["State"]["StartedAt"] != started, "sync+restart did not restart")
         until(lambda: in_container("cat", "/etc/app/app.conf") == "x=1\n", "the restarted container lost the file")
     finally:
         proc.terminate()

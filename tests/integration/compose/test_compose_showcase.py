@@ -1,0 +1,154 @@
+"""The multi-service project issue 16 asks to see working end to end: a built image, healthchecks,
+``depends_on`` conditions, two networks (one internal), a named volume, env files and a profile;
+``up --wait``, ``logs``, ``exec``, ``run --rm``, ``down -v``. And ``network_mode: service:X``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import free_subnet
+from tests.integration.compose.conftest import Project, container_json, ok
+
+pytestmark = pytest.mark.root
+
+SHOWCASE = """
+services:
+  db:
+    build: {context: ./db, args: {WORD: built-db}}
+    command: ["sh", "-c", "echo db ready; exec sleep 1000"]
+    healthcheck: {test: ["CMD", "test", "-e", "/built"], interval: 1s, retries: 30}
+    env_file: [db.env]
+    networks: [back]
+    volumes: ["data:/data"]
+    stop_signal: SIGKILL
+  migrate:
+    image: busybox
+    command: ["sh", "-c", "echo migrated > /data/migrated; echo migration done"]
+    depends_on: {db: {condition: service_healthy}}
+    networks: [back]
+    volumes: ["data:/data"]
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo web up; exec sleep 1000"]
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+    env_file: [web.env]
+    environment: ["MODE=${MODE:-prod}"]
+    networks: [front, back]
+    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 30}
+    stop_signal: SIGKILL
+  debug:
+    image: busybox
+    profiles: [debug]
+    command: ["sleep", "1000"]
+    networks: [back]
+    stop_signal: SIGKILL
+networks:
+  front:
+    ipam: {config: [{subnet: "${SUBNET}"}]}
+  back:
+    internal: true
+    ipam: {config: [{subnet: "${SUBNET_BACK}"}]}
+volumes:
+  data: {}
+"""
+
+
+def _showcase(p: Project) -> None:
+    (p.dir / "db").mkdir()
+    (p.dir / "db" / "Dockerfile").write_text("FROM busybox\nARG WORD\nRUN echo $WORD > /built\n")
+    (p.dir / "compose.yaml").write_text(SHOWCASE)
+    (p.dir / "db.env").write_text("DB_NAME=shop\n")
+    (p.dir / "web.env").write_text("# the web's settings\nGREETING='hello from web.env'\n")
+    (p.dir / ".env").write_text("MODE=staging\n")
+    p.env["SUBNET_BACK"] = free_subnet("10.216")
+
+
+def test_the_showcase_project(project: Project) -> None:
+    p, d = project, project.d
+    _showcase(p)
+    ok(p.dy("up", "--wait"))
+    names = {r["Service"]: r for r in (json.loads(line) for line in ok(p.dy("ps", "-a", "--format", "json"))
+                                       .splitlines())}
+    assert set(names) == {"db", "migrate", "web"}, "the debug profile was not asked for"
+    db, web = container_json(d, f"{p.name}-db-1"), container_json(d, f"{p.name}-web-1")
+    assert db["State"]["Health"]["Status"] == "healthy" and web["State"]["Health"]["Status"] == "healthy"
+    migrate = container_json(d, f"{p.name}-migrate-1")["State"]
+    assert (migrate["Status"], migrate["ExitCode"]) == ("exited", 0)
+    assert container_json(d, f"{p.name}-db")["Config"]  # the built image, named <project>-<service>
+    assert ok(p.dy("exec", "-T", "db", "cat", "/built")) == "built-db\n"
+
+    assert set(web["NetworkSettings"]["Networks"]) == {f"{p.name}_front", f"{p.name}_back"}
+    assert set(db["NetworkSettings"]["Networks"]) == {f"{p.name}_back"}
+    back = json.loads(d.cli("network", "inspect", f"{p.name}_back").stdout)[0]
+    assert back["Internal"] is True
+    assert "default" not in ok(p.dy("exec", "-T", "db", "ip", "route")), "an internal network has no way out"
+    assert "default" in ok(p.dy("exec", "-T", "web", "ip", "route"))
+    ok(p.dy("exec", "-T", "web", "ping", "-c", "1", "-W", "5", "db"))  # by service name, on the back network
+
+    env = ok(p.dy("exec", "-T", "web", "sh", "-c", 'echo "$GREETING/$MODE"'))
+    assert env == "hello from web.env/staging\n"
+    assert ok(p.dy("exec", "-T", "db", "sh", "-c", "echo $DB_NAME")) == "shop\n"
+    logs = {tuple(part.strip() for part in line.split("|", 1)) for line in ok(p.dy("logs", "--no-color")).splitlines()}
+    assert {(f"{p.name}-db-1", "db ready"), (f"{p.name}-migrate-1", "migration done"),
+            (f"{p.name}-web-1", "web up")} <= logs
+
+    assert ok(p.dy("run", "--rm", "-T", "migrate", "cat", "/data/migrated")) == "migrated\n"
+    assert len(p.leftovers()["containers"]) == 3, "run --rm left its container"
+
+    ok(p.dy("--profile", "debug", "up", "-d", "--wait", "debug"))
+    assert "debug" in ok(p.dy("--profile", "debug", "ps", "--services")).split()
+    assert container_json(d, f"{p.name}-db-1")["Id"] == db["Id"], "bringing up debug recreated db"
+
+    ok(p.dy("--profile", "debug", "down", "-v"))
+    assert p.leftovers() == {}
+    assert d.cli("image", "inspect", f"{p.name}-db").returncode == 0, "down without --rmi keeps the built image"
+    d.cli("rmi", f"{p.name}-db")
+
+
+SHARED_NETNS = """
+services:
+  app:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+  sidecar:
+    image: busybox
+    command: ["sleep", "1000"]
+    network_mode: service:app
+    stop_signal: SIGKILL
+networks:
+  default:
+    ipam: {config: [{subnet: "${SUBNET}"}]}
+"""
+
+
+def _netns(p: Project, container: str) -> str:
+    return os.readlink(f"/proc/{container_json(p.d, container)['State']['Pid']}/ns/net")
+
+
+@pytest.mark.parametrize("tool", ["dockyard", "v2"])
+def test_network_mode_service_shares_the_network_namespace(project: Project, compose_v2: str, tool: str) -> None:
+    p = project
+    (p.dir / "compose.yaml").write_text(SHARED_NETNS)
+    def dy(*args: str) -> str:
+        return ok(p.dy(*args))
+
+    def v2(*args: str) -> str:
+        return ok(p.v2(compose_v2, *args))
+
+    run, other = (dy, v2) if tool == "dockyard" else (v2, dy)
+    run("up", "-d", "--wait")
+    app, sidecar = f"{p.name}-app-1", f"{p.name}-sidecar-1"
+    assert _netns(p, app) == _netns(p, sidecar)
+    app_id = container_json(p.d, app)["Id"]
+    assert container_json(p.d, sidecar)["HostConfig"]["NetworkMode"] == f"container:{app_id}"
+    other("up", "-d", "--wait")  # the other tool finds it converged: nothing recreated
+    assert container_json(p.d, app)["Id"] == app_id
+    assert container_json(p.d, sidecar)["HostConfig"]["NetworkMode"] == f"container:{app_id}"
+    other("down")
+    assert p.leftovers() == {}
