@@ -657,6 +657,9 @@ class Engine:
         async with live.lock:
             if not c["State"]["Running"]:
                 raise errors.Conflict(f"Cannot kill container: {ref}: container {c['Id']} is not running")
+            stop_signal = c["Config"].get("StopSignal")
+            if not stop_signal or signo == 9 or parse_signal(stop_signal) == signo:
+                c["HasBeenManuallyStopped"] = True  # dockerd's ExitOnNext: this exit is not restarted
             exited = await self._signal(c, live, signo)
         self.emit(c, "kill", signal=str(signo))
         if signo == 9:  # dockerd returns from a SIGKILL only once the container is down: clients inspect right after

@@ -13,14 +13,16 @@ DEFAULT = "ctrl-p,ctrl-q"
 
 
 def parse(spec: str) -> bytes:
-    """`ctrl-p,ctrl-q` → b"\\x10\\x11"; a key is one character or `ctrl-<a-z@[\\]^_>`."""
+    """`ctrl-p,ctrl-q` → b"\\x10\\x11"; a key is one character, `DEL` or `ctrl-<a-z@[\\]^_>`, spelt
+    exactly so (moby/term's ToBytes: `ctrl-A` and ` ctrl-a` are unknown)."""
     out = bytearray()
-    for key in spec.split(","):
-        k = key.strip()
+    for k in spec.split(","):
         if len(k) == 1:
             out.append(ord(k))
-        elif k.lower().startswith("ctrl-") and len(k) == 6:
-            c = k[5].lower()
+        elif k == "DEL":
+            out.append(127)
+        elif k.startswith("ctrl-") and len(k) == 6:
+            c = k[5]
             if "a" <= c <= "z":
                 out.append(ord(c) - ord("a") + 1)
             elif c in "@[\\]^_":

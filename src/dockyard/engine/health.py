@@ -41,6 +41,28 @@ def _command(test: list[str]) -> list[str]:
     return list(test)
 
 
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String``: ``50ms``, ``1.5s``, ``1m30s``, ``1h0m0s``."""
+    def fraction(value: int, unit: int) -> str:
+        whole, part = divmod(value, unit)
+        digits = str(part).rjust(len(str(unit)) - 1, "0").rstrip("0")
+        return f"{whole}.{digits}" if digits else str(whole)
+
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{fraction(ns, 1_000)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{fraction(ns, 1_000_000)}ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    prefix = f"{hours}h{minutes}m" if hours else f"{minutes}m" if minutes else ""
+    return f"{sign}{prefix}{fraction(rest, 10**9)}s"
+
+
 async def probe(eng: Any, c: dict[str, Any], hc: dict[str, Any]) -> tuple[int, str]:
     e = execs.create(eng, c["Id"], {"Cmd": _command(hc["Test"]), "AttachStdout": True, "AttachStderr": True})
     q = e.hub.subscribe()
@@ -58,7 +80,10 @@ async def probe(eng: Any, c: dict[str, Any], hc: dict[str, Any]) -> tuple[int, s
         await asyncio.wait_for(collect(), timeout=timeout)
         return int(e.exit_code or 0), out.decode(errors="replace")
     except TimeoutError:
-        return -1, f"Health check exceeded timeout ({timeout:g}s)"
+        limit = go_duration(int(hc.get("Timeout") or DEFAULT_TIMEOUT))
+        said = out.decode(errors="replace")  # what the probe wrote before it ran out of time, as dockerd
+        return -1, f"Health check exceeded timeout ({limit}): {said}" if said else \
+            f"Health check exceeded timeout ({limit})"
     except errors.DockyardError as err:
         return -1, str(err)
     finally:

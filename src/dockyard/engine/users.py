@@ -138,13 +138,12 @@ def resolve_in(spec: str, mounts: Sequence[Any], group_add: Sequence[str | int] 
 
 
 def apply(process: dict[str, Any], user: ExecUser, group_add: Sequence[int] = ()) -> None:
-    """Set an OCI process's user: ids, then the supplementary groups followed by ``--group-add``;
-    and ``HOME`` from passwd unless the environment has one (runc does this inside its init; our
-    runtime takes the environment as given, so the engine adds it)."""
-    gids = [*user.additional_gids, *(g for g in group_add if g not in user.additional_gids)]
-    process["user"] = {"uid": user.uid, "gid": user.gid}
-    if gids:
-        process["user"]["additionalGids"] = gids
+    """Set an OCI process's user: ids, then the groups as moby's getUser lists them (the primary
+    group, the user's supplementary groups, ``--group-add``; each once); and ``HOME`` from passwd
+    unless the environment has one (runc does this inside its init; our runtime takes the
+    environment as given, so the engine adds it)."""
+    gids = list(dict.fromkeys([user.gid, *user.additional_gids, *group_add]))
+    process["user"] = {"uid": user.uid, "gid": user.gid, "additionalGids": gids}
     env = process.setdefault("env", [])
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={user.home}")

@@ -15,6 +15,7 @@ import os
 import posixpath
 import re
 import signal as _signal
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -391,7 +392,7 @@ def container_update(body: dict[str, Any], current_host: dict[str, Any]) -> list
     policy = body.get("RestartPolicy") or {}
     restart_policy(policy)
     if policy.get("Name") and current_host.get("AutoRemove") and policy["Name"] != "no":
-        raise refuse("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        raise errors.Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
     return warnings
 
 
@@ -433,6 +434,30 @@ def detach_keys(keys: str, what: str = "detach") -> None:
         detachkeys.parse(keys)
     except errors.InvalidArgument:
         raise refuse(f"Invalid {what} keys ({keys}) provided") from None
+
+
+def checkpoint(checkpoint_id: str) -> None:
+    """``start?checkpoint=``: dockerd's validateCheckpointID, then its answer without experimental mode
+    (there are no checkpoints here)."""
+    if not checkpoint_id:
+        return
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", checkpoint_id) or checkpoint_id.endswith("."):
+        raise refuse(f'invalid checkpoint ID "{checkpoint_id}", only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    raise refuse("checkpoint is only supported in experimental mode")
+
+
+def resize(query: Mapping[str, str]) -> tuple[int, int]:
+    """``?h=&w=`` of a container or exec resize as dockerd's httputils.Uint32Value reads them, the
+    height first: (height, width)."""
+    dims = []
+    for key, what in (("h", "height"), ("w", "width")):
+        text = query.get(key, "")
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            raise refuse(f'invalid resize {what} "{text}": invalid syntax')
+        if not 0 <= int(text) <= 0xFFFFFFFF:
+            raise refuse(f'invalid resize {what} "{text}": value out of range')
+        dims.append(int(text))
+    return dims[0], dims[1]
 
 
 def exec_create(body: dict[str, Any]) -> None:

@@ -62,11 +62,11 @@ def test_group_add_names_and_apply() -> None:
         group_ids(["video"], GROUP)
     proc: dict = {"env": ["PATH=/bin"]}  # type: ignore[type-arg]
     apply(proc, ExecUser(70, 70, [10], "/var/lib/pg"), [29, 10])
-    assert proc["user"] == {"uid": 70, "gid": 70, "additionalGids": [10, 29]}
+    assert proc["user"] == {"uid": 70, "gid": 70, "additionalGids": [70, 10, 29]}  # moby's getUser: primary first
     assert proc["env"] == ["PATH=/bin", "HOME=/var/lib/pg"]
     proc = {"env": ["HOME=/mine"]}
     apply(proc, ExecUser(1, 2), [])
-    assert proc == {"user": {"uid": 1, "gid": 2}, "env": ["HOME=/mine"]}  # a HOME given wins
+    assert proc == {"user": {"uid": 1, "gid": 2, "additionalGids": [2]}, "env": ["HOME=/mine"]}  # a HOME given wins
 
 
 def test_read_file_merges_layers_upper_first_and_honours_whiteouts(tmp_path: Path) -> None:

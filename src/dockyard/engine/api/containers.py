@@ -39,14 +39,15 @@ async def create(request: web.Request) -> web.Response:
     if body.get("MacAddress") and version_of(request) >= (1, 52):
         raise errors.InvalidArgument("container-wide MAC address no longer supported; use endpoint-specific MAC "
                                      "address instead")
-    _references(engine(request), host_config)
     warnings = validate.container_create(body, host_config)
+    _references(engine(request), host_config)
     platform = request.query.get("platform")
     if platform and version_of(request) >= (1, 41):
         await _check_platform(request, body.get("Image") or "", validate.platform(platform))
     c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
                                                             networking))
     return web.json_response({"Id": c["Id"], "Warnings": warnings}, status=201)
+
 
 def _references(eng: Any, host: dict[str, Any]) -> None:
     """The containers a create names (legacy links on the default bridge, ``VolumesFrom``, PID and IPC
@@ -68,7 +69,6 @@ def _references(eng: Any, host: dict[str, Any]) -> None:
         mode = host.get(key) or ""
         if mode.startswith("container:"):
             resolve(mode.partition(":")[2])
-
 
 
 async def _check_platform(request: web.Request, ref: str, want: tuple[str, str, str]) -> None:
@@ -246,8 +246,8 @@ async def inspect(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-    validate.checkpoint(request.query.get("checkpoint", ""))
 async def start(request: web.Request) -> web.Response:
+    validate.checkpoint(request.query.get("checkpoint", ""))
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     if c["State"]["Running"]:

@@ -15,9 +15,9 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
-from dockyard.engine import validate
+from dockyard.engine import resources, validate
 from dockyard.engine.api import decode, filters
-from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.app import add, engine, version_of
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
 
@@ -199,19 +199,27 @@ def resources_of(body: dict[str, Any]) -> dict[str, Any]:
         cpu["mems"] = body["CpusetMems"]
     if cpu:
         res["cpu"] = cpu
-    if body.get("PidsLimit"):
-        res["pids"] = {"limit": int(body["PidsLimit"])}
+    if "PidsLimit" in body:  # 0 or less lifts the limit (dockerd: "max")
+        res["pids"] = {"limit": max(int(body["PidsLimit"]), 0) or -1}
+    throttles = {k: body[k] for k in _THROTTLES if body.get(k)}
+    if throttles:
+        res["blockIO"] = resources.block_io(throttles, weight_supported=False)
     return res
 
 
+_THROTTLES = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
+
+
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
-             "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy", "BlkioWeight")
+             "CpusetCpus", "CpusetMems", "RestartPolicy", "BlkioWeight", *_THROTTLES)
 
 
 async def update(request: web.Request) -> web.Response:
+    body = await decode.read_object(request, decode.CONTAINER_UPDATE, "UpdateConfig")  # before the lookup
+    if version_of(request) < (1, 40):
+        body.pop("PidsLimit", None)  # dockerd ignores it from older clients
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    body = await decode.read_object(request, decode.CONTAINER_UPDATE, "UpdateConfig")
     warnings = validate.container_update(body, c["HostConfig"])
     res = resources_of(body)
     if res and c["State"]["Running"]:
@@ -219,15 +227,17 @@ async def update(request: web.Request) -> web.Response:
     for key in UPDATABLE:
         if body.get(key):
             c["HostConfig"][key] = body[key]
+    if "PidsLimit" in body:
+        c["HostConfig"]["PidsLimit"] = max(int(body["PidsLimit"]), 0)
     eng._save(c)
     eng.emit(c, "update")
     return web.json_response({"Warnings": warnings})
 
 
 async def resize(request: web.Request) -> web.Response:
+    h, w = validate.resize(request.query)
     eng = engine(request)
     c = _running(eng, request.match_info["id"])
-    h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
     if c["Config"].get("Tty") and h and w:
         await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=c["Id"], width=w, height=h))
     return web.Response(status=200)
@@ -296,14 +306,22 @@ def _path_stat_header(st: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(st).encode()).decode()
 
 
-async def archive_head(request: web.Request) -> web.Response:
+async def _stat(eng: Any, c: dict[str, Any], path: str, ref: str) -> dict[str, Any]:
+    """The path's stat; a missing path is dockerd's 404 naming the container as the client did."""
     from dockyard.engine import archive
 
+    try:
+        return await archive.stat_in(eng, c, path)
+    except errors.NotFound as err:
+        raise errors.NotFound(f"Could not find the file {path} in container {ref}") from err
+
+
+async def archive_head(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
     validate.container_path(path)
-    st = await archive.stat_in(eng, c, path)
+    st = await _stat(eng, c, path, request.match_info["id"])
     return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _path_stat_header(st)})
 
 
@@ -314,7 +332,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
     validate.container_path(path)
-    st = await archive.stat_in(eng, c, path)
+    st = await _stat(eng, c, path, request.match_info["id"])
     chunks = await archive.archive_in(eng, c, path)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
                                                    "X-Docker-Container-Path-Stat": _path_stat_header(st)})
@@ -334,10 +352,19 @@ async def archive_put(request: web.Request) -> web.Response:
     validate.container_path(path)
     if c["HostConfig"].get("ReadonlyRootfs"):
         raise errors.PermissionDenied("container rootfs is marked read-only")
+    st = await _stat(eng, c, path, request.match_info["id"])
+    if not st.get("mode", 0) & (_GO_MODE_DIR | _GO_MODE_SYMLINK):
+        raise errors.InvalidArgument(f"extraction point is not a directory: {path}")
+    body = await decode.optional_tar_body(request)
+    if body is None:  # dockerd extracts an empty body as an empty archive: nothing to do
+        return web.Response(status=200)
     owner = await archive.copy_owner(eng, c) if _form_bool(request, "copyUIDGID") else None
     opts = archive.ExtractOptions(_form_bool(request, "noOverwriteDirNonDir"), owner)
-    await archive.extract_in(eng, c, path, await decode.tar_body(request), opts)
+    await archive.extract_in(eng, c, path, body, opts)
     return web.Response(status=200)
+
+
+_GO_MODE_DIR, _GO_MODE_SYMLINK = 1 << 31, 1 << 27  # Go's os.ModeDir and os.ModeSymlink in a path stat
 
 
 def _form_bool(request: web.Request, name: str) -> bool:

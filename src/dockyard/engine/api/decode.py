@@ -201,15 +201,14 @@ def loads(data: bytes | str) -> Any:
         return json.loads(data, parse_constant=_no_constant)
     except RecursionError:
         raise errors.InvalidArgument("invalid JSON: exceeded max depth") from None
-    except ValueError as err:
     except json.JSONDecodeError as err:
         if err.msg == "Extra data":
             raise errors.InvalidArgument("unexpected content after JSON") from None
         raise errors.InvalidArgument(f"invalid JSON: {_go_syntax_error(err)}") from None
+    except ValueError as err:
         raise errors.InvalidArgument(f"invalid JSON: {err}") from None
 
 
-async def read_json(request: web.Request, required: bool = False) -> Any:
 _GO_CONTEXT = {"Expecting property name enclosed in double quotes": "looking for beginning of object key string",
                "Expecting value": "looking for beginning of value",
                "Expecting ',' delimiter": "after object key:value pair",
@@ -234,10 +233,11 @@ def check_content_type(request: web.Request) -> None:
         raise errors.InvalidArgument(f"unsupported Content-Type header ({ct}): must be 'application/json'")
 
 
+async def read_json(request: web.Request, required: bool = False) -> Any:
     """The request body as JSON. An empty body is None, or "invalid JSON: EOF" when ``required``
     (container create, as dockerd's decoder)."""
-    raw = await request.read()
     check_content_type(request)
+    raw = await request.read()
     if not raw.strip():
         if required:
             raise errors.InvalidArgument("invalid JSON: EOF")
@@ -276,7 +276,6 @@ def _tar_header_ok(block: bytes) -> bool:
 async def tar_body(request: web.Request, compressed: bool = False) -> AsyncIterator[bytes]:
     """The request body, checked to start as a tar (or, with ``compressed``, as gzip/bzip2/xz/zstd)
     before the first byte goes on: an empty or non-tar body is a 400 here, not an error deep below."""
-    head = b""
     body = await optional_tar_body(request, compressed)
     if body is None:
         raise errors.InvalidArgument("archive: empty request body, expected a tar archive")
@@ -285,6 +284,7 @@ async def tar_body(request: web.Request, compressed: bool = False) -> AsyncItera
 
 async def optional_tar_body(request: web.Request, compressed: bool = False) -> AsyncIterator[bytes] | None:
     """As ``tar_body``, but an empty body is None (dockerd extracts it as an empty archive)."""
+    head = b""
     chunks = request.content.iter_chunked(1 << 20)
     async for chunk in chunks:
         head += chunk

@@ -16,20 +16,16 @@ from dockyard.engine.detachkeys import Scanner
 
 
 async def create(request: web.Request) -> web.Response:
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise errors.InvalidArgument("exec config must be a JSON object")
-    body = decode.check(decode.EXEC_CREATE, body, "ExecConfig")
+    body = decode.check(decode.EXEC_CREATE, await decode.read_json(request) or {}, "ExecConfig")
     validate.exec_create(body)
     e = execs.create(engine(request), request.match_info["id"], body)
     return web.json_response({"Id": e.id}, status=201)
 
 
 async def start(request: web.Request) -> web.StreamResponse:
+    body = await decode.read_object(request, decode.EXEC_START, "ExecStartCheck")  # before the lookup, as dockerd
     eng = engine(request)
     e = execs.get(eng, request.match_info["id"])
-    body = await request.json() if request.can_read_body else {}
-    body = decode.check(decode.EXEC_START, body, "ExecStartCheck") if isinstance(body, dict) else {}
     # As dockerd: the process gets the TTY of exec create; the start body's Tty only says whether the
     # stream is raw or multiplexed (docker-py starts a TTY exec with Tty false and demultiplexes).
     tty = bool(e.config.get("Tty"))
@@ -85,9 +81,12 @@ async def _start_failed(request: web.Request, raw: bool, message: bytes) -> web.
 
 
 async def resize(request: web.Request) -> web.Response:
+    h, w = validate.resize(request.query)
     eng = engine(request)
     e = execs.get(eng, request.match_info["id"])
-    h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
+    c = eng.containers.get(e.container_id)
+    if c is None or not c["State"]["Running"]:  # dockerd's getExecConfig
+        raise errors.Conflict(f"Container {e.container_id} is not running")
     if e.running and e.config.get("Tty") and h and w:
         await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=e.container_id, exec_id=e.id, width=w,
                                                          height=h))

@@ -10,7 +10,8 @@ import socket
 from aiohttp import web
 
 from dockyard import __version__
-from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine
+from dockyard.engine.api import versions
+from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine, version_of
 from dockyard.engine.images import arch
 from dockyard.oci.runtime_spec import is_cgroup_v2
 from dockyard.timefmt import rfc3339
@@ -71,7 +72,7 @@ async def info(request: web.Request) -> web.Response:
     except (OSError, ValueError, IndexError):
         pass
     v2 = is_cgroup_v2()
-    return web.json_response({
+    return web.json_response(versions.info({
         "ID": eng.engine_id, "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": paused,
         "ContainersStopped": len(cs) - running - paused, "Images": len(images), "Driver": "overlayfs",
         "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
@@ -98,7 +99,7 @@ async def info(request: web.Request) -> web.Response:
         "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=userns"] if eng.userns_remap else [])
                            + (["name=cgroupns"] if v2 else []),
         "DefaultAddressPools": [], "Warnings": [],
-    })
+    }, version_of(request)))
 
 
 def eng_time() -> str:

@@ -60,6 +60,25 @@ def container_inspect(c: dict[str, Any], version: Version) -> dict[str, Any]:
     return out
 
 
+def info(doc: dict[str, Any], version: Version) -> dict[str, Any]:
+    """``GET /info``: the commits' ``Expected`` (= ``ID``) and ``RegistryConfig``'s
+    ``AllowNondistributableArtifacts*`` only before 1.49; ``BridgeNfIp*tables`` only before 1.50;
+    ``KernelMemoryTCP`` only before 1.52."""
+    out = dict(doc)
+    if version < (1, 49):
+        for key in ("ContainerdCommit", "RuncCommit", "InitCommit"):
+            out[key] = {**out[key], "Expected": out[key].get("ID", "")}
+    else:
+        out["RegistryConfig"] = {k: v for k, v in out["RegistryConfig"].items()
+                                 if not k.startswith("AllowNondistributableArtifacts")}
+    if version >= (1, 50):
+        out.pop("BridgeNfIptables", None)
+        out.pop("BridgeNfIp6tables", None)
+    if version >= (1, 52):
+        out.pop("KernelMemoryTCP", None)
+    return out
+
+
 def image_inspect(doc: dict[str, Any], version: Version) -> dict[str, Any]:
     """``GET /images/{name}/json``: ``Descriptor`` and ``Manifests`` from 1.48; from 1.52 the unset
     ``Config`` fields and an empty ``Parent``, ``Comment``, ``DockerVersion``, ``Author`` are left out."""

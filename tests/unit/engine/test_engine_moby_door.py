@@ -1,0 +1,109 @@
+"""What moby's integration suite checks at the API's door, answered as dockerd (issue 14, session 6):
+JSON bodies as httputils.ReadJSON reads them, resize and checkpoint arguments, detach keys spelt as
+moby/term knows them, health timeouts in Go's duration format, /info fields by API version."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from dockyard import errors
+from dockyard.engine import detachkeys, validate
+from dockyard.engine.api import decode, versions
+from dockyard.engine.api.app import build_app
+from dockyard.engine.health import go_duration
+
+
+class _NoContainers:
+    """An engine without containers or execs: every lookup is a 404."""
+
+    containers: dict[str, Any] = {}
+    execs: dict[str, Any] = {}
+
+    def get(self, ref: str) -> dict[str, Any]:
+        raise errors.NotFound(f"No such container: {ref}")
+
+
+def _post(path: str, body: bytes, content_type: str) -> tuple[int, str]:
+    async def run() -> tuple[int, str]:
+        async with TestClient(TestServer(build_app(_NoContainers()))) as client:  # type: ignore[arg-type]
+            resp: Any = await client.post(path, data=body, headers={"Content-Type": content_type})
+            return resp.status, (await resp.json())["message"]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("path", ["/containers/create", "/containers/foobar/exec", "/containers/foobar/update",
+                                  "/exec/foobar/start", "/commit?container=foobar"])
+def test_json_bodies_are_checked_before_the_lookup(path: str) -> None:
+    assert _post(path, b"{}", "text/plain") == (
+        400, "unsupported Content-Type header (text/plain): must be 'application/json'")
+    assert _post(path, b"{invalid json", "application/json") == (
+        400, "invalid JSON: invalid character 'i' looking for beginning of object key string")
+    assert _post(path, b"{} trailing content", "application/json") == (400, "unexpected content after JSON")
+
+
+def test_go_syntax_errors() -> None:
+    for text, message in (('{"a":', "invalid JSON: unexpected EOF"),
+                          ('{"a" 1}', "invalid JSON: invalid character '1' after object key"),
+                          ("[x]", "invalid JSON: invalid character 'x' looking for beginning of value")):
+        with pytest.raises(errors.InvalidArgument) as err:
+            decode.loads(text)
+        assert str(err.value) == message
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"w": "100"}, 'invalid resize height "": invalid syntax'),
+    ({"h": "100"}, 'invalid resize width "": invalid syntax'),
+    ({"h": "x", "w": "100"}, 'invalid resize height "x": invalid syntax'),
+    ({"h": "-100", "w": "100"}, 'invalid resize height "-100": value out of range'),
+    ({"h": "100", "w": "4294967296"}, 'invalid resize width "4294967296": value out of range'),
+])
+def test_resize_arguments(query: dict[str, str], message: str) -> None:
+    with pytest.raises(errors.InvalidArgument) as err:
+        validate.resize(query)
+    assert str(err.value) == message
+
+
+def test_resize_refused_before_the_lookup() -> None:
+    status, message = _post("/containers/foobar/resize?h=x&w=1", b"", "application/json")
+    assert (status, message) == (400, 'invalid resize height "x": invalid syntax')
+    assert validate.resize({"h": "40", "w": "+80"}) == (40, 80)
+
+
+def test_checkpoint_is_refused_with_dockerds_messages() -> None:
+    status, message = _post("/containers/missing/start?checkpoint=../outside", b"", "application/json")
+    assert status == 400 and message.startswith('invalid checkpoint ID "../outside"')
+    with pytest.raises(errors.InvalidArgument, match="only supported in experimental mode"):
+        validate.checkpoint("cp1")
+    validate.checkpoint("")
+
+
+def test_detach_keys_are_spelt_as_moby_term_knows_them() -> None:
+    assert detachkeys.parse("ctrl-a,a,DEL") == b"\x01a\x7f"
+    for bad in ("ctrl-A", "CTRL-a", " ctrl-a", "ctrl-"):
+        with pytest.raises(errors.InvalidArgument):
+            detachkeys.parse(bad)
+
+
+def test_go_durations() -> None:
+    assert [go_duration(n) for n in (50_000_000, 1_500_000_000, 90 * 10**9, 3600 * 10**9, 1500, 0)] == [
+        "50ms", "1.5s", "1m30s", "1h0m0s", "1.5µs", "0s"]
+
+
+def test_info_fields_by_version() -> None:
+    doc = {"ContainerdCommit": {"ID": "1"}, "RuncCommit": {"ID": "1"}, "InitCommit": {"ID": ""},
+           "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "Mirrors": []},
+           "BridgeNfIptables": False, "BridgeNfIp6tables": False, "KernelMemoryTCP": False}
+    old = versions.info(doc, (1, 48))
+    assert old["RuncCommit"] == {"ID": "1", "Expected": "1"} and "AllowNondistributableArtifactsCIDRs" in \
+        old["RegistryConfig"]
+    v149 = versions.info(doc, (1, 49))
+    assert "Expected" not in v149["RuncCommit"] and v149["BridgeNfIptables"] is False
+    assert v149["RegistryConfig"] == {"Mirrors": []}
+    v150 = versions.info(doc, (1, 50))
+    assert "BridgeNfIptables" not in v150 and "BridgeNfIp6tables" not in v150 and "KernelMemoryTCP" in v150
+    assert "KernelMemoryTCP" not in versions.info(doc, (1, 52))
