@@ -195,7 +195,7 @@ def test_skopeo_policy_verifies_dockyard_signatures(env: dict[str, object]) -> N
 
 def test_skopeo_signs_with_a_dockyard_key(env: dict[str, object]) -> None:
     """``skopeo copy --sign-by-sigstore-private-key`` with a key ``dockyard trust key generate`` made; dockyard's
-    inspect verifies the signature skopeo attached (alice's key, not mallory's). Debian's 1.9.3 has no sigstore
+    inspect and its policy check verify the signature skopeo attached (alice's key, not mallory's). Debian's 1.9.3 has no sigstore
     signing: it copies the image, then fails with its own message before reading the key (asserted so)."""
     host, d = env["host"], Path(str(env["dir"]))
     r = run(SKOPEO, "--policy", str(env["any"]), "--registries.d", str(env["regd"]), "copy", "--dest-tls-verify=false",
@@ -210,3 +210,13 @@ def test_skopeo_signs_with_a_dockyard_key(env: dict[str, object]) -> None:
     assert r.returncode == 0, r.stderr
     assert [s["VerifiedBy"] for s in shown["Signatures"]] == [[str(d / "alice.pub")]]
     assert shown["Signatures"][0]["SignedReference"] == f"{host}/demo/skopeo-signed:v1"
+    from dockyard import errors
+    from dockyard.trust.api import check_pull
+    from dockyard.trust.policy import Policy
+
+    def policy(key: str) -> Policy:  # the daemon's --signature-policy check, in-process
+        return Policy.parse({"default": [{"type": "reject"}], "transports": {"docker": {
+            f"{host}/demo": [{"type": "sigstoreSigned", "keyPath": str(d / key)}]}}})
+    assert check_pull(policy("alice.pub"), str(host), "demo/skopeo-signed", "v1", "") == shown["Digest"]
+    with pytest.raises(errors.PermissionDenied, match="not made by this key"):
+        check_pull(policy("mallory.pub"), str(host), "demo/skopeo-signed", "v1", "")
