@@ -306,6 +306,8 @@ class Runtime:
             await self.cd.snapshots.Remove(pb.SnapshotKey(key=id))
             await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
             raise
+        user = spec["process"].get("user") or {}
+        rec.user = [int(user.get("uid", 0)), int(user.get("gid", 0)), *map(int, user.get("additionalGids") or [])]
         self.containers.save(rec)
         self.emit(cri.CONTAINER_CREATED_EVENT, rec, sb.id, id)
         return id
@@ -624,4 +626,7 @@ class Runtime:
             image_ref=c.image_ref, image_id=c.image_ref, reason=c.reason, message=c.message,
             labels=config.labels, annotations=config.annotations, mounts=mounts, log_path=c.log_path)
         status.resources.linux.CopyFrom(config.linux.resources)
+        if c.user:
+            status.user.linux.CopyFrom(cri.LinuxContainerUser(uid=c.user[0], gid=c.user[1],
+                                                              supplemental_groups=c.user[2:]))
         return status

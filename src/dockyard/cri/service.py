@@ -83,7 +83,7 @@ class RuntimeServicer(cri_grpc.RuntimeServiceServicer):
         handler = cri.RuntimeHandler(name="", features=cri.RuntimeHandlerFeatures(
             recursive_read_only_mounts=True, user_namespaces=False))  # rro: mount_setattr(AT_RECURSIVE), runtime/linux/mountopts.py
         return cri.StatusResponse(status=cri.RuntimeStatus(conditions=conditions), runtime_handlers=[handler],
-                                  features=cri.RuntimeFeatures(supplemental_groups_policy=False))
+                                  features=cri.RuntimeFeatures(supplemental_groups_policy=True))
 
     @translated
     async def RuntimeConfig(self, request: cri.RuntimeConfigRequest, context: Any) -> cri.RuntimeConfigResponse:

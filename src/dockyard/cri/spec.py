@@ -10,6 +10,7 @@ the pod's directory, bind-mounted into every container.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -268,6 +269,8 @@ def _container_user(proc: dict[str, Any], sec: cri.LinuxContainerSecurityContext
             raise errors.InvalidArgument("run_as_group is set without run_as_user or run_as_username")
         spec_user = f"{spec_user.partition(':')[0]}:{sec.run_as_group.value}"
     user, groups = users.resolve_in(spec_user, rootfs_mounts, [int(g) for g in sec.supplemental_groups])
+    if sec.supplemental_groups_policy == cri.Strict:  # the image's /etc/group adds nothing
+        user = dataclasses.replace(user, additional_gids=[])
     users.apply(proc, user, groups)
 
 

@@ -49,6 +49,7 @@ class ContainerRecord:
     reason: str = ""
     message: str = ""
     pid: int = 0
+    user: list[int] = field(default_factory=list)  # the process's uid, gid, then its groups (ContainerStatus.user)
 
 
 R = TypeVar("R", SandboxRecord, ContainerRecord)

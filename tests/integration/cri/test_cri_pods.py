@@ -123,6 +123,8 @@ def test_pod_with_two_containers(cri_env: Cri, tmp_path: Path) -> None:
         listed = c.runtime.ListContainers(cri.ListContainersRequest(filter=cri.ContainerFilter(
             pod_sandbox_id=pod, state=cri.ContainerStateValue(state=cri.CONTAINER_RUNNING))), timeout=10)
         assert {x.id for x in listed.containers} == {one, two}
+        user = c.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=one), timeout=10).status.user.linux
+        assert (user.uid, user.gid, 0 in user.supplemental_groups) == (0, 0, True)
         stats = c.runtime.ContainerStats(cri.ContainerStatsRequest(container_id=one), timeout=10).stats
         assert stats.memory.working_set_bytes.value > 0 and stats.cpu.usage_core_nano_seconds.value > 0
 

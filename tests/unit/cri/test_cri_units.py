@@ -122,3 +122,23 @@ def test_recursive_read_only_mounts() -> None:
                                                  "propagation": cri.PROPAGATION_HOST_TO_CONTAINER}):
         with pytest.raises(errors.InvalidArgument):
             spec_of(**bad)
+
+
+def test_supplemental_groups_policy(tmp_path: Path) -> None:
+    """Merge (the default) adds the groups the image's /etc/group gives the user; Strict does not."""
+    from types import SimpleNamespace
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n")
+    (tmp_path / "etc" / "group").write_text("root:x:0:\nu:x:1000:\nextra:x:50000:u\n")
+    rootfs = [SimpleNamespace(type="bind", source=str(tmp_path), options=[])]
+
+    def groups(policy: int) -> list[int]:
+        sec = cri.LinuxContainerSecurityContext(run_as_user=cri.Int64Value(value=1000), supplemental_groups=[1234],
+                                                supplemental_groups_policy=policy)  # type: ignore[arg-type]
+        config = cri.ContainerConfig(command=["true"], linux=cri.LinuxContainerConfig(security_context=sec))
+        spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", rootfs)
+        return sorted(spec["process"]["user"]["additionalGids"])
+
+    assert groups(cri.Merge) == [1000, 1234, 50000]
+    assert groups(cri.Strict) == [1000, 1234]
