@@ -1,6 +1,7 @@
 """What the dashboard costs: 20 running containers (DESKTOP_IDLE_CONTAINERS), the containers page
-open (its events stream held), 10 s of the desktop process's CPU time from /proc/<pid>/stat;
-idle, and with the list's live CPU/memory on (a stats sample of each container a second)."""
+open (its events stream held; or the page itself in headless chromium), 10 s of the desktop
+process's CPU time from /proc/<pid>/stat; idle, and with the list's live CPU/memory on (a stats
+sample of each container a second)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Daemon
+from tests.integration.desktop import webdriver
 from tests.integration.desktop.conftest import Desktop
 
 pytestmark = pytest.mark.root
@@ -73,3 +75,52 @@ def test_idle_cpu_with_many_containers(daemon: Daemon, desktop: Desktop, many: l
 def test_cpu_with_live_usage_of_many_containers(daemon: Daemon, desktop: Desktop, many: list[str]) -> None:
     share = _measure(desktop, "/api/stats?" + "&".join(f"id={n}" for n in many), daemon)
     assert share < 10.0, f"the list's live CPU/memory of {CONTAINERS} containers used {share:.2f} % of a core"
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s processes below it (chromedriver's chromium: browser, renderer, GPU, utility)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _tree_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, ValueError):
+            pass  # a helper process that ended: its time is gone with it
+    return total
+
+
+@pytest.mark.skipif(not webdriver.available(), reason="needs Debian's chromium and chromium-driver")
+def test_idle_cpu_with_the_page_open_in_chromium(daemon: Daemon, desktop: Desktop, many: list[str],
+                                                  browser: webdriver.Browser) -> None:
+    """The containers page really open (its events stream, the list drawn), nothing happening:
+    the dashboard's process, and headless chromium's processes for the record."""
+    browser.wait_js("return document.querySelectorAll('tr[data-name]').length >= arguments[0]", len(many))
+    time.sleep(2)
+    tabs = _descendants(browser.driver.pid)
+    before, chromium_before, t0 = cpu_seconds(desktop.proc.pid), _tree_cpu(tabs), time.monotonic()
+    time.sleep(WINDOW)
+    used, elapsed = cpu_seconds(desktop.proc.pid) - before, time.monotonic() - t0
+    chromium = _tree_cpu(tabs) - chromium_before
+    share = used / elapsed * 100
+    print(json.dumps({"page": "containers", "containers": CONTAINERS, "seconds": round(elapsed, 2),
+                      "percent_of_a_core": round(share, 3),
+                      "chromium_percent_of_a_core": round(chromium / elapsed * 100, 3)}))
+    assert browser.js("return document.getElementById('message').hidden") is True
+    assert share < 2.0, f"the idle dashboard used {share:.2f} % of a core with its page open"
