@@ -248,6 +248,11 @@ def container_spec(id: str, config: cri.ContainerConfig, sandbox: cri.PodSandbox
             linux["readonlyPaths"] = list(sec.readonly_paths)
     _apparmor(sec)
     spec["mounts"] += _mounts(config, pod_files, sec.readonly_rootfs)
+    propagations = {m.propagation for m in config.mounts}
+    if cri.PROPAGATION_BIDIRECTIONAL in propagations:  # the container's mounts stay peers of the host's
+        linux["rootfsPropagation"] = "rshared"
+    elif cri.PROPAGATION_HOST_TO_CONTAINER in propagations:
+        linux["rootfsPropagation"] = "rslave"
     for d in config.devices:
         nodes = devices_from_path(d.host_path, d.container_path, d.permissions or "rwm")
         linux.setdefault("devices", []).extend(nodes)

@@ -142,3 +142,16 @@ def test_supplemental_groups_policy(tmp_path: Path) -> None:
 
     assert groups(cri.Merge) == [1000, 1234, 50000]
     assert groups(cri.Strict) == [1000, 1234]
+
+
+def test_root_propagation_follows_the_mounts() -> None:
+    """As containerd's CRI: a bidirectional mount makes the container's root rshared, host-to-container rslave."""
+    def root_propagation(p: int) -> str | None:
+        config = cri.ContainerConfig(command=["true"], mounts=[cri.Mount(container_path="/m", host_path="/tmp",
+                                                                         propagation=p)])  # type: ignore[arg-type]
+        spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+        return spec["linux"].get("rootfsPropagation")  # type: ignore[no-any-return]
+
+    assert root_propagation(cri.PROPAGATION_BIDIRECTIONAL) == "rshared"
+    assert root_propagation(cri.PROPAGATION_HOST_TO_CONTAINER) == "rslave"
+    assert root_propagation(cri.PROPAGATION_PRIVATE) is None
