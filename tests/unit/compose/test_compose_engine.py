@@ -125,13 +125,23 @@ def test_down_removes_dependents_first_and_independent_services_together() -> No
     client = _StopRecorder()
     cp = Compose(client, "p", out=lambda line: None)
     cp._remove_in_order([container("db"), container("web", "db:service_started:false"), container("a"),
-                         container("b"), container("c")], timeout=0)
+                         container("b"), container("c")], timeout=1)
     spans = client.spans
     assert spans["rm web"][1] <= spans["stop db"][0], "db stopped before its dependent web was gone"
     for s in ("a", "b", "c", "web", "db"):
         assert spans[f"stop {s}"][1] <= spans[f"rm {s}"][0], f"{s} removed before it stopped"
     independent = [spans[f"stop {s}"] for s in ("a", "b", "c", "web")]
     assert max(b for b, _ in independent) < min(e for _, e in independent), "independent services stopped one by one"
+
+
+def test_down_with_no_time_to_stop_removes_by_force_in_one_call() -> None:
+    from dockyard.compose.ops import Compose
+
+    client = _StopRecorder()
+    cp = Compose(client, "p", out=lambda line: None)
+    cp._remove_in_order([{"Id": s, "Names": [f"/p-{s}-1"], "State": "running", "Labels": {engine.SERVICE: s}}
+                         for s in ("a", "b")], timeout=0)
+    assert sorted(client.spans) == ["rm a", "rm b"]
 
 
 def test_watch_walk_ignores_includes_and_diffs(tmp_path: Path) -> None:
