@@ -1,6 +1,6 @@
 """The dashboard's build, compose, volumes and pods views in headless Chromium: a build's steps
 appear as they run, a compose project comes up, shows its logs and goes down from the page, a
-volume's files open, and the Pods entry stays hidden with no CRI answering."""
+volume's files open, and the Pods entry stays hidden with no CRI answering, shown with one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Daemon
 from tests.integration.desktop import webdriver
-from tests.integration.desktop.conftest import Desktop
+from tests.integration.desktop.conftest import Desktop, start_desktop, stop_desktop
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(not webdriver.available(), reason="needs Debian's chromium and chromium-driver")]
@@ -87,3 +87,21 @@ def test_a_volume_opens_on_its_files(daemon: Daemon, desktop: Desktop, browser: 
         assert browser.js("return document.querySelector('#nav a[data-view=\"pods\"]').hidden") is True
     finally:
         daemon.cli("volume", "rm", name)
+
+
+def test_the_pods_view_when_a_cri_answers(daemon: Daemon, tmp_path: Path) -> None:
+    from tests.integration.desktop.test_desktop_views import FakeCri
+
+    cri = FakeCri(tmp_path / "cri.sock")
+    desk = start_desktop(daemon, "--addr", "127.0.0.1:0", "--cri", f"unix://{tmp_path}/cri.sock")
+    b = webdriver.Browser()
+    try:
+        b.get(f"{desk.origin}/?token={desk.token}")
+        b.wait_js("return !document.querySelector('#nav a[data-view=\"pods\"]').hidden")
+        b.click('#nav a[data-view="pods"]')
+        b.wait_js("const r = document.querySelector('tr[data-pod=\"web-0\"]');"
+                  "return r && r.textContent.includes('nginx (nginx:1) running')")
+    finally:
+        b.close()
+        stop_desktop(desk)
+        cri.stop()
