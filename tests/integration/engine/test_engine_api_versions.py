@@ -108,18 +108,29 @@ def test_container_inspect_legacy_network_fields_end_at_152(daemon: Daemon, heal
     assert "Bridge" in old["NetworkSettings"] and old["GraphDriver"]["Name"] == "overlayfs"
 
 
-def test_container_wide_mac_address_refused_from_152(daemon: Daemon) -> None:
+def test_container_wide_mac_address_ignored_from_152(daemon: Daemon) -> None:
+    """From 1.52 dockerd's Config has no MacAddress: its decoder drops the field (a 201, no warning, the
+    endpoint gets an address of its own); 1.51 still applies it to the endpoint of the default network."""
+    net = f"vermac-{uuid.uuid4().hex[:8]}"
+    assert daemon.cli("network", "create", net).returncode == 0
     name = f"ver-{uuid.uuid4().hex[:8]}"
-    body = {"Image": "busybox", "MacAddress": "02:42:ac:11:00:09", "HostConfig": {"NetworkMode": "none"}}
-    assert call(daemon, "POST", f"/v1.52/containers/create?name={name}", body) == (
-        400, {"message": "container-wide MAC address no longer supported; use endpoint-specific MAC address "
-                         "instead"})
-    assert daemon.cli("inspect", name).returncode != 0  # nothing stored
-    status, out = call(daemon, "POST", f"/v1.51/containers/create?name={name}", body)
+    body = {"Image": "busybox", "Cmd": ["sleep", "60"], "MacAddress": "02:42:ac:11:00:09",
+            "HostConfig": {"NetworkMode": net}}
     try:
+        status, out = call(daemon, "POST", f"/v1.52/containers/create?name={name}", body)
+        assert (status, out.get("Warnings")) == (201, []), out
+        assert daemon.cli("start", name).returncode == 0
+        mac = call(daemon, "GET", f"/v1.56/containers/{name}/json")[1]["NetworkSettings"]["Networks"][net]
+        assert mac["MacAddress"] and mac["MacAddress"] != "02:42:ac:11:00:09"
+        daemon.cli("rm", "-f", name)
+        status, out = call(daemon, "POST", f"/v1.51/containers/create?name={name}", body)
         assert status == 201, out
+        assert daemon.cli("start", name).returncode == 0
+        mac = call(daemon, "GET", f"/v1.56/containers/{name}/json")[1]["NetworkSettings"]["Networks"][net]
+        assert mac["MacAddress"] == "02:42:ac:11:00:09"
     finally:
         daemon.cli("rm", "-f", name)
+        daemon.cli("network", "rm", net)
 
 
 def test_image_inspect_and_list_manifests(daemon: Daemon) -> None:
