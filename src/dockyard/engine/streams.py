@@ -81,6 +81,20 @@ class OutputFifo:
         finally:
             self.close()
 
+    def ready_now(self) -> list[bytes]:
+        """What the writers have sent and nobody has read yet, without waiting and without taking
+        the EOF (the reader in ``chunks`` still sees it and ends)."""
+        out: list[bytes] = []
+        while not self.closed:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            out.append(data)
+        return out
+
     def close(self) -> None:
         if self.fd < 0:
             return
@@ -319,6 +333,13 @@ class StreamHub:
     def __init__(self) -> None:
         self.subscribers: list[asyncio.Queue[tuple[int, bytes] | None]] = []
         self._lines: dict[int, _Lines] = {}  # id(queue) -> its line cutter
+        self.drain: Callable[[], None] | None = None  # set by the running copier (``copy_output``)
+
+    def catch_up(self) -> None:
+        """Copy what the container has written and the copier has not yet read, now: a log read
+        after this sees every byte written before it, not only what the event loop got to."""
+        if self.drain is not None:
+            self.drain()
 
     def subscribe(self, lines: bool = False) -> asyncio.Queue[tuple[int, bytes] | None]:
         q: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
@@ -393,14 +414,25 @@ async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFil
                 _log.warning("container log %s: %s (output lost)", getattr(log, "path", ""), err)
             lost = True
 
+    def copy(stream: int, data: bytes) -> None:
+        to_log(log.write, stream, data)
+        hub.publish(stream, data)
+
     async def pump(stream: int, fifo: OutputFifo) -> None:
         async for data in fifo.chunks():
-            to_log(log.write, stream, data)
-            hub.publish(stream, data)
+            copy(stream, data)
 
+    def drain() -> None:
+        for stream, fifo in fifos.items():
+            for data in fifo.ready_now():
+                copy(stream, data)
+
+    hub.drain = drain
     try:
         await asyncio.gather(*(pump(s, f) for s, f in fifos.items()))
     finally:
+        if hub.drain is drain:
+            hub.drain = None
         for fifo in fifos.values():  # a pump cancelled before it ran never reached its own close
             fifo.close()
         to_log(log.close)

@@ -314,6 +314,40 @@ def test_copy_output_waits_for_a_writer_that_comes_late(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == b"late\n"
 
 
+def test_catch_up_puts_what_was_written_in_the_log_before_the_copier_runs(tmp_path: Path) -> None:
+    """A log read right after the container wrote (the event loop has not yet run the copier) sees
+    the output: ``docker start`` then ``docker logs`` of a short command (docker-py's build tests)."""
+    path, log_path = tmp_path / "stdout", tmp_path / "c-json.log"
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], bytes]:
+        fifo = streams.open_fifo(path)
+        hub = StreamHub()
+        log = JsonFileLog(log_path)
+        copy = asyncio.create_task(streams.copy_output({STDOUT: fifo}, hub, log))
+        await asyncio.sleep(0.05)  # the copier waits on the empty FIFO
+        wfd = os.open(path, os.O_WRONLY)
+        os.write(wfd, b"file.txt\n")
+        before = log_entries(log_path)
+        hub.catch_up()  # no await between the write and the read: only catch_up copies
+        after = log_entries(log_path)
+        q = hub.subscribe()
+        os.write(wfd, b"more\n")
+        os.close(wfd)
+        await asyncio.wait_for(copy, 5)
+        item = q.get_nowait()
+        return before, after, item[1] if item else b""
+
+    before, after, later = asyncio.run(scenario())
+    assert before == []
+    assert [e["log"] for e in after] == ["file.txt\n"]
+    assert later == b"more\n"  # the copier goes on after a catch-up, and copies nothing twice
+    assert [e["log"] for e in log_entries(log_path)] == ["file.txt\n", "more\n"]
+
+
+def test_catch_up_without_a_running_copier_does_nothing() -> None:
+    StreamHub().catch_up()
+
+
 def test_json_file_lines_are_dockers_compact_json_whatever_the_text(tmp_path: Path) -> None:
     import json
 
