@@ -62,7 +62,11 @@ async def listing(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.Response:
     """One regular file, as an attachment: never rendered in the dashboard's origin."""
     path = query_path(request)
-    tar = await _tar(request, path)
+    return attachment(await _tar(request, path), path)
+
+
+def attachment(tar: tarfile.TarFile, path: str) -> web.Response:
+    """The one regular file of ``tar`` (the archive of ``path``) as a download."""
     member = tar.getmembers()[0] if tar.getmembers() else None
     if member is None or not member.isfile():
         raise errors.InvalidArgument(f"{path} is not a regular file")

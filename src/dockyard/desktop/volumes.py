@@ -1,5 +1,5 @@
 """The volumes view: each volume with its size (``/system/df``) and the containers that mount it,
-and its files, browsed as Docker Desktop does: through a helper container that mounts the volume
+and its files (listed, or one downloaded), browsed as Docker Desktop does: through a helper container that mounts the volume
 read-only and is never started (``GET /containers/{id}/archive`` reads it), removed at once."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.desktop.api import engine
-from dockyard.desktop.files import MAX_TAR, entries, query_path
+from dockyard.desktop.files import MAX_TAR, attachment, entries, query_path
 
 MOUNT = "/volume"
 HELPER_LABEL = "dockyard.desktop.helper"
@@ -75,7 +75,16 @@ async def listing(request: web.Request) -> web.Response:
     return web.json_response({"volume": name, "path": path, "entries": entries(tar, top)})
 
 
+async def download(request: web.Request) -> web.Response:
+    """GET /api/volumes/{name}/file?path=/f: one regular file of the volume, as an attachment."""
+    name, path = request.match_info["name"], query_path(request)
+    if path == "/":
+        raise errors.InvalidArgument(f"{path} is not a regular file")
+    return attachment(tarfile.open(fileobj=io.BytesIO(await _read(request, name, path)), mode="r:"), path)
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/api/volumes", volumes)
     app.router.add_delete("/api/volumes/{name}", volume_remove)
     app.router.add_get("/api/volumes/{name}/files", listing)
+    app.router.add_get("/api/volumes/{name}/file", download)

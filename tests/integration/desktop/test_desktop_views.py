@@ -115,6 +115,9 @@ def test_volumes_show_size_users_and_files(daemon: Daemon, desktop: Desktop, vol
     assert kinds == {"sub": "dir", "link": "link"}, root
     sub = desktop.json("GET", f"/api/volumes/{volume}/files?path=/sub")
     assert [(e["name"], e["size"]) for e in sub["entries"]] == [("five", 5)]
+    status, headers, data = desktop.request("GET", f"/api/volumes/{volume}/file?path=/sub/five")
+    assert (status, data, headers["content-disposition"]) == (200, b"12345", 'attachment; filename="five"')
+    assert desktop.request("GET", f"/api/volumes/{volume}/file?path=/sub")[0] == 400
     helpers = daemon.cli("ps", "-a", "-q", "--filter", "label=dockyard.desktop.helper")
     assert helpers.returncode == 0 and helpers.stdout.strip() == b"", helpers  # the helper is gone
     assert rows[volume]["containers"] == [f"{volume}-user"]

@@ -476,6 +476,8 @@ async function volumeFiles(name, path) {
       h("thead", {}, h("tr", {}, ["Name", "Type", "Size", "Mode", "Modified"].map((t) => h("th", {}, t)))),
       h("tbody", {}, data.entries.map((e) => h("tr", {},
         h("td", {}, e.type === "dir" ? h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); go(join(e.name)); } }, e.name + "/")
+          : e.type === "file" ? h("a", { href: `/api/volumes/${encodeURIComponent(name)}/file?path=${encodeURIComponent(join(e.name))}`,
+                                         download: e.name }, e.name)
           : e.name + (e.link ? ` → ${e.link}` : "")),
         h("td", {}, e.type), h("td", {}, e.type === "file" ? units(e.size) : ""),
         h("td", { class: "v" }, (e.mode & 0o7777).toString(8).padStart(4, "0")),
