@@ -529,7 +529,11 @@ class ImageService(RegistryImages):
                 raise errors.InvalidArgument("cannot import with a digest reference")
             name = str(ref)
         config_overrides = parse_changes(changes)
-        layer = await self.cd.import_layer(chunks)
+        failed: builtins.list[errors.DockyardError] = []
+        layer = await self.cd.import_layer(_stopping_at_error(chunks, failed))
+        if failed:  # the body was refused midway (a corrupt compressed stream): what was stored goes
+            await self.collect()
+            raise failed[0]
         try:  # unpacked before anything names it: a tar that does not apply leaves no image
             await self.cd.apply_layer({"mediaType": layer.layer.media_type, "digest": layer.layer.digest,
                                        "size": layer.layer.size}, layer.diff_id, "")
@@ -577,3 +581,13 @@ class ImageService(RegistryImages):
             await self.collect()  # an image's blobs and snapshots go with its last name
         return out
 
+
+async def _stopping_at_error(chunks: AsyncIterator[bytes], failed: list[errors.DockyardError]
+                             ) -> AsyncIterator[bytes]:
+    """``chunks`` until one raises; the error is kept in ``failed`` for the caller. (An exception in a
+    gRPC request stream only cancels the call: the client would see its connection dropped.)"""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except errors.DockyardError as err:
+        failed.append(err)

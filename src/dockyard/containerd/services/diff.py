@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import tarfile
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -114,8 +115,11 @@ class DiffServicer(rpc.DiffServicer):
         def run() -> str:
             with self.s.unpack_lock:  # as Images.Unpack: one extraction of a chain at a time, never during GC
                 # the namespaced view has every method apply_onto uses (not a full Snapshotter)
-                return apply_onto(self.s.content, cast(Snapshotter, snaps), _desc(request.layer), request.diff_id,
-                                  request.parent, self.s.work_dir)
+                try:
+                    return apply_onto(self.s.content, cast(Snapshotter, snaps), _desc(request.layer),
+                                      request.diff_id, request.parent, self.s.work_dir)
+                except tarfile.TarError as err:  # a layer that is no tar (a garbled `docker import`): its input
+                    raise errors.InvalidArgument(f"apply layer: {err}") from None
 
         return pb.ApplyLayerResponse(snapshot=await asyncio.to_thread(run))
 

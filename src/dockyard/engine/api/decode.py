@@ -14,8 +14,9 @@ A type is ``S`` (string; a number passes as its text: clients send numeric Group
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -301,3 +302,77 @@ async def _then(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]
     yield head
     async for chunk in rest:
         yield chunk
+
+
+async def plain_tar_body(request: web.Request) -> AsyncIterator[bytes]:
+    """``docker import``'s body: a tar, or one compressed with gzip, bzip2, xz or zstd, which is
+    decompressed here (dockerd's DecompressStream) and checked to hold a tar as a plain body is. A
+    compressed stream that is corrupt or cut short is a 400, in the stream as at its start."""
+    body = await tar_body(request, compressed=True)
+    chunks = body.__aiter__()
+    head = await chunks.__anext__()
+    if not head.startswith(_COMPRESSED):
+        return _then(head, chunks)
+    inflater = _Inflater(head)
+    out = await asyncio.to_thread(inflater.feed, head)
+    more = True
+    while len(out) < 512 and more:
+        try:
+            out += await asyncio.to_thread(inflater.feed, await chunks.__anext__())
+        except StopAsyncIteration:
+            inflater.finish()
+            more = False
+    if not _tar_header_ok(out[:512]):
+        raise errors.InvalidArgument("archive: request body is not a tar archive (after decompression)")
+    return _inflated(out, chunks, inflater) if more else _then(out, _nothing())
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+async def _inflated(head: bytes, rest: AsyncIterator[bytes], inflater: _Inflater) -> AsyncIterator[bytes]:
+    yield head
+    async for chunk in rest:
+        out = await asyncio.to_thread(inflater.feed, chunk)
+        if out:
+            yield out
+    inflater.finish()
+
+
+class _Inflater:
+    """A streaming decompressor for a body that starts with one of ``_COMPRESSED``'s magics; concatenated
+    streams (gzip members, xz streams, zstd frames) go on as one, as Go's readers read them."""
+
+    def __init__(self, head: bytes) -> None:
+        import bz2
+        import lzma
+        import zlib
+
+        import zstandard
+
+        kinds: list[tuple[bytes, Callable[[], Any], tuple[type[Exception], ...]]] = [
+            (_COMPRESSED[0], lambda: zlib.decompressobj(wbits=31), (zlib.error,)),
+            (_COMPRESSED[1], bz2.BZ2Decompressor, (OSError, EOFError)),
+            (_COMPRESSED[2], lzma.LZMADecompressor, (lzma.LZMAError, EOFError)),
+            (_COMPRESSED[3], lambda: zstandard.ZstdDecompressor().decompressobj(), (zstandard.ZstdError,)),
+        ]
+        self.make, self.failures = next((make, fails) for magic, make, fails in kinds if head.startswith(magic))
+        self.d = self.make()
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        try:
+            while data:
+                out.append(self.d.decompress(data))
+                data = self.d.unused_data if self.d.eof else b""
+                if data:
+                    self.d = self.make()  # the next member, or what follows the stream (refused by it)
+        except self.failures as err:
+            raise errors.InvalidArgument(f"archive: the compressed body is corrupt: {err}") from None
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if not self.d.eof:
+            raise errors.InvalidArgument("archive: the compressed body ends before its stream does (unexpected EOF)")

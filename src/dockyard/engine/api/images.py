@@ -161,7 +161,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     if source != "-":
         raise errors.InvalidArgument("importing from a URL is not supported: no network; send the tar as the body")
     img = await engine(request).images.import_rootfs(
-        await decode.tar_body(request, compressed=True), request.query.get("repo", ""), request.query.get("tag", ""),
+        await decode.plain_tar_body(request), request.query.get("repo", ""), request.query.get("tag", ""),
         request.query.getall("changes", []), request.query.get("message", ""))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
