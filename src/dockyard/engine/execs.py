@@ -75,6 +75,16 @@ def create(eng: Any, ref: str, config: dict[str, Any]) -> Exec:
     return e
 
 
+async def check_user(eng: Any, ref: str, user: str) -> None:
+    """dockerd looks an exec's ``User`` up in the running container at create: an unknown user or
+    group is a 400 then, not a failed start."""
+    c = eng.get(ref)
+    if not user or not c["State"]["Running"]:
+        return
+    mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
+    await asyncio.to_thread(users.resolve_in, user, list(mounts.mounts), c["HostConfig"].get("GroupAdd") or [])
+
+
 def get(eng: Any, id: str) -> Exec:
     e = eng.execs.get(id)
     if e is None:

@@ -13,7 +13,20 @@ from dockyard import errors
 from dockyard.engine import resources as res
 from dockyard.oci import sysctl
 from dockyard.oci.capabilities import CAPABILITIES
-from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, default_spec
+from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, READONLY_PATHS, default_spec
+
+
+def docker_masked_paths() -> list[str]:
+    """dockerd's default masked paths, in its order (oci.DefaultSpec: moby's list, then each CPU's
+    ``thermal_throttle`` directory that exists)."""
+    import glob
+
+    fixed = ["/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+             "/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats",
+             "/sys/devices/virtual/powercap", "/sys/firmware"]
+    cpus = sorted(glob.glob("/sys/devices/system/cpu/cpu[0-9]*/thermal_throttle"),
+                  key=lambda p: int(p.split("/")[5].removeprefix("cpu")))
+    return fixed + cpus
 
 
 def merge_env(image_env: list[str], env: list[str]) -> list[str]:
@@ -150,7 +163,7 @@ def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
     if not host.get("Privileged"):  # the default masked and read-only /proc paths, shown by inspect
         confined = "systempaths=unconfined" not in (host.get("SecurityOpt") or [])
         if host.get("MaskedPaths") is None:
-            host["MaskedPaths"] = list(MASKED_PATHS) if confined else []
+            host["MaskedPaths"] = docker_masked_paths() if confined else []
         if host.get("ReadonlyPaths") is None:
             host["ReadonlyPaths"] = list(READONLY_PATHS) if confined else []
     shares = host.get("CpuShares") or 0

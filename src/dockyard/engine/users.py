@@ -82,8 +82,6 @@ def resolve(spec: str, passwd: str, group: str) -> ExecUser:
     users = _rows(passwd, 7)
     uid_n = _int(user_arg) if user_arg else 0
     entry = next((r for r in users if (r[0] == user_arg if uid_n is None else _int(r[2]) == uid_n)), None)
-    if entry is None and user_arg == "root":
-        uid_n = 0  # an image without a passwd entry for root: "root" still means 0
     if entry is None and uid_n is None:
         raise errors.InvalidArgument(f"unable to find user {user_arg}: no matching entries in passwd file")
     if entry is not None:
@@ -101,8 +99,6 @@ def resolve(spec: str, passwd: str, group: str) -> ExecUser:
             gid = _int(row[2]) or 0
         elif gid_n is not None:
             gid = gid_n
-        elif group_arg == "root":
-            gid = 0
         else:
             raise errors.InvalidArgument(f"unable to find group {group_arg}: no matching entries in group file")
     elif name:

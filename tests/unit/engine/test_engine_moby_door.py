@@ -107,3 +107,19 @@ def test_info_fields_by_version() -> None:
     v150 = versions.info(doc, (1, 50))
     assert "BridgeNfIptables" not in v150 and "BridgeNfIp6tables" not in v150 and "KernelMemoryTCP" in v150
     assert "KernelMemoryTCP" not in versions.info(doc, (1, 52))
+
+
+def test_an_image_that_is_no_reference_is_a_400_at_create() -> None:
+    status, message = _post("/containers/create", b'{"Image": "busybox:sha256:' + b"0" * 64 + b'"}',
+                            "application/json")
+    assert (status, message) == (400, "invalid reference format")
+
+
+def test_default_masked_paths_in_dockerds_order() -> None:
+    from dockyard.engine.spec import docker_masked_paths
+
+    paths = docker_masked_paths()
+    assert paths[:12] == ["/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+                          "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+                          "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware"]
+    assert all(p.endswith("/thermal_throttle") for p in paths[12:])

@@ -49,11 +49,12 @@ def test_unknown_names_are_refused(spec: str, message: str) -> None:
         resolve(spec, PASSWD, GROUP)
 
 
-def test_no_files_numbers_and_root_still_work() -> None:
+def test_no_files_numbers_still_work_names_do_not() -> None:
     assert resolve("5:6", "", "") == ExecUser(5, 6)
-    assert resolve("root", "", "") == ExecUser(0, 0)
-    with pytest.raises(errors.InvalidArgument):
-        resolve("postgres", "", "")
+    assert resolve("", "", "") == ExecUser(0, 0)
+    for spec, what in (("postgres", "user postgres"), ("root", "user root"), ("0:root", "group root")):
+        with pytest.raises(errors.InvalidArgument, match=f"unable to find {what}: no matching entries"):
+            resolve(spec, "", "")  # libcontainer's GetExecUser: no file, no names (moby's TestExecUser)
 
 
 def test_group_add_names_and_apply() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.logs_local import read_container_log
 from dockyard.engine.streams import frame
+from dockyard.oci import reference
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
 log = logging.getLogger("dockyard.engine.api")
@@ -36,16 +38,31 @@ async def create(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
     host_config = body.pop("HostConfig", None) or {}
     networking = body.pop("NetworkingConfig", None)  # --network-alias, --ip, extra networks
-    if version_of(request) >= (1, 52):  # dockerd's Config has no MacAddress from 1.52: its decoder drops it
-        body.pop("MacAddress", None)
+    if body.get("MacAddress") and version_of(request) >= (1, 52):
+        raise errors.InvalidArgument("container-wide MAC address no longer supported; use endpoint-specific MAC "
+                                     "address instead")
     warnings = validate.container_create(body, host_config)
     _references(engine(request), host_config)
+    if version_of(request) < (1, 40) and not host_config.get("IpcMode"):
+        host_config["IpcMode"] = "shareable"  # dockerd's default for older clients
+    _image_reference(body.get("Image") or "")
     platform = request.query.get("platform")
     if platform and version_of(request) >= (1, 41):
         await _check_platform(request, body.get("Image") or "", validate.platform(platform))
     c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
                                                             networking))
     return web.json_response({"Id": c["Id"], "Warnings": warnings}, status=201)
+
+
+def _image_reference(ref: str) -> None:
+    """An image named by something that is neither an ID (prefix) nor a valid reference is dockerd's
+    400 "invalid reference format" (``busybox:sha256:<id>``), not a 404."""
+    if not ref or re.fullmatch(r"(sha256:)?[0-9a-f]{1,64}", ref):
+        return
+    try:
+        reference.parse(ref)
+    except errors.InvalidArgument:
+        raise errors.InvalidArgument("invalid reference format") from None
 
 
 def _references(eng: Any, host: dict[str, Any]) -> None:
@@ -260,15 +277,21 @@ async def stop(request: web.Request) -> web.Response:
     sig = request.query.get("signal") or None
     if sig:
         validate.signal_number(sig)
-    stopped = await engine(request).stop(request.match_info["id"], int(t) if t else None, sig)
+    # shielded: a client that gives up waiting does not cancel the stop (dockerd completes it)
+    stopped = await asyncio.shield(engine(request).stop(request.match_info["id"], int(t) if t else None, sig))
     return web.Response(status=204 if stopped else 304)
 
 
 async def restart(request: web.Request) -> web.Response:
     eng = engine(request)
     t = request.query.get("t")
-    await eng.stop(request.match_info["id"], int(t) if t else None)
-    await eng.start(request.match_info["id"])
+
+    async def stop_then_start() -> None:
+        await eng.stop(request.match_info["id"], int(t) if t else None)
+        await eng.start(request.match_info["id"])
+        eng.emit(eng.get(request.match_info["id"]), "restart")  # dockerd's, once the restart is done
+
+    await asyncio.shield(stop_then_start())  # completed even when the client cancels, as dockerd
     return web.Response(status=204)
 
 
@@ -487,7 +510,6 @@ async def logs(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
     stamps = qbool(request, "timestamps")
-    eng._live(c["Id"]).hub.catch_up()  # what the container wrote before this request is in the log (not the queue)
     q = eng._live(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
     try:  # read before the stream starts: a driver that cannot read is an error status, as dockerd's
         entries = read_container_log(c, eng, want_out, want_err, tail, since, until)
