@@ -510,6 +510,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
     stamps = qbool(request, "timestamps")
+    eng._live(c["Id"]).hub.catch_up()  # what the container wrote before this request is in the log (not the queue)
     q = eng._live(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
     try:  # read before the stream starts: a driver that cannot read is an error status, as dockerd's
         entries = read_container_log(c, eng, want_out, want_err, tail, since, until)
