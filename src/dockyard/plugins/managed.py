@@ -47,10 +47,28 @@ def full_name(name: str) -> str:
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
+# config.json's field names: dockerd decodes them with Go's encoding/json, which matches keys case-insensitively
+_FIELDS = {k.lower(): k for k in (
+    "Args", "Description", "DockerVersion", "Documentation", "Entrypoint", "Env", "Interface", "IpcHost", "Linux",
+    "Mounts", "Network", "PidHost", "PropagatedMount", "User", "WorkDir", "Name", "Settable", "Value", "Socket",
+    "Types", "ProtocolScheme", "AllowAllDevices", "Capabilities", "Devices", "Path", "Destination", "Options",
+    "Source", "Type", "GID", "UID")}
+
+
+def _canonical(value: Any) -> Any:
+    """Known keys spelled as dockerd's structs (``interface`` → ``Interface``); ``rootfs`` left as it is."""
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {(_FIELDS.get(k.lower(), k) if isinstance(k, str) else k): (v if k == "rootfs" else _canonical(v))
+            for k, v in value.items()}
+
+
 def _config(raw: bytes) -> dict[str, Any]:
     """A plugin's config.json, checked and with dockerd's defaults filled in."""
     try:
-        cfg = json.loads(raw)
+        cfg = _canonical(json.loads(raw))
     except ValueError as err:
         raise errors.InvalidArgument(f"plugin config.json: {err}") from None
     if not isinstance(cfg, dict):
@@ -243,8 +261,7 @@ class ManagedPlugins:
     def push(self, ref: str) -> Messages:
         """``POST /plugins/{name}/push``: the plugin as an image named as the plugin."""
         p = self.get(ref)
-        cfg = json.loads((self.root / p["Id"] / "config.json").read_text())
-        return distribution.push(p["Name"], self.root / p["Id"] / "rootfs", cfg)
+        return distribution.push(p["Name"], self.root / p["Id"] / "rootfs", p["Config"])
 
     def set(self, ref: str, args: Sequence[str]) -> None:
         """``KEY=VALUE`` for the config's settable Env entries, as ``docker plugin set``."""
