@@ -7,8 +7,12 @@ import threading
 
 from dockyard import errors
 from dockyard.client import jsonlite as json
+from dockyard.compose import cpevents
 from dockyard.compose import engine as E
+from dockyard.compose.cpevents import cmd_cp, cmd_events
 from dockyard.compose.ops import Compose, ComposeFailure
+
+__all__ = ["cmd_cp", "cmd_events", "register", "run"]
 
 TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
 if TYPE_CHECKING:
@@ -131,6 +135,7 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     w.add_argument("--no-up", action="store_true")
     w.add_argument("--quiet", action="store_true")
     w.add_argument("services", nargs="*")
+    cpevents.register(cmd)
     ver = cmd("version", "Show the Docker Compose version information")
     ver.add_argument("--short", action="store_true")
     ver.add_argument("-f", "--format", default="")

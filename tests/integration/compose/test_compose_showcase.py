@@ -152,3 +152,45 @@ def test_network_mode_service_shares_the_network_namespace(project: Project, com
     assert container_json(p.d, sidecar)["HostConfig"]["NetworkMode"] == f"container:{app_id}"
     other("down")
     assert p.leftovers() == {}
+
+
+def test_cp_and_events_print_as_compose_v2(project: Project, compose_v2: str) -> None:
+    import subprocess
+    import time
+
+    from tests.conftest import BIN
+
+    p = project
+    (p.dir / "compose.yaml").write_text(SHARED_NETNS.replace("    network_mode: service:app\n", ""))
+    (p.dir / "note.txt").write_text("copied in\n")
+    ok(p.dy("up", "-d", "--wait"))
+    ok(p.dy("cp", "note.txt", "app:/tmp/note.txt"))
+    assert ok(p.dy("exec", "-T", "app", "cat", "/tmp/note.txt")) == "copied in\n"
+    ok(p.dy("cp", "app:/tmp/note.txt", str(p.dir / "out.txt")))
+    assert (p.dir / "out.txt").read_text() == "copied in\n"
+    r = p.dy("cp", "nosuch:/x", str(p.dir / "x"))
+    assert r.returncode == 1 and 'no container found for service "nosuch"' in r.stderr
+
+    def follow(argv: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(argv, cwd=p.dir, env=p.env, stdout=subprocess.PIPE, text=True)
+
+    dy_argv = [str(BIN / "dockyard"), "-H", p.d.host, "compose", "-p", p.name]
+    watchers = [follow([*dy_argv, "events", "--json", "app"]), follow([compose_v2, "-p", p.name, "events", "--json",
+                                                                       "app"]),
+                follow([*dy_argv, "events", "app"])]
+    try:
+        time.sleep(2)  # both streams open
+        ok(p.dy("kill", "sidecar"))  # not followed: another service
+        ok(p.dy("kill", "app"))
+        time.sleep(2)
+    finally:
+        for w in watchers:
+            w.terminate()
+    dy_json, v2_json, dy_text = (w.communicate(timeout=10)[0] for w in watchers)
+    assert dy_json and dy_json == v2_json, (dy_json, v2_json)
+    die = json.loads(dy_json.splitlines()[-1])
+    assert (die["service"], die["type"]) == ("app", "container")
+    assert not any(k.startswith("com.docker.compose.") for k in die["attributes"])
+    assert f"container {die['action']} {die['id']} (" in dy_text and dy_text.endswith(")\n\n")
+    ok(p.dy("down"))
+    assert p.leftovers() == {}
