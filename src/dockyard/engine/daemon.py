@@ -350,6 +350,8 @@ class Engine:
             live.exit_waiters.clear()
             if c["HostConfig"].get("AutoRemove"):  # --rm: the client waits for the removal, as with dockerd
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._auto_remove(id)))
+            if isinstance(err, errors.Conflict):  # a donor container that does not run: dockerd's 409 as it is
+                raise
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
         c["State"].update(Status="running", Running=True, Paused=False, Restarting=False, Pid=state.pid, ExitCode=0,
                           Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)

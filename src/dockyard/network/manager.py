@@ -71,10 +71,18 @@ class NetworkManager(Networks):
         namespaces = spec["linux"]["namespaces"]
         if mode.startswith("container:"):
             other = self.get_container(mode.split(":", 1)[1])
-            if not other["State"]["Running"]:
-                raise errors.Conflict(f"cannot join network namespace of a non running container: {other['Id']}")
+            if other["Id"] == id:
+                raise errors.InvalidArgument("cannot join own network namespace")
+            # The donor's own netns file, there whenever it runs: whether it does is checked at start
+            # (dockerd's getNetworkedContainer; Compose v2 creates `network_mode: service:x` before x runs).
+            # A donor without one of its own (host, or itself joined) is joined by its PID, so must run now.
             path = self.sandbox_path(other["Id"])
-            ns_path = str(path) if sandbox.is_netns(path) else f"/proc/{other['State']['Pid']}/ns/net"
+            if other["NetworkSettings"].get("SandboxKey"):
+                ns_path = str(path)
+            elif other["State"]["Running"]:
+                ns_path = str(path) if sandbox.is_netns(path) else f"/proc/{other['State']['Pid']}/ns/net"
+            else:
+                raise self._donor_not_running(other)
             for ns in namespaces:
                 if ns["type"] == "network":
                     ns["path"] = ns_path
@@ -174,8 +182,19 @@ class NetworkManager(Networks):
 
     # -- containers: start and exit ------------------------------------------------------
 
+    @staticmethod
+    def _donor_not_running(other: dict[str, Any]) -> errors.DockyardError:
+        return errors.Conflict(f"cannot join network namespace of a non running container: container "
+                               f"{other['Name'].lstrip('/')} is {other['State'].get('Status') or 'exited'}")
+
     async def attach(self, c: dict[str, Any]) -> None:
-        """Before the task starts: the sandbox, an endpoint per network, published ports, DNS."""
+        """Before the task starts: the sandbox, an endpoint per network, published ports, DNS; a
+        ``container:<id>`` mode's donor must be running (as dockerd checks it at start, not at create)."""
+        mode = c["HostConfig"].get("NetworkMode") or ""
+        if mode.startswith("container:"):
+            other = self.get_container(mode.split(":", 1)[1])
+            if not other["State"]["Running"] or other["State"].get("Restarting"):
+                raise self._donor_not_running(other)
         if not c["NetworkSettings"].get("SandboxKey"):
             return
         async with self._lock:

@@ -233,6 +233,27 @@ def test_connect_disconnect_and_shared_namespace(docker) -> None:  # type: ignor
         docker("network", "rm", net)
 
 
+def test_container_network_mode_is_checked_at_start_not_create(docker) -> None:  # type: ignore[no-untyped-def]
+    """dockerd creates a container that joins another's network namespace before that one runs (Compose
+    v2's `network_mode: service:x` does): the donor must run when it starts, or the start is a 409."""
+    donor, joiner = _name("donor"), _name("joiner")
+    try:
+        assert docker("create", "--name", donor, "busybox", "sleep", "60").returncode == 0
+        r = docker("create", "--name", joiner, "--network", f"container:{donor}", "busybox", "sleep", "60")
+        assert r.returncode == 0, r.stderr
+        r = docker("start", joiner)
+        assert r.returncode != 0
+        assert f"cannot join network namespace of a non running container: container {donor} is created" in r.stderr
+        assert _inspect(docker, "{{.State.Status}} {{.State.ExitCode}}", joiner) == "created 128"
+        assert docker("start", donor).returncode == 0
+        r = docker("start", joiner)
+        assert r.returncode == 0, r.stderr
+        donor_ip = _inspect(docker, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", donor)
+        assert donor_ip and donor_ip in docker("exec", joiner, "ip", "-4", "-o", "addr").stdout
+    finally:
+        docker("rm", "-f", joiner, donor)
+
+
 def _inspect(docker, fmt: str, *refs: str) -> str:  # type: ignore[no-untyped-def]
     r = docker("inspect", "-f", fmt, *refs)
     assert r.returncode == 0, r.stderr
