@@ -6,6 +6,7 @@ host facts Docker reads too (the capabilities the kernel knows, /dev for ``--pri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -134,6 +135,8 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
         refused = sysctl.refusals(linux["sysctl"], linux["namespaces"])
         if refused:
             raise errors.InvalidArgument("; ".join(refused))
+    if network_mode != "host" and not network_mode.startswith("container:"):
+        linux["sysctl"] = {**network_sysctls(), **(linux.get("sysctl") or {})}
     security(spec, host_config)
     if host_config.get("Init"):
         with_init(spec)
@@ -333,6 +336,28 @@ def privileged_spec(spec: dict[str, Any]) -> None:
             m["options"] = [o for o in m.get("options") or [] if o != "ro"]
 
 
+PING_GROUP_RANGE = "net.ipv4.ping_group_range"
+
+
+def network_sysctls() -> dict[str, str]:
+    """dockerd's defaults for a container with a network namespace of its own (what the kernel has):
+    unprivileged ICMP echo sockets and ports below 1024 without capabilities."""
+    out = {}
+    if os.path.exists("/proc/sys/net/ipv4/ping_group_range"):
+        out[PING_GROUP_RANGE] = "0 2147483647"
+    if os.path.exists("/proc/sys/net/ipv4/ip_unprivileged_port_start"):
+        out["net.ipv4.ip_unprivileged_port_start"] = "0"
+    return out
+
+
+def _cgroup_mount_writable(spec: dict[str, Any], writable: bool) -> None:
+    """``--security-opt writable-cgroups``: the container's /sys/fs/cgroup mounted read-write."""
+    for m in spec["mounts"]:
+        if m["destination"] == "/sys/fs/cgroup":
+            opts = [o for o in m.get("options", []) if o not in ("ro", "rw")]
+            m["options"] = [*opts, "rw" if writable else "ro"]
+
+
 def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     """--privileged and --security-opt: Docker's default seccomp profile unless unconfined or privileged."""
     from dockyard.oci.seccomp_default import default_profile
@@ -346,6 +371,10 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
         key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
         if key == "no-new-privileges":
             process["noNewPrivileges"] = value.lower() not in ("false", "0") if sep else True
+        elif key == "writable-cgroups":  # moby's parseSecurityOpt: bare, =true or =false
+            if sep and value not in ("true", "false"):
+                raise errors.InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+            _cgroup_mount_writable(spec, not sep or value == "true")
         elif key == "seccomp":
             if value == "unconfined":
                 seccomp = None
@@ -361,7 +390,7 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
                 linux["maskedPaths"], linux["readonlyPaths"] = [], []
             continue  # no AppArmor/SELinux on this host: accepted and ignored, as dockerd does there
         else:
-            raise errors.InvalidArgument(f"invalid --security-opt: {opt!r}")
+            raise errors.InvalidArgument(f'invalid --security-opt 2: "{opt}"')
     for key, field in (("maskedPaths", "MaskedPaths"), ("readonlyPaths", "ReadonlyPaths")):
         if host_config.get(field) is not None:  # given (or defaulted at create): exactly these, as dockerd
             linux[key] = list(host_config[field])

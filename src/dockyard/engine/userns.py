@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.spec import PING_GROUP_RANGE
 
 DEFAULT_USER = "dockremap"
 DEFAULT_START = 100000
@@ -105,6 +106,8 @@ def apply(spec: dict[str, Any], host_config: dict[str, Any], remap: Remap | None
         raise errors.InvalidArgument("privileged mode is incompatible with user namespaces.  You must run the "
                                      "container in the host namespace when running privileged mode")
     linux = spec["linux"]
+    if PING_GROUP_RANGE not in (host_config.get("Sysctls") or {}):
+        (linux.get("sysctl") or {}).pop(PING_GROUP_RANGE, None)  # dockerd: no ping sockets default in a userns
     linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
     linux["uidMappings"] = remap.uid_mappings()
     linux["gidMappings"] = remap.gid_mappings()

@@ -82,4 +82,4 @@ def test_engine_refuses_host_sysctls_at_build() -> None:
     with pytest.raises(errors.InvalidArgument, match="host network namespace"):
         specs.build("c" * 64, {"Cmd": ["sh"]}, {"Sysctls": {"net.ipv4.ip_forward": "1"}, "NetworkMode": "host"}, {}, "p")
     s = specs.build("c" * 64, {"Cmd": ["sh"]}, {"Sysctls": {"net.ipv4.ip_forward": "1"}}, {}, "p")
-    assert s["linux"]["sysctl"] == {"net.ipv4.ip_forward": "1"}
+    assert s["linux"]["sysctl"] == {**specs.network_sysctls(), "net.ipv4.ip_forward": "1"}

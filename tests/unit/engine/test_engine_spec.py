@@ -207,7 +207,14 @@ def test_cgroups_path_is_under_the_parent() -> None:
 
 
 def test_sysctls() -> None:
-    assert build(host={"Sysctls": {"net.ipv4.ip_forward": "1"}})["linux"]["sysctl"] == {"net.ipv4.ip_forward": "1"}
+    from dockyard.engine.spec import network_sysctls
+
+    defaults = network_sysctls()  # dockerd's ping sockets and unprivileged ports, for a netns of its own
+    assert build(host={"Sysctls": {"net.ipv4.ip_forward": "1"}})["linux"]["sysctl"] == {
+        **defaults, "net.ipv4.ip_forward": "1"}
+    mine = {"net.ipv4.ping_group_range": "1 0"}
+    assert build(host={"Sysctls": mine})["linux"]["sysctl"]["net.ipv4.ping_group_range"] == "1 0"
+    assert not build(host={"NetworkMode": "host"})["linux"].get("sysctl")
 
 
 def test_build_does_not_modify_its_inputs() -> None:
