@@ -166,6 +166,40 @@ def _resources(svc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_HOST_KEYS = (("mem_swappiness", "MemorySwappiness", int), ("oom_kill_disable", "OomKillDisable", bool),
+              ("cpu_quota", "CpuQuota", int), ("cpu_period", "CpuPeriod", int),
+              ("cpu_rt_runtime", "CpuRealtimeRuntime", int), ("cpu_rt_period", "CpuRealtimePeriod", int),
+              ("cgroup", "CgroupnsMode", str), ("device_cgroup_rules", "DeviceCgroupRules", list),
+              ("storage_opt", "StorageOpt", dict), ("annotations", "Annotations", dict), ("isolation", "Isolation", str))
+
+
+def _more_host(project: Project, svc: dict[str, Any], resolve: Any = None) -> dict[str, Any]:
+    """The HostConfig fields that are a service key as it is (and ``volumes_from``, ``blkio_config``)."""
+    out: dict[str, Any] = {api: kind(svc[key]) for key, api, kind in _HOST_KEYS if svc.get(key) is not None}
+    blkio = svc.get("blkio_config") or {}
+    if blkio.get("weight") is not None:
+        out["BlkioWeight"] = int(blkio["weight"])
+    for key, api in (("device_read_bps", "BlkioDeviceReadBps"), ("device_write_bps", "BlkioDeviceWriteBps"),
+                     ("device_read_iops", "BlkioDeviceReadIOps"), ("device_write_iops", "BlkioDeviceWriteIOps")):
+        if blkio.get(key):
+            out[api] = [{"Path": d["path"], "Rate": int(_shapes().bytes_value(d["rate"]))} for d in blkio[key]]
+    if blkio.get("weight_device"):
+        out["BlkioWeightDevice"] = [{"Path": d["path"], "Weight": int(d["weight"])} for d in blkio["weight_device"]]
+    volumes_from = []
+    for ref in svc.get("volumes_from") or []:  # a service's container by ID, as v2 (which drops the mode)
+        if ref.startswith("container:"):
+            volumes_from.append(ref.split(":", 1)[1])
+            continue
+        name, _, mode = ref.partition(":")
+        target = name
+        if name in project.services:
+            target = resolve(name) if resolve is not None else container_name(project, name, 1)
+        volumes_from.append(f"{target}:{mode}" if mode else target)
+    if volumes_from:
+        out["VolumesFrom"] = volumes_from
+    return out
+
+
 def _ulimits(svc: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, value in (svc.get("ulimits") or {}).items():
@@ -266,6 +300,7 @@ def container_body(project: Project, service: str, number: int, image_id: str = 
             host[api] = value
     if svc.get("oom_score_adj") is not None:
         host["OomScoreAdj"] = int(svc["oom_score_adj"])
+    host.update(_more_host(project, svc, resolve))
     for ref in svc.get("secrets") or []:
         spec = project.secrets.get(ref["source"]) or {}
         if spec.get("file"):

@@ -163,3 +163,27 @@ def test_watch_walk_ignores_includes_and_diffs(tmp_path: Path) -> None:
     (tmp_path / "a.py").unlink()
     assert watch.diff(before, watch.snapshot(trigger)) == (["c.py"], ["a.py"])
     assert sorted(watch.snapshot({**trigger, "include": ["c.*"]})) == ["c.py"]
+
+
+def test_host_keys_volumes_from_and_blkio_reach_the_create_body(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("""
+services:
+  data: {image: busybox, volumes: ["/shared"]}
+  app:
+    image: busybox
+    volumes_from: ["data:ro", "container:other"]
+    mem_swappiness: 10
+    oom_kill_disable: true
+    cpu_quota: 50000
+    cgroup: private
+    device_cgroup_rules: ["c 1:3 mr"]
+    annotations: {a: "1"}
+    blkio_config: {weight: 300, device_read_bps: [{path: /dev/sda, rate: 1mb}]}
+""")
+    p = loader.load(loader.Options(workdir=str(tmp_path), environ={}))
+    host = engine.container_body(p, "app", 1, resolve=lambda service: f"id-of-{service}")["HostConfig"]
+    assert host["VolumesFrom"] == ["id-of-data:ro", "other"]
+    assert (host["MemorySwappiness"], host["OomKillDisable"], host["CpuQuota"]) == (10, True, 50000)
+    assert (host["CgroupnsMode"], host["DeviceCgroupRules"], host["Annotations"]) == ("private", ["c 1:3 mr"], {"a": "1"})
+    assert host["BlkioWeight"] == 300
+    assert host["BlkioDeviceReadBps"] == [{"Path": "/dev/sda", "Rate": 1 << 20}]
