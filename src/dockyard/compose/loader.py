@@ -239,7 +239,10 @@ def _build_project(model: dict[str, Any], name: str, project_dir: Path, files: l
     services: dict[str, dict[str, Any]] = {}
     disabled: dict[str, dict[str, Any]] = {}
     for sname, svc in raw.items():
-        svc = normalize.service(svc or {}, project_dir, lookup)
+        try:
+            svc = normalize.service(svc or {}, project_dir, lookup)
+        except normalize.FieldError as err:
+            raise ComposeError(f"'services[{sname}].{err.key}' {err}") from None
         if "image" not in svc and "build" not in svc:
             raise ComposeError(f'service "{sname}" has neither an image nor a build context specified: '
                                "invalid compose project")

@@ -12,12 +12,37 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dockyard import errors
 from dockyard.compose import envfile, projcache, shapes
 
 _DURATIONS = ("stop_grace_period",)
 _HEALTH_DURATIONS = ("timeout", "interval", "start_period", "start_interval")
 _SIZES = ("mem_limit", "mem_reservation", "memswap_limit", "shm_size")
 _LISTS = ("dns", "dns_search", "dns_opt", "tmpfs", "cap_add", "cap_drop", "security_opt", "group_add", "expose")
+
+
+class FieldError(errors.InvalidArgument):
+    """A value of one key that cannot be read (a duration, a size): ``key`` says which, the loader
+    adds the service (``'services[web].healthcheck.interval' invalid duration: '10x'``, as v2)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _at(key: str, convert: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return convert(value)
+    except errors.InvalidArgument as err:
+        raise FieldError(key, str(err)) from None
+
+
+def _duration(key: str, value: Any) -> str:
+    return str(_at(key, lambda v: shapes.go_duration(shapes.duration_seconds(v)), value))
+
+
+def _size(key: str, value: Any) -> str:
+    return str(_at(key, shapes.bytes_value, value))
 
 
 def resolve_path(base: Path, path: str) -> str:
@@ -81,10 +106,10 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
         s["healthcheck"] = _healthcheck(s["healthcheck"])
     for key in _DURATIONS:
         if key in s:
-            s[key] = shapes.go_duration(shapes.duration_seconds(s[key]))
+            s[key] = _duration(key, s[key])
     for key in _SIZES:
         if key in s:
-            s[key] = str(shapes.bytes_value(s[key]))
+            s[key] = _size(key, s[key])
     if "secrets" in s:
         s["secrets"] = [_file_ref(r, "/run/secrets/") for r in s["secrets"]]
     if "configs" in s:
@@ -150,7 +175,7 @@ def _healthcheck(h: dict[str, Any]) -> dict[str, Any]:
         out["test"] = ["CMD-SHELL", test]
     for key in _HEALTH_DURATIONS:
         if key in out:
-            out[key] = shapes.go_duration(shapes.duration_seconds(out[key]))
+            out[key] = _duration(f"healthcheck.{key}", out[key])
     return out
 
 

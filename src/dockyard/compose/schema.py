@@ -56,7 +56,8 @@ def validate(data: Any, filename: str, text: str | None = None) -> None:
     path = tuple(err.absolute_path)
     where = ".".join(str(p) for p in path)
     message = _message(err)
-    line = line_of(text, path) if text is not None else None
+    extra = _extra(err)
+    line = line_of(text, path + extra[:1]) if text is not None else None  # the line of the key not allowed
     suffix = f" (line {line})" if line else ""
     raise SchemaError(f"validating {filename}: {where + ' ' if where else ''}{message}{suffix}")
 
@@ -71,11 +72,17 @@ def _remember(marker: Path | None) -> None:
         return  # a read-only home: validate every time
 
 
+def _extra(err: Any) -> tuple[str, ...]:
+    """The keys an ``additionalProperties`` error is about."""
+    if err.validator != "additionalProperties" or not isinstance(err.instance, dict):
+        return ()
+    extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+    return tuple(e for e in extra if not any(re.match(p, e) for p in err.schema.get("patternProperties", {})))
+
+
 def _message(err: Any) -> str:
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        extra = [e for e in extra if not any(re.match(p, e) for p in err.schema.get("patternProperties", {}))]
-        return f"additional properties {', '.join(repr(e) for e in extra)} not allowed"
+        return f"additional properties {', '.join(repr(e) for e in _extra(err))} not allowed"
     if err.validator == "type":
         expected = err.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected

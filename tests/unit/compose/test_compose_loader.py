@@ -133,7 +133,7 @@ def test_casts_interpolated_numbers_and_booleans(tmp_path: Path) -> None:
     ("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n", "dependency cycle detected"),
     ("services:\n  a: {image: x, depends_on: [zz]}\n", 'depends on undefined service "zz"'),
     ("services:\n  a: {image: x}\n  b:\n    image: x\n    priviledged: true\n",
-     r"compose\.yaml: services\.b additional properties 'priviledged' not allowed \(line 3\)"),
+     r"compose\.yaml: services\.b additional properties 'priviledged' not allowed \(line 5\)"),
     ("services:\n  a: {image: x, networks: [nope]}\n", "undefined network nope"),
     ("services:\n  a: {image: x, volumes: ['nope:/x']}\n", "undefined volume nope"),
     ("services:\n  a: {image: x, ports: ['80:80', '0.0.0.0:80:80/tcp']}\n", "publishes port 80/tcp twice"),
@@ -163,3 +163,15 @@ def test_no_file_found(tmp_path: Path) -> None:
 ])
 def test_env_files(text: str, expected: dict) -> None:  # type: ignore[type-arg]
     assert envfile.parse(text) == expected
+
+
+@pytest.mark.parametrize("body, message", [
+    ("    bogus: 1\n", "compose.yaml: services.a additional properties 'bogus' not allowed (line 4)"),
+    ("    healthcheck:\n      interval: 10x\n", "'services[a].healthcheck.interval' invalid duration: '10x'"),
+    ("    mem_limit: lots\n", "'services[a].mem_limit' invalid size: 'lots'"),
+    ("    stop_grace_period: 1y\n", "'services[a].stop_grace_period' invalid duration: '1y'"),
+])
+def test_bad_values_are_named_by_their_path_and_line(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(errors.InvalidArgument) as err:
+        load(tmp_path, {"compose.yaml": "services:\n  a:\n    image: busybox\n" + body})
+    assert message in str(err.value)
