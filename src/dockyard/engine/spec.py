@@ -394,8 +394,8 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     for key, field in (("maskedPaths", "MaskedPaths"), ("readonlyPaths", "ReadonlyPaths")):
         if host_config.get(field) is not None:  # given (or defaulted at create): exactly these, as dockerd
             linux[key] = list(host_config[field])
-    if privileged:
-        return  # Docker: a privileged container runs without seccomp, whatever the options say
+    if privileged and not isinstance(seccomp, dict):
+        return  # Docker: a privileged container runs without seccomp, but for a custom profile (moby#47499)
     if seccomp == "default":
         linux["seccomp"] = default_profile(process["capabilities"]["bounding"])
     elif isinstance(seccomp, dict):

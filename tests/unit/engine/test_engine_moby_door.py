@@ -123,3 +123,35 @@ def test_default_masked_paths_in_dockerds_order() -> None:
                           "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
                           "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware"]
     assert all(p.endswith("/thermal_throttle") for p in paths[12:])
+
+
+def test_a_custom_seccomp_profile_applies_to_a_privileged_container() -> None:
+    from dockyard.engine import spec as specs
+
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["chown"], "action": "SCMP_ACT_ERRNO"}]}
+    host = {"Privileged": True, "SecurityOpt": ['seccomp={"defaultAction": "SCMP_ACT_ALLOW", "syscalls": '
+                                                '[{"names": ["chown"], "action": "SCMP_ACT_ERRNO"}]}']}
+    assert specs.build("c" * 64, {"Cmd": ["sh"]}, host, {}, "p")["linux"]["seccomp"] == profile
+    assert "seccomp" not in specs.build("c" * 64, {"Cmd": ["sh"]}, {"Privileged": True}, {}, "p")["linux"]
+
+
+def test_writable_cgroups_security_option() -> None:
+    from dockyard.engine import spec as specs
+
+    def cgroup_options(*opts: str) -> list[str]:
+        s = specs.build("c" * 64, {"Cmd": ["sh"]}, {"SecurityOpt": list(opts)}, {}, "p")
+        return next(m["options"] for m in s["mounts"] if m["destination"] == "/sys/fs/cgroup")
+
+    assert "ro" in cgroup_options() and "ro" in cgroup_options("writable-cgroups=false")
+    assert "rw" in cgroup_options("writable-cgroups") and "rw" in cgroup_options("writable-cgroups=true")
+    for bad in ("writable-cgroups=1", "writeable-cgroups=true"):
+        with pytest.raises(errors.InvalidArgument, match=f'invalid --security-opt 2: "{bad}"'):
+            cgroup_options(bad)
+
+
+def test_legacy_links_split_both_ways() -> None:
+    from dockyard.engine.api.containers import split_link
+
+    assert split_link("db") == ("db", "db")
+    assert split_link("db:mysql") == ("db", "mysql")
+    assert split_link("/db:/app/mysql") == ("db", "mysql")

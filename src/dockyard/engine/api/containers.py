@@ -49,9 +49,54 @@ async def create(request: web.Request) -> web.Response:
     platform = request.query.get("platform")
     if platform and version_of(request) >= (1, 41):
         await _check_platform(request, body.get("Image") or "", validate.platform(platform))
-    c = await asyncio.shield(engine(request).create(request.query.get("name", ""), body, host_config,
-                                                            networking))
+    descriptor = await _manifest_descriptor(engine(request), body.get("Image") or "")
+    c = await asyncio.shield(_create(engine(request), request.query.get("name", ""), body, host_config, networking,
+                                     descriptor))
     return web.json_response({"Id": c["Id"], "Warnings": warnings}, status=201)
+
+
+async def _create(eng: Any, name: str, config: dict[str, Any], host_config: dict[str, Any],
+                  networking: dict[str, Any] | None, descriptor: dict[str, Any] | None) -> dict[str, Any]:
+    c: dict[str, Any] = await eng.create(name, config, host_config, networking)
+    if descriptor:  # recorded with the container, as dockerd's ImageManifest (list and inspect, 1.48)
+        c["ImageManifestDescriptor"] = descriptor
+    if c["HostConfig"].get("Links") and (c["HostConfig"].get("NetworkMode") or "default") in ("default", "bridge"):
+        # legacy links as dockerd records them: "/<target>:/<this container>/<alias>"
+        c["HostConfig"]["Links"] = [f"{eng.get(t)['Name']}:{c['Name']}/{alias}"
+                                    for t, alias in map(split_link, c["HostConfig"]["Links"])]
+    eng._save(c)
+    return c
+
+
+def split_link(link: str) -> tuple[str, str]:
+    """A legacy link's (target, alias), from ``target[:alias]`` or the stored ``/target:/linker/alias``."""
+    target, _, alias = link.partition(":")
+    target = target.strip("/")
+    return target, (alias.rstrip("/").split("/")[-1] if alias else target)
+
+
+def _link_names(eng: Any) -> dict[str, list[str]]:
+    """dockerd's extra list ``Names``: ``/<linker>/<alias>`` for each legacy link to a container, by its ID."""
+    out: dict[str, list[str]] = {}
+    for linker in eng.containers.values():
+        for link in linker["HostConfig"].get("Links") or []:
+            target, alias = split_link(link)
+            try:
+                out.setdefault(eng.get(target)["Id"], []).append(f"{linker['Name']}/{alias}")
+            except errors.NotFound:
+                continue  # its target is gone
+    return out
+
+
+async def _manifest_descriptor(eng: Any, ref: str) -> dict[str, Any] | None:
+    """The OCI descriptor of the platform manifest a create's image resolves to, with its platform."""
+    if not ref:
+        return None
+    img = await eng.images.get(ref, all_names=False)
+    platform = {k: v for k, v in (("architecture", img.config.get("architecture", "")),
+                                  ("os", img.config.get("os", "")), ("variant", img.config.get("variant", ""))) if v}
+    return {"mediaType": img.manifest.get("mediaType", ""), "digest": img.manifest_digest,
+            "size": len(await eng.images.cd.read_blob(img.manifest_digest)), "platform": platform}
 
 
 def _image_reference(ref: str) -> None:
@@ -126,6 +171,7 @@ def _summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
         "HostConfig": _summary_host_config(c["HostConfig"]),
         "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks") or {}}, "Mounts": c.get("Mounts") or [],
         "Health": _health_summary(c["State"].get("Health")),
+        **({"ImageManifestDescriptor": c["ImageManifestDescriptor"]} if c.get("ImageManifestDescriptor") else {}),
     }
 
 
@@ -230,6 +276,9 @@ async def list_containers(request: web.Request) -> web.Response:
         cs = cs[:limit]
     version = version_of(request)
     rows = [versions.container_summary(summary(eng, c), version) for c in cs]
+    linked = _link_names(eng)
+    for row in rows:
+        row["Names"] = [*row["Names"], *linked.get(row["Id"], [])]
     if qbool(request, "size"):
         for row, (rw, rootfs) in zip(rows, await asyncio.gather(*(sizes(eng, c) for c in cs))):
             row["SizeRw"], row["SizeRootFs"] = rw, rootfs
@@ -256,6 +305,21 @@ async def sizes(eng: Any, c: dict[str, Any]) -> tuple[int, int]:
 async def inspect(request: web.Request) -> web.Response:
     eng = engine(request)
     c = eng.get(request.match_info["id"])
+    return await _inspect(request, eng, c)
+
+
+async def inspect_link(request: web.Request) -> web.Response:
+    """``GET /containers/<linker>/<alias>/json``: the container a legacy link names, as dockerd resolves it."""
+    eng = engine(request)
+    parent, alias = eng.get(request.match_info["parent"]), request.match_info["alias"]
+    for link in parent["HostConfig"].get("Links") or []:
+        target, link_alias = split_link(link)
+        if link_alias == alias:
+            return await _inspect(request, eng, eng.get(target))
+    raise errors.NotFound(f"No such container: {request.match_info['parent']}/{alias}")
+
+
+async def _inspect(request: web.Request, eng: Any, c: dict[str, Any]) -> web.Response:
     out = versions.container_inspect(c, version_of(request))
     if qbool(request, "size"):
         out["SizeRw"], out["SizeRootFs"] = await sizes(eng, c)
@@ -560,7 +624,7 @@ async def delete_link(request: web.Request) -> web.Response:
     c = eng.get(request.match_info["parent"])
     alias = request.match_info["alias"]
     links = c["HostConfig"].get("Links") or []
-    kept = [ln for ln in links if (ln.partition(":")[2] or ln.partition(":")[0]).strip("/").split("/")[-1] != alias]
+    kept = [ln for ln in links if split_link(ln)[1] != alias]
     if len(kept) == len(links):
         raise errors.NotFound(f"Could not find link: {c['Name']}/{alias}")
     c["HostConfig"]["Links"] = kept or None
@@ -581,6 +645,7 @@ def register(app: web.Application) -> None:
     add(app, "GET", "/containers/{id}/logs", logs)
     add(app, "DELETE", "/containers/{id}", delete)
     add(app, "DELETE", "/containers/{parent}/{alias}", delete_link)
+    add(app, "GET", "/containers/{parent}/{alias}/json", inspect_link)
     from dockyard.engine.api import containers_ops
 
     containers_ops.register(app)
