@@ -7,7 +7,8 @@ The client POSTs there with ``Upgrade: SPDY/3.1`` and the protocols it speaks in
 commands: streams ``error``, ``stdin``, ``stdout``, ``stderr``, ``resize``, the outcome as a
 JSON ``Status`` on ``error``) or ``portforward.k8s.io`` (a ``data`` and an ``error`` stream per
 connection, tied by ``requestID``, to ``port`` in the pod's network namespace).
-WebSocket upgrades are not served (critest and kubectl speak SPDY by default).
+A WebSocket upgrade (``websocket.py``) gets ``v5.channel.k8s.io`` (or v4) for remote commands,
+and SPDY tunnelled in it (``SPDY/3.1+portforward.k8s.io``) for port forward, as client-go asks.
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard import errors
-from dockyard.cri import spdy
+from dockyard.cri import spdy, websocket
 
 log = logging.getLogger("dockyard.cri.streaming")
 
 CHANNEL_V4 = "v4.channel.k8s.io"
+CHANNEL_V5 = "v5.channel.k8s.io"
 PORT_FORWARD = "portforward.k8s.io"
+TUNNELED_PORT_FORWARD = "SPDY/3.1+portforward.k8s.io"
 TOKEN_TTL = 60.0
 STREAMS_TIMEOUT = 30.0
+
+
+def remote_streams(req: Any) -> set[str]:
+    """The streams of an exec or attach: error, those asked for, resize instead of stderr with a tty."""
+    names = {"error"} | {name for name in ("stdin", "stdout", "stderr") if getattr(req, name)}
+    return (names - {"stderr"}) | {"resize"} if req.tty else names
 
 
 @dataclass
@@ -113,9 +122,11 @@ class StreamServer:
         pending = self.pending.get(token)
         if pending is None or pending.kind != kind or pending.expires < time.monotonic():
             return await self._refuse(writer, 404, "unknown or expired streaming token")
-        if "spdy/3.1" not in [v.lower() for v in headers.get("upgrade", [])]:
-            # the token stays: client-go falls back from a refused WebSocket upgrade to SPDY
-            return await self._refuse(writer, 400, "only SPDY/3.1 upgrades are served")
+        upgrade = [v.lower() for v in headers.get("upgrade", [])]
+        if "websocket" in upgrade:
+            return await self._websocket(reader, writer, headers, token, pending)
+        if "spdy/3.1" not in upgrade:
+            return await self._refuse(writer, 400, "only SPDY/3.1 and WebSocket upgrades are served")
         del self.pending[token]
         wanted = PORT_FORWARD if kind == "portforward" else CHANNEL_V4
         if wanted not in headers.get("x-stream-protocol-version", []):
@@ -142,13 +153,47 @@ class StreamServer:
 
     # -- exec and attach
 
+    async def _websocket(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         headers: dict[str, list[str]], token: str, pending: Pending) -> None:
+        """A WebSocket upgrade: remote commands over v5/v4.channel.k8s.io, port forward as SPDY
+        tunnelled in it (``websocket.py``). A refused upgrade keeps the token: client-go may
+        fall back to SPDY."""
+        wanted = [TUNNELED_PORT_FORWARD] if pending.kind == "portforward" else [CHANNEL_V5, CHANNEL_V4]
+        offered = headers.get("sec-websocket-protocol", [])
+        protocol = next((p for p in wanted if p in offered), None)
+        key = (headers.get("sec-websocket-key") or [""])[0]
+        if protocol is None or not key:
+            return await self._refuse(writer, 400, f"WebSocket subprotocol: one of {', '.join(wanted)}")
+        del self.pending[token]
+        writer.write(websocket.handshake(key, protocol))
+        await writer.drain()
+        ws = websocket.WebSocket(reader, writer)
+        req = pending.request
+        if pending.kind == "portforward":
+            tunnel = websocket.Tunnel(ws)
+            conn = spdy.Connection(tunnel.reader, tunnel)  # type: ignore[arg-type]
+            serving = asyncio.create_task(conn.serve())
+            try:
+                await self._port_forward(conn, req)
+            finally:
+                await conn.close()
+                serving.cancel()
+            return
+        channels = {n: websocket.Channel(ws, n) for n in remote_streams(req)}
+        demux = asyncio.create_task(websocket.demultiplex(ws, channels))
+        try:
+            await self._run_command(pending.kind, req, channels)  # type: ignore[arg-type]
+        finally:
+            await ws.close()
+            demux.cancel()
+
     async def _remote_command(self, conn: spdy.Connection, kind: str, req: Any) -> None:
-        expected = {"error"} | {name for name in ("stdin", "stdout", "stderr") if getattr(req, name)}
-        if req.tty:
-            expected = (expected - {"stderr"}) | {"resize"}
-        streams = await self._accept(conn, expected)
+        streams = await self._accept(conn, remote_streams(req))
         if "error" not in streams:
             return
+        await self._run_command(kind, req, streams)
+
+    async def _run_command(self, kind: str, req: Any, streams: dict[str, spdy.Stream]) -> None:
         io = RemoteIO(streams)
         try:
             if kind == "exec":

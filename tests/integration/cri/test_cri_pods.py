@@ -341,3 +341,37 @@ def test_image_volume(cri_env: Cri, tmp_path: Path) -> None:
         assert host not in Path("/proc/self/mountinfo").read_text()
     finally:
         _remove_pod(c, pod)
+
+
+def test_streaming_exec_over_websocket(cri_env: Cri, tmp_path: Path) -> None:
+    """Exec through the streaming server over WebSocket (v5.channel.k8s.io, as client-go's
+    WebSocket executor): stdin with its v5 close, stdout and stderr by channel, the exit code
+    as the error channel's Status."""
+    import websocket  # websocket-client
+
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    pod = _run_pod(c, "wsexec", tmp_path)
+    try:
+        cid = _start(c, pod, "w", ["sleep", "1000"])
+        url = c.runtime.Exec(cri.ExecRequest(container_id=cid, cmd=["sh", "-c", "cat; echo err >&2; exit 5"],
+                                             stdin=True, stdout=True, stderr=True), timeout=10).url
+        ws = websocket.create_connection(url.replace("http://", "ws://"), subprotocols=["v5.channel.k8s.io"],
+                                         timeout=20)
+        try:
+            assert ws.subprotocol == "v5.channel.k8s.io"
+            ws.send_binary(b"\x00from stdin\n")
+            ws.send_binary(b"\xff\x00")  # v5: the client closes its stdin
+            got: dict[int, bytes] = {}
+            while True:
+                opcode, data = ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+                if data:
+                    got[data[0]] = got.get(data[0], b"") + data[1:]
+        finally:
+            ws.close()
+        assert got[1] == b"from stdin\n" and got[2] == b"err\n"
+        assert json.loads(got[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "5"}]
+    finally:
+        _remove_pod(c, pod)
