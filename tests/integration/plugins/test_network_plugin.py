@@ -205,3 +205,24 @@ def test_silent_and_dead_network_plugins_are_reported(netplug_env: tuple[Daemon,
     r = d.cli("network", "create", "-d", "mutenet", "pm")  # the socket file stays, refused now
     assert r.returncode != 0 and "plugin mutenet is not reachable" in r.stderr.decode(), r.stderr.decode()
     assert "pm" not in ok(d.cli("network", "ls", "--format", "{{.Name}}")).split()
+
+
+def test_bridge_network_with_an_ipam_plugin(netplug_env: tuple[Daemon, Path]) -> None:
+    """The built-in bridge driver on a plugin's pools: the bridge gets the gateway the IPAM gave, a
+    container the IPAM's address; the address and the pool go back to the plugin."""
+    d, plugins = netplug_env
+    with pool_ipam_driver(plugins / "ipam6.sock", "10.213.14.0/24", first_host=50) as ipam:
+        nid = ok(d.cli("network", "create", "--ipam-driver", "ipam6", "pbr")).strip()
+        n = json.loads(ok(d.cli("network", "inspect", "pbr")))[0]
+        assert n["Driver"] == "bridge" and n["IPAM"]["Driver"] == "ipam6"
+        assert n["IPAM"]["Config"] == [{"Subnet": "10.213.14.0/24", "Gateway": "10.213.14.1"}]
+        assert "inet 10.213.14.1/24" in subprocess.run(["ip", "-o", "addr", "show", "br-" + nid[:12]],
+                                                        capture_output=True, text=True).stdout
+        out = ok(d.cli("run", "--rm", "--network", "pbr", "busybox", "sh", "-c",
+                       "ip -o addr show eth0; ping -c1 -W3 10.213.14.1"))
+        assert "inet 10.213.14.50/24" in out and "1 packets received" in out
+        assert ("IpamDriver.ReleaseAddress", {"PoolID": "pool/10.213.14.0/24", "Address": "10.213.14.50"}) \
+            in ipam.calls
+        ok(d.cli("network", "rm", "pbr"))
+        assert ipam.methods_called()[-1] == "IpamDriver.ReleasePool"
+        assert not host_link_exists("br-" + nid[:12])
