@@ -2,7 +2,8 @@
 
 A seccomp agent given the listener of an SCMP_ACT_NOTIFY filter (with the OCI container
 process state), the filter installed before startContainer hooks, the pty and the cwd as
-runc treats a non-root user, a read-only /dev, --no-pivot hiding the host's /proc, cgroup v1
+runc treats a non-root user, a read-only /dev, --no-pivot hiding the host's /proc, proc and sysfs
+never mounted through a symlink, cgroup v1
 updates (unlimited memory, a pod's quota, a pod's empty cpuset, redundant device rules) and
 the hybrid hierarchy joined by run and exec.
 """
@@ -170,6 +171,16 @@ def test_no_pivot_hides_the_hosts_proc(runtime: Runtime, bundle: Bundle) -> None
     proc = runtime.run(bundle, "--no-pivot")
     assert proc.returncode != 0 and "mounted" not in proc.stdout
     assert "ermission denied" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("dest", ["proc", "sys"])
+def test_proc_and_sysfs_not_through_a_symlink(runtime: Runtime, bundle: Bundle, dest: str) -> None:
+    (bundle.rootfs / dest).rmdir()
+    (bundle.rootfs / dest).symlink_to("/symlink")
+    bundle.write(["true"])
+    proc = runtime.run(bundle)
+    assert proc.returncode != 0 and "must be mounted on ordinary directory" in proc.stderr
+    assert not (bundle.rootfs / "symlink").exists()
 
 
 # -- cgroup v1 --------------------------------------------------------------------------------

@@ -144,6 +144,8 @@ def mount_entry(rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str] | N
             if opts.recursive_attrs:
                 set_recursive_attrs(target, opts, dest_rel)
         return
+    if fstype in ("proc", "sysfs"):
+        _refuse_non_directory(rootfs, dest_rel, fstype)
     dest = _mkdirs_inside(rootfs, dest_rel, True)
     with SafeTarget(rootfs, dest) as target:
         try:
@@ -164,6 +166,18 @@ def mount_entry(rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str] | N
                 sc.mount(None, target, None, p)
             if opts.recursive_attrs:
                 set_recursive_attrs(target, opts, dest_rel)
+
+
+def _refuse_non_directory(rootfs: str, dest_rel: str, fstype: str) -> None:
+    """runc's rule: proc and sysfs go on a real directory of the rootfs, never through a symlink
+    (one would move them, and their masks, elsewhere)."""
+    try:
+        st = os.lstat(os.path.join(rootfs, dest_rel.lstrip("/")))
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(errno.ENOTDIR, f'error mounting "{fstype}" to rootfs at "{dest_rel}": '
+                      f'filesystem "{fstype}" must be mounted on ordinary directory')
 
 
 def set_recursive_attrs(target: str, opts: Any, dest_rel: str) -> None:
