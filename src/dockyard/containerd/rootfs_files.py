@@ -31,7 +31,7 @@ from typing import IO, Any, NamedTuple
 
 from dockyard import errors
 from dockyard.containerd import mount as mountlib
-from dockyard.containerd.archive.safe_extract import Dir, Root, extract_archive
+from dockyard.archive.safe_extract import Dir, Root, extract_archive
 from dockyard.types import Mount
 
 # Go's os.FileMode type bits, which the docker CLI decodes from X-Docker-Container-Path-Stat
@@ -152,14 +152,18 @@ def stat_path(root: str, path: str, name: str | None = None) -> dict[str, Any]:
 
 
 def write_tar(root: str, path: str, out: IO[bytes], top: str | None = None) -> None:
-    """A tar of ``path`` (dockerd's: its entries named from the path's base name, ``.`` for ``dir/.``;
-    the root itself gives names relative to it, or under ``top`` when given)."""
+    """A tar of ``path`` (dockerd's: its entries named from the path's base name, ``.`` for ``dir/.``,
+    so the root is ``/`` and ``.``, ``./``, ``/.`` are ``./``; under ``top`` when given); the path ""
+    is the whole root with names relative to it (``docker export``)."""
     with Root(root) as r:
         loc = locate(r, path)
         st = _lstat(loc, path)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tf:
             writer = _TarWriter(tf)
             if loc.abs_path == "/" and top is None:
+                if path:  # Go's filepath.Base of the path asked for: "/" or "."
+                    writer.add(loc.dir.fd, ".", "." if posixpath.basename(path.rstrip("/")) == "." else "/")
+                    return
                 fd = _reopen(os.open(".", _NODE, dir_fd=loc.dir.fd), os.O_RDONLY | os.O_DIRECTORY)
                 writer.children(fd, "")
                 return
@@ -187,7 +191,7 @@ class _TarWriter:
     def add(self, dir_fd: int, name: str, arcname: str) -> None:
         sub = self._entry(dir_fd, name, arcname)
         if sub is not None:
-            self.children(sub, "./" if arcname == "." else arcname + "/")
+            self.children(sub, "./" if arcname == "." else arcname.rstrip("/") + "/")
 
     def children(self, fd: int, prefix: str) -> None:
         """The tree below directory ``fd`` (closed here), sorted, names under ``prefix``; depth-first

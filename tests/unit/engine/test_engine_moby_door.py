@@ -155,3 +155,22 @@ def test_legacy_links_split_both_ways() -> None:
     assert split_link("db") == ("db", "db")
     assert split_link("db:mysql") == ("db", "mysql")
     assert split_link("/db:/app/mysql") == ("db", "mysql")
+
+
+def _names(root: str, path: str) -> list[bytes]:
+    import io
+
+    from dockyard.containerd.rootfs_files import write_tar
+
+    buf = io.BytesIO()
+    write_tar(root, path, buf)
+    raw = buf.getvalue()
+    return [raw[i:i + 100].split(b"\0")[0] for i in range(0, len(raw), 512) if raw[i + 257:i + 262] == b"ustar"]
+
+
+def test_archive_of_the_root_is_named_as_dockerd_names_it(tmp_path: Any) -> None:
+    (tmp_path / "foo").write_text("hello")
+    assert _names(str(tmp_path), "/") == [b"/", b"/foo"]
+    for current in (".", "/.", "./", "/./"):
+        assert _names(str(tmp_path), current) == [b"./", b"./foo"]
+    assert _names(str(tmp_path), "") == [b"foo"]  # docker export: relative to the root

@@ -80,7 +80,7 @@ class ContainersServicer(rpc.ContainersServicer):
 
         def run() -> None:
             with self._rootfs(ns, request.id) as root:
-                write_tar(root, request.path or "/", spool)
+                write_tar(root, request.path, spool)  # "": the whole rootfs, names relative (export)
             spool.seek(0)
 
         try:

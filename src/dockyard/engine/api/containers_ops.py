@@ -377,7 +377,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    chunks = await archive.archive(eng, c["Id"], "/")
+    chunks = await archive.archive(eng, c["Id"], "")  # the whole rootfs, names relative to it
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     await resp.prepare(request)
     async for data in chunks:
