@@ -20,6 +20,7 @@ class Binding:
     proto: str
     host_ip: str
     host_port: int   # 0: any free port
+    host_port_end: int = 0  # a range (``5000-5999``): the first free port from host_port to this one
 
 
 def parse_key(key: str) -> tuple[int, str]:
@@ -37,11 +38,13 @@ def bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Bindi
     for key, items in pb.items():
         cport, proto = parse_key(key)
         for item in items or [{}]:
-            hp = str((item or {}).get("HostPort") or "0").split("-")[0]
+            hp = str((item or {}).get("HostPort") or "0")
+            first, _, last = hp.partition("-")
             try:
-                out.append(Binding(cport, proto, (item or {}).get("HostIp") or "", int(hp or 0)))
+                start, end = int(first or 0), int(last or 0)
             except ValueError as err:
                 raise errors.InvalidArgument(f"invalid host port {hp!r}") from err
+            out.append(Binding(cport, proto, (item or {}).get("HostIp") or "", start, end if end > start else 0))
     if host_config.get("PublishAllPorts"):
         for key in exposed or {}:
             if key not in pb:
@@ -51,7 +54,20 @@ def bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Bindi
 
 
 def reserve(b: Binding) -> tuple[socket.socket, int]:
-    """Bind the host port; returns the socket (keep it open) and the port actually bound."""
+    """Bind the host port, or the first free one of its range (as dockerd's port allocator); returns the
+    socket (keep it open) and the port actually bound."""
+    if not b.host_port_end:
+        return _reserve_one(b)
+    for port in range(b.host_port, b.host_port_end + 1):
+        try:
+            return _reserve_one(Binding(b.container_port, b.proto, b.host_ip, port))
+        except errors.Conflict:
+            continue
+    raise errors.Conflict(f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port}-{b.host_port_end} failed: "
+                          "port is already allocated")
+
+
+def _reserve_one(b: Binding) -> tuple[socket.socket, int]:
     kind = socket.SOCK_STREAM if b.proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(socket.AF_INET, kind)
     try:

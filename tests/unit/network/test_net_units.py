@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from dockyard import errors
@@ -71,6 +73,25 @@ def test_publish_specs_and_bindings() -> None:
     bs = ports.bindings({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "PublishAllPorts": True},
                         {"80/tcp": {}, "443/tcp": {}})
     assert bs == [ports.Binding(80, "tcp", "", 8080), ports.Binding(443, "tcp", "", 0)]
+
+
+def test_a_host_port_range_gives_its_first_free_port() -> None:
+    """``"HostPort": "5000-5999"`` (Compose's ``published: "5000-5999"``): two containers get two ports
+    of the range, as dockerd's allocator gives them; before, both asked for 5000 and the second failed."""
+    [b] = ports.bindings({"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "47300-47309"}]}}, {})
+    assert b == ports.Binding(80, "tcp", "127.0.0.1", 47300, 47309)
+    taken: list[socket.socket] = []
+    try:
+        for _ in range(10):
+            s, port = ports.reserve(b)
+            taken.append(s)
+            assert 47300 <= port <= 47309
+        assert len({s.getsockname()[1] for s in taken}) == 10
+        with pytest.raises(errors.Conflict, match="Bind for 127.0.0.1:47300-47309 failed: port is already allocated"):
+            ports.reserve(b)
+    finally:
+        for s in taken:
+            s.close()
 
 
 def test_dns_answers_known_names_only() -> None:
