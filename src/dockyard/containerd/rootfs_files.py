@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from dockyard import errors
-from dockyard.containerd import mount as mountlib
 from dockyard.archive.safe_extract import Dir, Root, extract_archive
+from dockyard.containerd import mount as mountlib
 from dockyard.types import Mount
 
 # Go's os.FileMode type bits, which the docker CLI decodes from X-Docker-Container-Path-Stat

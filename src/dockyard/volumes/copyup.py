@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dockyard.containerd.archive.safe_extract import (
+from dockyard.archive.safe_extract import (
     Dir,
     Root,
     create_file,

@@ -19,8 +19,8 @@ import pytest
 from layertar import f, make_tar
 
 from dockyard import errors
-from dockyard.containerd.archive import safe_extract
-from dockyard.containerd.archive.safe_extract import LimitExceeded, Limits, extract_archive
+from dockyard.archive import safe_extract
+from dockyard.archive.safe_extract import LimitExceeded, Limits, extract_archive
 from dockyard.containerd.diff.apply import apply_layer
 
 

@@ -16,7 +16,7 @@ import pytest
 from layertar import Entry, d, f, hard, make_tar, sym
 
 from dockyard import errors
-from dockyard.containerd.archive.safe_extract import Root, UnsafeLayerPath, extract_archive
+from dockyard.archive.safe_extract import Root, UnsafeLayerPath, extract_archive
 from dockyard.containerd.diff.apply import apply_layer, apply_layer_apart
 from dockyard.containerd.rootfs_files import extract_tar
 from dockyard.volumes import copyup

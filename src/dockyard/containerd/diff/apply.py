@@ -1,7 +1,7 @@
 """Apply an uncompressed layer tar onto a directory with OCI/Docker semantics.
 
 The members are written by the one routine for untrusted roots
-(``containerd/archive/safe_extract.py``): every path, link target, whiteout and
+(``dockyard/archive/safe_extract.py``): every path, link target, whiteout and
 attribute change is resolved inside ``root`` through directory fds, so a layer can
 never write outside ``root``, whatever symlinks it or its lower layers contain.
 ``..`` that climbs above the root and whiteouts that name no entry (``.wh..``,
@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.containerd.archive.safe_extract import (
+from dockyard.archive.safe_extract import (
     OPAQUE_XATTR,
     WHITEOUT_META_PREFIX,
     WHITEOUT_OPAQUE,

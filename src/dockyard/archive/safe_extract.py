@@ -130,7 +130,7 @@ class LimitExceeded(InvalidArgument):
 class _BoundedTarInfo(tarfile.TarInfo):
     """A TarInfo that refuses oversized pax / long-name headers before tarfile reads them whole."""
 
-    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         header_types = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
                         tarfile.SOLARIS_XHDTYPE)
         cap = _limits.max_header
