@@ -259,7 +259,8 @@ def _build_project(model: dict[str, Any], name: str, project_dir: Path, files: l
     used_nets = {n for s in services.values() for n in (s.get("networks") or {})}
     used_vols = {v.get("source") for s in services.values() for v in s.get("volumes") or []
                  if v.get("type") == "volume"}
-    used_secrets = {r["source"] for s in services.values() for r in s.get("secrets") or []}
+    used_secrets = {r["source"] for s in services.values()
+                    for r in [*(s.get("secrets") or []), *((s.get("build") or {}).get("secrets") or [])]}
     used_configs = {r["source"] for s in services.values() for r in s.get("configs") or []}
     volumes = {k: normalize.resource("volumes", k, v, name, project_dir) for k, v in
                (model.get("volumes") or {}).items() if k in used_vols}

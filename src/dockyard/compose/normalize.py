@@ -80,8 +80,7 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     if "ports" in s:
         s["ports"] = shapes.ports_long(s["ports"])
     if isinstance(s.get("develop"), dict) and s["develop"].get("watch"):
-        s["develop"] = {**s["develop"], "watch": [{**t, "path": os.path.normpath(resolve_path(base, t["path"]))}
-                                                  for t in s["develop"]["watch"]]}
+        s["develop"] = {**s["develop"], "watch": [_trigger(t, base) for t in s["develop"]["watch"]]}
     if "volumes" in s:
         s["volumes"] = [_volume(v, base) for v in s["volumes"]]
     if "devices" in s:
@@ -136,6 +135,8 @@ def _build(value: Any, base: Path, lookup: Callable[[str], str | None]) -> dict[
                      if v is not None or lookup(k) is not None}
     if "labels" in b:
         b["labels"] = shapes.to_mapping(b["labels"])
+    if "secrets" in b:
+        b["secrets"] = [_file_ref(r, "") for r in b["secrets"]]
     return b
 
 
@@ -159,8 +160,23 @@ def _device(item: Any) -> dict[str, Any]:
     return out
 
 
+def _trigger(t: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A ``develop.watch`` trigger as v2 prints it: its path absolute, ``include``/``ignore`` lists,
+    ``exec.command`` split as a command line."""
+    out = {**t, "path": os.path.normpath(resolve_path(base, t["path"]))}
+    for key in ("include", "ignore"):
+        if isinstance(out.get(key), str):
+            out[key] = [out[key]]
+    if isinstance(out.get("exec"), dict) and isinstance(out["exec"].get("command"), str):
+        out["exec"] = {**out["exec"], "command": shapes.command_list(out["exec"]["command"])}
+    return out
+
+
 def _file_ref(item: Any, default_dir: str) -> dict[str, Any]:
     ref = {"source": item} if isinstance(item, str) else dict(item)
+    if ref.get("mode") is not None:  # compose-go's FileMode: written as an octal string
+        mode = ref["mode"]
+        ref["mode"] = "0" + format(int(mode, 8) if isinstance(mode, str) else int(mode), "o")
     if default_dir and not ref.get("target"):
         ref["target"] = default_dir + ref["source"]
     elif default_dir and not ref["target"].startswith("/"):

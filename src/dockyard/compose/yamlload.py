@@ -47,6 +47,9 @@ def _int(loader: Any, node: Any) -> int:
         return int(value[2:], 8)
     if value.startswith("0x"):
         return int(value[2:], 16)
+    digits = value.lstrip("+-")
+    if len(digits) > 1 and digits[0] == "0" and set(digits) <= set("01234567"):  # go-yaml v3, so Compose v2: 0440 is octal
+        return int(value, 8)
     return int(value, 10)
 
 

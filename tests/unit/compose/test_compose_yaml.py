@@ -10,7 +10,7 @@ from dockyard.compose import yamlload
 @pytest.mark.parametrize("text,expected", [
     ("on", "on"), ("yes", "yes"), ("off", "off"), ("y", "y"), ("No", "No"),   # 1.1 booleans are strings
     ("true", True), ("False", False), ("TRUE", True),
-    ("010", 10), ("0o10", 8), ("0x1f", 31), ("-3", -3),                       # 1.2 octal is 0o
+    ("010", 8), ("019", 19), ("0o10", 8), ("0x1f", 31), ("-3", -3),                       # 1.2 octal is 0o
     ("1:30", "1:30"),                                                          # no sexagesimal
     ("2001-12-14", "2001-12-14"),                                              # no timestamps
     ("1.5", 1.5), (".inf", float("inf")), ("~", None), ("null", None), ("", None),
