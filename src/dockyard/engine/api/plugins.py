@@ -12,6 +12,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.engine.api import filters
 from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.images import registry_auth
 
 
 def _truthy(request: web.Request, key: str) -> bool:
@@ -112,26 +113,27 @@ async def _progress(request: web.Request, messages: list[dict[str, object]]) -> 
 async def privileges(request: web.Request) -> web.Response:
     from dockyard.plugins import distribution
 
-    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request))
+    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request), registry_auth(request))
     return web.json_response(distribution.privileges(cfg))
 
 
 async def pull(request: web.Request) -> web.StreamResponse:
     remote, granted = _remote(request), await _granted(request)
     messages = await asyncio.to_thread(engine(request).managed_plugins.pull, remote, request.query.get("name", ""),
-                                       granted)
+                                       granted, registry_auth(request))
     return await _progress(request, messages)
 
 
 async def upgrade(request: web.Request) -> web.StreamResponse:
     remote, granted = _remote(request), await _granted(request)
     messages = await asyncio.to_thread(engine(request).managed_plugins.upgrade, request.match_info["name"], remote,
-                                       granted)
+                                       granted, registry_auth(request))
     return await _progress(request, messages)
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    messages = await asyncio.to_thread(engine(request).managed_plugins.push, request.match_info["name"])
+    messages = await asyncio.to_thread(engine(request).managed_plugins.push, request.match_info["name"],
+                                       registry_auth(request))
     return await _progress(request, messages)
 
 
