@@ -96,13 +96,23 @@ def cmd_set(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def _auth(reference: str) -> dict[str, str]:
+    """``X-Registry-Auth`` for the registry a plugin reference names (stored credentials, as docker's CLI)."""
+    from dockyard.cli.images import auth_header
+
+    first, slash, _ = reference.partition("/")
+    local = slash and ("." in first or ":" in first or first == "localhost")
+    return auth_header(first if local else "docker.io")
+
+
 def _grant(c: Client, remote: str, grant_all: bool) -> list[dict[str, Any]]:
     """The plugin's privileges, shown and confirmed as docker's CLI asks (unless --grant-all-permissions)."""
     import sys
 
     from dockyard import errors
 
-    privileges: list[dict[str, Any]] = c.json("GET", "/plugins/privileges", {"remote": remote}) or []
+    raw = c.request("GET", "/plugins/privileges", {"remote": remote}, None, _auth(remote)).read()
+    privileges: list[dict[str, Any]] = json.loads(raw) if raw.strip() else []
     if grant_all or not privileges:
         return privileges
     print(f"Plugin {json.dumps(remote)} is requesting the following privileges:")
@@ -122,7 +132,7 @@ def cmd_install(c: Client, a: argparse.Namespace) -> int:
     name = a.alias or a.plugin
     granted = _grant(c, a.plugin, a.grant_all_permissions)
     show(c.json_stream("POST", "/plugins/pull", {"remote": a.plugin, "name": name}, json.dumps(granted).encode(),
-                       {"Content-Type": "application/json"}), sys.stdout)
+                       {"Content-Type": "application/json", **_auth(a.plugin)}), sys.stdout)
     if a.args:
         c.request("POST", f"/plugins/{name}/set", None, a.args).read()
     if not a.disable:
@@ -141,7 +151,7 @@ def cmd_upgrade(c: Client, a: argparse.Namespace) -> int:
     print(f"Upgrading plugin {p['Name']} from {p.get('PluginReference') or p['Name']} to {remote}")
     granted = _grant(c, remote, a.grant_all_permissions)
     show(c.json_stream("POST", f"/plugins/{a.plugin}/upgrade", {"remote": remote}, json.dumps(granted).encode(),
-                       {"Content-Type": "application/json"}), sys.stdout)
+                       {"Content-Type": "application/json", **_auth(remote)}), sys.stdout)
     print(f"Upgraded plugin {a.plugin} to {remote}")
     return 0
 
@@ -151,7 +161,8 @@ def cmd_push(c: Client, a: argparse.Namespace) -> int:
 
     from dockyard.cli.progress import show
 
-    show(c.json_stream("POST", f"/plugins/{a.plugin}/push", None, None), sys.stdout)
+    name = c.json("GET", f"/plugins/{a.plugin}/json")["Name"]
+    show(c.json_stream("POST", f"/plugins/{a.plugin}/push", None, None, _auth(name)), sys.stdout)
     return 0
 
 

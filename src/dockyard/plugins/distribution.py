@@ -4,8 +4,8 @@ config is the plugin's ``config.json`` (media type ``application/vnd.docker.plug
 plugin asks for (``GET /plugins/privileges``), computed from its config as dockerd's
 ``computePrivileges``.
 
-The registry calls are ``trust.registry``'s (HTTPS, or plain HTTP to a loopback registry; anonymous
-bearer tokens): credentials sent with the request (``X-Registry-Auth``) are not used yet.
+The registry calls are ``trust.registry``'s (HTTPS, or plain HTTP to a loopback registry; Basic or bearer
+token auth with the request's ``X-Registry-Auth`` credentials, anonymous tokens without).
 Every blob is checked against its digest and every layer against its diff ID before anything is kept.
 """
 
@@ -83,14 +83,17 @@ class Fetched:
     layers: list[bytes]  # gzipped (or plain) tars, checked against their digests
 
 
-def _registry(reference: str) -> tuple[Registry, str]:
+Auth = dict[str, Any] | None  # an AuthConfig (X-Registry-Auth)
+
+
+def _registry(reference: str, auth: Auth) -> tuple[Registry, str]:
     host, repo, tag, digest = split(reference)
-    return Registry(host, repo), digest or tag
+    return Registry(host, repo, auth), digest or tag
 
 
-def fetch_config(reference: str) -> tuple[Registry, dict[str, Any], dict[str, Any], str]:
+def fetch_config(reference: str, auth: Auth = None) -> tuple[Registry, dict[str, Any], dict[str, Any], str]:
     """The plugin image's manifest and config; an image that is not a plugin is refused."""
-    reg, ref = _registry(reference)
+    reg, ref = _registry(reference, auth)
     data, digest, _ = reg.manifest(ref)
     manifest = manifest_json(data)
     config = manifest.get("config") or {}
@@ -106,8 +109,8 @@ def fetch_config(reference: str) -> tuple[Registry, dict[str, Any], dict[str, An
     return reg, manifest, cfg, digest
 
 
-def fetch(reference: str) -> Fetched:
-    reg, manifest, cfg, digest = fetch_config(reference)
+def fetch(reference: str, auth: Auth = None) -> Fetched:
+    reg, manifest, cfg, digest = fetch_config(reference, auth)
     layers = [reg.blob(str(d.get("digest"))) for d in manifest.get("layers") or []]
     diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layers):
@@ -146,9 +149,9 @@ def pack(rootfs: Path, cfg: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
     return layer, config, manifest
 
 
-def push(reference: str, rootfs: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+def push(reference: str, rootfs: Path, cfg: dict[str, Any], auth: Auth = None) -> list[dict[str, Any]]:
     """Push the plugin as ``reference``; the progress messages of dockerd's push."""
-    reg, tag = _registry(reference)
+    reg, tag = _registry(reference, auth)
     layer, config, manifest = pack(rootfs, cfg)
     out: list[dict[str, Any]] = [{"status": f"The push refers to repository [{reference.rsplit(':', 1)[0]}]"}]
     for blob in (layer, config):

@@ -209,13 +209,13 @@ class ManagedPlugins:
 
     # -- plugins as registry images (distribution.py) ------------------------------------
 
-    def pull(self, remote: str, name: str, granted: Granted) -> Messages:
+    def pull(self, remote: str, name: str, granted: Granted, auth: distribution.Auth = None) -> Messages:
         """``POST /plugins/pull``: the plugin image ``remote`` installed (disabled) as ``name``; ``granted``
         must be its privileges. Nothing is kept of a pull that fails."""
         ref, name = full_name(remote), full_name(name or remote)
         if any(p["Name"] == name for p in self.list()):
             raise errors.AlreadyExists(f"plugin {name!r} already exists")
-        fetched = distribution.fetch(ref)
+        fetched = distribution.fetch(ref, auth)
         distribution.check_privileges(fetched.config, granted)
         pid = secrets.token_hex(32)
         cfg = self._unpack(fetched, self.root / pid)
@@ -224,13 +224,13 @@ class ManagedPlugins:
         self._put(p)
         return _pulled(fetched)
 
-    def upgrade(self, ref: str, remote: str, granted: Granted) -> Messages:
+    def upgrade(self, ref: str, remote: str, granted: Granted, auth: distribution.Auth = None) -> Messages:
         """``POST /plugins/{name}/upgrade``: a disabled plugin's config and rootfs from ``remote``; the
         settings of Env entries it still has are kept."""
         p = self.get(ref)
         if p["Enabled"]:
             raise errors.FailedPrecondition(f"plugin {p['Name']} must be disabled before upgrading")
-        fetched = distribution.fetch(full_name(remote))
+        fetched = distribution.fetch(full_name(remote), auth)
         distribution.check_privileges(fetched.config, granted)
         new = self.root / f"{p['Id']}.upgrade"
         shutil.rmtree(new, ignore_errors=True)
@@ -258,10 +258,10 @@ class ManagedPlugins:
             raise
         return cfg
 
-    def push(self, ref: str) -> Messages:
+    def push(self, ref: str, auth: distribution.Auth = None) -> Messages:
         """``POST /plugins/{name}/push``: the plugin as an image named as the plugin."""
         p = self.get(ref)
-        return distribution.push(p["Name"], self.root / p["Id"] / "rootfs", p["Config"])
+        return distribution.push(p["Name"], self.root / p["Id"] / "rootfs", p["Config"], auth)
 
     def set(self, ref: str, args: Sequence[str]) -> None:
         """``KEY=VALUE`` for the config's settable Env entries, as ``docker plugin set``."""

@@ -1,11 +1,14 @@
 """The few registry calls signing needs, from the client side (the CLI never goes through the daemon
 for them, as docker's trust commands talk to their server directly): resolve a tag to its manifest
 digest, read and write the ``.sig`` attachment and its blobs. HTTPS, or plain HTTP to a loopback
-registry (as dockerd treats 127.0.0.0/8); anonymous bearer tokens when the registry asks for them.
+registry (as dockerd treats 127.0.0.0/8); bearer tokens when the registry asks for them, anonymous or
+for the credentials given (an ``AuthConfig``: username and password, or a registry token), which also
+answer a Basic challenge.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ipaddress
 import json
@@ -43,10 +46,16 @@ def _loopback(host: str) -> bool:
 
 
 class Registry:
-    def __init__(self, host: str, repo: str) -> None:
+    def __init__(self, host: str, repo: str, auth: dict[str, Any] | None = None) -> None:
         self.host, self.repo = host, repo
         self.secure = not _loopback(host)
-        self.token = ""
+        auth = auth or {}
+        self.token = str(auth.get("registrytoken") or "")
+        self.basic = ""  # the credentials as a Basic header, sent where a challenge asks for them
+        if auth.get("username") or auth.get("password"):
+            pair = f"{auth.get('username') or ''}:{auth.get('password') or ''}".encode()
+            self.basic = "Basic " + base64.b64encode(pair).decode()
+        self.use_basic = False
 
     def _conn(self, host: str | None = None, secure: bool | None = None) -> http.client.HTTPConnection:
         host = host or self.host
@@ -60,6 +69,8 @@ class Registry:
             hdrs = dict(headers or {})
             if self.token:
                 hdrs["Authorization"] = f"Bearer {self.token}"
+            elif self.use_basic:
+                hdrs["Authorization"] = self.basic
             conn = self._conn()
             try:
                 conn.request(method, path, body, hdrs)
@@ -70,7 +81,11 @@ class Registry:
                 raise errors.Unavailable(f"registry {self.host}: {err}") from None
             finally:
                 conn.close()
-            if resp.status == 401 and attempt == 0 and self._fetch_token(got.get("www-authenticate", "")):
+            challenge = got.get("www-authenticate", "")
+            if resp.status == 401 and attempt == 0 and self.basic and challenge.lower().startswith("basic "):
+                self.use_basic = True
+                continue
+            if resp.status == 401 and attempt == 0 and self._fetch_token(challenge):
                 continue
             return resp.status, got, data
         raise errors.PermissionDenied(f"registry {self.host}: unauthorized")
@@ -86,7 +101,7 @@ class Registry:
                                         "scope": f"repository:{self.repo}:pull,push"})
         conn = self._conn(realm.netloc, realm.scheme == "https")
         try:
-            conn.request("GET", f"{realm.path}?{query}")
+            conn.request("GET", f"{realm.path}?{query}", headers={"Authorization": self.basic} if self.basic else {})
             resp = conn.getresponse()
             doc = json.loads(resp.read() or b"{}")
         except (OSError, ValueError) as err:

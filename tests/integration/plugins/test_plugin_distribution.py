@@ -134,3 +134,50 @@ def test_cli_install_use_upgrade(fresh_daemon: Daemon, registry: str) -> None:
     assert p2["Id"] == p["Id"] and p2["Config"]["Description"] == "dirs v2" and p2["PluginReference"] == v2
     assert p2["Settings"]["Env"] == ["VOLUME_PREFIX=p-"]  # kept across the upgrade
     ok(d.cli("plugin", "rm", "dv"))
+
+
+def authed(d: Daemon, method: str, path: str, auth: dict[str, str] | None, body: Any = None) -> tuple[int, bytes]:
+    import base64
+    import http.client
+
+    from tests.integration.plugins.test_managed_plugin import _Unix
+    conn: http.client.HTTPConnection = _Unix(str(d.socket))
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["X-Registry-Auth"] = base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()
+    try:
+        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_credentials_reach_the_registry(fresh_daemon: Daemon, tmp_path: Path, mode: str) -> None:
+    """A registry that wants credentials (htpasswd Basic, or its token server): push, privileges and pull
+    without X-Registry-Auth are refused, with it they go through."""
+    from dockyard.registry.auth import hash_password
+
+    users = tmp_path / "htpasswd"
+    users.write_text(f"alice:{hash_password('wonderland', rounds=4)}\n")
+    args = ["--htpasswd", str(users)] + (["--token-realm", "builtin"] if mode == "token" else [])
+    s = Server(tmp_path / "reg", args).start()
+    try:
+        d, ref = fresh_daemon, f"{s.addr}/dy/private:v1"
+        alice = {"username": "alice", "password": "wonderland", "serveraddress": str(s.addr)}
+        make_plugin(d, ref, "private")
+        status, data = authed(d, "POST", f"/plugins/{ref}/push", None)
+        assert status != 200 and b"unauthorized" in data.lower(), data
+        status, data = authed(d, "POST", f"/plugins/{ref}/push", alice)
+        assert status == 200 and b'"aux"' in data, data
+        assert api(d, "DELETE", f"/plugins/{ref}")[0] == 200
+        assert authed(d, "GET", f"/plugins/privileges?remote={ref}", None)[0] != 200
+        status, data = authed(d, "GET", f"/plugins/privileges?remote={ref}", alice)
+        assert status == 200 and json.loads(data) == PRIVILEGES
+        status, data = authed(d, "POST", f"/plugins/pull?remote={ref}&name=priv", alice, PRIVILEGES)
+        assert status == 200 and b"Download complete" in data, data
+        assert api(d, "GET", "/plugins/priv/json")[1]["PluginReference"] == ref
+        assert api(d, "DELETE", "/plugins/priv")[0] == 200
+    finally:
+        s.stop()
