@@ -13,92 +13,32 @@ import asyncio
 import logging
 import secrets
 import shutil
-import signal as signals
-from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import names, userns, users
+from dockyard.engine import container, logdrivers, names, userns, users
 from dockyard.engine import spec as specs
+from dockyard.engine.container import Live, State, parse_signal
 from dockyard.engine.events import EventBus
-from dockyard.engine.images import ImageService, rfc3339
+from dockyard.engine.images import ImageService
 from dockyard.engine.store import ContainerStore
 from dockyard.engine.streams import (
     STDERR,
     STDOUT,
-    JsonFileLog,
     OutputFifo,
     StdinWriter,
-    StreamHub,
     copy_output,
     open_fifo,
 )
 from dockyard.engine.userns import Remap
-from dockyard.timefmt import parse_rfc3339
+from dockyard.timefmt import rfc3339
 
 log = logging.getLogger("dockyard.engine")
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 NAMESPACE = "moby"
-
-
-def new_state() -> dict[str, Any]:
-    return {"Status": "created", "Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
-            "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
-
-
-@dataclass
-class Live:
-    """What the engine holds in memory for a container: attach hub, waiters, its monitor.
-
-    ``lock`` makes the container's state machine: every transition (start, the exit the
-    monitor records, a restart, the signal of a stop or kill, a removal) happens under it, one
-    at a time, so each sees the state the previous one left. Waiting for an exit happens
-    outside it (the monitor needs it to record the exit)."""
-
-    hub: StreamHub = field(default_factory=StreamHub)
-    exit_waiters: list[asyncio.Future[int]] = field(default_factory=list)
-    removed: asyncio.Event = field(default_factory=asyncio.Event)
-    monitor: asyncio.Task[None] | None = None
-    copier: asyncio.Task[None] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    removal: asyncio.Future[None] | None = None  # a removal in progress: no start, restart or second removal
-    stdin: StdinWriter | None = None  # the write end of the stdin FIFO (OpenStdin containers)
-    stdin_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    restarter: asyncio.Task[None] | None = None
-    backoff: float = 0.05
-    health: asyncio.Task[None] | None = None
-    rootfs: list[Any] = field(default_factory=list)  # the snapshot's mounts, as Prepare gave them
-
-    def next_exit(self) -> asyncio.Future[int]:
-        """A future resolved with the exit code of the next exit of the container's task."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.exit_waiters.append(fut)
-        return fut
-
-
-LOG_DRIVERS = ("json-file", "local", "none")
-
-
-def _log_config(given: dict[str, Any] | None, plugins: Any = None) -> dict[str, Any]:
-    """Docker's defaults (an empty type is json-file) and its error for a driver it does not know
-    (a plugin that implements LogDriver is one it knows; asking it may wait: run this in a thread)."""
-    cfg = dict(given or {})
-    kind = cfg.get("Type") or "json-file"
-    if kind not in LOG_DRIVERS:
-        from dockyard.plugins.logdriver import require
-
-        require(plugins, kind)
-    if kind == "local":
-        from dockyard.engine.logs_local import validate_opts
-
-        validate_opts(cfg.get("Config") or {})
-    return {"Type": kind, "Config": cfg.get("Config") or {}}
-
 
 class Engine:
     build_context_limit: int  # set by engine/main.py from the flags; read by the builder
@@ -180,22 +120,6 @@ class Engine:
 
     # -- create ------------------------------------------------------------------
 
-    def _link_env(self, name: str, links: list[str]) -> list[str]:
-        """Legacy links' environment (``ALIAS_NAME``, ``ALIAS_ENV_*``), as dockerd gives it; /etc/hosts is
-        the network's part. Ports (``ALIAS_PORT_*``) need the linked container's address: not given."""
-        env: list[str] = []
-        for link in links:
-            target, _, alias = link.partition(":")
-            other = self.get(target)
-            alias = (alias or other["Name"]).strip("/").split("/")[-1]
-            prefix = alias.upper().replace("-", "_")
-            env.append(f"{prefix}_NAME=/{name}/{alias}")
-            for e in other["Config"].get("Env") or []:
-                key, eq, value = e.partition("=")
-                if eq and key not in ("HOME", "PATH"):
-                    env.append(f"{prefix}_ENV_{key}={value}")
-        return env
-
     async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any],
                      networking: dict[str, Any] | None = None) -> dict[str, Any]:
         image_ref = config.get("Image") or ""
@@ -214,7 +138,7 @@ class Engine:
         # the target may not exist yet, and no environment comes from it
         mode = host_config.get("NetworkMode") or "default"
         user_network = mode not in ("default", "bridge", "host", "none") and not mode.startswith("container:")
-        linked = [] if user_network else self._link_env(name, host_config.get("Links") or [])
+        linked = [] if user_network else names.link_env(self.get, name, host_config.get("Links") or [])
         host_config = specs.adapt(host_config, self.get)
         spec = specs.build(id, {**config, "Env": [*linked, *(config.get("Env") or [])]}, host_config, image_config,
                            self.cgroup_parent, self.get)
@@ -236,13 +160,13 @@ class Engine:
         host = dict(host_config)
         host.setdefault("NetworkMode", "default")
         host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-        host["LogConfig"] = await asyncio.to_thread(_log_config, host.get("LogConfig"), self.plugins)
+        host["LogConfig"] = await asyncio.to_thread(logdrivers.config, host.get("LogConfig"), self.plugins)
         if (host.get("Runtime") or "runc") not in ("runc", "dockyard-runc"):
             raise errors.InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
         host["Runtime"] = "runc"  # Docker's name for the default runtime; ours is dockyard-runc
         container_dir = self.data_root / "containers" / id
         c: dict[str, Any] = {
-            "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": new_state(),
+            "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": State.record(),
             "Image": image.id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
             "LogPath": "" if host["LogConfig"]["Type"] == "local" else str(container_dir / f"{id}-json.log"),
             "Name": f"/{name}", "RestartCount": 0,
@@ -287,20 +211,15 @@ class Engine:
 
     # -- start and the monitor ---------------------------------------------------------
 
-    @staticmethod
-    def _removing(live: Live) -> bool:
-        return live.removal is not None and not live.removal.done()
-
     async def start(self, ref: str) -> None:
         c = self.get(ref)
         live = self._live(c["Id"])
         async with live.lock:
-            if self._removing(live) or c["Id"] not in self.containers:
+            if live.removing or c["Id"] not in self.containers:
                 raise errors.Conflict(f"container {c['Id']} is marked for removal and cannot be started")
-            if c["State"]["Running"]:
+            if State(c).running:
                 raise errors.FailedPrecondition("container already started")
             c.pop("HasBeenManuallyStopped", None)
-            c["State"]["Restarting"] = False
             if live.restarter is not None:
                 live.restarter.cancel()
                 live.restarter = None
@@ -311,7 +230,7 @@ class Engine:
         fifo_dir = self.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
         tty = bool(c["Config"].get("Tty"))
-        log_writer = await self._log_writer(c)
+        log_writer = await logdrivers.writer(self, c)
         fifos = {STDOUT: open_fifo(fifo_dir / "stdout")}
         if not tty:  # a terminal has one output stream
             fifos[STDERR] = open_fifo(fifo_dir / "stderr")
@@ -340,21 +259,16 @@ class Engine:
             message = str(err)
             code = 127 if ("not found" in message or "no such file" in message) else \
                 126 if "permission denied" in message else 128
-            c["State"].update(Status="created" if c["State"]["StartedAt"] == ZERO_TIME else "exited",
-                              ExitCode=code, Error=message)
+            State(c).start_failed(code, message)
             self._save(c)
             live.hub.close_all()
-            for fut in live.exit_waiters:
-                if not fut.done():
-                    fut.set_result(code)
-            live.exit_waiters.clear()
+            live.resolve_exit(code)
             if c["HostConfig"].get("AutoRemove"):  # --rm: the client waits for the removal, as with dockerd
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._auto_remove(id)))
             if isinstance(err, errors.Conflict):  # a donor container that does not run: dockerd's 409 as it is
                 raise
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
-        c["State"].update(Status="running", Running=True, Paused=False, Restarting=False, Pid=state.pid, ExitCode=0,
-                          Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)
+        State(c).started(state.pid)
         self._save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
         self.emit(c, "start")
@@ -380,34 +294,6 @@ class Engine:
             await self.remove(id, force=True)
         except errors.DockyardError as err:
             log.error("container %s: auto-remove failed: %s", id[:12], err)
-
-    async def _log_writer(self, c: dict[str, Any], readopt: bool = False) -> Any:
-        """json-file with Docker's rotation options, on by default (10m x 3 unless the user says);
-        a log-driver plugin's FIFO (one that fails a start fails it; at readopt, its output is lost)."""
-        from dockyard.engine.streams import NullLog
-
-        log_config = c["HostConfig"].get("LogConfig") or {}
-        if log_config.get("Type") == "none":
-            return NullLog()
-        if log_config.get("Type") not in LOG_DRIVERS:
-            from dockyard.plugins.logdriver import PluginLog, info_of, require
-
-            def start() -> PluginLog:
-                return PluginLog.start(require(self.plugins, log_config["Type"]), self.exec_root / "logging", info_of(c))
-            try:
-                return await asyncio.to_thread(start)
-            except errors.DockyardError as err:
-                if not readopt:
-                    raise errors.Internal(f"failed to initialize logging driver: {err}") from None
-                log.error("container %s: log driver: %s (its output is not logged)", c["Id"][:12], err)
-                return NullLog()
-        opts = log_config.get("Config") or {}
-        if log_config.get("Type") == "local":
-            from dockyard.engine.logs_local import LocalLog
-
-            return LocalLog.from_opts(self.data_root / "containers" / c["Id"], opts)
-        return JsonFileLog(Path(c["LogPath"]), max_size=opts.get("max-size", "10m"),
-                           max_file=int(opts.get("max-file", "3") or 3))
 
     def _close_stdin(self, live: Live) -> None:
         if live.stdin is not None:
@@ -480,22 +366,17 @@ class Engine:
             await self.networks.detach(c)  # free addresses, ports, links, sandbox
         except errors.DockyardError as err:
             log.error("container %s: network teardown failed: %s", id[:12], err)
-        c["State"].update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=exit_code,
-                          FinishedAt=rfc3339(exited_at or None))
+        State(c).exited(exit_code, exited_at, oom_killed)
         if oom_killed:  # the run's OOM kill, learnt at its exit: dockerd's oom event comes before die too
-            c["State"]["OOMKilled"] = True
             self.emit(c, "oom")
-        restart_delay = None if self._removing(live) else self._restart_delay(c, live, exit_code)
+        restart_delay = None if live.removing or self.shutting_down else container.restart_delay(c, live, exit_code)
         self._save(c)
         self.emit(c, "die", exitCode=str(exit_code))
         if restart_delay is None:
             live.hub.close_all()
-        for fut in live.exit_waiters:
-            if not fut.done():
-                fut.set_result(exit_code)
-        live.exit_waiters.clear()
+        live.resolve_exit(exit_code)
         if restart_delay is not None:
-            c["State"].update(Restarting=True, Status="restarting")
+            State(c).restarting_now()
             self._save(c)
             live.restarter = asyncio.create_task(self._restart_later(c, live, restart_delay))
             return False
@@ -520,6 +401,7 @@ class Engine:
         id = c["Id"]
         if not self._unlist(id):
             return  # removed concurrently
+        State(c).removing()
         self._announce_removed(c)
 
         async def release() -> None:
@@ -547,36 +429,17 @@ class Engine:
             except errors.DockyardError as err:
                 log.error("container %s: removing what it left failed: %s", rec.id[:12], err)
 
-    def _restart_delay(self, c: dict[str, Any], live: Live, exit_code: int) -> float | None:
-        """Docker's policy and backoff: 100 ms doubling per quick failure, reset after 10 s of running, max 1 min."""
-        if self.shutting_down or c.get("HasBeenManuallyStopped") or c["HostConfig"].get("AutoRemove"):
-            return None
-        policy = c["HostConfig"].get("RestartPolicy") or {}
-        name = policy.get("Name") or "no"
-        if name == "on-failure":
-            limit = int(policy.get("MaximumRetryCount") or 0)
-            if exit_code == 0 or (limit and c["RestartCount"] >= limit):
-                return None
-        elif name not in ("always", "unless-stopped"):
-            return None
-        try:
-            ran = parse_rfc3339(c["State"]["FinishedAt"]) - parse_rfc3339(c["State"]["StartedAt"])
-        except ValueError:
-            ran = 0
-        live.backoff = 0.1 if ran >= 10 else min(60.0, max(0.1, live.backoff * 2))
-        return live.backoff
-
     async def _restart_later(self, c: dict[str, Any], live: Live, delay: float) -> None:
         await asyncio.sleep(delay)
         async with live.lock:
-            if c["Id"] not in self.containers or not c["State"]["Restarting"] or self._removing(live):
+            if c["Id"] not in self.containers or not State(c).restarting or live.removing:
                 return
             c["RestartCount"] += 1
             try:
                 await self._start(c, live)
             except errors.DockyardError as err:
                 log.error("container %s: restart failed: %s", c["Id"][:12], err)
-                c["State"].update(Restarting=False, Status="exited")
+                State(c).restart_dropped()
                 self._save(c)
                 live.hub.close_all()
                 return
@@ -587,7 +450,7 @@ class Engine:
         if live.restarter is not None and not live.restarter.done():
             live.restarter.cancel()
             live.restarter = None
-            c["State"].update(Restarting=False, Status="exited")
+            State(c).restart_dropped()
             self._save(c)
             live.hub.close_all()
             return True
@@ -610,12 +473,12 @@ class Engine:
                 fifo_dir = self.exec_root / "containers" / c["Id"]
                 fifos = {stream: OutputFifo.open(fifo_dir / fname)
                          for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
-                live.copier = asyncio.create_task(copy_output(fifos, live.hub, await self._log_writer(c, readopt=True)))
+                live.copier = asyncio.create_task(copy_output(fifos, live.hub, await logdrivers.writer(self, c, readopt=True)))
                 live.monitor = asyncio.create_task(self._monitor(c, live))
                 await self.networks.readopt(c, True)  # ports and DNS back
             else:
                 await self.networks.readopt(c, False)
-                c["State"].update(Status="exited", Running=False, Pid=0, ExitCode=255, FinishedAt=rfc3339())
+                State(c).lost()
                 self._save(c)
         # Restart policies survive the daemon: always, and unless-stopped unless a user stopped it.
         for c in list(self.containers.values()):
@@ -624,7 +487,7 @@ class Engine:
             if c["State"]["Running"] or c.get("HasBeenManuallyStopped"):
                 continue
             if policy in ("always", "unless-stopped") or (restarting and policy == "on-failure"):
-                c["State"].update(Restarting=False)
+                State(c).restart_dropped()
                 try:
                     await self.start(c["Id"])
                 except errors.DockyardError as err:
@@ -678,7 +541,7 @@ class Engine:
             if c["State"]["Paused"]:
                 raise errors.Conflict(f"Container {c['Id']} is already paused")
             await self.cd.tasks.Pause(pb.TaskRequest(container_id=c["Id"]))
-            c["State"].update(Paused=True, Status="paused")
+            State(c).paused_now()
             self._save(c)
         self.emit(c, "pause")
 
@@ -692,7 +555,7 @@ class Engine:
     async def _resume(self, c: dict[str, Any]) -> None:
         """paused -> running (under the lock)."""
         await self.cd.tasks.Resume(pb.TaskRequest(container_id=c["Id"]))
-        c["State"].update(Paused=False, Status="running")
+        State(c).resumed()
         self._save(c)
         self.emit(c, "unpause")
 
@@ -756,7 +619,7 @@ class Engine:
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         live = self._live(c["Id"])
-        if self._removing(live):
+        if live.removing:
             if not force:
                 raise errors.Conflict(f"removal of container {c['Name'].lstrip('/')} is already in progress")
             assert live.removal is not None
@@ -787,6 +650,7 @@ class Engine:
         async with live.lock:
             if not self._unlist(id):
                 return  # removed concurrently (--rm)
+            State(c).removing()
         await self._delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
         await self._remove_resources(id)
         await asyncio.to_thread(self.volumes.release, c, volumes or bool(c["HostConfig"].get("AutoRemove")))
@@ -827,53 +691,5 @@ class Engine:
     # -- listing -----------------------------------------------------------------
 
     def status_text(self, c: dict[str, Any]) -> str:
-        from datetime import datetime, timezone
-
-        s = c["State"]
-        if s.get("Restarting"):
-            return f"Restarting ({s['ExitCode']}) {human_duration(s['FinishedAt'])} ago"
-        if s["Running"]:
-            health = (s.get("Health") or {}).get("Status")
-            suffix = " (Paused)" if s["Paused"] else \
-                f" (health: {health})" if health == "starting" else f" ({health})" if health else ""
-            return f"Up {human_duration(s['StartedAt'])}{suffix}"
-        if s["Status"] == "created":
-            return "Created"
-        if s["FinishedAt"] == ZERO_TIME:
-            return "Exited"
-        del datetime, timezone
-        return f"Exited ({s['ExitCode']}) {human_duration(s['FinishedAt'])} ago"
-
-
-def human_duration(since: str) -> str:
-    from datetime import datetime
-
-    try:
-        t = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        return "a while"
-    secs = max(0, int((datetime.now(UTC) - t).total_seconds()))
-    if secs < 1:
-        return "Less than a second"
-    if secs < 60:
-        return f"{secs} second{'s' if secs != 1 else ''}"
-    if secs < 3600:
-        m = secs // 60
-        return "About a minute" if m == 1 else f"{m} minutes"
-    h = secs // 3600
-    if h < 48:
-        return "About an hour" if h == 1 else f"{h} hours"
-    return f"{h // 24} days"
-
-
-def parse_signal(sig: str | int) -> int:
-    if isinstance(sig, int) or str(sig).isdigit():
-        return int(sig)
-    name = str(sig).upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    try:
-        return int(signals.Signals[name])
-    except KeyError:
-        raise errors.InvalidArgument(f"invalid signal: {sig}") from None
-
+        """``docker ps``'s STATUS of the container."""
+        return State(c).text()

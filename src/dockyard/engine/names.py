@@ -1,9 +1,12 @@
-"""Container names: Docker's validation and its ``adjective_surname`` generator."""
+"""Container names: Docker's validation, its ``adjective_surname`` generator, and the environment
+of legacy links (``--link name:alias``)."""
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
+from typing import Any
 
 from dockyard import errors
 
@@ -29,3 +32,20 @@ def generate(taken: set[str]) -> str:
         if name not in taken:
             return name
     return f"{random.choice(LEFT)}_{random.choice(RIGHT)}{random.randint(1, 99999)}"
+
+
+def link_env(get: Callable[[str], dict[str, Any]], name: str, links: list[str]) -> list[str]:
+    """Legacy links' environment (``ALIAS_NAME``, ``ALIAS_ENV_*``), as dockerd gives it; /etc/hosts is
+    the network's part. Ports (``ALIAS_PORT_*``) need the linked container's address: not given."""
+    env: list[str] = []
+    for link in links:
+        target, _, alias = link.partition(":")
+        other = get(target)
+        alias = (alias or other["Name"]).strip("/").split("/")[-1]
+        prefix = alias.upper().replace("-", "_")
+        env.append(f"{prefix}_NAME=/{name}/{alias}")
+        for e in other["Config"].get("Env") or []:
+            key, eq, value = e.partition("=")
+            if eq and key not in ("HOME", "PATH"):
+                env.append(f"{prefix}_ENV_{key}={value}")
+    return env

@@ -1,0 +1,81 @@
+"""The container's State: its transitions as methods over the record (engine/container.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dockyard import errors
+from dockyard.engine.container import ZERO_TIME, Live, State, parse_signal, restart_delay
+
+
+def _record(policy: str = "no") -> dict[str, Any]:
+    return {"State": State.record(), "HostConfig": {"RestartPolicy": {"Name": policy}}, "RestartCount": 0}
+
+
+def test_a_life_created_running_paused_exited_removing() -> None:
+    c = _record()
+    s = State(c)
+    assert (s.status, s.running, s.ever_started, s.text()) == ("created", False, False, "Created")
+    s.started(42)
+    assert (s.status, s.running, s.pid) == ("running", True, 42)
+    assert s.started_at != ZERO_TIME and s.text().startswith("Up ")
+    s.paused_now()
+    assert (s.status, s.paused, s.text().endswith("(Paused)")) == ("paused", True, True)
+    with pytest.raises(errors.Conflict):
+        s.paused_now()
+    s.resumed()
+    s.exited(137, oom_killed=True)
+    assert (s.status, s.running, s.pid, s.exit_code, c["State"]["OOMKilled"]) == ("exited", False, 0, 137, True)
+    assert s.text().startswith("Exited (137) ")
+    s.removing()
+    assert s.status == "removing"
+
+
+def test_a_running_container_cannot_start_again() -> None:
+    s = State(_record())
+    s.started(1)
+    with pytest.raises(errors.Conflict):
+        s.started(2)
+    with pytest.raises(errors.Conflict):
+        s.restarting_now()
+
+
+def test_a_failed_start_is_created_until_it_ever_ran() -> None:
+    c = _record()
+    State(c).start_failed(127, "exec: not found")
+    assert (c["State"]["Status"], c["State"]["ExitCode"], c["State"]["Error"]) == ("created", 127, "exec: not found")
+    State(c).started(5)
+    State(c).exited(0)
+    State(c).start_failed(126, "permission denied")
+    assert c["State"]["Status"] == "exited"
+
+
+def test_restarting_and_its_cancellation() -> None:
+    c = _record("always")
+    s = State(c)
+    s.started(3)
+    s.exited(1)
+    s.restarting_now()
+    assert (s.status, s.restarting, s.text().startswith("Restarting (1) ")) == ("restarting", True, True)
+    s.restart_dropped()
+    assert (s.status, s.restarting) == ("exited", False)
+
+
+def test_restart_policy_and_backoff() -> None:
+    live = Live()
+    assert restart_delay(_record("no"), live, 1) is None
+    assert restart_delay(_record("on-failure"), live, 0) is None
+    first = restart_delay(_record("on-failure"), live, 1)
+    second = restart_delay(_record("always"), live, 0)
+    assert first is not None and second is not None and second == min(60.0, first * 2)
+    stopped = _record("always")
+    stopped["HasBeenManuallyStopped"] = True
+    assert restart_delay(stopped, live, 0) is None
+
+
+def test_signals_by_name_or_number() -> None:
+    assert parse_signal("KILL") == parse_signal("SIGKILL") == parse_signal(9) == 9
+    with pytest.raises(errors.InvalidArgument):
+        parse_signal("NOPE")
