@@ -121,7 +121,8 @@ class ContainerdClient:
                 yield pb.WriteContentRequest(data=data[i:i + (1 << 20)])
 
         try:
-            return await self._content_stub.Write(requests(), metadata=self.metadata)
+            out: pb.ContentInfo = await self._content_stub.Write(requests(), metadata=self.metadata)
+            return out
         except grpc.aio.AioRpcError as err:
             raise translate(err) from None
 
@@ -134,18 +135,19 @@ class ContainerdClient:
             first = pb.ImportLayerRequest(unpack=unpack_onto is not None, parent=unpack_onto or "",
                                           compression=compression, behind=behind)
             if hasattr(chunks, "__aiter__"):
-                async for c in chunks:  # type: ignore[union-attr]
+                async for c in chunks:
                     first.data = c
                     yield first
                     first = pb.ImportLayerRequest()
             else:
-                for c in chunks:  # type: ignore[union-attr]
+                for c in chunks:
                     first.data = c
                     yield first
                     first = pb.ImportLayerRequest()
 
         try:
-            return await self._diff_stub.ImportLayer(requests(), metadata=self.metadata)
+            out: pb.ImportLayerResponse = await self._diff_stub.ImportLayer(requests(), metadata=self.metadata)
+            return out
         except grpc.aio.AioRpcError as err:
             raise translate(err) from None
 
@@ -173,16 +175,19 @@ class ContainerdClient:
                                       metadata=self.metadata))
 
     async def login(self, server: str, options: pb.RegistryOptions) -> pb.LoginResponse:
-        return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Login(
+        out: pb.LoginResponse = await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Login(
             pb.LoginRequest(server=server, options=options))
+        return out
 
     async def resolve(self, ref: str, options: pb.RegistryOptions) -> pb.ResolveResponse:
-        return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Resolve(
+        out: pb.ResolveResponse = await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Resolve(
             pb.ResolveRequest(reference=ref, options=options))
+        return out
 
     async def search(self, registry: str, term: str, limit: int, options: pb.RegistryOptions) -> pb.SearchResponse:
-        return await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Search(
+        out: pb.SearchResponse = await _Translating(rpc.TransferStub(self.channel), self.metadata, self.channel).Search(
             pb.SearchRequest(registry=registry, term=term, limit=limit, options=options))
+        return out
 
     def export(self, names: list[str], platform: str = "") -> AsyncIterator[bytes]:
         stub = rpc.TransferStub(self.channel)
@@ -202,15 +207,17 @@ class ContainerdClient:
                 yield pb.ImportChunk(data=c)
 
         try:
-            return await rpc.TransferStub(self.channel).Import(requests(), metadata=self.metadata)
+            out: pb.ImportResponse = await rpc.TransferStub(self.channel).Import(requests(), metadata=self.metadata)
+            return out
         except grpc.aio.AioRpcError as err:
             raise translate(err) from None
 
     async def create_layer(self, snapshot_key: str, compression: str = "gzip",
                            exclude: Iterable[str] = (), behind: bool = False) -> pb.ImportLayerResponse:
-        return await _Translating(self._diff_stub, self.metadata, self.channel).CreateLayer(
+        out: pb.ImportLayerResponse = await _Translating(self._diff_stub, self.metadata, self.channel).CreateLayer(
             pb.CreateLayerRequest(snapshot_key=snapshot_key, compression=compression, exclude=list(exclude),
                                   behind=behind))
+        return out
 
     async def apply_layer(self, layer: dict[str, Any], diff_id: str, parent: str) -> str:
         """The snapshot (ChainID) of the stored ``layer`` applied onto the committed ``parent``."""
@@ -220,9 +227,11 @@ class ContainerdClient:
         return str(resp.snapshot)
 
     async def gc(self, dry_run: bool = False) -> pb.CollectResponse:
-        return await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Collect(
+        out: pb.CollectResponse = await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Collect(
             pb.CollectRequest(dry_run=dry_run))
+        return out
 
     async def fsck(self, repair: bool = False) -> pb.FsckResponse:
-        return await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Fsck(
+        out: pb.FsckResponse = await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Fsck(
             pb.FsckRequest(repair=repair))
+        return out

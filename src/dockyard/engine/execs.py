@@ -32,6 +32,7 @@ from dockyard.engine.streams import (
     gather_unawaited,
     open_fifo,
 )
+from dockyard.oci.runtime_spec import DEFAULT_PATH
 
 
 @dataclass
@@ -86,7 +87,7 @@ async def check_user(eng: Any, ref: str, user: str) -> None:
 
 
 def get(eng: Any, id: str) -> Exec:
-    e = eng.execs.get(id)
+    e: Exec | None = eng.execs.get(id)
     if e is None:
         raise errors.NotFound(f"No such exec instance: {id}")
     return e
@@ -104,7 +105,7 @@ def process_spec(c: dict[str, Any], config: dict[str, Any], user: users.ExecUser
     ``user``, ``group_add``: resolved in the container (``users.resolve_in``); without them only
     numbers are understood."""
     tty = bool(config.get("Tty"))
-    daemon_env = [f"PATH={specs.DEFAULT_PATH}", f"HOSTNAME={c['Config'].get('Hostname') or ''}",
+    daemon_env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c['Config'].get('Hostname') or ''}",
                   *(["TERM=xterm"] if tty else [])]
     env = specs.merge_env(daemon_env, [*(c["Config"].get("Env") or []), *(config.get("Env") or [])])
     if user is None:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def verb(name: str, summary: str, arg_usage: str = "<container-id>", **kw: Any) -> argparse.ArgumentParser:
         v = sub.add_parser(name, help=summary, **kw)
-        v.summary, v.arg_usage = summary, arg_usage  # type: ignore[attr-defined]
+        v.summary, v.arg_usage = summary, arg_usage
         return v
 
     def create_like(name: str, summary: str) -> argparse.ArgumentParser:
@@ -407,7 +407,8 @@ def _spec(bundle: str, rootless: bool) -> int:
 
 
 def _features() -> dict[str, Any]:
-    from .linux.capabilities import CAPABILITIES
+    from dockyard.oci.capabilities import CAPABILITIES
+
     from .linux.mountopts import _FLAGS, PROPAGATION
 
     return {

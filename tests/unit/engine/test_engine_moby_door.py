@@ -174,3 +174,22 @@ def test_archive_of_the_root_is_named_as_dockerd_names_it(tmp_path: Any) -> None
     for current in (".", "/.", "./", "/./"):
         assert _names(str(tmp_path), current) == [b"./", b"./foo"]
     assert _names(str(tmp_path), "") == [b"foo"]  # docker export: relative to the root
+
+
+@pytest.mark.parametrize("path", ["/plugins/foobar/set", "/plugins/foobar/upgrade", "/plugins/pull"])
+def test_plugin_bodies_are_read_as_dockerd_reads_json(path: str) -> None:
+    assert _post(path, b"{}", "text/plain") == (
+        400, "unsupported Content-Type header (text/plain): must be 'application/json'")
+    assert _post(path, b"[] trailing", "application/json") == (400, "unexpected content after JSON")
+
+
+def test_session_upgrade_is_checked_then_refused() -> None:
+    assert _post("/session", b"", "application/json") == (400, "no upgrade proto in request")
+
+    async def run(upgrade: str) -> tuple[int, str]:
+        async with TestClient(TestServer(build_app(_NoContainers()))) as client:  # type: ignore[arg-type]
+            resp: Any = await client.post("/session", headers={"Upgrade": upgrade, "Connection": "Upgrade"})
+            return resp.status, (await resp.json())["message"]
+
+    assert asyncio.run(run("foo")) == (400, "protocol foo not supported")
+    assert asyncio.run(run("h2c"))[0] == 501

@@ -44,7 +44,7 @@ def _peekable(fileobj: BinaryIO) -> io.BufferedReader | BinaryIO:
 def decompress_stream(fileobj: BinaryIO) -> BinaryIO:
     """A reader of the uncompressed bytes of ``fileobj`` (gzip, zstd or plain)."""
     src = _peekable(fileobj)
-    kind = detect(src)  # type: ignore[arg-type]
+    kind = detect(src)
     if kind == GZIP:
         from isal import igzip
 
@@ -53,8 +53,8 @@ def decompress_stream(fileobj: BinaryIO) -> BinaryIO:
         import zstandard
 
         reader = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=1 << 16)  # type: ignore[arg-type]
-    return src  # type: ignore[return-value]
+        return io.BufferedReader(reader, buffer_size=1 << 16)
+    return src
 
 
 def compressor(kind: str, level: int | None = None) -> Compressor:

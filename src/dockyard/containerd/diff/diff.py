@@ -66,7 +66,7 @@ def write_diff(upper: Path, out: BinaryIO, exclude: frozenset[str] = frozenset()
     """Write the layer tar for ``upper`` into ``out``, without the non-directory paths in ``exclude``
     (relative, like ``etc/hosts``)."""
     links: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         _walk(tf, str(upper), "", links, exclude)
 
 

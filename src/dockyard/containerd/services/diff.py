@@ -166,7 +166,7 @@ class StreamUnpack:
 
     def _apply(self, target: Path) -> None:
         try:
-            apply_layer(io.BufferedReader(self.reader), target)  # type: ignore[arg-type]
+            apply_layer(io.BufferedReader(self.reader), target)
         except BaseException as err:  # noqa: BLE001 - reported by finish()
             self.error = err
         finally:

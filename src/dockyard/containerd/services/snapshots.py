@@ -33,7 +33,7 @@ class SnapshotsServicer(rpc.SnapshotsServicer):
         with self.s.unpack_lock:  # one copy of a chain at a time, and no GC between the copy and its child
             if parent:
                 parent = remap.remapped_parent(sn, parent, uids, gids, self.s.work_dir)
-            mounts = sn.prepare(key, parent, labels)
+            mounts: list[Any] = sn.prepare(key, parent, labels)
         remap.own_upper(mounts, uids.shift(0), gids.shift(0))
         return mounts
 

@@ -284,7 +284,7 @@ class TransferServicer(rpc.TransferServicer):
         def run() -> None:
             try:
                 out = io.BufferedWriter(Sink(), buffer_size=1 << 20)
-                export_images(self.s.content, [(r.name, r.target) for r in recs], out, platform)  # type: ignore[arg-type]
+                export_images(self.s.content, [(r.name, r.target) for r in recs], out, platform)
                 out.flush()
                 chunks.put(None)
             except BaseException as err:  # handed to the event loop, raised there

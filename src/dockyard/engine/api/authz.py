@@ -67,7 +67,7 @@ def middleware(registry: PluginRegistry, names: list[str]) -> Any:
                 await _ask(registry, name, "AuthZReq", req)
         except errors.DockyardError as err:
             return error_response(status_of(err), str(err))
-        resp = await handler(request)
+        resp: web.StreamResponse = await handler(request)
         res = {**req, "ResponseStatusCode": resp.status,
                "ResponseHeaders": {k: v for k, v in resp.headers.items()}}
         if isinstance(resp, web.Response) and not resp.prepared and resp.body is not None \

@@ -108,7 +108,7 @@ def check(schema: dict[str, Any], value: Any, where: str) -> dict[str, Any]:
     """
     if not isinstance(value, dict):
         raise errors.InvalidArgument(f"json: cannot unmarshal {_kind(value)} into Go value of type {where}")
-    return _struct(schema, value, where)  # type: ignore[no-any-return]
+    return _struct(schema, value, where)
 
 
 def _struct(schema: dict[str, Any], value: dict[str, Any], path: str) -> dict[str, Any]:
@@ -182,7 +182,7 @@ def _go_type(t: Any) -> str:
         return "[]" + _go_type(t[0])
     if isinstance(t, dict):
         return f"map[string]{_go_type(t['*'])}" if set(t) == {"*"} else "struct"
-    return {STRSLICE: "strslice.StrSlice", OBJ: "struct"}.get(t, t)
+    return str({STRSLICE: "strslice.StrSlice", OBJ: "struct"}.get(t, t))
 
 
 def _mismatch(kind: str, path: str, t: Any) -> errors.InvalidArgument:

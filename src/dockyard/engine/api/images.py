@@ -14,11 +14,11 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters, versions
-from dockyard.engine.api.app import add, engine
-from dockyard.engine.api.containers import qbool, version_of
-from dockyard.engine.images import DANGLING_PREFIX, Image, rfc3339
+from dockyard.engine.api.app import add, engine, version_of
+from dockyard.engine.api.containers import qbool
+from dockyard.engine.images import DANGLING_PREFIX, Image
 from dockyard.oci import reference
-from dockyard.timefmt import parse_rfc3339
+from dockyard.timefmt import parse_rfc3339, rfc3339
 
 
 def _created(img: Image) -> str:

@@ -10,9 +10,8 @@ import json
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine.api import filters
+from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
-from dockyard.engine.api.images import registry_auth
 
 
 def _truthy(request: web.Request, key: str) -> bool:
@@ -73,7 +72,7 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def set_env(request: web.Request) -> web.Response:
-    args = json.loads(await request.read() or b"[]")
+    args = await decode.read_json(request) or []  # dockerd's ReadJSON: Content-Type, Go's messages
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise errors.InvalidArgument("plugin set: the body must be a list of KEY=VALUE strings")
     engine(request).managed_plugins.set(request.match_info["name"], args)
@@ -91,11 +90,7 @@ def _remote(request: web.Request) -> str:
 
 async def _granted(request: web.Request) -> list[dict[str, object]]:
     """The privileges the request grants (its body), as dockerd: none sent is none granted."""
-    body = await request.read()
-    try:
-        granted = json.loads(body) if body.strip() else []
-    except ValueError:
-        raise errors.InvalidArgument("the body must be a JSON list of privileges") from None
+    granted = await decode.read_json(request) or []  # dockerd's ReadJSON: Content-Type, Go's messages
     if not isinstance(granted, list) or not all(isinstance(g, dict) for g in granted):
         raise errors.InvalidArgument("the body must be a JSON list of privileges")
     return granted
@@ -113,27 +108,28 @@ async def _progress(request: web.Request, messages: list[dict[str, object]]) -> 
 async def privileges(request: web.Request) -> web.Response:
     from dockyard.plugins import distribution
 
-    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request), registry_auth(request))
+    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request))
     return web.json_response(distribution.privileges(cfg))
 
 
 async def pull(request: web.Request) -> web.StreamResponse:
-    remote, granted = _remote(request), await _granted(request)
+    granted = await _granted(request)  # the body first, as dockerd
+    remote = _remote(request)
     messages = await asyncio.to_thread(engine(request).managed_plugins.pull, remote, request.query.get("name", ""),
-                                       granted, registry_auth(request))
+                                       granted)
     return await _progress(request, messages)
 
 
 async def upgrade(request: web.Request) -> web.StreamResponse:
-    remote, granted = _remote(request), await _granted(request)
+    granted = await _granted(request)  # the body first, as dockerd
+    remote = _remote(request)
     messages = await asyncio.to_thread(engine(request).managed_plugins.upgrade, request.match_info["name"], remote,
-                                       granted, registry_auth(request))
+                                       granted)
     return await _progress(request, messages)
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    messages = await asyncio.to_thread(engine(request).managed_plugins.push, request.match_info["name"],
-                                       registry_auth(request))
+    messages = await asyncio.to_thread(engine(request).managed_plugins.push, request.match_info["name"])
     return await _progress(request, messages)
 
 

@@ -75,7 +75,7 @@ class Channel:
         return expect_type(self.recv(timeout), type_)
 
     def fileno(self) -> int:
-        return self.sock.fileno()
+        return int(self.sock.fileno())
 
     def close(self) -> None:
         self.sock.close()
