@@ -342,7 +342,8 @@ def network_body(project: Project, key: str) -> dict[str, Any]:
         "Name": spec["name"], "Driver": spec.get("driver") or "bridge", "Internal": bool(spec.get("internal")),
         "Attachable": bool(spec.get("attachable")), "EnableIPv6": bool(spec.get("enable_ipv6")),
         "Options": spec.get("driver_opts") or {},
-        "Labels": {**(spec.get("labels") or {}), PROJECT: project.name, NETWORK: key, VERSION: COMPOSE_VERSION},
+        "Labels": {**(spec.get("labels") or {}), PROJECT: project.name, NETWORK: key, VERSION: COMPOSE_VERSION,
+                   HASH: gojson.network_hash(spec)},
         "CheckDuplicate": True}
     if ipam:
         body["IPAM"] = {"Driver": ipam.get("driver") or "default",
@@ -355,4 +356,5 @@ def network_body(project: Project, key: str) -> dict[str, Any]:
 def volume_body(project: Project, key: str) -> dict[str, Any]:
     spec = project.volumes[key]
     return {"Name": spec["name"], "Driver": spec.get("driver") or "local", "DriverOpts": spec.get("driver_opts") or {},
-            "Labels": {**(spec.get("labels") or {}), PROJECT: project.name, VOLUME: key, VERSION: COMPOSE_VERSION}}
+            "Labels": {**(spec.get("labels") or {}), PROJECT: project.name, VOLUME: key, VERSION: COMPOSE_VERSION,
+                       HASH: gojson.volume_hash(spec)}}

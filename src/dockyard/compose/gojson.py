@@ -103,6 +103,13 @@ STRUCTS: dict[str, list[tuple[str, Spec]]] = {
     "healthcheck": [("test", None), ("timeout", None), ("interval", None), ("retries", None),
                     ("start_period", None), ("start_interval", None), ("disable", None)],
     "service_model": [("endpoint_var", None), ("model_var", None)],
+    # the top-level resources, for NetworkHash and VolumeHash
+    "network_config": [("name", None), ("driver", None), ("driver_opts", None), ("ipam", "ipam"), ("external", None),
+                       ("internal", None), ("attachable", None), ("labels", None), ("enable_ipv4", None),
+                       ("enable_ipv6", None)],
+    "ipam": [("driver", None), ("config", ("list", "ipam_pool"))],
+    "ipam_pool": [("subnet", None), ("gateway", None), ("ip_range", None), ("aux_addresses", None)],
+    "volume_config": [("name", None), ("driver", None), ("driver_opts", None), ("external", None), ("labels", None)],
 }
 
 
@@ -156,3 +163,27 @@ def service_hash(service_json: dict[str, Any]) -> str:
     if isinstance(s.get("deploy"), dict):
         s["deploy"] = {k: v for k, v in s["deploy"].items() if k != "replicas"}
     return sha256_hex(marshal(s, "service"))
+
+
+def _omitempty(d: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Go's ``omitempty``: false, "", empty maps and lists and nil left out (but the fields in ``keep``)."""
+    return {k: v for k, v in d.items() if not k.startswith("x-") and (k in keep or v not in (None, False, "", {}, []))}
+
+
+def network_hash(spec: dict[str, Any]) -> str:
+    """Compose v2's ``NetworkHash``: compose-go's ``NetworkConfig`` as Go writes it (``ipam`` always,
+    the ``enable_ipv*`` pointers even when false), SHA-256'd: the network's config-hash label."""
+    s = _omitempty(spec, keep=("ipam", "enable_ipv4", "enable_ipv6"))
+    ipam = _omitempty(dict(s.get("ipam") or {}))
+    if ipam.get("config"):
+        ipam["config"] = [_omitempty(dict(pool)) for pool in ipam["config"]]
+    s["ipam"] = ipam
+    s = {k: v for k, v in s.items() if v is not None}
+    return sha256_hex(marshal(s, "network_config"))
+
+
+def volume_hash(spec: dict[str, Any]) -> str:
+    """Compose v2's ``VolumeHash``: compose-go's ``VolumeConfig``, the driver ``local`` when unset."""
+    s = _omitempty(spec)
+    s.setdefault("driver", "local")
+    return sha256_hex(marshal(s, "volume_config"))

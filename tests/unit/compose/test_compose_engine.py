@@ -187,3 +187,34 @@ services:
     assert (host["CgroupnsMode"], host["DeviceCgroupRules"], host["Annotations"]) == ("private", ["c 1:3 mr"], {"a": "1"})
     assert host["BlkioWeight"] == 300
     assert host["BlkioDeviceReadBps"] == [{"Path": "/dev/sda", "Rate": 1 << 20}]
+
+
+def test_network_and_volume_config_hashes_are_compose_v2_s(tmp_path: Path) -> None:
+    """The labels Compose v2 2.40.3 put on these networks and volumes (project lbv)."""
+    (tmp_path / "compose.yaml").write_text("""
+services:
+  a: {image: busybox, volumes: [data:/d, plain:/p], networks: [n1, n2, default]}
+networks:
+  n1: {}
+  n2:
+    internal: true
+    attachable: false
+    labels: {z: "1", a: "2"}
+    ipam: {config: [{subnet: 10.219.98.0/24}]}
+  default:
+    enable_ipv6: false
+    ipam: {driver: default}
+volumes:
+  data: {labels: {q: "1"}}
+  plain: {}
+""")
+    p = loader.load(loader.Options(workdir=str(tmp_path), project_name="lbv", environ={}))
+    hashes = {k: engine.network_body(p, k)["Labels"][engine.HASH] for k in p.networks}
+    hashes.update({k: engine.volume_body(p, k)["Labels"][engine.HASH] for k in p.volumes})
+    assert hashes == {
+        "n1": "5c4ac044203510144acd19975d10f063f5b9de9a636088133b96cba6f9306952",
+        "n2": "08386ab8c181bdf393a10c4df34b2067fe3ef2bd55cfd22d5ebf0203e247a553",
+        "default": "2a980a3732e3af7232514d2882d810e84c5406972ee2b088691140be82fa7e3e",
+        "data": "37eb681e9ad60a1e6b2e40aa449ea07cffdc43a0b2f06706646bdf14f4141fb9",
+        "plain": "ddb9e1a8bf1875049b82979c5af793fbbe6115758eacbda3fbd41112aed4487c",
+    }
