@@ -227,7 +227,7 @@ def endpoints(project: Project, service: str, svc: dict[str, Any], name: str) ->
         return out
     for key, spec in (svc.get("networks") or {}).items():
         spec = spec or {}
-        ep: dict[str, Any] = {"Aliases": [service, *(spec.get("aliases") or [])]}
+        ep: dict[str, Any] = {"Aliases": [name, service, *(spec.get("aliases") or [])]}  # as v2: the container name too
         ipam = {k: spec[s] for s, k in (("ipv4_address", "IPv4Address"), ("ipv6_address", "IPv6Address"))
                 if spec.get(s)}
         if ipam:

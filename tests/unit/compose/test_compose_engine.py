@@ -58,8 +58,8 @@ def test_service_keys_to_the_api() -> None:
     assert mounts["/run/secrets/s1"] == {"Type": "bind", "Source": str(CORPUS / "full" / "s1.txt"),
                                          "Target": "/run/secrets/s1", "ReadOnly": True}
     eps = body["NetworkingConfig"]["EndpointsConfig"]
-    assert eps["p2_front"] == {"Aliases": ["app", "a1"], "IPAMConfig": {"IPv4Address": "172.30.0.5"}}
-    assert eps["p2_back"] == {"Aliases": ["app"]}
+    assert eps["p2_front"] == {"Aliases": ["p2-app-1", "app", "a1"], "IPAMConfig": {"IPv4Address": "172.30.0.5"}}
+    assert eps["p2_back"] == {"Aliases": ["p2-app-1", "app"]}
 
 
 def test_network_mode_pid_ipc_links() -> None:
