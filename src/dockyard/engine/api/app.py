@@ -73,8 +73,8 @@ def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
 
 # One module per resource, each with ``register(app)``; a resource whose module is not
 # written yet is simply not served (dockerd answers 404 page not found for those too).
-ROUTE_MODULES = ("system", "containers", "exec", "images", "build", "networks", "volumes", "auth", "events",
-                 "probes")
+ROUTE_MODULES = ("system", "containers", "attach_ws", "exec", "images", "build", "networks", "volumes", "auth",
+                 "events", "probes")
 
 
 def build_app(eng: Engine) -> web.Application:
