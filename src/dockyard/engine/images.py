@@ -74,8 +74,30 @@ def arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
-def parse_changes(changes: list[str]) -> dict[str, Any]:
-    """The Dockerfile instructions ``docker import --change`` accepts, applied to a config."""
+def _apply_env(env: list[str], rest: str) -> list[str]:
+    """One ``ENV`` change on ``env`` as the builder applies it: values expanded against the variables
+    so far (``PATH=/usr/bin:$PATH``), a key already set replaced in place."""
+    from dockyard.builder.shell_lex import ShellLex, env_map
+
+    if "=" in rest.split(" ", 1)[0]:
+        pairs = re.findall(r'(\S+?)=("[^"]*"|\S*)', rest)
+    else:
+        k, _, v = rest.partition(" ")
+        pairs = [(k, v.strip())]
+    out, lex = list(env), ShellLex()
+    for key, raw in pairs:
+        value = lex.process_word(raw, env_map(out))
+        keys = [e.partition("=")[0] for e in out]
+        if key in keys:
+            out[keys.index(key)] = f"{key}={value}"
+        else:
+            out.append(f"{key}={value}")
+    return out
+
+
+def parse_changes(changes: list[str], env: list[str] | None = None) -> dict[str, Any]:
+    """The Dockerfile instructions ``docker import --change``/``commit --change`` accept, applied to a
+    config whose environment is ``env`` (an ``ENV`` change yields the whole resulting ``Env``)."""
     config: dict[str, Any] = {}
     for change in changes:
         word, _, rest = change.strip().partition(" ")
@@ -95,12 +117,7 @@ def parse_changes(changes: list[str]) -> dict[str, Any]:
         elif word == "ENTRYPOINT":
             config["Entrypoint"] = exec_form()
         elif word == "ENV":
-            if "=" in rest.split(" ", 1)[0]:
-                pairs = re.findall(r'(\S+?)=("[^"]*"|\S*)', rest)
-                config.setdefault("Env", []).extend(f"{k}={v.strip(chr(34))}" for k, v in pairs)
-            else:
-                k, _, v = rest.partition(" ")
-                config.setdefault("Env", []).append(f"{k}={v.strip()}")
+            config["Env"] = _apply_env(config.get("Env", env or []), rest)
         elif word == "WORKDIR":
             config["WorkingDir"] = rest
         elif word == "USER":
@@ -164,13 +181,16 @@ def history_of(img: Image) -> list[dict[str, Any]]:
     return rows
 
 
+def _names_id_text(ref: str) -> bool:
+    """Whether ``ref`` reads as an image ID (full, ``sha256:``-prefixed or a prefix of 4 or more)."""
+    hexpart = ref.removeprefix("sha256:")
+    return bool(re.fullmatch(r"[0-9a-f]{1,64}", hexpart)) and (ref.startswith("sha256:") or len(hexpart) >= 4)
+
+
 def _names_id(ref: str, img: Image) -> bool:
     """Whether ``ref`` found ``img`` by its ID (full, ``sha256:``-prefixed or an unambiguous prefix) rather
     than by one of its names, with ``get``'s precedence: an ID prefix wins."""
-    hexpart = ref.removeprefix("sha256:")
-    if not re.fullmatch(r"[0-9a-f]{1,64}", hexpart) or not (ref.startswith("sha256:") or len(hexpart) >= 4):
-        return False
-    return img.id.removeprefix("sha256:").startswith(hexpart)
+    return _names_id_text(ref) and img.id.removeprefix("sha256:").startswith(ref.removeprefix("sha256:"))
 
 
 class RegistryImages:
@@ -192,8 +212,8 @@ class RegistryImages:
         signed = await self._judge_pull(r)
         yield {"status": f"Pulling from {r.familiar_name()}", "id": r.tag or r.digest}
         target = None
-        async for msg in self.cd.pull(str(r), platform, registry_options(auth, insecure),
-                                      dangling_prefix=DANGLING_PREFIX):
+        async for msg in _denied_until_resolved(r, self.cd.pull(str(r), platform, registry_options(auth, insecure),
+                                                                dangling_prefix=DANGLING_PREFIX)):
             if msg.status == "Resolved":
                 continue
             if msg.status == "Done":
@@ -285,8 +305,12 @@ class RegistryImages:
         made: list[str] = []
         try:
             for ref in refs:
+                tags = await self.repository_tags(ref)
+                if tags:  # a repository without a tag: every tag of it, as dockerd's exportRepository
+                    names += tags
+                    continue
                 img = await self.get(ref)  # type: ignore[attr-defined]
-                if _names_id(ref, img):
+                if _names_id(ref, img) or "@" in ref:  # by ID or digest: exported without a tag
                     names.append(await self._dangling_record(img, made))
                     continue
                 try:
@@ -299,6 +323,17 @@ class RegistryImages:
         finally:
             for name in made:
                 await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+
+    async def repository_tags(self, ref: str) -> list[str]:
+        """The tagged names of the repository ``ref`` names when it is a name without tag or digest."""
+        if "@" in ref or ":" in ref.rpartition("/")[2] or _names_id_text(ref):
+            return []
+        try:
+            repo = reference.parse(ref).name
+        except errors.InvalidArgument:
+            return []
+        return sorted(n for img in await self.list() for n in img.names  # type: ignore[attr-defined]
+                      if not n.startswith(DANGLING_PREFIX) and reference.parse(n).name == repo)
 
     async def _put_name(self, name: str, target: pb.Descriptor, labels: dict[str, str] | None = None) -> None:
         """Point ``name`` at ``target``. The image the name held before, if it was that image's last name,
@@ -383,7 +418,7 @@ class RegistryImages:
                     "StopSignal"):
             if container_config.get(key) not in (None, "", [], {}):
                 cfg[key] = container_config[key]
-        cfg.update(parse_changes(changes))
+        cfg.update(parse_changes(changes, cfg.get("Env") or []))
         config["config"] = cfg
         config["created"] = now
         if author:
@@ -512,16 +547,27 @@ class ImageService(RegistryImages):
         try:
             rec = await self.cd.images.Get(pb.GetImageRequest(name=name))
         except errors.NotFound:
-            raise errors.NotFound(f"No such image: {reference.parse(ref).familiar()}") from None
+            found = await self._by_repo_digest(reference.parse(ref))
+            if found is None:
+                raise errors.NotFound(f"No such image: {reference.parse(ref).familiar()}") from None
+            return found
         (img,) = await self._load([rec])
         if not all_names:
             return img
         # Give the image all its names, not just the one asked for.
         return next((i for i in await self.list() if i.id == img.id), img)
 
+    async def _by_repo_digest(self, r: reference.Reference) -> Image | None:
+        """``repo@digest`` as dockerd resolves it: the image some tag of ``repo`` names by that digest."""
+        if not r.digest:
+            return None
+        return next((i for i in await self.list() if r.digest in (i.repo_digest, i.manifest_digest)
+                     and any(n == r.name for n in _repositories(i))), None)
+
     async def import_rootfs(self, chunks: AsyncIterator[bytes], repo: str, tag: str, changes: builtins.list[str],
-                            message: str) -> Image:
-        """``docker import``: a rootfs tar becomes a one-layer image (gzip layer, config, OCI manifest)."""
+                            message: str, platform: tuple[str, str, str] | None = None) -> Image:
+        """``docker import``: a rootfs tar becomes a one-layer image (gzip layer, config, OCI manifest),
+        for ``platform`` (os, architecture, variant) when one is given, else for this host."""
         name = ""
         if repo:
             ref = reference.parse(repo if not tag else f"{repo}:{tag}")
@@ -542,7 +588,8 @@ class ImageService(RegistryImages):
             raise
         now = rfc3339()
         config = oci_image.make_config(
-            [layer.diff_id], architecture=arch(), config=config_overrides, created=now,
+            [layer.diff_id], os=platform[0] if platform else "linux", architecture=platform[1] if platform else arch(),
+            variant=platform[2] if platform and platform[2] else None, config=config_overrides, created=now,
             history=[{"created": now, "created_by": "", "comment": message or "Imported from -"}])
         config_info = await self.cd.write_blob(config)
         config_desc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_CONFIG, config)
@@ -559,16 +606,21 @@ class ImageService(RegistryImages):
 
     async def delete(self, ref: str, force: bool = False) -> builtins.list[dict[str, str]]:
         img = await self.get(ref)
-        by_name = False
+        by_name, names = False, list(img.names)
         try:
-            by_name = str(reference.parse(ref)) in img.names
+            r = reference.parse(ref)
+            by_name = str(r) in img.names
+            if by_name:  # only that name goes (Docker: `rmi -f repo:tag` untags, never deletes the other tags)
+                names = [str(r)]
+            elif r.digest:  # repo@digest: every tag of that repository naming the image goes
+                names = [n for n in img.names if not n.startswith(DANGLING_PREFIX) and reference.parse(n).name == r.name]
+                by_name = True
         except errors.InvalidArgument:
             pass
-        # By name, only that name goes (Docker: `rmi -f repo:tag` untags, it never deletes the other tags);
-        # by ID, every name goes, which needs force when there are several.
-        names = [str(reference.parse(ref))] if by_name else list(img.names)
+        # By ID, every name goes, which needs force when there are several.
         if not by_name and len(img.names) > 1 and not force:
-            raise errors.Conflict(f"conflict: unable to delete {ref} (must be forced) - image is referenced in "
+            short = img.id.removeprefix("sha256:")[:12]  # dockerd names the image by its short ID here
+            raise errors.Conflict(f"conflict: unable to delete {short} (must be forced) - image is referenced in "
                                   "multiple repositories")
         out = []
         for n in names:
@@ -580,6 +632,26 @@ class ImageService(RegistryImages):
             self._blobs.clear()
             await self.collect()  # an image's blobs and snapshots go with its last name
         return out
+
+
+def _repositories(img: Image) -> list[str]:
+    return [reference.parse(n).name for n in img.names if not n.startswith(DANGLING_PREFIX)]
+
+
+async def _denied_until_resolved(r: reference.Reference, messages: AsyncIterator[pb.Progress]
+                                 ) -> AsyncIterator[pb.Progress]:
+    """A pull's progress; a repository the registry does not know or will not show (404/401/403
+    before the reference resolved) is dockerd's "pull access denied" NotFound."""
+    resolved = False
+    try:
+        async for msg in messages:
+            resolved = resolved or msg.status == "Resolved"
+            yield msg
+    except (errors.NotFound, errors.PermissionDenied) as err:
+        if resolved:
+            raise
+        raise errors.NotFound(f"pull access denied for {r.familiar_name()}, repository does not exist or may "
+                              f"require 'docker login': {err}") from err
 
 
 async def _stopping_at_error(chunks: AsyncIterator[bytes], failed: list[errors.DockyardError]

@@ -298,17 +298,27 @@ async def optional_tar_body(request: web.Request, compressed: bool = False) -> A
     return _then(head, chunks)
 
 
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
 async def _then(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield head
     async for chunk in rest:
         yield chunk
 
 
-async def plain_tar_body(request: web.Request) -> AsyncIterator[bytes]:
+async def plain_tar_body(request: web.Request, empty_ok: bool = False) -> AsyncIterator[bytes]:
     """``docker import``'s body: a tar, or one compressed with gzip, bzip2, xz or zstd, which is
     decompressed here (dockerd's DecompressStream) and checked to hold a tar as a plain body is. A
-    compressed stream that is corrupt or cut short is a 400, in the stream as at its start."""
-    body = await tar_body(request, compressed=True)
+    compressed stream that is corrupt or cut short is a 400, in the stream as at its start. With
+    ``empty_ok`` an empty body is an empty archive (dockerd's import of an empty body)."""
+    body = await optional_tar_body(request, compressed=True)
+    if body is None:
+        if not empty_ok:
+            raise errors.InvalidArgument("archive: empty request body, expected a tar archive")
+        return _then(bytes(1024), _no_chunks())
     chunks = body.__aiter__()
     head = await chunks.__anext__()
     if not head.startswith(_COMPRESSED):

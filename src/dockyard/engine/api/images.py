@@ -53,19 +53,48 @@ def _repo_digests(img: Image) -> list[str]:
     return sorted(set(out))
 
 
-def _tag_matches(tag: str, pattern: str) -> bool:
-    """Docker's ``reference`` filter: ``busybox``, ``busybox:latest``, or a glob like ``bu*``."""
-    import fnmatch
+def _path_match(pattern: str, target: str) -> bool:
+    """Go's ``path.Match``: ``*`` and ``?`` never cross a ``/``; a malformed pattern matches nothing."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            j = pattern.find("]", i + 2)
+            if j < 0:
+                return False
+            body = pattern[i + 1:j]
+            out.append("[" + ("^" + body[1:] if body.startswith("^") else body).replace("\\", "\\\\") + "]")
+            i = j
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    try:
+        return re.fullmatch("".join(out), target) is not None
+    except re.error:
+        return False
 
-    repo = tag.rpartition(":")[0]
-    return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(repo, pattern)
+
+def _tag_matches(tag: str, pattern: str) -> bool:
+    """Docker's ``reference`` filter (moby's containerd image list): the pattern, a Go ``path.Match``
+    glob, against the familiar and canonical forms, each with and without the tag."""
+    try:
+        ref = reference.parse(tag)
+    except errors.InvalidArgument:
+        return False
+    targets = (ref.familiar(), ref.familiar_name(), str(ref), ref.name)
+    return any(_path_match(pattern, t) for t in targets)
 
 
 def _digest_matches(repo_digest: str, pattern: str) -> bool:
     """The ``reference`` filter on a ``repo@digest``: the whole of it or its repository (moby's FamiliarMatch)."""
-    import fnmatch
-
-    return fnmatch.fnmatchcase(repo_digest, pattern) or fnmatch.fnmatchcase(repo_digest.partition("@")[0], pattern)
+    return _path_match(pattern, repo_digest) or _path_match(pattern, repo_digest.partition("@")[0])
 
 
 async def _created_bound(request: web.Request, refs: list[str]) -> float | None:
@@ -145,6 +174,24 @@ async def _json_lines(request: web.Request, messages: AsyncIterator[dict[str, An
     return resp
 
 
+async def _started(messages: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """A pull's messages once the registry has answered: an error before that (an unknown repository,
+    a refused login) is the request's status, as dockerd answers before it flushes any progress."""
+    it = messages.__aiter__()
+    head = []
+    async for msg in it:
+        head.append(msg)
+        if not str(msg.get("status", "")).startswith("Pulling from"):
+            break
+
+    async def chained() -> AsyncIterator[dict[str, Any]]:
+        for msg in head:
+            yield msg
+        async for msg in it:
+            yield msg
+    return chained()
+
+
 async def create(request: web.Request) -> web.StreamResponse:
     source = request.query.get("fromSrc")
     if source is None:
@@ -156,13 +203,52 @@ async def create(request: web.Request) -> web.StreamResponse:
         if tag:
             ref = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
         reference.parse(ref)  # a bad name is a 400 before the stream starts
-        return await _json_lines(request, engine(request).images.pull(
-            ref, request.query.get("platform", ""), registry_auth(request), insecure_registries(request)))
-    if source != "-":
-        raise errors.InvalidArgument("importing from a URL is not supported: no network; send the tar as the body")
+        wanted = request.query.get("platform", "")
+        if wanted:
+            validate.platform(wanted)
+        return await _json_lines(request, await _started(engine(request).images.pull(
+            ref, wanted, registry_auth(request), insecure_registries(request))))
+    wanted = request.query.get("platform", "")
+    platform = validate.platform(wanted) if wanted else None
+    if source == "-":
+        return await _import(request, await decode.plain_tar_body(request, empty_ok=True), source, platform)
+    import aiohttp
+
+    url = _import_url(source)
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.get(url) as got:
+                await _refuse_status(url, got)
+                return await _import(request, got.content.iter_chunked(1 << 20), source, platform)
+        except aiohttp.ClientError as err:
+            raise errors.Internal(f"Get \"{url}\": {err}") from err
+
+
+def _import_url(source: str) -> str:
+    """``fromSrc`` as dockerd reads it: ``http://`` added when there is no scheme; a host with a
+    percent escape is Go's "invalid URL escape" (400)."""
+    url = source if "://" in source else "http://" + source
+    host = url.split("://", 1)[1].split("/", 1)[0]
+    if "%" in host:
+        raise errors.InvalidArgument(f'parse "{url}": invalid URL escape "{host[host.index("%"):][:3]}"')
+    return url
+
+
+async def _refuse_status(url: str, got: Any) -> None:
+    """dockerd's GetWithStatusError: a 4xx/5xx answer from the source becomes that error class."""
+    if got.status < 400:
+        return
+    body = (await got.read()).decode(errors="replace").strip()
+    msg = f"failed to GET {url} with status {got.status} {got.reason}: {body}"
+    raise {404: errors.NotFound, 400: errors.InvalidArgument, 401: errors.PermissionDenied,
+           403: errors.PermissionDenied}.get(got.status, errors.Internal)(msg)
+
+
+async def _import(request: web.Request, body: AsyncIterator[bytes], source: str,
+                  platform: tuple[str, str, str] | None) -> web.StreamResponse:
     img = await engine(request).images.import_rootfs(
-        await decode.plain_tar_body(request), request.query.get("repo", ""), request.query.get("tag", ""),
-        request.query.getall("changes", []), request.query.get("message", ""))
+        body, request.query.get("repo", ""), request.query.get("tag", ""), request.query.getall("changes", []),
+        request.query.get("message", "") or f"Imported from {source}", platform)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     await resp.write(json.dumps({"status": img.id}).encode() + b"\n")
@@ -199,7 +285,8 @@ async def history(request: web.Request) -> web.Response:
 async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
     images = engine(request).images
     for n in names:
-        await images.get(n)  # 404 before the stream starts
+        if not await images.repository_tags(n):  # a repository without a tag saves all its tags
+            await images.get(n)  # 404 before the stream starts
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     await resp.prepare(request)
     async for chunk in images.save(names):
