@@ -373,8 +373,26 @@ def cmd_stop(cp: Compose, a: argparse.Namespace) -> int:
 
 
 def cmd_restart(cp: Compose, a: argparse.Namespace) -> int:
-    return _each(cp, a.services, lambda c: cp.c.request("POST", f"/containers/{c['Id']}/restart",
-                                                        {"t": a.timeout}).read(), "Restarting", "Started")
+    """The services named, then those that depend on them with ``restart: true`` (as v2)."""
+    def restart(c: dict[str, Any]) -> None:
+        cp.c.request("POST", f"/containers/{c['Id']}/restart", {"t": a.timeout}).read()
+
+    if cp.project is None or not a.services:
+        return _each(cp, a.services, restart, "Restarting", "Started")
+    from dockyard.compose.project import order
+
+    services = cp.project.services
+    chosen, todo = set(a.services), list(a.services)
+    while todo:
+        dep = todo.pop()
+        for name, svc in services.items():
+            if name not in chosen and ((svc.get("depends_on") or {}).get(dep) or {}).get("restart"):
+                chosen.add(name)
+                todo.append(name)
+    for s in order(services):
+        if s in chosen:
+            _each(cp, [s], restart, "Restarting", "Started")
+    return 0
 
 
 def cmd_pause(cp: Compose, a: argparse.Namespace) -> int:

@@ -59,6 +59,7 @@ class Compose:
         self.project = project
         self.out = out
         self._image_ids: dict[str, str] = {}  # reference -> ID; forgotten when built or pulled
+        self._recreated: set[str] = set()  # services of which up recreated a container
         self._events: ProjectEvents | None = None
         self._watchers = 0
         self._watch_lock = threading.Lock()
@@ -302,15 +303,24 @@ class Compose:
         for c in extra:
             self.out(f" Container {c['Names'][0].lstrip('/')}  Stopping")
         each(lambda c: self.remove(c["Id"]), extra)
-        each(lambda n: self._converge_one(service, n, existing.get(n), image_id, digest, plan), range(1, want + 1))
+        # depends_on.<dep>.restart: a dependency up recreated restarts this service's containers
+        restart = any(d in self._recreated and (spec or {}).get("restart")
+                      for d, spec in (svc.get("depends_on") or {}).items())
+        each(lambda n: self._converge_one(service, n, existing.get(n), image_id, digest, plan, restart),
+             range(1, want + 1))
 
     def _converge_one(self, service: str, n: int, c: dict[str, Any] | None, image_id: str, digest: str,
-                      plan: Plan) -> None:
+                      plan: Plan, restart: bool = False) -> None:
         name = E.container_name(self._project(), service, n)
         if c is not None:
             stale = c["Labels"].get(E.HASH) != digest or c["Labels"].get(E.IMAGE, image_id) != image_id
             if not (plan.force or (stale and not plan.no_recreate)):
-                if not plan.no_start and c.get("State") != "running":
+                if restart and not plan.no_start and c.get("State") == "running":  # stopped, started: as v2
+                    self._stop_one(c, plan.timeout)
+                    self.out(f" Container {name}  Starting")
+                    self.start(c["Id"])
+                    self.out(f" Container {name}  Started")
+                elif not plan.no_start and c.get("State") != "running":
                     self.out(f" Container {name}  Starting")
                     self.start(c["Id"])
                     self.out(f" Container {name}  Started")
@@ -318,6 +328,7 @@ class Compose:
                     self.out(f" Container {name}  Running")
                 return
             self.out(f" Container {name}  Recreate")
+            self._recreated.add(service)
             self.stop(c["Id"], plan.timeout)
             self.remove(c["Id"])
         self.out(f" Container {name}  Creating")

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 
 import pytest
 
-from tests.conftest import free_subnet
+from tests.conftest import BIN, free_subnet
 from tests.integration.compose.conftest import Project, container_json, ok
 
 pytestmark = pytest.mark.root
@@ -155,11 +157,6 @@ def test_network_mode_service_shares_the_network_namespace(project: Project, com
 
 
 def test_cp_and_events_print_as_compose_v2(project: Project, compose_v2: str) -> None:
-    import subprocess
-    import time
-
-    from tests.conftest import BIN
-
     p = project
     (p.dir / "compose.yaml").write_text(SHARED_NETNS.replace("    network_mode: service:app\n", ""))
     (p.dir / "note.txt").write_text("copied in\n")
@@ -193,4 +190,61 @@ def test_cp_and_events_print_as_compose_v2(project: Project, compose_v2: str) ->
     assert not any(k.startswith("com.docker.compose.") for k in die["attributes"])
     assert f"container {die['action']} {die['id']} (" in dy_text and dy_text.endswith(")\n\n")
     ok(p.dy("down"))
+    assert p.leftovers() == {}
+
+
+RESTARTS = """
+services:
+  db:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+    environment:
+      - V=${V:-1}
+  web:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+    depends_on:
+      db: {condition: service_started, restart: true}
+  other:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_signal: SIGKILL
+    depends_on: [db]
+networks:
+  default:
+    ipam: {config: [{subnet: "${SUBNET}"}]}
+"""
+
+
+@pytest.mark.parametrize("tool", ["dockyard", "v2"])
+def test_depends_on_restart_follows_the_dependency(project: Project, compose_v2: str, tool: str) -> None:
+    """``restart: true``: a dependency recreated by up, or restarted, restarts web; other stays."""
+    p = project
+    (p.dir / "compose.yaml").write_text(RESTARTS)
+
+    def run(*args: str, env: dict[str, str] | None = None) -> str:
+        if tool == "dockyard":
+            return ok(p.dy(*args, env=env))
+        return ok(subprocess.run([compose_v2, "-p", p.name, *args], cwd=p.dir, env={**p.env, **(env or {})},
+                                 capture_output=True, text=True, timeout=180))
+
+    def started() -> dict[str, tuple[str, str]]:
+        return {s: (c["Id"], c["State"]["StartedAt"]) for s in ("db", "web", "other")
+                for c in [container_json(p.d, f"{p.name}-{s}-1")]}
+
+    run("up", "-d")
+    first = started()
+    time.sleep(1.1)
+    run("up", "-d", env={"V": "2"})
+    second = started()
+    assert second["db"][0] != first["db"][0], "db's config changed: recreated"
+    assert second["web"][0] == first["web"][0] and second["web"][1] != first["web"][1], "web restarted in place"
+    assert second["other"] == first["other"], "other (no restart: true) untouched"
+    time.sleep(1.1)
+    run("restart", "db", env={"V": "2"})
+    third = started()
+    assert third["web"][1] != second["web"][1] and third["other"] == second["other"]
+    run("down", "-t", "0")
     assert p.leftovers() == {}
