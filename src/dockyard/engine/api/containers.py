@@ -351,7 +351,13 @@ async def restart(request: web.Request) -> web.Response:
     t = request.query.get("t")
 
     async def stop_then_start() -> None:
-        await eng.stop(request.match_info["id"], int(t) if t else None)
+        host = eng.get(request.match_info["id"])["HostConfig"]
+        auto_remove = host.get("AutoRemove")
+        host["AutoRemove"] = False  # a restart's exit does not remove an --rm container (dockerd)
+        try:
+            await eng.stop(request.match_info["id"], int(t) if t else None)
+        finally:
+            host["AutoRemove"] = auto_remove
         await eng.start(request.match_info["id"])
         eng.emit(eng.get(request.match_info["id"]), "restart")  # dockerd's, once the restart is done
 

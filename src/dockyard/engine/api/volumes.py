@@ -36,6 +36,7 @@ async def create(request: web.Request) -> web.Response:
         labels[ANONYMOUS_LABEL] = ""
     v = await asyncio.to_thread(engine(request).volumes.create, body.get("Name") or "", labels,
                                 body.get("DriverOpts") or {}, body.get("Driver") or "local")
+    engine(request).events.publish("volume", "create", v["Name"], {"driver": v.get("Driver", "local")})
     return web.json_response(v, status=201)
 
 
@@ -46,6 +47,7 @@ async def inspect(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     force = request.query.get("force", "").lower() in ("1", "true")
     await asyncio.to_thread(engine(request).volumes.remove, request.match_info["name"], force)
+    engine(request).events.publish("volume", "destroy", request.match_info["name"], {"driver": "local"})
     return web.Response(status=204)
 
 
