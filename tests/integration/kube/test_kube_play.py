@@ -197,3 +197,39 @@ def test_generate_play_down(kdaemon: Daemon, tmp_path: Path) -> None:
         dy("compose", "-p", name, "down", "-v")
         dy("network", "rm", net)
         dy("volume", "rm", f"{name}_data")
+
+
+def test_generate_containers_as_one_pod(kdaemon: Daemon, tmp_path: Path) -> None:
+    """``kube generate CONTAINER CONTAINER`` → one Pod of both; played, they share the pod's
+    network (one answers the other on localhost) and the published port answers again."""
+    name = f"k{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {**os.environ, "DOCKER_HOST": kdaemon.host}
+    env.pop("DOCKYARD_HOST", None)
+    net = f"{name}-net"
+
+    def dy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "dockyard"), *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    try:
+        _ok(dy("network", "create", "--subnet", free_subnet("10.216"), net))
+        _ok(dy("run", "-d", "--name", f"{name}-web", "--network", net, "-p", f"127.0.0.1:{port}:80", "-e", "WHO=web",
+               "busybox", "sh", "-c", "echo $WHO > /index.html && exec httpd -f -p 80 -h /"))
+        _ok(dy("run", "-d", "--name", f"{name}-side", "--network", net, "busybox", "sleep", "1000"))
+        assert _get(port) == "web\n"
+        _ok(dy("kube", "generate", "--name", name, "-f", "pod.yaml", f"{name}-web", f"{name}-side"))
+        [pod] = [o for o in yaml.safe_load_all((tmp_path / "pod.yaml").read_text()) if o["kind"] == "Pod"]
+        assert [c["name"] for c in pod["spec"]["containers"]] == [f"{name}-web", f"{name}-side"]
+        _ok(dy("rm", "-f", f"{name}-web", f"{name}-side"))
+
+        _ok(dy("kube", "play", "--network", net, "pod.yaml"))
+        assert _get(port) == "web\n"
+        r = dy("exec", f"{name}-{name}-side", "wget", "-qO-", "http://127.0.0.1:80/index.html")
+        assert r.stdout == "web\n", r.stderr  # the side container is in the web one's network namespace
+        again = dy("kube", "play", "--network", net, "pod.yaml")
+        assert again.returncode == 1 and "exists already" in again.stderr
+    finally:
+        dy("kube", "down", "pod.yaml")
+        dy("rm", "-f", f"{name}-web", f"{name}-side")
+        dy("network", "rm", net)
