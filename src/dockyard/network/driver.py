@@ -24,6 +24,7 @@ class NetworkDriver(Protocol):
     def delete_network(self, bridge: str, ifindex: int) -> None: ...
     def join(self, netns: str, bridge: str, host_if: str, ifname: str, cidr: str, gateway: str, mac: str,
              default_route: bool, cidr6: str = "", gateway6: str = "") -> None: ...
+    def default_routes(self, netns: str, gateway: str, gateway6: str = "") -> None: ...
     def leave(self, host_if: str) -> None: ...
     def interfaces(self, prefix: str) -> list[str]: ...
 
@@ -155,6 +156,22 @@ class BridgeDriver:
             run_in(Path(netns), configure)
         except OSError as err:
             raise errors.Internal(f"configure {ifname} in {netns}: {err}") from err
+
+    def default_routes(self, netns: str, gateway: str, gateway6: str = "") -> None:
+        """Point the sandbox's default routes at ``gateway`` (and ``gateway6``): another endpoint took over."""
+        from dockyard.network import netlink
+        from dockyard.network.sandbox import run_in
+
+        def configure() -> None:
+            with netlink.Netlink() as ns:
+                for gw in (gateway, gateway6):
+                    if gw:
+                        ns.add_default_route(gw)
+
+        try:
+            run_in(Path(netns), configure)
+        except OSError as err:
+            raise errors.Internal(f"default routes in {netns}: {err}") from err
 
     def leave(self, host_if: str) -> None:
         """Delete the host end (that deletes both ends); gone already is fine."""

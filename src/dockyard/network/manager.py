@@ -142,7 +142,8 @@ class NetworkManager(Networks):
         if mac and not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
             raise errors.InvalidArgument(f"invalid MAC address: {cfg['MacAddress']}")
         return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": _links(cfg.get("Links")), "Aliases": cfg.get("Aliases"),
-                "MacAddress": mac, "DriverOpts": cfg.get("DriverOpts") or None, "GwPriority": 0,
+                "MacAddress": mac, "DriverOpts": cfg.get("DriverOpts") or None,
+                "GwPriority": int(cfg.get("GwPriority") or 0),
                 "NetworkID": n["Id"], "EndpointID": "",
                 "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0, "DNSNames": None}
@@ -204,6 +205,9 @@ class NetworkManager(Networks):
                     await self._join(c, self.get(name))
                 await self._publish(c)
                 await asyncio.to_thread(self._apply_rules)
+            except errors.DockyardError as err:  # dockerd's errSetupNetworking prefix
+                await self._detach(c)
+                raise type(err)(f"failed to set up container networking: {err}") from err
             except BaseException:
                 await self._detach(c)
                 raise
@@ -236,7 +240,8 @@ class NetworkManager(Networks):
                   DNSNames=list(dict.fromkeys([c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12],
                                                *([c["Config"]["Hostname"]] if c["Config"].get("Hostname") else [])]))
                   if self._user_defined(n) else None)
-        record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": f"eth{index}",
+        ifname = (ep.get("DriverOpts") or {}).get("com.docker.network.endpoint.ifname") or f"eth{index}"
+        record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": ifname,
                   "HostInterface": "veth" + ep["EndpointID"][:7] if n["Driver"] == "bridge" else ""}
         self.endpoints.setdefault(n["Id"], {})[id] = record
         self.store.put_endpoint(n["Id"], id, record)
@@ -250,7 +255,7 @@ class NetworkManager(Networks):
         await asyncio.to_thread(
             self.driver.join, str(self.sandbox_path(id)), self._bridge(n), record["HostInterface"], record["Interface"],
             f"{ip}/{pool.subnet.prefixlen}", str(pool.gateway), record["MacAddress"],
-            index == 0 and not n["Internal"], f"{ip6}/{pool6.subnet.prefixlen}" if pool6 else "",
+            self._gateway_of(id) == n["Id"], f"{ip6}/{pool6.subnet.prefixlen}" if pool6 else "",
             str(pool6.gateway) if pool6 else "")
         if index == 0 and n["Name"] == "bridge":
             c["NetworkSettings"].update(Gateway=ep["Gateway"], IPAddress=ip, IPPrefixLen=ep["IPPrefixLen"],
@@ -439,6 +444,7 @@ class NetworkManager(Networks):
         if n["Name"] not in c["NetworkSettings"]["Networks"]:
             raise errors.FailedPrecondition(f"container {c['Id']} is not connected to network {n['Name']}")
         c["NetworkSettings"]["Networks"].pop(n["Name"])
+        was_gateway = self._gateway_of(c["Id"]) == n["Id"]
         ep = self.endpoints.get(n["Id"], {}).pop(c["Id"], None)
         if ep is not None:
             async with self._lock:
@@ -448,7 +454,25 @@ class NetworkManager(Networks):
                     await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
                 self.store.delete_endpoint(n["Id"], c["Id"])
                 await asyncio.to_thread(self._apply_rules)
+                if was_gateway:
+                    await self._move_gateway(c["Id"])
             self._refresh_hosts(c)
+
+    def _gateway_of(self, id: str) -> str:
+        """The network whose endpoint gives the container its default routes, as libnetwork's
+        Endpoint.Less orders them: the highest ``GwPriority``, then the network's name; "" for none."""
+        eps = [(nid, ep) for nid, ep in self._container_endpoints(id) if not self.networks[nid]["Internal"]]
+        eps.sort(key=lambda e: (-int(e[1].get("GwPriority") or 0), self.networks[e[0]]["Name"]))
+        return eps[0][0] if eps else ""
+
+    async def _move_gateway(self, id: str) -> None:
+        """After the gateway endpoint left: the next one in order gets the default routes."""
+        nid = self._gateway_of(id)
+        if not nid or not builtin(self.networks[nid]):
+            return
+        ep = self.endpoints[nid][id]
+        await asyncio.to_thread(self.driver.default_routes, str(self.sandbox_path(id)), ep["Gateway"],
+                                ep.get("IPv6Gateway") or "")
 
     # -- listing -------------------------------------------------------------------
 

@@ -150,11 +150,13 @@ class Netlink:
                 raise
 
     def add_default_route(self, gateway: str) -> None:
+        """The default route of ``gateway``'s family through it, replacing one through another gateway
+        (the endpoint of a higher ``GwPriority`` takes it over)."""
         gw = ipaddress.ip_address(gateway)
         family = socket.AF_INET6 if gw.version == 6 else socket.AF_INET
         body = _RTMSG.pack(family, 0, 0, 0, 254, 3, 0, 1, 0) + attr(RTA_GATEWAY, gw.packed)
         try:
-            self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body)
+            self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
         except NetlinkError as err:
             if err.errno != errno.EEXIST:
                 raise

@@ -80,6 +80,8 @@ async def inspect(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await decode.read_object(request, decode.NETWORK_CREATE, "CreateRequest")
+    if body.get("Name") in ("bridge", "host", "none", "default"):  # dockerd's PredefinedNetworkError
+        raise errors.PermissionDenied(f"operation is not permitted on predefined {body['Name']} network ")
     validate.network_options(body.get("Options") or {})
     n = await asyncio.shield(engine(request).networks.create_network(body))
     return web.json_response({"Id": n["Id"], "Warning": ""}, status=201)
