@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import itertools
 import logging
 import os
 import shutil
@@ -204,7 +205,7 @@ class LocalWriter:
     def _finish(self) -> None:
         """Drop the ingest after a commit (its data now lives, or lived, in blobs/)."""
         self.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        _drop_dir(self._dir)
 
     def close(self) -> None:
         """Release the writer; the ingest stays on disk and can be resumed."""
@@ -216,13 +217,27 @@ class LocalWriter:
     def abort(self) -> None:
         """Close and delete the ingest."""
         self.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        _drop_dir(self._dir)
 
     def __enter__(self) -> LocalWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_drops = itertools.count()
+
+
+def _drop_dir(d: Path) -> None:
+    """Remove an ingest atomically: renamed out of the ingest names first, so a crash in the middle
+    never leaves a directory under its ref's name without its ``ref`` file."""
+    trash = d.with_name(f"{d.name}.tmp-drop-{os.getpid()}-{next(_drops)}")
+    try:
+        os.rename(d, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 class LocalContentStore:
@@ -232,6 +247,8 @@ class LocalContentStore:
         self.root = Path(root)
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         (self.root / "ingest").mkdir(parents=True, exist_ok=True)
+        for stale in (self.root / "ingest").glob("*.tmp-*"):  # a creation or removal a crash cut short
+            shutil.rmtree(stale, ignore_errors=True)
         self._labels = LabelDB(self.root / "labels.db")
         self._publishing: dict[str, threading.Event] = {}  # digest -> set once commit_behind is done
         self._publishing_lock = threading.Lock()
@@ -312,8 +329,14 @@ class LocalContentStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise ContentStoreError(f'ref "{ref}": create ingest {d}: {err}') from err
-        elif (d / "ref").read_text() != ref:
-            raise Internal(f'ref "{ref}": ingest hash collision at {d}')
+        else:
+            try:
+                stored = (d / "ref").read_text()
+            except FileNotFoundError:  # torn by a crash of a store that removed ingests in place
+                _drop_dir(d)
+                return self.writer(ref, total, expected, resume)
+            if stored != ref:
+                raise Internal(f'ref "{ref}": ingest hash collision at {d}')
         return LocalWriter(self, ref, d, total, expected, resume)
 
     def status(self, ref: str) -> IngestStatus:
@@ -350,7 +373,7 @@ class LocalContentStore:
         d = self._ingest_dir(ref)
         if not d.exists():
             raise NotFound(f'ingest "{ref}": not found')
-        shutil.rmtree(d)
+        _drop_dir(d)
 
     # -- provider ------------------------------------------------------------
     def open(self, digest: str) -> BinaryIO:
