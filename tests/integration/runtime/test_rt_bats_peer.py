@@ -183,6 +183,15 @@ def test_proc_and_sysfs_not_through_a_symlink(runtime: Runtime, bundle: Bundle, 
     assert not (bundle.rootfs / "symlink").exists()
 
 
+def test_fifo_device_with_numbers(runtime: Runtime, bundle: Bundle) -> None:
+    """runtime-tools' linux_devices: a "p" device may carry major/minor, which mknod ignores."""
+    bundle.config["linux"]["devices"] = [{"path": "/dev/test3", "type": "p", "major": 8, "minor": 666,
+                                          "fileMode": 0o660}]
+    bundle.write(["test", "-p", "/dev/test3"])
+    proc = runtime.run(bundle)
+    assert proc.returncode == 0, proc.stderr
+
+
 # -- cgroup v1 --------------------------------------------------------------------------------
 def _start(runtime: Runtime, bundle: Bundle) -> int:
     bundle.write(["sleep", "30"])

@@ -72,7 +72,8 @@ def create_device(rootfs: str, dev: dict[str, Any], bind_fallback: bool = True) 
     fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
-        if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != rdev or st.st_dev != os.stat(os.path.dirname(path)).st_dev:
+        want_rdev = rdev if kind in (stat.S_IFCHR, stat.S_IFBLK) else 0  # a FIFO's numbers are ignored
+        if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != want_rdev or st.st_dev != os.stat(os.path.dirname(path)).st_dev:
             raise OSError(errno.EXDEV, f"device {dev['path']} changed while being created")
         node = f"/proc/self/fd/{fd}"  # the inode of ``fd`` itself, whatever the path now names
         os.chmod(node, mode)  # mknod honours the umask
