@@ -502,8 +502,8 @@ class Engine:
         exited = live.next_exit()
         try:
             await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo, all=all))
-        except errors.NotFound:
-            pass
+        except (errors.NotFound, errors.FailedPrecondition):
+            pass  # gone, or "container not running" from the runtime: the process has just exited
         except errors.Unavailable:
             if not self.cd.is_connected():  # containerd itself is away, not the task's shim
                 raise

@@ -160,7 +160,10 @@ def test_legacy_links_split_both_ways() -> None:
 def _names(root: str, path: str) -> list[bytes]:
     import io
 
-    from dockyard.containerd.rootfs_files import write_tar
+    try:  # moving to the neutral dockyard.archive package
+        from dockyard.archive.files import write_tar
+    except ImportError:
+        from dockyard.archive.files import write_tar  # type: ignore[attr-defined,no-redef]
 
     buf = io.BytesIO()
     write_tar(root, path, buf)
@@ -193,3 +196,21 @@ def test_session_upgrade_is_checked_then_refused() -> None:
 
     assert asyncio.run(run("foo")) == (400, "protocol foo not supported")
     assert asyncio.run(run("h2c"))[0] == 501
+
+
+def test_a_signal_to_a_task_whose_process_just_exited_is_no_error() -> None:
+    from types import SimpleNamespace
+
+    from dockyard.engine.daemon import Engine
+
+    async def kill(request: Any) -> None:
+        raise errors.FailedPrecondition("runtime kill failed: container not running")
+
+    async def run() -> bool:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        eng = SimpleNamespace(cd=SimpleNamespace(tasks=SimpleNamespace(Kill=kill)))
+        live = SimpleNamespace(next_exit=lambda: future)
+        exited = await Engine._signal(eng, {"Id": "c" * 64}, live, 15)  # type: ignore[arg-type]
+        return exited is future  # the exit is on its way to the monitor: stop waits for it
+
+    assert asyncio.run(run())

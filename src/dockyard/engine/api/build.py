@@ -159,6 +159,7 @@ async def _stream_build(request: web.Request, builder: Any, loaded: Any, opts: A
     async def run() -> None:
         try:
             image_id = await builder.build(loaded, opts, emit, secrets)
+            engine(request).events.publish("image", "create", image_id, {"name": image_id})  # once, as dockerd
             if quiet:
                 queue.put_nowait(json.dumps({"stream": image_id + "\n"}).encode() + b"\r\n")
             queue.put_nowait(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
