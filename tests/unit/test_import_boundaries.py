@@ -44,9 +44,7 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
 ALLOWED = ("dockyard.containerd.client",)
 
 # importer -> imported module: today's leaks (issue 20 removes them)
-KNOWN: set[tuple[str, str]] = {
-    ("dockyard.engine.archive", "dockyard.containerd.rootfs_files"),  # cp into volumes/binds in the engine
-}
+KNOWN: set[tuple[str, str]] = set()  # none left
 
 
 def _imports(path: Path) -> set[str]:

@@ -133,7 +133,7 @@ def _trailing(rel: str, path: str) -> str:
 
 
 def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
-    from dockyard.containerd.rootfs_files import stat_path as host_stat
+    from dockyard.archive.files import stat_path as host_stat
 
     name = None
     if rel == "/":
@@ -142,7 +142,7 @@ def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
 
 
 def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any) -> None:
-    from dockyard.containerd.rootfs_files import write_tar
+    from dockyard.archive.files import write_tar
 
     top = None
     if rel == "/":
@@ -199,7 +199,7 @@ async def extract_in(eng: Any, c: dict[str, Any], path: str, chunks: AsyncIterat
     m, rel = hit
     if not m.get("RW", True):
         raise errors.PermissionDenied(f"mounted volume is marked read-only: {m['Destination']}")
-    from dockyard.containerd.rootfs_files import extract_stream, extract_tar
+    from dockyard.archive.files import extract_stream, extract_tar
 
     await extract_stream(chunks, lambda src: extract_tar(m["Source"], rel, src, opts.no_overwrite_dir_non_dir,
                                                          opts.owner))

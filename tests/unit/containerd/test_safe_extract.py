@@ -16,9 +16,9 @@ import pytest
 from layertar import Entry, d, f, hard, make_tar, sym
 
 from dockyard import errors
+from dockyard.archive.files import extract_tar
 from dockyard.archive.safe_extract import Root, UnsafeLayerPath, extract_archive
 from dockyard.containerd.diff.apply import apply_layer, apply_layer_apart
-from dockyard.containerd.rootfs_files import extract_tar
 from dockyard.volumes import copyup
 
 pytestmark = pytest.mark.root  # owners, device nodes, trusted.* xattrs

@@ -61,7 +61,7 @@ class ContainersServicer(rpc.ContainersServicer):
     async def StatPath(self, request: pb.ContainerPathRequest, context: Any) -> pb.PathStat:
         import json
 
-        from dockyard.containerd.rootfs_files import stat_path
+        from dockyard.archive.files import stat_path
 
         def run() -> dict[str, Any]:
             with self._rootfs(namespace_of(context), request.id) as root:
@@ -72,7 +72,7 @@ class ContainersServicer(rpc.ContainersServicer):
     async def Archive(self, request: pb.ContainerPathRequest, context: Any) -> Any:
         import tempfile
 
-        from dockyard.containerd.rootfs_files import write_tar
+        from dockyard.archive.files import write_tar
         from dockyard.containerd.services.base import status_of
 
         ns = namespace_of(context)
@@ -97,7 +97,7 @@ class ContainersServicer(rpc.ContainersServicer):
 
     @translated
     async def Extract(self, request_iterator: Any, context: Any) -> pb.Empty:
-        from dockyard.containerd.rootfs_files import extract_stream, extract_tar
+        from dockyard.archive.files import extract_stream, extract_tar
 
         ns = namespace_of(context)
         requests = request_iterator.__aiter__()
