@@ -160,10 +160,7 @@ def test_legacy_links_split_both_ways() -> None:
 def _names(root: str, path: str) -> list[bytes]:
     import io
 
-    try:  # moving to the neutral dockyard.archive package
-        from dockyard.archive.files import write_tar
-    except ImportError:
-        from dockyard.archive.files import write_tar  # type: ignore[attr-defined,no-redef]
+    from dockyard.archive.files import write_tar
 
     buf = io.BytesIO()
     write_tar(root, path, buf)
