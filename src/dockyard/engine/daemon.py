@@ -240,6 +240,7 @@ class Engine:
             live.stdin = StdinWriter.create(Path(stdin_path))
         live.copier = asyncio.create_task(copy_output(fifos, live.hub, log_writer))
         try:
+            self.volumes.check_subpaths(c)  # dockerd checks volume subpaths at start
             await self.networks.attach(c)  # sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
             # created and started in one call (containerd deletes the task if the start fails)

@@ -136,16 +136,27 @@ def parse_tmpfs(dest: str, options: str) -> Plan:
     return Plan("tmpfs", _check_dest(dest), tmpfs_options=[o for o in (options or "").split(",") if o])
 
 
-def _subpath_source(volume_dir: Path, subpath: str) -> str:
-    """The directory a ``Subpath`` mount binds: it must exist in the volume, and no component may be
-    a symlink (a container that writes to the volume must not point a later mount outside it).
-    Checked at create; the bind itself happens at start (a swap in between is not re-checked)."""
+def check_subpath(volume_dir: Path, subpath: str) -> Path:
+    """The path a ``Subpath`` mount binds, as dockerd's safepath.Join checks it at start: it must exist,
+    and symlinks in it may point anywhere inside the volume but never out of it (a container that
+    writes to the volume must not point a later mount at the host). Returns the resolved path."""
     target = volume_dir / subpath
-    if os.path.realpath(target) != os.path.join(os.path.realpath(volume_dir), subpath):
-        raise errors.InvalidArgument(f"invalid mount config: subpath {subpath!r} leaves the volume or has a symlink")
-    if not target.exists():
+    base = os.path.realpath(volume_dir)
+    real = os.path.realpath(target)
+    if real != base and not real.startswith(base + "/"):
+        raise errors.InvalidArgument(f"path concatenation escapes the base directory, base: {volume_dir}, "
+                                     f"subpath: {subpath}")
+    if not os.path.exists(real):
         raise errors.InvalidArgument(f"cannot access path {target}: no such file or directory")
-    return str(target)
+    return Path(real)
+
+
+def _subpath_now(volume_dir: Path, subpath: str) -> Path | None:
+    """At create: the subpath resolved when it is inside the volume now, else None (start refuses it)."""
+    try:
+        return check_subpath(volume_dir, subpath)
+    except errors.InvalidArgument:
+        return None
 
 
 def tmpfs_spec(plan: Plan) -> dict[str, Any]:
@@ -286,10 +297,13 @@ class VolumeService:
                     source = self.plugin_volumes.mount(name, c["Id"])
                 propagation = plan.propagation
                 data = Path(source)
-                if plan.subpath:
-                    source = _subpath_source(data, plan.subpath)
-                elif not plan.nocopy and not any(data.iterdir()):
-                    copyup.copy_image_path(snapshot_mounts, plan.destination, data)
+                copy_into: Path | None = data
+                if plan.subpath:  # checked at start (check_subpaths), where dockerd checks it
+                    resolved = _subpath_now(data, plan.subpath)
+                    source = str(resolved or data / plan.subpath)
+                    copy_into = resolved if resolved is not None and resolved.is_dir() else None
+                if copy_into is not None and not plan.nocopy and not any(copy_into.iterdir()):
+                    copyup.copy_image_path(snapshot_mounts, plan.destination, copy_into)
             opts = ["rbind", "rw" if plan.rw else "ro", *(["rro"] if plan.recursive_ro else []),
                     propagation or "rprivate"]
             spec["mounts"].append({"destination": plan.destination, "type": "bind", "source": source, "options": opts})
@@ -301,6 +315,13 @@ class VolumeService:
                        "Driver": driver}
             records.append(rec)
         c["Mounts"] = records
+
+    def check_subpaths(self, c: dict[str, Any]) -> None:
+        """At start: every local volume's ``Subpath`` still exists and stays inside its volume."""
+        for m in c["HostConfig"].get("Mounts") or []:
+            subpath = (m.get("VolumeOptions") or {}).get("Subpath")
+            if m.get("Type") == "volume" and subpath and self._is_local(m.get("Source") or ""):
+                check_subpath(Path(self.driver.get(m["Source"])["Mountpoint"]), os.path.normpath(subpath))
 
     def _driver_for(self, plan: Plan) -> str:
         """An existing named volume keeps its driver; --volume-driver (or --mount's) is for new ones."""

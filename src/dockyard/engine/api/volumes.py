@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from dockyard.engine.api import decode, filters
-from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.app import add, engine, version_of
 from dockyard.volumes.local import ANONYMOUS_LABEL
 
 
@@ -53,7 +53,8 @@ async def delete(request: web.Request) -> web.Response:
 
 async def prune(request: web.Request) -> web.Response:
     wanted = filters.of(request, filters.VOLUME_PRUNE)
-    all_volumes = bool(filters.boolean(wanted, "all"))
+    # API < 1.42 pruned every unused local volume; from 1.42 named ones only with all=true
+    all_volumes = bool(filters.boolean(wanted, "all")) or version_of(request) < (1, 42)
     gone, space = engine(request).volumes.prune(all_volumes, wanted.get("label", []), wanted.get("label!", []))
     return web.json_response({"VolumesDeleted": gone, "SpaceReclaimed": space})
 
