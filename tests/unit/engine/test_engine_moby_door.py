@@ -211,3 +211,9 @@ def test_a_signal_to_a_task_whose_process_just_exited_is_no_error() -> None:
         return exited is future  # the exit is on its way to the monitor: stop waits for it
 
     assert asyncio.run(run())
+
+
+def test_several_endpoints_at_create_need_api_1_44() -> None:
+    body = b'{"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"a": {}, "b": {}}}}'
+    assert _post("/v1.43/containers/create", body, "application/json") == (
+        400, "Container cannot be created with multiple network endpoints")

@@ -43,6 +43,8 @@ async def create(request: web.Request) -> web.Response:
                                      "address instead")
     warnings = validate.container_create(body, host_config)
     _references(engine(request), host_config)
+    if version_of(request) < (1, 44) and len((networking or {}).get("EndpointsConfig") or {}) > 1:
+        raise errors.InvalidArgument("Container cannot be created with multiple network endpoints")
     if version_of(request) < (1, 40) and not host_config.get("IpcMode"):
         host_config["IpcMode"] = "shareable"  # dockerd's default for older clients
     _image_reference(body.get("Image") or "")
