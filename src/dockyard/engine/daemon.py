@@ -689,6 +689,34 @@ class Engine:
                              quietly(self.cd.snapshots.Remove(pb.SnapshotKey(key=snapshot_key or id))),
                              asyncio.to_thread(directories))
 
+    # -- what routes change ------------------------------------------------------------
+
+    def live_of(self, id: str) -> Live:
+        """What the engine holds in memory for the container: its attach hub and stdin (attach, logs)."""
+        return self._live(id)
+
+    def remove_link(self, ref: str, alias: str) -> None:
+        """``DELETE /containers/{parent}/{alias}?link=1``: drop the legacy link named ``alias``."""
+        c = self.get(ref)
+        links = c["HostConfig"].get("Links") or []
+        kept = [ln for ln in links if names.split_link(ln)[1] != alias]
+        if len(kept) == len(links):
+            raise errors.NotFound(f"Could not find link: {c['Name']}/{alias}")
+        c["HostConfig"]["Links"] = kept or None
+        self._save(c)
+
+    async def connect_network(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
+        """``POST /networks/{id}/connect``: an endpoint on ``network`` (joined now if it runs)."""
+        c = self.get(ref)
+        await asyncio.shield(self.networks.connect(c, network, endpoint))
+        self._save(c)
+
+    async def disconnect_network(self, ref: str, network: str) -> None:
+        """``POST /networks/{id}/disconnect``."""
+        c = self.get(ref)
+        await asyncio.shield(self.networks.disconnect(c, network))
+        self._save(c)
+
     # -- listing -----------------------------------------------------------------
 
     def status_text(self, c: dict[str, Any]) -> str:

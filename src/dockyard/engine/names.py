@@ -49,3 +49,10 @@ def link_env(get: Callable[[str], dict[str, Any]], name: str, links: list[str]) 
             if eq and key not in ("HOME", "PATH"):
                 env.append(f"{prefix}_ENV_{key}={value}")
     return env
+
+
+def split_link(link: str) -> tuple[str, str]:
+    """A legacy link's (target, alias), from ``target[:alias]`` or the stored ``/target:/linker/alias``."""
+    target, _, alias = link.partition(":")
+    target = target.strip("/")
+    return target, (alias.rstrip("/").split("/")[-1] if alias else target)

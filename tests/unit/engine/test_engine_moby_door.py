@@ -150,7 +150,7 @@ def test_writable_cgroups_security_option() -> None:
 
 
 def test_legacy_links_split_both_ways() -> None:
-    from dockyard.engine.api.containers import split_link
+    from dockyard.engine.names import split_link
 
     assert split_link("db") == ("db", "db")
     assert split_link("db:mysql") == ("db", "mysql")

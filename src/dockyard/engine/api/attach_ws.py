@@ -21,7 +21,7 @@ from dockyard.engine.logs_local import read_container_log
 async def attach_ws(request: web.Request) -> web.WebSocketResponse:
     eng = engine(request)
     c = eng.get(request.match_info["id"])  # a missing container is a 404 before the upgrade
-    live = eng._live(c["Id"])
+    live = eng.live_of(c["Id"])
     version = version_of(request)
     use_in, use_out, use_err = (qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")) \
         if version >= (1, 42) else (True, True, True)

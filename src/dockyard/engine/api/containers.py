@@ -16,6 +16,7 @@ from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.logs_local import read_container_log
+from dockyard.engine.names import split_link
 from dockyard.engine.streams import frame
 from dockyard.oci import reference
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
@@ -68,13 +69,6 @@ async def _create(eng: Any, name: str, config: dict[str, Any], host_config: dict
                                     for t, alias in map(split_link, c["HostConfig"]["Links"])]
     eng._save(c)
     return c
-
-
-def split_link(link: str) -> tuple[str, str]:
-    """A legacy link's (target, alias), from ``target[:alias]`` or the stored ``/target:/linker/alias``."""
-    target, _, alias = link.partition(":")
-    target = target.strip("/")
-    return target, (alias.rstrip("/").split("/")[-1] if alias else target)
 
 
 def _link_names(eng: Any) -> dict[str, list[str]]:
@@ -535,7 +529,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     """Hijack the connection (101 UPGRADED, or a plain 200 stream) and stream the container's output."""
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    live = eng._live(c["Id"])
+    live = eng.live_of(c["Id"])
     want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
     tty = bool(c["Config"].get("Tty"))
     if request.query.get("detachKeys"):
@@ -582,13 +576,13 @@ async def logs(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
     stamps = qbool(request, "timestamps")
-    eng._live(c["Id"]).hub.catch_up()  # what the container wrote before this request is in the log (not the queue)
-    q = eng._live(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
+    eng.live_of(c["Id"]).hub.catch_up()  # what the container wrote before this request is in the log (not the queue)
+    q = eng.live_of(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
     try:  # read before the stream starts: a driver that cannot read is an error status, as dockerd's
         entries = read_container_log(c, eng, want_out, want_err, tail, since, until)
     except errors.DockyardError:
         if q is not None:
-            eng._live(c["Id"]).hub.unsubscribe(q)
+            eng.live_of(c["Id"]).hub.unsubscribe(q)
         raise
     await resp.prepare(request)
     try:
@@ -613,7 +607,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
                 await resp.write(data if tty else frame(stream, data))
     finally:
         if q is not None:
-            eng._live(c["Id"]).hub.unsubscribe(q)
+            eng.live_of(c["Id"]).hub.unsubscribe(q)
     await resp.write_eof()
     return resp
 
@@ -628,15 +622,7 @@ async def delete_link(request: web.Request) -> web.Response:
     """``DELETE /containers/<parent>/<alias>?link=1`` (docker rm --link): drop a legacy link, keep both containers."""
     if not qbool(request, "link"):
         raise errors.NotFound(f"No such container: {request.match_info['parent']}/{request.match_info['alias']}")
-    eng = engine(request)
-    c = eng.get(request.match_info["parent"])
-    alias = request.match_info["alias"]
-    links = c["HostConfig"].get("Links") or []
-    kept = [ln for ln in links if split_link(ln)[1] != alias]
-    if len(kept) == len(links):
-        raise errors.NotFound(f"Could not find link: {c['Name']}/{alias}")
-    c["HostConfig"]["Links"] = kept or None
-    eng._save(c)
+    engine(request).remove_link(request.match_info["parent"], request.match_info["alias"])
     return web.Response(status=204)
 
 

@@ -95,18 +95,14 @@ async def delete(request: web.Request) -> web.Response:
 async def connect(request: web.Request) -> web.Response:
     eng = engine(request)
     body = await decode.read_object(request, decode.NETWORK_CONNECT, "NetworkConnect")
-    c = eng.get(body.get("Container") or "")
-    await asyncio.shield(eng.networks.connect(c, request.match_info["id"], body.get("EndpointConfig") or {}))
-    eng._save(c)
+    await eng.connect_network(body.get("Container") or "", request.match_info["id"], body.get("EndpointConfig") or {})
     return web.Response(status=200)
 
 
 async def disconnect(request: web.Request) -> web.Response:
     eng = engine(request)
     body = await decode.read_object(request, decode.NETWORK_DISCONNECT, "NetworkDisconnect")
-    c = eng.get(body.get("Container") or "")
-    await asyncio.shield(eng.networks.disconnect(c, request.match_info["id"]))
-    eng._save(c)
+    await eng.disconnect_network(body.get("Container") or "", request.match_info["id"])
     return web.Response(status=200)
 
 
