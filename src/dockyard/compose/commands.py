@@ -120,6 +120,10 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     run.add_argument("--entrypoint", default=None)
     run.add_argument("-p", "--publish", action="append", default=[])
     run.add_argument("--service-ports", action="store_true")
+    run.add_argument("-v", "--volume", action="append", default=[])
+    run.add_argument("-l", "--label", action="append", default=[])
+    run.add_argument("--cap-add", action="append", default=[])
+    run.add_argument("--cap-drop", action="append", default=[])
     run.add_argument("service")
     run.add_argument("cmd_args", nargs=REMAINDER, metavar="COMMAND")
     port = cmd("port", "Print the public port for a port binding")
@@ -533,31 +537,10 @@ def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
         if deps:
             cp.up(deps)
             cp.wait_dependencies(a.service)
-    else:
-        cp.ensure_networks()
-        cp.ensure_volumes()
     cp.ensure_networks()
     cp.ensure_volumes()
     image = cp.image_id(a.service)
-    overrides: dict[str, Any] = {"restart": "no"}
-    if a.cmd_args:
-        overrides["command"] = a.cmd_args
-    if a.entrypoint is not None:
-        import shlex
-
-        overrides["entrypoint"] = shlex.split(a.entrypoint)
-    if a.env:
-        from dockyard.compose import shapes
-
-        overrides["environment"] = {**(svc.get("environment") or {}), **shapes.to_mapping(a.env)}
-    if a.user is not None:
-        overrides["user"] = a.user
-    if a.workdir is not None:
-        overrides["working_dir"] = a.workdir
-    if not a.service_ports:
-        from dockyard.compose import shapes
-
-        overrides["ports"] = shapes.ports_long(a.publish)
+    overrides = _run_overrides(cp, svc, a)
     tty = not a.no_tty and (a.tty or sys.stdin.isatty())
     overrides["tty"] = tty
     overrides["stdin_open"] = a.interactive and not a.no_tty
@@ -571,6 +554,37 @@ def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
         print(cp.inspect(cid)["Name"].lstrip("/"))
         return 0
     return _attach_run(cp, cid, tty, overrides["stdin_open"], a.rm)
+
+
+def _run_overrides(cp: Compose, svc: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
+    """What ``run``'s flags change of the service: command, entrypoint, env, user, workdir, ports,
+    and -v/-l/--cap-add/--cap-drop added to the service's own."""
+    import shlex
+
+    from dockyard.compose import normalize, shapes
+
+    overrides: dict[str, Any] = {"restart": "no"}
+    if a.cmd_args:
+        overrides["command"] = a.cmd_args
+    if a.entrypoint is not None:
+        overrides["entrypoint"] = shlex.split(a.entrypoint)
+    if a.env:
+        overrides["environment"] = {**(svc.get("environment") or {}), **shapes.to_mapping(a.env)}
+    if a.user is not None:
+        overrides["user"] = a.user
+    if a.workdir is not None:
+        overrides["working_dir"] = a.workdir
+    if not a.service_ports:
+        overrides["ports"] = shapes.ports_long(a.publish)
+    if a.volume:
+        base = cp._project().working_dir
+        overrides["volumes"] = [*(svc.get("volumes") or []), *(normalize.service_volume(v, base) for v in a.volume)]
+    if a.label:
+        overrides["labels"] = {**(svc.get("labels") or {}), **shapes.to_mapping(a.label)}
+    for key, extra in (("cap_add", a.cap_add), ("cap_drop", a.cap_drop)):
+        if extra:
+            overrides[key] = [*(svc.get(key) or []), *extra]
+    return overrides
 
 
 def _attach_run(cp: Compose, cid: str, tty: bool, stdin: bool, rm: bool) -> int:

@@ -82,7 +82,7 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     if isinstance(s.get("develop"), dict) and s["develop"].get("watch"):
         s["develop"] = {**s["develop"], "watch": [_trigger(t, base) for t in s["develop"]["watch"]]}
     if "volumes" in s:
-        s["volumes"] = [_volume(v, base) for v in s["volumes"]]
+        s["volumes"] = [service_volume(v, base) for v in s["volumes"]]
     if "devices" in s:
         s["devices"] = [_device(d) for d in s["devices"]]
     deps = shapes.depends_dict(s.get("depends_on"))
@@ -140,7 +140,7 @@ def _build(value: Any, base: Path, lookup: Callable[[str], str | None]) -> dict[
     return b
 
 
-def _volume(item: Any, base: Path) -> dict[str, Any]:
+def service_volume(item: Any, base: Path) -> dict[str, Any]:
     v = shapes.volume_long(item)
     if v.get("type") == "bind" and v.get("source"):
         v["source"] = os.path.normpath(resolve_path(base, v["source"]))

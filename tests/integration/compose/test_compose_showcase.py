@@ -100,6 +100,15 @@ def test_the_showcase_project(project: Project) -> None:
             (f"{p.name}-web-1", "web up")} <= logs
 
     assert ok(p.dy("run", "--rm", "-T", "migrate", "cat", "/data/migrated")) == "migrated\n"
+    (p.dir / "extra").mkdir()
+    (p.dir / "extra" / "f").write_text("from -v\n")
+    out = ok(p.dy("run", "--rm", "-T", "-v", "./extra:/mnt:ro", "--cap-drop", "NET_RAW",
+                  "migrate", "sh", "-c", "cat /mnt/f; grep CapEff /proc/self/status"))
+    assert out.startswith("from -v\n")
+    assert not int(out.split()[-1], 16) & (1 << 13), "--cap-drop NET_RAW (bit 13) not dropped"
+    name = ok(p.dy("run", "-d", "-l", "run.label=yes", "migrate", "sleep", "30")).strip()
+    assert container_json(d, name)["Config"]["Labels"]["run.label"] == "yes"
+    d.cli("rm", "-f", name)
     assert len(p.leftovers()["containers"]) == 3, "run --rm left its container"
 
     ok(p.dy("--profile", "debug", "up", "-d", "--wait", "debug"))
