@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import re
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -375,3 +377,30 @@ def test_streaming_exec_over_websocket(cri_env: Cri, tmp_path: Path) -> None:
         assert json.loads(got[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "5"}]
     finally:
         _remove_pod(c, pod)
+
+
+def test_bidirectional_mount_propagation(cri_env: Cri, tmp_path: Path) -> None:
+    """A Bidirectional mount (rshared): what the container mounts under it appears on the host
+    (the runtime's pivot once made every container mount a slave)."""
+    c = cri_env
+    c.images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120)
+    src = tmp_path / "shared"
+    src.mkdir()
+    subprocess.run(["mount", "--bind", str(src), str(src)], check=True)
+    subprocess.run(["mount", "--make-rshared", str(src)], check=True)
+    privileged = cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(privileged=True))
+    pod = _run_pod(c, "prop", tmp_path, linux=privileged)
+    try:
+        config = container_config("p", ["sleep", "1000"])
+        config.linux.security_context.privileged = True
+        config.mounts.add(container_path=str(src), host_path=str(src), propagation=cri.PROPAGATION_BIDIRECTIONAL)
+        cid = c.runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod, config=config, sandbox_config=pod_config("prop", tmp_path, linux=privileged)),
+            timeout=60).container_id
+        c.runtime.StartContainer(cri.StartContainerRequest(container_id=cid), timeout=60)
+        r = _exec(c, cid, "sh", "-c", f"mkdir {src}/etc && mount --bind /etc {src}/etc")
+        assert r.exit_code == 0, r.stderr
+        assert "passwd" in os.listdir(src / "etc")
+    finally:
+        _remove_pod(c, pod)
+        subprocess.run(["umount", "-R", str(src)], check=False)

@@ -245,8 +245,15 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
         sc.mount(".", "/", None, sc.MS_MOVE)
         os.chroot(".")
     else:
-        sc.pivot_root(".", ".")
-        # the old root now sits on top of "."; keep its unmount from propagating to the host
+        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.pivot_root(".", ".")
+            # the old root now sits on top of "."; keep its unmount from propagating to the host.
+            # From the old root's fd (as runc): "." looked up from the new root's directory is the
+            # new root's mount, and rslave there would cut the container's shared mounts from the host
+            os.fchdir(old_root)
+        finally:
+            os.close(old_root)
         sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
         sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
