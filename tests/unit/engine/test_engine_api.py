@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dockyard import errors
 from dockyard.engine.api.app import API_VERSION, build_app
+from dockyard.engine.container import Live
 from dockyard.engine.images import Image
 from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog
 
@@ -55,6 +56,10 @@ class FakeEngine:
         self.remove_error: errors.DockyardError | None = None
         self.removed: list[tuple[str, bool]] = []
         self.networks = FakeNetworks()
+        self.lives: dict[str, Live] = {}
+
+    def live_of(self, id: str) -> Live:
+        return self.lives.setdefault(id, Live())
 
     def get(self, ref: str) -> dict[str, Any]:
         for c in self.containers.values():
