@@ -62,7 +62,7 @@ def test_logs_after_wait_hold_all_the_output_every_time(daemon: Daemon) -> None:
     want = _stdout_lines(daemon)
     short: list[int] = []
     full: list[tuple[int, str]] = []
-    for n in range(40):
+    for n in range(25):
         id = _create(api, ["ls", "-a", "/"])
         try:
             api.request("POST", f"/containers/{id}/start").read()
@@ -71,7 +71,7 @@ def test_logs_after_wait_hold_all_the_output_every_time(daemon: Daemon) -> None:
                 short.append(n)
         finally:
             api.request("DELETE", f"/containers/{id}", {"force": 1}).read()
-    for n in range(10):
+    for n in range(6):
         id = _create(api, ["sh", "-c", SCRIPT])
         try:
             api.request("POST", f"/containers/{id}/start").read()
