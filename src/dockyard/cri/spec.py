@@ -44,6 +44,22 @@ def _join(spec: dict[str, Any], kind: str, path: str) -> None:
     spec["linux"]["namespaces"].append({"type": kind, "path": path})
 
 
+def check_userns(opts: cri.NamespaceOption) -> None:
+    """The pod's user namespace options: the host's (NODE, or none) runs; bad options are
+    refused as such; a valid POD-mode mapping is refused as not done (the rootfs, host root's,
+    would need an idmapped mount for the namespace's root to use it: the pause cannot mount /proc)."""
+    if not opts.HasField("userns_options") or opts.userns_options.mode == NODE:
+        return
+    u = opts.userns_options
+    if u.mode != POD:
+        raise errors.InvalidArgument("user namespace: only the modes POD and NODE exist for a pod")
+    if len(u.uids) != 1 or len(u.gids) != 1:
+        raise errors.InvalidArgument("user namespace: exactly one uid and one gid mapping are supported")
+    if any(m.container_id != 0 or m.length == 0 for m in (*u.uids, *u.gids)):
+        raise errors.InvalidArgument("user namespace: the mapping must start at container ID 0")
+    raise errors.NotImplementedYet("user namespaces (mode POD) are not supported yet")
+
+
 def _env(image_config: dict[str, Any], envs: Any) -> list[str]:
     env: dict[str, str] = {"PATH": DEFAULT_PATH}
     for entry in (image_config.get("Env") or []):
@@ -147,6 +163,7 @@ def sandbox_spec(id: str, config: cri.PodSandboxConfig, image_config: dict[str, 
         spec["hostname"] = config.hostname or id[:12]
     spec["root"]["readonly"] = True
     spec["linux"]["cgroupsPath"] = cgroups_path
+    check_userns(nsopts)
     if config.linux.sysctls:
         spec["linux"]["sysctl"] = dict(config.linux.sysctls)
         refused = sysctl.refusals(spec["linux"]["sysctl"], spec["linux"]["namespaces"])

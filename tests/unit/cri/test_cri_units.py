@@ -155,3 +155,18 @@ def test_root_propagation_follows_the_mounts() -> None:
     assert root_propagation(cri.PROPAGATION_BIDIRECTIONAL) == "rshared"
     assert root_propagation(cri.PROPAGATION_HOST_TO_CONTAINER) == "rslave"
     assert root_propagation(cri.PROPAGATION_PRIVATE) is None
+
+
+def test_user_namespace_options() -> None:
+    """NODE (or none) runs; CONTAINER/TARGET, several mappings, or one not from 0 are bad input;
+    a valid POD mapping is refused as not done (UNIMPLEMENTED), never run half-way."""
+    one = [cri.IDMapping(container_id=0, host_id=100000, length=65536)]
+    specs.check_userns(cri.NamespaceOption())
+    specs.check_userns(cri.NamespaceOption(userns_options=cri.UserNamespace(mode=cri.NODE)))
+    for bad in (cri.UserNamespace(mode=cri.CONTAINER), cri.UserNamespace(mode=cri.TARGET),
+                cri.UserNamespace(mode=cri.POD, uids=one * 2, gids=one * 2),
+                cri.UserNamespace(mode=cri.POD, uids=[cri.IDMapping(container_id=1, host_id=1, length=9)], gids=one)):
+        with pytest.raises(errors.InvalidArgument):
+            specs.check_userns(cri.NamespaceOption(userns_options=bad))
+    with pytest.raises(errors.NotImplementedYet):
+        specs.check_userns(cri.NamespaceOption(userns_options=cri.UserNamespace(mode=cri.POD, uids=one, gids=one)))
