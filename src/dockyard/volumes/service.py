@@ -43,6 +43,7 @@ class Plan:
     labels: dict[str, str] = field(default_factory=dict)
     driver_opts: dict[str, str] = field(default_factory=dict)
     subpath: str = ""          # VolumeOptions.Subpath: mount this directory of the volume
+    listed: bool = True        # in the container's Mounts (dockerd leaves HostConfig.Tmpfs out)
     recursive_ro: bool = False  # BindOptions.ReadOnlyForceRecursive: sub-mounts read-only too ("rro")
     driver: str = ""           # a volume's driver: --mount's DriverConfig.Name, else HostConfig.VolumeDriver
 
@@ -264,6 +265,7 @@ class VolumeService:
             plans[p.destination] = p
         for dest, opts in (host_config.get("Tmpfs") or {}).items():
             p = parse_tmpfs(dest, opts)
+            p.listed = False
             plans[p.destination] = p
         for p in plans.values():
             if p.type == "volume" and not p.driver:
@@ -277,8 +279,9 @@ class VolumeService:
         for plan in self.plans(c["Config"], c["HostConfig"], image_config):
             if plan.type == "tmpfs":
                 spec["mounts"].append(tmpfs_spec(plan))
-                records.append({"Type": "tmpfs", "Source": "", "Destination": plan.destination, "Mode": "",
-                                "RW": plan.rw, "Propagation": ""})
+                if plan.listed:
+                    records.append({"Type": "tmpfs", "Source": "", "Destination": plan.destination, "Mode": "",
+                                    "RW": plan.rw, "Propagation": ""})
                 continue
             if plan.type == "bind":
                 src = Path(plan.source)

@@ -137,3 +137,14 @@ def test_legacy_links_as_dockerd_records_and_lists_them(daemon: Daemon, made: li
     assert [r["Names"] for r in rows if r["Names"][0] == f"/{target}"] == [[f"/{target}", f"/{linker}/db"]]
     status, out = call(daemon, "GET", f"/containers/{linker}/db/json")
     assert status == 200 and out["Name"] == f"/{target}"
+
+
+def test_a_tmpfs_replaces_an_anonymous_volume_and_is_not_listed(daemon: Daemon, made: list[str]) -> None:
+    name = f"moby-{uuid.uuid4().hex[:8]}"
+    made.append(name)
+    status, out = call(daemon, "POST", f"/containers/create?name={name}", {
+        "Image": "busybox", "Cmd": ["true"], "Volumes": {"/foo": {}},
+        "HostConfig": {"Tmpfs": {"/foo": ""}, "Mounts": [{"Type": "tmpfs", "Target": "/bar"}], "NetworkMode": "none"}})
+    assert status == 201, out
+    mounts = call(daemon, "GET", f"/containers/{name}/json")[1]["Mounts"]
+    assert [(m["Type"], m["Destination"]) for m in mounts] == [("tmpfs", "/bar")]  # --tmpfs is not in Mounts
