@@ -224,6 +224,15 @@ class Live:
         self.exit_waiters.clear()
 
 
+def start_failure_code(err: errors.DockyardError) -> int:
+    """The exit code of a container whose process never ran, by the kind of the error (the runtime
+    names the kind of a missing or non-executable program): 127 not found, 126 not executable,
+    128 any other failure, as dockerd's."""
+    if isinstance(err, errors.NotFound):
+        return 127
+    return 126 if isinstance(err, errors.PermissionDenied) else 128
+
+
 def restart_delay(c: dict[str, Any], live: Live, exit_code: int) -> float | None:
     """After an exit: the delay before the restart policy starts the container again, or None.
     Docker's policy and backoff: 100 ms doubling per quick failure, reset after 10 s of running,

@@ -257,10 +257,8 @@ class Engine:
             if not isinstance(err, errors.DockyardError):
                 raise
             await self.networks.detach(c)
-            message = str(err)
-            code = 127 if ("not found" in message or "no such file" in message) else \
-                126 if "permission denied" in message else 128
-            State(c).start_failed(code, message)
+            code = container.start_failure_code(err)
+            State(c).start_failed(code, str(err))
             self._save(c)
             live.hub.close_all()
             live.resolve_exit(code)

@@ -175,8 +175,7 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
             fifo.close()
         if e.stdin:
             e.stdin.close()
-        message = str(err).lower()
-        e.exit_code = 127 if ("not found" in message or "no such file" in message) else 126
+        e.exit_code = 127 if isinstance(err, errors.NotFound) else 126  # the kind the runtime gave
         e.hub.close_all()
         e.done.set()
         shutil.rmtree(fifo_dir, ignore_errors=True)

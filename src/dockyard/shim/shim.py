@@ -255,7 +255,8 @@ class Shim:
             for fd in proc.held_fds:
                 os.close(fd)
             msg = str(err)
-            if "not found" in msg or "No such file" in msg:
+            # the built-in runtime names the kind; a runtime's command line exits 1 with a message only
+            if not self.builtin and ("not found" in msg or "No such file" in msg):
                 raise ShimError("not_found", msg) from err
             raise
         except OSError as err:

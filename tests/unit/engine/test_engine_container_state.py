@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dockyard import errors
-from dockyard.engine.container import ZERO_TIME, Live, State, parse_signal, restart_delay
+from dockyard.engine.container import ZERO_TIME, Live, State, parse_signal, restart_delay, start_failure_code
 
 
 def _record(policy: str = "no") -> dict[str, Any]:
@@ -79,3 +79,22 @@ def test_signals_by_name_or_number() -> None:
     assert parse_signal("KILL") == parse_signal("SIGKILL") == parse_signal(9) == 9
     with pytest.raises(errors.InvalidArgument):
         parse_signal("NOPE")
+
+
+def test_a_failed_start_exits_by_the_kind_of_its_error_not_its_words() -> None:
+    assert start_failure_code(errors.NotFound("exec: \"x\": executable file not found in $PATH")) == 127
+    assert start_failure_code(errors.PermissionDenied("exec: \"/x\": permission denied")) == 126
+    # the words alone decide nothing: a message that says "not found" of another kind is 128
+    assert start_failure_code(errors.InvalidArgument("mount source not found")) == 128
+
+
+def test_the_runtime_names_the_kind_of_a_missing_or_unexecutable_program() -> None:
+    import errno
+
+    from dockyard.runtime.lifecycle.create import CreateError
+    from dockyard.runtime.process.init import ExecNotFound
+
+    assert ExecNotFound(errno.ENOENT, "x").kind == "not_found"
+    assert ExecNotFound(errno.EACCES, "x").kind == "permission_denied"
+    assert CreateError("m", "not_found").kind == "not_found"
+    assert CreateError("m", "internal").kind == "invalid_argument"

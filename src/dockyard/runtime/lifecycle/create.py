@@ -21,7 +21,13 @@ from ..process.channel import InitError
 
 
 class CreateError(InvalidArgument):
-    """create failed in init; the message is init's own."""
+    """create failed in init; the message is init's own, and so is the kind when init named one
+    (``not_found``, ``permission_denied``: the process's executable)."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        if kind in ("not_found", "permission_denied"):
+            self.kind = kind
 
 
 SECCOMP_CACHE = ".seccomp-cache"  # compiled filters; never a container: it has no state.json
@@ -191,7 +197,7 @@ def create(
         try:
             pid = spawn_init(config, plan, opts, cgroups.add_task, on_hooks)
         except InitError as err:
-            raise CreateError(f"unable to start container process: {err}") from err
+            raise CreateError(f"unable to start container process: {err}", err.kind) from err
         undo.callback(_kill, pid)
         state.pid = pid
         state.pid_starttime = proc_starttime(pid) or 0

@@ -42,12 +42,15 @@ class ExecError(InvalidArgument):
     """The process could not be started; the message is the child's own.
 
     ``reason`` is ``not_found`` (exit 127 in Docker), ``permission`` (126) or
-    ``internal``.
+    ``internal``; the first two are its kind too, which the shim passes on to the engine.
     """
 
     def __init__(self, message: str, reason: str = "internal") -> None:
         super().__init__(message)
         self.reason = reason
+        kind = {"not_found": "not_found", "permission": "permission_denied"}.get(reason, reason)
+        if kind in ("not_found", "permission_denied"):
+            self.kind = kind
 
 
 def exec_process(

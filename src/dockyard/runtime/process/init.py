@@ -61,7 +61,12 @@ class InitOptions:
 
 
 class ExecNotFound(OSError):
-    pass
+    """The process's executable is missing or not executable: its kind goes to the caller with the
+    message (``not_found`` or ``permission_denied``), which makes it exit code 127 or 126."""
+
+    @property
+    def kind(self) -> str:
+        return "permission_denied" if self.errno == errno.EACCES else "not_found"
 
 
 def lookup_executable(arg0: str, env: list[str]) -> str:
