@@ -169,3 +169,15 @@ def test_pull_errors_before_the_stream(daemon: Daemon, source: str) -> None:
     status, answer = call(daemon, "POST", f"{V}/images/create?fromImage={source}/mi/nothere&tag=latest")
     assert status == 404, answer
     assert f"pull access denied for {source}/mi/nothere, repository does not exist" in answer["message"]
+
+
+def test_identity_without_manifests_is_refused_from_api_1_54(daemon: Daemon) -> None:
+    status, answer = call(daemon, "GET", "/v1.54/images/json?identity=1")
+    assert status == 400 and "identity requires manifests=1" in answer["message"], answer
+    assert call(daemon, "GET", "/v1.54/images/json?identity=1&manifests=1")[0] == 200
+
+
+def test_build_with_an_invalid_platform_is_a_400(daemon: Daemon) -> None:
+    status, answer = call(daemon, "POST", f"{V}/build?platform=foobar", raw=_tar({"Dockerfile": b"FROM busybox\n"}))
+    assert status == 400, answer
+    assert "unknown operating system or architecture" in answer["message"]

@@ -48,9 +48,12 @@ def _json(request: web.Request, name: str, default: Any) -> Any:
 
 def options(request: web.Request) -> Any:
     from dockyard.builder.executor import BuildOptions
+    from dockyard.engine.validate import platform
 
     q = request.query
     cache_from = _json(request, "cachefrom", [])
+    if q.get("platform"):
+        platform(q["platform"])  # containerd's platforms.Parse: "unknown operating system or architecture" (400)
     return BuildOptions(
         dockerfile=q.get("dockerfile") or "Dockerfile", tags=[t for t in q.getall("t", []) if t],
         build_args=dict(_json(request, "buildargs", {}) or {}), no_cache=_bool(q.get("nocache")),

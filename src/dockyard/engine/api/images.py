@@ -105,6 +105,9 @@ async def _created_bound(request: web.Request, refs: list[str]) -> float | None:
 
 
 async def list_images(request: web.Request) -> web.Response:
+    if version_of(request) >= (1, 54) and qbool(request, "identity") and not (
+            version_of(request) >= (1, 47) and qbool(request, "manifests")):
+        raise errors.InvalidArgument("conflicting options: identity requires manifests=1")
     wanted = filters.of(request, filters.IMAGES)
     dangling = filters.boolean(wanted, "dangling")
     since = await _created_bound(request, wanted.get("since") or [])
