@@ -98,7 +98,12 @@ class NetworkManager(Networks):
         elif mode not in ("host", "none"):
             nets = [mode, *[k for k in endpoints_cfg if k != mode]]
             for ref in nets:
-                n = self.get(ref)
+                try:
+                    n = self.get(ref)
+                except errors.NotFound:
+                    if ref == mode:
+                        raise
+                    n = {"Id": "", "Name": ref}  # another endpoint's network: dockerd resolves it at start
                 cfg = endpoints_cfg.get(ref) or {}
                 if ref == mode and c["Config"].get("MacAddress") and not cfg.get("MacAddress"):
                     cfg = {**cfg, "MacAddress": c["Config"]["MacAddress"]}  # API < 1.44 put it in Config

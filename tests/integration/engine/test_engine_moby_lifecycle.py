@@ -148,3 +148,21 @@ def test_a_tmpfs_replaces_an_anonymous_volume_and_is_not_listed(daemon: Daemon, 
     assert status == 201, out
     mounts = call(daemon, "GET", f"/containers/{name}/json")[1]["Mounts"]
     assert [(m["Type"], m["Destination"]) for m in mounts] == [("tmpfs", "/bar")]  # --tmpfs is not in Mounts
+
+
+
+def test_endpoint_networks_are_resolved_at_start(daemon: Daemon, made: list[str]) -> None:
+    net, name = f"moby-net-{uuid.uuid4().hex[:6]}", f"moby-{uuid.uuid4().hex[:8]}"
+    status, out = call(daemon, "POST", "/networks/create", {"Name": net, "Internal": True})
+    assert status == 201, out
+    try:
+        made.append(name)
+        status, out = call(daemon, "POST", f"/containers/create?name={name}", {
+            "Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": net},
+            "NetworkingConfig": {"EndpointsConfig": {net: {}, "no-such-net-1": {}, "no-such-net-2": {}}}})
+        assert status == 201, out  # dockerd (API >= 1.44) creates it; the start finds the networks missing
+        status, out = call(daemon, "POST", f"/containers/{name}/start")
+        assert status >= 400 and "no-such-net" in out["message"], out
+    finally:
+        call(daemon, "DELETE", f"/containers/{name}?force=1")
+        call(daemon, "DELETE", f"/networks/{net}")
