@@ -10,6 +10,7 @@ runtime do.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import shutil
@@ -19,16 +20,16 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import container, logdrivers, names, userns, users
+from dockyard.engine import container, logdrivers, names, resources, userns, users, validate
 from dockyard.engine import spec as specs
 from dockyard.engine.container import Live, State, parse_signal
 from dockyard.engine.events import EventBus
 from dockyard.engine.images import ImageService
+from dockyard.engine.readopt import readopt_tasks
 from dockyard.engine.store import ContainerStore
 from dockyard.engine.streams import (
     STDERR,
     STDOUT,
-    OutputFifo,
     StdinWriter,
     copy_output,
     open_fifo,
@@ -414,20 +415,6 @@ class Engine:
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
 
-    async def _remove_orphans(self) -> None:
-        """containerd records of containers the engine no longer has (a crash between a
-        removal and the cleanup behind it, a build's RUN container): their task, record and
-        snapshot go."""
-        for rec in (await self.cd.containers.List(pb.ListContainersRequest())).containers:
-            if rec.id in self.containers:
-                continue
-            log.info("container %s: removing what a removed container left in containerd", rec.id[:12])
-            await self._delete_task(rec.id)
-            try:
-                await self._remove_resources(rec.id, rec.snapshot_key)
-            except errors.DockyardError as err:
-                log.error("container %s: removing what it left failed: %s", rec.id[:12], err)
-
     async def _restart_later(self, c: dict[str, Any], live: Live, delay: float) -> None:
         await asyncio.sleep(delay)
         async with live.lock:
@@ -456,41 +443,8 @@ class Engine:
         return False
 
     async def readopt(self) -> None:
-        """After a restart: follow the tasks that kept running, settle the ones that ended."""
-        await self.networks.forget_unknown(set(self.containers))
-        await self._remove_orphans()
-        for c in list(self.containers.values()):
-            if not c["State"]["Running"]:
-                continue
-            live = self._live(c["Id"])
-            try:
-                task = await self.cd.tasks.State(pb.TaskRequest(container_id=c["Id"]))
-                alive = task.status in ("running", "created", "paused", "stopped")
-            except errors.NotFound:
-                alive = False
-            if alive:
-                fifo_dir = self.exec_root / "containers" / c["Id"]
-                fifos = {stream: OutputFifo.open(fifo_dir / fname)
-                         for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
-                live.copier = asyncio.create_task(copy_output(fifos, live.hub, await logdrivers.writer(self, c, readopt=True)))
-                live.monitor = asyncio.create_task(self._monitor(c, live))
-                await self.networks.readopt(c, True)  # ports and DNS back
-            else:
-                await self.networks.readopt(c, False)
-                State(c).lost()
-                self._save(c)
-        # Restart policies survive the daemon: always, and unless-stopped unless a user stopped it.
-        for c in list(self.containers.values()):
-            policy = (c["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
-            restarting = c["State"].get("Restarting")
-            if c["State"]["Running"] or c.get("HasBeenManuallyStopped"):
-                continue
-            if policy in ("always", "unless-stopped") or (restarting and policy == "on-failure"):
-                State(c).restart_dropped()
-                try:
-                    await self.start(c["Id"])
-                except errors.DockyardError as err:
-                    log.error("container %s: restart at daemon start failed: %s", c["Id"][:12], err)
+        """After a restart: follow the tasks that kept running, settle the ones that ended (``readopt.py``)."""
+        await readopt_tasks(self)
 
     # -- stop, kill, wait, remove --------------------------------------------------------
 
@@ -714,6 +668,23 @@ class Engine:
         c = self.get(ref)
         await asyncio.shield(self.networks.disconnect(c, network))
         self._save(c)
+
+    async def update_resources(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """``POST /containers/{id}/update``: the limits applied to a running task, then recorded; the
+        warnings dockerd gives."""
+        c = self.get(ref)
+        warnings = validate.container_update(body, c["HostConfig"])
+        res = resources.of_update(body)
+        if res and State(c).running:
+            await self.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c["Id"], resources=json.dumps(res).encode()))
+        for key in resources.UPDATABLE:
+            if body.get(key):
+                c["HostConfig"][key] = body[key]
+        if "PidsLimit" in body:
+            c["HostConfig"]["PidsLimit"] = max(int(body["PidsLimit"]), 0)
+        self._save(c)
+        self.emit(c, "update")
+        return warnings
 
     # -- listing -----------------------------------------------------------------
 

@@ -193,3 +193,45 @@ def devices(host: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, 
         rules += [cgroup_rule(n, access) for n in found]
     rules += [parse_cgroup_rule(r) for r in host.get("DeviceCgroupRules") or []]
     return nodes, rules
+
+
+def of_update(body: dict[str, Any]) -> dict[str, Any]:
+    """The OCI ``linux.resources`` of a Docker update body (only what it sets)."""
+    res: dict[str, Any] = {}
+    mem: dict[str, Any] = {}
+    if body.get("Memory"):
+        mem["limit"] = int(body["Memory"])
+    if body.get("MemorySwap"):
+        mem["swap"] = int(body["MemorySwap"])
+    if body.get("MemoryReservation"):
+        mem["reservation"] = int(body["MemoryReservation"])
+    if mem:
+        res["memory"] = mem
+    cpu: dict[str, Any] = {}
+    if body.get("NanoCpus"):
+        cpu.update(period=100000, quota=int(body["NanoCpus"]) * 100000 // 1_000_000_000)
+    if body.get("CpuQuota"):
+        cpu["quota"] = int(body["CpuQuota"])
+    if body.get("CpuPeriod"):
+        cpu["period"] = int(body["CpuPeriod"])
+    if body.get("CpuShares"):
+        cpu["shares"] = int(body["CpuShares"])
+    if body.get("CpusetCpus"):
+        cpu["cpus"] = body["CpusetCpus"]
+    if body.get("CpusetMems"):
+        cpu["mems"] = body["CpusetMems"]
+    if cpu:
+        res["cpu"] = cpu
+    if "PidsLimit" in body:  # 0 or less lifts the limit (dockerd: "max")
+        res["pids"] = {"limit": max(int(body["PidsLimit"]), 0) or -1}
+    throttles = {k: body[k] for k in _THROTTLES if body.get(k)}
+    if throttles:
+        res["blockIO"] = block_io(throttles, weight_supported=False)
+    return res
+
+
+_THROTTLES = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
+
+
+UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
+             "CpusetCpus", "CpusetMems", "RestartPolicy", "BlkioWeight", *_THROTTLES)

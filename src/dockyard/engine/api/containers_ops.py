@@ -15,7 +15,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
-from dockyard.engine import resources, validate
+from dockyard.engine import validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
@@ -172,65 +172,11 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def resources_of(body: dict[str, Any]) -> dict[str, Any]:
-    """The OCI ``linux.resources`` of a Docker update body (only what it sets)."""
-    res: dict[str, Any] = {}
-    mem: dict[str, Any] = {}
-    if body.get("Memory"):
-        mem["limit"] = int(body["Memory"])
-    if body.get("MemorySwap"):
-        mem["swap"] = int(body["MemorySwap"])
-    if body.get("MemoryReservation"):
-        mem["reservation"] = int(body["MemoryReservation"])
-    if mem:
-        res["memory"] = mem
-    cpu: dict[str, Any] = {}
-    if body.get("NanoCpus"):
-        cpu.update(period=100000, quota=int(body["NanoCpus"]) * 100000 // 1_000_000_000)
-    if body.get("CpuQuota"):
-        cpu["quota"] = int(body["CpuQuota"])
-    if body.get("CpuPeriod"):
-        cpu["period"] = int(body["CpuPeriod"])
-    if body.get("CpuShares"):
-        cpu["shares"] = int(body["CpuShares"])
-    if body.get("CpusetCpus"):
-        cpu["cpus"] = body["CpusetCpus"]
-    if body.get("CpusetMems"):
-        cpu["mems"] = body["CpusetMems"]
-    if cpu:
-        res["cpu"] = cpu
-    if "PidsLimit" in body:  # 0 or less lifts the limit (dockerd: "max")
-        res["pids"] = {"limit": max(int(body["PidsLimit"]), 0) or -1}
-    throttles = {k: body[k] for k in _THROTTLES if body.get(k)}
-    if throttles:
-        res["blockIO"] = resources.block_io(throttles, weight_supported=False)
-    return res
-
-
-_THROTTLES = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
-
-
-UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
-             "CpusetCpus", "CpusetMems", "RestartPolicy", "BlkioWeight", *_THROTTLES)
-
-
 async def update(request: web.Request) -> web.Response:
     body = await decode.read_object(request, decode.CONTAINER_UPDATE, "UpdateConfig")  # before the lookup
     if version_of(request) < (1, 40):
         body.pop("PidsLimit", None)  # dockerd ignores it from older clients
-    eng = engine(request)
-    c = eng.get(request.match_info["id"])
-    warnings = validate.container_update(body, c["HostConfig"])
-    res = resources_of(body)
-    if res and c["State"]["Running"]:
-        await eng.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c["Id"], resources=json.dumps(res).encode()))
-    for key in UPDATABLE:
-        if body.get(key):
-            c["HostConfig"][key] = body[key]
-    if "PidsLimit" in body:
-        c["HostConfig"]["PidsLimit"] = max(int(body["PidsLimit"]), 0)
-    eng._save(c)
-    eng.emit(c, "update")
+    warnings = await engine(request).update_resources(request.match_info["id"], body)
     return web.json_response({"Warnings": warnings})
 
 
