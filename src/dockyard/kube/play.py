@@ -1,6 +1,6 @@
 """Kubernetes YAML as Engine API bodies: pure translation, no daemon (``apply.py`` makes the calls).
 
-A pod is its containers sharing the first one's network namespace (``NetworkMode: container:``):
+A pod is its containers sharing the first one's network and IPC namespaces (``container:<first>``):
 the first holds the pod's hostname, its address on the play network (with the pod's name and the
 names of the Services selecting it as DNS aliases) and the host ports of every container of the
 pod (``hostPort``, and a NodePort Service's ``nodePort``). A Deployment is ``replicas`` such pods,
@@ -139,10 +139,12 @@ def _pod(docs: Documents, pod: str, owner: str, spec: dict[str, Any], labels: di
     first = ""
     for c in spec["containers"]:
         cp = _container(docs, p, c, volumes, labels, spec)
-        if first:
+        if first:  # the pod's network and IPC namespaces: the first container's
             cp.body["HostConfig"]["NetworkMode"] = f"container:{first}"
+            cp.body["HostConfig"]["IpcMode"] = "host" if spec.get("hostIPC") else f"container:{first}"
         else:
             first = cp.name
+            cp.body["HostConfig"]["IpcMode"] = "host" if spec.get("hostIPC") else "shareable"
             _hold_network(docs, p, cp, spec, labels, network)
         p.containers.append(cp)
     return p

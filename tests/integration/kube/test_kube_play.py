@@ -227,6 +227,8 @@ def test_generate_containers_as_one_pod(kdaemon: Daemon, tmp_path: Path) -> None
         assert _get(port) == "web\n"
         r = dy("exec", f"{name}-{name}-side", "wget", "-qO-", "http://127.0.0.1:80/index.html")
         assert r.stdout == "web\n", r.stderr  # the side container is in the web one's network namespace
+        ipc = {_ok(dy("exec", f"{name}-{c}", "readlink", "/proc/self/ns/ipc")) for c in (f"{name}-web", f"{name}-side")}
+        assert len(ipc) == 1  # and in its IPC namespace
         again = dy("kube", "play", "--network", net, "pod.yaml")
         assert again.returncode == 1 and "exists already" in again.stderr
     finally:

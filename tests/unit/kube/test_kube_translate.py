@@ -135,6 +135,7 @@ def test_pod_of_two_containers_shares_the_first_ones_network() -> None:
     assert a.body["Entrypoint"] == ["sh", "-c"] and a.body["Cmd"] == ["echo hello two $(literal)"]
     assert a.body["HostConfig"]["RestartPolicy"] == {"Name": "no"}
     assert b.body["HostConfig"]["NetworkMode"] == "container:two-a" and "PortBindings" not in b.body["HostConfig"]
+    assert (a.body["HostConfig"]["IpcMode"], b.body["HostConfig"]["IpcMode"]) == ("shareable", "container:two-a")
     assert a.body["HostConfig"]["PortBindings"] == {"5432/tcp": [{"HostIp": "", "HostPort": "15432"}],
                                                     "8080/tcp": [{"HostIp": "", "HostPort": "30080"}]}
     assert a.body["NetworkingConfig"]["EndpointsConfig"]["net"]["Aliases"] == ["two", "db"]
