@@ -59,10 +59,17 @@ def _ensure_images(client: Any, p: PodPlan) -> None:
             continue
         if c.pull == "Never":
             raise errors.NotFound(f"pod {p.name}: image {image} is not here and imagePullPolicy is Never")
-        ref, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
-        for msg in client.json_stream("POST", "/images/create", {"fromImage": ref, "tag": tag}):
+        for msg in client.json_stream("POST", "/images/create", _pull_params(image)):
             if msg.get("error"):
                 raise errors.NotFound(f"pod {p.name}: pull {image}: {msg['error']}")
+
+
+def _pull_params(image: str) -> dict[str, str]:
+    """``POST /images/create`` of a reference: by digest as it is, else name and tag (latest by default)."""
+    if "@" in image:
+        return {"fromImage": image}
+    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    return {"fromImage": name, "tag": tag}
 
 
 def _run_pod(client: Any, p: PodPlan, say: Callable[[str], None]) -> None:

@@ -170,3 +170,12 @@ def test_quantities() -> None:
     assert names.dns_label("Proj_Data.1") == "proj-data-1"
     with pytest.raises(errors.InvalidArgument):
         names.quantity("lots")
+
+
+def test_pull_parameters() -> None:
+    from dockyard.kube.apply import _pull_params
+
+    assert _pull_params("busybox") == {"fromImage": "busybox", "tag": "latest"}
+    assert _pull_params("localhost:5000/a/b:1.2") == {"fromImage": "localhost:5000/a/b", "tag": "1.2"}
+    assert _pull_params("localhost:5000/a/b") == {"fromImage": "localhost:5000/a/b", "tag": "latest"}
+    assert _pull_params("b@sha256:" + "0" * 64) == {"fromImage": "b@sha256:" + "0" * 64}
