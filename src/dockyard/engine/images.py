@@ -22,6 +22,7 @@ from dockyard.containerd.client import ContainerdClient
 from dockyard.oci import image as oci_image
 from dockyard.oci import reference
 from dockyard.timefmt import rfc3339
+from dockyard.types import Descriptor
 
 if TYPE_CHECKING:
     import builtins  # ImageService.list shadows the builtin in the class body
@@ -437,9 +438,9 @@ class RegistryImages:
         await self.cd.write_blob(config_bytes)
         config_digest = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_CONFIG, config_bytes).digest
         config_type = base.manifest.get("config", {}).get("mediaType", oci_image.MEDIA_TYPE_OCI_CONFIG)
-        layer_desc = oci_image.Descriptor(layer.layer.media_type, layer.layer.digest, layer.layer.size)
-        old_layers = [oci_image.Descriptor.from_oci(x) for x in base.manifest.get("layers") or []]
-        manifest = oci_image.make_manifest(oci_image.Descriptor(config_type, config_digest, len(config_bytes)),
+        layer_desc = Descriptor(layer.layer.media_type, layer.layer.digest, layer.layer.size)
+        old_layers = [Descriptor.from_oci(x) for x in base.manifest.get("layers") or []]
+        manifest = oci_image.make_manifest(Descriptor(config_type, config_digest, len(config_bytes)),
                                            [*old_layers, layer_desc])
         mdesc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_MANIFEST, manifest)
         await self.cd.write_blob(manifest, expected=mdesc.digest)
@@ -593,7 +594,7 @@ class ImageService(RegistryImages):
             history=[{"created": now, "created_by": "", "comment": message or "Imported from -"}])
         config_info = await self.cd.write_blob(config)
         config_desc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_CONFIG, config)
-        layer_desc = oci_image.Descriptor(layer.layer.media_type, layer.layer.digest, layer.layer.size)
+        layer_desc = Descriptor(layer.layer.media_type, layer.layer.digest, layer.layer.size)
         manifest = oci_image.make_manifest(config_desc, [layer_desc])
         manifest_desc = oci_image.descriptor_for(oci_image.MEDIA_TYPE_OCI_MANIFEST, manifest)
         await self.cd.write_blob(manifest, expected=manifest_desc.digest)
