@@ -32,6 +32,13 @@ def register(cmd: Any) -> None:
     ins.set_defaults(fn=_inspect)
 
 
+def _stored_auth(image: str) -> dict[str, str]:
+    """The credentials ``login`` stored for the registry ``image`` names, as docker's trust commands use."""
+    from dockyard.cli import credentials
+
+    return credentials.get(image.split("/", 1)[0])
+
+
 def _usage(_client: Any, args: argparse.Namespace) -> int:
     print("usage: dockyard trust {key generate,sign,inspect} ...", file=sys.stderr)
     return 1
@@ -49,7 +56,7 @@ def _generate(_client: Any, args: argparse.Namespace) -> int:
 def _sign(_client: Any, args: argparse.Namespace) -> int:
     from dockyard.trust import api, keys
 
-    done = api.sign(args.image, Path(args.key), keys.passphrase(args.passphrase_file))
+    done = api.sign(args.image, Path(args.key), keys.passphrase(args.passphrase_file), _stored_auth(args.image))
     print(f"Signed {done['reference']} ({done['digest']}): {done['tag']}")
     return 0
 
@@ -57,7 +64,7 @@ def _sign(_client: Any, args: argparse.Namespace) -> int:
 def _inspect(_client: Any, args: argparse.Namespace) -> int:
     from dockyard.trust import api
 
-    out = [api.inspect(ref, [Path(k) for k in args.key]) for ref in args.image]
+    out = [api.inspect(ref, [Path(k) for k in args.key], _stored_auth(ref)) for ref in args.image]
     print(json.dumps(out, indent=4))
     return 0
 
@@ -102,7 +109,7 @@ def trusted_pull(c: Any, ref: str, pull: Any) -> None:
         where, reqs = policy.scope(image)
         raise errors.PermissionDenied(f"content trust: image {image} is not required to be signed by the signature "
                                       f"policy ({where}: {', '.join(q.describe() for q in reqs)}): refusing to pull")
-    digest = check_pull(policy, r.domain, r.path, r.tag, "")
+    digest = check_pull(policy, r.domain, r.path, r.tag, "", _stored_auth(r.name))
     print(f"Pull (1 of 1): {r.familiar()}@{digest}", file=sys.stderr)
     pull(f"{r.name}@{digest}")
     c.request("POST", f"/images/{r.name}@{digest}/tag", {"repo": r.name, "tag": r.tag}).read()

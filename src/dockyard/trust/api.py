@@ -11,6 +11,7 @@ from dockyard.trust.policy import Image, Policy
 from dockyard.trust.registry import Registry, split
 
 REGISTRY_HOSTS = {"docker.io": "registry-1.docker.io"}
+Auth = dict[str, Any] | None  # an AuthConfig (username/password, identitytoken or registrytoken), None: anonymous
 
 
 def _attached(reg: Registry, digest: str) -> list[sigstore.Signature]:
@@ -21,11 +22,11 @@ def _attached(reg: Registry, digest: str) -> list[sigstore.Signature]:
     return [sigstore.Signature(reg.blob(d), sig, media_type) for media_type, d, sig in sigstore.parse_attachment(data)]
 
 
-def sign(reference: str, key_file: Path, passphrase: bytes) -> dict[str, str]:
+def sign(reference: str, key_file: Path, passphrase: bytes, auth: Auth = None) -> dict[str, str]:
     """Sign the manifest ``reference`` names now; the signature is added to those already attached."""
     key = keys.decrypt_private_key(key_file.read_bytes(), passphrase)
     host, repo, tag, digest = split(reference)
-    reg = Registry(host, repo)
+    reg = Registry(host, repo, auth)
     _, manifest_digest, _ = reg.manifest(digest or tag)
     identity = f"{host}/{repo}" + (f":{tag}" if tag else "")
     data = sigstore.payload(identity, manifest_digest)
@@ -39,10 +40,10 @@ def sign(reference: str, key_file: Path, passphrase: bytes) -> dict[str, str]:
     return {"reference": identity, "digest": manifest_digest, "tag": sigstore.attachment_tag(manifest_digest)}
 
 
-def inspect(reference: str, public_keys: list[Path]) -> dict[str, Any]:
+def inspect(reference: str, public_keys: list[Path], auth: Auth = None) -> dict[str, Any]:
     """The signatures attached to ``reference``'s manifest; with keys, which key verified each."""
     host, repo, tag, digest = split(reference)
-    reg = Registry(host, repo)
+    reg = Registry(host, repo, auth)
     _, manifest_digest, _ = reg.manifest(digest or tag)
     loaded = [(p, keys.load_public_key(p.read_bytes())) for p in public_keys]
     out = []
@@ -66,15 +67,20 @@ def inspect(reference: str, public_keys: list[Path]) -> dict[str, Any]:
     return {"Name": reference, "Digest": manifest_digest, "Signatures": out}
 
 
-def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str) -> str:
+def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, auth: Auth = None) -> str:
     """Judge a pull of ``domain/repo:tag`` (or ``@digest``) by ``policy`` before anything is fetched:
-    the manifest digest its signatures were checked against, "" if the policy asks for none."""
+    the manifest digest its signatures were checked against, "" if the policy asks for none. The
+    manifest and its signatures are read with the pull's own credentials ``auth``."""
     image = Image(f"{domain}/{repo}", tag if not digest else "", digest)
     if not policy.needs_signatures(image):
         policy.check(image, list)
         return ""
-    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo)
-    _, image.manifest_digest, _ = reg.manifest(digest or tag)
+    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo, auth)
+    try:
+        _, image.manifest_digest, _ = reg.manifest(digest or tag)
+    except errors.PermissionDenied:
+        raise errors.NotFound(f"pull access denied for {domain}/{repo}, repository does not exist or may require "
+                              "'docker login'") from None
     policy.check(image, lambda: _attached(reg, image.manifest_digest))
     return image.manifest_digest
 

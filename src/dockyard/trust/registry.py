@@ -113,6 +113,8 @@ class Registry:
 
     def _fail(self, what: str, status: int, data: bytes) -> errors.DockyardError:
         msg = f"registry {self.host}: {what}: HTTP {status}: {data[:200].decode(errors='replace')}"
+        if status in (401, 403):
+            return errors.PermissionDenied(msg)
         return errors.NotFound(msg) if status == 404 else errors.Internal(msg)
 
     def manifest(self, ref: str) -> tuple[bytes, str, str]:
