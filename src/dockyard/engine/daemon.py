@@ -20,7 +20,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import container, logdrivers, names, resources, userns, users, validate
+from dockyard.engine import container, imagemounts, logdrivers, names, resources, userns, users, validate
 from dockyard.engine import spec as specs
 from dockyard.engine.container import Live, State, parse_signal
 from dockyard.engine.events import EventBus
@@ -188,6 +188,7 @@ class Engine:
             users.apply(spec["process"], user, group_add)
             # in a thread: a volume plugin may take its time to answer (bounded by the plugin client)
             await asyncio.to_thread(self.volumes.prepare, c, spec, image_config, list(snap.mounts))
+            await imagemounts.prepare(self, c, spec)  # --mount type=image: a view of the image's snapshot
             self.networks.prepare(c, spec, networking, container_dir, image_config)
             if remapped and self.userns_remap:
                 userns.own_etc_files(c, self.userns_remap)
@@ -241,7 +242,8 @@ class Engine:
             live.stdin = StdinWriter.create(Path(stdin_path))
         live.copier = asyncio.create_task(copy_output(fifos, live.hub, log_writer))
         try:
-            self.volumes.check_subpaths(c)  # dockerd checks volume subpaths at start
+            self.volumes.check_subpaths(c)  # dockerd checks volume (and image mount) subpaths at start
+            await imagemounts.check(self, c)
             await self.networks.attach(c)  # sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
             # created and started in one call (containerd deletes the task if the start fails)
@@ -639,6 +641,7 @@ class Engine:
 
         await asyncio.gather(quietly(self.cd.containers.Delete(pb.DeleteContainerRequest(id=id))),
                              quietly(self.cd.snapshots.Remove(pb.SnapshotKey(key=snapshot_key or id))),
+                             imagemounts.remove_views(self, id),
                              asyncio.to_thread(directories))
 
     # -- what routes change ------------------------------------------------------------

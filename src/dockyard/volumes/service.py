@@ -117,6 +117,10 @@ def parse_mount(m: dict[str, Any]) -> Plan:
                     labels=opts.get("Labels") or {}, driver_opts=(opts.get("DriverConfig") or {}).get("Options") or {},
                     subpath=os.path.normpath(subpath) if subpath else "",
                     driver=(opts.get("DriverConfig") or {}).get("Name") or "")
+    if kind == "image":  # mounted by the engine (engine/imagemounts.py): a view of the image's snapshot
+        if not m.get("Source"):
+            raise errors.InvalidArgument('invalid mount config for type "image": field Source must not be empty')
+        return Plan("image", dest, m["Source"], rw=False)
     if kind == "tmpfs":
         if m.get("Source"):
             raise errors.InvalidArgument("invalid mount config for type \"tmpfs\": source must not be specified")
@@ -277,6 +281,8 @@ class VolumeService:
         """At create: resolve every mount, copy image content into new empty volumes, fill the spec."""
         records = []
         for plan in self.plans(c["Config"], c["HostConfig"], image_config):
+            if plan.type == "image":
+                continue
             if plan.type == "tmpfs":
                 spec["mounts"].append(tmpfs_spec(plan))
                 if plan.listed:

@@ -411,6 +411,11 @@ async def delete(request: web.Request) -> web.Response:
         untag_only = str(reference.parse(name)) in img.names and len(img.names) > 1
     except errors.InvalidArgument:
         untag_only = False
+    mounting = [c for c in eng.containers.values()
+                if any(m.get("Type") == "image" and m.get("Source") == img.id for m in c.get("Mounts") or [])]
+    if mounting and not force:  # an image mount (engine/imagemounts.py) holds even one of several names
+        raise errors.Conflict(f"conflict: unable to delete {name} (must be forced) - container "
+                              f"{mounting[0]['Id'][:12]} is using its referenced image {img.id[7:19]}")
     users = [c for c in eng.containers.values() if c["Image"] == img.id]
     if users and not force and not untag_only:  # removing one of several tags never touches the image
         raise errors.Conflict(f"conflict: unable to delete {name} (must be forced) - image is being used by "
