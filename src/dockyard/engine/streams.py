@@ -334,6 +334,9 @@ class StreamHub:
         self.subscribers: list[asyncio.Queue[tuple[int, bytes] | None]] = []
         self._lines: dict[int, _Lines] = {}  # id(queue) -> its line cutter
         self.drain: Callable[[], None] | None = None  # set by the running copier (``copy_output``)
+        # the log's unterminated last line per stream (set by the copier): a ``logs -f`` that reads the
+        # log now starts its line cutter with it, or that line, in neither the log nor its queue, is lost
+        self.pending: Callable[[], dict[int, bytes]] | None = None
 
     def catch_up(self) -> None:
         """Copy what the container has written and the copier has not yet read, now: a log read
@@ -345,7 +348,8 @@ class StreamHub:
         q: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         self.subscribers.append(q)
         if lines:
-            self._lines[id(q)] = _Lines()
+            cutter = self._lines[id(q)] = _Lines()
+            cutter.partial.update(self.pending() if self.pending is not None else {})
         return q
 
     def unsubscribe(self, q: asyncio.Queue[tuple[int, bytes] | None]) -> None:
@@ -427,12 +431,17 @@ async def copy_output(fifos: dict[int, OutputFifo], hub: StreamHub, log: JsonFil
             for data in fifo.ready_now():
                 copy(stream, data)
 
-    hub.drain = drain
+    def pending() -> dict[int, bytes]:
+        return dict(getattr(log, "partial", {}))
+
+    hub.drain, hub.pending = drain, pending
     try:
         await asyncio.gather(*(pump(s, f) for s, f in fifos.items()))
     finally:
         if hub.drain is drain:
             hub.drain = None
+        if hub.pending is pending:
+            hub.pending = None
         for fifo in fifos.values():  # a pump cancelled before it ran never reached its own close
             fifo.close()
         to_log(log.close)
