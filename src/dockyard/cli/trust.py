@@ -25,6 +25,7 @@ def register(cmd: Any) -> None:
     sign.add_argument("image")
     sign.add_argument("--key", required=True, help="the encrypted sigstore private key")
     sign.add_argument("--passphrase-file", default="", help="the passphrase's file (else $DOCKYARD_TRUST_PASSPHRASE)")
+    sign.add_argument("--sign-identity", default="", help="the reference the signature claims (default: IMAGE)")
     sign.set_defaults(fn=_sign)
     ins = sub.add_parser("inspect", help="list IMAGE's signatures; with --key, which keys verify them")
     ins.add_argument("image", nargs="+")
@@ -56,7 +57,8 @@ def _generate(_client: Any, args: argparse.Namespace) -> int:
 def _sign(_client: Any, args: argparse.Namespace) -> int:
     from dockyard.trust import api, keys
 
-    done = api.sign(args.image, Path(args.key), keys.passphrase(args.passphrase_file), _stored_auth(args.image))
+    done = api.sign(args.image, Path(args.key), keys.passphrase(args.passphrase_file), _stored_auth(args.image),
+                    args.sign_identity)
     print(f"Signed {done['reference']} ({done['digest']}): {done['tag']}")
     return 0
 

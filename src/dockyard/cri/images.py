@@ -12,10 +12,12 @@ unpacked there. ``moby`` is only read; ``ListImages`` shows an engine image once
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard import errors
 from dockyard.api import pb
@@ -23,6 +25,9 @@ from dockyard.containerd.client import ContainerdClient
 from dockyard.cri.api import api_pb2 as cri
 from dockyard.engine.images import DANGLING_PREFIX, Image, ImageService
 from dockyard.oci import reference
+
+if TYPE_CHECKING:
+    from dockyard.trust.policy import Policy
 
 
 def auth_options(auth: cri.AuthConfig | None, mirrors: list[str], insecure: list[str]) -> pb.RegistryOptions:
@@ -37,6 +42,8 @@ def auth_options(auth: cri.AuthConfig | None, mirrors: list[str], insecure: list
 
 
 class CriImages:
+    signature_policy: Policy | None = None  # --signature-policy: every pull, the sandbox image's too
+
     def __init__(self, cd: ContainerdClient, mirrors: dict[str, list[str]], insecure: list[str],
                  snapshot_root: str, engine: ContainerdClient | None = None) -> None:
         self.cd = cd
@@ -99,15 +106,35 @@ class CriImages:
 
     async def pull(self, ref: str, auth: cri.AuthConfig | None) -> str:
         """Pull; returns the image's ID (what PullImageResponse.image_ref carries)."""
-        name = str(reference.parse(ref))
+        r = reference.parse(ref)
+        name = str(r)
+        options = auth_options(auth, self.mirrors, self.insecure)
+        signed = await self._judge_pull(r, options)
         target = None
-        async for msg in self.cd.pull(name, "", auth_options(auth, self.mirrors, self.insecure)):
+        async for msg in self.cd.pull(name, "", options):
             if msg.status == "Done":
                 target = msg.target
         if target is None:
             raise errors.Internal(f"pull of {name} ended without an image")
+        if signed and target.digest != signed:  # the tag moved between the policy's check and the pull
+            await self.cd.images.Delete(pb.DeleteImageRequest(name=name))
+            raise errors.PermissionDenied(f"image {name}: pulled {target.digest}, the signature policy checked {signed}")
         self.service._blobs.pop(target.digest, None)
         return (await self.get(name)).id
+
+    async def _judge_pull(self, r: reference.Reference, options: pb.RegistryOptions) -> str:
+        """The signature policy on pulling ``r`` before anything is fetched, the manifest and signatures
+        read with the pull's credentials from the registry's first mirror, if it has one: the manifest
+        digest it verified ("" when the policy asks for no signatures)."""
+        if self.signature_policy is None:
+            return ""
+        from dockyard.trust.api import check_pull
+
+        creds = {"username": options.auth.username, "password": options.auth.password,
+                 "registrytoken": options.auth.registry_token}
+        endpoint = next((m.split("=", 1)[1] for m in self.mirrors if m.split("=", 1)[0] == r.domain), "")
+        return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest, creds,
+                                       endpoint)
 
     async def list(self) -> list[Image]:
         return await self.service.list()

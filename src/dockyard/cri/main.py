@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--registry-mirror", action="append", default=[], metavar="HOST=ENDPOINT",
                    help="pull HOST's images from ENDPOINT first (http:// for plain http)")
     p.add_argument("--insecure-registry", action="append", default=[])
+    p.add_argument("--signature-policy", default="",
+                   help="containers-policy.json(5) file every image pull must satisfy (as dockyardd's)")
     p.add_argument("--engine-namespace", default="moby",
                    help="containerd namespace of the engine's images, adopted by name when asked for ('': none)")
     p.add_argument("--stream-address", default="127.0.0.1:0",
@@ -72,6 +74,10 @@ async def serve(args: argparse.Namespace) -> None:
     engine = ContainerdClient(args.containerd, args.engine_namespace) if args.engine_namespace else None
     images = CriImages(cd, mirrors_of(args.registry_mirror), args.insecure_registry,
                        str(Path(args.containerd_root) / "snapshots"), engine)
+    if args.signature_policy:
+        from dockyard.trust.policy import Policy
+
+        images.signature_policy = Policy.load(Path(args.signature_policy))
     network = cni.Network(Path(args.cni_conf_dir), args.cni_bin_dir or ["/usr/lib/cni", "/opt/cni/bin"])
     rt = Runtime(Settings(Path(args.root), Path(args.state), args.sandbox_image, network, args.cgroup_parent),
                  cd, images)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ def _attached(reg: Registry, digest: str) -> list[sigstore.Signature]:
     return [sigstore.Signature(reg.blob(d), sig, media_type) for media_type, d, sig in sigstore.parse_attachment(data)]
 
 
-def sign(reference: str, key_file: Path, passphrase: bytes, auth: Auth = None) -> dict[str, str]:
-    """Sign the manifest ``reference`` names now; the signature is added to those already attached."""
+def sign(reference: str, key_file: Path, passphrase: bytes, auth: Auth = None, identity: str = "") -> dict[str, str]:
+    """Sign the manifest ``reference`` names now; the signature is added to those already attached. The
+    signature claims ``reference`` unless ``identity`` names another (skopeo's ``--sign-identity``: the
+    name pullers ask for when this registry serves as a mirror)."""
     key = keys.decrypt_private_key(key_file.read_bytes(), passphrase)
     host, repo, tag, digest = split(reference)
     reg = Registry(host, repo, auth)
     _, manifest_digest, _ = reg.manifest(digest or tag)
-    identity = f"{host}/{repo}" + (f":{tag}" if tag else "")
+    identity = identity or f"{host}/{repo}" + (f":{tag}" if tag else "")
     data = sigstore.payload(identity, manifest_digest)
     new = sigstore.Signature(data, sigstore.sign(key, data))
     signatures = [s for s in _attached(reg, manifest_digest) if s.payload != data] + [new]
@@ -67,15 +70,18 @@ def inspect(reference: str, public_keys: list[Path], auth: Auth = None) -> dict[
     return {"Name": reference, "Digest": manifest_digest, "Signatures": out}
 
 
-def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, auth: Auth = None) -> str:
+def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, auth: Auth = None,
+               endpoint: str = "") -> str:
     """Judge a pull of ``domain/repo:tag`` (or ``@digest``) by ``policy`` before anything is fetched:
     the manifest digest its signatures were checked against, "" if the policy asks for none. The
-    manifest and its signatures are read with the pull's own credentials ``auth``."""
+    manifest and its signatures are read with the pull's own credentials ``auth``, from the mirror
+    ``endpoint`` (``http(s)://host[:port]``) when the pull goes through one; the policy judges the
+    name asked for, as containers/image does."""
     image = Image(f"{domain}/{repo}", tag if not digest else "", digest)
     if not policy.needs_signatures(image):
         policy.check(image, list)
         return ""
-    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo, auth)
+    reg = _registry(domain, repo, auth, endpoint)
     try:
         _, image.manifest_digest, _ = reg.manifest(digest or tag)
     except errors.PermissionDenied:
@@ -83,6 +89,15 @@ def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, au
                               "'docker login'") from None
     policy.check(image, lambda: _attached(reg, image.manifest_digest))
     return image.manifest_digest
+
+
+def _registry(domain: str, repo: str, auth: Auth, endpoint: str) -> Registry:
+    if not endpoint:
+        return Registry(REGISTRY_HOSTS.get(domain, domain), repo, auth)
+    url = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    reg = Registry(url.netloc, repo, auth)
+    reg.secure = url.scheme != "http"
+    return reg
 
 
 def check_load(policy: Policy, domain: str, repo: str, tag: str, manifest_digest: str) -> None:
