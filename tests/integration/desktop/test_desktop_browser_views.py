@@ -65,8 +65,8 @@ def test_compose_up_logs_down_from_the_page(daemon: Daemon, desktop: Desktop, br
     # the list redraws on every container event: clicked by script, not through a found element
     browser.js("document.querySelector(arguments[0]).click()", f'{row} button[data-action="logs"]')
     browser.wait_js("return document.querySelector('pre.compose-output').textContent.includes('from-compose-42')")
-    browser.js("window.confirm = () => true")
     browser.js("document.querySelector(arguments[0]).click()", f'{row} button[data-action="down"]')
+    browser.click('dialog.ask button[data-answer="yes"]')
     browser.wait_js(f"return !document.querySelector('{row}')", timeout=90)
     r = daemon.cli("ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}")
     assert r.returncode == 0 and r.stdout.strip() == b""

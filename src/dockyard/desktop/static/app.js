@@ -36,6 +36,50 @@ async function act(fn) {
   try { showError(""); await fn(); } catch (e) { showError(e.message); }
 }
 
+// A modal question instead of confirm()/alert(): its first button (the answer asked for) has the
+// focus, Enter takes it, Escape or Cancel closes it; the focus goes back where it was.
+function ask(text, ok = "OK", cancel = "Cancel") {
+  return new Promise((resolve) => {
+    const back = document.activeElement, place = focusPlace(view);
+    const yes = h("button", { type: "button", "data-answer": "yes", class: cancel ? "danger" : null }, ok);
+    const no = cancel ? h("button", { type: "button", "data-answer": "no" }, cancel) : null;
+    const label = h("p", { id: "ask-text" }, text);
+    const dlg = h("dialog", { class: "ask", "aria-labelledby": "ask-text" }, label, h("div", { class: "actions" }, yes, no));
+    let answer = false;
+    yes.addEventListener("click", () => { answer = true; dlg.close(); });
+    if (no) no.addEventListener("click", () => dlg.close());
+    dlg.addEventListener("close", () => {
+      dlg.remove();
+      if (back && back.isConnected) back.focus(); else if (place) restoreFocus(view, place); else view.focus();
+      resolve(answer);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    yes.focus();
+  });
+}
+
+const tell = (text) => ask(text, "OK", null);
+
+// Lists redrawn on engine events keep the keyboard's place: the focused control's row (data-id,
+// data-project) and action are found again after the redraw, else the row's first control.
+function focusPlace(root) {
+  const el = document.activeElement;
+  const row = el && root.contains(el) ? el.closest("[data-id], [data-project]") : null;
+  if (!row) return null;
+  const attr = row.dataset.id !== undefined ? "data-id" : "data-project";
+  return { attr, value: row.getAttribute(attr), action: el.dataset.action, href: el.getAttribute("href") };
+}
+
+function restoreFocus(root, place) {
+  if (!place || (document.activeElement && root.contains(document.activeElement))) return;
+  const row = root.querySelector(`[${place.attr}="${CSS.escape(place.value)}"]`);
+  if (!row) { view.focus(); return; }
+  const el = (place.action && (row.querySelector(`[data-action="${CSS.escape(place.action)}"]`) || row.querySelector(".actions button")))
+    || (place.href && row.querySelector(`a[href="${CSS.escape(place.href)}"]`)) || row.querySelector("button, a[href]");
+  if (el) el.focus();
+}
+
 function units(n) {
   const u = ["B", "kB", "MB", "GB", "TB"];
   let i = 0;
@@ -98,7 +142,7 @@ function actionButtons(c, refresh) {
   const run = (action) => act(async () => { await api("POST", `/api/containers/${c.id}/${action}`); await refresh(); });
   const running = c.state === "running", paused = c.state === "paused";
   const remove = () => act(async () => {
-    if (!confirm(`Remove container ${c.name}?${running ? " It is running: it will be killed." : ""}`)) return;
+    if (!(await ask(`Remove container ${c.name}?${running ? " It is running: it will be killed." : ""}`, "Remove"))) return;
     await api("DELETE", `/api/containers/${c.id}?force=${running || paused ? 1 : 0}`);
     await refresh();
   });
@@ -155,6 +199,7 @@ async function containersView() {
     h("div", { class: "toolbar" }, h("label", {}, live, " live CPU and memory")), body);
   const refresh = async () => {
     const data = await api("GET", "/api/containers");
+    const place = focusPlace(body);
     const groups = data.projects.map((g) => h("section", { "data-project": g.project },
       h("h2", {}, g.project ? `Compose project ${g.project}` : (data.projects.length > 1 ? "Other containers" : "")),
       h("table", {},
@@ -169,6 +214,7 @@ async function containersView() {
           h("td", {}, ago(c.created)),
           h("td", {}, actionButtons(c, refresh))))))));
     body.replaceChildren(...(groups.length ? groups : [h("p", { class: "muted" }, "No containers.")]));
+    restoreFocus(body, place);
     running = data.projects.flatMap((g) => g.containers).filter((c) => c.state === "running").map((c) => c.id).slice(0, 64);
     applyLive();
   };
@@ -316,7 +362,10 @@ async function containerView(id) {
   const bar = h("div", { class: "tabs", role: "tablist" });
   const select = (label) => {
     for (const c of open.splice(0)) c.close();
-    for (const b of bar.children) b.classList.toggle("active", b.textContent === label);
+    for (const b of bar.children) {
+      b.classList.toggle("active", b.textContent === label);
+      b.setAttribute("aria-selected", b.textContent === label ? "true" : "false");
+    }
     tabs[label](info.Id, pane);
   };
   bar.append(...Object.keys(tabs).map((t) => h("button", { role: "tab", onclick: () => select(t) }, t)));
@@ -344,7 +393,7 @@ async function imagesView() {
         h("td", { class: "actions" }, h("button", { onclick: () => tag(i), "data-action": "tag" }, "Tag"),
           i.tags.length ? h("button", { onclick: () => push(i), "data-action": "push" }, "Push") : null,
           h("button", { class: "danger", "data-action": "remove", onclick: () => act(async () => {
-            if (!confirm(`Remove image ${i.tags[0] || i.id.slice(7, 19)}?`)) return;
+            if (!(await ask(`Remove image ${i.tags[0] || i.id.slice(7, 19)}?`, "Remove"))) return;
             await api("DELETE", `/api/images/${encodeURIComponent(i.id)}`);
             await refresh();
           }) }, "Remove")))))));
@@ -430,10 +479,10 @@ async function showHistory(image, row) {
 
 function prune(kind, after) {
   return act(async () => {
-    if (!confirm(`Prune unused ${kind}?`)) return;
+    if (!(await ask(`Prune unused ${kind}?`, "Prune"))) return;
     const r = await api("POST", `/api/prune/${kind}`);
     showError("");
-    alert(`Reclaimed ${units(r.SpaceReclaimed || 0)}`);
+    await tell(`Reclaimed ${units(r.SpaceReclaimed || 0)}`);
     await after();
   });
 }
@@ -446,7 +495,7 @@ async function simpleList(title, path, key, columns, row, removePath) {
       h("thead", {}, h("tr", {}, [...columns, ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, items.map((it) => h("tr", {}, row(it).map((v) => h("td", {}, v)),
         h("td", {}, h("button", { class: "danger", onclick: () => act(async () => {
-          if (!confirm(`Remove ${title.toLowerCase().replace(/s$/, "")} ${it.name}?`)) return;
+          if (!(await ask(`Remove ${title.toLowerCase().replace(/s$/, "")} ${it.name}?`, "Remove"))) return;
           await api("DELETE", removePath(it));
           await refresh();
         }) }, "Remove")))))) : h("p", { class: "muted" }, `No ${title.toLowerCase()}.`));
@@ -519,6 +568,7 @@ async function composeView() {
   };
   const refresh = async () => {
     const data = await api("GET", "/api/compose");
+    const place = focusPlace(list);
     list.replaceChildren(data.projects.length ? h("table", {},
       h("thead", {}, h("tr", {}, ["Project", "Services", "Running", "Compose file", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, data.projects.map((p) => h("tr", { "data-project": p.name },
@@ -527,10 +577,11 @@ async function composeView() {
         h("td", { class: "actions" },
           h("button", { "data-action": "up", onclick: () => run("POST", "/api/compose/up", { project: p.name }) }, "Up"),
           h("button", { "data-action": "logs", onclick: () => logs(p.name) }, "Logs"),
-          h("button", { class: "danger", "data-action": "down", onclick: () => {
-            if (confirm(`Stop and remove the containers and networks of ${p.name}?`))
+          h("button", { class: "danger", "data-action": "down", onclick: async () => {
+            if (await ask(`Stop and remove the containers and networks of ${p.name}?`, "Down"))
               run("POST", `/api/compose/${encodeURIComponent(p.name)}/down`);
           } }, "Down")))))) : h("p", { class: "muted" }, "No compose projects."));
+    restoreFocus(list, place);
   };
   view.replaceChildren(h("h2", {}, "Compose projects"),
     h("div", { class: "toolbar" }, "Up from a file:", file, project,
@@ -604,6 +655,7 @@ function setTheme(t) {
   localStorage.setItem("theme", t);
 }
 
+document.getElementById("skip").addEventListener("click", (e) => { e.preventDefault(); view.focus(); });
 document.getElementById("theme").addEventListener("click", () =>
   setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
 setTheme(localStorage.getItem("theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
