@@ -17,6 +17,8 @@ import io
 import json
 import os
 import tarfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,8 @@ class Fetched:
 
 
 Auth = dict[str, Any] | None  # an AuthConfig (X-Registry-Auth)
+Progress = Callable[[dict[str, Any]], None]  # one message of the JSON progress stream, sent as it happens
+PROGRESS_EVERY = 0.1  # seconds between two "Downloading" messages of a layer
 
 
 def _registry(reference: str, auth: Auth) -> tuple[Registry, str]:
@@ -109,9 +113,19 @@ def fetch_config(reference: str, auth: Auth = None) -> tuple[Registry, dict[str,
     return reg, manifest, cfg, digest
 
 
-def fetch(reference: str, auth: Auth = None) -> Fetched:
+def _quiet(_msg: dict[str, Any]) -> None:
+    return None
+
+
+def fetch(reference: str, auth: Auth = None, granted: list[dict[str, Any]] | None = None,
+          progress: Progress = _quiet) -> Fetched:
+    """The plugin image: its config (checked against the ``granted`` privileges before any layer is
+    fetched, so a refusal leaves nothing behind), then its layers, each told to ``progress`` as it
+    arrives (dockerd's pull messages)."""
     reg, manifest, cfg, digest = fetch_config(reference, auth)
-    layers = [reg.blob(str(d.get("digest"))) for d in manifest.get("layers") or []]
+    check_privileges(cfg, granted)
+    progress({"status": f"Pulling from {reference.rsplit(':', 1)[0]}", "id": reference.rsplit(":", 1)[1]})
+    layers = [_fetch_layer(reg, str(d.get("digest")), progress) for d in manifest.get("layers") or []]
     diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layers):
         raise errors.InvalidArgument(f"{reference}: {len(layers)} layers but {len(diff_ids)} diff_ids")
@@ -120,6 +134,22 @@ def fetch(reference: str, auth: Auth = None) -> Fetched:
         if _sha256(plain) != diff_id:
             raise errors.InvalidArgument(f"{reference}: a layer does not match its diff_id {diff_id}")
     return Fetched(reference, digest, cfg, layers)
+
+
+def _fetch_layer(reg: Registry, digest: str, progress: Progress) -> bytes:
+    short = digest.removeprefix("sha256:")[:12]
+    progress({"status": "Pulling fs layer", "progressDetail": {}, "id": short})
+    told = [0.0]
+
+    def sink(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - told[0] >= PROGRESS_EVERY or done == total:
+            told[0] = now
+            progress({"status": "Downloading", "progressDetail": {"current": done, "total": total}, "id": short})
+
+    layer = reg.blob(digest, sink)
+    progress({"status": "Download complete", "progressDetail": {}, "id": short})
+    return layer
 
 
 def unpack(fetched: Fetched, rootfs: Path) -> None:
@@ -149,16 +179,15 @@ def pack(rootfs: Path, cfg: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
     return layer, config, manifest
 
 
-def push(reference: str, rootfs: Path, cfg: dict[str, Any], auth: Auth = None) -> list[dict[str, Any]]:
-    """Push the plugin as ``reference``; the progress messages of dockerd's push."""
+def push(reference: str, rootfs: Path, cfg: dict[str, Any], auth: Auth = None, progress: Progress = _quiet) -> None:
+    """Push the plugin as ``reference``, each step told to ``progress`` as it is done (dockerd's push messages)."""
     reg, tag = _registry(reference, auth)
+    progress({"status": f"The push refers to repository [{reference.rsplit(':', 1)[0]}]"})
     layer, config, manifest = pack(rootfs, cfg)
-    out: list[dict[str, Any]] = [{"status": f"The push refers to repository [{reference.rsplit(':', 1)[0]}]"}]
     for blob in (layer, config):
         reg.put_blob(blob)
-        out.append({"status": "Pushed", "progressDetail": {}, "id": _sha256(blob)[7:19]})
+        progress({"status": "Pushed", "progressDetail": {}, "id": _sha256(blob)[7:19]})
     reg.put_manifest(tag, manifest, MANIFEST_V2)
     digest = _sha256(manifest)
-    out.append({"status": f"{tag}: digest: {digest} size: {len(manifest)}"})
-    out.append({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(manifest)}})
-    return out
+    progress({"status": f"{tag}: digest: {digest} size: {len(manifest)}"})
+    progress({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": len(manifest)}})

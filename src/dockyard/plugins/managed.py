@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tarfile
 import threading
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.oci.runtime_spec import default_spec
-from dockyard.plugins import distribution
+from dockyard.plugins import distribution, settings
 from dockyard.plugins.discovery import PluginRegistry
 
 log = logging.getLogger("dockyard.plugins")
@@ -101,25 +102,35 @@ def _extract(tar_bytes: bytes, dest: Path) -> None:
         raise errors.InvalidArgument(f"plugin context: {err}") from None
 
 
-Messages = list[dict[str, Any]]  # progress of a pull, upgrade or push
 Granted = list[dict[str, Any]] | None  # the privileges a request grants (None: not checked)
 
 
-def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {"Mounts": [], "Devices": [], "Env": [f"{e['Name']}={e.get('Value') or ''}" for e in cfg.get("Env") or []],
-            "Args": list((cfg.get("Args") or {}).get("Value") or [])}
+def _quiet(_msg: dict[str, Any]) -> None:
+    return None
 
 
-def _pulled(fetched: distribution.Fetched) -> Messages:
-    """dockerd's progress messages of a plugin pull (whole: the layers are fetched before any is kept)."""
-    out: Messages = [{"status": f"Pulling from {fetched.reference.rsplit(':', 1)[0]}",
-                                  "id": fetched.reference.rsplit(":", 1)[1]}]
-    for layer in fetched.layers:
-        out.append({"status": "Download complete", "progressDetail": {},
-                    "id": distribution._sha256(layer)[7:19]})
-    out.append({"status": f"Digest: {fetched.digest}"})
-    out.append({"status": f"Status: Downloaded newer image for {fetched.reference}"})
-    return out
+def _pulled(fetched: distribution.Fetched, progress: distribution.Progress) -> None:
+    """The last messages of dockerd's plugin pull, once the plugin is kept (the layer messages came as
+    they were fetched)."""
+    progress({"status": f"Digest: {fetched.digest}"})
+    progress({"status": f"Status: Downloaded newer image for {fetched.reference}"})
+
+
+def _add_device(spec: dict[str, Any], path: str) -> None:
+    """A host device node in the plugin's spec and its cgroup's allow list, as dockerd's plugin spec."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise errors.InvalidArgument(f"plugin device {path!r}: {err.strerror}") from None
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise errors.InvalidArgument(f"plugin device {path!r}: not a device node")
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    linux = spec["linux"]
+    linux.setdefault("devices", []).append({"path": path, "type": kind, "major": major, "minor": minor,
+                                            "fileMode": stat.S_IMODE(st.st_mode), "uid": 0, "gid": 0})
+    linux.setdefault("resources", {}).setdefault("devices", []).append(
+        {"allow": True, "type": kind, "major": major, "minor": minor, "access": "rwm"})
 
 
 class ManagedPlugins:
@@ -202,36 +213,36 @@ class ManagedPlugins:
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": _settings(cfg), "PluginReference": "",
+        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": settings.initial(cfg), "PluginReference": "",
              "Config": cfg}
         self._put(p)
         return p
 
     # -- plugins as registry images (distribution.py) ------------------------------------
 
-    def pull(self, remote: str, name: str, granted: Granted, auth: distribution.Auth = None) -> Messages:
+    def pull(self, remote: str, name: str, granted: Granted, auth: distribution.Auth = None,
+             progress: distribution.Progress = _quiet) -> None:
         """``POST /plugins/pull``: the plugin image ``remote`` installed (disabled) as ``name``; ``granted``
-        must be its privileges. Nothing is kept of a pull that fails."""
+        must be its privileges. Its progress told as it happens. Nothing is kept of a pull that fails."""
         ref, name = full_name(remote), full_name(name or remote)
         if any(p["Name"] == name for p in self.list()):
             raise errors.AlreadyExists(f"plugin {name!r} already exists")
-        fetched = distribution.fetch(ref, auth)
-        distribution.check_privileges(fetched.config, granted)
+        fetched = distribution.fetch(ref, auth, granted, progress)
         pid = secrets.token_hex(32)
         cfg = self._unpack(fetched, self.root / pid)
-        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": _settings(cfg), "PluginReference": ref,
+        p = {"Id": pid, "Name": name, "Enabled": False, "Settings": settings.initial(cfg), "PluginReference": ref,
              "Config": cfg}
         self._put(p)
-        return _pulled(fetched)
+        _pulled(fetched, progress)
 
-    def upgrade(self, ref: str, remote: str, granted: Granted, auth: distribution.Auth = None) -> Messages:
+    def upgrade(self, ref: str, remote: str, granted: Granted, auth: distribution.Auth = None,
+                progress: distribution.Progress = _quiet) -> None:
         """``POST /plugins/{name}/upgrade``: a disabled plugin's config and rootfs from ``remote``; the
         settings of Env entries it still has are kept."""
         p = self.get(ref)
         if p["Enabled"]:
             raise errors.FailedPrecondition(f"plugin {p['Name']} must be disabled before upgrading")
-        fetched = distribution.fetch(full_name(remote), auth)
-        distribution.check_privileges(fetched.config, granted)
+        fetched = distribution.fetch(full_name(remote), auth, granted, progress)
         new = self.root / f"{p['Id']}.upgrade"
         shutil.rmtree(new, ignore_errors=True)
         cfg = self._unpack(fetched, new)
@@ -240,11 +251,11 @@ class ManagedPlugins:
         new.rename(self.root / p["Id"])
         shutil.rmtree(old, ignore_errors=True)
         kept = dict(kv.split("=", 1) for kv in p["Settings"]["Env"])
-        settings = _settings(cfg)
-        settings["Env"] = [f"{k}={kept.get(k, v)}" for k, v in (kv.split("=", 1) for kv in settings["Env"])]
-        p.update(Config=cfg, Settings=settings, PluginReference=fetched.reference)
+        fresh = settings.initial(cfg)
+        fresh["Env"] = [f"{k}={kept.get(k, v)}" for k, v in (kv.split("=", 1) for kv in fresh["Env"])]
+        p.update(Config=cfg, Settings=fresh, PluginReference=fetched.reference)
         self._put(p)
-        return _pulled(fetched)
+        _pulled(fetched, progress)
 
     def _unpack(self, fetched: distribution.Fetched, dest: Path) -> dict[str, Any]:
         """config.json and rootfs/ in ``dest`` (made here, removed again on any failure); the checked config."""
@@ -258,28 +269,17 @@ class ManagedPlugins:
             raise
         return cfg
 
-    def push(self, ref: str, auth: distribution.Auth = None) -> Messages:
+    def push(self, ref: str, auth: distribution.Auth = None, progress: distribution.Progress = _quiet) -> None:
         """``POST /plugins/{name}/push``: the plugin as an image named as the plugin."""
         p = self.get(ref)
-        return distribution.push(p["Name"], self.root / p["Id"] / "rootfs", p["Config"], auth)
+        distribution.push(p["Name"], self.root / p["Id"] / "rootfs", p["Config"], auth, progress)
 
     def set(self, ref: str, args: Sequence[str]) -> None:
-        """``KEY=VALUE`` for the config's settable Env entries, as ``docker plugin set``."""
+        """``docker plugin set``: settable Env values, mount sources, device paths and args (settings.py)."""
         p = self.get(ref)
         if p["Enabled"]:
             raise errors.FailedPrecondition("cannot set on an active plugin, disable plugin before setting")
-        settable = {e["Name"]: "value" in (e.get("Settable") or []) for e in p["Config"].get("Env") or []}
-        env = dict(kv.split("=", 1) for kv in p["Settings"]["Env"])
-        for arg in args:
-            key, eq, value = arg.partition("=")
-            if not eq:
-                raise errors.InvalidArgument(f"invalid setting {arg!r}: KEY=VALUE")
-            if key not in settable:
-                raise errors.InvalidArgument(f"setting {key!r} not found in the plugin configuration")
-            if not settable[key]:
-                raise errors.InvalidArgument(f"setting {key!r} cannot be set")
-            env[key] = value
-        p["Settings"]["Env"] = [f"{k}={v}" for k, v in env.items()]
+        settings.apply(p, args)
         self._put(p)
 
     async def remove(self, ref: str, force: bool) -> None:
@@ -312,9 +312,12 @@ class ManagedPlugins:
         linux["cgroupsPath"] = f"/{self.cgroup_parent.strip('/')}/plugin-{p['Id']}"
         spec["mounts"].append({"destination": PLUGIN_SOCKET_DIR, "type": "bind", "source": str(self._run_dir(p)),
                                "options": ["rbind", "rw", "rprivate"]})
-        for m in [*(cfg.get("Mounts") or []), *p["Settings"]["Mounts"]]:
+        for m in p["Settings"]["Mounts"] or cfg.get("Mounts") or []:
             spec["mounts"].append({"destination": m["Destination"], "type": m.get("Type") or "bind",
                                    "source": m.get("Source") or "", "options": list(m.get("Options") or [])})
+        for dev in p["Settings"]["Devices"] or cfg["Linux"].get("Devices") or []:
+            if dev.get("Path"):
+                _add_device(spec, dev["Path"])
         if host_ns["network"]:
             spec["mounts"].append({"destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf",
                                    "options": ["rbind", "ro", "rprivate"]})

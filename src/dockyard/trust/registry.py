@@ -15,6 +15,7 @@ import json
 import re
 import ssl
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from dockyard import errors
@@ -45,6 +46,23 @@ def _loopback(host: str) -> bool:
         return False
 
 
+Sink = Callable[[int, int], None]  # (bytes so far, Content-Length or 0), called as a body arrives
+CHUNK = 64 << 10
+
+
+def _read(resp: http.client.HTTPResponse, sink: Sink | None) -> bytes:
+    if sink is None:
+        return resp.read()
+    total = int(resp.getheader("Content-Length") or 0)
+    parts: list[bytes] = []
+    done = 0
+    while chunk := resp.read(CHUNK):
+        parts.append(chunk)
+        done += len(chunk)
+        sink(done, total)
+    return b"".join(parts)
+
+
 class Registry:
     def __init__(self, host: str, repo: str, auth: dict[str, Any] | None = None) -> None:
         self.host, self.repo = host, repo
@@ -63,8 +81,8 @@ class Registry:
             return http.client.HTTPSConnection(host, timeout=60, context=ssl.create_default_context())
         return http.client.HTTPConnection(host, timeout=60)
 
-    def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def _request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+                 sink: Sink | None = None) -> tuple[int, dict[str, str], bytes]:
         for attempt in range(2):
             hdrs = dict(headers or {})
             if self.token:
@@ -75,8 +93,8 @@ class Registry:
             try:
                 conn.request(method, path, body, hdrs)
                 resp = conn.getresponse()
-                data = resp.read()
                 got = {k.lower(): v for k, v in resp.getheaders()}
+                data = _read(resp, sink if resp.status == 200 else None)
             except OSError as err:
                 raise errors.Unavailable(f"registry {self.host}: {err}") from None
             finally:
@@ -127,8 +145,9 @@ class Registry:
             raise errors.InvalidArgument(f"registry {self.host}: manifest {ref} has digest {digest}")
         return data, digest, headers.get("content-type", "")
 
-    def blob(self, digest: str) -> bytes:
-        status, _, data = self._request("GET", f"/v2/{self.repo}/blobs/{digest}")
+    def blob(self, digest: str, sink: Sink | None = None) -> bytes:
+        """A blob, checked against its digest; ``sink(done, total)`` told as it arrives."""
+        status, _, data = self._request("GET", f"/v2/{self.repo}/blobs/{digest}", sink=sink)
         if status != 200:
             raise self._fail(f"blob {digest}", status, data)
         if digest_of(data) != digest:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 from dockyard import errors
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.images import registry_auth
 
 
 def _truthy(request: web.Request, key: str) -> bool:
@@ -96,41 +99,76 @@ async def _granted(request: web.Request) -> list[dict[str, object]]:
     return granted
 
 
-async def _progress(request: web.Request, messages: list[dict[str, object]]) -> web.StreamResponse:
+HEAD = ("Pulling from ", "The push refers to ")  # sent once the registry has answered something more
+
+
+async def _progress(request: web.Request, job: Callable[[Callable[[dict[str, Any]], None]], None]
+                    ) -> web.StreamResponse:
+    """Run ``job(progress)`` in a thread and stream each message it tells as it comes. Until the
+    registry has answered (the first message after the ``HEAD`` one) nothing is sent, so an early
+    failure is the request's status; after, a failure is the stream's last line, as dockerd's
+    write-flusher does."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def tell(msg: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, msg)
+
+    task = asyncio.ensure_future(asyncio.to_thread(job, tell))
+    task.add_done_callback(lambda _: queue.put_nowait(None))
+    resp: web.StreamResponse | None = None
+    held: list[dict[str, Any]] = []
+    while (msg := await queue.get()) is not None:
+        held.append(msg)
+        if resp is None and str(msg.get("status", "")).startswith(HEAD):
+            continue
+        resp = resp or await _started(request)
+        for m in held:
+            await resp.write(json.dumps(m).encode() + b"\n")
+        held.clear()
+    try:
+        task.result()
+    except errors.DockyardError as err:
+        if resp is None:
+            raise
+        await resp.write(json.dumps({"errorDetail": {"message": str(err)}, "error": str(err)}).encode() + b"\n")
+    resp = resp or await _started(request)
+    for m in held:
+        await resp.write(json.dumps(m).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def _started(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    for msg in messages:
-        await resp.write(json.dumps(msg).encode() + b"\n")
-    await resp.write_eof()
     return resp
 
 
 async def privileges(request: web.Request) -> web.Response:
     from dockyard.plugins import distribution
 
-    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request))
+    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request), registry_auth(request))
     return web.json_response(distribution.privileges(cfg))
 
 
 async def pull(request: web.Request) -> web.StreamResponse:
     granted = await _granted(request)  # the body first, as dockerd
     remote = _remote(request)
-    messages = await asyncio.to_thread(engine(request).managed_plugins.pull, remote, request.query.get("name", ""),
-                                       granted)
-    return await _progress(request, messages)
+    plugins, name, auth = engine(request).managed_plugins, request.query.get("name", ""), registry_auth(request)
+    return await _progress(request, lambda progress: plugins.pull(remote, name, granted, auth, progress))
 
 
 async def upgrade(request: web.Request) -> web.StreamResponse:
     granted = await _granted(request)  # the body first, as dockerd
     remote = _remote(request)
-    messages = await asyncio.to_thread(engine(request).managed_plugins.upgrade, request.match_info["name"], remote,
-                                       granted)
-    return await _progress(request, messages)
+    plugins, name, auth = engine(request).managed_plugins, request.match_info["name"], registry_auth(request)
+    return await _progress(request, lambda progress: plugins.upgrade(name, remote, granted, auth, progress))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    messages = await asyncio.to_thread(engine(request).managed_plugins.push, request.match_info["name"])
-    return await _progress(request, messages)
+    plugins, name, auth = engine(request).managed_plugins, request.match_info["name"], registry_auth(request)
+    return await _progress(request, lambda progress: plugins.push(name, auth, progress))
 
 
 def register(app: web.Application) -> None:
