@@ -29,6 +29,21 @@ from dockyard.timefmt import parse_rfc3339, rfc3339
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
+def new_record(id: str, name: str, args: list[str], image_id: str, config: dict[str, Any],
+               host_config: dict[str, Any], log_path: str) -> dict[str, Any]:
+    """A new container's record, as Docker's inspect JSON (what the store keeps): created, never
+    started; the network, volume and /etc fields are filled in at create by their owners."""
+    return {
+        "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": State.record(),
+        "Image": image_id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+        "Name": f"/{name}", "RestartCount": 0,
+        "Driver": "overlayfs", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": None, "HostConfig": host_config, "GraphDriver": {"Name": "overlayfs", "Data": None},
+        "Mounts": [], "Config": config,
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}},
+    }
+
+
 class State:
     """The typed view of a container record's ``State`` (``State(c)``, or ``State.of(record)``)."""
 

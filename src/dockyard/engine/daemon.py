@@ -122,7 +122,10 @@ class Engine:
     # -- create ------------------------------------------------------------------
 
     async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any],
-                     networking: dict[str, Any] | None = None) -> dict[str, Any]:
+                     networking: dict[str, Any] | None = None,
+                     descriptor: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A container of ``config`` and ``host_config``; ``descriptor``: the image manifest's, recorded
+        with it as dockerd's ImageManifest (list and inspect, API 1.48)."""
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise errors.InvalidArgument("config.Image must not be empty")
@@ -166,16 +169,8 @@ class Engine:
             raise errors.InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
         host["Runtime"] = "runc"  # Docker's name for the default runtime; ours is dockyard-runc
         container_dir = self.data_root / "containers" / id
-        c: dict[str, Any] = {
-            "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": State.record(),
-            "Image": image.id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "",
-            "LogPath": "" if host["LogConfig"]["Type"] == "local" else str(container_dir / f"{id}-json.log"),
-            "Name": f"/{name}", "RestartCount": 0,
-            "Driver": "overlayfs", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-            "ExecIDs": None, "HostConfig": host, "GraphDriver": {"Name": "overlayfs", "Data": None},
-            "Mounts": [], "Config": {**cfg, "Image": image_ref},
-            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}},
-        }
+        log_path = "" if host["LogConfig"]["Type"] == "local" else str(container_dir / f"{id}-json.log")
+        c = container.new_record(id, name, args, image.id, {**cfg, "Image": image_ref}, host, log_path)
         labels = self.userns_remap.snapshot_labels() if remapped and self.userns_remap else {}
         snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id, labels=labels))
         try:
@@ -196,6 +191,10 @@ class Engine:
                 id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",
                 snapshot_key=id, spec=json.dumps(spec).encode(), runtime="dockyard-runc"))
             container_dir.mkdir(parents=True, exist_ok=True)
+            if descriptor:
+                c["ImageManifestDescriptor"] = descriptor
+            if host.get("Links") and host["NetworkMode"] in ("default", "bridge"):
+                host["Links"] = names.stored_links(self.get, name, host["Links"])
             self.store.insert(id, name, c)
         except BaseException:
             await self._remove_resources(id)

@@ -56,3 +56,8 @@ def split_link(link: str) -> tuple[str, str]:
     target, _, alias = link.partition(":")
     target = target.strip("/")
     return target, (alias.rstrip("/").split("/")[-1] if alias else target)
+
+
+def stored_links(get: Callable[[str], dict[str, Any]], name: str, links: list[str]) -> list[str]:
+    """Legacy links as dockerd records them: ``/<target>:/<this container>/<alias>``."""
+    return [f"{get(target)['Name']}:/{name}/{alias}" for target, alias in map(split_link, links)]
