@@ -60,14 +60,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def _create(eng: Any, name: str, config: dict[str, Any], host_config: dict[str, Any],
                   networking: dict[str, Any] | None, descriptor: dict[str, Any] | None) -> dict[str, Any]:
-    c: dict[str, Any] = await eng.create(name, config, host_config, networking)
-    if descriptor:  # recorded with the container, as dockerd's ImageManifest (list and inspect, 1.48)
-        c["ImageManifestDescriptor"] = descriptor
-    if c["HostConfig"].get("Links") and (c["HostConfig"].get("NetworkMode") or "default") in ("default", "bridge"):
-        # legacy links as dockerd records them: "/<target>:/<this container>/<alias>"
-        c["HostConfig"]["Links"] = [f"{eng.get(t)['Name']}:{c['Name']}/{alias}"
-                                    for t, alias in map(split_link, c["HostConfig"]["Links"])]
-    eng._save(c)
+    c: dict[str, Any] = await eng.create(name, config, host_config, networking, descriptor)
     return c
 
 
