@@ -87,6 +87,7 @@ class NetworkManager(Networks):
                 if ns["type"] == "network":
                     ns["path"] = ns_path
             c["HostConfig"]["NetworkMode"] = f"container:{other['Id']}"
+            self._take_donor_names(c, spec, other)
             for fname in ("hosts", "resolv.conf", "hostname"):
                 src = Path(other.get({"hosts": "HostsPath", "resolv.conf": "ResolvConfPath",
                                       "hostname": "HostnamePath"}[fname]) or "")
@@ -187,6 +188,18 @@ class NetworkManager(Networks):
                                      hc.get("DnsOptions") or [], embedded)
 
     # -- containers: start and exit ------------------------------------------------------
+
+    @staticmethod
+    def _take_donor_names(c: dict[str, Any], spec: dict[str, Any], other: dict[str, Any]) -> None:
+        """dockerd's initializeNetworking: a joiner of ``container:<id>`` has the donor's hostname and
+        domain name (its UTS name, ``HOSTNAME`` and inspect's Config), not its own ID."""
+        hostname = other["Config"].get("Hostname") or other["Id"][:12]
+        c["Config"]["Hostname"], c["Config"]["Domainname"] = hostname, other["Config"].get("Domainname") or ""
+        spec["hostname"] = hostname
+        if c["Config"]["Domainname"]:
+            spec["domainname"] = c["Config"]["Domainname"]
+        env = spec["process"].get("env") or []
+        spec["process"]["env"] = [f"HOSTNAME={hostname}" if e.startswith("HOSTNAME=") else e for e in env]
 
     @staticmethod
     def _donor_not_running(other: dict[str, Any]) -> errors.DockyardError:
