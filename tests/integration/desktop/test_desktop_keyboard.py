@@ -1,7 +1,8 @@
 """The dashboard by keyboard only, in headless Chromium: the skip link, Tab to a running
 container's Stop with a visible focus on every stop of the way, Enter stops it (the engine
 agrees), the focus stays in the redrawn row, a removal's dialog has the focus on its first
-button, Escape cancels it (the container stays), Enter confirms it (the container is gone)."""
+button, Escape cancels it (the container stays), Enter confirms it (the container is gone);
+an image tagged through the dialog's text field; the terminal takes keys and Shift+Tab leaves it."""
 
 from __future__ import annotations
 
@@ -83,3 +84,35 @@ def test_stop_and_remove_by_keyboard(daemon: Daemon, desktop: Desktop, browser: 
         browser.wait_js(f"return !document.querySelector('{row}')")
     finally:
         daemon.cli("rm", "-f", name)
+
+
+def test_tag_and_terminal_by_keyboard(daemon: Daemon, desktop: Desktop, browser: webdriver.Browser) -> None:
+    name, tag = f"deskkbd{uuid.uuid4().hex[:6]}", f"deskkbd-{uuid.uuid4().hex[:6]}:v1"
+    image = daemon.cli("inspect", "-f", "{{.Id}}", "busybox").stdout.decode().strip()
+    r = daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    assert r.returncode == 0, r.stderr.decode()
+    try:
+        browser.get(f"{desktop.origin}/#/images")
+        browser.wait_js(f"return document.querySelector('tr[data-id=\"{image}\"] button[data-action=\"tag\"]')")
+        _tab_to(browser, f'tr[data-id="{image}"] button[data-action="tag"]')
+        browser.keys(webdriver.ENTER)  # the dialog opens on its text field
+        browser.wait_js("return document.activeElement.matches('dialog.ask[open] input')")
+        browser.keys(*tag, webdriver.ENTER)
+        _wait(lambda: daemon.cli("inspect", tag).returncode == 0, "the image was not tagged")
+        browser.wait_js(f"return document.querySelector('tr[data-id=\"{image}\"]').textContent.includes({tag!r})")
+        assert browser.js(f"return document.activeElement.matches('tr[data-id=\"{image}\"] [data-action=\"tag\"]')")
+
+        browser.get(f"{desktop.origin}/#/container/{name}")
+        browser.wait_js("return document.querySelectorAll('div.tabs button').length === 5")
+        _tab_to(browser, "div.tabs button:nth-child(4)")  # Terminal
+        browser.keys(webdriver.ENTER)
+        browser.wait_js("return document.activeElement.matches('div.term textarea')"
+                        " && document.querySelector('div.term .xterm-rows').textContent.includes('#')")  # the prompt
+        browser.keys(*"echo kbd-$((6*7))", webdriver.ENTER)
+        browser.wait_js("return document.querySelector('div.term .xterm-rows').textContent.includes('kbd-42')")
+        browser.keys(webdriver.TAB, hold=webdriver.SHIFT)  # out of the terminal, back to the last tab (Files)
+        assert browser.js("return document.activeElement.matches('div.tabs button:last-child')"), browser.js(FOCUSED)
+        assert browser.js(FOCUS_SHOWN)
+    finally:
+        daemon.cli("rm", "-f", name)
+        daemon.cli("rmi", tag)

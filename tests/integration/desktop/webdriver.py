@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
-ENTER, TAB, ESCAPE = "\ue007", "\ue004", "\ue00c"  # WebDriver's codes of those keys
+ENTER, TAB, ESCAPE, SHIFT = "\ue007", "\ue004", "\ue00c", "\ue008"  # WebDriver's codes of those keys
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -97,9 +97,12 @@ class Browser:
     def type(self, css: str, text: str) -> None:
         self.cmd("POST", f"/element/{self.find(css)}/value", {"text": text})
 
-    def keys(self, *keys: str) -> None:
-        """Keys pressed (down, up) on whatever has the focus, as a keyboard would (W3C actions)."""
+    def keys(self, *keys: str, hold: str = "") -> None:
+        """Keys pressed (down, up) on whatever has the focus, as a keyboard would (W3C actions),
+        ``hold`` (e.g. ``SHIFT``) held down the while."""
         actions = [{"type": kind, "value": k} for k in keys for kind in ("keyDown", "keyUp")]
+        if hold:
+            actions = [{"type": "keyDown", "value": hold}, *actions, {"type": "keyUp", "value": hold}]
         self.cmd("POST", "/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})
 
     def close(self) -> None:

@@ -36,26 +36,27 @@ async function act(fn) {
   try { showError(""); await fn(); } catch (e) { showError(e.message); }
 }
 
-// A modal question instead of confirm()/alert(): its first button (the answer asked for) has the
-// focus, Enter takes it, Escape or Cancel closes it; the focus goes back where it was.
-function ask(text, ok = "OK", cancel = "Cancel") {
+// A modal question instead of confirm()/alert()/prompt(): the focus on its first button (the
+// answer asked for) or its text field, Enter takes it, Escape or Cancel closes it; the focus goes
+// back where it was. The answer: true/false, or the text (null when cancelled) when `input` is given.
+function ask(text, ok = "OK", cancel = "Cancel", input = null) {
   return new Promise((resolve) => {
     const back = document.activeElement, place = focusPlace(view);
-    const yes = h("button", { type: "button", "data-answer": "yes", class: cancel ? "danger" : null }, ok);
-    const no = cancel ? h("button", { type: "button", "data-answer": "no" }, cancel) : null;
-    const label = h("p", { id: "ask-text" }, text);
-    const dlg = h("dialog", { class: "ask", "aria-labelledby": "ask-text" }, label, h("div", { class: "actions" }, yes, no));
-    let answer = false;
-    yes.addEventListener("click", () => { answer = true; dlg.close(); });
-    if (no) no.addEventListener("click", () => dlg.close());
+    const field = input === null ? null : h("input", { value: input, "aria-labelledby": "ask-text", size: 40 });
+    const yes = h("button", { value: "yes", "data-answer": "yes", class: cancel && !field ? "danger" : null }, ok);
+    const dlg = h("dialog", { class: "ask", "aria-labelledby": "ask-text" });
+    const no = cancel ? h("button", { type: "button", "data-answer": "no", onclick: () => dlg.close() }, cancel) : null;
+    dlg.append(h("form", { method: "dialog" }, h("p", { id: "ask-text" }, text), field,
+      h("div", { class: "actions" }, yes, no)));
     dlg.addEventListener("close", () => {
+      const taken = dlg.returnValue === "yes";
       dlg.remove();
       if (back && back.isConnected) back.focus(); else if (place) restoreFocus(view, place); else view.focus();
-      resolve(answer);
+      resolve(field ? (taken ? field.value : null) : taken);
     });
     document.body.append(dlg);
     dlg.showModal();
-    yes.focus();
+    (field || yes).focus();
   });
 }
 
@@ -312,7 +313,7 @@ function terminalTab(id, pane) {
     return;
   }
   const box = h("div", { class: "term", "aria-label": "terminal" });
-  pane.replaceChildren(h("p", { class: "muted" }, "A shell (/bin/sh) in the container."), box);
+  pane.replaceChildren(h("p", { class: "muted" }, "A shell (/bin/sh) in the container. Shift+Tab leaves the terminal."), box);
   const term = new Xterm.Terminal({ cursorBlink: true, fontSize: 13, scrollback: 5000, theme: terminalTheme(),
                                     fontFamily: "ui-monospace, monospace" });
   const fit = new Xterm.FitAddon();
@@ -326,6 +327,7 @@ function terminalTab(id, pane) {
   const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
   ws.onmessage = (e) => term.write(new Uint8Array(e.data));
   ws.onclose = () => { term.write("\r\n[session ended]\r\n"); box.dataset.ended = "1"; };
+  term.attachCustomKeyEventHandler((e) => !(e.key === "Tab" && e.shiftKey));  // not a keyboard trap
   term.onData((data) => send({ input: data }));
   term.onResize(({ cols, rows }) => { box.dataset.size = `${cols}x${rows}`; send({ resize: [cols, rows] }); });
   const resized = new ResizeObserver(() => fit.fit());
@@ -383,6 +385,7 @@ async function imagesView() {
   const progress = h("div", { class: "progress" });
   const refresh = async () => {
     const data = await api("GET", "/api/images");
+    const place = focusPlace(list);
     list.replaceChildren(h("table", {},
       h("thead", {}, h("tr", {}, ["Tags", "ID", "Size", "Created", ""].map((t) => h("th", {}, t)))),
       h("tbody", {}, data.images.map((i) => h("tr", { "data-id": i.id },
@@ -397,16 +400,17 @@ async function imagesView() {
             await api("DELETE", `/api/images/${encodeURIComponent(i.id)}`);
             await refresh();
           }) }, "Remove")))))));
+    restoreFocus(list, place);
   };
   const pull = () => act(async () => { await progressStream("/api/pull", ref.value, progress); await refresh(); });
   const tag = (i) => act(async () => {
-    const to = prompt(`New name for ${i.tags[0] || i.id.slice(7, 19)} (repository[:tag])`);
+    const to = await ask(`New name for ${i.tags[0] || i.id.slice(7, 19)} (repository[:tag])`, "Tag", "Cancel", "");
     if (!to) return;
     await api("POST", `/api/images/${encodeURIComponent(i.id)}/tag`, { ref: to });
     await refresh();
   });
   const push = (i) => act(async () => {
-    const name = prompt("Push which name?", i.tags[0] || "");
+    const name = await ask("Push which name?", "Push", "Cancel", i.tags[0] || "");
     if (name) await progressStream("/api/push", name, progress);
   });
   const dir = h("input", { placeholder: "/path/to/directory", "aria-label": "build directory", size: 30 });
