@@ -59,6 +59,7 @@ class Engine:
         self.engine_id = ""
         self.events = EventBus()
         self.execs: dict[str, Any] = {}  # exec ID -> engine.execs.Exec
+        self.builder: Any = None  # builder.executor.Builder, made at the first build (engine/api/build.py)
         self.shutting_down = False
         self._releasing: set[asyncio.Task[None]] = set()  # --rm containers' resources being freed
         # networks and volumes (their packages never import the engine; they get lookups)
@@ -156,6 +157,7 @@ class Engine:
         cfg["Entrypoint"] = config.get("Entrypoint") if config.get("Entrypoint") is not None \
             else image_config.get("Entrypoint")
         cfg["WorkingDir"] = spec["process"]["cwd"] if cfg.get("WorkingDir") or image_config.get("WorkingDir") else ""
+        cfg["User"] = config.get("User") or image_config.get("User") or ""  # dockerd merges the image's USER
         cfg.setdefault("Labels", {})
         if image_config.get("Healthcheck"):  # Docker fills what --health-* left unset from the image
             cfg["Healthcheck"] = {**image_config["Healthcheck"], **{k: v for k, v in (cfg.get("Healthcheck") or {}).items()

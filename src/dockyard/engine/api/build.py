@@ -22,12 +22,12 @@ from dockyard.engine.api.app import add, engine
 
 def builder_of(eng: Any) -> Any:
     """The engine's one Builder (its cache database opened on first use)."""
-    b = getattr(eng, "_builder", None)
+    b = eng.builder
     if b is None:
         from dockyard.builder.executor import Builder, open_cache
 
         b = Builder(eng, open_cache(eng.data_root))
-        eng._builder = b
+        eng.builder = b
         eng.images.settle_hooks.append(b.flush)
     return b
 
