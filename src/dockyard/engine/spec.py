@@ -57,10 +57,10 @@ def user_ids(user: str) -> tuple[int, int]:
     """Numeric ``uid[:gid]`` (and ``root``); names need the image's /etc/passwd, resolved later."""
     if not user or user == "root":
         return 0, 0
-    name, _, group = user.partition(":")
+    name, sep, group = user.partition(":")
     try:
-        uid = 0 if name == "root" else int(name)
-        gid = (0 if group == "root" else int(group)) if group else uid
+        uid = 0 if name in ("", "root") else int(name)  # ":7777" is root's uid with gid 7777
+        gid = (0 if group == "root" else int(group)) if group else (0 if sep else uid)
     except ValueError as err:
         raise errors.InvalidArgument(f"unable to find user {user}: only numeric users are supported yet") from err
     return uid, gid

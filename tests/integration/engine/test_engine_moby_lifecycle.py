@@ -166,3 +166,35 @@ def test_endpoint_networks_are_resolved_at_start(daemon: Daemon, made: list[str]
     finally:
         call(daemon, "DELETE", f"/containers/{name}?force=1")
         call(daemon, "DELETE", f"/networks/{net}")
+
+
+def test_the_image_user_is_the_containers_and_copy_uidgid_uses_it(daemon: Daemon, made: list[str]) -> None:
+    base = run(daemon, made, HostConfig={"NetworkMode": "none"})
+    repo = f"moby-user-{uuid.uuid4().hex[:6]}"
+    status, out = call(daemon, "POST", f"/commit?container={base}&repo={repo}&tag=1", {"User": "2375:2376"})
+    assert status == 201, out
+    try:
+        name = run(daemon, made, Image=f"{repo}:1", HostConfig={"NetworkMode": "none"})
+        assert call(daemon, "GET", f"/containers/{name}/json")[1]["Config"]["User"] == "2375:2376"  # dockerd's merge
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            tf.addfile(tarfile.TarInfo("empty-file.txt"))
+        assert call(daemon, "PUT", f"/containers/{name}/archive?path=/tmp&copyUIDGID=1", raw=buf.getvalue())[0] == 200
+        status, out = call(daemon, "POST", f"/containers/{name}/exec",
+                           {"Cmd": ["stat", "-c", "%u:%g", "/tmp/empty-file.txt"], "AttachStdout": True})
+        assert status == 201, out
+        body = b'{"Detach": false, "Tty": true}'
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # the stream is hijacked: read it raw
+            sock.connect(str(daemon.socket))
+            sock.sendall(f"POST /exec/{out['Id']}/start HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+        assert b"2375:2376" in data
+    finally:
+        call(daemon, "DELETE", f"/containers/{name}?force=1")
+        call(daemon, "DELETE", f"/images/{repo}:1?force=1")

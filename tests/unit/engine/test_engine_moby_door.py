@@ -217,3 +217,11 @@ def test_several_endpoints_at_create_need_api_1_44() -> None:
     body = b'{"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"a": {}, "b": {}}}}'
     assert _post("/v1.43/containers/create", body, "application/json") == (
         400, "Container cannot be created with multiple network endpoints")
+
+
+def test_numeric_users_with_an_empty_side() -> None:
+    from dockyard.engine.spec import user_ids
+
+    assert user_ids(":7777") == (0, 7777)  # docker run --user :7777: uid 0, gid 7777
+    assert user_ids("7777:") == (7777, 0)
+    assert user_ids("7777") == (7777, 7777)  # placeholder until the image's passwd is read
