@@ -223,17 +223,24 @@ async def create(request: web.Request) -> web.StreamResponse:
             async with session.get(url) as got:
                 await _refuse_status(url, got)
                 return await _import(request, got.content.iter_chunked(1 << 20), source, platform)
-        except aiohttp.ClientError as err:
-            raise errors.Internal(f"Get \"{url}\": {err}") from err
+        except (aiohttp.InvalidURL, ValueError) as err:  # IDNA, ports, ... aiohttp refuses before dialing
+            raise errors.InvalidArgument(f'invalid URL "{url}": {err}') from err
+        except aiohttp.ClientError as err:  # the source did not answer: not the daemon's failure
+            raise errors.Unavailable(f'cannot reach "{url}": {err}') from err
 
 
 def _import_url(source: str) -> str:
     """``fromSrc`` as dockerd reads it: ``http://`` added when there is no scheme; a host with a
     percent escape is Go's "invalid URL escape" (400)."""
     url = source if "://" in source else "http://" + source
-    host = url.split("://", 1)[1].split("/", 1)[0]
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise errors.InvalidArgument(f'parse "{url}": net/url: invalid control character in URL')
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
     if "%" in host:
         raise errors.InvalidArgument(f'parse "{url}": invalid URL escape "{host[host.index("%"):][:3]}"')
+    if scheme.lower() not in ("http", "https") or not host:
+        raise errors.InvalidArgument(f'invalid URL "{url}": an http:// or https:// URL with a host is needed')
     return url
 
 
