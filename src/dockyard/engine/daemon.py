@@ -59,6 +59,7 @@ class Engine:
         self.engine_id = ""
         self.events = EventBus()
         self.execs: dict[str, Any] = {}  # exec ID -> engine.execs.Exec
+        self.builder: Any = None  # builder.executor.Builder, made at the first build (engine/api/build.py)
         self.shutting_down = False
         self._releasing: set[asyncio.Task[None]] = set()  # --rm containers' resources being freed
         # networks and volumes (their packages never import the engine; they get lookups)
