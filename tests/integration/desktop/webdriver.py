@@ -30,7 +30,8 @@ def _free_port() -> int:
 
 
 class Browser:
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
+        """``args``: more chromium flags."""
         self.profile = tempfile.mkdtemp(prefix="dy-chromium-")
         self.port = _free_port()
         self.driver = subprocess.Popen([shutil.which("chromedriver") or "chromedriver", f"--port={self.port}"],
@@ -39,7 +40,7 @@ class Browser:
         try:
             self._wait_ready()
             caps = {"browserName": "chrome", "goog:chromeOptions": {
-                "binary": shutil.which("chromium"), "args": [*CHROMIUM_FLAGS, f"--user-data-dir={self.profile}"]}}
+                "binary": shutil.which("chromium"), "args": [*CHROMIUM_FLAGS, *args, f"--user-data-dir={self.profile}"]}}
             self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
         except BaseException:
             self.close()
