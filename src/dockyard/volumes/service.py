@@ -137,6 +137,19 @@ def parse_mount(m: dict[str, Any]) -> Plan:
     raise errors.InvalidArgument(f"invalid mount config: mount type unknown: {kind!r}")
 
 
+def daemon_root_propagation(root: str, source: str, asked: str) -> str:
+    """dockerd's validateBindDaemonRoot: a bind of the daemon's root or of a path inside it is ``rslave``
+    unless ``rshared`` is asked; any other propagation is refused."""
+    root = os.path.normpath(root)
+    if not (os.path.normpath(source) + "/").startswith(root + "/"):
+        return asked
+    if asked in ("", "rslave", "rshared"):
+        return asked or "rslave"
+    raise errors.InvalidArgument('invalid mount config: must use either propagation mode "rslave" or "rshared" '
+                                 f'when mount source is within the daemon root, daemon root: "{root}", bind mount '
+                                 f'source: "{source}", propagation: "{asked}"')
+
+
 def parse_tmpfs(dest: str, options: str) -> Plan:
     return Plan("tmpfs", _check_dest(dest), tmpfs_options=[o for o in (options or "").split(",") if o])
 
@@ -174,6 +187,7 @@ def tmpfs_spec(plan: Plan) -> dict[str, Any]:
 
 class VolumeService:
     def __init__(self, data_root: Path, plugins: PluginRegistry | None = None) -> None:
+        self.data_root = data_root
         self.driver = LocalDriver(data_root / "volumes")
         self.plugin_volumes = PluginVolumes(data_root / "volumes" / "_plugins.json", plugins or PluginRegistry())
         self.containers: Callable[[], Iterable[dict[str, Any]]] = lambda: ()
@@ -297,7 +311,7 @@ class VolumeService:
                                                      f"not exist: {src}")
                     src.mkdir(parents=True, exist_ok=True)
                 source, name, driver = str(src), "", ""
-                propagation = plan.propagation or "rprivate"
+                propagation = daemon_root_propagation(str(self.data_root), source, plan.propagation) or "rprivate"
             else:
                 labels = plan.labels if plan.source else {ANONYMOUS_LABEL: "", **plan.labels}
                 vol = self.create(plan.source, labels, plan.driver_opts, self._driver_for(plan))

@@ -225,3 +225,14 @@ def test_numeric_users_with_an_empty_side() -> None:
     assert user_ids(":7777") == (0, 7777)  # docker run --user :7777: uid 0, gid 7777
     assert user_ids("7777:") == (7777, 0)
     assert user_ids("7777") == (7777, 7777)  # placeholder until the image's passwd is read
+
+
+def test_binds_of_the_daemon_root_are_rslave() -> None:
+    from dockyard.volumes.service import daemon_root_propagation as prop
+
+    assert prop("/var/lib/d", "/var/lib/d", "") == "rslave"
+    assert prop("/var/lib/d", "/var/lib/d/containers", "rshared") == "rshared"
+    assert prop("/var/lib/d", "/var/lib/dx", "") == ""  # not inside: as asked
+    assert prop("/var/lib/d", "/srv", "private") == "private"
+    with pytest.raises(errors.InvalidArgument, match='must use either propagation mode "rslave" or "rshared"'):
+        prop("/var/lib/d", "/var/lib/d/containers", "private")
