@@ -195,7 +195,7 @@ class Engine:
             container_dir.mkdir(parents=True, exist_ok=True)
             if descriptor:
                 c["ImageManifestDescriptor"] = descriptor
-            if host.get("Links") and host["NetworkMode"] in ("default", "bridge"):
+            if host.get("Links") and (host.get("NetworkMode") or "default") in ("default", "bridge"):  # "" too
                 host["Links"] = names.stored_links(self.get, name, host["Links"])
             self.store.insert(id, name, c)
         except BaseException:

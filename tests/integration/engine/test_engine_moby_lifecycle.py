@@ -131,7 +131,7 @@ def test_volume_create_is_an_event(daemon: Daemon, made: list[str]) -> None:
 
 def test_legacy_links_as_dockerd_records_and_lists_them(daemon: Daemon, made: list[str]) -> None:
     target = run(daemon, made)
-    linker = run(daemon, made, HostConfig={"Links": [f"{target}:db"]})
+    linker = run(daemon, made, HostConfig={"Links": [f"{target}:db"], "NetworkMode": ""})  # "" as the Go client
     assert call(daemon, "GET", f"/containers/{linker}/json")[1]["HostConfig"]["Links"] == [f"/{target}:/{linker}/db"]
     rows = call(daemon, "GET", "/containers/json?filters=" + json.dumps({"name": [target]}).replace(" ", ""))[1]
     assert [r["Names"] for r in rows if r["Names"][0] == f"/{target}"] == [[f"/{target}", f"/{linker}/db"]]
