@@ -39,9 +39,8 @@ async def create(request: web.Request) -> web.Response:
         raise errors.InvalidArgument("config cannot be empty in order to create a container")
     host_config = body.pop("HostConfig", None) or {}
     networking = body.pop("NetworkingConfig", None)  # --network-alias, --ip, extra networks
-    if body.get("MacAddress") and version_of(request) >= (1, 52):
-        raise errors.InvalidArgument("container-wide MAC address no longer supported; use endpoint-specific MAC "
-                                     "address instead")
+    if version_of(request) >= (1, 52):  # dockerd's Config has no MacAddress from 1.52: its decoder drops it
+        body.pop("MacAddress", None)
     warnings = validate.container_create(body, host_config)
     _references(engine(request), host_config)
     if version_of(request) < (1, 44) and len((networking or {}).get("EndpointsConfig") or {}) > 1:
