@@ -20,7 +20,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import container, imagemounts, logdrivers, names, resources, userns, users, validate
+from dockyard.engine import container, donors, imagemounts, logdrivers, names, resources, userns, users, validate
 from dockyard.engine import spec as specs
 from dockyard.engine.container import Live, State, parse_signal
 from dockyard.engine.events import EventBus
@@ -229,6 +229,7 @@ class Engine:
             await self._start(c, live)
 
     async def _start(self, c: dict[str, Any], live: Live) -> None:
+        await donors.join(self, c)  # --pid/--ipc container:<id>: the donors' namespaces, found at start
         id = c["Id"]
         fifo_dir = self.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)

@@ -186,10 +186,14 @@ def is_cgroup_v2() -> bool:
     return v2()
 
 
-def _donor(lookup: Lookup | None, mode: str, what: str) -> dict[str, Any]:
+def _existing(lookup: Lookup | None, mode: str, what: str) -> dict[str, Any]:
     if lookup is None:
         raise errors.InvalidArgument(f"cannot join {what} of another container here")
-    other = lookup(mode.partition(":")[2])
+    return lookup(mode.partition(":")[2])
+
+
+def _donor(lookup: Lookup | None, mode: str, what: str) -> dict[str, Any]:
+    other = _existing(lookup, mode, what)
     if not other["State"]["Running"] or not other["State"].get("Pid"):
         raise errors.Conflict(f"cannot join {what} of a non running container: {other['Id']}")
     return other
@@ -199,32 +203,50 @@ def _without(spec: dict[str, Any], ns_type: str) -> None:
     spec["linux"]["namespaces"] = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != ns_type]
 
 
-def _join(spec: dict[str, Any], ns_type: str, pid: int) -> None:
+def _join(spec: dict[str, Any], ns_type: str, pid: int) -> bool:
+    joined = False
     for ns in spec["linux"]["namespaces"]:
         if ns["type"] == ns_type:
             ns["path"] = f"/proc/{pid}/ns/{ns_type}"
+            joined = True
+    return joined
+
+
+def join_donors(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup) -> bool:
+    """At start, as dockerd: the namespace paths of the running containers whose PID or IPC
+    namespace ``--pid``/``--ipc container:<id>`` joins; False if the spec joins none."""
+    joined = False
+    pid_mode = host.get("PidMode") or ""
+    if pid_mode.startswith("container:"):
+        donor = lookup(pid_mode.partition(":")[2])
+        if not donor["State"]["Running"] or not donor["State"].get("Pid"):
+            raise errors.Internal(f"failed to join PID namespace: container {donor['Id']} is not running")
+        joined = _join(spec, "pid", donor["State"]["Pid"])
+    ipc_mode = host.get("IpcMode") or ""
+    if ipc_mode.startswith("container:"):
+        donor = _donor(lookup, ipc_mode, "IPC")
+        joined = _join(spec, "ipc", donor["State"]["Pid"]) or joined  # none if the donor's IPC is the host's
+    return joined
 
 
 def namespaces(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup | None) -> None:
     """``--pid``, ``--ipc``, ``--uts``, ``--cgroupns`` and ``--shm-size``, as moby's WithNamespaces and
-    WithMounts: ``host`` shares the host's namespace, ``container:<id>`` joins a running one's (its
-    IPC only if it is ``shareable`` or the host's). The donor's namespaces are found by its PID when
-    the container is created (as ``--network container:`` is)."""
+    WithMounts: ``host`` shares the host's namespace, ``container:<id>`` joins an existing one's (its
+    IPC only if it is ``shareable`` or the host's). The donor must exist when the container is
+    created; its namespace paths are set when it starts (``join_donors``)."""
     pid_mode = host.get("PidMode") or ""
     if pid_mode == "host":
         _without(spec, "pid")
     elif pid_mode.startswith("container:"):
-        _join(spec, "pid", _donor(lookup, pid_mode, "PID namespace")["State"]["Pid"])
+        _existing(lookup, pid_mode, "PID namespace")
     ipc_mode = host.get("IpcMode") or "private"
     if ipc_mode.startswith("container:"):
-        donor = _donor(lookup, ipc_mode, "IPC")
+        donor = _existing(lookup, ipc_mode, "IPC")
         donor_mode = donor["HostConfig"].get("IpcMode") or ""
         if donor_mode == "host":
             ipc_mode = "host"
         elif donor_mode != "shareable":
             raise errors.InvalidArgument("non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
-        else:
-            _join(spec, "ipc", donor["State"]["Pid"])
     shm = next((m for m in spec["mounts"] if m["destination"] == "/dev/shm"), None)
     if shm is not None:
         if ipc_mode == "host":

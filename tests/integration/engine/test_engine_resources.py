@@ -238,6 +238,25 @@ def test_pid_container_mode_sees_the_other_containers_processes(daemon: Daemon) 
         docker(daemon, "rm", "-f", other)
 
 
+def test_pid_container_mode_joins_its_donor_at_start(daemon: Daemon) -> None:
+    """As dockerd: a donor that is not running fails the joiner's start (500), not its create; once the
+    donor runs, the same joiner starts in its PID namespace."""
+    donor = docker(daemon, "create", "busybox", "sleep", "4322").stdout.strip()
+    joiner = ""
+    try:
+        assert donor
+        r = docker(daemon, "create", "--pid", f"container:{donor}", "busybox", "ps", "-o", "args")
+        assert r.returncode == 0, r.stderr
+        joiner = r.stdout.strip()
+        r = docker(daemon, "start", "-a", joiner)
+        assert r.returncode != 0 and f"failed to join PID namespace: container {donor} is not running" in r.stderr
+        assert docker(daemon, "start", donor).returncode == 0
+        r = docker(daemon, "start", "-a", joiner)
+        assert r.returncode == 0 and "sleep 4322" in r.stdout, r.stderr
+    finally:
+        docker(daemon, "rm", "-f", *(c for c in (joiner, donor) if c))
+
+
 def test_uts_host_has_the_hosts_hostname(daemon: Daemon) -> None:
     out = run(daemon, "--uts", "host", "busybox", "sh", "-c", "hostname; readlink /proc/self/ns/uts")
     assert out.split() == [socket.gethostname(), os.readlink("/proc/self/ns/uts")]

@@ -166,19 +166,27 @@ def _donor(mode: str = "shareable", running: bool = True) -> dict[str, Any]:
     return {"Id": "d" * 64, "State": {"Running": running, "Pid": 4242}, "HostConfig": {"IpcMode": mode}}
 
 
-def test_container_modes_join_the_donors_namespaces() -> None:
-    s = build({"PidMode": "container:d", "IpcMode": "container:d"}, lambda ref: _donor())
+def test_container_modes_join_the_donors_namespaces_at_start() -> None:
+    s = build({"PidMode": "container:d", "IpcMode": "container:d"}, lambda ref: _donor(running=False))
+    assert all("path" not in n for n in s["linux"]["namespaces"])  # created: nothing joined yet
+    host = {"PidMode": "container:d", "IpcMode": "container:d"}
+    assert spec.join_donors(s, host, lambda ref: _donor())
     paths = {n["type"]: n.get("path") for n in s["linux"]["namespaces"]}
     assert paths["pid"] == "/proc/4242/ns/pid" and paths["ipc"] == "/proc/4242/ns/ipc"
     host_donor = build({"IpcMode": "container:d"}, lambda ref: _donor("host"))
     assert "ipc" not in ns_types(host_donor)
+    assert not spec.join_donors(host_donor, {"IpcMode": "container:d"}, lambda ref: _donor("host"))
+    assert not spec.join_donors(build({}), {}, lambda ref: _donor())
 
 
 def test_container_modes_refused() -> None:
     with pytest.raises(errors.InvalidArgument, match="non-shareable IPC"):
         build({"IpcMode": "container:d"}, lambda ref: _donor("private"))
+    stopped = build({"PidMode": "container:d"}, lambda ref: _donor(running=False))
+    with pytest.raises(errors.Internal, match=f"failed to join PID namespace: container {'d' * 64} is not running"):
+        spec.join_donors(stopped, {"PidMode": "container:d"}, lambda ref: _donor(running=False))
     with pytest.raises(errors.Conflict, match="non running container"):
-        build({"PidMode": "container:d"}, lambda ref: _donor(running=False))
+        spec.join_donors(stopped, {"IpcMode": "container:d"}, lambda ref: _donor(running=False))
 
 
 # -- the runtime's cgroup files ----------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""``--pid``/``--ipc container:<id>`` at start: the donor's namespaces are joined by its PID, which
+only a running donor has, so dockerd resolves them when the joiner starts, not when it is created.
+The containerd container is made again with the spec that names them (dockerd too makes its
+containerd container at every start)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from dockyard.api import pb
+from dockyard.engine import spec as specs
+
+if TYPE_CHECKING:
+    from dockyard.engine.daemon import Engine
+
+
+def joins_another(host_config: dict[str, Any]) -> bool:
+    return any((host_config.get(k) or "").startswith("container:") for k in ("PidMode", "IpcMode"))
+
+
+async def join(eng: Engine, c: dict[str, Any]) -> None:
+    """Sets the donors' namespace paths in the container's spec; a donor that does not run is
+    refused (``Internal`` for a PID donor, as dockerd's "failed to join PID namespace")."""
+    if not joins_another(c["HostConfig"]):
+        return
+    record = await eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"]))
+    spec = json.loads(record.spec)
+    if not specs.join_donors(spec, c["HostConfig"], eng.get):
+        return
+    await eng.cd.containers.Delete(pb.DeleteContainerRequest(id=c["Id"]))
+    await eng.cd.containers.Create(pb.Container(
+        id=record.id, image=record.image, snapshotter=record.snapshotter, snapshot_key=record.snapshot_key,
+        spec=json.dumps(spec).encode(), runtime=record.runtime, labels=dict(record.labels)))
