@@ -194,7 +194,8 @@ def bridge_network_driver(sock: Path, links: NetworkPluginLinks, routes: list[di
         "NetworkDriver.CreateNetwork": create_network, "NetworkDriver.DeleteNetwork": delete_network,
         "NetworkDriver.CreateEndpoint": create_endpoint, "NetworkDriver.DeleteEndpoint": delete_endpoint,
         "NetworkDriver.EndpointOperInfo": lambda a: {"Value": {}}, "NetworkDriver.Join": join,
-        "NetworkDriver.Leave": lambda a: {}, **(overrides or {})})
+        "NetworkDriver.Leave": lambda a: {}, "NetworkDriver.ProgramExternalConnectivity": lambda a: {},
+        "NetworkDriver.RevokeExternalConnectivity": lambda a: {}, **(overrides or {})})
 
 
 def pool_ipam_driver(sock: Path, default_pool: str, first_host: int = 100,

@@ -21,7 +21,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.network import dns, hostfiles, ipam, ports, sandbox
 from dockyard.network.networks import PREDEFINED, Networks
-from dockyard.network.remote import builtin
+from dockyard.network.remote import allow_localnet, builtin
 
 log = logging.getLogger("dockyard.network")
 
@@ -222,6 +222,7 @@ class NetworkManager(Networks):
                 for name in list(c["NetworkSettings"]["Networks"]):
                     await self._join(c, self.get(name))
                 await self._publish(c)
+                await self._program_external(c)
                 await asyncio.to_thread(self._apply_rules)
             except errors.DockyardError as err:  # dockerd's errSetupNetworking prefix
                 await self._detach(c)
@@ -296,6 +297,19 @@ class NetworkManager(Networks):
             key = f"{b.container_port}/{b.proto}"
             result[key] = [*(result[key] or []), {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(port)}]
         c["NetworkSettings"]["Ports"] = result
+
+    async def _program_external(self, c: dict[str, Any]) -> None:
+        """A plugin network giving the default routes is told the published ports (remote.py); a port on
+        127.0.0.1 reaches its container through the plugin's host interface (route_localnet, as on bridges)."""
+        nid = self._gateway_of(c["Id"])
+        if not nid or self.networks[nid]["Driver"] in ("bridge", "host", "null"):
+            return
+        record = self.endpoints[nid][c["Id"]]
+        await asyncio.to_thread(self.remote.program_external, self.networks[nid], record,
+                                c["NetworkSettings"].get("Ports") or {})
+        self.store.put_endpoint(nid, c["Id"], record)
+        if any(c["NetworkSettings"]["Ports"].values()):
+            await asyncio.to_thread(allow_localnet, self._publish_ip(c))
 
     def _refresh_hosts(self, c: dict[str, Any]) -> None:
         path = Path(c.get("HostsPath") or "")

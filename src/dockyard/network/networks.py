@@ -283,17 +283,17 @@ class Networks:
                 c = self.get_container(cid)
             except errors.NotFound:
                 continue
-            ip = self._publish_ip(c)
+            ip, plugin = self._publish_ip(c), self._publish_network(c) not in ("bridge", "")
             for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
                 cport, proto = ports.parse_key(key)
                 for item in items or []:
-                    rs.ports.append(nft.PortRule(proto, item["HostIp"], int(item["HostPort"]), ip, cport))
+                    rs.ports.append(nft.PortRule(proto, item["HostIp"], int(item["HostPort"]), ip, cport, plugin))
         return rs
 
     def _apply_rules(self) -> None:
         """Replace our table when its rendering changed: a container without published ports costs no ``nft``."""
         rs = self._ruleset()
-        if rs.bridges:
+        if rs.bridges or rs.ports:  # ports: published from a plugin network's container
             text = nft.render(rs)
             if text != self._applied:
                 nft.apply(rs)
@@ -428,3 +428,8 @@ class Networks:
     def _publish_ip(self, c: dict[str, Any]) -> str:
         eps = sorted(self._container_endpoints(c["Id"]), key=lambda e: e[1]["Interface"])
         return eps[0][1]["IPAddress"] if eps else ""
+
+    def _publish_network(self, c: dict[str, Any]) -> str:
+        """The driver of the network whose address published ports go to ("" for none)."""
+        eps = sorted(self._container_endpoints(c["Id"]), key=lambda e: e[1]["Interface"])
+        return str(self.networks[eps[0][0]]["Driver"]) if eps and eps[0][0] in self.networks else ""

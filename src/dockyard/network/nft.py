@@ -28,6 +28,7 @@ class PortRule:
     host_port: int
     container_ip: str
     container_port: int
+    plugin_network: bool = False  # to a plugin network's address: no bridge of ours masquerades its loopback
 
 
 @dataclass
@@ -48,6 +49,10 @@ def render(rs: RuleSet) -> str:
         match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip != "0.0.0.0" else ""
         lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to {p.container_ip}:{p.container_port}")
     lines += ["  }", "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;"]
+    for p in rs.ports:
+        if p.plugin_network:
+            lines.append(f"    ip daddr {p.container_ip} {p.proto} dport {p.container_port} fib saddr type local"
+                         " ct status dnat masquerade")
     for b in rs.bridges:
         if not b.internal:
             lines.append(f'    ip saddr {b.subnet} oifname != "{b.name}" masquerade')

@@ -38,6 +38,8 @@ log = logging.getLogger("dockyard.network.remote")
 DRIVER, IPAM = "NetworkDriver", "IpamDriver"
 GATEWAY_OPTS = {"RequestAddressType": "com.docker.network.gateway"}
 MAC_OPT = "com.docker.network.endpoint.macaddress"
+PORTMAP_OPT, EXPOSED_OPT = "com.docker.network.portmap", "com.docker.network.endpoint.exposedports"
+PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}  # libnetwork's types.Protocol numbers
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 RTA_OIF, RT_SCOPE_LINK, RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 4, 253, 254, 3, 1
 SIOCGIFHWADDR = 0x8927
@@ -389,6 +391,25 @@ class RemoteNetworks:
         except OSError as err:
             raise errors.Internal(f"plugin {p.name}: configure {src} as {dst} in {sandbox}: {err}") from err
 
+    def program_external(self, n: dict[str, Any], record: dict[str, Any], ports: dict[str, Any]) -> None:
+        """``ProgramExternalConnectivity`` for the container's gateway endpoint, with its published ports
+        (``com.docker.network.portmap``) and exposed ports as libnetwork's sandbox options carry them; the
+        daemon's own rules publish them as on a bridge (``RevokeExternalConnectivity`` at leave)."""
+        p = self._plugin(n["Driver"], DRIVER)
+        port_map, exposed = [], []
+        for key, items in ports.items():
+            port, _, proto = key.partition("/")
+            number = PROTOCOLS.get(proto or "tcp", 6)
+            exposed.append({"Proto": number, "Port": int(port)})
+            for item in items or []:
+                host_port = int(item["HostPort"])
+                port_map.append({"Proto": number, "IP": record["IPAddress"], "Port": int(port),
+                                 "HostIP": item["HostIp"], "HostPort": host_port, "HostPortEnd": host_port})
+        p.client.call("NetworkDriver.ProgramExternalConnectivity", {
+            "NetworkID": n["Id"], "EndpointID": record["EndpointID"],
+            "Options": {PORTMAP_OPT: port_map, EXPOSED_OPT: exposed}}, optional=True)  # not mandatory (libnetwork)
+        record.setdefault("Plugin", {})["External"] = True
+
     def leave(self, n: dict[str, Any], record: dict[str, Any], sandbox: str) -> None:
         """Undo ``join`` (whatever part of it was done) and release the IPAM plugin's addresses. Failures are
         logged: a container leaves its network even when the plugin is gone."""
@@ -402,6 +423,8 @@ class RemoteNetworks:
             if done.get("Moved"):
                 self._move_out(done["As"], done["Moved"], sandbox)
             ids = {"NetworkID": n["Id"], "EndpointID": record.get("EndpointID", "")}
+            if p is not None and done.get("External"):
+                self._quietly(p, "NetworkDriver.RevokeExternalConnectivity", ids)
             if p is not None and done.get("Joined"):
                 self._quietly(p, "NetworkDriver.Leave", ids)
             if p is not None and done.get("Endpoint"):
@@ -440,6 +463,21 @@ class RemoteNetworks:
             log.warning("interface %s not moved back to the host as %s: %s", name, src, err)
         finally:
             os.close(host)
+
+
+def allow_localnet(ip: str) -> None:
+    """route_localnet on the host interface that reaches ``ip`` (a plugin's), so that a port published on
+    127.0.0.1 can be DNATed out of lo to it."""
+    from pyroute2 import IPRoute
+
+    from dockyard.network.driver import sysctl
+
+    with IPRoute() as ipr:
+        routes = ipr.route("get", dst=ip)
+        index = routes[0].get_attr("RTA_OIF") if routes else None
+        name = ipr.get_links(index)[0].get_attr("IFLA_IFNAME") if index else ""
+    if name and name != "lo":
+        sysctl(f"ipv4/conf/{name}/route_localnet", "1")
 
 
 def _version(item: dict[str, Any]) -> int:

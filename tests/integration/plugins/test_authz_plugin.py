@@ -111,3 +111,10 @@ def test_dead_plugin_fails_requests_without_hanging(authz_env: tuple[Daemon, Fak
     # back: the daemon finds it again, and nothing was made while it was away
     r = d.cli("volume", "inspect", "never-made-either")
     assert r.returncode != 0 and "no such volume" in r.stderr.decode().lower()
+
+
+def test_info_lists_the_authorization_plugin(authz_env: tuple[Daemon, FakePlugin]) -> None:
+    d, _ = authz_env
+    r = d.cli("info", "--format", "{{json .Plugins.Authorization}}")
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout) == ["gate"]

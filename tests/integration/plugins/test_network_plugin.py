@@ -226,3 +226,67 @@ def test_bridge_network_with_an_ipam_plugin(netplug_env: tuple[Daemon, Path]) ->
         ok(d.cli("network", "rm", "pbr"))
         assert ipam.methods_called()[-1] == "IpamDriver.ReleasePool"
         assert not host_link_exists("br-" + nid[:12])
+
+
+def _http_get(port: int) -> str:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return s.makefile("rb").read().decode(errors="replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_published_port_on_a_plugin_network(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    """`-p 127.0.0.1::80` on a plugin network: the driver is told the port map by
+    ProgramExternalConnectivity (libnetwork's sandbox options), the port answers from the container's
+    address on the plugin's network, and RevokeExternalConnectivity comes before Leave at stop."""
+    d, plugins = netplug_env
+    with bridge_network_driver(plugins / "fakenet7.sock", links) as drv:
+        ok(d.cli("network", "create", "-d", "fakenet7", "--subnet", "10.213.15.0/24", "pnet7"))
+        try:
+            ok(d.cli("run", "-d", "--name", "pweb", "--network", "pnet7", "-p", "127.0.0.1::80", "busybox", "sh",
+                     "-c", "mkdir -p /www && echo plugin-net-page > /www/index.html && exec httpd -f -p 80 -h /www"))
+            c = json.loads(ok(d.cli("inspect", "pweb")))[0]
+            host_port = int(c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
+            ip = c["NetworkSettings"]["Networks"]["pnet7"]["IPAddress"]
+            assert ip == "10.213.15.2"
+            assert "plugin-net-page" in _http_get(host_port)
+            eid = c["NetworkSettings"]["Networks"]["pnet7"]["EndpointID"]
+            prog = next(a for m, a in drv.calls if m == "NetworkDriver.ProgramExternalConnectivity")
+            assert prog == {"NetworkID": c["NetworkSettings"]["Networks"]["pnet7"]["NetworkID"], "EndpointID": eid,
+                            "Options": {"com.docker.network.portmap": [
+                                {"Proto": 6, "IP": ip, "Port": 80, "HostIP": "127.0.0.1", "HostPort": host_port,
+                                 "HostPortEnd": host_port}],
+                                "com.docker.network.endpoint.exposedports": [{"Proto": 6, "Port": 80}]}}
+            ok(d.cli("stop", "-t", "1", "pweb"))
+            mine = [m for m, a in drv.calls if a.get("EndpointID") == eid]
+            assert mine[-4:] == ["NetworkDriver.ProgramExternalConnectivity", "NetworkDriver.RevokeExternalConnectivity",
+                                 "NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"], mine
+        finally:
+            d.cli("rm", "-f", "pweb")
+            d.cli("network", "rm", "pnet7")
+
+
+def test_info_lists_plugin_network_drivers(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    """`docker info`'s Plugins.Network as dockerd's: built-in drivers and every network's driver, sorted; an
+    IPAM plugin is not listed; no authorization plugin configured is null."""
+    d, plugins = netplug_env
+    with bridge_network_driver(plugins / "fakenet8.sock", links), \
+            pool_ipam_driver(plugins / "ipam8.sock", "10.213.16.0/24"):
+        ok(d.cli("network", "create", "-d", "fakenet8", "--ipam-driver", "ipam8", "pnet8"))
+        try:
+            listed = json.loads(ok(d.cli("info", "--format", "{{json .Plugins}}")))
+            assert listed["Network"] == ["bridge", "fakenet8", "host", "null"]
+            assert listed["Volume"] == ["local"] and listed["Authorization"] is None
+        finally:
+            ok(d.cli("network", "rm", "pnet8"))
+        listed = json.loads(ok(d.cli("info", "--format", "{{json .Plugins}}")))
+        assert listed["Network"] == ["bridge", "host", "null"]

@@ -89,5 +89,6 @@ def middleware(registry: PluginRegistry, names: list[str]) -> Any:
 
 def install(app: web.Application, registry: PluginRegistry, names: list[str]) -> None:
     """Put the authorization check outside every other middleware (before the app is frozen)."""
+    app["authorization_plugins"] = list(names)  # /info lists them, in their order
     if names:
         app.middlewares.insert(0, middleware(registry, names))

@@ -59,6 +59,20 @@ async def version(request: web.Request) -> web.Response:
     })
 
 
+def _plugins_info(request: web.Request) -> dict[str, list[str] | None]:
+    """As dockerd's fillPluginsInfo: network drivers are the built-in ones, the managed network plugins and
+    every network's driver; volume drivers ``local`` and the plugins used as one; the authorization plugins
+    in their order; IPAM plugins are not listed."""
+    eng = engine(request)
+    managed = [p["Name"] for p in eng.managed_plugins.list()
+               if "docker.networkdriver/1.0" in ((p.get("Config") or {}).get("Interface") or {}).get("Types", [])]
+    network = {"bridge", "host", "null", *managed, *(n["Driver"] for n in eng.networks.networks.values())}
+    volume = {"local", *(p.name for p in eng.plugins.active() if "VolumeDriver" in p.implements)}
+    return {"Volume": sorted(volume), "Network": sorted(network),
+            "Authorization": list(request.app.get("authorization_plugins") or []) or None,
+            "Log": ["json-file", "local", "none"]}
+
+
 async def info(request: web.Request) -> web.Response:
     eng = engine(request)
     cs = list(eng.containers.values())
@@ -76,8 +90,7 @@ async def info(request: web.Request) -> web.Response:
         "ID": eng.engine_id, "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": paused,
         "ContainersStopped": len(cs) - running - paused, "Images": len(images), "Driver": "overlayfs",
         "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
-                    "Log": ["json-file", "local", "none"]},
+        "Plugins": _plugins_info(request),
         "MemoryLimit": True, "SwapLimit": True, "KernelMemoryTCP": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": False,
         "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
