@@ -64,6 +64,21 @@ def test_start_releases_process_and_output(runtime: Runtime, bundle: Bundle) -> 
     assert (bundle.path / "stdout").read_text() == "released\n"
 
 
+def test_start_returns_once_the_program_runs(runtime: Runtime, bundle: Bundle) -> None:
+    """`start` returns after init's exec, not at its fifo byte: a signal sent right after the start
+    (docker kill after docker start) reaches the container's program, never init's setup (which
+    would leave a PID 1 without the program's handlers, so a TERM would be lost)."""
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.3"]}]}  # a slow init
+    bundle.write(["sleep", "30"])
+    assert runtime.create(bundle).returncode == 0
+    pid = runtime.state(bundle.id)["pid"]
+    runtime("start", bundle.id, check=True)
+    assert os.readlink(f"/proc/{pid}/exe").endswith("/bin/busybox")
+    runtime("kill", bundle.id, "KILL", check=True)
+    _wait_status(runtime, bundle.id, "stopped")
+    runtime("delete", bundle.id, check=True)
+
+
 def test_missing_executable_reports_real_error(runtime: Runtime, bundle: Bundle) -> None:
     bundle.write(["nosuch"])
     proc = runtime.create(bundle)

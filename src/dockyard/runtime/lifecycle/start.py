@@ -30,11 +30,12 @@ def start(root: str, container_id: str) -> State:
                 if _read_byte(fd):
                     break
                 raise WrongStatus(f"container {container_id} init exited before start")
+        os.unlink(fifo)
+        _wait_exec(fd, watch, state)
     finally:
         os.close(fd)
         if pidfd is not None:
             os.close(pidfd)
-    os.unlink(fifo)
     hooks = state.config_hooks.get("poststart")
     if hooks:
         from ..hooks import run_hooks
@@ -47,6 +48,21 @@ def start(root: str, container_id: str) -> State:
 
             logging.getLogger("dockyard.runtime").warning("poststart hook failed", exc_info=True)
     return state
+
+
+def _wait_exec(fd: int, watch: list[int], state: State) -> None:
+    """Until init's exec: it holds the fifo open (close-on-exec) past its byte, so EOF means the
+    container's program runs (or init died); a kill sent after ``start`` then reaches the program."""
+    while True:
+        ready, _, _ = select.select(watch, [], [], 1.0)
+        if fd in ready:
+            try:
+                if not os.read(fd, 1):
+                    return
+            except BlockingIOError:
+                pass
+        if not state.init_alive():
+            return
 
 
 def _read_byte(fd: int) -> bytes:

@@ -260,23 +260,37 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
     ch.send("ready")
     debug("init: closing the pipe to signal completion")
     ch.close()
+    keep = 3 + opts.preserve_fds
     wfd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)  # blocks until `start`
     os.write(wfd, b"0")
-    os.close(wfd)
+    # wfd stays open until the exec closes it (O_CLOEXEC): `start` returns at that EOF, once the
+    # container's program runs, so a signal sent right after the start meets the program, not init
+    wfd = _above(wfd, keep)
     os.close(fifo_fd)
 
     run_hooks("startContainer", hooks.get("startContainer"), _hook_state(opts, "running"))
     os.umask(int((process.get("user") or {}).get("umask", 0o022)))
     _reset_signals()
-    keep = 3 + opts.preserve_fds
     for fd in range(3, keep):
         try:
             os.set_inheritable(fd, True)
         except OSError:
             pass
-    os.closerange(keep, _max_fd())
+    os.closerange(keep, wfd)
+    os.closerange(wfd + 1, _max_fd())
     envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
     os.execve(exe, args, envmap)
+
+
+def _above(fd: int, keep: int) -> int:
+    """``fd`` moved past the preserved fds, which the exec inherits (close-on-exec kept)."""
+    if fd >= keep:
+        return fd
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, keep)
+    os.close(fd)
+    return moved
 
 
 def _max_fd() -> int:
