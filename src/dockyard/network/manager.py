@@ -244,16 +244,17 @@ class NetworkManager(Networks):
             raise errors.InvalidArgument(f"invalid endpoint settings: an IPv6 address was given but network "
                                          f"{n['Name']} does not have IPv6 enabled")
         if n["IPAM"]["Driver"] != "default":  # an IPAM plugin's addresses (remote.py)
-            ip, ip6 = await asyncio.to_thread(self.remote.request_addresses, n, requested, mac)
+            ip, ip6, mac = await asyncio.to_thread(self.remote.request_addresses, n, requested, mac)
         else:
             ip = pool.allocate([e["IPAddress"] for e in others], requested.get("IPv4Address") or "",
                                self._last_ip.get(n["Id"], ""))
             self._last_ip[n["Id"]] = ip
             ip6 = "" if pool6 is None else pool6.allocate(
                 [e["GlobalIPv6Address"] for e in others if e.get("GlobalIPv6Address")], requested.get("IPv6Address") or "")
+        generated = mac != (ep.get("MacAddress") or "")  # for an IPAM plugin that RequiresMACAddress
         index = len([e for e in self._container_endpoints(id)])
         ep.update(EndpointID=secrets.token_hex(32), Gateway=str(pool.gateway), IPAddress=ip,
-                  IPPrefixLen=pool.subnet.prefixlen, MacAddress=ep.get("MacAddress") or ipam.mac_for(ip),
+                  IPPrefixLen=pool.subnet.prefixlen, MacAddress=mac or ipam.mac_for(ip),
                   GlobalIPv6Address=ip6, GlobalIPv6PrefixLen=pool6.subnet.prefixlen if pool6 else 0,
                   IPv6Gateway=str(pool6.gateway) if pool6 else "",
                   DNSNames=list(dict.fromkeys([c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12],
@@ -261,6 +262,7 @@ class NetworkManager(Networks):
                   if self._user_defined(n) else None)
         ifname = (ep.get("DriverOpts") or {}).get("com.docker.network.endpoint.ifname") or f"eth{index}"
         record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": ifname,
+                  "MacGenerated": generated,
                   "HostInterface": "veth" + ep["EndpointID"][:7] if n["Driver"] == "bridge" else ""}
         self.endpoints.setdefault(n["Id"], {})[id] = record
         self.store.put_endpoint(n["Id"], id, record)
@@ -380,6 +382,8 @@ class NetworkManager(Networks):
         # costs ~30 ms of RCU grace periods). Only when another container still runs in this namespace
         # (--network container:<id>) must the links go now, or they would outlive their addresses.
         shared = self._sharers(c)
+        generated = {self.networks[nid]["Name"] for nid, ep in self._container_endpoints(id)
+                     if nid in self.networks and ep.get("MacGenerated")}
         for nid, ep in self._container_endpoints(id):
             if nid in self.networks and not builtin(self.networks[nid]):
                 await asyncio.to_thread(self.remote.leave, self.networks[nid], ep, str(self.sandbox_path(id)))
@@ -387,10 +391,10 @@ class NetworkManager(Networks):
                 await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
             self.endpoints[nid].pop(id, None)
             self.store.delete_endpoint(nid, id)
-        for ep in c["NetworkSettings"].get("Networks", {}).values():
+        for name, ep in c["NetworkSettings"].get("Networks", {}).items():
             # a MAC other than the one derived from the address was configured: it stays for the next start
             mac, ip = ep.get("MacAddress") or "", ep.get("IPAddress") or ""
-            configured = bool(mac) and (not ip or mac != ipam.mac_for(ip))
+            configured = bool(mac) and (not ip or mac != ipam.mac_for(ip)) and name not in generated
             ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, DNSNames=None,
                       GlobalIPv6Address="", GlobalIPv6PrefixLen=0, IPv6Gateway="",
                       MacAddress=mac if configured else "")

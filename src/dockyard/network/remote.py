@@ -185,7 +185,9 @@ class RemoteNetworks:
         except BaseException:
             self._release_pools(p, pools)
             raise
-        self._update(net_id, {"Ipam": driver, "AddressSpace": space, "Pools": pools})
+        caps = p.client.call("IpamDriver.GetCapabilities", optional=True)
+        self._update(net_id, {"Ipam": driver, "AddressSpace": space, "Pools": pools,
+                              "RequiresMACAddress": caps.get("RequiresMACAddress") is True})
         config = []
         for pool in pools:
             entry: dict[str, Any] = {"Subnet": pool["Pool"], "Gateway": pool["Gateway"]}
@@ -240,10 +242,15 @@ class RemoteNetworks:
         except errors.DockyardError as err:
             log.warning("%s", err)
 
-    def request_addresses(self, n: dict[str, Any], requested: dict[str, Any], mac: str) -> tuple[str, str]:
-        """An endpoint's IPv4 (and, with IPv6 pools, IPv6) address from the network's IPAM plugin."""
+    def request_addresses(self, n: dict[str, Any], requested: dict[str, Any],
+                          mac: str) -> tuple[str, str, str]:
+        """An endpoint's IPv4 (and, with IPv6 pools, IPv6) address from the network's IPAM plugin, and its MAC:
+        ``mac``, or a random one when the plugin's capabilities said ``RequiresMACAddress`` (ipam.md)."""
         p = self._plugin(n["IPAM"]["Driver"], IPAM)
         got = {4: "", 6: ""}
+        with self._lock:
+            if not mac and self._load().get(n["Id"], {}).get("RequiresMACAddress"):
+                mac = random_mac()
         try:
             for pool in self._pools(n["Id"]):
                 version = 6 if pool["V6"] else 4
@@ -259,7 +266,7 @@ class RemoteNetworks:
             raise
         if not got[4]:
             raise errors.Internal(f"plugin {p.name}: network {n['Name']} has no IPv4 pool")
-        return got[4], got[6]
+        return got[4], got[6], mac
 
     def release_addresses(self, n: dict[str, Any], record: dict[str, Any]) -> None:
         p = self._plugin(n["IPAM"]["Driver"], IPAM)
@@ -351,7 +358,23 @@ class RemoteNetworks:
         dst = f"{prefix}{record['Interface'].removeprefix('eth')}"
         cidrs = [f"{ip}/{plen}", *([f"{ip6}/{plen6}"] if ip6 else [])]
         mac = self._move_in(p, done, src, dst, sandbox, mac, cidrs, routes, (gw, gw6) if default_route else ("", ""))
+        record["OperInfo"] = self._oper_info(p, n["Id"], record["EndpointID"])
         return {"MacAddress": mac, "Gateway": gw, "IPv6Gateway": gw6}
+
+    @staticmethod
+    def _oper_info(p: Plugin, net_id: str, endpoint_id: str) -> dict[str, Any]:
+        """``EndpointOperInfo``'s ``Value``, asked once joined as dockerd does when it fills the container's
+        network settings; like dockerd, a failure or a malformed answer costs nothing but a log line."""
+        method = "NetworkDriver.EndpointOperInfo"
+        try:
+            value = p.client.call(method, {"NetworkID": net_id, "EndpointID": endpoint_id}, optional=True).get("Value")
+        except errors.DockyardError as err:
+            log.warning("%s", err)
+            return {}
+        if value is not None and not isinstance(value, dict):
+            log.warning("%s", _malformed(p, method, "Value is not an object"))
+            return {}
+        return value or {}
 
     def _move_in(self, p: Plugin, done: dict[str, Any], src: str, dst: str, sandbox: str, mac: str,
                  cidrs: list[str], routes: list[tuple[str, int, str]], gateways: tuple[str, str]) -> str:
@@ -478,6 +501,13 @@ def allow_localnet(ip: str) -> None:
         name = ipr.get_links(index)[0].get_attr("IFLA_IFNAME") if index else ""
     if name and name != "lo":
         sysctl(f"ipv4/conf/{name}/route_localnet", "1")
+
+
+def random_mac() -> str:
+    """libnetwork's GenerateRandomMAC: random, locally administered, unicast."""
+    raw = bytearray(os.urandom(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
 
 
 def _version(item: dict[str, Any]) -> int:

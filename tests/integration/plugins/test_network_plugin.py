@@ -290,3 +290,35 @@ def test_info_lists_plugin_network_drivers(netplug_env: tuple[Daemon, Path], lin
             ok(d.cli("network", "rm", "pnet8"))
         listed = json.loads(ok(d.cli("info", "--format", "{{json .Plugins}}")))
         assert listed["Network"] == ["bridge", "host", "null"]
+
+
+def test_ipam_requiring_a_mac_and_endpoint_oper_info(netplug_env: tuple[Daemon, Path],
+                                                     links: NetworkPluginLinks) -> None:
+    """An IPAM plugin whose capabilities say RequiresMACAddress gets a random, locally administered MAC in
+    RequestAddress's options (ipam.md), and the endpoint is made with it; EndpointOperInfo is asked once
+    joined, and a malformed answer to it fails nothing (dockerd ignores it)."""
+    d, plugins = netplug_env
+    with bridge_network_driver(plugins / "fakenet9.sock", links,
+                               overrides={"NetworkDriver.EndpointOperInfo": lambda a: {"Value": "oops"}}) as drv, \
+            pool_ipam_driver(plugins / "ipam9.sock", "10.213.17.0/24",
+                             overrides={"IpamDriver.GetCapabilities": lambda a: {"RequiresMACAddress": True}}) as ipam:
+        ok(d.cli("network", "create", "-d", "fakenet9", "--ipam-driver", "ipam9", "pnet9"))
+        try:
+            out = ok(d.cli("run", "--name", "pmac", "--network", "pnet9", "busybox", "ip", "-o", "link", "show",
+                           "eth0"))
+            asked = [a for m, a in ipam.calls if m == "IpamDriver.RequestAddress" and not a["Address"]
+                     and "RequestAddressType" not in a["Options"]]
+            mac = asked[0]["Options"]["com.docker.network.endpoint.macaddress"]
+            assert int(mac[:2], 16) & 0x03 == 0x02, mac  # locally administered, unicast
+            assert f"link/ether {mac}" in out
+            sent = next(a for m, a in drv.calls if m == "NetworkDriver.CreateEndpoint")
+            assert sent["Interface"]["MacAddress"] == mac
+            after_join = drv.methods_called()[drv.methods_called().index("NetworkDriver.Join") + 1]
+            assert after_join == "NetworkDriver.EndpointOperInfo"
+            assert ("NetworkDriver.EndpointOperInfo", {"NetworkID": sent["NetworkID"],
+                                                       "EndpointID": sent["EndpointID"]}) in drv.calls
+            ep = json.loads(ok(d.cli("inspect", "pmac")))[0]["NetworkSettings"]["Networks"]["pnet9"]
+            assert ep["MacAddress"] == ""  # generated for the IPAM, not kept as configured
+        finally:
+            d.cli("rm", "-f", "pmac")
+            d.cli("network", "rm", "pnet9")
