@@ -22,7 +22,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.network import dns, ipam, nft, ports, sandbox
 from dockyard.network.driver import BridgeDriver, NetworkDriver
-from dockyard.network.remote import RemoteNetworks, builtin
+from dockyard.network.remote import RemoteNetworks, builtin, driver_options
 from dockyard.network.store import NetworkStore
 from dockyard.timefmt import rfc3339_micro
 
@@ -53,6 +53,21 @@ def _ipam_item(pool: ipam.Pool, ip_range: bool = False, aux: dict[str, str] | No
     if aux:
         item["AuxiliaryAddresses"] = dict(aux)
     return item
+
+
+def _skip_gateways(config: list[dict[str, Any]], asked: list[dict[str, Any]],
+                   skips: tuple[bool, bool]) -> list[dict[str, Any]]:
+    """No gateway recorded for the versions a driver's GwAllocCheck skips, unless one was configured
+    (the default IPAM still keeps the subnet's first address out of its allocations)."""
+    def version(subnet: str) -> int:
+        return ipaddress.ip_network(subnet, strict=False).version
+
+    given = {version(i["Subnet"]) for i in asked if i and i.get("Subnet") and i.get("Gateway")}
+    for item in config:
+        v = version(item["Subnet"])
+        if skips[v == 6] and v not in given:
+            item.pop("Gateway", None)
+    return config
 
 
 def _network_record(id: str, name: str, driver: str, config: list[dict[str, Any]] | None = None,
@@ -340,11 +355,17 @@ class Networks:
             if driver == "bridge":
                 self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
             ipv6 = bool(body.get("EnableIPv6"))
+            skips = (False, False)
+            if driver not in ("bridge", "host", "null"):  # a plugin's driver may say to skip the gateways
+                skips = await asyncio.to_thread(self.remote.gateway_skips, driver, driver_options(
+                    ipv6, bool(body.get("Internal")), options))
             if ipam_driver == "default":
-                config = await self._ipam_config(id, ipam_body.get("Config") or [], ipv6)
+                asked = ipam_body.get("Config") or []
+                config = _skip_gateways(await self._ipam_config(id, asked, ipv6), asked, skips)
             else:  # a plugin's (remote.py)
                 config = await asyncio.to_thread(self.remote.request_pools, id, ipam_driver,
-                                                 ipam_body.get("Config") or [], ipv6, ipam_body.get("Options") or {})
+                                                 ipam_body.get("Config") or [], ipv6, ipam_body.get("Options") or {},
+                                                 skips)
             n = _network_record(id, name, driver, config, bool(body.get("Internal")),
                                 bridge, body.get("Labels") or {}, options, ipv6)
             n["IPAM"].update(Driver=ipam_driver, Options=ipam_body.get("Options") or None)

@@ -162,7 +162,7 @@ class RemoteNetworks:
     # -- IPAM ------------------------------------------------------------------------
 
     def request_pools(self, net_id: str, driver: str, items: list[dict[str, Any]], ipv6: bool,
-                      options: dict[str, str]) -> list[dict[str, Any]]:
+                      options: dict[str, str], skips: tuple[bool, bool] = (False, False)) -> list[dict[str, Any]]:
         """A network's pools from IPAM plugin ``driver``: ``RequestPool`` per configured pool (an IPv4 one of
         the plugin's choice when none is given, an IPv6 one too with ``ipv6``), then the gateway and the
         auxiliary addresses by ``RequestAddress``. Returns the IPAM ``Config`` of the network; on failure
@@ -181,7 +181,7 @@ class RemoteNetworks:
         pools: list[dict[str, Any]] = []
         try:
             for v6, item in wanted:
-                pools.append(self._request_pool(p, space, item, v6, options))
+                pools.append(self._request_pool(p, space, item, v6, options, skips[v6]))
         except BaseException:
             self._release_pools(p, pools)
             raise
@@ -190,7 +190,9 @@ class RemoteNetworks:
                               "RequiresMACAddress": caps.get("RequiresMACAddress") is True})
         config = []
         for pool in pools:
-            entry: dict[str, Any] = {"Subnet": pool["Pool"], "Gateway": pool["Gateway"]}
+            entry: dict[str, Any] = {"Subnet": pool["Pool"]}
+            if pool["Gateway"]:
+                entry["Gateway"] = pool["Gateway"]
             if pool.get("SubPool"):
                 entry["IPRange"] = pool["SubPool"]
             if pool["Aux"]:
@@ -199,7 +201,7 @@ class RemoteNetworks:
         return config
 
     def _request_pool(self, p: Plugin, space: str, item: dict[str, Any], v6: bool,
-                      options: dict[str, str]) -> dict[str, Any]:
+                      options: dict[str, str], skip_gateway: bool) -> dict[str, Any]:
         method = "IpamDriver.RequestPool"
         if item.get("IPRange") and not item.get("Subnet"):
             raise errors.InvalidArgument("invalid pool request: an IPRange needs a Subnet")
@@ -217,8 +219,9 @@ class RemoteNetworks:
                 raise _malformed(p, method, f"Pool {net} is not an IPv{6 if v6 else 4} pool")
             pool["Pool"] = str(net)
             method = "IpamDriver.RequestAddress"
-            gw = p.call(method, {"PoolID": pool_id, "Address": item.get("Gateway") or "", "Options": GATEWAY_OPTS})
-            pool["Gateway"] = _address(p, method, gw.get("Address"), net)
+            if item.get("Gateway") or not skip_gateway:
+                gw = p.call(method, {"PoolID": pool_id, "Address": item.get("Gateway") or "", "Options": GATEWAY_OPTS})
+                pool["Gateway"] = _address(p, method, gw.get("Address"), net)
             for name, addr in (item.get("AuxiliaryAddresses") or {}).items():
                 got = p.call(method, {"PoolID": pool_id, "Address": addr, "Options": {}})
                 pool["Aux"][name] = _address(p, method, got.get("Address"), net)
@@ -277,6 +280,19 @@ class RemoteNetworks:
 
     # -- network drivers ---------------------------------------------------------------
 
+    def gateway_skips(self, driver: str, options: dict[str, Any]) -> tuple[bool, bool]:
+        """A driver whose capabilities say ``GwAllocChecker`` is asked ``GwAllocCheck`` with the options
+        CreateNetwork will carry: (SkipIPv4, SkipIPv6), no gateway address allocated where it says so."""
+        p = self._plugin(driver, DRIVER)
+        if p.call("NetworkDriver.GetCapabilities").get("GwAllocChecker") is not True:
+            return False, False
+        method = "NetworkDriver.GwAllocCheck"
+        ans = p.call(method, {"Options": options})
+        for key in ("SkipIPv4", "SkipIPv6"):
+            if not isinstance(ans.get(key, False), bool):
+                raise _malformed(p, method, f"{key} must be true or false, not {ans[key]!r}")
+        return bool(ans.get("SkipIPv4")), bool(ans.get("SkipIPv6"))
+
     def create(self, n: dict[str, Any]) -> None:
         """``CreateNetwork`` with the network's pools; the network's scope is the driver's."""
         p = self._plugin(n["Driver"], DRIVER)
@@ -285,11 +301,7 @@ class RemoteNetworks:
             raise _malformed(p, "NetworkDriver.GetCapabilities", f"Scope {caps.get('Scope')!r} is neither local "
                              "nor global")
         n["Scope"] = caps["Scope"]
-        options: dict[str, Any] = {"com.docker.network.enable_ipv4": True,
-                                   "com.docker.network.enable_ipv6": bool(n.get("EnableIPv6")),
-                                   "com.docker.network.generic": dict(n.get("Options") or {})}
-        if n.get("Internal"):
-            options["com.docker.network.internal"] = True
+        options = driver_options(bool(n.get("EnableIPv6")), bool(n.get("Internal")), n.get("Options") or {})
         with self._lock:
             space = self._load().get(n["Id"], {}).get("AddressSpace") or "LocalDefault"
         data: dict[int, list[dict[str, Any]]] = {4: [], 6: []}
@@ -501,6 +513,15 @@ def allow_localnet(ip: str) -> None:
         name = ipr.get_links(index)[0].get_attr("IFLA_IFNAME") if index else ""
     if name and name != "lo":
         sysctl(f"ipv4/conf/{name}/route_localnet", "1")
+
+
+def driver_options(ipv6: bool, internal: bool, generic: dict[str, str]) -> dict[str, Any]:
+    """The ``Options`` of CreateNetwork (and GwAllocCheck), as libnetwork fills them."""
+    options: dict[str, Any] = {"com.docker.network.enable_ipv4": True, "com.docker.network.enable_ipv6": ipv6,
+                               "com.docker.network.generic": dict(generic)}
+    if internal:
+        options["com.docker.network.internal"] = True
+    return options
 
 
 def random_mac() -> str:

@@ -322,3 +322,37 @@ def test_ipam_requiring_a_mac_and_endpoint_oper_info(netplug_env: tuple[Daemon, 
         finally:
             d.cli("rm", "-f", "pmac")
             d.cli("network", "rm", "pnet9")
+
+
+def test_gateway_allocation_check(netplug_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    """A driver with GwAllocChecker is asked GwAllocCheck with CreateNetwork's options before the pools; with
+    SkipIPv4 no gateway address is requested from the IPAM plugin nor recorded, unless one was configured."""
+    d, plugins = netplug_env
+    skip = {"NetworkDriver.GetCapabilities": lambda a: {"Scope": "local", "GwAllocChecker": True},
+            "NetworkDriver.GwAllocCheck": lambda a: {"SkipIPv4": True, "SkipIPv6": False},
+            "NetworkDriver.CreateNetwork": lambda a: {}, "NetworkDriver.DeleteNetwork": lambda a: {}}
+    with bridge_network_driver(plugins / "gwnet.sock", links, overrides=skip) as drv, \
+            pool_ipam_driver(plugins / "ipam10.sock", "10.213.18.0/24") as ipam:
+        ok(d.cli("network", "create", "-d", "gwnet", "--ipam-driver", "ipam10", "-o", "k=v", "pgw"))
+        try:
+            methods = drv.methods_called()
+            assert methods.index("NetworkDriver.GwAllocCheck") < methods.index("NetworkDriver.CreateNetwork")
+            check = next(a for m, a in drv.calls if m == "NetworkDriver.GwAllocCheck")
+            created = next(a for m, a in drv.calls if m == "NetworkDriver.CreateNetwork")
+            assert check == {"Options": created["Options"]} and created["Options"]["com.docker.network.generic"] \
+                == {"k": "v"}
+            assert not [a for m, a in ipam.calls if m == "IpamDriver.RequestAddress"]
+            assert created["IPv4Data"][0]["Gateway"] == ""
+            n = json.loads(ok(d.cli("network", "inspect", "pgw")))[0]
+            assert n["IPAM"]["Config"] == [{"Subnet": "10.213.18.0/24"}]
+            ok(d.cli("network", "create", "-d", "gwnet", "--subnet", "10.213.19.0/24", "--gateway", "10.213.19.9",
+                     "pgw2"))
+            n = json.loads(ok(d.cli("network", "inspect", "pgw2")))[0]
+            assert n["IPAM"]["Config"] == [{"Subnet": "10.213.19.0/24", "Gateway": "10.213.19.9"}]
+            ok(d.cli("network", "create", "-d", "gwnet", "--subnet", "10.213.20.0/24", "pgw3"))
+            n = json.loads(ok(d.cli("network", "inspect", "pgw3")))[0]
+            assert n["IPAM"]["Config"] == [{"Subnet": "10.213.20.0/24"}]  # the default IPAM skipped it too
+        finally:
+            for name in ("pgw", "pgw2", "pgw3"):
+                d.cli("network", "rm", name)
+        assert ipam.methods_called()[-1] == "IpamDriver.ReleasePool"
