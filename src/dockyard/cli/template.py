@@ -55,7 +55,7 @@ _TOKEN = r"""
 # elsewhere (a struct) it is an error, as docker's inspect reports it.
 MAP_FIELDS = frozenset(("Labels", "Options", "DriverOpts", "Ports", "Networks", "ExposedPorts", "Volumes",
                         "Tmpfs", "Sysctls", "Annotations", "StorageOpt", "Data", "PortBindings", "Containers",
-                        "EndpointsConfig", "Status", "Plugins"))
+                        "EndpointsConfig", "Status", "Plugins", "Attributes"))
 
 
 class _Action:

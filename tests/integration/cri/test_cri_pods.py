@@ -76,6 +76,8 @@ def test_version_and_status(cri_env: Cri) -> None:
 
 def test_pull_through_a_registry_mirror(cri_env: Cri) -> None:
     images = cri_env.images
+    # cri_env is the session's: an earlier test may have pulled it already
+    images.RemoveImage(cri.RemoveImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=30)
     assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image=BUSYBOX)),
                                   timeout=10).HasField("image")
     ref = images.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=BUSYBOX)), timeout=120).image_ref
