@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from dockyard.containerd.services.base import (
     translated,
 )
 
+log = logging.getLogger(__name__)
 
 class ContainersServicer(rpc.ContainersServicer):
     def __init__(self, s: Services) -> None:
@@ -116,7 +118,11 @@ class ContainersServicer(rpc.ContainersServicer):
                 extract_tar(root, first.path or "/", src, first.no_overwrite_dir_non_dir,
                             (first.uid, first.gid) if first.chown else None)
 
-        await extract_stream(chunks(), run)
+        try:
+            await extract_stream(chunks(), run)
+        except errors.DockyardError:
+            await _drain(requests)  # so the client reads this status, not gRPC's "Internal error from Core"
+            raise
         return pb.Empty()
 
     @translated
@@ -133,3 +139,19 @@ class ContainersServicer(rpc.ContainersServicer):
             return changes(*dirs)
 
         return pb.ChangesResponse(changes=[pb.Change(path=p, kind=k) for k, p in await asyncio.to_thread(run)])
+
+
+async def _drain(requests: Any, limit: int = 1 << 28, timeout: float = 2.0) -> None:
+    """Read what the client still sends of a refused stream (at most ``limit`` bytes, ``timeout``
+    seconds): a call ended while the client is mid-write reaches it as INTERNAL, not our status."""
+    async def read() -> None:
+        seen = 0
+        async for req in requests:
+            seen += len(req.data)
+            if seen > limit:
+                return
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except (TimeoutError, StopAsyncIteration, grpc.RpcError, RuntimeError) as err:
+        log.debug("extract: stopped draining a refused stream: %r", err)
