@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_trust_skopeo import SKOPEO, BIN, dy, env, run, sigstore_files  # noqa: F401 (env: the fixture)
+from test_trust_skopeo import SKOPEO, dy, env, run, sigstore_files  # noqa: F401 (env: the fixture)
 
 from dockyard import errors
 from dockyard.trust.api import check_pull
