@@ -168,6 +168,10 @@ class Builder:
         run.secrets = secrets or {}
         await listing
         state = await run.execute()
+        if opts.squash:
+            from dockyard.builder.squash import squash
+
+            state = await squash(self, state, run.bases[run.target.index])
         return await self._finish(state, opts, emit)
 
     async def _finish(self, state: State, opts: BuildOptions, emit: Callable[[str], None]) -> str:

@@ -36,6 +36,7 @@ class BuildOptions:
     remove: bool = True
     network_mode: str = ""  # the RUN containers' HostConfig.NetworkMode ("" is the default bridge)
     extra_hosts: list[str] = field(default_factory=list)  # "host:ip", added to their /etc/hosts
+    squash: bool = False  # an experimental daemon's --squash (``squash``)
 
 
 

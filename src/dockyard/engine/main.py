@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="containers-policy.json(5) file every pull must satisfy")
     p.add_argument("--authorization-plugin", action="append", default=[],
                    help="authorization plugin asked about every API request (repeatable, asked in order)")
+    p.add_argument("--experimental", action="store_true",
+                   help="enable experimental features (build --squash); /info ExperimentalBuild, /version Experimental")
     return p.parse_args(argv)
 
 
@@ -219,6 +221,7 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from dockyard.engine.api import authz
 
     app = build_app(eng)
+    app["experimental"] = bool(args.experimental)
     authz.install(app, eng.plugins, args.authorization_plugin)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
                            shutdown_timeout=2.0)

@@ -60,7 +60,16 @@ def options(request: web.Request) -> Any:
         pull=_bool(q.get("pull")), target=q.get("target") or "", labels=dict(_json(request, "labels", {}) or {}),
         cache_from=list(cache_from or []), platform=q.get("platform") or "",
         remove=q.get("rm", "1") not in ("0", "false"), network_mode=q.get("networkmode") or "",
-        extra_hosts=extra_hosts(q.getall("extrahosts", [])))
+        extra_hosts=extra_hosts(q.getall("extrahosts", [])), squash=_squash(request))
+
+
+def _squash(request: web.Request) -> bool:
+    """``squash``: only on an experimental daemon (dockerd's 400 otherwise)."""
+    if not _bool(request.query.get("squash")):
+        return False
+    if not request.app.get("experimental"):
+        raise errors.InvalidArgument("squash is only supported with experimental mode")
+    return True
 
 
 def extra_hosts(raw: list[str]) -> list[str]:

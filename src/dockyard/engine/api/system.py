@@ -28,7 +28,13 @@ PING_HEADERS = {
 
 async def ping(request: web.Request) -> web.Response:
     body = None if request.method == "HEAD" else "OK"
-    return web.Response(text=body, content_type="text/plain", headers=PING_HEADERS)
+    return web.Response(text=body, content_type="text/plain",
+                        headers={**PING_HEADERS, "Docker-Experimental": str(_experimental(request)).lower()})
+
+
+def _experimental(request: web.Request) -> bool:
+    """The daemon runs with ``--experimental``."""
+    return bool(request.app.get("experimental"))
 
 
 def _os_name() -> str:
@@ -45,7 +51,7 @@ def _os_name() -> str:
 async def version(request: web.Request) -> web.Response:
     details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch(),
                "KernelVersion": platform.release(), "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
-               "BuildTime": "", "Experimental": "false"}
+               "BuildTime": "", "Experimental": str(_experimental(request)).lower()}
     return web.json_response({
         "Platform": {"Name": "Dockyard Engine"},
         "Components": [
@@ -55,7 +61,7 @@ async def version(request: web.Request) -> web.Response:
         ],
         "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
         "GoVersion": details["GoVersion"], "Os": "linux", "Arch": arch(), "KernelVersion": platform.release(),
-        "Experimental": False, "BuildTime": "",
+        "Experimental": _experimental(request), "BuildTime": "",
     })
 
 
@@ -102,7 +108,7 @@ async def info(request: web.Request) -> web.Response:
                            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": {}, "Mirrors": []},
         "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None, "DockerRootDir": str(eng.data_root),
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
-        "ExperimentalBuild": False, "ServerVersion": __version__,
+        "ExperimentalBuild": _experimental(request), "ServerVersion": __version__,
         "Runtimes": {"dockyard-runc": {"path": "dockyard-runc"}, "runc": {"path": "runc"}},
         "DefaultRuntime": "dockyard-runc",
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
