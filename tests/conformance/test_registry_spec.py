@@ -207,10 +207,25 @@ def test_index_and_docker_manifest_list(reg: Server) -> None:
         assert r.status == 201
         g = reg.req("GET", "/v2/push/idx/manifests/multi")
         assert g.headers["Content-Type"] == mt and json.loads(g.body) == idx
-    bad = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-           "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha(b"nothing"), "size": 3}]}
-    r = reg.push_manifest("push/idx", "bad", bad)
-    assert r.status == 400 and r.codes() == ["MANIFEST_BLOB_UNKNOWN"]
+
+
+def test_sparse_index_accepted_and_its_missing_child_unknown(reg: Server) -> None:
+    """An index whose children were not all pushed is stored as pushed (the spec lets a
+    registry accept it); the child that is there is pulled, the missing one is MANIFEST_UNKNOWN."""
+    d1, m1 = reg.push_image("push/sparse", "amd64", [b"sparse amd"])
+    ghost = sha(b"never pushed")
+    idx = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": d1, "size": len(json.dumps(m1).encode()),
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": OCI_MANIFEST, "digest": ghost, "size": 1024, "platform": {"architecture": "arm64", "os": "linux"}}]}
+    r = reg.push_manifest("push/sparse", "multi", idx)
+    assert r.status == 201, r.body
+    g = reg.req("GET", "/v2/push/sparse/manifests/multi")
+    assert g.status == 200 and json.loads(g.body) == idx and g.headers["Content-Type"] == OCI_INDEX
+    assert reg.req("GET", f"/v2/push/sparse/manifests/{d1}").status == 200
+    r = reg.req("GET", f"/v2/push/sparse/manifests/{ghost}")
+    assert r.status == 404 and r.codes() == ["MANIFEST_UNKNOWN"]
+    assert reg.req("HEAD", f"/v2/push/sparse/manifests/{ghost}").status == 404
 
 
 def test_docker_schema2_manifest(reg: Server) -> None:

@@ -28,6 +28,8 @@ def register(cmd: Any) -> None:
     s.add_argument("--proxy-password", default=None)
     s.add_argument("--upload-ttl", default=None,
                    help="remove upload sessions idle this long, with their bytes (seconds or 30m, 1h: the default)")
+    s.add_argument("--sparse-manifests", action="store_true", default=None,
+                   help="accept image manifests whose layers were never pushed (indexes are always accepted sparse)")
     s.set_defaults(fn=_serve)
     g = sub.add_parser("gc", help="delete blobs no manifest references")
     g.add_argument("--root", default=None)

@@ -3,11 +3,16 @@
 Config file keys are the long flag names with underscores (``addr``, ``root``,
 ``tls_cert``, ``tls_key``, ``htpasswd``, ``token_realm``, ``token_service``,
 ``anonymous_pull``, ``read_only``, ``proxy_remote``, ``proxy_username``,
-``proxy_password``, ``upload_ttl``) plus ``acl``: a list of ``{"account", "name", "actions"}``.
+``proxy_password``, ``upload_ttl``, ``sparse_manifests``) plus ``acl``: a list of ``{"account", "name", "actions"}``.
 
 ``upload_ttl`` is how long an upload session may sit idle before it and its
 bytes are removed: seconds, or a number with ``s``, ``m`` or ``h`` (``"1h"``,
 the default, as distribution's upload purging but counted from the last use).
+
+An index is accepted whether its child manifests were pushed or not (a sparse index, as the
+distribution spec allows); ``sparse_manifests`` also accepts an image manifest whose layers
+are missing (its config must be there), for mirrors that copy one platform's or a few
+layers' content only.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Config:
     proxy_password: str | None = None
     acl: list[dict[str, Any]] = field(default_factory=list)
     upload_ttl: float | str = "1h"
+    sparse_manifests: bool = False  # accept image manifests whose layers were never pushed
 
     def host_port(self) -> tuple[str, int]:
         host, sep, port = self.addr.rpartition(":")

@@ -56,7 +56,7 @@ def build(cfg: Config) -> Registry:
         proxy = Upstream(cfg.proxy_remote, cfg.proxy_username, cfg.proxy_password)
     token_path = urlparse(realm).path or "/token" if realm else "/token"
     return Registry(root, authz, read_only=cfg.read_only, proxy=proxy, token_path=token_path,
-                    upload_ttl=parse_duration(cfg.upload_ttl, "--upload-ttl"))
+                    upload_ttl=parse_duration(cfg.upload_ttl, "--upload-ttl"), sparse_manifests=cfg.sparse_manifests)
 
 
 async def serve(cfg: Config, ready: asyncio.Event | None = None) -> None:
