@@ -193,6 +193,7 @@ class Runtime:
         await asyncio.to_thread(mount_shm, shm)
         spec = specs.sandbox_spec(id, config, image.config.get("config") or {}, rec.netns,
                                   self.cgroups_path(config.linux.cgroup_parent, id), str(shm))
+        specs.annotate(spec, "sandbox", id)
         snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
         await self.cd.containers.Create(pb.Container(
             id=id, image=self.s.sandbox_image, snapshotter="overlayfs", snapshot_key=id,
@@ -298,6 +299,7 @@ class Runtime:
                 id, config, pod_config, image.config.get("config") or {}, sb.pid, sb.netns,
                 self.cgroups_path(pod_config.linux.cgroup_parent, id), pod_files(self.pod_dir(sb.id)),
                 str(self.pod_dir(sb.id) / "shm"), list(snap.mounts))
+            specs.annotate(spec, "container", sb.id)
             await self.cd.containers.Create(pb.Container(
                 id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",
                 snapshot_key=id, spec=json.dumps(spec).encode(), runtime="dockyard-runc",

@@ -25,6 +25,14 @@ from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, defaul
 from dockyard.oci.seccomp_default import default_profile
 
 POD, CONTAINER, NODE, TARGET = cri.POD, cri.CONTAINER, cri.NODE, cri.TARGET
+SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
+CONTAINER_TYPE = "io.kubernetes.cri.container-type"
+
+
+def annotate(spec: dict[str, Any], kind: str, sandbox_id: str) -> None:
+    """containerd's CRI annotations: the container's type (``sandbox``/``container``) and its pod,
+    by which dockyard-containerd puts every task of a pod into one shim (as runc v2's shim)."""
+    spec.setdefault("annotations", {}).update({CONTAINER_TYPE: kind, SANDBOX_ID: sandbox_id})
 
 
 def _cap(name: str) -> str:

@@ -1,6 +1,7 @@
 """The shim's wire protocol: one JSON object per line over its UNIX socket.
 
-Request ``{"method": "start", "params": {...}}``; reply ``{"result": {...}}`` or
+Request ``{"method": "start", "id": "<task>", "params": {...}}`` (without ``id``: the shim's
+first task); reply ``{"result": {...}}`` or
 ``{"error": {"kind": "...", "message": "..."}}`` (kinds from ``dockyard.errors``).
 Kept in its own tiny module so the shim process imports nothing heavy.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-METHODS = ("create", "start", "kill", "wait", "state", "delete", "shutdown", "exec", "resize", "close_io", "pause",
+METHODS = ("add", "create", "start", "kill", "wait", "state", "delete", "shutdown", "exec", "resize", "close_io", "pause",
            "resume", "pids", "stats", "update")
 
 

@@ -1,10 +1,16 @@
-"""Tasks: the running side of containers, one shim each.
+"""Tasks: the running side of containers, one shim each, or one shim per pod.
 
 A task's bundle lives under ``<state>/tasks/<namespace>/<id>/``: ``config.json``
 (from the container record), ``rootfs/`` (the snapshot mounted there),
-``shim.pid``, ``init.pid``, ``exit.json``. Everything the manager
-knows can be rebuilt from that directory, which is how a restarted containerd
+``shim.pid``, ``init.pid``, ``exit.json``, ``address`` (its shim's socket). Everything
+the manager knows can be rebuilt from that directory, which is how a restarted containerd
 re-adopts running containers.
+
+Grouping, as containerd's runc v2 shim: a spec annotated with a group
+(``io.containerd.runc.v2.group``, else ``io.kubernetes.cri.sandbox-id``, which the CRI puts
+on a pod's pause and on each of its containers) has its task added to the shim of that
+group when one runs, so a pod of ten containers has one shim. Other tasks (the engine's)
+get a shim each.
 """
 
 from __future__ import annotations
@@ -28,6 +34,18 @@ from dockyard.fsmode import open_private, private_dir
 from dockyard.types import Mount
 
 log = logging.getLogger("dockyard.containerd.tasks")
+
+GROUP_ANNOTATIONS = ("io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id")
+
+
+def shim_group(spec: dict[str, Any]) -> str:
+    """The group whose shim a task joins ("" for a shim of its own), from the spec's annotations."""
+    annotations = spec.get("annotations") or {}
+    for key in GROUP_ANNOTATIONS:
+        value = annotations.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,7 @@ class TaskManager:
         self.template_socket = state_root / "shim-template.sock"
         self._template: asyncio.subprocess.Process | None = None
         self._template_lock = asyncio.Lock()
+        self._group_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def bundle(self, namespace: str, id: str) -> Path:
         return self.root / namespace / id
@@ -73,11 +92,22 @@ class TaskManager:
         digest = hashlib.sha256(f"{namespace}/{id}".encode()).hexdigest()[:32]
         return self.sockets / digest
 
+    def group_socket(self, namespace: str, group: str) -> Path:
+        digest = hashlib.sha256(f"{namespace}\0group\0{group}".encode()).hexdigest()[:32]
+        return self.sockets / digest
+
+    def _address(self, namespace: str, id: str) -> Path:
+        """The socket of the task's shim: the bundle's ``address``, else (older bundles) its own."""
+        try:
+            return Path((self.bundle(namespace, id) / "address").read_text().strip())
+        except OSError:
+            return self.socket(namespace, id)
+
     def _client(self, namespace: str, id: str) -> ShimClient:
         bundle = self.bundle(namespace, id)
         if not bundle.is_dir():
             raise errors.NotFound(f"task {id!r}: not found")
-        return ShimClient(str(self.socket(namespace, id)))
+        return ShimClient(str(self._address(namespace, id)), id)
 
     async def create(self, namespace: str, container: ContainerRecord, rootfs: list[Mount], stdio: Stdio) -> TaskState:
         bundle = self.bundle(namespace, container.id)
@@ -92,17 +122,37 @@ class TaskManager:
                 f.write(json.dumps(spec))
             (bundle / "rootfs").mkdir()
             await asyncio.to_thread(mount_all, rootfs, bundle / "rootfs")
-            await self._spawn_shim(namespace, container.id, bundle, container.runtime or "dockyard-runc")
-            result = await ShimClient(str(self.socket(namespace, container.id))).call(
+            sock = await self._shim_for(namespace, container.id, bundle, container.runtime or "dockyard-runc",
+                                        shim_group(spec))
+            result = await ShimClient(str(sock), container.id).call(
                 "create", stdin=stdio.stdin, stdout=stdio.stdout, stderr=stdio.stderr, terminal=stdio.terminal)
         except BaseException:
             await self._cleanup(namespace, container.id)
             raise
         return TaskState(container.id, result["pid"], result["status"])
 
-    async def _spawn_shim(self, namespace: str, id: str, bundle: Path, runtime: str) -> None:
+    async def _shim_for(self, namespace: str, id: str, bundle: Path, runtime: str, group: str) -> Path:
+        """The socket of a shim holding the task now (not yet created): its group's shim if one
+        runs, else a new one; recorded in the bundle's ``address``."""
+        if not group:
+            sock = self.socket(namespace, id)
+            await self._spawn_shim(namespace, id, bundle, runtime, sock)
+        else:
+            sock = self.group_socket(namespace, group)
+            lock = self._group_locks.setdefault((namespace, group), asyncio.Lock())
+            async with lock:
+                try:
+                    await ShimClient(str(sock)).call("add", id=id, bundle=str(bundle), runtime=_tool(runtime),
+                                                     runtime_root=str(self.runtime_root / namespace))
+                except errors.Unavailable:  # none runs (or it is leaving): this task's shim starts the group
+                    await self._spawn_shim(namespace, id, bundle, runtime, sock)
+        with open_private(bundle / "address", "w") as f:
+            f.write(str(sock))
+        return sock
+
+    async def _spawn_shim(self, namespace: str, id: str, bundle: Path, runtime: str, sock: Path) -> None:
         args = {"namespace": namespace, "id": id, "bundle": str(bundle), "runtime": _tool(runtime),
-                "runtime_root": str(self.runtime_root / namespace), "socket": str(self.socket(namespace, id))}
+                "runtime_root": str(self.runtime_root / namespace), "socket": str(sock)}
         if await self._template_ready():
             try:
                 reader, writer = await asyncio.open_unix_connection(str(self.template_socket))
@@ -213,12 +263,12 @@ class TaskManager:
     async def _cleanup(self, namespace: str, id: str) -> None:
         bundle = self.bundle(namespace, id)
         pid_file = bundle / "shim.pid"
-        sock = self.socket(namespace, id)
+        sock = self._address(namespace, id)
         if pid_file.exists() and sock.exists():
             try:
-                await ShimClient(str(sock)).call("shutdown")
+                await ShimClient(str(sock), id).call("shutdown")
             except errors.DockyardError:
-                pass  # already gone, or still holding a live task: the unmount below reports that
+                pass  # gone (or left its pod's shim), or still holding a live task: the unmount below reports that
         rootfs = bundle / "rootfs"
         if rootfs.exists():
             await asyncio.to_thread(unmount_all, rootfs)

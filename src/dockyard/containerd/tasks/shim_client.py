@@ -1,4 +1,5 @@
-"""Async client of one shim's socket (the JSON-lines protocol of ``dockyard.shim``)."""
+"""Async client of one task in a shim (the JSON-lines protocol of ``dockyard.shim``): the shim's
+socket and the task's ID (a pod's shim holds several)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dockyard.shim.protocol import decode, encode
 
 
 class ShimClient:
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, task_id: str = "") -> None:
         self.socket_path = socket_path
+        self.task_id = task_id
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         try:
@@ -19,7 +21,10 @@ class ShimClient:
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise errors.Unavailable(f"shim {self.socket_path}: not reachable: {err}") from err
         try:
-            writer.write(encode({"method": method, "params": params}))
+            request: dict[str, Any] = {"method": method, "params": params}
+            if self.task_id:
+                request["id"] = self.task_id
+            writer.write(encode(request))
             await writer.drain()
             line = await reader.readline()
         except ConnectionError as err:  # the shim exited between accept and reply
