@@ -141,18 +141,40 @@ def cmd_install(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def _normalized(ref: str, what: str) -> str:
+    """``ref`` as the docker CLI compares plugin references (ParseNormalizedNamed, TagNameOnly)."""
+    from dockyard import errors
+    from dockyard.oci import reference
+
+    try:
+        return str(reference.parse(ref))
+    except errors.InvalidArgument as err:
+        raise errors.InvalidArgument(f"error parsing {what} image reference: {err}") from None
+
+
 def cmd_upgrade(c: Client, a: argparse.Namespace) -> int:
+    """docker's runUpgrade: the plugin must be disabled; a remote other than the plugin's own reference
+    is confirmed first ("Plugin images do not match") unless --skip-remote-check."""
     import sys
 
+    from dockyard import errors
     from dockyard.cli.progress import show
+    from dockyard.oci import reference
 
     p = c.json("GET", f"/plugins/{a.plugin}/json")
-    remote = a.remote or p.get("PluginReference") or p["Name"]
-    print(f"Upgrading plugin {p['Name']} from {p.get('PluginReference') or p['Name']} to {remote}")
+    if p.get("Enabled"):
+        raise errors.FailedPrecondition("the plugin must be disabled before upgrading")
+    remote = a.remote or p.get("PluginReference") or ""
+    new, old = _normalized(remote, "remote upgrade"), _normalized(p.get("PluginReference") or "", "current")
+    print(f"Upgrading plugin {p['Name']} from {reference.parse(old).familiar()} to {reference.parse(new).familiar()}")
+    if not a.skip_remote_check and new != old:
+        print("Plugin images do not match, are you sure? [y/N] ", end="", flush=True)
+        if sys.stdin.readline().strip().lower() != "y":
+            raise errors.FailedPrecondition("plugin upgrade has been cancelled")
     granted = _grant(c, remote, a.grant_all_permissions)
-    show(c.json_stream("POST", f"/plugins/{a.plugin}/upgrade", {"remote": remote}, json.dumps(granted).encode(),
-                       {"Content-Type": "application/json", **_auth(remote)}), sys.stdout)
-    print(f"Upgraded plugin {a.plugin} to {remote}")
+    show(c.json_stream("POST", f"/plugins/{p['Name']}/upgrade", {"remote": new}, json.dumps(granted).encode(),
+                       {"Content-Type": "application/json", **_auth(new)}), sys.stdout)
+    print(f"Upgraded plugin {p['Name']} to {remote}")
     return 0
 
 
@@ -211,7 +233,7 @@ def register(cmd: Command) -> None:
     s.add_argument("--grant-all-permissions", action="store_true", help="Grant all permissions necessary to run "
                    "the plugin")
     s.add_argument("--skip-remote-check", action="store_true", help="Do not check if specified remote plugin "
-                   "matches existing plugin image (accepted, not checked)")
+                   "matches existing plugin image")
     s.add_argument("plugin")
     s.add_argument("remote", nargs="?", default="")
     s = sub.add_parser("push")

@@ -29,6 +29,7 @@ from dockyard.trust.registry import Registry, manifest_json, split
 PLUGIN_CONFIG = "application/vnd.docker.plugin.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+REGISTRY_HOSTS = {"docker.io": "registry-1.docker.io"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -91,8 +92,9 @@ PROGRESS_EVERY = 0.1  # seconds between two "Downloading" messages of a layer
 
 
 def _registry(reference: str, auth: Auth) -> tuple[Registry, str]:
+    """The registry of a normalised reference (``docker.io`` is Docker Hub's ``registry-1.docker.io``)."""
     host, repo, tag, digest = split(reference)
-    return Registry(host, repo, auth), digest or tag
+    return Registry(REGISTRY_HOSTS.get(host, host), repo, auth), digest or tag
 
 
 def fetch_config(reference: str, auth: Auth = None) -> tuple[Registry, dict[str, Any], dict[str, Any], str]:

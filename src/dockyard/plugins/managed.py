@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -26,6 +25,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
+from dockyard.oci import reference
 from dockyard.oci.runtime_spec import default_spec
 from dockyard.plugins import distribution, settings
 from dockyard.plugins.discovery import PluginRegistry
@@ -37,15 +37,22 @@ PLUGIN_SOCKET_DIR = "/run/docker/plugins"
 TYPES = {"docker.volumedriver/1.0": "VolumeDriver", "docker.authz/1.0": "authz",
          "docker.networkdriver/1.0": "NetworkDriver", "docker.ipamdriver/1.0": "IpamDriver",
          "docker.logdriver/1.0": "LogDriver", "docker.metricscollector/1.0": "MetricsCollector"}
-NAME = re.compile(r"^(?:[a-zA-Z0-9.-]+:[0-9]+/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-                  r"(?::[\w][\w.-]{0,127})?$")
 
 
 def full_name(name: str) -> str:
-    """``sshfs`` → ``sshfs:latest``, as dockerd names a plugin without a tag."""
-    if not NAME.match(name):
-        raise errors.InvalidArgument(f"invalid reference format: {name!r}")
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+    """A plugin's local name as dockerd keeps it: the familiar form with a tag (``sshfs`` → ``sshfs:latest``,
+    ``docker.io/vieux/sshfs`` → ``vieux/sshfs:latest``); a digest is refused."""
+    r = reference.parse(name)
+    if r.digest:
+        raise errors.InvalidArgument(f"cannot use digest in plugin tag: {name!r}")
+    return r.familiar()
+
+
+def remote_ref(remote: str) -> str:
+    """The registry reference of a plugin image, normalised as dockerd's ParseNormalizedNamed (Docker Hub's
+    ``docker.io`` when no registry host is named): ``vieux/sshfs`` → ``docker.io/vieux/sshfs:latest``."""
+    r = reference.parse(remote)
+    return f"{r.domain}/{r.path}@{r.digest}" if r.digest else str(r)
 
 
 # config.json's field names: dockerd decodes them with Go's encoding/json, which matches keys case-insensitively
@@ -171,7 +178,10 @@ class ManagedPlugins:
     def get(self, ref: str) -> dict[str, Any]:
         """By name (with or without ``:latest``), by ID, or by a unique ID prefix."""
         plugins = self.list()
-        tagged = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+        try:
+            tagged = full_name(ref)
+        except errors.InvalidArgument:
+            tagged = ref
         for p in plugins:
             if p["Name"] == tagged or p["Id"] == ref:
                 return p
@@ -224,7 +234,7 @@ class ManagedPlugins:
              progress: distribution.Progress = _quiet) -> None:
         """``POST /plugins/pull``: the plugin image ``remote`` installed (disabled) as ``name``; ``granted``
         must be its privileges. Its progress told as it happens. Nothing is kept of a pull that fails."""
-        ref, name = full_name(remote), full_name(name or remote)
+        ref, name = remote_ref(remote), full_name(name or remote.split("@", 1)[0])
         if any(p["Name"] == name for p in self.list()):
             raise errors.AlreadyExists(f"plugin {name!r} already exists")
         fetched = distribution.fetch(ref, auth, granted, progress)
@@ -242,7 +252,7 @@ class ManagedPlugins:
         p = self.get(ref)
         if p["Enabled"]:
             raise errors.FailedPrecondition(f"plugin {p['Name']} must be disabled before upgrading")
-        fetched = distribution.fetch(full_name(remote), auth, granted, progress)
+        fetched = distribution.fetch(remote_ref(remote), auth, granted, progress)
         new = self.root / f"{p['Id']}.upgrade"
         shutil.rmtree(new, ignore_errors=True)
         cfg = self._unpack(fetched, new)
@@ -272,7 +282,7 @@ class ManagedPlugins:
     def push(self, ref: str, auth: distribution.Auth = None, progress: distribution.Progress = _quiet) -> None:
         """``POST /plugins/{name}/push``: the plugin as an image named as the plugin."""
         p = self.get(ref)
-        distribution.push(p["Name"], self.root / p["Id"] / "rootfs", p["Config"], auth, progress)
+        distribution.push(remote_ref(p["Name"]), self.root / p["Id"] / "rootfs", p["Config"], auth, progress)
 
     def set(self, ref: str, args: Sequence[str]) -> None:
         """``docker plugin set``: settable Env values, mount sources, device paths and args (settings.py)."""

@@ -129,7 +129,12 @@ def test_cli_install_use_upgrade(fresh_daemon: Daemon, registry: str) -> None:
     r = d.cli("plugin", "upgrade", "--grant-all-permissions", "dv", v2)
     assert r.returncode != 0 and "must be disabled before upgrading" in r.stderr.decode()
     ok(d.cli("plugin", "disable", "dv"))
-    ok(d.cli("plugin", "upgrade", "--grant-all-permissions", "dv", v2))
+    r = d.cli("plugin", "upgrade", "--grant-all-permissions", "dv", v2, input=b"n\n")  # v2 is not dv's v1
+    assert r.returncode == 1 and "plugin upgrade has been cancelled" in r.stderr.decode(), r.stderr
+    assert r.stdout.decode() == (f"Upgrading plugin dv:latest from {v1} to {v2}\n"
+                                 "Plugin images do not match, are you sure? [y/N] ")
+    assert json.loads(ok(d.cli("plugin", "inspect", "dv")))[0]["Config"]["Description"] == "dirs v1"
+    ok(d.cli("plugin", "upgrade", "--grant-all-permissions", "--skip-remote-check", "dv", v2))
     p2 = json.loads(ok(d.cli("plugin", "inspect", "dv")))[0]
     assert p2["Id"] == p["Id"] and p2["Config"]["Description"] == "dirs v2" and p2["PluginReference"] == v2
     assert p2["Settings"]["Env"] == ["VOLUME_PREFIX=p-"]  # kept across the upgrade

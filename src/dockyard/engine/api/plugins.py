@@ -83,12 +83,12 @@ async def set_env(request: web.Request) -> web.Response:
 
 
 def _remote(request: web.Request) -> str:
-    from dockyard.plugins.managed import full_name
+    from dockyard.plugins.managed import remote_ref
 
     remote = request.query.get("remote") or ""
     if not remote:
         raise errors.InvalidArgument("a remote reference is required (?remote=)")
-    return full_name(remote)
+    return remote_ref(remote)
 
 
 async def _granted(request: web.Request) -> list[dict[str, object]]:
