@@ -7,12 +7,14 @@ import threading
 
 from dockyard import errors
 from dockyard.client import jsonlite as json
-from dockyard.compose import cpevents
+from dockyard.compose import buildcmd, cpevents, runcmd
 from dockyard.compose import engine as E
+from dockyard.compose.buildcmd import cmd_build
 from dockyard.compose.cpevents import cmd_cp, cmd_events
 from dockyard.compose.ops import Compose, ComposeFailure
+from dockyard.compose.runcmd import cmd_run
 
-__all__ = ["cmd_cp", "cmd_events", "register", "run"]
+__all__ = ["cmd_build", "cmd_cp", "cmd_events", "cmd_run", "register", "run"]
 
 TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ def register(cmd: Callable[[str, str], Any]) -> None:
                        ("pause", "Pause services"), ("unpause", "Unpause services"),
                        ("kill", "Force stop service containers"), ("rm", "Removes stopped service containers"),
                        ("pull", "Pull service images"), ("push", "Push service images"),
-                       ("build", "Build or rebuild services"), ("images", "List images used by the created containers"),
+                       ("images", "List images used by the created containers"),
                        ("top", "Display the running processes")):
         sp = cmd(name, help)
         sp.add_argument("services", nargs="*")
@@ -89,9 +91,6 @@ def register(cmd: Callable[[str, str], Any]) -> None:
             sp.add_argument("-f", "--force", action="store_true")
             sp.add_argument("-s", "--stop", action="store_true")
             sp.add_argument("-v", "--volumes", action="store_true")
-        if name == "build":
-            sp.add_argument("--no-cache", action="store_true")
-            sp.add_argument("--pull", action="store_true")
         if name == "images":
             sp.add_argument("-q", "--quiet", action="store_true")
     ex = cmd("exec", "Execute a command in a running container")
@@ -106,26 +105,7 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     ex.add_argument("--index", type=int, default=1)
     ex.add_argument("service")
     ex.add_argument("cmd_args", nargs=REMAINDER, metavar="COMMAND")
-    run = cmd("run", "Run a one-off command on a service")
-    run.add_argument("-d", "--detach", action="store_true")
-    run.add_argument("--rm", action="store_true")
-    run.add_argument("-e", "--env", action="append", default=[])
-    run.add_argument("--no-deps", action="store_true")
-    run.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
-    run.add_argument("-i", "--interactive", action="store_true", default=True)
-    run.add_argument("-t", "--tty", action="store_true")
-    run.add_argument("-u", "--user", default=None)
-    run.add_argument("-w", "--workdir", default=None)
-    run.add_argument("--name", default=None)
-    run.add_argument("--entrypoint", default=None)
-    run.add_argument("-p", "--publish", action="append", default=[])
-    run.add_argument("--service-ports", action="store_true")
-    run.add_argument("-v", "--volume", action="append", default=[])
-    run.add_argument("-l", "--label", action="append", default=[])
-    run.add_argument("--cap-add", action="append", default=[])
-    run.add_argument("--cap-drop", action="append", default=[])
-    run.add_argument("service")
-    run.add_argument("cmd_args", nargs=REMAINDER, metavar="COMMAND")
+    runcmd.register(cmd)
     port = cmd("port", "Print the public port for a port binding")
     port.add_argument("--protocol", default="tcp")
     port.add_argument("--index", type=int, default=1)
@@ -140,13 +120,10 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     w.add_argument("--quiet", action="store_true")
     w.add_argument("services", nargs="*")
     cpevents.register(cmd)
+    buildcmd.register(cmd)
     ver = cmd("version", "Show the Docker Compose version information")
     ver.add_argument("--short", action="store_true")
     ver.add_argument("-f", "--format", default="")
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
@@ -158,13 +135,16 @@ def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
         print(E.COMPOSE_VERSION if args.short else
               f"Dockyard Compose version {__version__} (Compose v{E.COMPOSE_VERSION} compatible)")
         return 0
+    import os
+
+    from dockyard.compose import progress
+
+    chosen = progress.mode(args.progress, args.ansi, os.environ, sys.stderr.isatty())
     client = client_factory()
-    say: Callable[[str], None] = _say
     if args.dry_run:
         from dockyard.compose.dryrun import DryRunClient
 
         client = DryRunClient(client)
-        say = lambda line: _say("DRY-RUN MODE - " + line)  # noqa: E731
     if args.command == "ls":
         return cmd_ls(client, args)
     named = getattr(args, "services_", None) or getattr(args, "services", None)
@@ -178,9 +158,14 @@ def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
         if not args.project_name or args.command in ("up", "create", "run", "build", "pull", "push", "config"):
             raise
         name = args.project_name
+    say = progress.Progress(chosen, progress.TITLES.get(args.command, "Running"), dry_run=args.dry_run,
+                            color=not os.environ.get("NO_COLOR"))
     compose = Compose(client, name, project, out=say, dry_run=args.dry_run)
     handler = globals()[f"cmd_{args.command}"]
-    return int(handler(compose, args))
+    try:
+        return int(handler(compose, args))
+    finally:
+        say.close()
 
 
 def _scale(items: list[str]) -> dict[str, int]:
@@ -206,6 +191,9 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
         return 0
     if a.detach or a.no_start or cp.dry_run:
         return 0
+    close = getattr(cp.out, "close", None)
+    if close is not None:  # the last frame before the logs; what follows prints as lines
+        close()
     return _attached(cp, done, a)
 
 
@@ -279,8 +267,12 @@ def cmd_watch(cp: Compose, a: argparse.Namespace) -> int:
     stop = threading.Event()
     import signal
 
+    def stopped(*_: Any) -> None:
+        stop.set()
+        watch.wake()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stopped)
     watch.run(stop)
     return 0
 
@@ -362,9 +354,9 @@ def _each(cp: Compose, services: list[str], fn: Callable[[dict[str, Any]], None]
           all: bool = True) -> int:
     for c in _selected(cp, services, all=all):
         name = c["Names"][0].lstrip("/")
-        _say(f" Container {name}  {verb}")
+        cp.out(f" Container {name}  {verb}")
         fn(c)
-        _say(f" Container {name}  {done}")
+        cp.out(f" Container {name}  {done}")
     return 0
 
 
@@ -373,13 +365,23 @@ def cmd_start(cp: Compose, a: argparse.Namespace) -> int:
 
 
 def cmd_stop(cp: Compose, a: argparse.Namespace) -> int:
-    return _each(cp, a.services, lambda c: cp.stop(c["Id"], a.timeout), "Stopping", "Stopped", all=False)
+    def stop(c: dict[str, Any]) -> None:
+        cp.pre_stop(c)
+        cp.stop(c["Id"], a.timeout)
+
+    return _each(cp, a.services, stop, "Stopping", "Stopped", all=False)
 
 
 def cmd_restart(cp: Compose, a: argparse.Namespace) -> int:
     """The services named, then those that depend on them with ``restart: true`` (as v2)."""
-    def restart(c: dict[str, Any]) -> None:
+    def restart(c: dict[str, Any]) -> None:  # with the service's hooks around it, as v2
+        cp.pre_stop(c)
         cp.c.request("POST", f"/containers/{c['Id']}/restart", {"t": a.timeout}).read()
+        service = c["Labels"].get(E.SERVICE, "")
+        if cp.project is not None and (cp.project.services.get(service) or {}).get("post_start"):
+            from dockyard.compose import hooks
+
+            hooks.run(cp.c, c["Id"], service, cp.project.services[service], "post_start")
 
     if cp.project is None or not a.services:
         return _each(cp, a.services, restart, "Restarting", "Started")
@@ -419,13 +421,13 @@ def cmd_rm(cp: Compose, a: argparse.Namespace) -> int:
         _each(cp, a.services, lambda c: cp.stop(c["Id"]), "Stopping", "Stopped", all=False)
     found = [c for c in _selected(cp, a.services) if c.get("State") != "running"]
     if not found:
-        _say("No stopped containers")
+        cp.out("No stopped containers")
         return 0
     if not a.force:
-        _say("Going to remove " + ", ".join(c["Names"][0].lstrip("/") for c in found))
+        cp.out("Going to remove " + ", ".join(c["Names"][0].lstrip("/") for c in found))
     for c in found:
         cp.remove(c["Id"], a.volumes)
-        _say(f" Container {c['Names'][0].lstrip('/')}  Removed")
+        cp.out(f" Container {c['Names'][0].lstrip('/')}  Removed")
     return 0
 
 
@@ -444,13 +446,6 @@ def cmd_pull(cp: Compose, a: argparse.Namespace) -> int:
 def cmd_push(cp: Compose, a: argparse.Namespace) -> int:
     for s in _project_services(cp, a.services):
         cp.push(s)
-    return 0
-
-
-def cmd_build(cp: Compose, a: argparse.Namespace) -> int:
-    for s in _project_services(cp, a.services):
-        if cp._project().services[s].get("build"):
-            cp.build(s, a.no_cache, a.pull)
     return 0
 
 
@@ -525,88 +520,6 @@ def _exec(cp: Compose, cid: str, command: list[str], tty: bool, env: list[str], 
     finally:
         sock.close()
     return int(cp.c.json("GET", f"/exec/{eid}/json").get("ExitCode") or 0)
-
-
-def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
-    import secrets
-
-    p = cp._project()
-    svc = p.service(a.service)
-    if not a.no_deps:
-        deps = list(svc.get("depends_on") or {})
-        if deps:
-            cp.up(deps)
-            cp.wait_dependencies(a.service)
-    cp.ensure_networks()
-    cp.ensure_volumes()
-    image = cp.image_id(a.service)
-    overrides = _run_overrides(cp, svc, a)
-    tty = not a.no_tty and (a.tty or sys.stdin.isatty())
-    overrides["tty"] = tty
-    overrides["stdin_open"] = a.interactive and not a.no_tty
-    oneoff = secrets.token_hex(6)
-    number = 1
-    cid = cp.create(a.service, number, image, oneoff=oneoff, overrides=overrides)
-    if a.name:
-        cp.c.request("POST", f"/containers/{cid}/rename", {"name": a.name}).read()
-    if a.detach:
-        cp.start(cid)
-        print(cp.inspect(cid)["Name"].lstrip("/"))
-        return 0
-    return _attach_run(cp, cid, tty, overrides["stdin_open"], a.rm)
-
-
-def _run_overrides(cp: Compose, svc: dict[str, Any], a: argparse.Namespace) -> dict[str, Any]:
-    """What ``run``'s flags change of the service: command, entrypoint, env, user, workdir, ports,
-    and -v/-l/--cap-add/--cap-drop added to the service's own."""
-    import shlex
-
-    from dockyard.compose import normalize, shapes
-
-    overrides: dict[str, Any] = {"restart": "no"}
-    if a.cmd_args:
-        overrides["command"] = a.cmd_args
-    if a.entrypoint is not None:
-        overrides["entrypoint"] = shlex.split(a.entrypoint)
-    if a.env:
-        overrides["environment"] = {**(svc.get("environment") or {}), **shapes.to_mapping(a.env)}
-    if a.user is not None:
-        overrides["user"] = a.user
-    if a.workdir is not None:
-        overrides["working_dir"] = a.workdir
-    if not a.service_ports:
-        overrides["ports"] = shapes.ports_long(a.publish)
-    if a.volume:
-        base = cp._project().working_dir
-        overrides["volumes"] = [*(svc.get("volumes") or []), *(normalize.service_volume(v, base) for v in a.volume)]
-    if a.label:
-        overrides["labels"] = {**(svc.get("labels") or {}), **shapes.to_mapping(a.label)}
-    for key, extra in (("cap_add", a.cap_add), ("cap_drop", a.cap_drop)):
-        if extra:
-            overrides[key] = [*(svc.get(key) or []), *extra]
-    return overrides
-
-
-def _attach_run(cp: Compose, cid: str, tty: bool, stdin: bool, rm: bool) -> int:
-    from dockyard.cli import tty as term
-
-    sock = cp.c.hijack(f"/containers/{cid}/attach", {"stream": 1, "stdin": int(stdin), "stdout": 1, "stderr": 1})
-    wait = cp.c.request("POST", f"/containers/{cid}/wait", {"condition": "next-exit"})
-    cp.start(cid)
-    session = term.Session(sock, tty, stdin, term.detach_keys(""),
-                           lambda h, w: cp.c.request("POST", f"/containers/{cid}/resize", {"h": h, "w": w}).read())
-    try:
-        with session:
-            if tty:
-                session.follow_size()
-            session.run()
-    finally:
-        sock.close()
-    result = json.loads(wait.read() or b"{}")
-    code = int(result.get("StatusCode", 0))
-    if rm:
-        cp.remove(cid)
-    return code
 
 
 def cmd_ls(client: Any, a: argparse.Namespace) -> int:

@@ -163,6 +163,11 @@ def _resources(svc: dict[str, Any]) -> dict[str, Any]:
         out["CpusetCpus"] = svc["cpuset"]
     if svc.get("shm_size"):
         out["ShmSize"] = _shapes().bytes_value(svc["shm_size"])
+    if svc.get("gpus"):  # as v2: one request per entry, "gpu" added to its capabilities; the engine refuses
+        out["DeviceRequests"] = [{"Driver": g.get("driver", ""), "Count": int(g.get("count") or 0),
+                                  "DeviceIDs": g.get("device_ids"), "Capabilities": [[*(g.get("capabilities") or []),
+                                                                                     "gpu"]],
+                                  "Options": g.get("options")} for g in svc["gpus"]]
     return out
 
 
@@ -221,13 +226,16 @@ def network_mode(project: Project, svc: dict[str, Any], resolve: Any = None) -> 
     return str(project.networks[nets[0]]["name"]) if nets else "none"
 
 
-def endpoints(project: Project, service: str, svc: dict[str, Any], name: str) -> dict[str, Any]:
+def endpoints(project: Project, service: str, svc: dict[str, Any], name: str, use_aliases: bool = True
+              ) -> dict[str, Any]:
+    """Each network's endpoint: aliased by the container name and (unless ``use_aliases`` is off,
+    as for v2's one-offs without ``--use-aliases``) the service name and its aliases."""
     out: dict[str, Any] = {}
     if svc.get("network_mode"):
         return out
     for key, spec in (svc.get("networks") or {}).items():
         spec = spec or {}
-        ep: dict[str, Any] = {"Aliases": [name, service, *(spec.get("aliases") or [])]}  # as v2: the container name too
+        ep: dict[str, Any] = {"Aliases": [name, *([service, *(spec.get("aliases") or [])] if use_aliases else [])]}
         ipam = {k: spec[s] for s, k in (("ipv4_address", "IPv4Address"), ("ipv6_address", "IPv6Address"))
                 if spec.get(s)}
         if ipam:
@@ -245,8 +253,8 @@ def _link(project: Project, link: str) -> str:
 
 
 def container_body(project: Project, service: str, number: int, image_id: str = "", oneoff: str = "",
-                   resolve: Any = None, overrides: dict[str, Any] | None = None, digest: str | None = None
-                   ) -> dict[str, Any]:
+                   resolve: Any = None, overrides: dict[str, Any] | None = None, digest: str | None = None,
+                   use_aliases: bool = True) -> dict[str, Any]:
     """The body of ``POST /containers/create`` for replica ``number`` of ``service`` (``digest``:
     its config hash, when the caller has it already)."""
     svc = {**project.services[service], **(overrides or {})}
@@ -313,7 +321,7 @@ def container_body(project: Project, service: str, number: int, image_id: str = 
     host = {k: v for k, v in host.items() if v is not None}
     name = container_name(project, service, number, oneoff)
     return {**config, "HostConfig": host,
-            "NetworkingConfig": {"EndpointsConfig": endpoints(project, service, svc, name)}}
+            "NetworkingConfig": {"EndpointsConfig": endpoints(project, service, svc, name, use_aliases)}}
 
 
 def inline_files(project: Project, service: str) -> list[tuple[str, bytes, int]]:

@@ -69,9 +69,20 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     env.update(shapes.to_mapping(s.get("environment")))
     if env or "environment" in s:
         s["environment"] = {k: (lookup(k) if v is None else v) for k, v in env.items()}
+    if "label_file" in s:  # read into labels, which win over the files (as v2)
+        from_files: dict[str, str] = {}
+        for path in shapes.as_list(s.pop("label_file")):
+            from_files.update(envfile.read(Path(resolve_path(base, path)), lookup))
+        s["labels"] = {**from_files, **shapes.to_mapping(s.get("labels"))}
     for key in ("labels", "sysctls", "annotations"):
         if key in s:
             s[key] = shapes.to_mapping(s[key])
+    if "gpus" in s:
+        s["gpus"] = _gpus(s["gpus"])
+    for key in ("post_start", "pre_stop"):
+        if key in s:
+            s[key] = [{**h, "command": shapes.command_list(h["command"])} if isinstance(h.get("command"), str)
+                      else h for h in s[key] or []]
     if "extra_hosts" in s:
         s["extra_hosts"] = [f"{k}={v}" for k, v in shapes.to_mapping(s["extra_hosts"], "extra_hosts").items()]
     for key in _LISTS:
@@ -157,6 +168,21 @@ def _device(item: Any) -> dict[str, Any]:
     parts = str(item).split(":")
     out = {"source": parts[0], "target": parts[1] if len(parts) > 1 else parts[0]}
     out["permissions"] = parts[2] if len(parts) > 2 else "rwm"
+    return out
+
+
+_GPU_KEYS = ("capabilities", "driver", "count", "device_ids", "options")
+
+
+def _gpus(value: Any) -> list[dict[str, Any]]:
+    """``gpus: all`` or a list of device requests, as compose-go's ``DeviceRequest`` list (``all``
+    is ``count: -1``), keys in its field order."""
+    if value == "all":
+        return [{"count": -1}]
+    out = []
+    for g in value or []:
+        g = {**g, "count": -1} if g.get("count") == "all" else dict(g)
+        out.append({k: g[k] for k in (*_GPU_KEYS, *sorted(g)) if k in g})
     return out
 
 

@@ -168,7 +168,10 @@ class Compose:
             if msg.get("error"):
                 raise ComposeFailure(f"push {ref}: {msg['error']}")
 
-    def build(self, service: str, no_cache: bool = False, pull: bool = False) -> None:
+    def build(self, service: str, no_cache: bool = False, pull: bool = False, args: dict[str, str] | None = None,
+              memory: int = 0, show: Callable[[str], None] | None = None) -> str:
+        """Build ``service``'s image with the classic builder; ``args`` (``--build-arg``) win over
+        the service's, ``show`` gets the build's output. Returns the image ID."""
         from pathlib import Path
 
         p = self._project()
@@ -176,29 +179,38 @@ class Compose:
         context = Path(b["context"])
         tar = _tar_dir(context)
         params: dict[str, Any] = {"t": E.image_name(p, service), "dockerfile": b.get("dockerfile", "Dockerfile"),
-                                  "buildargs": json.dumps({k: v for k, v in (b.get("args") or {}).items()}),
+                                  "buildargs": json.dumps({**(b.get("args") or {}), **(args or {})}),
                                   "labels": json.dumps({**(b.get("labels") or {}), E.PROJECT: p.name,
                                                         E.SERVICE: service}),
-                                  "nocache": no_cache, "pull": pull, "rm": True}
+                                  "nocache": no_cache or bool(b.get("no_cache")), "pull": pull or bool(b.get("pull")),
+                                  "rm": True}
+        if memory:
+            params["memory"] = memory
         if b.get("target"):
             params["target"] = b["target"]
         if b.get("cache_from"):
             params["cachefrom"] = json.dumps(b["cache_from"])
-        self.out(f" {service} Building")
+        self.out(f" Service {service}  Building")
+        image = ""
         for msg in self.c.json_stream("POST", "/build", params, body=tar,
                                       headers={"Content-Type": "application/x-tar"}):
             if msg.get("error"):
                 raise ComposeFailure(f"failed to build {service}: {msg['error']}")
+            if show is not None and msg.get("stream"):
+                show(msg["stream"])
+            image = (msg.get("aux") or {}).get("ID") or image
         self._image_ids.pop(E.image_name(p, service), None)
-        self.out(f" {service} Built")
+        self.out(f" Service {service}  Built")
+        return str(image)
 
     # --- containers -----------------------------------------------------------------------------
 
     def create(self, service: str, number: int, image_id: str, oneoff: str = "",
-               overrides: dict[str, Any] | None = None, digest: str | None = None) -> str:
+               overrides: dict[str, Any] | None = None, digest: str | None = None, use_aliases: bool = True) -> str:
         p = self._project()
         digest = digest or E.config_hash(self._references_resolved(p.services[service]))
-        body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides, digest=digest)
+        body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides, digest=digest,
+                                use_aliases=use_aliases)
         name = E.container_name(p, service, number, oneoff)
         endpoints = body["NetworkingConfig"]["EndpointsConfig"]
         first = body["HostConfig"]["NetworkMode"]
@@ -227,6 +239,23 @@ class Compose:
 
     def stop(self, cid: str, timeout: int | None = None) -> None:
         self.c.request("POST", f"/containers/{cid}/stop", {"t": timeout} if timeout is not None else None).read()
+
+    def _hooks(self, c: dict[str, Any], which: str) -> list[Any]:
+        svc = self.project.services.get(c["Labels"].get(E.SERVICE, "")) if self.project is not None else None
+        return list((svc or {}).get(which) or [])
+
+    def pre_stop(self, c: dict[str, Any]) -> None:
+        """The ``pre_stop`` hooks of a running container's service (a failing one stops the stop, as v2)."""
+        if c.get("State") != "running" or self.dry_run or not self._hooks(c, "pre_stop"):
+            return
+        from dockyard.compose import hooks
+
+        assert self.project is not None
+        service = c["Labels"][E.SERVICE]
+        try:
+            hooks.run(self.c, c["Id"], service, self.project.services[service], "pre_stop")
+        except (errors.NotFound, errors.Conflict):
+            return  # stopped or gone meanwhile: nothing to run the hook in, as v2
 
     def remove(self, cid: str, volumes: bool = False) -> None:
         self.c.request("DELETE", f"/containers/{cid}", {"force": True, "v": volumes}).read()
@@ -317,13 +346,9 @@ class Compose:
             if not (plan.force or (stale and not plan.no_recreate)):
                 if restart and not plan.no_start and c.get("State") == "running":  # stopped, started: as v2
                     self._stop_one(c, plan.timeout)
-                    self.out(f" Container {name}  Starting")
-                    self.start(c["Id"])
-                    self.out(f" Container {name}  Started")
+                    self._start_one(service, c["Id"], name)
                 elif not plan.no_start and c.get("State") != "running":
-                    self.out(f" Container {name}  Starting")
-                    self.start(c["Id"])
-                    self.out(f" Container {name}  Started")
+                    self._start_one(service, c["Id"], name)
                 else:
                     self.out(f" Container {name}  Running")
                 return
@@ -335,9 +360,17 @@ class Compose:
         cid = self.create(service, n, image_id, digest=digest)
         self.out(f" Container {name}  Created")
         if not plan.no_start:
-            self.out(f" Container {name}  Starting")
-            self.start(cid)
-            self.out(f" Container {name}  Started")
+            self._start_one(service, cid, name)
+
+    def _start_one(self, service: str, cid: str, name: str) -> None:
+        """Started, then the service's ``post_start`` hooks run (as v2: "Started" once they passed)."""
+        self.out(f" Container {name}  Starting")
+        self.start(cid)
+        if self.project is not None and self.project.services[service].get("post_start") and not self.dry_run:
+            from dockyard.compose import hooks
+
+            hooks.run(self.c, cid, service, self.project.services[service], "post_start")
+        self.out(f" Container {name}  Started")
 
     def _references_resolved(self, svc: dict[str, Any]) -> dict[str, Any]:
         """``svc`` as Compose v2 hashes it: ``volumes_from``, ``network_mode``, ``ipc`` and ``pid``
@@ -481,7 +514,7 @@ class Compose:
         """Stopped, then removed; with no time to stop in (``-t 0``) one forced removal does both
         (the stop would send SIGKILL at once too), one call to the daemon instead of two."""
         running = c.get("State") in ("running", "paused", "restarting")
-        if running and timeout == 0:
+        if running and timeout == 0 and not self._hooks(c, "pre_stop"):
             name = c["Names"][0].lstrip("/")
             self.out(f" Container {name}  Stopping")
             self.remove(c["Id"])
@@ -501,6 +534,7 @@ class Compose:
     def _stop_one(self, c: dict[str, Any], timeout: int | None) -> None:
         name = c["Names"][0].lstrip("/")
         self.out(f" Container {name}  Stopping")
+        self.pre_stop(c)
         self.stop(c["Id"], timeout)
         self.out(f" Container {name}  Stopped")
 

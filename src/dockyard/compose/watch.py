@@ -1,10 +1,13 @@
 """``compose watch``: a service's ``develop.watch`` triggers acted on as files change.
 
-Changes are found by **polling**: every ``interval`` seconds each trigger's path is walked and
-every file's (mtime in ns, size) compared with the walk before (no inotify: a walk of a source
-tree is a few ms, it works for bind-mounted and network file systems, and it needs no ctypes).
-``ignore`` and ``include`` are globs matched against the path relative to the trigger's path
-and against the file's name. Actions:
+Changes are found with **inotify** (``compose/inotify.py``, ctypes): every directory of each
+trigger's tree (``ignore``d ones left out) is watched, and the loop blocks on the inotify fd; an
+event marks its trigger, and once events stop coming for ``settle`` seconds each marked trigger's
+tree is walked and every file's (mtime in ns, size) compared with the walk before (new
+directories are watched as that walk finds them). Where inotify is not there (no instances or
+watches left) the tree is walked every ``interval`` seconds instead. ``ignore`` and ``include``
+are globs matched against the path relative to the trigger's path and against the file's name.
+Actions:
 
 * ``sync``: changed files are copied into every running container of the service under
   ``target`` (``PUT /containers/{id}/archive``); deleted ones are removed there (``rm -rf``).
@@ -22,6 +25,7 @@ import tarfile
 import threading
 from typing import Any
 
+from dockyard.compose.inotify import IN_Q_OVERFLOW, Inotify, Unavailable
 from dockyard.compose.ops import Compose
 
 Snapshot = dict[str, tuple[int, int]]
@@ -70,26 +74,93 @@ def diff(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:
 
 
 class Watch:
-    def __init__(self, cp: Compose, services: list[str] | None, interval: float = 0.3) -> None:
+    def __init__(self, cp: Compose, services: list[str] | None, interval: float = 0.3, settle: float = 0.1) -> None:
         self.cp = cp
         self.triggers = watched(cp, services)
         self.interval = interval
+        self.settle = settle
+        self.notify: Inotify | None = None
+        self.mode = ""  # "inotify" or "polling", once running
         if not self.triggers:
             from dockyard.compose.ops import ComposeFailure
 
             raise ComposeFailure("none of the selected services is configured for watch, consider setting "
                                  "a 'develop' section")
 
+    def wake(self) -> None:
+        """Make ``run`` look at its stop event now (from a signal handler)."""
+        if self.notify is not None:
+            self.notify.wake()
+
     def run(self, stop: threading.Event) -> None:
+        owners: dict[int, set[int]] = {}
+        try:  # watched before the first walk: a change in between is seen by both (and acted on by neither)
+            self.notify = Inotify()
+            for i, (_, trigger) in enumerate(self.triggers):
+                _merge(owners, self._watch_tree(i, trigger))
+        except Unavailable:
+            self._close()
         seen = [snapshot(t) for _, t in self.triggers]
+        self.mode = "inotify" if self.notify is not None else "polling"
         self.cp.out("Watch enabled")
-        while not stop.wait(self.interval):
-            for i, (service, trigger) in enumerate(self.triggers):
-                now = snapshot(trigger)
-                changed, deleted = diff(seen[i], now)
-                seen[i] = now
-                if changed or deleted:
-                    self.act(service, trigger, changed, deleted)
+        try:
+            if self.notify is None:
+                while not stop.wait(self.interval):
+                    self._compare(seen, range(len(self.triggers)))
+                return
+            while not stop.is_set():
+                marked = self._changed(owners, self.notify.read(1.0), stop)
+                if marked:
+                    self._compare(seen, sorted(marked))
+                    for i in marked:
+                        _merge(owners, self._watch_tree(i, self.triggers[i][1]))
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None
+
+    def _changed(self, owners: dict[int, set[int]], events: list[tuple[int, int, str]],
+                 stop: threading.Event) -> set[int]:
+        """The triggers ``events`` and those following within ``settle`` seconds of each other touch."""
+        assert self.notify is not None
+        marked: set[int] = set()
+        while events and not stop.is_set():
+            for wd, mask, _ in events:
+                if mask & IN_Q_OVERFLOW:
+                    marked.update(range(len(self.triggers)))
+                marked.update(owners.get(wd, ()))
+            events = self.notify.read(self.settle)
+        return marked
+
+    def _watch_tree(self, i: int, trigger: dict[str, Any]) -> dict[int, set[int]]:
+        """Watch every directory of trigger ``i`` (for a file: the directory holding it); the
+        watch descriptors, each with the triggers it serves."""
+        assert self.notify is not None
+        root = trigger["path"]
+        if not os.path.isdir(root):
+            wd = self.notify.add(os.path.dirname(root) or ".")
+            return {} if wd is None else {wd: {i}}
+        ignore = trigger.get("ignore") or []
+        out: dict[int, set[int]] = {}
+        for top, dirs, _files in os.walk(root):
+            rel_top = os.path.relpath(top, root)
+            dirs[:] = [d for d in dirs if not _matches(os.path.normpath(os.path.join(rel_top, d)), ignore)]
+            wd = self.notify.add(top)
+            if wd is not None:
+                out.setdefault(wd, set()).add(i)
+        return out
+
+    def _compare(self, seen: list[Snapshot], which: Any) -> None:
+        for i in which:
+            service, trigger = self.triggers[i]
+            now = snapshot(trigger)
+            changed, deleted = diff(seen[i], now)
+            seen[i] = now
+            if changed or deleted:
+                self.act(service, trigger, changed, deleted)
 
     def act(self, service: str, trigger: dict[str, Any], changed: list[str], deleted: list[str]) -> None:
         action = trigger.get("action", "sync")
@@ -122,6 +193,11 @@ class Watch:
             eid = self.cp.c.json("POST", f"/containers/{cid}/exec",
                                  body={"Cmd": argv, "AttachStdout": False, "AttachStderr": False})["Id"]
             self.cp.c.request("POST", f"/exec/{eid}/start", body={"Detach": True}).read()
+
+
+def _merge(owners: dict[int, set[int]], more: dict[int, set[int]]) -> None:
+    for wd, triggers in more.items():
+        owners.setdefault(wd, set()).update(triggers)
 
 
 def _inside(target: str, rel: str) -> str:
