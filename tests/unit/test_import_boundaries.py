@@ -3,7 +3,7 @@
 - the engine side (engine, builder, volumes, network) reaches containerd only through
   ``dockyard.containerd.client`` (what it may share with containerd is pure data: oci, types, errors);
 - the runtime imports nothing of the engine, containerd, the shim or the clients;
-- the clients (cli, client, compose, desktop, kube) import no server code;
+- the clients (cli, client, compose, desktop, kube, buildx) import no server code;
 - ``dockyard.archive`` (what containerd, the engine and volumes share to write into untrusted roots)
   imports none of them.
 
@@ -38,6 +38,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("dockyard.archive", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",
                           "dockyard.cli", "dockyard.client", "dockyard.builder", "dockyard.network",
                           "dockyard.volumes")),
+    ("dockyard.buildx", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",
+                         "dockyard.network", "dockyard.volumes", "dockyard.cri")),
     ("dockyard.kube", ("dockyard.engine", "dockyard.containerd", "dockyard.runtime", "dockyard.shim",
                        "dockyard.builder", "dockyard.network", "dockyard.volumes", "dockyard.cri", "dockyard.cli")),
 ]

@@ -55,8 +55,17 @@ def load_definition(files: list[str], stdin: IO[str]) -> dict[str, Any]:
             raise errors.InvalidArgument(f"{name}: a bake definition is a JSON object")
         for kind in ("group", "target"):
             for key, value in (doc.get(kind) or {}).items():
-                merged[kind].setdefault(key, {}).update(value or {})
+                _merge(merged[kind].setdefault(key, {}), value or {})
     return merged
+
+
+def _merge(into: dict[str, Any], over: dict[str, Any]) -> None:
+    """``over``'s keys into ``into``, maps (args, labels, ...) merged key by key, as bake merges."""
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
 
 
 def resolve(defn: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -85,8 +94,8 @@ def _inherited(defn: dict[str, Any], name: str, seen: tuple[str, ...]) -> dict[s
     target = dict(defn["target"].get(name) or {})
     merged: dict[str, Any] = {}
     for parent in target.pop("inherits", None) or []:
-        merged.update(_inherited(defn, parent, (*seen, name)))
-    merged.update(target)
+        _merge(merged, _inherited(defn, parent, (*seen, name)))
+    _merge(merged, target)
     return merged
 
 
