@@ -20,7 +20,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.network import dns, hostfiles, ipam, ports, sandbox
-from dockyard.network.networks import PREDEFINED, Networks
+from dockyard.network.networks import BRIDGED, PREDEFINED, Networks
 from dockyard.network.remote import allow_localnet, builtin
 
 log = logging.getLogger("dockyard.network")
@@ -235,6 +235,9 @@ class NetworkManager(Networks):
 
     async def _join(self, c: dict[str, Any], n: dict[str, Any]) -> None:
         id = c["Id"]
+        if n.get("Scope") == "swarm" and not n.get("Attachable"):  # swarmkit's refusal, as dockerd relays it
+            raise errors.PermissionDenied(f"Could not attach to network {n['Name']}: rpc error: code = "
+                                          f"PermissionDenied desc = network {n['Name']} not manually attachable")
         ep = c["NetworkSettings"]["Networks"][n["Name"]]
         pool = self._pool(n)
         others = self.endpoints.get(n["Id"], {}).values()
@@ -263,10 +266,10 @@ class NetworkManager(Networks):
         ifname = (ep.get("DriverOpts") or {}).get("com.docker.network.endpoint.ifname") or f"eth{index}"
         record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": ifname,
                   "MacGenerated": generated,
-                  "HostInterface": "veth" + ep["EndpointID"][:7] if n["Driver"] == "bridge" else ""}
+                  "HostInterface": "veth" + ep["EndpointID"][:7] if n["Driver"] in BRIDGED else ""}
         self.endpoints.setdefault(n["Id"], {})[id] = record
         self.store.put_endpoint(n["Id"], id, record)
-        if n["Driver"] != "bridge":  # a plugin's: its interface, MAC, gateway (remote.py)
+        if n["Driver"] not in BRIDGED:  # a plugin's: its interface, MAC, gateway (remote.py)
             got = await asyncio.to_thread(self.remote.join, n, record, mac, str(self.sandbox_path(id)),
                                           index == 0 and not n["Internal"])
             ep.update(got)
@@ -304,7 +307,7 @@ class NetworkManager(Networks):
         """A plugin network giving the default routes is told the published ports (remote.py); a port on
         127.0.0.1 reaches its container through the plugin's host interface (route_localnet, as on bridges)."""
         nid = self._gateway_of(c["Id"])
-        if not nid or self.networks[nid]["Driver"] in ("bridge", "host", "null"):
+        if not nid or self.networks[nid]["Driver"] in (*BRIDGED, "host", "null"):
             return
         record = self.endpoints[nid][c["Id"]]
         await asyncio.to_thread(self.remote.program_external, self.networks[nid], record,

@@ -29,6 +29,10 @@ from dockyard.timefmt import rfc3339_micro
 log = logging.getLogger("dockyard.network")
 
 PREDEFINED = ("bridge", "host", "none")
+# swarm-scoped (overlay) networks of the single-node swarm (engine/swarm.py) are realised as local bridges
+BRIDGED = ("bridge", "overlay")
+NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
+                 'this node to swarm and try again.')
 DEFAULT_BRIDGE_SUBNETS = [f"172.{n}.0.0/16" for n in range(17, 32)]
 _NOT_IN_IFNAME = re.compile(r"[/:\s]")  # with at most 15 bytes: the kernel's dev_valid_name
 
@@ -108,6 +112,8 @@ class Networks:
         self.containers: Callable[[], list[dict[str, Any]]] = lambda: []
         self._lock = asyncio.Lock()
         self.plugins: Any = None  # the engine's PluginRegistry: drivers and IPAMs of plugin networks
+        # in a swarm (engine/swarm.py): its default address pools and subnet size; None: not in a swarm
+        self.swarm_pool: tuple[list[str], int] | None = None
         self._remote: RemoteNetworks | None = None
 
     @property
@@ -167,7 +173,7 @@ class Networks:
                 self.endpoints.setdefault(net_id, {})[cid] = ep
         try:
             for n in list(self.networks.values()):
-                if n["Driver"] == "bridge":
+                if n["Driver"] in BRIDGED:
                     self._restore_bridge(n)
             self._apply_rules()
         except BaseException:
@@ -191,7 +197,7 @@ class Networks:
 
     def _teardown(self) -> None:
         for n in self.networks.values():
-            if n["Driver"] == "bridge":
+            if n["Driver"] in BRIDGED:
                 self._delete_bridge(n)
         nft.remove(self.table)
         self._applied = ""
@@ -218,7 +224,7 @@ class Networks:
         n = self.networks.pop(id, None)
         self.store.delete_network(id)
         self.endpoints.pop(id, None)
-        if n and n["Driver"] == "bridge":
+        if n and n["Driver"] in BRIDGED:
             self._delete_bridge(n)
 
     def _subnets(self) -> list[str]:
@@ -284,14 +290,14 @@ class Networks:
             raise errors.InvalidArgument(f"invalid bridge name {name!r}: at most 15 characters, no '/', ':' "
                                          "or whitespace")
         for other in self.networks.values():
-            if other["Driver"] == "bridge" and self._bridge(other) == name:
+            if other["Driver"] in BRIDGED and self._bridge(other) == name:
                 raise errors.PermissionDenied(f"cannot create network {id} ({name}): conflicts with network "
                                               f"{other['Id']} ({name}): networks have same bridge name")
 
     def _ruleset(self) -> nft.RuleSet:
         rs = nft.RuleSet(self.table)
         for n in self.networks.values():
-            if n["Driver"] == "bridge":
+            if n["Driver"] in BRIDGED:
                 rs.bridges.append(nft.Bridge(self._bridge(n), str(self._pool(n).subnet), bool(n["Internal"])))
         for cid in self.reservations:
             try:
@@ -352,16 +358,18 @@ class Networks:
         async with self._lock:
             if any(n["Name"] == name for n in self.networks.values()):
                 raise errors.Conflict(f"network with name {name} already exists")
-            if driver == "bridge":
+            self._refuse_swarm_network(driver, body)
+            if driver in BRIDGED:
                 self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
             ipv6 = bool(body.get("EnableIPv6"))
             skips = (False, False)
-            if driver not in ("bridge", "host", "null"):  # a plugin's driver may say to skip the gateways
+            if driver not in (*BRIDGED, "host", "null"):  # a plugin's driver may say to skip the gateways
                 skips = await asyncio.to_thread(self.remote.gateway_skips, driver, driver_options(
                     ipv6, bool(body.get("Internal")), options))
             if ipam_driver == "default":
                 asked = ipam_body.get("Config") or []
-                config = _skip_gateways(await self._ipam_config(id, asked, ipv6), asked, skips)
+                config = _skip_gateways(await self._ipam_config(id, asked, ipv6, self._candidates(driver)), asked,
+                                        skips)
             else:  # a plugin's (remote.py)
                 config = await asyncio.to_thread(self.remote.request_pools, id, ipam_driver,
                                                  ipam_body.get("Config") or [], ipv6, ipam_body.get("Options") or {},
@@ -370,8 +378,10 @@ class Networks:
                                 bridge, body.get("Labels") or {}, options, ipv6)
             n["IPAM"].update(Driver=ipam_driver, Options=ipam_body.get("Options") or None)
             n["Attachable"] = bool(body.get("Attachable"))
+            if driver == "overlay":
+                n.update(Scope="swarm", Ingress=bool(body.get("Ingress")))
             try:
-                if driver == "bridge":
+                if driver in BRIDGED:
                     await asyncio.to_thread(self._create_bridge, n, False)
                 else:
                     await asyncio.to_thread(self.remote.create, n)
@@ -389,7 +399,32 @@ class Networks:
                 raise
         return n
 
-    async def _ipam_config(self, id: str, items: list[dict[str, Any]], ipv6: bool) -> list[dict[str, Any]]:
+    def _refuse_swarm_network(self, driver: str, body: dict[str, Any]) -> None:
+        """dockerd's checks of a swarm-scoped network: only on a manager, one ingress network, ingress only
+        for a swarm (global scope) network."""
+        if driver == "overlay" and self.swarm_pool is None:
+            raise errors.PermissionDenied(NOT_A_MANAGER)
+        if body.get("Ingress"):
+            if driver != "overlay":
+                raise errors.PermissionDenied("Ingress network can only be global scope network")
+            if any(n.get("Ingress") for n in self.networks.values()):
+                raise errors.Conflict("ingress network already exists")
+
+    def _candidates(self, driver: str) -> list[str] | None:
+        """The subnets an overlay network's pool is picked from: the swarm's default address pools cut into
+        ``SubnetSize`` networks (dockerd's 10.0.0.0/8 in /24s); None: the local defaults."""
+        if driver != "overlay" or self.swarm_pool is None:
+            return None
+        pools, size = self.swarm_pool
+        out: list[str] = []
+        for pool in pools:
+            net = ipaddress.ip_network(pool, strict=False)
+            if net.version == 4 and size >= net.prefixlen:
+                out += [str(s) for _, s in zip(range(4096), net.subnets(new_prefix=size))]
+        return out
+
+    async def _ipam_config(self, id: str, items: list[dict[str, Any]], ipv6: bool,
+                           candidates: list[str] | None = None) -> list[dict[str, Any]]:
         """The IPAM pools of a new network: at most one per IP version, IPv4 first. An IPv4 pool is picked
         from the defaults when none is given; with IPv6 enabled and no IPv6 pool, a ULA /64."""
         pools: dict[int, dict[str, Any]] = {}
@@ -411,7 +446,8 @@ class Networks:
                                           f"space ({pool.subnet} overlaps {other})")
             pools[pool.version] = _ipam_item(pool, bool(item.get("IPRange")), item.get("AuxiliaryAddresses"))
         if 4 not in pools:
-            subnet = ipam.pick_subnet([*await asyncio.to_thread(_host_routes), *self._subnets()])
+            in_use = [*await asyncio.to_thread(_host_routes), *self._subnets()]
+            subnet = ipam.pick_subnet(in_use, candidates) if candidates else ipam.pick_subnet(in_use)
             pools[4] = _ipam_item(ipam.Pool.parse(subnet))
         if ipv6 and 6 not in pools:
             pools[6] = _ipam_item(ipam.Pool.parse(ipam.ula_subnet(id)))

@@ -47,7 +47,8 @@ SIOCGIFHWADDR = 0x8927
 
 def builtin(n: dict[str, Any]) -> bool:
     """Is ``n`` wholly the daemon's (bridge, host, null with the default IPAM)?"""
-    return n["Driver"] in ("bridge", "host", "null") and (n.get("IPAM") or {}).get("Driver", "default") == "default"
+    return n["Driver"] in ("bridge", "overlay", "host", "null") and (
+        (n.get("IPAM") or {}).get("Driver", "default") == "default")
 
 
 def _malformed(p: Plugin, method: str, what: str) -> errors.Internal:

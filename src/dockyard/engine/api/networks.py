@@ -75,7 +75,12 @@ async def list_networks(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(engine(request).networks.inspect(request.match_info["id"]))
+    """``?scope=`` (local, swarm, global): a network of another scope is not found, as dockerd answers."""
+    ref, scope = request.match_info["id"], request.query.get("scope", "")
+    n = engine(request).networks.inspect(ref)
+    if scope and (n.get("Scope") or "local") != scope:
+        raise errors.NotFound(f"network {ref} not found")
+    return web.json_response(n)
 
 
 async def create(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.engine.api import versions
 from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine, version_of
+from dockyard.engine.api.probes import swarm_info
 from dockyard.engine.images import arch
 from dockyard.oci.runtime_spec import is_cgroup_v2
 from dockyard.timefmt import rfc3339
@@ -111,8 +112,7 @@ async def info(request: web.Request) -> web.Response:
         "ExperimentalBuild": _experimental(request), "ServerVersion": __version__,
         "Runtimes": {"dockyard-runc": {"path": "dockyard-runc"}, "runc": {"path": "runc"}},
         "DefaultRuntime": "dockyard-runc",
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
-                  "Error": "", "RemoteManagers": None},
+        "Swarm": swarm_info(request),
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
         "ContainerdCommit": {"ID": __version__}, "RuncCommit": {"ID": __version__}, "InitCommit": {"ID": ""},
         "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=userns"] if eng.userns_remap else [])
