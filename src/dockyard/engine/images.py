@@ -210,7 +210,7 @@ class RegistryImages:
     async def pull(self, ref: str, platform: str, auth: dict[str, Any] | None,
                    insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:
         r = reference.parse(ref)
-        signed = await self._judge_pull(r, auth)
+        signed = await self._judge_pull(r, auth, insecure)
         yield {"status": f"Pulling from {r.familiar_name()}", "id": r.tag or r.digest}
         target = None
         async for msg in _denied_until_resolved(r, self.cd.pull(str(r), platform, registry_options(auth, insecure),
@@ -231,14 +231,16 @@ class RegistryImages:
         yield {"status": f"Status: Downloaded newer image for {r.familiar()}"}
         self._blobs.pop(target.digest, None)  # type: ignore[attr-defined]
 
-    async def _judge_pull(self, r: reference.Reference, auth: dict[str, Any] | None) -> str:
+    async def _judge_pull(self, r: reference.Reference, auth: dict[str, Any] | None,
+                          insecure: list[str] | None = None) -> str:
         """The daemon's signature policy on pulling ``r``, its signatures read with the pull's credentials
-        ``auth``: the manifest digest it verified."""
+        ``auth`` (plain HTTP from a registry on the ``insecure`` list): the manifest digest it verified."""
         if self.signature_policy is None:
             return ""
         from dockyard.trust.api import check_pull
 
-        return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest, auth)
+        return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest, auth, "",
+                                       insecure or [])
 
     async def push(self, ref: str, auth: dict[str, Any] | None,
                    insecure: list[str] | None = None) -> AsyncIterator[dict[str, Any]]:

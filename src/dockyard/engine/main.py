@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plugin-timeout", type=float, default=0.0,
                    help="seconds an unreachable plugin is retried and a call waits for its answer "
                         "(default: Docker's 30 s and 120 s)")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
+                   help="registry (host[:port] or CIDR) spoken to in plain HTTP: pulls, pushes, the signature check")
     p.add_argument("--signature-policy", default="",
                    help="containers-policy.json(5) file every pull must satisfy")
     p.add_argument("--authorization-plugin", action="append", default=[],
@@ -183,6 +185,7 @@ def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
     reg.spec_dirs = [Path(d) for d in args.plugin_spec_dir or discovery.SPEC_DIRS]
     reg.retry_window = args.plugin_timeout or client.RETRY_WINDOW
     reg.request_timeout = args.plugin_timeout or client.REQUEST_TIMEOUT
+    eng.insecure_registries = list(args.insecure_registry)
     if args.signature_policy:
         from dockyard.trust.policy import Policy
 

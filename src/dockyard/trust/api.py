@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +72,17 @@ def inspect(reference: str, public_keys: list[Path], auth: Auth = None) -> dict[
 
 
 def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, auth: Auth = None,
-               endpoint: str = "") -> str:
+               endpoint: str = "", insecure: Sequence[str] = ()) -> str:
     """Judge a pull of ``domain/repo:tag`` (or ``@digest``) by ``policy`` before anything is fetched:
     the manifest digest its signatures were checked against, "" if the policy asks for none. The
     manifest and its signatures are read with the pull's own credentials ``auth``, from the mirror
-    ``endpoint`` (``http(s)://host[:port]``) when the pull goes through one; the policy judges the
-    name asked for, as containers/image does."""
+    ``endpoint`` (``http(s)://host[:port]``) when the pull goes through one, in plain HTTP from a registry
+    on the daemon's ``insecure`` list; the policy judges the name asked for, as containers/image does."""
     image = Image(f"{domain}/{repo}", tag if not digest else "", digest)
     if not policy.needs_signatures(image):
         policy.check(image, list)
         return ""
-    reg = _registry(domain, repo, auth, endpoint)
+    reg = _registry(domain, repo, auth, endpoint, insecure)
     try:
         _, image.manifest_digest, _ = reg.manifest(digest or tag)
     except errors.PermissionDenied:
@@ -91,9 +92,9 @@ def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, au
     return image.manifest_digest
 
 
-def _registry(domain: str, repo: str, auth: Auth, endpoint: str) -> Registry:
+def _registry(domain: str, repo: str, auth: Auth, endpoint: str, insecure: Sequence[str] = ()) -> Registry:
     if not endpoint:
-        return Registry(REGISTRY_HOSTS.get(domain, domain), repo, auth)
+        return Registry(REGISTRY_HOSTS.get(domain, domain), repo, auth, insecure)
     url = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     reg = Registry(url.netloc, repo, auth)
     reg.secure = url.scheme != "http"

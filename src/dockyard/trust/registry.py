@@ -1,9 +1,10 @@
 """The few registry calls signing needs, from the client side (the CLI never goes through the daemon
 for them, as docker's trust commands talk to their server directly): resolve a tag to its manifest
 digest, read and write the ``.sig`` attachment and its blobs. HTTPS, or plain HTTP to a loopback
-registry (as dockerd treats 127.0.0.0/8); bearer tokens when the registry asks for them, anonymous or
-for the credentials given (an ``AuthConfig``: username and password, or a registry token), which also
-answer a Basic challenge.
+registry (as dockerd treats 127.0.0.0/8) and to one on the daemon's insecure list; bearer tokens when
+the registry asks for them, anonymous or for the credentials given (an ``AuthConfig``: username and
+password, which also answer a Basic challenge, a registry token, or an identity token exchanged for an
+access token at the realm as docker's OAuth2 refresh).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import re
 import ssl
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dockyard import errors
@@ -36,14 +37,38 @@ def split(reference: str) -> tuple[str, str, str, str]:
     return m["host"], m["repo"], tag, m["digest"] or ""
 
 
+def _hostname(host: str) -> str:
+    """The host part of ``host[:port]``, brackets of an IPv6 literal removed."""
+    if host.startswith("["):
+        return host[1:host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def _loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
+    name = _hostname(host)
     if name == "localhost":
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def plain_http(host: str, insecure: Sequence[str] = ()) -> bool:
+    """Whether the registry ``host[:port]`` is spoken to in plain HTTP, as dockerd's pulls: a loopback
+    address, or a host on the daemon's ``--insecure-registry`` list (``host[:port]`` or a CIDR)."""
+    if _loopback(host):
+        return True
+    for entry in insecure:
+        if entry in (host, _hostname(host)):
+            return True
+        if "/" in entry:
+            try:
+                if ipaddress.ip_address(_hostname(host)) in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 Sink = Callable[[int, int], None]  # (bytes so far, Content-Length or 0), called as a body arrives
@@ -64,11 +89,13 @@ def _read(resp: http.client.HTTPResponse, sink: Sink | None) -> bytes:
 
 
 class Registry:
-    def __init__(self, host: str, repo: str, auth: dict[str, Any] | None = None) -> None:
+    def __init__(self, host: str, repo: str, auth: dict[str, Any] | None = None,
+                 insecure: Sequence[str] = ()) -> None:
         self.host, self.repo = host, repo
-        self.secure = not _loopback(host)
+        self.secure = not plain_http(host, insecure)
         auth = auth or {}
         self.token = str(auth.get("registrytoken") or "")
+        self.identity_token = str(auth.get("identitytoken") or "")  # an OAuth2 refresh token (docker login)
         self.basic = ""  # the credentials as a Basic header, sent where a challenge asks for them
         if auth.get("username") or auth.get("password"):
             pair = f"{auth.get('username') or ''}:{auth.get('password') or ''}".encode()
@@ -115,19 +142,36 @@ class Registry:
         realm = urllib.parse.urlsplit(params.get("realm", ""))
         if not realm.netloc:
             return False
-        query = urllib.parse.urlencode({"service": params.get("service", ""),
-                                        "scope": f"repository:{self.repo}:pull,push"})
+        service, scope = params.get("service", ""), f"repository:{self.repo}:pull,push"
+        self.token = self._refresh(realm, service, scope) if self.identity_token else ""
+        if not self.token:
+            query = urllib.parse.urlencode({"service": service, "scope": scope})
+            doc = self._token_call(realm, "GET", f"{realm.path}?{query}", None,
+                                   {"Authorization": self.basic} if self.basic else {})[1]
+            self.token = doc.get("token") or doc.get("access_token") or ""
+        return bool(self.token)
+
+    def _refresh(self, realm: urllib.parse.SplitResult, service: str, scope: str) -> str:
+        """An access token for the identity token, as docker's OAuth2 exchange: a POST of
+        ``grant_type=refresh_token`` to the realm; "" if the realm refuses it (the GET is tried then)."""
+        form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": self.identity_token,
+                                       "service": service, "scope": scope, "client_id": "dockyard"}).encode()
+        status, doc = self._token_call(realm, "POST", realm.path, form,
+                                       {"Content-Type": "application/x-www-form-urlencoded"})
+        return str(doc.get("access_token") or doc.get("token") or "") if status == 200 else ""
+
+    def _token_call(self, realm: urllib.parse.SplitResult, method: str, path: str, body: bytes | None,
+                    headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         conn = self._conn(realm.netloc, realm.scheme == "https")
         try:
-            conn.request("GET", f"{realm.path}?{query}", headers={"Authorization": self.basic} if self.basic else {})
+            conn.request(method, path, body, headers)
             resp = conn.getresponse()
             doc = json.loads(resp.read() or b"{}")
         except (OSError, ValueError) as err:
             raise errors.Unavailable(f"registry {self.host}: token: {err}") from None
         finally:
             conn.close()
-        self.token = doc.get("token") or doc.get("access_token") or ""
-        return bool(self.token)
+        return resp.status, doc if isinstance(doc, dict) else {}
 
     def _fail(self, what: str, status: int, data: bytes) -> errors.DockyardError:
         msg = f"registry {self.host}: {what}: HTTP {status}: {data[:200].decode(errors='replace')}"
