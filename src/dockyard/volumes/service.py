@@ -19,6 +19,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.plugins.discovery import PluginRegistry
+from dockyard.volumes import bindopts
 from dockyard.volumes import copyup
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
 from dockyard.volumes.plugin import PluginVolumes
@@ -45,6 +46,8 @@ class Plan:
     subpath: str = ""          # VolumeOptions.Subpath: mount this directory of the volume
     listed: bool = True        # in the container's Mounts (dockerd leaves HostConfig.Tmpfs out)
     recursive_ro: bool = False  # BindOptions.ReadOnlyForceRecursive: sub-mounts read-only too ("rro")
+    non_recursive: bool = False  # BindOptions.NonRecursive: "bind", not "rbind"
+    ro_non_recursive: bool = False  # BindOptions.ReadOnlyNonRecursive: "ro" without "rro"
     driver: str = ""           # a volume's driver: --mount's DriverConfig.Name, else HostConfig.VolumeDriver
 
 
@@ -104,7 +107,8 @@ def parse_mount(m: dict[str, Any]) -> Plan:
             raise errors.InvalidArgument("invalid mount config: cannot set ReadOnlyNonRecursive and "
                                          "ReadOnlyForceRecursive together")
         return Plan("bind", dest, src, not ro, opts.get("Propagation") or "",
-                    create_source=bool(opts.get("CreateMountpoint")), recursive_ro=force)
+                    create_source=bool(opts.get("CreateMountpoint")), recursive_ro=force,
+                    non_recursive=bool(opts.get("NonRecursive")), ro_non_recursive=bool(opts.get("ReadOnlyNonRecursive")))
     if kind == "volume":
         opts = m.get("VolumeOptions") or {}
         subpath = opts.get("Subpath") or ""
@@ -294,7 +298,9 @@ class VolumeService:
                 snapshot_mounts: Sequence[Any]) -> None:
         """At create: resolve every mount, copy image content into new empty volumes, fill the spec."""
         records = []
-        for plan in self.plans(c["Config"], c["HostConfig"], image_config):
+        plans = self.plans(c["Config"], c["HostConfig"], image_config)
+        spec["mounts"] = bindopts.drop_shadowed(spec["mounts"], {p.destination for p in plans})
+        for plan in plans:
             if plan.type == "image":
                 continue
             if plan.type == "tmpfs":
@@ -327,8 +333,10 @@ class VolumeService:
                     copy_into = resolved if resolved is not None and resolved.is_dir() else None
                 if copy_into is not None and not plan.nocopy and not any(copy_into.iterdir()):
                     copyup.copy_image_path(snapshot_mounts, plan.destination, copy_into)
-            opts = ["rbind", "rw" if plan.rw else "ro", *(["rro"] if plan.recursive_ro else []),
-                    propagation or "rprivate"]
+            opts = bindopts.spec_options(plan.type, plan.rw, propagation, plan.non_recursive, plan.ro_non_recursive,
+                                         plan.recursive_ro)
+            if plan.type == "bind":
+                bindopts.share_root(spec, source, propagation)
             spec["mounts"].append({"destination": plan.destination, "type": "bind", "source": source, "options": opts})
             rec: dict[str, Any] = {"Type": plan.type, "Source": source, "Destination": plan.destination,
                                    "Mode": "" if plan.type == "bind" else "z", "RW": plan.rw,

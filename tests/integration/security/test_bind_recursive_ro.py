@@ -56,8 +56,10 @@ def test_force_recursive_read_only_bind(daemon: Daemon, source: Path) -> None:
     assert list((source / "sub").iterdir()) == []
 
 
-def test_plain_read_only_bind_leaves_submounts_writable(daemon: Daemon, source: Path) -> None:
-    assert _run(daemon, source, {}) == ["top=1", "sub=0"]
+def test_plain_read_only_bind_is_recursive_unless_asked_not(daemon: Daemon, source: Path) -> None:
+    """dockerd from API 1.44 (kernel 5.12+): ``ro`` is recursive; ReadOnlyNonRecursive keeps the old bind."""
+    assert _run(daemon, source, {}) == ["top=1", "sub=1"]
+    assert _run(daemon, source, {"ReadOnlyNonRecursive": True}) == ["top=1", "sub=0"]
 
 
 def test_force_recursive_needs_read_only(daemon: Daemon, source: Path) -> None:

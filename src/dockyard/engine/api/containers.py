@@ -20,6 +20,7 @@ from dockyard.engine.names import split_link
 from dockyard.engine.streams import frame
 from dockyard.oci import reference
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
+from dockyard.volumes import bindopts
 
 log = logging.getLogger("dockyard.engine.api")
 
@@ -45,6 +46,7 @@ async def create(request: web.Request) -> web.Response:
     _references(engine(request), host_config)
     if version_of(request) < (1, 44) and len((networking or {}).get("EndpointsConfig") or {}) > 1:
         raise errors.InvalidArgument("Container cannot be created with multiple network endpoints")
+    bindopts.for_client(host_config, version_of(request))  # read-only binds, NonRecursive by API version
     if version_of(request) < (1, 40) and not host_config.get("IpcMode"):
         host_config["IpcMode"] = "shareable"  # dockerd's default for older clients
     _image_reference(body.get("Image") or "")

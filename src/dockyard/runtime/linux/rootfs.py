@@ -371,7 +371,8 @@ def prepare(config: dict[str, Any], rootfs: str, cgroup_paths: dict[str, str], l
             m = {**m, "options": [o for o in m.get("options") or [] if o != "ro"]}
         mount_entry(rootfs, m, cgroup_paths)
     dev_is_tmpfs = any(m.get("destination", "").rstrip("/") == "/dev" and m.get("type") == "tmpfs" for m in mounts)
-    create_devices(rootfs, linux.get("devices"), defaults=dev_is_tmpfs)
+    if not any(_is_bind(m) and m.get("destination", "").rstrip("/") == "/dev" for m in mounts):
+        create_devices(rootfs, linux.get("devices"), defaults=dev_is_tmpfs)  # runc: none into a bound /dev
     if dev_is_tmpfs:
         create_symlinks(rootfs)
     return rootfs
