@@ -71,7 +71,8 @@ def _mapping(loader: Any, node: Any) -> dict[Any, Any]:
             continue
         key = loader.construct_object(key_node)
         if key in seen:
-            raise ComposeYAMLError(f"line {key_node.start_mark.line + 1}: mapping key {key!r} already defined at "
+            shown = f'"{key}"' if isinstance(key, str) else str(key)
+            raise ComposeYAMLError(f"line {key_node.start_mark.line + 1}: mapping key {shown} already defined at "
                                    f"line {seen[key] + 1}")
         seen[key] = key_node.start_mark.line
     loader.flatten_mapping(node)
@@ -86,13 +87,40 @@ Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.yaml_constructors["
 
 
 def load(text: str, filename: str = "<input>") -> Any:
-    """The one document of ``text``, read as YAML 1.2."""
+    """The one document of ``text``, read as YAML 1.2. Errors in go-yaml's words, so Compose v2's,
+    after the file's name: ``f.yml: yaml: line 4: mapping values are not allowed in this context``;
+    a duplicate key as v2 words it, ``failed to parse f.yml: line 4: mapping key "a" already defined
+    at line 2``."""
     try:
         return yaml.load(text, Loader=Loader)
+    except yaml.MarkedYAMLError as err:
+        message = go_message(err, text)
+        if message is None:
+            raise ComposeYAMLError(f"{filename}: {str(err).replace('<unicode string>', filename)}") from err
+        raise ComposeYAMLError(f"{filename}: {message}") from err
     except yaml.YAMLError as err:
         raise ComposeYAMLError(f"{filename}: {str(err).replace('<unicode string>', filename)}") from err
     except ComposeYAMLError as err:
-        raise ComposeYAMLError(f"{filename}: {err}") from err
+        raise ComposeYAMLError(f"failed to parse {filename}: {err}") from err
+
+
+def go_message(err: yaml.MarkedYAMLError, text: str) -> str | None:
+    """libyaml's error as go-yaml v3 (a port of libyaml) reports it: ``yaml: line N: <problem>``,
+    N the context's line when that is not the first, else the problem's (0-based, one more for a
+    scanner's error), no line when that is 0; an undefined alias as ``unknown anchor 'x'
+    referenced``. None for what go-yaml words in ways of its own."""
+    if isinstance(err, yaml.composer.ComposerError) and err.problem == "found undefined alias":
+        mark = err.problem_mark
+        rest = text.splitlines()[mark.line][mark.column + 1:] if mark is not None else ""
+        name = re.match(r"[^\s,\[\]{}]*", rest)
+        return f"yaml: unknown anchor '{name.group(0) if name else ''}' referenced"
+    if not isinstance(err, (yaml.scanner.ScannerError, yaml.parser.ParserError)) or not err.problem:
+        return None
+    context, problem = err.context_mark, err.problem_mark
+    line = context.line if context is not None and context.line else problem.line if problem is not None else 0
+    if line and isinstance(err, yaml.scanner.ScannerError):
+        line += 1
+    return f"yaml: line {line}: {err.problem}" if line else f"yaml: {err.problem}"
 
 
 def line_of(text: str, path: tuple[Any, ...]) -> int | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from dockyard.compose import yamlload
@@ -37,8 +41,8 @@ services:
 
 
 def test_duplicate_keys_are_refused_with_lines() -> None:
-    with pytest.raises(yamlload.ComposeYAMLError, match=r"f\.yml: line 3: mapping key 'image' already defined at "
-                                                        r"line 2"):
+    with pytest.raises(yamlload.ComposeYAMLError, match=r"^failed to parse f\.yml: line 3: mapping key \"image\" "
+                                                        r"already defined at line 2$"):
         yamlload.load("a:\n  image: x\n  image: y\n", "f.yml")
 
 
@@ -51,3 +55,41 @@ def test_line_of_a_path() -> None:
     text = "services:\n  web:\n    image: x\n    ports:\n      - 80\n      - bad\n"
     assert yamlload.line_of(text, ("services", "web", "ports", 1)) == 6
     assert yamlload.line_of(text, ("services", "web")) == 2
+
+
+# What Compose v2 2.40.3 (go-yaml v3) printed for each file (`config -q`), measured 2026-12-08.
+V2_YAML_ERRORS = [
+    ("services:\n  a:\n    image: busybox\n    command: a: b\n",
+     "yaml: line 4: mapping values are not allowed in this context"),
+    ("services:\n  a:\n    image: [busybox\n", "yaml: line 2: did not find expected ',' or ']'"),
+    ("services:\n  a:\n   image: x\n  b: c\n d: e\n", "yaml: line 4: did not find expected key"),
+    ('services:\n  a:\n    image: "busybox\n', "yaml: line 3: found unexpected end of stream"),
+    ("services:\n\ta:\n", "yaml: line 2: found character that cannot start any token"),
+    ("services:\n  a: *x\n", "yaml: unknown anchor 'x' referenced"),
+    ("services:\n  a:\n    image: busybox\n    - x\n", "yaml: line 2: did not find expected key"),
+]
+
+
+@pytest.mark.parametrize(("text", "v2"), V2_YAML_ERRORS, ids=[str(i) for i in range(len(V2_YAML_ERRORS))])
+def test_syntax_errors_in_go_yamls_words(text: str, v2: str) -> None:
+    with pytest.raises(yamlload.ComposeYAMLError) as err:
+        yamlload.load(text, "f.yml")
+    assert str(err.value) == f"f.yml: {v2}"
+
+
+@pytest.mark.parametrize(("text", "v2"), V2_YAML_ERRORS, ids=[str(i) for i in range(len(V2_YAML_ERRORS))])
+def test_syntax_errors_against_compose_v2(text: str, v2: str, tmp_path: Path) -> None:
+    """The same files through the real Compose v2 (when its binary is here): its words are ours."""
+    from compose_oracle import find  # type: ignore[import-not-found]
+
+    binary = find()
+    if binary is None:
+        pytest.skip("Compose v2 not found (see compose_oracle.py)")
+    (tmp_path / "compose.yaml").write_text(text)
+    r = subprocess.run([binary, "config", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)})
+    assert r.returncode != 0
+    assert r.stderr.strip() == v2
+    with pytest.raises(yamlload.ComposeYAMLError) as err:
+        yamlload.load(text, str(tmp_path / "compose.yaml"))
+    assert str(err.value) == f"{tmp_path / 'compose.yaml'}: {r.stderr.strip()}"
