@@ -10,7 +10,6 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -99,19 +98,19 @@ def _inherited(defn: dict[str, Any], name: str, seen: tuple[str, ...]) -> dict[s
     return merged
 
 
-@dataclass
 class Request:
     """One target as a ``POST /build``: what to send and what to do after."""
 
-    name: str
-    root: Path
-    dockerfile: str
-    params: dict[str, Any]
-    extra: dict[str, bytes] = field(default_factory=dict)  # files added to the context (Dockerfile outside it)
-    secrets: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    push: bool = False
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, name: str, root: Path, tags: list[str]) -> None:
+        self.name = name
+        self.root = root
+        self.tags = tags
+        self.dockerfile = "Dockerfile"
+        self.params: dict[str, Any] = {}
+        self.extra: dict[str, bytes] = {}  # files added to the context (a Dockerfile outside it, inline)
+        self.secrets: list[str] = []
+        self.push = False
+        self.warnings: list[str] = []
 
 
 def request_for(name: str, t: dict[str, Any], no_cache: bool = False, pull: bool = False) -> Request:
@@ -131,7 +130,7 @@ def request_for(name: str, t: dict[str, Any], no_cache: bool = False, pull: bool
     root = Path(context).resolve()
     if not root.is_dir():
         raise errors.InvalidArgument(f"target {name}: unable to prepare context: path {context!r} not found")
-    req = Request(name, root, "Dockerfile", {}, tags=[str(x) for x in t.get("tags") or []])
+    req = Request(name, root, [str(x) for x in t.get("tags") or []])
     _dockerfile(req, t)
     req.push = _push(name, t.get("output") or [])
     req.secrets = [str(s) for s in t.get("secret") or []]

@@ -82,7 +82,7 @@ def target_of(a: argparse.Namespace, stdin_dockerfile: str = "") -> dict[str, ob
 
 
 def cmd_build(argv: list[str]) -> int:
-    from dockyard.buildx.plugin import progress_mode, run_builds
+    from dockyard.buildx.bakecmd import progress_mode, run_builds
 
     a = _parser().parse_args(argv)
     req = bake.request_for("default", target_of(a, sys.stdin.read() if a.file == "-" else ""))

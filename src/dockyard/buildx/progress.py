@@ -7,15 +7,21 @@ as it comes; ``quiet``: nothing."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
+import os
 import threading
 from typing import IO, Any
 
 from dockyard.timefmt import rfc3339_nano
 
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+def _step(line: str) -> tuple[str, str] | None:
+    """``Step 2/4 : RUN x`` -> ``("2/4", "RUN x")``."""
+    if not line.startswith("Step "):
+        return None
+    count, sep, instruction = line[5:].partition(" : ")
+    i, slash, n = count.partition("/")
+    return (count, instruction) if sep and slash and i.isdigit() and n.isdigit() else None
 
 
 class Progress:
@@ -57,11 +63,11 @@ class Progress:
             self._complete(error=error)
 
     def _line(self, line: str) -> None:
-        m = _STEP.match(line.rstrip("\n"))
-        if m:
+        step = _step(line.rstrip("\n"))
+        if step:
             if self.vertex is not None:
                 self._complete()
-            self._start(f"[{self.target} {m[1]}/{m[2]}] {m[3]}")
+            self._start(f"[{self.target} {step[0]}] {step[1]}")
             return
         text = line.strip()
         if text == "---> Using cache" and self.vertex is not None:
@@ -73,7 +79,7 @@ class Progress:
                               "data": base64.b64encode(line.encode()).decode(), "timestamp": rfc3339_nano()}]})
 
     def _start(self, name: str) -> None:
-        digest = "sha256:" + hashlib.sha256(f"{self.target}\0{name}\0{self.previous}".encode()).hexdigest()
+        digest = "sha256:" + os.urandom(32).hex()  # a vertex's name: any digest, unique in the build
         self.vertex = {"digest": digest, "name": name, "started": rfc3339_nano()}
         if self.previous:
             self.vertex["inputs"] = [self.previous]
