@@ -20,7 +20,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import container, donors, imagemounts, logdrivers, names, resources, userns, users, validate
+from dockyard.engine import container, donors, imagemounts, logdrivers, names, resources, shm, userns, users, validate
 from dockyard.engine import spec as specs
 from dockyard.engine.container import Live, State, parse_signal
 from dockyard.engine.events import EventBus
@@ -638,6 +638,7 @@ class Engine:
                 pass
 
         def directories() -> None:
+            shm.unmount(self.data_root, id)  # a shareable IPC's tmpfs, mounted inside the directory
             shutil.rmtree(self.data_root / "containers" / id, ignore_errors=True)
             shutil.rmtree(self.exec_root / "containers" / id, ignore_errors=True)
 

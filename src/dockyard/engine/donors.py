@@ -5,10 +5,12 @@ containerd container at every start)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api import pb
+from dockyard.engine import shm
 from dockyard.engine import spec as specs
 
 if TYPE_CHECKING:
@@ -21,12 +23,15 @@ def joins_another(host_config: dict[str, Any]) -> bool:
 
 async def join(eng: Engine, c: dict[str, Any]) -> None:
     """Sets the donors' namespace paths in the container's spec; a donor that does not run is
-    refused (``Internal`` for a PID donor, as dockerd's "failed to join PID namespace")."""
-    if not joins_another(c["HostConfig"]):
+    refused (``Internal`` for a PID donor, as dockerd's "failed to join PID namespace"). The
+    /dev/shm of a shareable IPC, or of one joining another's, is its tmpfs on the host (engine/shm.py)."""
+    if not joins_another(c["HostConfig"]) and not shm.in_use(c["HostConfig"]):
         return
     record = await eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"]))
     spec = json.loads(record.spec)
-    if not specs.join_donors(spec, c["HostConfig"], eng.get):
+    joined = specs.join_donors(spec, c["HostConfig"], eng.get)
+    shared = await asyncio.to_thread(shm.apply, eng.data_root, c, spec, eng.get)  # --ipc shareable
+    if not joined and not shared:
         return
     await eng.cd.containers.Delete(pb.DeleteContainerRequest(id=c["Id"]))
     await eng.cd.containers.Create(pb.Container(

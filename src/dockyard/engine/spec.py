@@ -231,9 +231,9 @@ def join_donors(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup) -> b
 
 def namespaces(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup | None) -> None:
     """``--pid``, ``--ipc``, ``--uts``, ``--cgroupns`` and ``--shm-size``, as moby's WithNamespaces and
-    WithMounts: ``host`` shares the host's namespace, ``container:<id>`` joins an existing one's (its
-    IPC only if it is ``shareable`` or the host's). The donor must exist when the container is
-    created; its namespace paths are set when it starts (``join_donors``)."""
+    WithMounts: ``host`` shares the host's namespace, ``container:<id>`` joins an existing one's. The
+    donor must exist when the container is created; its namespace paths are set when it starts
+    (``join_donors``), and an IPC donor must then be ``shareable`` or the host's (engine/shm.py)."""
     pid_mode = host.get("PidMode") or ""
     if pid_mode == "host":
         _without(spec, "pid")
@@ -245,8 +245,6 @@ def namespaces(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup | None
         donor_mode = donor["HostConfig"].get("IpcMode") or ""
         if donor_mode == "host":
             ipc_mode = "host"
-        elif donor_mode != "shareable":
-            raise errors.InvalidArgument("non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
     shm = next((m for m in spec["mounts"] if m["destination"] == "/dev/shm"), None)
     if shm is not None:
         if ipc_mode == "host":

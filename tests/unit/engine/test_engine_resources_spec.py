@@ -12,6 +12,7 @@ import pytest
 
 from dockyard import errors
 from dockyard.engine import resources, spec
+from dockyard.engine import shm as shm_ipc
 from dockyard.runtime.cgroups.v1 import CgroupV1
 from dockyard.runtime.cgroups.v2 import CgroupV2, blkio_weight_to_io_weight
 
@@ -179,9 +180,11 @@ def test_container_modes_join_the_donors_namespaces_at_start() -> None:
     assert not spec.join_donors(build({}), {}, lambda ref: _donor())
 
 
-def test_container_modes_refused() -> None:
-    with pytest.raises(errors.InvalidArgument, match="non-shareable IPC"):
-        build({"IpcMode": "container:d"}, lambda ref: _donor("private"))
+def test_container_modes_refused(tmp_path: Path) -> None:
+    joiner = build({"IpcMode": "container:d"}, lambda ref: _donor("private"))  # created: dockerd checks at start
+    record = {"Id": "j" * 64, "HostConfig": {"IpcMode": "container:d"}, "Mounts": []}
+    with pytest.raises(errors.InvalidArgument, match=f"container {'d' * 64}: non-shareable IPC"):
+        shm_ipc.apply(tmp_path, record, joiner, lambda ref: _donor("private"))
     stopped = build({"PidMode": "container:d"}, lambda ref: _donor(running=False))
     with pytest.raises(errors.Internal, match=f"failed to join PID namespace: container {'d' * 64} is not running"):
         spec.join_donors(stopped, {"PidMode": "container:d"}, lambda ref: _donor(running=False))
