@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, hostfiles, ipam, ports, sandbox
-from dockyard.network.networks import BRIDGED, PREDEFINED, Networks
+from dockyard.network import dns, gwbridge, hostfiles, ipam, ports, sandbox
+from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, _network_record
 from dockyard.network.remote import allow_localnet, builtin
 
 log = logging.getLogger("dockyard.network")
@@ -221,6 +221,7 @@ class NetworkManager(Networks):
                 await asyncio.to_thread(sandbox.create, self.sandbox_path(c["Id"]))
                 for name in list(c["NetworkSettings"]["Networks"]):
                     await self._join(c, self.get(name))
+                await self._sync_gwbridge(c)
                 await self._publish(c)
                 await self._program_external(c)
                 await asyncio.to_thread(self._apply_rules)
@@ -471,6 +472,7 @@ class NetworkManager(Networks):
         async with self._lock:
             try:
                 await self._join(c, n)
+                await self._sync_gwbridge(c)
                 await asyncio.to_thread(self._apply_rules)
             except BaseException:
                 c["NetworkSettings"]["Networks"].pop(n["Name"], None)
@@ -492,6 +494,7 @@ class NetworkManager(Networks):
                 if ep["HostInterface"]:
                     await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
                 self.store.delete_endpoint(n["Id"], c["Id"])
+                await self._sync_gwbridge(c)
                 await asyncio.to_thread(self._apply_rules)
                 if was_gateway:
                     await self._move_gateway(c["Id"])
@@ -500,9 +503,48 @@ class NetworkManager(Networks):
     def _gateway_of(self, id: str) -> str:
         """The network whose endpoint gives the container its default routes, as libnetwork's
         Endpoint.Less orders them: the highest ``GwPriority``, then the network's name; "" for none."""
-        eps = [(nid, ep) for nid, ep in self._container_endpoints(id) if not self.networks[nid]["Internal"]]
+        eps = [(nid, ep) for nid, ep in self._container_endpoints(id) if not self.networks[nid]["Internal"]
+               and (ep.get("Gateway") or ep.get("IPv6Gateway"))]  # a plugin's Join may give none (gwbridge.py)
         eps.sort(key=lambda e: (-int(e[1].get("GwPriority") or 0), self.networks[e[0]]["Name"]))
         return eps[0][0] if eps else ""
+
+    # -- docker_gwbridge (gwbridge.py) ---------------------------------------------------
+
+    async def _sync_gwbridge(self, c: dict[str, Any]) -> None:
+        """Join docker_gwbridge when the container's endpoints give it no gateway, leave it once one does."""
+        id = c["Id"]
+        mine = [(self.networks[nid], ep) for nid, ep in self._container_endpoints(id) if nid in self.networks]
+        current = next((n for n, ep in mine if gwbridge.is_gateway_endpoint(n, ep)), None)
+        if gwbridge.needed(mine) and current is None:
+            n = await self._gwbridge_network()
+            nets = c["NetworkSettings"]["Networks"]
+            nets[gwbridge.NAME] = self._endpoint_skeleton(n, {})
+            try:
+                await self._join(c, n)  # an endpoint of the container, not one of its configured networks
+            finally:
+                nets.pop(gwbridge.NAME, None)
+            record = self.endpoints[n["Id"]][id]
+            record.update(Name=gwbridge.endpoint_name(id), DNSNames=None)
+            self.store.put_endpoint(n["Id"], id, record)
+        elif current is not None and not gwbridge.needed(mine):
+            ep = self.endpoints[current["Id"]].pop(id)
+            if ep["HostInterface"]:
+                await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
+            self.store.delete_endpoint(current["Id"], id)
+            await self._move_gateway(id)
+
+    async def _gwbridge_network(self) -> dict[str, Any]:
+        """docker_gwbridge, made on first need as libnetwork's createGWNetwork (the caller holds the lock)."""
+        for n in self.networks.values():
+            if n["Name"] == gwbridge.NAME:
+                return n
+        id = secrets.token_hex(32)
+        self._refuse_bridge_conflict(id, gwbridge.NAME)
+        config = await self._ipam_config(id, [], False)
+        n = _network_record(id, gwbridge.NAME, "bridge", config, False, gwbridge.NAME, {}, dict(gwbridge.OPTIONS))
+        await asyncio.to_thread(self._create_bridge, n, False)
+        self._put(n)
+        return n
 
     async def _move_gateway(self, id: str) -> None:
         """After the gateway endpoint left: the next one in order gets the default routes."""

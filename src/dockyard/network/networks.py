@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, ipam, nft, ports, sandbox
+from dockyard.network import dns, gwbridge, ipam, nft, ports, sandbox
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.remote import RemoteNetworks, builtin, driver_options
 from dockyard.network.store import NetworkStore
@@ -482,11 +482,19 @@ class Networks:
     def _container_endpoints(self, id: str) -> list[tuple[str, dict[str, Any]]]:
         return [(nid, eps[id]) for nid, eps in self.endpoints.items() if id in eps]
 
+    def _publish_endpoints(self, id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The container's endpoints, the one published ports go to first: its docker_gwbridge endpoint if it
+        has one (gwbridge.py), else its first interface's."""
+        def key(e: tuple[str, dict[str, Any]]) -> tuple[bool, str]:
+            n = self.networks.get(e[0])
+            return not (n is not None and gwbridge.is_gateway_endpoint(n, e[1])), str(e[1]["Interface"])
+        return sorted(self._container_endpoints(id), key=key)
+
     def _publish_ip(self, c: dict[str, Any]) -> str:
-        eps = sorted(self._container_endpoints(c["Id"]), key=lambda e: e[1]["Interface"])
+        eps = self._publish_endpoints(c["Id"])
         return eps[0][1]["IPAddress"] if eps else ""
 
     def _publish_network(self, c: dict[str, Any]) -> str:
         """The driver of the network whose address published ports go to ("" for none)."""
-        eps = sorted(self._container_endpoints(c["Id"]), key=lambda e: e[1]["Interface"])
+        eps = self._publish_endpoints(c["Id"])
         return str(self.networks[eps[0][0]]["Driver"]) if eps and eps[0][0] in self.networks else ""

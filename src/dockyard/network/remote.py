@@ -368,6 +368,11 @@ class RemoteNetworks:
         src, prefix = _string(p, method, names, "SrcName"), _string(p, method, names, "DstPrefix")
         gw, gw6 = _ip(p, method, j.get("Gateway"), "Gateway"), _ip(p, method, j.get("GatewayIPv6"), "GatewayIPv6")
         routes = _routes(p, method, j.get("StaticRoutes"))
+        if not isinstance(j.get("DisableGatewayService", False), bool):
+            raise _malformed(p, method, f"DisableGatewayService must be true or false, not {j['DisableGatewayService']!r}")
+        # what decides whether the container needs docker_gwbridge (gwbridge.py)
+        done.update(DisableGatewayService=j.get("DisableGatewayService") is True,
+                    DefaultRoute=any(dest == "0.0.0.0/0" for dest, _, _ in routes))
         dst = f"{prefix}{record['Interface'].removeprefix('eth')}"
         cidrs = [f"{ip}/{plen}", *([f"{ip6}/{plen6}"] if ip6 else [])]
         mac = self._move_in(p, done, src, dst, sandbox, mac, cidrs, routes, (gw, gw6) if default_route else ("", ""))
