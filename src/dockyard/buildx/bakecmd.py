@@ -125,7 +125,9 @@ def progress_mode(flag: str) -> str:
 
 
 def run_builds(requests: list[bake.Request], mode: str) -> list[_Build]:
-    """Each request built in a thread of its own, all at once (as bake builds its targets)."""
+    """Each request built in a thread of its own, all at once (as bake builds its targets); the
+    one-line terminal display is for one target, several print plainly."""
+    mode = "plain" if mode == "tty" and len(requests) > 1 else mode
     lock = threading.Lock()
     builds = [_Build(req, mode, lock) for req in requests]
     threads = [threading.Thread(target=b.run, name=f"bake-{b.req.name}") for b in builds]

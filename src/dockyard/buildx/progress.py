@@ -1,8 +1,8 @@
 """Build progress as buildx prints it. ``rawjson``: BuildKit's ``SolveStatus`` JSON, one object a
 line on stderr (what Compose v2 decodes and displays), made from the classic builder's text: each
 ``Step i/n : INSTR`` a vertex named ``[target i/n] INSTR``, completed at the next step (``cached``
-after ``---> Using cache``), the step's other lines its logs. ``plain``/``tty``: the daemon's text
-as it comes; ``quiet``: nothing."""
+after ``---> Using cache``), the step's other lines its logs. ``plain``: the daemon's text as it
+comes; ``tty``: ``dockyard build``'s one line per step; ``quiet``: nothing."""
 
 from __future__ import annotations
 
@@ -35,9 +35,17 @@ class Progress:
         self.pending = ""
         self.vertex: dict[str, Any] | None = None
         self.previous = ""
+        self.display: Any = None
+        if mode == "tty":  # one target on a terminal: `dockyard build`'s one line per step
+            from dockyard.cli.build import _Display
+
+            self.display = _Display(True, out)
 
     def feed(self, text: str) -> None:
         if self.mode == "quiet":
+            return
+        if self.display is not None:
+            self.display.feed(text)
             return
         if self.mode != "rawjson":
             with self.lock:
@@ -51,6 +59,8 @@ class Progress:
 
     def done(self, error: str = "") -> None:
         """The build ended: the open step completes (with ``error`` when it failed)."""
+        if self.display is not None and not error:
+            self.display.finish()
         if self.mode != "rawjson":
             return
         if self.pending:

@@ -156,6 +156,34 @@ def test_compose_v2_build_failure_shows_the_step_and_its_error(v2_project: Proje
     assert "returned a non-zero code: 3" in r.stderr, r.stderr
 
 
+SECRETS_PROJECT = """
+services:
+  app:
+    build:
+      context: ./app
+      secrets: [token, envtok]
+secrets:
+  token: {file: ./token.txt}
+  envtok: {environment: MYTOK}
+"""
+
+
+def test_compose_v2_build_secrets_reach_run_mounts(v2_project: Project, compose_v2: str) -> None:
+    """Build secrets, which v2's classic path refuses (`the classic builder doesn't support secrets`):
+    Bake's ``id=…,type=file,src=…`` and ``type=env`` reach ``RUN --mount=type=secret``, not the image."""
+    p = v2_project
+    (p.dir / "compose.yaml").write_text(SECRETS_PROJECT)
+    (p.dir / "token.txt").write_text("from-a-file")
+    p.env["MYTOK"] = "from-the-env"
+    (p.dir / "app" / "Dockerfile").write_text(
+        "FROM busybox\nRUN --mount=type=secret,id=token --mount=type=secret,id=envtok "
+        "cat /run/secrets/token /run/secrets/envtok > /copied\n")
+    ok(p.v2(compose_v2, "build"))
+    r = p.d.cli("run", "--rm", f"{p.name}-app", "sh", "-c", "cat /copied; echo; cat /run/secrets/* 2>/dev/null")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode() == "from-a-filefrom-the-env\n", r.stdout  # mounted for the step only
+
+
 def test_bake_writes_metadata_per_target_and_rawjson_status(v2_project: Project) -> None:
     p = v2_project
     defn = {"group": {"default": {"targets": ["one", "two"]}},

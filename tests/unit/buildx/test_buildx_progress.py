@@ -60,3 +60,13 @@ def test_plain_passes_the_text_and_quiet_nothing() -> None:
     p.feed("Step 1/1 : FROM busybox\n")
     p.done()
     assert out.getvalue() == ""
+
+
+def test_tty_shows_one_line_a_step_and_the_total() -> None:
+    out = io.StringIO()
+    p = Progress("tty", out, "app")
+    p.feed("Step 1/2 : FROM busybox\n ---> 49ac\nStep 2/2 : RUN true\n ---> Using cache\n ---> 77aa\n")
+    p.done()
+    text = out.getvalue()
+    assert "=> DONE Step 1/2 : FROM busybox" in text and "=> CACHED Step 2/2 : RUN true" in text
+    assert "=> 2 steps (1 cached) in " in text
