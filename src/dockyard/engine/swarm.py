@@ -125,8 +125,14 @@ class Swarm:
         return self.state
 
     def _save(self) -> None:
+        """Written whole, 0600 (it holds the join tokens and the unlock key)."""
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state))
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(self.state))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.path)
 
     def _apply_pools(self) -> None:

@@ -65,6 +65,7 @@ def test_single_node_swarm_networks(swarm_daemon: Daemon) -> None:
     made: list[str] = []
     try:
         node_id = init(api, pool)
+        assert (swarm_daemon.data_root / "swarm.json").stat().st_mode & 0o777 == 0o600  # join tokens, unlock key
         with pytest.raises(docker.errors.APIError) as err:
             init(api, pool)
         assert err.value.status_code == 503 and "already part of a swarm" in str(err.value)
