@@ -255,6 +255,7 @@ def _intermediate(ch: Channel, state: State, cgroup_paths: dict[str, str], confi
         from ..process import init as _init  # noqa: F401
 
         fds = _namespace_fds(state.pid)
+        _init.set_oom_score_adj(process.get("oomScoreAdj"))  # while host root, before the user namespace
         if proc_starttime(state.pid) != state.pid_starttime and state.pid_starttime:
             raise OSError(3, "container init exited")
         for path in dict.fromkeys(cgroup_paths.values()):
@@ -307,7 +308,7 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
     from ..linux import capabilities
     from ..linux import syscalls as sc
     from ..linux.seccomp_notify import hand_over
-    from ..process.init import _max_fd, _reset_signals, _set_rlimits, chdir_cwd, lookup_executable
+    from ..process.init import _max_fd, _reset_signals, _set_rlimits, chdir_cwd, lookup_executable, set_oom_score_adj
 
     debug("child process in init()")
     sc.set_name("dockyard-exec")
@@ -319,9 +320,7 @@ def _setup_and_exec(ch: Channel, config: dict[str, Any], process: dict[str, Any]
 
     seccomp = (config.get("linux") or {}).get("seccomp")  # a Program: see exec_process
     nnp = bool(process.get("noNewPrivileges", (config.get("process") or {}).get("noNewPrivileges")))
-    if process.get("oomScoreAdj") is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(int(process["oomScoreAdj"])))
+    set_oom_score_adj(process.get("oomScoreAdj"))
     _set_rlimits(process.get("rlimits") or [])
     if process.get("terminal"):
         if console is None:

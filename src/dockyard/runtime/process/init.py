@@ -104,6 +104,19 @@ def chdir_cwd(cwd: str, before_user: bool) -> bool:
     return False
 
 
+def set_oom_score_adj(value: int | None) -> None:
+    """Our oom_score_adj, unless it is that already: the intermediate sets it while host root,
+    before any user namespace (as runc's nsexec), and its children inherit it; the root of a user
+    namespace may not open the file of a non-dumpable process."""
+    if value is None:
+        return
+    with open("/proc/self/oom_score_adj") as f:
+        if f.read().strip() == str(int(value)):
+            return
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write(str(int(value)))
+
+
 def _set_rlimits(rlimits: list[dict[str, Any]]) -> None:
     import resource
 
@@ -228,9 +241,7 @@ def container_init(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opt
         link_up("lo")
     rootfs.finalize(config)
 
-    if process.get("oomScoreAdj") is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(int(process["oomScoreAdj"])))
+    set_oom_score_adj(process.get("oomScoreAdj"))
     _set_rlimits(process.get("rlimits") or [])
     if process.get("terminal"):
         if opts.console is None:

@@ -22,7 +22,7 @@ from ..linux import syscalls as sc
 from ..linux.namespaces import NamespacePlan, join_all
 from ..log import debug
 from .channel import Channel, InitError, expect_type
-from .init import InitOptions, preload, run_init
+from .init import InitOptions, preload, run_init, set_oom_score_adj
 
 SYNC_TIMEOUT = 60.0
 
@@ -32,6 +32,7 @@ def _intermediate(ch: Channel, config: dict[str, Any], plan: NamespacePlan, opts
         debug("nsexec container setup")
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         unprivileged = os.geteuid() != 0
+        set_oom_score_adj((config.get("process") or {}).get("oomScoreAdj"))  # before any user namespace
         # joins first: after a new user namespace we would lack the rights over host-owned ones
         join_all(plan.join)
         if "user" in plan.new:
