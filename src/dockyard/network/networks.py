@@ -114,8 +114,6 @@ class Networks:
         self.plugins: Any = None  # the engine's PluginRegistry: drivers and IPAMs of plugin networks
         # in a swarm (engine/swarm.py): its default address pools and subnet size; None: not in a swarm
         self.swarm_pool: tuple[list[str], int] | None = None
-        # in a swarm (engine/swarm.py): its default address pools and subnet size; None: not in a swarm
-        self.swarm_pool: tuple[list[str], int] | None = None
         self._remote: RemoteNetworks | None = None
 
     @property

@@ -13,7 +13,6 @@ from dockyard import __version__
 from dockyard.engine.api import versions
 from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine, version_of
 from dockyard.engine.api.probes import swarm_info
-from dockyard.engine.api.probes import swarm_info
 from dockyard.engine.images import arch
 from dockyard.oci.runtime_spec import is_cgroup_v2
 from dockyard.timefmt import rfc3339
