@@ -6,7 +6,8 @@ containerd's CRI plugin keeps it. The network is the first conflist (``*.conflis
 name) of the configured directory; its plugins run in order with ``CNI_COMMAND=ADD`` (each
 given the previous one's result), in reverse with ``DEL``, as libcni does. The loopback
 plugin brings the pod's ``lo`` up first. Plugins that declare the ``portMappings``
-capability get the pod's hostPort mappings as ``runtimeConfig``.
+capability get the pod's hostPort mappings as ``runtimeConfig``. A pod in its own user
+namespace gets a network namespace that user namespace owns (``create_userns_netns``).
 """
 
 from __future__ import annotations
@@ -126,6 +127,42 @@ def create_netns(path: Path) -> None:
     if r.returncode != 0:
         path.unlink(missing_ok=True)
         raise errors.Internal(f"cannot create the pod's network namespace: {r.stderr.strip()}")
+
+
+def create_userns_netns(userns: Path, netns: Path, uid_map: list[dict[str, int]], gid_map: list[dict[str, int]]
+                        ) -> None:
+    """A user namespace with the pod's mappings and a network namespace it owns, bind-mounted on
+    ``userns`` and ``netns``: a helper unshares both at once (so the user namespace owns the
+    network one: the pod's processes join the user namespace first, and a network namespace of
+    the host's would then be out of their reach, sysfs included); its maps are written from here.
+    On failure nothing is left."""
+    for path in (userns, netns):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+    helper = subprocess.Popen(["unshare", "--user", "--net", "--", "sh", "-c", "echo; exec cat"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert helper.stdin is not None and helper.stdout is not None
+    try:
+        if not helper.stdout.readline():  # its namespaces are made once it speaks
+            raise errors.Internal(f"cannot create the pod's user namespace: {helper.communicate()[1].decode()}")
+        for name, maps in (("uid_map", uid_map), ("gid_map", gid_map)):
+            try:
+                with open(f"/proc/{helper.pid}/{name}", "w") as f:
+                    f.write("".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps))
+            except OSError as err:
+                raise errors.InvalidArgument(f"user namespace: the kernel refuses the {name}: {err}") from err
+        for kind, path in (("user", userns), ("net", netns)):
+            r = subprocess.run(["mount", "--bind", f"/proc/{helper.pid}/ns/{kind}", str(path)], capture_output=True,
+                               text=True, check=False)
+            if r.returncode != 0:
+                raise errors.Internal(f"cannot keep the pod's {kind} namespace: {r.stderr.strip()}")
+    except BaseException:
+        remove_netns(netns)
+        remove_netns(userns)
+        raise
+    finally:
+        helper.stdin.close()
+        helper.wait()
 
 
 def remove_netns(path: Path) -> None:

@@ -99,6 +99,9 @@ class Runtime:
     def netns_path(self, id: str) -> Path:
         return self.s.run_root / "netns" / id
 
+    def userns_path(self, id: str) -> Path:
+        return self.s.run_root / "userns" / id
+
     @property
     def imgvol_root(self) -> Path:
         return self.s.run_root / "imgvol"
@@ -179,9 +182,13 @@ class Runtime:
         id = rec.id
         image = await self.images.ensure(self.s.sandbox_image)
         host_net = config.linux.security_context.namespace_options.network == specs.NODE
+        maps = specs.userns_maps(config.linux.security_context.namespace_options)
         if not host_net:
             rec.netns = str(self.netns_path(id))
-            await asyncio.to_thread(cni.create_netns, Path(rec.netns))
+            if maps is None:
+                await asyncio.to_thread(cni.create_netns, Path(rec.netns))
+            else:
+                await asyncio.to_thread(cni.create_userns_netns, self.userns_path(id), Path(rec.netns), *maps)
             rec.network_up = True
             self.sandboxes.save(rec)
             result = await self.s.cni.add(id, rec.netns, port_mappings(config))
@@ -192,9 +199,11 @@ class Runtime:
         shm.mkdir(exist_ok=True)
         await asyncio.to_thread(mount_shm, shm)
         spec = specs.sandbox_spec(id, config, image.config.get("config") or {}, rec.netns,
-                                  self.cgroups_path(config.linux.cgroup_parent, id), str(shm))
+                                  self.cgroups_path(config.linux.cgroup_parent, id), str(shm),
+                                  str(self.userns_path(id)))
         specs.annotate(spec, "sandbox", id)
-        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
+        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id,
+                                                                         labels=specs.snapshot_labels(maps)))
         await self.cd.containers.Create(pb.Container(
             id=id, image=self.s.sandbox_image, snapshotter="overlayfs", snapshot_key=id,
             spec=json.dumps(spec).encode(), runtime="dockyard-runc", labels={KIND_LABEL: "sandbox"}))
@@ -213,6 +222,7 @@ class Runtime:
                 except errors.DockyardError as err:
                     log.warning("pod %s: cni DEL: %s", rec.id[:12], err)
             await asyncio.to_thread(cni.remove_netns, Path(rec.netns))
+        await asyncio.to_thread(cni.remove_netns, self.userns_path(rec.id))  # a pod's own user namespace
         rec.network_up = False
 
     async def _remove_pause(self, id: str) -> None:
@@ -287,10 +297,12 @@ class Runtime:
         if pod_config.log_directory and config.log_path:
             log_path = os.path.join(pod_config.log_directory, config.log_path)
         await imagevol.mount_all(self.cd, self.images, config, id, self.imgvol_root)
+        userns = specs.userns_maps(pod_config.linux.security_context.namespace_options)
         rec = ContainerRecord(id=id, sandbox_id=sb.id, config=encode(config), image=config.image.image,
                               image_ref=image.id, created_at=now_ns(), log_path=log_path)
         try:
-            snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
+            snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(
+                key=id, parent=image.chain_id, labels=specs.snapshot_labels(userns)))
         except BaseException:
             await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
             raise

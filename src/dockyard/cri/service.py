@@ -81,7 +81,7 @@ class RuntimeServicer(cri_grpc.RuntimeServiceServicer):
                       cri.RuntimeCondition(type="NetworkReady", status=net_ok,
                                            reason="" if net_ok else "NetworkPluginNotReady", message=why)]
         handler = cri.RuntimeHandler(name="", features=cri.RuntimeHandlerFeatures(
-            recursive_read_only_mounts=True, user_namespaces=False))  # rro: mount_setattr(AT_RECURSIVE), runtime/linux/mountopts.py
+            recursive_read_only_mounts=True, user_namespaces=True))  # rro: mount_setattr(AT_RECURSIVE), runtime/linux/mountopts.py
         return cri.StatusResponse(status=cri.RuntimeStatus(conditions=conditions), runtime_handlers=[handler],
                                   features=cri.RuntimeFeatures(supplemental_groups_policy=True))
 

@@ -52,12 +52,12 @@ def _join(spec: dict[str, Any], kind: str, path: str) -> None:
     spec["linux"]["namespaces"].append({"type": kind, "path": path})
 
 
-def check_userns(opts: cri.NamespaceOption) -> None:
-    """The pod's user namespace options: the host's (NODE, or none) runs; bad options are
-    refused as such; a valid POD-mode mapping is refused as not done (the rootfs, host root's,
-    would need an idmapped mount for the namespace's root to use it: the pause cannot mount /proc)."""
+def userns_maps(opts: cri.NamespaceOption) -> tuple[list[dict[str, int]], list[dict[str, int]]] | None:
+    """The pod's user namespace: None for the host's (NODE, or no options), else the
+    ``(uidMappings, gidMappings)`` of its own (POD); bad options are refused. A pod in its own
+    user namespace shares none of the host's namespaces (the kubelet's rule too)."""
     if not opts.HasField("userns_options") or opts.userns_options.mode == NODE:
-        return
+        return None
     u = opts.userns_options
     if u.mode != POD:
         raise errors.InvalidArgument("user namespace: only the modes POD and NODE exist for a pod")
@@ -65,7 +65,26 @@ def check_userns(opts: cri.NamespaceOption) -> None:
         raise errors.InvalidArgument("user namespace: exactly one uid and one gid mapping are supported")
     if any(m.container_id != 0 or m.length == 0 for m in (*u.uids, *u.gids)):
         raise errors.InvalidArgument("user namespace: the mapping must start at container ID 0")
-    raise errors.NotImplementedYet("user namespaces (mode POD) are not supported yet")
+    if NODE in (opts.network, opts.pid, opts.ipc):
+        raise errors.InvalidArgument("user namespace: a pod in its own user namespace cannot use the host's "
+                                     "network, PID or IPC namespace")
+    return ([{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in u.uids],
+            [{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in u.gids])
+
+
+def snapshot_labels(maps: tuple[list[dict[str, int]], list[dict[str, int]]] | None) -> dict[str, str]:
+    """containerd's labels for a rootfs the pod's user namespace owns (a remapped copy of the image)."""
+    if maps is None:
+        return {}
+    return {f"containerd.io/snapshot/{kind}mapping": f"{m[0]['containerID']}:{m[0]['hostID']}:{m[0]['size']}"
+            for kind, m in (("uid", maps[0]), ("gid", maps[1]))}
+
+
+def _userns(spec: dict[str, Any], maps: tuple[list[dict[str, int]], list[dict[str, int]]] | None, path: str) -> None:
+    """Join the pod's user namespace (by path; the runtime joins it before the others, which it owns)."""
+    if maps is not None:
+        _join(spec, "user", path)
+        spec["linux"]["uidMappings"], spec["linux"]["gidMappings"] = maps
 
 
 def _env(image_config: dict[str, Any], envs: Any) -> list[str]:
@@ -147,7 +166,7 @@ def _own_oom_score_adj() -> int:
 
 
 def sandbox_spec(id: str, config: cri.PodSandboxConfig, image_config: dict[str, Any], netns: str,
-                 cgroups_path: str, shm: str) -> dict[str, Any]:
+                 cgroups_path: str, shm: str, userns: str = "") -> dict[str, Any]:
     cmd = [*(image_config.get("Entrypoint") or []), *(image_config.get("Cmd") or [])] or ["/pause"]
     spec = default_spec(cmd)
     sec = config.linux.security_context
@@ -171,7 +190,7 @@ def sandbox_spec(id: str, config: cri.PodSandboxConfig, image_config: dict[str, 
         spec["hostname"] = config.hostname or id[:12]
     spec["root"]["readonly"] = True
     spec["linux"]["cgroupsPath"] = cgroups_path
-    check_userns(nsopts)
+    _userns(spec, userns_maps(nsopts), userns)
     if config.linux.sysctls:
         spec["linux"]["sysctl"] = dict(config.linux.sysctls)
         refused = sysctl.refusals(spec["linux"]["sysctl"], spec["linux"]["namespaces"])
@@ -254,7 +273,8 @@ def container_spec(id: str, config: cri.ContainerConfig, sandbox: cri.PodSandbox
     _container_user(proc, sec, image_config, rootfs_mounts)
     proc["noNewPrivileges"] = bool(sec.no_new_privs)
     spec["root"]["readonly"] = bool(sec.readonly_rootfs)
-    _container_namespaces(spec, sec.namespace_options, pause_pid, netns, shm)
+    _container_namespaces(spec, sec.namespace_options, pause_pid, netns, shm,
+                          sandbox.linux.security_context.namespace_options)
     linux = spec["linux"]
     linux["cgroupsPath"] = cgroups_path
     linux["resources"] = {**_resources(config.linux.resources), "devices": linux["resources"]["devices"]}
@@ -305,7 +325,7 @@ def _container_user(proc: dict[str, Any], sec: cri.LinuxContainerSecurityContext
 
 
 def _container_namespaces(spec: dict[str, Any], opts: cri.NamespaceOption, pause_pid: int, netns: str,
-                          shm: str) -> None:
+                          shm: str, sandbox_opts: cri.NamespaceOption) -> None:
     if opts.network == NODE:
         _without(spec, "network")
         _without(spec, "uts")
@@ -324,6 +344,7 @@ def _container_namespaces(spec: dict[str, Any], opts: cri.NamespaceOption, pause
     elif opts.pid == TARGET:
         raise errors.InvalidArgument("pid namespace TARGET: the target container's namespace is not supported")
     _shm(spec, "/dev/shm" if opts.ipc == NODE else shm)
+    _userns(spec, userns_maps(sandbox_opts), f"/proc/{pause_pid}/ns/user")
 
 
 PROPAGATION = {cri.PROPAGATION_PRIVATE: "rprivate", cri.PROPAGATION_HOST_TO_CONTAINER: "rslave",

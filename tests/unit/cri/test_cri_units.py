@@ -158,15 +158,38 @@ def test_root_propagation_follows_the_mounts() -> None:
 
 
 def test_user_namespace_options() -> None:
-    """NODE (or none) runs; CONTAINER/TARGET, several mappings, or one not from 0 are bad input;
-    a valid POD mapping is refused as not done (UNIMPLEMENTED), never run half-way."""
+    """NODE (or none) is the host's; CONTAINER/TARGET, several mappings, one not from 0, or POD with a
+    host namespace are bad input; a valid POD mapping gives the maps and the remapped rootfs's labels."""
     one = [cri.IDMapping(container_id=0, host_id=100000, length=65536)]
-    specs.check_userns(cri.NamespaceOption())
-    specs.check_userns(cri.NamespaceOption(userns_options=cri.UserNamespace(mode=cri.NODE)))
+    assert specs.userns_maps(cri.NamespaceOption()) is None
+    assert specs.userns_maps(cri.NamespaceOption(userns_options=cri.UserNamespace(mode=cri.NODE))) is None
     for bad in (cri.UserNamespace(mode=cri.CONTAINER), cri.UserNamespace(mode=cri.TARGET),
                 cri.UserNamespace(mode=cri.POD, uids=one * 2, gids=one * 2),
                 cri.UserNamespace(mode=cri.POD, uids=[cri.IDMapping(container_id=1, host_id=1, length=9)], gids=one)):
         with pytest.raises(errors.InvalidArgument):
-            specs.check_userns(cri.NamespaceOption(userns_options=bad))
-    with pytest.raises(errors.NotImplementedYet):
-        specs.check_userns(cri.NamespaceOption(userns_options=cri.UserNamespace(mode=cri.POD, uids=one, gids=one)))
+            specs.userns_maps(cri.NamespaceOption(userns_options=bad))
+    pod = cri.UserNamespace(mode=cri.POD, uids=one, gids=one)
+    with pytest.raises(errors.InvalidArgument):
+        specs.userns_maps(cri.NamespaceOption(userns_options=pod, network=cri.NODE))
+    maps = specs.userns_maps(cri.NamespaceOption(userns_options=pod))
+    assert maps == ([{"containerID": 0, "hostID": 100000, "size": 65536}],) * 2
+    assert specs.snapshot_labels(maps) == {"containerd.io/snapshot/uidmapping": "0:100000:65536",
+                                           "containerd.io/snapshot/gidmapping": "0:100000:65536"}
+
+
+def test_a_pod_in_its_own_user_namespace() -> None:
+    """The pause joins the pod's user namespace file, a container the pause's; both carry the maps."""
+    ns = cri.NamespaceOption(userns_options=cri.UserNamespace(
+        mode=cri.POD, uids=[cri.IDMapping(host_id=1000, length=100000)],
+        gids=[cri.IDMapping(host_id=1000, length=100000)]))
+    pod = cri.PodSandboxConfig(hostname="p")
+    pod.linux.security_context.namespace_options.CopyFrom(ns)
+    spec = specs.sandbox_spec("p" * 64, pod, {}, "/run/x/netns/p", "/cg/p", "/run/x/shm", "/run/x/userns/p")
+    assert _ns(spec)["user"] == "/run/x/userns/p" and _ns(spec)["network"] == "/run/x/netns/p"
+    assert spec["linux"]["uidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 100000}]
+    spec = specs.container_spec("c" * 64, cri.ContainerConfig(command=["true"]), pod, {}, 42, "/run/x/netns/p",
+                                "/cg/c", {}, "/run/x/shm", [])
+    assert _ns(spec)["user"] == "/proc/42/ns/user"
+    assert spec["linux"]["gidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 100000}]
+    assert "user" not in _ns(specs.container_spec("c" * 64, cri.ContainerConfig(command=["true"]),
+                                                  cri.PodSandboxConfig(), {}, 42, "/n", "/cg/c", {}, "/s", []))
