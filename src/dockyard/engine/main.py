@@ -219,6 +219,8 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     await eng.networks.start()
     await eng.readopt()
     await _restore_plugins(eng)
+    # IPAM plugins that asked for it (RequiresRequestReplay) hear their pools again, managed ones running by now
+    await asyncio.to_thread(eng.networks.remote.replay, eng.networks.networks, eng.networks.endpoints)
     # handler_cancellation: a client that hangs up (Ctrl-C on `docker wait`) must not leave its
     # handler waiting forever; state-changing engine calls shield themselves from it.
     from dockyard.engine.api import authz

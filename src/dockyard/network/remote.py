@@ -246,6 +246,42 @@ class RemoteNetworks:
         except errors.DockyardError as err:
             log.warning("%s", err)
 
+    def replay(self, networks: dict[str, dict[str, Any]], endpoints: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """At daemon start, for an IPAM plugin whose capabilities say ``RequiresRequestReplay`` (ipam.md, as
+        libnetwork's reservePools): each network's ``RequestPool`` again, then its gateway's and auxiliary
+        addresses' and its endpoints' ``RequestAddress``, so that a plugin that keeps nothing across a restart
+        knows them again. A plugin that is gone or refuses costs a log line, not the start."""
+        for net_id, rec in self._load().items():
+            n = networks.get(net_id)
+            if n is None:
+                continue
+            try:
+                p = self._plugin(rec["Ipam"], IPAM)
+                if p.client.call("IpamDriver.GetCapabilities", optional=True).get("RequiresRequestReplay") is not True:
+                    continue
+                for pool in rec["Pools"]:
+                    self._replay_pool(p, n, rec, pool, list(endpoints.get(net_id, {}).values()))
+                self._update(net_id, rec)
+            except errors.DockyardError as err:
+                log.warning("network %s: IPAM requests not replayed: %s", n["Name"], err)
+
+    def _replay_pool(self, p: Plugin, n: dict[str, Any], rec: dict[str, Any], pool: dict[str, Any],
+                     eps: list[dict[str, Any]]) -> None:
+        method = "IpamDriver.RequestPool"
+        ans = p.call(method, {"AddressSpace": rec["AddressSpace"], "Pool": pool["Pool"], "SubPool": pool["SubPool"],
+                              "Options": (n.get("IPAM") or {}).get("Options") or {}, "V6": pool["V6"]})
+        pool["PoolID"] = _string(p, method, ans, "PoolID")
+        net = ipaddress.ip_network(pool["Pool"])
+        wanted = [(pool["Gateway"], GATEWAY_OPTS), *((a, {}) for a in pool["Aux"].values())]
+        for ep in eps:
+            mac = ep.get("MacAddress") or ""
+            wanted.append((ep.get("GlobalIPv6Address" if pool["V6"] else "IPAddress") or "",
+                           {MAC_OPT: mac} if mac and rec.get("RequiresMACAddress") else {}))
+        for addr, options in wanted:
+            if addr and ipaddress.ip_address(addr) in net:
+                got = p.call("IpamDriver.RequestAddress", {"PoolID": pool["PoolID"], "Address": addr, "Options": options})
+                _address(p, "IpamDriver.RequestAddress", got.get("Address"), net)
+
     def request_addresses(self, n: dict[str, Any], requested: dict[str, Any],
                           mac: str) -> tuple[str, str, str]:
         """An endpoint's IPv4 (and, with IPv6 pools, IPv6) address from the network's IPAM plugin, and its MAC:
