@@ -351,8 +351,14 @@ def cmd_logs(cp: Compose, a: argparse.Namespace) -> int:
 
 
 def _each(cp: Compose, services: list[str], fn: Callable[[dict[str, Any]], None], verb: str, done: str,
-          all: bool = True) -> int:
-    for c in _selected(cp, services, all=all):
+          all: bool = True, dependents_first: bool = False) -> int:
+    found = _selected(cp, services, all=all)
+    if dependents_first and cp.project is not None:  # as v2's stop: in reverse dependency order
+        from dockyard.compose.project import order
+
+        rank = {s: i for i, s in enumerate(reversed(order(cp.project.services)))}
+        found.sort(key=lambda c: rank.get(c["Labels"].get(E.SERVICE, ""), -1))
+    for c in found:
         name = c["Names"][0].lstrip("/")
         cp.out(f" Container {name}  {verb}")
         fn(c)
@@ -369,7 +375,7 @@ def cmd_stop(cp: Compose, a: argparse.Namespace) -> int:
         cp.pre_stop(c)
         cp.stop(c["Id"], a.timeout)
 
-    return _each(cp, a.services, stop, "Stopping", "Stopped", all=False)
+    return _each(cp, a.services, stop, "Stopping", "Stopped", all=False, dependents_first=True)
 
 
 def cmd_restart(cp: Compose, a: argparse.Namespace) -> int:

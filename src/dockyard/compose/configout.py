@@ -61,7 +61,9 @@ def service_json(svc: dict[str, Any]) -> dict[str, Any]:
 
 def model(project: Project, as_json: bool = False, escape: bool = True) -> dict[str, Any]:
     d = project.to_dict()
-    d["services"] = {k: _service(v, as_json) for k, v in d["services"].items()}
+    # label_file: read into labels; v2 hashes its paths (service_json) but prints none
+    d["services"] = {k: _service({n: x for n, x in v.items() if n != "label_file"}, as_json)
+                     for k, v in d["services"].items()}
     if as_json:
         d["networks"] = {k: {"name": v["name"], "ipam": {}, **v} for k, v in d.get("networks", {}).items()}
         if not d["networks"]:

@@ -69,10 +69,11 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     env.update(shapes.to_mapping(s.get("environment")))
     if env or "environment" in s:
         s["environment"] = {k: (lookup(k) if v is None else v) for k, v in env.items()}
-    if "label_file" in s:  # read into labels, which win over the files (as v2)
+    if "label_file" in s:  # read into labels, which win over the files; kept (absolute) for the hash, as v2
         from_files: dict[str, str] = {}
-        for path in shapes.as_list(s.pop("label_file")):
-            from_files.update(envfile.read(Path(resolve_path(base, path)), lookup))
+        s["label_file"] = [resolve_path(base, path) for path in shapes.as_list(s["label_file"])]
+        for path in s["label_file"]:
+            from_files.update(envfile.read(Path(path), lookup))
         s["labels"] = {**from_files, **shapes.to_mapping(s.get("labels"))}
     for key in ("labels", "sysctls", "annotations"):
         if key in s:

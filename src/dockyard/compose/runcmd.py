@@ -66,11 +66,10 @@ def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
             from dockyard import errors
 
             raise errors.InvalidArgument("label must be set as KEY=VALUE")
-    if not a.no_deps:
-        deps = list(svc.get("depends_on") or {})
-        if deps:
-            cp.up(deps, remove_orphans=a.remove_orphans, pull=a.pull)
-            cp.wait_dependencies(a.service)
+    deps = [] if a.no_deps else list(svc.get("depends_on") or {})
+    if deps:
+        cp.up(deps, remove_orphans=a.remove_orphans, pull=a.pull)
+        cp.wait_dependencies(a.service)
     elif a.remove_orphans:
         cp._orphans(cp.containers(), True)
     cp.ensure_networks()
