@@ -305,10 +305,14 @@ class Networks:
             except errors.NotFound:
                 continue
             ip, plugin = self._publish_ip(c), self._publish_network(c) not in ("bridge", "")
+            eps = self._publish_endpoints(c["Id"])
+            ip6 = str(eps[0][1].get("GlobalIPv6Address") or "") if eps else ""
             for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
                 cport, proto = ports.parse_key(key)
                 for item in items or []:
-                    rs.ports.append(nft.PortRule(proto, item["HostIp"], int(item["HostPort"]), ip, cport, plugin))
+                    to = ip6 if ":" in item["HostIp"] else ip  # an IPv6 host address: the container's IPv6 one
+                    if to:
+                        rs.ports.append(nft.PortRule(proto, item["HostIp"], int(item["HostPort"]), to, cport, plugin))
         return rs
 
     def _apply_rules(self) -> None:

@@ -1,7 +1,7 @@
 """nftables rules in Dockyard's own table, rendered whole from state and applied atomically.
 
-One table per daemon (``ip dockyard-<suffix>``); no other table is read or
-touched. Every change re-renders the table and replaces it in one ``nft -f``
+One table per daemon (``ip dockyard-<suffix>``, and ``ip6`` of the same name for ports published on
+IPv6 host addresses to containers' IPv6 addresses); no other table is read or touched. Every change re-renders the table and replaces it in one ``nft -f``
 transaction (``table; delete table; table {...}``), so the rules always match
 the state exactly, after a restart too. Rendering is pure (unit-tested).
 """
@@ -24,7 +24,7 @@ class Bridge:
 @dataclass(frozen=True)
 class PortRule:
     proto: str           # tcp | udp
-    host_ip: str         # "" or 0.0.0.0 for every local address
+    host_ip: str         # "" or 0.0.0.0 (:: for IPv6) for every local address
     host_port: int
     container_ip: str
     container_port: int
@@ -38,19 +38,45 @@ class RuleSet:
     ports: list[PortRule] = field(default_factory=list)
 
 
+def _v6(p: PortRule) -> bool:
+    return ":" in p.container_ip
+
+
+def _nat_chains() -> list[str]:
+    return ["  chain prerouting { type nat hook prerouting priority dstnat; policy accept;"
+            " fib daddr type local jump ports; }",
+            "  chain output { type nat hook output priority -100; policy accept;"
+            " fib daddr type local jump ports; }"]
+
+
+def render6(rs: RuleSet) -> str:
+    """The ``ip6`` table: DNAT of ports published on IPv6 host addresses ("" when there are none)."""
+    rules = [p for p in rs.ports if _v6(p)]
+    if not rules:
+        return ""
+    lines = [f"table ip6 {rs.table} {{", *_nat_chains(), "  chain ports {"]
+    for p in rules:
+        match = f"ip6 daddr {p.host_ip} " if p.host_ip and p.host_ip != "::" else ""
+        lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to [{p.container_ip}]:{p.container_port}")
+    lines += ["  }", "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;"]
+    for p in rules:
+        if p.plugin_network:
+            lines.append(f"    ip6 daddr {p.container_ip} {p.proto} dport {p.container_port} fib saddr type local"
+                         " ct status dnat masquerade")
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
 def render(rs: RuleSet) -> str:
-    lines = [f"table ip {rs.table} {{",
-             "  chain prerouting { type nat hook prerouting priority dstnat; policy accept;"
-             " fib daddr type local jump ports; }",
-             "  chain output { type nat hook output priority -100; policy accept;"
-             " fib daddr type local jump ports; }",
-             "  chain ports {"]
+    lines = [f"table ip {rs.table} {{", *_nat_chains(), "  chain ports {"]
     for p in rs.ports:
+        if _v6(p):
+            continue
         match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip != "0.0.0.0" else ""
         lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to {p.container_ip}:{p.container_port}")
     lines += ["  }", "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;"]
     for p in rs.ports:
-        if p.plugin_network:
+        if p.plugin_network and not _v6(p):
             lines.append(f"    ip daddr {p.container_ip} {p.proto} dport {p.container_port} fib saddr type local"
                          " ct status dnat masquerade")
     for b in rs.bridges:
@@ -70,7 +96,7 @@ def render(rs: RuleSet) -> str:
             if a.name != b.name:
                 lines.append(f'    iifname "{a.name}" oifname "{b.name}" drop')
     lines += ["  }", "}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + render6(rs)
 
 
 def _nft(script: str) -> None:
@@ -80,9 +106,13 @@ def _nft(script: str) -> None:
 
 
 def apply(rs: RuleSet) -> None:
-    """Replace our table with the rendered one in a single transaction."""
-    _nft(f"table ip {rs.table}\ndelete table ip {rs.table}\n" + render(rs))
+    """Replace our tables with the rendered ones in a single transaction."""
+    _nft(_delete(rs.table) + render(rs))
+
+
+def _delete(table: str) -> str:
+    return f"table ip {table}\ndelete table ip {table}\ntable ip6 {table}\ndelete table ip6 {table}\n"
 
 
 def remove(table: str) -> None:
-    _nft(f"table ip {table}\ndelete table ip {table}\n")
+    _nft(_delete(table))

@@ -69,8 +69,11 @@ def reserve(b: Binding) -> tuple[socket.socket, int]:
 
 def _reserve_one(b: Binding) -> tuple[socket.socket, int]:
     kind = socket.SOCK_STREAM if b.proto == "tcp" else socket.SOCK_DGRAM
-    s = socket.socket(socket.AF_INET, kind)
+    v6 = ":" in b.host_ip  # an IPv6 host address ([::] for all of them): its own family, v4 left alone
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, kind)
     try:
+        if v6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if kind == socket.SOCK_STREAM:
             # A port whose last connection lingers in TIME_WAIT is free (as for any server); listening
             # keeps a second reservation of the same port refused even so. Traffic is DNATed before

@@ -480,7 +480,8 @@ class RemoteNetworks:
             exposed.append({"Proto": number, "Port": int(port)})
             for item in items or []:
                 host_port = int(item["HostPort"])
-                port_map.append({"Proto": number, "IP": record["IPAddress"], "Port": int(port),
+                ip = record.get("GlobalIPv6Address") if ":" in item["HostIp"] else record["IPAddress"]
+                port_map.append({"Proto": number, "IP": ip, "Port": int(port),
                                  "HostIP": item["HostIp"], "HostPort": host_port, "HostPortEnd": host_port})
         p.client.call("NetworkDriver.ProgramExternalConnectivity", {
             "NetworkID": n["Id"], "EndpointID": record["EndpointID"],

@@ -141,3 +141,65 @@ def test_malformed_disable_gateway_service(gw_env: tuple[Daemon, Path], links: N
                 "must be true or false, not 'yes')" in r.stderr.decode(), r.stderr
         finally:
             d.cli("network", "rm", "pbadgws")
+
+
+def _http_get6(address: str, port: int) -> str:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=3) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return s.makefile("rb").read().decode(errors="replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def host_ipv6() -> str:
+    import subprocess
+
+    out = subprocess.run(["ip", "-6", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[out.index("inet6") + 1].split("/")[0] if "inet6" in out else ""
+
+
+def test_ipv6_published_port_on_a_plugin_network(gw_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    """`-p [::]::80` on a plugin network with IPv6: the host port is reserved on IPv6, the driver's port map
+    names the container's IPv6 address, and the port answers on the host's IPv6 address (ip6 DNAT)."""
+    import subprocess
+
+    d, plugins = gw_env
+    host6 = host_ipv6()
+    assert host6, "no global IPv6 address on this machine"
+    drv = bridge_network_driver(plugins / "v6net.sock", links)
+    create = drv.methods["NetworkDriver.CreateNetwork"]
+
+    def create_with_v6(a: dict[str, Any]) -> dict[str, Any]:  # the driver's bridge holds the IPv6 gateway too
+        answer = create(a)
+        subprocess.run(["ip", "-6", "addr", "add", a["IPv6Data"][0]["Gateway"], "dev", "tpbr" + a["NetworkID"][:8],
+                        "nodad"], check=True)
+        return answer
+    drv.methods["NetworkDriver.CreateNetwork"] = create_with_v6
+    with drv:
+        status, _ = api(d, "POST", "/networks/create", {"Name": "pv6", "Driver": "v6net", "EnableIPv6": True, "IPAM": {
+            "Config": [{"Subnet": "10.213.35.0/24"}, {"Subnet": "fd00:213:35::/64"}]}})
+        assert status == 201
+        try:
+            ok(d.cli("run", "-d", "--name", "web6", "--network", "pv6", "-p", "[::]::80", "busybox", "sh", "-c",
+                     "mkdir -p /www && echo over-ipv6 > /www/index.html && exec httpd -f -p 80 -h /www"))
+            c = json.loads(ok(d.cli("inspect", "web6")))[0]
+            [binding] = c["NetworkSettings"]["Ports"]["80/tcp"]
+            assert binding["HostIp"] == "::"
+            port, ip6 = int(binding["HostPort"]), c["NetworkSettings"]["Networks"]["pv6"]["GlobalIPv6Address"]
+            assert ip6 == "fd00:213:35::2"
+            prog = next(a for m, a in drv.calls if m == "NetworkDriver.ProgramExternalConnectivity")
+            assert prog["Options"]["com.docker.network.portmap"] == [
+                {"Proto": 6, "IP": ip6, "Port": 80, "HostIP": "::", "HostPort": port, "HostPortEnd": port}]
+            assert "over-ipv6" in _http_get6(host6, port)
+        finally:
+            d.cli("rm", "-f", "web6")
+            d.cli("network", "rm", "pv6")
