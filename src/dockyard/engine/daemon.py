@@ -20,7 +20,19 @@ from typing import Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.containerd.client import ContainerdClient
-from dockyard.engine import container, donors, imagemounts, logdrivers, names, resources, shm, userns, users, validate
+from dockyard.engine import (
+    container,
+    donors,
+    imagemounts,
+    logdrivers,
+    names,
+    resources,
+    shm,
+    sigsettle,
+    userns,
+    users,
+    validate,
+)
 from dockyard.engine import spec as specs
 from dockyard.engine.container import Live, State, parse_signal
 from dockyard.engine.events import EventBus
@@ -457,6 +469,7 @@ class Engine:
         exit. A task that is exiting already (its process finished, its shim going away) needs no
         signal: its exit is on its way to the monitor, which needs the lock to record it."""
         exited = live.next_exit()
+        await sigsettle.settle(c["State"], signo)  # just started: let its program catch the signal first
         try:
             await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo, all=all))
         except (errors.NotFound, errors.FailedPrecondition):
