@@ -110,6 +110,9 @@ def cmd_bake(argv: list[str]) -> int:
         req.push = req.push or a.push
         for w in req.warnings:
             print(f"WARNING: {w}", file=sys.stderr)
+    for flag, value in (("--sbom", a.sbom), ("--provenance", a.provenance)):
+        if value and value.lower() not in ("false", "0"):
+            print(f"WARNING: {flag}: the classic builder makes no attestations", file=sys.stderr)
     mode = progress_mode(a.progress)
     builds = run_builds(requests, mode)
     failed = [b for b in builds if b.error]
