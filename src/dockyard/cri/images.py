@@ -131,10 +131,10 @@ class CriImages:
         from dockyard.trust.api import check_pull
 
         creds = {"username": options.auth.username, "password": options.auth.password,
-                 "registrytoken": options.auth.registry_token}
+                 "registrytoken": options.auth.registry_token, "identitytoken": options.auth.identity_token}
         endpoint = next((m.split("=", 1)[1] for m in self.mirrors if m.split("=", 1)[0] == r.domain), "")
         return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest, creds,
-                                       endpoint)
+                                       endpoint, self.insecure)
 
     async def list(self) -> list[Image]:
         return await self.service.list()
