@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-DRYRUN_PREFIX = "DRY-RUN MODE - "
+DRYRUN_PREFIX = " DRY-RUN MODE - "  # api.DRYRUN_PREFIX, its spaces included
 # the summary's title per command (v2's RunWithTitle); the rest say "Running"
 TITLES = {"build": "Building", "cp": "Copying", "create": "Creating", "kill": "Killing", "pause": "Pausing",
           "pull": "Pulling", "push": "Pushing", "rm": "Removing", "restart": "Restarting", "stop": "Stopping"}
@@ -129,7 +129,7 @@ class Progress:
             return
         with self.lock:
             if event is None:
-                self.tail.append(DRYRUN_PREFIX + line.strip() if self.dry_run else line)
+                self.tail.append((DRYRUN_PREFIX + line).strip() if self.dry_run else line)
             elif event[0] in self.events:
                 self.events[event[0]].update(event[1], event[2])
             else:

@@ -70,7 +70,7 @@ def test_json_and_quiet_and_plain() -> None:
     assert out.getvalue() == ""
     out = io.StringIO()
     progress.Progress("plain", dry_run=True, out=out)(" Container e1-a-1  Started")
-    assert out.getvalue() == "DRY-RUN MODE -  Container e1-a-1  Started\n"
+    assert out.getvalue() == " DRY-RUN MODE -  Container e1-a-1  Started\n"  # as v2's Println
 
 
 def test_mode_as_v2_decides_it() -> None:
