@@ -304,7 +304,7 @@ class Networks:
                 c = self.get_container(cid)
             except errors.NotFound:
                 continue
-            ip, plugin = self._publish_ip(c), self._publish_network(c) not in ("bridge", "")
+            ip, plugin = self._publish_ip(c), self._publish_network(c) not in (*BRIDGED, "")
             eps = self._publish_endpoints(c["Id"])
             ip6 = str(eps[0][1].get("GlobalIPv6Address") or "") if eps else ""
             for key, items in (c["NetworkSettings"].get("Ports") or {}).items():

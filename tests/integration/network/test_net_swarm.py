@@ -6,7 +6,10 @@ needs ``force``, disconnects containers and removes the swarm's networks and the
 
 from __future__ import annotations
 
+import hashlib
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,20 @@ def client(d: Daemon) -> Any:
 
 def links() -> str:
     return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+
+
+def read_port(port: int) -> bytes:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                data = s.recv(100)
+            if data or time.monotonic() > deadline:
+                return data
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def init(api: Any, pool: str) -> str:
@@ -114,6 +131,17 @@ def test_single_node_swarm_networks(swarm_daemon: Daemon) -> None:
         api.start(probe)
         assert api.wait(probe, timeout=30)["StatusCode"] == 0, api.logs(probe)
         api.remove_container(probe)
+        published = api.create_container("busybox", ["sh", "-c", "echo hi | nc -l -p 7000"], ports=[7000],
+                                         host_config=api.create_host_config(network_mode="swl-ov",
+                                                                            port_bindings={7000: None}))["Id"]
+        api.start(published)
+        port = int(api.port(published, 7000)[0]["HostPort"])
+        assert read_port(port) == b"hi\n"
+        cip = api.inspect_container(published)["NetworkSettings"]["Networks"]["swl-ov"]["IPAddress"]
+        table = "dockyard-" + hashlib.sha256(str(swarm_daemon.data_root).encode()).hexdigest()[:8]
+        rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
+        assert f"dnat to {cip}:7000" in rules
+        assert f"ip daddr {cip} tcp dport 7000 fib saddr" not in rules  # as from a bridge network, not a plugin's
         refused = api.create_container("busybox", ["true"],
                                        host_config=api.create_host_config(network_mode="swl-closed"))["Id"]
         with pytest.raises(docker.errors.APIError) as err:
