@@ -67,10 +67,13 @@ class Shim:
         return {}
 
     def task(self, id: str | None) -> Task:
+        """The request's task. One this shim does not hold was deleted, or its shim died and this one
+        took the pod's socket over: to the caller that shim is gone ("unavailable", as a dead shim's
+        refused connection), so it reads the task's exit from its bundle."""
         try:
             return self.tasks[id or self.first]
         except KeyError:
-            raise ShimError("not_found", f"task {id or self.first}: not in this shim") from None
+            raise ShimError("unavailable", f"task {id or self.first}: not in this shim") from None
 
     def remove(self, task: Task) -> None:
         """A deleted (or shut down) task leaves; the shim goes with its last task."""

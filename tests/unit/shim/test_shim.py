@@ -230,7 +230,7 @@ def test_the_shim_lives_until_its_last_task_leaves(shim: Shim, task: Task, tmp_p
                                                    "runtime_root": "r"}})["error"]["kind"] == "already_exists"
     assert call(shim, {"method": "delete"}) == {"result": {"exit_status": 0, "exited_at": 0, "oom_killed": False}}
     assert list(shim.tasks) == ["c2"] and shim.running is True
-    assert call(shim, {"method": "state"})["error"]["kind"] == "not_found"  # c1 left
+    assert call(shim, {"method": "state"})["error"]["kind"] == "unavailable"  # c1 left
     assert call(shim, {"method": "shutdown", "id": "c2"}) == {"result": {}}
     assert shim.running is False
     # a shim on its way out takes no task: the caller starts a new shim for the pod
@@ -238,6 +238,7 @@ def test_the_shim_lives_until_its_last_task_leaves(shim: Shim, task: Task, tmp_p
                                                    "runtime_root": "r"}})["error"]["kind"] == "unavailable"
 
 
-def test_a_request_for_a_task_of_another_shim_is_not_found(shim: Shim) -> None:
+def test_a_request_for_a_task_this_shim_does_not_hold_is_unavailable(shim: Shim) -> None:
+    """As from a dead shim: the task's shim died and a new one of the pod took the socket over."""
     assert call(shim, {"method": "kill", "id": "elsewhere", "params": {"signal": 9}})["error"] == {
-        "kind": "not_found", "message": "task elsewhere: not in this shim"}
+        "kind": "unavailable", "message": "task elsewhere: not in this shim"}
