@@ -174,3 +174,33 @@ def test_single_node_swarm_networks(swarm_daemon: Daemon) -> None:
         for n in made:
             api.remove_network(n)
         api.close()
+
+
+def test_docker_cli_swarm(swarm_daemon: Daemon) -> None:
+    """The docker CLI's swarm commands a user runs for networks, on this daemon."""
+    docker = Path("/usr/local/bin/docker")
+    if not docker.exists():
+        pytest.skip("no docker CLI")
+
+    def dk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(docker), "-H", swarm_daemon.host, *args], capture_output=True, text=True,
+                              timeout=60)
+
+    try:
+        r = dk("swarm", "init", "--advertise-addr", "127.0.0.1", "--default-addr-pool", free_subnet("10.234"),
+               "--default-addr-pool-mask-length", "28")
+        assert r.returncode == 0 and "is now a manager" in r.stdout, r.stderr
+        assert "Leader" in dk("node", "ls").stdout
+        assert dk("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").stdout == "active true\n"
+        assert dk("network", "create", "-d", "overlay", "--attachable", "cli-ov").returncode == 0
+        assert dk("network", "ls", "--filter", "scope=swarm", "--format", "{{.Name}}").stdout.split() == [
+            "cli-ov", "ingress"]
+        r = dk("run", "--rm", "--network", "cli-ov", "busybox", "ip", "-4", "-o", "addr", "show", "eth0")
+        assert r.returncode == 0 and "/28" in r.stdout, r.stderr
+        r = dk("service", "create", "busybox", "true")
+        assert r.returncode != 0 and "not supported" in r.stderr
+        assert dk("swarm", "leave").returncode != 0
+        assert dk("swarm", "leave", "--force").returncode == 0
+        assert dk("network", "ls", "--filter", "scope=swarm", "-q").stdout == ""
+    finally:
+        dk("swarm", "leave", "--force")
