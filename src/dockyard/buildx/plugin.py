@@ -1,8 +1,9 @@
 """The ``docker-buildx`` command: the CLI plugin protocol (``docker-cli-plugin-metadata``; under the
-docker CLI the first argument is the plugin's name), ``version``, ``bake``, and ``build``
-(``buildcmd.py``: what the docker CLI runs for ``docker build`` once buildx is installed). The daemon
-is the one ``DOCKER_HOST`` names (Compose v2 sets it for the plugins it runs), else Dockyard's
-default socket."""
+docker CLI the first argument is the plugin's name); ``version``; ``bake`` (``bakecmd.py``, what
+Compose v2 runs); ``build`` (``buildcmd.py``, what the docker CLI runs for ``docker build`` once
+buildx is installed); ``prune``, ``du``, ``ls``, ``inspect`` (``manage.py``, ``docker builder
+<cmd>``). The daemon is the one ``DOCKER_HOST`` names (Compose v2 sets it for the plugins it runs),
+else Dockyard's default socket."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 # Compose v2 refuses a buildx older than 0.17 (`compose build requires buildx 0.17 or later`)
 VERSION = "v0.17.1"
+COMMANDS = ("bake", "build", "prune", "du", "ls", "inspect", "version")
 # The CLI plugin manager runs `docker-buildx docker-cli-plugin-metadata` (Compose twice a build):
 # answered before anything is imported.
 METADATA = ('{"SchemaVersion": "0.1.0", "Vendor": "Dockyard", "Version": "' + VERSION + '", '
@@ -27,18 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     if command == "version":
         print(f"github.com/docker/buildx {VERSION} dockyard")
         return 0
-    if command not in ("bake", "build"):
-        print(f"ERROR: unknown command {command!r}: Dockyard's docker-buildx implements bake, build and version"
-              if command else "Usage: docker buildx [bake|build|version]", file=sys.stderr)
+    if command not in COMMANDS:
+        print(f"ERROR: unknown command {command!r}: Dockyard's docker-buildx implements {', '.join(COMMANDS)}"
+              if command else f"Usage: docker buildx [{'|'.join(COMMANDS)}]", file=sys.stderr)
         return 1
     from dockyard import errors
-    from dockyard.buildx.bakecmd import cmd_bake
-    from dockyard.buildx.buildcmd import cmd_build
+    from dockyard.buildx import bakecmd, buildcmd, manage
 
+    handlers = {"bake": bakecmd.cmd_bake, "build": buildcmd.cmd_build, **manage.COMMANDS}
     try:
-        return cmd_bake(rest) if command == "bake" else cmd_build(rest)
+        return handlers[command](rest)
     except errors.DockyardError as err:
         print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"ERROR: failed to reach the daemon: {err}", file=sys.stderr)
         return 1
 
 

@@ -213,7 +213,8 @@ def test_bake_writes_metadata_per_target_and_rawjson_status(v2_project: Project)
 
 
 def test_docker_cli_build_goes_through_the_plugin(v2_project: Project) -> None:
-    """The docker CLI (23+) runs `docker buildx build` for `docker build` once buildx is installed."""
+    """The docker CLI (23+) runs `docker buildx build` for `docker build` once buildx is installed, and
+    `docker buildx <cmd>` for `docker builder <cmd>`."""
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("no docker CLI")
@@ -231,3 +232,13 @@ def test_docker_cli_build_goes_through_the_plugin(v2_project: Project) -> None:
     assert r.stdout.strip() == built
     assert json.loads(meta.read_text())["containerimage.digest"] == built
     p.d.cli("rmi", f"{p.name}-cli")
+
+    def builder(*args: str) -> str:  # `docker builder <cmd>` is `docker buildx <cmd>` then
+        r = subprocess.run([docker, "builder", *args], env=p.env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert "running   classic" in builder("ls")
+    assert "RECLAIMABLE" in builder("du")  # the RUN step's cache entry
+    assert "Total reclaimed space:" in builder("prune", "-af")
+    assert builder("du").split() == ["Reclaimable:", "0B", "Total:", "0B"]

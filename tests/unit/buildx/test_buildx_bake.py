@@ -25,8 +25,8 @@ def test_metadata_is_what_the_cli_plugin_manager_and_compose_check(capsys: pytes
 def test_under_the_docker_cli_the_first_argument_is_the_plugin_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert plugin.main(["buildx", "version"]) == 0
     assert capsys.readouterr().out.startswith("github.com/docker/buildx v0.17")
-    assert plugin.main(["buildx", "du"]) == 1
-    assert "unknown command 'du'" in capsys.readouterr().err
+    assert plugin.main(["buildx", "create"]) == 1
+    assert "unknown command 'create'" in capsys.readouterr().err
 
 
 def test_compose_escapes_are_undone_and_variables_read(monkeypatch: pytest.MonkeyPatch) -> None:
