@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dockyard.api import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fsnapshots.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\xa5\x01\n\x16PrepareSnapshotRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12?\n\x06labels\x18\x03 \x03(\x0b\x32/.dockyard.v1.PrepareSnapshotRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1a\n\x0bSnapshotKey\x12\x0b\n\x03key\x18\x01 \x01(\t\"2\n\x15\x43ommitSnapshotRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"4\n\x0eMountsResponse\x12\"\n\x06mounts\x18\x01 \x03(\x0b\x32\x12.dockyard.v1.Mount\"\xa0\x01\n\x0cSnapshotInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x35\n\x06labels\x18\x04 \x03(\x0b\x32%.dockyard.v1.SnapshotInfo.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\rSnapshotUsage\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0e\n\x06inodes\x18\x02 \x01(\x03\x32\xd9\x03\n\tSnapshots\x12K\n\x07Prepare\x12#.dockyard.v1.PrepareSnapshotRequest\x1a\x1b.dockyard.v1.MountsResponse\x12H\n\x04View\x12#.dockyard.v1.PrepareSnapshotRequest\x1a\x1b.dockyard.v1.MountsResponse\x12?\n\x06Mounts\x12\x18.dockyard.v1.SnapshotKey\x1a\x1b.dockyard.v1.MountsResponse\x12@\n\x06\x43ommit\x12\".dockyard.v1.CommitSnapshotRequest\x1a\x12.dockyard.v1.Empty\x12\x36\n\x06Remove\x12\x18.dockyard.v1.SnapshotKey\x1a\x12.dockyard.v1.Empty\x12;\n\x04Stat\x12\x18.dockyard.v1.SnapshotKey\x1a\x19.dockyard.v1.SnapshotInfo\x12=\n\x05Usage\x12\x18.dockyard.v1.SnapshotKey\x1a\x1a.dockyard.v1.SnapshotUsageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fsnapshots.proto\x12\x0b\x64ockyard.v1\x1a\x0c\x63ommon.proto\"\xa5\x01\n\x16PrepareSnapshotRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12?\n\x06labels\x18\x03 \x03(\x0b\x32/.dockyard.v1.PrepareSnapshotRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1a\n\x0bSnapshotKey\x12\x0b\n\x03key\x18\x01 \x01(\t\"2\n\x15\x43ommitSnapshotRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"4\n\x0eMountsResponse\x12\"\n\x06mounts\x18\x01 \x03(\x0b\x32\x12.dockyard.v1.Mount\"\xa0\x01\n\x0cSnapshotInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x35\n\x06labels\x18\x04 \x03(\x0b\x32%.dockyard.v1.SnapshotInfo.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\rSnapshotUsage\x12\x0c\n\x04size\x18\x01 \x01(\x03\x12\x0e\n\x06inodes\x18\x02 \x01(\x03\"@\n\x10ReadFilesRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05paths\x18\x02 \x03(\t\x12\x10\n\x08max_size\x18\x03 \x01(\x03\"{\n\x11ReadFilesResponse\x12\x38\n\x05\x66iles\x18\x01 \x03(\x0b\x32).dockyard.v1.ReadFilesResponse.FilesEntry\x1a,\n\nFilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"0\n\x13SnapshotPathRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x1d\n\rSnapshotChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xf0\x04\n\tSnapshots\x12K\n\x07Prepare\x12#.dockyard.v1.PrepareSnapshotRequest\x1a\x1b.dockyard.v1.MountsResponse\x12H\n\x04View\x12#.dockyard.v1.PrepareSnapshotRequest\x1a\x1b.dockyard.v1.MountsResponse\x12?\n\x06Mounts\x12\x18.dockyard.v1.SnapshotKey\x1a\x1b.dockyard.v1.MountsResponse\x12@\n\x06\x43ommit\x12\".dockyard.v1.CommitSnapshotRequest\x1a\x12.dockyard.v1.Empty\x12\x36\n\x06Remove\x12\x18.dockyard.v1.SnapshotKey\x1a\x12.dockyard.v1.Empty\x12;\n\x04Stat\x12\x18.dockyard.v1.SnapshotKey\x1a\x19.dockyard.v1.SnapshotInfo\x12=\n\x05Usage\x12\x18.dockyard.v1.SnapshotKey\x1a\x1a.dockyard.v1.SnapshotUsage\x12J\n\tReadFiles\x12\x1d.dockyard.v1.ReadFilesRequest\x1a\x1e.dockyard.v1.ReadFilesResponse\x12I\n\x07\x41rchive\x12 .dockyard.v1.SnapshotPathRequest\x1a\x1a.dockyard.v1.SnapshotChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREPARESNAPSHOTREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_SNAPSHOTINFO_LABELSENTRY']._loaded_options = None
   _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_READFILESRESPONSE_FILESENTRY']._loaded_options = None
+  _globals['_READFILESRESPONSE_FILESENTRY']._serialized_options = b'8\001'
   _globals['_PREPARESNAPSHOTREQUEST']._serialized_start=47
   _globals['_PREPARESNAPSHOTREQUEST']._serialized_end=212
   _globals['_PREPARESNAPSHOTREQUEST_LABELSENTRY']._serialized_start=167
@@ -52,6 +54,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_end=212
   _globals['_SNAPSHOTUSAGE']._serialized_start=511
   _globals['_SNAPSHOTUSAGE']._serialized_end=556
-  _globals['_SNAPSHOTS']._serialized_start=559
-  _globals['_SNAPSHOTS']._serialized_end=1032
+  _globals['_READFILESREQUEST']._serialized_start=558
+  _globals['_READFILESREQUEST']._serialized_end=622
+  _globals['_READFILESRESPONSE']._serialized_start=624
+  _globals['_READFILESRESPONSE']._serialized_end=747
+  _globals['_READFILESRESPONSE_FILESENTRY']._serialized_start=703
+  _globals['_READFILESRESPONSE_FILESENTRY']._serialized_end=747
+  _globals['_SNAPSHOTPATHREQUEST']._serialized_start=749
+  _globals['_SNAPSHOTPATHREQUEST']._serialized_end=797
+  _globals['_SNAPSHOTCHUNK']._serialized_start=799
+  _globals['_SNAPSHOTCHUNK']._serialized_end=828
+  _globals['_SNAPSHOTS']._serialized_start=831
+  _globals['_SNAPSHOTS']._serialized_end=1455
 # @@protoc_insertion_point(module_scope)

@@ -70,3 +70,40 @@ class SnapshotUsage(_message.Message):
     size: int
     inodes: int
     def __init__(self, size: _Optional[int] = ..., inodes: _Optional[int] = ...) -> None: ...
+
+class ReadFilesRequest(_message.Message):
+    __slots__ = ("key", "paths", "max_size")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SIZE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    max_size: int
+    def __init__(self, key: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ..., max_size: _Optional[int] = ...) -> None: ...
+
+class ReadFilesResponse(_message.Message):
+    __slots__ = ("files",)
+    class FilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bytes
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.ScalarMap[str, bytes]
+    def __init__(self, files: _Optional[_Mapping[str, bytes]] = ...) -> None: ...
+
+class SnapshotPathRequest(_message.Message):
+    __slots__ = ("key", "path")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    path: str
+    def __init__(self, key: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class SnapshotChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

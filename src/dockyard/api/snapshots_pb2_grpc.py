@@ -70,6 +70,16 @@ class SnapshotsStub:
                 request_serializer=snapshots__pb2.SnapshotKey.SerializeToString,
                 response_deserializer=snapshots__pb2.SnapshotUsage.FromString,
                 _registered_method=True)
+        self.ReadFiles = channel.unary_unary(
+                '/dockyard.v1.Snapshots/ReadFiles',
+                request_serializer=snapshots__pb2.ReadFilesRequest.SerializeToString,
+                response_deserializer=snapshots__pb2.ReadFilesResponse.FromString,
+                _registered_method=True)
+        self.Archive = channel.unary_stream(
+                '/dockyard.v1.Snapshots/Archive',
+                request_serializer=snapshots__pb2.SnapshotPathRequest.SerializeToString,
+                response_deserializer=snapshots__pb2.SnapshotChunk.FromString,
+                _registered_method=True)
 
 
 class SnapshotsServicer:
@@ -117,6 +127,20 @@ class SnapshotsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadFiles(self, request, context):
+        """files of a snapshot as a container on it sees them: containerd reads the running task's rootfs or
+        mounts the snapshot read-only for the call; callers never read a snapshotter's directories
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Archive(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SnapshotsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +178,16 @@ def add_SnapshotsServicer_to_server(servicer, server):
                     servicer.Usage,
                     request_deserializer=snapshots__pb2.SnapshotKey.FromString,
                     response_serializer=snapshots__pb2.SnapshotUsage.SerializeToString,
+            ),
+            'ReadFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadFiles,
+                    request_deserializer=snapshots__pb2.ReadFilesRequest.FromString,
+                    response_serializer=snapshots__pb2.ReadFilesResponse.SerializeToString,
+            ),
+            'Archive': grpc.unary_stream_rpc_method_handler(
+                    servicer.Archive,
+                    request_deserializer=snapshots__pb2.SnapshotPathRequest.FromString,
+                    response_serializer=snapshots__pb2.SnapshotChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +379,60 @@ class Snapshots:
             '/dockyard.v1.Snapshots/Usage',
             snapshots__pb2.SnapshotKey.SerializeToString,
             snapshots__pb2.SnapshotUsage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Snapshots/ReadFiles',
+            snapshots__pb2.ReadFilesRequest.SerializeToString,
+            snapshots__pb2.ReadFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Archive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dockyard.v1.Snapshots/Archive',
+            snapshots__pb2.SnapshotPathRequest.SerializeToString,
+            snapshots__pb2.SnapshotChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -235,3 +235,22 @@ class ContainerdClient:
         out: pb.FsckResponse = await _Translating(rpc.GCStub(self.channel), self.metadata, self.channel).Fsck(
             pb.FsckRequest(repair=repair))
         return out
+
+    # -- files of a snapshot (containerd mounts it; the engine never reads a snapshotter's directories) --
+
+    async def read_snapshot_files(self, key: str, paths: Iterable[str]) -> dict[str, bytes]:
+        """Small regular files of snapshot ``key`` as a container on it sees them; absent ones left out."""
+        resp = await self.snapshots.ReadFiles(pb.ReadFilesRequest(key=key, paths=list(paths)))
+        return dict(resp.files)
+
+    def snapshot_archive(self, key: str, path: str) -> AsyncIterator[bytes]:
+        """A tar of ``path`` of snapshot ``key``, named as ``docker cp`` names it."""
+        stub = rpc.SnapshotsStub(self.channel)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            await connected(self.channel)
+            async for c in self._stream(stub.Archive(pb.SnapshotPathRequest(key=key, path=path),
+                                                     metadata=self.metadata)):
+                yield c.data
+
+        return chunks()

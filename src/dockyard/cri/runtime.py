@@ -38,6 +38,7 @@ from dockyard.cri.images import CriImages
 from dockyard.cri.logs import CriLog, copy_all
 from dockyard.cri.podfiles import mount_shm, pod_files, port_mappings, remove_pod_dir, write_pod_files
 from dockyard.cri.store import ContainerRecord, SandboxRecord, Table, decode, encode
+from dockyard.engine import users
 from dockyard.engine.streams import OutputFifo, StdinWriter, StreamHub
 from dockyard.fsmode import private_dir
 
@@ -301,16 +302,17 @@ class Runtime:
         rec = ContainerRecord(id=id, sandbox_id=sb.id, config=encode(config), image=config.image.image,
                               image_ref=image.id, created_at=now_ns(), log_path=log_path)
         try:
-            snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(
+            await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(
                 key=id, parent=image.chain_id, labels=specs.snapshot_labels(userns)))
         except BaseException:
             await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
             raise
         try:
+            etc_files = await self.cd.read_snapshot_files(id, users.ETC_FILES)  # containerd reads the rootfs
             spec = specs.container_spec(
                 id, config, pod_config, image.config.get("config") or {}, sb.pid, sb.netns,
                 self.cgroups_path(pod_config.linux.cgroup_parent, id), pod_files(self.pod_dir(sb.id)),
-                str(self.pod_dir(sb.id) / "shm"), list(snap.mounts))
+                str(self.pod_dir(sb.id) / "shm"), etc_files)
             specs.annotate(spec, "container", sb.id)
             await self.cd.containers.Create(pb.Container(
                 id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",

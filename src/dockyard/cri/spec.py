@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from dockyard import errors
@@ -257,7 +258,7 @@ def _capabilities(caps: cri.Capability) -> dict[str, list[str]]:
 
 def container_spec(id: str, config: cri.ContainerConfig, sandbox: cri.PodSandboxConfig, image_config: dict[str, Any],
                    pause_pid: int, netns: str, cgroups_path: str, pod_files: dict[str, str], shm: str,
-                   rootfs_mounts: list[Any]) -> dict[str, Any]:
+                   etc_files: Mapping[str, bytes]) -> dict[str, Any]:
     args = [*(config.command or image_config.get("Entrypoint") or []),
             *(config.args or ([] if config.command else image_config.get("Cmd") or []))]
     if not args:
@@ -270,7 +271,7 @@ def container_spec(id: str, config: cri.ContainerConfig, sandbox: cri.PodSandbox
         proc["env"].append(f"HOSTNAME={sandbox.hostname or id[:12]}")
     proc["cwd"] = config.working_dir or image_config.get("WorkingDir") or "/"
     proc["oomScoreAdj"] = max(config.linux.resources.oom_score_adj, _own_oom_score_adj())
-    _container_user(proc, sec, image_config, rootfs_mounts)
+    _container_user(proc, sec, image_config, etc_files)
     proc["noNewPrivileges"] = bool(sec.no_new_privs)
     spec["root"]["readonly"] = bool(sec.readonly_rootfs)
     _container_namespaces(spec, sec.namespace_options, pause_pid, netns, shm,
@@ -307,7 +308,7 @@ def container_spec(id: str, config: cri.ContainerConfig, sandbox: cri.PodSandbox
 
 
 def _container_user(proc: dict[str, Any], sec: cri.LinuxContainerSecurityContext, image_config: dict[str, Any],
-                    rootfs_mounts: list[Any]) -> None:
+                    etc_files: Mapping[str, bytes]) -> None:
     if sec.run_as_username:
         spec_user = sec.run_as_username
     elif sec.HasField("run_as_user"):
@@ -318,7 +319,7 @@ def _container_user(proc: dict[str, Any], sec: cri.LinuxContainerSecurityContext
         if not (sec.run_as_username or sec.HasField("run_as_user")):
             raise errors.InvalidArgument("run_as_group is set without run_as_user or run_as_username")
         spec_user = f"{spec_user.partition(':')[0]}:{sec.run_as_group.value}"
-    user, groups = users.resolve_in(spec_user, rootfs_mounts, [int(g) for g in sec.supplemental_groups])
+    user, groups = users.resolve_files(spec_user, etc_files, [int(g) for g in sec.supplemental_groups])
     if sec.supplemental_groups_policy == cri.Strict:  # the image's /etc/group adds nothing
         user = dataclasses.replace(user, additional_gids=[])
     users.apply(proc, user, groups)

@@ -63,8 +63,7 @@ async def copy_owner(eng: Any, c: dict[str, Any]) -> tuple[int, int] | None:
     spec = c["Config"].get("User") or ""
     if not spec:
         return None
-    mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
-    user, _ = users.resolve_in(spec, list(mounts.mounts))
+    user, _ = await users.resolve_in(eng.cd, c["Id"], spec)
     return user.uid, user.gid
 
 

@@ -192,11 +192,11 @@ class Engine:
 
             # volumes/binds/tmpfs and the netns path and /etc files go into the spec
             container_dir.mkdir(parents=True, exist_ok=True)
-            user, group_add = users.resolve_in(config.get("User") or image_config.get("User") or "",
-                                               list(snap.mounts), host_config.get("GroupAdd") or [])
+            user, group_add = await users.resolve_new(self.cd, id, image.chain_id,
+                config.get("User") or image_config.get("User") or "", host_config.get("GroupAdd") or [])
             users.apply(spec["process"], user, group_add)
-            # in a thread: a volume plugin may take its time to answer (bounded by the plugin client)
-            await asyncio.to_thread(self.volumes.prepare, c, spec, image_config, list(snap.mounts))
+            # and new empty volumes get the image's content, which containerd reads from the snapshot
+            await self.volumes.prepare(self.cd, id, c, spec, image_config)
             await imagemounts.prepare(self, c, spec)  # --mount type=image: a view of the image's snapshot
             self.networks.prepare(c, spec, networking, container_dir, image_config)
             if remapped and self.userns_remap:

@@ -82,8 +82,7 @@ async def check_user(eng: Any, ref: str, user: str) -> None:
     c = eng.get(ref)
     if not user or not c["State"]["Running"]:
         return
-    mounts = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"]))
-    await asyncio.to_thread(users.resolve_in, user, list(mounts.mounts), c["HostConfig"].get("GroupAdd") or [])
+    await users.resolve_in(eng.cd, c["Id"], user, c["HostConfig"].get("GroupAdd") or [])
 
 
 def get(eng: Any, id: str) -> Exec:
@@ -159,10 +158,10 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
 
     pumps = gather_unawaited(*(pump(s, f) for s, f in fds.items()))
     try:
-        mounts, record = await asyncio.gather(eng.cd.snapshots.Mounts(pb.SnapshotKey(key=c["Id"])),
-                                              eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"])))
-        user, group_add = users.resolve_in(e.config.get("User") or c["Config"].get("User") or "", list(mounts.mounts),
-                                           c["HostConfig"].get("GroupAdd") or [])
+        (user, group_add), record = await asyncio.gather(
+            users.resolve_in(eng.cd, c["Id"], e.config.get("User") or c["Config"].get("User") or "",
+                             c["HostConfig"].get("GroupAdd") or []),
+            eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"])))
         base = json.loads(record.spec).get("process") or {}
         process = process_spec(c, e.config, user, group_add, base)
         state = await eng.cd.tasks.Exec(pb.ExecProcessRequest(

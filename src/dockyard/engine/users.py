@@ -2,23 +2,24 @@
 
 The OCI process takes numbers only; Docker resolves names (and a numeric user's primary
 and supplementary groups) against the files inside the container, as runc's
-``GetExecUser`` does. The engine never mounts, so the files are read from the snapshot's
-layer directories (``Snapshots.Mounts``: upper over lowers, as ``volumes/copyup`` reads
-them); for a running container that upper layer holds what the container changed, so an
-exec sees users added at run time, as with dockerd.
+``GetExecUser`` does. The engine never mounts nor reads a snapshotter's directories: containerd
+reads the files (``Snapshots.ReadFiles``: a running task's rootfs, else the snapshot mounted
+read-only for the call), so an exec sees users added at run time, as with dockerd.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.volumes.copyup import layer_dirs
+from dockyard.containerd.client import ContainerdClient
+
+ETC_FILES = ("/etc/passwd", "/etc/group")
+_IMAGE_FILES: OrderedDict[str, dict[str, bytes]] = OrderedDict()  # by chain ID, most recent last
+_IMAGE_FILES_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -27,32 +28,6 @@ class ExecUser:
     gid: int
     additional_gids: list[int] = field(default_factory=list)
     home: str = "/"
-
-
-def read_file(layers: Sequence[Path], rel: str) -> str:
-    """The text of ``rel`` in the merged view of ``layers`` (topmost first); "" when absent.
-
-    A whiteout of the file (or of one of its directories) in a higher layer hides the lower
-    copies. /etc files are not expected to be symlinks; a symlink reads as absent.
-    """
-    parts = Path(rel).parts
-    for layer in layers:
-        for i in range(1, len(parts) + 1):
-            p = layer.joinpath(*parts[:i])
-            try:
-                st = os.lstat(p)
-            except OSError:
-                break
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                return ""  # whiteout: deleted above the lower layers
-            if i == len(parts):
-                if not stat.S_ISREG(st.st_mode):
-                    return ""
-                try:
-                    return p.read_text(errors="replace")
-                except OSError:
-                    return ""
-    return ""
 
 
 def _rows(text: str, width: int) -> list[list[str]]:
@@ -126,11 +101,39 @@ def group_ids(names: Sequence[str | int], group: str) -> list[int]:
     return out
 
 
-def resolve_in(spec: str, mounts: Sequence[Any], group_add: Sequence[str | int] = ()) -> tuple[ExecUser, list[int]]:
-    """``resolve`` and ``group_ids`` against the files of a snapshot given as containerd mounts."""
-    layers = layer_dirs(mounts)
-    group = read_file(layers, "etc/group")
-    return resolve(spec, read_file(layers, "etc/passwd"), group), group_ids(group_add, group)
+def resolve_files(spec: str, files: Mapping[str, bytes],
+                  group_add: Sequence[str | int] = ()) -> tuple[ExecUser, list[int]]:
+    """``resolve`` and ``group_ids`` against ``files``: /etc/passwd and /etc/group as read from a
+    snapshot (``ContainerdClient.read_snapshot_files``; one absent reads as empty)."""
+    passwd, group = (files.get(p, b"").decode(errors="replace") for p in ETC_FILES)
+    return resolve(spec, passwd, group), group_ids(group_add, group)
+
+
+async def image_files(cd: ContainerdClient, snapshot: str, chain_id: str) -> Mapping[str, bytes]:
+    """The files of ``ETC_FILES`` a new container on image layers ``chain_id`` sees, read from its
+    fresh snapshot ``snapshot``: once per image (its layers never change), not at every create."""
+    files = _IMAGE_FILES.get(chain_id) if chain_id else None
+    if files is None:
+        files = await cd.read_snapshot_files(snapshot, ETC_FILES)
+        if chain_id:
+            _IMAGE_FILES[chain_id] = files
+            while len(_IMAGE_FILES) > _IMAGE_FILES_MAX:
+                _IMAGE_FILES.popitem(last=False)
+    else:
+        _IMAGE_FILES.move_to_end(chain_id)
+    return files
+
+
+async def resolve_new(cd: ContainerdClient, snapshot: str, chain_id: str, spec: str,
+                      group_add: Sequence[str | int] = ()) -> tuple[ExecUser, list[int]]:
+    """``resolve_files`` for a new container on image layers ``chain_id`` (``image_files``)."""
+    return resolve_files(spec, await image_files(cd, snapshot, chain_id), group_add)
+
+
+async def resolve_in(cd: ContainerdClient, snapshot: str, spec: str,
+                     group_add: Sequence[str | int] = ()) -> tuple[ExecUser, list[int]]:
+    """``resolve_files`` with the files of snapshot ``snapshot``, read by containerd."""
+    return resolve_files(spec, await cd.read_snapshot_files(snapshot, ETC_FILES), group_add)
 
 
 def apply(process: dict[str, Any], user: ExecUser, group_add: Sequence[int] = ()) -> None:

@@ -1,14 +1,16 @@
 """VolumeService: Docker's mount syntaxes to OCI spec mounts, named/anonymous volumes, in-use checks.
 
 At create the engine hands over the container record, its spec, the image
-config and the snapshot's mounts; this turns ``Binds``, ``Mounts``, ``Tmpfs``,
-``VolumesFrom`` and the image's ``VOLUME``s into spec mounts and the
-``Mounts`` list of ``docker inspect``, copying image content into new, empty
-volumes (see ``copyup``). Parsing is pure (unit-tested).
+config and the container's snapshot key; this turns ``Binds``, ``Mounts``,
+``Tmpfs``, ``VolumesFrom`` and the image's ``VOLUME``s into spec mounts and the
+``Mounts`` list of ``docker inspect``, then fills new, empty volumes with the
+image's content (``copyup``: containerd reads the snapshot). Parsing is pure
+(unit-tested).
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins  # VolumeService.list shadows the builtin in the class body
 import logging
 import os
@@ -18,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.containerd.client import ContainerdClient
 from dockyard.plugins.discovery import PluginRegistry
-from dockyard.volumes import bindopts
-from dockyard.volumes import copyup
+from dockyard.volumes import bindopts, copyup
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
 from dockyard.volumes.plugin import PluginVolumes
 
@@ -294,10 +296,20 @@ class VolumeService:
                 p.driver = host_config.get("VolumeDriver") or ""
         return sorted(plans.values(), key=lambda p: p.destination.count("/"))
 
-    def prepare(self, c: dict[str, Any], spec: dict[str, Any], image_config: dict[str, Any],
-                snapshot_mounts: Sequence[Any]) -> None:
-        """At create: resolve every mount, copy image content into new empty volumes, fill the spec."""
+    async def prepare(self, cd: ContainerdClient, snapshot: str, c: dict[str, Any], spec: dict[str, Any],
+                      image_config: dict[str, Any]) -> None:
+        """At create: every mount resolved into the spec (in a thread: a volume plugin may take its time to
+        answer, bounded by the plugin client); then each new empty volume gets what the image has at its
+        mount point, read by containerd from the container's ``snapshot``."""
+        for path, into in await asyncio.to_thread(self.resolve_mounts, c, spec, image_config):
+            await copyup.copy_image_path(cd, snapshot, path, into)
+
+    def resolve_mounts(self, c: dict[str, Any], spec: dict[str, Any], image_config: dict[str, Any]
+                       ) -> builtins.list[tuple[str, Path]]:
+        """Every mount into the spec and the record; returns the copy-ups to make: (the image's
+        directory, the new empty volume's directory)."""
         records = []
+        copies: builtins.list[tuple[str, Path]] = []
         plans = self.plans(c["Config"], c["HostConfig"], image_config)
         spec["mounts"] = bindopts.drop_shadowed(spec["mounts"], {p.destination for p in plans})
         for plan in plans:
@@ -331,8 +343,9 @@ class VolumeService:
                     resolved = _subpath_now(data, plan.subpath)
                     source = str(resolved or data / plan.subpath)
                     copy_into = resolved if resolved is not None and resolved.is_dir() else None
-                if copy_into is not None and not plan.nocopy and not any(copy_into.iterdir()):
-                    copyup.copy_image_path(snapshot_mounts, plan.destination, copy_into)
+                if copy_into is not None and not plan.nocopy and not any(copy_into.iterdir()) \
+                        and all(dest != copy_into for _, dest in copies):
+                    copies.append((plan.destination, copy_into))
             opts = bindopts.spec_options(plan.type, plan.rw, propagation, plan.non_recursive, plan.ro_non_recursive,
                                          plan.recursive_ro)
             if plan.type == "bind":
@@ -346,6 +359,7 @@ class VolumeService:
                        "Driver": driver}
             records.append(rec)
         c["Mounts"] = records
+        return copies
 
     def check_subpaths(self, c: dict[str, Any]) -> None:
         """At start: every local volume's ``Subpath`` still exists and stays inside its volume."""

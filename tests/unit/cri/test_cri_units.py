@@ -66,7 +66,7 @@ def _ns(spec: dict) -> dict[str, str]:  # type: ignore[type-arg]
 def test_container_joins_the_pods_namespaces() -> None:
     pod = cri.PodSandboxConfig(hostname="p")
     config = cri.ContainerConfig(command=["sleep", "1"])
-    spec = specs.container_spec("c" * 64, config, pod, {}, 42, "/run/x/netns/p", "/cg/c", {}, "/run/x/shm", [])
+    spec = specs.container_spec("c" * 64, config, pod, {}, 42, "/run/x/netns/p", "/cg/c", {}, "/run/x/shm", {})
     assert _ns(spec) == {"pid": "/proc/42/ns/pid", "network": "/run/x/netns/p", "ipc": "/proc/42/ns/ipc",
                          "uts": "/proc/42/ns/uts", "mount": ""}
     assert "hostname" not in spec
@@ -74,7 +74,7 @@ def test_container_joins_the_pods_namespaces() -> None:
     assert shm["source"] == "/run/x/shm"
     config.linux.security_context.namespace_options.pid = cri.CONTAINER
     config.linux.security_context.namespace_options.network = cri.NODE
-    spec = specs.container_spec("c" * 64, config, pod, {}, 42, "", "/cg/c", {}, "/run/x/shm", [])
+    spec = specs.container_spec("c" * 64, config, pod, {}, 42, "", "/cg/c", {}, "/run/x/shm", {})
     assert "network" not in _ns(spec) and "uts" not in _ns(spec) and _ns(spec)["pid"] == ""
 
 
@@ -82,7 +82,7 @@ def test_privileged_container_needs_a_privileged_pod() -> None:
     config = cri.ContainerConfig(command=["true"])
     config.linux.security_context.privileged = True
     with pytest.raises(errors.InvalidArgument):
-        specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+        specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", {})
 
 
 def test_capabilities_and_seccomp() -> None:
@@ -91,12 +91,12 @@ def test_capabilities_and_seccomp() -> None:
     sec.capabilities.add_capabilities.append("SYS_ADMIN")
     sec.capabilities.drop_capabilities.append("CHOWN")
     sec.seccomp.profile_type = cri.SecurityProfile.RuntimeDefault
-    spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+    spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", {})
     caps = spec["process"]["capabilities"]["effective"]
     assert "CAP_SYS_ADMIN" in caps and "CAP_CHOWN" not in caps
     assert spec["linux"]["seccomp"]["defaultAction"]
     sec.ClearField("seccomp")
-    spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+    spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", {})
     assert "seccomp" not in spec["linux"]  # unconfined unless asked, as the CRI defines
 
 
@@ -114,7 +114,7 @@ def test_recursive_read_only_mounts() -> None:
     def spec_of(**mount: object) -> dict:  # type: ignore[type-arg]
         config = cri.ContainerConfig(command=["true"], mounts=[cri.Mount(container_path="/m", host_path="/tmp",
                                                                          **mount)])  # type: ignore[arg-type]
-        return specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+        return specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", {})
 
     [m] = [m for m in spec_of(readonly=True, recursive_read_only=True)["mounts"] if m["destination"] == "/m"]
     assert "rro" in m["options"] and "ro" in m["options"]
@@ -124,14 +124,10 @@ def test_recursive_read_only_mounts() -> None:
             spec_of(**bad)
 
 
-def test_supplemental_groups_policy(tmp_path: Path) -> None:
+def test_supplemental_groups_policy() -> None:
     """Merge (the default) adds the groups the image's /etc/group gives the user; Strict does not."""
-    from types import SimpleNamespace
-
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n")
-    (tmp_path / "etc" / "group").write_text("root:x:0:\nu:x:1000:\nextra:x:50000:u\n")
-    rootfs = [SimpleNamespace(type="bind", source=str(tmp_path), options=[])]
+    rootfs = {"/etc/passwd": b"root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n",
+              "/etc/group": b"root:x:0:\nu:x:1000:\nextra:x:50000:u\n"}  # as containerd reads them
 
     def groups(policy: int) -> list[int]:
         sec = cri.LinuxContainerSecurityContext(run_as_user=cri.Int64Value(value=1000), supplemental_groups=[1234],
@@ -149,7 +145,7 @@ def test_root_propagation_follows_the_mounts() -> None:
     def root_propagation(p: int) -> str | None:
         config = cri.ContainerConfig(command=["true"], mounts=[cri.Mount(container_path="/m", host_path="/tmp",
                                                                          propagation=p)])  # type: ignore[arg-type]
-        spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", [])
+        spec = specs.container_spec("c" * 64, config, cri.PodSandboxConfig(), {}, 1, "/n", "/cg", {}, "/s", {})
         return spec["linux"].get("rootfsPropagation")  # type: ignore[no-any-return]
 
     assert root_propagation(cri.PROPAGATION_BIDIRECTIONAL) == "rshared"
@@ -188,8 +184,8 @@ def test_a_pod_in_its_own_user_namespace() -> None:
     assert _ns(spec)["user"] == "/run/x/userns/p" and _ns(spec)["network"] == "/run/x/netns/p"
     assert spec["linux"]["uidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 100000}]
     spec = specs.container_spec("c" * 64, cri.ContainerConfig(command=["true"]), pod, {}, 42, "/run/x/netns/p",
-                                "/cg/c", {}, "/run/x/shm", [])
+                                "/cg/c", {}, "/run/x/shm", {})
     assert _ns(spec)["user"] == "/proc/42/ns/user"
     assert spec["linux"]["gidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 100000}]
     assert "user" not in _ns(specs.container_spec("c" * 64, cri.ContainerConfig(command=["true"]),
-                                                  cri.PodSandboxConfig(), {}, 42, "/n", "/cg/c", {}, "/s", []))
+                                                  cri.PodSandboxConfig(), {}, 42, "/n", "/cg/c", {}, "/s", {}))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from dockyard import errors
-from dockyard.engine.users import ExecUser, apply, group_ids, read_file, resolve
+from dockyard.engine.users import ExecUser, apply, group_ids, resolve
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -68,18 +65,3 @@ def test_group_add_names_and_apply() -> None:
     proc = {"env": ["HOME=/mine"]}
     apply(proc, ExecUser(1, 2), [])
     assert proc == {"user": {"uid": 1, "gid": 2, "additionalGids": [2]}, "env": ["HOME=/mine"]}  # a HOME given wins
-
-
-def test_read_file_merges_layers_upper_first_and_honours_whiteouts(tmp_path: Path) -> None:
-    upper, lower = tmp_path / "upper", tmp_path / "lower"
-    for layer in (upper, lower):
-        (layer / "etc").mkdir(parents=True)
-    (lower / "etc" / "passwd").write_text("lower\n")
-    (lower / "etc" / "group").write_text("lower-group\n")
-    assert read_file([upper, lower], "etc/passwd") == "lower\n"
-    (upper / "etc" / "passwd").write_text("upper\n")
-    assert read_file([upper, lower], "etc/passwd") == "upper\n"
-    if os.geteuid() == 0:  # a whiteout is a 0/0 character device: only root makes one
-        os.mknod(upper / "etc" / "group", 0o600 | 0o020000, os.makedev(0, 0))
-        assert read_file([upper, lower], "etc/group") == ""
-    assert read_file([upper, lower], "etc/shadow") == ""

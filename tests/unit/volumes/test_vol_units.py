@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from dockyard import errors
-from dockyard.volumes import copyup, service
+from dockyard.volumes import service
 from dockyard.volumes.local import LocalDriver
 
 
@@ -59,22 +58,3 @@ def test_in_use_volume_is_refused(tmp_path: Path) -> None:
     svc.containers = lambda: [{"Id": "c1", "Mounts": [{"Type": "volume", "Name": "busy"}]}]
     with pytest.raises(errors.Conflict, match="volume is in use"):
         svc.remove("busy")
-
-
-def test_copyup_merges_overlay_layers(tmp_path: Path) -> None:
-    lower, upper, dest = tmp_path / "lower", tmp_path / "upper", tmp_path / "dest"
-    (lower / "data" / "sub").mkdir(parents=True)
-    (lower / "data" / "a").write_text("lower-a")
-    (lower / "data" / "gone").write_text("x")
-    (lower / "data" / "sub" / "s").write_text("s")
-    (upper / "data").mkdir(parents=True)
-    (upper / "data" / "a").write_text("upper-a")
-    os.mknod(upper / "data" / "gone", 0o600 | 0o020000, 0)  # overlay whiteout: char device 0/0
-    dest.mkdir()
-    mounts = [SimpleNamespace(type="overlay", source="overlay",
-                              options=[f"upperdir={upper}", f"lowerdir={lower}", "workdir=/w"])]
-    assert copyup.copy_image_path(mounts, "/data", dest)
-    assert (dest / "a").read_text() == "upper-a"
-    assert not (dest / "gone").exists()
-    assert (dest / "sub" / "s").read_text() == "s"
-    assert not copyup.copy_image_path(mounts, "/nothing", tmp_path / "d2")

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
+import grpc
+
+from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.archive.files import write_tar
+from dockyard.containerd import rootfs_files
 from dockyard.containerd.services.base import (
     Services,
     _mounts_pb,
     namespace_of,
+    status_of,
     translated,
 )
 from dockyard.containerd.snapshots import remap
+
+T = TypeVar("T")
 
 
 class SnapshotsServicer(rpc.SnapshotsServicer):
@@ -72,3 +83,51 @@ class SnapshotsServicer(rpc.SnapshotsServicer):
         sn = self.s.snapshots(namespace_of(context))
         u = await asyncio.to_thread(sn.usage, request.key)
         return pb.SnapshotUsage(size=u.size, inodes=u.inodes)
+
+    # -- files of a snapshot, for the engine's reads of a rootfs (users, volume copy-up) ------
+
+    def _view(self, ns: str, key: str, read: Callable[[str], T]) -> T:
+        """``read(root)`` on the snapshot's files, read-only: the rootfs of a running task on it, else a
+        read-only mount that only this call sees (``rootfs_files.viewed``)."""
+        mounts = self.s.snapshots(ns).mounts(key)
+        running = next((self.s.tasks.bundle(ns, c.id) / "rootfs" for c in self._containers_on(ns, key)), None)
+        return rootfs_files.viewed(running, mounts, self.s.work_dir, read)
+
+    def _containers_on(self, ns: str, key: str) -> list[Any]:
+        try:  # the engine names a container's snapshot after it: one lookup in the common case
+            rec = self.s.meta.get_container(ns, key)
+            if rec.snapshot_key == key:
+                return [rec]
+        except errors.NotFound:
+            pass
+        return [c for c in self.s.meta.list_containers(ns) if c.snapshot_key == key]
+
+    @translated
+    async def ReadFiles(self, request: pb.ReadFilesRequest, context: Any) -> pb.ReadFilesResponse:
+        ns = namespace_of(context)
+
+        def run() -> dict[str, bytes]:
+            return self._view(ns, request.key, lambda root: rootfs_files.read_files(
+                root, list(request.paths), request.max_size or rootfs_files.READ_FILES_MAX))
+
+        return pb.ReadFilesResponse(files=await asyncio.to_thread(run))
+
+    async def Archive(self, request: pb.SnapshotPathRequest, context: Any) -> AsyncIterator[pb.SnapshotChunk]:
+        ns = namespace_of(context)
+        spool = tempfile.TemporaryFile(dir=Path(self.s.work_dir))
+
+        def run() -> None:
+            self._view(ns, request.key, lambda root: write_tar(root, request.path or "/", spool))
+            spool.seek(0)
+
+        try:
+            try:
+                await asyncio.to_thread(run)
+            except errors.DockyardError as err:
+                await context.abort(status_of(err), str(err))
+            except OSError as err:
+                await context.abort(grpc.StatusCode.INTERNAL, f"snapshot archive: {err}")
+            while chunk := await asyncio.to_thread(spool.read, 1 << 20):
+                yield pb.SnapshotChunk(data=chunk)
+        finally:
+            spool.close()
