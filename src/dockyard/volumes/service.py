@@ -22,7 +22,6 @@ from typing import Any
 from dockyard import errors
 from dockyard.containerd.client import ContainerdClient
 from dockyard.plugins.discovery import PluginRegistry
-from dockyard.volumes import bindopts
 from dockyard.volumes import bindopts, copyup
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
 from dockyard.volumes.plugin import PluginVolumes
