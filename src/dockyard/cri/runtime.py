@@ -203,8 +203,7 @@ class Runtime:
                                   self.cgroups_path(config.linux.cgroup_parent, id), str(shm),
                                   str(self.userns_path(id)))
         specs.annotate(spec, "sandbox", id)
-        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id,
-                                                                         labels=specs.snapshot_labels(maps)))
+        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
         await self.cd.containers.Create(pb.Container(
             id=id, image=self.s.sandbox_image, snapshotter="overlayfs", snapshot_key=id,
             spec=json.dumps(spec).encode(), runtime="dockyard-runc", labels={KIND_LABEL: "sandbox"}))
@@ -298,12 +297,10 @@ class Runtime:
         if pod_config.log_directory and config.log_path:
             log_path = os.path.join(pod_config.log_directory, config.log_path)
         await imagevol.mount_all(self.cd, self.images, config, id, self.imgvol_root)
-        userns = specs.userns_maps(pod_config.linux.security_context.namespace_options)
         rec = ContainerRecord(id=id, sandbox_id=sb.id, config=encode(config), image=config.image.image,
                               image_ref=image.id, created_at=now_ns(), log_path=log_path)
         try:
-            await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(
-                key=id, parent=image.chain_id, labels=specs.snapshot_labels(userns)))
+            await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
         except BaseException:
             await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
             raise

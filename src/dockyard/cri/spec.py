@@ -73,16 +73,10 @@ def userns_maps(opts: cri.NamespaceOption) -> tuple[list[dict[str, int]], list[d
             [{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in u.gids])
 
 
-def snapshot_labels(maps: tuple[list[dict[str, int]], list[dict[str, int]]] | None) -> dict[str, str]:
-    """containerd's labels for a rootfs the pod's user namespace owns (a remapped copy of the image)."""
-    if maps is None:
-        return {}
-    return {f"containerd.io/snapshot/{kind}mapping": f"{m[0]['containerID']}:{m[0]['hostID']}:{m[0]['size']}"
-            for kind, m in (("uid", maps[0]), ("gid", maps[1]))}
-
 
 def _userns(spec: dict[str, Any], maps: tuple[list[dict[str, int]], list[dict[str, int]]] | None, path: str) -> None:
-    """Join the pod's user namespace (by path; the runtime joins it before the others, which it owns)."""
+    """Join the pod's user namespace (by path; the runtime joins it before the others, which it owns);
+    containerd mounts such a task's rootfs over idmapped layers (``containerd/tasks/idmap.py``)."""
     if maps is not None:
         _join(spec, "user", path)
         spec["linux"]["uidMappings"], spec["linux"]["gidMappings"] = maps

@@ -1,6 +1,6 @@
 """A pod in its own user namespace (NamespaceOption.userns_options, mode POD): the pause and the
 pod's containers share one user namespace with the pod's mappings, and a network namespace it
-owns; the rootfs is a copy owned by the mapped root, so root inside may write it."""
+owns; the rootfs is the image's layers idmapped to that namespace (no copy), so root inside owns it."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ def test_a_pod_in_its_own_user_namespace(cri_env: Cri) -> None:
         assert _exec(c, cid, "id", "-u").stdout == b"0\n"
         assert _exec(c, cid, "stat", "-c", "%u", "/bin").stdout == b"0\n"  # the image's root is the pod's
         assert _exec(c, cid, "touch", "/written").exit_code == 0  # root inside owns the rootfs
+        rootfs = str(c.daemon.exec_root / "containerd" / "tasks" / "k8s.io" / cid / "rootfs")
+        with open("/proc/self/mountinfo") as f:
+            [line] = [ln for ln in f if ln.split()[4] == rootfs]
+        assert "lowerdir+" in line  # idmapped layers handed over by fd, not a remapped copy of the image
         ns_inside = _exec(c, cid, "readlink", "/proc/self/ns/user").stdout.strip().decode()
         assert ns_inside != os.readlink("/proc/self/ns/user")
         assert ns_inside == f"user:[{os.stat(userns_file).st_ino}]"  # the pod's, shared with the pause

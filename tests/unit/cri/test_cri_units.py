@@ -155,7 +155,7 @@ def test_root_propagation_follows_the_mounts() -> None:
 
 def test_user_namespace_options() -> None:
     """NODE (or none) is the host's; CONTAINER/TARGET, several mappings, one not from 0, or POD with a
-    host namespace are bad input; a valid POD mapping gives the maps and the remapped rootfs's labels."""
+    host namespace are bad input; a valid POD mapping gives the maps."""
     one = [cri.IDMapping(container_id=0, host_id=100000, length=65536)]
     assert specs.userns_maps(cri.NamespaceOption()) is None
     assert specs.userns_maps(cri.NamespaceOption(userns_options=cri.UserNamespace(mode=cri.NODE))) is None
@@ -169,8 +169,6 @@ def test_user_namespace_options() -> None:
         specs.userns_maps(cri.NamespaceOption(userns_options=pod, network=cri.NODE))
     maps = specs.userns_maps(cri.NamespaceOption(userns_options=pod))
     assert maps == ([{"containerID": 0, "hostID": 100000, "size": 65536}],) * 2
-    assert specs.snapshot_labels(maps) == {"containerd.io/snapshot/uidmapping": "0:100000:65536",
-                                           "containerd.io/snapshot/gidmapping": "0:100000:65536"}
 
 
 def test_a_pod_in_its_own_user_namespace() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.containerd.metadata.db import ContainerRecord
 from dockyard.containerd.mount import mount_all, unmount_all
+from dockyard.containerd.tasks.idmap import joined_userns, mount_idmapped
 from dockyard.containerd.tasks.shim_client import ShimClient
 from dockyard.fsmode import open_private, private_dir
 from dockyard.types import Mount
@@ -121,7 +122,11 @@ class TaskManager:
             with open_private(bundle / "config.json", "w") as f:
                 f.write(json.dumps(spec))
             (bundle / "rootfs").mkdir()
-            await asyncio.to_thread(mount_all, rootfs, bundle / "rootfs")
+            userns = joined_userns(spec)
+            if userns is None:
+                await asyncio.to_thread(mount_all, rootfs, bundle / "rootfs")
+            else:  # a pod's user namespace: its root owns the image through idmapped layers
+                await asyncio.to_thread(mount_idmapped, rootfs, bundle / "rootfs", userns)
             sock = await self._shim_for(namespace, container.id, bundle, container.runtime or "dockyard-runc",
                                         shim_group(spec))
             result = await ShimClient(str(sock), container.id).call(
