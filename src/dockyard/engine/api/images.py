@@ -409,15 +409,24 @@ async def manifest_summaries(request: web.Request, img: Image) -> list[dict[str,
                            "Size": {"Unpacked": img.size}}}]
 
 
+def _untag_only(name: str, names: tuple[str, ...]) -> bool:
+    """Does deleting ``name`` only take names away, the image keeping others? A tag is one name; a
+    ``repo@digest`` is every name of that repository (dockerd untags the repository)."""
+    try:
+        ref = reference.parse(name)
+    except errors.InvalidArgument:
+        return False
+    if not ref.digest:
+        return str(ref) in names and len(names) > 1
+    return any(not n.startswith((f"{ref.name}:", f"{ref.name}@")) for n in names)
+
+
 async def delete(request: web.Request) -> web.Response:
     eng = engine(request)
     name = request.match_info["name"]
     force = qbool(request, "force")  # dockerd's BoolValue: docker-py sends "True"
     img = await eng.images.get(name)
-    try:
-        untag_only = str(reference.parse(name)) in img.names and len(img.names) > 1
-    except errors.InvalidArgument:
-        untag_only = False
+    untag_only = _untag_only(name, img.names)
     mounting = [c for c in eng.containers.values()
                 if any(m.get("Type") == "image" and m.get("Source") == img.id for m in c.get("Mounts") or [])]
     if mounting and not force:  # an image mount (engine/imagemounts.py) holds even one of several names
