@@ -8,15 +8,20 @@ A container whose endpoints are all on networks of remote drivers that answered 
 masquerade on, IPv4 only). That endpoint gives the default route, and published ports go to its address.
 It is left again as soon as an endpoint with a gateway joins, and at the container's stop. As in
 dockerd it is not one of the container's ``NetworkSettings.Networks``; ``network inspect
-docker_gwbridge`` lists it.
+docker_gwbridge`` lists it. On a bridge network with ICC off (this one, or ``-o
+com.docker.network.bridge.enable_icc=false``) each container's port is an isolated bridge port.
 """
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
+from dockyard import errors
+
 NAME = "docker_gwbridge"
-OPTIONS = {"com.docker.network.bridge.enable_icc": "false", "com.docker.network.bridge.enable_ip_masquerade": "true"}
+ICC = "com.docker.network.bridge.enable_icc"
+OPTIONS = {ICC: "false", "com.docker.network.bridge.enable_ip_masquerade": "true"}
 
 
 def endpoint_name(container_id: str) -> str:
@@ -40,3 +45,12 @@ def needed(endpoints: list[tuple[dict[str, Any], dict[str, Any]]]) -> bool:
             return False
         need = True
     return need
+
+
+def isolate(port: str) -> None:
+    """ICC off (``com.docker.network.bridge.enable_icc=false``, docker_gwbridge's): the container's bridge port
+    is made an isolated one, so it reaches the bridge (gateway, NAT) but no other isolated port."""
+    r = subprocess.run(["ip", "link", "set", "dev", port, "type", "bridge_slave", "isolated", "on"],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise errors.Internal(f"isolate bridge port {port} (enable_icc=false): {r.stderr.strip()}")

@@ -282,6 +282,8 @@ class NetworkManager(Networks):
             f"{ip}/{pool.subnet.prefixlen}", str(pool.gateway), record["MacAddress"],
             self._gateway_of(id) == n["Id"], f"{ip6}/{pool6.subnet.prefixlen}" if pool6 else "",
             str(pool6.gateway) if pool6 else "")
+        if n["Options"].get(gwbridge.ICC) == "false":
+            await asyncio.to_thread(gwbridge.isolate, record["HostInterface"])
         if index == 0 and n["Name"] == "bridge":
             c["NetworkSettings"].update(Gateway=ep["Gateway"], IPAddress=ip, IPPrefixLen=ep["IPPrefixLen"],
                                         MacAddress=ep["MacAddress"], EndpointID=ep["EndpointID"])

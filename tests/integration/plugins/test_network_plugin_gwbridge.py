@@ -203,3 +203,31 @@ def test_ipv6_published_port_on_a_plugin_network(gw_env: tuple[Daemon, Path], li
         finally:
             d.cli("rm", "-f", "web6")
             d.cli("network", "rm", "pv6")
+
+
+def test_icc_off_isolates_containers(gw_env: tuple[Daemon, Path], links: NetworkPluginLinks) -> None:
+    """ICC off (docker_gwbridge's, or `-o com.docker.network.bridge.enable_icc=false`): a container reaches
+    the gateway but not another container on the bridge; with ICC on (the default) it does."""
+    d, plugins = gw_env
+    with bridge_network_driver(plugins / "iccnet.sock", links,
+                               overrides={"NetworkDriver.Join": join_without_gateway({})}):
+        ok(d.cli("network", "create", "-d", "iccnet", "--subnet", "10.213.36.0/24", "picc"))
+        ok(d.cli("network", "create", "--subnet", "10.213.37.0/24", "-o",
+                 "com.docker.network.bridge.enable_icc=false", "iccoff"))
+        ok(d.cli("network", "create", "--subnet", "10.213.38.0/24", "iccon"))
+        try:
+            for name, net in (("a1", "picc"), ("a2", "picc"), ("b1", "iccoff"), ("b2", "iccoff"), ("c1", "iccon"),
+                              ("c2", "iccon")):
+                ok(d.cli("run", "-d", "--name", name, "--network", net, "busybox", "sleep", "300"))
+            a2 = gw_containers(d)[json.loads(ok(d.cli("inspect", "a2")))[0]["Id"]]["IPv4Address"].split("/")[0]
+            gw = json.loads(ok(d.cli("network", "inspect", GW)))[0]["IPAM"]["Config"][0]["Gateway"]
+
+            def ping(src: str, ip: str) -> bool:
+                return d.cli("exec", src, "ping", "-c1", "-W2", ip).returncode == 0
+            assert ping("a1", gw) and not ping("a1", a2)  # docker_gwbridge: gateway yes, neighbour no
+            assert ping("b1", "10.213.37.1") and not ping("b1", "10.213.37.3")
+            assert ping("c1", "10.213.38.3")  # ICC on: neighbours reach each other
+        finally:
+            d.cli("rm", "-f", "a1", "a2", "b1", "b2", "c1", "c2")
+            for net in ("picc", "iccoff", "iccon"):
+                d.cli("network", "rm", net)
