@@ -4,7 +4,7 @@ gateway gets a second endpoint ``gateway_<id>`` on the bridge network docker_gwb
 need, ICC off, masquerade on): its default route and its published ports go there, it is not one of the
 container's networks, and it goes as soon as an endpoint with a gateway joins. ``DisableGatewayService``,
 a ``Gateway`` or a static route to 0.0.0.0/0 in the Join answer, or an internal network, mean no
-docker_gwbridge."""
+docker_gwbridge. Also here: a port published on IPv6 on a plugin network, and ICC off on bridge networks."""
 
 from __future__ import annotations
 
