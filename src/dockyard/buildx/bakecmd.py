@@ -81,6 +81,8 @@ class _Build:
                 self.progress.feed(msg["stream"])
             if "aux" in msg:
                 self.image_id = str(msg["aux"].get("ID", ""))
+        if not self.image_id:
+            self.error = "the build ended without an image ID"
 
     def _push(self) -> None:
         from dockyard.cli.images import _domain, auth_header
