@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
 REMAINDER = "..."  # argparse.REMAINDER: the command and its arguments, flags included
 
-COLORS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
-
-
 def register(cmd: Callable[[str, str], Any]) -> None:
     up = cmd("up", "Create and start containers")
     up.add_argument("-d", "--detach", action="store_true")
@@ -183,6 +180,9 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
         a.abort_on_container_exit = True
     if a.detach and a.abort_on_container_exit:
         raise errors.InvalidArgument("--abort-on-container-exit and --detach are incompatible")
+    hook_output: dict[str, bytes] = {}
+    if not (a.detach or a.wait):  # attached: the hooks' output is shown before the logs, as v2 shows it
+        cp.hook_output = lambda name, data: hook_output.update({name: hook_output.get(name, b"") + data})
     done = cp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate, build=a.build,
                  no_build=a.no_build, remove_orphans=a.remove_orphans, scale=_scale(a.scale), no_deps=a.no_deps,
                  no_start=a.no_start, timeout=a.timeout, pull=a.pull)
@@ -194,23 +194,28 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
     close = getattr(cp.out, "close", None)
     if close is not None:  # the last frame before the logs; what follows prints as lines
         close()
-    return _attached(cp, done, a)
+    return _attached(cp, done, a, hook_output)
 
 
-def _attached(cp: Compose, services: list[str], a: argparse.Namespace) -> int:
-    """Logs of every container with colored prefixes until they all exit (or one does, when asked)."""
+def _attached(cp: Compose, services: list[str], a: argparse.Namespace, hook_output: dict[str, bytes]) -> int:
+    """Logs of every container with v2's prefixes until they all exit (or one does, when asked);
+    first what the ``post_start`` hooks printed (``web-1 ->  | ``)."""
+    from dockyard.compose.logprefix import Prefixes
+
     attached = [s for s in services if (not a.attach or s in a.attach) and s not in a.no_attach]
     containers = [c for s in attached for c in cp.containers(s)]
-    width = max((len(c["Names"][0].lstrip("/")) for c in containers), default=0)
-    color = not a.no_color and sys.stdout.isatty()
+    prefixes = Prefixes(containers, not a.no_color and sys.stdout.isatty(), a.no_log_prefix, list(hook_output))
     lock = threading.Lock()
     first_exit: list[dict[str, Any]] = []
     finished = threading.Event()
+    print(prefixes.attaching(), flush=True)
+    for name, data in hook_output.items():
+        for line in data.decode(errors="replace").splitlines():
+            print(prefixes(name, hook=True) + line, flush=True)
 
     def write(name: str, line: bytes) -> None:
         with lock:
-            sys.stdout.write(_prefix(name, width, color, containers, a.no_log_prefix) +
-                             line.decode(errors="replace"))
+            sys.stdout.write(prefixes(name) + line.decode(errors="replace"))
             sys.stdout.flush()
 
     def follow(c: dict[str, Any]) -> None:
@@ -218,7 +223,8 @@ def _attached(cp: Compose, services: list[str], a: argparse.Namespace) -> int:
         info = cp.inspect(c["Id"])
         with lock:
             first_exit.append(info)
-            print(f"{c['Names'][0].lstrip('/')} exited with code {info['State']['ExitCode']}", flush=True)
+            print(prefixes.status(c["Names"][0].lstrip("/"), f"exited with code {info['State']['ExitCode']}"),
+                  flush=True)
         if a.abort_on_container_exit or len(first_exit) == len(containers):
             finished.set()
 
@@ -243,17 +249,6 @@ def _attached(cp: Compose, services: list[str], a: argparse.Namespace) -> int:
     if a.abort_on_container_exit and first_exit:
         return int(first_exit[0]["State"]["ExitCode"])
     return 0
-
-
-def _prefix(name: str, width: int, color: bool, containers: list[dict[str, Any]], bare: bool) -> str:
-    if bare:
-        return ""
-    text = f"{name.ljust(width)}  | "
-    if not color:
-        return text
-    names = [c["Names"][0].lstrip("/") for c in containers]
-    code = COLORS[names.index(name) % len(COLORS)] if name in names else "0"
-    return f"\x1b[{code}m{text}\x1b[0m"
 
 
 def cmd_watch(cp: Compose, a: argparse.Namespace) -> int:
@@ -336,14 +331,15 @@ def _ps_row(cp: Compose, c: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_logs(cp: Compose, a: argparse.Namespace) -> int:
+    from dockyard.compose.logprefix import Prefixes
+
     containers = _selected(cp, a.services)
-    width = max((len(c["Names"][0].lstrip("/")) for c in containers), default=0)
-    color = not a.no_color and sys.stdout.isatty()
+    prefixes = Prefixes(containers, not a.no_color and sys.stdout.isatty(), a.no_log_prefix)
     lock = threading.Lock()
 
     def write(name: str, line: bytes) -> None:
         with lock:
-            sys.stdout.write(_prefix(name, width, color, containers, a.no_log_prefix) + line.decode(errors="replace"))
+            sys.stdout.write(prefixes(name) + line.decode(errors="replace"))
             sys.stdout.flush()
 
     cp.logs(containers, a.follow, a.tail, a.timestamps, write, since=a.since, until=a.until)

@@ -63,6 +63,7 @@ class Compose:
         self._events: ProjectEvents | None = None
         self._watchers = 0
         self._watch_lock = threading.Lock()
+        self.hook_output: Callable[[str, bytes], None] | None = None  # (container name, bytes) of post_start hooks
 
     # --- finding things -------------------------------------------------------------------------
 
@@ -369,7 +370,9 @@ class Compose:
         if self.project is not None and self.project.services[service].get("post_start") and not self.dry_run:
             from dockyard.compose import hooks
 
-            hooks.run(self.c, cid, service, self.project.services[service], "post_start")
+            show = self.hook_output
+            hooks.run(self.c, cid, service, self.project.services[service], "post_start",
+                      None if show is None else lambda data: show(name, data))
         self.out(f" Container {name}  Started")
 
     def _references_resolved(self, svc: dict[str, Any]) -> dict[str, Any]:

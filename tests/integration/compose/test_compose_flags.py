@@ -252,3 +252,25 @@ def test_progress_writers_print_what_v2_prints(project: Project, compose_v2: str
 def ok_err(r: subprocess.CompletedProcess[str]) -> str:
     ok(r)
     return r.stderr
+
+
+def test_attached_up_shows_hook_output_and_names_as_v2(project: Project, compose_v2: str) -> None:
+    p = project
+    (p.dir / "compose.yaml").write_text("""
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo main; sleep 1; echo bye"]
+    post_start:
+      - command: ["sh", "-c", "echo from-hook; echo line2"]
+""" + NETWORK)
+    seen = {}
+    for tool, run in _tools(p, compose_v2):
+        r = run("up", "--no-color")  # type: ignore[operator]
+        ok(r)
+        # the padding follows when the hook's name was registered (v2: while the logs ran): not compared
+        seen[tool] = sorted(re.sub(r" +\| ", " | ", line) for line in r.stdout.split("\n") if line)
+        ok(run("down"))  # type: ignore[operator]
+    assert seen["v2"] == sorted(["Attaching to web-1", "web-1 | main", "web-1 -> | from-hook", "web-1 -> | line2",
+                                 "web-1 | bye", "\x1b[Kweb-1 exited with code 0"])  # "\r" read as a line end
+    assert seen["dockyard"] == seen["v2"]
