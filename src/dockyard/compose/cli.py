@@ -223,7 +223,10 @@ def main(argv: list[str], client_factory: Callable[[], Any] | None = None) -> in
     except errors.DockyardError as err:
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
-        print(str(err), file=sys.stderr)
+        from dockyard.client.errors import DaemonError
+
+        # as v2 (the Docker client's words): a refusal by the daemon says so
+        print(f"Error response from daemon: {err}" if isinstance(err, DaemonError) else str(err), file=sys.stderr)
         return 1
 
 

@@ -154,12 +154,12 @@ class Compose:
     def pull(self, service: str) -> None:
         ref = E.image_name(self._project(), service)
         name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
-        self.out(f" {service} Pulling")
+        self.out(f" {service} Pulling ")  # v2's Event{ID: service, Text: "Pulling"}, printed with its empty status
         for msg in self.c.json_stream("POST", "/images/create", {"fromImage": name, "tag": tag}):
             if msg.get("error"):
                 raise ComposeFailure(f"pull {ref}: {msg['error']}")
         self._image_ids.pop(ref, None)
-        self.out(f" {service} Pulled")
+        self.out(f" {service} Pulled ")
 
     def push(self, service: str) -> None:
         ref = E.image_name(self._project(), service)
@@ -358,7 +358,14 @@ class Compose:
             self.stop(c["Id"], plan.timeout)
             self.remove(c["Id"])
         self.out(f" Container {name}  Creating")
-        cid = self.create(service, n, image_id, digest=digest)
+        try:
+            cid = self.create(service, n, image_id, digest=digest)
+        except errors.DockyardError as err:
+            from dockyard.client.errors import DaemonError
+
+            if isinstance(err, DaemonError):  # v2's event line for the daemon's refusal
+                self.out(f" Container {name}  Error response from daemon: {err}")
+            raise
         self.out(f" Container {name}  Created")
         if not plan.no_start:
             self._start_one(service, cid, name)

@@ -83,12 +83,12 @@ def status_of(text: str) -> int:
 class _Event:
     def __init__(self, ident: str, text: str, status_text: str) -> None:
         self.id, self.text, self.status_text = ident, text, status_text
-        self.status = status_of(status_text)
+        self.status = status_of(status_text or text)
         self.start = time.monotonic()
         self.end = self.start
 
     def update(self, text: str, status_text: str) -> None:
-        status = status_of(status_text)
+        status = status_of(status_text or text)
         if status != WORKING and self.status != status:
             self.end = time.monotonic()
         self.status, self.text, self.status_text = status, text, status_text

@@ -92,7 +92,8 @@ services:
     for _tool, run in _tools(p, compose_v2):
         r = run("up", "-d")  # type: ignore[operator]
         assert r.returncode != 0
-        assert 'could not select device driver "" with capabilities: [[gpu]]' in r.stderr
+        refusal = 'Error response from daemon: could not select device driver "" with capabilities: [[gpu]]'
+        assert r.stderr.splitlines()[-2:] == [f" Container {p.name}-web-1  {refusal}", refusal]
         ok(run("down"))  # type: ignore[operator]
     assert p.leftovers() == {}
 

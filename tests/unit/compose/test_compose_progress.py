@@ -121,3 +121,15 @@ def test_one_off_aliases_only_with_use_aliases() -> None:
     name = engine.container_name(p, "a", 1, "abc")
     assert plain["NetworkingConfig"]["EndpointsConfig"]["p_default"]["Aliases"] == [name]
     assert aliased["NetworkingConfig"]["EndpointsConfig"]["p_default"]["Aliases"] == [name, "a", "www"]
+
+
+def test_a_pull_is_an_event_working_then_done() -> None:
+    out = io.StringIO()
+    p = progress.Progress("tty", title="Pulling", color=False, out=out)
+    p(" web Pulling ")
+    p.print()
+    assert "[+] Pulling 0/1\n" in out.getvalue()
+    p(" web Pulled ")
+    p.close()
+    assert out.getvalue().rsplit("\x1b[?25l", 1)[1].startswith("[+] Pulling 1/1\n ✔ web Pulled ")
+    assert progress.parse(" web Pulled ") == ("web", "Pulled", "")
