@@ -10,6 +10,7 @@ import grpc
 
 from dockyard.api import pb, rpc
 from dockyard.containerd.client import translate
+from dockyard.engine.container import Container
 
 
 def _stub(eng: Any) -> Any:
@@ -55,15 +56,15 @@ class ExtractOptions(NamedTuple):
     owner: tuple[int, int] | None = None
 
 
-async def copy_owner(eng: Any, c: dict[str, Any]) -> tuple[int, int] | None:
+async def copy_owner(eng: Any, c: Container) -> tuple[int, int] | None:
     """dockerd's tarCopyOptions: with a ``User`` configured, its uid:gid resolved in the container;
     without one, the archive's own owners stay."""
     from dockyard.engine import users
 
-    spec = c["Config"].get("User") or ""
+    spec = c.config.user
     if not spec:
         return None
-    user, _ = await users.resolve_in(eng.cd, c["Id"], spec)
+    user, _ = await users.resolve_in(eng.cd, c.id, spec)
     return user.uid, user.gid
 
 
@@ -104,14 +105,14 @@ MANAGED_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 # directories (volumes/), so it reads and writes them itself, with the same in-root resolution.
 
 
-def mount_for(c: dict[str, Any], path: str) -> tuple[dict[str, Any], str] | None:
+def mount_for(c: Container, path: str) -> tuple[dict[str, Any], str] | None:
     """The innermost directory mount holding container ``path``, and the path inside it (``/`` = its root)."""
     import os
     import posixpath
 
     norm = posixpath.normpath("/" + path.lstrip("/"))  # "//x" would stay "//x"
     best: tuple[dict[str, Any], str] | None = None
-    for m in c.get("Mounts") or []:
+    for m in c.mounts or []:
         dest = (m.get("Destination") or "").rstrip("/")
         src = m.get("Source") or ""
         if not dest or not src or not os.path.isdir(src):
@@ -149,22 +150,22 @@ def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any) -> None:
     write_tar(m["Source"], _trailing(rel, path), out, top)
 
 
-async def stat_in(eng: Any, c: dict[str, Any], path: str) -> dict[str, Any]:
+async def stat_in(eng: Any, c: Container, path: str) -> dict[str, Any]:
     import asyncio
 
     hit = mount_for(c, path)
     if hit is None:
-        return await stat_path(eng, c["Id"], path)
+        return await stat_path(eng, c.id, path)
     return await asyncio.to_thread(_stat_mount, hit[0], hit[1], path)
 
 
-async def archive_in(eng: Any, c: dict[str, Any], path: str) -> AsyncIterator[bytes]:
+async def archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
     import asyncio
     import tempfile
 
     hit = mount_for(c, path)
     if hit is None:
-        return await archive(eng, c["Id"], path)
+        return await archive(eng, c.id, path)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream below, after the last chunk
 
     def run() -> None:
@@ -187,13 +188,13 @@ async def archive_in(eng: Any, c: dict[str, Any], path: str) -> AsyncIterator[by
     return chunks()
 
 
-async def extract_in(eng: Any, c: dict[str, Any], path: str, chunks: AsyncIterator[bytes],
+async def extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[bytes],
                      opts: ExtractOptions = ExtractOptions()) -> None:
     from dockyard import errors
 
     hit = mount_for(c, path)
     if hit is None:
-        await extract(eng, c["Id"], path, chunks, opts)
+        await extract(eng, c.id, path, chunks, opts)
         return
     m, rel = hit
     if not m.get("RW", True):

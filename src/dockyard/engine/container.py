@@ -8,10 +8,11 @@ The life of a container, as moby's ``container.State`` has it::
                   v
                exited -> running (start) ... -> removing
 
-The record itself is still Docker's inspect JSON (a dict the store keeps and the API renders);
-``State`` is the typed view of its ``State`` object: typed fields to read, and one method per
-transition, each refusing what its state does not allow (``errors.Conflict``). The engine moves a
-container's state only through these methods (``engine/daemon.py``).
+A ``Container`` is the engine's typed record of a container (moby's ``container.Container``): its
+``State``, ``Config`` and ``HostConfig`` (``engine/records.py``) and the fields inspect shows, kept by
+the store as that JSON and rendered for the API by ``engine/api/render.py`` alone. ``State`` has one
+method per transition, each refusing what its state does not allow (``errors.Conflict``); the engine
+moves a container's state only through these methods (``engine/daemon.py``).
 """
 
 from __future__ import annotations
@@ -23,82 +24,47 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.records import Config, HostConfig, Record
 from dockyard.engine.streams import StdinWriter, StreamHub
 from dockyard.timefmt import parse_rfc3339, rfc3339
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-def new_record(id: str, name: str, args: list[str], image_id: str, config: dict[str, Any],
-               host_config: dict[str, Any], log_path: str) -> dict[str, Any]:
-    """A new container's record, as Docker's inspect JSON (what the store keeps): created, never
-    started; the network, volume and /etc fields are filled in at create by their owners."""
-    return {
-        "Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": State.record(),
-        "Image": image_id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
-        "Name": f"/{name}", "RestartCount": 0,
-        "Driver": "overlayfs", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": None, "HostConfig": host_config, "GraphDriver": {"Name": "overlayfs", "Data": None},
-        "Mounts": [], "Config": config,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}},
-    }
+class State(Record):
+    """A container's ``State`` (moby's ``container.State``): typed fields to read, one method per
+    transition."""
 
+    KEYS = ("Status", "Running", "Paused", "Restarting", "OOMKilled", "Dead", "Pid", "ExitCode", "Error",
+            "StartedAt", "FinishedAt", "Health")
 
-class State:
-    """The typed view of a container record's ``State`` (``State(c)``, or ``State.of(record)``)."""
+    status: str = "created"
+    running: bool = False
+    paused: bool = False
+    restarting: bool = False
+    oom_killed: bool = False
+    dead: bool = False
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    health: dict[str, Any] | None = None  # engine/health.py: Status, FailingStreak, Log
 
-    __slots__ = ("_s",)
-
-    def __init__(self, c: dict[str, Any]) -> None:
-        self._s: dict[str, Any] = c["State"]
-
-    @staticmethod
-    def record() -> dict[str, Any]:
-        """A new container's ``State`` object: created, never started."""
-        return {"Status": "created", "Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
-                "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
-
-    # -- reading -------------------------------------------------------------------
-
-    @property
-    def status(self) -> str:
-        return str(self._s["Status"])
-
-    @property
-    def running(self) -> bool:
-        return bool(self._s["Running"])
-
-    @property
-    def paused(self) -> bool:
-        return bool(self._s["Paused"])
-
-    @property
-    def restarting(self) -> bool:
-        return bool(self._s.get("Restarting"))
-
-    @property
-    def pid(self) -> int:
-        return int(self._s["Pid"])
-
-    @property
-    def exit_code(self) -> int:
-        return int(self._s["ExitCode"])
-
-    @property
-    def started_at(self) -> str:
-        return str(self._s["StartedAt"])
-
-    @property
-    def finished_at(self) -> str:
-        return str(self._s["FinishedAt"])
+    @classmethod
+    def new(cls) -> State:
+        """A new container's state: created, never started (every field but Health present)."""
+        return cls({"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+                    "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                    "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME})
 
     @property
     def ever_started(self) -> bool:
         return self.started_at != ZERO_TIME
 
     @property
-    def health(self) -> str:
-        return str((self._s.get("Health") or {}).get("Status") or "")
+    def health_status(self) -> str:
+        return str((self.health or {}).get("Status") or "")
 
     # -- transitions -------------------------------------------------------------------
 
@@ -109,25 +75,27 @@ class State:
         """created | exited | restarting -> running: its task runs as ``pid``."""
         if self.running:
             raise self._refuse("started")
-        self._s.update(Status="running", Running=True, Paused=False, Restarting=False, Pid=pid, ExitCode=0,
-                       Error="", StartedAt=rfc3339(), FinishedAt=ZERO_TIME, OOMKilled=False)
+        self.status, self.running, self.paused, self.restarting = "running", True, False, False
+        self.pid, self.exit_code, self.error, self.oom_killed = pid, 0, "", False
+        self.started_at, self.finished_at = rfc3339(), ZERO_TIME
 
     def start_failed(self, exit_code: int, message: str) -> None:
         """A start whose task did not run: created again if it never ran, exited otherwise (with
         the exit code the failure means: 127 not found, 126 not executable, 128 else)."""
-        self._s.update(Status="exited" if self.ever_started else "created", Running=False, Restarting=False,
-                       ExitCode=exit_code, Error=message)
+        self.status = "exited" if self.ever_started else "created"
+        self.running, self.restarting, self.exit_code, self.error = False, False, exit_code, message
 
     def exited(self, exit_code: int, exited_at: int = 0, oom_killed: bool = False) -> None:
         """running | paused -> exited: the task ended (``exited_at`` in ns, 0 for now)."""
-        self._s.update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=exit_code,
-                       FinishedAt=rfc3339(exited_at or None))
+        self.status, self.running, self.paused, self.pid, self.exit_code = "exited", False, False, 0, exit_code
+        self.finished_at = rfc3339(exited_at or None)
         if oom_killed:
-            self._s["OOMKilled"] = True
+            self.oom_killed = True
 
     def lost(self) -> None:
         """running -> exited: its task is gone and its exit unknown (a daemon restart found no task)."""
-        self._s.update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=255, FinishedAt=rfc3339())
+        self.status, self.running, self.paused, self.pid, self.exit_code = "exited", False, False, 0, 255
+        self.finished_at = rfc3339()
 
     def paused_now(self) -> None:
         """running -> paused."""
@@ -135,28 +103,30 @@ class State:
             raise errors.Conflict("Container is not running")
         if self.paused:
             raise errors.Conflict("Container is already paused")
-        self._s.update(Paused=True, Status="paused")
+        self.paused, self.status = True, "paused"
 
     def resumed(self) -> None:
         """paused -> running."""
         if not self.paused:
             raise errors.Conflict("Container is not paused")
-        self._s.update(Paused=False, Status="running")
+        self.paused, self.status = False, "running"
 
     def restarting_now(self) -> None:
         """exited -> restarting: the restart policy starts it again after a delay."""
         if self.running:
             raise self._refuse("restarting")
-        self._s.update(Restarting=True, Status="restarting")
+        self.restarting, self.status = True, "restarting"
 
     def restart_dropped(self) -> None:
         """restarting -> exited: a stop, a removal or a failed restart ends the pending restart."""
-        self._s.update(Restarting=False, Status="exited" if self.status == "restarting" else self.status)
+        if self.status == "restarting":
+            self.status = "exited"
+        self.restarting = False
 
     def removing(self) -> None:
         """exited | created -> removing: its record is gone from the API, its resources are being
         freed (the engine has stopped it first)."""
-        self._s.update(Status="removing", Restarting=False)
+        self.status, self.restarting = "removing", False
 
     # -- listing ---------------------------------------------------------------------
 
@@ -165,7 +135,7 @@ class State:
         if self.restarting:
             return f"Restarting ({self.exit_code}) {human_duration(self.finished_at)} ago"
         if self.running:
-            health = self.health
+            health = self.health_status
             suffix = " (Paused)" if self.paused else \
                 f" (health: {health})" if health == "starting" else f" ({health})" if health else ""
             return f"Up {human_duration(self.started_at)}{suffix}"
@@ -177,6 +147,108 @@ class State:
             return "Exited"
         return f"Exited ({self.exit_code}) {human_duration(self.finished_at)} ago"
 
+
+
+class Container(Record):
+    """A container as the engine records it: the fields of Docker's inspect, typed; ``NetworkSettings``
+    (the network package's) and ``Mounts`` (the volumes package's) stay their JSON; what the engine
+    alone needs (``HasBeenManuallyStopped``, as dockerd's on-disk config) is not rendered."""
+
+    KEYS = ("Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath",
+            "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile",
+            "ExecIDs", "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings", "ImageManifestDescriptor",
+            "HasBeenManuallyStopped")
+    NESTED = {"State": State.of, "Config": Config.of, "HostConfig": HostConfig.of}
+
+    id: str = ""
+    created: str = ZERO_TIME
+    path: str = ""
+    args: list[str] | None = None
+    state: State
+    image: str = ""  # the image's ID (Config.Image is the reference the client gave)
+    resolv_conf_path: str = ""
+    hostname_path: str = ""
+    hosts_path: str = ""
+    log_path: str = ""
+    name: str = ""  # "/name"
+    restart_count: int = 0
+    driver: str = ""
+    platform: str = ""
+    mount_label: str = ""
+    process_label: str = ""
+    app_armor_profile: str = ""
+    exec_ids: list[str] | None = None
+    host_config: HostConfig
+    graph_driver: dict[str, Any] | None = None
+    mounts: list[dict[str, Any]] | None = None
+    config: Config
+    network_settings: dict[str, Any]
+    image_manifest_descriptor: dict[str, Any] | None = None
+    has_been_manually_stopped: bool = False
+
+    def __init__(self, doc: dict[str, Any] | None = None) -> None:
+        super().__init__(doc)
+        for key, empty in (("State", State.new), ("Config", Config), ("HostConfig", HostConfig),
+                           ("NetworkSettings", dict)):
+            if key not in self:
+                self[key] = empty()
+
+    @classmethod
+    def new(cls, id: str, name: str, args: list[str], image_id: str, config: Config, host_config: HostConfig,
+            log_path: str) -> Container:
+        """A new container: created, never started; the network, volume and /etc fields are filled in at
+        create by their owners."""
+        return cls({"Id": id, "Created": rfc3339(), "Path": args[0], "Args": args[1:], "State": State.new(),
+                    "Image": image_id, "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+                    "Name": f"/{name}", "RestartCount": 0, "Driver": "overlayfs", "Platform": "linux",
+                    "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+                    "HostConfig": host_config, "GraphDriver": {"Name": "overlayfs", "Data": None}, "Mounts": [],
+                    "Config": config, "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}})
+
+    @property
+    def short_name(self) -> str:
+        """The name without its leading slash."""
+        return self.name.lstrip("/")
+
+
+
+def created_config(config: dict[str, Any], image_config: dict[str, Any], spec: dict[str, Any],
+                   linked: list[str]) -> Config:
+    """The ``Config`` recorded at create: the client's, with what dockerd takes from the image (its
+    ``Cmd`` and ``Entrypoint`` unless the client gave either, ``User``, ``WorkingDir``, labels, the
+    healthcheck fields ``--health-*`` left unset) and from the OCI spec built of them (the environment
+    but ``HOSTNAME`` and the links', the hostname)."""
+    cfg = Config(config)
+    if "Hostname" not in cfg:
+        cfg.hostname = spec["hostname"]
+    cfg.env = [e for e in spec["process"]["env"] if not e.startswith("HOSTNAME=") and e not in linked]
+    given = config.get("Cmd") is not None or config.get("Entrypoint") is not None
+    cfg.cmd = config.get("Cmd") if given else image_config.get("Cmd")
+    entrypoint = config.get("Entrypoint")
+    cfg.entrypoint = entrypoint if entrypoint is not None else image_config.get("Entrypoint")
+    cfg.working_dir = spec["process"]["cwd"] if cfg.working_dir or image_config.get("WorkingDir") else ""
+    cfg.user = config.get("User") or image_config.get("User") or ""
+    if "Labels" not in cfg:
+        cfg.labels = {}
+    if image_config.get("Healthcheck"):
+        cfg.healthcheck = {**image_config["Healthcheck"], **{k: v for k, v in (cfg.healthcheck or {}).items() if v}}
+    cfg.labels = {**(image_config.get("Labels") or {}), **(cfg.labels or {})}
+    return cfg
+
+
+def created_host_config(host_config: dict[str, Any], log_config: dict[str, Any]) -> HostConfig:
+    """The ``HostConfig`` recorded at create (after ``spec.adapt``'s defaults): the default network and
+    restart policy, the log driver's config, Docker's name of the default runtime (ours is dockyard-runc)."""
+    host = HostConfig(host_config)
+    if "NetworkMode" not in host:
+        host.network_mode = "default"
+    if "RestartPolicy" not in host:
+        host.restart_policy = {"Name": "no", "MaximumRetryCount": 0}
+    host.log_config = log_config
+    if (host.runtime or "runc") not in ("runc", "dockyard-runc"):
+        raise errors.InvalidArgument(f"unknown or invalid runtime name: {host.runtime}")
+    host.runtime = "runc"
+    return host
 
 def human_duration(since: str) -> str:
     """The time since an RFC 3339 instant as docker's units.HumanDuration words it."""
@@ -248,28 +320,26 @@ def start_failure_code(err: errors.DockyardError) -> int:
     return 126 if isinstance(err, errors.PermissionDenied) else 128
 
 
-def restart_delay(c: dict[str, Any], live: Live, exit_code: int) -> float | None:
+def restart_delay(c: Container, live: Live, exit_code: int) -> float | None:
     """After an exit: the delay before the restart policy starts the container again, or None.
     Docker's policy and backoff: 100 ms doubling per quick failure, reset after 10 s of running,
     at most 1 min."""
-    if c.get("HasBeenManuallyStopped") or c["HostConfig"].get("AutoRemove"):
+    if c.has_been_manually_stopped or c.host_config.auto_remove:
         return None
-    policy = c["HostConfig"].get("RestartPolicy") or {}
-    name = policy.get("Name") or "no"
+    policy = c.host_config.restart_policy or {}
+    name = c.host_config.restart_policy_name
     if name == "on-failure":
         limit = int(policy.get("MaximumRetryCount") or 0)
-        if exit_code == 0 or (limit and c["RestartCount"] >= limit):
+        if exit_code == 0 or (limit and c.restart_count >= limit):
             return None
     elif name not in ("always", "unless-stopped"):
         return None
-    state = State(c)
     try:
-        ran = parse_rfc3339(state.finished_at) - parse_rfc3339(state.started_at)
+        ran = parse_rfc3339(c.state.finished_at) - parse_rfc3339(c.state.started_at)
     except ValueError:
         ran = 0
     live.backoff = 0.1 if ran >= 10 else min(60.0, max(0.1, live.backoff * 2))
     return live.backoff
-
 
 def parse_signal(sig: str | int) -> int:
     """A signal by number or name (``9``, ``KILL``, ``SIGKILL``)."""

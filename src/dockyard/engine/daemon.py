@@ -34,7 +34,7 @@ from dockyard.engine import (
     validate,
 )
 from dockyard.engine import spec as specs
-from dockyard.engine.container import Live, State, parse_signal
+from dockyard.engine.container import Container, Live, parse_signal
 from dockyard.engine.events import EventBus
 from dockyard.engine.images import ImageService
 from dockyard.engine.readopt import readopt_tasks
@@ -65,7 +65,7 @@ class Engine:
         self.cd = ContainerdClient(containerd_address, NAMESPACE)
         self.images = ImageService(self.cd)
         self.store = ContainerStore(data_root / "engine.db")
-        self.containers: dict[str, dict[str, Any]] = {c["Id"]: c for c in self.store.all()}
+        self.containers: dict[str, Container] = {c.id: c for c in self.store.all()}
         self.live: dict[str, Live] = {}
         self.started_at = rfc3339()
         self.engine_id = ""
@@ -102,7 +102,7 @@ class Engine:
                     task.cancel()
         if self._releasing:  # what removed --rm containers still hold: free it before containerd goes
             await asyncio.wait(list(self._releasing), timeout=10)
-        await self.networks.shutdown(any(c["State"]["Running"] for c in self.containers.values()))
+        await self.networks.shutdown(any(c.state.running for c in self.containers.values()))
         await self.managed_plugins.cd.close()
         await self.cd.close()
         self.store.close()
@@ -112,20 +112,20 @@ class Engine:
             self.live[id] = Live()
         return self.live[id]
 
-    def _save(self, c: dict[str, Any]) -> None:
-        self.store.update(c["Id"], c["Name"].lstrip("/"), c)
+    def _save(self, c: Container) -> None:
+        self.store.update(c)
 
     # -- lookup ----------------------------------------------------------------
 
-    def get(self, ref: str) -> dict[str, Any]:
+    def get(self, ref: str) -> Container:
         """By full ID, name, or unambiguous ID prefix, as Docker resolves them."""
         if ref in self.containers:
             return self.containers[ref]
         name = ref.lstrip("/")
         for c in self.containers.values():
-            if c["Name"] == f"/{name}":
+            if c.name == f"/{name}":
                 return c
-        matches = [c for c in self.containers.values() if ref and c["Id"].startswith(ref)]
+        matches = [c for c in self.containers.values() if ref and c.id.startswith(ref)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -136,19 +136,17 @@ class Engine:
 
     async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any],
                      networking: dict[str, Any] | None = None,
-                     descriptor: dict[str, Any] | None = None) -> dict[str, Any]:
+                     descriptor: dict[str, Any] | None = None) -> Container:
         """A container of ``config`` and ``host_config``; ``descriptor``: the image manifest's, recorded
         with it as dockerd's ImageManifest (list and inspect, API 1.48)."""
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise errors.InvalidArgument("config.Image must not be empty")
         image = await self.images.get(image_ref, all_names=False)
-        taken = {c["Name"].lstrip("/") for c in self.containers.values()}
+        taken = {c.short_name for c in self.containers.values()}
         name = names.validate(name) if name else names.generate(taken)
         if name in taken:
-            other = next(c["Id"] for c in self.containers.values() if c["Name"] == f"/{name}")
-            raise errors.Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
-                                  "You have to remove (or rename) that container to be able to reuse that name.")
+            raise names.in_use(name, next(c.id for c in self.containers.values() if c.name == f"/{name}"))
         id = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
         # on a user-defined network legacy links are the endpoint's (names its DNS resolves), as dockerd:
@@ -161,30 +159,12 @@ class Engine:
                            self.cgroup_parent, self.get)
         remapped = userns.apply(spec, host_config, self.userns_remap)
         args = spec["process"]["args"]
-        cfg = dict(config)
-        cfg.setdefault("Hostname", spec["hostname"])
-        cfg["Env"] = [e for e in spec["process"]["env"] if not e.startswith("HOSTNAME=") and e not in linked]
-        cfg["Cmd"] = config.get("Cmd") if config.get("Cmd") is not None or config.get("Entrypoint") is not None \
-            else image_config.get("Cmd")
-        cfg["Entrypoint"] = config.get("Entrypoint") if config.get("Entrypoint") is not None \
-            else image_config.get("Entrypoint")
-        cfg["WorkingDir"] = spec["process"]["cwd"] if cfg.get("WorkingDir") or image_config.get("WorkingDir") else ""
-        cfg["User"] = config.get("User") or image_config.get("User") or ""  # dockerd merges the image's USER
-        cfg.setdefault("Labels", {})
-        if image_config.get("Healthcheck"):  # Docker fills what --health-* left unset from the image
-            cfg["Healthcheck"] = {**image_config["Healthcheck"], **{k: v for k, v in (cfg.get("Healthcheck") or {}).items()
-                                                                   if v}}
-        cfg["Labels"] = {**(image_config.get("Labels") or {}), **(cfg.get("Labels") or {})}
-        host = dict(host_config)
-        host.setdefault("NetworkMode", "default")
-        host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-        host["LogConfig"] = await asyncio.to_thread(logdrivers.config, host.get("LogConfig"), self.plugins)
-        if (host.get("Runtime") or "runc") not in ("runc", "dockyard-runc"):
-            raise errors.InvalidArgument(f"unknown or invalid runtime name: {host['Runtime']}")
-        host["Runtime"] = "runc"  # Docker's name for the default runtime; ours is dockyard-runc
+        cfg = container.created_config(config, image_config, spec, linked)
+        log_config = await asyncio.to_thread(logdrivers.config, host_config.get("LogConfig"), self.plugins)
+        host = container.created_host_config(host_config, log_config)
         container_dir = self.data_root / "containers" / id
-        log_path = "" if host["LogConfig"]["Type"] == "local" else str(container_dir / f"{id}-json.log")
-        c = container.new_record(id, name, args, image.id, {**cfg, "Image": image_ref}, host, log_path)
+        log_path = "" if log_config["Type"] == "local" else str(container_dir / f"{id}-json.log")
+        c = Container.new(id, name, args, image.id, cfg, host, log_path)
         labels = self.userns_remap.snapshot_labels() if remapped and self.userns_remap else {}
         snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id, labels=labels))
         try:
@@ -206,10 +186,11 @@ class Engine:
                 snapshot_key=id, spec=json.dumps(spec).encode(), runtime="dockyard-runc"))
             container_dir.mkdir(parents=True, exist_ok=True)
             if descriptor:
-                c["ImageManifestDescriptor"] = descriptor
-            if host.get("Links") and (host.get("NetworkMode") or "default") in ("default", "bridge"):  # "" too
-                host["Links"] = names.stored_links(self.get, name, host["Links"])
-            self.store.insert(id, name, c)
+                c.image_manifest_descriptor = descriptor
+            links, mode = c.host_config.links, c.host_config.network_mode or "default"
+            if links and mode in ("default", "bridge"):  # "" too
+                c.host_config.links = names.stored_links(self.get, name, links)
+            self.store.insert(c)
         except BaseException:
             await self._remove_resources(id)
             raise
@@ -218,40 +199,39 @@ class Engine:
         self.emit(c, "create")
         return c
 
-    def emit(self, c: dict[str, Any], action: str, **extra: str) -> None:
+    def emit(self, c: Container, action: str, **extra: str) -> None:
         """A container event, with the attributes docker events prints (name, image, labels)."""
-        attrs = {**(c["Config"].get("Labels") or {}), "image": c["Config"].get("Image", ""),
-                 "name": c["Name"].lstrip("/"), **extra}
-        self.events.publish("container", action, c["Id"], attrs)
+        attrs = {**(c.config.labels or {}), "image": c.config.image, "name": c.short_name, **extra}
+        self.events.publish("container", action, c.id, attrs)
 
     # -- start and the monitor ---------------------------------------------------------
 
     async def start(self, ref: str) -> None:
         c = self.get(ref)
-        live = self._live(c["Id"])
+        live = self._live(c.id)
         async with live.lock:
-            if live.removing or c["Id"] not in self.containers:
-                raise errors.Conflict(f"container {c['Id']} is marked for removal and cannot be started")
-            if State(c).running:
+            if live.removing or c.id not in self.containers:
+                raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
+            if c.state.running:
                 raise errors.FailedPrecondition("container already started")
-            c.pop("HasBeenManuallyStopped", None)
+            c.has_been_manually_stopped = False
             if live.restarter is not None:
                 live.restarter.cancel()
                 live.restarter = None
             await self._start(c, live)
 
-    async def _start(self, c: dict[str, Any], live: Live) -> None:
+    async def _start(self, c: Container, live: Live) -> None:
         await donors.join(self, c)  # --pid/--ipc container:<id>: the donors' namespaces, found at start
-        id = c["Id"]
+        id = c.id
         fifo_dir = self.exec_root / "containers" / id
         fifo_dir.mkdir(parents=True, exist_ok=True)
-        tty = bool(c["Config"].get("Tty"))
+        tty = bool(c.config.tty)
         log_writer = await logdrivers.writer(self, c)
         fifos = {STDOUT: open_fifo(fifo_dir / "stdout")}
         if not tty:  # a terminal has one output stream
             fifos[STDERR] = open_fifo(fifo_dir / "stderr")
         stdin_path = ""
-        if c["Config"].get("OpenStdin"):
+        if c.config.open_stdin:
             stdin_path = str(fifo_dir / "stdin")
             live.stdin = StdinWriter.create(Path(stdin_path))
         live.copier = asyncio.create_task(copy_output(fifos, live.hub, log_writer))
@@ -275,16 +255,16 @@ class Engine:
                 raise
             await self.networks.detach(c)
             code = container.start_failure_code(err)
-            State(c).start_failed(code, str(err))
+            c.state.start_failed(code, str(err))
             self._save(c)
             live.hub.close_all()
             live.resolve_exit(code)
-            if c["HostConfig"].get("AutoRemove"):  # --rm: the client waits for the removal, as with dockerd
+            if c.host_config.auto_remove:  # --rm: the client waits for the removal, as with dockerd
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._auto_remove(id)))
             if isinstance(err, errors.Conflict):  # a donor container that does not run: dockerd's 409 as it is
                 raise
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
-        State(c).started(state.pid)
+        c.state.started(state.pid)
         self._save(c)
         live.monitor = asyncio.create_task(self._monitor(c, live))
         self.emit(c, "start")
@@ -317,18 +297,18 @@ class Engine:
             live.stdin = None
         live.stdin_ready.clear()
 
-    def _start_health(self, c: dict[str, Any], live: Live) -> None:
+    def _start_health(self, c: Container, live: Live) -> None:
         from dockyard.engine import health
 
         if health.config_of(c) is not None:
             live.health = asyncio.create_task(health.monitor(self, c, live))
 
-    async def _monitor(self, c: dict[str, Any], live: Live) -> None:
-        status = await self._wait_status(c["Id"])
+    async def _monitor(self, c: Container, live: Live) -> None:
+        status = await self._wait_status(c.id)
         async with live.lock:
             remove = await self._exited(c, live, int(status.exit_status), int(status.exited_at), status.oom_killed)
         if remove:
-            await self._auto_remove(c["Id"])
+            await self._auto_remove(c.id)
 
     async def _wait_exit(self, id: str, exec_id: str = "") -> tuple[int, int]:
         status = await self._wait_status(id, exec_id)
@@ -356,14 +336,14 @@ class Engine:
                 log.error("container %s: wait failed: %s", id[:12], err)
                 return pb.ExitStatus(exit_status=255)
 
-    async def _exited(self, c: dict[str, Any], live: Live, exit_code: int, exited_at: int,
+    async def _exited(self, c: Container, live: Live, exit_code: int, exited_at: int,
                       oom_killed: bool = False) -> bool:
         """The transition at the task's exit (under the lock): running -> exited, restarting, or
         removed (--rm). True when the container is to be removed through ``remove`` (--rm with
         volumes to release)."""
-        id = c["Id"]
+        id = c.id
         # --rm without volumes: the container goes at once; its task is deleted behind (_remove_exited)
-        fast_removal = bool(c["HostConfig"].get("AutoRemove")) and not c.get("Mounts")
+        fast_removal = bool(c.host_config.auto_remove) and not c.mounts
         if not fast_removal:
             await self._delete_task(id)
         if live.copier:
@@ -382,7 +362,7 @@ class Engine:
             await self.networks.detach(c)  # free addresses, ports, links, sandbox
         except errors.DockyardError as err:
             log.error("container %s: network teardown failed: %s", id[:12], err)
-        State(c).exited(exit_code, exited_at, oom_killed)
+        c.state.exited(exit_code, exited_at, oom_killed)
         if oom_killed:  # the run's OOM kill, learnt at its exit: dockerd's oom event comes before die too
             self.emit(c, "oom")
         restart_delay = None if live.removing or self.shutting_down else container.restart_delay(c, live, exit_code)
@@ -392,14 +372,14 @@ class Engine:
             live.hub.close_all()
         live.resolve_exit(exit_code)
         if restart_delay is not None:
-            State(c).restarting_now()
+            c.state.restarting_now()
             self._save(c)
             live.restarter = asyncio.create_task(self._restart_later(c, live, restart_delay))
             return False
         if fast_removal:
             self._remove_exited(c)
             return False
-        return bool(c["HostConfig"].get("AutoRemove"))
+        return bool(c.host_config.auto_remove)
 
     async def _delete_task(self, id: str) -> None:
         try:
@@ -409,15 +389,15 @@ class Engine:
         except errors.DockyardError as err:
             log.error("container %s: task delete failed: %s", id[:12], err)
 
-    def _remove_exited(self, c: dict[str, Any]) -> None:
+    def _remove_exited(self, c: Container) -> None:
         """``--rm`` once the task exited: the container is gone for the API at once (its record,
         its name, ``wait --condition removed``); deleting its task (the shim, the rootfs unmount)
         and its snapshot and directories follows behind, ~8 ms a ``run --rm`` no longer waits
         for. ``close`` waits for it; after a crash ``readopt`` removes what is left."""
-        id = c["Id"]
+        id = c.id
         if not self._unlist(id):
             return  # removed concurrently
-        State(c).removing()
+        c.state.removing()
         self._announce_removed(c)
 
         async def release() -> None:
@@ -431,28 +411,28 @@ class Engine:
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
 
-    async def _restart_later(self, c: dict[str, Any], live: Live, delay: float) -> None:
+    async def _restart_later(self, c: Container, live: Live, delay: float) -> None:
         await asyncio.sleep(delay)
         async with live.lock:
-            if c["Id"] not in self.containers or not State(c).restarting or live.removing:
+            if c.id not in self.containers or not c.state.restarting or live.removing:
                 return
-            c["RestartCount"] += 1
+            c.restart_count += 1
             try:
                 await self._start(c, live)
             except errors.DockyardError as err:
-                log.error("container %s: restart failed: %s", c["Id"][:12], err)
-                State(c).restart_dropped()
+                log.error("container %s: restart failed: %s", c.id[:12], err)
+                c.state.restart_dropped()
                 self._save(c)
                 live.hub.close_all()
                 return
         self.emit(c, "restart")
 
-    def _cancel_restart(self, c: dict[str, Any], live: Live) -> bool:
+    def _cancel_restart(self, c: Container, live: Live) -> bool:
         """A stop or rm during the backoff wins over the pending restart."""
         if live.restarter is not None and not live.restarter.done():
             live.restarter.cancel()
             live.restarter = None
-            State(c).restart_dropped()
+            c.state.restart_dropped()
             self._save(c)
             live.hub.close_all()
             return True
@@ -464,14 +444,14 @@ class Engine:
 
     # -- stop, kill, wait, remove --------------------------------------------------------
 
-    async def _signal(self, c: dict[str, Any], live: Live, signo: int, all: bool = False) -> asyncio.Future[int]:
+    async def _signal(self, c: Container, live: Live, signo: int, all: bool = False) -> asyncio.Future[int]:
         """Under the lock, of a running container: send ``signo`` to its task; the future of its
         exit. A task that is exiting already (its process finished, its shim going away) needs no
         signal: its exit is on its way to the monitor, which needs the lock to record it."""
         exited = live.next_exit()
         await sigsettle.settle(c["State"], signo)  # just started: let its program catch the signal first
         try:
-            await self.cd.tasks.Kill(pb.KillRequest(container_id=c["Id"], signal=signo, all=all))
+            await self.cd.tasks.Kill(pb.KillRequest(container_id=c.id, signal=signo, all=all))
         except (errors.NotFound, errors.FailedPrecondition):
             pass  # gone, or "container not running" from the runtime: the process has just exited
         except errors.Unavailable:
@@ -479,53 +459,53 @@ class Engine:
                 raise
         return exited
 
-    async def _exit_of(self, c: dict[str, Any], exited: asyncio.Future[int], timeout: float = 30) -> int:
+    async def _exit_of(self, c: Container, exited: asyncio.Future[int], timeout: float = 30) -> int:
         try:
             return await asyncio.wait_for(asyncio.shield(exited), timeout)
         except TimeoutError:
-            raise errors.Unavailable(f"container {c['Id']} did not exit within {timeout:g}s of SIGKILL") from None
+            raise errors.Unavailable(f"container {c.id} did not exit within {timeout:g}s of SIGKILL") from None
 
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
         c = self.get(ref)
-        live = self._live(c["Id"])
+        live = self._live(c.id)
         signo = parse_signal(signal)
         async with live.lock:
-            if not c["State"]["Running"]:
-                raise errors.Conflict(f"Cannot kill container: {ref}: container {c['Id']} is not running")
-            stop_signal = c["Config"].get("StopSignal")
+            if not c.state.running:
+                raise errors.Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+            stop_signal = c.config.stop_signal
             if not stop_signal or signo == 9 or parse_signal(stop_signal) == signo:
-                c["HasBeenManuallyStopped"] = True  # dockerd's ExitOnNext: this exit is not restarted
+                c.has_been_manually_stopped = True  # dockerd's ExitOnNext: this exit is not restarted
             exited = await self._signal(c, live, signo)
         self.emit(c, "kill", signal=str(signo))
         if signo == 9:  # dockerd returns from a SIGKILL only once the container is down: clients inspect right after
             try:
                 await asyncio.wait_for(asyncio.shield(exited), timeout=10)
             except TimeoutError:
-                log.warning("container %s: still running 10s after SIGKILL", c["Id"][:12])
+                log.warning("container %s: still running 10s after SIGKILL", c.id[:12])
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
-        async with self._live(c["Id"]).lock:
-            if not c["State"]["Running"]:
-                raise errors.Conflict(f"Container {c['Id']} is not running")
-            if c["State"]["Paused"]:
-                raise errors.Conflict(f"Container {c['Id']} is already paused")
-            await self.cd.tasks.Pause(pb.TaskRequest(container_id=c["Id"]))
-            State(c).paused_now()
+        async with self._live(c.id).lock:
+            if not c.state.running:
+                raise errors.Conflict(f"Container {c.id} is not running")
+            if c.state.paused:
+                raise errors.Conflict(f"Container {c.id} is already paused")
+            await self.cd.tasks.Pause(pb.TaskRequest(container_id=c.id))
+            c.state.paused_now()
             self._save(c)
         self.emit(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
-        async with self._live(c["Id"]).lock:
-            if not c["State"]["Paused"]:
-                raise errors.Conflict(f"Container {c['Id']} is not paused")
+        async with self._live(c.id).lock:
+            if not c.state.paused:
+                raise errors.Conflict(f"Container {c.id} is not paused")
             await self._resume(c)
 
-    async def _resume(self, c: dict[str, Any]) -> None:
+    async def _resume(self, c: Container) -> None:
         """paused -> running (under the lock)."""
-        await self.cd.tasks.Resume(pb.TaskRequest(container_id=c["Id"]))
-        State(c).resumed()
+        await self.cd.tasks.Resume(pb.TaskRequest(container_id=c.id))
+        c.state.resumed()
         self._save(c)
         self.emit(c, "unpause")
 
@@ -533,36 +513,34 @@ class Engine:
         c = self.get(ref)
         new = names.validate(new.lstrip("/"))
         for other in self.containers.values():
-            if other["Name"] == f"/{new}" and other["Id"] != c["Id"]:
-                raise errors.Conflict(f'Conflict. The container name "/{new}" is already in use by container '
-                                      f'"{other["Id"]}". You have to remove (or rename) that container to be able '
-                                      "to reuse that name.")
-        old = c["Name"]
-        c["Name"] = f"/{new}"
+            if other.name == f"/{new}" and other.id != c.id:
+                raise names.in_use(new, other.id)
+        old = c.name
+        c.name = f"/{new}"
         try:
             self._save(c)
         except Exception:
-            c["Name"] = old
+            c.name = old
             raise
         self.emit(c, "rename", oldName=old)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> bool:
         """SIGTERM (or the stop signal), then SIGKILL after the timeout. False if not running."""
         c = self.get(ref)
-        live = self._live(c["Id"])
+        live = self._live(c.id)
         async with live.lock:
-            c["HasBeenManuallyStopped"] = True
+            c.has_been_manually_stopped = True
             self._save(c)
             if self._cancel_restart(c, live):
                 return True
-            if not c["State"]["Running"]:
+            if not c.state.running:
                 return False
-            if c["State"]["Paused"]:  # a frozen process never sees the signal: thaw it first, as dockerd does
+            if c.state.paused:  # a frozen process never sees the signal: thaw it first, as dockerd does
                 await self._resume(c)
-            sig = signal or c["Config"].get("StopSignal") or "SIGTERM"
+            sig = signal or c.config.stop_signal or "SIGTERM"
             exited = await self._signal(c, live, parse_signal(sig))
         if timeout is None:
-            timeout = c["Config"].get("StopTimeout")
+            timeout = c.config.stop_timeout
         wait = 10 if timeout is None else timeout
         try:  # a negative timeout waits for the exit as long as it takes, as dockerd's
             await asyncio.wait_for(asyncio.shield(exited), timeout=wait if wait >= 0 else None)
@@ -570,49 +548,49 @@ class Engine:
         except TimeoutError:
             pass
         async with live.lock:
-            if c["State"]["Running"]:
+            if c.state.running:
                 await self._signal(c, live, 9, all=True)
         await self._exit_of(c, exited)
         return True
 
     async def wait(self, ref: str, condition: str = "not-running") -> int:
         c = self.get(ref)
-        live = self._live(c["Id"])
+        live = self._live(c.id)
         if condition == "removed":
             await live.removed.wait()
-        elif condition == "next-exit" or c["State"]["Running"]:
+        elif condition == "next-exit" or c.state.running:
             return await live.next_exit()
         elif condition != "not-running":
             raise errors.InvalidArgument(f"invalid condition: {condition!r}")
-        return int(c["State"]["ExitCode"])
+        return int(c.state.exit_code)
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
-        live = self._live(c["Id"])
+        live = self._live(c.id)
         if live.removing:
             if not force:
-                raise errors.Conflict(f"removal of container {c['Name'].lstrip('/')} is already in progress")
+                raise errors.Conflict(f"removal of container {c.name.lstrip('/')} is already in progress")
             assert live.removal is not None
             await asyncio.shield(live.removal)  # gone is what a forced removal asks for
             return
         live.removal = asyncio.ensure_future(self._remove(c, live, force, volumes))
         await live.removal
 
-    async def _remove(self, c: dict[str, Any], live: Live, force: bool, volumes: bool) -> None:
+    async def _remove(self, c: Container, live: Live, force: bool, volumes: bool) -> None:
         """running/restarting -> (forced: SIGKILL, exit) -> removed. A container that is exiting or
         has exited on its own meanwhile is stopped already: nothing to signal, its exit awaited."""
-        id = c["Id"]
+        id = c.id
         async with live.lock:
-            if (c["State"]["Running"] or c["State"].get("Restarting")) and not force:
-                what = "restarting" if c["State"].get("Restarting") else "running"
+            if (c.state.running or c.state.restarting) and not force:
+                what = "restarting" if c.state.restarting else "running"
                 raise errors.Conflict(
-                    f"cannot remove container \"{c['Name']}\": container is {what}: stop the container before "
+                    f"cannot remove container \"{c.name}\": container is {what}: stop the container before "
                     "removing or force remove")
             self._cancel_restart(c, live)
             exited = None
-            if c["State"]["Running"]:
-                c["HasBeenManuallyStopped"] = True
-                if c["State"]["Paused"]:
+            if c.state.running:
+                c.has_been_manually_stopped = True
+                if c.state.paused:
                     await self._resume(c)
                 exited = await self._signal(c, live, 9, all=True)
         if exited is not None:
@@ -620,10 +598,10 @@ class Engine:
         async with live.lock:
             if not self._unlist(id):
                 return  # removed concurrently (--rm)
-            State(c).removing()
+            c.state.removing()
         await self._delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
         await self._remove_resources(id)
-        await asyncio.to_thread(self.volumes.release, c, volumes or bool(c["HostConfig"].get("AutoRemove")))
+        await asyncio.to_thread(self.volumes.release, c, volumes or bool(c.host_config.auto_remove))
         self._announce_removed(c)
 
     def _unlist(self, id: str) -> bool:
@@ -633,9 +611,9 @@ class Engine:
         self.store.delete(id)
         return True
 
-    def _announce_removed(self, c: dict[str, Any]) -> None:
+    def _announce_removed(self, c: Container) -> None:
         """``wait --condition removed`` returns, attached streams end, the ``destroy`` event."""
-        live = self.live.pop(c["Id"], None)
+        live = self.live.pop(c.id, None)
         if live:
             live.removed.set()
             live.hub.close_all()
@@ -662,6 +640,18 @@ class Engine:
 
     # -- what routes change ------------------------------------------------------------
 
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        """``POST /containers/{id}/restart``: stopped (an ``--rm`` container is kept, as by dockerd) and
+        started again; the ``restart`` event once done."""
+        host = self.get(ref).host_config
+        auto_remove, host.auto_remove = host.auto_remove, False
+        try:
+            await self.stop(ref, timeout)
+        finally:
+            host.auto_remove = auto_remove
+        await self.start(ref)
+        self.emit(self.get(ref), "restart")
+
     def live_of(self, id: str) -> Live:
         """What the engine holds in memory for the container: its attach hub and stdin (attach, logs)."""
         return self._live(id)
@@ -669,11 +659,11 @@ class Engine:
     def remove_link(self, ref: str, alias: str) -> None:
         """``DELETE /containers/{parent}/{alias}?link=1``: drop the legacy link named ``alias``."""
         c = self.get(ref)
-        links = c["HostConfig"].get("Links") or []
+        links = c.host_config.links or []
         kept = [ln for ln in links if names.split_link(ln)[1] != alias]
         if len(kept) == len(links):
-            raise errors.NotFound(f"Could not find link: {c['Name']}/{alias}")
-        c["HostConfig"]["Links"] = kept or None
+            raise errors.NotFound(f"Could not find link: {c.name}/{alias}")
+        c.host_config.links = kept or None
         self._save(c)
 
     async def connect_network(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
@@ -692,21 +682,15 @@ class Engine:
         """``POST /containers/{id}/update``: the limits applied to a running task, then recorded; the
         warnings dockerd gives."""
         c = self.get(ref)
-        warnings = validate.container_update(body, c["HostConfig"])
+        warnings = validate.container_update(body, c.host_config)
         res = resources.of_update(body)
-        if res and State(c).running:
-            await self.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c["Id"], resources=json.dumps(res).encode()))
+        if res and c.state.running:
+            await self.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c.id, resources=json.dumps(res).encode()))
         for key in resources.UPDATABLE:
             if body.get(key):
-                c["HostConfig"][key] = body[key]
+                c.host_config[key] = body[key]
         if "PidsLimit" in body:
-            c["HostConfig"]["PidsLimit"] = max(int(body["PidsLimit"]), 0)
+            c.host_config.pids_limit = max(int(body["PidsLimit"]), 0)
         self._save(c)
         self.emit(c, "update")
         return warnings
-
-    # -- listing -----------------------------------------------------------------
-
-    def status_text(self, c: dict[str, Any]) -> str:
-        """``docker ps``'s STATUS of the container."""
-        return State(c).text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api import pb
@@ -14,26 +15,27 @@ from dockyard.engine import shm
 from dockyard.engine import spec as specs
 
 if TYPE_CHECKING:
+    from dockyard.engine.container import Container
     from dockyard.engine.daemon import Engine
 
 
-def joins_another(host_config: dict[str, Any]) -> bool:
+def joins_another(host_config: Mapping[str, Any]) -> bool:
     return any((host_config.get(k) or "").startswith("container:") for k in ("PidMode", "IpcMode"))
 
 
-async def join(eng: Engine, c: dict[str, Any]) -> None:
+async def join(eng: Engine, c: Container) -> None:
     """Sets the donors' namespace paths in the container's spec; a donor that does not run is
     refused (``Internal`` for a PID donor, as dockerd's "failed to join PID namespace"). The
     /dev/shm of a shareable IPC, or of one joining another's, is its tmpfs on the host (engine/shm.py)."""
-    if not joins_another(c["HostConfig"]) and not shm.in_use(c["HostConfig"]):
+    if not joins_another(c.host_config) and not shm.in_use(c.host_config):
         return
-    record = await eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"]))
+    record = await eng.cd.containers.Get(pb.GetContainerRequest(id=c.id))
     spec = json.loads(record.spec)
-    joined = specs.join_donors(spec, c["HostConfig"], eng.get)
+    joined = specs.join_donors(spec, c.host_config, eng.get)
     shared = await asyncio.to_thread(shm.apply, eng.data_root, c, spec, eng.get)  # --ipc shareable
     if not joined and not shared:
         return
-    await eng.cd.containers.Delete(pb.DeleteContainerRequest(id=c["Id"]))
+    await eng.cd.containers.Delete(pb.DeleteContainerRequest(id=c.id))
     await eng.cd.containers.Create(pb.Container(
         id=record.id, image=record.image, snapshotter=record.snapshotter, snapshot_key=record.snapshot_key,
         spec=json.dumps(spec).encode(), runtime=record.runtime, labels=dict(record.labels)))

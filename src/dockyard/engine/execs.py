@@ -21,6 +21,7 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import spec as specs
 from dockyard.engine import users
+from dockyard.engine.container import Container
 from dockyard.engine.streams import (
     STDERR,
     STDOUT,
@@ -48,7 +49,7 @@ class Exec:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     started: bool = False
 
-    def inspect(self, c: dict[str, Any]) -> dict[str, Any]:
+    def inspect(self) -> dict[str, Any]:
         cfg = self.config
         cmd = cfg.get("Cmd") or []
         return {
@@ -63,15 +64,15 @@ class Exec:
 
 def create(eng: Any, ref: str, config: dict[str, Any]) -> Exec:
     c = eng.get(ref)
-    if not c["State"]["Running"]:
-        raise errors.Conflict(f"container {c['Id']} is not running")
-    if c["State"]["Paused"]:
-        raise errors.Conflict(f"container {c['Id']} is paused, unpause the container before exec")
+    if not c.state.running:
+        raise errors.Conflict(f"container {c.id} is not running")
+    if c.state.paused:
+        raise errors.Conflict(f"container {c.id} is paused, unpause the container before exec")
     if not config.get("Cmd"):
         raise errors.InvalidArgument("No exec command specified")
-    e = Exec(secrets.token_hex(32), c["Id"], config)
+    e = Exec(secrets.token_hex(32), c.id, config)
     eng.execs[e.id] = e
-    c["ExecIDs"] = [*(c.get("ExecIDs") or []), e.id]
+    c.exec_ids = [*(c.exec_ids or []), e.id]
     eng.emit(c, f"exec_create: {' '.join(config['Cmd'])}", execID=e.id)
     return e
 
@@ -80,9 +81,9 @@ async def check_user(eng: Any, ref: str, user: str) -> None:
     """dockerd looks an exec's ``User`` up in the running container at create: an unknown user or
     group is a 400 then, not a failed start."""
     c = eng.get(ref)
-    if not user or not c["State"]["Running"]:
+    if not user or not c.state.running:
         return
-    await users.resolve_in(eng.cd, c["Id"], user, c["HostConfig"].get("GroupAdd") or [])
+    await users.resolve_in(eng.cd, c.id, user, c.host_config.group_add or [])
 
 
 def get(eng: Any, id: str) -> Exec:
@@ -92,7 +93,7 @@ def get(eng: Any, id: str) -> Exec:
     return e
 
 
-def process_spec(c: dict[str, Any], config: dict[str, Any], user: users.ExecUser | None = None,
+def process_spec(c: Container, config: dict[str, Any], user: users.ExecUser | None = None,
                  group_add: list[int] | None = None, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """The OCI process of an exec, computed as dockerd does (daemon/exec.go, exec_linux.go).
 
@@ -104,20 +105,20 @@ def process_spec(c: dict[str, Any], config: dict[str, Any], user: users.ExecUser
     ``user``, ``group_add``: resolved in the container (``users.resolve_in``); without them only
     numbers are understood."""
     tty = bool(config.get("Tty"))
-    daemon_env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c['Config'].get('Hostname') or ''}",
+    daemon_env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={c.config.hostname}",
                   *(["TERM=xterm"] if tty else [])]
-    env = specs.merge_env(daemon_env, [*(c["Config"].get("Env") or []), *(config.get("Env") or [])])
+    env = specs.merge_env(daemon_env, [*(c.config.env or []), *(config.get("Env") or [])])
     if user is None:
-        uid, gid = specs.user_ids(config.get("User") or c["Config"].get("User") or "")
+        uid, gid = specs.user_ids(config.get("User") or c.config.user)
         user = users.ExecUser(uid, gid)
     if group_add is None:
-        group_add = [int(g) for g in c["HostConfig"].get("GroupAdd") or [] if str(g).isdigit()]
+        group_add = [int(g) for g in c.host_config.group_add or [] if str(g).isdigit()]
     inherited = {k: v for k, v in (base or {}).items() if k in _INHERITED}
     if "capabilities" not in inherited:  # no container spec at hand: its HostConfig says the same
-        inherited["capabilities"] = specs.process_capabilities(c["HostConfig"])
+        inherited["capabilities"] = specs.process_capabilities(c.host_config)
     proc: dict[str, Any] = {
         **inherited, "args": list(config["Cmd"]), "env": env, "terminal": tty,
-        "cwd": config.get("WorkingDir") or c["Config"].get("WorkingDir") or "/",
+        "cwd": config.get("WorkingDir") or c.config.working_dir or "/",
     }
     users.apply(proc, user, group_add)
     if config.get("Privileged"):
@@ -139,10 +140,10 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
     if e.started:
         raise errors.Conflict(f"Error: Exec command {e.id} has already run")
     c = eng.get(e.container_id)
-    if not c["State"]["Running"]:
-        raise errors.Conflict(f"container {c['Id']} is not running")
+    if not c.state.running:
+        raise errors.Conflict(f"container {c.id} is not running")
     e.started = True
-    fifo_dir = Path(eng.exec_root) / "containers" / c["Id"] / f"exec-{e.id[:16]}"
+    fifo_dir = Path(eng.exec_root) / "containers" / c.id / f"exec-{e.id[:16]}"
     fifo_dir.mkdir(parents=True, exist_ok=True)
     fds = {STDOUT: open_fifo(fifo_dir / "stdout")}
     if not tty:
@@ -159,13 +160,13 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
     pumps = gather_unawaited(*(pump(s, f) for s, f in fds.items()))
     try:
         (user, group_add), record = await asyncio.gather(
-            users.resolve_in(eng.cd, c["Id"], e.config.get("User") or c["Config"].get("User") or "",
-                             c["HostConfig"].get("GroupAdd") or []),
-            eng.cd.containers.Get(pb.GetContainerRequest(id=c["Id"])))
+            users.resolve_in(eng.cd, c.id, e.config.get("User") or c.config.user,
+                             c.host_config.group_add or []),
+            eng.cd.containers.Get(pb.GetContainerRequest(id=c.id)))
         base = json.loads(record.spec).get("process") or {}
         process = process_spec(c, e.config, user, group_add, base)
         state = await eng.cd.tasks.Exec(pb.ExecProcessRequest(
-            container_id=c["Id"], exec_id=e.id, spec=json.dumps(process).encode(),
+            container_id=c.id, exec_id=e.id, spec=json.dumps(process).encode(),
             stdin=stdin_path, stdout=str(fifo_dir / "stdout"), stderr="" if tty else str(fifo_dir / "stderr"),
             terminal=tty))
     except errors.DockyardError as err:
@@ -185,14 +186,14 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
     asyncio.create_task(_finish(eng, e, c, pumps, fifo_dir))
 
 
-async def _finish(eng: Any, e: Exec, c: dict[str, Any], pumps: Any, fifo_dir: Path) -> None:
-    code, _ = await eng._wait_exit(c["Id"], e.id)  # waits again across a containerd restart
+async def _finish(eng: Any, e: Exec, c: Container, pumps: Any, fifo_dir: Path) -> None:
+    code, _ = await eng._wait_exit(c.id, e.id)  # waits again across a containerd restart
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
     except TimeoutError:
         cancel_unawaited(pumps)
     try:
-        await eng.cd.tasks.Delete(pb.TaskRequest(container_id=c["Id"], exec_id=e.id))
+        await eng.cd.tasks.Delete(pb.TaskRequest(container_id=c.id, exec_id=e.id))
     except errors.DockyardError:
         pass
     if e.stdin:

@@ -14,6 +14,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.engine import execs
+from dockyard.engine.container import Container
 from dockyard.timefmt import rfc3339
 
 log = logging.getLogger("dockyard.engine.health")
@@ -26,11 +27,11 @@ MAX_LOG = 5
 ON_FAILURE_LABEL = "dockyard.health-on-failure"
 
 
-def config_of(c: dict[str, Any]) -> dict[str, Any] | None:
-    hc = c["Config"].get("Healthcheck") or None
+def config_of(c: Container) -> dict[str, Any] | None:
+    hc = c.config.healthcheck or None
     if not hc or not hc.get("Test") or hc["Test"][0] == "NONE":
         return None
-    return hc  # type: ignore[no-any-return]
+    return hc
 
 
 def _command(test: list[str]) -> list[str]:
@@ -63,8 +64,8 @@ def go_duration(ns: int) -> str:
     return f"{sign}{prefix}{fraction(rest, 10**9)}s"
 
 
-async def probe(eng: Any, c: dict[str, Any], hc: dict[str, Any]) -> tuple[int, str]:
-    e = execs.create(eng, c["Id"], {"Cmd": _command(hc["Test"]), "AttachStdout": True, "AttachStderr": True})
+async def probe(eng: Any, c: Container, hc: dict[str, Any]) -> tuple[int, str]:
+    e = execs.create(eng, c.id, {"Cmd": _command(hc["Test"]), "AttachStdout": True, "AttachStderr": True})
     q = e.hub.subscribe()
     out = bytearray()
     timeout = (hc.get("Timeout") or DEFAULT_TIMEOUT) / NS
@@ -88,10 +89,10 @@ async def probe(eng: Any, c: dict[str, Any], hc: dict[str, Any]) -> tuple[int, s
         return -1, str(err)
     finally:
         eng.execs.pop(e.id, None)
-        c["ExecIDs"] = [x for x in (c.get("ExecIDs") or []) if x != e.id] or None
+        c.exec_ids = [x for x in (c.exec_ids or []) if x != e.id] or None
 
 
-async def monitor(eng: Any, c: dict[str, Any], live: Any) -> None:
+async def monitor(eng: Any, c: Container, live: Any) -> None:
     hc = config_of(c)
     assert hc is not None
     interval = (hc.get("Interval") or DEFAULT_INTERVAL) / NS
@@ -99,13 +100,13 @@ async def monitor(eng: Any, c: dict[str, Any], live: Any) -> None:
     retries = int(hc.get("Retries") or DEFAULT_RETRIES)
     start_period = (hc.get("StartPeriod") or 0) / NS
     health: dict[str, Any] = {"Status": "starting", "FailingStreak": 0, "Log": []}
-    c["State"]["Health"] = health
+    c.state.health = health
     loop = asyncio.get_running_loop()
     began = loop.time()
-    while c["State"]["Running"]:
+    while c.state.running:
         in_start = loop.time() - began < start_period
         await asyncio.sleep(start_interval if in_start and health["Status"] == "starting" else interval)
-        if not c["State"]["Running"] or c["State"]["Paused"]:
+        if not c.state.running or c.state.paused:
             continue
         t0 = rfc3339()
         code, output = await probe(eng, c, hc)
@@ -124,12 +125,12 @@ async def monitor(eng: Any, c: dict[str, Any], live: Any) -> None:
                 await _on_failure(eng, c)
 
 
-async def _on_failure(eng: Any, c: dict[str, Any]) -> None:
-    action = (c["Config"].get("Labels") or {}).get(ON_FAILURE_LABEL, "")
+async def _on_failure(eng: Any, c: Container) -> None:
+    action = (c.config.labels or {}).get(ON_FAILURE_LABEL, "")
     if action not in ("restart", "stop", "kill"):
         return
-    log.info("container %s: unhealthy, %s", c["Id"][:12], action)
-    asyncio.create_task(_act(eng, c["Id"], action))
+    log.info("container %s: unhealthy, %s", c.id[:12], action)
+    asyncio.create_task(_act(eng, c.id, action))
 
 
 async def _act(eng: Any, id: str, action: str) -> None:

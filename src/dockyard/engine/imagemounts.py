@@ -15,12 +15,13 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
+from dockyard.engine.container import Container
 
 _MAX_LINKS = 255
 
 
-def _mounts_of(c: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in c["HostConfig"].get("Mounts") or [] if m.get("Type") == "image"]
+def _mounts_of(c: Container) -> list[dict[str, Any]]:
+    return [m for m in c.host_config.mounts or [] if m.get("Type") == "image"]
 
 
 def _key(id: str, n: int) -> str:
@@ -35,25 +36,25 @@ def _subpath(m: dict[str, Any]) -> str:
     return posixpath.normpath(subpath) if subpath else ""
 
 
-async def prepare(eng: Any, c: dict[str, Any], spec: dict[str, Any]) -> None:
+async def prepare(eng: Any, c: Container, spec: dict[str, Any]) -> None:
     """At create: a view per image mount, its spec mount and its ``Mounts`` record."""
     for n, m in enumerate(_mounts_of(c)):
         subpath = _subpath(m)
         img = await eng.images.get(m.get("Source") or "")
-        view = await eng.cd.snapshots.View(pb.PrepareSnapshotRequest(key=_key(c["Id"], n), parent=img.chain_id))
+        view = await eng.cd.snapshots.View(pb.PrepareSnapshotRequest(key=_key(c.id, n), parent=img.chain_id))
         entry = _spec_mount(list(view.mounts), m["Target"], subpath)
         if entry is not None:  # else the start refuses it (check)
             spec["mounts"].append(entry)
-        c["Mounts"].append({"Type": "image", "Source": img.id, "Destination": m["Target"], "Mode": "",
-                            "RW": False, "Propagation": "rprivate"})
+        c.mounts = [*(c.mounts or []), {"Type": "image", "Source": img.id, "Destination": m["Target"], "Mode": "",
+                                        "RW": False, "Propagation": "rprivate"}]
 
 
-async def check(eng: Any, c: dict[str, Any]) -> None:
+async def check(eng: Any, c: Container) -> None:
     """At start: every image mount's subpath exists in the image and stays inside it."""
     for n, m in enumerate(_mounts_of(c)):
         subpath = _subpath(m)
         if subpath:
-            view = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=_key(c["Id"], n)))
+            view = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=_key(c.id, n)))
             resolve(_layers(list(view.mounts)), subpath)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.engine.streams import JsonFileLog, NullLog
 
 log = logging.getLogger("dockyard.engine")
@@ -32,11 +33,11 @@ def config(given: dict[str, Any] | None, plugins: Any = None) -> dict[str, Any]:
     return {"Type": kind, "Config": cfg.get("Config") or {}}
 
 
-async def writer(eng: Any, c: dict[str, Any], readopt: bool = False) -> Any:
+async def writer(eng: Any, c: Container, readopt: bool = False) -> Any:
     """json-file with Docker's rotation options, on by default (10m x 3 unless the user says);
     a log-driver plugin's FIFO (one that fails a start fails it; at readopt, its output is lost)."""
 
-    log_config = c["HostConfig"].get("LogConfig") or {}
+    log_config = c.host_config.log_config or {}
     if log_config.get("Type") == "none":
         return NullLog()
     if log_config.get("Type") not in DRIVERS:
@@ -49,12 +50,12 @@ async def writer(eng: Any, c: dict[str, Any], readopt: bool = False) -> Any:
         except errors.DockyardError as err:
             if not readopt:
                 raise errors.Internal(f"failed to initialize logging driver: {err}") from None
-            log.error("container %s: log driver: %s (its output is not logged)", c["Id"][:12], err)
+            log.error("container %s: log driver: %s (its output is not logged)", c.id[:12], err)
             return NullLog()
     opts = log_config.get("Config") or {}
     if log_config.get("Type") == "local":
         from dockyard.engine.logs_local import LocalLog
 
-        return LocalLog.from_opts(eng.data_root / "containers" / c["Id"], opts)
-    return JsonFileLog(Path(c["LogPath"]), max_size=opts.get("max-size", "10m"),
+        return LocalLog.from_opts(eng.data_root / "containers" / c.id, opts)
+    return JsonFileLog(Path(c.log_path), max_size=opts.get("max-size", "10m"),
                        max_file=int(opts.get("max-file", "3") or 3))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.engine.streams import STDERR, STDOUT, parse_size, read_log
 from dockyard.fsmode import open_private, private_dir
 from dockyard.timefmt import rfc3339_nano
@@ -282,16 +283,16 @@ def _mtime_ns(p: Path) -> int:
         return 1 << 62  # compressed meanwhile: read it rather than skip it
 
 
-def read_container_log(c: dict[str, Any], eng: Any, stdout: bool, stderr: bool, tail: int | None,
+def read_container_log(c: Container, eng: Any, stdout: bool, stderr: bool, tail: int | None,
                        since: float = 0.0, until: float = 0.0) -> list[tuple[int, bytes, str]]:
     """The container's log, whichever reading driver wrote it (json-file, local, or a log-driver plugin
     through its ReadLogs); ``eng`` is the Engine."""
-    kind = ((c.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
+    kind = (c.host_config.log_config or {}).get("Type")
     if kind not in (None, "", "json-file", "local", "none"):
         from dockyard.plugins import logdriver
 
         return logdriver.read_logs(logdriver.require(eng.plugins, kind), logdriver.info_of(c), stdout, stderr, tail,
                                    since, until)
     if kind == "local":
-        return read_local(log_dir(eng.data_root / "containers" / c["Id"]), stdout, stderr, tail, since, until)
-    return read_log(Path(c["LogPath"]), stdout, stderr, tail, since, until)
+        return read_local(log_dir(eng.data_root / "containers" / c.id), stdout, stderr, tail, since, until)
+    return read_log(Path(c.log_path), stdout, stderr, tail, since, until)

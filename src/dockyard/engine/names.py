@@ -6,9 +6,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockyard import errors
+
+if TYPE_CHECKING:
+    from dockyard.engine.container import Container
 
 VALID = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -26,6 +29,12 @@ def validate(name: str) -> str:
     return name.lstrip("/")
 
 
+def in_use(name: str, by: str) -> errors.Conflict:
+    """dockerd's error for a name another container (``by``, its ID) holds."""
+    return errors.Conflict(f'Conflict. The container name "/{name}" is already in use by container "{by}". '
+                           "You have to remove (or rename) that container to be able to reuse that name.")
+
+
 def generate(taken: set[str]) -> str:
     for _ in range(100):
         name = f"{random.choice(LEFT)}_{random.choice(RIGHT)}"
@@ -34,17 +43,17 @@ def generate(taken: set[str]) -> str:
     return f"{random.choice(LEFT)}_{random.choice(RIGHT)}{random.randint(1, 99999)}"
 
 
-def link_env(get: Callable[[str], dict[str, Any]], name: str, links: list[str]) -> list[str]:
+def link_env(get: Callable[[str], Container], name: str, links: list[str]) -> list[str]:
     """Legacy links' environment (``ALIAS_NAME``, ``ALIAS_ENV_*``), as dockerd gives it; /etc/hosts is
     the network's part. Ports (``ALIAS_PORT_*``) need the linked container's address: not given."""
     env: list[str] = []
     for link in links:
         target, _, alias = link.partition(":")
         other = get(target)
-        alias = (alias or other["Name"]).strip("/").split("/")[-1]
+        alias = (alias or other.name).strip("/").split("/")[-1]
         prefix = alias.upper().replace("-", "_")
         env.append(f"{prefix}_NAME=/{name}/{alias}")
-        for e in other["Config"].get("Env") or []:
+        for e in other.config.env or []:
             key, eq, value = e.partition("=")
             if eq and key not in ("HOME", "PATH"):
                 env.append(f"{prefix}_ENV_{key}={value}")
@@ -58,6 +67,6 @@ def split_link(link: str) -> tuple[str, str]:
     return target, (alias.rstrip("/").split("/")[-1] if alias else target)
 
 
-def stored_links(get: Callable[[str], dict[str, Any]], name: str, links: list[str]) -> list[str]:
+def stored_links(get: Callable[[str], Container], name: str, links: list[str]) -> list[str]:
     """Legacy links as dockerd records them: ``/<target>:/<this container>/<alias>``."""
-    return [f"{get(target)['Name']}:/{name}/{alias}" for target, alias in map(split_link, links)]
+    return [f"{get(target).name}:/{name}/{alias}" for target, alias in map(split_link, links)]

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine import logdrivers
-from dockyard.engine.container import State
 from dockyard.engine.streams import STDERR, STDOUT, OutputFifo, copy_output
 
 if TYPE_CHECKING:
@@ -25,16 +24,16 @@ async def readopt_tasks(eng: Engine) -> None:
     await eng.networks.forget_unknown(set(eng.containers))
     await _remove_orphans(eng)
     for c in list(eng.containers.values()):
-        if not c["State"]["Running"]:
+        if not c.state.running:
             continue
-        live = eng._live(c["Id"])
+        live = eng._live(c.id)
         try:
-            task = await eng.cd.tasks.State(pb.TaskRequest(container_id=c["Id"]))
+            task = await eng.cd.tasks.State(pb.TaskRequest(container_id=c.id))
             alive = task.status in ("running", "created", "paused", "stopped")
         except errors.NotFound:
             alive = False
         if alive:
-            fifo_dir = eng.exec_root / "containers" / c["Id"]
+            fifo_dir = eng.exec_root / "containers" / c.id
             fifos = {stream: OutputFifo.open(fifo_dir / fname)
                      for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
             live.copier = asyncio.create_task(copy_output(fifos, live.hub, await logdrivers.writer(eng, c, readopt=True)))
@@ -42,20 +41,20 @@ async def readopt_tasks(eng: Engine) -> None:
             await eng.networks.readopt(c, True)  # ports and DNS back
         else:
             await eng.networks.readopt(c, False)
-            State(c).lost()
+            c.state.lost()
             eng._save(c)
     # Restart policies survive the daemon: always, and unless-stopped unless a user stopped it.
     for c in list(eng.containers.values()):
-        policy = (c["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
-        restarting = c["State"].get("Restarting")
-        if c["State"]["Running"] or c.get("HasBeenManuallyStopped"):
+        policy = c.host_config.restart_policy_name
+        restarting = c.state.restarting
+        if c.state.running or c.has_been_manually_stopped:
             continue
         if policy in ("always", "unless-stopped") or (restarting and policy == "on-failure"):
-            State(c).restart_dropped()
+            c.state.restart_dropped()
             try:
-                await eng.start(c["Id"])
+                await eng.start(c.id)
             except errors.DockyardError as err:
-                log.error("container %s: restart at daemon start failed: %s", c["Id"][:12], err)
+                log.error("container %s: restart at daemon start failed: %s", c.id[:12], err)
 
 
 async def _remove_orphans(eng: Engine) -> None:

@@ -7,7 +7,7 @@ host facts Docker reads too (the capabilities the kernel knows, /dev for ``--pri
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockyard import errors
@@ -143,7 +143,7 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     return spec
 
 
-Lookup = Callable[[str], dict[str, Any]]
+Lookup = Callable[[str], Mapping[str, Any]]  # the engine's container records by reference
 
 
 def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
@@ -186,13 +186,13 @@ def is_cgroup_v2() -> bool:
     return v2()
 
 
-def _existing(lookup: Lookup | None, mode: str, what: str) -> dict[str, Any]:
+def _existing(lookup: Lookup | None, mode: str, what: str) -> Mapping[str, Any]:
     if lookup is None:
         raise errors.InvalidArgument(f"cannot join {what} of another container here")
     return lookup(mode.partition(":")[2])
 
 
-def _donor(lookup: Lookup | None, mode: str, what: str) -> dict[str, Any]:
+def _donor(lookup: Lookup | None, mode: str, what: str) -> Mapping[str, Any]:
     other = _existing(lookup, mode, what)
     if not other["State"]["Running"] or not other["State"].get("Pid"):
         raise errors.Conflict(f"cannot join {what} of a non running container: {other['Id']}")
@@ -212,7 +212,7 @@ def _join(spec: dict[str, Any], ns_type: str, pid: int) -> bool:
     return joined
 
 
-def join_donors(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup) -> bool:
+def join_donors(spec: dict[str, Any], host: Mapping[str, Any], lookup: Lookup) -> bool:
     """At start, as dockerd: the namespace paths of the running containers whose PID or IPC
     namespace ``--pid``/``--ipc container:<id>`` joins; False if the spec joins none."""
     joined = False
@@ -291,7 +291,7 @@ def _bounding_set() -> int:
     return (1 << 64) - 1
 
 
-def process_capabilities(host_config: dict[str, Any]) -> dict[str, list[str]]:
+def process_capabilities(host_config: Mapping[str, Any]) -> dict[str, list[str]]:
     """Docker's: every capability for ``--privileged`` (CapAdd/CapDrop ignored), else the defaults
     with CapDrop then CapAdd; bounding = effective = permitted, no inheritable or ambient."""
     if host_config.get("Privileged"):

@@ -1,8 +1,11 @@
 """The engine's own records: Docker's view of containers, in SQLite.
 
 containerd keeps what it needs to run a container (spec, snapshot key); the
-engine keeps what Docker users see (name, Config, HostConfig, State). One row
-per container, one transaction per change, so kill -9 keeps every record whole.
+engine keeps what Docker users see (name, Config, HostConfig, State): a
+``Container`` (``engine/container.py``) stored as its JSON, Docker's inspect
+shape, which is also what the engine stored before the records were typed, so
+old rows load as they are. One row per container, one transaction per change,
+so kill -9 keeps every record whole.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from dockyard import errors
 from dockyard.diskfull import SpaceReserve, is_full
+from dockyard.engine import names
+from dockyard.engine.container import Container
 from dockyard.sqlite import open_db
 
 log = logging.getLogger("dockyard.engine.store")
@@ -43,23 +47,22 @@ class ContainerStore:
     def close(self) -> None:
         self._db.close()
 
-    def insert(self, id: str, name: str, data: dict[str, Any]) -> None:
+    def insert(self, c: Container) -> None:
+        id, name = c.id, c.short_name
         with self._lock:
             try:
-                self._db.execute("INSERT INTO containers VALUES (?,?,?)", (id, name, json.dumps(data)))
+                self._db.execute("INSERT INTO containers VALUES (?,?,?)", (id, name, json.dumps(c.to_json())))
             except sqlite3.IntegrityError as err:
                 row = self._db.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
                 if row:
-                    raise errors.Conflict(
-                        f'Conflict. The container name "/{name}" is already in use by container "{row[0]}". '
-                        "You have to remove (or rename) that container to be able to reuse that name.") from err
+                    raise names.in_use(name, row[0]) from err
                 raise errors.AlreadyExists(f"container {id}: already exists") from err
         self._reserve.ensure()
 
-    def update(self, id: str, name: str, data: dict[str, Any]) -> None:
+    def update(self, c: Container) -> None:
         """Save a changed record. On a disk full beyond the reserve the change stays in memory
         only (logged; the next update writes it), so an exit is still seen and rm still works."""
-        doc = json.dumps(data)
+        id, name, doc = c.id, c.short_name, json.dumps(c.to_json())
         with self._lock:
             try:
                 self._reserve.deleting(
@@ -76,7 +79,7 @@ class ContainerStore:
             self._reserve.deleting(lambda: self._db.execute("DELETE FROM containers WHERE id=?", (id,)))
         self._reserve.ensure()
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[Container]:
         with self._lock:
             rows = self._db.execute("SELECT data FROM containers ORDER BY rowid").fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [Container(json.loads(r[0])) for r in rows]

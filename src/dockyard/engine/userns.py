@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.engine.spec import PING_GROUP_RANGE
 
 DEFAULT_USER = "dockremap"
@@ -114,9 +115,8 @@ def apply(spec: dict[str, Any], host_config: dict[str, Any], remap: Remap | None
     return True
 
 
-def own_etc_files(c: dict[str, Any], remap: Remap) -> None:
+def own_etc_files(c: Container, remap: Remap) -> None:
     """/etc/hosts, hostname and resolv.conf are the container root's to edit, as with dockerd."""
-    for key in ("HostsPath", "HostnamePath", "ResolvConfPath"):
-        path = c.get(key) or ""
+    for path in (c.hosts_path, c.hostname_path, c.resolv_conf_path):
         if path and os.path.exists(path):
             os.chown(path, remap.uid, remap.gid)

@@ -387,7 +387,7 @@ def _rlim(v: int) -> float:
 # -- container update, kill, rename, attach, exec ---------------------------------------------
 
 
-def container_update(body: dict[str, Any], current_host: dict[str, Any]) -> list[str]:
+def container_update(body: dict[str, Any], current_host: Mapping[str, Any]) -> list[str]:
     warnings = resources(body, update=True)
     policy = body.get("RestartPolicy") or {}
     restart_policy(policy)

@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import socket
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class NetworkManager(Networks):
 
     # -- containers: create ------------------------------------------------------------
 
-    def _mode(self, c: dict[str, Any]) -> str:
+    def _mode(self, c: MutableMapping[str, Any]) -> str:
         mode = c["HostConfig"].get("NetworkMode") or "default"
         if mode == "default":
             return "bridge" if self.default_enabled else "none"
@@ -54,7 +55,7 @@ class NetworkManager(Networks):
     def sandbox_path(self, id: str) -> Path:
         return self.exec_root / "netns" / id
 
-    def prepare(self, c: dict[str, Any], spec: dict[str, Any], networking: dict[str, Any] | None,
+    def prepare(self, c: MutableMapping[str, Any], spec: dict[str, Any], networking: dict[str, Any] | None,
                 container_dir: Path, image_config: dict[str, Any] | None = None) -> None:
         """At create: pick the networks, point the spec at the sandbox, write and mount the /etc files."""
         id = c["Id"]
@@ -154,7 +155,7 @@ class NetworkManager(Networks):
                 "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
-    def _hosts_text(self, c: dict[str, Any], hostname: str, addresses: list[str]) -> str:
+    def _hosts_text(self, c: MutableMapping[str, Any], hostname: str, addresses: list[str]) -> str:
         extra = []
         gw = ""
         for name in c["NetworkSettings"]["Networks"]:
@@ -176,7 +177,7 @@ class NetworkManager(Networks):
             return hostfiles.hosts(f"{hostname}.{domain}", addresses, extra, [hostname])
         return hostfiles.hosts(hostname, addresses, extra)
 
-    def _resolv_text(self, c: dict[str, Any]) -> str:
+    def _resolv_text(self, c: MutableMapping[str, Any]) -> str:
         try:
             host_text = Path("/etc/resolv.conf").read_text()
         except OSError:
@@ -190,7 +191,7 @@ class NetworkManager(Networks):
     # -- containers: start and exit ------------------------------------------------------
 
     @staticmethod
-    def _take_donor_names(c: dict[str, Any], spec: dict[str, Any], other: dict[str, Any]) -> None:
+    def _take_donor_names(c: MutableMapping[str, Any], spec: dict[str, Any], other: MutableMapping[str, Any]) -> None:
         """dockerd's initializeNetworking: a joiner of ``container:<id>`` has the donor's hostname and
         domain name (its UTS name, ``HOSTNAME`` and inspect's Config), not its own ID."""
         hostname = other["Config"].get("Hostname") or other["Id"][:12]
@@ -202,11 +203,11 @@ class NetworkManager(Networks):
         spec["process"]["env"] = [f"HOSTNAME={hostname}" if e.startswith("HOSTNAME=") else e for e in env]
 
     @staticmethod
-    def _donor_not_running(other: dict[str, Any]) -> errors.DockyardError:
+    def _donor_not_running(other: MutableMapping[str, Any]) -> errors.DockyardError:
         return errors.Conflict(f"cannot join network namespace of a non running container: container "
                                f"{other['Name'].lstrip('/')} is {other['State'].get('Status') or 'exited'}")
 
-    async def attach(self, c: dict[str, Any]) -> None:
+    async def attach(self, c: MutableMapping[str, Any]) -> None:
         """Before the task starts: the sandbox, an endpoint per network, published ports, DNS; a
         ``container:<id>`` mode's donor must be running (as dockerd checks it at start, not at create)."""
         mode = c["HostConfig"].get("NetworkMode") or ""
@@ -234,7 +235,7 @@ class NetworkManager(Networks):
         self._refresh_hosts(c)
         await self._start_resolver(c)
 
-    async def _join(self, c: dict[str, Any], n: dict[str, Any]) -> None:
+    async def _join(self, c: MutableMapping[str, Any], n: dict[str, Any]) -> None:
         id = c["Id"]
         if n.get("Scope") == "swarm" and not n.get("Attachable"):  # swarmkit's refusal, as dockerd relays it
             raise errors.PermissionDenied(f"Could not attach to network {n['Name']}: rpc error: code = "
@@ -288,7 +289,7 @@ class NetworkManager(Networks):
             c["NetworkSettings"].update(Gateway=ep["Gateway"], IPAddress=ip, IPPrefixLen=ep["IPPrefixLen"],
                                         MacAddress=ep["MacAddress"], EndpointID=ep["EndpointID"])
 
-    async def _publish(self, c: dict[str, Any]) -> None:
+    async def _publish(self, c: MutableMapping[str, Any]) -> None:
         exposed = {**(c["Config"].get("ExposedPorts") or {})}
         bindings = ports.bindings(c["HostConfig"], exposed)
         result: dict[str, Any] = {k: None for k in exposed}
@@ -306,7 +307,7 @@ class NetworkManager(Networks):
             result[key] = [*(result[key] or []), {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(port)}]
         c["NetworkSettings"]["Ports"] = result
 
-    async def _program_external(self, c: dict[str, Any]) -> None:
+    async def _program_external(self, c: MutableMapping[str, Any]) -> None:
         """A plugin network giving the default routes is told the published ports (remote.py); a port on
         127.0.0.1 reaches its container through the plugin's host interface (route_localnet, as on bridges)."""
         nid = self._gateway_of(c["Id"])
@@ -319,7 +320,7 @@ class NetworkManager(Networks):
         if any(c["NetworkSettings"]["Ports"].values()):
             await asyncio.to_thread(allow_localnet, self._publish_ip(c))
 
-    def _refresh_hosts(self, c: dict[str, Any]) -> None:
+    def _refresh_hosts(self, c: MutableMapping[str, Any]) -> None:
         path = Path(c.get("HostsPath") or "")
         if not path.is_file():
             return
@@ -328,7 +329,7 @@ class NetworkManager(Networks):
         hostname = (Path(c["HostnamePath"]).read_text().strip() if c.get("HostnamePath") else "") or c["Id"][:12]
         hostfiles.write_in_place(path, self._hosts_text(c, hostname, addrs))
 
-    async def _start_resolver(self, c: dict[str, Any]) -> None:
+    async def _start_resolver(self, c: MutableMapping[str, Any]) -> None:
         id = c["Id"]
         if id in self.resolvers:
             return
@@ -363,7 +364,7 @@ class NetworkManager(Networks):
                             found.append(ip)
         return found
 
-    def _upstream(self, c: dict[str, Any]) -> list[str]:
+    def _upstream(self, c: MutableMapping[str, Any]) -> list[str]:
         if c["HostConfig"].get("Dns"):
             return list(c["HostConfig"]["Dns"])
         try:
@@ -371,13 +372,13 @@ class NetworkManager(Networks):
         except OSError:
             return []
 
-    async def detach(self, c: dict[str, Any]) -> None:
+    async def detach(self, c: MutableMapping[str, Any]) -> None:
         """After the task exited: free addresses and ports, remove links, sandbox and DNS."""
         async with self._lock:
             await self._detach(c)
             await asyncio.to_thread(self._apply_rules)
 
-    async def _detach(self, c: dict[str, Any]) -> None:
+    async def _detach(self, c: MutableMapping[str, Any]) -> None:
         id = c["Id"]
         server = self.resolvers.pop(id, None)
         if server:
@@ -409,7 +410,7 @@ class NetworkManager(Networks):
         c["NetworkSettings"]["Ports"] = {k: None for k in exposed}
         await asyncio.to_thread(sandbox.destroy, self.sandbox_path(id))
 
-    def _sharers(self, c: dict[str, Any]) -> list[str]:
+    def _sharers(self, c: MutableMapping[str, Any]) -> list[str]:
         """Running containers that joined ``c``'s network namespace."""
         refs = {f"container:{c['Id']}", f"container:{c['Id'][:12]}", f"container:{c['Name'].lstrip('/')}"}
         out = []
@@ -420,7 +421,7 @@ class NetworkManager(Networks):
                 out.append(other["Id"])
         return out
 
-    async def readopt(self, c: dict[str, Any], alive: bool) -> None:
+    async def readopt(self, c: MutableMapping[str, Any], alive: bool) -> None:
         """After a daemon restart: keep a running container's network (ports, DNS), clean a dead one's."""
         if not alive:
             await self.detach(c)
@@ -450,13 +451,13 @@ class NetworkManager(Networks):
                 self.store.delete_endpoint(nid, cid)
                 await asyncio.to_thread(sandbox.destroy, self.sandbox_path(cid))
 
-    def release(self, c: dict[str, Any]) -> None:
+    def release(self, c: MutableMapping[str, Any]) -> None:
         """At remove: nothing is left once detach ran; a never-started container has no sandbox."""
         self.reservations.pop(c["Id"], None)
 
     # -- connect and disconnect ----------------------------------------------------------
 
-    async def connect(self, c: dict[str, Any], ref: str, cfg: dict[str, Any]) -> None:
+    async def connect(self, c: MutableMapping[str, Any], ref: str, cfg: dict[str, Any]) -> None:
         n = self.get(ref)
         mode = self._mode(c)
         if mode in ("host", "none") or mode.startswith("container:"):
@@ -482,7 +483,7 @@ class NetworkManager(Networks):
         self._refresh_hosts(c)
         await self._start_resolver(c)
 
-    async def disconnect(self, c: dict[str, Any], ref: str) -> None:
+    async def disconnect(self, c: MutableMapping[str, Any], ref: str) -> None:
         n = self.get(ref)
         if n["Name"] not in c["NetworkSettings"]["Networks"]:
             raise errors.FailedPrecondition(f"container {c['Id']} is not connected to network {n['Name']}")
@@ -512,7 +513,7 @@ class NetworkManager(Networks):
 
     # -- docker_gwbridge (gwbridge.py) ---------------------------------------------------
 
-    async def _sync_gwbridge(self, c: dict[str, Any]) -> None:
+    async def _sync_gwbridge(self, c: MutableMapping[str, Any]) -> None:
         """Join docker_gwbridge when the container's endpoints give it no gateway, leave it once one does."""
         id = c["Id"]
         mine = [(self.networks[nid], ep) for nid, ep in self._container_endpoints(id) if nid in self.networks]
@@ -559,7 +560,7 @@ class NetworkManager(Networks):
 
     # -- listing -------------------------------------------------------------------
 
-    def ps_ports(self, c: dict[str, Any]) -> list[dict[str, Any]]:
+    def ps_ports(self, c: MutableMapping[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
             cport, proto = ports.parse_key(key)

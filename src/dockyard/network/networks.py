@@ -15,7 +15,7 @@ import logging
 import re
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +102,14 @@ class Networks:
         self.endpoints: dict[str, dict[str, dict[str, Any]]] = {}
         self.reservations: dict[str, list[socket.socket]] = {}
         self.resolvers: dict[str, dns.Server] = {}
-        self.get_container: Callable[[str], dict[str, Any]] = lambda ref: (_ for _ in ()).throw(
+        self.get_container: Callable[[str], MutableMapping[str, Any]] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
         self.started = False
         # the table as last written by nft.apply; "" = known absent, None = unknown (a previous daemon's may remain)
         self._applied: str | None = None
         self._last_ip: dict[str, str] = {}  # network id -> address allocated last (allocation is sequential)
         # every container record (set by the engine): who shares whose network namespace
-        self.containers: Callable[[], list[dict[str, Any]]] = lambda: []
+        self.containers: Callable[[], list[MutableMapping[str, Any]]] = lambda: []
         self._lock = asyncio.Lock()
         self.plugins: Any = None  # the engine's PluginRegistry: drivers and IPAMs of plugin networks
         # in a swarm (engine/swarm.py): its default address pools and subnet size; None: not in a swarm
@@ -494,11 +494,11 @@ class Networks:
             return not (n is not None and gwbridge.is_gateway_endpoint(n, e[1])), str(e[1]["Interface"])
         return sorted(self._container_endpoints(id), key=key)
 
-    def _publish_ip(self, c: dict[str, Any]) -> str:
+    def _publish_ip(self, c: MutableMapping[str, Any]) -> str:
         eps = self._publish_endpoints(c["Id"])
         return eps[0][1]["IPAddress"] if eps else ""
 
-    def _publish_network(self, c: dict[str, Any]) -> str:
+    def _publish_network(self, c: MutableMapping[str, Any]) -> str:
         """The driver of the network whose address published ports go to ("" for none)."""
         eps = self._publish_endpoints(c["Id"])
         return str(self.networks[eps[0][0]]["Driver"]) if eps and eps[0][0] in self.networks else ""

@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def require(plugins: Any, name: str) -> Plugin:
         raise errors.InvalidArgument(f"logger: no log driver named '{name}' is registered") from None
 
 
-def info_of(c: dict[str, Any], image_name: str = "") -> dict[str, Any]:
+def info_of(c: Mapping[str, Any], image_name: str = "") -> dict[str, Any]:
     """Docker's ``logger.Info`` of a container, as StartLogging and ReadLogs carry it."""
     cfg = c.get("Config") or {}
     return {"Config": (c["HostConfig"].get("LogConfig") or {}).get("Config") or {},

@@ -14,7 +14,7 @@ import asyncio
 import builtins  # VolumeService.list shadows the builtin in the class body
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,8 +196,8 @@ class VolumeService:
         self.data_root = data_root
         self.driver = LocalDriver(data_root / "volumes")
         self.plugin_volumes = PluginVolumes(data_root / "volumes" / "_plugins.json", plugins or PluginRegistry())
-        self.containers: Callable[[], Iterable[dict[str, Any]]] = lambda: ()
-        self.get_container: Callable[[str], dict[str, Any]] = lambda ref: (_ for _ in ()).throw(
+        self.containers: Callable[[], Iterable[MutableMapping[str, Any]]] = lambda: ()
+        self.get_container: Callable[[str], MutableMapping[str, Any]] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
 
     # -- the volume API ----------------------------------------------------------
@@ -296,7 +296,7 @@ class VolumeService:
                 p.driver = host_config.get("VolumeDriver") or ""
         return sorted(plans.values(), key=lambda p: p.destination.count("/"))
 
-    async def prepare(self, cd: ContainerdClient, snapshot: str, c: dict[str, Any], spec: dict[str, Any],
+    async def prepare(self, cd: ContainerdClient, snapshot: str, c: MutableMapping[str, Any], spec: dict[str, Any],
                       image_config: dict[str, Any]) -> None:
         """At create: every mount resolved into the spec (in a thread: a volume plugin may take its time to
         answer, bounded by the plugin client); then each new empty volume gets what the image has at its
@@ -304,7 +304,7 @@ class VolumeService:
         for path, into in await asyncio.to_thread(self.resolve_mounts, c, spec, image_config):
             await copyup.copy_image_path(cd, snapshot, path, into)
 
-    def resolve_mounts(self, c: dict[str, Any], spec: dict[str, Any], image_config: dict[str, Any]
+    def resolve_mounts(self, c: MutableMapping[str, Any], spec: dict[str, Any], image_config: dict[str, Any]
                        ) -> builtins.list[tuple[str, Path]]:
         """Every mount into the spec and the record; returns the copy-ups to make: (the image's
         directory, the new empty volume's directory)."""
@@ -361,7 +361,7 @@ class VolumeService:
         c["Mounts"] = records
         return copies
 
-    def check_subpaths(self, c: dict[str, Any]) -> None:
+    def check_subpaths(self, c: MutableMapping[str, Any]) -> None:
         """At start: every local volume's ``Subpath`` still exists and stays inside its volume."""
         for m in c["HostConfig"].get("Mounts") or []:
             subpath = (m.get("VolumeOptions") or {}).get("Subpath")
@@ -377,7 +377,7 @@ class VolumeService:
                 return "local"
         return plan.driver or "local"
 
-    def release(self, c: dict[str, Any], remove_anonymous: bool) -> None:
+    def release(self, c: MutableMapping[str, Any], remove_anonymous: bool) -> None:
         """At remove: a plugin's volumes are unmounted; with ``rm -v`` (or ``--rm``) the container's
         anonymous volumes go too."""
         for m in c.get("Mounts") or []:

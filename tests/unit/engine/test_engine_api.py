@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dockyard import errors
 from dockyard.engine.api.app import API_VERSION, build_app
-from dockyard.engine.container import Live
+from dockyard.engine.container import Container, Live
 from dockyard.engine.images import Image
 from dockyard.engine.streams import STDERR, STDOUT, JsonFileLog
 
@@ -23,15 +23,15 @@ ZERO = "0001-01-01T00:00:00Z"
 
 def container(id: str, name: str, *, running: bool = False, status: str = "exited", exit_code: int = 0,
               created: str = "2024-01-01T00:00:00Z", labels: dict[str, str] | None = None,
-              started: str = "2024-01-01T00:00:01Z", log_path: str = "/nonexistent") -> dict[str, Any]:
-    return {
+              started: str = "2024-01-01T00:00:01Z", log_path: str = "/nonexistent") -> Container:
+    return Container({
         "Id": id, "Name": f"/{name}", "Created": created, "Path": "sh", "Args": ["-c", "exit 0"],
         "Image": "sha256:" + "1" * 64, "LogPath": log_path,
         "State": {"Status": "running" if running else status, "Running": running, "Paused": False,
                   "ExitCode": exit_code, "StartedAt": started, "FinishedAt": ZERO, "Error": ""},
         "Config": {"Image": "busybox", "Labels": labels or {}, "Tty": False},
         "HostConfig": {"NetworkMode": "default"}, "NetworkSettings": {"Networks": {}},
-    }
+    })
 
 
 class FakeImages:
@@ -50,8 +50,8 @@ class FakeNetworks:
 class FakeEngine:
     """What the routes use of ``Engine``; failures are planted per operation."""
 
-    def __init__(self, *containers: dict[str, Any]) -> None:
-        self.containers: dict[str, dict[str, Any]] = {c["Id"]: c for c in containers}
+    def __init__(self, *containers: Container) -> None:
+        self.containers: dict[str, Container] = {c.id: c for c in containers}
         self.images = FakeImages()
         self.remove_error: errors.DockyardError | None = None
         self.removed: list[tuple[str, bool]] = []
@@ -61,14 +61,11 @@ class FakeEngine:
     def live_of(self, id: str) -> Live:
         return self.lives.setdefault(id, Live())
 
-    def get(self, ref: str) -> dict[str, Any]:
+    def get(self, ref: str) -> Container:
         for c in self.containers.values():
-            if ref in (c["Id"], c["Name"].lstrip("/")):
+            if ref in (c.id, c.short_name):
                 return c
         raise errors.NotFound(f"No such container: {ref}")
-
-    def status_text(self, c: dict[str, Any]) -> str:
-        return "Up" if c["State"]["Running"] else "Exited"
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         if self.remove_error:
@@ -253,7 +250,7 @@ def test_summary_fields() -> None:
     (web_c,) = list_containers(listing_engine(), {})
     assert web_c["Id"] == "a" * 64
     assert web_c["Command"] == "sh -c exit 0"
-    assert web_c["State"] == "running" and web_c["Status"] == "Up"
+    assert web_c["State"] == "running" and web_c["Status"].startswith("Up ")
     assert web_c["Image"] == "busybox"
     assert web_c["Created"] == 1704240000
     assert web_c["Labels"] == {"tier": "front"}

@@ -1,22 +1,20 @@
-"""The container's State: its transitions as methods over the record (engine/container.py)."""
+"""The container's State: its transitions as methods of the typed record (engine/container.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from dockyard import errors
-from dockyard.engine.container import ZERO_TIME, Live, State, parse_signal, restart_delay, start_failure_code
+from dockyard.engine.container import ZERO_TIME, Container, Live, parse_signal, restart_delay, start_failure_code
 
 
-def _record(policy: str = "no") -> dict[str, Any]:
-    return {"State": State.record(), "HostConfig": {"RestartPolicy": {"Name": policy}}, "RestartCount": 0}
+def _record(policy: str = "no") -> Container:
+    return Container({"HostConfig": {"RestartPolicy": {"Name": policy}}, "RestartCount": 0})
 
 
 def test_a_life_created_running_paused_exited_removing() -> None:
     c = _record()
-    s = State(c)
+    s = c.state
     assert (s.status, s.running, s.ever_started, s.text()) == ("created", False, False, "Created")
     s.started(42)
     assert (s.status, s.running, s.pid) == ("running", True, 42)
@@ -27,14 +25,14 @@ def test_a_life_created_running_paused_exited_removing() -> None:
         s.paused_now()
     s.resumed()
     s.exited(137, oom_killed=True)
-    assert (s.status, s.running, s.pid, s.exit_code, c["State"]["OOMKilled"]) == ("exited", False, 0, 137, True)
+    assert (s.status, s.running, s.pid, s.exit_code, c.state.oom_killed) == ("exited", False, 0, 137, True)
     assert s.text().startswith("Exited (137) ")
     s.removing()
     assert s.status == "removing"
 
 
 def test_a_running_container_cannot_start_again() -> None:
-    s = State(_record())
+    s = _record().state
     s.started(1)
     with pytest.raises(errors.Conflict):
         s.started(2)
@@ -44,17 +42,17 @@ def test_a_running_container_cannot_start_again() -> None:
 
 def test_a_failed_start_is_created_until_it_ever_ran() -> None:
     c = _record()
-    State(c).start_failed(127, "exec: not found")
-    assert (c["State"]["Status"], c["State"]["ExitCode"], c["State"]["Error"]) == ("created", 127, "exec: not found")
-    State(c).started(5)
-    State(c).exited(0)
-    State(c).start_failed(126, "permission denied")
-    assert c["State"]["Status"] == "exited"
+    c.state.start_failed(127, "exec: not found")
+    assert (c.state.status, c.state.exit_code, c.state.error) == ("created", 127, "exec: not found")
+    c.state.started(5)
+    c.state.exited(0)
+    c.state.start_failed(126, "permission denied")
+    assert c.state.status == "exited"
 
 
 def test_restarting_and_its_cancellation() -> None:
     c = _record("always")
-    s = State(c)
+    s = c.state
     s.started(3)
     s.exited(1)
     s.restarting_now()
@@ -71,7 +69,7 @@ def test_restart_policy_and_backoff() -> None:
     second = restart_delay(_record("always"), live, 0)
     assert first is not None and second is not None and second == min(60.0, first * 2)
     stopped = _record("always")
-    stopped["HasBeenManuallyStopped"] = True
+    stopped.has_been_manually_stopped = True
     assert restart_delay(stopped, live, 0) is None
 
 

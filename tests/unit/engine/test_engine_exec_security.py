@@ -7,11 +7,12 @@ import pytest
 from dockyard import errors
 from dockyard.engine import execs
 from dockyard.engine import spec as specs
+from dockyard.engine.container import Container
 from dockyard.oci import sysctl
 from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES
 
-C = {"Id": "c" * 64, "Config": {"Env": ["PATH=/bin", "A=1"], "Hostname": "h", "WorkingDir": "/w", "User": ""},
-     "HostConfig": {"CapDrop": ["ALL"]}}
+C = Container({"Id": "c" * 64, "HostConfig": {"CapDrop": ["ALL"]},
+               "Config": {"Env": ["PATH=/bin", "A=1"], "Hostname": "h", "WorkingDir": "/w", "User": ""}})
 
 
 def test_exec_takes_the_containers_process_and_its_own_args_env_cwd() -> None:
@@ -32,7 +33,7 @@ def test_exec_takes_the_containers_process_and_its_own_args_env_cwd() -> None:
 def test_exec_without_a_spec_derives_capabilities_from_host_config() -> None:
     p = execs.process_spec(C, {"Cmd": ["sh"]})
     assert p["capabilities"] == {"bounding": [], "effective": [], "permitted": []}
-    p = execs.process_spec({**C, "HostConfig": {}}, {"Cmd": ["sh"]})
+    p = execs.process_spec(Container({**C.to_json(), "HostConfig": {}}), {"Cmd": ["sh"]})
     assert set(p["capabilities"]["effective"]) == set(DEFAULT_CAPABILITIES)
 
 

@@ -198,6 +198,7 @@ def test_session_upgrade_is_checked_then_refused() -> None:
 def test_a_signal_to_a_task_whose_process_just_exited_is_no_error() -> None:
     from types import SimpleNamespace
 
+    from dockyard.engine.container import Container
     from dockyard.engine.daemon import Engine
 
     async def kill(request: Any) -> None:
@@ -207,7 +208,7 @@ def test_a_signal_to_a_task_whose_process_just_exited_is_no_error() -> None:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         eng = SimpleNamespace(cd=SimpleNamespace(tasks=SimpleNamespace(Kill=kill)))
         live = SimpleNamespace(next_exit=lambda: future)
-        exited = await Engine._signal(eng, {"Id": "c" * 64}, live, 15)  # type: ignore[arg-type]
+        exited = await Engine._signal(eng, Container({"Id": "c" * 64}), live, 15)  # type: ignore[arg-type]
         return exited is future  # the exit is on its way to the monitor: stop waits for it
 
     assert asyncio.run(run())

@@ -10,7 +10,8 @@ import pytest
 
 from dockyard import errors
 from dockyard.engine import validate
-from dockyard.engine.api import containers, decode, filters
+from dockyard.engine.api import decode, filters, render
+from dockyard.engine.container import Container
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -119,13 +120,10 @@ class _BrokenNetworks:
 class _Engine:
     networks = _BrokenNetworks()
 
-    def status_text(self, c: dict[str, Any]) -> str:
-        return "Created"
-
 
 def test_a_row_that_cannot_be_rendered_does_not_break_the_list() -> None:
-    c = {"Id": "a" * 64, "Name": "/bad", "Created": "2024-01-01T00:00:00Z", "Path": "true", "Args": [],
-         "Image": "sha256:" + "1" * 64, "State": {"Status": "created"}, "Config": {"Image": "busybox"},
-         "HostConfig": {"PortBindings": {"/tcp": [{}]}}, "NetworkSettings": {}}
-    row = containers.summary(_Engine(), c)
-    assert row["Id"] == c["Id"] and row["Names"] == ["/bad"] and row["Ports"] == [] and row["State"] == "created"
+    c = Container({"Id": "a" * 64, "Name": "/bad", "Created": "2024-01-01T00:00:00Z", "Path": "true", "Args": [],
+                   "Image": "sha256:" + "1" * 64, "State": {"Status": "created"}, "Config": {"Image": "busybox"},
+                   "HostConfig": {"PortBindings": {"/tcp": [{}]}}, "NetworkSettings": {}})
+    row = render.to_summary(c, _Engine())
+    assert row["Id"] == c.id and row["Names"] == ["/bad"] and row["Ports"] == [] and row["State"] == "created"

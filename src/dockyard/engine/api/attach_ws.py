@@ -21,7 +21,7 @@ from dockyard.engine.logs_local import read_container_log
 async def attach_ws(request: web.Request) -> web.WebSocketResponse:
     eng = engine(request)
     c = eng.get(request.match_info["id"])  # a missing container is a 404 before the upgrade
-    live = eng.live_of(c["Id"])
+    live = eng.live_of(c.id)
     version = version_of(request)
     use_in, use_out, use_err = (qbool(request, "stdin"), qbool(request, "stdout"), qbool(request, "stderr")) \
         if version >= (1, 42) else (True, True, True)
@@ -38,14 +38,14 @@ async def attach_ws(request: web.Request) -> web.WebSocketResponse:
             if qbool(request, "logs"):
                 for _, data, _ in read_container_log(c, eng, use_out, use_err, None):
                     await send(data)
-            if q is None or not (c["State"]["Running"] or c["State"]["Status"] == "created"):
+            if q is None or not (c.state.running or c.state.status == "created"):
                 return
             while (item := await q.get()) is not None:
                 stream, data = item
                 if (stream == 1 and use_out) or (stream == 2 and use_err):
                     await send(data)
 
-        await _until_either(output(), _input(ws, live, use_in and bool(c["Config"].get("OpenStdin"))))
+        await _until_either(output(), _input(ws, live, use_in and c.config.open_stdin))
     finally:
         if q is not None:
             live.hub.unsubscribe(q)

@@ -12,14 +12,15 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.engine import detachkeys, validate
-from dockyard.engine.api import decode, filters, versions
+from dockyard.engine.api import decode, filters, render
 from dockyard.engine.api.app import add, engine, version_of
+from dockyard.engine.container import Container
 from dockyard.engine.detachkeys import Scanner
 from dockyard.engine.logs_local import read_container_log
 from dockyard.engine.names import split_link
 from dockyard.engine.streams import frame
 from dockyard.oci import reference
-from dockyard.timefmt import parse_rfc3339, rfc3339_nano
+from dockyard.timefmt import rfc3339_nano
 from dockyard.volumes import bindopts
 
 log = logging.getLogger("dockyard.engine.api")
@@ -56,12 +57,12 @@ async def create(request: web.Request) -> web.Response:
     descriptor = await _manifest_descriptor(engine(request), body.get("Image") or "")
     c = await asyncio.shield(_create(engine(request), request.query.get("name", ""), body, host_config, networking,
                                      descriptor))
-    return web.json_response({"Id": c["Id"], "Warnings": warnings}, status=201)
+    return web.json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
 async def _create(eng: Any, name: str, config: dict[str, Any], host_config: dict[str, Any],
-                  networking: dict[str, Any] | None, descriptor: dict[str, Any] | None) -> dict[str, Any]:
-    c: dict[str, Any] = await eng.create(name, config, host_config, networking, descriptor)
+                  networking: dict[str, Any] | None, descriptor: dict[str, Any] | None) -> Container:
+    c: Container = await eng.create(name, config, host_config, networking, descriptor)
     return c
 
 
@@ -69,10 +70,10 @@ def _link_names(eng: Any) -> dict[str, list[str]]:
     """dockerd's extra list ``Names``: ``/<linker>/<alias>`` for each legacy link to a container, by its ID."""
     out: dict[str, list[str]] = {}
     for linker in eng.containers.values():
-        for link in linker["HostConfig"].get("Links") or []:
+        for link in linker.host_config.links or []:
             target, alias = split_link(link)
             try:
-                out.setdefault(eng.get(target)["Id"], []).append(f"{linker['Name']}/{alias}")
+                out.setdefault(eng.get(target).id, []).append(f"{linker.name}/{alias}")
             except errors.NotFound:
                 continue  # its target is gone
     return out
@@ -131,71 +132,23 @@ async def _check_platform(request: web.Request, ref: str, want: tuple[str, str, 
                               f"the specified platform ({shown[1]})")
 
 
-def summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
-    """A row of ``GET /containers/json``. Never fails for a stored container: a part that cannot be
-    rendered is logged and left empty (one bad record must not break the list for every client)."""
-    try:
-        return _summary(eng, c)
-    except Exception:  # noqa: BLE001 - defensive rendering, see the docstring
-        log.exception("container %s: list row rendered without its details", c.get("Id", "?")[:12])
-        return _minimal_summary(c)
-
-
-def _minimal_summary(c: dict[str, Any]) -> dict[str, Any]:
-    state = c.get("State") or {}
-    cfg = c.get("Config") or {}
-    return {"Id": c.get("Id", ""), "Names": [c.get("Name", "")], "Image": cfg.get("Image", ""),
-            "ImageID": c.get("Image", ""), "Command": " ".join([c.get("Path", ""), *(c.get("Args") or [])]).strip(),
-            "Created": 0, "Ports": [], "Labels": cfg.get("Labels") or {}, "State": state.get("Status", ""),
-            "Status": "", "HostConfig": {"NetworkMode": (c.get("HostConfig") or {}).get("NetworkMode", "default")},
-            "NetworkSettings": {"Networks": {}}, "Mounts": []}
-
-
-def _summary(eng: Any, c: dict[str, Any]) -> dict[str, Any]:
-    cfg = c["Config"]
-    command = " ".join([c["Path"], *c["Args"]])
-    return {
-        "Id": c["Id"], "Names": [c["Name"]], "Image": cfg.get("Image", ""), "ImageID": c["Image"],
-        "Command": command, "Created": int(parse_rfc3339(c["Created"])), "Ports": eng.networks.ps_ports(c), "Labels": cfg.get("Labels") or {},
-        "State": c["State"]["Status"], "Status": eng.status_text(c),
-        "HostConfig": _summary_host_config(c["HostConfig"]),
-        "NetworkSettings": {"Networks": c["NetworkSettings"].get("Networks") or {}}, "Mounts": c.get("Mounts") or [],
-        "Health": _health_summary(c["State"].get("Health")),
-        **({"ImageManifestDescriptor": c["ImageManifestDescriptor"]} if c.get("ImageManifestDescriptor") else {}),
-    }
-
-
-def _summary_host_config(host: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"NetworkMode": host.get("NetworkMode", "default")}
-    if host.get("Annotations"):
-        out["Annotations"] = dict(host["Annotations"])
-    return out
-
-
-def _health_summary(health: dict[str, Any] | None) -> dict[str, Any]:
-    """dockerd's HealthSummary: ``none`` for a container without a healthcheck."""
-    health = health or {}
-    return {"Status": health.get("Status") or "none", "FailingStreak": int(health.get("FailingStreak") or 0)}
-
-
-def _matches(c: dict[str, Any], wanted: filters.Filters, eng: Any = None) -> bool:
+def _matches(c: Container, wanted: filters.Filters, eng: Any = None) -> bool:
     for key, values in wanted.items():
         if not values:
             continue
-        if key == "id" and not any(c["Id"].startswith(v) for v in values):
+        if key == "id" and not any(c.id.startswith(v) for v in values):
             return False
-        if key == "name" and not any(v.lstrip("/") in c["Name"].lstrip("/") for v in values):
+        if key == "name" and not any(v.lstrip("/") in c.short_name for v in values):
             return False
-        if key == "status" and c["State"]["Status"] not in values:
+        if key == "status" and c.state.status not in values:
             return False
         if key == "label":
-            labels = c["Config"].get("Labels") or {}
+            labels = c.config.labels or {}
             for v in values:
                 k, _, val = v.partition("=")
                 if k not in labels or (val and labels[k] != val):
                     return False
-        if key == "exited" and (c["State"]["Running"] or c["State"]["StartedAt"].startswith("0001")
-                                or str(c["State"]["ExitCode"]) not in values):
+        if key == "exited" and (c.state.running or not c.state.ever_started or str(c.state.exit_code) not in values):
             return False
         if key not in _MATCHERS:
             continue
@@ -204,43 +157,43 @@ def _matches(c: dict[str, Any], wanted: filters.Filters, eng: Any = None) -> boo
     return True
 
 
-def _ancestor(c: dict[str, Any], values: list[str], eng: Any) -> bool:
-    image = c["Config"].get("Image", "")
-    return any(v in (image, c["Image"]) or c["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:"))
+def _ancestor(c: Container, values: list[str], eng: Any) -> bool:
+    image = c.config.image
+    return any(v in (image, c.image) or c.image.removeprefix("sha256:").startswith(v.removeprefix("sha256:"))
                or image == f"{v}:latest" for v in values)
 
 
-def _network(c: dict[str, Any], values: list[str], eng: Any) -> bool:
-    nets = c["NetworkSettings"].get("Networks") or {}
+def _network(c: Container, values: list[str], eng: Any) -> bool:
+    nets = c.network_settings.get("Networks") or {}
     ids = {n.get("NetworkID", "") for n in nets.values() if isinstance(n, dict)}
     return any(v in nets or any(i.startswith(v) for i in ids if i) for v in values)
 
 
-def _volume(c: dict[str, Any], values: list[str], eng: Any) -> bool:
-    mounts = c.get("Mounts") or []
+def _volume(c: Container, values: list[str], eng: Any) -> bool:
+    mounts = c.mounts or []
     return any(v in (m.get("Name"), m.get("Destination"), m.get("Source")) for m in mounts for v in values)
 
 
-def _health(c: dict[str, Any], values: list[str], eng: Any) -> bool:
-    status = (c["State"].get("Health") or {}).get("Status") or "none"
+def _health(c: Container, values: list[str], eng: Any) -> bool:
+    status = c.state.health_status or "none"
     return status in values
 
 
 def _created_relative(before: bool) -> Any:
-    def match(c: dict[str, Any], values: list[str], eng: Any) -> bool:
+    def match(c: Container, values: list[str], eng: Any) -> bool:
         for v in values:
             other = eng.get(v) if eng is not None else None
             if other is None:
                 continue
-            if (c["Created"] >= other["Created"]) if before else (c["Created"] <= other["Created"]):
+            if (c.created >= other.created) if before else (c.created <= other.created):
                 return False
         return True
     return match
 
 
 def _ports(published: bool) -> Any:
-    def match(c: dict[str, Any], values: list[str], eng: Any) -> bool:
-        source = (c["HostConfig"].get("PortBindings") or {}) if published else (c["Config"].get("ExposedPorts") or {})
+    def match(c: Container, values: list[str], eng: Any) -> bool:
+        source = (c.host_config.port_bindings or {}) if published else (c.config.exposed_ports or {})
         keys = {k if "/" in k else f"{k}/tcp" for k in source}
         return any((v if "/" in v else f"{v}/tcp") in keys for v in values)
     return match
@@ -260,12 +213,12 @@ async def list_containers(request: web.Request) -> web.Response:
     limit = int(request.query.get("limit", "-1") or -1)
     show_all = qbool(request, "all") or limit > 0  # `docker ps -l` shows the last one, running or not
     wanted = filters.of(request, filters.CONTAINERS)
-    cs = [c for c in eng.containers.values() if (show_all or c["State"]["Running"]) and _matches(c, wanted, eng)]
-    cs.sort(key=lambda c: c["Created"], reverse=True)
+    cs = [c for c in eng.containers.values() if (show_all or c.state.running) and _matches(c, wanted, eng)]
+    cs.sort(key=lambda c: c.created, reverse=True)
     if limit > 0:
         cs = cs[:limit]
     version = version_of(request)
-    rows = [versions.container_summary(summary(eng, c), version) for c in cs]
+    rows = [render.to_summary(c, eng, version) for c in cs]
     linked = _link_names(eng)
     for row in rows:
         row["Names"] = [*row["Names"], *linked.get(row["Id"], [])]
@@ -275,18 +228,18 @@ async def list_containers(request: web.Request) -> web.Response:
     return web.json_response(rows)
 
 
-async def sizes(eng: Any, c: dict[str, Any]) -> tuple[int, int]:
+async def sizes(eng: Any, c: Container) -> tuple[int, int]:
     """dockerd's ``?size=1``: (SizeRw, SizeRootFs): the usage of the container's writable layer
     (containerd's Snapshots.Usage of its snapshot), and that plus its image's layers; 0 for a
     part that is gone (a container being removed, an image deleted under a stopped container)."""
     from dockyard.api import pb
 
     try:
-        rw = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c["Id"]))).size
+        rw = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c.id))).size
     except errors.DockyardError:
         rw = 0
     try:
-        image = (await eng.images.get(c["Image"], all_names=False)).size
+        image = (await eng.images.get(c.image, all_names=False)).size
     except errors.DockyardError:
         image = 0
     return rw, rw + image
@@ -302,15 +255,15 @@ async def inspect_link(request: web.Request) -> web.Response:
     """``GET /containers/<linker>/<alias>/json``: the container a legacy link names, as dockerd resolves it."""
     eng = engine(request)
     parent, alias = eng.get(request.match_info["parent"]), request.match_info["alias"]
-    for link in parent["HostConfig"].get("Links") or []:
+    for link in parent.host_config.links or []:
         target, link_alias = split_link(link)
         if link_alias == alias:
             return await _inspect(request, eng, eng.get(target))
     raise errors.NotFound(f"No such container: {request.match_info['parent']}/{alias}")
 
 
-async def _inspect(request: web.Request, eng: Any, c: dict[str, Any]) -> web.Response:
-    out = versions.container_inspect(c, version_of(request))
+async def _inspect(request: web.Request, eng: Any, c: Container) -> web.Response:
+    out = render.to_inspect(c, version_of(request))
     if qbool(request, "size"):
         out["SizeRw"], out["SizeRootFs"] = await sizes(eng, c)
     return web.json_response(out)
@@ -320,9 +273,9 @@ async def start(request: web.Request) -> web.Response:
     validate.checkpoint(request.query.get("checkpoint", ""))
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    if c["State"]["Running"]:
+    if c.state.running:
         return web.Response(status=304)
-    await asyncio.shield(eng.start(c["Id"]))
+    await asyncio.shield(eng.start(c.id))
     return web.Response(status=204)
 
 
@@ -340,18 +293,8 @@ async def restart(request: web.Request) -> web.Response:
     eng = engine(request)
     t = request.query.get("t")
 
-    async def stop_then_start() -> None:
-        host = eng.get(request.match_info["id"])["HostConfig"]
-        auto_remove = host.get("AutoRemove")
-        host["AutoRemove"] = False  # a restart's exit does not remove an --rm container (dockerd)
-        try:
-            await eng.stop(request.match_info["id"], int(t) if t else None)
-        finally:
-            host["AutoRemove"] = auto_remove
-        await eng.start(request.match_info["id"])
-        eng.emit(eng.get(request.match_info["id"]), "restart")  # dockerd's, once the restart is done
-
-    await asyncio.shield(stop_then_start())  # completed even when the client cancels, as dockerd
+    # completed even when the client cancels, as dockerd
+    await asyncio.shield(eng.restart(request.match_info["id"], int(t) if t else None))
     return web.Response(status=204)
 
 
@@ -367,7 +310,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     condition = request.query.get("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise errors.InvalidArgument(f"invalid condition: {condition!r}")
-    waiter = asyncio.ensure_future(eng.wait(c["Id"], condition))
+    waiter = asyncio.ensure_future(eng.wait(c.id, condition))
     await asyncio.sleep(0)  # register the waiter before the headers tell the client it may start
     # Headers go out at once: the docker CLI waits for them before it starts the container.
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -375,7 +318,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     try:
         code = await waiter
         body: dict[str, Any] = {"StatusCode": code, "Error": None}
-        err = c["State"].get("Error")
+        err = c.state.error
         if err and condition != "removed":  # a removed container's start error was already reported
             body["Error"] = {"Message": err}
     except errors.DockyardError as err:
@@ -523,9 +466,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
     """Hijack the connection (101 UPGRADED, or a plain 200 stream) and stream the container's output."""
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    live = eng.live_of(c["Id"])
+    live = eng.live_of(c.id)
     want_out, want_err = qbool(request, "stdout"), qbool(request, "stderr")
-    tty = bool(c["Config"].get("Tty"))
+    tty = c.config.tty
     if request.query.get("detachKeys"):
         validate.detach_keys(request.query["detachKeys"])
     keys = detachkeys.parse(request.query.get("detachKeys") or detachkeys.DEFAULT)
@@ -536,16 +479,16 @@ async def attach(request: web.Request) -> web.StreamResponse:
             live.hub.unsubscribe(q)
         return resp
     feeder = None
-    if qbool(request, "stdin") and c["Config"].get("OpenStdin"):
+    if qbool(request, "stdin") and c.config.open_stdin:
         scanner = Scanner(keys) if tty else None
         feeder = asyncio.create_task(pump_in(hijacked, live.stdin_ready.wait, lambda: live.stdin,
-                                             bool(c["Config"].get("StdinOnce")), scanner))
+                                             c.config.stdin_once, scanner))
     try:
         if qbool(request, "logs"):
             await settle(request)
             for stream, data, _ in read_container_log(c, engine(request), want_out, want_err, None):
                 transport.write(data if tty else frame(stream, data))
-        if q is not None and (c["State"]["Running"] or c["State"]["Status"] == "created"):
+        if q is not None and (c.state.running or c.state.status == "created"):
             await pump_out(transport, hijacked, q, tty, want_out, want_err)
     finally:
         if feeder is not None:
@@ -566,17 +509,17 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tail = None if tail_q in ("all", "") else int(tail_q)
     since = float(request.query.get("since") or 0)
     until = float(request.query.get("until") or 0)
-    tty = bool(c["Config"].get("Tty"))
+    tty = c.config.tty
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"})
     stamps = qbool(request, "timestamps")
-    eng.live_of(c["Id"]).hub.catch_up()  # what the container wrote before this request is in the log (not the queue)
-    q = eng.live_of(c["Id"]).hub.subscribe(lines=True) if qbool(request, "follow") and c["State"]["Running"] else None
+    eng.live_of(c.id).hub.catch_up()  # what the container wrote before this request is in the log (not the queue)
+    q = eng.live_of(c.id).hub.subscribe(lines=True) if qbool(request, "follow") and c.state.running else None
     try:  # read before the stream starts: a driver that cannot read is an error status, as dockerd's
         entries = read_container_log(c, eng, want_out, want_err, tail, since, until)
     except errors.DockyardError:
         if q is not None:
-            eng.live_of(c["Id"]).hub.unsubscribe(q)
+            eng.live_of(c.id).hub.unsubscribe(q)
         raise
     await resp.prepare(request)
     try:
@@ -601,7 +544,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
                 await resp.write(data if tty else frame(stream, data))
     finally:
         if q is not None:
-            eng.live_of(c["Id"]).hub.unsubscribe(q)
+            eng.live_of(c.id).hub.unsubscribe(q)
     await resp.write_eof()
     return resp
 

@@ -18,6 +18,7 @@ from dockyard.api import pb
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine, version_of
+from dockyard.engine.container import Container
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
 
@@ -36,23 +37,23 @@ async def rename(request: web.Request) -> web.Response:
     if not new.strip().lstrip("/"):
         raise errors.InvalidArgument("Neither old nor new names may be empty")
     eng = engine(request)
-    validate.rename(eng.get(request.match_info["id"])["Name"], new)
+    validate.rename(eng.get(request.match_info["id"]).name, new)
     eng.rename(request.match_info["id"], new.strip())
     return web.Response(status=204)
 
 
-def _running(eng: Any, ref: str) -> dict[str, Any]:
-    c = eng.get(ref)
-    if not c["State"]["Running"]:
-        raise errors.Conflict(f"Container {c['Id']} is not running")
-    return c  # type: ignore[no-any-return]
+def _running(eng: Any, ref: str) -> Container:
+    c: Container = eng.get(ref)
+    if not c.state.running:
+        raise errors.Conflict(f"Container {c.id} is not running")
+    return c
 
 
 async def top(request: web.Request) -> web.Response:
     """Docker's way: host ``ps`` with the caller's arguments, rows kept for the container's pids."""
     eng = engine(request)
     c = _running(eng, request.match_info["id"])
-    pids = set((await eng.cd.tasks.Pids(pb.TaskRequest(container_id=c["Id"]))).pids)
+    pids = set((await eng.cd.tasks.Pids(pb.TaskRequest(container_id=c.id))).pids)
     args = (request.query.get("ps_args") or "-ef").split()
     proc = await asyncio.create_subprocess_exec("ps", *args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
@@ -96,7 +97,7 @@ def _mem_total() -> int:
     return 0
 
 
-def docker_stats(c: dict[str, Any], raw: dict[str, Any] | None, pre: dict[str, Any] | None) -> dict[str, Any]:
+def docker_stats(c: Container, raw: dict[str, Any] | None, pre: dict[str, Any] | None) -> dict[str, Any]:
     """Docker's stats JSON from the runtime's cgroup numbers (``None`` = not running: zeros)."""
     now = rfc3339_nano()
     ncpu = os.cpu_count() or 1
@@ -113,7 +114,7 @@ def docker_stats(c: dict[str, Any], raw: dict[str, Any] | None, pre: dict[str, A
                 "throttling_data": {"periods": t.get("periods", 0), "throttled_periods": t.get("throttledPeriods", 0),
                                     "throttled_time": t.get("throttledTime", 0)}}
 
-    out: dict[str, Any] = {"read": now, "preread": now, "name": c["Name"], "id": c["Id"], "num_procs": 0,
+    out: dict[str, Any] = {"read": now, "preread": now, "name": c.name, "id": c.id, "num_procs": 0,
                            "storage_stats": {}}
     if raw is None:
         out.update(pids_stats={}, cpu_stats=cpu(None, 0), precpu_stats=cpu(None, 0), memory_stats={},
@@ -150,20 +151,20 @@ async def stats(request: web.Request) -> web.StreamResponse:
     c = eng.get(request.match_info["id"])
     stream = request.query.get("stream", "1").lower() in ("1", "true")
     one_shot = request.query.get("one-shot", "").lower() in ("1", "true")
-    running = c["State"]["Running"]
+    running = c.state.running
     if not stream:
         pre = None
         if running and not one_shot:  # two samples so the client can compute CPU %
-            pre = await _sample(eng, c["Id"])
+            pre = await _sample(eng, c.id)
             await asyncio.sleep(0.25)
-        cur = await _sample(eng, c["Id"]) if running else None
+        cur = await _sample(eng, c.id) if running else None
         return web.json_response(docker_stats(c, cur, pre))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     pre = None
     try:
         while True:
-            cur = await _sample(eng, c["Id"]) if c["State"]["Running"] else None
+            cur = await _sample(eng, c.id) if c.state.running else None
             await resp.write(json.dumps(docker_stats(c, cur, pre)).encode() + b"\n")
             pre = cur
             await asyncio.sleep(1)
@@ -184,8 +185,8 @@ async def resize(request: web.Request) -> web.Response:
     h, w = validate.resize(request.query)
     eng = engine(request)
     c = _running(eng, request.match_info["id"])
-    if c["Config"].get("Tty") and h and w:
-        await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=c["Id"], width=w, height=h))
+    if c.config.tty and h and w:
+        await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=c.id, width=w, height=h))
     return web.Response(status=200)
 
 
@@ -207,25 +208,25 @@ async def prune(request: web.Request) -> web.Response:
     deleted = []
     reclaimed = 0
     for c in list(eng.containers.values()):
-        if c["State"]["Running"] or c["State"].get("Restarting"):
+        if c.state.running or c.state.restarting:
             continue
-        labels = c["Config"].get("Labels") or {}
+        labels = c.config.labels or {}
         if not filters.labels_match(labels, wanted.get("label", [])):
             continue
         if not filters.labels_none(labels, wanted.get("label!", [])):
             continue
-        created = parse_rfc3339(c["Created"])
+        created = parse_rfc3339(c.created)
         if any(created >= u for u in until):
             continue
         try:
-            size = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c["Id"]))).size  # its writable layer
+            size = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c.id))).size  # its writable layer
         except errors.DockyardError:
             size = 0
         try:
-            await eng.remove(c["Id"])
+            await eng.remove(c.id)
         except errors.NotFound:
             continue
-        deleted.append(c["Id"])
+        deleted.append(c.id)
         reclaimed += size
     eng.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
     return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
@@ -252,7 +253,7 @@ def _path_stat_header(st: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(st).encode()).decode()
 
 
-async def _stat(eng: Any, c: dict[str, Any], path: str, ref: str) -> dict[str, Any]:
+async def _stat(eng: Any, c: Container, path: str, ref: str) -> dict[str, Any]:
     """The path's stat; a missing path is dockerd's 404 naming the container as the client did."""
     from dockyard.engine import archive
 
@@ -296,7 +297,7 @@ async def archive_put(request: web.Request) -> web.Response:
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
     validate.container_path(path)
-    if c["HostConfig"].get("ReadonlyRootfs"):
+    if c.host_config.readonly_rootfs:
         raise errors.PermissionDenied("container rootfs is marked read-only")
     st = await _stat(eng, c, path, request.match_info["id"])
     if not st.get("mode", 0) & (_GO_MODE_DIR | _GO_MODE_SYMLINK):
@@ -323,7 +324,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    chunks = await archive.archive(eng, c["Id"], "")  # the whole rootfs, names relative to it
+    chunks = await archive.archive(eng, c.id, "")  # the whole rootfs, names relative to it
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     await resp.prepare(request)
     async for data in chunks:
@@ -338,7 +339,7 @@ async def changes(request: web.Request) -> web.Response:
 
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    return web.json_response(await archive.changes(eng, c["Id"]) or None)
+    return web.json_response(await archive.changes(eng, c.id) or None)
 
 
 def register_files(app: web.Application) -> None:

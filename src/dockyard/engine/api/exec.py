@@ -86,7 +86,7 @@ async def resize(request: web.Request) -> web.Response:
     eng = engine(request)
     e = execs.get(eng, request.match_info["id"])
     c = eng.containers.get(e.container_id)
-    if c is None or not c["State"]["Running"]:  # dockerd's getExecConfig
+    if c is None or not c.state.running:  # dockerd's getExecConfig
         raise errors.Conflict(f"Container {e.container_id} is not running")
     if e.running and e.config.get("Tty") and h and w:
         await eng.cd.tasks.ResizePty(pb.ResizePtyRequest(container_id=e.container_id, exec_id=e.id, width=w,
@@ -97,8 +97,7 @@ async def resize(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     eng = engine(request)
     e = execs.get(eng, request.match_info["id"])
-    c = eng.containers.get(e.container_id) or {}
-    return web.json_response(e.inspect(c))
+    return web.json_response(e.inspect())
 
 
 def register(app: web.Application) -> None:

@@ -323,7 +323,7 @@ async def load(request: web.Request) -> web.StreamResponse:
 
 
 def _in_use(request: web.Request) -> set[str]:
-    return {c["Image"] for c in engine(request).containers.values()}
+    return {c.image for c in engine(request).containers.values()}
 
 
 async def prune(request: web.Request) -> web.Response:
@@ -363,10 +363,10 @@ async def commit(request: web.Request) -> web.Response:
     overrides = await decode.read_object(request, decode.CONFIG, "Config")  # before the lookup, as dockerd
     eng = engine(request)
     c = eng.get(request.query.get("container", ""))
-    base = await eng.images.get(c["Image"])
-    cfg = {**(c.get("Config") or {}), **(overrides or {})}
+    base = await eng.images.get(c.image)
+    cfg = {**c.config.to_json(), **(overrides or {})}
     image_id = await eng.images.commit(
-        c["Id"], base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),
+        c.id, base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),
         request.query.get("comment", ""), request.query.get("author", ""), request.query.getall("changes", []))
     return web.json_response({"Id": image_id}, status=201)
 
@@ -404,8 +404,8 @@ async def manifest_summaries(request: web.Request, img: Image) -> list[dict[str,
                   "size": len(await engine(request).images.cd.read_blob(img.manifest_digest)), "platform": platform}
     return [{"ID": img.manifest_digest, "Descriptor": descriptor, "Available": True,
              "Size": {"Total": content, "Content": content}, "Kind": "image",
-             "ImageData": {"Platform": platform, "Containers": [c["Id"] for c in engine(request).containers.values()
-                                                                if c["Image"] == img.id],
+             "ImageData": {"Platform": platform, "Containers": [c.id for c in engine(request).containers.values()
+                                                                if c.image == img.id],
                            "Size": {"Unpacked": img.size}}}]
 
 
@@ -428,14 +428,14 @@ async def delete(request: web.Request) -> web.Response:
     img = await eng.images.get(name)
     untag_only = _untag_only(name, img.names)
     mounting = [c for c in eng.containers.values()
-                if any(m.get("Type") == "image" and m.get("Source") == img.id for m in c.get("Mounts") or [])]
+                if any(m.get("Type") == "image" and m.get("Source") == img.id for m in c.mounts or [])]
     if mounting and not force:  # an image mount (engine/imagemounts.py) holds even one of several names
         raise errors.Conflict(f"conflict: unable to delete {name} (must be forced) - container "
-                              f"{mounting[0]['Id'][:12]} is using its referenced image {img.id[7:19]}")
-    users = [c for c in eng.containers.values() if c["Image"] == img.id]
+                              f"{mounting[0].id[:12]} is using its referenced image {img.id[7:19]}")
+    users = [c for c in eng.containers.values() if c.image == img.id]
     if users and not force and not untag_only:  # removing one of several tags never touches the image
         raise errors.Conflict(f"conflict: unable to delete {name} (must be forced) - image is being used by "
-                              f"stopped container {users[0]['Id'][:12]}")
+                              f"stopped container {users[0].id[:12]}")
     return web.json_response(await eng.images.delete(name, force))
 
 

@@ -83,8 +83,8 @@ def _plugins_info(request: web.Request) -> dict[str, list[str] | None]:
 async def info(request: web.Request) -> web.Response:
     eng = engine(request)
     cs = list(eng.containers.values())
-    running = sum(1 for c in cs if c["State"]["Running"])
-    paused = sum(1 for c in cs if c["State"]["Paused"])
+    running = sum(1 for c in cs if c.state.running)
+    paused = sum(1 for c in cs if c.state.paused)
     images = await eng.images.list()
     mem = 0
     try:
@@ -129,16 +129,17 @@ async def df(request: web.Request) -> web.Response:
     """``docker system df``: images, containers (their writable layers' usage), volumes, the build cache."""
     from dockyard.builder.executor import disk_usage
     from dockyard.engine.api.build import builder_of
-    from dockyard.engine.api.containers import sizes, summary
+    from dockyard.engine.api.containers import sizes
+    from dockyard.engine.api.render import to_summary
 
     eng = engine(request)
     images = await eng.images.list()
-    used = {c["Image"] for c in eng.containers.values()}
+    used = {c.image for c in eng.containers.values()}
     img_rows = [{"Id": i.id, "ParentId": "", "RepoTags": i.repo_tags(), "RepoDigests": [], "Created": i.created
                  // 1_000_000_000, "Size": i.size, "SharedSize": 0, "VirtualSize": i.size, "Labels": {},
-                 "Containers": sum(1 for c in eng.containers.values() if c["Image"] == i.id)} for i in images]
+                 "Containers": sum(1 for c in eng.containers.values() if c.image == i.id)} for i in images]
     cs = list(eng.containers.values())
-    containers = [{**summary(eng, c), "SizeRw": rw, "SizeRootFs": rootfs}
+    containers = [{**to_summary(c, eng), "SizeRw": rw, "SizeRootFs": rootfs}
                   for c, (rw, rootfs) in zip(cs, await asyncio.gather(*(sizes(eng, c) for c in cs)))]
     volumes = []
     vols = getattr(eng, "volumes", None)

@@ -1,0 +1,71 @@
+"""The API's JSON of a container, made from the engine's typed ``Container`` (``engine/container.py``):
+``to_inspect`` for ``GET /containers/{id}/json``, ``to_summary`` for a ``GET /containers/json`` row.
+The only place a container's API JSON is made; what a request's version changes is ``versions.py``'s."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dockyard.engine.api import versions
+from dockyard.engine.container import Container
+from dockyard.timefmt import parse_rfc3339
+
+log = logging.getLogger("dockyard.engine.api")
+
+ENGINE_ONLY = ("HasBeenManuallyStopped",)  # recorded for the engine (dockerd's on-disk config), never shown
+
+
+def to_inspect(c: Container, version: versions.Version) -> dict[str, Any]:
+    """``GET /containers/{id}/json`` as the request's API version answers it; the record is not changed."""
+    doc = c.to_json()
+    for key in ENGINE_ONLY:
+        doc.pop(key, None)
+    return versions.container_inspect(doc, version)
+
+
+def to_summary(c: Container, eng: Any, version: versions.Version | None = None) -> dict[str, Any]:
+    """A row of ``GET /containers/json`` (``eng``: the engine, for the published ports). Never fails
+    for a stored container: a part that cannot be rendered is logged and left empty (one bad record
+    must not break the list for every client)."""
+    try:
+        row = _summary(c, eng)
+    except Exception:  # noqa: BLE001 - defensive rendering, see the docstring
+        log.exception("container %s: list row rendered without its details", c.id[:12])
+        row = _minimal_summary(c)
+    return row if version is None else versions.container_summary(row, version)
+
+
+def _minimal_summary(c: Container) -> dict[str, Any]:
+    return {"Id": c.id, "Names": [c.name], "Image": c.config.image, "ImageID": c.image,
+            "Command": " ".join([c.path, *(c.args or [])]).strip(), "Created": 0, "Ports": [],
+            "Labels": c.config.labels or {}, "State": c.state.status, "Status": "",
+            "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
+            "NetworkSettings": {"Networks": {}}, "Mounts": []}
+
+
+def _summary(c: Container, eng: Any) -> dict[str, Any]:
+    row = {
+        "Id": c.id, "Names": [c.name], "Image": c.config.image, "ImageID": c.image,
+        "Command": " ".join([c.path, *(c.args or [])]), "Created": int(parse_rfc3339(c.created)),
+        "Ports": eng.networks.ps_ports(c), "Labels": c.config.labels or {}, "State": c.state.status,
+        "Status": c.state.text(), "HostConfig": _summary_host_config(c),
+        "NetworkSettings": {"Networks": c.network_settings.get("Networks") or {}}, "Mounts": c.mounts or [],
+        "Health": _health_summary(c.state.health),
+    }
+    if c.image_manifest_descriptor:
+        row["ImageManifestDescriptor"] = c.image_manifest_descriptor
+    return row
+
+
+def _summary_host_config(c: Container) -> dict[str, Any]:
+    out: dict[str, Any] = {"NetworkMode": c.host_config.get("NetworkMode", "default")}
+    if c.host_config.annotations:
+        out["Annotations"] = dict(c.host_config.annotations)
+    return out
+
+
+def _health_summary(health: dict[str, Any] | None) -> dict[str, Any]:
+    """dockerd's HealthSummary: ``none`` for a container without a healthcheck."""
+    health = health or {}
+    return {"Status": health.get("Status") or "none", "FailingStreak": int(health.get("FailingStreak") or 0)}
