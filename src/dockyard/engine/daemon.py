@@ -112,7 +112,7 @@ class Engine:
             self.live[id] = Live()
         return self.live[id]
 
-    def _save(self, c: Container) -> None:
+    def save(self, c: Container) -> None:
         self.store.update(c)
 
     # -- lookup ----------------------------------------------------------------
@@ -192,7 +192,7 @@ class Engine:
                 c.host_config.links = names.stored_links(self.get, name, links)
             self.store.insert(c)
         except BaseException:
-            await self._remove_resources(id)
+            await self.remove_resources(id)
             raise
         self.containers[id] = c
         self._live(id).rootfs = list(snap.mounts)  # an active snapshot's mounts do not change
@@ -256,7 +256,7 @@ class Engine:
             await self.networks.detach(c)
             code = container.start_failure_code(err)
             c.state.start_failed(code, str(err))
-            self._save(c)
+            self.save(c)
             live.hub.close_all()
             live.resolve_exit(code)
             if c.host_config.auto_remove:  # --rm: the client waits for the removal, as with dockerd
@@ -265,8 +265,8 @@ class Engine:
                 raise
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
         c.state.started(state.pid)
-        self._save(c)
-        live.monitor = asyncio.create_task(self._monitor(c, live))
+        self.save(c)
+        live.monitor = asyncio.create_task(self.monitor(c, live))
         self.emit(c, "start")
         self._start_health(c, live)
 
@@ -282,7 +282,7 @@ class Engine:
             await self.cd.tasks.Kill(pb.KillRequest(container_id=req.container_id, signal=9, all=True))
         except errors.DockyardError:
             pass  # not running any more: the delete below is all it needs
-        await self._delete_task(req.container_id)
+        await self.delete_task(req.container_id)
         return await self.cd.tasks.Create(req)
 
     async def _auto_remove(self, id: str) -> None:
@@ -303,14 +303,14 @@ class Engine:
         if health.config_of(c) is not None:
             live.health = asyncio.create_task(health.monitor(self, c, live))
 
-    async def _monitor(self, c: Container, live: Live) -> None:
+    async def monitor(self, c: Container, live: Live) -> None:
         status = await self._wait_status(c.id)
         async with live.lock:
             remove = await self._exited(c, live, int(status.exit_status), int(status.exited_at), status.oom_killed)
         if remove:
             await self._auto_remove(c.id)
 
-    async def _wait_exit(self, id: str, exec_id: str = "") -> tuple[int, int]:
+    async def wait_exit(self, id: str, exec_id: str = "") -> tuple[int, int]:
         status = await self._wait_status(id, exec_id)
         return int(status.exit_status), int(status.exited_at)
 
@@ -345,7 +345,7 @@ class Engine:
         # --rm without volumes: the container goes at once; its task is deleted behind (_remove_exited)
         fast_removal = bool(c.host_config.auto_remove) and not c.mounts
         if not fast_removal:
-            await self._delete_task(id)
+            await self.delete_task(id)
         if live.copier:
             try:
                 await asyncio.wait_for(asyncio.shield(live.copier), timeout=5)
@@ -366,14 +366,14 @@ class Engine:
         if oom_killed:  # the run's OOM kill, learnt at its exit: dockerd's oom event comes before die too
             self.emit(c, "oom")
         restart_delay = None if live.removing or self.shutting_down else container.restart_delay(c, live, exit_code)
-        self._save(c)
+        self.save(c)
         self.emit(c, "die", exitCode=str(exit_code))
         if restart_delay is None:
             live.hub.close_all()
         live.resolve_exit(exit_code)
         if restart_delay is not None:
             c.state.restarting_now()
-            self._save(c)
+            self.save(c)
             live.restarter = asyncio.create_task(self._restart_later(c, live, restart_delay))
             return False
         if fast_removal:
@@ -381,7 +381,7 @@ class Engine:
             return False
         return bool(c.host_config.auto_remove)
 
-    async def _delete_task(self, id: str) -> None:
+    async def delete_task(self, id: str) -> None:
         try:
             await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
         except errors.NotFound:
@@ -401,9 +401,9 @@ class Engine:
         self._announce_removed(c)
 
         async def release() -> None:
-            await self._delete_task(id)
+            await self.delete_task(id)
             try:
-                await self._remove_resources(id)
+                await self.remove_resources(id)
             except errors.DockyardError as err:  # readopt removes what is left at the next start
                 log.error("container %s: freeing what it held failed: %s", id[:12], err)
 
@@ -422,7 +422,7 @@ class Engine:
             except errors.DockyardError as err:
                 log.error("container %s: restart failed: %s", c.id[:12], err)
                 c.state.restart_dropped()
-                self._save(c)
+                self.save(c)
                 live.hub.close_all()
                 return
         self.emit(c, "restart")
@@ -433,7 +433,7 @@ class Engine:
             live.restarter.cancel()
             live.restarter = None
             c.state.restart_dropped()
-            self._save(c)
+            self.save(c)
             live.hub.close_all()
             return True
         return False
@@ -492,7 +492,7 @@ class Engine:
                 raise errors.Conflict(f"Container {c.id} is already paused")
             await self.cd.tasks.Pause(pb.TaskRequest(container_id=c.id))
             c.state.paused_now()
-            self._save(c)
+            self.save(c)
         self.emit(c, "pause")
 
     async def unpause(self, ref: str) -> None:
@@ -506,7 +506,7 @@ class Engine:
         """paused -> running (under the lock)."""
         await self.cd.tasks.Resume(pb.TaskRequest(container_id=c.id))
         c.state.resumed()
-        self._save(c)
+        self.save(c)
         self.emit(c, "unpause")
 
     def rename(self, ref: str, new: str) -> None:
@@ -518,7 +518,7 @@ class Engine:
         old = c.name
         c.name = f"/{new}"
         try:
-            self._save(c)
+            self.save(c)
         except Exception:
             c.name = old
             raise
@@ -530,7 +530,7 @@ class Engine:
         live = self._live(c.id)
         async with live.lock:
             c.has_been_manually_stopped = True
-            self._save(c)
+            self.save(c)
             if self._cancel_restart(c, live):
                 return True
             if not c.state.running:
@@ -599,8 +599,8 @@ class Engine:
             if not self._unlist(id):
                 return  # removed concurrently (--rm)
             c.state.removing()
-        await self._delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
-        await self._remove_resources(id)
+        await self.delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
+        await self.remove_resources(id)
         await asyncio.to_thread(self.volumes.release, c, volumes or bool(c.host_config.auto_remove))
         self._announce_removed(c)
 
@@ -619,7 +619,7 @@ class Engine:
             live.hub.close_all()
         self.emit(c, "destroy")
 
-    async def _remove_resources(self, id: str, snapshot_key: str = "") -> None:
+    async def remove_resources(self, id: str, snapshot_key: str = "") -> None:
         """The container's record and snapshot (``snapshot_key``, by default its ID) in
         containerd and its directories, all at once (none depends on another)."""
         async def quietly(call: Any) -> None:
@@ -653,7 +653,7 @@ class Engine:
         self.emit(self.get(ref), "restart")
 
     def live_of(self, id: str) -> Live:
-        """What the engine holds in memory for the container: its attach hub and stdin (attach, logs)."""
+        """What the engine holds in memory for a container (lock, monitor, attach hub, stdin): attach, logs, readopt."""
         return self._live(id)
 
     def remove_link(self, ref: str, alias: str) -> None:
@@ -664,19 +664,19 @@ class Engine:
         if len(kept) == len(links):
             raise errors.NotFound(f"Could not find link: {c.name}/{alias}")
         c.host_config.links = kept or None
-        self._save(c)
+        self.save(c)
 
     async def connect_network(self, ref: str, network: str, endpoint: dict[str, Any]) -> None:
         """``POST /networks/{id}/connect``: an endpoint on ``network`` (joined now if it runs)."""
         c = self.get(ref)
         await asyncio.shield(self.networks.connect(c, network, endpoint))
-        self._save(c)
+        self.save(c)
 
     async def disconnect_network(self, ref: str, network: str) -> None:
         """``POST /networks/{id}/disconnect``."""
         c = self.get(ref)
         await asyncio.shield(self.networks.disconnect(c, network))
-        self._save(c)
+        self.save(c)
 
     async def update_resources(self, ref: str, body: dict[str, Any]) -> list[str]:
         """``POST /containers/{id}/update``: the limits applied to a running task, then recorded; the
@@ -691,6 +691,6 @@ class Engine:
                 c.host_config[key] = body[key]
         if "PidsLimit" in body:
             c.host_config.pids_limit = max(int(body["PidsLimit"]), 0)
-        self._save(c)
+        self.save(c)
         self.emit(c, "update")
         return warnings

@@ -187,7 +187,7 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
 
 
 async def _finish(eng: Any, e: Exec, c: Container, pumps: Any, fifo_dir: Path) -> None:
-    code, _ = await eng._wait_exit(c.id, e.id)  # waits again across a containerd restart
+    code, _ = await eng.wait_exit(c.id, e.id)  # waits again across a containerd restart
     try:
         await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
     except TimeoutError:

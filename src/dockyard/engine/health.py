@@ -118,7 +118,7 @@ async def monitor(eng: Any, c: Container, live: Any) -> None:
             health["FailingStreak"] += 1
             if health["FailingStreak"] >= retries:
                 health["Status"] = "unhealthy"
-        eng._save(c)
+        eng.save(c)
         if health["Status"] != old:
             eng.emit(c, f"health_status: {health['Status']}")
             if health["Status"] == "unhealthy":

@@ -26,7 +26,7 @@ async def readopt_tasks(eng: Engine) -> None:
     for c in list(eng.containers.values()):
         if not c.state.running:
             continue
-        live = eng._live(c.id)
+        live = eng.live_of(c.id)
         try:
             task = await eng.cd.tasks.State(pb.TaskRequest(container_id=c.id))
             alive = task.status in ("running", "created", "paused", "stopped")
@@ -37,12 +37,12 @@ async def readopt_tasks(eng: Engine) -> None:
             fifos = {stream: OutputFifo.open(fifo_dir / fname)
                      for stream, fname in ((STDOUT, "stdout"), (STDERR, "stderr")) if (fifo_dir / fname).exists()}
             live.copier = asyncio.create_task(copy_output(fifos, live.hub, await logdrivers.writer(eng, c, readopt=True)))
-            live.monitor = asyncio.create_task(eng._monitor(c, live))
+            live.monitor = asyncio.create_task(eng.monitor(c, live))
             await eng.networks.readopt(c, True)  # ports and DNS back
         else:
             await eng.networks.readopt(c, False)
             c.state.lost()
-            eng._save(c)
+            eng.save(c)
     # Restart policies survive the daemon: always, and unless-stopped unless a user stopped it.
     for c in list(eng.containers.values()):
         policy = c.host_config.restart_policy_name
@@ -65,8 +65,8 @@ async def _remove_orphans(eng: Engine) -> None:
         if rec.id in eng.containers:
             continue
         log.info("container %s: removing what a removed container left in containerd", rec.id[:12])
-        await eng._delete_task(rec.id)
+        await eng.delete_task(rec.id)
         try:
-            await eng._remove_resources(rec.id, rec.snapshot_key)
+            await eng.remove_resources(rec.id, rec.snapshot_key)
         except errors.DockyardError as err:
             log.error("container %s: removing what it left failed: %s", rec.id[:12], err)

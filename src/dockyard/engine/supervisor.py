@@ -5,7 +5,7 @@ running by an engine that crashed), else starts one. When containerd dies it is 
 zombie holds its pid file) and started again. The containers live on meanwhile under their
 shims; the new containerd finds their tasks again in their bundles (``containerd/tasks/manager.py``
 keeps nothing a bundle and its shim socket do not hold), and the engine's monitors wait on them
-again (``Engine._wait_exit``).
+again (``Engine.wait_exit``).
 """
 
 from __future__ import annotations
