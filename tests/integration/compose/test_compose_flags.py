@@ -4,9 +4,19 @@ daemon: lifecycle hooks, ``gpus``, ``build`` and ``run`` flags, the ``--progress
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+
+from tests.conftest import BIN
 from tests.integration.compose.conftest import Project, container_json, ok
 
 NETWORK = """
@@ -275,3 +285,49 @@ services:
     assert seen["v2"] == sorted(["Attaching to web-1", "web-1 | main", "web-1 -> | from-hook", "web-1 -> | line2",
                                  "web-1 | bye", "\x1b[Kweb-1 exited with code 0"])  # "\r" read as a line end
     assert seen["dockyard"] == seen["v2"]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """A ``dockyard registry`` on a free loopback port (a loopback registry is pushed to by HTTP)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(BIN / "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
+                             "--root", str(tmp_path / "registry")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "registry did not start"
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def test_build_push_pushes_the_services_with_an_image(project: Project, compose_v2: str, registry: str) -> None:
+    p = project
+    (p.dir / "ctx").mkdir()
+    (p.dir / "ctx" / "Dockerfile").write_text("FROM busybox\nRUN echo pushed > /p\n")
+    seen = {}
+    for tool, run in _tools(p, compose_v2):
+        repo = f"{p.name}-{tool}"
+        (p.dir / "compose.yaml").write_text(f"""
+services:
+  app:
+    build: ./ctx
+    image: {registry}/{repo}:v1
+  other:
+    image: busybox
+""" + NETWORK)  # one service built: v2 pushes the project once per service built, concurrently
+        r = run("build", "--push")  # type: ignore[operator]
+        ok(r)
+        with urllib.request.urlopen(f"http://{registry}/v2/{repo}/tags/list", timeout=10) as resp:
+            seen[tool] = (json.loads(resp.read())["tags"], " other Skipped " in r.stderr.split("\n"))
+    assert seen == {"v2": (["v1"], True), "dockyard": (["v1"], True)}
