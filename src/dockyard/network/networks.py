@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, gwbridge, ipam, nft, ports, sandbox
+from dockyard.network import dns, gwbridge, ipam, nft, ports, sandbox, vlans
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.remote import RemoteNetworks, builtin, driver_options
 from dockyard.network.store import NetworkStore
@@ -123,6 +123,7 @@ class Networks:
             from dockyard.plugins.discovery import PluginRegistry
 
             self._remote = RemoteNetworks(self.plugins or PluginRegistry(), self.data_root / "network-plugins.json")
+            self._remote.local = {d: vlans.VlanDriver(d, lambda: self.networks) for d in vlans.DRIVERS}
         return self._remote
 
     @property
@@ -171,6 +172,7 @@ class Networks:
         for net_id, cid, ep in self.store.endpoints():
             if net_id in self.networks:
                 self.endpoints.setdefault(net_id, {})[cid] = ep
+        vlans.restore(self.networks, self.endpoints)
         try:
             for n in list(self.networks.values()):
                 if n["Driver"] in BRIDGED:
