@@ -150,8 +150,10 @@ def test_port_and_events_as_docker_prints_them(d: Daemon, state: dict[str, str])
 def test_ps_ports_as_docker_20_10_shows_them(d: Daemon, state: dict[str, str]) -> None:
     p1, p2 = int(state["p1"]), int(state["p2"])
     ports = ok(cli(DOCKYARD, d, "ps", "--filter", "name=gweb", "--format", "{{.Ports}}")).strip()
-    assert ports == (f"0.0.0.0:{p2}-{p2 + 2}->{p2}-{p2 + 2}/udp, 0.0.0.0:{p1}->80/tcp, "
-                     f"127.0.0.1:{p1 + 1}->7000/tcp")
+    # -p without a host address publishes on 0.0.0.0 and [::] (dockerd's default), 20.10 writes :::P
+    assert ports == (f"0.0.0.0:{p2}-{p2 + 2}->{p2}-{p2 + 2}/udp, :::{p2}-{p2 + 2}->{p2}-{p2 + 2}/udp, "
+                     f"0.0.0.0:{p1}->80/tcp, :::{p1}->80/tcp, 127.0.0.1:{p1 + 1}->7000/tcp")
+    assert ports == ok(cli(DOCKER, d, "ps", "--filter", "name=gweb", "--format", "{{.Ports}}")).strip()
     header = ok(cli(DOCKYARD, d, "ps", "-s")).splitlines()[0]
     assert header.split()[-1] == "SIZE" and "PORTS" in header
 

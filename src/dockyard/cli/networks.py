@@ -16,15 +16,99 @@ if TYPE_CHECKING:
 
 
 def cmd_create(c: Client, a: argparse.Namespace) -> int:
-    ipam: dict[str, Any] = {k: v for k, v in (("Subnet", a.subnet), ("Gateway", a.gateway), ("IPRange", a.ip_range))
-                            if v}
-    body = {"Name": a.name, "Driver": a.driver, "Internal": a.internal, "Attachable": a.attachable,
-            "Labels": dict((x.split("=", 1) + [""])[:2] for x in a.label),
-            "Options": dict((x.split("=", 1) + [""])[:2] for x in a.opt),
-            "IPAM": {"Driver": a.ipam_driver, "Config": [ipam] if ipam else [],
-                     "Options": dict((x.split("=", 1) + [""])[:2] for x in a.ipam_opt)}}
+    """``docker network create``: every flag of docker's (cli/command/network/create.go)."""
+    body: dict[str, Any] = {
+        "Name": a.name, "Driver": a.driver, "Internal": a.internal, "Attachable": a.attachable,
+        "Ingress": a.ingress, "Scope": a.scope, "ConfigOnly": a.config_only,
+        "Labels": dict((x.split("=", 1) + [""])[:2] for x in a.label),
+        "Options": dict((x.split("=", 1) + [""])[:2] for x in a.opt),
+        "IPAM": {"Driver": a.ipam_driver,
+                 "Config": ipam_config([x for xs in a.subnet for x in xs], a.ip_range, a.gateway, a.aux_address),
+                 "Options": dict((x.split("=", 1) + [""])[:2] for x in a.ipam_opt)}}
+    if a.config_from:
+        body["ConfigFrom"] = {"Network": a.config_from}
+    for flag, key in (("ipv4", "EnableIPv4"), ("ipv6", "EnableIPv6")):
+        if getattr(a, flag) is not None:  # sent only when given, as the CLI's cmd.Flag(...).Changed
+            body[key] = getattr(a, flag)
     print(c.json("POST", "/networks/create", None, body)["Id"])
     return 0
+
+
+def ipam_config(subnets: list[str], ranges: list[str], gateways: list[str], aux: list[str]) -> list[dict[str, Any]]:
+    """The CLI's createIPAMConfig: each ``--ip-range``, ``--gateway`` and ``--aux-address`` goes to the
+    ``--subnet`` that holds it; docker's messages for what does not fit."""
+    import ipaddress
+
+    from dockyard.cli.errors import StatusError
+
+    if len(subnets) < len(ranges) or len(subnets) < len(gateways):
+        raise StatusError("every ip-range or gateway must have a corresponding subnet")
+    nets: dict[str, Any] = {}
+    data: dict[str, dict[str, Any]] = {}
+    for text in subnets:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise StatusError(f"invalid subnet: invalid CIDR address: {text}") from None
+        if any(net.overlaps(other) for other in nets.values()):
+            raise StatusError("multiple overlapping subnet configuration is not supported")
+        nets[text], data[text] = net, {"Subnet": text}
+
+    def holder(what: str, value: str) -> list[str]:
+        addr = ipaddress.ip_network(value, strict=False).network_address if "/" in value else ipaddress.ip_address(value)
+        found = [s for s, net in nets.items() if addr.version == net.version and addr in net]
+        if not found:
+            raise StatusError(f"no matching subnet for {what} {value}")
+        return found
+    for value in ranges:
+        for s in holder("range", value):
+            if "IPRange" in data[s]:
+                raise StatusError(f"cannot configure multiple ranges ({value}, {data[s]['IPRange']}) on the same "
+                                  f"subnet ({s})")
+            data[s]["IPRange"] = value
+    for value in gateways:
+        for s in holder("gateway", value):
+            if "Gateway" in data[s]:
+                raise StatusError(f"cannot configure multiple gateways ({value}, {data[s]['Gateway']}) for the same "
+                                  f"subnet ({s})")
+            data[s]["Gateway"] = value
+    for item in aux:
+        name, _, value = item.partition("=")
+        if not value:
+            continue
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise StatusError(f'ParseAddr("{value}"): unable to parse IP') from None
+        for s in holder("aux-address", value):
+            data[s].setdefault("AuxiliaryAddresses", {})[name] = value
+    return list(data.values())
+
+
+def _cidr(value: str) -> str:
+    """``--ip-range``: pflag's IPNet value."""
+    import ipaddress
+
+    from dockyard.cli.flags import FlagValueError
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise FlagValueError(value, f"invalid CIDR address: {value}") from None
+    return value
+
+
+def _ip(value: str) -> str:
+    """``--gateway``: pflag's IP value."""
+    import ipaddress
+
+    from dockyard.cli.flags import FlagValueError
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise FlagValueError(value, f"invalid string being converted to IP address: {value}") from None
+    return value
 
 
 NETWORKS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -103,16 +187,26 @@ def register(cmd: Command) -> None:
     sub = p.add_subparsers(dest="net_cmd", metavar="COMMAND")
     s = sub.add_parser("create")
     s.set_defaults(fn=cmd_create)
-    s.add_argument("-d", "--driver", default="bridge")
-    s.add_argument("--subnet", default="")
-    s.add_argument("--gateway", default="")
-    s.add_argument("--ip-range", default="")
+    s.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
+    s.add_argument("--subnet", action="append", default=[], type=lambda v: [x for x in v.split(",") if x],
+                   help="Subnet in CIDR format that represents a network segment")
+    s.add_argument("--gateway", action="append", default=[], type=_ip,
+                   help="IPv4 or IPv6 Gateway for the master subnet")
+    s.add_argument("--ip-range", action="append", default=[], type=_cidr, help="Allocate container ip from a sub-range")
+    s.add_argument("--aux-address", action="append", default=[],
+                   help="Auxiliary IPv4 or IPv6 addresses used by Network driver")
     s.add_argument("--ipam-driver", default="default", help="IP Address Management Driver")
     s.add_argument("--ipam-opt", action="append", default=[], help="Set IPAM driver specific options")
-    s.add_argument("--internal", action="store_true")
-    s.add_argument("--attachable", action="store_true")
-    s.add_argument("--label", action="append", default=[])
-    s.add_argument("-o", "--opt", action="append", default=[])
+    s.add_argument("--internal", action="store_true", help="Restrict external access to the network")
+    s.add_argument("--ipv4", action="store_true", default=None, help="Enable or disable IPv4 address assignment")
+    s.add_argument("--ipv6", action="store_true", default=None, help="Enable or disable IPv6 address assignment")
+    s.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
+    s.add_argument("--ingress", action="store_true", help="Create swarm routing-mesh network")
+    s.add_argument("--scope", default="", help="Control the network's scope")
+    s.add_argument("--config-only", action="store_true", help="Create a configuration only network")
+    s.add_argument("--config-from", default="", help="The network from which to copy the configuration")
+    s.add_argument("--label", action="append", default=[], help="Set metadata on a network")
+    s.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
     s.add_argument("name")
     s = sub.add_parser("ls", aliases=["list"])
     s.set_defaults(fn=cmd_ls)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, gwbridge, hostfiles, ipam, ports, sandbox
+from dockyard.network import dns, gwbridge, hostfiles, ipam, ports, proxy, sandbox
 from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, _network_record
 from dockyard.network.remote import allow_localnet, builtin
 
@@ -297,15 +297,33 @@ class NetworkManager(Networks):
         self.reservations[c["Id"]] = socks
         for b in bindings:
             try:
-                s, port = ports.reserve(b)
+                got = ports.reserve_all(b)
             except errors.Conflict as err:
                 raise errors.Conflict(f"driver failed programming external connectivity on endpoint "
                                       f"{c['Name'].lstrip('/')} ({c['Id'][:12]}): {err}") from err
-            socks.append(s)
-            result.setdefault(f"{b.container_port}/{b.proto}", None)
             key = f"{b.container_port}/{b.proto}"
-            result[key] = [*(result[key] or []), {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(port)}]
+            result.setdefault(key, None)
+            for s, host_ip, port in got:
+                socks.append(s)
+                result[key] = [*(result[key] or []), {"HostIp": host_ip, "HostPort": str(port)}]
+                await self._proxy(c["Id"], s, b.container_port)
         c["NetworkSettings"]["Ports"] = result
+
+    async def _proxy(self, cid: str, s: socket.socket, cport: int) -> None:
+        """A port on an IPv6 host address gets the userland proxy (proxy.py): for ``[::1]`` and for a container
+        without an IPv6 address, where no DNAT can take the traffic."""
+        if s.family != socket.AF_INET6:
+            return
+
+        def target() -> tuple[str, int] | None:
+            eps = self._publish_endpoints(cid)
+            ip = (eps[0][1].get("GlobalIPv6Address") or eps[0][1].get("IPAddress")) if eps else ""
+            return (str(ip), cport) if ip else None
+        self.proxies.setdefault(cid, []).append(await proxy.Proxy.start(s, target))
+
+    def _stop_proxies(self, cid: str) -> None:
+        for p in self.proxies.pop(cid, []):
+            p.close()
 
     async def _program_external(self, c: MutableMapping[str, Any]) -> None:
         """A plugin network giving the default routes is told the published ports (remote.py); a port on
@@ -383,6 +401,7 @@ class NetworkManager(Networks):
         server = self.resolvers.pop(id, None)
         if server:
             server.close()
+        self._stop_proxies(id)
         for s in self.reservations.pop(id, []):
             s.close()
         # Unpinning the namespace lets the kernel delete its veths in the background (a veth deleted here
@@ -438,6 +457,8 @@ class NetworkManager(Networks):
                     socks.append(s)
                 except errors.Conflict as err:
                     log.warning("container %s: %s", c["Id"][:12], err)
+                    continue
+                await self._proxy(c["Id"], s, cport)
         self.reservations[c["Id"]] = socks
         await asyncio.to_thread(self._apply_rules)
         await self._start_resolver(c)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, gwbridge, ipam, nft, ports, sandbox, vlans
+from dockyard.network import dns, gwbridge, ipam, nft, ports, proxy, sandbox, vlans
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.remote import RemoteNetworks, builtin, driver_options
 from dockyard.network.store import NetworkStore
@@ -101,6 +101,7 @@ class Networks:
         # network id -> container id -> endpoint settings (only attached, i.e. running, containers)
         self.endpoints: dict[str, dict[str, dict[str, Any]]] = {}
         self.reservations: dict[str, list[socket.socket]] = {}
+        self.proxies: dict[str, list[proxy.Proxy]] = {}  # container id -> its userland proxies (proxy.py)
         self.resolvers: dict[str, dns.Server] = {}
         self.get_container: Callable[[str], MutableMapping[str, Any]] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
@@ -187,6 +188,10 @@ class Networks:
         for server in self.resolvers.values():
             server.close()
         self.resolvers.clear()
+        for proxies in self.proxies.values():
+            for p in proxies:
+                p.close()
+        self.proxies.clear()
         for socks in self.reservations.values():
             for s in socks:
                 s.close()
@@ -313,7 +318,7 @@ class Networks:
                 cport, proto = ports.parse_key(key)
                 for item in items or []:
                     to = ip6 if ":" in item["HostIp"] else ip  # an IPv6 host address: the container's IPv6 one
-                    if to:
+                    if to and item["HostIp"] != "::1":  # [::1] and no IPv6 address: the userland proxy's (proxy.py)
                         rs.ports.append(nft.PortRule(proto, item["HostIp"], int(item["HostPort"]), to, cport, plugin))
         return rs
 

@@ -42,11 +42,14 @@ def _v6(p: PortRule) -> bool:
     return ":" in p.container_ip
 
 
-def _nat_chains() -> list[str]:
+def _nat_chains(v6: bool = False) -> list[str]:
+    # IPv6 has no route_localnet: what the host sends to [::1] is left to the userland proxy (proxy.py), as
+    # dockerd's `OUTPUT ! -d ::1/128` rule leaves it to docker-proxy
+    local = "ip6 daddr != ::1 " if v6 else ""
     return ["  chain prerouting { type nat hook prerouting priority dstnat; policy accept;"
             " fib daddr type local jump ports; }",
             "  chain output { type nat hook output priority -100; policy accept;"
-            " fib daddr type local jump ports; }"]
+            f" {local}fib daddr type local jump ports; }}"]
 
 
 def render6(rs: RuleSet) -> str:
@@ -54,7 +57,7 @@ def render6(rs: RuleSet) -> str:
     rules = [p for p in rs.ports if _v6(p)]
     if not rules:
         return ""
-    lines = [f"table ip6 {rs.table} {{", *_nat_chains(), "  chain ports {"]
+    lines = [f"table ip6 {rs.table} {{", *_nat_chains(True), "  chain ports {"]
     for p in rules:
         match = f"ip6 daddr {p.host_ip} " if p.host_ip and p.host_ip != "::" else ""
         lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to [{p.container_ip}]:{p.container_port}")

@@ -53,6 +53,50 @@ def bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Bindi
     return out
 
 
+def hostport(ip: str, port: int | str) -> str:
+    """``0.0.0.0:80``, ``[::]:80``: Go's net.JoinHostPort, as dockerd's messages and ``docker port`` write them."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip or '0.0.0.0'}:{port}"
+
+
+_v6_listenable: bool | None = None
+
+
+def v6_listenable() -> bool:
+    """libnetwork's IsV6Listenable: can this host listen on ``[::1]``? (No implicit IPv6 binding if not.)"""
+    global _v6_listenable
+    if _v6_listenable is None:
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.bind(("::1", 0))
+            _v6_listenable = True
+        except OSError:
+            _v6_listenable = False
+    return _v6_listenable
+
+
+def reserve_all(b: Binding) -> list[tuple[socket.socket, str, int]]:
+    """The host ports of one binding as (socket, host address, port). Without a host address dockerd binds
+    ``0.0.0.0`` and ``[::]`` on the same port (its sortAndNormPBs/needSamePort); an IPv6-less host only
+    the first."""
+    if b.host_ip or not v6_listenable():
+        s, port = reserve(b)
+        return [(s, b.host_ip or "0.0.0.0", port)]
+    tries = 20 if not b.host_port else 1 + max(0, b.host_port_end - b.host_port)
+    first = b.host_port
+    for _ in range(tries):
+        s4, port = reserve(Binding(b.container_port, b.proto, "", first, b.host_port_end))
+        try:
+            s6, _ = _reserve_one(Binding(b.container_port, b.proto, "::", port))
+        except errors.Conflict:
+            s4.close()
+            if b.host_port and (not b.host_port_end or port >= b.host_port_end):
+                raise
+            first = port + 1 if b.host_port else 0
+            continue
+        return [(s4, "0.0.0.0", port), (s6, "::", port)]
+    raise errors.Conflict(f"Bind for [::]:{b.host_port or 0} failed: port is already allocated")
+
+
 def reserve(b: Binding) -> tuple[socket.socket, int]:
     """Bind the host port, or the first free one of its range (as dockerd's port allocator); returns the
     socket (keep it open) and the port actually bound."""
@@ -63,7 +107,7 @@ def reserve(b: Binding) -> tuple[socket.socket, int]:
             return _reserve_one(Binding(b.container_port, b.proto, b.host_ip, port))
         except errors.Conflict:
             continue
-    raise errors.Conflict(f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port}-{b.host_port_end} failed: "
+    raise errors.Conflict(f"Bind for {hostport(b.host_ip, b.host_port)}-{b.host_port_end} failed: "
                           "port is already allocated")
 
 
@@ -84,9 +128,9 @@ def _reserve_one(b: Binding) -> tuple[socket.socket, int]:
             s.listen(1)
     except OSError as err:
         s.close()
-        raise errors.Conflict(f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port} failed: port is already allocated"
-                              if err.errno == 98 else f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port}: {err}") \
-            from err
+        where = hostport(b.host_ip, b.host_port)
+        raise errors.Conflict(f"Bind for {where} failed: port is already allocated"
+                              if err.errno == 98 else f"Bind for {where}: {err}") from err
     return s, s.getsockname()[1]
 
 

@@ -1,0 +1,157 @@
+"""Ports published on both families, as dockerd: ``-p 80`` binds ``0.0.0.0`` and ``[::]`` on one port, an
+IPv4-only container is reached on ``[::]``/``[::1]`` through the daemon's userland proxy (network/proxy.py),
+``-p [::1]:P:80`` answers on IPv6 loopback; ``docker port`` and inspect's ``Ports`` as dockerd's.
+
+One daemon for the module with its own bridge and a random /24 under 10.213.0.0/16; traffic stays on
+loopback. At the end the bridge and our nft tables are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Daemon
+from tests.integration.network.test_net_integration import DOCKER, HTTPD, _free_subnet, _our_table_gone
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def d(busybox_tar: Path) -> Iterator[Daemon]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    daemon = Daemon(Path(tempfile.mkdtemp(prefix="dyds-", dir="/tmp")))
+    bridge = "dyds" + uuid.uuid4().hex[:8]
+    daemon.extra_args = ["--bridge-name", bridge, "--bridge-subnet", _free_subnet()]
+    try:
+        daemon.start()
+        r = daemon.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield daemon
+    finally:
+        daemon.cleanup()
+        assert bridge not in Path("/proc/net/dev").read_text()
+        assert _our_table_gone(daemon)
+
+
+def run(d: Daemon, *args: str) -> str:
+    r = d.cli(*args)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+def docker(d: Daemon, *args: str) -> str:
+    assert DOCKER
+    env = {**os.environ, "DOCKER_HOST": d.host, "DOCKER_CONFIG": tempfile.mkdtemp(prefix="dydscfg-")}
+    import subprocess
+    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def get(host: str, port: int, tries: int = 40) -> bytes:
+    """An HTTP GET to host:port (IPv4 or IPv6), retried while httpd starts."""
+    body = b""
+    for _ in range(tries):
+        try:
+            with socket.create_connection((host, port), timeout=2) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                body = b"".join(iter(lambda: s.recv(4096), b""))
+            if b"200 OK" in body:
+                return body
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return body
+
+
+def ports_of(d: Daemon, name: str) -> dict[str, list[dict[str, str]]]:
+    return dict(json.loads(run(d, "inspect", "-f", "{{json .NetworkSettings.Ports}}", name)))
+
+
+def test_publish_without_host_address_binds_both_families(d: Daemon) -> None:
+    web = "ds-" + uuid.uuid4().hex[:6]
+    try:
+        run(d, "run", "-d", "--name", web, "-p", "80", "-e", "TOKEN=dual", "busybox", "sh", "-c", HTTPD)
+        bindings = ports_of(d, web)["80/tcp"]
+        port = bindings[0]["HostPort"]
+        assert bindings == [{"HostIp": "0.0.0.0", "HostPort": port}, {"HostIp": "::", "HostPort": port}]
+        assert docker(d, "port", web).splitlines() == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
+        # ours prints as docker 20.10's does (tests/e2e/test_dockyard_cli_parity.py compares the bytes)
+        assert run(d, "port", web).splitlines() == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> :::{port}"]
+        assert run(d, "port", web, "80").splitlines() == [f"0.0.0.0:{port}", f":::{port}"]
+        summary = json.loads(docker(d, "ps", "--filter", f"name={web}", "--format", "{{json .Ports}}"))
+        assert summary == f"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp"  # docker 28's ps
+        # IPv4 through the DNAT, IPv6 (the container has no IPv6 address) through the userland proxy
+        assert b"dual" in get("127.0.0.1", int(port))
+        assert b"dual" in get("::1", int(port))
+    finally:
+        d.cli("rm", "-f", web)
+    # the container gone, both ports are free again (nothing listens; the proxy's closed connections linger)
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        with socket.socket(family) as s:
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, int(port)))
+            s.listen(1)
+
+
+def test_ipv6_loopback_host_address_answers_through_the_proxy(d: Daemon) -> None:
+    web = "ds-" + uuid.uuid4().hex[:6]
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    try:
+        run(d, "run", "-d", "--name", web, "-p", f"[::1]:{port}:80", "-e", "TOKEN=loop6", "busybox", "sh", "-c",
+            HTTPD)
+        assert ports_of(d, web) == {"80/tcp": [{"HostIp": "::1", "HostPort": str(port)}]}
+        assert docker(d, "port", web).splitlines() == [f"80/tcp -> [::1]:{port}"]
+        assert b"loop6" in get("::1", port)
+        with socket.socket(socket.AF_INET) as s:  # published on [::1] only: nothing on IPv4
+            s.settimeout(1)
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        d.cli("rm", "-f", web)
+
+
+def test_ipv6_port_already_taken_is_refused_as_dockerd(d: Daemon) -> None:
+    holder = socket.socket(socket.AF_INET6)
+    holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    holder.bind(("::", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    name = "ds-" + uuid.uuid4().hex[:6]
+    try:
+        r = d.cli("run", "-d", "--name", name, "-p", f"{port}:80", "busybox", "sleep", "30")
+        assert r.returncode != 0
+        assert f"Bind for [::]:{port} failed: port is already allocated" in r.stderr.decode()
+        with socket.socket(socket.AF_INET) as s:  # the IPv4 half was given back
+            s.bind(("0.0.0.0", port))
+    finally:
+        holder.close()
+        d.cli("rm", "-f", name)
+
+
+def test_container_with_ipv6_gets_both_families(d: Daemon) -> None:
+    net, web = "ds6-" + uuid.uuid4().hex[:6], "ds-" + uuid.uuid4().hex[:6]
+    prefix = f"fd00:dd:{uuid.uuid4().int % 0xfffe + 1:x}:"
+    run(d, "network", "create", "--ipv6", "--subnet", f"{prefix}:/64", net)
+    try:
+        run(d, "run", "-d", "--name", web, "--network", net, "-p", "80", "-e", "TOKEN=six", "busybox", "sh", "-c",
+            HTTPD)
+        port = int(ports_of(d, web)["80/tcp"][1]["HostPort"])
+        assert b"six" in get("127.0.0.1", port)
+        assert b"six" in get("::1", port)  # the proxy, to the container's IPv6 address
+    finally:
+        d.cli("rm", "-f", web)
+        d.cli("network", "rm", net)
