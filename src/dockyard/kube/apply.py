@@ -1,11 +1,14 @@
 """``kube play`` and ``kube down`` through the Engine API: the plans of ``play.py`` made real, and
-found again by their labels to be removed."""
+found again by their labels to be removed. A pod starts as Kubernetes starts one: its infra
+container, then its init containers one at a time, each waited for (one that fails ends the play
+with its exit code, and the pod is removed), then its app containers."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import struct
 import tarfile
 import time
 from collections.abc import Callable
@@ -13,9 +16,17 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.kube import names
-from dockyard.kube.play import ContainerPlan, Documents, PodPlan, plan, pods
+from dockyard.kube.play import INFRA_IMAGE, ContainerPlan, Documents, PodPlan, plan, pods
 
 DEFAULT_NETWORK = "kube"
+
+
+class InitFailed(errors.FailedPrecondition):
+    """An init container exited non-zero: ``kube play`` exits with its code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _labelled(client: Any, label: str, value: str) -> list[dict[str, Any]]:
@@ -24,8 +35,8 @@ def _labelled(client: Any, label: str, value: str) -> list[dict[str, Any]]:
 
 
 def play(client: Any, docs: Documents, network: str = DEFAULT_NETWORK, replace: bool = False,
-         say: Callable[[str], None] = print) -> list[PodPlan]:
-    plans = plan(docs, network)
+         say: Callable[[str], None] = print, infra_image: str = INFRA_IMAGE) -> list[PodPlan]:
+    plans = plan(docs, network, infra_image)
     for p in plans:
         if _labelled(client, names.POD, p.name):
             if not replace:
@@ -48,7 +59,7 @@ def _ensure_network(client: Any, network: str) -> None:
 
 
 def _ensure_images(client: Any, p: PodPlan) -> None:
-    for c in p.containers:
+    for c in p.all():
         image = c.body["Image"]
         present = True
         try:
@@ -80,16 +91,47 @@ def _run_pod(client: Any, p: PodPlan, say: Callable[[str], None]) -> None:
                 client.json("GET", f"/volumes/{name}")
             except errors.NotFound:
                 client.json("POST", "/volumes/create", body=body)
+        assert p.infra is not None
+        _start(client, _create(client, p.infra))
+        for c in p.init:
+            _run_init(client, p, c)
         for c in p.containers:
             made.append(_create(client, c))
-            client.request("POST", f"/containers/{made[-1]}/start").read()
+            _start(client, made[-1])
     except BaseException:
-        for cid in reversed(made):
-            client.request("DELETE", f"/containers/{cid}", {"force": True}).read()
+        _remove_pod(client, p.name)
         raise
     say(f"Pod:\n{p.name}\nContainers:")
     for cid in made:
         say(cid)
+
+
+def _start(client: Any, cid: str) -> None:
+    client.request("POST", f"/containers/{cid}/start").read()
+
+
+def _run_init(client: Any, p: PodPlan, c: ContainerPlan) -> None:
+    """Run an init container to its end; it stays (exited) for ``kube generate`` and inspection."""
+    cid = _create(client, c)
+    _start(client, cid)
+    code = int((client.json("POST", f"/containers/{cid}/wait") or {}).get("StatusCode", -1))
+    if code != 0:
+        tail = _logs(client, cid, bool(c.body.get("Tty"))).strip()
+        raise InitFailed(f"pod {p.name}: init container {c.body['Labels'][names.CONTAINER]} exited with code "
+                         f"{code}" + (f": {tail}" if tail else ""), code)
+
+
+def _logs(client: Any, cid: str, tty: bool, lines: int = 5) -> str:
+    raw = client.request("GET", f"/containers/{cid}/logs", {"stdout": True, "stderr": True,
+                                                            "tail": str(lines)}).read()
+    if tty:
+        return str(raw.decode(errors="replace"))
+    out, i = b"", 0
+    while i + 8 <= len(raw):  # the multiplexed stream: 8-byte headers (stream, size)
+        size = struct.unpack(">I", raw[i + 4:i + 8])[0]
+        out += raw[i + 8:i + 8 + size]
+        i += 8 + size
+    return out.decode(errors="replace")
 
 
 def _create(client: Any, c: ContainerPlan) -> str:
@@ -138,8 +180,9 @@ def down(client: Any, docs: Documents, say: Callable[[str], None] = print) -> li
 
 def _remove_pod(client: Any, pod: str) -> bool:
     found = _labelled(client, names.POD, pod)
-    first = [c for c in found if not str((c.get("HostConfig") or {}).get("NetworkMode", "")).startswith("container:")]
-    for c in [c for c in found if c not in first] + first:  # the network holder last
+    infra = [c for c in found if (c.get("Labels") or {}).get(names.ROLE) == "infra"
+             or not str((c.get("HostConfig") or {}).get("NetworkMode", "")).startswith("container:")]
+    for c in [c for c in found if c not in infra] + infra:  # the namespaces' holder last
         client.request("DELETE", f"/containers/{c['Id']}", {"force": True, "v": False}).read()
     vols = client.json("GET", "/volumes", {"filters": json.dumps({"label": [f"{names.POD}={pod}"]})})
     for v in (vols or {}).get("Volumes") or []:

@@ -22,8 +22,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Kubernetes YAML from containers and compose projects, and run it here")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    g = sub.add_parser("generate", help="Kubernetes YAML of containers or of a compose project")
-    g.add_argument("containers", nargs="*", metavar="CONTAINER")
+    g = sub.add_parser("generate", help="Kubernetes YAML of containers, of a pod `kube play` ran, or of a "
+                                        "compose project")
+    g.add_argument("containers", nargs="*", metavar="CONTAINER|POD")
     g.add_argument("--project", "-p", default=None, metavar="COMPOSE_PROJECT",
                    help="a running compose project: one workload and Service per service")
     g.add_argument("--type", "-t", choices=("pod", "deployment"), default=None,
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("file", metavar="FILE", help="the YAML ('-': standard input)")
     pl.add_argument("--network", default="kube", help="the engine network of the pods (created if missing)")
     pl.add_argument("--replace", action="store_true", help="remove pods of the same names first")
+    pl.add_argument("--infra-image", default="busybox",
+                    help="the image of each pod's infra container (it runs `sh`, `sleep`: busybox has both)")
     d = sub.add_parser("down", help="remove the pods a `kube play` of FILE made")
     d.add_argument("file", metavar="FILE")
     return p
@@ -83,7 +86,7 @@ def main(argv: list[str], client_factory: Callable[[], Any]) -> int:
         for skipped in docs.skipped:
             print(f"warning: {skipped}: kind not run by kube play, skipped", file=sys.stderr)
         if args.command == "play":
-            apply.play(client_factory(), docs, args.network, args.replace)
+            apply.play(client_factory(), docs, args.network, args.replace, infra_image=args.infra_image)
         else:
             apply.down(client_factory(), docs)
         return 0
@@ -92,4 +95,4 @@ def main(argv: list[str], client_factory: Callable[[], Any]) -> int:
         return 1
     except errors.DockyardError as err:
         print(f"Error: {err}", file=sys.stderr)
-        return 1
+        return getattr(err, "code", 1) or 1  # a failed init container's exit code

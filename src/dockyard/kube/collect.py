@@ -28,9 +28,38 @@ def source(client: Any, ref: str, name: str = "", files: list[generate.File] | N
 
 
 def containers(client: Any, refs: list[str], name: str = "", kind: str = "Pod") -> list[dict[str, Any]]:
-    """``kube generate CONTAINER...``: one workload running them all, named ``name`` or ``<first>-pod``."""
+    """``kube generate CONTAINER...``: one workload running them all, named ``name`` or ``<first>-pod``;
+    ``kube generate POD`` of a pod ``kube play`` ran: that pod again, named ``name`` or as it was."""
+    if len(refs) == 1:
+        played = _played(client, refs[0], name or refs[0], kind)
+        if played:
+            return played
     sources = [source(client, ref) for ref in refs]
     return generate.workload(name or f"{sources[0].name}-pod", sources, kind)
+
+
+def _played(client: Any, ref: str, name: str, kind: str) -> list[dict[str, Any]]:
+    """The objects of the played pod ``ref`` (none if ``ref`` is a container or no such pod)."""
+    try:
+        client.json("GET", f"/containers/{ref}/json")
+        return []
+    except errors.NotFound:
+        pass
+    found = client.json("GET", "/containers/json", {
+        "all": True, "filters": json.dumps({"label": [f"{names.POD}={ref}"]})})
+    by_role: dict[str, list[tuple[int, generate.Source]]] = {}
+    infra = None
+    for c in found:
+        labels = c.get("Labels") or {}
+        if labels.get(names.ROLE) == "infra":
+            infra = client.json("GET", f"/containers/{c['Id']}/json")
+            continue
+        src = source(client, c["Id"], labels.get(names.CONTAINER) or "")
+        by_role.setdefault(labels.get(names.ROLE) or "app", []).append((int(labels.get(names.INDEX) or 0), src))
+    if not by_role.get("app"):
+        return []
+    ordered = {role: [s for _, s in sorted(group, key=lambda e: e[0])] for role, group in by_role.items()}
+    return generate.workload(name, ordered["app"], kind, init=ordered.get("init"), infra=infra)
 
 
 def project(client: Any, project_name: str, kind: str = "Deployment") -> list[dict[str, Any]]:

@@ -3,11 +3,15 @@ the inputs). A container becomes a pod's container: image, command and args (onl
 from the image's), the environment the image does not set, ports (a published one with its
 ``hostPort``), mounts (named volume → PersistentVolumeClaim, bind → hostPath, tmpfs → emptyDir in
 memory, a compose config/secret → ConfigMap/Secret mounted at its target with ``subPath``),
-security context, limits, healthcheck (as a liveness probe). Published ports also get a Service."""
+security context, limits, healthcheck (as a liveness probe). Published ports also get a Service.
+A pod ``kube play`` ran is given back as it was played: its app and init containers in their
+order, ``shareProcessNamespace``, and the hostname, host network, host aliases and (from each
+container's label) ports its infra container holds."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +88,9 @@ def _env(src: Source) -> list[dict[str, str]]:
 
 def _ports(src: Source) -> list[dict[str, Any]]:
     cfg, host = src.inspect.get("Config") or {}, src.inspect.get("HostConfig") or {}
+    if (cfg.get("Labels") or {}).get(names.PORTS):  # a played pod's container: published on its infra
+        return [{**port, "protocol": str(port.get("protocol") or "TCP").upper()}
+                for port in json.loads(cfg["Labels"][names.PORTS])]
     bindings = host.get("PortBindings") or {}
     keys = sorted(set(cfg.get("ExposedPorts") or {}) | set(bindings), key=lambda k: (int(k.split("/")[0]), k))
     out = []
@@ -222,14 +229,20 @@ def container(src: Source, objs: _Objects) -> dict[str, Any]:
 _RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
 
 
-def _pod_spec(sources: list[Source], objs: _Objects, deployment: bool) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": [container(s, objs) for s in sources]}
+def _pod_spec(sources: list[Source], objs: _Objects, deployment: bool, init: list[Source],
+              infra: dict[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if init:
+        spec["initContainers"] = [container(s, objs) for s in init]
+    spec["containers"] = [container(s, objs) for s in sources]
     if deployment:
         spec["restartPolicy"] = "Always"
     else:
         policy = ((sources[0].inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or ""
         spec["restartPolicy"] = _RESTART.get(policy, "Never")
-    host = sources[0].inspect.get("HostConfig") or {}
+    if str((sources[0].inspect.get("HostConfig") or {}).get("PidMode") or "").startswith("container:"):
+        spec["shareProcessNamespace"] = True
+    host = (infra or sources[0].inspect).get("HostConfig") or {}
     if host.get("NetworkMode") == "host":
         spec["hostNetwork"] = True
     aliases: dict[str, list[str]] = {}
@@ -258,12 +271,17 @@ def service(name: str, app: str, pod_spec: dict[str, Any]) -> dict[str, Any] | N
             "spec": {"selector": {"app": app}, "ports": ports}}
 
 
-def workload(name: str, sources: list[Source], kind: str = "Pod", replicas: int = 1) -> list[dict[str, Any]]:
-    """The objects of one workload (``kind`` Pod or Deployment) running ``sources`` in one pod:
-    claims, config maps and secrets first, then the workload, then its Service (if it has ports)."""
+def workload(name: str, sources: list[Source], kind: str = "Pod", replicas: int = 1,
+             init: list[Source] | None = None, infra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The objects of one workload (``kind`` Pod or Deployment) running ``sources`` (after ``init``)
+    in one pod: claims, config maps and secrets first, then the workload, then its Service (if it
+    has ports). ``infra``: the inspect of the infra container of a pod ``kube play`` ran."""
     name = names.dns_label(name)
     objs = _Objects()
-    spec = _pod_spec(sources, objs, kind == "Deployment")
+    spec = _pod_spec(sources, objs, kind == "Deployment", init or [], infra)
+    hostname = ((infra or {}).get("Config") or {}).get("Hostname") or ""
+    if hostname and hostname != name and not spec.get("hostNetwork"):
+        spec["hostname"] = hostname
     meta = {"name": name, "labels": {"app": name}}
     if kind == "Deployment":
         body: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,

@@ -12,6 +12,9 @@ POD = "io.dockyard.kube.pod"  # the pod's name
 OWNER = "io.dockyard.kube.owner"  # "Pod/<name>" or "Deployment/<name>": the object of the YAML
 CONTAINER = "io.dockyard.kube.container"  # the container's name in the pod
 MANAGED = "io.dockyard.kube"  # on the network and volumes play created
+ROLE = "io.dockyard.kube.role"  # "infra" (holds the pod's namespaces), "init" or "app"
+INDEX = "io.dockyard.kube.index"  # the container's place among the pod's init or app containers
+PORTS = "io.dockyard.kube.ports"  # the container's ``ports`` (JSON): they are published on the infra
 # On a PersistentVolumeClaim ``generate`` wrote: the engine volume it stands for (its name need not
 # be a DNS name), so that ``play`` mounts that very volume again.
 VOLUME_ANNOTATION = "dockyard.io/volume-name"

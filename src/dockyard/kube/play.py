@@ -1,9 +1,12 @@
 """Kubernetes YAML as Engine API bodies: pure translation, no daemon (``apply.py`` makes the calls).
 
-A pod is its containers sharing the first one's network and IPC namespaces (``container:<first>``):
-the first holds the pod's hostname, its address on the play network (with the pod's name and the
-names of the Services selecting it as DNS aliases) and the host ports of every container of the
-pod (``hostPort``, and a NodePort Service's ``nodePort``). A Deployment is ``replicas`` such pods,
+A pod is an infra container ``<pod>-infra`` (a sleeping shell of ``--infra-image``, as podman's
+pause) and the containers that join its network and IPC namespaces (``container:<infra>``), and its
+PID namespace with ``shareProcessNamespace``. The infra holds the pod's hostname, its address on
+the play network (with the pod's name and the names of the Services selecting it as DNS aliases),
+``hostAliases``, the pod's sysctls and the host ports of every container of the pod
+(``hostPort``, and a NodePort Service's ``nodePort``). ``initContainers`` join it too and run one
+after the other before the app containers (``apply.py``). A Deployment is ``replicas`` such pods,
 ``<name>-pod`` (then ``<name>-pod-1``...). Volumes: persistentVolumeClaim → the named volume (the
 one ``generate`` annotated, else the claim's name), hostPath → bind, emptyDir → a volume of the
 pod (tmpfs with ``medium: Memory``), configMap/secret → files copied into the container before it
@@ -12,6 +15,7 @@ starts."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +28,9 @@ from dockyard.kube import names
 WORKLOADS = ("Pod", "Deployment")
 KINDS = (*WORKLOADS, "Service", "PersistentVolumeClaim", "ConfigMap", "Secret")
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+INFRA_IMAGE = "busybox"  # the project's own busybox image (scripts/make-busybox-rootfs)
+# PID 1 of a shared PID namespace: sleeps, reaps what its children leave (``wait``), ends on TERM/INT.
+INFRA_COMMAND = ["sh", "-c", 'trap "exit 0" TERM INT; while :; do sleep 2147483647 & wait $!; done']
 
 
 @dataclass
@@ -41,6 +48,11 @@ class PodPlan:
     containers: list[ContainerPlan] = field(default_factory=list)
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # volume name -> POST /volumes/create body
     host_network: bool = False
+    infra: ContainerPlan | None = None
+    init: list[ContainerPlan] = field(default_factory=list)  # run to completion in order, before containers
+
+    def all(self) -> list[ContainerPlan]:
+        return [*([self.infra] if self.infra else []), *self.init, *self.containers]
 
 
 @dataclass
@@ -106,11 +118,12 @@ def pods(docs: Documents) -> list[tuple[str, str, dict[str, Any], dict[str, str]
     return out
 
 
-def plan(docs: Documents, network: str) -> list[PodPlan]:
-    plans = [_pod(docs, *p, network) for p in pods(docs)]
+def plan(docs: Documents, network: str, infra_image: str = INFRA_IMAGE) -> list[PodPlan]:
+    plans = [_pod(docs, *p, network, infra_image) for p in pods(docs)]
     ports: dict[tuple[str, str], str] = {}
     for p in plans:
-        for key, bindings in (p.containers[0].body["HostConfig"].get("PortBindings") or {}).items():
+        assert p.infra is not None
+        for key, bindings in (p.infra.body["HostConfig"].get("PortBindings") or {}).items():
             for b in bindings:
                 if b["HostPort"] and (key, b["HostPort"]) in ports:
                     raise errors.InvalidArgument(f"host port {b['HostPort']} of pod {p.name} is taken by pod "
@@ -129,30 +142,65 @@ def _selected(docs: Documents, labels: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _pod(docs: Documents, pod: str, owner: str, spec: dict[str, Any], labels: dict[str, str],
-         network: str) -> PodPlan:
-    if spec.get("initContainers"):
-        raise errors.InvalidArgument(f"pod {pod}: initContainers are not supported")
+         network: str, infra_image: str) -> PodPlan:
     if not spec.get("containers"):
         raise errors.InvalidArgument(f"pod {pod}: no containers")
+    every = [*(spec.get("initContainers") or []), *spec["containers"]]
+    if "infra" in (c.get("name") for c in every):
+        raise errors.InvalidArgument(f"pod {pod}: a container named 'infra' would clash with the pod's infra "
+                                     "container")
     p = PodPlan(pod, owner, host_network=bool(spec.get("hostNetwork")))
+    infra = p.infra = _infra(docs, p, spec, labels, network, infra_image)
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
-    first = ""
-    for c in spec["containers"]:
-        cp = _container(docs, p, c, volumes, labels, spec)
-        if first:  # the pod's network and IPC namespaces: the first container's
-            cp.body["HostConfig"]["NetworkMode"] = f"container:{first}"
-            cp.body["HostConfig"]["IpcMode"] = "host" if spec.get("hostIPC") else f"container:{first}"
-        else:
-            first = cp.name
-            cp.body["HostConfig"]["IpcMode"] = "host" if spec.get("hostIPC") else "shareable"
-            _hold_network(docs, p, cp, spec, labels, network)
-        p.containers.append(cp)
+    for role, group, out in (("init", spec.get("initContainers") or [], p.init), ("app", spec["containers"],
+                                                                                  p.containers)):
+        for i, c in enumerate(group):
+            cp = _container(docs, p, c, volumes, labels, spec)
+            cp.body["Labels"].update({names.ROLE: role, names.INDEX: str(i)})
+            if role == "init":  # run once: the pod's restartPolicy is for its app containers
+                cp.body["HostConfig"]["RestartPolicy"] = {"Name": "no"}
+            elif c.get("ports"):
+                cp.body["Labels"][names.PORTS] = json.dumps(c["ports"], separators=(",", ":"))
+            _join(cp, infra.name, spec)
+            out.append(cp)
     return p
+
+
+def _join(cp: ContainerPlan, infra: str, spec: dict[str, Any]) -> None:
+    """A container of the pod in the infra's network, IPC and (shareProcessNamespace) PID namespaces."""
+    host = cp.body["HostConfig"]
+    host["NetworkMode"] = f"container:{infra}"
+    host["IpcMode"] = "host" if spec.get("hostIPC") else f"container:{infra}"
+    if spec.get("hostPID"):
+        host["PidMode"] = "host"
+    elif spec.get("shareProcessNamespace"):
+        host["PidMode"] = f"container:{infra}"
+
+
+def _infra(docs: Documents, p: PodPlan, spec: dict[str, Any], labels: dict[str, str], network: str,
+           image: str) -> ContainerPlan:
+    """The pod's infra container: its namespaces, hostname, host aliases, sysctls and host ports."""
+    host: dict[str, Any] = {
+        "RestartPolicy": {"Name": "no" if spec.get("restartPolicy") == "Never" else "always"},
+        "IpcMode": "host" if spec.get("hostIPC") else "shareable"}
+    if spec.get("hostPID"):
+        host["PidMode"] = "host"
+    sysctls = {s["name"]: str(s["value"]) for s in (spec.get("securityContext") or {}).get("sysctls") or []}
+    if sysctls:
+        host["Sysctls"] = sysctls
+    extra = [f"{h}:{a['ip']}" for a in spec.get("hostAliases") or [] for h in a.get("hostnames") or []]
+    if extra:
+        host["ExtraHosts"] = extra
+    body = {"Image": image, "Entrypoint": INFRA_COMMAND[:2], "Cmd": INFRA_COMMAND[2:], "HostConfig": host,
+            "Labels": {**labels, names.POD: p.name, names.OWNER: p.owner, names.ROLE: "infra"}}
+    cp = ContainerPlan(f"{p.name}-infra", body)
+    _hold_network(docs, p, cp, spec, labels, network)
+    return cp
 
 
 def _hold_network(docs: Documents, p: PodPlan, cp: ContainerPlan, spec: dict[str, Any], labels: dict[str, str],
                   network: str) -> None:
-    """The first container: the pod's network namespace, hostname and every host port of the pod."""
+    """The infra container: the pod's network namespace, hostname and every host port of the pod."""
     host = cp.body["HostConfig"]
     exposed, bindings = cp.body.setdefault("ExposedPorts", {}), host.setdefault("PortBindings", {})
     for c in spec["containers"]:
@@ -210,12 +258,6 @@ def _container(docs: Documents, p: PodPlan, c: dict[str, Any], volumes: dict[str
         host["CapAdd"] = list(caps["add"])
     if caps.get("drop"):
         host["CapDrop"] = list(caps["drop"])
-    sysctls = {s["name"]: str(s["value"]) for s in (spec.get("securityContext") or {}).get("sysctls") or []}
-    if sysctls:
-        host["Sysctls"] = sysctls
-    extra = [f"{h}:{a['ip']}" for a in spec.get("hostAliases") or [] for h in a.get("hostnames") or []]
-    if extra:
-        host["ExtraHosts"] = extra
     cp = ContainerPlan(name, {**body, "HostConfig": host}, pull=c.get("imagePullPolicy") or "IfNotPresent")
     host["Mounts"] = [m for m in (_mount(docs, p, cp, vm, volumes) for vm in c.get("volumeMounts") or []) if m]
     return cp

@@ -4,6 +4,7 @@ and Kubernetes YAML to Engine API bodies, round trip included."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import yaml
@@ -72,12 +73,15 @@ def test_round_trip_to_engine_bodies() -> None:
     [p] = play.plan(docs, "kube")
     assert p.name == "web-pod" and p.owner == "Deployment/web"
     [c] = p.containers
+    assert p.infra is not None and p.infra.name == "web-pod-infra"
+    infra = p.infra.body
     body, host = c.body, c.body["HostConfig"]
     assert c.name == "web-pod-web" and body["Cmd"] == ["httpd", "-f", "-p", "80"] and "Entrypoint" not in body
-    assert body["Env"] == ["GREETING=hi"] and body["User"] == "1000:1000" and body["Hostname"] == "web-pod"
-    assert host["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+    assert body["Env"] == ["GREETING=hi"] and body["User"] == "1000:1000" and infra["Hostname"] == "web-pod"
+    assert infra["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+    assert "PortBindings" not in host and host["NetworkMode"] == "container:web-pod-infra"
     assert host["Memory"] == 64 << 20 and host["NanoCpus"] == 500_000_000 and host["ReadonlyRootfs"]
-    assert body["NetworkingConfig"] == {"EndpointsConfig": {"kube": {"Aliases": ["web-pod", "web"]}}}
+    assert infra["NetworkingConfig"] == {"EndpointsConfig": {"kube": {"Aliases": ["web-pod", "web"]}}}
     mounts = {m["Target"]: m for m in host["Mounts"]}
     assert mounts["/data"] == {"Type": "volume", "Source": "proj_data", "Target": "/data", "ReadOnly": False}
     assert mounts["/site"]["Source"] == "/srv/site" and mounts["/run"] == {"Type": "tmpfs", "Target": "/run"}
@@ -129,16 +133,24 @@ spec:
 """
 
 
-def test_pod_of_two_containers_shares_the_first_ones_network() -> None:
-    [p] = play.plan(play.load(POD), "net")
+def test_pod_of_two_containers_joins_its_infra_container() -> None:
+    [p] = play.plan(play.load(POD), "net", infra_image="pause-image")
     a, b = p.containers
+    assert p.infra is not None
+    infra = p.infra.body
+    assert infra["Image"] == "pause-image" and infra["Labels"][names.ROLE] == "infra"
+    assert infra["HostConfig"]["RestartPolicy"] == {"Name": "no"}  # restartPolicy: Never
     assert a.body["Entrypoint"] == ["sh", "-c"] and a.body["Cmd"] == ["echo hello two $(literal)"]
     assert a.body["HostConfig"]["RestartPolicy"] == {"Name": "no"}
-    assert b.body["HostConfig"]["NetworkMode"] == "container:two-a" and "PortBindings" not in b.body["HostConfig"]
-    assert (a.body["HostConfig"]["IpcMode"], b.body["HostConfig"]["IpcMode"]) == ("shareable", "container:two-a")
-    assert a.body["HostConfig"]["PortBindings"] == {"5432/tcp": [{"HostIp": "", "HostPort": "15432"}],
-                                                    "8080/tcp": [{"HostIp": "", "HostPort": "30080"}]}
-    assert a.body["NetworkingConfig"]["EndpointsConfig"]["net"]["Aliases"] == ["two", "db"]
+    for c in (a, b):
+        host = c.body["HostConfig"]
+        assert host["NetworkMode"] == host["IpcMode"] == "container:two-infra" and "PortBindings" not in host
+        assert "PidMode" not in host  # no shareProcessNamespace
+    assert infra["HostConfig"]["IpcMode"] == "shareable" and infra["Hostname"] == "two"
+    assert infra["HostConfig"]["PortBindings"] == {"5432/tcp": [{"HostIp": "", "HostPort": "15432"}],
+                                                   "8080/tcp": [{"HostIp": "", "HostPort": "30080"}]}
+    assert infra["NetworkingConfig"]["EndpointsConfig"]["net"]["Aliases"] == ["two", "db"]
+    assert json.loads(b.body["Labels"][names.PORTS]) == [{"containerPort": 5432, "hostPort": 15432}]
     assert a.files == [("/etc/app/greeting.txt", b"hello", 0o644)]
     assert b.body["Env"] == ["DB_USER=admin"]
     assert p.volumes == {"two-scratch": {"Name": "two-scratch",
@@ -179,3 +191,80 @@ def test_pull_parameters() -> None:
     assert _pull_params("localhost:5000/a/b:1.2") == {"fromImage": "localhost:5000/a/b", "tag": "1.2"}
     assert _pull_params("localhost:5000/a/b") == {"fromImage": "localhost:5000/a/b", "tag": "latest"}
     assert _pull_params("b@sha256:" + "0" * 64) == {"fromImage": "b@sha256:" + "0" * 64}
+
+
+INIT_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: ip}
+spec:
+  restartPolicy: OnFailure
+  shareProcessNamespace: true
+  hostname: box
+  hostAliases: [{ip: 10.1.2.3, hostnames: [db.local]}]
+  securityContext: {sysctls: [{name: net.ipv4.ip_unprivileged_port_start, value: "0"}]}
+  initContainers:
+  - {name: one, image: busybox, command: [sh, -c, "echo 1 > /w/one"], volumeMounts: [{name: w, mountPath: /w}]}
+  - {name: two, image: busybox, command: [sh, -c, "echo 2 > /w/two"], volumeMounts: [{name: w, mountPath: /w}]}
+  containers:
+  - {name: app, image: busybox, command: [sleep, "100"], ports: [{containerPort: 80, hostPort: 8081}],
+     volumeMounts: [{name: w, mountPath: /w}]}
+  volumes: [{name: w, emptyDir: {}}]
+"""
+
+
+def test_init_containers_and_shared_pid_namespace() -> None:
+    [p] = play.plan(play.load(INIT_POD), "net")
+    assert p.infra is not None
+    infra = p.infra.body["HostConfig"]
+    assert [c.name for c in p.init] == ["ip-one", "ip-two"] and [c.name for c in p.containers] == ["ip-app"]
+    assert [c.body["Labels"][names.INDEX] for c in p.init] == ["0", "1"]
+    for c in p.init:
+        assert c.body["HostConfig"]["RestartPolicy"] == {"Name": "no"} and c.body["Labels"][names.ROLE] == "init"
+        assert c.body["HostConfig"]["Mounts"][0]["Source"] == "ip-w"
+    for c in (*p.init, *p.containers):
+        assert c.body["HostConfig"]["PidMode"] == "container:ip-infra"
+        assert "ExtraHosts" not in c.body["HostConfig"] and "Sysctls" not in c.body["HostConfig"]
+    assert p.containers[0].body["HostConfig"]["RestartPolicy"] == {"Name": "on-failure"}
+    assert infra["RestartPolicy"] == {"Name": "always"} and p.infra.body["Hostname"] == "box"
+    assert infra["ExtraHosts"] == ["db.local:10.1.2.3"]
+    assert infra["Sysctls"] == {"net.ipv4.ip_unprivileged_port_start": "0"}
+    bad = INIT_POD.replace("name: two,", "name: infra,")
+    with pytest.raises(errors.InvalidArgument, match="infra"):
+        play.plan(play.load(bad), "net")
+
+
+def _played(c: play.ContainerPlan, cid: str, image_cfg: dict) -> generate.Source:  # type: ignore[type-arg]
+    """What the engine would inspect of a container made from the plan ``c``."""
+    body = c.body
+    inspect = {"Id": cid, "Name": "/" + c.name, "Image": "sha256:abc",
+               "Config": {"Image": body["Image"], "Env": [*image_cfg["Env"], *body.get("Env", [])],
+                          "Cmd": body.get("Cmd", image_cfg["Cmd"]), "Entrypoint": body.get("Entrypoint"),
+                          "Labels": body["Labels"], "Hostname": body.get("Hostname", cid[:12])},
+               "HostConfig": body["HostConfig"],
+               "Mounts": [{"Type": m["Type"], "Name": m["Source"], "Destination": m["Target"], "RW": True}
+                          for m in body["HostConfig"].get("Mounts") or []]}
+    return generate.Source(inspect, {"Config": image_cfg}, body["Labels"].get(names.CONTAINER, ""))
+
+
+def test_generate_of_a_played_pod_round_trips() -> None:
+    """The spec ``kube generate POD`` writes of a played pod is the one that was played (but the
+    emptyDir, which the engine shows as a named volume)."""
+    [p] = play.plan(play.load(INIT_POD), "net")
+    assert p.infra is not None
+    cfg = {"Env": ["PATH=/bin"], "Cmd": ["sh"]}
+    infra = _played(p.infra, "i" * 64, cfg).inspect
+    objects = generate.workload("ip", [_played(c, "a" * 64, cfg) for c in p.containers],
+                                init=[_played(c, "b" * 64, cfg) for c in p.init], infra=infra)
+    [pod] = [o for o in objects if o["kind"] == "Pod"]
+    spec = pod["spec"]
+    original = yaml.safe_load(INIT_POD)["spec"]
+    for key in ("restartPolicy", "shareProcessNamespace", "hostname", "hostAliases"):
+        assert spec[key] == original[key], key
+    assert [c["name"] for c in spec["initContainers"]] == ["one", "two"]
+    assert [c["command"] for c in spec["initContainers"]] == [c["command"] for c in original["initContainers"]]
+    assert spec["containers"][0]["ports"] == [{"containerPort": 80, "hostPort": 8081, "protocol": "TCP"}]
+    [again] = play.plan(play.load(dump(objects)), "net")
+    assert again.infra is not None
+    assert again.infra.body["HostConfig"]["PortBindings"] == p.infra.body["HostConfig"]["PortBindings"]
+    assert [c.body["HostConfig"]["PidMode"] for c in again.all()[1:]] == ["container:ip-infra"] * 3
