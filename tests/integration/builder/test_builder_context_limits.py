@@ -4,11 +4,9 @@ traversal names are refused, and COPY of a big context file reads it from disk."
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
-import socket
 import tarfile
 import threading
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon, started_daemon
+from tests.httpcall import request
 
 pytestmark = pytest.mark.root
 
@@ -26,25 +25,9 @@ GIB = 1 << 30
 RSS_CEILING = 200 << 20
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=300)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(300)
-        self.sock.connect(self._path)
-
-
 def post_build(d: Daemon, body: bytes, query: str = "") -> tuple[int, str]:
-    conn = _UnixConnection(str(d.socket))
-    try:
-        conn.request("POST", "/build" + query, body=body, headers={"Content-Type": "application/x-tar"})
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode()
-    finally:
-        conn.close()
+    status, _, answer = request(d, "POST", "/build" + query, raw=body, timeout=300)
+    return status, answer.decode()
 
 
 def _header(name: str, size: int) -> bytes:

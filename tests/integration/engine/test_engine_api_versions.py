@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import time
 import uuid
 from typing import Any
@@ -13,35 +11,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import Daemon
+from tests.httpcall import call, request
 
 pytestmark = pytest.mark.root
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def request(d: Daemon, method: str, path: str, body: Any = None,
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = _UnixConnection(str(d.socket))
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def call(d: Daemon, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    status, _, payload = request(d, method, path, body)
-    return status, json.loads(payload) if payload else None
 
 
 @pytest.fixture

@@ -4,36 +4,19 @@ message in Docker's shape, never a 500 from a TypeError deep in the engine."""
 from __future__ import annotations
 
 import base64
-import http.client
 import json
-import socket
 from typing import Any
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
 def _post(d: Daemon, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    conn = _UnixConnection(str(d.socket))
-    try:
-        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **(headers or {})})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read() or b"null")
-    finally:
-        conn.close()
+    return call(d, "POST", path, body, headers=headers, timeout=30)
 
 
 @pytest.mark.parametrize("path,body", [

@@ -19,7 +19,7 @@ import pytest
 import zstandard
 
 from tests.conftest import Daemon
-from tests.integration.engine.test_engine_validation import call
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Daemon
-from tests.integration.engine.test_engine_validation import call
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.conftest import Daemon
-from tests.integration.engine.test_engine_validation import call
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
 

@@ -3,7 +3,6 @@ dockerd does that Dockyard did not, each the root of a failing moby test."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import time
@@ -14,33 +13,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Daemon
+from tests.httpcall import call, request
 
 pytestmark = pytest.mark.root
-
-
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def call(d: Daemon, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
-    conn = _Unix(str(d.socket))
-    try:
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        payload = resp.read()
-        try:
-            return resp.status, json.loads(payload) if payload else None
-        except ValueError:
-            return resp.status, payload
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -119,13 +94,8 @@ def test_volume_create_is_an_event(daemon: Daemon, made: list[str]) -> None:
     made.append(f"volume:{vol}")
     since = int(time.time()) - 1
     assert call(daemon, "POST", "/volumes/create", {"Name": vol})[0] == 201
-    conn = _Unix(str(daemon.socket))
-    try:
-        conn.request("GET", f"/events?since={since}&until={int(time.time()) + 1}&filters="
-                     + json.dumps({"type": ["volume"], "volume": [vol]}).replace(" ", ""))
-        lines = conn.getresponse().read().decode().splitlines()
-    finally:
-        conn.close()
+    lines = request(daemon, "GET", f"/events?since={since}&until={int(time.time()) + 1}&filters="
+                    + json.dumps({"type": ["volume"], "volume": [vol]}).replace(" ", ""))[2].decode().splitlines()
     assert [json.loads(line)["Action"] for line in lines if line.strip()] == ["create"]
 
 

@@ -4,10 +4,7 @@ endpoint fail; swarm and plugin probes answered as a dockerd without swarm or pl
 
 from __future__ import annotations
 
-import http.client
 import io
-import json
-import socket
 import tarfile
 from typing import Any
 from urllib.parse import quote
@@ -15,34 +12,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import Daemon
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def call(d: Daemon, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
-    conn = _UnixConnection(str(d.socket))
-    try:
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": "application/json"} if raw is None else {"Content-Type": "application/x-tar"}
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        payload = resp.read()
-        try:
-            return resp.status, json.loads(payload or b"null")
-        except ValueError:
-            return resp.status, payload
-    finally:
-        conn.close()
 
 
 def create(config: dict[str, Any], host: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -209,14 +181,9 @@ def test_create_platform_checked(daemon: Daemon) -> None:
     (b"{nope", "invalid JSON"),
 ])
 def test_malformed_create_bodies_are_400(daemon: Daemon, raw: bytes, message: str) -> None:
-    conn = _UnixConnection(str(daemon.socket))
-    try:
-        conn.request("POST", "/v1.47/containers/create", body=raw, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        answer = json.loads(resp.read())
-    finally:
-        conn.close()
-    assert resp.status == 400 and answer["message"].startswith(message), answer
+    status, answer = call(daemon, "POST", "/v1.47/containers/create", raw=raw,
+                          headers={"Content-Type": "application/json"})
+    assert status == 400 and answer["message"].startswith(message), answer
 
 
 @pytest.fixture

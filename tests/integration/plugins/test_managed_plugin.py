@@ -4,11 +4,9 @@ set, disabled, removed."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
-import socket
 import subprocess
 import tarfile
 from pathlib import Path
@@ -18,33 +16,14 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import Daemon
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
 HERE = Path(__file__).resolve().parent
 
 
-class _Unix(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(60)
-        self.sock.connect(self.unix_path)
-
-
 def api(d: Daemon, method: str, path: str, body: Any = None, raw: bytes | None = None) -> tuple[int, Any]:
-    conn = _Unix(str(d.socket))
-    try:
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        conn.request(method, path, body=data, headers={"Content-Type": "application/x-tar" if raw is not None
-                                                       else "application/json"})
-        resp = conn.getresponse()
-        payload = resp.read()
-        return resp.status, json.loads(payload) if payload.strip() else None
-    finally:
-        conn.close()
+    return call(d, method, path, body, raw)
 
 
 def plugin_context(config: dict[str, Any]) -> bytes:
