@@ -65,7 +65,7 @@ def without_ignored(ctx: FileTree, dockerfile: str) -> FileTree:
     """dockerd's ``removeDockerfile``: with a .dockerignore in the context, it and the Dockerfile
     are dropped from what COPY sees when its patterns exclude them. A new tree over the same
     files: the received one may be kept for the next build (``contexts``)."""
-    from dockyard.builder.dockerignore import Matcher
+    from dockyard.buildcontext.dockerignore import Matcher
 
     ignore = ctx.entries.get(".dockerignore")
     if ignore is None or not ignore.info.isreg():

@@ -152,20 +152,18 @@ def request_for(name: str, t: dict[str, Any], no_cache: bool = False, pull: bool
 def _dockerfile(req: Request, t: dict[str, Any]) -> None:
     """The Dockerfile's name in the context; one outside it, or inline, travels as an extra file."""
     if t.get("dockerfile-inline"):
-        req.dockerfile = ".dockerfile." + os.urandom(6).hex()
+        from dockyard.buildcontext.send import random_dockerfile_name
+
+        req.dockerfile = random_dockerfile_name()
         req.extra[req.dockerfile] = str(t["dockerfile-inline"]).encode()
         return
-    path = Path(str(t.get("dockerfile") or "Dockerfile"))
-    full = path if path.is_absolute() else req.root / path
+    from dockyard.buildcontext.send import dockerfile_in_context
+
     try:
-        req.dockerfile = full.resolve().relative_to(req.root).as_posix()
-    except ValueError:
-        try:
-            data = full.read_bytes()
-        except OSError as err:
-            raise errors.InvalidArgument(f"target {req.name}: failed to read dockerfile: {err.strerror}: {full}") \
-                from None
-        req.dockerfile = ".dockerfile." + os.urandom(6).hex()
+        req.dockerfile, data = dockerfile_in_context(req.root, Path(str(t.get("dockerfile") or "Dockerfile")))
+    except errors.InvalidArgument as err:
+        raise errors.InvalidArgument(f"target {req.name}: {err}") from None
+    if data is not None:
         req.extra[req.dockerfile] = data
 
 

@@ -61,17 +61,17 @@ class _Build:
         self.progress.done(self.error)
 
     def _build(self) -> None:
-        from dockyard.builder.dockerignore import plan_context
-        from dockyard.cli.build import _only_what_the_daemon_lacks, _secrets_header
+        from dockyard.buildcontext.send import only_what_the_daemon_lacks, secrets_header
+        from dockyard.buildcontext.tar import plan_context
 
         c = _client()
         body = plan_context(self.req.root, self.req.dockerfile)
         for name, data in self.req.extra.items():
             body.add_bytes(name, data)
         headers = {"Content-Type": "application/x-tar"}
-        body = _only_what_the_daemon_lacks(c, self.req.root, body, headers)
+        body = only_what_the_daemon_lacks(c, self.req.root, body, headers)
         if self.req.secrets:
-            headers["X-Dockyard-Build-Secrets"] = _secrets_header(self.req.secrets)
+            headers["X-Dockyard-Build-Secrets"] = secrets_header(self.req.secrets)
         params = {k: v for k, v in self.req.params.items() if v is not None}
         for msg in c.json_stream("POST", "/build", params, body, headers):
             if "error" in msg or "errorDetail" in msg:
@@ -85,14 +85,14 @@ class _Build:
             self.error = "the build ended without an image ID"
 
     def _push(self) -> None:
-        from dockyard.cli.images import _domain, auth_header
+        from dockyard.cli.images import auth_header, registry_domain
 
         c = _client()
         for ref in self.req.tags:
             name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
             self.progress.feed(f"pushing {ref}\n")
             for msg in c.json_stream("POST", f"/images/{name}/push", {"tag": tag},
-                                     headers=auth_header(_domain(name))):
+                                     headers=auth_header(registry_domain(name))):
                 if msg.get("error"):
                     self.error = f"push {ref}: {msg['error']}"
                     return

@@ -37,9 +37,9 @@ class Progress:
         self.previous = ""
         self.display: Any = None
         if mode == "tty":  # one target on a terminal: `dockyard build`'s one line per step
-            from dockyard.cli.build import _Display
+            from dockyard.cli.build import Display
 
-            self.display = _Display(True, out)
+            self.display = Display(True, out)
 
     def feed(self, text: str) -> None:
         if self.mode == "quiet":

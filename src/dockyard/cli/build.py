@@ -28,7 +28,7 @@ def _kv(items: list[str] | None) -> dict[str, str | None]:
     return out
 
 
-class _Display:
+class Display:
     """Plain: the daemon's text as it comes (docker's classic builder, byte for byte). TTY: one
     line per step as BuildKit shows them, each ending with its time (``CACHED`` when reused),
     and the whole build's time at the end."""
@@ -79,22 +79,15 @@ class _Display:
 
 
 def cmd_build(c: Client, a: argparse.Namespace) -> int:
-    from dockyard.builder.dockerignore import plan_context
+    from dockyard.buildcontext.send import make_context, only_what_the_daemon_lacks, secrets_header
 
     root = Path(a.path)
     if not root.is_dir():
         raise errors.InvalidArgument(f"unable to prepare context: path {a.path!r} not found")
-    dockerfile = a.file or "Dockerfile"
-    extra: bytes | None = None
-    df_path = Path(dockerfile)
-    if a.file and df_path.is_absolute() or (a.file and not (root / dockerfile).exists() and df_path.exists()):
-        extra = df_path.read_bytes()
-        dockerfile = ".dockerfile." + os.urandom(6).hex()
-    elif a.file:
-        dockerfile = os.path.relpath(root / dockerfile, root)
-    body = plan_context(root, dockerfile)  # streamed by the client: the files are never read in here
-    if extra is not None:
-        body.add_bytes(dockerfile, extra)
+    df_path = Path(a.file or "Dockerfile")
+    if a.file and not df_path.is_absolute() and not (root / df_path).exists() and df_path.exists():
+        df_path = df_path.resolve()  # -f relative to the working directory
+    plan, dockerfile = make_context(root, df_path)
     params: dict[str, Any] = {
         "t": a.tag or None, "dockerfile": dockerfile, "buildargs": json.dumps(_kv(a.build_arg)) if a.build_arg else None,
         "nocache": a.no_cache or None, "pull": a.pull or None, "target": a.target or None,
@@ -102,11 +95,11 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
         "cachefrom": json.dumps(a.cache_from) if a.cache_from else None, "platform": a.platform or None,
         "q": a.quiet or None, "rm": True}
     headers = {"Content-Type": "application/x-tar"}
-    body = _only_what_the_daemon_lacks(c, root, body, headers)
+    body: Any = only_what_the_daemon_lacks(c, root, plan, headers)  # a body that writes itself
     if a.secret:
-        headers["X-Dockyard-Build-Secrets"] = _secrets_header(a.secret)
+        headers["X-Dockyard-Build-Secrets"] = secrets_header(a.secret)
     tty = sys.stdout.isatty() and a.progress in ("auto", "tty")
-    display = _Display(tty)
+    display = Display(tty)
     image_id = ""
     for msg in c.json_stream("POST", "/build", params, body, headers):
         if "error" in msg or "errorDetail" in msg:
@@ -123,47 +116,6 @@ def cmd_build(c: Client, a: argparse.Namespace) -> int:
     if a.iidfile and image_id:
         Path(a.iidfile).write_text(image_id)
     return 0
-
-
-def _only_what_the_daemon_lacks(c: Client, root: Path, plan: Any, headers: dict[str, str]) -> Any:
-    """Ask the daemon which files of the context it still has from the last build of this
-    directory (``POST /build/context``, Dockyard's own) and leave those out of the tar; a
-    daemon without that endpoint (Docker's) gets the whole context."""
-    import hashlib
-    import socket
-
-    key = hashlib.sha256(f"{socket.gethostname()}\0{root.resolve()}".encode()).hexdigest()[:32]
-    manifest = plan.manifest()
-    try:
-        r = c.json("POST", "/build/context", {"key": key}, {"files": manifest})
-    except errors.DockyardError:
-        return plan
-    headers["X-Dockyard-Build-Context"] = r["token"]
-    need = set(r["need"])
-    return plan.without({name for name, *_ in manifest if name not in need})
-
-
-def _secrets_header(specs: list[str]) -> str:
-    """``--secret id=ID[,src=PATH|,env=VAR]`` (BuildKit's syntax) as the engine's secrets header:
-    base64url(JSON {id: base64(bytes)})."""
-    import base64
-
-    out: dict[str, str] = {}
-    for spec in specs:
-        fields = dict(f.partition("=")[::2] for f in spec.split(",") if f)
-        sid = fields.get("id", "")
-        src = fields.get("src") or fields.get("source") or ""
-        if not sid:
-            raise errors.InvalidArgument(f"--secret {spec!r}: id= is required")
-        if fields.get("env") or (not src and sid in os.environ):
-            data = os.environ.get(fields.get("env") or sid, "").encode()
-        else:
-            try:
-                data = Path(src or sid).read_bytes()
-            except OSError as err:
-                raise errors.InvalidArgument(f"--secret {spec!r}: {err.strerror}: {src or sid}") from None
-        out[sid] = base64.b64encode(data).decode()
-    return base64.urlsafe_b64encode(json.dumps(out).encode()).decode().rstrip("=")
 
 
 def cmd_builder_prune(c: Client, a: argparse.Namespace) -> int:

@@ -126,7 +126,7 @@ def cmd_rmi(c: Client, a: argparse.Namespace) -> int:
 
 # -- registries: credentials as the docker CLI keeps them (~/.docker/config.json) -----------------
 
-def _domain(ref: str) -> str:
+def registry_domain(ref: str) -> str:
     first = ref.split("/", 1)[0]
     if "/" in ref and ("." in first or ":" in first or first == "localhost"):
         return first
@@ -161,7 +161,7 @@ def pull(c: Client, ref: str, platform: str = "", out: Any = None, quiet: bool =
     elif ":" in name.rsplit("/", 1)[-1]:
         name, tag = name.rsplit(":", 1)
     params = {"fromImage": name, "tag": tag or "latest", "platform": platform or None}
-    show(c.json_stream("POST", "/images/create", params, None, auth_header(_domain(name))),
+    show(c.json_stream("POST", "/images/create", params, None, auth_header(registry_domain(name))),
          out or sys.stdout, quiet)
 
 
@@ -191,7 +191,7 @@ def cmd_push(c: Client, a: argparse.Namespace) -> int:
         name, tag = name.rsplit(":", 1)
     if not tag and not a.quiet:
         print("Using default tag: latest")
-    show(c.json_stream("POST", f"/images/{name}/push", {"tag": tag or None}, None, auth_header(_domain(name))),
+    show(c.json_stream("POST", f"/images/{name}/push", {"tag": tag or None}, None, auth_header(registry_domain(name))),
          sys.stdout, a.quiet)
     if a.quiet:
         print(tagged(a.name))

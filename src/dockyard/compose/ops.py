@@ -175,11 +175,17 @@ class Compose:
         the service's, ``show`` gets the build's output. Returns the image ID."""
         from pathlib import Path
 
+        from dockyard.buildcontext.send import make_context, only_what_the_daemon_lacks
+
         p = self._project()
         b = p.services[service]["build"]
         context = Path(b["context"])
-        tar = _tar_dir(context)
-        params: dict[str, Any] = {"t": E.image_name(p, service), "dockerfile": b.get("dockerfile", "Dockerfile"),
+        inline = b.get("dockerfile_inline")
+        tar, dockerfile = make_context(context, Path(b.get("dockerfile") or "Dockerfile"),
+                                       None if inline is None else str(inline).encode())
+        headers = {"Content-Type": "application/x-tar"}
+        tar = only_what_the_daemon_lacks(self.c, context, tar, headers)  # as `dockyard build` sends it
+        params: dict[str, Any] = {"t": E.image_name(p, service), "dockerfile": dockerfile,
                                   "buildargs": json.dumps({**(b.get("args") or {}), **(args or {})}),
                                   "labels": json.dumps({**(b.get("labels") or {}), E.PROJECT: p.name,
                                                         E.SERVICE: service}),
@@ -193,8 +199,7 @@ class Compose:
             params["cachefrom"] = json.dumps(b["cache_from"])
         self.out(f" Service {service}  Building")
         image = ""
-        for msg in self.c.json_stream("POST", "/build", params, body=tar,
-                                      headers={"Content-Type": "application/x-tar"}):
+        for msg in self.c.json_stream("POST", "/build", params, body=tar, headers=headers):
             if msg.get("error"):
                 raise ComposeFailure(f"failed to build {service}: {msg['error']}")
             if show is not None and msg.get("stream"):
@@ -636,16 +641,6 @@ def _frames(resp: Any) -> Iterator[bytes]:
 def _raw_lines(resp: Any) -> Iterator[bytes]:
     for line in resp:
         yield line if line.endswith(b"\n") else line + b"\n"
-
-
-def _tar_dir(path: Any) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(str(path), arcname=".")
-    return buf.getvalue()
 
 
 def _tar_files(files: list[tuple[str, bytes, int]]) -> bytes:

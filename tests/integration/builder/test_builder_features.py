@@ -186,7 +186,7 @@ def test_a_rebuild_sends_only_changed_files_and_never_misses_a_change(daemon: Da
     import os
     import socket
 
-    from dockyard.builder.dockerignore import plan_context
+    from dockyard.buildcontext.tar import plan_context
     from dockyard.client.http import Client
 
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nCOPY . /ctx/\n", "same.txt": "AAAA\n", "keep.txt": "kept\n"})

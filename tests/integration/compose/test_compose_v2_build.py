@@ -110,17 +110,21 @@ def test_compose_v2_builds_by_default_through_dockyard_buildx(v2_project: Projec
 
 
 def test_compose_v2_build_applies_dockerignore_as_dockyard_build(v2_project: Project, compose_v2: str) -> None:
-    """The context is sent as ``dockyard build`` sends it (``.dockerignore`` applied by the client)."""
+    """The context is sent as ``dockyard build`` sends it (``.dockerignore`` applied by the client,
+    ``!`` exceptions too), by Compose v2 through the plugin and by ``dockyard compose build``."""
     p = v2_project
-    (p.dir / "app" / "secret.txt").write_text("not for the image\n")
-    (p.dir / "app" / ".dockerignore").write_text("secret.txt\n")
+    for name in ("secret.txt", "notes.md", "keep.md"):
+        (p.dir / "app" / name).write_text(f"{name}\n")
+    (p.dir / "app" / ".dockerignore").write_text("secret.txt\n*.md\n!keep.md\n")
     ok(p.v2(compose_v2, "build"))
     by_v2 = image(p.d, f"{p.name}-app")
     r = p.d.cli("build", "-q", "-t", f"{p.name}-cli", "--build-arg", "WORD=${HOME}-literal", str(p.dir / "app"))
     assert r.returncode == 0, r.stderr.decode()
     assert image(p.d, f"{p.name}-cli")["RootFS"]["Layers"] == by_v2["RootFS"]["Layers"]
     r = p.d.cli("run", "--rm", f"{p.name}-app", "ls", "/ctx")
-    assert r.stdout.decode().split() == ["Dockerfile", "hello.txt"], r.stdout
+    assert r.stdout.decode().split() == ["Dockerfile", "hello.txt", "keep.md"], r.stdout
+    ok(p.dy("build"))  # dockyard compose's own build: the same context, so the same layers
+    assert image(p.d, f"{p.name}-app")["RootFS"]["Layers"] == by_v2["RootFS"]["Layers"]
     p.d.cli("rmi", f"{p.name}-cli")
 
 

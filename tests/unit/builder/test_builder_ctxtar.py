@@ -7,8 +7,8 @@ import os
 import tarfile
 from pathlib import Path
 
+from dockyard.buildcontext.tar import context_tar, plan_context
 from dockyard.builder.context import FileTree
-from dockyard.builder.dockerignore import context_tar, plan_context
 from dockyard.cli.main import _lean_module
 
 

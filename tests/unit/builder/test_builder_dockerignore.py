@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.buildcontext.dockerignore import Matcher
+from dockyard.buildcontext.tar import context_tar
 from dockyard.builder.context import FileTree, is_archive
-from dockyard.builder.dockerignore import Matcher, context_tar
 
 
 @pytest.mark.parametrize("patterns,path,excluded", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from dockyard.cli.build import _Display
+from dockyard.cli.build import Display
 
 STREAM = ["Step 1/3 : FROM busybox\n", " ---> 1a2b3c4d5e6f\n", "Step 2/3 : RUN echo hi\n",
           " ---> Running in 0123456789ab\n", "hi\n", " ---> Removed intermediate container 0123456789ab\n",
@@ -23,7 +23,7 @@ class Clock:
 
 def test_plain_output_is_the_daemons_text_unchanged() -> None:
     out = io.StringIO()
-    d = _Display(False, out, Clock())
+    d = Display(False, out, Clock())
     for chunk in STREAM:
         d.feed(chunk)
     d.finish()
@@ -32,7 +32,7 @@ def test_plain_output_is_the_daemons_text_unchanged() -> None:
 
 def test_terminal_output_times_each_step_and_the_build() -> None:
     out = io.StringIO()
-    d = _Display(True, out, Clock())
+    d = Display(True, out, Clock())
     for chunk in STREAM:
         d.feed(chunk)
     d.finish()

@@ -11,6 +11,7 @@ import posixpath
 import tarfile
 from typing import TYPE_CHECKING
 
+from dockyard.buildcontext.dockerignore import Matcher
 from dockyard.builder import instructions as ins
 from dockyard.builder.context import (
     ContextDir,
@@ -22,7 +23,6 @@ from dockyard.builder.context import (
     payload_chunks,
     read_payload,
 )
-from dockyard.builder.dockerignore import Matcher
 from dockyard.builder.layers import renamed, sha256, spooled, tar_parts
 from dockyard.builder.state import BuildFailed, State, df_name
 from dockyard.builder.steps import from_

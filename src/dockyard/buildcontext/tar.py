@@ -1,143 +1,23 @@
-"""``.dockerignore``: Go ``filepath.Match`` patterns plus ``**``, with ``!`` exceptions.
-
-The client applies it before the context is sent (as the docker CLI does), so ignored files
-never cross the socket. The last matching pattern wins; a pattern that matches a directory
-excludes what is under it unless a later ``!`` pattern brings a path back.
-"""
+"""The build context's tar, written by hand: planned first (headers, and which file goes where),
+then streamed to a socket (``send_to``: the files by ``sendfile``) or built in memory (``finish``)."""
 
 from __future__ import annotations
 
 import io
 import os
-import posixpath
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dockyard.buildcontext.dockerignore import Matcher, walk_context
 
 if TYPE_CHECKING:
     import socket
 
 
-class Pattern:
-    """One line of ``.dockerignore`` (a plain class: ``dataclasses`` costs the CLI ~9 ms to import)."""
-
-    __slots__ = ("text", "exclusion", "regex")
-
-    def __init__(self, text: str, exclusion: bool, regex: re.Pattern[str]) -> None:
-        self.text = text
-        self.exclusion = exclusion
-        self.regex = regex
-
-    def __repr__(self) -> str:
-        return f"Pattern({self.text!r}, {self.exclusion!r})"
-
-
-def _to_regex(pattern: str) -> re.Pattern[str]:
-    out = ["^"]
-    i = 0
-    n = len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if ch == "*":
-            if i + 1 < n and pattern[i + 1] == "*":
-                i += 1
-                if i + 1 < n and pattern[i + 1] == "/":
-                    i += 1
-                    out.append("(?:.*/)?")
-                else:
-                    out.append(".*")
-            else:
-                out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                raise ValueError(f"syntax error in pattern {pattern!r}")
-            body = pattern[i + 1:j]
-            if body.startswith(("^", "!")):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            i = j
-        elif ch == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    out.append("$")
-    return re.compile("".join(out), re.DOTALL)
-
-
-def parse_patterns(text: str) -> list[Pattern]:
-    pats: list[Pattern] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        exclusion = line.startswith("!")
-        if exclusion:
-            line = line[1:].strip()
-        line = posixpath.normpath(line.replace("\\", "/") if os.sep == "\\" else line)
-        line = line.lstrip("/") or "."
-        if line == ".":
-            # "." or "/" matches everything; as an exclusion, keep everything
-            pats.append(Pattern(line, exclusion, re.compile(r"^.*$", re.DOTALL)))
-            continue
-        pats.append(Pattern(line, exclusion, _to_regex(line)))
-    return pats
-
-
-class Matcher:
-    def __init__(self, patterns: list[Pattern]) -> None:
-        self.patterns = patterns
-        self.has_exclusions = any(p.exclusion for p in patterns)
-
-    @classmethod
-    def from_text(cls, text: str) -> Matcher:
-        return cls(parse_patterns(text))
-
-    def excluded(self, rel: str) -> bool:
-        """Whether the context-relative path ``rel`` (``a/b``) is ignored."""
-        rel = rel.strip("/")
-        parts = rel.split("/")
-        parents = ["/".join(parts[:k]) for k in range(1, len(parts))]
-        matched = False
-        for p in self.patterns:
-            if p.exclusion != matched:
-                continue  # only a pattern that can change the answer needs checking
-            hit = bool(p.regex.match(rel)) or any(p.regex.match(d) for d in parents)
-            if hit:
-                matched = not p.exclusion
-        return matched
-
-
-def walk_context(root: Path, matcher: Matcher, always: tuple[str, ...] = ()) -> Iterator[str]:
-    """Context-relative paths to send, in sorted order; ``always`` (the Dockerfile) is kept."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        rel_dir = "" if rel_dir == "." else rel_dir
-        dirnames.sort()
-        keep_dirs = []
-        for d in dirnames:
-            rel = f"{rel_dir}/{d}" if rel_dir else d
-            if matcher.excluded(rel) and not matcher.has_exclusions:
-                continue  # nothing below can come back
-            keep_dirs.append(d)
-            if not matcher.excluded(rel):
-                yield rel
-        dirnames[:] = keep_dirs
-        for f in sorted(filenames):
-            rel = f"{rel_dir}/{f}" if rel_dir else f
-            if rel in always or not matcher.excluded(rel):
-                yield rel
-
-
 def context_tar(root: Path, dockerfile: str = "Dockerfile", out: io.BufferedIOBase | None = None) -> bytes:
     """The build context as an uncompressed tar, ``.dockerignore`` applied.
 
-    Written by hand (``_Writer``): ``tarfile`` costs an import, a ``pwd``/``grp`` lookup and
+    Written by hand (``ContextTar``): ``tarfile`` costs an import, a ``pwd``/``grp`` lookup and
     ~0.1 ms per member, which a cached rebuild feels. Ownership is numeric (no names), mtimes
     whole seconds, so the same tree always gives the same bytes."""
     data = plan_context(root, dockerfile).finish()
@@ -147,12 +27,12 @@ def context_tar(root: Path, dockerfile: str = "Dockerfile", out: io.BufferedIOBa
     return data  # type: ignore[return-value]  # a bytearray
 
 
-def plan_context(root: Path, dockerfile: str = "Dockerfile") -> _Writer:
+def plan_context(root: Path, dockerfile: str = "Dockerfile") -> ContextTar:
     """The context tar planned but not read: ``send_to`` streams it to a socket (the files by
     ``sendfile``, never through this process), ``finish`` builds it in memory."""
     ignore = root / ".dockerignore"
     matcher = Matcher.from_text(ignore.read_text() if ignore.is_file() else "")
-    w = _Writer()
+    w = ContextTar()
     base = str(root)
     for rel in walk_context(root, matcher, always=(dockerfile, ".dockerignore")):
         w.add(os.path.join(base, rel), rel)
@@ -163,7 +43,7 @@ _BLOCK = 512
 _ZEROS = bytes(_BLOCK)
 
 
-class _Writer:
+class ContextTar:
     """A ustar writer for what a context holds (files, directories, symlinks, hard links; FIFOs
     and devices as headers), with pax records for long names, links and large numbers. Sockets
     are skipped, as ``tar`` does.
@@ -219,10 +99,10 @@ class _Writer:
         data: what ``POST /build/context`` compares with the daemon's copy of this context."""
         return [[name, *ident] for name, _, _, ident in self.files]
 
-    def without(self, names: set[str]) -> _Writer:
+    def without(self, names: set[str]) -> ContextTar:
         """The same plan less the regular files ``names`` (the daemon has them already)."""
         skip = [(a, b) for name, a, b, _ in self.files if name in names]
-        out = _Writer()
+        out = ContextTar()
         pos = 0
         for a, b in skip:
             out.parts += self.parts[pos:a]
