@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import posixpath
 import shutil
 from collections.abc import Awaitable, Callable
 from secrets import token_hex
@@ -88,6 +89,10 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
         new.layers.append(layer)
         new.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
         chain = new.chain_id
+        if mounts:  # the snapshot holds the mount points its layer leaves out: the chain is the layer's
+            b.builder.behind(b.builder.drop(key))
+            await b.builder.cd.apply_layer(layer, diff_id, state.chain_id)
+            return new
         try:
             await b.builder.cd.snapshots.Commit(pb.CommitSnapshotRequest(name=chain, key=key))
         except errors.AlreadyExists:
@@ -106,11 +111,12 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
                         network: str = "", mounts: list[Any] | None = None,
                         sources: dict[int, tuple[FileTree, str]] | None = None,
                         secrets: dict[str, bytes] | None = None,
-                        then: Callable[[str], Awaitable[Any]] | None = None,
+                        then: Callable[[str, frozenset[str]], Awaitable[Any]] | None = None,
                         extra_hosts: list[str] | None = None) -> tuple[str, int, Any]:
     """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code, what ``then``
-    made). ``then(key)`` (committing the change) runs once the command exited with 0, while
-    the task and the container record are deleted: it reads only the snapshot's upper dir.
+    made). ``then(key, stubs)`` (committing the change without the mount points, ``mount_stubs``)
+    runs once the command exited with 0, while the task and the container record are deleted: it
+    reads only the snapshot's upper dir.
 
     ``network``: a container's ``NetworkMode``, as the classic builder gives its RUN
     containers. ``""``/``default``/``bridge``: the daemon's default bridge (a namespace of its
@@ -165,7 +171,7 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
 
 
 async def _run_task(builder: Builder, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
-                    emit: Callable[[str], None], then: Callable[[str], Awaitable[Any]] | None = None
+                    emit: Callable[[str], None], then: Callable[[str, frozenset[str]], Awaitable[Any]] | None = None
                     ) -> tuple[str, int, Any]:
     from dockyard.engine.streams import _chunks, cancel_unawaited, gather_unawaited, open_fifo
 
@@ -196,7 +202,7 @@ async def _run_task(builder: Builder, id: str, key: str, parent: str, state: Sta
                 status = await builder.cd.tasks.Wait(pb.TaskRequest(container_id=id))
                 code = int(status.exit_status)
                 if then is not None and code == 0:
-                    follow = asyncio.ensure_future(then(key))
+                    follow = asyncio.ensure_future(then(key, mount_stubs(spec["mounts"])))
             finally:
                 await builder.cd.tasks.Delete(pb.TaskRequest(container_id=id))
             await asyncio.wait_for(asyncio.shield(pumps), timeout=5)
@@ -232,10 +238,25 @@ async def _run_task(builder: Builder, id: str, key: str, parent: str, state: Sta
     return key, code, made
 
 
-async def commit_snapshot(builder: Builder, key: str) -> tuple[dict[str, Any], str]:
-    """The snapshot's change as a layer (Diff.CreateLayer), then the snapshot committed under its chain."""
+def mount_stubs(mounts: list[dict[str, Any]]) -> frozenset[str]:
+    """What a step's layer leaves out: the engine-managed /etc files, and each mount's destination
+    with its parent directories, which the runtime makes when missing (Diff.CreateLayer drops such
+    a directory only when nothing else is under it). BuildKit removes its mount stubs after the
+    step, dockerd keeps them in the container's init layer: neither reaches the image."""
     from dockyard.engine.archive import MANAGED_FILES
 
-    resp = await builder.cd.create_layer(key, LAYER_COMPRESSION, exclude=MANAGED_FILES, behind=True)
+    out = set(MANAGED_FILES)
+    for m in mounts:
+        path = posixpath.normpath(posixpath.join("/", str(m["destination"])))
+        while path != "/":
+            out.add(path)
+            path = posixpath.dirname(path)
+    return frozenset(out)
+
+
+async def commit_snapshot(builder: Builder, key: str, exclude: frozenset[str]) -> tuple[dict[str, Any], str]:
+    """The snapshot's change as a layer (Diff.CreateLayer) without ``exclude``, then the snapshot
+    committed under its chain."""
+    resp = await builder.cd.create_layer(key, LAYER_COMPRESSION, exclude=exclude, behind=True)
     layer = {"mediaType": resp.layer.media_type, "digest": resp.layer.digest, "size": resp.layer.size}
     return layer, resp.diff_id

@@ -63,8 +63,9 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
 
 
 def write_diff(upper: Path, out: BinaryIO, exclude: frozenset[str] = frozenset()) -> None:
-    """Write the layer tar for ``upper`` into ``out``, without the non-directory paths in ``exclude``
-    (relative, like ``etc/hosts``)."""
+    """Write the layer tar for ``upper`` into ``out``, without the paths in ``exclude`` (relative,
+    like ``etc/hosts``): a file always, a directory when nothing but excluded paths is under it
+    (the mount points a runtime made for a build step, and their parents)."""
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         _walk(tf, str(upper), "", links, exclude)
@@ -77,7 +78,7 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
         path = os.path.join(directory, name)
         arc = f"{rel}/{name}" if rel else name
         st = os.lstat(path)
-        if arc in exclude and not stat.S_ISDIR(st.st_mode):
+        if arc in exclude and (not stat.S_ISDIR(st.st_mode) or _only_excluded(path, arc, exclude)):
             continue
         if _is_whiteout(st):
             wh = tarfile.TarInfo(f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else f"{WHITEOUT_PREFIX}{name}")
@@ -119,6 +120,19 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
             ti.type = tarfile.FIFOTYPE
             tf.addfile(ti)
         # sockets are not representable in tar and are skipped
+
+
+def _only_excluded(path: str, arc: str, exclude: frozenset[str]) -> bool:
+    """Whether the directory ``arc`` holds nothing the layer keeps (and hides nothing below it)."""
+    if _is_opaque(path):
+        return False
+    for name in os.listdir(path):
+        child, sub = os.path.join(path, name), f"{arc}/{name}"
+        if sub not in exclude:
+            return False
+        if stat.S_ISDIR(os.lstat(child).st_mode) and not _only_excluded(child, sub, exclude):
+            return False
+    return True
 
 
 def diff_upper(upper: Path, exclude: frozenset[str] = frozenset()) -> BinaryIO:
