@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, gwbridge, hostfiles, ipam, ports, proxy, sandbox
+from dockyard.network import dns, gwbridge, hostfiles, ipam, linklocal, ports, proxy, sandbox
 from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, _network_record
 from dockyard.network.remote import allow_localnet, builtin
 
@@ -148,6 +148,7 @@ class NetworkManager(Networks):
         mac = (cfg.get("MacAddress") or "").lower()
         if mac and not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
             raise errors.InvalidArgument(f"invalid MAC address: {cfg['MacAddress']}")
+        linklocal.check(cfg.get("IPAMConfig"))
         return {"IPAMConfig": cfg.get("IPAMConfig"), "Links": _links(cfg.get("Links")), "Aliases": cfg.get("Aliases"),
                 "MacAddress": mac, "DriverOpts": cfg.get("DriverOpts") or None,
                 "GwPriority": int(cfg.get("GwPriority") or 0),
@@ -283,6 +284,8 @@ class NetworkManager(Networks):
             f"{ip}/{pool.subnet.prefixlen}", str(pool.gateway), record["MacAddress"],
             self._gateway_of(id) == n["Id"], f"{ip6}/{pool6.subnet.prefixlen}" if pool6 else "",
             str(pool6.gateway) if pool6 else "")
+        await asyncio.to_thread(linklocal.apply, str(self.sandbox_path(id)), record["Interface"],
+                                list(requested.get("LinkLocalIPs") or []))
         if n["Options"].get(gwbridge.ICC) == "false":
             await asyncio.to_thread(gwbridge.isolate, record["HostInterface"])
         if index == 0 and n["Name"] == "bridge":
