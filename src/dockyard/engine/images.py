@@ -368,11 +368,11 @@ class RegistryImages:
             made.append(name)
         return name
 
-    async def load(self, chunks: AsyncIterator[bytes]) -> list[str]:
+    async def load(self, chunks: AsyncIterator[bytes], insecure: list[str] | None = None) -> list[str]:
         before = await self._records() if self.signature_policy is not None else {}
         resp = await self.cd.import_archive(chunks, dangling_prefix=DANGLING_PREFIX)
         if self.signature_policy is not None:
-            await self._judge_load(resp.images, before)
+            await self._judge_load(resp.images, before, insecure or [])
         out = []
         for im in resp.images:
             if im.name.startswith(DANGLING_PREFIX):
@@ -385,8 +385,9 @@ class RegistryImages:
     async def _records(self) -> dict[str, pb.Image]:
         return {r.name: r for r in (await self.cd.images.List(pb.ListImagesRequest())).images}
 
-    async def _judge_load(self, images: Any, before: dict[str, pb.Image]) -> None:
-        """The signature policy on what a load named (``trust.api.check_load``); a refusal undoes the load:
+    async def _judge_load(self, images: Any, before: dict[str, pb.Image], insecure: list[str]) -> None:
+        """The signature policy on what a load named (``trust.api.check_load``, signatures read in plain HTTP
+        from the daemon's ``--insecure-registry`` hosts, as the pull's check); a refusal undoes the load:
         the names it made go, those it moved point back, its blobs are collected."""
         from dockyard.trust.api import check_load
 
@@ -396,7 +397,7 @@ class RegistryImages:
             for im in images:
                 r = None if im.name.startswith(DANGLING_PREFIX) else reference.parse(im.name)
                 await asyncio.to_thread(check_load, policy, r.domain if r else "", r.path if r else "",
-                                        r.tag if r else "", im.target.digest)
+                                        r.tag if r else "", im.target.digest, insecure)
         except errors.DockyardError:
             after = await self._records()
             for name, rec in after.items():

@@ -101,11 +101,12 @@ def _registry(domain: str, repo: str, auth: Auth, endpoint: str, insecure: Seque
     return reg
 
 
-def check_load(policy: Policy, domain: str, repo: str, tag: str, manifest_digest: str) -> None:
+def check_load(policy: Policy, domain: str, repo: str, tag: str, manifest_digest: str,
+               insecure: Sequence[str] = ()) -> None:
     """Judge an image ``load`` named ``domain/repo:tag`` whose manifest is ``manifest_digest``: an archive
     carries no signatures, so a scope that asks for them is answered by the signatures attached to that
     digest in the image's registry (as ``trust inspect`` finds them); an unnamed image ("" domain) can be
-    judged only by the policy's default."""
+    judged only by the policy's default. Registries on the daemon's ``insecure`` list are read in plain HTTP."""
     image = Image(f"{domain}/{repo}" if domain else "", tag, "", manifest_digest)
     if not policy.needs_signatures(image):
         policy.check(image, list)
@@ -113,7 +114,7 @@ def check_load(policy: Policy, domain: str, repo: str, tag: str, manifest_digest
     if not domain:
         raise errors.PermissionDenied(f"image {manifest_digest} is refused by the signature policy (default): an "
                                       "image loaded without a name has no registry to find its signatures in")
-    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo)
+    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo, None, insecure)
     try:
         policy.check(image, lambda: _attached(reg, manifest_digest))
     except (errors.Unavailable, errors.Internal) as err:

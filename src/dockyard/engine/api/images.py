@@ -317,7 +317,8 @@ async def load(request: web.Request) -> web.StreamResponse:
     """``POST /images/load``: 200 at once; what the archive held, or why it could not be loaded, in the
     stream (as dockerd: clients such as docker-py read load errors from it)."""
     async def lines() -> AsyncIterator[dict[str, Any]]:
-        for line in await engine(request).images.load(await decode.tar_body(request, compressed=True)):
+        for line in await engine(request).images.load(await decode.tar_body(request, compressed=True),
+                                                       insecure_registries(request)):
             yield {"stream": line + "\n"}
     return await _json_lines(request, lines())
 
