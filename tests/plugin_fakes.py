@@ -3,15 +3,20 @@ UNIX socket in a thread, one handler per ``Service.Method``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socketserver
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.conftest import Daemon
 
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -237,3 +242,24 @@ def pool_ipam_driver(sock: Path, default_pool: str, first_host: int = 100,
         "IpamDriver.RequestPool": request_pool, "IpamDriver.ReleasePool": lambda a: {},
         "IpamDriver.RequestAddress": request_address, "IpamDriver.ReleaseAddress": release_address,
         **(overrides or {})})
+
+
+@contextlib.contextmanager
+def plugin_daemon(busybox_tar: Path, prefix: str) -> Iterator[tuple[Daemon, Path]]:
+    """A daemon (no default bridge, busybox imported) that finds legacy plugins' sockets in a temporary
+    directory, yielded with it; 3 s plugin timeout. Stopped and the directory removed afterwards."""
+    from tests.conftest import Daemon
+
+    plugins = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
+    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
+    try:
+        d.start()
+        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
+        assert r.returncode == 0, r.stderr.decode()
+        yield d, plugins
+    finally:
+        d.cleanup()
+        for sock in plugins.glob("*.sock"):
+            sock.unlink()
+        plugins.rmdir()

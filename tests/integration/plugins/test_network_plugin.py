@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,26 +15,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import Daemon
-from tests.plugin_fakes import NetworkPluginLinks, bridge_network_driver, pool_ipam_driver
+from tests.plugin_fakes import NetworkPluginLinks, bridge_network_driver, plugin_daemon, pool_ipam_driver
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def netplug_env(busybox_tar: Path) -> Iterator[tuple[Daemon, Path]]:
-    plugins = Path(tempfile.mkdtemp(prefix="dyn-", dir="/tmp"))
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
-    try:
-        d.start()
-        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
-        yield d, plugins
-    finally:
-        d.cleanup()
-        for sock in plugins.glob("*.sock"):
-            sock.unlink()
-        plugins.rmdir()
+    with plugin_daemon(busybox_tar, "dyn-") as env:
+        yield env
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ docker_gwbridge. Also here: a port published on IPv6 on a plugin network, and IC
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from tests.conftest import Daemon
 from tests.integration.plugins.test_managed_plugin import api
 from tests.integration.plugins.test_network_plugin import _http_get, ok
-from tests.plugin_fakes import NetworkPluginLinks, bridge_network_driver
+from tests.plugin_fakes import NetworkPluginLinks, bridge_network_driver, plugin_daemon
 
 pytestmark = pytest.mark.root
 GW = "docker_gwbridge"
@@ -27,20 +26,12 @@ GW = "docker_gwbridge"
 
 @pytest.fixture(scope="module")
 def gw_env(busybox_tar: Path) -> Iterator[tuple[Daemon, Path]]:
-    plugins = Path(tempfile.mkdtemp(prefix="dyg-", dir="/tmp"))
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
-    try:
-        d.start()
-        ok(d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest"))
-        yield d, plugins
-    finally:
-        d.cli("rm", "-f", *d.cli("ps", "-aq").stdout.decode().split())
-        d.cli("network", "rm", GW)  # docker_gwbridge stays after its containers, as dockerd's: removed here
-        d.cleanup()
-        for sock in plugins.glob("*.sock"):
-            sock.unlink()
-        plugins.rmdir()
+    with plugin_daemon(busybox_tar, "dyg-") as (d, plugins):
+        try:
+            yield d, plugins
+        finally:
+            d.cli("rm", "-f", *d.cli("ps", "-aq").stdout.decode().split())
+            d.cli("network", "rm", GW)  # docker_gwbridge stays after its containers, as dockerd's: removed here
 
 
 @pytest.fixture

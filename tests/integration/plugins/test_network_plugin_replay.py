@@ -6,7 +6,6 @@ pools in memory only: a new instance stands for a plugin restarted with the daem
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,15 @@ import pytest
 from tests.conftest import Daemon
 from tests.integration.plugins.test_managed_plugin import api
 from tests.integration.plugins.test_network_plugin import ok
-from tests.plugin_fakes import pool_ipam_driver
+from tests.plugin_fakes import plugin_daemon, pool_ipam_driver
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def replay_env(busybox_tar: Path) -> Iterator[tuple[Daemon, Path]]:
-    plugins = Path(tempfile.mkdtemp(prefix="dyr-", dir="/tmp"))
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
-    try:
-        d.start()
-        ok(d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest"))
-        yield d, plugins
-    finally:
-        d.cleanup()
-        for sock in plugins.glob("*.sock"):
-            sock.unlink()
-        plugins.rmdir()
+    with plugin_daemon(busybox_tar, "dyr-") as env:
+        yield env
 
 
 def caps(replay: bool) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon
-from tests.plugin_fakes import directory_volume_driver
+from tests.plugin_fakes import directory_volume_driver, plugin_daemon
 
 pytestmark = pytest.mark.root
 
@@ -22,19 +21,8 @@ pytestmark = pytest.mark.root
 @pytest.fixture(scope="module")
 def plugin_env(busybox_tar: Path) -> Iterator[tuple[Daemon, Path]]:
     """A daemon that looks for plugin sockets in a temp dir (returned with it), 3 s plugin timeout."""
-    plugins = Path(tempfile.mkdtemp(prefix="dyp-", dir="/tmp"))
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
-    try:
-        d.start()
-        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
-        yield d, plugins
-    finally:
-        d.cleanup()
-        for sock in plugins.glob("*.sock"):
-            sock.unlink()
-        plugins.rmdir()
+    with plugin_daemon(busybox_tar, "dyp-") as env:
+        yield env
 
 
 def ok(r: object) -> str:
