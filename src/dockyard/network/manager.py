@@ -497,6 +497,7 @@ class NetworkManager(Networks):
         if not c["State"]["Running"]:
             return
         async with self._lock:
+            gateway = self._gateway_of(c["Id"])
             try:
                 await self._join(c, n)
                 await self._sync_gwbridge(c)
@@ -504,6 +505,8 @@ class NetworkManager(Networks):
             except BaseException:
                 c["NetworkSettings"]["Networks"].pop(n["Name"], None)
                 raise
+            if self._gateway_of(c["Id"]) != gateway:  # a plugin network took the default routes over
+                await self._program_external(c)
         self._refresh_hosts(c)
         await self._start_resolver(c)
 
@@ -574,9 +577,10 @@ class NetworkManager(Networks):
         return n
 
     async def _move_gateway(self, id: str) -> None:
-        """After the gateway endpoint left: the next one in order gets the default routes."""
+        """After the gateway endpoint left: the next one in order gets the default routes (a plugin network's
+        too: its Join's ``Gateway``, as libnetwork's updateGateway)."""
         nid = self._gateway_of(id)
-        if not nid or not builtin(self.networks[nid]):
+        if not nid:
             return
         ep = self.endpoints[nid][id]
         await asyncio.to_thread(self.driver.default_routes, str(self.sandbox_path(id)), ep["Gateway"],
