@@ -111,9 +111,12 @@ def _start(client: Any, cid: str) -> None:
 
 
 def _run_init(client: Any, p: PodPlan, c: ContainerPlan) -> None:
-    """Run an init container to its end; it stays (exited) for ``kube generate`` and inspection."""
+    """Run an init container to its end; it stays (exited) for ``kube generate`` and inspection. A
+    sidecar (``restartPolicy: Always``) is only started: it runs beside the next ones and the app."""
     cid = _create(client, c)
     _start(client, cid)
+    if c.body["HostConfig"]["RestartPolicy"]["Name"] == "always":
+        return
     code = int((client.json("POST", f"/containers/{cid}/wait") or {}).get("StatusCode", -1))
     if code != 0:
         tail = _logs(client, cid, bool(c.body.get("Tty"))).strip()

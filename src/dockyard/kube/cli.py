@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from dockyard import errors
+from dockyard.kube.play import INFRA_IMAGE
 
 PROG = "dockyard kube"
 
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("file", metavar="FILE", help="the YAML ('-': standard input)")
     pl.add_argument("--network", default="kube", help="the engine network of the pods (created if missing)")
     pl.add_argument("--replace", action="store_true", help="remove pods of the same names first")
-    pl.add_argument("--infra-image", default="busybox",
+    pl.add_argument("--infra-image", default=INFRA_IMAGE,
                     help="the image of each pod's infra container (it runs `sh`, `sleep`: busybox has both)")
     d = sub.add_parser("down", help="remove the pods a `kube play` of FILE made")
     d.add_argument("file", metavar="FILE")

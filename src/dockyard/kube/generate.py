@@ -226,6 +226,14 @@ def container(src: Source, objs: _Objects) -> dict[str, Any]:
     return out
 
 
+def _init(src: Source, objs: _Objects) -> dict[str, Any]:
+    """An init container of a played pod; one the engine restarts always is a sidecar."""
+    out = container(src, objs)
+    if ((src.inspect.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") == "always":
+        out["restartPolicy"] = "Always"
+    return out
+
+
 _RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
 
 
@@ -233,7 +241,7 @@ def _pod_spec(sources: list[Source], objs: _Objects, deployment: bool, init: lis
               infra: dict[str, Any] | None) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if init:
-        spec["initContainers"] = [container(s, objs) for s in init]
+        spec["initContainers"] = [_init(s, objs) for s in init]
     spec["containers"] = [container(s, objs) for s in sources]
     if deployment:
         spec["restartPolicy"] = "Always"

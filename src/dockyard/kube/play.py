@@ -157,8 +157,9 @@ def _pod(docs: Documents, pod: str, owner: str, spec: dict[str, Any], labels: di
         for i, c in enumerate(group):
             cp = _container(docs, p, c, volumes, labels, spec)
             cp.body["Labels"].update({names.ROLE: role, names.INDEX: str(i)})
-            if role == "init":  # run once: the pod's restartPolicy is for its app containers
-                cp.body["HostConfig"]["RestartPolicy"] = {"Name": "no"}
+            if role == "init":  # run once (a sidecar: kept running), the pod's restartPolicy is for its app
+                cp.body["HostConfig"]["RestartPolicy"] = {"Name": "always" if c.get("restartPolicy") == "Always"
+                                                          else "no"}
             elif c.get("ports"):
                 cp.body["Labels"][names.PORTS] = json.dumps(c["ports"], separators=(",", ":"))
             _join(cp, infra.name, spec)

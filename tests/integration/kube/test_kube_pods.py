@@ -137,7 +137,8 @@ def test_init_containers_run_in_order_before_the_app(dy: Run, tmp_path: Path) ->
     pod = {"metadata": {"name": name}, "spec": {
         "restartPolicy": "OnFailure", "volumes": [{"name": "work", "emptyDir": {}}],
         "initContainers": [{"name": "first", **_work("sleep 1; echo one > /work/log")},
-                           {"name": "second", **_work("test -f /work/log && echo two >> /work/log")}],
+                           {"name": "second", **_work("test -f /work/log && echo two >> /work/log")},
+                           {"name": "sidecar", "restartPolicy": "Always", **_work("exec sleep 1003")}],
         "containers": [{"name": "app", **_work("cp /work/log /work/seen; exec sleep 1000")}]}}
     _ok(_play(dy, tmp_path, name, pod))
     assert _in(dy, f"{name}-app", "cat", "/work/seen") == "one\ntwo\n"  # both ran, in order, before the app
@@ -146,9 +147,12 @@ def test_init_containers_run_in_order_before_the_app(dy: Run, tmp_path: Path) ->
     assert first["FinishedAt"] <= second["StartedAt"] and second["FinishedAt"] <= app["StartedAt"]
     assert _inspect(dy, f"{name}-app")["HostConfig"]["RestartPolicy"]["Name"] == "on-failure"
     assert _inspect(dy, f"{name}-first")["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    sidecar = _inspect(dy, f"{name}-sidecar")  # an init container with restartPolicy Always: started, kept
+    assert sidecar["State"]["Running"] and sidecar["HostConfig"]["RestartPolicy"]["Name"] == "always"
     _ok(dy("kube", "generate", name, "-f", "gen.yaml"))
     [again] = [o for o in yaml.safe_load_all((tmp_path / "gen.yaml").read_text()) if o["kind"] == "Pod"]
-    assert [c["name"] for c in again["spec"]["initContainers"]] == ["first", "second"]
+    assert [c["name"] for c in again["spec"]["initContainers"]] == ["first", "second", "sidecar"]
+    assert [c.get("restartPolicy") for c in again["spec"]["initContainers"]] == [None, None, "Always"]
     assert [c["name"] for c in again["spec"]["containers"]] == ["app"]
     tool = kubectl()
     if tool:
