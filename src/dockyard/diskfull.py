@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from dockyard import errors
+
 log = logging.getLogger("dockyard.diskfull")
 
 RESERVE = 4 << 20
@@ -27,20 +29,22 @@ T = TypeVar("T")
 
 
 def is_full(err: BaseException) -> bool:
-    """Whether ``err`` says the disk (or the database's quota) is full."""
+    """Whether ``err`` is a full disk (or the database's quota), by its kind: SQLite's result code,
+    the errno, or ``errors.ResourceExhausted`` (the kind a full disk crosses processes as)."""
     if isinstance(err, sqlite3.Error):
-        return getattr(err, "sqlite_errorcode", 0) == sqlite3.SQLITE_FULL or "disk is full" in str(err)
+        return getattr(err, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL  # extended codes keep it low
+    if isinstance(err, errors.ResourceExhausted):
+        return True
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def caused_by_full_disk(err: BaseException) -> bool:
-    """Whether ``err``, or an error it was raised from or while handling, is a full disk; also
-    one that crossed a process boundary as text (a containerd error in the engine)."""
+    """Whether ``err``, or an error it was raised from or while handling, is a full disk."""
     seen: set[int] = set()
     cur: BaseException | None = err
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if is_full(cur) or "No space left on device" in str(cur) or "disk is full" in str(cur):
+        if is_full(cur):
             return True
         cur = cur.__cause__ or cur.__context__
     return False

@@ -48,6 +48,13 @@ class NotImplementedYet(DockyardError):
     kind = "not_implemented"
 
 
+class ResourceExhausted(DockyardError):
+    """No room left: the disk (or a quota) is full. Raised where the ``ENOSPC`` arises, so callers
+    far away (the engine, over gRPC) know the kind without reading the message."""
+
+    kind = "resource_exhausted"
+
+
 class Internal(DockyardError):
     kind = "internal"
 
@@ -63,6 +70,7 @@ KINDS: dict[str, type[DockyardError]] = {
         Unavailable,
         PermissionDenied,
         NotImplementedYet,
+        ResourceExhausted,
         Internal,
     )
 }

@@ -30,6 +30,7 @@ KINDS: dict[grpc.StatusCode, type[errors.DockyardError]] = {
     grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
     grpc.StatusCode.UNIMPLEMENTED: errors.NotImplementedYet,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
 }
 
 

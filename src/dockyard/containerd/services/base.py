@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import logging
@@ -35,6 +36,7 @@ STATUS: dict[type[errors.DockyardError], grpc.StatusCode] = {
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.NotImplementedYet: grpc.StatusCode.UNIMPLEMENTED,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -58,6 +60,8 @@ def translated(fn: F) -> F:
         except errors.DockyardError as err:
             await context.abort(status_of(err), str(err))
         except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):  # the kind travels as the status, not the text
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{fn.__name__}: {err}")
             log.exception("%s failed", fn.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, f"{fn.__name__}: {err}")
 
