@@ -449,7 +449,7 @@ class Engine:
         exit. A task that is exiting already (its process finished, its shim going away) needs no
         signal: its exit is on its way to the monitor, which needs the lock to record it."""
         exited = live.next_exit()
-        await sigsettle.settle(c["State"], signo)  # just started: let its program catch the signal first
+        await sigsettle.settle(c.state, signo)  # just started: let its program catch the signal first
         try:
             await self.cd.tasks.Kill(pb.KillRequest(container_id=c.id, signal=signo, all=all))
         except (errors.NotFound, errors.FailedPrecondition):

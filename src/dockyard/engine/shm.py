@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
+
+if TYPE_CHECKING:
+    from dockyard.engine.container import Container
 
 DEFAULT_SIZE = 64 * 1024 * 1024  # dockerd's config.DefaultShmSize
 _OPTIONS = ["rbind", "nosuid", "nodev", "noexec"]
@@ -46,33 +49,32 @@ def unmount(data_root: Path, id: str) -> None:
         subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
 
 
-def _source(data_root: Path, c: Mapping[str, Any], lookup: Any) -> str:
+def _source(data_root: Path, c: Container, lookup: Callable[[str], Container]) -> str:
     """The host directory the container's /dev/shm binds."""
-    host = c["HostConfig"]
-    mode = host.get("IpcMode") or ""
+    mode = c.host_config.ipc_mode
     if mode == "shareable":
-        _mount(path(data_root, c["Id"]), int(host.get("ShmSize") or DEFAULT_SIZE))
-        return str(path(data_root, c["Id"]))
+        _mount(path(data_root, c.id), int(c.host_config.shm_size or DEFAULT_SIZE))
+        return str(path(data_root, c.id))
     donor = lookup(mode.partition(":")[2])
-    if (donor["HostConfig"].get("IpcMode") or "") == "host":
+    if donor.host_config.ipc_mode == "host":
         return "/dev/shm"
-    donor_shm = path(data_root, donor["Id"])
+    donor_shm = path(data_root, donor.id)
     if not os.path.ismount(donor_shm):
-        raise errors.InvalidArgument(f"container {donor['Id']}: non-shareable IPC "
+        raise errors.InvalidArgument(f"container {donor.id}: non-shareable IPC "
                                      "(hint: use IpcMode:shareable for the donor container)")
     return str(donor_shm)
 
 
-def _users_own(c: Mapping[str, Any]) -> bool:
+def _users_own(c: Container) -> bool:
     """A /dev/shm the user mounts (-v, --mount, --tmpfs) wins over the IPC's, as dockerd's HasMountFor."""
-    listed = any(m.get("Destination") == "/dev/shm" for m in c.get("Mounts") or [])
-    return listed or "/dev/shm" in (c["HostConfig"].get("Tmpfs") or {})
+    listed = any(m.get("Destination") == "/dev/shm" for m in c.mounts or [])
+    return listed or "/dev/shm" in (c.host_config.tmpfs or {})
 
 
-def apply(data_root: Path, c: Mapping[str, Any], spec: dict[str, Any], lookup: Any) -> bool:
+def apply(data_root: Path, c: Container, spec: dict[str, Any], lookup: Callable[[str], Container]) -> bool:
     """At start: the /dev/shm of a shareable or joining container's spec binds the host's tmpfs.
     False if the spec needs no change."""
-    if not in_use(c["HostConfig"]) or _users_own(c):
+    if not in_use(c.host_config) or _users_own(c):
         return False
     source = _source(data_root, c, lookup)
     wanted = {"destination": "/dev/shm", "type": "bind", "source": source, "options": list(_OPTIONS)}

@@ -205,8 +205,8 @@ class Swarm:
         swarm_nets = [n for n in list(nets.networks.values()) if n.get("Scope") == "swarm"]
         for c in list(self.engine.containers.values()):
             for n in swarm_nets:
-                if n["Name"] in (c["NetworkSettings"].get("Networks") or {}):
-                    await self.engine.disconnect_network(c["Id"], n["Id"])
+                if n["Name"] in (c.network_settings.get("Networks") or {}):
+                    await self.engine.disconnect_network(c.id, n["Id"])
         for n in swarm_nets:
             await nets.remove_network(n["Id"])
         self.state = None
