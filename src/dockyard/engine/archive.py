@@ -160,6 +160,14 @@ async def stat_in(eng: Any, c: Container, path: str) -> dict[str, Any]:
 
 
 async def archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
+    """``docker cp`` out of ``c`` (its volumes and binds included); a remapped container's owners as it
+    sees them (userns.py)."""
+    from dockyard.engine import userns
+
+    return userns.container_view(userns.of(eng, c), await _archive_in(eng, c, path))
+
+
+async def _archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
     import asyncio
     import tempfile
 
@@ -190,6 +198,16 @@ async def archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
 
 async def extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[bytes],
                      opts: ExtractOptions = ExtractOptions()) -> None:
+    """``docker cp`` into ``c``; a remapped container's files get the host ids of their owners (userns.py)."""
+    from dockyard.engine import userns
+
+    remap = userns.of(eng, c)
+    opts = ExtractOptions(opts.no_overwrite_dir_non_dir, userns.host_owner(remap, opts.owner))
+    await _extract_in(eng, c, path, userns.host_view(remap, chunks), opts)
+
+
+async def _extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[bytes],
+                      opts: ExtractOptions = ExtractOptions()) -> None:
     from dockyard import errors
 
     hit = mount_for(c, path)

@@ -410,12 +410,16 @@ class RegistryImages:
             raise
 
     async def commit(self, container_id: str, base: Image, container_config: dict[str, Any], repo: str, tag: str,
-                     comment: str, author: str, changes: list[str]) -> str:
+                     comment: str, author: str, changes: list[str], remap: Any = None) -> str:
         """``docker commit``: the container's snapshot changes become a layer on top of its image
-        (without the /etc files the engine mounts into every container, as `docker diff` shows them)."""
+        (without the /etc files the engine mounts into every container, as `docker diff` shows them);
+        ``remap``: the container's ``--userns-remap`` ranges, its layer's owners unmapped (userns.py)."""
+        from dockyard.engine import userns
         from dockyard.engine.archive import MANAGED_FILES
 
         layer = await self.cd.create_layer(container_id, exclude=MANAGED_FILES)
+        if remap is not None:
+            layer = await userns.unmapped_layer(self.cd, layer, remap)
         now = rfc3339()
         config = json.loads(json.dumps(base.config))
         cfg = dict(config.get("config") or {})

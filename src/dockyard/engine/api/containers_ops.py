@@ -320,11 +320,12 @@ def _form_bool(request: web.Request, name: str) -> bool:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine import archive
+    from dockyard.engine import archive, userns
 
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    chunks = await archive.archive(eng, c.id, "")  # the whole rootfs, names relative to it
+    # the whole rootfs, names relative to it; a remapped container's owners as it sees them
+    chunks = userns.container_view(userns.of(eng, c), await archive.archive(eng, c.id, ""))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     await resp.prepare(request)
     async for data in chunks:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine import validate
+from dockyard.engine import userns, validate
 from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.api.containers import qbool
@@ -368,7 +368,8 @@ async def commit(request: web.Request) -> web.Response:
     cfg = {**c.config.to_json(), **(overrides or {})}
     image_id = await eng.images.commit(
         c.id, base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),
-        request.query.get("comment", ""), request.query.get("author", ""), request.query.getall("changes", []))
+        request.query.get("comment", ""), request.query.get("author", ""), request.query.getall("changes", []),
+        userns.of(eng, c))
     return web.json_response({"Id": image_id}, status=201)
 
 
