@@ -412,7 +412,8 @@ class RemoteNetworks:
         # what decides whether the container needs docker_gwbridge (gwbridge.py)
         done.update(DisableGatewayService=j.get("DisableGatewayService") is True,
                     DefaultRoute=any(dest == "0.0.0.0/0" for dest, _, _ in routes))
-        dst = f"{prefix}{record['Interface'].removeprefix('eth')}"
+        custom = (record.get("DriverOpts") or {}).get("com.docker.network.endpoint.ifname")  # as asked, no prefix
+        dst = custom or f"{prefix}{record['Interface'].removeprefix('eth')}"
         cidrs = [f"{ip}/{plen}", *([f"{ip6}/{plen6}"] if ip6 else [])]
         mac = self._move_in(p, done, src, dst, sandbox, mac, cidrs, routes, (gw, gw6) if default_route else ("", ""))
         record["OperInfo"] = self._oper_info(p, n["Id"], record["EndpointID"])

@@ -88,6 +88,14 @@ def test_macvlan_on_a_parent_bridge_mode_static_addresses_ipv6(vdaemon: Daemon, 
         # bridge mode: two macvlan ports of one parent reach each other
         b = inspect(d, "mvb")["NetworkSettings"]["Networks"]["mv1"]["IPAddress"]
         ok(d.cli("exec", "mva", "ping", "-c", "1", "-W", "2", b))
+        # moby's TestEndpointWithCustomIfname: the interface named as the endpoint option says
+        body = {"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "mv1"},
+                "NetworkingConfig": {"EndpointsConfig": {"mv1": {
+                    "DriverOpts": {"com.docker.network.endpoint.ifname": "foobar"}}}}}
+        ok(subprocess.run(["curl", "-sf", "--unix-socket", str(d.socket), "-H", "Content-Type: application/json",
+                           "-d", json.dumps(body), "http://d/containers/create?name=mvc"], capture_output=True))
+        ok(d.cli("start", "mvc"))
+        assert f"inet {net}." in ok(d.cli("exec", "mvc", "ip", "-o", "addr", "show", "foobar"))
         assert "dymv" not in links()  # every endpoint link is in its sandbox
     finally:
         _cleanup(d, "mv1")
