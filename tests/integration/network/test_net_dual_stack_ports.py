@@ -155,3 +155,53 @@ def test_container_with_ipv6_gets_both_families(d: Daemon) -> None:
     finally:
         d.cli("rm", "-f", web)
         d.cli("network", "rm", net)
+
+
+def test_udp_on_ipv6_reaches_an_ipv4_only_container(d: Daemon) -> None:
+    """busybox has no UDP server: a UDP echo of Python runs in the container's network namespace
+    (``nsenter --net=<SandboxKey>``), stopped by its PID."""
+    import subprocess
+    import sys
+
+    box = "ds-" + uuid.uuid4().hex[:6]
+    echo = None
+    try:
+        run(d, "run", "-d", "--name", box, "-p", "9/udp", "busybox", "sleep", "120")
+        netns = run(d, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", box).strip()
+        echo = subprocess.Popen(["nsenter", f"--net={netns}", sys.executable, "-c",
+                                 "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                                 "s.bind(('0.0.0.0', 9))\nwhile True:\n    data, a = s.recvfrom(100)\n"
+                                 "    s.sendto(b'echo:' + data, a)\n"])
+        port = int(ports_of(d, box)["9/udp"][1]["HostPort"])
+        answers = []
+        for host, family in (("::1", socket.AF_INET6), ("127.0.0.1", socket.AF_INET)):
+            answer = b""
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.5)
+                for _ in range(20):  # until the echo listens
+                    s.sendto(b"ping", (host, port))
+                    try:
+                        answer = s.recv(100)
+                        break
+                    except TimeoutError:
+                        continue
+            answers.append(answer)
+        assert answers == [b"echo:ping", b"echo:ping"]  # [::1] through the proxy, 127.0.0.1 through the DNAT
+    finally:
+        if echo is not None:
+            echo.kill()
+            echo.wait()
+        d.cli("rm", "-f", box)
+
+
+def test_proxy_serves_again_after_a_daemon_restart(d: Daemon) -> None:
+    web = "ds-" + uuid.uuid4().hex[:6]
+    try:
+        run(d, "run", "-d", "--name", web, "-p", "80", "-e", "TOKEN=kept", "busybox", "sh", "-c", HTTPD)
+        port = int(ports_of(d, web)["80/tcp"][1]["HostPort"])
+        assert b"kept" in get("::1", port)
+        d.stop()
+        d.start()  # the container keeps running; readopt reserves its ports and starts the proxy again
+        assert b"kept" in get("::1", port)
+    finally:
+        d.cli("rm", "-f", web)
