@@ -100,6 +100,7 @@ class _UDPListener(asyncio.DatagramProtocol):
         self.target = target
         self.transport: asyncio.DatagramTransport | None = None
         self.flows: dict[tuple[str, int], _UDPFlow] = {}
+        self.closed = False
         self._sweeper: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,6 +131,7 @@ class _UDPListener(asyncio.DatagramProtocol):
         self._sweeper = asyncio.get_running_loop().call_later(UDP_IDLE, self._sweep)
 
     def close(self) -> None:
+        self.closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         for flow in self.flows.values():
@@ -157,6 +159,9 @@ class _UDPFlow(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.listener.closed:  # the port was unpublished while this flow was opening
+            self.transport.close()
+            return
         for data in self.pending:
             self.transport.sendto(data)
         self.pending.clear()
