@@ -33,7 +33,8 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     cache_from: list[str] = field(default_factory=list)
     platform: str = ""
-    remove: bool = True
+    remove: bool = True  # ``rm``: a RUN's container removed once the step succeeded (keep.py)
+    force_remove: bool = False  # ``forcerm``: removed whatever the step did
     network_mode: str = ""  # the RUN containers' HostConfig.NetworkMode ("" is the default bridge)
     extra_hosts: list[str] = field(default_factory=list)  # "host:ip", added to their /etc/hosts
     squash: bool = False  # an experimental daemon's --squash (``squash``)

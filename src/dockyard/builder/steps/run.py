@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.builder import instructions as ins
+from dockyard.builder import keep
 from dockyard.builder.context import FileTree
 from dockyard.builder.layers import tree_digest
 from dockyard.builder.mounts import parse_mount
@@ -73,13 +74,20 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
     created_by = ("|" + str(len(arg_env)) + " " + " ".join(arg_env) + " " if arg_env else "") + \
         " ".join(argv)
 
+    ran: dict[str, str] = {}
+
     async def make() -> State:
         key, code, made = await run_container(b.builder, state, argv, run_env, b.emit, network=network,
                                                      mounts=mounts, sources=sources, secrets=b.secrets,
                                                      then=functools.partial(commit_snapshot, b.builder),
                                                      extra_hosts=b.opts.extra_hosts)
+        ran["id"] = key.removeprefix("build-")
+        if not keep.kept(b.opts, code == 0):
+            b.emit(f" ---> Removed intermediate container {ran['id'][:12]}\n")
         try:
             if code != 0:
+                if keep.kept(b.opts, False):
+                    await keep.keep(b.builder, ran["id"], state, state, argv, run_env, code, network)
                 raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
             layer, diff_id = made
         except BaseException:
@@ -101,10 +109,16 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
             await b.builder.drop(key)
         return new
 
+    async def make_and_keep() -> State:
+        new = await make()
+        if keep.kept(b.opts, True):  # rm=false: the step's container stays (keep.py)
+            await keep.keep(b.builder, ran["id"], state, new, argv, run_env, 0, network)
+        return new
+
     key = ["run", json.dumps(argv), json.dumps(run_env)]
     if mounts or flag != "default":
         key += [f"network={flag}", *mount_keys]
-    return await b.cached(state, key, make, created_by=created_by)
+    return await b.cached(state, key, make_and_keep, created_by=created_by)
 
 
 async def run_container(builder: Builder, state: State, argv: list[str], env: list[str], emit: Callable[[str], None],
@@ -229,7 +243,6 @@ async def _run_task(builder: Builder, id: str, key: str, parent: str, state: Sta
             fifo_dir.rmdir()
         except OSError:
             pass
-    emit(f" ---> Removed intermediate container {id[:12]}\n")
     try:
         made = await follow if follow is not None else None
     except BaseException:

@@ -59,7 +59,8 @@ def options(request: web.Request) -> Any:
         build_args=dict(_json(request, "buildargs", {}) or {}), no_cache=_bool(q.get("nocache")),
         pull=_bool(q.get("pull")), target=q.get("target") or "", labels=dict(_json(request, "labels", {}) or {}),
         cache_from=list(cache_from or []), platform=q.get("platform") or "",
-        remove=q.get("rm", "1") not in ("0", "false"), network_mode=q.get("networkmode") or "",
+        remove=q.get("rm", "1") not in ("0", "false"), force_remove=_bool(q.get("forcerm")),
+        network_mode=q.get("networkmode") or "",
         extra_hosts=extra_hosts(q.getall("extrahosts", [])), squash=_squash(request))
 
 
