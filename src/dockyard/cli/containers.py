@@ -244,13 +244,26 @@ def _add_container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
-def start_failure_code(message: str) -> int:
-    """Docker's exit codes for a container that could not start: 127 not found, 126 not executable."""
-    if "executable file not found" in message or "no such file or directory" in message:
-        return 127
-    if "permission denied" in message:
-        return 126
-    return 125
+def start_failure_code(c: Client, id: str, wait: Any, removed: bool) -> int:
+    """Docker's exit code for a container that could not start: 127 (its program not found) or 126 (not
+    executable) as the daemon recorded it from the error's kind, else 125; read from the wait once an
+    ``--rm`` container is gone, from its state otherwise. Never from the message's words."""
+    try:
+        if removed:
+            code = int(json.loads(wait.read() or b"{}").get("StatusCode", 0))
+        else:
+            code = int(c.json("GET", f"/containers/{id}/json")["State"]["ExitCode"])
+    except (errors.DockyardError, ValueError, KeyError, TypeError):
+        return 125
+    return code if code in (126, 127) else 125
+
+
+def _image_present(c: Client, ref: str) -> bool:
+    try:
+        c.request("GET", f"/images/{ref}/json").read()
+    except errors.NotFound:
+        return False
+    return True
 
 
 def create(c: Client, a: argparse.Namespace) -> str:
@@ -270,8 +283,8 @@ def create(c: Client, a: argparse.Namespace) -> str:
         pull(c, a.image, a.platform, sys.stderr)
     try:
         created = c.json("POST", "/containers/create", params, body)
-    except DaemonNotFound as err:
-        if a.pull != "missing" or "No such image" not in str(err):
+    except DaemonNotFound:
+        if a.pull != "missing" or _image_present(c, a.image):  # the 404 was not the image's
             raise
         print(f"Unable to find image '{tagged(a.image)}' locally", file=sys.stderr)
         try:
@@ -315,7 +328,7 @@ def cmd_run(c: Client, a: argparse.Namespace) -> int:
             except errors.DockyardError:
                 pass  # --rm may have removed it already
         print(f"dockyard: Error response from daemon: {err}", file=sys.stderr)
-        return start_failure_code(str(err))
+        return start_failure_code(c, id, wait, a.rm)
     session = term.Session(sock, a.tty, stdin, keys,
                            lambda h, w: c.request("POST", f"/containers/{id}/resize", {"h": h, "w": w}).read())
     proxy = term.SignalProxy(lambda sig: c.request("POST", f"/containers/{id}/kill", {"signal": sig}).read()) \

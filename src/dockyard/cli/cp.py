@@ -359,10 +359,18 @@ def _put(c: Client, ctr: str, params: dict[str, str], body: IO[bytes]) -> None:
     try:
         c.request("PUT", f"/containers/{ctr}/archive", params, _chunks(body),
                   {"Content-Type": "application/x-tar"}).read()
-    except errors.NotFound as err:
-        if "container" in str(err).lower() and "file" not in str(err).lower():
+    except errors.NotFound:
+        if not _container_present(c, ctr):  # the 404 was the container's: as the daemon said it
             raise
         raise _no_such(ctr, params["path"]) from None
+
+
+def _container_present(c: Client, ctr: str) -> bool:
+    try:
+        c.request("GET", f"/containers/{ctr}/json").read()
+    except errors.NotFound:
+        return False
+    return True
 
 
 def run(c: Client, source: str, destination: str, follow: bool, copy_uid_gid: bool) -> int:
