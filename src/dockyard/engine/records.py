@@ -64,17 +64,20 @@ class Record(MutableMapping[str, Any]):
         return value if isinstance(value, cls) else cls(value)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        self.__dict__[name] = value
         key = self._KEY.get(name)
         if key is not None:
             self._keys[key] = None
 
     def to_json(self) -> dict[str, Any]:
-        """The record as the API's JSON, keys in the order they came (nested records rendered too)."""
-        out = {}
+        """The record as the API's JSON, keys in the order they came (nested records rendered too).
+        Read straight from the instance's dict: the store renders a container at every change."""
+        values, extra, attrs, nested, cls = self.__dict__, self.extra, self._ATTR, self.NESTED, type(self)
+        out: dict[str, Any] = {}
         for key in self._keys:
-            value = self[key]
-            out[key] = value.to_json() if isinstance(value, Record) else value
+            attr = attrs.get(key)
+            value = extra[key] if attr is None else values[attr] if attr in values else getattr(cls, attr)
+            out[key] = value.to_json() if key in nested else value
         return out
 
     # -- the mapping over the JSON keys -------------------------------------------------
