@@ -23,11 +23,14 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True)
 class Pool:
-    """One IPAM pool, IPv4 or IPv6. ``aux`` are Docker's AuxiliaryAddresses: reserved, never allocated."""
+    """One IPAM pool, IPv4 or IPv6. ``aux`` are Docker's AuxiliaryAddresses: reserved, never allocated.
+    ``gateway_skipped``: the driver asked for no gateway (GwAllocCheck); a point-to-point subnet (/31, /32;
+    /127, /128) then gives every address to endpoints, as libnetwork's IPAM."""
     subnet: Network
     gateway: Address
     ip_range: Network
     aux: frozenset[Address] = frozenset()
+    gateway_skipped: bool = False
 
     @property
     def version(self) -> int:
@@ -35,10 +38,10 @@ class Pool:
 
     @classmethod
     def parse(cls, subnet: str, gateway: str = "", ip_range: str = "",
-              aux: dict[str, str] | None = None) -> Pool:
+              aux: dict[str, str] | None = None, gateway_skipped: bool = False) -> Pool:
         try:
             net = ipaddress.ip_network(subnet, strict=False)
-            gw = ipaddress.ip_address(gateway) if gateway else net.network_address + 1
+            gw = ipaddress.ip_address(gateway) if gateway else net.network_address + (net.num_addresses > 1)
             rng = ipaddress.ip_network(ip_range, strict=False) if ip_range else net
             extra = frozenset(ipaddress.ip_address(a) for a in (aux or {}).values())
         except ValueError as err:
@@ -53,11 +56,17 @@ class Pool:
         for a in extra:
             if a not in net:
                 raise errors.InvalidArgument(f"auxiliary address {a} is not in subnet {net}")
-        if net.prefixlen > net.max_prefixlen - 2:
+        if net.prefixlen > net.max_prefixlen - 2 and not gateway_skipped:
             raise errors.InvalidArgument(f"subnet {net} is too small")
-        return cls(net, gw, rng, extra)
+        return cls(net, gw, rng, extra, gateway_skipped)
+
+    @property
+    def point_to_point(self) -> bool:
+        return self.gateway_skipped and self.subnet.prefixlen >= self.subnet.max_prefixlen - 1
 
     def _reserved(self) -> set[Address]:
+        if self.point_to_point:
+            return set()
         if self.version == 4:
             return {self.subnet.network_address, self.subnet.broadcast_address}
         return {self.subnet.network_address}  # IPv6 has no broadcast; the subnet-router anycast address stays
@@ -69,7 +78,9 @@ class Pool:
         Sequential, as Docker's allocator: an address just released is not handed out again at once, so a
         new container never meets the ARP/FDB entries of the one that just left it.
         """
-        used = {ipaddress.ip_address(t) for t in taken} | {self.gateway} | set(self.aux)
+        used = {ipaddress.ip_address(t) for t in taken} | set(self.aux)
+        if not self.point_to_point:
+            used.add(self.gateway)
         reserved = self._reserved()
         if requested:
             try:

@@ -243,8 +243,8 @@ class Networks:
 
     @staticmethod
     def _pools(n: dict[str, Any]) -> list[ipam.Pool]:
-        return [ipam.Pool.parse(c["Subnet"], c.get("Gateway", ""), c.get("IPRange", ""), c.get("AuxiliaryAddresses"))
-                for c in n["IPAM"]["Config"]]
+        return [ipam.Pool.parse(c["Subnet"], c.get("Gateway", ""), c.get("IPRange", ""), c.get("AuxiliaryAddresses"),
+                                gateway_skipped=not c.get("Gateway")) for c in n["IPAM"]["Config"]]
 
     def _pool(self, n: dict[str, Any]) -> ipam.Pool:
         """The network's IPv4 pool (every bridge network has one)."""
@@ -379,8 +379,8 @@ class Networks:
                     ipv6, bool(body.get("Internal")), options))
             if ipam_driver == "default":
                 asked = ipam_body.get("Config") or []
-                config = _skip_gateways(await self._ipam_config(id, asked, ipv6, self._candidates(driver)), asked,
-                                        skips)
+                config = _skip_gateways(await self._ipam_config(id, asked, ipv6, self._candidates(driver), skips),
+                                        asked, skips)
             else:  # a plugin's (remote.py)
                 config = await asyncio.to_thread(self.remote.request_pools, id, ipam_driver,
                                                  ipam_body.get("Config") or [], ipv6, ipam_body.get("Options") or {},
@@ -435,7 +435,8 @@ class Networks:
         return out
 
     async def _ipam_config(self, id: str, items: list[dict[str, Any]], ipv6: bool,
-                           candidates: list[str] | None = None) -> list[dict[str, Any]]:
+                           candidates: list[str] | None = None,
+                           skips: tuple[bool, bool] = (False, False)) -> list[dict[str, Any]]:
         """The IPAM pools of a new network: at most one per IP version, IPv4 first. An IPv4 pool is picked
         from the defaults when none is given; with IPv6 enabled and no IPv6 pool, a ULA /64."""
         pools: dict[int, dict[str, Any]] = {}
@@ -445,7 +446,7 @@ class Networks:
             if not subnet:
                 continue
             pool = ipam.Pool.parse(subnet, item.get("Gateway") or "", item.get("IPRange") or "",
-                                   item.get("AuxiliaryAddresses"))
+                                   item.get("AuxiliaryAddresses"), skips[":" in subnet] and not item.get("Gateway"))
             if pool.version in pools:
                 raise errors.InvalidArgument(f"invalid IPAM configuration: more than one IPv{pool.version} pool")
             if pool.version == 6 and not ipv6:

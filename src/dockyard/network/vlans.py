@@ -142,7 +142,16 @@ class VlanDriver:
         return handler(args)  # type: ignore[no-any-return]
 
     def _GetCapabilities(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"Scope": "local"}
+        return {"Scope": "local", "GwAllocChecker": True}
+
+    def _GwAllocCheck(self, args: dict[str, Any]) -> dict[str, Any]:
+        """No gateway address for a network with no way out (no parent, or ``--internal``), as dockerd 28:
+        a point-to-point /31 then has both its addresses for endpoints."""
+        options = args.get("Options") or {}
+        record = {"Id": "", "Options": options.get("com.docker.network.generic") or {},
+                  "Internal": bool(options.get("com.docker.network.internal"))}
+        skip = parent_of(self.name, record)[1]
+        return {"SkipIPv4": skip, "SkipIPv6": skip}
 
     def _CreateNetwork(self, args: dict[str, Any]) -> dict[str, Any]:
         options = args.get("Options") or {}
@@ -194,8 +203,9 @@ class VlanDriver:
             except netlink.NetlinkError as err:
                 raise errors.Internal(f"failed to create the {self.name} port on {parent}: {err}") from err
         answer: dict[str, Any] = {"InterfaceName": {"SrcName": name, "DstPrefix": "eth"}}
-        if n.get("Internal"):
-            return answer  # no gateway, as dockerd's internal networks (its own parent leads nowhere else either)
+        if parent_of(self.name, n)[1]:
+            answer["DisableGatewayService"] = True  # its own parent leads nowhere: no docker_gwbridge either
+            return answer
         if self.name == "ipvlan" and (_generic(n).get("ipvlan_mode") or "l2") != "l2":
             answer["StaticRoutes"] = [{"Destination": d, "RouteType": 1} for d in self._families(n)]
             return answer  # l3: every destination through the link itself

@@ -127,13 +127,19 @@ def test_macvlan_without_parent_makes_its_own_and_removes_it(vdaemon: Daemon) ->
         nid2 = ok(d.cli("network", "create", "-d", "macvlan", "--internal", "--subnet", free_subnet("10.219"),
                         "mvint")).strip()
         assert link_exists("dm-" + nid2[:12])
+        n = json.loads(ok(d.cli("network", "inspect", "mvown")))[0]
+        assert n["IPAM"]["Config"] == [{"Subnet": subnet}]  # no gateway allocated (dockerd 28's GwAllocCheck)
         net = subnet.rsplit(".", 1)[0]
-        out = ok(d.cli("run", "--rm", "--network", "mvown", "busybox", "sh", "-c", "ip -o addr show eth0; ip route"))
-        assert f"inet {net}." in out and f"default via {net}.1 dev eth0" in out, out  # dockerd's: a dead end
-        out = ok(d.cli("run", "--rm", "--network", "mvint", "busybox", "sh", "-c", "ip -o addr show eth0; ip route"))
-        assert "inet 10.219." in out and "default" not in out, out  # internal: no gateway, no docker_gwbridge
+        for name in ("mvown", "mvint"):  # no gateway, no docker_gwbridge: nothing leads out
+            out = ok(d.cli("run", "--rm", "--network", name, "busybox", "sh", "-c", "ip -o addr show; ip route"))
+            assert "inet 10.219." in out and "default" not in out and "eth1" not in out, out
+        # moby's TestPointToPoint: a /31 without a gateway has both addresses for containers
+        ok(d.cli("network", "create", "-d", "macvlan", "--subnet", "192.168.135.0/31", "mvp2p"))
+        ok(d.cli("run", "-d", "--name", "p2pa", "--network", "mvp2p", "busybox", "sleep", "300"))
+        out = ok(d.cli("run", "--rm", "--network", "mvp2p", "busybox", "ping", "-c1", "-W3", "p2pa"))
+        assert "1 packets transmitted, 1 packets received" in out
     finally:
-        _cleanup(d, "mvown", "mvint")
+        _cleanup(d, "mvown", "mvint", "mvp2p")
     assert nid and not link_exists("dm-" + nid[:12])
     assert "dm-" + nid2[:12] not in links()
 
