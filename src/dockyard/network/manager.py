@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, gwbridge, hostfiles, ipam, linklocal, ports, proxy, sandbox
+from dockyard.network import configonly, dns, gwbridge, hostfiles, ipam, linklocal, ports, proxy, sandbox
 from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, _network_record
 from dockyard.network.remote import allow_localnet, builtin
 
@@ -238,6 +238,8 @@ class NetworkManager(Networks):
 
     async def _join(self, c: MutableMapping[str, Any], n: dict[str, Any]) -> None:
         id = c["Id"]
+        if n.get("ConfigOnly"):
+            raise errors.PermissionDenied(configonly.NO_ENDPOINT)
         if n.get("Scope") == "swarm" and not n.get("Attachable"):  # swarmkit's refusal, as dockerd relays it
             raise errors.PermissionDenied(f"Could not attach to network {n['Name']}: rpc error: code = "
                                           f"PermissionDenied desc = network {n['Name']} not manually attachable")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import dns, gwbridge, ipam, nft, ports, proxy, sandbox, vlans
+from dockyard.network import configonly, dns, gwbridge, ipam, nft, ports, proxy, sandbox, vlans
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.remote import RemoteNetworks, builtin, driver_options
 from dockyard.network.store import NetworkStore
@@ -226,7 +226,7 @@ class Networks:
             self.store.delete_bridge(self._bridge(n))  # left in place, and no longer ours to delete
 
     def _drop(self, id: str) -> None:
-        if id in self.networks and not builtin(self.networks[id]):
+        if id in self.networks and not builtin(self.networks[id]) and not self.networks[id].get("ConfigOnly"):
             self.remote.forget(self.networks[id])  # the plugin's error keeps the network
         n = self.networks.pop(id, None)
         self.store.delete_network(id)
@@ -235,7 +235,7 @@ class Networks:
             self._delete_bridge(n)
 
     def _subnets(self) -> list[str]:
-        return [c["Subnet"] for n in self.networks.values() for c in n["IPAM"]["Config"]]
+        return [c["Subnet"] for n in self.networks.values() if not n.get("ConfigOnly") for c in n["IPAM"]["Config"]]
 
     @staticmethod
     def _bridge(n: dict[str, Any]) -> str:
@@ -369,6 +369,12 @@ class Networks:
         async with self._lock:
             if any(n["Name"] == name for n in self.networks.values()):
                 raise errors.Conflict(f"network with name {name} already exists")
+            if body.get("ConfigOnly"):
+                return self._put_config_only(id, name, body)
+            if configonly.config_from(body):
+                body = configonly.derive(body, self.networks.values())
+                ipam_body, options = body["IPAM"], dict(body["Options"])
+                bridge = options.pop("com.docker.network.bridge.name", "") if driver == "bridge" else ""
             self._refuse_swarm_network(driver, body)
             if driver in BRIDGED:
                 self._refuse_bridge_conflict(id, bridge or "br-" + id[:12])
@@ -389,6 +395,7 @@ class Networks:
                                 bridge, body.get("Labels") or {}, options, ipv6)
             n["IPAM"].update(Driver=ipam_driver, Options=ipam_body.get("Options") or None)
             n["Attachable"] = bool(body.get("Attachable"))
+            n["ConfigFrom"] = {"Network": configonly.config_from(body)}
             if driver == "overlay":
                 n.update(Scope="swarm", Ingress=bool(body.get("Ingress")))
             try:
@@ -408,6 +415,17 @@ class Networks:
             except errors.DockyardError:
                 self._drop(id)
                 raise
+        return n
+
+    def _put_config_only(self, id: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A configuration-only network (configonly.py): recorded, nothing made or allocated."""
+        configonly.check_config_only(body)
+        ipam_body = body.get("IPAM") or {}
+        n = _network_record(id, name, "null", [dict(c) for c in ipam_body.get("Config") or []], False, "",
+                            body.get("Labels") or {}, dict(body.get("Options") or {}), bool(body.get("EnableIPv6")))
+        n["IPAM"].update(Driver=ipam_body.get("Driver") or "default", Options=ipam_body.get("Options") or None)
+        n.update(ConfigOnly=True, Scope="local")
+        self._put(n)
         return n
 
     def _refuse_swarm_network(self, driver: str, body: dict[str, Any]) -> None:
@@ -473,6 +491,7 @@ class Networks:
         if self.endpoints.get(n["Id"]):
             raise errors.PermissionDenied(f"error while removing network: network {n['Name']} id {n['Id']} has "
                                           "active endpoints")
+        configonly.check_removal(n, self.networks.values())
         async with self._lock:
             await asyncio.to_thread(self._drop, n["Id"])
             await asyncio.to_thread(self._apply_rules)
