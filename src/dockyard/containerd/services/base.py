@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import functools
 import io
 import logging
 import queue
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import grpc
 
@@ -66,6 +68,27 @@ def translated(fn: F) -> F:
             await context.abort(grpc.StatusCode.INTERNAL, f"{fn.__name__}: {err}")
 
     return wrapper  # type: ignore[return-value]
+
+
+async def spooled(context: grpc.aio.ServicerContext, work_dir: Path, write: Callable[[IO[bytes]], None],
+                  what: str) -> AsyncIterator[bytes]:
+    """What ``write`` puts in a spool file (run in a thread; its error answered as its status before
+    any data, a full disk as RESOURCE_EXHAUSTED), then that file in 1 MiB chunks."""
+    spool = tempfile.TemporaryFile(dir=work_dir)
+    try:
+        try:
+            await asyncio.to_thread(write, spool)
+            spool.seek(0)
+        except errors.DockyardError as err:
+            await context.abort(status_of(err), str(err))
+        except OSError as err:
+            full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED if full else grpc.StatusCode.INTERNAL,
+                                f"{what}: {err}")
+        while chunk := await asyncio.to_thread(spool.read, 1 << 20):
+            yield chunk
+    finally:
+        spool.close()
 
 
 def namespace_of(context: grpc.aio.ServicerContext) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import IO, Any
 
 import grpc
 
@@ -72,30 +72,17 @@ class ContainersServicer(rpc.ContainersServicer):
         return pb.PathStat(json=json.dumps(await asyncio.to_thread(run)).encode())
 
     async def Archive(self, request: pb.ContainerPathRequest, context: Any) -> Any:
-        import tempfile
-
         from dockyard.archive.files import write_tar
-        from dockyard.containerd.services.base import status_of
+        from dockyard.containerd.services.base import spooled
 
         ns = namespace_of(context)
-        spool = tempfile.TemporaryFile(dir=self.s.work_dir)
 
-        def run() -> None:
+        def write(spool: IO[bytes]) -> None:
             with self._rootfs(ns, request.id) as root:
                 write_tar(root, request.path, spool)  # "": the whole rootfs, names relative (export)
-            spool.seek(0)
 
-        try:
-            try:
-                await asyncio.to_thread(run)
-            except errors.DockyardError as err:
-                await context.abort(status_of(err), str(err))
-            except OSError as err:
-                await context.abort(grpc.StatusCode.INTERNAL, f"archive: {err}")
-            while chunk := await asyncio.to_thread(spool.read, 1 << 20):
-                yield pb.DataChunk(data=chunk)
-        finally:
-            spool.close()
+        async for data in spooled(context, self.s.work_dir, write, "archive"):
+            yield pb.DataChunk(data=data)
 
     @translated
     async def Extract(self, request_iterator: Any, context: Any) -> pb.Empty:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any, TypeVar
-
-import grpc
+from typing import IO, Any, TypeVar
 
 from dockyard import errors
 from dockyard.api import pb, rpc
@@ -18,7 +14,7 @@ from dockyard.containerd.services.base import (
     Services,
     _mounts_pb,
     namespace_of,
-    status_of,
+    spooled,
     translated,
 )
 from dockyard.containerd.snapshots import remap
@@ -114,20 +110,9 @@ class SnapshotsServicer(rpc.SnapshotsServicer):
 
     async def Archive(self, request: pb.SnapshotPathRequest, context: Any) -> AsyncIterator[pb.SnapshotChunk]:
         ns = namespace_of(context)
-        spool = tempfile.TemporaryFile(dir=Path(self.s.work_dir))
 
-        def run() -> None:
+        def write(spool: IO[bytes]) -> None:
             self._view(ns, request.key, lambda root: write_tar(root, request.path or "/", spool))
-            spool.seek(0)
 
-        try:
-            try:
-                await asyncio.to_thread(run)
-            except errors.DockyardError as err:
-                await context.abort(status_of(err), str(err))
-            except OSError as err:
-                await context.abort(grpc.StatusCode.INTERNAL, f"snapshot archive: {err}")
-            while chunk := await asyncio.to_thread(spool.read, 1 << 20):
-                yield pb.SnapshotChunk(data=chunk)
-        finally:
-            spool.close()
+        async for data in spooled(context, self.s.work_dir, write, "snapshot archive"):
+            yield pb.SnapshotChunk(data=data)
