@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.network import ports
 from tests.conftest import Daemon
 from tests.integration.network.test_net_integration import DOCKER, HTTPD, _free_subnet, _our_table_gone
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(not ports.v6_listenable(), reason="no IPv6 on this host: dockerd binds IPv4 only too")]
 
 
 @pytest.fixture(scope="module")
