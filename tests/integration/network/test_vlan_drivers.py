@@ -129,7 +129,6 @@ def test_macvlan_without_parent_makes_its_own_and_removes_it(vdaemon: Daemon) ->
         assert link_exists("dm-" + nid2[:12])
         n = json.loads(ok(d.cli("network", "inspect", "mvown")))[0]
         assert n["IPAM"]["Config"] == [{"Subnet": subnet}]  # no gateway allocated (dockerd 28's GwAllocCheck)
-        net = subnet.rsplit(".", 1)[0]
         for name in ("mvown", "mvint"):  # no gateway, no docker_gwbridge: nothing leads out
             out = ok(d.cli("run", "--rm", "--network", name, "busybox", "sh", "-c", "ip -o addr show; ip route"))
             assert "inet 10.219." in out and "default" not in out and "eth1" not in out, out
