@@ -65,3 +65,35 @@ def test_group_add_names_and_apply() -> None:
     proc = {"env": ["HOME=/mine"]}
     apply(proc, ExecUser(1, 2), [])
     assert proc == {"user": {"uid": 1, "gid": 2, "additionalGids": [2]}, "env": ["HOME=/mine"]}  # a HOME given wins
+
+
+class _FakeContainerd:
+    """``read_snapshot_files`` as containerd answers it, counting the calls."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files, self.calls = files, 0
+
+    async def read_snapshot_files(self, key: str, paths: tuple[str, ...]) -> dict[str, bytes]:
+        self.calls += 1
+        return {p: self.files[p] for p in paths if p in self.files}
+
+
+def test_new_containers_read_their_images_files_once_per_image() -> None:
+    import asyncio
+
+    from dockyard.engine import users
+
+    cd = _FakeContainerd({"/etc/passwd": PASSWD.encode(), "/etc/group": GROUP.encode()})
+    chain = "sha256:" + "c" * 64
+
+    async def create(n: int, chain_id: str) -> tuple[ExecUser, list[int]]:
+        return await users.resolve_new(cd, f"ctr{n}", chain_id, "postgres", ["audio"])  # type: ignore[arg-type]
+
+    first, again = asyncio.run(create(1, chain)), asyncio.run(create(2, chain))
+    assert first == again and first[0].uid == 70 and cd.calls == 1  # the image's layers never change
+    asyncio.run(create(3, ""))  # no chain ID (an image without layers): read each time
+    asyncio.run(create(4, ""))
+    assert cd.calls == 3
+    with pytest.raises(errors.InvalidArgument, match="unable to find user nobody2"):
+        asyncio.run(users.resolve_in(cd, "ctr5", "nobody2"))  # type: ignore[arg-type]
+    assert cd.calls == 4  # a running container's files are read again: they may have changed
