@@ -13,6 +13,7 @@ import pytest
 from dockyard import errors
 from dockyard.engine import resources, spec
 from dockyard.engine import shm as shm_ipc
+from dockyard.engine.container import Container
 from dockyard.runtime.cgroups.v1 import CgroupV1
 from dockyard.runtime.cgroups.v2 import CgroupV2, blkio_weight_to_io_weight
 
@@ -163,8 +164,8 @@ def test_cgroupns_mode() -> None:
     assert "cgroup" not in ns_types(build({}, v2=False))
 
 
-def _donor(mode: str = "shareable", running: bool = True) -> dict[str, Any]:
-    return {"Id": "d" * 64, "State": {"Running": running, "Pid": 4242}, "HostConfig": {"IpcMode": mode}}
+def _donor(mode: str = "shareable", running: bool = True) -> Container:
+    return Container({"Id": "d" * 64, "State": {"Running": running, "Pid": 4242}, "HostConfig": {"IpcMode": mode}})
 
 
 def test_container_modes_join_the_donors_namespaces_at_start() -> None:
@@ -182,7 +183,7 @@ def test_container_modes_join_the_donors_namespaces_at_start() -> None:
 
 def test_container_modes_refused(tmp_path: Path) -> None:
     joiner = build({"IpcMode": "container:d"}, lambda ref: _donor("private"))  # created: dockerd checks at start
-    record = {"Id": "j" * 64, "HostConfig": {"IpcMode": "container:d"}, "Mounts": []}
+    record = Container({"Id": "j" * 64, "HostConfig": {"IpcMode": "container:d"}, "Mounts": []})
     with pytest.raises(errors.InvalidArgument, match=f"container {'d' * 64}: non-shareable IPC"):
         shm_ipc.apply(tmp_path, record, joiner, lambda ref: _donor("private"))
     stopped = build({"PidMode": "container:d"}, lambda ref: _donor(running=False))
