@@ -4,8 +4,8 @@ dockerd runs each RUN in a container and, when the step is over, removes it with
 ``rm`` (the default) when the step succeeded; otherwise the container stays, exited with the step's
 exit code, listed by ``docker ps -a`` and removed with ``docker rm``. Here a RUN runs as a containerd
 task; a step whose container is to stay gets an engine container of the same ID afterwards: the step's
-command and environment, its image the state the step started from, its filesystem the step's result
-when it succeeded (the state it started from when it failed: a failed step's change is not kept).
+command and environment; its image and filesystem the step's result when it succeeded (``commit`` of it
+gives that), the state the step started from when it failed (a failed step's change is not kept).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ def kept(opts: BuildOptions, succeeded: bool) -> bool:
 
 
 async def keep(builder: Builder, id: str, state: State, fs: State, argv: list[str], env: list[str],
-               code: int, network: str) -> None:
+               code: int) -> None:
     """An exited engine container ``id`` for the RUN of ``argv`` on ``state`` that exited with ``code``;
-    its snapshot is a new one on ``fs``'s chain."""
+    its image and filesystem are ``fs`` (a snapshot on its chain): ``commit`` gives the step's result. Its
+    network is ``none``: the step's network namespace is gone with the step."""
     from dockyard.engine import container, names
     from dockyard.engine import spec as specs
 
@@ -39,18 +40,19 @@ async def keep(builder: Builder, id: str, state: State, fs: State, argv: list[st
         return  # a builder without an engine (the tests' stand-ins): nothing to list
     cfg = state.cfg
     config = {"Cmd": argv, "Entrypoint": None, "Env": env, "WorkingDir": cfg.get("WorkingDir") or "",
-              "User": cfg.get("User") or "", "Image": state.id, "Labels": dict(cfg.get("Labels") or {})}
-    host = {"NetworkMode": network or "default"}
+              "User": cfg.get("User") or "", "Image": fs.id, "Labels": dict(cfg.get("Labels") or {})}
+    host = {"NetworkMode": "none"}
     spec = specs.build(id, config, host, {}, getattr(eng, "cgroup_parent", "dockyard"))
     parent = await builder.ensure_snapshot(fs)
     await builder.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=parent))
     await builder.cd.containers.Create(pb.Container(
-        id=id, image=state.id, snapshotter="overlayfs", snapshot_key=id, spec=json.dumps(spec).encode(),
+        id=id, image=fs.id, snapshotter="overlayfs", snapshot_key=id, spec=json.dumps(spec).encode(),
         runtime="dockyard-runc"))
     c = container.Container.new(
-        id, names.generate({k.short_name for k in eng.containers.values()}), spec["process"]["args"], state.id,
+        id, names.generate({k.short_name for k in eng.containers.values()}), spec["process"]["args"], fs.id,
         container.created_config(config, {}, spec, []),
-        container.created_host_config(host, {"Type": "json-file", "Config": {}}), "")
+        container.created_host_config(host, {"Type": "json-file", "Config": {}}),
+        str(eng.data_root / "containers" / id / f"{id}-json.log"))
     c.state.started(0)
     c.state.exited(code)
     (eng.data_root / "containers" / id).mkdir(parents=True, exist_ok=True)

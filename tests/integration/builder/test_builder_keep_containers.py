@@ -73,6 +73,10 @@ def test_rm_false_keeps_every_run_container(daemon: Daemon, new_containers: Any)
         assert cp.returncode == 0 and b"one\n" in cp.stdout, cp.stderr  # the step's filesystem
         listed = daemon.cli("ps", "-a", "--filter", "status=exited", "--format", "{{.ID}}").stdout.decode()
         assert all(k[:12] in listed for k in kept)
+        assert daemon.cli("start", later["Id"]).returncode == 0  # it runs its step again (network none)
+        assert daemon.cli("wait", later["Id"]).stdout.strip() == b"0"
+        assert daemon.cli("logs", later["Id"]).stdout == b"two\n"
+        assert later["HostConfig"]["NetworkMode"] == "none"
         assert daemon.cli("rm", *kept).returncode == 0
         assert not new_containers()
     finally:

@@ -87,7 +87,7 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
         try:
             if code != 0:
                 if keep.kept(b.opts, False):
-                    await keep.keep(b.builder, ran["id"], state, state, argv, run_env, code, network)
+                    await keep.keep(b.builder, ran["id"], state, state, argv, run_env, code)
                 raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
             layer, diff_id = made
         except BaseException:
@@ -112,7 +112,7 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
     async def make_and_keep() -> State:
         new = await make()
         if keep.kept(b.opts, True):  # rm=false: the step's container stays (keep.py)
-            await keep.keep(b.builder, ran["id"], state, new, argv, run_env, 0, network)
+            await keep.keep(b.builder, ran["id"], state, new, argv, run_env, 0)
         return new
 
     key = ["run", json.dumps(argv), json.dumps(run_env)]
