@@ -5,18 +5,19 @@ asserts that its entries, content, mode and owner are what they were."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import stat
 import tarfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from layertar import Entry, d, f, hard, make_tar, sym
 
 from dockyard import errors
-from dockyard.archive.files import extract_tar
+from dockyard.archive.files import extract_tar, write_tar
 from dockyard.archive.safe_extract import Root, UnsafeLayerPath, extract_archive
 from dockyard.containerd.diff.apply import apply_layer, apply_layer_apart
 from dockyard.volumes import copyup
@@ -261,13 +262,31 @@ def test_walk_never_leaves_and_reports_canonical_names(root: Path) -> None:
 # -- volume copy-up --------------------------------------------------------------------------------
 
 
+class _LayerArchive:
+    """``snapshot_archive`` of containerd for a one-layer snapshot: ``write_tar`` over its directory."""
+
+    def __init__(self, layer: Path) -> None:
+        self.layer = layer
+
+    def snapshot_archive(self, key: str, path: str) -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            out = io.BytesIO()
+            write_tar(str(self.layer), path, out)
+            yield out.getvalue()
+
+        return chunks()
+
+
+def _copy_up(layer: Path, path: str, dest: Path) -> bool:
+    return asyncio.run(copyup.copy_image_path(_LayerArchive(layer), "c", path, dest))  # type: ignore[arg-type]
+
+
 def test_copyup_follows_no_image_symlink_on_the_host(tmp_path: Path, canary: Canary) -> None:
     layer_dir, dest = tmp_path / "layer", tmp_path / "vol"
     layer_dir.mkdir()
     dest.mkdir()
     os.symlink(str(canary.dir.parent), layer_dir / "data")  # the image's /data -> <host dir of the canary>
-    mounts = [SimpleNamespace(type="bind", source=str(layer_dir), options=[])]
-    assert not copyup.copy_image_path(mounts, "/data/canary", dest)
+    assert not _copy_up(layer_dir, "/data/canary", dest)  # resolved inside the image: nothing there
     assert os.listdir(dest) == []
     canary.assert_untouched()
 
@@ -278,7 +297,6 @@ def test_copyup_writes_nothing_through_a_planted_symlink(tmp_path: Path, canary:
     (layer_dir / "data/sub/file").write_text("image")
     dest.mkdir()
     os.symlink(str(canary.dir), dest / "sub")  # another container sharing the volume was quicker
-    mounts = [SimpleNamespace(type="bind", source=str(layer_dir), options=[])]
-    with pytest.raises(OSError):
-        copyup.copy_image_path(mounts, "/data", dest)
+    assert _copy_up(layer_dir, "/data", dest)
+    assert not (dest / "sub").is_symlink() and (dest / "sub" / "file").read_text() == "image"  # replaced
     canary.assert_untouched()
