@@ -101,6 +101,7 @@ def _parser(only: str | None = None, lite: bool = False) -> Any:
     c.add_argument("--volumes", action="store_true")
     c.add_argument("--networks", action="store_true")
     c.add_argument("--images", action="store_true")
+    c.add_argument("--models", action="store_true")
     c.add_argument("--profiles", action="store_true")
     c.add_argument("-q", "--quiet", action="store_true")
     c.add_argument("--no-interpolate", action="store_true")
@@ -170,6 +171,9 @@ def config(args: argparse.Namespace) -> int:
                         for p in s.get("profiles") or []})
         print("\n".join(names))
         return 0
+    if args.models:
+        print("\n".join(m["model"] for m in project.models.values() if m.get("model")))
+        return 0
     if args.images:
         from dockyard.compose.engine import image_name
 
@@ -183,7 +187,7 @@ def config(args: argparse.Namespace) -> int:
         with open(args.output, "w") as f:
             f.write(text)
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text if text.endswith("\n") or args.format == "json" else text + "\n")  # v2's JSON: none
     return 0
 
 

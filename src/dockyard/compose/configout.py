@@ -14,7 +14,7 @@ SERVICE_KEYS = (
     "cgroup", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpus",
     "cpuset", "cpu_shares", "command", "configs", "container_name", "credential_spec", "depends_on", "deploy",
     "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "dockerfile", "domainname", "entrypoint",
-    "environment", "env_file", "expose", "extends", "external_links", "extra_hosts", "group_add", "gpus", "hostname",
+    "provider", "environment", "env_file", "expose", "extends", "external_links", "extra_hosts", "group_add", "gpus", "hostname",
     "healthcheck", "image", "init", "ipc", "isolation", "labels", "label_file", "links", "logging", "log_driver",
     "log_opt", "mem_limit", "mem_reservation", "memswap_limit", "mem_swappiness", "mac_address", "models", "net",
     "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "ports",
@@ -26,7 +26,8 @@ HEALTH_KEYS = ("test", "timeout", "interval", "retries", "start_period", "start_
 BUILD_KEYS = ("context", "dockerfile", "dockerfile_inline", "entitlements", "args", "ssh", "labels", "cache_from",
               "cache_to", "no_cache", "additional_contexts", "network", "provenance", "sbom", "pull", "target",
               "shm_size", "extra_hosts", "isolation", "privileged", "secrets", "tags", "ulimits", "platforms")
-TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs")
+TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs", "models")
+MODEL_KEYS = ("name", "model", "context_size", "runtime_flags")
 
 
 def _ordered(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -43,12 +44,20 @@ def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
         s["healthcheck"] = _ordered(s["healthcheck"], HEALTH_KEYS)
     if "build" in s:
         s["build"] = _ordered(s["build"], BUILD_KEYS)
+    from dockyard.compose.gojson import shaped
+
+    for key, spec in (("deploy", "deploy"), ("ulimits", ("map", "ulimit"))):  # Go's orders: struct fields, map keys
+        if isinstance(s.get(key), dict):
+            s[key] = shaped(s[key], spec)
     if as_json:
         s = {k: v for k, v in s.items() if not k.startswith("x-")}
         s.setdefault("command", None)
         s.setdefault("entrypoint", None)
         if "deploy" in s:
-            s["deploy"] = {"resources": {}, "placement": {}, **s["deploy"]}
+            s["deploy"] = shaped({"resources": {}, "placement": {}, **s["deploy"]}, "deploy")
+        if isinstance(s.get("blkio_config"), dict):  # WeightDevice, ThrottleDevice: Go fields with no JSON tags
+            s["blkio_config"] = {k: [{f.capitalize(): x for f, x in d.items()} for d in v] if isinstance(v, list) else v
+                                 for k, v in s["blkio_config"].items()}
         if isinstance(s.get("develop"), dict) and s["develop"].get("watch"):  # Go's zero ServiceHook
             s["develop"] = {**s["develop"], "watch": [{"exec": {"command": None}, **t} for t in s["develop"]["watch"]]}
     return _ordered(s, SERVICE_KEYS)
@@ -68,8 +77,14 @@ def model(project: Project, as_json: bool = False, escape: bool = True) -> dict[
         d["networks"] = {k: {"name": v["name"], "ipam": {}, **v} for k, v in d.get("networks", {}).items()}
         if not d["networks"]:
             del d["networks"]
-    out = {k: d[k] for k in TOP_KEYS if k in d}
-    out.update({k: v for k, v in d.items() if k not in out})
+        d.pop("models", None)  # v2 2.40.3's JSON leaves the top-level models out (its YAML prints them)
+    elif "models" in d:
+        d["models"] = {k: _ordered(v, MODEL_KEYS) for k, v in d["models"].items()}
+    if as_json:  # compose-go's Project.MarshalJSON: a Go map, keys sorted
+        out = dict(sorted(d.items()))
+    else:
+        out = {k: d[k] for k in TOP_KEYS if k in d}
+        out.update({k: v for k, v in d.items() if k not in out})
     return _escape(out) if escape else out
 
 

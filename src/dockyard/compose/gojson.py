@@ -58,8 +58,8 @@ STRUCTS: dict[str, list[tuple[str, Spec]]] = {
     "blkio": [("weight", None), ("weight_device", ("list", "weight_device")),
               ("device_read_bps", ("list", "throttle")), ("device_read_iops", ("list", "throttle")),
               ("device_write_bps", ("list", "throttle")), ("device_write_iops", ("list", "throttle"))],
-    "weight_device": [("path", None), ("weight", None)],
-    "throttle": [("path", None), ("rate", None)],
+    "weight_device": [("Path", None), ("Weight", None)],  # no JSON tags: Go's field names
+    "throttle": [("Path", None), ("Rate", None)],
     "device": [("source", None), ("target", None), ("permissions", None)],
     "device_request": [("capabilities", None), ("driver", None), ("count", None), ("device_ids", None),
                        ("options", None)],

@@ -243,7 +243,7 @@ def _build_project(model: dict[str, Any], name: str, project_dir: Path, files: l
             svc = normalize.service(svc or {}, project_dir, lookup)
         except normalize.FieldError as err:
             raise ComposeError(f"'services[{sname}].{err.key}' {err}") from None
-        if "image" not in svc and "build" not in svc:
+        if "image" not in svc and "build" not in svc and "provider" not in svc:
             raise ComposeError(f'service "{sname}" has neither an image nor a build context specified: '
                                "invalid compose project")
         enabled = not svc.get("profiles") or "*" in profiles or bool(set(svc["profiles"]) & set(profiles)) \
@@ -269,11 +269,13 @@ def _build_project(model: dict[str, Any], name: str, project_dir: Path, files: l
     configs = {k: normalize.resource("configs", k, v, name, project_dir) for k, v in
                (model.get("configs") or {}).items() if k in used_configs}
     networks = {k: v for k, v in networks.items() if k in used_nets}
+    used_models = {m for s in services.values() for m in s.get("models") or {}}
+    models = {k: v or {} for k, v in (model.get("models") or {}).items() if k in used_models}
     ext = {k: v for k, v in model.items() if k.startswith("x-")}
     return Project(name=name, working_dir=project_dir, config_files=files, services=dict(sorted(services.items())),
                    networks=dict(sorted(networks.items())), volumes=dict(sorted(volumes.items())),
                    secrets=dict(sorted(secrets.items())), configs=dict(sorted(configs.items())), extensions=ext,
-                   environment=env, disabled=disabled, profiles=profiles)
+                   environment=env, disabled=disabled, profiles=profiles, models=dict(sorted(models.items())))
 
 
 def _enable_dependencies(services: dict[str, Any], disabled: dict[str, Any], named: list[str]) -> None:
@@ -316,6 +318,9 @@ def _check_references(services: dict[str, Any], networks: dict[str, Any], model:
                 if ref["source"] not in (model.get(kind) or {}):
                     raise ComposeError(f'service "{name}" refers to undefined {kind[:-1]} {ref["source"]}: '
                                        "invalid compose project")
+        for m in svc.get("models") or {}:
+            if m not in (model.get("models") or {}):
+                raise ComposeError(f'service "{name}" refers to undefined model {m}: invalid compose project')
         _check_ports(name, svc)
 
 

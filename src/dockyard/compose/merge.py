@@ -142,7 +142,7 @@ def merge_top(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     for key, value in over.items():
         if key == "services":
             out["services"] = merge_services(base.get("services") or {}, value or {})
-        elif key in ("networks", "volumes", "configs", "secrets") and isinstance(value, dict):
+        elif key in ("networks", "volumes", "configs", "secrets", "models") and isinstance(value, dict):
             merged = dict(base.get(key) or {})
             for name, spec in value.items():
                 old = merged.get(name)

@@ -109,7 +109,14 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
             deps.setdefault(source.split(":")[0], {"condition": "service_started", "required": True})
     if deps:
         s["depends_on"] = deps
-    if "network_mode" not in s:
+    if "models" in s:  # a Go map: written sorted, each entry in ServiceModelConfig's field order
+        given: dict[str, Any] = {m: None for m in s["models"]} if isinstance(s["models"], list) else s["models"] or {}
+        s["models"] = {m: None if given[m] is None else _in_order(given[m], ("endpoint_var", "model_var"))
+                       for m in sorted(given)}
+    if isinstance(s.get("provider"), dict) and s["provider"].get("options"):
+        s["provider"] = {**s["provider"], "options": {k: [_go_text(x) for x in (v if isinstance(v, list) else [v])]
+                                                      for k, v in sorted(s["provider"]["options"].items())}}
+    if "network_mode" not in s and "provider" not in s:  # compose-go gives a provider no default network
         s["networks"] = shapes.networks_dict(s.get("networks")) or {"default": None}
     elif "networks" in s:
         s["networks"] = shapes.networks_dict(s["networks"])
@@ -127,11 +134,24 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
         s["configs"] = [_file_ref(r, "") for r in s["configs"]]
     if "deploy" in s:
         s["deploy"] = _deploy(s["deploy"] or {})
-    if "mem_limit" in s and (s.get("deploy") or {}).get("resources", {}).get("limits", {}).get("memory") is None:
-        s.setdefault("deploy", {}).setdefault("resources", {}).setdefault("limits", {})["memory"] = s["mem_limit"]
+    if "blkio_config" in s:
+        s["blkio_config"] = _blkio(s["blkio_config"] or {})
+    if "mem_swappiness" in s:  # a UnitBytes in compose-go: written as a string
+        s["mem_swappiness"] = str(_at("mem_swappiness", shapes.bytes_value, s["mem_swappiness"]))
+    if "cpus" in s:
+        s["cpus"] = _at("cpus", float, s["cpus"])
     if "tmpfs" in s:
         s["tmpfs"] = [str(t) for t in s["tmpfs"]]
     return s
+
+
+def _in_order(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {**{k: d[k] for k in keys if k in d}, **{k: v for k, v in sorted(d.items()) if k not in keys}}
+
+
+def _go_text(value: Any) -> str:
+    """A provider option as compose-go reads it into a string: booleans lower case."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _build(value: Any, base: Path, lookup: Callable[[str], str | None]) -> dict[str, Any]:
@@ -222,8 +242,23 @@ def _healthcheck(h: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _blkio(b: dict[str, Any]) -> dict[str, Any]:
+    """Throttle rates as compose-go's UnitBytes (bytes, written as a string)."""
+    out = dict(b)
+    for key in ("device_read_bps", "device_read_iops", "device_write_bps", "device_write_iops"):
+        if out.get(key):
+            out[key] = [{**d, "rate": _size(f"blkio_config.{key}", d["rate"])} for d in out[key]]
+    return out
+
+
 def _deploy(d: dict[str, Any]) -> dict[str, Any]:
     out = dict(d)
+    if "labels" in out:
+        out["labels"] = shapes.to_mapping(out["labels"])
+    for key, fields in (("restart_policy", ("delay", "window")), ("update_config", ("delay", "monitor")),
+                        ("rollback_config", ("delay", "monitor"))):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: _duration(f"deploy.{key}.{k}", v) if k in fields else v for k, v in out[key].items()}
     resources = out.get("resources")
     if isinstance(resources, dict):
         res = {}

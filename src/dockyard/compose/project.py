@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 FIELDS = ("name", "working_dir", "config_files", "services", "networks", "volumes", "secrets", "configs",
-          "extensions", "environment", "disabled", "profiles")
+          "extensions", "environment", "disabled", "profiles", "models")
 
 
 class ComposeError(errors.InvalidArgument):
@@ -28,7 +28,7 @@ class Project:
                  networks: dict[str, dict[str, Any]], volumes: dict[str, dict[str, Any]],
                  secrets: dict[str, dict[str, Any]], configs: dict[str, dict[str, Any]], extensions: dict[str, Any],
                  environment: dict[str, str], disabled: dict[str, dict[str, Any]] | None = None,
-                 profiles: list[str] | None = None) -> None:
+                 profiles: list[str] | None = None, models: dict[str, dict[str, Any]] | None = None) -> None:
         self.name = name
         self.workdir = str(working_dir)  # kept as text: pathlib costs ~5 ms of a cached command's start
         self.config_files = config_files
@@ -41,6 +41,7 @@ class Project:
         self.environment = environment
         self.disabled = disabled if disabled is not None else {}
         self.profiles = profiles if profiles is not None else []
+        self.models = models if models is not None else {}  # the top-level models the services use
 
     @property
     def working_dir(self) -> Path:
@@ -55,7 +56,7 @@ class Project:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "services": self.services}
-        for key in ("networks", "volumes", "secrets", "configs"):
+        for key in ("networks", "volumes", "secrets", "configs", "models"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         out.update(self.extensions)
