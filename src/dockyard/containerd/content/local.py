@@ -49,6 +49,10 @@ class ContentStoreError(Internal):
     """An OS-level failure in the content store, naming the path and operation."""
 
 
+class _IngestGone(Exception):
+    """The ingest directory was committed and dropped while a writer was opening it: open anew."""
+
+
 def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, tz=UTC)
 
@@ -79,12 +83,18 @@ class LocalWriter:
         self._total = total
         self._closed = False
         data = ingest_dir / "data"
-        self._fd = os.open(data, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._fd = os.open(data, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            raise _IngestGone from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             os.close(self._fd)
             raise Unavailable(f'ref "{ref}": locked by another writer') from err
+        if not _same_file(self._fd, data):  # the holder before us committed and dropped it
+            os.close(self._fd)
+            raise _IngestGone
         size = os.fstat(self._fd).st_size
         if resume is not None and resume.size == size:
             self._digester = resume
@@ -203,9 +213,10 @@ class LocalWriter:
         return digest
 
     def _finish(self) -> None:
-        """Drop the ingest after a commit (its data now lives, or lived, in blobs/)."""
-        self.close()
+        """Drop the ingest after a commit (its data now lives, or lived, in blobs/), still holding
+        its lock, so the next writer of the ref sees it gone (``_same_file``), never half-dropped."""
         _drop_dir(self._dir)
+        self.close()
 
     def close(self) -> None:
         """Release the writer; the ingest stays on disk and can be resumed."""
@@ -215,9 +226,10 @@ class LocalWriter:
         os.close(self._fd)
 
     def abort(self) -> None:
-        """Close and delete the ingest."""
+        """Delete the ingest and close (in that order, as ``_finish``)."""
+        if not self._closed:
+            _drop_dir(self._dir)
         self.close()
-        _drop_dir(self._dir)
 
     def __enter__(self) -> LocalWriter:
         return self
@@ -227,6 +239,15 @@ class LocalWriter:
 
 
 _drops = itertools.count()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 def _drop_dir(d: Path) -> None:
@@ -313,12 +334,28 @@ class LocalContentStore:
         kept from an earlier open: if it still covers the whole ingest, the bytes
         are not read again.
         """
-        if expected is not None and self._blob_path(expected).exists():
-            raise AlreadyExists(f"content {expected}: already exists")
         d = self._ingest_dir(ref)
-        if not d.exists():
-            tmp = d.with_name(d.name + f".tmp-{os.getpid()}-{id(self)}")
-            tmp.mkdir(parents=True, exist_ok=True)
+        while True:  # a writer that committed the ref just before us dropped its ingest: open anew
+            if expected is not None and self._blob_path(expected).exists():
+                raise AlreadyExists(f"content {expected}: already exists")
+            self._ensure_ingest(d, ref)
+            try:
+                return LocalWriter(self, ref, d, total, expected, resume)
+            except _IngestGone:
+                resume = None
+
+    def _ensure_ingest(self, d: Path, ref: str) -> None:
+        """Make the ingest directory of ``ref`` if missing, whole (its ``ref`` file in it) or not at all:
+        it is made under a name of its own and renamed into place; whoever loses that race uses the winner's."""
+        try:
+            stored: str | None = (d / "ref").read_text()
+        except FileNotFoundError:
+            stored = None
+        if stored is None and d.exists() and not (d / "ref").exists():
+            _drop_dir(d)  # torn by a crash of a store that removed ingests in place
+        if stored is None:
+            tmp = d.with_name(f"{d.name}.tmp-{os.getpid()}-{next(_drops)}")
+            tmp.mkdir(parents=True)
             now = repr(datetime.now(UTC).timestamp())
             (tmp / "ref").write_text(ref)
             (tmp / "startedat").write_text(now)
@@ -329,15 +366,9 @@ class LocalContentStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise ContentStoreError(f'ref "{ref}": create ingest {d}: {err}') from err
-        else:
-            try:
-                stored = (d / "ref").read_text()
-            except FileNotFoundError:  # torn by a crash of a store that removed ingests in place
-                _drop_dir(d)
-                return self.writer(ref, total, expected, resume)
-            if stored != ref:
-                raise Internal(f'ref "{ref}": ingest hash collision at {d}')
-        return LocalWriter(self, ref, d, total, expected, resume)
+            stored = ref
+        if stored != ref:
+            raise Internal(f'ref "{ref}": ingest hash collision at {d}')
 
     def status(self, ref: str) -> IngestStatus:
         d = self._ingest_dir(ref)

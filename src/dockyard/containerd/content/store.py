@@ -7,12 +7,13 @@ crash and can be resumed, which is what makes interrupted pulls restartable.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from dockyard.errors import AlreadyExists
+from dockyard.errors import AlreadyExists, Unavailable
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,26 @@ def commit_idempotent(
         return writer.digest()
 
 
+def open_writer(store: ContentStore, ref: str, total: int | None = None, expected: str | None = None,
+                timeout: float = 60.0) -> ContentWriter:
+    """``store.writer``, waiting while another writer holds ``ref`` (containerd's OpenWriter).
+
+    Two pushes of one image write the same manifest, two pulls the same config, under one ref:
+    the second waits for the first and then gets AlreadyExists (``expected`` committed) or the
+    ingest the first left. Raises Unavailable if the ref is still held after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            return store.writer(ref, total, expected)
+        except Unavailable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def write_blob(
     store: ContentStore,
     data: bytes,
@@ -124,7 +145,7 @@ def write_blob(
 
         raise FailedPrecondition(f'blob: unexpected digest "{digest}", expected "{expected}"')
     try:
-        writer = store.writer(ref or f"write-blob-{digest}", total=len(data), expected=digest)
+        writer = open_writer(store, ref or f"write-blob-{digest}", len(data), digest)
     except AlreadyExists:
         if labels:
             store.update(digest, labels, [f"labels.{k}" for k in labels])

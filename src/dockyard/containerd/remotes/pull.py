@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from dockyard import errors
-from dockyard.containerd.content.store import ContentStore, commit_idempotent
+from dockyard.containerd.content.store import ContentStore, commit_idempotent, open_writer
 from dockyard.containerd.images.manifest import Platform, select_manifest
 from dockyard.containerd.remotes.progress import Emit, Event, Throttle, short
 from dockyard.containerd.remotes.registry import Repository
@@ -86,7 +86,10 @@ async def _write_small(store: ContentStore, desc: Descriptor, data: bytes) -> No
     def run() -> None:
         if store.exists(desc.digest):
             return
-        w = store.writer(f"pull-{desc.digest}", len(data), desc.digest)
+        try:
+            w = open_writer(store, f"pull-{desc.digest}", len(data), desc.digest)
+        except errors.AlreadyExists:  # a concurrent pull wrote it while this one waited
+            return
         try:
             if w.offset:
                 w.truncate(0)
@@ -122,13 +125,16 @@ async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, e
                       throttle: Throttle, tail: Tail) -> None:
     ref = f"pull-{desc.digest}"
     lid = short(desc.digest)
-    for attempt in range(RETRIES + 1):
+    attempt = 0
+    while True:
         if await asyncio.to_thread(store.exists, desc.digest):
             return
         try:
             writer = await asyncio.to_thread(store.writer, ref, desc.size, desc.digest)
-        except errors.Unavailable:  # another pull is writing this blob: wait for it
-            await asyncio.sleep(0.1)
+        except errors.AlreadyExists:  # committed by a concurrent pull since the check above
+            return
+        except errors.Unavailable:  # another pull is writing this blob: wait for it (no attempt spent)
+            await asyncio.sleep(0.05)
             continue
         try:
             offset = writer.offset
@@ -172,13 +178,13 @@ async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, e
         except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError) as err:
             if attempt == RETRIES:
                 raise errors.Unavailable(f"blob {desc.digest}: download failed: {err}") from err
+            attempt += 1
             emit(Event(lid, "Retrying", writer.offset, desc.size))
         except errors.FailedPrecondition:
             await asyncio.to_thread(writer.abort)  # wrong bytes: never resume from them
             raise
         finally:
             await asyncio.to_thread(writer.close)
-    raise errors.Unavailable(f"blob {desc.digest}: could not be fetched")
 
 
 UnpackLayer = Callable[..., bool]  # (layer, diff_id, chain, parent, check_only[, tail]) -> present
@@ -336,6 +342,10 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
             emit(Event(short(layer.digest), "Download complete"))
 
     jobs = [asyncio.ensure_future(download(layer, here, t)) for layer, here, t in zip(layers, present, tails)]
+    # An extraction blocks on its download, whose writes need the default executor: never take
+    # one of its threads (a few pulls at once would hold them all and wait for themselves).
+    extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-extract")
+    loop = asyncio.get_running_loop()
     try:
         missing = [i for i, here in enumerate(present) if not here]
         in_order = up if up is not None and not (up.parallel and len(missing) > 1) else None
@@ -346,7 +356,8 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
             if in_order is not None and not here:
                 lid = short(layer.digest)
                 emit(Event(lid, "Extracting", 0, layer.size))
-                handle = await asyncio.to_thread(_extract, in_order, layer, diff_id, chain, parent, tail)
+                handle = await loop.run_in_executor(extract_pool, _extract, in_order, layer, diff_id, chain,
+                                                    parent, tail)
                 await asyncio.to_thread(in_order.commit, handle, parent)
                 emit(Event(lid, "Extracting", layer.size, layer.size))
                 emit(Event(lid, "Pull complete"))
@@ -359,6 +370,7 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
         await asyncio.gather(*jobs, return_exceptions=True)
         for tail in tails:
             tail.close()
+        extract_pool.shutdown(wait=False)
     for d in dict.fromkeys([resolved.digest, desc.digest, config.digest, *(x.digest for x in layers)]):
         await asyncio.to_thread(_mark_source, store, d, host, path)
     return PullResult(desc, resolved, config, layers, diff_ids)
