@@ -180,74 +180,56 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
         a.abort_on_container_exit = True
     if a.detach and a.abort_on_container_exit:
         raise errors.InvalidArgument("--abort-on-container-exit and --detach are incompatible")
-    hook_output: dict[str, bytes] = {}
-    if not (a.detach or a.wait):  # attached: the hooks' output is shown before the logs, as v2 shows it
-        cp.hook_output = lambda name, data: hook_output.update({name: hook_output.get(name, b"") + data})
+    attached = None
+    if not (a.detach or a.wait or a.no_start or cp.dry_run):  # logs and hooks' output as they arrive, as v2
+        from dockyard.compose.attach import Attached
+
+        named = set(a.services or [])
+        attached = Attached(cp, lambda s: (not named or s in named) and (not a.attach or s in a.attach)
+                            and s not in a.no_attach, not a.no_color and sys.stdout.isatty(), a.no_log_prefix)
+        cp.started, cp.hook_output = attached.started, attached.hook_output
     done = cp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate, build=a.build,
                  no_build=a.no_build, remove_orphans=a.remove_orphans, scale=_scale(a.scale), no_deps=a.no_deps,
                  no_start=a.no_start, timeout=a.timeout, pull=a.pull)
     if a.wait:
         cp.wait_ready(done, a.wait_timeout)
         return 0
-    if a.detach or a.no_start or cp.dry_run:
+    if attached is None:
         return 0
     close = getattr(cp.out, "close", None)
-    if close is not None:  # the last frame before the logs; what follows prints as lines
+    if close is not None:  # the last frame of the progress; what follows prints as lines
         close()
-    return _attached(cp, done, a, hook_output)
+    return _attached(cp, done, a, attached)
 
 
-def _attached(cp: Compose, services: list[str], a: argparse.Namespace, hook_output: dict[str, bytes]) -> int:
+def _attached(cp: Compose, services: list[str], a: argparse.Namespace, attached: Any) -> int:
     """Logs of every container with v2's prefixes until they all exit (or one does, when asked);
-    first what the ``post_start`` hooks printed (``web-1 ->  | ``)."""
-    from dockyard.compose.logprefix import Prefixes
-
-    attached = [s for s in services if (not a.attach or s in a.attach) and s not in a.no_attach]
-    containers = [c for s in attached for c in cp.containers(s)]
-    prefixes = Prefixes(containers, not a.no_color and sys.stdout.isatty(), a.no_log_prefix, list(hook_output))
-    lock = threading.Lock()
-    first_exit: list[dict[str, Any]] = []
-    finished = threading.Event()
-    print(prefixes.attaching(), flush=True)
-    for name, data in hook_output.items():
-        for line in data.decode(errors="replace").splitlines():
-            print(prefixes(name, hook=True) + line, flush=True)
-
-    def write(name: str, line: bytes) -> None:
-        with lock:
-            sys.stdout.write(prefixes(name) + line.decode(errors="replace"))
-            sys.stdout.flush()
-
-    def follow(c: dict[str, Any]) -> None:
-        cp.logs([c], follow=True, write=write)
-        info = cp.inspect(c["Id"])
-        with lock:
-            first_exit.append(info)
-            print(prefixes.status(c["Names"][0].lstrip("/"), f"exited with code {info['State']['ExitCode']}"),
-                  flush=True)
-        if a.abort_on_container_exit or len(first_exit) == len(containers):
-            finished.set()
-
+    those started by ``up`` are followed since then, the others from now."""
+    wanted = [s for s in services if (not a.attach or s in a.attach) and s not in a.no_attach]
+    containers = [c for s in wanted for c in cp.containers(s)]
+    attached.flush_hooks()
     for c in containers:
-        threading.Thread(target=follow, args=(c,), daemon=True).start()
+        attached.follow(c)
     import signal
 
     previous = signal.getsignal(signal.SIGINT)
+    finished = False
     try:
-        while not finished.wait(0.2):
-            pass
+        while not finished:
+            finished = attached.wait(containers, a.abort_on_container_exit)
     except KeyboardInterrupt:
         print("Gracefully stopping... (press Ctrl+C again to force)", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, previous)
-    if a.abort_on_container_exit or not finished.is_set() or len(first_exit) < len(containers):
+    exited = list(attached.exited.values())
+    if a.abort_on_container_exit or not finished:
         for c in containers:
             cp._stop_one(c, a.timeout)
     if a.exit_code_from:
         target = [c for c in cp.containers(a.exit_code_from)]
         return int(cp.inspect(target[0]["Id"])["State"]["ExitCode"]) if target else 1
-    if a.abort_on_container_exit and first_exit:
-        return int(first_exit[0]["State"]["ExitCode"])
+    if a.abort_on_container_exit and exited:
+        return int(exited[0]["State"]["ExitCode"])
     return 0
 
 

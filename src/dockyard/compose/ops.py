@@ -64,6 +64,7 @@ class Compose:
         self._watchers = 0
         self._watch_lock = threading.Lock()
         self.hook_output: Callable[[str, bytes], None] | None = None  # (container name, bytes) of post_start hooks
+        self.started: Callable[[str, str, str], None] | None = None  # (service, ID, name) once started, before hooks
 
     # --- finding things -------------------------------------------------------------------------
 
@@ -379,6 +380,8 @@ class Compose:
         """Started, then the service's ``post_start`` hooks run (as v2: "Started" once they passed)."""
         self.out(f" Container {name}  Starting")
         self.start(cid)
+        if self.started is not None:
+            self.started(service, cid, name)
         if self.project is not None and self.project.services[service].get("post_start") and not self.dry_run:
             from dockyard.compose import hooks
 
