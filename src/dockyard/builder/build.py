@@ -154,9 +154,7 @@ class Build:
         taken from them (``_from_cache_images``; ``metadata``: a step with no layer of its own)."""
         key = digest(state.id or "scratch", *key_parts)
         if not self.opts.no_cache:
-            pending = self.builder._record_writes.get(key)
-            if pending is not None:  # another build is storing this very entry
-                await asyncio.gather(pending, return_exceptions=True)
+            await self.builder.record_stored(key)  # another build may be storing this very entry
             hit = self.builder.cache.get(key)
             if hit is not None and await self.builder.has_blobs([hit[0], hit[2]] + [lay["digest"] for lay in hit[1]]):
                 loaded = await self.builder.load_state(hit[0], hit[1])
@@ -177,7 +175,7 @@ class Build:
         """Write the new state's config and its cache entry (with a GC root naming what it needs)."""
         data = oci_image.canonical_json(new.config)
         new.id = "sha256:" + hashlib.sha256(data).hexdigest()
-        self.builder._remember_config(new.id, data)
+        self.builder.remember_config(new.id, data)
         size = sum(int(lay.get("size", 0)) for lay in new.layers[len(state.layers):])
         saved = State(new.config, list(new.layers), new.id)  # later steps copy, never change, a state
 
@@ -192,8 +190,8 @@ class Build:
             root = await self.builder.write_root(key, saved)
             self.builder.cache.put(key, saved.id, saved.layers, size, root)
 
-        config = self.builder.behind(store_config(), self.builder._config_writes, saved.id)
-        self.builder.behind(store_record(), self.builder._record_writes, key)
+        config = self.builder.store_config_behind(store_config(), saved.id)
+        self.builder.store_record_behind(store_record(), key)
         self.emit(f" ---> {short(new.id)}\n")
         return new
 

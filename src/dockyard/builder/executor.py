@@ -218,7 +218,7 @@ class Builder:
     async def write_config(self, state: State) -> str:
         data = oci_image.canonical_json(state.config)
         info = await self.cd.write_blob(data)
-        self._remember_config(str(info.digest), data)
+        self.remember_config(str(info.digest), data)
         return str(info.digest)
 
     async def blob_size(self, digest: str) -> int | None:
@@ -257,6 +257,21 @@ class Builder:
         """Wait for every write ``behind`` started (before a GC: its roots must be there)."""
         while self._behind:
             await asyncio.gather(*list(self._behind), return_exceptions=True)
+
+    def store_config_behind(self, write: Awaitable[Any], digest: str) -> asyncio.Task[Any]:
+        """``behind`` for the write of config blob ``digest`` (``config_stored`` waits for it)."""
+        return self.behind(write, self._config_writes, digest)
+
+    def store_record_behind(self, write: Awaitable[Any], key: str) -> asyncio.Task[Any]:
+        """``behind`` for the write of cache entry ``key`` (``record_stored`` waits for it)."""
+        return self.behind(write, self._record_writes, key)
+
+    async def record_stored(self, key: str) -> None:
+        """Wait until another build's pending write of cache entry ``key`` ends (its failure
+        is the writer's to log: the entry is then just a miss)."""
+        task = self._record_writes.get(key)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def config_stored(self, digest: str) -> None:
         """Wait until the config blob ``digest`` written behind is stored (raises its failure)."""
@@ -310,10 +325,10 @@ class Builder:
                 data = await self.cd.read_blob(config_digest)
             except errors.NotFound:
                 return None
-            self._remember_config(config_digest, data)
+            self.remember_config(config_digest, data)
         return State(json.loads(data), layers, config_digest)
 
-    def _remember_config(self, digest: str, data: bytes) -> None:
+    def remember_config(self, digest: str, data: bytes) -> None:
         """Configs are immutable by digest: keep recent ones, so a cached step reads no blob."""
         if len(self._configs) > 1024:
             self._configs.clear()

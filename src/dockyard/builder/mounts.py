@@ -125,6 +125,19 @@ class CacheDirs:
     def path(self, id: str) -> Path:
         return self.root / "cache-mounts" / hashlib.sha256(id.encode()).hexdigest()[:32]
 
+    def lock(self, id: str) -> asyncio.Lock:
+        """The lock ``sharing=locked`` RUNs of cache ``id`` take in turn."""
+        return self._locks.setdefault(id, asyncio.Lock())
+
+    def in_use(self, id: str) -> bool:
+        return bool(self._users.get(id))
+
+    def use(self, id: str) -> None:
+        self._users[id] = self._users.get(id, 0) + 1
+
+    def unuse(self, id: str) -> None:
+        self._users[id] -= 1
+
     def usage(self) -> tuple[int, int]:
         """(directories, bytes) of all cache mounts (for ``system df``)."""
         base = self.root / "cache-mounts"
@@ -159,7 +172,7 @@ class Prepared:
         for lock in self.locks:
             lock.release()
         for id in self.users:
-            dirs._users[id] -= 1
+            dirs.unuse(id)
         for p in self.temp:
             shutil.rmtree(p, ignore_errors=True)
         self.locks, self.users, self.temp = [], [], []
@@ -182,13 +195,13 @@ async def prepare(mounts: list[RunMount], dirs: CacheDirs, scratch: Path, secret
             elif m.type == "cache":
                 path = dirs.path(m.id)
                 if m.sharing == "locked":
-                    lock = dirs._locks.setdefault(m.id, asyncio.Lock())
+                    lock = dirs.lock(m.id)
                     await lock.acquire()
                     out.locks.append(lock)
-                elif m.sharing == "private" and dirs._users.get(m.id):
+                elif m.sharing == "private" and dirs.in_use(m.id):
                     path = scratch / f"cache-{i}"
                     out.temp.append(path)
-                dirs._users[m.id] = dirs._users.get(m.id, 0) + 1
+                dirs.use(m.id)
                 out.users.append(m.id)
                 if not path.exists():
                     path.mkdir(parents=True, mode=0o755)

@@ -28,7 +28,6 @@ from dockyard.engine.streams import (
     OutputFifo,
     StdinWriter,
     StreamHub,
-    _chunks,
     cancel_unawaited,
     gather_unawaited,
     open_fifo,
@@ -154,7 +153,7 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
         e.stdin = StdinWriter.create(Path(stdin_path))
 
     async def pump(stream: int, fifo: OutputFifo) -> None:
-        async for data in _chunks(fifo):
+        async for data in fifo.chunks():
             e.hub.publish(stream, data)
 
     pumps = gather_unawaited(*(pump(s, f) for s, f in fds.items()))

@@ -376,10 +376,6 @@ class StreamHub:
         self.subscribers.clear()
 
 
-def _chunks(fifo: OutputFifo) -> AsyncIterator[bytes]:
-    return fifo.chunks()
-
-
 def gather_unawaited(*aws: Any) -> asyncio.Future[Any]:
     """A gather of pumps that nobody may ever await (an exec or a RUN step whose client went,
     a daemon shutting down): its outcome is taken when it ends, so a cancellation (which a

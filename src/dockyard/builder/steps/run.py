@@ -26,6 +26,7 @@ from dockyard.builder.steps import from_
 if TYPE_CHECKING:
     from dockyard.builder.build import Build
     from dockyard.builder.executor import Builder
+    from dockyard.engine.streams import OutputFifo
 
 STDERR_START, STDERR_END = "\x1b[91m", "\x1b[0m"  # dockerd's stderr writer, around each write
 
@@ -187,7 +188,7 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
 async def _run_task(builder: Builder, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
                     emit: Callable[[str], None], then: Callable[[str, frozenset[str]], Awaitable[Any]] | None = None
                     ) -> tuple[str, int, Any]:
-    from dockyard.engine.streams import _chunks, cancel_unawaited, gather_unawaited, open_fifo
+    from dockyard.engine.streams import cancel_unawaited, gather_unawaited, open_fifo
 
     await builder.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
     fifo_dir = builder.engine.exec_root / "containers" / id
@@ -201,8 +202,8 @@ async def _run_task(builder: Builder, id: str, key: str, parent: str, state: Sta
         created = True
         fds = [open_fifo(fifo_dir / "stdout"), open_fifo(fifo_dir / "stderr")]
 
-        async def pump(fifo: Any, start: str = "", end: str = "") -> None:
-            async for data in _chunks(fifo):
+        async def pump(fifo: OutputFifo, start: str = "", end: str = "") -> None:
+            async for data in fifo.chunks():
                 emit(start + data.decode("utf-8", errors="replace") + end)
 
         pumps = gather_unawaited(pump(fds[0]), pump(fds[1], STDERR_START, STDERR_END))
