@@ -23,6 +23,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from dockyard.shim.execpath import program_missing
 from dockyard.shim.tty import Tty, console_listener, receive_master, set_size
 
 if TYPE_CHECKING:
@@ -248,10 +249,10 @@ class Task:
         except ShimError as err:
             for fd in proc.held_fds:
                 os.close(fd)
-            msg = str(err)
-            # the built-in runtime names the kind; a runtime's command line exits 1 with a message only
-            if not self.builtin and ("not found" in msg or "No such file" in msg):
-                raise ShimError("not_found", msg) from err
+            # the built-in runtime names the kind; a runtime's command line exits 1 whatever
+            # the cause, so the container is asked whether the program is there
+            if not self.builtin and program_missing(self.pid, process):
+                raise ShimError("not_found", str(err)) from err
             raise
         except OSError as err:
             for fd in proc.held_fds:

@@ -1,0 +1,43 @@
+"""Why an exec failed, asked of the container rather than read from a runtime's message.
+
+An external runtime (runc, crun) exits 1 whatever went wrong with an exec and says why only
+in its own words; Docker's exit code for the exec (127: no such program, 126: cannot run it)
+needs the kind. So after such a failure the shim looks the program up the way the runtime
+did: inside the container's root (``/proc/<init>/root``, in a forked child that chroots
+there, so absolute symlinks resolve in the container), from the process's ``cwd`` and the
+``PATH`` of its environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MISSING, PRESENT, UNKNOWN = 0, 1, 2
+
+
+def program_missing(init_pid: int, process: dict[str, Any]) -> bool:
+    """Whether the exec's program is absent from the container of ``init_pid`` (False when
+    that cannot be told: the container is gone, the spec names no program)."""
+    args = process.get("args") or []
+    if init_pid <= 0 or not args:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        code = UNKNOWN
+        try:
+            os.chroot(f"/proc/{init_pid}/root")
+            os.chdir(process.get("cwd") or "/")
+            code = PRESENT if _found(str(args[0]), process.get("env") or []) else MISSING
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == MISSING
+
+
+def _found(program: str, env: list[str]) -> bool:
+    if "/" in program:
+        return os.path.lexists(program)
+    path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    return any(os.path.isfile(os.path.join(d or ".", program)) for d in path.split(":"))
