@@ -45,6 +45,7 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     up.add_argument("--pull", default="policy", choices=("always", "missing", "never", "policy"))
     up.add_argument("--attach", action="append", default=[], metavar="SERVICE")
     up.add_argument("--no-attach", action="append", default=[], metavar="SERVICE")
+    up.add_argument("--quiet-pull", action="store_true")
     up.add_argument("services", nargs="*")
     c = cmd("create", "Creates containers for a service")
     for flag in ("--build", "--no-build", "--force-recreate", "--no-recreate", "--remove-orphans"):
@@ -180,6 +181,7 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
         a.abort_on_container_exit = True
     if a.detach and a.abort_on_container_exit:
         raise errors.InvalidArgument("--abort-on-container-exit and --detach are incompatible")
+    cp.quiet_pull = a.quiet_pull
     attached = None
     if not (a.detach or a.wait or a.no_start or cp.dry_run):  # logs and hooks' output as they arrive, as v2
         from dockyard.compose.attach import Attached

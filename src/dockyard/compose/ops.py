@@ -65,6 +65,7 @@ class Compose:
         self._watch_lock = threading.Lock()
         self.hook_output: Callable[[str, bytes], None] | None = None  # (container name, bytes) of post_start hooks
         self.started: Callable[[str, str, str], None] | None = None  # (service, ID, name) once started, before hooks
+        self.quiet_pull = False  # pulls show no layer progress (--quiet-pull)
 
     # --- finding things -------------------------------------------------------------------------
 
@@ -152,13 +153,18 @@ class Compose:
             self._image_ids[ref] = str(self.c.json("GET", f"/images/{ref}/json")["Id"])
         return self._image_ids[ref]
 
-    def pull(self, service: str) -> None:
+    def pull(self, service: str, quiet: bool = False) -> None:
+        """Pull ``service``'s image; each layer's progress goes to the progress writer as v2's
+        children of the service's event (not with ``quiet``: ``--quiet-pull``)."""
         ref = E.image_name(self._project(), service)
         name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         self.out(f" {service} Pulling ")  # v2's Event{ID: service, Text: "Pulling"}, printed with its empty status
+        event = None if quiet or self.quiet_pull else getattr(self.out, "event", None)
         for msg in self.c.json_stream("POST", "/images/create", {"fromImage": name, "tag": tag}):
             if msg.get("error"):
                 raise ComposeFailure(f"pull {ref}: {msg['error']}")
+            if event is not None and msg.get("id") and isinstance(msg.get("progressDetail"), dict):
+                event(*_layer_event(service, msg))
         self._image_ids.pop(ref, None)
         self.out(f" {service} Pulled ")
 
@@ -591,6 +597,23 @@ class Compose:
                                                                       **(window or {})})
         for chunk in (_raw_lines(resp) if tty else _frames(resp)):
             write(name, chunk)
+
+
+_LAYER_DONE = ("Download complete", "Already exists", "Pull complete")
+
+
+def _layer_event(service: str, msg: dict[str, Any]) -> tuple[str, str, str, str, bool, int, int, int]:
+    """A pull stream's layer message as v2's toPullProgressEvent makes it: (ID, text, details, parent,
+    done, current, total, percent)."""
+    from dockyard.cli.progress import bar
+
+    detail, text = msg["progressDetail"], str(msg.get("status") or "")
+    current = total = percent = 0
+    if text in ("Downloading", "Extracting", "Verifying Checksum"):
+        current, total = int(detail.get("current") or 0), int(detail.get("total") or 0)
+        percent = current * 100 // total if total > 0 else 0
+    done = text in _LAYER_DONE or "Image is up to date" in text or "Downloaded newer image" in text
+    return str(msg["id"]), text, bar(detail, 200), service, done, current, total, 100 if done else percent
 
 
 def _meets(condition: str, s: dict[str, Any]) -> bool:

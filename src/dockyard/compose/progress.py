@@ -80,12 +80,16 @@ def status_of(text: str) -> int:
     return DONE
 
 
+_PERCENT_CHARS = "⠀⡀⣀⣄⣤⣦⣶⣷⣿"  # a child's share of its parent's bar, as v2's ttyWriter draws it
+
+
 class _Event:
-    def __init__(self, ident: str, text: str, status_text: str) -> None:
-        self.id, self.text, self.status_text = ident, text, status_text
+    def __init__(self, ident: str, text: str, status_text: str, parent: str = "") -> None:
+        self.id, self.text, self.status_text, self.parent = ident, text, status_text, parent
         self.status = status_of(status_text or text)
         self.start = time.monotonic()
         self.end = self.start
+        self.current = self.total = self.percent = 0
 
     def update(self, text: str, status_text: str) -> None:
         status = status_of(status_text or text)
@@ -138,6 +142,32 @@ class Progress:
             self.ticker = threading.Thread(target=self._tick, daemon=True)
             self.ticker.start()
 
+    def event(self, ident: str, text: str, details: str, parent: str, done: bool, current: int = 0, total: int = 0,
+              percent: int = 0) -> None:
+        """A child event (a layer of an image being pulled, ``parent`` its service), as v2's
+        ``toPullProgressEvent``: a line in plain mode, an object with ``parent_id`` in json, in tty
+        a share of the parent's bar (and counted in the summary)."""
+        if self.mode in ("quiet", "plain"):
+            self(f" {ident} {text} {details}")
+            return
+        if self.mode == "json":
+            import json
+
+            msg = {"dry-run": self.dry_run, "id": ident, "parent_id": parent, "text": text, "status": details,
+                   "current": current, "total": total, "percent": percent}
+            line = json.dumps({k: v for k, v in msg.items() if v}, separators=(",", ":"))
+            for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):  # as Go's encoder
+                line = line.replace(char, escaped)
+            self._write(line + "\n")
+            return
+        with self.lock:
+            e = self.events.get(ident)
+            if e is None:
+                e = self.events[ident] = _Event(ident, text, details, parent)
+            e.update(text, details)
+            e.status = DONE if done else WORKING
+            e.current, e.total, e.percent = current or e.current, total or e.total, percent
+
     def close(self) -> None:
         """The last frame and the messages; later lines print plain (once only in tty mode)."""
         if self.mode != "tty":
@@ -171,24 +201,39 @@ class Progress:
             width = _terminal_width()
             head = "\x1b[1A" * (self.lines + 1) + ("" if self.repeated else "\x1b[1B") + "\x1b[0G\x1b[?25l"
             self.repeated = True
-            events = list(self.events.values())
-            done = sum(1 for e in events if e.status != WORKING)
-            first = f"[+] {self.title} {done}/{len(events)}"
-            if self.lines and done == self.lines:
+            every = list(self.events.values())
+            done = sum(1 for e in every if e.status != WORKING)
+            first = f"[+] {self.title} {done}/{len(every)}"
+            events = [e for e in every if not e.parent]  # children show in their parent's line
+            if self.lines and done == self.lines:  # v2 compares with the lines shown, children not among them
                 first = self._c("34", first)
-            pad_to = max(len(f"{e.id} {e.text}") for e in events)
-            frame = [head, first, "\n", *(self._line(e, pad_to, width) for e in events)]
+            pad_to = 0
+            for e in every:  # v2's statusPadding: a child's text counts, less two for each child
+                pad_to = max(pad_to, len(f"{e.id} {e.text}")) - (2 if e.parent else 0)
+            frame = [head, first, "\n", *(self._line(e, pad_to, width, self._children(e, every)) for e in events)]
             frame += [" " * max(width, 0) + "\n" for _ in range(len(events), self.lines)]
             self.lines = max(len(events), self.lines)
             self._write("".join(frame) + "\x1b[?25h")
 
-    def _line(self, e: _Event, pad_to: int, width: int) -> str:
+    def _children(self, e: _Event, every: list[_Event]) -> str:
+        """A working parent's bar of its children and their bytes: ``[⣿⣤] 1.2MB / 3.4MB``."""
+        children = [c for c in every if c.parent == e.id]
+        if not children or e.status != WORKING:
+            return ""
+        from dockyard.cli.format import human_size
+
+        bar = "".join(_PERCENT_CHARS[(len(_PERCENT_CHARS) - 1) * min(c.percent, 100) // 100] for c in children)
+        current, total = sum(c.current for c in children), sum(c.total for c in children)
+        sizes = f" {human_size(current, 4):>7} / {human_size(total, 4):<7}" if total > 0 else ""
+        return f"[{self._c('32', bar)}]{sizes}"
+
+    def _line(self, e: _Event, pad_to: int, width: int, children: str = "") -> str:
         now = time.monotonic()
         elapsed = (now if e.status == WORKING else e.end) - e.start
         spinner = {DONE: self._c("32", "✔"), WARNING: self._c("33;1", "!"), ERROR: self._c("31;1", "✘")}.get(
             e.status) or self._c("33", _SPINNER[int(elapsed * 10) % len(_SPINNER)])
         colored = {DONE: "32", WARNING: "33;1", ERROR: "31;1"}.get(e.status)
-        txt = f"{e.id} {e.text}"
+        txt = f"{e.id} {children} {e.text}" if children else f"{e.id} {e.text}"
         status = e.status_text
         room = width - len(txt) - pad_to - 15
         if room > 0 and len(status) > room:
