@@ -153,3 +153,12 @@ def _foreign_privates(package: str) -> set[str]:
 def test_the_builder_uses_no_other_objects_privates() -> None:
     # the Build called the Builder's pending-write indexes, RUN mounts the cache dirs' counters
     assert _foreign_privates("builder") == set()
+
+
+def test_the_engine_side_reads_no_snapshotter_layout() -> None:
+    # containerd's callers hand on the mounts a snapshotter returns; only containerd reads their options
+    # (an OCI layer's ``.wh.`` whiteouts are the layer format's, not a snapshotter's)
+    found = [f"{_module(path)}: {word}" for pkg in ("engine", "builder", "volumes", "network")
+             for path in (SRC / "dockyard" / pkg).rglob("*.py")
+             for word in ("lowerdir", "upperdir") if word in path.read_text()]
+    assert found == []

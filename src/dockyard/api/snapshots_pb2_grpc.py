@@ -80,6 +80,11 @@ class SnapshotsStub:
                 request_serializer=snapshots__pb2.SnapshotPathRequest.SerializeToString,
                 response_deserializer=snapshots__pb2.SnapshotChunk.FromString,
                 _registered_method=True)
+        self.SubtreeMounts = channel.unary_unary(
+                '/dockyard.v1.Snapshots/SubtreeMounts',
+                request_serializer=snapshots__pb2.SnapshotPathRequest.SerializeToString,
+                response_deserializer=snapshots__pb2.MountsResponse.FromString,
+                _registered_method=True)
 
 
 class SnapshotsServicer:
@@ -141,6 +146,14 @@ class SnapshotsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubtreeMounts(self, request, context):
+        """the mounts that show only `path` of a view (resolved inside it, symlinks included, as dockerd's
+        safepath; InvalidArgument when it is missing or leaves the view): a `--mount type=image` subpath
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SnapshotsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +201,11 @@ def add_SnapshotsServicer_to_server(servicer, server):
                     servicer.Archive,
                     request_deserializer=snapshots__pb2.SnapshotPathRequest.FromString,
                     response_serializer=snapshots__pb2.SnapshotChunk.SerializeToString,
+            ),
+            'SubtreeMounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubtreeMounts,
+                    request_deserializer=snapshots__pb2.SnapshotPathRequest.FromString,
+                    response_serializer=snapshots__pb2.MountsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -433,6 +451,33 @@ class Snapshots:
             '/dockyard.v1.Snapshots/Archive',
             snapshots__pb2.SnapshotPathRequest.SerializeToString,
             snapshots__pb2.SnapshotChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubtreeMounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dockyard.v1.Snapshots/SubtreeMounts',
+            snapshots__pb2.SnapshotPathRequest.SerializeToString,
+            snapshots__pb2.MountsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,22 +2,20 @@
 
 At create each image mount gets a view snapshot of the image's chain (key ``<id>-image-<n>``; a view
 is never collected, and it keeps its parents, so a forced ``rmi`` leaves the mount working) and the
-spec mounts it: the view's own mount (a bind of its one layer or a read-only overlay of its layers),
-or for ``ImageOptions.Subpath`` the path inside the image, resolved across its layers as dockerd's
-safepath resolves it (a symlink may point anywhere inside the image, never out of it). As dockerd,
-a subpath that is missing or leaves the image fails the start, not the create (``check``)."""
+spec mounts what containerd returns for it, as it comes: the view's mounts, or for
+``ImageOptions.Subpath`` the mounts of that path inside the view (``Snapshots.SubtreeMounts``,
+resolved by containerd as dockerd's safepath resolves it: a symlink may point anywhere inside the
+image, never out of it). The engine never sees a snapshotter's directories. As dockerd, a subpath
+that is missing or leaves the image fails the start, not the create (``check``)."""
 
 from __future__ import annotations
 
-import os
 import posixpath
 from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
 from dockyard.engine.container import Container
-
-_MAX_LINKS = 255
 
 
 def _mounts_of(c: Container) -> list[dict[str, Any]]:
@@ -37,14 +35,18 @@ def _subpath(m: dict[str, Any]) -> str:
 
 
 async def prepare(eng: Any, c: Container, spec: dict[str, Any]) -> None:
-    """At create: a view per image mount, its spec mount and its ``Mounts`` record."""
+    """At create: a view per image mount, its spec mounts and its ``Mounts`` record."""
     for n, m in enumerate(_mounts_of(c)):
         subpath = _subpath(m)
         img = await eng.images.get(m.get("Source") or "")
         view = await eng.cd.snapshots.View(pb.PrepareSnapshotRequest(key=_key(c.id, n), parent=img.chain_id))
-        entry = _spec_mount(list(view.mounts), m["Target"], subpath)
-        if entry is not None:  # else the start refuses it (check)
-            spec["mounts"].append(entry)
+        mounts = list(view.mounts)
+        if subpath:
+            try:
+                mounts = list((await _subtree(eng, c.id, n, subpath)).mounts)
+            except errors.InvalidArgument:
+                mounts = []  # the start refuses it (check)
+        spec["mounts"] += [_spec_mount(mnt, m["Target"]) for mnt in mounts]
         c.mounts = [*(c.mounts or []), {"Type": "image", "Source": img.id, "Destination": m["Target"], "Mode": "",
                                         "RW": False, "Propagation": "rprivate"}]
 
@@ -54,8 +56,11 @@ async def check(eng: Any, c: Container) -> None:
     for n, m in enumerate(_mounts_of(c)):
         subpath = _subpath(m)
         if subpath:
-            view = await eng.cd.snapshots.Mounts(pb.SnapshotKey(key=_key(c.id, n)))
-            resolve(_layers(list(view.mounts)), subpath)
+            await _subtree(eng, c.id, n, subpath)
+
+
+async def _subtree(eng: Any, id: str, n: int, subpath: str) -> Any:
+    return await eng.cd.snapshots.SubtreeMounts(pb.SnapshotPathRequest(key=_key(id, n), path=subpath))
 
 
 async def remove_views(eng: Any, id: str) -> None:
@@ -69,79 +74,11 @@ async def remove_views(eng: Any, id: str) -> None:
         n += 1
 
 
-def _layers(mounts: list[Any]) -> list[str]:
-    """The view's layer directories, topmost first."""
-    out: list[str] = []
-    for mnt in mounts:
-        if mnt.type == "bind":
-            out.append(mnt.source)
-        for opt in mnt.options:
-            if opt.startswith("lowerdir="):
-                out += opt.removeprefix("lowerdir=").split(":")
-    return out
-
-
-def _spec_mount(mounts: list[Any], dest: str, subpath: str) -> dict[str, Any] | None:
-    layers = _layers(mounts)
-    if not subpath:
-        if len(layers) == 1:
-            return {"destination": dest, "type": "bind", "source": layers[0], "options": ["rbind", "ro", "rprivate"]}
-        return {"destination": dest, "type": "overlay", "source": "overlay",
-                "options": ["ro", "lowerdir=" + ":".join(layers)]}
-    try:
-        found = resolve(layers, subpath)
-    except errors.InvalidArgument:
-        return None
-    if len(found) == 1:
-        return {"destination": dest, "type": "bind", "source": found[0], "options": ["rbind", "ro", "rprivate"]}
-    return {"destination": dest, "type": "overlay", "source": "overlay",
-            "options": ["ro", "lowerdir=" + ":".join(found)]}
-
-
-def _lookup(layers: list[str], rel: str) -> list[str]:
-    """Where ``rel`` (no symlink left in its parents) is in the merged image: the topmost layer's
-    path, and for a directory every layer's copy down to an opaque one (overlay's merge rules)."""
-    found: list[str] = []
-    for layer in layers:
-        path = os.path.join(layer, rel)
-        parent, name = os.path.split(path)
-        if os.path.lexists(os.path.join(parent, ".wh." + name)):
-            break
-        if os.path.lexists(path):
-            found.append(path)
-            if not os.path.isdir(path) or os.path.islink(path):
-                break
-            if os.path.lexists(os.path.join(path, ".wh..wh..opq")):
-                break
-    return found[:1] if found and (os.path.islink(found[0]) or not os.path.isdir(found[0])) else found
-
-
-def resolve(layers: list[str], subpath: str) -> list[str]:
-    """``subpath`` inside the merged image, symlinks followed inside it: its layer paths (one for a
-    file, every layer's copy for a directory). dockerd's safepath errors when it is missing or a
-    symlink takes it out of the image."""
-    parts, done, links = subpath.split("/"), "", 0
-    while parts:
-        part = parts.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not done:
-                raise errors.InvalidArgument(f"path concatenation escapes the base directory, subpath: {subpath}")
-            done = posixpath.dirname(done)
-            continue
-        rel = posixpath.join(done, part)
-        found = _lookup(layers, rel)
-        if not found:
-            raise errors.InvalidArgument(f"cannot access path {subpath}: no such file or directory")
-        if os.path.islink(found[0]):
-            links += 1
-            target = os.readlink(found[0])
-            if posixpath.isabs(target) or links > _MAX_LINKS:
-                raise errors.InvalidArgument(f"path concatenation escapes the base directory, subpath: {subpath}")
-            parts = [*target.split("/"), *parts]
-            continue
-        done = rel
-    if not done:
-        return layers
-    return _lookup(layers, done)
+def _spec_mount(mnt: Any, dest: str) -> dict[str, Any]:
+    """A mount containerd returned, at ``dest`` of the container: read-only, and a bind private."""
+    options = [o for o in mnt.options if o != "rw"]
+    if "ro" not in options:
+        options.append("ro")
+    if mnt.type == "bind" and not any(o.endswith(("private", "shared", "slave")) for o in options):
+        options.append("rprivate")
+    return {"destination": dest, "type": mnt.type, "source": mnt.source, "options": options}

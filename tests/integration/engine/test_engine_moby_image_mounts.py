@@ -95,3 +95,22 @@ def test_a_mounted_image_is_not_deleted_without_force(daemon: Daemon, image: str
         assert call(daemon, "POST", f"{V}/containers/{cid}/wait")[1]["StatusCode"] == 0
     finally:
         call(daemon, "DELETE", f"{V}/containers/{cid}?force=1")
+
+
+def test_a_subpath_deleted_in_a_later_layer_is_missing(daemon: Daemon) -> None:
+    # the overlay snapshotter keeps the deletion as a 0/0 device: the path is gone, not a device to bind
+    name = f"mim-{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"FROM busybox\nRUN mkdir /d && echo x > /d/f && echo y > /d/g\nRUN rm /d/f\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    status, answer = call(daemon, "POST", f"{V}/build?t={name}", raw=buf.getvalue())
+    assert status == 200 and b"Successfully tagged" in answer, answer
+    try:
+        status, answer, _ = _run(daemon, ["true"], [_mount(name, subpath="d/f")])
+        assert status == 400 and "cannot access path" in answer["message"], answer
+        assert _run(daemon, ["ls", "/image"], [_mount(name, subpath="d")])[2] == "g\n"
+    finally:
+        call(daemon, "DELETE", f"{V}/images/{name}?force=1")

@@ -18,6 +18,7 @@ from dockyard.containerd.services.base import (
     translated,
 )
 from dockyard.containerd.snapshots import remap
+from dockyard.containerd.snapshots.subtree import subtree_mounts
 
 T = TypeVar("T")
 
@@ -53,6 +54,15 @@ class SnapshotsServicer(rpc.SnapshotsServicer):
     async def Mounts(self, request: pb.SnapshotKey, context: Any) -> pb.MountsResponse:
         sn = self.s.snapshots(namespace_of(context))
         return _mounts_pb(await asyncio.to_thread(sn.mounts, request.key))
+
+    @translated
+    async def SubtreeMounts(self, request: pb.SnapshotPathRequest, context: Any) -> pb.MountsResponse:
+        sn = self.s.snapshots(namespace_of(context))
+
+        def run() -> list[Any]:
+            return subtree_mounts(sn.mounts(request.key), request.path)
+
+        return _mounts_pb(await asyncio.to_thread(run))
 
     @translated
     async def Commit(self, request: pb.CommitSnapshotRequest, context: Any) -> pb.Empty:
