@@ -431,7 +431,8 @@ def cmd_pull(cp: Compose, a: argparse.Namespace) -> int:
 
 def cmd_push(cp: Compose, a: argparse.Namespace) -> int:
     for s in _project_services(cp, a.services):
-        cp.push(s)
+        if "provider" not in cp._project().services[s]:  # a provider service has no image
+            cp.push(s)
     return 0
 
 

@@ -284,8 +284,11 @@ class Compose:
         meet their conditions); the project's containers are listed once, up front."""
         p = self._project()
         wanted = self._with_deps(services, no_deps)
+        from dockyard.compose import models
+
+        models.refuse(p, wanted)
         images = {s: self.image_id(s, pull=pull, build=build, no_build=no_build)
-                  for s in order(p.services) if s in wanted}
+                  for s in order(p.services) if s in wanted and "provider" not in p.services[s]}
         self.ensure_networks()
         self.ensure_volumes()
         found = self.containers()
@@ -301,7 +304,7 @@ class Compose:
                 if s not in wanted:
                     continue
                 deps = [tasks[d] for d in (p.services[s].get("depends_on") or {}) if d in tasks]
-                tasks[s] = Task(self._converge_service, s, images[s], deps, by_service.get(s, []),
+                tasks[s] = Task(self._converge_service, s, images.get(s, ""), deps, by_service.get(s, []),
                                 (scale or {}).get(s), plan)
             each(Task.result, tasks.values())
         return [s for s in order(p.services) if s in wanted]
@@ -336,6 +339,10 @@ class Compose:
             d.result()
         p = self._project()
         svc = p.services[service]
+        if "provider" in svc:  # no container: its provider runs, its variables go to the dependents
+            from dockyard.compose import provider
+
+            return provider.up(p, service, self.out, self.dry_run)
         if not plan.no_start:
             self.wait_dependencies(service)
         want = scale if scale is not None else E.replicas(svc)
@@ -418,7 +425,7 @@ class Compose:
     def wait_dependencies(self, service: str) -> None:
         p = self._project()
         for dep, spec in (p.services[service].get("depends_on") or {}).items():
-            if dep in p.services:
+            if dep in p.services and "provider" not in p.services[dep]:  # a provider is waited for by order
                 self.wait_condition(dep, spec.get("condition", "service_started"), bool(spec.get("required", True)))
 
     @contextmanager
@@ -489,6 +496,10 @@ class Compose:
             containers = [c for c in containers if c["Labels"].get(E.SERVICE) in self.project.services
                           or c["Labels"].get(E.ONEOFF) == "True"]
         self._remove_in_order(containers, timeout)
+        if self.project is not None and not self.dry_run:
+            from dockyard.compose import provider
+
+            provider.down_all(self.project, self.out)
         each(self._remove_network, [n for n in self.networks() if not self._external_network(n["Name"])])
         if volumes:
             each(self._remove_volume, self.volumes())

@@ -152,6 +152,23 @@ def _message(msg: Any, service: str, out: Callable[[str], None], variables: dict
         raise ProviderError(f"invalid response from plugin: {kind}")
 
 
+def up(project: Project, service: str, out: Callable[[str], None], dry_run: bool = False) -> None:
+    """``up`` of a provider service: run, its variables given to the dependents."""
+    if dry_run:
+        out(f" {service}  Creating")
+        return
+    inject(project, service, run(project, service, "up", out))
+
+
+def down_all(project: Project, out: Callable[[str], None]) -> None:
+    """``<provider> compose down SERVICE`` for the project's provider services, dependents first."""
+    from dockyard.compose.project import order
+
+    for s in reversed(order(project.services)):
+        if "provider" in project.services[s]:
+            run(project, s, "down", out)
+
+
 def inject(project: Project, service: str, variables: dict[str, str]) -> None:
     """``<SERVICE>_KEY=VALUE`` into the environment of each service depending on ``service``."""
     prefix = service.upper() + "_"
