@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import ipaddress
 import json
 import re
 import ssl
@@ -20,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dockyard import errors
+from dockyard.oci.registryhost import is_insecure as plain_http
 from dockyard.trust.sigstore import digest_of
 
 MANIFEST_TYPES = ", ".join([
@@ -35,40 +35,6 @@ def split(reference: str) -> tuple[str, str, str, str]:
         raise errors.InvalidArgument(f"{reference!r}: give the registry host (host[:port]/repository[:tag])")
     tag = m["tag"] or ("" if m["digest"] else "latest")
     return m["host"], m["repo"], tag, m["digest"] or ""
-
-
-def _hostname(host: str) -> str:
-    """The host part of ``host[:port]``, brackets of an IPv6 literal removed."""
-    if host.startswith("["):
-        return host[1:host.find("]")]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _loopback(host: str) -> bool:
-    name = _hostname(host)
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def plain_http(host: str, insecure: Sequence[str] = ()) -> bool:
-    """Whether the registry ``host[:port]`` is spoken to in plain HTTP, as dockerd's pulls: a loopback
-    address, or a host on the daemon's ``--insecure-registry`` list (``host[:port]`` or a CIDR)."""
-    if _loopback(host):
-        return True
-    for entry in insecure:
-        if entry in (host, _hostname(host)):
-            return True
-        if "/" in entry:
-            try:
-                if ipaddress.ip_address(_hostname(host)) in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
 
 
 Sink = Callable[[int, int], None]  # (bytes so far, Content-Length or 0), called as a body arrives

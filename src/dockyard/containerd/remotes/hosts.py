@@ -7,47 +7,12 @@ insecure list, as dockerd does; everything else is https.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from dockyard.oci.reference import DEFAULT_DOMAIN
+from dockyard.oci.registryhost import is_insecure
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
-
-
-def _hostname(host: str) -> str:
-    """The host part of ``host[:port]``, brackets of an IPv6 literal removed."""
-    if host.startswith("["):
-        return host[1:host.find("]")]
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
-
-
-def is_loopback(host: str) -> bool:
-    name = _hostname(host)
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def is_insecure(host: str, insecure: list[str] | tuple[str, ...] = ()) -> bool:
-    """Plain http for loopback and for listed hosts (``host[:port]`` or a CIDR)."""
-    if is_loopback(host):
-        return True
-    for entry in insecure:
-        if entry == host or entry == _hostname(host):
-            return True
-        if "/" in entry:
-            try:
-                if ipaddress.ip_address(_hostname(host)) in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
 
 
 def _mirror_of(entry: str) -> tuple[str, str]:
