@@ -177,15 +177,7 @@ class BridgeDriver:
         """Delete the host end (that deletes both ends); gone already is fine."""
         from dockyard.network import netlink
 
-        i = netlink.index(host_if)
-        if not i:
-            return
-        with netlink.Netlink() as nl:
-            try:
-                nl.delete_link(i)
-            except netlink.NetlinkError as err:
-                if err.errno != errno.ENODEV:
-                    raise
+        netlink.delete_named(host_if)
 
     def interfaces(self, prefix: str) -> list[str]:
         from pyroute2 import IPRoute

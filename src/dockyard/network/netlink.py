@@ -168,3 +168,17 @@ def index(name: str) -> int:
         return socket.if_nametoindex(name)
     except OSError:
         return 0
+
+
+def delete_named(name: str) -> None:
+    """Delete link ``name`` in the calling thread's namespace (a veth's peer goes with it); gone already
+    is fine."""
+    i = index(name)
+    if not i:
+        return
+    with Netlink() as nl:
+        try:
+            nl.delete_link(i)
+        except NetlinkError as err:
+            if err.errno != errno.ENODEV:
+                raise

@@ -106,19 +106,6 @@ def make_parent(name: str) -> None:
         nl.set_up(netlink.index(name))
 
 
-def delete_link(name: str) -> None:
-    """Delete link ``name`` in the calling thread's namespace; gone already is fine."""
-    i = netlink.index(name)
-    if not i:
-        return
-    with netlink.Netlink() as nl:
-        try:
-            nl.delete_link(i)
-        except netlink.NetlinkError as err:
-            if err.errno != errno.ENODEV:
-                raise
-
-
 class VlanDriver:
     """One of the two drivers, answering ``remote.py``'s calls; ``networks()``: the daemon's records by ID."""
 
@@ -174,7 +161,7 @@ class VlanDriver:
         if n is not None:
             parent, own = parent_of(self.name, n)
             if own:
-                delete_link(parent)
+                netlink.delete_named(parent)
         return {}
 
     def _CreateEndpoint(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +182,7 @@ class VlanDriver:
         if not index:
             raise errors.NotFound(f"the parent interface {parent} of network {n['Name']} is gone")
         name = host_name(self.name, args["EndpointID"])
-        delete_link(name)  # a half-made endpoint of an earlier try
+        netlink.delete_named(name)  # a half-made endpoint of an earlier try
         with netlink.Netlink() as nl:
             try:
                 _new_link(nl, name, self.name, netlink.attr(IFLA_LINK, struct.pack("=I", index)),
@@ -224,7 +211,7 @@ class VlanDriver:
         return {}
 
     def _DeleteEndpoint(self, args: dict[str, Any]) -> dict[str, Any]:
-        delete_link(host_name(self.name, args.get("EndpointID") or ""))  # moved back by remote.py, or half-made
+        netlink.delete_named(host_name(self.name, args.get("EndpointID") or ""))  # moved back by remote.py, or half-made
         return {}
 
 
@@ -239,6 +226,6 @@ def restore(networks: Mapping[str, dict[str, Any]], endpoints: Mapping[str, Mapp
             if own:
                 make_parent(parent)
             for ep in endpoints.get(n["Id"], {}).values():
-                delete_link(host_name(n["Driver"], ep.get("EndpointID") or ""))
+                netlink.delete_named(host_name(n["Driver"], ep.get("EndpointID") or ""))
         except (errors.DockyardError, OSError) as err:
             log.error("network %s: %s", n["Name"], err)
