@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import __version__, errors
+from dockyard.engine.hostinfo import memory_total
 from dockyard.timefmt import rfc3339_micro
 
 NO_SWARM = "This node is not part of a swarm"
@@ -255,15 +256,9 @@ class Swarm:
     def node(self) -> dict[str, Any]:
         s = self._need()
         n: dict[str, Any] = copy.deepcopy(s["Node"])
-        mem = 0
-        try:
-            with open("/proc/meminfo") as f:
-                mem = int(f.readline().split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            pass
         n["Description"] = {
             "Hostname": socket.gethostname(), "Platform": {"Architecture": platform.machine(), "OS": "linux"},
-            "Resources": {"NanoCPUs": (os.cpu_count() or 1) * 1_000_000_000, "MemoryBytes": mem},
+            "Resources": {"NanoCPUs": (os.cpu_count() or 1) * 1_000_000_000, "MemoryBytes": memory_total()},
             "Engine": {"EngineVersion": __version__, "Plugins": [
                 {"Type": "Network", "Name": name} for name in ("bridge", "host", "null", "overlay")] + [
                 {"Type": "Volume", "Name": "local"}]},

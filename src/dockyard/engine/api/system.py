@@ -13,6 +13,7 @@ from dockyard import __version__
 from dockyard.engine.api import versions
 from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine, version_of
 from dockyard.engine.api.probes import swarm_info
+from dockyard.engine.hostinfo import memory_total
 from dockyard.engine.images import arch
 from dockyard.oci.runtime_spec import is_cgroup_v2
 from dockyard.timefmt import rfc3339
@@ -86,12 +87,6 @@ async def info(request: web.Request) -> web.Response:
     running = sum(1 for c in cs if c.state.running)
     paused = sum(1 for c in cs if c.state.paused)
     images = await eng.images.list()
-    mem = 0
-    try:
-        with open("/proc/meminfo") as f:
-            mem = int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
     v2 = is_cgroup_v2()
     return web.json_response(versions.info({
         "ID": eng.engine_id, "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": paused,
@@ -107,7 +102,7 @@ async def info(request: web.Request) -> web.Response:
         "Architecture": platform.machine(), "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
                            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": {}, "Mirrors": []},
-        "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None, "DockerRootDir": str(eng.data_root),
+        "NCPU": os.cpu_count() or 1, "MemTotal": memory_total(), "GenericResources": None, "DockerRootDir": str(eng.data_root),
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": socket.gethostname(), "Labels": [],
         "ExperimentalBuild": _experimental(request), "ServerVersion": __version__,
         "Runtimes": {"dockyard-runc": {"path": "dockyard-runc"}, "runc": {"path": "runc"}},
