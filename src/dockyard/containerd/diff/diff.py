@@ -26,7 +26,8 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _is_opaque(path: str) -> bool:
+def is_opaque(path: str) -> bool:
+    """An overlay upper directory made opaque (it hides every lower copy), either xattr namespace."""
     for name in ("trusted.overlay.opaque", "user.overlay.opaque"):
         try:
             if os.getxattr(path, name, follow_symlinks=False) == b"y":
@@ -90,7 +91,7 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
         if stat.S_ISDIR(st.st_mode):
             ti.type = tarfile.DIRTYPE
             tf.addfile(ti)
-            if _is_opaque(path):
+            if is_opaque(path):
                 op = tarfile.TarInfo(f"{arc}/{WHITEOUT_OPAQUE}")
                 op.mode, op.mtime, op.uname, op.gname = 0, int(st.st_mtime), "", ""
                 tf.addfile(op)
@@ -124,7 +125,7 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
 
 def _only_excluded(path: str, arc: str, exclude: frozenset[str]) -> bool:
     """Whether the directory ``arc`` holds nothing the layer keeps (and hides nothing below it)."""
-    if _is_opaque(path):
+    if is_opaque(path):
         return False
     for name in os.listdir(path):
         child, sub = os.path.join(path, name), f"{arc}/{name}"

@@ -38,6 +38,7 @@ from dockyard.containerd import mount as mountlib
 from dockyard.containerd.content.store import ContentStore
 from dockyard.containerd.diff.apply import HashingReader, NeedsLowers, apply_layer, apply_layer_apart
 from dockyard.containerd.diff.compression import NONE, decompress_stream, detect
+from dockyard.containerd.diff.diff import is_opaque
 from dockyard.containerd.images.manifest import (
     Platform,
     diff_ids,
@@ -341,18 +342,11 @@ def _adopt_lower_dirs(snapshotter: Snapshotter, ex: Extracted, parent: str, work
                         break  # the layer's own directory hides it
                     if n == len(parts):
                         _copy_dir_meta(str(lower / prefix), str(ex.upper / prefix), low)
-                    if _is_opaque(str(ex.upper / prefix)):
+                    if is_opaque(str(ex.upper / prefix)):
                         break
         return True
     finally:
         snapshotter.remove(view)
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def _copy_dir_meta(src: str, dst: str, st: os.stat_result) -> None:

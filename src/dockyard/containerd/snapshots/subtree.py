@@ -18,6 +18,7 @@ import posixpath
 import stat
 
 from dockyard import errors
+from dockyard.containerd.diff.diff import is_opaque
 from dockyard.types import Mount
 
 _MAX_LINKS = 255
@@ -61,19 +62,9 @@ def _lookup(layers: list[str], rel: str) -> list[str]:
         if (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0) or (found and not is_dir):
             break  # a whiteout, or a lower non-directory under a directory: hidden
         found.append(path)
-        if not is_dir or _opaque(path):
+        if not is_dir or is_opaque(path):
             break
     return found
-
-
-def _opaque(path: str) -> bool:
-    for name in ("trusted.overlay.opaque", "user.overlay.opaque"):
-        try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def resolve(layers: list[str], subpath: str) -> list[str]:
