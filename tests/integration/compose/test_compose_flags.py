@@ -4,20 +4,16 @@ daemon: lifecycle hooks, ``gpus``, ``build`` and ``run`` flags, the ``--progress
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN
 from tests.integration.compose.conftest import Project, container_json, ok
+from tests.local_registry import serve_registry
 
 NETWORK = """
 networks:
@@ -290,25 +286,8 @@ services:
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
     """A ``dockyard registry`` on a free loopback port (a loopback registry is pushed to by HTTP)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(BIN / "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
-                             "--root", str(tmp_path / "registry")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "registry did not start"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    with serve_registry(tmp_path / "registry") as addr:
+        yield addr
 
 
 def test_build_push_pushes_the_services_with_an_image(project: Project, compose_v2: str, registry: str) -> None:

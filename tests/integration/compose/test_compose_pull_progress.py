@@ -8,41 +8,20 @@ from __future__ import annotations
 import io
 import os
 import re
-import signal
-import socket
-import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN
 from tests.integration.compose.conftest import Project, ok
+from tests.local_registry import serve_registry
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(BIN / "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
-                             "--root", str(tmp_path / "registry")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "registry did not start"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    with serve_registry(tmp_path / "registry") as addr:
+        yield addr
 
 
 def _last_frame(stderr: str) -> list[str]:

@@ -5,8 +5,6 @@ a pull that fails for want of space leaves no blob, snapshot or ingest behind.""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon
+from tests.local_registry import serve_registry
 
 pytestmark = pytest.mark.root
 BIN = Path(sys.executable).parent
@@ -90,31 +89,11 @@ def test_rm_rmi_and_prune_work_on_a_full_disk(busybox_tar: Path) -> None:
         assert ok(d, "run", "--rm", "busybox", "echo", "alive").strip() == "alive"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([str(BIN / "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
-                             "--root", str(tmp_path / "registry")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "registry did not start"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    with serve_registry(tmp_path / "registry") as addr:
+        yield addr
 
 
 def store_listing(d: Daemon) -> dict[str, list[str]]:

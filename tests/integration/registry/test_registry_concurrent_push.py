@@ -10,13 +10,8 @@ on its lock."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,33 +20,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon
+from tests.local_registry import serve_registry
 
 pytestmark = pytest.mark.root
-BIN = Path(sys.executable).parent
 N = 6
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(BIN / "dockyard"), "registry", "serve", "--addr", f"127.0.0.1:{port}",
-                             "--root", str(tmp_path / "registry")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "registry did not start"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+    with serve_registry(tmp_path / "registry") as addr:
+        yield addr
 
 
 def _ingests(d: Daemon) -> list[str]:

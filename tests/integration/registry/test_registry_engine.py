@@ -6,27 +6,20 @@ Loopback registries are plain-http and allowed out of the box, as in Docker.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.local_registry import serve_registry
 
 pytestmark = pytest.mark.root
 BIN = Path(sys.executable).parent
 DOCKER = "/usr/local/bin/docker"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -34,25 +27,9 @@ def token_registry(tmp_path: Path) -> Iterator[str]:
     line = subprocess.run([str(BIN / "dockyard"), "registry", "htpasswd", "alice"], input=b"s3cret\n",
                           capture_output=True, check=True).stdout
     (tmp_path / "htpasswd").write_bytes(line)
-    port = _free_port()
-    addr = f"127.0.0.1:{port}"
-    proc = subprocess.Popen([str(BIN / "dockyard"), "registry", "serve", "--addr", addr, "--root",
-                             str(tmp_path / "root"), "--htpasswd", str(tmp_path / "htpasswd"),
-                             "--token-realm", "builtin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "registry did not start"
-                time.sleep(0.05)
+    with serve_registry(tmp_path / "root", "--htpasswd", str(tmp_path / "htpasswd"),
+                        "--token-realm", "builtin") as addr:
         yield addr
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 def test_dockyard_login_push_pull_through_the_engine(daemon: Daemon, token_registry: str, tmp_path: Path) -> None:
