@@ -6,13 +6,13 @@ answer EROFS. The canary is the host directory: nothing may appear in it, nor in
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rtkit import Bundle, Runtime
+
+from tests.submounts import dir_with_tmpfs_sub
 
 pytestmark = pytest.mark.root
 
@@ -22,14 +22,8 @@ _WRITE = "touch /m/top; echo top=$?; touch /m/sub/inner; echo sub=$?; mkdir /m/s
 @pytest.fixture
 def source_with_submount() -> Iterator[Path]:
     """A host directory with a tmpfs mounted on its ``sub/`` (unmounted and removed after)."""
-    top = Path(tempfile.mkdtemp(prefix="dockyard-rro-", dir="/tmp"))
-    (top / "sub").mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rro-test", str(top / "sub")], check=True)
-    try:
+    with dir_with_tmpfs_sub() as top:
         yield top
-    finally:
-        subprocess.run(["umount", "-l", str(top / "sub")], check=False)
-        subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=False)
 
 
 def _bind(bundle: Bundle, source: Path, options: list[str]) -> None:

@@ -6,8 +6,6 @@ The canary is the host directory and its sub-mount: nothing written there.
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from dockyard.client.http import Client
 from dockyard.errors import InvalidArgument
 from tests.conftest import Daemon
 from tests.integration.security.dockerkit import docker, name, ok
+from tests.submounts import dir_with_tmpfs_sub
 
 pytestmark = pytest.mark.root
 
@@ -25,14 +24,8 @@ _WRITE = "touch /m/top; echo top=$?; touch /m/sub/inner; echo sub=$?"
 
 @pytest.fixture
 def source() -> Iterator[Path]:
-    top = Path(tempfile.mkdtemp(prefix="dockyard-rro-", dir="/tmp"))
-    (top / "sub").mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "rro-test", str(top / "sub")], check=True)
-    try:
+    with dir_with_tmpfs_sub() as top:
         yield top
-    finally:
-        subprocess.run(["umount", "-l", str(top / "sub")], check=False)
-        subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=False)
 
 
 def _run(daemon: Daemon, source: Path, bind_options: dict[str, bool]) -> list[str]:
