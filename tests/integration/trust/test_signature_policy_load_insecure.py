@@ -5,18 +5,16 @@ test_signature_policy_registries.py); before, the load's check spoke TLS to it a
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from dockyard import errors
 from dockyard.trust import api
-from tests.conftest import BIN, Daemon
 from tests.integration.trust.test_signature_policy_registries import (  # noqa: F401 (remote_registry: a fixture)
     key_pair,
     policy,
+    policy_daemon,
     push_images,
     remote_registry,
 )
@@ -37,21 +35,8 @@ def test_check_load_reads_insecure_registries_in_plain_http(remote_registry: tup
 
 @pytest.mark.root
 def test_daemon_load_judged_through_its_insecure_registry(remote_registry: tuple[str, str, Path]) -> None:  # noqa: F811
-    host, loopback, work = remote_registry
-    key, pub = key_pair(work)
-    push_images(loopback, work, [])
-    api.sign(f"{loopback}/demo/signed:v1", key, b"secret", identity=f"{host}/demo/signed:v1")
-    policy_file = work / "policy.json"
-    policy_file.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
-        f"{host}/demo": [{"type": "sigstoreSigned", "keyPath": str(pub)}]}}}))
-    (work / "daemon").mkdir()
-    d = Daemon(work / "daemon")
-    d.extra_args = ["--bridge-name", "none", "--signature-policy", str(policy_file), "--insecure-registry", host]
-    d.start()
-    try:
-        def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([str(BIN / "dockyard"), "-H", d.host, *args], capture_output=True, text=True,
-                                  timeout=120, check=False, env={"DOCKER_CONFIG": str(work / "cfg"), "PATH": "/usr/bin:/bin"})
+    host, _, work = remote_registry
+    with policy_daemon(remote_registry) as cli:
         signed, unsigned = f"{host}/demo/signed:v1", f"{host}/demo/unsigned:v1"
         assert cli("pull", signed).returncode == 0
         assert cli("tag", signed, unsigned).returncode == 0  # the same manifest, named where no signature is
@@ -64,5 +49,3 @@ def test_daemon_load_judged_through_its_insecure_registry(remote_registry: tuple
         r = cli("load", "-i", str(work / "unsigned:v1.tar"))
         assert r.returncode != 0 and "no signatures" in r.stderr, r.stdout + r.stderr
         assert cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [signed]
-    finally:
-        d.cleanup()

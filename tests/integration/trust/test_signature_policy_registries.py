@@ -17,7 +17,8 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -189,8 +190,14 @@ def test_insecure_registry_in_the_signature_check(remote_registry: tuple[str, st
         api.check_pull(policy(host, pub), host, "demo/unsigned", "v1", "", insecure=[host])
 
 
-@pytest.mark.root
-def test_daemon_with_insecure_registry_pulls_signed_only(remote_registry: tuple[str, str, Path]) -> None:
+Cli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@contextmanager
+def policy_daemon(remote_registry: tuple[str, str, Path]) -> Iterator[Cli]:
+    """demo/signed:v1 (signed by alice) and demo/unsigned:v1 pushed to ``remote_registry``, and a daemon
+    whose ``--signature-policy`` wants alice's signature under ``host/demo`` and whose
+    ``--insecure-registry`` lists the host: its CLI (``cli(*args)``), the daemon removed at the end."""
     host, loopback, work = remote_registry
     key, pub = key_pair(work)
     push_images(loopback, work, [])
@@ -206,11 +213,18 @@ def test_daemon_with_insecure_registry_pulls_signed_only(remote_registry: tuple[
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run([str(BIN / "dockyard"), "-H", d.host, *args], capture_output=True, text=True,
                                   timeout=120, check=False, env={"DOCKER_CONFIG": str(work / "cfg"), "PATH": "/usr/bin:/bin"})
+        yield cli
+    finally:
+        d.cleanup()
+
+
+@pytest.mark.root
+def test_daemon_with_insecure_registry_pulls_signed_only(remote_registry: tuple[str, str, Path]) -> None:
+    host = remote_registry[0]
+    with policy_daemon(remote_registry) as cli:
         r = cli("pull", f"{host}/demo/signed:v1")
         assert r.returncode == 0, r.stderr
         r = cli("pull", f"{host}/demo/unsigned:v1")
         assert r.returncode != 0 and "signature" in r.stderr, r.stderr
         names = cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
         assert names == [f"{host}/demo/signed:v1"]
-    finally:
-        d.cleanup()
