@@ -4,29 +4,17 @@ stays unless ``forcerm``; with the defaults a build that succeeds leaves none.""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.integration.builder.test_builder_api_compat import tar_of
 
 pytestmark = pytest.mark.root
-
-
-def tar_of(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in files.items():
-            data = text.encode()
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def build(d: Daemon, dockerfile: str, query: str) -> str:

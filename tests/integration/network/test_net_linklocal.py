@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Daemon
-from tests.integration.engine.test_engine_validation import call
+from tests.httpcall import call
 
 pytestmark = pytest.mark.root
 
