@@ -87,7 +87,7 @@ def cmd_build(cp: Compose, a: argparse.Namespace) -> int:
     for flag, message in _BUILDKIT_ONLY:
         if getattr(a, flag):
             raise errors.InvalidArgument(message)
-    p = cp._project()
+    p = cp.need_project()
     args = build_args(a.build_arg, p.environment)
     memory = _memory(a.memory)
     if a.quiet:

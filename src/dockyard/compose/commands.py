@@ -418,20 +418,20 @@ def cmd_rm(cp: Compose, a: argparse.Namespace) -> int:
 
 
 def _project_services(cp: Compose, services: list[str]) -> list[str]:
-    p = cp._project()
+    p = cp.need_project()
     return [s for s in p.services if not services or s in services]
 
 
 def cmd_pull(cp: Compose, a: argparse.Namespace) -> int:
     for s in _project_services(cp, a.services):
-        if cp._project().services[s].get("image"):
+        if cp.need_project().services[s].get("image"):
             cp.pull(s)
     return 0
 
 
 def cmd_push(cp: Compose, a: argparse.Namespace) -> int:
     for s in _project_services(cp, a.services):
-        if "provider" not in cp._project().services[s]:  # a provider service has no image
+        if "provider" not in cp.need_project().services[s]:  # a provider service has no image
             cp.push(s)
     return 0
 

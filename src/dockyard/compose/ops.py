@@ -89,7 +89,8 @@ class Compose:
     def inspect(self, cid: str) -> dict[str, Any]:
         return self.c.json("GET", f"/containers/{cid}/json")  # type: ignore[no-any-return]
 
-    def _project(self) -> Project:
+    def need_project(self) -> Project:
+        """The project of the compose files; a ComposeFailure for a command run without one."""
         if self.project is None:
             raise ComposeFailure("no compose file for this command")
         return self.project
@@ -97,7 +98,7 @@ class Compose:
     # --- networks, volumes, images --------------------------------------------------------------
 
     def ensure_networks(self) -> None:
-        p = self._project()
+        p = self.need_project()
         for key, spec in p.networks.items():
             if spec.get("external"):
                 self.c.json("GET", f"/networks/{spec['name']}")
@@ -113,7 +114,7 @@ class Compose:
                 raise ComposeFailure(f"network {spec['name']} was found but has incorrect label {E.NETWORK}")
 
     def ensure_volumes(self) -> None:
-        p = self._project()
+        p = self.need_project()
         for key, spec in p.volumes.items():
             try:
                 self.c.json("GET", f"/volumes/{spec['name']}")
@@ -127,7 +128,7 @@ class Compose:
     def image_id(self, service: str, pull: str = "policy", build: bool = False, no_build: bool = False) -> str:
         """The image ``service`` runs, pulled or built as ``pull`` (``always``/``missing``/``never``,
         or ``policy``: the service's ``pull_policy``) and ``build`` ask."""
-        p = self._project()
+        p = self.need_project()
         svc = p.services[service]
         ref = E.image_name(p, service)
         if pull == "policy":
@@ -156,7 +157,7 @@ class Compose:
     def pull(self, service: str, quiet: bool = False) -> None:
         """Pull ``service``'s image; each layer's progress goes to the progress writer as v2's
         children of the service's event (not with ``quiet``: ``--quiet-pull``)."""
-        ref = E.image_name(self._project(), service)
+        ref = E.image_name(self.need_project(), service)
         name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         self.out(f" {service} Pulling ")  # v2's Event{ID: service, Text: "Pulling"}, printed with its empty status
         event = None if quiet or self.quiet_pull else getattr(self.out, "event", None)
@@ -169,7 +170,7 @@ class Compose:
         self.out(f" {service} Pulled ")
 
     def push(self, service: str) -> None:
-        ref = E.image_name(self._project(), service)
+        ref = E.image_name(self.need_project(), service)
         name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         for msg in self.c.json_stream("POST", f"/images/{name}/push", {"tag": tag},
                                       headers={"X-Registry-Auth": "e30="}):
@@ -184,7 +185,7 @@ class Compose:
 
         from dockyard.buildcontext.send import make_context, only_what_the_daemon_lacks
 
-        p = self._project()
+        p = self.need_project()
         b = p.services[service]["build"]
         context = Path(b["context"])
         inline = b.get("dockerfile_inline")
@@ -220,7 +221,7 @@ class Compose:
 
     def create(self, service: str, number: int, image_id: str, oneoff: str = "",
                overrides: dict[str, Any] | None = None, digest: str | None = None, use_aliases: bool = True) -> str:
-        p = self._project()
+        p = self.need_project()
         digest = digest or E.config_hash(self._references_resolved(p.services[service]))
         body = E.container_body(p, service, number, image_id, oneoff, self._resolve, overrides, digest=digest,
                                 use_aliases=use_aliases)
@@ -282,7 +283,7 @@ class Compose:
         """Converge; returns the services brought up (dependencies included). Each service is a
         task that starts when the services it depends on are converged (and, unless ``no_start``,
         meet their conditions); the project's containers are listed once, up front."""
-        p = self._project()
+        p = self.need_project()
         wanted = self._with_deps(services, no_deps)
         from dockyard.compose import models
 
@@ -292,7 +293,7 @@ class Compose:
         self.ensure_networks()
         self.ensure_volumes()
         found = self.containers()
-        self._orphans(found, remove_orphans)
+        self.handle_orphans(found, remove_orphans)
         by_service: dict[str, list[dict[str, Any]]] = {}
         for c in found:
             by_service.setdefault(c["Labels"].get(E.SERVICE, ""), []).append(c)
@@ -310,7 +311,7 @@ class Compose:
         return [s for s in order(p.services) if s in wanted]
 
     def _with_deps(self, services: list[str] | None, no_deps: bool) -> set[str]:
-        p = self._project()
+        p = self.need_project()
         wanted = set(services or p.services)
         for s in wanted:
             p.service(s)
@@ -322,8 +323,10 @@ class Compose:
                     todo.append(d)
         return wanted
 
-    def _orphans(self, found: list[dict[str, Any]], remove: bool) -> None:
-        p = self._project()
+    def handle_orphans(self, found: list[dict[str, Any]], remove: bool) -> None:
+        """The containers of ``found`` whose service the project no longer has: removed with ``remove``
+        (``--remove-orphans``), else named in v2's warning."""
+        p = self.need_project()
         orphans = [c for c in found if c["Labels"].get(E.SERVICE) not in p.services]
         if orphans and not remove:
             self.out(f'Found orphan containers ({", ".join(c["Names"][0].lstrip("/") for c in orphans)}) for this '
@@ -337,7 +340,7 @@ class Compose:
                           scale: int | None, plan: Plan) -> None:
         for d in deps:
             d.result()
-        p = self._project()
+        p = self.need_project()
         svc = p.services[service]
         if "provider" in svc:  # no container: its provider runs, its variables go to the dependents
             from dockyard.compose import provider
@@ -360,7 +363,7 @@ class Compose:
 
     def _converge_one(self, service: str, n: int, c: dict[str, Any] | None, image_id: str, digest: str,
                       plan: Plan, restart: bool = False) -> None:
-        name = E.container_name(self._project(), service, n)
+        name = E.container_name(self.need_project(), service, n)
         if c is not None:
             stale = c["Labels"].get(E.HASH) != digest or c["Labels"].get(E.IMAGE, image_id) != image_id
             if not (plan.force or (stale and not plan.no_recreate)):
@@ -423,7 +426,7 @@ class Compose:
         return str(found[0]["Id"])
 
     def wait_dependencies(self, service: str) -> None:
-        p = self._project()
+        p = self.need_project()
         for dep, spec in (p.services[service].get("depends_on") or {}).items():
             if dep in p.services and "provider" not in p.services[dep]:  # a provider is waited for by order
                 self.wait_condition(dep, spec.get("condition", "service_started"), bool(spec.get("required", True)))
@@ -473,7 +476,7 @@ class Compose:
 
     def wait_ready(self, services: list[str], limit: float = 600) -> None:
         """``up --wait``: every service running (healthy where it has a healthcheck), one-shots done."""
-        p = self._project()
+        p = self.need_project()
         with self.watching():
             self._wait_each_ready(p, services, limit)
 

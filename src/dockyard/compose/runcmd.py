@@ -59,7 +59,7 @@ def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
 
     if a.quiet:  # as v2: no progress lines (the container's output is still shown)
         cp.out = lambda line: None
-    p = cp._project()
+    p = cp.need_project()
     svc = p.service(a.service)
     for item in a.label:
         if "=" not in item:
@@ -71,7 +71,7 @@ def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
         cp.up(deps, remove_orphans=a.remove_orphans, pull=a.pull)
         cp.wait_dependencies(a.service)
     elif a.remove_orphans:
-        cp._orphans(cp.containers(), True)
+        cp.handle_orphans(cp.containers(), True)
     cp.ensure_networks()
     cp.ensure_volumes()
     image = cp.image_id(a.service, pull=a.pull, build=a.build)
@@ -97,7 +97,7 @@ def _environment(cp: Compose, svc: dict[str, Any], a: argparse.Namespace) -> dic
 
     from dockyard.compose import envfile
 
-    environ = cp._project().environment
+    environ = cp.need_project().environment
     flags: dict[str, str] = {}
     for item in a.env:
         key, eq, value = item.partition("=")
@@ -133,7 +133,7 @@ def _run_overrides(cp: Compose, svc: dict[str, Any], a: argparse.Namespace) -> d
     if not a.service_ports:
         overrides["ports"] = shapes.ports_long(a.publish)
     if a.volume:
-        base = cp._project().working_dir
+        base = cp.need_project().working_dir
         overrides["volumes"] = [*(svc.get("volumes") or []), *(normalize.service_volume(v, base) for v in a.volume)]
     if a.label:
         overrides["labels"] = {**(svc.get("labels") or {}), **shapes.to_mapping(a.label)}

@@ -32,7 +32,7 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def watched(cp: Compose, services: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
-    p = cp._project()
+    p = cp.need_project()
     out = []
     for name in services or list(p.services):
         for trigger in ((p.services[name].get("develop") or {}).get("watch") or []):

@@ -54,7 +54,7 @@ class _Compose:
         self.project = _Project({"web": {"develop": {"watch": [trigger]}}})
         self.lines: list[str] = []
 
-    def _project(self) -> _Project:
+    def need_project(self) -> _Project:
         return self.project
 
     def out(self, line: str) -> None:
