@@ -121,13 +121,13 @@ class Shim:
     def _wait(self, conn: socket.socket, task: Task, exec_id: str = "") -> None:
         """Answer at the exit: now if it happened, else once reaped (only the exit speaks to conn then)."""
         if exec_id:
-            p = task._exec(exec_id)
+            p = task.proc_of(exec_id)
             if p.status == "stopped":
                 self.reply(conn, {"result": {"exit_status": p.exit_status, "exited_at": p.exited_at}})
                 return
             p.waiters.append(conn)
         elif task.status == "stopped":
-            self.reply(conn, {"result": task._exit_result()})
+            self.reply(conn, {"result": task.exit_result()})
             return
         else:
             task.waiters.append(conn)

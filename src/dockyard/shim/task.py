@@ -198,18 +198,14 @@ class Task:
                 extra = ["--console-socket", console[1]] if console else []
                 self._runtime("create", "--bundle", self.bundle, "--pid-file", pid_file, *extra, self.id,
                               stdin=fds[0], stdout=fds[1], stderr=fds[2])
-            with open(pid_file) as f:
-                self.pid = int(f.read().strip())
+            self.pid = _read_pid(pid_file)
             if console:
                 self._receive_console("", *console, stdin, stdout)
                 console = None
         except OSError as err:
             raise ShimError("internal", f"task {self.id}: {err}") from err
         finally:
-            for fd in fds:
-                os.close(fd)
-            if console:
-                console[0].close()
+            _close_setup(fds, console)
         self.status = "created"
         self.check_reaped()
         return self.state()
@@ -241,8 +237,7 @@ class Task:
                 extra = ["--console-socket", console[1]] if console else []
                 self._runtime("exec", "--process", spec, "--pid-file", pid_file, "--detach", *extra, self.id,
                               stdin=fds[0], stdout=fds[1], stderr=fds[2])
-                with open(pid_file) as f:
-                    proc.pid = int(f.read().strip())
+                proc.pid = _read_pid(pid_file)
             if console:
                 self._receive_console(exec_id, *console, stdin, stdout)
                 console = None
@@ -259,10 +254,7 @@ class Task:
                 os.close(fd)
             raise ShimError("internal", f"exec {exec_id}: {err}") from err
         finally:
-            for fd in fds:
-                os.close(fd)
-            if console:
-                console[0].close()
+            _close_setup(fds, console)
         self.execs[exec_id] = proc
         self.check_reaped()
         return {"pid": proc.pid, "status": proc.status, "exit_status": 0, "exited_at": 0}
@@ -327,7 +319,7 @@ class Task:
 
     def kill(self, signal: int = 15, all: bool = False, exec_id: str = "") -> dict[str, Any]:
         if exec_id:
-            proc = self._exec(exec_id)
+            proc = self.proc_of(exec_id)
             if proc.status == "stopped":
                 raise ShimError("not_found", f"exec {exec_id}: process already finished")
             os.kill(proc.pid, signal)
@@ -342,7 +334,8 @@ class Task:
             self._runtime(*(["kill"] + (["--all"] if all else []) + [self.id, str(signal)]))
         return {}
 
-    def _exec(self, exec_id: str) -> Proc:
+    def proc_of(self, exec_id: str) -> Proc:
+        """The exec's process; not_found for an exec the task does not have."""
         try:
             return self.execs[exec_id]
         except KeyError:
@@ -350,7 +343,7 @@ class Task:
 
     def state(self, exec_id: str = "") -> dict[str, Any]:
         if exec_id:
-            p = self._exec(exec_id)
+            p = self.proc_of(exec_id)
             return {"pid": p.pid, "status": p.status, "exit_status": p.exit_status or 0, "exited_at": p.exited_at}
         return {"pid": self.pid, "status": self.status,
                 "exit_status": self.exit_status if self.exit_status is not None else 0,
@@ -358,7 +351,7 @@ class Task:
 
     def delete(self, exec_id: str = "") -> dict[str, Any]:
         if exec_id:
-            p = self._exec(exec_id)
+            p = self.proc_of(exec_id)
             if p.status != "stopped":
                 raise ShimError("failed_precondition", f"exec {exec_id} is still running")
             del self.execs[exec_id]
@@ -376,7 +369,8 @@ class Task:
 
     # -- exit handling ---------------------------------------------------------------
 
-    def _exit_result(self) -> dict[str, Any]:
+    def exit_result(self) -> dict[str, Any]:
+        """The task's exit as ``wait`` answers it and ``exit.json`` keeps it."""
         return {"exit_status": self.exit_status, "exited_at": self.exited_at, "oom_killed": self.oom_killed}
 
     def _oom_killed(self) -> bool:
@@ -420,14 +414,14 @@ class Task:
         self.oom_killed = self._oom_killed()
         tmp = os.path.join(self.bundle, "exit.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(self._exit_result(), f)
+            json.dump(self.exit_result(), f)
         os.replace(tmp, os.path.join(self.bundle, "exit.json"))
         self.shim.terminals.drain(self._tty_key(""))
         for fd in self.held_fds:
             os.close(fd)
         self.held_fds.clear()
         for conn in self.waiters:
-            self.shim.reply(conn, {"result": self._exit_result()})
+            self.shim.reply(conn, {"result": self.exit_result()})
         self.waiters.clear()
 
 
@@ -450,3 +444,17 @@ def _open_fifo(path: str, flags: int) -> int:
     return fd
 
 
+
+
+def _read_pid(pid_file: str) -> int:
+    with open(pid_file) as f:
+        return int(f.read().strip())
+
+
+def _close_setup(fds: list[int], console: tuple[socket.socket, str] | None) -> None:
+    """After a create or an exec: close the stdio fds handed to the runtime and a console listener
+    that did not receive its terminal."""
+    for fd in fds:
+        os.close(fd)
+    if console:
+        console[0].close()
