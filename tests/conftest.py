@@ -271,6 +271,16 @@ def fresh_daemon(busybox_tar: Path) -> Iterator[Daemon]:
         d.cleanup()
 
 
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """``host:port`` of a ``dockyard registry`` of the test's own on a free loopback port (a loopback
+    registry is pushed to by HTTP), stopped at the end: ``tests/local_registry.py``."""
+    from tests.local_registry import serve_registry
+
+    with serve_registry(tmp_path / "registry") as addr:
+        yield addr
+
+
 def inspect(d: Daemon, ref: str) -> dict:  # type: ignore[type-arg]
     r = d.cli("inspect", ref)
     assert r.returncode == 0, r.stderr.decode()

@@ -7,13 +7,8 @@ import json
 import re
 import subprocess
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.integration.compose.conftest import Project, container_json, ok
-from tests.local_registry import serve_registry
 
 NETWORK = """
 networks:
@@ -281,13 +276,6 @@ services:
     assert seen["v2"] == sorted(["Attaching to web-1", "web-1 | main", "web-1 -> | from-hook", "web-1 -> | line2",
                                  "web-1 | bye", "\x1b[Kweb-1 exited with code 0"])  # "\r" read as a line end
     assert seen["dockyard"] == seen["v2"]
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    """A ``dockyard registry`` on a free loopback port (a loopback registry is pushed to by HTTP)."""
-    with serve_registry(tmp_path / "registry") as addr:
-        yield addr
 
 
 def test_build_push_pushes_the_services_with_an_image(project: Project, compose_v2: str, registry: str) -> None:

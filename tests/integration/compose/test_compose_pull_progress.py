@@ -9,19 +9,9 @@ import io
 import os
 import re
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.integration.compose.conftest import Project, ok
-from tests.local_registry import serve_registry
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    with serve_registry(tmp_path / "registry") as addr:
-        yield addr
 
 
 def _last_frame(stderr: str) -> list[str]:

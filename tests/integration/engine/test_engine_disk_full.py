@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon
-from tests.local_registry import serve_registry
 
 pytestmark = pytest.mark.root
 BIN = Path(sys.executable).parent
@@ -87,13 +86,6 @@ def test_rm_rmi_and_prune_work_on_a_full_disk(busybox_tar: Path) -> None:
         # and the store works again
         ok(d, "import", str(busybox_tar), "busybox:latest")
         assert ok(d, "run", "--rm", "busybox", "echo", "alive").strip() == "alive"
-
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    with serve_registry(tmp_path / "registry") as addr:
-        yield addr
 
 
 def store_listing(d: Daemon) -> dict[str, list[str]]:

@@ -13,23 +13,15 @@ import json
 import subprocess
 import tempfile
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Daemon
-from tests.local_registry import serve_registry
 
 pytestmark = pytest.mark.root
 N = 6
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    with serve_registry(tmp_path / "registry") as addr:
-        yield addr
 
 
 def _ingests(d: Daemon) -> list[str]:
