@@ -45,7 +45,7 @@ def stream(d: Daemon, method: str, path: str, body: Any = None) -> tuple[int, li
     status, _ = 0, None
     import http.client
 
-    from tests.integration.plugins.test_managed_plugin import _Unix
+    from tests.httpcall import UnixHTTPConnection as _Unix
     conn: http.client.HTTPConnection = _Unix(str(d.socket))
     try:
         conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
@@ -145,7 +145,7 @@ def authed(d: Daemon, method: str, path: str, auth: dict[str, str] | None, body:
     import base64
     import http.client
 
-    from tests.integration.plugins.test_managed_plugin import _Unix
+    from tests.httpcall import UnixHTTPConnection as _Unix
     conn: http.client.HTTPConnection = _Unix(str(d.socket))
     headers = {"Content-Type": "application/json"}
     if auth is not None:

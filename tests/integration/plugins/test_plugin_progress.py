@@ -17,7 +17,7 @@ import pytest
 
 from dockyard.plugins.distribution import MANIFEST_V2, pack
 from tests.conftest import Daemon
-from tests.integration.plugins.test_managed_plugin import _Unix
+from tests.httpcall import UnixHTTPConnection
 
 pytestmark = pytest.mark.root
 CONFIG = {"Description": "slow", "Interface": {"Types": ["docker.volumedriver/1.0"], "Socket": "s.sock"},
@@ -98,8 +98,8 @@ def slow(tmp_path: Path) -> Iterator[SlowRegistry]:
         s.stop()
 
 
-def _pull(d: Daemon, remote: str, name: str) -> tuple[_Unix, Any]:
-    conn = _Unix(str(d.socket))
+def _pull(d: Daemon, remote: str, name: str) -> tuple[UnixHTTPConnection, Any]:
+    conn = UnixHTTPConnection(str(d.socket))
     conn.request("POST", f"/plugins/pull?remote={remote}&name={name}", body=b"[]",
                  headers={"Content-Type": "application/json"})
     conn.sock.settimeout(20)  # old code answered only once the pull was over: this would time out
@@ -129,7 +129,7 @@ def test_pull_progress_arrives_while_the_layer_is_coming(fresh_daemon: Daemon, s
     statuses = [m.get("status") for m in rest]
     assert "Download complete" in statuses and statuses[-1] == f"Status: Downloaded newer image for {slow.addr}/dy/slow:v1"
     assert all("error" not in m for m in rest), rest
-    conn = _Unix(str(fresh_daemon.socket))
+    conn = UnixHTTPConnection(str(fresh_daemon.socket))
     conn.request("GET", "/plugins/slow:latest/json")
     assert conn.getresponse().status == 200
     conn.close()
