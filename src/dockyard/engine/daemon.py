@@ -425,7 +425,7 @@ class Engine:
                 self.save(c)
                 live.hub.close_all()
                 return
-        self.emit(c, "restart")
+        # dockerd's restart manager starts the container again: its start event, no restart event
 
     def _cancel_restart(self, c: Container, live: Live) -> bool:
         """A stop or rm during the backoff wins over the pending restart."""
@@ -525,32 +525,35 @@ class Engine:
         self.emit(c, "rename", oldName=old)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> bool:
-        """SIGTERM (or the stop signal), then SIGKILL after the timeout. False if not running."""
+        """SIGTERM (or the stop signal), then SIGKILL after the timeout. False if not running. Events
+        as dockerd's: ``kill`` (``signal``) for each signal sent, the task's ``die``, then ``stop``."""
         c = self.get(ref)
         live = self._live(c.id)
         async with live.lock:
             c.has_been_manually_stopped = True
             self.save(c)
             if self._cancel_restart(c, live):
+                self.emit(c, "stop")
                 return True
             if not c.state.running:
                 return False
             if c.state.paused:  # a frozen process never sees the signal: thaw it first, as dockerd does
                 await self._resume(c)
-            sig = signal or c.config.stop_signal or "SIGTERM"
-            exited = await self._signal(c, live, parse_signal(sig))
+            signo = parse_signal(signal or c.config.stop_signal or "SIGTERM")
+            exited = await self._signal(c, live, signo)
+            self.emit(c, "kill", signal=str(signo))  # under the lock: before the monitor's die
         if timeout is None:
             timeout = c.config.stop_timeout
         wait = 10 if timeout is None else timeout
         try:  # a negative timeout waits for the exit as long as it takes, as dockerd's
             await asyncio.wait_for(asyncio.shield(exited), timeout=wait if wait >= 0 else None)
-            return True
         except TimeoutError:
-            pass
-        async with live.lock:
-            if c.state.running:
-                await self._signal(c, live, 9, all=True)
-        await self._exit_of(c, exited)
+            async with live.lock:
+                if c.state.running:
+                    await self._signal(c, live, 9, all=True)
+                    self.emit(c, "kill", signal="9")
+            await self._exit_of(c, exited)
+        self.emit(c, "stop")
         return True
 
     async def wait(self, ref: str, condition: str = "not-running") -> int:
