@@ -2,7 +2,7 @@
 
 A record is parsed once from the API's JSON and keeps it exactly: each of Docker's fields is a typed
 attribute (``host_config.auto_remove``), a field nobody sent reads as Docker's zero value and is not
-rendered, and a field the engine does not know (a newer API's) is kept in ``extra``; ``to_json()``
+in ``to_json()`` (inspect shows it: ``engine/api/render.py``), and a field the engine does not know (a newer API's) is kept in ``extra``; ``to_json()``
 gives back the keys in the order they came, so nothing a client sent is lost. The store keeps that
 JSON (``engine/store.py``), ``engine/api/render.py`` makes the API's answers from the records.
 

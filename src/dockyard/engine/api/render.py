@@ -4,16 +4,27 @@ The only place a container's API JSON is made; what a request's version changes 
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
 from dockyard.engine.api import versions
 from dockyard.engine.container import Container
+from dockyard.engine.records import HostConfig, snake
 from dockyard.timefmt import parse_rfc3339
 
 log = logging.getLogger("dockyard.engine.api")
 
 ENGINE_ONLY = ("HasBeenManuallyStopped",)  # recorded for the engine (dockerd's on-disk config), never shown
+
+# HostConfig fields moby's Go struct tags ``omitempty`` (api/types/container/hostconfig.go): not shown when unset;
+# KernelMemory and KernelMemoryTCP were omitempty until removed (API 1.52)
+HOST_CONFIG_OMITEMPTY = frozenset({"Annotations", "StorageOpt", "Tmpfs", "Sysctls", "Runtime", "Mounts", "Init",
+                                   "KernelMemory", "KernelMemoryTCP"})
+# the zero value of a HostConfig field that is a Go struct or array (the others: the record's zero value)
+HOST_CONFIG_ZERO: dict[str, Any] = {"LogConfig": {"Type": "", "Config": None},
+                                    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+                                    "ConsoleSize": [0, 0]}
 
 
 def to_inspect(c: Container, version: versions.Version) -> dict[str, Any]:
@@ -21,7 +32,25 @@ def to_inspect(c: Container, version: versions.Version) -> dict[str, Any]:
     doc = c.to_json()
     for key in ENGINE_ONLY:
         doc.pop(key, None)
+    doc["HostConfig"] = inspect_host_config(c.host_config)
     return versions.container_inspect(doc, version)
+
+
+def inspect_host_config(host: HostConfig) -> dict[str, Any]:
+    """``HostConfig`` as dockerd renders it: every field of its struct in its order, the ones nobody set
+    as Go's zero value (``0``, ``""``, ``false``, ``null``) unless ``omitempty``; fields of a newer API
+    that the record keeps follow as they came."""
+    sent = host.to_json()
+    out: dict[str, Any] = {}
+    for key in HostConfig.KEYS:
+        if key in sent:
+            out[key] = sent[key]
+        elif key in HOST_CONFIG_ZERO:
+            out[key] = copy.deepcopy(HOST_CONFIG_ZERO[key])
+        elif key not in HOST_CONFIG_OMITEMPTY:
+            out[key] = getattr(HostConfig, snake(key))
+    out.update((key, value) for key, value in sent.items() if key not in out)
+    return out
 
 
 def to_summary(c: Container, eng: Any, version: versions.Version | None = None) -> dict[str, Any]:
