@@ -500,15 +500,24 @@ class ImageService(RegistryImages):
         by_target: dict[str, list[pb.Image]] = {}
         for r in records:
             by_target.setdefault(r.target.digest, []).append(r)
-        out = []
+        # An image is its config (its ID): records whose targets differ but name one config (a local
+        # image with plain layers and the gzip manifest its push made, pulled back under another
+        # name) are one image with all their names, as in Docker; its manifest is the oldest record's.
+        by_config: dict[str, list[tuple[str, list[pb.Image], str, dict[str, Any], dict[str, Any]]]] = {}
         for digest, recs in by_target.items():
             try:
                 mdigest, manifest = await self._platform_manifest(digest)
                 config = await self._json_blob(manifest["config"]["digest"])
             except errors.NotFound:
                 continue  # a record whose blobs are gone: fsck's business, not a listing's
+            by_config.setdefault(manifest["config"]["digest"], []).append((digest, recs, mdigest, manifest, config))
+        out = []
+        for config_digest, group in by_config.items():
+            group.sort(key=lambda g: min(r.created_at for r in g[1]))
+            digest, _, mdigest, manifest, config = group[0]
+            recs = [r for g in group for r in g[1]]
             parent = next((r.labels[PARENT_LABEL] for r in recs if r.labels.get(PARENT_LABEL)), "")
-            out.append(Image(manifest["config"]["digest"], tuple(sorted(r.name for r in recs)), mdigest, manifest,
+            out.append(Image(config_digest, tuple(sorted(r.name for r in recs)), mdigest, manifest,
                              config, min(r.created_at for r in recs), digest, parent))
         return out
 

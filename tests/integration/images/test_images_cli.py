@@ -148,3 +148,26 @@ def test_a_built_image_is_pushed_with_gzip_layers_and_comes_back_the_same(daemon
     r = docker(daemon, "run", "--rm", ref, "cat", "/size")
     assert r.stdout.strip() == "360000 /text.txt", r.stderr
     ok(docker(daemon, "rmi", ref))
+
+
+def test_an_image_pulled_back_from_its_own_push_is_the_same_image(daemon, registry) -> None:  # type: ignore[no-untyped-def]
+    """A local image (plain layers) pushed gzipped and pulled back under its pushed name is one image
+    with both names (its ID is its config), not two with one ID: lookups by ID find one image, and
+    removing the pulled name while a container uses the image only untags it (as dockerd)."""
+    ref = f"{registry.host}/same/busybox:1"
+    keep = "dy-same-keep:1"
+    ok(docker(daemon, "tag", "busybox", ref))
+    ok(docker(daemon, "tag", "busybox", keep))
+    ok(docker(daemon, "push", ref))
+    ok(docker(daemon, "rmi", ref))
+    ok(docker(daemon, "pull", ref))
+    cid = ok(docker(daemon, "create", keep, "true")).strip()
+    try:
+        image_id = ok(docker(daemon, "image", "inspect", "--format", "{{.Id}}", ref)).strip()
+        assert ok(docker(daemon, "image", "inspect", "--format", "{{.Id}}", image_id)).strip() == image_id
+        tags = json.loads(ok(docker(daemon, "image", "inspect", image_id)))[0]["RepoTags"]
+        assert ref in tags and keep in tags
+        ok(docker(daemon, "rmi", ref))
+    finally:
+        docker(daemon, "rm", "-f", cid)
+        docker(daemon, "rmi", keep)
