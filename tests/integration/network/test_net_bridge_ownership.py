@@ -6,10 +6,8 @@ daemon's dockyard0 was once deleted by a test daemon restarted with `--bridge-na
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Daemon, started_daemon
+from tests.httpcall import request
 
 pytestmark = pytest.mark.root
 
@@ -53,27 +52,12 @@ def test_restart_with_another_bridge_config_leaves_the_old_bridge_alone() -> Non
 # interface the network did not create: a host bridge, a veth, the daemon's default bridge.
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=60)
-        self.path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
 def _create(d: Daemon, name: str, bridge: str = "") -> tuple[int, dict]:  # type: ignore[type-arg]
     body: dict[str, object] = {"Name": name, "Driver": "bridge"}
     if bridge:
         body["Options"] = {"com.docker.network.bridge.name": bridge}
-    conn = _UnixHTTP(d.socket)
-    try:
-        conn.request("POST", "/networks/create", json.dumps(body), {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read() or b"{}")
-    finally:
-        conn.close()
+    status, _, data = request(d, "POST", "/networks/create", body)
+    return status, json.loads(data or b"{}")
 
 
 def _ifindex(name: str) -> int:

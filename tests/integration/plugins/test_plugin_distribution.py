@@ -5,12 +5,11 @@ the settings, and an image that is not a plugin refused."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import subprocess
-import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,12 @@ import pytest
 
 from dockyard.trust.registry import Registry
 from tests.conftest import Daemon
+from tests.httpcall import request
 from tests.integration.plugins.test_managed_plugin import CONFIG, api, plugin_context
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "registry"))
-from dockyard_regkit import Server  # noqa: E402
+from tests.unit.registry.dockyard_regkit import Server
 
 pytestmark = pytest.mark.root
 PRIVILEGES = [{"Name": "mount", "Description": "host path to mount", "Value": ["/usr"]}]
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    s = Server(tmp_path / "registry").start()
-    try:
-        yield str(s.addr)
-    finally:
-        s.stop()
 
 
 def ok(r: subprocess.CompletedProcess[bytes]) -> str:
@@ -42,20 +31,8 @@ def ok(r: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def stream(d: Daemon, method: str, path: str, body: Any = None) -> tuple[int, list[dict[str, Any]]]:
-    status, _ = 0, None
-    import http.client
-
-    from tests.httpcall import UnixHTTPConnection as _Unix
-    conn: http.client.HTTPConnection = _Unix(str(d.socket))
-    try:
-        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                     headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        status, data = resp.status, resp.read()
-    finally:
-        conn.close()
-    lines = [json.loads(x) for x in data.splitlines() if x.strip()]
-    return status, lines
+    status, _, data = request(d, method, path, body)
+    return status, [json.loads(x) for x in data.splitlines() if x.strip()]
 
 
 def make_plugin(d: Daemon, name: str, description: str) -> None:
@@ -142,20 +119,9 @@ def test_cli_install_use_upgrade(fresh_daemon: Daemon, registry: str) -> None:
 
 
 def authed(d: Daemon, method: str, path: str, auth: dict[str, str] | None, body: Any = None) -> tuple[int, bytes]:
-    import base64
-    import http.client
-
-    from tests.httpcall import UnixHTTPConnection as _Unix
-    conn: http.client.HTTPConnection = _Unix(str(d.socket))
-    headers = {"Content-Type": "application/json"}
-    if auth is not None:
-        headers["X-Registry-Auth"] = base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()
-    try:
-        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    headers = {} if auth is None else {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
+    status, _, data = request(d, method, path, body, headers)
+    return status, data
 
 
 @pytest.mark.parametrize("mode", ["basic", "token"])
