@@ -201,7 +201,7 @@ class Runtime:
         await asyncio.to_thread(mount_shm, shm)
         spec = specs.sandbox_spec(id, config, image.config.get("config") or {}, rec.netns,
                                   self.cgroups_path(config.linux.cgroup_parent, id), str(shm),
-                                  str(self.userns_path(id)))
+                                  str(self.userns_path(id)), maps)
         specs.annotate(spec, "sandbox", id)
         snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id))
         await self.cd.containers.Create(pb.Container(
@@ -305,7 +305,7 @@ class Runtime:
             await imagevol.unmount_all(self.cd, id, self.imgvol_root, len(config.mounts))
             raise
         try:
-            etc_files = await self.cd.read_snapshot_files(id, users.ETC_FILES)  # containerd reads the rootfs
+            etc_files = await users.image_files(self.cd, id, image.chain_id)  # read by containerd, once per image
             spec = specs.container_spec(
                 id, config, pod_config, image.config.get("config") or {}, sb.pid, sb.netns,
                 self.cgroups_path(pod_config.linux.cgroup_parent, id), pod_files(self.pod_dir(sb.id)),

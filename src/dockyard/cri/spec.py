@@ -53,7 +53,10 @@ def _join(spec: dict[str, Any], kind: str, path: str) -> None:
     spec["linux"]["namespaces"].append({"type": kind, "path": path})
 
 
-def userns_maps(opts: cri.NamespaceOption) -> tuple[list[dict[str, int]], list[dict[str, int]]] | None:
+IdMaps = tuple[list[dict[str, int]], list[dict[str, int]]]  # (uidMappings, gidMappings) of an OCI spec
+
+
+def userns_maps(opts: cri.NamespaceOption) -> IdMaps | None:
     """The pod's user namespace: None for the host's (NODE, or no options), else the
     ``(uidMappings, gidMappings)`` of its own (POD); bad options are refused. A pod in its own
     user namespace shares none of the host's namespaces (the kubelet's rule too)."""
@@ -69,12 +72,14 @@ def userns_maps(opts: cri.NamespaceOption) -> tuple[list[dict[str, int]], list[d
     if NODE in (opts.network, opts.pid, opts.ipc):
         raise errors.InvalidArgument("user namespace: a pod in its own user namespace cannot use the host's "
                                      "network, PID or IPC namespace")
-    return ([{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in u.uids],
-            [{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in u.gids])
+    return _oci_maps(u.uids), _oci_maps(u.gids)
 
 
+def _oci_maps(mappings: Any) -> list[dict[str, int]]:
+    return [{"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in mappings]
 
-def _userns(spec: dict[str, Any], maps: tuple[list[dict[str, int]], list[dict[str, int]]] | None, path: str) -> None:
+
+def _userns(spec: dict[str, Any], maps: IdMaps | None, path: str) -> None:
     """Join the pod's user namespace (by path; the runtime joins it before the others, which it owns);
     containerd mounts such a task's rootfs over idmapped layers (``containerd/tasks/idmap.py``)."""
     if maps is not None:
@@ -161,7 +166,9 @@ def _own_oom_score_adj() -> int:
 
 
 def sandbox_spec(id: str, config: cri.PodSandboxConfig, image_config: dict[str, Any], netns: str,
-                 cgroups_path: str, shm: str, userns: str = "") -> dict[str, Any]:
+                 cgroups_path: str, shm: str, userns: str = "", maps: IdMaps | None = None) -> dict[str, Any]:
+    """The pause's spec; ``userns``, ``maps``: the pod's user namespace file and its maps
+    (``userns_maps`` of the config), when it has one of its own."""
     cmd = [*(image_config.get("Entrypoint") or []), *(image_config.get("Cmd") or [])] or ["/pause"]
     spec = default_spec(cmd)
     sec = config.linux.security_context
@@ -185,7 +192,7 @@ def sandbox_spec(id: str, config: cri.PodSandboxConfig, image_config: dict[str, 
         spec["hostname"] = config.hostname or id[:12]
     spec["root"]["readonly"] = True
     spec["linux"]["cgroupsPath"] = cgroups_path
-    _userns(spec, userns_maps(nsopts), userns)
+    _userns(spec, maps, userns)
     if config.linux.sysctls:
         spec["linux"]["sysctl"] = dict(config.linux.sysctls)
         refused = sysctl.refusals(spec["linux"]["sysctl"], spec["linux"]["namespaces"])

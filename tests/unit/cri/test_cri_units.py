@@ -178,7 +178,8 @@ def test_a_pod_in_its_own_user_namespace() -> None:
         gids=[cri.IDMapping(host_id=1000, length=100000)]))
     pod = cri.PodSandboxConfig(hostname="p")
     pod.linux.security_context.namespace_options.CopyFrom(ns)
-    spec = specs.sandbox_spec("p" * 64, pod, {}, "/run/x/netns/p", "/cg/p", "/run/x/shm", "/run/x/userns/p")
+    spec = specs.sandbox_spec("p" * 64, pod, {}, "/run/x/netns/p", "/cg/p", "/run/x/shm", "/run/x/userns/p",
+                              specs.userns_maps(ns))
     assert _ns(spec)["user"] == "/run/x/userns/p" and _ns(spec)["network"] == "/run/x/netns/p"
     assert spec["linux"]["uidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 100000}]
     spec = specs.container_spec("c" * 64, cri.ContainerConfig(command=["true"]), pod, {}, 42, "/run/x/netns/p",
