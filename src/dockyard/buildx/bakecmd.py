@@ -9,11 +9,14 @@ import json
 import os
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.buildx import bake
 from dockyard.buildx.progress import Progress
+
+if TYPE_CHECKING:
+    from dockyard.client.http import Client
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,16 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _client() -> Any:
-    from dockyard.client.http import Client, TLSConfig
-
-    return Client(None, TLSConfig(tls=bool(os.environ.get("DOCKER_TLS"))))
-
-
 class _Build:
     """One target's ``POST /build`` (and push), its progress written as it comes."""
 
-    def __init__(self, req: bake.Request, mode: str, lock: threading.Lock) -> None:
+    def __init__(self, c: Client, req: bake.Request, mode: str, lock: threading.Lock) -> None:
+        self.c = c
         self.req = req
         self.progress = Progress(mode, sys.stderr, req.name, lock)
         self.image_id = ""
@@ -64,16 +62,16 @@ class _Build:
         from dockyard.buildcontext.send import only_what_the_daemon_lacks, secrets_header
         from dockyard.buildcontext.tar import plan_context
 
-        c = _client()
+        c = self.c
         body = plan_context(self.req.root, self.req.dockerfile)
         for name, data in self.req.extra.items():
             body.add_bytes(name, data)
         headers = {"Content-Type": "application/x-tar"}
-        body = only_what_the_daemon_lacks(c, self.req.root, body, headers)
+        sent: Any = only_what_the_daemon_lacks(c, self.req.root, body, headers)  # a body that writes itself
         if self.req.secrets:
             headers["X-Dockyard-Build-Secrets"] = secrets_header(self.req.secrets)
         params = {k: v for k, v in self.req.params.items() if v is not None}
-        for msg in c.json_stream("POST", "/build", params, body, headers):
+        for msg in c.json_stream("POST", "/build", params, sent, headers):
             if "error" in msg or "errorDetail" in msg:
                 self.error = str(msg.get("error") or msg["errorDetail"].get("message"))
                 return
@@ -87,7 +85,7 @@ class _Build:
     def _push(self) -> None:
         from dockyard.cli.images import auth_header, registry_domain
 
-        c = _client()
+        c = self.c
         for ref in self.req.tags:
             name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
             self.progress.feed(f"pushing {ref}\n")
@@ -98,7 +96,7 @@ class _Build:
                     return
 
 
-def cmd_bake(argv: list[str]) -> int:
+def cmd_bake(c: Client, argv: list[str]) -> int:
     a = _parser().parse_args(argv)
     if a.builder not in ("", "default", os.environ.get("DOCKER_CONTEXT", "default")):
         raise errors.NotFound(f'no builder "{a.builder}" found')
@@ -116,7 +114,7 @@ def cmd_bake(argv: list[str]) -> int:
         if value and value.lower() not in ("false", "0"):
             print(f"WARNING: {flag}: the classic builder makes no attestations", file=sys.stderr)
     mode = progress_mode(a.progress)
-    builds = run_builds(requests, mode)
+    builds = run_builds(c, requests, mode)
     failed = [b for b in builds if b.error]
     for b in failed:
         print(f"ERROR: target {b.req.name}: {b.error}", file=sys.stderr)
@@ -129,12 +127,12 @@ def progress_mode(flag: str) -> str:
     return flag if flag != "auto" else ("tty" if sys.stderr.isatty() else "plain")
 
 
-def run_builds(requests: list[bake.Request], mode: str) -> list[_Build]:
+def run_builds(c: Client, requests: list[bake.Request], mode: str) -> list[_Build]:
     """Each request built in a thread of its own, all at once (as bake builds its targets); the
     one-line terminal display is for one target, several print plainly."""
     mode = "plain" if mode == "tty" and len(requests) > 1 else mode
     lock = threading.Lock()
-    builds = [_Build(req, mode, lock) for req in requests]
+    builds = [_Build(c, req, mode, lock) for req in requests]
     threads = [threading.Thread(target=b.run, name=f"bake-{b.req.name}") for b in builds]
     for t in threads:
         t.start()

@@ -9,9 +9,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard import errors
 from dockyard.buildx import bake
+
+if TYPE_CHECKING:
+    from dockyard.client.http import Client
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,14 +85,14 @@ def target_of(a: argparse.Namespace, stdin_dockerfile: str = "") -> dict[str, ob
     return t
 
 
-def cmd_build(argv: list[str]) -> int:
+def cmd_build(c: Client, argv: list[str]) -> int:
     from dockyard.buildx.bakecmd import progress_mode, run_builds
 
     a = _parser().parse_args(argv)
     req = bake.request_for("default", target_of(a, sys.stdin.read() if a.file == "-" else ""))
     for w in req.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
-    (build,) = run_builds([req], "quiet" if a.quiet else progress_mode(a.progress))
+    (build,) = run_builds(c, [req], "quiet" if a.quiet else progress_mode(a.progress))
     if build.error:
         print(f"ERROR: {build.error}", file=sys.stderr)
         return 1

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.client.http import Client
 
 
-def _client() -> Any:
-    from dockyard.buildx.bakecmd import _client
-
-    return _client()
-
-
-def cmd_prune(argv: list[str]) -> int:
+def cmd_prune(c: Client, argv: list[str]) -> int:
     from dockyard.cli.build import cmd_builder_prune
 
     p = argparse.ArgumentParser(prog="docker buildx prune", description="Remove build cache")
@@ -30,10 +27,10 @@ def cmd_prune(argv: list[str]) -> int:
     a = p.parse_args(argv)
     if a.keep_storage or a.reserved_space or a.max_used_space or a.min_free_space:
         print("WARNING: the classic builder's cache has no size targets: every match is removed", file=sys.stderr)
-    return cmd_builder_prune(_client(), a)
+    return cmd_builder_prune(c, a)
 
 
-def cmd_du(argv: list[str]) -> int:
+def cmd_du(c: Client, argv: list[str]) -> int:
     from dockyard.cli.format import ago, human_size, table
     from dockyard.timefmt import parse_rfc3339
 
@@ -42,7 +39,7 @@ def cmd_du(argv: list[str]) -> int:
     p.add_argument("--filter", action="append", default=[])
     p.add_argument("--builder", default="")
     p.parse_args(argv)
-    rows = _client().json("GET", "/system/df", {"type": "build-cache"}).get("BuildCache") or []
+    rows = c.json("GET", "/system/df", {"type": "build-cache"}).get("BuildCache") or []
     lines = [[r["ID"] + ("*" if r.get("Shared") else ""), "false" if r.get("InUse") else "true",
               human_size(r.get("Size", 0)), ago(parse_rfc3339(r["LastUsedAt"])) if r.get("LastUsedAt") else ""]
              for r in sorted(rows, key=lambda r: -int(r.get("Size", 0)))]
@@ -54,14 +51,14 @@ def cmd_du(argv: list[str]) -> int:
     return 0
 
 
-def cmd_ls(argv: list[str]) -> int:
+def cmd_ls(c: Client, argv: list[str]) -> int:
     from dockyard.cli.format import table
 
     p = argparse.ArgumentParser(prog="docker buildx ls", description="List builder instances")
     p.add_argument("--format", default="")
     p.add_argument("--no-trunc", action="store_true")
     p.parse_args(argv)
-    info = _client().json("GET", "/version")
+    info = c.json("GET", "/version")
     platform = f"{info.get('Os', 'linux')}/{info.get('Arch', 'amd64')}"
     print(table(["NAME/NODE", "DRIVER/ENDPOINT", "STATUS", "BUILDKIT", "PLATFORMS"],
                 [["default*", "docker", "", "", ""],
@@ -69,7 +66,7 @@ def cmd_ls(argv: list[str]) -> int:
     return 0
 
 
-def cmd_inspect(argv: list[str]) -> int:
+def cmd_inspect(c: Client, argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="docker buildx inspect", description="Inspect current builder instance")
     p.add_argument("name", nargs="?", default="default")
     p.add_argument("--bootstrap", action="store_true")
@@ -78,7 +75,7 @@ def cmd_inspect(argv: list[str]) -> int:
     if (a.builder or a.name) != "default":
         print(f'ERROR: no builder "{a.builder or a.name}" found', file=sys.stderr)
         return 1
-    info = _client().json("GET", "/version")
+    info = c.json("GET", "/version")
     print("Name:          default\nDriver:        docker\n\nNodes:\nName:          default\nEndpoint:      default\n"
           f"Status:        running\nBuildKit:      classic (Dockyard {info.get('Version', '')})\n"
           f"Platforms:     {info.get('Os', 'linux')}/{info.get('Arch', 'amd64')}")

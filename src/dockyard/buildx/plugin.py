@@ -2,12 +2,14 @@
 docker CLI the first argument is the plugin's name); ``version``; ``bake`` (``bakecmd.py``, what
 Compose v2 runs); ``build`` (``buildcmd.py``, what the docker CLI runs for ``docker build`` once
 buildx is installed); ``prune``, ``du``, ``ls``, ``inspect`` (``manage.py``, ``docker builder
-<cmd>``). The daemon is the one ``DOCKER_HOST`` names (Compose v2 sets it for the plugins it runs),
-else Dockyard's default socket."""
+<cmd>``). The daemon is chosen as the CLI chooses it (``cli.main.client_for``): the docker CLI's global
+flags passed on, ``DOCKER_HOST`` (Compose v2 sets it for the plugins it runs), a context, else Dockyard's
+default socket."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 # Compose v2 refuses a buildx older than 0.17 (`compose build requires buildx 0.17 or later`)
 VERSION = "v0.17.1"
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         print(METADATA)
         return 0
     try:
-        args = _global_flags(args)
+        flags, args = _global_flags(args)
     except ValueError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
@@ -40,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from dockyard import errors
     from dockyard.buildx import bakecmd, buildcmd, manage
+    from dockyard.cli.errors import CLIError
 
     handlers = {"bake": bakecmd.cmd_bake, "build": buildcmd.cmd_build, **manage.COMMANDS}
     try:
-        return handlers[command](rest)
-    except errors.DockyardError as err:
+        return handlers[command](client_of(flags), rest)
+    except (errors.DockyardError, CLIError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
     except OSError as err:
@@ -53,60 +56,48 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # The docker CLI passes its own global flags on, before the plugin's name (`docker -H X build` runs
-# `docker-buildx -H X buildx build`): they choose the daemon as they do for the CLI.
+# `docker-buildx -H X buildx build`): they choose the daemon as they do for the CLI (`cli.main.client_for`).
 _WITH_VALUE = {"-H": "host", "--host": "host", "-c": "context", "--context": "context", "--config": "config",
-               "-l": "log-level", "--log-level": "log-level", "--tlscacert": "tlscacert", "--tlscert": "tlscert",
+               "-l": "log_level", "--log-level": "log_level", "--tlscacert": "tlscacert", "--tlscert": "tlscert",
                "--tlskey": "tlskey"}
-_SWITCHES = {"-D", "--debug", "--tls", "--tlsverify"}
+_SWITCHES = {"-D": "debug", "--debug": "debug", "--tls": "tls", "--tlsverify": "tlsverify"}
 
 
-def _global_flags(args: list[str]) -> list[str]:
-    """Take the docker CLI's global flags off the front of ``args``, applying them to this process's
-    environment (which the client reads); the rest is returned."""
+def _global_flags(args: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Take the docker CLI's global flags off the front of ``args``, as the CLI's own options (what
+    ``client_of`` reads); the rest is returned. ``DOCKER_TLS`` asks for TLS as ``--tls`` does."""
     import os
 
-    given: dict[str, str] = {}
+    flags: dict[str, Any] = {"host": None, "context": None, "config": None, "debug": False, "log_level": "info",
+                             "tls": bool(os.environ.get("DOCKER_TLS")), "tlsverify": False, "tlscacert": "",
+                             "tlscert": "", "tlskey": ""}
     while args and args[0].startswith("-"):
         flag, eq, value = args[0].partition("=")
         if flag in _SWITCHES:
-            given[flag.lstrip("-")] = value or "true"
+            flags[_SWITCHES[flag]] = (value or "true") != "false"
             args = args[1:]
         elif flag in _WITH_VALUE:
             if not eq:
                 if len(args) < 2:
                     raise ValueError(f"flag needs an argument: {flag}")
                 value, args = args[1], args[1:]
-            given[_WITH_VALUE[flag]] = value
+            name = _WITH_VALUE[flag]
+            flags[name] = [*(flags[name] or []), value] if name == "host" else value
             args = args[1:]
         else:
             break
-    if "config" in given:
-        os.environ["DOCKER_CONFIG"] = given["config"]
-    if "context" in given and "host" not in given:
-        from dockyard.cli.context import endpoint
-        from dockyard.cli.errors import CLIError
+    if flags["config"]:  # also where a push's registry credentials are read (cli/config.py)
+        os.environ["DOCKER_CONFIG"] = flags["config"]
+    return flags, args
 
-        try:
-            host, _ = endpoint(given["context"])
-        except CLIError as err:
-            raise ValueError(str(err)) from None
-        if host:
-            given["host"] = host
-    if "host" in given:
-        os.environ["DOCKYARD_HOST"] = given["host"]
-    if given.get("tls", "false") != "false" or given.get("tlsverify", "false") != "false":
-        os.environ["DOCKER_TLS"] = "1"
-    if given.get("tlsverify", "false") != "false":
-        os.environ["DOCKER_TLS_VERIFY"] = "1"
-    files = {given[k] for k in ("tlscacert", "tlscert", "tlskey") if k in given}
-    if files:
-        dirs = {os.path.dirname(f) for f in files}
-        names = {os.path.basename(f) for f in files}
-        if len(dirs) != 1 or not names <= {"ca.pem", "cert.pem", "key.pem"}:
-            raise ValueError("--tlscacert/--tlscert/--tlskey: Dockyard's docker-buildx takes ca.pem, cert.pem and "
-                             "key.pem from one directory (DOCKER_CERT_PATH)")
-        os.environ["DOCKER_CERT_PATH"] = dirs.pop()
-    return args
+
+def client_of(flags: dict[str, Any]) -> Any:
+    """The daemon the global flags choose, as the CLI chooses it (one -H; a context's TLS)."""
+    from argparse import Namespace
+
+    from dockyard.cli.main import client_for
+
+    return client_for(Namespace(**flags))
 
 
 def run() -> None:

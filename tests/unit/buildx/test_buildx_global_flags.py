@@ -1,5 +1,5 @@
 """The docker CLI's global flags reach Dockyard's docker-buildx before the plugin's name
-(`docker -H X build` runs `docker-buildx -H X buildx build`): they choose the daemon."""
+(`docker -H X build` runs `docker-buildx -H X buildx build`): they choose the daemon, as the CLI's own do."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dockyard.buildx import plugin
 
 @pytest.fixture(autouse=True)
 def clean_env() -> Iterator[None]:
-    """The flags set this process's environment: each test starts without them and leaves none behind."""
+    """The client reads this process's environment (and --config sets DOCKER_CONFIG): each test starts
+    without them and leaves none behind."""
     names = ("DOCKYARD_HOST", "DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
              "DOCKER_CONTEXT")
     saved = {n: os.environ.pop(n) for n in names if n in os.environ}
@@ -26,24 +27,34 @@ def clean_env() -> Iterator[None]:
 
 
 def test_host_flag_before_the_plugin_name_is_the_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
-    rest = plugin._global_flags(["-H", "unix:///tmp/x.sock", "--debug", "buildx", "build", "-q", "."])
+    flags, rest = plugin._global_flags(["-H", "unix:///tmp/x.sock", "--debug", "buildx", "build", "-q", "."])
     assert rest == ["buildx", "build", "-q", "."]
-    assert os.environ["DOCKYARD_HOST"] == "unix:///tmp/x.sock"
+    assert plugin.client_of(flags).socket_path == "/tmp/x.sock"
 
 
 def test_host_with_equals_and_tls_files_from_one_directory() -> None:
-    rest = plugin._global_flags(["--host=tcp://127.0.0.1:2376", "--tlsverify", "--tlscacert", "/c/ca.pem",
-                                 "--tlscert=/c/cert.pem", "--tlskey", "/c/key.pem", "buildx", "ls"])
+    flags, rest = plugin._global_flags(["--host=tcp://127.0.0.1:2376", "--tlsverify", "--tlscacert", "/c/ca.pem",
+                                        "--tlscert=/c/cert.pem", "--tlskey", "/c/key.pem", "buildx", "ls"])
     assert rest == ["buildx", "ls"]
-    assert os.environ["DOCKYARD_HOST"] == "tcp://127.0.0.1:2376"
-    assert os.environ["DOCKER_TLS_VERIFY"] == "1" and os.environ["DOCKER_CERT_PATH"] == "/c"
+    c = plugin.client_of(flags)
+    assert c.tcp == ("127.0.0.1", 2376)
+    assert c.tls.enabled and c.tls.verify
+    assert (c.tls.cacert, c.tls.cert, c.tls.key) == ("/c/ca.pem", "/c/cert.pem", "/c/key.pem")
 
 
-def test_unusual_tls_file_names_and_a_missing_value_are_refused() -> None:
-    with pytest.raises(ValueError, match="one directory"):
-        plugin._global_flags(["--tlscacert", "/a/myca.crt", "buildx", "ls"])
+def test_tls_files_of_any_name_are_taken_and_a_missing_value_is_refused() -> None:
+    flags, _ = plugin._global_flags(["-H", "tcp://127.0.0.1:2376", "--tlscacert", "/a/myca.crt", "buildx", "ls"])
+    assert plugin.client_of(flags).tls.cacert == "/a/myca.crt"
     with pytest.raises(ValueError, match="needs an argument: -H"):
         plugin._global_flags(["-H"])
+
+
+def test_two_hosts_are_refused_as_the_cli_refuses_them() -> None:
+    from dockyard.cli.errors import CLIError
+
+    flags, _ = plugin._global_flags(["-H", "unix:///tmp/a.sock", "-H", "unix:///tmp/b.sock", "buildx", "ls"])
+    with pytest.raises(CLIError, match="only one -H"):
+        plugin.client_of(flags)
 
 
 def test_main_no_longer_takes_a_global_flag_for_the_command(capsys: pytest.CaptureFixture[str]) -> None:
