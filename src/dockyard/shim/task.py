@@ -23,6 +23,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from dockyard.shim import sigsettle
 from dockyard.shim.execpath import program_missing
 from dockyard.shim.tty import Tty, console_listener, receive_master, set_size
 
@@ -47,6 +48,7 @@ class Task:
         self.status = "unknown"
         self.exit_status: int | None = None
         self.exited_at = 0
+        self.started = float("-inf")  # time.monotonic() of the start (sigsettle.py)
         self.oom_killed = False  # the kernel OOM-killed a process of the task's cgroup (known at the exit)
         self.waiters: list[socket.socket] = []
         self.held_fds: list[int] = []  # O_RDWR ends of the stdio FIFOs, closed when init exits
@@ -314,6 +316,7 @@ class Task:
             self._runtime("start", self.id)
         if self.status == "created":
             self.status = "running"
+            self.started = time.monotonic()
         self.check_reaped()
         return self.state()
 
@@ -326,6 +329,7 @@ class Task:
             return {}
         if self.status == "stopped":
             raise ShimError("not_found", f"task {self.id}: process already finished")
+        sigsettle.settle(self.pid, signal, self.started)  # just started: let its program catch the signal first
         if self.builtin:
             from dockyard.runtime.lifecycle.kill import kill
 

@@ -1,7 +1,7 @@
 """A kill right after a start reaches the program once it catches the signal (issue 14, session 7):
 the kernel drops a signal PID 1 leaves at its default action, and moby's
 TestKillWithStopSignalAndRestartPolicies kills ``top`` before it has installed its handler
-(engine/sigsettle.py holds such a signal for up to 100 ms after the start)."""
+(the shim, shim/sigsettle.py, holds such a signal for up to 100 ms after the start)."""
 
 from __future__ import annotations
 
