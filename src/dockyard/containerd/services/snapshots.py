@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from dockyard import errors
@@ -95,18 +97,20 @@ class SnapshotsServicer(rpc.SnapshotsServicer):
     def _view(self, ns: str, key: str, read: Callable[[str], T]) -> T:
         """``read(root)`` on the snapshot's files, read-only: the rootfs of a running task on it, else a
         read-only mount that only this call sees (``rootfs_files.viewed``)."""
-        mounts = self.s.snapshots(ns).mounts(key)
-        running = next((self.s.tasks.bundle(ns, c.id) / "rootfs" for c in self._containers_on(ns, key)), None)
-        return rootfs_files.viewed(running, mounts, self.s.work_dir, read)
+        running = self._task_rootfs(ns, key)
+        if running is not None and os.path.ismount(running):
+            return read(str(running))
+        return rootfs_files.viewed(None, self.s.snapshots(ns).mounts(key), self.s.work_dir, read)
 
-    def _containers_on(self, ns: str, key: str) -> list[Any]:
-        try:  # the engine names a container's snapshot after it: one lookup in the common case
+    def _task_rootfs(self, ns: str, key: str) -> Path | None:
+        """Where the task of the container on snapshot ``key`` has its rootfs. The engine and the CRI
+        name a container's snapshot after the container (those whose files are read here), so the
+        container is looked up by the key; a build step's (another key) is never read here."""
+        try:
             rec = self.s.meta.get_container(ns, key)
-            if rec.snapshot_key == key:
-                return [rec]
         except errors.NotFound:
-            pass
-        return [c for c in self.s.meta.list_containers(ns) if c.snapshot_key == key]
+            return None
+        return self.s.tasks.bundle(ns, rec.id) / "rootfs" if rec.snapshot_key == key else None
 
     @translated
     async def ReadFiles(self, request: pb.ReadFilesRequest, context: Any) -> pb.ReadFilesResponse:
