@@ -13,31 +13,30 @@ from __future__ import annotations
 import os
 from typing import Any
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MISSING, PRESENT, UNKNOWN = 0, 1, 2
 
 
 def program_missing(init_pid: int, process: dict[str, Any]) -> bool:
     """Whether the exec's program is absent from the container of ``init_pid`` (False when
-    that cannot be told: the container is gone, the spec names no program)."""
+    that cannot be told: the container is gone, the spec names no program). The lookup is the
+    built-in runtime's own (``lookup_executable``: runc's rules, the exec bit included)."""
     args = process.get("args") or []
     if init_pid <= 0 or not args:
         return False
+    from dockyard.runtime.process.init import ExecNotFound, lookup_executable  # only on a failed exec
+
     pid = os.fork()
     if pid == 0:
         code = UNKNOWN
         try:
             os.chroot(f"/proc/{init_pid}/root")
             os.chdir(process.get("cwd") or "/")
-            code = PRESENT if _found(str(args[0]), process.get("env") or []) else MISSING
+            try:
+                lookup_executable(str(args[0]), process.get("env") or [])
+                code = PRESENT
+            except ExecNotFound as err:
+                code = PRESENT if err.kind == "permission_denied" else MISSING
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) == MISSING
-
-
-def _found(program: str, env: list[str]) -> bool:
-    if "/" in program:
-        return os.path.lexists(program)
-    path = next((e[5:] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-    return any(os.path.isfile(os.path.join(d or ".", program)) for d in path.split(":"))
