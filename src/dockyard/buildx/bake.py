@@ -11,9 +11,12 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dockyard import errors
+
+if TYPE_CHECKING:
+    from dockyard.buildcontext.tar import ContextTar
 
 _VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IGNORED = {"cache-to": "cache export", "shm-size": "shm-size", "ulimits": "ulimits", "attest": "attestations",
@@ -101,13 +104,13 @@ def _inherited(defn: dict[str, Any], name: str, seen: tuple[str, ...]) -> dict[s
 class Request:
     """One target as a ``POST /build``: what to send and what to do after."""
 
-    def __init__(self, name: str, root: Path, tags: list[str]) -> None:
+    def __init__(self, name: str, root: Path, tags: list[str], context: ContextTar, dockerfile: str) -> None:
         self.name = name
         self.root = root
         self.tags = tags
-        self.dockerfile = "Dockerfile"
+        self.context = context  # the planned tar (a Dockerfile outside it, or inline, added)
+        self.dockerfile = dockerfile
         self.params: dict[str, Any] = {}
-        self.extra: dict[str, bytes] = {}  # files added to the context (a Dockerfile outside it, inline)
         self.secrets: list[str] = []
         self.push = False
         self.warnings: list[str] = []
@@ -130,8 +133,7 @@ def request_for(name: str, t: dict[str, Any], no_cache: bool = False, pull: bool
     root = Path(context).resolve()
     if not root.is_dir():
         raise errors.InvalidArgument(f"target {name}: unable to prepare context: path {context!r} not found")
-    req = Request(name, root, [str(x) for x in t.get("tags") or []])
-    _dockerfile(req, t)
+    req = Request(name, root, [str(x) for x in t.get("tags") or []], *_context(name, root, t))
     req.push = _push(name, t.get("output") or [])
     req.secrets = [str(s) for s in t.get("secret") or []]
     req.params = {
@@ -149,22 +151,17 @@ def request_for(name: str, t: dict[str, Any], no_cache: bool = False, pull: bool
     return req
 
 
-def _dockerfile(req: Request, t: dict[str, Any]) -> None:
-    """The Dockerfile's name in the context; one outside it, or inline, travels as an extra file."""
-    if t.get("dockerfile-inline"):
-        from dockyard.buildcontext.send import random_dockerfile_name
+def _context(name: str, root: Path, t: dict[str, Any]) -> tuple[ContextTar, str]:
+    """The context planned, and the Dockerfile's name in it; one outside it, or inline, travels as an
+    extra file."""
+    from dockyard.buildcontext.send import make_context
 
-        req.dockerfile = random_dockerfile_name()
-        req.extra[req.dockerfile] = str(t["dockerfile-inline"]).encode()
-        return
-    from dockyard.buildcontext.send import dockerfile_in_context
-
+    inline = t.get("dockerfile-inline")
     try:
-        req.dockerfile, data = dockerfile_in_context(req.root, Path(str(t.get("dockerfile") or "Dockerfile")))
+        return make_context(root, Path(str(t.get("dockerfile") or "Dockerfile")),
+                            str(inline).encode() if inline else None)
     except errors.InvalidArgument as err:
-        raise errors.InvalidArgument(f"target {req.name}: {err}") from None
-    if data is not None:
-        req.extra[req.dockerfile] = data
+        raise errors.InvalidArgument(f"target {name}: {err}") from None
 
 
 def _push(name: str, outputs: list[str]) -> bool:

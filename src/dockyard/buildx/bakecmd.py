@@ -60,14 +60,10 @@ class _Build:
 
     def _build(self) -> None:
         from dockyard.buildcontext.send import only_what_the_daemon_lacks, secrets_header
-        from dockyard.buildcontext.tar import plan_context
 
         c = self.c
-        body = plan_context(self.req.root, self.req.dockerfile)
-        for name, data in self.req.extra.items():
-            body.add_bytes(name, data)
         headers = {"Content-Type": "application/x-tar"}
-        sent: Any = only_what_the_daemon_lacks(c, self.req.root, body, headers)  # a body that writes itself
+        sent: Any = only_what_the_daemon_lacks(c, self.req.root, self.req.context, headers)  # writes itself
         if self.req.secrets:
             headers["X-Dockyard-Build-Secrets"] = secrets_header(self.req.secrets)
         params = {k: v for k, v in self.req.params.items() if v is not None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_a_compose_target_becomes_build_parameters(tmp_path: Path) -> None:
          "target": "dev", "network": "host", "pull": True, "extra-hosts": {"h": "1.2.3.4,5.6.7.8"},
          "output": ["type=docker"], "shm-size": 1024, "platforms": ["linux/amd64"]}
     req = bake.request_for("app", t, no_cache=True)
-    assert req.dockerfile == "Dockerfile.dev" and not req.extra and not req.push
+    assert req.dockerfile == "Dockerfile.dev" and _tar(req) == {"Dockerfile.dev": b"FROM busybox\n"} and not req.push
     p = req.params
     assert p["t"] == ["p-app", "p-app:x"] and json.loads(p["buildargs"]) == {"A": "1"}
     assert json.loads(p["labels"]) == {"l": "v"} and json.loads(p["cachefrom"]) == ["c:1", "c:2"]
@@ -78,9 +79,15 @@ def test_a_dockerfile_outside_the_context_or_inline_travels_in_the_tar(tmp_path:
     ctx.mkdir()
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
     req = bake.request_for("a", {"context": str(ctx), "dockerfile": str(tmp_path / "Dockerfile")})
-    assert req.dockerfile.startswith(".dockerfile.") and req.extra == {req.dockerfile: b"FROM busybox\nRUN true\n"}
+    assert req.dockerfile.startswith(".dockerfile.") and _tar(req) == {req.dockerfile: b"FROM busybox\nRUN true\n"}
     req = bake.request_for("a", {"context": str(ctx), "dockerfile-inline": "FROM busybox\n"})
-    assert req.extra[req.dockerfile] == b"FROM busybox\n" and req.params["dockerfile"] == req.dockerfile
+    assert _tar(req)[req.dockerfile] == b"FROM busybox\n" and req.params["dockerfile"] == req.dockerfile
+
+
+def _tar(req: bake.Request) -> dict[str, bytes]:
+    """The regular files of the request's planned context tar: name -> content."""
+    with tarfile.open(fileobj=io.BytesIO(req.context.finish())) as tf:
+        return {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("target", "message"), [
