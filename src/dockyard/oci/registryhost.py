@@ -1,13 +1,23 @@
-"""Which registries are spoken to in plain HTTP, as dockerd decides: a loopback address
+"""Where a registry's API lives and whether it is spoken to in plain HTTP, as dockerd decides:
+``docker.io`` is served by ``registry-1.docker.io``; plain HTTP for a loopback address
 (127.0.0.0/8, ::1, ``localhost``) or a host on the daemon's ``--insecure-registry`` list
-(``host[:port]`` or a CIDR); everything else is HTTPS. Pure, so containerd's remotes and the
-client-side trust calls share it.
+(``host[:port]`` or a CIDR), everything else is HTTPS. Pure, so containerd's remotes, the
+plugin images and the client-side trust calls share it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+
+from dockyard.oci.reference import DEFAULT_DOMAIN
+
+DOCKER_HUB_HOST = "registry-1.docker.io"
+
+
+def api_host(domain: str) -> str:
+    """The host serving the registry API of ``domain`` (Docker Hub's for ``docker.io``)."""
+    return DOCKER_HUB_HOST if domain == DEFAULT_DOMAIN else domain
 
 
 def hostname(host: str) -> str:

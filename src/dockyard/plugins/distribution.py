@@ -4,8 +4,9 @@ config is the plugin's ``config.json`` (media type ``application/vnd.docker.plug
 plugin asks for (``GET /plugins/privileges``), computed from its config as dockerd's
 ``computePrivileges``.
 
-The registry calls are ``trust.registry``'s (HTTPS, or plain HTTP to a loopback registry; Basic or bearer
-token auth with the request's ``X-Registry-Auth`` credentials, anonymous tokens without).
+The registry calls are ``trust.registry``'s (HTTPS, or plain HTTP to a loopback registry or one on the
+daemon's insecure list; Basic or bearer token auth with the request's ``X-Registry-Auth`` credentials,
+anonymous tokens without).
 Every blob is checked against its digest and every layer against its diff ID before anything is kept.
 """
 
@@ -18,7 +19,7 @@ import json
 import os
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ from dockyard.trust.registry import Registry, manifest_json, split
 PLUGIN_CONFIG = "application/vnd.docker.plugin.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-REGISTRY_HOSTS = {"docker.io": "registry-1.docker.io"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
@@ -91,15 +91,16 @@ Progress = Callable[[dict[str, Any]], None]  # one message of the JSON progress 
 PROGRESS_EVERY = 0.1  # seconds between two "Downloading" messages of a layer
 
 
-def _registry(reference: str, auth: Auth) -> tuple[Registry, str]:
-    """The registry of a normalised reference (``docker.io`` is Docker Hub's ``registry-1.docker.io``)."""
+def _registry(reference: str, auth: Auth, insecure: Sequence[str]) -> tuple[Registry, str]:
+    """The registry of a normalised reference, in plain HTTP when on the daemon's ``insecure`` list."""
     host, repo, tag, digest = split(reference)
-    return Registry(REGISTRY_HOSTS.get(host, host), repo, auth), digest or tag
+    return Registry(host, repo, auth, insecure), digest or tag
 
 
-def fetch_config(reference: str, auth: Auth = None) -> tuple[Registry, dict[str, Any], dict[str, Any], str]:
+def fetch_config(reference: str, auth: Auth = None,
+                 insecure: Sequence[str] = ()) -> tuple[Registry, dict[str, Any], dict[str, Any], str]:
     """The plugin image's manifest and config; an image that is not a plugin is refused."""
-    reg, ref = _registry(reference, auth)
+    reg, ref = _registry(reference, auth, insecure)
     data, digest, _ = reg.manifest(ref)
     manifest = manifest_json(data)
     config = manifest.get("config") or {}
@@ -120,11 +121,11 @@ def _quiet(_msg: dict[str, Any]) -> None:
 
 
 def fetch(reference: str, auth: Auth = None, granted: list[dict[str, Any]] | None = None,
-          progress: Progress = _quiet) -> Fetched:
+          progress: Progress = _quiet, insecure: Sequence[str] = ()) -> Fetched:
     """The plugin image: its config (checked against the ``granted`` privileges before any layer is
     fetched, so a refusal leaves nothing behind), then its layers, each told to ``progress`` as it
     arrives (dockerd's pull messages)."""
-    reg, manifest, cfg, digest = fetch_config(reference, auth)
+    reg, manifest, cfg, digest = fetch_config(reference, auth, insecure)
     check_privileges(cfg, granted)
     progress({"status": f"Pulling from {reference.rsplit(':', 1)[0]}", "id": reference.rsplit(":", 1)[1]})
     layers = [_fetch_layer(reg, str(d.get("digest")), progress) for d in manifest.get("layers") or []]
@@ -181,9 +182,10 @@ def pack(rootfs: Path, cfg: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
     return layer, config, manifest
 
 
-def push(reference: str, rootfs: Path, cfg: dict[str, Any], auth: Auth = None, progress: Progress = _quiet) -> None:
+def push(reference: str, rootfs: Path, cfg: dict[str, Any], auth: Auth = None, progress: Progress = _quiet,
+         insecure: Sequence[str] = ()) -> None:
     """Push the plugin as ``reference``, each step told to ``progress`` as it is done (dockerd's push messages)."""
-    reg, tag = _registry(reference, auth)
+    reg, tag = _registry(reference, auth, insecure)
     progress({"status": f"The push refers to repository [{reference.rsplit(':', 1)[0]}]"})
     layer, config, manifest = pack(rootfs, cfg)
     for blob in (layer, config):

@@ -231,13 +231,13 @@ class ManagedPlugins:
     # -- plugins as registry images (distribution.py) ------------------------------------
 
     def pull(self, remote: str, name: str, granted: Granted, auth: distribution.Auth = None,
-             progress: distribution.Progress = _quiet) -> None:
+             progress: distribution.Progress = _quiet, insecure: Sequence[str] = ()) -> None:
         """``POST /plugins/pull``: the plugin image ``remote`` installed (disabled) as ``name``; ``granted``
         must be its privileges. Its progress told as it happens. Nothing is kept of a pull that fails."""
         ref, name = remote_ref(remote), full_name(name or remote.split("@", 1)[0])
         if any(p["Name"] == name for p in self.list()):
             raise errors.AlreadyExists(f"plugin {name!r} already exists")
-        fetched = distribution.fetch(ref, auth, granted, progress)
+        fetched = distribution.fetch(ref, auth, granted, progress, insecure)
         pid = secrets.token_hex(32)
         cfg = self._unpack(fetched, self.root / pid)
         p = {"Id": pid, "Name": name, "Enabled": False, "Settings": settings.initial(cfg), "PluginReference": ref,
@@ -246,13 +246,13 @@ class ManagedPlugins:
         _pulled(fetched, progress)
 
     def upgrade(self, ref: str, remote: str, granted: Granted, auth: distribution.Auth = None,
-                progress: distribution.Progress = _quiet) -> None:
+                progress: distribution.Progress = _quiet, insecure: Sequence[str] = ()) -> None:
         """``POST /plugins/{name}/upgrade``: a disabled plugin's config and rootfs from ``remote``; the
         settings of Env entries it still has are kept."""
         p = self.get(ref)
         if p["Enabled"]:
             raise errors.FailedPrecondition(f"plugin {p['Name']} must be disabled before upgrading")
-        fetched = distribution.fetch(remote_ref(remote), auth, granted, progress)
+        fetched = distribution.fetch(remote_ref(remote), auth, granted, progress, insecure)
         new = self.root / f"{p['Id']}.upgrade"
         shutil.rmtree(new, ignore_errors=True)
         cfg = self._unpack(fetched, new)
@@ -279,10 +279,12 @@ class ManagedPlugins:
             raise
         return cfg
 
-    def push(self, ref: str, auth: distribution.Auth = None, progress: distribution.Progress = _quiet) -> None:
+    def push(self, ref: str, auth: distribution.Auth = None, progress: distribution.Progress = _quiet,
+             insecure: Sequence[str] = ()) -> None:
         """``POST /plugins/{name}/push``: the plugin as an image named as the plugin."""
         p = self.get(ref)
-        distribution.push(remote_ref(p["Name"]), self.root / p["Id"] / "rootfs", p["Config"], auth, progress)
+        distribution.push(remote_ref(p["Name"]), self.root / p["Id"] / "rootfs", p["Config"], auth, progress,
+                          insecure)
 
     def set(self, ref: str, args: Sequence[str]) -> None:
         """``docker plugin set``: settable Env values, mount sources, device paths and args (settings.py)."""

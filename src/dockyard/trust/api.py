@@ -12,7 +12,6 @@ from dockyard.trust import keys, sigstore
 from dockyard.trust.policy import Image, Policy
 from dockyard.trust.registry import Registry, split
 
-REGISTRY_HOSTS = {"docker.io": "registry-1.docker.io"}
 Auth = dict[str, Any] | None  # an AuthConfig (username/password, identitytoken or registrytoken), None: anonymous
 
 
@@ -94,7 +93,7 @@ def check_pull(policy: Policy, domain: str, repo: str, tag: str, digest: str, au
 
 def _registry(domain: str, repo: str, auth: Auth, endpoint: str, insecure: Sequence[str] = ()) -> Registry:
     if not endpoint:
-        return Registry(REGISTRY_HOSTS.get(domain, domain), repo, auth, insecure)
+        return Registry(domain, repo, auth, insecure)
     url = urllib.parse.urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     reg = Registry(url.netloc, repo, auth)
     reg.secure = url.scheme != "http"
@@ -114,7 +113,7 @@ def check_load(policy: Policy, domain: str, repo: str, tag: str, manifest_digest
     if not domain:
         raise errors.PermissionDenied(f"image {manifest_digest} is refused by the signature policy (default): an "
                                       "image loaded without a name has no registry to find its signatures in")
-    reg = Registry(REGISTRY_HOSTS.get(domain, domain), repo, None, insecure)
+    reg = Registry(domain, repo, None, insecure)
     try:
         policy.check(image, lambda: _attached(reg, manifest_digest))
     except (errors.Unavailable, errors.Internal) as err:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dockyard import errors
+from dockyard.oci.registryhost import api_host
 from dockyard.oci.registryhost import is_insecure as plain_http
 from dockyard.trust.sigstore import digest_of
 
@@ -57,8 +58,8 @@ def _read(resp: http.client.HTTPResponse, sink: Sink | None) -> bytes:
 class Registry:
     def __init__(self, host: str, repo: str, auth: dict[str, Any] | None = None,
                  insecure: Sequence[str] = ()) -> None:
-        self.host, self.repo = host, repo
-        self.secure = not plain_http(host, insecure)
+        self.host, self.repo = api_host(host), repo  # docker.io's API is Docker Hub's host
+        self.secure = not plain_http(self.host, insecure)
         auth = auth or {}
         self.token = str(auth.get("registrytoken") or "")
         self.identity_token = str(auth.get("identitytoken") or "")  # an OAuth2 refresh token (docker login)

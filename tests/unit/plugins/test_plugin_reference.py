@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dockyard import errors
+from dockyard.oci import registryhost
 from dockyard.plugins import distribution
 from dockyard.plugins.discovery import PluginRegistry
 from dockyard.plugins.managed import ManagedPlugins, full_name, remote_ref
@@ -63,7 +64,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         rootfs.mkdir()
         (rootfs / "marker").write_text("sshfs stand-in")
         distribution.push(f"{s.addr}/vieux/sshfs:latest", rootfs, CONFIG)
-        monkeypatch.setitem(distribution.REGISTRY_HOSTS, "docker.io", str(s.addr))
+        monkeypatch.setattr(registryhost, "DOCKER_HUB_HOST", str(s.addr))
         yield str(s.addr)
     finally:
         s.stop()
@@ -101,3 +102,10 @@ def test_unreachable_hub_is_a_clear_error_and_leaves_nothing(plugins: ManagedPlu
     assert plugins.list() == []
     left = sorted(p.name for p in plugins.root.iterdir()) if plugins.root.exists() else []
     assert left in ([], ["plugins.json"])
+
+
+def test_plugin_registry_on_insecure_list_is_plain_http() -> None:
+    reg, ref = distribution._registry("reg.example:5000/vieux/sshfs:1", None, ["reg.example:5000"])
+    assert (reg.host, reg.secure, ref) == ("reg.example:5000", False, "1")
+    hub, _ = distribution._registry("docker.io/vieux/sshfs:latest", None, [])
+    assert (hub.host, hub.secure) == ("registry-1.docker.io", True)

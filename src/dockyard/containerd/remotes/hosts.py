@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockyard.oci.reference import DEFAULT_DOMAIN
-from dockyard.oci.registryhost import is_insecure
-
-DOCKER_HUB_HOST = "registry-1.docker.io"
+from dockyard.oci.registryhost import api_host, is_insecure
 
 
 def _mirror_of(entry: str) -> tuple[str, str]:
@@ -39,6 +37,6 @@ def endpoints(domain: str, insecure: list[str] | tuple[str, ...] = (),
     out = [Endpoint(url.rstrip("/"), domain, mirror=True)
            for host, url in (_mirror_of(m) for m in mirrors) if host == domain]
     if domain == DEFAULT_DOMAIN:
-        return out + [Endpoint(f"https://{DOCKER_HUB_HOST}", domain)]
+        return out + [Endpoint(f"https://{api_host(domain)}", domain)]
     scheme = "http" if is_insecure(domain, insecure) else "https"
     return out + [Endpoint(f"{scheme}://{domain}", domain)]

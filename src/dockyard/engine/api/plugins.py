@@ -14,7 +14,7 @@ from aiohttp import web
 from dockyard import errors
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
-from dockyard.engine.api.images import registry_auth
+from dockyard.engine.api.images import insecure_registries, registry_auth
 
 
 def _truthy(request: web.Request, key: str) -> bool:
@@ -148,7 +148,8 @@ async def _started(request: web.Request) -> web.StreamResponse:
 async def privileges(request: web.Request) -> web.Response:
     from dockyard.plugins import distribution
 
-    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request), registry_auth(request))
+    _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request), registry_auth(request),
+                                           insecure_registries(request))
     return web.json_response(distribution.privileges(cfg))
 
 
@@ -156,19 +157,22 @@ async def pull(request: web.Request) -> web.StreamResponse:
     granted = await _granted(request)  # the body first, as dockerd
     remote = _remote(request)
     plugins, name, auth = engine(request).managed_plugins, request.query.get("name", ""), registry_auth(request)
-    return await _progress(request, lambda progress: plugins.pull(remote, name, granted, auth, progress))
+    insecure = insecure_registries(request)
+    return await _progress(request, lambda progress: plugins.pull(remote, name, granted, auth, progress, insecure))
 
 
 async def upgrade(request: web.Request) -> web.StreamResponse:
     granted = await _granted(request)  # the body first, as dockerd
     remote = _remote(request)
     plugins, name, auth = engine(request).managed_plugins, request.match_info["name"], registry_auth(request)
-    return await _progress(request, lambda progress: plugins.upgrade(name, remote, granted, auth, progress))
+    insecure = insecure_registries(request)
+    return await _progress(request, lambda progress: plugins.upgrade(name, remote, granted, auth, progress, insecure))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
     plugins, name, auth = engine(request).managed_plugins, request.match_info["name"], registry_auth(request)
-    return await _progress(request, lambda progress: plugins.push(name, auth, progress))
+    insecure = insecure_registries(request)
+    return await _progress(request, lambda progress: plugins.push(name, auth, progress, insecure))
 
 
 def register(app: web.Application) -> None:
