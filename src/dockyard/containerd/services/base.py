@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import io
 import logging
@@ -16,7 +15,7 @@ from typing import IO, Any, TypeVar
 
 import grpc
 
-from dockyard import errors
+from dockyard import diskfull, errors
 from dockyard.api import pb
 from dockyard.containerd import namespaces
 from dockyard.containerd.content.local import LocalContentStore
@@ -59,15 +58,21 @@ def translated(fn: F) -> F:
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await fn(self, request, context)
-        except errors.DockyardError as err:
-            await context.abort(status_of(err), str(err))
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):  # the kind travels as the status, not the text
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{fn.__name__}: {err}")
-            log.exception("%s failed", fn.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{fn.__name__}: {err}")
+        except (errors.DockyardError, OSError) as err:
+            await _abort_for(context, err, fn.__name__)
 
     return wrapper  # type: ignore[return-value]
+
+
+async def _abort_for(context: grpc.aio.ServicerContext, err: errors.DockyardError | OSError, what: str) -> None:
+    """End the call (``abort`` raises) with ``err`` as its status: a library error by its kind, a full disk as
+    RESOURCE_EXHAUSTED (the kind travels as the status, not the text), any other OSError as INTERNAL."""
+    if isinstance(err, errors.DockyardError):
+        await context.abort(status_of(err), str(err))
+    if diskfull.is_full(err):
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{what}: {err}")
+    log.error("%s failed", what, exc_info=err)
+    await context.abort(grpc.StatusCode.INTERNAL, f"{what}: {err}")
 
 
 async def spooled(context: grpc.aio.ServicerContext, work_dir: Path, write: Callable[[IO[bytes]], None],
@@ -79,12 +84,8 @@ async def spooled(context: grpc.aio.ServicerContext, work_dir: Path, write: Call
         try:
             await asyncio.to_thread(write, spool)
             spool.seek(0)
-        except errors.DockyardError as err:
-            await context.abort(status_of(err), str(err))
-        except OSError as err:
-            full = err.errno in (errno.ENOSPC, errno.EDQUOT)
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED if full else grpc.StatusCode.INTERNAL,
-                                f"{what}: {err}")
+        except (errors.DockyardError, OSError) as err:
+            await _abort_for(context, err, what)
         while chunk := await asyncio.to_thread(spool.read, 1 << 20):
             yield chunk
     finally:
