@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, NamedTuple
 
 from dockyard import errors
+from dockyard.archive.idmap import IdMap
 from dockyard.archive.safe_extract import Dir, Root, extract_archive
 
 # Go's os.FileMode type bits, which the docker CLI decodes from X-Docker-Container-Path-Stat
@@ -137,15 +138,16 @@ def stat_path(root: str, path: str, name: str | None = None) -> dict[str, Any]:
     return {"name": base, "size": st.st_size, "mode": go_mode(st), "mtime": mtime, "linkTarget": link}
 
 
-def write_tar(root: str, path: str, out: IO[bytes], top: str | None = None) -> None:
+def write_tar(root: str, path: str, out: IO[bytes], top: str | None = None, ids: IdMap | None = None) -> None:
     """A tar of ``path`` (dockerd's: its entries named from the path's base name, ``.`` for ``dir/.``,
     so the root is ``/`` and ``.``, ``./``, ``/.`` are ``./``; under ``top`` when given); the path ""
-    is the whole root with names relative to it (``docker export``)."""
+    is the whole root with names relative to it (``docker export``). ``ids``: a user namespace's
+    ranges; the owners are written as the container sees them."""
     with Root(root) as r:
         loc = locate(r, path)
         st = _lstat(loc, path)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tf:
-            writer = _TarWriter(tf)
+            writer = _TarWriter(tf, ids)
             if loc.abs_path == "/" and top is None:
                 if path:  # Go's filepath.Base of the path asked for: "/" or "."
                     writer.add(loc.dir.fd, ".", "." if posixpath.basename(path.rstrip("/")) == "." else "/")
@@ -170,8 +172,9 @@ def _reopen(path_fd: int, flags: int) -> int:
 class _TarWriter:
     """Writes what it finds through directory fds; never opens a name through a symlink."""
 
-    def __init__(self, tf: tarfile.TarFile) -> None:
+    def __init__(self, tf: tarfile.TarFile, ids: IdMap | None = None) -> None:
         self.tf = tf
+        self.ids = ids
         self.links: dict[tuple[int, int], str] = {}
 
     def add(self, dir_fd: int, name: str, arcname: str) -> None:
@@ -224,7 +227,7 @@ class _TarWriter:
     def _info(self, st: os.stat_result, arcname: str) -> tarfile.TarInfo | None:
         ti = tarfile.TarInfo(arcname)
         ti.mode = stat.S_IMODE(st.st_mode)
-        ti.uid, ti.gid = st.st_uid, st.st_gid
+        ti.uid, ti.gid = (st.st_uid, st.st_gid) if self.ids is None else self.ids.to_container(st.st_uid, st.st_gid)
         ti.mtime = int(st.st_mtime)
         mode = st.st_mode
         if stat.S_ISREG(mode):
@@ -278,12 +281,13 @@ class _Exactly:
 
 
 def extract_tar(root: str, path: str, src: IO[bytes], no_overwrite_dir_non_dir: bool = False,
-                owner: tuple[int, int] | None = None) -> None:
-    """Unpack a tar into directory ``path`` of the container (``docker cp`` into it).
+                owner: tuple[int, int] | None = None, ids: IdMap | None = None) -> None:
+    """Unpack a tar into directory ``path`` of the container (``docker cp`` into it; ``ids``: the
+    archive's owners are a user namespace's, written as the host ids they are).
 
     Through the one routine for untrusted roots (``archive/safe_extract``): the container
     may have planted symlinks anywhere, and may still be running."""
-    extract_archive(src, root, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner)
+    extract_archive(src, root, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, owner=owner, ids=ids)
 
 
 async def extract_stream(chunks: AsyncIterator[bytes], consume: Callable[[IO[bytes]], None]) -> None:

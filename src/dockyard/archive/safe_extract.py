@@ -58,6 +58,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from dockyard.archive.idmap import IdMap
 from dockyard.errors import Internal, InvalidArgument, NotFound
 
 WHITEOUT_PREFIX = ".wh."
@@ -408,12 +409,15 @@ class Extractor:
     otherwise (``docker cp``) such names are plain files. ``no_overwrite_dir_non_dir``:
     refuse to replace a directory with a non-directory or the reverse (Docker's
     ``noOverwriteDirNonDir``). ``owner``: every entry gets this uid:gid instead of the archive's
-    (Docker's ``copyUIDGID``)."""
+    (Docker's ``copyUIDGID``). ``ids``: a user namespace's ranges; the archive's owners are the
+    container's ids, each written as the host id it is (one the ranges cannot map is refused)."""
 
     def __init__(self, root: Root, base: tuple[str, ...] = (), *, whiteouts: bool = True, apart: bool = False,
-                 no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None) -> None:
+                 no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+                 ids: IdMap | None = None) -> None:
         self.root = root
-        self.owner = owner
+        self.owner = owner if owner is None or ids is None else ids.to_host(*owner)
+        self.ids = ids
         self.base = base
         self.whiteouts = whiteouts
         self.apart = apart
@@ -436,6 +440,8 @@ class Extractor:
         self.finish()
 
     def apply(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        if self.ids is not None:
+            member.uid, member.gid = self.ids.to_host(member.uid, member.gid)
         if self.owner is not None:
             member.uid, member.gid = self.owner
         parts = clean_member_name(member.name)
@@ -592,8 +598,10 @@ class Extractor:
 
 
 def extract_archive(src: IO[bytes], root: str | Path, dest: str = "/", *,
-                    no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None) -> None:
-    """``docker cp`` into ``dest`` of ``root``: a plain or compressed tar, streamed.
+                    no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
+                    ids: IdMap | None = None) -> None:
+    """``docker cp`` into ``dest`` of ``root``: a plain or compressed tar, streamed (``owner`` and
+    ``ids`` as ``Extractor``'s).
 
     ``dest`` is resolved inside the root (its symlinks too, as dockerd's FollowSymlinkInScope)
     and must be a directory; members may not climb above it, ``.wh.`` names are plain files."""
@@ -611,6 +619,6 @@ def extract_archive(src: IO[bytes], root: str | Path, dest: str = "/", *,
         with tf:
             try:
                 Extractor(r, base.parts, whiteouts=False, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
-                          owner=owner).extract(tf)
+                          owner=owner, ids=ids).extract(tf)
             except tarfile.TarError as err:
                 raise InvalidArgument(f"archive: {err}") from err

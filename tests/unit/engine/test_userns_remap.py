@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from dockyard import errors
-from dockyard.containerd.snapshots.remap import OVERFLOW_ID, IdRange, ranges
+from dockyard.archive.idmap import OVERFLOW_ID, IdRange
+from dockyard.containerd.snapshots.remap import ranges
 from dockyard.engine import userns
 from dockyard.oci.runtime_spec import default_spec
 

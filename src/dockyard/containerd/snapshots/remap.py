@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.archive.idmap import IdMap, IdRange
 from dockyard.containerd import mount as mountlib
 from dockyard.containerd.snapshots.fstree import copy_tree
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
@@ -26,42 +26,16 @@ from dockyard.types import Mount
 
 UID_LABEL = "containerd.io/snapshot/uidmapping"
 GID_LABEL = "containerd.io/snapshot/gidmapping"
-OVERFLOW_ID = 65534
 
 
-@dataclass(frozen=True)
-class IdRange:
-    container: int
-    host: int
-    size: int
-
-    @classmethod
-    def parse(cls, text: str) -> IdRange:
-        try:
-            container, host, size = (int(p) for p in text.split(":"))
-        except ValueError:
-            raise InvalidArgument(f"invalid id mapping {text!r}: want <container id>:<host id>:<size>") from None
-        if container < 0 or host < 0 or size <= 0:
-            raise InvalidArgument(f"invalid id mapping {text!r}")
-        return cls(container, host, size)
-
-    def shift(self, id: int) -> int:
-        if self.container <= id < self.container + self.size:
-            return self.host + id - self.container
-        return OVERFLOW_ID
-
-    def label(self) -> str:
-        return f"{self.container}:{self.host}:{self.size}"
-
-
-def ranges(labels: Mapping[str, str]) -> tuple[IdRange, IdRange] | None:
+def ranges(labels: Mapping[str, str]) -> IdMap | None:
     """The (uid, gid) ranges a Prepare asks for, or None for a snapshot without a user namespace."""
     uid, gid = labels.get(UID_LABEL), labels.get(GID_LABEL)
     if not uid and not gid:
         return None
     if not uid or not gid:
         raise InvalidArgument(f"{UID_LABEL} and {GID_LABEL} go together")
-    return IdRange.parse(uid), IdRange.parse(gid)
+    return IdMap(IdRange.parse(uid), IdRange.parse(gid))
 
 
 def remapped_name(parent: str, uids: IdRange, gids: IdRange) -> str:
