@@ -2,7 +2,8 @@
 owns the mounts. A running task's rootfs is already mounted in its bundle; a stopped container's
 snapshot is mounted on a private temporary directory for the duration of one call
 (``mounted``). What is read and written there goes through ``dockyard.archive`` (``files``,
-``safe_extract``), as the engine's ``cp`` into volumes and binds does; ``changes`` reads an
+``safe_extract``), as the engine's ``cp`` into volumes and binds does, in a remapped container's
+own ids (the Containers service passes its snapshot's ``archive.idmap.IdMap``); ``changes`` reads an
 overlay snapshot's upper directory for ``docker diff``. ``viewed`` shows a snapshot read-only to
 one reader, for the engine's reads of a rootfs (users, volume copy-up; ``Snapshots.ReadFiles`` and
 ``Snapshots.Archive``): ``read_files`` takes small files from it.

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import grpc
 
 from dockyard.api import pb, rpc
+from dockyard.archive.idmap import IdMap
 from dockyard.containerd.client import translate
 from dockyard.engine.container import Container
 
@@ -141,13 +142,22 @@ def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
     return host_stat(m["Source"], _trailing(rel, path), name)
 
 
-def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any) -> None:
+def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any, ids: IdMap | None) -> None:
     from dockyard.archive.files import write_tar
 
     top = None
     if rel == "/":
         top = "." if path.endswith("/.") else m["Destination"].rstrip("/").rsplit("/", 1)[-1]
-    write_tar(m["Source"], _trailing(rel, path), out, top)
+    write_tar(m["Source"], _trailing(rel, path), out, top, ids)
+
+
+def _ids(eng: Any, c: Container) -> IdMap | None:
+    """A remapped container's ranges: its volumes' and binds' owners move as containerd moves its
+    rootfs's (the container's ids in an archive, the host's on disk)."""
+    from dockyard.engine import userns
+
+    remap = userns.of(eng, c)
+    return None if remap is None else remap.ids()
 
 
 async def stat_in(eng: Any, c: Container, path: str) -> dict[str, Any]:
@@ -161,23 +171,18 @@ async def stat_in(eng: Any, c: Container, path: str) -> dict[str, Any]:
 
 async def archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
     """``docker cp`` out of ``c`` (its volumes and binds included); a remapped container's owners as it
-    sees them (userns.py)."""
-    from dockyard.engine import userns
-
-    return userns.container_view(userns.of(eng, c), await _archive_in(eng, c, path))
-
-
-async def _archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
+    sees them."""
     import asyncio
     import tempfile
 
     hit = mount_for(c, path)
     if hit is None:
         return await archive(eng, c.id, path)
+    ids = _ids(eng, c)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream below, after the last chunk
 
     def run() -> None:
-        _tar_mount(hit[0], hit[1], path, spool)
+        _tar_mount(hit[0], hit[1], path, spool, ids)
         spool.seek(0)
 
     try:
@@ -198,16 +203,7 @@ async def _archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]
 
 async def extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[bytes],
                      opts: ExtractOptions = ExtractOptions()) -> None:
-    """``docker cp`` into ``c``; a remapped container's files get the host ids of their owners (userns.py)."""
-    from dockyard.engine import userns
-
-    remap = userns.of(eng, c)
-    opts = ExtractOptions(opts.no_overwrite_dir_non_dir, userns.host_owner(remap, opts.owner))
-    await _extract_in(eng, c, path, userns.host_view(remap, chunks), opts)
-
-
-async def _extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[bytes],
-                      opts: ExtractOptions = ExtractOptions()) -> None:
+    """``docker cp`` into ``c``; a remapped container's files get the host ids of their owners."""
     from dockyard import errors
 
     hit = mount_for(c, path)
@@ -219,5 +215,6 @@ async def _extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[b
         raise errors.PermissionDenied(f"mounted volume is marked read-only: {m['Destination']}")
     from dockyard.archive.files import extract_stream, extract_tar
 
+    ids = _ids(eng, c)
     await extract_stream(chunks, lambda src: extract_tar(m["Source"], rel, src, opts.no_overwrite_dir_non_dir,
-                                                         opts.owner))
+                                                         opts.owner, ids))

@@ -410,16 +410,13 @@ class RegistryImages:
             raise
 
     async def commit(self, container_id: str, base: Image, container_config: dict[str, Any], repo: str, tag: str,
-                     comment: str, author: str, changes: list[str], remap: Any = None) -> str:
+                     comment: str, author: str, changes: list[str]) -> str:
         """``docker commit``: the container's snapshot changes become a layer on top of its image
-        (without the /etc files the engine mounts into every container, as `docker diff` shows them);
-        ``remap``: the container's ``--userns-remap`` ranges, its layer's owners unmapped (userns.py)."""
-        from dockyard.engine import userns
+        (without the /etc files the engine mounts into every container, as `docker diff` shows them;
+        a remapped container's layer in its own ids, as containerd writes it)."""
         from dockyard.engine.archive import MANAGED_FILES
 
         layer = await self.cd.create_layer(container_id, exclude=MANAGED_FILES)
-        if remap is not None:
-            layer = await userns.unmapped_layer(self.cd, layer, remap)
         now = rfc3339()
         config = json.loads(json.dumps(base.config))
         cfg = dict(config.get("config") or {})
@@ -622,19 +619,25 @@ class ImageService(RegistryImages):
         await self.cd.images.Unpack(pb.UnpackRequest(name=name))
         return await self.get(name)
 
-    async def delete(self, ref: str, force: bool = False) -> builtins.list[dict[str, str]]:
+    async def deletion(self, ref: str) -> tuple[Image, builtins.list[str], bool]:
+        """What ``rmi ref`` takes away: the image ``ref`` finds, those of its names that go (the image
+        itself goes with its last), and whether ``ref`` is a name (by ID, every name goes)."""
         img = await self.get(ref)
-        by_name, names = False, list(img.names)
         try:
             r = reference.parse(ref)
-            by_name = str(r) in img.names
-            if by_name:  # only that name goes (Docker: `rmi -f repo:tag` untags, never deletes the other tags)
-                names = [str(r)]
-            elif r.digest:  # repo@digest: every tag of that repository naming the image goes
-                names = [n for n in img.names if not n.startswith(DANGLING_PREFIX) and reference.parse(n).name == r.name]
-                by_name = True
         except errors.InvalidArgument:
-            pass
+            return img, list(img.names), False
+        if str(r) in img.names:  # only that name goes (Docker: `rmi -f repo:tag` untags, never deletes the other tags)
+            return img, [str(r)], True
+        if r.digest:  # repo@digest: every tag of that repository naming the image goes
+            return img, [n for n in img.names
+                         if not n.startswith(DANGLING_PREFIX) and reference.parse(n).name == r.name], True
+        return img, list(img.names), False
+
+    async def delete(self, ref: str, force: bool = False,
+                     planned: tuple[Image, builtins.list[str], bool] | None = None) -> builtins.list[dict[str, str]]:
+        """``rmi ref``; ``planned``: its ``deletion``, when the caller has looked at it already."""
+        img, names, by_name = planned or await self.deletion(ref)
         # By ID, every name goes, which needs force when there are several.
         if not by_name and len(img.names) > 1 and not force:
             short = img.id.removeprefix("sha256:")[:12]  # dockerd names the image by its short ID here

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
-from dockyard.engine import idshift
+from dockyard.archive.idmap import IdMap, IdRange
 from dockyard.engine.container import Container
 from dockyard.engine.spec import PING_GROUP_RANGE
 
@@ -37,6 +36,10 @@ class Remap:
 
     def gid_mappings(self) -> list[dict[str, int]]:
         return [{"containerID": 0, "hostID": self.gid, "size": self.size}]
+
+    def ids(self) -> IdMap:
+        """The ranges as containerd's snapshots and the archives take them (``archive/idmap.py``)."""
+        return IdMap(IdRange(0, self.uid, self.size), IdRange(0, self.gid, self.size))
 
     def snapshot_labels(self) -> dict[str, str]:
         """containerd's labels: Prepare makes the snapshot on a copy owned by this range."""
@@ -130,48 +133,3 @@ def of(eng: Any, c: Container) -> Remap | None:
     if remap is None or (c.host_config.userns_mode or "") == "host":
         return None
     return remap
-
-
-def container_view(remap: Remap | None, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A tar stream read from a remapped container's filesystem, its owners as the container sees them."""
-    if remap is None:
-        return chunks
-    return idshift.shift(chunks, idshift.to_container(remap.uid, remap.size), idshift.to_container(remap.gid, remap.size))
-
-
-def host_view(remap: Remap | None, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A tar stream to extract into a remapped container, its owners the host ids they are in there."""
-    if remap is None:
-        return chunks
-    return idshift.shift(chunks, idshift.to_host(remap.uid, remap.size), idshift.to_host(remap.gid, remap.size))
-
-
-def host_owner(remap: Remap | None, owner: tuple[int, int] | None) -> tuple[int, int] | None:
-    """``copyUIDGID``'s owner (the container's user) as the host id it is."""
-    if remap is None or owner is None:
-        return owner
-    return idshift.to_host(remap.uid, remap.size)(owner[0]), idshift.to_host(remap.gid, remap.size)(owner[1])
-
-
-async def unmapped_layer(cd: Any, made: Any, remap: Remap) -> Any:
-    """``docker commit``'s layer of a remapped container (an ``ImportLayerResponse``) written again with the
-    container's view of its owners; the layer's digest and diff ID are the new blob's."""
-    import asyncio
-    import gzip
-    import hashlib
-
-    from dockyard.api import pb
-
-    data = await cd.read_blob(made.layer.digest)
-    gz = "gzip" in made.layer.media_type
-
-    def rewrite() -> tuple[bytes, str]:
-        raw = idshift.shift_bytes(gzip.decompress(data) if gz else data, idshift.to_container(remap.uid, remap.size),
-                                  idshift.to_container(remap.gid, remap.size))
-        return (gzip.compress(raw, mtime=0) if gz else raw), "sha256:" + hashlib.sha256(raw).hexdigest()
-
-    blob, diff_id = await asyncio.to_thread(rewrite)
-    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-    await cd.write_blob(blob, expected=digest)
-    return pb.ImportLayerResponse(layer=pb.Descriptor(media_type=made.layer.media_type, digest=digest,
-                                                      size=len(blob)), diff_id=diff_id)

@@ -3,7 +3,8 @@
 An overlay upper dir already *is* the diff: new and changed files, plus
 whiteouts as 0/0 character devices and opaque directories marked with the
 ``trusted.overlay.opaque=y`` xattr. We translate those into OCI whiteout
-entries. Entries are sorted and owners numeric, so output is reproducible.
+entries. Entries are sorted and owners numeric, so output is reproducible; a user namespace's
+snapshot (``ids``) is written with the container's ids, the host's shifted back as it is walked.
 Requires the snapshot to be mounted with redirect_dir and metacopy off
 (the kernel defaults; our overlay mounts never turn them on).
 """
@@ -17,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from dockyard.archive.idmap import IdMap
 from dockyard.containerd.diff.apply import WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 _OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
@@ -54,26 +56,26 @@ def _pax_xattrs(path: str) -> dict[str, str]:
     return out
 
 
-def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
+def _info(name: str, st: os.stat_result, ids: IdMap | None) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.mode = stat.S_IMODE(st.st_mode)
-    ti.uid, ti.gid = st.st_uid, st.st_gid
+    ti.uid, ti.gid = (st.st_uid, st.st_gid) if ids is None else ids.to_container(st.st_uid, st.st_gid)
     ti.uname = ti.gname = ""
     ti.mtime = int(st.st_mtime)
     return ti
 
 
-def write_diff(upper: Path, out: BinaryIO, exclude: frozenset[str] = frozenset()) -> None:
+def write_diff(upper: Path, out: BinaryIO, exclude: frozenset[str] = frozenset(), ids: IdMap | None = None) -> None:
     """Write the layer tar for ``upper`` into ``out``, without the paths in ``exclude`` (relative,
     like ``etc/hosts``): a file always, a directory when nothing but excluded paths is under it
     (the mount points a runtime made for a build step, and their parents)."""
     links: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        _walk(tf, str(upper), "", links, exclude)
+        _walk(tf, str(upper), "", links, exclude, ids)
 
 
 def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int], str],
-          exclude: frozenset[str] = frozenset()) -> None:
+          exclude: frozenset[str] = frozenset(), ids: IdMap | None = None) -> None:
     directory = os.path.join(base, rel) if rel else base
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
@@ -86,7 +88,7 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
             wh.mode, wh.mtime, wh.uname, wh.gname = 0, int(st.st_mtime), "", ""
             tf.addfile(wh)
             continue
-        ti = _info(arc, st)
+        ti = _info(arc, st, ids)
         ti.pax_headers = _pax_xattrs(path)
         if stat.S_ISDIR(st.st_mode):
             ti.type = tarfile.DIRTYPE
@@ -95,7 +97,7 @@ def _walk(tf: tarfile.TarFile, base: str, rel: str, links: dict[tuple[int, int],
                 op = tarfile.TarInfo(f"{arc}/{WHITEOUT_OPAQUE}")
                 op.mode, op.mtime, op.uname, op.gname = 0, int(st.st_mtime), "", ""
                 tf.addfile(op)
-            _walk(tf, base, arc, links, exclude)
+            _walk(tf, base, arc, links, exclude, ids)
             continue
         key = (st.st_dev, st.st_ino)
         if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1 and key in links:
@@ -136,9 +138,9 @@ def _only_excluded(path: str, arc: str, exclude: frozenset[str]) -> bool:
     return True
 
 
-def diff_upper(upper: Path, exclude: frozenset[str] = frozenset()) -> BinaryIO:
+def diff_upper(upper: Path, exclude: frozenset[str] = frozenset(), ids: IdMap | None = None) -> BinaryIO:
     """The layer tar of ``upper`` as a seekable stream (spooled to disk when large)."""
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
-    write_diff(upper, spool, exclude)  # type: ignore[arg-type]
+    write_diff(upper, spool, exclude, ids)  # type: ignore[arg-type]
     spool.seek(0)
     return spool  # type: ignore[return-value]

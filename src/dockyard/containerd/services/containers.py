@@ -10,6 +10,7 @@ import grpc
 
 from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.archive.idmap import IdMap
 from dockyard.containerd.metadata.db import ContainerRecord
 from dockyard.containerd.services.base import (
     Services,
@@ -17,6 +18,7 @@ from dockyard.containerd.services.base import (
     namespace_of,
     translated,
 )
+from dockyard.containerd.snapshots import remap
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,10 @@ class ContainersServicer(rpc.ContainersServicer):
         ns = namespace_of(context)
         if self.s.tasks.bundle(ns, request.id).exists():
             raise errors.FailedPrecondition(f"container {request.id!r}: has a task; delete the task first")
-        await asyncio.to_thread(self.s.meta.delete_container, ns, request.id)
+        try:
+            await asyncio.to_thread(self.s.meta.delete_container, ns, request.id)
+        finally:
+            await self.s.tasks.release_shm(ns, request.id)  # a shareable IPC's tmpfs (tasks/shm.py)
         return pb.Empty()
 
     # -- files of the rootfs: docker cp, export, diff -----------------------------------
@@ -58,6 +63,12 @@ class ContainersServicer(rpc.ContainersServicer):
         rec = self.s.meta.get_container(ns, id)
         mounts = self.s.snapshots(ns).mounts(rec.snapshot_key)
         return mounted(self.s.tasks.bundle(ns, id) / "rootfs", mounts, self.s.work_dir)
+
+    def _ids(self, ns: str, id: str) -> IdMap | None:
+        """The user namespace ranges of the container's snapshot (its Prepare's remap labels): its
+        archives carry the container's view of ownership, as dockerd's of a remapped container."""
+        rec = self.s.meta.get_container(ns, id)
+        return remap.ranges(self.s.snapshots(ns).stat(rec.snapshot_key).labels)
 
     @translated
     async def StatPath(self, request: pb.ContainerPathRequest, context: Any) -> pb.PathStat:
@@ -78,8 +89,9 @@ class ContainersServicer(rpc.ContainersServicer):
         ns = namespace_of(context)
 
         def write(spool: IO[bytes]) -> None:
+            ids = self._ids(ns, request.id)
             with self._rootfs(ns, request.id) as root:
-                write_tar(root, request.path, spool)  # "": the whole rootfs, names relative (export)
+                write_tar(root, request.path, spool, ids=ids)  # "": the whole rootfs, names relative (export)
 
         async for data in spooled(context, self.s.work_dir, write, "archive"):
             yield pb.DataChunk(data=data)
@@ -101,9 +113,10 @@ class ContainersServicer(rpc.ContainersServicer):
                 yield req.data
 
         def run(src: Any) -> None:
+            ids = self._ids(ns, first.id)
             with self._rootfs(ns, first.id) as root:
                 extract_tar(root, first.path or "/", src, first.no_overwrite_dir_non_dir,
-                            (first.uid, first.gid) if first.chown else None)
+                            (first.uid, first.gid) if first.chown else None, ids)
 
         try:
             await extract_stream(chunks(), run)

@@ -32,6 +32,7 @@ from dockyard.containerd.services.base import (
     status_of,
     translated,
 )
+from dockyard.containerd.snapshots import remap
 from dockyard.containerd.snapshots.snapshotter import Snapshotter
 from dockyard.oci import image as oci
 from dockyard.types import Mount
@@ -102,7 +103,8 @@ class DiffServicer(rpc.DiffServicer):
 
         def run() -> tuple[Any, str]:
             upper = upper_dir(snaps.mounts(request.snapshot_key))
-            with diff_upper(upper, exclude) as tar:
+            ids = remap.ranges(snaps.stat(request.snapshot_key).labels)  # a remapped container's: its own ids
+            with diff_upper(upper, exclude, ids) as tar:
                 return write_layer(tar, self.s.content, request.compression or "gzip", behind=request.behind)
 
         desc, diff_id = await asyncio.to_thread(run)

@@ -19,6 +19,7 @@ from dockyard.engine import validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.container import Container
+from dockyard.engine.hostinfo import memory_total
 from dockyard.timefmt import parse_rfc3339, rfc3339_nano
 
 
@@ -89,14 +90,6 @@ def _system_cpu_ns() -> int:
     return sum(int(x) for x in fields) * 1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
 
 
-def _mem_total() -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def docker_stats(c: Container, raw: dict[str, Any] | None, pre: dict[str, Any] | None) -> dict[str, Any]:
     """Docker's stats JSON from the runtime's cgroup numbers (``None`` = not running: zeros)."""
     now = rfc3339_nano()
@@ -122,7 +115,7 @@ def docker_stats(c: Container, raw: dict[str, Any] | None, pre: dict[str, Any] |
         return out
     mem = raw["memory"]["usage"]
     limit = mem.get("limit") or 0
-    host = _mem_total()
+    host = memory_total()
     stats = dict(raw["memory"].get("raw") or {})
     out.update(
         pids_stats={"current": raw["pids"]["current"], **({"limit": raw["pids"]["limit"]} if raw["pids"]["limit"]
@@ -320,12 +313,12 @@ def _form_bool(request: web.Request, name: str) -> bool:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine import archive, userns
+    from dockyard.engine import archive
 
     eng = engine(request)
     c = eng.get(request.match_info["id"])
-    # the whole rootfs, names relative to it; a remapped container's owners as it sees them
-    chunks = userns.container_view(userns.of(eng, c), await archive.archive(eng, c.id, ""))
+    # the whole rootfs, names relative to it; a remapped container's owners as it sees them (containerd's)
+    chunks = await archive.archive(eng, c.id, "")
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     await resp.prepare(request)
     async for data in chunks:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine import userns, validate
+from dockyard.engine import validate
 from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.api.containers import qbool
@@ -368,8 +368,7 @@ async def commit(request: web.Request) -> web.Response:
     cfg = {**c.config.to_json(), **(overrides or {})}
     image_id = await eng.images.commit(
         c.id, base, cfg, request.query.get("repo", ""), request.query.get("tag", ""),
-        request.query.get("comment", ""), request.query.get("author", ""), request.query.getall("changes", []),
-        userns.of(eng, c))
+        request.query.get("comment", ""), request.query.get("author", ""), request.query.getall("changes", []))
     return web.json_response({"Id": image_id}, status=201)
 
 
@@ -411,24 +410,13 @@ async def manifest_summaries(request: web.Request, img: Image) -> list[dict[str,
                            "Size": {"Unpacked": img.size}}}]
 
 
-def _untag_only(name: str, names: tuple[str, ...]) -> bool:
-    """Does deleting ``name`` only take names away, the image keeping others? A tag is one name; a
-    ``repo@digest`` is every name of that repository (dockerd untags the repository)."""
-    try:
-        ref = reference.parse(name)
-    except errors.InvalidArgument:
-        return False
-    if not ref.digest:
-        return str(ref) in names and len(names) > 1
-    return any(not n.startswith((f"{ref.name}:", f"{ref.name}@")) for n in names)
-
-
 async def delete(request: web.Request) -> web.Response:
     eng = engine(request)
     name = request.match_info["name"]
     force = qbool(request, "force")  # dockerd's BoolValue: docker-py sends "True"
-    img = await eng.images.get(name)
-    untag_only = _untag_only(name, img.names)
+    planned = await eng.images.deletion(name)
+    img, names, _ = planned
+    untag_only = len(names) < len(img.names)  # the image keeps other names
     mounting = [c for c in eng.containers.values()
                 if any(m.get("Type") == "image" and m.get("Source") == img.id for m in c.mounts or [])]
     if mounting and not force:  # an image mount (engine/imagemounts.py) holds even one of several names
@@ -438,7 +426,7 @@ async def delete(request: web.Request) -> web.Response:
     if users and not force and not untag_only:  # removing one of several tags never touches the image
         raise errors.Conflict(f"conflict: unable to delete {name} (must be forced) - image is being used by "
                               f"stopped container {users[0].id[:12]}")
-    return web.json_response(await eng.images.delete(name, force))
+    return web.json_response(await eng.images.delete(name, force, planned))
 
 
 async def search(request: web.Request) -> web.Response:
