@@ -109,8 +109,11 @@ def commit_idempotent(
         return writer.digest()
 
 
+WRITER_WAIT = 60.0  # seconds a writer waits for another that holds its ref (and makes no progress)
+
+
 def open_writer(store: ContentStore, ref: str, total: int | None = None, expected: str | None = None,
-                timeout: float = 60.0) -> ContentWriter:
+                timeout: float = WRITER_WAIT) -> ContentWriter:
     """``store.writer``, waiting while another writer holds ``ref`` (containerd's OpenWriter).
 
     Two pushes of one image write the same manifest, two pulls the same config, under one ref:

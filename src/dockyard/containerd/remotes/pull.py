@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from dockyard import errors
-from dockyard.containerd.content.store import ContentStore, commit_idempotent, open_writer
+from dockyard.containerd.content.store import WRITER_WAIT, ContentStore, commit_idempotent, open_writer
 from dockyard.containerd.images.manifest import Platform, select_manifest
 from dockyard.containerd.remotes.progress import Emit, Event, Throttle, short
 from dockyard.containerd.remotes.registry import Repository
@@ -121,11 +122,34 @@ async def fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, em
     tail.finish()
 
 
+@dataclass
+class _Held:
+    """Another pull's ingest of a blob, waited for: as long as it grows, at most ``WRITER_WAIT``
+    seconds without growing (as ``open_writer`` waits)."""
+
+    offset: int | None = None
+    since: float = 0.0
+
+    def stalled(self, offset: int) -> bool:
+        now = time.monotonic()
+        if offset != self.offset:  # the first look, or it grew (or started again)
+            self.offset, self.since = offset, now
+        return now - self.since >= WRITER_WAIT
+
+
+def _ingest_offset(store: ContentStore, ref: str) -> int:
+    try:
+        return store.status(ref).offset
+    except errors.NotFound:
+        return -1
+
+
 async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, emit: Emit,
                       throttle: Throttle, tail: Tail) -> None:
     ref = f"pull-{desc.digest}"
     lid = short(desc.digest)
     attempt = 0
+    held = _Held()
     while True:
         if await asyncio.to_thread(store.exists, desc.digest):
             return
@@ -134,6 +158,8 @@ async def _fetch_blob(store: ContentStore, repo: Repository, desc: Descriptor, e
         except errors.AlreadyExists:  # committed by a concurrent pull since the check above
             return
         except errors.Unavailable:  # another pull is writing this blob: wait for it (no attempt spent)
+            if held.stalled(await asyncio.to_thread(_ingest_offset, store, ref)):
+                raise
             await asyncio.sleep(0.05)
             continue
         try:
@@ -344,7 +370,7 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
     jobs = [asyncio.ensure_future(download(layer, here, t)) for layer, here, t in zip(layers, present, tails)]
     # An extraction blocks on its download, whose writes need the default executor: never take
     # one of its threads (a few pulls at once would hold them all and wait for themselves).
-    extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-extract")
+    extract_pool: ThreadPoolExecutor | None = None
     loop = asyncio.get_running_loop()
     try:
         missing = [i for i, here in enumerate(present) if not here]
@@ -356,6 +382,7 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
             if in_order is not None and not here:
                 lid = short(layer.digest)
                 emit(Event(lid, "Extracting", 0, layer.size))
+                extract_pool = extract_pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="dockyard-extract")
                 handle = await loop.run_in_executor(extract_pool, _extract, in_order, layer, diff_id, chain,
                                                     parent, tail)
                 await asyncio.to_thread(in_order.commit, handle, parent)
@@ -370,7 +397,8 @@ async def pull(store: ContentStore, repo: Repository, platform: Platform | None,
         await asyncio.gather(*jobs, return_exceptions=True)
         for tail in tails:
             tail.close()
-        extract_pool.shutdown(wait=False)
+        if extract_pool is not None:
+            extract_pool.shutdown(wait=False)
     for d in dict.fromkeys([resolved.digest, desc.digest, config.digest, *(x.digest for x in layers)]):
         await asyncio.to_thread(_mark_source, store, d, host, path)
     return PullResult(desc, resolved, config, layers, diff_ids)
