@@ -29,6 +29,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.containerd.metadata.db import ContainerRecord
 from dockyard.containerd.mount import mount_all, unmount_all
+from dockyard.containerd.tasks import shm
 from dockyard.containerd.tasks.idmap import joined_userns, mount_idmapped
 from dockyard.containerd.tasks.shim_client import ShimClient
 from dockyard.fsmode import open_private, private_dir
@@ -80,6 +81,7 @@ class TaskManager:
         private_dir(self.root)  # bundles: config.json holds the env, rootfs/ the container's setuid files
         private_dir(self.runtime_root)
         self.sockets = private_dir(state_root / "s")
+        self.shm_root = private_dir(state_root / "shm")  # shareable IPCs' tmpfs (tasks/shm.py)
         self.template_socket = state_root / "shim-template.sock"
         self._template: asyncio.subprocess.Process | None = None
         self._template_lock = asyncio.Lock()
@@ -119,6 +121,7 @@ class TaskManager:
         try:
             spec = json.loads(container.spec)
             spec.setdefault("root", {})["path"] = "rootfs"
+            await asyncio.to_thread(shm.prepare, self.shm_root, namespace, container.id, spec)
             with open_private(bundle / "config.json", "w") as f:
                 f.write(json.dumps(spec))
             (bundle / "rootfs").mkdir()
@@ -258,6 +261,10 @@ class TaskManager:
             state = self._state_from_disk(namespace, id)
         await self._cleanup(namespace, id)
         return state
+
+    async def release_shm(self, namespace: str, id: str) -> None:
+        """At the container's delete: the tmpfs of its shareable IPC (tasks/shm.py), if any."""
+        await asyncio.to_thread(shm.release, self.shm_root, namespace, id)
 
     async def list(self, namespace: str) -> list[TaskState]:
         ns_root = self.root / namespace
