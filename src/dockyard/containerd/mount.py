@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from dockyard.errors import Internal, InvalidArgument
 from dockyard.types import Mount
@@ -44,6 +45,7 @@ MS_STRICTATIME = 1 << 24
 
 MNT_FORCE = 0x1
 MNT_DETACH = 0x2
+_CLONE_FS, _CLONE_NEWNS = 0x00000200, 0x00020000
 
 # option -> (clear?, flag); "clear" options remove a flag set by a default
 _FLAGS: dict[str, tuple[bool, int]] = {
@@ -116,6 +118,33 @@ def _sys_mount(source: str, target: str, fstype: str, flags: int, data: str) -> 
         raise MountError("mount", source, target, err, f"type={fstype or 'none'} data={data[:200]!r}")
 
 
+class OverlayDirs(NamedTuple):
+    """An overlay mount's options split: its layer directories and everything else, in order."""
+
+    lower: list[str]  # topmost first
+    upper: str  # "" for a read-only overlay
+    work: str
+    rest: list[str]
+
+
+def overlay_dirs(m: Mount) -> OverlayDirs:
+    """The directories an overlay ``m`` names (``lowerdir``, ``upperdir``, ``workdir``) and its other options."""
+    lower: list[str] = []
+    upper = work = ""
+    rest: list[str] = []
+    for opt in m.options:
+        key, _, value = opt.partition("=")
+        if key == "lowerdir":
+            lower = value.split(":")
+        elif key == "upperdir":
+            upper = value
+        elif key == "workdir":
+            work = value
+        else:
+            rest.append(opt)
+    return OverlayDirs(lower, upper, work, rest)
+
+
 def parse_options(options: Sequence[str]) -> tuple[int, int, str]:
     """Split mount options into (flags, propagation flags, data string)."""
     flags = 0
@@ -155,6 +184,14 @@ def mount(m: Mount, target: Path) -> None:
         _sys_mount(m.source, tgt, fstype, flags, data)
     if propagation:
         _sys_mount("", tgt, "", propagation, "")
+
+
+def private_namespace() -> None:
+    """Move the calling thread into a mount namespace of its own (``unshare``, its filesystem
+    attributes unshared too), every mount in it private: what it mounts never reaches the host."""
+    if _lib().unshare(_CLONE_NEWNS | _CLONE_FS) != 0:
+        raise MountError("unshare", "", "", ctypes.get_errno(), "CLONE_NEWNS | CLONE_FS")
+    _sys_mount("", "/", "", MS_REC | MS_PRIVATE, "")
 
 
 def _common_dir(paths: Sequence[str]) -> str:

@@ -12,7 +12,6 @@ one reader, for the engine's reads of a rootfs (users, volume copy-up; ``Snapsho
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import stat
 import threading
@@ -28,8 +27,6 @@ from dockyard.types import Mount
 
 READ_FILES_MAX = 1 << 20
 T = TypeVar("T")
-_CLONE_FS, _CLONE_NEWNS = 0x00000200, 0x00020000
-_LIBC: ctypes.CDLL | None = None
 
 
 @contextlib.contextmanager
@@ -48,11 +45,10 @@ def read_only(mounts: Iterable[Mount]) -> list[Mount]:
     out = []
     for m in mounts:
         if m.type == "overlay":
-            upper = [o.removeprefix("upperdir=") for o in m.options if o.startswith("upperdir=")]
-            opts = [o for o in m.options if not o.startswith(("upperdir=", "workdir=", "lowerdir="))
-                    and o not in ("rw", "volatile")]
-            lowers = [o.removeprefix("lowerdir=") for o in m.options if o.startswith("lowerdir=")]
-            out.append(Mount(m.type, m.source, (*opts, "lowerdir=" + ":".join(upper + lowers), "ro"), m.target))
+            dirs = mountlib.overlay_dirs(m)
+            opts = [o for o in dirs.rest if o not in ("rw", "volatile")]
+            layers = [dirs.upper, *dirs.lower] if dirs.upper else dirs.lower
+            out.append(Mount(m.type, m.source, (*opts, "lowerdir=" + ":".join(layers), "ro"), m.target))
         else:
             out.append(Mount(m.type, m.source, (*(o for o in m.options if o != "rw"), "ro"), m.target))
     return out
@@ -68,9 +64,7 @@ def viewed(running_root: Path | None, mounts: list[Mount], work_dir: Path, read:
     target.mkdir(parents=True, exist_ok=True)
 
     def inside() -> T:
-        _check(_libc().unshare(_CLONE_NEWNS | _CLONE_FS), "unshare(CLONE_NEWNS)")
-        _check(_libc().mount(None, b"/", None, mountlib.MS_REC | mountlib.MS_PRIVATE, None),
-               "make / rprivate")  # nothing mounted here reaches the host
+        mountlib.private_namespace()
         mountlib.mount_all(read_only(mounts), target)
         return read(str(target))
 
@@ -94,20 +88,6 @@ def _on_thread(fn: Callable[[], T]) -> T:
     if failed:
         raise failed[0]
     return out[0]
-
-
-def _libc() -> ctypes.CDLL:
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = ctypes.CDLL(None, use_errno=True)
-        _LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    return _LIBC
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def read_files(root: str, paths: Iterable[str], max_size: int = READ_FILES_MAX) -> dict[str, bytes]:
@@ -155,14 +135,7 @@ def changes(upper: Path, lowers: list[str]) -> list[tuple[int, str]]:
 def overlay_dirs(mounts: list[Mount]) -> tuple[Path, list[str]] | None:
     """(upperdir, lowerdirs) of a snapshot's overlay mount; None for other kinds."""
     for m in mounts:
-        if m.type != "overlay":
-            continue
-        upper, lowers = None, []
-        for opt in m.options:
-            if opt.startswith("upperdir="):
-                upper = Path(opt.split("=", 1)[1])
-            elif opt.startswith("lowerdir="):
-                lowers = opt.split("=", 1)[1].split(":")
-        if upper is not None:
-            return upper, lowers
+        dirs = mountlib.overlay_dirs(m) if m.type == "overlay" else None
+        if dirs is not None and dirs.upper:
+            return Path(dirs.upper), dirs.lower
     return None

@@ -19,6 +19,7 @@ import stat
 
 from dockyard import errors
 from dockyard.containerd.diff.diff import is_opaque
+from dockyard.containerd.mount import overlay_dirs
 from dockyard.types import Mount
 
 _MAX_LINKS = 255
@@ -39,11 +40,10 @@ def _layers(mounts: list[Mount]) -> list[str]:
     for mnt in mounts:
         if mnt.type == "bind":
             out.append(mnt.source)
-        for opt in mnt.options:
-            if opt.startswith("upperdir="):
-                raise errors.InvalidArgument("a subtree is only shown of a read-only view")
-            if opt.startswith("lowerdir="):
-                out += opt.removeprefix("lowerdir=").split(":")
+        dirs = overlay_dirs(mnt)
+        if dirs.upper:
+            raise errors.InvalidArgument("a subtree is only shown of a read-only view")
+        out += dirs.lower
     return out
 
 

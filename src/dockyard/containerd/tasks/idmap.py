@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.containerd.mount import overlay_dirs
 from dockyard.types import Mount
 
 _SYS = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "mount_setattr": 442}
@@ -69,26 +70,11 @@ def _host_root(mappings: list[dict[str, Any]]) -> int | None:
     return None
 
 
-def _options(m: Mount) -> tuple[list[str], str, str, list[str]]:
-    lower, upper, work, rest = [], "", "", []
-    for opt in m.options:
-        key, _, value = opt.partition("=")
-        if key == "lowerdir":
-            lower = value.split(":")
-        elif key == "upperdir":
-            upper = value
-        elif key == "workdir":
-            work = value
-        else:
-            rest.append(opt)
-    return lower, upper, work, rest
-
-
 def mount_idmapped(mounts: Sequence[Mount], target: Path, userns: tuple[str, int, int]) -> None:
     """Mount the snapshot's overlay on ``target`` over its layers idmapped to ``userns``."""
     if len(mounts) != 1 or mounts[0].type != "overlay":
         raise errors.FailedPrecondition("a rootfs in a user namespace needs an overlay snapshot with layers")
-    lower, upper, work, rest = _options(mounts[0])
+    lower, upper, work, rest = overlay_dirs(mounts[0])
     if not lower or not upper or not work:
         raise errors.FailedPrecondition("a rootfs in a user namespace needs a writable overlay snapshot")
     path, uid, gid = userns
