@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from dockyard import errors
 from dockyard.buildx import bake
+from dockyard.compose.shapes import from_env
 
 if TYPE_CHECKING:
     from dockyard.client.http import Client
@@ -46,17 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _pairs(items: list[str], env: bool = False) -> dict[str, str]:
-    out = {}
-    for item in items:
-        k, eq, v = item.partition("=")
-        if eq:
-            out[k] = v
-        elif env and k in os.environ:  # --build-arg NAME: the value from the environment, if set
-            out[k] = os.environ[k]
-        elif not env:
-            out[k] = ""
-    return out
+def _labels(items: list[str]) -> dict[str, str]:
+    return {k: v for k, _, v in (item.partition("=") for item in items)}
 
 
 def _hosts(items: list[str]) -> dict[str, str]:
@@ -73,7 +65,7 @@ def target_of(a: argparse.Namespace, stdin_dockerfile: str = "") -> dict[str, ob
     if a.path == "-":
         raise errors.InvalidArgument("a build context from stdin is not supported; give a directory")
     t: dict[str, object] = {
-        "context": a.path, "tags": a.tag, "args": _pairs(a.build_arg, env=True), "labels": _pairs(a.label),
+        "context": a.path, "tags": a.tag, "args": from_env(a.build_arg, os.environ), "labels": _labels(a.label),
         "target": a.target, "no-cache": a.no_cache, "pull": a.pull, "network": a.network,
         "platforms": [p for flag in a.platform for p in flag.split(",") if p], "cache-from": a.cache_from,
         "secret": a.secret, "output": a.output + (["type=registry"] if a.push else []),

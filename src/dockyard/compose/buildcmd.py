@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from dockyard import errors
+from dockyard.compose import project
 from dockyard.compose.project import order
 
 TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
@@ -48,30 +49,10 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     b.add_argument("services", nargs="*")
 
 
-def build_args(items: list[str], environment: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if eq:
-            out[key] = value
-        elif key in environment:
-            out[key] = environment[key]
-    return out
-
-
 def selected(services: dict[str, Any], named: list[str], with_dependencies: bool) -> list[str]:
     """The services to build, in dependency order: those named (all without names), with what
     they depend on when asked; only those with a ``build``."""
-    for name in named:
-        if name not in services:
-            raise errors.NotFound(f"no such service: {name}")
-    wanted = set(named or services)
-    todo = list(wanted) if with_dependencies else []
-    while todo:
-        for dep in services[todo.pop()].get("depends_on") or {}:
-            if dep in services and dep not in wanted:
-                wanted.add(dep)
-                todo.append(dep)
+    wanted = project.with_dependencies(services, named, with_dependencies)
     return [s for s in order(services) if s in wanted and services[s].get("build")]
 
 
@@ -88,7 +69,9 @@ def cmd_build(cp: Compose, a: argparse.Namespace) -> int:
         if getattr(a, flag):
             raise errors.InvalidArgument(message)
     p = cp.need_project()
-    args = build_args(a.build_arg, p.environment)
+    from dockyard.compose.shapes import from_env
+
+    args = from_env(a.build_arg, p.environment)
     memory = _memory(a.memory)
     if a.quiet:
         cp.out = lambda line: None

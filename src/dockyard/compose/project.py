@@ -71,6 +71,22 @@ class Project:
         return cls(**dict(zip(FIELDS, values, strict=True)))
 
 
+def with_dependencies(services: Mapping[str, Any], named: list[str] | None, follow: bool = True) -> set[str]:
+    """The services named (all without names; one the project lacks is refused) and, with
+    ``follow``, every service they depend on."""
+    for name in named or ():
+        if name not in services:
+            raise errors.NotFound(f"no such service: {name}")
+    wanted = set(named or services)
+    todo = list(wanted) if follow else []
+    while todo:
+        for dep in services[todo.pop()].get("depends_on") or {}:
+            if dep in services and dep not in wanted:
+                wanted.add(dep)
+                todo.append(dep)
+    return wanted
+
+
 def order(services: Mapping[str, Any]) -> list[str]:
     """Services in dependency order (dependencies first); a cycle is refused."""
     out: list[str] = []

@@ -96,15 +96,9 @@ def _environment(cp: Compose, svc: dict[str, Any], a: argparse.Namespace) -> dic
     from pathlib import Path
 
     from dockyard.compose import envfile
+    from dockyard.compose.shapes import from_env
 
-    environ = cp.need_project().environment
-    flags: dict[str, str] = {}
-    for item in a.env:
-        key, eq, value = item.partition("=")
-        if eq:
-            flags[key] = value
-        elif key in environ:
-            flags[key] = environ[key]
+    flags = from_env(a.env, cp.need_project().environment)
     from_files: dict[str, str] = {}
     for file in a.env_from_file:
         from_files.update(envfile.read(Path(file), lambda k: flags.get(k)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from dockyard import errors
@@ -46,6 +47,19 @@ def to_mapping(value: Any, path: str = "", sep: str = "=") -> dict[str, str | No
             continue
         key, found, val = text.partition(sep)
         out[key] = val if found else None
+    return out
+
+
+def from_env(items: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``KEY=VALUE`` flags (``-e``, ``--build-arg``) as a mapping; ``KEY`` alone takes its value from
+    ``environ``, and is left out without one."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if eq:
+            out[key] = value
+        elif key in environ:
+            out[key] = environ[key]
     return out
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from dockyard import errors
-from dockyard.compose import buildcmd, engine, progress
+from dockyard.compose import buildcmd, engine, progress, shapes
 from dockyard.compose.project import Project
 
 UP = [" Network e1_default  Creating", " Network e1_default  Created", " Container e1-a-1  Creating",
@@ -91,7 +91,7 @@ def test_mode_as_v2_decides_it() -> None:
 
 def test_build_args_and_dependencies() -> None:
     B = {"context": "."}  # noqa: N806
-    assert buildcmd.build_args(["A=1", "B", "C", "D="], {"B": "from-env"}) == {"A": "1", "B": "from-env", "D": ""}
+    assert shapes.from_env(["A=1", "B", "C", "D="], {"B": "from-env"}) == {"A": "1", "B": "from-env", "D": ""}
     services = {"app": {"build": B, "depends_on": {"lib": {}}}, "lib": {"build": B, "depends_on": {"db": {}}},
                 "db": {"image": "x"}, "other": {"build": B}}
     assert buildcmd.selected(services, ["app"], False) == ["app"]
