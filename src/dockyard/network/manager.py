@@ -21,7 +21,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.network import configonly, dns, gwbridge, hostfiles, ipam, linklocal, ports, proxy, sandbox
-from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, _network_record
+from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, network_record
 from dockyard.network.remote import allow_localnet, builtin
 
 log = logging.getLogger("dockyard.network")
@@ -547,7 +547,8 @@ class NetworkManager(Networks):
         id = c["Id"]
         mine = [(self.networks[nid], ep) for nid, ep in self._container_endpoints(id) if nid in self.networks]
         current = next((n for n, ep in mine if gwbridge.is_gateway_endpoint(n, ep)), None)
-        if gwbridge.needed(mine) and current is None:
+        need = gwbridge.needed(mine)
+        if need and current is None:
             n = await self._gwbridge_network()
             nets = c["NetworkSettings"]["Networks"]
             nets[gwbridge.NAME] = self._endpoint_skeleton(n, {})
@@ -558,7 +559,7 @@ class NetworkManager(Networks):
             record = self.endpoints[n["Id"]][id]
             record.update(Name=gwbridge.endpoint_name(id), DNSNames=None)
             self.store.put_endpoint(n["Id"], id, record)
-        elif current is not None and not gwbridge.needed(mine):
+        elif current is not None and not need:
             ep = self.endpoints[current["Id"]].pop(id)
             if ep["HostInterface"]:
                 await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
@@ -573,7 +574,7 @@ class NetworkManager(Networks):
         id = secrets.token_hex(32)
         self._refuse_bridge_conflict(id, gwbridge.NAME)
         config = await self._ipam_config(id, [], False)
-        n = _network_record(id, gwbridge.NAME, "bridge", config, False, gwbridge.NAME, {}, dict(gwbridge.OPTIONS))
+        n = network_record(id, gwbridge.NAME, "bridge", config, False, gwbridge.NAME, {}, dict(gwbridge.OPTIONS))
         await asyncio.to_thread(self._create_bridge, n, False)
         self._put(n)
         return n

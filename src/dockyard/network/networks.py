@@ -59,24 +59,10 @@ def _ipam_item(pool: ipam.Pool, ip_range: bool = False, aux: dict[str, str] | No
     return item
 
 
-def _skip_gateways(config: list[dict[str, Any]], asked: list[dict[str, Any]],
-                   skips: tuple[bool, bool]) -> list[dict[str, Any]]:
-    """No gateway recorded for the versions a driver's GwAllocCheck skips, unless one was configured
-    (the default IPAM still keeps the subnet's first address out of its allocations)."""
-    def version(subnet: str) -> int:
-        return ipaddress.ip_network(subnet, strict=False).version
-
-    given = {version(i["Subnet"]) for i in asked if i and i.get("Subnet") and i.get("Gateway")}
-    for item in config:
-        v = version(item["Subnet"])
-        if skips[v == 6] and v not in given:
-            item.pop("Gateway", None)
-    return config
-
-
-def _network_record(id: str, name: str, driver: str, config: list[dict[str, Any]] | None = None,
+def network_record(id: str, name: str, driver: str, config: list[dict[str, Any]] | None = None,
                     internal: bool = False, bridge: str = "", labels: dict[str, str] | None = None,
                     options: dict[str, str] | None = None, ipv6: bool = False) -> dict[str, Any]:
+    """A new network as it is stored and inspected (the manager's docker_gwbridge is made with it too)."""
     opts = dict(options or {})
     if bridge:
         opts["com.docker.network.bridge.name"] = bridge
@@ -153,7 +139,7 @@ class Networks:
         by_name = {n["Name"]: n for n in self.networks.values()}
         for name, driver in (("host", "host"), ("none", "null")):
             if name not in by_name:
-                self._put(_network_record(secrets.token_hex(32), name, driver))
+                self._put(network_record(secrets.token_hex(32), name, driver))
         if self.default_enabled:
             current = by_name.get("bridge")
             want_bridge = self.bridge_name
@@ -164,7 +150,7 @@ class Networks:
                 subnet = self.bridge_subnet or ipam.pick_subnet(
                     [*_host_routes(), *self._subnets()], DEFAULT_BRIDGE_SUBNETS)
                 pool = ipam.Pool.parse(subnet)
-                self._put(_network_record(secrets.token_hex(32), "bridge", "bridge", [_ipam_item(pool)],
+                self._put(network_record(secrets.token_hex(32), "bridge", "bridge", [_ipam_item(pool)],
                                           bridge=want_bridge, options={
                                               "com.docker.network.bridge.default_bridge": "true",
                                               "com.docker.network.bridge.enable_ip_masquerade": "true"}))
@@ -311,9 +297,8 @@ class Networks:
                 c = self.get_container(cid)
             except errors.NotFound:
                 continue
-            ip, plugin = self._publish_ip(c), self._publish_network(c) not in (*BRIDGED, "")
-            eps = self._publish_endpoints(c["Id"])
-            ip6 = str(eps[0][1].get("GlobalIPv6Address") or "") if eps else ""
+            ip, ip6, driver = self._publish_target(c["Id"])
+            plugin = driver not in (*BRIDGED, "")
             for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
                 cport, proto = ports.parse_key(key)
                 for item in items or []:
@@ -385,13 +370,12 @@ class Networks:
                     ipv6, bool(body.get("Internal")), options))
             if ipam_driver == "default":
                 asked = ipam_body.get("Config") or []
-                config = _skip_gateways(await self._ipam_config(id, asked, ipv6, self._candidates(driver), skips),
-                                        asked, skips)
+                config = await self._ipam_config(id, asked, ipv6, self._candidates(driver), skips)
             else:  # a plugin's (remote.py)
                 config = await asyncio.to_thread(self.remote.request_pools, id, ipam_driver,
                                                  ipam_body.get("Config") or [], ipv6, ipam_body.get("Options") or {},
                                                  skips)
-            n = _network_record(id, name, driver, config, bool(body.get("Internal")),
+            n = network_record(id, name, driver, config, bool(body.get("Internal")),
                                 bridge, body.get("Labels") or {}, options, ipv6)
             n["IPAM"].update(Driver=ipam_driver, Options=ipam_body.get("Options") or None)
             n["Attachable"] = bool(body.get("Attachable"))
@@ -421,7 +405,7 @@ class Networks:
         """A configuration-only network (configonly.py): recorded, nothing made or allocated."""
         configonly.check_config_only(body)
         ipam_body = body.get("IPAM") or {}
-        n = _network_record(id, name, "null", [dict(c) for c in ipam_body.get("Config") or []], False, "",
+        n = network_record(id, name, "null", [dict(c) for c in ipam_body.get("Config") or []], False, "",
                             body.get("Labels") or {}, dict(body.get("Options") or {}), bool(body.get("EnableIPv6")))
         n["IPAM"].update(Driver=ipam_body.get("Driver") or "default", Options=ipam_body.get("Options") or None)
         n.update(ConfigOnly=True, Scope="local")
@@ -456,8 +440,12 @@ class Networks:
                            candidates: list[str] | None = None,
                            skips: tuple[bool, bool] = (False, False)) -> list[dict[str, Any]]:
         """The IPAM pools of a new network: at most one per IP version, IPv4 first. An IPv4 pool is picked
-        from the defaults when none is given; with IPv6 enabled and no IPv6 pool, a ULA /64."""
+        from the defaults when none is given; with IPv6 enabled and no IPv6 pool, a ULA /64. ``skips``
+        (IPv4, IPv6): the versions a driver's GwAllocCheck skips get no gateway recorded unless one was
+        configured (their subnets may then be point-to-point; the default IPAM still keeps a recorded
+        pool's first address out of its allocations)."""
         pools: dict[int, dict[str, Any]] = {}
+        given: set[int] = set()  # versions whose gateway was configured
         for item in items:
             item = item or {}
             subnet = item.get("Subnet") or ""
@@ -475,12 +463,17 @@ class Networks:
                     raise errors.Conflict(f"invalid pool request: Pool overlaps with other one on this address "
                                           f"space ({pool.subnet} overlaps {other})")
             pools[pool.version] = _ipam_item(pool, bool(item.get("IPRange")), item.get("AuxiliaryAddresses"))
+            if item.get("Gateway"):
+                given.add(pool.version)
         if 4 not in pools:
             in_use = [*await asyncio.to_thread(_host_routes), *self._subnets()]
             subnet = ipam.pick_subnet(in_use, candidates) if candidates else ipam.pick_subnet(in_use)
             pools[4] = _ipam_item(ipam.Pool.parse(subnet))
         if ipv6 and 6 not in pools:
             pools[6] = _ipam_item(ipam.Pool.parse(ipam.ula_subnet(id)))
+        for v, pool_item in pools.items():
+            if skips[v == 6] and v not in given:
+                pool_item.pop("Gateway", None)
         return [pools[v] for v in sorted(pools)]
 
     async def remove_network(self, ref: str) -> None:
@@ -522,10 +515,14 @@ class Networks:
         return sorted(self._container_endpoints(id), key=key)
 
     def _publish_ip(self, c: MutableMapping[str, Any]) -> str:
-        eps = self._publish_endpoints(c["Id"])
-        return eps[0][1]["IPAddress"] if eps else ""
+        return self._publish_target(c["Id"])[0]
 
-    def _publish_network(self, c: MutableMapping[str, Any]) -> str:
-        """The driver of the network whose address published ports go to ("" for none)."""
-        eps = self._publish_endpoints(c["Id"])
-        return str(self.networks[eps[0][0]]["Driver"]) if eps and eps[0][0] in self.networks else ""
+    def _publish_target(self, id: str) -> tuple[str, str, str]:
+        """Where the container's published ports go: its IPv4 and IPv6 addresses on its publishing endpoint
+        and that network's driver ("" each when it has none)."""
+        eps = self._publish_endpoints(id)
+        if not eps:
+            return "", "", ""
+        nid, ep = eps[0]
+        driver = str(self.networks[nid]["Driver"]) if nid in self.networks else ""
+        return ep["IPAddress"], str(ep.get("GlobalIPv6Address") or ""), driver
