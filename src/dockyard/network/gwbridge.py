@@ -14,10 +14,10 @@ com.docker.network.bridge.enable_icc=false``) each container's port is an isolat
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 from dockyard import errors
+from dockyard.network import netlink
 
 NAME = "docker_gwbridge"
 ICC = "com.docker.network.bridge.enable_icc"
@@ -50,7 +50,11 @@ def needed(endpoints: list[tuple[dict[str, Any], dict[str, Any]]]) -> bool:
 def isolate(port: str) -> None:
     """ICC off (``com.docker.network.bridge.enable_icc=false``, docker_gwbridge's): the container's bridge port
     is made an isolated one, so it reaches the bridge (gateway, NAT) but no other isolated port."""
-    r = subprocess.run(["ip", "link", "set", "dev", port, "type", "bridge_slave", "isolated", "on"],
-                       capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        raise errors.Internal(f"isolate bridge port {port} (enable_icc=false): {r.stderr.strip()}")
+    index = netlink.index(port)
+    if not index:
+        raise errors.Internal(f"isolate bridge port {port} (enable_icc=false): no such link")
+    try:
+        with netlink.Netlink() as nl:
+            nl.set_port_isolated(index)
+    except netlink.NetlinkError as err:
+        raise errors.Internal(f"isolate bridge port {port} (enable_icc=false): {err}") from err

@@ -30,7 +30,8 @@ NLA_F_NESTED = 0x8000
 
 # attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_BRPORT_ISOLATED = 33
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_DST, RTA_GATEWAY = 1, 5
@@ -108,9 +109,17 @@ class Netlink:
 
     # -- links ----------------------------------------------------------------------
 
-    def add_bridge(self, name: str) -> None:
+    def new_link(self, name: str, kind: str, extra: bytes = b"", data: bytes = b"") -> None:
+        """A new link ``name`` of ``kind`` (``extra``: more attributes of the link; ``data``: its kind's
+        IFLA_INFO_DATA); one of that name already there is refused (EEXIST)."""
+        info = [attr(IFLA_INFO_KIND, _name(kind))]
+        if data:
+            info.append(nested(IFLA_INFO_DATA, data))
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-                     ifinfo() + attr(IFLA_IFNAME, _name(name)) + nested(IFLA_LINKINFO, attr(IFLA_INFO_KIND, b"bridge\0")))
+                     ifinfo() + attr(IFLA_IFNAME, _name(name)) + extra + nested(IFLA_LINKINFO, *info))
+
+    def add_bridge(self, name: str) -> None:
+        self.new_link(name, "bridge")
 
     def add_veth(self, name: str, peer: str, peer_netns_fd: int, peer_mac: str, master: int) -> None:
         """A veth pair: ``name`` up on bridge ``master`` here, ``peer`` made (down) inside the netns.
@@ -123,6 +132,14 @@ class Netlink:
             + nested(IFLA_LINKINFO, attr(IFLA_INFO_KIND, b"veth\0"),
                      nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_msg)))
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def set_port_isolated(self, index: int) -> None:
+        """Make bridge port ``index`` an isolated one (``ip link set ... type bridge_slave isolated on``):
+        it reaches the bridge but no other isolated port. The port's options are changed by RTM_NEWLINK
+        on the existing link, as iproute2 does (RTM_SETLINK does not read IFLA_LINKINFO)."""
+        self.request(RTM_NEWLINK, 0, ifinfo(index) + nested(
+            IFLA_LINKINFO, attr(IFLA_INFO_SLAVE_KIND, _name("bridge")),
+            nested(IFLA_INFO_SLAVE_DATA, attr(IFLA_BRPORT_ISOLATED, b"\1"))))
 
     def set_up(self, index: int) -> None:
         self.request(RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP))

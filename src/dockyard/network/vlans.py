@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockyard import errors
-from dockyard.network import netlink
+from dockyard.network import ipam, netlink
 
 log = logging.getLogger("dockyard.network")
 
@@ -46,6 +46,12 @@ def own_parent(driver: str, net_id: str) -> str:
 def host_name(driver: str, endpoint_id: str) -> str:
     """The endpoint link's name in the host namespace, before it moves into its sandbox."""
     return _PREFIX[driver][1] + endpoint_id[:9]
+
+
+def _record(net_id: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``parent_of`` reads of a network, from a driver call's ``Options``."""
+    return {"Id": net_id, "Options": dict(options.get("com.docker.network.generic") or {}),
+            "Internal": bool(options.get("com.docker.network.internal"))}
 
 
 def parent_of(driver: str, n: Mapping[str, Any]) -> tuple[str, bool]:
@@ -81,27 +87,18 @@ def _link_data(driver: str, options: Mapping[str, str]) -> bytes:
         + netlink.attr(IFLA_IPVLAN_FLAGS, struct.pack("=H", IPVLAN_FLAGS[options.get("ipvlan_flag") or "bridge"]))
 
 
-def _new_link(nl: netlink.Netlink, name: str, kind: str, extra: bytes = b"", data: bytes = b"") -> None:
-    info = [netlink.attr(netlink.IFLA_INFO_KIND, kind.encode() + b"\0")]
-    if data:
-        info.append(netlink.nested(netlink.IFLA_INFO_DATA, data))
-    nl.request(netlink.RTM_NEWLINK, netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
-               netlink.ifinfo() + netlink.attr(netlink.IFLA_IFNAME, name.encode() + b"\0") + extra
-               + netlink.nested(netlink.IFLA_LINKINFO, *info))
-
-
 def make_parent(name: str) -> None:
     """A dummy link ``name``, up (a veth pair when the kernel has no dummy links); one that exists is used."""
     with netlink.Netlink() as nl:
         if not netlink.index(name):
             try:
-                _new_link(nl, name, "dummy")
+                nl.new_link(name, "dummy")
             except netlink.NetlinkError as err:
                 if err.errno != errno.EOPNOTSUPP:
                     raise errors.Internal(f"create parent {name}: {err}") from err
                 peer = "dp-" + name[3:]
                 peer_msg = netlink.ifinfo() + netlink.attr(netlink.IFLA_IFNAME, peer.encode() + b"\0")
-                _new_link(nl, name, "veth", data=netlink.attr(netlink.VETH_INFO_PEER, peer_msg))
+                nl.new_link(name, "veth", data=netlink.attr(netlink.VETH_INFO_PEER, peer_msg))
                 nl.set_up(netlink.index(peer))
         nl.set_up(netlink.index(name))
 
@@ -134,17 +131,12 @@ class VlanDriver:
     def _GwAllocCheck(self, args: dict[str, Any]) -> dict[str, Any]:
         """No gateway address for a network with no way out (no parent, or ``--internal``), as dockerd 28:
         a point-to-point /31 then has both its addresses for endpoints."""
-        options = args.get("Options") or {}
-        record = {"Id": "", "Options": options.get("com.docker.network.generic") or {},
-                  "Internal": bool(options.get("com.docker.network.internal"))}
-        skip = parent_of(self.name, record)[1]
+        skip = parent_of(self.name, _record("", args.get("Options") or {}))[1]
         return {"SkipIPv4": skip, "SkipIPv6": skip}
 
     def _CreateNetwork(self, args: dict[str, Any]) -> dict[str, Any]:
-        options = args.get("Options") or {}
-        generic = dict(options.get("com.docker.network.generic") or {})
-        check_mode(self.name, generic)
-        record = {"Id": args["NetworkID"], "Options": generic, "Internal": bool(options.get("com.docker.network.internal"))}
+        record = _record(args["NetworkID"], args.get("Options") or {})
+        check_mode(self.name, record["Options"])
         parent, own = parent_of(self.name, record)
         for other in self.networks.values():
             if other["Driver"] == self.name and other["Id"] != record["Id"] and parent_of(self.name, other)[0] == parent:
@@ -170,14 +162,12 @@ class VlanDriver:
         iface = args.get("Interface") or {}
         if iface.get("MacAddress"):
             return {}
-        from dockyard.network import ipam
-
         address = str(iface.get("Address") or "").partition("/")[0]
         return {"Interface": {"MacAddress": ipam.mac_for(address)}} if address else {}
 
     def _Join(self, args: dict[str, Any]) -> dict[str, Any]:
         n = self.networks[args["NetworkID"]]
-        parent, _ = parent_of(self.name, n)
+        parent, own = parent_of(self.name, n)
         index = netlink.index(parent)
         if not index:
             raise errors.NotFound(f"the parent interface {parent} of network {n['Name']} is gone")
@@ -185,12 +175,12 @@ class VlanDriver:
         netlink.delete_named(name)  # a half-made endpoint of an earlier try
         with netlink.Netlink() as nl:
             try:
-                _new_link(nl, name, self.name, netlink.attr(IFLA_LINK, struct.pack("=I", index)),
-                          _link_data(self.name, _generic(n)))
+                nl.new_link(name, self.name, netlink.attr(IFLA_LINK, struct.pack("=I", index)),
+                            _link_data(self.name, _generic(n)))
             except netlink.NetlinkError as err:
                 raise errors.Internal(f"failed to create the {self.name} port on {parent}: {err}") from err
         answer: dict[str, Any] = {"InterfaceName": {"SrcName": name, "DstPrefix": "eth"}}
-        if parent_of(self.name, n)[1]:
+        if own:
             answer["DisableGatewayService"] = True  # its own parent leads nowhere: no docker_gwbridge either
             return answer
         if self.name == "ipvlan" and (_generic(n).get("ipvlan_mode") or "l2") != "l2":
