@@ -52,36 +52,33 @@ def _nat_chains(v6: bool = False) -> list[str]:
             f" {local}fib daddr type local jump ports; }}"]
 
 
-def render6(rs: RuleSet) -> str:
-    """The ``ip6`` table: DNAT of ports published on IPv6 host addresses ("" when there are none)."""
-    rules = [p for p in rs.ports if _v6(p)]
-    if not rules:
-        return ""
-    lines = [f"table ip6 {rs.table} {{", *_nat_chains(True), "  chain ports {"]
+def _nat_table(rs: RuleSet, v6: bool) -> list[str]:
+    """The family's table opened, its NAT chains, the DNAT of its published ports and the postrouting
+    chain opened with the masquerade of those to plugin networks (the caller closes both)."""
+    family, every = ("ip6", "::") if v6 else ("ip", "0.0.0.0")
+    rules = [p for p in rs.ports if _v6(p) == v6]
+    lines = [f"table {family} {rs.table} {{", *_nat_chains(v6), "  chain ports {"]
     for p in rules:
-        match = f"ip6 daddr {p.host_ip} " if p.host_ip and p.host_ip != "::" else ""
-        lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to [{p.container_ip}]:{p.container_port}")
+        match = f"{family} daddr {p.host_ip} " if p.host_ip and p.host_ip != every else ""
+        to = f"[{p.container_ip}]" if v6 else p.container_ip
+        lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to {to}:{p.container_port}")
     lines += ["  }", "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;"]
     for p in rules:
         if p.plugin_network:
-            lines.append(f"    ip6 daddr {p.container_ip} {p.proto} dport {p.container_port} fib saddr type local"
+            lines.append(f"    {family} daddr {p.container_ip} {p.proto} dport {p.container_port} fib saddr type local"
                          " ct status dnat masquerade")
-    lines += ["  }", "}"]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def render6(rs: RuleSet) -> str:
+    """The ``ip6`` table: DNAT of ports published on IPv6 host addresses ("" when there are none)."""
+    if not any(_v6(p) for p in rs.ports):
+        return ""
+    return "\n".join([*_nat_table(rs, True), "  }", "}"]) + "\n"
 
 
 def render(rs: RuleSet) -> str:
-    lines = [f"table ip {rs.table} {{", *_nat_chains(), "  chain ports {"]
-    for p in rs.ports:
-        if _v6(p):
-            continue
-        match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip != "0.0.0.0" else ""
-        lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to {p.container_ip}:{p.container_port}")
-    lines += ["  }", "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;"]
-    for p in rs.ports:
-        if p.plugin_network and not _v6(p):
-            lines.append(f"    ip daddr {p.container_ip} {p.proto} dport {p.container_port} fib saddr type local"
-                         " ct status dnat masquerade")
+    lines = _nat_table(rs, False)
     for b in rs.bridges:
         if not b.internal:
             lines.append(f'    ip saddr {b.subnet} oifname != "{b.name}" masquerade')
