@@ -125,9 +125,7 @@ class BridgeDriver:
                 br = netlink.index(bridge)
                 if not br:
                     raise errors.NotFound(f"bridge {bridge} not found")
-                old = netlink.index(host_if)
-                if old:  # a half-made endpoint of an earlier try: start over
-                    nl.delete_link(old)
+                netlink.delete_named(host_if)  # a half-made endpoint of an earlier try: start over
                 try:
                     nl.add_veth(host_if, ifname, fd, mac, br)
                 except netlink.NetlinkError as err:

@@ -7,6 +7,7 @@ and other containers, and makes a taken port fail at once with Docker's error.
 
 from __future__ import annotations
 
+import functools
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -58,20 +59,15 @@ def hostport(ip: str, port: int | str) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip or '0.0.0.0'}:{port}"
 
 
-_v6_listenable: bool | None = None
-
-
+@functools.cache
 def v6_listenable() -> bool:
     """libnetwork's IsV6Listenable: can this host listen on ``[::1]``? (No implicit IPv6 binding if not.)"""
-    global _v6_listenable
-    if _v6_listenable is None:
-        try:
-            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-                s.bind(("::1", 0))
-            _v6_listenable = True
-        except OSError:
-            _v6_listenable = False
-    return _v6_listenable
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def reserve_all(b: Binding) -> list[tuple[socket.socket, str, int]]:
