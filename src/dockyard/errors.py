@@ -49,8 +49,9 @@ class NotImplementedYet(DockyardError):
 
 
 class ResourceExhausted(DockyardError):
-    """No room left: the disk (or a quota) is full. Raised where the ``ENOSPC`` arises, so callers
-    far away (the engine, over gRPC) know the kind without reading the message."""
+    """No room left: the disk (or a quota) is full. A containerd service answers a full disk with the
+    gRPC status RESOURCE_EXHAUSTED and the client raises this for it, so callers far away (the engine)
+    know the kind without reading the message."""
 
     kind = "resource_exhausted"
 
