@@ -16,13 +16,15 @@ get a shim each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,12 @@ def _tool(name: str) -> str:
     return str(here) if here.exists() else name
 
 
+@dataclass
+class _SharedLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holding or waiting
+
+
 class TaskManager:
     def __init__(self, state_root: Path, runtime_root: Path) -> None:
         self.root = state_root / "tasks"
@@ -85,7 +93,7 @@ class TaskManager:
         self.template_socket = state_root / "shim-template.sock"
         self._template: asyncio.subprocess.Process | None = None
         self._template_lock = asyncio.Lock()
-        self._group_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._group_locks: dict[tuple[str, str], _SharedLock] = {}  # only while someone holds or awaits one
 
     def bundle(self, namespace: str, id: str) -> Path:
         return self.root / namespace / id
@@ -147,8 +155,7 @@ class TaskManager:
             await self._spawn_shim(namespace, id, bundle, runtime, sock)
         else:
             sock = self.group_socket(namespace, group)
-            lock = self._group_locks.setdefault((namespace, group), asyncio.Lock())
-            async with lock:
+            async with self._group_lock(namespace, group):
                 try:
                     await ShimClient(str(sock)).call("add", id=id, bundle=str(bundle), runtime=_tool(runtime),
                                                      runtime_root=str(self.runtime_root / namespace))
@@ -157,6 +164,20 @@ class TaskManager:
         with open_private(bundle / "address", "w") as f:
             f.write(str(sock))
         return sock
+
+    @contextlib.asynccontextmanager
+    async def _group_lock(self, namespace: str, group: str) -> AsyncIterator[None]:
+        """One task at a time joins (or starts) a group's shim; the lock is dropped with its last user."""
+        key = (namespace, group)
+        shared = self._group_locks.setdefault(key, _SharedLock())
+        shared.users += 1
+        try:
+            async with shared.lock:
+                yield
+        finally:
+            shared.users -= 1
+            if not shared.users:
+                del self._group_locks[key]
 
     async def _spawn_shim(self, namespace: str, id: str, bundle: Path, runtime: str, sock: Path) -> None:
         args = {"namespace": namespace, "id": id, "bundle": str(bundle), "runtime": _tool(runtime),
