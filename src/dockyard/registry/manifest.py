@@ -25,8 +25,8 @@ SUPPORTED = oci.MANIFEST_TYPES | oci.INDEX_TYPES
 @dataclass(frozen=True)
 class Parsed:
     media_type: str
-    blobs: tuple[str, ...]       # config + layers: must be blobs of the repository
-    children: tuple[str, ...]    # index entries: must be manifests of the repository
+    blobs: tuple[str, ...]       # config + layers: must be blobs of the repository (the config only, sparse)
+    children: tuple[str, ...]    # index entries (a sparse index: they need not be in the repository)
     subject: str | None
     artifact_type: str | None
     annotations: dict[str, str] | None
