@@ -24,15 +24,14 @@ import signal
 import socket
 from typing import Any, NoReturn
 
-from dockyard.shim.protocol import decode, encode
+from dockyard.shim.protocol import METHODS, decode, encode
 from dockyard.shim.task import ShimError, Task
 from dockyard.shim.tty import Terminals
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NAME = 15
 
-TASK_METHODS = ("create", "start", "kill", "state", "delete", "exec", "resize", "close_io", "pause", "resume",
-                "pids", "stats", "update")
+TASK_METHODS = tuple(m for m in METHODS if m not in ("add", "wait", "shutdown"))  # those the shim answers itself
 
 __all__ = ["Shim", "ShimError", "Task", "become_shim", "set_process_title"]
 

@@ -55,7 +55,8 @@ class Task:
         self.execs: dict[str, Proc] = {}
 
     def _tty_key(self, exec_id: str) -> str:
-        """The key of a terminal in the shim's table: "" is init's console, else an exec's."""
+        """The key of a terminal in the shim's table (all its tasks'): ``<task id>/<exec id>``, the
+        exec id "" for init's console."""
         return f"{self.id}/{exec_id}"
 
     # -- the runtime: in-process for the built-in one, else its command line -----
@@ -446,8 +447,6 @@ def _open_fifo(path: str, flags: int) -> int:
     fl = fcntl.fcntl(fd, fcntl.F_GETFL)
     fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_NONBLOCK)
     return fd
-
-
 
 
 def _read_pid(pid_file: str) -> int:
