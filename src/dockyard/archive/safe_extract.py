@@ -410,16 +410,19 @@ class Extractor:
     refuse to replace a directory with a non-directory or the reverse (Docker's
     ``noOverwriteDirNonDir``). ``owner``: every entry gets this uid:gid instead of the archive's
     (Docker's ``copyUIDGID``). ``ids``: a user namespace's ranges; the archive's owners are the
-    container's ids, each written as the host id it is (one the ranges cannot map is refused)."""
+    container's ids, each written as the host id it is (one the ranges cannot map is refused).
+    ``root_meta``: the archive's root entry (``.``) gives ``base`` its owner, mode, xattrs and mtime;
+    by default a layer's does, ``docker cp`` leaves the target alone."""
 
     def __init__(self, root: Root, base: tuple[str, ...] = (), *, whiteouts: bool = True, apart: bool = False,
                  no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None,
-                 ids: IdMap | None = None) -> None:
+                 ids: IdMap | None = None, root_meta: bool | None = None) -> None:
         self.root = root
         self.owner = owner if owner is None or ids is None else ids.to_host(*owner)
         self.ids = ids
         self.base = base
         self.whiteouts = whiteouts
+        self.root_meta = whiteouts if root_meta is None else root_meta
         self.apart = apart
         self.no_overwrite = no_overwrite_dir_non_dir
         self.dir_times: list[tuple[tuple[str, ...], float]] = []
@@ -446,7 +449,7 @@ class Extractor:
             member.uid, member.gid = self.owner
         parts = clean_member_name(member.name)
         if not parts:
-            if member.isdir() and self.whiteouts:  # a layer's root entry; `docker cp` leaves the target alone
+            if member.isdir() and self.root_meta:
                 fd = open_dir(self.root.dir(self.base))
                 try:
                     self._set_meta_fd(fd, member)

@@ -6,14 +6,12 @@ read-only for the call and sends a tar of the mount point's directory (``Snapsho
 named as ``docker cp`` names ``dir/.``), which is unpacked into the volume by
 ``archive/safe_extract`` (directory fds, ``O_NOFOLLOW``, ``O_EXCL``, the archive ``Limits``):
 the volume may be shared with a running container that plants symlinks in it meanwhile. The
-volume's own directory takes the owner and mode of the image's directory, as dockerd's
-``copyExistingContents`` does.
+volume's own directory takes the owner and mode (and xattrs, mtime) of the image's directory, the
+archive's root entry, as dockerd's ``copyExistingContents`` does.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import IO
 
 from dockyard import errors
 from dockyard.archive.files import extract_stream
-from dockyard.archive.safe_extract import Extractor, Root, open_tar, set_owner_mode_fd
+from dockyard.archive.safe_extract import Extractor, Root, open_tar
 from dockyard.containerd.client import ContainerdClient
 
 
@@ -31,9 +29,7 @@ async def copy_image_path(cd: ContainerdClient, snapshot: str, path: str, dest: 
     chunks = cd.snapshot_archive(snapshot, path.rstrip("/") + "/.")
     try:
         first = await anext(chunks)  # containerd answers a missing path before any data
-    except (errors.NotFound, errors.InvalidArgument):
-        return False
-    except StopAsyncIteration:
+    except (errors.NotFound, errors.InvalidArgument, StopAsyncIteration):
         return False
 
     async def rest() -> AsyncIterator[bytes]:
@@ -47,14 +43,7 @@ async def copy_image_path(cd: ContainerdClient, snapshot: str, path: str, dest: 
 
 def _unpack(src: IO[bytes], dest: Path) -> None:
     with Root(dest) as root, open_tar(src) as tf:
-        top = tf.next()  # "." : the image's directory itself
         try:
-            Extractor(root, whiteouts=False).extract(tf)
+            Extractor(root, whiteouts=False, root_meta=True).extract(tf)  # "." is the image's directory
         except tarfile.TarError as err:
             raise errors.InvalidArgument(f"volume copy-up: {err}") from err
-    if top is not None and top.isdir():
-        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            set_owner_mode_fd(fd, top.uid, top.gid, stat.S_IMODE(top.mode))
-        finally:
-            os.close(fd)

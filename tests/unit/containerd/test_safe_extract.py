@@ -300,3 +300,15 @@ def test_copyup_writes_nothing_through_a_planted_symlink(tmp_path: Path, canary:
     assert _copy_up(layer_dir, "/data", dest)
     assert not (dest / "sub").is_symlink() and (dest / "sub" / "file").read_text() == "image"  # replaced
     canary.assert_untouched()
+
+
+def test_copyup_gives_the_volume_the_image_directorys_metadata(tmp_path: Path) -> None:
+    layer_dir, dest = tmp_path / "layer", tmp_path / "vol"
+    (layer_dir / "data").mkdir(parents=True)
+    (layer_dir / "data/file").write_text("image")
+    os.chmod(layer_dir / "data", 0o751)
+    os.utime(layer_dir / "data", (1_000_000, 1_000_000))
+    dest.mkdir()
+    assert _copy_up(layer_dir, "/data", dest)
+    st = os.stat(dest)
+    assert (st.st_mode & 0o7777, int(st.st_mtime)) == (0o751, 1_000_000)  # the archive's root entry's
