@@ -268,7 +268,10 @@ class VolumeService:
 
     # -- containers --------------------------------------------------------------
 
-    def plans(self, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any]) -> builtins.list[Plan]:
+    def plans(self, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any],
+              old_client: bool = False) -> builtins.list[Plan]:
+        """The container's mounts by destination; ``old_client`` (API below 1.44, ``bindopts.for_client``):
+        its read-only binds are not recursive unless forced, as dockerd's old default."""
         plans: dict[str, Plan] = {}
         for ref in host_config.get("VolumesFrom") or []:
             cref, _, mode = ref.partition(":")
@@ -294,23 +297,25 @@ class VolumeService:
         for p in plans.values():
             if p.type == "volume" and not p.driver:
                 p.driver = host_config.get("VolumeDriver") or ""
+            if old_client and p.type == "bind" and not p.recursive_ro:
+                p.ro_non_recursive = True
         return sorted(plans.values(), key=lambda p: p.destination.count("/"))
 
     async def prepare(self, cd: ContainerdClient, snapshot: str, c: MutableMapping[str, Any], spec: dict[str, Any],
-                      image_config: dict[str, Any]) -> None:
+                      image_config: dict[str, Any], old_client: bool = False) -> None:
         """At create: every mount resolved into the spec (in a thread: a volume plugin may take its time to
         answer, bounded by the plugin client); then each new empty volume gets what the image has at its
         mount point, read by containerd from the container's ``snapshot``."""
-        for path, into in await asyncio.to_thread(self.resolve_mounts, c, spec, image_config):
+        for path, into in await asyncio.to_thread(self.resolve_mounts, c, spec, image_config, old_client):
             await copyup.copy_image_path(cd, snapshot, path, into)
 
-    def resolve_mounts(self, c: MutableMapping[str, Any], spec: dict[str, Any], image_config: dict[str, Any]
-                       ) -> builtins.list[tuple[str, Path]]:
+    def resolve_mounts(self, c: MutableMapping[str, Any], spec: dict[str, Any], image_config: dict[str, Any],
+                       old_client: bool = False) -> builtins.list[tuple[str, Path]]:
         """Every mount into the spec and the record; returns the copy-ups to make: (the image's
         directory, the new empty volume's directory)."""
         records = []
         copies: builtins.list[tuple[str, Path]] = []
-        plans = self.plans(c["Config"], c["HostConfig"], image_config)
+        plans = self.plans(c["Config"], c["HostConfig"], image_config, old_client)
         spec["mounts"] = bindopts.drop_shadowed(spec["mounts"], {p.destination for p in plans})
         for plan in plans:
             if plan.type == "image":
