@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from dockyard.engine.api import versions
@@ -25,6 +26,9 @@ HOST_CONFIG_OMITEMPTY = frozenset({"Annotations", "StorageOpt", "Tmpfs", "Sysctl
 HOST_CONFIG_ZERO: dict[str, Any] = {"LogConfig": {"Type": "", "Config": None},
                                     "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
                                     "ConsoleSize": [0, 0]}
+# what inspect shows of each field nobody set, in dockerd's order (the omitempty ones are not shown)
+_ZERO_SHOWN = {key: HOST_CONFIG_ZERO.get(key, getattr(HostConfig, snake(key)))
+               for key in HostConfig.KEYS if key not in HOST_CONFIG_OMITEMPTY}
 
 
 def to_inspect(c: Container, version: versions.Version) -> dict[str, Any]:
@@ -32,23 +36,21 @@ def to_inspect(c: Container, version: versions.Version) -> dict[str, Any]:
     doc = c.to_json()
     for key in ENGINE_ONLY:
         doc.pop(key, None)
-    doc["HostConfig"] = inspect_host_config(c.host_config)
+    doc["HostConfig"] = inspect_host_config(doc["HostConfig"])
     return versions.container_inspect(doc, version)
 
 
-def inspect_host_config(host: HostConfig) -> dict[str, Any]:
-    """``HostConfig`` as dockerd renders it: every field of its struct in its order, the ones nobody set
-    as Go's zero value (``0``, ``""``, ``false``, ``null``) unless ``omitempty``; fields of a newer API
-    that the record keeps follow as they came."""
-    sent = host.to_json()
+def inspect_host_config(sent: Mapping[str, Any]) -> dict[str, Any]:
+    """``HostConfig`` (its record, or the record's JSON) as dockerd renders it: every field of its struct
+    in its order, the ones nobody set as Go's zero value (``0``, ``""``, ``false``, ``null``) unless
+    ``omitempty``; fields of a newer API that the record keeps follow as they came."""
     out: dict[str, Any] = {}
     for key in HostConfig.KEYS:
         if key in sent:
             out[key] = sent[key]
-        elif key in HOST_CONFIG_ZERO:
-            out[key] = copy.deepcopy(HOST_CONFIG_ZERO[key])
-        elif key not in HOST_CONFIG_OMITEMPTY:
-            out[key] = getattr(HostConfig, snake(key))
+        elif key in _ZERO_SHOWN:
+            zero = _ZERO_SHOWN[key]
+            out[key] = copy.deepcopy(zero) if key in HOST_CONFIG_ZERO else zero
     out.update((key, value) for key, value in sent.items() if key not in out)
     return out
 
