@@ -47,6 +47,7 @@ class Exec:
     stdin: StdinWriter | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     started: bool = False
+    user: tuple[users.ExecUser, list[int]] | None = None  # its User and GroupAdd as resolved at create
 
     def inspect(self) -> dict[str, Any]:
         cfg = self.config
@@ -61,7 +62,7 @@ class Exec:
         }
 
 
-def create(eng: Any, ref: str, config: dict[str, Any]) -> Exec:
+def create(eng: Any, ref: str, config: dict[str, Any], user: tuple[users.ExecUser, list[int]] | None = None) -> Exec:
     c = eng.get(ref)
     if not c.state.running:
         raise errors.Conflict(f"container {c.id} is not running")
@@ -69,20 +70,20 @@ def create(eng: Any, ref: str, config: dict[str, Any]) -> Exec:
         raise errors.Conflict(f"container {c.id} is paused, unpause the container before exec")
     if not config.get("Cmd"):
         raise errors.InvalidArgument("No exec command specified")
-    e = Exec(secrets.token_hex(32), c.id, config)
+    e = Exec(secrets.token_hex(32), c.id, config, user=user)
     eng.execs[e.id] = e
     c.exec_ids = [*(c.exec_ids or []), e.id]
     eng.emit(c, f"exec_create: {' '.join(config['Cmd'])}", execID=e.id)
     return e
 
 
-async def check_user(eng: Any, ref: str, user: str) -> None:
+async def check_user(eng: Any, ref: str, user: str) -> tuple[users.ExecUser, list[int]] | None:
     """dockerd looks an exec's ``User`` up in the running container at create: an unknown user or
-    group is a 400 then, not a failed start."""
+    group is a 400 then, not a failed start. What it resolved to (None: no ``User``), for the start."""
     c = eng.get(ref)
     if not user or not c.state.running:
-        return
-    await users.resolve_in(eng.cd, c.id, user, c.host_config.group_add or [])
+        return None
+    return await users.resolve_in(eng.cd, c.id, user, c.host_config.group_add or [])
 
 
 def get(eng: Any, id: str) -> Exec:
@@ -159,8 +160,8 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
     pumps = gather_unawaited(*(pump(s, f) for s, f in fds.items()))
     try:
         (user, group_add), record = await asyncio.gather(
-            users.resolve_in(eng.cd, c.id, e.config.get("User") or c.config.user,
-                             c.host_config.group_add or []),
+            _resolved(e.user) if e.user is not None else
+            users.resolve_in(eng.cd, c.id, e.config.get("User") or c.config.user, c.host_config.group_add or []),
             eng.cd.containers.Get(pb.GetContainerRequest(id=c.id)))
         base = json.loads(record.spec).get("process") or {}
         process = process_spec(c, e.config, user, group_add, base)
@@ -183,6 +184,11 @@ async def start(eng: Any, e: Exec, tty: bool) -> None:
     e.running = True
     eng.emit(c, f"exec_start: {' '.join(e.config['Cmd'])}", execID=e.id)
     asyncio.create_task(_finish(eng, e, c, pumps, fifo_dir))
+
+
+async def _resolved(user: tuple[users.ExecUser, list[int]]) -> tuple[users.ExecUser, list[int]]:
+    """What create resolved, as an awaitable beside the container's lookup."""
+    return user
 
 
 async def _finish(eng: Any, e: Exec, c: Container, pumps: Any, fifo_dir: Path) -> None:

@@ -18,8 +18,8 @@ from dockyard.engine.detachkeys import Scanner
 async def create(request: web.Request) -> web.Response:
     body = decode.check(decode.EXEC_CREATE, await decode.read_json(request) or {}, "ExecConfig")
     validate.exec_create(body)
-    await execs.check_user(engine(request), request.match_info["id"], body.get("User") or "")
-    e = execs.create(engine(request), request.match_info["id"], body)
+    user = await execs.check_user(engine(request), request.match_info["id"], body.get("User") or "")
+    e = execs.create(engine(request), request.match_info["id"], body, user)
     return web.json_response({"Id": e.id}, status=201)
 
 
