@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from dockyard import errors
@@ -33,6 +33,13 @@ def in_use(name: str, by: str) -> errors.Conflict:
     """dockerd's error for a name another container (``by``, its ID) holds."""
     return errors.Conflict(f'Conflict. The container name "/{name}" is already in use by container "{by}". '
                            "You have to remove (or rename) that container to be able to reuse that name.")
+
+
+def check_free(containers: Iterable[Container], name: str, own: str = "") -> None:
+    """dockerd's conflict when a container other than ``own`` (an ID) holds ``name``."""
+    for c in containers:
+        if c.name == f"/{name}" and c.id != own:
+            raise in_use(name, c.id)
 
 
 def generate(taken: set[str]) -> str:

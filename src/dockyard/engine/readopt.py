@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.api import pb
@@ -70,3 +70,19 @@ async def _remove_orphans(eng: Engine) -> None:
             await eng.remove_resources(rec.id, rec.snapshot_key)
         except errors.DockyardError as err:
             log.error("container %s: removing what it left failed: %s", rec.id[:12], err)
+
+
+async def create_task(eng: Engine, req: pb.CreateTaskRequest) -> Any:
+    """Tasks.Create; a task containerd still has from a run whose end the engine missed (containerd
+    went away in between) is the engine's to end: killed, deleted, and the create made again, as
+    dockerd does with a container "not cleaned up from containerd from a previous run"."""
+    try:
+        return await eng.cd.tasks.Create(req)
+    except errors.AlreadyExists:
+        log.warning("container %s: removing the task left from an earlier run", req.container_id[:12])
+    try:
+        await eng.cd.tasks.Kill(pb.KillRequest(container_id=req.container_id, signal=9, all=True))
+    except errors.DockyardError:
+        pass  # not running any more: the delete below is all it needs
+    await eng.delete_task(req.container_id)
+    return await eng.cd.tasks.Create(req)

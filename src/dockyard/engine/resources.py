@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import MutableMapping
 from typing import Any
 
 from dockyard import errors
@@ -231,6 +232,15 @@ def of_update(body: dict[str, Any]) -> dict[str, Any]:
 
 
 _THROTTLES = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
+
+
+def record_update(host: MutableMapping[str, Any], body: dict[str, Any]) -> None:
+    """What an update body changes of a container's recorded ``HostConfig``."""
+    for key in UPDATABLE:
+        if body.get(key):
+            host[key] = body[key]
+    if "PidsLimit" in body:
+        host["PidsLimit"] = max(int(body["PidsLimit"]), 0)
 
 
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",
