@@ -40,7 +40,6 @@ class Inotify:
             raise Unavailable(code, f"inotify_init1: {os.strerror(code)}")
         self.fd = fd
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.paths: dict[int, str] = {}  # watch descriptor -> directory
 
     def add(self, directory: str) -> int | None:
         """Watch ``directory``; None when it is gone or no directory (the caller's next walk says so)."""
@@ -50,7 +49,6 @@ class Inotify:
             if code in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
                 return None
             raise Unavailable(code, f"inotify_add_watch {directory}: {os.strerror(code)}")
-        self.paths[int(wd)] = directory
         return int(wd)
 
     def read(self, timeout: float | None) -> list[tuple[int, int, str]]:
@@ -68,9 +66,6 @@ class Inotify:
         out = []
         while data := _read_some(self.fd):
             out.extend(parse(data))
-        for wd, mask, _ in out:
-            if mask & IN_IGNORED:
-                self.paths.pop(wd, None)
         return out
 
     def wake(self) -> None:

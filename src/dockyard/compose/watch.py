@@ -23,6 +23,7 @@ import os
 import posixpath
 import tarfile
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dockyard.compose.inotify import IN_Q_OVERFLOW, Inotify, Unavailable
@@ -46,16 +47,29 @@ def _matches(rel: str, patterns: list[str]) -> bool:
                for pat in patterns)
 
 
-def snapshot(trigger: dict[str, Any]) -> Snapshot:
+def _tree(root: str, ignore: list[str]) -> Iterator[tuple[str, str, list[str]]]:
+    """``os.walk`` of ``root`` less the ignored directories: (directory, its path relative to ``root``,
+    its files)."""
+    for top, dirs, files in os.walk(root):
+        rel_top = os.path.relpath(top, root)
+        dirs[:] = [d for d in dirs if not _matches(os.path.normpath(os.path.join(rel_top, d)), ignore)]
+        yield top, rel_top, files
+
+
+def snapshot(trigger: dict[str, Any], on_dir: Callable[[str], None] | None = None) -> Snapshot:
+    """Every file's (mtime in ns, size) of the trigger's tree; ``on_dir`` is called with each directory
+    walked (for a path that is no directory: the one holding it)."""
     root = trigger["path"]
     ignore, include = trigger.get("ignore") or [], trigger.get("include") or []
+    if on_dir is not None and not os.path.isdir(root):
+        on_dir(os.path.dirname(root) or ".")
     if os.path.isfile(root):
         st = os.stat(root)
         return {"": (st.st_mtime_ns, st.st_size)}
     out: Snapshot = {}
-    for top, dirs, files in os.walk(root):
-        rel_top = os.path.relpath(top, root)
-        dirs[:] = [d for d in dirs if not _matches(os.path.normpath(os.path.join(rel_top, d)), ignore)]
+    for top, rel_top, files in _tree(root, ignore):
+        if on_dir is not None:
+            on_dir(top)
         for f in files:
             rel = os.path.normpath(os.path.join(rel_top, f))
             if _matches(rel, ignore) or (include and not _matches(rel, include)):
@@ -97,7 +111,7 @@ class Watch:
         try:  # watched before the first walk: a change in between is seen by both (and acted on by neither)
             self.notify = Inotify()
             for i, (_, trigger) in enumerate(self.triggers):
-                _merge(owners, self._watch_tree(i, trigger))
+                self._watch_tree(i, trigger, owners)
         except Unavailable:
             self._close()
         seen = [snapshot(t) for _, t in self.triggers]
@@ -110,10 +124,8 @@ class Watch:
                 return
             while not stop.is_set():
                 marked = self._changed(owners, self.notify.read(1.0), stop)
-                if marked:
-                    self._compare(seen, sorted(marked))
-                    for i in marked:
-                        _merge(owners, self._watch_tree(i, self.triggers[i][1]))
+                if marked:  # the walk that compares also watches the directories made since
+                    self._compare(seen, sorted(marked), owners)
         finally:
             self._close()
 
@@ -135,28 +147,33 @@ class Watch:
             events = self.notify.read(self.settle)
         return marked
 
-    def _watch_tree(self, i: int, trigger: dict[str, Any]) -> dict[int, set[int]]:
-        """Watch every directory of trigger ``i`` (for a file: the directory holding it); the
-        watch descriptors, each with the triggers it serves."""
-        assert self.notify is not None
+    def _watch_tree(self, i: int, trigger: dict[str, Any], owners: dict[int, set[int]]) -> None:
+        """Watch every directory of trigger ``i`` (for a file: the directory holding it), noting in
+        ``owners`` each watch descriptor with the triggers it serves."""
+        watch = self._watcher(i, owners)
         root = trigger["path"]
         if not os.path.isdir(root):
-            wd = self.notify.add(os.path.dirname(root) or ".")
-            return {} if wd is None else {wd: {i}}
-        ignore = trigger.get("ignore") or []
-        out: dict[int, set[int]] = {}
-        for top, dirs, _files in os.walk(root):
-            rel_top = os.path.relpath(top, root)
-            dirs[:] = [d for d in dirs if not _matches(os.path.normpath(os.path.join(rel_top, d)), ignore)]
-            wd = self.notify.add(top)
-            if wd is not None:
-                out.setdefault(wd, set()).add(i)
-        return out
+            watch(os.path.dirname(root) or ".")
+        for top, _, _ in _tree(root, trigger.get("ignore") or []):
+            watch(top)
 
-    def _compare(self, seen: list[Snapshot], which: Any) -> None:
+    def _watcher(self, i: int, owners: dict[int, set[int]]) -> Callable[[str], None]:
+        """What watches a directory of trigger ``i``, its watch descriptor noted in ``owners``."""
+        notify = self.notify
+        assert notify is not None
+
+        def watch(directory: str) -> None:
+            wd = notify.add(directory)
+            if wd is not None:
+                owners.setdefault(wd, set()).add(i)
+        return watch
+
+    def _compare(self, seen: list[Snapshot], which: Any, owners: dict[int, set[int]] | None = None) -> None:
+        """Walk the triggers ``which`` and act on what changed; with ``owners``, each directory walked
+        is watched too."""
         for i in which:
             service, trigger = self.triggers[i]
-            now = snapshot(trigger)
+            now = snapshot(trigger, None if owners is None else self._watcher(i, owners))
             changed, deleted = diff(seen[i], now)
             seen[i] = now
             if changed or deleted:
@@ -193,11 +210,6 @@ class Watch:
             eid = self.cp.c.json("POST", f"/containers/{cid}/exec",
                                  body={"Cmd": argv, "AttachStdout": False, "AttachStderr": False})["Id"]
             self.cp.c.request("POST", f"/exec/{eid}/start", body={"Detach": True}).read()
-
-
-def _merge(owners: dict[int, set[int]], more: dict[int, set[int]]) -> None:
-    for wd, triggers in more.items():
-        owners.setdefault(wd, set()).update(triggers)
 
 
 def _inside(target: str, rel: str) -> str:

@@ -78,7 +78,7 @@ def test_watch_acts_on_inotify_events_and_walks_nothing_while_idle(tmp_path: Pat
     (src / "keep.txt").write_text("1")
     walks: list[str] = []
     real = watch.snapshot
-    monkeypatch.setattr(watch, "snapshot", lambda t: walks.append(t["path"]) or real(t))
+    monkeypatch.setattr(watch, "snapshot", lambda t, *rest: walks.append(t["path"]) or real(t, *rest))
     cp = _Compose({"path": str(src), "action": "sync", "target": "/app", "ignore": ["sub/ignored"]})
     w = watch.Watch(cp, None)  # type: ignore[arg-type]
     acted: list[tuple[str, list[str], list[str]]] = []
