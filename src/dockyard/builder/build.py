@@ -59,7 +59,7 @@ class Build:
         self._sources: list[tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
         self.secrets: dict[str, bytes] = {}
         self.cmd_stages: set[int] = set()  # stages whose own CMD an ENTRYPOINT must not clear
-        self.bases: dict[int, State] = {}  # each stage's FROM state, before its base's triggers (--squash)
+        self.bases: dict[int, State] = {}  # with --squash: each stage's FROM state, before its base's triggers
 
     def _deps(self, stage: ins.Stage) -> list[int]:
         out = []

@@ -79,6 +79,6 @@ async def squash(builder: Builder, built: State, base: State) -> State:
     comment = f"merge {built.id} to {base.id}" if base.id else f"create new from {built.id}"
     config["history"] = [*history, {"created": created, "comment": comment}]
     config["created"] = created
-    new = State(config, [*(base.layers if base.layers else []), layer])
+    new = State(config, [*base.layers, layer])
     new.id = await builder.write_config(new)
     return new

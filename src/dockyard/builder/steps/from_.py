@@ -26,7 +26,8 @@ async def start(b: Build, stage: ins.Stage, args: dict[str, str]) -> State:
         state = await base_image(b, base)
     b.announce(" ".join(["FROM", base] + (["AS", stage.name] if stage.name else [])))
     b.emit(f" ---> {short(state.id) if state.id else 'scratch'}\n")
-    b.bases[stage.index] = State(copy.deepcopy(state.config), list(state.layers), state.id)
+    if b.opts.squash:  # the stage's base as it was, before its triggers: what --squash squashes onto
+        b.bases[stage.index] = State(copy.deepcopy(state.config), list(state.layers), state.id)
     onbuild = list(state.cfg.get("OnBuild") or [])
     if onbuild:
         state.cfg["OnBuild"] = None
