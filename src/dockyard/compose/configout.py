@@ -30,7 +30,8 @@ TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs", "mo
 MODEL_KEYS = ("name", "model", "context_size", "runtime_flags")
 
 
-def _ordered(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+def ordered(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``d`` with ``keys`` first in that order (as a Go struct's fields), then the rest sorted (a Go map's)."""
     out = {k: d[k] for k in keys if k in d}
     out.update({k: v for k, v in sorted(d.items()) if k not in out})
     return out
@@ -41,9 +42,9 @@ def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
     if s.get("extra_hosts"):
         s["extra_hosts"] = sorted(s["extra_hosts"])  # a Go map of host to IPs, written sorted
     if "healthcheck" in s:
-        s["healthcheck"] = _ordered(s["healthcheck"], HEALTH_KEYS)
+        s["healthcheck"] = ordered(s["healthcheck"], HEALTH_KEYS)
     if "build" in s:
-        s["build"] = _ordered(s["build"], BUILD_KEYS)
+        s["build"] = ordered(s["build"], BUILD_KEYS)
     from dockyard.compose.gojson import shaped
 
     for key, spec in (("deploy", "deploy"), ("ulimits", ("map", "ulimit"))):  # Go's orders: struct fields, map keys
@@ -60,7 +61,7 @@ def _service(svc: dict[str, Any], as_json: bool) -> dict[str, Any]:
                                  for k, v in s["blkio_config"].items()}
         if isinstance(s.get("develop"), dict) and s["develop"].get("watch"):  # Go's zero ServiceHook
             s["develop"] = {**s["develop"], "watch": [{"exec": {"command": None}, **t} for t in s["develop"]["watch"]]}
-    return _ordered(s, SERVICE_KEYS)
+    return ordered(s, SERVICE_KEYS)
 
 
 def service_json(svc: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def model(project: Project, as_json: bool = False, escape: bool = True) -> dict[
             del d["networks"]
         d.pop("models", None)  # v2 2.40.3's JSON leaves the top-level models out (its YAML prints them)
     elif "models" in d:
-        d["models"] = {k: _ordered(v, MODEL_KEYS) for k, v in d["models"].items()}
+        d["models"] = {k: ordered(v, MODEL_KEYS) for k, v in d["models"].items()}
     if as_json:  # compose-go's Project.MarshalJSON: a Go map, keys sorted
         out = dict(sorted(d.items()))
     else:

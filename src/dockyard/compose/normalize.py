@@ -14,6 +14,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.compose import envfile, projcache, shapes
+from dockyard.compose.configout import ordered
 
 _DURATIONS = ("stop_grace_period",)
 _HEALTH_DURATIONS = ("timeout", "interval", "start_period", "start_interval")
@@ -111,7 +112,7 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
         s["depends_on"] = deps
     if "models" in s:  # a Go map: written sorted, each entry in ServiceModelConfig's field order
         given: dict[str, Any] = {m: None for m in s["models"]} if isinstance(s["models"], list) else s["models"] or {}
-        s["models"] = {m: None if given[m] is None else _in_order(given[m], ("endpoint_var", "model_var"))
+        s["models"] = {m: None if given[m] is None else ordered(given[m], ("endpoint_var", "model_var"))
                        for m in sorted(given)}
     if isinstance(s.get("provider"), dict) and s["provider"].get("options"):
         s["provider"] = {**s["provider"], "options": {k: [_go_text(x) for x in (v if isinstance(v, list) else [v])]
@@ -143,10 +144,6 @@ def service(svc: dict[str, Any], base: Path, lookup: Callable[[str], str | None]
     if "tmpfs" in s:
         s["tmpfs"] = [str(t) for t in s["tmpfs"]]
     return s
-
-
-def _in_order(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {**{k: d[k] for k in keys if k in d}, **{k: v for k, v in sorted(d.items()) if k not in keys}}
 
 
 def _go_text(value: Any) -> str:
@@ -286,6 +283,6 @@ def resource(kind: str, key: str, spec: Mapping[str, Any] | None, project: str, 
         s.setdefault("name", f"{project}_{key}")
     if kind in ("secrets", "configs") and "file" in s:
         s["file"] = os.path.normpath(resolve_path(base, s["file"]))
-    ordered = {"name": s.pop("name")}
-    ordered.update(s)
-    return ordered
+    out = {"name": s.pop("name")}
+    out.update(s)
+    return out
