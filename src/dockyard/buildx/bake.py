@@ -187,10 +187,18 @@ def _cache_from(entries: list[str]) -> list[str]:
     return refs
 
 
+def metadata_of(image_id: str, tags: list[str]) -> dict[str, str]:
+    """One build's entry of buildx's ``--metadata-file``."""
+    return {"containerimage.config.digest": image_id, "containerimage.digest": image_id, "image.name": ",".join(tags)}
+
+
 def write_metadata(path: str, results: dict[str, tuple[str, list[str]]]) -> None:
-    """buildx's ``--metadata-file``: per target its image ID and names, written whole by a rename."""
-    doc = {name: {"containerimage.config.digest": image_id, "containerimage.digest": image_id,
-                  "image.name": ",".join(tags)} for name, (image_id, tags) in results.items()}
+    """bake's ``--metadata-file``: per target its image ID and names."""
+    write_json(path, {name: metadata_of(image_id, tags) for name, (image_id, tags) in results.items()})
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    """``doc`` as indented JSON at ``path``, written whole by a rename."""
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     Path(tmp).write_text(json.dumps(doc, indent=2) + "\n")
     os.replace(tmp, path)

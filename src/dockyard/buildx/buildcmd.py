@@ -5,7 +5,6 @@ builds; ``-q`` prints the image ID, ``--iidfile`` and ``--metadata-file`` write 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -93,7 +92,5 @@ def cmd_build(c: Client, argv: list[str]) -> int:
     if a.iidfile:
         Path(a.iidfile).write_text(build.image_id)
     if a.metadata_file:
-        Path(a.metadata_file).write_text(json.dumps(
-            {"containerimage.config.digest": build.image_id, "containerimage.digest": build.image_id,
-             "image.name": ",".join(req.tags)}, indent=2) + "\n")
+        bake.write_json(a.metadata_file, bake.metadata_of(build.image_id, req.tags))
     return 0
