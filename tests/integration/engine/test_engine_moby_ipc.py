@@ -1,6 +1,6 @@
 """``--ipc shareable`` and ``--ipc container:<id>`` as moby's TestIpcModeShareable and
 TestAPIIpcModeShareableAndContainer check them (issue 14, session 7): a shareable container's
-/dev/shm is a tmpfs mounted on the host (the same device inside), a joiner sees the donor's files,
+/dev/shm is a tmpfs containerd mounts on the host (the same device inside), a joiner sees the donor's files,
 a private donor is refused when the joiner starts (not at create), and the mount goes with the
 container."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,14 +15,6 @@ from tests.conftest import Daemon
 from tests.httpcall import call
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def made(daemon: Daemon) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for id in ids:
-        call(daemon, "DELETE", f"/v1.51/containers/{id}?force=1")
 
 
 def _create(d: Daemon, made: list[str], ipc: str) -> str:
@@ -54,7 +45,7 @@ def _host_devices() -> set[str]:
 
 def _host_shm_mounts(id: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if f"/containers/{id}/mounts/shm" in line.split()[4]]
+        return [line.split()[4] for line in f if line.split()[4].endswith(f"/shm/moby/{id}")]  # containerd's
 
 
 def test_shareable_shm_is_a_host_mount_gone_with_the_container(daemon: Daemon, made: list[str]) -> None:

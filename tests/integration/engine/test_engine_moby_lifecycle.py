@@ -7,7 +7,6 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,18 +15,6 @@ from tests.conftest import Daemon
 from tests.httpcall import call, request
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def made(daemon: Daemon) -> Iterator[list[str]]:
-    """Names of containers (and volumes, prefixed ``volume:``) a test makes; removed at the end."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        if name.startswith("volume:"):
-            call(daemon, "DELETE", f"/volumes/{name[7:]}?force=1")
-        else:
-            call(daemon, "DELETE", f"/containers/{name}?force=1")
 
 
 def run(d: Daemon, made: list[str], **config: Any) -> str:

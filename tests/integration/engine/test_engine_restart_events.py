@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -23,14 +22,6 @@ pytestmark = pytest.mark.root
 
 def traps(signal: str) -> list[str]:
     return ["sh", "-c", f"trap 'exit 0' {signal}; while true; do sleep 0.1; done"]
-
-
-@pytest.fixture
-def made(daemon: Daemon) -> Iterator[list[str]]:
-    names: list[str] = []
-    yield names
-    for name in names:
-        call(daemon, "DELETE", f"/containers/{name}?force=1")
 
 
 def create(d: Daemon, made: list[str], **config: Any) -> str:
