@@ -22,11 +22,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_signature_policy_registries import policy
 from test_trust_skopeo import SKOPEO, dy, env, run, sigstore_files  # noqa: F401 (env: the fixture)
 
 from dockyard import errors
 from dockyard.trust.api import check_pull
-from dockyard.trust.policy import Policy
 
 pytestmark = pytest.mark.skipif(shutil.which(SKOPEO) is None or shutil.which("openssl") is None,
                                 reason="skopeo and openssl needed (apt-get install skopeo openssl)")
@@ -92,12 +92,6 @@ def attach_openssl_signature(e: dict[str, object], key: Path, image: str, signed
     return digest
 
 
-def policy(host: object, key: Path) -> Policy:
-    """What ``dockyardd --signature-policy`` loads: only the key's signatures for the demo repositories."""
-    return Policy.parse({"default": [{"type": "reject"}], "transports": {"docker": {
-        f"{host}/demo": [{"type": "sigstoreSigned", "keyPath": str(key)}]}}})
-
-
 def test_dockyard_verifies_what_openssl_signs(env: dict[str, object]) -> None:  # noqa: F811
     host, d = env["host"], Path(str(env["dir"]))
     key, pub = openssl_keys(d, "carol")
@@ -107,9 +101,9 @@ def test_dockyard_verifies_what_openssl_signs(env: dict[str, object]) -> None:  
                           f"{host}/demo/ossl:v1").stdout)[0]
     assert shown["Digest"] == digest
     assert [(s["VerifiedBy"], s["Creator"]) for s in shown["Signatures"]] == [([str(pub)], "openssl")]
-    assert check_pull(policy(host, pub), str(host), "demo/ossl", "v1", "") == digest
+    assert check_pull(policy(str(host), pub), str(host), "demo/ossl", "v1", "") == digest
     with pytest.raises(errors.PermissionDenied, match="not made by this key"):
-        check_pull(policy(host, other_pub), str(host), "demo/ossl", "v1", "")
+        check_pull(policy(str(host), other_pub), str(host), "demo/ossl", "v1", "")
 
 
 def test_openssl_signature_over_another_digest_is_refused(env: dict[str, object]) -> None:  # noqa: F811
@@ -122,6 +116,6 @@ def test_openssl_signature_over_another_digest_is_refused(env: dict[str, object]
     digest = attach_openssl_signature(env, key, "demo/signed:v1", other_digest, "demo/swapped:v1")
     assert digest != other_digest
     with pytest.raises(errors.PermissionDenied, match=f"signs {other_digest}, not {digest}"):
-        check_pull(policy(host, pub), str(host), "demo/swapped", "v1", "")
+        check_pull(policy(str(host), pub), str(host), "demo/swapped", "v1", "")
     shown = json.loads(dy("inspect", "--key", str(pub), f"{host}/demo/swapped:v1").stdout)[0]
     assert [s["VerifiedBy"] for s in shown["Signatures"]] == [[]]
