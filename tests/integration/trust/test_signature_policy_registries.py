@@ -28,7 +28,6 @@ from dockyard import errors
 from dockyard.registry.auth import hash_password
 from dockyard.trust import api, keys
 from dockyard.trust.policy import Policy
-from dockyard.trust.registry import plain_http
 from tests.conftest import BIN, Daemon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "registry"))
@@ -141,14 +140,6 @@ def test_identity_token_reads_the_signatures(token_registry: tuple[str, Realm, P
     for auth in (None, {"identitytoken": "stolen"}):  # the realm refuses: anonymous is not allowed
         with pytest.raises(errors.NotFound, match="pull access denied"):
             api.check_pull(policy(host, pub), host, "demo/signed", "v1", "", auth)
-
-
-def test_plain_http_hosts() -> None:
-    assert plain_http("127.0.0.1:5000") and plain_http("localhost:5000") and plain_http("[::1]:5000")
-    assert not plain_http("192.0.2.7:5000") and not plain_http("registry.example:5000")
-    assert plain_http("192.0.2.7:5000", ["192.0.2.7:5000"]) and plain_http("192.0.2.7:5000", ["192.0.2.0/24"])
-    assert plain_http("registry.example:5000", ["registry.example"])
-    assert not plain_http("192.0.2.7:5000", ["192.0.2.7:5001", "198.51.100.0/24", "not-a-cidr/x"])
 
 
 def host_address() -> str:

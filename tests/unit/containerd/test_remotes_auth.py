@@ -11,7 +11,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.containerd.remotes.auth import Authorizer, Credentials, parse_challenges
-from dockyard.containerd.remotes.hosts import endpoints, is_insecure
+from dockyard.containerd.remotes.hosts import endpoints
 from dockyard.containerd.remotes.registry import Repository, timeout
 from dockyard.oci.reference import parse
 
@@ -25,11 +25,8 @@ def test_parse_bearer_and_basic_challenges() -> None:
     assert chs[1].scheme == "basic" and chs[1].params["realm"] == "x"
 
 
-def test_insecure_rules() -> None:
-    assert is_insecure("127.0.0.1:5000") and is_insecure("127.9.9.9") and is_insecure("[::1]:5000")
-    assert is_insecure("localhost:5000")
-    assert not is_insecure("10.0.0.1:5000")
-    assert is_insecure("10.0.0.1:5000", ["10.0.0.0/8"]) and is_insecure("reg.lan:5000", ["reg.lan:5000"])
+def test_endpoints_of_docker_hub_and_loopback() -> None:
+    """(Which hosts are plain HTTP: tests/unit/test_registryhost.py.)"""
     assert endpoints("docker.io")[-1].base == "https://registry-1.docker.io"
     assert endpoints("127.0.0.1:5000")[0].base == "http://127.0.0.1:5000"
 
