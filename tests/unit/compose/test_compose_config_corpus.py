@@ -44,14 +44,9 @@ def test_config_equals_compose_v2_golden(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_config_equals_compose_v2_live(name: str) -> None:
-    from compose_oracle import find  # type: ignore[import-not-found]
-
-    binary = find()
-    if binary is None:
-        pytest.skip("Compose v2 not found (COMPOSE_V2, /tmp/cgo/docker-compose; see compose_oracle.py)")
+def test_config_equals_compose_v2_live(name: str, compose_v2: str) -> None:
     case = CORPUS / name
-    r = subprocess.run([binary, *_args(case), "config", "--format", "json"], cwd=case, env=ENV,
+    r = subprocess.run([compose_v2, *_args(case), "config", "--format", "json"], cwd=case, env=ENV,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert ours(case) == json.loads(r.stdout)

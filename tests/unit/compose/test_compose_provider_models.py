@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_compose_config_corpus import ENV
 
 from dockyard.compose import configout, loader, models, provider
 from dockyard.compose.project import ComposeError, Project
 
 CASE = Path(__file__).parent / "corpus" / "provider-models"
-ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
 
 
 def _load(workdir: Path, files: list[str] | None = None) -> Project:
@@ -31,14 +31,9 @@ def test_config_yaml_equals_compose_v2_golden(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", YAML_CASES)
-def test_config_yaml_equals_compose_v2_live(name: str) -> None:
-    from compose_oracle import find  # type: ignore[import-not-found]
-
-    binary = find()
-    if binary is None:
-        pytest.skip("Compose v2 not found (see compose_oracle.py)")
+def test_config_yaml_equals_compose_v2_live(name: str, compose_v2: str) -> None:
     case = CASE.parent / name
-    r = subprocess.run([binary, "config"], cwd=case, env=ENV, capture_output=True, text=True, timeout=60)
+    r = subprocess.run([compose_v2, "config"], cwd=case, env=ENV, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert configout.to_yaml(configout.model(_load(case))) == r.stdout
 

@@ -78,15 +78,10 @@ def test_syntax_errors_in_go_yamls_words(text: str, v2: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "v2"), V2_YAML_ERRORS, ids=[str(i) for i in range(len(V2_YAML_ERRORS))])
-def test_syntax_errors_against_compose_v2(text: str, v2: str, tmp_path: Path) -> None:
+def test_syntax_errors_against_compose_v2(text: str, v2: str, tmp_path: Path, compose_v2: str) -> None:
     """The same files through the real Compose v2 (when its binary is here): its words are ours."""
-    from compose_oracle import find  # type: ignore[import-not-found]
-
-    binary = find()
-    if binary is None:
-        pytest.skip("Compose v2 not found (see compose_oracle.py)")
     (tmp_path / "compose.yaml").write_text(text)
-    r = subprocess.run([binary, "config", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    r = subprocess.run([compose_v2, "config", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)})
     assert r.returncode != 0
     assert r.stderr.strip() == v2
