@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.cli.main import Command
+    from dockyard.oci.reference import Reference
 
 PLUGINS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Description}}\t{{.Enabled}}"
 PLUGINS_HEADERS = {"ID": "ID", "Name": "NAME", "Description": "DESCRIPTION", "Enabled": "ENABLED",
@@ -141,13 +142,13 @@ def cmd_install(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
-def _normalized(ref: str, what: str) -> str:
+def _normalized(ref: str, what: str) -> Reference:
     """``ref`` as the docker CLI compares plugin references (ParseNormalizedNamed, TagNameOnly)."""
     from dockyard import errors
     from dockyard.oci import reference
 
     try:
-        return str(reference.parse(ref))
+        return reference.parse(ref)
     except errors.InvalidArgument as err:
         raise errors.InvalidArgument(f"error parsing {what} image reference: {err}") from None
 
@@ -159,15 +160,15 @@ def cmd_upgrade(c: Client, a: argparse.Namespace) -> int:
 
     from dockyard import errors
     from dockyard.cli.progress import show
-    from dockyard.oci import reference
 
     p = c.json("GET", f"/plugins/{a.plugin}/json")
     if p.get("Enabled"):
         raise errors.FailedPrecondition("the plugin must be disabled before upgrading")
     remote = a.remote or p.get("PluginReference") or ""
-    new, old = _normalized(remote, "remote upgrade"), _normalized(p.get("PluginReference") or "", "current")
-    print(f"Upgrading plugin {p['Name']} from {reference.parse(old).familiar()} to {reference.parse(new).familiar()}")
-    if not a.skip_remote_check and new != old:
+    new_ref, old_ref = _normalized(remote, "remote upgrade"), _normalized(p.get("PluginReference") or "", "current")
+    new = str(new_ref)
+    print(f"Upgrading plugin {p['Name']} from {old_ref.familiar()} to {new_ref.familiar()}")
+    if not a.skip_remote_check and new != str(old_ref):
         print("Plugin images do not match, are you sure? [y/N] ", end="", flush=True)
         if sys.stdin.readline().strip().lower() != "y":
             raise errors.FailedPrecondition("plugin upgrade has been cancelled")
