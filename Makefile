@@ -19,26 +19,33 @@ CREDHELPERS := $(VENV)/libexec/credhelpers
 # its /usr/bin/kubectl would collide with another kubectl package's (dpkg refuses the overwrite).
 KUBECLIENT := $(VENV)/libexec/kubernetes-client
 # Dockyard's docker-buildx CLI plugin (src/dockyard/buildx: bake over the classic POST /build), through which
-# Compose v2 builds by default: linked into the user's CLI plugins unless a docker-buildx is there already.
+# Compose v2 builds by default: `make demo` links it into the user's CLI plugins unless a docker-buildx is
+# there already (a dangling link a Dockyard checkout made is replaced). The tests link their own.
 CLI_PLUGINS ?= $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 # Dockyard Desktop's bundled front-end dependencies (git-ignored), built from package.json by npm
 DESKTOP_DIST := src/dockyard/desktop/static/dist
 
-.PHONY: demo deps start image stop test unit proto bench clean-venv
+.PHONY: demo deps buildx-plugin start image stop test unit proto bench clean-venv
 
-demo: deps start image
+demo: deps buildx-plugin start image
 	$(BIN)/dockyard -H $(HOST) run --rm busybox echo hello from dockyard
 
 deps: $(VENV)/.installed $(COMPOSE_V2) $(CREDHELPERS)/.unpacked $(KUBECLIENT)/.unpacked $(DESKTOP_DIST)/.built
 	@# The environment may set PYTHONDONTWRITEBYTECODE: compile once, or every CLI call recompiles its imports.
 	@$(PY) -m compileall -q src
-	@if [ ! -e $(CLI_PLUGINS)/docker-buildx ] && [ ! -L $(CLI_PLUGINS)/docker-buildx ]; then \
-		mkdir -p $(CLI_PLUGINS) && ln -s $(abspath $(BIN))/docker-buildx $(CLI_PLUGINS)/docker-buildx && \
-		echo "installed $(CLI_PLUGINS)/docker-buildx (Dockyard's buildx: Compose v2 builds through it)"; \
-	fi
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+buildx-plugin: deps
+	@link=$(CLI_PLUGINS)/docker-buildx; \
+	if [ -L $$link ] && [ ! -e $$link ] && [[ "$$(readlink $$link)" == */.venv/bin/docker-buildx ]]; then \
+		rm $$link; \
+	fi; \
+	if [ ! -e $$link ] && [ ! -L $$link ]; then \
+		mkdir -p $(CLI_PLUGINS) && ln -s $(abspath $(BIN))/docker-buildx $$link && \
+		echo "installed $$link (Dockyard's buildx: Compose v2 builds through it)"; \
 	fi
 
 # Dockyard Desktop's front-end dependencies (package.json, package-lock.json: xterm.js) from npm,

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,59 +32,27 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import grpc  # noqa: E402
 from engine_bench import DOCKER, pss_kb, shim_pids  # noqa: E402
 from run_latency import PrivateDockerd, build_rootfs, client_env, ensure_dockerd_installed  # noqa: E402
 
 from dockyard.cri.api import api_pb2 as cri  # noqa: E402
-from dockyard.cri.api import api_pb2_grpc as cri_grpc  # noqa: E402
 from tests.conftest import Daemon  # noqa: E402
+from tests.integration.cri.conftest import Cri  # noqa: E402
 
 PAUSE = "dockyard-bench/pause:1"
 
 
-def shim_pids_all(name_part: str) -> list[int]:
-    """Processes whose command line names ``name_part`` (the template, and its spare not yet a shim)."""
-    out = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and name_part.encode() in (p / "cmdline").read_bytes():
-                out.append(int(p.name))
-        except OSError:
-            continue
-    return out
-
-
-def start_cri(d: Daemon, base: Path) -> subprocess.Popen[bytes]:
-    (base / "net.d").mkdir(parents=True)
-    sock = base / "cri.sock"
-    log = open(base / "cri.out", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard.cri.main", "--listen", str(sock),
-                             "--containerd", str(d.exec_root / "containerd.sock"),
-                             "--containerd-root", str(d.data_root / "containerd"),
-                             "--root", str(base / "root"), "--state", str(base / "state"),
-                             "--sandbox-image", PAUSE, "--cni-conf-dir", str(base / "net.d"),
-                             "--cgroup-parent", d.cgroup_parent],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("dockyard-cri did not start: " + (base / "cri.out").read_text()[-2000:])
-        time.sleep(0.05)
-    return proc
-
-
 def dockyard_pod(d: Daemon, base: Path, n: int, settle: float) -> dict[str, float]:
-    proc = start_cri(d, base)
-    channel = grpc.insecure_channel(f"unix://{base / 'cri.sock'}")
-    rt = cri_grpc.RuntimeServiceStub(channel)
+    (base / "net.d").mkdir(parents=True)
+    server = Cri(d, base, base / "cri.sock", subnet="", bridge="", registry="", sandbox_image=PAUSE)
     host_net = cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(
         namespace_options=cri.NamespaceOption(network=cri.NODE)))
     config = cri.PodSandboxConfig(metadata=cri.PodSandboxMetadata(name="bench", namespace="default",
                                                                   uid=uuid.uuid4().hex), linux=host_net)
     pod = ""
     try:
-        grpc.channel_ready_future(channel).result(timeout=20)
+        server.start()
+        rt = server.runtime
         pod = rt.RunPodSandbox(cri.RunPodSandboxRequest(config=config), timeout=120).pod_sandbox_id
         ids = [pod]
         t0 = time.perf_counter()
@@ -102,7 +68,7 @@ def dockyard_pod(d: Daemon, base: Path, n: int, settle: float) -> dict[str, floa
         bundles = d.exec_root / "containerd" / "tasks" / "k8s.io"
         shims = {int((bundles / id / "shim.pid").read_text()) for id in ids}
         total = sum(pss_kb(p) for p in shims)
-        template = shim_pids_all(str(d.exec_root / "containerd" / "shim-template.sock"))
+        template = shim_pids(str(d.exec_root / "containerd" / "shim-template.sock"), containerd_children=True)
         return {"containers": n, "shims": len(shims), "shim_pss_kb_total": total,
                 "shim_pss_kb_per_container": total / n, "create_start_s": started,
                 "template_pss_kb": sum(pss_kb(p) for p in template)}
@@ -110,9 +76,7 @@ def dockyard_pod(d: Daemon, base: Path, n: int, settle: float) -> dict[str, floa
         if pod:
             rt.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
             rt.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-        channel.close()
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        server.stop()
 
 
 def docker_containers(tar: Path, n: int, settle: float) -> dict[str, float]:

@@ -73,7 +73,9 @@ def _parent_is_containerd(pid: int) -> bool:
         return False
 
 
-def shim_pids(name_part: str) -> list[int]:
+def shim_pids(name_part: str, containerd_children: bool = False) -> list[int]:
+    """Processes whose command line names ``name_part``; with ``containerd_children`` also containerd's
+    own children (the shim template and its spare)."""
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
@@ -82,7 +84,7 @@ def shim_pids(name_part: str) -> list[int]:
             cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if name_part in cmd and not _parent_is_containerd(int(p.name)):
+        if name_part in cmd and (containerd_children or not _parent_is_containerd(int(p.name))):
             out.append(int(p.name))
     return out
 

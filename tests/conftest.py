@@ -157,6 +157,9 @@ class Daemon:
             ids = self.cli("ps", "-aq", "--no-trunc").stdout.decode().split()
             if ids:
                 self.cli("rm", "-f", *ids)
+            # docker_gwbridge (network/gwbridge.py) outlives its containers, as dockerd's; its bridge has a
+            # host-wide name, so a test daemon that made it removes it (a 404 when it made none)
+            self.cli("network", "rm", "docker_gwbridge")
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
         for pid in self.shim_pids() + _processes_naming(self.base):

@@ -248,18 +248,13 @@ def pool_ipam_driver(sock: Path, default_pool: str, first_host: int = 100,
 def plugin_daemon(busybox_tar: Path, prefix: str) -> Iterator[tuple[Daemon, Path]]:
     """A daemon (no default bridge, busybox imported) that finds legacy plugins' sockets in a temporary
     directory, yielded with it; 3 s plugin timeout. Stopped and the directory removed afterwards."""
-    from tests.conftest import Daemon
+    from tests.conftest import started_daemon
 
     plugins = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    d = Daemon(Path(tempfile.mkdtemp(prefix="dy-", dir="/tmp")))
-    d.extra_args = ["--bridge-name", "none", "--plugin-dir", str(plugins), "--plugin-timeout", "3"]
     try:
-        d.start()
-        r = d.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
-        yield d, plugins
+        with started_daemon(busybox_tar, extra_args=("--plugin-dir", str(plugins), "--plugin-timeout", "3")) as d:
+            yield d, plugins
     finally:
-        d.cleanup()
         for sock in plugins.glob("*.sock"):
             sock.unlink()
         plugins.rmdir()

@@ -8,7 +8,7 @@ import sys
 from dockyard import errors
 from dockyard.cli.format import short_id, timestamp
 from dockyard.client import jsonlite as json
-from dockyard.client.http import Client
+from dockyard.client.http import Client, exists
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -258,14 +258,6 @@ def start_failure_code(c: Client, id: str, wait: Any, removed: bool) -> int:
     return code if code in (126, 127) else 125
 
 
-def _image_present(c: Client, ref: str) -> bool:
-    try:
-        c.request("GET", f"/images/{ref}/json").read()
-    except errors.NotFound:
-        return False
-    return True
-
-
 def create(c: Client, a: argparse.Namespace) -> str:
     """POST /containers/create, pulling the image first as docker does (``--pull``): a missing
     image is pulled after ``Unable to find image 'x:latest' locally`` on stderr."""
@@ -284,7 +276,7 @@ def create(c: Client, a: argparse.Namespace) -> str:
     try:
         created = c.json("POST", "/containers/create", params, body)
     except DaemonNotFound:
-        if a.pull != "missing" or _image_present(c, a.image):  # the 404 was not the image's
+        if a.pull != "missing" or exists(c, f"/images/{a.image}/json"):  # the 404 was not the image's
             raise
         print(f"Unable to find image '{tagged(a.image)}' locally", file=sys.stderr)
         try:

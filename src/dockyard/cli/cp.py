@@ -26,7 +26,7 @@ from typing import IO, Any, NamedTuple
 
 from dockyard import errors
 from dockyard.cli.errors import StatusError
-from dockyard.client.http import Client
+from dockyard.client.http import Client, exists
 
 GO_MODE_DIR = 1 << 31
 GO_MODE_SYMLINK = 1 << 27
@@ -360,17 +360,9 @@ def _put(c: Client, ctr: str, params: dict[str, str], body: IO[bytes]) -> None:
         c.request("PUT", f"/containers/{ctr}/archive", params, _chunks(body),
                   {"Content-Type": "application/x-tar"}).read()
     except errors.NotFound:
-        if not _container_present(c, ctr):  # the 404 was the container's: as the daemon said it
+        if not exists(c, f"/containers/{ctr}/json"):  # the 404 was the container's: as the daemon said it
             raise
         raise _no_such(ctr, params["path"]) from None
-
-
-def _container_present(c: Client, ctr: str) -> bool:
-    try:
-        c.request("GET", f"/containers/{ctr}/json").read()
-    except errors.NotFound:
-        return False
-    return True
 
 
 def run(c: Client, source: str, destination: str, follow: bool, copy_uid_gid: bool) -> int:

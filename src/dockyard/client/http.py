@@ -327,13 +327,25 @@ class _Prefixed:
         return getattr(self._sock, name)
 
 
+def exists(c: Any, path: str) -> bool:
+    """Whether the object ``GET path`` inspects is there (a 404 says it is not), for the client ``c``."""
+    try:
+        c.request("GET", path).read()
+    except errors.NotFound:
+        return False
+    return True
+
+
 def demux(sock: socket.socket) -> Iterator[tuple[int, bytes]]:
-    """Split Docker's multiplexed stream into (stream, payload) frames."""
+    """Split Docker's multiplexed stream, read from ``sock`` to its end, into (stream, payload) frames."""
+    return frames(iter(lambda: sock.recv(65536), b""))
+
+
+def frames(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Docker's multiplexed stream (each frame an 8-byte header: the stream, three zero bytes, the
+    payload's big-endian size), its bytes as they come in ``chunks``, as (stream, payload) frames."""
     buf = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return
+    for chunk in chunks:
         buf += chunk
         while len(buf) >= 8:
             size = int.from_bytes(buf[4:8], "big")

@@ -38,10 +38,11 @@ class Attached:
 
     # --- during up (called from its threads) ---------------------------------------------------
 
-    def started(self, service: str, cid: str, name: str) -> None:
-        """Container ``name`` was started: follow its logs from their start."""
+    def started(self, service: str, cid: str, name: str, labels: dict[str, str]) -> None:
+        """Container ``name`` was started: follow its logs from their start (``labels``: those its
+        prefix is made of)."""
         if self.wanted(service):
-            self.follow({"Id": cid, "Names": ["/" + name], "Labels": self._labels(cid)})
+            self.follow({"Id": cid, "Names": ["/" + name], "Labels": labels})
 
     def hook_output(self, name: str, data: bytes) -> None:
         with self.lock:
@@ -80,9 +81,6 @@ class Attached:
                                          0.2)
 
     # --- inside ---------------------------------------------------------------------------------
-
-    def _labels(self, cid: str) -> dict[str, str]:
-        return dict(self.cp.inspect(cid)["Config"].get("Labels") or {})
 
     def _follow(self, c: dict[str, Any], name: str) -> None:
         def write(_: str, line: bytes) -> None:

@@ -363,11 +363,7 @@ def cmd_restart(cp: Compose, a: argparse.Namespace) -> int:
     def restart(c: dict[str, Any]) -> None:  # with the service's hooks around it, as v2
         cp.pre_stop(c)
         cp.c.request("POST", f"/containers/{c['Id']}/restart", {"t": a.timeout}).read()
-        service = c["Labels"].get(E.SERVICE, "")
-        if cp.project is not None and (cp.project.services.get(service) or {}).get("post_start"):
-            from dockyard.compose import hooks
-
-            hooks.run(cp.c, c["Id"], service, cp.project.services[service], "post_start")
+        cp.post_start(c["Labels"].get(E.SERVICE, ""), c["Id"])
 
     if cp.project is None or not a.services:
         return _each(cp, a.services, restart, "Restarting", "Started")

@@ -46,18 +46,9 @@ def run_one(client: Any, cid: str, service: str, hook: dict[str, Any], tty: bool
 
 def _drain(sock: Any, tty: bool, write: Callable[[bytes], None] | None) -> None:
     """Read the exec's stream to its end (that is the exec's end), payloads to ``write``."""
-    buf = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        if tty:
-            if write is not None:
-                write(chunk)
-            continue
-        buf += chunk
-        while len(buf) >= 8 and len(buf) >= 8 + int.from_bytes(buf[4:8], "big"):
-            size = int.from_bytes(buf[4:8], "big")
-            if write is not None:
-                write(buf[8:8 + size])
-            buf = buf[8 + size:]
+    from dockyard.client.http import frames
+
+    chunks = iter(lambda: sock.recv(65536), b"")
+    for payload in chunks if tty else (data for _, data in frames(chunks)):
+        if write is not None:
+            write(payload)

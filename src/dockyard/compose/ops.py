@@ -14,8 +14,9 @@ from contextlib import contextmanager, nullcontext
 
 from dockyard import errors
 from dockyard.client import jsonlite as json
+from dockyard.client.errors import DaemonError
 from dockyard.compose import engine as E
-from dockyard.compose.project import Project, order
+from dockyard.compose.project import Project, order, with_dependencies
 from dockyard.compose.tasks import Task, each
 
 TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
@@ -64,7 +65,8 @@ class Compose:
         self._watchers = 0
         self._watch_lock = threading.Lock()
         self.hook_output: Callable[[str, bytes], None] | None = None  # (container name, bytes) of post_start hooks
-        self.started: Callable[[str, str, str], None] | None = None  # (service, ID, name) once started, before hooks
+        # (service, ID, name, the project/service/number labels) once started, before hooks
+        self.started: Callable[[str, str, str, dict[str, str]], None] | None = None
         self.quiet_pull = False  # pulls show no layer progress (--quiet-pull)
 
     # --- finding things -------------------------------------------------------------------------
@@ -284,7 +286,7 @@ class Compose:
         task that starts when the services it depends on are converged (and, unless ``no_start``,
         meet their conditions); the project's containers are listed once, up front."""
         p = self.need_project()
-        wanted = self._with_deps(services, no_deps)
+        wanted = with_dependencies(p.services, services, not no_deps)
         from dockyard.compose import models
 
         models.refuse(p, wanted)
@@ -309,19 +311,6 @@ class Compose:
                                 (scale or {}).get(s), plan)
             each(Task.result, tasks.values())
         return [s for s in order(p.services) if s in wanted]
-
-    def _with_deps(self, services: list[str] | None, no_deps: bool) -> set[str]:
-        p = self.need_project()
-        wanted = set(services or p.services)
-        for s in wanted:
-            p.service(s)
-        todo = list(wanted)
-        while todo and not no_deps:
-            for d in p.services[todo.pop()].get("depends_on") or {}:
-                if d not in wanted and d in p.services:
-                    wanted.add(d)
-                    todo.append(d)
-        return wanted
 
     def handle_orphans(self, found: list[dict[str, Any]], remove: bool) -> None:
         """The containers of ``found`` whose service the project no longer has: removed with ``remove``
@@ -369,9 +358,9 @@ class Compose:
             if not (plan.force or (stale and not plan.no_recreate)):
                 if restart and not plan.no_start and c.get("State") == "running":  # stopped, started: as v2
                     self._stop_one(c, plan.timeout)
-                    self._start_one(service, c["Id"], name)
+                    self._start_one(service, c["Id"], name, n)
                 elif not plan.no_start and c.get("State") != "running":
-                    self._start_one(service, c["Id"], name)
+                    self._start_one(service, c["Id"], name, n)
                 else:
                     self.out(f" Container {name}  Running")
                 return
@@ -382,29 +371,33 @@ class Compose:
         self.out(f" Container {name}  Creating")
         try:
             cid = self.create(service, n, image_id, digest=digest)
-        except errors.DockyardError as err:
-            from dockyard.client.errors import DaemonError
-
-            if isinstance(err, DaemonError):  # v2's event line for the daemon's refusal
-                self.out(f" Container {name}  Error response from daemon: {err}")
+        except DaemonError as err:  # v2's event line for the daemon's refusal
+            self.out(f" Container {name}  Error response from daemon: {err}")
             raise
         self.out(f" Container {name}  Created")
         if not plan.no_start:
-            self._start_one(service, cid, name)
+            self._start_one(service, cid, name, n)
 
-    def _start_one(self, service: str, cid: str, name: str) -> None:
+    def _start_one(self, service: str, cid: str, name: str, n: int) -> None:
         """Started, then the service's ``post_start`` hooks run (as v2: "Started" once they passed)."""
         self.out(f" Container {name}  Starting")
         self.start(cid)
         if self.started is not None:
-            self.started(service, cid, name)
-        if self.project is not None and self.project.services[service].get("post_start") and not self.dry_run:
-            from dockyard.compose import hooks
-
-            show = self.hook_output
-            hooks.run(self.c, cid, service, self.project.services[service], "post_start",
-                      None if show is None else lambda data: show(name, data))
+            self.started(service, cid, name, {E.PROJECT: self.name, E.SERVICE: service, E.NUMBER: str(n)})
+        self.post_start(service, cid, name)
         self.out(f" Container {name}  Started")
+
+    def post_start(self, service: str, cid: str, name: str | None = None) -> None:
+        """The service's ``post_start`` hooks in its started container ``cid`` (none in a dry run); with
+        ``name``, their output goes to ``hook_output`` under that container name."""
+        svc = (self.project.services.get(service) or {}) if self.project is not None else {}
+        if not svc.get("post_start") or self.dry_run:
+            return
+        from dockyard.compose import hooks
+
+        show = self.hook_output
+        hooks.run(self.c, cid, service, svc, "post_start",
+                  None if show is None or name is None else lambda data: show(name, data))
 
     def _references_resolved(self, svc: dict[str, Any]) -> dict[str, Any]:
         """``svc`` as Compose v2 hashes it: ``volumes_from``, ``network_mode``, ``ipc`` and ``pid``
@@ -657,22 +650,13 @@ def _failure(service: str, condition: str, s: dict[str, Any]) -> str:
 
 def _frames(resp: Any) -> Iterator[bytes]:
     """Docker's multiplexed log stream as its payloads, split into lines."""
-    buf = b""
+    from dockyard.client.http import frames
+
     pending = b""
-    while True:
-        chunk = resp.read1()
-        if not chunk:
-            break
-        buf += chunk
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                break
-            pending += buf[8:8 + size]
-            buf = buf[8 + size:]
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line + b"\n"
+    for _, payload in frames(iter(resp.read1, b"")):
+        *lines, pending = (pending + payload).split(b"\n")
+        for line in lines:
+            yield line + b"\n"
     if pending:
         yield pending + b"\n"
     resp.close()

@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,6 @@ from dockyard.engine import (
     names,
     resources,
     shm,
-    sigsettle,
     userns,
     users,
     validate,
@@ -37,7 +37,7 @@ from dockyard.engine import spec as specs
 from dockyard.engine.container import Container, Live, parse_signal
 from dockyard.engine.events import EventBus
 from dockyard.engine.images import ImageService
-from dockyard.engine.readopt import readopt_tasks
+from dockyard.engine.readopt import create_task, readopt_tasks
 from dockyard.engine.store import ContainerStore
 from dockyard.engine.streams import (
     STDERR,
@@ -46,6 +46,7 @@ from dockyard.engine.streams import (
     copy_output,
     open_fifo,
 )
+from dockyard.engine.swarm import Swarm
 from dockyard.engine.userns import Remap
 from dockyard.timefmt import rfc3339
 
@@ -56,6 +57,7 @@ NAMESPACE = "moby"
 class Engine:
     build_context_limit: int  # set by engine/main.py from the flags; read by the builder
     build_context_max_files: int
+    experimental = False  # --experimental (main.py): /info, /version, build squash
 
     def __init__(self, data_root: Path, exec_root: Path, containerd_address: str, cgroup_parent: str = "dockyard"):
         self.data_root = data_root
@@ -93,6 +95,7 @@ class Engine:
         self.volumes.get_container = self.get
         self.volumes.containers = lambda: list(self.containers.values())
         self.networks.containers = lambda: list(self.containers.values())  # shared netns
+        self.swarm = Swarm(data_root, self)  # before readopt: overlay networks need the swarm's pools
 
     async def close(self) -> None:
         self.shutting_down = True
@@ -136,17 +139,15 @@ class Engine:
 
     async def create(self, name: str, config: dict[str, Any], host_config: dict[str, Any],
                      networking: dict[str, Any] | None = None,
-                     descriptor: dict[str, Any] | None = None) -> Container:
+                     descriptor: dict[str, Any] | None = None, old_client: bool = False) -> Container:
         """A container of ``config`` and ``host_config``; ``descriptor``: the image manifest's, recorded
-        with it as dockerd's ImageManifest (list and inspect, API 1.48)."""
+        with it as dockerd's ImageManifest (list and inspect, API 1.48); ``old_client``: bindopts.for_client's."""
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise errors.InvalidArgument("config.Image must not be empty")
         image = await self.images.get(image_ref, all_names=False)
-        taken = {c.short_name for c in self.containers.values()}
-        name = names.validate(name) if name else names.generate(taken)
-        if name in taken:
-            raise names.in_use(name, next(c.id for c in self.containers.values() if c.name == f"/{name}"))
+        name = names.validate(name) if name else names.generate({c.short_name for c in self.containers.values()})
+        names.check_free(self.containers.values(), name)
         id = secrets.token_hex(32)
         image_config = image.config.get("config") or {}
         # on a user-defined network legacy links are the endpoint's (names its DNS resolves), as dockerd:
@@ -165,39 +166,62 @@ class Engine:
         container_dir = self.data_root / "containers" / id
         log_path = "" if log_config["Type"] == "local" else str(container_dir / f"{id}-json.log")
         c = Container.new(id, name, args, image.id, cfg, host, log_path)
-        labels = self.userns_remap.snapshot_labels() if remapped and self.userns_remap else {}
-        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=id, parent=image.chain_id, labels=labels))
-        try:
-            import json
 
+        async def prepare() -> None:
             # volumes/binds/tmpfs and the netns path and /etc files go into the spec
-            container_dir.mkdir(parents=True, exist_ok=True)
-            user, group_add = await users.resolve_new(self.cd, id, image.chain_id,
-                config.get("User") or image_config.get("User") or "", host_config.get("GroupAdd") or [])
-            users.apply(spec["process"], user, group_add)
+            users.apply(spec["process"], *await users.resolve_new(
+                self.cd, id, image.chain_id, cfg.user, host_config.get("GroupAdd") or []))
             # and new empty volumes get the image's content, which containerd reads from the snapshot
-            await self.volumes.prepare(self.cd, id, c, spec, image_config)
+            await self.volumes.prepare(self.cd, id, c, spec, image_config, old_client)
             await imagemounts.prepare(self, c, spec)  # --mount type=image: a view of the image's snapshot
             self.networks.prepare(c, spec, networking, container_dir, image_config)
             if remapped and self.userns_remap:
                 userns.own_etc_files(c, self.userns_remap)
-            await self.cd.containers.Create(pb.Container(
-                id=id, image=image.names[0] if image.names else image.id, snapshotter="overlayfs",
-                snapshot_key=id, spec=json.dumps(spec).encode(), runtime="dockyard-runc"))
-            container_dir.mkdir(parents=True, exist_ok=True)
+            shm.at_create(c, spec)  # --ipc shareable: containerd mounts its /dev/shm tmpfs
             if descriptor:
                 c.image_manifest_descriptor = descriptor
             links, mode = c.host_config.links, c.host_config.network_mode or "default"
             if links and mode in ("default", "bridge"):  # "" too
                 c.host_config.links = names.stored_links(self.get, name, links)
+
+        labels = self.userns_remap.snapshot_labels() if remapped and self.userns_remap else {}
+        await self._record(c, spec, image.chain_id, image.names[0] if image.names else image.id, prepare, labels)
+        return c
+
+    async def record_exited(self, id: str, config: dict[str, Any], parent: str, exit_code: int) -> Container:
+        """A container whose command ran as a task of its own and exited with ``exit_code`` (a build's
+        RUN step that ``rm=false`` keeps): listed exited, its image ``config["Image"]``, its filesystem
+        a snapshot on ``parent``, its network ``none``."""
+        host = {"NetworkMode": "none"}
+        spec = specs.build(id, config, host, {}, self.cgroup_parent)
+        c = Container.new(id, names.generate({k.short_name for k in self.containers.values()}),
+                          spec["process"]["args"], config["Image"], container.created_config(config, {}, spec, []),
+                          container.created_host_config(host, {"Type": "json-file", "Config": {}}),
+                          str(self.data_root / "containers" / id / f"{id}-json.log"))
+        c.state.started(0)
+        c.state.exited(exit_code)
+        await self._record(c, spec, parent, config["Image"])
+        return c
+
+    async def _record(self, c: Container, spec: dict[str, Any], parent: str, image: str,
+                      prepare: Callable[[], Awaitable[None]] | None = None, labels: dict[str, str] | None = None) -> None:
+        """What makes a new container: its snapshot on ``parent``, ``prepare`` (what fills in its spec and
+        record), its record in containerd and in the store, listed; all of it removed if a step fails."""
+        snap = await self.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=c.id, parent=parent, labels=labels or {}))
+        try:
+            (self.data_root / "containers" / c.id).mkdir(parents=True, exist_ok=True)
+            if prepare is not None:
+                await prepare()
+            await self.cd.containers.Create(pb.Container(
+                id=c.id, image=image, snapshotter="overlayfs", snapshot_key=c.id, spec=json.dumps(spec).encode(),
+                runtime="dockyard-runc"))
             self.store.insert(c)
         except BaseException:
-            await self.remove_resources(id)
+            await self.remove_resources(c.id)
             raise
-        self.containers[id] = c
-        self._live(id).rootfs = list(snap.mounts)  # an active snapshot's mounts do not change
+        self.containers[c.id] = c
+        self._live(c.id).rootfs = list(snap.mounts)  # an active snapshot's mounts do not change
         self.emit(c, "create")
-        return c
 
     def emit(self, c: Container, action: str, **extra: str) -> None:
         """A container event, with the attributes docker events prints (name, image, labels)."""
@@ -214,7 +238,7 @@ class Engine:
                 raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
             if c.state.running:
                 raise errors.FailedPrecondition("container already started")
-            c.has_been_manually_stopped = False
+            c.pop("HasBeenManuallyStopped", None)  # not stored as false: the record keeps its old shape
             if live.restarter is not None:
                 live.restarter.cancel()
                 live.restarter = None
@@ -241,7 +265,7 @@ class Engine:
             await self.networks.attach(c)  # sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
             # created and started in one call (containerd deletes the task if the start fails)
-            state = await self._create_task(pb.CreateTaskRequest(
+            state = await create_task(self, pb.CreateTaskRequest(
                 container_id=id, rootfs=rootfs, stdin=stdin_path, stdout=str(fifo_dir / "stdout"),
                 stderr="" if tty else str(fifo_dir / "stderr"), terminal=tty, start=True))
             if live.stdin is not None:  # the shim holds the read end now: closing ours cannot drop the data
@@ -269,21 +293,6 @@ class Engine:
         live.monitor = asyncio.create_task(self.monitor(c, live))
         self.emit(c, "start")
         self._start_health(c, live)
-
-    async def _create_task(self, req: pb.CreateTaskRequest) -> Any:
-        """Tasks.Create; a task containerd still has from a run whose end the engine missed (containerd
-        went away in between) is the engine's to end: killed, deleted, and the create made again, as
-        dockerd does with a container "not cleaned up from containerd from a previous run"."""
-        try:
-            return await self.cd.tasks.Create(req)
-        except errors.AlreadyExists:
-            log.warning("container %s: removing the task left from an earlier run", req.container_id[:12])
-        try:
-            await self.cd.tasks.Kill(pb.KillRequest(container_id=req.container_id, signal=9, all=True))
-        except errors.DockyardError:
-            pass  # not running any more: the delete below is all it needs
-        await self.delete_task(req.container_id)
-        return await self.cd.tasks.Create(req)
 
     async def _auto_remove(self, id: str) -> None:
         try:
@@ -449,7 +458,6 @@ class Engine:
         exit. A task that is exiting already (its process finished, its shim going away) needs no
         signal: its exit is on its way to the monitor, which needs the lock to record it."""
         exited = live.next_exit()
-        await sigsettle.settle(c.state, signo)  # just started: let its program catch the signal first
         try:
             await self.cd.tasks.Kill(pb.KillRequest(container_id=c.id, signal=signo, all=all))
         except (errors.NotFound, errors.FailedPrecondition):
@@ -512,9 +520,7 @@ class Engine:
     def rename(self, ref: str, new: str) -> None:
         c = self.get(ref)
         new = names.validate(new.lstrip("/"))
-        for other in self.containers.values():
-            if other.name == f"/{new}" and other.id != c.id:
-                raise names.in_use(new, other.id)
+        names.check_free(self.containers.values(), new, c.id)
         old = c.name
         c.name = f"/{new}"
         try:
@@ -632,7 +638,6 @@ class Engine:
                 pass
 
         def directories() -> None:
-            shm.unmount(self.data_root, id)  # a shareable IPC's tmpfs, mounted inside the directory
             shutil.rmtree(self.data_root / "containers" / id, ignore_errors=True)
             shutil.rmtree(self.exec_root / "containers" / id, ignore_errors=True)
 
@@ -689,11 +694,7 @@ class Engine:
         res = resources.of_update(body)
         if res and c.state.running:
             await self.cd.tasks.Update(pb.UpdateTaskRequest(container_id=c.id, resources=json.dumps(res).encode()))
-        for key in resources.UPDATABLE:
-            if body.get(key):
-                c.host_config[key] = body[key]
-        if "PidsLimit" in body:
-            c.host_config.pids_limit = max(int(body["PidsLimit"]), 0)
+        resources.record_update(c.host_config, body)
         self.save(c)
         self.emit(c, "update")
         return warnings

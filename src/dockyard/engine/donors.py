@@ -5,7 +5,6 @@ containerd container at every start)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,13 +25,13 @@ def joins_another(host_config: Mapping[str, Any]) -> bool:
 async def join(eng: Engine, c: Container) -> None:
     """Sets the donors' namespace paths in the container's spec; a donor that does not run is
     refused (``Internal`` for a PID donor, as dockerd's "failed to join PID namespace"). The
-    /dev/shm of a shareable IPC, or of one joining another's, is its tmpfs on the host (engine/shm.py)."""
-    if not joins_another(c.host_config) and not shm.in_use(c.host_config):
+    /dev/shm of one joining another's IPC is the donor's tmpfs on the host (engine/shm.py)."""
+    if not joins_another(c.host_config):
         return
     record = await eng.cd.containers.Get(pb.GetContainerRequest(id=c.id))
     spec = json.loads(record.spec)
     joined = specs.join_donors(spec, c.host_config, eng.get)
-    shared = await asyncio.to_thread(shm.apply, eng.data_root, c, spec, eng.get)  # --ipc shareable
+    shared = shm.apply(c, spec, eng.get)  # --ipc container:<shareable donor>
     if not joined and not shared:
         return
     await eng.cd.containers.Delete(pb.DeleteContainerRequest(id=c.id))

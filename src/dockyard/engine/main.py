@@ -186,6 +186,7 @@ def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
     reg.retry_window = args.plugin_timeout or client.RETRY_WINDOW
     reg.request_timeout = args.plugin_timeout or client.REQUEST_TIMEOUT
     eng.insecure_registries = list(args.insecure_registry)
+    eng.experimental = bool(args.experimental)
     if args.signature_policy:
         from dockyard.trust.policy import Policy
 
@@ -226,7 +227,6 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     from dockyard.engine.api import authz
 
     app = build_app(eng)
-    app["experimental"] = bool(args.experimental)
     authz.install(app, eng.plugins, args.authorization_plugin)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
                            shutdown_timeout=2.0)

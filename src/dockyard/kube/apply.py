@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import struct
 import tarfile
 import time
 from collections.abc import Callable
@@ -129,12 +128,9 @@ def _logs(client: Any, cid: str, tty: bool, lines: int = 5) -> str:
                                                             "tail": str(lines)}).read()
     if tty:
         return str(raw.decode(errors="replace"))
-    out, i = b"", 0
-    while i + 8 <= len(raw):  # the multiplexed stream: 8-byte headers (stream, size)
-        size = struct.unpack(">I", raw[i + 4:i + 8])[0]
-        out += raw[i + 8:i + 8 + size]
-        i += 8 + size
-    return out.decode(errors="replace")
+    from dockyard.client.http import frames
+
+    return b"".join(data for _, data in frames([raw])).decode(errors="replace")
 
 
 def _create(client: Any, c: ContainerPlan) -> str:

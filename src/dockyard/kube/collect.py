@@ -31,20 +31,20 @@ def containers(client: Any, refs: list[str], name: str = "", kind: str = "Pod") 
     """``kube generate CONTAINER...``: one workload running them all, named ``name`` or ``<first>-pod``;
     ``kube generate POD`` of a pod ``kube play`` ran: that pod again, named ``name`` or as it was."""
     if len(refs) == 1:
-        played = _played(client, refs[0], name or refs[0], kind)
-        if played:
-            return played
-    sources = [source(client, ref) for ref in refs]
+        try:
+            sources = [source(client, refs[0])]
+        except errors.NotFound:  # no container: a played pod, or nothing
+            played = _played(client, refs[0], name or refs[0], kind)
+            if played:
+                return played
+            raise
+    else:
+        sources = [source(client, ref) for ref in refs]
     return generate.workload(name or f"{sources[0].name}-pod", sources, kind)
 
 
 def _played(client: Any, ref: str, name: str, kind: str) -> list[dict[str, Any]]:
-    """The objects of the played pod ``ref`` (none if ``ref`` is a container or no such pod)."""
-    try:
-        client.json("GET", f"/containers/{ref}/json")
-        return []
-    except errors.NotFound:
-        pass
+    """The objects of the played pod ``ref`` (none if there is no such pod)."""
     found = client.json("GET", "/containers/json", {
         "all": True, "filters": json.dumps({"label": [f"{names.POD}={ref}"]})})
     by_role: dict[str, list[tuple[int, generate.Source]]] = {}

@@ -46,7 +46,7 @@ COPY . /ctx/
 @pytest.fixture
 def v2_project(project: Project) -> Iterator[Project]:
     """The project as a user runs Compose v2: no COMPOSE_BAKE, no DOCKER_BUILDKIT; the plugin in
-    the CLI config's ``cli-plugins`` (``make deps`` links it into ~/.docker/cli-plugins)."""
+    the CLI config's ``cli-plugins`` (``make demo`` links it into ~/.docker/cli-plugins)."""
     plugin = BIN / "docker-buildx"
     assert plugin.exists(), "the docker-buildx entry point is not installed (pip install -e .)"
     for name in ("COMPOSE_BAKE", "DOCKER_BUILDKIT", "BUILDX_BUILDER", "BUILDKIT_PROGRESS"):

@@ -61,17 +61,19 @@ class Cri:
     registry: str
     proc: subprocess.Popen[bytes] | None = None
     channel: grpc.Channel | None = None
+    sandbox_image: str = SANDBOX_IMAGE
 
     @property
     def args(self) -> list[str]:
+        """The command line; no ``--registry-mirror`` without a ``registry`` (bench/cri_memory.py)."""
         d = self.daemon
+        mirror = ["--registry-mirror", f"registry.k8s.io=http://{self.registry}"] if self.registry else []
         return [sys.executable, "-m", "dockyard.cri.main", "--listen", str(self.socket),
                 "--containerd", str(d.exec_root / "containerd.sock"),
                 "--containerd-root", str(d.data_root / "containerd"),
                 "--root", str(self.base / "root"), "--state", str(self.base / "state"),
-                "--sandbox-image", SANDBOX_IMAGE, "--cni-conf-dir", str(self.base / "net.d"),
-                "--cgroup-parent", d.cgroup_parent,
-                "--registry-mirror", f"registry.k8s.io=http://{self.registry}"]
+                "--sandbox-image", self.sandbox_image, "--cni-conf-dir", str(self.base / "net.d"),
+                "--cgroup-parent", d.cgroup_parent, *mirror]
 
     def start(self) -> None:
         log = open(self.base / "cri.out", "ab")

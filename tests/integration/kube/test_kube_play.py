@@ -10,20 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
-import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import BIN, REPO, Daemon, free_subnet, started_daemon
+from tests.conftest import BIN, REPO, Daemon, free_subnet
+from tests.integration.kube.conftest import _get, _ok, free_port
 
 pytestmark = pytest.mark.root
 
@@ -57,12 +54,6 @@ networks:
 volumes:
   data: {}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kubectl() -> str | None:
@@ -124,29 +115,6 @@ def kubectl_accepts(tool: str, path: Path, base: Path) -> str:
         server.server_close()
         thread.join()
     assert r.returncode == 0, r.stderr
-    return r.stdout
-
-
-@pytest.fixture(scope="module")
-def kdaemon(busybox_tar: Path) -> Iterator[Daemon]:
-    with started_daemon(busybox_tar) as d:
-        yield d
-
-
-def _get(port: int, deadline: float = 20) -> str:
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                return str(r.read().decode())
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
-
-
-def _ok(r: subprocess.CompletedProcess[str]) -> str:
-    assert r.returncode == 0, r.stderr + r.stdout
     return r.stdout
 
 

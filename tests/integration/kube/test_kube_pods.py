@@ -17,24 +17,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import BIN, Daemon, free_subnet, started_daemon
-from tests.integration.kube.test_kube_play import _get, _ok, free_port, kubectl, kubectl_accepts
+from tests.conftest import BIN, Daemon, free_subnet
+from tests.integration.kube.conftest import _get, _ok, free_port
+from tests.integration.kube.test_kube_play import kubectl, kubectl_accepts
 
 pytestmark = pytest.mark.root
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="module")
-def pdaemon(busybox_tar: Path) -> Iterator[Daemon]:
-    with started_daemon(busybox_tar) as d:
-        yield d
-
-
 @pytest.fixture
-def dy(pdaemon: Daemon, tmp_path: Path) -> Iterator[Run]:
+def dy(kdaemon: Daemon, tmp_path: Path) -> Iterator[Run]:
     """``dockyard`` on the private daemon, in tmp_path; every YAML written there is `kube down`-ed after."""
-    env = {**os.environ, "DOCKER_HOST": pdaemon.host}
+    env = {**os.environ, "DOCKER_HOST": kdaemon.host}
     env.pop("DOCKYARD_HOST", None)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Daemon
+from tests.conftest import Daemon, started_daemon
 from tests.integration.network.test_net_integration import _free_subnet, _our_table_gone
 
 pytestmark = pytest.mark.root
@@ -22,17 +21,9 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def d(busybox_tar: Path) -> Iterator[Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    daemon = Daemon(Path(tempfile.mkdtemp(prefix="dyco-", dir="/tmp")))
-    try:
-        daemon.start()
-        r = daemon.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar) as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
-        assert _our_table_gone(daemon)
+    assert _our_table_gone(daemon)
 
 
 def cli(d: Daemon, *args: str) -> tuple[int, str, str]:

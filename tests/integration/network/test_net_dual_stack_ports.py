@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dockyard.network import ports
-from tests.conftest import Daemon
-from tests.integration.network.test_net_integration import DOCKER, HTTPD, _free_subnet, _our_table_gone
+from tests.conftest import Daemon, started_daemon
+from tests.integration.network.test_net_integration import DOCKER, HTTPD, _our_table_gone
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(not ports.v6_listenable(), reason="no IPv6 on this host: dockerd binds IPv4 only too")]
@@ -29,20 +29,9 @@ pytestmark = [pytest.mark.root,
 
 @pytest.fixture(scope="module")
 def d(busybox_tar: Path) -> Iterator[Daemon]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    daemon = Daemon(Path(tempfile.mkdtemp(prefix="dyds-", dir="/tmp")))
-    bridge = "dyds" + uuid.uuid4().hex[:8]
-    daemon.extra_args = ["--bridge-name", bridge, "--bridge-subnet", _free_subnet()]
-    try:
-        daemon.start()
-        r = daemon.cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr.decode()
+    with started_daemon(busybox_tar, "dyds", "10.213") as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
-        assert bridge not in Path("/proc/net/dev").read_text()
-        assert _our_table_gone(daemon)
+    assert _our_table_gone(daemon)
 
 
 def run(d: Daemon, *args: str) -> str:
@@ -51,13 +40,17 @@ def run(d: Daemon, *args: str) -> str:
     return r.stdout.decode()
 
 
-def docker(d: Daemon, *args: str) -> str:
+@pytest.fixture(scope="module")
+def docker(d: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
+    """Docker's own CLI on the module's daemon (one config directory for the module): its output."""
     assert DOCKER
-    env = {**os.environ, "DOCKER_HOST": d.host, "DOCKER_CONFIG": tempfile.mkdtemp(prefix="dydscfg-")}
-    import subprocess
-    r = subprocess.run([DOCKER, *args], capture_output=True, text=True, env=env, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+    env = {**os.environ, "DOCKER_HOST": d.host, "DOCKER_CONFIG": str(tmp_path_factory.mktemp("dockercfg"))}
+
+    def run_docker(*args: str) -> str:
+        r = subprocess.run([str(DOCKER), *args], capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    return run_docker
 
 
 def get(host: str, port: int, tries: int = 40) -> bytes:
@@ -80,18 +73,18 @@ def ports_of(d: Daemon, name: str) -> dict[str, list[dict[str, str]]]:
     return dict(json.loads(run(d, "inspect", "-f", "{{json .NetworkSettings.Ports}}", name)))
 
 
-def test_publish_without_host_address_binds_both_families(d: Daemon) -> None:
+def test_publish_without_host_address_binds_both_families(d: Daemon, docker: Callable[..., str]) -> None:
     web = "ds-" + uuid.uuid4().hex[:6]
     try:
         run(d, "run", "-d", "--name", web, "-p", "80", "-e", "TOKEN=dual", "busybox", "sh", "-c", HTTPD)
         bindings = ports_of(d, web)["80/tcp"]
         port = bindings[0]["HostPort"]
         assert bindings == [{"HostIp": "0.0.0.0", "HostPort": port}, {"HostIp": "::", "HostPort": port}]
-        assert docker(d, "port", web).splitlines() == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
+        assert docker("port", web).splitlines() == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
         # ours prints as docker 20.10's does (tests/e2e/test_dockyard_cli_parity.py compares the bytes)
         assert run(d, "port", web).splitlines() == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> :::{port}"]
         assert run(d, "port", web, "80").splitlines() == [f"0.0.0.0:{port}", f":::{port}"]
-        summary = json.loads(docker(d, "ps", "--filter", f"name={web}", "--format", "{{json .Ports}}"))
+        summary = json.loads(docker("ps", "--filter", f"name={web}", "--format", "{{json .Ports}}"))
         assert summary == f"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp"  # docker 28's ps
         # IPv4 through the DNAT, IPv6 (the container has no IPv6 address) through the userland proxy
         assert b"dual" in get("127.0.0.1", int(port))
@@ -108,7 +101,7 @@ def test_publish_without_host_address_binds_both_families(d: Daemon) -> None:
             s.listen(1)
 
 
-def test_ipv6_loopback_host_address_answers_through_the_proxy(d: Daemon) -> None:
+def test_ipv6_loopback_host_address_answers_through_the_proxy(d: Daemon, docker: Callable[..., str]) -> None:
     web = "ds-" + uuid.uuid4().hex[:6]
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(("::1", 0))
@@ -117,7 +110,7 @@ def test_ipv6_loopback_host_address_answers_through_the_proxy(d: Daemon) -> None
         run(d, "run", "-d", "--name", web, "-p", f"[::1]:{port}:80", "-e", "TOKEN=loop6", "busybox", "sh", "-c",
             HTTPD)
         assert ports_of(d, web) == {"80/tcp": [{"HostIp": "::1", "HostPort": str(port)}]}
-        assert docker(d, "port", web).splitlines() == [f"80/tcp -> [::1]:{port}"]
+        assert docker("port", web).splitlines() == [f"80/tcp -> [::1]:{port}"]
         assert b"loop6" in get("::1", port)
         with socket.socket(socket.AF_INET) as s:  # published on [::1] only: nothing on IPv4
             s.settimeout(1)
@@ -162,7 +155,6 @@ def test_container_with_ipv6_gets_both_families(d: Daemon) -> None:
 def test_udp_on_ipv6_reaches_an_ipv4_only_container(d: Daemon) -> None:
     """busybox has no UDP server: a UDP echo of Python runs in the container's network namespace
     (``nsenter --net=<SandboxKey>``), stopped by its PID."""
-    import subprocess
     import sys
 
     box = "ds-" + uuid.uuid4().hex[:6]

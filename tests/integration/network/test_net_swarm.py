@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Daemon, free_subnet, started_daemon
+from tests.integration.network.test_net_integration import DOCKER
 
 pytestmark = pytest.mark.root
 
@@ -178,12 +179,11 @@ def test_single_node_swarm_networks(swarm_daemon: Daemon) -> None:
 
 def test_docker_cli_swarm(swarm_daemon: Daemon) -> None:
     """The docker CLI's swarm commands a user runs for networks, on this daemon."""
-    docker = Path("/usr/local/bin/docker")
-    if not docker.exists():
+    if not DOCKER:
         pytest.skip("no docker CLI")
 
     def dk(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(docker), "-H", swarm_daemon.host, *args], capture_output=True, text=True,
+        return subprocess.run([str(DOCKER), "-H", swarm_daemon.host, *args], capture_output=True, text=True,
                               timeout=60)
 
     try:

@@ -11,6 +11,7 @@ import pytest
 
 from dockyard.cli import containers, cp
 from dockyard.cli.errors import StatusError
+from dockyard.client import http
 from dockyard.client.errors import DaemonNotFound
 
 
@@ -56,9 +57,9 @@ def test_run_exit_code_when_the_container_is_gone_is_125() -> None:
 
 def test_a_404_at_create_is_the_images_only_when_the_image_is_missing() -> None:
     c = FakeClient({"GET /images/busybox/json": {}})
-    assert containers._image_present(c, "busybox")  # type: ignore[arg-type]
+    assert http.exists(c, "/images/busybox/json")
     c = FakeClient({"GET /images/nosuch/json": DaemonNotFound("No such image: nosuch:latest")})
-    assert not containers._image_present(c, "nosuch")  # type: ignore[arg-type]
+    assert not http.exists(c, "/images/nosuch/json")
 
 
 @pytest.mark.parametrize("container_exists", [True, False])

@@ -218,3 +218,39 @@ volumes:
         "data": "37eb681e9ad60a1e6b2e40aa449ea07cffdc43a0b2f06706646bdf14f4141fb9",
         "plain": "ddb9e1a8bf1875049b82979c5af793fbbe6115758eacbda3fbd41112aed4487c",
     }
+
+
+class _Recorder:
+    """A daemon of one running container of service ``app``: records every call but the listing."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def json(self, method: str, path: str, params: object = None, body: object = None) -> object:
+        if path == "/containers/json":
+            return [{"Id": "c1", "Names": ["/p-app-1"], "State": "running", "Labels": {engine.SERVICE: "app"}}]
+        self.calls.append(f"{method} {path}")
+        return {"Id": "e1"}
+
+    def request(self, method: str, path: str, params: object = None, body: object = None,
+                headers: object = None) -> object:
+        import io
+
+        self.calls.append(f"{method} {path}")
+        return io.BytesIO()
+
+
+def test_dry_run_restart_runs_no_post_start_hook() -> None:
+    import argparse
+
+    from dockyard.compose.commands import cmd_restart
+    from dockyard.compose.dryrun import DryRunClient
+    from dockyard.compose.ops import Compose
+    from dockyard.compose.project import Project
+
+    services = {"app": {"image": "busybox", "post_start": [{"command": ["touch", "/started"]}]}}
+    project = Project("p", "/tmp", [], services, {}, {}, {}, {}, {}, {})
+    inner = _Recorder()
+    cp = Compose(DryRunClient(inner), "p", project, out=lambda line: None, dry_run=True)
+    assert cmd_restart(cp, argparse.Namespace(services=[], timeout=None)) == 0
+    assert inner.calls == [], "a dry run reached the daemon"

@@ -57,7 +57,7 @@ class FakeEngine:
         self.removed: list[tuple[str, bool]] = []
         self.networks = FakeNetworks()
         self.lives: dict[str, Live] = {}
-        self.data_root = Path("/nonexistent/dockyard-unit-test-root")  # no swarm.json: not in a swarm
+        self.experimental = False
 
     def live_of(self, id: str) -> Live:
         return self.lives.setdefault(id, Live())

@@ -181,11 +181,11 @@ def test_container_modes_join_the_donors_namespaces_at_start() -> None:
     assert not spec.join_donors(build({}), {}, lambda ref: _donor())
 
 
-def test_container_modes_refused(tmp_path: Path) -> None:
+def test_container_modes_refused() -> None:
     joiner = build({"IpcMode": "container:d"}, lambda ref: _donor("private"))  # created: dockerd checks at start
     record = Container({"Id": "j" * 64, "HostConfig": {"IpcMode": "container:d"}, "Mounts": []})
     with pytest.raises(errors.InvalidArgument, match=f"container {'d' * 64}: non-shareable IPC"):
-        shm_ipc.apply(tmp_path, record, joiner, lambda ref: _donor("private"))
+        shm_ipc.apply(record, joiner, lambda ref: _donor("private"))
     stopped = build({"PidMode": "container:d"}, lambda ref: _donor(running=False))
     with pytest.raises(errors.Internal, match=f"failed to join PID namespace: container {'d' * 64} is not running"):
         spec.join_donors(stopped, {"PidMode": "container:d"}, lambda ref: _donor(running=False))

@@ -68,7 +68,7 @@ def _squash(request: web.Request) -> bool:
     """``squash``: only on an experimental daemon (dockerd's 400 otherwise)."""
     if not _bool(request.query.get("squash")):
         return False
-    if not request.app.get("experimental"):
+    if not engine(request).experimental:
         raise errors.InvalidArgument("squash is only supported with experimental mode")
     return True
 

@@ -16,35 +16,28 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.engine.api import decode, filters
-from dockyard.engine.api.app import ENGINE_KEY, add, engine
+from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.containers import qbool
 from dockyard.engine.swarm import NO_SWARM, SWARM_EXISTS, Swarm
 
-SWARM_KEY = "swarm"
 KINDS = {"services": "service", "tasks": "task", "secrets": "secret", "configs": "config"}
 NODE_FILTERS = frozenset({"id", "label", "membership", "name", "node.label", "role"})
 
 
 def swarm_of(request: web.Request) -> Swarm:
-    s = request.app.get(SWARM_KEY)
-    if s is None:  # an app built without register (never in dockyardd)
-        s = Swarm(engine(request).data_root, engine(request))
-    return s  # type: ignore[no-any-return]
+    return engine(request).swarm
 
 
-def swarm_info(request: web.Request) -> dict[str, Any]:
-    """/info's ``Swarm``."""
-    return swarm_of(request).info()
-
-
-def _bool(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes")
-
-
-async def init(request: web.Request) -> web.Response:
+async def _object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object (an empty body is ``{}``)."""
     body = await decode.read_json(request) or {}
     if not isinstance(body, dict):
         raise errors.InvalidArgument("invalid JSON: the body must be an object")
-    return web.json_response(await swarm_of(request).init(body))
+    return body
+
+
+async def init(request: web.Request) -> web.Response:
+    return web.json_response(await swarm_of(request).init(await _object(request)))
 
 
 async def join(request: web.Request) -> web.Response:
@@ -55,7 +48,7 @@ async def join(request: web.Request) -> web.Response:
 
 
 async def leave(request: web.Request) -> web.Response:
-    await swarm_of(request).leave(_bool(request.query.get("force")))
+    await swarm_of(request).leave(qbool(request, "force"))
     return web.Response(status=200)
 
 
@@ -64,10 +57,8 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def update(request: web.Request) -> web.Response:
-    spec = await decode.read_json(request) or {}
-    if not isinstance(spec, dict):
-        raise errors.InvalidArgument("invalid JSON: the body must be an object")
-    rotate = {k: _bool(request.query.get(k)) for k in
+    spec = await _object(request)
+    rotate = {k: qbool(request, k) for k in
               ("rotateWorkerToken", "rotateManagerToken", "rotateManagerUnlockKey")}
     swarm_of(request).update(request.query.get("version", ""), spec, rotate)
     return web.Response(status=200)
@@ -114,9 +105,7 @@ async def node(request: web.Request) -> web.Response:
 
 
 async def node_update(request: web.Request) -> web.Response:
-    spec = await decode.read_json(request) or {}
-    if not isinstance(spec, dict):
-        raise errors.InvalidArgument("invalid JSON: the body must be an object")
+    spec = await _object(request)
     swarm_of(request).update_node(request.match_info["id"], request.query.get("version", ""), spec)
     return web.Response(status=200)
 
@@ -164,9 +153,6 @@ def register(app: web.Application) -> None:
     from dockyard.engine.api import plugins
 
     plugins.register(app)
-    eng = app.get(ENGINE_KEY)
-    if eng is not None and hasattr(eng, "networks"):
-        app[SWARM_KEY] = Swarm(eng.data_root, eng)  # loaded at start: overlay networks need the swarm's pools
     add(app, "POST", "/session", session)
     add(app, "POST", "/swarm/init", init)
     add(app, "POST", "/swarm/join", join)

@@ -12,7 +12,6 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.engine.api import versions
 from dockyard.engine.api.app import API_VERSION, MIN_API_VERSION, add, engine, version_of
-from dockyard.engine.api.probes import swarm_info
 from dockyard.engine.hostinfo import memory_total
 from dockyard.engine.images import arch
 from dockyard.oci.runtime_spec import is_cgroup_v2
@@ -36,7 +35,7 @@ async def ping(request: web.Request) -> web.Response:
 
 def _experimental(request: web.Request) -> bool:
     """The daemon runs with ``--experimental``."""
-    return bool(request.app.get("experimental"))
+    return bool(engine(request).experimental)
 
 
 def _os_name() -> str:
@@ -107,7 +106,7 @@ async def info(request: web.Request) -> web.Response:
         "ExperimentalBuild": _experimental(request), "ServerVersion": __version__,
         "Runtimes": {"dockyard-runc": {"path": "dockyard-runc"}, "runc": {"path": "runc"}},
         "DefaultRuntime": "dockyard-runc",
-        "Swarm": swarm_info(request),
+        "Swarm": eng.swarm.info(),
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
         "ContainerdCommit": {"ID": __version__}, "RuncCommit": {"ID": __version__}, "InitCommit": {"ID": ""},
         "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=userns"] if eng.userns_remap else [])
