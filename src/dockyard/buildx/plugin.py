@@ -2,9 +2,9 @@
 docker CLI the first argument is the plugin's name); ``version``; ``bake`` (``bakecmd.py``, what
 Compose v2 runs); ``build`` (``buildcmd.py``, what the docker CLI runs for ``docker build`` once
 buildx is installed); ``prune``, ``du``, ``ls``, ``inspect`` (``manage.py``, ``docker builder
-<cmd>``). The daemon is chosen as the CLI chooses it (``cli.main.client_for``): the docker CLI's global
-flags passed on, ``DOCKER_HOST`` (Compose v2 sets it for the plugins it runs), a context, else Dockyard's
-default socket."""
+<cmd>``). The daemon is chosen as the docker CLI chooses it (``endpoint.py``): the docker CLI's global
+flags passed on, ``DOCKER_HOST`` (Compose v2 sets it for the plugins it runs), a context, else
+``unix:///var/run/docker.sock``, never Dockyard's own socket."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # The docker CLI passes its own global flags on, before the plugin's name (`docker -H X build` runs
-# `docker-buildx -H X buildx build`): they choose the daemon as they do for the CLI (`cli.main.client_for`).
+# `docker-buildx -H X buildx build`): they choose the daemon as they do for the docker CLI (`endpoint.py`).
 _WITH_VALUE = {"-H": "host", "--host": "host", "-c": "context", "--context": "context", "--config": "config",
                "-l": "log_level", "--log-level": "log_level", "--tlscacert": "tlscacert", "--tlscert": "tlscert",
                "--tlskey": "tlskey"}
@@ -92,12 +92,10 @@ def _global_flags(args: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def client_of(flags: dict[str, Any]) -> Any:
-    """The daemon the global flags choose, as the CLI chooses it (one -H; a context's TLS)."""
-    from argparse import Namespace
+    """The daemon the global flags choose, as the docker CLI chooses it (one -H; a context's TLS)."""
+    from dockyard.buildx.endpoint import client_of as resolve
 
-    from dockyard.cli.main import client_for
-
-    return client_for(Namespace(**flags))
+    return resolve(flags)
 
 
 def run() -> None:
