@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockyard import errors
-from dockyard.engine.records import Config, HostConfig, Record
+from dockyard.engine.records import Config, HostConfig, NetworkSettings, Record
 from dockyard.engine.streams import StdinWriter, StreamHub
 from dockyard.timefmt import parse_rfc3339, rfc3339
 
@@ -150,15 +150,16 @@ class State(Record):
 
 
 class Container(Record):
-    """A container as the engine records it: the fields of Docker's inspect, typed; ``NetworkSettings``
-    (the network package's) and ``Mounts`` (the volumes package's) stay their JSON; what the engine
+    """A container as the engine records it: the fields of Docker's inspect, typed (``NetworkSettings``
+    written by the network package, its endpoints JSON; ``Mounts``, the volumes package's, JSON); what the engine
     alone needs (``HasBeenManuallyStopped``, as dockerd's on-disk config) is not rendered."""
 
     KEYS = ("Id", "Created", "Path", "Args", "State", "Image", "ResolvConfPath", "HostnamePath", "HostsPath",
             "LogPath", "Name", "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel", "AppArmorProfile",
             "ExecIDs", "HostConfig", "GraphDriver", "Mounts", "Config", "NetworkSettings", "ImageManifestDescriptor",
             "HasBeenManuallyStopped")
-    NESTED = {"State": State.of, "Config": Config.of, "HostConfig": HostConfig.of}
+    NESTED = {"State": State.of, "Config": Config.of, "HostConfig": HostConfig.of,
+              "NetworkSettings": NetworkSettings.of}
 
     id: str = ""
     created: str = ZERO_TIME
@@ -182,14 +183,14 @@ class Container(Record):
     graph_driver: dict[str, Any] | None = None
     mounts: list[dict[str, Any]] | None = None
     config: Config
-    network_settings: dict[str, Any]
+    network_settings: NetworkSettings
     image_manifest_descriptor: dict[str, Any] | None = None
     has_been_manually_stopped: bool = False
 
     def __init__(self, doc: dict[str, Any] | None = None) -> None:
         super().__init__(doc)
         for key, empty in (("State", State.new), ("Config", Config), ("HostConfig", HostConfig),
-                           ("NetworkSettings", dict)):
+                           ("NetworkSettings", NetworkSettings)):
             if key not in self:
                 self[key] = empty()
 

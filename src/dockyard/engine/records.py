@@ -22,7 +22,10 @@ R = TypeVar("R", bound="Record")
 # attribute names that Go's initialisms make unreadable when derived
 _SNAKE_EXCEPTIONS = {"IOMaximumIOps": "io_maximum_iops", "BlkioDeviceReadIOps": "blkio_device_read_iops",
                      "BlkioDeviceWriteIOps": "blkio_device_write_iops", "ExecIDs": "exec_ids",
-                     "KernelMemoryTCP": "kernel_memory_tcp"}
+                     "KernelMemoryTCP": "kernel_memory_tcp", "LinkLocalIPv6Address": "link_local_ipv6_address",
+                     "LinkLocalIPv6PrefixLen": "link_local_ipv6_prefix_len",
+                     "SecondaryIPv6Addresses": "secondary_ipv6_addresses", "GlobalIPv6Address": "global_ipv6_address",
+                     "GlobalIPv6PrefixLen": "global_ipv6_prefix_len", "IPv6Gateway": "ipv6_gateway"}
 
 
 def snake(key: str) -> str:
@@ -256,3 +259,38 @@ class HostConfig(Record):
     def restart_policy_name(self) -> str:
         """The restart policy's name, ``no`` when none was given."""
         return str((self.restart_policy or {}).get("Name") or "no")
+
+
+class NetworkSettings(Record):
+    """A container's ``NetworkSettings`` (moby's ``container.NetworkSettings``), written by the network package
+    (``network/manager.py``): the sandbox, the published ports and an endpoint per network (``networks``: the
+    network's name -> its ``EndpointSettings`` as JSON, which the network store also keeps)."""
+
+    KEYS = ("Bridge", "SandboxID", "SandboxKey", "Ports", "HairpinMode", "LinkLocalIPv6Address",
+            "LinkLocalIPv6PrefixLen", "SecondaryIPAddresses", "SecondaryIPv6Addresses",
+            "EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress", "IPPrefixLen",
+            "IPv6Gateway", "MacAddress", "Networks")
+
+    bridge: str = ""
+    sandbox_id: str = ""
+    sandbox_key: str = ""
+    ports: dict[str, list[dict[str, str]] | None] | None = None  # "80/tcp" -> its host bindings (None: exposed only)
+    hairpin_mode: bool = False
+    link_local_ipv6_address: str = ""
+    link_local_ipv6_prefix_len: int = 0
+    secondary_ip_addresses: list[dict[str, Any]] | None = None
+    secondary_ipv6_addresses: list[dict[str, Any]] | None = None
+    endpoint_id: str = ""
+    gateway: str = ""
+    global_ipv6_address: str = ""
+    global_ipv6_prefix_len: int = 0
+    ip_address: str = ""
+    ip_prefix_len: int = 0
+    ipv6_gateway: str = ""
+    mac_address: str = ""
+    networks: dict[str, dict[str, Any]]
+
+    def __init__(self, doc: Mapping[str, Any] | None = None) -> None:
+        super().__init__(doc)
+        if "Networks" not in self._keys:
+            self.networks = {}
