@@ -4,8 +4,8 @@ The engine calls it at five points of a container's life: ``prepare`` (create:
 the netns path and the /etc files go into the OCI spec), ``attach`` (before the
 task starts: sandbox, veths, addresses, published ports, DNS), ``detach``
 (after the task exited), ``release`` (remove) and ``readopt`` (daemon restart).
-Containers are passed in as the engine's records (dicts); this package never
-imports the engine. The network records, bridges and rules are its base, ``networks.Networks``.
+Containers are passed in as the engine's typed ``Container`` (``engine/container.py``): their
+``network_settings`` are written here; the network records, bridges and rules are its base, ``networks.Networks``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import logging
 import re
 import secrets
 import socket
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.network import configonly, dns, gwbridge, hostfiles, ipam, linklocal, ports, proxy, sandbox
 from dockyard.network.networks import BRIDGED, PREDEFINED, Networks, network_record
 from dockyard.network.remote import allow_localnet, builtin
@@ -46,8 +46,8 @@ class NetworkManager(Networks):
 
     # -- containers: create ------------------------------------------------------------
 
-    def _mode(self, c: MutableMapping[str, Any]) -> str:
-        mode = c["HostConfig"].get("NetworkMode") or "default"
+    def _mode(self, c: Container) -> str:
+        mode = c.host_config.network_mode or "default"
         if mode == "default":
             return "bridge" if self.default_enabled else "none"
         return mode
@@ -55,47 +55,46 @@ class NetworkManager(Networks):
     def sandbox_path(self, id: str) -> Path:
         return self.exec_root / "netns" / id
 
-    def prepare(self, c: MutableMapping[str, Any], spec: dict[str, Any], networking: dict[str, Any] | None,
+    def prepare(self, c: Container, spec: dict[str, Any], networking: dict[str, Any] | None,
                 container_dir: Path, image_config: dict[str, Any] | None = None) -> None:
         """At create: pick the networks, point the spec at the sandbox, write and mount the /etc files."""
-        id = c["Id"]
-        exposed = {**((image_config or {}).get("ExposedPorts") or {}), **(c["Config"].get("ExposedPorts") or {})}
-        for key in c["HostConfig"].get("PortBindings") or {}:
+        id = c.id
+        exposed = {**((image_config or {}).get("ExposedPorts") or {}), **(c.config.exposed_ports or {})}
+        for key in c.host_config.port_bindings or {}:
             exposed.setdefault(key if "/" in key else f"{key}/tcp", {})
         if exposed:
-            c["Config"]["ExposedPorts"] = exposed
+            c.config.exposed_ports = exposed
         mode = self._mode(c)
-        settings = c["NetworkSettings"]
-        raw_mode = c["HostConfig"].get("NetworkMode") or "default"
+        settings = c.network_settings
+        raw_mode = c.host_config.network_mode or "default"
         endpoints_cfg = {(mode if k in ("default", raw_mode) else k): v or {}
                          for k, v in ((networking or {}).get("EndpointsConfig") or {}).items()}
         namespaces = spec["linux"]["namespaces"]
         if mode.startswith("container:"):
             other = self.get_container(mode.split(":", 1)[1])
-            if other["Id"] == id:
+            if other.id == id:
                 raise errors.InvalidArgument("cannot join own network namespace")
             # The donor's own netns file, there whenever it runs: whether it does is checked at start
             # (dockerd's getNetworkedContainer; Compose v2 creates `network_mode: service:x` before x runs).
             # A donor without one of its own (host, or itself joined) is joined by its PID, so must run now.
-            path = self.sandbox_path(other["Id"])
-            if other["NetworkSettings"].get("SandboxKey"):
+            path = self.sandbox_path(other.id)
+            if other.network_settings.sandbox_key:
                 ns_path = str(path)
-            elif other["State"]["Running"]:
-                ns_path = str(path) if sandbox.is_netns(path) else f"/proc/{other['State']['Pid']}/ns/net"
+            elif other.state.running:
+                ns_path = str(path) if sandbox.is_netns(path) else f"/proc/{other.state.pid}/ns/net"
             else:
                 raise self._donor_not_running(other)
             for ns in namespaces:
                 if ns["type"] == "network":
                     ns["path"] = ns_path
-            c["HostConfig"]["NetworkMode"] = f"container:{other['Id']}"
+            c.host_config.network_mode = f"container:{other.id}"
             self._take_donor_names(c, spec, other)
-            for fname in ("hosts", "resolv.conf", "hostname"):
-                src = Path(other.get({"hosts": "HostsPath", "resolv.conf": "ResolvConfPath",
-                                      "hostname": "HostnamePath"}[fname]) or "")
-                if src.is_file():
-                    self._bind(spec, src, f"/etc/{fname}")
+            for fname, src in (("hosts", other.hosts_path), ("resolv.conf", other.resolv_conf_path),
+                               ("hostname", other.hostname_path)):
+                if Path(src or "").is_file():
+                    self._bind(spec, Path(src), f"/etc/{fname}")
             return
-        if c["Config"].get("NetworkDisabled") and mode not in ("host", "none"):
+        if c.config.network_disabled and mode not in ("host", "none"):
             pass  # dockerd: no endpoint at all, a network namespace of the container's own with only lo
         elif mode not in ("host", "none"):
             nets = [mode, *[k for k in endpoints_cfg if k != mode]]
@@ -107,21 +106,21 @@ class NetworkManager(Networks):
                         raise
                     n = {"Id": "", "Name": ref}  # another endpoint's network: dockerd resolves it at start
                 cfg = endpoints_cfg.get(ref) or {}
-                if ref == mode and c["Config"].get("MacAddress") and not cfg.get("MacAddress"):
-                    cfg = {**cfg, "MacAddress": c["Config"]["MacAddress"]}  # API < 1.44 put it in Config
-                if ref == mode and self._user_defined(n) and c["HostConfig"].get("Links") and not cfg.get("Links"):
-                    cfg = {**cfg, "Links": c["HostConfig"]["Links"]}  # --link on a user network: the endpoint's
-                settings["Networks"][n["Name"]] = self._endpoint_skeleton(n, cfg)
+                if ref == mode and c.config.mac_address and not cfg.get("MacAddress"):
+                    cfg = {**cfg, "MacAddress": c.config.mac_address}  # API < 1.44 put it in Config
+                if ref == mode and self._user_defined(n) and c.host_config.links and not cfg.get("Links"):
+                    cfg = {**cfg, "Links": c.host_config.links}  # --link on a user network: the endpoint's
+                settings.networks[n["Name"]] = self._endpoint_skeleton(n, cfg)
             for ns in namespaces:
                 if ns["type"] == "network":
                     ns["path"] = str(self.sandbox_path(id))
-            settings["SandboxKey"] = str(self.sandbox_path(id))
+            settings.sandbox_key = str(self.sandbox_path(id))
         elif mode == "none":
-            settings["Networks"]["none"] = self._endpoint_skeleton(self.get("none"), {})
+            settings.networks["none"] = self._endpoint_skeleton(self.get("none"), {})
         else:
-            settings["Networks"]["host"] = self._endpoint_skeleton(self.get("host"), {})
-        exposed = c["Config"].get("ExposedPorts") or {}
-        settings["Ports"] = {k: None for k in exposed}
+            settings.networks["host"] = self._endpoint_skeleton(self.get("host"), {})
+        exposed = c.config.exposed_ports or {}
+        settings.ports = {k: None for k in exposed}
         hostname = spec.get("hostname") or id[:12]
         if mode == "host":
             hostname = socket.gethostname()
@@ -131,9 +130,9 @@ class NetworkManager(Networks):
             path = container_dir / fname
             path.write_text(text)
             self._bind(spec, path, f"/etc/{fname}")
-        c["HostnamePath"] = str(container_dir / "hostname")
-        c["HostsPath"] = str(container_dir / "hosts")
-        c["ResolvConfPath"] = str(container_dir / "resolv.conf")
+        c.hostname_path = str(container_dir / "hostname")
+        c.hosts_path = str(container_dir / "hosts")
+        c.resolv_conf_path = str(container_dir / "resolv.conf")
 
     @staticmethod
     def _bind(spec: dict[str, Any], src: Path, dest: str) -> None:
@@ -156,13 +155,12 @@ class NetworkManager(Networks):
                 "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
-    def _hosts_text(self, c: MutableMapping[str, Any], hostname: str, addresses: list[str]) -> str:
+    def _hosts_text(self, c: Container, hostname: str, addresses: list[str]) -> str:
         extra = []
         gw = ""
-        for name in c["NetworkSettings"]["Networks"]:
-            ep = c["NetworkSettings"]["Networks"][name]
+        for ep in c.network_settings.networks.values():
             gw = gw or ep.get("Gateway") or ""
-        for item in c["HostConfig"].get("ExtraHosts") or []:
+        for item in c.host_config.extra_hosts or []:
             host, _, ip = item.partition(":")
             if ip == "host-gateway":
                 ip = gw or "127.0.0.1"
@@ -173,55 +171,54 @@ class NetworkManager(Networks):
                 return Path("/etc/hosts").read_text() + "".join(f"{ip}\t{h}\n" for h, ip in extra)
             except OSError:
                 pass
-        domain = c["Config"].get("Domainname") or ""
+        domain = c.config.domainname or ""
         if domain:  # as libnetwork: "IP  host.domain host"
             return hostfiles.hosts(f"{hostname}.{domain}", addresses, extra, [hostname])
         return hostfiles.hosts(hostname, addresses, extra)
 
-    def _resolv_text(self, c: MutableMapping[str, Any]) -> str:
+    def _resolv_text(self, c: Container) -> str:
         try:
             host_text = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_text = ""
-        hc = c["HostConfig"]
-        embedded = any(self._user_defined(self.get(name)) for name in c["NetworkSettings"]["Networks"]
+        hc = c.host_config
+        embedded = any(self._user_defined(self.get(name)) for name in c.network_settings.networks
                        if name in {n["Name"] for n in self.networks.values()})
-        return hostfiles.resolv_conf(host_text, hc.get("Dns") or [], hc.get("DnsSearch") or [],
-                                     hc.get("DnsOptions") or [], embedded)
+        return hostfiles.resolv_conf(host_text, hc.dns or [], hc.dns_search or [], hc.dns_options or [], embedded)
 
     # -- containers: start and exit ------------------------------------------------------
 
     @staticmethod
-    def _take_donor_names(c: MutableMapping[str, Any], spec: dict[str, Any], other: MutableMapping[str, Any]) -> None:
+    def _take_donor_names(c: Container, spec: dict[str, Any], other: Container) -> None:
         """dockerd's initializeNetworking: a joiner of ``container:<id>`` has the donor's hostname and
         domain name (its UTS name, ``HOSTNAME`` and inspect's Config), not its own ID."""
-        hostname = other["Config"].get("Hostname") or other["Id"][:12]
-        c["Config"]["Hostname"], c["Config"]["Domainname"] = hostname, other["Config"].get("Domainname") or ""
+        hostname = other.config.hostname or other.id[:12]
+        c.config.hostname, c.config.domainname = hostname, other.config.domainname or ""
         spec["hostname"] = hostname
-        if c["Config"]["Domainname"]:
-            spec["domainname"] = c["Config"]["Domainname"]
+        if c.config.domainname:
+            spec["domainname"] = c.config.domainname
         env = spec["process"].get("env") or []
         spec["process"]["env"] = [f"HOSTNAME={hostname}" if e.startswith("HOSTNAME=") else e for e in env]
 
     @staticmethod
-    def _donor_not_running(other: MutableMapping[str, Any]) -> errors.DockyardError:
+    def _donor_not_running(other: Container) -> errors.DockyardError:
         return errors.Conflict(f"cannot join network namespace of a non running container: container "
-                               f"{other['Name'].lstrip('/')} is {other['State'].get('Status') or 'exited'}")
+                               f"{other.short_name} is {other.state.status or 'exited'}")
 
-    async def attach(self, c: MutableMapping[str, Any]) -> None:
+    async def attach(self, c: Container) -> None:
         """Before the task starts: the sandbox, an endpoint per network, published ports, DNS; a
         ``container:<id>`` mode's donor must be running (as dockerd checks it at start, not at create)."""
-        mode = c["HostConfig"].get("NetworkMode") or ""
+        mode = c.host_config.network_mode or ""
         if mode.startswith("container:"):
             other = self.get_container(mode.split(":", 1)[1])
-            if not other["State"]["Running"] or other["State"].get("Restarting"):
+            if not other.state.running or other.state.restarting:
                 raise self._donor_not_running(other)
-        if not c["NetworkSettings"].get("SandboxKey"):
+        if not c.network_settings.sandbox_key:
             return
         async with self._lock:
             try:
-                await asyncio.to_thread(sandbox.create, self.sandbox_path(c["Id"]))
-                for name in list(c["NetworkSettings"]["Networks"]):
+                await asyncio.to_thread(sandbox.create, self.sandbox_path(c.id))
+                for name in list(c.network_settings.networks):
                     await self._join(c, self.get(name))
                 await self._sync_gwbridge(c)
                 await self._publish(c)
@@ -236,14 +233,14 @@ class NetworkManager(Networks):
         self._refresh_hosts(c)
         await self._start_resolver(c)
 
-    async def _join(self, c: MutableMapping[str, Any], n: dict[str, Any]) -> None:
-        id = c["Id"]
+    async def _join(self, c: Container, n: dict[str, Any]) -> None:
+        id = c.id
         if n.get("ConfigOnly"):
             raise errors.PermissionDenied(configonly.NO_ENDPOINT)
         if n.get("Scope") == "swarm" and not n.get("Attachable"):  # swarmkit's refusal, as dockerd relays it
             raise errors.PermissionDenied(f"Could not attach to network {n['Name']}: rpc error: code = "
                                           f"PermissionDenied desc = network {n['Name']} not manually attachable")
-        ep = c["NetworkSettings"]["Networks"][n["Name"]]
+        ep = c.network_settings.networks[n["Name"]]
         pool = self._pool(n)
         others = self.endpoints.get(n["Id"], {}).values()
         requested = ep.get("IPAMConfig") or {}
@@ -265,11 +262,11 @@ class NetworkManager(Networks):
                   IPPrefixLen=pool.subnet.prefixlen, MacAddress=mac or ipam.mac_for(ip),
                   GlobalIPv6Address=ip6, GlobalIPv6PrefixLen=pool6.subnet.prefixlen if pool6 else 0,
                   IPv6Gateway=str(pool6.gateway) if pool6 else "",
-                  DNSNames=list(dict.fromkeys([c["Name"].lstrip("/"), *(ep.get("Aliases") or []), id[:12],
-                                               *([c["Config"]["Hostname"]] if c["Config"].get("Hostname") else [])]))
+                  DNSNames=list(dict.fromkeys([c.short_name, *(ep.get("Aliases") or []), id[:12],
+                                               *([c.config.hostname] if c.config.hostname else [])]))
                   if self._user_defined(n) else None)
         ifname = (ep.get("DriverOpts") or {}).get("com.docker.network.endpoint.ifname") or f"eth{index}"
-        record = {**ep, "Name": c["Name"].lstrip("/"), "Interface": ifname,
+        record = {**ep, "Name": c.short_name, "Interface": ifname,
                   "MacGenerated": generated,
                   "HostInterface": "veth" + ep["EndpointID"][:7] if n["Driver"] in BRIDGED else ""}
         self.endpoints.setdefault(n["Id"], {})[id] = record
@@ -291,28 +288,29 @@ class NetworkManager(Networks):
         if n["Options"].get(gwbridge.ICC) == "false":
             await asyncio.to_thread(gwbridge.isolate, record["HostInterface"])
         if index == 0 and n["Name"] == "bridge":
-            c["NetworkSettings"].update(Gateway=ep["Gateway"], IPAddress=ip, IPPrefixLen=ep["IPPrefixLen"],
-                                        MacAddress=ep["MacAddress"], EndpointID=ep["EndpointID"])
+            ns = c.network_settings  # the legacy top-level fields mirror the default bridge's endpoint
+            ns.gateway, ns.ip_address, ns.ip_prefix_len, ns.mac_address, ns.endpoint_id = \
+                ep["Gateway"], ip, ep["IPPrefixLen"], ep["MacAddress"], ep["EndpointID"]
 
-    async def _publish(self, c: MutableMapping[str, Any]) -> None:
-        exposed = {**(c["Config"].get("ExposedPorts") or {})}
-        bindings = ports.bindings(c["HostConfig"], exposed)
-        result: dict[str, Any] = {k: None for k in exposed}
+    async def _publish(self, c: Container) -> None:
+        exposed = {**(c.config.exposed_ports or {})}
+        bindings = ports.bindings(c.host_config.port_bindings, c.host_config.publish_all_ports, exposed)
+        result: dict[str, list[dict[str, str]] | None] = {k: None for k in exposed}
         socks: list[socket.socket] = []
-        self.reservations[c["Id"]] = socks
+        self.reservations[c.id] = socks
         for b in bindings:
             try:
                 got = ports.reserve_all(b)
             except errors.Conflict as err:
                 raise errors.Conflict(f"driver failed programming external connectivity on endpoint "
-                                      f"{c['Name'].lstrip('/')} ({c['Id'][:12]}): {err}") from err
+                                      f"{c.short_name} ({c.id[:12]}): {err}") from err
             key = f"{b.container_port}/{b.proto}"
             result.setdefault(key, None)
             for s, host_ip, port in got:
                 socks.append(s)
                 result[key] = [*(result[key] or []), {"HostIp": host_ip, "HostPort": str(port)}]
-                await self._proxy(c["Id"], s, b.container_port)
-        c["NetworkSettings"]["Ports"] = result
+                await self._proxy(c.id, s, b.container_port)
+        c.network_settings.ports = result
 
     async def _proxy(self, cid: str, s: socket.socket, cport: int) -> None:
         """A port on an IPv6 host address gets the userland proxy (proxy.py): for ``[::1]`` and for a container
@@ -330,30 +328,30 @@ class NetworkManager(Networks):
         for p in self.proxies.pop(cid, []):
             p.close()
 
-    async def _program_external(self, c: MutableMapping[str, Any]) -> None:
+    async def _program_external(self, c: Container) -> None:
         """A plugin network giving the default routes is told the published ports (remote.py); a port on
         127.0.0.1 reaches its container through the plugin's host interface (route_localnet, as on bridges)."""
-        nid = self._gateway_of(c["Id"])
+        nid = self._gateway_of(c.id)
         if not nid or self.networks[nid]["Driver"] in (*BRIDGED, "host", "null"):
             return
-        record = self.endpoints[nid][c["Id"]]
-        await asyncio.to_thread(self.remote.program_external, self.networks[nid], record,
-                                c["NetworkSettings"].get("Ports") or {})
-        self.store.put_endpoint(nid, c["Id"], record)
-        if any(c["NetworkSettings"]["Ports"].values()):
+        record = self.endpoints[nid][c.id]
+        published = c.network_settings.ports or {}
+        await asyncio.to_thread(self.remote.program_external, self.networks[nid], record, published)
+        self.store.put_endpoint(nid, c.id, record)
+        if any(published.values()):
             await asyncio.to_thread(allow_localnet, self._publish_ip(c))
 
-    def _refresh_hosts(self, c: MutableMapping[str, Any]) -> None:
-        path = Path(c.get("HostsPath") or "")
+    def _refresh_hosts(self, c: Container) -> None:
+        path = Path(c.hosts_path or "")
         if not path.is_file():
             return
-        eps = [ep for _, ep in sorted(self._container_endpoints(c["Id"]), key=lambda e: e[1]["Interface"])]
+        eps = [ep for _, ep in sorted(self._container_endpoints(c.id), key=lambda e: e[1]["Interface"])]
         addrs = [ep["IPAddress"] for ep in eps] + [ep["GlobalIPv6Address"] for ep in eps if ep.get("GlobalIPv6Address")]
-        hostname = (Path(c["HostnamePath"]).read_text().strip() if c.get("HostnamePath") else "") or c["Id"][:12]
+        hostname = (Path(c.hostname_path).read_text().strip() if c.hostname_path else "") or c.id[:12]
         hostfiles.write_in_place(path, self._hosts_text(c, hostname, addrs))
 
-    async def _start_resolver(self, c: MutableMapping[str, Any]) -> None:
-        id = c["Id"]
+    async def _start_resolver(self, c: Container) -> None:
+        id = c.id
         if id in self.resolvers:
             return
         if not any(self._user_defined(self.networks[nid]) for nid, _ in self._container_endpoints(id)):
@@ -387,22 +385,22 @@ class NetworkManager(Networks):
                             found.append(ip)
         return found
 
-    def _upstream(self, c: MutableMapping[str, Any]) -> list[str]:
-        if c["HostConfig"].get("Dns"):
-            return list(c["HostConfig"]["Dns"])
+    def _upstream(self, c: Container) -> list[str]:
+        if c.host_config.dns:
+            return list(c.host_config.dns)
         try:
             return hostfiles.host_resolvers(Path("/etc/resolv.conf").read_text())[0]
         except OSError:
             return []
 
-    async def detach(self, c: MutableMapping[str, Any]) -> None:
+    async def detach(self, c: Container) -> None:
         """After the task exited: free addresses and ports, remove links, sandbox and DNS."""
         async with self._lock:
             await self._detach(c)
             await asyncio.to_thread(self._apply_rules)
 
-    async def _detach(self, c: MutableMapping[str, Any]) -> None:
-        id = c["Id"]
+    async def _detach(self, c: Container) -> None:
+        id = c.id
         server = self.resolvers.pop(id, None)
         if server:
             server.close()
@@ -422,38 +420,38 @@ class NetworkManager(Networks):
                 await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
             self.endpoints[nid].pop(id, None)
             self.store.delete_endpoint(nid, id)
-        for name, ep in c["NetworkSettings"].get("Networks", {}).items():
+        ns = c.network_settings
+        for name, ep in ns.networks.items():
             # a MAC other than the one derived from the address was configured: it stays for the next start
             mac, ip = ep.get("MacAddress") or "", ep.get("IPAddress") or ""
             configured = bool(mac) and (not ip or mac != ipam.mac_for(ip)) and name not in generated
             ep.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, DNSNames=None,
                       GlobalIPv6Address="", GlobalIPv6PrefixLen=0, IPv6Gateway="",
                       MacAddress=mac if configured else "")
-        c["NetworkSettings"].update(Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="", EndpointID="")
-        exposed = c["Config"].get("ExposedPorts") or {}
-        c["NetworkSettings"]["Ports"] = {k: None for k in exposed}
+        ns.gateway, ns.ip_address, ns.ip_prefix_len, ns.mac_address, ns.endpoint_id = "", "", 0, "", ""
+        ns.ports = {k: None for k in c.config.exposed_ports or {}}
         await asyncio.to_thread(sandbox.destroy, self.sandbox_path(id))
 
-    def _sharers(self, c: MutableMapping[str, Any]) -> list[str]:
+    def _sharers(self, c: Container) -> list[str]:
         """Running containers that joined ``c``'s network namespace."""
-        refs = {f"container:{c['Id']}", f"container:{c['Id'][:12]}", f"container:{c['Name'].lstrip('/')}"}
+        refs = {f"container:{c.id}", f"container:{c.id[:12]}", f"container:{c.short_name}"}
         out = []
         for other in self.containers():
-            mode = other["HostConfig"].get("NetworkMode") or ""
-            if other["Id"] != c["Id"] and other["State"].get("Running") and (
-                    mode in refs or (len(mode) > 10 and mode.startswith("container:") and c["Id"].startswith(mode[10:]))):
-                out.append(other["Id"])
+            mode = other.host_config.network_mode or ""
+            if other.id != c.id and other.state.running and (
+                    mode in refs or (len(mode) > 10 and mode.startswith("container:") and c.id.startswith(mode[10:]))):
+                out.append(other.id)
         return out
 
-    async def readopt(self, c: MutableMapping[str, Any], alive: bool) -> None:
+    async def readopt(self, c: Container, alive: bool) -> None:
         """After a daemon restart: keep a running container's network (ports, DNS), clean a dead one's."""
         if not alive:
             await self.detach(c)
             return
-        if not self._container_endpoints(c["Id"]):
+        if not self._container_endpoints(c.id):
             return
         socks = []
-        for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
+        for key, items in (c.network_settings.ports or {}).items():
             cport, proto = ports.parse_key(key)
             for item in items or []:
                 host_ip = "" if item["HostIp"] == "0.0.0.0" else item["HostIp"]
@@ -461,10 +459,10 @@ class NetworkManager(Networks):
                     s, _ = ports.reserve(ports.Binding(cport, proto, host_ip, int(item["HostPort"])))
                     socks.append(s)
                 except errors.Conflict as err:
-                    log.warning("container %s: %s", c["Id"][:12], err)
+                    log.warning("container %s: %s", c.id[:12], err)
                     continue
-                await self._proxy(c["Id"], s, cport)
-        self.reservations[c["Id"]] = socks
+                await self._proxy(c.id, s, cport)
+        self.reservations[c.id] = socks
         await asyncio.to_thread(self._apply_rules)
         await self._start_resolver(c)
 
@@ -477,13 +475,13 @@ class NetworkManager(Networks):
                 self.store.delete_endpoint(nid, cid)
                 await asyncio.to_thread(sandbox.destroy, self.sandbox_path(cid))
 
-    def release(self, c: MutableMapping[str, Any]) -> None:
+    def release(self, c: Container) -> None:
         """At remove: nothing is left once detach ran; a never-started container has no sandbox."""
-        self.reservations.pop(c["Id"], None)
+        self.reservations.pop(c.id, None)
 
     # -- connect and disconnect ----------------------------------------------------------
 
-    async def connect(self, c: MutableMapping[str, Any], ref: str, cfg: dict[str, Any]) -> None:
+    async def connect(self, c: Container, ref: str, cfg: dict[str, Any]) -> None:
         n = self.get(ref)
         mode = self._mode(c)
         if mode in ("host", "none") or mode.startswith("container:"):
@@ -493,43 +491,44 @@ class NetworkManager(Networks):
                                          "cannot be connected to any other network")
         if n["Driver"] in ("host", "null"):
             raise errors.InvalidArgument(f"container cannot be connected to the {n['Name']} network")
-        if n["Name"] in c["NetworkSettings"]["Networks"]:
-            raise errors.Conflict(f"endpoint with name {c['Name'].lstrip('/')} already exists in network {n['Name']}")
-        c["NetworkSettings"]["Networks"][n["Name"]] = self._endpoint_skeleton(n, cfg)
-        if not c["State"]["Running"]:
+        nets = c.network_settings.networks
+        if n["Name"] in nets:
+            raise errors.Conflict(f"endpoint with name {c.short_name} already exists in network {n['Name']}")
+        nets[n["Name"]] = self._endpoint_skeleton(n, cfg)
+        if not c.state.running:
             return
         async with self._lock:
-            gateway = self._gateway_of(c["Id"])
+            gateway = self._gateway_of(c.id)
             try:
                 await self._join(c, n)
                 await self._sync_gwbridge(c)
                 await asyncio.to_thread(self._apply_rules)
             except BaseException:
-                c["NetworkSettings"]["Networks"].pop(n["Name"], None)
+                nets.pop(n["Name"], None)
                 raise
-            if self._gateway_of(c["Id"]) != gateway:  # a plugin network took the default routes over
+            if self._gateway_of(c.id) != gateway:  # a plugin network took the default routes over
                 await self._program_external(c)
         self._refresh_hosts(c)
         await self._start_resolver(c)
 
-    async def disconnect(self, c: MutableMapping[str, Any], ref: str) -> None:
+    async def disconnect(self, c: Container, ref: str) -> None:
         n = self.get(ref)
-        if n["Name"] not in c["NetworkSettings"]["Networks"]:
-            raise errors.FailedPrecondition(f"container {c['Id']} is not connected to network {n['Name']}")
-        c["NetworkSettings"]["Networks"].pop(n["Name"])
-        was_gateway = self._gateway_of(c["Id"]) == n["Id"]
-        ep = self.endpoints.get(n["Id"], {}).pop(c["Id"], None)
+        if n["Name"] not in c.network_settings.networks:
+            raise errors.FailedPrecondition(f"container {c.id} is not connected to network {n['Name']}")
+        c.network_settings.networks.pop(n["Name"])
+        was_gateway = self._gateway_of(c.id) == n["Id"]
+        ep = self.endpoints.get(n["Id"], {}).pop(c.id, None)
         if ep is not None:
             async with self._lock:
                 if not builtin(n):
-                    await asyncio.to_thread(self.remote.leave, n, ep, str(self.sandbox_path(c["Id"])))
+                    await asyncio.to_thread(self.remote.leave, n, ep, str(self.sandbox_path(c.id)))
                 if ep["HostInterface"]:
                     await asyncio.to_thread(self.driver.leave, ep["HostInterface"])
-                self.store.delete_endpoint(n["Id"], c["Id"])
+                self.store.delete_endpoint(n["Id"], c.id)
                 await self._sync_gwbridge(c)
                 await asyncio.to_thread(self._apply_rules)
                 if was_gateway:
-                    await self._move_gateway(c["Id"])
+                    await self._move_gateway(c.id)
             self._refresh_hosts(c)
 
     def _gateway_of(self, id: str) -> str:
@@ -542,15 +541,15 @@ class NetworkManager(Networks):
 
     # -- docker_gwbridge (gwbridge.py) ---------------------------------------------------
 
-    async def _sync_gwbridge(self, c: MutableMapping[str, Any]) -> None:
+    async def _sync_gwbridge(self, c: Container) -> None:
         """Join docker_gwbridge when the container's endpoints give it no gateway, leave it once one does."""
-        id = c["Id"]
+        id = c.id
         mine = [(self.networks[nid], ep) for nid, ep in self._container_endpoints(id) if nid in self.networks]
         current = next((n for n, ep in mine if gwbridge.is_gateway_endpoint(n, ep)), None)
         need = gwbridge.needed(mine)
         if need and current is None:
             n = await self._gwbridge_network()
-            nets = c["NetworkSettings"]["Networks"]
+            nets = c.network_settings.networks
             nets[gwbridge.NAME] = self._endpoint_skeleton(n, {})
             try:
                 await self._join(c, n)  # an endpoint of the container, not one of its configured networks
@@ -591,9 +590,9 @@ class NetworkManager(Networks):
 
     # -- listing -------------------------------------------------------------------
 
-    def ps_ports(self, c: MutableMapping[str, Any]) -> list[dict[str, Any]]:
+    def ps_ports(self, c: Container) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
+        for key, items in (c.network_settings.ports or {}).items():
             cport, proto = ports.parse_key(key)
             if not items:
                 out.append({"PrivatePort": cport, "Type": proto})

@@ -15,11 +15,12 @@ import logging
 import re
 import secrets
 import socket
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.network import configonly, dns, gwbridge, ipam, nft, ports, proxy, sandbox, vlans
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.remote import RemoteNetworks, builtin, driver_options
@@ -89,14 +90,14 @@ class Networks:
         self.reservations: dict[str, list[socket.socket]] = {}
         self.proxies: dict[str, list[proxy.Proxy]] = {}  # container id -> its userland proxies (proxy.py)
         self.resolvers: dict[str, dns.Server] = {}
-        self.get_container: Callable[[str], MutableMapping[str, Any]] = lambda ref: (_ for _ in ()).throw(
+        self.get_container: Callable[[str], Container] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
         self.started = False
         # the table as last written by nft.apply; "" = known absent, None = unknown (a previous daemon's may remain)
         self._applied: str | None = None
         self._last_ip: dict[str, str] = {}  # network id -> address allocated last (allocation is sequential)
         # every container record (set by the engine): who shares whose network namespace
-        self.containers: Callable[[], list[MutableMapping[str, Any]]] = lambda: []
+        self.containers: Callable[[], list[Container]] = lambda: []
         self._lock = asyncio.Lock()
         self.plugins: Any = None  # the engine's PluginRegistry: drivers and IPAMs of plugin networks
         # in a swarm (engine/swarm.py): its default address pools and subnet size; None: not in a swarm
@@ -297,9 +298,9 @@ class Networks:
                 c = self.get_container(cid)
             except errors.NotFound:
                 continue
-            ip, ip6, driver = self._publish_target(c["Id"])
+            ip, ip6, driver = self._publish_target(c.id)
             plugin = driver not in (*BRIDGED, "")
-            for key, items in (c["NetworkSettings"].get("Ports") or {}).items():
+            for key, items in (c.network_settings.ports or {}).items():
                 cport, proto = ports.parse_key(key)
                 for item in items or []:
                     to = ip6 if ":" in item["HostIp"] else ip  # an IPv6 host address: the container's IPv6 one
@@ -514,8 +515,8 @@ class Networks:
             return not (n is not None and gwbridge.is_gateway_endpoint(n, e[1])), str(e[1]["Interface"])
         return sorted(self._container_endpoints(id), key=key)
 
-    def _publish_ip(self, c: MutableMapping[str, Any]) -> str:
-        return self._publish_target(c["Id"])[0]
+    def _publish_ip(self, c: Container) -> str:
+        return self._publish_target(c.id)[0]
 
     def _publish_target(self, id: str) -> tuple[str, str, str]:
         """Where the container's published ports go: its IPv4 and IPv6 addresses on its publishing endpoint

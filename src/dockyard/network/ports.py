@@ -32,10 +32,11 @@ def parse_key(key: str) -> tuple[int, str]:
         raise errors.InvalidArgument(f"invalid port {key!r}") from err
 
 
-def bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Binding]:
-    """Bindings from HostConfig.PortBindings, plus every exposed port on a random one with -P."""
+def bindings(port_bindings: dict[str, Any] | None, publish_all: bool, exposed: dict[str, Any]) -> list[Binding]:
+    """Bindings from HostConfig's ``PortBindings``, plus every exposed port on a random one with -P
+    (``PublishAllPorts``)."""
     out: list[Binding] = []
-    pb = host_config.get("PortBindings") or {}
+    pb = port_bindings or {}
     for key, items in pb.items():
         cport, proto = parse_key(key)
         for item in items or [{}]:
@@ -46,7 +47,7 @@ def bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[Bindi
             except ValueError as err:
                 raise errors.InvalidArgument(f"invalid host port {hp!r}") from err
             out.append(Binding(cport, proto, (item or {}).get("HostIp") or "", start, end if end > start else 0))
-    if host_config.get("PublishAllPorts"):
+    if publish_all:
         for key in exposed or {}:
             if key not in pb:
                 cport, proto = parse_key(key)

@@ -70,15 +70,14 @@ def test_publish_specs_and_bindings() -> None:
     assert ports.parse_publish("127.0.0.1:8080:80/udp") == ("80/udp", [{"HostIp": "127.0.0.1", "HostPort": "8080"}])
     assert ports.parse_publish("8080:80") == ("80/tcp", [{"HostIp": "", "HostPort": "8080"}])
     assert ports.parse_publish("80") == ("80/tcp", [{"HostIp": "", "HostPort": ""}])
-    bs = ports.bindings({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "PublishAllPorts": True},
-                        {"80/tcp": {}, "443/tcp": {}})
+    bs = ports.bindings({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, True, {"80/tcp": {}, "443/tcp": {}})
     assert bs == [ports.Binding(80, "tcp", "", 8080), ports.Binding(443, "tcp", "", 0)]
 
 
 def test_a_host_port_range_gives_its_first_free_port() -> None:
     """``"HostPort": "5000-5999"`` (Compose's ``published: "5000-5999"``): two containers get two ports
     of the range, as dockerd's allocator gives them; before, both asked for 5000 and the second failed."""
-    [b] = ports.bindings({"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "47300-47309"}]}}, {})
+    [b] = ports.bindings({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "47300-47309"}]}, False, {})
     assert b == ports.Binding(80, "tcp", "127.0.0.1", 47300, 47309)
     taken: list[socket.socket] = []
     try:
