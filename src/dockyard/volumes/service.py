@@ -1,6 +1,6 @@
 """VolumeService: Docker's mount syntaxes to OCI spec mounts, named/anonymous volumes, in-use checks.
 
-At create the engine hands over the container record, its spec, the image
+At create the engine hands over the container (its typed ``Container``), its spec, the image
 config and the container's snapshot key; this turns ``Binds``, ``Mounts``,
 ``Tmpfs``, ``VolumesFrom`` and the image's ``VOLUME``s into spec mounts and the
 ``Mounts`` list of ``docker inspect``, then fills new, empty volumes with the
@@ -14,13 +14,15 @@ import asyncio
 import builtins  # VolumeService.list shadows the builtin in the class body
 import logging
 import os
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
 from dockyard.containerd.client import ContainerdClient
+from dockyard.engine.container import Container
+from dockyard.engine.records import Config, HostConfig
 from dockyard.plugins.discovery import PluginRegistry
 from dockyard.volumes import bindopts, copyup
 from dockyard.volumes.local import ANONYMOUS_LABEL, LocalDriver
@@ -144,10 +146,10 @@ def parse_mount(m: dict[str, Any]) -> Plan:
 
 
 def daemon_root_propagation(root: str, source: str, asked: str) -> str:
-    """dockerd's validateBindDaemonRoot: a bind of the daemon's root or of a path inside it is ``rslave``
-    unless ``rshared`` is asked; any other propagation is refused."""
+    """dockerd's validateBindDaemonRoot: a bind of the daemon's root, of a path inside it or of one holding
+    it (``/``) is ``rslave`` unless ``rshared`` is asked; any other propagation is refused."""
     root = os.path.normpath(root)
-    if not (os.path.normpath(source) + "/").startswith(root + "/"):
+    if not bindopts.inside(source, root) and not bindopts.inside(root, source):
         return asked
     if asked in ("", "rslave", "rshared"):
         return asked or "rslave"
@@ -196,8 +198,8 @@ class VolumeService:
         self.data_root = data_root
         self.driver = LocalDriver(data_root / "volumes")
         self.plugin_volumes = PluginVolumes(data_root / "volumes" / "_plugins.json", plugins or PluginRegistry())
-        self.containers: Callable[[], Iterable[MutableMapping[str, Any]]] = lambda: ()
-        self.get_container: Callable[[str], MutableMapping[str, Any]] = lambda ref: (_ for _ in ()).throw(
+        self.containers: Callable[[], Iterable[Container]] = lambda: ()
+        self.get_container: Callable[[str], Container] = lambda ref: (_ for _ in ()).throw(
             errors.NotFound(f"No such container: {ref}"))
 
     # -- the volume API ----------------------------------------------------------
@@ -223,8 +225,8 @@ class VolumeService:
         return True
 
     def users(self, name: str) -> list[str]:
-        return [c["Id"] for c in self.containers()
-                if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.get("Mounts") or [])]
+        return [c.id for c in self.containers()
+                if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.mounts or [])]
 
     def inspect(self, name: str) -> dict[str, Any]:
         if self.plugin_volumes.driver_of(name):
@@ -268,40 +270,40 @@ class VolumeService:
 
     # -- containers --------------------------------------------------------------
 
-    def plans(self, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any],
+    def plans(self, config: Config, host_config: HostConfig, image_config: dict[str, Any],
               old_client: bool = False) -> builtins.list[Plan]:
         """The container's mounts by destination; ``old_client`` (API below 1.44, ``bindopts.for_client``):
         its read-only binds are not recursive unless forced, as dockerd's old default."""
         plans: dict[str, Plan] = {}
-        for ref in host_config.get("VolumesFrom") or []:
+        for ref in host_config.volumes_from or []:
             cref, _, mode = ref.partition(":")
             other = self.get_container(cref)
-            for m in other.get("Mounts") or []:
+            for m in other.mounts or []:
                 if m["Type"] not in ("volume", "bind"):
                     continue
                 rw = m.get("RW", True) if not mode else mode == "rw"
                 plans[m["Destination"]] = Plan(m["Type"], m["Destination"], m.get("Name") or m["Source"], rw,
                                                m.get("Propagation") or "", nocopy=True)
-        for dest in {**(image_config.get("Volumes") or {}), **(config.get("Volumes") or {})}:
+        for dest in {**(image_config.get("Volumes") or {}), **(config.volumes or {})}:
             plans.setdefault(os.path.normpath(dest), Plan("volume", os.path.normpath(dest)))
-        for b in host_config.get("Binds") or []:
+        for b in host_config.binds or []:
             p = parse_bind(b)
             plans[p.destination] = p
-        for m in host_config.get("Mounts") or []:
+        for m in host_config.mounts or []:
             p = parse_mount(m)
             plans[p.destination] = p
-        for dest, opts in (host_config.get("Tmpfs") or {}).items():
+        for dest, opts in (host_config.tmpfs or {}).items():
             p = parse_tmpfs(dest, opts)
             p.listed = False
             plans[p.destination] = p
         for p in plans.values():
             if p.type == "volume" and not p.driver:
-                p.driver = host_config.get("VolumeDriver") or ""
+                p.driver = host_config.volume_driver or ""
             if old_client and p.type == "bind" and not p.recursive_ro:
                 p.ro_non_recursive = True
         return sorted(plans.values(), key=lambda p: p.destination.count("/"))
 
-    async def prepare(self, cd: ContainerdClient, snapshot: str, c: MutableMapping[str, Any], spec: dict[str, Any],
+    async def prepare(self, cd: ContainerdClient, snapshot: str, c: Container, spec: dict[str, Any],
                       image_config: dict[str, Any], old_client: bool = False) -> None:
         """At create: every mount resolved into the spec (in a thread: a volume plugin may take its time to
         answer, bounded by the plugin client); then each new empty volume gets what the image has at its
@@ -309,13 +311,13 @@ class VolumeService:
         for path, into in await asyncio.to_thread(self.resolve_mounts, c, spec, image_config, old_client):
             await copyup.copy_image_path(cd, snapshot, path, into)
 
-    def resolve_mounts(self, c: MutableMapping[str, Any], spec: dict[str, Any], image_config: dict[str, Any],
+    def resolve_mounts(self, c: Container, spec: dict[str, Any], image_config: dict[str, Any],
                        old_client: bool = False) -> builtins.list[tuple[str, Path]]:
         """Every mount into the spec and the record; returns the copy-ups to make: (the image's
         directory, the new empty volume's directory)."""
         records = []
         copies: builtins.list[tuple[str, Path]] = []
-        plans = self.plans(c["Config"], c["HostConfig"], image_config, old_client)
+        plans = self.plans(c.config, c.host_config, image_config, old_client)
         spec["mounts"] = bindopts.drop_shadowed(spec["mounts"], {p.destination for p in plans})
         for plan in plans:
             if plan.type == "image":
@@ -340,7 +342,7 @@ class VolumeService:
                 vol = self.create(plan.source, labels, plan.driver_opts, self._driver_for(plan))
                 source, name, driver = vol["Mountpoint"], vol["Name"], vol["Driver"]
                 if driver != "local":  # mounted at create, unmounted at removal (the spec is fixed at create)
-                    source = self.plugin_volumes.mount(name, c["Id"])
+                    source = self.plugin_volumes.mount(name, c.id)
                 propagation = plan.propagation
                 data = Path(source)
                 copy_into: Path | None = data
@@ -354,7 +356,7 @@ class VolumeService:
             opts = bindopts.spec_options(plan.type, plan.rw, propagation, plan.non_recursive, plan.ro_non_recursive,
                                          plan.recursive_ro)
             if plan.type == "bind":
-                bindopts.share_root(spec, source, propagation)
+                bindopts.share_root(spec, propagation)
             spec["mounts"].append({"destination": plan.destination, "type": "bind", "source": source, "options": opts})
             rec: dict[str, Any] = {"Type": plan.type, "Source": source, "Destination": plan.destination,
                                    "Mode": "" if plan.type == "bind" else "z", "RW": plan.rw,
@@ -363,12 +365,23 @@ class VolumeService:
                 rec = {"Type": "volume", "Name": name, **{k: v for k, v in rec.items() if k != "Type"},
                        "Driver": driver}
             records.append(rec)
-        c["Mounts"] = records
+        c.mounts = records
         return copies
 
-    def check_subpaths(self, c: MutableMapping[str, Any]) -> None:
+    def check_at_start(self, c: Container) -> None:
+        """What dockerd checks at start: subpaths (``check_subpaths``) and each bind's propagation against
+        the mount its source is on (``bindopts.check_propagation``: a 500 ``SpecRefused``)."""
+        self.check_subpaths(c)
+        asked = {p.destination: p.propagation for p in map(parse_bind, c.host_config.binds or [])}
+        asked.update((p.destination, p.propagation) for p in map(parse_mount, c.host_config.mounts or []))
+        for m in c.mounts or []:
+            if m.get("Type") == "bind":
+                bindopts.check_propagation(m["Source"], m.get("Propagation") or "", str(self.data_root),
+                                           asked=bool(asked.get(m["Destination"])))
+
+    def check_subpaths(self, c: Container) -> None:
         """At start: every local volume's ``Subpath`` still exists and stays inside its volume."""
-        for m in c["HostConfig"].get("Mounts") or []:
+        for m in c.host_config.mounts or []:
             subpath = (m.get("VolumeOptions") or {}).get("Subpath")
             if m.get("Type") == "volume" and subpath and self._is_local(m.get("Source") or ""):
                 check_subpath(Path(self.driver.get(m["Source"])["Mountpoint"]), os.path.normpath(subpath))
@@ -382,15 +395,15 @@ class VolumeService:
                 return "local"
         return plan.driver or "local"
 
-    def release(self, c: MutableMapping[str, Any], remove_anonymous: bool) -> None:
+    def release(self, c: Container, remove_anonymous: bool) -> None:
         """At remove: a plugin's volumes are unmounted; with ``rm -v`` (or ``--rm``) the container's
         anonymous volumes go too."""
-        for m in c.get("Mounts") or []:
+        for m in c.mounts or []:
             if m.get("Type") == "volume" and m.get("Driver") not in ("", "local", None):
-                self._unmount(m["Name"], c["Id"])
+                self._unmount(m["Name"], c.id)
         if not remove_anonymous:
             return
-        for m in c.get("Mounts") or []:
+        for m in c.mounts or []:
             if m.get("Type") != "volume":
                 continue
             if m.get("Driver") not in ("", "local", None):
@@ -401,7 +414,7 @@ class VolumeService:
                 v = self.driver.get(m["Name"])
             except errors.NotFound:
                 continue
-            if ANONYMOUS_LABEL in (v.get("Labels") or {}) and not [u for u in self.users(m["Name"]) if u != c["Id"]]:
+            if ANONYMOUS_LABEL in (v.get("Labels") or {}) and not [u for u in self.users(m["Name"]) if u != c.id]:
                 self.driver.remove(m["Name"])
 
 

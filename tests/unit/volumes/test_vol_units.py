@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.volumes import service
 from dockyard.volumes.local import LocalDriver
 
@@ -55,6 +56,6 @@ def test_local_driver_lifecycle(tmp_path: Path) -> None:
 def test_in_use_volume_is_refused(tmp_path: Path) -> None:
     svc = service.VolumeService(tmp_path)
     svc.create("busy")
-    svc.containers = lambda: [{"Id": "c1", "Mounts": [{"Type": "volume", "Name": "busy"}]}]
+    svc.containers = lambda: [Container({"Id": "c1", "Mounts": [{"Type": "volume", "Name": "busy"}]})]
     with pytest.raises(errors.Conflict, match="volume is in use"):
         svc.remove("busy")
