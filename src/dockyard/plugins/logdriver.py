@@ -18,11 +18,12 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.container import Container
 from dockyard.plugins.discovery import Plugin
 from dockyard.timefmt import rfc3339_nano
 
@@ -121,15 +122,15 @@ def require(plugins: Any, name: str) -> Plugin:
         raise errors.InvalidArgument(f"logger: no log driver named '{name}' is registered") from None
 
 
-def info_of(c: Mapping[str, Any], image_name: str = "") -> dict[str, Any]:
+def info_of(c: Container, image_name: str = "") -> dict[str, Any]:
     """Docker's ``logger.Info`` of a container, as StartLogging and ReadLogs carry it."""
-    cfg = c.get("Config") or {}
-    return {"Config": (c["HostConfig"].get("LogConfig") or {}).get("Config") or {},
-            "ContainerID": c["Id"], "ContainerName": c.get("Name", ""),
-            "ContainerEntrypoint": c.get("Path", ""), "ContainerArgs": c.get("Args") or [],
-            "ContainerImageID": c.get("Image", ""), "ContainerImageName": image_name or cfg.get("Image", ""),
-            "ContainerCreated": c.get("Created", ""), "ContainerEnv": cfg.get("Env") or [],
-            "ContainerLabels": cfg.get("Labels") or {}, "LogPath": "", "DaemonName": "docker"}
+    cfg = c.config
+    return {"Config": (c.host_config.log_config or {}).get("Config") or {},
+            "ContainerID": c.id, "ContainerName": c.name,
+            "ContainerEntrypoint": c.path, "ContainerArgs": c.args or [],
+            "ContainerImageID": c.image, "ContainerImageName": image_name or cfg.image,
+            "ContainerCreated": c.created, "ContainerEnv": cfg.env or [],
+            "ContainerLabels": cfg.labels or {}, "LogPath": "", "DaemonName": "docker"}
 
 
 class PluginLog:

@@ -140,6 +140,7 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
     ``extra_hosts``: ``host:ip`` lines for its /etc/hosts."""
     from dockyard.builder import mounts as run_mounts
     from dockyard.engine import spec as specs
+    from dockyard.engine.container import Container
 
     id = token_hex(32)
     emit(f" ---> Running in {id[:12]}\n")
@@ -154,7 +155,7 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
         mode = "bridge" if networks is not None and networks.default_enabled else "none"
     host = {"NetworkMode": mode, "ExtraHosts": list(extra_hosts or [])}
     spec = specs.build(id, config, host, {}, getattr(builder.engine, "cgroup_parent", "dockyard"))
-    net: dict[str, Any] | None = None
+    net: Container | None = None
     attached = False
     net_dir = builder.engine.exec_root / "builder" / "net" / id
     prepared = None
@@ -162,11 +163,11 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
         if networks is not None:
             # a record shaped like a container's, so the network manager can give it an endpoint,
             # /etc/hosts, resolv.conf and hostname; its layer leaves those files out (MANAGED_FILES)
-            net = {"Id": id, "Name": f"/build-{id[:12]}", "Config": {}, "HostConfig": host,
-                   "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}}
+            net = Container({"Id": id, "Name": f"/build-{id[:12]}", "Config": {}, "HostConfig": host,
+                             "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}})
             net_dir.mkdir(parents=True, exist_ok=True)
             networks.prepare(net, spec, None, net_dir, {})
-            if net["NetworkSettings"].get("SandboxKey"):
+            if net.network_settings.sandbox_key:
                 await networks.attach(net)
                 attached = True
         if mounts:
