@@ -3,7 +3,9 @@
 As Compose v2's log consumer: a container's logs are followed from the moment it is started
 (before its hooks run), and a hook's lines (``web-1 -> | ``) are written when the hook prints
 them, so the two interleave in the order they happened. "Attaching to" comes before the first
-line; the prefixes are padded to the longest name seen so far.
+line and names, sorted by name, the attached services' containers as up leaves them (v2 prints it
+once it created them all, before it starts any: ``pkg/compose/attach.go``), also those not made
+yet when the first line comes; the prefixes are padded to the longest name seen so far.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 import threading
 
 from dockyard.compose import engine as E
-from dockyard.compose.logprefix import Prefixes
+from dockyard.compose.logprefix import Prefixes, short_name
 
 TYPE_CHECKING = False  # typing imports re: ~3 ms of every command's start
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class Attached:
         self.known: dict[str, dict[str, Any]] = {}  # full name -> container: the ones prefixes are padded for
         self.prefixes: Prefixes | None = None
         self.said = False  # "Attaching to" was written
+        self.plan: list[dict[str, Any]] = []  # the containers up will have (Compose.planned)
 
     # --- during up (called from its threads) ---------------------------------------------------
 
@@ -43,6 +46,10 @@ class Attached:
         prefix is made of)."""
         if self.wanted(service):
             self.follow({"Id": cid, "Names": ["/" + name], "Labels": labels})
+
+    def planned(self, containers: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.plan = containers
 
     def hook_output(self, name: str, data: bytes) -> None:
         with self.lock:
@@ -106,16 +113,21 @@ class Attached:
         return self._current()(name, hook)
 
     def _header(self) -> None:
-        """"Attaching to" every attached container made so far (some may start later)."""
+        """"Attaching to" every container of the attached services up leaves (some not made or
+        started yet), and those of attached services up did not plan; sorted by full name, as v2."""
         if self.said:
             return
         self.said = True
-        for c in self.cp.containers():
+        planned = {c["Labels"][E.SERVICE] for c in self.plan}
+        listed = [*self.plan, *(c for c in self.cp.containers() if c["Labels"].get(E.SERVICE, "") not in planned)]
+        listed = [c for c in listed if self.wanted(c["Labels"].get(E.SERVICE, ""))]
+        listed.sort(key=lambda c: str(c["Names"][0]).lstrip("/"))
+        for c in listed:
             name = str(c["Names"][0]).lstrip("/")
-            if self.wanted(c["Labels"].get(E.SERVICE, "")) and name not in self.known:
+            if name not in self.known:
                 self.known[name] = c
                 self.prefixes = None
-        sys.stdout.write(self._current().attaching() + "\n")
+        sys.stdout.write("Attaching to " + ", ".join(short_name(c) for c in listed) + "\n")
 
     def _print(self, text: str) -> None:
         self._header()

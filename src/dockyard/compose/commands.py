@@ -189,7 +189,7 @@ def cmd_up(cp: Compose, a: argparse.Namespace) -> int:
         named = set(a.services or [])
         attached = Attached(cp, lambda s: (not named or s in named) and (not a.attach or s in a.attach)
                             and s not in a.no_attach, not a.no_color and sys.stdout.isatty(), a.no_log_prefix)
-        cp.started, cp.hook_output = attached.started, attached.hook_output
+        cp.started, cp.hook_output, cp.planned = attached.started, attached.hook_output, attached.planned
     done = cp.up(a.services, force_recreate=a.force_recreate, no_recreate=a.no_recreate, build=a.build,
                  no_build=a.no_build, remove_orphans=a.remove_orphans, scale=_scale(a.scale), no_deps=a.no_deps,
                  no_start=a.no_start, timeout=a.timeout, pull=a.pull)

@@ -54,6 +54,3 @@ class Prefixes:
         """A line about the container, as v2's ``Status``: ``web-1 exited with code 0``."""
         root = self.short.get(name, name)
         return self._paint(root, f"{RESET_LINE}{root} {message}")
-
-    def attaching(self) -> str:
-        return "Attaching to " + ", ".join(self.order)

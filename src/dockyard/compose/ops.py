@@ -67,6 +67,8 @@ class Compose:
         self.hook_output: Callable[[str, bytes], None] | None = None  # (container name, bytes) of post_start hooks
         # (service, ID, name, the project/service/number labels) once started, before hooks
         self.started: Callable[[str, str, str, dict[str, str]], None] | None = None
+        # the containers up will have (as `containers()` lists them), told before it makes any
+        self.planned: Callable[[list[dict[str, Any]]], None] | None = None
         self.quiet_pull = False  # pulls show no layer progress (--quiet-pull)
 
     # --- finding things -------------------------------------------------------------------------
@@ -300,6 +302,8 @@ class Compose:
         for c in found:
             by_service.setdefault(c["Labels"].get(E.SERVICE, ""), []).append(c)
         plan = Plan(force_recreate, no_recreate, no_start, timeout)
+        if self.planned is not None:
+            self.planned(self._planned(p, wanted, scale or {}))
         tasks: dict[str, Task] = {}
         waits = any(p.services[s].get("depends_on") for s in wanted)
         with self.watching() if waits else nullcontext():
@@ -311,6 +315,18 @@ class Compose:
                                 (scale or {}).get(s), plan)
             each(Task.result, tasks.values())
         return [s for s in order(p.services) if s in wanted]
+
+    def _planned(self, p: Project, wanted: Any, scale: dict[str, int]) -> list[dict[str, Any]]:
+        """The containers of ``wanted``'s services once up converged them (1..replicas of each)."""
+        out = []
+        for s in order(p.services):
+            if s not in wanted or "provider" in p.services[s]:
+                continue
+            want = scale[s] if s in scale else E.replicas(p.services[s])
+            out += [{"Names": ["/" + E.container_name(p, s, n)], "Labels": {E.PROJECT: self.name, E.SERVICE: s,
+                                                                             E.NUMBER: str(n)}}
+                    for n in range(1, want + 1)]
+        return out
 
     def handle_orphans(self, found: list[dict[str, Any]], remove: bool) -> None:
         """The containers of ``found`` whose service the project no longer has: removed with ``remove``

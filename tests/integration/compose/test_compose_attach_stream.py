@@ -44,3 +44,39 @@ def test_hook_output_interleaves_with_the_logs_as_v2(project: Project, compose_v
         # main-1 and hook-1 come at the same moment (either first); the rest in time order
         assert lines[3:] == expected[3:], (tool, lines)
     assert p.leftovers() == {}
+
+
+LATER = """
+services:
+  first:
+    image: busybox
+    command: ["sh", "-c", "echo from first; touch /tmp/ready; exec sleep 1000"]
+    stop_signal: SIGKILL
+    healthcheck: {test: ["CMD", "sh", "-c", "sleep 2; test -e /tmp/ready"], interval: 1s, retries: 30}
+  later:
+    image: busybox
+    command: ["sh", "-c", "echo from later"]
+    deploy: {replicas: 2}
+    depends_on: {first: {condition: service_healthy}}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "${SUBNET}"}]
+"""
+
+
+def test_attaching_to_lists_the_containers_made_after_the_first_line_as_v2(project: Project,
+                                                                           compose_v2: str) -> None:
+    """v2 writes "Attaching to" once it created every container, before it starts any (its
+    pkg/compose/up.go, attach.go); Dockyard starts `first` before `later`'s containers exist and
+    `first` writes a line at once: the header still names `later`'s two, sorted by name."""
+    p = project
+    (p.dir / "compose.yaml").write_text(LATER)
+    for tool, run in (("dockyard", p.dy), ("v2", lambda *a: p.v2(compose_v2, *a))):
+        r = run("up", "--no-color", "--exit-code-from", "later")
+        assert r.returncode == 0, (tool, r.stdout, r.stderr)
+        lines = _order(r.stdout)
+        assert lines[0] == "Attaching to first-1, later-1, later-2", (tool, lines)
+        assert "first-1 | from first" in lines, (tool, lines)
+        ok(run("down", "-t", "0"))
+    assert p.leftovers() == {}
