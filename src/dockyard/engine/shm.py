@@ -1,6 +1,6 @@
 """A ``shareable`` IPC's /dev/shm, as dockerd's setupIPCDirs: a tmpfs on the host bound into the
-container as /dev/shm, which containerd mounts when the task is created and unmounts when the
-container is deleted (``containerd/tasks/shm.py``); the engine names it in the spec's
+container as /dev/shm, which containerd mounts anew when the task is created and unmounts when the
+task is deleted, at the container's exit, as dockerd (``containerd/tasks/shm.py``); the engine names it in the spec's
 ``io.dockyard.ipc.shm`` annotation, at create. A container started with ``--ipc container:<id>``
 binds its donor's (and joins its IPC namespace, ``spec.join_donors``), which must then be
 ``shareable`` (or the host's, settled at create): "non-shareable IPC" is refused at start, as

@@ -38,3 +38,13 @@ def test_own_tmpfs_mounted_with_the_specs_size_and_bound(tmp_path: Path, monkeyp
 def test_donor_without_tmpfs_refused(tmp_path: Path) -> None:
     with pytest.raises(errors.FailedPrecondition, match="container d1: non-shareable IPC"):
         shm.prepare(tmp_path, "moby", "joiner", _spec("d1"))
+
+
+def test_each_start_has_a_new_tmpfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tmpfs a crash left mounted is replaced, as dockerd's setupIPCDirs mounts one at each start."""
+    calls: list[str] = []
+    monkeypatch.setattr(shm, "is_mounted", lambda target: True)
+    monkeypatch.setattr(shm, "unmount", lambda target, detach=False: calls.append(f"unmount {detach}"))
+    monkeypatch.setattr(shm, "mount", lambda m, target: calls.append("mount"))
+    shm.prepare(tmp_path, "moby", "c1", _spec("c1"))
+    assert calls == ["unmount True", "mount"]

@@ -284,7 +284,8 @@ class TaskManager:
         return state
 
     async def release_shm(self, namespace: str, id: str) -> None:
-        """At the container's delete: the tmpfs of its shareable IPC (tasks/shm.py), if any."""
+        """At the container's delete: the tmpfs of its shareable IPC (tasks/shm.py) a crash left (the task's
+        delete unmounts it otherwise)."""
         await asyncio.to_thread(shm.release, self.shm_root, namespace, id)
 
     async def list(self, namespace: str) -> list[TaskState]:
@@ -305,6 +306,7 @@ class TaskManager:
         rootfs = bundle / "rootfs"
         if rootfs.exists():
             await asyncio.to_thread(unmount_all, rootfs)
+        await asyncio.to_thread(shm.release, self.shm_root, namespace, id)  # a shareable IPC's, as dockerd at exit
         await asyncio.to_thread(shutil.rmtree, bundle, True)
         try:
             os.rmdir(bundle.parent)

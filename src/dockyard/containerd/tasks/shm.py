@@ -2,10 +2,11 @@
 
 A container whose spec carries the ``io.dockyard.ipc.shm`` annotation gets its /dev/shm from a
 tmpfs on the host at ``<state>/shm/<namespace>/<owner>``, the annotation's value naming the owner:
-the container itself (``--ipc shareable``: the tmpfs is mounted when its task is created, sized by
-the ``size=`` option of the spec's /dev/shm mount, and kept across restarts) or its IPC donor
-(``--ipc container:<id>``: the donor's tmpfs, which must be mounted). The spec's /dev/shm becomes a
-bind of that tmpfs. The tmpfs goes when its container is deleted."""
+the container itself (``--ipc shareable``: a new tmpfs is mounted each time its task is created, sized
+by the ``size=`` option of the spec's /dev/shm mount) or its IPC donor (``--ipc container:<id>``: the
+donor's tmpfs, which must be mounted). The spec's /dev/shm becomes a bind of that tmpfs. The tmpfs is
+unmounted when the task is deleted (at its exit, or a failed create), as dockerd's Cleanup unmounts it
+at every exit, and at the container's delete (what a crash left); a joiner's bind keeps its files."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def _size(spec: dict[str, Any]) -> int:
 
 def _mount(target: Path, size: int) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    if is_mounted(target):  # a restart: the container's tmpfs stays until it is deleted
-        return
+    if is_mounted(target):  # left by a crash: each start has a new tmpfs, as dockerd's setupIPCDirs
+        unmount(target, detach=True)
     mount(Mount("tmpfs", "shm", ("nosuid", "nodev", "noexec", "mode=1777", f"size={size}")), target)
 
 
@@ -61,7 +62,7 @@ def prepare(root: Path, namespace: str, id: str, spec: dict[str, Any]) -> None:
 
 
 def release(root: Path, namespace: str, id: str) -> None:
-    """At container delete: its tmpfs, if it has one (a joiner's bind of it keeps it alive)."""
+    """At task and container delete: its tmpfs, if it has one (a joiner's bind of it keeps it alive)."""
     target = path(root, namespace, id)
     if is_mounted(target):
         unmount(target, detach=True)
