@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard import errors
+from dockyard.containerd import mount as mountlib
 from dockyard.containerd.content.store import ContentStore
 from dockyard.containerd.metadata.db import MetadataStore
 from dockyard.containerd.remotes.pull import Lease
@@ -196,8 +197,6 @@ def recover(snapshotter: Snapshotter) -> list[str]:
 
 def recover_mounts(work_dir: Path) -> list[str]:
     """Unmount and remove extraction mount points a killed daemon left under ``work_dir``."""
-    from dockyard.containerd import mount as mountlib
-
     removed = []
     for entry in sorted(work_dir.iterdir()):
         try:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from dockyard import errors
+from dockyard.containerd.server import Services, build_server
 from dockyard.daemon import PidFile, setup_logging, stop_event
 from dockyard.fsmode import private_dir
 
@@ -26,8 +27,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from dockyard.containerd.server import Services, build_server
-
     root, state, address = Path(args.root), Path(args.state), Path(args.address)
     services = Services(root, state)
     address.parent.mkdir(parents=True, exist_ok=True)

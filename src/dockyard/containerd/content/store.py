@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from dockyard.errors import AlreadyExists, Unavailable
+from dockyard.errors import AlreadyExists, FailedPrecondition, Unavailable
+from dockyard.oci.digest import sha256_digest
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,8 @@ def write_blob(
     ref: str | None = None,
 ) -> str:
     """Store an in-memory blob and return its digest (idempotent)."""
-    from dockyard.oci.digest import sha256_digest
-
     digest = sha256_digest(data)
     if expected is not None and expected != digest:
-        from dockyard.errors import FailedPrecondition
-
         raise FailedPrecondition(f'blob: unexpected digest "{digest}", expected "{expected}"')
     try:
         writer = open_writer(store, ref or f"write-blob-{digest}", len(data), digest)

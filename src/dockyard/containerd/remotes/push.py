@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dockyard.containerd.content.store import ContentStore, write_blob
+from dockyard.containerd.diff.compression import GZIP
+from dockyard.containerd.diff.layer import write_layer
 from dockyard.containerd.remotes.progress import Emit, Event, Throttle, short
 from dockyard.containerd.remotes.pull import _mark_source, source_label
 from dockyard.containerd.remotes.registry import Repository
@@ -144,9 +146,6 @@ def gzipped_for_push(store: ContentStore, target: Descriptor) -> tuple[Descripto
 
 
 def _gzip_copy(store: ContentStore, digest: str) -> tuple[str, int]:
-    from dockyard.containerd.diff.compression import GZIP
-    from dockyard.containerd.diff.layer import write_layer
-
     known = store.info(digest).labels.get(LABEL_GZIP, "")
     if known:
         try:

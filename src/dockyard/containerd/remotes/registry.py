@@ -10,6 +10,7 @@ reads ``MANIFEST_UNKNOWN: manifest unknown`` and not an HTTP status.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urljoin
@@ -207,8 +208,6 @@ class Repository:
 
 
 def _sniff(body: bytes) -> str:
-    import json
-
     try:
         doc = json.loads(body)
     except ValueError as err:

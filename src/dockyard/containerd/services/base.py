@@ -19,6 +19,8 @@ from dockyard import diskfull, errors
 from dockyard.api import pb
 from dockyard.containerd import namespaces
 from dockyard.containerd.content.local import LocalContentStore
+from dockyard.containerd.gc import recover, recover_mounts
+from dockyard.containerd.leases import LeaseManager
 from dockyard.containerd.locks import UnpackLock
 from dockyard.containerd.metadata.db import ContainerRecord, ImageRecord, MetadataStore
 from dockyard.containerd.snapshots.overlay import OverlaySnapshotter
@@ -160,14 +162,10 @@ class Services:
         self.snapshotter = OverlaySnapshotter(private_dir(root / "snapshots") / "overlayfs")
         self.tasks = TaskManager(state, state / "runc")
         self.unpack_lock = UnpackLock()  # exclusive: GC, fsck, image unpack; shared: pulls
-        from dockyard.containerd.leases import LeaseManager
-
         self.lease_manager = LeaseManager(root / "leases.json")
         self.leases = self.lease_manager.transient  # id -> Lease of a pull/import in progress (GC roots)
         self.gc_lock = threading.Lock()
         self.work_dir = root / "unpack"  # extraction mount points: under the root, so a crash's leftovers are found
-        from dockyard.containerd.gc import recover, recover_mounts
-
         private_dir(self.work_dir)
         for name in [*recover_mounts(self.work_dir), *recover(self.snapshotter)]:
             log.info("recovered: removed %s left by a crash", name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import IO, Any
 
@@ -10,12 +11,15 @@ import grpc
 
 from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.archive.files import extract_stream, extract_tar, stat_path, write_tar
 from dockyard.archive.idmap import IdMap
 from dockyard.containerd.metadata.db import ContainerRecord
+from dockyard.containerd.rootfs_files import changes, mounted, overlay_dirs
 from dockyard.containerd.services.base import (
     Services,
     _container_pb,
     namespace_of,
+    spooled,
     translated,
 )
 from dockyard.containerd.snapshots import remap
@@ -58,8 +62,6 @@ class ContainersServicer(rpc.ContainersServicer):
 
     def _rootfs(self, ns: str, id: str) -> Any:
         """A context manager yielding the container's rootfs path (see containerd.rootfs_files.mounted)."""
-        from dockyard.containerd.rootfs_files import mounted
-
         rec = self.s.meta.get_container(ns, id)
         mounts = self.s.snapshots(ns).mounts(rec.snapshot_key)
         return mounted(self.s.tasks.bundle(ns, id) / "rootfs", mounts, self.s.work_dir)
@@ -72,10 +74,6 @@ class ContainersServicer(rpc.ContainersServicer):
 
     @translated
     async def StatPath(self, request: pb.ContainerPathRequest, context: Any) -> pb.PathStat:
-        import json
-
-        from dockyard.archive.files import stat_path
-
         def run() -> dict[str, Any]:
             with self._rootfs(namespace_of(context), request.id) as root:
                 return stat_path(root, request.path or "/")
@@ -83,9 +81,6 @@ class ContainersServicer(rpc.ContainersServicer):
         return pb.PathStat(json=json.dumps(await asyncio.to_thread(run)).encode())
 
     async def Archive(self, request: pb.ContainerPathRequest, context: Any) -> Any:
-        from dockyard.archive.files import write_tar
-        from dockyard.containerd.services.base import spooled
-
         ns = namespace_of(context)
 
         def write(spool: IO[bytes]) -> None:
@@ -98,8 +93,6 @@ class ContainersServicer(rpc.ContainersServicer):
 
     @translated
     async def Extract(self, request_iterator: Any, context: Any) -> pb.Empty:
-        from dockyard.archive.files import extract_stream, extract_tar
-
         ns = namespace_of(context)
         requests = request_iterator.__aiter__()
         try:
@@ -127,8 +120,6 @@ class ContainersServicer(rpc.ContainersServicer):
 
     @translated
     async def Changes(self, request: pb.ContainerPathRequest, context: Any) -> pb.ChangesResponse:
-        from dockyard.containerd.rootfs_files import changes, overlay_dirs
-
         ns = namespace_of(context)
 
         def run() -> list[tuple[int, str]]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dockyard.containerd.snapshots.snapshotter import Kind, SnapshotInfo
+from dockyard.diskfull import SpaceReserve
 from dockyard.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.sqlite import open_db
 
@@ -185,8 +186,6 @@ class MetaStore:
         # an fsync takes 100 ms; the snapshot directories it describes are not fsynced either.
         self._db = open_db(path, timeout=30.0, foreign_keys=True)
         self._db.executescript(_SCHEMA)
-        from dockyard.diskfull import SpaceReserve
-
         self.reserve = SpaceReserve(path.with_name(path.name + ".reserve"))  # removals on a full disk
 
     @contextmanager
