@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -94,8 +93,6 @@ class _Build:
 
 def cmd_bake(c: Client, argv: list[str]) -> int:
     a = _parser().parse_args(argv)
-    if a.builder not in ("", "default", os.environ.get("DOCKER_CONTEXT", "default")):
-        raise errors.NotFound(f'no builder "{a.builder}" found')
     defn = bake.load_definition(a.file or ["docker-bake.json"], sys.stdin)
     targets = bake.resolve(defn, a.targets)
     if a.print:

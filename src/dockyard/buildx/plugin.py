@@ -8,6 +8,7 @@ flags passed on, ``DOCKER_HOST`` (Compose v2 sets it for the plugins it runs), a
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args[:1] == ["buildx"]:  # run by the docker CLI: `docker-buildx [global flags] buildx <command> ...`
         args = args[1:]
+    try:
+        root_builder, args = _root_builder(args)
+    except ValueError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
     command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "version":
         print(f"github.com/docker/buildx {VERSION} dockyard")
@@ -46,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers = {"bake": bakecmd.cmd_bake, "build": buildcmd.cmd_build, **manage.COMMANDS}
     try:
+        if command != "ls":  # buildx ls lists every builder, whichever is asked for
+            check_builder(builder_name(command, rest, root_builder), flags)
         return handlers[command](client_of(flags), rest)
     except (errors.DockyardError, CLIError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
@@ -89,6 +97,44 @@ def _global_flags(args: list[str]) -> tuple[dict[str, Any], list[str]]:
     if flags["config"]:  # also where a push's registry credentials are read (cli/config.py)
         os.environ["DOCKER_CONFIG"] = flags["config"]
     return flags, args
+
+
+def _root_builder(args: list[str]) -> tuple[str, list[str]]:
+    """buildx's own global ``--builder`` (``docker buildx --builder X bake``), before the command;
+    ``BUILDX_BUILDER`` is its default."""
+    builder = os.environ.get("BUILDX_BUILDER", "")
+    while args and args[0].partition("=")[0] == "--builder":
+        flag, eq, value = args[0].partition("=")
+        if not eq:
+            if len(args) < 2:
+                raise ValueError("flag needs an argument: --builder")
+            value, args = args[1], args[1:]
+        builder, args = value, args[1:]
+    return builder, args
+
+
+def builder_name(command: str, rest: list[str], root: str) -> str:
+    """The builder the command asks for: its own ``--builder`` (the last one), ``inspect``'s NAME,
+    else the root one."""
+    name, positional = "", ""
+    i = 0
+    while i < len(rest):
+        flag, eq, value = rest[i].partition("=")
+        if flag == "--builder":
+            if not eq and i + 1 < len(rest):
+                value, i = rest[i + 1], i + 1
+            name = value
+        elif not rest[i].startswith("-") and not positional:
+            positional = rest[i]
+        i += 1
+    return name or (positional if command == "inspect" else "") or root
+
+
+def check_builder(name: str, flags: dict[str, Any]) -> None:
+    from dockyard.buildx import builders
+    from dockyard.buildx.endpoint import context_name
+
+    builders.check(name, context_name(flags), flags.get("config"))
 
 
 def client_of(flags: dict[str, Any]) -> Any:

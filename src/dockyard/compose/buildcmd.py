@@ -72,6 +72,7 @@ def cmd_build(cp: Compose, a: argparse.Namespace) -> int:
     from dockyard.compose.shapes import from_env
 
     args = from_env(a.build_arg, p.environment)
+    cp.builder = a.builder or cp.builder  # checked by the first build, as buildx checks v2's `bake --builder`
     memory = _memory(a.memory)
     if a.quiet:
         cp.out = lambda line: None

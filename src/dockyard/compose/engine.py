@@ -57,6 +57,20 @@ def replicas(svc: dict[str, Any]) -> int:
     return int(deploy["replicas"]) if deploy.get("replicas") is not None else 1
 
 
+def planned(project: Project, wanted: Any, scale: dict[str, int]) -> list[dict[str, Any]]:
+    """The containers of ``wanted``'s services once up converged them (1..replicas of each), as
+    the API lists them (name, project/service/number labels)."""
+    out = []
+    for s, svc in project.services.items():
+        if s not in wanted or "provider" in svc:
+            continue
+        want = scale[s] if s in scale else replicas(svc)
+        out += [{"Names": ["/" + container_name(project, s, n)], "Labels": {PROJECT: project.name, SERVICE: s,
+                                                                             NUMBER: str(n)}}
+                for n in range(1, want + 1)]
+    return out
+
+
 def project_labels(project: Project) -> dict[str, str]:
     return {PROJECT: project.name, WORKDIR: project.workdir,
             FILES: ",".join(project.config_files), VERSION: COMPOSE_VERSION}

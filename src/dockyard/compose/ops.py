@@ -8,6 +8,7 @@ service starts in its own thread as soon as the conditions on its dependencies h
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -69,6 +70,7 @@ class Compose:
         self.started: Callable[[str, str, str, dict[str, str]], None] | None = None
         # the containers up will have (as `containers()` lists them), told before it makes any
         self.planned: Callable[[list[dict[str, Any]]], None] | None = None
+        self.builder = os.environ.get("BUILDX_BUILDER", "")  # --builder: checked by the first build
         self.quiet_pull = False  # pulls show no layer progress (--quiet-pull)
 
     # --- finding things -------------------------------------------------------------------------
@@ -185,6 +187,11 @@ class Compose:
               memory: int = 0, show: Callable[[str], None] | None = None) -> str:
         """Build ``service``'s image with the classic builder; ``args`` (``--build-arg``) win over
         the service's, ``show`` gets the build's output. Returns the image ID."""
+        if self.builder:  # v2's bake hands it to buildx, where the daemon's is the only builder
+            from dockyard.buildx import builders
+
+            builders.check(self.builder, "default")  # v2 runs buildx with DOCKER_HOST: the default context
+            self.builder = ""
         from pathlib import Path
 
         from dockyard.buildcontext.send import make_context, only_what_the_daemon_lacks
@@ -303,7 +310,7 @@ class Compose:
             by_service.setdefault(c["Labels"].get(E.SERVICE, ""), []).append(c)
         plan = Plan(force_recreate, no_recreate, no_start, timeout)
         if self.planned is not None:
-            self.planned(self._planned(p, wanted, scale or {}))
+            self.planned(E.planned(p, wanted, scale or {}))
         tasks: dict[str, Task] = {}
         waits = any(p.services[s].get("depends_on") for s in wanted)
         with self.watching() if waits else nullcontext():
@@ -315,18 +322,6 @@ class Compose:
                                 (scale or {}).get(s), plan)
             each(Task.result, tasks.values())
         return [s for s in order(p.services) if s in wanted]
-
-    def _planned(self, p: Project, wanted: Any, scale: dict[str, int]) -> list[dict[str, Any]]:
-        """The containers of ``wanted``'s services once up converged them (1..replicas of each)."""
-        out = []
-        for s in order(p.services):
-            if s not in wanted or "provider" in p.services[s]:
-                continue
-            want = scale[s] if s in scale else E.replicas(p.services[s])
-            out += [{"Names": ["/" + E.container_name(p, s, n)], "Labels": {E.PROJECT: self.name, E.SERVICE: s,
-                                                                             E.NUMBER: str(n)}}
-                    for n in range(1, want + 1)]
-        return out
 
     def handle_orphans(self, found: list[dict[str, Any]], remove: bool) -> None:
         """The containers of ``found`` whose service the project no longer has: removed with ``remove``

@@ -246,3 +246,24 @@ def test_docker_cli_build_goes_through_the_plugin(v2_project: Project) -> None:
     assert "RECLAIMABLE" in builder("du")  # the RUN step's cache entry
     assert "Total reclaimed space:" in builder("prune", "-af")
     assert builder("du").split() == ["Reclaimable:", "0B", "Total:", "0B"]
+
+
+def test_builder_flag_answers_as_v2_through_buildx(v2_project: Project, compose_v2: str) -> None:
+    """`build --builder NAME` where the daemon's is the only builder: Compose v2 hands NAME to
+    `buildx bake --builder`, which refuses a name it does not know; `default` (the context Compose
+    v2's DOCKER_HOST makes current) is the daemon's. dockyard compose answers the same, also to
+    BUILDX_BUILDER on `up --build`."""
+    p = v2_project
+    outs = {}
+    for tool, run in (("v2", lambda *a: p.v2(compose_v2, *a)), ("dockyard", p.dy)):
+        r = run("build", "--builder", "nope")
+        assert r.returncode != 0, (tool, r.stdout, r.stderr)
+        assert 'no builder "nope" found' in r.stderr, (tool, r.stderr)
+        outs[tool] = r.stderr.strip().splitlines()[-1]
+        p.env["BUILDX_BUILDER"] = "nope"
+        r = run("up", "-d", "--build")
+        assert r.returncode != 0 and 'no builder "nope" found' in r.stderr, (tool, r.stderr)
+        del p.env["BUILDX_BUILDER"]
+        ok(run("build", "--builder", "default"))
+    assert outs["dockyard"] == outs["v2"], outs
+    assert p.leftovers() == {}
