@@ -263,7 +263,9 @@ def cmd_create(cp: Compose, a: argparse.Namespace) -> int:
 
 
 def cmd_down(cp: Compose, a: argparse.Namespace) -> int:
-    cp.down(a.volumes, a.rmi, a.remove_orphans, a.timeout)
+    # v2 (`projectOrName`) loads no files for `-p NAME` without `-f`: the project is what the containers
+    # tell, which has no provider services, so their `down` is not run
+    cp.down(a.volumes, a.rmi, a.remove_orphans, a.timeout, providers=bool(a.file) or not a.project_name)
     return 0
 
 

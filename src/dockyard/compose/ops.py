@@ -497,13 +497,14 @@ class Compose:
     # --- down and the rest ----------------------------------------------------------------------
 
     def down(self, volumes: bool = False, rmi: str = "", remove_orphans: bool = False,
-             timeout: int | None = None) -> None:
+             timeout: int | None = None, providers: bool = True) -> None:
+        """``providers``: run the provider services' ``down`` (v2 does with the project's files)."""
         containers = self.containers(oneoff=None)
         if self.project is not None and not remove_orphans:
             containers = [c for c in containers if c["Labels"].get(E.SERVICE) in self.project.services
                           or c["Labels"].get(E.ONEOFF) == "True"]
         self._remove_in_order(containers, timeout)
-        if self.project is not None and not self.dry_run:
+        if self.project is not None and providers and not self.dry_run:
             from dockyard.compose import provider
 
             provider.down_all(self.project, self.out)

@@ -67,8 +67,13 @@ def cmd_run(cp: Compose, a: argparse.Namespace) -> int:
 
             raise errors.InvalidArgument("label must be set as KEY=VALUE")
     deps = [] if a.no_deps else list(svc.get("depends_on") or {})
-    if deps:
+    if deps:  # as v2, the one-off gets none of its providers' variables (up leaves them to the dependents it makes)
+        environment = svc.get("environment")
         cp.up(deps, remove_orphans=a.remove_orphans, pull=a.pull)
+        if environment is None:
+            svc.pop("environment", None)
+        else:
+            svc["environment"] = environment
         cp.wait_dependencies(a.service)
     elif a.remove_orphans:
         cp.handle_orphans(cp.containers(), True)
