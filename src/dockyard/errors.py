@@ -60,6 +60,11 @@ class Internal(DockyardError):
     kind = "internal"
 
 
+class SpecRefused(Internal):
+    """A container's start refused while its spec is made, as dockerd's createSpec (a System error): a 500
+    with the message as it is, where a runtime's failure is a 400 "failed to create task ..."."""
+
+
 KINDS: dict[str, type[DockyardError]] = {
     cls.kind: cls
     for cls in (

@@ -7,6 +7,8 @@
   recursive; ``ReadOnlyForceRecursive`` from them is refused, ``NonRecursive`` below 1.40 ignored.
 - A user mount replaces the default mount at its destination; one on ``/dev`` replaces every
   default mount under ``/dev`` too (the runtime then makes no devices there, as runc).
+- A ``[r]shared`` bind makes the container's root shared; at start its source must be on a shared
+  mount, a ``[r]slave`` one's on a shared or slave mount (ensureShared/ensureSharedOrSlave).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def drop_shadowed(mounts: list[dict[str, Any]], user_destinations: set[str]) -> 
 
 
 def _mount_of(path: str, mountinfo: str) -> tuple[str, list[str]]:
-    """The mount point holding ``path`` and its optional fields (``shared:N``, ``master:N``)."""
+    """The mount point holding ``path`` and its optional fields (``shared:N``, ``master:N``): the longest
+    mount point, the later of two at one path (the one on top), as dockerd's getSourceMount."""
     best, optional = "", []
     with open(mountinfo) as f:
         for line in f:
@@ -78,17 +81,39 @@ def _mount_of(path: str, mountinfo: str) -> tuple[str, list[str]]:
     return best, optional
 
 
-def share_root(spec: dict[str, Any], source: str, propagation: str,
-               mountinfo: str = "/proc/self/mountinfo") -> None:
-    """A ``shared``/``rshared`` bind of a source on a shared mount: the container's root becomes
-    shared, so mounts made under the bind reach the host, as dockerd's WithMounts. dockerd fails the
-    start of one whose source is not on a shared mount (ensureShared); the spec is built at create
-    here, where dockerd lets it pass (a bind of its root with ``rshared``), so it stays private."""
+def share_root(spec: dict[str, Any], propagation: str) -> None:
+    """A ``shared``/``rshared`` bind makes the container's root shared, so mounts made under the bind
+    reach the host, as dockerd's WithMounts (the start refuses a source not on a shared mount:
+    ``check_propagation``)."""
     if propagation not in ("shared", "rshared"):
-        return
-    _, optional = _mount_of(os.path.realpath(source), mountinfo)
-    if not any(o.startswith("shared:") for o in optional):
         return
     linux = spec.setdefault("linux", {})
     if linux.get("rootfsPropagation") not in ("shared", "rshared"):
         linux["rootfsPropagation"] = "shared"
+
+
+def inside(path: str, parent: str) -> bool:
+    """``path`` is ``parent`` or inside it."""
+    return (os.path.normpath(path).rstrip("/") + "/").startswith(os.path.normpath(parent).rstrip("/") + "/")
+
+
+def check_propagation(source: str, propagation: str, daemon_root: str, asked: bool,
+                      mountinfo: str = "/proc/self/mountinfo") -> None:
+    """At start, as dockerd's ensureShared/ensureSharedOrSlave: a ``[r]shared`` bind's source must be on a
+    shared mount, a ``[r]slave`` one's on a shared or slave mount. A bind of (or holding) the daemon's root
+    that got ``rslave`` without asking falls back to private propagation, as dockerd's. dockerd makes its
+    root a shared mount at its start; the engine never mounts, so a source inside the daemon's root is
+    taken as shared."""
+    shared = propagation in ("shared", "rshared")
+    if not shared and propagation not in ("slave", "rslave"):
+        return
+    if inside(source, daemon_root) or (not asked and inside(daemon_root, source)):
+        return
+    try:
+        point, optional = _mount_of(os.path.realpath(source, strict=True), mountinfo)
+    except OSError as err:
+        raise errors.SpecRefused(f"{err.strerror}: {source}") from None
+    wanted = ("shared:",) if shared else ("shared:", "master:")
+    if not any(o.startswith(wanted) for o in optional):
+        kind = "a shared" if shared else "a shared or slave"
+        raise errors.SpecRefused(f"path {source} is mounted on {point} but it is not {kind} mount")
