@@ -191,8 +191,8 @@ class Container(Record):
         super().__init__(doc)
         for key, empty in (("State", State.new), ("Config", Config), ("HostConfig", HostConfig),
                            ("NetworkSettings", NetworkSettings)):
-            if key not in self:
-                self[key] = empty()
+            if not self.has(key):
+                self.set(key, empty())
 
     @classmethod
     def new(cls, id: str, name: str, args: list[str], image_id: str, config: Config, host_config: HostConfig,
@@ -220,7 +220,7 @@ def created_config(config: dict[str, Any], image_config: dict[str, Any], spec: d
     healthcheck fields ``--health-*`` left unset) and from the OCI spec built of them (the environment
     but ``HOSTNAME`` and the links', the hostname)."""
     cfg = Config(config)
-    if "Hostname" not in cfg:
+    if not cfg.has("Hostname"):
         cfg.hostname = spec["hostname"]
     cfg.env = [e for e in spec["process"]["env"] if not e.startswith("HOSTNAME=") and e not in linked]
     given = config.get("Cmd") is not None or config.get("Entrypoint") is not None
@@ -229,7 +229,7 @@ def created_config(config: dict[str, Any], image_config: dict[str, Any], spec: d
     cfg.entrypoint = entrypoint if entrypoint is not None else image_config.get("Entrypoint")
     cfg.working_dir = spec["process"]["cwd"] if cfg.working_dir or image_config.get("WorkingDir") else ""
     cfg.user = config.get("User") or image_config.get("User") or ""
-    if "Labels" not in cfg:
+    if not cfg.has("Labels"):
         cfg.labels = {}
     if image_config.get("Healthcheck"):
         cfg.healthcheck = {**image_config["Healthcheck"], **{k: v for k, v in (cfg.healthcheck or {}).items() if v}}
@@ -241,9 +241,9 @@ def created_host_config(host_config: dict[str, Any], log_config: dict[str, Any])
     """The ``HostConfig`` recorded at create (after ``spec.adapt``'s defaults): the default network and
     restart policy, the log driver's config, Docker's name of the default runtime (ours is dockyard-runc)."""
     host = HostConfig(host_config)
-    if "NetworkMode" not in host:
+    if not host.has("NetworkMode"):
         host.network_mode = "default"
-    if "RestartPolicy" not in host:
+    if not host.has("RestartPolicy"):
         host.restart_policy = {"Name": "no", "MaximumRetryCount": 0}
     host.log_config = log_config
     if (host.runtime or "runc") not in ("runc", "dockyard-runc"):

@@ -6,8 +6,7 @@ containerd container at every start)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dockyard.api import pb
 from dockyard.engine import shm
@@ -16,10 +15,11 @@ from dockyard.engine import spec as specs
 if TYPE_CHECKING:
     from dockyard.engine.container import Container
     from dockyard.engine.daemon import Engine
+    from dockyard.engine.records import HostConfig
 
 
-def joins_another(host_config: Mapping[str, Any]) -> bool:
-    return any((host_config.get(k) or "").startswith("container:") for k in ("PidMode", "IpcMode"))
+def joins_another(host_config: HostConfig) -> bool:
+    return any((mode or "").startswith("container:") for mode in (host_config.pid_mode, host_config.ipc_mode))
 
 
 async def join(eng: Engine, c: Container) -> None:
@@ -30,7 +30,7 @@ async def join(eng: Engine, c: Container) -> None:
         return
     record = await eng.cd.containers.Get(pb.GetContainerRequest(id=c.id))
     spec = json.loads(record.spec)
-    joined = specs.join_donors(spec, c.host_config, eng.get)
+    joined = specs.join_donors(spec, c.host_config.to_json(), eng.get)
     shared = shm.apply(c, spec, eng.get)  # --ipc container:<shareable donor>
     if not joined and not shared:
         return

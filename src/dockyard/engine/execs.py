@@ -115,7 +115,7 @@ def process_spec(c: Container, config: dict[str, Any], user: users.ExecUser | No
         group_add = [int(g) for g in c.host_config.group_add or [] if str(g).isdigit()]
     inherited = {k: v for k, v in (base or {}).items() if k in _INHERITED}
     if "capabilities" not in inherited:  # no container spec at hand: its HostConfig says the same
-        inherited["capabilities"] = specs.process_capabilities(c.host_config)
+        inherited["capabilities"] = specs.process_capabilities(c.host_config.to_json())
     proc: dict[str, Any] = {
         **inherited, "args": list(config["Cmd"]), "env": env, "terminal": tty,
         "cwd": config.get("WorkingDir") or c.config.working_dir or "/",

@@ -6,9 +6,8 @@ in ``to_json()`` (inspect shows it: ``engine/api/render.py``), and a field the e
 gives back the keys in the order they came, so nothing a client sent is lost. The store keeps that
 JSON (``engine/store.py``), ``engine/api/render.py`` makes the API's answers from the records.
 
-A record is also a ``MutableMapping`` over the same JSON keys (``host_config["AutoRemove"]``): the
-packages that get a container from the engine without importing it (``network/``, ``volumes/``) read
-and write it so, through the same object; the engine itself uses the attributes.
+Code reads and writes a record through its attributes only; ``has``, ``set`` and ``unset`` name a
+field by its JSON key where that is what the caller holds (a presence check, an update body).
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ class Record(MutableMapping[str, Any]):
         object.__setattr__(self, "_keys", {})
         object.__setattr__(self, "extra", {})
         for key, value in (doc or {}).items():
-            self[key] = value
+            self.set(key, value)
 
     @classmethod
     def of(cls: type[R], value: Any) -> R:
@@ -83,7 +82,34 @@ class Record(MutableMapping[str, Any]):
             out[key] = value.to_json() if key in nested else value
         return out
 
-    # -- the mapping over the JSON keys -------------------------------------------------
+    # -- fields by their JSON keys (a presence check, an update body's fields) ---------------
+
+    def has(self, key: str) -> bool:
+        """The field ``key`` (its JSON key) was given or set; one that was not reads as its zero value."""
+        return key in self._keys
+
+    def set(self, key: str, value: Any) -> None:
+        """The field ``key`` (its JSON key, known or not) set to ``value``, a nested record parsed from its JSON."""
+        attr = self._ATTR.get(key)
+        if attr is None:
+            self.extra[key] = value
+            self._keys[key] = None
+            return
+        parse = self.NESTED.get(key)
+        setattr(self, attr, parse(value) if parse is not None else value)
+
+    def unset(self, key: str) -> None:
+        """The field ``key`` no longer given: it reads as its zero value again and leaves ``to_json()``."""
+        if key not in self._keys:
+            return
+        del self._keys[key]
+        attr = self._ATTR.get(key)
+        if attr is None:
+            del self.extra[key]
+        else:
+            self.__dict__.pop(attr, None)
+
+    # -- the mapping over the JSON keys, until its last user (the engine's start) reads the attributes --
 
     def __getitem__(self, key: str) -> Any:
         attr = self._ATTR.get(key)
@@ -94,23 +120,12 @@ class Record(MutableMapping[str, Any]):
         return getattr(self, attr)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        attr = self._ATTR.get(key)
-        if attr is None:
-            self.extra[key] = value
-            self._keys[key] = None
-            return
-        parse = self.NESTED.get(key)
-        setattr(self, attr, parse(value) if parse is not None else value)
+        self.set(key, value)
 
     def __delitem__(self, key: str) -> None:
         if key not in self._keys:
             raise KeyError(key)
-        del self._keys[key]
-        attr = self._ATTR.get(key)
-        if attr is None:
-            del self.extra[key]
-        else:
-            self.__dict__.pop(attr, None)  # back to the class's zero value
+        self.unset(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -120,10 +135,6 @@ class Record(MutableMapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys
-
-    def copy(self) -> dict[str, Any]:
-        """A shallow copy as a plain dict, as ``dict.copy`` (what callers of the JSON view expect)."""
-        return dict(self.items())
 
     def __copy__(self: R) -> R:
         return type(self)(self.to_json())
@@ -292,5 +303,5 @@ class NetworkSettings(Record):
 
     def __init__(self, doc: Mapping[str, Any] | None = None) -> None:
         super().__init__(doc)
-        if "Networks" not in self._keys:
+        if not self.has("Networks"):
             self.networks = {}

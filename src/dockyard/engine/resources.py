@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import MutableMapping
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.records import HostConfig
 from dockyard.engine.validate import sysinfo
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # dockerd's config.DefaultShmSize
@@ -234,13 +234,13 @@ def of_update(body: dict[str, Any]) -> dict[str, Any]:
 _THROTTLES = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
 
 
-def record_update(host: MutableMapping[str, Any], body: dict[str, Any]) -> None:
-    """What an update body changes of a container's recorded ``HostConfig``."""
+def record_update(host: HostConfig, body: dict[str, Any]) -> None:
+    """What an update body changes of a container's recorded ``HostConfig`` (its fields by the body's keys)."""
     for key in UPDATABLE:
         if body.get(key):
-            host[key] = body[key]
+            host.set(key, body[key])
     if "PidsLimit" in body:
-        host["PidsLimit"] = max(int(body["PidsLimit"]), 0)
+        host.pids_limit = max(int(body["PidsLimit"]), 0)
 
 
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares",

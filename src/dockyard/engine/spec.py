@@ -12,6 +12,7 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.engine import resources as res
+from dockyard.engine.container import Container
 from dockyard.oci import sysctl
 from dockyard.oci.capabilities import CAPABILITIES
 from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, READONLY_PATHS, default_spec
@@ -143,7 +144,7 @@ def build(id: str, config: dict[str, Any], host_config: dict[str, Any], image_co
     return spec
 
 
-Lookup = Callable[[str], Mapping[str, Any]]  # the engine's container records by reference
+Lookup = Callable[[str], Container]  # the engine's containers by reference
 
 
 def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
@@ -176,7 +177,7 @@ def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
         for key in ("PidMode", "IpcMode"):
             mode = host.get(key) or ""
             if mode.startswith("container:"):
-                host[key] = f"container:{lookup(mode.partition(':')[2])['Id']}"
+                host[key] = f"container:{lookup(mode.partition(':')[2]).id}"
     return host
 
 
@@ -186,16 +187,16 @@ def is_cgroup_v2() -> bool:
     return v2()
 
 
-def _existing(lookup: Lookup | None, mode: str, what: str) -> Mapping[str, Any]:
+def _existing(lookup: Lookup | None, mode: str, what: str) -> Container:
     if lookup is None:
         raise errors.InvalidArgument(f"cannot join {what} of another container here")
     return lookup(mode.partition(":")[2])
 
 
-def _donor(lookup: Lookup | None, mode: str, what: str) -> Mapping[str, Any]:
+def _donor(lookup: Lookup | None, mode: str, what: str) -> Container:
     other = _existing(lookup, mode, what)
-    if not other["State"]["Running"] or not other["State"].get("Pid"):
-        raise errors.Conflict(f"cannot join {what} of a non running container: {other['Id']}")
+    if not other.state.running or not other.state.pid:
+        raise errors.Conflict(f"cannot join {what} of a non running container: {other.id}")
     return other
 
 
@@ -219,13 +220,13 @@ def join_donors(spec: dict[str, Any], host: Mapping[str, Any], lookup: Lookup) -
     pid_mode = host.get("PidMode") or ""
     if pid_mode.startswith("container:"):
         donor = lookup(pid_mode.partition(":")[2])
-        if not donor["State"]["Running"] or not donor["State"].get("Pid"):
-            raise errors.Internal(f"failed to join PID namespace: container {donor['Id']} is not running")
-        joined = _join(spec, "pid", donor["State"]["Pid"])
+        if not donor.state.running or not donor.state.pid:
+            raise errors.Internal(f"failed to join PID namespace: container {donor.id} is not running")
+        joined = _join(spec, "pid", donor.state.pid)
     ipc_mode = host.get("IpcMode") or ""
     if ipc_mode.startswith("container:"):
         donor = _donor(lookup, ipc_mode, "IPC")
-        joined = _join(spec, "ipc", donor["State"]["Pid"]) or joined  # none if the donor's IPC is the host's
+        joined = _join(spec, "ipc", donor.state.pid) or joined  # none if the donor's IPC is the host's
     return joined
 
 
@@ -242,7 +243,7 @@ def namespaces(spec: dict[str, Any], host: dict[str, Any], lookup: Lookup | None
     ipc_mode = host.get("IpcMode") or "private"
     if ipc_mode.startswith("container:"):
         donor = _existing(lookup, ipc_mode, "IPC")
-        donor_mode = donor["HostConfig"].get("IpcMode") or ""
+        donor_mode = donor.host_config.ipc_mode or ""
         if donor_mode == "host":
             ipc_mode = "host"
     shm = next((m for m in spec["mounts"] if m["destination"] == "/dev/shm"), None)

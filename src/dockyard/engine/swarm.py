@@ -206,7 +206,7 @@ class Swarm:
         swarm_nets = [n for n in list(nets.networks.values()) if n.get("Scope") == "swarm"]
         for c in list(self.engine.containers.values()):
             for n in swarm_nets:
-                if n["Name"] in (c.network_settings.get("Networks") or {}):
+                if n["Name"] in c.network_settings.networks:
                     await self.engine.disconnect_network(c.id, n["Id"])
         for n in swarm_nets:
             await nets.remove_network(n["Id"])

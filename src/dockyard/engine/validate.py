@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine.records import HostConfig
 from dockyard.oci.capabilities import CAPABILITIES
 
 MIN_MEMORY = 6 * 1024 * 1024  # dockerd's linuxMinMemory
@@ -387,11 +388,12 @@ def _rlim(v: int) -> float:
 # -- container update, kill, rename, attach, exec ---------------------------------------------
 
 
-def container_update(body: dict[str, Any], current_host: Mapping[str, Any]) -> list[str]:
+def container_update(body: dict[str, Any], current_host: HostConfig) -> list[str]:
+    """``POST /containers/{id}/update``'s body checked against the container's ``HostConfig``; its warnings."""
     warnings = resources(body, update=True)
     policy = body.get("RestartPolicy") or {}
     restart_policy(policy)
-    if policy.get("Name") and current_host.get("AutoRemove") and policy["Name"] != "no":
+    if policy.get("Name") and current_host.auto_remove and policy["Name"] != "no":
         raise errors.Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
     return warnings
 

@@ -164,7 +164,7 @@ def _ancestor(c: Container, values: list[str], eng: Any) -> bool:
 
 
 def _network(c: Container, values: list[str], eng: Any) -> bool:
-    nets = c.network_settings.get("Networks") or {}
+    nets = c.network_settings.networks
     ids = {n.get("NetworkID", "") for n in nets.values() if isinstance(n, dict)}
     return any(v in nets or any(i.startswith(v) for i in ids if i) for v in values)
 

@@ -40,10 +40,11 @@ def to_inspect(c: Container, version: versions.Version) -> dict[str, Any]:
     return versions.container_inspect(doc, version)
 
 
-def inspect_host_config(sent: Mapping[str, Any]) -> dict[str, Any]:
+def inspect_host_config(host: HostConfig | Mapping[str, Any]) -> dict[str, Any]:
     """``HostConfig`` (its record, or the record's JSON) as dockerd renders it: every field of its struct
     in its order, the ones nobody set as Go's zero value (``0``, ``""``, ``false``, ``null``) unless
     ``omitempty``; fields of a newer API that the record keeps follow as they came."""
+    sent = host.to_json() if isinstance(host, HostConfig) else host
     out: dict[str, Any] = {}
     for key in HostConfig.KEYS:
         if key in sent:
@@ -71,7 +72,7 @@ def _minimal_summary(c: Container) -> dict[str, Any]:
     return {"Id": c.id, "Names": [c.name], "Image": c.config.image, "ImageID": c.image,
             "Command": " ".join([c.path, *(c.args or [])]).strip(), "Created": 0, "Ports": [],
             "Labels": c.config.labels or {}, "State": c.state.status, "Status": "",
-            "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
+            "HostConfig": {"NetworkMode": _network_mode(c)},
             "NetworkSettings": {"Networks": {}}, "Mounts": []}
 
 
@@ -81,7 +82,7 @@ def _summary(c: Container, eng: Any) -> dict[str, Any]:
         "Command": " ".join([c.path, *(c.args or [])]), "Created": int(parse_rfc3339(c.created)),
         "Ports": eng.networks.ps_ports(c), "Labels": c.config.labels or {}, "State": c.state.status,
         "Status": c.state.text(), "HostConfig": _summary_host_config(c),
-        "NetworkSettings": {"Networks": c.network_settings.get("Networks") or {}}, "Mounts": c.mounts or [],
+        "NetworkSettings": {"Networks": c.network_settings.networks}, "Mounts": c.mounts or [],
         "Health": _health_summary(c.state.health),
     }
     if c.image_manifest_descriptor:
@@ -90,10 +91,15 @@ def _summary(c: Container, eng: Any) -> dict[str, Any]:
 
 
 def _summary_host_config(c: Container) -> dict[str, Any]:
-    out: dict[str, Any] = {"NetworkMode": c.host_config.get("NetworkMode", "default")}
+    out: dict[str, Any] = {"NetworkMode": _network_mode(c)}
     if c.host_config.annotations:
         out["Annotations"] = dict(c.host_config.annotations)
     return out
+
+
+def _network_mode(c: Container) -> str:
+    """The recorded ``NetworkMode``; ``default`` for a record that has none."""
+    return c.host_config.network_mode if c.host_config.has("NetworkMode") else "default"
 
 
 def _health_summary(health: dict[str, Any] | None) -> dict[str, Any]:
