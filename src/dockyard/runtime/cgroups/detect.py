@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from .base import CgroupManager
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# A v2 hierarchy to use instead of detecting one at CGROUP_ROOT: on a hybrid host its unified
+# mount (/sys/fs/cgroup/unified), so the v2 path (device programs included) runs end to end.
+V2_ROOT_ENV = "DOCKYARD_RUNC_CGROUP2_ROOT"
 
 
 def is_v2(root: str = CGROUP_ROOT) -> bool:
@@ -19,6 +22,13 @@ def manager_for(cgroups_path: str | None, container_id: str, root: str = CGROUP_
     from .fs import normalize_cgroups_path
 
     path = normalize_cgroups_path(cgroups_path, container_id)
+    forced = os.environ.get(V2_ROOT_ENV)
+    if forced:
+        if not is_v2(forced):
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f"{V2_ROOT_ENV}={forced}: no cgroup v2 hierarchy mounted there")
+        root = forced
     if is_v2(root):
         from .v2 import CgroupV2
 

@@ -24,6 +24,13 @@ def blkio_weight_to_io_weight(weight: int) -> int:
     return 1 + (weight - 10) * 9999 // 990
 
 
+def _in_user_namespace() -> bool:
+    try:
+        return read("/proc/self/uid_map").split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 class CgroupV2:
     version = 2
 
@@ -97,7 +104,20 @@ class CgroupV2:
             if "/" in key or key.startswith("."):
                 raise OSError(22, f"invalid unified cgroup key {key!r}")
             write(os.path.join(d, key), value)
-        # device rules on v2 need an eBPF program: not implemented (documented limitation)
+        if resources.get("devices") is not None:
+            self._apply_devices(resources["devices"])
+
+    def _apply_devices(self, rules: list[dict[str, Any]]) -> None:
+        """v2 has no devices.allow: the rules become a BPF_CGROUP_DEVICE program attached to the
+        cgroup, replacing the one there. As runc, a failure is ignored in a user namespace only."""
+        from . import devfilter, ebpf
+
+        program = devfilter.encode(devfilter.device_filter(rules))
+        try:
+            ebpf.install(self.dir, program)
+        except OSError:
+            if not _in_user_namespace():
+                raise
 
     def _apply_io_weight(self, blkio: dict[str, Any]) -> None:
         """BFQ takes blkio's weights as they are (``io.bfq.weight``); ``io.weight`` wants them scaled."""

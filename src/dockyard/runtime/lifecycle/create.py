@@ -139,7 +139,7 @@ def create(
         undo.callback(_quiet, cgroups.remove)
         try:
             cgroups.create()
-            cgroups.apply(with_default_device_rules(linux.get("resources") or {}))
+            cgroups.apply(with_default_device_rules(linux.get("resources") or {}, always=cgroups.version == 2))
             if "user" in plan.new:
                 _delegate_cgroup(cgroups, linux)
         except OSError as err:
@@ -260,10 +260,11 @@ DEFAULT_ALLOWED_DEVICES: tuple[dict[str, Any], ...] = (
 )
 
 
-def with_default_device_rules(resources: dict[str, Any]) -> dict[str, Any]:
-    """The spec's device rules followed by runc's default allow list (only when any rule denies)."""
+def with_default_device_rules(resources: dict[str, Any], always: bool = False) -> dict[str, Any]:
+    """The spec's device rules followed by runc's default allow list: on v1 only when any rule
+    denies; ``always`` on v2, as runc (its device program starts from "deny all")."""
     rules = resources.get("devices") or []
-    if not any(not r.get("allow") for r in rules):
+    if not always and not any(not r.get("allow") for r in rules):
         return resources
     out = dict(resources)
     out["devices"] = list(rules) + [r for r in DEFAULT_ALLOWED_DEVICES if r not in rules]

@@ -85,6 +85,10 @@ def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
     if status is ContainerStatus.STOPPED:
         raise WrongStatus(f"container {container_id} is not running")
     mgr = manager_from_paths(state.cgroup_paths, state.cgroup_version)
+    if mgr.version == 2 and resources.get("devices") is not None:
+        from .create import with_default_device_rules
+
+        resources = with_default_device_rules(resources, always=True)  # the new program replaces all
     try:
         mgr.apply(resources)
     except OSError as err:
