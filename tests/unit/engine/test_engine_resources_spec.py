@@ -53,7 +53,7 @@ def test_adapt_keeps_what_was_given() -> None:
 def test_adapt_clamps_cpu_shares_and_names_containers_by_id() -> None:
     assert spec.adapt({"CpuShares": 1})["CpuShares"] == 2
     assert spec.adapt({"CpuShares": 10**6})["CpuShares"] == 262144
-    other = {"Id": "f" * 64}
+    other = Container({"Id": "f" * 64})
     host = spec.adapt({"PidMode": "container:web", "IpcMode": "container:web"}, lambda ref: other)
     assert host["PidMode"] == host["IpcMode"] == f"container:{'f' * 64}"
 
@@ -222,7 +222,11 @@ def test_v1_writes_every_resource(tmp_path: Path) -> None:
     assert read("devices", "devices.allow") == "c 1:3 mr"  # each write replaces the fake file: the last rule
 
 
-def test_v2_writes_every_resource(tmp_path: Path) -> None:
+def test_v2_writes_every_resource(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.runtime.cgroups import ebpf
+
+    programs: list[str] = []  # v2's device rules are a BPF program attached to the cgroup, not a file
+    monkeypatch.setattr(ebpf, "install", lambda cgroup, program: programs.append(cgroup))
     CgroupV2.from_path(str(tmp_path)).apply(build({
         "Memory": 32 << 20, "MemoryReservation": 16 << 20, "CpuPeriod": 50000, "CpuQuota": 25000,
         "CpuShares": 1024, "CpusetCpus": "0", "PidsLimit": 9})["linux"]["resources"]
@@ -238,6 +242,7 @@ def test_v2_writes_every_resource(tmp_path: Path) -> None:
     assert read("io.weight") == f"default {blkio_weight_to_io_weight(300)}"
     assert read("io.max") == "8:0 rbps=1024"
     assert blkio_weight_to_io_weight(10) == 1 and blkio_weight_to_io_weight(1000) == 10000
+    assert programs == [str(tmp_path)]
 
 
 def test_oom_kill_counter_read_where_the_spec_puts_the_cgroup(tmp_path: Path) -> None:
