@@ -124,6 +124,11 @@ def register(cmd: Callable[[str, str], Any]) -> None:
     ver.add_argument("-f", "--format", default="")
 
 
+# The commands for which v2 loads no compose file when given `-p NAME` without `-f` (its
+# `projectOrName`): it knows the project from its containers, without hooks or provider services.
+BY_NAME = ("down", "kill", "logs", "pause", "unpause", "ps", "rm", "restart", "start", "stop", "volumes", "wait")
+
+
 def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
     from dockyard.compose.cli import load_project
 
@@ -159,6 +164,7 @@ def run(args: argparse.Namespace, client_factory: Callable[[], Any]) -> int:
     say = progress.Progress(chosen, progress.TITLES.get(args.command, "Running"), dry_run=args.dry_run,
                             color=not os.environ.get("NO_COLOR"))
     compose = Compose(client, name, project, out=say, dry_run=args.dry_run)
+    compose.files_loaded = args.command not in BY_NAME or bool(args.file) or not args.project_name
     handler = globals()[f"cmd_{args.command}"]
     try:
         return int(handler(compose, args))
@@ -263,9 +269,7 @@ def cmd_create(cp: Compose, a: argparse.Namespace) -> int:
 
 
 def cmd_down(cp: Compose, a: argparse.Namespace) -> int:
-    # v2 (`projectOrName`) loads no files for `-p NAME` without `-f`: the project is what the containers
-    # tell, which has no provider services, so their `down` is not run
-    cp.down(a.volumes, a.rmi, a.remove_orphans, a.timeout, providers=bool(a.file) or not a.project_name)
+    cp.down(a.volumes, a.rmi, a.remove_orphans, a.timeout)
     return 0
 
 

@@ -72,6 +72,9 @@ class Compose:
         self.planned: Callable[[list[dict[str, Any]]], None] | None = None
         self.builder = os.environ.get("BUILDX_BUILDER", "")  # --builder: checked by the first build
         self.quiet_pull = False  # pulls show no layer progress (--quiet-pull)
+        # False: as v2 for `-p NAME` without `-f` (its `projectOrName`), the project is what its containers
+        # tell, so no hooks run and no provider's `down` (commands.py sets it)
+        self.files_loaded = True
 
     # --- finding things -------------------------------------------------------------------------
 
@@ -271,7 +274,7 @@ class Compose:
 
     def pre_stop(self, c: dict[str, Any]) -> None:
         """The ``pre_stop`` hooks of a running container's service (a failing one stops the stop, as v2)."""
-        if c.get("State") != "running" or self.dry_run or not self._hooks(c, "pre_stop"):
+        if c.get("State") != "running" or self.dry_run or not self.files_loaded or not self._hooks(c, "pre_stop"):
             return
         from dockyard.compose import hooks
 
@@ -354,12 +357,16 @@ class Compose:
         extra = [c for n, c in sorted(existing.items()) if n > want]
         for c in extra:
             self.out(f" Container {c['Names'][0].lstrip('/')}  Stopping")
-        each(lambda c: self.remove(c["Id"]), extra)
+        each(self._scale_down, extra)
         # depends_on.<dep>.restart: a dependency up recreated restarts this service's containers
         restart = any(d in self._recreated and (spec or {}).get("restart")
                       for d, spec in (svc.get("depends_on") or {}).items())
         each(lambda n: self._converge_one(service, n, existing.get(n), image_id, digest, plan, restart),
              range(1, want + 1))
+
+    def _scale_down(self, c: dict[str, Any]) -> None:
+        self.pre_stop(c)  # as v2's stopAndRemoveContainer
+        self.remove(c["Id"])
 
     def _converge_one(self, service: str, n: int, c: dict[str, Any] | None, image_id: str, digest: str,
                       plan: Plan, restart: bool = False) -> None:
@@ -402,7 +409,7 @@ class Compose:
         """The service's ``post_start`` hooks in its started container ``cid`` (none in a dry run); with
         ``name``, their output goes to ``hook_output`` under that container name."""
         svc = (self.project.services.get(service) or {}) if self.project is not None else {}
-        if not svc.get("post_start") or self.dry_run:
+        if not svc.get("post_start") or self.dry_run or not self.files_loaded:
             return
         from dockyard.compose import hooks
 
@@ -497,14 +504,13 @@ class Compose:
     # --- down and the rest ----------------------------------------------------------------------
 
     def down(self, volumes: bool = False, rmi: str = "", remove_orphans: bool = False,
-             timeout: int | None = None, providers: bool = True) -> None:
-        """``providers``: run the provider services' ``down`` (v2 does with the project's files)."""
+             timeout: int | None = None) -> None:
         containers = self.containers(oneoff=None)
         if self.project is not None and not remove_orphans:
             containers = [c for c in containers if c["Labels"].get(E.SERVICE) in self.project.services
                           or c["Labels"].get(E.ONEOFF) == "True"]
         self._remove_in_order(containers, timeout)
-        if self.project is not None and providers and not self.dry_run:
+        if self.project is not None and self.files_loaded and not self.dry_run:
             from dockyard.compose import provider
 
             provider.down_all(self.project, self.out)

@@ -22,6 +22,7 @@ services:
   web:
     image: busybox
     command: ["sleep", "1000"]
+    stop_grace_period: 1s
     volumes: ["marks:/marks"]
     post_start:
       - command: ["sh", "-c", "echo started-$$TOOL >> /marks/log"]
@@ -44,22 +45,49 @@ def _volume_file(p: Project, volume: str, path: str) -> str:
 
 
 def test_post_start_and_pre_stop_hooks_run_as_v2_runs_them(project: Project, compose_v2: str) -> None:
+    """v2 2.40.3 runs pre_stop before each stop of `stop`, `down` and `restart` (and post_start after a
+    restart) when it reads the project's files; for `-p NAME` without `-f` (its `projectOrName`) it
+    reads none and knows the project from its containers' labels, so no hook runs. Both tools run the
+    same hooks for the same command lines (our harness always passes `-p`)."""
+    p = project
+    (p.dir / "compose.yaml").write_text(HOOKS)
+    logs = {}
+    f = ("-f", "compose.yaml")
+    for tool, run in _tools(p, compose_v2):
+        ok(run("up", "-d"))  # type: ignore[operator]
+        assert ok(run("exec", "-T", "web", "cat", "/marks/log")) == "started-hooked\n"  # type: ignore[operator]
+        ok(run("stop"))  # type: ignore[operator]  # -p alone: no hook
+        ok(run("up", "-d"))  # type: ignore[operator]
+        ok(run(*f, "stop"))  # type: ignore[operator]
+        ok(run("up", "-d"))  # type: ignore[operator]
+        ok(run(*f, "restart"))  # type: ignore[operator]
+        ok(run("restart"))  # type: ignore[operator]  # -p alone: no hook
+        ok(run(*f, "down"))  # type: ignore[operator]
+        ok(run("up", "-d"))  # type: ignore[operator]
+        ok(run("down"))  # type: ignore[operator]  # -p alone: no hook
+        logs[tool] = _volume_file(p, f"{p.name}_marks", "log")
+        ok(run("down", "-v"))  # type: ignore[operator]
+        assert p.leftovers() == {}
+    assert logs["v2"] == ("started-hooked\n" * 2 + "stopping\n" + "started-hooked\n"
+                          + "stopping\nstarted-hooked\n" + "stopping\n" + "started-hooked\n"), logs
+    assert logs["dockyard"] == logs["v2"]
+
+
+def test_pre_stop_runs_before_up_scales_a_service_down_as_v2(project: Project, compose_v2: str) -> None:
+    """v2's up removes a scaled-down container by stopAndRemoveContainer, pre_stop first."""
     p = project
     (p.dir / "compose.yaml").write_text(HOOKS)
     logs = {}
     for tool, run in _tools(p, compose_v2):
+        ok(run("up", "-d", "--scale", "web=2"))  # type: ignore[operator]
         ok(run("up", "-d"))  # type: ignore[operator]
-        assert ok(run("exec", "-T", "web", "cat", "/marks/log")) == "started-hooked\n"  # type: ignore[operator]
-        ok(run("stop"))  # type: ignore[operator]
-        ok(run("up", "-d"))  # type: ignore[operator]
-        ok(run("down"))  # type: ignore[operator]
+        assert container_json(p.d, f"{p.name}-web-1")["State"]["Running"]
+        assert p.d.cli("inspect", f"{p.name}-web-2").returncode != 0, tool
         logs[tool] = _volume_file(p, f"{p.name}_marks", "log")
         ok(run("down", "-v"))  # type: ignore[operator]
         assert p.leftovers() == {}
-    # v2 2.40.3 runs post_start as we do, but no pre_stop on stop/down: those commands rebuild the project
-    # from the containers' labels, hooks lost (its request log shows no exec). We run pre_stop, as the spec says.
-    assert logs["v2"] == "started-hooked\nstarted-hooked\n"
-    assert logs["dockyard"] == "started-hooked\nstopping\nstarted-hooked\nstopping\n"
+    assert logs["v2"] == "started-hooked\nstarted-hooked\nstopping\n", logs
+    assert logs["dockyard"] == logs["v2"]
 
 
 def test_a_failing_post_start_hook_fails_up_in_v2s_words(project: Project, compose_v2: str) -> None:
