@@ -238,7 +238,7 @@ class Engine:
                 raise errors.Conflict(f"container {c.id} is marked for removal and cannot be started")
             if c.state.running:
                 raise errors.FailedPrecondition("container already started")
-            c.pop("HasBeenManuallyStopped", None)  # not stored as false: the record keeps its old shape
+            c.unset("HasBeenManuallyStopped")  # not stored as false: the record keeps its old shape
             if live.restarter is not None:
                 live.restarter.cancel()
                 live.restarter = None
@@ -260,7 +260,7 @@ class Engine:
             live.stdin = StdinWriter.create(Path(stdin_path))
         live.copier = asyncio.create_task(copy_output(fifos, live.hub, log_writer))
         try:
-            self.volumes.check_subpaths(c)  # dockerd checks volume (and image mount) subpaths at start
+            self.volumes.check_at_start(c)  # subpaths and bind propagation, which dockerd checks at start
             await imagemounts.check(self, c)
             await self.networks.attach(c)  # sandbox, endpoints, published ports, DNS
             rootfs = live.rootfs or list((await self.cd.snapshots.Mounts(pb.SnapshotKey(key=id))).mounts)
@@ -285,7 +285,7 @@ class Engine:
             live.resolve_exit(code)
             if c.host_config.auto_remove:  # --rm: the client waits for the removal, as with dockerd
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._auto_remove(id)))
-            if isinstance(err, errors.Conflict):  # a donor container that does not run: dockerd's 409 as it is
+            if isinstance(err, (errors.Conflict, errors.SpecRefused)):  # a donor that does not run (409), a spec (500)
                 raise
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
         c.state.started(state.pid)
