@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import posixpath
+import tempfile
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import grpc
 
+from dockyard import errors
 from dockyard.api import pb, rpc
+from dockyard.archive.files import extract_stream, extract_tar, write_tar
+from dockyard.archive.files import stat_path as host_stat
 from dockyard.archive.idmap import IdMap
 from dockyard.containerd.client import translate
+from dockyard.engine import userns, users
 from dockyard.engine.container import Container
 
 
@@ -60,8 +68,6 @@ class ExtractOptions(NamedTuple):
 async def copy_owner(eng: Any, c: Container) -> tuple[int, int] | None:
     """dockerd's tarCopyOptions: with a ``User`` configured, its uid:gid resolved in the container;
     without one, the archive's own owners stay."""
-    from dockyard.engine import users
-
     spec = c.config.user
     if not spec:
         return None
@@ -108,9 +114,6 @@ MANAGED_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 
 def mount_for(c: Container, path: str) -> tuple[dict[str, Any], str] | None:
     """The innermost directory mount holding container ``path``, and the path inside it (``/`` = its root)."""
-    import os
-    import posixpath
-
     norm = posixpath.normpath("/" + path.lstrip("/"))  # "//x" would stay "//x"
     best: tuple[dict[str, Any], str] | None = None
     for m in c.mounts or []:
@@ -134,8 +137,6 @@ def _trailing(rel: str, path: str) -> str:
 
 
 def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
-    from dockyard.archive.files import stat_path as host_stat
-
     name = None
     if rel == "/":
         name = "." if path.endswith("/.") else m["Destination"].rstrip("/").rsplit("/", 1)[-1]
@@ -143,8 +144,6 @@ def _stat_mount(m: dict[str, Any], rel: str, path: str) -> dict[str, Any]:
 
 
 def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any, ids: IdMap | None) -> None:
-    from dockyard.archive.files import write_tar
-
     top = None
     if rel == "/":
         top = "." if path.endswith("/.") else m["Destination"].rstrip("/").rsplit("/", 1)[-1]
@@ -154,15 +153,11 @@ def _tar_mount(m: dict[str, Any], rel: str, path: str, out: Any, ids: IdMap | No
 def _ids(eng: Any, c: Container) -> IdMap | None:
     """A remapped container's ranges: its volumes' and binds' owners move as containerd moves its
     rootfs's (the container's ids in an archive, the host's on disk)."""
-    from dockyard.engine import userns
-
     remap = userns.of(eng, c)
     return None if remap is None else remap.ids()
 
 
 async def stat_in(eng: Any, c: Container, path: str) -> dict[str, Any]:
-    import asyncio
-
     hit = mount_for(c, path)
     if hit is None:
         return await stat_path(eng, c.id, path)
@@ -172,9 +167,6 @@ async def stat_in(eng: Any, c: Container, path: str) -> dict[str, Any]:
 async def archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
     """``docker cp`` out of ``c`` (its volumes and binds included); a remapped container's owners as it
     sees them."""
-    import asyncio
-    import tempfile
-
     hit = mount_for(c, path)
     if hit is None:
         return await archive(eng, c.id, path)
@@ -204,8 +196,6 @@ async def archive_in(eng: Any, c: Container, path: str) -> AsyncIterator[bytes]:
 async def extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[bytes],
                      opts: ExtractOptions = ExtractOptions()) -> None:
     """``docker cp`` into ``c``; a remapped container's files get the host ids of their owners."""
-    from dockyard import errors
-
     hit = mount_for(c, path)
     if hit is None:
         await extract(eng, c.id, path, chunks, opts)
@@ -213,8 +203,6 @@ async def extract_in(eng: Any, c: Container, path: str, chunks: AsyncIterator[by
     m, rel = hit
     if not m.get("RW", True):
         raise errors.PermissionDenied(f"mounted volume is marked read-only: {m['Destination']}")
-    from dockyard.archive.files import extract_stream, extract_tar
-
     ids = _ids(eng, c)
     await extract_stream(chunks, lambda src: extract_tar(m["Source"], rel, src, opts.no_overwrite_dir_non_dir,
                                                          opts.owner, ids))

@@ -10,7 +10,9 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.engine.container import Container
+from dockyard.engine.logs_local import LocalLog, validate_opts
 from dockyard.engine.streams import JsonFileLog, NullLog
+from dockyard.plugins.logdriver import PluginLog, info_of, require
 
 log = logging.getLogger("dockyard.engine")
 
@@ -23,12 +25,8 @@ def config(given: dict[str, Any] | None, plugins: Any = None) -> dict[str, Any]:
     cfg = dict(given or {})
     kind = cfg.get("Type") or "json-file"
     if kind not in DRIVERS:
-        from dockyard.plugins.logdriver import require
-
         require(plugins, kind)
     if kind == "local":
-        from dockyard.engine.logs_local import validate_opts
-
         validate_opts(cfg.get("Config") or {})
     return {"Type": kind, "Config": cfg.get("Config") or {}}
 
@@ -41,8 +39,6 @@ async def writer(eng: Any, c: Container, readopt: bool = False) -> Any:
     if log_config.get("Type") == "none":
         return NullLog()
     if log_config.get("Type") not in DRIVERS:
-        from dockyard.plugins.logdriver import PluginLog, info_of, require
-
         def start() -> PluginLog:
             return PluginLog.start(require(eng.plugins, log_config["Type"]), eng.exec_root / "logging", info_of(c))
         try:
@@ -54,8 +50,6 @@ async def writer(eng: Any, c: Container, readopt: bool = False) -> Any:
             return NullLog()
     opts = log_config.get("Config") or {}
     if log_config.get("Type") == "local":
-        from dockyard.engine.logs_local import LocalLog
-
         return LocalLog.from_opts(eng.data_root / "containers" / c.id, opts)
     return JsonFileLog(Path(c.log_path), max_size=opts.get("max-size", "10m"),
                        max_file=int(opts.get("max-file", "3") or 3))

@@ -16,11 +16,15 @@ Defaults as Docker's: max-size 20m, max-file 5, compress true.
 
 from __future__ import annotations
 
+import gzip
+import logging
 import os
+import shutil
 import struct
 import threading
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from dockyard import errors
 from dockyard.engine.container import Container
 from dockyard.engine.streams import STDERR, STDOUT, parse_size, read_log
 from dockyard.fsmode import open_private, private_dir
+from dockyard.plugins import logdriver
 from dockyard.timefmt import rfc3339_nano
 
 _LEN = struct.Struct(">I")
@@ -70,9 +75,6 @@ def _record(stream: int, ts: int, payload: bytes) -> bytes:
 
 def _compress(src: Path, dst: Path) -> None:
     """``src`` → ``dst`` (gzip, fastest level, as Docker), atomically, keeping src's mtime; then src goes."""
-    import gzip
-    import shutil
-
     tmp = dst.with_name(dst.name + ".tmp")
     st = src.stat()
     with open(src, "rb") as fin, open_private(tmp, "wb") as raw, \
@@ -87,8 +89,6 @@ def _compress_in_thread(src: Path, dst: Path) -> None:
     try:
         _compress(src, dst)
     except OSError as err:  # the container (and its log directory) was removed meanwhile
-        import logging
-
         logging.getLogger(__name__).debug("local log: compressing %s: %s", src, err)
 
 
@@ -187,8 +187,6 @@ def _open(path: Path) -> Any:
     """A binary reader of one log file, or None if it went away (rotated or compressed meanwhile)."""
     try:
         if path.suffix == ".gz":
-            import gzip
-
             return gzip.open(path, "rb")
         return open(path, "rb")
     except FileNotFoundError:
@@ -256,8 +254,6 @@ def read_local(directory: Path, stdout: bool, stderr: bool, tail: int | None, si
     files = _files(directory)
     picked: list[tuple[int, int, bytes]] = []
     if tail is not None:
-        from itertools import islice
-
         for p in reversed(files):
             left = tail - len(picked)
             if p.name == LIVE:  # newest first, stopping after `left`
@@ -289,8 +285,6 @@ def read_container_log(c: Container, eng: Any, stdout: bool, stderr: bool, tail:
     through its ReadLogs); ``eng`` is the Engine."""
     kind = (c.host_config.log_config or {}).get("Type")
     if kind not in (None, "", "json-file", "local", "none"):
-        from dockyard.plugins import logdriver
-
         return logdriver.read_logs(logdriver.require(eng.plugins, kind), logdriver.info_of(c), stdout, stderr, tail,
                                    since, until)
     if kind == "local":

@@ -8,18 +8,27 @@ import grp
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
 
 from dockyard import errors
 from dockyard.daemon import PidFile, setup_logging, stop_event
 from dockyard.engine import userns as userns_remap
+from dockyard.engine.api import authz
+from dockyard.engine.api.app import build_app
+from dockyard.engine.daemon import Engine
+from dockyard.engine.streams import parse_size
 from dockyard.engine.supervisor import ContainerdSupervisor
 from dockyard.fsmode import ROOT_DIR, private_dir
+from dockyard.plugins import client, discovery
 
 log = logging.getLogger("dockyard.engine")
 
@@ -122,8 +131,6 @@ def engine_id(data_root: Path) -> str:
 
 def tls_context(args: argparse.Namespace) -> Any:
     """Server TLS as dockerd's --tls/--tlsverify: with --tlsverify, a client certificate from the CA is required."""
-    import ssl
-
     if not (args.tls or args.tlsverify):
         return None
     if not (args.tlscert and args.tlskey):
@@ -153,10 +160,6 @@ def check_hosts(args: argparse.Namespace) -> None:
 
 
 async def _serve_tcp(runner: Any, host: str, args: argparse.Namespace) -> None:
-    from urllib.parse import urlsplit
-
-    from aiohttp import web
-
     u = urlsplit(host)
     ctx = tls_context(args)
     port = u.port or (2376 if ctx else 2375)
@@ -178,8 +181,6 @@ async def serve(args: argparse.Namespace, containerd_address: str, supervisor: C
 
 
 def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
-    from dockyard.plugins import client, discovery
-
     reg = eng.plugins
     reg.socket_dirs = [Path(d) for d in args.plugin_dir or discovery.SOCKET_DIRS]
     reg.spec_dirs = [Path(d) for d in args.plugin_spec_dir or discovery.SPEC_DIRS]
@@ -188,6 +189,7 @@ def _configure_plugins(eng: Any, args: argparse.Namespace) -> None:
     eng.insecure_registries = list(args.insecure_registry)
     eng.experimental = bool(args.experimental)
     if args.signature_policy:
+        # lazy: 18 ms of CPU on every dockyardd start (trust.policy's import, measured); a policy is optional
         from dockyard.trust.policy import Policy
 
         eng.images.signature_policy = Policy.load(Path(args.signature_policy))
@@ -202,12 +204,6 @@ async def _restore_plugins(eng: Any) -> None:
 
 
 async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
-    from aiohttp import web
-
-    from dockyard.engine.api.app import build_app
-    from dockyard.engine.daemon import Engine
-    from dockyard.engine.streams import parse_size
-
     eng = Engine(Path(args.data_root), Path(args.exec_root), containerd_address, args.cgroup_parent)
     eng.userns_remap = userns_remap.parse(args.userns_remap)
     if eng.userns_remap:
@@ -224,8 +220,6 @@ async def _serve(args: argparse.Namespace, containerd_address: str) -> None:
     await asyncio.to_thread(eng.networks.remote.replay, eng.networks.networks, eng.networks.endpoints)
     # handler_cancellation: a client that hangs up (Ctrl-C on `docker wait`) must not leave its
     # handler waiting forever; state-changing engine calls shield themselves from it.
-    from dockyard.engine.api import authz
-
     app = build_app(eng)
     authz.install(app, eng.plugins, args.authorization_plugin)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,

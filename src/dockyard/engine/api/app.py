@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -78,9 +80,6 @@ ROUTE_MODULES = ("system", "containers", "attach_ws", "exec", "images", "build",
 
 
 def build_app(eng: Engine) -> web.Application:
-    import importlib
-    import importlib.util
-
     app = web.Application(middlewares=[errors_middleware, version_middleware], client_max_size=0)
     app[ENGINE_KEY] = eng
     for name in ROUTE_MODULES:

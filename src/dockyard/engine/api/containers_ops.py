@@ -6,6 +6,7 @@ Kept apart from ``containers.py`` so each module stays small; registered from th
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from dockyard import errors
 from dockyard.api import pb
-from dockyard.engine import validate
+from dockyard.engine import archive, validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.container import Container
@@ -241,15 +242,11 @@ def register(app: web.Application) -> None:
 
 
 def _path_stat_header(st: dict[str, Any]) -> str:
-    import base64
-
     return base64.b64encode(json.dumps(st).encode()).decode()
 
 
 async def _stat(eng: Any, c: Container, path: str, ref: str) -> dict[str, Any]:
     """The path's stat; a missing path is dockerd's 404 naming the container as the client did."""
-    from dockyard.engine import archive
-
     try:
         return await archive.stat_in(eng, c, path)
     except errors.NotFound as err:
@@ -266,8 +263,6 @@ async def archive_head(request: web.Request) -> web.Response:
 
 
 async def archive_get(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine import archive
-
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
@@ -284,8 +279,6 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
 
 
 async def archive_put(request: web.Request) -> web.Response:
-    from dockyard.engine import archive
-
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     path = request.query.get("path") or ""
@@ -313,8 +306,6 @@ def _form_bool(request: web.Request, name: str) -> bool:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine import archive
-
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     # the whole rootfs, names relative to it; a remapped container's owners as it sees them (containerd's)
@@ -329,8 +320,6 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 async def changes(request: web.Request) -> web.Response:
-    from dockyard.engine import archive
-
     eng = engine(request)
     c = eng.get(request.match_info["id"])
     return web.json_response(await archive.changes(eng, c.id) or None)

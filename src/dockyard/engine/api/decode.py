@@ -15,10 +15,14 @@ A type is ``S`` (string; a number passes as its text: clients send numeric Group
 from __future__ import annotations
 
 import asyncio
+import bz2
 import json
+import lzma
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import zstandard
 from aiohttp import web
 
 from dockyard import errors
@@ -356,12 +360,6 @@ class _Inflater:
     streams (gzip members, xz streams, zstd frames) go on as one, as Go's readers read them."""
 
     def __init__(self, head: bytes) -> None:
-        import bz2
-        import lzma
-        import zlib
-
-        import zstandard
-
         kinds: list[tuple[bytes, Callable[[], Any], tuple[type[Exception], ...]]] = [
             (_COMPRESSED[0], lambda: zlib.decompressobj(wbits=31), (zlib.error,)),
             (_COMPRESSED[1], bz2.BZ2Decompressor, (OSError, EOFError)),

@@ -13,6 +13,7 @@ from dockyard.engine.api import decode
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.api.containers import hijack, pump_in, pump_out, settle
 from dockyard.engine.detachkeys import Scanner
+from dockyard.engine.streams import frame
 
 
 async def create(request: web.Request) -> web.Response:
@@ -71,8 +72,6 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 
 async def _start_failed(request: web.Request, raw: bool, message: bytes) -> web.StreamResponse:
-    from dockyard.engine.streams import frame
-
     resp, transport, hijacked = await hijack(request, raw)
     if transport is not None and hijacked is not None:
         await settle(request)

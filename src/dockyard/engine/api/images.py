@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from dockyard import errors
@@ -16,7 +18,7 @@ from dockyard.engine import validate
 from dockyard.engine.api import decode, filters, versions
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.api.containers import qbool
-from dockyard.engine.images import DANGLING_PREFIX, Image
+from dockyard.engine.images import DANGLING_PREFIX, Image, history_of
 from dockyard.oci import reference
 from dockyard.timefmt import parse_rfc3339, rfc3339
 
@@ -148,8 +150,6 @@ def _labels(img: Image) -> dict[str, str]:
 
 def registry_auth(request: web.Request) -> dict[str, Any] | None:
     """Decode ``X-Registry-Auth`` (base64url JSON, padding optional), as the docker CLI sends it."""
-    import base64
-
     raw = request.headers.get("X-Registry-Auth", "")
     if not raw:
         return None
@@ -215,8 +215,6 @@ async def create(request: web.Request) -> web.StreamResponse:
     platform = validate.platform(wanted) if wanted else None
     if source == "-":
         return await _import(request, await decode.plain_tar_body(request, empty_ok=True), source, platform)
-    import aiohttp
-
     url = _import_url(source)
     async with aiohttp.ClientSession() as session:
         try:
@@ -283,8 +281,6 @@ async def tag_image(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
-    from dockyard.engine.images import history_of
-
     img = await engine(request).images.get(request.match_info["name"])
     rows = history_of(img)
     for r in rows:
@@ -342,8 +338,6 @@ async def prune(request: web.Request) -> web.Response:
 def _timestamp(value: str) -> float:
     """A filter's point in time as dockerd reads it: Unix seconds (with a fraction), an RFC 3339 date or time,
     or a Go duration before now (``10m``, ``1h30m``)."""
-    from datetime import datetime
-
     try:
         return float(value)
     except ValueError:

@@ -12,6 +12,7 @@ from dockyard import errors
 from dockyard.engine import validate
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.containers_ops import _until as until
 from dockyard.timefmt import parse_rfc3339
 
 PREDEFINED = ("bridge", "host", "none")
@@ -57,8 +58,6 @@ def _created(n: dict[str, Any]) -> float:
 
 
 def _until(value: str) -> float:
-    from dockyard.engine.api.containers_ops import _until as until
-
     return until(value) if value else time.time()
 
 

@@ -15,6 +15,8 @@ from dockyard import errors
 from dockyard.engine.api import decode, filters
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.api.images import insecure_registries, registry_auth
+from dockyard.plugins import distribution
+from dockyard.plugins.managed import remote_ref
 
 
 def _truthy(request: web.Request, key: str) -> bool:
@@ -83,8 +85,6 @@ async def set_env(request: web.Request) -> web.Response:
 
 
 def _remote(request: web.Request) -> str:
-    from dockyard.plugins.managed import remote_ref
-
     remote = request.query.get("remote") or ""
     if not remote:
         raise errors.InvalidArgument("a remote reference is required (?remote=)")
@@ -146,8 +146,6 @@ async def _started(request: web.Request) -> web.StreamResponse:
 
 
 async def privileges(request: web.Request) -> web.Response:
-    from dockyard.plugins import distribution
-
     _, _, cfg, _ = await asyncio.to_thread(distribution.fetch_config, _remote(request), registry_auth(request),
                                            insecure_registries(request))
     return web.json_response(distribution.privileges(cfg))

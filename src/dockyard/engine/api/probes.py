@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine.api import decode, filters
+from dockyard.engine.api import decode, filters, plugins
 from dockyard.engine.api.app import add, engine
 from dockyard.engine.api.containers import qbool
 from dockyard.engine.swarm import NO_SWARM, SWARM_EXISTS, Swarm
@@ -150,8 +150,6 @@ async def session(request: web.Request) -> web.Response:
 
 
 def register(app: web.Application) -> None:
-    from dockyard.engine.api import plugins
-
     plugins.register(app)
     add(app, "POST", "/session", session)
     add(app, "POST", "/swarm/init", init)
