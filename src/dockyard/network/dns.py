@@ -15,6 +15,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
+
 log = logging.getLogger("dockyard.network.dns")
 
 # name (lower case, no trailing dot) -> addresses (IPv4 and IPv6), for the asking container
@@ -23,8 +25,6 @@ Lookup = Callable[[str], list[str]]
 
 def answer(query: bytes, lookup: Lookup) -> bytes | None:
     """The reply to a query about a container name, or None to forward it."""
-    from dnslib import AAAA, QTYPE, RR, A, DNSRecord
-
     try:
         req = DNSRecord.parse(query)
     except Exception:
@@ -47,8 +47,6 @@ def answer(query: bytes, lookup: Lookup) -> bytes | None:
 
 
 def servfail(query: bytes) -> bytes | None:
-    from dnslib import RCODE, DNSRecord
-
     try:
         reply = DNSRecord.parse(query).reply()
     except Exception:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.network import netlink
+from dockyard.network.sandbox import run_in
 
 log = logging.getLogger("dockyard.network")
 
@@ -31,9 +33,6 @@ def apply(netns: str, ifname: str, addresses: list[str]) -> None:
     """Add ``addresses`` to ``ifname`` inside the sandbox ``netns`` (blocking: run it in a thread)."""
     if not addresses:
         return
-    from dockyard.network import netlink
-    from dockyard.network.sandbox import run_in
-
     def configure() -> None:
         with netlink.Netlink() as ns:
             index = netlink.index(ifname)

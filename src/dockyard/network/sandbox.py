@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dockyard import errors
+from dockyard.network.netlink import Netlink
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -71,8 +72,6 @@ def create(path: Path) -> None:
     path.touch()
 
     def make() -> None:
-        from dockyard.network.netlink import Netlink
-
         _check(libc().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         src = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
         _check(libc().mount(src, str(path).encode(), None, MS_BIND, None), f"bind mount on {path}")
