@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from dockyard import errors
     from dockyard.buildx import bakecmd, buildcmd, manage
     from dockyard.cli.errors import CLIError
+    from dockyard.client.errors import TransportError
 
     handlers = {"bake": bakecmd.cmd_bake, "build": buildcmd.cmd_build, **manage.COMMANDS}
     try:
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             check_builder(builder_name(command, rest, root_builder), flags)
         return handlers[command](client_of(flags), rest)
     except (errors.DockyardError, CLIError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
+        text = str(err)
+        if isinstance(err, TransportError):  # the docker CLI's daemon, in its words (buildx prints the CLI's)
+            text = text.replace("the Dockyard daemon", "the Docker daemon").replace("dockyard daemon", "docker daemon")
+        print(f"ERROR: {text}", file=sys.stderr)
         return 1
     except OSError as err:
         print(f"ERROR: failed to reach the daemon: {err}", file=sys.stderr)

@@ -110,3 +110,9 @@ def test_hosts_completed_as_the_docker_cli_completes_them() -> None:
     assert client("-H", "10.0.0.1:4000").tcp == ("10.0.0.1", 4000)
     del os.environ["DOCKER_TLS_VERIFY"]
     assert client("-H", "unix://").socket_path == "/var/run/docker.sock"
+
+
+def test_no_daemon_is_told_in_the_docker_clis_words(capsys: pytest.CaptureFixture[str]) -> None:
+    assert plugin.main(["-H", "unix:///tmp/no-daemon-at-all.sock", "buildx", "du"]) == 1
+    assert capsys.readouterr().err == ("ERROR: Cannot connect to the Docker daemon at unix:///tmp/no-daemon-at-all.sock. "
+                                       "Is the docker daemon running?\n")
