@@ -10,6 +10,7 @@ thread so a 1 GB layer does not stall other clients.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import hashlib
@@ -34,6 +35,7 @@ from dockyard.oci import image as oci
 from dockyard.oci.digest import Digester, algorithm_of, is_valid
 from dockyard.registry import manifest as mf
 from dockyard.registry.auth import Authorizer, Identity, Scope
+from dockyard.registry.blobsend import blob_response
 from dockyard.registry.errors import RegistryError, from_dockyard
 from dockyard.registry.metadata import ManifestRow, Metadata
 
@@ -205,8 +207,6 @@ class Registry:
         if request.method == "POST":
             form = await request.post()
             if form.get("grant_type") == "password":
-                import base64
-
                 creds = f"{form.get('username', '')}:{form.get('password', '')}".encode()
                 header = "Basic " + base64.b64encode(creds).decode()
             scopes_raw = str(form.get("scope", "")).split()
@@ -367,8 +367,6 @@ class Registry:
             return Path(f.name)
 
     async def _blob_get(self, request: web.Request, name: str, digest: str) -> web.StreamResponse:
-        from dockyard.registry.blobsend import blob_response
-
         path = await self._blob_path(name, digest)
         return await blob_response(request, path, {"Content-Type": "application/octet-stream",
                                                    "Docker-Content-Digest": digest, "Accept-Ranges": "bytes"},

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,6 @@ def load(path: str | None, overrides: dict[str, Any]) -> Config:
     if path:
         text = Path(path).read_text()
         if path.endswith(".toml"):
-            import tomllib
-
             data = tomllib.loads(text)
         else:
             data = json.loads(text)

@@ -21,6 +21,7 @@ from dockyard.errors import FailedPrecondition
 from dockyard.registry.app import Registry
 from dockyard.registry.auth import Authorizer, Htpasswd, Rule, load_secret
 from dockyard.registry.config import Config, parse_duration
+from dockyard.registry.proxy import Upstream
 
 
 def write_lock(root: Path) -> int:
@@ -51,8 +52,6 @@ def build(cfg: Config) -> Registry:
                        anonymous_pull=cfg.anonymous_pull, rules=rules)
     proxy = None
     if cfg.proxy_remote:
-        from dockyard.registry.proxy import Upstream
-
         proxy = Upstream(cfg.proxy_remote, cfg.proxy_username, cfg.proxy_password)
     token_path = urlparse(realm).path or "/token" if realm else "/token"
     return Registry(root, authz, read_only=cfg.read_only, proxy=proxy, token_path=token_path,
