@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from dockyard.shim.protocol import METHODS, decode, encode
@@ -244,8 +245,9 @@ def set_process_title(title: str) -> None:
     ctypes.memmove(start, raw + b"\0" * (end - start - len(raw)), end - start)
 
 
-def become_shim(args: argparse.Namespace, ready_w: int) -> NoReturn:
-    """In a freshly forked child: leave the caller's session, listen, report readiness, serve."""
+def become_shim(args: argparse.Namespace, report: Callable[[str | None], None]) -> NoReturn:
+    """In a freshly forked child: leave the caller's session, listen, ``report`` readiness (None)
+    or the error that stopped it, serve."""
     try:
         os.setsid()
         log = os.open(os.path.join(args.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -267,11 +269,10 @@ def become_shim(args: argparse.Namespace, ready_w: int) -> NoReturn:
         os.chmod(args.socket, 0o600)
         listener.listen(64)
         shim = Shim(args)  # writes shim.pid into the first task's bundle
-    except Exception as err:  # report any start failure to the waiting parent
-        os.write(ready_w, f"dockyard-shim: {err}\n".encode())
+    except Exception as err:  # report any start failure to the waiting caller
+        report(f"dockyard-shim: {err}\n")
         os._exit(1)
-    os.write(ready_w, b"ok")
-    os.close(ready_w)
+    report(None)
     try:
         shim.serve(listener)
     except Exception as err:

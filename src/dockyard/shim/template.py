@@ -29,10 +29,21 @@ def spawn(args: argparse.Namespace) -> str:
         os.close(ready_r)
         if os.fork() != 0:
             os._exit(0)
-        become_shim(args, ready_w)
+        become_shim(args, _PipeReport(ready_w))
     os.close(ready_w)
     os.waitpid(pid, 0)
     return _await_ready(ready_r) or ""
+
+
+class _PipeReport:
+    """``become_shim``'s report on a pipe to ``spawn``: "ok", or the error's text."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __call__(self, error: str | None) -> None:
+        os.write(self.fd, b"ok" if error is None else error.encode())
+        os.close(self.fd)
 
 
 def _await_ready(ready_r: int) -> str | None:
@@ -48,37 +59,63 @@ def _await_ready(ready_r: int) -> str | None:
     return msg.decode(errors="replace").strip() or "dockyard-shim: failed to start; see its shim.log"
 
 
-def fork_spare(listener: socket.socket) -> tuple[int, int]:
-    """Fork the next container's shim ahead of time: (fd to send it its arguments, fd it answers on).
+def fork_spare(listener: socket.socket) -> socket.socket:
+    """Fork the next container's shim ahead of time: the socket to hand it its request on.
 
     The spare is double-forked at once (re-parented away from the template, as ``spawn`` does)
-    and waits for one JSON line of shim arguments; it then becomes that shim (``become_shim``),
-    which answers "ok" or an error on the second fd. The two forks, ~3 ms, are then paid after
-    a container starts rather than while it starts. EOF instead of arguments (the template
-    went away) makes the spare exit."""
-    args_r, args_w = os.pipe()
-    ready_r, ready_w = os.pipe()
+    and waits for one JSON line of shim arguments with the caller's connection passed along
+    (SCM_RIGHTS); it then becomes that shim (``become_shim``) and answers the caller itself,
+    ``{"ok": true}`` once it listens or ``{"error": ...}``. So the template neither waits for a
+    shim to start nor pays the two forks (~3 ms) while a container starts: a burst of creates
+    has its shims starting side by side. EOF instead of a request (the template went away)
+    makes the spare exit."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
         try:
             listener.close()
-            os.close(args_w)
-            os.close(ready_r)
+            ours.close()
             if os.fork() != 0:
                 os._exit(0)
-            data = b""
-            while chunk := os.read(args_r, 65536):
-                data += chunk
-            os.close(args_r)
-            if not data:
-                os._exit(0)
-            become_shim(_shim_args(decode(data)), ready_w)
+            _serve_one(theirs)
         finally:
             os._exit(1)
-    os.close(args_r)
-    os.close(ready_w)
+    theirs.close()
     os.waitpid(pid, 0)
-    return args_w, ready_r
+    return ours
+
+
+def _serve_one(handover: socket.socket) -> NoReturn:
+    """In the spare: receive the request and the caller's connection, become the shim."""
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, got, _, _ = socket.recv_fds(handover, 65536, 1)
+        fds += got
+        if not chunk:
+            break
+        data += chunk
+    handover.close()
+    if not data.endswith(b"\n") or not fds:
+        os._exit(0)
+    caller = socket.socket(fileno=fds[0])
+    for fd in fds[1:]:
+        os.close(fd)
+    become_shim(_shim_args(decode(data)), _CallerReport(caller))
+
+
+class _CallerReport:
+    """What ``become_shim`` reports on, for a shim forked from the template: the JSON reply on the
+    caller's connection (a direct ``spawn`` reports on a pipe instead)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+
+    def __call__(self, error: str | None) -> None:
+        try:
+            self.conn.sendall(encode({"ok": True} if error is None else {"error": error.strip()}))
+        except OSError:
+            pass
+        self.conn.close()
 
 
 def _shim_args(req: dict[str, Any]) -> argparse.Namespace:
@@ -87,18 +124,15 @@ def _shim_args(req: dict[str, Any]) -> argparse.Namespace:
                               socket=req["socket"])
 
 
-def _start_spare(spare: tuple[int, int], req: dict[str, Any]) -> dict[str, Any]:
-    """Hand ``req`` to the spare and wait for it to listen; the reply for containerd."""
-    args_w, ready_r = spare
+def _hand_over(spare: socket.socket, data: bytes, conn: socket.socket) -> str | None:
+    """Give the spare the request and the caller's connection; None once it has them, else the error."""
     try:
-        os.write(args_w, encode(req))
+        socket.send_fds(spare, [data], [conn.fileno()])
     except OSError as err:
-        os.close(ready_r)
-        return {"error": f"shim failed to start: {err}"}
+        return f"shim failed to start: {err}"
     finally:
-        os.close(args_w)
-    error = _await_ready(ready_r)
-    return {"ok": True} if error is None else {"error": error}
+        spare.close()
+    return None
 
 
 def serve_template(socket_path: str) -> NoReturn:
@@ -133,7 +167,6 @@ def serve_template(socket_path: str) -> NoReturn:
     sys.stdout.flush()
     while True:
         conn, _ = listener.accept()
-        used = False
         with conn:
             try:
                 data = b""
@@ -142,15 +175,18 @@ def serve_template(socket_path: str) -> NoReturn:
                     if not chunk:
                         break
                     data += chunk
-                req = decode(data)
-                _shim_args(req)  # a bad request fails here, before it reaches the spare
-                used = True
-                reply = _start_spare(spare, req)
+                _shim_args(decode(data))  # a bad request fails here, before it reaches the spare
             except (KeyError, ValueError) as err:
-                reply = {"error": f"bad request: {err}"}
-            try:
-                conn.sendall(encode(reply))
-            except OSError:
-                pass
-        if used:
-            spare = fork_spare(listener)  # for the next container, once this one has its shim
+                _reply(conn, {"error": f"bad request: {err}"})
+                continue
+            error = _hand_over(spare, data, conn)  # the shim answers the caller itself
+            if error is not None:
+                _reply(conn, {"error": error})
+        spare = fork_spare(listener)  # for the next container, while this one's shim starts
+
+
+def _reply(conn: socket.socket, reply: dict[str, Any]) -> None:
+    try:
+        conn.sendall(encode(reply))
+    except OSError:
+        pass
