@@ -24,6 +24,10 @@ def warm() -> None:
 
     syscalls.libc()
     try:
+        v1.host_mountpoints()  # the cgroup hierarchies, read once for every shim forked from here
+    except OSError:
+        pass
+    try:
         from .linux import seccomp
 
         seccomp._lib()

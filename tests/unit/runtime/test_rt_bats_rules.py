@@ -104,3 +104,21 @@ def test_checkpoint_parent_path_checked_first(tmp_path: Path) -> None:
     (tmp_path / "parent").mkdir()
     check_parent_path(["--parent-path", "parent", "--image-path", str(tmp_path)])
     check_parent_path(["--work-path", "w"])
+
+
+def test_hierarchies_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shim template reads the hierarchies before it forks: a container's create (its cgroup
+    manager, then init's cgroup mount) does not read /proc/self/mountinfo for them again."""
+    reads: list[str] = []
+
+    def counted(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
+        reads.append(mountinfo)
+        return {"memory": "/sys/fs/cgroup/memory"}
+
+    monkeypatch.setattr(v1, "mountpoints", counted)
+    monkeypatch.setattr(v1, "_host_mounts", None)
+    first = v1.host_mountpoints()
+    first["memory"] = "changed by a caller"
+    CgroupV1("dockyard/x")
+    assert v1.host_mountpoints() == {"memory": "/sys/fs/cgroup/memory"}
+    assert len(reads) == 1

@@ -37,6 +37,20 @@ def mountpoints(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
     return out
 
 
+_host_mounts: dict[str, str] | None = None
+
+
+def host_mountpoints() -> dict[str, str]:
+    """``mountpoints()`` of this process, read once: the hierarchies are mounted at boot. The shim
+    template reads them before it forks (``runtime/warm.py``), so no container's create reads
+    /proc/self/mountinfo again for them: a read that waits on the mount namespace's lock while
+    other containers' rootfs are mounted (~0.25 s each with 50 creates at once)."""
+    global _host_mounts
+    if _host_mounts is None:
+        _host_mounts = mountpoints()
+    return dict(_host_mounts)
+
+
 def device_rule(rule: dict[str, Any]) -> str:
     """OCI LinuxDeviceCgroup → the ``devices.allow``/``devices.deny`` line (``a`` means all)."""
     kind = rule.get("type") or "a"
@@ -79,7 +93,7 @@ class CgroupV1:
             self._paths = _paths
             return
         try:
-            mounts = mountpoints()
+            mounts = host_mountpoints()
         except OSError:
             mounts = {}
         own = own_cgroups()

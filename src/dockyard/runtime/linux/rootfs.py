@@ -223,12 +223,12 @@ def mount_cgroup(rootfs: str, dest_rel: str, flags: int, cgroup_paths: dict[str,
 def _v1_hierarchies(cgroup_paths: dict[str, str]) -> list[tuple[str, str]]:
     """(dir name under /sys/fs/cgroup, host dir to bind) for each v1 hierarchy we are in."""
     from ..cgroups.fs import own_cgroups
-    from ..cgroups.v1 import HYBRID, mountpoints
+    from ..cgroups.v1 import HYBRID, host_mountpoints
 
     own = own_cgroups()
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for ctrl, mnt in mountpoints().items():
+    for ctrl, mnt in host_mountpoints().items():
         if mnt in seen or ctrl == HYBRID:
             continue
         seen.add(mnt)
