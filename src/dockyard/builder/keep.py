@@ -10,7 +10,7 @@ gives that), the state the step started from when it failed (a failed step's cha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard.builder.state import BuildOptions, State
 
@@ -26,11 +26,12 @@ def kept(opts: BuildOptions, succeeded: bool) -> bool:
 
 
 async def keep(builder: Builder, id: str, state: State, fs: State, argv: list[str], env: list[str],
-               code: int) -> None:
+               code: int, resources: dict[str, Any] | None = None) -> None:
     """An exited engine container ``id`` for the RUN of ``argv`` on ``state`` that exited with ``code``;
     its image and filesystem are ``fs`` (a snapshot on its chain): ``commit`` gives the step's result. Its
-    network is ``none``: the step's network namespace is gone with the step."""
+    HostConfig has the build's ``resources`` (memory, CPU, ulimits ...), as dockerd's; its network is
+    ``none``: the step's network namespace is gone with the step."""
     cfg = state.cfg
     config = {"Cmd": argv, "Entrypoint": None, "Env": env, "WorkingDir": cfg.get("WorkingDir") or "",
               "User": cfg.get("User") or "", "Image": fs.id, "Labels": dict(cfg.get("Labels") or {})}
-    await builder.engine.record_exited(id, config, await builder.ensure_snapshot(fs), code)
+    await builder.engine.record_exited(id, config, await builder.ensure_snapshot(fs), code, resources or {})

@@ -38,6 +38,9 @@ class BuildOptions:
     network_mode: str = ""  # the RUN containers' HostConfig.NetworkMode ("" is the default bridge)
     extra_hosts: list[str] = field(default_factory=list)  # "host:ip", added to their /etc/hosts
     squash: bool = False  # an experimental daemon's --squash (``squash``)
+    # the RUN containers' resources, a HostConfig fragment (memory, memswap, cpu*, cgroupparent, shmsize,
+    # ulimits), as dockerd's hostConfigFromOptions gives them: applied to each RUN, kept by rm=false's records
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 

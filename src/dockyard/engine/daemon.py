@@ -188,11 +188,11 @@ class Engine:
         await self._record(c, spec, image.chain_id, image.names[0] if image.names else image.id, prepare, labels)
         return c
 
-    async def record_exited(self, id: str, config: dict[str, Any], parent: str, exit_code: int) -> Container:
-        """A container whose command ran as a task of its own and exited with ``exit_code`` (a build's
-        RUN step that ``rm=false`` keeps): listed exited, its image ``config["Image"]``, its filesystem
-        a snapshot on ``parent``, its network ``none``."""
-        host = {"NetworkMode": "none"}
+    async def record_exited(self, id: str, config: dict[str, Any], parent: str, exit_code: int,
+                            resources: dict[str, Any] | None = None) -> Container:
+        """A build's RUN step that ``rm=false`` keeps, exited with ``exit_code``: image ``config["Image"]``, its
+        filesystem a snapshot on ``parent``, HostConfig the build's ``resources`` adapted as at create, network none."""
+        host = specs.adapt({**(resources or {}), "NetworkMode": "none"})
         spec = specs.build(id, config, host, {}, self.cgroup_parent)
         c = Container.new(id, names.generate({k.short_name for k in self.containers.values()}),
                           spec["process"]["args"], config["Image"], container.created_config(config, {}, spec, []),

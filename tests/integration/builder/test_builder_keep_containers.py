@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from tests.conftest import Daemon
+from tests.httpcall import request
 from tests.integration.builder.test_builder_api_compat import tar_of
 
 pytestmark = pytest.mark.root
@@ -92,3 +95,43 @@ def test_default_build_leaves_no_container(daemon: Daemon, new_containers: Any) 
         assert not new_containers()
     finally:
         daemon.cli("rmi", "-f", "c2keep:2")
+
+
+LIMITS = {"memory": 64 * 1024 * 1024, "memswap": -1, "cpusetcpus": "0", "cpusetmems": "0", "cpushares": 100,
+          "cpuquota": 8000, "ulimits": json.dumps([{"Name": "nofile", "Hard": 50, "Soft": 50}])}
+
+
+def test_kept_container_has_the_builds_resource_limits(daemon: Daemon, new_containers: Any) -> None:
+    """As moby's TestBuildResourceConstraintsAreUsed: the RUN runs with the build's limits, the container
+    rm=false keeps carries them in its HostConfig, and the image does not."""
+    query = "&".join(f"{k}={quote(str(v))}" for k, v in LIMITS.items())
+    script = "RUN ulimit -n; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares"
+    out = build(daemon, f"FROM busybox\n{script}\n", f"rm=0&t=c2keep:3&{query}")
+    try:
+        assert "Successfully built" in out and "50\n67108864\n100\n" in out, out
+        kept = new_containers()
+        assert len(kept) == 1, out
+        host = json.loads(daemon.cli("inspect", *kept).stdout)[0]["HostConfig"]
+        assert (host["Memory"], host["MemorySwap"], host["CpusetCpus"], host["CpusetMems"], host["CpuShares"],
+                host["CpuQuota"]) == (67108864, -1, "0", "0", 100, 8000), host
+        assert host["Ulimits"] == [{"Name": "nofile", "Hard": 50, "Soft": 50}]
+        r = daemon.cli("run", "--name", f"c2keep-run-{uuid.uuid4().hex[:6]}", "c2keep:3", "true")
+        assert r.returncode == 0, r.stderr
+        ran = new_containers() - kept
+        plain = json.loads(daemon.cli("inspect", *ran).stdout)[0]["HostConfig"]
+        assert (plain["Memory"], plain["CpuShares"], plain["Ulimits"] or []) == (0, 0, []), "nothing leaked"
+    finally:
+        daemon.cli("rmi", "-f", "c2keep:3")
+
+
+def test_build_resources_refused_as_a_create_refuses_them(daemon: Daemon, new_containers: Any) -> None:
+    """The query's own refusals are 400s; a value a container create refuses fails the RUN step, in the
+    stream (dockerd: the step's container create)."""
+    context = tar_of({"Dockerfile": "FROM busybox\nRUN true\n"})
+    for query, message in (("securityopt=x", "security options are not supported on linux"),
+                           ("isolation=hyperv", 'unsupported isolation: "hyperv"')):
+        status, _, body = request(daemon, "POST", f"/build?{query}", raw=context)
+        assert status == 400 and json.loads(body)["message"] == message, (query, body)
+    out = build(daemon, "FROM busybox\nRUN true\n", "memory=1024")
+    assert out.endswith("Step 2/2 : RUN true\nMinimum memory limit allowed is 6MB"), out
+    assert not new_containers()

@@ -81,14 +81,14 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
         key, code, made = await run_container(b.builder, state, argv, run_env, b.emit, network=network,
                                                      mounts=mounts, sources=sources, secrets=b.secrets,
                                                      then=functools.partial(commit_snapshot, b.builder),
-                                                     extra_hosts=b.opts.extra_hosts)
+                                                     extra_hosts=b.opts.extra_hosts, resources=b.opts.resources)
         ran["id"] = key.removeprefix("build-")
         if not keep.kept(b.opts, code == 0):
             b.emit(f" ---> Removed intermediate container {ran['id'][:12]}\n")
         try:
             if code != 0:
                 if keep.kept(b.opts, False):
-                    await keep.keep(b.builder, ran["id"], state, state, argv, run_env, code)
+                    await keep.keep(b.builder, ran["id"], state, state, argv, run_env, code, b.opts.resources)
                 raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
             layer, diff_id = made
         except BaseException:
@@ -113,7 +113,7 @@ async def run(b: Build, state: State, inst: ins.Run, env: dict[str, str], args: 
     async def make_and_keep() -> State:
         new = await make()
         if keep.kept(b.opts, True):  # rm=false: the step's container stays (keep.py)
-            await keep.keep(b.builder, ran["id"], state, new, argv, run_env, 0)
+            await keep.keep(b.builder, ran["id"], state, new, argv, run_env, 0, b.opts.resources)
         return new
 
     key = ["run", json.dumps(argv), json.dumps(run_env)]
@@ -127,7 +127,8 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
                         sources: dict[int, tuple[FileTree, str]] | None = None,
                         secrets: dict[str, bytes] | None = None,
                         then: Callable[[str, frozenset[str]], Awaitable[Any]] | None = None,
-                        extra_hosts: list[str] | None = None) -> tuple[str, int, Any]:
+                        extra_hosts: list[str] | None = None,
+                        resources: dict[str, Any] | None = None) -> tuple[str, int, Any]:
     """Run ``argv`` on the state's filesystem; returns (snapshot key, exit code, what ``then``
     made). ``then(key, stubs)`` (committing the change without the mount points, ``mount_stubs``)
     runs once the command exited with 0, while the task and the container record are deleted: it
@@ -137,9 +138,12 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
     containers. ``""``/``default``/``bridge``: the daemon's default bridge (a namespace of its
     own when the daemon has no bridge); ``none``: an empty network namespace; ``host``: the
     host's; ``container:<id>``; or a user network's name or ID (its DNS included).
-    ``extra_hosts``: ``host:ip`` lines for its /etc/hosts."""
+    ``extra_hosts``: ``host:ip`` lines for its /etc/hosts; ``resources``: its HostConfig resources."""
     from dockyard.builder import mounts as run_mounts
     from dockyard.engine import spec as specs
+    from dockyard.engine import validate
+
+    validate.container_create({}, dict(resources or {}))  # as dockerd's create of the step's container: in-stream
     from dockyard.engine.container import Container
 
     id = token_hex(32)
@@ -153,7 +157,7 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
     mode = network or "default"
     if mode in ("default", "bridge"):
         mode = "bridge" if networks is not None and networks.default_enabled else "none"
-    host = {"NetworkMode": mode, "ExtraHosts": list(extra_hosts or [])}
+    host = {**(resources or {}), "NetworkMode": mode, "ExtraHosts": list(extra_hosts or [])}
     spec = specs.build(id, config, host, {}, getattr(builder.engine, "cgroup_parent", "dockyard"))
     net: Container | None = None
     attached = False

@@ -61,7 +61,44 @@ def options(request: web.Request) -> Any:
         cache_from=list(cache_from or []), platform=q.get("platform") or "",
         remove=q.get("rm", "1") not in ("0", "false"), force_remove=_bool(q.get("forcerm")),
         network_mode=q.get("networkmode") or "",
-        extra_hosts=extra_hosts(q.getall("extrahosts", [])), squash=_squash(request))
+        extra_hosts=extra_hosts(q.getall("extrahosts", [])), squash=_squash(request), resources=resources(request))
+
+
+def _int(text: str | None) -> int:
+    """dockerd's Int64ValueOrZero: what is not a number is 0."""
+    try:
+        return int(text or "0")
+    except ValueError:
+        return 0
+
+
+def resources(request: web.Request) -> dict[str, Any]:
+    """The RUN containers' HostConfig resources from the query, as dockerd's newImageBuildOptions reads them
+    and hostConfigFromOptions passes them on (only those set; checked when a RUN container is made, as
+    dockerd's create checks them: ``steps/run.py``); swap twice the memory unless given, as that create
+    makes it."""
+    q = request.query
+    if q.getall("securityopt", []):
+        raise errors.InvalidArgument("security options are not supported on linux")
+    if (q.get("isolation") or "default") != "default":
+        raise errors.InvalidArgument(f'unsupported isolation: "{q["isolation"]}"')
+    host: dict[str, Any] = {"Memory": _int(q.get("memory")), "MemorySwap": _int(q.get("memswap")),
+                            "CpuShares": _int(q.get("cpushares")), "CpuPeriod": _int(q.get("cpuperiod")),
+                            "CpuQuota": _int(q.get("cpuquota")), "CpusetCpus": q.get("cpusetcpus") or "",
+                            "CpusetMems": q.get("cpusetmems") or "", "CgroupParent": q.get("cgroupparent") or ""}
+    if q.get("shmsize"):
+        try:
+            host["ShmSize"] = int(q["shmsize"])
+        except ValueError:
+            raise errors.InvalidArgument(f"invalid shmsize: {q['shmsize']!r}") from None
+    ulimits = _json(request, "ulimits", []) or []
+    if not isinstance(ulimits, list) or not all(isinstance(u, dict) for u in ulimits):
+        raise errors.InvalidArgument("error reading ulimit settings: not a list of ulimits")
+    host["Ulimits"] = ulimits
+    host = {k: v for k, v in host.items() if v}
+    if host.get("Memory", 0) > 0 and not host.get("MemorySwap"):
+        host["MemorySwap"] = 2 * host["Memory"]
+    return host
 
 
 def _squash(request: web.Request) -> bool:
