@@ -13,7 +13,7 @@ field by its JSON key where that is what the caller holds (a presence check, an 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 R = TypeVar("R", bound="Record")
@@ -35,7 +35,7 @@ def snake(key: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
 
-class Record(MutableMapping[str, Any]):
+class Record:
     """Docker's fields (``KEYS``, in Docker's order) as typed attributes; what is present, in order."""
 
     KEYS: ClassVar[tuple[str, ...]] = ()
@@ -108,33 +108,6 @@ class Record(MutableMapping[str, Any]):
             del self.extra[key]
         else:
             self.__dict__.pop(attr, None)
-
-    # -- the mapping over the JSON keys, until its last user (the engine's start) reads the attributes --
-
-    def __getitem__(self, key: str) -> Any:
-        attr = self._ATTR.get(key)
-        if attr is None:
-            return self.extra[key]
-        if key not in self._keys:
-            raise KeyError(key)
-        return getattr(self, attr)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.set(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self._keys:
-            raise KeyError(key)
-        self.unset(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
 
     def __copy__(self: R) -> R:
         return type(self)(self.to_json())

@@ -46,6 +46,7 @@ def test_attributes_and_json_keys_are_one_record() -> None:
     assert host.extra == {"Other": 1} and host.to_json() == {"NetworkMode": "bridge", "AutoRemove": True, "Other": 1}
     host.unset("Other")
     assert host.extra == {} and list(host.to_json()) == ["NetworkMode", "AutoRemove"]
+    assert not hasattr(host, "__getitem__") and not hasattr(host, "get")  # read through the attributes only
 
 
 def test_copies_do_not_share_what_is_present() -> None:
