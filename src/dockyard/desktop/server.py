@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import sys
+import webbrowser
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -127,8 +128,6 @@ async def _run(app: web.Application, sock: socket.socket, url: str, open_browser
         await web.SockSite(runner, sock, shutdown_timeout=1).start()
         print(f"Dockyard Desktop: {url}", flush=True)
         if open_browser:
-            import webbrowser
-
             webbrowser.open(url)
         await stop.wait()
     finally:

@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.cli.credentials import registry_auth
+from dockyard.cli.errors import CLIError
 from dockyard.desktop.api import engine, ref_of, split_reference
 
 KEEPALIVE = 25.0
@@ -148,9 +150,6 @@ def registry_of(name: str) -> str:
 async def credentials(name: str) -> dict[str, str]:
     """``X-Registry-Auth`` from what ``dockyard login`` stored (config.json or its credential
     helper, which may run a program: off the event loop); none stored is an anonymous request."""
-    from dockyard.cli.credentials import registry_auth
-    from dockyard.cli.errors import CLIError
-
     try:
         return {"X-Registry-Auth": await asyncio.to_thread(registry_auth, registry_of(name))}
     except (CLIError, OSError, ValueError) as err:
