@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.builder.context import materialize
 
 TYPES = ("bind", "cache", "tmpfs", "secret")
 
@@ -184,8 +185,6 @@ async def prepare(mounts: list[RunMount], dirs: CacheDirs, scratch: Path, secret
 
     ``sources`` maps a bind mount's index to (FileTree, path in it) already resolved by the
     builder (the context or another stage's files)."""
-    from dockyard.builder.context import materialize
-
     out = Prepared()
     try:
         for i, m in enumerate(mounts):

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from isal import isal_zlib
+
 from dockyard import errors
 from dockyard.builder.context import (
     BIG,
@@ -57,17 +59,13 @@ def _bad(what: str) -> errors.InvalidArgument:
 
 
 class _Inflate:
-    """One decompressor with zlib's ``max_length`` protocol over zlib/isal, bz2 and lzma."""
+    """One decompressor with zlib's ``max_length`` protocol over isal's zlib, bz2 and lzma."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._d: Any  # zlib's (or isal's), bz2's or lzma's decompressor
+        self._d: Any  # isal's zlib, bz2's or lzma's decompressor
         if kind == "gzip":
-            try:
-                from isal import isal_zlib as z
-            except ImportError:  # pragma: no cover - isal is a dependency
-                import zlib as z  # type: ignore[no-redef]
-            self._d = z.decompressobj(31)
+            self._d = isal_zlib.decompressobj(31)
         elif kind == "bzip2":
             self._d = bz2.BZ2Decompressor()
         else:
