@@ -6,7 +6,10 @@ host facts Docker reads too (the capabilities the kernel knows, /dev for ``--pri
 
 from __future__ import annotations
 
+import glob
+import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,14 +18,13 @@ from dockyard.engine import resources as res
 from dockyard.engine.container import Container
 from dockyard.oci import sysctl
 from dockyard.oci.capabilities import CAPABILITIES
-from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, READONLY_PATHS, default_spec
+from dockyard.oci.runtime_spec import DEFAULT_CAPABILITIES, DEFAULT_PATH, READONLY_PATHS, default_spec, is_cgroup_v2
+from dockyard.oci.seccomp_default import default_profile
 
 
 def docker_masked_paths() -> list[str]:
     """dockerd's default masked paths, in its order (oci.DefaultSpec: moby's list, then each CPU's
     ``thermal_throttle`` directory that exists)."""
-    import glob
-
     fixed = ["/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
              "/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats",
              "/sys/devices/virtual/powercap", "/sys/firmware"]
@@ -181,12 +183,6 @@ def adapt(host_config: dict[str, Any], lookup: Lookup | None = None,
     return host
 
 
-def is_cgroup_v2() -> bool:
-    from dockyard.oci.runtime_spec import is_cgroup_v2 as v2
-
-    return v2()
-
-
 def _existing(lookup: Lookup | None, mode: str, what: str) -> Container:
     if lookup is None:
         raise errors.InvalidArgument(f"cannot join {what} of another container here")
@@ -322,9 +318,6 @@ _NOT_HOST_DEVICES = ("/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/fd", "/dev/con
 
 def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
     """Every character and block device under ``root``, as OCI ``linux.devices`` entries."""
-    import os
-    import stat
-
     out: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in _NOT_HOST_DEVICES]
@@ -381,8 +374,6 @@ def _cgroup_mount_writable(spec: dict[str, Any], writable: bool) -> None:
 
 def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
     """--privileged and --security-opt: Docker's default seccomp profile unless unconfined or privileged."""
-    from dockyard.oci.seccomp_default import default_profile
-
     process, linux = spec["process"], spec["linux"]
     privileged = bool(host_config.get("Privileged"))
     if privileged:
@@ -400,8 +391,6 @@ def security(spec: dict[str, Any], host_config: dict[str, Any]) -> None:
             if value == "unconfined":
                 seccomp = None
             elif value and value != "builtin":
-                import json
-
                 try:
                     seccomp = json.loads(value)  # the docker CLI sends the profile file's contents
                 except ValueError as err:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from dockyard import errors
+from dockyard.engine import detachkeys
 from dockyard.engine.records import HostConfig
 from dockyard.oci.capabilities import CAPABILITIES
 
@@ -430,8 +431,6 @@ def signal_number(raw: str | int) -> int:
 
 def detach_keys(keys: str, what: str = "detach") -> None:
     """``ctrl-p,ctrl-q``: every key one character or ``ctrl-<a-z@[\\]^_>`` (moby/term's ToBytes)."""
-    from dockyard.engine import detachkeys
-
     try:
         detachkeys.parse(keys)
     except errors.InvalidArgument:

@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.api import pb
 from dockyard.engine import detachkeys, validate
-from dockyard.engine.api import decode, filters, render
+from dockyard.engine.api import containers_ops, decode, filters, render
 from dockyard.engine.api.app import add, engine, version_of
 from dockyard.engine.container import Container
 from dockyard.engine.detachkeys import Scanner
@@ -232,8 +233,6 @@ async def sizes(eng: Any, c: Container) -> tuple[int, int]:
     """dockerd's ``?size=1``: (SizeRw, SizeRootFs): the usage of the container's writable layer
     (containerd's Snapshots.Usage of its snapshot), and that plus its image's layers; 0 for a
     part that is gone (a container being removed, an image deleted under a stopped container)."""
-    from dockyard.api import pb
-
     try:
         rw = (await eng.cd.snapshots.Usage(pb.SnapshotKey(key=c.id))).size
     except errors.DockyardError:
@@ -577,6 +576,4 @@ def register(app: web.Application) -> None:
     add(app, "DELETE", "/containers/{id}", delete)
     add(app, "DELETE", "/containers/{parent}/{alias}", delete_link)
     add(app, "GET", "/containers/{parent}/{alias}/json", inspect_link)
-    from dockyard.engine.api import containers_ops
-
     containers_ops.register(app)
