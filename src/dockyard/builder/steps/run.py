@@ -17,11 +17,17 @@ from dockyard import errors
 from dockyard.api import pb
 from dockyard.builder import instructions as ins
 from dockyard.builder import keep
+from dockyard.builder import mounts as run_mounts
 from dockyard.builder.context import FileTree
 from dockyard.builder.layers import tree_digest
 from dockyard.builder.mounts import parse_mount
 from dockyard.builder.state import DEFAULT_SHELL, LAYER_COMPRESSION, BuildFailed, State, df_name
 from dockyard.builder.steps import from_
+from dockyard.engine import spec as specs
+from dockyard.engine import validate
+from dockyard.engine.archive import MANAGED_FILES
+from dockyard.engine.container import Container
+from dockyard.engine.streams import cancel_unawaited, gather_unawaited, open_fifo
 
 if TYPE_CHECKING:
     from dockyard.builder.build import Build
@@ -139,13 +145,7 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
     own when the daemon has no bridge); ``none``: an empty network namespace; ``host``: the
     host's; ``container:<id>``; or a user network's name or ID (its DNS included).
     ``extra_hosts``: ``host:ip`` lines for its /etc/hosts; ``resources``: its HostConfig resources."""
-    from dockyard.builder import mounts as run_mounts
-    from dockyard.engine import spec as specs
-    from dockyard.engine import validate
-
     validate.container_create({}, dict(resources or {}))  # as dockerd's create of the step's container: in-stream
-    from dockyard.engine.container import Container
-
     id = token_hex(32)
     emit(f" ---> Running in {id[:12]}\n")
     parent = await builder.ensure_snapshot(state)
@@ -193,8 +193,6 @@ async def run_container(builder: Builder, state: State, argv: list[str], env: li
 async def _run_task(builder: Builder, id: str, key: str, parent: str, state: State, spec: dict[str, Any],
                     emit: Callable[[str], None], then: Callable[[str, frozenset[str]], Awaitable[Any]] | None = None
                     ) -> tuple[str, int, Any]:
-    from dockyard.engine.streams import cancel_unawaited, gather_unawaited, open_fifo
-
     await builder.cd.snapshots.Prepare(pb.PrepareSnapshotRequest(key=key, parent=parent))
     fifo_dir = builder.engine.exec_root / "containers" / id
     fifo_dir.mkdir(parents=True, exist_ok=True)
@@ -262,8 +260,6 @@ def mount_stubs(mounts: list[dict[str, Any]]) -> frozenset[str]:
     with its parent directories, which the runtime makes when missing (Diff.CreateLayer drops such
     a directory only when nothing else is under it). BuildKit removes its mount stubs after the
     step, dockerd keeps them in the container's init layer: neither reaches the image."""
-    from dockyard.engine.archive import MANAGED_FILES
-
     out = set(MANAGED_FILES)
     for m in mounts:
         path = posixpath.normpath(posixpath.join("/", str(m["destination"])))
