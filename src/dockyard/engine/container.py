@@ -293,6 +293,7 @@ class Live:
     backoff: float = 0.05
     health: asyncio.Task[None] | None = None
     rootfs: list[Any] = field(default_factory=list)  # the snapshot's mounts, as Prepare gave them
+    task_deleted: bool = False  # the monitor deleted the exited task: a removal has none to delete
 
     def next_exit(self) -> asyncio.Future[int]:
         """A future resolved with the exit code of the next exit of the container's task."""

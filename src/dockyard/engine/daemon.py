@@ -288,6 +288,7 @@ class Engine:
             if isinstance(err, (errors.Conflict, errors.SpecRefused)):  # a donor that does not run (409), a spec (500)
                 raise
             raise errors.InvalidArgument(f"failed to create task for container: {err}") from err
+        live.task_deleted = False
         c.state.started(state.pid)
         self.save(c)
         live.monitor = asyncio.create_task(self.monitor(c, live))
@@ -354,7 +355,7 @@ class Engine:
         # --rm without volumes: the container goes at once; its task is deleted behind (_remove_exited)
         fast_removal = bool(c.host_config.auto_remove) and not c.mounts
         if not fast_removal:
-            await self.delete_task(id)
+            live.task_deleted = await self.delete_task(id)
         if live.copier:
             try:
                 await asyncio.wait_for(asyncio.shield(live.copier), timeout=5)
@@ -390,13 +391,16 @@ class Engine:
             return False
         return bool(c.host_config.auto_remove)
 
-    async def delete_task(self, id: str) -> None:
+    async def delete_task(self, id: str) -> bool:
+        """The container's task deleted in containerd; False if containerd failed to (logged)."""
         try:
             await self.cd.tasks.Delete(pb.TaskRequest(container_id=id))
         except errors.NotFound:
             pass
         except errors.DockyardError as err:
             log.error("container %s: task delete failed: %s", id[:12], err)
+            return False
+        return True
 
     def _remove_exited(self, c: Container) -> None:
         """``--rm`` once the task exited: the container is gone for the API at once (its record,
@@ -608,7 +612,8 @@ class Engine:
             if not self._unlist(id):
                 return  # removed concurrently (--rm)
             c.state.removing()
-        await self.delete_task(id)  # the monitor deletes it at the exit, unless containerd was away then
+        if not live.task_deleted:  # the monitor deleted it at the exit, unless containerd was away then
+            await self.delete_task(id)
         await self.remove_resources(id)
         await asyncio.to_thread(self.volumes.release, c, volumes or bool(c.host_config.auto_remove))
         self._announce_removed(c)
