@@ -60,6 +60,7 @@ class Build:
         self.secrets: dict[str, bytes] = {}
         self.cmd_stages: set[int] = set()  # stages whose own CMD an ENTRYPOINT must not clear
         self.bases: dict[int, State] = {}  # with --squash: each stage's FROM state, before its base's triggers
+        self.keys: list[str] = []  # the cache entries of every step, bound to the image the build makes
 
     def _deps(self, stage: ins.Stage) -> list[int]:
         out = []
@@ -153,6 +154,7 @@ class Build:
         only when its state is one of theirs (``_derived``), and a step their history made is
         taken from them (``_from_cache_images``; ``metadata``: a step with no layer of its own)."""
         key = digest(state.id or "scratch", *key_parts)
+        self.keys.append(key)
         if not self.opts.no_cache:
             await self.builder.record_stored(key)  # another build may be storing this very entry
             hit = self.builder.cache.get(key)

@@ -7,6 +7,11 @@ its layer descriptors. It lives under the data root, so a daemon restart keeps i
 Each entry also records its *root*: a small manifest blob labelled ``containerd.io/gc.root``
 that names the entry's config and layers, so containerd's GC keeps them (and the snapshots
 of their chain) while the entry exists; ``builder prune`` deletes the roots, then collects.
+
+An entry lives as long as an image built through it: ``built`` records the images a build made with
+which entries, and when the last of an entry's images is deleted the entry goes (``images_deleted``),
+as dockerd's classic cache, its intermediate images, goes with the images they led to. An entry no
+finished build used (a failed build's steps) stays until ``builder prune``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class BuildCache:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(steps)")}
         if "root" not in cols:
             self._db.execute("ALTER TABLE steps ADD COLUMN root TEXT NOT NULL DEFAULT ''")
+        self._db.execute("CREATE TABLE IF NOT EXISTS built (key TEXT NOT NULL, image TEXT NOT NULL, "
+                         "PRIMARY KEY (key, image))")
+        self._db.execute("CREATE INDEX IF NOT EXISTS built_image ON built (image)")
         self._lock = threading.Lock()
 
     def get(self, key: str) -> tuple[str, list[dict[str, Any]], str] | None:
@@ -49,6 +57,25 @@ class BuildCache:
             self._db.execute("INSERT OR REPLACE INTO steps (key, config, layers, size, created, last_used, root) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
                              (key, config_digest, json.dumps(layers), size, now, now, root))
+
+    def built(self, keys: list[str], image: str) -> None:
+        """A build finished ``image`` through the entries ``keys``."""
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO built (key, image) VALUES (?, ?)",
+                                 [(k, image) for k in dict.fromkeys(keys)])
+
+    def images_deleted(self, images: list[str]) -> list[str]:
+        """The images are gone: the entries that built only them go too; returns the roots no remaining
+        entry uses, for the caller to release."""
+        marks = ",".join("?" * len(images))
+        with self._lock:
+            keys = [r[0] for r in self._db.execute(f"SELECT DISTINCT key FROM built WHERE image IN ({marks})", images)]
+            self._db.execute(f"DELETE FROM built WHERE image IN ({marks})", images)
+            alone = [(k,) for k in keys if not self._db.execute("SELECT 1 FROM built WHERE key = ?", (k,)).fetchone()]
+            gone = {r[0] for (k,) in alone for r in self._db.execute("SELECT root FROM steps WHERE key = ?", (k,))}
+            self._db.executemany("DELETE FROM steps WHERE key = ?", alone)
+            kept = {r[0] for r in self._db.execute("SELECT DISTINCT root FROM steps")}
+        return sorted(gone - kept - {""})
 
     def records(self) -> list[tuple[str, int, float, float, int]]:
         """(key, bytes, created, last used, layers) of every entry."""
@@ -79,6 +106,7 @@ class BuildCache:
                                        params).fetchone()
             gone = {r[0] for r in self._db.execute(f"SELECT root FROM steps {where}", params) if r[0]}
             self._db.execute(f"DELETE FROM steps {where}", params)
+            self._db.execute("DELETE FROM built WHERE key NOT IN (SELECT key FROM steps)")
             kept = {r[0] for r in self._db.execute("SELECT DISTINCT root FROM steps")}
         return int(n), int(size), sorted(gone - kept)
 

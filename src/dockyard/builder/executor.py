@@ -172,7 +172,9 @@ class Builder:
             from dockyard.builder.squash import squash
 
             state = await squash(self, state, run.bases[run.target.index])
-        return await self._finish(state, opts, emit)
+        image = await self._finish(state, opts, emit)
+        self.cache.built(run.keys, image)  # the entries live while an image built through them does
+        return image
 
     async def _finish(self, state: State, opts: BuildOptions, emit: Callable[[str], None]) -> str:
         from dockyard.oci import reference
@@ -306,15 +308,20 @@ class Builder:
             self._blobs.update([digest, state.id] + [lay["digest"] for lay in state.layers])
         return digest
 
-    async def release(self, roots: list[str]) -> None:
-        """Delete cache roots, then collect what only they kept."""
+    async def images_deleted(self, images: list[str]) -> None:
+        """``ImageService.deleted_hooks``: the cache entries that built only these images go (their roots
+        deleted; the image deletion's GC then collects what only they kept)."""
+        await self.release(self.cache.images_deleted(images), collect=False)
+
+    async def release(self, roots: list[str], collect: bool = True) -> None:
+        """Delete cache roots, then (``collect``) collect what only they kept."""
         for r in roots:
             try:
                 await self.cd.content.Delete(pb.DeleteContentRequest(digest=r))
             except errors.NotFound:
                 pass
         self._blobs = None
-        if roots:
+        if roots and collect:
             await self.cd.gc()
 
     async def load_state(self, config_digest: str, layers: list[dict[str, Any]]) -> State | None:

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.api import pb
+from dockyard.builder.shell_lex import ShellLex, env_map
 from dockyard.containerd.client import ContainerdClient
+from dockyard.engine.archive import MANAGED_FILES
 from dockyard.oci import image as oci_image
 from dockyard.oci import reference
 from dockyard.timefmt import rfc3339
@@ -78,8 +80,6 @@ def arch() -> str:
 def _apply_env(env: list[str], rest: str) -> list[str]:
     """One ``ENV`` change on ``env`` as the builder applies it: values expanded against the variables
     so far (``PATH=/usr/bin:$PATH``), a key already set replaced in place."""
-    from dockyard.builder.shell_lex import ShellLex, env_map
-
     if "=" in rest.split(" ", 1)[0]:
         pairs = re.findall(r'(\S+?)=("[^"]*"|\S*)', rest)
     else:
@@ -201,6 +201,9 @@ class RegistryImages:
     # Awaited before every GC: the builder stores its cache roots behind its builds, and a
     # collection must not run between a step's blobs and the root that keeps them.
     settle_hooks: list[Callable[[], Awaitable[None]]]
+    # Awaited with the IDs of images that are gone, before the GC: the builder drops the cache entries that
+    # built only them, as dockerd's classic cache (its intermediate images) goes with the images.
+    deleted_hooks: list[Callable[[list[str]], Awaitable[None]]]
     signature_policy: Policy | None = None  # dockyardd --signature-policy
 
     async def settle(self) -> None:
@@ -237,6 +240,7 @@ class RegistryImages:
         ``auth`` (plain HTTP from a registry on the ``insecure`` list): the manifest digest it verified."""
         if self.signature_policy is None:
             return ""
+        # lazy: 18 ms of CPU on every dockyardd start (trust.api's import, measured); a policy is optional
         from dockyard.trust.api import check_pull
 
         return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest, auth, "",
@@ -389,6 +393,7 @@ class RegistryImages:
         """The signature policy on what a load named (``trust.api.check_load``, signatures read in plain HTTP
         from the daemon's ``--insecure-registry`` hosts, as the pull's check); a refusal undoes the load:
         the names it made go, those it moved point back, its blobs are collected."""
+        # lazy: 18 ms of CPU on every dockyardd start (trust.api's import, measured); a policy is optional
         from dockyard.trust.api import check_load
 
         policy = self.signature_policy
@@ -414,8 +419,6 @@ class RegistryImages:
         """``docker commit``: the container's snapshot changes become a layer on top of its image
         (without the /etc files the engine mounts into every container, as `docker diff` shows them;
         a remapped container's layer in its own ids, as containerd writes it)."""
-        from dockyard.engine.archive import MANAGED_FILES
-
         layer = await self.cd.create_layer(container_id, exclude=MANAGED_FILES)
         now = rfc3339()
         config = json.loads(json.dumps(base.config))
@@ -471,10 +474,15 @@ class RegistryImages:
                 if not n.startswith(DANGLING_PREFIX):
                     deleted.append({"Untagged": reference.parse(n).familiar()})
             deleted.append({"Deleted": img.id})
-        await self.settle()
+        await self._deleted([d["Deleted"] for d in deleted if "Deleted" in d])
         gc = await self.cd.gc()
         self._blobs.clear()  # type: ignore[attr-defined]
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": gc.reclaimed}
+
+    async def _deleted(self, ids: list[str]) -> None:
+        for hook in self.deleted_hooks if ids else []:
+            await hook(ids)
+        await self.settle()
 
     async def collect(self) -> int:
         await self.settle()
@@ -487,6 +495,7 @@ class ImageService(RegistryImages):
         self.cd = containerd
         self._blobs: dict[str, dict[str, Any]] = {}
         self.settle_hooks = []
+        self.deleted_hooks = []
 
     async def _json_blob(self, digest: str) -> dict[str, Any]:
         if digest not in self._blobs:
@@ -651,6 +660,7 @@ class ImageService(RegistryImages):
         if len(names) == len(img.names):
             out.append({"Deleted": img.id})
             self._blobs.clear()
+            await self._deleted([img.id])
             await self.collect()  # an image's blobs and snapshots go with its last name
         return out
 

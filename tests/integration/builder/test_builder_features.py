@@ -66,37 +66,42 @@ def test_cmd_entrypoint_workdir_and_chown_names(daemon: Daemon, tmp_path: Path) 
 
 
 def test_cache_survives_gc_missing_blob_is_a_miss_and_prune_releases(daemon: Daemon, tmp_path: Path) -> None:
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo one > /one\nCOPY f /f\n", "f": "data"})
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo one > /one\nCOPY f /f\n", "f": "data"})
     blobs = daemon.data_root / "containerd" / "content" / "blobs" / "sha256"
     existing = set(blobs.iterdir())
     build(daemon, ctx, "-t", "bf-gc")
     layer = inspect(daemon, "bf-gc")["RootFS"]["Layers"]
     assert len(layer) >= 3
-    assert daemon.cli("rmi", "bf-gc").returncode == 0  # rmi runs GC: the cache roots must keep the steps
+    build(daemon, write(tmp_path / "other", {"Dockerfile": "FROM busybox\nRUN echo other\n"}), "-t", "bf-gc-other")
+    assert daemon.cli("rmi", "bf-gc-other").returncode == 0  # rmi runs GC: the cache roots must keep the steps
     out = build(daemon, ctx, "-t", "bf-gc")
     assert out.count("Using cache") == 2, out
     assert run_out(daemon, "bf-gc", "cat", "/one", "/f") == "one\ndata"
+    # The steps go with the image they built, as dockerd's classic cache (its intermediate images).
+    assert daemon.cli("rmi", "bf-gc").returncode == 0
+    out = build(daemon, ctx, "-t", "bf-gc")
+    assert "Using cache" not in out, out
     # A cached step whose layer blob vanished is rebuilt, never a broken image.
     # (build layers are stored as plain tars: the new blobs that are tars are the two layers)
     new_layers = [p for p in set(blobs.iterdir()) - existing if p.read_bytes()[257:262] == b"ustar"]
     assert len(new_layers) == 2
-    assert daemon.cli("rmi", "bf-gc").returncode == 0
     for p in new_layers:
         p.unlink()
     out = build(daemon, ctx, "-t", "bf-gc")
     assert "Using cache" not in out, out
     assert run_out(daemon, "bf-gc", "cat", "/one", "/f") == "one\ndata"
-    # prune releases the roots: after rmi nothing of the build is left in the content store.
     daemon.cli("rmi", "bf-gc")
+    # A failed build's steps stay until prune, which releases their roots: then nothing of them is left.
+    failing = write(tmp_path / "failing", {"Dockerfile": "FROM busybox\nRUN echo one > /one\nRUN exit 3\n"})
+    assert "returned a non-zero code: 3" in build(daemon, failing, ok=False)
+    assert build(daemon, failing, ok=False).count("Using cache") == 1
     before = len(list(blobs.iterdir()))
     r = daemon.cli("builder", "prune", "-f")
     assert r.returncode == 0, r.stderr
     after = len(list(blobs.iterdir()))
     assert after < before
-    out = build(daemon, ctx, "-t", "bf-gc")
-    assert "Using cache" not in out
-    daemon.cli("rmi", "bf-gc")
-
+    assert "Using cache" not in build(daemon, failing, ok=False)
+    daemon.cli("builder", "prune", "-f")
 
 def test_run_mounts_network_and_cache_from(daemon: Daemon, tmp_path: Path) -> None:
     secret = tmp_path / "token"

@@ -10,6 +10,7 @@ as with Docker).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.engine.api.app import add, engine
+from dockyard.engine.api.app import ENGINE_KEY, add, engine
 
 
 def builder_of(eng: Any) -> Any:
@@ -266,7 +267,16 @@ async def prune(request: web.Request) -> web.Response:
     return web.json_response({"CachesDeleted": [f"entry{i}" for i in range(n)] or None, "SpaceReclaimed": size})
 
 
+async def _images_deleted(eng: Any, images: list[str]) -> None:
+    """The build cache entries that built only these images go with them (dockerd's classic cache)."""
+    await builder_of(eng).images_deleted(images)
+
+
 def register(app: web.Application) -> None:
+    eng = app[ENGINE_KEY]
+    hooks = getattr(getattr(eng, "images", None), "deleted_hooks", None)  # the API's unit tests serve stand-ins
+    if hooks is not None:
+        hooks.append(functools.partial(_images_deleted, eng))
     add(app, "POST", "/build", build)
     add(app, "POST", "/build/prune", prune)
     add(app, "POST", "/build/context", context)
