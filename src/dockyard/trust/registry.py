@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dockyard import errors
+from dockyard.oci.digest import sha256_digest
 from dockyard.oci.registryhost import api_host
 from dockyard.oci.registryhost import is_insecure as plain_http
-from dockyard.trust.sigstore import digest_of
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
@@ -151,7 +151,7 @@ class Registry:
         status, headers, data = self._request("GET", f"/v2/{self.repo}/manifests/{ref}", headers={"Accept": MANIFEST_TYPES})
         if status != 200:
             raise self._fail(f"manifest {self.repo}:{ref}", status, data)
-        digest = digest_of(data)
+        digest = sha256_digest(data)
         if ref.startswith("sha256:") and ref != digest:
             raise errors.InvalidArgument(f"registry {self.host}: manifest {ref} has digest {digest}")
         return data, digest, headers.get("content-type", "")
@@ -161,12 +161,12 @@ class Registry:
         status, _, data = self._request("GET", f"/v2/{self.repo}/blobs/{digest}", sink=sink)
         if status != 200:
             raise self._fail(f"blob {digest}", status, data)
-        if digest_of(data) != digest:
+        if sha256_digest(data) != digest:
             raise errors.InvalidArgument(f"registry {self.host}: blob {digest} does not match its digest")
         return data
 
     def put_blob(self, data: bytes) -> None:
-        digest = digest_of(data)
+        digest = sha256_digest(data)
         status, _, _ = self._request("HEAD", f"/v2/{self.repo}/blobs/{digest}")
         if status == 200:
             return
