@@ -24,6 +24,7 @@ from dockyard.containerd.client import ContainerdClient
 from dockyard.engine import (
     container,
     donors,
+    health,
     imagemounts,
     logdrivers,
     names,
@@ -48,7 +49,11 @@ from dockyard.engine.streams import (
 )
 from dockyard.engine.swarm import Swarm
 from dockyard.engine.userns import Remap
+from dockyard.network.manager import NetworkManager
+from dockyard.plugins import managed
+from dockyard.plugins.discovery import PluginRegistry
 from dockyard.timefmt import rfc3339
+from dockyard.volumes.service import VolumeService
 
 log = logging.getLogger("dockyard.engine")
 
@@ -76,22 +81,14 @@ class Engine:
         self.builder: Any = None  # builder.executor.Builder, made at the first build (engine/api/build.py)
         self.shutting_down = False
         self._releasing: set[asyncio.Task[None]] = set()  # --rm containers' resources being freed
-        # networks and volumes (their packages never import the engine; they get lookups)
-        from dockyard.network.manager import NetworkManager
-        from dockyard.volumes.service import VolumeService
-
+        # networks and volumes (they get the engine's lookups)
         self.networks = NetworkManager(data_root, exec_root)
         self.networks.get_container = self.get
-        from dockyard.plugins.discovery import PluginRegistry
-
         self.plugins = PluginRegistry()  # legacy plugins (main.py points it at --plugin-dir)
         self.networks.plugins = self.plugins  # network and IPAM drivers of plugins
         self.volumes = VolumeService(data_root, self.plugins)
-        from dockyard.plugins.managed import NAMESPACE as PLUGINS_NS
-        from dockyard.plugins.managed import ManagedPlugins
-
-        self.managed_plugins = ManagedPlugins(data_root / "plugins", exec_root / "plugins", cgroup_parent, self.plugins)
-        self.managed_plugins.cd = ContainerdClient(containerd_address, PLUGINS_NS)
+        self.managed_plugins = managed.ManagedPlugins(data_root / "plugins", exec_root / "plugins", cgroup_parent, self.plugins)
+        self.managed_plugins.cd = ContainerdClient(containerd_address, managed.NAMESPACE)
         self.volumes.get_container = self.get
         self.volumes.containers = lambda: list(self.containers.values())
         self.networks.containers = lambda: list(self.containers.values())  # shared netns
@@ -308,8 +305,6 @@ class Engine:
         live.stdin_ready.clear()
 
     def _start_health(self, c: Container, live: Live) -> None:
-        from dockyard.engine import health
-
         if health.config_of(c) is not None:
             live.health = asyncio.create_task(health.monitor(self, c, live))
 
