@@ -29,12 +29,16 @@ from typing import Any
 
 from dockyard import errors
 from dockyard.api import pb
+from dockyard.buildcontext.dockerignore import Matcher
 from dockyard.builder import instructions as ins
 from dockyard.builder.build import Build
 from dockyard.builder.cache import BuildCache
 from dockyard.builder.context import ContextDir, FileTree, private_dir, read_payload
+from dockyard.builder.contexts import ContextCache
 from dockyard.builder.layers import Piece, chunks
+from dockyard.builder.mounts import CacheDirs
 from dockyard.builder.receive import Limits, receive
+from dockyard.builder.squash import squash
 from dockyard.builder.state import (
     DANGLING,
     LAYER_COMPRESSION,
@@ -46,6 +50,7 @@ from dockyard.builder.state import (
 )
 from dockyard.containerd.client import LABEL_GC_ROOT
 from dockyard.oci import image as oci_image
+from dockyard.oci import reference
 from dockyard.timefmt import rfc3339
 
 log = logging.getLogger("dockyard.builder")
@@ -65,8 +70,6 @@ def without_ignored(ctx: FileTree, dockerfile: str) -> FileTree:
     """dockerd's ``removeDockerfile``: with a .dockerignore in the context, it and the Dockerfile
     are dropped from what COPY sees when its patterns exclude them. A new tree over the same
     files: the received one may be kept for the next build (``contexts``)."""
-    from dockyard.buildcontext.dockerignore import Matcher
-
     ignore = ctx.entries.get(".dockerignore")
     if ignore is None or not ignore.info.isreg():
         return ctx
@@ -95,14 +98,10 @@ class Builder:
         # (state, COPY as expanded, its files' metadata and idents) -> the digest of the layer it
         # makes: a rebuild that COPYs the same big files does not hash them again
         self.copy_digests: dict[str, str] = {}
-        from dockyard.builder.contexts import ContextCache
-
         self.contexts = ContextCache()
         # received contexts (builder.context.ContextDir); a restart forgets what it kept
         self.context_root = Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder" / "contexts"
         shutil.rmtree(self.context_root, ignore_errors=True)
-        from dockyard.builder.mounts import CacheDirs
-
         self.cache_dirs = CacheDirs(Path(getattr(engine, "data_root", "/var/lib/dockyard")) / "builder")
 
     # -- entry ---------------------------------------------------------------------
@@ -169,16 +168,12 @@ class Builder:
         await listing
         state = await run.execute()
         if opts.squash:
-            from dockyard.builder.squash import squash
-
             state = await squash(self, state, run.bases[run.target.index])
         image = await self._finish(state, opts, emit)
         self.cache.built(run.keys, image)  # the entries live while an image built through them does
         return image
 
     async def _finish(self, state: State, opts: BuildOptions, emit: Callable[[str], None]) -> str:
-        from dockyard.oci import reference
-
         if opts.labels:
             state = State(copy.deepcopy(state.config), list(state.layers))
             state.cfg["Labels"] = {**(state.cfg.get("Labels") or {}), **opts.labels}
