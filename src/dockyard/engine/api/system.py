@@ -124,7 +124,7 @@ def eng_time() -> str:
 
 async def df(request: web.Request) -> web.Response:
     """``docker system df``: images, containers (their writable layers' usage), volumes, the build cache."""
-    # lazy: 28 ms of CPU on every dockyardd start (the builder's import, measured); paid by the first build or df
+    # lazy: 21 ms of CPU on every dockyardd start (the builder, measured); paid by the first build or df
     from dockyard.builder.executor import disk_usage
 
     eng = engine(request)
