@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,6 @@ import pytest
 from dockyard import errors
 from dockyard.buildx import builders, plugin
 from dockyard.cli import context
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path) -> Iterator[None]:
-    names = ("DOCKYARD_HOST", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "BUILDX_BUILDER", "BUILDX_CONFIG")
-    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
-    os.environ["DOCKER_CONFIG"] = str(tmp_path / "docker")
-    try:
-        yield
-    finally:
-        for n in names:
-            os.environ.pop(n, None)
-        os.environ.update(saved)
 
 
 def make_context(name: str) -> None:

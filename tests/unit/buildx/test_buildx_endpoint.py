@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,6 @@ import pytest
 from dockyard.buildx import plugin
 from dockyard.cli import context
 from dockyard.cli.errors import CLIError
-
-
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path) -> Iterator[None]:
-    """No daemon variables of this process; DOCKER_CONFIG a fresh directory (the context store)."""
-    names = ("DOCKYARD_HOST", "DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
-             "DOCKER_CONTEXT")
-    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
-    os.environ["DOCKER_CONFIG"] = str(tmp_path / "docker")
-    try:
-        yield
-    finally:
-        for n in names:
-            os.environ.pop(n, None)
-        os.environ.update(saved)
 
 
 def client(*argv: str):  # type: ignore[no-untyped-def]

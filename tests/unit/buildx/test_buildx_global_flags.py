@@ -3,27 +3,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
 
 from dockyard.buildx import plugin
-
-
-@pytest.fixture(autouse=True)
-def clean_env() -> Iterator[None]:
-    """The client reads this process's environment (and --config sets DOCKER_CONFIG): each test starts
-    without them and leaves none behind."""
-    names = ("DOCKYARD_HOST", "DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG",
-             "DOCKER_CONTEXT")
-    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
-    try:
-        yield
-    finally:
-        for n in names:
-            os.environ.pop(n, None)
-        os.environ.update(saved)
 
 
 def test_host_flag_before_the_plugin_name_is_the_daemon(monkeypatch: pytest.MonkeyPatch) -> None:

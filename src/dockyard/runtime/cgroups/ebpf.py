@@ -13,6 +13,8 @@ import ctypes
 import errno
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..linux.syscalls import libc
 
@@ -155,18 +157,26 @@ def _old_program_fds(cgroup_fd: int) -> list[int]:
 
 def install(cgroup_dir: str, program: bytes) -> None:
     """Load ``program`` and make it the cgroup's only device filter (runc's protocol)."""
-    cgroup_fd = os.open(cgroup_dir, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
-    fds: list[int] = []
-    try:
-        fds = _old_program_fds(cgroup_fd)
+    with _attached(cgroup_dir) as (cgroup_fd, fds):
+        old = list(fds)
         new = load(program)
         fds.append(new)
-        old = fds[:-1]
         if len(old) == 1 and _replace(cgroup_fd, new, old[0]):
             return
         attach(cgroup_fd, new)
         for fd in old:
             detach(cgroup_fd, fd)
+
+
+@contextmanager
+def _attached(cgroup_dir: str) -> Iterator[tuple[int, list[int]]]:
+    """The cgroup's directory fd and the fds of the device programs attached to it; what the caller
+    appends to the list is closed with them."""
+    cgroup_fd = os.open(cgroup_dir, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    fds: list[int] = []
+    try:
+        fds = _old_program_fds(cgroup_fd)
+        yield cgroup_fd, fds
     finally:
         for fd in fds:
             os.close(fd)
@@ -186,13 +196,6 @@ def _replace(cgroup_fd: int, new: int, old: int) -> bool:
 
 def remove_all(cgroup_dir: str) -> None:
     """Detach every device program we can see from the cgroup."""
-    cgroup_fd = os.open(cgroup_dir, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
-    fds: list[int] = []
-    try:
-        fds = _old_program_fds(cgroup_fd)
+    with _attached(cgroup_dir) as (cgroup_fd, fds):
         for fd in fds:
             detach(cgroup_fd, fd)
-    finally:
-        for fd in fds:
-            os.close(fd)
-        os.close(cgroup_fd)
